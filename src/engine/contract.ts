@@ -1,0 +1,131 @@
+/**
+ * The one contract every backend implements (after Crossplane's managed reconciler):
+ * observe everything of its kind in a constant number of round trips, then idempotent
+ * create / update / delete per resource. The planner never talks to a backend: it only calls
+ * the pure `desired` and `diff` functions, so planning is a pure function of (manifests, observation).
+ */
+import type { DesiredSystem } from '../manifest/types';
+import type { SiteConfig } from '../manifest/site';
+
+/** The order in which a system's resources are applied (deletes run in reverse). */
+export const RESOURCE_KINDS = ['ip', 'dns', 'dhcp', 'vm', 'install', 'specialise', 'cmdb'] as const;
+export type ResourceKind = (typeof RESOURCE_KINDS)[number];
+
+/** A value the plan cannot know until an earlier step has run (an address `ip: auto` has not taken yet). */
+export const UNKNOWN = '(known after apply)';
+export type Maybe<T> = T | typeof UNKNOWN;
+
+/** Values one step hands to the next: the allocated address, the VM's MAC and so on. */
+export interface Resolved {
+  ip: Maybe<string>;
+  /** Netmask length, gateway and DNS servers of the system's net, when the IPAM knows them. */
+  prefixLength?: number;
+  gateway?: string;
+  mac: string;
+  [key: string]: unknown;
+}
+
+/** What one backend holds for one system, flattened into comparable fields. */
+export type Fields = Record<string, unknown>;
+
+export interface ObservedResource<F extends Fields = Fields> {
+  kind: ResourceKind;
+  /** The system this resource belongs to: from our marker, or the name it was matched by. */
+  system: string;
+  /** The backend's own id (moref, i-doit object id, record owner name …). */
+  id: string;
+  /** Carries shipshape's ownership marker. Only owned resources are ever updated or deleted. */
+  owned: boolean;
+  fields: F;
+  /** Backend-specific details the provider needs to act (not compared, not shown). */
+  handle?: unknown;
+}
+
+export interface Observation<F extends Fields = Fields> {
+  resources: ObservedResource<F>[];
+  /** Round trips spent observing: benches and tests assert this does not grow with the system count. */
+  roundTrips: number;
+}
+
+/** One field that differs, with the source of the desired value. */
+export interface FieldChange {
+  path: string;
+  from: unknown;
+  to: unknown;
+  /** file:line:col of the manifest value that wants `to`. */
+  source?: string;
+  /** Changing this field means destroying and recreating the resource. */
+  forcesReplace?: boolean;
+  needsPowerOff?: boolean;
+  needsReboot?: boolean;
+  /** Apply cannot do this at all (e.g. shrinking a disk): the action is blocked with this reason. */
+  refused?: string;
+}
+
+/** Handed to every I/O call of a provider. */
+export interface ProviderContext {
+  site: SiteConfig;
+  /** The git commit being applied, recorded in markers when known. */
+  commit?: string;
+  log: Logger;
+  signal?: AbortSignal;
+  /** Dry-run lab stand-ins may only be used when the site says it is a lab. */
+  lab: boolean;
+}
+
+export interface Logger {
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+  debug(obj: object | string, msg?: string): void;
+}
+
+export interface Provider<F extends Fields = Fields> {
+  readonly kind: ResourceKind;
+  /** Pure: the fields this backend should hold for a present system, or null if the kind does not apply to it. */
+  desired(system: DesiredSystem, resolved: Resolved, site: SiteConfig): F | null;
+  /**
+   * Pure: owned fields that differ. Fields owned by others (placement, guest-reported values)
+   * must never appear here.
+   */
+  diff(system: DesiredSystem, desired: F, observed: ObservedResource<F>): FieldChange[];
+  /** Everything of this kind in scope, marked or not, in a constant number of round trips. */
+  observe(ctx: ProviderContext): Promise<Observation<F>>;
+  create(system: DesiredSystem, desired: F, resolved: Resolved, ctx: ProviderContext): Promise<ObservedResource<F>>;
+  update(
+    system: DesiredSystem,
+    desired: F,
+    observed: ObservedResource<F>,
+    changes: FieldChange[],
+    resolved: Resolved,
+    ctx: ProviderContext,
+  ): Promise<ObservedResource<F>>;
+  delete(system: DesiredSystem, observed: ObservedResource<F>, ctx: ProviderContext): Promise<void>;
+  /**
+   * Optional: called once after a stage's create/update/delete calls, so batching backends
+   * (a zone file, a DHCP config) render, check, deploy and reload once per run, not once per system.
+   * Returns the systems whose changes failed to land.
+   */
+  commit?(ctx: ProviderContext): Promise<CommitResult>;
+  /** Resolved values this step produces for later steps (the IPAM provider sets `ip`). */
+  resolve?(system: DesiredSystem, observed: ObservedResource<F> | undefined, resolved: Resolved): Resolved;
+  /** Release sessions (Logout) at the end of every run. */
+  close?(): Promise<void>;
+}
+
+export interface CommitResult {
+  failed: { system: string; error: Error }[];
+}
+
+/** Errors a provider throws for transient failures (timeouts, 5xx, connection resets); the engine retries only these. */
+export class TransientError extends Error {
+  override readonly name = 'TransientError';
+  constructor(message: string, readonly cause?: unknown) {
+    super(message);
+  }
+}
+
+/** A user-facing error: the message says what is wrong and what to do. Never printed with a stack. */
+export class UserError extends Error {
+  override readonly name = 'UserError';
+}
