@@ -115,7 +115,9 @@ export interface NetSite {
   cidr: string;
   gateway?: string;
   dnsServers: string[];
-  /** Forward zone systems in this net default to, and the reverse zone for PTRs. */
+  /** Forward zone that systems in this net default to. */
+  domain?: string;
+  /** Reverse zone for the net's PTR records. */
   reverseZone?: string;
 }
 
