@@ -107,7 +107,11 @@ export interface Provider<F extends Fields = Fields> {
    * Returns the systems whose changes failed to land.
    */
   commit?(ctx: ProviderContext): Promise<CommitResult>;
-  /** Resolved values this step produces for later steps (the IPAM provider sets `ip`). */
+  /**
+   * Resolved values this step produces for later steps (the IPAM provider sets `ip`). Called with
+   * the owned observed resource BEFORE `desired` (so an existing allocation is not a change) and
+   * again after create/update with the result. Must keep an explicit manifest value as it is.
+   */
   resolve?(system: DesiredSystem, observed: ObservedResource<F> | undefined, resolved: Resolved): Resolved;
   /** Release sessions (Logout) at the end of every run. */
   close?(): Promise<void>;
@@ -120,7 +124,7 @@ export interface CommitResult {
 /** Errors a provider throws for transient failures (timeouts, 5xx, connection resets); the engine retries only these. */
 export class TransientError extends Error {
   override readonly name = 'TransientError';
-  constructor(message: string, readonly cause?: unknown) {
+  constructor(message: string, override readonly cause?: unknown) {
     super(message);
   }
 }
