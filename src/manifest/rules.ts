@@ -1,0 +1,139 @@
+/**
+ * Cross-file rules over the expanded systems. Every rule runs over every system and reports every
+ * violation: one validate run shows all problems.
+ */
+import type { ValidateFunction } from 'ajv';
+import { suggest } from './ajvMessages';
+import { reportAjvErrors } from './ajvMessages';
+import type { OsEntry, RoleDef } from './catalog';
+import { fileStart } from './diagnostics';
+import type { Diagnostics } from './diagnostics';
+import { cidrContains, ipToNumber, parseCidr } from './net4';
+import type { SiteConfig } from './site';
+import { formatSource } from './types';
+import type { DesiredSystem, SourceRef } from './types';
+import type { ParsedFile, PathSeg } from './yamlFile';
+
+export interface ExpandedSystem {
+  desired: DesiredSystem;
+  /** The file and YAML path the roles list came from (system or a profile), for locating param errors. */
+  rolesOrigin?: { pf: ParsedFile; yamlPath: PathSeg[] };
+}
+
+export interface RuleContext {
+  systems: ExpandedSystem[];
+  /** Undefined when shipshape.yaml is missing or invalid: net/zone checks are skipped then (already reported). */
+  site?: SiteConfig;
+  os: Record<string, OsEntry>;
+  roles: Record<string, RoleDef>;
+  /** Compiled params schemas per role (roles whose schema does not compile are absent). */
+  roleParams: Map<string, ValidateFunction>;
+  profileNames: Set<string>;
+}
+
+function src(s: DesiredSystem, field: string): SourceRef {
+  return s.sources[field] ?? s.sources.name ?? fileStart(s.file);
+}
+
+function unknownRef(kind: string, name: string, known: Iterable<string>, where: string): string {
+  const list = [...known];
+  const hint = suggest(name, list);
+  return `unknown ${kind} \`${name}\`${hint ? ` (did you mean \`${hint}\`?)` : ''}: ${where}`;
+}
+
+/** Reports each later occurrence of a key, pointing back at the first. */
+function uniqueBy(items: { key: string; at: SourceRef; what: string }[], diags: Diagnostics): void {
+  const first = new Map<string, { at: SourceRef; what: string }>();
+  for (const it of items) {
+    const f = first.get(it.key);
+    if (f) diags.error(it.at, `${it.what} is already used by ${f.what} (${formatSource(f.at)})`);
+    else first.set(it.key, it);
+  }
+}
+
+function checkReferences(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): void {
+  if (s.profile !== undefined && !ctx.profileNames.has(s.profile)) {
+    diags.error(src(s, 'profile'), unknownRef('profile', s.profile, ctx.profileNames, 'declare it in profiles/'));
+  }
+  if (s.os !== '' && !(s.os in ctx.os)) {
+    diags.error(src(s, 'os'), unknownRef('OS', s.os, Object.keys(ctx.os), `add os/${s.os}/os.yaml or use a catalog entry`));
+  } else if (s.os !== '' && s.state === 'present' && ctx.site?.vsphere && !(s.os in ctx.site.vsphere.templates)) {
+    diags.error(src(s, 'os'), `OS \`${s.os}\` has no vSphere template: add it to vsphere.templates in shipshape.yaml`);
+  }
+  s.roles.forEach((r, i) => {
+    if (!(r.name in ctx.roles)) diags.error(src(s, `roles[${i}]`), unknownRef('role', r.name, Object.keys(ctx.roles), `add roles/${r.name}/role.yaml`));
+  });
+  if (ctx.site && s.network.net !== '' && !(s.network.net in ctx.site.nets)) {
+    diags.error(src(s, 'network.net'), unknownRef('net', s.network.net, Object.keys(ctx.site.nets), 'declare it under nets: in shipshape.yaml'));
+  }
+}
+
+function checkAddress(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): void {
+  const net = ctx.site?.nets[s.network.net];
+  const ip = ipToNumber(s.network.ip);
+  if (!net || ip === undefined) return;
+  const c = parseCidr(net.cidr);
+  if (!c) return;
+  const at = src(s, 'network.ip');
+  if (!cidrContains(c, ip)) diags.error(at, `ip ${s.network.ip} is outside net \`${net.title}\` (${net.cidr})`);
+  else if (ip === c.network) diags.error(at, `ip ${s.network.ip} is the network address of ${net.cidr}, not a host address`);
+  else if (ip === c.broadcast) diags.error(at, `ip ${s.network.ip} is the broadcast address of ${net.cidr}, not a host address`);
+  else if (s.network.ip === net.gateway) diags.error(at, `ip ${s.network.ip} is the gateway of net \`${net.title}\``);
+  else if ((ctx.site?.idoit?.reserved[net.title] ?? []).includes(s.network.ip)) {
+    diags.error(at, `ip ${s.network.ip} is reserved in net \`${net.title}\` (idoit.reserved in shipshape.yaml)`);
+  }
+}
+
+function checkDomain(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): void {
+  const zones = ctx.site?.dns.zones ?? [];
+  if (zones.length === 0 || s.dns.domain === '') return;
+  const covered = zones.some((z) => s.dns.domain === z.name || s.dns.domain.endsWith(`.${z.name}`));
+  if (!covered) diags.error(src(s, 'dns.domain'), `domain \`${s.dns.domain}\` is in no DNS zone of shipshape.yaml (dns.zones): add the zone or fix the domain`);
+}
+
+function checkRoleParams(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics): void {
+  e.desired.roles.forEach((r, i) => {
+    const validate = ctx.roleParams.get(r.name);
+    if (!validate || !e.rolesOrigin || validate(r.params)) return;
+    const { pf, yamlPath } = e.rolesOrigin;
+    const prefix = `role ${r.name} params`;
+    const before = diags.list.length;
+    reportAjvErrors(validate.errors ?? [], pf, [...yamlPath, i, 'params'], diags, `roles[${i}].params`);
+    for (const d of diags.list.slice(before)) d.message = `${prefix}: ${d.message}`;
+  });
+}
+
+export function checkSystems(ctx: RuleContext, diags: Diagnostics): void {
+  const present = ctx.systems.map((e) => e.desired).filter((s) => s.state === 'present');
+  uniqueBy(
+    ctx.systems.map(({ desired: s }) => ({ key: s.name, at: src(s, 'name'), what: `system name \`${s.name}\`` })),
+    diags,
+  );
+  uniqueBy(
+    present.filter((s) => s.network.ip !== 'auto').map((s) => ({ key: s.network.ip, at: src(s, 'network.ip'), what: `ip ${s.network.ip} of \`${s.name}\`` })),
+    diags,
+  );
+  uniqueBy(
+    present.map((s) => ({
+      key: s.network.mac,
+      at: src(s, 'network.mac'),
+      what: `${s.sources['network.mac'] === s.sources.name ? 'derived MAC' : 'MAC'} ${s.network.mac} of \`${s.name}\``,
+    })),
+    diags,
+  );
+  const names: { key: string; at: SourceRef; what: string }[] = [];
+  for (const s of present) if (s.dns.domain) names.push({ key: `${s.name}.${s.dns.domain}`, at: src(s, 'name'), what: `DNS name ${s.name}.${s.dns.domain}` });
+  for (const s of present) {
+    s.dns.aliases.forEach((a, i) =>
+      names.push({ key: `${a}.${s.dns.domain}`, at: src(s, `dns.aliases[${i}]`), what: `alias ${a}.${s.dns.domain} of \`${s.name}\`` }),
+    );
+  }
+  uniqueBy(names, diags);
+  for (const e of ctx.systems) {
+    checkReferences(ctx, e.desired, diags);
+    if (e.desired.state !== 'present') continue;
+    checkAddress(ctx, e.desired, diags);
+    checkDomain(ctx, e.desired, diags);
+    checkRoleParams(ctx, e, diags);
+  }
+}
