@@ -129,7 +129,7 @@ export function reportAjvErrors(errors: ErrorObject[], pf: ParsedFile, base: Pat
     const path = [...base, ...pointerToPath(ptr)];
     const name = label !== undefined ? displayPath([label, ...pointerToPath(ptr)]) : displayPath(path);
     const what = keys.length === 1 ? `required key \`${keys[0]}\`` : `required keys ${quoteList(keys)}`;
-    diags.error(locate(pf, path), name === '' ? `missing ${what} at the top level` : `${name} is missing ${what}`);
+    diags.error(locate(pf, path, { key: true }), name === '' ? `missing ${what} at the top level` : `${name} is missing ${what}`);
   }
   for (const [ptr, group] of groups) {
     const path = [...base, ...pointerToPath(ptr)];

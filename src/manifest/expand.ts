@@ -166,7 +166,7 @@ export function expandSystem(
   if (spec.profile !== undefined) desired.profile = spec.profile;
 
   if (desired.state === 'present') {
-    const where = locate(pf, spec === undefined ? ['metadata', 'name'] : ['spec']);
+    const where = locate(pf, ['spec'], { key: true });
     const via = spec.profile ? ` (not set by profile \`${spec.profile}\` either)` : '';
     for (const [field, yamlName] of REQUIRED_WHEN_PRESENT) {
       if (!leaves.has(field)) diags.error(where, `system \`${desired.name}\` has no ${field}${via}: set ${yamlName} or use a profile that sets it`);

@@ -16,7 +16,8 @@ import type { OsManifest, ProfileManifest, RoleManifest, SiteManifest, SystemMan
 import { checkSystems } from './rules';
 import { operatorAjv, validateAgainstSchema } from './schemas';
 import type { ManifestKind } from './schemas';
-import { buildSite, checkSite, netDomainSources } from './siteConfig';
+import { buildSite, checkSite } from './siteConfig';
+import { siteFacts } from './siteFacts';
 import type { SiteConfig } from './site';
 import type { DesiredSystem } from './types';
 import { locate, parseManifest } from './yamlFile';
@@ -41,12 +42,17 @@ interface Loaded<T> {
 class RepoReader {
   constructor(readonly root: string, readonly realRoot: string, readonly diags: Diagnostics) {}
 
-  async load<T>(rel: string, kind: ManifestKind): Promise<Loaded<T> | undefined> {
+  /** Reads and parses a file, then checks it against its schema; the parsed file is kept even when invalid. */
+  async parse(rel: string, kind: ManifestKind): Promise<{ pf: ParsedFile; valid: boolean } | undefined> {
     const text = await readManifestText(this.realRoot, path.join(this.root, rel), rel, this.diags);
     if (text === undefined) return undefined;
     const pf = parseManifest(rel, text, this.diags);
-    if (!pf || !validateAgainstSchema(kind, pf, this.diags)) return undefined;
-    return { pf, manifest: pf.value as T };
+    return pf ? { pf, valid: validateAgainstSchema(kind, pf, this.diags) } : undefined;
+  }
+
+  async load<T>(rel: string, kind: ManifestKind): Promise<Loaded<T> | undefined> {
+    const p = await this.parse(rel, kind);
+    return p?.valid ? { pf: p.pf, manifest: p.pf.value as T } : undefined;
   }
 
   async exists(rel: string): Promise<boolean> {
@@ -61,12 +67,12 @@ class RepoReader {
   }
 }
 
-async function loadSite(r: RepoReader): Promise<Loaded<SiteManifest> | undefined> {
+async function loadSite(r: RepoReader): Promise<{ pf: ParsedFile; valid: boolean } | undefined> {
   if (!(await r.exists('shipshape.yaml'))) {
     r.diags.error(fileStart('shipshape.yaml'), 'no shipshape.yaml at the repo root: every repo needs its site config');
     return undefined;
   }
-  return r.load<SiteManifest>('shipshape.yaml', 'site');
+  return r.parse('shipshape.yaml', 'site');
 }
 
 async function loadOs(r: RepoReader): Promise<Record<string, OsEntry>> {
@@ -141,15 +147,11 @@ async function load(dir: string, diags: Diagnostics): Promise<LoadResult> {
     const all = await walk(realRoot, root, 'systems', { accept: isYamlName, warnOthers: false }, new Diagnostics());
     if (all.length === 0) diags.warning(fileStart('systems/'), 'systems/ holds no manifests: the repo declares no systems (nothing is deleted without a tombstone)');
   }
-  let site: SiteConfig | undefined;
-  if (siteFile) {
-    site = buildSite(root, siteFile.manifest);
-    checkSite(siteFile.pf, siteFile.manifest, new Set(Object.keys(os)), diags);
-  }
-  const nets = site?.nets ?? {};
-  const domainSources = siteFile ? netDomainSources(siteFile.pf, siteFile.manifest) : {};
-  const expanded = systemFiles.map((s) => expandSystem(s, profiles, nets, domainSources, diags));
-  checkSystems({ systems: expanded, site, os, roles, roleParams: params, profileNames: new Set(profiles.keys()) }, diags);
+  const facts = siteFacts(siteFile?.pf);
+  if (siteFile) checkSite(siteFile.pf, facts, new Set(Object.keys(os)), diags);
+  const site = siteFile?.valid ? buildSite(root, siteFile.pf.value as SiteManifest) : undefined;
+  const expanded = systemFiles.map((s) => expandSystem(s, profiles, facts.nets, facts.domainSources, diags));
+  checkSystems({ systems: expanded, facts, os, roles, roleParams: params, profileNames: new Set(profiles.keys()) }, diags);
   const systems = expanded.map((e) => e.desired).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.file < b.file ? -1 : 1));
   const result: LoadResult = { ok: !diags.hasErrors(), systems, diagnostics: diags.sorted(), os, roles };
   if (site) result.site = site;

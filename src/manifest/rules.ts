@@ -9,7 +9,7 @@ import type { OsEntry, RoleDef } from './catalog';
 import { fileStart } from './diagnostics';
 import type { Diagnostics } from './diagnostics';
 import { cidrContains, ipToNumber, parseCidr } from './net4';
-import type { SiteConfig } from './site';
+import type { SiteFacts } from './siteFacts';
 import { formatSource } from './types';
 import type { DesiredSystem, SourceRef } from './types';
 import type { ParsedFile, PathSeg } from './yamlFile';
@@ -22,8 +22,8 @@ export interface ExpandedSystem {
 
 export interface RuleContext {
   systems: ExpandedSystem[];
-  /** Undefined when shipshape.yaml is missing or invalid: net/zone checks are skipped then (already reported). */
-  site?: SiteConfig;
+  /** What shipshape.yaml declares (read even from an invalid site, as far as it is usable). */
+  facts: SiteFacts;
   os: Record<string, OsEntry>;
   roles: Record<string, RoleDef>;
   /** Compiled params schemas per role (roles whose schema does not compile are absent). */
@@ -46,7 +46,7 @@ function uniqueBy(items: { key: string; at: SourceRef; what: string }[], diags: 
   const first = new Map<string, { at: SourceRef; what: string }>();
   for (const it of items) {
     const f = first.get(it.key);
-    if (f) diags.error(it.at, `${it.what} is already used by ${f.what} (${formatSource(f.at)})`);
+    if (f) diags.error(it.at, `${it.what} clashes with ${f.what} (${formatSource(f.at)})`);
     else first.set(it.key, it);
   }
 }
@@ -57,19 +57,20 @@ function checkReferences(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics)
   }
   if (s.os !== '' && !(s.os in ctx.os)) {
     diags.error(src(s, 'os'), unknownRef('OS', s.os, Object.keys(ctx.os), `add os/${s.os}/os.yaml or use a catalog entry`));
-  } else if (s.os !== '' && s.state === 'present' && ctx.site?.vsphere && !(s.os in ctx.site.vsphere.templates)) {
+  } else if (s.os !== '' && s.state === 'present' && ctx.facts.templates && !(s.os in ctx.facts.templates)) {
     diags.error(src(s, 'os'), `OS \`${s.os}\` has no vSphere template: add it to vsphere.templates in shipshape.yaml`);
   }
   s.roles.forEach((r, i) => {
     if (!(r.name in ctx.roles)) diags.error(src(s, `roles[${i}]`), unknownRef('role', r.name, Object.keys(ctx.roles), `add roles/${r.name}/role.yaml`));
   });
-  if (ctx.site && s.network.net !== '' && !(s.network.net in ctx.site.nets)) {
-    diags.error(src(s, 'network.net'), unknownRef('net', s.network.net, Object.keys(ctx.site.nets), 'declare it under nets: in shipshape.yaml'));
+  const nets = ctx.facts.netNames;
+  if (nets && s.network.net !== '' && !nets.has(s.network.net)) {
+    diags.error(src(s, 'network.net'), unknownRef('net', s.network.net, nets, 'declare it under nets: in shipshape.yaml'));
   }
 }
 
 function checkAddress(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): void {
-  const net = ctx.site?.nets[s.network.net];
+  const net = ctx.facts.nets[s.network.net];
   const ip = ipToNumber(s.network.ip);
   if (!net || ip === undefined) return;
   const c = parseCidr(net.cidr);
@@ -79,15 +80,15 @@ function checkAddress(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): v
   else if (ip === c.network) diags.error(at, `ip ${s.network.ip} is the network address of ${net.cidr}, not a host address`);
   else if (ip === c.broadcast) diags.error(at, `ip ${s.network.ip} is the broadcast address of ${net.cidr}, not a host address`);
   else if (s.network.ip === net.gateway) diags.error(at, `ip ${s.network.ip} is the gateway of net \`${net.title}\``);
-  else if ((ctx.site?.idoit?.reserved[net.title] ?? []).includes(s.network.ip)) {
+  else if ((ctx.facts.reserved[net.title] ?? []).includes(s.network.ip)) {
     diags.error(at, `ip ${s.network.ip} is reserved in net \`${net.title}\` (idoit.reserved in shipshape.yaml)`);
   }
 }
 
 function checkDomain(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): void {
-  const zones = ctx.site?.dns.zones ?? [];
-  if (zones.length === 0 || s.dns.domain === '') return;
-  const covered = zones.some((z) => s.dns.domain === z.name || s.dns.domain.endsWith(`.${z.name}`));
+  const zones = ctx.facts.zoneNames;
+  if (!zones || s.dns.domain === '') return;
+  const covered = zones.some((z) => s.dns.domain === z || s.dns.domain.endsWith(`.${z}`));
   if (!covered) diags.error(src(s, 'dns.domain'), `domain \`${s.dns.domain}\` is in no DNS zone of shipshape.yaml (dns.zones): add the zone or fix the domain`);
 }
 
@@ -104,9 +105,13 @@ function checkRoleParams(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics
 }
 
 export function checkSystems(ctx: RuleContext, diags: Diagnostics): void {
-  const present = ctx.systems.map((e) => e.desired).filter((s) => s.state === 'present');
+  // A duplicated name is reported once; its equal derived MAC and DNS name would only repeat it.
+  const seen = new Set<string>();
+  const present = ctx.systems
+    .map((e) => e.desired)
+    .filter((s) => s.state === 'present' && !seen.has(s.name) && seen.add(s.name));
   uniqueBy(
-    ctx.systems.map(({ desired: s }) => ({ key: s.name, at: src(s, 'name'), what: `system name \`${s.name}\`` })),
+    ctx.systems.map(({ desired: s }) => ({ key: s.name, at: src(s, 'name'), what: `system \`${s.name}\`` })),
     diags,
   );
   uniqueBy(

@@ -1,7 +1,10 @@
 /** shipshape.yaml (validated raw form) → SiteConfig, and the site's own consistency rules. */
+import { displayPath } from './ajvMessages';
 import type { Diagnostics } from './diagnostics';
 import { cidrContains, ipToNumber, numberToIp, parseCidr } from './net4';
 import type { RawSsh, RawTls, SiteManifest } from './raw';
+import { asList, asMap } from './siteFacts';
+import type { SiteFacts } from './siteFacts';
 import type { DhcpServer, DnsZone, NetSite, SiteConfig, SshEndpoint, TlsOptions } from './site';
 import type { SourceRef } from './types';
 import { locate } from './yamlFile';
@@ -81,67 +84,69 @@ export function buildSite(root: string, m: SiteManifest): SiteConfig {
   return site;
 }
 
-/** Cross-checks inside shipshape.yaml (all problems reported, none thrown). */
-export function checkSite(pf: ParsedFile, m: SiteManifest, osNames: Set<string> | undefined, diags: Diagnostics): void {
-  const s = m.spec;
+/**
+ * Cross-checks inside shipshape.yaml. Runs on the raw value even when the schema failed (every access is
+ * guarded), so a typo in one place does not hide an inconsistency elsewhere.
+ */
+export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>, diags: Diagnostics): void {
+  const spec = asMap(asMap(pf.value)?.spec) ?? {};
   const at = (...p: PathSeg[]): SourceRef => locate(pf, ['spec', ...p]);
-  for (const [title, n] of Object.entries(s.nets)) {
+  for (const [title, n] of Object.entries(facts.nets)) {
     const c = parseCidr(n.cidr);
     if (!c) continue;
     if (c.hostBitsSet) diags.error(at('nets', title, 'cidr'), `net \`${title}\`: ${n.cidr} has host bits set (did you mean ${numberToIp(c.network)}/${c.prefix}?)`);
-    if (n.gateway !== undefined) {
-      const g = ipToNumber(n.gateway);
-      if (g !== undefined && (!cidrContains(c, g) || g === c.network || g === c.broadcast)) {
-        diags.error(at('nets', title, 'gateway'), `net \`${title}\`: gateway ${n.gateway} is not a host address inside ${n.cidr}`);
-      }
+    const g = n.gateway === undefined ? undefined : ipToNumber(n.gateway);
+    if (g !== undefined && (!cidrContains(c, g) || g === c.network || g === c.broadcast)) {
+      diags.error(at('nets', title, 'gateway'), `net \`${title}\`: gateway ${n.gateway} is not a host address inside ${n.cidr}`);
     }
-    const reserved = s.idoit?.reserved?.[title] ?? [];
-    reserved.forEach((ip, i) => {
+    (facts.reserved[title] ?? []).forEach((ip, i) => {
       const v = ipToNumber(ip);
       if (v !== undefined && !cidrContains(c, v)) diags.error(at('idoit', 'reserved', title, i), `reserved address ${ip} is outside net \`${title}\` (${n.cidr})`);
     });
   }
-  for (const net of Object.keys(s.idoit?.reserved ?? {})) {
-    if (!(net in s.nets)) diags.error(locate(pf, ['spec', 'idoit', 'reserved', net], { key: true }), `idoit.reserved names net \`${net}\`, which is not declared in spec.nets`);
+  const known = facts.netNames;
+  for (const net of Object.keys(facts.reserved)) {
+    if (known && !known.has(net)) diags.error(locate(pf, ['spec', 'idoit', 'reserved', net], { key: true }), `idoit.reserved names net \`${net}\`, which is not declared in spec.nets`);
   }
-  const sshChecks: [RawSsh, PathSeg[]][] = [];
-  (s.dns?.zones ?? []).forEach((z, i) => z.ssh && sshChecks.push([z.ssh, ['dns', 'zones', i, 'ssh']]));
-  (s.dhcp?.servers ?? []).forEach((d, i) => sshChecks.push([d.ssh, ['dhcp', 'servers', i, 'ssh']]));
+  const zones = asList(asMap(spec.dns)?.zones);
+  const servers = asList(asMap(spec.dhcp)?.servers);
+  const sshChecks: [Record<string, unknown>, PathSeg[]][] = [];
+  zones.forEach((z, i) => {
+    const e = asMap(asMap(z)?.ssh);
+    if (e) sshChecks.push([e, ['dns', 'zones', i, 'ssh']]);
+  });
+  servers.forEach((d, i) => {
+    const e = asMap(asMap(d)?.ssh);
+    if (e) sshChecks.push([e, ['dhcp', 'servers', i, 'ssh']]);
+  });
   for (const [e, p] of sshChecks) {
     const n = (e.hostKeyFingerprint !== undefined ? 1 : 0) + (e.knownHosts !== undefined ? 1 : 0);
-    if (n !== 1) diags.error(at(...p), `${['spec', ...p].join('.').replace(/\.(\d+)/g, '[$1]')} needs exactly one of hostKeyFingerprint or knownHosts (the SSH host key is always verified)`);
+    if (n !== 1) {
+      diags.error(locate(pf, ['spec', ...p], { key: true }), `${displayPath(['spec', ...p])} needs exactly one of hostKeyFingerprint or knownHosts (the SSH host key is always verified)`);
+    }
   }
-  dupes((s.dns?.zones ?? []).map((z) => z.name), (i) => at('dns', 'zones', i, 'name'), 'DNS zone', diags);
-  dupes((s.dhcp?.servers ?? []).map((d) => d.name), (i) => at('dhcp', 'servers', i, 'name'), 'DHCP server', diags);
-  (s.dhcp?.servers ?? []).forEach((d, i) =>
-    d.nets.forEach((net, j) => {
-      if (!(net in s.nets)) diags.error(at('dhcp', 'servers', i, 'nets', j), `DHCP server \`${d.name}\` serves net \`${net}\`, which is not declared in spec.nets`);
+  dupes(zones.map((z) => asMap(z)?.name), (i) => at('dns', 'zones', i, 'name'), 'DNS zone', diags);
+  dupes(servers.map((d) => asMap(d)?.name), (i) => at('dhcp', 'servers', i, 'name'), 'DHCP server', diags);
+  servers.forEach((d, i) =>
+    asList(asMap(d)?.nets).forEach((net, j) => {
+      if (typeof net === 'string' && known && !known.has(net)) {
+        diags.error(at('dhcp', 'servers', i, 'nets', j), `DHCP server \`${String(asMap(d)?.name)}\` serves net \`${net}\`, which is not declared in spec.nets`);
+      }
     }),
   );
-  if (osNames) {
-    for (const [field, map] of [['vsphere', s.vsphere?.templates], ['provisioning', s.provisioning?.mirrors]] as const) {
-      for (const os of Object.keys(map ?? {})) {
-        if (!osNames.has(os)) {
-          const sub = field === 'vsphere' ? 'templates' : 'mirrors';
-          diags.error(locate(pf, ['spec', field, sub, os], { key: true }), `${field}.${sub} names OS \`${os}\`, which has no os/${os}/os.yaml`);
-        }
-      }
+  for (const [field, sub] of [['vsphere', 'templates'], ['provisioning', 'mirrors']] as const) {
+    for (const os of Object.keys(asMap(asMap(spec[field])?.[sub]) ?? {})) {
+      if (!osNames.has(os)) diags.error(locate(pf, ['spec', field, sub, os], { key: true }), `${field}.${sub} names OS \`${os}\`, which has no os/${os}/os.yaml`);
     }
   }
 }
 
-function dupes(names: string[], at: (i: number) => SourceRef, what: string, diags: Diagnostics): void {
+function dupes(names: unknown[], at: (i: number) => SourceRef, what: string, diags: Diagnostics): void {
   const first = new Map<string, number>();
   names.forEach((n, i) => {
+    if (typeof n !== 'string') return;
     const f = first.get(n);
     if (f === undefined) first.set(n, i);
     else diags.error(at(i), `${what} \`${n}\` is declared twice (first at line ${at(f).line})`);
   });
-}
-
-/** Where each net's domain is written, for provenance of a defaulted dns.domain. */
-export function netDomainSources(pf: ParsedFile, m: SiteManifest): Record<string, SourceRef> {
-  const out: Record<string, SourceRef> = {};
-  for (const [title, n] of Object.entries(m.spec.nets)) if (n.domain !== undefined) out[title] = locate(pf, ['spec', 'nets', title, 'domain']);
-  return out;
 }

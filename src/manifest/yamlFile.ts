@@ -70,7 +70,8 @@ export function parseManifest(rel: string, text: string, diags: Diagnostics): Pa
   for (const e of docs[0].errors) {
     const pos = at(rel, lc, e.pos[0]);
     if (e.code === 'DUPLICATE_KEY') {
-      diags.error(pos, `duplicate key \`${text.slice(e.pos[0], e.pos[1])}\`: a key may appear only once in a map`);
+      const key = /^("[^"]*"|'[^']*'|[^:#\n]*?)\s*:/.exec(text.slice(e.pos[0]))?.[1] ?? text.slice(e.pos[0], e.pos[1]);
+      diags.error(pos, `duplicate key \`${key}\`: a key may appear only once in a map`);
     } else {
       diags.error(pos, `YAML syntax error: ${e.message}`);
     }
