@@ -5,6 +5,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import type { ValidateFunction } from 'ajv';
+import { displayPath, pointerToPath } from './ajvMessages';
 import type { OsEntry, RoleDef } from './catalog';
 import { Diagnostics, fileStart } from './diagnostics';
 import type { Diagnostic } from './diagnostics';
@@ -103,10 +104,21 @@ async function loadRoles(r: RepoReader): Promise<{ roles: Record<string, RoleDef
     if (!l || !r.nameMatches(l, name, 'role')) continue;
     const schema = l.manifest.spec.params ?? { type: 'object' };
     roles[name] = { name, paramsSchema: schema, steps: l.manifest.spec.steps ?? [], file: rel, source: locate(l.pf, ['metadata', 'name']) };
+    const bad = `params schema of role \`${name}\` is not a valid JSON Schema`;
+    if (!ajv.validateSchema(schema)) {
+      // One sentence per offending node; the meta-schema's anyOf branches would otherwise repeat it.
+      const byPath = new Map<string, string>();
+      for (const e of ajv.errors ?? []) if (!byPath.has(e.instancePath)) byPath.set(e.instancePath, e.message ?? 'is invalid');
+      for (const [ptr, msg] of byPath) {
+        const p = pointerToPath(ptr);
+        r.diags.error(locate(l.pf, ['spec', 'params', ...p]), `${bad}: ${displayPath(['params', ...p])} ${msg}`);
+      }
+      continue;
+    }
     try {
       params.set(name, ajv.compile(schema));
     } catch (e) {
-      r.diags.error(locate(l.pf, ['spec', 'params']), `params schema of role \`${name}\` is not a valid JSON Schema: ${(e as Error).message}`);
+      r.diags.error(locate(l.pf, ['spec', 'params'], { key: true }), `${bad}: ${(e as Error).message}`);
     }
   }
   return { roles, params };
