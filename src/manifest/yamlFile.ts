@@ -30,7 +30,7 @@ function at(rel: string, lc: LineCounter, offset: number): SourceRef {
 const ALLOWED_TAGS = /^tag:yaml\.org,2002:(str|int|float|bool|null|map|seq)$/;
 
 /** Rejects what JSON cannot express or what hides meaning: collection keys and non-core tags. */
-function checkNodes(rel: string, doc: Document.Parsed, lc: LineCounter, diags: Diagnostics): boolean {
+function checkNodes(rel: string, text: string, doc: Document.Parsed, lc: LineCounter, diags: Diagnostics): boolean {
   let ok = true;
   visit(doc, {
     Pair(_k, pair) {
@@ -41,7 +41,11 @@ function checkNodes(rel: string, doc: Document.Parsed, lc: LineCounter, diags: D
     },
     Node(_k, node) {
       if (!isAlias(node) && node.tag && !ALLOWED_TAGS.test(node.tag)) {
-        diags.error(at(rel, lc, node.range?.[0] ?? 0), `YAML tag \`${node.tag}\` is not allowed in manifests: write a plain value`);
+        // The node's range starts after its tag: point at the `!` that precedes it.
+        const start = node.range?.[0] ?? 0;
+        let bang = text.lastIndexOf('!', start);
+        while (bang > 0 && text[bang - 1] === '!') bang--;
+        diags.error(at(rel, lc, bang >= 0 ? bang : start), `YAML tag \`${node.tag}\` is not allowed in manifests: write a plain value`);
         ok = false;
       }
     },
@@ -84,7 +88,7 @@ export function parseManifest(rel: string, text: string, diags: Diagnostics): Pa
   }
   if (!ok) return undefined;
   const doc = docs[0];
-  if (!checkNodes(rel, doc, lc, diags)) return undefined;
+  if (!checkNodes(rel, text, doc, lc, diags)) return undefined;
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
