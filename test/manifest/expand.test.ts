@@ -74,7 +74,7 @@ describe('profile expansion', () => {
     expect(s.sources['network.ip']).toEqual({ file: 'systems/web-01.yaml', line: 8, col: 18 });
     expect(s.sources['labels.team']).toEqual({ file: 'profiles/web.yaml', line: 6, col: 19 });
     // defaulted from the net's domain in shipshape.yaml
-    expect(s.sources['dns.domain']).toEqual({ file: 'shipshape.yaml', line: 5, col: 79 });
+    expect(s.sources['dns.domain']).toEqual({ file: 'shipshape.yaml', line: 5, col: 70 });
     // defaults have no source
     expect(s.sources['lifecycle.vmOnDelete']).toBeUndefined();
     expect(s.file).toBe('systems/web-01.yaml');
