@@ -20,7 +20,8 @@ export function parseSecretRef(ref: string): { source: 'env' | 'file'; key: stri
 /** Reads the secret a reference points at. File paths are relative to the repo root unless absolute. */
 export async function resolveSecret(ref: SecretRef, root: string): Promise<string> {
   const parsed = parseSecretRef(ref.ref);
-  if (!parsed) throw new SecretError(`secret reference ${ref.ref} is not \${env:NAME} or \${file:PATH}`);
+  // Not a reference: it may be the secret itself, so it is not repeated.
+  if (!parsed) throw new SecretError('a secret field holds no ${env:NAME} or ${file:PATH} reference (its value is not shown)');
   if (parsed.source === 'env') {
     const v = process.env[parsed.key];
     if (v === undefined || v === '') {
