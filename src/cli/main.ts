@@ -42,7 +42,8 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('--out <file>', 'write the plan to a file instead of stdout')
     .option('--detailed-exitcode', 'exit 0 with no changes, 2 with changes, 1 on error')
     .option('--max-deletes <n>', 'the plan is refused by apply when it deletes more', positiveInt('--max-deletes'))
-    .addHelpText('after', '\nExamples:\n  shipshape plan\n  shipshape plan --format markdown --out plan.md\n  shipshape plan --format json --out plan.json --detailed-exitcode')
+    .option('--base <ref>', 'plan only systems whose manifests, profiles, OS entries or roles changed between REF and HEAD (merge requests)')
+    .addHelpText('after', '\nExamples:\n  shipshape plan\n  shipshape plan --base origin/main --format markdown --out plan.md\n  shipshape plan --format markdown --out plan.md\n  shipshape plan --format json --out plan.json --detailed-exitcode')
     .action(async (o) => setCode(await planCommand({ ...o, stateDir: state() }, io, log())));
 
   program

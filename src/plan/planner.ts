@@ -54,6 +54,12 @@ export function orderedProviders(providers: Provider[]): Provider[] {
   return [...providers].sort((a, b) => RESOURCE_KINDS.indexOf(a.kind) - RESOURCE_KINDS.indexOf(b.kind));
 }
 
+/** The same plan limited to some systems (merge requests plan only what they touch). */
+export function scopePlan(p: Plan, systems: Set<string>): Plan {
+  const actions = p.actions.filter((a) => systems.has(a.system));
+  return { ...p, actions, warnings: p.warnings.filter((w) => systems.has(w.system)), summary: summarise(actions) };
+}
+
 export function plan(input: PlanInput): Plan {
   const providers = orderedProviders(input.providers);
   const index = indexObservations(input.observations);
@@ -211,7 +217,7 @@ function sourceOf(system: DesiredSystem, path: string): { source?: string } {
   return {};
 }
 
-function summarise(actions: PlannedAction[]): PlanSummary {
+export function summarise(actions: PlannedAction[]): PlanSummary {
   const summary: PlanSummary = { create: 0, update: 0, replace: 0, delete: 0, noop: 0, blocked: 0 };
   for (const a of actions) {
     if (a.blocked) summary.blocked++;

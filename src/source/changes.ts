@@ -27,10 +27,14 @@ export function filesOf(system: DesiredSystem): Set<string> {
 
 export function affectedSystems(systems: DesiredSystem[], changed: string[]): Set<string> {
   if (changed.includes('shipshape.yaml')) return new Set(systems.map((s) => s.name));
+  // A changed profile may reach a system through its chain without contributing a value it still
+  // uses: count every system with a profile (a wider scope costs nothing: unchanged ones plan as noop).
+  const profileChanged = changed.some((c) => c.startsWith('profiles/'));
   const out = new Set<string>();
   for (const s of systems) {
     const deps = [...filesOf(s)];
-    if (changed.some((c) => deps.some((d) => (d.endsWith('/') ? c.startsWith(d) : c === d)))) out.add(s.name);
+    if (profileChanged && s.profile) out.add(s.name);
+    else if (changed.some((c) => deps.some((d) => (d.endsWith('/') ? c.startsWith(d) : c === d)))) out.add(s.name);
   }
   return out;
 }

@@ -1,4 +1,5 @@
-import { plan as makePlan } from '../../plan/planner';
+import { plan as makePlan, scopePlan } from '../../plan/planner';
+import { affectedSystems, changedFiles } from '../../source/changes';
 import { renderJson, renderMarkdown, renderText } from '../../plan/render';
 import type { Plan } from '../../plan/types';
 import type { Logger } from '../../engine/contract';
@@ -13,6 +14,8 @@ export interface PlanOptions {
   detailedExitcode?: boolean;
   maxDeletes?: number;
   stateDir?: string;
+  /** Plan only the systems whose manifests, profiles, OS entries or roles changed since this git ref. */
+  base?: string;
 }
 
 /** Loads, observes and plans: the shared front half of plan, apply and drift. */
@@ -46,8 +49,15 @@ export function renderPlan(plan: Plan, format: PlanOptions['format'], io: Io): s
 
 /** `shipshape plan`: exit 0 (no changes) or, with --detailed-exitcode, 2 when there are changes. */
 export async function planCommand(opts: PlanOptions, io: Io, log: Logger): Promise<number> {
-  const { plan, providers } = await freshPlan(opts, io, log);
-  await closeAll(providers, log);
+  const fresh = await freshPlan(opts, io, log);
+  await closeAll(fresh.providers, log);
+  let plan = fresh.plan;
+  if (opts.base) {
+    const changed = await changedFiles(fresh.loaded.dir, opts.base);
+    const affected = affectedSystems(fresh.loaded.repo.systems, changed);
+    plan = scopePlan(plan, affected);
+    io.err(`planning ${affected.size} system(s) touched since ${opts.base} (${changed.length} file(s) changed)`);
+  }
   writeOut(io, renderPlan(plan, opts.format, io), opts.out);
   const changes = plan.actions.some((a) => a.action !== 'noop' || a.blocked);
   return opts.detailedExitcode && changes ? 2 : 0;
