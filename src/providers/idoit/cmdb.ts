@@ -20,6 +20,8 @@ import { ensureSystemObject, findSystemObject, readAllStates, type ObjectRow } f
 export interface CmdbFields extends Fields {
   title: string;
   status: string;
+  /** The CMDB status title: the ip step creates the object "planned", this step puts it "in operation". */
+  cmdbStatus: string;
   cpu: number;
   memoryMiB: number;
   disksGiB: number[];
@@ -64,7 +66,7 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
   desired(system: DesiredSystem, resolved: Resolved, site: SiteConfig): CmdbFields | null {
     const host = typeof resolved.host === 'string' ? resolved.host : site.vsphere?.cluster ?? null;
     return {
-      title: system.name, status: 'normal', cpu: system.cpu, memoryMiB: system.memoryMiB,
+      title: system.name, status: 'normal', cmdbStatus: 'in operation', cpu: system.cpu, memoryMiB: system.memoryMiB,
       disksGiB: system.disks.map((d) => d.sizeGiB), os: system.os, mac: resolved.mac || system.network.mac,
       portIp: resolved.ip, host,
     };
@@ -80,6 +82,7 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
     };
     if (f.status !== 'normal') add('status', f.status, 'normal');
     if (f.title !== desired.title) add('title', f.title, desired.title);
+    if (f.cmdbStatus !== desired.cmdbStatus) add('cmdbStatus', f.cmdbStatus, desired.cmdbStatus);
     if (f.cpu !== desired.cpu) add('cpu', f.cpu, desired.cpu, 'cpu');
     if (f.memoryMiB !== desired.memoryMiB) add('memoryMiB', f.memoryMiB, desired.memoryMiB, 'memoryMiB');
     if (JSON.stringify(f.disksGiB) !== JSON.stringify(desired.disksGiB)) add('disks', f.disksGiB, desired.disksGiB, 'disks');
@@ -113,7 +116,7 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
   }
 
   async update(
-    system: DesiredSystem, desired: CmdbFields, observed: ObservedResource<CmdbFields>, changes: FieldChange[],
+    system: DesiredSystem, desired: CmdbFields, observed: ObservedResource<CmdbFields>, changes: FieldChange[], _r?: Resolved, _ctx?: ProviderContext,
   ): Promise<ObservedResource<CmdbFields>> {
     this.assertOwned(observed);
     await this.write(observed, desired, new Set(changes.map((c) => c.path)));
@@ -185,7 +188,7 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
 
     if (current.fields.status !== 'normal' && want('status')) calls.push({ method: 'cmdb.object.recycle', params: { object } });
     if (want('title') && current.fields.title !== d.title) calls.push({ method: 'cmdb.object.update', params: { id: object, title: d.title } });
-    if (paths === null) save('C__CATG__GLOBAL', { cmdb_status: 'C__CMDB_STATUS__IN_OPERATION' });
+    if (want('cmdbStatus')) save('C__CATG__GLOBAL', { cmdb_status: 'C__CMDB_STATUS__IN_OPERATION' });
     if (want('cpu')) saveList('C__CATG__CPU', [{ title: 'vCPU', cores: d.cpu }]);
     if (want('memoryMiB')) {
       const gb = d.memoryMiB % 1024 === 0;
@@ -219,7 +222,7 @@ function toResource(row: ObjectRow): ObservedResource<CmdbFields> {
     id: String(row.id),
     owned: owner !== null,
     fields: {
-      title: row.title, status: STATUS_NAMES[row.status] ?? String(row.status), cpu, memoryMiB, disksGiB,
+      title: row.title, status: STATUS_NAMES[row.status] ?? String(row.status), cmdbStatus: row.cmdb_status_title ?? '', cpu, memoryMiB, disksGiB,
       os: c('C__CATG__OPERATING_SYSTEM')[0]?.application?.title ?? '', mac: port?.mac ?? '',
       portIp: (Array.isArray(port?.addresses) ? port.addresses[0]?.ref_title : undefined) ?? '',
       host: c('C__CATG__VIRTUAL_MACHINE')[0]?.hosts?.title ?? null,

@@ -64,3 +64,36 @@ export async function runStage(
   }));
   return out;
 }
+
+/**
+ * Puts `count` managed systems into i-doit the way the ip and cmdb steps leave them (marked object,
+ * host address, CPU, memory, drive, port), in batches of 500 creates.
+ */
+export async function seedManagedSystems(
+  client: { call<T>(m: string, p?: Record<string, unknown>): Promise<T>; batchOrThrow(c: { method: string; params?: Record<string, unknown> }[]): Promise<unknown[]> },
+  count: number, netTitle: string, firstIp: number,
+): Promise<void> {
+  const nets = await client.call<{ id: number; title: string }[]>('cmdb.objects.read', { filter: { type: 'C__OBJTYPE__LAYER3_NET', title: netTitle } });
+  const net = nets.find((n) => n.title === netTitle)!.id;
+  for (let start = 0; start < count; start += 500) {
+    const calls = [];
+    for (let i = start; i < Math.min(count, start + 500); i++) {
+      const n = firstIp + i;
+      const ip = [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+      calls.push({
+        method: 'cmdb.object.create',
+        params: {
+          type: 'C__OBJTYPE__VIRTUAL_SERVER', title: `sys-${i}`, sysid: `SHIPSHAPE-VM-sys-${i}`,
+          categories: {
+            C__CATG__IP: [{ net, ipv4_address: ip, hostname: `sys-${i}`, domain: 'lab.example.org', primary: 1, ipv4_assignment: 2 }],
+            C__CATG__CPU: [{ title: 'vCPU', cores: 2 }],
+            C__CATG__MEMORY: [{ capacity: 4, unit: 'C__MEMORY_UNIT__GB' }],
+            C__CATG__DRIVE: [{ title: 'Disk 1', capacity: 40, unit: 'C__MEMORY_UNIT__GB' }],
+            C__CATG__NETWORK_PORT: [{ title: 'eth0', mac: '00:50:56:00:00:01', active: 1 }],
+          },
+        },
+      });
+    }
+    await client.batchOrThrow(calls);
+  }
+}

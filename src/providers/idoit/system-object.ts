@@ -13,6 +13,7 @@ export interface ObjectRow {
   title: string;
   sysid: string;
   status: number;
+  cmdb_status_title?: string;
   categories?: Record<string, unknown[]>;
 }
 
@@ -41,7 +42,7 @@ export async function ensureSystemObject(client: IdoitClient, system: DesiredSys
       cmdb_status: 'C__CMDB_STATUS__PLANNED',
       description: `Managed by shipshape from ${system.file}${commit ? ` at ${commit}` : ''}. Edits here are overwritten.`,
     });
-    return { id: r.id, title: system.name, sysid: systemMarker(system.name), status: 2 };
+    return { id: r.id, title: system.name, sysid: systemMarker(system.name), status: 2, cmdb_status_title: 'planned' };
   } catch (e) {
     if (e instanceof IdoitError && e.fieldError('sysid')) {
       const again = await findSystemObject(client, system.name);
