@@ -106,7 +106,7 @@ const HOST_ADDRESS: CategoryDef = {
   },
   afterSave(store, e) {
     if (e.data.ipListId == null) e.data.ipListId = store.nextId('C__CATS__NET_IP_ADDRESSES');
-    store.invalidateIpIndex();
+    store.reindexIp(e);
     if (e.data.use_standard_gateway === 1) {
       const net = store.entriesOf('C__CATS__NET', Number(e.data.net))[0];
       if (net) net.data.gateway = e.id;

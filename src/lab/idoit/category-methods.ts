@@ -86,7 +86,7 @@ function saveGlobal(ctx: Ctx, o: ObjectRec, data: Record<string, unknown>): { en
     if (!writable.includes(k)) errors.push({ key: k, type: 'text', msg: 'This property can not be written.' });
     else if (k === 'title' || k === 'sysid' || k === 'description') {
       if (typeof v !== 'string') errors.push({ key: k, type: 'text', msg: 'The value has to be a string.' });
-      else if (k === 'sysid' && ctx.store.allObjects().some((x) => x.sysid === v && x.id !== o.id)) {
+      else if (k === 'sysid' && (ctx.store.objectBySysid(v)?.id ?? o.id) !== o.id) {
         errors.push({ key: k, type: 'text', msg: `The given value "${v}" is not unique.` });
       } else (next as Record<string, unknown>)[k] = v;
     } else {
@@ -97,7 +97,9 @@ function saveGlobal(ctx: Ctx, o: ObjectRec, data: Record<string, unknown>): { en
     }
   }
   if (errors.length) throw validationError(errors);
-  Object.assign(o, next, { updated: ctx.store.timestamp() });
+  const sysid = next.sysid;
+  Object.assign(o, next, { sysid: o.sysid, updated: ctx.store.timestamp() });
+  if (sysid !== o.sysid) ctx.store.setSysid(o, sysid);
   return { entry: o.id };
 }
 

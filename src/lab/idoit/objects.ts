@@ -43,7 +43,7 @@ export function objectCreate(ctx: Ctx, p: Params): unknown {
   if (!type) throw systemError('Object type not found.');
   if (typeof p.title !== 'string' || p.title === '') throw invalidParams('Parameter title has to be a non-empty string.');
   const sysid = typeof p.sysid === 'string' && p.sysid ? p.sysid : undefined;
-  if (sysid && ctx.store.allObjects().some((o) => o.sysid === sysid)) {
+  if (sysid && ctx.store.objectBySysid(sysid)) {
     throw validationError([{ key: 'sysid', type: 'text', msg: `The given value "${sysid}" is not unique.` }]);
   }
   let cmdbStatus = 6;
@@ -129,7 +129,11 @@ function like(pattern: string): RegExp {
 
 export function objectsRead(ctx: Ctx, p: Params): unknown {
   const f = (p.filter as Record<string, unknown>) ?? {};
-  let rows = ctx.store.allObjects();
+  let rows: ObjectRec[];
+  if (typeof f.sysid === 'string') {
+    const o = ctx.store.objectBySysid(f.sysid);
+    rows = o ? [o] : [];
+  } else rows = ctx.store.allObjects();
   const status = typeof f.status === 'string' && STATUS_CONSTANTS[f.status] !== undefined ? STATUS_CONSTANTS[f.status]! : STATUS.NORMAL;
   rows = rows.filter((o) => o.status === status);
   if (f.ids !== undefined) {

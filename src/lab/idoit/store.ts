@@ -46,8 +46,14 @@ export function formatTime(d: Date): string {
 
 export class Store {
   state: State;
-  /** Ip-list entries per net object id; rebuilt lazily (the net read must not scan every entry). */
+  /**
+   * Indexes kept in step with every change, so reads and writes stay cheap at 10,000+ objects:
+   * host-address entries per net (the IP list), entries per category and object, objects per SYSID.
+   */
   private ipIndex: Map<number, Set<number>> | null = null;
+  private ipNetOf = new Map<number, number>();
+  private byObject = new Map<string, Map<number, Set<number>>>();
+  private sysids: Map<string, number> | null = null;
 
   constructor(state?: State, readonly now: () => Date = () => new Date()) {
     this.state = state ?? Store.empty(now);
@@ -92,6 +98,21 @@ export class Store {
     return this.state.objects[String(id)];
   }
 
+  objectBySysid(sysid: string): ObjectRec | undefined {
+    if (!this.sysids) {
+      this.sysids = new Map();
+      for (const o of Object.values(this.state.objects)) this.sysids.set(o.sysid, o.id);
+    }
+    const id = this.sysids.get(sysid);
+    return id === undefined ? undefined : this.object(id);
+  }
+
+  setSysid(o: ObjectRec, sysid: string): void {
+    this.sysids?.delete(o.sysid);
+    o.sysid = sysid;
+    this.sysids?.set(sysid, o.id);
+  }
+
   allObjects(): ObjectRec[] {
     return Object.values(this.state.objects);
   }
@@ -101,18 +122,16 @@ export class Store {
     this.state.nextObjectId = Math.max(this.state.nextObjectId, id + 1);
     const rec: ObjectRec = { ...o, id, sysid: o.sysid || `SYSID_${1700000000 + id}` };
     this.state.objects[String(id)] = rec;
+    this.sysids?.set(rec.sysid, id);
     return rec;
   }
 
   purgeObject(id: number): void {
+    const o = this.object(id);
+    if (o) this.sysids?.delete(o.sysid);
     delete this.state.objects[String(id)];
-    for (const [cat, table] of Object.entries(this.state.entries)) {
-      for (const [eid, e] of Object.entries(table)) {
-        if (e.objId === id) {
-          delete table[eid];
-          if (cat === 'C__CATG__IP') this.ipIndex = null;
-        }
-      }
+    for (const cat of Object.keys(this.state.entries)) {
+      for (const e of this.entriesOf(cat, id)) this.removeEntry(cat, e.id);
     }
   }
 
@@ -126,36 +145,76 @@ export class Store {
     return id;
   }
 
+  private objectIndex(category: string): Map<number, Set<number>> {
+    let idx = this.byObject.get(category);
+    if (!idx) {
+      idx = new Map();
+      for (const e of Object.values(this.table(category))) {
+        if (!idx.has(e.objId)) idx.set(e.objId, new Set());
+        idx.get(e.objId)!.add(e.id);
+      }
+      this.byObject.set(category, idx);
+    }
+    return idx;
+  }
+
   /** Entries of one object in one category, by id order. */
   entriesOf(category: string, objId: number): EntryRec[] {
-    return Object.values(this.table(category))
-      .filter((e) => e.objId === objId)
+    const table = this.table(category);
+    return [...(this.objectIndex(category).get(objId) ?? [])]
+      .map((id) => table[String(id)]!)
       .sort((a, b) => a.id - b.id);
   }
 
   addEntry(category: string, objId: number, data: Record<string, unknown>, forcedId?: number): EntryRec {
     const e: EntryRec = { id: this.nextId(category, forcedId), objId, status: STATUS.NORMAL, data };
+    const idx = this.objectIndex(category);
     this.table(category)[String(e.id)] = e;
-    if (category === 'C__CATG__IP') this.ipIndex = null;
+    if (!idx.has(objId)) idx.set(objId, new Set());
+    idx.get(objId)!.add(e.id);
+    if (category === 'C__CATG__IP') this.reindexIp(e);
     return e;
   }
 
   removeEntry(category: string, id: number): void {
+    const e = this.table(category)[String(id)];
+    if (!e) return;
+    this.objectIndex(category).get(e.objId)?.delete(id);
     delete this.table(category)[String(id)];
-    if (category === 'C__CATG__IP') this.ipIndex = null;
+    if (category === 'C__CATG__IP') {
+      const net = this.ipNetOf.get(id);
+      if (net !== undefined) this.ipIndex?.get(net)?.delete(id);
+      this.ipNetOf.delete(id);
+    }
+  }
+
+  private netIndex(): Map<number, Set<number>> {
+    if (!this.ipIndex) {
+      this.ipIndex = new Map();
+      this.ipNetOf.clear();
+      for (const e of Object.values(this.table('C__CATG__IP'))) this.reindexIp(e);
+    }
+    return this.ipIndex;
+  }
+
+  /** Call after the `net` of a host-address entry was set or changed. */
+  reindexIp(e: EntryRec): void {
+    if (!this.ipIndex) {
+      this.netIndex(); // builds the whole index, this entry included
+      return;
+    }
+    const old = this.ipNetOf.get(e.id);
+    const net = Number(e.data.net);
+    if (old === net) return;
+    if (old !== undefined) this.ipIndex.get(old)?.delete(e.id);
+    if (!this.ipIndex.has(net)) this.ipIndex.set(net, new Set());
+    this.ipIndex.get(net)!.add(e.id);
+    this.ipNetOf.set(e.id, net);
   }
 
   /** Host-address entries that point into a net (what C__CATS__NET_IP_ADDRESSES lists). */
   hostAddressesIn(netId: number): EntryRec[] {
-    if (!this.ipIndex) {
-      this.ipIndex = new Map();
-      for (const e of Object.values(this.table('C__CATG__IP'))) {
-        const n = Number(e.data.net);
-        if (!this.ipIndex.has(n)) this.ipIndex.set(n, new Set());
-        this.ipIndex.get(n)!.add(e.id);
-      }
-    }
-    const ids = this.ipIndex.get(netId) ?? new Set<number>();
+    const ids = this.netIndex().get(netId) ?? new Set<number>();
     const table = this.table('C__CATG__IP');
     return [...ids]
       .map((id) => table[String(id)]!)
@@ -163,10 +222,6 @@ export class Store {
       .sort((a, b) => Number(a.data.ipListId) - Number(b.data.ipListId));
   }
 
-  /** Call after changing the `net` of a host-address entry in place. */
-  invalidateIpIndex(): void {
-    this.ipIndex = null;
-  }
 
   dialogValues(table: string): DialogValue[] {
     return [...(DIALOG_TABLES[table]?.values ?? []), ...(this.state.dialogPlus[table] ?? [])];
