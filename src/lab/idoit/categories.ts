@@ -98,7 +98,7 @@ const HOST_ADDRESS: CategoryDef = {
       throw validationError([{ key: 'ipv4_address', type: 'text', msg: 'Please check your entered IP address!' }]);
     }
     if (!opts.uniqueIp) return;
-    const holder = store.hostAddressesIn(Number(merged.net)).find((o) => o.id !== entryId && o.data.ipv4_address === ip);
+    const holder = store.ipHolder(Number(merged.net), String(ip), entryId);
     if (holder) {
       const obj = store.object(holder.objId)!;
       throw validationError([{ key: 'ipv4_address', type: 'text', msg: `The selected IP-address is already being used in "${obj.title}" (#${obj.id}).` }]);

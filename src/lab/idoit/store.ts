@@ -52,6 +52,9 @@ export class Store {
    */
   private ipIndex: Map<number, Set<number>> | null = null;
   private ipNetOf = new Map<number, number>();
+  /** `net|address` → host-address entry ids, and the key each entry is filed under. */
+  private ipByAddress = new Map<string, Set<number>>();
+  private ipKeyOf = new Map<number, string>();
   private byObject = new Map<string, Map<number, Set<number>>>();
   private sysids: Map<string, number> | null = null;
 
@@ -185,6 +188,9 @@ export class Store {
       const net = this.ipNetOf.get(id);
       if (net !== undefined) this.ipIndex?.get(net)?.delete(id);
       this.ipNetOf.delete(id);
+      const key = this.ipKeyOf.get(id);
+      if (key !== undefined) this.ipByAddress.get(key)?.delete(id);
+      this.ipKeyOf.delete(id);
     }
   }
 
@@ -192,6 +198,8 @@ export class Store {
     if (!this.ipIndex) {
       this.ipIndex = new Map();
       this.ipNetOf.clear();
+      this.ipByAddress.clear();
+      this.ipKeyOf.clear();
       for (const e of Object.values(this.table('C__CATG__IP'))) this.reindexIp(e);
     }
     return this.ipIndex;
@@ -205,11 +213,31 @@ export class Store {
     }
     const old = this.ipNetOf.get(e.id);
     const net = Number(e.data.net);
-    if (old === net) return;
-    if (old !== undefined) this.ipIndex.get(old)?.delete(e.id);
-    if (!this.ipIndex.has(net)) this.ipIndex.set(net, new Set());
-    this.ipIndex.get(net)!.add(e.id);
-    this.ipNetOf.set(e.id, net);
+    if (old !== net) {
+      if (old !== undefined) this.ipIndex.get(old)?.delete(e.id);
+      if (!this.ipIndex.has(net)) this.ipIndex.set(net, new Set());
+      this.ipIndex.get(net)!.add(e.id);
+      this.ipNetOf.set(e.id, net);
+    }
+    const key = `${net}|${String(e.data.ipv4_address ?? '')}`;
+    const oldKey = this.ipKeyOf.get(e.id);
+    if (oldKey !== key) {
+      if (oldKey !== undefined) this.ipByAddress.get(oldKey)?.delete(e.id);
+      if (!this.ipByAddress.has(key)) this.ipByAddress.set(key, new Set());
+      this.ipByAddress.get(key)!.add(e.id);
+      this.ipKeyOf.set(e.id, key);
+    }
+  }
+
+  /** The first host-address entry in a net holding `ip`, other than `except` (the unique-IP check). */
+  ipHolder(netId: number, ip: string, except: number | null): EntryRec | undefined {
+    this.netIndex();
+    const table = this.table('C__CATG__IP');
+    for (const id of this.ipByAddress.get(`${netId}|${ip}`) ?? []) {
+      const e = table[String(id)];
+      if (e && id !== except) return e;
+    }
+    return undefined;
   }
 
   /** Host-address entries that point into a net (what C__CATS__NET_IP_ADDRESSES lists). */
