@@ -53,6 +53,17 @@ it('logs in again when the session expired and finishes the call', async () => {
   await c.close();
 });
 
+it('logs in again only once when parallel calls all meet the expired session', async () => {
+  const c = client();
+  await c.call('idoit.version');
+  emu.expireSessions();
+  emu.resetStats();
+  const all = await Promise.all(Array.from({ length: 6 }, () => c.call<{ type: string }>('idoit.version')));
+  expect(all.every((v) => v.type === 'PRO')).toBe(true);
+  expect(emu.stats().byMethod['idoit.login']).toBe(1);
+  await c.close();
+});
+
 it('gives a clear auth error for a wrong API key or password, without the secrets', async () => {
   for (const c of [client({ apiKey: async () => 'wrong-key-123' }), client({ password: async () => 'wrong-pw-456' })]) {
     const err = await c.call('idoit.version').catch((e: unknown) => e);

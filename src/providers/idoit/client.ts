@@ -38,7 +38,7 @@ export interface IdoitClientOptions {
 }
 
 const AUTH_ERROR = -32604;
-const TRANSIENT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'EAI_AGAIN', 'ERR_SOCKET_CONNECTION_TIMEOUT', 'ECONNRESET']);
+const TRANSIENT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'EAI_AGAIN', 'ERR_SOCKET_CONNECTION_TIMEOUT']);
 /** Failures where the request never reached i-doit, so even a write may be sent again. */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'EAI_AGAIN']);
 
@@ -118,7 +118,8 @@ export class IdoitClient {
     if (this.usesSession) await this.ensureSession();
     const apikey = await this.o.apiKey();
     const body = calls.map((c) => this.envelope(c, apikey));
-    const headers: Record<string, string> = this.session ? { 'X-RPC-Auth-Session': this.session } : {};
+    const used = this.session;
+    const headers: Record<string, string> = used ? { 'X-RPC-Auth-Session': used } : {};
     const reply = await this.postWithRetry(body, headers, calls.every((c) => isReadOnly(c.method)));
     // A batch refused as a whole (auth, duplicate ids, mixed keys) comes back as one error object.
     const list = Array.isArray(reply) ? reply : calls.length === 1 && (reply as { id?: unknown }).id === body[0]!.id ? [reply] : null;
@@ -127,8 +128,9 @@ export class IdoitClient {
     if (authFailed) {
       const msg = whole?.message ?? (list![0] as { error: { message: string } }).error.message;
       // An expired session: log in again once and resend (nothing ran: auth is checked before any call).
-      if (this.session && !relogged) {
-        this.session = null;
+      if (used && !relogged) {
+        // Only drop the session this request used: a parallel request may have logged in again already.
+        if (this.session === used) this.session = null;
         return this.send(calls, true);
       }
       throw new IdoitAuthError(this.endpoint, msg);

@@ -13,7 +13,7 @@ import type { NetSite, SiteConfig } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
 import type { IdoitClient } from './client';
 import { IdoitError } from './errors';
-import { parseCidr } from './ipv4';
+import { intToIp, parseCidr } from './ipv4';
 import { STATUS_NAMES, systemFromMarker, VM_TYPE } from './marker';
 import { firstFree, ipListHolders, netReads, netView, refusal, type NetView } from './net';
 import { ensureSystemObject, readAllStates, type ObjectRow } from './system-object';
@@ -256,12 +256,8 @@ export class IdoitIpamProvider implements Provider<IpFields> {
 function fullNet(view: NetView, reserved: Set<string>): UserError {
   const held = [...view.holders.keys()].length;
   return new UserError(
-    `net "${view.title}" (${view.cidr.text}, range ${intToIpSafe(view.from)}–${intToIpSafe(view.to)}) has no free address left ` +
+    `net "${view.title}" (${view.cidr.text}, range ${intToIp(view.from)}–${intToIp(view.to)}) has no free address left ` +
       `(${held} held in i-doit, ${reserved.size} reserved in shipshape.yaml, ${view.dhcp.length} DHCP range(s)); ` +
       'free addresses in i-doit, widen the range, or use another net.',
   );
-}
-
-function intToIpSafe(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }
