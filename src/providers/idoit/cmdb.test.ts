@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startIdoitEmulator, type IdoitEmulator } from '../../lab/idoit';
-import { UserError, type Resolved } from '../../engine/contract';
+import { UNKNOWN, UserError, type Resolved } from '../../engine/contract';
 import type { SiteConfig } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
 import type { IdoitClient } from './client';
@@ -114,6 +114,26 @@ it('puts back what someone changed in the i-doit UI, keeping the marker', async 
   const after = await categories('web-01');
   expect(after.C__CATG__CPU.map((e: any) => e.cores)).toEqual(['4']);
   expect(after.C__CATG__GLOBAL[0]).toMatchObject({ title: 'web-01', sysid: 'SHIPSHAPE-VM-web-01' });
+});
+
+it('relinks the network port when the ip step moved the address after the run observed', async () => {
+  const ctx = testContext(site);
+  const client = createIdoitClient(site, secret);
+  const ip = new IdoitIpamProvider({ client, site });
+  const cmdb = new IdoitCmdbProvider({ client, site });
+  const s = web({ cpu: 4, memoryMiB: 6144, disks: [{ sizeGiB: 40 }, { sizeGiB: 100 }], network: { net: 'lab-net', ip: '10.1.0.77', mac: '00:50:56:00:10:01' } });
+  // The engine observes every kind first, then applies stage by stage.
+  const [ipObs, cmdbObs] = [await ip.observe(ctx), await cmdb.observe(ctx)];
+  const ipRes = ipObs.resources.find((r) => r.system === 'web-01')!;
+  const moved = await ip.update(s, ip.desired(s)!, ipRes, ip.diff(s, ip.desired(s)!, ipRes), { ip: '10.1.0.77', mac: s.network.mac }, ctx);
+  const resolved = ip.resolve(s, moved, { ip: UNKNOWN, mac: s.network.mac, host: 'esx-01' });
+  const cmdbRes = cmdbObs.resources.find((r) => r.system === 'web-01')!;
+  const desired = cmdb.desired(s, resolved, site)!;
+  const changes = cmdb.diff(s, desired, cmdbRes);
+  expect(changes.map((c) => c.path)).toEqual(['network.ip']);
+  const after = await cmdb.update(s, desired, cmdbRes, changes, resolved, ctx);
+  expect(after.fields.portIp).toBe('10.1.0.77');
+  await client.close();
 });
 
 it('archives on delete (lifecycle archive), releases the address, and brings the object back when re-added', async () => {

@@ -47,7 +47,8 @@ export interface CmdbOptions {
 export const CMDB_CATEGORIES = [
   'C__CATG__CPU', 'C__CATG__MEMORY', 'C__CATG__DRIVE', 'C__CATG__OPERATING_SYSTEM', 'C__CATG__NETWORK_PORT', 'C__CATG__VIRTUAL_MACHINE', 'C__CATG__IP',
 ];
-const HOST_TYPES = ['C__OBJTYPE__VIRTUAL_HOST', 'C__OBJTYPE__CLUSTER', 'C__OBJTYPE__HOST', 'C__OBJTYPE__SERVER'];
+/** Where a VM can run, as i-doit documents it (physical servers are left out: there can be thousands). */
+const HOST_TYPES = ['C__OBJTYPE__VIRTUAL_HOST', 'C__OBJTYPE__CLUSTER', 'C__OBJTYPE__HOST'];
 const MIB: Record<string, number> = { C__MEMORY_UNIT__B: 1 / 1048576, C__MEMORY_UNIT__KB: 1 / 1024, C__MEMORY_UNIT__MB: 1, C__MEMORY_UNIT__GB: 1024, C__MEMORY_UNIT__TB: 1048576 };
 
 type Entry = Record<string, any>;
@@ -119,7 +120,11 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
     system: DesiredSystem, desired: CmdbFields, observed: ObservedResource<CmdbFields>, changes: FieldChange[], _r?: Resolved, _ctx?: ProviderContext,
   ): Promise<ObservedResource<CmdbFields>> {
     this.assertOwned(observed);
-    await this.write(observed, desired, new Set(changes.map((c) => c.path)));
+    // Entry ids from the run's observation may be stale: the ip step ran since (a new host-address entry),
+    // or someone edited the object in the UI. Write against a fresh read of this one object.
+    const fresh = await findSystemObject(this.client, system.name, CMDB_CATEGORIES);
+    if (!fresh || String(fresh.id) !== observed.id) throw new UserError(`i-doit object #${observed.id} of ${system.name} is gone or lost its marker since it was observed; run again.`);
+    await this.write(toResource(fresh), desired, new Set(changes.map((c) => c.path)));
     return this.reread(system);
   }
 
