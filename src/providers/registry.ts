@@ -6,6 +6,10 @@
 import { UserError, type Logger, type Provider } from '../engine/contract';
 import type { LoadResult } from '../manifest';
 import type { SiteConfig } from '../manifest/site';
+import { resolveSecret } from '../manifest';
+import { createIdoitClient } from './idoit/site-client';
+import { IdoitIpamProvider } from './idoit/ipam';
+import { IdoitCmdbProvider } from './idoit/cmdb';
 
 export interface ProviderDeps {
   repo: LoadResult;
@@ -23,7 +27,16 @@ interface Entry {
 }
 
 const ENTRIES: Entry[] = [
-  { name: 'i-doit (IPAM and CMDB)', issue: 4, configured: (s) => !!s.idoit },
+  {
+    name: 'i-doit (IPAM and CMDB)',
+    issue: 4,
+    configured: (s) => !!s.idoit,
+    build: ({ site }) => {
+      // One client (one session) shared by both steps.
+      const client = createIdoitClient(site, (ref) => resolveSecret(ref, site.root));
+      return [new IdoitIpamProvider({ client, site }), new IdoitCmdbProvider({ client, site })];
+    },
+  },
   { name: 'DNS', issue: 5, configured: (s) => s.dns.zones.length > 0 },
   { name: 'DHCP', issue: 5, configured: (s) => s.dhcp.servers.length > 0 },
   { name: 'vSphere', issue: 3, configured: (s) => !!s.vsphere },
