@@ -15,7 +15,7 @@ import { isYamlName, readManifestText, walk } from './files';
 import { indexProfiles } from './profiles';
 import type { OsManifest, ProfileManifest, RoleManifest, SiteManifest, SystemManifest } from './raw';
 import { checkSystems } from './rules';
-import { operatorAjv, validateAgainstSchema } from './schemas';
+import { compileOperatorSchema, operatorAjv, validateAgainstSchema } from './schemas';
 import type { ManifestKind } from './schemas';
 import { buildSite, checkSite } from './siteConfig';
 import { siteFacts } from './siteFacts';
@@ -116,7 +116,7 @@ async function loadRoles(r: RepoReader): Promise<{ roles: Record<string, RoleDef
       continue;
     }
     try {
-      params.set(name, ajv.compile(schema));
+      params.set(name, compileOperatorSchema(schema));
     } catch (e) {
       r.diags.error(locate(l.pf, ['spec', 'params'], { key: true }), `${bad}: ${(e as Error).message}`);
     }

@@ -74,8 +74,8 @@ export function parseManifest(rel: string, text: string, diags: Diagnostics): Pa
   for (const e of docs[0].errors) {
     const pos = at(rel, lc, e.pos[0]);
     if (e.code === 'DUPLICATE_KEY') {
-      const key = /^("[^"]*"|'[^']*'|[^:#\n]*?)\s*:/.exec(text.slice(e.pos[0]))?.[1] ?? text.slice(e.pos[0], e.pos[1]);
-      diags.error(pos, `duplicate key \`${key}\`: a key may appear only once in a map`);
+      const key = keyAt(docs[0], e.pos[0]);
+      diags.error(pos, key === undefined ? 'duplicate key: a key may appear only once in a map' : `duplicate key \`${key}\`: a key may appear only once in a map`);
     } else {
       diags.error(pos, `YAML syntax error: ${e.message}`);
     }
@@ -104,6 +104,20 @@ export function parseManifest(rel: string, text: string, diags: Diagnostics): Pa
     return undefined;
   }
   return { rel, doc, lc, value };
+}
+
+/** The scalar map key starting at `offset`, for naming a duplicate key. */
+function keyAt(doc: Document.Parsed, offset: number): string | undefined {
+  let found: string | undefined;
+  visit(doc, {
+    Pair(_k, pair) {
+      if (isScalar(pair.key) && pair.key.range?.[0] === offset) {
+        found = String(pair.key.value);
+        return visit.BREAK;
+      }
+    },
+  });
+  return found !== undefined && /^[^\n`]{1,80}$/.test(found) ? found : undefined;
 }
 
 function findFirstAlias(doc: Document.Parsed): number | undefined {
