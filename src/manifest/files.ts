@@ -77,11 +77,11 @@ export async function readManifestText(realRoot: string, abs: string, rel: strin
       return undefined;
     }
     handle = await fs.open(real, 'r');
-    // Read at most one byte past the cap: the file may have grown since stat.
-    const buf = Buffer.alloc(MAX_FILE_BYTES + 1);
+    // Read one byte more than stat reported: if it arrives, the file changed under us (never read past the cap).
+    const buf = Buffer.allocUnsafe(st.size + 1);
     const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
-    if (bytesRead > MAX_FILE_BYTES) {
-      diags.error(fileStart(rel), `${rel} is larger than the 1 MiB limit for a manifest file`);
+    if (bytesRead > st.size) {
+      diags.error(fileStart(rel), `${rel} changed while it was read: run validate again once it is saved`);
       return undefined;
     }
     const bytes = buf.subarray(0, bytesRead);
@@ -150,5 +150,19 @@ export async function walk(realRoot: string, root: string, dirRel: string, opts:
     }
   }
   await visit(path.join(root, dirRel));
+  return out;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
 }

@@ -11,7 +11,9 @@ import { Diagnostics, fileStart } from './diagnostics';
 import type { Diagnostic } from './diagnostics';
 import { expandSystem } from './expand';
 import type { LoadedSystem } from './expand';
-import { isYamlName, readManifestText, walk } from './files';
+import { isYamlName, mapLimit, readManifestText, walk } from './files';
+
+const READ_CONCURRENCY = 16;
 import { indexProfiles } from './profiles';
 import type { OsManifest, ProfileManifest, RoleManifest, SiteManifest, SystemManifest } from './raw';
 import { checkSystems } from './rules';
@@ -129,12 +131,10 @@ function baseName(rel: string): string {
 }
 
 async function loadAll<T extends { metadata: { name: string } }>(r: RepoReader, dir: string, kind: ManifestKind, what: string): Promise<Loaded<T>[]> {
-  const out: Loaded<T>[] = [];
-  for (const rel of await walk(r.realRoot, r.root, dir, { accept: isYamlName, warnOthers: true }, r.diags)) {
-    const l = await r.load<T>(rel, kind);
-    if (l && r.nameMatches(l, baseName(rel), what)) out.push(l);
-  }
-  return out;
+  const rels = await walk(r.realRoot, r.root, dir, { accept: isYamlName, warnOthers: true }, r.diags);
+  // Files are read in parallel (I/O bound, thousands of systems); results keep the sorted order.
+  const loaded = await mapLimit(rels, READ_CONCURRENCY, (rel) => r.load<T>(rel, kind));
+  return loaded.filter((l, i): l is Loaded<T> => l !== undefined && r.nameMatches(l, baseName(rels[i]), what));
 }
 
 async function load(dir: string, diags: Diagnostics): Promise<LoadResult> {

@@ -42,11 +42,11 @@ function unknownRef(kind: string, name: string, known: Iterable<string>, where: 
 }
 
 /** Reports each later occurrence of a key, pointing back at the first. */
-function uniqueBy(items: { key: string; at: SourceRef; what: string }[], diags: Diagnostics): void {
+function uniqueBy(items: { key: string; at: SourceRef; what: string }[], diags: Diagnostics, hint = ''): void {
   const first = new Map<string, { at: SourceRef; what: string }>();
   for (const it of items) {
     const f = first.get(it.key);
-    if (f) diags.error(it.at, `${it.what} clashes with ${f.what} (${formatSource(f.at)})`);
+    if (f) diags.error(it.at, `${it.what} clashes with ${f.what} (${formatSource(f.at)})${hint}`);
     else first.set(it.key, it);
   }
 }
@@ -125,6 +125,7 @@ export function checkSystems(ctx: RuleContext, diags: Diagnostics): void {
       what: `${s.sources['network.mac'] === s.sources.name ? 'derived MAC' : 'MAC'} ${s.network.mac} of \`${s.name}\``,
     })),
     diags,
+    ': set spec.network.mac to a free address on one of them',
   );
   const names: { key: string; at: SourceRef; what: string }[] = [];
   for (const s of present) if (s.dns.domain) names.push({ key: `${s.name}.${s.dns.domain}`, at: src(s, 'name'), what: `DNS name ${s.name}.${s.dns.domain}` });

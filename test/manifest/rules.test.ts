@@ -36,7 +36,7 @@ describe('cross-file rules', () => {
   it('an explicit MAC colliding with another system’s derived MAC', async () => {
     const mac = derivedMac('b-01');
     const r = await load({ 'systems/a-01.yaml': sys('a-01', `network: { mac: "${mac}" }`), 'systems/b-01.yaml': sys('b-01') });
-    expect(lines(r)).toEqual([`systems/b-01.yaml:4:9: derived MAC ${mac} of \`b-01\` clashes with MAC ${mac} of \`a-01\` (systems/a-01.yaml:7:19)`]);
+    expect(lines(r)).toEqual([`systems/b-01.yaml:4:9: derived MAC ${mac} of \`b-01\` clashes with MAC ${mac} of \`a-01\` (systems/a-01.yaml:7:19): set spec.network.mac to a free address on one of them`]);
   });
 
   it('unknown profile, role, OS and net references, with suggestions', async () => {
