@@ -86,10 +86,12 @@ function checkAddress(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): v
 }
 
 function checkDomain(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): void {
-  const zones = ctx.facts.zoneNames;
-  if (!zones || s.dns.domain === '') return;
-  const covered = zones.some((z) => s.dns.domain === z || s.dns.domain.endsWith(`.${z}`));
+  const zones = ctx.facts.zoneNames ?? [];
+  if (s.dns.domain === '') return;
+  const covered = zones.length === 0 || zones.some((z) => s.dns.domain === z || s.dns.domain.endsWith(`.${z}`));
   if (!covered) diags.error(src(s, 'dns.domain'), `domain \`${s.dns.domain}\` is in no DNS zone of shipshape.yaml (dns.zones): add the zone or fix the domain`);
+  const fqdn = `${s.name}.${s.dns.domain}`;
+  if (fqdn.length > 253) diags.error(src(s, 'dns.domain'), `${fqdn} is ${fqdn.length} characters long; a DNS name may have at most 253`);
 }
 
 function checkRoleParams(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics): void {

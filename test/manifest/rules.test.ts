@@ -117,6 +117,13 @@ describe('cross-file rules', () => {
     expect(lines(r)).toEqual(['systems/a-01.yaml:7:20: alias b-01.dev.example.com of `a-01` clashes with DNS name b-01.dev.example.com (systems/b-01.yaml:4:9)']);
   });
 
+  it('a host name and domain longer than 253 characters together', async () => {
+    const domain = `${'d'.repeat(60)}.${'e'.repeat(60)}.${'f'.repeat(60)}.${'g'.repeat(50)}.dev.example.com`;
+    const name = 'h'.repeat(40);
+    const r = await load({ [`systems/${name}.yaml`]: sys(name, `dns: { domain: ${domain} }`) });
+    expect(lines(r)).toEqual([`systems/${name}.yaml:7:18: ${name}.${domain} is ${name.length + 1 + domain.length} characters long; a DNS name may have at most 253`]);
+  });
+
   it('collects every error of every file in one run', async () => {
     const r = await load({
       'systems/a-01.yaml': sys('a-01', 'cpu: 0'),
