@@ -150,7 +150,9 @@ export function locate(pf: ParsedFile, path: PathSeg[], opts: { key?: boolean } 
       const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
       next = pair?.value ?? undefined;
       keyNode = pair?.key;
-      if (pair && (next === null || next === undefined)) next = pair.key; // `key:` with no value: point at the key
+      // `key:` with no value: yaml gives an empty null scalar after the colon; point at the key instead.
+      const empty = isScalar(next) && next.value === null && !!next.range && next.range[0] === next.range[1];
+      if (pair && (next === null || next === undefined || empty)) next = pair.key;
     } else if (isSeq(node) && typeof seg === 'number') {
       next = node.items[seg];
     }

@@ -53,6 +53,17 @@ describe('schema messages', () => {
     ]);
   });
 
+  it('names repeated list entries and points an empty value at its key', async () => {
+    const r = await load({
+      'systems/web-01.yaml': system('web-01', 'profile: base', 'dns: { aliases: [shop, www, shop] }'),
+      'systems/web-02.yaml': 'apiVersion: shipshape.dev/v1\nkind: System\nmetadata: { name: web-02 }\nspec:\n',
+    });
+    expect(lines(r)).toEqual([
+      'systems/web-01.yaml:7:19: spec.dns.aliases must be a list of distinct DNS names, but entries 0 and 2 are the same',
+      'systems/web-02.yaml:4:1: spec must be a map, got nothing',
+    ]);
+  });
+
   it('a value under the wrong kind of file says what the folder expects', async () => {
     const r = await load({ 'systems/web-01.yaml': system('web-01', 'profile: base').replace('kind: System', 'kind: system') });
     expect(lines(r)).toEqual(['systems/web-01.yaml:2:7: kind must be `System` (files under systems/ declare systems), got "system"']);

@@ -95,7 +95,7 @@ describe('cross-file rules', () => {
       'profiles/shop.yaml': 'apiVersion: shipshape.dev/v1\nkind: Profile\nmetadata: { name: shop }\nspec:\n  extends: base\n  roles:\n    - name: app/shop\n      params: { projectKey: 7 }\n',
       'systems/web-01.yaml': system('web-01', 'profile: shop'),
     });
-    expect(lines(r)).toEqual(['profiles/shop.yaml:8:29: role app/shop params: roles[0].params.projectKey must be of type string, got 7']);
+    expect(lines(r)).toEqual(['profiles/shop.yaml:8:29: role app/shop params: roles[0].params.projectKey must be a string, got 7']);
   });
 
   it('literal secrets in shipshape.yaml are errors and never echoed', async () => {
