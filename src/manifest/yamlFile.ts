@@ -76,6 +76,10 @@ export function parseManifest(rel: string, text: string, diags: Diagnostics): Pa
     if (e.code === 'DUPLICATE_KEY') {
       const key = keyAt(docs[0], e.pos[0]);
       diags.error(pos, key === undefined ? 'duplicate key: a key may appear only once in a map' : `duplicate key \`${key}\`: a key may appear only once in a map`);
+    } else if (/call stack/i.test(e.message)) {
+      diags.error(pos, 'YAML is nested too deeply here for the parser: a manifest needs only a few levels');
+      ok = false;
+      break; // the parser repeats it for every enclosing level
     } else {
       diags.error(pos, `YAML syntax error: ${e.message}`);
     }

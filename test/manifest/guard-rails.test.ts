@@ -56,6 +56,13 @@ describe('guard rails', () => {
     expect(lines(r)).toEqual(['systems/web-01.yaml:7:8: YAML syntax error: Nested mappings are not allowed in compact mappings']);
   });
 
+  it('reports absurdly deep nesting instead of overflowing the stack', async () => {
+    const deep = system('web-01', 'profile: base', `roles: [{ name: app/shop, params: { x: ${'['.repeat(5000)}${']'.repeat(5000)} } }]`);
+    const r = await load({ 'systems/web-01.yaml': deep });
+    expect(r.diagnostics).toHaveLength(1);
+    expect(r.diagnostics[0]).toMatchObject({ file: 'systems/web-01.yaml', line: 7, message: 'YAML is nested too deeply here for the parser: a manifest needs only a few levels' });
+  });
+
   it('refuses several documents in one file, at the second one', async () => {
     const r = await load({ 'systems/web-01.yaml': `${OK}---\n${OK}` });
     expect(lines(r)).toEqual(['systems/web-01.yaml:7:1: systems/web-01.yaml holds 2 YAML documents: put exactly one manifest in each file']);
