@@ -18,6 +18,8 @@ export interface ExpandedSystem {
   desired: DesiredSystem;
   /** The file and YAML path the roles list came from (system or a profile), for locating param errors. */
   rolesOrigin?: { pf: ParsedFile; yamlPath: PathSeg[] };
+  /** False when a profile in the system's chain is unknown, invalid or in a cycle. */
+  chainComplete: boolean;
 }
 
 export interface RuleContext {
@@ -29,6 +31,8 @@ export interface RuleContext {
   /** Compiled params schemas per role (roles whose schema does not compile are absent). */
   roleParams: Map<string, ValidateFunction>;
   profileNames: Set<string>;
+  /** Names of profile files that exist but failed to load (their own errors say why). */
+  brokenProfiles: Set<string>;
 }
 
 function src(s: DesiredSystem, field: string): SourceRef {
@@ -51,9 +55,14 @@ function uniqueBy(items: { key: string; at: SourceRef; what: string }[], diags: 
   }
 }
 
-function checkReferences(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): void {
-  if (s.profile !== undefined && !ctx.profileNames.has(s.profile)) {
+function checkReferences(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics): void {
+  const s = e.desired;
+  if (s.profile !== undefined && ctx.brokenProfiles.has(s.profile) && !ctx.profileNames.has(s.profile)) {
+    diags.error(src(s, 'profile'), `profile \`${s.profile}\` has errors (see its file in profiles/): the system cannot be expanded until they are fixed`);
+  } else if (s.profile !== undefined && !ctx.profileNames.has(s.profile)) {
     diags.error(src(s, 'profile'), unknownRef('profile', s.profile, ctx.profileNames, 'declare it in profiles/'));
+  } else if (s.profile !== undefined && !e.chainComplete) {
+    diags.error(src(s, 'profile'), `profile \`${s.profile}\` cannot be expanded: a profile it extends is unknown, has errors or is part of a cycle (see profiles/)`);
   }
   if (s.os !== '' && !(s.os in ctx.os)) {
     diags.error(src(s, 'os'), unknownRef('OS', s.os, Object.keys(ctx.os), `add os/${s.os}/os.yaml or use a catalog entry`));
@@ -138,7 +147,7 @@ export function checkSystems(ctx: RuleContext, diags: Diagnostics): void {
   }
   uniqueBy(names, diags);
   for (const e of ctx.systems) {
-    checkReferences(ctx, e.desired, diags);
+    checkReferences(ctx, e, diags);
     if (e.desired.state !== 'present') continue;
     checkAddress(ctx, e.desired, diags);
     checkDomain(ctx, e.desired, diags);

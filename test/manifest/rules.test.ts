@@ -61,6 +61,21 @@ describe('cross-file rules', () => {
     ]);
   });
 
+  it('a system whose profile chain is broken gets one error at its profile, not one per missing field', async () => {
+    const r = await load({
+      'profiles/web.yaml': 'apiVersion: shipshape.dev/v1\nkind: Profile\nmetadata: { name: web }\nspec:\n  extends: broken\n',
+      'profiles/broken.yaml': 'apiVersion: shipshape.dev/v1\nkind: Profile\nmetadata: { name: broken }\nspec: { cpu: many }\n',
+      'systems/web-01.yaml': system('web-01', 'profile: web'),
+      'systems/web-02.yaml': system('web-02', 'profile: broken'),
+    });
+    expect(lines(r)).toEqual([
+      'profiles/broken.yaml:4:14: spec.cpu must be a whole number from 1 to 128, got "many"',
+      'profiles/web.yaml:5:12: profile `broken` has errors (see its file in profiles/): `web` cannot extend it until they are fixed',
+      'systems/web-01.yaml:6:12: profile `web` cannot be expanded: a profile it extends is unknown, has errors or is part of a cycle (see profiles/)',
+      'systems/web-02.yaml:6:12: profile `broken` has errors (see its file in profiles/): the system cannot be expanded until they are fixed',
+    ]);
+  });
+
   it.each([
     ['203.0.113.9', 'ip 203.0.113.9 is outside net `dev-net` (198.51.100.0/24)'],
     ['198.51.100.0', 'ip 198.51.100.0 is the network address of 198.51.100.0/24, not a host address'],
