@@ -173,7 +173,13 @@ async function load(dir: string, diags: Diagnostics): Promise<LoadResult> {
   const site = siteFile?.valid ? buildSite(root, siteFile.pf.value as SiteManifest) : undefined;
   const ctx = { profiles, nets: facts.nets, netSources: facts.domainSources };
   const expanded = systemFiles.map((s) => expandSystem(s, ctx, diags));
-  checkSystems({ systems: expanded, facts, os, roles, roleParams: params, profileNames: new Set(profiles.keys()), brokenProfiles }, diags);
+  const failed = [...r.failed];
+  const broken = {
+    profiles: brokenProfiles,
+    os: new Set(failed.filter((f) => /^os\/[^/]+\/os\.yaml$/.test(f)).map((f) => f.split('/')[1])),
+    roles: new Set(failed.filter((f) => /^roles\/.+\/role\.yaml$/.test(f)).map((f) => f.slice('roles/'.length, -'/role.yaml'.length))),
+  };
+  checkSystems({ systems: expanded, facts, os, roles, roleParams: params, profileNames: new Set(profiles.keys()), broken }, diags);
   const systems = expanded.map((e) => e.desired).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.file < b.file ? -1 : 1));
   const result: LoadResult = { ok: !diags.hasErrors(), systems, diagnostics: diags.sorted(), os, roles };
   if (site) result.site = site;

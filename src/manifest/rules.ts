@@ -31,8 +31,8 @@ export interface RuleContext {
   /** Compiled params schemas per role (roles whose schema does not compile are absent). */
   roleParams: Map<string, ValidateFunction>;
   profileNames: Set<string>;
-  /** Names of profile files that exist but failed to load (their own errors say why). */
-  brokenProfiles: Set<string>;
+  /** Names whose files exist but failed to load (their own errors say why), per kind. */
+  broken: { profiles: Set<string>; os: Set<string>; roles: Set<string> };
 }
 
 function src(s: DesiredSystem, field: string): SourceRef {
@@ -57,20 +57,24 @@ function uniqueBy(items: { key: string; at: SourceRef; what: string }[], diags: 
 
 function checkReferences(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics): void {
   const s = e.desired;
-  if (s.profile !== undefined && ctx.brokenProfiles.has(s.profile) && !ctx.profileNames.has(s.profile)) {
+  if (s.profile !== undefined && ctx.broken.profiles.has(s.profile) && !ctx.profileNames.has(s.profile)) {
     diags.error(src(s, 'profile'), `profile \`${s.profile}\` has errors (see its file in profiles/): the system cannot be expanded until they are fixed`);
   } else if (s.profile !== undefined && !ctx.profileNames.has(s.profile)) {
     diags.error(src(s, 'profile'), unknownRef('profile', s.profile, ctx.profileNames, 'declare it in profiles/'));
   } else if (s.profile !== undefined && !e.chainComplete) {
     diags.error(src(s, 'profile'), `profile \`${s.profile}\` cannot be expanded: a profile it extends is unknown, has errors or is part of a cycle (see profiles/)`);
   }
-  if (s.os !== '' && !(s.os in ctx.os)) {
+  if (s.os !== '' && !(s.os in ctx.os) && ctx.broken.os.has(s.os)) {
+    diags.error(src(s, 'os'), `OS \`${s.os}\` has errors (see os/${s.os}/os.yaml): fix them first`);
+  } else if (s.os !== '' && !(s.os in ctx.os)) {
     diags.error(src(s, 'os'), unknownRef('OS', s.os, Object.keys(ctx.os), `add os/${s.os}/os.yaml or use a catalog entry`));
   } else if (s.os !== '' && s.state === 'present' && ctx.facts.templates && !(s.os in ctx.facts.templates)) {
     diags.error(src(s, 'os'), `OS \`${s.os}\` has no vSphere template: add it to vsphere.templates in shipshape.yaml`);
   }
   s.roles.forEach((r, i) => {
-    if (!(r.name in ctx.roles)) diags.error(src(s, `roles[${i}]`), unknownRef('role', r.name, Object.keys(ctx.roles), `add roles/${r.name}/role.yaml`));
+    if (r.name in ctx.roles) return;
+    if (ctx.broken.roles.has(r.name)) diags.error(src(s, `roles[${i}]`), `role \`${r.name}\` has errors (see roles/${r.name}/role.yaml): fix them first`);
+    else diags.error(src(s, `roles[${i}]`), unknownRef('role', r.name, Object.keys(ctx.roles), `add roles/${r.name}/role.yaml`));
   });
   const nets = ctx.facts.netNames;
   if (nets && s.network.net !== '' && !nets.has(s.network.net)) {

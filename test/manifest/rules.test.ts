@@ -76,6 +76,17 @@ describe('cross-file rules', () => {
     ]);
   });
 
+  it('a reference to a role whose file has errors says so instead of “unknown”', async () => {
+    const r = await load({
+      'roles/app/shop/role.yaml': 'apiVersion: shipshape.dev/v1\nkind: Role\nmetadata: { name: app/shop }\nspec: { stpes: [] }\n',
+      'systems/web-01.yaml': sys('web-01', 'roles: [app/shop]'),
+    });
+    expect(lines(r)).toEqual([
+      'roles/app/shop/role.yaml:4:9: unknown key `stpes` in spec (did you mean `steps`?)',
+      'systems/web-01.yaml:7:11: role `app/shop` has errors (see roles/app/shop/role.yaml): fix them first',
+    ]);
+  });
+
   it.each([
     ['203.0.113.9', 'ip 203.0.113.9 is outside net `dev-net` (198.51.100.0/24)'],
     ['198.51.100.0', 'ip 198.51.100.0 is the network address of 198.51.100.0/24, not a host address'],
