@@ -95,7 +95,12 @@ export async function readManifestText(realRoot: string, abs: string, rel: strin
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
     } catch {
-      diags.error(fileStart(rel), `${rel} is not valid UTF-8 text: save it as UTF-8`);
+      // Locate the first bad byte: the lenient decoder marks it with U+FFFD.
+      const lenient = new TextDecoder('utf-8').decode(bytes);
+      const before = lenient.slice(0, Math.max(0, lenient.indexOf('\ufffd')));
+      const line = before.split('\n').length;
+      const col = before.length - before.lastIndexOf('\n');
+      diags.error({ file: rel, line, col }, `${rel} is not valid UTF-8 text: save it as UTF-8`);
       return undefined;
     }
     return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;

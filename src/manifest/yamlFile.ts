@@ -85,7 +85,10 @@ export function parseManifest(rel: string, text: string, diags: Diagnostics): Pa
     }
     ok = false;
   }
-  for (const w of docs[0].warnings) diags.warning(at(rel, lc, w.pos[0]), `YAML: ${w.message}`);
+  for (const w of docs[0].warnings) {
+    // An unknown tag is reported as an error by checkNodes below.
+    if (w.code !== 'TAG_RESOLVE_FAILED') diags.warning(at(rel, lc, w.pos[0]), `YAML: ${w.message}`);
+  }
   if (docs.length > 1) {
     diags.error(at(rel, lc, docs[1].range[0]), `${rel} holds ${docs.length} YAML documents: put exactly one manifest in each file`);
     ok = false;

@@ -36,8 +36,9 @@ describe('guard rails', () => {
   });
 
   it('refuses text that is not UTF-8', async () => {
-    const r = await load({ 'systems/web-01.yaml': Buffer.from([0x6b, 0x69, 0x6e, 0x64, 0x3a, 0x20, 0xff, 0xfe, 0x0a]) });
-    expect(lines(r)).toEqual(['systems/web-01.yaml:1:1: systems/web-01.yaml is not valid UTF-8 text: save it as UTF-8']);
+    const latin1 = Buffer.concat([Buffer.from('apiVersion: shipshape.dev/v1\nkind: System\n# Gr'), Buffer.from([0xfc]), Buffer.from('n\n')]);
+    const r = await load({ 'systems/web-01.yaml': latin1 });
+    expect(lines(r)).toEqual(['systems/web-01.yaml:3:5: systems/web-01.yaml is not valid UTF-8 text: save it as UTF-8']);
   });
 
   it('refuses a file over 1 MiB without parsing it', async () => {
@@ -71,6 +72,11 @@ describe('guard rails', () => {
   it('reports an empty file', async () => {
     const r = await load({ 'systems/web-01.yaml': '# nothing yet\n' });
     expect(lines(r)).toEqual(['systems/web-01.yaml:1:1: systems/web-01.yaml is empty: expected one manifest (apiVersion, kind, metadata, spec)']);
+  });
+
+  it('refuses a local tag with one error and no extra warning', async () => {
+    const r = await load({ 'systems/web-01.yaml': system('web-01', 'profile: base', 'os: !vault debian12') });
+    expect(lines(r)).toEqual(['systems/web-01.yaml:7:7: YAML tag `!vault` is not allowed in manifests: write a plain value']);
   });
 
   it('refuses custom YAML tags', async () => {
