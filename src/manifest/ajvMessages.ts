@@ -5,7 +5,7 @@
  * Secret fields never echo their value.
  */
 import type { ErrorObject } from 'ajv';
-import { describeValue } from './diagnostics';
+import { clip, describeValue } from './diagnostics';
 import type { Diagnostics } from './diagnostics';
 import { locate } from './yamlFile';
 import type { ParsedFile, PathSeg } from './yamlFile';
@@ -131,14 +131,14 @@ export function reportAjvErrors(errors: ErrorObject[], pf: ParsedFile, base: Pat
     const propertyName = (e as { propertyName?: string }).propertyName;
     if (propertyName !== undefined) {
       const where = name === '' ? 'the top level' : name;
-      diags.error(locate(pf, [...path, propertyName], { key: true }), `key \`${propertyName}\` in ${where} must be ${shapeOf([e])}`);
+      diags.error(locate(pf, [...path, propertyName], { key: true }), `key \`${clip(propertyName)}\` in ${where} must be ${shapeOf([e])}`);
     } else if (e.keyword === 'additionalProperties') {
       const key = String((e.params as { additionalProperty: string }).additionalProperty);
       const allowed = Object.keys((e.parentSchema as Schemaish)?.properties ?? {});
       const hint = suggest(key, allowed);
       const where = name === '' ? 'the top level' : name;
       const tail = hint ? ` (did you mean \`${hint}\`?)` : allowed.length ? ` (allowed keys: ${quoteList(allowed)})` : '';
-      diags.error(locate(pf, [...path, key], { key: true }), `unknown key \`${key}\` in ${where}${tail}`);
+      diags.error(locate(pf, [...path, key], { key: true }), `unknown key \`${clip(key)}\` in ${where}${tail}`);
     } else if (e.keyword === 'required') {
       const list = missing.get(e.instancePath) ?? [];
       list.push(String((e.params as { missingProperty: string }).missingProperty));

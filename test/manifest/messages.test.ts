@@ -64,6 +64,14 @@ describe('schema messages', () => {
     ]);
   });
 
+  it('keeps every message on one line, whatever the operator typed', async () => {
+    const r = await load({ 'systems/web-01.yaml': system('web-01', 'profile: base', `"cpu\\nerror: fake": 2`, `${'x'.repeat(200)}: 1`) });
+    expect(lines(r)).toEqual([
+      'systems/web-01.yaml:7:3: unknown key `cpu\\nerror: fake` in spec (allowed keys: `state`, `profile`, `cpu`, `memoryMiB`, `disks`, `network`, `dns`, `os`, `roles`, `lifecycle`)',
+      `systems/web-01.yaml:8:3: unknown key \`${'x'.repeat(57)}...\` in spec (allowed keys: \`state\`, \`profile\`, \`cpu\`, \`memoryMiB\`, \`disks\`, \`network\`, \`dns\`, \`os\`, \`roles\`, \`lifecycle\`)`,
+    ]);
+  });
+
   it('a value under the wrong kind of file says what the folder expects', async () => {
     const r = await load({ 'systems/web-01.yaml': system('web-01', 'profile: base').replace('kind: System', 'kind: system') });
     expect(lines(r)).toEqual(['systems/web-01.yaml:2:7: kind must be `System` (files under systems/ declare systems), got "system"']);
