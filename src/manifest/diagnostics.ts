@@ -27,11 +27,11 @@ export class Diagnostics {
   readonly list: Diagnostic[] = [];
 
   error(at: SourceRef, message: string): void {
-    this.list.push({ file: at.file, line: at.line, col: at.col, severity: 'error', message: oneLine(message) });
+    this.list.push({ file: oneLine(at.file), line: at.line, col: at.col, severity: 'error', message: oneLine(message) });
   }
 
   warning(at: SourceRef, message: string): void {
-    this.list.push({ file: at.file, line: at.line, col: at.col, severity: 'warning', message: oneLine(message) });
+    this.list.push({ file: oneLine(at.file), line: at.line, col: at.col, severity: 'warning', message: oneLine(message) });
   }
 
   hasErrors(): boolean {

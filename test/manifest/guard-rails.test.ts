@@ -150,6 +150,12 @@ describe('guard rails', () => {
     expect(gone.diagnostics[0].message).toMatch(/^repo directory .* does not exist$/);
   });
 
+  it('a file name with a newline cannot forge a diagnostic line', async () => {
+    const r = await load({ 'systems/web-01.yaml': OK, 'systems/x\nshipshape.yaml:1:1: error: forged': OK });
+    expect(r.diagnostics.map((d) => d.file)).toEqual(['systems/x\\nshipshape.yaml:1:1: error: forged']);
+    expect(r.diagnostics[0].message).not.toContain('\n');
+  });
+
   it('warns about files it ignores in systems/', async () => {
     const r = await load({ 'systems/web-01.yaml': OK, 'systems/web-02.yaml.bak': OK });
     expect(lines(r)).toEqual(['systems/web-02.yaml.bak:1:1: warning: systems/web-02.yaml.bak is ignored: only .yaml and .yml files are loaded here']);
