@@ -140,9 +140,10 @@ export function expandSystem(sys: LoadedSystem, ctx: ExpandContext, diags: Diagn
 
   const net = get<string>('network.net') ?? '';
   let domain = get<string>('dns.domain');
-  if (domain === undefined && nets[net]?.domain !== undefined) {
-    domain = nets[net].domain;
-    if (netSources[net]) sources['dns.domain'] = netSources[net];
+  const netSite = Object.hasOwn(nets, net) ? nets[net] : undefined;
+  if (domain === undefined && netSite?.domain !== undefined) {
+    domain = netSite.domain;
+    if (Object.hasOwn(netSources, net)) sources['dns.domain'] = netSources[net];
   }
   const explicitMac = get<string>('network.mac');
   const mac = explicitMac !== undefined ? normalizeMac(explicitMac) : derivedMac(manifest.metadata.name);
@@ -178,7 +179,7 @@ export function expandSystem(sys: LoadedSystem, ctx: ExpandContext, diags: Diagn
     for (const [field, yamlName] of REQUIRED_WHEN_PRESENT) {
       if (!leaves.has(field)) diags.error(where, `system \`${desired.name}\` has no ${field}${via}: set ${yamlName} or use a profile that sets it`);
     }
-    if (desired.dns.domain === '' && net !== '' && nets[net] !== undefined) {
+    if (desired.dns.domain === '' && netSite !== undefined) {
       diags.error(where, `system \`${desired.name}\` has no dns.domain and net \`${net}\` declares none: set spec.dns.domain or the net's domain in shipshape.yaml`);
     }
   }

@@ -20,7 +20,7 @@ import { checkSystems } from './rules';
 import { compileOperatorSchema, operatorAjv, validateAgainstSchema } from './schemas';
 import type { ManifestKind } from './schemas';
 import { buildSite, checkSite } from './siteConfig';
-import { siteFacts } from './siteFacts';
+import { dict, siteFacts } from './siteFacts';
 import type { SiteConfig } from './site';
 import type { DesiredSystem } from './types';
 import { locate, parseManifest } from './yamlFile';
@@ -85,7 +85,7 @@ async function loadSite(r: RepoReader): Promise<{ pf: ParsedFile; valid: boolean
 }
 
 async function loadOs(r: RepoReader): Promise<Record<string, OsEntry>> {
-  const out: Record<string, OsEntry> = {};
+  const out = dict<OsEntry>();
   if (!(await r.exists('os'))) return out;
   for (const rel of await walk(r.realRoot, r.root, 'os', { accept: (n) => n === 'os.yaml', warnOthers: false }, r.diags)) {
     const parts = rel.split('/');
@@ -102,7 +102,7 @@ async function loadOs(r: RepoReader): Promise<Record<string, OsEntry>> {
 }
 
 async function loadRoles(r: RepoReader): Promise<{ roles: Record<string, RoleDef>; params: Map<string, ValidateFunction> }> {
-  const roles: Record<string, RoleDef> = {};
+  const roles = dict<RoleDef>();
   const params = new Map<string, ValidateFunction>();
   if (!(await r.exists('roles'))) return { roles, params };
   const ajv = operatorAjv();

@@ -64,15 +64,15 @@ function checkReferences(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics
   } else if (s.profile !== undefined && !e.chainComplete) {
     diags.error(src(s, 'profile'), `profile \`${s.profile}\` cannot be expanded: a profile it extends is unknown, has errors or is part of a cycle (see profiles/)`);
   }
-  if (s.os !== '' && !(s.os in ctx.os) && ctx.broken.os.has(s.os)) {
+  if (s.os !== '' && !Object.hasOwn(ctx.os, s.os) && ctx.broken.os.has(s.os)) {
     diags.error(src(s, 'os'), `OS \`${s.os}\` has errors (see os/${s.os}/os.yaml): fix them first`);
-  } else if (s.os !== '' && !(s.os in ctx.os)) {
+  } else if (s.os !== '' && !Object.hasOwn(ctx.os, s.os)) {
     diags.error(src(s, 'os'), unknownRef('OS', s.os, Object.keys(ctx.os), `add os/${s.os}/os.yaml or use a catalog entry`));
-  } else if (s.os !== '' && s.state === 'present' && ctx.facts.templates && !(s.os in ctx.facts.templates)) {
+  } else if (s.os !== '' && s.state === 'present' && ctx.facts.templates && !Object.hasOwn(ctx.facts.templates, s.os)) {
     diags.error(src(s, 'os'), `OS \`${s.os}\` has no vSphere template: add it to vsphere.templates in shipshape.yaml`);
   }
   s.roles.forEach((r, i) => {
-    if (r.name in ctx.roles) return;
+    if (Object.hasOwn(ctx.roles, r.name)) return;
     if (ctx.broken.roles.has(r.name)) diags.error(src(s, `roles[${i}]`), `role \`${r.name}\` has errors (see roles/${r.name}/role.yaml): fix them first`);
     else diags.error(src(s, `roles[${i}]`), unknownRef('role', r.name, Object.keys(ctx.roles), `add roles/${r.name}/role.yaml`));
   });
@@ -83,7 +83,7 @@ function checkReferences(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics
 }
 
 function checkAddress(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): void {
-  const net = ctx.facts.nets[s.network.net];
+  const net = Object.hasOwn(ctx.facts.nets, s.network.net) ? ctx.facts.nets[s.network.net] : undefined;
   const ip = ipToNumber(s.network.ip);
   if (!net || ip === undefined) return;
   const c = parseCidr(net.cidr);
@@ -93,7 +93,7 @@ function checkAddress(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): v
   else if (ip === c.network) diags.error(at, `ip ${s.network.ip} is the network address of ${net.cidr}, not a host address`);
   else if (ip === c.broadcast) diags.error(at, `ip ${s.network.ip} is the broadcast address of ${net.cidr}, not a host address`);
   else if (s.network.ip === net.gateway) diags.error(at, `ip ${s.network.ip} is the gateway of net \`${net.title}\``);
-  else if ((ctx.facts.reserved[net.title] ?? []).includes(s.network.ip)) {
+  else if ((Object.hasOwn(ctx.facts.reserved, net.title) ? ctx.facts.reserved[net.title] : []).includes(s.network.ip)) {
     diags.error(at, `ip ${s.network.ip} is reserved in net \`${net.title}\` (idoit.reserved in shipshape.yaml)`);
   }
 }

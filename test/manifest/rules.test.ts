@@ -51,6 +51,21 @@ describe('cross-file rules', () => {
     ]);
   });
 
+  it('names like `constructor` or `__proto__` are plain names, never inherited properties', async () => {
+    const r = await load({
+      'systems/web-01.yaml': sys('web-01', 'network: { net: constructor }', 'os: constructor', 'roles: [constructor, tostring]', 'dns: { domain: dev.example.com }'),
+      'systems/web-02.yaml': sys('web-02', 'roles: [{ name: app/shop, params: { __proto__: { projectKey: 1 } } }]'),
+    });
+    expect(lines(r)).toEqual([
+      'systems/web-01.yaml:7:19: unknown net `constructor`: declare it under nets: in shipshape.yaml',
+      'systems/web-01.yaml:8:7: unknown OS `constructor`: add os/constructor/os.yaml or use a catalog entry',
+      'systems/web-01.yaml:9:11: unknown role `constructor`: add roles/constructor/role.yaml',
+      'systems/web-01.yaml:9:24: unknown role `tostring`: add roles/tostring/role.yaml',
+      'systems/web-02.yaml:7:39: role app/shop params: unknown key `__proto__` in roles[0].params (allowed keys: `projectKey`)',
+    ]);
+    expect(({} as Record<string, unknown>).projectKey).toBeUndefined();
+  });
+
   it('profile inheritance cycles, reported at every member', async () => {
     const prof = (name: string, parent: string) => `apiVersion: shipshape.dev/v1\nkind: Profile\nmetadata: { name: ${name} }\nspec:\n  extends: ${parent}\n`;
     const r = await load({ 'profiles/a.yaml': prof('a', 'b'), 'profiles/b.yaml': prof('b', 'c'), 'profiles/c.yaml': prof('c', 'a'), 'systems/web-01.yaml': sys('web-01') });
