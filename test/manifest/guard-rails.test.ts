@@ -100,6 +100,22 @@ describe('guard rails', () => {
     }
   });
 
+  it('refuses a shipshape.yaml that links outside the repo', async () => {
+    const outside = path.join(os.tmpdir(), `shipshape-outside-site-${process.pid}.yaml`);
+    await fs.writeFile(outside, 'apiVersion: shipshape.dev/v1\nkind: Site\nspec: { nets: { n: { cidr: 198.51.100.0/24 } } }\n');
+    try {
+      const root = await makeRepo({ 'shipshape.yaml': null, 'systems/web-01.yaml': system('web-01', 'state: absent') });
+      await fs.symlink(outside, path.join(root, 'shipshape.yaml'));
+      const r = await loadRepo(root);
+      expect(lines(r)).toEqual([
+        `shipshape.yaml:1:1: shipshape.yaml is a symlink to ${await fs.realpath(outside)}, outside the repo: refusing to read it (copy the file into the repo instead)`,
+      ]);
+      expect(r.site).toBeUndefined();
+    } finally {
+      await fs.rm(outside, { force: true });
+    }
+  });
+
   it('refuses a symlinked directory outside the repo and follows one inside it', async () => {
     const root = await makeRepo({ 'systems/web-01.yaml': OK, 'shared/web-02.yaml': system('web-02', 'profile: base') });
     await fs.symlink(os.tmpdir(), path.join(root, 'systems', 'tmp'));
