@@ -40,7 +40,7 @@ export function shq(s: string): string {
 }
 
 /** The last lines of a command's stderr (or stdout when stderr is empty), for error messages. */
-export function tail(text: string, lines = 12, chars = 1500): string {
+export function tail(text: string, lines = 20, chars = 2500): string {
   const t = text.trimEnd().split('\n').slice(-lines).join('\n');
   return t.length > chars ? '…' + t.slice(-chars) : t;
 }
