@@ -85,7 +85,7 @@ export class DhcpProvider implements Provider<DhcpFields> {
     }
   }
 
-  async create(system: DesiredSystem, desired: DhcpFields): Promise<ObservedResource<DhcpFields>> {
+  async create(system: DesiredSystem, desired: DhcpFields, _resolved?: Resolved, _ctx?: ProviderContext): Promise<ObservedResource<DhcpFields>> {
     this.place(system, desired);
     return { kind: 'dhcp', system: system.name, id: desired.mac, owned: true, fields: desired };
   }

@@ -109,7 +109,7 @@ export class DnsProvider implements Provider<DnsFields> {
     return { kind: 'dns', system: system.name, id: desired.fqdn, owned: true, fields: desired };
   }
 
-  async create(system: DesiredSystem, desired: DnsFields): Promise<ObservedResource<DnsFields>> {
+  async create(system: DesiredSystem, desired: DnsFields, _resolved?: Resolved, _ctx?: ProviderContext): Promise<ObservedResource<DnsFields>> {
     return this.place(system, desired);
   }
 
