@@ -22,7 +22,7 @@ export function keaCommand(socketPath: string, cmd: object, timeoutMs = 5000): P
   });
 }
 
-export async function startKea(operatorReservations: object[]): Promise<TestKea> {
+export async function startKea(operatorReservations: object[], subnet = '192.0.2.0/24', pool = '192.0.2.100 - 192.0.2.199'): Promise<TestKea> {
   const kea = requireBinary('/usr/sbin/kea-dhcp4', 'kea-dhcp4-server');
   const dir = tempDir('kea');
   const socket = join(dir, 'kea4-ctrl.sock');
@@ -33,7 +33,7 @@ export async function startKea(operatorReservations: object[]): Promise<TestKea>
       'control-socket': { 'socket-type': 'unix', 'socket-name': socket },
       'lease-database': { type: 'memfile', persist: true, name: join(dir, 'leases4.csv'), 'lfc-interval': 0 },
       'valid-lifetime': 600,
-      'subnet4': [{ id: 1, subnet: '192.0.2.0/24', pools: [{ pool: '192.0.2.100 - 192.0.2.199' }], reservations: operatorReservations }],
+      'subnet4': [{ id: 1, subnet, pools: [{ pool }], reservations: operatorReservations }],
       loggers: [{ name: 'kea-dhcp4', output_options: [{ output: 'stdout' }], severity: 'INFO' }],
     },
   }, null, 2));

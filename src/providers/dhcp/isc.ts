@@ -6,13 +6,15 @@
  */
 import { UserError } from '../../engine/contract';
 import type { DhcpServer } from '../../manifest/site';
-import { shq, type SshSession } from '../../transport/ssh';
+import { shq, SshCommandError, type SshSession } from '../../transport/ssh';
 import { DhcpDeployError, type DhcpBackend, type DhcpBackendDeps, type ServerObservation } from './backend';
 import type { ForeignReservation, Reservation } from './reservations';
 
 const HEADER = '# shipshape-managed DHCP reservations';
 const HOST_PREFIX = 'shipshape-';
 const SPLIT = '<<<shipshape-split>>>';
+/** Exit code of the deploy script when only the restart failed (the new file is in place: roll back). */
+const RESTART_FAILED = 12;
 
 export function renderInclude(server: string, wanted: Map<string, Reservation>, commit?: string): string {
   const out = [`${HEADER} for ${server}${commit ? ` (commit ${commit})` : ''}.`, '# Owned by shipshape: rewritten wholesale on every apply. Put your own hosts in the main config.'];
@@ -110,20 +112,24 @@ $(echo "$out" | grep -A2 -E 'line [0-9]+:|not in subnet|already exists|Can.t ope
 if [ -e "$I" ]; then cp -p "$I" "$I.shipshape-prev"; else : > "$I.shipshape-prev"; fi || fail 13 "cannot keep the previous include file"
 rm -f "$CC"
 mv -f "$IN" "$I" || fail 14 "cannot move the new include file into place"
+( ${restartCommand} ) || exit ${RESTART_FAILED}
 `;
-    await ssh.exec(script, { label: `deploy of ${inc}`, timeoutMs: 120_000 });
-    const restart = () => {
-      this.restarts++;
-      return ssh.exec(`export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH; ${restartCommand}`, { label: `restart (${restartCommand})`, timeoutMs: 120_000 });
-    };
-    const failure = await restart().then(() => null, (e: Error) => e);
+    // One exec does check, move and restart (each exec costs a login shell on the server).
+    this.restarts++;
+    const failure = await ssh.exec(script, { label: `deploy of ${inc}`, timeoutMs: 120_000 }).then(
+      () => null,
+      (e: Error) => {
+        if (e instanceof SshCommandError && e.code === RESTART_FAILED) return e;
+        throw e;
+      },
+    );
     if (!failure) return;
     try {
-      await ssh.exec(`cp --preserve=mode,ownership ${shq(inc + '.shipshape-prev')} ${shq(inc)}`, { label: `restore of ${inc}` });
-      await restart();
+      this.restarts++;
+      await ssh.exec(`export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH; cp --preserve=mode,ownership ${shq(inc + '.shipshape-prev')} ${shq(inc)} || exit 1\n${restartCommand}`, { label: `restore of ${inc} and restart`, timeoutMs: 120_000 });
     } catch (e) {
       throw new DhcpDeployError(`dhcp server ${this.server.name}: the restart failed (${failure.message}) AND restoring the previous ${inc} failed: ${(e as Error).message}. Fix it by hand (the copy ends in .shipshape-prev)`);
     }
-    throw new DhcpDeployError(`dhcp server ${this.server.name}: the restart failed: ${failure.message}; the previous ${inc} was put back and the server restarted`);
+    throw new DhcpDeployError(`dhcp server ${this.server.name}: the restart failed: ${failure.message.replace(/^.*exited 12:\n?/, '')}; the previous ${inc} was put back and the server restarted`);
   }
 }

@@ -119,14 +119,15 @@ export class KeaBackend implements DhcpBackend {
     const text = JSON.stringify(candidate, null, 2);
     const ssh = await this.session();
     const tmp = await ssh.uploadTemp(conf, text, 0o600);
-    try {
-      await ssh.exec(`export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH; out=$(kea-dhcp4 -t ${shq(tmp)} 2>&1); rc=$?; echo "$out" | grep -v ' INFO ' >&2; exit $rc`, { label: 'kea-dhcp4 -t of the new config (nothing applied)', timeoutMs: 120_000 });
-    } finally {
-      await ssh.exec(`rm -f ${shq(tmp)}`).catch(() => undefined);
-    }
+    // One exec: check the candidate, remove it, and keep a copy of the current file for the operator.
+    await ssh.exec(
+      `export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH; out=$(kea-dhcp4 -t ${shq(tmp)} 2>&1); rc=$?; rm -f ${shq(tmp)}
+[ $rc = 0 ] || { echo "$out" | grep -v ' INFO ' >&2; exit $rc; }
+[ ! -e ${shq(conf)} ] || cp -p ${shq(conf)} ${shq(conf + '.shipshape-prev')}`,
+      { label: 'kea-dhcp4 -t of the new config (nothing applied)', timeoutMs: 120_000 },
+    );
     const test = await this.command('config-test', candidate);
     if (test.result !== 0) throw new DhcpDeployError(`dhcp server ${name}: Kea's config-test refused the new reservations (nothing applied): ${test.text}`);
-    await ssh.exec(`[ ! -e ${shq(conf)} ] || cp -p ${shq(conf)} ${shq(conf + '.shipshape-prev')}`, { label: `keep the previous ${conf}` });
     this.configSets++;
     const set = await this.command('config-set', candidate);
     if (set.result !== 0) throw new DhcpDeployError(`dhcp server ${name}: Kea refused config-set: ${set.text}; the previous configuration keeps running`);

@@ -17,6 +17,8 @@ import { normalName, type DnsRecord } from './records';
 import { findSoaSerial, systemsOnLines, includesFragment, nextSerial, parseFragment, redirectInclude, renderFragment, replaceSerial } from './zone-text';
 
 const SPLIT = '<<<shipshape-split>>>';
+/** Exit code of the deploy script when only the reload failed (the files are in place: roll back). */
+const RELOAD_FAILED = 12;
 
 export class ZoneDeployError extends Error {
   override readonly name = 'ZoneDeployError';
@@ -132,7 +134,7 @@ Z=${shq(z)}; F=${shq(f)}; ZN=${shq(zn)}; FN=${shq(fn)}; ZC=${shq(zc)}
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 fail() { rm -f "$ZN" "$FN" "$ZC"; echo "$2" >&2; exit "$1"; }
 echo ${shq(this.zoneSha)}"  $Z" | sha256sum -c --status - || fail 11 "$Z was changed by someone else since shipshape read it; nothing was deployed, run apply again"
-cd "$(dirname "$Z")" || fail 12 "cannot enter the zone file's directory"
+cd "$(dirname "$Z")" || fail 15 "cannot enter the zone file's directory"
 out=$(named-checkzone -k fail ${shq(this.zone.name)} "$ZC" 2>&1) || fail 10 "named-checkzone on the server refused the new zone (nothing deployed): $out"
 [ -e "$Z" ] && { chmod --reference="$Z" "$ZN"; chown --reference="$Z" "$ZN" 2>/dev/null; }
 [ -e "$F" ] && { chmod --reference="$F" "$FN"; chown --reference="$F" "$FN" 2>/dev/null; }
@@ -140,9 +142,17 @@ if [ -e "$F" ]; then cp -p "$F" "$F.shipshape-prev"; else : > "$F.shipshape-prev
 cp -p "$Z" "$Z.shipshape-prev" || fail 13 "cannot keep the previous zone file"
 rm -f "$ZC"
 mv -f "$FN" "$F" && mv -f "$ZN" "$Z" || { cp -p "$F.shipshape-prev" "$F"; cp -p "$Z.shipshape-prev" "$Z"; fail 14 "could not move the new files into place; the previous ones are back"; }
+( ${this.reloadCommand()} ) || exit ${RELOAD_FAILED}
 `;
-    await ssh.exec(script, { label: `deploy of zone ${this.zone.name}`, timeoutMs: 120_000 });
-    const reloadError = await this.reload(ssh).then(() => null, (e: Error) => e);
+    // One exec does check, move and reload (each exec costs a login shell on the server).
+    this.reloads++;
+    const reloadError = await ssh.exec(script, { label: `deploy of zone ${this.zone.name}`, timeoutMs: 120_000 }).then(
+      () => null,
+      (e: Error) => {
+        if (e instanceof SshCommandError && e.code === RELOAD_FAILED) return e;
+        throw e;
+      },
+    );
     const loaded = !reloadError && (await waitForSerial(this.zone, serial, this.deps.reloadTimeoutMs ?? 10_000));
     if (loaded) {
       this.zoneText = zoneText;
@@ -150,25 +160,24 @@ mv -f "$FN" "$F" && mv -f "$ZN" "$Z" || { cp -p "$F.shipshape-prev" "$F"; cp -p 
       return;
     }
     const why = reloadError
-      ? `the reload failed: ${reloadError.message}`
+      ? `the reload failed: ${reloadError.message.replace(/^.*exited 12:\n?/, '')}`
       : `the server did not serve the new serial ${serial} within ${(this.deps.reloadTimeoutMs ?? 10_000) / 1000} s (named refused the file or did not reload; see its log)`;
     await this.rollback(ssh);
     throw new ZoneDeployError(`zone ${this.zone.name}: ${why}; the previous zone file and fragment were put back and reloaded`);
   }
 
-  private reload(ssh: SshSession): Promise<unknown> {
-    this.reloads++;
-    const cmd = (this.zone.reloadCommand ?? '/usr/sbin/rndc reload {zone}').replace(/\{zone\}/g, shq(this.zone.name));
-    return ssh.exec(`export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH; ${cmd}`, { label: `reload (${cmd})`, timeoutMs: 60_000 });
+  private reloadCommand(): string {
+    return (this.zone.reloadCommand ?? '/usr/sbin/rndc reload {zone}').replace(/\{zone\}/g, shq(this.zone.name));
   }
 
   private async rollback(ssh: SshSession): Promise<void> {
     const { z, f } = this.paths;
-    const restore = `Z=${shq(z)}; F=${shq(f)}
-cp --preserve=mode,ownership "$F.shipshape-prev" "$F" && cp --preserve=mode,ownership "$Z.shipshape-prev" "$Z" && touch "$F" "$Z"`;
+    const restore = `export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH; Z=${shq(z)}; F=${shq(f)}
+cp --preserve=mode,ownership "$F.shipshape-prev" "$F" && cp --preserve=mode,ownership "$Z.shipshape-prev" "$Z" && touch "$F" "$Z" || exit 1
+${this.reloadCommand()}`;
     try {
-      await ssh.exec(restore, { label: `restore of zone ${this.zone.name}` });
-      await this.reload(ssh);
+      this.reloads++;
+      await ssh.exec(restore, { label: `restore and reload of zone ${this.zone.name}` });
     } catch (e) {
       const detail = e instanceof SshCommandError ? e.message : String(e);
       throw new ZoneDeployError(`zone ${this.zone.name}: deploy failed AND restoring the previous files failed: ${detail}. Fix ${z} and ${f} by hand (copies end in .shipshape-prev)`);

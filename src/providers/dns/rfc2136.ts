@@ -3,8 +3,9 @@
  * Ownership as external-dns does it: beside every name we manage, a TXT record at `_shipshape.<name>`
  * says `heritage=shipshape,shipshape/system=<name>`. Every change carries prerequisites, so a name
  * someone else owns is never overwritten: a new name must be free, an owned name must still carry our
- * TXT record. One UPDATE message is atomic; all changes of a zone go in one message, and when a
- * prerequisite fails the systems are retried one message each, so only the conflicting ones fail.
+ * TXT record. One UPDATE message is atomic; the changes of a zone go in as few messages as the 64 KiB
+ * limit allows (a system's changes never split), and when a prerequisite fails the systems of that
+ * message are retried one message each, so only the conflicting ones fail.
  */
 import { UserError } from '../../engine/contract';
 import type { DnsZone } from '../../manifest/site';
@@ -49,6 +50,28 @@ export function updateLines(system: string, before: DnsRecord[], after: DnsRecor
   return lines;
 }
 
+/** A DNS message is at most 64 KiB; the text of the lines is a safe over-estimate of their wire size. */
+const MESSAGE_BUDGET = 40_000;
+
+/** Systems grouped so each UPDATE message stays under the size limit; a system's lines never split. */
+export function batches(systems: string[], linesOf: (s: string) => string[]): string[][] {
+  const out: string[][] = [];
+  let current: string[] = [];
+  let size = 0;
+  for (const s of systems) {
+    const cost = linesOf(s).reduce((n, l) => n + l.length + 12, 0);
+    if (current.length > 0 && size + cost > MESSAGE_BUDGET) {
+      out.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(s);
+    size += cost;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
 export class Rfc2136Backend implements ZoneBackend {
   /** UPDATE messages sent (tests and benches read it). */
   messages = 0;
@@ -80,14 +103,18 @@ export class Rfc2136Backend implements ZoneBackend {
 
   async apply(before: Map<string, DnsRecord[]>, after: Map<string, DnsRecord[]>, changed: Set<string>): Promise<Map<string, Error>> {
     const linesOf = (s: string) => updateLines(s, before.get(s) ?? [], after.get(s) ?? []);
-    const all = [...changed].sort();
-    const err = await this.send(all.flatMap(linesOf));
-    if (!err) return new Map();
-    if (!PREREQ_FAILURES.includes(err.rcode) || all.length === 1) return allFailed(changed, this.explain(err, all));
     const failed = new Map<string, Error>();
-    for (const s of all) {
-      const e = await this.send(linesOf(s));
-      if (e) failed.set(s, this.explain(e, [s]));
+    for (const batch of batches([...changed].sort(), linesOf)) {
+      const err = await this.send(batch.flatMap(linesOf));
+      if (!err) continue;
+      if (!PREREQ_FAILURES.includes(err.rcode) || batch.length === 1) {
+        for (const [s, e] of allFailed(new Set(batch), this.explain(err, batch))) failed.set(s, e);
+        continue;
+      }
+      for (const s of batch) {
+        const e = await this.send(linesOf(s));
+        if (e) failed.set(s, this.explain(e, [s]));
+      }
     }
     return failed;
   }
