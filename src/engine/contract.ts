@@ -107,7 +107,11 @@ export interface Provider<F extends Fields = Fields> {
    * Returns the systems whose changes failed to land.
    */
   commit?(ctx: ProviderContext): Promise<CommitResult>;
-  /** Resolved values this step produces for later steps (the IPAM provider sets `ip`). */
+  /**
+   * Resolved values this step produces for later steps (the IPAM provider sets `ip`). Called with
+   * the owned observed resource BEFORE `desired` (so an existing allocation is not a change) and
+   * again after create/update with the result. Must keep an explicit manifest value as it is.
+   */
   resolve?(system: DesiredSystem, observed: ObservedResource<F> | undefined, resolved: Resolved): Resolved;
   /** Release sessions (Logout) at the end of every run. */
   close?(): Promise<void>;

@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs';
+import { applyPlan } from '../../engine/apply';
+import { UserError, type Logger } from '../../engine/contract';
+import { acquireLock } from '../../engine/lock';
+import { parsePlanJson, renderText } from '../../plan/render';
+import { ExitError } from '../errors';
+import type { Io } from '../io';
+import { closeAll, stateDir } from '../pipeline';
+import { progressPrinter } from '../progress';
+import { freshPlan } from './plan';
+
+export interface ApplyOptions {
+  dir: string;
+  planFile?: string;
+  concurrency?: number;
+  maxDeletes?: number;
+  stateDir?: string;
+}
+
+/**
+ * `shipshape apply [PLAN]`: applies a fresh plan, or a saved one after checking that neither the
+ * manifests nor the observed world changed since it was made.
+ */
+export async function applyCommand(opts: ApplyOptions, io: Io, log: Logger): Promise<number> {
+  const lock = acquireLock(stateDir(opts.stateDir), `apply ${opts.dir}`);
+  if (lock.tookOverFrom) io.err(`took over a stale lock of pid ${lock.tookOverFrom.pid} (started ${lock.tookOverFrom.startedAt}), which no longer runs`);
+  try {
+    const fresh = await freshPlan(opts, io, log);
+    const { plan, providers, ctx, observations, loaded } = fresh;
+    try {
+      if (opts.planFile) {
+        const saved = parsePlanJson(readFileSync(opts.planFile, 'utf8'), opts.planFile);
+        if (saved.desiredDigest !== plan.desiredDigest) {
+          throw new UserError(`${opts.planFile} was made from other manifests than ${loaded.dir} holds now; make a new plan`);
+        }
+        if (saved.observedDigest !== plan.observedDigest) {
+          throw new UserError(`the world changed since ${opts.planFile} was made (${saved.createdAt}); nothing was applied. Make a new plan and review it`);
+        }
+      }
+      io.err(renderText(plan, { colour: false }).trimEnd());
+      const steps = plan.actions.filter((a) => a.action !== 'noop' && !a.blocked).length;
+      if (steps === 0 && plan.summary.blocked === 0) {
+        io.out('No changes: the world matches the manifests.\n');
+        return 0;
+      }
+      const report = await applyPlan({
+        plan,
+        systems: loaded.repo.systems,
+        providers,
+        observations,
+        ctx,
+        concurrency: opts.concurrency ?? loaded.repo.site.defaults.concurrency,
+        retry: { attempts: 3, baseDelayMs: 1000 },
+        onEvent: progressPrinter(io.err, steps),
+      });
+      const lines = report.outcomes
+        .filter((o) => o.status !== 'unchanged')
+        .map((o) => `${o.status.padEnd(8)} ${o.system}${o.error ? `: ${o.error.kind}: ${o.error.message}` : ''}`);
+      const a = report.applied;
+      io.out([...lines, `Applied: ${a.create} created, ${a.update} updated, ${a.replace} replaced, ${a.delete} deleted${report.ok ? '' : '; some systems failed (see above)'}`].join('\n') + '\n');
+      if (!report.ok) throw new ExitError(1, '');
+      return 0;
+    } finally {
+      await closeAll(providers, log);
+    }
+  } finally {
+    lock.release();
+  }
+}

@@ -1,0 +1,20 @@
+import { join } from 'node:path';
+import type { Logger } from '../../engine/contract';
+import { driftReport, type DriftHistory } from '../../plan/drift';
+import { renderDriftJson, renderDriftMarkdown, renderDriftText } from '../../plan/render/drift';
+import type { Io } from '../io';
+import { readJsonFile, writeJsonFile, writeOut } from '../io';
+import { closeAll, stateDir } from '../pipeline';
+import { freshPlan } from './plan';
+
+/** `shipshape drift`: read-only; exit 2 when something changed behind git's back. */
+export async function driftCommand(opts: { dir: string; format: 'text' | 'markdown' | 'json'; out?: string; stateDir?: string }, io: Io, log: Logger): Promise<number> {
+  const { plan, providers } = await freshPlan(opts, io, log);
+  await closeAll(providers, log);
+  const historyFile = join(stateDir(opts.stateDir), 'drift-history.json');
+  const { report, history } = driftReport(plan, readJsonFile<DriftHistory>(historyFile, {}), new Date());
+  writeJsonFile(historyFile, history);
+  const text = opts.format === 'json' ? renderDriftJson(report) : opts.format === 'markdown' ? renderDriftMarkdown(report) : renderDriftText(report);
+  writeOut(io, text, opts.out);
+  return report.drifted ? 2 : 0;
+}

@@ -1,0 +1,86 @@
+/** The `shipshape` command line (commander). Every command returns an exit code; nothing prints a stack trace unless SHIPSHAPE_DEBUG is set. */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { applyCommand } from './commands/apply';
+import { driftCommand } from './commands/drift';
+import { planCommand } from './commands/plan';
+import { validateCommand } from './commands/validate';
+import { describeError, ExitError } from './errors';
+import { processIo, type Io } from './io';
+import { createLogger } from './log';
+
+const positiveInt = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number, got "${v}"`);
+  return n;
+};
+
+const formatOption = () => new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text');
+
+export function buildProgram(io: Io, setCode: (c: number) => void): Command {
+  const program = new Command('shipshape')
+    .description('Declarative GitOps reconciler for virtual machines: vSphere, i-doit, DNS/DHCP, installation, specialisation.')
+    .option('--log-level <level>', 'structured log level on stderr (fatal, error, warn, info, debug)', process.env.SHIPSHAPE_LOG_LEVEL ?? 'warn')
+    .option('--state-dir <dir>', 'where the run lock and drift history live (default $SHIPSHAPE_STATE_DIR or ~/.local/state/shipshape)')
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s.trimEnd()) })
+    .exitOverride()
+    .showHelpAfterError();
+  const log = () => createLogger(program.opts().logLevel);
+  const state = (): string | undefined => program.opts().stateDir;
+
+  program
+    .command('validate')
+    .argument('[dir]', 'the repo', '.')
+    .description('validate every manifest, profile and the site config; print each error as file:line:col')
+    .addHelpText('after', '\nExamples:\n  shipshape validate\n  shipshape validate ./infra-repo')
+    .action(async (dir: string) => setCode(await validateCommand(dir, io)));
+
+  program
+    .command('plan')
+    .description('observe every backend and show what apply would change')
+    .option('-C, --dir <dir>', 'the repo', '.')
+    .addOption(formatOption())
+    .option('--out <file>', 'write the plan to a file instead of stdout')
+    .option('--detailed-exitcode', 'exit 0 with no changes, 2 with changes, 1 on error')
+    .option('--max-deletes <n>', 'the plan is refused by apply when it deletes more', positiveInt('--max-deletes'))
+    .option('--base <ref>', 'plan only systems whose manifests, profiles, OS entries or roles changed between REF and HEAD (merge requests)')
+    .addHelpText('after', '\nExamples:\n  shipshape plan\n  shipshape plan --base origin/main --format markdown --out plan.md\n  shipshape plan --format markdown --out plan.md\n  shipshape plan --format json --out plan.json --detailed-exitcode')
+    .action(async (o) => setCode(await planCommand({ ...o, stateDir: state() }, io, log())));
+
+  program
+    .command('apply')
+    .description('apply a fresh plan, or a saved plan file after checking nothing changed since it was made')
+    .argument('[plan]', 'a plan saved with `shipshape plan --format json --out FILE`')
+    .option('-C, --dir <dir>', 'the repo', '.')
+    .option('--concurrency <n>', 'systems worked on in parallel', positiveInt('--concurrency'))
+    .option('--max-deletes <n>', 'refuse a plan that deletes more than this', positiveInt('--max-deletes'))
+    .addHelpText('after', '\nExamples:\n  shipshape apply\n  shipshape plan --format json --out plan.json && shipshape apply plan.json\n  shipshape apply --concurrency 8 --max-deletes 10')
+    .action(async (planFile: string | undefined, o) => setCode(await applyCommand({ ...o, ...(planFile ? { planFile } : {}), stateDir: state() }, io, log())));
+
+  program
+    .command('drift')
+    .description('read-only: report fields changed outside git and marked resources no manifest names; exit 2 on drift')
+    .option('-C, --dir <dir>', 'the repo', '.')
+    .addOption(formatOption())
+    .option('--out <file>', 'write the report to a file')
+    .addHelpText('after', '\nExamples:\n  shipshape drift\n  shipshape drift --format markdown --out drift.md')
+    .action(async (o) => setCode(await driftCommand({ ...o, stateDir: state() }, io, log())));
+
+  return program;
+}
+
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  let code = 0;
+  const program = buildProgram(io, (c) => (code = c));
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (e) {
+    const ce = e as { code?: string; exitCode?: number };
+    if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) {
+      return ce.code === 'commander.helpDisplayed' || ce.code === 'commander.version' ? 0 : (ce.exitCode ?? 1) || 1;
+    }
+    const text = describeError(e, !!process.env.SHIPSHAPE_DEBUG);
+    if (text) io.err(text);
+    return e instanceof ExitError ? e.code : 1;
+  }
+}

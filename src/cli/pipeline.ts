@@ -1,0 +1,71 @@
+/**
+ * The steps every command shares: load and validate the repo as a whole (nothing runs on an
+ * invalid repo), build the providers the site configures, observe every backend once.
+ */
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { simpleGit } from 'simple-git';
+import type { Logger, Observation, Provider, ProviderContext, ResourceKind } from '../engine/contract';
+import { formatDiagnostic, loadRepo, type LoadResult } from '../manifest';
+import type { SiteConfig } from '../manifest/site';
+import { buildProviders } from '../providers/registry';
+import { ExitError } from './errors';
+
+export interface Loaded {
+  dir: string;
+  repo: LoadResult & { site: SiteConfig };
+  commit?: string;
+}
+
+/** Loads the repo; prints every diagnostic; throws ExitError(1) when anything is invalid. */
+export async function loadValid(dir: string, err: (s: string) => void): Promise<Loaded> {
+  const abs = resolve(dir);
+  const repo = await loadRepo(abs);
+  for (const d of repo.diagnostics) err(formatDiagnostic(d));
+  if (!repo.ok || !repo.site) {
+    const n = repo.diagnostics.filter((d) => d.severity === 'error').length;
+    throw new ExitError(1, `${n} error${n === 1 ? '' : 's'} in ${abs}: nothing was planned or changed. Fix them and run again.`);
+  }
+  const commit = await headCommit(abs);
+  return { dir: abs, repo: repo as Loaded['repo'], ...(commit ? { commit } : {}) };
+}
+
+async function headCommit(dir: string): Promise<string | undefined> {
+  try {
+    const git = simpleGit(dir);
+    if (!(await git.checkIsRepo())) return undefined;
+    return (await git.revparse(['HEAD'])).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+export function stateDir(option?: string): string {
+  return option ?? process.env.SHIPSHAPE_STATE_DIR ?? join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'shipshape');
+}
+
+export function providerContext(loaded: Loaded, log: Logger): ProviderContext {
+  return { site: loaded.repo.site, log, lab: loaded.repo.site.lab, ...(loaded.commit ? { commit: loaded.commit } : {}) };
+}
+
+export function providersFor(loaded: Loaded, log: Logger, state: string): Provider[] {
+  return buildProviders({ repo: loaded.repo, site: loaded.repo.site, log, stateDir: state });
+}
+
+/** Observes every backend once, in parallel: a constant number of round trips per backend. */
+export async function observeAll(providers: Provider[], ctx: ProviderContext): Promise<Map<ResourceKind, Observation>> {
+  const results = await Promise.all(providers.map(async (p) => [p.kind, await p.observe(ctx)] as const));
+  return new Map(results);
+}
+
+export async function closeAll(providers: Provider[], log: Logger): Promise<void> {
+  await Promise.all(
+    providers.map(async (p) => {
+      try {
+        await p.close?.();
+      } catch (e) {
+        log.warn({ kind: p.kind, err: (e as Error).message }, 'closing the session failed');
+      }
+    }),
+  );
+}

@@ -1,0 +1,134 @@
+import { MemoryBatchProvider, MemoryIpam, MemoryProvider, transient } from '../../test/support/memory-provider';
+import { site, system } from '../../test/support/fixtures';
+import { plan as makePlan } from '../plan/planner';
+import type { Observation, Provider, ProviderContext, ResourceKind } from './contract';
+import { applyPlan, type ApplyEvent } from './apply';
+import type { DesiredSystem } from '../manifest/types';
+
+const ctx = { site, log: console, lab: false } as unknown as ProviderContext;
+
+async function run(systems: DesiredSystem[], providers: Provider[], opts: { maxDeletes?: number; concurrency?: number } = {}) {
+  const observations = new Map<ResourceKind, Observation>();
+  for (const p of providers) observations.set(p.kind, await p.observe(ctx));
+  const plan = makePlan({ systems, site, providers, observations, maxDeletes: opts.maxDeletes ?? 3, now: new Date() });
+  const events: ApplyEvent[] = [];
+  const report = await applyPlan({ plan, systems, providers, observations, ctx, concurrency: opts.concurrency ?? 4, retry: { attempts: 3, baseDelayMs: 1 }, onEvent: (e) => events.push(e) });
+  return { plan, report, events };
+}
+
+const world = () => {
+  const ipam = new MemoryIpam();
+  const dns = new MemoryBatchProvider('dns', (s, r) => ({ a: `${s.name} A ${r.ip}` }));
+  const vm = new MemoryProvider('vm', (s) => ({ cpu: s.cpu }));
+  return { ipam, dns, vm, all: [vm, dns, ipam] as Provider[] };
+};
+
+describe('executor', () => {
+  it('runs steps in order and hands the allocated address to later steps', async () => {
+    const w = world();
+    const { report, events } = await run([system('web-01')], w.all);
+    expect(report.ok).toBe(true);
+    expect(events.filter((e) => e.type === 'done').map((e) => e.kind)).toEqual(['ip', 'dns', 'vm']);
+    const address = [...w.ipam.store.values()][0]!.fields.address;
+    expect(address).toBe('10.0.0.10');
+    expect([...w.dns.store.values()][0]!.fields.a).toBe('web-01 A 10.0.0.10');
+  });
+
+  it('converges: a second run changes nothing', async () => {
+    const w = world();
+    await run([system('web-01'), system('web-02')], w.all);
+    const second = await run([system('web-01'), system('web-02')], w.all);
+    expect(second.plan.summary).toMatchObject({ create: 0, update: 0, delete: 0, noop: 6 });
+    expect(w.vm.ops('create')).toEqual(['web-01', 'web-02']);
+    expect(second.report.outcomes.map((o) => o.status)).toEqual(['unchanged', 'unchanged']);
+  });
+
+  it('commits a batching backend once per run however many systems changed', async () => {
+    const w = world();
+    const systems = Array.from({ length: 25 }, (_, i) => system(`web-${String(i).padStart(2, '0')}`));
+    const { report } = await run(systems, w.all);
+    expect(report.ok).toBe(true);
+    expect(w.dns.commits).toBe(1);
+    expect(w.dns.ops('create')).toHaveLength(25);
+  });
+
+  it('keeps going when one system fails, and skips only that system\'s later steps', async () => {
+    const w = world();
+    w.dns.failWith = (op, s) => (op === 'create' && s === 'bad-01' ? new Error('zone says no') : undefined);
+    const { report } = await run([system('bad-01'), system('good-01')], w.all);
+    expect(report.ok).toBe(false);
+    expect(report.outcomes.find((o) => o.system === 'bad-01')).toMatchObject({ status: 'failed', error: { kind: 'dns', message: 'zone says no' } });
+    expect(report.outcomes.find((o) => o.system === 'good-01')!.status).toBe('ok');
+    expect(w.vm.ops('create')).toEqual(['good-01']);
+  });
+
+  it('fails the systems whose batch did not land at commit', async () => {
+    const w = world();
+    w.dns.failCommitFor.add('web-02');
+    const { report } = await run([system('web-01'), system('web-02')], w.all);
+    expect(report.outcomes.find((o) => o.system === 'web-02')).toMatchObject({ status: 'failed', error: { kind: 'dns' } });
+    expect(w.vm.ops('create')).toEqual(['web-01']);
+  });
+
+  it('retries transient errors with backoff, not others', async () => {
+    const w = world();
+    let flaky = 2;
+    w.vm.failWith = (op) => (op === 'create' && flaky-- > 0 ? transient() : undefined);
+    const { report, events } = await run([system('web-01')], w.all);
+    expect(report.ok).toBe(true);
+    expect(events.filter((e) => e.type === 'retry')).toHaveLength(2);
+
+    const w2 = world();
+    let calls = 0;
+    w2.vm.failWith = (op) => (op === 'create' && ++calls ? new Error('InvalidLogin') : undefined);
+    const second = await run([system('web-01')], w2.all);
+    expect(second.report.ok).toBe(false);
+    expect(calls).toBe(1);
+  });
+
+  it('deletes a tombstoned system in reverse order, and only its marked resources', async () => {
+    const w = world();
+    await run([system('old-01'), system('web-01')], w.all);
+    w.vm.seed('old-01', { cpu: 2 }, false, 'someone-elses-vm');
+    const { report, events } = await run([system('old-01', { state: 'absent' }), system('web-01')], w.all);
+    expect(report.ok).toBe(true);
+    expect(events.filter((e) => e.type === 'done' && e.action === 'delete').map((e) => e.kind)).toEqual(['vm', 'dns', 'ip']);
+    expect([...w.vm.store.values()].map((r) => r.id)).toContain('someone-elses-vm');
+    expect(w.vm.ops('delete')).toEqual(['old-01']);
+  });
+
+  it('refuses a plan with more deletes than --max-deletes and changes nothing', async () => {
+    const w = world();
+    const names = ['a', 'b', 'c'];
+    await run(names.map((n) => system(n)), w.all);
+    const before = w.vm.calls.length;
+    await expect(run(names.map((n) => system(n, { state: 'absent' })), w.all, { maxDeletes: 2 })).rejects.toThrow(/deletes 9 resources, more than --max-deletes 2/);
+    expect(w.vm.calls.slice(before).map((c) => c.op)).toEqual(['observe']);
+  });
+
+  it('changes nothing for a system with a blocked action, and reports why', async () => {
+    const w = world();
+    w.vm.seed('web-01', { cpu: 2 }, false, 'vm-unmarked');
+    const { report } = await run([system('web-01')], w.all);
+    expect(report.outcomes[0]).toMatchObject({ status: 'blocked', error: { kind: 'vm' } });
+    expect(w.ipam.ops('create')).toEqual([]);
+  });
+
+  it('never has more systems in flight than --concurrency', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    class Slow extends MemoryProvider {
+      override async create(s: DesiredSystem, d: Record<string, unknown>) {
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        await new Promise((r) => setTimeout(r, 5));
+        inFlight--;
+        return super.create(s, d);
+      }
+    }
+    const slow = new Slow('vm', (s) => ({ cpu: s.cpu }));
+    const { report } = await run(Array.from({ length: 10 }, (_, i) => system(`s${i}`)), [slow], { concurrency: 3 });
+    expect(report.ok).toBe(true);
+    expect(peak).toBe(3);
+  });
+});

@@ -1,0 +1,127 @@
+/**
+ * An i-doit JSON-RPC emulator for tests and the lab: `startIdoitEmulator({port, stateFile, apiKey})`.
+ * Behaviour follows /work/shared/reference/idoit-jsonrpc.md; choices for unconfirmed points are listed in README.md.
+ */
+import * as http from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { saveCategory } from './category-methods';
+import { intToIp, ipToInt } from './categories';
+import type { Ctx, EmulatorUser } from './methods';
+import { objectCreate } from './objects';
+import { JsonRpcServer, type Stats } from './server';
+import { Store } from './store';
+
+export type { EmulatorUser } from './methods';
+export { Store } from './store';
+
+export interface NetSeed {
+  /** Title of the layer-3 net object. */
+  title: string;
+  /** e.g. 10.20.30.0/24 */
+  cidr: string;
+  /** Address of a router object created as the net's default gateway. */
+  gateway?: string;
+  /** DHCP ranges of the net (C__CATS__NET_DHCP). */
+  dhcp?: { from: string; to: string }[];
+}
+
+export interface IdoitEmulatorOptions {
+  /** 0 or absent: a free port. Always binds 127.0.0.1. */
+  port?: number;
+  stateFile: string;
+  apiKey: string;
+  users?: EmulatorUser[];
+  /** Layer-3 nets created at start when no object of that title exists yet. */
+  nets?: NetSeed[];
+  /** Tenant setting api.authenticated-users-only; default: on when users are given. */
+  authenticatedUsersOnly?: boolean;
+  /** Tenant setting cmdb.unique.ip-address (default on). */
+  uniqueIp?: boolean;
+  sessionTimeoutSeconds?: number;
+  tenant?: string;
+  publicUrl?: string;
+  newSessionId?: () => string;
+  now?: () => Date;
+}
+
+export interface IdoitEmulator {
+  url: string;
+  /** The JSON-RPC endpoint (url + /src/jsonrpc.php). */
+  endpoint: string;
+  close(): Promise<void>;
+  stats(): Stats;
+  resetStats(): void;
+  /** Ends every session now, as an idle timeout would. */
+  expireSessions(): void;
+  /** The next `count` HTTP requests answer with `status` (default 503) or stall for `stallMs` and drop. */
+  injectFaults(f: { count: number; status?: number; stallMs?: number }): void;
+  store: Store;
+}
+
+export function seedNet(ctx: Ctx, seed: NetSeed): number {
+  const [addr, bits] = seed.cidr.split('/');
+  const prefix = Number(bits);
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  if (ipToInt(addr ?? '') === null || !(prefix >= 0 && prefix <= 32)) throw new Error(`net ${seed.title}: invalid cidr ${seed.cidr}`);
+  const created = objectCreate(ctx, { type: 'C__OBJTYPE__LAYER3_NET', title: seed.title }) as { id: number };
+  saveCategory(ctx, { object: created.id, category: 'C__CATS__NET', data: { type: 1, address: addr, netmask: intToIp(mask) } });
+  if (seed.gateway) {
+    const gw = objectCreate(ctx, { type: 'C__OBJTYPE__ROUTER', title: `gw-${seed.title}` }) as { id: number };
+    saveCategory(ctx, {
+      object: gw.id, category: 'C__CATG__IP',
+      data: { net: created.id, ipv4_assignment: 2, ipv4_address: seed.gateway, use_standard_gateway: 1, primary: 1 },
+    });
+  }
+  for (const d of seed.dhcp ?? []) {
+    saveCategory(ctx, { object: created.id, category: 'C__CATS__NET_DHCP', data: { type: 1, range_from: d.from, range_to: d.to } });
+  }
+  return created.id;
+}
+
+export async function startIdoitEmulator(o: IdoitEmulatorOptions): Promise<IdoitEmulator> {
+  const store = Store.load(o.stateFile, o.now);
+  const users = o.users ?? [];
+  const opts = {
+    tenant: o.tenant ?? 'ACME IT',
+    publicUrl: o.publicUrl ?? 'https://cmdb.example.org',
+    uniqueIp: o.uniqueIp ?? true,
+    version: '25',
+    apiKey: o.apiKey,
+    users,
+    authenticatedUsersOnly: o.authenticatedUsersOnly ?? users.length > 0,
+    sessionTimeoutSeconds: o.sessionTimeoutSeconds ?? 300,
+    newSessionId: o.newSessionId ?? (() => randomBytes(13).toString('hex')),
+    persist: () => store.save(o.stateFile),
+  };
+  const ctx: Ctx = { store, opts, user: { username: 'setup', password: '' }, language: 'en' };
+  for (const n of o.nets ?? []) {
+    const exists = store.allObjects().some((x) => x.title === n.title && x.typeId === 31);
+    if (!exists) seedNet(ctx, n);
+  }
+  store.save(o.stateFile);
+  const rpc = new JsonRpcServer(store, opts);
+  const server = http.createServer(rpc.handle);
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as { port: number }).port;
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    endpoint: `${url}/src/jsonrpc.php`,
+    store,
+    stats: () => ({ ...rpc.stats, byMethod: { ...rpc.stats.byMethod } }),
+    resetStats: () => Object.assign(rpc.stats, { httpRequests: 0, calls: 0, byMethod: {} }),
+    expireSessions: () => rpc.expireSessions(),
+    injectFaults: (f) => {
+      rpc.faults = { ...f };
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,65 @@
+/**
+ * Diagnostics: every problem the loader finds, located at the offending YAML node. Loading never stops at
+ * the first problem and never throws: it collects everything so one `shipshape validate` run shows all of it.
+ */
+import type { SourceRef } from './types';
+
+export type Severity = 'error' | 'warning';
+
+export interface Diagnostic {
+  /** Path relative to the repo root (forward slashes). */
+  file: string;
+  /** 1-based. */
+  line: number;
+  /** 1-based. */
+  col: number;
+  severity: Severity;
+  message: string;
+}
+
+/** `file:line:col: error: message`, the shape editors and CI annotators understand. */
+export function formatDiagnostic(d: Diagnostic): string {
+  return `${d.file}:${d.line}:${d.col}: ${d.severity}: ${d.message}`;
+}
+
+/** Collects diagnostics of one load run. */
+export class Diagnostics {
+  readonly list: Diagnostic[] = [];
+
+  error(at: SourceRef, message: string): void {
+    this.list.push({ file: at.file, line: at.line, col: at.col, severity: 'error', message });
+  }
+
+  warning(at: SourceRef, message: string): void {
+    this.list.push({ file: at.file, line: at.line, col: at.col, severity: 'warning', message });
+  }
+
+  hasErrors(): boolean {
+    return this.list.some((d) => d.severity === 'error');
+  }
+
+  /** Stable order: by file, then position, then message (so output and tests are deterministic). */
+  sorted(): Diagnostic[] {
+    return [...this.list].sort(
+      (a, b) =>
+        a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col || a.message.localeCompare(b.message),
+    );
+  }
+}
+
+/** A position at the start of a file, for problems with the file as a whole. */
+export function fileStart(file: string): SourceRef {
+  return { file, line: 1, col: 1 };
+}
+
+/** Renders a value for a message, short and on one line. Never used for secret fields. */
+export function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return 'nothing';
+  if (typeof v === 'string') {
+    const s = v.length > 60 ? `${v.slice(0, 57)}...` : v;
+    return JSON.stringify(s);
+  }
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return 'a list';
+  return 'a map';
+}

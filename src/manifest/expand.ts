@@ -1,0 +1,180 @@
+/**
+ * Profile expansion: system over profile over parent profile. Maps merge key by key, lists (disks, roles,
+ * aliases) replace as a whole, and every value remembers where it was set (`sources`).
+ */
+import type { Diagnostics } from './diagnostics';
+import { derivedMac, normalizeMac } from './mac';
+import type { ProfileManifest, RawRoleRef, SystemManifest } from './raw';
+import type { NetSite } from './site';
+import type { ExpandedSystem } from './rules';
+import type { DesiredSystem, RoleRef, SourceRef } from './types';
+import { locate } from './yamlFile';
+import type { ParsedFile, PathSeg } from './yamlFile';
+
+export interface LoadedProfile {
+  pf: ParsedFile;
+  manifest: ProfileManifest;
+}
+
+export interface LoadedSystem {
+  pf: ParsedFile;
+  manifest: SystemManifest;
+}
+
+/** Where a merged value came from: its file and the YAML path inside it. */
+interface Leaf {
+  value: unknown;
+  pf: ParsedFile;
+  yamlPath: PathSeg[];
+}
+
+function isMapValue(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Flattens maps into leaves keyed by field path (`network.net`); lists and scalars are leaves. */
+function flatten(value: unknown, field: string[], yamlPath: PathSeg[], pf: ParsedFile, out: Map<string, Leaf>): void {
+  if (isMapValue(value)) {
+    for (const [k, v] of Object.entries(value)) flatten(v, [...field, k], [...yamlPath, k], pf, out);
+  } else if (value !== undefined && value !== null) {
+    out.set(field.join('.'), { value, pf, yamlPath });
+  }
+}
+
+/** One layer's leaves: spec fields except the ones that steer expansion; labels wherever the kind keeps them. */
+function layerLeaves(pf: ParsedFile, spec: Record<string, unknown>, labels: unknown, labelsPath: PathSeg[], out: Map<string, Leaf>): void {
+  for (const [k, v] of Object.entries(spec)) {
+    if (k === 'state' || k === 'profile' || k === 'extends' || k === 'labels') continue;
+    flatten(v, [k], ['spec', k], pf, out);
+  }
+  flatten(labels ?? {}, ['labels'], labelsPath, pf, out);
+}
+
+/** Sources for a leaf and, for lists, every element and element field (`disks[0].sizeGiB`). */
+function recordSources(field: string, leaf: Leaf, sources: Record<string, SourceRef>): void {
+  sources[field] = locate(leaf.pf, leaf.yamlPath);
+  const walk = (v: unknown, f: string, yp: PathSeg[]): void => {
+    if (Array.isArray(v)) {
+      v.forEach((item, i) => {
+        sources[`${f}[${i}]`] = locate(leaf.pf, [...yp, i]);
+        walk(item, `${f}[${i}]`, [...yp, i]);
+      });
+    } else if (isMapValue(v)) {
+      for (const [k, item] of Object.entries(v)) {
+        sources[`${f}.${k}`] = locate(leaf.pf, [...yp, k]);
+        walk(item, `${f}.${k}`, [...yp, k]);
+      }
+    }
+  };
+  walk(leaf.value, field, leaf.yamlPath);
+}
+
+/** `app/shop@7.4.1` or `{ name, version, params }` → RoleRef. */
+export function normalizeRole(r: RawRoleRef): RoleRef {
+  if (typeof r === 'string') {
+    const at = r.indexOf('@');
+    return at < 0 ? { name: r, params: {} } : { name: r.slice(0, at), version: r.slice(at + 1), params: {} };
+  }
+  const out: RoleRef = { name: r.name, params: r.params ?? {} };
+  if (r.version !== undefined) out.version = r.version;
+  return out;
+}
+
+/**
+ * The profile chain of a system, nearest first. Stops (without reporting: the profile rules do) at an
+ * unknown profile or a cycle.
+ */
+export function profileChain(start: string | undefined, profiles: Map<string, LoadedProfile>): LoadedProfile[] {
+  const chain: LoadedProfile[] = [];
+  const seen = new Set<string>();
+  let name = start;
+  while (name !== undefined && !seen.has(name)) {
+    seen.add(name);
+    const p = profiles.get(name);
+    if (!p) break;
+    chain.push(p);
+    name = p.manifest.spec.extends;
+  }
+  return chain;
+}
+
+const REQUIRED_WHEN_PRESENT: [string, string][] = [
+  ['cpu', 'spec.cpu'],
+  ['memoryMiB', 'spec.memoryMiB'],
+  ['disks', 'spec.disks'],
+  ['network.net', 'spec.network.net'],
+  ['os', 'spec.os'],
+];
+
+/** Expands one system; reports fields a present system lacks after expansion. */
+export function expandSystem(
+  sys: LoadedSystem,
+  profiles: Map<string, LoadedProfile>,
+  nets: Record<string, NetSite>,
+  netSources: Record<string, SourceRef>,
+  diags: Diagnostics,
+): ExpandedSystem {
+  const { pf, manifest } = sys;
+  const spec = manifest.spec;
+  const leaves = new Map<string, Leaf>();
+  for (const p of profileChain(spec.profile, profiles).reverse()) {
+    layerLeaves(p.pf, p.manifest.spec as Record<string, unknown>, p.manifest.spec.labels, ['spec', 'labels'], leaves);
+  }
+  layerLeaves(pf, spec as Record<string, unknown>, manifest.metadata.labels, ['metadata', 'labels'], leaves);
+
+  const get = <T>(field: string): T | undefined => leaves.get(field)?.value as T | undefined;
+  const sources: Record<string, SourceRef> = { name: locate(pf, ['metadata', 'name']) };
+  for (const [field, leaf] of leaves) recordSources(field, leaf, sources);
+  if (spec.state !== undefined) sources.state = locate(pf, ['spec', 'state']);
+  if (spec.profile !== undefined) sources.profile = locate(pf, ['spec', 'profile']);
+
+  const labels: Record<string, string> = {};
+  for (const [field, leaf] of leaves) if (field.startsWith('labels.')) labels[field.slice(7)] = String(leaf.value);
+
+  const net = get<string>('network.net') ?? '';
+  let domain = get<string>('dns.domain');
+  if (domain === undefined && nets[net]?.domain !== undefined) {
+    domain = nets[net].domain;
+    if (netSources[net]) sources['dns.domain'] = netSources[net];
+  }
+  const explicitMac = get<string>('network.mac');
+  const mac = explicitMac !== undefined ? normalizeMac(explicitMac) : derivedMac(manifest.metadata.name);
+  if (explicitMac === undefined) sources['network.mac'] = sources.name; // derived from the name
+
+  const desired: DesiredSystem = {
+    name: manifest.metadata.name,
+    state: spec.state ?? 'present',
+    labels,
+    cpu: get<number>('cpu') ?? 0,
+    memoryMiB: get<number>('memoryMiB') ?? 0,
+    disks: (get<DesiredSystem['disks']>('disks') ?? []).map((d) => ({ ...d })),
+    network: { net, ip: get<string>('network.ip') ?? 'auto', mac },
+    dns: { domain: domain ?? '', aliases: [...(get<string[]>('dns.aliases') ?? [])] },
+    os: get<string>('os') ?? '',
+    roles: (get<RawRoleRef[]>('roles') ?? []).map(normalizeRole),
+    lifecycle: {
+      protect: get<boolean>('lifecycle.protect') ?? false,
+      vmOnDelete: get<DesiredSystem['lifecycle']['vmOnDelete']>('lifecycle.vmOnDelete') ?? 'destroy',
+      cmdbOnDelete: get<DesiredSystem['lifecycle']['cmdbOnDelete']>('lifecycle.cmdbOnDelete') ?? 'archive',
+      powerPolicy: get<DesiredSystem['lifecycle']['powerPolicy']>('lifecycle.powerPolicy') ?? 'never',
+    },
+    file: pf.rel,
+    sources,
+  };
+  const portgroup = get<string>('network.portgroup');
+  if (portgroup !== undefined) desired.network.portgroup = portgroup;
+  if (spec.profile !== undefined) desired.profile = spec.profile;
+
+  if (desired.state === 'present') {
+    const where = locate(pf, ['spec'], { key: true });
+    const via = spec.profile ? ` (not set by profile \`${spec.profile}\` either)` : '';
+    for (const [field, yamlName] of REQUIRED_WHEN_PRESENT) {
+      if (!leaves.has(field)) diags.error(where, `system \`${desired.name}\` has no ${field}${via}: set ${yamlName} or use a profile that sets it`);
+    }
+    if (desired.dns.domain === '' && net !== '' && nets[net] !== undefined) {
+      diags.error(where, `system \`${desired.name}\` has no dns.domain and net \`${net}\` declares none: set spec.dns.domain or the net's domain in shipshape.yaml`);
+    }
+  }
+  const roles = leaves.get('roles');
+  return roles ? { desired, rolesOrigin: { pf: roles.pf, yamlPath: roles.yamlPath } } : { desired };
+}

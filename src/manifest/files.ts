@@ -1,0 +1,154 @@
+/**
+ * Reading manifest files defensively: a repo is operator input, so nothing in it may hang, exhaust memory or
+ * read outside the repo. Every refusal becomes a diagnostic, never an exception.
+ */
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { Diagnostics, fileStart } from './diagnostics';
+
+/** No manifest is legitimately bigger; a bigger file is a mistake (or an attack) and is not parsed. */
+export const MAX_FILE_BYTES = 1024 * 1024;
+
+export function isYamlName(name: string): boolean {
+  return name.endsWith('.yaml') || name.endsWith('.yml');
+}
+
+/** Relative path with forward slashes, as diagnostics show it. */
+export function relPath(root: string, abs: string): string {
+  return path.relative(root, abs).split(path.sep).join('/');
+}
+
+function isInside(realRoot: string, realTarget: string): boolean {
+  return realTarget === realRoot || realTarget.startsWith(realRoot + path.sep);
+}
+
+function errCode(e: unknown): string {
+  return (e as NodeJS.ErrnoException)?.code ?? 'unknown error';
+}
+
+/**
+ * Resolves symlinks and checks the target stays inside the repo. Returns the real path, or undefined
+ * (with a diagnostic) when the link escapes, dangles or cannot be followed.
+ */
+export async function realInside(realRoot: string, abs: string, rel: string, diags: Diagnostics): Promise<string | undefined> {
+  let real: string;
+  try {
+    real = await fs.realpath(abs);
+  } catch (e) {
+    diags.error(fileStart(rel), `cannot read ${rel}: ${errCode(e) === 'ENOENT' ? 'it is a broken symlink' : errCode(e)}`);
+    return undefined;
+  }
+  if (!isInside(realRoot, real)) {
+    diags.error(fileStart(rel), `${rel} is a symlink to ${real}, outside the repo: refusing to read it (copy the file into the repo instead)`);
+    return undefined;
+  }
+  return real;
+}
+
+/** Byte offset → 1-based line and column (counted in bytes on that line; good enough for a binary file). */
+function offsetPos(buf: Buffer, offset: number): { line: number; col: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < offset; i++) {
+    if (buf[i] === 0x0a) {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  return { line, col: offset - lineStart + 1 };
+}
+
+/**
+ * Reads one manifest as UTF-8 text with the guard rails: regular file only (a FIFO would hang), inside the
+ * repo, at most MAX_FILE_BYTES, no NUL bytes, valid UTF-8. Returns undefined after reporting a problem.
+ */
+export async function readManifestText(realRoot: string, abs: string, rel: string, diags: Diagnostics): Promise<string | undefined> {
+  const real = await realInside(realRoot, abs, rel, diags);
+  if (real === undefined) return undefined;
+  let handle: fs.FileHandle | undefined;
+  try {
+    const st = await fs.stat(real);
+    if (!st.isFile()) {
+      diags.error(fileStart(rel), `${rel} is not a regular file: a manifest must be a plain YAML file`);
+      return undefined;
+    }
+    if (st.size > MAX_FILE_BYTES) {
+      diags.error(fileStart(rel), `${rel} is ${(st.size / 1048576).toFixed(1)} MiB, larger than the 1 MiB limit for a manifest file`);
+      return undefined;
+    }
+    handle = await fs.open(real, 'r');
+    // Read at most one byte past the cap: the file may have grown since stat.
+    const buf = Buffer.alloc(MAX_FILE_BYTES + 1);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    if (bytesRead > MAX_FILE_BYTES) {
+      diags.error(fileStart(rel), `${rel} is larger than the 1 MiB limit for a manifest file`);
+      return undefined;
+    }
+    const bytes = buf.subarray(0, bytesRead);
+    const nul = bytes.indexOf(0);
+    if (nul >= 0) {
+      const p = offsetPos(bytes, nul);
+      diags.error({ file: rel, ...p }, `${rel} is a binary file (NUL byte), not YAML text`);
+      return undefined;
+    }
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      diags.error(fileStart(rel), `${rel} is not valid UTF-8 text: save it as UTF-8`);
+      return undefined;
+    }
+    return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  } catch (e) {
+    diags.error(fileStart(rel), `cannot read ${rel}: ${errCode(e)}`);
+    return undefined;
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+export interface WalkOptions {
+  /** Which files to load, by base name. */
+  accept: (name: string) => boolean;
+  /** Warn about other files (a `web-01.yaml.bak` is not loaded, say so). */
+  warnOthers: boolean;
+}
+
+/**
+ * Lists the accepted files below `dirRel` (relative paths, sorted). Follows symlinks that stay inside
+ * the repo, never the same real directory twice (no loops). Hidden entries (`.git`, editor swap files) are skipped.
+ */
+export async function walk(realRoot: string, root: string, dirRel: string, opts: WalkOptions, diags: Diagnostics): Promise<string[]> {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  async function visit(absDir: string): Promise<void> {
+    const relDir = relPath(root, absDir);
+    const real = await realInside(realRoot, absDir, relDir, diags);
+    if (real === undefined || seen.has(real)) return;
+    seen.add(real);
+    let entries;
+    try {
+      entries = await fs.readdir(absDir, { withFileTypes: true });
+    } catch (e) {
+      diags.error(fileStart(relDir), `cannot list ${relDir}/: ${errCode(e)}`);
+      return;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const ent of entries) {
+      if (ent.name.startsWith('.')) continue;
+      const abs = path.join(absDir, ent.name);
+      let isDir = ent.isDirectory();
+      if (ent.isSymbolicLink()) {
+        const target = await fs.stat(abs).catch(() => undefined);
+        isDir = target?.isDirectory() ?? false;
+      }
+      if (isDir) await visit(abs);
+      else if (opts.accept(ent.name)) out.push(relPath(root, abs));
+      else if (opts.warnOthers && !/^readme/i.test(ent.name)) {
+        diags.warning(fileStart(relPath(root, abs)), `${relPath(root, abs)} is ignored: only .yaml and .yml files are loaded here`);
+      }
+    }
+  }
+  await visit(path.join(root, dirRel));
+  return out;
+}

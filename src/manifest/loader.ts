@@ -1,0 +1,183 @@
+/**
+ * loadRepo: read every manifest of a repo, validate, expand profiles and check cross-file rules.
+ * Never throws and never stops at the first problem: the result carries every diagnostic.
+ */
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import type { ValidateFunction } from 'ajv';
+import { displayPath, pointerToPath } from './ajvMessages';
+import type { OsEntry, RoleDef } from './catalog';
+import { Diagnostics, fileStart } from './diagnostics';
+import type { Diagnostic } from './diagnostics';
+import { expandSystem } from './expand';
+import type { LoadedSystem } from './expand';
+import { isYamlName, readManifestText, walk } from './files';
+import { indexProfiles } from './profiles';
+import type { OsManifest, ProfileManifest, RoleManifest, SiteManifest, SystemManifest } from './raw';
+import { checkSystems } from './rules';
+import { operatorAjv, validateAgainstSchema } from './schemas';
+import type { ManifestKind } from './schemas';
+import { buildSite, checkSite } from './siteConfig';
+import { siteFacts } from './siteFacts';
+import type { SiteConfig } from './site';
+import type { DesiredSystem } from './types';
+import { locate, parseManifest } from './yamlFile';
+import type { ParsedFile } from './yamlFile';
+
+export interface LoadResult {
+  /** False when any diagnostic is an error. */
+  ok: boolean;
+  site?: SiteConfig;
+  /** Expanded systems sorted by name (tombstones included, state `absent`). */
+  systems: DesiredSystem[];
+  diagnostics: Diagnostic[];
+  os: Record<string, OsEntry>;
+  roles: Record<string, RoleDef>;
+}
+
+interface Loaded<T> {
+  pf: ParsedFile;
+  manifest: T;
+}
+
+class RepoReader {
+  constructor(readonly root: string, readonly realRoot: string, readonly diags: Diagnostics) {}
+
+  /** Reads and parses a file, then checks it against its schema; the parsed file is kept even when invalid. */
+  async parse(rel: string, kind: ManifestKind): Promise<{ pf: ParsedFile; valid: boolean } | undefined> {
+    const text = await readManifestText(this.realRoot, path.join(this.root, rel), rel, this.diags);
+    if (text === undefined) return undefined;
+    const pf = parseManifest(rel, text, this.diags);
+    return pf ? { pf, valid: validateAgainstSchema(kind, pf, this.diags) } : undefined;
+  }
+
+  async load<T>(rel: string, kind: ManifestKind): Promise<Loaded<T> | undefined> {
+    const p = await this.parse(rel, kind);
+    return p?.valid ? { pf: p.pf, manifest: p.pf.value as T } : undefined;
+  }
+
+  async exists(rel: string): Promise<boolean> {
+    return fs.lstat(path.join(this.root, rel)).then(() => true, () => false);
+  }
+
+  /** The manifest's own name must match where it lives, so a name always leads to its file. */
+  nameMatches(l: Loaded<{ metadata: { name: string } }>, expected: string, what: string): boolean {
+    if (l.manifest.metadata.name === expected) return true;
+    this.diags.error(locate(l.pf, ['metadata', 'name']), `${what} name \`${l.manifest.metadata.name}\` does not match its location: expected \`${expected}\` (${l.pf.rel})`);
+    return false;
+  }
+}
+
+async function loadSite(r: RepoReader): Promise<{ pf: ParsedFile; valid: boolean } | undefined> {
+  if (!(await r.exists('shipshape.yaml'))) {
+    r.diags.error(fileStart('shipshape.yaml'), 'no shipshape.yaml at the repo root: every repo needs its site config');
+    return undefined;
+  }
+  return r.parse('shipshape.yaml', 'site');
+}
+
+async function loadOs(r: RepoReader): Promise<Record<string, OsEntry>> {
+  const out: Record<string, OsEntry> = {};
+  if (!(await r.exists('os'))) return out;
+  for (const rel of await walk(r.realRoot, r.root, 'os', { accept: (n) => n === 'os.yaml', warnOthers: false }, r.diags)) {
+    const parts = rel.split('/');
+    if (parts.length !== 3) {
+      r.diags.error(fileStart(rel), `${rel} is not loaded: catalog entries live at os/<name>/os.yaml`);
+      continue;
+    }
+    const l = await r.load<OsManifest>(rel, 'os');
+    if (!l || !r.nameMatches(l, parts[1], 'OS')) continue;
+    const s = l.manifest.spec;
+    out[parts[1]] = { name: parts[1], family: s.family, installer: s.installer, release: s.release, file: rel, source: locate(l.pf, ['metadata', 'name']) };
+  }
+  return out;
+}
+
+async function loadRoles(r: RepoReader): Promise<{ roles: Record<string, RoleDef>; params: Map<string, ValidateFunction> }> {
+  const roles: Record<string, RoleDef> = {};
+  const params = new Map<string, ValidateFunction>();
+  if (!(await r.exists('roles'))) return { roles, params };
+  const ajv = operatorAjv();
+  for (const rel of await walk(r.realRoot, r.root, 'roles', { accept: (n) => n === 'role.yaml', warnOthers: false }, r.diags)) {
+    const name = rel.slice('roles/'.length, -'/role.yaml'.length);
+    const l = await r.load<RoleManifest>(rel, 'role');
+    if (!l || !r.nameMatches(l, name, 'role')) continue;
+    const schema = l.manifest.spec.params ?? { type: 'object' };
+    roles[name] = { name, paramsSchema: schema, steps: l.manifest.spec.steps ?? [], file: rel, source: locate(l.pf, ['metadata', 'name']) };
+    const bad = `params schema of role \`${name}\` is not a valid JSON Schema`;
+    if (!ajv.validateSchema(schema)) {
+      // One sentence per offending node; the meta-schema's anyOf branches would otherwise repeat it.
+      const byPath = new Map<string, string>();
+      for (const e of ajv.errors ?? []) if (!byPath.has(e.instancePath)) byPath.set(e.instancePath, e.message ?? 'is invalid');
+      for (const [ptr, msg] of byPath) {
+        const p = pointerToPath(ptr);
+        r.diags.error(locate(l.pf, ['spec', 'params', ...p]), `${bad}: ${displayPath(['params', ...p])} ${msg}`);
+      }
+      continue;
+    }
+    try {
+      params.set(name, ajv.compile(schema));
+    } catch (e) {
+      r.diags.error(locate(l.pf, ['spec', 'params'], { key: true }), `${bad}: ${(e as Error).message}`);
+    }
+  }
+  return { roles, params };
+}
+
+function baseName(rel: string): string {
+  return path.posix.basename(rel).replace(/\.ya?ml$/, '');
+}
+
+async function loadAll<T extends { metadata: { name: string } }>(r: RepoReader, dir: string, kind: ManifestKind, what: string): Promise<Loaded<T>[]> {
+  const out: Loaded<T>[] = [];
+  for (const rel of await walk(r.realRoot, r.root, dir, { accept: isYamlName, warnOthers: true }, r.diags)) {
+    const l = await r.load<T>(rel, kind);
+    if (l && r.nameMatches(l, baseName(rel), what)) out.push(l);
+  }
+  return out;
+}
+
+async function load(dir: string, diags: Diagnostics): Promise<LoadResult> {
+  const root = path.resolve(dir);
+  let realRoot: string;
+  try {
+    realRoot = await fs.realpath(root);
+  } catch {
+    diags.error(fileStart('.'), `repo directory ${root} does not exist`);
+    return { ok: false, systems: [], diagnostics: diags.sorted(), os: {}, roles: {} };
+  }
+  const r = new RepoReader(root, realRoot, diags);
+  const siteFile = await loadSite(r);
+  const os = await loadOs(r);
+  const { roles, params } = await loadRoles(r);
+  const profiles = indexProfiles(await loadAll<ProfileManifest>(r, 'profiles', 'profile', 'profile'), diags);
+  let systemFiles: LoadedSystem[] = [];
+  if (!(await r.exists('systems'))) {
+    diags.warning(fileStart('systems/'), 'no systems/ directory: the repo declares no systems (nothing will be created; nothing is deleted without a tombstone)');
+  } else {
+    systemFiles = await loadAll<SystemManifest>(r, 'systems', 'system', 'system');
+    const all = await walk(realRoot, root, 'systems', { accept: isYamlName, warnOthers: false }, new Diagnostics());
+    if (all.length === 0) diags.warning(fileStart('systems/'), 'systems/ holds no manifests: the repo declares no systems (nothing is deleted without a tombstone)');
+  }
+  const facts = siteFacts(siteFile?.pf);
+  if (siteFile) checkSite(siteFile.pf, facts, new Set(Object.keys(os)), diags);
+  const site = siteFile?.valid ? buildSite(root, siteFile.pf.value as SiteManifest) : undefined;
+  const expanded = systemFiles.map((s) => expandSystem(s, profiles, facts.nets, facts.domainSources, diags));
+  checkSystems({ systems: expanded, facts, os, roles, roleParams: params, profileNames: new Set(profiles.keys()) }, diags);
+  const systems = expanded.map((e) => e.desired).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.file < b.file ? -1 : 1));
+  const result: LoadResult = { ok: !diags.hasErrors(), systems, diagnostics: diags.sorted(), os, roles };
+  if (site) result.site = site;
+  return result;
+}
+
+/** Loads, validates and expands the repo at `dir`. Never throws: problems are diagnostics. */
+export async function loadRepo(dir: string): Promise<LoadResult> {
+  const diags = new Diagnostics();
+  try {
+    return await load(dir, diags);
+  } catch (e) {
+    // A bug in shipshape, not in the repo: still one clear line instead of a stack trace.
+    diags.error(fileStart('.'), `internal error while loading the repo (please report it): ${(e as Error).message}`);
+    return { ok: false, systems: [], diagnostics: diags.sorted(), os: {}, roles: {} };
+  }
+}

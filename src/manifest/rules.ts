@@ -1,0 +1,144 @@
+/**
+ * Cross-file rules over the expanded systems. Every rule runs over every system and reports every
+ * violation: one validate run shows all problems.
+ */
+import type { ValidateFunction } from 'ajv';
+import { suggest } from './ajvMessages';
+import { reportAjvErrors } from './ajvMessages';
+import type { OsEntry, RoleDef } from './catalog';
+import { fileStart } from './diagnostics';
+import type { Diagnostics } from './diagnostics';
+import { cidrContains, ipToNumber, parseCidr } from './net4';
+import type { SiteFacts } from './siteFacts';
+import { formatSource } from './types';
+import type { DesiredSystem, SourceRef } from './types';
+import type { ParsedFile, PathSeg } from './yamlFile';
+
+export interface ExpandedSystem {
+  desired: DesiredSystem;
+  /** The file and YAML path the roles list came from (system or a profile), for locating param errors. */
+  rolesOrigin?: { pf: ParsedFile; yamlPath: PathSeg[] };
+}
+
+export interface RuleContext {
+  systems: ExpandedSystem[];
+  /** What shipshape.yaml declares (read even from an invalid site, as far as it is usable). */
+  facts: SiteFacts;
+  os: Record<string, OsEntry>;
+  roles: Record<string, RoleDef>;
+  /** Compiled params schemas per role (roles whose schema does not compile are absent). */
+  roleParams: Map<string, ValidateFunction>;
+  profileNames: Set<string>;
+}
+
+function src(s: DesiredSystem, field: string): SourceRef {
+  return s.sources[field] ?? s.sources.name ?? fileStart(s.file);
+}
+
+function unknownRef(kind: string, name: string, known: Iterable<string>, where: string): string {
+  const list = [...known];
+  const hint = suggest(name, list);
+  return `unknown ${kind} \`${name}\`${hint ? ` (did you mean \`${hint}\`?)` : ''}: ${where}`;
+}
+
+/** Reports each later occurrence of a key, pointing back at the first. */
+function uniqueBy(items: { key: string; at: SourceRef; what: string }[], diags: Diagnostics): void {
+  const first = new Map<string, { at: SourceRef; what: string }>();
+  for (const it of items) {
+    const f = first.get(it.key);
+    if (f) diags.error(it.at, `${it.what} clashes with ${f.what} (${formatSource(f.at)})`);
+    else first.set(it.key, it);
+  }
+}
+
+function checkReferences(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): void {
+  if (s.profile !== undefined && !ctx.profileNames.has(s.profile)) {
+    diags.error(src(s, 'profile'), unknownRef('profile', s.profile, ctx.profileNames, 'declare it in profiles/'));
+  }
+  if (s.os !== '' && !(s.os in ctx.os)) {
+    diags.error(src(s, 'os'), unknownRef('OS', s.os, Object.keys(ctx.os), `add os/${s.os}/os.yaml or use a catalog entry`));
+  } else if (s.os !== '' && s.state === 'present' && ctx.facts.templates && !(s.os in ctx.facts.templates)) {
+    diags.error(src(s, 'os'), `OS \`${s.os}\` has no vSphere template: add it to vsphere.templates in shipshape.yaml`);
+  }
+  s.roles.forEach((r, i) => {
+    if (!(r.name in ctx.roles)) diags.error(src(s, `roles[${i}]`), unknownRef('role', r.name, Object.keys(ctx.roles), `add roles/${r.name}/role.yaml`));
+  });
+  const nets = ctx.facts.netNames;
+  if (nets && s.network.net !== '' && !nets.has(s.network.net)) {
+    diags.error(src(s, 'network.net'), unknownRef('net', s.network.net, nets, 'declare it under nets: in shipshape.yaml'));
+  }
+}
+
+function checkAddress(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): void {
+  const net = ctx.facts.nets[s.network.net];
+  const ip = ipToNumber(s.network.ip);
+  if (!net || ip === undefined) return;
+  const c = parseCidr(net.cidr);
+  if (!c) return;
+  const at = src(s, 'network.ip');
+  if (!cidrContains(c, ip)) diags.error(at, `ip ${s.network.ip} is outside net \`${net.title}\` (${net.cidr})`);
+  else if (ip === c.network) diags.error(at, `ip ${s.network.ip} is the network address of ${net.cidr}, not a host address`);
+  else if (ip === c.broadcast) diags.error(at, `ip ${s.network.ip} is the broadcast address of ${net.cidr}, not a host address`);
+  else if (s.network.ip === net.gateway) diags.error(at, `ip ${s.network.ip} is the gateway of net \`${net.title}\``);
+  else if ((ctx.facts.reserved[net.title] ?? []).includes(s.network.ip)) {
+    diags.error(at, `ip ${s.network.ip} is reserved in net \`${net.title}\` (idoit.reserved in shipshape.yaml)`);
+  }
+}
+
+function checkDomain(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): void {
+  const zones = ctx.facts.zoneNames;
+  if (!zones || s.dns.domain === '') return;
+  const covered = zones.some((z) => s.dns.domain === z || s.dns.domain.endsWith(`.${z}`));
+  if (!covered) diags.error(src(s, 'dns.domain'), `domain \`${s.dns.domain}\` is in no DNS zone of shipshape.yaml (dns.zones): add the zone or fix the domain`);
+}
+
+function checkRoleParams(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics): void {
+  e.desired.roles.forEach((r, i) => {
+    const validate = ctx.roleParams.get(r.name);
+    if (!validate || !e.rolesOrigin || validate(r.params)) return;
+    const { pf, yamlPath } = e.rolesOrigin;
+    const prefix = `role ${r.name} params`;
+    const before = diags.list.length;
+    reportAjvErrors(validate.errors ?? [], pf, [...yamlPath, i, 'params'], diags, `roles[${i}].params`);
+    for (const d of diags.list.slice(before)) d.message = `${prefix}: ${d.message}`;
+  });
+}
+
+export function checkSystems(ctx: RuleContext, diags: Diagnostics): void {
+  // A duplicated name is reported once; its equal derived MAC and DNS name would only repeat it.
+  const seen = new Set<string>();
+  const present = ctx.systems
+    .map((e) => e.desired)
+    .filter((s) => s.state === 'present' && !seen.has(s.name) && seen.add(s.name));
+  uniqueBy(
+    ctx.systems.map(({ desired: s }) => ({ key: s.name, at: src(s, 'name'), what: `system \`${s.name}\`` })),
+    diags,
+  );
+  uniqueBy(
+    present.filter((s) => s.network.ip !== 'auto').map((s) => ({ key: s.network.ip, at: src(s, 'network.ip'), what: `ip ${s.network.ip} of \`${s.name}\`` })),
+    diags,
+  );
+  uniqueBy(
+    present.map((s) => ({
+      key: s.network.mac,
+      at: src(s, 'network.mac'),
+      what: `${s.sources['network.mac'] === s.sources.name ? 'derived MAC' : 'MAC'} ${s.network.mac} of \`${s.name}\``,
+    })),
+    diags,
+  );
+  const names: { key: string; at: SourceRef; what: string }[] = [];
+  for (const s of present) if (s.dns.domain) names.push({ key: `${s.name}.${s.dns.domain}`, at: src(s, 'name'), what: `DNS name ${s.name}.${s.dns.domain}` });
+  for (const s of present) {
+    s.dns.aliases.forEach((a, i) =>
+      names.push({ key: `${a}.${s.dns.domain}`, at: src(s, `dns.aliases[${i}]`), what: `alias ${a}.${s.dns.domain} of \`${s.name}\`` }),
+    );
+  }
+  uniqueBy(names, diags);
+  for (const e of ctx.systems) {
+    checkReferences(ctx, e.desired, diags);
+    if (e.desired.state !== 'present') continue;
+    checkAddress(ctx, e.desired, diags);
+    checkDomain(ctx, e.desired, diags);
+    checkRoleParams(ctx, e, diags);
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The JSON Schemas in schemas/ are the one source of truth for the manifest format. This module compiles
+ * them once (ajv 8, draft-07) and validates parsed documents, turning ajv errors into located sentences.
+ */
+import Ajv from 'ajv';
+import type { ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import commonSchema from '../../schemas/common.schema.json';
+import systemSchema from '../../schemas/system.schema.json';
+import profileSchema from '../../schemas/profile.schema.json';
+import siteSchema from '../../schemas/site.schema.json';
+import osSchema from '../../schemas/os.schema.json';
+import roleSchema from '../../schemas/role.schema.json';
+import type { Diagnostics } from './diagnostics';
+import { reportAjvErrors } from './ajvMessages';
+import type { ParsedFile } from './yamlFile';
+
+export type ManifestKind = 'system' | 'profile' | 'site' | 'os' | 'role';
+
+export const SCHEMAS: Record<ManifestKind | 'common', object> = {
+  common: commonSchema,
+  system: systemSchema,
+  profile: profileSchema,
+  site: siteSchema,
+  os: osSchema,
+  role: roleSchema,
+};
+
+/** Annotation keywords our schemas carry for messages: `x-shape` (what a value must look like), `x-secret`. */
+function addAnnotations(ajv: Ajv): void {
+  ajv.addKeyword({ keyword: 'x-shape', schemaType: 'string' });
+  ajv.addKeyword({ keyword: 'x-secret', schemaType: 'boolean' });
+}
+
+let compiled: Record<ManifestKind, ValidateFunction> | undefined;
+
+function validators(): Record<ManifestKind, ValidateFunction> {
+  if (!compiled) {
+    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false });
+    addFormats(ajv);
+    addAnnotations(ajv);
+    ajv.addSchema(commonSchema);
+    compiled = {
+      system: ajv.compile(systemSchema),
+      profile: ajv.compile(profileSchema),
+      site: ajv.compile(siteSchema),
+      os: ajv.compile(osSchema),
+      role: ajv.compile(roleSchema),
+    };
+  }
+  return compiled;
+}
+
+/** Validates a parsed file against its kind's schema; reports every problem; true when valid. */
+export function validateAgainstSchema(kind: ManifestKind, pf: ParsedFile, diags: Diagnostics): boolean {
+  const validate = validators()[kind];
+  if (validate(pf.value)) return true;
+  reportAjvErrors(validate.errors ?? [], pf, [], diags);
+  return false;
+}
+
+/**
+ * An ajv instance for schemas written by operators (role params). Not strict: a role author's schema may use
+ * keywords we do not know; it must still compile.
+ */
+export function operatorAjv(): Ajv {
+  const ajv = new Ajv({ allErrors: true, verbose: true, strict: false });
+  addFormats(ajv);
+  addAnnotations(ajv);
+  return ajv;
+}

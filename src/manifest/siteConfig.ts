@@ -1,0 +1,152 @@
+/** shipshape.yaml (validated raw form) → SiteConfig, and the site's own consistency rules. */
+import { displayPath } from './ajvMessages';
+import type { Diagnostics } from './diagnostics';
+import { cidrContains, ipToNumber, numberToIp, parseCidr } from './net4';
+import type { RawSsh, RawTls, SiteManifest } from './raw';
+import { asList, asMap } from './siteFacts';
+import type { SiteFacts } from './siteFacts';
+import type { DhcpServer, DnsZone, NetSite, SiteConfig, SshEndpoint, TlsOptions } from './site';
+import type { SourceRef } from './types';
+import { locate } from './yamlFile';
+import type { ParsedFile, PathSeg } from './yamlFile';
+
+function ssh(raw: RawSsh): SshEndpoint {
+  const out: SshEndpoint = { host: raw.host, port: raw.port, user: raw.user, privateKey: { ref: raw.privateKey } };
+  if (raw.hostKeyFingerprint !== undefined) out.hostKeyFingerprint = raw.hostKeyFingerprint;
+  if (raw.knownHosts !== undefined) out.knownHosts = raw.knownHosts;
+  return out;
+}
+
+function tls(raw: RawTls | undefined): TlsOptions {
+  return { ...(raw ?? {}) };
+}
+
+export function buildSite(root: string, m: SiteManifest): SiteConfig {
+  const s = m.spec;
+  const nets: Record<string, NetSite> = {};
+  for (const [title, n] of Object.entries(s.nets)) {
+    const net: NetSite = { title, cidr: n.cidr, dnsServers: [...(n.dnsServers ?? [])] };
+    if (n.gateway !== undefined) net.gateway = n.gateway;
+    if (n.domain !== undefined) net.domain = n.domain;
+    if (n.reverseZone !== undefined) net.reverseZone = n.reverseZone;
+    nets[title] = net;
+  }
+  const zones: DnsZone[] = (s.dns?.zones ?? []).map((z) => {
+    const out: DnsZone = { name: z.name, backend: z.backend, server: { ...z.server } };
+    if (z.ssh) out.ssh = ssh(z.ssh);
+    if (z.fragmentPath !== undefined) out.fragmentPath = z.fragmentPath;
+    if (z.zoneFile !== undefined) out.zoneFile = z.zoneFile;
+    if (z.tsig) out.tsig = { name: z.tsig.name, algorithm: z.tsig.algorithm, secret: { ref: z.tsig.secret } };
+    return out;
+  });
+  const servers: DhcpServer[] = (s.dhcp?.servers ?? []).map((d) => {
+    const out: DhcpServer = { name: d.name, kind: d.kind, ssh: ssh(d.ssh), nets: [...d.nets] };
+    for (const k of ['includePath', 'configPath', 'controlSocket', 'restartCommand'] as const) {
+      if (d[k] !== undefined) out[k] = d[k];
+    }
+    return out;
+  });
+  const site: SiteConfig = {
+    root,
+    lab: s.lab ?? false,
+    nets,
+    dns: { zones },
+    dhcp: { servers },
+    defaults: { concurrency: s.defaults?.concurrency ?? 4, maxDeletes: s.defaults?.maxDeletes ?? 3 },
+  };
+  if (s.vsphere) {
+    const v = s.vsphere;
+    site.vsphere = {
+      url: v.url,
+      username: { ref: v.username },
+      password: { ref: v.password },
+      tls: tls(v.tls),
+      datacenter: v.datacenter,
+      cluster: v.cluster,
+      folder: v.folder,
+      datastore: v.datastore,
+      portgroup: v.portgroup,
+      templates: { ...v.templates },
+      taskTimeoutSeconds: v.taskTimeoutSeconds ?? 600,
+    };
+    if (v.resourcePool !== undefined) site.vsphere.resourcePool = v.resourcePool;
+  }
+  if (s.idoit) {
+    const i = s.idoit;
+    site.idoit = { url: i.url, apiKey: { ref: i.apiKey }, tls: tls(i.tls), reserved: { ...(i.reserved ?? {}) } };
+    if (i.username !== undefined) site.idoit.username = { ref: i.username };
+    if (i.password !== undefined) site.idoit.password = { ref: i.password };
+  }
+  if (s.provisioning) {
+    const p = s.provisioning;
+    site.provisioning = { listen: p.listen, baseUrl: p.baseUrl, mirrors: { ...(p.mirrors ?? {}) } };
+  }
+  return site;
+}
+
+/**
+ * Cross-checks inside shipshape.yaml. Runs on the raw value even when the schema failed (every access is
+ * guarded), so a typo in one place does not hide an inconsistency elsewhere.
+ */
+export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>, diags: Diagnostics): void {
+  const spec = asMap(asMap(pf.value)?.spec) ?? {};
+  const at = (...p: PathSeg[]): SourceRef => locate(pf, ['spec', ...p]);
+  for (const [title, n] of Object.entries(facts.nets)) {
+    const c = parseCidr(n.cidr);
+    if (!c) continue;
+    if (c.hostBitsSet) diags.error(at('nets', title, 'cidr'), `net \`${title}\`: ${n.cidr} has host bits set (did you mean ${numberToIp(c.network)}/${c.prefix}?)`);
+    const g = n.gateway === undefined ? undefined : ipToNumber(n.gateway);
+    if (g !== undefined && (!cidrContains(c, g) || g === c.network || g === c.broadcast)) {
+      diags.error(at('nets', title, 'gateway'), `net \`${title}\`: gateway ${n.gateway} is not a host address inside ${n.cidr}`);
+    }
+    (facts.reserved[title] ?? []).forEach((ip, i) => {
+      const v = ipToNumber(ip);
+      if (v !== undefined && !cidrContains(c, v)) diags.error(at('idoit', 'reserved', title, i), `reserved address ${ip} is outside net \`${title}\` (${n.cidr})`);
+    });
+  }
+  const known = facts.netNames;
+  for (const net of Object.keys(facts.reserved)) {
+    if (known && !known.has(net)) diags.error(locate(pf, ['spec', 'idoit', 'reserved', net], { key: true }), `idoit.reserved names net \`${net}\`, which is not declared in spec.nets`);
+  }
+  const zones = asList(asMap(spec.dns)?.zones);
+  const servers = asList(asMap(spec.dhcp)?.servers);
+  const sshChecks: [Record<string, unknown>, PathSeg[]][] = [];
+  zones.forEach((z, i) => {
+    const e = asMap(asMap(z)?.ssh);
+    if (e) sshChecks.push([e, ['dns', 'zones', i, 'ssh']]);
+  });
+  servers.forEach((d, i) => {
+    const e = asMap(asMap(d)?.ssh);
+    if (e) sshChecks.push([e, ['dhcp', 'servers', i, 'ssh']]);
+  });
+  for (const [e, p] of sshChecks) {
+    const n = (e.hostKeyFingerprint !== undefined ? 1 : 0) + (e.knownHosts !== undefined ? 1 : 0);
+    if (n !== 1) {
+      diags.error(locate(pf, ['spec', ...p], { key: true }), `${displayPath(['spec', ...p])} needs exactly one of hostKeyFingerprint or knownHosts (the SSH host key is always verified)`);
+    }
+  }
+  dupes(zones.map((z) => asMap(z)?.name), (i) => at('dns', 'zones', i, 'name'), 'DNS zone', diags);
+  dupes(servers.map((d) => asMap(d)?.name), (i) => at('dhcp', 'servers', i, 'name'), 'DHCP server', diags);
+  servers.forEach((d, i) =>
+    asList(asMap(d)?.nets).forEach((net, j) => {
+      if (typeof net === 'string' && known && !known.has(net)) {
+        diags.error(at('dhcp', 'servers', i, 'nets', j), `DHCP server \`${String(asMap(d)?.name)}\` serves net \`${net}\`, which is not declared in spec.nets`);
+      }
+    }),
+  );
+  for (const [field, sub] of [['vsphere', 'templates'], ['provisioning', 'mirrors']] as const) {
+    for (const os of Object.keys(asMap(asMap(spec[field])?.[sub]) ?? {})) {
+      if (!osNames.has(os)) diags.error(locate(pf, ['spec', field, sub, os], { key: true }), `${field}.${sub} names OS \`${os}\`, which has no os/${os}/os.yaml`);
+    }
+  }
+}
+
+function dupes(names: unknown[], at: (i: number) => SourceRef, what: string, diags: Diagnostics): void {
+  const first = new Map<string, number>();
+  names.forEach((n, i) => {
+    if (typeof n !== 'string') return;
+    const f = first.get(n);
+    if (f === undefined) first.set(n, i);
+    else diags.error(at(i), `${what} \`${n}\` is declared twice (first at line ${at(f).line})`);
+  });
+}

@@ -1,0 +1,64 @@
+/**
+ * The few facts about the site that system rules need (nets, reserved addresses, zone names, templates),
+ * read defensively from shipshape.yaml even when it failed schema validation: one typo in the site must
+ * not hide every address error in systems/. Anything malformed is left out (and already reported).
+ */
+import type { NetSite } from './site';
+import type { SourceRef } from './types';
+import { locate } from './yamlFile';
+import type { ParsedFile } from './yamlFile';
+
+export interface SiteFacts {
+  /** Nets whose entries are usable (a string cidr at least). */
+  nets: Record<string, NetSite>;
+  /** All declared net names; undefined when `nets` is not a map (unknown-net checks are skipped then). */
+  netNames?: Set<string>;
+  reserved: Record<string, string[]>;
+  /** Names of declared zones; undefined when there are none to check against. */
+  zoneNames?: string[];
+  /** vSphere templates per OS; undefined when vSphere is not configured. */
+  templates?: Record<string, string>;
+  /** Where each net's `domain` is written (the source of a defaulted dns.domain). */
+  domainSources: Record<string, SourceRef>;
+}
+
+export function asMap(v: unknown): Record<string, unknown> | undefined {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+export function asList(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+export function siteFacts(pf: ParsedFile | undefined): SiteFacts {
+  const facts: SiteFacts = { nets: {}, reserved: {}, domainSources: {} };
+  const spec = asMap(asMap(pf?.value)?.spec);
+  if (!pf || !spec) return facts;
+  const nets = asMap(spec.nets);
+  if (nets) {
+    facts.netNames = new Set(Object.keys(nets));
+    for (const [title, raw] of Object.entries(nets)) {
+      const n = asMap(raw);
+      const cidr = str(n?.cidr);
+      if (!n || cidr === undefined) continue;
+      const net: NetSite = { title, cidr, dnsServers: asList(n.dnsServers).filter((x): x is string => typeof x === 'string') };
+      if (str(n.gateway) !== undefined) net.gateway = str(n.gateway);
+      if (str(n.domain) !== undefined) {
+        net.domain = str(n.domain);
+        facts.domainSources[title] = locate(pf, ['spec', 'nets', title, 'domain']);
+      }
+      if (str(n.reverseZone) !== undefined) net.reverseZone = str(n.reverseZone);
+      facts.nets[title] = net;
+    }
+  }
+  for (const [net, list] of Object.entries(asMap(asMap(spec.idoit)?.reserved) ?? {})) {
+    facts.reserved[net] = asList(list).filter((x): x is string => typeof x === 'string');
+  }
+  const zones = asList(asMap(spec.dns)?.zones);
+  if (zones.length > 0) facts.zoneNames = zones.map((z) => str(asMap(z)?.name)).filter((x): x is string => x !== undefined);
+  const vsphere = asMap(spec.vsphere);
+  if (vsphere) facts.templates = Object.fromEntries(Object.entries(asMap(vsphere.templates) ?? {}).map(([k, v]) => [k, String(v)]));
+  return facts;
+}

@@ -1,0 +1,170 @@
+/**
+ * YAML parsing with source positions. One manifest per file; every node keeps its range so any later
+ * problem (schema, cross-file rule) can point at `file:line:col` of the exact node.
+ */
+import { Document, LineCounter, parseAllDocuments, isAlias, isMap, isPair, isScalar, isSeq, visit } from 'yaml';
+import type { Node } from 'yaml';
+import { Diagnostics, fileStart } from './diagnostics';
+import type { SourceRef } from './types';
+
+/** Aliases are allowed for convenience, but a few expansions only: stops "billion laughs" bombs. */
+export const MAX_ALIAS_COUNT = 20;
+
+export type PathSeg = string | number;
+
+export interface ParsedFile {
+  /** Path relative to the repo root. */
+  rel: string;
+  doc: Document.Parsed;
+  lc: LineCounter;
+  /** The plain JS value of the document. */
+  value: unknown;
+}
+
+function at(rel: string, lc: LineCounter, offset: number): SourceRef {
+  const p = lc.linePos(offset);
+  return { file: rel, line: p.line, col: p.col };
+}
+
+/** Core-schema tags are harmless (`!!str 12`); anything else (`!!binary`, `!foo`) is not JSON data. */
+const ALLOWED_TAGS = /^tag:yaml\.org,2002:(str|int|float|bool|null|map|seq)$/;
+
+/** Rejects what JSON cannot express or what hides meaning: collection keys and non-core tags. */
+function checkNodes(rel: string, text: string, doc: Document.Parsed, lc: LineCounter, diags: Diagnostics): boolean {
+  let ok = true;
+  visit(doc, {
+    Pair(_k, pair) {
+      if (pair.key !== null && !isScalar(pair.key)) {
+        diags.error(at(rel, lc, (pair.key as Node).range?.[0] ?? 0), 'a map key must be a plain name, not a list or map');
+        ok = false;
+      }
+    },
+    Node(_k, node) {
+      if (!isAlias(node) && node.tag && !ALLOWED_TAGS.test(node.tag)) {
+        // The node's range starts after its tag: point at the `!` that precedes it.
+        const start = node.range?.[0] ?? 0;
+        let bang = text.lastIndexOf('!', start);
+        while (bang > 0 && text[bang - 1] === '!') bang--;
+        diags.error(at(rel, lc, bang >= 0 ? bang : start), `YAML tag \`${node.tag}\` is not allowed in manifests: write a plain value`);
+        ok = false;
+      }
+    },
+  });
+  return ok;
+}
+
+/**
+ * Parses one manifest text. Returns undefined (after reporting) for syntax errors, duplicate keys, several
+ * documents, an empty file, tags, collection keys and alias bombs.
+ */
+export function parseManifest(rel: string, text: string, diags: Diagnostics): ParsedFile | undefined {
+  const lc = new LineCounter();
+  let docs: Document.Parsed[];
+  try {
+    docs = parseAllDocuments(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false }) as Document.Parsed[];
+  } catch (e) {
+    diags.error(fileStart(rel), `YAML could not be parsed: ${(e as Error).message}`);
+    return undefined;
+  }
+  if (!Array.isArray(docs) || docs.length === 0 || docs[0].contents === null) {
+    diags.error(fileStart(rel), `${rel} is empty: expected one manifest (apiVersion, kind, metadata, spec)`);
+    return undefined;
+  }
+  let ok = true;
+  for (const e of docs[0].errors) {
+    const pos = at(rel, lc, e.pos[0]);
+    if (e.code === 'DUPLICATE_KEY') {
+      const key = /^("[^"]*"|'[^']*'|[^:#\n]*?)\s*:/.exec(text.slice(e.pos[0]))?.[1] ?? text.slice(e.pos[0], e.pos[1]);
+      diags.error(pos, `duplicate key \`${key}\`: a key may appear only once in a map`);
+    } else {
+      diags.error(pos, `YAML syntax error: ${e.message}`);
+    }
+    ok = false;
+  }
+  for (const w of docs[0].warnings) diags.warning(at(rel, lc, w.pos[0]), `YAML: ${w.message}`);
+  if (docs.length > 1) {
+    diags.error(at(rel, lc, docs[1].range[0]), `${rel} holds ${docs.length} YAML documents: put exactly one manifest in each file`);
+    ok = false;
+  }
+  if (!ok) return undefined;
+  const doc = docs[0];
+  if (!checkNodes(rel, text, doc, lc, diags)) return undefined;
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (e) {
+    const firstAlias = findFirstAlias(doc);
+    const pos = firstAlias ? at(rel, lc, firstAlias) : fileStart(rel);
+    const msg = (e as Error).message;
+    if (/resource exhaustion/.test(msg)) {
+      diags.error(pos, `too many alias expansions (more than ${MAX_ALIAS_COUNT}): write the values out instead of nesting aliases`);
+    } else {
+      diags.error(pos, `YAML alias error: ${msg}`);
+    }
+    return undefined;
+  }
+  return { rel, doc, lc, value };
+}
+
+function findFirstAlias(doc: Document.Parsed): number | undefined {
+  let first: number | undefined;
+  visit(doc, {
+    Alias(_k, node) {
+      if (first === undefined) first = node.range?.[0];
+      return visit.BREAK;
+    },
+  });
+  return first;
+}
+
+function deref(pf: ParsedFile, node: unknown): unknown {
+  return isAlias(node) ? node.resolve(pf.doc) : node;
+}
+
+/**
+ * The node at `path`, or the deepest existing ancestor when the path does not exist (so a missing key is
+ * reported at its parent map). `key: true` returns the key node of the last segment (for unknown keys).
+ */
+export function locate(pf: ParsedFile, path: PathSeg[], opts: { key?: boolean } = {}): SourceRef {
+  let node: unknown = pf.doc.contents;
+  for (let i = 0; i < path.length; i++) {
+    node = deref(pf, node);
+    const seg = path[i];
+    let next: unknown;
+    let keyNode: unknown;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+      next = pair?.value ?? undefined;
+      keyNode = pair?.key;
+      if (pair && (next === null || next === undefined)) next = pair.key; // `key:` with no value: point at the key
+    } else if (isSeq(node) && typeof seg === 'number') {
+      next = node.items[seg];
+    }
+    if (next === undefined) break;
+    if (opts.key && i === path.length - 1 && keyNode) return nodePos(pf, keyNode);
+    node = next;
+  }
+  return nodePos(pf, node);
+}
+
+function nodePos(pf: ParsedFile, node: unknown): SourceRef {
+  const range = (node as { range?: [number, number, number] } | null)?.range;
+  return range ? at(pf.rel, pf.lc, range[0]) : fileStart(pf.rel);
+}
+
+/** True when the node at `path` exists in the file (used for provenance). */
+export function hasPath(pf: ParsedFile, path: PathSeg[]): boolean {
+  let node: unknown = pf.doc.contents;
+  for (const seg of path) {
+    node = deref(pf, node);
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+      if (!pair) return false;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      if (seg >= node.items.length) return false;
+      node = node.items[seg];
+    } else return false;
+  }
+  return true;
+}

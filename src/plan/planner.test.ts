@@ -1,0 +1,140 @@
+import { UNKNOWN, type Observation, type Provider, type ResourceKind } from '../engine/contract';
+import { MemoryIpam, MemoryProvider } from '../../test/support/memory-provider';
+import { site, system } from '../../test/support/fixtures';
+import { plan } from './planner';
+
+const vm = () =>
+  new MemoryProvider('vm', (s) => ({ cpu: s.cpu, memoryMiB: s.memoryMiB, os: s.os, disks: s.disks.map((d) => d.sizeGiB) }), {
+    os: { forcesReplace: true },
+    cpu: { needsPowerOff: true },
+    disks: { refuse: (from, to) => (((from as number[] | undefined) ?? []).some((f, i) => (to as number[])[i]! < f) ? 'disks cannot shrink' : undefined) },
+  });
+const dns = () => new MemoryProvider('dns', (s, r) => ({ a: `${s.name}.${s.dns.domain} A ${r.ip}` }));
+
+async function observe(providers: Provider[]): Promise<Map<ResourceKind, Observation>> {
+  const m = new Map<ResourceKind, Observation>();
+  for (const p of providers) m.set(p.kind, await p.observe({} as never));
+  return m;
+}
+
+async function planFor(systems = [system('web-01')], providers: Provider[] = [vm()], maxDeletes = 3) {
+  return plan({ systems, site, providers, observations: await observe(providers), maxDeletes, now: new Date('2026-01-01T00:00:00Z') });
+}
+
+describe('planner', () => {
+  it('creates what is declared and not found, with the source of each value', async () => {
+    const p = await planFor();
+    expect(p.actions).toHaveLength(1);
+    expect(p.actions[0]).toMatchObject({ system: 'web-01', kind: 'vm', action: 'create' });
+    const cpu = p.actions[0]!.changes.find((c) => c.path === 'cpu');
+    expect(cpu).toMatchObject({ from: null, to: 2, source: 'systems/web-01.yaml:8:8' });
+    expect(p.summary).toMatchObject({ create: 1, update: 0, delete: 0, noop: 0 });
+  });
+
+  it('reports noop when the observed resource matches, counting only fields the manifest owns', async () => {
+    const p0 = vm();
+    // The backend reports more than we own (host placement, guest IP): never a change.
+    p0.seed('web-01', { cpu: 2, memoryMiB: 4096, os: 'debian12', disks: [40], host: 'esx-07', guestIp: '10.9.9.9' });
+    const p = await planFor([system('web-01')], [p0]);
+    expect(p.actions[0]).toMatchObject({ action: 'noop', changes: [] });
+    expect(p.summary.noop).toBe(1);
+  });
+
+  it('updates changed fields with old and new value, and flags power-off', async () => {
+    const p0 = vm();
+    p0.seed('web-01', { cpu: 1, memoryMiB: 2048, os: 'debian12', disks: [40] });
+    const p = await planFor([system('web-01')], [p0]);
+    const a = p.actions[0]!;
+    expect(a.action).toBe('update');
+    expect(a.needsPowerOff).toBe(true);
+    expect(a.changes).toEqual([
+      { path: 'cpu', from: 1, to: 2, needsPowerOff: true, source: 'systems/web-01.yaml:8:8' },
+      { path: 'memoryMiB', from: 2048, to: 4096, source: 'profiles/web.yaml:7:14' },
+    ]);
+  });
+
+  it('replaces when a field cannot change in place', async () => {
+    const p0 = vm();
+    p0.seed('web-01', { cpu: 2, memoryMiB: 4096, os: 'rocky9', disks: [40] });
+    const p = await planFor([system('web-01')], [p0]);
+    expect(p.actions[0]).toMatchObject({ action: 'replace', reason: 'os cannot change in place' });
+  });
+
+  it('blocks a refused change (disk shrink) with the reason', async () => {
+    const p0 = vm();
+    p0.seed('web-01', { cpu: 2, memoryMiB: 4096, os: 'debian12', disks: [80] });
+    const p = await planFor([system('web-01')], [p0]);
+    expect(p.actions[0]!.blocked).toMatch(/disks: disks cannot shrink/);
+    expect(p.summary.blocked).toBe(1);
+  });
+
+  it('deletes only on a tombstone, and only what carries our marker', async () => {
+    const p0 = vm();
+    p0.seed('old-01', { cpu: 2 }, true, 'vm-1');
+    p0.seed('old-01', { cpu: 2 }, false, 'vm-2');
+    const p = await planFor([system('old-01', { state: 'absent' })], [p0]);
+    expect(p.actions).toEqual([expect.objectContaining({ action: 'delete', resourceId: 'vm-1' })]);
+    expect(p.warnings).toEqual([expect.objectContaining({ code: 'not-owned', resourceId: 'vm-2' })]);
+  });
+
+  it('never deletes a marked resource that no manifest names: reports it as an orphan', async () => {
+    const p0 = vm();
+    p0.seed('gone-01', { cpu: 2 }, true, 'vm-9');
+    const p = await planFor([system('web-01')], [p0]);
+    expect(p.actions.filter((a) => a.action === 'delete')).toEqual([]);
+    expect(p.warnings).toEqual([expect.objectContaining({ code: 'orphan', system: 'gone-01', resourceId: 'vm-9' })]);
+  });
+
+  it('blocks the delete of a protected system', async () => {
+    const p0 = vm();
+    p0.seed('db-01', { cpu: 2 });
+    const s = system('db-01', { state: 'absent', lifecycle: { protect: true, vmOnDelete: 'destroy', cmdbOnDelete: 'archive', powerPolicy: 'never' } });
+    const p = await planFor([s], [p0]);
+    expect(p.actions[0]).toMatchObject({ action: 'delete' });
+    expect(p.actions[0]!.blocked).toMatch(/protected/);
+    expect(p.summary.delete).toBe(0);
+    expect(p.summary.blocked).toBe(1);
+  });
+
+  it('refuses to create over an unmarked resource of the same name', async () => {
+    const p0 = vm();
+    p0.seed('web-01', { cpu: 2 }, false, 'vm-5');
+    const p = await planFor([system('web-01')], [p0]);
+    expect(p.actions[0]!.blocked).toMatch(/does not carry shipshape's marker/);
+  });
+
+  it('blocks when several resources claim one system', async () => {
+    const p0 = vm();
+    p0.seed('web-01', { cpu: 2 }, true, 'vm-1');
+    p0.seed('web-01', { cpu: 2 }, true, 'vm-2');
+    const p = await planFor([system('web-01')], [p0]);
+    expect(p.actions[0]!.blocked).toMatch(/ambiguous: vm-1, vm-2/);
+  });
+
+  it('shows an address not yet allocated as known after apply, and a known one as itself', async () => {
+    const ipam = new MemoryIpam();
+    const p1 = await planFor([system('web-01')], [ipam, dns()]);
+    expect(p1.actions.find((a) => a.kind === 'dns')!.changes[0]!.to).toBe(`web-01.dev.example.com A ${UNKNOWN}`);
+    ipam.seed('web-01', { net: 'dev-net', address: '10.0.0.17' });
+    const p2 = await planFor([system('web-01')], [ipam, dns()]);
+    expect(p2.actions.find((a) => a.kind === 'dns')!.changes[0]!.to).toBe('web-01.dev.example.com A 10.0.0.17');
+    expect(p2.actions.find((a) => a.kind === 'ip')!.action).toBe('noop');
+  });
+
+  it('orders actions by step and gives the same plan for the same inputs', async () => {
+    const providers = [dns(), vm(), new MemoryIpam()];
+    const a = await planFor([system('b'), system('a')], providers);
+    const b = await planFor([system('a'), system('b')], providers);
+    expect(a.actions.map((x) => `${x.system}/${x.kind}`)).toEqual(['a/ip', 'a/dns', 'a/vm', 'b/ip', 'b/dns', 'b/vm']);
+    expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+  });
+
+  it('changes the observed digest when the world changes', async () => {
+    const p0 = vm();
+    const before = await planFor([system('web-01')], [p0]);
+    p0.seed('web-01', { cpu: 2 });
+    const after = await planFor([system('web-01')], [p0]);
+    expect(after.observedDigest).not.toBe(before.observedDigest);
+    expect(after.desiredDigest).toBe(before.desiredDigest);
+  });
+});

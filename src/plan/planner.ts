@@ -1,0 +1,227 @@
+/**
+ * The planner: a pure function of (desired systems, observations) → plan. No I/O, no clock
+ * other than the `now` it is given, so the same inputs always give the same plan (apply relies
+ * on that to check a saved plan against a fresh one).
+ */
+import {
+  RESOURCE_KINDS,
+  UNKNOWN,
+  type FieldChange,
+  type Observation,
+  type ObservedResource,
+  type Provider,
+  type Resolved,
+  type ResourceKind,
+} from '../engine/contract';
+import type { DesiredSystem } from '../manifest/types';
+import type { SiteConfig } from '../manifest/site';
+import { digest } from './digest';
+import type { Plan, PlannedAction, PlanSummary, PlanWarning } from './types';
+
+export interface PlanInput {
+  systems: DesiredSystem[];
+  site: SiteConfig;
+  providers: Provider[];
+  observations: Map<ResourceKind, Observation>;
+  maxDeletes: number;
+  commit?: string;
+  now: Date;
+}
+
+/** What a system starts with before any step ran: an explicit address is known, `auto` is not. */
+export function initialResolved(system: DesiredSystem): Resolved {
+  return { ip: system.network.ip === 'auto' ? UNKNOWN : system.network.ip, mac: system.network.mac };
+}
+
+/** Observed resources per kind, per system name. */
+export type ObservedIndex = Map<ResourceKind, Map<string, ObservedResource[]>>;
+
+export function indexObservations(observations: Map<ResourceKind, Observation>): ObservedIndex {
+  const index: ObservedIndex = new Map();
+  for (const [kind, obs] of observations) {
+    const bySystem = new Map<string, ObservedResource[]>();
+    for (const r of obs.resources) {
+      const list = bySystem.get(r.system) ?? [];
+      list.push(r);
+      bySystem.set(r.system, list);
+    }
+    index.set(kind, bySystem);
+  }
+  return index;
+}
+
+export function orderedProviders(providers: Provider[]): Provider[] {
+  return [...providers].sort((a, b) => RESOURCE_KINDS.indexOf(a.kind) - RESOURCE_KINDS.indexOf(b.kind));
+}
+
+/** The same plan limited to some systems (merge requests plan only what they touch). */
+export function scopePlan(p: Plan, systems: Set<string>): Plan {
+  const actions = p.actions.filter((a) => systems.has(a.system));
+  return { ...p, actions, warnings: p.warnings.filter((w) => systems.has(w.system)), summary: summarise(actions) };
+}
+
+export function plan(input: PlanInput): Plan {
+  const providers = orderedProviders(input.providers);
+  const index = indexObservations(input.observations);
+  const actions: PlannedAction[] = [];
+  const warnings: PlanWarning[] = [];
+  const declared = new Set(input.systems.map((s) => s.name));
+
+  for (const system of [...input.systems].sort((a, b) => a.name.localeCompare(b.name))) {
+    if (system.state === 'absent') {
+      planRemoval(system, [...providers].reverse(), index, actions, warnings);
+    } else {
+      planPresence(system, providers, index, input.site, actions, warnings);
+    }
+  }
+  // Marked resources that no manifest names: reported, never deleted (deletion is declared).
+  for (const [kind, bySystem] of index) {
+    for (const [name, resources] of bySystem) {
+      if (declared.has(name)) continue;
+      for (const r of resources.filter((x) => x.owned)) {
+        warnings.push({
+          system: name,
+          kind,
+          resourceId: r.id,
+          code: 'orphan',
+          message: `carries shipshape's marker but no manifest names system "${name}"; add a manifest with state: absent to delete it, or one with state: present to keep managing it`,
+        });
+      }
+    }
+  }
+
+  const summary = summarise(actions);
+  const roundTrips: Plan['roundTrips'] = {};
+  for (const [kind, obs] of input.observations) roundTrips[kind] = obs.roundTrips;
+  return {
+    formatVersion: 1,
+    createdAt: input.now.toISOString(),
+    ...(input.commit ? { commit: input.commit } : {}),
+    desiredDigest: digest({ systems: [...input.systems].sort((a, b) => a.name.localeCompare(b.name)).map(({ sources: _s, ...rest }) => rest), site: { ...input.site, root: undefined } }),
+    observedDigest: observedDigest(input.observations),
+    summary,
+    actions,
+    warnings,
+    maxDeletes: input.maxDeletes,
+    roundTrips,
+  };
+}
+
+export function observedDigest(observations: Map<ResourceKind, Observation>): string {
+  const all = [...observations.values()]
+    .flatMap((o) => o.resources.map(({ handle: _h, ...r }) => r))
+    .sort((a, b) => `${a.kind}/${a.system}/${a.id}`.localeCompare(`${b.kind}/${b.system}/${b.id}`));
+  return digest(all);
+}
+
+function planPresence(
+  system: DesiredSystem,
+  providers: Provider[],
+  index: ObservedIndex,
+  site: SiteConfig,
+  actions: PlannedAction[],
+  warnings: PlanWarning[],
+): void {
+  let resolved = initialResolved(system);
+  for (const provider of providers) {
+    const found = index.get(provider.kind)?.get(system.name) ?? [];
+    // A producing step (the IPAM) first tells what it already holds, so an existing allocation is not a change.
+    if (provider.resolve && found.length === 1 && found[0]!.owned) resolved = provider.resolve(system, found[0], resolved);
+    const desired = provider.desired(system, resolved, site);
+    const base = { system: system.name, kind: provider.kind, needsPowerOff: false, needsReboot: false };
+    if (desired === null) continue;
+    if (found.length > 1) {
+      const ids = found.map((r) => r.id).join(', ');
+      for (const r of found) {
+        warnings.push({ system: system.name, kind: provider.kind, resourceId: r.id, code: 'ambiguous', message: `${found.length} resources claim this system (${ids})` });
+      }
+      actions.push({ ...base, action: 'noop', changes: [], reason: `${found.length} ${provider.kind} resources match this system`, blocked: `ambiguous: ${ids} all match "${system.name}"; remove or rename the extra ones, then run again` });
+      continue;
+    }
+    const observed = found[0];
+    if (!observed) {
+      const changes = Object.entries(desired).map(([path, to]) => ({ path, from: null, to, ...sourceOf(system, path) }));
+      actions.push({ ...base, action: 'create', changes, reason: 'declared in the manifest, not found' });
+    } else if (!observed.owned) {
+      warnings.push({ system: system.name, kind: provider.kind, resourceId: observed.id, code: 'not-owned', message: 'exists without shipshape\'s ownership marker; left untouched' });
+      actions.push({
+        ...base,
+        action: 'noop',
+        resourceId: observed.id,
+        changes: [],
+        reason: 'a resource with this name exists but is not ours',
+        blocked: `${provider.kind} "${observed.id}" exists but does not carry shipshape's marker; shipshape will not take it over. Remove or rename it, or mark it as shipshape's to adopt it`,
+      });
+    } else {
+      actions.push(changeAction(system, base, observed, provider.diff(system, desired, observed)));
+    }
+  }
+}
+
+function changeAction(
+  system: DesiredSystem,
+  base: Pick<PlannedAction, 'system' | 'kind' | 'needsPowerOff' | 'needsReboot'>,
+  observed: ObservedResource,
+  changes: FieldChange[],
+): PlannedAction {
+  const withSources = changes.map((c) => ({ ...sourceOf(system, c.path), ...c }));
+  const common = {
+    ...base,
+    resourceId: observed.id,
+    changes: withSources,
+    needsPowerOff: changes.some((c) => c.needsPowerOff),
+    needsReboot: changes.some((c) => c.needsReboot),
+  };
+  if (changes.length === 0) return { ...common, action: 'noop', reason: 'matches the manifest' };
+  const refused = changes.filter((c) => c.refused);
+  const fields = changes.map((c) => c.path).join(', ');
+  if (refused.length) {
+    return { ...common, action: 'update', reason: `${fields} differ`, blocked: refused.map((c) => `${c.path}: ${c.refused}`).join('; ') };
+  }
+  if (changes.some((c) => c.forcesReplace)) {
+    const why = changes.filter((c) => c.forcesReplace).map((c) => c.path).join(', ');
+    return { ...common, action: 'replace', reason: `${why} cannot change in place` };
+  }
+  return { ...common, action: 'update', reason: `${fields} differ from the manifest` };
+}
+
+function planRemoval(
+  system: DesiredSystem,
+  reversed: Provider[],
+  index: ObservedIndex,
+  actions: PlannedAction[],
+  warnings: PlanWarning[],
+): void {
+  for (const provider of reversed) {
+    for (const observed of index.get(provider.kind)?.get(system.name) ?? []) {
+      const base = { system: system.name, kind: provider.kind, resourceId: observed.id, changes: [], needsPowerOff: false, needsReboot: false };
+      if (!observed.owned) {
+        warnings.push({ system: system.name, kind: provider.kind, resourceId: observed.id, code: 'not-owned', message: 'declared absent, but this resource is not shipshape\'s: reported, not deleted' });
+        continue;
+      }
+      const blocked = system.lifecycle.protect
+        ? `protected: the manifest sets lifecycle.protect: true (${system.sources['lifecycle.protect'] ? system.sources['lifecycle.protect'].file : system.file}); set it to false to allow the delete`
+        : undefined;
+      actions.push({ ...base, action: 'delete', reason: 'declared absent (tombstone)', ...(blocked ? { blocked } : {}) });
+    }
+  }
+}
+
+function sourceOf(system: DesiredSystem, path: string): { source?: string } {
+  // Provider field paths may be finer than manifest paths (`disks[0].sizeGiB` vs `disks`): walk up.
+  for (let p = path; p; p = p.replace(/(\.[^.]*|\[\d+\])$/, '')) {
+    const s = system.sources[p];
+    if (s) return { source: `${s.file}:${s.line}:${s.col}` };
+    if (!/[.[]/.test(p)) break;
+  }
+  return {};
+}
+
+export function summarise(actions: PlannedAction[]): PlanSummary {
+  const summary: PlanSummary = { create: 0, update: 0, replace: 0, delete: 0, noop: 0, blocked: 0 };
+  for (const a of actions) {
+    if (a.blocked) summary.blocked++;
+    else summary[a.action]++;
+  }
+  return summary;
+}

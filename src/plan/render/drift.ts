@@ -1,0 +1,36 @@
+/** Drift report as text, Markdown or JSON. */
+import type { DriftReport } from '../drift';
+import { formatValue } from './values';
+
+export function renderDriftText(r: DriftReport): string {
+  const lines: string[] = [];
+  for (const i of r.items) {
+    lines.push(`${i.system} ${i.kind}${i.resourceId ? ` ${i.resourceId}` : ''}: ${i.path} is ${formatValue(i.actual)}, manifest wants ${formatValue(i.desired)}${i.source ? ` (${i.source})` : ''}; first seen ${i.firstSeen}`);
+  }
+  for (const o of r.orphans) lines.push(`${o.system} ${o.kind} ${o.resourceId}: ${o.message}`);
+  if (r.pending.length) lines.push(`Not yet applied (not drift): ${r.pending.join(', ')}`);
+  lines.push(r.drifted ? `Drift: ${r.items.length} field(s) differ, ${r.orphans.length} marked resource(s) without a manifest.` : 'No drift: the world matches the manifests.');
+  return lines.join('\n') + '\n';
+}
+
+export function renderDriftMarkdown(r: DriftReport): string {
+  const esc = (s: string) => s.replace(/[|<>]/g, (c) => ({ '|': '\\|', '<': '&lt;', '>': '&gt;' })[c] as string);
+  const out = ['### shipshape drift report' + (r.commit ? ` at \`${r.commit.slice(0, 12)}\`` : ''), ''];
+  if (!r.drifted) out.push('No drift: the world matches the manifests.', '');
+  if (r.items.length) {
+    out.push('| system | kind | field | actual | desired | source | first seen |', '|---|---|---|---|---|---|---|');
+    for (const i of r.items) out.push(`| ${esc(i.system)} | ${i.kind} | ${esc(i.path)} | ${esc(formatValue(i.actual))} | ${esc(formatValue(i.desired))} | ${esc(i.source ?? '')} | ${i.firstSeen} |`);
+    out.push('');
+  }
+  if (r.orphans.length) {
+    out.push('#### Marked resources that no manifest names', '');
+    for (const o of r.orphans) out.push(`- \`${esc(o.system)}\` ${o.kind} \`${esc(o.resourceId)}\``);
+    out.push('');
+  }
+  if (r.pending.length) out.push(`Not yet applied (not drift): ${r.pending.map(esc).join(', ')}`, '');
+  return out.join('\n');
+}
+
+export function renderDriftJson(r: DriftReport): string {
+  return JSON.stringify(r, null, 2) + '\n';
+}

@@ -1,0 +1,21 @@
+/** Plan as JSON: the documented, stable format (see README, "Plan JSON"). */
+import type { Plan } from '../types';
+
+export function renderJson(plan: Plan): string {
+  return JSON.stringify(plan, null, 2) + '\n';
+}
+
+/** Reads a saved plan, refusing files that are not a plan of a format version we understand. */
+export function parsePlanJson(text: string, file: string): Plan {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${file}: not a JSON plan (${(e as Error).message}); create one with \`shipshape plan --format json --out ${file}\``);
+  }
+  const p = data as Partial<Plan>;
+  if (!p || typeof p !== 'object' || p.formatVersion !== 1 || !Array.isArray(p.actions) || typeof p.observedDigest !== 'string') {
+    throw new Error(`${file}: not a shipshape plan of format version 1; create one with \`shipshape plan --format json --out ${file}\``);
+  }
+  return p as Plan;
+}

@@ -1,0 +1,57 @@
+/**
+ * Plan as Markdown for a merge-request comment: a summary table, one collapsible section per
+ * system. Always under the comment limit: when the details would not fit, they are cut and a
+ * pointer to the full JSON plan is left instead.
+ */
+import type { Plan } from '../types';
+import { groupBySystem } from './text';
+import { formatChange } from './values';
+
+export const MARKDOWN_LIMIT = 60_000;
+
+export function renderMarkdown(plan: Plan, opts: { fullPlanHint?: string; limit?: number } = {}): string {
+  const limit = opts.limit ?? MARKDOWN_LIMIT;
+  const s = plan.summary;
+  const head = [
+    '### shipshape plan' + (plan.commit ? ` for \`${plan.commit.slice(0, 12)}\`` : ''),
+    '',
+    '| create | update | replace | delete | unchanged | blocked |',
+    '|---:|---:|---:|---:|---:|---:|',
+    `| ${s.create} | ${s.update} | ${s.replace} | ${s.delete} | ${s.noop} | ${s.blocked} |`,
+    '',
+  ];
+  if (s.delete > plan.maxDeletes) head.push(`> **Apply will refuse this plan:** ${s.delete} deletes exceed the limit of ${plan.maxDeletes}.`, '');
+  const sections: string[] = [];
+  for (const [system, actions] of groupBySystem(plan.actions.filter((a) => a.action !== 'noop' || a.blocked))) {
+    const verbs = [...new Set(actions.map((a) => (a.blocked ? 'blocked' : a.action)))].join(', ');
+    const body = actions.flatMap((a) => [
+      `- **${a.kind} ${a.action}**${a.resourceId ? ` \`${escapeMd(a.resourceId)}\`` : ''}: ${escapeMd(a.reason)}${a.needsPowerOff ? ' _(needs power-off)_' : ''}`,
+      ...(a.blocked ? [`  - :no_entry: **blocked:** ${escapeMd(a.blocked)}`] : []),
+      ...a.changes.map((c) => `  - \`${escapeMd(formatChange(c)).replace(/`/g, "'")}\``),
+    ]);
+    sections.push(['<details>', `<summary><b>${escapeHtml(system)}</b>: ${verbs}</summary>`, '', ...body, '', '</details>', ''].join('\n'));
+  }
+  const warnings = plan.warnings.length
+    ? ['#### Warnings', '', ...plan.warnings.map((w) => `- \`${escapeMd(w.system)}\` ${w.kind} \`${escapeMd(w.resourceId)}\`: ${escapeMd(w.message)}`), '']
+    : [];
+  const hint = opts.fullPlanHint ?? 'the JSON plan (`shipshape plan --format json`)';
+  let out = head.join('\n') + '\n';
+  const tail = warnings.join('\n');
+  const cut = `\n_Details cut to fit the comment: ${sections.length} systems in all. The full plan is in ${hint}._\n`;
+  let shown = 0;
+  for (const section of sections) {
+    if (out.length + section.length + tail.length + cut.length + 1 > limit) break;
+    out += section + '\n';
+    shown++;
+  }
+  if (shown < sections.length) out += cut;
+  if (out.length + tail.length <= limit) out += tail;
+  return out.length <= limit ? out : out.slice(0, limit - cut.length) + cut;
+}
+
+function escapeMd(s: string): string {
+  return s.replace(/[<>|]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '|': '\\|' })[c] as string);
+}
+function escapeHtml(s: string): string {
+  return s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c] as string);
+}

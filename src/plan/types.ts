@@ -1,0 +1,65 @@
+/**
+ * A plan is plain data (after Terraform): every change with its action, field, old and new value,
+ * where the desired value came from, and why. Renderers turn it into text, Markdown or JSON;
+ * apply executes it. The JSON form is the documented, stable interface (README: "Plan JSON").
+ */
+import type { FieldChange, ResourceKind } from '../engine/contract';
+
+export const ACTIONS = ['create', 'update', 'replace', 'delete', 'noop'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+export interface PlannedAction {
+  system: string;
+  kind: ResourceKind;
+  action: Action;
+  /** The backend id of the observed resource, when there is one. */
+  resourceId?: string;
+  changes: FieldChange[];
+  needsPowerOff: boolean;
+  needsReboot: boolean;
+  /** One sentence: why this action. */
+  reason: string;
+  /** Set when apply will not carry the action out (protected, not ours, refused change); says what to do. */
+  blocked?: string;
+}
+
+/** Something a reviewer must know that is not an action: resources we see but will not touch. */
+export interface PlanWarning {
+  system: string;
+  kind: ResourceKind;
+  resourceId: string;
+  code: 'not-owned' | 'orphan' | 'ambiguous';
+  message: string;
+}
+
+export interface PlanSummary {
+  create: number;
+  update: number;
+  replace: number;
+  delete: number;
+  noop: number;
+  blocked: number;
+}
+
+export interface Plan {
+  /** Version of this JSON format; bumped only on incompatible changes. */
+  formatVersion: 1;
+  createdAt: string;
+  /** The git commit of the manifests, when the repo is a git checkout. */
+  commit?: string;
+  /** Digest of the expanded manifests and site: apply refuses a saved plan whose manifests changed. */
+  desiredDigest: string;
+  /** Digest of everything observed: apply refuses a saved plan when the world changed since. */
+  observedDigest: string;
+  summary: PlanSummary;
+  actions: PlannedAction[];
+  warnings: PlanWarning[];
+  /** The deletion guard: apply refuses a plan with more deletes than this. */
+  maxDeletes: number;
+  /** Round trips spent observing, per kind. */
+  roundTrips: Partial<Record<ResourceKind, number>>;
+}
+
+export function isChange(a: PlannedAction): boolean {
+  return a.action !== 'noop';
+}

@@ -1,0 +1,213 @@
+/**
+ * i-doit JSON-RPC client: every call goes out as a batch (one round trip for many reads or writes),
+ * one `idoit.login` per run and `idoit.logout` at close (the vendor warns that a session per request can
+ * make i-doit unusable), a re-login when the session expired, a timeout on every request, and retries
+ * only for transient failures of requests that are safe to repeat.
+ */
+import * as http from 'node:http';
+import axios, { type AxiosInstance } from 'axios';
+import { IdoitAuthError, IdoitError, IdoitProtocolError, TransientError } from './errors';
+import { httpsAgent } from './transport';
+import type { TlsOptions } from '../../manifest/site';
+
+export interface IdoitCall {
+  method: string;
+  params?: Record<string, unknown>;
+}
+
+export type CallResult = { ok: true; result: unknown } | { ok: false; error: IdoitError };
+
+export interface IdoitClientOptions {
+  /** Base URL (`https://cmdb.example.org`) or the full `…/src/jsonrpc.php`. */
+  url: string;
+  /** Secrets are fetched when needed and kept in memory only. */
+  apiKey: () => Promise<string>;
+  username?: () => Promise<string>;
+  password?: () => Promise<string>;
+  tls?: TlsOptions;
+  /** Repo root, for a relative tls.caFile. */
+  root?: string;
+  /** Per HTTP request (default 30 s). */
+  timeoutMs?: number;
+  /** Extra attempts for transient failures of read-only batches (default 3). */
+  retries?: number;
+  retryDelayMs?: number;
+  /** Larger write batches are split; PHP can die (HTTP 500) on very large ones. */
+  maxBatch?: number;
+  language?: string;
+}
+
+const AUTH_ERROR = -32604;
+const TRANSIENT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'EAI_AGAIN', 'ERR_SOCKET_CONNECTION_TIMEOUT']);
+/** Failures where the request never reached i-doit, so even a write may be sent again. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'EAI_AGAIN']);
+
+export function isReadOnly(method: string): boolean {
+  return method === 'idoit.version' || /\.read$/.test(method) || method === 'cmdb.objects';
+}
+
+export class IdoitClient {
+  readonly endpoint: string;
+  /** HTTP round trips made (tests and benches assert on this). */
+  requestCount = 0;
+  private http: AxiosInstance;
+  private session: string | null = null;
+  private loggingIn: Promise<void> | null = null;
+  private nextId = 1;
+
+  constructor(private readonly o: IdoitClientOptions) {
+    this.endpoint = o.url.endsWith('/src/jsonrpc.php') ? o.url : `${o.url.replace(/\/+$/, '')}/src/jsonrpc.php`;
+    this.http = axios.create({
+      timeout: o.timeoutMs ?? 30_000,
+      headers: { 'Content-Type': 'application/json' },
+      responseType: 'text',
+      transformResponse: (x) => x,
+      validateStatus: () => true,
+      maxRedirects: 0,
+      httpAgent: new http.Agent({ keepAlive: true }),
+      httpsAgent: httpsAgent(o.tls, o.root ?? process.cwd()),
+    });
+  }
+
+  private get usesSession(): boolean {
+    return !!this.o.username;
+  }
+
+  async call<T = unknown>(method: string, params: Record<string, unknown> = {}): Promise<T> {
+    const [r] = await this.batch([{ method, params }]);
+    if (!r!.ok) throw r!.error;
+    return r!.result as T;
+  }
+
+  /** All calls in as few round trips as possible; results in call order; errors per call. */
+  async batch(calls: IdoitCall[]): Promise<CallResult[]> {
+    if (calls.length === 0) return [];
+    const max = this.o.maxBatch ?? 500;
+    const readOnly = calls.every((c) => isReadOnly(c.method));
+    // Reads always go in one request (observe must stay constant); writes are chunked.
+    if (readOnly || calls.length <= max) return this.send(calls);
+    const out: CallResult[] = [];
+    for (let i = 0; i < calls.length; i += max) out.push(...(await this.send(calls.slice(i, i + max))));
+    return out;
+  }
+
+  /** Like batch, but throws the first error. */
+  async batchOrThrow(calls: IdoitCall[]): Promise<unknown[]> {
+    const rs = await this.batch(calls);
+    for (const r of rs) if (!r.ok) throw r.error;
+    return rs.map((r) => (r as { result: unknown }).result);
+  }
+
+  async close(): Promise<void> {
+    const sid = this.session;
+    if (!sid) return;
+    this.session = null;
+    try {
+      await this.post([this.envelope({ method: 'idoit.logout' }, await this.o.apiKey())], { 'X-RPC-Auth-Session': sid });
+    } catch {
+      // The session dies by itself after the idle timeout; a failed logout must not fail the run.
+    }
+  }
+
+  private envelope(c: IdoitCall, apikey: string): Record<string, unknown> {
+    const params = { ...(c.params ?? {}), apikey, ...(this.o.language ? { language: this.o.language } : {}) };
+    return { version: '2.0', method: c.method, params, id: this.nextId++ };
+  }
+
+  private async send(calls: IdoitCall[], relogged = false): Promise<CallResult[]> {
+    if (this.usesSession) await this.ensureSession();
+    const apikey = await this.o.apiKey();
+    const body = calls.map((c) => this.envelope(c, apikey));
+    const used = this.session;
+    const headers: Record<string, string> = used ? { 'X-RPC-Auth-Session': used } : {};
+    const reply = await this.postWithRetry(body, headers, calls.every((c) => isReadOnly(c.method)));
+    // A batch refused as a whole (auth, duplicate ids, mixed keys) comes back as one error object.
+    const list = Array.isArray(reply) ? reply : calls.length === 1 && (reply as { id?: unknown }).id === body[0]!.id ? [reply] : null;
+    const whole = list ? null : (reply as { error?: { code: number; message: string; data: unknown } }).error;
+    const authFailed = whole ? whole.code === AUTH_ERROR : list!.every((r) => (r as { error?: { code: number } }).error?.code === AUTH_ERROR);
+    if (authFailed) {
+      const msg = whole?.message ?? (list![0] as { error: { message: string } }).error.message;
+      // An expired session: log in again once and resend (nothing ran: auth is checked before any call).
+      if (used && !relogged) {
+        // Only drop the session this request used: a parallel request may have logged in again already.
+        if (this.session === used) this.session = null;
+        return this.send(calls, true);
+      }
+      throw new IdoitAuthError(this.endpoint, msg);
+    }
+    if (whole) throw new IdoitError(calls.map((c) => c.method).join(', '), whole.code, whole.message, whole.data);
+    const byId = new Map(list!.map((r) => [(r as { id: unknown }).id, r as Record<string, unknown>]));
+    return body.map((req, i) => {
+      const r = byId.get(req.id);
+      const method = calls[i]!.method;
+      if (!r) throw new IdoitProtocolError(`i-doit sent no answer for ${method} (request id ${String(req.id)})`);
+      if (r.error) {
+        const e = r.error as { code: number; message: string; data: unknown };
+        return { ok: false as const, error: new IdoitError(method, e.code, e.message, e.data ?? null) };
+      }
+      return { ok: true as const, result: r.result };
+    });
+  }
+
+  private ensureSession(): Promise<void> {
+    if (this.session) return Promise.resolve();
+    this.loggingIn ??= (async () => {
+      try {
+        const [user, pass, apikey] = await Promise.all([this.o.username!(), this.o.password ? this.o.password() : Promise.resolve(''), this.o.apiKey()]);
+        const reply = (await this.postWithRetry([this.envelope({ method: 'idoit.login' }, apikey)], {
+          'X-RPC-Auth-Username': user,
+          'X-RPC-Auth-Password': pass,
+        }, true)) as unknown;
+        const r = (Array.isArray(reply) ? reply[0] : reply) as { result?: { 'session-id'?: string }; error?: { message: string } };
+        if (r.error || !r.result?.['session-id']) throw new IdoitAuthError(this.endpoint, r.error?.message ?? 'idoit.login returned no session id.');
+        this.session = r.result['session-id'];
+      } finally {
+        this.loggingIn = null;
+      }
+    })();
+    return this.loggingIn;
+  }
+
+  private async postWithRetry(body: unknown, headers: Record<string, string>, repeatable: boolean): Promise<unknown> {
+    const attempts = 1 + (this.o.retries ?? 3);
+    let delay = this.o.retryDelayMs ?? 200;
+    for (let i = 1; ; i++) {
+      try {
+        return await this.post(body, headers);
+      } catch (e) {
+        const notSent = e instanceof TransientError && NOT_SENT_CODES.has(String((e as { code?: string }).code));
+        if (!(e instanceof TransientError) || i >= attempts || !(repeatable || notSent)) throw e;
+        await new Promise((r) => setTimeout(r, delay));
+        delay *= 2;
+      }
+    }
+  }
+
+  private async post(body: unknown, headers: Record<string, string>): Promise<unknown> {
+    this.requestCount++;
+    let res;
+    try {
+      res = await this.http.post(this.endpoint, JSON.stringify(body), { headers });
+    } catch (e) {
+      // Never keep the axios error: its config holds the request body with the API key.
+      const code = (e as { code?: string }).code ?? 'UNKNOWN';
+      const msg = code === 'ECONNABORTED' || code === 'ETIMEDOUT' ? `timed out after ${this.o.timeoutMs ?? 30_000} ms` : `network error ${code}`;
+      if (TRANSIENT_CODES.has(code)) throw Object.assign(new TransientError(`i-doit at ${this.endpoint}: ${msg}`), { code });
+      throw new IdoitProtocolError(`i-doit at ${this.endpoint}: ${msg}`);
+    }
+    if (res.status === 429 || res.status === 502 || res.status === 503 || res.status === 504) {
+      throw new TransientError(`i-doit at ${this.endpoint} answered HTTP ${res.status}`);
+    }
+    if (res.status !== 200) {
+      const hint = res.status === 500 ? ' (very large batches can exhaust PHP; try fewer systems per run)' : '';
+      throw new IdoitProtocolError(`i-doit at ${this.endpoint} answered HTTP ${res.status}${hint}`);
+    }
+    const text = String(res.data ?? '');
+    if (text === '') return [];
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new IdoitProtocolError(`i-doit at ${this.endpoint} answered with something that is not JSON (first bytes: ${JSON.stringify(text.slice(0, 80))})`);
+    }
+  }
+}

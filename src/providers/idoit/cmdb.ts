@@ -1,0 +1,237 @@
+/**
+ * The `cmdb` step: documents each system in i-doit. The object (a virtual server marked by its SYSID,
+ * see marker.ts) usually exists already — the `ip` step created it with its host address; this step
+ * fills CPU, memory, drives, operating system, the network port with the MAC (linked to the host
+ * address) and the virtual machine → host relation, keeps them in line with the manifest, and archives
+ * or purges the object on delete as the lifecycle says. Observe reads every virtual server with all
+ * these categories in one round trip.
+ */
+import {
+  UNKNOWN, UserError,
+  type FieldChange, type Fields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved,
+} from '../../engine/contract';
+import type { SiteConfig } from '../../manifest/site';
+import type { DesiredSystem } from '../../manifest/types';
+import type { IdoitCall, IdoitClient } from './client';
+import { IdoitError } from './errors';
+import { osMarker, STATUS_NAMES, systemFromMarker, VM_TYPE } from './marker';
+import { ensureSystemObject, findSystemObject, readAllStates, type ObjectRow } from './system-object';
+
+export interface CmdbFields extends Fields {
+  title: string;
+  status: string;
+  /** The CMDB status title: the ip step creates the object "planned", this step puts it "in operation". */
+  cmdbStatus: string;
+  cpu: number;
+  memoryMiB: number;
+  disksGiB: number[];
+  os: string;
+  mac: string;
+  /** The address the network port links to (the host-address entry the ip step wrote). */
+  portIp: string;
+  /** Title of the virtual host or cluster object the VM runs on. */
+  host: string | null;
+}
+
+interface CmdbHandle {
+  objectId: number;
+  entries: Record<string, number[]>;
+  ipEntry: number | null;
+}
+
+export interface CmdbOptions {
+  client: IdoitClient;
+  site: SiteConfig;
+}
+
+export const CMDB_CATEGORIES = [
+  'C__CATG__CPU', 'C__CATG__MEMORY', 'C__CATG__DRIVE', 'C__CATG__OPERATING_SYSTEM', 'C__CATG__NETWORK_PORT', 'C__CATG__VIRTUAL_MACHINE', 'C__CATG__IP',
+];
+/** Where a VM can run, as i-doit documents it (physical servers are left out: there can be thousands). */
+const HOST_TYPES = ['C__OBJTYPE__VIRTUAL_HOST', 'C__OBJTYPE__CLUSTER', 'C__OBJTYPE__HOST'];
+const MIB: Record<string, number> = { C__MEMORY_UNIT__B: 1 / 1048576, C__MEMORY_UNIT__KB: 1 / 1024, C__MEMORY_UNIT__MB: 1, C__MEMORY_UNIT__GB: 1024, C__MEMORY_UNIT__TB: 1048576 };
+
+type Entry = Record<string, any>;
+const num = (v: unknown) => (v === null || v === undefined || v === '' ? 0 : Number(v));
+
+export class IdoitCmdbProvider implements Provider<CmdbFields> {
+  readonly kind = 'cmdb' as const;
+  private readonly client: IdoitClient;
+  private readonly osIds = new Map<string, number>();
+  private readonly hostIds = new Map<string, number>();
+
+  constructor(o: CmdbOptions) {
+    this.client = o.client;
+  }
+
+  desired(system: DesiredSystem, resolved: Resolved, site: SiteConfig): CmdbFields | null {
+    const host = typeof resolved.host === 'string' ? resolved.host : site.vsphere?.cluster ?? null;
+    return {
+      title: system.name, status: 'normal', cmdbStatus: 'in operation', cpu: system.cpu, memoryMiB: system.memoryMiB,
+      disksGiB: system.disks.map((d) => d.sizeGiB), os: system.os, mac: resolved.mac || system.network.mac,
+      portIp: resolved.ip, host,
+    };
+  }
+
+  diff(system: DesiredSystem, desired: CmdbFields, observed: ObservedResource<CmdbFields>): FieldChange[] {
+    const f = observed.fields;
+    const out: FieldChange[] = [];
+    const src = (p: string) => system.sources[p];
+    const add = (path: string, from: unknown, to: unknown, source?: string) => {
+      const s = source ? src(source) : undefined;
+      out.push({ path, from, to, ...(s ? { source: `${s.file}:${s.line}:${s.col}` } : {}) });
+    };
+    if (f.status !== 'normal') add('status', f.status, 'normal');
+    if (f.title !== desired.title) add('title', f.title, desired.title);
+    if (f.cmdbStatus !== desired.cmdbStatus) add('cmdbStatus', f.cmdbStatus, desired.cmdbStatus);
+    if (f.cpu !== desired.cpu) add('cpu', f.cpu, desired.cpu, 'cpu');
+    if (f.memoryMiB !== desired.memoryMiB) add('memoryMiB', f.memoryMiB, desired.memoryMiB, 'memoryMiB');
+    if (JSON.stringify(f.disksGiB) !== JSON.stringify(desired.disksGiB)) add('disks', f.disksGiB, desired.disksGiB, 'disks');
+    if (f.os !== desired.os) add('os', f.os || null, desired.os, 'os');
+    if (f.mac.toLowerCase() !== desired.mac.toLowerCase()) add('network.mac', f.mac || null, desired.mac, 'network.mac');
+    if (desired.portIp !== UNKNOWN && f.portIp !== desired.portIp) add('network.ip', f.portIp || null, desired.portIp);
+    // Only a host i-doit knows can be linked; an unknown one would show as a change on every run.
+    if (desired.host && f.host !== desired.host && this.hostIds.has(desired.host)) add('host', f.host, desired.host);
+    return out;
+  }
+
+  async observe(_ctx: ProviderContext): Promise<Observation<CmdbFields>> {
+    const before = this.client.requestCount;
+    const results = await this.client.batchOrThrow([
+      ...readAllStates({ type: VM_TYPE }, CMDB_CATEGORIES),
+      { method: 'cmdb.objects.read', params: { filter: { type: 'C__OBJTYPE__OPERATING_SYSTEM' } } },
+      ...HOST_TYPES.map((type) => ({ method: 'cmdb.objects.read', params: { filter: { type } } })),
+    ]);
+    for (const os of results[3] as ObjectRow[]) if (!this.osIds.has(os.title)) this.osIds.set(os.title, os.id);
+    for (const rows of results.slice(4) as ObjectRow[][]) for (const h of rows) if (!this.hostIds.has(h.title)) this.hostIds.set(h.title, h.id);
+    const resources = (results.slice(0, 3) as ObjectRow[][]).flat().map((r) => toResource(r));
+    return { resources, roundTrips: this.client.requestCount - before };
+  }
+
+  async create(system: DesiredSystem, desired: CmdbFields, _r: Resolved, ctx: ProviderContext): Promise<ObservedResource<CmdbFields>> {
+    let row = await findSystemObject(this.client, system.name, CMDB_CATEGORIES);
+    if (!row) row = await ensureSystemObject(this.client, system, ctx.commit);
+    const current = toResource(row);
+    await this.write(current, desired, null);
+    return this.reread(system);
+  }
+
+  async update(
+    system: DesiredSystem, desired: CmdbFields, observed: ObservedResource<CmdbFields>, changes: FieldChange[], _r?: Resolved, _ctx?: ProviderContext,
+  ): Promise<ObservedResource<CmdbFields>> {
+    this.assertOwned(observed);
+    // Entry ids from the run's observation may be stale: the ip step ran since (a new host-address entry),
+    // or someone edited the object in the UI. Write against a fresh read of this one object.
+    const fresh = await findSystemObject(this.client, system.name, CMDB_CATEGORIES);
+    if (!fresh || String(fresh.id) !== observed.id) throw new UserError(`i-doit object #${observed.id} of ${system.name} is gone or lost its marker since it was observed; run again.`);
+    await this.write(toResource(fresh), desired, new Set(changes.map((c) => c.path)));
+    return this.reread(system);
+  }
+
+  async delete(system: DesiredSystem, observed: ObservedResource<CmdbFields>, ctx: ProviderContext): Promise<void> {
+    this.assertOwned(observed);
+    const object = (observed.handle as CmdbHandle).objectId;
+    const calls: IdoitCall[] = system.lifecycle.cmdbOnDelete === 'purge'
+      ? [{ method: 'cmdb.object.delete', params: { object } }, { method: 'cmdb.object.purge', params: { object } }]
+      : [{ method: 'cmdb.object.archive', params: { object } }];
+    const results = await this.client.batch(calls);
+    for (const r of results) {
+      if (!r.ok && !(r.error.code === -32099 && /does not exist/.test(r.error.idoitMessage))) throw r.error;
+    }
+    ctx.log.info({ system: system.name, object, action: system.lifecycle.cmdbOnDelete }, 'i-doit object removed');
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  private assertOwned(observed: ObservedResource<CmdbFields>): void {
+    if (!observed.owned) throw new UserError(`i-doit object #${observed.id} "${observed.system}" carries no shipshape marker; shipshape does not change it.`);
+  }
+
+  private async reread(system: DesiredSystem): Promise<ObservedResource<CmdbFields>> {
+    const row = await findSystemObject(this.client, system.name, CMDB_CATEGORIES);
+    if (!row) throw new UserError(`i-doit object for ${system.name} vanished while it was being written; run again.`);
+    return toResource(row);
+  }
+
+  /** The OS object by title; created (and marked) when i-doit has none yet. */
+  private async osId(title: string): Promise<number> {
+    const known = this.osIds.get(title);
+    if (known) return known;
+    const rows = await this.client.call<ObjectRow[]>('cmdb.objects.read', { filter: { type: 'C__OBJTYPE__OPERATING_SYSTEM', title } });
+    let id = rows.find((r) => r.title === title)?.id;
+    if (!id) {
+      try {
+        id = (await this.client.call<{ id: number }>('cmdb.object.create', { type: 'C__OBJTYPE__OPERATING_SYSTEM', title, sysid: osMarker(title) })).id;
+      } catch (e) {
+        if (!(e instanceof IdoitError && e.fieldError('sysid'))) throw e;
+        const again = await this.client.call<ObjectRow[]>('cmdb.objects.read', { filter: { sysid: osMarker(title) } });
+        id = again[0]?.id;
+        if (!id) throw e;
+      }
+    }
+    this.osIds.set(title, id);
+    return id;
+  }
+
+  /** One batch with every category write `paths` needs (all when null). */
+  private async write(current: ObservedResource<CmdbFields>, d: CmdbFields, paths: Set<string> | null): Promise<void> {
+    const h = current.handle as CmdbHandle;
+    const object = h.objectId;
+    const want = (p: string) => paths === null || paths.has(p);
+    const calls: IdoitCall[] = [];
+    const save = (category: string, data: Record<string, unknown>, entry?: number) =>
+      calls.push({ method: 'cmdb.category.save', params: { object, category, data, ...(entry ? { entry } : {}) } });
+    const purgeFrom = (category: string, keep: number) =>
+      (h.entries[category] ?? []).slice(keep).forEach((entry) => calls.push({ method: 'cmdb.category.purge', params: { object, category, entry } }));
+    /** Multi-value categories: update the entries we have in order, add missing ones, purge the rest. */
+    const saveList = (category: string, list: Record<string, unknown>[]) => {
+      list.forEach((data, i) => save(category, data, h.entries[category]?.[i]));
+      purgeFrom(category, list.length);
+    };
+
+    if (current.fields.status !== 'normal' && want('status')) calls.push({ method: 'cmdb.object.recycle', params: { object } });
+    if (want('title') && current.fields.title !== d.title) calls.push({ method: 'cmdb.object.update', params: { id: object, title: d.title } });
+    if (want('cmdbStatus')) save('C__CATG__GLOBAL', { cmdb_status: 'C__CMDB_STATUS__IN_OPERATION' });
+    if (want('cpu')) saveList('C__CATG__CPU', [{ title: 'vCPU', cores: d.cpu }]);
+    if (want('memoryMiB')) {
+      const gb = d.memoryMiB % 1024 === 0;
+      saveList('C__CATG__MEMORY', [{ capacity: gb ? d.memoryMiB / 1024 : d.memoryMiB, unit: gb ? 'C__MEMORY_UNIT__GB' : 'C__MEMORY_UNIT__MB' }]);
+    }
+    if (want('disks')) saveList('C__CATG__DRIVE', d.disksGiB.map((size, i) => ({ title: `Disk ${i + 1}`, capacity: size, unit: 'C__MEMORY_UNIT__GB' })));
+    if (want('os') && d.os) saveList('C__CATG__OPERATING_SYSTEM', [{ application: await this.osId(d.os) }]);
+    if (want('network.mac') || want('network.ip')) {
+      saveList('C__CATG__NETWORK_PORT', [{ title: 'eth0', mac: d.mac, active: 1, addresses: h.ipEntry ? [h.ipEntry] : null }]);
+    }
+    const hostId = d.host ? this.hostIds.get(d.host) : undefined;
+    if (want('host') || paths === null) save('C__CATG__VIRTUAL_MACHINE', { virtual_machine: 2, system: 'VMWare ESXi', ...(hostId ? { hosts: hostId } : {}) });
+    if (calls.length) await this.client.batchOrThrow(calls);
+  }
+}
+
+function toResource(row: ObjectRow): ObservedResource<CmdbFields> {
+  const c = (k: string) => ((row.categories?.[k] ?? []) as Entry[]).filter((e) => typeof e === 'object').sort((a, b) => Number(a.id) - Number(b.id));
+  const cpu = c('C__CATG__CPU').reduce((n, e) => n + (num(e.cores) || 1), 0);
+  const memoryMiB = Math.round(c('C__CATG__MEMORY').reduce((n, e) => n + num(e.capacity?.title) * (MIB[e.unit?.const] ?? 1), 0));
+  const disksGiB = c('C__CATG__DRIVE').map((e) => Math.round((num(e.capacity?.title) * (MIB[e.unit?.const] ?? 1024)) / 1024 * 1000) / 1000);
+  const port = c('C__CATG__NETWORK_PORT')[0];
+  const ips = c('C__CATG__IP');
+  const ip = ips.find((e) => String(e.primary?.value) === '1') ?? ips[0];
+  const owner = systemFromMarker(row.sysid);
+  const entries: Record<string, number[]> = {};
+  for (const k of CMDB_CATEGORIES) entries[k] = c(k).map((e) => Number(e.id));
+  return {
+    kind: 'cmdb',
+    system: owner ?? row.title,
+    id: String(row.id),
+    owned: owner !== null,
+    fields: {
+      title: row.title, status: STATUS_NAMES[row.status] ?? String(row.status), cmdbStatus: row.cmdb_status_title ?? '', cpu, memoryMiB, disksGiB,
+      os: c('C__CATG__OPERATING_SYSTEM')[0]?.application?.title ?? '', mac: port?.mac ?? '',
+      portIp: (Array.isArray(port?.addresses) ? port.addresses[0]?.ref_title : undefined) ?? '',
+      host: c('C__CATG__VIRTUAL_MACHINE')[0]?.hosts?.title ?? null,
+    },
+    handle: { objectId: row.id, entries, ipEntry: ip ? Number(ip.id) : null } satisfies CmdbHandle,
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * Test and bench helpers: systems, a site, a quiet context, and a small stand-in for the engine's
+ * per-stage loop (observe once, then create or update each system, then resolve for the next stage).
+ */
+import type { ObservedResource, Provider, ProviderContext, Resolved } from '../../engine/contract';
+import type { NetSite, SiteConfig } from '../../manifest/site';
+import type { DesiredSystem } from '../../manifest/types';
+
+export function testSystem(name: string, over: Partial<DesiredSystem> = {}): DesiredSystem {
+  return {
+    name, state: 'present', labels: {}, cpu: 2, memoryMiB: 4096, disks: [{ sizeGiB: 40 }],
+    network: { net: 'lab-net', ip: 'auto', mac: '00:50:56:00:00:01' },
+    dns: { domain: 'lab.example.org', aliases: [] }, os: 'Debian 12', roles: [],
+    lifecycle: { protect: false, vmOnDelete: 'destroy', cmdbOnDelete: 'archive', powerPolicy: 'never' },
+    file: `systems/${name}.yaml`, sources: { cpu: { file: `systems/${name}.yaml`, line: 3, col: 6 } },
+    ...over,
+  };
+}
+
+export function testSite(url: string, nets: NetSite[], reserved: Record<string, string[]> = {}): SiteConfig {
+  return {
+    root: '/tmp', lab: true,
+    idoit: { url, apiKey: { ref: '${env:IDOIT_API_KEY}' }, username: { ref: '${env:IDOIT_USER}' }, password: { ref: '${env:IDOIT_PASSWORD}' }, tls: {}, reserved },
+    nets: Object.fromEntries(nets.map((n) => [n.title, n])),
+    dns: { zones: [] }, dhcp: { servers: [] }, defaults: { concurrency: 8, maxDeletes: 10 },
+  };
+}
+
+export function testContext(site: SiteConfig): ProviderContext {
+  const quiet = () => undefined;
+  return { site, lab: true, log: { info: quiet, warn: quiet, error: quiet, debug: quiet } };
+}
+
+export interface StageResult {
+  created: string[];
+  updated: string[];
+  unchanged: string[];
+  resolved: Map<string, Resolved>;
+}
+
+/** One stage as the engine runs it, for present systems. */
+export async function runStage(
+  p: Provider, systems: DesiredSystem[], ctx: ProviderContext, resolvedIn: Map<string, Resolved> = new Map(),
+): Promise<StageResult> {
+  const obs = await p.observe(ctx);
+  const byName = new Map<string, ObservedResource>();
+  for (const r of obs.resources) if (r.owned) byName.set(r.system, r);
+  const out: StageResult = { created: [], updated: [], unchanged: [], resolved: new Map() };
+  await Promise.all(systems.map(async (s) => {
+    const base: Resolved = resolvedIn.get(s.name) ?? { ip: s.network.ip === 'auto' ? '(known after apply)' : s.network.ip, mac: s.network.mac };
+    const desired = p.desired(s, base, ctx.site)!;
+    let observed = byName.get(s.name);
+    if (!observed) {
+      observed = await p.create(s, desired, base, ctx);
+      out.created.push(s.name);
+    } else {
+      const changes = p.diff(s, desired, observed);
+      if (changes.length) {
+        observed = await p.update(s, desired, observed, changes, base, ctx);
+        out.updated.push(s.name);
+      } else out.unchanged.push(s.name);
+    }
+    out.resolved.set(s.name, p.resolve ? p.resolve(s, observed, base) : base);
+  }));
+  return out;
+}
+
+/**
+ * Puts `count` managed systems into i-doit the way the ip and cmdb steps leave them (marked object,
+ * host address, CPU, memory, drive, port), in batches of 500 creates.
+ */
+export async function seedManagedSystems(
+  client: { call<T>(m: string, p?: Record<string, unknown>): Promise<T>; batchOrThrow(c: { method: string; params?: Record<string, unknown> }[]): Promise<unknown[]> },
+  count: number, netTitle: string, firstIp: number,
+): Promise<void> {
+  const nets = await client.call<{ id: number; title: string }[]>('cmdb.objects.read', { filter: { type: 'C__OBJTYPE__LAYER3_NET', title: netTitle } });
+  const net = nets.find((n) => n.title === netTitle)!.id;
+  for (let start = 0; start < count; start += 500) {
+    const calls = [];
+    for (let i = start; i < Math.min(count, start + 500); i++) {
+      const n = firstIp + i;
+      const ip = [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+      calls.push({
+        method: 'cmdb.object.create',
+        params: {
+          type: 'C__OBJTYPE__VIRTUAL_SERVER', title: `sys-${i}`, sysid: `SHIPSHAPE-VM-sys-${i}`,
+          categories: {
+            C__CATG__IP: [{ net, ipv4_address: ip, hostname: `sys-${i}`, domain: 'lab.example.org', primary: 1, ipv4_assignment: 2 }],
+            C__CATG__CPU: [{ title: 'vCPU', cores: 2 }],
+            C__CATG__MEMORY: [{ capacity: 4, unit: 'C__MEMORY_UNIT__GB' }],
+            C__CATG__DRIVE: [{ title: 'Disk 1', capacity: 40, unit: 'C__MEMORY_UNIT__GB' }],
+            C__CATG__NETWORK_PORT: [{ title: 'eth0', mac: '00:50:56:00:00:01', active: 1 }],
+          },
+        },
+      });
+    }
+    await client.batchOrThrow(calls);
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * The `ip` step: i-doit as IPAM. `ip: auto` takes the next free address of the system's layer-3 net,
+ * an explicit address is checked the same way. Race-safe without locks in i-doit: allocations are
+ * serialised per net inside the process, and every write is verified by reading the net's IP list
+ * back; when two objects hold one address, the later writer (higher IP-list entry id) gives it up
+ * and takes the next free one.
+ */
+import {
+  TransientError, UNKNOWN, UserError,
+  type FieldChange, type Fields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved,
+} from '../../engine/contract';
+import type { NetSite, SiteConfig } from '../../manifest/site';
+import type { DesiredSystem } from '../../manifest/types';
+import type { IdoitClient } from './client';
+import { IdoitError } from './errors';
+import { intToIp, parseCidr } from './ipv4';
+import { STATUS_NAMES, systemFromMarker, VM_TYPE } from './marker';
+import { firstFree, ipListHolders, netReads, netView, refusal, type NetView } from './net';
+import { ensureSystemObject, readAllStates, type ObjectRow } from './system-object';
+
+export interface IpFields extends Fields {
+  net: string;
+  /** 'auto' in desired fields; the held address in observed ones. */
+  ip: string;
+  hostname: string;
+  domain: string;
+  status: string;
+}
+
+export interface IpHandle {
+  objectId: number;
+  entryId: number | null;
+}
+
+export interface IpamOptions {
+  client: IdoitClient;
+  site: SiteConfig;
+  /** Give up after this many lost races or refused writes in a row (default 64). */
+  maxAttempts?: number;
+}
+
+type HostEntry = Record<string, any>;
+
+export class IdoitIpamProvider implements Provider<IpFields> {
+  readonly kind = 'ip' as const;
+  private readonly client: IdoitClient;
+  private readonly site: SiteConfig;
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly netIds = new Map<string, number>();
+
+  constructor(private readonly o: IpamOptions) {
+    this.client = o.client;
+    this.site = o.site;
+  }
+
+  desired(system: DesiredSystem): IpFields | null {
+    return { net: system.network.net, ip: system.network.ip, hostname: system.name, domain: system.dns.domain, status: 'normal' };
+  }
+
+  diff(_system: DesiredSystem, desired: IpFields, observed: ObservedResource<IpFields>): FieldChange[] {
+    const f = observed.fields;
+    const out: FieldChange[] = [];
+    if (f.status !== 'normal') out.push({ path: 'status', from: f.status, to: 'normal' });
+    if (f.net !== desired.net) out.push({ path: 'network.net', from: f.net || null, to: desired.net });
+    else if (desired.ip !== 'auto' && f.ip !== desired.ip) out.push({ path: 'network.ip', from: f.ip || null, to: desired.ip });
+    else if (!f.ip) out.push({ path: 'network.ip', from: null, to: desired.ip === 'auto' ? UNKNOWN : desired.ip });
+    if (f.hostname !== desired.hostname) out.push({ path: 'name', from: f.hostname, to: desired.hostname });
+    if (f.domain !== desired.domain) out.push({ path: 'dns.domain', from: f.domain, to: desired.domain });
+    return out;
+  }
+
+  async observe(_ctx: ProviderContext): Promise<Observation<IpFields>> {
+    const before = this.client.requestCount;
+    const results = await this.client.batchOrThrow([
+      ...readAllStates({ type: VM_TYPE }, ['C__CATG__IP']),
+      { method: 'cmdb.objects.read', params: { filter: { type: 'C__OBJTYPE__LAYER3_NET' } } },
+    ]);
+    for (const net of results[3] as ObjectRow[]) if (!this.netIds.has(net.title)) this.netIds.set(net.title, net.id);
+    const resources = (results.slice(0, 3) as ObjectRow[][]).flat().map((row) => this.toResource(row, (row.categories?.C__CATG__IP ?? []) as HostEntry[]));
+    return { resources, roundTrips: this.client.requestCount - before };
+  }
+
+  async create(system: DesiredSystem, desired: IpFields, _r: Resolved, ctx: ProviderContext): Promise<ObservedResource<IpFields>> {
+    const obj = await ensureSystemObject(this.client, system, ctx.commit);
+    if (obj.status !== 2) await this.client.call('cmdb.object.recycle', { object: obj.id });
+    const entry = await this.allocate(obj.id, desired, false);
+    return this.toResource({ ...obj, status: 2 }, [entry]);
+  }
+
+  async update(
+    system: DesiredSystem, desired: IpFields, observed: ObservedResource<IpFields>, changes: FieldChange[], _r: Resolved, ctx: ProviderContext,
+  ): Promise<ObservedResource<IpFields>> {
+    this.assertOwned(observed);
+    const h = observed.handle as IpHandle;
+    if (observed.fields.status !== 'normal') await this.client.call('cmdb.object.recycle', { object: h.objectId });
+    const moves = changes.some((c) => c.path === 'network.net' || c.path === 'network.ip');
+    let entry: HostEntry;
+    if (moves || h.entryId === null) {
+      // New address first, old one released after: the system is never without one.
+      entry = await this.allocate(h.objectId, desired, true);
+      if (h.entryId !== null && h.entryId !== Number(entry.id)) {
+        await this.client.call('cmdb.category.purge', { object: h.objectId, category: 'C__CATG__IP', entry: h.entryId });
+      }
+    } else {
+      await this.client.call('cmdb.category.save', {
+        object: h.objectId, category: 'C__CATG__IP', entry: h.entryId, data: { hostname: desired.hostname, domain: desired.domain },
+      });
+      entry = (await this.client.call<HostEntry[]>('cmdb.category.read', { objID: h.objectId, category: 'C__CATG__IP' })).find((e) => Number(e.id) === h.entryId)!;
+    }
+    ctx.log.info({ system: system.name, ip: entry?.ipv4_address?.ref_title }, 'i-doit host address updated');
+    return this.toResource({ id: h.objectId, title: system.name, sysid: '', status: 2 }, entry ? [entry] : []);
+  }
+
+  /** Releases the address: purges the host-address entry (the object itself is the cmdb step's). */
+  async delete(_system: DesiredSystem, observed: ObservedResource<IpFields>, _ctx?: ProviderContext): Promise<void> {
+    this.assertOwned(observed);
+    const h = observed.handle as IpHandle;
+    if (h.entryId === null) return;
+    try {
+      await this.client.call('cmdb.category.purge', { object: h.objectId, category: 'C__CATG__IP', entry: h.entryId });
+    } catch (e) {
+      // Already gone with a purged object or entry: the address is free, which is what we wanted.
+      if (e instanceof IdoitError && (e.code === -32099 || e.code === -32602)) return;
+      throw e;
+    }
+  }
+
+  resolve(system: DesiredSystem, observed: ObservedResource<IpFields> | undefined, resolved: Resolved): Resolved {
+    const net = this.siteNet(system.network.net);
+    const cidr = net ? parseCidr(net.cidr) : null;
+    const held = observed?.fields.ip && observed.fields.net === system.network.net ? observed.fields.ip : undefined;
+    const ip = held ?? (system.network.ip === 'auto' ? UNKNOWN : system.network.ip);
+    return {
+      ...resolved,
+      ip,
+      ...(cidr ? { prefixLength: cidr.prefix } : {}),
+      ...(net?.gateway ? { gateway: net.gateway } : {}),
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  private assertOwned(observed: ObservedResource<IpFields>): void {
+    if (!observed.owned) throw new UserError(`i-doit object #${observed.id} "${observed.system}" carries no shipshape marker; shipshape does not change it.`);
+  }
+
+  private siteNet(title: string): NetSite | undefined {
+    return this.site.nets[title] ?? Object.values(this.site.nets).find((n) => n.title === title);
+  }
+
+  private toResource(row: ObjectRow, entries: HostEntry[]): ObservedResource<IpFields> {
+    const e = entries.find((x) => String(x.primary?.value) === '1') ?? entries[0];
+    const owner = systemFromMarker(row.sysid);
+    return {
+      kind: 'ip',
+      system: owner ?? row.title,
+      id: String(row.id),
+      owned: owner !== null,
+      fields: {
+        net: e?.net?.title ?? '', ip: e?.ipv4_address?.ref_title ?? '', hostname: e?.hostname ?? '', domain: e?.domain ?? '',
+        status: STATUS_NAMES[row.status] ?? String(row.status),
+      },
+      handle: { objectId: row.id, entryId: e ? Number(e.id) : null } satisfies IpHandle,
+    };
+  }
+
+  private async netId(title: string): Promise<number> {
+    const known = this.netIds.get(title);
+    if (known) return known;
+    const rows = await this.client.call<ObjectRow[]>('cmdb.objects.read', { filter: { type: 'C__OBJTYPE__LAYER3_NET', title } });
+    // The title filter is SQL LIKE: compare exactly here.
+    const exact = rows.filter((r) => r.title === title);
+    if (exact.length !== 1) {
+      throw new UserError(exact.length === 0
+        ? `i-doit has no layer-3 net titled "${title}"; create it in i-doit or fix network.net.`
+        : `i-doit has ${exact.length} layer-3 nets titled "${title}" (#${exact.map((r) => r.id).join(', #')}); make the title unique.`);
+    }
+    this.netIds.set(title, exact[0]!.id);
+    return exact[0]!.id;
+  }
+
+  /** Runs allocations of one net one after the other inside this process. */
+  private serialised<T>(net: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.queues.get(net) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    this.queues.set(net, next.catch(() => undefined));
+    return next;
+  }
+
+  private allocate(objectId: number, desired: IpFields, replace: boolean): Promise<HostEntry> {
+    return this.serialised(desired.net, () => this.allocateNow(objectId, desired, replace));
+  }
+
+  private async allocateNow(objectId: number, desired: IpFields, replace: boolean): Promise<HostEntry> {
+    const netId = await this.netId(desired.net);
+    const site = this.siteNet(desired.net);
+    const reserved = new Set(this.site.idoit?.reserved?.[desired.net] ?? []);
+    const explicit = desired.ip === 'auto' ? null : desired.ip;
+    const lost = new Set<string>();
+    const ownRead = { method: 'cmdb.category.read', params: { objID: objectId, category: 'C__CATG__IP' } };
+    for (let attempt = 1; attempt <= (this.o.maxAttempts ?? 64); attempt++) {
+      const [net, list, dhcp, own] = await this.client.batchOrThrow([...netReads(netId), ownRead]);
+      const view = netView(netId, desired.net, site, [net, list, dhcp]);
+      const mine = (own as HostEntry[]).filter((e) => Number(e.net?.id) === netId);
+      // Idempotent: a rerun finds the address the system already holds.
+      const reuse = explicit ? mine.find((e) => e.ipv4_address?.ref_title === explicit) : replace ? undefined : mine[0];
+      if (reuse) return reuse;
+      const ip = explicit ?? firstFree(view, objectId, reserved, lost, site?.gateway);
+      if (!ip) throw fullNet(view, reserved);
+      if (explicit) {
+        const why = refusal(view, explicit, objectId, reserved, site?.gateway);
+        if (why) throw new UserError(`network.ip ${explicit} ${why.reason}; choose another address or ip: auto.`);
+      }
+      const saved = await this.write(objectId, netId, ip, desired);
+      if (saved === 'taken') {
+        if (explicit) throw new UserError(`network.ip ${explicit} in net "${desired.net}" was just taken by another object in i-doit; choose another address or ip: auto.`);
+        lost.add(ip);
+        continue;
+      }
+      if (await this.verify(objectId, netId, ip, saved)) {
+        return (await this.client.call<HostEntry[]>('cmdb.category.read', { objID: objectId, category: 'C__CATG__IP' })).find((e) => Number(e.id) === saved)!;
+      }
+      if (explicit) throw new UserError(`network.ip ${explicit} in net "${desired.net}" is held by another object in i-doit since a moment ago; choose another address or ip: auto.`);
+      lost.add(ip);
+    }
+    throw new TransientError(`gave up allocating an address in net "${desired.net}" after ${this.o.maxAttempts ?? 64} attempts: other writers kept taking the candidates; run again.`);
+  }
+
+  /** Saves the host address; 'taken' when i-doit's own unique-IP check refuses it. */
+  private async write(objectId: number, netId: number, ip: string, d: IpFields): Promise<number | 'taken'> {
+    try {
+      const r = await this.client.call<{ entry: number }>('cmdb.category.save', {
+        object: objectId, category: 'C__CATG__IP',
+        data: { net: netId, net_type: 1, ipv4_assignment: 2, ipv4_address: ip, hostname: d.hostname, domain: d.domain, primary: 1, active: 1 },
+      });
+      return Number(r.entry);
+    } catch (e) {
+      if (e instanceof IdoitError && /already being used/i.test(e.fieldError('ipv4_address') ?? '')) return 'taken';
+      throw e;
+    }
+  }
+
+  /** Reads the IP list back; if an earlier entry holds the same address, gives ours up and reports false. */
+  private async verify(objectId: number, netId: number, ip: string, entryId: number): Promise<boolean> {
+    const list = await this.client.call<unknown[]>('cmdb.category.read', { objID: netId, category: 'C__CATS__NET_IP_ADDRESSES', status: -1 });
+    const holders = ipListHolders(list).get(ip) ?? [];
+    const first = holders[0];
+    if (!first || first.objectId === objectId) return true;
+    await this.client.call('cmdb.category.purge', { object: objectId, category: 'C__CATG__IP', entry: entryId });
+    return false;
+  }
+}
+
+function fullNet(view: NetView, reserved: Set<string>): UserError {
+  const held = [...view.holders.keys()].length;
+  return new UserError(
+    `net "${view.title}" (${view.cidr.text}, range ${intToIp(view.from)}–${intToIp(view.to)}) has no free address left ` +
+      `(${held} held in i-doit, ${reserved.size} reserved in shipshape.yaml, ${view.dhcp.length} DHCP range(s)); ` +
+      'free addresses in i-doit, widen the range, or use another net.',
+  );
+}

@@ -1,0 +1,56 @@
+/**
+ * Which providers a site needs, and how each is built. A backend that shipshape.yaml configures
+ * but whose provider does not exist yet stops the command with a clear message: the CLI never
+ * pretends to have observed or changed something it cannot reach.
+ */
+import { UserError, type Logger, type Provider } from '../engine/contract';
+import type { LoadResult } from '../manifest';
+import type { SiteConfig } from '../manifest/site';
+import { resolveSecret } from '../manifest';
+import { createIdoitClient } from './idoit/site-client';
+import { IdoitIpamProvider } from './idoit/ipam';
+import { IdoitCmdbProvider } from './idoit/cmdb';
+
+export interface ProviderDeps {
+  repo: LoadResult;
+  site: SiteConfig;
+  log: Logger;
+  /** Where providers keep what a crash must not lose (create journals). */
+  stateDir: string;
+}
+
+interface Entry {
+  name: string;
+  issue: number;
+  configured: (site: SiteConfig) => boolean;
+  build?: (deps: ProviderDeps) => Provider[];
+}
+
+const ENTRIES: Entry[] = [
+  {
+    name: 'i-doit (IPAM and CMDB)',
+    issue: 4,
+    configured: (s) => !!s.idoit,
+    build: ({ site }) => {
+      // One client (one session) shared by both steps.
+      const client = createIdoitClient(site, (ref) => resolveSecret(ref, site.root));
+      return [new IdoitIpamProvider({ client, site }), new IdoitCmdbProvider({ client, site })];
+    },
+  },
+  { name: 'DNS', issue: 5, configured: (s) => s.dns.zones.length > 0 },
+  { name: 'DHCP', issue: 5, configured: (s) => s.dhcp.servers.length > 0 },
+  { name: 'vSphere', issue: 3, configured: (s) => !!s.vsphere },
+];
+
+export function buildProviders(deps: ProviderDeps): Provider[] {
+  const configured = ENTRIES.filter((e) => e.configured(deps.site));
+  if (configured.length === 0) {
+    throw new UserError('shipshape.yaml configures no backend (vsphere, idoit, dns, dhcp): there is nothing to observe or change');
+  }
+  const missing = configured.filter((e) => !e.build);
+  if (missing.length) {
+    const list = missing.map((e) => `${e.name} (issue #${e.issue})`).join(', ');
+    throw new UserError(`shipshape.yaml configures backends whose providers are not built yet: ${list}. Nothing was observed or changed.`);
+  }
+  return configured.flatMap((e) => e.build!(deps));
+}
