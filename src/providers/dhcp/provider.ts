@@ -126,6 +126,6 @@ export class DhcpProvider implements Provider<DhcpFields> {
   }
 
   async close(): Promise<void> {
-    if (!this.opts.pool) await this.pool?.closeAll();
+    await this.pool?.closeAll();
   }
 }

@@ -15,7 +15,7 @@ import { Rfc2136Backend } from './rfc2136';
 
 export interface DnsProviderOptions {
   readSecret: SecretReader;
-  /** Shared with the DHCP provider within a run; created (and closed) here when absent. */
+  /** Shared with the other SSH steps within a run; created here when absent. close() ends its connections. */
   pool?: SshPool;
   reloadTimeoutMs?: number;
 }
@@ -204,6 +204,6 @@ export class DnsProvider implements Provider<DnsFields> {
   }
 
   async close(): Promise<void> {
-    if (!this.opts.pool) await this.pool?.closeAll();
+    await this.pool?.closeAll();
   }
 }
