@@ -90,7 +90,7 @@ export interface DhcpServer {
   ssh: SshEndpoint;
   /** isc: absolute path of the include file shipshape owns on the server. */
   includePath?: string;
-  /** isc: the main dhcpd.conf on the server (for `dhcpd -t -cf`). */
+  /** isc: the main dhcpd.conf on the server (for `dhcpd -t -cf`). kea: the config file Kea was started with (`kea-dhcp4 -t`, `config-write`). */
   configPath?: string;
   /** kea: path of the control socket on the server. */
   controlSocket?: string;
