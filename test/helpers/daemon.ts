@@ -1,8 +1,8 @@
 /**
  * Start real daemons for tests: free 127.0.0.1 port, own temp dir, readiness raced against the child's
  * exit (a daemon that dies at start fails with its log), stop by pid (SIGTERM, SIGKILL after 5 s).
- * Every started pid is also killed when the test process exits, and written to $SHIPSHAPE_TEST_PIDS
- * (when set) so .ci/run can stop leftovers.
+ * Every started pid is also killed when the test process exits, and written with its start time to
+ * $SHIPSHAPE_TEST_PIDS (when set) so .ci/run can stop leftovers if the test process itself died.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -50,7 +50,11 @@ export async function startDaemon(name: string, cmd: string, args: string[], log
   const quoted = [cmd, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const child = spawn('/bin/sh', ['-c', `ulimit -c 0; exec ${quoted} >>'${logFile}' 2>&1`], { stdio: 'ignore', env: { ...process.env, ...env } });
   running.add(child);
-  if (process.env.SHIPSHAPE_TEST_PIDS && child.pid) appendFileSync(process.env.SHIPSHAPE_TEST_PIDS, `${child.pid}\n`);
+  // pid and start time (field 22 of /proc/PID/stat), so .ci/run never kills a reused pid
+  if (process.env.SHIPSHAPE_TEST_PIDS && child.pid) {
+    const start = readFileSync(`/proc/${child.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[19];
+    appendFileSync(process.env.SHIPSHAPE_TEST_PIDS, `${child.pid} ${start}\n`);
+  }
   const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
   let exited: number | null | undefined;
   const exitP = new Promise<void>((resolve) => child.once('exit', (code) => { exited = code; running.delete(child); resolve(); }));
