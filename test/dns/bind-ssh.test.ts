@@ -183,4 +183,4 @@ test('a reconcile of 1,000 systems reloads each zone once', async () => {
   const obs = await provider().observe(context(bulkSite));
   expect(obs.resources.filter((o) => o.owned)).toHaveLength(1000);
   expect(obs.roundTrips).toBe(4);
-});
+}, 180_000); // 1,000 systems through real SSH/named; bounded

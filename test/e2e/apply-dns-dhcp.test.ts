@@ -108,4 +108,4 @@ test('shipshape apply creates the DNS records and DHCP reservations of the examp
   expect(await code(q().reverse('198.51.100.20'))).toBe('ENOTFOUND');
   expect(readFileSync(join(sshd.dir, 'shipshape-hosts.conf'), 'utf8')).not.toContain('198.51.100.20');
   expect(await q().resolve4('web-dev-01.dev.example.com')).toEqual([web1]);
-});
+}, 240_000); // three applies; bounded

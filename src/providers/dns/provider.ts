@@ -34,6 +34,8 @@ export class DnsProvider implements Provider<DnsFields> {
   private wanted = new Map<string, ZoneState>();
   private foreign = new Map<string, ServedRecord[]>();
   private zones: DnsZone[] = [];
+  /** Per "apex system": what the server served before this commit changed it (to revert a half-applied system). */
+  private priors = new Map<string, DnsRecord[] | undefined>();
 
   constructor(private readonly opts: DnsProviderOptions) {}
 
@@ -141,13 +143,13 @@ export class DnsProvider implements Provider<DnsFields> {
       for (const [s, e] of await backend.check(state, changed)) failed.set(s, e);
     }
     // A refused system keeps what the servers serve now, in every zone.
-    for (const [apex, wanted] of this.wanted) {
-      for (const s of failed.keys()) {
-        const keep = this.served.get(apex)?.get(s);
-        if (keep) wanted.set(s, keep);
-        else wanted.delete(s);
-      }
-    }
+    for (const apex of this.wanted.keys()) for (const s of failed.keys()) this.keepServed(apex, s);
+  }
+
+  private keepServed(apex: string, system: string): void {
+    const keep = this.served.get(apex)?.get(system);
+    if (keep) this.wanted.get(apex)!.set(system, keep);
+    else this.wanted.get(apex)!.delete(system);
   }
 
   async commit(): Promise<CommitResult> {
@@ -155,6 +157,8 @@ export class DnsProvider implements Provider<DnsFields> {
     const landed = new Map<string, Set<string>>();
     await this.checkAll(failed);
     for (const [apex, backend] of this.backends) {
+      // A system that already failed in an earlier zone is not deployed to this one.
+      for (const s of this.changedIn(apex)) if (failed.has(s)) this.keepServed(apex, s);
       const changed = this.changedIn(apex);
       if (changed.size === 0) continue;
       const result = await backend.apply(this.served.get(apex)!, this.wanted.get(apex)!, changed);
@@ -180,7 +184,6 @@ export class DnsProvider implements Provider<DnsFields> {
     return { failed: [...failed].map(([system, error]) => ({ system, error })) };
   }
 
-  private priors = new Map<string, DnsRecord[] | undefined>();
   private priorOf(apex: string, system: string): DnsRecord[] | undefined {
     return this.priors.get(`${apex} ${system}`);
   }
@@ -191,9 +194,7 @@ export class DnsProvider implements Provider<DnsFields> {
     const wanted = this.wanted.get(apex)!;
     for (const s of changed) {
       if (failed.has(s)) {
-        const keep = served.get(s);
-        if (keep) wanted.set(s, keep);
-        else wanted.delete(s);
+        this.keepServed(apex, s);
         continue;
       }
       if (!this.priors.has(`${apex} ${s}`)) this.priors.set(`${apex} ${s}`, served.get(s));
