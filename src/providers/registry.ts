@@ -5,7 +5,10 @@
  */
 import { UserError, type Logger, type Provider } from '../engine/contract';
 import type { LoadResult } from '../manifest';
-import type { SiteConfig } from '../manifest/site';
+import type { SecretRef, SiteConfig } from '../manifest/site';
+import { SshPool } from '../transport/ssh';
+import { DnsProvider } from './dns/provider';
+import { DhcpProvider } from './dhcp/provider';
 import { resolveSecret } from '../manifest';
 import { createIdoitClient } from './idoit/site-client';
 import { IdoitIpamProvider } from './idoit/ipam';
@@ -17,6 +20,16 @@ export interface ProviderDeps {
   log: Logger;
   /** Where providers keep what a crash must not lose (create journals). */
   stateDir: string;
+}
+
+const secrets = (site: SiteConfig) => (ref: SecretRef) => resolveSecret(ref, site.root);
+
+/** One SSH connection per server per run, shared by the DNS and DHCP steps (closing it twice is harmless). */
+const pools = new WeakMap<SiteConfig, SshPool>();
+function sshPool(site: SiteConfig): SshPool {
+  let pool = pools.get(site);
+  if (!pool) pools.set(site, (pool = new SshPool({ readSecret: secrets(site), root: site.root })));
+  return pool;
 }
 
 interface Entry {
@@ -37,8 +50,18 @@ const ENTRIES: Entry[] = [
       return [new IdoitIpamProvider({ client, site }), new IdoitCmdbProvider({ client, site })];
     },
   },
-  { name: 'DNS', issue: 5, configured: (s) => s.dns.zones.length > 0 },
-  { name: 'DHCP', issue: 5, configured: (s) => s.dhcp.servers.length > 0 },
+  {
+    name: 'DNS',
+    issue: 5,
+    configured: (s) => s.dns.zones.length > 0,
+    build: ({ site }) => [new DnsProvider({ readSecret: secrets(site), pool: sshPool(site) })],
+  },
+  {
+    name: 'DHCP',
+    issue: 5,
+    configured: (s) => s.dhcp.servers.length > 0,
+    build: ({ site }) => [new DhcpProvider({ readSecret: secrets(site), pool: sshPool(site) })],
+  },
   { name: 'vSphere', issue: 3, configured: (s) => !!s.vsphere },
 ];
 
