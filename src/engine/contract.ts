@@ -120,7 +120,7 @@ export interface CommitResult {
 /** Errors a provider throws for transient failures (timeouts, 5xx, connection resets); the engine retries only these. */
 export class TransientError extends Error {
   override readonly name = 'TransientError';
-  constructor(message: string, readonly cause?: unknown) {
+  constructor(message: string, override readonly cause?: unknown) {
     super(message);
   }
 }
