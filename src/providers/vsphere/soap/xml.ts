@@ -78,7 +78,7 @@ const parser = new XMLParser({
   parseAttributeValue: false,
   trimValues: false,
   processEntities: true,
-  htmlEntities: false,
+  htmlEntities: true, // also decodes numeric character references (&#xA; in annotations)
   ignoreDeclaration: true,
 });
 
