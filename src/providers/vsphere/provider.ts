@@ -146,7 +146,8 @@ export class VsphereProvider implements Provider<VmFields> {
         ctx.log.info({ system: system.name, vm: sameName[0]!.ref.value }, 'vsphere: found the clone an interrupted run started; marking and converging it');
         return this.finishCreate(sameName[0]!.ref, system, desired, resolved, ctx, journal);
       }
-      throw new UserError(`system ${system.name}: a VM named ${system.name} already exists in ${p.folderPath} (${sameName.map((s) => s.ref.value).join(', ')}) without shipshape's marker; shipshape neither adopts nor overwrites it: rename or remove it, or adopt it by setting extraConfig ${MARKER_OWNER}=${OWNER_VALUE} and ${MARKER_SYSTEM}=${system.name}`);
+      const interrupted = entry ? ` An interrupted create of this system (journal ${journal.pathFor(system.name)}) may have made it, but the journal cannot prove it.` : '';
+      throw new UserError(`system ${system.name}: a VM named ${system.name} already exists in ${p.folderPath} (${sameName.map((s) => s.ref.value).join(', ')}) without shipshape's marker; shipshape neither adopts nor overwrites it.${interrupted} Rename or remove it, or adopt it by setting extraConfig ${MARKER_OWNER}=${OWNER_VALUE} and ${MARKER_SYSTEM}=${system.name}`);
     }
     if (entry?.task) {
       const result = await this.taskResult(c, entry.task, v);
