@@ -40,6 +40,18 @@ test('logs in with the CA from caFile, reads, and Logout closes the session on t
   await observer.logout();
 });
 
+test('parallel first calls share one Login: one session, not one per call', async () => {
+  const observer = adminClient(sim);
+  const before = await sessionKeys(observer);
+  const c = adminClient(sim);
+  const sc = await c.serviceContent();
+  const body = ref('_this', sc.viewManager) + ref('container', sc.rootFolder) + '<type>VirtualMachine</type><recursive>true</recursive>';
+  await Promise.all(Array.from({ length: 5 }, () => c.call('CreateContainerView', body)));
+  expect(await sessionKeys(observer)).toHaveLength(before.length + 1);
+  await c.logout();
+  await observer.logout();
+});
+
 test('a wrong password is an InvalidLogin error that does not contain the password', async () => {
   const c = new VimClient({ url: sim.url, username: USER, password: 'wrong&<pw>', tls: { caFile: sim.caFile } });
   const err = await c.login().catch((e: unknown) => e);

@@ -199,6 +199,18 @@ test('observe costs the same round trips for 1 owned VM as for many', async () =
   expect(second.roundTrips).toBe(first.roundTrips - 2); // the first observe also paid RetrieveServiceContent + Login
 });
 
+test('device reads page like the light read: only by page size, never per VM', async () => {
+  const one = new VsphereProvider({ secret, pageSize: 1000 });
+  const two = new VsphereProvider({ secret, pageSize: 2 });
+  providers.push(one, two);
+  const a = await one.observe(ctxFor(site));
+  const b = await two.observe(ctxFor(site));
+  const owned = a.resources.filter((r) => r.owned).length;
+  expect(owned).toBeGreaterThan(4);
+  expect(b.resources.map((r) => r.fields)).toEqual(a.resources.map((r) => r.fields));
+  expect(b.roundTrips - a.roundTrips).toBe(Math.ceil(owned / 2) - 1);
+});
+
 test('a session lost mid-run is re-established and the create still lands', async () => {
   const p = newProvider();
   await p.observe(ctxFor(site));

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
 	_ "github.com/vmware/govmomi/vapi/simulator" // registers /rest (tags, content library, session) when -rest
 )
 
@@ -48,6 +49,7 @@ func main() {
 	flag.IntVar(&m.OpaqueNetwork, "nsx", m.OpaqueNetwork, "OpaqueNetworks per Datacenter")
 	flag.IntVar(&m.Machine, "vm", m.Machine, "VMs per cluster root pool, per standalone host and per vApp")
 	flag.BoolVar(&m.Autostart, "autostart", m.Autostart, "power on the model's VMs")
+	mark := flag.String("mark", "", "shipshape addition: give every model VM shipshape's ownership marker (extraConfig) with this OS, as if shipshape had created it (benchmarks)")
 	flag.Parse()
 
 	if *esx {
@@ -64,6 +66,15 @@ func main() {
 		os.Exit(1)
 	}
 	created := time.Since(t0)
+	if *mark != "" {
+		for _, e := range simulator.Map.All("VirtualMachine") {
+			vm := e.(*simulator.VirtualMachine)
+			vm.Config.ExtraConfig = append(vm.Config.ExtraConfig,
+				&types.OptionValue{Key: "shipshape.owner", Value: "shipshape"},
+				&types.OptionValue{Key: "shipshape.system", Value: vm.Name},
+				&types.OptionValue{Key: "shipshape.os", Value: *mark})
+		}
+	}
 	defer m.Remove() // deletes the temp datastore directories
 
 	u := &url.URL{Host: *addr}

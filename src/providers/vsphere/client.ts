@@ -56,6 +56,7 @@ export class VimClient {
   private readonly endpoint: string;
   private cookie: string | undefined;
   private sc: ServiceContent | undefined;
+  private loggingIn: Promise<void> | undefined;
 
   constructor(private readonly opts: VimClientOptions) {
     const u = new URL(opts.url);
@@ -98,10 +99,16 @@ export class VimClient {
     return this.sc;
   }
 
-  async login(): Promise<void> {
+  /** Logs in; concurrent callers share one Login so parallel systems never open extra sessions. */
+  login(): Promise<void> {
+    this.loggingIn ??= this.doLogin().finally(() => { this.loggingIn = undefined; });
+    return this.loggingIn;
+  }
+
+  private async doLogin(): Promise<void> {
     const sc = await this.serviceContent();
     this.cookie = undefined;
-    await this.call('Login', ref('_this', sc.sessionManager) + text('userName', this.opts.username) + text('password', this.opts.password), { noSession: true });
+    await this.post('Login', ref('_this', sc.sessionManager) + text('userName', this.opts.username) + text('password', this.opts.password), (this.opts.retries ?? 2) + 1);
     if (!this.cookie) throw new Error(`vSphere Login at ${this.endpoint} returned no session cookie`);
     this.opts.log?.debug({ url: this.endpoint }, 'vsphere: logged in');
   }
@@ -130,12 +137,16 @@ export class VimClient {
   /** Calls `method` with the given inner XML and returns the `<methodResponse>` element. */
   async call(method: string, inner: string, o: { noSession?: boolean; noRelogin?: boolean } = {}): Promise<XNode> {
     if (!o.noSession && !this.cookie) await this.login();
+    const sentWith = this.cookie;
     try {
       return await this.callWithRetry(method, inner);
     } catch (e) {
       if (e instanceof NotAuthenticatedError && !o.noSession && !o.noRelogin) {
-        this.opts.log?.info({ method }, 'vsphere: session lost, logging in again');
-        await this.login();
+        // Another call may already have logged in again since this one was sent.
+        if (this.cookie === sentWith) {
+          this.opts.log?.info({ method }, 'vsphere: session lost, logging in again');
+          await this.login();
+        }
         return await this.callWithRetry(method, inner);
       }
       throw e;
@@ -143,10 +154,14 @@ export class VimClient {
   }
 
   private async callWithRetry(method: string, inner: string): Promise<XNode> {
-    const attempts = REPEATABLE.has(method) ? (this.opts.retries ?? 2) + 1 : 1;
+    return this.post(method, inner, REPEATABLE.has(method) ? (this.opts.retries ?? 2) + 1 : 1);
+  }
+
+  /** One call, repeated up to `attempts` times on transient failures. */
+  private async post(method: string, inner: string, attempts: number): Promise<XNode> {
     for (let i = 1; ; i++) {
       try {
-        return await this.post(method, inner);
+        return await this.postOnce(method, inner);
       } catch (e) {
         if (!(e instanceof TransientError) || i >= attempts) throw e;
         this.opts.log?.warn({ method, attempt: i, error: e.message }, 'vsphere: transient failure, retrying');
@@ -155,7 +170,7 @@ export class VimClient {
     }
   }
 
-  private async post(method: string, inner: string): Promise<XNode> {
+  private async postOnce(method: string, inner: string): Promise<XNode> {
     const body = envelope(method, inner);
     const headers: Record<string, string> = {};
     if (this.cookie) headers.Cookie = this.cookie;

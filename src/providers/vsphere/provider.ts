@@ -10,9 +10,9 @@ import path from 'node:path';
 import { UserError, type FieldChange, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
 import type { SecretRef, SiteConfig, VsphereSite } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
-import { VimClient } from './client';
+import { VimClient, type CallStats } from './client';
 import { desiredVm, diffVm, observedFields, type VmFields, type VmHandle } from './fields';
-import { retrieveObjects, retrieveView, runTask, waitForTask } from './inventory';
+import { DEFAULT_PAGE_SIZE, retrieveObjects, retrieveView, runTask, waitForTask } from './inventory';
 import { CreateJournal } from './journal';
 import { Placement } from './placement';
 import { powerOff, powerOn } from './power';
@@ -47,12 +47,24 @@ export class VsphereProvider implements Provider<VmFields> {
 
   constructor(private readonly o: VsphereProviderOptions) {}
 
+  /** Round trips and bytes of this run's session so far (benchmarks). */
+  get callStats(): CallStats | undefined {
+    return this.client?.stats;
+  }
+
   desired(system: DesiredSystem, resolved: Resolved, site: SiteConfig): VmFields | null {
     return desiredVm(system, resolved, site);
   }
 
   diff(system: DesiredSystem, desired: VmFields, observed: VmResource): FieldChange[] {
     return diffVm(system, desired, observed.fields);
+  }
+
+  /** Hands the VM's identity to later steps (installation boots it, CMDB records it). */
+  resolve(_system: DesiredSystem, observed: VmResource | undefined, resolved: Resolved): Resolved {
+    if (!observed?.owned) return resolved;
+    const h = observed.handle as VmHandle;
+    return { ...resolved, mac: observed.fields.mac || resolved.mac, vmId: observed.id, vmInstanceUuid: h.instanceUuid };
   }
 
   private site(ctx: ProviderContext): VsphereSite {
@@ -115,15 +127,22 @@ export class VsphereProvider implements Provider<VmFields> {
     const { c, p } = await this.connect(ctx);
     const before = c.stats.roundTrips;
     const vms = await this.listFolder(c, p);
+    const resources = new Map<string, VmResource>();
+    // The device list is the heavy part (about 6 KB per VM): read only for VMs we may have to
+    // change, a page at a time, and reduced to fields at once so a page's XML is garbage before
+    // the next arrives (converge re-reads devices itself before editing them).
     const owned = vms.filter((vm) => markerOf(vm));
-    // The device list is the heavy part (about 7 KB per VM): only for VMs we may have to change.
-    const heavy = await this.readVms(c, owned.map((vm) => vm.ref), HEAVY_PATHS);
-    for (const vm of owned) {
-      const h = heavy.get(vm.ref.value);
-      if (h?.devices) vm.devices = h.devices;
+    const page = this.o.pageSize ?? DEFAULT_PAGE_SIZE;
+    for (let i = 0; i < owned.length; i += page) {
+      const chunk = owned.slice(i, i + page);
+      const heavy = await this.readVms(c, chunk.map((vm) => vm.ref), HEAVY_PATHS);
+      for (const vm of chunk) {
+        const devices = heavy.get(vm.ref.value)?.devices;
+        resources.set(vm.ref.value, this.toResource(devices ? { ...vm, devices } : vm));
+      }
     }
     this.seen = vms;
-    return { resources: vms.map((vm) => this.toResource(vm)), roundTrips: c.stats.roundTrips - before };
+    return { resources: vms.map((vm) => resources.get(vm.ref.value) ?? this.toResource(vm)), roundTrips: c.stats.roundTrips - before };
   }
 
   async create(system: DesiredSystem, desired: VmFields, resolved: Resolved, ctx: ProviderContext): Promise<VmResource> {

@@ -2,7 +2,7 @@
 import type { VimClient } from '../client';
 import { retrieveAll } from '../inventory';
 import { DuplicateNameError, faultFromBody, faultFromTaskError, InvalidLoginError, InvalidPowerStateError, ManagedObjectNotFoundError } from './faults';
-import { child, envelope, parseEnvelope, toRef } from './xml';
+import { child, envelope, parseEnvelope, parseXml, toRef } from './xml';
 
 const ENV = (body: string, ns = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'): string =>
   `<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" ${ns}><soapenv:Body>${body}</soapenv:Body></soapenv:Envelope>`;
@@ -67,4 +67,27 @@ test('follows the token with ContinueRetrievePropertiesEx until the last page', 
   const all = await retrieveAll(fake, '<propSet/>', 2);
   expect(all.map((o) => o.props.get('name')!.text)).toEqual(['web-1', 'web-2', 'web-3', 'web-4', 'web-5']);
   expect(calls).toEqual(['RetrievePropertiesEx:2', 'ContinueRetrievePropertiesEx:t-1', 'ContinueRetrievePropertiesEx:t-2']);
+});
+
+describe('parseXml (our SOAP reader)', () => {
+  test('reads self-closing elements, CDATA, comments and single-quoted attributes', () => {
+    const n = parseXml(`<?xml version="1.0"?><!-- c --><a x='1' y="&lt;2&gt;"><b/><c><![CDATA[<raw & text>]]></c><d>t<!-- skip -->u</d></a>`)!;
+    expect(n.attrs).toEqual({ x: '1', y: '<2>' });
+    expect(n.children.map((c) => c.name)).toEqual(['b', 'c', 'd']);
+    expect(child(n, 'c')!.text).toBe('<raw & text>');
+    expect(child(n, 'd')!.text).toBe('tu');
+  });
+
+  test('a namespace declared on a parent applies to its descendants only', () => {
+    const n = parseXml('<a><b xmlns:q="http://www.w3.org/2001/XMLSchema-instance"><c q:type="X"/></b><d q:type="Y"/></a>')!;
+    expect(child(child(n, 'b'), 'c')!.xsiType).toBe('X');
+    expect(child(n, 'd')!.xsiType).toBeUndefined();
+    expect(child(n, 'd')!.attrs.type).toBe('Y');
+  });
+
+  test('truncated or unbalanced documents are errors, not partial trees', () => {
+    expect(() => parseXml('<a><b></b>')).toThrow(/unterminated/);
+    expect(() => parseXml('<a></a></b>')).toThrow(/unexpected closing/);
+    expect(() => parseEnvelope('<html>proxy error</html>')).toThrow(/not a SOAP envelope/);
+  });
 });
