@@ -10,6 +10,7 @@ import { VsphereProvider } from '../src/providers/vsphere/provider';
 import { HEAVY_PATHS, LIGHT_PATHS, NETWORK_REQUESTS, networkNamesOf, parseVm } from '../src/providers/vsphere/vm';
 import { ctxFor, PASSWORD, secret, siteFor, USER } from '../test/helpers/vsphere-site';
 
+interface Measured { vms: number; roundTrips: number; bytesIn: number; bytesOut: number; waitS: number; parseS: number }
 interface Args { mode: 'observe' | 'naive'; url: string; caFile: string }
 
 function rssMiB(field: 'VmHWM' | 'VmRSS'): number {
@@ -17,17 +18,17 @@ function rssMiB(field: 'VmHWM' | 'VmRSS'): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-async function observe(a: Args): Promise<{ vms: number; roundTrips: number; bytesIn: number; bytesOut: number }> {
+async function observe(a: Args): Promise<Measured> {
   const site = siteFor({ url: a.url, caFile: a.caFile, pid: 0, dir: '', stop: async () => {} }, process.cwd(), { folder: '' });
   const p = new VsphereProvider({ secret, requestTimeoutMs: 600_000 });
   const obs = await p.observe(ctxFor(site));
   const s = p.callStats!;
-  const r = { vms: obs.resources.filter((x) => x.owned && (x.handle as { hasDevices: boolean }).hasDevices).length, roundTrips: s.roundTrips, bytesIn: s.bytesReceived, bytesOut: s.bytesSent };
+  const r = { vms: obs.resources.filter((x) => x.owned && (x.handle as { hasDevices: boolean }).hasDevices).length, roundTrips: s.roundTrips, bytesIn: s.bytesReceived, bytesOut: s.bytesSent, waitS: s.msWaiting / 1000, parseS: s.msParsing / 1000 };
   await p.close();
   return r;
 }
 
-async function naive(a: Args): Promise<{ vms: number; roundTrips: number; bytesIn: number; bytesOut: number }> {
+async function naive(a: Args): Promise<Measured> {
   const c = new VimClient({ url: a.url, username: USER, password: PASSWORD, tls: { caFile: a.caFile }, timeoutMs: 600_000 });
   const sc = await c.serviceContent();
   const refs = (await retrieveView(c, sc.rootFolder, [{ type: 'VirtualMachine', paths: ['name'] }])).map((o) => o.obj);
@@ -42,7 +43,7 @@ async function naive(a: Args): Promise<{ vms: number; roundTrips: number; bytesI
     }
   };
   await Promise.all(Array.from({ length: 8 }, worker));
-  const r = { vms, roundTrips: c.stats.roundTrips, bytesIn: c.stats.bytesReceived, bytesOut: c.stats.bytesSent };
+  const r = { vms, roundTrips: c.stats.roundTrips, bytesIn: c.stats.bytesReceived, bytesOut: c.stats.bytesSent, waitS: c.stats.msWaiting / 1000, parseS: c.stats.msParsing / 1000 };
   await c.logout();
   return r;
 }

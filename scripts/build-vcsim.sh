@@ -27,6 +27,7 @@ mkdir -p "$root/.cache/vcsim" "$root/.cache/go-build"
 cd "$root/tools/vcsim"
 # Debian ships govmomi as a GOPATH tree, not a module: build in GOPATH mode.
 GO111MODULE=off GOPATH="$gopath" GOCACHE="$root/.cache/go-build" GOFLAGS= \
-  go build -o "$out.tmp" main.go
-mv "$out.tmp" "$out"
+  go build -o "$out.tmp.$$" main.go
+# Per-process temp name + rename: two test workers building at once both end with a whole binary.
+mv "$out.tmp.$$" "$out"
 echo "$out"

@@ -23,7 +23,7 @@ beforeAll(async () => {
   await makeTemplates(sim, ['tpl-debian12']);
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'shipshape-vs-repo-'));
   site = siteFor(sim, root);
-});
+}, 300_000); // the first run builds the harness (about 30 s on 2 idle cores)
 afterAll(async () => {
   await sim?.stop();
   fs.rmSync(root, { recursive: true, force: true });

@@ -34,7 +34,7 @@ beforeAll(async () => {
   await makeTemplates(sim, ['tpl-debian12', 'tpl-rocky9']);
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'shipshape-vs-repo-'));
   site = siteFor(sim, root);
-});
+}, 300_000); // the first run builds the harness (about 30 s on 2 idle cores)
 afterEach(async () => {
   await Promise.all(providers.splice(0).map((p) => p.close()));
 });

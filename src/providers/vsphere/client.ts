@@ -39,6 +39,9 @@ export interface CallStats {
   roundTrips: number;
   bytesSent: number;
   bytesReceived: number;
+  /** Time spent waiting for responses (server + transfer) and parsing them, summed over calls. */
+  msWaiting: number;
+  msParsing: number;
 }
 
 /** Methods that change nothing (or nothing that matters when repeated): only these are retried. */
@@ -51,7 +54,7 @@ const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/;
 const SESSION_COOKIE = /(?:^|;\s*)(vmware_soap_session=("[^"]*"|[^;]*))/;
 
 export class VimClient {
-  readonly stats: CallStats = { roundTrips: 0, bytesSent: 0, bytesReceived: 0 };
+  readonly stats: CallStats = { roundTrips: 0, bytesSent: 0, bytesReceived: 0, msWaiting: 0, msParsing: 0 };
   private readonly http: AxiosInstance;
   private readonly endpoint: string;
   private cookie: string | undefined;
@@ -142,9 +145,10 @@ export class VimClient {
       return await this.callWithRetry(method, inner);
     } catch (e) {
       if (e instanceof NotAuthenticatedError && !o.noSession && !o.noRelogin) {
-        // Another call may already have logged in again since this one was sent.
-        if (this.cookie === sentWith) {
-          this.opts.log?.info({ method }, 'vsphere: session lost, logging in again');
+        // Parallel calls all see the lost session: one logs in, the others join that Login
+        // (or, if it already finished, retry with its cookie).
+        if (this.cookie === sentWith || this.loggingIn) {
+          if (!this.loggingIn) this.opts.log?.info({ method }, 'vsphere: session lost, logging in again');
           await this.login();
         }
         return await this.callWithRetry(method, inner);
@@ -177,10 +181,13 @@ export class VimClient {
     let res: AxiosResponse<string>;
     this.stats.roundTrips++;
     this.stats.bytesSent += Buffer.byteLength(body);
+    const t0 = performance.now();
     try {
       res = await this.http.post<string>(this.endpoint, body, { headers, signal: this.opts.signal });
     } catch (e) {
       throw this.transportError(method, e);
+    } finally {
+      this.stats.msWaiting += performance.now() - t0;
     }
     const data = typeof res.data === 'string' ? res.data : '';
     this.stats.bytesReceived += Number(res.headers['content-length']) || Buffer.byteLength(data);
@@ -191,8 +198,10 @@ export class VimClient {
     }
     if (res.status >= 502 && res.status <= 504) throw new TransientError(`vSphere ${method}: HTTP ${res.status} from ${this.endpoint}`);
     let bodyNode: XNode;
+    const t1 = performance.now();
     try {
       bodyNode = parseEnvelope(data);
+      this.stats.msParsing += performance.now() - t1;
     } catch {
       throw new Error(`vSphere ${method}: HTTP ${res.status} from ${this.endpoint} is not a SOAP response`);
     }

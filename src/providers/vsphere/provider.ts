@@ -9,7 +9,7 @@
 import path from 'node:path';
 import { UserError, type FieldChange, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
 import type { SecretRef, SiteConfig, VsphereSite } from '../../manifest/site';
-import type { DesiredSystem } from '../../manifest/types';
+import { formatSource, type DesiredSystem } from '../../manifest/types';
 import { VimClient, type CallStats } from './client';
 import { desiredVm, diffVm, observedFields, type VmFields, type VmHandle } from './fields';
 import { DEFAULT_PAGE_SIZE, retrieveObjects, retrieveView, runTask, waitForTask } from './inventory';
@@ -229,7 +229,9 @@ export class VsphereProvider implements Provider<VmFields> {
       const hw = changes.filter((ch) => ch.path === 'cpu' || ch.path === 'memoryMiB');
       if (hw.length && vm.powerState !== 'poweredOff') {
         if (!o.allowPowerOff) {
-          throw new UserError(`system ${system.name}: changing ${hw.map((h) => `${h.path} ${h.from}→${h.to}`).join(', ')} needs the VM powered off; set lifecycle.powerPolicy: allow-poweroff in ${system.file} to let apply do it, or power it off yourself and apply again`);
+          const src = system.sources['lifecycle.powerPolicy'];
+          const now = src ? ` (${system.lifecycle.powerPolicy} at ${formatSource(src)})` : '';
+          throw new UserError(`system ${system.name}: changing ${hw.map((h) => `${h.path} ${h.from}→${h.to}`).join(', ')} needs the VM powered off; set lifecycle.powerPolicy: allow-poweroff in ${system.file} or its profile${now} to let apply do it, or power it off yourself and apply again`);
         }
         ctx.log.info({ system: system.name }, 'vsphere: powering off for a CPU/memory change (powerPolicy allow-poweroff)');
         await powerOff(c, vmRef, { guestTimeoutMs: this.o.guestShutdownTimeoutMs ?? 120_000, taskTimeoutMs: this.taskMs(v), what });
