@@ -74,6 +74,15 @@ test('create clones from the template and converges CPU, memory, disk, MAC, port
   expect(p.diff(sys, p.desired(sys, { ip: '', mac: '' }, site)!, seen)).toEqual([]);
 });
 
+test('create attaches the installer ISO the installation step resolved before powering on', async () => {
+  const sys = systemNamed('iso-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:10' } });
+  const p = newProvider();
+  const resolved = { ip: '', mac: sys.network.mac, installIso: '[LocalDS_0] iso/debian12-netinst.iso' };
+  const r = await p.create(sys, p.desired(sys, resolved, site)!, resolved, ctxFor(site));
+  expect(r.handle).toMatchObject({ cdromIso: '[LocalDS_0] iso/debian12-netinst.iso' });
+  expect(r.fields.power).toBe('poweredOn');
+});
+
 test('create twice (a re-run, then the same run again) leaves one VM', async () => {
   const sys = systemNamed('web-02', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:04' } });
   await createSystem(sys);
