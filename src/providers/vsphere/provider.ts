@@ -18,7 +18,7 @@ import { Placement } from './placement';
 import { powerOff, powerOn } from './power';
 import { ManagedObjectNotFoundError, VsphereFault } from './soap/faults';
 import { child, ref, toRef, type MoRef } from './soap/xml';
-import { cloneBody, reconfigSpec, type ReconfigWant } from './specs';
+import { cloneBody, reconfigSpec, wantFor } from './specs';
 import { HEAVY_PATHS, LIGHT_PATHS, MARKER_COMMIT, MARKER_OS, MARKER_OWNER, MARKER_SYSTEM, markerOf, NETWORK_REQUESTS, networkNamesOf, OWNER_VALUE, parseVm, type VmInfo } from './vm';
 
 export interface VsphereProviderOptions {
@@ -236,24 +236,9 @@ export class VsphereProvider implements Provider<VmFields> {
         ctx.log.info({ system: system.name }, 'vsphere: powering off for a CPU/memory change (powerPolicy allow-poweroff)');
         await powerOff(c, vmRef, { guestTimeoutMs: this.o.guestShutdownTimeoutMs ?? 120_000, taskTimeoutMs: this.taskMs(v), what });
       }
-      const want: ReconfigWant = { growDisks: [], addDisks: [], extraConfig: needMarker || changes.length ? this.markerEntries(system, ctx).filter(([k, val]) => vm.extraConfig.get(k) !== val) : [] };
-      for (const ch of changes) {
-        if (ch.path === 'cpu') want.cpu = desired.cpu;
-        else if (ch.path === 'memoryMiB') want.memoryMiB = desired.memoryMiB;
-        else if (ch.path === 'annotation') want.annotation = desired.annotation;
-        else if (ch.path === 'mac') want.nic = { ...want.nic, mac: desired.mac };
-        else if (ch.path === 'portgroup') want.nic = { ...want.nic, network: await p.network(desired.portgroup) };
-        else if (/^disks\[\d+\]\.sizeGiB$/.test(ch.path)) want.growDisks.push({ index: Number(/\d+/.exec(ch.path)![0]), sizeKiB: (ch.to as number) * 1024 * 1024 });
-        else if (/^disks\[\d+\]$/.test(ch.path)) {
-          const d = ch.to as VmFields['disks'][number];
-          want.addDisks.push({ sizeKiB: d.sizeGiB * 1024 * 1024, datastore: d.datastore, datastoreRef: await p.datastore(d.datastore) });
-        }
-      }
-      if (!isoDone) {
-        const ds = /^\[([^\]]+)\]/.exec(o.iso!)?.[1];
-        want.iso = { fileName: o.iso!, ...(ds ? { datastoreRef: await p.datastore(ds) } : {}) };
-        isoDone = true;
-      }
+      const marker = needMarker || changes.length ? this.markerEntries(system, ctx).filter(([k, val]) => vm.extraConfig.get(k) !== val) : [];
+      const want = await wantFor(changes, desired, p, marker, isoDone ? undefined : o.iso);
+      isoDone = true;
       const spec = reconfigSpec(vm.devices, want);
       if (spec) await runTask(c, 'ReconfigVM_Task', ref('_this', vmRef) + spec, { timeoutMs: this.taskMs(v), what: `reconfigure ${what}` });
       vm = await this.readVm(c, vmRef);

@@ -5,7 +5,12 @@
  * vCenter keeps whatever we do not mention.
  */
 import { escapeXml, ref, text, typed, type MoRef, type XNode } from './soap/xml';
+import type { FieldChange } from '../../engine/contract';
+import type { VmDiskFields, VmFields } from './fields';
+import type { Placement } from './placement';
 import type { VmDevices } from './vm';
+
+const KIB_PER_GIB = 1024 * 1024;
 
 export type NetworkTarget =
   | { kind: 'dvpg'; name: string; key: string; switchUuid: string }
@@ -141,4 +146,26 @@ export function reconfigSpec(dev: VmDevices | undefined, w: ReconfigWant): strin
   }
   const body = text('annotation', w.annotation) + text('numCPUs', w.cpu) + text('memoryMB', w.memoryMiB) + changes.join('') + extraConfig(w.extraConfig);
   return body ? `<spec>${body}</spec>` : '';
+}
+
+/** What to reconfigure for the changes diff() found, with site names resolved to references. */
+export async function wantFor(changes: FieldChange[], desired: VmFields, p: Placement, extraConfig: [string, string][], iso?: string): Promise<ReconfigWant> {
+  const want: ReconfigWant = { growDisks: [], addDisks: [], extraConfig };
+  for (const ch of changes) {
+    if (ch.path === 'cpu') want.cpu = desired.cpu;
+    else if (ch.path === 'memoryMiB') want.memoryMiB = desired.memoryMiB;
+    else if (ch.path === 'annotation') want.annotation = desired.annotation;
+    else if (ch.path === 'mac') want.nic = { ...want.nic, mac: desired.mac };
+    else if (ch.path === 'portgroup') want.nic = { ...want.nic, network: await p.network(desired.portgroup) };
+    else if (/^disks\[\d+\]\.sizeGiB$/.test(ch.path)) want.growDisks.push({ index: Number(/\d+/.exec(ch.path)![0]), sizeKiB: (ch.to as number) * KIB_PER_GIB });
+    else if (/^disks\[\d+\]$/.test(ch.path)) {
+      const d = ch.to as VmDiskFields;
+      want.addDisks.push({ sizeKiB: d.sizeGiB * KIB_PER_GIB, datastore: d.datastore, datastoreRef: await p.datastore(d.datastore) });
+    }
+  }
+  if (iso) {
+    const ds = /^\[([^\]]+)\]/.exec(iso)?.[1];
+    want.iso = { fileName: iso, ...(ds ? { datastoreRef: await p.datastore(ds) } : {}) };
+  }
+  return want;
 }
