@@ -170,6 +170,22 @@ test('delete destroys only VMs carrying our marker; an unmarked VM is reported a
   expect(names).toContain('DC0_C0_RP0_VM2');
 });
 
+test('a replace (delete, then create in the same run) makes a new VM instead of reusing the destroyed one', async () => {
+  const sys = systemNamed('repl-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:11' } });
+  const first = await createSystem(sys);
+  const p = newProvider();
+  const seen = await observeOne(p, 'repl-01');
+  expect(seen.id).toBe(first.id);
+  const rocky = { ...sys, os: 'rocky9' };
+  const want = p.desired(rocky, { ip: '', mac: sys.network.mac }, site)!;
+  expect(p.diff(rocky, want, seen)).toContainEqual(expect.objectContaining({ path: 'os', forcesReplace: true }));
+  await p.delete(sys, seen, ctxFor(site));
+  const second = await p.create(rocky, want, { ip: '', mac: sys.network.mac }, ctxFor(site));
+  expect(second.id).not.toBe(first.id);
+  expect(second.fields.os).toBe('rocky9');
+  expect((await allVms()).filter((v) => v.name === 'repl-01')).toHaveLength(1);
+});
+
 test('lifecycle poweroff-keep powers the VM off and keeps it', async () => {
   const sys = systemNamed('keep-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:0a' }, lifecycle: { protect: false, vmOnDelete: 'poweroff-keep', cmdbOnDelete: 'archive', powerPolicy: 'never' } });
   await createSystem(sys);

@@ -276,6 +276,8 @@ export class VsphereProvider implements Provider<VmFields> {
     await powerOff(c, vmRef, { guestTimeoutMs: this.o.guestShutdownTimeoutMs ?? 120_000, taskTimeoutMs: this.taskMs(v), what });
     if (system.lifecycle.vmOnDelete === 'poweroff-keep') return;
     await runTask(c, 'Destroy_Task', ref('_this', vmRef), { timeoutMs: this.taskMs(v), what: `destroy ${what}` });
+    // A replace creates right after this delete: it must not find the destroyed VM in this run's view.
+    this.seen = this.seen?.filter((s) => s.ref.value !== vmRef.value);
   }
 
   async close(): Promise<void> {
