@@ -186,6 +186,30 @@ test('a replace (delete, then create in the same run) makes a new VM instead of 
   expect((await allVms()).filter((v) => v.name === 'repl-01')).toHaveLength(1);
 });
 
+test('a replace of a kept VM (poweroff-keep) stops with a clear error instead of relabelling the old OS', async () => {
+  const keep = { protect: false, vmOnDelete: 'poweroff-keep' as const, cmdbOnDelete: 'archive' as const, powerPolicy: 'never' as const };
+  const sys = systemNamed('repl-02', { lifecycle: keep, network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:12' } });
+  await createSystem(sys);
+  const p = newProvider();
+  await p.delete(sys, await observeOne(p, 'repl-02'), ctxFor(site));
+  await expect(createSystem({ ...sys, os: 'rocky9' }, p)).rejects.toThrow(/was cloned for OS debian12, the manifest wants rocky9; that takes a new VM/);
+  expect((await observeOne(newProvider(), 'repl-02')).fields.os).toBe('debian12');
+});
+
+test('a VM deleted by hand after observe is cloned anew by create in the same run', async () => {
+  const sys = systemNamed('gone-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:13' } });
+  const first = await createSystem(sys);
+  const p = newProvider();
+  await p.observe(ctxFor(site));
+  const c = adminClient(sim);
+  await runTask(c, 'PowerOffVM_Task', ref('_this', { type: 'VirtualMachine', value: first.id }), { timeoutMs: 30_000, what: 'test' });
+  await runTask(c, 'Destroy_Task', ref('_this', { type: 'VirtualMachine', value: first.id }), { timeoutMs: 30_000, what: 'test' });
+  await c.logout();
+  const again = await createSystem(sys, p);
+  expect(again.id).not.toBe(first.id);
+  expect((await allVms()).filter((v) => v.name === 'gone-01')).toHaveLength(1);
+});
+
 test('lifecycle poweroff-keep powers the VM off and keeps it', async () => {
   const sys = systemNamed('keep-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:0a' }, lifecycle: { protect: false, vmOnDelete: 'poweroff-keep', cmdbOnDelete: 'archive', powerPolicy: 'never' } });
   await createSystem(sys);

@@ -19,7 +19,7 @@ import { powerOff, powerOn } from './power';
 import { ManagedObjectNotFoundError, VsphereFault } from './soap/faults';
 import { child, ref, toRef, type MoRef } from './soap/xml';
 import { cloneBody, reconfigSpec, wantFor } from './specs';
-import { HEAVY_PATHS, LIGHT_PATHS, MARKER_COMMIT, MARKER_OS, MARKER_OWNER, MARKER_SYSTEM, markerOf, NETWORK_REQUESTS, networkNamesOf, OWNER_VALUE, parseVm, type VmInfo } from './vm';
+import { HEAVY_PATHS, LIGHT_PATHS, MARKER_OWNER, MARKER_SYSTEM, markerEntries, markerOf, NETWORK_REQUESTS, networkNamesOf, OWNER_VALUE, parseVm, type VmInfo } from './vm';
 
 export interface VsphereProviderOptions {
   /** Reads a secret reference (`${env:…}`, `${file:…}`); the value is never logged or stored. */
@@ -146,6 +146,17 @@ export class VsphereProvider implements Provider<VmFields> {
   }
 
   async create(system: DesiredSystem, desired: VmFields, resolved: Resolved, ctx: ProviderContext): Promise<VmResource> {
+    try {
+      return await this.createOnce(system, desired, resolved, ctx);
+    } catch (e) {
+      // This run's view said the VM existed, but it was deleted meanwhile: look again, once.
+      if (!(e instanceof ManagedObjectNotFoundError) || !this.seen) throw e;
+      this.seen = undefined;
+      return this.createOnce(system, desired, resolved, ctx);
+    }
+  }
+
+  private async createOnce(system: DesiredSystem, desired: VmFields, resolved: Resolved, ctx: ProviderContext): Promise<VmResource> {
     const { c, p, v } = await this.connect(ctx);
     const journal = this.journal(ctx);
     const found = (this.seen ?? (await this.listFolder(c, p))).filter((vm) => vm.name === system.name || markerOf(vm)?.system === system.name);
@@ -176,7 +187,7 @@ export class VsphereProvider implements Provider<VmFields> {
     }
     const [template, folder, pool, datastore] = await Promise.all([p.template(desired.os), p.folder(), p.pool(), p.datastore(desired.disks[0]?.datastore ?? v.datastore)]);
     journal.write({ system: system.name, name: system.name, folder: p.folderPath, startedAt: new Date().toISOString() });
-    const marker = this.markerEntries(system, ctx);
+    const marker = markerEntries(system.name, system.os, ctx.commit);
     const body = cloneBody({ template, folder, name: system.name, datastore, pool, annotation: desired.annotation, cpu: desired.cpu, memoryMiB: desired.memoryMiB, extraConfig: this.o.markInCloneSpec === false ? [] : marker });
     const task = toRef(child(await c.call('CloneVM_Task', body), 'returnval'));
     if (!task) throw new Error('vSphere CloneVM_Task returned no task');
@@ -206,12 +217,6 @@ export class VsphereProvider implements Provider<VmFields> {
     }
   }
 
-  private markerEntries(system: DesiredSystem, ctx: ProviderContext): [string, string][] {
-    const m: [string, string][] = [[MARKER_OWNER, OWNER_VALUE], [MARKER_SYSTEM, system.name], [MARKER_OS, system.os]];
-    if (ctx.commit) m.push([MARKER_COMMIT, ctx.commit]);
-    return m;
-  }
-
   /** Re-read, reconfigure what differs, repeat until it matches (vcsim drops CPU/memory from clone specs), then power on. */
   private async converge(vmRef: MoRef, system: DesiredSystem, desired: VmFields, ctx: ProviderContext, o: { allowPowerOff: boolean; iso?: string }): Promise<VmInfo> {
     const { c, p, v } = await this.connect(ctx);
@@ -223,6 +228,9 @@ export class VsphereProvider implements Provider<VmFields> {
       const refused = changes.filter((ch) => ch.refused);
       if (refused.length) throw new UserError(`system ${system.name}: ${refused.map((r) => r.refused).join('; ')}`);
       const m = markerOf(vm);
+      if (m?.os && m.os !== desired.os) {
+        throw new UserError(`system ${system.name}: VM ${vmRef.value} was cloned for OS ${m.os}, the manifest wants ${desired.os}; that takes a new VM (a replace), not a reconfiguration. If the old VM was kept (vmOnDelete: poweroff-keep), rename it or remove its ${MARKER_SYSTEM} extraConfig, then apply again`);
+      }
       const needMarker = m?.system !== system.name || m.os !== desired.os;
       if (!changes.length && !needMarker && isoDone) break;
       if (round > MAX_CONVERGE) throw new Error(`vSphere VM ${what} did not converge after ${MAX_CONVERGE} reconfigurations; still differs in ${changes.map((ch) => ch.path).join(', ')}`);
@@ -236,7 +244,7 @@ export class VsphereProvider implements Provider<VmFields> {
         ctx.log.info({ system: system.name }, 'vsphere: powering off for a CPU/memory change (powerPolicy allow-poweroff)');
         await powerOff(c, vmRef, { guestTimeoutMs: this.o.guestShutdownTimeoutMs ?? 120_000, taskTimeoutMs: this.taskMs(v), what });
       }
-      const marker = needMarker || changes.length ? this.markerEntries(system, ctx).filter(([k, val]) => vm.extraConfig.get(k) !== val) : [];
+      const marker = needMarker || changes.length ? markerEntries(system.name, system.os, ctx.commit).filter(([k, val]) => vm.extraConfig.get(k) !== val) : [];
       const want = await wantFor(changes, desired, p, marker, isoDone ? undefined : o.iso);
       isoDone = true;
       const spec = reconfigSpec(vm.devices, want);

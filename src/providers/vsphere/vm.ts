@@ -94,6 +94,13 @@ export function markerOf(vm: Pick<VmInfo, 'extraConfig'>): Marker | undefined {
   return { system, os: vm.extraConfig.get(MARKER_OS) ?? '', commit: vm.extraConfig.get(MARKER_COMMIT) ?? '' };
 }
 
+/** The extraConfig entries that mark a VM as shipshape's for `system`. */
+export function markerEntries(system: string, os: string, commit?: string): [string, string][] {
+  const m: [string, string][] = [[MARKER_OWNER, OWNER_VALUE], [MARKER_SYSTEM, system], [MARKER_OS, os]];
+  if (commit) m.push([MARKER_COMMIT, commit]);
+  return m;
+}
+
 function lastPerKey(val: XNode | undefined): Map<string, string> {
   const m = new Map<string, string>();
   for (const o of children(val)) {
