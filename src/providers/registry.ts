@@ -13,6 +13,7 @@ import { resolveSecret } from '../manifest';
 import { createIdoitClient } from './idoit/site-client';
 import { IdoitIpamProvider } from './idoit/ipam';
 import { IdoitCmdbProvider } from './idoit/cmdb';
+import { vsphereProvider } from './vsphere';
 
 export interface ProviderDeps {
   repo: LoadResult;
@@ -46,7 +47,7 @@ const ENTRIES: Entry[] = [
     configured: (s) => !!s.idoit,
     build: ({ site }) => {
       // One client (one session) shared by both steps.
-      const client = createIdoitClient(site, (ref) => resolveSecret(ref, site.root));
+      const client = createIdoitClient(site, secrets(site));
       return [new IdoitIpamProvider({ client, site }), new IdoitCmdbProvider({ client, site })];
     },
   },
@@ -62,7 +63,12 @@ const ENTRIES: Entry[] = [
     configured: (s) => s.dhcp.servers.length > 0,
     build: ({ site }) => [new DhcpProvider({ readSecret: secrets(site), pool: sshPool(site) })],
   },
-  { name: 'vSphere', issue: 3, configured: (s) => !!s.vsphere },
+  {
+    name: 'vSphere',
+    issue: 3,
+    configured: (s) => !!s.vsphere,
+    build: ({ site, stateDir }) => [vsphereProvider({ stateDir, site, secret: secrets(site) })],
+  },
 ];
 
 export function buildProviders(deps: ProviderDeps): Provider[] {
