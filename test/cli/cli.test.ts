@@ -1,4 +1,6 @@
 /** The CLI in-process: what an operator sees, and the exit codes scripts rely on. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main';
 import type { Io } from '../../src/cli/io';
@@ -33,6 +35,13 @@ describe('shipshape CLI', () => {
     const r = await runCli(['plan', '-C', join(root, 'test/fixtures/broken-repo')]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/nothing was planned or changed/);
+  });
+
+  it('--repo that cannot be fetched is a loud error and changes nothing', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'shipshape-state-'));
+    const r = await runCli(['--state-dir', state, 'plan', '--repo', join(state, 'no-such-repo'), '--ref', 'main']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/error: cannot fetch .*no-such-repo.*nothing was changed/);
   });
 
   it('every command has help with examples', async () => {

@@ -7,14 +7,13 @@ import { ExitError } from '../errors';
 import type { Io } from '../io';
 import { closeAll, stateDir } from '../pipeline';
 import { progressPrinter } from '../progress';
-import { freshPlan } from './plan';
+import { freshPlan, type SourceOptions } from './plan';
+import { recordApplied } from '../../source/git';
 
-export interface ApplyOptions {
-  dir: string;
+export interface ApplyOptions extends SourceOptions {
   planFile?: string;
   concurrency?: number;
   maxDeletes?: number;
-  stateDir?: string;
 }
 
 /**
@@ -22,11 +21,11 @@ export interface ApplyOptions {
  * manifests nor the observed world changed since it was made.
  */
 export async function applyCommand(opts: ApplyOptions, io: Io, log: Logger): Promise<number> {
-  const lock = acquireLock(stateDir(opts.stateDir), `apply ${opts.dir}`);
+  const lock = acquireLock(stateDir(opts.stateDir), `apply ${opts.repo ?? opts.dir}`);
   if (lock.tookOverFrom) io.err(`took over a stale lock of pid ${lock.tookOverFrom.pid} (started ${lock.tookOverFrom.startedAt}), which no longer runs`);
   try {
     const fresh = await freshPlan(opts, io, log);
-    const { plan, providers, ctx, observations, loaded } = fresh;
+    const { plan, providers, ctx, observations, loaded, source } = fresh;
     try {
       if (opts.planFile) {
         const saved = parsePlanJson(readFileSync(opts.planFile, 'utf8'), opts.planFile);
@@ -53,6 +52,8 @@ export async function applyCommand(opts: ApplyOptions, io: Io, log: Logger): Pro
         retry: { attempts: 3, baseDelayMs: 1000 },
         onEvent: progressPrinter(io.err, steps),
       });
+      // The commit the world was brought to: a later run refuses a ref that moved back behind it.
+      if (source.git && loaded.commit) recordApplied(source.git, loaded.commit);
       const lines = report.outcomes
         .filter((o) => o.status !== 'unchanged')
         .map((o) => `${o.status.padEnd(8)} ${o.system}${o.error ? `: ${o.error.kind}: ${o.error.message}` : ''}`);

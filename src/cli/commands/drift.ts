@@ -5,10 +5,10 @@ import { renderDriftJson, renderDriftMarkdown, renderDriftText } from '../../pla
 import type { Io } from '../io';
 import { readJsonFile, writeJsonFile, writeOut } from '../io';
 import { closeAll, stateDir } from '../pipeline';
-import { freshPlan } from './plan';
+import { freshPlan, type SourceOptions } from './plan';
 
 /** `shipshape drift`: read-only; exit 2 when something changed behind git's back. */
-export async function driftCommand(opts: { dir: string; format: 'text' | 'markdown' | 'json'; out?: string; stateDir?: string }, io: Io, log: Logger): Promise<number> {
+export async function driftCommand(opts: SourceOptions & { format: 'text' | 'markdown' | 'json'; out?: string }, io: Io, log: Logger): Promise<number> {
   const { plan, providers } = await freshPlan(opts, io, log);
   await closeAll(providers, log);
   const historyFile = join(stateDir(opts.stateDir), 'drift-history.json');
