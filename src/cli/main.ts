@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { applyCommand } from './commands/apply';
 import { driftCommand } from './commands/drift';
 import { planCommand } from './commands/plan';
+import { serveCommand } from './commands/serve';
 import { validateCommand } from './commands/validate';
 import { describeError, ExitError } from './errors';
 import { processIo, type Io } from './io';
@@ -70,6 +71,23 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('--out <file>', 'write the report to a file')
     .addHelpText('after', '\nExamples:\n  shipshape drift\n  shipshape drift --format markdown --out drift.md')
     .action(async (o) => setCode(await driftCommand({ ...o, stateDir: state() }, io, log())));
+
+  program
+    .command('serve')
+    .description('run the reconcile loop: on a schedule, when the git ref moves, when files change; one run at a time; /healthz and /metrics')
+    .option('-C, --dir <dir>', 'the repo (a local folder)', '.')
+    .option('--repo <url>', 'fetch the manifests from this git repository on every run (instead of --dir)')
+    .option('--ref <ref>', 'branch, tag or commit of --repo', 'main')
+    .addOption(new Option('--mode <mode>', 'apply changes, or only report drift').choices(['apply', 'drift']).default('drift'))
+    .option('--schedule <cron>', 'five-field cron expression in UTC, e.g. "*/15 * * * *"')
+    .option('--poll <seconds>', 'with --repo: check the ref this often and run when it moves', positiveInt('--poll'))
+    .option('--watch', 'with --dir: run when files change (debounced)')
+    .option('--listen <host:port>', 'address for /healthz and /metrics', '127.0.0.1:9464')
+    .option('--grace <seconds>', 'on SIGTERM, how long the step in progress may take before it is abandoned', positiveInt('--grace'), 60)
+    .addHelpText('after', '\nExamples:\n  shipshape serve --repo https://git.example.com/infra/systems.git --ref main --poll 60 --schedule "*/30 * * * *" --mode apply\n  shipshape serve -C . --watch --mode drift')
+    .action(async (o) =>
+      setCode(await serveCommand({ ...o, pollSeconds: o.poll, graceSeconds: o.grace, stateDir: state() }, io, log())),
+    );
 
   return program;
 }
