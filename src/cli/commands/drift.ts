@@ -17,10 +17,10 @@ export async function driftCommand(opts: SourceOptions & { format: 'text' | 'mar
 
 /** One drift check, keeping the first-seen history in the state dir. Used by `drift` and `serve`. */
 export async function driftOnce(opts: SourceOptions, io: Io, log: Logger): Promise<DriftReport> {
-  const { plan, providers } = await freshPlan(opts, io, log);
+  const { plan, providers, observations } = await freshPlan(opts, io, log);
   await closeAll(providers, log);
   const historyFile = join(stateDir(opts.stateDir), 'drift-history.json');
-  const { report, history } = driftReport(plan, readJsonFile<DriftHistory>(historyFile, {}), new Date());
+  const { report, history } = driftReport(plan, readJsonFile<DriftHistory>(historyFile, {}), new Date(), observations);
   writeJsonFile(historyFile, history);
   return report;
 }
