@@ -1,3 +1,4 @@
+import type { Observation, ResourceKind } from '../engine/contract';
 import { driftReport } from './drift';
 import type { Plan, PlannedAction } from './types';
 
@@ -41,11 +42,11 @@ describe('drift report', () => {
   });
 
   it('backends that disagree with each other are drift even when each matches its own manifest view', () => {
-    const observations = new Map([
-      ['ip', { resources: [{ kind: 'ip' as const, system: 'w', id: '1', owned: true, fields: { ip: '10.0.0.5' } }], roundTrips: 1 }],
-      ['dns', { resources: [{ kind: 'dns' as const, system: 'w', id: '2', owned: true, fields: { a: '10.0.0.6' } }], roundTrips: 1 }],
-    ] as const);
-    const { report } = driftReport(plan([a('w', 'vm', 'noop')]), {}, new Date(), new Map(observations));
+    const observations = new Map<ResourceKind, Observation>([
+      ['ip', { resources: [{ kind: 'ip', system: 'w', id: '1', owned: true, fields: { ip: '10.0.0.5' } }], roundTrips: 1 }],
+      ['dns', { resources: [{ kind: 'dns', system: 'w', id: '2', owned: true, fields: { a: '10.0.0.6' } }], roundTrips: 1 }],
+    ]);
+    const { report } = driftReport(plan([a('w', 'vm', 'noop')]), {}, new Date(), observations);
     expect(report.drifted).toBe(true);
     expect(report.disagreements).toEqual([{ system: 'w', what: 'ip', values: { ip: '10.0.0.5', dns: '10.0.0.6' } }]);
   });
