@@ -1,15 +1,6 @@
 /** The CLI in-process: what an operator sees, and the exit codes scripts rely on. */
 import { join } from 'node:path';
-import { main } from '../../src/cli/main';
-import type { Io } from '../../src/cli/io';
-
-export async function runCli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = { out: (t) => void (out += t), err: (l) => void (err += l + '\n'), isTty: false };
-  const code = await main(['node', 'shipshape', ...args], io);
-  return { code, out, err };
-}
+import { runCli } from '../helpers/cli';
 
 const root = join(__dirname, '..', '..');
 
