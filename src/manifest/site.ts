@@ -71,6 +71,11 @@ export interface DnsZone {
   fragmentPath?: string;
   /** bind-ssh: the operator's main zone file on the server (its SOA serial is bumped on every change). */
   zoneFile?: string;
+  /**
+   * bind-ssh: command run on the server to reload the zone after a deploy; `{zone}` is replaced by the
+   * zone name. Default `/usr/sbin/rndc reload {zone}`.
+   */
+  reloadCommand?: string;
   /** Where to send queries/updates: host and port of the DNS server. */
   server: { host: string; port: number };
   /** rfc2136 (and AXFR): TSIG key. */
