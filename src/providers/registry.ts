@@ -10,6 +10,7 @@ import { resolveSecret } from '../manifest';
 import { createIdoitClient } from './idoit/site-client';
 import { IdoitIpamProvider } from './idoit/ipam';
 import { IdoitCmdbProvider } from './idoit/cmdb';
+import { SpecialiseProvider } from './specialise/provider';
 
 export interface ProviderDeps {
   repo: LoadResult;
@@ -40,6 +41,12 @@ const ENTRIES: Entry[] = [
   { name: 'DNS', issue: 5, configured: (s) => s.dns.zones.length > 0 },
   { name: 'DHCP', issue: 5, configured: (s) => s.dhcp.servers.length > 0 },
   { name: 'vSphere', issue: 3, configured: (s) => !!s.vsphere },
+  {
+    name: 'specialisation (roles over SSH)',
+    issue: 7,
+    configured: (s) => !!s.specialise,
+    build: ({ site, repo }) => [new SpecialiseProvider({ site, roles: repo.roles, systems: repo.systems })],
+  },
 ];
 
 export function buildProviders(deps: ProviderDeps): Provider[] {
