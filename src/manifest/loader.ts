@@ -165,6 +165,7 @@ function baseName(rel: string): string {
 
 async function loadAll<T extends { metadata: { name: string } }>(r: RepoReader, dir: string, kind: ManifestKind, what: string): Promise<Loaded<T>[]> {
   const out: Loaded<T>[] = [];
+  if (!(await r.exists(dir))) return out; // e.g. a repo without profiles/
   for (const rel of await walk(r.realRoot, r.root, dir, { accept: isYamlName, warnOthers: true }, r.diags)) {
     const l = await r.load<T>(rel, kind);
     if (l && r.nameMatches(l, baseName(rel), what)) out.push(l);

@@ -63,7 +63,8 @@ export function readStateCommand(root: string, roles: CompiledRole[]): { command
   const lines = [`f=${shq(root + RECORD_PATH)}`, `echo ${m} record`, 'if [ -e "$f" ]; then cat "$f"; fi', `echo; echo ${m} end`];
   for (const r of roles) {
     if (!r.check) continue;
-    lines.push(`out=$( (${r.check}) 2>&1 ) && rc=0 || rc=$?`, `echo ${m} check ${shq(r.name)} $rc`, 'printf "%s\\n" "$out" | tail -n 5', `echo ${m} end`);
+    // Its own shell: `set -e` inside a check must not be switched off by the caller's `&&`/`||`.
+    lines.push(`out=$(/bin/sh -c ${shq(r.check)} 2>&1 </dev/null); rc=$?`, `echo ${m} check ${shq(r.name)} $rc`, 'printf "%s\\n" "$out" | tail -n 5', `echo ${m} end`);
   }
   return { command: lines.join('\n'), marker: m };
 }
@@ -87,7 +88,7 @@ export function parseState(stdout: string, marker: string, system: string): Host
       }
       if (record && record.system !== system) foreign = `${RECORD_PATH} belongs to system ${record.system}, not ${system}`;
     } else if (head.startsWith('check ')) {
-      const m = /^check '(.*)' (\d+)$/.exec(head);
+      const m = /^check (\S+) (\d+)$/.exec(head);
       if (m) checks.set(m[1]!, { code: Number(m[2]), tail: body });
     }
   }

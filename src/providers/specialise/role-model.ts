@@ -135,7 +135,7 @@ export class RoleCompiler {
       ...(sums.length ? [`printf '%s\\n' ${sums.map(shq).join(' ')} | sha256sum -c --quiet - 2>&1`] : []),
       ...(def.check !== undefined ? [`/bin/sh -ec ${shq(tpl(def.check, 'shell', `roles/${ref.name}/role.yaml check`))} </dev/null`] : []),
     ];
-    const check = parts.length ? prelude(root) + parts.join('; ') : undefined;
+    const check = parts.length ? prelude(root) + parts.join(' && ') : undefined;
     const digest = createHash('sha256')
       .update(stableStringify({
         role: ref.name,
