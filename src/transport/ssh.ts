@@ -214,7 +214,8 @@ export class SshPool {
 
   /** `hostKey` overrides the endpoint's own fingerprint/known_hosts (a key learned at install time). */
   get(e: SshEndpoint, hostKey?: HostKeyPolicy): Promise<SshSession> {
-    const key = endpointName(e);
+    // A session verified under one host key policy is never handed out under another.
+    const key = hostKey ? `${endpointName(e)} ${hostKey.describe}` : endpointName(e);
     const existing = this.sessions.get(key);
     if (existing) {
       return existing.then((s) => {

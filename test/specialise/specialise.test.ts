@@ -6,7 +6,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, statSync, unlinkSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { UNKNOWN } from '../../src/engine/contract';
 import { driftReport } from '../../src/plan/drift';
+import { SshHostKeyError } from '../../src/transport/ssh';
 import { removeDir } from '../helpers/daemon';
 import { keygen } from '../helpers/sshd';
 import { startSshdHosts, type TestHosts } from '../helpers/sshd-hosts';
@@ -160,5 +162,22 @@ test('a host with an unexpected key is refused: plan blocks it, apply never conn
   expect(a.blocked).toContain(net.hosts[0]!.hostFingerprint);
   expect(report.outcomes.find((o) => o.system === 'host-a')!.status).toBe('blocked');
   expect(lab.file(0, 'etc/shop/shop.conf')).toBe(before);
+  lab.knownHosts(net.hosts.map((h) => h.hostPub));
+});
+
+test('the host key reported by the install step (resolved.hostKey) is pinned, and only that key is accepted', async () => {
+  const impostor = keygen(join(net.dir, 'impostor2'), 'impostor');
+  lab.knownHosts([impostor, impostor, impostor]); // known_hosts would refuse every host: the install key decides
+  const { provider, systems, ctx } = await lab.plan();
+  const b = systems.find((s) => s.name === 'host-b')!;
+  const at = (hostKey: string) => ({ ip: '127.0.0.3', mac: b.network.mac, hostKey });
+  const ok = await provider.create(b, {}, at(net.hosts[1]!.hostPub), ctx);
+  expect(Object.keys(ok.fields)).toEqual(['roles.baseline/external']);
+  await expect(provider.create(b, {}, at(net.hosts[1]!.hostFingerprint), ctx)).resolves.toMatchObject({ system: 'host-b' });
+  const wrong = await provider.create(b, {}, at(impostor), ctx).catch((e) => e);
+  expect(wrong).toBeInstanceOf(SshHostKeyError);
+  expect(wrong.message).toContain(`presented ssh-ed25519 ${net.hosts[1]!.hostFingerprint}`);
+  expect(wrong.message).toContain('reported at install time');
+  await expect(provider.create(b, {}, at(UNKNOWN), ctx)).rejects.toThrow('cannot specialise host-b: it is not installed yet (no host key reported)');
   lab.knownHosts(net.hosts.map((h) => h.hostPub));
 });
