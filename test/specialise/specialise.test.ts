@@ -12,7 +12,17 @@ import { SshHostKeyError } from '../../src/transport/ssh';
 import { removeDir } from '../helpers/daemon';
 import { keygen } from '../helpers/sshd';
 import { startSshdHosts, type TestHosts } from '../helpers/sshd-hosts';
+import { main } from '../../src/cli/main';
+import type { Io } from '../../src/cli/io';
 import { SpecialiseLab } from './lab';
+
+async function runCli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: Io = { out: (t) => void (out += t), err: (l) => void (err += l + '\n'), isTty: false };
+  const code = await main(['node', 'shipshape', ...args], io);
+  return { code, out, err };
+}
 
 let net: TestHosts;
 let lab: SpecialiseLab;
@@ -180,4 +190,19 @@ test('the host key reported by the install step (resolved.hostKey) is pinned, an
   expect(wrong.message).toContain('reported at install time');
   await expect(provider.create(b, {}, at(UNKNOWN), ctx)).rejects.toThrow('cannot specialise host-b: it is not installed yet (no host key reported)');
   lab.knownHosts(net.hosts.map((h) => h.hostPub));
+});
+
+test('`shipshape plan` and `shipshape apply` run specialisation through the engine', async () => {
+  const state = join(net.dir, 'state');
+  lab.system(1, '[baseline/external, { name: app/shop, version: 7.4.2, params: { projectKey: CLI } }]');
+  const plan = await runCli(['--state-dir', state, 'plan', '-C', lab.repo]);
+  expect(plan.code).toBe(0);
+  expect(plan.out).toMatch(/host-b[\s\S]*roles\.app\/shop/);
+  const apply = await runCli(['--state-dir', state, 'apply', '-C', lab.repo]);
+  expect(apply.err + apply.out).toMatch(/ok\s+host-b/);
+  expect(apply.code).toBe(0);
+  expect(lab.file(1, 'etc/shop/shop.conf')).toContain('project_key = CLI');
+  expect(dpkgVersion(lab.root(1), 'shop')).toBe('install ok installed 7.4.2');
+  const again = await runCli(['--state-dir', state, 'apply', '-C', lab.repo]);
+  expect(again.out).toContain('No changes');
 });
