@@ -6,6 +6,7 @@
  */
 import type { Logger } from '../../engine/contract';
 import { SshCommandError, tail, type SshSession } from '../../transport/ssh';
+import { batchScript, parseBatch, type BatchStep } from './batch';
 import { emptyRecord, parseState, readStateCommand, writeRecordCommand, type HostState, type RoleRecord } from './record';
 import type { CompiledRole } from './role-model';
 
@@ -49,20 +50,42 @@ export async function readHostState(session: SshSession, root: string, system: s
   return parseState(r.stdout, marker, system);
 }
 
-async function writeRecord(rc: RunContext, record: RoleRecord): Promise<void> {
-  await rc.session.exec(writeRecordCommand(rc.root), { stdin: JSON.stringify(record, null, 1) + '\n', label: 'write roles record', timeoutMs: 30_000 });
-}
+interface Step { label: string; command: string; stdin?: Buffer; timeoutMs: number }
 
-async function runStep(rc: RunContext, role: string, s: { label: string; command: string; stdin?: Buffer; timeoutMs: number }): Promise<void> {
+/**
+ * Runs steps (then, when they all succeed, writes `recordAfter`) as one remote command; logs each
+ * step's output; throws SpecialiseStepError for the first failing step, with its index.
+ */
+async function runBatch(rc: RunContext, role: string, steps: Step[], recordAfter: RoleRecord): Promise<void> {
+  const batch: BatchStep[] = steps.map((s, i) => ({ key: String(i), command: s.command, ...(s.stdin ? { stdin: s.stdin } : {}), timeoutMs: s.timeoutMs }));
+  batch.push({ key: 'record', command: writeRecordCommand(rc.root), stdin: Buffer.from(JSON.stringify(recordAfter, null, 1) + '\n'), timeoutMs: 30_000 });
+  const { script, marker, timeoutMs } = batchScript(batch);
+  const labelOf = (key: string) => (key === 'record' ? 'writing the record' : steps[Number(key)]!.label);
+  let stdout = '';
+  let stderr = '';
   try {
-    const r = await rc.session.exec(s.command, { ...(s.stdin ? { stdin: s.stdin } : {}), timeoutMs: s.timeoutMs, label: `${role} ${s.label}` });
-    rc.log.info({ system: rc.system, role, step: s.label, code: r.code, stdout: tail(r.stdout, 20, 2000), stderr: tail(r.stderr, 20, 2000) }, 'specialise step done');
+    const r = await rc.session.exec('/bin/sh -s', { stdin: script, timeoutMs, label: `role ${role}` });
+    stdout = r.stdout;
+    stderr = r.stderr;
   } catch (e) {
     if (!(e instanceof SshCommandError)) throw e;
-    rc.log.error({ system: rc.system, role, step: s.label, code: e.code, stderr: e.stderrTail }, 'specialise step failed');
-    const how = e.timedOut ? `timed out after ${Math.round(s.timeoutMs / 1000)} s` : e.code !== null ? `exited ${e.code}` : `was killed by ${e.signal ?? 'a signal'}`;
-    throw Object.assign(new SpecialiseStepError(rc.system, role, s.label, e.code, e.stderrTail, how), { cause: e });
+    stderr = e.stderrTail;
   }
+  const results = parseBatch(stdout, stderr, marker);
+  for (const r of results) {
+    const entry = { system: rc.system, role, step: labelOf(r.key), code: r.code, stdout: tail(r.stdout, 20, 2000), stderr: tail(r.stderr, 20, 2000) };
+    if (r.code === 0) rc.log.info(entry, 'specialise step done');
+    else rc.log.error(entry, 'specialise step failed');
+  }
+  const bad = results.find((r) => r.code !== 0);
+  const missing = results.length < batch.length && !bad ? batch[results.length]! : undefined;
+  if (!bad && !missing) return;
+  const key = bad?.key ?? missing!.key;
+  const secs = Math.ceil((batch.find((b) => b.key === key)?.timeoutMs ?? 0) / 1000);
+  const code = bad?.code ?? null;
+  const how = code === 124 ? `timed out after ${secs} s` : code === null ? (missing ? 'never started: the command ended early (connection lost?)' : 'did not finish (connection lost, or the role exceeded its time)') : `exited ${code}`;
+  const err = new SpecialiseStepError(rc.system, role, labelOf(key), code, tail(bad?.stderr || bad?.stdout || stderr), how);
+  throw Object.assign(err, { stepIndex: key === 'record' ? -1 : Number(key) });
 }
 
 export interface RunOutcome {
@@ -84,38 +107,38 @@ export async function runRoles(rc: RunContext, desired: CompiledRole[], state: H
     if (applied.remove.length === 0) {
       rc.log.warn({ system: rc.system, role: name }, 'role removed from the manifest has no remove steps: it cannot be undone; shipshape forgets it and the machine keeps its effects');
     }
-    for (const s of applied.remove) await runStep(rc, name, s);
     delete record.roles[name];
+    await runBatch(rc, name, applied.remove, record);
     removed.push(name);
-    await writeRecord(rc, record);
   }
 
   for (const role of desired) {
     const why = whyRun(role, state);
     if (why === null) continue;
     rc.log.info({ system: rc.system, role: role.name, why }, 'running role');
-    let current = -1;
-    try {
-      for (const s of role.steps) {
-        current = s.index;
-        await runStep(rc, role.name, s);
-      }
-    } catch (e) {
-      const step = role.steps.find((s) => s.index === current);
-      record.failed = { role: role.name, step: current + 1, label: step?.label ?? '?', code: e instanceof SpecialiseStepError ? e.code : null, at: rc.now().toISOString() };
-      await writeRecord(rc, record).catch((w) => rc.log.error({ system: rc.system, err: (w as Error).message }, 'could not record the failed role'));
-      throw e;
-    }
-    record.roles[role.name] = {
+    const done: RoleRecord = { ...record, roles: { ...record.roles } };
+    done.roles[role.name] = {
       digest: role.digest,
       ...(role.version !== undefined ? { version: role.version } : {}),
       appliedAt: rc.now().toISOString(),
       ...(rc.commit ? { commit: rc.commit } : {}),
       remove: role.remove,
     };
+    if (done.failed?.role === role.name) delete done.failed;
+    try {
+      await runBatch(rc, role.name, role.steps, done);
+    } catch (e) {
+      const i = (e as { stepIndex?: number }).stepIndex ?? -1;
+      const step = role.steps[i];
+      record.failed = { role: role.name, step: i + 1, label: step?.label ?? 'writing the record', code: e instanceof SpecialiseStepError ? e.code : null, at: rc.now().toISOString() };
+      await rc.session
+        .exec(writeRecordCommand(rc.root), { stdin: JSON.stringify(record, null, 1) + '\n', label: 'write roles record', timeoutMs: 30_000 })
+        .catch((w) => rc.log.error({ system: rc.system, err: (w as Error).message }, 'could not record the failed role'));
+      throw e;
+    }
+    record.roles = done.roles;
     if (record.failed?.role === role.name) delete record.failed;
     ran.push(role.name);
-    await writeRecord(rc, record);
   }
   return { record, ran, removed };
 }
