@@ -197,7 +197,7 @@ test('`shipshape plan` and `shipshape apply` run specialisation through the engi
   lab.system(1, '[baseline/external, { name: app/shop, version: 7.4.2, params: { projectKey: CLI } }]');
   const plan = await runCli(['--state-dir', state, 'plan', '-C', lab.repo]);
   expect(plan.code).toBe(0);
-  expect(plan.out).toMatch(/host-b[\s\S]*roles\.app\/shop/);
+  expect(plan.out).toMatch(/host-b[\s\S]*roles\.app\/shop[\s\S]*changed \(digest [0-9a-f]{12} → [0-9a-f]{12}\)/);
   const apply = await runCli(['--state-dir', state, 'apply', '-C', lab.repo]);
   expect(apply.err + apply.out).toMatch(/ok\s+host-b/);
   expect(apply.code).toBe(0);
