@@ -126,12 +126,15 @@ export class SpecialiseProvider implements Provider {
       const t = this.target(system, earlier?.resolved(system.name) ?? { ip: system.network.ip === 'auto' ? UNKNOWN : system.network.ip, mac: system.network.mac });
       if ('pending' in t) return undefined;
       const base = { kind: this.kind, system: system.name, owned: true };
+      // A system without roles is only looked at for a record to undo; no key for it blocks nothing.
+      if ('error' in t && system.roles.length === 0) return undefined;
       if ('error' in t) return { ...base, id: system.name, fields: { host: t.error }, handle: { error: t.error, refused: true } satisfies Handle };
       const id = `${t.endpoint.host}:${t.endpoint.port}`;
       let session: SshSession;
       try {
         session = await this.pool.get(t.endpoint, t.policy);
       } catch (e) {
+        if (system.roles.length === 0 && !(e instanceof SshHostKeyError)) return undefined;
         const refused = e instanceof SshHostKeyError || e instanceof UserError;
         return { ...base, id, fields: { host: (e as Error).message }, handle: { error: (e as Error).message, refused } satisfies Handle };
       }
