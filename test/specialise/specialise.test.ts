@@ -159,6 +159,18 @@ test('removing a role runs its remove steps; a role without any is reported as n
   expect(existsSync(join(lab.root(1), 'etc/systemd/system/multi-user.target.wants/shop.service'))).toBe(false);
   expect(() => dpkgVersion(lab.root(1), 'shop')).toThrow();
   expect(Object.keys(JSON.parse(lab.file(1, 'var/lib/shipshape/roles.json')).roles)).toEqual(['baseline/external']);
+
+  lab.system(2, '[baseline/internal]');
+  const c = (await lab.plan()).plan.actions.find((x) => x.system === 'host-c')!;
+  expect(c.changes.map((x) => [x.path, x.to])).toEqual([
+    ['roles.test/flaky', 'removed: cannot be undone (the role has no remove steps); shipshape forgets it, the machine keeps its effects'],
+    ['roles.app/shop', 'removed: runs 4 remove steps'],
+  ]);
+  const from = lab.log.length;
+  expect((await lab.apply()).report.ok).toBe(true);
+  expect(lab.log.slice(from).some((l) => l.level === 'warn' && l.obj.role === 'test/flaky' && String(l.msg).includes('cannot be undone'))).toBe(true);
+  expect(lab.file(2, 'etc/flaky/two.conf')).toBe('level = 2\n'); // its effects stay
+  expect(Object.keys(JSON.parse(lab.file(2, 'var/lib/shipshape/roles.json')).roles)).toEqual(['baseline/internal']);
 });
 
 test('a host with an unexpected key is refused: plan blocks it, apply never connects past the handshake', async () => {
@@ -194,15 +206,15 @@ test('the host key reported by the install step (resolved.hostKey) is pinned, an
 
 test('`shipshape plan` and `shipshape apply` run specialisation through the engine', async () => {
   const state = join(net.dir, 'state');
-  lab.system(1, '[baseline/external, { name: app/shop, version: 7.4.2, params: { projectKey: CLI } }]');
+  lab.system(0, '[baseline/internal, { name: app/shop, version: 7.4.2, params: { projectKey: CLI } }]');
   const plan = await runCli(['--state-dir', state, 'plan', '-C', lab.repo]);
   expect(plan.code).toBe(0);
-  expect(plan.out).toMatch(/host-b[\s\S]*roles\.app\/shop[\s\S]*changed \(digest [0-9a-f]{12} → [0-9a-f]{12}\)/);
+  expect(plan.out).toMatch(/host-a\n.*specialise update[^\n]*\n\s+roles\.app\/shop: 7\.4\.1 [0-9a-f]{16} \(changed \(digest [0-9a-f]{12} → [0-9a-f]{12}\)\) → 7\.4\.2 /);
   const apply = await runCli(['--state-dir', state, 'apply', '-C', lab.repo]);
-  expect(apply.err + apply.out).toMatch(/ok\s+host-b/);
+  expect(apply.out).toMatch(/ok\s+host-a/);
   expect(apply.code).toBe(0);
-  expect(lab.file(1, 'etc/shop/shop.conf')).toContain('project_key = CLI');
-  expect(dpkgVersion(lab.root(1), 'shop')).toBe('install ok installed 7.4.2');
+  expect(lab.file(0, 'etc/shop/shop.conf')).toContain('project_key = CLI');
+  expect(dpkgVersion(lab.root(0), 'shop')).toBe('install ok installed 7.4.2');
   const again = await runCli(['--state-dir', state, 'apply', '-C', lab.repo]);
   expect(again.out).toContain('No changes');
 });
