@@ -14,6 +14,7 @@ import { createIdoitClient } from './idoit/site-client';
 import { IdoitIpamProvider } from './idoit/ipam';
 import { IdoitCmdbProvider } from './idoit/cmdb';
 import { vsphereProvider } from './vsphere';
+import { SpecialiseProvider } from './specialise/provider';
 
 export interface ProviderDeps {
   repo: LoadResult;
@@ -68,6 +69,12 @@ const ENTRIES: Entry[] = [
     issue: 3,
     configured: (s) => !!s.vsphere,
     build: ({ site, stateDir }) => [vsphereProvider({ stateDir, site, secret: secrets(site) })],
+  },
+  {
+    name: 'specialisation (roles over SSH)',
+    issue: 7,
+    configured: (s) => !!s.specialise,
+    build: ({ site, repo }) => [new SpecialiseProvider({ site, roles: repo.roles, systems: repo.systems })],
   },
 ];
 
