@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { applyCommand } from './commands/apply';
 import { driftCommand } from './commands/drift';
-import { labDownCommand, labStatusCommand, labUpCommand } from './commands/lab';
+import { labDownCommand, labStatusCommand, labUpCommand, labWorldCommand } from './commands/lab';
 import { planCommand } from './commands/plan';
 import { validateCommand } from './commands/validate';
 import { describeError, ExitError } from './errors';
@@ -86,6 +86,12 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('-C, --dir <dir>', 'the repo', '.')
     .option('--json', 'machine-readable')
     .action(async (o) => setCode(await labStatusCommand(o, io)));
+  lab
+    .command('world')
+    .description('read-only: each system as vCenter, i-doit and DNS show it (needs the credentials of .lab/credentials.env)')
+    .option('-C, --dir <dir>', 'the repo', '.')
+    .option('--json', 'machine-readable')
+    .action(async (o) => setCode(await labWorldCommand(o, io)));
 
   return program;
 }

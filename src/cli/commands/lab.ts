@@ -7,6 +7,7 @@ import type { Logger } from '../../engine/contract';
 import { credentialsFile } from '../../lab/credentials';
 import { labState, stopLab } from '../../lab/record';
 import { labUp } from '../../lab/up';
+import { labWorld, renderWorld } from '../../lab/world';
 import type { Io } from '../io';
 import { loadValid } from '../pipeline';
 
@@ -50,4 +51,10 @@ export async function labStatusCommand(opts: { dir: string; json?: boolean }, io
   return allUp ? 0 : 3;
 }
 
-
+/** Read-only: each system of the repo as vCenter, i-doit and DNS show it. */
+export async function labWorldCommand(opts: { dir: string; json?: boolean }, io: Io): Promise<number> {
+  const { repo } = await loadValid(opts.dir, io.err);
+  const rows = await labWorld(repo.site, repo.systems);
+  io.out(opts.json ? JSON.stringify(rows, null, 2) + '\n' : renderWorld(rows));
+  return 0;
+}
