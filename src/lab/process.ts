@@ -49,9 +49,9 @@ export function startTime(pid: number): string | undefined {
   }
 }
 
-/** The process we started is still the one running under this pid. */
+/** The process we started is still the one running under this pid (an exited, not yet reaped child is not). */
 export function isAlive(pid: number, start: string): boolean {
-  return startTime(pid) === start;
+  return startTime(pid) === start && !zombie(pid);
 }
 
 export interface DetachedProcess {
@@ -96,7 +96,7 @@ export async function stopProcess(p: DetachedProcess, graceMs = 5000): Promise<'
   try { process.kill(p.pid, 'SIGTERM'); } catch { return 'gone'; }
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
-    if (!isAlive(p.pid, p.start) || zombie(p.pid)) return 'stopped';
+    if (!isAlive(p.pid, p.start)) return 'stopped';
     await sleep(50);
   }
   try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
@@ -118,7 +118,7 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function waitReady(name: string, p: DetachedProcess, logFile: string, ready: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (!isAlive(p.pid, p.start) || zombie(p.pid)) throw new LabError(`${name} exited during start; its log (${logFile}):\n${tail(logFile)}`);
+    if (!isAlive(p.pid, p.start)) throw new LabError(`${name} exited during start; its log (${logFile}):\n${tail(logFile)}`);
     if (await ready().catch(() => false)) return;
     await sleep(50);
   }
