@@ -29,9 +29,23 @@ echo "built"
 say "build vcsim (the vCenter simulator; about 30 s the first time)"
 bash scripts/build-vcsim.sh
 
-say "the lab's SSH user"
+say "the lab's SSH user (and AppArmor, where it confines the daemons)"
 # shipshape.yaml logs in to the lab's DNS and DHCP "servers" as this user (key only; '*' is no password, not locked).
 if id shipshape >/dev/null 2>&1; then echo "user shipshape: present"; else useradd --system --create-home --shell /bin/sh -p '*' shipshape && echo "user shipshape: created"; fi
+
+# Debian confines named, dhcpd and kea-dhcp4 with AppArmor (enforced on a fresh VM, absent in most containers):
+# their profiles allow /etc/bind, /var/lib/dhcp …, not the lab's folders. A marked local override adds them.
+if [ -d /sys/kernel/security/apparmor ] && command -v apparmor_parser >/dev/null 2>&1; then
+  for prof in usr.sbin.named usr.sbin.dhcpd usr.sbin.kea-dhcp4; do
+    [ -f "/etc/apparmor.d/$prof" ] || continue
+    local_file="/etc/apparmor.d/local/$prof"
+    mkdir -p /etc/apparmor.d/local && touch "$local_file"
+    if ! grep -q "shipshape lab: $repo/" "$local_file"; then
+      printf '# shipshape lab: %s/\n/var/lib/shipshape-lab/ r,\n/var/lib/shipshape-lab/** rwk,\n%s/.lab/ r,\n%s/.lab/** rwk,\n' "$repo" "$repo" "$repo" >> "$local_file"
+      apparmor_parser -r "/etc/apparmor.d/$prof" && echo "AppArmor: $prof may use the lab's folders"
+    fi
+  done
+fi
 
 say "start the lab (shipshape lab up)"
 bin/shipshape lab up -C "$repo"
