@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { applyCommand } from './commands/apply';
 import { driftCommand } from './commands/drift';
+import { labDownCommand, labStatusCommand, labUpCommand, labWorldCommand } from './commands/lab';
 import { planCommand } from './commands/plan';
 import { serveCommand } from './commands/serve';
 import { validateCommand } from './commands/validate';
@@ -88,6 +89,33 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .action(async (o) =>
       setCode(await serveCommand({ ...o, pollSeconds: o.poll, graceSeconds: o.grace, stateDir: state() }, io, log())),
     );
+
+  const lab = program
+    .command('lab')
+    .description('the local lab on 127.0.0.1 (vcsim, i-doit emulator, named, sshd, Kea) for a site with `lab: true`')
+    .addHelpText('after', '\nExamples:\n  shipshape lab up && set -a && . .lab/credentials.env && set +a && shipshape apply\n  shipshape lab status\n  shipshape lab down');
+  lab
+    .command('up')
+    .description('start every daemon the site names, detached; recorded in .lab/lab.json (a no-op when it runs)')
+    .option('-C, --dir <dir>', 'the repo whose shipshape.yaml describes the lab', '.')
+    .action(async (o) => setCode(await labUpCommand(o, io, log())));
+  lab
+    .command('down')
+    .description('stop the lab\'s daemons by pid (SIGTERM, then SIGKILL)')
+    .option('-C, --dir <dir>', 'the repo', '.')
+    .action(async (o) => setCode(await labDownCommand(o, io)));
+  lab
+    .command('status')
+    .description('what runs and where; exit 0 when everything runs, 3 otherwise')
+    .option('-C, --dir <dir>', 'the repo', '.')
+    .option('--json', 'machine-readable')
+    .action(async (o) => setCode(await labStatusCommand(o, io)));
+  lab
+    .command('world')
+    .description('read-only: each system as vCenter, i-doit and DNS show it (needs the credentials of .lab/credentials.env)')
+    .option('-C, --dir <dir>', 'the repo', '.')
+    .option('--json', 'machine-readable')
+    .action(async (o) => setCode(await labWorldCommand(o, io)));
 
   return program;
 }

@@ -46,6 +46,11 @@ export interface ObservedResource<F extends Fields = Fields> {
   fields: F;
   /** Backend-specific details the provider needs to act (not compared, not shown). */
   handle?: unknown;
+  /**
+   * Already in the state a delete leaves it in (an archived i-doit object, a host-address entry already
+   * released): a tombstone plans nothing for it, so deleting converges instead of repeating every run.
+   */
+  retired?: boolean;
 }
 
 export interface Observation<F extends Fields = Fields> {

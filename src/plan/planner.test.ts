@@ -77,6 +77,14 @@ describe('planner', () => {
     expect(p.warnings).toEqual([expect.objectContaining({ code: 'not-owned', resourceId: 'vm-2' })]);
   });
 
+  it('plans nothing for what a tombstone already retired (an archived CMDB object): deleting converges', async () => {
+    const p0 = vm();
+    p0.seed('old-01', { cpu: 2 }, true, 'vm-1').retired = true;
+    const p = await planFor([system('old-01', { state: 'absent' })], [p0]);
+    expect(p.actions).toEqual([]);
+    expect(p.warnings).toEqual([]);
+  });
+
   it('never deletes a marked resource that no manifest names: reports it as an orphan', async () => {
     const p0 = vm();
     p0.seed('gone-01', { cpu: 2 }, true, 'vm-9');

@@ -209,6 +209,7 @@ function planRemoval(
   for (const provider of reversed) {
     for (const observed of index.get(provider.kind)?.get(system.name) ?? []) {
       const base = { system: system.name, kind: provider.kind, resourceId: observed.id, changes: [], needsPowerOff: false, needsReboot: false };
+      if (observed.retired) continue;
       if (!observed.owned) {
         warnings.push({ system: system.name, kind: provider.kind, resourceId: observed.id, code: 'not-owned', message: 'declared absent, but this resource is not shipshape\'s: reported, not deleted' });
         continue;

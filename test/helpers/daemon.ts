@@ -4,9 +4,8 @@
  * Every started pid is also killed when the test process exits, and written with its start time to
  * $SHIPSHAPE_TEST_PIDS (when set) so .ci/run can stop leftovers if the test process itself died.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -15,28 +14,10 @@ process.on('exit', () => {
   for (const c of running) if (c.pid) try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
 });
 
-export function requireBinary(path: string, pkg: string): string {
-  if (!existsSync(path)) throw new Error(`${path} is missing: install the Debian package ${pkg} (scripts/apt-packages.txt)`);
-  return path;
-}
+export { requireBinary, freePort, run } from '../../src/lab/process';
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `shipshape-${prefix}-`));
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-export function run(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 export interface Daemon {

@@ -5,7 +5,10 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
 import { join } from 'node:path';
+import { namedConf, soaHeader } from '../../src/lab/configs';
 import { freePort, requireBinary, run, startDaemon, tempDir, type Daemon } from './daemon';
+
+export { soaHeader };
 
 export interface TestZone {
   name: string;
@@ -31,10 +34,6 @@ export interface TestNamed extends Daemon {
   resolver(): Resolver;
 }
 
-export function soaHeader(zone: string, serial = 2024010101): string {
-  return `$TTL 300\n@ IN SOA ns1.${zone}. hostmaster.${zone}. ( ${serial} 3600 600 86400 300 )\n  IN NS ns1.${zone}.\n`;
-}
-
 export async function startNamed(zones: TestZone[]): Promise<TestNamed> {
   const named = requireBinary('/usr/sbin/named', 'bind9');
   const keygen = requireBinary('/usr/sbin/tsig-keygen', 'bind9');
@@ -55,20 +54,10 @@ export async function startNamed(zones: TestZone[]): Promise<TestNamed> {
       (z.name.endsWith('.arpa') ? '' : 'ns1 IN A 127.0.0.1\n') + (z.records ?? '') + (z.include ? `$INCLUDE ${z.include}\n` : '');
     writeFileSync(zoneFile(z.name), body);
     if (z.include) writeFileSync(z.include, '; empty until shipshape deploys\n', { flag: 'a' });
-    const policy = z.dynamic ? 'update-policy { grant ddns-key zonesub ANY; };' : '';
-    return `zone "${z.name}" { type primary; file "${zoneFile(z.name)}"; ${policy} };`;
+    return { name: z.name, file: zoneFile(z.name), ...(z.dynamic ? { updateKey: 'ddns-key' } : {}) };
   });
   const confFile = join(conf, 'named.conf');
-  writeFileSync(confFile, `include "${rndcKeyFile}";
-include "${ddnsKeyFile}";
-options {
-  directory "${work}"; pid-file "${work}/named.pid"; session-keyfile "${work}/session.key";
-  managed-keys-directory "${work}"; listen-on port ${port} { 127.0.0.1; }; listen-on-v6 { none; };
-  recursion no; allow-query { 127.0.0.0/8; }; allow-transfer { 127.0.0.0/8; }; dnssec-validation no; notify no;
-};
-controls { inet 127.0.0.1 port ${rndcPort} allow { 127.0.0.1; } keys { "rndc-key"; }; };
-${zoneDecls.join('\n')}
-`);
+  writeFileSync(confFile, namedConf({ workDir: work, port, rndcPort, includes: [rndcKeyFile, ddnsKeyFile], rndcKeyName: 'rndc-key', zones: zoneDecls }));
   run(requireBinary('/usr/bin/named-checkconf', 'bind9-utils'), ['-z', confFile]);
   const resolver = () => {
     const r = new Resolver({ timeout: 1000, tries: 1 });

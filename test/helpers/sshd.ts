@@ -1,9 +1,9 @@
 /** A second sshd on a free 127.0.0.1 port: own host key, key-only root login with a test key (see reference 4.1/4.2). */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { SshEndpoint } from '../../src/manifest/site';
 import { fingerprint } from '../../src/transport/host-key';
+import { sshBannerSeen as bannerSeen, sshdConf } from '../../src/lab/configs';
 import { freePort, requireBinary, run, startDaemon, tempDir, type Daemon } from './daemon';
 
 export interface TestSshd extends Daemon {
@@ -14,15 +14,6 @@ export interface TestSshd extends Daemon {
   knownHostsPath: string;
   /** An endpoint pinned to this server's host key; the key is read through `${file:…}`. */
   endpoint(over?: Partial<SshEndpoint>): SshEndpoint;
-}
-
-function bannerSeen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    const t = setTimeout(() => { s.destroy(); resolve(false); }, 1000);
-    s.once('data', (d) => { clearTimeout(t); s.destroy(); resolve(d.toString().startsWith('SSH-2.0-')); });
-    s.once('error', () => { clearTimeout(t); resolve(false); });
-  });
 }
 
 export function keygen(path: string, comment: string): string {
@@ -44,15 +35,7 @@ export async function startSshd(): Promise<TestSshd> {
   const port = await freePort();
   mkdirSync(join(dir, 'home'), { recursive: true });
   const conf = join(dir, 'sshd_config');
-  writeFileSync(conf, [
-    `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${dir}/host_ed25519_key`, `PidFile ${dir}/sshd.pid`,
-    `AuthorizedKeysFile ${dir}/authorized_keys`, 'StrictModes no', 'PubkeyAuthentication yes',
-    'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PermitRootLogin prohibit-password',
-    'UsePAM no', 'MaxStartups 200', 'AllowStreamLocalForwarding yes', 'Subsystem sftp internal-sftp', 'LogLevel VERBOSE',
-    // root's ~/.bashrc on these machines runs `pyenv init` (seconds per command under load); a session
-    // HOME of its own keeps every exec lean: 3.7 s → 0.5 s per command measured here.
-    `SetEnv HOME=${dir}/home`, '',
-  ].join('\n'));
+  writeFileSync(conf, sshdConf({ port, hostKey: `${dir}/host_ed25519_key`, pidFile: `${dir}/sshd.pid`, authorizedKeys: `${dir}/authorized_keys`, sessionHome: `${dir}/home` }));
   run(sshd, ['-t', '-f', conf]);
   const knownHostsPath = join(dir, 'known_hosts');
   writeFileSync(knownHostsPath, `[127.0.0.1]:${port} ${hostPub}\n`);

@@ -4,17 +4,11 @@
  * files, readiness by polling the `-env` file. Stopped by pid (SIGTERM, then SIGKILL), always:
  * call stop() in afterAll; a process 'exit' hook catches the rest.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readVcsimEnv, vcsimArgs, vcsimBinary } from '../../src/lab/vcsim';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-
-/** The repo root: the nearest folder up with a package.json (works from test/ and from dist/test/). */
-const ROOT = ((): string => {
-  let d = __dirname;
-  while (!fs.existsSync(path.join(d, 'package.json')) && path.dirname(d) !== d) d = path.dirname(d);
-  return d;
-})();
 
 export interface Vcsim {
   /** https://127.0.0.1:PORT/sdk, no credentials in it. */
@@ -34,14 +28,7 @@ export interface VcsimOptions {
   readyTimeoutMs?: number;
 }
 
-/** The harness binary; built (about 30 s the first time) when missing or older than main.go. */
-export function vcsimBinary(): string {
-  try {
-    return execFileSync(path.join(ROOT, 'scripts', 'build-vcsim.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n').pop()!;
-  } catch (e) {
-    throw new Error(`cannot build the vcsim harness (scripts/build-vcsim.sh): ${(e as { stderr?: string }).stderr ?? e}. Install golang-go and golang-github-vmware-govmomi-dev.`);
-  }
-}
+export { vcsimBinary };
 
 const running = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -52,7 +39,7 @@ export async function startVcsim(o: VcsimOptions = {}): Promise<Vcsim> {
   const bin = vcsimBinary();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shipshape-vcsim-'));
   const envFile = path.join(dir, 'vcsim.env');
-  const args = ['-l', '127.0.0.1:0', '-tls', '-env', envFile, '-standalone-host', '0', '-cluster', '1', '-host', '1', '-vm', '3', ...(o.args ?? [])];
+  const args = [...vcsimArgs('127.0.0.1:0', envFile, 3), ...(o.args ?? [])];
   if (o.username) args.push('-username', o.username, '-password', o.password ?? '');
   const child = spawn(bin, args, { env: { ...process.env, TMPDIR: dir }, stdio: ['ignore', 'ignore', 'pipe'] });
   running.add(child);
@@ -72,7 +59,7 @@ export async function startVcsim(o: VcsimOptions = {}): Promise<Vcsim> {
   };
 
   const deadline = Date.now() + (o.readyTimeoutMs ?? 60_000);
-  while (!fs.existsSync(envFile) || !fs.readFileSync(envFile, 'utf8').includes('VCSIM_CA_FILE=')) {
+  while (!readVcsimEnv(envFile)) {
     if (exited) throw new Error(`vcsim exited before it was ready: ${stderr}`);
     if (Date.now() > deadline) {
       await stop();
@@ -80,7 +67,7 @@ export async function startVcsim(o: VcsimOptions = {}): Promise<Vcsim> {
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  const env = Object.fromEntries(fs.readFileSync(envFile, 'utf8').trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+  const env = readVcsimEnv(envFile)!;
   const u = new URL(env.GOVC_URL!);
   u.username = '';
   u.password = '';

@@ -8,8 +8,7 @@ import type { Logger, ProviderContext } from '../../src/engine/contract';
 import type { SecretRef, SiteConfig } from '../../src/manifest/site';
 import type { DesiredSystem } from '../../src/manifest/types';
 import { VimClient } from '../../src/providers/vsphere/client';
-import { retrieveView, runTask } from '../../src/providers/vsphere/inventory';
-import { ref, text } from '../../src/providers/vsphere/soap/xml';
+import { makeTemplates as makeLabTemplates } from '../../src/lab/vcsim';
 import type { Vcsim } from './vcsim';
 
 export const USER = 'admin';
@@ -76,21 +75,7 @@ export function adminClient(sim: Vcsim): VimClient {
   return new VimClient({ url: sim.url, username: USER, password: PASSWORD, tls: { caFile: sim.caFile } });
 }
 
-/** Turns the first model VMs into templates named `names` (rename, power off, MarkAsTemplate). */
-export async function makeTemplates(sim: Vcsim, names: string[]): Promise<void> {
-  const c = adminClient(sim);
-  try {
-    const sc = await c.serviceContent();
-    const vms = (await retrieveView(c, sc.rootFolder, [{ type: 'VirtualMachine', paths: ['name', 'runtime.powerState'] }]))
-      .sort((a, b) => a.props.get('name')!.text.localeCompare(b.props.get('name')!.text));
-    for (const [i, name] of names.entries()) {
-      const vm = vms[i]!;
-      const o = { timeoutMs: 30_000, what: `template ${name}` };
-      if (vm.props.get('runtime.powerState')?.text === 'poweredOn') await runTask(c, 'PowerOffVM_Task', ref('_this', vm.obj), o);
-      await runTask(c, 'Rename_Task', ref('_this', vm.obj) + text('newName', name), o);
-      await c.call('MarkAsTemplate', ref('_this', vm.obj));
-    }
-  } finally {
-    await c.logout();
-  }
+/** Turns the first model VMs into templates named `names` (the lab does the same: src/lab/vcsim.ts). */
+export function makeTemplates(sim: Vcsim, names: string[]): Promise<void> {
+  return makeLabTemplates({ url: sim.url, username: USER, password: PASSWORD, tls: { caFile: sim.caFile } }, names);
 }

@@ -27,7 +27,7 @@ func main() {
 	keyFile := flag.String("tlskey", "", "PEM key for -tls")
 	tlsMax := flag.String("tlsmax", "", "highest TLS version offered with -tls: 1.2 or 1.3 (default: Go's, 1.3)")
 	user := flag.String("username", "", "require this user name (default: any non-empty user/password is accepted)")
-	pass := flag.String("password", "", "password for -username")
+	pass := flag.String("password", "", "password for -username (or $VCSIM_PASSWORD)")
 	rest := flag.Bool("rest", false, "register vAPI REST endpoints under /rest (vCenter model only)")
 	trace := flag.Bool("trace", false, "dump SOAP request/response bodies to stderr")
 	delay := flag.Int("delay", 0, "milliseconds of delay added to every SOAP call")
@@ -51,6 +51,9 @@ func main() {
 	flag.BoolVar(&m.Autostart, "autostart", m.Autostart, "power on the model's VMs")
 	mark := flag.String("mark", "", "shipshape addition: give every model VM shipshape's ownership marker (extraConfig) with this OS, as if shipshape had created it (benchmarks)")
 	flag.Parse()
+	if p := os.Getenv("VCSIM_PASSWORD"); p != "" && *user != "" {
+		*pass = p // the lab passes its password by environment, not on the command line (visible in ps)
+	}
 
 	if *esx {
 		e := simulator.ESX()

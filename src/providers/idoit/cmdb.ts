@@ -233,5 +233,7 @@ function toResource(row: ObjectRow): ObservedResource<CmdbFields> {
       host: c('C__CATG__VIRTUAL_MACHINE')[0]?.hosts?.title ?? null,
     },
     handle: { objectId: row.id, entries, ipEntry: ip ? Number(ip.id) : null } satisfies CmdbHandle,
+    // Archived or deleted (status 3/4) is where a tombstone leaves the object: not deleted again every run.
+    ...(row.status === 3 || row.status === 4 ? { retired: true } : {}),
   };
 }

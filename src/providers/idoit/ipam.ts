@@ -163,6 +163,8 @@ export class IdoitIpamProvider implements Provider<IpFields> {
         status: STATUS_NAMES[row.status] ?? String(row.status),
       },
       handle: { objectId: row.id, entryId: e ? Number(e.id) : null } satisfies IpHandle,
+      // No host address: nothing left to release for a tombstone.
+      ...(e ? {} : { retired: true }),
     };
   }
 

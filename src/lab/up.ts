@@ -1,0 +1,78 @@
+/**
+ * `shipshape lab up`: starts the whole world of a lab site on loopback, detached, and records it in .lab/.
+ * Only for a site that says `lab: true`. Running again while everything runs changes nothing; a half-running
+ * lab is stopped and started again. vcsim keeps its inventory in memory, so every start is a clean world:
+ * the emulator's state, the zones and the DHCP files are reset with it (they would disagree otherwise).
+ */
+import { mkdirSync } from 'node:fs';
+import type { SiteConfig } from '../manifest/site';
+import { LabCredentials } from './credentials';
+import type { LabContext } from './context';
+import { LabError, portFree } from './process';
+import { labDir, labState, stopLab, writeRecord, type LabRecord } from './record';
+import { startLabNamed } from './start-dns';
+import { startLabDhcp, startLabSshd, labUser } from './start-targets';
+import { startLabIdoit, startLabVcsim } from './start-vsphere-idoit';
+
+/** What the lab stands in for: said at every start, never silent. */
+export function labNotes(site: SiteConfig): string[] {
+  const notes = [
+    'vSphere is vcsim: VMs are clones of the lab templates; no operating system is installed or boots inside them.',
+    'DHCP: reservations are written and checked (dhcpd -t, Kea config-get), but no DHCP server serves a network.',
+  ];
+  // Seam for the provisioning server (branch `install`): when it exists, the lab starts it here.
+  if (site.provisioning) notes.push(`OS install is simulated in the lab: the provisioning server (${site.provisioning.baseUrl}) is not started; the vm step's clone stands in for the installation.`);
+  return notes;
+}
+
+function ports(site: SiteConfig): { what: string; port: number }[] {
+  const out: { what: string; port: number }[] = [];
+  if (site.vsphere) out.push({ what: 'vcsim (vsphere.url)', port: Number(new URL(site.vsphere.url).port || 443) });
+  if (site.idoit) out.push({ what: 'i-doit emulator (idoit.url)', port: Number(new URL(site.idoit.url).port || 80) });
+  const z = site.dns.zones[0];
+  if (z) out.push({ what: 'named (dns.zones[].server)', port: z.server.port });
+  const ssh = site.dns.zones.find((x) => x.ssh)?.ssh ?? site.dhcp.servers[0]?.ssh;
+  if (ssh) out.push({ what: 'sshd (ssh.port)', port: ssh.port });
+  return out;
+}
+
+export interface UpResult {
+  record: LabRecord;
+  alreadyRunning: boolean;
+}
+
+export async function labUp(site: SiteConfig, progress: (line: string) => void): Promise<UpResult> {
+  if (!site.lab) {
+    throw new LabError('shipshape.yaml does not say `lab: true`: the lab only starts for a lab site and never stands in for a real one');
+  }
+  const root = site.root;
+  const now = labState(root);
+  if (now.record && now.daemons.length > 0 && now.daemons.every((d) => d.running)) return { record: now.record, alreadyRunning: true };
+  if (now.record) {
+    progress('a previous lab is partly running: stopping it first');
+    await stopLab(root, progress);
+  }
+  for (const p of ports(site)) {
+    if (!(await portFree(p.port))) {
+      throw new LabError(`127.0.0.1:${p.port} for ${p.what} is taken: another lab (\`shipshape lab down\` in its repo) or service listens there; stop it or change the port in shipshape.yaml`);
+    }
+  }
+  mkdirSync(labDir(root), { recursive: true });
+  const record: LabRecord = { startedAt: new Date().toISOString(), daemons: [], notes: labNotes(site) };
+  writeRecord(root, record);
+  const user = labUser({ site });
+  const c: LabContext = { site, root, dir: labDir(root), record, creds: new LabCredentials(root), progress, ...(user ? { user } : {}) };
+  try {
+    await startLabSshd(c);
+    await startLabNamed(c);
+    await startLabDhcp(c);
+    await startLabIdoit(c);
+    await startLabVcsim(c);
+    c.creds.save();
+  } catch (e) {
+    progress('start failed: stopping what was started');
+    await stopLab(root, progress);
+    throw e;
+  }
+  return { record, alreadyRunning: false };
+}

@@ -1,0 +1,198 @@
+/**
+ * The local lab end to end: `shipshape lab up` on a copy of the example site (free ports, its own folders, so a
+ * lab a developer left running is never touched), the examples applied from a git repository, then commits
+ * (more CPU for web-dev-01, a new web-dev-03, a tombstone for web-dev-02) reconciled; the results are read
+ * back from vcsim (SOAP), the i-doit emulator (JSON-RPC), named (DNS queries) and the files on the SSH target.
+ * An edit made directly in vcsim shows up in `shipshape drift` (exit 2). `lab down` stops every daemon.
+ *
+ * The CLI has no `--repo/--ref` yet: the deploy checkout is a clone that pulls each commit, applied with -C.
+ */
+import { execFileSync } from 'node:child_process';
+import { Resolver } from 'node:dns/promises';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { parseDocument } from 'yaml';
+import { readCredentials } from '../../src/lab/credentials';
+import { freePort, isAlive } from '../../src/lab/process';
+import { readRecord } from '../../src/lab/record';
+import { resolveSecret } from '../../src/manifest';
+import type { SiteConfig } from '../../src/manifest/site';
+import { createIdoitClient } from '../../src/providers/idoit/site-client';
+import { VimClient } from '../../src/providers/vsphere/client';
+import { retrieveView, runTask } from '../../src/providers/vsphere/inventory';
+import { ref, text } from '../../src/providers/vsphere/soap/xml';
+import { runCli } from '../helpers/cli';
+import { removeDir, tempDir } from '../helpers/daemon';
+
+const examples = join(__dirname, '..', '..');
+const git = (dir: string, ...args: string[]) => execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+let work: string;
+let origin: string;
+let deploy: string;
+let targets: string;
+let ports: { vcsim: number; idoit: number; dns: number; ssh: number };
+let state: string;
+
+/** The example shipshape.yaml with free ports and every server file under this test's folder. */
+function labSite(): string {
+  const doc = parseDocument(readFileSync(join(examples, 'shipshape.yaml'), 'utf8'));
+  const spec = doc.get('spec') as any;
+  spec.setIn(['vsphere', 'url'], `https://127.0.0.1:${ports.vcsim}/sdk`);
+  spec.setIn(['idoit', 'url'], `http://127.0.0.1:${ports.idoit}/src/jsonrpc.php`);
+  spec.delete('provisioning');
+  const ssh = { host: '127.0.0.1', port: ports.ssh, user: userInfo().username, privateKey: '${file:.lab/ssh/id_ed25519}', knownHosts: '.lab/ssh/known_hosts' };
+  const server = { host: '127.0.0.1', port: ports.dns };
+  const tsig = { name: 'shipshape-key', algorithm: 'hmac-sha256', secret: '${file:.lab/bind/tsig.secret}' };
+  const bind = (name: string) => ({ name, backend: 'bind-ssh', server, ssh, fragmentPath: join(targets, 'bind', `${name}.shipshape`),
+    zoneFile: join(targets, 'bind', `${name}.zone`), reloadCommand: `${join(targets, 'bind', 'rndc')} reload {zone}` });
+  spec.set('dns', doc.createNode({ zones: [bind('dev.example.com'), bind('100.51.198.in-addr.arpa'),
+    { name: 'live.example.com', backend: 'rfc2136', server, tsig }, { name: '113.0.203.in-addr.arpa', backend: 'rfc2136', server, tsig }] }));
+  spec.set('dhcp', doc.createNode({ servers: [
+    { name: 'dhcp-dev', kind: 'isc', nets: ['dev-net'], ssh, includePath: join(targets, 'dhcpd', 'shipshape.conf'),
+      configPath: join(targets, 'dhcpd', 'dhcpd.conf'), restartCommand: join(targets, 'dhcpd', 'restart') },
+    { name: 'dhcp-live', kind: 'kea', nets: ['live-net'], ssh, controlSocket: join(targets, 'kea', 'kea4-ctrl-socket'), configPath: join(targets, 'kea', 'kea-dhcp4.conf') },
+  ] }));
+  return doc.toString();
+}
+
+/** Commits in the origin repo; the deploy checkout pulls it (what `--repo/--ref` will do). */
+function commit(message: string, files: Record<string, string>): void {
+  for (const [f, body] of Object.entries(files)) writeFileSync(join(origin, f), body);
+  git(origin, 'add', '-A');
+  git(origin, '-c', 'user.name=lab test', '-c', 'user.email=lab@example.com', 'commit', '-qm', message);
+  if (deploy) git(deploy, 'pull', '-q', '--ff-only');
+}
+
+const site = (): SiteConfig => ({ root: deploy } as SiteConfig);
+async function vcsim<T>(fn: (c: VimClient) => Promise<T>): Promise<T> {
+  const env = readCredentials(deploy);
+  const c = new VimClient({ url: `https://127.0.0.1:${ports.vcsim}/sdk`, username: env.SHIPSHAPE_VSPHERE_USER!, password: env.SHIPSHAPE_VSPHERE_PASSWORD!, tls: { caFile: join(deploy, '.lab/vcsim/ca.pem') } });
+  try { return await fn(c); } finally { await c.logout(); }
+}
+async function vms(): Promise<Map<string, { obj: any; cpu: number; power: string }>> {
+  return vcsim(async (c) => {
+    const rows = await retrieveView(c, (await c.serviceContent()).rootFolder, [{ type: 'VirtualMachine', paths: ['name', 'config.hardware.numCPU', 'runtime.powerState'] }]);
+    return new Map(rows.map((r) => [r.props.get('name')!.text, { obj: r.obj, cpu: Number(r.props.get('config.hardware.numCPU')!.text), power: r.props.get('runtime.powerState')!.text }]));
+  });
+}
+/** title -> [record status, first IPv4 address] of the virtual servers in the emulator. */
+async function cmdb(): Promise<Map<string, { status: number; ip?: string }>> {
+  const s = { ...site(), idoit: { url: `http://127.0.0.1:${ports.idoit}/src/jsonrpc.php`, apiKey: { ref: '${env:SHIPSHAPE_IDOIT_API_KEY}' }, tls: {}, reserved: {} } } as SiteConfig;
+  const client = createIdoitClient(s, (r) => resolveSecret(r, deploy));
+  try {
+    const out = new Map<string, { status: number; ip?: string }>();
+    for (const status of ['C__RECORD_STATUS__NORMAL', 'C__RECORD_STATUS__ARCHIVED']) {
+      const rows = await client.call<any[]>('cmdb.objects.read', { filter: { type: 'C__OBJTYPE__VIRTUAL_SERVER', status }, categories: ['C__CATG__IP'] });
+      for (const r of rows) {
+        const a = r.categories?.C__CATG__IP?.[0]?.ipv4_address;
+        out.set(r.title, { status: Number(r.status), ...(a ? { ip: typeof a === 'string' ? a : a.ref_title } : {}) });
+      }
+    }
+    return out;
+  } finally {
+    await client.close();
+  }
+}
+const dns = () => { const r = new Resolver({ timeout: 2000, tries: 2 }); r.setServers([`127.0.0.1:${ports.dns}`]); return r; };
+const dnsCode = <T>(p: Promise<T>) => p.catch((e: NodeJS.ErrnoException) => e.code);
+const onTarget = (f: string) => readFileSync(join(targets, f), 'utf8');
+const apply = (...extra: string[]) => runCli(['apply', '-C', deploy, '--state-dir', state, ...extra]);
+
+beforeAll(async () => {
+  work = tempDir('lab-e2e');
+  targets = join(work, 'servers');
+  state = join(work, 'state');
+  ports = { vcsim: await freePort(), idoit: await freePort(), dns: await freePort(), ssh: await freePort() };
+  origin = join(work, 'origin');
+  mkdirSync(origin);
+  for (const d of ['systems', 'profiles', 'os', 'roles']) cpSync(join(examples, d), join(origin, d), { recursive: true });
+  writeFileSync(join(origin, '.gitignore'), '.lab/\n');
+  writeFileSync(join(origin, 'shipshape.yaml'), labSite());
+  git(origin, 'init', '-q', '-b', 'main');
+  commit('the examples', {});
+  execFileSync('git', ['clone', '-q', origin, join(work, 'deploy')]);
+  deploy = join(work, 'deploy');
+
+  const up = await runCli(['lab', 'up', '-C', deploy]);
+  if (up.code !== 0) throw new Error(`lab up failed:\n${up.out}\n${up.err}`);
+  expect(up.out).toMatch(/NOTE vSphere is vcsim: .*no operating system is installed/);
+  Object.assign(process.env, readCredentials(deploy));
+}, 180_000);
+
+afterAll(async () => {
+  if (deploy) await runCli(['lab', 'down', '-C', deploy]);
+  if (work) removeDir(work);
+}, 60_000);
+
+test('the lab runs every daemon the site names, and lab status says where', async () => {
+  const s = await runCli(['lab', 'status', '-C', deploy, '--json']);
+  expect(s.code).toBe(0);
+  const names = (JSON.parse(s.out).daemons as { name: string; running: boolean }[]).map((d) => `${d.name}:${d.running}`);
+  expect(names.sort()).toEqual(['i-doit emulator:true', 'kea-dhcp4 (dhcp-live):true', 'named:true', 'sshd:true', 'vcsim:true']);
+  expect((await runCli(['lab', 'up', '-C', deploy])).out).toMatch(/already running/);
+});
+
+test('apply from git, then commits (more CPU, a new system, a tombstone) reconcile vcsim, i-doit, DNS and the SSH target; a vcsim edit is drift', async () => {
+  const first = await apply();
+  expect(first.err).not.toMatch(/failed|error/i);
+  expect(first.code).toBe(0);
+
+  let vm = await vms();
+  for (const n of ['web-dev-01', 'web-dev-02', 'db-dev-01', 'shop-live-01', 'shop-live-02']) expect(vm.get(n)?.power).toBe('poweredOn');
+  expect(vm.get('web-dev-01')!.cpu).toBe(2);
+  expect(vm.has('old-test-01')).toBe(false);
+  let objs = await cmdb();
+  const web1 = objs.get('web-dev-01')!.ip!;
+  expect(web1).toMatch(/^198\.51\.100\.\d+$/);
+  expect(objs.get('web-dev-02')).toEqual({ status: 2, ip: '198.51.100.20' });
+  expect(await dns().resolve4('web-dev-01.dev.example.com')).toEqual([web1]);
+  expect(await dns().reverse(web1)).toEqual(['web-dev-01.dev.example.com']);
+  expect(await dns().resolveCname('shop.dev.example.com')).toEqual(['web-dev-01.dev.example.com']);
+  expect(await dns().resolve4('shop-live-01.live.example.com')).toEqual([objs.get('shop-live-01')!.ip]);
+  expect(onTarget('bind/dev.example.com.shipshape')).toMatch(/web-dev-02\s.*198\.51\.100\.20/);
+  expect(onTarget('dhcpd/shipshape.conf')).toContain(`fixed-address ${web1};`);
+
+  const web01 = readFileSync(join(origin, 'systems/dev/web-dev-01.yaml'), 'utf8').replace('  profile: web-dev\n', '  profile: web-dev\n  cpu: 4\n');
+  commit('web-dev-01: 4 CPUs; web-dev-03; retire web-dev-02', {
+    'systems/dev/web-dev-01.yaml': web01,
+    'systems/dev/web-dev-03.yaml': 'apiVersion: shipshape.dev/v1\nkind: System\nmetadata:\n  name: web-dev-03\nspec:\n  profile: web-dev\n',
+    'systems/dev/web-dev-02.yaml': 'apiVersion: shipshape.dev/v1\nkind: System\nmetadata:\n  name: web-dev-02\nspec:\n  state: absent\n  network: { net: dev-net }\n',
+  });
+  // One retired system is five deletes (ip, dns, dhcp, vm, cmdb): more than the site's maxDeletes 3, as an operator would see.
+  expect((await apply()).err).toMatch(/deletes 5 resources, more than --max-deletes 3/);
+  const second = await apply('--max-deletes', '5');
+  expect(second.err).not.toMatch(/failed|error/i);
+  expect(second.code).toBe(0);
+  expect(second.err).toContain(`(commit ${git(origin, 'rev-parse', 'HEAD').slice(0, 12)})`); // the plan of the commit just made
+
+  vm = await vms();
+  expect(vm.get('web-dev-01')).toMatchObject({ cpu: 4, power: 'poweredOn' });
+  expect(vm.get('web-dev-03')).toMatchObject({ cpu: 2, power: 'poweredOn' });
+  expect(vm.has('web-dev-02')).toBe(false);
+  objs = await cmdb();
+  const web3 = objs.get('web-dev-03')!.ip!;
+  expect(web3).toMatch(/^198\.51\.100\.\d+$/);
+  expect(objs.get('web-dev-02')!.status).toBe(3); // archived (cmdbOnDelete: archive)
+  expect(await dns().resolve4('web-dev-03.dev.example.com')).toEqual([web3]);
+  expect(await dnsCode(dns().resolve4('web-dev-02.dev.example.com'))).toBe('ENOTFOUND');
+  expect(await dnsCode(dns().reverse('198.51.100.20'))).toBe('ENOTFOUND');
+  expect(await dns().resolve4('web-dev-01.dev.example.com')).toEqual([web1]);
+  expect(onTarget('bind/dev.example.com.shipshape')).not.toContain('web-dev-02');
+  expect(onTarget('dhcpd/shipshape.conf')).toContain(`fixed-address ${web3};`);
+  expect(onTarget('dhcpd/shipshape.conf')).not.toContain('198.51.100.20');
+  expect((await apply()).out).toMatch(/No changes/); // the tombstone converged: nothing is deleted twice
+
+  expect((await runCli(['drift', '-C', deploy, '--state-dir', state])).code).toBe(0);
+  await vcsim((c) => runTask(c, 'ReconfigVM_Task', ref('_this', vm.get('web-dev-03')!.obj) + `<spec>${text('numCPUs', 3)}</spec>`, { timeoutMs: 30_000, what: 'edit in vcsim' }));
+  const drift = await runCli(['drift', '-C', deploy, '--state-dir', state]);
+  expect(drift.code).toBe(2);
+  expect(drift.out).toMatch(/web-dev-03[\s\S]*cpu[\s\S]*3[\s\S]*2/);
+}, 240_000);
+
+test('lab down stops every daemon it started, by pid', async () => {
+  const daemons = readRecord(deploy)!.daemons;
+  expect((await runCli(['lab', 'down', '-C', deploy])).code).toBe(0);
+  for (const d of daemons) expect(`${d.name}:${isAlive(d.pid, d.start)}`).toBe(`${d.name}:false`);
+  expect((await runCli(['lab', 'status', '-C', deploy])).code).toBe(3);
+}, 60_000);
