@@ -102,7 +102,7 @@ describe('executor', () => {
     const names = ['a', 'b', 'c'];
     await run(names.map((n) => system(n)), w.all);
     const before = w.vm.calls.length;
-    await expect(run(names.map((n) => system(n, { state: 'absent' })), w.all, { maxDeletes: 2 })).rejects.toThrow(/deletes 9 resources, more than --max-deletes 2/);
+    await expect(run(names.map((n) => system(n, { state: 'absent' })), w.all, { maxDeletes: 2 })).rejects.toThrow(/deletes 3 systems \(a, b, c\), more than --max-deletes 2/);
     expect(w.vm.calls.slice(before).map((c) => c.op)).toEqual(['observe']);
   });
 

@@ -6,7 +6,7 @@
  * takes no further steps; the others go on.
  */
 import type { DesiredSystem } from '../manifest/types';
-import type { Plan, PlannedAction } from '../plan/types';
+import { deletedSystems, type Plan, type PlannedAction } from '../plan/types';
 import { initialResolved, orderedProviders } from '../plan/planner';
 import { UserError, type Observation, type ObservedResource, type Provider, type ProviderContext, type Resolved, type ResourceKind } from './contract';
 import { mapPool, withRetry, type RetryPolicy } from './pool';
@@ -49,9 +49,10 @@ export interface ApplyInput {
 
 export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   const { plan } = input;
-  if (plan.summary.delete > plan.maxDeletes) {
+  const deleting = deletedSystems(plan);
+  if (deleting.length > plan.maxDeletes) {
     throw new UserError(
-      `refusing to apply: the plan deletes ${plan.summary.delete} resources, more than --max-deletes ${plan.maxDeletes}; review the plan and raise --max-deletes if it is right`,
+      `refusing to apply: the plan deletes ${deleting.length} systems (${deleting.join(', ')}), more than --max-deletes ${plan.maxDeletes}; review the plan and raise --max-deletes if it is right`,
     );
   }
   const systems = new Map(input.systems.map((s) => [s.name, s]));

@@ -54,10 +54,19 @@ export interface Plan {
   summary: PlanSummary;
   actions: PlannedAction[];
   warnings: PlanWarning[];
-  /** The deletion guard: apply refuses a plan with more deletes than this. */
+  /** The deletion guard: apply refuses a plan that deletes (resources of) more systems than this. */
   maxDeletes: number;
   /** Round trips spent observing, per kind. */
   roundTrips: Partial<Record<ResourceKind, number>>;
+}
+
+/**
+ * The systems a plan deletes resources of (blocked deletes do not count). The deletion guard counts
+ * systems, not resources: retiring one system deletes up to five resources (VM, records, reservation,
+ * CMDB object, address), and an operator thinks "one system".
+ */
+export function deletedSystems(plan: Pick<Plan, 'actions'>): string[] {
+  return [...new Set(plan.actions.filter((a) => a.action === 'delete' && !a.blocked).map((a) => a.system))].sort();
 }
 
 export function isChange(a: PlannedAction): boolean {

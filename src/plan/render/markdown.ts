@@ -3,7 +3,7 @@
  * system. Always under the comment limit: when the details would not fit, they are cut and a
  * pointer to the full JSON plan is left instead.
  */
-import type { Plan } from '../types';
+import { deletedSystems, type Plan } from '../types';
 import { groupBySystem } from './text';
 import { formatChange } from './values';
 
@@ -20,7 +20,8 @@ export function renderMarkdown(plan: Plan, opts: { fullPlanHint?: string; limit?
     `| ${s.create} | ${s.update} | ${s.replace} | ${s.delete} | ${s.noop} | ${s.blocked} |`,
     '',
   ];
-  if (s.delete > plan.maxDeletes) head.push(`> **Apply will refuse this plan:** ${s.delete} deletes exceed the limit of ${plan.maxDeletes}.`, '');
+  const deleting = deletedSystems(plan).length;
+  if (deleting > plan.maxDeletes) head.push(`> **Apply will refuse this plan:** it deletes ${deleting} systems, more than the limit of ${plan.maxDeletes}.`, '');
   const sections: string[] = [];
   for (const [system, actions] of groupBySystem(plan.actions.filter((a) => a.action !== 'noop' || a.blocked))) {
     const verbs = [...new Set(actions.map((a) => (a.blocked ? 'blocked' : a.action)))].join(', ');

@@ -37,9 +37,12 @@ describe('plan renderers', () => {
     expect(renderText(plan([action('web-01')]), { colour: true })).toMatch(/\u001b\[33m/);
   });
 
-  it('text warns when the plan exceeds the delete guard', () => {
-    const out = renderText(plan([action('a', { action: 'delete', changes: [] })], { summary: { create: 0, update: 0, replace: 0, delete: 5, noop: 0, blocked: 0 } }), { colour: false });
-    expect(out).toContain('Apply will refuse this plan: 5 deletes exceed --max-deletes 3.');
+  it('text warns when the plan deletes more systems than the guard allows, counting systems not resources', () => {
+    const del = (system: string, kind: PlannedAction['kind']) => action(system, { action: 'delete', kind, changes: [] });
+    const fourSystems = ['a', 'b', 'c', 'd'].flatMap((s) => [del(s, 'vm'), del(s, 'dns'), del(s, 'ip')]);
+    expect(renderText(plan(fourSystems), { colour: false })).toContain('Apply will refuse this plan: it deletes 4 systems, more than --max-deletes 3.');
+    const oneSystem = [del('a', 'vm'), del('a', 'dns'), del('a', 'dhcp'), del('a', 'ip'), del('a', 'cmdb')];
+    expect(renderText(plan(oneSystem), { colour: false })).not.toContain('Apply will refuse');
   });
 
   it('Markdown has a summary table and one collapsible section per changed system', () => {

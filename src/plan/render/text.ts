@@ -1,5 +1,5 @@
 /** Plan as text for terminals: one block per system, coloured when writing to a TTY. */
-import type { Plan, PlannedAction } from '../types';
+import { deletedSystems, type Plan, type PlannedAction } from '../types';
 import { formatChange } from './values';
 
 const SYMBOL: Record<PlannedAction['action'], string> = { create: '+', update: '~', replace: '-/+', delete: '-', noop: '=' };
@@ -29,8 +29,9 @@ export function renderText(plan: Plan, opts: { colour: boolean; showNoop?: boole
       (s.blocked ? `, ${paint(COLOUR.blocked, `${s.blocked} blocked`)}` : '') +
       (plan.commit ? ` (commit ${plan.commit.slice(0, 12)})` : ''),
   );
-  if (s.delete > plan.maxDeletes) {
-    lines.push(paint(COLOUR.blocked, `Apply will refuse this plan: ${s.delete} deletes exceed --max-deletes ${plan.maxDeletes}.`));
+  const deleting = deletedSystems(plan).length;
+  if (deleting > plan.maxDeletes) {
+    lines.push(paint(COLOUR.blocked, `Apply will refuse this plan: it deletes ${deleting} systems, more than --max-deletes ${plan.maxDeletes}.`));
   }
   return lines.join('\n') + '\n';
 }
