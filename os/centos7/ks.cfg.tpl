@@ -1,5 +1,5 @@
 # shipshape answer file for {{fqdn}} (CentOS {{release}}). Rendered for one installation and deleted when
-# it ends: it may hold the root password hash. Every {{value}} is checked and escaped by shipshape.
+# it ends: it may hold the root password hash. Every substituted value is checked and escaped by shipshape.
 # CentOS 7 differs from 9: `install` and `auth` exist, `sshkey` does not (the key goes in by %post).
 install
 text

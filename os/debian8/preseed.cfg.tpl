@@ -1,5 +1,5 @@
 # shipshape answer file for {{fqdn}} (Debian {{release}}, jessie). Rendered for one installation and deleted
-# when it ends: it may hold the root password hash. Every {{value}} is checked and escaped by shipshape.
+# when it ends: it may hold the root password hash. Every substituted value is checked and escaped by shipshape.
 d-i debian-installer/locale string en_US.UTF-8
 d-i keymap select us
 d-i netcfg/choose_interface select auto

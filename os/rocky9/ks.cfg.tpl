@@ -1,5 +1,5 @@
 # shipshape answer file for {{fqdn}} (Rocky Linux / RHEL {{release}}). Rendered for one installation and
-# deleted when it ends: it may hold the root password hash. Every {{value}} is checked and escaped by shipshape.
+# deleted when it ends: it may hold the root password hash. Every substituted value is checked and escaped by shipshape.
 text
 url --url={{mirrorUrl}}
 lang en_US.UTF-8

@@ -128,7 +128,7 @@ export function renderInstall(input: RenderInput): RenderedInstall {
     mirrorDirectory: checked(n, 'mirror path', 'urlPath', mirrorParsed.pathname || '/'),
     timezone: checked(n, 'provisioning.timezone', 'timezone', prov.timezone),
     packages: os.packages.map((p) => checked(n, `os ${os.name} packages`, 'package', p)).join(' '),
-    packageLines: os.packages.map((p) => checked(n, `os ${os.name} packages`, 'package', p)).join('\n'),
+    packageLines: os.packages.map((p) => checked(n, `os ${os.name} packages`, 'package', p)),
     rootPasswordHash: secrets.rootPasswordHash === undefined ? undefined : checked(n, 'provisioning.rootPasswordHash', 'passwordHash', secrets.rootPasswordHash),
     sshKey: checked(n, 'provisioning.sshPublicKeyFile', 'sshKey', secrets.sshPublicKey.trim()),
     bootDisk: BOOT_DISK,

@@ -1,12 +1,13 @@
 /**
  * A deliberately small template language for answer files: `{{name}}` substitutes a value,
- * `{{#if name}} … {{else}} … {{/if}}` keeps one branch (nestable). A line that holds only a block
+ * `{{#if name}} … {{else}} … {{/if}}` keeps one branch (nestable); a list renders one element per line. A line that holds only a block
  * tag disappears with its line break. Every substitution goes through the format's escaper; a
  * name the context does not define is an error, so a typo in a template never renders as empty.
  */
 import { escapeFor, type Format } from './escape';
 
-export type TemplateValue = string | number | boolean | undefined;
+/** A list renders one escaped element per line (kickstart %packages). */
+export type TemplateValue = string | number | boolean | undefined | string[];
 export type TemplateContext = Record<string, TemplateValue>;
 
 type Node = { t: 'text'; s: string } | { t: 'var'; name: string } | { t: 'if'; name: string; then: Node[]; else: Node[] };
@@ -68,8 +69,9 @@ export function renderTemplate(nodes: Node[], ctx: TemplateContext, o: { format:
     else {
       if (!(n.name in ctx)) throw new TemplateError(`${o.file}: {{${n.name}}} is not a value shipshape provides (known: ${Object.keys(ctx).sort().join(', ')})`);
       const v = ctx[n.name];
-      if (n.t === 'if') s += renderTemplate(v !== undefined && v !== false && v !== '' ? n.then : n.else, ctx, o);
+      if (n.t === 'if') s += renderTemplate(v !== undefined && v !== false && v !== '' && !(Array.isArray(v) && v.length === 0) ? n.then : n.else, ctx, o);
       else if (v === undefined || typeof v === 'boolean') throw new TemplateError(`${o.file}: {{${n.name}}} has no value here; guard it with {{#if ${n.name}}}`);
+      else if (Array.isArray(v)) s += v.map((x) => escapeFor(o.format, o.system, n.name, x)).join('\n');
       else s += escapeFor(o.format, o.system, n.name, String(v));
     }
   }
