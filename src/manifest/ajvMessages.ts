@@ -5,7 +5,7 @@
  * Secret fields never echo their value.
  */
 import type { ErrorObject } from 'ajv';
-import { describeValue } from './diagnostics';
+import { clip, describeValue } from './diagnostics';
 import type { Diagnostics } from './diagnostics';
 import { locate } from './yamlFile';
 import type { ParsedFile, PathSeg } from './yamlFile';
@@ -73,7 +73,7 @@ function shapeOf(group: ErrorObject[]): string {
   const parts = group.map((e) => {
     const p = e.params as Record<string, unknown>;
     switch (e.keyword) {
-      case 'type': return `of type ${String(p.type).replace('object', 'map').replace('array', 'list')}`;
+      case 'type': return typeWords(String(p.type));
       case 'const': return `\`${String(p.allowedValue)}\``;
       case 'minimum': return `at least ${String(p.limit)}`;
       case 'maximum': return `at most ${String(p.limit)}`;
@@ -87,6 +87,30 @@ function shapeOf(group: ErrorObject[]): string {
     }
   });
   return [...new Set(parts)].join(' and ');
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  object: 'a map',
+  array: 'a list',
+  string: 'a string',
+  number: 'a number',
+  integer: 'a whole number',
+  boolean: 'true or false',
+  null: 'empty',
+};
+
+function typeWords(types: string): string {
+  return types.split(',').map((t) => TYPE_WORDS[t] ?? t).join(' or ');
+}
+
+/** What the value is: for repeated list entries, which ones. */
+function gotText(group: ErrorObject[]): string {
+  const dup = group.find((e) => e.keyword === 'uniqueItems');
+  if (dup) {
+    const { i, j } = dup.params as { i: number; j: number };
+    return `but entries ${Math.min(i, j)} and ${Math.max(i, j)} are the same`;
+  }
+  return `got ${describeValue(group[0].data)}`;
 }
 
 function isSecret(group: ErrorObject[]): boolean {
@@ -107,14 +131,14 @@ export function reportAjvErrors(errors: ErrorObject[], pf: ParsedFile, base: Pat
     const propertyName = (e as { propertyName?: string }).propertyName;
     if (propertyName !== undefined) {
       const where = name === '' ? 'the top level' : name;
-      diags.error(locate(pf, [...path, propertyName], { key: true }), `key \`${propertyName}\` in ${where} must be ${shapeOf([e])}`);
+      diags.error(locate(pf, [...path, propertyName], { key: true }), `key \`${clip(propertyName)}\` in ${where} must be ${shapeOf([e])}`);
     } else if (e.keyword === 'additionalProperties') {
       const key = String((e.params as { additionalProperty: string }).additionalProperty);
       const allowed = Object.keys((e.parentSchema as Schemaish)?.properties ?? {});
       const hint = suggest(key, allowed);
       const where = name === '' ? 'the top level' : name;
       const tail = hint ? ` (did you mean \`${hint}\`?)` : allowed.length ? ` (allowed keys: ${quoteList(allowed)})` : '';
-      diags.error(locate(pf, [...path, key], { key: true }), `unknown key \`${key}\` in ${where}${tail}`);
+      diags.error(locate(pf, [...path, key], { key: true }), `unknown key \`${clip(key)}\` in ${where}${tail}`);
     } else if (e.keyword === 'required') {
       const list = missing.get(e.instancePath) ?? [];
       list.push(String((e.params as { missingProperty: string }).missingProperty));
@@ -135,7 +159,7 @@ export function reportAjvErrors(errors: ErrorObject[], pf: ParsedFile, base: Pat
     const path = [...base, ...pointerToPath(ptr)];
     const name = label !== undefined ? displayPath([label, ...pointerToPath(ptr)]) : displayPath(path);
     const subject = name === '' ? 'the document' : name;
-    const got = isSecret(group) ? 'it holds a literal value: move the secret to an environment variable or a file' : `got ${describeValue(group[0].data)}`;
+    const got = isSecret(group) ? 'it holds a literal value: move the secret to an environment variable or a file' : gotText(group);
     diags.error(locate(pf, path), `${subject} must be ${shapeOf(group)}, ${got}`);
   }
 }

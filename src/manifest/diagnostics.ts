@@ -27,11 +27,11 @@ export class Diagnostics {
   readonly list: Diagnostic[] = [];
 
   error(at: SourceRef, message: string): void {
-    this.list.push({ file: at.file, line: at.line, col: at.col, severity: 'error', message });
+    this.list.push({ file: oneLine(at.file), line: at.line, col: at.col, severity: 'error', message: oneLine(message) });
   }
 
   warning(at: SourceRef, message: string): void {
-    this.list.push({ file: at.file, line: at.line, col: at.col, severity: 'warning', message });
+    this.list.push({ file: oneLine(at.file), line: at.line, col: at.col, severity: 'warning', message: oneLine(message) });
   }
 
   hasErrors(): boolean {
@@ -45,6 +45,16 @@ export class Diagnostics {
         a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col || a.message.localeCompare(b.message),
     );
   }
+}
+
+/** Messages quote operator input (keys, values): control characters must not break the one-line format. */
+function oneLine(message: string): string {
+  return message.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
+/** A key as a message shows it: at most 60 characters. */
+export function clip(text: string): string {
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
 /** A position at the start of a file, for problems with the file as a whole. */

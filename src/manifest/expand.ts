@@ -84,18 +84,18 @@ export function normalizeRole(r: RawRoleRef): RoleRef {
  * The profile chain of a system, nearest first. Stops (without reporting: the profile rules do) at an
  * unknown profile or a cycle.
  */
-export function profileChain(start: string | undefined, profiles: Map<string, LoadedProfile>): LoadedProfile[] {
+export function profileChain(start: string | undefined, profiles: Map<string, LoadedProfile>): { chain: LoadedProfile[]; complete: boolean } {
   const chain: LoadedProfile[] = [];
   const seen = new Set<string>();
   let name = start;
   while (name !== undefined && !seen.has(name)) {
     seen.add(name);
     const p = profiles.get(name);
-    if (!p) break;
+    if (!p) return { chain, complete: false };
     chain.push(p);
     name = p.manifest.spec.extends;
   }
-  return chain;
+  return { chain, complete: name === undefined };
 }
 
 const REQUIRED_WHEN_PRESENT: [string, string][] = [
@@ -106,18 +106,25 @@ const REQUIRED_WHEN_PRESENT: [string, string][] = [
   ['os', 'spec.os'],
 ];
 
-/** Expands one system; reports fields a present system lacks after expansion. */
-export function expandSystem(
-  sys: LoadedSystem,
-  profiles: Map<string, LoadedProfile>,
-  nets: Record<string, NetSite>,
-  netSources: Record<string, SourceRef>,
-  diags: Diagnostics,
-): ExpandedSystem {
+export interface ExpandContext {
+  profiles: Map<string, LoadedProfile>;
+  nets: Record<string, NetSite>;
+  /** Where each net's `domain` is written, the source of a defaulted dns.domain. */
+  netSources: Record<string, SourceRef>;
+}
+
+/**
+ * Expands one system. Reports fields a present system lacks after expansion, unless its profile chain is
+ * broken (unknown, invalid or cyclic profile): that is reported once elsewhere, and every field the
+ * profile would have set would only repeat it.
+ */
+export function expandSystem(sys: LoadedSystem, ctx: ExpandContext, diags: Diagnostics): ExpandedSystem {
+  const { profiles, nets, netSources } = ctx;
   const { pf, manifest } = sys;
   const spec = manifest.spec;
   const leaves = new Map<string, Leaf>();
-  for (const p of profileChain(spec.profile, profiles).reverse()) {
+  const { chain, complete } = profileChain(spec.profile, profiles);
+  for (const p of [...chain].reverse()) {
     layerLeaves(p.pf, p.manifest.spec as Record<string, unknown>, p.manifest.spec.labels, ['spec', 'labels'], leaves);
   }
   layerLeaves(pf, spec as Record<string, unknown>, manifest.metadata.labels, ['metadata', 'labels'], leaves);
@@ -133,9 +140,10 @@ export function expandSystem(
 
   const net = get<string>('network.net') ?? '';
   let domain = get<string>('dns.domain');
-  if (domain === undefined && nets[net]?.domain !== undefined) {
-    domain = nets[net].domain;
-    if (netSources[net]) sources['dns.domain'] = netSources[net];
+  const netSite = Object.hasOwn(nets, net) ? nets[net] : undefined;
+  if (domain === undefined && netSite?.domain !== undefined) {
+    domain = netSite.domain;
+    if (Object.hasOwn(netSources, net)) sources['dns.domain'] = netSources[net];
   }
   const explicitMac = get<string>('network.mac');
   const mac = explicitMac !== undefined ? normalizeMac(explicitMac) : derivedMac(manifest.metadata.name);
@@ -165,16 +173,16 @@ export function expandSystem(
   if (portgroup !== undefined) desired.network.portgroup = portgroup;
   if (spec.profile !== undefined) desired.profile = spec.profile;
 
-  if (desired.state === 'present') {
+  if (desired.state === 'present' && complete) {
     const where = locate(pf, ['spec'], { key: true });
     const via = spec.profile ? ` (not set by profile \`${spec.profile}\` either)` : '';
     for (const [field, yamlName] of REQUIRED_WHEN_PRESENT) {
       if (!leaves.has(field)) diags.error(where, `system \`${desired.name}\` has no ${field}${via}: set ${yamlName} or use a profile that sets it`);
     }
-    if (desired.dns.domain === '' && net !== '' && nets[net] !== undefined) {
+    if (desired.dns.domain === '' && netSite !== undefined) {
       diags.error(where, `system \`${desired.name}\` has no dns.domain and net \`${net}\` declares none: set spec.dns.domain or the net's domain in shipshape.yaml`);
     }
   }
   const roles = leaves.get('roles');
-  return roles ? { desired, rolesOrigin: { pf: roles.pf, yamlPath: roles.yamlPath } } : { desired };
+  return roles ? { desired, chainComplete: complete, rolesOrigin: { pf: roles.pf, yamlPath: roles.yamlPath } } : { desired, chainComplete: complete };
 }

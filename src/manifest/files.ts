@@ -77,11 +77,11 @@ export async function readManifestText(realRoot: string, abs: string, rel: strin
       return undefined;
     }
     handle = await fs.open(real, 'r');
-    // Read at most one byte past the cap: the file may have grown since stat.
-    const buf = Buffer.alloc(MAX_FILE_BYTES + 1);
+    // Read one byte more than stat reported: if it arrives, the file changed under us (never read past the cap).
+    const buf = Buffer.allocUnsafe(st.size + 1);
     const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
-    if (bytesRead > MAX_FILE_BYTES) {
-      diags.error(fileStart(rel), `${rel} is larger than the 1 MiB limit for a manifest file`);
+    if (bytesRead > st.size) {
+      diags.error(fileStart(rel), `${rel} changed while it was read: run validate again once it is saved`);
       return undefined;
     }
     const bytes = buf.subarray(0, bytesRead);
@@ -95,7 +95,12 @@ export async function readManifestText(realRoot: string, abs: string, rel: strin
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
     } catch {
-      diags.error(fileStart(rel), `${rel} is not valid UTF-8 text: save it as UTF-8`);
+      // Locate the first bad byte: the lenient decoder marks it with U+FFFD.
+      const lenient = new TextDecoder('utf-8').decode(bytes);
+      const before = lenient.slice(0, Math.max(0, lenient.indexOf('\ufffd')));
+      const line = before.split('\n').length;
+      const col = before.length - before.lastIndexOf('\n');
+      diags.error({ file: rel, line, col }, `${rel} is not valid UTF-8 text: save it as UTF-8`);
       return undefined;
     }
     return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
@@ -150,5 +155,19 @@ export async function walk(realRoot: string, root: string, dirRel: string, opts:
     }
   }
   await visit(path.join(root, dirRel));
+  return out;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
 }

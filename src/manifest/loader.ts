@@ -11,14 +11,16 @@ import { Diagnostics, fileStart } from './diagnostics';
 import type { Diagnostic } from './diagnostics';
 import { expandSystem } from './expand';
 import type { LoadedSystem } from './expand';
-import { isYamlName, readManifestText, walk } from './files';
+import { isYamlName, mapLimit, readManifestText, walk } from './files';
+
+const READ_CONCURRENCY = 16;
 import { indexProfiles } from './profiles';
 import type { OsManifest, ProfileManifest, RoleManifest, SiteManifest, SystemManifest } from './raw';
 import { checkSystems } from './rules';
-import { operatorAjv, validateAgainstSchema } from './schemas';
+import { compileOperatorSchema, operatorAjv, validateAgainstSchema } from './schemas';
 import type { ManifestKind } from './schemas';
 import { buildSite, checkSite } from './siteConfig';
-import { siteFacts } from './siteFacts';
+import { dict, siteFacts } from './siteFacts';
 import type { SiteConfig } from './site';
 import type { DesiredSystem } from './types';
 import { locate, parseManifest } from './yamlFile';
@@ -41,6 +43,9 @@ interface Loaded<T> {
 }
 
 class RepoReader {
+  /** Files that exist but failed to load (unreadable, unparsable, invalid or misnamed). */
+  readonly failed = new Set<string>();
+
   constructor(readonly root: string, readonly realRoot: string, readonly diags: Diagnostics) {}
 
   /** Reads and parses a file, then checks it against its schema; the parsed file is kept even when invalid. */
@@ -53,7 +58,9 @@ class RepoReader {
 
   async load<T>(rel: string, kind: ManifestKind): Promise<Loaded<T> | undefined> {
     const p = await this.parse(rel, kind);
-    return p?.valid ? { pf: p.pf, manifest: p.pf.value as T } : undefined;
+    if (p?.valid) return { pf: p.pf, manifest: p.pf.value as T };
+    this.failed.add(rel);
+    return undefined;
   }
 
   async exists(rel: string): Promise<boolean> {
@@ -63,6 +70,7 @@ class RepoReader {
   /** The manifest's own name must match where it lives, so a name always leads to its file. */
   nameMatches(l: Loaded<{ metadata: { name: string } }>, expected: string, what: string): boolean {
     if (l.manifest.metadata.name === expected) return true;
+    this.failed.add(l.pf.rel);
     this.diags.error(locate(l.pf, ['metadata', 'name']), `${what} name \`${l.manifest.metadata.name}\` does not match its location: expected \`${expected}\` (${l.pf.rel})`);
     return false;
   }
@@ -77,7 +85,7 @@ async function loadSite(r: RepoReader): Promise<{ pf: ParsedFile; valid: boolean
 }
 
 async function loadOs(r: RepoReader): Promise<Record<string, OsEntry>> {
-  const out: Record<string, OsEntry> = {};
+  const out = dict<OsEntry>();
   if (!(await r.exists('os'))) return out;
   for (const rel of await walk(r.realRoot, r.root, 'os', { accept: (n) => n === 'os.yaml', warnOthers: false }, r.diags)) {
     const parts = rel.split('/');
@@ -101,7 +109,7 @@ async function loadOs(r: RepoReader): Promise<Record<string, OsEntry>> {
 }
 
 async function loadRoles(r: RepoReader): Promise<{ roles: Record<string, RoleDef>; params: Map<string, ValidateFunction> }> {
-  const roles: Record<string, RoleDef> = {};
+  const roles = dict<RoleDef>();
   const params = new Map<string, ValidateFunction>();
   if (!(await r.exists('roles'))) return { roles, params };
   const ajv = operatorAjv();
@@ -123,7 +131,7 @@ async function loadRoles(r: RepoReader): Promise<{ roles: Record<string, RoleDef
       continue;
     }
     try {
-      params.set(name, ajv.compile(schema));
+      params.set(name, compileOperatorSchema(schema));
     } catch (e) {
       r.diags.error(locate(l.pf, ['spec', 'params'], { key: true }), `${bad}: ${(e as Error).message}`);
     }
@@ -135,13 +143,12 @@ function baseName(rel: string): string {
   return path.posix.basename(rel).replace(/\.ya?ml$/, '');
 }
 
-async function loadAll<T extends { metadata: { name: string } }>(r: RepoReader, dir: string, kind: ManifestKind, what: string): Promise<Loaded<T>[]> {
-  const out: Loaded<T>[] = [];
-  for (const rel of await walk(r.realRoot, r.root, dir, { accept: isYamlName, warnOthers: true }, r.diags)) {
-    const l = await r.load<T>(rel, kind);
-    if (l && r.nameMatches(l, baseName(rel), what)) out.push(l);
-  }
-  return out;
+async function loadAll<T extends { metadata: { name: string } }>(r: RepoReader, dir: string, kind: ManifestKind, what: string): Promise<{ loaded: Loaded<T>[]; files: string[] }> {
+  const files = await walk(r.realRoot, r.root, dir, { accept: isYamlName, warnOthers: true }, r.diags);
+  // Files are read in parallel (I/O bound, thousands of systems); results keep the sorted order.
+  const all = await mapLimit(files, READ_CONCURRENCY, (rel) => r.load<T>(rel, kind));
+  const loaded = all.filter((l, i): l is Loaded<T> => l !== undefined && r.nameMatches(l, baseName(files[i]), what));
+  return { loaded, files };
 }
 
 async function load(dir: string, diags: Diagnostics): Promise<LoadResult> {
@@ -157,20 +164,29 @@ async function load(dir: string, diags: Diagnostics): Promise<LoadResult> {
   const siteFile = await loadSite(r);
   const os = await loadOs(r);
   const { roles, params } = await loadRoles(r);
-  const profiles = indexProfiles(await loadAll<ProfileManifest>(r, 'profiles', 'profile', 'profile'), diags);
+  const profileFiles = await loadAll<ProfileManifest>(r, 'profiles', 'profile', 'profile');
+  const brokenProfiles = new Set(profileFiles.files.filter((f) => r.failed.has(f)).map(baseName));
+  const profiles = indexProfiles(profileFiles.loaded, brokenProfiles, diags);
   let systemFiles: LoadedSystem[] = [];
   if (!(await r.exists('systems'))) {
     diags.warning(fileStart('systems/'), 'no systems/ directory: the repo declares no systems (nothing will be created; nothing is deleted without a tombstone)');
   } else {
-    systemFiles = await loadAll<SystemManifest>(r, 'systems', 'system', 'system');
-    const all = await walk(realRoot, root, 'systems', { accept: isYamlName, warnOthers: false }, new Diagnostics());
-    if (all.length === 0) diags.warning(fileStart('systems/'), 'systems/ holds no manifests: the repo declares no systems (nothing is deleted without a tombstone)');
+    const found = await loadAll<SystemManifest>(r, 'systems', 'system', 'system');
+    systemFiles = found.loaded;
+    if (found.files.length === 0) diags.warning(fileStart('systems/'), 'systems/ holds no manifests: the repo declares no systems (nothing is deleted without a tombstone)');
   }
   const facts = siteFacts(siteFile?.pf);
   if (siteFile) checkSite(siteFile.pf, facts, new Set(Object.keys(os)), diags);
   const site = siteFile?.valid ? buildSite(root, siteFile.pf.value as SiteManifest) : undefined;
-  const expanded = systemFiles.map((s) => expandSystem(s, profiles, facts.nets, facts.domainSources, diags));
-  checkSystems({ systems: expanded, facts, os, roles, roleParams: params, profileNames: new Set(profiles.keys()) }, diags);
+  const ctx = { profiles, nets: facts.nets, netSources: facts.domainSources };
+  const expanded = systemFiles.map((s) => expandSystem(s, ctx, diags));
+  const failed = [...r.failed];
+  const broken = {
+    profiles: brokenProfiles,
+    os: new Set(failed.filter((f) => /^os\/[^/]+\/os\.yaml$/.test(f)).map((f) => f.split('/')[1])),
+    roles: new Set(failed.filter((f) => /^roles\/.+\/role\.yaml$/.test(f)).map((f) => f.slice('roles/'.length, -'/role.yaml'.length))),
+  };
+  checkSystems({ systems: expanded, facts, os, roles, roleParams: params, profileNames: new Set(profiles.keys()), broken }, diags);
   const systems = expanded.map((e) => e.desired).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.file < b.file ? -1 : 1));
   const result: LoadResult = { ok: !diags.hasErrors(), systems, diagnostics: diags.sorted(), os, roles };
   if (site) result.site = site;

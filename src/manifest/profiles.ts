@@ -5,7 +5,8 @@ import type { LoadedProfile } from './expand';
 import { formatSource } from './types';
 import { locate } from './yamlFile';
 
-export function indexProfiles(loaded: LoadedProfile[], diags: Diagnostics): Map<string, LoadedProfile> {
+/** `broken`: names of profile files that exist but failed to load (reported by their own errors). */
+export function indexProfiles(loaded: LoadedProfile[], broken: Set<string>, diags: Diagnostics): Map<string, LoadedProfile> {
   const byName = new Map<string, LoadedProfile>();
   for (const p of loaded) {
     const name = p.manifest.metadata.name;
@@ -16,7 +17,9 @@ export function indexProfiles(loaded: LoadedProfile[], diags: Diagnostics): Map<
   }
   for (const p of byName.values()) {
     const parent = p.manifest.spec.extends;
-    if (parent !== undefined && !byName.has(parent)) {
+    if (parent !== undefined && !byName.has(parent) && broken.has(parent)) {
+      diags.error(locate(p.pf, ['spec', 'extends']), `profile \`${parent}\` has errors (see its file in profiles/): \`${p.manifest.metadata.name}\` cannot extend it until they are fixed`);
+    } else if (parent !== undefined && !byName.has(parent)) {
       const hint = suggest(parent, [...byName.keys()]);
       diags.error(locate(p.pf, ['spec', 'extends']), `unknown profile \`${parent}\`${hint ? ` (did you mean \`${hint}\`?)` : ''}: declare it in profiles/`);
     }

@@ -18,6 +18,8 @@ export interface ExpandedSystem {
   desired: DesiredSystem;
   /** The file and YAML path the roles list came from (system or a profile), for locating param errors. */
   rolesOrigin?: { pf: ParsedFile; yamlPath: PathSeg[] };
+  /** False when a profile in the system's chain is unknown, invalid or in a cycle. */
+  chainComplete: boolean;
 }
 
 export interface RuleContext {
@@ -29,6 +31,8 @@ export interface RuleContext {
   /** Compiled params schemas per role (roles whose schema does not compile are absent). */
   roleParams: Map<string, ValidateFunction>;
   profileNames: Set<string>;
+  /** Names whose files exist but failed to load (their own errors say why), per kind. */
+  broken: { profiles: Set<string>; os: Set<string>; roles: Set<string> };
 }
 
 function src(s: DesiredSystem, field: string): SourceRef {
@@ -42,26 +46,35 @@ function unknownRef(kind: string, name: string, known: Iterable<string>, where: 
 }
 
 /** Reports each later occurrence of a key, pointing back at the first. */
-function uniqueBy(items: { key: string; at: SourceRef; what: string }[], diags: Diagnostics): void {
+function uniqueBy(items: { key: string; at: SourceRef; what: string }[], diags: Diagnostics, hint = ''): void {
   const first = new Map<string, { at: SourceRef; what: string }>();
   for (const it of items) {
     const f = first.get(it.key);
-    if (f) diags.error(it.at, `${it.what} clashes with ${f.what} (${formatSource(f.at)})`);
+    if (f) diags.error(it.at, `${it.what} clashes with ${f.what} (${formatSource(f.at)})${hint}`);
     else first.set(it.key, it);
   }
 }
 
-function checkReferences(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): void {
-  if (s.profile !== undefined && !ctx.profileNames.has(s.profile)) {
+function checkReferences(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics): void {
+  const s = e.desired;
+  if (s.profile !== undefined && ctx.broken.profiles.has(s.profile) && !ctx.profileNames.has(s.profile)) {
+    diags.error(src(s, 'profile'), `profile \`${s.profile}\` has errors (see its file in profiles/): the system cannot be expanded until they are fixed`);
+  } else if (s.profile !== undefined && !ctx.profileNames.has(s.profile)) {
     diags.error(src(s, 'profile'), unknownRef('profile', s.profile, ctx.profileNames, 'declare it in profiles/'));
+  } else if (s.profile !== undefined && !e.chainComplete) {
+    diags.error(src(s, 'profile'), `profile \`${s.profile}\` cannot be expanded: a profile it extends is unknown, has errors or is part of a cycle (see profiles/)`);
   }
-  if (s.os !== '' && !(s.os in ctx.os)) {
+  if (s.os !== '' && !Object.hasOwn(ctx.os, s.os) && ctx.broken.os.has(s.os)) {
+    diags.error(src(s, 'os'), `OS \`${s.os}\` has errors (see os/${s.os}/os.yaml): fix them first`);
+  } else if (s.os !== '' && !Object.hasOwn(ctx.os, s.os)) {
     diags.error(src(s, 'os'), unknownRef('OS', s.os, Object.keys(ctx.os), `add os/${s.os}/os.yaml or use a catalog entry`));
-  } else if (s.os !== '' && s.state === 'present' && ctx.facts.templates && !(s.os in ctx.facts.templates)) {
+  } else if (s.os !== '' && s.state === 'present' && ctx.facts.templates && !Object.hasOwn(ctx.facts.templates, s.os)) {
     diags.error(src(s, 'os'), `OS \`${s.os}\` has no vSphere template: add it to vsphere.templates in shipshape.yaml`);
   }
   s.roles.forEach((r, i) => {
-    if (!(r.name in ctx.roles)) diags.error(src(s, `roles[${i}]`), unknownRef('role', r.name, Object.keys(ctx.roles), `add roles/${r.name}/role.yaml`));
+    if (Object.hasOwn(ctx.roles, r.name)) return;
+    if (ctx.broken.roles.has(r.name)) diags.error(src(s, `roles[${i}]`), `role \`${r.name}\` has errors (see roles/${r.name}/role.yaml): fix them first`);
+    else diags.error(src(s, `roles[${i}]`), unknownRef('role', r.name, Object.keys(ctx.roles), `add roles/${r.name}/role.yaml`));
   });
   const nets = ctx.facts.netNames;
   if (nets && s.network.net !== '' && !nets.has(s.network.net)) {
@@ -70,7 +83,7 @@ function checkReferences(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics)
 }
 
 function checkAddress(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): void {
-  const net = ctx.facts.nets[s.network.net];
+  const net = Object.hasOwn(ctx.facts.nets, s.network.net) ? ctx.facts.nets[s.network.net] : undefined;
   const ip = ipToNumber(s.network.ip);
   if (!net || ip === undefined) return;
   const c = parseCidr(net.cidr);
@@ -80,16 +93,18 @@ function checkAddress(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): v
   else if (ip === c.network) diags.error(at, `ip ${s.network.ip} is the network address of ${net.cidr}, not a host address`);
   else if (ip === c.broadcast) diags.error(at, `ip ${s.network.ip} is the broadcast address of ${net.cidr}, not a host address`);
   else if (s.network.ip === net.gateway) diags.error(at, `ip ${s.network.ip} is the gateway of net \`${net.title}\``);
-  else if ((ctx.facts.reserved[net.title] ?? []).includes(s.network.ip)) {
+  else if ((Object.hasOwn(ctx.facts.reserved, net.title) ? ctx.facts.reserved[net.title] : []).includes(s.network.ip)) {
     diags.error(at, `ip ${s.network.ip} is reserved in net \`${net.title}\` (idoit.reserved in shipshape.yaml)`);
   }
 }
 
 function checkDomain(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): void {
-  const zones = ctx.facts.zoneNames;
-  if (!zones || s.dns.domain === '') return;
-  const covered = zones.some((z) => s.dns.domain === z || s.dns.domain.endsWith(`.${z}`));
+  const zones = ctx.facts.zoneNames ?? [];
+  if (s.dns.domain === '') return;
+  const covered = zones.length === 0 || zones.some((z) => s.dns.domain === z || s.dns.domain.endsWith(`.${z}`));
   if (!covered) diags.error(src(s, 'dns.domain'), `domain \`${s.dns.domain}\` is in no DNS zone of shipshape.yaml (dns.zones): add the zone or fix the domain`);
+  const fqdn = `${s.name}.${s.dns.domain}`;
+  if (fqdn.length > 253) diags.error(src(s, 'dns.domain'), `${fqdn} is ${fqdn.length} characters long; a DNS name may have at most 253`);
 }
 
 function checkRoleParams(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics): void {
@@ -125,6 +140,7 @@ export function checkSystems(ctx: RuleContext, diags: Diagnostics): void {
       what: `${s.sources['network.mac'] === s.sources.name ? 'derived MAC' : 'MAC'} ${s.network.mac} of \`${s.name}\``,
     })),
     diags,
+    ': set spec.network.mac to a free address on one of them',
   );
   const names: { key: string; at: SourceRef; what: string }[] = [];
   for (const s of present) if (s.dns.domain) names.push({ key: `${s.name}.${s.dns.domain}`, at: src(s, 'name'), what: `DNS name ${s.name}.${s.dns.domain}` });
@@ -135,7 +151,7 @@ export function checkSystems(ctx: RuleContext, diags: Diagnostics): void {
   }
   uniqueBy(names, diags);
   for (const e of ctx.systems) {
-    checkReferences(ctx, e.desired, diags);
+    checkReferences(ctx, e, diags);
     if (e.desired.state !== 'present') continue;
     checkAddress(ctx, e.desired, diags);
     checkDomain(ctx, e.desired, diags);

@@ -59,13 +59,33 @@ export function validateAgainstSchema(kind: ManifestKind, pf: ParsedFile, diags:
   return false;
 }
 
+let operator: Ajv | undefined;
+const operatorCache = new Map<string, ValidateFunction>();
+
 /**
  * An ajv instance for schemas written by operators (role params). Not strict: a role author's schema may use
  * keywords we do not know; it must still compile.
  */
 export function operatorAjv(): Ajv {
-  const ajv = new Ajv({ allErrors: true, verbose: true, strict: false });
-  addFormats(ajv);
-  addAnnotations(ajv);
-  return ajv;
+  if (!operator) {
+    operator = new Ajv({ allErrors: true, verbose: true, strict: false });
+    addFormats(operator);
+    addAnnotations(operator);
+  }
+  return operator;
+}
+
+/**
+ * Compiles an operator's schema, reusing the compiled validator for identical schemas: ajv generates code
+ * per compile (~20 ms), and every load (watch mode, tests) sees the same role schemas again.
+ */
+export function compileOperatorSchema(schema: Record<string, unknown>): ValidateFunction {
+  const key = JSON.stringify(schema);
+  let fn = operatorCache.get(key);
+  if (!fn) {
+    fn = operatorAjv().compile(schema);
+    if (operatorCache.size >= 1000) operatorCache.clear(); // bounded: a long-running watcher must not grow forever
+    operatorCache.set(key, fn);
+  }
+  return fn;
 }

@@ -61,6 +61,8 @@ export interface IdoitSite {
 
 export type DnsBackend = 'bind-ssh' | 'rfc2136';
 
+export type TsigAlgorithm = 'hmac-sha256' | 'hmac-sha384' | 'hmac-sha512' | 'hmac-sha224' | 'hmac-sha1' | 'hmac-md5';
+
 export interface DnsZone {
   /** Zone apex, e.g. `dev.example.com` or `2.0.192.in-addr.arpa`. */
   name: string;
@@ -74,7 +76,7 @@ export interface DnsZone {
   /** Where to send queries/updates: host and port of the DNS server. */
   server: { host: string; port: number };
   /** rfc2136 (and AXFR): TSIG key. */
-  tsig?: { name: string; algorithm: string; secret: SecretRef };
+  tsig?: { name: string; algorithm: TsigAlgorithm; secret: SecretRef };
 }
 
 export type DhcpKind = 'isc' | 'kea';

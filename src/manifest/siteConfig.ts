@@ -109,7 +109,7 @@ export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>
     if (g !== undefined && (!cidrContains(c, g) || g === c.network || g === c.broadcast)) {
       diags.error(at('nets', title, 'gateway'), `net \`${title}\`: gateway ${n.gateway} is not a host address inside ${n.cidr}`);
     }
-    (facts.reserved[title] ?? []).forEach((ip, i) => {
+    (Object.hasOwn(facts.reserved, title) ? facts.reserved[title] : []).forEach((ip, i) => {
       const v = ipToNumber(ip);
       if (v !== undefined && !cidrContains(c, v)) diags.error(at('idoit', 'reserved', title, i), `reserved address ${ip} is outside net \`${title}\` (${n.cidr})`);
     });

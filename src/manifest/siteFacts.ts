@@ -30,10 +30,16 @@ export function asList(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];
 }
 
+/** A record without prototype, for keys that come from the repo. */
+export function dict<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 export function siteFacts(pf: ParsedFile | undefined): SiteFacts {
-  const facts: SiteFacts = { nets: {}, reserved: {}, domainSources: {} };
+  // Keyed by operator input: no prototype, so a net called `constructor` or `__proto__` is just a name.
+  const facts: SiteFacts = { nets: dict(), reserved: dict(), domainSources: dict() };
   const spec = asMap(asMap(pf?.value)?.spec);
   if (!pf || !spec) return facts;
   const nets = asMap(spec.nets);
@@ -59,6 +65,9 @@ export function siteFacts(pf: ParsedFile | undefined): SiteFacts {
   const zones = asList(asMap(spec.dns)?.zones);
   if (zones.length > 0) facts.zoneNames = zones.map((z) => str(asMap(z)?.name)).filter((x): x is string => x !== undefined);
   const vsphere = asMap(spec.vsphere);
-  if (vsphere) facts.templates = Object.fromEntries(Object.entries(asMap(vsphere.templates) ?? {}).map(([k, v]) => [k, String(v)]));
+  if (vsphere) {
+    facts.templates = dict();
+    for (const [k, v] of Object.entries(asMap(vsphere.templates) ?? {})) facts.templates[k] = String(v);
+  }
   return facts;
 }

@@ -74,14 +74,21 @@ export function parseManifest(rel: string, text: string, diags: Diagnostics): Pa
   for (const e of docs[0].errors) {
     const pos = at(rel, lc, e.pos[0]);
     if (e.code === 'DUPLICATE_KEY') {
-      const key = /^("[^"]*"|'[^']*'|[^:#\n]*?)\s*:/.exec(text.slice(e.pos[0]))?.[1] ?? text.slice(e.pos[0], e.pos[1]);
-      diags.error(pos, `duplicate key \`${key}\`: a key may appear only once in a map`);
+      const key = keyAt(docs[0], e.pos[0]);
+      diags.error(pos, key === undefined ? 'duplicate key: a key may appear only once in a map' : `duplicate key \`${key}\`: a key may appear only once in a map`);
+    } else if (/call stack/i.test(e.message)) {
+      diags.error(pos, 'YAML is nested too deeply here for the parser: a manifest needs only a few levels');
+      ok = false;
+      break; // the parser repeats it for every enclosing level
     } else {
       diags.error(pos, `YAML syntax error: ${e.message}`);
     }
     ok = false;
   }
-  for (const w of docs[0].warnings) diags.warning(at(rel, lc, w.pos[0]), `YAML: ${w.message}`);
+  for (const w of docs[0].warnings) {
+    // An unknown tag is reported as an error by checkNodes below.
+    if (w.code !== 'TAG_RESOLVE_FAILED') diags.warning(at(rel, lc, w.pos[0]), `YAML: ${w.message}`);
+  }
   if (docs.length > 1) {
     diags.error(at(rel, lc, docs[1].range[0]), `${rel} holds ${docs.length} YAML documents: put exactly one manifest in each file`);
     ok = false;
@@ -104,6 +111,20 @@ export function parseManifest(rel: string, text: string, diags: Diagnostics): Pa
     return undefined;
   }
   return { rel, doc, lc, value };
+}
+
+/** The scalar map key starting at `offset`, for naming a duplicate key. */
+function keyAt(doc: Document.Parsed, offset: number): string | undefined {
+  let found: string | undefined;
+  visit(doc, {
+    Pair(_k, pair) {
+      if (isScalar(pair.key) && pair.key.range?.[0] === offset) {
+        found = String(pair.key.value);
+        return visit.BREAK;
+      }
+    },
+  });
+  return found !== undefined && /^[^\n`]{1,80}$/.test(found) ? found : undefined;
 }
 
 function findFirstAlias(doc: Document.Parsed): number | undefined {
@@ -136,7 +157,9 @@ export function locate(pf: ParsedFile, path: PathSeg[], opts: { key?: boolean } 
       const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
       next = pair?.value ?? undefined;
       keyNode = pair?.key;
-      if (pair && (next === null || next === undefined)) next = pair.key; // `key:` with no value: point at the key
+      // `key:` with no value: yaml gives an empty null scalar after the colon; point at the key instead.
+      const empty = isScalar(next) && next.value === null && !!next.range && next.range[0] === next.range[1];
+      if (pair && (next === null || next === undefined || empty)) next = pair.key;
     } else if (isSeq(node) && typeof seg === 'number') {
       next = node.items[seg];
     }

@@ -36,8 +36,9 @@ describe('guard rails', () => {
   });
 
   it('refuses text that is not UTF-8', async () => {
-    const r = await load({ 'systems/web-01.yaml': Buffer.from([0x6b, 0x69, 0x6e, 0x64, 0x3a, 0x20, 0xff, 0xfe, 0x0a]) });
-    expect(lines(r)).toEqual(['systems/web-01.yaml:1:1: systems/web-01.yaml is not valid UTF-8 text: save it as UTF-8']);
+    const latin1 = Buffer.concat([Buffer.from('apiVersion: shipshape.dev/v1\nkind: System\n# Gr'), Buffer.from([0xfc]), Buffer.from('n\n')]);
+    const r = await load({ 'systems/web-01.yaml': latin1 });
+    expect(lines(r)).toEqual(['systems/web-01.yaml:3:5: systems/web-01.yaml is not valid UTF-8 text: save it as UTF-8']);
   });
 
   it('refuses a file over 1 MiB without parsing it', async () => {
@@ -56,6 +57,13 @@ describe('guard rails', () => {
     expect(lines(r)).toEqual(['systems/web-01.yaml:7:8: YAML syntax error: Nested mappings are not allowed in compact mappings']);
   });
 
+  it('reports absurdly deep nesting instead of overflowing the stack', async () => {
+    const deep = system('web-01', 'profile: base', `roles: [{ name: app/shop, params: { x: ${'['.repeat(5000)}${']'.repeat(5000)} } }]`);
+    const r = await load({ 'systems/web-01.yaml': deep });
+    expect(r.diagnostics).toHaveLength(1);
+    expect(r.diagnostics[0]).toMatchObject({ file: 'systems/web-01.yaml', line: 7, message: 'YAML is nested too deeply here for the parser: a manifest needs only a few levels' });
+  });
+
   it('refuses several documents in one file, at the second one', async () => {
     const r = await load({ 'systems/web-01.yaml': `${OK}---\n${OK}` });
     expect(lines(r)).toEqual(['systems/web-01.yaml:7:1: systems/web-01.yaml holds 2 YAML documents: put exactly one manifest in each file']);
@@ -64,6 +72,11 @@ describe('guard rails', () => {
   it('reports an empty file', async () => {
     const r = await load({ 'systems/web-01.yaml': '# nothing yet\n' });
     expect(lines(r)).toEqual(['systems/web-01.yaml:1:1: systems/web-01.yaml is empty: expected one manifest (apiVersion, kind, metadata, spec)']);
+  });
+
+  it('refuses a local tag with one error and no extra warning', async () => {
+    const r = await load({ 'systems/web-01.yaml': system('web-01', 'profile: base', 'os: !vault debian12') });
+    expect(lines(r)).toEqual(['systems/web-01.yaml:7:7: YAML tag `!vault` is not allowed in manifests: write a plain value']);
   });
 
   it('refuses custom YAML tags', async () => {
@@ -82,6 +95,22 @@ describe('guard rails', () => {
       expect(lines(r)).toEqual([
         `systems/web-01.yaml:1:1: systems/web-01.yaml is a symlink to ${await fs.realpath(outside)}, outside the repo: refusing to read it (copy the file into the repo instead)`,
       ]);
+    } finally {
+      await fs.rm(outside, { force: true });
+    }
+  });
+
+  it('refuses a shipshape.yaml that links outside the repo', async () => {
+    const outside = path.join(os.tmpdir(), `shipshape-outside-site-${process.pid}.yaml`);
+    await fs.writeFile(outside, 'apiVersion: shipshape.dev/v1\nkind: Site\nspec: { nets: { n: { cidr: 198.51.100.0/24 } } }\n');
+    try {
+      const root = await makeRepo({ 'shipshape.yaml': null, 'systems/web-01.yaml': system('web-01', 'state: absent') });
+      await fs.symlink(outside, path.join(root, 'shipshape.yaml'));
+      const r = await loadRepo(root);
+      expect(lines(r)).toEqual([
+        `shipshape.yaml:1:1: shipshape.yaml is a symlink to ${await fs.realpath(outside)}, outside the repo: refusing to read it (copy the file into the repo instead)`,
+      ]);
+      expect(r.site).toBeUndefined();
     } finally {
       await fs.rm(outside, { force: true });
     }
@@ -135,6 +164,12 @@ describe('guard rails', () => {
     const gone = await loadRepo(path.join(os.tmpdir(), 'shipshape-does-not-exist', 'repo'));
     expect(gone.ok).toBe(false);
     expect(gone.diagnostics[0].message).toMatch(/^repo directory .* does not exist$/);
+  });
+
+  it('a file name with a newline cannot forge a diagnostic line', async () => {
+    const r = await load({ 'systems/web-01.yaml': OK, 'systems/x\nshipshape.yaml:1:1: error: forged': OK });
+    expect(r.diagnostics.map((d) => d.file)).toEqual(['systems/x\\nshipshape.yaml:1:1: error: forged']);
+    expect(r.diagnostics[0].message).not.toContain('\n');
   });
 
   it('warns about files it ignores in systems/', async () => {

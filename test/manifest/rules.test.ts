@@ -36,7 +36,7 @@ describe('cross-file rules', () => {
   it('an explicit MAC colliding with another system’s derived MAC', async () => {
     const mac = derivedMac('b-01');
     const r = await load({ 'systems/a-01.yaml': sys('a-01', `network: { mac: "${mac}" }`), 'systems/b-01.yaml': sys('b-01') });
-    expect(lines(r)).toEqual([`systems/b-01.yaml:4:9: derived MAC ${mac} of \`b-01\` clashes with MAC ${mac} of \`a-01\` (systems/a-01.yaml:7:19)`]);
+    expect(lines(r)).toEqual([`systems/b-01.yaml:4:9: derived MAC ${mac} of \`b-01\` clashes with MAC ${mac} of \`a-01\` (systems/a-01.yaml:7:19): set spec.network.mac to a free address on one of them`]);
   });
 
   it('unknown profile, role, OS and net references, with suggestions', async () => {
@@ -51,6 +51,21 @@ describe('cross-file rules', () => {
     ]);
   });
 
+  it('names like `constructor` or `__proto__` are plain names, never inherited properties', async () => {
+    const r = await load({
+      'systems/web-01.yaml': sys('web-01', 'network: { net: constructor }', 'os: constructor', 'roles: [constructor, tostring]', 'dns: { domain: dev.example.com }'),
+      'systems/web-02.yaml': sys('web-02', 'roles: [{ name: app/shop, params: { __proto__: { projectKey: 1 } } }]'),
+    });
+    expect(lines(r)).toEqual([
+      'systems/web-01.yaml:7:19: unknown net `constructor`: declare it under nets: in shipshape.yaml',
+      'systems/web-01.yaml:8:7: unknown OS `constructor`: add os/constructor/os.yaml or use a catalog entry',
+      'systems/web-01.yaml:9:11: unknown role `constructor`: add roles/constructor/role.yaml',
+      'systems/web-01.yaml:9:24: unknown role `tostring`: add roles/tostring/role.yaml',
+      'systems/web-02.yaml:7:39: role app/shop params: unknown key `__proto__` in roles[0].params (allowed keys: `projectKey`)',
+    ]);
+    expect(({} as Record<string, unknown>).projectKey).toBeUndefined();
+  });
+
   it('profile inheritance cycles, reported at every member', async () => {
     const prof = (name: string, parent: string) => `apiVersion: shipshape.dev/v1\nkind: Profile\nmetadata: { name: ${name} }\nspec:\n  extends: ${parent}\n`;
     const r = await load({ 'profiles/a.yaml': prof('a', 'b'), 'profiles/b.yaml': prof('b', 'c'), 'profiles/c.yaml': prof('c', 'a'), 'systems/web-01.yaml': sys('web-01') });
@@ -58,6 +73,32 @@ describe('cross-file rules', () => {
       'profiles/a.yaml:5:12: profile inheritance cycle: a → b → c → a',
       'profiles/b.yaml:5:12: profile inheritance cycle: b → c → a → b',
       'profiles/c.yaml:5:12: profile inheritance cycle: c → a → b → c',
+    ]);
+  });
+
+  it('a system whose profile chain is broken gets one error at its profile, not one per missing field', async () => {
+    const r = await load({
+      'profiles/web.yaml': 'apiVersion: shipshape.dev/v1\nkind: Profile\nmetadata: { name: web }\nspec:\n  extends: broken\n',
+      'profiles/broken.yaml': 'apiVersion: shipshape.dev/v1\nkind: Profile\nmetadata: { name: broken }\nspec: { cpu: many }\n',
+      'systems/web-01.yaml': system('web-01', 'profile: web'),
+      'systems/web-02.yaml': system('web-02', 'profile: broken'),
+    });
+    expect(lines(r)).toEqual([
+      'profiles/broken.yaml:4:14: spec.cpu must be a whole number from 1 to 128, got "many"',
+      'profiles/web.yaml:5:12: profile `broken` has errors (see its file in profiles/): `web` cannot extend it until they are fixed',
+      'systems/web-01.yaml:6:12: profile `web` cannot be expanded: a profile it extends is unknown, has errors or is part of a cycle (see profiles/)',
+      'systems/web-02.yaml:6:12: profile `broken` has errors (see its file in profiles/): the system cannot be expanded until they are fixed',
+    ]);
+  });
+
+  it('a reference to a role whose file has errors says so instead of “unknown”', async () => {
+    const r = await load({
+      'roles/app/shop/role.yaml': 'apiVersion: shipshape.dev/v1\nkind: Role\nmetadata: { name: app/shop }\nspec: { stpes: [] }\n',
+      'systems/web-01.yaml': sys('web-01', 'roles: [app/shop]'),
+    });
+    expect(lines(r)).toEqual([
+      'roles/app/shop/role.yaml:4:9: unknown key `stpes` in spec (did you mean `steps`?)',
+      'systems/web-01.yaml:7:11: role `app/shop` has errors (see roles/app/shop/role.yaml): fix them first',
     ]);
   });
 
@@ -95,7 +136,7 @@ describe('cross-file rules', () => {
       'profiles/shop.yaml': 'apiVersion: shipshape.dev/v1\nkind: Profile\nmetadata: { name: shop }\nspec:\n  extends: base\n  roles:\n    - name: app/shop\n      params: { projectKey: 7 }\n',
       'systems/web-01.yaml': system('web-01', 'profile: shop'),
     });
-    expect(lines(r)).toEqual(['profiles/shop.yaml:8:29: role app/shop params: roles[0].params.projectKey must be of type string, got 7']);
+    expect(lines(r)).toEqual(['profiles/shop.yaml:8:29: role app/shop params: roles[0].params.projectKey must be a string, got 7']);
   });
 
   it('literal secrets in shipshape.yaml are errors and never echoed', async () => {
@@ -115,6 +156,13 @@ describe('cross-file rules', () => {
   it('a DNS alias that clashes with another system’s name', async () => {
     const r = await load({ 'systems/a-01.yaml': sys('a-01', 'dns: { aliases: [b-01] }'), 'systems/b-01.yaml': sys('b-01') });
     expect(lines(r)).toEqual(['systems/a-01.yaml:7:20: alias b-01.dev.example.com of `a-01` clashes with DNS name b-01.dev.example.com (systems/b-01.yaml:4:9)']);
+  });
+
+  it('a host name and domain longer than 253 characters together', async () => {
+    const domain = `${'d'.repeat(60)}.${'e'.repeat(60)}.${'f'.repeat(60)}.${'g'.repeat(50)}.dev.example.com`;
+    const name = 'h'.repeat(40);
+    const r = await load({ [`systems/${name}.yaml`]: sys(name, `dns: { domain: ${domain} }`) });
+    expect(lines(r)).toEqual([`systems/${name}.yaml:7:18: ${name}.${domain} is ${name.length + 1 + domain.length} characters long; a DNS name may have at most 253`]);
   });
 
   it('collects every error of every file in one run', async () => {

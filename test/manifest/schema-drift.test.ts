@@ -10,7 +10,7 @@ import * as path from 'path';
 import { compile } from 'json-schema-to-typescript';
 import * as ts from 'typescript';
 import { bundle, readSchema } from './schemaBundle';
-import { canonical, keyTree, treeDiff } from './typeShape';
+import { canonical, keyTree, leafTypeDiff, leafTypes, treeDiff } from './typeShape';
 import type { KeyTree } from './typeShape';
 
 // json-schema-to-typescript requires prettier at load time; prettier 3 then starts dynamic imports that
@@ -108,6 +108,40 @@ describe('schemas and TypeScript types stay in step', () => {
   it('SiteConfig (site.ts) has exactly the schema’s spec fields, plus root and each net’s title', () => {
     const d = treeDiff(tree(current, 'gen_siteconfig'), tree(current, 'siteconfig'));
     expect(d).toEqual({ onlyA: [], onlyB: ['nets.*.title', 'root'] });
+  });
+
+  it('DesiredSystem and SiteConfig fields have the schema’s value types', () => {
+    const leaves = (name: string) => leafTypes(current.checker, current.types.get(name)!, LEAVES);
+    expect(leafTypeDiff(leaves('gen_desired'), leaves('desired'))).toEqual([
+      'file: (none) ≠ string',
+      'sources.*.col: (none) ≠ number',
+      'sources.*.file: (none) ≠ string',
+      'sources.*.line: (none) ≠ number',
+    ]);
+    expect(leafTypeDiff(leaves('gen_siteconfig'), leaves('siteconfig'))).toEqual([
+      'nets.*.title: (none) ≠ string',
+      'root: (none) ≠ string',
+    ]);
+    // the comparison covers the fields that matter (not vacuously empty)
+    expect(leaves('desired').get('cpu')).toBe('number');
+    expect(leaves('desired').get('lifecycle.vmOnDelete')).toBe('"destroy" | "poweroff-keep"');
+    expect(leaves('siteconfig').get('vsphere.password')).toBe('string');
+  });
+
+  it('fails when a field’s value type changes in the schema', async () => {
+    const s = schemas();
+    const net = (s.site.properties as Record<string, { properties: Record<string, { additionalProperties: { properties: Record<string, unknown> } }> }>).spec.properties.nets;
+    net.additionalProperties.properties.dnsServers = { type: 'string' };
+    net.additionalProperties.properties.gateway = { type: 'integer' };
+    const drifted = await check(s);
+    const leaves = (name: string) => leafTypes(drifted.checker, drifted.types.get(name)!, LEAVES);
+    expect(leafTypeDiff(leaves('gen_siteconfig'), leaves('siteconfig')).filter((d) => d.startsWith('nets'))).toEqual([
+      'nets.*.dnsServers: string ≠ (none)',
+      'nets.*.dnsServers[]: (none) ≠ string',
+      'nets.*.gateway: number ≠ string',
+      'nets.*.title: (none) ≠ string',
+    ]);
+    expect(treeDiff(tree(drifted, 'gen_siteconfig'), tree(drifted, 'siteconfig'))).toEqual({ onlyA: [], onlyB: ['nets.*.title', 'root'] });
   });
 
   it('fails when a schema gains a field the types lack', async () => {

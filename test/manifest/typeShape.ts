@@ -74,3 +74,40 @@ export function treeDiff(a: KeyTree, b: KeyTree, prefix = ''): { onlyA: string[]
   }
   return { onlyA: onlyA.sort(), onlyB: onlyB.sort() };
 }
+
+/**
+ * The value type at every leaf path (`cpu` → `number`, `network.ip` → `string`). Named leaves (SecretRef)
+ * read as `string`, as the file holds them. Maps of plain values (`labels`) are leaves of their own.
+ */
+export function leafTypes(checker: ts.TypeChecker, type: ts.Type, leafNames: Set<string>, prefix = '', out = new Map<string, string>(), depth = 0): Map<string, string> {
+  if (depth > 12) return out;
+  const sym = type.aliasSymbol ?? type.getSymbol();
+  if (sym && leafNames.has(sym.name)) return out.set(prefix, 'string');
+  const members = (type.isUnion() ? type.types : [type]).filter((t) => !(t.flags & (ts.TypeFlags.Undefined | ts.TypeFlags.Null)));
+  const objects = members.filter((m) => checker.isArrayType(m) || m.flags & (ts.TypeFlags.Object | ts.TypeFlags.Intersection));
+  if (objects.length === 0) return out.set(prefix, canonical(checker, type));
+  for (const m of objects) {
+    if (checker.isArrayType(m)) {
+      leafTypes(checker, checker.getTypeArguments(m as ts.TypeReference)[0], leafNames, `${prefix}[]`, out, depth + 1);
+      continue;
+    }
+    const props = checker.getPropertiesOfType(m);
+    const index = checker.getIndexInfoOfType(m, ts.IndexKind.String);
+    if (props.length === 0 && index) {
+      const values = leafTypes(checker, index.type, leafNames, `${prefix}.*`, new Map(), depth + 1);
+      if (values.size === 1 && values.has(`${prefix}.*`)) out.set(prefix, `{ [k]: ${values.get(`${prefix}.*`)} }`);
+      else values.forEach((v, k) => out.set(k, v));
+      continue;
+    }
+    for (const p of props) {
+      leafTypes(checker, checker.getNonNullableType(checker.getTypeOfSymbol(p)), leafNames, prefix ? `${prefix}.${p.name}` : p.name, out, depth + 1);
+    }
+  }
+  return out;
+}
+
+/** Leaf paths whose types differ (`path: a ≠ b`), or that exist on one side only (`path: a ≠ (none)`). */
+export function leafTypeDiff(a: Map<string, string>, b: Map<string, string>): string[] {
+  const keys = new Set([...a.keys(), ...b.keys()]);
+  return [...keys].filter((k) => a.get(k) !== b.get(k)).map((k) => `${k}: ${a.get(k) ?? '(none)'} ≠ ${b.get(k) ?? '(none)'}`).sort();
+}
