@@ -3,6 +3,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { applyCommand } from './commands/apply';
 import { driftCommand } from './commands/drift';
 import { planCommand } from './commands/plan';
+import { provisionCommand } from './commands/provision';
+import { statusCommand } from './commands/status';
 import { validateCommand } from './commands/validate';
 import { describeError, ExitError } from './errors';
 import { processIo, type Io } from './io';
@@ -64,6 +66,20 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('--out <file>', 'write the report to a file')
     .addHelpText('after', '\nExamples:\n  shipshape drift\n  shipshape drift --format markdown --out drift.md')
     .action(async (o) => setCode(await driftCommand({ ...o, stateDir: state() }, io, log())));
+
+  program
+    .command('status')
+    .description('installation state of every system (requested, booting, installing, built, failed, timed-out); exit 2 when one failed')
+    .option('-C, --dir <dir>', 'the repo', '.')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(async (o) => setCode(await statusCommand({ ...o, stateDir: state() }, io)));
+
+  program
+    .command('provision')
+    .description('run the provisioning server alone (installers fetch boot scripts and answer files, report built/failed)')
+    .option('-C, --dir <dir>', 'the repo', '.')
+    .option('--listen <host:port>', 'override provisioning.listen')
+    .action(async (o) => setCode(await provisionCommand({ ...o, stateDir: state() }, io, log())));
 
   return program;
 }

@@ -10,6 +10,8 @@ import { resolveSecret } from '../manifest';
 import { createIdoitClient } from './idoit/site-client';
 import { IdoitIpamProvider } from './idoit/ipam';
 import { IdoitCmdbProvider } from './idoit/cmdb';
+import { httpLabInstaller, InstallProvider } from './install/provider';
+import { installStateDir } from './install/store';
 
 export interface ProviderDeps {
   repo: LoadResult;
@@ -40,6 +42,20 @@ const ENTRIES: Entry[] = [
   { name: 'DNS', issue: 5, configured: (s) => s.dns.zones.length > 0 },
   { name: 'DHCP', issue: 5, configured: (s) => s.dhcp.servers.length > 0 },
   { name: 'vSphere', issue: 3, configured: (s) => !!s.vsphere },
+  {
+    name: 'installation (provisioning server)',
+    issue: 6,
+    configured: (s) => !!s.provisioning,
+    build: ({ repo, site, stateDir }) => [
+      new InstallProvider({
+        os: repo.os,
+        dir: installStateDir(stateDir),
+        secret: (ref) => resolveSecret(ref, site.root),
+        // A vcsim VM cannot run an installer: on a lab site (only there) a stand-in plays its part.
+        ...(site.lab && site.provisioning ? { labInstaller: httpLabInstaller(site.provisioning.baseUrl) } : {}),
+      }),
+    ],
+  },
 ];
 
 export function buildProviders(deps: ProviderDeps): Provider[] {

@@ -28,6 +28,11 @@ export function normaliseMac(s: string): string | undefined {
 
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
+/** The install state dir below the CLI's state dir: `apply` and the provisioning server must agree on it. */
+export function installStateDir(stateDir: string): string {
+  return path.join(stateDir, 'install');
+}
+
 export class InstallStore {
   constructor(readonly dir: string) {}
 
