@@ -101,6 +101,7 @@ export interface RawDnsZone {
   ssh?: RawSsh;
   fragmentPath?: string;
   zoneFile?: string;
+  reloadCommand?: string;
   tsig?: { name: string; algorithm: 'hmac-sha256' | 'hmac-sha384' | 'hmac-sha512' | 'hmac-sha224' | 'hmac-sha1' | 'hmac-md5'; secret: string };
 }
 

@@ -73,6 +73,11 @@ export interface DnsZone {
   fragmentPath?: string;
   /** bind-ssh: the operator's main zone file on the server (its SOA serial is bumped on every change). */
   zoneFile?: string;
+  /**
+   * bind-ssh: command run on the server to reload the zone after a deploy; `{zone}` is replaced by the
+   * zone name. Default `/usr/sbin/rndc reload {zone}`.
+   */
+  reloadCommand?: string;
   /** Where to send queries/updates: host and port of the DNS server. */
   server: { host: string; port: number };
   /** rfc2136 (and AXFR): TSIG key. */
@@ -87,7 +92,7 @@ export interface DhcpServer {
   ssh: SshEndpoint;
   /** isc: absolute path of the include file shipshape owns on the server. */
   includePath?: string;
-  /** isc: the main dhcpd.conf on the server (for `dhcpd -t -cf`). */
+  /** isc: the main dhcpd.conf on the server (for `dhcpd -t -cf`). kea: the config file Kea was started with (`kea-dhcp4 -t`, `config-write`). */
   configPath?: string;
   /** kea: path of the control socket on the server. */
   controlSocket?: string;

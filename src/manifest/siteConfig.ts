@@ -36,6 +36,7 @@ export function buildSite(root: string, m: SiteManifest): SiteConfig {
     if (z.ssh) out.ssh = ssh(z.ssh);
     if (z.fragmentPath !== undefined) out.fragmentPath = z.fragmentPath;
     if (z.zoneFile !== undefined) out.zoneFile = z.zoneFile;
+    if (z.reloadCommand !== undefined) out.reloadCommand = z.reloadCommand;
     if (z.tsig) out.tsig = { name: z.tsig.name, algorithm: z.tsig.algorithm, secret: { ref: z.tsig.secret } };
     return out;
   });

@@ -5,13 +5,17 @@
  */
 import { UserError, type Logger, type Provider } from '../engine/contract';
 import type { LoadResult } from '../manifest';
-import type { SiteConfig } from '../manifest/site';
+import type { SecretRef, SiteConfig } from '../manifest/site';
+import { SshPool } from '../transport/ssh';
+import { DnsProvider } from './dns/provider';
+import { DhcpProvider } from './dhcp/provider';
 import { resolveSecret } from '../manifest';
 import { createIdoitClient } from './idoit/site-client';
 import { IdoitIpamProvider } from './idoit/ipam';
 import { IdoitCmdbProvider } from './idoit/cmdb';
 import { httpLabInstaller, InstallProvider } from './install/provider';
 import { installStateDir } from './install/store';
+import { vsphereProvider } from './vsphere';
 
 export interface ProviderDeps {
   repo: LoadResult;
@@ -19,6 +23,16 @@ export interface ProviderDeps {
   log: Logger;
   /** Where providers keep what a crash must not lose (create journals). */
   stateDir: string;
+}
+
+const secrets = (site: SiteConfig) => (ref: SecretRef) => resolveSecret(ref, site.root);
+
+/** One SSH connection per server per run, shared by the DNS and DHCP steps (closing it twice is harmless). */
+const pools = new WeakMap<SiteConfig, SshPool>();
+function sshPool(site: SiteConfig): SshPool {
+  let pool = pools.get(site);
+  if (!pool) pools.set(site, (pool = new SshPool({ readSecret: secrets(site), root: site.root })));
+  return pool;
 }
 
 interface Entry {
@@ -35,13 +49,28 @@ const ENTRIES: Entry[] = [
     configured: (s) => !!s.idoit,
     build: ({ site }) => {
       // One client (one session) shared by both steps.
-      const client = createIdoitClient(site, (ref) => resolveSecret(ref, site.root));
+      const client = createIdoitClient(site, secrets(site));
       return [new IdoitIpamProvider({ client, site }), new IdoitCmdbProvider({ client, site })];
     },
   },
-  { name: 'DNS', issue: 5, configured: (s) => s.dns.zones.length > 0 },
-  { name: 'DHCP', issue: 5, configured: (s) => s.dhcp.servers.length > 0 },
-  { name: 'vSphere', issue: 3, configured: (s) => !!s.vsphere },
+  {
+    name: 'DNS',
+    issue: 5,
+    configured: (s) => s.dns.zones.length > 0,
+    build: ({ site }) => [new DnsProvider({ readSecret: secrets(site), pool: sshPool(site) })],
+  },
+  {
+    name: 'DHCP',
+    issue: 5,
+    configured: (s) => s.dhcp.servers.length > 0,
+    build: ({ site }) => [new DhcpProvider({ readSecret: secrets(site), pool: sshPool(site) })],
+  },
+  {
+    name: 'vSphere',
+    issue: 3,
+    configured: (s) => !!s.vsphere,
+    build: ({ site, stateDir }) => [vsphereProvider({ stateDir, site, secret: secrets(site) })],
+  },
   {
     name: 'installation (provisioning server)',
     issue: 6,
@@ -50,7 +79,7 @@ const ENTRIES: Entry[] = [
       new InstallProvider({
         os: repo.os,
         dir: installStateDir(stateDir),
-        secret: (ref) => resolveSecret(ref, site.root),
+        secret: secrets(site),
         // A vcsim VM cannot run an installer: on a lab site (only there) a stand-in plays its part.
         ...(site.lab && site.provisioning ? { labInstaller: httpLabInstaller(site.provisioning.baseUrl) } : {}),
       }),

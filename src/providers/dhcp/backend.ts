@@ -1,0 +1,30 @@
+/** What the DHCP provider needs from a server's backend (ISC dhcpd or Kea). */
+import type { DhcpServer } from '../../manifest/site';
+import type { SshPool } from '../../transport/ssh';
+import type { ForeignReservation, Reservation } from './reservations';
+
+export interface ServerObservation {
+  owned: Map<string, Reservation>;
+  foreign: ForeignReservation[];
+  /** CIDRs of the subnets the server declares (Kea) or the site declares for its nets (ISC). */
+  subnets: string[];
+  roundTrips: number;
+}
+
+export interface DhcpBackend {
+  readonly server: DhcpServer;
+  observe(): Promise<ServerObservation>;
+  /** Render, check, deploy and activate `wanted` as our whole reservation set; throws when it did not land. */
+  apply(wanted: Map<string, Reservation>): Promise<void>;
+}
+
+export interface DhcpBackendDeps {
+  pool: SshPool;
+  commit?: string;
+  /** For ISC: CIDRs of the server's nets from the site. */
+  netCidrs: string[];
+}
+
+export class DhcpDeployError extends Error {
+  override readonly name = 'DhcpDeployError';
+}

@@ -1,0 +1,139 @@
+/**
+ * Kea: reservations live in its JSON config; Debian's Kea has no host_cmds hook, so the config is replaced
+ * as a whole. We talk to Kea's unix control socket through the SSH connection itself (OpenSSH
+ * direct-streamlocal): no socat, no kea-ctrl-agent, no HTTP port to secure, and the same host-key-verified
+ * channel as every other step. Deploy = config-get (fresh) → swap our reservations (marked with
+ * `user-context.shipshape`) → `kea-dhcp4 -t` on the server → config-test → keep the previous file →
+ * config-set (a rejected config leaves the old one running) → config-write.
+ */
+import { UserError } from '../../engine/contract';
+import type { DhcpServer } from '../../manifest/site';
+import { shq, SshCommandError, type SshSession } from '../../transport/ssh';
+import { DhcpDeployError, type DhcpBackend, type DhcpBackendDeps, type ServerObservation } from './backend';
+import { inCidr, type ForeignReservation, type Reservation } from './reservations';
+
+// Kea's config is open-ended JSON; we touch only subnet4[].reservations.
+type Json = Record<string, any>;
+
+interface KeaAnswer {
+  result: number;
+  text?: string;
+  arguments?: Json;
+}
+
+export class KeaBackend implements DhcpBackend {
+  configSets = 0;
+
+  constructor(readonly server: DhcpServer, private readonly deps: DhcpBackendDeps, private readonly timeoutMs = 60_000) {
+    if (!server.controlSocket || !server.configPath) {
+      throw new UserError(`dhcp server ${server.name}: kind kea needs controlSocket and configPath in shipshape.yaml`);
+    }
+  }
+
+  private session(): Promise<SshSession> {
+    return this.deps.pool.get(this.server.ssh);
+  }
+
+  /** One command on Kea's control socket: Kea reads one JSON command, answers, and closes. */
+  async command(command: string, args?: Json): Promise<KeaAnswer> {
+    const ssh = await this.session();
+    const stream = await ssh.openUnixSocket(this.server.controlSocket!);
+    const text = await new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const timer = setTimeout(() => {
+        stream.close();
+        reject(new SshCommandError(ssh.name, `Kea ${command}`, null, null, '', true));
+      }, this.timeoutMs);
+      stream.on('data', (d: Buffer) => chunks.push(d));
+      stream.on('error', (e: Error) => reject(e));
+      // Kea answers and closes its end; the channel closes once we close ours.
+      const finish = () => {
+        clearTimeout(timer);
+        resolve(Buffer.concat(chunks).toString('utf8'));
+        stream.close();
+      };
+      stream.once('end', finish);
+      stream.once('close', finish);
+      stream.write(JSON.stringify(args ? { command, arguments: args } : { command }));
+    });
+    try {
+      const answer = JSON.parse(text) as KeaAnswer | KeaAnswer[];
+      return Array.isArray(answer) ? answer[0]! : answer;
+    } catch {
+      throw new DhcpDeployError(`dhcp server ${this.server.name}: Kea's answer to ${command} is not JSON: ${text.slice(0, 300) || '(empty: is ' + this.server.controlSocket + ' the control socket?)'}`);
+    }
+  }
+
+  private async runningConfig(): Promise<Json> {
+    const a = await this.command('config-get');
+    if (a.result !== 0 || !a.arguments?.Dhcp4) throw new DhcpDeployError(`dhcp server ${this.server.name}: config-get failed: ${a.text ?? JSON.stringify(a)}`);
+    return { Dhcp4: a.arguments.Dhcp4 };
+  }
+
+  async observe(): Promise<ServerObservation> {
+    const config = await this.runningConfig();
+    const owned = new Map<string, Reservation>();
+    const foreign: ForeignReservation[] = [];
+    const subnets: string[] = [];
+    for (const subnet of (config.Dhcp4['subnet4'] ?? []) as Json[]) {
+      subnets.push(subnet.subnet);
+      for (const r of (subnet.reservations ?? []) as Json[]) {
+        const system = r['user-context']?.shipshape?.system;
+        const mac = typeof r['hw-address'] === 'string' ? r['hw-address'].toLowerCase() : undefined;
+        if (typeof system === 'string') {
+          owned.set(system, {
+            mac: mac ?? '', ip: r['ip-address'] ?? '', hostname: r.hostname ?? '',
+            ...(r['next-server'] && r['next-server'] !== '0.0.0.0' ? { nextServer: r['next-server'] } : {}),
+            ...(r['boot-file-name'] ? { bootFilename: r['boot-file-name'] } : {}),
+          });
+        } else {
+          foreign.push({ label: `reservation ${r.hostname ?? mac ?? r['ip-address']} in subnet ${subnet.subnet}`, name: r.hostname, mac, ip: r['ip-address'] });
+        }
+      }
+    }
+    return { owned, foreign, subnets, roundTrips: 1 };
+  }
+
+  /** The running config with our reservations replaced by `wanted`. */
+  private withReservations(config: Json, wanted: Map<string, Reservation>): Json {
+    const next = structuredClone(config);
+    const subnets = (next.Dhcp4['subnet4'] ?? []) as Json[];
+    for (const s of subnets) s.reservations = ((s.reservations ?? []) as Json[]).filter((r) => !r['user-context']?.shipshape);
+    for (const [system, r] of [...wanted].sort(([a], [b]) => a.localeCompare(b))) {
+      const subnet = subnets.find((s) => inCidr(r.ip, s.subnet));
+      if (!subnet) throw new DhcpDeployError(`dhcp server ${this.server.name}: ${system}: ${r.ip} is in no subnet of the running Kea config`);
+      subnet.reservations.push({
+        'hw-address': r.mac, 'ip-address': r.ip, hostname: r.hostname,
+        ...(r.nextServer ? { 'next-server': r.nextServer } : {}),
+        ...(r.bootFilename ? { 'boot-file-name': r.bootFilename } : {}),
+        'user-context': { shipshape: { system, ...(this.deps.commit ? { commit: this.deps.commit } : {}) } },
+      });
+    }
+    return next;
+  }
+
+  async apply(wanted: Map<string, Reservation>): Promise<void> {
+    const conf = this.server.configPath!;
+    const name = this.server.name;
+    const candidate = this.withReservations(await this.runningConfig(), wanted);
+    const text = JSON.stringify(candidate, null, 2);
+    const ssh = await this.session();
+    const tmp = await ssh.uploadTemp(conf, text, 0o600);
+    // One exec: check the candidate, remove it, and keep a copy of the current file for the operator.
+    await ssh.exec(
+      `export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH; out=$(kea-dhcp4 -t ${shq(tmp)} 2>&1); rc=$?; rm -f ${shq(tmp)}
+[ $rc = 0 ] || { echo "$out" | grep -v ' INFO ' >&2; exit $rc; }
+[ ! -e ${shq(conf)} ] || cp -p ${shq(conf)} ${shq(conf + '.shipshape-prev')}`,
+      { label: 'kea-dhcp4 -t of the new config (nothing applied)', timeoutMs: 120_000 },
+    );
+    const test = await this.command('config-test', candidate);
+    if (test.result !== 0) throw new DhcpDeployError(`dhcp server ${name}: Kea's config-test refused the new reservations (nothing applied): ${test.text}`);
+    this.configSets++;
+    const set = await this.command('config-set', candidate);
+    if (set.result !== 0) throw new DhcpDeployError(`dhcp server ${name}: Kea refused config-set: ${set.text}; the previous configuration keeps running`);
+    const write = await this.command('config-write', { filename: conf });
+    if (write.result !== 0) {
+      throw new DhcpDeployError(`dhcp server ${name}: the new reservations are running but config-write to ${conf} failed: ${write.text}; they would be lost on restart — fix the file's permissions and apply again`);
+    }
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * DHCP reservations: MAC → IP, hostname and boot options, the pure parts of the provider contract,
+ * and the checks the servers' own checkers miss (`dhcpd -t` passes duplicate MACs/IPs and addresses
+ * outside every subnet).
+ */
+import { UNKNOWN, type FieldChange, type Fields, type Maybe, type ObservedResource, type Resolved } from '../../engine/contract';
+import type { DesiredSystem } from '../../manifest/types';
+import type { DhcpServer, SiteConfig } from '../../manifest/site';
+
+export interface Reservation {
+  mac: string;
+  ip: string;
+  hostname: string;
+  /** PXE: the TFTP/HTTP server and boot file the installation step needs (from `resolved.boot`). */
+  nextServer?: string;
+  bootFilename?: string;
+}
+
+/** Someone else's reservation seen on a server (never touched). */
+export interface ForeignReservation {
+  label: string;
+  /** Its host name, when it has one (what a system of that name would collide with). */
+  name?: string;
+  mac?: string;
+  ip?: string;
+}
+
+export interface DhcpFields extends Fields {
+  mac: string;
+  ip: Maybe<string>;
+  hostname: string;
+  nextServer: string | null;
+  bootFilename: string | null;
+  /** Names of the DHCP servers that hold the reservation, sorted. */
+  servers: string[];
+}
+
+/** Boot options the installation step hands over through Resolved (`resolved.boot`). */
+export interface BootOptions {
+  nextServer?: string;
+  filename?: string;
+}
+
+export function serversFor(net: string, site: SiteConfig): DhcpServer[] {
+  return site.dhcp.servers.filter((s) => s.nets.includes(net));
+}
+
+export function desiredDhcp(system: DesiredSystem, resolved: Resolved, site: SiteConfig): DhcpFields | null {
+  const servers = serversFor(system.network.net, site);
+  if (system.state !== 'present' || servers.length === 0) return null;
+  const boot = (resolved.boot ?? {}) as BootOptions;
+  return {
+    mac: resolved.mac.toLowerCase(),
+    ip: resolved.ip,
+    hostname: system.name,
+    nextServer: boot.nextServer ?? null,
+    bootFilename: boot.filename ?? null,
+    servers: servers.map((s) => s.name).sort(),
+  };
+}
+
+export function reservationOf(f: DhcpFields): Reservation {
+  return {
+    mac: f.mac,
+    ip: f.ip === UNKNOWN ? UNKNOWN : f.ip,
+    hostname: f.hostname,
+    ...(f.nextServer ? { nextServer: f.nextServer } : {}),
+    ...(f.bootFilename ? { bootFilename: f.bootFilename } : {}),
+  };
+}
+
+export function fieldsOf(r: Reservation, servers: string[]): DhcpFields {
+  return { mac: r.mac, ip: r.ip, hostname: r.hostname, nextServer: r.nextServer ?? null, bootFilename: r.bootFilename ?? null, servers: [...servers].sort() };
+}
+
+export const sameReservation = (a?: Reservation, b?: Reservation): boolean =>
+  !!a && !!b && a.mac === b.mac && a.ip === b.ip && a.hostname === b.hostname && (a.nextServer ?? '') === (b.nextServer ?? '') && (a.bootFilename ?? '') === (b.bootFilename ?? '');
+
+export function diffDhcp(system: DesiredSystem, desired: DhcpFields, observed: ObservedResource<DhcpFields>): FieldChange[] {
+  const changes: FieldChange[] = [];
+  const src: Record<string, string> = { mac: 'network.mac', ip: 'network.ip', servers: 'network.net' };
+  for (const k of ['mac', 'ip', 'hostname', 'nextServer', 'bootFilename', 'servers'] as const) {
+    const [d, o] = [desired[k], observed.fields[k]];
+    if (JSON.stringify(d) === JSON.stringify(o)) continue;
+    const s = src[k] ? system.sources[src[k]!] : undefined;
+    changes.push({ path: `dhcp.${k}`, from: o, to: d, ...(s ? { source: `${s.file}:${s.line}:${s.col}` } : {}) });
+  }
+  return changes;
+}
+
+function ipToInt(ip: string): number | null {
+  const p = ip.split('.');
+  if (p.length !== 4 || p.some((x) => !/^\d{1,3}$/.test(x) || Number(x) > 255)) return null;
+  return p.reduce((a, x) => a * 256 + Number(x), 0);
+}
+
+export function inCidr(ip: string, cidr: string): boolean {
+  const [net, len] = cidr.split('/');
+  const a = ipToInt(ip);
+  const n = ipToInt(net ?? '');
+  const bits = Number(len);
+  if (a === null || n === null || !(bits >= 0 && bits <= 32)) return false;
+  const size = 2 ** (32 - bits);
+  return Math.floor(a / size) === Math.floor(n / size);
+}
+
+/** Systems whose reservation would clash on this server: duplicate MAC or IP, or an address outside every subnet. */
+export function checkReservations(server: string, ours: Map<string, Reservation>, foreign: ForeignReservation[], subnets: string[]): Map<string, string> {
+  const bad = new Map<string, string>();
+  const add = (s: string, why: string) => bad.set(s, bad.has(s) ? `${bad.get(s)}; ${why}` : why);
+  const byMac = new Map<string, string[]>();
+  const byIp = new Map<string, string[]>();
+  for (const [s, r] of ours) {
+    if (r.ip === UNKNOWN) add(s, 'its address is not allocated yet (the ip stage must run first)');
+    else if (ipToInt(r.ip) === null) add(s, `${r.ip} is not an IPv4 address`);
+    else if (!subnets.some((c) => inCidr(r.ip, c))) add(s, `${r.ip} is outside every subnet ${server} serves (${subnets.join(', ') || 'none'})`);
+    if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(r.mac)) add(s, `"${r.mac}" is not a MAC address`);
+    byMac.set(r.mac, [...(byMac.get(r.mac) ?? []), s]);
+    byIp.set(r.ip, [...(byIp.get(r.ip) ?? []), s]);
+  }
+  for (const [what, map] of [['MAC', byMac], ['IP', byIp]] as const) {
+    for (const [value, systems] of map) {
+      if (systems.length > 1) for (const s of systems) add(s, `${what} ${value} is reserved for more than one system (${systems.join(', ')})`);
+      const theirs = foreign.find((f) => (what === 'MAC' ? f.mac : f.ip) === value);
+      if (theirs) for (const s of systems) add(s, `${what} ${value} is already reserved on ${server} by ${theirs.label}, not managed by shipshape`);
+    }
+  }
+  return bad;
+}

@@ -1,0 +1,186 @@
+/**
+ * Zone files over SSH (BIND): shipshape owns one $INCLUDEd fragment per zone; the operator's zone file is
+ * only touched to bump its SOA serial. Deploy = render → named-checkzone here → upload to temp names →
+ * named-checkzone on the server → keep the previous files → move into place → reload → wait until the
+ * server serves the new serial; any failure after the move puts the previous files back and reloads.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UserError } from '../../engine/contract';
+import type { DnsZone } from '../../manifest/site';
+import { shq, SshCommandError, type SshSession } from '../../transport/ssh';
+import { allFailed, type BackendDeps, type ZoneBackend, type ZoneObservation } from './backend';
+import { axfr, checkZoneLocally, servedSerial, waitForSerial } from './dns-tools';
+import { normalName, type DnsRecord } from './records';
+import { findSoaSerial, systemsOnLines, includesFragment, nextSerial, parseFragment, redirectInclude, renderFragment, replaceSerial } from './zone-text';
+
+const SPLIT = '<<<shipshape-split>>>';
+/** Exit code of the deploy script when only the reload failed (the files are in place: roll back). */
+const RELOAD_FAILED = 12;
+
+export class ZoneDeployError extends Error {
+  override readonly name = 'ZoneDeployError';
+}
+
+export class BindSshBackend implements ZoneBackend {
+  private zoneText = '';
+  private zoneSha = '';
+  /** Every reload this backend ran (tests and benches count them). */
+  reloads = 0;
+
+  constructor(readonly zone: DnsZone, private readonly deps: BackendDeps) {
+    if (!zone.ssh || !zone.fragmentPath || !zone.zoneFile) {
+      throw new UserError(`dns zone ${zone.name}: backend bind-ssh needs ssh, fragmentPath and zoneFile in shipshape.yaml`);
+    }
+  }
+
+  private get paths() {
+    return { z: this.zone.zoneFile!, f: this.zone.fragmentPath! };
+  }
+
+  private session(): Promise<SshSession> {
+    return this.deps.pool.get(this.zone.ssh!);
+  }
+
+  async observe(): Promise<ZoneObservation> {
+    const { z, f } = this.paths;
+    const ssh = await this.session();
+    const r = await ssh.exec(`sha256sum -- ${shq(z)} && cat -- ${shq(z)} && printf '\\n%s\\n' ${shq(SPLIT)} && { cat -- ${shq(f)} 2>/dev/null || true; }`, {
+      label: `read ${z} and ${f}`,
+      timeoutMs: 60_000,
+    });
+    const shaEnd = r.stdout.indexOf('\n');
+    this.zoneSha = r.stdout.slice(0, shaEnd).split(/\s+/)[0]!;
+    const splitAt = r.stdout.lastIndexOf(`\n${SPLIT}\n`);
+    this.zoneText = r.stdout.slice(shaEnd + 1, splitAt);
+    const fragment = parseFragment(r.stdout.slice(splitAt + SPLIT.length + 2));
+    if (!includesFragment(this.zoneText, f)) {
+      throw new UserError(`dns zone ${this.zone.name}: ${z} on ${ssh.name} does not include shipshape's fragment; add the line \`$INCLUDE "${f}"\` to it`);
+    }
+    if (!findSoaSerial(this.zoneText)) throw new UserError(`dns zone ${this.zone.name}: no SOA serial found in ${z} on ${ssh.name}`);
+    const served = await axfr(this.zone, this.deps.readSecret);
+    const key = (r: { name: string; type: string; value: string }) => `${r.name} ${r.type} ${r.value}`;
+    const servedKeys = new Set(served.map(key));
+    const owned = new Map<string, DnsRecord[]>();
+    const ownedKeys = new Set<string>();
+    for (const [system, recs] of fragment) {
+      const live = recs.filter((x) => servedKeys.has(key(x)));
+      live.forEach((x) => ownedKeys.add(key(x)));
+      if (live.length) owned.set(system, live);
+    }
+    const apex = normalName(this.zone.name);
+    const foreign = served.filter((x) => !ownedKeys.has(key(x)) && x.name !== apex);
+    return { owned, foreign, roundTrips: 2 };
+  }
+
+  async check(after: Map<string, DnsRecord[]>, changed: Set<string>): Promise<Map<string, Error>> {
+    const failed = new Map<string, Error>();
+    const target = new Map(after);
+    // Each round drops the systems whose lines the checker named; a problem on no system's line fails them all.
+    for (let round = 0; round < 5; round++) {
+      const fragment = renderFragment(this.zone.name, target, this.deps.commit);
+      const problem = await this.checkLocally(fragment);
+      if (!problem) return failed;
+      const culprits = systemsOnLines(fragment, [...problem.matchAll(/fragment:(\d+)/g)].map((m) => Number(m[1])));
+      const blamed = culprits.size > 0 ? culprits : new Set([...changed].filter((s) => !failed.has(s)));
+      for (const s of blamed) {
+        const lines = problem.split('\n').filter((l) => !/fragment:\d+/.test(l) || [...systemsOnLines(fragment, [...l.matchAll(/fragment:(\d+)/g)].map((m) => Number(m[1])))].includes(s));
+        failed.set(s, new ZoneDeployError(`zone ${this.zone.name}: the records of ${s} were refused by named-checkzone before deploy (nothing of it reached the server):\n${lines.join('\n')}`));
+        target.delete(s);
+      }
+      if (culprits.size === 0) return failed;
+    }
+    return failed;
+  }
+
+  async apply(_before: Map<string, DnsRecord[]>, after: Map<string, DnsRecord[]>, changed: Set<string>): Promise<Map<string, Error>> {
+    try {
+      await this.deploy(renderFragment(this.zone.name, after, this.deps.commit));
+      return new Map();
+    } catch (e) {
+      return allFailed(changed, e as Error);
+    }
+  }
+
+  /** named-checkzone on this machine, with a stand-in SOA and NS around the fragment; null when it loads. */
+  private async checkLocally(fragment: string): Promise<string | null> {
+    const dir = await mkdtemp(join(tmpdir(), 'shipshape-zone-'));
+    try {
+      await writeFile(join(dir, 'fragment'), fragment);
+      const wrapper = `$ORIGIN ${this.zone.name}.\n$TTL 300\n@ IN SOA ns.invalid. hostmaster.invalid. 1 3600 600 86400 300\n@ IN NS ns.invalid.\n$INCLUDE "${join(dir, 'fragment')}"\n`;
+      await writeFile(join(dir, 'zone'), wrapper);
+      return await checkZoneLocally(this.zone.name, join(dir, 'zone'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private async deploy(fragment: string): Promise<void> {
+    const problem = await this.checkLocally(fragment);
+    if (problem) throw new ZoneDeployError(`zone ${this.zone.name}: the rendered fragment was refused by named-checkzone before deploy (nothing changed on the server):\n${problem}`);
+    const { z, f } = this.paths;
+    const soa = findSoaSerial(this.zoneText)!;
+    const served = await servedSerial(this.zone).catch(() => 0);
+    const serial = nextSerial(soa.serial, served);
+    const zoneText = replaceSerial(this.zoneText, soa, serial);
+    const ssh = await this.session();
+    const fn = await ssh.uploadTemp(f, fragment);
+    const zn = await ssh.uploadTemp(z, zoneText);
+    const zc = await ssh.uploadTemp(z, redirectInclude(zoneText, f, fn));
+    const script = `set -u
+Z=${shq(z)}; F=${shq(f)}; ZN=${shq(zn)}; FN=${shq(fn)}; ZC=${shq(zc)}
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+fail() { rm -f "$ZN" "$FN" "$ZC"; echo "$2" >&2; exit "$1"; }
+echo ${shq(this.zoneSha)}"  $Z" | sha256sum -c --status - || fail 11 "$Z was changed by someone else since shipshape read it; nothing was deployed, run apply again"
+cd "$(dirname "$Z")" || fail 15 "cannot enter the zone file's directory"
+out=$(named-checkzone -k fail ${shq(this.zone.name)} "$ZC" 2>&1) || fail 10 "named-checkzone on the server refused the new zone (nothing deployed): $out"
+[ -e "$Z" ] && { chmod --reference="$Z" "$ZN"; chown --reference="$Z" "$ZN" 2>/dev/null; }
+[ -e "$F" ] && { chmod --reference="$F" "$FN"; chown --reference="$F" "$FN" 2>/dev/null; }
+if [ -e "$F" ]; then cp -p "$F" "$F.shipshape-prev"; else : > "$F.shipshape-prev"; fi || fail 13 "cannot keep the previous fragment"
+cp -p "$Z" "$Z.shipshape-prev" || fail 13 "cannot keep the previous zone file"
+rm -f "$ZC"
+mv -f "$FN" "$F" && mv -f "$ZN" "$Z" || { cp -p "$F.shipshape-prev" "$F"; cp -p "$Z.shipshape-prev" "$Z"; fail 14 "could not move the new files into place; the previous ones are back"; }
+( ${this.reloadCommand()} ) || exit ${RELOAD_FAILED}
+`;
+    // One exec does check, move and reload (each exec costs a login shell on the server).
+    this.reloads++;
+    const reloadError = await ssh.exec(script, { label: `deploy of zone ${this.zone.name}`, timeoutMs: 120_000 }).then(
+      () => null,
+      (e: Error) => {
+        if (e instanceof SshCommandError && e.code === RELOAD_FAILED) return e;
+        throw e;
+      },
+    );
+    const loaded = !reloadError && (await waitForSerial(this.zone, serial, this.deps.reloadTimeoutMs ?? 10_000));
+    if (loaded) {
+      this.zoneText = zoneText;
+      this.zoneSha = createHash('sha256').update(zoneText).digest('hex');
+      return;
+    }
+    const why = reloadError
+      ? `the reload failed: ${reloadError.message.replace(/^.*exited 12:\n?/, '')}`
+      : `the server did not serve the new serial ${serial} within ${(this.deps.reloadTimeoutMs ?? 10_000) / 1000} s (named refused the file or did not reload; see its log)`;
+    await this.rollback(ssh);
+    throw new ZoneDeployError(`zone ${this.zone.name}: ${why}; the previous zone file and fragment were put back and reloaded`);
+  }
+
+  private reloadCommand(): string {
+    return (this.zone.reloadCommand ?? '/usr/sbin/rndc reload {zone}').replace(/\{zone\}/g, shq(this.zone.name));
+  }
+
+  private async rollback(ssh: SshSession): Promise<void> {
+    const { z, f } = this.paths;
+    const restore = `export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH; Z=${shq(z)}; F=${shq(f)}
+cp --preserve=mode,ownership "$F.shipshape-prev" "$F" && cp --preserve=mode,ownership "$Z.shipshape-prev" "$Z" && touch "$F" "$Z" || exit 1
+${this.reloadCommand()}`;
+    try {
+      this.reloads++;
+      await ssh.exec(restore, { label: `restore and reload of zone ${this.zone.name}` });
+    } catch (e) {
+      const detail = e instanceof SshCommandError ? e.message : String(e);
+      throw new ZoneDeployError(`zone ${this.zone.name}: deploy failed AND restoring the previous files failed: ${detail}. Fix ${z} and ${f} by hand (copies end in .shipshape-prev)`);
+    }
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * Text formats: the zone fragment shipshape owns (render + parse), the SOA serial of the operator's zone
+ * file (find + bump), and `dig AXFR` output (parse).
+ */
+import { DEFAULT_TTL, normalName, type DnsRecord, type RecordType, type ServedRecord } from './records';
+
+export const FRAGMENT_HEADER = '; shipshape-managed fragment';
+
+/** One block per system, sorted, absolute names: the fragment reads the same whatever $ORIGIN includes it. */
+export function renderFragment(zone: string, bySystem: Map<string, DnsRecord[]>, commit?: string): string {
+  const lines = [
+    `${FRAGMENT_HEADER} for zone ${zone}${commit ? ` (commit ${commit})` : ''}.`,
+    '; Owned by shipshape: rewritten wholesale on every apply; hand edits here are undone as drift.',
+    "; Put your own records in the main zone file, which $INCLUDEs this one.",
+  ];
+  for (const system of [...bySystem.keys()].sort()) {
+    const recs = bySystem.get(system)!;
+    if (recs.length === 0) continue;
+    lines.push(`; system ${system}`);
+    for (const r of recs) {
+      const value = r.type === 'A' ? r.value : `${r.value}.`;
+      lines.push(`${r.name}.\t${DEFAULT_TTL}\tIN\t${r.type}\t${value}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The systems whose blocks hold the given 1-based line numbers of a rendered fragment. */
+export function systemsOnLines(fragment: string, lines: number[]): Set<string> {
+  const owner: (string | undefined)[] = [];
+  let system: string | undefined;
+  for (const l of fragment.split('\n')) {
+    const m = /^; system (\S+)/.exec(l);
+    if (m) system = m[1];
+    owner.push(system);
+  }
+  return new Set(lines.map((n) => owner[n - 1]).filter((s): s is string => !!s));
+}
+
+/** Records of a fragment we rendered, by system (lines without a `; system` block go to the name's first label). */
+export function parseFragment(text: string): Map<string, DnsRecord[]> {
+  const out = new Map<string, DnsRecord[]>();
+  let system: string | undefined;
+  for (const raw of text.split('\n')) {
+    const sys = /^;\s*system\s+(\S+)/.exec(raw);
+    if (sys) {
+      system = sys[1]!;
+      continue;
+    }
+    const line = raw.replace(/;.*$/, '').trim();
+    if (!line || line.startsWith('$')) continue;
+    const t = line.split(/\s+/);
+    const typeAt = t.findIndex((x, i) => i > 0 && ['A', 'PTR', 'CNAME'].includes(x.toUpperCase()));
+    if (typeAt < 0 || !t[typeAt + 1]) continue;
+    const r: DnsRecord = { name: normalName(t[0]!), type: t[typeAt]!.toUpperCase() as RecordType, value: normalName(t[typeAt + 1]!) };
+    const owner = system ?? (r.type === 'A' ? r.name : r.value).split('.')[0]!;
+    out.set(owner, [...(out.get(owner) ?? []), r]);
+  }
+  return out;
+}
+
+export interface SoaSerial {
+  serial: number;
+  /** Offset and length of the serial's digits in the text. */
+  at: number;
+  length: number;
+}
+
+/** The SOA serial of a zone file (comments skipped; the SOA may span lines in parentheses). */
+export function findSoaSerial(text: string): SoaSerial | undefined {
+  // Tokens with their offsets, comments and parentheses dropped.
+  const tokens: { t: string; at: number }[] = [];
+  const re = /;[^\n]*|"(?:[^"\\]|\\.)*"|[()]|[^\s;()"]+/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    if (m[0].startsWith(';') || m[0] === '(' || m[0] === ')') continue;
+    tokens.push({ t: m[0], at: m.index });
+  }
+  const i = tokens.findIndex((x) => x.t.toUpperCase() === 'SOA');
+  const tok = i >= 0 ? tokens[i + 3] : undefined;
+  if (!tok || !/^\d+$/.test(tok.t)) return undefined;
+  return { serial: Number(tok.t), at: tok.at, length: tok.t.length };
+}
+
+/** The next serial: above both the file's and the served one; YYYYMMDDnn serials move to today's date. */
+export function nextSerial(fileSerial: number, servedSerial: number, now = new Date()): number {
+  const base = Math.max(fileSerial, servedSerial);
+  const today = Number(now.toISOString().slice(0, 10).replace(/-/g, '')) * 100;
+  const dateLike = fileSerial >= 1990010100 && fileSerial <= 2199123199;
+  const next = dateLike ? Math.max(base + 1, today) : base + 1;
+  if (next > 0xffffffff) throw new Error(`SOA serial ${base} cannot grow any further; reset it by hand (RFC 1982)`);
+  return next;
+}
+
+export function replaceSerial(text: string, s: SoaSerial, serial: number): string {
+  return text.slice(0, s.at) + String(serial) + text.slice(s.at + s.length);
+}
+
+/** True when the zone file $INCLUDEs exactly this path (quoted or not). */
+export function includesFragment(zoneText: string, fragmentPath: string): boolean {
+  return zoneText.split('\n').some((l) => {
+    const m = /^\$INCLUDE\s+("([^"]+)"|(\S+))/i.exec(l.trim());
+    return !!m && (m[2] ?? m[3]) === fragmentPath;
+  });
+}
+
+/** The same zone text with its $INCLUDE of our fragment pointed somewhere else (for checking a candidate). */
+export function redirectInclude(zoneText: string, fragmentPath: string, to: string): string {
+  return zoneText
+    .split('\n')
+    .map((l) => {
+      const m = /^(\s*\$INCLUDE\s+)("([^"]+)"|(\S+))(.*)$/i.exec(l);
+      return m && (m[3] ?? m[4]) === fragmentPath ? `${m[1]}"${to}"${m[5]}` : l;
+    })
+    .join('\n');
+}
+
+export class AxfrError extends Error {
+  override readonly name = 'AxfrError';
+}
+
+/** Records from `dig AXFR +onesoa +nocmd +nostats +nocomments` (dig exits 0 even when the transfer failed). */
+export function parseAxfr(output: string, what: string): ServedRecord[] {
+  const records: ServedRecord[] = [];
+  const problems: string[] = [];
+  for (const line of output.split('\n')) {
+    if (!line.trim()) continue;
+    if (line.startsWith(';')) {
+      problems.push(line.replace(/^;+\s*/, ''));
+      continue;
+    }
+    const m = /^(\S+)\s+(\d+)\s+(?:IN|ANY|CH)\s+(\S+)\s+(.*)$/.exec(line);
+    if (!m) continue;
+    const [, name, ttl, type, value] = m;
+    if (type === 'TSIG') {
+      // alg time fudge maclen [mac] origid error otherlen: the MAC is absent when the server refused the key
+      const status = /\b(NOERROR|BAD[A-Z]+|NOTAUTH)\b/.exec(value!)?.[1];
+      if (status && status !== 'NOERROR') problems.push(`TSIG ${status}`);
+      continue;
+    }
+    records.push({ name: normalName(name!), type: type!, ttl: Number(ttl), value: type === 'A' || type === 'TXT' ? value!.trim() : normalName(value!.trim()) });
+  }
+  if (problems.length > 0 || !records.some((r) => r.type === 'SOA')) {
+    const tsig = problems.find((p) => /BADSIG|BADKEY|BADTIME/.test(p));
+    const hint = tsig ? ' (the TSIG key name or secret is wrong for this server)' : '';
+    throw new AxfrError(`AXFR of ${what} failed${hint}: ${problems.join('; ') || 'no SOA in the answer'}`);
+  }
+  return records;
+}

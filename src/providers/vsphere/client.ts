@@ -1,0 +1,232 @@
+/**
+ * A small vim25 SOAP client: one axios instance with our own https.Agent, a session cookie from
+ * Login, one re-login on NotAuthenticated, a timeout on every request, retries only for
+ * transient failures of calls that are safe to repeat, and Logout in close(). It counts round
+ * trips and bytes so observe can prove it stays batched.
+ */
+import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import { TransientError, UserError, type Logger } from '../../engine/contract';
+import { faultFromBody, NotAuthenticatedError, VsphereFault } from './soap/faults';
+import { child, envelope, escapeXml, parseEnvelope, ref, text, type MoRef, type XNode, toRef } from './soap/xml';
+import { vsphereAgent, type VsphereTls } from './tls';
+
+export interface VimClientOptions {
+  /** `https://vcenter.example.com/sdk` (or without `/sdk`). */
+  url: string;
+  username: string;
+  password: string;
+  tls?: VsphereTls;
+  /** Directory relative paths in `tls.caFile` are resolved against (for messages). */
+  tlsBase?: string;
+  /** Per-request timeout; big property reads need more than small calls. Default 120 s. */
+  timeoutMs?: number;
+  /** Retries for transient failures of repeatable calls. Default 2. */
+  retries?: number;
+  log?: Logger;
+  signal?: AbortSignal;
+}
+
+export interface ServiceContent {
+  rootFolder: MoRef;
+  propertyCollector: MoRef;
+  viewManager: MoRef;
+  sessionManager: MoRef;
+  searchIndex: MoRef;
+  apiVersion: string;
+}
+
+export interface CallStats {
+  roundTrips: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** Time spent waiting for responses (server + transfer) and parsing them, summed over calls. */
+  msWaiting: number;
+  msParsing: number;
+}
+
+/** Methods that change nothing (or nothing that matters when repeated): only these are retried. */
+const REPEATABLE = new Set([
+  'RetrieveServiceContent', 'Login', 'Logout', 'RetrievePropertiesEx', 'ContinueRetrievePropertiesEx',
+  'CancelRetrievePropertiesEx', 'FindByInventoryPath', 'FindChild', 'CreateContainerView', 'DestroyView',
+]);
+const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'ECONNABORTED', 'EPIPE', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ERR_SOCKET_CONNECTION_TIMEOUT']);
+const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/;
+const SESSION_COOKIE = /(?:^|;\s*)(vmware_soap_session=("[^"]*"|[^;]*))/;
+
+export class VimClient {
+  readonly stats: CallStats = { roundTrips: 0, bytesSent: 0, bytesReceived: 0, msWaiting: 0, msParsing: 0 };
+  private readonly http: AxiosInstance;
+  private readonly endpoint: string;
+  private cookie: string | undefined;
+  private sc: ServiceContent | undefined;
+  private loggingIn: Promise<void> | undefined;
+
+  constructor(private readonly opts: VimClientOptions) {
+    const u = new URL(opts.url);
+    if (u.protocol !== 'https:') throw new UserError(`vsphere.url must be https:// (got ${u.protocol}//${u.host}); shipshape never sends credentials in clear text`);
+    if (!u.pathname.endsWith('/sdk')) u.pathname = u.pathname.replace(/\/$/, '') + '/sdk';
+    this.endpoint = u.toString();
+    this.http = axios.create({
+      httpsAgent: vsphereAgent(opts.tls ?? {}, opts.tlsBase ?? process.cwd()),
+      timeout: opts.timeoutMs ?? 120_000,
+      responseType: 'text',
+      transformResponse: [(d: unknown) => d],
+      validateStatus: () => true,
+      maxContentLength: Infinity,
+      maxBodyLength: Infinity,
+      maxRedirects: 0,
+      proxy: false,
+      headers: { 'Content-Type': 'text/xml; charset=utf-8', SOAPAction: '"urn:vim25/6.5"' },
+    });
+  }
+
+  get url(): string {
+    return this.endpoint;
+  }
+
+  /** RetrieveServiceContent, once per client. */
+  async serviceContent(): Promise<ServiceContent> {
+    if (this.sc) return this.sc;
+    const r = await this.call('RetrieveServiceContent', ref('_this', { type: 'ServiceInstance', value: 'ServiceInstance' }), { noSession: true });
+    const rv = child(r, 'returnval');
+    const need = (n: string): MoRef => {
+      const v = toRef(child(rv, n));
+      if (!v) throw new Error(`vSphere ServiceContent has no ${n}`);
+      return v;
+    };
+    this.sc = {
+      rootFolder: need('rootFolder'), propertyCollector: need('propertyCollector'), viewManager: need('viewManager'),
+      sessionManager: need('sessionManager'), searchIndex: need('searchIndex'),
+      apiVersion: child(child(rv, 'about'), 'apiVersion')?.text ?? '',
+    };
+    return this.sc;
+  }
+
+  /** Logs in; concurrent callers share one Login so parallel systems never open extra sessions. */
+  login(): Promise<void> {
+    this.loggingIn ??= this.doLogin().finally(() => { this.loggingIn = undefined; });
+    return this.loggingIn;
+  }
+
+  private async doLogin(): Promise<void> {
+    const sc = await this.serviceContent();
+    this.cookie = undefined;
+    await this.post('Login', ref('_this', sc.sessionManager) + text('userName', this.opts.username) + text('password', this.opts.password), (this.opts.retries ?? 2) + 1);
+    if (!this.cookie) throw new Error(`vSphere Login at ${this.endpoint} returned no session cookie`);
+    this.opts.log?.debug({ url: this.endpoint }, 'vsphere: logged in');
+  }
+
+  get loggedIn(): boolean {
+    return this.cookie !== undefined;
+  }
+
+  /** Logout: sessions left open pile up until vCenter refuses new ones. Safe to call twice. */
+  async logout(): Promise<void> {
+    if (!this.cookie || !this.sc) return;
+    try {
+      await this.call('Logout', ref('_this', this.sc.sessionManager), { noRelogin: true });
+    } catch (e) {
+      if (!(e instanceof NotAuthenticatedError)) throw e;
+    } finally {
+      this.cookie = undefined;
+    }
+  }
+
+  /** Test hook: forget the cookie as if the session had expired on the server side. */
+  dropSessionForTest(fake = 'vmware_soap_session="expired"'): void {
+    this.cookie = fake;
+  }
+
+  /** Calls `method` with the given inner XML and returns the `<methodResponse>` element. */
+  async call(method: string, inner: string, o: { noSession?: boolean; noRelogin?: boolean } = {}): Promise<XNode> {
+    if (!o.noSession && !this.cookie) await this.login();
+    const sentWith = this.cookie;
+    try {
+      return await this.callWithRetry(method, inner);
+    } catch (e) {
+      if (e instanceof NotAuthenticatedError && !o.noSession && !o.noRelogin) {
+        // Parallel calls all see the lost session: one logs in, the others join that Login
+        // (or, if it already finished, retry with its cookie).
+        if (this.cookie === sentWith || this.loggingIn) {
+          if (!this.loggingIn) this.opts.log?.info({ method }, 'vsphere: session lost, logging in again');
+          await this.login();
+        }
+        return await this.callWithRetry(method, inner);
+      }
+      throw e;
+    }
+  }
+
+  private async callWithRetry(method: string, inner: string): Promise<XNode> {
+    return this.post(method, inner, REPEATABLE.has(method) ? (this.opts.retries ?? 2) + 1 : 1);
+  }
+
+  /** One call, repeated up to `attempts` times on transient failures. */
+  private async post(method: string, inner: string, attempts: number): Promise<XNode> {
+    for (let i = 1; ; i++) {
+      try {
+        return await this.postOnce(method, inner);
+      } catch (e) {
+        if (!(e instanceof TransientError) || i >= attempts) throw e;
+        this.opts.log?.warn({ method, attempt: i, error: e.message }, 'vsphere: transient failure, retrying');
+        await new Promise((r) => setTimeout(r, 250 * 4 ** (i - 1)));
+      }
+    }
+  }
+
+  private async postOnce(method: string, inner: string): Promise<XNode> {
+    const body = envelope(method, inner);
+    const headers: Record<string, string> = {};
+    if (this.cookie) headers.Cookie = this.cookie;
+    let res: AxiosResponse<string>;
+    this.stats.roundTrips++;
+    this.stats.bytesSent += Buffer.byteLength(body);
+    const t0 = performance.now();
+    try {
+      res = await this.http.post<string>(this.endpoint, body, { headers, signal: this.opts.signal });
+    } catch (e) {
+      throw this.transportError(method, e);
+    } finally {
+      this.stats.msWaiting += performance.now() - t0;
+    }
+    const data = typeof res.data === 'string' ? res.data : '';
+    this.stats.bytesReceived += Number(res.headers['content-length']) || Buffer.byteLength(data);
+    const setCookie = res.headers['set-cookie'];
+    for (const c of setCookie ?? []) {
+      const m = SESSION_COOKIE.exec(c);
+      if (m) this.cookie = m[1];
+    }
+    if (res.status >= 502 && res.status <= 504) throw new TransientError(`vSphere ${method}: HTTP ${res.status} from ${this.endpoint}`);
+    let bodyNode: XNode;
+    const t1 = performance.now();
+    try {
+      bodyNode = parseEnvelope(data);
+      this.stats.msParsing += performance.now() - t1;
+    } catch {
+      throw new Error(`vSphere ${method}: HTTP ${res.status} from ${this.endpoint} is not a SOAP response`);
+    }
+    const fault = faultFromBody(bodyNode, `vSphere ${method}`);
+    if (fault) throw fault;
+    if (res.status !== 200) throw new Error(`vSphere ${method}: unexpected HTTP ${res.status} from ${this.endpoint}`);
+    return child(bodyNode, `${method}Response`) ?? { name: `${method}Response`, attrs: {}, children: [], text: '' };
+  }
+
+  /** Socket, TLS and timeout failures, without the request (it may hold the password). */
+  private transportError(method: string, e: unknown): Error {
+    if (e instanceof UserError) return e;
+    const err = e as { code?: string; message?: string; cause?: { code?: string } };
+    const code = err.code ?? err.cause?.code ?? '';
+    if (axios.isCancel(e) || code === 'ERR_CANCELED') return new UserError(`vSphere ${method}: cancelled`);
+    const inner = (e as { cause?: unknown }).cause;
+    if (inner instanceof UserError) return inner; // e.g. TlsPinError from our agent
+    if (TLS_CODES.test(code)) {
+      return new UserError(`vSphere TLS verification of ${this.endpoint} failed (${code}): trust its CA with vsphere.tls.caFile or pin its certificate with vsphere.tls.thumbprint`);
+    }
+    const what = code === 'ECONNABORTED' ? `timed out after ${this.opts.timeoutMs ?? 120_000} ms` : `${code || 'transport error'}: ${err.message ?? ''}`.trim();
+    const msg = `vSphere ${method} to ${this.endpoint}: ${what}`;
+    if (TRANSIENT_CODES.has(code) || /socket hang up|other side closed/i.test(err.message ?? '')) return new TransientError(msg, { code });
+    return new Error(msg);
+  }
+}
+
+export { VsphereFault, escapeXml };

@@ -1,0 +1,73 @@
+/** desired()/diff() are pure: what the plan shows for a VM. */
+import { systemNamed } from '../../../test/helpers/vsphere-site';
+import type { SiteConfig } from '../../manifest/site';
+import { desiredVm, diffVm, type VmFields } from './fields';
+import { markerOf, parseDevices } from './vm';
+import { parseEnvelope, child } from './soap/xml';
+
+const site = { root: '/r', lab: true, nets: {}, dns: { zones: [] }, dhcp: { servers: [] }, defaults: { concurrency: 1, maxDeletes: 1 },
+  vsphere: { datastore: 'LocalDS_0', portgroup: 'DC0_DVPG0' } } as unknown as SiteConfig;
+const sys = systemNamed('web-01', { disks: [{ sizeGiB: 10 }, { sizeGiB: 20, datastore: 'LocalDS_1' }] });
+const want = desiredVm(sys, { ip: '198.51.100.5', mac: '' }, site)!;
+const have = (over: Partial<VmFields>): VmFields => ({ ...want, ...over });
+
+test('desired fields fill the site defaults for datastore and port group', () => {
+  expect(want.disks).toEqual([{ sizeGiB: 10, datastore: 'LocalDS_0' }, { sizeGiB: 20, datastore: 'LocalDS_1' }]);
+  expect(want.portgroup).toBe('DC0_DVPG0');
+  expect(desiredVm({ ...sys, state: 'absent' }, { ip: '', mac: '' }, site)).toBeNull();
+});
+
+test('an identical VM has no changes', () => {
+  expect(diffVm(sys, want, have({}))).toEqual([]);
+});
+
+test('CPU on a running VM needs power-off and names its manifest source; on a stopped VM it does not', () => {
+  const running = diffVm(sys, want, have({ cpu: 1 }));
+  expect(running).toEqual([{ path: 'cpu', from: 1, to: 2, source: 'systems/web-01.yaml:7:8', needsPowerOff: true }]);
+  const stopped = diffVm(sys, want, have({ cpu: 1, power: 'poweredOff' }));
+  expect(stopped.find((c) => c.path === 'cpu')!.needsPowerOff).toBeUndefined();
+});
+
+test('growing a disk is a change, shrinking is refused with a reason, a missing disk is added', () => {
+  expect(diffVm(sys, want, have({ disks: [{ sizeGiB: 5, datastore: 'LocalDS_0' }, want.disks[1]!] }))).toEqual([{ path: 'disks[0].sizeGiB', from: 5, to: 10 }]);
+  const shrink = diffVm(sys, want, have({ disks: [{ sizeGiB: 50, datastore: 'LocalDS_0' }, want.disks[1]!] }));
+  expect(shrink[0]!.refused).toMatch(/cannot shrink to 10 GiB/);
+  expect(diffVm(sys, want, have({ disks: [want.disks[0]!] }))).toEqual([{ path: 'disks[1]', from: null, to: { sizeGiB: 20, datastore: 'LocalDS_1' } }]);
+});
+
+test('an extra disk and a datastore move are refused, never planned as changes', () => {
+  const extra = diffVm(sys, want, have({ disks: [...want.disks, { sizeGiB: 1, datastore: 'LocalDS_0' }] }));
+  expect(extra).toHaveLength(1);
+  expect(extra[0]!.refused).toMatch(/never removes disks/);
+  expect(diffVm(sys, want, have({ disks: [{ sizeGiB: 10, datastore: 'LocalDS_9' }, want.disks[1]!] }))[0]!.refused).toMatch(/does not move disks/);
+});
+
+test('another OS forces a replacement; MAC compares case-insensitively through desired()', () => {
+  expect(diffVm(sys, want, have({ os: 'rocky9' }))[0]).toMatchObject({ path: 'os', forcesReplace: true });
+  const upper = desiredVm({ ...sys, network: { ...sys.network, mac: '00:50:56:AB:CD:EF' } }, { ip: '', mac: '' }, site)!;
+  expect(upper.mac).toBe('00:50:56:ab:cd:ef');
+});
+
+// vcsim appends extraConfig values where vCenter replaces them: the last entry per key wins and an
+// empty value means the key was deleted.
+test('the marker is read from the last extraConfig entry per key', () => {
+  const ec = (pairs: [string, string][]): Map<string, string> => {
+    const m = new Map<string, string>();
+    for (const [k, v] of pairs) v === '' ? m.delete(k) : m.set(k, v);
+    return m;
+  };
+  expect(markerOf({ extraConfig: ec([['shipshape.owner', 'shipshape'], ['shipshape.system', 'a'], ['shipshape.system', 'b']]) })?.system).toBe('b');
+  expect(markerOf({ extraConfig: ec([['shipshape.owner', 'shipshape'], ['shipshape.system', 'a'], ['shipshape.system', '']]) })).toBeUndefined();
+});
+
+test('devices: disks with size and datastore, NIC with MAC and port group name, ISO CD-ROM', () => {
+  const x = parseEnvelope(`<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><val>
+    <VirtualDevice xsi:type="VirtualDisk"><key>2000</key><backing xsi:type="VirtualDiskFlatVer2BackingInfo"><fileName>[ds-a] web/web.vmdk</fileName></backing><controllerKey>1000</controllerKey><unitNumber>0</unitNumber><capacityInKB>10485760</capacityInKB><capacityInBytes>10737418240</capacityInBytes></VirtualDevice>
+    <VirtualDevice xsi:type="VirtualVmxnet3"><key>4000</key><backing xsi:type="VirtualEthernetCardDistributedVirtualPortBackingInfo"><port><switchUuid>u</switchUuid><portgroupKey>dvportgroup-13</portgroupKey></port></backing><controllerKey>100</controllerKey><unitNumber>7</unitNumber><addressType>manual</addressType><macAddress>00:50:56:AA:BB:CC</macAddress></VirtualDevice>
+    <VirtualDevice xsi:type="VirtualCdrom"><key>3000</key><backing xsi:type="VirtualCdromIsoBackingInfo"><fileName>[ds-a] iso/d12.iso</fileName></backing><controllerKey>200</controllerKey><unitNumber>0</unitNumber></VirtualDevice>
+  </val></soapenv:Body></soapenv:Envelope>`);
+  const d = parseDevices(child(x, 'val')!, new Map([['dvportgroup-13', 'DC0_DVPG0']]));
+  expect(d.disks.map((k) => [k.sizeKiB, k.datastore])).toEqual([[10485760, 'ds-a']]);
+  expect(d.nics.map((n) => [n.mac, n.network])).toEqual([['00:50:56:aa:bb:cc', 'DC0_DVPG0']]);
+  expect(d.cdroms[0]!.iso).toBe('[ds-a] iso/d12.iso');
+});

@@ -1,0 +1,115 @@
+/**
+ * The comparable fields of kind `vm` and the pure desired()/diff() halves of the provider.
+ * Only fields shipshape owns are compared: placement (host, DRS-chosen pool) and guest-reported
+ * values never appear in a diff.
+ */
+import type { FieldChange, Fields, Resolved } from '../../engine/contract';
+import { formatSource, type DesiredSystem } from '../../manifest/types';
+import type { SiteConfig } from '../../manifest/site';
+import type { MoRef } from './soap/xml';
+import { markerOf, type VmInfo } from './vm';
+
+export interface VmDiskFields {
+  sizeGiB: number;
+  datastore: string;
+}
+
+export interface VmFields extends Fields {
+  name: string;
+  /** OS catalog entry the VM was cloned for (recorded in the marker); a different OS means a new VM. */
+  os: string;
+  cpu: number;
+  memoryMiB: number;
+  disks: VmDiskFields[];
+  /** Static MAC of the first NIC (lower case): DHCP reservations are written before the VM exists. */
+  mac: string;
+  portgroup: string;
+  power: string;
+  annotation: string;
+}
+
+/** What the provider needs to act on an observed VM; not compared, not shown in plans. */
+export interface VmHandle {
+  ref: MoRef;
+  instanceUuid: string;
+  /** The ISO the first CD-ROM is backed by, if any. */
+  cdromIso?: string;
+  /** The device list was read (only for VMs we own). */
+  hasDevices: boolean;
+}
+
+const KIB_PER_GIB = 1024 * 1024;
+
+export function annotationFor(system: DesiredSystem): string {
+  return `Managed by shipshape: system ${system.name}, declared in ${system.file}. Change the manifest, not this VM.`;
+}
+
+export function desiredVm(system: DesiredSystem, _resolved: Resolved, site: SiteConfig): VmFields | null {
+  if (system.state !== 'present' || !site.vsphere) return null;
+  return {
+    name: system.name,
+    os: system.os,
+    cpu: system.cpu,
+    memoryMiB: system.memoryMiB,
+    disks: system.disks.map((d) => ({ sizeGiB: d.sizeGiB, datastore: d.datastore ?? site.vsphere!.datastore })),
+    mac: system.network.mac.toLowerCase(),
+    portgroup: system.network.portgroup ?? site.vsphere.portgroup,
+    power: 'poweredOn',
+    annotation: annotationFor(system),
+  };
+}
+
+export function observedFields(vm: VmInfo): VmFields {
+  const d = vm.devices;
+  return {
+    name: vm.name,
+    os: markerOf(vm)?.os ?? '',
+    cpu: vm.numCPU,
+    memoryMiB: vm.memoryMB,
+    disks: (d?.disks ?? []).map((x) => ({ sizeGiB: Math.round((x.sizeKiB / KIB_PER_GIB) * 1000) / 1000, datastore: x.datastore })),
+    mac: d?.nics[0]?.mac ?? '',
+    portgroup: d?.nics[0]?.network ?? '',
+    power: vm.powerState,
+    annotation: vm.annotation,
+  };
+}
+
+export function diffVm(system: DesiredSystem, want: VmFields, have: VmFields): FieldChange[] {
+  const out: FieldChange[] = [];
+  const src = (p: string): { source?: string } => (system.sources[p] ? { source: formatSource(system.sources[p]) } : {});
+  const running = have.power === 'poweredOn';
+  if (have.os && have.os !== want.os) {
+    out.push({ path: 'os', from: have.os, to: want.os, ...src('os'), forcesReplace: true });
+  }
+  for (const k of ['cpu', 'memoryMiB'] as const) {
+    if (have[k] !== want[k]) out.push({ path: k, from: have[k], to: want[k], ...src(k), ...(running ? { needsPowerOff: true } : {}) });
+  }
+  want.disks.forEach((w, i) => {
+    const h = have.disks[i];
+    if (!h) {
+      out.push({ path: `disks[${i}]`, from: null, to: w, ...src(`disks[${i}].sizeGiB`) });
+      return;
+    }
+    const wantKiB = w.sizeGiB * KIB_PER_GIB;
+    const haveKiB = Math.round(h.sizeGiB * KIB_PER_GIB);
+    if (haveKiB > wantKiB + 1) {
+      out.push({ path: `disks[${i}].sizeGiB`, from: h.sizeGiB, to: w.sizeGiB, ...src(`disks[${i}].sizeGiB`),
+        refused: `disk ${i} is ${h.sizeGiB} GiB and cannot shrink to ${w.sizeGiB} GiB: vSphere only grows disks; keep the size, or move the data to a new disk by hand` });
+    } else if (haveKiB < wantKiB - 1) {
+      out.push({ path: `disks[${i}].sizeGiB`, from: h.sizeGiB, to: w.sizeGiB, ...src(`disks[${i}].sizeGiB`) });
+    }
+    if (h.datastore && h.datastore !== w.datastore) {
+      out.push({ path: `disks[${i}].datastore`, from: h.datastore, to: w.datastore, ...src(`disks[${i}].datastore`),
+        refused: `disk ${i} is on datastore ${h.datastore}; shipshape does not move disks (Storage vMotion): migrate it in vCenter, or set datastore: ${h.datastore}` });
+    }
+  });
+  for (let i = want.disks.length; i < have.disks.length; i++) {
+    out.push({ path: `disks[${i}]`, from: have.disks[i], to: null,
+      refused: `the VM has a disk ${i} (${have.disks[i]!.sizeGiB} GiB) the manifest does not list; shipshape never removes disks: add it to the manifest or detach it by hand` });
+  }
+  if (have.mac !== want.mac) out.push({ path: 'mac', from: have.mac, to: want.mac, ...src('network.mac') });
+  if (have.portgroup !== want.portgroup) out.push({ path: 'portgroup', from: have.portgroup, to: want.portgroup, ...src('network.portgroup') });
+  if (have.annotation !== want.annotation) out.push({ path: 'annotation', from: have.annotation, to: want.annotation });
+  if (have.power !== want.power) out.push({ path: 'power', from: have.power, to: want.power });
+  return out;
+}

@@ -1,0 +1,298 @@
+/**
+ * The vSphere provider for kind `vm` (contract in src/engine/contract.ts).
+ * observe: every VM in the configured folder through one ContainerView read (light properties),
+ * then one read of the device list for the VMs we own. create: idempotent per system (marker,
+ * name and create journal decide), clone with the marker in the spec, converge by re-reading,
+ * power on. update: converge, powering off only when the manifest allows it. delete: only VMs
+ * carrying our marker for that system. close: Logout.
+ */
+import path from 'node:path';
+import { UserError, type FieldChange, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
+import type { SecretRef, SiteConfig, VsphereSite } from '../../manifest/site';
+import { formatSource, type DesiredSystem } from '../../manifest/types';
+import { VimClient, type CallStats } from './client';
+import { desiredVm, diffVm, observedFields, type VmFields, type VmHandle } from './fields';
+import { DEFAULT_PAGE_SIZE, retrieveObjects, retrieveView, runTask, waitForTask } from './inventory';
+import { CreateJournal } from './journal';
+import { Placement } from './placement';
+import { powerOff, powerOn } from './power';
+import { ManagedObjectNotFoundError, VsphereFault } from './soap/faults';
+import { child, ref, toRef, type MoRef } from './soap/xml';
+import { cloneBody, reconfigSpec, wantFor } from './specs';
+import { HEAVY_PATHS, LIGHT_PATHS, MARKER_OWNER, MARKER_SYSTEM, markerEntries, markerOf, NETWORK_REQUESTS, networkNamesOf, OWNER_VALUE, parseVm, type VmInfo } from './vm';
+
+export interface VsphereProviderOptions {
+  /** Reads a secret reference (`${env:…}`, `${file:…}`); the value is never logged or stored. */
+  secret: (ref: SecretRef) => Promise<string>;
+  /** Where the create journal lives; default `<repo>/.shipshape/journal/vsphere`. */
+  journalDir?: string;
+  guestShutdownTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  pageSize?: number;
+  /** Put the marker into the clone spec (default). Off simulates vCenter setups that drop it. */
+  markInCloneSpec?: boolean;
+  /** Test hook: called right after vCenter accepted CloneVM_Task (the kill-mid-create test). */
+  afterCloneStarted?: (task: MoRef) => void | Promise<void>;
+}
+
+type VmResource = ObservedResource<VmFields>;
+const MAX_CONVERGE = 3;
+
+export class VsphereProvider implements Provider<VmFields> {
+  readonly kind = 'vm' as const;
+  private client: VimClient | undefined;
+  private place: Placement | undefined;
+  /** VMs seen by observe in this run (name/marker lookups for create). */
+  private seen: VmInfo[] | undefined;
+
+  constructor(private readonly o: VsphereProviderOptions) {}
+
+  /** Round trips and bytes of this run's session so far (benchmarks). */
+  get callStats(): CallStats | undefined {
+    return this.client?.stats;
+  }
+
+  desired(system: DesiredSystem, resolved: Resolved, site: SiteConfig): VmFields | null {
+    return desiredVm(system, resolved, site);
+  }
+
+  diff(system: DesiredSystem, desired: VmFields, observed: VmResource): FieldChange[] {
+    return diffVm(system, desired, observed.fields);
+  }
+
+  /** Hands the VM's identity to later steps (installation boots it, CMDB records it). */
+  resolve(_system: DesiredSystem, observed: VmResource | undefined, resolved: Resolved): Resolved {
+    if (!observed?.owned) return resolved;
+    const h = observed.handle as VmHandle;
+    return { ...resolved, mac: observed.fields.mac || resolved.mac, vmId: observed.id, vmInstanceUuid: h.instanceUuid };
+  }
+
+  private site(ctx: ProviderContext): VsphereSite {
+    if (!ctx.site.vsphere) throw new UserError('shipshape.yaml has no vsphere: section, but a system needs a VM');
+    return ctx.site.vsphere;
+  }
+
+  private async connect(ctx: ProviderContext): Promise<{ c: VimClient; p: Placement; v: VsphereSite }> {
+    const v = this.site(ctx);
+    if (!this.client) {
+      const [username, password] = await Promise.all([this.o.secret(v.username), this.o.secret(v.password)]);
+      const caFile = v.tls.caFile ? path.resolve(ctx.site.root, v.tls.caFile) : undefined;
+      this.client = new VimClient({
+        url: v.url, username, password, tls: { ...v.tls, ...(caFile ? { caFile } : {}) }, tlsBase: ctx.site.root, log: ctx.log,
+        ...(ctx.signal ? { signal: ctx.signal } : {}), ...(this.o.requestTimeoutMs ? { timeoutMs: this.o.requestTimeoutMs } : {}),
+      });
+      this.place = new Placement(this.client, v);
+    }
+    return { c: this.client, p: this.place!, v };
+  }
+
+  private journal(ctx: ProviderContext): CreateJournal {
+    return new CreateJournal(this.o.journalDir ?? path.join(ctx.site.root, '.shipshape', 'journal', 'vsphere'));
+  }
+
+  private taskMs(v: VsphereSite): number {
+    return v.taskTimeoutSeconds * 1000;
+  }
+
+  /** Light read of every VM in the folder (templates left out). */
+  private async listFolder(c: VimClient, p: Placement): Promise<VmInfo[]> {
+    const folder = await p.findFolder();
+    if (!folder) return [];
+    const objs = await retrieveView(c, folder, [{ type: 'VirtualMachine', paths: LIGHT_PATHS }], this.o.pageSize);
+    return objs.map((o) => parseVm(o, new Map())).filter((vm) => !vm.isTemplate);
+  }
+
+  /** Light + device read of some VMs in one round trip (plus pages); network names ride along. */
+  private async readVms(c: VimClient, refs: MoRef[], paths: string[]): Promise<Map<string, VmInfo>> {
+    const objs = await retrieveObjects(c, refs, [{ type: 'VirtualMachine', paths }, ...NETWORK_REQUESTS], { type: 'VirtualMachine', path: 'network' });
+    const names = networkNamesOf(objs);
+    return new Map(objs.filter((o) => o.obj.type === 'VirtualMachine').map((o) => [o.obj.value, parseVm(o, names)]));
+  }
+
+  private async readVm(c: VimClient, vm: MoRef): Promise<VmInfo> {
+    const got = (await this.readVms(c, [vm], [...LIGHT_PATHS, ...HEAVY_PATHS])).get(vm.value);
+    if (!got) throw new ManagedObjectNotFoundError('ManagedObjectNotFound', `vSphere VM ${vm.value} not found`, vm);
+    return got;
+  }
+
+  private toResource(vm: VmInfo): VmResource {
+    const marker = markerOf(vm);
+    const handle: VmHandle = { ref: vm.ref, instanceUuid: vm.instanceUuid, hasDevices: vm.devices !== undefined };
+    const iso = vm.devices?.cdroms[0]?.iso;
+    if (iso) handle.cdromIso = iso;
+    return { kind: 'vm', system: marker?.system ?? vm.name, id: vm.ref.value, owned: marker !== undefined, fields: observedFields(vm), handle };
+  }
+
+  async observe(ctx: ProviderContext): Promise<Observation<VmFields>> {
+    const { c, p } = await this.connect(ctx);
+    const before = c.stats.roundTrips;
+    const vms = await this.listFolder(c, p);
+    const resources = new Map<string, VmResource>();
+    // The device list is the heavy part (about 6 KB per VM): read only for VMs we may have to
+    // change, a page at a time, and reduced to fields at once so a page's XML is garbage before
+    // the next arrives (converge re-reads devices itself before editing them).
+    const owned = vms.filter((vm) => markerOf(vm));
+    const page = this.o.pageSize ?? DEFAULT_PAGE_SIZE;
+    for (let i = 0; i < owned.length; i += page) {
+      const chunk = owned.slice(i, i + page);
+      const heavy = await this.readVms(c, chunk.map((vm) => vm.ref), HEAVY_PATHS);
+      for (const vm of chunk) {
+        const devices = heavy.get(vm.ref.value)?.devices;
+        resources.set(vm.ref.value, this.toResource(devices ? { ...vm, devices } : vm));
+      }
+    }
+    this.seen = vms;
+    return { resources: vms.map((vm) => resources.get(vm.ref.value) ?? this.toResource(vm)), roundTrips: c.stats.roundTrips - before };
+  }
+
+  async create(system: DesiredSystem, desired: VmFields, resolved: Resolved, ctx: ProviderContext): Promise<VmResource> {
+    try {
+      return await this.createOnce(system, desired, resolved, ctx);
+    } catch (e) {
+      // This run's view said the VM existed, but it was deleted meanwhile: look again, once.
+      if (!(e instanceof ManagedObjectNotFoundError) || !this.seen) throw e;
+      this.seen = undefined;
+      return this.createOnce(system, desired, resolved, ctx);
+    }
+  }
+
+  private async createOnce(system: DesiredSystem, desired: VmFields, resolved: Resolved, ctx: ProviderContext): Promise<VmResource> {
+    const { c, p, v } = await this.connect(ctx);
+    const journal = this.journal(ctx);
+    const found = (this.seen ?? (await this.listFolder(c, p))).filter((vm) => vm.name === system.name || markerOf(vm)?.system === system.name);
+    const mine = found.filter((vm) => markerOf(vm)?.system === system.name);
+    if (mine.length > 1) {
+      throw new UserError(`system ${system.name}: ${mine.length} VMs in ${p.folderPath} carry its marker (${mine.map((m) => `${m.name}/${m.ref.value}`).join(', ')}); remove all but one by hand, then apply again`);
+    }
+    if (mine.length === 1) {
+      ctx.log.info({ system: system.name, vm: mine[0]!.ref.value }, 'vsphere: VM already exists (earlier run); converging instead of cloning');
+      return this.finishCreate(mine[0]!.ref, system, desired, resolved, ctx, journal);
+    }
+    const entry = journal.read(system.name);
+    const sameName = found.filter((vm) => vm.name === system.name);
+    if (sameName.length) {
+      const ours = entry && sameName.length === 1 && (sameName[0]!.ref.value === entry.vm || (entry.task && (await this.taskResult(c, entry.task, v))?.value === sameName[0]!.ref.value));
+      if (ours) {
+        ctx.log.info({ system: system.name, vm: sameName[0]!.ref.value }, 'vsphere: found the clone an interrupted run started; marking and converging it');
+        return this.finishCreate(sameName[0]!.ref, system, desired, resolved, ctx, journal);
+      }
+      const interrupted = entry ? ` An interrupted create of this system (journal ${journal.pathFor(system.name)}) may have made it, but the journal cannot prove it.` : '';
+      throw new UserError(`system ${system.name}: a VM named ${system.name} already exists in ${p.folderPath} (${sameName.map((s) => s.ref.value).join(', ')}) without shipshape's marker; shipshape neither adopts nor overwrites it.${interrupted} Rename or remove it, or adopt it by setting extraConfig ${MARKER_OWNER}=${OWNER_VALUE} and ${MARKER_SYSTEM}=${system.name}`);
+    }
+    if (entry?.task) {
+      const result = await this.taskResult(c, entry.task, v);
+      if (result) {
+        throw new UserError(`system ${system.name}: the create journal ${journal.pathFor(system.name)} says clone task ${entry.task} made ${result.value}, but no VM named ${system.name} is in ${p.folderPath}; it was moved or renamed. Find it in vCenter and delete or restore it, then remove the journal file`);
+      }
+    }
+    const [template, folder, pool, datastore] = await Promise.all([p.template(desired.os), p.folder(), p.pool(), p.datastore(desired.disks[0]?.datastore ?? v.datastore)]);
+    journal.write({ system: system.name, name: system.name, folder: p.folderPath, startedAt: new Date().toISOString() });
+    const marker = markerEntries(system.name, system.os, ctx.commit);
+    const body = cloneBody({ template, folder, name: system.name, datastore, pool, annotation: desired.annotation, cpu: desired.cpu, memoryMiB: desired.memoryMiB, extraConfig: this.o.markInCloneSpec === false ? [] : marker });
+    const task = toRef(child(await c.call('CloneVM_Task', body), 'returnval'));
+    if (!task) throw new Error('vSphere CloneVM_Task returned no task');
+    journal.write({ ...journal.read(system.name)!, task: task.value });
+    await this.o.afterCloneStarted?.(task);
+    const vm = toRef(await waitForTask(c, task, { timeoutMs: this.taskMs(v), what: `clone ${system.name} from template ${v.templates[desired.os]}` }));
+    if (!vm) throw new Error(`vSphere clone task ${task.value} returned no VM`);
+    journal.write({ ...journal.read(system.name)!, vm: vm.value });
+    return this.finishCreate(vm, system, desired, resolved, ctx, journal);
+  }
+
+  private async finishCreate(vm: MoRef, system: DesiredSystem, desired: VmFields, resolved: Resolved, ctx: ProviderContext, journal: CreateJournal): Promise<VmResource> {
+    const iso = typeof resolved.installIso === 'string' ? resolved.installIso : undefined;
+    const got = await this.converge(vm, system, desired, ctx, { allowPowerOff: false, ...(iso ? { iso } : {}) });
+    journal.clear(system.name);
+    if (this.seen && !this.seen.some((s) => s.ref.value === got.ref.value)) this.seen.push(got);
+    return this.toResource(got);
+  }
+
+  /** The VM a clone task produced; undefined when the task failed or vCenter no longer knows it. */
+  private async taskResult(c: VimClient, task: string, v: VsphereSite): Promise<MoRef | undefined> {
+    try {
+      return toRef(await waitForTask(c, { type: 'Task', value: task }, { timeoutMs: this.taskMs(v), what: 'clone from an interrupted run' }));
+    } catch (e) {
+      if (e instanceof VsphereFault) return undefined; // failed, or vCenter forgot the task: it made no VM
+      throw e; // timeouts and transport errors: stop, do not guess
+    }
+  }
+
+  /** Re-read, reconfigure what differs, repeat until it matches (vcsim drops CPU/memory from clone specs), then power on. */
+  private async converge(vmRef: MoRef, system: DesiredSystem, desired: VmFields, ctx: ProviderContext, o: { allowPowerOff: boolean; iso?: string }): Promise<VmInfo> {
+    const { c, p, v } = await this.connect(ctx);
+    const what = `${system.name} (${vmRef.value})`;
+    let vm = await this.readVm(c, vmRef);
+    let isoDone = !o.iso || vm.devices?.cdroms[0]?.iso === o.iso;
+    for (let round = 1; ; round++) {
+      const changes = diffVm(system, desired, observedFields(vm)).filter((ch) => ch.path !== 'power' && ch.path !== 'os');
+      const refused = changes.filter((ch) => ch.refused);
+      if (refused.length) throw new UserError(`system ${system.name}: ${refused.map((r) => r.refused).join('; ')}`);
+      const m = markerOf(vm);
+      if (m?.os && m.os !== desired.os) {
+        throw new UserError(`system ${system.name}: VM ${vmRef.value} was cloned for OS ${m.os}, the manifest wants ${desired.os}; that takes a new VM (a replace), not a reconfiguration. If the old VM was kept (vmOnDelete: poweroff-keep), rename it or remove its ${MARKER_SYSTEM} extraConfig, then apply again`);
+      }
+      const needMarker = m?.system !== system.name || m.os !== desired.os;
+      if (!changes.length && !needMarker && isoDone) break;
+      if (round > MAX_CONVERGE) throw new Error(`vSphere VM ${what} did not converge after ${MAX_CONVERGE} reconfigurations; still differs in ${changes.map((ch) => ch.path).join(', ')}`);
+      const hw = changes.filter((ch) => ch.path === 'cpu' || ch.path === 'memoryMiB');
+      if (hw.length && vm.powerState !== 'poweredOff') {
+        if (!o.allowPowerOff) {
+          const src = system.sources['lifecycle.powerPolicy'];
+          const now = src ? ` (${system.lifecycle.powerPolicy} at ${formatSource(src)})` : '';
+          throw new UserError(`system ${system.name}: changing ${hw.map((h) => `${h.path} ${h.from}→${h.to}`).join(', ')} needs the VM powered off; set lifecycle.powerPolicy: allow-poweroff in ${system.file} or its profile${now} to let apply do it, or power it off yourself and apply again`);
+        }
+        ctx.log.info({ system: system.name }, 'vsphere: powering off for a CPU/memory change (powerPolicy allow-poweroff)');
+        await powerOff(c, vmRef, { guestTimeoutMs: this.o.guestShutdownTimeoutMs ?? 120_000, taskTimeoutMs: this.taskMs(v), what });
+      }
+      const marker = needMarker || changes.length ? markerEntries(system.name, system.os, ctx.commit).filter(([k, val]) => vm.extraConfig.get(k) !== val) : [];
+      const want = await wantFor(changes, desired, p, marker, isoDone ? undefined : o.iso);
+      isoDone = true;
+      const spec = reconfigSpec(vm.devices, want);
+      if (spec) await runTask(c, 'ReconfigVM_Task', ref('_this', vmRef) + spec, { timeoutMs: this.taskMs(v), what: `reconfigure ${what}` });
+      vm = await this.readVm(c, vmRef);
+    }
+    if (desired.power === 'poweredOn' && vm.powerState !== 'poweredOn') {
+      await powerOn(c, vmRef, { taskTimeoutMs: this.taskMs(v), what });
+      vm = await this.readVm(c, vmRef);
+    }
+    return vm;
+  }
+
+  async update(system: DesiredSystem, desired: VmFields, observed: VmResource, changes: FieldChange[], _resolved: Resolved, ctx: ProviderContext): Promise<VmResource> {
+    if (!observed.owned) throw new UserError(`system ${system.name}: VM ${observed.id} does not carry shipshape's marker; not changing it`);
+    const refused = changes.filter((ch) => ch.refused);
+    if (refused.length) throw new UserError(`system ${system.name}: ${refused.map((r) => r.refused).join('; ')}`);
+    const h = observed.handle as VmHandle;
+    return this.toResource(await this.converge(h.ref, system, desired, ctx, { allowPowerOff: system.lifecycle.powerPolicy === 'allow-poweroff' }));
+  }
+
+  async delete(system: DesiredSystem, observed: VmResource, ctx: ProviderContext): Promise<void> {
+    const { c, v } = await this.connect(ctx);
+    const vmRef = (observed.handle as VmHandle | undefined)?.ref ?? { type: 'VirtualMachine', value: observed.id };
+    let vm: VmInfo;
+    try {
+      vm = (await this.readVms(c, [vmRef], LIGHT_PATHS)).get(vmRef.value)!;
+    } catch (e) {
+      if (e instanceof ManagedObjectNotFoundError) return; // already gone
+      throw e;
+    }
+    // Decide on what the VM carries now, not on what the plan saw.
+    if (!vm || markerOf(vm)?.system !== system.name) {
+      throw new UserError(`system ${system.name}: refusing to delete VM ${vm?.name ?? '?'} (${vmRef.value}): it does not carry shipshape's marker for this system`);
+    }
+    const what = `${system.name} (${vmRef.value})`;
+    await powerOff(c, vmRef, { guestTimeoutMs: this.o.guestShutdownTimeoutMs ?? 120_000, taskTimeoutMs: this.taskMs(v), what });
+    if (system.lifecycle.vmOnDelete === 'poweroff-keep') return;
+    await runTask(c, 'Destroy_Task', ref('_this', vmRef), { timeoutMs: this.taskMs(v), what: `destroy ${what}` });
+    // A replace creates right after this delete: it must not find the destroyed VM in this run's view.
+    this.seen = this.seen?.filter((s) => s.ref.value !== vmRef.value);
+  }
+
+  async close(): Promise<void> {
+    const c = this.client;
+    this.client = undefined;
+    this.place = undefined;
+    this.seen = undefined;
+    await c?.logout();
+  }
+}

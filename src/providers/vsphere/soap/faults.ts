@@ -1,0 +1,91 @@
+/**
+ * vSphere faults as typed errors. A SOAP fault (HTTP 500) and a failed task (`info.error`) both
+ * carry a vim25 fault object; we classify by its xsi:type, never by faultstring (vcsim's is
+ * usually empty and vCenter's is localised). Each error names the fault and the object it hit.
+ */
+import { UserError } from '../../../engine/contract';
+import { child, children, type MoRef, type XNode, toRef } from './xml';
+
+export class VsphereFault extends UserError {
+  constructor(
+    /** The vim25 fault type, e.g. `InvalidPowerState`. */
+    readonly fault: string,
+    message: string,
+    /** The managed object the fault names, when it names one. */
+    readonly object?: MoRef,
+    /** Fault-specific fields (`name` for DuplicateName, `existingState` for InvalidPowerState …). */
+    readonly detail: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export class InvalidLoginError extends VsphereFault {}
+export class NotAuthenticatedError extends VsphereFault {}
+export class ManagedObjectNotFoundError extends VsphereFault {}
+export class DuplicateNameError extends VsphereFault {}
+export class InvalidPowerStateError extends VsphereFault {}
+export class InsufficientResourcesError extends VsphereFault {}
+export class FileNotFoundError extends VsphereFault {}
+
+const CLASSES: Record<string, new (...a: ConstructorParameters<typeof VsphereFault>) => VsphereFault> = {
+  InvalidLogin: InvalidLoginError,
+  NotAuthenticated: NotAuthenticatedError,
+  ManagedObjectNotFound: ManagedObjectNotFoundError,
+  DuplicateName: DuplicateNameError,
+  InvalidPowerState: InvalidPowerStateError,
+  InsufficientResourcesFault: InsufficientResourcesError,
+  InsufficientCpuResourcesFault: InsufficientResourcesError,
+  InsufficientMemoryResourcesFault: InsufficientResourcesError,
+  InsufficientHostCapacityFault: InsufficientResourcesError,
+  NotEnoughLicenses: InsufficientResourcesError,
+  FileNotFound: FileNotFoundError,
+  CannotAccessFile: FileNotFoundError,
+};
+
+/** What to do about the common faults, so the message is actionable. */
+const ADVICE: Record<string, string> = {
+  InvalidLogin: 'check the vSphere user name and password the site config refers to',
+  NotAuthenticated: 'the session expired or was closed; run again',
+  ManagedObjectNotFound: 'the object was deleted or never existed; check the names in shipshape.yaml',
+  DuplicateName: 'another object already has this name; rename or remove it',
+  InvalidPowerState: 'the VM is in the wrong power state for this operation',
+  FileNotFound: 'check the datastore path',
+};
+
+function refText(r: MoRef | undefined): string {
+  return r ? `${r.type}:${r.value}` : '';
+}
+
+/** Builds the typed error for a vim25 fault element (the child of `detail`, or a task's `fault`). */
+export function faultFromNode(faultNode: XNode | undefined, context: string, faultstring = ''): VsphereFault {
+  const type = faultNode?.xsiType ?? faultNode?.name.replace(/Fault$/, '') ?? 'UnknownFault';
+  const detail: Record<string, string> = {};
+  let object: MoRef | undefined;
+  for (const c of children(faultNode)) {
+    const r = toRef(c);
+    if (r && !object) object = r;
+    else if (c.children.length === 0) detail[c.name] = c.text;
+  }
+  const parts = [`${context}: ${type}`];
+  if (object) parts.push(`on ${refText(object)}`);
+  const facts = Object.entries(detail).map(([k, v]) => `${k}=${v}`);
+  if (facts.length) parts.push(`(${facts.join(', ')})`);
+  if (faultstring && !faultstring.startsWith('*types.')) parts.push(`- ${faultstring}`);
+  if (ADVICE[type]) parts.push(`; ${ADVICE[type]}`);
+  const Cls = CLASSES[type] ?? VsphereFault;
+  return new Cls(type, parts.join(' ').replace(' ;', ';'), object, detail);
+}
+
+/** The fault in a SOAP Body, or undefined when the body is not a fault. */
+export function faultFromBody(body: XNode, context: string): VsphereFault | undefined {
+  const f = child(body, 'Fault');
+  if (!f) return undefined;
+  const detailEl = children(child(f, 'detail'))[0];
+  return faultFromNode(detailEl, context, child(f, 'faultstring')?.text ?? '');
+}
+
+/** A task's `info.error` (LocalizedMethodFault) as a typed error. */
+export function faultFromTaskError(errorVal: XNode, context: string): VsphereFault {
+  return faultFromNode(child(errorVal, 'fault'), context, child(errorVal, 'localizedMessage')?.text ?? '');
+}

@@ -1,0 +1,62 @@
+/**
+ * The https.Agent for our vSphere connection only (never a process-wide TLS switch).
+ * Default: the system roots (plus NODE_EXTRA_CA_CERTS). `caFile`: that CA in addition.
+ * `thumbprint`: pin the server certificate (SHA-256, or SHA-1 as the vSphere UI shows it); the
+ * socket is handed to HTTP only after the pin matched, so no byte of a request (the password in
+ * Login) is ever written to an unverified peer.
+ */
+import fs from 'node:fs';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import { UserError } from '../../engine/contract';
+
+export interface VsphereTls {
+  caFile?: string;
+  thumbprint?: string;
+}
+
+export class TlsPinError extends UserError {}
+
+export function normaliseThumbprint(t: string): string {
+  const hex = t.replace(/[:\s]/g, '').toUpperCase();
+  if (!/^[0-9A-F]{40}$|^[0-9A-F]{64}$/.test(hex)) {
+    throw new UserError(`vsphere.tls.thumbprint must be a SHA-256 (64 hex digits) or SHA-1 (40 hex digits) fingerprint, got "${t}"`);
+  }
+  return hex;
+}
+
+class PinnedAgent extends https.Agent {
+  constructor(private readonly pin: string, opts: https.AgentOptions) {
+    super(opts);
+  }
+
+  override createConnection(options: tls.ConnectionOptions, cb: (err: Error | null, s?: Duplex) => void): Duplex | undefined {
+    // Chain and host name are replaced by the pin: the operator vouched for exactly this certificate.
+    const socket = tls.connect({ ...options, rejectUnauthorized: false });
+    socket.once('secureConnect', () => {
+      const cert = socket.getPeerCertificate();
+      const seen = (this.pin.length === 64 ? cert.fingerprint256 : cert.fingerprint)?.replace(/:/g, '').toUpperCase();
+      if (seen === this.pin) return cb(null, socket);
+      socket.destroy();
+      cb(new TlsPinError(`vSphere server certificate does not match vsphere.tls.thumbprint (server presented ${seen ?? 'no certificate'}); refusing to connect`));
+    });
+    socket.once('error', (e) => cb(e));
+    return undefined;
+  }
+}
+
+export function vsphereAgent(opts: VsphereTls, base: string): https.Agent {
+  const common: https.AgentOptions = { keepAlive: true, maxSockets: 8 };
+  if (opts.thumbprint) return new PinnedAgent(normaliseThumbprint(opts.thumbprint), common);
+  if (opts.caFile) {
+    let pem: string;
+    try {
+      pem = fs.readFileSync(opts.caFile, 'utf8');
+    } catch (e) {
+      throw new UserError(`vsphere.tls.caFile ${opts.caFile} cannot be read (${(e as NodeJS.ErrnoException).code}); fix the path relative to ${base}`);
+    }
+    return new https.Agent({ ...common, ca: [...tls.rootCertificates, pem] });
+  }
+  return new https.Agent(common);
+}

@@ -1,0 +1,44 @@
+/** A kea-dhcp4 that serves nothing ("interfaces": []) but answers on its control socket, in its own temp dir. */
+import { existsSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { requireBinary, startDaemon, tempDir, type Daemon } from './daemon';
+
+export interface TestKea extends Daemon {
+  dir: string;
+  configPath: string;
+  socket: string;
+  command(command: string, args?: object): Promise<{ result: number; text?: string; arguments?: any }>;
+}
+
+export function keaCommand(socketPath: string, cmd: object, timeoutMs = 5000): Promise<any> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const s = connect(socketPath, () => s.write(JSON.stringify(cmd)));
+    s.setTimeout(timeoutMs, () => { s.destroy(); reject(new Error('kea command timeout')); });
+    s.on('data', (c) => chunks.push(c));
+    s.on('error', reject);
+    s.on('end', () => { try { resolve(JSON.parse(Buffer.concat(chunks).toString('utf8'))); } catch (e) { reject(e); } });
+  });
+}
+
+export async function startKea(operatorReservations: object[], subnet = '192.0.2.0/24', pool = '192.0.2.100 - 192.0.2.199'): Promise<TestKea> {
+  const kea = requireBinary('/usr/sbin/kea-dhcp4', 'kea-dhcp4-server');
+  const dir = tempDir('kea');
+  const socket = join(dir, 'kea4-ctrl.sock');
+  const configPath = join(dir, 'kea-dhcp4.conf');
+  writeFileSync(configPath, JSON.stringify({
+    Dhcp4: {
+      'interfaces-config': { interfaces: [] },
+      'control-socket': { 'socket-type': 'unix', 'socket-name': socket },
+      'lease-database': { type: 'memfile', persist: true, name: join(dir, 'leases4.csv'), 'lfc-interval': 0 },
+      'valid-lifetime': 600,
+      'subnet4': [{ id: 1, subnet, pools: [{ pool }], reservations: operatorReservations }],
+      loggers: [{ name: 'kea-dhcp4', output_options: [{ output: 'stdout' }], severity: 'INFO' }],
+    },
+  }, null, 2));
+  const env = { KEA_PIDFILE_DIR: dir, KEA_LOCKFILE_DIR: dir };
+  const d = await startDaemon('kea-dhcp4', kea, ['-c', configPath], join(dir, 'kea.log'),
+    async () => existsSync(socket) && (await keaCommand(socket, { command: 'status-get' }, 1000)).result === 0, env);
+  return { ...d, dir, configPath, socket, command: (command, args) => keaCommand(socket, args ? { command, arguments: args } : { command }) };
+}

@@ -1,0 +1,85 @@
+/**
+ * A throw-away BIND `named` on a free 127.0.0.1 port (reference 2.1–2.4): own temp dir, rndc on a second
+ * port with its own key, a TSIG key for RFC 2136 updates and AXFR. Zones are declared by the test.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Resolver } from 'node:dns/promises';
+import { join } from 'node:path';
+import { freePort, requireBinary, run, startDaemon, tempDir, type Daemon } from './daemon';
+
+export interface TestZone {
+  name: string;
+  /** Main zone file body after the SOA/NS lines (the operator's own records). */
+  records?: string;
+  /** Include this absolute fragment path from the zone file (bind-ssh zones). */
+  include?: string;
+  /** A dynamic zone that takes RFC 2136 updates signed with the ddns key. */
+  dynamic?: boolean;
+}
+
+export interface TestNamed extends Daemon {
+  dir: string;
+  zonesDir: string;
+  port: number;
+  rndcPort: number;
+  rndcKeyFile: string;
+  ddnsKeyFile: string;
+  ddnsSecret: string;
+  rndc: string;
+  zoneFile(zone: string): string;
+  serial(zone: string): Promise<number>;
+  resolver(): Resolver;
+}
+
+export function soaHeader(zone: string, serial = 2024010101): string {
+  return `$TTL 300\n@ IN SOA ns1.${zone}. hostmaster.${zone}. ( ${serial} 3600 600 86400 300 )\n  IN NS ns1.${zone}.\n`;
+}
+
+export async function startNamed(zones: TestZone[]): Promise<TestNamed> {
+  const named = requireBinary('/usr/sbin/named', 'bind9');
+  const keygen = requireBinary('/usr/sbin/tsig-keygen', 'bind9');
+  const dir = tempDir('named');
+  const [conf, work, zonesDir] = ['conf', 'work', 'zones'].map((d) => join(dir, d)) as [string, string, string];
+  for (const d of [conf, work, zonesDir]) mkdirSync(d);
+  const rndcKeyFile = join(conf, 'rndc.key');
+  const ddnsKeyFile = join(conf, 'ddns.key');
+  writeFileSync(rndcKeyFile, run(keygen, ['-a', 'hmac-sha256', 'rndc-key']));
+  writeFileSync(ddnsKeyFile, run(keygen, ['-a', 'hmac-sha256', 'ddns-key']));
+  const ddnsSecret = /secret "([^"]+)"/.exec(readFileSync(ddnsKeyFile, 'utf8'))![1]!;
+  const port = await freePort();
+  const rndcPort = await freePort();
+  const zoneFile = (z: string) => join(zonesDir, `db.${z}`);
+  const zoneDecls = zones.map((z) => {
+    const ns = z.name.endsWith('.arpa') ? `ns1.${zones[0]!.name}.` : `ns1.${z.name}.`;
+    const body = soaHeader(z.name).replace(`ns1.${z.name}.`, ns).replace(`IN NS ns1.${z.name}.`, `IN NS ${ns}`) +
+      (z.name.endsWith('.arpa') ? '' : 'ns1 IN A 127.0.0.1\n') + (z.records ?? '') + (z.include ? `$INCLUDE ${z.include}\n` : '');
+    writeFileSync(zoneFile(z.name), body);
+    if (z.include) writeFileSync(z.include, '; empty until shipshape deploys\n', { flag: 'a' });
+    const policy = z.dynamic ? 'update-policy { grant ddns-key zonesub ANY; };' : '';
+    return `zone "${z.name}" { type primary; file "${zoneFile(z.name)}"; ${policy} };`;
+  });
+  const confFile = join(conf, 'named.conf');
+  writeFileSync(confFile, `include "${rndcKeyFile}";
+include "${ddnsKeyFile}";
+options {
+  directory "${work}"; pid-file "${work}/named.pid"; session-keyfile "${work}/session.key";
+  managed-keys-directory "${work}"; listen-on port ${port} { 127.0.0.1; }; listen-on-v6 { none; };
+  recursion no; allow-query { 127.0.0.0/8; }; allow-transfer { 127.0.0.0/8; }; dnssec-validation no; notify no;
+};
+controls { inet 127.0.0.1 port ${rndcPort} allow { 127.0.0.1; } keys { "rndc-key"; }; };
+${zoneDecls.join('\n')}
+`);
+  run(requireBinary('/usr/bin/named-checkconf', 'bind9-utils'), ['-z', confFile]);
+  const resolver = () => {
+    const r = new Resolver({ timeout: 1000, tries: 1 });
+    r.setServers([`127.0.0.1:${port}`]);
+    return r;
+  };
+  const first = zones[0]!.name;
+  const d = await startDaemon('named', named, ['-g', '-c', confFile], join(work, 'named.log'), async () => (await resolver().resolveSoa(first)).serial > 0);
+  return {
+    ...d, dir, zonesDir, port, rndcPort, rndcKeyFile, ddnsKeyFile, ddnsSecret, zoneFile, resolver,
+    rndc: `/usr/sbin/rndc -s 127.0.0.1 -p ${rndcPort} -k ${rndcKeyFile}`,
+    serial: async (z) => (await resolver().resolveSoa(z)).serial,
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * Test fixtures for the vSphere provider: a site config pointing at a vcsim, credentials through
+ * the secret function (never in the site), desired systems, and the templates the site names.
+ * Templates: vcsim's default model VMs are renamed to the site's template names, powered off and
+ * marked as templates (no extra inventory, and the clone source looks like a real template).
+ */
+import type { Logger, ProviderContext } from '../../src/engine/contract';
+import type { SecretRef, SiteConfig } from '../../src/manifest/site';
+import type { DesiredSystem } from '../../src/manifest/types';
+import { VimClient } from '../../src/providers/vsphere/client';
+import { retrieveView, runTask } from '../../src/providers/vsphere/inventory';
+import { ref, text } from '../../src/providers/vsphere/soap/xml';
+import type { Vcsim } from './vcsim';
+
+export const USER = 'admin';
+export const PASSWORD = 's3cret&<x>';
+const SECRETS: Record<string, string> = { '${env:VS_USER}': USER, '${env:VS_PASSWORD}': PASSWORD };
+
+export const secret = async (r: SecretRef): Promise<string> => {
+  const v = SECRETS[r.ref];
+  if (v === undefined) throw new Error(`no test secret for ${r.ref}`);
+  return v;
+};
+
+export function siteFor(sim: Vcsim, root: string, over: Partial<NonNullable<SiteConfig['vsphere']>> = {}): SiteConfig {
+  return {
+    root,
+    lab: true,
+    vsphere: {
+      url: sim.url,
+      username: { ref: '${env:VS_USER}' },
+      password: { ref: '${env:VS_PASSWORD}' },
+      tls: { caFile: sim.caFile },
+      datacenter: 'DC0',
+      cluster: 'DC0_C0',
+      folder: 'shipshape',
+      datastore: 'LocalDS_0',
+      portgroup: 'DC0_DVPG0',
+      templates: { debian12: 'tpl-debian12', rocky9: 'tpl-rocky9', missing: 'tpl-does-not-exist' },
+      taskTimeoutSeconds: 60,
+      ...over,
+    },
+    nets: {},
+    dns: { zones: [] },
+    dhcp: { servers: [] },
+    defaults: { concurrency: 4, maxDeletes: 3 },
+  };
+}
+
+export const quietLog: Logger = { info() {}, warn() {}, error() {}, debug() {} };
+
+export function ctxFor(site: SiteConfig, commit?: string): ProviderContext {
+  return { site, log: quietLog, lab: true, ...(commit ? { commit } : {}) };
+}
+
+export function systemNamed(name: string, over: Partial<DesiredSystem> = {}): DesiredSystem {
+  return {
+    name,
+    state: 'present',
+    labels: {},
+    cpu: 2,
+    memoryMiB: 2048,
+    disks: [{ sizeGiB: 10 }],
+    network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:03' },
+    dns: { domain: 'dev.example.com', aliases: [] },
+    os: 'debian12',
+    roles: [],
+    lifecycle: { protect: false, vmOnDelete: 'destroy', cmdbOnDelete: 'archive', powerPolicy: 'never' },
+    file: `systems/${name}.yaml`,
+    sources: { cpu: { file: `systems/${name}.yaml`, line: 7, col: 8 } },
+    ...over,
+  };
+}
+
+export function adminClient(sim: Vcsim): VimClient {
+  return new VimClient({ url: sim.url, username: USER, password: PASSWORD, tls: { caFile: sim.caFile } });
+}
+
+/** Turns the first model VMs into templates named `names` (rename, power off, MarkAsTemplate). */
+export async function makeTemplates(sim: Vcsim, names: string[]): Promise<void> {
+  const c = adminClient(sim);
+  try {
+    const sc = await c.serviceContent();
+    const vms = (await retrieveView(c, sc.rootFolder, [{ type: 'VirtualMachine', paths: ['name', 'runtime.powerState'] }]))
+      .sort((a, b) => a.props.get('name')!.text.localeCompare(b.props.get('name')!.text));
+    for (const [i, name] of names.entries()) {
+      const vm = vms[i]!;
+      const o = { timeoutMs: 30_000, what: `template ${name}` };
+      if (vm.props.get('runtime.powerState')?.text === 'poweredOn') await runTask(c, 'PowerOffVM_Task', ref('_this', vm.obj), o);
+      await runTask(c, 'Rename_Task', ref('_this', vm.obj) + text('newName', name), o);
+      await c.call('MarkAsTemplate', ref('_this', vm.obj));
+    }
+  } finally {
+    await c.logout();
+  }
+}
