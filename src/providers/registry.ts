@@ -15,7 +15,7 @@ import { IdoitIpamProvider } from './idoit/ipam';
 import { IdoitCmdbProvider } from './idoit/cmdb';
 import { httpLabInstaller, InstallProvider } from './install/provider';
 import { installStateDir } from './install/store';
-import { vsphereProvider } from './vsphere';
+import { vsphereProvider, VsphereProvider } from './vsphere';
 
 export interface ProviderDeps {
   repo: LoadResult;
@@ -97,5 +97,10 @@ export function buildProviders(deps: ProviderDeps): Provider[] {
     const list = missing.map((e) => `${e.name} (issue #${e.issue})`).join(', ');
     throw new UserError(`shipshape.yaml configures backends whose providers are not built yet: ${list}. Nothing was observed or changed.`);
   }
-  return configured.flatMap((e) => e.build!(deps));
+  const providers = configured.flatMap((e) => e.build!(deps));
+  // The install step boots its ISO through the vSphere provider's session.
+  const vm = providers.find((p): p is VsphereProvider => p instanceof VsphereProvider);
+  const install = providers.find((p): p is InstallProvider => p instanceof InstallProvider);
+  if (vm && install) install.useMedia(vm.bootMedia());
+  return providers;
 }

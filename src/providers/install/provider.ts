@@ -60,7 +60,7 @@ export function bootPathOf(system: DesiredSystem, site: SiteConfig): BootPath {
 export class InstallProvider implements Provider<InstallFields> {
   readonly kind = 'install' as const;
   private readonly store: InstallStore;
-  constructor(private readonly o: InstallProviderOptions) {
+  constructor(private o: InstallProviderOptions) {
     this.store = new InstallStore(o.dir);
   }
 
@@ -93,6 +93,11 @@ export class InstallProvider implements Provider<InstallFields> {
 
   async delete(system: DesiredSystem, observed: Res, _ctx: ProviderContext): Promise<void> {
     await this.store.remove(observed.system || system.name);
+  }
+
+  /** Boot media (ISO upload, CD-ROM, reset) from the VM platform's provider, wired by the registry. */
+  useMedia(media: BootMedia): void {
+    this.o.media = media;
   }
 
   private toResource(r: InstallRecord): Res {
