@@ -161,3 +161,15 @@ describe('the checks catch what would break an install', () => {
     expect(checkIpxe('#!ipxe\nkernel http://x/k\n').join()).toContain('never booted');
   });
 });
+
+describe('DHCP boot options', () => {
+  it('a reservation on a net with a DHCP server points iPXE at the per-host script URL', async () => {
+    const { desiredDhcp } = await import('../dhcp/reservations');
+    const s = repo.systems.find((x) => x.name === 'web-dev-02')!;
+    const d = desiredDhcp(s, { ip: '198.51.100.20', mac: s.network.mac }, repo.site!)!;
+    expect(d.bootFilename).toBe(`http://127.0.0.1:18088/boot/${s.network.mac.replace(/:/g, '-')}`);
+    expect(d.nextServer).toBe('127.0.0.1');
+    const { provisioning: _p, ...noProv } = repo.site!;
+    expect(desiredDhcp(s, { ip: '198.51.100.20', mac: s.network.mac }, noProv)!.bootFilename).toBeNull();
+  });
+});

@@ -61,6 +61,18 @@ export function bootScriptUrl(site: SiteConfig, mac: string): string {
   return `${provisioning(site, '(site)').baseUrl.replace(/\/+$/, '')}/boot/${macKey(mac)}`;
 }
 
+/**
+ * What a DHCP reservation hands an iPXE client when the site has a provisioning server: the
+ * per-host script URL (`filename`) and the server's address (`next-server`, when baseUrl names
+ * an IPv4 address). Pure, so the dhcp step (which runs before install) can plan it. After the
+ * install the same URL answers "boot from disk", so the reservation never needs to change.
+ */
+export function installBootOptions(system: DesiredSystem, site: SiteConfig): { nextServer?: string; filename?: string } {
+  if (!site.provisioning || system.state !== 'present') return {};
+  const host = new URL(site.provisioning.baseUrl).hostname;
+  return { filename: bootScriptUrl(site, system.network.mac), ...(/^\d{1,3}(\.\d{1,3}){3}$/.test(host) ? { nextServer: host } : {}) };
+}
+
 export function provisioning(site: SiteConfig, system: string): ProvisioningSite {
   if (!site.provisioning) throw new RenderError(system, 'provisioning', 'shipshape.yaml has no `provisioning:` section (listen, baseUrl, mirrors)');
   return site.provisioning;
