@@ -65,7 +65,8 @@ export class InstallProvider implements Provider<InstallFields> {
   }
 
   desired(system: DesiredSystem, _resolved: Resolved, site: SiteConfig): InstallFields | null {
-    if (system.state !== 'present' || !site.provisioning) return null;
+    // Nothing to install onto without a VM platform (the vm step); nothing to install with without a provisioning server.
+    if (system.state !== 'present' || !site.provisioning || !site.vsphere) return null;
     return { os: system.os, state: 'built' };
   }
 
