@@ -4,6 +4,7 @@ import { applyCommand } from './commands/apply';
 import { driftCommand } from './commands/drift';
 import { planCommand } from './commands/plan';
 import { provisionCommand } from './commands/provision';
+import { serveCommand } from './commands/serve';
 import { statusCommand } from './commands/status';
 import { validateCommand } from './commands/validate';
 import { describeError, ExitError } from './errors';
@@ -39,7 +40,9 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   program
     .command('plan')
     .description('observe every backend and show what apply would change')
-    .option('-C, --dir <dir>', 'the repo', '.')
+    .option('-C, --dir <dir>', 'the repo (a local folder)', '.')
+    .option('--repo <url>', 'fetch the manifests from this git repository on every run (instead of --dir)')
+    .option('--ref <ref>', 'branch, tag or commit of --repo', 'main')
     .addOption(formatOption())
     .option('--out <file>', 'write the plan to a file instead of stdout')
     .option('--detailed-exitcode', 'exit 0 with no changes, 2 with changes, 1 on error')
@@ -52,7 +55,9 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .command('apply')
     .description('apply a fresh plan, or a saved plan file after checking nothing changed since it was made')
     .argument('[plan]', 'a plan saved with `shipshape plan --format json --out FILE`')
-    .option('-C, --dir <dir>', 'the repo', '.')
+    .option('-C, --dir <dir>', 'the repo (a local folder)', '.')
+    .option('--repo <url>', 'fetch the manifests from this git repository on every run (instead of --dir)')
+    .option('--ref <ref>', 'branch, tag or commit of --repo', 'main')
     .option('--concurrency <n>', 'systems worked on in parallel', positiveInt('--concurrency'))
     .option('--max-deletes <n>', 'refuse a plan that deletes more than this', positiveInt('--max-deletes'))
     .addHelpText('after', '\nExamples:\n  shipshape apply\n  shipshape plan --format json --out plan.json && shipshape apply plan.json\n  shipshape apply --concurrency 8 --max-deletes 10')
@@ -61,11 +66,30 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   program
     .command('drift')
     .description('read-only: report fields changed outside git and marked resources no manifest names; exit 2 on drift')
-    .option('-C, --dir <dir>', 'the repo', '.')
+    .option('-C, --dir <dir>', 'the repo (a local folder)', '.')
+    .option('--repo <url>', 'fetch the manifests from this git repository on every run (instead of --dir)')
+    .option('--ref <ref>', 'branch, tag or commit of --repo', 'main')
     .addOption(formatOption())
     .option('--out <file>', 'write the report to a file')
     .addHelpText('after', '\nExamples:\n  shipshape drift\n  shipshape drift --format markdown --out drift.md')
     .action(async (o) => setCode(await driftCommand({ ...o, stateDir: state() }, io, log())));
+
+  program
+    .command('serve')
+    .description('run the reconcile loop: on a schedule, when the git ref moves, when files change; one run at a time; /healthz and /metrics')
+    .option('-C, --dir <dir>', 'the repo (a local folder)', '.')
+    .option('--repo <url>', 'fetch the manifests from this git repository on every run (instead of --dir)')
+    .option('--ref <ref>', 'branch, tag or commit of --repo', 'main')
+    .addOption(new Option('--mode <mode>', 'apply changes, or only report drift').choices(['apply', 'drift']).default('drift'))
+    .option('--schedule <cron>', 'five-field cron expression in UTC, e.g. "*/15 * * * *"')
+    .option('--poll <seconds>', 'with --repo: check the ref this often and run when it moves', positiveInt('--poll'))
+    .option('--watch', 'with --dir: run when files change (debounced)')
+    .option('--listen <host:port>', 'address for /healthz and /metrics', '127.0.0.1:9464')
+    .option('--grace <seconds>', 'on SIGTERM, how long the step in progress may take before it is abandoned', positiveInt('--grace'), 60)
+    .addHelpText('after', '\nExamples:\n  shipshape serve --repo https://git.example.com/infra/systems.git --ref main --poll 60 --schedule "*/30 * * * *" --mode apply\n  shipshape serve -C . --watch --mode drift')
+    .action(async (o) =>
+      setCode(await serveCommand({ ...o, pollSeconds: o.poll, graceSeconds: o.grace, stateDir: state() }, io, log())),
+    );
 
   program
     .command('status')

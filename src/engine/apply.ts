@@ -84,6 +84,11 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   const runStage = async (provider: Provider, work: { system: DesiredSystem; action: PlannedAction }[], step: (w: { system: DesiredSystem; action: PlannedAction }) => Promise<void>) => {
     if (work.length === 0) return;
     const results = await mapPool(work, input.concurrency, async (w) => {
+      // Shutting down: start no new step; steps already running finish (safely abandoned, resumed next run).
+      if (input.ctx.signal?.aborted) {
+        fail(w.system.name, provider.kind, new Error('not started: shipshape is shutting down; the next run picks it up'));
+        return;
+      }
       const t0 = Date.now();
       input.onEvent?.({ type: 'start', system: w.system.name, kind: provider.kind, action: w.action.action });
       try {

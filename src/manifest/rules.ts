@@ -8,7 +8,7 @@ import { reportAjvErrors } from './ajvMessages';
 import type { OsEntry, RoleDef } from './catalog';
 import { fileStart } from './diagnostics';
 import type { Diagnostics } from './diagnostics';
-import { cidrContains, ipToNumber, parseCidr } from './net4';
+import { cidrContains, ipToInt, parseCidr } from '../net/ipv4';
 import type { SiteFacts } from './siteFacts';
 import { formatSource } from './types';
 import type { DesiredSystem, SourceRef } from './types';
@@ -84,8 +84,8 @@ function checkReferences(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics
 
 function checkAddress(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): void {
   const net = Object.hasOwn(ctx.facts.nets, s.network.net) ? ctx.facts.nets[s.network.net] : undefined;
-  const ip = ipToNumber(s.network.ip);
-  if (!net || ip === undefined) return;
+  const ip = ipToInt(s.network.ip);
+  if (!net || ip === null) return;
   const c = parseCidr(net.cidr);
   if (!c) return;
   const at = src(s, 'network.ip');

@@ -1,7 +1,7 @@
 /** shipshape.yaml (validated raw form) → SiteConfig, and the site's own consistency rules. */
 import { displayPath } from './ajvMessages';
 import type { Diagnostics } from './diagnostics';
-import { cidrContains, ipToNumber, numberToIp, parseCidr } from './net4';
+import { cidrContains, intToIp, ipToInt, parseCidr } from '../net/ipv4';
 import type { RawSsh, RawTls, SiteManifest } from './raw';
 import { asList, asMap } from './siteFacts';
 import type { SiteFacts } from './siteFacts';
@@ -105,14 +105,14 @@ export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>
   for (const [title, n] of Object.entries(facts.nets)) {
     const c = parseCidr(n.cidr);
     if (!c) continue;
-    if (c.hostBitsSet) diags.error(at('nets', title, 'cidr'), `net \`${title}\`: ${n.cidr} has host bits set (did you mean ${numberToIp(c.network)}/${c.prefix}?)`);
-    const g = n.gateway === undefined ? undefined : ipToNumber(n.gateway);
-    if (g !== undefined && (!cidrContains(c, g) || g === c.network || g === c.broadcast)) {
+    if (c.hostBitsSet) diags.error(at('nets', title, 'cidr'), `net \`${title}\`: ${n.cidr} has host bits set (did you mean ${intToIp(c.network)}/${c.prefix}?)`);
+    const g = n.gateway === undefined ? null : ipToInt(n.gateway);
+    if (g !== null && (!cidrContains(c, g) || g === c.network || g === c.broadcast)) {
       diags.error(at('nets', title, 'gateway'), `net \`${title}\`: gateway ${n.gateway} is not a host address inside ${n.cidr}`);
     }
     (Object.hasOwn(facts.reserved, title) ? facts.reserved[title] : []).forEach((ip, i) => {
-      const v = ipToNumber(ip);
-      if (v !== undefined && !cidrContains(c, v)) diags.error(at('idoit', 'reserved', title, i), `reserved address ${ip} is outside net \`${title}\` (${n.cidr})`);
+      const v = ipToInt(ip);
+      if (v !== null && !cidrContains(c, v)) diags.error(at('idoit', 'reserved', title, i), `reserved address ${ip} is outside net \`${title}\` (${n.cidr})`);
     });
   }
   const known = facts.netNames;

@@ -1,3 +1,4 @@
+import type { Observation, ResourceKind } from '../engine/contract';
 import { driftReport } from './drift';
 import type { Plan, PlannedAction } from './types';
 
@@ -38,5 +39,15 @@ describe('drift report', () => {
     const orphan = { system: 'gone', kind: 'vm' as const, resourceId: 'vm-9', code: 'orphan' as const, message: 'x' };
     expect(driftReport(plan([a('w', 'vm', 'noop')], [orphan]), {}, new Date()).report).toMatchObject({ drifted: true, orphans: [orphan] });
     expect(driftReport(plan([a('w', 'vm', 'noop')]), {}, new Date()).report.drifted).toBe(false);
+  });
+
+  it('backends that disagree with each other are drift even when each matches its own manifest view', () => {
+    const observations = new Map<ResourceKind, Observation>([
+      ['ip', { resources: [{ kind: 'ip', system: 'w', id: '1', owned: true, fields: { ip: '10.0.0.5' } }], roundTrips: 1 }],
+      ['dns', { resources: [{ kind: 'dns', system: 'w', id: '2', owned: true, fields: { a: '10.0.0.6' } }], roundTrips: 1 }],
+    ]);
+    const { report } = driftReport(plan([a('w', 'vm', 'noop')]), {}, new Date(), observations);
+    expect(report.drifted).toBe(true);
+    expect(report.disagreements).toEqual([{ system: 'w', what: 'ip', values: { ip: '10.0.0.5', dns: '10.0.0.6' } }]);
   });
 });

@@ -4,7 +4,8 @@
  * of applied systems that went missing, and marked resources that no manifest names.
  * Systems never applied at all are pending, not drift.
  */
-import type { ResourceKind } from '../engine/contract';
+import type { Observation, ResourceKind } from '../engine/contract';
+import { disagreements, type Disagreement } from './consistency';
 import { stableStringify } from './digest';
 import type { Plan, PlanWarning } from './types';
 
@@ -29,13 +30,20 @@ export interface DriftReport {
   orphans: PlanWarning[];
   /** Systems declared but never applied: not drift, listed so the report is complete. */
   pending: string[];
+  /** Systems whose backends disagree with each other (IPAM vs DNS vs DHCP vs CMDB address; VM vs DHCP vs CMDB MAC). */
+  disagreements: Disagreement[];
   drifted: boolean;
 }
 
 /** First-seen timestamps keyed by system/kind/path/actual value. */
 export type DriftHistory = Record<string, string>;
 
-export function driftReport(plan: Plan, history: DriftHistory, now: Date): { report: DriftReport; history: DriftHistory } {
+export function driftReport(
+  plan: Plan,
+  history: DriftHistory,
+  now: Date,
+  observations: Map<ResourceKind, Observation> = new Map(),
+): { report: DriftReport; history: DriftHistory } {
   const applied = new Set(plan.actions.filter((a) => a.action !== 'create').map((a) => a.system));
   const items: Omit<DriftItem, 'firstSeen'>[] = [];
   const pending = new Set<string>();
@@ -57,6 +65,7 @@ export function driftReport(plan: Plan, history: DriftHistory, now: Date): { rep
     return { ...i, firstSeen };
   });
   const orphans = plan.warnings.filter((w) => w.code === 'orphan');
+  const disagree = disagreements(observations);
   return {
     report: {
       formatVersion: 1,
@@ -65,7 +74,8 @@ export function driftReport(plan: Plan, history: DriftHistory, now: Date): { rep
       items: withTimes,
       orphans,
       pending: [...pending].sort(),
-      drifted: withTimes.length > 0 || orphans.length > 0,
+      disagreements: disagree,
+      drifted: withTimes.length > 0 || orphans.length > 0 || disagree.length > 0,
     },
     history: next,
   };

@@ -90,3 +90,15 @@ function gitSucceeds(dir: string, args: string[]): Promise<boolean> {
 function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split('\n').find((l) => l.trim()) ?? 'unknown error';
 }
+
+/** The commit a ref points at in a remote, without fetching (cheap enough to poll). */
+export function remoteHead(url: string, ref: string): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile('git', ['ls-remote', '--', url, ref], { timeout: 30_000 }, (err, stdout) => {
+      if (err) return reject(new UserError(`cannot reach ${url}: ${err.message.split('\n')[0]}`));
+      const line = stdout.split('\n').find((l) => l.endsWith(`refs/heads/${ref}`) || l.endsWith(`refs/tags/${ref}`) || l.endsWith(`\t${ref}`));
+      if (!line) return reject(new UserError(`ref "${ref}" does not exist in ${url}`));
+      resolve(line.split('\t')[0]!);
+    }),
+  );
+}

@@ -1,15 +1,8 @@
 /** The CLI in-process: what an operator sees, and the exit codes scripts rely on. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main';
-import type { Io } from '../../src/cli/io';
-
-export async function runCli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = { out: (t) => void (out += t), err: (l) => void (err += l + '\n'), isTty: false };
-  const code = await main(['node', 'shipshape', ...args], io);
-  return { code, out, err };
-}
+import { runCli } from '../helpers/cli';
 
 const root = join(__dirname, '..', '..');
 
@@ -33,6 +26,13 @@ describe('shipshape CLI', () => {
     const r = await runCli(['plan', '-C', join(root, 'test/fixtures/broken-repo')]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/nothing was planned or changed/);
+  });
+
+  it('--repo that cannot be fetched is a loud error and changes nothing', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'shipshape-state-'));
+    const r = await runCli(['--state-dir', state, 'plan', '--repo', join(state, 'no-such-repo'), '--ref', 'main']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/error: cannot fetch .*no-such-repo.*nothing was changed/);
   });
 
   it('every command has help with examples', async () => {

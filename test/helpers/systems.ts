@@ -29,6 +29,8 @@ export interface StageResult {
   refused: { system: string; error: Error }[];
   failed: { system: string; error: Error }[];
   notOurs: string[];
+  /** Wall time of observe and of commit (render, check, deploy, reload), for benches. */
+  ms: { observe: number; commit: number };
 }
 
 /**
@@ -36,8 +38,9 @@ export interface StageResult {
  * (only owned resources), then commit() once.
  */
 export async function runStage<F extends Fields>(p: Provider<F>, systems: DesiredSystem[], resolved: (s: DesiredSystem) => Resolved, ctx: ProviderContext): Promise<StageResult> {
+  const t0 = Date.now();
   const obs = await p.observe(ctx);
-  const r: StageResult = { created: [], updated: [], deleted: [], unchanged: [], refused: [], failed: [], notOurs: [] };
+  const r: StageResult = { created: [], updated: [], deleted: [], unchanged: [], refused: [], failed: [], notOurs: [], ms: { observe: Date.now() - t0, commit: 0 } };
   const owned = new Map<string, ObservedResource<F>>();
   for (const o of obs.resources) if (o.owned) owned.set(o.system, o);
   const names = new Set(systems.map((s) => s.name));
@@ -58,6 +61,8 @@ export async function runStage<F extends Fields>(p: Provider<F>, systems: Desire
       r.refused.push({ system: s.name, error: e as Error });
     }
   }
+  const t1 = Date.now();
   if (p.commit) r.failed = (await p.commit(ctx)).failed;
+  r.ms.commit = Date.now() - t1;
   return r;
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { applyPlan } from '../../engine/apply';
+import { applyPlan, type ApplyReport } from '../../engine/apply';
+import type { Plan } from '../../plan/types';
 import { UserError, type Logger } from '../../engine/contract';
 import { acquireLock } from '../../engine/lock';
 import { parsePlanJson, renderText } from '../../plan/render';
@@ -7,14 +8,13 @@ import { ExitError } from '../errors';
 import type { Io } from '../io';
 import { closeAll, stateDir } from '../pipeline';
 import { progressPrinter } from '../progress';
-import { freshPlan } from './plan';
+import { freshPlan, type SourceOptions } from './plan';
+import { recordApplied } from '../../source/git';
 
-export interface ApplyOptions {
-  dir: string;
+export interface ApplyOptions extends SourceOptions {
   planFile?: string;
   concurrency?: number;
   maxDeletes?: number;
-  stateDir?: string;
 }
 
 /**
@@ -22,11 +22,19 @@ export interface ApplyOptions {
  * manifests nor the observed world changed since it was made.
  */
 export async function applyCommand(opts: ApplyOptions, io: Io, log: Logger): Promise<number> {
-  const lock = acquireLock(stateDir(opts.stateDir), `apply ${opts.dir}`);
+  const { report } = await applyOnce(opts, io, log);
+  if (report && !report.ok) throw new ExitError(1, '');
+  return 0;
+}
+
+/** One apply run: the plan it made and, when anything was to be done, the report. Used by `apply` and `serve`. */
+export async function applyOnce(opts: ApplyOptions, io: Io, log: Logger, signal?: AbortSignal): Promise<{ plan: Plan; report?: ApplyReport }> {
+  const lock = acquireLock(stateDir(opts.stateDir), `apply ${opts.repo ?? opts.dir}`);
   if (lock.tookOverFrom) io.err(`took over a stale lock of pid ${lock.tookOverFrom.pid} (started ${lock.tookOverFrom.startedAt}), which no longer runs`);
   try {
     const fresh = await freshPlan(opts, io, log);
-    const { plan, providers, ctx, observations, loaded } = fresh;
+    const { plan, providers, observations, loaded, source } = fresh;
+    const ctx = signal ? { ...fresh.ctx, signal } : fresh.ctx;
     try {
       if (opts.planFile) {
         const saved = parsePlanJson(readFileSync(opts.planFile, 'utf8'), opts.planFile);
@@ -41,7 +49,7 @@ export async function applyCommand(opts: ApplyOptions, io: Io, log: Logger): Pro
       const steps = plan.actions.filter((a) => a.action !== 'noop' && !a.blocked).length;
       if (steps === 0 && plan.summary.blocked === 0) {
         io.out('No changes: the world matches the manifests.\n');
-        return 0;
+        return { plan };
       }
       const report = await applyPlan({
         plan,
@@ -53,13 +61,14 @@ export async function applyCommand(opts: ApplyOptions, io: Io, log: Logger): Pro
         retry: { attempts: 3, baseDelayMs: 1000 },
         onEvent: progressPrinter(io.err, steps),
       });
+      // The commit the world was brought to: a later run refuses a ref that moved back behind it.
+      if (source.git && loaded.commit) recordApplied(source.git, loaded.commit);
       const lines = report.outcomes
         .filter((o) => o.status !== 'unchanged')
         .map((o) => `${o.status.padEnd(8)} ${o.system}${o.error ? `: ${o.error.kind}: ${o.error.message}` : ''}`);
       const a = report.applied;
       io.out([...lines, `Applied: ${a.create} created, ${a.update} updated, ${a.replace} replaced, ${a.delete} deleted${report.ok ? '' : '; some systems failed (see above)'}`].join('\n') + '\n');
-      if (!report.ok) throw new ExitError(1, '');
-      return 0;
+      return { plan, report };
     } finally {
       await closeAll(providers, log);
     }

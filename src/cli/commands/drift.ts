@@ -1,20 +1,26 @@
 import { join } from 'node:path';
 import type { Logger } from '../../engine/contract';
-import { driftReport, type DriftHistory } from '../../plan/drift';
+import { driftReport, type DriftHistory, type DriftReport } from '../../plan/drift';
 import { renderDriftJson, renderDriftMarkdown, renderDriftText } from '../../plan/render/drift';
 import type { Io } from '../io';
 import { readJsonFile, writeJsonFile, writeOut } from '../io';
 import { closeAll, stateDir } from '../pipeline';
-import { freshPlan } from './plan';
+import { freshPlan, type SourceOptions } from './plan';
 
 /** `shipshape drift`: read-only; exit 2 when something changed behind git's back. */
-export async function driftCommand(opts: { dir: string; format: 'text' | 'markdown' | 'json'; out?: string; stateDir?: string }, io: Io, log: Logger): Promise<number> {
-  const { plan, providers } = await freshPlan(opts, io, log);
-  await closeAll(providers, log);
-  const historyFile = join(stateDir(opts.stateDir), 'drift-history.json');
-  const { report, history } = driftReport(plan, readJsonFile<DriftHistory>(historyFile, {}), new Date());
-  writeJsonFile(historyFile, history);
+export async function driftCommand(opts: SourceOptions & { format: 'text' | 'markdown' | 'json'; out?: string }, io: Io, log: Logger): Promise<number> {
+  const report = await driftOnce(opts, io, log);
   const text = opts.format === 'json' ? renderDriftJson(report) : opts.format === 'markdown' ? renderDriftMarkdown(report) : renderDriftText(report);
   writeOut(io, text, opts.out);
   return report.drifted ? 2 : 0;
+}
+
+/** One drift check, keeping the first-seen history in the state dir. Used by `drift` and `serve`. */
+export async function driftOnce(opts: SourceOptions, io: Io, log: Logger): Promise<DriftReport> {
+  const { plan, providers, observations } = await freshPlan(opts, io, log);
+  await closeAll(providers, log);
+  const historyFile = join(stateDir(opts.stateDir), 'drift-history.json');
+  const { report, history } = driftReport(plan, readJsonFile<DriftHistory>(historyFile, {}), new Date(), observations);
+  writeJsonFile(historyFile, history);
+  return report;
 }

@@ -3,24 +3,43 @@ import { affectedSystems, changedFiles } from '../../source/changes';
 import { renderJson, renderMarkdown, renderText } from '../../plan/render';
 import type { Plan } from '../../plan/types';
 import type { Logger } from '../../engine/contract';
+import { join } from 'node:path';
+import { syncRepo, type GitSource } from '../../source/git';
 import type { Io } from '../io';
 import { writeOut } from '../io';
 import { closeAll, loadValid, observeAll, providerContext, providersFor, stateDir, type Loaded } from '../pipeline';
 
-export interface PlanOptions {
-  dir: string;
+export interface PlanOptions extends SourceOptions {
   format: 'text' | 'markdown' | 'json';
   out?: string;
   detailedExitcode?: boolean;
   maxDeletes?: number;
-  stateDir?: string;
   /** Plan only the systems whose manifests, profiles, OS entries or roles changed since this git ref. */
   base?: string;
 }
 
+/** Where the manifests come from: a local folder, or a git repository fetched on every run. */
+export interface SourceOptions {
+  dir: string;
+  repo?: string;
+  ref?: string;
+  stateDir?: string;
+}
+
+/** Fetches `--repo` at `--ref` into the cache (refusing a rewind), or uses the local folder as it is. */
+export async function resolveSource(opts: SourceOptions, io: Io): Promise<{ dir: string; git?: GitSource }> {
+  if (!opts.repo) return { dir: opts.dir };
+  const state = stateDir(opts.stateDir);
+  const git: GitSource = { url: opts.repo, ref: opts.ref ?? 'main', cacheDir: join(state, 'repos'), stateDir: state };
+  const synced = await syncRepo(git);
+  io.err(`source: ${opts.repo} ${git.ref} at ${synced.commit.slice(0, 12)}${synced.lastApplied && synced.lastApplied !== synced.commit ? ` (last applied ${synced.lastApplied.slice(0, 12)})` : ''}`);
+  return { dir: synced.dir, git };
+}
+
 /** Loads, observes and plans: the shared front half of plan, apply and drift. */
-export async function freshPlan(opts: { dir: string; maxDeletes?: number; stateDir?: string }, io: Io, log: Logger) {
-  const loaded: Loaded = await loadValid(opts.dir, io.err);
+export async function freshPlan(opts: SourceOptions & { maxDeletes?: number }, io: Io, log: Logger) {
+  const source = await resolveSource(opts, io);
+  const loaded: Loaded = await loadValid(source.dir, io.err);
   const providers = providersFor(loaded, log, stateDir(opts.stateDir));
   const ctx = providerContext(loaded, log);
   try {
@@ -34,7 +53,7 @@ export async function freshPlan(opts: { dir: string; maxDeletes?: number; stateD
       now: new Date(),
       ...(loaded.commit ? { commit: loaded.commit } : {}),
     });
-    return { loaded, providers, ctx, observations, plan };
+    return { loaded, providers, ctx, observations, plan, source };
   } catch (e) {
     await closeAll(providers, log);
     throw e;

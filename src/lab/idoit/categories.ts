@@ -6,6 +6,7 @@ import { STATUS } from './constants';
 import { validationError } from './errors';
 import { dialogRead, objectInfo, readProp, type Prop } from './properties';
 import type { EntryRec, Store } from './store';
+import { intToIp, ipToInt } from '../../net/ipv4';
 
 export interface CategoryDef {
   const: string;
@@ -25,18 +26,6 @@ export interface CategoryDef {
 export interface CheckOptions {
   /** Tenant setting cmdb.unique.ip-address. */
   uniqueIp: boolean;
-}
-
-export function ipToInt(ip: string): number | null {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
-  if (!m) return null;
-  const parts = m.slice(1).map(Number);
-  if (parts.some((p) => p > 255)) return null;
-  return ((parts[0]! << 24) >>> 0) + (parts[1]! << 16) + (parts[2]! << 8) + parts[3]!;
-}
-
-export function intToIp(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }
 
 const text: Prop = { kind: 'text' };

@@ -5,7 +5,7 @@
 import * as http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { saveCategory } from './category-methods';
-import { intToIp, ipToInt } from './categories';
+import { intToIp, ipToInt } from '../../net/ipv4';
 import type { Ctx, EmulatorUser } from './methods';
 import { objectCreate } from './objects';
 import { JsonRpcServer, type Stats } from './server';

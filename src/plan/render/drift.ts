@@ -8,8 +8,13 @@ export function renderDriftText(r: DriftReport): string {
     lines.push(`${i.system} ${i.kind}${i.resourceId ? ` ${i.resourceId}` : ''}: ${i.path} is ${formatValue(i.actual)}, manifest wants ${formatValue(i.desired)}${i.source ? ` (${i.source})` : ''}; first seen ${i.firstSeen}`);
   }
   for (const o of r.orphans) lines.push(`${o.system} ${o.kind} ${o.resourceId}: ${o.message}`);
+  for (const d of r.disagreements) lines.push(`${d.system}: backends disagree on the ${d.what === 'ip' ? 'address' : 'MAC'}: ${describeValues(d.values)}`);
   if (r.pending.length) lines.push(`Not yet applied (not drift): ${r.pending.join(', ')}`);
-  lines.push(r.drifted ? `Drift: ${r.items.length} field(s) differ, ${r.orphans.length} marked resource(s) without a manifest.` : 'No drift: the world matches the manifests.');
+  lines.push(
+    r.drifted
+      ? `Drift: ${r.items.length} field(s) differ, ${r.orphans.length} marked resource(s) without a manifest, ${r.disagreements.length} disagreement(s) between backends.`
+      : 'No drift: the world matches the manifests.',
+  );
   return lines.join('\n') + '\n';
 }
 
@@ -27,8 +32,17 @@ export function renderDriftMarkdown(r: DriftReport): string {
     for (const o of r.orphans) out.push(`- \`${esc(o.system)}\` ${o.kind} \`${esc(o.resourceId)}\``);
     out.push('');
   }
+  if (r.disagreements.length) {
+    out.push('#### Backends that disagree', '', '| system | what | values |', '|---|---|---|');
+    for (const d of r.disagreements) out.push(`| ${esc(d.system)} | ${d.what === 'ip' ? 'address' : 'MAC'} | ${esc(describeValues(d.values))} |`);
+    out.push('');
+  }
   if (r.pending.length) out.push(`Not yet applied (not drift): ${r.pending.map(esc).join(', ')}`, '');
   return out.join('\n');
+}
+
+function describeValues(values: Record<string, string | undefined>): string {
+  return Object.entries(values).map(([kind, v]) => `${kind} ${v}`).join(', ');
 }
 
 export function renderDriftJson(r: DriftReport): string {

@@ -13,7 +13,7 @@ import type { NetSite, SiteConfig } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
 import type { IdoitClient } from './client';
 import { IdoitError } from './errors';
-import { intToIp, parseCidr } from './ipv4';
+import { intToIp, parseCidr } from '../../net/ipv4';
 import { STATUS_NAMES, systemFromMarker, VM_TYPE } from './marker';
 import { firstFree, ipListHolders, netReads, netView, refusal, type NetView } from './net';
 import { ensureSystemObject, readAllStates, type ObjectRow } from './system-object';

@@ -6,7 +6,7 @@
 import { UserError } from '../../engine/contract';
 import type { NetSite } from '../../manifest/site';
 import type { IdoitCall } from './client';
-import { intToIp, ipToInt, parseCidr, type Cidr } from './ipv4';
+import { intToIp, ipToInt, parseCidr, type Cidr } from '../../net/ipv4';
 
 export interface Holder {
   listId: number;

@@ -8,7 +8,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { UNKNOWN, type Resolved } from '../../engine/contract';
 import type { OsEntry } from '../../manifest/catalog';
-import { numberToIp, parseCidr } from '../../manifest/net4';
+import { intToIp, parseCidr } from '../../net/ipv4';
 import type { ProvisioningSite, SiteConfig } from '../../manifest/site';
 import { fqdn, type DesiredSystem } from '../../manifest/types';
 import { RenderError } from './errors';
@@ -83,11 +83,11 @@ export function networkSettings(system: DesiredSystem, resolved: Resolved, site:
   const n = system.name;
   const net = site.nets[system.network.net];
   if (resolved.ip === UNKNOWN) throw new RenderError(n, 'network.ip', 'the address is not allocated yet (the ip step must run first)');
-  const prefix = resolved.prefixLength ?? (net ? parseCidr(net.cidr)?.prefix : undefined);
+  const prefix = resolved.prefixLength ?? (net ? parseCidr(net.cidr)?.prefix ?? undefined : undefined);
   const gateway = resolved.gateway ?? net?.gateway;
   if (prefix === undefined) throw new RenderError(n, 'network.net', `net \`${system.network.net}\` has no known prefix length`);
   if (!gateway) throw new RenderError(n, 'network.net', `net \`${system.network.net}\` declares no gateway in shipshape.yaml`);
-  const netmask = numberToIp(prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
+  const netmask = intToIp(prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
   const nameservers = net?.dnsServers ?? [];
   if (nameservers.length === 0) throw new RenderError(n, 'network.net', `net \`${system.network.net}\` declares no dnsServers in shipshape.yaml`);
   return {

@@ -1,4 +1,6 @@
-/** IPv4 arithmetic on 32-bit unsigned integers. */
+/** IPv4 arithmetic on 32-bit unsigned integers: one copy for validation, the IPAM and the i-doit emulator. */
+
+/** Dotted quad → 32-bit unsigned number, or null if it is not a strict dotted quad. */
 export function ipToInt(ip: string): number | null {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip.trim());
   if (!m) return null;
@@ -15,6 +17,9 @@ export interface Cidr {
   network: number;
   broadcast: number;
   prefix: number;
+  /** The network address had host bits set (`198.51.100.5/24`). */
+  hostBitsSet: boolean;
+  /** Normalised text form, e.g. `198.51.100.0/24`. */
   text: string;
 }
 
@@ -25,5 +30,9 @@ export function parseCidr(cidr: string): Cidr | null {
   if (addr === null || !Number.isInteger(prefix) || prefix < 0 || prefix > 32) return null;
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
   const network = (addr & mask) >>> 0;
-  return { network, broadcast: (network | (~mask >>> 0)) >>> 0, prefix, text: `${intToIp(network)}/${prefix}` };
+  return { network, broadcast: (network | (~mask >>> 0)) >>> 0, prefix, hostBitsSet: network !== addr, text: `${intToIp(network)}/${prefix}` };
+}
+
+export function cidrContains(c: Cidr, ip: number): boolean {
+  return ip >= c.network && ip <= c.broadcast;
 }

@@ -1,0 +1,117 @@
+/**
+ * `shipshape serve`: the reconcile loop as a service. Runs on a cron schedule, when the git ref
+ * moves (polling), when local files change (chokidar, debounced); one run at a time; apply mode or
+ * report-only (drift) mode; /healthz and /metrics over HTTP; SIGTERM lets the step in progress
+ * finish (or abandons it safely after the grace period: the next run resumes).
+ */
+import { watch, type FSWatcher } from 'chokidar';
+import { UserError, type Logger } from '../../engine/contract';
+import { parseCron } from '../../serve/cron';
+import { startServeHttp, type LastRun } from '../../serve/http';
+import { debounce, ReconcileLoop } from '../../serve/loop';
+import { reconcilerMetrics } from '../../serve/metrics';
+import { remoteHead } from '../../source/git';
+import type { Io } from '../io';
+import { applyOnce } from './apply';
+import { driftOnce } from './drift';
+import type { SourceOptions } from './plan';
+
+export interface ServeOptions extends SourceOptions {
+  mode: 'apply' | 'drift';
+  schedule?: string;
+  pollSeconds?: number;
+  watch?: boolean;
+  listen: string;
+  graceSeconds?: number;
+}
+
+export interface RunningServe {
+  url: string;
+  loop: ReconcileLoop;
+  stop(): Promise<void>;
+}
+
+export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promise<RunningServe> {
+  let schedule;
+  try {
+    schedule = opts.schedule ? parseCron(opts.schedule) : undefined;
+  } catch (e) {
+    throw new UserError(`--schedule: ${(e as Error).message}`);
+  }
+  const m = reconcilerMetrics();
+  let last: LastRun = {};
+
+  const run = async (reason: string, signal: AbortSignal) => {
+    const started = Date.now();
+    last = { reason, startedAt: new Date(started).toISOString() };
+    io.err(`reconcile (${opts.mode}): ${reason}`);
+    let result: LastRun['result'] = 'ok';
+    try {
+      if (opts.mode === 'apply') {
+        const { report } = await applyOnce(opts, io, log, signal);
+        if (report) {
+          for (const o of report.outcomes) if (o.status === 'failed' && o.error) m.failures({ kind: o.error.kind });
+          for (const [action, n] of Object.entries(report.applied)) if (n) m.changes({ action }, n);
+          if (!report.ok) result = 'failed';
+        }
+      } else {
+        const report = await driftOnce(opts, io, log);
+        m.drift.reset();
+        const perSystem = new Map<string, number>();
+        for (const i of report.items) perSystem.set(i.system, (perSystem.get(i.system) ?? 0) + 1);
+        for (const [system, n] of perSystem) m.drift.set({ system }, n);
+        if (report.drifted) result = 'drift';
+      }
+    } catch (e) {
+      result = 'failed';
+      last.error = (e as Error).message;
+      throw e;
+    } finally {
+      const secs = (Date.now() - started) / 1000;
+      last = { ...last, result, endedAt: new Date().toISOString() };
+      m.runs({ mode: opts.mode, result });
+      m.runSeconds({ mode: opts.mode }, secs);
+      m.lastRunSeconds.set({ mode: opts.mode }, secs);
+      m.lastRunTimestamp.set({ mode: opts.mode }, Date.now() / 1000);
+    }
+  };
+
+  const loop = new ReconcileLoop({
+    run,
+    ...(schedule ? { schedule } : {}),
+    ...(opts.repo && opts.pollSeconds ? { poll: { intervalMs: opts.pollSeconds * 1000, current: () => remoteHead(opts.repo!, opts.ref ?? 'main') } } : {}),
+    onError: (e, reason) => io.err(`reconcile failed (${reason}): ${(e as Error).message}`),
+  });
+
+  let watcher: FSWatcher | undefined;
+  const onChange = debounce(() => void loop.trigger('files changed'), 1500);
+  if (opts.watch && !opts.repo) {
+    watcher = watch(opts.dir, { ignoreInitial: true, ignored: (p) => /(^|\/)(\.git|\.lab|\.shipshape|node_modules|dist)(\/|$)/.test(p) });
+    watcher.on('all', onChange);
+  }
+  const http = await startServeHttp({ listen: opts.listen, metrics: () => m.registry.render(), health: () => ({ busy: loop.busy, last }) });
+  io.err(`serving /healthz and /metrics at ${http.url}`);
+  loop.start();
+  void loop.trigger('startup');
+  return {
+    url: http.url,
+    loop,
+    async stop() {
+      onChange.cancel();
+      await watcher?.close();
+      await loop.stop((opts.graceSeconds ?? 60) * 1000);
+      await http.close();
+    },
+  };
+}
+
+export async function serveCommand(opts: ServeOptions, io: Io, log: Logger): Promise<number> {
+  const s = await startServe(opts, io, log);
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  io.err('shutting down: letting the step in progress finish');
+  await s.stop();
+  return 0;
+}
