@@ -5,8 +5,9 @@
  * installer kernel and initrd (debian-installer-12-netboot-amd64) from the server's local mirror,
  * and the installer then requests its preseed file. The server's request log proves each link.
  * Bounded: QEMU is killed by pid at the first preseed fetch, or after SHIPSHAPE_BOOTCHAIN_BOUND_S
- * (default 600 s). Measured on 2 cores under TCG: 5.5 to 8 minutes from QEMU start to the preseed
- * fetch, almost all of it the installer's own start-up (kernel ~70 s, then d-i's hardware detection).
+ * (default 600 s). Measured on 2 cores under TCG: 144 s from QEMU start to the preseed fetch with
+ * the machine otherwise idle; 5 to 8 minutes while other test files compete for the cores (almost all
+ * of it the installer's own start-up: the kernel, then d-i's hardware detection).
  * `-vga none`: without a framebuffer console to draw, d-i does not spend its time on fbcon scrolling.
  */
 import { spawn, spawnSync, type ChildProcess } from 'child_process';
