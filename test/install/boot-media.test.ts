@@ -5,8 +5,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { loadRepo } from '../../src/manifest';
 import type { SiteConfig } from '../../src/manifest/site';
 import { buildBootIso } from '../../src/providers/install/iso';
+import { InstallProvider } from '../../src/providers/install/provider';
 import { isoScript } from '../../src/providers/install/render';
 import { retrieveObjects } from '../../src/providers/vsphere/inventory';
 import { VsphereProvider } from '../../src/providers/vsphere/provider';
@@ -73,6 +75,17 @@ it('uploads the boot ISO, attaches it, resets the VM, and detaches the ISO after
   expect((await vmState(resolved.vmId as string)).iso).toBeUndefined();
   // Detaching twice is harmless (a resumed run after a crash).
   await media.detachIso(system, resolved, fileName, ctx);
+
+  // The VM's own marker: with the state dir lost, the install step records it as built instead of reinstalling.
+  expect(await media.installMarker(system, resolved, ctx)).toBeUndefined();
+  await media.setInstallMarker(system, resolved, 'built', ctx);
+  expect(await media.installMarker(system, resolved, ctx)).toBe('built');
+  const withProv: SiteConfig = { ...site, provisioning: { listen: '127.0.0.1:0', baseUrl: 'http://127.0.0.1:9', mirrors: { debian12: 'http://127.0.0.1:9/d' }, localMirrors: {}, timezone: 'Etc/UTC', installTimeoutMinutes: 5, failedLogMaxKiB: 4 } };
+  const { os: catalog } = await loadRepo(path.join(__dirname, '..', '..'));
+  const install = new InstallProvider({ os: catalog, dir: path.join(root, 'fresh-state'), secret, media });
+  const res = await install.create(system, { os: 'debian12', state: 'built' }, resolved, { ...ctxFor(withProv), lab: false });
+  expect(res.fields).toEqual({ os: 'debian12', state: 'built' });
+  expect((await install.observe(ctx)).resources.map((r) => [r.system, r.fields.state])).toEqual([['media-01', 'built']]);
 });
 
 it('says clearly when there is no VM to boot', async () => {

@@ -33,6 +33,9 @@ export interface BootMedia {
   attachIso(system: DesiredSystem, resolved: Resolved, isoFile: string, ctx: ProviderContext): Promise<string>;
   /** Detaches the ISO once the install is done (the VM then boots from disk). */
   detachIso(system: DesiredSystem, resolved: Resolved, datastorePath: string, ctx: ProviderContext): Promise<void>;
+  /** The VM's own install marker (`built` once installed): a lost state dir must never mean a reinstall. */
+  installMarker(system: DesiredSystem, resolved: Resolved, ctx: ProviderContext): Promise<string | undefined>;
+  setInstallMarker(system: DesiredSystem, resolved: Resolved, value: string, ctx: ProviderContext): Promise<void>;
   /** Resets the VM so it boots the installer now (it was powered on before the boot script existed). */
   restart(system: DesiredSystem, resolved: Resolved, ctx: ProviderContext): Promise<void>;
 }
@@ -114,6 +117,14 @@ export class InstallProvider implements Provider<InstallFields> {
     if (this.o.labInstaller && !ctx.lab) throw new UserError('a lab installer stand-in is configured, but shipshape.yaml does not set `lab: true`: a real site installs for real');
     let r = await this.store.get(system.name);
     if (r?.state === 'built') return this.toResource(r);
+    if (!r && this.o.media && (await this.o.media.installMarker(system, resolved, ctx)) === 'built') {
+      // The VM says it is installed but our record is gone (a lost or new state dir): record it, never reinstall.
+      const at = now().toISOString();
+      const adopted: InstallRecord = { system: system.name, mac: resolved.mac.toLowerCase(), os: desired.os, bootPath: bootPathOf(system, ctx.site), state: 'built', requestedAt: at, updatedAt: at, attempt: 0, history: [{ state: 'built', at }] };
+      await this.store.put(adopted);
+      ctx.log.warn({ system: system.name }, 'install: the VM carries the installed marker but the state dir has no record; recorded as built, not reinstalled');
+      return this.toResource(adopted);
+    }
     const bootPath = bootPathOf(system, ctx.site);
     const resumable = r && ACTIVE.has(r.state) && r.os === desired.os && Date.parse(r.requestedAt) + timeoutMs > now().getTime() && !this.o.labInstaller;
     let token: string | undefined;
@@ -158,6 +169,7 @@ export class InstallProvider implements Provider<InstallFields> {
       ...(ctx.signal ? { signal: ctx.signal } : {}),
       onProgress: (x) => ctx.log.info({ system: x.system, state: x.state }, `install: ${x.state}`),
     });
+    if (this.o.media) await this.o.media.setInstallMarker(system, resolved, 'built', ctx);
     if (done.iso && this.o.media) {
       await this.o.media.detachIso(system, resolved, done.iso, ctx);
       const { iso: _iso, ...rest } = done;

@@ -14,11 +14,13 @@ import type { VimClient } from './client';
 import { retrieveObjects, runTask } from './inventory';
 import type { Placement } from './placement';
 import { ref, type MoRef, type XNode } from './soap/xml';
-import { reconfigSpec, serialize, withChild } from './specs';
-import { parseDevices, type VmDevices } from './vm';
+import { extraConfig, reconfigSpec, serialize, withChild } from './specs';
+import { lastPerKey, parseDevices, type VmDevices } from './vm';
 
 /** Datastore folder the boot ISOs live in. */
 export const ISO_FOLDER = 'shipshape-install';
+/** extraConfig key on the VM: `built` once its OS is installed (survives a lost state dir). */
+export const INSTALL_MARKER = 'shipshape.install';
 
 type Connect = (ctx: ProviderContext) => Promise<{ c: VimClient; p: Placement; v: VsphereSite }>;
 
@@ -66,6 +68,15 @@ export function vsphereBootMedia(connect: Connect, taskMs: (v: VsphereSite) => n
     },
     async detachIso(system, resolved, _datastorePath, ctx) {
       await setIso(ctx, system, resolved, undefined);
+    },
+    async installMarker(system, resolved, ctx) {
+      const { c } = await connect(ctx);
+      const [o] = await retrieveObjects(c, [vmOf(system, resolved)], [{ type: 'VirtualMachine', paths: ['config.extraConfig'] }]);
+      return lastPerKey(o?.props.get('config.extraConfig')).get(INSTALL_MARKER);
+    },
+    async setInstallMarker(system, resolved, value, ctx) {
+      const { c, v } = await connect(ctx);
+      await runTask(c, 'ReconfigVM_Task', ref('_this', vmOf(system, resolved)) + `<spec>${extraConfig([[INSTALL_MARKER, value]])}</spec>`, { timeoutMs: taskMs(v), what: `mark ${system.name} as installed` });
     },
     async restart(system, resolved, ctx) {
       const { c, v } = await connect(ctx);
