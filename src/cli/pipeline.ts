@@ -9,6 +9,8 @@ import type { Logger, Observation, Provider, ProviderContext, ResourceKind } fro
 import { formatDiagnostic, loadRepo, type LoadResult } from '../manifest';
 import type { SiteConfig } from '../manifest/site';
 import { buildProviders } from '../providers/registry';
+import { indexObservations, resolvedBefore } from '../plan/planner';
+import type { DesiredSystem } from '../manifest/types';
 import { ExitError } from './errors';
 
 export interface Loaded {
@@ -52,10 +54,26 @@ export function providersFor(loaded: Loaded, log: Logger, state: string): Provid
   return buildProviders({ repo: loaded.repo, site: loaded.repo.site, log, stateDir: state });
 }
 
-/** Observes every backend once, in parallel: a constant number of round trips per backend. */
-export async function observeAll(providers: Provider[], ctx: ProviderContext): Promise<Map<ResourceKind, Observation>> {
-  const results = await Promise.all(providers.map(async (p) => [p.kind, await p.observe(ctx)] as const));
-  return new Map(results);
+/**
+ * Observes every backend once, in parallel: a constant number of round trips per backend. Providers
+ * that need earlier steps' values (specialisation: address and host key) observe afterwards.
+ */
+export async function observeAll(providers: Provider[], ctx: ProviderContext, systems: DesiredSystem[] = []): Promise<Map<ResourceKind, Observation>> {
+  const first = providers.filter((p) => !p.observeAfterEarlier);
+  const results = new Map(await Promise.all(first.map(async (p) => [p.kind, await p.observe(ctx)] as const)));
+  const later = providers.filter((p) => p.observeAfterEarlier);
+  if (later.length) {
+    const index = indexObservations(results);
+    const byName = new Map(systems.map((s) => [s.name, s]));
+    const done = await Promise.all(
+      later.map(async (p) => {
+        const earlier = { resolved: (name: string) => { const s = byName.get(name); return s ? resolvedBefore(s, p.kind, providers, index) : undefined; } };
+        return [p.kind, await p.observe(ctx, earlier)] as const;
+      }),
+    );
+    for (const [k, o] of done) results.set(k, o);
+  }
+  return results;
 }
 
 export async function closeAll(providers: Provider[], log: Logger): Promise<void> {

@@ -22,6 +22,13 @@ export interface Resolved {
   prefixLength?: number;
   gateway?: string;
   mac: string;
+  /**
+   * The system's SSH host key as the install step learned it from the installer's callback: an
+   * OpenSSH public key line (`ssh-ed25519 AAAA…`, preferred: it pins the key type too) or a
+   * `SHA256:` fingerprint. UNKNOWN until the system is installed. Specialisation never connects
+   * without it (or a known_hosts entry for adopted systems).
+   */
+  hostKey?: Maybe<string>;
   [key: string]: unknown;
 }
 
@@ -80,8 +87,20 @@ export interface Logger {
   debug(obj: object | string, msg?: string): void;
 }
 
+/**
+ * What earlier steps hold for each system, for a provider that can only observe once it knows them
+ * (specialisation reaches a system at the address the ip step holds, verified by the host key the
+ * install step learned).
+ */
+export interface EarlierSteps {
+  /** The values earlier steps resolved from their observations, or undefined for an undeclared system. */
+  resolved(system: string): Resolved | undefined;
+}
+
 export interface Provider<F extends Fields = Fields> {
   readonly kind: ResourceKind;
+  /** Observe after every other kind, with `earlier` set (default: all kinds observe in parallel). */
+  readonly observeAfterEarlier?: boolean;
   /** Pure: the fields this backend should hold for a present system, or null if the kind does not apply to it. */
   desired(system: DesiredSystem, resolved: Resolved, site: SiteConfig): F | null;
   /**
@@ -90,7 +109,7 @@ export interface Provider<F extends Fields = Fields> {
    */
   diff(system: DesiredSystem, desired: F, observed: ObservedResource<F>): FieldChange[];
   /** Everything of this kind in scope, marked or not, in a constant number of round trips. */
-  observe(ctx: ProviderContext): Promise<Observation<F>>;
+  observe(ctx: ProviderContext, earlier?: EarlierSteps): Promise<Observation<F>>;
   create(system: DesiredSystem, desired: F, resolved: Resolved, ctx: ProviderContext): Promise<ObservedResource<F>>;
   update(
     system: DesiredSystem,

@@ -1,5 +1,11 @@
 /** The OS catalog (os/<name>/os.yaml) and roles (roles/<path>/role.yaml), as later issues consume them. */
+import type { RawRoleStep } from './raw';
 import type { SourceRef } from './types';
+
+/** A validated role step: exactly one action key (file, script, packages, deb, service, absent). */
+export type RoleStep = RawRoleStep;
+export const STEP_ACTIONS = ['file', 'script', 'packages', 'deb', 'service', 'absent'] as const;
+export type StepAction = (typeof STEP_ACTIONS)[number];
 
 export interface OsEntry {
   name: string;
@@ -24,8 +30,12 @@ export interface RoleDef {
   name: string;
   /** JSON Schema (type object) the role's params are validated against. */
   paramsSchema: Record<string, unknown>;
-  /** Steps as written; the specialisation issue gives them a type. */
-  steps: Record<string, unknown>[];
+  /** Ordered steps, run over SSH when the role's digest changed or its check failed. */
+  steps: RoleStep[];
+  /** Shell script (template) that exits 0 while the role still holds; drift and plan run it. */
+  check?: string;
+  /** Steps that undo the role when a system stops listing it; none means it cannot be undone. */
+  remove: RoleStep[];
   /** The role.yaml that declares it, relative to the repo root. */
   file: string;
   source: SourceRef;

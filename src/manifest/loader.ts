@@ -6,7 +6,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import type { ValidateFunction } from 'ajv';
 import { displayPath, pointerToPath } from './ajvMessages';
-import type { OsEntry, RoleDef } from './catalog';
+import { STEP_ACTIONS, type OsEntry, type RoleDef } from './catalog';
 import { Diagnostics, fileStart } from './diagnostics';
 import type { Diagnostic } from './diagnostics';
 import { expandSystem } from './expand';
@@ -24,7 +24,7 @@ import { dict, siteFacts } from './siteFacts';
 import type { SiteConfig } from './site';
 import type { DesiredSystem } from './types';
 import { locate, parseManifest } from './yamlFile';
-import type { ParsedFile } from './yamlFile';
+import type { ParsedFile, PathSeg } from './yamlFile';
 
 export interface LoadResult {
   /** False when any diagnostic is an error. */
@@ -118,7 +118,10 @@ async function loadRoles(r: RepoReader): Promise<{ roles: Record<string, RoleDef
     const l = await r.load<RoleManifest>(rel, 'role');
     if (!l || !r.nameMatches(l, name, 'role')) continue;
     const schema = l.manifest.spec.params ?? { type: 'object' };
-    roles[name] = { name, paramsSchema: schema, steps: l.manifest.spec.steps ?? [], file: rel, source: locate(l.pf, ['metadata', 'name']) };
+    const spec = l.manifest.spec;
+    roles[name] = { name, paramsSchema: schema, steps: spec.steps ?? [], remove: spec.remove ?? [], file: rel, source: locate(l.pf, ['metadata', 'name']) };
+    if (spec.check !== undefined) roles[name].check = spec.check;
+    await checkRoleSteps(r, l.pf, name);
     const bad = `params schema of role \`${name}\` is not a valid JSON Schema`;
     if (!ajv.validateSchema(schema)) {
       // One sentence per offending node; the meta-schema's anyOf branches would otherwise repeat it.
@@ -139,11 +142,44 @@ async function loadRoles(r: RepoReader): Promise<{ roles: Record<string, RoleDef
   return { roles, params };
 }
 
+/** Each step does exactly one thing, and the files it names exist in the role folder. */
+async function checkRoleSteps(r: RepoReader, pf: ParsedFile, name: string): Promise<void> {
+  const spec = (pf.value as RoleManifest).spec;
+  for (const list of ['steps', 'remove'] as const) {
+    (spec[list] ?? []).forEach((step, i) => {
+      const actions = STEP_ACTIONS.filter((a) => step[a] !== undefined);
+      if (actions.length !== 1) {
+        const what = actions.length ? `has ${actions.map((a) => `\`${a}\``).join(' and ')}` : 'has none';
+        r.diags.error(locate(pf, ['spec', list, i]), `role \`${name}\` ${list}[${i}] must have exactly one of ${STEP_ACTIONS.map((a) => `\`${a}\``).join(', ')}; it ${what}`);
+      }
+      if (step.file && (step.file.source === undefined) === (step.file.template === undefined)) {
+        r.diags.error(locate(pf, ['spec', list, i, 'file']), `role \`${name}\` ${list}[${i}].file needs exactly one of \`source\` (copied as is) or \`template\` (rendered)`);
+      }
+      if (list === 'remove' && (step.file || step.deb)) {
+        r.diags.error(locate(pf, ['spec', list, i]), `role \`${name}\` remove[${i}]: remove steps may use \`script\`, \`service\`, \`packages\` or \`absent\`, not \`file\` or \`deb\` (they are kept on the target to undo the role later)`);
+      }
+    });
+  }
+  const refs: [string, PathSeg[]][] = [];
+  (spec.steps ?? []).forEach((s, i) => {
+    const f = s.file?.source ?? s.file?.template;
+    if (f !== undefined) refs.push([f, ['spec', 'steps', i, 'file', s.file?.source !== undefined ? 'source' : 'template']]);
+    // A versioned package (`files/shop_{{ version }}_all.deb`) is checked when a system names the version.
+    if (s.deb !== undefined && !s.deb.includes('{{')) refs.push([s.deb, ['spec', 'steps', i, 'deb']]);
+  });
+  for (const [f, at] of refs) {
+    if (!(await r.exists(path.posix.join('roles', name, f)))) {
+      r.diags.error(locate(pf, at), `role \`${name}\` names ${f}, which does not exist: add roles/${name}/${f}`);
+    }
+  }
+}
+
 function baseName(rel: string): string {
   return path.posix.basename(rel).replace(/\.ya?ml$/, '');
 }
 
 async function loadAll<T extends { metadata: { name: string } }>(r: RepoReader, dir: string, kind: ManifestKind, what: string): Promise<{ loaded: Loaded<T>[]; files: string[] }> {
+  if (!(await r.exists(dir))) return { loaded: [], files: [] }; // e.g. a repo without profiles/
   const files = await walk(r.realRoot, r.root, dir, { accept: isYamlName, warnOthers: true }, r.diags);
   // Files are read in parallel (I/O bound, thousands of systems); results keep the sorted order.
   const all = await mapLimit(files, READ_CONCURRENCY, (rel) => r.load<T>(rel, kind));

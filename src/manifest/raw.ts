@@ -73,11 +73,23 @@ export interface OsManifest {
   };
 }
 
+/** One step of a role: exactly one of file, script, packages, deb, service, absent (checked by the loader). */
+export interface RawRoleStep {
+  name?: string;
+  timeoutSeconds?: number;
+  file?: { path: string; source?: string; template?: string; mode?: string; owner?: string; group?: string };
+  script?: string;
+  packages?: string[];
+  deb?: string;
+  service?: { name: string; enabled?: boolean; restart?: boolean };
+  absent?: string;
+}
+
 export interface RoleManifest {
   apiVersion: 'shipshape.dev/v1';
   kind: 'Role';
   metadata: { name: string };
-  spec: { params?: { type?: 'object'; [k: string]: unknown }; steps?: Record<string, unknown>[] };
+  spec: { params?: { type?: 'object'; [k: string]: unknown }; steps?: RawRoleStep[]; check?: string; remove?: RawRoleStep[] };
 }
 
 export interface RawTls {
@@ -166,6 +178,15 @@ export interface SiteManifest {
       timezone?: string;
       installTimeoutMinutes?: number;
       failedLogMaxKiB?: number;
+    };
+    specialise?: {
+      user: string;
+      port?: number;
+      privateKey: string;
+      knownHosts?: string;
+      rootPrefix?: string;
+      connectTimeoutSeconds?: number;
+      commandTimeoutSeconds?: number;
     };
   };
 }

@@ -140,6 +140,26 @@ export interface NetSite {
   reverseZone?: string;
 }
 
+/** How specialisation reaches systems over SSH (the address comes from the ip step, the host key from install). */
+export interface SpecialiseSite {
+  user: string;
+  port: number;
+  privateKey: SecretRef;
+  /**
+   * known_hosts for systems shipshape did not install (adopted): entries by IP address
+   * (`[ip]:port` when the port is not 22). Never used to learn a key: an unknown key is refused.
+   */
+  knownHosts?: string;
+  /**
+   * Labs and tests only: every absolute path a role touches is written below this prefix
+   * (`{system}` is replaced by the system name), so several test "hosts" on one machine never
+   * touch its real /etc.
+   */
+  rootPrefix?: string;
+  connectTimeoutSeconds: number;
+  commandTimeoutSeconds: number;
+}
+
 export interface SiteConfig {
   /** Directory of the repo (absolute). */
   root: string;
@@ -151,5 +171,6 @@ export interface SiteConfig {
   dns: { zones: DnsZone[] };
   dhcp: { servers: DhcpServer[] };
   provisioning?: ProvisioningSite;
+  specialise?: SpecialiseSite;
   defaults: { concurrency: number; maxDeletes: number };
 }

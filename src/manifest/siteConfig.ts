@@ -92,6 +92,18 @@ export function buildSite(root: string, m: SiteManifest): SiteConfig {
     if (p.rootPasswordHash !== undefined) site.provisioning.rootPasswordHash = { ref: p.rootPasswordHash };
     if (p.sshPublicKeyFile !== undefined) site.provisioning.sshPublicKeyFile = p.sshPublicKeyFile;
   }
+  if (s.specialise) {
+    const sp = s.specialise;
+    site.specialise = {
+      user: sp.user,
+      port: sp.port ?? 22,
+      privateKey: { ref: sp.privateKey },
+      connectTimeoutSeconds: sp.connectTimeoutSeconds ?? 10,
+      commandTimeoutSeconds: sp.commandTimeoutSeconds ?? 600,
+    };
+    if (sp.knownHosts !== undefined) site.specialise.knownHosts = sp.knownHosts;
+    if (sp.rootPrefix !== undefined) site.specialise.rootPrefix = sp.rootPrefix;
+  }
   return site;
 }
 
@@ -135,6 +147,10 @@ export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>
     if (n !== 1) {
       diags.error(locate(pf, ['spec', ...p], { key: true }), `${displayPath(['spec', ...p])} needs exactly one of hostKeyFingerprint or knownHosts (the SSH host key is always verified)`);
     }
+  }
+  const sp = asMap(spec.specialise);
+  if (sp?.rootPrefix !== undefined && spec.lab !== true) {
+    diags.error(at('specialise', 'rootPrefix'), 'specialise.rootPrefix is for labs and tests only (several test hosts on one machine); a real site sets no prefix, or sets lab: true');
   }
   dupes(zones.map((z) => asMap(z)?.name), (i) => at('dns', 'zones', i, 'name'), 'DNS zone', diags);
   dupes(servers.map((d) => asMap(d)?.name), (i) => at('dhcp', 'servers', i, 'name'), 'DHCP server', diags);

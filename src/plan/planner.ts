@@ -50,6 +50,20 @@ export function indexObservations(observations: Map<ResourceKind, Observation>):
   return index;
 }
 
+/**
+ * What the steps before `kind` resolve for a system from their observations alone (what planning
+ * and apply start from): providers that observe after the others use it to find their targets.
+ */
+export function resolvedBefore(system: DesiredSystem, kind: ResourceKind, providers: Provider[], index: ObservedIndex): Resolved {
+  let resolved = initialResolved(system);
+  for (const provider of orderedProviders(providers)) {
+    if (RESOURCE_KINDS.indexOf(provider.kind) >= RESOURCE_KINDS.indexOf(kind)) break;
+    const found = index.get(provider.kind)?.get(system.name) ?? [];
+    if (provider.resolve && found.length === 1 && found[0]!.owned) resolved = provider.resolve(system, found[0], resolved);
+  }
+  return resolved;
+}
+
 export function orderedProviders(providers: Provider[]): Provider[] {
   return [...providers].sort((a, b) => RESOURCE_KINDS.indexOf(a.kind) - RESOURCE_KINDS.indexOf(b.kind));
 }

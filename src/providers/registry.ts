@@ -16,6 +16,7 @@ import { IdoitCmdbProvider } from './idoit/cmdb';
 import { httpLabInstaller, InstallProvider } from './install/provider';
 import { installStateDir } from './install/store';
 import { vsphereProvider, VsphereProvider } from './vsphere';
+import { SpecialiseProvider } from './specialise/provider';
 
 export interface ProviderDeps {
   repo: LoadResult;
@@ -84,6 +85,12 @@ const ENTRIES: Entry[] = [
         ...(site.lab && site.provisioning ? { labInstaller: httpLabInstaller(site.provisioning.baseUrl) } : {}),
       }),
     ],
+  },
+  {
+    name: 'specialisation (roles over SSH)',
+    issue: 7,
+    configured: (s) => !!s.specialise,
+    build: ({ site, repo }) => [new SpecialiseProvider({ site, roles: repo.roles, systems: repo.systems })],
   },
 ];
 

@@ -126,3 +126,20 @@ export function knownHostsPolicy(file: string, host: string, port: number): Host
     },
   };
 }
+
+/**
+ * Pins one OpenSSH public key line (`ssh-ed25519 AAAA… comment`), e.g. the host key an installer
+ * reported: the key type is offered alone, so the server cannot present another of its keys.
+ */
+export function publicKeyPolicy(line: string): HostKeyPolicy {
+  const [type, b64] = line.trim().split(/\s+/);
+  const blob = b64 && /^[A-Za-z0-9+/]+={0,2}$/.test(b64) ? Buffer.from(b64, 'base64') : undefined;
+  if (!type || !blob || keyType(blob) !== type) {
+    throw new Error(`"${line.slice(0, 40)}…" is not an OpenSSH public key line (type and base64 key, as in ssh_host_ed25519_key.pub)`);
+  }
+  return {
+    describe: `the host key ${type} ${fingerprint(blob)} reported at install time`,
+    algorithms: hostKeyAlgorithms(type),
+    check: (presented) => (presented.equals(blob) ? null : `it is not the key ${fingerprint(blob)} reported at install time`),
+  };
+}

@@ -212,25 +212,27 @@ export class SshPool {
   private readonly sessions = new Map<string, Promise<SshSession>>();
   constructor(private readonly opts: SshPoolOptions) {}
 
-  get(e: SshEndpoint): Promise<SshSession> {
-    const key = endpointName(e);
+  /** `hostKey` overrides the endpoint's own fingerprint/known_hosts (a key learned at install time). */
+  get(e: SshEndpoint, hostKey?: HostKeyPolicy): Promise<SshSession> {
+    // A session verified under one host key policy is never handed out under another.
+    const key = hostKey ? `${endpointName(e)} ${hostKey.describe}` : endpointName(e);
     const existing = this.sessions.get(key);
     if (existing) {
       return existing.then((s) => {
         if (!s.closed) return s;
         this.sessions.delete(key);
-        return this.get(e);
+        return this.get(e, hostKey);
       });
     }
-    const p = this.connect(e);
+    const p = this.connect(e, hostKey);
     this.sessions.set(key, p);
     p.catch(() => this.sessions.delete(key));
     return p;
   }
 
-  private async connect(e: SshEndpoint): Promise<SshSession> {
+  private async connect(e: SshEndpoint, hostKey?: HostKeyPolicy): Promise<SshSession> {
     const name = endpointName(e);
-    const policy = policyFor(e, this.opts.root);
+    const policy = hostKey ?? policyFor(e, this.opts.root);
     const privateKey = await this.opts.readSecret(e.privateKey);
     let refusal: string | undefined;
     const conn = new Client();

@@ -43,7 +43,7 @@ export async function freshPlan(opts: SourceOptions & { maxDeletes?: number }, i
   const providers = providersFor(loaded, log, stateDir(opts.stateDir));
   const ctx = providerContext(loaded, log);
   try {
-    const observations = await observeAll(providers, ctx);
+    const observations = await observeAll(providers, ctx, loaded.repo.systems);
     const plan = makePlan({
       systems: loaded.repo.systems,
       site: loaded.repo.site,

@@ -1,0 +1,208 @@
+/**
+ * The `specialise` provider: after install, brings each system's roles to what its manifest lists,
+ * over SSH, verified by the host key the install step learned (resolved.hostKey) or, for systems
+ * shipshape did not install, by the site's known_hosts. Never trust-on-first-use.
+ *
+ * Fields are one per role, `roles.<name>` = `<version> <digest>`; the diff says why a role runs
+ * (new, changed digest, failed check, failed last time) or goes (remove steps, or cannot be undone).
+ * Observe is one SSH connection and one command per host, hosts in parallel: per-host work cannot
+ * be batched across machines, so round trips grow with the number of hosts (one each).
+ */
+import { posix } from 'node:path';
+import { UNKNOWN, UserError, type EarlierSteps, type FieldChange, type Fields, type Observation, type ObservedResource, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
+import { mapPool } from '../../engine/pool';
+import type { RoleDef } from '../../manifest/catalog';
+import { resolveSecret } from '../../manifest/secrets';
+import type { SiteConfig, SpecialiseSite, SshEndpoint } from '../../manifest/site';
+import type { DesiredSystem } from '../../manifest/types';
+import { fingerprintPolicy, knownHostsPolicy, publicKeyPolicy, type HostKeyPolicy } from '../../transport/host-key';
+import { SshHostKeyError, SshPool, type SshSession } from '../../transport/ssh';
+import type { HostState } from './record';
+import { RoleCompiler, rootPrefix, type CompiledRole } from './role-model';
+import { readHostState, runRoles, whyRun } from './runner';
+
+interface Handle {
+  state?: HostState;
+  /** Why the host could not be read (unknown host key, unreachable): plan shows it, apply stops on it. */
+  error?: string;
+  refused?: boolean;
+}
+
+export interface SpecialiseDeps {
+  site: SiteConfig;
+  roles: Record<string, RoleDef>;
+  systems: DesiredSystem[];
+  /** Clock for the record's timestamps (tests). */
+  now?: () => Date;
+}
+
+type Target = { endpoint: SshEndpoint; policy: HostKeyPolicy } | { pending: string } | { error: string };
+
+const fieldOf = (role: string) => `roles.${role}`;
+const label = (version: string | undefined, digest: string) => `${version ? `${version} ` : ''}${digest.slice(0, 16)}`;
+
+export class SpecialiseProvider implements Provider {
+  readonly kind = 'specialise' as const;
+  readonly observeAfterEarlier = true;
+  private readonly sp: SpecialiseSite;
+  private readonly compiler: RoleCompiler;
+  private readonly pool: SshPool;
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: SpecialiseDeps) {
+    if (!deps.site.specialise) throw new UserError('systems list roles, but shipshape.yaml has no `specialise` section (user, privateKey): add it so shipshape can reach the systems');
+    this.sp = deps.site.specialise;
+    this.compiler = new RoleCompiler(deps.site.root, deps.roles, this.sp.rootPrefix, this.sp.commandTimeoutSeconds * 1000);
+    this.pool = new SshPool({ readSecret: (ref) => resolveSecret(ref, deps.site.root), root: deps.site.root, connectTimeoutMs: this.sp.connectTimeoutSeconds * 1000 });
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  private root(system: string): string {
+    return rootPrefix(this.sp.rootPrefix, system);
+  }
+
+  /**
+   * In the lab, systems live in documentation ranges that are data, never a target: their machines
+   * are simulated, so specialisation is not planned and nothing connects there. Only loopback
+   * addresses are reachable in the lab.
+   */
+  private labSimulated(system: DesiredSystem, resolved: Resolved): boolean {
+    if (!this.deps.site.lab) return false;
+    const address = resolved.ip !== UNKNOWN ? resolved.ip : this.deps.site.nets[system.network.net]?.cidr.split('/')[0];
+    return !address || !address.startsWith('127.');
+  }
+
+  /** Where and how to reach a system: its address from the ip step, its host key from install or known_hosts. */
+  target(system: DesiredSystem, resolved: Resolved): Target {
+    if (this.labSimulated(system, resolved)) return { pending: 'lab: the machine is simulated, so there is nothing to specialise' };
+    if (resolved.ip === UNKNOWN) return { pending: 'its address is not allocated yet' };
+    if (resolved.hostKey === UNKNOWN) return { pending: 'it is not installed yet (no host key reported)' };
+    const endpoint: SshEndpoint = { host: resolved.ip, port: this.sp.port, user: this.sp.user, privateKey: this.sp.privateKey };
+    try {
+      if (typeof resolved.hostKey === 'string') {
+        const k = resolved.hostKey.trim();
+        return { endpoint, policy: k.startsWith('SHA256:') ? fingerprintPolicy(k) : publicKeyPolicy(k) };
+      }
+      if (this.sp.knownHosts) {
+        const file = posix.isAbsolute(this.sp.knownHosts) ? this.sp.knownHosts : posix.join(this.deps.site.root, this.sp.knownHosts);
+        return { endpoint, policy: knownHostsPolicy(file, resolved.ip, this.sp.port) };
+      }
+    } catch (e) {
+      return { error: `no trusted host key for ${system.name} (${resolved.ip}): ${(e as Error).message}` };
+    }
+    return { error: `no trusted host key for ${system.name} (${resolved.ip}): the install step reported none and specialise.knownHosts is not set; shipshape never trusts a key on first use` };
+  }
+
+  private compiled(system: DesiredSystem): CompiledRole[] {
+    return this.compiler.compileAll(system);
+  }
+
+  resolve(_system: DesiredSystem, observed: ObservedResource | undefined, resolved: Resolved): Resolved {
+    // A host that holds a record must be diffed even when the manifest lists no roles any more.
+    return observed ? { ...resolved, specialiseRecord: true } : resolved;
+  }
+
+  desired(system: DesiredSystem, resolved: Resolved): Fields | null {
+    if (system.state !== 'present') return null;
+    if (system.roles.length === 0 && !resolved.specialiseRecord) return null;
+    if (this.labSimulated(system, resolved)) return null;
+    const fields: Fields = {};
+    for (const r of this.compiled(system)) fields[fieldOf(r.name)] = label(r.version, r.digest);
+    return fields;
+  }
+
+  diff(system: DesiredSystem, desired: Fields, observed: ObservedResource): FieldChange[] {
+    const h = (observed.handle ?? {}) as Handle;
+    if (h.error) return [{ path: 'host', from: h.error, to: 'reachable with a trusted host key', ...(h.refused ? { refused: h.error } : {}) }];
+    const state: HostState = h.state ?? { checks: new Map() };
+    if (state.foreign) return [{ path: 'record', from: state.foreign, to: 'shipshape record', refused: `${state.foreign}; shipshape does not overwrite it` }];
+    const changes: FieldChange[] = [];
+    const compiled = this.compiled(system);
+    compiled.forEach((role, i) => {
+      const why = whyRun(role, state);
+      if (why === null) return;
+      const src = system.sources[`roles[${i}]`] ?? system.sources.roles;
+      changes.push({ path: fieldOf(role.name), from: why === 'new' ? null : `${observed.fields[fieldOf(role.name)] ?? 'not applied'} (${why})`, to: desired[fieldOf(role.name)], ...(src ? { source: `${src.file}:${src.line}:${src.col}` } : {}) });
+    });
+    for (const [name, applied] of Object.entries(state.record?.roles ?? {})) {
+      if (compiled.some((r) => r.name === name)) continue;
+      const to = applied.remove.length ? `removed: runs ${applied.remove.length} remove step${applied.remove.length === 1 ? '' : 's'}` : 'removed: cannot be undone (the role has no remove steps); shipshape forgets it, the machine keeps its effects';
+      changes.push({ path: fieldOf(name), from: label(applied.version, applied.digest), to });
+    }
+    return changes;
+  }
+
+  async observe(ctx: ProviderContext, earlier?: EarlierSteps): Promise<Observation> {
+    const systems = this.deps.systems.filter((s) => s.state === 'present');
+    let roundTrips = 0;
+    const results = await mapPool(systems, 16, async (system): Promise<ObservedResource | undefined> => {
+      const t = this.target(system, earlier?.resolved(system.name) ?? { ip: system.network.ip === 'auto' ? UNKNOWN : system.network.ip, mac: system.network.mac });
+      if ('pending' in t) return undefined;
+      const base = { kind: this.kind, system: system.name, owned: true };
+      // A system without roles is only looked at for a record to undo; no key for it blocks nothing.
+      if ('error' in t && system.roles.length === 0) return undefined;
+      if ('error' in t) return { ...base, id: system.name, fields: { host: t.error }, handle: { error: t.error, refused: true } satisfies Handle };
+      const id = `${t.endpoint.host}:${t.endpoint.port}`;
+      let session: SshSession;
+      try {
+        session = await this.pool.get(t.endpoint, t.policy);
+      } catch (e) {
+        if (system.roles.length === 0 && !(e instanceof SshHostKeyError)) return undefined;
+        const refused = e instanceof SshHostKeyError || e instanceof UserError;
+        return { ...base, id, fields: { host: (e as Error).message }, handle: { error: (e as Error).message, refused } satisfies Handle };
+      }
+      roundTrips++;
+      const state = await readHostState(session, this.root(system.name), system.name, this.compiled(system), this.sp.commandTimeoutSeconds * 1000);
+      if (!state.record && !state.foreign) return undefined; // never specialised (or rebuilt): every role is new
+      const fields: Fields = {};
+      for (const [name, a] of Object.entries(state.record?.roles ?? {})) fields[fieldOf(name)] = label(a.version, a.digest);
+      for (const [name, c] of state.checks) fields[`check.${name}`] = c.code === 0 ? 'holds' : `failed (exit ${c.code})`;
+      if (state.record?.failed) fields.failed = `${state.record.failed.role} ${state.record.failed.label}`;
+      return { ...base, id, owned: !state.foreign, fields, handle: { state } satisfies Handle };
+    });
+    const resources: ObservedResource[] = [];
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') {
+        if (r.value) resources.push(r.value);
+      } else {
+        const msg = (r.reason as Error).message;
+        resources.push({ kind: this.kind, system: systems[i]!.name, id: systems[i]!.name, owned: true, fields: { host: msg }, handle: { error: msg } satisfies Handle });
+      }
+    });
+    ctx.log.debug({ kind: this.kind, hosts: roundTrips }, 'specialise observed');
+    return { resources, roundTrips };
+  }
+
+  private async apply(system: DesiredSystem, resolved: Resolved, ctx: ProviderContext): Promise<ObservedResource> {
+    const t = this.target(system, resolved);
+    if ('pending' in t) throw new UserError(`cannot specialise ${system.name}: ${t.pending}`);
+    if ('error' in t) throw new SshHostKeyError(t.error);
+    const session = await this.pool.get(t.endpoint, t.policy);
+    const roles = this.compiled(system);
+    const root = this.root(system.name);
+    // Read again right before acting: the record on the host is the truth, not the plan's snapshot.
+    const state = await readHostState(session, root, system.name, roles, this.sp.commandTimeoutSeconds * 1000);
+    const out = await runRoles({ system: system.name, root, session, log: ctx.log, ...(ctx.commit ? { commit: ctx.commit } : {}), now: this.now }, roles, state);
+    ctx.log.info({ system: system.name, ran: out.ran, removed: out.removed }, out.ran.length + out.removed.length ? 'specialised' : 'roles already hold');
+    const fields: Fields = {};
+    for (const [name, a] of Object.entries(out.record.roles)) fields[fieldOf(name)] = label(a.version, a.digest);
+    return { kind: this.kind, system: system.name, id: `${t.endpoint.host}:${t.endpoint.port}`, owned: true, fields, handle: { state: { record: out.record, checks: new Map() } } satisfies Handle };
+  }
+
+  create(system: DesiredSystem, _desired: Fields, resolved: Resolved, ctx: ProviderContext): Promise<ObservedResource> {
+    return this.apply(system, resolved, ctx);
+  }
+
+  update(system: DesiredSystem, _desired: Fields, _observed: ObservedResource, _changes: FieldChange[], resolved: Resolved, ctx: ProviderContext): Promise<ObservedResource> {
+    return this.apply(system, resolved, ctx);
+  }
+
+  /** A deleted system's record goes with its machine; nothing to undo on a machine that is being destroyed. */
+  async delete(system: DesiredSystem, _observed: ObservedResource, ctx: ProviderContext): Promise<void> {
+    ctx.log.info({ system: system.name }, 'specialisation ends with the machine; its record is not touched');
+  }
+
+  async close(): Promise<void> {
+    await this.pool.closeAll();
+  }
+}

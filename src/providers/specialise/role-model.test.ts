@@ -1,0 +1,54 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RoleDef } from '../../manifest/catalog';
+import type { DesiredSystem } from '../../manifest/types';
+import { RoleCompiler, RoleError } from './role-model';
+
+const repo = mkdtempSync(join(tmpdir(), 'shipshape-roles-'));
+afterAll(() => rmSync(repo, { recursive: true, force: true }));
+mkdirSync(join(repo, 'roles/web/templates'), { recursive: true });
+writeFileSync(join(repo, 'roles/web/templates/site.conf'), 'port = {{ params.port }}\n');
+writeFileSync(join(repo, 'roles/web/templates/unused.txt'), 'not referenced\n');
+
+const def: RoleDef = {
+  name: 'web',
+  paramsSchema: { type: 'object', properties: { port: { type: 'integer', default: 80 } } },
+  steps: [{ file: { path: '/etc/web/site.conf', template: 'templates/site.conf' } }, { script: 'echo {{ params.port }}' }],
+  check: 'true',
+  remove: [{ absent: '/etc/web/site.conf' }],
+  file: 'roles/web/role.yaml',
+  source: { file: 'roles/web/role.yaml', line: 1, col: 1 },
+};
+const system = (params: Record<string, unknown>, version?: string): DesiredSystem =>
+  ({ name: 'web-01', dns: { domain: 'example.test', aliases: [] }, roles: [{ name: 'web', params, ...(version ? { version } : {}) }] }) as unknown as DesiredSystem;
+const compile = (s: DesiredSystem, prefix?: string) => new RoleCompiler(repo, { web: def }, prefix, 60_000).compileAll(s)[0]!;
+
+test('the digest is stable, and changes with a parameter, the version, a used file and the root prefix', () => {
+  const base = compile(system({}));
+  expect(compile(system({})).digest).toBe(base.digest);
+  expect(compile(system({ port: 80 })).digest).toBe(base.digest); // the default, written out
+  expect(compile(system({ port: 8080 })).digest).not.toBe(base.digest);
+  expect(compile(system({}, '2.0')).digest).not.toBe(base.digest);
+  expect(compile(system({}), '/srv/lab/{system}').digest).not.toBe(base.digest);
+  writeFileSync(join(repo, 'roles/web/templates/unused.txt'), 'changed, still not referenced\n');
+  expect(new RoleCompiler(repo, { web: def }, undefined, 60_000).compileAll(system({}))[0]!.digest).toBe(base.digest);
+  writeFileSync(join(repo, 'roles/web/templates/site.conf'), 'port = {{ params.port }}\nworkers = 2\n');
+  expect(new RoleCompiler(repo, { web: def }, undefined, 60_000).compileAll(system({}))[0]!.digest).not.toBe(base.digest);
+});
+
+test('paths go below the root prefix, and the check covers every managed file', () => {
+  const r = compile(system({}), '/srv/lab/{system}');
+  expect(r.steps[0]!.command).toContain("'/srv/lab/web-01/etc/web/site.conf'");
+  expect(r.check).toContain('sha256sum -c');
+  expect(r.check).toContain('/srv/lab/web-01/etc/web/site.conf');
+  expect(r.remove.map((s) => s.label)).toEqual(['step 1 (absent /etc/web/site.conf)']);
+});
+
+test('a missing file or value is a RoleError naming the role and system', () => {
+  const broken: RoleDef = { ...def, steps: [{ deb: 'files/web_{{ version }}.deb' }] };
+  const c = new RoleCompiler(repo, { web: broken }, undefined, 60_000);
+  expect(() => c.compileAll(system({}, '1.0'))).toThrow(RoleError);
+  expect(() => c.compileAll(system({}, '1.0'))).toThrow('role web: files/web_1.0.deb does not exist: add roles/web/files/web_1.0.deb');
+  expect(() => c.compileAll(system({}))).toThrow(/role web \(system web-01\): .*list the role as name@version/);
+});

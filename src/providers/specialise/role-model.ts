@@ -1,0 +1,186 @@
+/**
+ * A role as it runs on one system: every step rendered and compiled to one remote shell command
+ * (plus the bytes it reads on stdin), and the role's digest over exactly that. The digest covers the
+ * role's files and parameters as they reach the machine, so it changes when (and only when) what the
+ * role would do changes.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { posix } from 'node:path';
+import { UserError } from '../../engine/contract';
+import type { RoleDef, RoleStep } from '../../manifest/catalog';
+import type { DesiredSystem, RoleRef } from '../../manifest/types';
+import { fqdn } from '../../manifest/types';
+import { stableStringify } from '../../plan/digest';
+import { shq } from '../../transport/ssh';
+import { render, TemplateError } from './template';
+
+/** One remote command: what `exec` runs, what it reads on stdin, a label for logs and errors. */
+export interface CompiledStep {
+  index: number;
+  label: string;
+  command: string;
+  stdin?: Buffer;
+  timeoutMs: number;
+}
+
+export interface CompiledRole {
+  name: string;
+  version?: string;
+  /** sha256 hex over the compiled steps (commands and stdin), check, remove steps, params and version. */
+  digest: string;
+  steps: CompiledStep[];
+  check?: string;
+  /** Kept in the record on the target, so a role can be undone after its folder left the repo. */
+  remove: { label: string; command: string; timeoutMs: number }[];
+}
+
+export class RoleError extends UserError {
+  readonly code = 'ROLE';
+}
+
+/** The path on the target: below the lab's root prefix when there is one. */
+export function rootPrefix(prefix: string | undefined, system: string): string {
+  return prefix ? prefix.replace(/\{system\}/g, system).replace(/\/+$/, '') : '';
+}
+
+/** Parameters with the params schema's top-level `default`s filled in. */
+export function withDefaults(def: RoleDef, params: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const props = (def.paramsSchema.properties ?? {}) as Record<string, { default?: unknown }>;
+  for (const [k, p] of Object.entries(props)) if (p && p.default !== undefined) out[k] = p.default;
+  return { ...out, ...params };
+}
+
+/** Every command starts from the same environment: the root prefix, strict shell, a sane PATH. */
+function prelude(root: string): string {
+  return `SHIPSHAPE_ROOT=${shq(root)}; export SHIPSHAPE_ROOT; PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH; set -e; `;
+}
+
+function stepLabel(s: RoleStep, i: number): string {
+  const what = s.file ? `file ${s.file.path}` : s.script !== undefined ? 'script' : s.packages ? `packages ${s.packages.join(' ')}` : s.deb ? `deb ${s.deb}` : s.service ? `service ${s.service.name}` : `absent ${s.absent}`;
+  return `step ${i + 1} (${s.name ? `${s.name}: ` : ''}${what})`;
+}
+
+export class RoleCompiler {
+  private readonly files = new Map<string, Buffer>();
+
+  constructor(
+    private readonly repoRoot: string,
+    private readonly roles: Record<string, RoleDef>,
+    private readonly prefix: string | undefined,
+    private readonly defaultTimeoutMs: number,
+  ) {}
+
+  private read(role: string, rel: string): Buffer {
+    const p = posix.join(this.repoRoot, 'roles', role, rel);
+    let b = this.files.get(p);
+    if (!b) {
+      try {
+        b = readFileSync(p);
+      } catch {
+        throw new RoleError(`role ${role}: ${rel} does not exist: add roles/${role}/${rel}`);
+      }
+      this.files.set(p, b);
+    }
+    return b;
+  }
+
+  compileAll(system: DesiredSystem): CompiledRole[] {
+    return system.roles.map((r) => this.compile(system, r));
+  }
+
+  compile(system: DesiredSystem, ref: RoleRef): CompiledRole {
+    const def = this.roles[ref.name];
+    if (!def) throw new RoleError(`system ${system.name} lists role ${ref.name}, which has no roles/${ref.name}/role.yaml`);
+    const root = rootPrefix(this.prefix, system.name);
+    const params = withDefaults(def, ref.params);
+    const ctx = { params, ...(ref.version !== undefined ? { version: ref.version } : {}), root, system: { name: system.name, fqdn: fqdn(system) } };
+    const where = (what: string) => `role ${ref.name} (system ${system.name}): ${what}`;
+    const tpl = (text: string, mode: 'file' | 'shell', name: string) => {
+      try {
+        return render(text, ctx, mode, name);
+      } catch (e) {
+        if (e instanceof TemplateError) throw new RoleError(where(e.message));
+        throw e;
+      }
+    };
+    const step = (s: RoleStep, i: number): CompiledStep => {
+      const label = stepLabel(s, i);
+      const timeoutMs = s.timeoutSeconds !== undefined ? s.timeoutSeconds * 1000 : this.defaultTimeoutMs;
+      const base = { index: i, label, timeoutMs };
+      const on = (p: string) => root + p;
+      if (s.file) {
+        const f = s.file;
+        const content = f.template !== undefined ? Buffer.from(tpl(this.read(ref.name, f.template).toString('utf8'), 'file', `roles/${ref.name}/${f.template}`)) : this.read(ref.name, f.source!);
+        const chown = f.owner || f.group ? `chown ${shq(`${f.owner ?? ''}${f.group ? `:${f.group}` : ''}`)} "$t"; ` : '';
+        const target = shq(on(f.path));
+        const command = `d=$(dirname ${target}); mkdir -p "$d"; t="$d/.shipshape-new.$$"; cat > "$t"; chmod ${f.mode ?? '0644'} "$t"; ${chown}sync "$t" 2>/dev/null || true; mv -f "$t" ${target}; echo "wrote ${on(f.path)} ($(wc -c < ${target}) bytes)"`;
+        return { ...base, command, stdin: content };
+      }
+      if (s.script !== undefined) return { ...base, command: `/bin/sh -ec ${shq(tpl(s.script, 'shell', `roles/${ref.name}/role.yaml ${label}`))} </dev/null` };
+      if (s.packages) return { ...base, command: packagesCommand(s.packages) };
+      if (s.deb) {
+        const rel = tpl(s.deb, 'file', `roles/${ref.name}/role.yaml ${label}`);
+        return { ...base, command: debCommand(), stdin: this.read(ref.name, rel) };
+      }
+      if (s.service) return { ...base, command: serviceCommand(s.service.name, s.service.enabled ?? true, s.service.restart ?? true) };
+      return { ...base, command: `rm -f ${shq(on(s.absent!))}; echo "removed ${on(s.absent!)}"` };
+    };
+    const steps = def.steps.map(step).map((c) => ({ ...c, command: prelude(root) + c.command }));
+    const remove = def.remove.map(step).map((c) => ({ label: c.label, command: prelude(root) + c.command, timeoutMs: c.timeoutMs }));
+    // Every managed file must still hold what the role wrote: an edit by hand is a failed check (drift).
+    const sums = def.steps.flatMap((s, i) => (s.file ? [`${createHash('sha256').update(steps[i]!.stdin!).digest('hex')}  ${root}${s.file.path}`] : []));
+    const parts = [
+      ...(sums.length ? [`printf '%s\\n' ${sums.map(shq).join(' ')} | sha256sum -c --quiet - 2>&1`] : []),
+      ...(def.check !== undefined ? [`/bin/sh -ec ${shq(tpl(def.check, 'shell', `roles/${ref.name}/role.yaml check`))} </dev/null`] : []),
+    ];
+    const check = parts.length ? prelude(root) + parts.join(' && ') : undefined;
+    const digest = createHash('sha256')
+      .update(stableStringify({
+        role: ref.name,
+        version: ref.version ?? null,
+        params,
+        steps: steps.map((c) => [c.command, c.stdin ? createHash('sha256').update(c.stdin).digest('hex') : null]),
+        check: check ?? null,
+        remove: remove.map((c) => c.command),
+      }))
+      .digest('hex');
+    return { name: ref.name, ...(ref.version !== undefined ? { version: ref.version } : {}), digest, steps, ...(check !== undefined ? { check } : {}), remove };
+  }
+}
+
+/** Packages that must be installed: checked with dpkg-query; installed with apt-get only when missing. */
+function packagesCommand(names: string[]): string {
+  return [
+    'missing=""',
+    `for p in ${names.map(shq).join(' ')}; do dpkg-query -W -f='\${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"; done`,
+    `if [ -z "$missing" ]; then echo "installed: ${names.join(' ')}"; exit 0; fi`,
+    'if [ -n "$SHIPSHAPE_ROOT" ]; then echo "missing packages:$missing (not installed below a root prefix)" >&2; exit 20; fi',
+    'DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing',
+  ].join('; ');
+}
+
+/** A .deb the role ships: installed unless that exact version already is (below the prefix: dpkg --root). */
+function debCommand(): string {
+  return [
+    't=$(mktemp /tmp/shipshape-deb.XXXXXX); trap \'rm -f "$t"\' EXIT; cat > "$t"',
+    'pkg=$(dpkg-deb -f "$t" Package); ver=$(dpkg-deb -f "$t" Version)',
+    'if [ -n "$SHIPSHAPE_ROOT" ]; then adm="$SHIPSHAPE_ROOT/var/lib/dpkg"; mkdir -p "$adm/info" "$adm/updates"; [ -e "$adm/status" ] || : > "$adm/status"; set -- --root="$SHIPSHAPE_ROOT" --force-not-root; else adm=/var/lib/dpkg; set --; fi',
+    'have=$(dpkg-query --admindir="$adm" -W -f=\'${Status} ${Version}\' "$pkg" 2>/dev/null || true)',
+    'if [ "$have" = "install ok installed $ver" ]; then echo "$pkg $ver already installed"; exit 0; fi',
+    'DEBIAN_FRONTEND=noninteractive dpkg "$@" -i "$t"',
+  ].join('; ');
+}
+
+/** Enable (or disable) and restart a systemd unit; below a root prefix only the enablement, offline. */
+function serviceCommand(name: string, enabled: boolean, restart: boolean): string {
+  const n = shq(name);
+  return [
+    `if [ -n "$SHIPSHAPE_ROOT" ]; then systemctl --root="$SHIPSHAPE_ROOT" ${enabled ? 'enable' : 'disable'} ${n}; echo "below root prefix $SHIPSHAPE_ROOT: ${name} ${enabled ? 'enabled' : 'disabled'}, not (re)started"; exit 0; fi`,
+    'if [ ! -d /run/systemd/system ]; then echo "systemd is not running on this host: cannot manage ' + name.replace(/'/g, '') + '" >&2; exit 21; fi',
+    'systemctl daemon-reload',
+    enabled ? `systemctl enable ${n}` : `systemctl disable --now ${n}`,
+    enabled && restart ? `systemctl restart ${n}; systemctl is-active --quiet ${n}` : 'true',
+  ].join('; ');
+}

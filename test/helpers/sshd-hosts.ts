@@ -1,0 +1,90 @@
+/**
+ * Several SSH "hosts" on one machine: one sshd per loopback address (127.0.0.2, 127.0.0.3, …), all on
+ * the same free port, each with its own host key, key-only root login with one test client key
+ * (reference dns-dhcp-ssh.md 4.4 A). They share this machine's file system, so tests give each host
+ * its own root prefix.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import { requireBinary, run, startDaemon, tempDir, type Daemon } from './daemon';
+import { fingerprintOfPubLine, keygen } from './sshd';
+
+export interface TestHost {
+  address: string;
+  hostPub: string;
+  hostFingerprint: string;
+  daemon: Daemon;
+}
+
+export interface TestHosts {
+  dir: string;
+  port: number;
+  clientKeyPath: string;
+  hosts: TestHost[];
+  stop(): Promise<void>;
+}
+
+function bannerSeen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, host);
+    const t = setTimeout(() => { s.destroy(); resolve(false); }, 1000);
+    s.once('data', (d) => { clearTimeout(t); s.destroy(); resolve(d.toString().startsWith('SSH-2.0-')); });
+    s.once('error', () => { clearTimeout(t); resolve(false); });
+  });
+}
+
+function canListen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, host, () => s.close(() => resolve(true)));
+  });
+}
+
+/** A port that is free on every one of the addresses. */
+async function sharedFreePort(addresses: string[]): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, addresses[0], () => { const a = s.address(); s.close(() => resolve(typeof a === 'object' && a ? a.port : 0)); });
+    });
+    if ((await Promise.all(addresses.map((a) => canListen(a, port)))).every(Boolean)) return port;
+  }
+  throw new Error(`no port free on all of ${addresses.join(', ')}`);
+}
+
+export async function startSshdHosts(addresses: string[]): Promise<TestHosts> {
+  const sshd = requireBinary('/usr/sbin/sshd', 'openssh-server');
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  const dir = tempDir('sshd-hosts');
+  const clientPub = keygen(join(dir, 'client_ed25519'), 'shipshape specialise');
+  writeFileSync(join(dir, 'authorized_keys'), clientPub + '\n', { mode: 0o600 });
+  mkdirSync(join(dir, 'home'));
+  const port = await sharedFreePort(addresses);
+  const hosts: TestHost[] = [];
+  const stop = async () => { await Promise.all(hosts.map((h) => h.daemon.stop())); };
+  try {
+    for (const address of addresses) {
+      const n = address.replace(/\./g, '-');
+      const hostPub = keygen(join(dir, `host_${n}`), `host ${address}`);
+      const conf = join(dir, `sshd_config_${n}`);
+      writeFileSync(conf, [
+        `Port ${port}`, `ListenAddress ${address}`, `HostKey ${dir}/host_${n}`, `PidFile ${dir}/sshd_${n}.pid`,
+        `AuthorizedKeysFile ${dir}/authorized_keys`, 'StrictModes no', 'PubkeyAuthentication yes',
+        'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PermitRootLogin prohibit-password',
+        'UsePAM no', 'MaxStartups 200', 'Subsystem sftp internal-sftp', 'LogLevel VERBOSE',
+        // root's own ~/.bashrc on a developer machine (pyenv init …) costs seconds per command: a clean home.
+        `SetEnv HOME=${dir}/home`, '',
+      ].join('\n'));
+      run(sshd, ['-t', '-f', conf]);
+      const daemon = await startDaemon(`sshd ${address}`, sshd, ['-D', '-e', '-f', conf], join(dir, `sshd_${n}.log`), () => bannerSeen(address, port));
+      hosts.push({ address, hostPub, hostFingerprint: fingerprintOfPubLine(hostPub), daemon });
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { dir, port, clientKeyPath: join(dir, 'client_ed25519'), hosts, stop };
+}
