@@ -17,6 +17,7 @@ import type { Logger } from '../engine/contract';
 import { ACTIVE, moved, type InstallRecord, type InstallState } from '../providers/install/state';
 import { InstallStore, normaliseMac } from '../providers/install/store';
 import { redactLog } from './redact';
+import { isOpenSshPublicKey } from '../providers/install/escape';
 
 export interface ProvisioningServerOptions {
   /** `host:port`; port 0 picks a free one. */
@@ -121,7 +122,9 @@ export async function startProvisioningServer(o: ProvisioningServerOptions): Pro
         else if (route === 'built') {
           // A built callback before the answer file was ever fetched is not a real install finishing.
           if (cur.state !== 'installing') return { status: send(409, 'the answer file was never fetched\n') };
-          await advance(cur, 'built', { tokenHash: undefined, expiresAt: undefined });
+          // The installer posts the new system's SSH host key with `built`; anything else is ignored.
+          const key = body.toString('utf8').trim();
+          await advance(cur, 'built', { tokenHash: undefined, expiresAt: undefined, ...(isOpenSshPublicKey(key) ? { hostKey: key } : {}) });
         } else await advance(cur, 'failed', { failureLog: redactLog(body.toString('utf8'), arg), tokenHash: undefined, expiresAt: undefined });
         return { status: send(204), system: r.system };
       });

@@ -45,6 +45,11 @@ const RULES: Record<ValueKind, { re: RegExp; shape: string }> = {
   word: { re: /^[A-Za-z0-9._-]{1,100}$/, shape: 'a word of letters, digits and `._-`' },
 };
 
+/** An OpenSSH public key line (`type base64 [comment]`), as the installed system reports its host key. */
+export function isOpenSshPublicKey(s: string): boolean {
+  return RULES.sshKey.re.test(s.trim());
+}
+
 /** Checks one value against its role's whitelist; returns it unchanged or throws RenderError. */
 export function checked(system: string, field: string, kind: ValueKind, value: string): string {
   const rule = RULES[kind];

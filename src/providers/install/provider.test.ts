@@ -18,6 +18,7 @@ import { httpLabInstaller, InstallProvider, type InstallProviderOptions } from '
 const ROOT = path.join(__dirname, '..', '..', '..');
 const HASH = '$6$saltsaltsalt$0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ';
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHproviderTestKeyxxxxxxxxxxxxxxxxxxxxxxxxxxx test';
+const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfTheInstalledSystemxxxxxxxxxxxxxxx root@inst-ok';
 let dir: string;
 let srv: ProvisioningServer;
 let repo: LoadResult;
@@ -64,7 +65,7 @@ async function installer(mac: string, outcome: 'built' | { failed: string }): Pr
   const answer = await (await fetch(url)).text();
   const built = /(http\S+\/built\/\S+)/.exec(answer)![1]!;
   const target = outcome === 'built' ? built : built.replace('/built/', '/failed/');
-  await fetch(target, { method: 'POST', body: outcome === 'built' ? 'built' : outcome.failed });
+  await fetch(target, { method: 'POST', body: outcome === 'built' ? HOST_KEY : outcome.failed });
 }
 
 it('waits until the installer reports built; afterwards the plan has nothing to do and the answer file is gone', async () => {
@@ -75,6 +76,8 @@ it('waits until the installer reports built; afterwards the plan has nothing to 
   expect(res.fields).toEqual({ os: 'debian12', state: 'built' });
   const seen = (await p.observe(ctx())).resources.find((r) => r.system === 'inst-ok')!;
   expect(p.diff(s, desired, seen)).toEqual([]);
+  // The host key posted with `built` goes to specialisation, which pins it.
+  expect(p.resolve(s, seen, resolvedOf(s)).hostKey).toBe(HOST_KEY);
   expect(await fs.readdir(path.join(dir, 'state'))).not.toContain('inst-ok.answer');
   // One-shot: asking again does nothing, even with no installer around.
   expect((await p.create(s, desired, resolvedOf(s), ctx())).id).toBe(res.id);
@@ -98,6 +101,7 @@ it("fails with the installer's log in the error", async () => {
   expect((err as Error).message).not.toContain('saltsaltsalt');
   const seen = (await p.observe(ctx())).resources.find((r) => r.system === 'inst-bad')!;
   expect(p.diff(s, p.desired(s, resolvedOf(s), site)!, seen)).toEqual([{ path: 'state', from: 'failed', to: 'built' }]);
+  expect(p.resolve(s, seen, resolvedOf(s)).hostKey).toBe('(known after apply)');
 });
 
 it('times out when no verdict comes, and a later run starts a fresh attempt', async () => {

@@ -11,7 +11,7 @@
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { UserError, type FieldChange, type Fields, type Observation, type ObservedResource, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
+import { UNKNOWN, UserError, type FieldChange, type Fields, type Observation, type ObservedResource, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
 import type { OsEntry } from '../../manifest/catalog';
 import type { SecretRef, SiteConfig } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
@@ -97,6 +97,14 @@ export class InstallProvider implements Provider<InstallFields> {
 
   async delete(system: DesiredSystem, observed: Res, _ctx: ProviderContext): Promise<void> {
     await this.store.remove(observed.system || system.name);
+  }
+
+  /** Hands the installed system's host key to specialisation; until the install is built, the key is not known. */
+  resolve(_system: DesiredSystem, observed: Res | undefined, resolved: Resolved): Resolved {
+    const r = observed?.handle as InstallRecord | undefined;
+    if (!r) return resolved;
+    if (r.state !== 'built') return { ...resolved, hostKey: UNKNOWN };
+    return r.hostKey ? { ...resolved, hostKey: r.hostKey } : resolved;
   }
 
   /** Boot media (ISO upload, CD-ROM, reset) from the VM platform's provider, wired by the registry. */

@@ -76,6 +76,7 @@ describe.each(['debian12', 'debian8', 'rocky9', 'centos7'])('OS %s', (osName) =>
     expect(dhcp.answerFile).not.toContain('198.51.100.20');
     expect(iso.answerFile).toContain(HASH);
     expect(iso.answerFile).toContain(KEY);
+    expect(iso.answerFile).toMatch(/ssh_host_ed25519_key\.pub \S*\/built\//);
     if (osName.startsWith('debian')) {
       expect(iso.kernelArgs).toContain(`url=http://127.0.0.1:18088/install/${TOKEN}`);
       expect(iso.kernelArgs).toContain('netcfg/get_ipaddress=198.51.100.20');

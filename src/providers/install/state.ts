@@ -49,6 +49,8 @@ export interface InstallRecord {
   requestedAt: string;
   updatedAt: string;
   attempt: number;
+  /** The installed system's SSH host key (public key line), posted with `built`: specialisation pins it. */
+  hostKey?: string;
   /** Datastore path of the boot ISO while it is attached (ISO path). */
   iso?: string;
   /** The installer's log tail on failure, with password hashes and tokens removed. */
