@@ -35,7 +35,12 @@ let dir: string;
 let srv: ProvisioningServer | undefined;
 let qemu: ChildProcess | undefined;
 const stopQemu = () => {
-  if (qemu?.pid && qemu.exitCode === null) process.kill(qemu.pid, 'SIGKILL');
+  if (!qemu?.pid || qemu.exitCode !== null || qemu.signalCode !== null) return;
+  try {
+    process.kill(qemu.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
 };
 process.on('exit', stopQemu);
 afterAll(async () => {
