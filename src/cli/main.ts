@@ -4,7 +4,9 @@ import { applyCommand } from './commands/apply';
 import { driftCommand } from './commands/drift';
 import { labDownCommand, labStatusCommand, labUpCommand, labWorldCommand } from './commands/lab';
 import { planCommand } from './commands/plan';
+import { provisionCommand } from './commands/provision';
 import { serveCommand } from './commands/serve';
+import { statusCommand } from './commands/status';
 import { validateCommand } from './commands/validate';
 import { describeError, ExitError } from './errors';
 import { processIo, type Io } from './io';
@@ -116,6 +118,20 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('-C, --dir <dir>', 'the repo', '.')
     .option('--json', 'machine-readable')
     .action(async (o) => setCode(await labWorldCommand(o, io)));
+
+  program
+    .command('status')
+    .description('installation state of every system (requested, booting, installing, built, failed, timed-out); exit 2 when one failed')
+    .option('-C, --dir <dir>', 'the repo', '.')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(async (o) => setCode(await statusCommand({ ...o, stateDir: state() }, io)));
+
+  program
+    .command('provision')
+    .description('run the provisioning server alone (installers fetch boot scripts and answer files, report built/failed)')
+    .option('-C, --dir <dir>', 'the repo', '.')
+    .option('--listen <host:port>', 'override provisioning.listen')
+    .action(async (o) => setCode(await provisionCommand({ ...o, stateDir: state() }, io, log())));
 
   return program;
 }

@@ -12,6 +12,14 @@ export interface OsEntry {
   family: 'debian' | 'rhel';
   installer: 'preseed' | 'kickstart';
   release: string;
+  /** Installer kernel and initrd, relative to the site's mirror URL for this OS. */
+  boot: { kernel: string; initrd: string };
+  /** The answer-file template, relative to the repo root (next to os.yaml). */
+  answerFile: string;
+  /** vSphere template when the site's vsphere.templates names none. */
+  vsphereTemplate?: string;
+  /** Packages the installer adds. */
+  packages: string[];
   /** The os.yaml that declares it, relative to the repo root. */
   file: string;
   source: SourceRef;

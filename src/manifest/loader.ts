@@ -96,7 +96,14 @@ async function loadOs(r: RepoReader): Promise<Record<string, OsEntry>> {
     const l = await r.load<OsManifest>(rel, 'os');
     if (!l || !r.nameMatches(l, parts[1], 'OS')) continue;
     const s = l.manifest.spec;
-    out[parts[1]] = { name: parts[1], family: s.family, installer: s.installer, release: s.release, file: rel, source: locate(l.pf, ['metadata', 'name']) };
+    const answerFile = `os/${parts[1]}/${s.answerFile}`;
+    if (!(await r.exists(answerFile))) {
+      r.diags.error(locate(l.pf, ['spec', 'answerFile']), `OS \`${parts[1]}\`: answer-file template ${answerFile} does not exist; add it next to os.yaml`);
+      continue;
+    }
+    const entry: OsEntry = { name: parts[1], family: s.family, installer: s.installer, release: s.release, boot: { ...s.boot }, answerFile, packages: [...(s.packages ?? [])], file: rel, source: locate(l.pf, ['metadata', 'name']) };
+    if (s.vsphereTemplate !== undefined) entry.vsphereTemplate = s.vsphereTemplate;
+    out[parts[1]] = entry;
   }
   return out;
 }

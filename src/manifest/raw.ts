@@ -62,7 +62,15 @@ export interface OsManifest {
   apiVersion: 'shipshape.dev/v1';
   kind: 'OperatingSystem';
   metadata: { name: string };
-  spec: { family: 'debian' | 'rhel'; installer: 'preseed' | 'kickstart'; release: string };
+  spec: {
+    family: 'debian' | 'rhel';
+    installer: 'preseed' | 'kickstart';
+    release: string;
+    boot: { kernel: string; initrd: string };
+    answerFile: string;
+    vsphereTemplate?: string;
+    packages?: string[];
+  };
 }
 
 /** One step of a role: exactly one of file, script, packages, deb, service, absent (checked by the loader). */
@@ -160,7 +168,17 @@ export interface SiteManifest {
     nets: Record<string, RawNet>;
     dns?: { zones?: RawDnsZone[] };
     dhcp?: { servers?: RawDhcpServer[] };
-    provisioning?: { listen: string; baseUrl: string; mirrors?: Record<string, string> };
+    provisioning?: {
+      listen: string;
+      baseUrl: string;
+      mirrors?: Record<string, string>;
+      localMirrors?: Record<string, string>;
+      rootPasswordHash?: string;
+      sshPublicKeyFile?: string;
+      timezone?: string;
+      installTimeoutMinutes?: number;
+      failedLogMaxKiB?: number;
+    };
     specialise?: {
       user: string;
       port?: number;

@@ -109,6 +109,18 @@ export interface ProvisioningSite {
   baseUrl: string;
   /** Installer mirror per OS catalog entry. */
   mirrors: Record<string, string>;
+  /** Local directories the provisioning server serves under /mirror/<os>/ (lab, air-gapped sites). */
+  localMirrors: Record<string, string>;
+  /** crypt(3) hash of the installed system's root password; only ever inside a running install's answer file. */
+  rootPasswordHash?: SecretRef;
+  /** The public key specialisation logs in with (path relative to the repo root or absolute). */
+  sshPublicKeyFile?: string;
+  /** Time zone of installed systems (default Etc/UTC). */
+  timezone: string;
+  /** How long one installation may take before it counts as timed out (default 60). */
+  installTimeoutMinutes: number;
+  /** Upper bound of the installer log a failed install may post (default 256). */
+  failedLogMaxKiB: number;
 }
 
 /**

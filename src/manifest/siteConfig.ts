@@ -80,7 +80,17 @@ export function buildSite(root: string, m: SiteManifest): SiteConfig {
   }
   if (s.provisioning) {
     const p = s.provisioning;
-    site.provisioning = { listen: p.listen, baseUrl: p.baseUrl, mirrors: { ...(p.mirrors ?? {}) } };
+    site.provisioning = {
+      listen: p.listen,
+      baseUrl: p.baseUrl,
+      mirrors: { ...(p.mirrors ?? {}) },
+      localMirrors: { ...(p.localMirrors ?? {}) },
+      timezone: p.timezone ?? 'Etc/UTC',
+      installTimeoutMinutes: p.installTimeoutMinutes ?? 60,
+      failedLogMaxKiB: p.failedLogMaxKiB ?? 256,
+    };
+    if (p.rootPasswordHash !== undefined) site.provisioning.rootPasswordHash = { ref: p.rootPasswordHash };
+    if (p.sshPublicKeyFile !== undefined) site.provisioning.sshPublicKeyFile = p.sshPublicKeyFile;
   }
   if (s.specialise) {
     const sp = s.specialise;
@@ -151,7 +161,7 @@ export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>
       }
     }),
   );
-  for (const [field, sub] of [['vsphere', 'templates'], ['provisioning', 'mirrors']] as const) {
+  for (const [field, sub] of [['vsphere', 'templates'], ['provisioning', 'mirrors'], ['provisioning', 'localMirrors']] as const) {
     for (const os of Object.keys(asMap(asMap(spec[field])?.[sub]) ?? {})) {
       if (!osNames.has(os)) diags.error(locate(pf, ['spec', field, sub, os], { key: true }), `${field}.${sub} names OS \`${os}\`, which has no os/${os}/os.yaml`);
     }

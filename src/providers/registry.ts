@@ -13,7 +13,9 @@ import { resolveSecret } from '../manifest';
 import { createIdoitClient } from './idoit/site-client';
 import { IdoitIpamProvider } from './idoit/ipam';
 import { IdoitCmdbProvider } from './idoit/cmdb';
-import { vsphereProvider } from './vsphere';
+import { httpLabInstaller, InstallProvider } from './install/provider';
+import { installStateDir } from './install/store';
+import { vsphereProvider, VsphereProvider } from './vsphere';
 import { SpecialiseProvider } from './specialise/provider';
 
 export interface ProviderDeps {
@@ -71,6 +73,20 @@ const ENTRIES: Entry[] = [
     build: ({ site, stateDir }) => [vsphereProvider({ stateDir, site, secret: secrets(site) })],
   },
   {
+    name: 'installation (provisioning server)',
+    issue: 6,
+    configured: (s) => !!s.provisioning,
+    build: ({ repo, site, stateDir }) => [
+      new InstallProvider({
+        os: repo.os,
+        dir: installStateDir(stateDir),
+        secret: secrets(site),
+        // A vcsim VM cannot run an installer: on a lab site (only there) a stand-in plays its part.
+        ...(site.lab && site.provisioning ? { labInstaller: httpLabInstaller(site.provisioning.baseUrl) } : {}),
+      }),
+    ],
+  },
+  {
     name: 'specialisation (roles over SSH)',
     issue: 7,
     configured: (s) => !!s.specialise,
@@ -88,5 +104,10 @@ export function buildProviders(deps: ProviderDeps): Provider[] {
     const list = missing.map((e) => `${e.name} (issue #${e.issue})`).join(', ');
     throw new UserError(`shipshape.yaml configures backends whose providers are not built yet: ${list}. Nothing was observed or changed.`);
   }
-  return configured.flatMap((e) => e.build!(deps));
+  const providers = configured.flatMap((e) => e.build!(deps));
+  // The install step boots its ISO through the vSphere provider's session.
+  const vm = providers.find((p): p is VsphereProvider => p instanceof VsphereProvider);
+  const install = providers.find((p): p is InstallProvider => p instanceof InstallProvider);
+  if (vm && install) install.useMedia(vm.bootMedia());
+  return providers;
 }

@@ -65,7 +65,7 @@ describe('the example repo at the repository root', () => {
       'web-dev-01:present',
       'web-dev-02:present',
     ]);
-    expect(Object.keys(result.os).sort()).toEqual(['debian12', 'rocky9']);
+    expect(Object.keys(result.os).sort()).toEqual(['centos7', 'debian12', 'debian8', 'rocky9']);
     expect(Object.keys(result.roles).sort()).toEqual(['app/shop', 'baseline/external', 'baseline/internal']);
     expect(result.os.rocky9).toMatchObject({ family: 'rhel', installer: 'kickstart', release: '9', file: 'os/rocky9/os.yaml' });
   });

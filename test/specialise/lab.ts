@@ -59,7 +59,8 @@ export class SpecialiseLab {
     writeFileSync(join(this.repo, 'roles/test/flaky/role.yaml'), FLAKY);
     writeFileSync(join(this.repo, 'roles/test/flaky/templates/one.conf'), 'level = {{ params.level }}\n');
     mkdirSync(join(this.repo, 'os/debian12'), { recursive: true });
-    writeFileSync(join(this.repo, 'os/debian12/os.yaml'), 'apiVersion: shipshape.dev/v1\nkind: OperatingSystem\nmetadata: { name: debian12 }\nspec: { family: debian, installer: preseed, release: "12" }\n');
+    writeFileSync(join(this.repo, 'os/debian12/os.yaml'), 'apiVersion: shipshape.dev/v1\nkind: OperatingSystem\nmetadata: { name: debian12 }\nspec: { family: debian, installer: preseed, release: "12", boot: { kernel: linux, initrd: initrd.gz }, answerFile: preseed.cfg.tpl }\n');
+    writeFileSync(join(this.repo, 'os/debian12/preseed.cfg.tpl'), 'd-i debian-installer/locale string en_US.UTF-8\n');
     this.knownHosts(net.hosts.map((h) => h.hostPub));
     writeFileSync(join(this.repo, 'shipshape.yaml'), [
       'apiVersion: shipshape.dev/v1', 'kind: Site', 'spec:', '  lab: true',

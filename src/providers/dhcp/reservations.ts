@@ -6,6 +6,7 @@
 import { UNKNOWN, type FieldChange, type Fields, type Maybe, type ObservedResource, type Resolved } from '../../engine/contract';
 import type { DesiredSystem } from '../../manifest/types';
 import type { DhcpServer, SiteConfig } from '../../manifest/site';
+import { installBootOptions } from '../install/render';
 
 export interface Reservation {
   mac: string;
@@ -48,7 +49,7 @@ export function serversFor(net: string, site: SiteConfig): DhcpServer[] {
 export function desiredDhcp(system: DesiredSystem, resolved: Resolved, site: SiteConfig): DhcpFields | null {
   const servers = serversFor(system.network.net, site);
   if (system.state !== 'present' || servers.length === 0) return null;
-  const boot = (resolved.boot ?? {}) as BootOptions;
+  const boot = (resolved.boot ?? installBootOptions(system, site)) as BootOptions;
   return {
     mac: resolved.mac.toLowerCase(),
     ip: resolved.ip,

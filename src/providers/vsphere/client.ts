@@ -132,6 +132,30 @@ export class VimClient {
     }
   }
 
+  /**
+   * PUT a file through the datastore HTTP interface (`/folder/<path>?dcPath=…&dsName=…`) with this
+   * session's cookie and TLS settings. Not retried here: an upload is repeated whole by the caller.
+   */
+  async putFile(folderPath: string, query: Record<string, string>, data: Buffer, timeoutMs: number): Promise<void> {
+    if (!this.cookie) await this.login();
+    const u = new URL(this.endpoint);
+    u.pathname = `/folder/${folderPath.split('/').map(encodeURIComponent).join('/')}`;
+    u.search = new URLSearchParams(query).toString();
+    let res: AxiosResponse<string>;
+    try {
+      res = await this.http.put(u.toString(), data, { timeout: timeoutMs, headers: { 'Content-Type': 'application/octet-stream', Cookie: this.cookie ?? '' } });
+    } catch (e) {
+      const code = (e as { code?: string }).code ?? '';
+      if (TRANSIENT_CODES.has(code)) throw new TransientError(`upload to ${u.pathname} failed (${code})`, e);
+      throw e;
+    }
+    this.stats.roundTrips++;
+    this.stats.bytesSent += data.length;
+    if (res.status === 401 || res.status === 403) throw new UserError(`vSphere refused the upload to ${u.pathname} (HTTP ${res.status}): the user needs Datastore.FileManagement on ${query.dsName}`);
+    if (res.status >= 500) throw new TransientError(`upload to ${u.pathname}: HTTP ${res.status}`);
+    if (res.status !== 200 && res.status !== 201) throw new Error(`upload to ${u.pathname}: HTTP ${res.status}`);
+  }
+
   /** Test hook: forget the cookie as if the session had expired on the server side. */
   dropSessionForTest(fake = 'vmware_soap_session="expired"'): void {
     this.cookie = fake;

@@ -10,6 +10,8 @@ import path from 'node:path';
 import { UserError, type FieldChange, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
 import type { SecretRef, SiteConfig, VsphereSite } from '../../manifest/site';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
+import type { BootMedia } from '../install/provider';
+import { vsphereBootMedia } from './datastore';
 import { VimClient, type CallStats } from './client';
 import { desiredVm, diffVm, observedFields, type VmFields, type VmHandle } from './fields';
 import { DEFAULT_PAGE_SIZE, retrieveObjects, retrieveView, runTask, waitForTask } from './inventory';
@@ -65,6 +67,11 @@ export class VsphereProvider implements Provider<VmFields> {
     if (!observed?.owned) return resolved;
     const h = observed.handle as VmHandle;
     return { ...resolved, mac: observed.fields.mac || resolved.mac, vmId: observed.id, vmInstanceUuid: h.instanceUuid };
+  }
+
+  /** Boot media for the installation step, on this provider's session (datastore.ts). */
+  bootMedia(): BootMedia {
+    return vsphereBootMedia((ctx) => this.connect(ctx), (v) => this.taskMs(v));
   }
 
   private site(ctx: ProviderContext): VsphereSite {

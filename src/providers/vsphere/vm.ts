@@ -101,7 +101,7 @@ export function markerEntries(system: string, os: string, commit?: string): [str
   return m;
 }
 
-function lastPerKey(val: XNode | undefined): Map<string, string> {
+export function lastPerKey(val: XNode | undefined): Map<string, string> {
   const m = new Map<string, string>();
   for (const o of children(val)) {
     const k = childText(o, 'key');

@@ -1,0 +1,211 @@
+/**
+ * The `install` step (kind `install`, after `vm`, before `specialise`): puts a system's OS on its VM
+ * and waits until the installer says `built` — or fails with the installer's log, or times out —
+ * so specialisation never starts on a half-installed machine.
+ *
+ * observe: every install record in the state dir (one directory read). desired: `{ os, state: built }`.
+ * create/update: one attempt (token, rendered + checked files; on the ISO path a boot ISO uploaded
+ * and attached through `media`), restart the VM so it boots the installer, wait. A built system is
+ * never installed again: changing its OS is refused in the plan.
+ * Lab sites (and only they) may let a stand-in play the installer: a vcsim VM cannot run one.
+ */
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { UNKNOWN, UserError, type FieldChange, type Fields, type Observation, type ObservedResource, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
+import type { OsEntry } from '../../manifest/catalog';
+import type { SecretRef, SiteConfig } from '../../manifest/site';
+import type { DesiredSystem } from '../../manifest/types';
+import { startAttempt, waitForBuilt } from './attempt';
+import { checkIpxe, checkKickstart, checkPreseed } from './checks';
+import { buildBootIso } from './iso';
+import { readTemplate, renderInstall, type BootPath } from './render';
+import { ACTIVE, moved, type InstallRecord, type InstallState } from './state';
+import { InstallStore } from './store';
+
+export interface InstallFields extends Fields {
+  os: string;
+  state: InstallState;
+}
+
+/** What the ISO path needs from the VM's platform (the vSphere provider's client implements it). */
+export interface BootMedia {
+  /** Uploads the ISO to the datastore, attaches it to the VM's CD-ROM; returns `[datastore] path`. */
+  attachIso(system: DesiredSystem, resolved: Resolved, isoFile: string, ctx: ProviderContext): Promise<string>;
+  /** Detaches the ISO once the install is done (the VM then boots from disk). */
+  detachIso(system: DesiredSystem, resolved: Resolved, datastorePath: string, ctx: ProviderContext): Promise<void>;
+  /** The VM's own install marker (`built` once installed): a lost state dir must never mean a reinstall. */
+  installMarker(system: DesiredSystem, resolved: Resolved, ctx: ProviderContext): Promise<string | undefined>;
+  setInstallMarker(system: DesiredSystem, resolved: Resolved, value: string, ctx: ProviderContext): Promise<void>;
+  /** Resets the VM so it boots the installer now (it was powered on before the boot script existed). */
+  restart(system: DesiredSystem, resolved: Resolved, ctx: ProviderContext): Promise<void>;
+}
+
+/** Plays the installer's part against the provisioning server: lab sites only. */
+export type LabInstaller = (job: { system: string; mac: string; token: string; baseUrl: string }) => Promise<void>;
+
+export interface InstallProviderOptions {
+  os: Record<string, OsEntry>;
+  /** The install state dir shared with the provisioning server. */
+  dir: string;
+  secret: (ref: SecretRef) => Promise<string>;
+  media?: BootMedia;
+  labInstaller?: LabInstaller;
+  pollMs?: number;
+  now?: () => Date;
+}
+
+type Res = ObservedResource<InstallFields>;
+
+export function bootPathOf(system: DesiredSystem, site: SiteConfig): BootPath {
+  return site.dhcp.servers.some((s) => s.nets.includes(system.network.net)) ? 'dhcp' : 'iso';
+}
+
+export class InstallProvider implements Provider<InstallFields> {
+  readonly kind = 'install' as const;
+  private readonly store: InstallStore;
+  constructor(private o: InstallProviderOptions) {
+    this.store = new InstallStore(o.dir);
+  }
+
+  desired(system: DesiredSystem, _resolved: Resolved, site: SiteConfig): InstallFields | null {
+    // Nothing to install onto without a VM platform (the vm step); nothing to install with without a provisioning server.
+    if (system.state !== 'present' || !site.provisioning || !site.vsphere) return null;
+    return { os: system.os, state: 'built' };
+  }
+
+  diff(_system: DesiredSystem, desired: InstallFields, observed: Res): FieldChange[] {
+    const o = observed.fields;
+    if (o.state === 'built') {
+      if (o.os === desired.os) return [];
+      return [{ path: 'os', from: o.os, to: desired.os, refused: 'the system is installed; shipshape never reinstalls a built system. To reinstall, declare it `state: absent`, apply, then declare it present again' }];
+    }
+    return [{ path: 'state', from: o.state, to: 'built' }];
+  }
+
+  async observe(_ctx: ProviderContext): Promise<Observation<InstallFields>> {
+    const records = await this.store.all();
+    return { roundTrips: 1, resources: records.map((r) => this.toResource(r)) };
+  }
+
+  async create(system: DesiredSystem, desired: InstallFields, resolved: Resolved, ctx: ProviderContext): Promise<Res> {
+    return this.install(system, desired, resolved, ctx);
+  }
+
+  async update(system: DesiredSystem, desired: InstallFields, _o: Res, _c: FieldChange[], resolved: Resolved, ctx: ProviderContext): Promise<Res> {
+    return this.install(system, desired, resolved, ctx);
+  }
+
+  async delete(system: DesiredSystem, observed: Res, _ctx: ProviderContext): Promise<void> {
+    await this.store.remove(observed.system || system.name);
+  }
+
+  /** Hands the installed system's host key to specialisation; until the install is built, the key is not known. */
+  resolve(_system: DesiredSystem, observed: Res | undefined, resolved: Resolved): Resolved {
+    const r = observed?.handle as InstallRecord | undefined;
+    if (!r) return resolved;
+    if (r.state !== 'built') return { ...resolved, hostKey: UNKNOWN };
+    return r.hostKey ? { ...resolved, hostKey: r.hostKey } : resolved;
+  }
+
+  /** Boot media (ISO upload, CD-ROM, reset) from the VM platform's provider, wired by the registry. */
+  useMedia(media: BootMedia): void {
+    this.o.media = media;
+  }
+
+  private toResource(r: InstallRecord): Res {
+    return { kind: 'install', system: r.system, id: `install/${r.system}#${r.attempt}`, owned: true, fields: { os: r.os, state: r.state }, handle: r };
+  }
+
+  private async install(system: DesiredSystem, desired: InstallFields, resolved: Resolved, ctx: ProviderContext): Promise<Res> {
+    const os = this.o.os[desired.os];
+    if (!os) throw new UserError(`system ${system.name}: OS \`${desired.os}\` has no os/${desired.os}/os.yaml`);
+    const prov = ctx.site.provisioning!;
+    const now = this.o.now ?? (() => new Date());
+    const timeoutMs = prov.installTimeoutMinutes * 60_000;
+    if (this.o.labInstaller && !ctx.lab) throw new UserError('a lab installer stand-in is configured, but shipshape.yaml does not set `lab: true`: a real site installs for real');
+    let r = await this.store.get(system.name);
+    if (r?.state === 'built') return this.toResource(r);
+    if (!r && this.o.media && (await this.o.media.installMarker(system, resolved, ctx)) === 'built') {
+      // The VM says it is installed but our record is gone (a lost or new state dir): record it, never reinstall.
+      const at = now().toISOString();
+      const adopted: InstallRecord = { system: system.name, mac: resolved.mac.toLowerCase(), os: desired.os, bootPath: bootPathOf(system, ctx.site), state: 'built', requestedAt: at, updatedAt: at, attempt: 0, history: [{ state: 'built', at }] };
+      await this.store.put(adopted);
+      ctx.log.warn({ system: system.name }, 'install: the VM carries the installed marker but the state dir has no record; recorded as built, not reinstalled');
+      return this.toResource(adopted);
+    }
+    const bootPath = bootPathOf(system, ctx.site);
+    const resumable = r && ACTIVE.has(r.state) && r.os === desired.os && Date.parse(r.requestedAt) + timeoutMs > now().getTime() && !this.o.labInstaller;
+    let token: string | undefined;
+    if (resumable) {
+      ctx.log.info({ system: system.name, state: r!.state, attempt: r!.attempt }, 'install: an attempt is under way; waiting for it');
+    } else {
+      const secrets = await this.secrets(ctx.site, system.name);
+      const template = await readTemplate(os, ctx.site.root);
+      let isoScript: string | undefined;
+      const started = await startAttempt(this.store, {
+        system: system.name, mac: resolved.mac, os: os.name, bootPath, tokenTtlMs: timeoutMs, now: now(), ...(ctx.commit ? { commit: ctx.commit } : {}),
+        render: async (t) => {
+          const out = renderInstall({ system, os, site: ctx.site, resolved, bootPath, token: t, secrets, template });
+          const problems = [...(os.installer === 'preseed' ? await checkPreseed(out.answerFile) : checkKickstart(out.answerFile, os.release)), ...checkIpxe(out.bootScript), ...(out.isoScript ? checkIpxe(out.isoScript) : [])];
+          if (problems.length) throw new UserError(`system ${system.name}: the rendered installer files fail their checks (${os.answerFile}): ${problems.join('; ')}`);
+          isoScript = out.isoScript;
+          return out;
+        },
+      });
+      token = started.token;
+      r = started.record;
+      if (isoScript) {
+        if (!this.o.media) throw new UserError(`system ${system.name}: net \`${system.network.net}\` has no DHCP server, so the install boots from a per-system ISO, which needs the vSphere provider to upload and attach it`);
+        const file = await buildBootIso({ system: system.name, script: isoScript, outDir: path.join(this.o.dir, 'iso') });
+        const iso = await this.o.media.attachIso(system, resolved, file, ctx);
+        await fs.rm(file, { force: true });
+        r = { ...r, iso };
+      }
+      r = moved(r, 'vm-created', now());
+      await this.store.put(r);
+      if (this.o.media) await this.o.media.restart(system, resolved, ctx);
+      ctx.log.info({ system: system.name, os: os.name, bootPath, attempt: r.attempt }, 'install: installer requested');
+    }
+    if (this.o.labInstaller && ctx.lab && token) {
+      ctx.log.warn({ system: system.name }, 'lab: OS installation simulated');
+      await this.o.labInstaller({ system: system.name, mac: resolved.mac, token, baseUrl: prov.baseUrl });
+    }
+    const done = await waitForBuilt(this.store, system.name, {
+      deadline: new Date(Date.parse(r!.requestedAt) + timeoutMs),
+      pollMs: this.o.pollMs ?? 5000,
+      now,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      onProgress: (x) => ctx.log.info({ system: x.system, state: x.state }, `install: ${x.state}`),
+    });
+    if (this.o.media) await this.o.media.setInstallMarker(system, resolved, 'built', ctx);
+    if (done.iso && this.o.media) {
+      await this.o.media.detachIso(system, resolved, done.iso, ctx);
+      const { iso: _iso, ...rest } = done;
+      await this.store.put(rest);
+      return this.toResource(rest);
+    }
+    return this.toResource(done);
+  }
+
+  private async secrets(site: SiteConfig, system: string): Promise<{ rootPasswordHash?: string; sshPublicKey: string }> {
+    const prov = site.provisioning!;
+    if (!prov.sshPublicKeyFile) throw new UserError(`system ${system}: shipshape.yaml provisioning.sshPublicKeyFile is not set; installed systems need the key specialisation logs in with`);
+    const keyFile = path.resolve(site.root, prov.sshPublicKeyFile);
+    const sshPublicKey = await fs.readFile(keyFile, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      throw new UserError(`provisioning.sshPublicKeyFile ${keyFile} cannot be read (${e.code}); create it (ssh-keygen) or fix the path in shipshape.yaml`);
+    });
+    return { sshPublicKey, ...(prov.rootPasswordHash ? { rootPasswordHash: await this.o.secret(prov.rootPasswordHash) } : {}) };
+  }
+}
+
+/** The lab's stand-in: asks for the boot script and answer file like a real installer, then reports built. */
+export function httpLabInstaller(serverUrl: string, timeoutMs = 10_000): LabInstaller {
+  return async ({ mac, token }) => {
+    const base = serverUrl.replace(/\/+$/, '');
+    for (const [method, p] of [['GET', `/boot/${mac.toLowerCase().replace(/:/g, '-')}`], ['GET', `/install/${token}`], ['POST', `/built/${token}`]] as const) {
+      const res = await fetch(`${base}${p}`, { method, signal: AbortSignal.timeout(timeoutMs), ...(method === 'POST' ? { body: 'built (lab: simulated)' } : {}) });
+      await res.arrayBuffer();
+      if (!res.ok) throw new UserError(`lab installer stand-in: ${method} ${p.replace(token, `${token.slice(0, 4)}…`)} answered ${res.status}`);
+    }
+  };
+}

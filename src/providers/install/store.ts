@@ -1,0 +1,140 @@
+/**
+ * Where install state lives: one JSON record per system in a directory under the state dir,
+ * written atomically (temp file, fsync, rename) so a crash leaves the old or the new record,
+ * never half of one. The provisioning server and `apply` share it. Beside each record: the
+ * rendered answer file and boot script (mode 0600; they hold the password hash and the token)
+ * while the install runs, and two indexes (token hash → system, MAC → system) so a request is
+ * answered without reading every record.
+ */
+import { createHash, randomBytes } from 'crypto';
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { ACTIVE, type InstallRecord } from './state';
+
+export function newToken(): { token: string; hash: string } {
+  const token = randomBytes(32).toString('base64url');
+  return { token, hash: hashToken(token) };
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** `00:50:56:01:02:03` from any of `00-50-56-01-02-03`, `00:50:56:01:02:03`, upper or lower case; undefined if not a MAC. */
+export function normaliseMac(s: string): string | undefined {
+  const m = /^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$/i.exec(s);
+  return m ? m.slice(1).join(':').toLowerCase() : undefined;
+}
+
+const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** The install state dir below the CLI's state dir: `apply` and the provisioning server must agree on it. */
+export function installStateDir(stateDir: string): string {
+  return path.join(stateDir, 'install');
+}
+
+export class InstallStore {
+  constructor(readonly dir: string) {}
+
+  private file(system: string, ext: string): string {
+    if (!NAME.test(system)) throw new Error(`internal: "${system}" is not a system name`);
+    return path.join(this.dir, `${system}.${ext}`);
+  }
+
+  async init(): Promise<void> {
+    await fs.mkdir(path.join(this.dir, 'by-token'), { recursive: true, mode: 0o700 });
+    await fs.mkdir(path.join(this.dir, 'by-mac'), { recursive: true, mode: 0o700 });
+  }
+
+  async get(system: string): Promise<InstallRecord | undefined> {
+    return readJson<InstallRecord>(this.file(system, 'json'));
+  }
+
+  /** Every record: one directory read plus one read per record (local disk, no network). */
+  async all(): Promise<InstallRecord[]> {
+    const names = await fs.readdir(this.dir).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? [] : Promise.reject(e)));
+    const out: InstallRecord[] = [];
+    for (const n of names.filter((x) => x.endsWith('.json')).sort()) {
+      const r = await readJson<InstallRecord>(path.join(this.dir, n));
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  async put(r: InstallRecord): Promise<void> {
+    await this.init();
+    await atomicWrite(this.file(r.system, 'json'), JSON.stringify(r, null, 2));
+    await atomicWrite(path.join(this.dir, 'by-mac', r.mac.replace(/:/g, '-')), r.system);
+    if (r.tokenHash && ACTIVE.has(r.state)) await atomicWrite(path.join(this.dir, 'by-token', r.tokenHash), r.system);
+  }
+
+  async bySystemOfToken(token: string): Promise<InstallRecord | undefined> {
+    if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) return undefined;
+    const hash = hashToken(token);
+    const system = await readText(path.join(this.dir, 'by-token', hash));
+    const r = system && NAME.test(system) ? await this.get(system) : undefined;
+    return r && r.tokenHash === hash ? r : undefined;
+  }
+
+  async byMac(mac: string): Promise<InstallRecord | undefined> {
+    const system = await readText(path.join(this.dir, 'by-mac', mac.replace(/:/g, '-')));
+    const r = system && NAME.test(system) ? await this.get(system) : undefined;
+    return r && r.mac === mac ? r : undefined;
+  }
+
+  /** The secret-bearing files of one attempt. */
+  async writeFiles(system: string, files: { answerFile: string; bootScript: string }): Promise<void> {
+    await this.init();
+    await atomicWrite(this.file(system, 'answer'), files.answerFile);
+    await atomicWrite(this.file(system, 'ipxe'), files.bootScript);
+  }
+
+  async readFile(system: string, kind: 'answer' | 'ipxe'): Promise<string | undefined> {
+    return readText(this.file(system, kind));
+  }
+
+  /** The token dies and the rendered files (password hash, token) go: at built, failed or timed out. */
+  async retire(r: InstallRecord): Promise<void> {
+    await Promise.all([
+      fs.rm(this.file(r.system, 'answer'), { force: true }),
+      fs.rm(this.file(r.system, 'ipxe'), { force: true }),
+      r.tokenHash ? fs.rm(path.join(this.dir, 'by-token', r.tokenHash), { force: true }) : Promise.resolve(),
+    ]);
+  }
+
+  async remove(system: string): Promise<void> {
+    const r = await this.get(system);
+    if (r) {
+      await this.retire(r);
+      const macFile = path.join(this.dir, 'by-mac', r.mac.replace(/:/g, '-'));
+      if ((await readText(macFile)) === system) await fs.rm(macFile, { force: true });
+    }
+    await fs.rm(this.file(system, 'json'), { force: true });
+  }
+}
+
+async function atomicWrite(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const h = await fs.open(tmp, 'w', 0o600);
+  try {
+    await h.writeFile(text);
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+  await fs.rename(tmp, file);
+}
+
+async function readText(file: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+async function readJson<T>(file: string): Promise<T | undefined> {
+  const t = await readText(file);
+  return t === undefined ? undefined : (JSON.parse(t) as T);
+}
