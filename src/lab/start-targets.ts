@@ -65,7 +65,7 @@ export async function startLabSshd(c: LabContext): Promise<void> {
   const hostPub = keygen(join(dir, 'host_ed25519_key'), 'shipshape lab host');
   const keyRef = parseSecretRef(ep.privateKey.ref);
   if (keyRef?.source !== 'file') throw new LabError('ssh.privateKey: the lab site reads the SSH key from a file, ${file:.lab/ssh/id_ed25519}');
-  const clientPub = keygen(inRepo(c, keyRef.key), 'shipshape lab client');
+  const clientPub = keygen(inRepo(c, keyRef.key), 'shipshape-lab-client'); // one word: the key also goes into answer files, whose key check allows no spaces
   const hostFp = fingerprint(Buffer.from(hostPub.split(/\s+/)[1]!, 'base64'));
   for (const e of eps) {
     if (e.knownHosts) writeFileSync(inRepo(c, e.knownHosts), `[127.0.0.1]:${e.port} ${hostPub}\n`);

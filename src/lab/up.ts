@@ -4,7 +4,7 @@
  * lab is stopped and started again. vcsim keeps its inventory in memory, so every start is a clean world:
  * the emulator's state, the zones and the DHCP files are reset with it (they would disagree otherwise).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import type { SiteConfig } from '../manifest/site';
 import { LabCredentials } from './credentials';
 import type { LabContext } from './context';
@@ -13,6 +13,7 @@ import { labDir, labState, stopLab, writeRecord, type LabRecord } from './record
 import { startLabNamed } from './start-dns';
 import { startLabDhcp, startLabSshd, labUser } from './start-targets';
 import { startLabIdoit, startLabVcsim } from './start-vsphere-idoit';
+import { labStateDir, startLabProvisioning } from './start-provisioning';
 
 /** What the lab stands in for: said at every start, never silent. */
 export function labNotes(site: SiteConfig): string[] {
@@ -20,8 +21,12 @@ export function labNotes(site: SiteConfig): string[] {
     'vSphere is vcsim: VMs are clones of the lab templates; no operating system is installed or boots inside them.',
     'DHCP: reservations are written and checked (dhcpd -t, Kea config-get), but no DHCP server serves a network.',
   ];
-  // Seam for the provisioning server (branch `install`): when it exists, the lab starts it here.
-  if (site.provisioning) notes.push(`OS install is simulated in the lab: the provisioning server (${site.provisioning.baseUrl}) is not started; the vm step's clone stands in for the installation.`);
+  if (site.provisioning) {
+    notes.push(`OS install is simulated: the provisioning server (${site.provisioning.baseUrl}) serves real boot scripts and answer files, but a stand-in, not an installer, fetches them and reports "built".`);
+  }
+  if (Object.values(site.nets).some((n) => !n.cidr.startsWith('127.'))) {
+    notes.push('Specialisation is not run: the lab systems live in documentation ranges, which are data only; nothing connects outside 127.0.0.0/8.');
+  }
   return notes;
 }
 
@@ -33,6 +38,7 @@ function ports(site: SiteConfig): { what: string; port: number }[] {
   if (z) out.push({ what: 'named (dns.zones[].server)', port: z.server.port });
   const ssh = site.dns.zones.find((x) => x.ssh)?.ssh ?? site.dhcp.servers[0]?.ssh;
   if (ssh) out.push({ what: 'sshd (ssh.port)', port: ssh.port });
+  if (site.provisioning) out.push({ what: 'provisioning server (provisioning.listen)', port: Number(site.provisioning.listen.split(':').pop()) });
   return out;
 }
 
@@ -58,6 +64,8 @@ export async function labUp(site: SiteConfig, progress: (line: string) => void):
     }
   }
   mkdirSync(labDir(root), { recursive: true });
+  // A new world: install records, create journals and drift history of the last one would lie about it.
+  rmSync(labStateDir(root), { recursive: true, force: true });
   const record: LabRecord = { startedAt: new Date().toISOString(), daemons: [], notes: labNotes(site) };
   writeRecord(root, record);
   const user = labUser({ site });
@@ -69,6 +77,7 @@ export async function labUp(site: SiteConfig, progress: (line: string) => void):
     await startLabIdoit(c);
     await startLabVcsim(c);
     c.creds.save();
+    await startLabProvisioning(c);
   } catch (e) {
     progress('start failed: stopping what was started');
     await stopLab(root, progress);

@@ -17,6 +17,7 @@ import { parseDocument } from 'yaml';
 import { readCredentials } from '../../src/lab/credentials';
 import { freePort, isAlive } from '../../src/lab/process';
 import { readRecord } from '../../src/lab/record';
+import { labStateDir } from '../../src/lab/start-provisioning';
 import { resolveSecret } from '../../src/manifest';
 import type { SiteConfig } from '../../src/manifest/site';
 import { createIdoitClient } from '../../src/providers/idoit/site-client';
@@ -32,7 +33,7 @@ let work: string;
 let origin: string;
 let deploy: string;
 let targets: string;
-let ports: { vcsim: number; idoit: number; dns: number; ssh: number };
+let ports: { vcsim: number; idoit: number; dns: number; ssh: number; prov: number };
 let state: string;
 
 /** The example shipshape.yaml with free ports and every server file under this test's folder. */
@@ -41,7 +42,9 @@ function labSite(): string {
   const spec = doc.get('spec') as any;
   spec.setIn(['vsphere', 'url'], `https://127.0.0.1:${ports.vcsim}/sdk`);
   spec.setIn(['idoit', 'url'], `http://127.0.0.1:${ports.idoit}/src/jsonrpc.php`);
-  spec.delete('provisioning');
+  spec.setIn(['provisioning', 'listen'], `127.0.0.1:${ports.prov}`);
+  spec.setIn(['provisioning', 'baseUrl'], `http://127.0.0.1:${ports.prov}`);
+  for (const os of ['debian12', 'rocky9']) spec.setIn(['provisioning', 'mirrors', os], `http://127.0.0.1:${ports.prov}/mirror/${os}`);
   const ssh = { host: '127.0.0.1', port: ports.ssh, user: userInfo().username, privateKey: '${file:.lab/ssh/id_ed25519}', knownHosts: '.lab/ssh/known_hosts' };
   const server = { host: '127.0.0.1', port: ports.dns };
   const tsig = { name: 'shipshape-key', algorithm: 'hmac-sha256', secret: '${file:.lab/bind/tsig.secret}' };
@@ -103,8 +106,7 @@ const apply = (...extra: string[]) => runCli(['apply', '-C', deploy, '--state-di
 beforeAll(async () => {
   work = tempDir('lab-e2e');
   targets = join(work, 'servers');
-  state = join(work, 'state');
-  ports = { vcsim: await freePort(), idoit: await freePort(), dns: await freePort(), ssh: await freePort() };
+  ports = { vcsim: await freePort(), idoit: await freePort(), dns: await freePort(), ssh: await freePort(), prov: await freePort() };
   origin = join(work, 'origin');
   mkdirSync(origin);
   for (const d of ['systems', 'profiles', 'os', 'roles']) cpSync(join(examples, d), join(origin, d), { recursive: true });
@@ -114,6 +116,7 @@ beforeAll(async () => {
   commit('the examples', {});
   execFileSync('git', ['clone', '-q', origin, join(work, 'deploy')]);
   deploy = join(work, 'deploy');
+  state = labStateDir(deploy); // the provisioning server the lab starts keeps install records there too
 
   const up = await runCli(['lab', 'up', '-C', deploy]);
   if (up.code !== 0) throw new Error(`lab up failed:\n${up.out}\n${up.err}`);
@@ -130,7 +133,7 @@ test('the lab runs every daemon the site names, and lab status says where', asyn
   const s = await runCli(['lab', 'status', '-C', deploy, '--json']);
   expect(s.code).toBe(0);
   const names = (JSON.parse(s.out).daemons as { name: string; running: boolean }[]).map((d) => `${d.name}:${d.running}`);
-  expect(names.sort()).toEqual(['i-doit emulator:true', 'kea-dhcp4 (dhcp-live):true', 'named:true', 'sshd:true', 'vcsim:true']);
+  expect(names.sort()).toEqual(['i-doit emulator:true', 'kea-dhcp4 (dhcp-live):true', 'named:true', 'provisioning server:true', 'sshd:true', 'vcsim:true']);
   expect((await runCli(['lab', 'up', '-C', deploy])).out).toMatch(/already running/);
 });
 
@@ -138,6 +141,10 @@ test('apply from git, then commits (more CPU, a new system, a tombstone) reconci
   const first = await apply();
   expect(first.err).not.toMatch(/failed|error/i);
   expect(first.code).toBe(0);
+  // The install step ran through the lab's provisioning server (a stand-in plays the installer).
+  const status = await runCli(['--state-dir', state, 'status', '-C', deploy, '--format', 'json']);
+  expect(status.code).toBe(0);
+  expect(JSON.stringify(JSON.parse(status.out))).toMatch(/"web-dev-01".*"built"|"built".*"web-dev-01"/);
 
   let vm = await vms();
   for (const n of ['web-dev-01', 'web-dev-02', 'db-dev-01', 'shop-live-01', 'shop-live-02']) expect(vm.get(n)?.power).toBe('poweredOn');

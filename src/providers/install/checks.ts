@@ -11,6 +11,13 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
+let debconfQueue: Promise<unknown> = Promise.resolve();
+function oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
+  const next = debconfQueue.then(fn, fn);
+  debconfQueue = next.catch(() => undefined);
+  return next;
+}
+
 export class CheckerMissingError extends Error {
   override readonly name = 'CheckerMissingError';
 }
@@ -34,7 +41,9 @@ export async function checkPreseed(text: string): Promise<string[]> {
   try {
     const file = path.join(dir, 'preseed.cfg');
     await fs.writeFile(file, text, { mode: 0o600 });
-    const { code, stderr } = await run('debconf-set-selections', ['--checkonly', file], 'debconf (Debian package `debconf`)');
+    // debconf locks its database even for --checkonly: two checks at once make one fail with
+    // "config.dat is locked by another process", so checks run one at a time.
+    const { code, stderr } = await oneAtATime(() => run('debconf-set-selections', ['--checkonly', file], 'debconf (Debian package `debconf`)'));
     if (code !== 0 || stderr.trim()) problems.push(`debconf-set-selections --checkonly: ${stderr.trim() || `exit code ${code}`}`);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
