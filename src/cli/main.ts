@@ -87,6 +87,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('--watch', 'with --dir: run when files change (debounced)')
     .option('--listen <host:port>', 'address for /healthz and /metrics', '127.0.0.1:9464')
     .option('--grace <seconds>', 'on SIGTERM, how long the step in progress may take before it is abandoned', positiveInt('--grace'), 60)
+    .option('--no-provisioning', 'do not run the provisioning server of shipshape.yaml (e.g. when `shipshape provision` runs elsewhere)')
     .addHelpText('after', '\nExamples:\n  shipshape serve --repo https://git.example.com/infra/systems.git --ref main --poll 60 --schedule "*/30 * * * *" --mode apply\n  shipshape serve -C . --watch --mode drift')
     .action(async (o) =>
       setCode(await serveCommand({ ...o, pollSeconds: o.poll, graceSeconds: o.grace, stateDir: state() }, io, log())),

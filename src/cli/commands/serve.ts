@@ -14,7 +14,10 @@ import { remoteHead } from '../../source/git';
 import type { Io } from '../io';
 import { applyOnce } from './apply';
 import { driftOnce } from './drift';
-import type { SourceOptions } from './plan';
+import { resolveSource, type SourceOptions } from './plan';
+import { installStateDir } from '../../providers/install/store';
+import { startProvisioningServer } from '../../provisioning/server';
+import { loadValid, stateDir } from '../pipeline';
 
 export interface ServeOptions extends SourceOptions {
   mode: 'apply' | 'drift';
@@ -23,6 +26,8 @@ export interface ServeOptions extends SourceOptions {
   watch?: boolean;
   listen: string;
   graceSeconds?: number;
+  /** Run the provisioning server of the site's `provisioning:` section (default true). */
+  provisioning?: boolean;
 }
 
 export interface RunningServe {
@@ -89,6 +94,7 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
     watcher = watch(opts.dir, { ignoreInitial: true, ignored: (p) => /(^|\/)(\.git|\.lab|\.shipshape|node_modules|dist)(\/|$)/.test(p) });
     watcher.on('all', onChange);
   }
+  const provisioning = opts.provisioning === false ? undefined : await startProvisioningFor(opts, io, log);
   const http = await startServeHttp({ listen: opts.listen, metrics: () => m.registry.render(), health: () => ({ busy: loop.busy, last }) });
   io.err(`serving /healthz and /metrics at ${http.url}`);
   loop.start();
@@ -101,8 +107,34 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
       await watcher?.close();
       await loop.stop((opts.graceSeconds ?? 60) * 1000);
       await http.close();
+      await provisioning?.close();
     },
   };
+}
+
+/** The site's provisioning server, when it has one; a repo that does not load yet only means none for now. */
+async function startProvisioningFor(opts: ServeOptions, io: Io, log: Logger): Promise<{ close(): Promise<void> } | undefined> {
+  try {
+    const source = await resolveSource(opts, io);
+    const loaded = await loadValid(source.dir, () => undefined);
+    const p = loaded.repo.site.provisioning;
+    if (!p) return undefined;
+    const srv = await startProvisioningServer({
+      listen: p.listen,
+      stateDir: installStateDir(stateDir(opts.stateDir)),
+      localMirrors: p.localMirrors,
+      root: loaded.dir,
+      tokenTtlMs: p.installTimeoutMinutes * 60_000,
+      failedLogMaxBytes: p.failedLogMaxKiB * 1024,
+      log,
+      onRequest: (e) => log.info(e, 'provisioning request'),
+    });
+    io.err(`provisioning server on ${srv.url} (installers reach it as ${p.baseUrl})`);
+    return srv;
+  } catch (e) {
+    io.err(`provisioning server not started: ${(e as Error).message}`);
+    return undefined;
+  }
 }
 
 export async function serveCommand(opts: ServeOptions, io: Io, log: Logger): Promise<number> {
