@@ -1,18 +1,16 @@
 import type { Logger } from '../../engine/contract';
 import { installStateDir } from '../../providers/install/store';
-import { startProvisioningServer } from '../../provisioning/server';
+import { startProvisioningServer, type ProvisioningServer } from '../../provisioning/server';
+import type { ProvisioningSite } from '../../manifest/site';
 import { ExitError } from '../errors';
 import type { Io } from '../io';
-import { loadValid, stateDir } from '../pipeline';
+import { loadValid, stateDir, type Loaded } from '../pipeline';
 
-/** `shipshape provision`: the provisioning server alone (`shipshape serve` runs the same one), until SIGINT/SIGTERM. */
-export async function provisionCommand(opts: { dir: string; listen?: string; stateDir?: string }, io: Io, log: Logger): Promise<number> {
-  const loaded = await loadValid(opts.dir, io.err);
-  const p = loaded.repo.site.provisioning;
-  if (!p) throw new ExitError(1, 'shipshape.yaml has no provisioning: section (listen, baseUrl, mirrors); there is nothing to serve');
-  const srv = await startProvisioningServer({
-    listen: opts.listen ?? p.listen,
-    stateDir: installStateDir(stateDir(opts.stateDir)),
+/** The site's provisioning server with its settings; shared by `provision` and `serve`. */
+export function startSiteProvisioning(loaded: Loaded, p: ProvisioningSite, state: string, log: Logger, listen?: string): Promise<ProvisioningServer> {
+  return startProvisioningServer({
+    listen: listen ?? p.listen,
+    stateDir: installStateDir(state),
     localMirrors: p.localMirrors,
     root: loaded.dir,
     tokenTtlMs: p.installTimeoutMinutes * 60_000,
@@ -20,6 +18,14 @@ export async function provisionCommand(opts: { dir: string; listen?: string; sta
     log,
     onRequest: (e) => log.info(e, 'provisioning request'),
   });
+}
+
+/** `shipshape provision`: the provisioning server alone (`shipshape serve` runs the same one), until SIGINT/SIGTERM. */
+export async function provisionCommand(opts: { dir: string; listen?: string; stateDir?: string }, io: Io, log: Logger): Promise<number> {
+  const loaded = await loadValid(opts.dir, io.err);
+  const p = loaded.repo.site.provisioning;
+  if (!p) throw new ExitError(1, 'shipshape.yaml has no provisioning: section (listen, baseUrl, mirrors); there is nothing to serve');
+  const srv = await startSiteProvisioning(loaded, p, stateDir(opts.stateDir), log, opts.listen);
   io.err(`provisioning server on ${srv.url} (installers reach it as ${p.baseUrl}); Ctrl-C stops it`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());

@@ -15,8 +15,7 @@ import type { Io } from '../io';
 import { applyOnce } from './apply';
 import { driftOnce } from './drift';
 import { resolveSource, type SourceOptions } from './plan';
-import { installStateDir } from '../../providers/install/store';
-import { startProvisioningServer } from '../../provisioning/server';
+import { startSiteProvisioning } from './provision';
 import { loadValid, stateDir } from '../pipeline';
 
 export interface ServeOptions extends SourceOptions {
@@ -119,16 +118,7 @@ async function startProvisioningFor(opts: ServeOptions, io: Io, log: Logger): Pr
     const loaded = await loadValid(source.dir, () => undefined);
     const p = loaded.repo.site.provisioning;
     if (!p) return undefined;
-    const srv = await startProvisioningServer({
-      listen: p.listen,
-      stateDir: installStateDir(stateDir(opts.stateDir)),
-      localMirrors: p.localMirrors,
-      root: loaded.dir,
-      tokenTtlMs: p.installTimeoutMinutes * 60_000,
-      failedLogMaxBytes: p.failedLogMaxKiB * 1024,
-      log,
-      onRequest: (e) => log.info(e, 'provisioning request'),
-    });
+    const srv = await startSiteProvisioning(loaded, p, stateDir(opts.stateDir), log);
     io.err(`provisioning server on ${srv.url} (installers reach it as ${p.baseUrl})`);
     return srv;
   } catch (e) {
