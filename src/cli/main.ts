@@ -18,6 +18,11 @@ const positiveInt = (name: string) => (v: string) => {
   return n;
 };
 
+/** Where the manifests come from, the same on every command that reads them: a folder, or a git repository. */
+const dirOption = () => new Option('-C, --dir <dir>', 'the repo (a local folder)').default('.');
+const repoOption = () => new Option('--repo <url>', 'fetch the manifests from this git repository on every run (instead of --dir)');
+const refOption = () => new Option('--ref <ref>', 'branch, tag or commit of --repo').default('main');
+
 const formatOption = () => new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text');
 
 export function buildProgram(io: Io, setCode: (c: number) => void): Command {
@@ -41,9 +46,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   program
     .command('plan')
     .description('observe every backend and show what apply would change')
-    .option('-C, --dir <dir>', 'the repo (a local folder)', '.')
-    .option('--repo <url>', 'fetch the manifests from this git repository on every run (instead of --dir)')
-    .option('--ref <ref>', 'branch, tag or commit of --repo', 'main')
+    .addOption(dirOption()).addOption(repoOption()).addOption(refOption())
     .addOption(formatOption())
     .option('--out <file>', 'write the plan to a file instead of stdout')
     .option('--detailed-exitcode', 'exit 0 with no changes, 2 with changes, 1 on error')
@@ -55,10 +58,8 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   program
     .command('apply')
     .description('apply a fresh plan, or a saved plan file after checking nothing changed since it was made')
+    .addOption(dirOption()).addOption(repoOption()).addOption(refOption())
     .argument('[plan]', 'a plan saved with `shipshape plan --format json --out FILE`')
-    .option('-C, --dir <dir>', 'the repo (a local folder)', '.')
-    .option('--repo <url>', 'fetch the manifests from this git repository on every run (instead of --dir)')
-    .option('--ref <ref>', 'branch, tag or commit of --repo', 'main')
     .option('--concurrency <n>', 'systems worked on in parallel', positiveInt('--concurrency'))
     .option('--max-deletes <n>', 'refuse a plan that deletes more than this', positiveInt('--max-deletes'))
     .addHelpText('after', '\nExamples:\n  shipshape apply\n  shipshape plan --format json --out plan.json && shipshape apply plan.json\n  shipshape apply --concurrency 8 --max-deletes 10')
@@ -67,9 +68,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   program
     .command('drift')
     .description('read-only: report fields changed outside git and marked resources no manifest names; exit 2 on drift')
-    .option('-C, --dir <dir>', 'the repo (a local folder)', '.')
-    .option('--repo <url>', 'fetch the manifests from this git repository on every run (instead of --dir)')
-    .option('--ref <ref>', 'branch, tag or commit of --repo', 'main')
+    .addOption(dirOption()).addOption(repoOption()).addOption(refOption())
     .addOption(formatOption())
     .option('--out <file>', 'write the report to a file')
     .addHelpText('after', '\nExamples:\n  shipshape drift\n  shipshape drift --format markdown --out drift.md')
@@ -78,9 +77,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   program
     .command('serve')
     .description('run the reconcile loop: on a schedule, when the git ref moves, when files change; one run at a time; /healthz and /metrics')
-    .option('-C, --dir <dir>', 'the repo (a local folder)', '.')
-    .option('--repo <url>', 'fetch the manifests from this git repository on every run (instead of --dir)')
-    .option('--ref <ref>', 'branch, tag or commit of --repo', 'main')
+    .addOption(dirOption()).addOption(repoOption()).addOption(refOption())
     .addOption(new Option('--mode <mode>', 'apply changes, or only report drift').choices(['apply', 'drift']).default('drift'))
     .option('--schedule <cron>', 'five-field cron expression in UTC, e.g. "*/15 * * * *"')
     .option('--poll <seconds>', 'with --repo: check the ref this often and run when it moves', positiveInt('--poll'))

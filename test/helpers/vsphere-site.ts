@@ -10,6 +10,7 @@ import type { DesiredSystem } from '../../src/manifest/types';
 import { VimClient } from '../../src/providers/vsphere/client';
 import { makeTemplates as makeLabTemplates } from '../../src/lab/vcsim';
 import type { Vcsim } from './vcsim';
+import { system } from '../support/fixtures';
 
 export const USER = 'admin';
 export const PASSWORD = 's3cret&<x>';
@@ -52,23 +53,15 @@ export function ctxFor(site: SiteConfig, commit?: string): ProviderContext {
   return { site, log: quietLog, lab: true, ...(commit ? { commit } : {}) };
 }
 
+/** The shared system fixture, sized for vcsim (small memory and disk). */
 export function systemNamed(name: string, over: Partial<DesiredSystem> = {}): DesiredSystem {
-  return {
-    name,
-    state: 'present',
-    labels: {},
-    cpu: 2,
+  return system(name, {
     memoryMiB: 2048,
     disks: [{ sizeGiB: 10 }],
     network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:03' },
-    dns: { domain: 'dev.example.com', aliases: [] },
-    os: 'debian12',
-    roles: [],
-    lifecycle: { protect: false, vmOnDelete: 'destroy', cmdbOnDelete: 'archive', powerPolicy: 'never' },
-    file: `systems/${name}.yaml`,
     sources: { cpu: { file: `systems/${name}.yaml`, line: 7, col: 8 } },
     ...over,
-  };
+  });
 }
 
 export function adminClient(sim: Vcsim): VimClient {
