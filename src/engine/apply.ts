@@ -69,7 +69,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   const applied: ApplyReport['applied'] = { create: 0, update: 0, replace: 0, delete: 0, noop: 0 };
   const providers = orderedProviders(input.providers);
   const resolved = new Map<string, Resolved>();
-  for (const s of input.systems) resolved.set(s.name, initialResolved(s));
+  for (const s of input.systems) resolved.set(s.name, initialResolved(s, providers, input.ctx.site));
 
   const live = (name: string) => {
     const o = outcomes.get(name);

@@ -11,12 +11,12 @@ import path from 'node:path';
 import type { ObservedResource } from '../../src/engine/contract';
 import type { SiteConfig } from '../../src/manifest/site';
 import type { DesiredSystem } from '../../src/manifest/types';
-import type { VmFields } from '../../src/providers/vsphere/fields';
+import type { VmFields, VmHandle } from '../../src/providers/vsphere/fields';
 import { findByInventoryPath, retrieveObjects, retrieveView, runTask } from '../../src/providers/vsphere/inventory';
 import { VsphereProvider } from '../../src/providers/vsphere/provider';
 import { InvalidLoginError } from '../../src/providers/vsphere/soap/faults';
 import { ref, text } from '../../src/providers/vsphere/soap/xml';
-import { adminClient, ctxFor, makeTemplates, secret, siteFor, systemNamed } from '../helpers/vsphere-site';
+import { adminClient, ctxFor, makeTemplates, secret, siteFor, systemNamed, vmsOf } from '../helpers/vsphere-site';
 import { startVcsim, type Vcsim } from '../helpers/vcsim';
 
 let sim: Vcsim;
@@ -24,7 +24,7 @@ let site: SiteConfig;
 let root: string;
 const providers: VsphereProvider[] = [];
 const newProvider = (): VsphereProvider => {
-  const p = new VsphereProvider({ secret, guestShutdownTimeoutMs: 5000 });
+  const p = new VsphereProvider({ config: vmsOf(site), secret, guestShutdownTimeoutMs: 5000 });
   providers.push(p);
   return p;
 };
@@ -53,15 +53,15 @@ async function allVms(): Promise<{ name: string; ref: string; power: string }[]>
     .map((o) => ({ name: o.props.get('name')!.text, ref: o.obj.value, power: o.props.get('runtime.powerState')!.text }));
 }
 
-async function observeOne(p: VsphereProvider, name: string): Promise<ObservedResource<VmFields>> {
+async function observeOne(p: VsphereProvider, name: string): Promise<ObservedResource<VmFields, VmHandle>> {
   const obs = await p.observe(ctxFor(site));
   const found = obs.resources.filter((r) => r.system === name);
   expect(found).toHaveLength(1);
   return found[0]!;
 }
 
-async function createSystem(sys: DesiredSystem, p = newProvider()): Promise<ObservedResource<VmFields>> {
-  return p.create(sys, p.desired(sys, { ip: '198.51.100.9', mac: sys.network.mac }, site)!, { ip: '198.51.100.9', mac: sys.network.mac }, ctxFor(site, 'abc123'));
+async function createSystem(sys: DesiredSystem, p = newProvider()): Promise<ObservedResource<VmFields, VmHandle>> {
+  return p.create(sys, p.desired(sys, { ip: '198.51.100.9', mac: sys.network.mac })!, { ip: '198.51.100.9', mac: sys.network.mac }, ctxFor(site, 'abc123'));
 }
 
 test('create clones from the template and converges CPU, memory, disk, MAC, port group and power (vcsim drops them from the clone spec)', async () => {
@@ -70,15 +70,15 @@ test('create clones from the template and converges CPU, memory, disk, MAC, port
   expect(created.owned).toBe(true);
   const p = newProvider();
   const seen = await observeOne(p, 'web-01');
-  expect(seen.fields).toEqual(p.desired(sys, { ip: '', mac: '' }, site));
-  expect(p.diff(sys, p.desired(sys, { ip: '', mac: '' }, site)!, seen)).toEqual([]);
+  expect(seen.fields).toEqual(p.desired(sys, { ip: '', mac: '' }));
+  expect(p.diff(sys, p.desired(sys, { ip: '', mac: '' })!, seen)).toEqual([]);
 });
 
 test('create attaches the installer ISO the installation step resolved before powering on', async () => {
   const sys = systemNamed('iso-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:10' } });
   const p = newProvider();
   const resolved = { ip: '', mac: sys.network.mac, installIso: '[LocalDS_0] iso/debian12-netinst.iso' };
-  const r = await p.create(sys, p.desired(sys, resolved, site)!, resolved, ctxFor(site));
+  const r = await p.create(sys, p.desired(sys, resolved)!, resolved, ctxFor(site));
   expect(r.handle).toMatchObject({ cdromIso: '[LocalDS_0] iso/debian12-netinst.iso' });
   expect(r.fields.power).toBe('poweredOn');
 });
@@ -99,7 +99,7 @@ test('CPU and memory on a running VM: refused under powerPolicy never, done with
   const bigger = { ...sys, cpu: 4, memoryMiB: 4096 };
   const p = newProvider();
   const seen = await observeOne(p, 'app-01');
-  const want = p.desired(bigger, { ip: '', mac: '' }, site)!;
+  const want = p.desired(bigger, { ip: '', mac: '' })!;
   const changes = p.diff(bigger, want, seen);
   expect(changes.filter((c) => c.needsPowerOff).map((c) => c.path)).toEqual(['cpu', 'memoryMiB']);
   await expect(p.update(bigger, want, seen, changes, { ip: '', mac: '' }, ctxFor(site))).rejects.toThrow(/lifecycle\.powerPolicy: allow-poweroff/);
@@ -116,14 +116,14 @@ test('disks grow and get added online; shrinking is refused and changes nothing'
   const grown = { ...sys, disks: [{ sizeGiB: 20 }, { sizeGiB: 5 }] };
   const p = newProvider();
   let seen = await observeOne(p, 'db-01');
-  let want = p.desired(grown, { ip: '', mac: '' }, site)!;
+  let want = p.desired(grown, { ip: '', mac: '' })!;
   const after = await p.update(grown, want, seen, p.diff(grown, want, seen), { ip: '', mac: '' }, ctxFor(site));
   expect(after.fields.disks).toEqual([{ sizeGiB: 20, datastore: 'LocalDS_0' }, { sizeGiB: 5, datastore: 'LocalDS_0' }]);
   expect(after.fields.power).toBe('poweredOn');
 
   const shrunk = { ...sys, disks: [{ sizeGiB: 15 }, { sizeGiB: 5 }] };
   seen = await observeOne(p, 'db-01');
-  want = p.desired(shrunk, { ip: '', mac: '' }, site)!;
+  want = p.desired(shrunk, { ip: '', mac: '' })!;
   const changes = p.diff(shrunk, want, seen);
   expect(changes).toEqual([expect.objectContaining({ path: 'disks[0].sizeGiB', from: 20, to: 15, refused: expect.stringMatching(/cannot shrink/) })]);
   await expect(p.update(shrunk, want, seen, changes, { ip: '', mac: '' }, ctxFor(site))).rejects.toThrow(/cannot shrink to 15 GiB/);
@@ -136,7 +136,7 @@ test('port group, MAC and annotation changes are applied to the running VM', asy
   const moved = { ...sys, file: 'systems/moved/net-01.yaml', network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:08', portgroup: 'VM Network' } };
   const p = newProvider();
   const seen = await observeOne(p, 'net-01');
-  const want = p.desired(moved, { ip: '', mac: '' }, site)!;
+  const want = p.desired(moved, { ip: '', mac: '' })!;
   expect(p.diff(moved, want, seen).map((c) => c.path).sort()).toEqual(['annotation', 'mac', 'portgroup']);
   const after = await p.update(moved, want, seen, p.diff(moved, want, seen), { ip: '', mac: '' }, ctxFor(site));
   expect(after.fields).toMatchObject({ mac: '00:50:56:01:02:08', portgroup: 'VM Network', annotation: want.annotation, power: 'poweredOn' });
@@ -177,7 +177,7 @@ test('a replace (delete, then create in the same run) makes a new VM instead of 
   const seen = await observeOne(p, 'repl-01');
   expect(seen.id).toBe(first.id);
   const rocky = { ...sys, os: 'rocky9' };
-  const want = p.desired(rocky, { ip: '', mac: sys.network.mac }, site)!;
+  const want = p.desired(rocky, { ip: '', mac: sys.network.mac })!;
   expect(p.diff(rocky, want, seen)).toContainEqual(expect.objectContaining({ path: 'os', forcesReplace: true }));
   await p.delete(sys, seen, ctxFor(site));
   const second = await p.create(rocky, want, { ip: '', mac: sys.network.mac }, ctxFor(site));
@@ -232,7 +232,7 @@ test('a template missing in vCenter names the setting to fix', async () => {
 });
 
 test('an invalid login fails observe with a typed InvalidLogin error', async () => {
-  const p = new VsphereProvider({ secret: async (r) => (r.ref.includes('PASSWORD') ? '' : 'admin') }); // vcsim: only an empty password is invalid
+  const p = new VsphereProvider({ config: vmsOf(site), secret: async (r) => (r.ref.includes('PASSWORD') ? '' : 'admin') }); // vcsim: only an empty password is invalid
   providers.push(p);
   const err = await p.observe(ctxFor(site)).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(InvalidLoginError);
@@ -249,8 +249,8 @@ test('observe costs the same round trips for 1 owned VM as for many', async () =
 });
 
 test('device reads page like the light read: only by page size, never per VM', async () => {
-  const one = new VsphereProvider({ secret, pageSize: 1000 });
-  const two = new VsphereProvider({ secret, pageSize: 2 });
+  const one = new VsphereProvider({ config: vmsOf(site), secret, pageSize: 1000 });
+  const two = new VsphereProvider({ config: vmsOf(site), secret, pageSize: 2 });
   providers.push(one, two);
   const a = await one.observe(ctxFor(site));
   const b = await two.observe(ctxFor(site));
@@ -277,7 +277,7 @@ test('close() logs the run\'s session out on the server', async () => {
     return sm?.props.get('sessionList')?.children.length ?? 0;
   };
   const before = await sessions();
-  const p = new VsphereProvider({ secret });
+  const p = new VsphereProvider({ config: vmsOf(site), secret });
   await p.observe(ctxFor(site));
   expect(await sessions()).toBe(before + 1);
   await p.close();
