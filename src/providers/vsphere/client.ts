@@ -151,12 +151,17 @@ export class VimClient {
   private async negotiate(): Promise<string> {
     const u = new URL(this.endpoint);
     u.pathname = u.pathname.replace(/\/sdk$/, '/sdk/vimServiceVersions.xml');
-    let res: AxiosResponse<string>;
-    this.stats.roundTrips++;
-    try {
-      res = await this.http.get<string>(u.toString(), { signal: this.opts.signal });
-    } catch (e) {
-      throw this.transportError('vimServiceVersions.xml', e);
+    let res: AxiosResponse<string> | undefined;
+    const attempts = (this.opts.retries ?? 2) + 1;
+    for (let i = 1; !res; i++) {
+      this.stats.roundTrips++;
+      try {
+        res = await this.http.get<string>(u.toString(), { signal: this.opts.signal });
+      } catch (e) {
+        const err = this.transportError('vimServiceVersions.xml', e);
+        if (!(err instanceof TransientError) || i >= attempts) throw err;
+        await new Promise((r) => setTimeout(r, 250 * 4 ** (i - 1)));
+      }
     }
     const offered = res.status === 200 && typeof res.data === 'string' ? parseServiceVersions(res.data) : [];
     if (offered.length === 0) return this.useVersion(FALLBACK_VERSION);
