@@ -136,8 +136,13 @@ func (v *vcenter) run(rt *runningTask, req *request, body []byte, d time.Duratio
 	}
 	cancelled := func() bool { return rt.cancelRequested() }
 
-	// queued for a tenth of the time (vCenter queues tasks per entity), then running with progress
-	time.Sleep(d / 10)
+	// queued for a tenth of the time, at most half a second (vCenter queues tasks per entity),
+	// then running with progress
+	queue := d / 10
+	if queue > 500*time.Millisecond {
+		queue = 500 * time.Millisecond
+	}
+	time.Sleep(queue)
 	if cancelled() {
 		finish(nil, &types.RequestCanceled{})
 		return
@@ -152,7 +157,7 @@ func (v *vcenter) run(rt *runningTask, req *request, body []byte, d time.Duratio
 	if step < 20*time.Millisecond {
 		step = 20 * time.Millisecond
 	}
-	start, run := time.Now(), d-d/10
+	start, run := time.Now(), d-queue
 	for time.Since(start) < run {
 		time.Sleep(step)
 		if cancelled() {
