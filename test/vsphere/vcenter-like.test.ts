@@ -14,7 +14,7 @@ import { plan } from '../../src/plan/planner';
 import { renderText } from '../../src/plan/render/text';
 import { VimClient } from '../../src/providers/vsphere/client';
 import { CreateJournal } from '../../src/providers/vsphere/journal';
-import { findByInventoryPath, retrieveObjects, retrievePages, retrieveView, runTask } from '../../src/providers/vsphere/inventory';
+import { findByInventoryPath, retrieveObjects, retrievePages, retrieveView, runTask, TaskTimeoutError } from '../../src/providers/vsphere/inventory';
 import { VsphereProvider } from '../../src/providers/vsphere/provider';
 import { DuplicateNameError } from '../../src/providers/vsphere/soap/faults';
 import { ref, text, type XNode } from '../../src/providers/vsphere/soap/xml';
@@ -176,6 +176,19 @@ test('extraConfig and SetField replace values as vCenter does (vcsim appends)', 
   const key = def.children[0]!.children.find((x) => x.name === 'key')!.text;
   for (const v of ['team-a', 'team-b']) await c.call('SetField', `<_this type="CustomFieldsManager">CustomFieldsManager</_this>${ref('entity', vm)}<key>${key}</key><value>${v}</value>`);
   expect((await read()).filter((kv) => kv.startsWith(`${key}=`))).toEqual([`${key}=team-b`]);
+  await c.logout();
+});
+
+test('a reconfigure still running at its timeout is left running (vCenter cannot cancel it) and the error says it may still finish', async () => {
+  await simControl(sim, 'task-rule', { method: 'ReconfigVM_Task', name: 'dup-02', delayMs: 3000, count: 1 });
+  const c = adminClient(sim);
+  const vm = (await findByInventoryPath(c, 'DC0/vm/dup-02'))!;
+  const err = await runTask(c, 'ReconfigVM_Task', ref('_this', vm) + '<spec><annotation>slow</annotation></spec>', { timeoutMs: 1000, what: 'reconfigure dup-02' })
+    .then(() => new Error('expected a failure'), (e: unknown) => e as Error);
+  expect(err).toBeInstanceOf(TaskTimeoutError);
+  expect(err.message).toMatch(/vSphere task task-\d+ \(reconfigure dup-02\) still (queued|running) at \d+% after 1 s; vCenter cannot cancel this kind of task, so it is still running and may finish/);
+  const state = await simControl<{ tasks: { method: string; target: string; cancelRequested: boolean }[] }>(sim, 'state');
+  expect(state.tasks.filter((t) => t.method === 'ReconfigVM_Task' && t.target === 'dup-02').every((t) => !t.cancelRequested)).toBe(true);
   await c.logout();
 });
 

@@ -62,7 +62,7 @@ func newVcenter(inner http.Handler, apiVersion, user, pass string, idle time.Dur
 
 // Methods vCenter answers without a session. Everything else needs one (vcsim lets the property
 // collector through without a session; vCenter answers NotAuthenticated).
-var noSession = map[string]bool{"RetrieveServiceContent": true, "Login": true, "LoginByToken": true, "LoginExtensionByCertificate": true, "CloneSession": false}
+var noSession = map[string]bool{"RetrieveServiceContent": true, "Login": true, "LoginByToken": true, "LoginExtensionByCertificate": true}
 
 func (v *vcenter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
