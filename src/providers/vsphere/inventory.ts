@@ -70,11 +70,30 @@ export async function* retrievePages(c: VimClient, specSet: string, pageSize = D
   }
 }
 
-/** Every page of a retrieval, concatenated. */
+/** Every page of a retrieval, concatenated (read again once if the session was renewed mid-way). */
 export async function retrieveAll(c: VimClient, specSet: string, pageSize = DEFAULT_PAGE_SIZE): Promise<ObjectContent[]> {
-  const all: ObjectContent[] = [];
-  for await (const page of retrievePages(c, specSet, pageSize)) for (const o of page) all.push(o);
-  return all;
+  return againAfterRenewal(c, 'a paged read', async () => {
+    const all: ObjectContent[] = [];
+    for await (const page of retrievePages(c, specSet, pageSize)) for (const o of page) all.push(o);
+    return all;
+  });
+}
+
+/**
+ * Runs a read; when it failed with a vSphere fault after the client logged in again meanwhile (the
+ * session expired: its views and paging tokens are gone), runs it once more from the start.
+ */
+async function againAfterRenewal<T>(c: VimClient, what: string, read: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const epoch = c.sessionEpoch;
+    try {
+      return await read();
+    } catch (e) {
+      const renewed = c.sessionEpoch > Math.max(epoch, 1); // the first Login is not a renewal
+      if (attempt > 1 || !renewed || !(e instanceof VsphereFault) || e instanceof NotAuthenticatedError) throw e;
+      c.log?.info({ read: what }, 'vsphere: session was renewed during a paged read; reading again from the start');
+    }
+  }
 }
 
 /**
@@ -84,16 +103,7 @@ export async function retrieveAll(c: VimClient, specSet: string, pageSize = DEFA
  * the read starts over once with a new view.
  */
 export async function retrieveView<T = ObjectContent>(c: VimClient, container: MoRef, reqs: PropertyRequest[], pageSize?: number, onPage?: (page: ObjectContent[]) => T[]): Promise<T[]> {
-  for (let attempt = 1; ; attempt++) {
-    const epoch = c.sessionEpoch;
-    try {
-      return await readView(c, container, reqs, pageSize, onPage);
-    } catch (e) {
-      const sessionChanged = c.sessionEpoch > Math.max(epoch, 1); // the first Login is not a renewal
-      if (attempt > 1 || !sessionChanged || !(e instanceof VsphereFault) || e instanceof NotAuthenticatedError) throw e;
-      c.log?.info({ container: container.value }, 'vsphere: session was renewed during a paged read; reading again with a new view');
-    }
-  }
+  return againAfterRenewal(c, `a view of ${container.value}`, () => readView(c, container, reqs, pageSize, onPage));
 }
 
 async function readView<T>(c: VimClient, container: MoRef, reqs: PropertyRequest[], pageSize?: number, onPage?: (page: ObjectContent[]) => T[]): Promise<T[]> {
