@@ -8,7 +8,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ProviderContext } from '../../src/engine/contract';
+import { progressPrinter } from '../../src/cli/progress';
+import { applyPlan, type ApplyReport } from '../../src/engine/apply';
+import type { DesiredSystem } from '../../src/manifest/types';
+import type { Plan } from '../../src/plan/types';
 import type { SiteConfig } from '../../src/manifest/site';
 import { plan } from '../../src/plan/planner';
 import { renderText } from '../../src/plan/render/text';
@@ -45,10 +48,6 @@ afterAll(async () => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-function withProgress(lines: string[]): ProviderContext {
-  return { ...ctxFor(site, 'abc123'), progress: (system, kind, msg) => lines.push(`${kind} ${system}: ${msg}`) };
-}
-
 async function vmNamed(name: string): Promise<string[]> {
   const c = adminClient(sim);
   const sc = await c.serviceContent();
@@ -57,20 +56,31 @@ async function vmNamed(name: string): Promise<string[]> {
   return objs.filter((o) => o.props.get('name')?.text === name).map((o) => o.obj.value);
 }
 
-test('a clone task that runs 5 s reports its progress, then the create completes', async () => {
+/** plan + apply for the given systems with only the vSphere provider; apply's progress lines as the CLI prints them. */
+async function planAndApply(systems: DesiredSystem[], onLine: (line: string) => void = () => {}): Promise<{ lines: string[]; report: ApplyReport; planned: Plan }> {
+  const p = newProvider();
+  const ctx = ctxFor(site, 'abc123');
+  const planned = plan({ systems, site, providers: [p], observations: new Map([['vm', await p.observe(ctx)]]), maxDeletes: 3, now: new Date() });
+  const lines: string[] = [];
+  const print = progressPrinter((l) => { lines.push(l); onLine(l); }, planned.actions.length);
+  const report = await applyPlan({ plan: planned, systems, providers: [p], observations: new Map([['vm', await p.observe(ctx)]]), ctx, concurrency: 2, retry: { attempts: 1, baseDelayMs: 1 }, onEvent: print });
+  return { lines, report, planned };
+}
+
+test('apply of a create whose clone task runs 5 s shows the task\'s progress in its progress lines, then completes', async () => {
   await simControl(sim, 'task-rule', { method: 'CloneVM_Task', name: 'slow-01', delayMs: 5000, count: 1 });
   const sys = systemNamed('slow-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:03:00:01' } });
-  const p = newProvider();
-  const lines: string[] = [];
   const t0 = Date.now();
-  const r = await p.create(sys, p.desired(sys, { ip: '', mac: sys.network.mac }, site)!, { ip: '', mac: sys.network.mac }, withProgress(lines));
+  const { lines, report } = await planAndApply([sys]);
   expect(Date.now() - t0).toBeGreaterThanOrEqual(5000);
-  expect(r.fields.power).toBe('poweredOn');
-  const clone = lines.filter((l) => / clone task-\d+ /.test(l));
-  expect(clone[0]).toMatch(/^vm slow-01: clone task-\d+ (queued|running)/);
-  const pcts = clone.map((l) => /running (\d+)%/.exec(l)?.[1]).filter((x): x is string => x !== undefined).map(Number);
+  expect(report.ok).toBe(true);
+  const clone = lines.filter((l) => l.startsWith('  ⋯ vm         create  slow-01: clone task-'));
+  expect(clone[0]).toMatch(/clone task-\d+ (queued|running)/);
+  const pcts = clone.map((l) => / running (\d+)%$/.exec(l)?.[1]).filter((x): x is string => x !== undefined).map(Number);
   expect(pcts.length).toBeGreaterThanOrEqual(3); // polled with backoff up to 2 s: several distinct steps
   expect([...pcts].sort((a, b) => a - b)).toEqual(pcts);
+  expect(lines[lines.length - 1]).toMatch(/^  ✓ vm         create  slow-01 \(\d+\.\ds\) \[1\/1\]$/);
+  expect(await vmNamed('slow-01')).toHaveLength(1);
 }, 30_000);
 
 test('a clone that fails after 3 s with a fault in info.error is reported with the fault; nothing is left, the next plan creates again', async () => {
@@ -122,19 +132,18 @@ test('a second VM of the same name is refused by the harness (DuplicateName) and
   expect(planned.summary.blocked).toBe(1);
 });
 
-test('a session that expires in the middle of a create is renewed and the create completes', async () => {
+test('a session that expires in the middle of an apply (while the clone runs) is renewed and the apply completes', async () => {
   await simControl(sim, 'task-rule', { method: 'CloneVM_Task', name: 'expire-01', delayMs: 1500, count: 1 });
   const sys = systemNamed('expire-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:03:00:05' } });
-  const p = newProvider();
-  const lines: string[] = [];
-  const ctx: ProviderContext = { ...withProgress(lines), progress: (_s, _k, m) => {
-    lines.push(m);
-    // The clone is running on the server: end every session now, as an idle timeout would.
-    if (/running/.test(m) && lines.filter((l) => /running/.test(l)).length === 1) void simControl(sim, 'expire-sessions');
-  } };
   const before = (await simControl<{ expiredSessions: number }>(sim, 'state')).expiredSessions;
-  const r = await p.create(sys, p.desired(sys, { ip: '', mac: sys.network.mac }, site)!, { ip: '', mac: sys.network.mac }, ctx);
-  expect(r.fields.power).toBe('poweredOn');
+  let expired = false;
+  const { report, lines } = await planAndApply([sys], (line) => {
+    // The clone is running on the server: end every session now, as vCenter's idle timeout would.
+    if (!expired && / running /.test(line)) { expired = true; void simControl(sim, 'expire-sessions'); }
+  });
+  expect(expired).toBe(true);
+  expect(report.ok).toBe(true);
+  expect(lines.some((l) => l.startsWith('  ✓ vm         create  expire-01'))).toBe(true);
   expect((await simControl<{ expiredSessions: number }>(sim, 'state')).expiredSessions).toBeGreaterThan(before);
   expect(await vmNamed('expire-01')).toHaveLength(1);
 }, 30_000);
