@@ -1,7 +1,8 @@
 /**
  * A create killed right after CloneVM_Task was accepted resumes on the next run without a
- * duplicate. vcsim finishes tasks before the call returns, so the clone is complete when the
- * child dies; on vCenter it would still be running, which the journal's task reference covers.
+ * duplicate. Plain vcsim finishes tasks before the call returns, so the clone is complete when
+ * the child dies; in the vCenter-like mode (as on vCenter) it is still running then, and the next
+ * run finds it through the journal's task reference once it has landed.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';

@@ -1,9 +1,10 @@
 /**
- * The vSphere provider against vcsim: create/converge, idempotent create, updates, refused changes,
- * ownership-guarded delete, clear errors, constant observe round trips, Logout on close.
- * vcsim differences that shape these tests: CloneVM_Task ignores numCPUs/memoryMB/annotation
- * (so create must converge by reconfiguring), VM names may be duplicated (so the provider guards
- * names itself), ShutdownGuest powers off at once, tasks finish before the call returns.
+ * The vSphere provider against vcsim, plain and vCenter-like: create/converge, idempotent create,
+ * updates, refused changes, ownership-guarded delete, clear errors, constant observe round trips,
+ * Logout on close. vcsim differences that shape these tests: CloneVM_Task ignores
+ * numCPUs/memoryMB/annotation (so create must converge by reconfiguring), plain vcsim accepts
+ * duplicate VM names (so the provider guards names itself), ShutdownGuest powers off at once.
+ * The vCenter-like mode adds tasks that take time, paging, DuplicateName and vCenter's texts.
  */
 import fs from 'node:fs';
 import os from 'node:os';
