@@ -133,6 +133,12 @@ func (v *vcenter) run(rt *runningTask, req *request, body []byte, d time.Duratio
 		rt.mu.Lock()
 		rt.done = true
 		rt.mu.Unlock()
+		// Forget it after a while (the Task object stays, like vcsim's own): a long lab run stays small.
+		time.AfterFunc(5*time.Minute, func() {
+			v.mu.Lock()
+			delete(v.tasks, t.Self.Value)
+			v.mu.Unlock()
+		})
 	}
 	cancelled := func() bool { return rt.cancelRequested() }
 
