@@ -6,7 +6,7 @@
  * One task, not rename + reconfigure: a crash between two calls would leave a renamed VM that
  * still claims the system, or an unmarked VM under the system's name.
  */
-import type { Logger, ProviderContext } from '../../engine/contract';
+import type { Logger } from '../../engine/contract';
 import type { VimClient } from './client';
 import { runTask } from './inventory';
 import { DuplicateNameError } from './soap/faults';
@@ -20,7 +20,7 @@ export function retiredName(name: string, day: Date, n = 1): string {
   return `${name}-retired-${day.toISOString().slice(0, 10)}${n > 1 ? `-${n}` : ''}`;
 }
 
-export async function retire(c: VimClient, vm: MoRef, info: VmInfo, system: string, timeoutMs: number, ctx: Pick<ProviderContext, 'log'> & { log: Logger }, now = new Date()): Promise<string> {
+export async function retire(c: VimClient, vm: MoRef, info: VmInfo, system: string, timeoutMs: number, ctx: { log: Logger }, now = new Date()): Promise<string> {
   const marker = extraConfig([[MARKER_SYSTEM, ''], [MARKER_RETIRED, `${system} ${now.toISOString()}`]]);
   for (let n = 1; ; n++) {
     const name = retiredName(system, now, n);
