@@ -137,6 +137,9 @@ export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>
     if (b.labOnly && spec.lab !== true) {
       diags.error(at(...p, 'backend'), `backend \`${b.id}\` is a lab stand-in: only a site with \`lab: true\` may use it`);
     }
+    for (const [key, what] of Object.entries(b.labOnlyKeys ?? {})) {
+      if (sec[key] !== undefined && spec.lab !== true) diags.error(at(...p, key), `${displayPath([...p, key])} ${what}: remove it, or set lab: true`);
+    }
     for (const key of b.osKeys ?? []) {
       for (const os of Object.keys(asMap(sec[key]) ?? {})) {
         if (!osNames.has(os)) diags.error(locate(pf, ['spec', ...p, key, os], { key: true }), `${displayPath([...p, key])} names OS \`${os}\`, which has no os/${os}/os.yaml`);

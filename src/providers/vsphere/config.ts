@@ -21,6 +21,8 @@ export type VsphereConfig = {
   templates: Record<string, string>;
   /** Seconds to wait for a task (default 600). */
   taskTimeoutSeconds: number;
+  /** Lab sites: the simulator `lab up` starts (default vcsim). */
+  simulator?: 'vcsim' | 'vcenter-like';
 };
 
 /** The section as written (schema.json). */
@@ -37,6 +39,7 @@ interface Raw {
   portgroup: string;
   templates: Record<string, string>;
   taskTimeoutSeconds?: number;
+  simulator?: 'vcsim' | 'vcenter-like';
 }
 
 export function vsphereConfig(section: BackendSection): VsphereConfig {
@@ -56,5 +59,6 @@ export function vsphereConfig(section: BackendSection): VsphereConfig {
     taskTimeoutSeconds: v.taskTimeoutSeconds ?? 600,
   };
   if (v.resourcePool !== undefined) out.resourcePool = v.resourcePool;
+  if (v.simulator !== undefined) out.simulator = v.simulator;
   return out;
 }
