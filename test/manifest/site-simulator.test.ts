@@ -23,7 +23,7 @@ const VSPHERE = `  vms:
 it('vms.simulator is for lab sites: refused on a real site with where and what to do, accepted with lab: true', async () => {
   const site = SITE + VSPHERE;
   expect(lines(await load({ 'shipshape.yaml': site }))).toEqual([
-    "shipshape.yaml:24:16: vms.simulator chooses the simulator `shipshape lab up` starts; a real site talks to its vCenter: remove it, or set lab: true",
+    "shipshape.yaml:23:16: vms.simulator chooses the simulator `shipshape lab up` starts; a real site talks to its vCenter: remove it, or set lab: true",
   ]);
   const lab = await load({ 'shipshape.yaml': site.replace('spec:\n', 'spec:\n  lab: true\n') });
   expect(lines(lab)).toEqual([]);
