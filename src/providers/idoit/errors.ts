@@ -29,7 +29,8 @@ export class IdoitAuthError extends UserError {
   constructor(readonly endpoint: string, readonly idoitMessage: string) {
     super(
       `i-doit at ${endpoint} refused the credentials: ${idoitMessage} ` +
-        'Check idoit.apiKey (and idoit.username / idoit.password) in shipshape.yaml and the secrets they point to.',
+        'Check apiKey (and username / password) of the idoit sections (ipam, cmdb) in shipshape.yaml and the secrets they point to.',
+      'unauthorized',
     );
   }
 }
