@@ -70,7 +70,7 @@ it('gives a clear auth error for a wrong API key or password, without the secret
     expect(err).toBeInstanceOf(IdoitAuthError);
     const msg = (err as Error).message;
     expect(msg).toContain('refused the credentials');
-    expect(msg).toContain('idoit.apiKey');
+    expect(msg).toContain('Check apiKey (and username / password) of the idoit sections (ipam, cmdb)');
     for (const secret of ['wrong-key-123', 'wrong-pw-456', KEY, PASSWORD]) expect(msg).not.toContain(secret);
   }
 });

@@ -7,7 +7,7 @@ import { UNKNOWN, UserError } from '../../engine/contract';
 import type { SiteConfig } from '../../manifest/site';
 import { IdoitClient } from './client';
 import { IdoitAuthError } from './errors';
-import { testContext, testSite, testSystem, runStage } from './fixtures';
+import { testContext, testSite, testSystem, runStage } from '../../../test/support/idoit-fixtures';
 import { IdoitIpamProvider } from './ipam';
 import { createIdoitClient } from './site-client';
 
@@ -150,7 +150,7 @@ describe('ip: auto and explicit addresses', () => {
     const p = new IdoitIpamProvider({ client: createIdoitClient(site, async (r) => (r.ref.includes('API_KEY') ? 'not-the-key' : secret(r))), site });
     const err = (await p.observe(testContext(site)).catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(IdoitAuthError);
-    expect(err.message).toMatch(/refused the credentials: Authentication error: Unable to login using given credentials and apiKey\. Check idoit\.apiKey/);
+    expect(err.message).toMatch(/refused the credentials: Authentication error: Unable to login using given credentials and apiKey\. Check apiKey \(and username \/ password\) of the idoit sections/);
     expect(err.message).not.toContain('not-the-key');
   });
 });
