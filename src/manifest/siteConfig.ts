@@ -3,6 +3,7 @@ import { displayPath } from './ajvMessages';
 import type { Diagnostics } from './diagnostics';
 import { cidrContains, intToIp, ipToInt, parseCidr } from '../net/ipv4';
 import type { RawSsh, RawTls, SiteManifest } from './raw';
+import { secretPolicy } from './secrets';
 import { asList, asMap } from './siteFacts';
 import type { SiteFacts } from './siteFacts';
 import type { DhcpServer, DnsZone, NetSite, SiteConfig, SshEndpoint, TlsOptions } from './site';
@@ -50,6 +51,7 @@ export function buildSite(root: string, m: SiteManifest): SiteConfig {
   const site: SiteConfig = {
     root,
     lab: s.lab ?? false,
+    secrets: secretPolicy(s.secrets),
     nets,
     dns: { zones },
     dhcp: { servers },
