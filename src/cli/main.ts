@@ -51,7 +51,8 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('--out <file>', 'write the plan to a file instead of stdout')
     .option('--detailed-exitcode', 'exit 0 with no changes, 2 with changes, 1 on error')
     .option('--max-deletes <n>', 'the plan is refused by apply when it deletes more', positiveInt('--max-deletes'))
-    .option('--base <ref>', 'plan only systems whose manifests, profiles, OS entries or roles changed between REF and HEAD (merge requests)')
+    .option('--base <ref>', 'merge requests: site config, roles and OS catalog from REF, systems/ and profiles/ from the branch; plans the systems touched since REF; implies --read-only')
+    .option('--read-only', 'observe by reading only: nothing runs on a managed host (no role checks); apply refuses the plan')
     .addHelpText('after', '\nExamples:\n  shipshape plan\n  shipshape plan --base origin/main --format markdown --out plan.md\n  shipshape plan --format markdown --out plan.md\n  shipshape plan --format json --out plan.json --detailed-exitcode')
     .action(async (o) => setCode(await planCommand({ ...o, stateDir: state() }, io, log())));
 

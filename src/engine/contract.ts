@@ -83,6 +83,8 @@ export interface ProviderContext {
   signal?: AbortSignal;
   /** Dry-run lab stand-ins may only be used when the site says it is a lab. */
   lab: boolean;
+  /** A read-only plan (merge requests): observe only reads; nothing is executed on a managed host (no role checks). */
+  readOnly?: boolean;
 }
 
 export interface Logger {
