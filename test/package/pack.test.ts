@@ -1,7 +1,8 @@
 /**
  * The tool apart from the site repo: `npm pack` → install the tarball into an empty folder → `shipshape
  * --version`, `init`, `validate`, `plan` run from that installation, in a folder outside this repo, with
- * no path back to its sources. The plan observes an i-doit emulator standing in for the site's CMDB.
+ * no path back to its sources. The plan observes the lab's stand-ins for the site's vCenter (vcsim) and
+ * CMDB (the i-doit emulator).
  * Dependencies come from npm's cache (--prefer-offline: the registry only for what the cache lacks).
  */
 import { execFile } from 'node:child_process';
@@ -11,6 +12,8 @@ import { promisify } from 'node:util';
 import { parseDocument } from 'yaml';
 import { startIdoitEmulator, type IdoitEmulator } from '../../src/lab/idoit';
 import { removeDir, tempDir } from '../helpers/daemon';
+import { startVcsim, type Vcsim } from '../helpers/vcsim';
+import { PASSWORD, USER, makeTemplates } from '../helpers/vsphere-site';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
@@ -18,6 +21,7 @@ const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as
 
 let work: string;
 let emu: IdoitEmulator;
+let sim: Vcsim;
 let bin: string;
 
 beforeAll(async () => {
@@ -26,6 +30,8 @@ beforeAll(async () => {
     stateFile: join(work, 'idoit.json'), apiKey: 'site-key', users: [{ username: 'planner', password: 'pw' }],
     nets: [{ title: 'prod-net', cidr: '198.51.100.0/24', gateway: '198.51.100.1' }],
   });
+  sim = await startVcsim({ username: USER, password: PASSWORD });
+  await makeTemplates(sim, ['tpl-debian12', 'tpl-rocky9']);
   // prepack builds dist/ from src/ only; the tarball is what a team would install.
   const packed = await run('npm', ['pack', '--silent', '--pack-destination', work], { cwd: ROOT, timeout: 180_000, env: { ...process.env, npm_config_loglevel: 'error' } });
   const tarball = join(work, packed.stdout.trim().split('\n').pop()!);
@@ -38,6 +44,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await emu?.close();
+  await sim?.stop();
   if (work) removeDir(work);
 });
 
@@ -70,19 +77,36 @@ it('init → validate → plan in a fresh site repo', async () => {
   expect(init.code).toBe(0);
   expect((await shipshape(['validate'], site)).code).toBe(0);
 
-  // Point the scaffolded site at the stand-in CMDB; the other backends are not part of this test.
+  // Point the scaffolded site at the lab's vCenter and CMDB; DNS, DHCP, install and SSH are not part of this test.
   const doc = parseDocument(readFileSync(join(site, 'shipshape.yaml'), 'utf8'));
-  for (const k of ['vsphere', 'dns', 'dhcp', 'provisioning', 'specialise']) doc.deleteIn(['spec', k]);
+  for (const k of ['dns', 'dhcp', 'provisioning', 'specialise']) doc.deleteIn(['spec', k]);
   doc.setIn(['spec', 'idoit', 'url'], emu.endpoint);
+  const v = { url: sim.url, tls: { caFile: sim.caFile }, datacenter: 'DC0', cluster: 'DC0_C0', datastore: 'LocalDS_0', portgroup: 'DC0_DVPG0' };
+  for (const [k, val] of Object.entries(v)) doc.setIn(['spec', 'vsphere', k], doc.createNode(val));
   writeFileSync(join(site, 'shipshape.yaml'), doc.toString());
-  const env = { SHIPSHAPE_IDOIT_API_KEY: 'site-key', SHIPSHAPE_IDOIT_USER: 'planner', SHIPSHAPE_IDOIT_PASSWORD: 'pw' };
+  const env = { SHIPSHAPE_IDOIT_API_KEY: 'site-key', SHIPSHAPE_IDOIT_USER: 'planner', SHIPSHAPE_IDOIT_PASSWORD: 'pw', SHIPSHAPE_VSPHERE_USER: USER, SHIPSHAPE_VSPHERE_PASSWORD: PASSWORD };
   expect(await shipshape(['validate'], site)).toMatchObject({ code: 0 });
   const plan = await shipshape(['--state-dir', join(work, 'state'), 'plan', '--detailed-exitcode'], site, env);
   expect(plan.err).not.toMatch(/^error/m);
   expect(plan.code).toBe(2);
   expect(plan.out).toMatch(/^app-01$/m);
   expect(plan.out).toMatch(/^\s+\+ ip create/m);
+  expect(plan.out).toMatch(/^\s+\+ vm create/m);
   expect(plan.out).toMatch(/^\s+\+ cmdb create/m);
-  expect(plan.out).toMatch(/^Plan: 2 to create, 0 to update, 0 to replace, 0 to delete, 0 unchanged/m);
+  expect(plan.out).toMatch(/^Plan: 3 to create, 0 to update, 0 to replace, 0 to delete, 0 unchanged/m);
   expect(emu.stats().httpRequests).toBeGreaterThan(0);
-}, 120_000);
+
+  // As the merge-request pipeline runs it: a branch of the site repo, planned against main.
+  const git = (...args: string[]) => run('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd: site });
+  await git('init', '-q', '-b', 'main');
+  await git('add', '-A');
+  await git('commit', '-qm', 'site');
+  await git('checkout', '-qb', 'more-cpu');
+  writeFileSync(join(site, 'systems', 'app-01.yaml'), readFileSync(join(site, 'systems', 'app-01.yaml'), 'utf8').replace('cpu: 4', 'cpu: 8'));
+  await git('commit', '-qam', 'more cpu');
+  const mr = await shipshape(['--state-dir', join(work, 'state'), 'plan', '--base', 'main', '--format', 'markdown'], site, env);
+  expect(mr.err).not.toMatch(/^error/m);
+  expect(mr.code).toBe(0);
+  expect(mr.out).toContain('_read-only plan (--read-only): observed by reading only, nothing ran on a managed host; site config, roles and OS catalog from main');
+  expect(mr.out).toContain('<summary><b>app-01</b>: create</summary>');
+}, 240_000);
