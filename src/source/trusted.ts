@@ -17,6 +17,9 @@ import type { TrustedChange } from '../plan/types';
 
 export type { TrustedChange };
 
+/** Never taken from the checkout, even untracked: they decide where shipshape connects and what it runs. */
+const TRUSTED = ['shipshape.yaml', 'roles', 'os'];
+
 /** Folders the branch decides: the systems it declares and their profiles. */
 export const BRANCH_FOLDERS = ['systems', 'profiles'] as const;
 
@@ -85,7 +88,9 @@ export async function composeTrusted(dir: string, base: string): Promise<Trusted
     const inBase = await git(dir, ['rev-parse', '--verify', '--quiet', tree], '').then(() => true, () => false);
     if (inBase) {
       const tar = join(work, 'base.tar');
-      await git(dir, ['archive', '--format=tar', `--output=${tar}`, tree], `cannot read ${base}`);
+      // From the top of the work tree: in a sub-folder, git archive would also limit the tree to that folder's path.
+      const top = (await git(dir, ['rev-parse', '--show-toplevel'], 'not a git checkout')).trim();
+      await git(top, ['archive', '--format=tar', `--output=${tar}`, tree], `cannot read ${base}`);
       await run('tar', ['-xf', tar, '-C', repo], work);
     }
     for (const f of BRANCH_FOLDERS) {
@@ -95,7 +100,7 @@ export async function composeTrusted(dir: string, base: string): Promise<Trusted
     // Untracked files of the checkout (secrets/, .lab/): linked, so the base's references to them resolve.
     const tracked = new Set((await git(dir, ['ls-tree', '--name-only', 'HEAD'], 'cannot list HEAD')).split('\n').filter(Boolean));
     for (const e of readdirSync(dir)) {
-      if (e === '.git' || tracked.has(e) || isBranchPath(e) || existsSync(join(repo, e))) continue;
+      if (e === '.git' || TRUSTED.includes(e) || tracked.has(e) || isBranchPath(e) || existsSync(join(repo, e))) continue;
       symlinkSync(join(dir, e), join(repo, e));
     }
     return { dir: repo, baseCommit, notUsed: await trustedChanges(dir, baseCommit), cleanup };
