@@ -124,6 +124,29 @@ describe('a branch that changes a role check: nothing runs on the host during pl
   });
 });
 
+describe('a branch that adds a role with a hostile check and a system that uses it', () => {
+  const pwned = () => join(work, 'pwned-new-role');
+
+  beforeAll(() => {
+    git('checkout', '-qb', 'hostile-role', 'main');
+    write('roles/evil/role.yaml', role(`touch ${pwned()}`).replace('name: web', 'name: evil'));
+    write('systems/host-a.yaml', system('{ env: dev }').replace('roles: [web]', 'roles: [web, evil]'));
+    git('add', '-A');
+    git('commit', '-qm', 'hostile role');
+  });
+
+  it('plan --base refuses before observing: the role is not in the base; nothing reaches the host', async () => {
+    const before = hosts.commands().length;
+    const r = await runCli(['--state-dir', state, 'plan', '-C', repo, '--base', 'main']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^systems\/host-a\.yaml:\d+:\d+: error: .*evil/m);
+    expect(r.err).toContain('the merge-request repo (site config, roles and OS catalog from main; systems/ and profiles/ from the branch)');
+    expect(r.err).toContain('A system that needs a role or OS entry the branch adds can be planned once that change is merged.');
+    expect(hosts.commands().length).toBe(before);
+    expect(existsSync(pwned())).toBe(false);
+  });
+});
+
 describe('a branch that points idoit.url at its own listener with ${file:/etc/…}', () => {
   beforeAll(() => {
     git('checkout', '-qb', 'exfiltrate', 'main');

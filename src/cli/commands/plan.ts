@@ -94,6 +94,7 @@ async function mergeRequestPlan(opts: PlanOptions, base: string, io: Io, log: Lo
   const checkout = await resolveSource(opts, io);
   const trusted = await composeTrusted(checkout.dir, base);
   try {
+    if (trusted.notUsed.length) io.err(`changes to trusted files, not used for this plan; applied only after merge: ${trusted.notUsed.map((c) => c.file).join(', ')}`);
     const fresh = await freshPlan({ ...opts, dir: trusted.dir, repo: undefined, readOnly: true }, io, log).catch((e: unknown) => {
       if (e instanceof ExitError && e.code === 1) {
         throw new ExitError(1, `${e.message.replace(trusted.dir, `the merge-request repo (site config, roles and OS catalog from ${base}; systems/ and profiles/ from the branch)`)}` +
@@ -105,7 +106,6 @@ async function mergeRequestPlan(opts: PlanOptions, base: string, io: Io, log: Lo
     const changed = await changedFiles(checkout.dir, base);
     const affected = affectedSystems(fresh.loaded.repo.systems, changed);
     io.err(`planning ${affected.size} system(s) touched since ${base} (${changed.length} file(s) changed); trusted files from ${base} (${trusted.baseCommit.slice(0, 12)})`);
-    if (trusted.notUsed.length) io.err(`${trusted.notUsed.length} change(s) to trusted files, not used for this plan; applied only after merge`);
     const commit = await headCommit(checkout.dir);
     return {
       ...scopePlan(fresh.plan, affected),
