@@ -62,6 +62,8 @@ export interface Plan {
   readOnly?: boolean;
   /** `--base`: the site config, roles, OS catalog and every other tracked file came from this commit; systems/ and profiles/ from the branch. */
   trusted?: { base: string; commit: string; notUsed: TrustedChange[] };
+  /** What each backend said about itself while observed (vSphere: `server`, `apiVersion` negotiated). */
+  backends?: Partial<Record<ResourceKind, Record<string, string>>>;
 }
 
 /** A change the branch makes to a trusted file: not used for this plan; applied only after merge. */

@@ -20,6 +20,9 @@ export function renderMarkdown(plan: Plan, opts: { fullPlanHint?: string; limit?
     `| ${s.create} | ${s.update} | ${s.replace} | ${s.delete} | ${s.noop} | ${s.blocked} |`,
     '',
   ];
+  for (const [kind, about] of Object.entries(plan.backends ?? {})) {
+    head.push(`_${kind}: ${escapeMd(Object.entries(about).map(([k, v]) => `${k} ${v}`).join(', '))}_`, '');
+  }
   const ro = readOnlyLines(plan);
   if (ro.header) head.splice(1, 0, '', `_${escapeMd(ro.header)}_`);
   if (ro.notUsedTitle) head.push(`#### ${ro.notUsedTitle[0]!.toUpperCase()}${ro.notUsedTitle.slice(1)}`, '', ...ro.notUsed.map((l) => `- \`${escapeMd(l)}\``), '');

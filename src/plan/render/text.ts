@@ -11,6 +11,9 @@ export function renderText(plan: Plan, opts: { colour: boolean; showNoop?: boole
   const ro = readOnlyLines(plan);
   if (ro.header) lines.push(paint(1, ro.header));
   if (ro.notUsedTitle) lines.push(paint(1, `${ro.notUsedTitle}:`), ...ro.notUsed.map((l) => `  ~ ${l}`));
+  for (const [kind, about] of Object.entries(plan.backends ?? {})) {
+    lines.push(paint(90, `${kind}: ${Object.entries(about).map(([k, v]) => `${k} ${v}`).join(', ')}`));
+  }
   const bySystem = groupBySystem(plan.actions.filter((a) => opts.showNoop || a.action !== 'noop' || a.blocked));
   for (const [system, actions] of bySystem) {
     lines.push(paint(1, system));
