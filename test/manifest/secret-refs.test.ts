@@ -13,7 +13,7 @@ it('${file:/etc/…} is a validation error naming the reference', async () => {
   const r = await load({ 'shipshape.yaml': site('${file:/etc/shadow}') });
   expect(r.ok).toBe(false);
   expect(lines(r)).toContain(
-    'shipshape.yaml:9:13: secret reference ${file:/etc/shadow} is outside the secrets folders (secrets/): move the file into secrets/, or add its folder to spec.secrets.folders',
+    'shipshape.yaml:10:13: secret reference ${file:/etc/shadow} is outside the secrets folders (secrets/): move the file into secrets/, or add its folder to spec.secrets.folders',
   );
 });
 
@@ -21,7 +21,7 @@ it('a relative file outside secrets/ and a variable without the SHIPSHAPE_ prefi
   expect(lines(await load({ 'shipshape.yaml': site('${file:.ssh/id_rsa}') })).join('\n')).toContain('secret reference ${file:.ssh/id_rsa} is outside the secrets folders');
   expect(lines(await load({ 'shipshape.yaml': site('${file:secretsX/key}') })).join('\n')).toContain('secret reference ${file:secretsX/key} is outside the secrets folders');
   expect(lines(await load({ 'shipshape.yaml': site('${env:AWS_SECRET_ACCESS_KEY}') }))).toContain(
-    'shipshape.yaml:9:13: secret reference ${env:AWS_SECRET_ACCESS_KEY} reads a variable without the SHIPSHAPE_ prefix: rename it SHIPSHAPE_AWS_SECRET_ACCESS_KEY, or list AWS_SECRET_ACCESS_KEY in spec.secrets.env',
+    'shipshape.yaml:10:13: secret reference ${env:AWS_SECRET_ACCESS_KEY} reads a variable without the SHIPSHAPE_ prefix: rename it SHIPSHAPE_AWS_SECRET_ACCESS_KEY, or list AWS_SECRET_ACCESS_KEY in spec.secrets.env',
   );
 });
 

@@ -80,9 +80,9 @@ it('init → validate → plan in a fresh site repo', async () => {
   // Point the scaffolded site at the lab's vCenter and CMDB; DNS, DHCP, install and SSH are not part of this test.
   const doc = parseDocument(readFileSync(join(site, 'shipshape.yaml'), 'utf8'));
   for (const k of ['dns', 'dhcp', 'provisioning', 'specialise']) doc.deleteIn(['spec', k]);
-  doc.setIn(['spec', 'idoit', 'url'], emu.endpoint);
+  doc.setIn(['spec', 'ipam', 'url'], emu.endpoint); // cmdb is a YAML alias of the same i-doit section
   const v = { url: sim.url, tls: { caFile: sim.caFile }, datacenter: 'DC0', cluster: 'DC0_C0', datastore: 'LocalDS_0', portgroup: 'DC0_DVPG0' };
-  for (const [k, val] of Object.entries(v)) doc.setIn(['spec', 'vsphere', k], doc.createNode(val));
+  for (const [k, val] of Object.entries(v)) doc.setIn(['spec', 'vms', k], doc.createNode(val));
   writeFileSync(join(site, 'shipshape.yaml'), doc.toString());
   const env = { SHIPSHAPE_IDOIT_API_KEY: 'site-key', SHIPSHAPE_IDOIT_USER: 'planner', SHIPSHAPE_IDOIT_PASSWORD: 'pw', SHIPSHAPE_VSPHERE_USER: USER, SHIPSHAPE_VSPHERE_PASSWORD: PASSWORD };
   expect(await shipshape(['validate'], site)).toMatchObject({ code: 0 });
