@@ -36,7 +36,8 @@ function dnsHarness(id: 'bind-ssh' | 'rfc2136'): Harness {
     site({ root, nets: { 'c-net': { title: 'c-net', cidr: '10.20.0.0/16', dnsServers: [] } }, dns: { zones: [z] } });
   return {
     name: `dns/${id}`,
-    foreign: `www.${zone}`,
+    isForeign: (r) => r.id === `www.${zone}`,
+    collider: () => system('www', { net: 'c-net', domain: zone }),
     scale: [10, 200],
     async start() {
       if (id === 'bind-ssh') {
