@@ -30,7 +30,7 @@ export async function applyCommand(opts: ApplyOptions, io: Io, log: Logger): Pro
 /** One apply run: the plan it made and, when anything was to be done, the report. Used by `apply` and `serve`. */
 export async function applyOnce(opts: ApplyOptions, io: Io, log: Logger, signal?: AbortSignal): Promise<{ plan: Plan; report?: ApplyReport }> {
   const lock = acquireLock(stateDir(opts.stateDir), `apply ${opts.repo ?? opts.dir}`);
-  if (lock.tookOverFrom) io.err(`took over a stale lock of pid ${lock.tookOverFrom.pid} (started ${lock.tookOverFrom.startedAt}), which no longer runs`);
+  if (lock.tookOverFrom) io.err(`took over the stale lock ${lock.path} of "${lock.tookOverFrom.command}" (since ${lock.tookOverFrom.startedAt}): ${lock.tookOverFrom.reason}`);
   try {
     const fresh = await freshPlan(opts, io, log);
     const { plan, providers, observations, loaded, source } = fresh;
