@@ -52,11 +52,11 @@ export function corruptMessage(file: string, r: { movedTo: string; reason: strin
 }
 
 /** Writes `text` to `file` so that a crash leaves either the old or the new content, never a mix. */
-export function writeFileAtomic(file: string, text: string): void {
+export function writeFileAtomic(file: string, text: string, mode = 0o644): void {
   const dir = dirname(file);
   mkdirSync(dir, { recursive: true });
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  const fd = openSync(tmp, 'w', 0o644);
+  const fd = openSync(tmp, 'w', mode);
   try {
     writeSync(fd, text);
     fsyncSync(fd);
