@@ -17,7 +17,7 @@ import { desiredVm, diffVm, observedFields, type VmFields, type VmHandle } from 
 import { DEFAULT_PAGE_SIZE, retrieveObjects, retrieveView, runTask, waitForTask } from './inventory';
 import { Placement } from './placement';
 import { powerOff, powerOn } from './power';
-import { ManagedObjectNotFoundError, VsphereFault } from './soap/faults';
+import { FileNotFoundError, ManagedObjectNotFoundError, VsphereFault } from './soap/faults';
 import { child, ref, toRef, type MoRef } from './soap/xml';
 import { cloneBody, reconfigSpec, wantFor } from './specs';
 import { HEAVY_PATHS, LIGHT_PATHS, MARKER_OWNER, MARKER_SYSTEM, markerEntries, markerOf, NETWORK_REQUESTS, networkNamesOf, OWNER_VALUE, parseVm, type VmInfo } from './vm';
@@ -293,7 +293,16 @@ export class VsphereProvider implements Provider<VmFields> {
       const want = await wantFor(changes, desired, p, marker, isoDone ? undefined : o.iso);
       isoDone = true;
       const spec = reconfigSpec(vm.devices, want);
-      if (spec) await runTask(c, 'ReconfigVM_Task', ref('_this', vmRef) + spec, { timeoutMs: this.taskMs(v), what: `reconfigure ${what}` });
+      try {
+        if (spec) await runTask(c, 'ReconfigVM_Task', ref('_this', vmRef) + spec, { timeoutMs: this.taskMs(v), what: `reconfigure ${what}` });
+      } catch (e) {
+        // Disk edits send each disk's backing back as read. A FileNotFound for one of its files means
+        // the device list we read is stale (see README: concurrent clones and disk paths): read it
+        // again and redo the round; a disk that is really gone fails the same way at MAX_CONVERGE.
+        if (!(e instanceof FileNotFoundError) || round >= MAX_CONVERGE) throw e;
+        ctx.log.warn({ system: system.name, vm: vmRef.value }, `vsphere: reconfigure of ${what} named a disk file that is not there (${e.message}); reading the VM again`);
+        isoDone = !o.iso || vm.devices?.cdroms[0]?.iso === o.iso;
+      }
       vm = await this.readVm(c, vmRef);
     }
     if (desired.power === 'poweredOn' && vm.powerState !== 'poweredOn') {
