@@ -90,10 +90,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
 
   // The create journal: intent recorded before every create, resolved after it in this run.
   const journal = input.journal;
-  const warn = (system: string, kind: ResourceKind, message: string) => {
-    input.ctx.log.warn({ system, kind }, message);
-    input.onEvent?.({ type: 'warn', system, kind, action: 'create', error: message });
-  };
+  const warn = warner(input);
   const intentFor = (kind: ResourceKind, system: string) => journal?.begin(kind, system);
   const handled = new Set<string>();
   const settle = (provider: Provider, system: DesiredSystem | undefined, name: string, detail: Record<string, string>, why: string) =>
@@ -207,6 +204,14 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   return { ok: list.every((o) => o.status === 'ok' || o.status === 'unchanged') && journalLeft.length === 0, outcomes: list, applied, journalLeft };
 }
 
+/** Warnings go to the progress lines when there are any (one line each), else to the log. */
+function warner(input: { ctx: ProviderContext; onEvent?: (e: ApplyEvent) => void }) {
+  return (system: string, kind: ResourceKind, message: string) => {
+    if (input.onEvent) input.onEvent({ type: 'warn', system, kind, action: 'create', error: message });
+    else input.ctx.log.warn({ system, kind }, message);
+  };
+}
+
 interface JournalDeps {
   journal: CreateJournal;
   ctx: ProviderContext;
@@ -241,10 +246,7 @@ export async function resolveInterrupted(
   input: { journal: CreateJournal; providers: Provider[]; systems: DesiredSystem[]; ctx: ProviderContext; onEvent?: (e: ApplyEvent) => void },
   skip: Set<string> = new Set(),
 ): Promise<void> {
-  const warn = (system: string, kind: ResourceKind, message: string) => {
-    input.ctx.log.warn({ system, kind }, message);
-    input.onEvent?.({ type: 'warn', system, kind, action: 'create', error: message });
-  };
+  const warn = warner(input);
   const systems = new Map(input.systems.map((s) => [s.name, s]));
   for (const e of input.journal.list()) {
     if (skip.has(`${e.kind}/${e.system}`)) continue;
