@@ -238,6 +238,23 @@ export class Chaos {
     return out;
   }
 
+  /**
+   * A plain apply (no faults, no kill) of `count` new systems at the site's default concurrency, then
+   * their tombstones applied to clean up. The failed systems of the first apply, by name and message.
+   */
+  async plainRound(round: number, count: number): Promise<{ code: number | null; failed: string[]; cleanup: number | null; ms: number }> {
+    const names = Array.from({ length: count }, (_, i) => `plain-${String(round).padStart(2, '0')}-${String(i).padStart(2, '0')}`);
+    for (const n of names) this.writeSystem(n, { present: true, cpu: 2 });
+    const t0 = Date.now();
+    const first = await this.apply();
+    const ms = Date.now() - t0;
+    const failed = first.out.split('\n').filter((l) => /^failed\s/.test(l));
+    for (const n of names) this.writeSystem(n, { present: false, cpu: 2 });
+    const cleanup = await shipshape(['apply', '-C', this.repo, '--state-dir', this.state, '--max-deletes', String(count)], this.env);
+    this.log(`plain round ${round}: ${count} new systems, apply exit ${first.code} in ${(ms / 1000).toFixed(1)} s${failed.length ? `\n  ${failed.join('\n  ')}` : ''}; clean-up exit ${cleanup.code}`);
+    return { code: first.code, failed, cleanup: cleanup.code, ms };
+  }
+
   async trial(i: number, r: () => number): Promise<TrialResult> {
     const ops = this.mutate(r);
     const faults = this.setFaults(r);
@@ -258,7 +275,7 @@ export class Chaos {
     } catch (e) {
       problems = [`the world could not be read: ${(e as Error).message}`];
     }
-    if (rerun.code !== 0) problems.push(`the rerun exited ${rerun.code}`);
+    if (rerun.code !== 0) problems.push(`the rerun exited ${rerun.code}: ${rerun.out.split('\n').filter((l) => /^(failed|error|  ✗)/.test(l)).join(' | ')}`);
     if (plan.code !== 0) problems.push(`the next plan is not empty (exit ${plan.code})`);
     const result: TrialResult = {
       trial: i, ops, faults, ...(first.killed ? { killedAfterMs: kill } : {}), firstCode: first.code, rerunCode: rerun.code, planCode: plan.code,
@@ -289,13 +306,29 @@ if (require.main === module) {
     return i > 0 ? process.argv[i + 1]! : d;
   };
   const trials = Number(arg('trials', '5'));
+  const plain = Number(arg('plain', '0'));
   const seed = Number(arg('seed', String(Date.now() % 100000)));
   // Not under the checkout: the site's server paths may not have a segment starting with '.'.
   const work = resolve(arg('work', join(tmpdir(), `shipshape-chaos-${seed}`)));
   mkdirSync(work, { recursive: true });
   const started = new Date();
-  console.log(`chaos: ${trials} trials, seed ${seed}, in ${work}`);
-  runChaos({ trials, seed, work, log: (l) => console.log(l) }).then(
+  if (plain > 0) {
+    // `--plain R [--systems N]`: R rounds of a plain apply of N new systems (default 15), no faults.
+    const count = Number(arg('systems', '15'));
+    console.log(`plain applies: ${plain} rounds of ${count} new systems, in ${work}`);
+    void (async () => {
+      const chaos = await Chaos.start(work, (l) => console.log(l));
+      try {
+        await chaos.baseline();
+        let bad = 0;
+        for (let i = 1; i <= plain; i++) if ((await chaos.plainRound(i, count)).code !== 0) bad++;
+        console.log(`plain applies: ${plain - bad}/${plain} succeeded (${started.toISOString()})`);
+        process.exitCode = bad ? 1 : 0;
+      } finally {
+        await chaos.stop();
+      }
+    })();
+  } else runChaos({ trials, seed, work, log: (l) => console.log(l) }).then(
     (results) => {
       const ok = results.filter((r) => r.converged).length;
       const summary = { date: started.toISOString(), seed, trials, converged: ok, killed: results.filter((r) => r.killedAfterMs !== undefined).length, results };
