@@ -16,12 +16,14 @@ export type StepStatus = 'done' | 'failed' | 'skipped';
 
 export interface ApplyEvent {
   /** `warn`: something the operator should know that did not fail the step (`error` says what). */
-  type: 'start' | 'done' | 'failed' | 'retry' | 'commit' | 'warn';
+  type: 'start' | 'done' | 'failed' | 'retry' | 'commit' | 'progress' | 'warn';
   system: string;
   kind: ResourceKind;
   action: PlannedAction['action'] | 'commit';
   ms?: number;
   error?: string;
+  /** For `progress`: what the step reports, e.g. `clone task-12 running 40%`. */
+  detail?: string;
 }
 
 export interface SystemOutcome {
@@ -74,8 +76,13 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   for (const [kind, obs] of input.observations) for (const r of obs.resources) if (r.owned) observed.set(`${r.system}/${kind}`, r);
   const applied: ApplyReport['applied'] = { create: 0, update: 0, replace: 0, delete: 0, noop: 0 };
   const providers = orderedProviders(input.providers);
+  const ctx: ProviderContext = {
+    ...input.ctx,
+    progress: (system, kind, detail) =>
+      input.onEvent?.({ type: 'progress', system, kind, action: actionsBy.get(`${system}/${kind}`)?.action ?? 'update', detail }),
+  };
   const resolved = new Map<string, Resolved>();
-  for (const s of input.systems) resolved.set(s.name, initialResolved(s));
+  for (const s of input.systems) resolved.set(s.name, initialResolved(s, providers, input.ctx.site));
 
   const live = (name: string) => {
     const o = outcomes.get(name);
@@ -138,7 +145,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
     if (provider.commit) {
       const t0 = Date.now();
       try {
-        const { failed } = await withRetry(() => provider.commit!(input.ctx), input.retry);
+        const { failed } = await withRetry(() => provider.commit!(ctx), input.retry);
         for (const f of failed) fail(f.system, provider.kind, f.error);
         input.onEvent?.({ type: 'commit', system: '*', kind: provider.kind, action: 'commit', ms: Date.now() - t0 });
       } catch (e) {
@@ -156,7 +163,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       .map((action) => ({ system: mustSystem(systems, action.system), action }));
     await runStage(provider, work, async ({ system }) => {
       const o = observed.get(`${system.name}/${provider.kind}`);
-      if (o) await provider.delete(system, o, input.ctx);
+      if (o) await provider.delete(system, o, ctx);
     });
   }
 
@@ -182,12 +189,12 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       if (desired === null) return;
       let after: ObservedResource;
       if (action.action === 'create' || !before) {
-        after = await journalled(provider, system, () => provider.create(system, desired, r, input.ctx, intentFor(provider.kind, system.name)));
+        after = await journalled(provider, system, () => provider.create(system, desired, r, ctx, intentFor(provider.kind, system.name)));
       } else if (action.action === 'replace') {
-        await provider.delete(system, before, input.ctx);
-        after = await journalled(provider, system, () => provider.create(system, desired, r, input.ctx, intentFor(provider.kind, system.name)));
+        await provider.delete(system, before, ctx);
+        after = await journalled(provider, system, () => provider.create(system, desired, r, ctx, intentFor(provider.kind, system.name)));
       } else {
-        after = await provider.update(system, desired, before, provider.diff(system, desired, before), r, input.ctx);
+        after = await provider.update(system, desired, before, provider.diff(system, desired, before), r, ctx);
       }
       observed.set(key, after);
       if (provider.resolve) resolved.set(system.name, provider.resolve(system, after, r));

@@ -68,9 +68,9 @@ function rng(seed: number): () => number {
 function siteYaml(ports: Ports, via: { vcsim: number; idoit: number; ssh: number }, targets: string): string {
   const doc = parseDocument(readFileSync(join(EXAMPLES, 'shipshape.yaml'), 'utf8'));
   const spec = doc.get('spec') as any;
-  spec.setIn(['vsphere', 'url'], `https://127.0.0.1:${via.vcsim}/sdk`);
-  spec.setIn(['vsphere', 'taskTimeoutSeconds'], 60);
-  spec.setIn(['idoit', 'url'], `http://127.0.0.1:${via.idoit}/src/jsonrpc.php`);
+  spec.setIn(['vms', 'url'], `https://127.0.0.1:${via.vcsim}/sdk`);
+  spec.setIn(['vms', 'taskTimeoutSeconds'], 60);
+  for (const step of ['ipam', 'cmdb']) spec.setIn([step, 'url'], `http://127.0.0.1:${via.idoit}/src/jsonrpc.php`);
   spec.setIn(['provisioning', 'listen'], `127.0.0.1:${ports.prov}`);
   spec.setIn(['provisioning', 'baseUrl'], `http://127.0.0.1:${ports.prov}`);
   for (const os of ['debian12', 'rocky9']) spec.setIn(['provisioning', 'mirrors', os], `http://127.0.0.1:${ports.prov}/mirror/${os}`);
@@ -82,9 +82,9 @@ function siteYaml(ports: Ports, via: { vcsim: number; idoit: number; ssh: number
   spec.set('dns', doc.createNode({ zones: [bind('dev.example.com'), bind('100.51.198.in-addr.arpa'),
     { name: 'live.example.com', backend: 'rfc2136', server, tsig }, { name: '113.0.203.in-addr.arpa', backend: 'rfc2136', server, tsig }] }));
   spec.set('dhcp', doc.createNode({ servers: [
-    { name: 'dhcp-dev', kind: 'isc', nets: ['dev-net'], ssh, includePath: join(targets, 'dhcpd', 'shipshape.conf'),
+    { name: 'dhcp-dev', backend: 'isc', nets: ['dev-net'], ssh, includePath: join(targets, 'dhcpd', 'shipshape.conf'),
       configPath: join(targets, 'dhcpd', 'dhcpd.conf'), restartCommand: join(targets, 'dhcpd', 'restart') },
-    { name: 'dhcp-live', kind: 'kea', nets: ['live-net'], ssh, controlSocket: join(targets, 'kea', 'kea4-ctrl-socket'), configPath: join(targets, 'kea', 'kea-dhcp4.conf') },
+    { name: 'dhcp-live', backend: 'kea', nets: ['live-net'], ssh, controlSocket: join(targets, 'kea', 'kea4-ctrl-socket'), configPath: join(targets, 'kea', 'kea-dhcp4.conf') },
   ] }));
   return doc.toString();
 }

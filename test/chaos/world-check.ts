@@ -14,6 +14,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { labVsphere, labZones } from '../../src/lab/backends';
 import { resolveSecret } from '../../src/manifest';
 import type { SiteConfig } from '../../src/manifest/site';
 import type { DesiredSystem } from '../../src/manifest/types';
@@ -64,7 +65,7 @@ export async function checkWorld(w: WorldInput): Promise<{ problems: string[]; c
   const addressOf = (name: string) => ipam.get(name)?.ips[0];
 
   const zones = new Map<string, Map<string, string[]>>();
-  for (const z of w.site.dns.zones) if (!z.name.endsWith('.arpa')) zones.set(z.name, axfr(w.dns, z.name));
+  for (const z of labZones(w.site)) if (!z.name.endsWith('.arpa')) zones.set(z.name, axfr(w.dns, z.name));
   for (const z of zones.values()) checked.dnsRecords += z.size;
   for (const s of w.systems) {
     const domain = w.site.nets[s.network.net]?.domain;
@@ -93,7 +94,7 @@ export async function checkWorld(w: WorldInput): Promise<{ problems: string[]; c
 }
 
 async function vmNames(site: SiteConfig): Promise<Map<string, number>> {
-  const v = site.vsphere!;
+  const v = labVsphere(site)!;
   const secret = (r: { ref: string }) => resolveSecret(r, site.root);
   const tls = v.tls.caFile ? { ...v.tls, caFile: resolve(site.root, v.tls.caFile) } : v.tls;
   const c = new VimClient({ url: v.url, username: await secret(v.username), password: await secret(v.password), tls, timeoutMs: 30_000 });

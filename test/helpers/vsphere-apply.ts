@@ -7,7 +7,7 @@ import type { SiteConfig } from '../../src/manifest/site';
 import { plan as makePlan } from '../../src/plan/planner';
 import type { Plan } from '../../src/plan/types';
 import { VsphereProvider, type VsphereProviderOptions } from '../../src/providers/vsphere/provider';
-import { ctxFor, secret } from './vsphere-site';
+import { ctxFor, secret, vmsOf } from './vsphere-site';
 
 export async function applyVms(
   site: SiteConfig,
@@ -15,7 +15,7 @@ export async function applyVms(
   journal: CreateJournal,
   o: Partial<VsphereProviderOptions> & { concurrency?: number } = {},
 ): Promise<{ plan: Plan; report: ApplyReport; events: ApplyEvent[] }> {
-  const p = new VsphereProvider({ secret, ...o });
+  const p = new VsphereProvider({ config: vmsOf(site), secret, ...o });
   const ctx = ctxFor(site);
   const events: ApplyEvent[] = [];
   try {

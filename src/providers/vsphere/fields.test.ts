@@ -1,12 +1,10 @@
 /** desired()/diff() are pure: what the plan shows for a VM. */
 import { systemNamed } from '../../../test/helpers/vsphere-site';
-import type { SiteConfig } from '../../manifest/site';
 import { desiredVm, diffVm, type VmFields } from './fields';
 import { markerOf, parseDevices } from './vm';
 import { parseEnvelope, child } from './soap/xml';
 
-const site = { root: '/r', lab: true, nets: {}, dns: { zones: [] }, dhcp: { servers: [] }, defaults: { concurrency: 1, maxDeletes: 1 },
-  vsphere: { datastore: 'LocalDS_0', portgroup: 'DC0_DVPG0' } } as unknown as SiteConfig;
+const site = { datastore: 'LocalDS_0', portgroup: 'DC0_DVPG0' };
 const sys = systemNamed('web-01', { disks: [{ sizeGiB: 10 }, { sizeGiB: 20, datastore: 'LocalDS_1' }] });
 const want = desiredVm(sys, { ip: '198.51.100.5', mac: '' }, site)!;
 const have = (over: Partial<VmFields>): VmFields => ({ ...want, ...over });
@@ -26,6 +24,13 @@ test('CPU on a running VM needs power-off and names its manifest source; on a st
   expect(running).toEqual([{ path: 'cpu', from: 1, to: 2, source: 'systems/web-01.yaml:7:8', needsPowerOff: true }]);
   const stopped = diffVm(sys, want, have({ cpu: 1, power: 'poweredOff' }));
   expect(stopped.find((c) => c.path === 'cpu')!.needsPowerOff).toBeUndefined();
+});
+
+test('a new MAC on a running VM needs power-off (the plan says so); on a stopped VM, or one without a NIC yet, it does not', () => {
+  const mac = (over: Partial<VmFields>) => diffVm(sys, want, have({ mac: '00:50:56:00:00:99', ...over })).find((c) => c.path === 'mac')!;
+  expect(mac({})).toMatchObject({ from: '00:50:56:00:00:99', to: want.mac, needsPowerOff: true });
+  expect(mac({ power: 'poweredOff' }).needsPowerOff).toBeUndefined();
+  expect(mac({ mac: '' }).needsPowerOff).toBeUndefined();
 });
 
 test('growing a disk is a change, shrinking is refused with a reason, a missing disk is added', () => {

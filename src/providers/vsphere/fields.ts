@@ -5,7 +5,7 @@
  */
 import type { FieldChange, Fields, Resolved } from '../../engine/contract';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
-import type { SiteConfig } from '../../manifest/site';
+import type { VsphereConfig } from './config';
 import type { MoRef } from './soap/xml';
 import { markerOf, type VmInfo } from './vm';
 
@@ -44,16 +44,16 @@ export function annotationFor(system: DesiredSystem): string {
   return `Managed by shipshape: system ${system.name}, declared in ${system.file}. Change the manifest, not this VM.`;
 }
 
-export function desiredVm(system: DesiredSystem, _resolved: Resolved, site: SiteConfig): VmFields | null {
-  if (system.state !== 'present' || !site.vsphere) return null;
+export function desiredVm(system: DesiredSystem, _resolved: Resolved, v: Pick<VsphereConfig, 'datastore' | 'portgroup'>): VmFields | null {
+  if (system.state !== 'present') return null;
   return {
     name: system.name,
     os: system.os,
     cpu: system.cpu,
     memoryMiB: system.memoryMiB,
-    disks: system.disks.map((d) => ({ sizeGiB: d.sizeGiB, datastore: d.datastore ?? site.vsphere!.datastore })),
+    disks: system.disks.map((d) => ({ sizeGiB: d.sizeGiB, datastore: d.datastore ?? v.datastore })),
     mac: system.network.mac.toLowerCase(),
-    portgroup: system.network.portgroup ?? site.vsphere.portgroup,
+    portgroup: system.network.portgroup ?? v.portgroup,
     power: 'poweredOn',
     annotation: annotationFor(system),
   };
@@ -107,7 +107,9 @@ export function diffVm(system: DesiredSystem, want: VmFields, have: VmFields): F
     out.push({ path: `disks[${i}]`, from: have.disks[i], to: null,
       refused: `the VM has a disk ${i} (${have.disks[i]!.sizeGiB} GiB) the manifest does not list; shipshape never removes disks: add it to the manifest or detach it by hand` });
   }
-  if (have.mac !== want.mac) out.push({ path: 'mac', from: have.mac, to: want.mac, ...src('network.mac') });
+  // A new MAC under a running guest changes its identity mid-flight (DHCP reservation, persistent
+  // interface names): like CPU and memory, shipshape changes it only with the VM powered off.
+  if (have.mac !== want.mac) out.push({ path: 'mac', from: have.mac, to: want.mac, ...src('network.mac'), ...(running && have.mac ? { needsPowerOff: true } : {}) });
   if (have.portgroup !== want.portgroup) out.push({ path: 'portgroup', from: have.portgroup, to: want.portgroup, ...src('network.portgroup') });
   if (have.annotation !== want.annotation) out.push({ path: 'annotation', from: have.annotation, to: want.annotation });
   if (have.power !== want.power) out.push({ path: 'power', from: have.power, to: want.power });

@@ -1,14 +1,21 @@
-/**
- * Entry point for the provider registry: `build: (d) => [vsphereProvider({ stateDir: d.stateDir,
- * site: d.site, secret: (r) => resolveSecret(r, d.site.root) })]`.
- */
-import type { SecretRef, SiteConfig } from '../../manifest/site';
+/** The `vsphere` backend of the `vms` step: vCenter over its SOAP API (vim25). */
+import { defineBackend } from '../plugin';
+import { vsphereConfig } from './config';
 import { VsphereProvider } from './provider';
+import schema from './schema.json';
 
 export { VsphereProvider } from './provider';
+export type { VsphereConfig } from './config';
 export type { VmFields, VmHandle } from './fields';
 
 // The create journal is the engine's (src/engine/journal.ts); the provider notes its clone task in it.
-export function vsphereProvider(o: { stateDir: string; site: SiteConfig; secret: (ref: SecretRef) => Promise<string> }): VsphereProvider {
-  return new VsphereProvider({ secret: o.secret });
-}
+
+export const vsphere = defineBackend({
+  kind: 'vms',
+  id: 'vsphere',
+  schema,
+  osKeys: ['templates'],
+  labOnlyKeys: { simulator: 'chooses the simulator `shipshape lab up` starts; a real site talks to its vCenter' },
+  config: vsphereConfig,
+  connect: (config, d) => new VsphereProvider({ config, secret: d.secret }),
+});

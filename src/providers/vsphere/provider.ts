@@ -7,22 +7,25 @@
  * carrying our marker for that system. close: Logout.
  */
 import path from 'node:path';
-import { UserError, type CreateIntent, type FieldChange, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
-import type { SecretRef, SiteConfig, VsphereSite } from '../../manifest/site';
+import { UserError, type BootMedia, type Capabilities, type CreateIntent, type FieldChange, type IdentityFields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
+import type { SecretRef } from '../../manifest/site';
+import type { VsphereConfig } from './config';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
-import type { BootMedia } from '../install/provider';
 import { vsphereBootMedia } from './datastore';
 import { VimClient, type CallStats } from './client';
 import { desiredVm, diffVm, observedFields, type VmFields, type VmHandle } from './fields';
-import { DEFAULT_PAGE_SIZE, retrieveObjects, retrieveView, runTask, waitForTask } from './inventory';
+import { DEFAULT_PAGE_SIZE, retrieveObjects, retrieveView, runTask, TaskTimeoutError, waitForTask } from './inventory';
 import { Placement } from './placement';
 import { powerOff, powerOn } from './power';
+import { retire } from './retire';
 import { FileNotFoundError, ManagedObjectNotFoundError, VsphereFault } from './soap/faults';
 import { child, ref, toRef, type MoRef } from './soap/xml';
 import { cloneBody, reconfigSpec, wantFor } from './specs';
 import { HEAVY_PATHS, LIGHT_PATHS, MARKER_OWNER, MARKER_SYSTEM, markerEntries, markerOf, NETWORK_REQUESTS, networkNamesOf, OWNER_VALUE, parseVm, type VmInfo } from './vm';
 
 export interface VsphereProviderOptions {
+  /** This backend's section of the site config, validated, defaults applied: handed once, here. */
+  config: VsphereConfig;
   /** Reads a secret reference (`${env:…}`, `${file:…}`); the value is never logged or stored. */
   secret: (ref: SecretRef) => Promise<string>;
   guestShutdownTimeoutMs?: number;
@@ -34,11 +37,13 @@ export interface VsphereProviderOptions {
   afterCloneStarted?: (task: MoRef) => void | Promise<void>;
 }
 
-type VmResource = ObservedResource<VmFields>;
+type VmResource = ObservedResource<VmFields, VmHandle>;
 const MAX_CONVERGE = 3;
 
-export class VsphereProvider implements Provider<VmFields> {
+export class VsphereProvider implements Provider<VmFields, VmHandle> {
   readonly kind = 'vm' as const;
+  readonly capabilities: Capabilities = { bootMedia: () => this.bootMedia() };
+  readonly identity = { mac: 'mac' } satisfies IdentityFields<VmFields>;
   private client: VimClient | undefined;
   private place: Placement | undefined;
   /** VMs seen by observe in this run (name/marker lookups for create). */
@@ -51,8 +56,13 @@ export class VsphereProvider implements Provider<VmFields> {
     return this.client?.stats;
   }
 
-  desired(system: DesiredSystem, resolved: Resolved, site: SiteConfig): VmFields | null {
-    return desiredVm(system, resolved, site);
+  desired(system: DesiredSystem, resolved: Resolved): VmFields | null {
+    return desiredVm(system, resolved, this.o.config);
+  }
+
+  /** The CMDB documents the cluster a VM runs on; it is known before the VM exists. */
+  promises(): Partial<Resolved> {
+    return { host: this.o.config.cluster };
   }
 
   diff(system: DesiredSystem, desired: VmFields, observed: VmResource): FieldChange[] {
@@ -62,7 +72,7 @@ export class VsphereProvider implements Provider<VmFields> {
   /** Hands the VM's identity to later steps (installation boots it, CMDB records it). */
   resolve(_system: DesiredSystem, observed: VmResource | undefined, resolved: Resolved): Resolved {
     if (!observed?.owned) return resolved;
-    const h = observed.handle as VmHandle;
+    const h = observed.handle!;
     return { ...resolved, mac: observed.fields.mac || resolved.mac, vmId: observed.id, vmInstanceUuid: h.instanceUuid };
   }
 
@@ -71,13 +81,8 @@ export class VsphereProvider implements Provider<VmFields> {
     return vsphereBootMedia((ctx) => this.connect(ctx), (v) => this.taskMs(v));
   }
 
-  private site(ctx: ProviderContext): VsphereSite {
-    if (!ctx.site.vsphere) throw new UserError('shipshape.yaml has no vsphere: section, but a system needs a VM');
-    return ctx.site.vsphere;
-  }
-
-  private async connect(ctx: ProviderContext): Promise<{ c: VimClient; p: Placement; v: VsphereSite }> {
-    const v = this.site(ctx);
+  private async connect(ctx: ProviderContext): Promise<{ c: VimClient; p: Placement; v: VsphereConfig }> {
+    const v = this.o.config;
     if (!this.client) {
       const [username, password] = await Promise.all([this.o.secret(v.username), this.o.secret(v.password)]);
       const caFile = v.tls.caFile ? path.resolve(ctx.site.root, v.tls.caFile) : undefined;
@@ -90,16 +95,21 @@ export class VsphereProvider implements Provider<VmFields> {
     return { c: this.client, p: this.place!, v };
   }
 
-  private taskMs(v: VsphereSite): number {
+  private taskMs(v: VsphereConfig): number {
     return v.taskTimeoutSeconds * 1000;
+  }
+
+  /** A task's state and progress as apply progress lines (`clone task-12 running 40%`). */
+  private progress(ctx: ProviderContext, system: string, label: string): (p: { state: string; progress?: number }) => void {
+    return (p) => ctx.progress?.(system, 'vm', `${label} ${p.state}${p.progress !== undefined ? ` ${p.progress}%` : ''}`);
   }
 
   /** Light read of every VM in the folder (templates left out). */
   private async listFolder(c: VimClient, p: Placement): Promise<VmInfo[]> {
     const folder = await p.findFolder();
     if (!folder) return [];
-    const objs = await retrieveView(c, folder, [{ type: 'VirtualMachine', paths: LIGHT_PATHS }], this.o.pageSize);
-    return objs.map((o) => parseVm(o, new Map())).filter((vm) => !vm.isTemplate);
+    // Each page becomes VmInfo at once: the raw XML of a page is garbage before the next arrives.
+    return retrieveView(c, folder, [{ type: 'VirtualMachine', paths: LIGHT_PATHS }], this.o.pageSize, (page) => page.map((o) => parseVm(o, new Map())).filter((vm) => !vm.isTemplate));
   }
 
   /** Light + device read of some VMs in one round trip (plus pages); network names ride along. */
@@ -123,10 +133,11 @@ export class VsphereProvider implements Provider<VmFields> {
     return { kind: 'vm', system: marker?.system ?? vm.name, id: vm.ref.value, owned: marker !== undefined, fields: observedFields(vm), handle };
   }
 
-  async observe(ctx: ProviderContext): Promise<Observation<VmFields>> {
+  async observe(ctx: ProviderContext): Promise<Observation<VmFields, VmHandle>> {
     const { c, p } = await this.connect(ctx);
     const before = c.stats.roundTrips;
     const vms = await this.listFolder(c, p);
+    const sc = await c.serviceContent();
     const resources = new Map<string, VmResource>();
     // The device list is the heavy part (about 6 KB per VM): read only for VMs we may have to
     // change, a page at a time, and reduced to fields at once so a page's XML is garbage before
@@ -142,7 +153,11 @@ export class VsphereProvider implements Provider<VmFields> {
       }
     }
     this.seen = vms;
-    return { resources: vms.map((vm) => resources.get(vm.ref.value) ?? this.toResource(vm)), roundTrips: c.stats.roundTrips - before };
+    return {
+      resources: vms.map((vm) => resources.get(vm.ref.value) ?? this.toResource(vm)),
+      roundTrips: c.stats.roundTrips - before,
+      about: { server: sc.server || sc.apiVersion, apiVersion: sc.negotiatedVersion },
+    };
   }
 
   async create(system: DesiredSystem, desired: VmFields, resolved: Resolved, ctx: ProviderContext, intent?: CreateIntent): Promise<VmResource> {
@@ -195,7 +210,8 @@ export class VsphereProvider implements Provider<VmFields> {
     if (!task) throw new Error('vSphere CloneVM_Task returned no task');
     intent?.note({ task: task.value });
     await this.o.afterCloneStarted?.(task);
-    const vm = toRef(await waitForTask(c, task, { timeoutMs: this.taskMs(v), what: `clone ${system.name} from template ${v.templates[desired.os]}` }));
+    const onProgress = this.progress(ctx, system.name, `clone ${task.value}`);
+    const vm = toRef(await this.cloneOutcome(system, waitForTask(c, task, { timeoutMs: this.taskMs(v), what: `clone ${system.name} from template ${v.templates[desired.os]}`, onProgress })));
     if (!vm) throw new Error(`vSphere clone task ${task.value} returned no VM`);
     intent?.note({ vm: vm.value });
     return this.finishCreate(vm, system, desired, resolved, ctx);
@@ -218,6 +234,22 @@ export class VsphereProvider implements Provider<VmFields> {
       return (await this.readVms(c, [vm], LIGHT_PATHS)).has(vm.value);
     } catch (e) {
       if (e instanceof ManagedObjectNotFoundError) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * Waits for the clone. A clone that failed (a fault in the task's info.error) or that was
+   * cancelled at its timeout made no VM: the engine's journal entry is cleared (adoptCreated finds
+   * nothing), and the next plan shows the create again.
+   */
+  private async cloneOutcome<T>(system: DesiredSystem, wait: Promise<T>): Promise<T> {
+    try {
+      return await wait;
+    } catch (e) {
+      if (e instanceof VsphereFault || (e instanceof TaskTimeoutError && e.cancelled)) {
+        throw new UserError(`system ${system.name}: ${e.message}; no VM was created, the next run clones again`);
+      }
       throw e;
     }
   }
@@ -253,7 +285,7 @@ export class VsphereProvider implements Provider<VmFields> {
   }
 
   /** The VM a clone task produced; undefined when the task failed or vCenter no longer knows it. */
-  private async taskResult(c: VimClient, task: string, v: VsphereSite): Promise<MoRef | undefined> {
+  private async taskResult(c: VimClient, task: string, v: VsphereConfig): Promise<MoRef | undefined> {
     try {
       return toRef(await waitForTask(c, { type: 'Task', value: task }, { timeoutMs: this.taskMs(v), what: 'clone from an interrupted run' }));
     } catch (e) {
@@ -279,14 +311,14 @@ export class VsphereProvider implements Provider<VmFields> {
       const needMarker = m?.system !== system.name || m.os !== desired.os;
       if (!changes.length && !needMarker && isoDone) break;
       if (round > MAX_CONVERGE) throw new Error(`vSphere VM ${what} did not converge after ${MAX_CONVERGE} reconfigurations; still differs in ${changes.map((ch) => ch.path).join(', ')}`);
-      const hw = changes.filter((ch) => ch.path === 'cpu' || ch.path === 'memoryMiB');
+      const hw = changes.filter((ch) => ch.path === 'cpu' || ch.path === 'memoryMiB' || ch.path === 'mac');
       if (hw.length && vm.powerState !== 'poweredOff') {
         if (!o.allowPowerOff) {
           const src = system.sources['lifecycle.powerPolicy'];
           const now = src ? ` (${system.lifecycle.powerPolicy} at ${formatSource(src)})` : '';
           throw new UserError(`system ${system.name}: changing ${hw.map((h) => `${h.path} ${h.from}→${h.to}`).join(', ')} needs the VM powered off; set lifecycle.powerPolicy: allow-poweroff in ${system.file} or its profile${now} to let apply do it, or power it off yourself and apply again`);
         }
-        ctx.log.info({ system: system.name }, 'vsphere: powering off for a CPU/memory change (powerPolicy allow-poweroff)');
+        ctx.log.info({ system: system.name, fields: hw.map((h) => h.path) }, 'vsphere: powering off for a CPU/memory/MAC change (powerPolicy allow-poweroff)');
         await powerOff(c, vmRef, { guestTimeoutMs: this.o.guestShutdownTimeoutMs ?? 120_000, taskTimeoutMs: this.taskMs(v), what });
       }
       const marker = needMarker || changes.length ? markerEntries(system.name, system.os, ctx.commit).filter(([k, val]) => vm.extraConfig.get(k) !== val) : [];
@@ -294,7 +326,7 @@ export class VsphereProvider implements Provider<VmFields> {
       isoDone = true;
       const spec = reconfigSpec(vm.devices, want);
       try {
-        if (spec) await runTask(c, 'ReconfigVM_Task', ref('_this', vmRef) + spec, { timeoutMs: this.taskMs(v), what: `reconfigure ${what}` });
+        if (spec) await runTask(c, 'ReconfigVM_Task', ref('_this', vmRef) + spec, { timeoutMs: this.taskMs(v), what: `reconfigure ${what}`, onProgress: this.progress(ctx, system.name, 'reconfigure') });
       } catch (e) {
         // Disk edits send each disk's backing back as read. A FileNotFound for one of its files means
         // the device list we read is stale (see README: concurrent clones and disk paths): read it
@@ -316,13 +348,13 @@ export class VsphereProvider implements Provider<VmFields> {
     if (!observed.owned) throw new UserError(`system ${system.name}: VM ${observed.id} does not carry shipshape's marker; not changing it`);
     const refused = changes.filter((ch) => ch.refused);
     if (refused.length) throw new UserError(`system ${system.name}: ${refused.map((r) => r.refused).join('; ')}`);
-    const h = observed.handle as VmHandle;
+    const h = observed.handle!;
     return this.toResource(await this.converge(h.ref, system, desired, ctx, { allowPowerOff: system.lifecycle.powerPolicy === 'allow-poweroff' }));
   }
 
   async delete(system: DesiredSystem, observed: VmResource, ctx: ProviderContext): Promise<void> {
     const { c, v } = await this.connect(ctx);
-    const vmRef = (observed.handle as VmHandle | undefined)?.ref ?? { type: 'VirtualMachine', value: observed.id };
+    const vmRef = (observed.handle)?.ref ?? { type: 'VirtualMachine', value: observed.id };
     let vm: VmInfo;
     try {
       vm = (await this.readVms(c, [vmRef], LIGHT_PATHS)).get(vmRef.value)!;
@@ -336,7 +368,11 @@ export class VsphereProvider implements Provider<VmFields> {
     }
     const what = `${system.name} (${vmRef.value})`;
     await powerOff(c, vmRef, { guestTimeoutMs: this.o.guestShutdownTimeoutMs ?? 120_000, taskTimeoutMs: this.taskMs(v), what });
-    if (system.lifecycle.vmOnDelete === 'poweroff-keep') return;
+    if (system.lifecycle.vmOnDelete === 'poweroff-keep') {
+      await retire(c, vmRef, vm, system.name, this.taskMs(v), ctx);
+      this.seen = this.seen?.filter((s) => s.ref.value !== vmRef.value);
+      return;
+    }
     await runTask(c, 'Destroy_Task', ref('_this', vmRef), { timeoutMs: this.taskMs(v), what: `destroy ${what}` });
     // A replace creates right after this delete: it must not find the destroyed VM in this run's view.
     this.seen = this.seen?.filter((s) => s.ref.value !== vmRef.value);
