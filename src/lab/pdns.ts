@@ -26,6 +26,8 @@ export function pdnsConf(o: PdnsOptions): string {
   return [
     'launch=gsqlite3',
     `gsqlite3-database=${join(o.dir, 'pdns.sqlite3')}`,
+    // DNSSEC-signed zones work as in production (keys in the database, rectify on change)
+    'gsqlite3-dnssec=yes',
     `local-address=127.0.0.1:${o.dnsPort}`,
     `socket-dir=${o.dir}`,
     'guardian=no',

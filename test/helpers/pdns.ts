@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
 import { join } from 'node:path';
 import { pdnsArgs, preparePdns } from '../../src/lab/pdns';
-import { freePort, startDaemon, tempDir, type Daemon } from './daemon';
+import { freePort, run, startDaemon, tempDir, type Daemon } from './daemon';
 
 export interface TestZoneSpec {
   name: string;
@@ -17,6 +17,8 @@ export interface TestZoneSpec {
   rrsets?: { name: string; type: string; content: string[] }[];
   /** SOA-EDIT-API as PowerDNS sets it on zones made through the API (`DEFAULT`); '' leaves the serial alone. */
   soaEditApi?: string;
+  /** DNSSEC-signed, and whether PATCH rectifies by itself (API-RECTIFY). */
+  dnssec?: { apiRectify: boolean };
 }
 
 export interface TestPdns extends Daemon {
@@ -29,6 +31,8 @@ export interface TestPdns extends Daemon {
   api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }>;
   createZone(z: TestZoneSpec): Promise<void>;
   resolver(): Resolver;
+  /** DNSSEC ordername of a record's rows in the database (set by rectify; null before). */
+  ordername(name: string): string[];
 }
 
 export async function startPdns(o: { alsoNotify?: string[] } = {}): Promise<TestPdns> {
@@ -56,8 +60,11 @@ export async function startPdns(o: { alsoNotify?: string[] } = {}): Promise<Test
   };
   const createZone = async (z: TestZoneSpec) => {
     const rrsets = (z.rrsets ?? []).map((r) => ({ name: `${r.name}.`, type: r.type, ttl: 300, records: r.content.map((content) => ({ content, disabled: false })) }));
-    const res = await api('POST', 'zones', { name: `${z.name}.`, kind: z.kind ?? 'Native', nameservers: ['ns.invalid.'], rrsets, ...(z.soaEditApi !== undefined ? { soa_edit_api: z.soaEditApi } : {}) });
+    const res = await api('POST', 'zones', { name: `${z.name}.`, kind: z.kind ?? 'Native', nameservers: ['ns.invalid.'], rrsets, ...(z.soaEditApi !== undefined ? { soa_edit_api: z.soaEditApi } : {}),
+      ...(z.dnssec ? { dnssec: true, api_rectify: z.dnssec.apiRectify } : {}) });
     if (res.status !== 201) throw new Error(`creating zone ${z.name}: ${res.status} ${JSON.stringify(res.json)}`);
   };
-  return { ...d, dir, dnsPort, url, apiKey, keyFile, api, createZone, resolver };
+  const ordername = (name: string) =>
+    run('/usr/bin/sqlite3', [join(dir, 'pdns.sqlite3'), `select ifnull(ordername, 'NULL') from records where name = '${name.replace(/'/g, '')}'`]).trim().split('\n').filter(Boolean);
+  return { ...d, dir, dnsPort, url, apiKey, keyFile, api, createZone, resolver, ordername };
 }

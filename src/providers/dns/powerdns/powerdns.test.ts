@@ -18,6 +18,7 @@ const FWD = 'pdns.example.test';
 const REV = '100.51.198.in-addr.arpa';
 const PRIMARY = 'primary.example.test';
 const NOSERIAL = 'static.example.test';
+const SIGNED = 'signed.example.test';
 
 beforeAll(async () => {
   // A stand-in secondary: records the zone name of every NOTIFY (opcode 4) it gets.
@@ -35,6 +36,7 @@ beforeAll(async () => {
   await pdns.createZone({ name: REV });
   await pdns.createZone({ name: PRIMARY, kind: 'Master' });
   await pdns.createZone({ name: NOSERIAL, soaEditApi: '' });
+  await pdns.createZone({ name: SIGNED, dnssec: { apiRectify: false } });
 });
 afterAll(async () => {
   await pdns?.stop();
@@ -188,6 +190,13 @@ test('a zone without SOA-EDIT-API gets its serial raised by one, since PowerDNS 
   const b = backend(NOSERIAL);
   expect((await converge(b, { app1: [A(`app1.${NOSERIAL}`, '198.51.100.51')] })).failed.size).toBe(0);
   expect(await soa()).toBe(before + 1);
+});
+
+test('a DNSSEC-signed zone without API-RECTIFY is rectified after the change', async () => {
+  const b = backend(SIGNED);
+  expect((await converge(b, { sec1: [A(`sec1.${SIGNED}`, '198.51.100.61')] })).failed.size).toBe(0);
+  expect(pdns.ordername(`sec1.${SIGNED}`)).toEqual(['sec1']);
+  expect(b.api.roundTrips).toBe(4); // observe, read before apply, PATCH, rectify
 });
 
 test('a wrong API key or a missing zone is a clear error that never shows the key', async () => {
