@@ -26,6 +26,8 @@ export interface PowerDnsDeps {
 
 /** PowerDNS takes request bodies up to `webserver-max-bodysize` (2 MB by default); stay well below. */
 const BODY_BUDGET = 1_000_000;
+/** Backends without comment support (LMDB, BIND, …) refuse every PATCH that carries one. */
+const NO_COMMENTS = /does not support editing comments/;
 
 export class PowerDnsBackend {
   readonly api: PowerDnsApi;
@@ -62,7 +64,7 @@ export class PowerDnsBackend {
         landed.push(...batch);
         continue;
       }
-      if (err.status !== 422 || batch.length === 1) {
+      if (err.status !== 422 || batch.length === 1 || NO_COMMENTS.test(err.detail)) {
         for (const s of batch) failed.set(s, this.explain(err, batch));
         continue;
       }
@@ -119,6 +121,9 @@ export class PowerDnsBackend {
   private explain(e: PowerDnsApiError, systems: string[]): Error {
     if (e.status !== 422) return e;
     const who = systems.length === 1 ? systems[0] : `${systems.length} systems`;
+    if (NO_COMMENTS.test(e.detail)) {
+      return new UserError(`zone ${this.name}: ${who}: this PowerDNS backend keeps no RRset comments (${e.detail}), and shipshape marks what it owns with one: use a generic SQL backend (gmysql, gpgsql, gsqlite3, godbc); nothing was changed`);
+    }
     return new UserError(`zone ${this.name}: ${who}: PowerDNS refused the change (${e.detail}); nothing was changed for it`);
   }
 
