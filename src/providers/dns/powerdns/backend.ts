@@ -56,6 +56,9 @@ export class PowerDnsBackend {
     } catch (e) {
       return allFailed(changed, e as Error);
     }
+    if (zone.kind === 'Slave' || zone.kind === 'Consumer') {
+      return allFailed(changed, new UserError(`zone ${this.name} is a secondary (${zone.kind}) on ${this.config.url}: its next transfer would undo any change; point the zone at its primary's API; nothing was changed`));
+    }
     const { failed, changes } = this.plan(zone, before, after, changed);
     const landed: string[] = [];
     for (const batch of batches([...changes.keys()].sort(), changes)) {

@@ -199,6 +199,14 @@ test('a DNSSEC-signed zone without API-RECTIFY is rectified after the change', a
   expect(b.api.roundTrips).toBe(4); // observe, read before apply, PATCH, rectify
 });
 
+test('a secondary zone is refused as a whole: its next transfer would undo the change', async () => {
+  const res = await pdns.api('POST', 'zones', { name: 'copy.example.test.', kind: 'Slave', masters: ['127.0.0.1:1'] });
+  expect(res.status).toBe(201);
+  const failed = await backend('copy.example.test').apply(new Map(), new Map([['c1', [A('c1.copy.example.test', '198.51.100.71')]]]), new Set(['c1']));
+  expect(failed.get('c1')!.message).toMatch(/zone copy.example.test is a secondary \(Slave\) on http:.*point the zone at its primary's API; nothing was changed/);
+  expect(await rrset('copy.example.test', 'c1.copy.example.test', 'A')).toBeUndefined();
+});
+
 test('a wrong API key or a missing zone is a clear error that never shows the key', async () => {
   const wrong = `${pdns.dir}/wrong.key`;
   writeFileSync(wrong, 'not-the-key-4711\n');
