@@ -1,7 +1,7 @@
 /**
- * What a `powerdns` zone says in shipshape.yaml (under `dns.zones[].powerdns`): where the PowerDNS HTTP API
- * is, which key opens it, and whether shipshape asks for NOTIFY after a change. The JSON Schema below is the
- * one source of truth for these keys; the defaults are applied once, before the backend is built.
+ * What a `powerdns` zone says in shipshape.yaml (`dns.zones[]`, beside `name` and `backend`): where the
+ * PowerDNS HTTP API is, which key opens it, and whether shipshape asks for NOTIFY after a change.
+ * schema.json is the one source of truth for these keys; the defaults are applied here, once.
  */
 import type { SecretRef } from '../../../manifest/site';
 
@@ -22,17 +22,24 @@ export interface PowerDnsConfig {
 
 export const POWERDNS_DEFAULTS = { serverId: 'localhost', notify: true, timeoutMs: 30_000 } as const;
 
-/** JSON Schema of `dns.zones[].powerdns` (draft 2020-12, as the site schema). */
-export const powerDnsSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['url', 'apiKey'],
-  properties: {
-    url: { type: 'string', pattern: '^https?://[^/]+/?$', description: 'The PowerDNS webserver: scheme, host and port, e.g. https://pdns1.example.com:8081' },
-    apiKey: { type: 'string', pattern: '^\\$\\{(env|file):[^}]+\\}$', description: 'The API key as ${env:NAME} or ${file:PATH}, never the key itself' },
-    serverId: { type: 'string', minLength: 1, default: POWERDNS_DEFAULTS.serverId },
-    caFile: { type: 'string', minLength: 1, description: 'Extra CA bundle (PEM) for an https url, relative to the repo root or absolute' },
-    notify: { type: 'boolean', default: POWERDNS_DEFAULTS.notify, description: 'Ask PowerDNS to send NOTIFY after a change (Master and Producer zones)' },
-    timeoutMs: { type: 'integer', minimum: 1000, default: POWERDNS_DEFAULTS.timeoutMs },
-  },
-} as const;
+/** The section as written (validated against schema.json): keys besides `name` and `backend`. */
+export interface RawPowerDns {
+  url: string;
+  apiKey: string;
+  serverId?: string;
+  caFile?: string;
+  notify?: boolean;
+  timeoutMs?: number;
+}
+
+/** The validated section with its defaults applied; the key stays a reference until a request needs it. */
+export function powerDnsConfig(r: RawPowerDns): PowerDnsConfig {
+  return {
+    url: r.url.replace(/\/+$/, ''),
+    apiKey: { ref: r.apiKey },
+    serverId: r.serverId ?? POWERDNS_DEFAULTS.serverId,
+    notify: r.notify ?? POWERDNS_DEFAULTS.notify,
+    timeoutMs: r.timeoutMs ?? POWERDNS_DEFAULTS.timeoutMs,
+    ...(r.caFile ? { caFile: r.caFile } : {}),
+  };
+}
