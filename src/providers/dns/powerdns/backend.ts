@@ -7,39 +7,30 @@
  * refused ones fail. Then what PowerDNS needs after an API change: a serial bump when the zone has no
  * SOA-EDIT-API, a rectify when the zone is DNSSEC-signed without API-RECTIFY, NOTIFY for Master zones.
  */
-import { isAbsolute, join } from 'node:path';
-import { UserError, type Logger } from '../../../engine/contract';
-import type { SecretReader } from '../../../transport/ssh';
-import { allFailed } from '../backend';
-import type { ZoneObservation } from '../backend';
+import { UserError } from '../../../engine/contract';
+import { allFailed, type BackendDeps, type ZoneBackend, type ZoneObservation } from '../backend';
 import { normalName, type DnsRecord } from '../records';
 import { PowerDnsApi, PowerDnsApiError, type PdnsZone, type RRSetChange } from './api';
-import type { PowerDnsConfig } from './config';
+import type { PowerDnsZone } from './config';
 import { bumpSoa, held, rrKey, splitZone, systemChanges, type SystemChanges } from './ownership';
-
-export interface PowerDnsDeps {
-  readSecret: SecretReader;
-  log: Logger;
-  /** The repo root: a relative caFile is read from there. */
-  root: string;
-}
 
 /** PowerDNS takes request bodies up to `webserver-max-bodysize` (2 MB by default); stay well below. */
 const BODY_BUDGET = 1_000_000;
 /** Backends without comment support (LMDB, BIND, …) refuse every PATCH that carries one. */
 const NO_COMMENTS = /does not support editing comments/;
 
-export class PowerDnsBackend {
+export class PowerDnsBackend implements ZoneBackend {
   readonly api: PowerDnsApi;
   /** PATCH requests sent (tests and benches read it). */
   patches = 0;
+  private readonly name: string;
 
-  constructor(readonly name: string, readonly config: PowerDnsConfig, private readonly deps: PowerDnsDeps) {
-    const caFile = config.caFile && (isAbsolute(config.caFile) ? config.caFile : join(deps.root, config.caFile));
+  constructor(readonly zone: PowerDnsZone, private readonly deps: Pick<BackendDeps, 'readSecret' | 'log'>) {
+    this.name = zone.name;
     this.api = new PowerDnsApi({
-      url: config.url, serverId: config.serverId, timeoutMs: config.timeoutMs,
-      apiKey: async () => (await deps.readSecret(config.apiKey)).trim(),
-      ...(caFile ? { caFile } : {}),
+      url: zone.url, serverId: zone.serverId, timeoutMs: zone.timeoutMs,
+      apiKey: async () => (await deps.readSecret(zone.apiKey)).trim(),
+      ...(zone.caFile ? { caFile: zone.caFile } : {}),
     });
   }
 
@@ -57,7 +48,7 @@ export class PowerDnsBackend {
       return allFailed(changed, e as Error);
     }
     if (zone.kind === 'Slave' || zone.kind === 'Consumer') {
-      return allFailed(changed, new UserError(`zone ${this.name} is a secondary (${zone.kind}) on ${this.config.url}: its next transfer would undo any change; point the zone at its primary's API; nothing was changed`));
+      return allFailed(changed, new UserError(`zone ${this.name} is a secondary (${zone.kind}) on ${this.zone.url}: its next transfer would undo any change; point the zone at its primary's API; nothing was changed`));
     }
     const { failed, changes } = this.plan(zone, before, after, changed);
     const landed: string[] = [];
@@ -148,7 +139,7 @@ export class PowerDnsBackend {
       steps.push(['rectify the zone', () => this.api.rectify(this.name), `run pdnsutil rectify-zone ${this.name}`]);
     }
     // PowerDNS notifies Master zones on its own when it next checks their serials; this makes it happen now.
-    if (this.config.notify && (zone.kind === 'Master' || zone.kind === 'Producer')) {
+    if (this.zone.notify && (zone.kind === 'Master' || zone.kind === 'Producer')) {
       steps.push(['send NOTIFY', () => this.api.notify(this.name), `check primary=yes in pdns.conf, or run pdns_control notify ${this.name}`]);
     }
     for (const [what, run, fix] of steps) {

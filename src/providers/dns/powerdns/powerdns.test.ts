@@ -9,7 +9,7 @@ import { startPdns, type TestPdns } from '../../../../test/helpers/pdns';
 import { readFileSecret } from '../../../../test/helpers/sshd';
 import type { DnsRecord } from '../records';
 import { PowerDnsBackend } from './backend';
-import { POWERDNS_DEFAULTS, type PowerDnsConfig } from './config';
+import { POWERDNS_DEFAULTS, type PowerDnsZone } from './config';
 
 let pdns: TestPdns;
 let notifySocket: Socket;
@@ -45,8 +45,9 @@ afterAll(async () => {
 });
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
-const config = (over: Partial<PowerDnsConfig> = {}): PowerDnsConfig => ({ ...POWERDNS_DEFAULTS, url: pdns.url, apiKey: { ref: `\${file:${pdns.keyFile}}` }, ...over });
-const backend = (zone: string, over: Partial<PowerDnsConfig> = {}, log = quiet) => new PowerDnsBackend(zone, config(over), { readSecret: readFileSecret, log, root: '/nonexistent' });
+const config = (name: string, over: Partial<PowerDnsZone> = {}): PowerDnsZone =>
+  ({ name, backend: 'powerdns', ...POWERDNS_DEFAULTS, url: pdns.url, apiKey: { ref: `\${file:${pdns.keyFile}}` }, ...over });
+const backend = (zone: string, over: Partial<PowerDnsZone> = {}) => new PowerDnsBackend(config(zone, over), { readSecret: readFileSecret, log: quiet });
 
 const A = (name: string, value: string): DnsRecord => ({ name, type: 'A', value });
 const CNAME = (name: string, value: string): DnsRecord => ({ name, type: 'CNAME', value });
@@ -210,7 +211,7 @@ test('a secondary zone is refused as a whole: its next transfer would undo the c
 test('a wrong API key or a missing zone is a clear error that never shows the key', async () => {
   const wrong = `${pdns.dir}/wrong.key`;
   writeFileSync(wrong, 'not-the-key-4711\n');
-  const bad = new PowerDnsBackend(FWD, config({ apiKey: { ref: `\${file:${wrong}}` } }), { readSecret: readFileSecret, log: quiet, root: '/' });
+  const bad = backend(FWD, { apiKey: { ref: `\${file:${wrong}}` } });
   const e = await bad.observe().catch((x: Error) => x);
   expect(e).toBeInstanceOf(Error);
   expect((e as Error).message).toMatch(/PowerDNS API at http:\/\/127.0.0.1:\d+ \(server localhost\) refused the API key \(401 Unauthorized\)/);
