@@ -43,9 +43,9 @@ const operatorAdds = (zoneName: string, name: string, type: string, content: str
 
 test('shipshape.yaml: a powerdns zone validates with its own keys and defaults; a wrong key is reported at file:line:col', async () => {
   const zoneYaml = (extra: string) => `${SITE}  dns:\n    zones:\n      - name: dev.example.com\n        backend: powerdns\n        url: https://pdns1.example.com:8081\n${extra}`;
-  const good = await load({ 'shipshape.yaml': zoneYaml('        apiKey: ${env:PDNS_API_KEY}\n') });
+  const good = await load({ 'shipshape.yaml': zoneYaml('        apiKey: ${env:SHIPSHAPE_PDNS_API_KEY}\n') });
   expect(lines(good).filter((l) => !l.includes('warning:'))).toEqual([]);
-  expect(good.site!.dns.zones[0]).toEqual({ name: 'dev.example.com', backend: 'powerdns', url: 'https://pdns1.example.com:8081', apiKey: { ref: '${env:PDNS_API_KEY}' }, serverId: 'localhost', notify: true, timeoutMs: 30000 });
+  expect(good.site!.dns.zones[0]).toEqual({ name: 'dev.example.com', backend: 'powerdns', url: 'https://pdns1.example.com:8081', apiKey: { ref: '${env:SHIPSHAPE_PDNS_API_KEY}' }, serverId: 'localhost', notify: true, timeoutMs: 30000 });
 
   const bad = await load({ 'shipshape.yaml': zoneYaml('        apiKey: plain-text-key\n        zoneFile: /etc/bind/db.dev\n') });
   const errs = lines(bad).join('\n');

@@ -31,6 +31,7 @@ beforeAll(async () => {
 kind: Site
 spec:
   lab: true
+  secrets: { folders: [.lab] }
   nets:
     dev-net: { cidr: 198.51.100.0/24, gateway: 198.51.100.1, domain: dev.example.com, reverseZone: 100.51.198.in-addr.arpa }
   dns:
