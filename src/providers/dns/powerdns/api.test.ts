@@ -44,3 +44,7 @@ test('with its CA as caFile the same server is trusted and gets the key in X-API
   expect(zone.name).toBe('tls.test.');
   expect(keys).toEqual(['k-secret-1']);
 });
+
+test('a caFile that cannot be read is a clear error naming the setting', () => {
+  expect(() => api(join(dir, 'missing.pem'))).toThrow(/PowerDNS caFile .*missing.pem cannot be read \(ENOENT\): fix the zone's caFile in shipshape.yaml/);
+});

@@ -77,9 +77,7 @@ export class PowerDnsApi {
 
   constructor(private readonly o: PowerDnsApiOptions) {
     this.base = new URL(o.url.replace(/\/+$/, '') + `/api/v1/servers/${encodeURIComponent(o.serverId)}/`);
-    this.agent = this.base.protocol === 'https:'
-      ? new https.Agent({ ...(o.caFile ? { ca: [...tls.rootCertificates, fs.readFileSync(o.caFile, 'utf8')] } : {}) })
-      : new http.Agent();
+    this.agent = this.base.protocol === 'https:' ? new https.Agent(o.caFile ? { ca: [...tls.rootCertificates, readCa(o.caFile)] } : {}) : new http.Agent();
   }
 
   /** One zone with all its RRsets and comments: the whole observation of a zone in one request. */
@@ -156,6 +154,14 @@ function errorText(body: string): string {
     /* not JSON */
   }
   return body.trim().slice(0, 300);
+}
+
+function readCa(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`PowerDNS caFile ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): fix the zone's caFile in shipshape.yaml`);
+  }
 }
 
 const scrub = (text: string, key: string) => (key ? text.split(key).join('<api key>') : text);
