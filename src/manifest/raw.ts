@@ -164,6 +164,7 @@ export interface SiteManifest {
       password?: string;
       tls?: RawTls;
       reserved?: Record<string, string[]>;
+      emulator?: { apiVersion?: '1.10' | '1.14' | '2.x'; quickPurge?: boolean };
     };
     nets: Record<string, RawNet>;
     dns?: { zones?: RawDnsZone[] };

@@ -57,6 +57,8 @@ export interface IdoitSite {
   tls: TlsOptions;
   /** Addresses the IPAM must never hand out, per net title. */
   reserved: Record<string, string[]>;
+  /** Lab sites: which i-doit API add-on the lab's emulator plays. */
+  emulator?: { apiVersion?: '1.10' | '1.14' | '2.x'; quickPurge?: boolean };
 }
 
 export type DnsBackend = 'bind-ssh' | 'rfc2136';

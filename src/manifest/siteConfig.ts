@@ -77,6 +77,7 @@ export function buildSite(root: string, m: SiteManifest): SiteConfig {
     site.idoit = { url: i.url, apiKey: { ref: i.apiKey }, tls: tls(i.tls), reserved: { ...(i.reserved ?? {}) } };
     if (i.username !== undefined) site.idoit.username = { ref: i.username };
     if (i.password !== undefined) site.idoit.password = { ref: i.password };
+    if (i.emulator !== undefined) site.idoit.emulator = { ...i.emulator };
   }
   if (s.provisioning) {
     const p = s.provisioning;

@@ -5,6 +5,7 @@
 import * as http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { authError, internalError, invalidParams, invalidRequest, parseError, RpcError } from './errors';
+import type { VersionProfile } from './versions';
 import { route, type Ctx, type EmulatorUser, type ResolvedOptions } from './methods';
 import type { Store } from './store';
 
@@ -15,6 +16,12 @@ export interface ServerOptions extends ResolvedOptions {
   sessionTimeoutSeconds: number;
   newSessionId: () => string;
   persist: () => void;
+  profile: VersionProfile;
+}
+
+/** An expired or unknown session: answered per request (not once for a batch), with the version's code. */
+class SessionExpired {
+  constructor(readonly error: RpcError) {}
 }
 
 export interface Stats {
@@ -107,9 +114,9 @@ export class JsonRpcServer {
     try {
       user = this.authenticate(req, first, outHeaders);
     } catch (e) {
-      user = e as RpcError;
+      user = e instanceof SessionExpired ? e.error : (e as RpcError);
+      if (!(e instanceof SessionExpired) && batch && first) throw user;
     }
-    if (user instanceof RpcError && batch && first) throw user;
     let dirty = false;
     const replies: Reply[] = [];
     for (const item of items) {
@@ -132,7 +139,8 @@ export class JsonRpcServer {
       const now = Date.now();
       if (!s || now - s.lastUsed > this.opts.sessionTimeoutSeconds * 1000) {
         this.sessions.delete(sessionId);
-        throw authError('The session id is invalid or has expired. Please login again.');
+        const { code, detail } = this.opts.profile.sessionExpired;
+        throw new SessionExpired(new RpcError(code, detail));
       }
       s.lastUsed = now;
       outHeaders['X-RPC-Auth-Session'] = sessionId;
