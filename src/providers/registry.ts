@@ -48,10 +48,10 @@ const ENTRIES: Entry[] = [
     name: 'i-doit (IPAM and CMDB)',
     issue: 4,
     configured: (s) => !!s.idoit,
-    build: ({ site }) => {
-      // One client (one session) shared by both steps.
+    build: ({ site, repo }) => {
+      // One client (one session) shared by both steps; the IPAM knows every declared address.
       const client = createIdoitClient(site, secrets(site));
-      return [new IdoitIpamProvider({ client, site }), new IdoitCmdbProvider({ client, site })];
+      return [new IdoitIpamProvider({ client, site, systems: repo.systems }), new IdoitCmdbProvider({ client, site })];
     },
   },
   {

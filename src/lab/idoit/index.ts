@@ -41,6 +41,8 @@ export interface IdoitEmulatorOptions {
   authenticatedUsersOnly?: boolean;
   /** Tenant setting cmdb.unique.ip-address (default on). */
   uniqueIp?: boolean;
+  /** What idoit.version reports instead of the version's own core version (to test clients against other versions). */
+  coreVersion?: string;
   /** The admin's unique-SYSID check (default off, as in a stock i-doit). */
   uniqueSysid?: boolean;
   /** Tenant setting cmdb.quickpurge (default off); add-on 1.10 refuses cmdb.object.purge without it. */
@@ -91,7 +93,7 @@ export async function startIdoitEmulator(o: IdoitEmulatorOptions): Promise<Idoit
   const store = Store.load(o.stateFile, o.now);
   const users = o.users ?? [];
   const apiVersion = o.apiVersion ?? '2.x';
-  const profile = PROFILES[apiVersion];
+  const profile = o.coreVersion ? { ...PROFILES[apiVersion], coreVersion: o.coreVersion } : PROFILES[apiVersion];
   const authDefault = profile.authenticatedUsersOnly === 'when-users' ? users.length > 0 : profile.authenticatedUsersOnly;
   const opts = {
     tenant: o.tenant ?? 'ACME IT',

@@ -14,9 +14,9 @@ import type { DesiredSystem } from '../../manifest/types';
 import type { IdoitClient } from './client';
 import { IdoitError } from './errors';
 import { intToIp, parseCidr } from '../../net/ipv4';
-import { STATUS_NAMES, systemFromMarker, VM_TYPE } from './marker';
-import { firstFree, ipListHolders, netReads, netView, refusal, type NetView } from './net';
-import { ensureSystemObject, readAllStates, type ObjectRow } from './system-object';
+import { STATUS_NAMES, VM_TYPE } from './marker';
+import { firstFree, ipListHolders, netReads, netView, refusal, type Declared, type NetView } from './net';
+import { ownerOf, readAllStates, withSystemObject, type ObjectRow } from './system-object';
 
 export interface IpFields extends Fields {
   net: string;
@@ -37,6 +37,11 @@ export interface IpamOptions {
   site: SiteConfig;
   /** Give up after this many lost races or refused writes in a row (default 64). */
   maxAttempts?: number;
+  /**
+   * Every system the repo declares: `ip: auto` never takes an address another manifest declares
+   * explicitly, whatever order the systems are applied in.
+   */
+  systems?: readonly DesiredSystem[];
 }
 
 type HostEntry = Record<string, any>;
@@ -47,44 +52,82 @@ export class IdoitIpamProvider implements Provider<IpFields> {
   private readonly site: SiteConfig;
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly netIds = new Map<string, number>();
+  /** Per net title: explicit addresses of present systems. */
+  private readonly declared = new Map<string, Declared>();
+  /** `net|ip` → the virtual server holding it, from the last observe (plans show collisions from it). */
+  private readonly seenHolders = new Map<string, { id: string; title: string; system: string | null }>();
 
   constructor(private readonly o: IpamOptions) {
     this.client = o.client;
     this.site = o.site;
+    for (const s of o.systems ?? []) {
+      if (s.state !== 'present' || s.network.ip === 'auto') continue;
+      const m = this.declared.get(s.network.net) ?? new Map();
+      m.set(s.network.ip, { system: s.name, file: s.file });
+      this.declared.set(s.network.net, m);
+    }
   }
 
   desired(system: DesiredSystem): IpFields | null {
     return { net: system.network.net, ip: system.network.ip, hostname: system.name, domain: system.dns.domain, status: 'normal' };
   }
 
-  diff(_system: DesiredSystem, desired: IpFields, observed: ObservedResource<IpFields>): FieldChange[] {
+  diff(system: DesiredSystem, desired: IpFields, observed: ObservedResource<IpFields>): FieldChange[] {
     const f = observed.fields;
     const out: FieldChange[] = [];
     if (f.status !== 'normal') out.push({ path: 'status', from: f.status, to: 'normal' });
+    const claimant = desired.ip === 'auto' && f.ip ? this.declared.get(desired.net)?.get(f.ip) : undefined;
     if (f.net !== desired.net) out.push({ path: 'network.net', from: f.net || null, to: desired.net });
-    else if (desired.ip !== 'auto' && f.ip !== desired.ip) out.push({ path: 'network.ip', from: f.ip || null, to: desired.ip });
+    else if (desired.ip !== 'auto' && f.ip !== desired.ip) out.push(this.explicitChange(f.ip, desired, observed.id));
     else if (!f.ip) out.push({ path: 'network.ip', from: null, to: desired.ip === 'auto' ? UNKNOWN : desired.ip });
+    else if (claimant && claimant.system !== system.name) {
+      // An address `auto` took before its owner declared it: this system moves, the declaring one gets it next run.
+      out.push({ path: 'network.ip', from: f.ip, to: UNKNOWN });
+    }
     if (f.hostname !== desired.hostname) out.push({ path: 'name', from: f.hostname, to: desired.hostname });
     if (f.domain !== desired.domain) out.push({ path: 'dns.domain', from: f.domain, to: desired.domain });
     return out;
   }
 
   async observe(_ctx: ProviderContext): Promise<Observation<IpFields>> {
-    const before = this.client.requestCount;
+    await this.client.info(); // the run's one version check, before the counted observe
+    const start = this.client.requestCount;
     const results = await this.client.batchOrThrow([
-      ...readAllStates({ type: VM_TYPE }, ['C__CATG__IP']),
+      ...readAllStates({ type: VM_TYPE }, ['C__CATG__GLOBAL', 'C__CATG__IP']),
       { method: 'cmdb.objects.read', params: { filter: { type: 'C__OBJTYPE__LAYER3_NET' } } },
     ]);
     for (const net of results[3] as ObjectRow[]) if (!this.netIds.has(net.title)) this.netIds.set(net.title, net.id);
-    const resources = (results.slice(0, 3) as ObjectRow[][]).flat().map((row) => this.toResource(row, (row.categories?.C__CATG__IP ?? []) as HostEntry[]));
-    return { resources, roundTrips: this.client.requestCount - before };
+    this.seenHolders.clear();
+    const rows = (results.slice(0, 3) as ObjectRow[][]).flat();
+    for (const row of rows) {
+      for (const e of (row.categories?.C__CATG__IP ?? []) as HostEntry[]) {
+        const ip = e?.ipv4_address?.ref_title;
+        if (typeof ip === 'string' && ip) this.seenHolders.set(`${String(e.net?.title ?? '')}|${ip}`, { id: String(row.id), title: row.title, system: ownerOf(row) });
+      }
+    }
+    const resources = rows.map((row) => this.toResource(row, (row.categories?.C__CATG__IP ?? []) as HostEntry[]));
+    return { resources, roundTrips: this.client.requestCount - start };
   }
 
   async create(system: DesiredSystem, desired: IpFields, _r: Resolved, ctx: ProviderContext): Promise<ObservedResource<IpFields>> {
-    const obj = await ensureSystemObject(this.client, system, ctx.commit);
-    if (obj.status !== 2) await this.client.call('cmdb.object.recycle', { object: obj.id });
-    const entry = await this.allocate(obj.id, desired, false);
-    return this.toResource({ ...obj, status: 2 }, [entry]);
+    return withSystemObject(this.client, system, ctx.commit, async (obj) => {
+      if (obj.status !== 2) await this.client.call('cmdb.object.recycle', { object: obj.id });
+      const entry = await this.allocate(obj.id, desired, false, system.name);
+      return this.toResource({ ...obj, status: 2 }, [entry]);
+    });
+  }
+
+  /** The change an explicit address needs; refused (so the plan shows it) when another object holds it. */
+  private explicitChange(from: string, desired: IpFields, objectId: string): FieldChange {
+    const change: FieldChange = { path: 'network.ip', from: from || null, to: desired.ip };
+    const holder = this.seenHolders.get(`${desired.net}|${desired.ip}`);
+    if (holder && holder.id !== objectId) {
+      const moving = holder.system && (this.o.systems ?? []).some((s) => s.name === holder.system && s.state === 'present' && s.network.ip === 'auto');
+      change.refused = moving
+        ? `${desired.ip} is held by "${holder.title}" (#${holder.id}, ip: auto), which this plan moves to another address; apply, then run again`
+        : `${desired.ip} is held by "${holder.title}" (#${holder.id}) in i-doit; free it there or choose another address`;
+    }
+    return change;
   }
 
   async update(
@@ -97,7 +140,7 @@ export class IdoitIpamProvider implements Provider<IpFields> {
     let entry: HostEntry;
     if (moves || h.entryId === null) {
       // New address first, old one released after: the system is never without one.
-      entry = await this.allocate(h.objectId, desired, true);
+      entry = await this.allocate(h.objectId, desired, true, system.name);
       if (h.entryId !== null && h.entryId !== Number(entry.id)) {
         await this.client.call('cmdb.category.purge', { object: h.objectId, category: 'C__CATG__IP', entry: h.entryId });
       }
@@ -108,7 +151,7 @@ export class IdoitIpamProvider implements Provider<IpFields> {
       entry = (await this.client.call<HostEntry[]>('cmdb.category.read', { objID: h.objectId, category: 'C__CATG__IP' })).find((e) => Number(e.id) === h.entryId)!;
     }
     ctx.log.info({ system: system.name, ip: entry?.ipv4_address?.ref_title }, 'i-doit host address updated');
-    return this.toResource({ id: h.objectId, title: system.name, sysid: '', status: 2 }, entry ? [entry] : []);
+    return this.toResource({ id: h.objectId, title: system.name, sysid: '', status: 2 }, entry ? [entry] : [], system.name);
   }
 
   /** Releases the address: purges the host-address entry (the object itself is the cmdb step's). */
@@ -150,9 +193,9 @@ export class IdoitIpamProvider implements Provider<IpFields> {
     return this.site.nets[title] ?? Object.values(this.site.nets).find((n) => n.title === title);
   }
 
-  private toResource(row: ObjectRow, entries: HostEntry[]): ObservedResource<IpFields> {
+  private toResource(row: ObjectRow, entries: HostEntry[], owner: string | null = ownerOf(row)): ObservedResource<IpFields> {
+    entries = entries.filter((x) => typeof x === 'object' && x !== null);
     const e = entries.find((x) => String(x.primary?.value) === '1') ?? entries[0];
-    const owner = systemFromMarker(row.sysid);
     return {
       kind: 'ip',
       system: owner ?? row.title,
@@ -191,28 +234,30 @@ export class IdoitIpamProvider implements Provider<IpFields> {
     return next;
   }
 
-  private allocate(objectId: number, desired: IpFields, replace: boolean): Promise<HostEntry> {
-    return this.serialised(desired.net, () => this.allocateNow(objectId, desired, replace));
+  private allocate(objectId: number, desired: IpFields, replace: boolean, self: string): Promise<HostEntry> {
+    return this.serialised(desired.net, () => this.allocateNow(objectId, desired, replace, self));
   }
 
-  private async allocateNow(objectId: number, desired: IpFields, replace: boolean): Promise<HostEntry> {
+  private async allocateNow(objectId: number, desired: IpFields, replace: boolean, self: string): Promise<HostEntry> {
     const netId = await this.netId(desired.net);
     const site = this.siteNet(desired.net);
     const reserved = new Set(this.site.idoit?.reserved?.[desired.net] ?? []);
     const explicit = desired.ip === 'auto' ? null : desired.ip;
+    const declared = this.declared.get(desired.net);
     const lost = new Set<string>();
     const ownRead = { method: 'cmdb.category.read', params: { objID: objectId, category: 'C__CATG__IP' } };
     for (let attempt = 1; attempt <= (this.o.maxAttempts ?? 64); attempt++) {
-      const [net, list, dhcp, own] = await this.client.batchOrThrow([...netReads(netId), ownRead]);
-      const view = netView(netId, desired.net, site, [net, list, dhcp]);
+      const reads = await this.client.batchOrThrow([...netReads(netId), ownRead]);
+      const own = reads.pop();
+      const view = netView(netId, desired.net, site, reads);
       const mine = (own as HostEntry[]).filter((e) => Number(e.net?.id) === netId);
       // Idempotent: a rerun finds the address the system already holds.
       const reuse = explicit ? mine.find((e) => e.ipv4_address?.ref_title === explicit) : replace ? undefined : mine[0];
       if (reuse) return reuse;
-      const ip = explicit ?? firstFree(view, objectId, reserved, lost, site?.gateway);
+      const ip = explicit ?? firstFree(view, objectId, reserved, lost, site?.gateway, declared, self);
       if (!ip) throw fullNet(view, reserved);
       if (explicit) {
-        const why = refusal(view, explicit, objectId, reserved, site?.gateway);
+        const why = refusal(view, explicit, objectId, reserved, site?.gateway, declared, self);
         if (why) throw new UserError(`network.ip ${explicit} ${why.reason}; choose another address or ip: auto.`);
       }
       const saved = await this.write(objectId, netId, ip, desired);
