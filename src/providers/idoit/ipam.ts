@@ -77,8 +77,10 @@ export class IdoitIpamProvider implements Provider<IpFields> {
     const out: FieldChange[] = [];
     if (f.status !== 'normal') out.push({ path: 'status', from: f.status, to: 'normal' });
     const claimant = desired.ip === 'auto' && f.ip ? this.declared.get(desired.net)?.get(f.ip) : undefined;
-    if (f.net !== desired.net) out.push({ path: 'network.net', from: f.net || null, to: desired.net });
-    else if (desired.ip !== 'auto' && f.ip !== desired.ip) out.push(this.explicitChange(f.ip, desired, observed.id));
+    if (f.net !== desired.net) {
+      out.push({ path: 'network.net', from: f.net || null, to: desired.net });
+      if (desired.ip !== 'auto') out.push(this.explicitChange(f.ip, desired, observed.id));
+    } else if (desired.ip !== 'auto' && f.ip !== desired.ip) out.push(this.explicitChange(f.ip, desired, observed.id));
     else if (!f.ip) out.push({ path: 'network.ip', from: null, to: desired.ip === 'auto' ? UNKNOWN : desired.ip });
     else if (claimant && claimant.system !== system.name) {
       // An address `auto` took before its owner declared it: this system moves, the declaring one gets it next run.
