@@ -65,6 +65,11 @@ export interface IdoitEmulator {
   expireSessions(): void;
   /** The next `count` HTTP requests answer with `status` (default 503) or stall for `stallMs` and drop. */
   injectFaults(f: { count: number; status?: number; stallMs?: number }): void;
+  /**
+   * Race tests: from now on, requests whose body contains `bodyIncludes` are held until `count` of them
+   * wait (or `maxWaitMs` passed since the first), then answered together; null switches it off.
+   */
+  holdTogether(h: { bodyIncludes: string[]; count: number; maxWaitMs: number } | null): void;
   store: Store;
   apiVersion: ApiVersion;
 }
@@ -135,6 +140,9 @@ export async function startIdoitEmulator(o: IdoitEmulatorOptions): Promise<Idoit
     expireSessions: () => rpc.expireSessions(),
     injectFaults: (f) => {
       rpc.faults = { ...f };
+    },
+    holdTogether: (h) => {
+      rpc.barrier = h ? { matches: (b) => h.bodyIncludes.every((x) => b.includes(x)), count: h.count, maxWaitMs: h.maxWaitMs, waiting: [] } : null;
     },
     close: () =>
       new Promise<void>((resolve) => {

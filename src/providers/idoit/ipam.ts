@@ -142,7 +142,7 @@ export class IdoitIpamProvider implements Provider<IpFields> {
     let entry: HostEntry;
     if (moves || h.entryId === null) {
       // New address first, old one released after: the system is never without one.
-      entry = await this.allocate(h.objectId, desired, true, system.name);
+      entry = await this.allocate(h.objectId, desired, h.entryId !== null, system.name);
       if (h.entryId !== null && h.entryId !== Number(entry.id)) {
         await this.client.call('cmdb.category.purge', { object: h.objectId, category: 'C__CATG__IP', entry: h.entryId });
       }
@@ -269,7 +269,18 @@ export class IdoitIpamProvider implements Provider<IpFields> {
         continue;
       }
       if (await this.verify(objectId, netId, ip, saved)) {
-        return (await this.client.call<HostEntry[]>('cmdb.category.read', { objID: objectId, category: 'C__CATG__IP' })).find((e) => Number(e.id) === saved)!;
+        const mineNow = (await this.client.call<HostEntry[]>('cmdb.category.read', { objID: objectId, category: 'C__CATG__IP' }))
+          .filter((e) => Number(e.net?.id) === netId).sort((a, b) => Number(a.id) - Number(b.id));
+        // Another run allocated for the same object at the same moment: the earlier entry stays, ours goes.
+        const earlier = replace || explicit ? undefined : mineNow.find((e) => Number(e.id) < saved);
+        if (earlier) {
+          await this.client.call('cmdb.category.purge', { object: objectId, category: 'C__CATG__IP', entry: saved });
+          return earlier;
+        }
+        const own = mineNow.find((e) => Number(e.id) === saved);
+        // Gone with its object: a racing run released the object as a duplicate (the caller adopts the winner).
+        if (!own) throw new IdoitError('cmdb.category.read', -32099, `Object with id "${objectId}" does not exist.`, null);
+        return own;
       }
       if (explicit) throw new UserError(`network.ip ${explicit} in net "${desired.net}" is held by another object in i-doit since a moment ago; choose another address or ip: auto.`);
       lost.add(ip);

@@ -92,10 +92,12 @@ export async function converge(client: IdoitClient, name: string, mine: number, 
   return winner;
 }
 
-/** Gives up a duplicate claim: description first (so it stops claiming even if nothing else works), then purge or delete. */
+/** Gives up a duplicate claim: description and title first (so it stops claiming even if nothing else works), then purge or delete. */
 export async function releaseDuplicate(client: IdoitClient, name: string, winner: number, object: number): Promise<void> {
-  const [, purged] = await client.batch([
+  // Renamed too, so that what stays (where purging is refused) is not mistaken for the system by its title.
+  const [, , purged] = await client.batch([
     { method: 'cmdb.category.save', params: { object, category: 'C__CATG__GLOBAL', data: { description: releasedClaim(name, winner) } } },
+    { method: 'cmdb.object.update', params: { id: object, title: `${name} (duplicate of #${winner})` } },
     { method: 'cmdb.object.purge', params: { object } },
   ]);
   // Another run may have released it first (gone, or already deleted): nothing left to do then.
