@@ -86,7 +86,7 @@ const system = (name: string) =>
 
 function makeRepo(dir: string, endpoint: string, names: string[]): string {
   mkdirSync(join(dir, 'systems'), { recursive: true });
-  for (const d of ['profiles', 'os', 'roles']) cpSync(join(root, d), join(dir, d), { recursive: true });
+  for (const d of ['profiles', 'os', 'roles']) cpSync(join(root, 'examples', 'lab', d), join(dir, d), { recursive: true });
   writeFileSync(join(dir, 'shipshape.yaml'), site(endpoint));
   for (const n of names) writeFileSync(join(dir, 'systems', `${n}.yaml`), system(n));
   return dir;
