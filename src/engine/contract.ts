@@ -57,6 +57,8 @@ export interface Observation<F extends Fields = Fields> {
   resources: ObservedResource<F>[];
   /** Round trips spent observing: benches and tests assert this does not grow with the system count. */
   roundTrips: number;
+  /** What was observed, for the plan header: e.g. "i-doit 25 PRO at https://cmdb.example.org/src/jsonrpc.php". */
+  backend?: string;
 }
 
 /** One field that differs, with the source of the desired value. */

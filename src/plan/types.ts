@@ -58,6 +58,8 @@ export interface Plan {
   maxDeletes: number;
   /** Round trips spent observing, per kind. */
   roundTrips: Partial<Record<ResourceKind, number>>;
+  /** Which backend (and version) each kind talked to, where the provider says so. */
+  backends?: Partial<Record<ResourceKind, string>>;
 }
 
 /**

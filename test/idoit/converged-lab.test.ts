@@ -6,7 +6,7 @@
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
-import { startIdoitEmulator, type IdoitEmulator } from '../../src/lab/idoit';
+import { PROFILES, startIdoitEmulator, type IdoitEmulator } from '../../src/lab/idoit';
 import { runCli } from '../helpers/cli';
 import { removeDir, tempDir } from '../helpers/daemon';
 import { EMULATED_VERSIONS } from './emulated';
@@ -62,5 +62,7 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
     expect(new Set(holders.map(([, ip]) => ip)).size).toBe(holders.length);
     const plan = await runCli(['--state-dir', state, 'plan', '-C', repo, '--detailed-exitcode']);
     expect({ code: plan.code, out: plan.code === 0 ? '' : plan.out }).toEqual({ code: 0, out: '' });
+    // The plan header says which i-doit it talked to.
+    expect(plan.out.split('\n')[0]).toBe(`Observed i-doit ${PROFILES[apiVersion].coreVersion} PRO at ${emu.endpoint} (ip, cmdb)`);
   }, 300_000);
 });

@@ -4,7 +4,7 @@
  * pointer to the full JSON plan is left instead.
  */
 import { deletedSystems, type Plan } from '../types';
-import { groupBySystem } from './text';
+import { backendLines, groupBySystem } from './text';
 import { formatChange } from './values';
 
 export const MARKDOWN_LIMIT = 60_000;
@@ -19,6 +19,7 @@ export function renderMarkdown(plan: Plan, opts: { fullPlanHint?: string; limit?
     '|---:|---:|---:|---:|---:|---:|',
     `| ${s.create} | ${s.update} | ${s.replace} | ${s.delete} | ${s.noop} | ${s.blocked} |`,
     '',
+    ...backendLines(plan).flatMap((l) => [escapeMd(l), '']),
   ];
   const deleting = deletedSystems(plan).length;
   if (deleting > plan.maxDeletes) head.push(`> **Apply will refuse this plan:** it deletes ${deleting} systems, more than the limit of ${plan.maxDeletes}.`, '');

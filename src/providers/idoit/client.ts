@@ -135,7 +135,7 @@ export class IdoitClient {
     return this.infoRead;
   }
 
-  /** "i-doit 25 PRO at https://…", for plans and logs; undefined before the version was read. */
+  /** "i-doit 25 PRO at https://…/src/jsonrpc.php", for the plan header and logs (reads the version if not read yet). */
   async describe(): Promise<string> {
     const i = await this.info();
     return `i-doit ${i.version}${i.type ? ` ${i.type}` : ''} at ${this.endpoint}`;
