@@ -135,4 +135,18 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
       await old.close();
     }
   });
+
+  it(apiVersion === '1.10' ? 'says to add user credentials when the add-on accepts users only' : 'works with the API key alone where the add-on allows it', async () => {
+    const keyOnly = await startIdoitEmulator({ stateFile: path.join(dir, 'key-only.json'), apiKey: KEY, apiVersion });
+    try {
+      const c = new IdoitClient({ url: keyOnly.url, apiKey: async () => KEY });
+      const r = await c.call<{ login: { name: string } }>('idoit.version').catch((e: unknown) => e);
+      if (apiVersion === '1.10') {
+        expect(r).toBeInstanceOf(IdoitAuthError);
+        expect((r as Error).message).toMatch(/api\.authenticated-users-only.*set idoit\.username and idoit\.password in shipshape\.yaml\.$/);
+      } else expect((r as { login: { name: string } }).login.name).toBe('Api System');
+    } finally {
+      await keyOnly.close();
+    }
+  });
 });
