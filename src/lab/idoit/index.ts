@@ -1,6 +1,6 @@
 /**
  * An i-doit JSON-RPC emulator for tests and the lab: `startIdoitEmulator({port, stateFile, apiKey})`.
- * Behaviour follows /work/shared/reference/idoit-jsonrpc.md; choices for unconfirmed points are listed in README.md.
+ * Behaviour, with its public source per point and the versions it can play, is listed in README.md.
  */
 import * as http from 'node:http';
 import { randomBytes } from 'node:crypto';

@@ -16,7 +16,7 @@ import { IdoitError } from './errors';
 import { intToIp, parseCidr } from '../../net/ipv4';
 import { STATUS_NAMES, VM_TYPE } from './marker';
 import { firstFree, ipListHolders, netReads, netView, refusal, type Declared, type NetView } from './net';
-import { ownerOf, readAllStates, withSystemObject, type ObjectRow } from './system-object';
+import { isObjectGone, isQuickPurgeOff, ownerOf, readAllStates, withSystemObject, type ObjectRow } from './system-object';
 
 export interface IpFields extends Fields {
   net: string;
@@ -165,7 +165,10 @@ export class IdoitIpamProvider implements Provider<IpFields> {
       await this.client.call('cmdb.category.purge', { object: h.objectId, category: 'C__CATG__IP', entry: h.entryId });
     } catch (e) {
       // Already gone with a purged object or entry: the address is free, which is what we wanted.
-      if (e instanceof IdoitError && (e.code === -32099 || e.code === -32602)) return;
+      if (isObjectGone(e) || (e instanceof IdoitError && e.code === -32602 && /Unable to find entry|does not own an entry/.test(e.idoitMessage))) return;
+      if (isQuickPurgeOff(e)) {
+        throw new UserError(`i-doit did not purge the host address of object #${h.objectId} (${observed.system}): its API add-on purges only with the tenant setting "cmdb.quickpurge" switched on; shipshape keeps the address reserved until it is purged.`);
+      }
       throw e;
     }
   }
