@@ -149,6 +149,9 @@ export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>
       diags.error(locate(pf, ['spec', ...p], { key: true }), `${displayPath(['spec', ...p])} needs exactly one of hostKeyFingerprint or knownHosts (the SSH host key is always verified)`);
     }
   }
+  if (asMap(spec.idoit)?.emulator !== undefined && spec.lab !== true) {
+    diags.error(at('idoit', 'emulator'), 'idoit.emulator configures the lab\'s i-doit emulator; a real site talks to its i-doit and sets no emulator, or sets lab: true');
+  }
   const sp = asMap(spec.specialise);
   if (sp?.rootPrefix !== undefined && spec.lab !== true) {
     diags.error(at('specialise', 'rootPrefix'), 'specialise.rootPrefix is for labs and tests only (several test hosts on one machine); a real site sets no prefix, or sets lab: true');
