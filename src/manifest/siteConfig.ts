@@ -71,6 +71,7 @@ export function buildSite(root: string, m: SiteManifest): SiteConfig {
       taskTimeoutSeconds: v.taskTimeoutSeconds ?? 600,
     };
     if (v.resourcePool !== undefined) site.vsphere.resourcePool = v.resourcePool;
+    if (v.simulator !== undefined) site.vsphere.simulator = v.simulator;
   }
   if (s.idoit) {
     const i = s.idoit;
@@ -151,6 +152,9 @@ export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>
   }
   if (asMap(spec.idoit)?.emulator !== undefined && spec.lab !== true) {
     diags.error(at('idoit', 'emulator'), 'idoit.emulator configures the lab\'s i-doit emulator; a real site talks to its i-doit and sets no emulator, or sets lab: true');
+  }
+  if (asMap(spec.vsphere)?.simulator !== undefined && spec.lab !== true) {
+    diags.error(at('vsphere', 'simulator'), 'vsphere.simulator chooses the simulator `shipshape lab up` starts; a real site talks to its vCenter: remove it, or set lab: true');
   }
   const sp = asMap(spec.specialise);
   if (sp?.rootPrefix !== undefined && spec.lab !== true) {

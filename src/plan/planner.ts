@@ -106,10 +106,10 @@ export function plan(input: PlanInput): Plan {
 
   const summary = summarise(actions);
   const roundTrips: Plan['roundTrips'] = {};
-  const backends: Plan['backends'] = {};
+  const backends: NonNullable<Plan['backends']> = {};
   for (const [kind, obs] of input.observations) {
     roundTrips[kind] = obs.roundTrips;
-    if (obs.backend) backends[kind] = obs.backend;
+    if (obs.about) backends[kind] = obs.about;
   }
   return {
     formatVersion: 1,

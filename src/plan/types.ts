@@ -58,8 +58,8 @@ export interface Plan {
   maxDeletes: number;
   /** Round trips spent observing, per kind. */
   roundTrips: Partial<Record<ResourceKind, number>>;
-  /** Which backend (and version) each kind talked to, where the provider says so. */
-  backends?: Partial<Record<ResourceKind, string>>;
+  /** What each backend said about itself while observed (vSphere: `server`, `apiVersion` negotiated). */
+  backends?: Partial<Record<ResourceKind, Record<string, string>>>;
 }
 
 /**

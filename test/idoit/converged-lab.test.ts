@@ -63,6 +63,7 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
     const plan = await runCli(['--state-dir', state, 'plan', '-C', repo, '--detailed-exitcode']);
     expect({ code: plan.code, out: plan.code === 0 ? '' : plan.out }).toEqual({ code: 0, out: '' });
     // The plan header says which i-doit it talked to.
-    expect(plan.out.split('\n')[0]).toBe(`Observed i-doit ${PROFILES[apiVersion].coreVersion} PRO at ${emu.endpoint} (ip, cmdb)`);
+    const header = `server i-doit ${PROFILES[apiVersion].coreVersion} PRO, url ${emu.endpoint}`;
+    expect(plan.out.split('\n').slice(0, 2)).toEqual([`ip: ${header}`, `cmdb: ${header}`]);
   }, 300_000);
 });

@@ -4,7 +4,7 @@
  * pointer to the full JSON plan is left instead.
  */
 import { deletedSystems, type Plan } from '../types';
-import { backendLines, groupBySystem } from './text';
+import { groupBySystem } from './text';
 import { formatChange } from './values';
 
 export const MARKDOWN_LIMIT = 60_000;
@@ -19,8 +19,10 @@ export function renderMarkdown(plan: Plan, opts: { fullPlanHint?: string; limit?
     '|---:|---:|---:|---:|---:|---:|',
     `| ${s.create} | ${s.update} | ${s.replace} | ${s.delete} | ${s.noop} | ${s.blocked} |`,
     '',
-    ...backendLines(plan).flatMap((l) => [escapeMd(l), '']),
   ];
+  for (const [kind, about] of Object.entries(plan.backends ?? {})) {
+    head.push(`_${kind}: ${escapeMd(Object.entries(about).map(([k, v]) => `${k} ${v}`).join(', '))}_`, '');
+  }
   const deleting = deletedSystems(plan).length;
   if (deleting > plan.maxDeletes) head.push(`> **Apply will refuse this plan:** it deletes ${deleting} systems, more than the limit of ${plan.maxDeletes}.`, '');
   const sections: string[] = [];

@@ -7,7 +7,10 @@ const COLOUR: Record<PlannedAction['action'] | 'blocked', number> = { create: 32
 
 export function renderText(plan: Plan, opts: { colour: boolean; showNoop?: boolean }): string {
   const paint = (code: number, s: string) => (opts.colour ? `\u001b[${code}m${s}\u001b[0m` : s);
-  const lines: string[] = backendLines(plan);
+  const lines: string[] = [];
+  for (const [kind, about] of Object.entries(plan.backends ?? {})) {
+    lines.push(paint(90, `${kind}: ${Object.entries(about).map(([k, v]) => `${k} ${v}`).join(', ')}`));
+  }
   const bySystem = groupBySystem(plan.actions.filter((a) => opts.showNoop || a.action !== 'noop' || a.blocked));
   for (const [system, actions] of bySystem) {
     lines.push(paint(1, system));
@@ -34,13 +37,6 @@ export function renderText(plan: Plan, opts: { colour: boolean; showNoop?: boole
     lines.push(paint(COLOUR.blocked, `Apply will refuse this plan: it deletes ${deleting} systems, more than --max-deletes ${plan.maxDeletes}.`));
   }
   return lines.join('\n') + '\n';
-}
-
-/** The header: which backend each kind talked to ("i-doit 25 PRO at … (ip, cmdb)"). */
-export function backendLines(plan: Plan): string[] {
-  const kinds = new Map<string, string[]>();
-  for (const [kind, what] of Object.entries(plan.backends ?? {})) kinds.set(what, [...(kinds.get(what) ?? []), kind]);
-  return [...kinds].map(([what, ks]) => `Observed ${what} (${ks.join(', ')})`);
 }
 
 export function groupBySystem(actions: PlannedAction[]): Map<string, PlannedAction[]> {

@@ -117,7 +117,7 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
   it('reads idoit.version once per run, however many calls follow', async () => {
     const c = client();
     for (let i = 0; i < 3; i++) await c.call('cmdb.objects.read', { filter: { type: 'C__OBJTYPE__LAYER3_NET' } });
-    expect(await c.describe()).toBe(`i-doit ${PROFILES[apiVersion].coreVersion} PRO at ${emu.endpoint}`);
+    expect(await c.about()).toEqual({ server: `i-doit ${PROFILES[apiVersion].coreVersion} PRO`, url: emu.endpoint });
     expect(emu.stats().byMethod['idoit.version']).toBe(1);
     await c.close();
   });

@@ -135,10 +135,10 @@ export class IdoitClient {
     return this.infoRead;
   }
 
-  /** "i-doit 25 PRO at https://…/src/jsonrpc.php", for the plan header and logs (reads the version if not read yet). */
-  async describe(): Promise<string> {
+  /** For the plan header: `{server: "i-doit 25 PRO", url: "<endpoint>"}` (reads the version if not read yet). */
+  async about(): Promise<Record<string, string>> {
     const i = await this.info();
-    return `i-doit ${i.version}${i.type ? ` ${i.type}` : ''} at ${this.endpoint}`;
+    return { server: `i-doit ${i.version}${i.type ? ` ${i.type}` : ''}`, url: this.endpoint };
   }
 
   /** Like batch, but throws the first error. */

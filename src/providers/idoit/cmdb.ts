@@ -105,7 +105,7 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
     for (const os of results[3] as ObjectRow[]) if (!this.osIds.has(os.title)) this.osIds.set(os.title, os.id);
     for (const rows of results.slice(4) as ObjectRow[][]) for (const h of rows) if (!this.hostIds.has(h.title)) this.hostIds.set(h.title, h.id);
     const resources = (results.slice(0, 3) as ObjectRow[][]).flat().map((r) => toResource(r));
-    return { resources, roundTrips: this.client.requestCount - before, backend: await this.client.describe() };
+    return { resources, roundTrips: this.client.requestCount - before, about: await this.client.about() };
   }
 
   async create(system: DesiredSystem, desired: CmdbFields, _r: Resolved, ctx: ProviderContext): Promise<ObservedResource<CmdbFields>> {

@@ -108,7 +108,7 @@ export class IdoitIpamProvider implements Provider<IpFields> {
       }
     }
     const resources = rows.map((row) => this.toResource(row, (row.categories?.C__CATG__IP ?? []) as HostEntry[]));
-    return { resources, roundTrips: this.client.requestCount - start, backend: await this.client.describe() };
+    return { resources, roundTrips: this.client.requestCount - start, about: await this.client.about() };
   }
 
   async create(system: DesiredSystem, desired: IpFields, _r: Resolved, ctx: ProviderContext): Promise<ObservedResource<IpFields>> {
