@@ -100,7 +100,8 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
   beforeAll(async () => {
     work = tempDir(`race-${apiVersion}`);
     emu = await startIdoitEmulator({
-      stateFile: join(work, 'idoit.json'), apiKey: KEY, users: [USER], apiVersion,
+      // Every uniqueness check off: SYSIDs (off in a stock i-doit) and IP addresses (the tenant may switch it off).
+      stateFile: join(work, 'idoit.json'), apiKey: KEY, users: [USER], apiVersion, uniqueSysid: false, uniqueIp: false,
       nets: [{ title: 'race-net', cidr: '10.77.0.0/24', gateway: '10.77.0.1' }],
     });
     runners.push(...(await Promise.all([Runner.start(join(work, 'state-a')), Runner.start(join(work, 'state-b'))])));
@@ -145,6 +146,10 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
     }
     // The race really happened: in every round both runs created an object.
     expect(raced).toBe(ROUNDS);
+    const net = emu.store.allObjects().find((o) => o.title === 'race-net')!;
+    const held = emu.store.hostAddressesIn(net.id).filter((e) => emu.store.inUse(e)).map((e) => String(e.data.ipv4_address));
+    expect(new Set(held).size).toBe(held.length); // no address given twice
+    expect(held).toHaveLength(ROUNDS + 1); // the gateway and one per system
     emu.holdTogether(null);
 
     // One more run over all of them settles what the racing runs both wrote; then nothing is left to plan.
