@@ -139,6 +139,7 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
       for (const o of objects.filter((x) => x !== winner)) {
         // Only where purging is refused does a released duplicate stay, marked deleted.
         expect({ round, apiVersion, status: o.status, released: o.description.startsWith('shipshape-released=') }).toEqual({ round, apiVersion: '1.10', status: 4, released: true });
+        expect(emu.store.entriesOf('C__CATG__IP', o.id)).toEqual([]); // its address, if it got one, is given back
       }
       expect(emu.store.entriesOf('C__CATG__IP', winner.id).filter((e) => e.status === 2)).toHaveLength(1);
       expect(emu.store.entriesOf('C__CATG__CPU', winner.id).length).toBeGreaterThan(0);

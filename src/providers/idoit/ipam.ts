@@ -16,7 +16,7 @@ import { IdoitError } from './errors';
 import { intToIp, parseCidr } from '../../net/ipv4';
 import { STATUS_NAMES, VM_TYPE } from './marker';
 import { firstFree, ipListHolders, netReads, netView, refusal, type Declared, type NetView } from './net';
-import { isObjectGone, isQuickPurgeOff, ownerOf, readAllStates, withSystemObject, type ObjectRow } from './system-object';
+import { assertNotReleased, isObjectGone, isQuickPurgeOff, ownerOf, readAllStates, withSystemObject, type ObjectRow } from './system-object';
 
 export interface IpFields extends Fields {
   net: string;
@@ -251,8 +251,11 @@ export class IdoitIpamProvider implements Provider<IpFields> {
     const declared = this.declared.get(desired.net);
     const lost = new Set<string>();
     const ownRead = { method: 'cmdb.category.read', params: { objID: objectId, category: 'C__CATG__IP' } };
+    const generalRead = { method: 'cmdb.category.read', params: { objID: objectId, category: 'C__CATG__GLOBAL' } };
     for (let attempt = 1; attempt <= (this.o.maxAttempts ?? 64); attempt++) {
-      const reads = await this.client.batchOrThrow([...netReads(netId), ownRead]);
+      const reads = await this.client.batchOrThrow([...netReads(netId), ownRead, generalRead]);
+      // A racing run may have released this object as its duplicate: then the caller adopts the winner.
+      assertNotReleased(objectId, reads.pop());
       const own = reads.pop();
       const view = netView(netId, desired.net, site, reads);
       const mine = (own as HostEntry[]).filter((e) => Number(e.net?.id) === netId);

@@ -29,13 +29,22 @@ export function claimDescription(name: string, file: string, commit?: string): s
 
 /** The system an object belongs to, from its SYSID and (for add-ons that dropped the SYSID) its description; null when not ours. */
 export function systemOf(sysid: unknown, description?: unknown): string | null {
-  // Descriptions may come back as HTML (the WYSIWYG editor): tags count as line breaks.
-  const text = typeof description === 'string' ? description.replace(/<[^>]*>/g, '\n').trim() : '';
-  const first = (text.split(/\r?\n/)[0] ?? '').trim();
+  const first = firstLine(description);
   if (first.startsWith(RELEASED)) return null;
   if (typeof sysid === 'string' && sysid.startsWith(SYSTEM_MARKER_PREFIX)) return sysid.slice(SYSTEM_MARKER_PREFIX.length) || null;
   if (typeof sysid === 'string' && sysid.startsWith('SHIPSHAPE-')) return null;
   return first.startsWith(CLAIM) ? first.slice(CLAIM.length).trim() || null : null;
+}
+
+/** A duplicate shipshape gave up: its description starts with the released claim. */
+export function isReleased(description: unknown): boolean {
+  return firstLine(description).startsWith(RELEASED);
+}
+
+/** The description's first line; descriptions may come back as HTML (the WYSIWYG editor): tags count as line breaks. */
+function firstLine(description: unknown): string {
+  const text = typeof description === 'string' ? description.replace(/<[^>]*>/g, '\n').trim() : '';
+  return (text.split(/\r?\n/)[0] ?? '').trim();
 }
 
 /** The system a SYSID alone marks (OS objects and older callers), or null. */

@@ -17,7 +17,7 @@
 import type { DesiredSystem } from '../../manifest/types';
 import type { IdoitCall, IdoitClient } from './client';
 import { IdoitError } from './errors';
-import { claimDescription, RECORD_STATES, releasedClaim, systemMarker, systemOf, VM_TYPE } from './marker';
+import { claimDescription, isReleased, RECORD_STATES, releasedClaim, systemMarker, systemOf, VM_TYPE } from './marker';
 
 export interface ObjectRow {
   id: number;
@@ -101,7 +101,17 @@ export async function releaseDuplicate(client: IdoitClient, name: string, winner
     { method: 'cmdb.object.purge', params: { object } },
   ]);
   // Another run may have released it first (gone, or already deleted): nothing left to do then.
-  if (purged && !purged.ok && isQuickPurgeOff(purged.error)) await client.batch([{ method: 'cmdb.object.delete', params: { object } }]);
+  if (purged && !purged.ok && isQuickPurgeOff(purged.error)) {
+    // It stays (deleted): give back any address a racing run allocated on it, which shipshape would otherwise keep reserved.
+    const [ips] = await client.batch([
+      { method: 'cmdb.category.read', params: { objID: object, category: 'C__CATG__IP' } },
+      { method: 'cmdb.object.delete', params: { object } },
+    ]);
+    const entries = ips?.ok && Array.isArray(ips.result) ? (ips.result as { id: unknown }[]) : [];
+    if (entries.length) {
+      await client.batch(entries.map((e) => ({ method: 'cmdb.category.purge', params: { object, category: 'C__CATG__IP', entry: Number(e.id) } })));
+    }
+  }
 }
 
 export function isQuickPurgeOff(e: unknown): boolean {
@@ -115,6 +125,19 @@ export function isObjectGone(e: unknown): boolean {
   );
 }
 
+/** The object a run was writing to was released as a duplicate by a racing run (it stays where purging is refused). */
+export class ObjectReleasedError extends Error {
+  override name = 'ObjectReleasedError';
+}
+
+/** Throws ObjectReleasedError when a General category entry (C__CATG__GLOBAL read) shows the object was released. */
+export function assertNotReleased(object: number, global: unknown): void {
+  const g = (Array.isArray(global) ? global[0] : undefined) as { description?: unknown } | undefined;
+  if (g && isReleased(g.description)) {
+    throw new ObjectReleasedError(`i-doit object #${object} was released as a duplicate by another shipshape run`);
+  }
+}
+
 /**
  * Runs `fn` on the system's object; if the object disappears under it (a racing run released it as
  * the higher duplicate), adopts the winner and runs `fn` once more.
@@ -126,7 +149,7 @@ export async function withSystemObject<T>(
   try {
     return await fn(obj);
   } catch (e) {
-    if (!isObjectGone(e)) throw e;
+    if (!isObjectGone(e) && !(e instanceof ObjectReleasedError)) throw e;
     const again = await ensureSystemObject(client, system, commit, categories);
     if (again.id === obj.id) throw e;
     return fn(again);
