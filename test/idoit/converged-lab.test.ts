@@ -32,12 +32,14 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
     for (const d of ['systems', 'profiles', 'os', 'roles']) cpSync(join(examples, d), join(repo, d), { recursive: true });
     const doc = parseDocument(readFileSync(join(examples, 'shipshape.yaml'), 'utf8'));
     const spec = doc.get('spec') as any;
-    for (const k of ['vsphere', 'dns', 'dhcp', 'specialise', 'provisioning']) spec.delete(k);
+    for (const k of ['vms', 'dns', 'dhcp', 'specialise', 'provisioning']) spec.delete(k);
     spec.setIn(['defaults', 'concurrency'], 16);
-    spec.setIn(['idoit', 'url'], emu.endpoint);
-    spec.setIn(['idoit', 'apiKey'], '${env:CONVERGED_IDOIT_KEY}');
-    spec.setIn(['idoit', 'username'], '${env:CONVERGED_IDOIT_USER}');
-    spec.setIn(['idoit', 'password'], '${env:CONVERGED_IDOIT_PASSWORD}');
+    for (const step of ['ipam', 'cmdb']) {
+      spec.setIn([step, 'url'], emu.endpoint);
+      spec.setIn([step, 'apiKey'], '${env:CONVERGED_IDOIT_KEY}');
+      spec.setIn([step, 'username'], '${env:CONVERGED_IDOIT_USER}');
+      spec.setIn([step, 'password'], '${env:CONVERGED_IDOIT_PASSWORD}');
+    }
     writeFileSync(join(repo, 'shipshape.yaml'), doc.toString());
     mkdirSync(join(repo, 'systems', 'perf'));
     for (let i = 0; i < PERF; i++) {

@@ -8,7 +8,7 @@
  */
 import {
   UNKNOWN, UserError,
-  type FieldChange, type Fields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved,
+  type FieldChange, type Fields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved, type Capabilities, type IdentityFields,
 } from '../../engine/contract';
 import type { SiteConfig } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
@@ -32,7 +32,7 @@ export interface CmdbFields extends Fields {
   host: string | null;
 }
 
-interface CmdbHandle {
+export interface CmdbHandle {
   objectId: number;
   entries: Record<string, number[]>;
   ipEntry: number | null;
@@ -53,8 +53,10 @@ const MIB: Record<string, number> = { C__MEMORY_UNIT__B: 1 / 1048576, C__MEMORY_
 type Entry = Record<string, any>;
 const num = (v: unknown) => (v === null || v === undefined || v === '' ? 0 : Number(v));
 
-export class IdoitCmdbProvider implements Provider<CmdbFields> {
+export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
   readonly kind = 'cmdb' as const;
+  readonly capabilities: Capabilities = { documents: true };
+  readonly identity = { ip: 'portIp', mac: 'mac' } satisfies IdentityFields<CmdbFields>;
   private readonly client: IdoitClient;
   private readonly osIds = new Map<string, number>();
   private readonly hostIds = new Map<string, number>();
@@ -63,8 +65,8 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
     this.client = o.client;
   }
 
-  desired(system: DesiredSystem, resolved: Resolved, site: SiteConfig): CmdbFields | null {
-    const host = typeof resolved.host === 'string' ? resolved.host : site.vsphere?.cluster ?? null;
+  desired(system: DesiredSystem, resolved: Resolved): CmdbFields | null {
+    const host = resolved.host ?? null;
     return {
       title: system.name, status: 'normal', cmdbStatus: 'in operation', cpu: system.cpu, memoryMiB: system.memoryMiB,
       disksGiB: system.disks.map((d) => d.sizeGiB), os: system.os, mac: resolved.mac || system.network.mac,
@@ -72,7 +74,7 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
     };
   }
 
-  diff(system: DesiredSystem, desired: CmdbFields, observed: ObservedResource<CmdbFields>): FieldChange[] {
+  diff(system: DesiredSystem, desired: CmdbFields, observed: ObservedResource<CmdbFields, CmdbHandle>): FieldChange[] {
     const f = observed.fields;
     const out: FieldChange[] = [];
     const src = (p: string) => system.sources[p];
@@ -94,7 +96,7 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
     return out;
   }
 
-  async observe(_ctx: ProviderContext): Promise<Observation<CmdbFields>> {
+  async observe(_ctx: ProviderContext): Promise<Observation<CmdbFields, CmdbHandle>> {
     await this.client.info(); // the run's one version check, before the counted observe
     const before = this.client.requestCount;
     const results = await this.client.batchOrThrow([
@@ -108,14 +110,14 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
     return { resources, roundTrips: this.client.requestCount - before, about: await this.client.about() };
   }
 
-  async create(system: DesiredSystem, desired: CmdbFields, _r: Resolved, ctx: ProviderContext): Promise<ObservedResource<CmdbFields>> {
+  async create(system: DesiredSystem, desired: CmdbFields, _r: Resolved, ctx: ProviderContext): Promise<ObservedResource<CmdbFields, CmdbHandle>> {
     await withSystemObject(this.client, system, ctx.commit, (row) => this.write(toResource(row), desired, null), CMDB_CATEGORIES);
     return this.reread(system);
   }
 
   async update(
-    system: DesiredSystem, desired: CmdbFields, observed: ObservedResource<CmdbFields>, changes: FieldChange[], _r?: Resolved, _ctx?: ProviderContext,
-  ): Promise<ObservedResource<CmdbFields>> {
+    system: DesiredSystem, desired: CmdbFields, observed: ObservedResource<CmdbFields, CmdbHandle>, changes: FieldChange[], _r?: Resolved, _ctx?: ProviderContext,
+  ): Promise<ObservedResource<CmdbFields, CmdbHandle>> {
     this.assertOwned(observed);
     // Entry ids from the run's observation may be stale: the ip step ran since (a new host-address entry),
     // or someone edited the object in the UI. Write against a fresh read of this one object.
@@ -130,9 +132,9 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
    * archived), then purge. Add-on 1.10 purges only with the tenant setting `cmdb.quickpurge`; without
    * it the object stays deleted (a tombstone plans nothing more for it) and the error says what to change.
    */
-  async delete(system: DesiredSystem, observed: ObservedResource<CmdbFields>, ctx: ProviderContext): Promise<void> {
+  async delete(system: DesiredSystem, observed: ObservedResource<CmdbFields, CmdbHandle>, ctx: ProviderContext): Promise<void> {
     this.assertOwned(observed);
-    const object = (observed.handle as CmdbHandle).objectId;
+    const object = observed.handle!.objectId;
     const status = observed.fields.status;
     const purge = system.lifecycle.cmdbOnDelete === 'purge';
     const calls: IdoitCall[] = purge
@@ -157,11 +159,11 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
     await this.client.close();
   }
 
-  private assertOwned(observed: ObservedResource<CmdbFields>): void {
+  private assertOwned(observed: ObservedResource<CmdbFields, CmdbHandle>): void {
     if (!observed.owned) throw new UserError(`i-doit object #${observed.id} "${observed.system}" carries no shipshape marker; shipshape does not change it.`);
   }
 
-  private async reread(system: DesiredSystem, id?: number): Promise<ObservedResource<CmdbFields>> {
+  private async reread(system: DesiredSystem, id?: number): Promise<ObservedResource<CmdbFields, CmdbHandle>> {
     const row = id ? await ownedObject(this.client, id, system.name, CMDB_CATEGORIES) : await findSystemObject(this.client, system.name, CMDB_CATEGORIES);
     if (!row) throw new UserError(`i-doit object for ${system.name} vanished while it was being written; run again.`);
     return toResource(row);
@@ -185,8 +187,8 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
   }
 
   /** One batch with every category write `paths` needs (all when null). */
-  private async write(current: ObservedResource<CmdbFields>, d: CmdbFields, paths: Set<string> | null): Promise<void> {
-    const h = current.handle as CmdbHandle;
+  private async write(current: ObservedResource<CmdbFields, CmdbHandle>, d: CmdbFields, paths: Set<string> | null): Promise<void> {
+    const h = current.handle!;
     const object = h.objectId;
     const want = (p: string) => paths === null || paths.has(p);
     const calls: IdoitCall[] = [];
@@ -234,7 +236,7 @@ function portAddress(port: Entry | undefined): string {
   return typeof ip === 'string' ? ip : '';
 }
 
-function toResource(row: ObjectRow): ObservedResource<CmdbFields> {
+function toResource(row: ObjectRow): ObservedResource<CmdbFields, CmdbHandle> {
   const c = (k: string) => ((row.categories?.[k] ?? []) as Entry[]).filter((e) => typeof e === 'object').sort((a, b) => Number(a.id) - Number(b.id));
   const cpu = c('C__CATG__CPU').reduce((n, e) => n + (num(e.cores) || 1), 0);
   const memoryMiB = Math.round(c('C__CATG__MEMORY').reduce((n, e) => n + num(e.capacity?.title) * (MIB[e.unit?.const] ?? 1), 0));

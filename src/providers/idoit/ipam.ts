@@ -7,7 +7,7 @@
  */
 import {
   TransientError, UNKNOWN, UserError,
-  type FieldChange, type Fields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved,
+  type FieldChange, type Fields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved, type Capabilities, type IdentityFields,
 } from '../../engine/contract';
 import type { NetSite, SiteConfig } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
@@ -46,8 +46,10 @@ export interface IpamOptions {
 
 type HostEntry = Record<string, any>;
 
-export class IdoitIpamProvider implements Provider<IpFields> {
+export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
   readonly kind = 'ip' as const;
+  readonly capabilities: Capabilities = { allocates: true };
+  readonly identity = { ip: 'ip' } satisfies IdentityFields<IpFields>;
   private readonly client: IdoitClient;
   private readonly site: SiteConfig;
   private readonly queues = new Map<string, Promise<unknown>>();
@@ -72,7 +74,7 @@ export class IdoitIpamProvider implements Provider<IpFields> {
     return { net: system.network.net, ip: system.network.ip, hostname: system.name, domain: system.dns.domain, status: 'normal' };
   }
 
-  diff(system: DesiredSystem, desired: IpFields, observed: ObservedResource<IpFields>): FieldChange[] {
+  diff(system: DesiredSystem, desired: IpFields, observed: ObservedResource<IpFields, IpHandle>): FieldChange[] {
     const f = observed.fields;
     const out: FieldChange[] = [];
     if (f.status !== 'normal') out.push({ path: 'status', from: f.status, to: 'normal' });
@@ -91,7 +93,7 @@ export class IdoitIpamProvider implements Provider<IpFields> {
     return out;
   }
 
-  async observe(_ctx: ProviderContext): Promise<Observation<IpFields>> {
+  async observe(_ctx: ProviderContext): Promise<Observation<IpFields, IpHandle>> {
     await this.client.info(); // the run's one version check, before the counted observe
     const start = this.client.requestCount;
     const results = await this.client.batchOrThrow([
@@ -111,7 +113,7 @@ export class IdoitIpamProvider implements Provider<IpFields> {
     return { resources, roundTrips: this.client.requestCount - start, about: await this.client.about() };
   }
 
-  async create(system: DesiredSystem, desired: IpFields, _r: Resolved, ctx: ProviderContext): Promise<ObservedResource<IpFields>> {
+  async create(system: DesiredSystem, desired: IpFields, _r: Resolved, ctx: ProviderContext): Promise<ObservedResource<IpFields, IpHandle>> {
     return withSystemObject(this.client, system, ctx.commit, async (obj) => {
       if (obj.status !== 2) await this.client.call('cmdb.object.recycle', { object: obj.id });
       const entry = await this.allocate(obj.id, desired, false, system.name);
@@ -133,10 +135,10 @@ export class IdoitIpamProvider implements Provider<IpFields> {
   }
 
   async update(
-    system: DesiredSystem, desired: IpFields, observed: ObservedResource<IpFields>, changes: FieldChange[], _r: Resolved, ctx: ProviderContext,
-  ): Promise<ObservedResource<IpFields>> {
+    system: DesiredSystem, desired: IpFields, observed: ObservedResource<IpFields, IpHandle>, changes: FieldChange[], _r: Resolved, ctx: ProviderContext,
+  ): Promise<ObservedResource<IpFields, IpHandle>> {
     this.assertOwned(observed);
-    const h = observed.handle as IpHandle;
+    const h = observed.handle!;
     if (observed.fields.status !== 'normal') await this.client.call('cmdb.object.recycle', { object: h.objectId });
     const moves = changes.some((c) => c.path === 'network.net' || c.path === 'network.ip');
     let entry: HostEntry;
@@ -157,9 +159,9 @@ export class IdoitIpamProvider implements Provider<IpFields> {
   }
 
   /** Releases the address: purges the host-address entry (the object itself is the cmdb step's). */
-  async delete(_system: DesiredSystem, observed: ObservedResource<IpFields>, _ctx?: ProviderContext): Promise<void> {
+  async delete(_system: DesiredSystem, observed: ObservedResource<IpFields, IpHandle>, _ctx?: ProviderContext): Promise<void> {
     this.assertOwned(observed);
-    const h = observed.handle as IpHandle;
+    const h = observed.handle!;
     if (h.entryId === null) return;
     try {
       await this.client.call('cmdb.category.purge', { object: h.objectId, category: 'C__CATG__IP', entry: h.entryId });
@@ -173,7 +175,7 @@ export class IdoitIpamProvider implements Provider<IpFields> {
     }
   }
 
-  resolve(system: DesiredSystem, observed: ObservedResource<IpFields> | undefined, resolved: Resolved): Resolved {
+  resolve(system: DesiredSystem, observed: ObservedResource<IpFields, IpHandle> | undefined, resolved: Resolved): Resolved {
     const net = this.siteNet(system.network.net);
     const cidr = net ? parseCidr(net.cidr) : null;
     const held = observed?.fields.ip && observed.fields.net === system.network.net ? observed.fields.ip : undefined;
@@ -190,7 +192,7 @@ export class IdoitIpamProvider implements Provider<IpFields> {
     await this.client.close();
   }
 
-  private assertOwned(observed: ObservedResource<IpFields>): void {
+  private assertOwned(observed: ObservedResource<IpFields, IpHandle>): void {
     if (!observed.owned) throw new UserError(`i-doit object #${observed.id} "${observed.system}" carries no shipshape marker; shipshape does not change it.`);
   }
 
@@ -198,7 +200,7 @@ export class IdoitIpamProvider implements Provider<IpFields> {
     return this.site.nets[title] ?? Object.values(this.site.nets).find((n) => n.title === title);
   }
 
-  private toResource(row: ObjectRow, entries: HostEntry[], owner: string | null = ownerOf(row)): ObservedResource<IpFields> {
+  private toResource(row: ObjectRow, entries: HostEntry[], owner: string | null = ownerOf(row)): ObservedResource<IpFields, IpHandle> {
     entries = entries.filter((x) => typeof x === 'object' && x !== null);
     const e = entries.find((x) => String(x.primary?.value) === '1') ?? entries[0];
     return {
@@ -246,7 +248,7 @@ export class IdoitIpamProvider implements Provider<IpFields> {
   private async allocateNow(objectId: number, desired: IpFields, replace: boolean, self: string): Promise<HostEntry> {
     const netId = await this.netId(desired.net);
     const site = this.siteNet(desired.net);
-    const reserved = new Set(this.site.idoit?.reserved?.[desired.net] ?? []);
+    const reserved = new Set(site?.reserved ?? []);
     const explicit = desired.ip === 'auto' ? null : desired.ip;
     const declared = this.declared.get(desired.net);
     const lost = new Set<string>();
