@@ -73,7 +73,7 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
       expect(err).toBeInstanceOf(IdoitAuthError);
       const msg = (err as Error).message;
       expect(msg).toContain('refused the credentials');
-      expect(msg).toContain('idoit.apiKey');
+      expect(msg).toContain('Check apiKey');
       for (const secret of ['wrong-key-123', 'wrong-pw-456', KEY, PASSWORD]) expect(msg).not.toContain(secret);
     }
   });
@@ -143,7 +143,7 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
       const r = await c.call<{ login: { name: string } }>('idoit.version').catch((e: unknown) => e);
       if (apiVersion === '1.10') {
         expect(r).toBeInstanceOf(IdoitAuthError);
-        expect((r as Error).message).toMatch(/api\.authenticated-users-only.*set idoit\.username and idoit\.password in shipshape\.yaml\.$/);
+        expect((r as Error).message).toMatch(/api\.authenticated-users-only.*set username and password in the ipam \/ cmdb sections \(backend: idoit\) of shipshape\.yaml\.$/);
       } else expect((r as { login: { name: string } }).login.name).toBe('Api System');
     } finally {
       await keyOnly.close();

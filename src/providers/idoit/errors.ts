@@ -30,8 +30,8 @@ export class IdoitAuthError extends UserError {
     super(
       `i-doit at ${endpoint} refused the credentials: ${idoitMessage} ` +
         (/authenticated-users-only/.test(idoitMessage)
-          ? 'This i-doit accepts only users (the tenant setting api.authenticated-users-only, on by default in API add-on 1.10): set idoit.username and idoit.password in shipshape.yaml.'
-          : 'Check idoit.apiKey (and idoit.username / idoit.password) in shipshape.yaml and the secrets they point to.'),
+          ? 'This i-doit accepts only users (the tenant setting api.authenticated-users-only, on by default in API add-on 1.10): set username and password in the ipam / cmdb sections (backend: idoit) of shipshape.yaml.'
+          : 'Check apiKey (and username / password) of the ipam / cmdb sections (backend: idoit) in shipshape.yaml and the secrets they point to.'),
     );
   }
 }

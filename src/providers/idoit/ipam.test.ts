@@ -153,7 +153,7 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
       const p = new IdoitIpamProvider({ client: createIdoitClient(site, async (r) => (r.ref.includes('API_KEY') ? 'not-the-key' : secret(r))), site });
       const err = (await p.observe(testContext(site)).catch((e: unknown) => e)) as Error;
       expect(err).toBeInstanceOf(IdoitAuthError);
-      expect(err.message).toMatch(/refused the credentials: Authentication error: Unable to login using given credentials and apiKey\. Check idoit\.apiKey/);
+      expect(err.message).toMatch(/refused the credentials: Authentication error: Unable to login using given credentials and apiKey\. Check apiKey \(and username \/ password\) of the ipam \/ cmdb sections/);
       expect(err.message).not.toContain('not-the-key');
     });
   });
