@@ -25,9 +25,9 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
       stateFile: join(work, 'idoit.json'), apiKey: 'lab-key', users: [{ username: 'shipshape', password: 'lab-pw' }], apiVersion,
       nets: [{ title: 'dev-net', cidr: '198.51.100.0/24', gateway: '198.51.100.1' }, { title: 'live-net', cidr: '203.0.113.0/24', gateway: '203.0.113.1' }],
     });
-    process.env.CONVERGED_IDOIT_KEY = 'lab-key';
-    process.env.CONVERGED_IDOIT_USER = 'shipshape';
-    process.env.CONVERGED_IDOIT_PASSWORD = 'lab-pw';
+    process.env.SHIPSHAPE_CONVERGED_IDOIT_KEY = 'lab-key';
+    process.env.SHIPSHAPE_CONVERGED_IDOIT_USER = 'shipshape';
+    process.env.SHIPSHAPE_CONVERGED_IDOIT_PASSWORD = 'lab-pw';
     repo = join(work, 'repo');
     for (const d of ['systems', 'profiles', 'os', 'roles']) cpSync(join(examples, d), join(repo, d), { recursive: true });
     const doc = parseDocument(readFileSync(join(examples, 'shipshape.yaml'), 'utf8'));
@@ -36,9 +36,9 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
     spec.setIn(['defaults', 'concurrency'], 16);
     for (const step of ['ipam', 'cmdb']) {
       spec.setIn([step, 'url'], emu.endpoint);
-      spec.setIn([step, 'apiKey'], '${env:CONVERGED_IDOIT_KEY}');
-      spec.setIn([step, 'username'], '${env:CONVERGED_IDOIT_USER}');
-      spec.setIn([step, 'password'], '${env:CONVERGED_IDOIT_PASSWORD}');
+      spec.setIn([step, 'apiKey'], '${env:SHIPSHAPE_CONVERGED_IDOIT_KEY}');
+      spec.setIn([step, 'username'], '${env:SHIPSHAPE_CONVERGED_IDOIT_USER}');
+      spec.setIn([step, 'password'], '${env:SHIPSHAPE_CONVERGED_IDOIT_PASSWORD}');
     }
     writeFileSync(join(repo, 'shipshape.yaml'), doc.toString());
     mkdirSync(join(repo, 'systems', 'perf'));

@@ -33,7 +33,7 @@ class Runner {
   static start(stateDir: string): Promise<Runner> {
     const child = fork(join(__dirname, 'race-runner.ts'), [], {
       execArgv: ['-r', join(root, 'test', 'helpers', 'ts-register.js')],
-      env: { ...process.env, RACE_STATE_DIR: stateDir, RACE_IDOIT_KEY: KEY, RACE_IDOIT_USER: USER.username, RACE_IDOIT_PASSWORD: USER.password, SHIPSHAPE_LOG_LEVEL: 'silent' },
+      env: { ...process.env, RACE_STATE_DIR: stateDir, SHIPSHAPE_RACE_IDOIT_KEY: KEY, SHIPSHAPE_RACE_IDOIT_USER: USER.username, SHIPSHAPE_RACE_IDOIT_PASSWORD: USER.password, SHIPSHAPE_LOG_LEVEL: 'silent' },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
     return new Promise((resolve, reject) => {
@@ -74,9 +74,9 @@ function site(endpoint: string): string {
       `  ${step}:`,
       '    backend: idoit',
       `    url: ${endpoint}`,
-      '    apiKey: ${env:RACE_IDOIT_KEY}',
-      '    username: ${env:RACE_IDOIT_USER}',
-      '    password: ${env:RACE_IDOIT_PASSWORD}',
+      '    apiKey: ${env:SHIPSHAPE_RACE_IDOIT_KEY}',
+      '    username: ${env:SHIPSHAPE_RACE_IDOIT_USER}',
+      '    password: ${env:SHIPSHAPE_RACE_IDOIT_PASSWORD}',
     ]),
     '  nets:',
     '    race-net: { cidr: 10.77.0.0/24, gateway: 10.77.0.1, domain: race.example.com }',
@@ -158,9 +158,9 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
 
     // One more run over all of them settles what the racing runs both wrote; then nothing is left to plan.
     const all = makeRepo(join(work, 'repo-all'), emu.endpoint, names);
-    process.env.RACE_IDOIT_KEY = KEY;
-    process.env.RACE_IDOIT_USER = USER.username;
-    process.env.RACE_IDOIT_PASSWORD = USER.password;
+    process.env.SHIPSHAPE_RACE_IDOIT_KEY = KEY;
+    process.env.SHIPSHAPE_RACE_IDOIT_USER = USER.username;
+    process.env.SHIPSHAPE_RACE_IDOIT_PASSWORD = USER.password;
     const settle = await runCli(['--state-dir', join(work, 'state-c'), 'apply', '-C', all]);
     expect({ code: settle.code, err: settle.code === 0 ? '' : settle.err }).toEqual({ code: 0, err: '' });
     const plan = await runCli(['--state-dir', join(work, 'state-c'), 'plan', '-C', all, '--detailed-exitcode']);
