@@ -178,6 +178,8 @@ export interface SiteManifest {
       timezone?: string;
       installTimeoutMinutes?: number;
       failedLogMaxKiB?: number;
+      hostKeyFrom?: 'guestinfo' | 'callback';
+      tls?: { certFile: string; keyFile: string };
     };
     specialise?: {
       user: string;

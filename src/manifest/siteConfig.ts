@@ -88,7 +88,9 @@ export function buildSite(root: string, m: SiteManifest): SiteConfig {
       timezone: p.timezone ?? 'Etc/UTC',
       installTimeoutMinutes: p.installTimeoutMinutes ?? 60,
       failedLogMaxKiB: p.failedLogMaxKiB ?? 256,
+      hostKeyFrom: p.hostKeyFrom ?? 'guestinfo',
     };
+    if (p.tls) site.provisioning.tls = { certFile: p.tls.certFile, keyFile: p.tls.keyFile };
     if (p.rootPasswordHash !== undefined) site.provisioning.rootPasswordHash = { ref: p.rootPasswordHash };
     if (p.sshPublicKeyFile !== undefined) site.provisioning.sshPublicKeyFile = p.sshPublicKeyFile;
   }

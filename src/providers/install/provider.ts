@@ -9,6 +9,7 @@
  * never installed again: changing its OS is refused in the plan.
  * Lab sites (and only they) may let a stand-in play the installer: a vcsim VM cannot run one.
  */
+import { generateKeyPairSync } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { UNKNOWN, UserError, type FieldChange, type Fields, type Observation, type ObservedResource, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
@@ -21,6 +22,7 @@ import { buildBootIso } from './iso';
 import { readTemplate, renderInstall, type BootPath } from './render';
 import { ACTIVE, moved, type InstallRecord, type InstallState } from './state';
 import { InstallStore } from './store';
+import { isOpenSshPublicKey } from './escape';
 
 export interface InstallFields extends Fields {
   os: string;
@@ -36,12 +38,23 @@ export interface BootMedia {
   /** The VM's own install marker (`built` once installed): a lost state dir must never mean a reinstall. */
   installMarker(system: DesiredSystem, resolved: Resolved, ctx: ProviderContext): Promise<string | undefined>;
   setInstallMarker(system: DesiredSystem, resolved: Resolved, value: string, ctx: ProviderContext): Promise<void>;
+  /**
+   * A `guestinfo.*` value of the VM as vCenter reports it (config.extraConfig). The guest sets these
+   * itself (`vmware-rpctool "info-set guestinfo.x v"`), so a value read here came from inside the VM
+   * or from someone with rights on the VM in vCenter — never from the install network.
+   */
+  guestInfo(system: DesiredSystem, resolved: Resolved, key: string, ctx: ProviderContext): Promise<string | undefined>;
+  /** Sets (or with '' removes) a `guestinfo.*` value: cleared before each attempt; the lab's stand-in plays the guest with it. */
+  setGuestInfo(system: DesiredSystem, resolved: Resolved, key: string, value: string, ctx: ProviderContext): Promise<void>;
   /** Resets the VM so it boots the installer now (it was powered on before the boot script existed). */
   restart(system: DesiredSystem, resolved: Resolved, ctx: ProviderContext): Promise<void>;
 }
 
-/** Plays the installer's part against the provisioning server: lab sites only. */
-export type LabInstaller = (job: { system: string; mac: string; token: string; baseUrl: string }) => Promise<void>;
+/** Where the installer publishes the installed system's SSH host key (answer-file templates call vmware-rpctool with it). */
+export const HOST_KEY_GUESTINFO = 'guestinfo.shipshape.hostkey';
+
+/** Plays the installer's part against the provisioning server: lab sites only. `publishHostKey` plays vmware-rpctool. */
+export type LabInstaller = (job: { system: string; mac: string; token: string; baseUrl: string; publishHostKey?: (key: string) => Promise<void> }) => Promise<void>;
 
 export interface InstallProviderOptions {
   os: Record<string, OsEntry>;
@@ -124,7 +137,7 @@ export class InstallProvider implements Provider<InstallFields> {
     const timeoutMs = prov.installTimeoutMinutes * 60_000;
     if (this.o.labInstaller && !ctx.lab) throw new UserError('a lab installer stand-in is configured, but shipshape.yaml does not set `lab: true`: a real site installs for real');
     let r = await this.store.get(system.name);
-    if (r?.state === 'built') return this.toResource(r);
+    if (r?.state === 'built') return this.toResource(r.hostKey ? r : await this.confirmHostKey(system, resolved, r, ctx));
     if (!r && this.o.media && (await this.o.media.installMarker(system, resolved, ctx)) === 'built') {
       // The VM says it is installed but our record is gone (a lost or new state dir): record it, never reinstall.
       const at = now().toISOString();
@@ -142,8 +155,10 @@ export class InstallProvider implements Provider<InstallFields> {
       const secrets = await this.secrets(ctx.site, system.name);
       const template = await readTemplate(os, ctx.site.root);
       let isoScript: string | undefined;
+      // A host key left from an earlier attempt (or set by anyone before this one) must not be taken for the new system's.
+      if (this.o.media) await this.o.media.setGuestInfo(system, resolved, HOST_KEY_GUESTINFO, '', ctx);
       const started = await startAttempt(this.store, {
-        system: system.name, mac: resolved.mac, os: os.name, bootPath, tokenTtlMs: timeoutMs, now: now(), ...(ctx.commit ? { commit: ctx.commit } : {}),
+        system: system.name, mac: resolved.mac, ...(resolved.ip !== UNKNOWN && resolved.ip ? { ip: String(resolved.ip) } : {}), os: os.name, bootPath, tokenTtlMs: timeoutMs, now: now(), ...(ctx.commit ? { commit: ctx.commit } : {}),
         render: async (t) => {
           const out = renderInstall({ system, os, site: ctx.site, resolved, bootPath, token: t, secrets, template });
           const problems = [...(os.installer === 'preseed' ? await checkPreseed(out.answerFile) : checkKickstart(out.answerFile, os.release)), ...checkIpxe(out.bootScript), ...(out.isoScript ? checkIpxe(out.isoScript) : [])];
@@ -168,9 +183,13 @@ export class InstallProvider implements Provider<InstallFields> {
     }
     if (this.o.labInstaller && ctx.lab && token) {
       ctx.log.warn({ system: system.name }, 'lab: OS installation simulated');
-      await this.o.labInstaller({ system: system.name, mac: resolved.mac, token, baseUrl: prov.baseUrl });
+      const media = this.o.media;
+      await this.o.labInstaller({
+        system: system.name, mac: resolved.mac, token, baseUrl: prov.baseUrl,
+        ...(media ? { publishHostKey: (key: string) => media.setGuestInfo(system, resolved, HOST_KEY_GUESTINFO, key, ctx) } : {}),
+      });
     }
-    const done = await waitForBuilt(this.store, system.name, {
+    let done = await waitForBuilt(this.store, system.name, {
       deadline: new Date(Date.parse(r!.requestedAt) + timeoutMs),
       pollMs: this.o.pollMs ?? 5000,
       now,
@@ -178,6 +197,7 @@ export class InstallProvider implements Provider<InstallFields> {
       onProgress: (x) => ctx.log.info({ system: x.system, state: x.state }, `install: ${x.state}`),
     });
     if (this.o.media) await this.o.media.setInstallMarker(system, resolved, 'built', ctx);
+    done = await this.confirmHostKey(system, resolved, done, ctx);
     if (done.iso && this.o.media) {
       await this.o.media.detachIso(system, resolved, done.iso, ctx);
       const { iso: _iso, ...rest } = done;
@@ -185,6 +205,32 @@ export class InstallProvider implements Provider<InstallFields> {
       return this.toResource(rest);
     }
     return this.toResource(done);
+  }
+
+  /**
+   * The host key specialisation will pin. `guestinfo` (default): the value the installer set inside
+   * the VM, read from vCenter; a `built` callback that claimed another key is a hijack attempt and
+   * fails the step. `callback`: the site accepts the key posted with `built`.
+   */
+  private async confirmHostKey(system: DesiredSystem, resolved: Resolved, r: InstallRecord, ctx: ProviderContext): Promise<InstallRecord> {
+    const from = ctx.site.provisioning?.hostKeyFrom ?? 'guestinfo';
+    let hostKey: string | undefined;
+    if (from === 'callback') hostKey = r.callbackHostKey;
+    else if (this.o.media) {
+      const published = (await this.o.media.guestInfo(system, resolved, HOST_KEY_GUESTINFO, ctx))?.trim();
+      if (published && isOpenSshPublicKey(published)) hostKey = published;
+      if (hostKey && r.callbackHostKey && r.callbackHostKey !== hostKey) {
+        throw new UserError(
+          `system ${system.name}: the SSH host key posted with "built" is not the one the VM published in ${HOST_KEY_GUESTINFO}; someone on the install network may have answered for this system. ` +
+            'The key is not trusted and specialisation will not connect. Check the VM console, then declare the system absent and present again to reinstall',
+        );
+      }
+      if (!hostKey) ctx.log.warn({ system: system.name }, `install: the VM published no SSH host key in ${HOST_KEY_GUESTINFO} (open-vm-tools in the installed system?); specialisation cannot pin one. Sites whose VMs cannot set guestinfo set provisioning.hostKeyFrom: callback`);
+    }
+    if (!hostKey || hostKey === r.hostKey) return r;
+    const next = { ...r, hostKey };
+    await this.store.put(next);
+    return next;
   }
 
   private async secrets(site: SiteConfig, system: string): Promise<{ rootPasswordHash?: string; sshPublicKey: string }> {
@@ -200,12 +246,23 @@ export class InstallProvider implements Provider<InstallFields> {
 
 /** The lab's stand-in: asks for the boot script and answer file like a real installer, then reports built. */
 export function httpLabInstaller(serverUrl: string, timeoutMs = 10_000): LabInstaller {
-  return async ({ mac, token }) => {
+  return async ({ mac, token, publishHostKey }) => {
     const base = serverUrl.replace(/\/+$/, '');
-    for (const [method, p] of [['GET', `/boot/${mac.toLowerCase().replace(/:/g, '-')}`], ['GET', `/install/${token}`], ['POST', `/built/${token}`]] as const) {
-      const res = await fetch(`${base}${p}`, { method, signal: AbortSignal.timeout(timeoutMs), ...(method === 'POST' ? { body: 'built (lab: simulated)' } : {}) });
+    const macPath = mac.toLowerCase().replace(/:/g, '-');
+    // A fresh key as the installed system would have; published like vmware-rpctool would, then posted with built.
+    const hostKey = `${labHostKey()} lab-simulated`;
+    await publishHostKey?.(hostKey);
+    for (const [method, p] of [['GET', `/boot/${macPath}`], ['GET', `/install/${macPath}`], ['POST', `/built/${token}`]] as const) {
+      const res = await fetch(`${base}${p}`, { method, signal: AbortSignal.timeout(timeoutMs), ...(method === 'POST' ? { body: hostKey } : {}) });
       await res.arrayBuffer();
       if (!res.ok) throw new UserError(`lab installer stand-in: ${method} ${p.replace(token, `${token.slice(0, 4)}…`)} answered ${res.status}`);
     }
   };
+}
+
+/** An OpenSSH `ssh-ed25519 AAAA…` line of a new key (RFC 8709 wire format: string type, string key). */
+function labHostKey(): string {
+  const raw = Buffer.from(generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!, 'base64url');
+  const str = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
+  return `ssh-ed25519 ${Buffer.concat([str(Buffer.from('ssh-ed25519')), str(raw)]).toString('base64')}`;
 }
