@@ -9,7 +9,7 @@ import { serveCommand } from './commands/serve';
 import { statusCommand } from './commands/status';
 import { validateCommand } from './commands/validate';
 import { describeError, ExitError } from './errors';
-import { processIo, type Io } from './io';
+import { processIo, redactingIo, type Io } from './io';
 import { createLogger } from './log';
 
 const positiveInt = (name: string) => (v: string) => {
@@ -134,7 +134,9 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   return program;
 }
 
-export async function main(argv: string[], io: Io = processIo): Promise<number> {
+export async function main(argv: string[], rawIo: Io = processIo): Promise<number> {
+  // Every byte a command prints passes the redaction layer (URL userinfo, resolved secrets).
+  const io = redactingIo(rawIo);
   let code = 0;
   const program = buildProgram(io, (c) => (code = c));
   try {
