@@ -3,6 +3,7 @@
  * process that no longer exists (a crash, a kill -9) is taken over rather than blocking every
  * later run; a live owner makes the new run fail with who holds it and since when.
  */
+import { redact } from '../redact';
 import { mkdirSync, openSync, readFileSync, unlinkSync, writeSync, closeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -23,13 +24,13 @@ export interface HeldLock {
 }
 
 export function acquireLock(stateDir: string, command: string): HeldLock {
-  mkdirSync(stateDir, { recursive: true });
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const path = join(stateDir, 'run.lock');
-  const info: LockInfo = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), command };
+  const info: LockInfo = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), command: redact(command) };
   let tookOverFrom: LockInfo | undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      const fd = openSync(path, 'wx', 0o644);
+      const fd = openSync(path, 'wx', 0o600);
       writeSync(fd, JSON.stringify(info));
       closeSync(fd);
       let released = false;

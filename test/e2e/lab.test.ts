@@ -10,7 +10,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
@@ -135,6 +135,9 @@ test('the lab runs every daemon the site names, and lab status says where', asyn
   const names = (JSON.parse(s.out).daemons as { name: string; running: boolean }[]).map((d) => `${d.name}:${d.running}`);
   expect(names.sort()).toEqual(['i-doit emulator:true', 'kea-dhcp4 (dhcp-live):true', 'named:true', 'provisioning server:true', 'sshd:true', 'vcsim:true']);
   expect((await runCli(['lab', 'up', '-C', deploy])).out).toMatch(/already running/);
+  // vcsim.env holds the lab vCenter's password: owner-only, in an owner-only folder.
+  expect((statSync(join(deploy, '.lab', 'vcsim', 'vcsim.env')).mode & 0o777).toString(8)).toBe('600');
+  expect((statSync(join(deploy, '.lab', 'vcsim')).mode & 0o777).toString(8)).toBe('700');
 });
 
 test('apply from git, then commits (more CPU, a new system, a tombstone) reconcile vcsim, i-doit, DNS and the SSH target; a vcsim edit is drift', async () => {
