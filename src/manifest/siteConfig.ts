@@ -150,6 +150,11 @@ export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>
       diags.error(locate(pf, ['spec', ...p], { key: true }), `${displayPath(['spec', ...p])} needs exactly one of hostKeyFingerprint or knownHosts (the SSH host key is always verified)`);
     }
   }
+  // The API key (and the user's password) travel with every request: only over TLS, except on the lab's loopback emulator.
+  const idoitUrl = asMap(spec.idoit)?.url;
+  if (typeof idoitUrl === 'string' && /^http:/i.test(idoitUrl) && spec.lab !== true) {
+    diags.error(at('idoit', 'url'), 'idoit.url is plain http: the API key would cross the network in clear text. Use https:// (with idoit.tls.caFile or idoit.tls.thumbprint for a private CA or a self-signed certificate); only a lab site (lab: true) may use http');
+  }
   const sp = asMap(spec.specialise);
   if (sp?.rootPrefix !== undefined && spec.lab !== true) {
     diags.error(at('specialise', 'rootPrefix'), 'specialise.rootPrefix is for labs and tests only (several test hosts on one machine); a real site sets no prefix, or sets lab: true');

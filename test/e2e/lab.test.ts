@@ -68,7 +68,7 @@ function commit(message: string, files: Record<string, string>): void {
   if (deploy) git(deploy, 'pull', '-q', '--ff-only');
 }
 
-const site = (): SiteConfig => ({ root: deploy } as SiteConfig);
+const site = (): SiteConfig => ({ root: deploy, lab: true } as SiteConfig);
 async function vcsim<T>(fn: (c: VimClient) => Promise<T>): Promise<T> {
   const env = readCredentials(deploy);
   const c = new VimClient({ url: `https://127.0.0.1:${ports.vcsim}/sdk`, username: env.SHIPSHAPE_VSPHERE_USER!, password: env.SHIPSHAPE_VSPHERE_PASSWORD!, tls: { caFile: join(deploy, '.lab/vcsim/ca.pem') } });

@@ -12,7 +12,7 @@ spec:
     dev-net: { cidr: 198.51.100.0/24, gateway: 198.51.100.1, domain: dev.example.com }
     live-net: { cidr: 203.0.113.0/24, gateway: 203.0.113.1, domain: live.example.com }
   idoit:
-    url: http://127.0.0.1:18080/src/jsonrpc.php
+    url: https://127.0.0.1:18080/src/jsonrpc.php
     apiKey: \${env:SHIPSHAPE_IDOIT_API_KEY}
     reserved: { dev-net: [198.51.100.10] }
 `;

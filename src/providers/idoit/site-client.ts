@@ -9,6 +9,9 @@ export type SecretResolver = (ref: SecretRef) => Promise<string>;
 export function createIdoitClient(site: SiteConfig, secret: SecretResolver, extra: Partial<IdoitClientOptions> = {}): IdoitClient {
   const i = site.idoit;
   if (!i) throw new UserError('shipshape.yaml has no `idoit` section, but the ip and cmdb steps need i-doit: add idoit.url and idoit.apiKey.');
+  if (new URL(i.url).protocol !== 'https:' && !site.lab) {
+    throw new UserError(`idoit.url must be https:// (got ${new URL(i.url).protocol}//${new URL(i.url).host}); shipshape never sends the i-doit API key in clear text. Only a lab site may use http`);
+  }
   return new IdoitClient({
     url: i.url,
     apiKey: () => secret(i.apiKey),
