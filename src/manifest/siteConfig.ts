@@ -71,6 +71,7 @@ export function buildSite(root: string, m: SiteManifest): SiteConfig {
       taskTimeoutSeconds: v.taskTimeoutSeconds ?? 600,
     };
     if (v.resourcePool !== undefined) site.vsphere.resourcePool = v.resourcePool;
+    if (v.simulator !== undefined) site.vsphere.simulator = v.simulator;
   }
   if (s.idoit) {
     const i = s.idoit;
@@ -154,6 +155,9 @@ export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>
   const idoitUrl = asMap(spec.idoit)?.url;
   if (typeof idoitUrl === 'string' && /^http:/i.test(idoitUrl) && spec.lab !== true) {
     diags.error(at('idoit', 'url'), 'idoit.url is plain http: the API key would cross the network in clear text. Use https:// (with idoit.tls.caFile or idoit.tls.thumbprint for a private CA or a self-signed certificate); only a lab site (lab: true) may use http');
+  }
+  if (asMap(spec.vsphere)?.simulator !== undefined && spec.lab !== true) {
+    diags.error(at('vsphere', 'simulator'), 'vsphere.simulator chooses the simulator `shipshape lab up` starts; a real site talks to its vCenter: remove it, or set lab: true');
   }
   const sp = asMap(spec.specialise);
   if (sp?.rootPrefix !== undefined && spec.lab !== true) {
