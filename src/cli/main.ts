@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { applyCommand } from './commands/apply';
 import { driftCommand } from './commands/drift';
 import { labDownCommand, labStatusCommand, labUpCommand, labWorldCommand } from './commands/lab';
+import { ownershipSealCommand } from './commands/ownership';
 import { planCommand } from './commands/plan';
 import { provisionCommand } from './commands/provision';
 import { serveCommand } from './commands/serve';
@@ -130,6 +131,15 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('-C, --dir <dir>', 'the repo', '.')
     .option('--listen <host:port>', 'override provisioning.listen')
     .action(async (o) => setCode(await provisionCommand({ ...o, stateDir: state() }, io, log())));
+
+  program
+    .command('ownership')
+    .description('ownership markers bound to this site (shipshape.yaml ownership:)')
+    .command('seal')
+    .description('one-time migration after adding ownership: — seal the markers of the VMs this repo\'s systems name')
+    .option('-C, --dir <dir>', 'the repo', '.')
+    .addHelpText('after', '\nExamples:\n  shipshape ownership seal -C infra-repo')
+    .action(async (o) => setCode(await ownershipSealCommand({ ...o, stateDir: state() }, io, log())));
 
   return program;
 }

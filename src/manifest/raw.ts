@@ -169,6 +169,7 @@ export interface SiteManifest {
     nets: Record<string, RawNet>;
     dns?: { zones?: RawDnsZone[] };
     dhcp?: { servers?: RawDhcpServer[] };
+    ownership?: { siteId: string; key: string };
     provisioning?: {
       listen: string;
       baseUrl: string;

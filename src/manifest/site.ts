@@ -183,5 +183,7 @@ export interface SiteConfig {
   dhcp: { servers: DhcpServer[] };
   provisioning?: ProvisioningSite;
   specialise?: SpecialiseSite;
+  /** Seals ownership markers (src/ownership): the site's id and the HMAC key (a secret reference). */
+  ownership?: { siteId: string; key: SecretRef };
   defaults: { concurrency: number; maxDeletes: number };
 }

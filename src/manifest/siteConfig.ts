@@ -79,6 +79,7 @@ export function buildSite(root: string, m: SiteManifest): SiteConfig {
     if (i.username !== undefined) site.idoit.username = { ref: i.username };
     if (i.password !== undefined) site.idoit.password = { ref: i.password };
   }
+  if (s.ownership) site.ownership = { siteId: s.ownership.siteId, key: { ref: s.ownership.key } };
   if (s.provisioning) {
     const p = s.provisioning;
     site.provisioning = {
