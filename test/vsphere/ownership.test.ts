@@ -14,7 +14,7 @@ import { VsphereProvider } from '../../src/providers/vsphere/provider';
 import { ref } from '../../src/providers/vsphere/soap/xml';
 import { extraConfig } from '../../src/providers/vsphere/specs';
 import { lastPerKey } from '../../src/providers/vsphere/vm';
-import { adminClient, ctxFor, makeTemplates, secret, siteFor, systemNamed } from '../helpers/vsphere-site';
+import { adminClient, ctxFor, makeTemplates, secret, siteFor, systemNamed, vmsOf } from '../helpers/vsphere-site';
 import { startVcsim, type Vcsim } from '../helpers/vcsim';
 
 const KEY = 'the-site-ownership-key-0123456789';
@@ -25,7 +25,7 @@ let sealed: SiteConfig;
 let legacy: SiteConfig;
 const providers: VsphereProvider[] = [];
 const provider = () => {
-  const p = new VsphereProvider({ secret: sealingSecret, guestShutdownTimeoutMs: 5000, journalDir: path.join(root, 'journal') });
+  const p = new VsphereProvider({ config: vmsOf(legacy), secret: sealingSecret, guestShutdownTimeoutMs: 5000, journalDir: path.join(root, 'journal') });
   providers.push(p);
   return p;
 };
@@ -48,7 +48,7 @@ afterAll(async () => {
 const resolved = (s: DesiredSystem) => ({ ip: '198.51.100.9', mac: s.network.mac });
 async function create(s: DesiredSystem, site: SiteConfig) {
   const p = provider();
-  return p.create(s, p.desired(s, resolved(s), site)!, resolved(s), ctxFor(site));
+  return p.create(s, p.desired(s, resolved(s))!, resolved(s), ctxFor(site));
 }
 async function observed(site: SiteConfig) {
   return (await provider().observe(ctxFor(site))).resources;

@@ -40,8 +40,8 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise((r) => server.close(r)));
 
-const site = (over: Partial<NonNullable<SiteConfig['idoit']>>, lab = false): SiteConfig =>
-  ({ root: '/', lab, idoit: { url, apiKey: { ref: '${env:X}' }, tls: {}, reserved: {}, ...over } }) as unknown as SiteConfig;
+const site = (over: Record<string, unknown>, lab = false): SiteConfig =>
+  ({ root: '/', lab, ipam: { backend: 'idoit', url, apiKey: { ref: '${env:X}' }, tls: {}, ...over } }) as unknown as SiteConfig;
 const call = (s: SiteConfig) => createIdoitClient(s, async () => API_KEY, { retries: 0 }).call('idoit.version');
 
 it('refuses plain http on a non-lab site before anything is sent; a lab site may use it', () => {
