@@ -75,13 +75,14 @@ function fakeMedia(): BootMedia & { guest: Map<string, string> } {
 /** A pretend installer that knows only its MAC, as a real one: the answer file (and in it the token) is asked for by MAC. */
 async function installer(mac: string, outcome: 'built' | { failed: string }, before?: () => Promise<void>, postedKey = HOST_KEY): Promise<void> {
   let script = '';
-  for (let i = 0; i < 200 && !script; i++) {
+  for (let i = 0; i < 1500 && !script; i++) {
     const r = await fetch(`${srv.url}/boot/${mac.replace(/:/g, '-')}`, { signal: AbortSignal.timeout(5000) });
     // Until the attempt exists, /boot says "boot from disk"; a real iPXE (ISO path) retries the same way.
     const text = await r.text();
     if (text.includes('url=')) script = text;
     else await new Promise((res) => setTimeout(res, 20));
   }
+  if (!script) throw new Error(`no boot script for ${mac} within 30 s`);
   const url = /url=(\S+)/.exec(script)![1]!;
   const answer = await (await fetch(url)).text();
   const built = /(http\S+\/built\/\S+)/.exec(answer)![1]!;
