@@ -115,9 +115,6 @@ export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>
       diags.error(at(sec, 'url'), `${sec}.url is plain http: the i-doit API key would cross the network in clear text. Use https:// (with ${sec}.tls.caFile or ${sec}.tls.thumbprint for a private CA or a self-signed certificate); only a lab site (lab: true) may use http`);
     }
   }
-  if (asMap(spec.vms)?.simulator !== undefined && spec.lab !== true) {
-    diags.error(at('vms', 'simulator'), 'vms.simulator chooses the simulator `shipshape lab up` starts; a real site talks to its vCenter: remove it, or set lab: true');
-  }
   const sp = asMap(spec.specialise);
   if (sp?.rootPrefix !== undefined && spec.lab !== true) {
     diags.error(at('specialise', 'rootPrefix'), 'specialise.rootPrefix is for labs and tests only (several test hosts on one machine); a real site sets no prefix, or sets lab: true');
@@ -149,6 +146,9 @@ export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>
     if (!sec || !b) continue; // an unknown backend is a schema error
     if (b.labOnly && spec.lab !== true) {
       diags.error(at(...p, 'backend'), `backend \`${b.id}\` is a lab stand-in: only a site with \`lab: true\` may use it`);
+    }
+    for (const [key, what] of Object.entries(b.labOnlyKeys ?? {})) {
+      if (sec[key] !== undefined && spec.lab !== true) diags.error(at(...p, key), `${displayPath([...p, key])} ${what}: remove it, or set lab: true`);
     }
     for (const key of b.osKeys ?? []) {
       for (const os of Object.keys(asMap(sec[key]) ?? {})) {

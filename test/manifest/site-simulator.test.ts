@@ -1,4 +1,4 @@
-/** `vms.simulator` picks what `shipshape lab up` starts; a real site talks to its vCenter and may not set it. */
+/** `vms.simulator` (backend vsphere) picks what `shipshape lab up` starts; a real site talks to its vCenter and may not set it. */
 import type { LoadResult } from '../../src/manifest';
 import { SITE, cleanupRepos, lines as allLines, load } from './tmpRepo';
 

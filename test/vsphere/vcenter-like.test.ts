@@ -126,7 +126,7 @@ test('a second VM of the same name is refused by the harness (DuplicateName) and
 
   const inRoot = siteFor(sim, root, { folder: '' });
   const sys = systemNamed('dup-02', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:03:00:04' } });
-  const p = newProvider();
+  const p = newProvider(inRoot);
   const planned = plan({ systems: [sys], site: inRoot, providers: [p], observations: new Map([['vm', await p.observe(ctxFor(inRoot))]]), maxDeletes: 3, now: new Date() });
   expect(planned.actions).toEqual([expect.objectContaining({ system: 'dup-02', action: 'noop', blocked: expect.stringMatching(/exists but does not carry shipshape's marker/) })]);
   expect(planned.summary.blocked).toBe(1);
@@ -212,7 +212,7 @@ describe('2,500 VMs', () => {
 
   test('observe reads them in pages of maxObjects 500 (RetrievePropertiesEx + 4 ContinueRetrievePropertiesEx), leaving no token open', async () => {
     const bigSite = siteFor(big, root, { folder: '' });
-    const p = new VsphereProvider({ config: vmsOf(site), secret });
+    const p = new VsphereProvider({ config: vmsOf(bigSite), secret });
     providers.push(p);
     const before = Date.now();
     const obs = await p.observe(ctxFor(bigSite));
