@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { applyCommand } from './commands/apply';
 import { driftCommand } from './commands/drift';
 import { labDownCommand, labStatusCommand, labUpCommand, labWorldCommand } from './commands/lab';
+import { initCommand } from './commands/init';
 import { ownershipSealCommand } from './commands/ownership';
 import { planCommand } from './commands/plan';
 import { provisionCommand } from './commands/provision';
@@ -12,6 +13,7 @@ import { validateCommand } from './commands/validate';
 import { describeError, ExitError } from './errors';
 import { processIo, redactingIo, type Io } from './io';
 import { createLogger } from './log';
+import { version } from './version';
 
 const positiveInt = (name: string) => (v: string) => {
   const n = Number(v);
@@ -29,6 +31,7 @@ const formatOption = () => new Option('--format <format>', 'output format').choi
 export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   const program = new Command('shipshape')
     .description('Declarative GitOps reconciler for virtual machines: vSphere, i-doit, DNS/DHCP, installation, specialisation.')
+    .version(version(), '-V, --version', 'print the shipshape version')
     .option('--log-level <level>', 'structured log level on stderr (fatal, error, warn, info, debug)', process.env.SHIPSHAPE_LOG_LEVEL ?? 'warn')
     .option('--state-dir <dir>', 'where the run lock and drift history live (default $SHIPSHAPE_STATE_DIR or ~/.local/state/shipshape)')
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s.trimEnd()) })
@@ -36,6 +39,13 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .showHelpAfterError();
   const log = () => createLogger(program.opts().logLevel);
   const state = (): string | undefined => program.opts().stateDir;
+
+  program
+    .command('init')
+    .argument('[dir]', 'the folder for the new site repo', '.')
+    .description('scaffold a site repo: shipshape.yaml, a profile, an example system, the OS catalog, the baseline role, GitHub and GitLab pipelines, a README')
+    .addHelpText('after', '\nExamples:\n  shipshape init\n  shipshape init ./infra-site')
+    .action((dir: string) => setCode(initCommand(dir, io)));
 
   program
     .command('validate')
@@ -52,7 +62,8 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('--out <file>', 'write the plan to a file instead of stdout')
     .option('--detailed-exitcode', 'exit 0 with no changes, 2 with changes, 1 on error')
     .option('--max-deletes <n>', 'the plan is refused by apply when it deletes more', positiveInt('--max-deletes'))
-    .option('--base <ref>', 'plan only systems whose manifests, profiles, OS entries or roles changed between REF and HEAD (merge requests)')
+    .option('--base <ref>', 'merge requests: site config, roles and OS catalog from REF, systems/ and profiles/ from the branch; plans the systems touched since REF; implies --read-only')
+    .option('--read-only', 'observe by reading only: nothing runs on a managed host (no role checks); apply refuses the plan')
     .addHelpText('after', '\nExamples:\n  shipshape plan\n  shipshape plan --base origin/main --format markdown --out plan.md\n  shipshape plan --format markdown --out plan.md\n  shipshape plan --format json --out plan.json --detailed-exitcode')
     .action(async (o) => setCode(await planCommand({ ...o, stateDir: state() }, io, log())));
 

@@ -5,6 +5,7 @@ import { cidrContains, intToIp, ipToInt, parseCidr } from '../net/ipv4';
 import { BACKENDS, backendFor } from '../providers/backends';
 import type { BackendKind } from '../providers/plugin';
 import type { SiteManifest } from './raw';
+import { secretPolicy } from './secrets';
 import { asList, asMap } from './siteFacts';
 import type { SiteFacts } from './siteFacts';
 import type { BackendSection, DhcpServerSection, NetSite, SiteConfig, ZoneSection } from './site';
@@ -30,6 +31,7 @@ export function buildSite(root: string, m: SiteManifest): SiteConfig {
   const site: SiteConfig = {
     root,
     lab: s.lab ?? false,
+    secrets: secretPolicy(s.secrets),
     nets,
     dns: { zones: (s.dns?.zones ?? []).map((z) => section('dns', z) as ZoneSection) },
     dhcp: { servers: (s.dhcp?.servers ?? []).map((d) => section('dhcp', d) as DhcpServerSection) },
