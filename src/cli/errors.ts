@@ -12,7 +12,7 @@ export function describeError(e: unknown, debug: boolean): string {
   if (e instanceof ExitError) return e.message;
   if (e instanceof UserError) return `error: ${e.message}`;
   const err = e instanceof Error ? e : new Error(String(e));
-  const named = err.name && err.name !== 'Error' ? `${err.name}: ` : '';
-  if (debug) return `error: ${named}${err.message}\n${err.stack ?? ''}`;
-  return `error: ${named}${err.message}\n(run with SHIPSHAPE_DEBUG=1 for details)`;
+  // No class names (`TransientError:`) in what the user reads; the stack, with them, is for debugging.
+  if (debug) return `error: ${err.message}\n${err.stack ?? ''}`;
+  return `error: ${err.message}\n(run with SHIPSHAPE_DEBUG=1 for details)`;
 }

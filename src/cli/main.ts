@@ -33,11 +33,12 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .description('Declarative GitOps reconciler for virtual machines: vSphere, i-doit, DNS/DHCP, installation, specialisation.')
     .version(version(), '-V, --version', 'print the shipshape version')
     .option('--log-level <level>', 'structured log level on stderr (fatal, error, warn, info, debug)', process.env.SHIPSHAPE_LOG_LEVEL ?? 'warn')
+    .addOption(new Option('--log-format <format>', 'log lines on stderr: text (one line each) or json (for log collectors)').choices(['text', 'json']).default(process.env.SHIPSHAPE_LOG_FORMAT ?? 'text'))
     .option('--state-dir <dir>', 'where the run lock and drift history live (default $SHIPSHAPE_STATE_DIR or ~/.local/state/shipshape)')
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride()
     .showHelpAfterError();
-  const log = () => createLogger(program.opts().logLevel);
+  const log = () => createLogger(program.opts().logLevel, program.opts().logFormat);
   const state = (): string | undefined => program.opts().stateDir;
 
   program

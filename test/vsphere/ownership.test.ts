@@ -25,7 +25,7 @@ let sealed: SiteConfig;
 let legacy: SiteConfig;
 const providers: VsphereProvider[] = [];
 const provider = () => {
-  const p = new VsphereProvider({ config: vmsOf(legacy), secret: sealingSecret, guestShutdownTimeoutMs: 5000, journalDir: path.join(root, 'journal') });
+  const p = new VsphereProvider({ config: vmsOf(legacy), secret: sealingSecret, guestShutdownTimeoutMs: 5000 });
   providers.push(p);
   return p;
 };

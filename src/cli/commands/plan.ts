@@ -2,7 +2,7 @@ import { plan as makePlan, scopePlan } from '../../plan/planner';
 import { affectedSystems, changedFiles } from '../../source/changes';
 import { renderJson, renderMarkdown, renderText } from '../../plan/render';
 import type { Plan } from '../../plan/types';
-import type { Logger } from '../../engine/contract';
+import type { Logger, Provider, ProviderContext } from '../../engine/contract';
 import { join } from 'node:path';
 import { syncRepo, type GitSource } from '../../source/git';
 import { splitUserinfo } from '../../redact';
@@ -45,12 +45,19 @@ export async function resolveSource(opts: SourceOptions, io: Io): Promise<{ dir:
 }
 
 /** Loads, observes and plans: the shared front half of plan, apply and drift. */
-export async function freshPlan(opts: SourceOptions & { maxDeletes?: number; readOnly?: boolean }, io: Io, log: Logger) {
+export async function freshPlan(
+  opts: SourceOptions & { maxDeletes?: number; readOnly?: boolean },
+  io: Io,
+  log: Logger,
+  /** Runs before observing (apply resolves interrupted creates there, so the plan sees what they made). */
+  beforeObserve?: (loaded: Loaded, providers: Provider[], ctx: ProviderContext) => Promise<void>,
+) {
   const source = await resolveSource(opts, io);
   const loaded: Loaded = await loadValid(source.dir, io.err);
   const providers = providersFor(loaded, log, stateDir(opts.stateDir));
   const ctx = { ...providerContext(loaded, log), ...(opts.readOnly ? { readOnly: true } : {}) };
   try {
+    await beforeObserve?.(loaded, providers, ctx);
     const observations = await observeAll(providers, ctx, loaded.repo.systems);
     const plan = makePlan({
       systems: loaded.repo.systems,
