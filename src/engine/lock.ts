@@ -16,7 +16,6 @@
  * Locks of another host are never taken over: their liveness cannot be checked from here.
  */
 import { closeSync, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { redact } from '../redact';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from './contract';
@@ -215,7 +214,7 @@ function olderThan(path: string, ino: number, ms: number): boolean {
 
 function selfInfo(command: string): LockInfo {
   const procStart = processStart(process.pid);
-  return { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), command: redact(command), ...(procStart ? { procStart } : {}) };
+  return { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), command, ...(procStart ? { procStart } : {}) };
 }
 
 let bootId: string | undefined | null = null;
