@@ -3,6 +3,7 @@
  * run, with the last run as JSON) and /metrics (Prometheus). Other routes can be mounted (the
  * provisioning server) through `extra`.
  */
+import type { OutcomeCode } from '../engine/outcome';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { redact } from '../redact';
@@ -13,6 +14,8 @@ export interface LastRun {
   endedAt?: string;
   result?: 'ok' | 'failed' | 'drift';
   error?: string;
+  /** Why the run did not converge, one outcome code per affected system (closed set, engine/outcome.ts). */
+  codes?: Partial<Record<OutcomeCode, number>>;
 }
 
 export interface ServeHttpOptions {

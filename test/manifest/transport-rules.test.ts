@@ -1,5 +1,5 @@
 /** `shipshape validate` refuses i-doit (ipam or cmdb backend) over plain http outside a lab: the API key would travel in clear. */
-import { SITE, cleanupRepos, lines, load } from './tmpRepo';
+import { SITE, cleanupRepos, lines, load } from './tmp-repo';
 
 afterAll(cleanupRepos);
 
