@@ -2,11 +2,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { corruptMessage, readStateFile, shape, writeJsonAtomic } from '../engine/state-file';
 import { dirname } from 'node:path';
+import { redact, redactDeep } from '../redact';
 
 export interface Io {
   out(text: string): void;
   err(line: string): void;
   isTty: boolean;
+}
+
+/** The same Io with everything written passing the redaction layer: every command's output goes through this. */
+export function redactingIo(io: Io): Io {
+  return { out: (text) => io.out(redact(text)), err: (line) => io.err(redact(line)), isTty: io.isTty };
 }
 
 export const processIo: Io = {
@@ -18,7 +24,7 @@ export const processIo: Io = {
 export function writeOut(io: Io, text: string, file?: string): void {
   if (!file) return io.out(text);
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, text);
+  writeFileSync(file, redact(text));
   io.err(`wrote ${file}`);
 }
 
@@ -34,5 +40,5 @@ export function readJsonFile<T>(file: string, fallback: T, warn: (m: string) => 
 }
 
 export function writeJsonFile(file: string, data: unknown): void {
-  writeJsonAtomic(file, data);
+  writeJsonAtomic(file, redactDeep(data));
 }

@@ -1,8 +1,11 @@
 /**
- * Structured logs (pino) to stderr, for the run log of CI and `serve`. Secrets are redacted by key
- * name as a second line of defence: providers never put them in log objects in the first place.
+ * Structured logs (pino) to stderr, for the run log of CI and `serve`. Every line passes the
+ * redaction layer (URL userinfo, resolved secret values) on its way out; key-name redaction is a
+ * further line: providers never put secrets in log objects in the first place.
  */
+import { writeSync } from 'node:fs';
 import pino from 'pino';
+import { redact } from '../redact';
 import type { Logger } from '../engine/contract';
 
 export const REDACT_KEYS = ['password', 'apiKey', 'apikey', 'secret', 'privateKey', 'token', 'authorization', 'cookie'];
@@ -15,8 +18,9 @@ const LABELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 4
  */
 export function createLogger(level: string, format: 'text' | 'json' = 'text'): Logger {
   const options = { level, base: undefined, redact: { paths: [...REDACT_KEYS, ...REDACT_KEYS.map((k) => `*.${k}`)], censor: '[redacted]' } };
-  if (format === 'json') return pino(options, pino.destination(2));
-  return pino(options, { write: (line: string) => void process.stderr.write(humanLine(line)) });
+  // Every line passes the redaction layer on its way out.
+  if (format === 'json') return pino(options, { write: (line: string) => void writeSync(2, redact(line)) });
+  return pino(options, { write: (line: string) => void process.stderr.write(humanLine(redact(line))) });
 }
 
 export function humanLine(json: string): string {

@@ -5,13 +5,14 @@ import { applyCommand } from './commands/apply';
 import { driftCommand } from './commands/drift';
 import { labDownCommand, labStatusCommand, labUpCommand, labWorldCommand } from './commands/lab';
 import { initCommand } from './commands/init';
+import { ownershipSealCommand } from './commands/ownership';
 import { planCommand } from './commands/plan';
 import { provisionCommand } from './commands/provision';
 import { serveCommand } from './commands/serve';
 import { statusCommand } from './commands/status';
 import { validateCommand } from './commands/validate';
 import { describeError, ExitError } from './errors';
-import { processIo, type Io } from './io';
+import { processIo, redactingIo, type Io } from './io';
 import { createLogger } from './log';
 import { version } from './version';
 
@@ -144,10 +145,21 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('--listen <host:port>', 'override provisioning.listen')
     .action(async (o) => setCode(await provisionCommand({ ...o, stateDir: state() }, io, log())));
 
+  program
+    .command('ownership')
+    .description('ownership markers bound to this site (shipshape.yaml ownership:)')
+    .command('seal')
+    .description('one-time migration after adding ownership: — seal the markers of the VMs this repo\'s systems name')
+    .option('-C, --dir <dir>', 'the repo', '.')
+    .addHelpText('after', '\nExamples:\n  shipshape ownership seal -C infra-repo')
+    .action(async (o) => setCode(await ownershipSealCommand({ ...o, stateDir: state() }, io, log())));
+
   return program;
 }
 
-export async function main(argv: string[], io: Io = processIo): Promise<number> {
+export async function main(argv: string[], rawIo: Io = processIo): Promise<number> {
+  // Every byte a command prints passes the redaction layer (URL userinfo, resolved secrets).
+  const io = redactingIo(rawIo);
   let code = 0;
   const program = buildProgram(io, (c) => (code = c));
   try {

@@ -12,6 +12,7 @@ import { buildProviders } from '../providers/registry';
 import { indexObservations, resolvedBefore } from '../plan/planner';
 import type { DesiredSystem } from '../manifest/types';
 import { ExitError } from './errors';
+import { secureStateDir } from './state-dir';
 
 export interface Loaded {
   dir: string;
@@ -42,8 +43,9 @@ export async function headCommit(dir: string): Promise<string | undefined> {
   }
 }
 
+/** The state dir, created 0700 and checked (secureStateDir) before any command uses it. */
 export function stateDir(option?: string): string {
-  return option ?? process.env.SHIPSHAPE_STATE_DIR ?? join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'shipshape');
+  return secureStateDir(option ?? process.env.SHIPSHAPE_STATE_DIR ?? join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'shipshape'));
 }
 
 export function providerContext(loaded: Loaded, log: Logger): ProviderContext {

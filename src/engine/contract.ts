@@ -79,6 +79,14 @@ export interface BootMedia {
   /** The VM's own install marker (`built` once installed): a lost state dir must never mean a reinstall. */
   installMarker(system: DesiredSystem, resolved: Resolved, ctx: ProviderContext): Promise<string | undefined>;
   setInstallMarker(system: DesiredSystem, resolved: Resolved, value: string, ctx: ProviderContext): Promise<void>;
+  /**
+   * A `guestinfo.*` value of the VM as the platform reports it (vCenter: config.extraConfig). The guest
+   * sets these itself (`vmware-rpctool "info-set guestinfo.x v"`), so a value read here came from
+   * inside the VM or from someone with rights on the VM in vCenter, never from the install network.
+   */
+  guestInfo(system: DesiredSystem, resolved: Resolved, key: string, ctx: ProviderContext): Promise<string | undefined>;
+  /** Sets (or with '' removes) a `guestinfo.*` value: cleared before each attempt; the lab's stand-in plays the guest with it. */
+  setGuestInfo(system: DesiredSystem, resolved: Resolved, key: string, value: string, ctx: ProviderContext): Promise<void>;
   /** Resets the VM so it boots the installer now (it was powered on before the boot script existed). */
   restart(system: DesiredSystem, resolved: Resolved, ctx: ProviderContext): Promise<void>;
 }

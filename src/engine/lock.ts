@@ -44,7 +44,7 @@ const TAKEOVER_BOUND_MS = 5_000;
 const TAKEOVER_WAIT_MS = 10_000;
 
 export function acquireLock(stateDir: string, command: string): HeldLock {
-  mkdirSync(stateDir, { recursive: true });
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const path = join(stateDir, 'run.lock');
   const me = selfInfo(command);
   let tookOverFrom: HeldLock['tookOverFrom'];

@@ -1,6 +1,6 @@
 /** The lab's vCenter (vcsim with the site's templates) and its i-doit (the emulator with the site's layer-3 nets). */
 import { labIdoit, labVsphere } from './backends';
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { inRepo, loopbackPort, tcpOpen, track, type LabContext } from './context';
 import { LabError, startDetached, waitReady } from './process';
@@ -17,6 +17,8 @@ export async function startLabVcsim(c: LabContext): Promise<void> {
   const tmp = join(dir, 'tmp');
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
+  // vcsim writes vcsim.env (with the lab vCenter's password) as 0644: the folder keeps others out before it exists.
+  chmodSync(dir, 0o700);
   const envFile = join(dir, 'vcsim.env');
   rmSync(envFile, { force: true });
   c.progress('vcsim: building the simulator if needed (first time about 30 s)');
@@ -29,6 +31,7 @@ export async function startLabVcsim(c: LabContext): Promise<void> {
     { env: { TMPDIR: tmp, VCSIM_PASSWORD: password } });
   track(c, 'vcsim', p, v.url, log);
   await waitReady('vcsim', p, log, async () => readVcsimEnv(envFile) !== undefined, 60_000);
+  chmodSync(envFile, 0o600);
   const caFile = inRepo(c, v.tls.caFile);
   mkdirSync(dirname(caFile), { recursive: true });
   copyFileSync(readVcsimEnv(envFile)!.VCSIM_CA_FILE!, caFile);

@@ -82,6 +82,8 @@ export async function labUp(site: SiteConfig, progress: (line: string) => void):
     await startLabDhcp(c);
     await startLabIdoit(c);
     await startLabVcsim(c);
+    // The key that seals ownership markers (generated once, kept where shipshape.yaml points).
+    if (site.ownership) c.creds.provide(site.ownership.key, 'ownership.key');
     c.creds.save();
     await startLabProvisioning(c);
   } catch (e) {

@@ -133,6 +133,7 @@ export interface SiteManifest {
     nets: Record<string, RawNet>;
     dns?: { zones?: RawZoneSection[] };
     dhcp?: { servers?: RawDhcpServerSection[] };
+    ownership?: { siteId: string; key: string };
     provisioning?: {
       listen: string;
       baseUrl: string;
@@ -143,6 +144,8 @@ export interface SiteManifest {
       timezone?: string;
       installTimeoutMinutes?: number;
       failedLogMaxKiB?: number;
+      hostKeyFrom?: 'guestinfo' | 'callback';
+      tls?: { certFile: string; keyFile: string };
     };
     specialise?: {
       user: string;

@@ -4,6 +4,7 @@
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
+import { registerSecret } from '../redact';
 import type { Diagnostics } from './diagnostics';
 import type { SecretRef } from './site';
 import { asList, asMap } from './site-facts';
@@ -30,6 +31,7 @@ export async function resolveSecret(ref: SecretRef, root: string): Promise<strin
     if (v === undefined || v === '') {
       throw new SecretError(`secret ${ref.ref} is not set: export ${parsed.key} in the environment that runs shipshape`);
     }
+    registerSecret(v);
     return v;
   }
   const file = path.isAbsolute(parsed.key) ? parsed.key : path.join(root, parsed.key);
@@ -47,6 +49,8 @@ export async function resolveSecret(ref: SecretRef, root: string): Promise<strin
   // One trailing newline is an artefact of editors and `echo`; the secret itself is the rest.
   const value = text.replace(/\r?\n$/, '');
   if (value === '') throw new SecretError(`secret ${ref.ref} is empty: ${file} holds no secret`);
+  // From here on no output of this process carries it (src/redact).
+  registerSecret(value);
   return value;
 }
 

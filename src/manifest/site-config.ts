@@ -40,6 +40,7 @@ export function buildSite(root: string, m: SiteManifest): SiteConfig {
   if (s.vms) site.vms = section('vms', s.vms);
   if (s.ipam) site.ipam = section('ipam', s.ipam);
   if (s.cmdb) site.cmdb = section('cmdb', s.cmdb);
+  if (s.ownership) site.ownership = { siteId: s.ownership.siteId, key: { ref: s.ownership.key } };
   if (s.provisioning) {
     const p = s.provisioning;
     site.provisioning = {
@@ -50,7 +51,9 @@ export function buildSite(root: string, m: SiteManifest): SiteConfig {
       timezone: p.timezone ?? 'Etc/UTC',
       installTimeoutMinutes: p.installTimeoutMinutes ?? 60,
       failedLogMaxKiB: p.failedLogMaxKiB ?? 256,
+      hostKeyFrom: p.hostKeyFrom ?? 'guestinfo',
     };
+    if (p.tls) site.provisioning.tls = { certFile: p.tls.certFile, keyFile: p.tls.keyFile };
     if (p.rootPasswordHash !== undefined) site.provisioning.rootPasswordHash = { ref: p.rootPasswordHash };
     if (p.sshPublicKeyFile !== undefined) site.provisioning.sshPublicKeyFile = p.sshPublicKeyFile;
   }
@@ -105,6 +108,13 @@ export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>
     const n = (e.hostKeyFingerprint !== undefined ? 1 : 0) + (e.knownHosts !== undefined ? 1 : 0);
     if (n !== 1) {
       diags.error(locate(pf, ['spec', ...p], { key: true }), `${displayPath(['spec', ...p])} needs exactly one of hostKeyFingerprint or knownHosts (the SSH host key is always verified)`);
+    }
+  }
+  // i-doit's API key (and the user's password) travel with every request: only over TLS, except on a lab site.
+  for (const sec of ['ipam', 'cmdb'] as const) {
+    const b = asMap(spec[sec]);
+    if (b?.backend === 'idoit' && typeof b.url === 'string' && /^http:/i.test(b.url) && spec.lab !== true) {
+      diags.error(at(sec, 'url'), `${sec}.url is plain http: the i-doit API key would cross the network in clear text. Use https:// (with ${sec}.tls.caFile or ${sec}.tls.thumbprint for a private CA or a self-signed certificate); only a lab site (lab: true) may use http`);
     }
   }
   const sp = asMap(spec.specialise);

@@ -72,6 +72,15 @@ export interface ProvisioningSite {
   installTimeoutMinutes: number;
   /** Upper bound of the installer log a failed install may post (default 256). */
   failedLogMaxKiB: number;
+  /**
+   * Where the installed system's SSH host key (which specialisation pins) is confirmed: `guestinfo`
+   * (default) reads what the installer set with vmware-rpctool from vCenter, a channel no network
+   * neighbour can write; `callback` trusts the key posted with `built` (sites whose VMs cannot set
+   * guestinfo, e.g. `isolation.tools.setinfo.disable`).
+   */
+  hostKeyFrom?: 'guestinfo' | 'callback';
+  /** Serve HTTPS with this certificate chain and key (PEM files, relative to the repo root or absolute). */
+  tls?: { certFile: string; keyFile: string };
 }
 
 /**
@@ -130,5 +139,7 @@ export interface SiteConfig {
   dhcp: { servers: DhcpServerSection[] };
   provisioning?: ProvisioningSite;
   specialise?: SpecialiseSite;
+  /** Seals ownership markers (src/ownership): the site's id and the HMAC key (a secret reference). */
+  ownership?: { siteId: string; key: SecretRef };
   defaults: { concurrency: number; maxDeletes: number };
 }

@@ -6,6 +6,7 @@
 import type { OutcomeCode } from '../engine/outcome';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { redact } from '../redact';
 
 export interface LastRun {
   reason?: string;
@@ -29,10 +30,10 @@ export async function startServeHttp(o: ServeHttpOptions): Promise<{ url: string
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && path === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(o.metrics());
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(redact(o.metrics()));
     } else if (req.method === 'GET' && path === '/healthz') {
       const h = o.health();
-      res.writeHead(h.last.result === 'failed' ? 503 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(h) + '\n');
+      res.writeHead(h.last.result === 'failed' ? 503 : 200, { 'content-type': 'application/json' }).end(redact(JSON.stringify(h)) + '\n');
     } else if (!o.extra?.(req, res)) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }

@@ -8,9 +8,9 @@
  * The lab keeps its keys and CA under the checkout's .lab/ (shipshape.yaml names them relative to the repo), so
  * the test applies a deploy checkout that pulls each commit (`--repo/--ref` is tested in src/source and test/cli).
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
@@ -18,7 +18,8 @@ import { readCredentials } from '../../src/lab/credentials';
 import { freePort, isAlive } from '../../src/lab/process';
 import { readRecord } from '../../src/lab/record';
 import { labStateDir } from '../../src/lab/start-provisioning';
-import { resolveSecret } from '../../src/manifest';
+import { loadRepo, resolveSecret } from '../../src/manifest';
+import { parseSecretRef } from '../../src/manifest/secrets';
 import type { SiteConfig } from '../../src/manifest/site';
 import { createIdoitClient } from '../../src/providers/idoit/site-client';
 import { VimClient } from '../../src/providers/vsphere/client';
@@ -69,7 +70,7 @@ function commit(message: string, files: Record<string, string>): void {
   if (deploy) git(deploy, 'pull', '-q', '--ff-only');
 }
 
-const site = (): SiteConfig => ({ root: deploy } as SiteConfig);
+const site = (): SiteConfig => ({ root: deploy, lab: true } as SiteConfig);
 async function vcsim<T>(fn: (c: VimClient) => Promise<T>): Promise<T> {
   const env = readCredentials(deploy);
   const c = new VimClient({ url: `https://127.0.0.1:${ports.vcsim}/sdk`, username: env.SHIPSHAPE_VSPHERE_USER!, password: env.SHIPSHAPE_VSPHERE_PASSWORD!, tls: { caFile: join(deploy, '.lab/vcsim/ca.pem') } });
@@ -136,6 +137,9 @@ test('the lab runs every daemon the site names, and lab status says where', asyn
   const names = (JSON.parse(s.out).daemons as { name: string; running: boolean }[]).map((d) => `${d.name}:${d.running}`);
   expect(names.sort()).toEqual(['i-doit emulator:true', 'kea-dhcp4 (dhcp-live):true', 'named:true', 'provisioning server:true', 'sshd:true', 'vcsim:true']);
   expect((await runCli(['lab', 'up', '-C', deploy])).out).toMatch(/already running/);
+  // vcsim.env holds the lab vCenter's password: owner-only, in an owner-only folder.
+  expect((statSync(join(deploy, '.lab', 'vcsim', 'vcsim.env')).mode & 0o777).toString(8)).toBe('600');
+  expect((statSync(join(deploy, '.lab', 'vcsim')).mode & 0o777).toString(8)).toBe('700');
 });
 
 test('apply from git, then commits (more CPU, a new system, a tombstone) reconcile vcsim, i-doit, DNS and the SSH target; a vcsim edit is drift', async () => {
@@ -198,6 +202,89 @@ test('apply from git, then commits (more CPU, a new system, a tombstone) reconci
   expect(drift.code).toBe(2);
   expect(drift.out).toMatch(/web-dev-03[\s\S]*cpu[\s\S]*3[\s\S]*2/);
 }, 240_000);
+
+/** Every secret the site resolves, read the way shipshape reads them. */
+async function siteSecrets(): Promise<string[]> {
+  const repo = await loadRepo(deploy);
+  const refs = new Set<string>();
+  const walk = (x: unknown): void => {
+    if (Array.isArray(x)) x.forEach(walk);
+    else if (x && typeof x === 'object') {
+      const ref = (x as { ref?: unknown }).ref;
+      if (typeof ref === 'string' && parseSecretRef(ref)) refs.add(ref);
+      else Object.values(x).forEach(walk);
+    }
+  };
+  walk(repo.site);
+  return Promise.all([...refs].map((ref) => resolveSecret({ ref }, deploy)));
+}
+
+/** The CLI as an operator runs it: its own process, structured logs on stderr at debug level. */
+async function cli(...args: string[]): Promise<string> {
+  const r = await new Promise<{ out: string; err: string }>((resolve) =>
+    execFile(process.execPath, ['-r', join(__dirname, '..', 'helpers', 'ts-register.js'), join(__dirname, '..', '..', 'src', 'cli', 'run.ts'), '--log-level', 'debug', '--state-dir', state, ...args],
+      { env: process.env, timeout: 240_000, maxBuffer: 64 * 1024 * 1024 }, (_e, out, err) => resolve({ out: String(out), err: String(err) })));
+  return `${r.out}\n${r.err}`;
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
+}
+
+test('no output channel of a full lab run carries a resolved secret or URL userinfo', async () => {
+  const secrets = await siteSecrets();
+  expect(secrets.length).toBeGreaterThanOrEqual(5); // vCenter user and password, i-doit API key, SSH key, TSIG secret, ownership key
+  const out = join(work, 'outputs');
+  mkdirSync(out, { recursive: true });
+  const channels: Record<string, string> = {};
+  channels['plan (text, logs)'] = await cli('plan', '-C', deploy);
+  channels['plan json'] = await cli('plan', '-C', deploy, '--format', 'json', '--out', join(out, 'plan.json'));
+  channels['plan markdown'] = await cli('plan', '-C', deploy, '--format', 'markdown', '--out', join(out, 'plan.md'));
+  channels.apply = await cli('apply', '-C', deploy);
+  channels['drift json'] = await cli('drift', '-C', deploy, '--format', 'json', '--out', join(out, 'drift.json'));
+  channels['drift markdown'] = await cli('drift', '-C', deploy, '--format', 'markdown');
+  channels.status = await cli('status', '-C', deploy, '--format', 'json');
+  // A --repo URL with credentials that cannot be fetched: the error names the URL without them.
+  channels['plan --repo with credentials'] = await cli('plan', '--repo', 'https://alice:glpat-LabTestToken0042@127.0.0.1:1/infra.git');
+  expect(channels['plan --repo with credentials']).toContain('https://127.0.0.1:1/infra.git');
+
+  // serve: /healthz and /metrics after one drift run.
+  const listen = `127.0.0.1:${await freePort()}`;
+  const serve = spawn(process.execPath, ['-r', join(__dirname, '..', 'helpers', 'ts-register.js'), join(__dirname, '..', '..', 'src', 'cli', 'run.ts'), '--log-level', 'debug', '--state-dir', state,
+    'serve', '-C', deploy, '--mode', 'drift', '--listen', listen, '--no-provisioning'], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let serveOut = '';
+  serve.stdout!.on('data', (d: Buffer) => (serveOut += d.toString()));
+  serve.stderr!.on('data', (d: Buffer) => (serveOut += d.toString()));
+  try {
+    const deadline = Date.now() + 120_000;
+    let health = '';
+    while (Date.now() < deadline) {
+      health = await fetch(`http://${listen}/healthz`).then((r) => r.text(), () => '');
+      if (/"result"/.test(health)) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect(health).toMatch(/"result"/);
+    channels['/healthz'] = health;
+    channels['/metrics'] = await (await fetch(`http://${listen}/metrics`)).text();
+  } finally {
+    serve.kill('SIGTERM');
+    await new Promise((r) => serve.once('exit', r));
+  }
+  channels['serve stdout/stderr'] = serveOut;
+  for (const f of [...filesUnder(out), ...filesUnder(state), join(deploy, '.lab', 'provisioning.log')]) channels[f] = readFileSync(f, 'latin1');
+
+  const leaks: string[] = [];
+  for (const [name, textOf] of Object.entries(channels)) {
+    secrets.forEach((secretValue, i) => {
+      if (textOf.includes(secretValue)) leaks.push(`${name}: secret #${i}`);
+    });
+    if (textOf.includes('glpat-LabTestToken0042')) leaks.push(`${name}: the --repo token`);
+    const userinfo = /[a-z][a-z0-9+.-]*:\/\/(?!\[redacted\]@)[^\s/@"'<>]+@/i.exec(textOf);
+    if (userinfo) leaks.push(`${name}: URL userinfo ${userinfo[0].slice(0, 12)}…`);
+  }
+  expect(leaks).toEqual([]);
+  expect(Object.keys(channels).length).toBeGreaterThan(15);
+}, 600_000);
 
 test('lab down stops every daemon it started, by pid', async () => {
   const daemons = readRecord(deploy)!.daemons;

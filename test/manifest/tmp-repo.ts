@@ -13,7 +13,7 @@ spec:
     live-net: { cidr: 203.0.113.0/24, gateway: 203.0.113.1, domain: live.example.com }
   ipam:
     backend: idoit
-    url: http://127.0.0.1:18080/src/jsonrpc.php
+    url: https://127.0.0.1:18080/src/jsonrpc.php
     apiKey: \${env:SHIPSHAPE_IDOIT_API_KEY}
 `;
 

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { redact } from '../../redact';
 import { exitCodeFor } from '../../engine/outcome';
 import { applyPlan, resolveInterrupted, type ApplyReport } from '../../engine/apply';
 import type { Plan } from '../../plan/types';
@@ -32,7 +33,8 @@ export async function applyCommand(opts: ApplyOptions, io: Io, log: Logger): Pro
 
 /** One apply run: the plan it made and, when anything was to be done, the report. Used by `apply` and `serve`. */
 export async function applyOnce(opts: ApplyOptions, io: Io, log: Logger, signal?: AbortSignal): Promise<{ plan: Plan; report?: ApplyReport }> {
-  const lock = acquireLock(stateDir(opts.stateDir), `apply ${opts.repo ?? opts.dir}`);
+  // The lock file names the source: without the credentials a --repo URL may carry.
+  const lock = acquireLock(stateDir(opts.stateDir), redact(`apply ${opts.repo ?? opts.dir}`));
   if (lock.tookOverFrom) io.err(`took over the stale lock ${lock.path} of "${lock.tookOverFrom.command}" (since ${lock.tookOverFrom.startedAt}): ${lock.tookOverFrom.reason}`);
   try {
     const fresh = await freshPlan(opts, io, log, async (loaded, providers, ctx) => {

@@ -5,6 +5,7 @@ import type { Plan } from '../../plan/types';
 import type { Logger, Provider, ProviderContext } from '../../engine/contract';
 import { join } from 'node:path';
 import { syncRepo, type GitSource } from '../../source/git';
+import { splitUserinfo } from '../../redact';
 import type { Io } from '../io';
 import { writeOut } from '../io';
 import { closeAll, headCommit, loadValid, observeAll, providerContext, providersFor, stateDir, type Loaded } from '../pipeline';
@@ -39,7 +40,7 @@ export async function resolveSource(opts: SourceOptions, io: Io): Promise<{ dir:
   const state = stateDir(opts.stateDir);
   const git: GitSource = { url: opts.repo, ref: opts.ref ?? 'main', cacheDir: join(state, 'repos'), stateDir: state };
   const synced = await syncRepo(git);
-  io.err(`source: ${opts.repo} ${git.ref} at ${synced.commit.slice(0, 12)}${synced.lastApplied && synced.lastApplied !== synced.commit ? ` (last applied ${synced.lastApplied.slice(0, 12)})` : ''}`);
+  io.err(`source: ${splitUserinfo(opts.repo).url} ${git.ref} at ${synced.commit.slice(0, 12)}${synced.lastApplied && synced.lastApplied !== synced.commit ? ` (last applied ${synced.lastApplied.slice(0, 12)})` : ''}`);
   return { dir: synced.dir, git };
 }
 

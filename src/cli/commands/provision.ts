@@ -1,3 +1,5 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import type { Logger } from '../../engine/contract';
 import { installStateDir } from '../../providers/install/store';
 import { startProvisioningServer, type ProvisioningServer } from '../../provisioning/server';
@@ -7,8 +9,16 @@ import type { Io } from '../io';
 import { loadValid, stateDir, type Loaded } from '../pipeline';
 
 /** The site's provisioning server with its settings; shared by `provision` and `serve`. */
-export function startSiteProvisioning(loaded: Loaded, p: ProvisioningSite, state: string, log: Logger, listen?: string): Promise<ProvisioningServer> {
+export async function startSiteProvisioning(loaded: Loaded, p: ProvisioningSite, state: string, log: Logger, listen?: string): Promise<ProvisioningServer> {
+  const read = (what: string, file: string) =>
+    fs.readFile(path.resolve(loaded.dir, file)).catch((e: NodeJS.ErrnoException) => {
+      throw new ExitError(1, `provisioning.tls.${what} ${file} cannot be read (${e.code}); fix the path in shipshape.yaml`);
+    });
+  const tls = p.tls ? { cert: await read('certFile', p.tls.certFile), key: await read('keyFile', p.tls.keyFile) } : undefined;
   return startProvisioningServer({
+    // The lab's installer stand-in asks from loopback for systems whose addresses are documentation ranges.
+    labLoopback: loaded.repo.site.lab,
+    ...(tls ? { tls } : {}),
     listen: listen ?? p.listen,
     stateDir: installStateDir(state),
     localMirrors: p.localMirrors,

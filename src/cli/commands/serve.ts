@@ -88,7 +88,7 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
   const loop = new ReconcileLoop({
     run,
     ...(schedule ? { schedule } : {}),
-    ...(opts.repo && opts.pollSeconds ? { poll: { intervalMs: opts.pollSeconds * 1000, current: () => remoteHead(opts.repo!, opts.ref ?? 'main') } } : {}),
+    ...(opts.repo && opts.pollSeconds ? { poll: { intervalMs: opts.pollSeconds * 1000, current: () => remoteHead(opts.repo!, opts.ref ?? 'main', stateDir(opts.stateDir)) } } : {}),
     onError: (e, reason) => io.err(`reconcile failed (${reason}): ${(e as Error).message}`),
   });
 

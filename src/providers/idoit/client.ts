@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import axios, { type AxiosInstance } from 'axios';
 import { IdoitAuthError, IdoitError, IdoitProtocolError, TransientError } from './errors';
 import { UserError } from '../../engine/contract';
-import { httpsAgent } from './transport';
+import { httpsAgent, IdoitTlsPinError } from './transport';
 import type { TlsOptions } from '../../manifest/site';
 
 export interface IdoitCall {
@@ -246,6 +246,8 @@ export class IdoitClient {
       res = await this.http.post(this.endpoint, JSON.stringify(body), { headers });
     } catch (e) {
       // Never keep the axios error: its config holds the request body with the API key.
+      // A certificate pin mismatch is the operator's to fix, with its own message (transport.ts).
+      if ((e as { cause?: unknown }).cause instanceof IdoitTlsPinError) throw new IdoitTlsPinError(((e as { cause: Error }).cause).message);
       const code = (e as { code?: string }).code ?? 'UNKNOWN';
       const msg = code === 'ECONNABORTED' || code === 'ETIMEDOUT' ? `timed out after ${this.o.timeoutMs ?? 30_000} ms` : `network error ${code}`;
       if (TRANSIENT_CODES.has(code)) throw Object.assign(new TransientError(`i-doit at ${this.endpoint}: ${msg}`), { code });

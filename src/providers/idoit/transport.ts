@@ -1,25 +1,55 @@
 /**
- * The HTTPS agent for i-doit: the system trust store plus an optional CA bundle and an optional
- * certificate pin. Verification stays on; nothing here is process-wide.
+ * The HTTPS agent for i-doit, with vSphere's options and guarantees (src/providers/vsphere/tls.ts):
+ * the system trust store, plus `caFile` (a private CA) in addition; or `thumbprint`, a pin of the
+ * server certificate's SHA-256 that replaces chain and host-name checks (self-signed i-doit
+ * installations). With a pin, the socket is handed to HTTP only after the pin matched, so no byte
+ * of a request (the API key) is ever written to an unverified peer. Nothing here is process-wide.
+ * Plain http is refused for non-lab sites before any agent is built (site-client.ts, siteConfig.ts).
  */
 import * as fs from 'node:fs';
 import * as https from 'node:https';
+import type { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
+import { UserError } from '../../engine/contract';
 import type { TlsOptions } from '../../manifest/site';
 
+export class IdoitTlsPinError extends UserError {}
+
+class PinnedAgent extends https.Agent {
+  constructor(private readonly pin: string, opts: https.AgentOptions) {
+    super(opts);
+  }
+
+  override createConnection(options: tls.ConnectionOptions, cb: (err: Error | null, s?: Duplex) => void): Duplex | undefined {
+    // The operator vouched for exactly this certificate: it replaces chain and name checks.
+    const socket = tls.connect({ ...options, rejectUnauthorized: false });
+    socket.once('secureConnect', () => {
+      const seen = socket.getPeerCertificate()?.fingerprint256?.replace(/:/g, '').toUpperCase();
+      if (seen === this.pin) return cb(null, socket);
+      socket.destroy();
+      cb(new IdoitTlsPinError(`i-doit server certificate does not match idoit.tls.thumbprint (server presented SHA-256 ${seen ?? 'no certificate'}); refusing to send the API key`));
+    });
+    socket.once('error', (e) => cb(e));
+    return undefined;
+  }
+}
+
 export function httpsAgent(opts: TlsOptions | undefined, root: string): https.Agent {
-  const agentOpts: https.AgentOptions = { keepAlive: true };
+  const common: https.AgentOptions = { keepAlive: true };
+  if (opts?.thumbprint) {
+    const pin = opts.thumbprint.replace(/[:\s]/g, '').toUpperCase();
+    if (!/^[0-9A-F]{64}$/.test(pin)) throw new UserError(`idoit.tls.thumbprint must be a SHA-256 fingerprint (64 hex digits), got "${opts.thumbprint}"`);
+    return new PinnedAgent(pin, common);
+  }
   if (opts?.caFile) {
     const file = opts.caFile.startsWith('/') ? opts.caFile : `${root}/${opts.caFile}`;
-    agentOpts.ca = [...tls.rootCertificates, fs.readFileSync(file, 'utf8')];
+    let pem: string;
+    try {
+      pem = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new UserError(`idoit.tls.caFile ${file} cannot be read (${(e as NodeJS.ErrnoException).code}); fix the path in shipshape.yaml`);
+    }
+    return new https.Agent({ ...common, ca: [...tls.rootCertificates, pem] });
   }
-  if (opts?.thumbprint) {
-    const want = opts.thumbprint.replace(/:/g, '').toUpperCase();
-    agentOpts.checkServerIdentity = (host, cert) => {
-      const got = cert.fingerprint256.replace(/:/g, '').toUpperCase();
-      if (got !== want) return new Error(`i-doit TLS certificate of ${host} has SHA-256 ${cert.fingerprint256}, expected the pinned ${opts.thumbprint}`);
-      return tls.checkServerIdentity(host, cert);
-    };
-  }
-  return new https.Agent(agentOpts);
+  return new https.Agent(common);
 }

@@ -10,6 +10,8 @@ import { InstallStore, newToken } from './store';
 export interface AttemptInput {
   system: string;
   mac: string;
+  /** The system's address: the provisioning server answers this install only from it. */
+  ip?: string;
   os: string;
   bootPath: 'dhcp' | 'iso';
   tokenTtlMs: number;
@@ -34,6 +36,7 @@ export async function startAttempt(store: InstallStore, a: AttemptInput): Promis
   const record: InstallRecord = {
     ...base,
     mac: a.mac.toLowerCase(),
+    ...(a.ip ? { ip: a.ip } : {}),
     os: a.os,
     bootPath: a.bootPath,
     tokenHash: hash,
@@ -44,6 +47,8 @@ export async function startAttempt(store: InstallStore, a: AttemptInput): Promis
     ...(a.commit ? { commit: a.commit } : {}),
   };
   delete record.failureLog;
+  delete record.hostKey;
+  delete record.callbackHostKey;
   // Files first: the record makes the system visible to the server, so it must never point at missing files.
   await store.writeFiles(a.system, files);
   await store.put(record);

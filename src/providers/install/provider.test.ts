@@ -14,7 +14,7 @@ import type { SiteConfig } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
 import { startProvisioningServer, type ProvisioningServer } from '../../provisioning/server';
 import { InstallFailedError, InstallTimeoutError } from './errors';
-import { InstallProvider, type InstallProviderOptions } from './provider';
+import { HOST_KEY_GUESTINFO, InstallProvider, type BootMedia, type InstallProviderOptions } from './provider';
 
 const ROOT = path.join(__dirname, '..', '..', '..', 'examples', 'lab');
 const HASH = '$6$saltsaltsalt$0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ';
@@ -37,7 +37,8 @@ beforeAll(async () => {
   await fs.writeFile(path.join(dir, 'id.pub'), `${KEY}\n`);
   process.env.SHIPSHAPE_TEST_ROOT_HASH = HASH;
   repo = await loadRepo(ROOT);
-  srv = await startProvisioningServer({ listen: '127.0.0.1:0', stateDir: path.join(dir, 'state'), log });
+  // The pretend installer asks from loopback for systems in documentation ranges: the lab exception.
+  srv = await startProvisioningServer({ listen: '127.0.0.1:0', stateDir: path.join(dir, 'state'), log, labLoopback: true });
   site = {
     ...repo.site!,
     provisioning: { ...repo.site!.provisioning!, baseUrl: srv.url, sshPublicKeyFile: path.join(dir, 'id.pub'), rootPasswordHash: { ref: '${env:SHIPSHAPE_TEST_ROOT_HASH}' } },
@@ -54,34 +55,84 @@ const provider = (over: Partial<InstallProviderOptions> = {}) =>
   new InstallProvider({ os: repo.os, dir: path.join(dir, 'state'), secret: async (r) => process.env[r.ref.slice(6, -1)]!, pollMs: 20, ...over });
 const resolvedOf = (s: DesiredSystem) => ({ ip: s.network.ip, mac: s.network.mac });
 
-/** A pretend installer that knows only its MAC, as a real one: the token comes from the boot script. */
-async function installer(mac: string, outcome: 'built' | { failed: string }): Promise<void> {
+/** The VM as vCenter shows it: guestinfo per system (what vmware-rpctool in the guest sets). No ISO path here. */
+function fakeMedia(): BootMedia & { guest: Map<string, string> } {
+  const guest = new Map<string, string>();
+  return {
+    guest,
+    attachIso: () => Promise.reject(new Error('no ISO in this test')),
+    detachIso: async () => {},
+    installMarker: async () => undefined,
+    setInstallMarker: async () => {},
+    guestInfo: async (s, _r, key) => guest.get(`${s.name}/${key}`),
+    setGuestInfo: async (s, _r, key, value) => {
+      if (value) guest.set(`${s.name}/${key}`, value);
+      else guest.delete(`${s.name}/${key}`);
+    },
+    restart: async () => {},
+  };
+}
+
+/** A pretend installer that knows only its MAC, as a real one: the answer file (and in it the token) is asked for by MAC. */
+async function installer(mac: string, outcome: 'built' | { failed: string }, before?: () => Promise<void>, postedKey = HOST_KEY): Promise<void> {
   let script = '';
-  for (let i = 0; i < 200 && !script; i++) {
+  for (let i = 0; i < 1500 && !script; i++) {
     const r = await fetch(`${srv.url}/boot/${mac.replace(/:/g, '-')}`, { signal: AbortSignal.timeout(5000) });
-    if (r.ok) script = await r.text();
+    // Until the attempt exists, /boot says "boot from disk"; a real iPXE (ISO path) retries the same way.
+    const text = await r.text();
+    if (text.includes('url=')) script = text;
     else await new Promise((res) => setTimeout(res, 20));
   }
+  if (!script) throw new Error(`no boot script for ${mac} within 30 s`);
   const url = /url=(\S+)/.exec(script)![1]!;
   const answer = await (await fetch(url)).text();
   const built = /(http\S+\/built\/\S+)/.exec(answer)![1]!;
   const target = outcome === 'built' ? built : built.replace('/built/', '/failed/');
-  await fetch(target, { method: 'POST', body: outcome === 'built' ? HOST_KEY : outcome.failed });
+  await before?.();
+  await fetch(target, { method: 'POST', body: outcome === 'built' ? postedKey : outcome.failed });
 }
 
 it('waits until the installer reports built; afterwards the plan has nothing to do and the answer file is gone', async () => {
-  const p = provider();
+  const media = fakeMedia();
+  const p = provider({ media });
   const s = system('inst-ok');
   const desired = p.desired(s, resolvedOf(s), site)!;
-  const [res] = await Promise.all([p.create(s, desired, resolvedOf(s), ctx()), installer(s.network.mac, 'built')]);
+  // The installer publishes its host key through VMware Tools (guestinfo), then posts built.
+  const publish = () => media.setGuestInfo(s, resolvedOf(s), HOST_KEY_GUESTINFO, HOST_KEY, ctx());
+  const [res] = await Promise.all([p.create(s, desired, resolvedOf(s), ctx()), installer(s.network.mac, 'built', publish)]);
   expect(res.fields).toEqual({ os: 'debian12', state: 'built' });
   const seen = (await p.observe(ctx())).resources.find((r) => r.system === 'inst-ok')!;
   expect(p.diff(s, desired, seen)).toEqual([]);
-  // The host key posted with `built` goes to specialisation, which pins it.
+  // The host key confirmed over vCenter goes to specialisation, which pins it.
   expect(p.resolve(s, seen, resolvedOf(s)).hostKey).toBe(HOST_KEY);
   expect(await fs.readdir(path.join(dir, 'state'))).not.toContain('inst-ok.answer');
   // One-shot: asking again does nothing, even with no installer around.
   expect((await p.create(s, desired, resolvedOf(s), ctx())).id).toBe(res.id);
+});
+
+it('a neighbour that answers "built" with its own host key is caught: the key the VM published over vCenter differs', async () => {
+  const media = fakeMedia();
+  const p = provider({ media });
+  const s = system('inst-hijack');
+  const ATTACKER = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAttackerKeyxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx evil';
+  const publish = () => media.setGuestInfo(s, resolvedOf(s), HOST_KEY_GUESTINFO, HOST_KEY, ctx());
+  const err = await Promise.all([p.create(s, p.desired(s, resolvedOf(s), site)!, resolvedOf(s), ctx()), installer(s.network.mac, 'built', publish, ATTACKER)]).catch((e: unknown) => e);
+  expect(String(err)).toContain('not the one the VM published');
+  const seen = (await p.observe(ctx())).resources.find((r) => r.system === 'inst-hijack')!;
+  // Nothing is pinned: specialisation will not trust either key.
+  expect(p.resolve(s, seen, resolvedOf(s)).hostKey).not.toBe(ATTACKER);
+  expect(p.resolve(s, seen, resolvedOf(s)).hostKey).not.toBe(HOST_KEY);
+});
+
+it('a host key left in guestinfo from before is cleared when an attempt starts; the callback key is trusted only where the site says so', async () => {
+  const media = fakeMedia();
+  const s = system('inst-callback');
+  media.guest.set(`${s.name}/${HOST_KEY_GUESTINFO}`, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIStaleKeyxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx old');
+  const p = provider({ media });
+  const callbackSite = { ...site, provisioning: { ...site.provisioning!, hostKeyFrom: 'callback' as const } };
+  const [res] = await Promise.all([p.create(s, p.desired(s, resolvedOf(s), callbackSite)!, resolvedOf(s), ctx({ site: callbackSite })), installer(s.network.mac, 'built')]);
+  expect(media.guest.has(`${s.name}/${HOST_KEY_GUESTINFO}`)).toBe(false);
+  expect(p.resolve(s, res, resolvedOf(s)).hostKey).toBe(HOST_KEY);
 });
 
 it('a built system never reinstalls: changing its OS is refused in the plan', async () => {

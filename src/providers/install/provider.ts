@@ -21,6 +21,7 @@ import { buildBootIso } from './iso';
 import { installBootOptions, readTemplate, renderInstall, type BootPath } from './render';
 import { ACTIVE, moved, type InstallRecord, type InstallState } from './state';
 import { InstallStore } from './store';
+import { isOpenSshPublicKey } from './escape';
 
 export interface InstallFields extends Fields {
   os: string;
@@ -30,8 +31,11 @@ export interface InstallFields extends Fields {
 /** What the ISO path needs from the VM's platform: the `bootMedia` capability of the vm step. */
 export type { BootMedia } from '../../engine/contract';
 
-/** Plays the installer's part against the provisioning server: lab sites only. */
-export type LabInstaller = (job: { system: string; mac: string; token: string; baseUrl: string }) => Promise<void>;
+/** Where the installer publishes the installed system's SSH host key (answer-file templates call vmware-rpctool with it). */
+export const HOST_KEY_GUESTINFO = 'guestinfo.shipshape.hostkey';
+
+/** Plays the installer's part against the provisioning server: lab sites only. `publishHostKey` plays vmware-rpctool. */
+export type LabInstaller = (job: { system: string; mac: string; token: string; baseUrl: string; publishHostKey?: (key: string) => Promise<void> }) => Promise<void>;
 
 export interface InstallProviderOptions {
   os: Record<string, OsEntry>;
@@ -121,7 +125,7 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
     const timeoutMs = prov.installTimeoutMinutes * 60_000;
     if (this.o.labInstaller && !ctx.lab) throw new UserError('a lab installer stand-in is configured, but shipshape.yaml does not set `lab: true`: a real site installs for real');
     let r = await this.store.get(system.name);
-    if (r?.state === 'built') return this.toResource(r);
+    if (r?.state === 'built') return this.toResource(r.hostKey ? r : await this.confirmHostKey(system, resolved, r, ctx));
     if (!r && this.o.media && (await this.o.media.installMarker(system, resolved, ctx)) === 'built') {
       // The VM says it is installed but our record is gone (a lost or new state dir): record it, never reinstall.
       const at = now().toISOString();
@@ -139,8 +143,10 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
       const secrets = await this.secrets(ctx.site, system.name);
       const template = await readTemplate(os, ctx.site.root);
       let isoScript: string | undefined;
+      // A host key left from an earlier attempt (or set by anyone before this one) must not be taken for the new system's.
+      if (this.o.media) await this.o.media.setGuestInfo(system, resolved, HOST_KEY_GUESTINFO, '', ctx);
       const started = await startAttempt(this.store, {
-        system: system.name, mac: resolved.mac, os: os.name, bootPath, tokenTtlMs: timeoutMs, now: now(), ...(ctx.commit ? { commit: ctx.commit } : {}),
+        system: system.name, mac: resolved.mac, ...(resolved.ip !== UNKNOWN && resolved.ip ? { ip: String(resolved.ip) } : {}), os: os.name, bootPath, tokenTtlMs: timeoutMs, now: now(), ...(ctx.commit ? { commit: ctx.commit } : {}),
         render: async (t) => {
           const out = renderInstall({ system, os, site: ctx.site, resolved, bootPath, token: t, secrets, template });
           const problems = [...(os.installer === 'preseed' ? await checkPreseed(out.answerFile) : checkKickstart(out.answerFile, os.release)), ...checkIpxe(out.bootScript), ...(out.isoScript ? checkIpxe(out.isoScript) : [])];
@@ -165,9 +171,13 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
     }
     if (this.o.labInstaller && ctx.lab && token) {
       ctx.log.warn({ system: system.name }, 'lab: OS installation simulated');
-      await this.o.labInstaller({ system: system.name, mac: resolved.mac, token, baseUrl: prov.baseUrl });
+      const media = this.o.media;
+      await this.o.labInstaller({
+        system: system.name, mac: resolved.mac, token, baseUrl: prov.baseUrl,
+        ...(media ? { publishHostKey: (key: string) => media.setGuestInfo(system, resolved, HOST_KEY_GUESTINFO, key, ctx) } : {}),
+      });
     }
-    const done = await waitForBuilt(this.store, system.name, {
+    let done = await waitForBuilt(this.store, system.name, {
       deadline: new Date(Date.parse(r!.requestedAt) + timeoutMs),
       pollMs: this.o.pollMs ?? 5000,
       now,
@@ -175,6 +185,7 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
       onProgress: (x) => ctx.log.info({ system: x.system, state: x.state }, `install: ${x.state}`),
     });
     if (this.o.media) await this.o.media.setInstallMarker(system, resolved, 'built', ctx);
+    done = await this.confirmHostKey(system, resolved, done, ctx);
     if (done.iso && this.o.media) {
       await this.o.media.detachIso(system, resolved, done.iso, ctx);
       const { iso: _iso, ...rest } = done;
@@ -182,6 +193,32 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
       return this.toResource(rest);
     }
     return this.toResource(done);
+  }
+
+  /**
+   * The host key specialisation will pin. `guestinfo` (default): the value the installer set inside
+   * the VM, read from vCenter; a `built` callback that claimed another key is a hijack attempt and
+   * fails the step. `callback`: the site accepts the key posted with `built`.
+   */
+  private async confirmHostKey(system: DesiredSystem, resolved: Resolved, r: InstallRecord, ctx: ProviderContext): Promise<InstallRecord> {
+    const from = ctx.site.provisioning?.hostKeyFrom ?? 'guestinfo';
+    let hostKey: string | undefined;
+    if (from === 'callback') hostKey = r.callbackHostKey;
+    else if (this.o.media) {
+      const published = (await this.o.media.guestInfo(system, resolved, HOST_KEY_GUESTINFO, ctx))?.trim();
+      if (published && isOpenSshPublicKey(published)) hostKey = published;
+      if (hostKey && r.callbackHostKey && r.callbackHostKey !== hostKey) {
+        throw new UserError(
+          `system ${system.name}: the SSH host key posted with "built" is not the one the VM published in ${HOST_KEY_GUESTINFO}; someone on the install network may have answered for this system. ` +
+            'The key is not trusted and specialisation will not connect. Check the VM console, then declare the system absent and present again to reinstall',
+        );
+      }
+      if (!hostKey) ctx.log.warn({ system: system.name }, `install: the VM published no SSH host key in ${HOST_KEY_GUESTINFO} (open-vm-tools in the installed system?); specialisation cannot pin one. Sites whose VMs cannot set guestinfo set provisioning.hostKeyFrom: callback`);
+    }
+    if (!hostKey || hostKey === r.hostKey) return r;
+    const next = { ...r, hostKey };
+    await this.store.put(next);
+    return next;
   }
 
   private async secrets(site: SiteConfig, system: string): Promise<{ rootPasswordHash?: string; sshPublicKey: string }> {

@@ -77,11 +77,19 @@ describe.each(['debian12', 'debian8', 'rocky9', 'centos7'])('OS %s', (osName) =>
     expect(iso.answerFile).toContain(HASH);
     expect(iso.answerFile).toContain(KEY);
     expect(iso.answerFile).toMatch(/ssh_host_ed25519_key\.pub \S*\/built\//);
+    // The host key also goes to vCenter through VMware Tools, the channel specialisation trusts.
+    expect(iso.answerFile).toContain('vmware-rpctool "info-set guestinfo.shipshape.hostkey $(cat /etc/ssh/ssh_host_ed25519_key.pub)"');
+    // The boot script and the kernel command line carry no secret: the answer file is asked for by MAC.
+    const macPath = s.network.mac.toLowerCase().replace(/:/g, '-');
+    for (const r of [iso, dhcp]) {
+      expect(r.bootScript).not.toContain(TOKEN);
+      expect(r.kernelArgs).not.toContain(TOKEN);
+    }
     if (osName.startsWith('debian')) {
-      expect(iso.kernelArgs).toContain(`url=http://127.0.0.1:18088/install/${TOKEN}`);
+      expect(iso.kernelArgs).toContain(`url=http://127.0.0.1:18088/install/${macPath}`);
       expect(iso.kernelArgs).toContain('netcfg/get_ipaddress=198.51.100.20');
     } else {
-      expect(iso.kernelArgs).toContain(`inst.ks=http://127.0.0.1:18088/install/${TOKEN}`);
+      expect(iso.kernelArgs).toContain(`inst.ks=http://127.0.0.1:18088/install/${macPath}`);
       expect(iso.kernelArgs).toContain('ip=198.51.100.20::198.51.100.1:255.255.255.0:web-dev-02.dev.example.com::none');
       expect(dhcp.kernelArgs).toContain('ip=dhcp');
     }

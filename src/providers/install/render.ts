@@ -98,9 +98,13 @@ export function networkSettings(system: DesiredSystem, resolved: Resolved, site:
   };
 }
 
-function callbackUrls(base: string, token: string): Record<'installUrl' | 'builtUrl' | 'failedUrl' | 'progressUrl', string> {
+/**
+ * The answer file is asked for by MAC (the boot script carries no secret); only the answer file,
+ * which the server hands to the system's own address alone, carries the token the callbacks need.
+ */
+function callbackUrls(base: string, macPath: string, token: string): Record<'installUrl' | 'builtUrl' | 'failedUrl' | 'progressUrl', string> {
   const b = base.replace(/\/+$/, '');
-  return { installUrl: `${b}/install/${token}`, builtUrl: `${b}/built/${token}`, failedUrl: `${b}/failed/${token}`, progressUrl: `${b}/progress/${token}` };
+  return { installUrl: `${b}/install/${macPath}`, builtUrl: `${b}/built/${token}`, failedUrl: `${b}/failed/${token}`, progressUrl: `${b}/progress/${token}` };
 }
 
 const BOOT_DISK = 'sda';
@@ -114,7 +118,7 @@ export function renderInstall(input: RenderInput): RenderedInstall {
   if (!mirror) throw new RenderError(n, 'os', `provisioning.mirrors in shipshape.yaml has no entry for OS \`${os.name}\``);
   const mirrorUrl = checked(n, `provisioning.mirrors.${os.name}`, 'url', mirror.replace(/\/+$/, ''));
   const base = checked(n, 'provisioning.baseUrl', 'url', prov.baseUrl.replace(/\/+$/, ''));
-  const urls = callbackUrls(base, checked(n, 'token', 'word', token));
+  const urls = callbackUrls(base, checked(n, 'network.mac', 'word', macKey(String(resolved.mac ?? system.network.mac))), checked(n, 'token', 'word', token));
   const net = bootPath === 'iso' ? networkSettings(system, resolved, site) : undefined;
   const bootDisk = system.disks[0];
   if (!bootDisk) throw new RenderError(n, 'disks', 'the system declares no disks; the first disk is the boot disk');

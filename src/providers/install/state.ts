@@ -38,6 +38,8 @@ export interface InstallRecord {
   system: string;
   /** Lower-case, colon-separated. */
   mac: string;
+  /** The system's address from the ip step: the provisioning server answers the install's requests only from it. */
+  ip?: string;
   os: string;
   bootPath: 'dhcp' | 'iso';
   state: InstallState;
@@ -49,8 +51,14 @@ export interface InstallRecord {
   requestedAt: string;
   updatedAt: string;
   attempt: number;
-  /** The installed system's SSH host key (public key line), posted with `built`: specialisation pins it. */
+  /**
+   * The installed system's SSH host key (public key line) that specialisation pins: confirmed over a
+   * channel a network neighbour cannot write (the VM's guestinfo, read from vCenter), or taken from
+   * the callback only where the site says so (provisioning.hostKeyFrom: callback).
+   */
   hostKey?: string;
+  /** The key the `built` callback claimed: a neighbour could have posted it, so it is never trusted alone. */
+  callbackHostKey?: string;
   /** Datastore path of the boot ISO while it is attached (ISO path). */
   iso?: string;
   /** The installer's log tail on failure, with password hashes and tokens removed. */

@@ -78,6 +78,16 @@ export function vsphereBootMedia(connect: Connect, taskMs: (v: VsphereConfig) =>
       const { c, v } = await connect(ctx);
       await runTask(c, 'ReconfigVM_Task', ref('_this', vmOf(system, resolved)) + `<spec>${extraConfig([[INSTALL_MARKER, value]])}</spec>`, { timeoutMs: taskMs(v), what: `mark ${system.name} as installed` });
     },
+    async guestInfo(system, resolved, key, ctx) {
+      const { c } = await connect(ctx);
+      const [o] = await retrieveObjects(c, [vmOf(system, resolved)], [{ type: 'VirtualMachine', paths: ['config.extraConfig'] }]);
+      return lastPerKey(o?.props.get('config.extraConfig')).get(key);
+    },
+    async setGuestInfo(system, resolved, key, value, ctx) {
+      if (!key.startsWith('guestinfo.')) throw new Error(`internal: ${key} is not a guestinfo key`);
+      const { c, v } = await connect(ctx);
+      await runTask(c, 'ReconfigVM_Task', ref('_this', vmOf(system, resolved)) + `<spec>${extraConfig([[key, value]])}</spec>`, { timeoutMs: taskMs(v), what: `${value ? 'set' : 'clear'} ${key} of ${system.name}` });
+    },
     async restart(system, resolved, ctx) {
       const { c, v } = await connect(ctx);
       const vm = vmOf(system, resolved);

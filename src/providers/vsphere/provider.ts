@@ -20,8 +20,9 @@ import { powerOff, powerOn } from './power';
 import { retire } from './retire';
 import { FileNotFoundError, ManagedObjectNotFoundError, VsphereFault } from './soap/faults';
 import { child, ref, toRef, type MoRef } from './soap/xml';
-import { cloneBody, reconfigSpec, wantFor } from './specs';
-import { HEAVY_PATHS, LIGHT_PATHS, MARKER_OWNER, MARKER_SYSTEM, markerEntries, markerOf, NETWORK_REQUESTS, networkNamesOf, OWNER_VALUE, parseVm, type VmInfo } from './vm';
+import { cloneBody, extraConfig, reconfigSpec, wantFor } from './specs';
+import { HEAVY_PATHS, LIGHT_PATHS, MARKER_OWNER, MARKER_SEAL, MARKER_SYSTEM, markerEntries, markerOf, NETWORK_REQUESTS, networkNamesOf, OWNER_VALUE, parseVm, type Marker, type VmInfo } from './vm';
+import { markerVerified, siteSealer, type Sealer } from '../../ownership';
 
 export interface VsphereProviderOptions {
   /** This backend's section of the site config, validated, defaults applied: handed once, here. */
@@ -48,6 +49,8 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   private place: Placement | undefined;
   /** VMs seen by observe in this run (name/marker lookups for create). */
   private seen: VmInfo[] | undefined;
+  /** The site's marker seal (undefined: a site without `ownership:`, markers taken at their word). */
+  private sealer: Sealer | undefined;
 
   constructor(private readonly o: VsphereProviderOptions) {}
 
@@ -92,7 +95,50 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       });
       this.place = new Placement(this.client, v);
     }
+    this.sealer = await siteSealer(ctx.site, this.o.secret);
     return { c: this.client, p: this.place!, v };
+  }
+
+  /** The VM's marker when it is ours: it names a system and, on a site with `ownership:`, carries this site's seal for this VM. */
+  private ours(vm: Pick<VmInfo, 'extraConfig' | 'ref'>): Marker | undefined {
+    const m = markerOf(vm);
+    return m && markerVerified(this.sealer, { kind: 'vm', system: m.system, resourceId: vm.ref.value }, vm.extraConfig.get(MARKER_SEAL)) ? m : undefined;
+  }
+
+  /** The marker entries for `system` on the VM `vm` (with the seal, which needs the VM's id: never in a clone spec). */
+  private markerFor(system: DesiredSystem, vm: MoRef, commit?: string): [string, string][] {
+    const m = markerEntries(system.name, system.os, commit);
+    if (this.sealer) m.push([MARKER_SEAL, this.sealer.seal({ kind: 'vm', system: system.name, resourceId: vm.value })]);
+    return m;
+  }
+
+  /**
+   * `shipshape ownership seal`: seals the VMs whose (unsealed) marker names one of `systems`, once,
+   * when a site starts using `ownership:`. A system claimed by two VMs is left alone and reported.
+   */
+  async sealMarkers(ctx: ProviderContext, systems: Set<string>): Promise<{ sealed: string[]; skipped: string[] }> {
+    const { c, p, v } = await this.connect(ctx);
+    if (!this.sealer) throw new UserError('shipshape.yaml has no ownership: section (siteId, key); there is nothing to seal with');
+    const vms = await this.listFolder(c, p);
+    const claims = new Map<string, VmInfo[]>();
+    for (const vm of vms) {
+      const m = markerOf(vm);
+      if (m && systems.has(m.system)) claims.set(m.system, [...(claims.get(m.system) ?? []), vm]);
+    }
+    const sealed: string[] = [];
+    const skipped: string[] = [];
+    for (const [system, list] of claims) {
+      if (list.length > 1) {
+        skipped.push(`${system}: ${list.length} VMs claim it (${list.map((x) => `${x.name}/${x.ref.value}`).join(', ')}); remove the extra markers by hand, then seal again`);
+        continue;
+      }
+      const vm = list[0]!;
+      if (this.ours(vm)) continue;
+      const seal = this.sealer.seal({ kind: 'vm', system, resourceId: vm.ref.value });
+      await runTask(c, 'ReconfigVM_Task', ref('_this', vm.ref) + `<spec>${extraConfig([[MARKER_SEAL, seal]])}</spec>`, { timeoutMs: this.taskMs(v), what: `seal the marker of ${vm.name}` });
+      sealed.push(`vm ${system}: ${vm.name} (${vm.ref.value})`);
+    }
+    return { sealed, skipped };
   }
 
   private taskMs(v: VsphereConfig): number {
@@ -130,7 +176,8 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     const handle: VmHandle = { ref: vm.ref, instanceUuid: vm.instanceUuid, hasDevices: vm.devices !== undefined };
     const iso = vm.devices?.cdroms[0]?.iso;
     if (iso) handle.cdromIso = iso;
-    return { kind: 'vm', system: marker?.system ?? vm.name, id: vm.ref.value, owned: marker !== undefined, fields: observedFields(vm), handle };
+    // A marker without this site's seal is someone's claim, not ours: reported, never touched.
+    return { kind: 'vm', system: marker?.system ?? vm.name, id: vm.ref.value, owned: this.ours(vm) !== undefined, fields: observedFields(vm), handle };
   }
 
   async observe(ctx: ProviderContext): Promise<Observation<VmFields, VmHandle>> {
@@ -142,7 +189,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     // The device list is the heavy part (about 6 KB per VM): read only for VMs we may have to
     // change, a page at a time, and reduced to fields at once so a page's XML is garbage before
     // the next arrives (converge re-reads devices itself before editing them).
-    const owned = vms.filter((vm) => markerOf(vm));
+    const owned = vms.filter((vm) => this.ours(vm));
     const page = this.o.pageSize ?? DEFAULT_PAGE_SIZE;
     for (let i = 0; i < owned.length; i += page) {
       const chunk = owned.slice(i, i + page);
@@ -174,7 +221,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   private async createOnce(system: DesiredSystem, desired: VmFields, resolved: Resolved, ctx: ProviderContext, intent?: CreateIntent): Promise<VmResource> {
     const { c, p, v } = await this.connect(ctx);
     const found = (this.seen ?? (await this.listFolder(c, p))).filter((vm) => vm.name === system.name || markerOf(vm)?.system === system.name);
-    const mine = found.filter((vm) => markerOf(vm)?.system === system.name);
+    const mine = found.filter((vm) => this.ours(vm)?.system === system.name);
     if (mine.length > 1) {
       throw new UserError(`system ${system.name}: ${mine.length} VMs in ${p.folderPath} carry its marker (${mine.map((m) => `${m.name}/${m.ref.value}`).join(', ')}); remove all but one by hand, then apply again`);
     }
@@ -264,7 +311,8 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     let made: MoRef | undefined = detail.vm ? { type: 'VirtualMachine', value: detail.vm } : detail.task ? await this.taskResult(c, detail.task, v) : undefined;
     if (!made) {
       const vms = await this.listFolder(c, p);
-      made = vms.find((vm) => markerOf(vm)?.system === system.name)?.ref;
+      // Only a marker sealed by this site counts here: a hand-written one must not make someone's VM ours.
+      made = vms.find((vm) => this.ours(vm)?.system === system.name)?.ref;
       const unmarked = vms.filter((vm) => vm.name === system.name && !markerOf(vm));
       if (!made && unmarked.length) {
         // Killed before the clone task was noted: that VM may be the clone, or someone else's.
@@ -275,8 +323,9 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     let vm = await this.readVm(c, made);
     const m = markerOf(vm);
     if (m && m.system !== system.name) throw new UserError(`system ${system.name}: the VM its interrupted create made (${made.value}) carries the marker of system ${m.system}; check it in vCenter`);
-    if (!m) {
-      const spec = reconfigSpec(vm.devices, { growDisks: [], addDisks: [], extraConfig: markerEntries(system.name, system.os, ctx.commit) });
+    if (!m || !this.ours(vm)) {
+      // The journal (or this site's seal) vouches for this VM: mark and seal it.
+      const spec = reconfigSpec(vm.devices, { growDisks: [], addDisks: [], extraConfig: this.markerFor(system, vm.ref, ctx.commit) });
       await runTask(c, 'ReconfigVM_Task', ref('_this', vm.ref) + spec, { timeoutMs: this.taskMs(v), what: `mark ${system.name} (${vm.ref.value})` });
       vm = await this.readVm(c, vm.ref);
     }
@@ -308,7 +357,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       if (m?.os && m.os !== desired.os) {
         throw new UserError(`system ${system.name}: VM ${vmRef.value} was cloned for OS ${m.os}, the manifest wants ${desired.os}; that takes a new VM (a replace), not a reconfiguration. If the old VM was kept (vmOnDelete: poweroff-keep), rename it or remove its ${MARKER_SYSTEM} extraConfig, then apply again`);
       }
-      const needMarker = m?.system !== system.name || m.os !== desired.os;
+      const needMarker = m?.system !== system.name || m.os !== desired.os || this.ours(vm) === undefined;
       if (!changes.length && !needMarker && isoDone) break;
       if (round > MAX_CONVERGE) throw new Error(`vSphere VM ${what} did not converge after ${MAX_CONVERGE} reconfigurations; still differs in ${changes.map((ch) => ch.path).join(', ')}`);
       const hw = changes.filter((ch) => ch.path === 'cpu' || ch.path === 'memoryMiB' || ch.path === 'mac');
@@ -321,7 +370,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
         ctx.log.info({ system: system.name, fields: hw.map((h) => h.path) }, 'vsphere: powering off for a CPU/memory/MAC change (powerPolicy allow-poweroff)');
         await powerOff(c, vmRef, { guestTimeoutMs: this.o.guestShutdownTimeoutMs ?? 120_000, taskTimeoutMs: this.taskMs(v), what });
       }
-      const marker = needMarker || changes.length ? markerEntries(system.name, system.os, ctx.commit).filter(([k, val]) => vm.extraConfig.get(k) !== val) : [];
+      const marker = needMarker || changes.length ? this.markerFor(system, vmRef, ctx.commit).filter(([k, val]) => vm.extraConfig.get(k) !== val) : [];
       const want = await wantFor(changes, desired, p, marker, isoDone ? undefined : o.iso);
       isoDone = true;
       const spec = reconfigSpec(vm.devices, want);
@@ -363,8 +412,8 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       throw e;
     }
     // Decide on what the VM carries now, not on what the plan saw.
-    if (!vm || markerOf(vm)?.system !== system.name) {
-      throw new UserError(`system ${system.name}: refusing to delete VM ${vm?.name ?? '?'} (${vmRef.value}): it does not carry shipshape's marker for this system`);
+    if (!vm || this.ours(vm)?.system !== system.name) {
+      throw new UserError(`system ${system.name}: refusing to delete VM ${vm?.name ?? '?'} (${vmRef.value}): it does not carry shipshape's marker for this system${this.sealer ? ' sealed by this site' : ''}`);
     }
     const what = `${system.name} (${vmRef.value})`;
     await powerOff(c, vmRef, { guestTimeoutMs: this.o.guestShutdownTimeoutMs ?? 120_000, taskTimeoutMs: this.taskMs(v), what });

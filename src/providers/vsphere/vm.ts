@@ -18,6 +18,8 @@ export const MARKER_OWNER = 'shipshape.owner';
 export const MARKER_SYSTEM = 'shipshape.system';
 export const MARKER_OS = 'shipshape.os';
 export const MARKER_COMMIT = 'shipshape.commit';
+/** The site's seal over the marker (src/ownership): binds it to this VM's managed object id. */
+export const MARKER_SEAL = 'shipshape.seal';
 export const OWNER_VALUE = 'shipshape';
 
 export const LIGHT_PATHS = [

@@ -48,5 +48,5 @@ d-i grub-installer/only_debian boolean true
 d-i grub-installer/bootdev string /dev/{{bootDisk}}
 # Progress, then a watcher that posts the installer's log if a step fails (busybox wget in d-i).
 d-i preseed/early_command string wget -q -O /dev/null --post-data=installing {{progressUrl}} || true; (while sleep 15; do if grep -q 'Installation step failed' /var/log/syslog; then wget -q -O /dev/null --post-file=/var/log/syslog {{failedUrl}}; break; fi; done) </dev/null >/dev/null 2>&1 &
-d-i preseed/late_command string mkdir -p /target/root/.ssh; echo '{{sshKey}}' > /target/root/.ssh/authorized_keys; chmod 700 /target/root/.ssh; chmod 600 /target/root/.ssh/authorized_keys; wget -q -O /dev/null --post-file=/target/etc/ssh/ssh_host_ed25519_key.pub {{builtUrl}}
+d-i preseed/late_command string mkdir -p /target/root/.ssh; echo '{{sshKey}}' > /target/root/.ssh/authorized_keys; chmod 700 /target/root/.ssh; chmod 600 /target/root/.ssh/authorized_keys; in-target sh -c 'vmware-rpctool "info-set guestinfo.shipshape.hostkey $(cat /etc/ssh/ssh_host_ed25519_key.pub)"'; wget -q -O /dev/null --post-file=/target/etc/ssh/ssh_host_ed25519_key.pub {{builtUrl}}
 d-i finish-install/reboot_in_progress note

@@ -47,5 +47,5 @@ d-i grub-installer/only_debian boolean true
 d-i grub-installer/bootdev string /dev/{{bootDisk}}
 # Debian 8: d-i's busybox wget cannot POST, so there is no progress call and no failure watcher;
 # the built callback uses the installed wget. A failed install shows as a timeout.
-d-i preseed/late_command string mkdir -p /target/root/.ssh; echo '{{sshKey}}' > /target/root/.ssh/authorized_keys; chmod 700 /target/root/.ssh; chmod 600 /target/root/.ssh/authorized_keys; in-target wget -q -O /dev/null --post-file=/etc/ssh/ssh_host_ed25519_key.pub {{builtUrl}}
+d-i preseed/late_command string mkdir -p /target/root/.ssh; echo '{{sshKey}}' > /target/root/.ssh/authorized_keys; chmod 700 /target/root/.ssh; chmod 600 /target/root/.ssh/authorized_keys; in-target sh -c 'vmware-rpctool "info-set guestinfo.shipshape.hostkey $(cat /etc/ssh/ssh_host_ed25519_key.pub)"'; in-target wget -q -O /dev/null --post-file=/etc/ssh/ssh_host_ed25519_key.pub {{builtUrl}}
 d-i finish-install/reboot_in_progress note
