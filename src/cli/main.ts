@@ -8,6 +8,10 @@ import { provisionCommand } from './commands/provision';
 import { serveCommand } from './commands/serve';
 import { statusCommand } from './commands/status';
 import { validateCommand } from './commands/validate';
+import { historyCommand, showCommand } from './commands/history';
+import { parseWebhook, type Webhook } from '../notify/webhook';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describeError, ExitError } from './errors';
 import { processIo, type Io } from './io';
 import { createLogger } from './log';
@@ -29,12 +33,28 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   const program = new Command('shipshape')
     .description('Declarative GitOps reconciler for virtual machines: vSphere, i-doit, DNS/DHCP, installation, specialisation.')
     .option('--log-level <level>', 'structured log level on stderr (fatal, error, warn, info, debug)', process.env.SHIPSHAPE_LOG_LEVEL ?? 'warn')
-    .option('--state-dir <dir>', 'where the run lock and drift history live (default $SHIPSHAPE_STATE_DIR or ~/.local/state/shipshape)')
+    .option('--state-dir <dir>', 'where the run lock, run history and drift history live (default $SHIPSHAPE_STATE_DIR or ~/.local/state/shipshape)')
+    .option('--notify <FORMAT=URL...>', 'webhook on run failure, drift found/resolved, install failed; FORMAT json|slack|mattermost|teams (default $SHIPSHAPE_NOTIFY, space-separated)')
+    .option('--history-days <n>', 'keep run history this many days (0: forever; default $SHIPSHAPE_HISTORY_DAYS or 90)', positiveInt('--history-days'))
+    .version(version(), '-V, --version', 'print the version')
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride()
     .showHelpAfterError();
   const log = () => createLogger(program.opts().logLevel);
   const state = (): string | undefined => program.opts().stateDir;
+  /** What every recorded run (plan, apply, drift, serve) takes from the global options. */
+  const recording = (): { stateDir?: string; notify?: Webhook[]; historyDays?: number } => {
+    const o = program.opts();
+    const specs: string[] = o.notify ?? (process.env.SHIPSHAPE_NOTIFY ?? '').split(/\s+/).filter(Boolean);
+    const days = o.historyDays ?? (process.env.SHIPSHAPE_HISTORY_DAYS ? Number(process.env.SHIPSHAPE_HISTORY_DAYS) : undefined);
+    let notify: Webhook[];
+    try {
+      notify = specs.map(parseWebhook);
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message);
+    }
+    return { stateDir: o.stateDir, ...(notify.length ? { notify } : {}), ...(days !== undefined ? { historyDays: days } : {}) };
+  };
 
   program
     .command('validate')
@@ -53,7 +73,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('--max-deletes <n>', 'the plan is refused by apply when it deletes more', positiveInt('--max-deletes'))
     .option('--base <ref>', 'plan only systems whose manifests, profiles, OS entries or roles changed between REF and HEAD (merge requests)')
     .addHelpText('after', '\nExamples:\n  shipshape plan\n  shipshape plan --base origin/main --format markdown --out plan.md\n  shipshape plan --format markdown --out plan.md\n  shipshape plan --format json --out plan.json --detailed-exitcode')
-    .action(async (o) => setCode(await planCommand({ ...o, stateDir: state() }, io, log())));
+    .action(async (o) => setCode(await planCommand({ ...o, ...recording() }, io, log())));
 
   program
     .command('apply')
@@ -63,7 +83,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('--concurrency <n>', 'systems worked on in parallel', positiveInt('--concurrency'))
     .option('--max-deletes <n>', 'refuse a plan that deletes more than this', positiveInt('--max-deletes'))
     .addHelpText('after', '\nExamples:\n  shipshape apply\n  shipshape plan --format json --out plan.json && shipshape apply plan.json\n  shipshape apply --concurrency 8 --max-deletes 10')
-    .action(async (planFile: string | undefined, o) => setCode(await applyCommand({ ...o, ...(planFile ? { planFile } : {}), stateDir: state() }, io, log())));
+    .action(async (planFile: string | undefined, o) => setCode(await applyCommand({ ...o, ...(planFile ? { planFile } : {}), ...recording() }, io, log())));
 
   program
     .command('drift')
@@ -72,7 +92,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addOption(formatOption())
     .option('--out <file>', 'write the report to a file')
     .addHelpText('after', '\nExamples:\n  shipshape drift\n  shipshape drift --format markdown --out drift.md')
-    .action(async (o) => setCode(await driftCommand({ ...o, stateDir: state() }, io, log())));
+    .action(async (o) => setCode(await driftCommand({ ...o, ...recording() }, io, log())));
 
   program
     .command('serve')
@@ -87,8 +107,27 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('--no-provisioning', 'do not run the provisioning server of shipshape.yaml (e.g. when `shipshape provision` runs elsewhere)')
     .addHelpText('after', '\nExamples:\n  shipshape serve --repo https://git.example.com/infra/systems.git --ref main --poll 60 --schedule "*/30 * * * *" --mode apply\n  shipshape serve -C . --watch --mode drift')
     .action(async (o) =>
-      setCode(await serveCommand({ ...o, pollSeconds: o.poll, graceSeconds: o.grace, stateDir: state() }, io, log())),
+      setCode(await serveCommand({ ...o, pollSeconds: o.poll, graceSeconds: o.grace, ...recording() }, io, log())),
     );
+
+  program
+    .command('history')
+    .description('the runs of plan, apply, drift and serve from the state dir, newest first: trigger, commit, who, result')
+    .option('--system <name>', 'only runs that changed or found drift on this system')
+    .option('--since <when>', 'only runs since a date (2026-11-30) or a duration back from now (24h, 7d)')
+    .addOption(new Option('--kind <kind>', 'only runs of this kind').choices(['plan', 'apply', 'drift']))
+    .option('--limit <n>', 'at most this many runs', positiveInt('--limit'), 50)
+    .addOption(formatOption())
+    .addHelpText('after', '\nExamples:\n  shipshape history\n  shipshape history --system web-dev-01 --since 7d\n  shipshape history --kind apply --format json')
+    .action(async (o) => setCode(await historyCommand({ ...o, stateDir: state() }, io)));
+
+  program
+    .command('show')
+    .description('one run in full: who and why, the plan it executed, the result and duration of every step, errors')
+    .argument('<run>', 'the run number, as `shipshape history` lists it')
+    .addOption(formatOption())
+    .addHelpText('after', '\nExamples:\n  shipshape show 42\n  shipshape show 42 --format json')
+    .action(async (id: string, o) => setCode(await showCommand(id, { ...o, stateDir: state() }, io)));
 
   const lab = program
     .command('lab')
@@ -132,6 +171,18 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .action(async (o) => setCode(await provisionCommand({ ...o, stateDir: state() }, io, log())));
 
   return program;
+}
+
+/** The version of package.json: two folders up from src/cli, three from dist/src/cli. */
+function version(): string {
+  for (const up of [['..', '..'], ['..', '..', '..']]) {
+    try {
+      return (JSON.parse(readFileSync(join(__dirname, ...up, 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      /* try the next */
+    }
+  }
+  return 'unknown';
 }
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {

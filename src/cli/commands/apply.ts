@@ -9,6 +9,8 @@ import type { Io } from '../io';
 import { closeAll, stateDir } from '../pipeline';
 import { progressPrinter } from '../progress';
 import { freshPlan, type SourceOptions } from './plan';
+import type { RunRecorder } from '../../history/recorder';
+import { recorded, startRecorder } from '../record';
 import { recordApplied } from '../../source/git';
 
 export interface ApplyOptions extends SourceOptions {
@@ -29,10 +31,15 @@ export async function applyCommand(opts: ApplyOptions, io: Io, log: Logger): Pro
 
 /** One apply run: the plan it made and, when anything was to be done, the report. Used by `apply` and `serve`. */
 export async function applyOnce(opts: ApplyOptions, io: Io, log: Logger, signal?: AbortSignal): Promise<{ plan: Plan; report?: ApplyReport }> {
+  const rec = startRecorder('apply', opts, io);
+  return recorded(rec, () => applyRun(opts, io, log, rec, signal), (r) => (r.report ? { report: r.report } : {}));
+}
+
+async function applyRun(opts: ApplyOptions, io: Io, log: Logger, rec: RunRecorder, signal?: AbortSignal): Promise<{ plan: Plan; report?: ApplyReport }> {
   const lock = acquireLock(stateDir(opts.stateDir), `apply ${opts.repo ?? opts.dir}`);
   if (lock.tookOverFrom) io.err(`took over a stale lock of pid ${lock.tookOverFrom.pid} (started ${lock.tookOverFrom.startedAt}), which no longer runs`);
   try {
-    const fresh = await freshPlan(opts, io, log);
+    const fresh = await freshPlan(opts, io, log, rec);
     const { plan, providers, observations, loaded, source } = fresh;
     const ctx = signal ? { ...fresh.ctx, signal } : fresh.ctx;
     try {

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { syncRepo, type GitSource } from '../../source/git';
 import type { Io } from '../io';
 import { writeOut } from '../io';
+import type { RunRecorder } from '../../history/recorder';
+import { recorded, startRecorder, type RecordOptions } from '../record';
 import { closeAll, loadValid, observeAll, providerContext, providersFor, stateDir, type Loaded } from '../pipeline';
 
 export interface PlanOptions extends SourceOptions {
@@ -19,7 +21,7 @@ export interface PlanOptions extends SourceOptions {
 }
 
 /** Where the manifests come from: a local folder, or a git repository fetched on every run. */
-export interface SourceOptions {
+export interface SourceOptions extends RecordOptions {
   dir: string;
   repo?: string;
   ref?: string;
@@ -37,7 +39,7 @@ export async function resolveSource(opts: SourceOptions, io: Io): Promise<{ dir:
 }
 
 /** Loads, observes and plans: the shared front half of plan, apply and drift. */
-export async function freshPlan(opts: SourceOptions & { maxDeletes?: number }, io: Io, log: Logger) {
+export async function freshPlan(opts: SourceOptions & { maxDeletes?: number }, io: Io, log: Logger, rec?: RunRecorder) {
   const source = await resolveSource(opts, io);
   const loaded: Loaded = await loadValid(source.dir, io.err);
   const providers = providersFor(loaded, log, stateDir(opts.stateDir));
@@ -53,6 +55,7 @@ export async function freshPlan(opts: SourceOptions & { maxDeletes?: number }, i
       now: new Date(),
       ...(loaded.commit ? { commit: loaded.commit } : {}),
     });
+    rec?.planned(plan, loaded.dir, loaded.repo.systems, observations);
     return { loaded, providers, ctx, observations, plan, source };
   } catch (e) {
     await closeAll(providers, log);
@@ -68,7 +71,8 @@ export function renderPlan(plan: Plan, format: PlanOptions['format'], io: Io): s
 
 /** `shipshape plan`: exit 0 (no changes) or, with --detailed-exitcode, 2 when there are changes. */
 export async function planCommand(opts: PlanOptions, io: Io, log: Logger): Promise<number> {
-  const fresh = await freshPlan(opts, io, log);
+  const rec = startRecorder('plan', opts, io);
+  const fresh = await recorded(rec, () => freshPlan(opts, io, log, rec), () => ({}));
   await closeAll(fresh.providers, log);
   let plan = fresh.plan;
   if (opts.base) {
