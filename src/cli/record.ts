@@ -1,6 +1,6 @@
 /** The one place the CLI commands start a history record (see src/history/recorder.ts). */
 import { RunRecorder } from '../history/recorder';
-import type { RunKind } from '../history/types';
+import type { RunKind, RunRecord } from '../history/types';
 import type { Webhook } from '../notify/webhook';
 import type { Io } from './io';
 import { stateDir } from './pipeline';
@@ -14,6 +14,8 @@ export interface RecordOptions {
   trigger?: string;
   notify?: Webhook[];
   historyDays?: number;
+  /** Called with the finished record (serve logs its one result line from it). */
+  onRecorded?: (r: RunRecord) => void;
 }
 
 export function startRecorder(kind: RunKind, opts: RecordOptions, io: Io): RunRecorder {
@@ -24,6 +26,7 @@ export function startRecorder(kind: RunKind, opts: RecordOptions, io: Io): RunRe
     source: opts.repo ?? opts.dir,
     ...(opts.historyDays !== undefined ? { retentionDays: opts.historyDays } : {}),
     ...(opts.notify ? { webhooks: opts.notify } : {}),
+    ...(opts.onRecorded ? { onRecorded: opts.onRecorded } : {}),
     warn: io.err,
   });
 }

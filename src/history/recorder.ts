@@ -24,6 +24,7 @@ export interface RecorderOptions {
   /** Runs older than this many days are deleted when a run finishes (0: keep everything). */
   retentionDays?: number;
   webhooks?: Webhook[];
+  onRecorded?: (r: RunRecord) => void;
   warn: (line: string) => void;
 }
 
@@ -112,6 +113,7 @@ export class RunRecorder {
     }
     this.store?.close();
     this.store = undefined;
+    this.opts.onRecorded?.(r);
     return r;
   }
 
