@@ -21,7 +21,7 @@ async function copyTree(from: string, to: string): Promise<void> {
 
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? 2000);
-  const exampleRoot = process.cwd(); // run from the repo root: the example repo's site, profiles, os, roles
+  const exampleRoot = path.join(process.cwd(), 'examples', 'lab'); // run from the repo root: the lab site's config, profiles, os, roles
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'shipshape-bench-'));
   try {
     await fs.copyFile(path.join(exampleRoot, 'shipshape.yaml'), path.join(root, 'shipshape.yaml'));

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The README's first command: on a fresh Debian 12 machine (as root, Node.js 20 installed) install what the
-# lab needs, build shipshape, start the local lab (`shipshape lab up`), apply the example repo (this one),
+# lab needs, build shipshape, start the local lab (`shipshape lab up`), apply the lab site (examples/lab),
 # and print the result and a drift report. Re-runnable: a second run finds the lab running and applies no change.
 #   sudo bash scripts/lab.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo="$(pwd)"
+repo="$(pwd)/examples/lab"   # the lab site: its shipshape.yaml, systems, profiles, roles and OS catalog
 t0=$(date +%s)
 step=0
 say() { step=$((step + 1)); echo; echo "== [$step/8] $* ($(( $(date +%s) - t0 )) s)"; }
@@ -55,7 +55,7 @@ set -a
 set +a
 export SHIPSHAPE_STATE_DIR="$repo/.lab/state"   # the lab's run lock, drift history and create journals
 
-say "apply the example repo (shipshape apply -C $repo, commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo 'not a git checkout'))"
+say "apply the lab site (shipshape apply -C $repo, commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo 'not a git checkout'))"
 bin/shipshape apply -C "$repo"
 
 say "drift report (shipshape drift)"
@@ -70,8 +70,8 @@ echo "== what the lab holds now"
 bin/shipshape lab world -C "$repo"
 echo
 echo "Done in $(( $(date +%s) - t0 )) s. Look around:"
-echo "  set -a; . .lab/credentials.env; set +a; export SHIPSHAPE_STATE_DIR=.lab/state"
+echo "  set -a; . examples/lab/.lab/credentials.env; set +a; export SHIPSHAPE_STATE_DIR=examples/lab/.lab/state"
 echo "  dig @127.0.0.1 -p 10053 web-dev-01.dev.example.com     # DNS"
-echo "  bin/shipshape plan                                      # after editing systems/*.yaml"
-echo "  bin/shipshape lab status                                # what runs where"
-echo "  bin/shipshape lab down                                  # stop the lab"
+echo "  bin/shipshape plan -C examples/lab                      # after editing examples/lab/systems/*.yaml"
+echo "  bin/shipshape lab status -C examples/lab                # what runs where"
+echo "  bin/shipshape lab down -C examples/lab                  # stop the lab"

@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { runCli } from '../helpers/cli';
 
 const root = join(__dirname, '..', '..');
+const lab = join(root, 'examples', 'lab');
 
 describe('shipshape CLI', () => {
   it('validate passes on the example repo', async () => {
-    const r = await runCli(['validate', root]);
+    const r = await runCli(['validate', lab]);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/valid \(\d+ systems/);
     expect(r.err).toBe('');

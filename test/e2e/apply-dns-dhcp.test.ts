@@ -13,7 +13,7 @@ import { startKea, type TestKea } from '../helpers/kea';
 import { startNamed, type TestNamed } from '../helpers/named';
 import { startSshd, type TestSshd } from '../helpers/sshd';
 
-const root = join(__dirname, '..', '..');
+const root = join(__dirname, '..', '..', 'examples', 'lab');
 let sshd: TestSshd;
 let named: TestNamed;
 let kea: TestKea;

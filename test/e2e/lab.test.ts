@@ -27,7 +27,7 @@ import { ref, text } from '../../src/providers/vsphere/soap/xml';
 import { runCli } from '../helpers/cli';
 import { removeDir, tempDir } from '../helpers/daemon';
 
-const examples = join(__dirname, '..', '..');
+const examples = join(__dirname, '..', '..', 'examples', 'lab');
 const git = (dir: string, ...args: string[]) => execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 let work: string;
 let origin: string;

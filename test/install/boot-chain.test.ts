@@ -24,7 +24,7 @@ import { readTemplate, renderInstall } from '../../src/providers/install/render'
 import { InstallStore } from '../../src/providers/install/store';
 import { startProvisioningServer, type ProvisioningServer } from '../../src/provisioning/server';
 
-const ROOT = path.join(__dirname, '..', '..');
+const ROOT = path.join(__dirname, '..', '..', 'examples', 'lab');
 const NETBOOT = '/usr/lib/debian-installer/images/12/amd64/text';
 const GUEST_HOST = '10.0.2.100:8080'; // a QEMU guestfwd address, forwarded to the server on 127.0.0.1
 const MAC = '00:50:56:2a:0b:0c';

@@ -81,7 +81,7 @@ it('uploads the boot ISO, attaches it, resets the VM, and detaches the ISO after
   await media.setInstallMarker(system, resolved, 'built', ctx);
   expect(await media.installMarker(system, resolved, ctx)).toBe('built');
   const withProv: SiteConfig = { ...site, provisioning: { listen: '127.0.0.1:0', baseUrl: 'http://127.0.0.1:9', mirrors: { debian12: 'http://127.0.0.1:9/d' }, localMirrors: {}, timezone: 'Etc/UTC', installTimeoutMinutes: 5, failedLogMaxKiB: 4 } };
-  const { os: catalog } = await loadRepo(path.join(__dirname, '..', '..'));
+  const { os: catalog } = await loadRepo(path.join(__dirname, '..', '..', 'examples', 'lab'));
   const install = new InstallProvider({ os: catalog, dir: path.join(root, 'fresh-state'), secret, media });
   const res = await install.create(system, { os: 'debian12', state: 'built' }, resolved, { ...ctxFor(withProv), lab: false });
   expect(res.fields).toEqual({ os: 'debian12', state: 'built' });

@@ -7,7 +7,7 @@ import { startAttempt } from '../../src/providers/install/attempt';
 import { moved } from '../../src/providers/install/state';
 import { InstallStore, installStateDir } from '../../src/providers/install/store';
 
-const ROOT = path.join(__dirname, '..', '..');
+const ROOT = path.join(__dirname, '..', '..', 'examples', 'lab');
 let dir: string;
 afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 

@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { main } from '../../src/cli/main';
 
-const ROOT = path.join(__dirname, '..', '..');
+const ROOT = path.join(__dirname, '..', '..', 'examples', 'lab');
 let dir: string;
 afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 

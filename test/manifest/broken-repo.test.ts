@@ -5,7 +5,7 @@ import { readMarkers } from './markers';
 import type { Expected } from './markers';
 
 const BROKEN = path.join(__dirname, '..', 'fixtures', 'broken-repo');
-const EXAMPLE = path.join(__dirname, '..', '..');
+const EXAMPLE = path.join(__dirname, '..', '..', 'examples', 'lab');
 
 function matches(d: Diagnostic, e: Expected): boolean {
   return d.file === e.file && d.line === e.line && d.col === e.col && d.severity === e.severity && d.message.includes(e.substring);
@@ -51,7 +51,7 @@ describe('the broken-repo fixture', () => {
   });
 });
 
-describe('the example repo at the repository root', () => {
+describe('the lab site in examples/lab', () => {
   it('validates cleanly: no errors, no warnings', async () => {
     const result = await loadRepo(EXAMPLE);
     expect(result.diagnostics.map(formatDiagnostic)).toEqual([]);

@@ -10,7 +10,7 @@ import { cleanupRepos, makeRepo } from './tmpRepo';
 
 afterAll(cleanupRepos);
 
-const EXAMPLE = path.join(__dirname, '..', '..');
+const EXAMPLE = path.join(__dirname, '..', '..', 'examples', 'lab');
 const ROUNDS = 40;
 
 /** Deterministic PRNG (mulberry32) so a failure is reproducible from its round number. */

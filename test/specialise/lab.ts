@@ -54,7 +54,7 @@ export class SpecialiseLab {
   private providers: SpecialiseProvider[] = [];
 
   constructor(readonly net: TestHosts) {
-    cpSync(join(__dirname, '..', '..', 'roles'), join(this.repo, 'roles'), { recursive: true });
+    cpSync(join(__dirname, '..', '..', 'examples', 'lab', 'roles'), join(this.repo, 'roles'), { recursive: true });
     mkdirSync(join(this.repo, 'roles/test/flaky/templates'), { recursive: true });
     writeFileSync(join(this.repo, 'roles/test/flaky/role.yaml'), FLAKY);
     writeFileSync(join(this.repo, 'roles/test/flaky/templates/one.conf'), 'level = {{ params.level }}\n');

@@ -15,7 +15,7 @@ import { startProvisioningServer, type ProvisioningServer } from '../../provisio
 import { InstallFailedError, InstallTimeoutError } from './errors';
 import { httpLabInstaller, InstallProvider, type InstallProviderOptions } from './provider';
 
-const ROOT = path.join(__dirname, '..', '..', '..');
+const ROOT = path.join(__dirname, '..', '..', '..', 'examples', 'lab');
 const HASH = '$6$saltsaltsalt$0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ';
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHproviderTestKeyxxxxxxxxxxxxxxxxxxxxxxxxxxx test';
 const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfTheInstalledSystemxxxxxxxxxxxxxxx root@inst-ok';

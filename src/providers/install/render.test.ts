@@ -11,7 +11,7 @@ import { RenderError } from './errors';
 import { readTemplate, renderInstall, type BootPath, type RenderInput } from './render';
 import { parseTemplate, renderTemplate, TemplateError } from './template';
 
-const ROOT = path.join(__dirname, '..', '..', '..');
+const ROOT = path.join(__dirname, '..', '..', '..', 'examples', 'lab');
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFqVqYQm1cJ0b8Lq3Yy8k1k2m3n4o5p6q7r8s9t0u1v2 shipshape@ci';
 const HASH = '$6$rounds=5000$saltsalt$Yr2lIuA0pm9K7W4a4NRDZp9fTt0ScFrN0N4e0l9vCOKkX8V5z7VZ2D2kzHxqX6o5o5o5o5o5o5o5o5o5o5o5o/';
 const TOKEN = 'Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWo';
