@@ -9,6 +9,8 @@ import { serveCommand } from './commands/serve';
 import { statusCommand } from './commands/status';
 import { validateCommand } from './commands/validate';
 import { historyCommand, showCommand } from './commands/history';
+import { uiCommand } from './commands/ui';
+import { stateDir } from './pipeline';
 import { parseWebhook, type Webhook } from '../notify/webhook';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -104,6 +106,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('--watch', 'with --dir: run when files change (debounced)')
     .option('--listen <host:port>', 'address for /healthz and /metrics', '127.0.0.1:9464')
     .option('--grace <seconds>', 'on SIGTERM, how long the step in progress may take before it is abandoned', positiveInt('--grace'), 60)
+    .option('--no-ui', 'do not serve the status page on --listen')
     .option('--no-provisioning', 'do not run the provisioning server of shipshape.yaml (e.g. when `shipshape provision` runs elsewhere)')
     .addHelpText('after', '\nExamples:\n  shipshape serve --repo https://git.example.com/infra/systems.git --ref main --poll 60 --schedule "*/30 * * * *" --mode apply\n  shipshape serve -C . --watch --mode drift')
     .action(async (o) =>
@@ -128,6 +131,13 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addOption(formatOption())
     .addHelpText('after', '\nExamples:\n  shipshape show 42\n  shipshape show 42 --format json')
     .action(async (id: string, o) => setCode(await showCommand(id, { ...o, stateDir: state() }, io)));
+
+  program
+    .command('ui')
+    .description('the status page alone (read-only): estate, drift, orphans, pending plan, runs; from the state dir, no backend contacted')
+    .option('--listen <host:port>', 'address of the page', '127.0.0.1:9465')
+    .addHelpText('after', '\nExamples:\n  shipshape ui            # then open http://127.0.0.1:9465\n  shipshape --state-dir /var/lib/shipshape ui --listen 0.0.0.0:9465')
+    .action(async (o) => setCode(await uiCommand({ listen: o.listen, stateDir: stateDir(state()) }, io)));
 
   const lab = program
     .command('lab')

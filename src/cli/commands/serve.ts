@@ -20,6 +20,7 @@ import { loadValid, stateDir, type Loaded } from '../pipeline';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RunRecord } from '../../history/types';
 import { readiness } from '../../serve/ready';
+import { uiRoutes } from '../../ui/server';
 import { counts } from './history';
 
 export interface ServeOptions extends SourceOptions {
@@ -31,8 +32,8 @@ export interface ServeOptions extends SourceOptions {
   graceSeconds?: number;
   /** Run the provisioning server of the site's `provisioning:` section (default true). */
   provisioning?: boolean;
-  /** More routes on the listen address (the status page). */
-  extraRoutes?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** Serve the status page on the listen address (default true). */
+  ui?: boolean;
   /** Reload the site config on SIGHUP (the command sets it; in-process tests do not). */
   reloadOnHup?: boolean;
 }
@@ -102,6 +103,7 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
     watcher = watch(opts.dir, { ignoreInitial: true, ignored: (p) => /(^|\/)(\.git|\.lab|\.shipshape|node_modules|dist)(\/|$)/.test(p) });
     watcher.on('all', onChange);
   }
+  const ui = opts.ui === false ? undefined : uiRoutes(stateDir(opts.stateDir));
   let site = await loadSite(opts, io);
   let provisioning = opts.provisioning === false ? undefined : await startProvisioningFor(site, opts, io, log);
   const http = await startServeHttp({
@@ -109,9 +111,9 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
     metrics: () => m.registry.render(),
     health: () => ({ busy: loop.busy, last }),
     ready: readiness(() => site?.repo.site),
-    ...(opts.extraRoutes ? { extra: opts.extraRoutes } : {}),
+    ...(ui ? { extra: (req: IncomingMessage, res: ServerResponse) => ui.handle(req, res) } : {}),
   });
-  io.err(`serving /healthz, /readyz and /metrics at ${http.url}`);
+  io.err(`serving ${ui ? 'the status page (/), ' : ''}/healthz, /readyz and /metrics at ${http.url}`);
   // SIGHUP: read shipshape.yaml again (readiness endpoints, the provisioning server), then run.
   const reload = () => {
     void (async () => {
@@ -135,6 +137,8 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
       if (opts.reloadOnHup) process.off('SIGHUP', reload);
       await watcher?.close();
       await loop.stop((opts.graceSeconds ?? 60) * 1000);
+      ui?.close();
+      http.server.closeAllConnections(); // the status page's event streams stay open otherwise
       await http.close();
       await provisioning?.close();
     },
