@@ -125,8 +125,8 @@ export async function deliver(hook: Webhook, body: unknown, o: DeliveryOptions =
       last = `HTTP ${res.status}`;
       if (res.status !== 429 && res.status < 500) break; // a 4xx other than 429 will not get better
     } catch (e) {
-      const err = e as Error & { cause?: { code?: string } };
-      last = err.cause?.code ?? err.message;
+      const err = e as Error & { cause?: { code?: string; message?: string } };
+      last = err.cause?.code ?? err.cause?.message ?? err.message;
     }
   }
   throw new Error(`webhook ${safeUrl(hook.url)} (${hook.format}): ${last}`);
