@@ -34,7 +34,8 @@ const formatOption = () => new Option('--format <format>', 'output format').choi
 export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   const program = new Command('shipshape')
     .description('Declarative GitOps reconciler for virtual machines: vSphere, i-doit, DNS/DHCP, installation, specialisation.')
-    .option('--log-level <level>', 'structured log level on stderr (fatal, error, warn, info, debug)', process.env.SHIPSHAPE_LOG_LEVEL ?? 'warn')
+    .option('--log-level <level>', 'log level on stderr (fatal, error, warn, info, debug)', process.env.SHIPSHAPE_LOG_LEVEL ?? 'warn')
+    .addOption(new Option('--log-format <format>', 'log lines as text, or as JSON (pino) for a log shipper').choices(['text', 'json']).default(process.env.SHIPSHAPE_LOG_FORMAT ?? 'text'))
     .option('--state-dir <dir>', 'where the run lock, run history and drift history live (default $SHIPSHAPE_STATE_DIR or ~/.local/state/shipshape)')
     .option('--notify <FORMAT=URL...>', 'webhook on run failure, drift found/resolved, install failed; FORMAT json|slack|mattermost|teams (default $SHIPSHAPE_NOTIFY, space-separated)')
     .option('--history-days <n>', 'keep run history this many days (0: forever; default $SHIPSHAPE_HISTORY_DAYS or 90)', positiveInt('--history-days'))
@@ -42,7 +43,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride()
     .showHelpAfterError();
-  const log = () => createLogger(program.opts().logLevel);
+  const log = () => createLogger(program.opts().logLevel, program.opts().logFormat);
   const state = (): string | undefined => program.opts().stateDir;
   /** What every recorded run (plan, apply, drift, serve) takes from the global options. */
   const recording = (): { stateDir?: string; notify?: Webhook[]; historyDays?: number } => {
