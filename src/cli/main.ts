@@ -10,6 +10,7 @@ import { statusCommand } from './commands/status';
 import { validateCommand } from './commands/validate';
 import { historyCommand, showCommand } from './commands/history';
 import { uiCommand } from './commands/ui';
+import { DEFAULT_WAIT, parseDuration } from './wait-lock';
 import { stateDir } from './pipeline';
 import { parseWebhook, type Webhook } from '../notify/webhook';
 import { readFileSync } from 'node:fs';
@@ -30,6 +31,12 @@ const repoOption = () => new Option('--repo <url>', 'fetch the manifests from th
 const refOption = () => new Option('--ref <ref>', 'branch, tag or commit of --repo').default('main');
 
 const formatOption = () => new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text');
+
+/** `--wait-lock` alone means the default wait; absent means none. */
+function waitLock(v: string | boolean | undefined): { waitLockMs?: number } {
+  if (v === undefined || v === false) return {};
+  return { waitLockMs: parseDuration(v === true ? DEFAULT_WAIT : v) };
+}
 
 export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   const program = new Command('shipshape')
@@ -85,8 +92,9 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .argument('[plan]', 'a plan saved with `shipshape plan --format json --out FILE`')
     .option('--concurrency <n>', 'systems worked on in parallel', positiveInt('--concurrency'))
     .option('--max-deletes <n>', 'refuse a plan that deletes more than this', positiveInt('--max-deletes'))
-    .addHelpText('after', '\nExamples:\n  shipshape apply\n  shipshape plan --format json --out plan.json && shipshape apply plan.json\n  shipshape apply --concurrency 8 --max-deletes 10')
-    .action(async (planFile: string | undefined, o) => setCode(await applyCommand({ ...o, ...(planFile ? { planFile } : {}), ...recording() }, io, log())));
+    .option('--wait-lock [duration]', `when another run holds the lock, wait for it up to DURATION (90s, 5m, 1h; default ${DEFAULT_WAIT})`)
+    .addHelpText('after', '\nExamples:\n  shipshape apply\n  shipshape apply --wait-lock 15m\n  shipshape plan --format json --out plan.json && shipshape apply plan.json\n  shipshape apply --concurrency 8 --max-deletes 10')
+    .action(async (planFile: string | undefined, o) => setCode(await applyCommand({ ...o, ...waitLock(o.waitLock), ...(planFile ? { planFile } : {}), ...recording() }, io, log())));
 
   program
     .command('drift')

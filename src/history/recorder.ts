@@ -73,6 +73,20 @@ export class RunRecorder {
     });
   }
 
+  /**
+   * After an apply changed the world, the estate snapshot is taken again (best effort: a failure
+   * leaves the snapshot of the plan, and says so).
+   */
+  async observedAfter(observe: () => Promise<{ plan: Plan; systems: DesiredSystem[]; observations: Map<ResourceKind, Observation> }>): Promise<void> {
+    if (!this.store || !this.record) return;
+    try {
+      const after = await observe();
+      this.write(() => this.store!.saveEstate(snapshot(this.record!, after.plan, after.systems, after.observations)));
+    } catch (e) {
+      this.opts.warn(`the status page keeps the world as it was before this apply: observing again failed: ${(e as Error).message}`);
+    }
+  }
+
   async finished(result: { report?: ApplyReport; drift?: DriftReport } = {}): Promise<RunRecord | undefined> {
     if (!this.record) return undefined;
     const r = this.record;

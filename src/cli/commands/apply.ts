@@ -2,11 +2,12 @@ import { readFileSync } from 'node:fs';
 import { applyPlan, type ApplyReport } from '../../engine/apply';
 import type { Plan } from '../../plan/types';
 import { UserError, type Logger } from '../../engine/contract';
-import { acquireLock } from '../../engine/lock';
+import { acquireLockWaiting } from '../wait-lock';
 import { parsePlanJson, renderText } from '../../plan/render';
 import { ExitError } from '../errors';
 import type { Io } from '../io';
-import { closeAll, stateDir } from '../pipeline';
+import { closeAll, observeAll, stateDir } from '../pipeline';
+import { plan as makePlan } from '../../plan/planner';
 import { progressPrinter } from '../progress';
 import { freshPlan, type SourceOptions } from './plan';
 import type { RunRecorder } from '../../history/recorder';
@@ -17,6 +18,8 @@ export interface ApplyOptions extends SourceOptions {
   planFile?: string;
   concurrency?: number;
   maxDeletes?: number;
+  /** Wait this long for another run's lock instead of failing at once. */
+  waitLockMs?: number;
 }
 
 /**
@@ -29,6 +32,14 @@ export async function applyCommand(opts: ApplyOptions, io: Io, log: Logger): Pro
   return 0;
 }
 
+/** The world after an apply, for the status page: one more observation and the plan that is left. */
+async function observeAgain(fresh: Awaited<ReturnType<typeof freshPlan>>, opts: ApplyOptions) {
+  const { loaded, providers, ctx } = fresh;
+  const observations = await observeAll(providers, ctx, loaded.repo.systems);
+  const plan = makePlan({ systems: loaded.repo.systems, site: loaded.repo.site, providers, observations, maxDeletes: opts.maxDeletes ?? loaded.repo.site.defaults.maxDeletes, now: new Date(), ...(loaded.commit ? { commit: loaded.commit } : {}) });
+  return { plan, dir: loaded.dir, systems: loaded.repo.systems, observations };
+}
+
 /** One apply run: the plan it made and, when anything was to be done, the report. Used by `apply` and `serve`. */
 export async function applyOnce(opts: ApplyOptions, io: Io, log: Logger, signal?: AbortSignal): Promise<{ plan: Plan; report?: ApplyReport }> {
   const rec = startRecorder('apply', opts, io);
@@ -36,7 +47,7 @@ export async function applyOnce(opts: ApplyOptions, io: Io, log: Logger, signal?
 }
 
 async function applyRun(opts: ApplyOptions, io: Io, log: Logger, rec: RunRecorder, signal?: AbortSignal): Promise<{ plan: Plan; report?: ApplyReport }> {
-  const lock = acquireLock(stateDir(opts.stateDir), `apply ${opts.repo ?? opts.dir}`);
+  const lock = await acquireLockWaiting(stateDir(opts.stateDir), `apply ${opts.repo ?? opts.dir}`, opts.waitLockMs ?? 0, io.err);
   if (lock.tookOverFrom) io.err(`took over a stale lock of pid ${lock.tookOverFrom.pid} (started ${lock.tookOverFrom.startedAt}), which no longer runs`);
   try {
     const fresh = await freshPlan(opts, io, log, rec);
@@ -75,6 +86,7 @@ async function applyRun(opts: ApplyOptions, io: Io, log: Logger, rec: RunRecorde
         .map((o) => `${o.status.padEnd(8)} ${o.system}${o.error ? `: ${o.error.kind}: ${o.error.message}` : ''}`);
       const a = report.applied;
       io.out([...lines, `Applied: ${a.create} created, ${a.update} updated, ${a.replace} replaced, ${a.delete} deleted${report.ok ? '' : '; some systems failed (see above)'}`].join('\n') + '\n');
+      await rec.observedAfter(() => observeAgain(fresh, opts));
       return { plan, report };
     } finally {
       await closeAll(providers, log);

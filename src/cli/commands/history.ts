@@ -49,6 +49,8 @@ export async function historyCommand(o: HistoryOptions, io: Io): Promise<number>
 
 export function counts(r: RunSummary): string {
   if (r.error) return r.error.split('\n')[0]!.slice(0, 100);
+  if (r.kind === 'drift' && r.status === 'drift') return `drift on ${r.systems.length ? r.systems.join(', ') : 'the estate (backends disagree)'}`;
+  if (r.kind === 'drift' && r.status === 'ok') return 'no drift';
   if (r.applied) return `${r.applied.create} created, ${r.applied.update} updated, ${r.applied.replace} replaced, ${r.applied.delete} deleted`;
   if (r.summary) {
     const s = r.summary;

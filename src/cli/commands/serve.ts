@@ -59,7 +59,8 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
     last = { reason, startedAt: new Date(started).toISOString() };
     io.err(`reconcile (${opts.mode}): ${reason}`);
     let result: LastRun['result'] = 'ok';
-    const runOpts = { ...opts, trigger: reason, onRecorded: (r: RunRecord) => io.err(resultLine(r)) };
+    // A CLI apply on this host holds the lock for a while: the scheduled run waits for it rather than failing.
+    const runOpts = { ...opts, trigger: reason, waitLockMs: 10 * 60_000, onRecorded: (r: RunRecord) => io.err(resultLine(r)) };
     try {
       if (opts.mode === 'apply') {
         const { report } = await applyOnce(runOpts, io, log, signal);
