@@ -19,7 +19,7 @@ function rssMiB(field: 'VmHWM' | 'VmRSS'): number {
 }
 
 async function observe(a: Args): Promise<Measured> {
-  const site = siteFor({ url: a.url, caFile: a.caFile, pid: 0, dir: '', stop: async () => {} }, process.cwd(), { folder: '' });
+  const site = siteFor({ url: a.url, mode: 'vcsim', caFile: a.caFile, pid: 0, dir: '', stop: async () => {} }, process.cwd(), { folder: '' });
   const p = new VsphereProvider({ secret, requestTimeoutMs: 600_000 });
   const obs = await p.observe(ctxFor(site));
   const s = p.callStats!;

@@ -1,14 +1,14 @@
 #!/bin/sh
-# Builds the vcsim harness (tools/vcsim/main.go) against Debian's govmomi into .cache/vcsim/vcsim.
-# Reused when the binary is newer than main.go. Installs golang-go and
+# Builds the vcsim harness (tools/vcsim/*.go) against Debian's govmomi into .cache/vcsim/vcsim.
+# Reused when the binary is newer than every .go file there. Installs golang-go and
 # golang-github-vmware-govmomi-dev from Debian only when they are missing and we are root.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
-src="$root/tools/vcsim/main.go"
+src="$root/tools/vcsim"
 out="$root/.cache/vcsim/vcsim"
 gopath=/usr/share/gocode
 
-if [ -x "$out" ] && [ "$out" -nt "$src" ]; then
+if [ -x "$out" ] && [ -z "$(find "$src" -name '*.go' -newer "$out")" ]; then
   echo "$out"
   exit 0
 fi
@@ -27,7 +27,7 @@ mkdir -p "$root/.cache/vcsim" "$root/.cache/go-build"
 cd "$root/tools/vcsim"
 # Debian ships govmomi as a GOPATH tree, not a module: build in GOPATH mode.
 GO111MODULE=off GOPATH="$gopath" GOCACHE="$root/.cache/go-build" GOFLAGS= \
-  go build -o "$out.tmp.$$" main.go
+  go build -o "$out.tmp.$$" .
 # Per-process temp name + rename: two test workers building at once both end with a whole binary.
 mv "$out.tmp.$$" "$out"
 echo "$out"

@@ -34,6 +34,17 @@ describe('executor', () => {
     expect([...w.dns.store.values()][0]!.fields.a).toBe('web-01 A 10.0.0.10');
   });
 
+  it('a provider\'s progress reports become progress events of the step that is running', async () => {
+    const w = world();
+    const create = w.vm.create.bind(w.vm);
+    (w.vm as unknown as { create: Provider['create'] }).create = async (sys, desired, _resolved, c) => {
+      c.progress?.(sys.name, 'vm', 'clone task-7 running 40%');
+      return create(sys, desired);
+    };
+    const { events } = await run([system('web-01')], w.all);
+    expect(events.filter((e) => e.type === 'progress')).toEqual([{ type: 'progress', system: 'web-01', kind: 'vm', action: 'create', detail: 'clone task-7 running 40%' }]);
+  });
+
   it('converges: a second run changes nothing', async () => {
     const w = world();
     await run([system('web-01'), system('web-02')], w.all);

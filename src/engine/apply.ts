@@ -14,12 +14,14 @@ import { mapPool, withRetry, type RetryPolicy } from './pool';
 export type StepStatus = 'done' | 'failed' | 'skipped';
 
 export interface ApplyEvent {
-  type: 'start' | 'done' | 'failed' | 'retry' | 'commit';
+  type: 'start' | 'done' | 'failed' | 'retry' | 'commit' | 'progress';
   system: string;
   kind: ResourceKind;
   action: PlannedAction['action'] | 'commit';
   ms?: number;
   error?: string;
+  /** For `progress`: what the step reports, e.g. `clone task-12 running 40%`. */
+  detail?: string;
 }
 
 export interface SystemOutcome {
@@ -68,6 +70,11 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   for (const [kind, obs] of input.observations) for (const r of obs.resources) if (r.owned) observed.set(`${r.system}/${kind}`, r);
   const applied: ApplyReport['applied'] = { create: 0, update: 0, replace: 0, delete: 0, noop: 0 };
   const providers = orderedProviders(input.providers);
+  const ctx: ProviderContext = {
+    ...input.ctx,
+    progress: (system, kind, detail) =>
+      input.onEvent?.({ type: 'progress', system, kind, action: actionsBy.get(`${system}/${kind}`)?.action ?? 'update', detail }),
+  };
   const resolved = new Map<string, Resolved>();
   for (const s of input.systems) resolved.set(s.name, initialResolved(s));
 
@@ -112,7 +119,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
     if (provider.commit) {
       const t0 = Date.now();
       try {
-        const { failed } = await withRetry(() => provider.commit!(input.ctx), input.retry);
+        const { failed } = await withRetry(() => provider.commit!(ctx), input.retry);
         for (const f of failed) fail(f.system, provider.kind, f.error);
         input.onEvent?.({ type: 'commit', system: '*', kind: provider.kind, action: 'commit', ms: Date.now() - t0 });
       } catch (e) {
@@ -130,7 +137,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       .map((action) => ({ system: mustSystem(systems, action.system), action }));
     await runStage(provider, work, async ({ system }) => {
       const o = observed.get(`${system.name}/${provider.kind}`);
-      if (o) await provider.delete(system, o, input.ctx);
+      if (o) await provider.delete(system, o, ctx);
     });
   }
 
@@ -156,12 +163,12 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       if (desired === null) return;
       let after: ObservedResource;
       if (action.action === 'create' || !before) {
-        after = await provider.create(system, desired, r, input.ctx);
+        after = await provider.create(system, desired, r, ctx);
       } else if (action.action === 'replace') {
-        await provider.delete(system, before, input.ctx);
-        after = await provider.create(system, desired, r, input.ctx);
+        await provider.delete(system, before, ctx);
+        after = await provider.create(system, desired, r, ctx);
       } else {
-        after = await provider.update(system, desired, before, provider.diff(system, desired, before), r, input.ctx);
+        after = await provider.update(system, desired, before, provider.diff(system, desired, before), r, ctx);
       }
       observed.set(key, after);
       if (provider.resolve) resolved.set(system.name, provider.resolve(system, after, r));

@@ -57,6 +57,8 @@ export interface Observation<F extends Fields = Fields> {
   resources: ObservedResource<F>[];
   /** Round trips spent observing: benches and tests assert this does not grow with the system count. */
   roundTrips: number;
+  /** Facts about the backend the plan header shows (vSphere: the server and the API version negotiated). */
+  about?: Record<string, string>;
 }
 
 /** One field that differs, with the source of the desired value. */
@@ -83,6 +85,8 @@ export interface ProviderContext {
   signal?: AbortSignal;
   /** Dry-run lab stand-ins may only be used when the site says it is a lab. */
   lab: boolean;
+  /** A long step reports how far it got (a clone task at 40 %); apply shows it in its progress lines. */
+  progress?: (system: string, kind: ResourceKind, message: string) => void;
 }
 
 export interface Logger {

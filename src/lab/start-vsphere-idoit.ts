@@ -23,7 +23,8 @@ export async function startLabVcsim(c: LabContext): Promise<void> {
   const templates = [...new Set(Object.values(v.templates))];
   const log = join(dir, 'vcsim.log');
   // The password goes by environment (VCSIM_PASSWORD), never on the command line.
-  const p = startDetached(bin, [...vcsimArgs(`127.0.0.1:${port}`, envFile, Math.max(templates.length, 1)), '-username', username], log,
+  const mode = v.simulator ?? 'vcsim';
+  const p = startDetached(bin, [...vcsimArgs(`127.0.0.1:${port}`, envFile, Math.max(templates.length, 1), mode), '-username', username], log,
     { env: { TMPDIR: tmp, VCSIM_PASSWORD: password } });
   track(c, 'vcsim', p, v.url, log);
   await waitReady('vcsim', p, log, async () => readVcsimEnv(envFile) !== undefined, 60_000);
@@ -31,7 +32,7 @@ export async function startLabVcsim(c: LabContext): Promise<void> {
   mkdirSync(dirname(caFile), { recursive: true });
   copyFileSync(readVcsimEnv(envFile)!.VCSIM_CA_FILE!, caFile);
   await makeTemplates({ url: v.url, username, password, tls: { caFile } }, templates);
-  c.progress(`vcsim: ${v.url} — datacenter ${v.datacenter}, cluster ${v.cluster}, datastore ${v.datastore}, port group ${v.portgroup}, templates ${templates.join(', ')}`);
+  c.progress(`vcsim${mode === 'vcenter-like' ? ' (vCenter-like: tasks take time, results are paged, idle sessions expire)' : ''}: ${v.url} — datacenter ${v.datacenter}, cluster ${v.cluster}, datastore ${v.datastore}, port group ${v.portgroup}, templates ${templates.join(', ')}`);
 }
 
 /** The emulator's entry: compiled JS under dist/, or (tests run the sources) the .ts through a transpiling require hook. */

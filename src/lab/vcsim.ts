@@ -29,9 +29,16 @@ export function vcsimBinary(): string {
   }
 }
 
-/** One datacenter DC0 with one cluster DC0_C0 of one host, no standalone host, `vms` model VMs (the templates' raw material). */
-export function vcsimArgs(listen: string, envFile: string, vms: number): string[] {
-  return ['-l', listen, '-tls', '-env', envFile, '-standalone-host', '0', '-cluster', '1', '-host', '1', '-vm', String(vms)];
+/** Plain vcsim, or vcsim behind the vCenter-like handler (tools/vcsim/README.md). */
+export type SimulatorMode = 'vcsim' | 'vcenter-like';
+
+/**
+ * One datacenter DC0 with one cluster DC0_C0 of one host, no standalone host, `vms` model VMs (the
+ * templates' raw material); in vCenter-like mode every task runs `taskMs` before it does its work.
+ */
+export function vcsimArgs(listen: string, envFile: string, vms: number, mode: SimulatorMode = 'vcsim', taskMs = 300): string[] {
+  const base = ['-l', listen, '-tls', '-env', envFile, '-standalone-host', '0', '-cluster', '1', '-host', '1', '-vm', String(vms)];
+  return mode === 'vcenter-like' ? [...base, '-vcenter', '-task-ms', String(taskMs)] : base;
 }
 
 /** GOVC_URL, VCSIM_PID, VCSIM_CA_FILE from the `-env` file; undefined until vcsim wrote it completely. */

@@ -156,6 +156,7 @@ export interface SiteManifest {
       portgroup: string;
       templates: Record<string, string>;
       taskTimeoutSeconds?: number;
+      simulator?: 'vcsim' | 'vcenter-like';
     };
     idoit?: {
       url: string;

@@ -47,6 +47,8 @@ export interface VsphereSite {
   templates: Record<string, string>;
   /** Seconds to wait for a task. */
   taskTimeoutSeconds: number;
+  /** Lab sites: the simulator `lab up` starts (default vcsim). */
+  simulator?: 'vcsim' | 'vcenter-like';
 }
 
 export interface IdoitSite {

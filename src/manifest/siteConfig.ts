@@ -71,6 +71,7 @@ export function buildSite(root: string, m: SiteManifest): SiteConfig {
       taskTimeoutSeconds: v.taskTimeoutSeconds ?? 600,
     };
     if (v.resourcePool !== undefined) site.vsphere.resourcePool = v.resourcePool;
+    if (v.simulator !== undefined) site.vsphere.simulator = v.simulator;
   }
   if (s.idoit) {
     const i = s.idoit;
@@ -147,6 +148,9 @@ export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>
     if (n !== 1) {
       diags.error(locate(pf, ['spec', ...p], { key: true }), `${displayPath(['spec', ...p])} needs exactly one of hostKeyFingerprint or knownHosts (the SSH host key is always verified)`);
     }
+  }
+  if (asMap(spec.vsphere)?.simulator !== undefined && spec.lab !== true) {
+    diags.error(at('vsphere', 'simulator'), 'vsphere.simulator chooses the simulator `shipshape lab up` starts; a real site talks to its vCenter: remove it, or set lab: true');
   }
   const sp = asMap(spec.specialise);
   if (sp?.rootPrefix !== undefined && spec.lab !== true) {

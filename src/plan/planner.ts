@@ -106,7 +106,11 @@ export function plan(input: PlanInput): Plan {
 
   const summary = summarise(actions);
   const roundTrips: Plan['roundTrips'] = {};
-  for (const [kind, obs] of input.observations) roundTrips[kind] = obs.roundTrips;
+  const backends: NonNullable<Plan['backends']> = {};
+  for (const [kind, obs] of input.observations) {
+    roundTrips[kind] = obs.roundTrips;
+    if (obs.about) backends[kind] = obs.about;
+  }
   return {
     formatVersion: 1,
     createdAt: input.now.toISOString(),
@@ -118,6 +122,7 @@ export function plan(input: PlanInput): Plan {
     warnings,
     maxDeletes: input.maxDeletes,
     roundTrips,
+    ...(Object.keys(backends).length ? { backends } : {}),
   };
 }
 

@@ -58,6 +58,8 @@ export interface Plan {
   maxDeletes: number;
   /** Round trips spent observing, per kind. */
   roundTrips: Partial<Record<ResourceKind, number>>;
+  /** What each backend said about itself while observed (vSphere: `server`, `apiVersion` negotiated). */
+  backends?: Partial<Record<ResourceKind, Record<string, string>>>;
 }
 
 /**

@@ -41,6 +41,7 @@ function labSite(): string {
   const doc = parseDocument(readFileSync(join(examples, 'shipshape.yaml'), 'utf8'));
   const spec = doc.get('spec') as any;
   spec.setIn(['vsphere', 'url'], `https://127.0.0.1:${ports.vcsim}/sdk`);
+  spec.setIn(['vsphere', 'simulator'], 'vcenter-like'); // the lab as a real vCenter behaves: tasks that run, paging, expiry
   spec.setIn(['idoit', 'url'], `http://127.0.0.1:${ports.idoit}/src/jsonrpc.php`);
   spec.setIn(['provisioning', 'listen'], `127.0.0.1:${ports.prov}`);
   spec.setIn(['provisioning', 'baseUrl'], `http://127.0.0.1:${ports.prov}`);

@@ -1,5 +1,5 @@
 /**
- * Boot media against vcsim: the per-system ISO is uploaded to the datastore (byte for byte), put in
+ * Boot media against vcsim (plain and vCenter-like): the per-system ISO is uploaded to the datastore (byte for byte), put in
  * the VM's CD-ROM, the VM is reset to boot it, and the ISO is taken out again after the install.
  */
 import fs from 'node:fs';
@@ -14,80 +14,82 @@ import { retrieveObjects } from '../../src/providers/vsphere/inventory';
 import { VsphereProvider } from '../../src/providers/vsphere/provider';
 import { parseDevices } from '../../src/providers/vsphere/vm';
 import { adminClient, ctxFor, makeTemplates, secret, siteFor, systemNamed } from '../helpers/vsphere-site';
-import { startVcsim, type Vcsim } from '../helpers/vcsim';
+import { SIM_MODES, startVcsim, type Vcsim } from '../helpers/vcsim';
 
-let sim: Vcsim;
-let site: SiteConfig;
-let root: string;
-let p: VsphereProvider;
+describe.each(SIM_MODES)('%s', (mode) => {
+  let sim: Vcsim;
+  let site: SiteConfig;
+  let root: string;
+  let p: VsphereProvider;
 
-beforeAll(async () => {
-  sim = await startVcsim();
-  await makeTemplates(sim, ['tpl-debian12']);
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'shipshape-media-'));
-  site = siteFor(sim, root);
-  p = new VsphereProvider({ secret });
-}, 300_000);
-afterAll(async () => {
-  await p?.close();
-  await sim?.stop();
-  fs.rmSync(root, { recursive: true, force: true });
-});
+  beforeAll(async () => {
+    sim = await startVcsim({ mode });
+    await makeTemplates(sim, ['tpl-debian12']);
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'shipshape-media-'));
+    site = siteFor(sim, root);
+    p = new VsphereProvider({ secret });
+  }, 300_000);
+  afterAll(async () => {
+    await p?.close();
+    await sim?.stop();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
 
-async function vmState(vmId: string): Promise<{ iso?: string; power: string }> {
-  const c = adminClient(sim);
-  try {
-    const [o] = await retrieveObjects(c, [{ type: 'VirtualMachine', value: vmId }], [{ type: 'VirtualMachine', paths: ['config.hardware.device', 'runtime.powerState'] }]);
-    const iso = parseDevices(o!.props.get('config.hardware.device')!, new Map()).cdroms[0]?.iso;
-    return { ...(iso ? { iso } : {}), power: o!.props.get('runtime.powerState')!.text };
-  } finally {
-    await c.logout();
+  async function vmState(vmId: string): Promise<{ iso?: string; power: string }> {
+    const c = adminClient(sim);
+    try {
+      const [o] = await retrieveObjects(c, [{ type: 'VirtualMachine', value: vmId }], [{ type: 'VirtualMachine', paths: ['config.hardware.device', 'runtime.powerState'] }]);
+      const iso = parseDevices(o!.props.get('config.hardware.device')!, new Map()).cdroms[0]?.iso;
+      return { ...(iso ? { iso } : {}), power: o!.props.get('runtime.powerState')!.text };
+    } finally {
+      await c.logout();
+    }
   }
-}
 
-function datastoreFile(rel: string): string | undefined {
-  const ds = fs.readdirSync(sim.dir).find((d) => d.includes('LocalDS_0'));
-  const f = ds && path.join(sim.dir, ds, rel);
-  return f && fs.existsSync(f) ? f : undefined;
-}
+  function datastoreFile(rel: string): string | undefined {
+    const ds = fs.readdirSync(sim.dir).find((d) => d.includes('LocalDS_0'));
+    const f = ds && path.join(sim.dir, ds, rel);
+    return f && fs.existsSync(f) ? f : undefined;
+  }
 
-it('uploads the boot ISO, attaches it, resets the VM, and detaches the ISO after the install', async () => {
-  const ctx = ctxFor(site);
-  const system = systemNamed('media-01', { network: { net: 'dev-net', ip: '198.51.100.30', mac: '00:50:56:01:0a:0b' } });
-  let resolved = { ip: '198.51.100.30', mac: '00:50:56:01:0a:0b' } as Parameters<VsphereProvider['resolve']>[2];
-  const vm = await p.create(system, p.desired(system, resolved, site)!, resolved, ctx);
-  resolved = p.resolve(system, vm, resolved);
-  expect(typeof resolved.vmId).toBe('string');
+  it('uploads the boot ISO, attaches it, resets the VM, and detaches the ISO after the install', async () => {
+    const ctx = ctxFor(site);
+    const system = systemNamed('media-01', { network: { net: 'dev-net', ip: '198.51.100.30', mac: '00:50:56:01:0a:0b' } });
+    let resolved = { ip: '198.51.100.30', mac: '00:50:56:01:0a:0b' } as Parameters<VsphereProvider['resolve']>[2];
+    const vm = await p.create(system, p.desired(system, resolved, site)!, resolved, ctx);
+    resolved = p.resolve(system, vm, resolved);
+    expect(typeof resolved.vmId).toBe('string');
 
-  const iso = await buildBootIso({ system: system.name, script: isoScript({ ip: '198.51.100.30', netmask: '255.255.255.0', gateway: '198.51.100.1', nameservers: ['198.51.100.2'] }, 'http://198.51.100.5:8088'), outDir: root });
-  const media = p.bootMedia();
-  const fileName = await media.attachIso(system, resolved, iso, ctx);
-  expect(fileName).toBe(`[LocalDS_0] shipshape-install/${path.basename(iso)}`);
-  const stored = datastoreFile(`shipshape-install/${path.basename(iso)}`);
-  expect(stored).toBeDefined();
-  expect(fs.readFileSync(stored!).equals(fs.readFileSync(iso))).toBe(true);
-  expect((await vmState(resolved.vmId as string)).iso).toBe(fileName);
+    const iso = await buildBootIso({ system: system.name, script: isoScript({ ip: '198.51.100.30', netmask: '255.255.255.0', gateway: '198.51.100.1', nameservers: ['198.51.100.2'] }, 'http://198.51.100.5:8088'), outDir: root });
+    const media = p.bootMedia();
+    const fileName = await media.attachIso(system, resolved, iso, ctx);
+    expect(fileName).toBe(`[LocalDS_0] shipshape-install/${path.basename(iso)}`);
+    const stored = datastoreFile(`shipshape-install/${path.basename(iso)}`);
+    expect(stored).toBeDefined();
+    expect(fs.readFileSync(stored!).equals(fs.readFileSync(iso))).toBe(true);
+    expect((await vmState(resolved.vmId as string)).iso).toBe(fileName);
 
-  await media.restart(system, resolved, ctx);
-  expect((await vmState(resolved.vmId as string)).power).toBe('poweredOn');
+    await media.restart(system, resolved, ctx);
+    expect((await vmState(resolved.vmId as string)).power).toBe('poweredOn');
 
-  await media.detachIso(system, resolved, fileName, ctx);
-  expect((await vmState(resolved.vmId as string)).iso).toBeUndefined();
-  // Detaching twice is harmless (a resumed run after a crash).
-  await media.detachIso(system, resolved, fileName, ctx);
+    await media.detachIso(system, resolved, fileName, ctx);
+    expect((await vmState(resolved.vmId as string)).iso).toBeUndefined();
+    // Detaching twice is harmless (a resumed run after a crash).
+    await media.detachIso(system, resolved, fileName, ctx);
 
-  // The VM's own marker: with the state dir lost, the install step records it as built instead of reinstalling.
-  expect(await media.installMarker(system, resolved, ctx)).toBeUndefined();
-  await media.setInstallMarker(system, resolved, 'built', ctx);
-  expect(await media.installMarker(system, resolved, ctx)).toBe('built');
-  const withProv: SiteConfig = { ...site, provisioning: { listen: '127.0.0.1:0', baseUrl: 'http://127.0.0.1:9', mirrors: { debian12: 'http://127.0.0.1:9/d' }, localMirrors: {}, timezone: 'Etc/UTC', installTimeoutMinutes: 5, failedLogMaxKiB: 4 } };
-  const { os: catalog } = await loadRepo(path.join(__dirname, '..', '..', 'examples', 'lab'));
-  const install = new InstallProvider({ os: catalog, dir: path.join(root, 'fresh-state'), secret, media });
-  const res = await install.create(system, { os: 'debian12', state: 'built' }, resolved, { ...ctxFor(withProv), lab: false });
-  expect(res.fields).toEqual({ os: 'debian12', state: 'built' });
-  expect((await install.observe(ctx)).resources.map((r) => [r.system, r.fields.state])).toEqual([['media-01', 'built']]);
-});
+    // The VM's own marker: with the state dir lost, the install step records it as built instead of reinstalling.
+    expect(await media.installMarker(system, resolved, ctx)).toBeUndefined();
+    await media.setInstallMarker(system, resolved, 'built', ctx);
+    expect(await media.installMarker(system, resolved, ctx)).toBe('built');
+    const withProv: SiteConfig = { ...site, provisioning: { listen: '127.0.0.1:0', baseUrl: 'http://127.0.0.1:9', mirrors: { debian12: 'http://127.0.0.1:9/d' }, localMirrors: {}, timezone: 'Etc/UTC', installTimeoutMinutes: 5, failedLogMaxKiB: 4 } };
+    const { os: catalog } = await loadRepo(path.join(__dirname, '..', '..', 'examples', 'lab'));
+    const install = new InstallProvider({ os: catalog, dir: path.join(root, 'fresh-state'), secret, media });
+    const res = await install.create(system, { os: 'debian12', state: 'built' }, resolved, { ...ctxFor(withProv), lab: false });
+    expect(res.fields).toEqual({ os: 'debian12', state: 'built' });
+    expect((await install.observe(ctx)).resources.map((r) => [r.system, r.fields.state])).toEqual([['media-01', 'built']]);
+  });
 
-it('says clearly when there is no VM to boot', async () => {
-  await expect(p.bootMedia().restart(systemNamed('media-02'), { ip: '198.51.100.31', mac: '00:50:56:01:0a:0c' }, ctxFor(site))).rejects.toThrow(/the vm step resolved no VM/);
+  it('says clearly when there is no VM to boot', async () => {
+    await expect(p.bootMedia().restart(systemNamed('media-02'), { ip: '198.51.100.31', mac: '00:50:56:01:0a:0c' }, ctxFor(site))).rejects.toThrow(/the vm step resolved no VM/);
+  });
 });

@@ -1,5 +1,6 @@
 // vcsim harness built against Debian's golang-github-vmware-govmomi-dev (0.24.2).
-// Build: GO111MODULE=off GOPATH=/usr/share/gocode go build -o vcsim main.go
+// Build: GO111MODULE=off GOPATH=/usr/share/gocode go build -o vcsim .   (scripts/build-vcsim.sh)
+// Plain mode is vcsim as it is; -vcenter puts the vCenter-like handler (vcenter.go) in front.
 package main
 
 import (
@@ -11,12 +12,13 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
-	"github.com/vmware/govmomi/vim25/types"
 	_ "github.com/vmware/govmomi/vapi/simulator" // registers /rest (tags, content library, session) when -rest
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 func main() {
@@ -49,6 +51,11 @@ func main() {
 	flag.IntVar(&m.OpaqueNetwork, "nsx", m.OpaqueNetwork, "OpaqueNetworks per Datacenter")
 	flag.IntVar(&m.Machine, "vm", m.Machine, "VMs per cluster root pool, per standalone host and per vApp")
 	flag.BoolVar(&m.Autostart, "autostart", m.Autostart, "power on the model's VMs")
+	vcMode := flag.Bool("vcenter", false, "vCenter-like mode: tasks that run and fail later, paging, DuplicateName, replacing extraConfig/SetField, vCenter fault texts, idle-session expiry, version negotiation (README.md)")
+	apiVersion := flag.String("api-version", "8.0.2", "with -vcenter: the vCenter API version to report and negotiate (7.0.3 or 8.0.2)")
+	taskMs := flag.Int("task-ms", 100, "with -vcenter: how long each task stays queued/running before it does its work (ms)")
+	idle := flag.Duration("idle-timeout", 30*time.Minute, "with -vcenter: a session idle this long is ended (vCenter's default is 30 min)")
+	pageCap := flag.Int("page-cap", 100, "with -vcenter: objects per RetrievePropertiesEx result when the client sets no maxObjects")
 	mark := flag.String("mark", "", "shipshape addition: give every model VM shipshape's ownership marker (extraConfig) with this OS, as if shipshape had created it (benchmarks)")
 	flag.Parse()
 	if p := os.Getenv("VCSIM_PASSWORD"); p != "" && *user != "" {
@@ -61,6 +68,13 @@ func main() {
 		m = e
 	}
 	m.DelayConfig.Delay = *delay
+	if *vcMode {
+		v := versionsUpTo(*apiVersion)[0]
+		m.ServiceContent.About.ApiVersion = v
+		m.ServiceContent.About.Version = strings.Join(strings.Split(v, ".")[:3], ".")
+		m.ServiceContent.About.FullName = fullName(v)
+		m.ServiceContent.About.Build = strings.TrimPrefix(fullName(v)[strings.LastIndex(fullName(v), " ")+1:], "build-")
+	}
 	simulator.Trace = *trace
 
 	t0 := time.Now()
@@ -115,12 +129,18 @@ func main() {
 		})
 	}
 	s := m.Service.NewServer()
+	mode := "vcsim"
+	if *vcMode {
+		// Set before the address is announced (-env), so no request reaches the plain handler.
+		s.Config.Handler = newVcenter(s.Config.Handler, m.ServiceContent.About.ApiVersion, *user, *pass, *idle, *taskMs, *pageCap)
+		mode = "vcenter-like"
+	}
 
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	c := m.Count()
-	out := fmt.Sprintf("GOVC_URL=%s\nVCSIM_PID=%d\n", s.URL.String(), os.Getpid())
+	out := fmt.Sprintf("GOVC_URL=%s\nVCSIM_PID=%d\nVCSIM_MODE=%s\n", s.URL.String(), os.Getpid(), mode)
 	if *useTLS {
 		if ca, err := s.CertificateFile(); err == nil {
 			out += "VCSIM_CA_FILE=" + ca + "\n" // e.g. NODE_EXTRA_CA_CERTS

@@ -20,6 +20,9 @@ export function renderMarkdown(plan: Plan, opts: { fullPlanHint?: string; limit?
     `| ${s.create} | ${s.update} | ${s.replace} | ${s.delete} | ${s.noop} | ${s.blocked} |`,
     '',
   ];
+  for (const [kind, about] of Object.entries(plan.backends ?? {})) {
+    head.push(`_${kind}: ${escapeMd(Object.entries(about).map(([k, v]) => `${k} ${v}`).join(', '))}_`, '');
+  }
   const deleting = deletedSystems(plan).length;
   if (deleting > plan.maxDeletes) head.push(`> **Apply will refuse this plan:** it deletes ${deleting} systems, more than the limit of ${plan.maxDeletes}.`, '');
   const sections: string[] = [];

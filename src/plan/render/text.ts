@@ -8,6 +8,9 @@ const COLOUR: Record<PlannedAction['action'] | 'blocked', number> = { create: 32
 export function renderText(plan: Plan, opts: { colour: boolean; showNoop?: boolean }): string {
   const paint = (code: number, s: string) => (opts.colour ? `\u001b[${code}m${s}\u001b[0m` : s);
   const lines: string[] = [];
+  for (const [kind, about] of Object.entries(plan.backends ?? {})) {
+    lines.push(paint(90, `${kind}: ${Object.entries(about).map(([k, v]) => `${k} ${v}`).join(', ')}`));
+  }
   const bySystem = groupBySystem(plan.actions.filter((a) => opts.showNoop || a.action !== 'noop' || a.blocked));
   for (const [system, actions] of bySystem) {
     lines.push(paint(1, system));

@@ -23,7 +23,7 @@ test('a dropped connection on a read is retried, then reported as a TransientErr
   accepted = 0;
   const err = await client().serviceContent().catch((e: unknown) => e);
   expect(err).toBeInstanceOf(TransientError);
-  expect((err as Error).message).toContain(`vSphere RetrieveServiceContent to https://127.0.0.1:${port}/sdk`);
+  expect((err as Error).message).toContain(`vSphere vimServiceVersions.xml to https://127.0.0.1:${port}/sdk`); // the first read: version negotiation
   expect(accepted).toBe(3);
 });
 

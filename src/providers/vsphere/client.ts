@@ -1,8 +1,9 @@
 /**
- * A small vim25 SOAP client: one axios instance with our own https.Agent, a session cookie from
- * Login, one re-login on NotAuthenticated, a timeout on every request, retries only for
- * transient failures of calls that are safe to repeat, and Logout in close(). It counts round
- * trips and bytes so observe can prove it stays batched.
+ * A small vim25 SOAP client: one axios instance with our own https.Agent, the API version
+ * negotiated from /sdk/vimServiceVersions.xml (sent as SOAPAction), a session cookie from Login,
+ * one re-login on NotAuthenticated, a timeout on every request, retries only for transient
+ * failures of calls that are safe to repeat, and Logout in close(). It counts round trips and
+ * bytes so observe can prove it stays batched.
  */
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { TransientError, UserError, type Logger } from '../../engine/contract';
@@ -32,7 +33,37 @@ export interface ServiceContent {
   viewManager: MoRef;
   sessionManager: MoRef;
   searchIndex: MoRef;
+  /** What the server reports (About.apiVersion). */
   apiVersion: string;
+  /** About.fullName, e.g. `VMware vCenter Server 8.0.2 build-22385739`. */
+  server: string;
+  /** The version this client talks (SOAPAction `urn:vim25/<v>`): the highest both sides speak. */
+  negotiatedVersion: string;
+}
+
+/**
+ * vim25 versions this client speaks, highest first. Its envelopes use only elements of the 5.5
+ * schema, which every later version keeps (vSphere API versions are backwards compatible), so it
+ * speaks each of them; it is tested against 6.5 (vcsim), 7.0.3 and 8.0.2 (the vCenter-like harness).
+ */
+export const CLIENT_VERSIONS = ['8.0.3.0', '8.0.2.0', '8.0.1.0', '8.0.0.0', '7.0.3.0', '7.0.2.0', '7.0.1.0', '7.0.0.0', '6.7.3', '6.7', '6.5'];
+const FALLBACK_VERSION = '6.5';
+
+/** The highest version in both lists; undefined when they share none. */
+export function negotiateVersion(server: string[], client: string[] = CLIENT_VERSIONS): string | undefined {
+  const cmp = (a: string, b: string): number => {
+    const x = a.split('.').map(Number);
+    const y = b.split('.').map(Number);
+    for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (y[i] ?? 0) - (x[i] ?? 0);
+    return 0;
+  };
+  return server.filter((v) => client.includes(v)).sort(cmp)[0];
+}
+
+/** The urn:vim25 versions listed in vimServiceVersions.xml (current and prior). */
+export function parseServiceVersions(xml: string): string[] {
+  const ns = /<namespace>\s*<name>urn:vim25<\/name>([\s\S]*?)<\/namespace>/.exec(xml);
+  return ns ? [...ns[1]!.matchAll(/<version>\s*([^<\s]+)\s*<\/version>/g)].map((m) => m[1]!) : [];
 }
 
 export interface CallStats {
@@ -60,6 +91,9 @@ export class VimClient {
   private cookie: string | undefined;
   private sc: ServiceContent | undefined;
   private loggingIn: Promise<void> | undefined;
+  private soapAction = `"urn:vim25/${FALLBACK_VERSION}"`;
+  /** Counts Logins: a reader that sees it change knows its views and paging tokens died with the old session. */
+  sessionEpoch = 0;
 
   constructor(private readonly opts: VimClientOptions) {
     const u = new URL(opts.url);
@@ -76,7 +110,7 @@ export class VimClient {
       maxBodyLength: Infinity,
       maxRedirects: 0,
       proxy: false,
-      headers: { 'Content-Type': 'text/xml; charset=utf-8', SOAPAction: '"urn:vim25/6.5"' },
+      headers: { 'Content-Type': 'text/xml; charset=utf-8' },
     });
   }
 
@@ -84,9 +118,14 @@ export class VimClient {
     return this.endpoint;
   }
 
-  /** RetrieveServiceContent, once per client. */
+  get log(): Logger | undefined {
+    return this.opts.log;
+  }
+
+  /** RetrieveServiceContent, once per client, after negotiating the API version. */
   async serviceContent(): Promise<ServiceContent> {
     if (this.sc) return this.sc;
+    const negotiated = await this.negotiate();
     const r = await this.call('RetrieveServiceContent', ref('_this', { type: 'ServiceInstance', value: 'ServiceInstance' }), { noSession: true });
     const rv = child(r, 'returnval');
     const need = (n: string): MoRef => {
@@ -98,8 +137,43 @@ export class VimClient {
       rootFolder: need('rootFolder'), propertyCollector: need('propertyCollector'), viewManager: need('viewManager'),
       sessionManager: need('sessionManager'), searchIndex: need('searchIndex'),
       apiVersion: child(child(rv, 'about'), 'apiVersion')?.text ?? '',
+      server: child(child(rv, 'about'), 'fullName')?.text ?? '',
+      negotiatedVersion: negotiated,
     };
     return this.sc;
+  }
+
+  /**
+   * Picks the highest API version both sides speak from /sdk/vimServiceVersions.xml, as pyVmomi
+   * (`__FindSupportedVersion`) and govmomi (`UseServiceVersion`) do. A server without the file
+   * gets the version this client always used.
+   */
+  private async negotiate(): Promise<string> {
+    const u = new URL(this.endpoint);
+    u.pathname = u.pathname.replace(/\/sdk$/, '/sdk/vimServiceVersions.xml');
+    let res: AxiosResponse<string> | undefined;
+    const attempts = (this.opts.retries ?? 2) + 1;
+    for (let i = 1; !res; i++) {
+      this.stats.roundTrips++;
+      try {
+        res = await this.http.get<string>(u.toString(), { signal: this.opts.signal });
+      } catch (e) {
+        const err = this.transportError('vimServiceVersions.xml', e);
+        if (!(err instanceof TransientError) || i >= attempts) throw err;
+        await new Promise((r) => setTimeout(r, 250 * 4 ** (i - 1)));
+      }
+    }
+    const offered = res.status === 200 && typeof res.data === 'string' ? parseServiceVersions(res.data) : [];
+    if (offered.length === 0) return this.useVersion(FALLBACK_VERSION);
+    const v = negotiateVersion(offered);
+    if (!v) throw new UserError(`vSphere at ${this.endpoint} speaks API versions ${offered.join(', ')}; shipshape speaks ${CLIENT_VERSIONS.join(', ')}: no version in common`);
+    return this.useVersion(v);
+  }
+
+  private useVersion(v: string): string {
+    this.soapAction = `"urn:vim25/${v}"`;
+    this.opts.log?.debug({ url: this.endpoint, apiVersion: v }, 'vsphere: API version negotiated');
+    return v;
   }
 
   /** Logs in; concurrent callers share one Login so parallel systems never open extra sessions. */
@@ -113,6 +187,7 @@ export class VimClient {
     this.cookie = undefined;
     await this.post('Login', ref('_this', sc.sessionManager) + text('userName', this.opts.username) + text('password', this.opts.password), (this.opts.retries ?? 2) + 1);
     if (!this.cookie) throw new Error(`vSphere Login at ${this.endpoint} returned no session cookie`);
+    this.sessionEpoch++;
     this.opts.log?.debug({ url: this.endpoint }, 'vsphere: logged in');
   }
 
@@ -200,7 +275,7 @@ export class VimClient {
 
   private async postOnce(method: string, inner: string): Promise<XNode> {
     const body = envelope(method, inner);
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { SOAPAction: this.soapAction };
     if (this.cookie) headers.Cookie = this.cookie;
     let res: AxiosResponse<string>;
     this.stats.roundTrips++;

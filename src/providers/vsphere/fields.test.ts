@@ -28,6 +28,13 @@ test('CPU on a running VM needs power-off and names its manifest source; on a st
   expect(stopped.find((c) => c.path === 'cpu')!.needsPowerOff).toBeUndefined();
 });
 
+test('a new MAC on a running VM needs power-off (the plan says so); on a stopped VM, or one without a NIC yet, it does not', () => {
+  const mac = (over: Partial<VmFields>) => diffVm(sys, want, have({ mac: '00:50:56:00:00:99', ...over })).find((c) => c.path === 'mac')!;
+  expect(mac({})).toMatchObject({ from: '00:50:56:00:00:99', to: want.mac, needsPowerOff: true });
+  expect(mac({ power: 'poweredOff' }).needsPowerOff).toBeUndefined();
+  expect(mac({ mac: '' }).needsPowerOff).toBeUndefined();
+});
+
 test('growing a disk is a change, shrinking is refused with a reason, a missing disk is added', () => {
   expect(diffVm(sys, want, have({ disks: [{ sizeGiB: 5, datastore: 'LocalDS_0' }, want.disks[1]!] }))).toEqual([{ path: 'disks[0].sizeGiB', from: 5, to: 10 }]);
   const shrink = diffVm(sys, want, have({ disks: [{ sizeGiB: 50, datastore: 'LocalDS_0' }, want.disks[1]!] }));

@@ -107,7 +107,9 @@ export function diffVm(system: DesiredSystem, want: VmFields, have: VmFields): F
     out.push({ path: `disks[${i}]`, from: have.disks[i], to: null,
       refused: `the VM has a disk ${i} (${have.disks[i]!.sizeGiB} GiB) the manifest does not list; shipshape never removes disks: add it to the manifest or detach it by hand` });
   }
-  if (have.mac !== want.mac) out.push({ path: 'mac', from: have.mac, to: want.mac, ...src('network.mac') });
+  // A new MAC under a running guest changes its identity mid-flight (DHCP reservation, persistent
+  // interface names): like CPU and memory, shipshape changes it only with the VM powered off.
+  if (have.mac !== want.mac) out.push({ path: 'mac', from: have.mac, to: want.mac, ...src('network.mac'), ...(running && have.mac ? { needsPowerOff: true } : {}) });
   if (have.portgroup !== want.portgroup) out.push({ path: 'portgroup', from: have.portgroup, to: want.portgroup, ...src('network.portgroup') });
   if (have.annotation !== want.annotation) out.push({ path: 'annotation', from: have.annotation, to: want.annotation });
   if (have.power !== want.power) out.push({ path: 'power', from: have.power, to: want.power });

@@ -1,11 +1,12 @@
 /**
  * Batched reads and task waiting on top of VimClient: one ContainerView + RetrievePropertiesEx for
- * a whole scope (following `token` with ContinueRetrievePropertiesEx), multi-object reads by
- * reference, inventory paths, and polling a task to the end with a timeout.
+ * a whole scope (following `token` with ContinueRetrievePropertiesEx, and CancelRetrievePropertiesEx
+ * when a reader stops early), multi-object reads by reference, inventory paths, and polling a task
+ * to the end with backoff, progress and a timeout that cancels the task where vCenter allows it.
  */
 import { UserError } from '../../engine/contract';
 import type { VimClient } from './client';
-import { faultFromTaskError, type VsphereFault } from './soap/faults';
+import { faultFromTaskError, NotAuthenticatedError, VsphereFault } from './soap/faults';
 import { child, children, escapeXml, ref, text, type MoRef, type XNode, toRef } from './soap/xml';
 
 /** One object of a RetrieveResult: its reference and its properties by path (raw `val` nodes). */
@@ -19,7 +20,7 @@ export interface PropertyRequest {
   paths: string[];
 }
 
-/** Page size asked of vCenter; vcsim 0.24.2 ignores it and returns everything at once. */
+/** Page size asked of vCenter (maxObjects); vcsim 0.24.2 ignores it and returns everything at once. */
 export const DEFAULT_PAGE_SIZE = 500;
 
 function propSets(reqs: PropertyRequest[]): string {
@@ -44,22 +45,68 @@ export function parseRetrieveResult(rv: XNode | undefined): { objects: ObjectCon
   return token ? { objects, token } : { objects };
 }
 
-/** RetrievePropertiesEx with `specSet` XML, then ContinueRetrievePropertiesEx while a token comes back. */
-export async function retrieveAll(c: VimClient, specSet: string, pageSize = DEFAULT_PAGE_SIZE): Promise<ObjectContent[]> {
+/**
+ * RetrievePropertiesEx with `specSet` XML, then ContinueRetrievePropertiesEx while a token comes
+ * back, one page at a time. A reader that stops early (break, an error while handling a page)
+ * cancels the rest with CancelRetrievePropertiesEx, so vCenter frees the result it holds.
+ */
+export async function* retrievePages(c: VimClient, specSet: string, pageSize = DEFAULT_PAGE_SIZE): AsyncGenerator<ObjectContent[]> {
   const pc = (await c.serviceContent()).propertyCollector;
   const first = await c.call('RetrievePropertiesEx', ref('_this', pc) + `<specSet>${specSet}</specSet><options>${text('maxObjects', pageSize)}</options>`);
   let page = parseRetrieveResult(child(first, 'returnval'));
-  const all = page.objects;
-  while (page.token) {
-    const next = await c.call('ContinueRetrievePropertiesEx', ref('_this', pc) + text('token', page.token));
-    page = parseRetrieveResult(child(next, 'returnval'));
-    for (const o of page.objects) all.push(o);
+  try {
+    yield page.objects;
+    while (page.token) {
+      const next = await c.call('ContinueRetrievePropertiesEx', ref('_this', pc) + text('token', page.token));
+      page = parseRetrieveResult(child(next, 'returnval'));
+      yield page.objects;
+    }
+  } finally {
+    if (page.token) {
+      const token = page.token;
+      // Best effort: a token of a session that is gone is gone with it.
+      await c.call('CancelRetrievePropertiesEx', ref('_this', pc) + text('token', token), { noRelogin: true }).catch(() => undefined);
+    }
   }
-  return all;
 }
 
-/** Every object of `type` below `container`, with `paths`, through one ContainerView. */
-export async function retrieveView(c: VimClient, container: MoRef, reqs: PropertyRequest[], pageSize?: number): Promise<ObjectContent[]> {
+/** Every page of a retrieval, concatenated (read again once if the session was renewed mid-way). */
+export async function retrieveAll(c: VimClient, specSet: string, pageSize = DEFAULT_PAGE_SIZE): Promise<ObjectContent[]> {
+  return againAfterRenewal(c, 'a paged read', async () => {
+    const all: ObjectContent[] = [];
+    for await (const page of retrievePages(c, specSet, pageSize)) for (const o of page) all.push(o);
+    return all;
+  });
+}
+
+/**
+ * Runs a read; when it failed with a vSphere fault after the client logged in again meanwhile (the
+ * session expired: its views and paging tokens are gone), runs it once more from the start.
+ */
+async function againAfterRenewal<T>(c: VimClient, what: string, read: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const epoch = c.sessionEpoch;
+    try {
+      return await read();
+    } catch (e) {
+      const renewed = c.sessionEpoch > Math.max(epoch, 1); // the first Login is not a renewal
+      if (attempt > 1 || !renewed || !(e instanceof VsphereFault) || e instanceof NotAuthenticatedError) throw e;
+      c.log?.info({ read: what }, 'vsphere: session was renewed during a paged read; reading again from the start');
+    }
+  }
+}
+
+/**
+ * Every object of `type` below `container`, with `paths`, through one ContainerView; `onPage`
+ * sees each page as it arrives (observe reduces pages to fields at once). The view and the paging
+ * token belong to the session: when the session expired mid-read and the client logged in again,
+ * the read starts over once with a new view.
+ */
+export async function retrieveView<T = ObjectContent>(c: VimClient, container: MoRef, reqs: PropertyRequest[], pageSize?: number, onPage?: (page: ObjectContent[]) => T[]): Promise<T[]> {
+  return againAfterRenewal(c, `a view of ${container.value}`, () => readView(c, container, reqs, pageSize, onPage));
+}
+
+async function readView<T>(c: VimClient, container: MoRef, reqs: PropertyRequest[], pageSize?: number, onPage?: (page: ObjectContent[]) => T[]): Promise<T[]> {
   const sc = await c.serviceContent();
   const types = [...new Set(reqs.map((r) => r.type))];
   const cv = await c.call('CreateContainerView', ref('_this', sc.viewManager) + ref('container', container) + types.map((t) => text('type', t)).join('') + text('recursive', true));
@@ -67,7 +114,11 @@ export async function retrieveView(c: VimClient, container: MoRef, reqs: Propert
   if (!view) throw new Error('vSphere CreateContainerView returned no view');
   try {
     const objectSet = `<objectSet>${ref('obj', view)}${text('skip', true)}<selectSet xsi:type="TraversalSpec">${text('name', 'traverseView')}${text('type', 'ContainerView')}${text('path', 'view')}${text('skip', false)}</selectSet></objectSet>`;
-    return await retrieveAll(c, propSets(reqs) + objectSet, pageSize);
+    const out: T[] = [];
+    for await (const page of retrievePages(c, propSets(reqs) + objectSet, pageSize)) {
+      for (const x of onPage ? onPage(page) : (page as unknown as T[])) out.push(x);
+    }
+    return out;
   } finally {
     await c.call('DestroyView', ref('_this', view)).catch(() => undefined); // Logout destroys it too
   }
@@ -101,26 +152,78 @@ export interface TaskOptions {
   /** Says what the task was doing, for errors: e.g. `clone web-01 from tpl-debian12`. */
   what: string;
   signal?: AbortSignal;
+  /** Called when the task's state or progress changed (apply shows it in its progress lines). */
+  onProgress?: (p: { state: string; progress?: number }) => void;
+  /** First and longest pause between polls; default 100 ms doubling to 2 s. */
+  pollMs?: { first: number; max: number };
 }
 
-export class TaskTimeoutError extends UserError {}
+export class TaskTimeoutError extends UserError {
+  constructor(message: string, readonly cancelled: boolean) {
+    super(message);
+  }
+}
 
-/** Polls a task until success or error; returns `info.result`. Task errors become typed faults. */
+const TASK_PATHS = ['info.state', 'info.error', 'info.result', 'info.progress', 'info.cancelable'];
+
+/**
+ * Polls a task until success or error, with backoff; returns `info.result`. Task errors become
+ * typed faults. At the timeout a cancelable task (clone, create) is cancelled and the error says
+ * so; any other task is left running and the error says it may still finish.
+ */
 export async function waitForTask(c: VimClient, task: MoRef, o: TaskOptions): Promise<XNode | undefined> {
   const deadline = Date.now() + o.timeoutMs;
-  let delay = 100;
+  let delay = o.pollMs?.first ?? 100;
+  let last = '';
   for (;;) {
-    const [t] = await retrieveObjects(c, [task], [{ type: 'Task', paths: ['info.state', 'info.error', 'info.result'] }]);
+    const [t] = await retrieveObjects(c, [task], [{ type: 'Task', paths: TASK_PATHS }]);
     const state = t?.props.get('info.state')?.text;
+    const pct = t?.props.get('info.progress')?.text;
+    const progress = pct !== undefined && pct !== '' ? Number(pct) : undefined;
     if (state === 'success') return t!.props.get('info.result');
     if (state === 'error') throw faultFromTaskError(t!.props.get('info.error')!, `vSphere task ${task.value} (${o.what}) failed`) as VsphereFault;
+    const now = `${state}/${progress ?? ''}`;
+    if (now !== last) {
+      last = now;
+      o.onProgress?.({ state: state ?? 'unknown', ...(progress !== undefined ? { progress } : {}) });
+    }
     if (Date.now() >= deadline) {
-      throw new TaskTimeoutError(`vSphere task ${task.value} (${o.what}) still ${state ?? 'unknown'} after ${Math.round(o.timeoutMs / 1000)} s; it may still finish: check it in vCenter, then run again (raise vsphere.taskTimeoutSeconds if it is just slow)`);
+      throw await timedOut(c, task, o, state ?? 'unknown', progress, t?.props.get('info.cancelable')?.text === 'true');
     }
     if (o.signal?.aborted) throw new UserError(`waiting for vSphere task ${task.value} (${o.what}) cancelled`);
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 2000);
+    await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(deadline - Date.now(), 0) + 10)));
+    delay = Math.min(delay * 2, o.pollMs?.max ?? 2000);
   }
+}
+
+async function timedOut(c: VimClient, task: MoRef, o: TaskOptions, state: string, progress: number | undefined, cancelable: boolean): Promise<TaskTimeoutError> {
+  const secs = Math.round(o.timeoutMs / 1000);
+  const where = `${state}${progress !== undefined ? ` at ${progress}%` : ''}`;
+  const raise = 'raise vsphere.taskTimeoutSeconds if it is just slow';
+  if (!cancelable) {
+    return new TaskTimeoutError(`vSphere task ${task.value} (${o.what}) still ${where} after ${secs} s; vCenter cannot cancel this kind of task, so it is still running and may finish: check it in vCenter, then run again (${raise})`, false);
+  }
+  try {
+    await c.call('CancelTask', ref('_this', task));
+  } catch (e) {
+    if (!(e instanceof VsphereFault)) throw e;
+    // InvalidState: it finished meanwhile; report what it ended as.
+  }
+  // Cancel is asynchronous in vCenter: wait a little for the task to settle.
+  for (let i = 0; i < 20; i++) {
+    const [t] = await retrieveObjects(c, [task], [{ type: 'Task', paths: TASK_PATHS }]);
+    const s = t?.props.get('info.state')?.text;
+    if (s === 'success') return new TaskTimeoutError(`vSphere task ${task.value} (${o.what}) finished just as its ${secs} s ran out; run again to pick up its result`, false);
+    if (s === 'error') {
+      const f = faultFromTaskError(t!.props.get('info.error')!, '');
+      if (f.fault === 'RequestCanceled') {
+        return new TaskTimeoutError(`vSphere task ${task.value} (${o.what}) was ${where} after ${secs} s; shipshape cancelled it and vCenter rolled it back, so nothing of it is left (${raise})`, true);
+      }
+      return new TaskTimeoutError(`vSphere task ${task.value} (${o.what}) failed after ${secs} s: ${f.message.replace(/^: /, '')}`, false);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return new TaskTimeoutError(`vSphere task ${task.value} (${o.what}) was ${where} after ${secs} s; shipshape asked vCenter to cancel it, but it has not stopped yet: check it in vCenter before running again (${raise})`, false);
 }
 
 /** Starts a `*_Task` method and waits for it. */

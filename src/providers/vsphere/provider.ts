@@ -14,10 +14,11 @@ import type { BootMedia } from '../install/provider';
 import { vsphereBootMedia } from './datastore';
 import { VimClient, type CallStats } from './client';
 import { desiredVm, diffVm, observedFields, type VmFields, type VmHandle } from './fields';
-import { DEFAULT_PAGE_SIZE, retrieveObjects, retrieveView, runTask, waitForTask } from './inventory';
+import { DEFAULT_PAGE_SIZE, retrieveObjects, retrieveView, runTask, TaskTimeoutError, waitForTask } from './inventory';
 import { CreateJournal } from './journal';
 import { Placement } from './placement';
 import { powerOff, powerOn } from './power';
+import { retire } from './retire';
 import { ManagedObjectNotFoundError, VsphereFault } from './soap/faults';
 import { child, ref, toRef, type MoRef } from './soap/xml';
 import { cloneBody, reconfigSpec, wantFor } from './specs';
@@ -101,12 +102,17 @@ export class VsphereProvider implements Provider<VmFields> {
     return v.taskTimeoutSeconds * 1000;
   }
 
+  /** A task's state and progress as apply progress lines (`clone task-12 running 40%`). */
+  private progress(ctx: ProviderContext, system: string, label: string): (p: { state: string; progress?: number }) => void {
+    return (p) => ctx.progress?.(system, 'vm', `${label} ${p.state}${p.progress !== undefined ? ` ${p.progress}%` : ''}`);
+  }
+
   /** Light read of every VM in the folder (templates left out). */
   private async listFolder(c: VimClient, p: Placement): Promise<VmInfo[]> {
     const folder = await p.findFolder();
     if (!folder) return [];
-    const objs = await retrieveView(c, folder, [{ type: 'VirtualMachine', paths: LIGHT_PATHS }], this.o.pageSize);
-    return objs.map((o) => parseVm(o, new Map())).filter((vm) => !vm.isTemplate);
+    // Each page becomes VmInfo at once: the raw XML of a page is garbage before the next arrives.
+    return retrieveView(c, folder, [{ type: 'VirtualMachine', paths: LIGHT_PATHS }], this.o.pageSize, (page) => page.map((o) => parseVm(o, new Map())).filter((vm) => !vm.isTemplate));
   }
 
   /** Light + device read of some VMs in one round trip (plus pages); network names ride along. */
@@ -134,6 +140,7 @@ export class VsphereProvider implements Provider<VmFields> {
     const { c, p } = await this.connect(ctx);
     const before = c.stats.roundTrips;
     const vms = await this.listFolder(c, p);
+    const sc = await c.serviceContent();
     const resources = new Map<string, VmResource>();
     // The device list is the heavy part (about 6 KB per VM): read only for VMs we may have to
     // change, a page at a time, and reduced to fields at once so a page's XML is garbage before
@@ -149,7 +156,11 @@ export class VsphereProvider implements Provider<VmFields> {
       }
     }
     this.seen = vms;
-    return { resources: vms.map((vm) => resources.get(vm.ref.value) ?? this.toResource(vm)), roundTrips: c.stats.roundTrips - before };
+    return {
+      resources: vms.map((vm) => resources.get(vm.ref.value) ?? this.toResource(vm)),
+      roundTrips: c.stats.roundTrips - before,
+      about: { server: sc.server || sc.apiVersion, apiVersion: sc.negotiatedVersion },
+    };
   }
 
   async create(system: DesiredSystem, desired: VmFields, resolved: Resolved, ctx: ProviderContext): Promise<VmResource> {
@@ -200,7 +211,8 @@ export class VsphereProvider implements Provider<VmFields> {
     if (!task) throw new Error('vSphere CloneVM_Task returned no task');
     journal.write({ ...journal.read(system.name)!, task: task.value });
     await this.o.afterCloneStarted?.(task);
-    const vm = toRef(await waitForTask(c, task, { timeoutMs: this.taskMs(v), what: `clone ${system.name} from template ${v.templates[desired.os]}` }));
+    const onProgress = this.progress(ctx, system.name, `clone ${task.value}`);
+    const vm = toRef(await this.cloneOutcome(system, journal, waitForTask(c, task, { timeoutMs: this.taskMs(v), what: `clone ${system.name} from template ${v.templates[desired.os]}`, onProgress })));
     if (!vm) throw new Error(`vSphere clone task ${task.value} returned no VM`);
     journal.write({ ...journal.read(system.name)!, vm: vm.value });
     return this.finishCreate(vm, system, desired, resolved, ctx, journal);
@@ -212,6 +224,22 @@ export class VsphereProvider implements Provider<VmFields> {
     journal.clear(system.name);
     if (this.seen && !this.seen.some((s) => s.ref.value === got.ref.value)) this.seen.push(got);
     return this.toResource(got);
+  }
+
+  /**
+   * Waits for the clone. A clone that failed (a fault in the task's info.error) or that was
+   * cancelled at its timeout made no VM: the journal goes, and the next plan shows the create again.
+   */
+  private async cloneOutcome<T>(system: DesiredSystem, journal: CreateJournal, wait: Promise<T>): Promise<T> {
+    try {
+      return await wait;
+    } catch (e) {
+      if (e instanceof VsphereFault || (e instanceof TaskTimeoutError && e.cancelled)) {
+        journal.clear(system.name);
+        throw new UserError(`system ${system.name}: ${e.message}; no VM was created, the next run clones again`);
+      }
+      throw e;
+    }
   }
 
   /** The VM a clone task produced; undefined when the task failed or vCenter no longer knows it. */
@@ -241,21 +269,21 @@ export class VsphereProvider implements Provider<VmFields> {
       const needMarker = m?.system !== system.name || m.os !== desired.os;
       if (!changes.length && !needMarker && isoDone) break;
       if (round > MAX_CONVERGE) throw new Error(`vSphere VM ${what} did not converge after ${MAX_CONVERGE} reconfigurations; still differs in ${changes.map((ch) => ch.path).join(', ')}`);
-      const hw = changes.filter((ch) => ch.path === 'cpu' || ch.path === 'memoryMiB');
+      const hw = changes.filter((ch) => ch.path === 'cpu' || ch.path === 'memoryMiB' || ch.path === 'mac');
       if (hw.length && vm.powerState !== 'poweredOff') {
         if (!o.allowPowerOff) {
           const src = system.sources['lifecycle.powerPolicy'];
           const now = src ? ` (${system.lifecycle.powerPolicy} at ${formatSource(src)})` : '';
           throw new UserError(`system ${system.name}: changing ${hw.map((h) => `${h.path} ${h.from}→${h.to}`).join(', ')} needs the VM powered off; set lifecycle.powerPolicy: allow-poweroff in ${system.file} or its profile${now} to let apply do it, or power it off yourself and apply again`);
         }
-        ctx.log.info({ system: system.name }, 'vsphere: powering off for a CPU/memory change (powerPolicy allow-poweroff)');
+        ctx.log.info({ system: system.name, fields: hw.map((h) => h.path) }, 'vsphere: powering off for a CPU/memory/MAC change (powerPolicy allow-poweroff)');
         await powerOff(c, vmRef, { guestTimeoutMs: this.o.guestShutdownTimeoutMs ?? 120_000, taskTimeoutMs: this.taskMs(v), what });
       }
       const marker = needMarker || changes.length ? markerEntries(system.name, system.os, ctx.commit).filter(([k, val]) => vm.extraConfig.get(k) !== val) : [];
       const want = await wantFor(changes, desired, p, marker, isoDone ? undefined : o.iso);
       isoDone = true;
       const spec = reconfigSpec(vm.devices, want);
-      if (spec) await runTask(c, 'ReconfigVM_Task', ref('_this', vmRef) + spec, { timeoutMs: this.taskMs(v), what: `reconfigure ${what}` });
+      if (spec) await runTask(c, 'ReconfigVM_Task', ref('_this', vmRef) + spec, { timeoutMs: this.taskMs(v), what: `reconfigure ${what}`, onProgress: this.progress(ctx, system.name, 'reconfigure') });
       vm = await this.readVm(c, vmRef);
     }
     if (desired.power === 'poweredOn' && vm.powerState !== 'poweredOn') {
@@ -289,7 +317,11 @@ export class VsphereProvider implements Provider<VmFields> {
     }
     const what = `${system.name} (${vmRef.value})`;
     await powerOff(c, vmRef, { guestTimeoutMs: this.o.guestShutdownTimeoutMs ?? 120_000, taskTimeoutMs: this.taskMs(v), what });
-    if (system.lifecycle.vmOnDelete === 'poweroff-keep') return;
+    if (system.lifecycle.vmOnDelete === 'poweroff-keep') {
+      await retire(c, vmRef, vm, system.name, this.taskMs(v), ctx);
+      this.seen = this.seen?.filter((s) => s.ref.value !== vmRef.value);
+      return;
+    }
     await runTask(c, 'Destroy_Task', ref('_this', vmRef), { timeoutMs: this.taskMs(v), what: `destroy ${what}` });
     // A replace creates right after this delete: it must not find the destroyed VM in this run's view.
     this.seen = this.seen?.filter((s) => s.ref.value !== vmRef.value);
