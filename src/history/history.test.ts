@@ -7,6 +7,7 @@ import { runCli } from '../../test/helpers/cli';
 import { system } from '../../test/support/fixtures';
 import type { ApplyReport } from '../engine/apply';
 import type { Plan } from '../plan/types';
+import { renderText } from '../plan/render';
 import { RunRecorder } from './recorder';
 import { HistoryStore, historyFile } from './store';
 
@@ -106,4 +107,14 @@ test('retention deletes old runs; bad input is a clear error', async () => {
   expect((await runCli(['--state-dir', state, 'show', String(old)])).err).toMatch(/there is no run \d+ in .*history\.db \(it may be older than the retention\)/);
   expect((await runCli(['--state-dir', state, 'history', '--since', 'yesterday'])).err).toMatch(/--since "yesterday": write a date .* or a duration/);
   expect((await runCli(['--state-dir', join(dir, 'nowhere'), 'history'])).err).toMatch(/no run history in .*nowhere\/history\.db yet/);
+});
+
+test('a run on a checkout with uncommitted changes says so in the plan and the history', async () => {
+  writeFileSync(join(dir, 'a.yaml'), 'x: 2\n');
+  const rec = new RunRecorder({ stateDir: state, kind: 'plan', source: dir, warn: () => undefined });
+  const p = plan({ dirty: true });
+  rec.planned(p, dir, [], new Map());
+  await rec.finished();
+  expect(renderText(p, { colour: false })).toContain(`(commit ${commit.slice(0, 12)} plus uncommitted changes in the working tree: this plan is of the files on disk, not of that commit)`);
+  expect((await runCli(['--state-dir', state, 'history'])).out).toMatch(new RegExp(`plan\\s+ok\\s+cli\\s+${commit.slice(0, 12)}\\+dirty`));
 });

@@ -60,6 +60,7 @@ export class RunRecorder {
   planned(plan: Plan, dir: string, systems: DesiredSystem[], observations: Map<ResourceKind, Observation>): void {
     if (!this.store || !this.record) return;
     const git = gitFacts(dir, plan.commit);
+    if (plan.dirty) git.dirty = true;
     Object.assign(this.record, {
       ...(plan.commit ? { commit: plan.commit } : {}),
       ...git,

@@ -55,6 +55,7 @@ export async function freshPlan(opts: SourceOptions & { maxDeletes?: number }, i
       now: new Date(),
       ...(loaded.commit ? { commit: loaded.commit } : {}),
     });
+    if (loaded.dirty) plan.dirty = true;
     rec?.planned(plan, loaded.dir, loaded.repo.systems, observations);
     return { loaded, providers, ctx, observations, plan, source };
   } catch (e) {
