@@ -12,6 +12,7 @@ import { buildProviders } from '../providers/registry';
 import { indexObservations, resolvedBefore } from '../plan/planner';
 import type { DesiredSystem } from '../manifest/types';
 import { ExitError } from './errors';
+import { rememberSite } from './hints';
 
 export interface Loaded {
   dir: string;
@@ -30,6 +31,7 @@ export async function loadValid(dir: string, err: (s: string) => void): Promise<
     const n = repo.diagnostics.filter((d) => d.severity === 'error').length;
     throw new ExitError(1, `${n} error${n === 1 ? '' : 's'} in ${abs}: nothing was planned or changed. Fix them and run again.`);
   }
+  rememberSite(repo.site);
   const commit = await headCommit(abs);
   const dirty = commit ? await isDirty(abs) : false;
   return { dir: abs, repo: repo as Loaded['repo'], ...(commit ? { commit } : {}), ...(dirty ? { dirty } : {}) };
