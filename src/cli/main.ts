@@ -68,10 +68,11 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
 
   program
     .command('validate')
-    .argument('[dir]', 'the repo', '.')
+    .argument('[dir]', 'the repo (same as -C DIR)')
+    .addOption(dirOption())
     .description('validate every manifest, profile and the site config; print each error as file:line:col')
-    .addHelpText('after', '\nExamples:\n  shipshape validate\n  shipshape validate ./infra-repo')
-    .action(async (dir: string) => setCode(await validateCommand(dir, io)));
+    .addHelpText('after', '\nExamples:\n  shipshape validate\n  shipshape validate -C ./infra-repo')
+    .action(async (dir: string | undefined, o) => setCode(await validateCommand(dir ?? o.dir, io)));
 
   program
     .command('plan')
@@ -166,20 +167,22 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .command('status')
     .description('what runs and where; exit 0 when everything runs, 3 otherwise')
     .option('-C, --dir <dir>', 'the repo', '.')
-    .option('--json', 'machine-readable')
-    .action(async (o) => setCode(await labStatusCommand(o, io)));
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .option('--json', 'the same as --format json')
+    .action(async (o) => setCode(await labStatusCommand({ dir: o.dir, json: o.json || o.format === 'json' }, io)));
   lab
     .command('world')
     .description('read-only: each system as vCenter, i-doit and DNS show it (needs the credentials of .lab/credentials.env)')
     .option('-C, --dir <dir>', 'the repo', '.')
-    .option('--json', 'machine-readable')
-    .action(async (o) => setCode(await labWorldCommand(o, io)));
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .option('--json', 'the same as --format json')
+    .action(async (o) => setCode(await labWorldCommand({ dir: o.dir, json: o.json || o.format === 'json' }, io)));
 
   program
     .command('status')
     .description('installation state of every system (requested, booting, installing, built, failed, timed-out); exit 2 when one failed')
-    .option('-C, --dir <dir>', 'the repo', '.')
-    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .addOption(dirOption()).addOption(repoOption()).addOption(refOption())
+    .addOption(formatOption())
     .action(async (o) => setCode(await statusCommand({ ...o, stateDir: state() }, io)));
 
   program
