@@ -7,7 +7,11 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DhcpServer, DnsZone, SiteConfig } from '../src/manifest/site';
+import type { DhcpServerSection, SiteConfig, ZoneSection } from '../src/manifest/site';
+import type { IscServer } from '../src/providers/dhcp/isc';
+import type { KeaServer } from '../src/providers/dhcp/kea';
+import type { BindSshZone } from '../src/providers/dns/bind-ssh';
+import type { Rfc2136Zone } from '../src/providers/dns/rfc2136';
 import { DhcpProvider } from '../src/providers/dhcp/provider';
 import { DnsProvider } from '../src/providers/dns/provider';
 import { renderFragment } from '../src/providers/dns/zone-text';
@@ -47,15 +51,15 @@ async function main(): Promise<void> {
 
     for (const n of SIZES) {
       const systems = (domain: string) => Array.from({ length: n }, (_, i) => system(`h${i}`, { net: `net-${domain}`, domain }));
-      const dnsSite = (zone: DnsZone, domain: string, withReverse: boolean): SiteConfig => site({
+      const dnsSite = (zone: ZoneSection, domain: string, withReverse: boolean): SiteConfig => site({
         root: sshd.dir,
         nets: { [`net-${domain}`]: { title: 'n', cidr: '10.20.0.0/16', dnsServers: [], domain, ...(withReverse ? { reverseZone: '20.10.in-addr.arpa' } : {}) } },
         dns: { zones: [zone, ...(withReverse ? [{ name: '20.10.in-addr.arpa', backend: 'bind-ssh' as const, server: zone.server, ssh: sshd.endpoint(), fragmentPath: join(sshd.dir, 'rev.frag'), zoneFile: named.zoneFile('20.10.in-addr.arpa'), reloadCommand: `${named.rndc} reload {zone}` }] : [])] },
       });
       const bindDomain = `bind${n}.example.test`;
-      const bindZone: DnsZone = { name: bindDomain, backend: 'bind-ssh', server: { host: '127.0.0.1', port: named.port }, ssh: sshd.endpoint(), fragmentPath: join(sshd.dir, `bind${n}.frag`), zoneFile: named.zoneFile(bindDomain), reloadCommand: `${named.rndc} reload {zone}` };
+      const bindZone: BindSshZone = { name: bindDomain, backend: 'bind-ssh', server: { host: '127.0.0.1', port: named.port }, ssh: sshd.endpoint(), fragmentPath: join(sshd.dir, `bind${n}.frag`), zoneFile: named.zoneFile(bindDomain), reloadCommand: `${named.rndc} reload {zone}` };
       const dynDomain = `dyn${n}.example.test`;
-      const dynZone: DnsZone = { name: dynDomain, backend: 'rfc2136', server: { host: '127.0.0.1', port: named.port }, tsig: { name: 'ddns-key', algorithm: 'hmac-sha256', secret: { ref: `\${file:${secret}}` } } };
+      const dynZone: Rfc2136Zone = { name: dynDomain, backend: 'rfc2136', server: { host: '127.0.0.1', port: named.port }, tsig: { name: 'ddns-key', algorithm: 'hmac-sha256', secret: { ref: `\${file:${secret}}` } } };
 
       // render and local check alone (bind)
       const recs = new Map(Array.from({ length: n }, (_, i) => [`h${i}`, [{ name: `h${i}.${bindDomain}`, type: 'A' as const, value: ipOf(i) }]]));
@@ -91,15 +95,15 @@ async function main(): Promise<void> {
       await runStage(new DnsProvider({ readSecret: readFileSecret, pool }), systems(bindDomain).map((s) => ({ ...s, state: 'absent' as const })), () => ({ ip: '10.20.0.1', mac: '00:50:56:00:00:00' }), context(dnsSite(bindZone, bindDomain, true)));
       await measure('rfc2136 (A + TXT)', () => new DnsProvider({ readSecret: readFileSecret, pool }), systems(dynDomain), dnsSite(dynZone, dynDomain, false));
 
-      const dhcpSite = (server: DhcpServer): SiteConfig => site({ root: sshd.dir, nets: { [`net-d${n}`]: { title: 'n', cidr: '10.20.0.0/16', dnsServers: [] } }, dhcp: { servers: [server] } });
+      const dhcpSite = (server: DhcpServerSection): SiteConfig => site({ root: sshd.dir, nets: { [`net-d${n}`]: { title: 'n', cidr: '10.20.0.0/16', dnsServers: [] } }, dhcp: { servers: [server] } });
       const conf = join(sshd.dir, `dhcpd-${n}.conf`);
       const inc = join(sshd.dir, `hosts-${n}.conf`);
       writeFileSync(conf, `ddns-update-style none;\nsubnet 10.20.0.0 netmask 255.255.0.0 { range 10.20.200.1 10.20.200.100; }\ninclude "${inc}";\n`);
       writeFileSync(inc, '');
-      const iscServer: DhcpServer = { name: 'isc', kind: 'isc', nets: [`net-d${n}`], ssh: sshd.endpoint(), includePath: inc, configPath: conf, restartCommand: `dhcpd -t -cf ${conf} -lf /dev/null -pf /dev/null 2>/dev/null` };
+      const iscServer: IscServer = { name: 'isc', backend: 'isc', nets: [`net-d${n}`], ssh: sshd.endpoint(), includePath: inc, configPath: conf, restartCommand: `dhcpd -t -cf ${conf} -lf /dev/null -pf /dev/null 2>/dev/null` };
       const dsys = Array.from({ length: n }, (_, i) => system(`h${i}`, { net: `net-d${n}`, domain: 'd.test' }));
       await measure('isc dhcpd', () => new DhcpProvider({ readSecret: readFileSecret, pool }), dsys, dhcpSite(iscServer));
-      const keaServer: DhcpServer = { name: 'kea', kind: 'kea', nets: [`net-d${n}`], ssh: sshd.endpoint(), controlSocket: kea.socket, configPath: kea.configPath };
+      const keaServer: KeaServer = { name: 'kea', backend: 'kea', nets: [`net-d${n}`], ssh: sshd.endpoint(), controlSocket: kea.socket, configPath: kea.configPath };
       await measure('kea', () => new DhcpProvider({ readSecret: readFileSecret, pool }), dsys, dhcpSite(keaServer));
       // empty Kea again for the next size
       await runStage(new DhcpProvider({ readSecret: readFileSecret, pool }), dsys.map((s) => ({ ...s, state: 'absent' as const })), () => ({ ip: '10.20.0.1', mac: '00:50:56:00:00:00' }), context(dhcpSite(keaServer)));

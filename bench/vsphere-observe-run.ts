@@ -8,7 +8,7 @@ import { VimClient } from '../src/providers/vsphere/client';
 import { retrieveObjects, retrieveView } from '../src/providers/vsphere/inventory';
 import { VsphereProvider } from '../src/providers/vsphere/provider';
 import { HEAVY_PATHS, LIGHT_PATHS, NETWORK_REQUESTS, networkNamesOf, parseVm } from '../src/providers/vsphere/vm';
-import { ctxFor, PASSWORD, secret, siteFor, USER } from '../test/helpers/vsphere-site';
+import { ctxFor, PASSWORD, secret, siteFor, USER, vmsOf } from '../test/helpers/vsphere-site';
 
 interface Measured { vms: number; roundTrips: number; bytesIn: number; bytesOut: number; waitS: number; parseS: number }
 interface Args { mode: 'observe' | 'naive'; url: string; caFile: string }
@@ -20,7 +20,7 @@ function rssMiB(field: 'VmHWM' | 'VmRSS'): number {
 
 async function observe(a: Args): Promise<Measured> {
   const site = siteFor({ url: a.url, mode: 'vcsim', caFile: a.caFile, pid: 0, dir: '', stop: async () => {} }, process.cwd(), { folder: '' });
-  const p = new VsphereProvider({ secret, requestTimeoutMs: 600_000 });
+  const p = new VsphereProvider({ config: vmsOf(site), secret, requestTimeoutMs: 600_000 });
   const obs = await p.observe(ctxFor(site));
   const s = p.callStats!;
   const r = { vms: obs.resources.filter((x) => x.owned && (x.handle as { hasDevices: boolean }).hasDevices).length, roundTrips: s.roundTrips, bytesIn: s.bytesReceived, bytesOut: s.bytesSent, waitS: s.msWaiting / 1000, parseS: s.msParsing / 1000 };

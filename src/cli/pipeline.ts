@@ -80,7 +80,7 @@ export async function observeAll(providers: Provider[], ctx: ProviderContext, sy
     const byName = new Map(systems.map((s) => [s.name, s]));
     const done = await Promise.all(
       later.map(async (p) => {
-        const earlier = { resolved: (name: string) => { const s = byName.get(name); return s ? resolvedBefore(s, p.kind, providers, index) : undefined; } };
+        const earlier = { resolved: (name: string) => { const s = byName.get(name); return s ? resolvedBefore(s, p.kind, providers, index, ctx.site) : undefined; } };
         return [p.kind, await p.observe(ctx, earlier)] as const;
       }),
     );

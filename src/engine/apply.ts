@@ -76,7 +76,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       input.onEvent?.({ type: 'progress', system, kind, action: actionsBy.get(`${system}/${kind}`)?.action ?? 'update', detail }),
   };
   const resolved = new Map<string, Resolved>();
-  for (const s of input.systems) resolved.set(s.name, initialResolved(s));
+  for (const s of input.systems) resolved.set(s.name, initialResolved(s, providers, input.ctx.site));
 
   const live = (name: string) => {
     const o = outcomes.get(name);

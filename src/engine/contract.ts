@@ -15,13 +15,34 @@ export type ResourceKind = (typeof RESOURCE_KINDS)[number];
 export const UNKNOWN = '(known after apply)';
 export type Maybe<T> = T | typeof UNKNOWN;
 
-/** Values one step hands to the next: the allocated address, the VM's MAC and so on. */
-export interface Resolved {
+/** What the manifest itself fixes before any step ran (an explicit address, a pinned MAC). */
+export interface ResolvedFromManifest {
   ip: Maybe<string>;
-  /** Netmask length, gateway and DNS servers of the system's net, when the IPAM knows them. */
+  mac: string;
+}
+
+/** What the `ip` step (an IPAM) hands on. */
+export interface ResolvedByIp {
+  /** Netmask length and gateway of the system's net, when the IPAM knows them. */
   prefixLength?: number;
   gateway?: string;
-  mac: string;
+}
+
+/** What the `vm` step (a VM platform) hands on; it also sets `mac`. */
+export interface ResolvedByVm {
+  /** The platform's id of the VM (a vSphere moref). */
+  vmId?: string;
+  vmInstanceUuid?: string;
+  /** The host or cluster the VM runs on, as the CMDB should document it. */
+  host?: string;
+}
+
+/** What the `install` step hands on. */
+export interface ResolvedByInstall {
+  /** PXE options the DHCP step puts into the reservation (known before any step ran: see `promises`). */
+  boot?: BootOptions;
+  /** `[datastore] path` of a boot ISO the VM should boot once. */
+  installIso?: string;
   /**
    * The system's SSH host key as the install step learned it from the installer's callback: an
    * OpenSSH public key line (`ssh-ed25519 AAAA…`, preferred: it pins the key type too) or a
@@ -29,13 +50,70 @@ export interface Resolved {
    * without it (or a known_hosts entry for adopted systems).
    */
   hostKey?: Maybe<string>;
-  [key: string]: unknown;
+}
+
+/** What the `specialise` step hands on (its record of applied roles, for removal). */
+export interface ResolvedBySpecialise {
+  specialiseRecord?: unknown;
+}
+
+/**
+ * Values one step hands to the next. Typed per producing kind: a step reads only fields some
+ * earlier kind declares here, so a new key is a contract change, not a silent string.
+ */
+export type Resolved = ResolvedFromManifest & ResolvedByIp & ResolvedByVm & ResolvedByInstall & ResolvedBySpecialise;
+
+/** Boot options for PXE (DHCP `next-server` and `filename`). */
+export interface BootOptions {
+  nextServer?: string;
+  filename?: string;
+}
+
+/** What the installation step needs from a VM platform to boot an ISO (the `bootMedia` capability). */
+export interface BootMedia {
+  /** Uploads the ISO to the platform's storage, attaches it to the VM's CD-ROM; returns its path there. */
+  attachIso(system: DesiredSystem, resolved: Resolved, isoFile: string, ctx: ProviderContext): Promise<string>;
+  /** Detaches the ISO once the install is done (the VM then boots from disk). */
+  detachIso(system: DesiredSystem, resolved: Resolved, datastorePath: string, ctx: ProviderContext): Promise<void>;
+  /** The VM's own install marker (`built` once installed): a lost state dir must never mean a reinstall. */
+  installMarker(system: DesiredSystem, resolved: Resolved, ctx: ProviderContext): Promise<string | undefined>;
+  setInstallMarker(system: DesiredSystem, resolved: Resolved, value: string, ctx: ProviderContext): Promise<void>;
+  /** Resets the VM so it boots the installer now (it was powered on before the boot script existed). */
+  restart(system: DesiredSystem, resolved: Resolved, ctx: ProviderContext): Promise<void>;
+}
+
+/**
+ * What a provider can do for other steps, declared instead of discovered with `instanceof`:
+ * the registry links steps through these only.
+ */
+export interface Capabilities {
+  /** A VM platform that can attach boot media (the install step's ISO path). */
+  bootMedia?: () => BootMedia;
+  /** An IPAM that allocates addresses (`ip: auto`); without it every system needs an explicit address. */
+  allocates?: boolean;
+  /** A CMDB that documents systems. */
+  documents?: boolean;
+}
+
+/**
+ * The fields of a kind's observed resources the cross-backend consistency check compares. A provider
+ * declares them `satisfies IdentityFields<ItsFields>`, so renaming a field breaks its build.
+ */
+export interface IdentityFields<F extends Fields = Fields> {
+  readonly ip?: Extract<keyof F, string>;
+  readonly mac?: Extract<keyof F, string>;
+}
+
+/** Identity fields as the engine holds them, whatever the provider's field type. */
+export interface Identity {
+  readonly ip?: string;
+  readonly mac?: string;
 }
 
 /** What one backend holds for one system, flattened into comparable fields. */
 export type Fields = Record<string, unknown>;
 
-export interface ObservedResource<F extends Fields = Fields> {
+export interface ObservedResource<F extends Fields = Fields, H = unknown> {
   kind: ResourceKind;
   /** The system this resource belongs to: from our marker, or the name it was matched by. */
   system: string;
@@ -45,7 +123,7 @@ export interface ObservedResource<F extends Fields = Fields> {
   owned: boolean;
   fields: F;
   /** Backend-specific details the provider needs to act (not compared, not shown). */
-  handle?: unknown;
+  handle?: H;
   /**
    * Already in the state a delete leaves it in (an archived i-doit object, a host-address entry already
    * released): a tombstone plans nothing for it, so deleting converges instead of repeating every run.
@@ -53,8 +131,8 @@ export interface ObservedResource<F extends Fields = Fields> {
   retired?: boolean;
 }
 
-export interface Observation<F extends Fields = Fields> {
-  resources: ObservedResource<F>[];
+export interface Observation<F extends Fields = Fields, H = unknown> {
+  resources: ObservedResource<F, H>[];
   /** Round trips spent observing: benches and tests assert this does not grow with the system count. */
   roundTrips: number;
   /** Facts about the backend the plan header shows (vSphere: the server and the API version negotiated). */
@@ -106,8 +184,17 @@ export interface EarlierSteps {
   resolved(system: string): Resolved | undefined;
 }
 
-export interface Provider<F extends Fields = Fields> {
+export interface Provider<F extends Fields = Fields, H = unknown> {
   readonly kind: ResourceKind;
+  /** What this provider offers other steps (boot media, allocation, documentation). */
+  readonly capabilities?: Capabilities;
+  /** Which of its fields hold the system's address and MAC, for the consistency check across backends. */
+  readonly identity?: Identity;
+  /**
+   * Pure: values this step promises to later AND earlier steps before any step ran (the install
+   * step's PXE boot options, which the DHCP step puts into the reservation it creates first).
+   */
+  promises?(system: DesiredSystem, site: SiteConfig): Partial<Resolved>;
   /** Observe after every other kind, with `earlier` set (default: all kinds observe in parallel). */
   readonly observeAfterEarlier?: boolean;
   /** Pure: the fields this backend should hold for a present system, or null if the kind does not apply to it. */
@@ -116,19 +203,19 @@ export interface Provider<F extends Fields = Fields> {
    * Pure: owned fields that differ. Fields owned by others (placement, guest-reported values)
    * must never appear here.
    */
-  diff(system: DesiredSystem, desired: F, observed: ObservedResource<F>): FieldChange[];
+  diff(system: DesiredSystem, desired: F, observed: ObservedResource<F, H>): FieldChange[];
   /** Everything of this kind in scope, marked or not, in a constant number of round trips. */
-  observe(ctx: ProviderContext, earlier?: EarlierSteps): Promise<Observation<F>>;
-  create(system: DesiredSystem, desired: F, resolved: Resolved, ctx: ProviderContext): Promise<ObservedResource<F>>;
+  observe(ctx: ProviderContext, earlier?: EarlierSteps): Promise<Observation<F, H>>;
+  create(system: DesiredSystem, desired: F, resolved: Resolved, ctx: ProviderContext): Promise<ObservedResource<F, H>>;
   update(
     system: DesiredSystem,
     desired: F,
-    observed: ObservedResource<F>,
+    observed: ObservedResource<F, H>,
     changes: FieldChange[],
     resolved: Resolved,
     ctx: ProviderContext,
-  ): Promise<ObservedResource<F>>;
-  delete(system: DesiredSystem, observed: ObservedResource<F>, ctx: ProviderContext): Promise<void>;
+  ): Promise<ObservedResource<F, H>>;
+  delete(system: DesiredSystem, observed: ObservedResource<F, H>, ctx: ProviderContext): Promise<void>;
   /**
    * Optional: called once after a stage's create/update/delete calls, so batching backends
    * (a zone file, a DHCP config) render, check, deploy and reload once per run, not once per system.
@@ -140,7 +227,7 @@ export interface Provider<F extends Fields = Fields> {
    * the owned observed resource BEFORE `desired` (so an existing allocation is not a change) and
    * again after create/update with the result. Must keep an explicit manifest value as it is.
    */
-  resolve?(system: DesiredSystem, observed: ObservedResource<F> | undefined, resolved: Resolved): Resolved;
+  resolve?(system: DesiredSystem, observed: ObservedResource<F, H> | undefined, resolved: Resolved): Resolved;
   /** Release sessions (Logout) at the end of every run. */
   close?(): Promise<void>;
 }

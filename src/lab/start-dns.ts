@@ -4,10 +4,10 @@
  * they live on "the server" (the SSH target); rfc2136 zones are dynamic, signed with the site's TSIG key.
  * rndc listens on a free port; `<zone dir>/rndc` wraps it for the zones' reloadCommand.
  */
+import { labZones, type LabZone } from './backends';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
 import { dirname, join } from 'node:path';
-import type { DnsZone } from '../manifest/site';
 import { namedConf, soaHeader } from './configs';
 import { own, ownedDir, track, type LabContext } from './context';
 import { freePort, LabError, requireBinary, run, startDetached, waitReady } from './process';
@@ -15,7 +15,7 @@ import { freePort, LabError, requireBinary, run, startDetached, waitReady } from
 const keySecret = (keyText: string) => /secret "([^"]+)"/.exec(keyText)![1]!;
 
 export async function startLabNamed(c: LabContext): Promise<void> {
-  const zones = c.site.dns.zones;
+  const zones = labZones(c.site);
   if (zones.length === 0) return;
   const named = requireBinary('/usr/sbin/named', 'bind9');
   const keygen = requireBinary('/usr/sbin/tsig-keygen', 'bind9');
@@ -44,7 +44,7 @@ export async function startLabNamed(c: LabContext): Promise<void> {
   writeFileSync(tsigFile, [...tsigKeys.values()].join(''), { mode: 0o600 });
 
   const forward = zones.find((z) => !z.name.endsWith('.arpa'))?.name ?? zones[0]!.name;
-  const body = (z: DnsZone) => soaHeader(z.name, 2024010101, `ns1.${forward}.`) + (z.name === forward ? 'ns1 IN A 127.0.0.1\n' : '');
+  const body = (z: LabZone) => soaHeader(z.name, 2024010101, `ns1.${forward}.`) + (z.name === forward ? 'ns1 IN A 127.0.0.1\n' : '');
   const decls = zones.map((z) => {
     if (z.backend === 'rfc2136') {
       const file = join(zonesDir, `db.${z.name}`);
@@ -78,7 +78,7 @@ export async function startLabNamed(c: LabContext): Promise<void> {
  * bind-ssh zones reload through `reloadCommand`; the lab's named takes rndc on its own port with its own key,
  * so the lab puts an `rndc` wrapper beside each zone file (readable key copy, owned by the SSH user).
  */
-function writeRndcWrappers(c: LabContext, zones: DnsZone[], rndcPort: number, rndcKeyFile: string): void {
+function writeRndcWrappers(c: LabContext, zones: LabZone[], rndcPort: number, rndcKeyFile: string): void {
   const rndc = requireBinary('/usr/sbin/rndc', 'bind9-utils');
   for (const z of zones.filter((x) => x.backend === 'bind-ssh')) {
     const wrapper = join(dirname(z.zoneFile!), 'rndc');

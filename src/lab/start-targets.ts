@@ -4,6 +4,7 @@
  * behind it: dhcpd's configuration (checked with `dhcpd -t` by the restart command; dhcpd does not serve:
  * nothing boots over the network in vcsim) and a kea-dhcp4 on its control socket, serving no interface.
  */
+import { labDhcpServers, labZones } from './backends';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, sep } from 'node:path';
 import { parseSecretRef } from '../manifest/secrets';
@@ -14,7 +15,7 @@ import { inRepo, own, ownedDir, track, type LabContext, type LabUser } from './c
 import { LabError, requireBinary, run, startDetached, waitReady } from './process';
 
 function endpoints(c: Pick<LabContext, 'site'>): SshEndpoint[] {
-  return [...c.site.dns.zones.flatMap((z) => (z.ssh ? [z.ssh] : [])), ...c.site.dhcp.servers.map((s) => s.ssh)];
+  return [...labZones(c.site).flatMap((z) => (z.ssh ? [z.ssh] : [])), ...labDhcpServers(c.site).map((s) => s.ssh)];
 }
 
 /** The SSH user of the site's targets, looked up on this machine; undefined when the site has no SSH target. */
@@ -37,8 +38,8 @@ export function labUser(c: Pick<LabContext, 'site'>): LabUser | undefined {
 /** The one folder holding every path the site puts on the SSH targets (the servers' files in the lab). */
 function targetRoot(c: LabContext): string {
   const paths = [
-    ...c.site.dns.zones.flatMap((z) => [z.zoneFile, z.fragmentPath]),
-    ...c.site.dhcp.servers.flatMap((s) => [s.includePath, s.configPath, s.controlSocket, s.restartCommand?.split(' ')[0]]),
+    ...labZones(c.site).flatMap((z) => [z.zoneFile, z.fragmentPath]),
+    ...labDhcpServers(c.site).flatMap((s) => [s.includePath, s.configPath, s.controlSocket, s.restartCommand?.split(' ')[0]]),
   ].filter((p): p is string => !!p);
   if (paths.some((p) => !isAbsolute(p))) throw new LabError('the paths on the SSH targets (zoneFile, fragmentPath, includePath, configPath, controlSocket) must be absolute');
   let common = dirname(paths[0]!);
@@ -94,9 +95,9 @@ function mask(cidr: string): { net: string; mask: string } {
 }
 
 export async function startLabDhcp(c: LabContext): Promise<void> {
-  for (const s of c.site.dhcp.servers) {
+  for (const s of labDhcpServers(c.site)) {
     const nets = s.nets.map((n) => c.site.nets[n]).filter((n) => !!n);
-    if (s.kind === 'isc') {
+    if (s.backend === 'isc') {
       if (!s.includePath || !s.configPath || !s.restartCommand) throw new LabError(`dhcp server ${s.name}: an isc server needs includePath, configPath and restartCommand`);
       const dhcpd = requireBinary('/usr/sbin/dhcpd', 'isc-dhcp-server');
       ownedDir(c, dirname(s.configPath));

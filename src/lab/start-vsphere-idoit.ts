@@ -1,4 +1,5 @@
 /** The lab's vCenter (vcsim with the site's templates) and its i-doit (the emulator with the site's layer-3 nets). */
+import { labIdoit, labVsphere } from './backends';
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { inRepo, loopbackPort, tcpOpen, track, type LabContext } from './context';
@@ -6,12 +7,12 @@ import { LabError, startDetached, waitReady } from './process';
 import { makeTemplates, PACKAGE_ROOT, readVcsimEnv, vcsimArgs, vcsimBinary } from './vcsim';
 
 export async function startLabVcsim(c: LabContext): Promise<void> {
-  const v = c.site.vsphere;
+  const v = labVsphere(c.site);
   if (!v) return;
-  const port = loopbackPort('vsphere.url', v.url, 443);
-  if (!v.tls.caFile) throw new LabError('vsphere.tls.caFile: the lab site trusts vcsim through a CA file (e.g. .lab/vcsim/ca.pem), not a thumbprint');
-  const username = c.creds.provide(v.username, 'vsphere.username', () => 'lab-admin');
-  const password = c.creds.provide(v.password, 'vsphere.password');
+  const port = loopbackPort('vms.url', v.url, 443);
+  if (!v.tls.caFile) throw new LabError('vms.tls.caFile: the lab site trusts vcsim through a CA file (e.g. .lab/vcsim/ca.pem), not a thumbprint');
+  const username = c.creds.provide(v.username, 'vms.username', () => 'lab-admin');
+  const password = c.creds.provide(v.password, 'vms.password');
   const dir = join(c.dir, 'vcsim');
   const tmp = join(dir, 'tmp');
   rmSync(tmp, { recursive: true, force: true });
@@ -43,12 +44,12 @@ function emulatorCommand(): string[] {
 }
 
 export async function startLabIdoit(c: LabContext): Promise<void> {
-  const i = c.site.idoit;
+  const i = labIdoit(c.site);
   if (!i) return;
-  const port = loopbackPort('idoit.url', i.url, 80);
-  const apiKey = c.creds.provide(i.apiKey, 'idoit.apiKey');
-  const user = i.username ? c.creds.provide(i.username, 'idoit.username', () => 'lab') : undefined;
-  const password = i.password ? c.creds.provide(i.password, 'idoit.password') : undefined;
+  const port = loopbackPort('ipam.url', i.url, 80);
+  const apiKey = c.creds.provide(i.apiKey, 'ipam.apiKey');
+  const user = i.username ? c.creds.provide(i.username, 'ipam.username', () => 'lab') : undefined;
+  const password = i.password ? c.creds.provide(i.password, 'ipam.password') : undefined;
   const dir = join(c.dir, 'idoit');
   mkdirSync(dir, { recursive: true });
   const stateFile = join(dir, 'state.json');

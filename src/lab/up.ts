@@ -4,6 +4,7 @@
  * lab is stopped and started again. vcsim keeps its inventory in memory, so every start is a clean world:
  * the emulator's state, the zones and the DHCP files are reset with it (they would disagree otherwise).
  */
+import { labDhcpServers, labIdoit, labVsphere, labZones } from './backends';
 import { mkdirSync, rmSync } from 'node:fs';
 import type { SiteConfig } from '../manifest/site';
 import { LabCredentials } from './credentials';
@@ -32,11 +33,13 @@ export function labNotes(site: SiteConfig): string[] {
 
 function ports(site: SiteConfig): { what: string; port: number }[] {
   const out: { what: string; port: number }[] = [];
-  if (site.vsphere) out.push({ what: 'vcsim (vsphere.url)', port: Number(new URL(site.vsphere.url).port || 443) });
-  if (site.idoit) out.push({ what: 'i-doit emulator (idoit.url)', port: Number(new URL(site.idoit.url).port || 80) });
-  const z = site.dns.zones[0];
+  const v = labVsphere(site);
+  if (v) out.push({ what: 'vcsim (vms.url)', port: Number(new URL(v.url).port || 443) });
+  const i = labIdoit(site);
+  if (i) out.push({ what: 'i-doit emulator (ipam.url)', port: Number(new URL(i.url).port || 80) });
+  const z = labZones(site)[0];
   if (z) out.push({ what: 'named (dns.zones[].server)', port: z.server.port });
-  const ssh = site.dns.zones.find((x) => x.ssh)?.ssh ?? site.dhcp.servers[0]?.ssh;
+  const ssh = labZones(site).find((x) => x.ssh)?.ssh ?? labDhcpServers(site)[0]?.ssh;
   if (ssh) out.push({ what: 'sshd (ssh.port)', port: ssh.port });
   if (site.provisioning) out.push({ what: 'provisioning server (provisioning.listen)', port: Number(site.provisioning.listen.split(':').pop()) });
   return out;

@@ -3,6 +3,7 @@
  * the VM in vCenter (vcsim), its object and address in i-doit (the emulator), its name in DNS (named).
  * Read-only; one batched read per backend.
  */
+import { labIdoit, labVsphere, labZones } from './backends';
 import { Resolver } from 'node:dns/promises';
 import type { DesiredSystem } from '../manifest/types';
 import { resolveSecret } from '../manifest';
@@ -22,7 +23,7 @@ export interface WorldRow {
 }
 
 async function vms(site: SiteConfig): Promise<Map<string, WorldRow['vm']>> {
-  const v = site.vsphere;
+  const v = labVsphere(site);
   const out = new Map<string, WorldRow['vm']>();
   if (!v) return out;
   const secret = (r: { ref: string }) => resolveSecret(r, site.root);
@@ -44,7 +45,7 @@ const STATUS = ['', 'unfinished', 'normal', 'archived', 'deleted'];
 
 async function cmdb(site: SiteConfig): Promise<Map<string, WorldRow['cmdb']>> {
   const out = new Map<string, WorldRow['cmdb']>();
-  if (!site.idoit) return out;
+  if (!labIdoit(site)) return out;
   const client = createIdoitClient(site, (r) => resolveSecret(r, site.root));
   try {
     const rows = ((await client.batchOrThrow(readAllStates({ type: VM_TYPE }, ['C__CATG__IP']))) as ObjectRow[][]).flat();
@@ -61,7 +62,7 @@ async function cmdb(site: SiteConfig): Promise<Map<string, WorldRow['cmdb']>> {
 }
 
 async function dns(site: SiteConfig, fqdn: string): Promise<string[] | undefined> {
-  const server = site.dns.zones[0]?.server;
+  const server = labZones(site)[0]?.server;
   if (!server) return undefined;
   const r = new Resolver({ timeout: 2000, tries: 1 });
   r.setServers([`${server.host}:${server.port}`]);

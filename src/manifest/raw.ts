@@ -92,40 +92,22 @@ export interface RoleManifest {
   spec: { params?: { type?: 'object'; [k: string]: unknown }; steps?: RawRoleStep[]; check?: string; remove?: RawRoleStep[] };
 }
 
-export interface RawTls {
-  caFile?: string;
-  thumbprint?: string;
+/**
+ * A backend section as the site schema file declares it: `backend` plus that backend's own keys,
+ * which its schema in src/providers/<kind>/<backend>/schema.json defines (composed in at validation).
+ */
+export interface RawBackendSection {
+  backend: string;
+  [k: string]: unknown;
 }
 
-export interface RawSsh {
-  host: string;
-  port: number;
-  user: string;
-  privateKey: string;
-  hostKeyFingerprint?: string;
-  knownHosts?: string;
-}
-
-export interface RawDnsZone {
+export interface RawZoneSection extends RawBackendSection {
   name: string;
-  backend: 'bind-ssh' | 'rfc2136';
-  server: { host: string; port: number };
-  ssh?: RawSsh;
-  fragmentPath?: string;
-  zoneFile?: string;
-  reloadCommand?: string;
-  tsig?: { name: string; algorithm: 'hmac-sha256' | 'hmac-sha384' | 'hmac-sha512' | 'hmac-sha224' | 'hmac-sha1' | 'hmac-md5'; secret: string };
 }
 
-export interface RawDhcpServer {
+export interface RawDhcpServerSection extends RawBackendSection {
   name: string;
-  kind: 'isc' | 'kea';
-  ssh: RawSsh;
-  includePath?: string;
-  configPath?: string;
-  controlSocket?: string;
   nets: string[];
-  restartCommand?: string;
 }
 
 export interface RawNet {
@@ -134,6 +116,7 @@ export interface RawNet {
   dnsServers?: string[];
   domain?: string;
   reverseZone?: string;
+  reserved?: string[];
 }
 
 export interface SiteManifest {
@@ -143,32 +126,12 @@ export interface SiteManifest {
   spec: {
     lab?: boolean;
     defaults?: { concurrency?: number; maxDeletes?: number };
-    vsphere?: {
-      url: string;
-      username: string;
-      password: string;
-      tls?: RawTls;
-      datacenter: string;
-      cluster: string;
-      folder: string;
-      resourcePool?: string;
-      datastore: string;
-      portgroup: string;
-      templates: Record<string, string>;
-      taskTimeoutSeconds?: number;
-      simulator?: 'vcsim' | 'vcenter-like';
-    };
-    idoit?: {
-      url: string;
-      apiKey: string;
-      username?: string;
-      password?: string;
-      tls?: RawTls;
-      reserved?: Record<string, string[]>;
-    };
+    vms?: RawBackendSection;
+    ipam?: RawBackendSection;
+    cmdb?: RawBackendSection;
     nets: Record<string, RawNet>;
-    dns?: { zones?: RawDnsZone[] };
-    dhcp?: { servers?: RawDhcpServer[] };
+    dns?: { zones?: RawZoneSection[] };
+    dhcp?: { servers?: RawDhcpServerSection[] };
     provisioning?: {
       listen: string;
       baseUrl: string;

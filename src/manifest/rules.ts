@@ -69,7 +69,7 @@ function checkReferences(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics
   } else if (s.os !== '' && !Object.hasOwn(ctx.os, s.os)) {
     diags.error(src(s, 'os'), unknownRef('OS', s.os, Object.keys(ctx.os), `add os/${s.os}/os.yaml or use a catalog entry`));
   } else if (s.os !== '' && s.state === 'present' && ctx.facts.templates && !Object.hasOwn(ctx.facts.templates, s.os)) {
-    diags.error(src(s, 'os'), `OS \`${s.os}\` has no vSphere template: add it to vsphere.templates in shipshape.yaml`);
+    diags.error(src(s, 'os'), `OS \`${s.os}\` has no VM template: add it to ${ctx.facts.templatesPath ?? 'vms.templates'} in shipshape.yaml`);
   }
   s.roles.forEach((r, i) => {
     if (Object.hasOwn(ctx.roles, r.name)) return;
@@ -94,7 +94,7 @@ function checkAddress(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): v
   else if (ip === c.broadcast) diags.error(at, `ip ${s.network.ip} is the broadcast address of ${net.cidr}, not a host address`);
   else if (s.network.ip === net.gateway) diags.error(at, `ip ${s.network.ip} is the gateway of net \`${net.title}\``);
   else if ((Object.hasOwn(ctx.facts.reserved, net.title) ? ctx.facts.reserved[net.title] : []).includes(s.network.ip)) {
-    diags.error(at, `ip ${s.network.ip} is reserved in net \`${net.title}\` (idoit.reserved in shipshape.yaml)`);
+    diags.error(at, `ip ${s.network.ip} is reserved in net \`${net.title}\` (nets.${net.title}.reserved in shipshape.yaml)`);
   }
 }
 

@@ -11,6 +11,8 @@ import profileSchema from '../../schemas/profile.schema.json';
 import siteSchema from '../../schemas/site.schema.json';
 import osSchema from '../../schemas/os.schema.json';
 import roleSchema from '../../schemas/role.schema.json';
+import { BACKENDS } from '../providers/backends';
+import type { AnyBackend, BackendKind } from '../providers/plugin';
 import type { Diagnostics } from './diagnostics';
 import { reportAjvErrors } from './ajvMessages';
 import type { ParsedFile } from './yamlFile';
@@ -30,6 +32,36 @@ export const SCHEMAS: Record<ManifestKind | 'common', object> = {
 function addAnnotations(ajv: Ajv): void {
   ajv.addKeyword({ keyword: 'x-shape', schemaType: 'string' });
   ajv.addKeyword({ keyword: 'x-secret', schemaType: 'boolean' });
+  ajv.addKeyword({ keyword: 'x-backends', schemaType: 'string' });
+}
+
+type Json = Record<string, unknown>;
+
+/**
+ * A backend section of the site schema (marked `x-backends: <kind>`), composed with the schemas of
+ * that kind's backends: `backend` must name one of them, and the section then holds exactly the keys
+ * of the site schema's section (`backend`, a zone's `name` …) plus the chosen backend's own.
+ */
+function composeSection(section: Json, backends: readonly AnyBackend[]): Json {
+  const kind = section['x-backends'] as BackendKind;
+  const mine = backends.filter((b) => b.kind === kind);
+  const common = (section.properties ?? {}) as Json;
+  const ids = mine.map((b) => b.id);
+  return {
+    ...section,
+    properties: { ...common, backend: { enum: ids, 'x-shape': ids.map((i) => `\`${i}\``).join(', ') } },
+    allOf: mine.map((b) => ({
+      if: { properties: { backend: { const: b.id } }, required: ['backend'] },
+      then: { ...b.schema, properties: { ...Object.fromEntries(Object.keys(common).map((k) => [k, true])), ...(b.schema.properties as Json) } },
+    })),
+  };
+}
+
+/** The site schema with every backend's schema composed in (schemas/site.schema.json + each backend folder's schema.json). */
+export function composedSiteSchema(backends: readonly AnyBackend[] = BACKENDS): Json {
+  const defs = { ...((siteSchema as Json).definitions as Record<string, Json>) };
+  for (const [name, def] of Object.entries(defs)) if (typeof def['x-backends'] === 'string') defs[name] = composeSection(def, backends);
+  return { ...(siteSchema as Json), definitions: defs };
 }
 
 let compiled: Record<ManifestKind, ValidateFunction> | undefined;
@@ -43,7 +75,7 @@ function validators(): Record<ManifestKind, ValidateFunction> {
     compiled = {
       system: ajv.compile(systemSchema),
       profile: ajv.compile(profileSchema),
-      site: ajv.compile(siteSchema),
+      site: ajv.compile(composedSiteSchema()),
       os: ajv.compile(osSchema),
       role: ajv.compile(roleSchema),
     };

@@ -29,79 +29,28 @@ export interface TlsOptions {
   thumbprint?: string;
 }
 
-export interface VsphereSite {
-  url: string;
-  username: SecretRef;
-  password: SecretRef;
-  tls: TlsOptions;
-  datacenter: string;
-  cluster: string;
-  /** VM folder path below the datacenter's vm folder, e.g. `shipshape` or `prod/web`. */
-  folder: string;
-  /** Resource pool path below the cluster; the cluster's root pool when absent. */
-  resourcePool?: string;
-  datastore: string;
-  /** Default port group for the first NIC. */
-  portgroup: string;
-  /** vSphere template (VM name) per OS catalog entry. */
-  templates: Record<string, string>;
-  /** Seconds to wait for a task. */
-  taskTimeoutSeconds: number;
-  /** Lab sites: the simulator `lab up` starts (default vcsim). */
-  simulator?: 'vcsim' | 'vcenter-like';
+/**
+ * A step's backend as shipshape.yaml chooses it: `backend` names a registered backend of the step's
+ * kind; the other keys are that backend's own config, validated against its schema and with its
+ * defaults applied (src/providers/<kind>/<backend>/). Engine, planner and manifest code never read
+ * those keys: only the backend's factory does, once, at connect.
+ */
+export interface BackendSection {
+  backend: string;
+  [key: string]: unknown;
 }
 
-export interface IdoitSite {
-  url: string;
-  apiKey: SecretRef;
-  username?: SecretRef;
-  password?: SecretRef;
-  tls: TlsOptions;
-  /** Addresses the IPAM must never hand out, per net title. */
-  reserved: Record<string, string[]>;
-}
-
-export type DnsBackend = 'bind-ssh' | 'rfc2136';
-
-export type TsigAlgorithm = 'hmac-sha256' | 'hmac-sha384' | 'hmac-sha512' | 'hmac-sha224' | 'hmac-sha1' | 'hmac-md5';
-
-export interface DnsZone {
+/** One DNS zone and the backend serving it (`dns.zones[]`). */
+export interface ZoneSection extends BackendSection {
   /** Zone apex, e.g. `dev.example.com` or `2.0.192.in-addr.arpa`. */
   name: string;
-  backend: DnsBackend;
-  /** bind-ssh: the server holding the zone, and where our included fragment lives. */
-  ssh?: SshEndpoint;
-  /** bind-ssh: absolute path of the fragment shipshape owns on the server (the operator's zone file $INCLUDEs it). */
-  fragmentPath?: string;
-  /** bind-ssh: the operator's main zone file on the server (its SOA serial is bumped on every change). */
-  zoneFile?: string;
-  /**
-   * bind-ssh: command run on the server to reload the zone after a deploy; `{zone}` is replaced by the
-   * zone name. Default `/usr/sbin/rndc reload {zone}`.
-   */
-  reloadCommand?: string;
-  /** Where to send queries/updates: host and port of the DNS server. */
-  server: { host: string; port: number };
-  /** rfc2136 (and AXFR): TSIG key. */
-  tsig?: { name: string; algorithm: TsigAlgorithm; secret: SecretRef };
 }
 
-export type DhcpKind = 'isc' | 'kea';
-
-export interface DhcpServer {
+/** One DHCP server and its backend (`dhcp.servers[]`). */
+export interface DhcpServerSection extends BackendSection {
   name: string;
-  kind: DhcpKind;
-  ssh: SshEndpoint;
-  /** isc: absolute path of the include file shipshape owns on the server. */
-  includePath?: string;
-  /** isc: the main dhcpd.conf on the server (for `dhcpd -t -cf`). kea: the config file Kea was started with (`kea-dhcp4 -t`, `config-write`). */
-  configPath?: string;
-  /** kea: path of the control socket on the server. */
-  controlSocket?: string;
-  /** The nets (i-doit layer-3 net titles) this server serves. */
+  /** The nets this server serves. */
   nets: string[];
-  /** Command that restarts the server after a successful check (isc). */
-  restartCommand?: string;
 }
 
 export interface ProvisioningSite {
@@ -126,12 +75,11 @@ export interface ProvisioningSite {
 }
 
 /**
- * A layer-3 net as the site declares it. i-doit stays the IPAM (it holds the addresses);
- * the declaration lets `validate` check references and explicit addresses offline, and the
- * IPAM provider refuses to run when i-doit's net disagrees with it.
+ * A layer-3 net as the site declares it. The IPAM holds the addresses; the declaration lets `validate` check references and explicit addresses offline, and the
+ * IPAM provider refuses to run when its net disagrees with it.
  */
 export interface NetSite {
-  /** The i-doit layer-3 net object's title. */
+  /** The net's title (in i-doit: the layer-3 net object's title). */
   title: string;
   cidr: string;
   gateway?: string;
@@ -140,6 +88,8 @@ export interface NetSite {
   domain?: string;
   /** Reverse zone for the net's PTR records. */
   reverseZone?: string;
+  /** Addresses the IPAM must never hand out (the net's DNS servers, appliances…). */
+  reserved?: string[];
 }
 
 /** How specialisation reaches systems over SSH (the address comes from the ip step, the host key from install). */
@@ -167,11 +117,15 @@ export interface SiteConfig {
   root: string;
   /** The site marks itself as the local lab: only then may lab stand-ins replace a real step. */
   lab: boolean;
-  vsphere?: VsphereSite;
-  idoit?: IdoitSite;
+  /** The VM platform (`vm` step). */
+  vms?: BackendSection;
+  /** The IPAM (`ip` step). */
+  ipam?: BackendSection;
+  /** The CMDB (`cmdb` step). */
+  cmdb?: BackendSection;
   nets: Record<string, NetSite>;
-  dns: { zones: DnsZone[] };
-  dhcp: { servers: DhcpServer[] };
+  dns: { zones: ZoneSection[] };
+  dhcp: { servers: DhcpServerSection[] };
   provisioning?: ProvisioningSite;
   specialise?: SpecialiseSite;
   defaults: { concurrency: number; maxDeletes: number };

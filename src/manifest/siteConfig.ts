@@ -2,83 +2,42 @@
 import { displayPath } from './ajvMessages';
 import type { Diagnostics } from './diagnostics';
 import { cidrContains, intToIp, ipToInt, parseCidr } from '../net/ipv4';
-import type { RawSsh, RawTls, SiteManifest } from './raw';
+import { BACKENDS, backendFor } from '../providers/backends';
+import type { BackendKind } from '../providers/plugin';
+import type { SiteManifest } from './raw';
 import { asList, asMap } from './siteFacts';
 import type { SiteFacts } from './siteFacts';
-import type { DhcpServer, DnsZone, NetSite, SiteConfig, SshEndpoint, TlsOptions } from './site';
+import type { BackendSection, DhcpServerSection, NetSite, SiteConfig, ZoneSection } from './site';
 import type { SourceRef } from './types';
 import { locate } from './yamlFile';
 import type { ParsedFile, PathSeg } from './yamlFile';
 
-function ssh(raw: RawSsh): SshEndpoint {
-  const out: SshEndpoint = { host: raw.host, port: raw.port, user: raw.user, privateKey: { ref: raw.privateKey } };
-  if (raw.hostKeyFingerprint !== undefined) out.hostKeyFingerprint = raw.hostKeyFingerprint;
-  if (raw.knownHosts !== undefined) out.knownHosts = raw.knownHosts;
-  return out;
-}
-
-function tls(raw: RawTls | undefined): TlsOptions {
-  return { ...(raw ?? {}) };
+/** A backend section as validated → its backend's config (defaults applied), keeping `backend`. */
+function section<K extends BackendKind>(kind: K, raw: BackendSection): BackendSection {
+  return { ...(backendFor(kind, raw.backend).config(raw) as object), backend: raw.backend };
 }
 
 export function buildSite(root: string, m: SiteManifest): SiteConfig {
   const s = m.spec;
   const nets: Record<string, NetSite> = {};
   for (const [title, n] of Object.entries(s.nets)) {
-    const net: NetSite = { title, cidr: n.cidr, dnsServers: [...(n.dnsServers ?? [])] };
+    const net: NetSite = { title, cidr: n.cidr, dnsServers: [...(n.dnsServers ?? [])], reserved: [...(n.reserved ?? [])] };
     if (n.gateway !== undefined) net.gateway = n.gateway;
     if (n.domain !== undefined) net.domain = n.domain;
     if (n.reverseZone !== undefined) net.reverseZone = n.reverseZone;
     nets[title] = net;
   }
-  const zones: DnsZone[] = (s.dns?.zones ?? []).map((z) => {
-    const out: DnsZone = { name: z.name, backend: z.backend, server: { ...z.server } };
-    if (z.ssh) out.ssh = ssh(z.ssh);
-    if (z.fragmentPath !== undefined) out.fragmentPath = z.fragmentPath;
-    if (z.zoneFile !== undefined) out.zoneFile = z.zoneFile;
-    if (z.reloadCommand !== undefined) out.reloadCommand = z.reloadCommand;
-    if (z.tsig) out.tsig = { name: z.tsig.name, algorithm: z.tsig.algorithm, secret: { ref: z.tsig.secret } };
-    return out;
-  });
-  const servers: DhcpServer[] = (s.dhcp?.servers ?? []).map((d) => {
-    const out: DhcpServer = { name: d.name, kind: d.kind, ssh: ssh(d.ssh), nets: [...d.nets] };
-    for (const k of ['includePath', 'configPath', 'controlSocket', 'restartCommand'] as const) {
-      if (d[k] !== undefined) out[k] = d[k];
-    }
-    return out;
-  });
   const site: SiteConfig = {
     root,
     lab: s.lab ?? false,
     nets,
-    dns: { zones },
-    dhcp: { servers },
+    dns: { zones: (s.dns?.zones ?? []).map((z) => section('dns', z) as ZoneSection) },
+    dhcp: { servers: (s.dhcp?.servers ?? []).map((d) => section('dhcp', d) as DhcpServerSection) },
     defaults: { concurrency: s.defaults?.concurrency ?? 4, maxDeletes: s.defaults?.maxDeletes ?? 3 },
   };
-  if (s.vsphere) {
-    const v = s.vsphere;
-    site.vsphere = {
-      url: v.url,
-      username: { ref: v.username },
-      password: { ref: v.password },
-      tls: tls(v.tls),
-      datacenter: v.datacenter,
-      cluster: v.cluster,
-      folder: v.folder,
-      datastore: v.datastore,
-      portgroup: v.portgroup,
-      templates: { ...v.templates },
-      taskTimeoutSeconds: v.taskTimeoutSeconds ?? 600,
-    };
-    if (v.resourcePool !== undefined) site.vsphere.resourcePool = v.resourcePool;
-    if (v.simulator !== undefined) site.vsphere.simulator = v.simulator;
-  }
-  if (s.idoit) {
-    const i = s.idoit;
-    site.idoit = { url: i.url, apiKey: { ref: i.apiKey }, tls: tls(i.tls), reserved: { ...(i.reserved ?? {}) } };
-    if (i.username !== undefined) site.idoit.username = { ref: i.username };
-    if (i.password !== undefined) site.idoit.password = { ref: i.password };
-  }
+  if (s.vms) site.vms = section('vms', s.vms);
+  if (s.ipam) site.ipam = section('ipam', s.ipam);
+  if (s.cmdb) site.cmdb = section('cmdb', s.cmdb);
   if (s.provisioning) {
     const p = s.provisioning;
     site.provisioning = {
@@ -125,13 +84,10 @@ export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>
     }
     (Object.hasOwn(facts.reserved, title) ? facts.reserved[title] : []).forEach((ip, i) => {
       const v = ipToInt(ip);
-      if (v !== null && !cidrContains(c, v)) diags.error(at('idoit', 'reserved', title, i), `reserved address ${ip} is outside net \`${title}\` (${n.cidr})`);
+      if (v !== null && !cidrContains(c, v)) diags.error(at('nets', title, 'reserved', i), `reserved address ${ip} is outside net \`${title}\` (${n.cidr})`);
     });
   }
   const known = facts.netNames;
-  for (const net of Object.keys(facts.reserved)) {
-    if (known && !known.has(net)) diags.error(locate(pf, ['spec', 'idoit', 'reserved', net], { key: true }), `idoit.reserved names net \`${net}\`, which is not declared in spec.nets`);
-  }
   const zones = asList(asMap(spec.dns)?.zones);
   const servers = asList(asMap(spec.dhcp)?.servers);
   const sshChecks: [Record<string, unknown>, PathSeg[]][] = [];
@@ -149,8 +105,8 @@ export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>
       diags.error(locate(pf, ['spec', ...p], { key: true }), `${displayPath(['spec', ...p])} needs exactly one of hostKeyFingerprint or knownHosts (the SSH host key is always verified)`);
     }
   }
-  if (asMap(spec.vsphere)?.simulator !== undefined && spec.lab !== true) {
-    diags.error(at('vsphere', 'simulator'), 'vsphere.simulator chooses the simulator `shipshape lab up` starts; a real site talks to its vCenter: remove it, or set lab: true');
+  if (asMap(spec.vms)?.simulator !== undefined && spec.lab !== true) {
+    diags.error(at('vms', 'simulator'), 'vms.simulator chooses the simulator `shipshape lab up` starts; a real site talks to its vCenter: remove it, or set lab: true');
   }
   const sp = asMap(spec.specialise);
   if (sp?.rootPrefix !== undefined && spec.lab !== true) {
@@ -165,9 +121,29 @@ export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>
       }
     }),
   );
-  for (const [field, sub] of [['vsphere', 'templates'], ['provisioning', 'mirrors'], ['provisioning', 'localMirrors']] as const) {
+  for (const [field, sub] of [['provisioning', 'mirrors'], ['provisioning', 'localMirrors']] as const) {
     for (const os of Object.keys(asMap(asMap(spec[field])?.[sub]) ?? {})) {
       if (!osNames.has(os)) diags.error(locate(pf, ['spec', field, sub, os], { key: true }), `${field}.${sub} names OS \`${os}\`, which has no os/${os}/os.yaml`);
+    }
+  }
+  const sections: [BackendKind, unknown, PathSeg[]][] = [
+    ['vms', spec.vms, ['vms']],
+    ['ipam', spec.ipam, ['ipam']],
+    ['cmdb', spec.cmdb, ['cmdb']],
+    ...zones.map((z, i): [BackendKind, unknown, PathSeg[]] => ['dns', z, ['dns', 'zones', i]]),
+    ...servers.map((d, i): [BackendKind, unknown, PathSeg[]] => ['dhcp', d, ['dhcp', 'servers', i]]),
+  ];
+  for (const [kind, raw, p] of sections) {
+    const sec = asMap(raw);
+    const b = BACKENDS.find((x) => x.kind === kind && x.id === sec?.backend);
+    if (!sec || !b) continue; // an unknown backend is a schema error
+    if (b.labOnly && spec.lab !== true) {
+      diags.error(at(...p, 'backend'), `backend \`${b.id}\` is a lab stand-in: only a site with \`lab: true\` may use it`);
+    }
+    for (const key of b.osKeys ?? []) {
+      for (const os of Object.keys(asMap(sec[key]) ?? {})) {
+        if (!osNames.has(os)) diags.error(locate(pf, ['spec', ...p, key, os], { key: true }), `${displayPath([...p, key])} names OS \`${os}\`, which has no os/${os}/os.yaml`);
+      }
     }
   }
 }

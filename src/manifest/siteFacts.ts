@@ -3,6 +3,7 @@
  * read defensively from shipshape.yaml even when it failed schema validation: one typo in the site must
  * not hide every address error in systems/. Anything malformed is left out (and already reported).
  */
+import { BACKENDS } from '../providers/backends';
 import type { NetSite } from './site';
 import type { SourceRef } from './types';
 import { locate } from './yamlFile';
@@ -16,8 +17,13 @@ export interface SiteFacts {
   reserved: Record<string, string[]>;
   /** Names of declared zones; undefined when there are none to check against. */
   zoneNames?: string[];
-  /** vSphere templates per OS; undefined when vSphere is not configured. */
+  /**
+   * The VM platform's per-OS map (vSphere: `vms.templates`), when its backend declares one: every
+   * present system's OS must be in it. Undefined when the site has no VM platform.
+   */
   templates?: Record<string, string>;
+  /** Where that map is written, for messages (`vms.templates`). */
+  templatesPath?: string;
   /** Where each net's `domain` is written (the source of a defaulted dns.domain). */
   domainSources: Record<string, SourceRef>;
 }
@@ -49,7 +55,7 @@ export function siteFacts(pf: ParsedFile | undefined): SiteFacts {
       const n = asMap(raw);
       const cidr = str(n?.cidr);
       if (!n || cidr === undefined) continue;
-      const net: NetSite = { title, cidr, dnsServers: asList(n.dnsServers).filter((x): x is string => typeof x === 'string') };
+      const net: NetSite = { title, cidr, dnsServers: asList(n.dnsServers).filter((x): x is string => typeof x === 'string'), reserved: [] };
       if (str(n.gateway) !== undefined) net.gateway = str(n.gateway);
       if (str(n.domain) !== undefined) {
         net.domain = str(n.domain);
@@ -59,15 +65,18 @@ export function siteFacts(pf: ParsedFile | undefined): SiteFacts {
       facts.nets[title] = net;
     }
   }
-  for (const [net, list] of Object.entries(asMap(asMap(spec.idoit)?.reserved) ?? {})) {
-    facts.reserved[net] = asList(list).filter((x): x is string => typeof x === 'string');
+  for (const [net, raw] of Object.entries(nets ?? {})) {
+    const list = asList(asMap(raw)?.reserved).filter((x): x is string => typeof x === 'string');
+    if (list.length) facts.reserved[net] = list;
   }
   const zones = asList(asMap(spec.dns)?.zones);
   if (zones.length > 0) facts.zoneNames = zones.map((z) => str(asMap(z)?.name)).filter((x): x is string => x !== undefined);
-  const vsphere = asMap(spec.vsphere);
-  if (vsphere) {
+  const vms = asMap(spec.vms);
+  const key = typeof vms?.backend === 'string' ? BACKENDS.find((b) => b.kind === 'vms' && b.id === vms.backend)?.osKeys?.[0] : undefined;
+  if (vms && key) {
     facts.templates = dict();
-    for (const [k, v] of Object.entries(asMap(vsphere.templates) ?? {})) facts.templates[k] = String(v);
+    facts.templatesPath = `vms.${key}`;
+    for (const [k, v] of Object.entries(asMap(vms[key]) ?? {})) facts.templates[k] = String(v);
   }
   return facts;
 }

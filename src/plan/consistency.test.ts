@@ -1,5 +1,14 @@
 import type { Observation, ObservedResource, ResourceKind } from '../engine/contract';
-import { disagreements } from './consistency';
+import { disagreements, type Identities } from './consistency';
+
+/** The identity fields the real providers declare (checked against them in the providers' own types). */
+const ID: Identities = new Map([
+  ['ip', { ip: 'ip' }],
+  ['dns', { ip: 'a' }],
+  ['dhcp', { ip: 'ip', mac: 'mac' }],
+  ['cmdb', { ip: 'portIp', mac: 'mac' }],
+  ['vm', { mac: 'mac' }],
+]);
 
 const r = (kind: ResourceKind, system: string, fields: Record<string, unknown>, owned = true): ObservedResource => ({ kind, system, id: `${kind}-${system}`, owned, fields });
 const obs = (...rs: ObservedResource[]) => {
@@ -18,6 +27,7 @@ describe('cross-backend consistency', () => {
         r('cmdb', 'web-01', { portIp: '198.51.100.11', mac: '00:50:56:00:00:01' }),
         r('vm', 'web-01', { mac: '00:50:56:00:00:02' }),
       ),
+      ID,
     );
     expect(d).toEqual([
       { system: 'web-01', what: 'ip', values: { ip: '198.51.100.11', dns: '198.51.100.99', dhcp: '198.51.100.11', cmdb: '198.51.100.11' } },
@@ -36,6 +46,7 @@ describe('cross-backend consistency', () => {
           r('dns', 'b', { a: '10.0.0.9' }, false),
           r('ip', 'b', { ip: '10.0.0.8' }),
         ),
+        ID,
       ),
     ).toEqual([]);
   });

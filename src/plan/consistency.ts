@@ -1,16 +1,18 @@
 /**
  * Do the backends agree with each other? The address the IPAM holds should be the one DNS answers,
  * the DHCP reservation hands out and the CMDB documents; the VM's MAC should be the one DHCP and
- * the CMDB know. Pure: reads only what observe returned. Each kind's field names are listed here,
- * in one place and checked against the providers' field types, so a provider renaming a field
- * breaks the build rather than silently dropping the check.
+ * the CMDB know. Pure: reads only what observe returned. Which field holds the address or the MAC
+ * is each provider's own declaration (`Provider.identity`, typed against its fields), so a provider
+ * renaming a field breaks its build rather than silently dropping the check.
  */
-import { UNKNOWN, type Observation, type ResourceKind } from '../engine/contract';
-import type { DhcpFields } from '../providers/dhcp/reservations';
-import type { DnsFields } from '../providers/dns/records';
-import type { CmdbFields } from '../providers/idoit/cmdb';
-import type { IpFields } from '../providers/idoit/ipam';
-import type { VmFields } from '../providers/vsphere/fields';
+import { UNKNOWN, type Identity, type Observation, type Provider, type ResourceKind } from '../engine/contract';
+
+/** Each kind's identity fields, from its provider. */
+export type Identities = Map<ResourceKind, Identity>;
+
+export function identitiesOf(providers: Provider[]): Identities {
+  return new Map(providers.flatMap((p) => (p.identity ? [[p.kind, p.identity] as const] : [])));
+}
 
 export interface Disagreement {
   system: string;
@@ -20,12 +22,7 @@ export interface Disagreement {
   values: Partial<Record<ResourceKind, string>>;
 }
 
-const FIELDS: Record<'ip' | 'mac', Partial<Record<ResourceKind, string>>> = {
-  ip: { ip: 'ip' satisfies keyof IpFields, dns: 'a' satisfies keyof DnsFields, dhcp: 'ip' satisfies keyof DhcpFields, cmdb: 'portIp' satisfies keyof CmdbFields },
-  mac: { vm: 'mac' satisfies keyof VmFields, dhcp: 'mac' satisfies keyof DhcpFields, cmdb: 'mac' satisfies keyof CmdbFields },
-};
-
-export function disagreements(observations: Map<ResourceKind, Observation>): Disagreement[] {
+export function disagreements(observations: Map<ResourceKind, Observation>, identities: Identities): Disagreement[] {
   const bySystem = new Map<string, Map<ResourceKind, Record<string, unknown>>>();
   for (const [kind, obs] of observations) {
     for (const r of obs.resources) {
@@ -39,8 +36,9 @@ export function disagreements(observations: Map<ResourceKind, Observation>): Dis
   for (const [system, kinds] of [...bySystem].sort(([a], [b]) => a.localeCompare(b))) {
     for (const what of ['ip', 'mac'] as const) {
       const values: Partial<Record<ResourceKind, string>> = {};
-      for (const [kind, field] of Object.entries(FIELDS[what]) as [ResourceKind, string][]) {
-        const v = kinds.get(kind)?.[field];
+      for (const [kind, identity] of identities) {
+        const field = identity[what];
+        const v = field === undefined ? undefined : kinds.get(kind)?.[field];
         if (typeof v === 'string' && v && v !== UNKNOWN) values[kind] = what === 'mac' ? v.toLowerCase() : v;
       }
       if (new Set(Object.values(values)).size > 1) out.push({ system, what, values });

@@ -46,7 +46,7 @@ describe('drift report', () => {
       ['ip', { resources: [{ kind: 'ip', system: 'w', id: '1', owned: true, fields: { ip: '10.0.0.5' } }], roundTrips: 1 }],
       ['dns', { resources: [{ kind: 'dns', system: 'w', id: '2', owned: true, fields: { a: '10.0.0.6' } }], roundTrips: 1 }],
     ]);
-    const { report } = driftReport(plan([a('w', 'vm', 'noop')]), {}, new Date(), observations);
+    const { report } = driftReport(plan([a('w', 'vm', 'noop')]), {}, new Date(), observations, new Map([['ip', { ip: 'ip' }], ['dns', { ip: 'a' }]]));
     expect(report.drifted).toBe(true);
     expect(report.disagreements).toEqual([{ system: 'w', what: 'ip', values: { ip: '10.0.0.5', dns: '10.0.0.6' } }]);
   });

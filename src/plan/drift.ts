@@ -5,7 +5,7 @@
  * Systems never applied at all are pending, not drift.
  */
 import type { Observation, ResourceKind } from '../engine/contract';
-import { disagreements, type Disagreement } from './consistency';
+import { disagreements, type Disagreement, type Identities } from './consistency';
 import { stableStringify } from './digest';
 import type { Plan, PlanWarning } from './types';
 
@@ -43,6 +43,7 @@ export function driftReport(
   history: DriftHistory,
   now: Date,
   observations: Map<ResourceKind, Observation> = new Map(),
+  identities: Identities = new Map(),
 ): { report: DriftReport; history: DriftHistory } {
   const applied = new Set(plan.actions.filter((a) => a.action !== 'create').map((a) => a.system));
   const items: Omit<DriftItem, 'firstSeen'>[] = [];
@@ -65,7 +66,7 @@ export function driftReport(
     return { ...i, firstSeen };
   });
   const orphans = plan.warnings.filter((w) => w.code === 'orphan');
-  const disagree = disagreements(observations);
+  const disagree = disagreements(observations, identities);
   return {
     report: {
       formatVersion: 1,

@@ -28,9 +28,14 @@ export interface PlanInput {
   now: Date;
 }
 
-/** What a system starts with before any step ran: an explicit address is known, `auto` is not. */
-export function initialResolved(system: DesiredSystem): Resolved {
-  return { ip: system.network.ip === 'auto' ? UNKNOWN : system.network.ip, mac: system.network.mac };
+/**
+ * What a system starts with before any step ran: an explicit address is known, `auto` is not; plus
+ * what steps promise up front (the install step's PXE options, which the earlier DHCP step needs).
+ */
+export function initialResolved(system: DesiredSystem, providers: Provider[] = [], site?: SiteConfig): Resolved {
+  let resolved: Resolved = { ip: system.network.ip === 'auto' ? UNKNOWN : system.network.ip, mac: system.network.mac };
+  if (site) for (const p of providers) if (p.promises) resolved = { ...resolved, ...p.promises(system, site) };
+  return resolved;
 }
 
 /** Observed resources per kind, per system name. */
@@ -54,8 +59,8 @@ export function indexObservations(observations: Map<ResourceKind, Observation>):
  * What the steps before `kind` resolve for a system from their observations alone (what planning
  * and apply start from): providers that observe after the others use it to find their targets.
  */
-export function resolvedBefore(system: DesiredSystem, kind: ResourceKind, providers: Provider[], index: ObservedIndex): Resolved {
-  let resolved = initialResolved(system);
+export function resolvedBefore(system: DesiredSystem, kind: ResourceKind, providers: Provider[], index: ObservedIndex, site?: SiteConfig): Resolved {
+  let resolved = initialResolved(system, providers, site);
   for (const provider of orderedProviders(providers)) {
     if (RESOURCE_KINDS.indexOf(provider.kind) >= RESOURCE_KINDS.indexOf(kind)) break;
     const found = index.get(provider.kind)?.get(system.name) ?? [];
@@ -141,7 +146,7 @@ function planPresence(
   actions: PlannedAction[],
   warnings: PlanWarning[],
 ): void {
-  let resolved = initialResolved(system);
+  let resolved = initialResolved(system, providers, site);
   for (const provider of providers) {
     const found = index.get(provider.kind)?.get(system.name) ?? [];
     // A producing step (the IPAM) first tells what it already holds, so an existing allocation is not a change.

@@ -1,21 +1,19 @@
 /**
- * Which providers a site needs, and how each is built. A backend that shipshape.yaml configures
- * but whose provider does not exist yet stops the command with a clear message: the CLI never
- * pretends to have observed or changed something it cannot reach.
+ * Which providers a site needs, and how each is built: the backend the site config names for each
+ * step, found in the registry (backends.ts) by (kind, id) and connected once with its validated
+ * config. Steps are linked only through the capabilities providers declare (plugin.ts, contract.ts).
  */
 import { UserError, type Logger, type Provider } from '../engine/contract';
 import type { LoadResult } from '../manifest';
-import type { SecretRef, SiteConfig } from '../manifest/site';
+import { resolveSecret } from '../manifest/secrets';
+import type { BackendSection, SecretRef, SiteConfig } from '../manifest/site';
 import { SshPool } from '../transport/ssh';
-import { DnsProvider } from './dns/provider';
+import { backendFor } from './backends';
 import { DhcpProvider } from './dhcp/provider';
-import { resolveSecret } from '../manifest';
-import { createIdoitClient } from './idoit/site-client';
-import { IdoitIpamProvider } from './idoit/ipam';
-import { IdoitCmdbProvider } from './idoit/cmdb';
+import { DnsProvider } from './dns/provider';
 import { httpLabInstaller, InstallProvider } from './install/provider';
 import { installStateDir } from './install/store';
-import { vsphereProvider, VsphereProvider } from './vsphere';
+import type { BackendKind, ConnectDeps } from './plugin';
 import { SpecialiseProvider } from './specialise/provider';
 
 export interface ProviderDeps {
@@ -36,78 +34,53 @@ function sshPool(site: SiteConfig): SshPool {
   return pool;
 }
 
-interface Entry {
-  name: string;
-  issue: number;
-  configured: (site: SiteConfig) => boolean;
-  build?: (deps: ProviderDeps) => Provider[];
+function connectDeps(deps: ProviderDeps): ConnectDeps {
+  const shared = new Map<string, unknown>();
+  return {
+    site: deps.site,
+    repo: deps.repo,
+    log: deps.log,
+    stateDir: deps.stateDir,
+    secret: secrets(deps.site),
+    shared<T>(key: string, make: () => T): T {
+      if (!shared.has(key)) shared.set(key, make());
+      return shared.get(key) as T;
+    },
+  };
 }
 
-const ENTRIES: Entry[] = [
-  {
-    name: 'i-doit (IPAM and CMDB)',
-    issue: 4,
-    configured: (s) => !!s.idoit,
-    build: ({ site }) => {
-      // One client (one session) shared by both steps.
-      const client = createIdoitClient(site, secrets(site));
-      return [new IdoitIpamProvider({ client, site }), new IdoitCmdbProvider({ client, site })];
-    },
-  },
-  {
-    name: 'DNS',
-    issue: 5,
-    configured: (s) => s.dns.zones.length > 0,
-    build: ({ site }) => [new DnsProvider({ readSecret: secrets(site), pool: sshPool(site) })],
-  },
-  {
-    name: 'DHCP',
-    issue: 5,
-    configured: (s) => s.dhcp.servers.length > 0,
-    build: ({ site }) => [new DhcpProvider({ readSecret: secrets(site), pool: sshPool(site) })],
-  },
-  {
-    name: 'vSphere',
-    issue: 3,
-    configured: (s) => !!s.vsphere,
-    build: ({ site, stateDir }) => [vsphereProvider({ stateDir, site, secret: secrets(site) })],
-  },
-  {
-    name: 'installation (provisioning server)',
-    issue: 6,
-    configured: (s) => !!s.provisioning,
-    build: ({ repo, site, stateDir }) => [
-      new InstallProvider({
-        os: repo.os,
-        dir: installStateDir(stateDir),
-        secret: secrets(site),
-        // A vcsim VM cannot run an installer: on a lab site (only there) a stand-in plays its part.
-        ...(site.lab && site.provisioning ? { labInstaller: httpLabInstaller(site.provisioning.baseUrl) } : {}),
-      }),
-    ],
-  },
-  {
-    name: 'specialisation (roles over SSH)',
-    issue: 7,
-    configured: (s) => !!s.specialise,
-    build: ({ site, repo }) => [new SpecialiseProvider({ site, roles: repo.roles, systems: repo.systems })],
-  },
-];
+/** The step-level backend a section names, connected once with its config. */
+function connect(kind: Extract<BackendKind, 'vms' | 'ipam' | 'cmdb'>, section: BackendSection, deps: ConnectDeps): Provider {
+  const b = backendFor(kind, section.backend);
+  return b.connect(section, deps);
+}
 
 export function buildProviders(deps: ProviderDeps): Provider[] {
-  const configured = ENTRIES.filter((e) => e.configured(deps.site));
-  if (configured.length === 0) {
-    throw new UserError('shipshape.yaml configures no backend (vsphere, idoit, dns, dhcp): there is nothing to observe or change');
+  const { site, repo, stateDir } = deps;
+  const providers: Provider[] = [];
+  const cd = connectDeps(deps);
+  if (site.ipam) providers.push(connect('ipam', site.ipam, cd));
+  if (site.dns.zones.length > 0) providers.push(new DnsProvider({ readSecret: secrets(site), pool: sshPool(site) }));
+  if (site.dhcp.servers.length > 0) providers.push(new DhcpProvider({ readSecret: secrets(site), pool: sshPool(site) }));
+  const vm = site.vms ? connect('vms', site.vms, cd) : undefined;
+  if (vm) providers.push(vm);
+  if (site.provisioning) {
+    const install = new InstallProvider({
+      os: repo.os,
+      dir: installStateDir(stateDir),
+      secret: secrets(site),
+      // A vcsim VM cannot run an installer: on a lab site (only there) a stand-in plays its part.
+      ...(site.lab ? { labInstaller: httpLabInstaller(site.provisioning.baseUrl) } : {}),
+    });
+    // The ISO path boots through the VM platform, when it offers boot media.
+    const media = vm?.capabilities?.bootMedia;
+    if (media) install.useMedia(media());
+    providers.push(install);
   }
-  const missing = configured.filter((e) => !e.build);
-  if (missing.length) {
-    const list = missing.map((e) => `${e.name} (issue #${e.issue})`).join(', ');
-    throw new UserError(`shipshape.yaml configures backends whose providers are not built yet: ${list}. Nothing was observed or changed.`);
+  if (site.specialise) providers.push(new SpecialiseProvider({ site, roles: repo.roles, systems: repo.systems }));
+  if (site.cmdb) providers.push(connect('cmdb', site.cmdb, cd));
+  if (providers.length === 0) {
+    throw new UserError('shipshape.yaml configures no backend (vms, ipam, cmdb, dns, dhcp): there is nothing to observe or change');
   }
-  const providers = configured.flatMap((e) => e.build!(deps));
-  // The install step boots its ISO through the vSphere provider's session.
-  const vm = providers.find((p): p is VsphereProvider => p instanceof VsphereProvider);
-  const install = providers.find((p): p is InstallProvider => p instanceof InstallProvider);
-  if (vm && install) install.useMedia(vm.bootMedia());
   return providers;
 }

@@ -7,7 +7,9 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DhcpServer, SiteConfig } from '../../src/manifest/site';
+import type { SiteConfig } from '../../src/manifest/site';
+import type { IscServer } from '../../src/providers/dhcp/isc';
+import type { KeaServer } from '../../src/providers/dhcp/kea';
 import { DhcpProvider } from '../../src/providers/dhcp/provider';
 import { SshHostKeyError, SshPool } from '../../src/transport/ssh';
 import { removeDir } from '../helpers/daemon';
@@ -48,14 +50,14 @@ afterAll(async () => {
 });
 
 const dhcpdCheck = () => `dhcpd -t -cf ${dhcpdConf} -lf /dev/null -pf /dev/null 2>/dev/null`;
-function isc(over: Partial<DhcpServer> = {}): DhcpServer {
-  return { name: 'dhcp-isc', kind: 'isc', nets: ['lab-net'], ssh: sshd.endpoint(), includePath: include, configPath: dhcpdConf,
+function isc(over: Partial<IscServer> = {}): IscServer {
+  return { name: 'dhcp-isc', backend: 'isc', nets: ['lab-net'], ssh: sshd.endpoint(), includePath: include, configPath: dhcpdConf,
     restartCommand: `${dhcpdCheck()} && echo restart >> ${restarts}`, ...over };
 }
-function keaServer(over: Partial<DhcpServer> = {}): DhcpServer {
-  return { name: 'dhcp-kea', kind: 'kea', nets: ['lab-net'], ssh: sshd.endpoint(), controlSocket: kea.socket, configPath: kea.configPath, ...over };
+function keaServer(over: Partial<KeaServer> = {}): KeaServer {
+  return { name: 'dhcp-kea', backend: 'kea', nets: ['lab-net'], ssh: sshd.endpoint(), controlSocket: kea.socket, configPath: kea.configPath, ...over };
 }
-function labSite(servers: DhcpServer[]): SiteConfig {
+function labSite(servers: (IscServer | KeaServer)[]): SiteConfig {
   return site({ root: sshd.dir, nets: { 'lab-net': { title: 'lab-net', cidr: '192.0.2.0/24', dnsServers: [] } }, dhcp: { servers } });
 }
 const hosts: Record<string, [string, string]> = {

@@ -5,9 +5,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import type { DnsZone, SiteConfig } from '../../src/manifest/site';
+import type { SiteConfig } from '../../src/manifest/site';
 import { DnsProvider } from '../../src/providers/dns/provider';
-import { BindSshBackend } from '../../src/providers/dns/bind-ssh';
+import type { BindSshZone } from '../../src/providers/dns/bind-ssh';
+import { BindSshBackend } from '../../src/providers/dns/bind-ssh/zone';
 import { SshHostKeyError, SshPool } from '../../src/transport/ssh';
 import { removeDir } from '../helpers/daemon';
 import { startNamed, type TestNamed } from '../helpers/named';
@@ -41,14 +42,14 @@ afterAll(async () => {
   for (const d of [named?.dir, sshd?.dir]) if (d) removeDir(d);
 });
 
-function zone(name: string, over: Partial<DnsZone> = {}): DnsZone {
+function zone(name: string, over: Partial<BindSshZone> = {}): BindSshZone {
   return {
     name, backend: 'bind-ssh', server: { host: '127.0.0.1', port: named.port }, ssh: sshd.endpoint(),
     fragmentPath: join(sshd.dir, `${name}.shipshape`), zoneFile: named.zoneFile(name),
     reloadCommand: `echo {zone} >> ${reloadLog}; ${named.rndc} reload {zone}`, ...over,
   };
 }
-function labSite(over: Partial<DnsZone> = {}): SiteConfig {
+function labSite(over: Partial<BindSshZone> = {}): SiteConfig {
   return site({
     root: sshd.dir,
     nets: {

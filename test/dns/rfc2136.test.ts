@@ -2,9 +2,10 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DnsZone, SiteConfig } from '../../src/manifest/site';
+import type { SiteConfig } from '../../src/manifest/site';
 import { DnsProvider } from '../../src/providers/dns/provider';
-import { Rfc2136Backend } from '../../src/providers/dns/rfc2136';
+import type { Rfc2136Zone } from '../../src/providers/dns/rfc2136';
+import { Rfc2136Backend } from '../../src/providers/dns/rfc2136/zone';
 import { AxfrError } from '../../src/providers/dns/zone-text';
 import { removeDir } from '../helpers/daemon';
 import { startNamed, type TestNamed } from '../helpers/named';
@@ -29,7 +30,7 @@ afterAll(async () => {
   if (named) removeDir(named.dir);
 });
 
-function zone(name: string, tsig: Partial<NonNullable<DnsZone['tsig']>> = {}): DnsZone {
+function zone(name: string, tsig: Partial<Rfc2136Zone['tsig']> = {}): Rfc2136Zone {
   return { name, backend: 'rfc2136', server: { host: '127.0.0.1', port: named.port },
     tsig: { name: 'ddns-key', algorithm: 'hmac-sha256', secret: { ref: `\${file:${secretFile}}` }, ...tsig } };
 }

@@ -51,9 +51,9 @@ beforeAll(async () => {
 
   const doc = parseDocument(readFileSync(join(root, 'shipshape.yaml'), 'utf8'));
   const spec = doc.get('spec') as any;
-  spec.delete('vsphere');
-  spec.setIn(['idoit', 'url'], emu.endpoint);
-  spec.setIn(['idoit', 'apiKey'], '${env:SHIPSHAPE_E2E_IDOIT_KEY}');
+  spec.delete('vms');
+  for (const step of ['ipam', 'cmdb']) spec.setIn([step, 'url'], emu.endpoint);
+  for (const step of ['ipam', 'cmdb']) spec.setIn([step, 'apiKey'], '${env:SHIPSHAPE_E2E_IDOIT_KEY}');
   const ssh = { host: '127.0.0.1', port: sshd.port, user: 'root', privateKey: `\${file:${sshd.clientKeyPath}}`, hostKeyFingerprint: sshd.hostFingerprint };
   const server = { host: '127.0.0.1', port: named.port };
   const tsig = { name: 'ddns-key', algorithm: 'hmac-sha256', secret: `\${file:${join(work, 'tsig.secret')}}` };
@@ -62,8 +62,8 @@ beforeAll(async () => {
   spec.set('dns', doc.createNode({ zones: [bind('dev.example.com'), bind('100.51.198.in-addr.arpa'),
     { name: 'live.example.com', backend: 'rfc2136', server, tsig }, { name: '113.0.203.in-addr.arpa', backend: 'rfc2136', server, tsig }] }));
   spec.set('dhcp', doc.createNode({ servers: [
-    { name: 'dhcp-dev', kind: 'isc', nets: ['dev-net'], ssh, includePath: include, configPath: dhcpdConf, restartCommand: restart },
-    { name: 'dhcp-live', kind: 'kea', nets: ['live-net'], ssh, controlSocket: kea.socket, configPath: kea.configPath },
+    { name: 'dhcp-dev', backend: 'isc', nets: ['dev-net'], ssh, includePath: include, configPath: dhcpdConf, restartCommand: restart },
+    { name: 'dhcp-live', backend: 'kea', nets: ['live-net'], ssh, controlSocket: kea.socket, configPath: kea.configPath },
   ] }));
   writeFileSync(join(repo, 'shipshape.yaml'), doc.toString());
 });

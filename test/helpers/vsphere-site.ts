@@ -4,6 +4,8 @@
  * Templates: vcsim's default model VMs are renamed to the site's template names, powered off and
  * marked as templates (no extra inventory, and the clone source looks like a real template).
  */
+import { configOf } from '../../src/providers/backends';
+import { vsphere, type VsphereConfig } from '../../src/providers/vsphere';
 import type { Logger, ProviderContext } from '../../src/engine/contract';
 import type { SecretRef, SiteConfig } from '../../src/manifest/site';
 import type { DesiredSystem } from '../../src/manifest/types';
@@ -22,11 +24,12 @@ export const secret = async (r: SecretRef): Promise<string> => {
   return v;
 };
 
-export function siteFor(sim: Vcsim, root: string, over: Partial<NonNullable<SiteConfig['vsphere']>> = {}): SiteConfig {
+export function siteFor(sim: Vcsim, root: string, over: Partial<VsphereConfig> = {}): SiteConfig {
   return {
     root,
     lab: true,
-    vsphere: {
+    vms: {
+      backend: 'vsphere',
       url: sim.url,
       username: { ref: '${env:VS_USER}' },
       password: { ref: '${env:VS_PASSWORD}' },
@@ -39,12 +42,19 @@ export function siteFor(sim: Vcsim, root: string, over: Partial<NonNullable<Site
       templates: { debian12: 'tpl-debian12', rocky9: 'tpl-rocky9', missing: 'tpl-does-not-exist' },
       taskTimeoutSeconds: 60,
       ...over,
-    },
+    } satisfies VsphereConfig,
     nets: {},
     dns: { zones: [] },
     dhcp: { servers: [] },
     defaults: { concurrency: 4, maxDeletes: 3 },
   };
+}
+
+/** The site's vSphere config, as the backend's factory would receive it. */
+export function vmsOf(site: SiteConfig): VsphereConfig {
+  const c = configOf(vsphere, site.vms);
+  if (!c) throw new Error('the test site has no vms: vsphere section');
+  return c;
 }
 
 export const quietLog: Logger = { info() {}, warn() {}, error() {}, debug() {} };

@@ -13,7 +13,7 @@ import { isoScript } from '../../src/providers/install/render';
 import { retrieveObjects } from '../../src/providers/vsphere/inventory';
 import { VsphereProvider } from '../../src/providers/vsphere/provider';
 import { parseDevices } from '../../src/providers/vsphere/vm';
-import { adminClient, ctxFor, makeTemplates, secret, siteFor, systemNamed } from '../helpers/vsphere-site';
+import { adminClient, ctxFor, makeTemplates, secret, siteFor, systemNamed, vmsOf } from '../helpers/vsphere-site';
 import { SIM_MODES, startVcsim, type Vcsim } from '../helpers/vcsim';
 
 describe.each(SIM_MODES)('%s', (mode) => {
@@ -27,7 +27,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
     await makeTemplates(sim, ['tpl-debian12']);
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'shipshape-media-'));
     site = siteFor(sim, root);
-    p = new VsphereProvider({ secret });
+    p = new VsphereProvider({ config: vmsOf(site), secret });
   }, 300_000);
   afterAll(async () => {
     await p?.close();
@@ -56,7 +56,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
     const ctx = ctxFor(site);
     const system = systemNamed('media-01', { network: { net: 'dev-net', ip: '198.51.100.30', mac: '00:50:56:01:0a:0b' } });
     let resolved = { ip: '198.51.100.30', mac: '00:50:56:01:0a:0b' } as Parameters<VsphereProvider['resolve']>[2];
-    const vm = await p.create(system, p.desired(system, resolved, site)!, resolved, ctx);
+    const vm = await p.create(system, p.desired(system, resolved)!, resolved, ctx);
     resolved = p.resolve(system, vm, resolved);
     expect(typeof resolved.vmId).toBe('string');
 

@@ -17,7 +17,8 @@ const site = (lab: boolean) => `apiVersion: shipshape.dev/v1
 kind: Site
 spec:
   lab: ${lab}
-  idoit:
+  ipam:
+    backend: idoit
     url: http://127.0.0.1:${port}/src/jsonrpc.php
     apiKey: \${env:LAB_GUARD_KEY}
   nets:
@@ -49,7 +50,7 @@ test('lab up stops before starting anything when a port of the site is taken, an
   writeFileSync(join(dir, 'shipshape.yaml'), site(true));
   const r = await runCli(['lab', 'up', '-C', dir]);
   expect(r.code).toBe(1);
-  expect(r.err).toContain(`127.0.0.1:${port} for i-doit emulator (idoit.url) is taken`);
+  expect(r.err).toContain(`127.0.0.1:${port} for i-doit emulator (ipam.url) is taken`);
   expect(readRecord(dir)).toBeUndefined();
   const s = await runCli(['lab', 'status', '-C', dir]);
   expect(s.code).toBe(3);

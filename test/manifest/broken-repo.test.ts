@@ -72,13 +72,14 @@ describe('the lab site in examples/lab', () => {
 
   it('points only at the local lab on 127.0.0.1 and uses documentation ranges as data', async () => {
     const { site } = await loadRepo(EXAMPLE);
-    expect(site?.vsphere?.url).toBe('https://127.0.0.1:18989/sdk');
-    expect(site?.idoit?.url).toBe('http://127.0.0.1:18080/src/jsonrpc.php');
+    expect(site?.vms).toMatchObject({ backend: 'vsphere', url: 'https://127.0.0.1:18989/sdk' });
+    expect(site?.ipam).toMatchObject({ backend: 'idoit', url: 'http://127.0.0.1:18080/src/jsonrpc.php' });
+    expect(site?.cmdb).toMatchObject({ backend: 'idoit', url: 'http://127.0.0.1:18080/src/jsonrpc.php' });
     expect(site?.provisioning?.listen).toBe('127.0.0.1:18088');
-    const endpoints = [...site!.dns.zones.map((z) => z.server.host), ...site!.dhcp.servers.map((d) => d.ssh.host)];
+    const endpoints = [...site!.dns.zones.map((z) => (z.server as { host: string }).host), ...site!.dhcp.servers.map((d) => (d.ssh as { host: string }).host)];
     expect(new Set(endpoints)).toEqual(new Set(['127.0.0.1']));
     expect(site?.dns.zones.map((z) => z.backend).sort()).toEqual(['bind-ssh', 'bind-ssh', 'rfc2136', 'rfc2136']);
-    expect(site?.dhcp.servers.map((d) => d.kind).sort()).toEqual(['isc', 'kea']);
+    expect(site?.dhcp.servers.map((d) => d.backend).sort()).toEqual(['isc', 'kea']);
     expect(Object.values(site!.nets).map((n) => n.cidr).sort()).toEqual(['198.51.100.0/24', '203.0.113.0/24']);
   });
 });

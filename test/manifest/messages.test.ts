@@ -49,7 +49,7 @@ describe('schema messages', () => {
     const site = SITE.replace('apiKey: ${env:SHIPSHAPE_IDOIT_API_KEY}', 'apiKey: 987654321');
     const r = await load({ 'shipshape.yaml': site, 'systems/web-01.yaml': system('web-01', 'profile: base') });
     expect(lines(r)).toEqual([
-      'shipshape.yaml:9:13: spec.idoit.apiKey must be a secret reference `${env:NAME}` or `${file:PATH}` (never the secret itself), it holds a literal value: move the secret to an environment variable or a file',
+      'shipshape.yaml:10:13: spec.ipam.apiKey must be a secret reference `${env:NAME}` or `${file:PATH}` (never the secret itself), it holds a literal value: move the secret to an environment variable or a file',
     ]);
   });
 

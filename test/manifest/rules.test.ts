@@ -107,7 +107,7 @@ describe('cross-file rules', () => {
     ['198.51.100.0', 'ip 198.51.100.0 is the network address of 198.51.100.0/24, not a host address'],
     ['198.51.100.255', 'ip 198.51.100.255 is the broadcast address of 198.51.100.0/24, not a host address'],
     ['198.51.100.1', 'ip 198.51.100.1 is the gateway of net `dev-net`'],
-    ['198.51.100.10', 'ip 198.51.100.10 is reserved in net `dev-net` (idoit.reserved in shipshape.yaml)'],
+    ['198.51.100.10', 'ip 198.51.100.10 is reserved in net `dev-net` (nets.dev-net.reserved in shipshape.yaml)'],
   ])('explicit ip %s that is no usable host address of its net', async (ip, message) => {
     const r = await load({ 'systems/web-01.yaml': sys('web-01', `network: { ip: ${ip} }`) });
     expect(lines(r)).toEqual([`systems/web-01.yaml:7:18: ${message}`]);
@@ -143,7 +143,7 @@ describe('cross-file rules', () => {
     const site = SITE.replace('apiKey: ${env:SHIPSHAPE_IDOIT_API_KEY}', 'apiKey: 0123456789abcdef');
     const r = await load({ 'shipshape.yaml': site, 'systems/web-01.yaml': sys('web-01') });
     expect(lines(r)).toEqual([
-      'shipshape.yaml:9:13: spec.idoit.apiKey must be a secret reference `${env:NAME}` or `${file:PATH}` (never the secret itself), it holds a literal value: move the secret to an environment variable or a file',
+      'shipshape.yaml:10:13: spec.ipam.apiKey must be a secret reference `${env:NAME}` or `${file:PATH}` (never the secret itself), it holds a literal value: move the secret to an environment variable or a file',
     ]);
     expect(JSON.stringify(r)).not.toContain('0123456789abcdef');
   });

@@ -125,7 +125,8 @@ describe('schemas and TypeScript types stay in step', () => {
     // the comparison covers the fields that matter (not vacuously empty)
     expect(leaves('desired').get('cpu')).toBe('number');
     expect(leaves('desired').get('lifecycle.vmOnDelete')).toBe('"destroy" | "poweroff-keep"');
-    expect(leaves('siteconfig').get('vsphere.password')).toBe('string');
+    expect(leaves('siteconfig').get('nets.*.cidr')).toBe('string');
+    expect(leaves('siteconfig').get('vms.backend')).toBe('string');
   });
 
   it('fails when a field’s value type changes in the schema', async () => {
@@ -155,8 +156,8 @@ describe('schemas and TypeScript types stay in step', () => {
 
   it('fails when a schema stops refusing unknown keys', async () => {
     const s = schemas();
-    const site = s.site as { definitions: { tls: Record<string, unknown> } };
-    delete site.definitions.tls.additionalProperties;
+    const net = (s.site.properties as Record<string, { properties: Record<string, { additionalProperties: Record<string, unknown> }> }>).spec.properties.nets;
+    delete net.additionalProperties.additionalProperties;
     expect(rawDrift(await check(s)).join('\n')).toContain('[k]: unknown');
   });
 

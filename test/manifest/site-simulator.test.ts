@@ -1,11 +1,12 @@
-/** `vsphere.simulator` picks what `shipshape lab up` starts; a real site talks to its vCenter and may not set it. */
+/** `vms.simulator` picks what `shipshape lab up` starts; a real site talks to its vCenter and may not set it. */
 import type { LoadResult } from '../../src/manifest';
 import { SITE, cleanupRepos, lines as allLines, load } from './tmpRepo';
 
 const lines = (r: LoadResult) => allLines(r).filter((l) => !l.includes(': warning: '));
 afterAll(cleanupRepos);
 
-const VSPHERE = `  vsphere:
+const VSPHERE = `  vms:
+    backend: vsphere
     url: https://127.0.0.1:18989/sdk
     username: \${env:U}
     password: \${env:P}
@@ -19,14 +20,14 @@ const VSPHERE = `  vsphere:
     simulator: vcenter-like
 `;
 
-it('vsphere.simulator is for lab sites: refused on a real site with where and what to do, accepted with lab: true', async () => {
+it('vms.simulator is for lab sites: refused on a real site with where and what to do, accepted with lab: true', async () => {
   const site = SITE + VSPHERE;
   expect(lines(await load({ 'shipshape.yaml': site }))).toEqual([
-    "shipshape.yaml:22:16: vsphere.simulator chooses the simulator `shipshape lab up` starts; a real site talks to its vCenter: remove it, or set lab: true",
+    "shipshape.yaml:23:16: vms.simulator chooses the simulator `shipshape lab up` starts; a real site talks to its vCenter: remove it, or set lab: true",
   ]);
   const lab = await load({ 'shipshape.yaml': site.replace('spec:\n', 'spec:\n  lab: true\n') });
   expect(lines(lab)).toEqual([]);
-  expect(lab.ok && lab.site?.vsphere?.simulator).toBe('vcenter-like');
+  expect(lab.ok && lab.site?.vms?.simulator).toBe('vcenter-like');
 });
 
 it('only vcsim and vcenter-like are simulators', async () => {

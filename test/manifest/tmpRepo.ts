@@ -9,12 +9,12 @@ export const SITE = `apiVersion: shipshape.dev/v1
 kind: Site
 spec:
   nets:
-    dev-net: { cidr: 198.51.100.0/24, gateway: 198.51.100.1, domain: dev.example.com }
+    dev-net: { cidr: 198.51.100.0/24, gateway: 198.51.100.1, domain: dev.example.com, reserved: [198.51.100.10] }
     live-net: { cidr: 203.0.113.0/24, gateway: 203.0.113.1, domain: live.example.com }
-  idoit:
+  ipam:
+    backend: idoit
     url: http://127.0.0.1:18080/src/jsonrpc.php
     apiKey: \${env:SHIPSHAPE_IDOIT_API_KEY}
-    reserved: { dev-net: [198.51.100.10] }
 `;
 
 export const BASE_FILES: Record<string, string> = {

@@ -12,7 +12,7 @@ import type { SiteConfig } from '../../src/manifest/site';
 import { CreateJournal } from '../../src/providers/vsphere/journal';
 import { VsphereProvider } from '../../src/providers/vsphere/provider';
 import { retrieveView } from '../../src/providers/vsphere/inventory';
-import { adminClient, ctxFor, makeTemplates, secret, siteFor, systemNamed } from '../helpers/vsphere-site';
+import { adminClient, ctxFor, makeTemplates, secret, siteFor, systemNamed, vmsOf } from '../helpers/vsphere-site';
 import { SIM_MODES, startVcsim, type Vcsim } from '../helpers/vcsim';
 
 describe.each(SIM_MODES)('%s', (mode) => {
@@ -61,11 +61,11 @@ describe.each(SIM_MODES)('%s', (mode) => {
   }
 
   async function resume(name: string, mac: string): Promise<void> {
-    const p = new VsphereProvider({ secret });
+    const p = new VsphereProvider({ config: vmsOf(site), secret });
     try {
       const sys = systemNamed(name, { network: { net: 'dev-net', ip: 'auto', mac } });
       await p.observe(ctxFor(site));
-      await p.create(sys, p.desired(sys, { ip: '', mac }, site)!, { ip: '', mac }, ctxFor(site));
+      await p.create(sys, p.desired(sys, { ip: '', mac })!, { ip: '', mac }, ctxFor(site));
     } finally {
       await p.close();
     }

@@ -12,12 +12,12 @@ import path from 'node:path';
 import type { ObservedResource } from '../../src/engine/contract';
 import type { SiteConfig } from '../../src/manifest/site';
 import type { DesiredSystem } from '../../src/manifest/types';
-import type { VmFields } from '../../src/providers/vsphere/fields';
+import type { VmFields, VmHandle } from '../../src/providers/vsphere/fields';
 import { findByInventoryPath, retrieveObjects, retrieveView, runTask } from '../../src/providers/vsphere/inventory';
 import { VsphereProvider } from '../../src/providers/vsphere/provider';
 import { InvalidLoginError } from '../../src/providers/vsphere/soap/faults';
 import { ref, text } from '../../src/providers/vsphere/soap/xml';
-import { adminClient, ctxFor, makeTemplates, secret, siteFor, systemNamed } from '../helpers/vsphere-site';
+import { adminClient, ctxFor, makeTemplates, secret, siteFor, systemNamed, vmsOf } from '../helpers/vsphere-site';
 import { SIM_MODES, startVcsim, type Vcsim } from '../helpers/vcsim';
 
 describe.each(SIM_MODES)('%s', (mode) => {
@@ -26,7 +26,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
   let root: string;
   const providers: VsphereProvider[] = [];
   const newProvider = (): VsphereProvider => {
-    const p = new VsphereProvider({ secret, guestShutdownTimeoutMs: 5000 });
+    const p = new VsphereProvider({ config: vmsOf(site), secret, guestShutdownTimeoutMs: 5000 });
     providers.push(p);
     return p;
   };
@@ -55,15 +55,15 @@ describe.each(SIM_MODES)('%s', (mode) => {
       .map((o) => ({ name: o.props.get('name')!.text, ref: o.obj.value, power: o.props.get('runtime.powerState')!.text }));
   }
 
-  async function observeOne(p: VsphereProvider, name: string): Promise<ObservedResource<VmFields>> {
+  async function observeOne(p: VsphereProvider, name: string): Promise<ObservedResource<VmFields, VmHandle>> {
     const obs = await p.observe(ctxFor(site));
     const found = obs.resources.filter((r) => r.system === name);
     expect(found).toHaveLength(1);
     return found[0]!;
   }
 
-  async function createSystem(sys: DesiredSystem, p = newProvider()): Promise<ObservedResource<VmFields>> {
-    return p.create(sys, p.desired(sys, { ip: '198.51.100.9', mac: sys.network.mac }, site)!, { ip: '198.51.100.9', mac: sys.network.mac }, ctxFor(site, 'abc123'));
+  async function createSystem(sys: DesiredSystem, p = newProvider()): Promise<ObservedResource<VmFields, VmHandle>> {
+    return p.create(sys, p.desired(sys, { ip: '198.51.100.9', mac: sys.network.mac })!, { ip: '198.51.100.9', mac: sys.network.mac }, ctxFor(site, 'abc123'));
   }
 
   test('create clones from the template and converges CPU, memory, disk, MAC, port group and power (vcsim drops them from the clone spec)', async () => {
@@ -72,15 +72,15 @@ describe.each(SIM_MODES)('%s', (mode) => {
     expect(created.owned).toBe(true);
     const p = newProvider();
     const seen = await observeOne(p, 'web-01');
-    expect(seen.fields).toEqual(p.desired(sys, { ip: '', mac: '' }, site));
-    expect(p.diff(sys, p.desired(sys, { ip: '', mac: '' }, site)!, seen)).toEqual([]);
+    expect(seen.fields).toEqual(p.desired(sys, { ip: '', mac: '' }));
+    expect(p.diff(sys, p.desired(sys, { ip: '', mac: '' })!, seen)).toEqual([]);
   });
 
   test('create attaches the installer ISO the installation step resolved before powering on', async () => {
     const sys = systemNamed('iso-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:10' } });
     const p = newProvider();
     const resolved = { ip: '', mac: sys.network.mac, installIso: '[LocalDS_0] iso/debian12-netinst.iso' };
-    const r = await p.create(sys, p.desired(sys, resolved, site)!, resolved, ctxFor(site));
+    const r = await p.create(sys, p.desired(sys, resolved)!, resolved, ctxFor(site));
     expect(r.handle).toMatchObject({ cdromIso: '[LocalDS_0] iso/debian12-netinst.iso' });
     expect(r.fields.power).toBe('poweredOn');
   });
@@ -101,7 +101,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
     const bigger = { ...sys, cpu: 4, memoryMiB: 4096 };
     const p = newProvider();
     const seen = await observeOne(p, 'app-01');
-    const want = p.desired(bigger, { ip: '', mac: '' }, site)!;
+    const want = p.desired(bigger, { ip: '', mac: '' })!;
     const changes = p.diff(bigger, want, seen);
     expect(changes.filter((c) => c.needsPowerOff).map((c) => c.path)).toEqual(['cpu', 'memoryMiB']);
     await expect(p.update(bigger, want, seen, changes, { ip: '', mac: '' }, ctxFor(site))).rejects.toThrow(/lifecycle\.powerPolicy: allow-poweroff/);
@@ -118,14 +118,14 @@ describe.each(SIM_MODES)('%s', (mode) => {
     const grown = { ...sys, disks: [{ sizeGiB: 20 }, { sizeGiB: 5 }] };
     const p = newProvider();
     let seen = await observeOne(p, 'db-01');
-    let want = p.desired(grown, { ip: '', mac: '' }, site)!;
+    let want = p.desired(grown, { ip: '', mac: '' })!;
     const after = await p.update(grown, want, seen, p.diff(grown, want, seen), { ip: '', mac: '' }, ctxFor(site));
     expect(after.fields.disks).toEqual([{ sizeGiB: 20, datastore: 'LocalDS_0' }, { sizeGiB: 5, datastore: 'LocalDS_0' }]);
     expect(after.fields.power).toBe('poweredOn');
 
     const shrunk = { ...sys, disks: [{ sizeGiB: 15 }, { sizeGiB: 5 }] };
     seen = await observeOne(p, 'db-01');
-    want = p.desired(shrunk, { ip: '', mac: '' }, site)!;
+    want = p.desired(shrunk, { ip: '', mac: '' })!;
     const changes = p.diff(shrunk, want, seen);
     expect(changes).toEqual([expect.objectContaining({ path: 'disks[0].sizeGiB', from: 20, to: 15, refused: expect.stringMatching(/cannot shrink/) })]);
     await expect(p.update(shrunk, want, seen, changes, { ip: '', mac: '' }, ctxFor(site))).rejects.toThrow(/cannot shrink to 15 GiB/);
@@ -138,7 +138,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
     const moved = { ...sys, file: 'systems/moved/net-01.yaml', network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:07', portgroup: 'VM Network' } };
     const p = newProvider();
     let seen = await observeOne(p, 'net-01');
-    let want = p.desired(moved, { ip: '', mac: '' }, site)!;
+    let want = p.desired(moved, { ip: '', mac: '' })!;
     const changes = p.diff(moved, want, seen);
     expect(changes.map((c) => c.path).sort()).toEqual(['annotation', 'portgroup']);
     expect(changes.some((c) => c.needsPowerOff)).toBe(false);
@@ -147,7 +147,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
 
     const newMac = { ...moved, network: { ...moved.network, mac: '00:50:56:01:02:08' } };
     seen = await observeOne(p, 'net-01');
-    want = p.desired(newMac, { ip: '', mac: '' }, site)!;
+    want = p.desired(newMac, { ip: '', mac: '' })!;
     const macChange = p.diff(newMac, want, seen);
     expect(macChange).toEqual([expect.objectContaining({ path: 'mac', from: '00:50:56:01:02:07', to: '00:50:56:01:02:08', needsPowerOff: true })]);
     await expect(p.update(newMac, want, seen, macChange, { ip: '', mac: '' }, ctxFor(site))).rejects.toThrow(/changing mac 00:50:56:01:02:07→00:50:56:01:02:08 needs the VM powered off/);
@@ -191,7 +191,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
     const seen = await observeOne(p, 'repl-01');
     expect(seen.id).toBe(first.id);
     const rocky = { ...sys, os: 'rocky9' };
-    const want = p.desired(rocky, { ip: '', mac: sys.network.mac }, site)!;
+    const want = p.desired(rocky, { ip: '', mac: sys.network.mac })!;
     expect(p.diff(rocky, want, seen)).toContainEqual(expect.objectContaining({ path: 'os', forcesReplace: true }));
     await p.delete(sys, seen, ctxFor(site));
     const second = await p.create(rocky, want, { ip: '', mac: sys.network.mac }, ctxFor(site));
@@ -256,7 +256,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
   });
 
   test('an invalid login fails observe with a typed InvalidLogin error', async () => {
-    const p = new VsphereProvider({ secret: async (r) => (r.ref.includes('PASSWORD') ? '' : 'admin') }); // vcsim: only an empty password is invalid
+    const p = new VsphereProvider({ config: vmsOf(site), secret: async (r) => (r.ref.includes('PASSWORD') ? '' : 'admin') }); // vcsim: only an empty password is invalid
     providers.push(p);
     const err = await p.observe(ctxFor(site)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidLoginError);
@@ -273,8 +273,8 @@ describe.each(SIM_MODES)('%s', (mode) => {
   });
 
   test('device reads page like the light read: only by page size, never per VM', async () => {
-    const one = new VsphereProvider({ secret, pageSize: 1000 });
-    const two = new VsphereProvider({ secret, pageSize: 2 });
+    const one = new VsphereProvider({ config: vmsOf(site), secret, pageSize: 1000 });
+    const two = new VsphereProvider({ config: vmsOf(site), secret, pageSize: 2 });
     providers.push(one, two);
     const a = await one.observe(ctxFor(site));
     const b = await two.observe(ctxFor(site));
@@ -303,7 +303,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
       return sm?.props.get('sessionList')?.children.length ?? 0;
     };
     const before = await sessions();
-    const p = new VsphereProvider({ secret });
+    const p = new VsphereProvider({ config: vmsOf(site), secret });
     await p.observe(ctxFor(site));
     expect(await sessions()).toBe(before + 1);
     await p.close();

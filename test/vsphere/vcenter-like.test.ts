@@ -21,15 +21,15 @@ import { findByInventoryPath, retrieveObjects, retrievePages, retrieveView, runT
 import { VsphereProvider } from '../../src/providers/vsphere/provider';
 import { DuplicateNameError } from '../../src/providers/vsphere/soap/faults';
 import { ref, text, type XNode } from '../../src/providers/vsphere/soap/xml';
-import { adminClient, ctxFor, makeTemplates, secret, siteFor, systemNamed } from '../helpers/vsphere-site';
+import { adminClient, ctxFor, makeTemplates, secret, siteFor, systemNamed, vmsOf } from '../helpers/vsphere-site';
 import { simControl, startVcsim, type Vcsim } from '../helpers/vcsim';
 
 let sim: Vcsim;
 let site: SiteConfig;
 let root: string;
 const providers: VsphereProvider[] = [];
-const newProvider = (): VsphereProvider => {
-  const p = new VsphereProvider({ secret, guestShutdownTimeoutMs: 5000, journalDir: path.join(root, 'journal') });
+const newProvider = (on: SiteConfig = site): VsphereProvider => {
+  const p = new VsphereProvider({ config: vmsOf(on), secret, guestShutdownTimeoutMs: 5000, journalDir: path.join(root, 'journal') });
   providers.push(p);
   return p;
 };
@@ -88,7 +88,7 @@ test('a clone that fails after 3 s with a fault in info.error is reported with t
   const sys = systemNamed('fail-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:03:00:02' } });
   const p = newProvider();
   const t0 = Date.now();
-  const err = await p.create(sys, p.desired(sys, { ip: '', mac: sys.network.mac }, site)!, { ip: '', mac: sys.network.mac }, ctxFor(site)).then(() => new Error('expected a failure'), (e: unknown) => e as Error);
+  const err = await p.create(sys, p.desired(sys, { ip: '', mac: sys.network.mac })!, { ip: '', mac: sys.network.mac }, ctxFor(site)).then(() => new Error('expected a failure'), (e: unknown) => e as Error);
   expect(Date.now() - t0).toBeGreaterThanOrEqual(3000);
   expect(err.message).toMatch(/system fail-01: vSphere task task-\d+ \(clone fail-01 from template tpl-debian12\) failed: InsufficientMemoryResourcesFault .*The available Memory resources in the parent resource pool are insufficient for the operation\..*no VM was created, the next run clones again/);
   expect(await vmNamed('fail-01')).toEqual([]);
@@ -103,8 +103,8 @@ test('a clone still running at its timeout is cancelled (clones are cancelable) 
   await simControl(sim, 'task-rule', { method: 'CloneVM_Task', name: 'stuck-01', delayMs: 20_000, count: 1 });
   const short = siteFor(sim, root, { taskTimeoutSeconds: 1 });
   const sys = systemNamed('stuck-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:03:00:03' } });
-  const p = newProvider();
-  const err = await p.create(sys, p.desired(sys, { ip: '', mac: sys.network.mac }, short)!, { ip: '', mac: sys.network.mac }, ctxFor(short)).then(() => new Error('expected a failure'), (e: unknown) => e as Error);
+  const p = newProvider(short);
+  const err = await p.create(sys, p.desired(sys, { ip: '', mac: sys.network.mac })!, { ip: '', mac: sys.network.mac }, ctxFor(short)).then(() => new Error('expected a failure'), (e: unknown) => e as Error);
   expect(err.message).toMatch(/vSphere task task-\d+ \(clone stuck-01 .*\) was (queued|running) at \d+% after 1 s; shipshape cancelled it and vCenter rolled it back, so nothing of it is left/);
   const state = await simControl<{ tasks: { method: string; target: string; state: string; cancelRequested: boolean }[] }>(sim, 'state');
   expect(state.tasks.find((t) => t.target === 'stuck-01')).toMatchObject({ state: 'done', cancelRequested: true });
@@ -126,7 +126,7 @@ test('a second VM of the same name is refused by the harness (DuplicateName) and
 
   const inRoot = siteFor(sim, root, { folder: '' });
   const sys = systemNamed('dup-02', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:03:00:04' } });
-  const p = newProvider();
+  const p = newProvider(inRoot);
   const planned = plan({ systems: [sys], site: inRoot, providers: [p], observations: new Map([['vm', await p.observe(ctxFor(inRoot))]]), maxDeletes: 3, now: new Date() });
   expect(planned.actions).toEqual([expect.objectContaining({ system: 'dup-02', action: 'noop', blocked: expect.stringMatching(/exists but does not carry shipshape's marker/) })]);
   expect(planned.summary.blocked).toBe(1);
@@ -212,7 +212,7 @@ describe('2,500 VMs', () => {
 
   test('observe reads them in pages of maxObjects 500 (RetrievePropertiesEx + 4 ContinueRetrievePropertiesEx), leaving no token open', async () => {
     const bigSite = siteFor(big, root, { folder: '' });
-    const p = new VsphereProvider({ secret });
+    const p = new VsphereProvider({ config: vmsOf(bigSite), secret });
     providers.push(p);
     const before = Date.now();
     const obs = await p.observe(ctxFor(bigSite));

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { identitiesOf } from '../../plan/consistency';
 import type { Logger } from '../../engine/contract';
 import { driftReport, type DriftHistory, type DriftReport } from '../../plan/drift';
 import { renderDriftJson, renderDriftMarkdown, renderDriftText } from '../../plan/render/drift';
@@ -27,7 +28,7 @@ async function driftRun(opts: SourceOptions, io: Io, log: Logger, rec: RunRecord
   const { plan, providers, observations } = await freshPlan(opts, io, log, rec);
   await closeAll(providers, log);
   const historyFile = join(stateDir(opts.stateDir), 'drift-history.json');
-  const { report, history } = driftReport(plan, readJsonFile<DriftHistory>(historyFile, {}), new Date(), observations);
+  const { report, history } = driftReport(plan, readJsonFile<DriftHistory>(historyFile, {}), new Date(), observations, identitiesOf(providers));
   writeJsonFile(historyFile, history);
   return report;
 }

@@ -1,5 +1,5 @@
-/** What the DHCP provider needs from a server's backend (ISC dhcpd or Kea). */
-import type { DhcpServer } from '../../manifest/site';
+/** What the DHCP provider needs from a server's backend (one per server, as `dhcp.servers[].backend` names it). */
+import type { DhcpServerSection } from '../../manifest/site';
 import type { SshPool } from '../../transport/ssh';
 import type { ForeignReservation, Reservation } from './reservations';
 
@@ -12,7 +12,8 @@ export interface ServerObservation {
 }
 
 export interface DhcpBackend {
-  readonly server: DhcpServer;
+  /** The server's name, nets and backend id (the rest of its config is the backend's own). */
+  readonly server: Pick<DhcpServerSection, 'name' | 'nets' | 'backend'>;
   observe(): Promise<ServerObservation>;
   /** Render, check, deploy and activate `wanted` as our whole reservation set; throws when it did not land. */
   apply(wanted: Map<string, Reservation>): Promise<void>;

@@ -1,15 +1,14 @@
 /**
- * The `dhcp` provider: reservations on every server whose `nets` include the system's net, ISC dhcpd or
- * Kea as shipshape.yaml says. create/update/delete only change the in-memory reservation sets; commit()
+ * The `dhcp` provider: reservations on every server whose `nets` include the system's net, each server
+ * served by the backend `dhcp.servers[].backend` names (registered in ../backends.ts). create/update/delete only change the in-memory reservation sets; commit()
  * checks (duplicates, subnets), then deploys each changed server once.
  */
-import { UserError, type CommitResult, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
+import { UserError, type CommitResult, type IdentityFields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
 import type { DesiredSystem } from '../../manifest/types';
 import type { SiteConfig } from '../../manifest/site';
 import { SshPool, type SecretReader } from '../../transport/ssh';
+import { backendFor } from '../backends';
 import type { DhcpBackend, DhcpBackendDeps } from './backend';
-import { IscBackend } from './isc';
-import { KeaBackend } from './kea';
 import { checkReservations, desiredDhcp, diffDhcp, fieldsOf, reservationOf, sameReservation, type DhcpFields, type ForeignReservation, type Reservation } from './reservations';
 
 export interface DhcpProviderOptions {
@@ -27,6 +26,7 @@ interface ServerState {
 
 export class DhcpProvider implements Provider<DhcpFields> {
   readonly kind = 'dhcp' as const;
+  readonly identity = { ip: 'ip', mac: 'mac' } satisfies IdentityFields<DhcpFields>;
   private pool: SshPool | undefined;
   private servers = new Map<string, ServerState>();
 
@@ -47,7 +47,7 @@ export class DhcpProvider implements Provider<DhcpFields> {
     this.pool = this.opts.pool ?? new SshPool({ readSecret: this.opts.readSecret, root: ctx.site.root });
     return ctx.site.dhcp.servers.map((server) => {
       const deps: DhcpBackendDeps = { pool: this.pool!, commit: ctx.commit, netCidrs: server.nets.map((n) => ctx.site.nets[n]?.cidr).filter((c): c is string => !!c) };
-      return server.kind === 'isc' ? new IscBackend(server, deps) : new KeaBackend(server, deps);
+      return backendFor('dhcp', server.backend).connect(server, deps);
     });
   }
 

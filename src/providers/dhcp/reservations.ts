@@ -5,8 +5,7 @@
  */
 import { UNKNOWN, type FieldChange, type Fields, type Maybe, type ObservedResource, type Resolved } from '../../engine/contract';
 import type { DesiredSystem } from '../../manifest/types';
-import type { DhcpServer, SiteConfig } from '../../manifest/site';
-import { installBootOptions } from '../install/render';
+import type { DhcpServerSection, SiteConfig } from '../../manifest/site';
 
 export interface Reservation {
   mac: string;
@@ -36,20 +35,15 @@ export interface DhcpFields extends Fields {
   servers: string[];
 }
 
-/** Boot options the installation step hands over through Resolved (`resolved.boot`). */
-export interface BootOptions {
-  nextServer?: string;
-  filename?: string;
-}
-
-export function serversFor(net: string, site: SiteConfig): DhcpServer[] {
+export function serversFor(net: string, site: SiteConfig): DhcpServerSection[] {
   return site.dhcp.servers.filter((s) => s.nets.includes(net));
 }
 
 export function desiredDhcp(system: DesiredSystem, resolved: Resolved, site: SiteConfig): DhcpFields | null {
   const servers = serversFor(system.network.net, site);
   if (system.state !== 'present' || servers.length === 0) return null;
-  const boot = (resolved.boot ?? installBootOptions(system, site)) as BootOptions;
+  // PXE options come from the install step, which promises them before any step runs.
+  const boot = resolved.boot ?? {};
   return {
     mac: resolved.mac.toLowerCase(),
     ip: resolved.ip,

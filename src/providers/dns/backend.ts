@@ -1,6 +1,5 @@
-/** What the DNS provider needs from a zone's backend (bind-ssh or rfc2136). */
+/** What the DNS provider needs from a zone's backend (one per zone, as `dns.zones[].backend` names it). */
 import type { Logger } from '../../engine/contract';
-import type { DnsZone } from '../../manifest/site';
 import type { SecretReader, SshPool } from '../../transport/ssh';
 import type { DnsRecord, ServedRecord } from './records';
 
@@ -13,7 +12,8 @@ export interface ZoneObservation {
 }
 
 export interface ZoneBackend {
-  readonly zone: DnsZone;
+  /** The zone's apex and backend id (the rest of its config is the backend's own). */
+  readonly zone: { name: string; backend: string };
   observe(): Promise<ZoneObservation>;
   /**
    * Optional checks on this machine before any server is touched; returns the systems whose records

@@ -10,7 +10,7 @@ import { Resolver } from 'node:dns/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TransientError, UserError } from '../../engine/contract';
-import type { DnsZone } from '../../manifest/site';
+import type { SecretRef } from '../../manifest/site';
 import type { SecretReader } from '../../transport/ssh';
 import { parseAxfr } from './zone-text';
 import type { ServedRecord } from './records';
@@ -44,7 +44,23 @@ export function runLocal(cmd: string, args: string[], opts: { stdin?: string; ti
   });
 }
 
-export type Tsig = NonNullable<DnsZone['tsig']>;
+export type TsigAlgorithm = 'hmac-sha256' | 'hmac-sha384' | 'hmac-sha512' | 'hmac-sha224' | 'hmac-sha1' | 'hmac-md5';
+
+/** A TSIG key (RFC 8945) as the site config names it; the secret stays a reference until used. */
+export type Tsig = {
+  name: string;
+  algorithm: TsigAlgorithm;
+  secret: SecretRef;
+};
+
+/** A zone as a BIND-speaking server serves it: queried and transferred (AXFR) at `server`. */
+export type ServedZone = {
+  /** Zone apex, e.g. `dev.example.com`. */
+  name: string;
+  server: { host: string; port: number };
+  /** Signs the AXFR (and, for rfc2136, the updates). */
+  tsig?: Tsig;
+};
 
 /** Runs fn with the path of a key file that `dig -k` / `nsupdate -k` read; the file is gone afterwards. */
 export async function withKeyFile<T>(tsig: Tsig, readSecret: SecretReader, fn: (path: string) => Promise<T>): Promise<T> {
@@ -60,7 +76,7 @@ export async function withKeyFile<T>(tsig: Tsig, readSecret: SecretReader, fn: (
 }
 
 /** Every record the server serves for the zone, in one zone transfer. */
-export async function axfr(zone: DnsZone, readSecret: SecretReader): Promise<ServedRecord[]> {
+export async function axfr(zone: ServedZone, readSecret: SecretReader): Promise<ServedRecord[]> {
   const what = `${zone.name} from ${zone.server.host}:${zone.server.port}`;
   const run = async (keyArgs: string[]) => {
     const r = await runLocal('dig', [`@${zone.server.host}`, '-p', String(zone.server.port), zone.name, 'AXFR',
@@ -75,14 +91,14 @@ export async function axfr(zone: DnsZone, readSecret: SecretReader): Promise<Ser
 }
 
 /** The SOA serial the server answers with right now (a plain query, no TSIG needed). */
-export async function servedSerial(zone: DnsZone, timeoutMs = 2000): Promise<number> {
+export async function servedSerial(zone: ServedZone, timeoutMs = 2000): Promise<number> {
   const r = new Resolver({ timeout: timeoutMs, tries: 1 });
   r.setServers([`${zone.server.host}:${zone.server.port}`]);
   return (await r.resolveSoa(zone.name)).serial;
 }
 
 /** Polls until the server serves `serial` (rndc reload is asynchronous and returns 0 even on a broken file). */
-export async function waitForSerial(zone: DnsZone, serial: number, timeoutMs: number): Promise<boolean> {
+export async function waitForSerial(zone: ServedZone, serial: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const got = await servedSerial(zone).catch(() => -1);

@@ -1,17 +1,16 @@
 /**
- * The `dns` provider: one backend per zone as shipshape.yaml chooses (bind-ssh or rfc2136).
+ * The `dns` provider: one backend per zone, as `dns.zones[].backend` names it (registered in ../backends.ts).
  * observe reads what each server serves; create/update/delete only change the in-memory desired zones;
  * commit() deploys each changed zone once, whatever the number of systems, and reports the systems
  * whose change did not land (their changes in other zones are reverted, so nothing is left half-applied).
  */
-import { UserError, type CommitResult, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
+import { UserError, type CommitResult, type IdentityFields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
 import type { DesiredSystem } from '../../manifest/types';
-import type { DnsZone, SiteConfig } from '../../manifest/site';
+import type { SiteConfig, ZoneSection } from '../../manifest/site';
 import { SshPool, type SecretReader } from '../../transport/ssh';
+import { backendFor } from '../backends';
 import type { BackendDeps, ZoneBackend } from './backend';
-import { BindSshBackend } from './bind-ssh';
 import { conflicts, crossSystemConflicts, desiredDns, diffDns, fieldsFromRecords, normalName, recordsByZone, type DnsFields, type DnsRecord, type ServedRecord } from './records';
-import { Rfc2136Backend } from './rfc2136';
 
 export interface DnsProviderOptions {
   readSecret: SecretReader;
@@ -26,6 +25,7 @@ const same = (a: DnsRecord[] = [], b: DnsRecord[] = []) => a.map(recKey).sort().
 
 export class DnsProvider implements Provider<DnsFields> {
   readonly kind = 'dns' as const;
+  readonly identity = { ip: 'a' } satisfies IdentityFields<DnsFields>;
   private pool: SshPool | undefined;
   private backends = new Map<string, ZoneBackend>();
   /** Per zone apex: our records by system as served (after the last successful commit). */
@@ -33,7 +33,7 @@ export class DnsProvider implements Provider<DnsFields> {
   /** Per zone apex: our records by system as they should be after commit. */
   private wanted = new Map<string, ZoneState>();
   private foreign = new Map<string, ServedRecord[]>();
-  private zones: DnsZone[] = [];
+  private zones: ZoneSection[] = [];
   /** Per "apex system": what the server served before this commit changed it (to revert a half-applied system). */
   private priors = new Map<string, DnsRecord[] | undefined>();
 
@@ -56,7 +56,7 @@ export class DnsProvider implements Provider<DnsFields> {
     const deps: BackendDeps = { pool: this.pool, readSecret: this.opts.readSecret, log: ctx.log, commit: ctx.commit, reloadTimeoutMs: this.opts.reloadTimeoutMs };
     this.zones = ctx.site.dns.zones;
     for (const z of this.zones) {
-      this.backends.set(normalName(z.name), z.backend === 'bind-ssh' ? new BindSshBackend(z, deps) : new Rfc2136Backend(z, deps));
+      this.backends.set(normalName(z.name), backendFor('dns', z.backend).connect(z, deps));
     }
   }
 

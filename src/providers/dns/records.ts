@@ -4,7 +4,7 @@
  */
 import { UNKNOWN, UserError, type FieldChange, type Fields, type Maybe, type ObservedResource, type Resolved } from '../../engine/contract';
 import { fqdn, type DesiredSystem } from '../../manifest/types';
-import type { DnsZone, SiteConfig } from '../../manifest/site';
+import type { SiteConfig, ZoneSection } from '../../manifest/site';
 
 export type RecordType = 'A' | 'PTR' | 'CNAME';
 export const MANAGED_TYPES: readonly string[] = ['A', 'PTR', 'CNAME'];
@@ -41,8 +41,8 @@ export function reverseName(ip: string): string {
 }
 
 /** The configured zone a name belongs to: the longest zone apex that is the name or a suffix of it. */
-export function zoneOf(name: string, zones: DnsZone[]): DnsZone | undefined {
-  let best: DnsZone | undefined;
+export function zoneOf(name: string, zones: Pick<ZoneSection, 'name'>[]): Pick<ZoneSection, 'name'> | undefined {
+  let best: Pick<ZoneSection, 'name'> | undefined;
   for (const z of zones) {
     const apex = normalName(z.name);
     if ((name === apex || name.endsWith('.' + apex)) && (!best || apex.length > normalName(best.name).length)) best = z;
@@ -72,7 +72,7 @@ export function desiredDns(system: DesiredSystem, resolved: Resolved, site: Site
 }
 
 /** The records for a system's fields, grouped by zone apex. Throws if a value is still unknown. */
-export function recordsByZone(system: string, f: DnsFields, zones: DnsZone[]): Map<string, DnsRecord[]> {
+export function recordsByZone(system: string, f: DnsFields, zones: Pick<ZoneSection, 'name'>[]): Map<string, DnsRecord[]> {
   if (f.a === UNKNOWN || f.ptr === UNKNOWN) {
     throw new UserError(`${system}: its address is not allocated yet, so its DNS records cannot be written (the ip stage must run first)`);
   }

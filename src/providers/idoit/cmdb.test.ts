@@ -88,7 +88,7 @@ it('follows manifest changes with the manifest line as source, then settles', as
   const cmdb = new IdoitCmdbProvider({ client, site });
   const obs = await cmdb.observe(testContext(site));
   const mine = obs.resources.find((r) => r.system === 'web-01')!;
-  const changes = cmdb.diff(changed, cmdb.desired(changed, { ip: '10.1.0.2', mac: '00:50:56:00:10:01', host: 'esx-01' }, site)!, mine);
+  const changes = cmdb.diff(changed, cmdb.desired(changed, { ip: '10.1.0.2', mac: '00:50:56:00:10:01', host: 'esx-01' })!, mine);
   expect(changes.map((c) => c.path)).toEqual(['cpu', 'memoryMiB', 'disks']);
   expect(changes[0]).toMatchObject({ from: 2, to: 4, source: 'systems/web-01.yaml:3:6' });
   await cmdb.close();
@@ -128,7 +128,7 @@ it('relinks the network port when the ip step moved the address after the run ob
   const moved = await ip.update(s, ip.desired(s)!, ipRes, ip.diff(s, ip.desired(s)!, ipRes), { ip: '10.1.0.77', mac: s.network.mac }, ctx);
   const resolved = ip.resolve(s, moved, { ip: UNKNOWN, mac: s.network.mac, host: 'esx-01' });
   const cmdbRes = cmdbObs.resources.find((r) => r.system === 'web-01')!;
-  const desired = cmdb.desired(s, resolved, site)!;
+  const desired = cmdb.desired(s, resolved)!;
   const changes = cmdb.diff(s, desired, cmdbRes);
   expect(changes.map((c) => c.path)).toEqual(['network.ip']);
   const after = await cmdb.update(s, desired, cmdbRes, changes, resolved, ctx);
@@ -176,6 +176,6 @@ it('reports an unmarked object of the same name and never changes it', async () 
   expect(theirs.owned).toBe(false);
   const s = testSystem('hand-made');
   await expect(cmdb.delete(s, theirs, ctx)).rejects.toThrow(UserError);
-  await expect(cmdb.update(s, cmdb.desired(s, { ip: '10.1.0.9', mac: '' }, site)!, theirs, [], { ip: '', mac: '' }, ctx)).rejects.toThrow(/carries no shipshape marker/);
+  await expect(cmdb.update(s, cmdb.desired(s, { ip: '10.1.0.9', mac: '' })!, theirs, [], { ip: '', mac: '' }, ctx)).rejects.toThrow(/carries no shipshape marker/);
   await cmdb.close();
 });

@@ -8,8 +8,7 @@
  */
 import {
   UNKNOWN, UserError,
-  type FieldChange, type Fields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved,
-} from '../../engine/contract';
+  type FieldChange, type Fields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved, type Capabilities, type IdentityFields } from '../../engine/contract';
 import type { SiteConfig } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
 import type { IdoitCall, IdoitClient } from './client';
@@ -33,7 +32,7 @@ export interface CmdbFields extends Fields {
   host: string | null;
 }
 
-interface CmdbHandle {
+export interface CmdbHandle {
   objectId: number;
   entries: Record<string, number[]>;
   ipEntry: number | null;
@@ -54,8 +53,10 @@ const MIB: Record<string, number> = { C__MEMORY_UNIT__B: 1 / 1048576, C__MEMORY_
 type Entry = Record<string, any>;
 const num = (v: unknown) => (v === null || v === undefined || v === '' ? 0 : Number(v));
 
-export class IdoitCmdbProvider implements Provider<CmdbFields> {
+export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
   readonly kind = 'cmdb' as const;
+  readonly capabilities: Capabilities = { documents: true };
+  readonly identity = { ip: 'portIp', mac: 'mac' } satisfies IdentityFields<CmdbFields>;
   private readonly client: IdoitClient;
   private readonly osIds = new Map<string, number>();
   private readonly hostIds = new Map<string, number>();
@@ -64,8 +65,8 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
     this.client = o.client;
   }
 
-  desired(system: DesiredSystem, resolved: Resolved, site: SiteConfig): CmdbFields | null {
-    const host = typeof resolved.host === 'string' ? resolved.host : site.vsphere?.cluster ?? null;
+  desired(system: DesiredSystem, resolved: Resolved): CmdbFields | null {
+    const host = resolved.host ?? null;
     return {
       title: system.name, status: 'normal', cmdbStatus: 'in operation', cpu: system.cpu, memoryMiB: system.memoryMiB,
       disksGiB: system.disks.map((d) => d.sizeGiB), os: system.os, mac: resolved.mac || system.network.mac,
@@ -73,7 +74,7 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
     };
   }
 
-  diff(system: DesiredSystem, desired: CmdbFields, observed: ObservedResource<CmdbFields>): FieldChange[] {
+  diff(system: DesiredSystem, desired: CmdbFields, observed: ObservedResource<CmdbFields, CmdbHandle>): FieldChange[] {
     const f = observed.fields;
     const out: FieldChange[] = [];
     const src = (p: string) => system.sources[p];
@@ -95,7 +96,7 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
     return out;
   }
 
-  async observe(_ctx: ProviderContext): Promise<Observation<CmdbFields>> {
+  async observe(_ctx: ProviderContext): Promise<Observation<CmdbFields, CmdbHandle>> {
     const before = this.client.requestCount;
     const results = await this.client.batchOrThrow([
       ...readAllStates({ type: VM_TYPE }, CMDB_CATEGORIES),
@@ -108,7 +109,7 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
     return { resources, roundTrips: this.client.requestCount - before };
   }
 
-  async create(system: DesiredSystem, desired: CmdbFields, _r: Resolved, ctx: ProviderContext): Promise<ObservedResource<CmdbFields>> {
+  async create(system: DesiredSystem, desired: CmdbFields, _r: Resolved, ctx: ProviderContext): Promise<ObservedResource<CmdbFields, CmdbHandle>> {
     let row = await findSystemObject(this.client, system.name, CMDB_CATEGORIES);
     if (!row) row = await ensureSystemObject(this.client, system, ctx.commit);
     const current = toResource(row);
@@ -117,8 +118,8 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
   }
 
   async update(
-    system: DesiredSystem, desired: CmdbFields, observed: ObservedResource<CmdbFields>, changes: FieldChange[], _r?: Resolved, _ctx?: ProviderContext,
-  ): Promise<ObservedResource<CmdbFields>> {
+    system: DesiredSystem, desired: CmdbFields, observed: ObservedResource<CmdbFields, CmdbHandle>, changes: FieldChange[], _r?: Resolved, _ctx?: ProviderContext,
+  ): Promise<ObservedResource<CmdbFields, CmdbHandle>> {
     this.assertOwned(observed);
     // Entry ids from the run's observation may be stale: the ip step ran since (a new host-address entry),
     // or someone edited the object in the UI. Write against a fresh read of this one object.
@@ -128,9 +129,9 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
     return this.reread(system);
   }
 
-  async delete(system: DesiredSystem, observed: ObservedResource<CmdbFields>, ctx: ProviderContext): Promise<void> {
+  async delete(system: DesiredSystem, observed: ObservedResource<CmdbFields, CmdbHandle>, ctx: ProviderContext): Promise<void> {
     this.assertOwned(observed);
-    const object = (observed.handle as CmdbHandle).objectId;
+    const object = observed.handle!.objectId;
     const calls: IdoitCall[] = system.lifecycle.cmdbOnDelete === 'purge'
       ? [{ method: 'cmdb.object.delete', params: { object } }, { method: 'cmdb.object.purge', params: { object } }]
       : [{ method: 'cmdb.object.archive', params: { object } }];
@@ -145,11 +146,11 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
     await this.client.close();
   }
 
-  private assertOwned(observed: ObservedResource<CmdbFields>): void {
+  private assertOwned(observed: ObservedResource<CmdbFields, CmdbHandle>): void {
     if (!observed.owned) throw new UserError(`i-doit object #${observed.id} "${observed.system}" carries no shipshape marker; shipshape does not change it.`);
   }
 
-  private async reread(system: DesiredSystem): Promise<ObservedResource<CmdbFields>> {
+  private async reread(system: DesiredSystem): Promise<ObservedResource<CmdbFields, CmdbHandle>> {
     const row = await findSystemObject(this.client, system.name, CMDB_CATEGORIES);
     if (!row) throw new UserError(`i-doit object for ${system.name} vanished while it was being written; run again.`);
     return toResource(row);
@@ -176,8 +177,8 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
   }
 
   /** One batch with every category write `paths` needs (all when null). */
-  private async write(current: ObservedResource<CmdbFields>, d: CmdbFields, paths: Set<string> | null): Promise<void> {
-    const h = current.handle as CmdbHandle;
+  private async write(current: ObservedResource<CmdbFields, CmdbHandle>, d: CmdbFields, paths: Set<string> | null): Promise<void> {
+    const h = current.handle!;
     const object = h.objectId;
     const want = (p: string) => paths === null || paths.has(p);
     const calls: IdoitCall[] = [];
@@ -210,7 +211,7 @@ export class IdoitCmdbProvider implements Provider<CmdbFields> {
   }
 }
 
-function toResource(row: ObjectRow): ObservedResource<CmdbFields> {
+function toResource(row: ObjectRow): ObservedResource<CmdbFields, CmdbHandle> {
   const c = (k: string) => ((row.categories?.[k] ?? []) as Entry[]).filter((e) => typeof e === 'object').sort((a, b) => Number(a.id) - Number(b.id));
   const cpu = c('C__CATG__CPU').reduce((n, e) => n + (num(e.cores) || 1), 0);
   const memoryMiB = Math.round(c('C__CATG__MEMORY').reduce((n, e) => n + num(e.capacity?.title) * (MIB[e.unit?.const] ?? 1), 0));

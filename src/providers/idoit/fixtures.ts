@@ -5,6 +5,7 @@
 import type { ObservedResource, Provider, ProviderContext, Resolved } from '../../engine/contract';
 import type { NetSite, SiteConfig } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
+import type { IdoitConfig } from './config';
 
 export function testSystem(name: string, over: Partial<DesiredSystem> = {}): DesiredSystem {
   return {
@@ -18,10 +19,11 @@ export function testSystem(name: string, over: Partial<DesiredSystem> = {}): Des
 }
 
 export function testSite(url: string, nets: NetSite[], reserved: Record<string, string[]> = {}): SiteConfig {
+  const idoit: IdoitConfig = { backend: 'idoit', url, apiKey: { ref: '${env:IDOIT_API_KEY}' }, username: { ref: '${env:IDOIT_USER}' }, password: { ref: '${env:IDOIT_PASSWORD}' }, tls: {} };
   return {
     root: '/tmp', lab: true,
-    idoit: { url, apiKey: { ref: '${env:IDOIT_API_KEY}' }, username: { ref: '${env:IDOIT_USER}' }, password: { ref: '${env:IDOIT_PASSWORD}' }, tls: {}, reserved },
-    nets: Object.fromEntries(nets.map((n) => [n.title, n])),
+    ipam: { ...idoit }, cmdb: { ...idoit },
+    nets: Object.fromEntries(nets.map((n) => [n.title, { ...n, reserved: [...(n.reserved ?? []), ...(reserved[n.title] ?? [])] }])),
     dns: { zones: [] }, dhcp: { servers: [] }, defaults: { concurrency: 8, maxDeletes: 10 },
   };
 }

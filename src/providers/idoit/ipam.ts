@@ -7,8 +7,7 @@
  */
 import {
   TransientError, UNKNOWN, UserError,
-  type FieldChange, type Fields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved,
-} from '../../engine/contract';
+  type FieldChange, type Fields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved, type Capabilities, type IdentityFields } from '../../engine/contract';
 import type { NetSite, SiteConfig } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
 import type { IdoitClient } from './client';
@@ -41,8 +40,10 @@ export interface IpamOptions {
 
 type HostEntry = Record<string, any>;
 
-export class IdoitIpamProvider implements Provider<IpFields> {
+export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
   readonly kind = 'ip' as const;
+  readonly capabilities: Capabilities = { allocates: true };
+  readonly identity = { ip: 'ip' } satisfies IdentityFields<IpFields>;
   private readonly client: IdoitClient;
   private readonly site: SiteConfig;
   private readonly queues = new Map<string, Promise<unknown>>();
@@ -57,7 +58,7 @@ export class IdoitIpamProvider implements Provider<IpFields> {
     return { net: system.network.net, ip: system.network.ip, hostname: system.name, domain: system.dns.domain, status: 'normal' };
   }
 
-  diff(_system: DesiredSystem, desired: IpFields, observed: ObservedResource<IpFields>): FieldChange[] {
+  diff(_system: DesiredSystem, desired: IpFields, observed: ObservedResource<IpFields, IpHandle>): FieldChange[] {
     const f = observed.fields;
     const out: FieldChange[] = [];
     if (f.status !== 'normal') out.push({ path: 'status', from: f.status, to: 'normal' });
@@ -69,7 +70,7 @@ export class IdoitIpamProvider implements Provider<IpFields> {
     return out;
   }
 
-  async observe(_ctx: ProviderContext): Promise<Observation<IpFields>> {
+  async observe(_ctx: ProviderContext): Promise<Observation<IpFields, IpHandle>> {
     const before = this.client.requestCount;
     const results = await this.client.batchOrThrow([
       ...readAllStates({ type: VM_TYPE }, ['C__CATG__IP']),
@@ -80,7 +81,7 @@ export class IdoitIpamProvider implements Provider<IpFields> {
     return { resources, roundTrips: this.client.requestCount - before };
   }
 
-  async create(system: DesiredSystem, desired: IpFields, _r: Resolved, ctx: ProviderContext): Promise<ObservedResource<IpFields>> {
+  async create(system: DesiredSystem, desired: IpFields, _r: Resolved, ctx: ProviderContext): Promise<ObservedResource<IpFields, IpHandle>> {
     const obj = await ensureSystemObject(this.client, system, ctx.commit);
     if (obj.status !== 2) await this.client.call('cmdb.object.recycle', { object: obj.id });
     const entry = await this.allocate(obj.id, desired, false);
@@ -88,10 +89,10 @@ export class IdoitIpamProvider implements Provider<IpFields> {
   }
 
   async update(
-    system: DesiredSystem, desired: IpFields, observed: ObservedResource<IpFields>, changes: FieldChange[], _r: Resolved, ctx: ProviderContext,
-  ): Promise<ObservedResource<IpFields>> {
+    system: DesiredSystem, desired: IpFields, observed: ObservedResource<IpFields, IpHandle>, changes: FieldChange[], _r: Resolved, ctx: ProviderContext,
+  ): Promise<ObservedResource<IpFields, IpHandle>> {
     this.assertOwned(observed);
-    const h = observed.handle as IpHandle;
+    const h = observed.handle!;
     if (observed.fields.status !== 'normal') await this.client.call('cmdb.object.recycle', { object: h.objectId });
     const moves = changes.some((c) => c.path === 'network.net' || c.path === 'network.ip');
     let entry: HostEntry;
@@ -112,9 +113,9 @@ export class IdoitIpamProvider implements Provider<IpFields> {
   }
 
   /** Releases the address: purges the host-address entry (the object itself is the cmdb step's). */
-  async delete(_system: DesiredSystem, observed: ObservedResource<IpFields>, _ctx?: ProviderContext): Promise<void> {
+  async delete(_system: DesiredSystem, observed: ObservedResource<IpFields, IpHandle>, _ctx?: ProviderContext): Promise<void> {
     this.assertOwned(observed);
-    const h = observed.handle as IpHandle;
+    const h = observed.handle!;
     if (h.entryId === null) return;
     try {
       await this.client.call('cmdb.category.purge', { object: h.objectId, category: 'C__CATG__IP', entry: h.entryId });
@@ -125,7 +126,7 @@ export class IdoitIpamProvider implements Provider<IpFields> {
     }
   }
 
-  resolve(system: DesiredSystem, observed: ObservedResource<IpFields> | undefined, resolved: Resolved): Resolved {
+  resolve(system: DesiredSystem, observed: ObservedResource<IpFields, IpHandle> | undefined, resolved: Resolved): Resolved {
     const net = this.siteNet(system.network.net);
     const cidr = net ? parseCidr(net.cidr) : null;
     const held = observed?.fields.ip && observed.fields.net === system.network.net ? observed.fields.ip : undefined;
@@ -142,7 +143,7 @@ export class IdoitIpamProvider implements Provider<IpFields> {
     await this.client.close();
   }
 
-  private assertOwned(observed: ObservedResource<IpFields>): void {
+  private assertOwned(observed: ObservedResource<IpFields, IpHandle>): void {
     if (!observed.owned) throw new UserError(`i-doit object #${observed.id} "${observed.system}" carries no shipshape marker; shipshape does not change it.`);
   }
 
@@ -150,7 +151,7 @@ export class IdoitIpamProvider implements Provider<IpFields> {
     return this.site.nets[title] ?? Object.values(this.site.nets).find((n) => n.title === title);
   }
 
-  private toResource(row: ObjectRow, entries: HostEntry[]): ObservedResource<IpFields> {
+  private toResource(row: ObjectRow, entries: HostEntry[]): ObservedResource<IpFields, IpHandle> {
     const e = entries.find((x) => String(x.primary?.value) === '1') ?? entries[0];
     const owner = systemFromMarker(row.sysid);
     return {
@@ -198,7 +199,7 @@ export class IdoitIpamProvider implements Provider<IpFields> {
   private async allocateNow(objectId: number, desired: IpFields, replace: boolean): Promise<HostEntry> {
     const netId = await this.netId(desired.net);
     const site = this.siteNet(desired.net);
-    const reserved = new Set(this.site.idoit?.reserved?.[desired.net] ?? []);
+    const reserved = new Set(site?.reserved ?? []);
     const explicit = desired.ip === 'auto' ? null : desired.ip;
     const lost = new Set<string>();
     const ownRead = { method: 'cmdb.category.read', params: { objID: objectId, category: 'C__CATG__IP' } };

@@ -83,7 +83,7 @@ export function refusal(view: NetView, ip: string, objectId: number, reserved: S
   const hi = Math.min(view.to, view.cidr.broadcast - 1);
   if (n < lo || n > hi) return { ip, reason: `is outside the range ${intToIp(lo)}–${intToIp(hi)} of net "${view.title}" (${view.cidr.text})` };
   if (ip === view.gateway || ip === siteGateway) return { ip, reason: `is the gateway of net "${view.title}"` };
-  if (reserved.has(ip)) return { ip, reason: `is reserved for net "${view.title}" in shipshape.yaml (idoit.reserved)` };
+  if (reserved.has(ip)) return { ip, reason: `is reserved for net "${view.title}" in shipshape.yaml (nets.${view.title}.reserved)` };
   const dhcp = view.dhcp.find(([a, b]) => n >= a && n <= b);
   if (dhcp) return { ip, reason: `lies in the DHCP range ${intToIp(dhcp[0])}–${intToIp(dhcp[1])} of net "${view.title}"` };
   const other = (view.holders.get(ip) ?? []).find((h) => h.objectId !== objectId);

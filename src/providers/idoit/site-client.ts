@@ -1,21 +1,32 @@
-/** Builds the one i-doit client a run shares between the `ip` and `cmdb` providers. */
+/** Builds the i-doit client the `ip` and `cmdb` steps share within a run (one session). */
 import { UserError } from '../../engine/contract';
 import type { SecretRef, SiteConfig } from '../../manifest/site';
 import { IdoitClient, type IdoitClientOptions } from './client';
+import type { IdoitConfig } from './config';
 
 /** Reads a secret at the moment it is needed (`${env:…}` / `${file:…}`), never stored in plans or logs. */
 export type SecretResolver = (ref: SecretRef) => Promise<string>;
 
-export function createIdoitClient(site: SiteConfig, secret: SecretResolver, extra: Partial<IdoitClientOptions> = {}): IdoitClient {
-  const i = site.idoit;
-  if (!i) throw new UserError('shipshape.yaml has no `idoit` section, but the ip and cmdb steps need i-doit: add idoit.url and idoit.apiKey.');
+export function idoitClient(i: IdoitConfig, root: string, secret: SecretResolver, extra: Partial<IdoitClientOptions> = {}): IdoitClient {
   return new IdoitClient({
     url: i.url,
     apiKey: () => secret(i.apiKey),
     ...(i.username ? { username: () => secret(i.username!) } : {}),
     ...(i.password ? { password: () => secret(i.password!) } : {}),
     tls: i.tls,
-    root: site.root,
+    root,
     ...extra,
   });
+}
+
+/** The i-doit a site's `ipam` (or else `cmdb`) section names: for the lab, tests and benches. */
+export function idoitOf(site: SiteConfig): IdoitConfig {
+  const s = site.ipam?.backend === 'idoit' ? site.ipam : site.cmdb?.backend === 'idoit' ? site.cmdb : undefined;
+  if (!s) throw new UserError('shipshape.yaml names no i-doit (ipam.backend or cmdb.backend `idoit`)');
+  return s as unknown as IdoitConfig;
+}
+
+/** A client for the site's i-doit (lab, tests, benches; a run gets its client from the backend's factory). */
+export function createIdoitClient(site: SiteConfig, secret: SecretResolver, extra: Partial<IdoitClientOptions> = {}): IdoitClient {
+  return idoitClient(idoitOf(site), site.root, secret, extra);
 }

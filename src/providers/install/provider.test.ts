@@ -154,7 +154,7 @@ it('the root password hash never reaches a log or an observation', async () => {
 it('does not apply to a site without a VM platform or without a provisioning server', () => {
   const p = provider();
   const s = system('inst-none');
-  const { vsphere: _v, ...noVm } = site;
+  const { vms: _v, ...noVm } = site;
   const { provisioning: _p, ...noProv } = site;
   expect(p.desired(s, resolvedOf(s), noVm)).toBeNull();
   expect(p.desired(s, resolvedOf(s), noProv)).toBeNull();

@@ -11,14 +11,14 @@
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { UNKNOWN, UserError, type FieldChange, type Fields, type Observation, type ObservedResource, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
+import { UNKNOWN, UserError, type BootMedia, type FieldChange, type Fields, type Observation, type ObservedResource, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
 import type { OsEntry } from '../../manifest/catalog';
 import type { SecretRef, SiteConfig } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
 import { startAttempt, waitForBuilt } from './attempt';
 import { checkIpxe, checkKickstart, checkPreseed } from './checks';
 import { buildBootIso } from './iso';
-import { readTemplate, renderInstall, type BootPath } from './render';
+import { installBootOptions, readTemplate, renderInstall, type BootPath } from './render';
 import { ACTIVE, moved, type InstallRecord, type InstallState } from './state';
 import { InstallStore } from './store';
 
@@ -27,18 +27,8 @@ export interface InstallFields extends Fields {
   state: InstallState;
 }
 
-/** What the ISO path needs from the VM's platform (the vSphere provider's client implements it). */
-export interface BootMedia {
-  /** Uploads the ISO to the datastore, attaches it to the VM's CD-ROM; returns `[datastore] path`. */
-  attachIso(system: DesiredSystem, resolved: Resolved, isoFile: string, ctx: ProviderContext): Promise<string>;
-  /** Detaches the ISO once the install is done (the VM then boots from disk). */
-  detachIso(system: DesiredSystem, resolved: Resolved, datastorePath: string, ctx: ProviderContext): Promise<void>;
-  /** The VM's own install marker (`built` once installed): a lost state dir must never mean a reinstall. */
-  installMarker(system: DesiredSystem, resolved: Resolved, ctx: ProviderContext): Promise<string | undefined>;
-  setInstallMarker(system: DesiredSystem, resolved: Resolved, value: string, ctx: ProviderContext): Promise<void>;
-  /** Resets the VM so it boots the installer now (it was powered on before the boot script existed). */
-  restart(system: DesiredSystem, resolved: Resolved, ctx: ProviderContext): Promise<void>;
-}
+/** What the ISO path needs from the VM's platform: the `bootMedia` capability of the vm step. */
+export type { BootMedia } from '../../engine/contract';
 
 /** Plays the installer's part against the provisioning server: lab sites only. */
 export type LabInstaller = (job: { system: string; mac: string; token: string; baseUrl: string }) => Promise<void>;
@@ -54,13 +44,13 @@ export interface InstallProviderOptions {
   now?: () => Date;
 }
 
-type Res = ObservedResource<InstallFields>;
+type Res = ObservedResource<InstallFields, InstallRecord>;
 
 export function bootPathOf(system: DesiredSystem, site: SiteConfig): BootPath {
   return site.dhcp.servers.some((s) => s.nets.includes(system.network.net)) ? 'dhcp' : 'iso';
 }
 
-export class InstallProvider implements Provider<InstallFields> {
+export class InstallProvider implements Provider<InstallFields, InstallRecord> {
   readonly kind = 'install' as const;
   private readonly store: InstallStore;
   constructor(private o: InstallProviderOptions) {
@@ -69,7 +59,7 @@ export class InstallProvider implements Provider<InstallFields> {
 
   desired(system: DesiredSystem, _resolved: Resolved, site: SiteConfig): InstallFields | null {
     // Nothing to install onto without a VM platform (the vm step); nothing to install with without a provisioning server.
-    if (system.state !== 'present' || !site.provisioning || !site.vsphere) return null;
+    if (system.state !== 'present' || !site.provisioning || !site.vms) return null;
     return { os: system.os, state: 'built' };
   }
 
@@ -82,7 +72,7 @@ export class InstallProvider implements Provider<InstallFields> {
     return [{ path: 'state', from: o.state, to: 'built' }];
   }
 
-  async observe(_ctx: ProviderContext): Promise<Observation<InstallFields>> {
+  async observe(_ctx: ProviderContext): Promise<Observation<InstallFields, InstallRecord>> {
     const records = await this.store.all();
     return { roundTrips: 1, resources: records.map((r) => this.toResource(r)) };
   }
@@ -101,13 +91,18 @@ export class InstallProvider implements Provider<InstallFields> {
 
   /** Hands the installed system's host key to specialisation; until the install is built, the key is not known. */
   resolve(_system: DesiredSystem, observed: Res | undefined, resolved: Resolved): Resolved {
-    const r = observed?.handle as InstallRecord | undefined;
+    const r = observed?.handle;
     if (!r) return resolved;
     if (r.state !== 'built') return { ...resolved, hostKey: UNKNOWN };
     return r.hostKey ? { ...resolved, hostKey: r.hostKey } : resolved;
   }
 
-  /** Boot media (ISO upload, CD-ROM, reset) from the VM platform's provider, wired by the registry. */
+  /** The PXE options the DHCP step puts into the reservation it creates before this step runs. */
+  promises(system: DesiredSystem, site: SiteConfig): Partial<Resolved> {
+    return { boot: installBootOptions(system, site) };
+  }
+
+  /** Boot media (ISO upload, CD-ROM, reset): the vm step's `bootMedia` capability, wired by the registry. */
   useMedia(media: BootMedia): void {
     this.o.media = media;
   }

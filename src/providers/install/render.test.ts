@@ -164,13 +164,17 @@ describe('the checks catch what would break an install', () => {
 });
 
 describe('DHCP boot options', () => {
-  it('a reservation on a net with a DHCP server points iPXE at the per-host script URL', async () => {
+  it('a reservation on a net with a DHCP server points iPXE at the per-host script URL the install step promises', async () => {
     const { desiredDhcp } = await import('../dhcp/reservations');
+    const { initialResolved } = await import('../../plan/planner');
+    const { InstallProvider } = await import('./provider');
+    const install = new InstallProvider({ os: repo.os, dir: '/nonexistent', secret: async () => '' });
     const s = repo.systems.find((x) => x.name === 'web-dev-02')!;
-    const d = desiredDhcp(s, { ip: '198.51.100.20', mac: s.network.mac }, repo.site!)!;
+    const d = desiredDhcp(s, { ...initialResolved(s, [install], repo.site!), ip: '198.51.100.20' }, repo.site!)!;
     expect(d.bootFilename).toBe(`http://127.0.0.1:18088/boot/${s.network.mac.replace(/:/g, '-')}`);
     expect(d.nextServer).toBe('127.0.0.1');
     const { provisioning: _p, ...noProv } = repo.site!;
-    expect(desiredDhcp(s, { ip: '198.51.100.20', mac: s.network.mac }, noProv)!.bootFilename).toBeNull();
+    expect(desiredDhcp(s, { ...initialResolved(s, [install], noProv), ip: '198.51.100.20' }, noProv)!.bootFilename).toBeNull();
+    expect(desiredDhcp(s, { ...initialResolved(s, [], repo.site!), ip: '198.51.100.20' }, repo.site!)!.bootFilename).toBeNull();
   });
 });

@@ -6,7 +6,7 @@
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { UNKNOWN, type Resolved } from '../../engine/contract';
+import { UNKNOWN, type BootOptions, type Resolved } from '../../engine/contract';
 import type { OsEntry } from '../../manifest/catalog';
 import { intToIp, parseCidr } from '../../net/ipv4';
 import type { ProvisioningSite, SiteConfig } from '../../manifest/site';
@@ -67,7 +67,7 @@ export function bootScriptUrl(site: SiteConfig, mac: string): string {
  * an IPv4 address). Pure, so the dhcp step (which runs before install) can plan it. After the
  * install the same URL answers "boot from disk", so the reservation never needs to change.
  */
-export function installBootOptions(system: DesiredSystem, site: SiteConfig): { nextServer?: string; filename?: string } {
+export function installBootOptions(system: DesiredSystem, site: SiteConfig): BootOptions {
   if (!site.provisioning || system.state !== 'present') return {};
   const host = new URL(site.provisioning.baseUrl).hostname;
   return { filename: bootScriptUrl(site, system.network.mac), ...(/^\d{1,3}(\.\d{1,3}){3}$/.test(host) ? { nextServer: host } : {}) };

@@ -16,7 +16,7 @@ const PLACEHOLDER_TOKEN = 'validate-placeholder-token-0000000000000';
 
 export async function installProblems(repo: LoadResult & { site: SiteConfig }): Promise<{ file: string; message: string }[]> {
   const site = repo.site;
-  if (!site.provisioning || !site.vsphere) return [];
+  if (!site.provisioning || !site.vms) return [];
   const out: { file: string; message: string }[] = [];
   const templates = new Map<string, string>();
   for (const system of repo.systems.filter((s) => s.state === 'present')) {

@@ -7,9 +7,9 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { UserError, type ProviderContext, type Resolved } from '../../engine/contract';
-import type { VsphereSite } from '../../manifest/site';
+import type { VsphereConfig } from './config';
 import type { DesiredSystem } from '../../manifest/types';
-import type { BootMedia } from '../install/provider';
+import type { BootMedia } from '../../engine/contract';
 import type { VimClient } from './client';
 import { retrieveObjects, runTask } from './inventory';
 import type { Placement } from './placement';
@@ -22,9 +22,9 @@ export const ISO_FOLDER = 'shipshape-install';
 /** extraConfig key on the VM: `built` once its OS is installed (survives a lost state dir). */
 export const INSTALL_MARKER = 'shipshape.install';
 
-type Connect = (ctx: ProviderContext) => Promise<{ c: VimClient; p: Placement; v: VsphereSite }>;
+type Connect = (ctx: ProviderContext) => Promise<{ c: VimClient; p: Placement; v: VsphereConfig }>;
 
-export function vsphereBootMedia(connect: Connect, taskMs: (v: VsphereSite) => number): BootMedia {
+export function vsphereBootMedia(connect: Connect, taskMs: (v: VsphereConfig) => number): BootMedia {
   const vmOf = (system: DesiredSystem, r: Resolved): MoRef => {
     if (typeof r.vmId !== 'string' || !r.vmId) throw new UserError(`system ${system.name}: the vm step resolved no VM, so there is nothing to boot the installer on`);
     return { type: 'VirtualMachine', value: r.vmId };

@@ -1,12 +1,10 @@
 /** desired()/diff() are pure: what the plan shows for a VM. */
 import { systemNamed } from '../../../test/helpers/vsphere-site';
-import type { SiteConfig } from '../../manifest/site';
 import { desiredVm, diffVm, type VmFields } from './fields';
 import { markerOf, parseDevices } from './vm';
 import { parseEnvelope, child } from './soap/xml';
 
-const site = { root: '/r', lab: true, nets: {}, dns: { zones: [] }, dhcp: { servers: [] }, defaults: { concurrency: 1, maxDeletes: 1 },
-  vsphere: { datastore: 'LocalDS_0', portgroup: 'DC0_DVPG0' } } as unknown as SiteConfig;
+const site = { datastore: 'LocalDS_0', portgroup: 'DC0_DVPG0' };
 const sys = systemNamed('web-01', { disks: [{ sizeGiB: 10 }, { sizeGiB: 20, datastore: 'LocalDS_1' }] });
 const want = desiredVm(sys, { ip: '198.51.100.5', mac: '' }, site)!;
 const have = (over: Partial<VmFields>): VmFields => ({ ...want, ...over });

@@ -5,7 +5,7 @@
  */
 import type { FieldChange, Fields, Resolved } from '../../engine/contract';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
-import type { SiteConfig } from '../../manifest/site';
+import type { VsphereConfig } from './config';
 import type { MoRef } from './soap/xml';
 import { markerOf, type VmInfo } from './vm';
 
@@ -44,16 +44,16 @@ export function annotationFor(system: DesiredSystem): string {
   return `Managed by shipshape: system ${system.name}, declared in ${system.file}. Change the manifest, not this VM.`;
 }
 
-export function desiredVm(system: DesiredSystem, _resolved: Resolved, site: SiteConfig): VmFields | null {
-  if (system.state !== 'present' || !site.vsphere) return null;
+export function desiredVm(system: DesiredSystem, _resolved: Resolved, v: Pick<VsphereConfig, 'datastore' | 'portgroup'>): VmFields | null {
+  if (system.state !== 'present') return null;
   return {
     name: system.name,
     os: system.os,
     cpu: system.cpu,
     memoryMiB: system.memoryMiB,
-    disks: system.disks.map((d) => ({ sizeGiB: d.sizeGiB, datastore: d.datastore ?? site.vsphere!.datastore })),
+    disks: system.disks.map((d) => ({ sizeGiB: d.sizeGiB, datastore: d.datastore ?? v.datastore })),
     mac: system.network.mac.toLowerCase(),
-    portgroup: system.network.portgroup ?? site.vsphere.portgroup,
+    portgroup: system.network.portgroup ?? v.portgroup,
     power: 'poweredOn',
     annotation: annotationFor(system),
   };

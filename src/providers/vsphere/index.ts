@@ -1,18 +1,26 @@
-/**
- * Entry point for the provider registry: `build: (d) => [vsphereProvider({ stateDir: d.stateDir,
- * site: d.site, secret: (r) => resolveSecret(r, d.site.root) })]`.
- */
+/** The `vsphere` backend of the `vms` step: vCenter over its SOAP API (vim25). */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import type { SecretRef, SiteConfig } from '../../manifest/site';
+import { defineBackend } from '../plugin';
+import { vsphereConfig, type VsphereConfig } from './config';
 import { VsphereProvider } from './provider';
+import schema from './schema.json';
 
 export { VsphereProvider } from './provider';
+export type { VsphereConfig } from './config';
 export type { VmFields, VmHandle } from './fields';
 
-export function vsphereProvider(o: { stateDir: string; site: SiteConfig; secret: (ref: SecretRef) => Promise<string> }): VsphereProvider {
-  const v = o.site.vsphere;
-  // One journal folder per vCenter + folder, so two repos sharing a state dir never read each other's journal.
-  const scope = createHash('sha256').update(`${v?.url}|${v?.datacenter}|${v?.folder}`).digest('hex').slice(0, 16);
-  return new VsphereProvider({ secret: o.secret, journalDir: path.join(o.stateDir, 'journal', 'vsphere', scope) });
+/** One journal folder per vCenter + folder, so two repos sharing a state dir never read each other's journal. */
+export function journalDirFor(stateDir: string, v: Pick<VsphereConfig, 'url' | 'datacenter' | 'folder'>): string {
+  const scope = createHash('sha256').update(`${v.url}|${v.datacenter}|${v.folder}`).digest('hex').slice(0, 16);
+  return path.join(stateDir, 'journal', 'vsphere', scope);
 }
+
+export const vsphere = defineBackend({
+  kind: 'vms',
+  id: 'vsphere',
+  schema,
+  osKeys: ['templates'],
+  config: vsphereConfig,
+  connect: (config, d) => new VsphereProvider({ config, secret: d.secret, journalDir: journalDirFor(d.stateDir, config) }),
+});

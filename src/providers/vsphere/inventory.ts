@@ -199,7 +199,7 @@ export async function waitForTask(c: VimClient, task: MoRef, o: TaskOptions): Pr
 async function timedOut(c: VimClient, task: MoRef, o: TaskOptions, state: string, progress: number | undefined, cancelable: boolean): Promise<TaskTimeoutError> {
   const secs = Math.round(o.timeoutMs / 1000);
   const where = `${state}${progress !== undefined ? ` at ${progress}%` : ''}`;
-  const raise = 'raise vsphere.taskTimeoutSeconds if it is just slow';
+  const raise = 'raise vms.taskTimeoutSeconds if it is just slow';
   if (!cancelable) {
     return new TaskTimeoutError(`vSphere task ${task.value} (${o.what}) still ${where} after ${secs} s; vCenter cannot cancel this kind of task, so it is still running and may finish: check it in vCenter, then run again (${raise})`, false);
   }

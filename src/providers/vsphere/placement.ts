@@ -4,7 +4,7 @@
  * Everything is looked up by inventory path, so a typo names the setting to fix.
  */
 import { UserError } from '../../engine/contract';
-import type { VsphereSite } from '../../manifest/site';
+import type { VsphereConfig } from './config';
 import type { VimClient } from './client';
 import { findByInventoryPath, requirePath, retrieveObjects } from './inventory';
 import { DuplicateNameError } from './soap/faults';
@@ -15,7 +15,7 @@ export class Placement {
   private folderRef: Promise<MoRef> | undefined;
   private readonly cache = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly c: VimClient, private readonly v: VsphereSite) {}
+  constructor(private readonly c: VimClient, private readonly v: VsphereConfig) {}
 
   get folderPath(): string {
     return this.v.folder ? `${this.v.datacenter}/vm/${this.v.folder}` : `${this.v.datacenter}/vm`;

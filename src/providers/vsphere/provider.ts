@@ -7,10 +7,10 @@
  * carrying our marker for that system. close: Logout.
  */
 import path from 'node:path';
-import { UserError, type FieldChange, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
-import type { SecretRef, SiteConfig, VsphereSite } from '../../manifest/site';
+import { UserError, type BootMedia, type Capabilities, type FieldChange, type IdentityFields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
+import type { SecretRef } from '../../manifest/site';
+import type { VsphereConfig } from './config';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
-import type { BootMedia } from '../install/provider';
 import { vsphereBootMedia } from './datastore';
 import { VimClient, type CallStats } from './client';
 import { desiredVm, diffVm, observedFields, type VmFields, type VmHandle } from './fields';
@@ -25,6 +25,8 @@ import { cloneBody, reconfigSpec, wantFor } from './specs';
 import { HEAVY_PATHS, LIGHT_PATHS, MARKER_OWNER, MARKER_SYSTEM, markerEntries, markerOf, NETWORK_REQUESTS, networkNamesOf, OWNER_VALUE, parseVm, type VmInfo } from './vm';
 
 export interface VsphereProviderOptions {
+  /** This backend's section of the site config, validated, defaults applied: handed once, here. */
+  config: VsphereConfig;
   /** Reads a secret reference (`${env:…}`, `${file:…}`); the value is never logged or stored. */
   secret: (ref: SecretRef) => Promise<string>;
   /** Where the create journal lives; default `<repo>/.shipshape/journal/vsphere`. */
@@ -38,11 +40,13 @@ export interface VsphereProviderOptions {
   afterCloneStarted?: (task: MoRef) => void | Promise<void>;
 }
 
-type VmResource = ObservedResource<VmFields>;
+type VmResource = ObservedResource<VmFields, VmHandle>;
 const MAX_CONVERGE = 3;
 
-export class VsphereProvider implements Provider<VmFields> {
+export class VsphereProvider implements Provider<VmFields, VmHandle> {
   readonly kind = 'vm' as const;
+  readonly capabilities: Capabilities = { bootMedia: () => this.bootMedia() };
+  readonly identity = { mac: 'mac' } satisfies IdentityFields<VmFields>;
   private client: VimClient | undefined;
   private place: Placement | undefined;
   /** VMs seen by observe in this run (name/marker lookups for create). */
@@ -55,8 +59,13 @@ export class VsphereProvider implements Provider<VmFields> {
     return this.client?.stats;
   }
 
-  desired(system: DesiredSystem, resolved: Resolved, site: SiteConfig): VmFields | null {
-    return desiredVm(system, resolved, site);
+  desired(system: DesiredSystem, resolved: Resolved): VmFields | null {
+    return desiredVm(system, resolved, this.o.config);
+  }
+
+  /** The CMDB documents the cluster a VM runs on; it is known before the VM exists. */
+  promises(): Partial<Resolved> {
+    return { host: this.o.config.cluster };
   }
 
   diff(system: DesiredSystem, desired: VmFields, observed: VmResource): FieldChange[] {
@@ -66,7 +75,7 @@ export class VsphereProvider implements Provider<VmFields> {
   /** Hands the VM's identity to later steps (installation boots it, CMDB records it). */
   resolve(_system: DesiredSystem, observed: VmResource | undefined, resolved: Resolved): Resolved {
     if (!observed?.owned) return resolved;
-    const h = observed.handle as VmHandle;
+    const h = observed.handle!;
     return { ...resolved, mac: observed.fields.mac || resolved.mac, vmId: observed.id, vmInstanceUuid: h.instanceUuid };
   }
 
@@ -75,13 +84,8 @@ export class VsphereProvider implements Provider<VmFields> {
     return vsphereBootMedia((ctx) => this.connect(ctx), (v) => this.taskMs(v));
   }
 
-  private site(ctx: ProviderContext): VsphereSite {
-    if (!ctx.site.vsphere) throw new UserError('shipshape.yaml has no vsphere: section, but a system needs a VM');
-    return ctx.site.vsphere;
-  }
-
-  private async connect(ctx: ProviderContext): Promise<{ c: VimClient; p: Placement; v: VsphereSite }> {
-    const v = this.site(ctx);
+  private async connect(ctx: ProviderContext): Promise<{ c: VimClient; p: Placement; v: VsphereConfig }> {
+    const v = this.o.config;
     if (!this.client) {
       const [username, password] = await Promise.all([this.o.secret(v.username), this.o.secret(v.password)]);
       const caFile = v.tls.caFile ? path.resolve(ctx.site.root, v.tls.caFile) : undefined;
@@ -98,7 +102,7 @@ export class VsphereProvider implements Provider<VmFields> {
     return new CreateJournal(this.o.journalDir ?? path.join(ctx.site.root, '.shipshape', 'journal', 'vsphere'));
   }
 
-  private taskMs(v: VsphereSite): number {
+  private taskMs(v: VsphereConfig): number {
     return v.taskTimeoutSeconds * 1000;
   }
 
@@ -136,7 +140,7 @@ export class VsphereProvider implements Provider<VmFields> {
     return { kind: 'vm', system: marker?.system ?? vm.name, id: vm.ref.value, owned: marker !== undefined, fields: observedFields(vm), handle };
   }
 
-  async observe(ctx: ProviderContext): Promise<Observation<VmFields>> {
+  async observe(ctx: ProviderContext): Promise<Observation<VmFields, VmHandle>> {
     const { c, p } = await this.connect(ctx);
     const before = c.stats.roundTrips;
     const vms = await this.listFolder(c, p);
@@ -243,7 +247,7 @@ export class VsphereProvider implements Provider<VmFields> {
   }
 
   /** The VM a clone task produced; undefined when the task failed or vCenter no longer knows it. */
-  private async taskResult(c: VimClient, task: string, v: VsphereSite): Promise<MoRef | undefined> {
+  private async taskResult(c: VimClient, task: string, v: VsphereConfig): Promise<MoRef | undefined> {
     try {
       return toRef(await waitForTask(c, { type: 'Task', value: task }, { timeoutMs: this.taskMs(v), what: 'clone from an interrupted run' }));
     } catch (e) {
@@ -297,13 +301,13 @@ export class VsphereProvider implements Provider<VmFields> {
     if (!observed.owned) throw new UserError(`system ${system.name}: VM ${observed.id} does not carry shipshape's marker; not changing it`);
     const refused = changes.filter((ch) => ch.refused);
     if (refused.length) throw new UserError(`system ${system.name}: ${refused.map((r) => r.refused).join('; ')}`);
-    const h = observed.handle as VmHandle;
+    const h = observed.handle!;
     return this.toResource(await this.converge(h.ref, system, desired, ctx, { allowPowerOff: system.lifecycle.powerPolicy === 'allow-poweroff' }));
   }
 
   async delete(system: DesiredSystem, observed: VmResource, ctx: ProviderContext): Promise<void> {
     const { c, v } = await this.connect(ctx);
-    const vmRef = (observed.handle as VmHandle | undefined)?.ref ?? { type: 'VirtualMachine', value: observed.id };
+    const vmRef = (observed.handle)?.ref ?? { type: 'VirtualMachine', value: observed.id };
     let vm: VmInfo;
     try {
       vm = (await this.readVms(c, [vmRef], LIGHT_PATHS)).get(vmRef.value)!;

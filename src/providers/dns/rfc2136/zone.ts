@@ -7,11 +7,11 @@
  * limit allows (a system's changes never split), and when a prerequisite fails the systems of that
  * message are retried one message each, so only the conflicting ones fail.
  */
-import { UserError } from '../../engine/contract';
-import type { DnsZone } from '../../manifest/site';
-import { allFailed, type BackendDeps, type ZoneBackend, type ZoneObservation } from './backend';
-import { axfr, runLocal, type Tsig } from './dns-tools';
-import { DEFAULT_TTL, MANAGED_TYPES, normalName, type DnsRecord, type RecordType } from './records';
+import { UserError } from '../../../engine/contract';
+import type { Rfc2136Zone } from './index';
+import { allFailed, type BackendDeps, type ZoneBackend, type ZoneObservation } from '../backend';
+import { axfr, runLocal, type Tsig } from '../dns-tools';
+import { DEFAULT_TTL, MANAGED_TYPES, normalName, type DnsRecord, type RecordType } from '../records';
 
 export const OWNER_PREFIX = '_shipshape.';
 export const ownerTxt = (system: string) => `"heritage=shipshape,shipshape/system=${system}"`;
@@ -76,7 +76,7 @@ export class Rfc2136Backend implements ZoneBackend {
   /** UPDATE messages sent (tests and benches read it). */
   messages = 0;
 
-  constructor(readonly zone: DnsZone, private readonly deps: BackendDeps) {
+  constructor(readonly zone: Rfc2136Zone, private readonly deps: BackendDeps) {
     if (!zone.tsig) throw new UserError(`dns zone ${zone.name}: backend rfc2136 needs tsig (name, algorithm, secret) in shipshape.yaml`);
   }
 

@@ -4,11 +4,11 @@
  * keep the previous include → move into place → restart; a failed restart puts the previous file back
  * and restarts again. Our own checks (reservations.ts) run first: dhcpd -t misses duplicates.
  */
-import { UserError } from '../../engine/contract';
-import type { DhcpServer } from '../../manifest/site';
-import { shq, SshCommandError, type SshSession } from '../../transport/ssh';
-import { DhcpDeployError, type DhcpBackend, type DhcpBackendDeps, type ServerObservation } from './backend';
-import type { ForeignReservation, Reservation } from './reservations';
+import { UserError } from '../../../engine/contract';
+import type { IscServer } from './index';
+import { shq, SshCommandError, type SshSession } from '../../../transport/ssh';
+import { DhcpDeployError, type DhcpBackend, type DhcpBackendDeps, type ServerObservation } from '../backend';
+import type { ForeignReservation, Reservation } from '../reservations';
 
 const HEADER = '# shipshape-managed DHCP reservations';
 const HOST_PREFIX = 'shipshape-';
@@ -74,9 +74,9 @@ export class IscBackend implements DhcpBackend {
   private configText = '';
   restarts = 0;
 
-  constructor(readonly server: DhcpServer, private readonly deps: DhcpBackendDeps) {
+  constructor(readonly server: IscServer, private readonly deps: DhcpBackendDeps) {
     if (!server.includePath || !server.configPath || !server.restartCommand) {
-      throw new UserError(`dhcp server ${server.name}: kind isc needs includePath, configPath and restartCommand in shipshape.yaml`);
+      throw new UserError(`dhcp server ${server.name}: backend isc needs includePath, configPath and restartCommand in shipshape.yaml`);
     }
   }
 
@@ -85,7 +85,7 @@ export class IscBackend implements DhcpBackend {
   }
 
   async observe(): Promise<ServerObservation> {
-    const { includePath: inc, configPath: conf } = this.server as Required<DhcpServer>;
+    const { includePath: inc, configPath: conf } = this.server;
     const ssh = await this.session();
     const r = await ssh.exec(`cat -- ${shq(conf)} && printf '\\n%s\\n' ${shq(SPLIT)} && { cat -- ${shq(inc)} 2>/dev/null || true; }`, { label: `read ${conf} and ${inc}` });
     const at = r.stdout.lastIndexOf(`\n${SPLIT}\n`);
@@ -98,7 +98,7 @@ export class IscBackend implements DhcpBackend {
   }
 
   async apply(wanted: Map<string, Reservation>): Promise<void> {
-    const { includePath: inc, configPath: conf, restartCommand } = this.server as Required<DhcpServer>;
+    const { includePath: inc, configPath: conf, restartCommand } = this.server;
     const ssh = await this.session();
     const incNew = await ssh.uploadTemp(inc, renderInclude(this.server.name, wanted, this.deps.commit));
     const confCheck = await ssh.uploadTemp(conf, this.configText.replace(includeRe(inc), `$1"${incNew}"$2`), 0o600);

@@ -8,13 +8,13 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UserError } from '../../engine/contract';
-import type { DnsZone } from '../../manifest/site';
-import { shq, SshCommandError, type SshSession } from '../../transport/ssh';
-import { allFailed, type BackendDeps, type ZoneBackend, type ZoneObservation } from './backend';
-import { axfr, checkZoneLocally, servedSerial, waitForSerial } from './dns-tools';
-import { normalName, type DnsRecord } from './records';
-import { findSoaSerial, systemsOnLines, includesFragment, nextSerial, parseFragment, redirectInclude, renderFragment, replaceSerial } from './zone-text';
+import { UserError } from '../../../engine/contract';
+import { shq, SshCommandError, type SshSession } from '../../../transport/ssh';
+import type { BindSshZone } from './index';
+import { allFailed, type BackendDeps, type ZoneBackend, type ZoneObservation } from '../backend';
+import { axfr, checkZoneLocally, servedSerial, waitForSerial } from '../dns-tools';
+import { normalName, type DnsRecord } from '../records';
+import { findSoaSerial, systemsOnLines, includesFragment, nextSerial, parseFragment, redirectInclude, renderFragment, replaceSerial } from '../zone-text';
 
 const SPLIT = '<<<shipshape-split>>>';
 /** Exit code of the deploy script when only the reload failed (the files are in place: roll back). */
@@ -30,7 +30,7 @@ export class BindSshBackend implements ZoneBackend {
   /** Every reload this backend ran (tests and benches count them). */
   reloads = 0;
 
-  constructor(readonly zone: DnsZone, private readonly deps: BackendDeps) {
+  constructor(readonly zone: BindSshZone, private readonly deps: BackendDeps) {
     if (!zone.ssh || !zone.fragmentPath || !zone.zoneFile) {
       throw new UserError(`dns zone ${zone.name}: backend bind-ssh needs ssh, fragmentPath and zoneFile in shipshape.yaml`);
     }
@@ -41,7 +41,7 @@ export class BindSshBackend implements ZoneBackend {
   }
 
   private session(): Promise<SshSession> {
-    return this.deps.pool.get(this.zone.ssh!);
+    return this.deps.pool.get(this.zone.ssh);
   }
 
   async observe(): Promise<ZoneObservation> {

@@ -6,11 +6,11 @@
  * `user-context.shipshape`) → `kea-dhcp4 -t` on the server → config-test → keep the previous file →
  * config-set (a rejected config leaves the old one running) → config-write.
  */
-import { UserError } from '../../engine/contract';
-import type { DhcpServer } from '../../manifest/site';
-import { shq, SshCommandError, type SshSession } from '../../transport/ssh';
-import { DhcpDeployError, type DhcpBackend, type DhcpBackendDeps, type ServerObservation } from './backend';
-import { inCidr, type ForeignReservation, type Reservation } from './reservations';
+import { UserError } from '../../../engine/contract';
+import type { KeaServer } from './index';
+import { shq, SshCommandError, type SshSession } from '../../../transport/ssh';
+import { DhcpDeployError, type DhcpBackend, type DhcpBackendDeps, type ServerObservation } from '../backend';
+import { inCidr, type ForeignReservation, type Reservation } from '../reservations';
 
 // Kea's config is open-ended JSON; we touch only subnet4[].reservations.
 type Json = Record<string, any>;
@@ -24,9 +24,9 @@ interface KeaAnswer {
 export class KeaBackend implements DhcpBackend {
   configSets = 0;
 
-  constructor(readonly server: DhcpServer, private readonly deps: DhcpBackendDeps, private readonly timeoutMs = 60_000) {
+  constructor(readonly server: KeaServer, private readonly deps: DhcpBackendDeps, private readonly timeoutMs = 60_000) {
     if (!server.controlSocket || !server.configPath) {
-      throw new UserError(`dhcp server ${server.name}: kind kea needs controlSocket and configPath in shipshape.yaml`);
+      throw new UserError(`dhcp server ${server.name}: backend kea needs controlSocket and configPath in shipshape.yaml`);
     }
   }
 

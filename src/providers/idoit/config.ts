@@ -1,0 +1,30 @@
+/** The `idoit` backend's config: its keys of the site's `ipam:` / `cmdb:` section (schema.json). */
+import type { BackendSection, SecretRef, TlsOptions } from '../../manifest/site';
+import { secretRef } from '../plugin';
+
+export type IdoitConfig = {
+  backend: 'idoit';
+  /** The JSON-RPC endpoint, e.g. `https://cmdb.example.com/src/jsonrpc.php`. */
+  url: string;
+  apiKey: SecretRef;
+  /** When the API requires a login besides the key (i-doit's "force authentication"). */
+  username?: SecretRef;
+  password?: SecretRef;
+  tls: TlsOptions;
+};
+
+interface Raw {
+  url: string;
+  apiKey: string;
+  username?: string;
+  password?: string;
+  tls?: TlsOptions;
+}
+
+export function idoitConfig(section: BackendSection): IdoitConfig {
+  const i = section as unknown as Raw;
+  const out: IdoitConfig = { backend: 'idoit', url: i.url, apiKey: secretRef(i.apiKey), tls: { ...(i.tls ?? {}) } };
+  if (i.username !== undefined) out.username = secretRef(i.username);
+  if (i.password !== undefined) out.password = secretRef(i.password);
+  return out;
+}

@@ -1,0 +1,34 @@
+/**
+ * The `idoit` backend, for two steps: `ipam` (layer-3 nets and host addresses) and `cmdb` (the
+ * system's object and its categories). Both sections may name the same i-doit: one session is
+ * shared between them for the run.
+ */
+import { defineBackend, type ConnectDeps } from '../plugin';
+import type { IdoitClient } from './client';
+import { IdoitCmdbProvider } from './cmdb';
+import { idoitConfig, type IdoitConfig } from './config';
+import { IdoitIpamProvider } from './ipam';
+import schema from './schema.json';
+import { idoitClient } from './site-client';
+
+export type { IdoitConfig } from './config';
+
+function client(config: IdoitConfig, d: ConnectDeps): IdoitClient {
+  return d.shared(`idoit ${config.url} ${config.apiKey.ref} ${config.username?.ref ?? ''}`, () => idoitClient(config, d.site.root, d.secret));
+}
+
+export const idoitIpam = defineBackend({
+  kind: 'ipam',
+  id: 'idoit',
+  schema,
+  config: idoitConfig,
+  connect: (config, d) => new IdoitIpamProvider({ client: client(config, d), site: d.site }),
+});
+
+export const idoitCmdb = defineBackend({
+  kind: 'cmdb',
+  id: 'idoit',
+  schema,
+  config: idoitConfig,
+  connect: (config, d) => new IdoitCmdbProvider({ client: client(config, d), site: d.site }),
+});
