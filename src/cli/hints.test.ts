@@ -8,8 +8,9 @@ import { describeError } from './errors';
 import { rememberSite } from './hints';
 
 const site = (url: string) => ({
-  vsphere: { url, username: { ref: '${env:VC_USER}' }, password: { ref: '${env:VC_PASSWORD}' } },
-  idoit: { url: 'http://cmdb.example.com/src/jsonrpc.php', apiKey: { ref: '${file:/etc/shipshape/idoit.key}' } },
+  vms: { backend: 'vsphere', url, username: '${env:VC_USER}', password: '${env:VC_PASSWORD}' },
+  ipam: { backend: 'idoit', url: 'http://cmdb.example.com/src/jsonrpc.php', apiKey: '${file:/etc/shipshape/idoit.key}' },
+  dns: { zones: [] }, dhcp: { servers: [] },
 }) as unknown as SiteConfig;
 
 test('a refused vCenter connection names vsphere.url, without a stack or an error class', async () => {
@@ -20,13 +21,13 @@ test('a refused vCenter connection names vsphere.url, without a stack or an erro
   const text = describeError(e, false);
   expect(text).toMatch(/^error: vSphere \S+ to https:\/\/127\.0\.0\.1:\d+\/sdk: ECONNREFUSED/);
   expect(text).not.toMatch(/TransientError/);
-  expect(text).toContain(`hint: shipshape cannot reach vCenter: check vsphere.url in shipshape.yaml (${url})`);
+  expect(text).toContain(`hint: shipshape cannot reach vCenter: check vms.url in shipshape.yaml (${url})`);
 });
 
 test('a refused login names the variables the password and key are read from', () => {
   rememberSite(site('https://vc.example.com/sdk'));
   const login = describeError(new InvalidLoginError('InvalidLogin', 'vSphere Login: InvalidLogin', undefined, {}), false);
-  expect(login).toContain('hint: vCenter refused the login: vsphere.username (read from ${env:VC_USER}) and vsphere.password (read from ${env:VC_PASSWORD})');
+  expect(login).toContain('hint: vCenter refused the login: check vms.username (read from ${env:VC_USER}) and vms.password (read from ${env:VC_PASSWORD})');
   const idoit = describeError(new IdoitAuthError('http://cmdb.example.com/src/jsonrpc.php', 'Invalid API key.'), false);
-  expect(idoit).toContain('hint: idoit.apiKey is read from ${file:/etc/shipshape/idoit.key}');
+  expect(idoit).toContain('hint: ipam.apiKey is read from ${file:/etc/shipshape/idoit.key}');
 });

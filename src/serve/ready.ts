@@ -1,6 +1,6 @@
 /**
  * Readiness for `serve`'s /readyz: can this process reach the backends the site names? One TCP
- * connect per distinct endpoint (vSphere and i-doit URLs, DNS servers, the SSH servers of DNS and
+ * connect per distinct endpoint (the URLs of the vms, ipam and cmdb backends, DNS servers, the SSH servers of DNS and
  * DHCP), each bounded by a timeout, cached briefly so a probe every few seconds does not hammer
  * vCenter. A connect is all: credentials are checked by the runs, whose result /readyz reports
  * as information (a failed run does not make the process unready or unhealthy).
@@ -20,19 +20,28 @@ export interface EndpointState extends Endpoint {
   error?: string;
 }
 
+/** Every endpoint the site's backend sections name: `url` of vms/ipam/cmdb, DNS servers, the SSH servers of DNS and DHCP. */
 export function siteEndpoints(site: SiteConfig): Endpoint[] {
   const out: Endpoint[] = [];
-  const url = (key: string, u: string) => {
-    const p = new URL(u);
-    out.push({ key, host: p.hostname.replace(/^\[|\]$/g, ''), port: Number(p.port) || (p.protocol === 'https:' ? 443 : 80) });
+  const hostPort = (key: string, v: unknown) => {
+    const o = v as { host?: unknown; port?: unknown } | undefined;
+    if (o && typeof o.host === 'string' && typeof o.port === 'number') out.push({ key, host: o.host, port: o.port });
   };
-  if (site.vsphere) url('vsphere.url', site.vsphere.url);
-  if (site.idoit) url('idoit.url', site.idoit.url);
+  for (const name of ['vms', 'ipam', 'cmdb'] as const) {
+    const url = site[name]?.url;
+    if (typeof url !== 'string') continue;
+    try {
+      const p = new URL(url);
+      out.push({ key: `${name}.url`, host: p.hostname.replace(/^\[|\]$/g, ''), port: Number(p.port) || (p.protocol === 'https:' ? 443 : 80) });
+    } catch {
+      /* validation reports a bad URL */
+    }
+  }
   site.dns.zones.forEach((z, i) => {
-    out.push({ key: `dns.zones[${i}].server`, host: z.server.host, port: z.server.port });
-    if (z.ssh) out.push({ key: `dns.zones[${i}].ssh`, host: z.ssh.host, port: z.ssh.port });
+    hostPort(`dns.zones[${i}].server`, z.server);
+    hostPort(`dns.zones[${i}].ssh`, z.ssh);
   });
-  site.dhcp.servers.forEach((s, i) => out.push({ key: `dhcp.servers[${i}].ssh`, host: s.ssh.host, port: s.ssh.port }));
+  site.dhcp.servers.forEach((s, i) => hostPort(`dhcp.servers[${i}].ssh`, s.ssh));
   const seen = new Set<string>();
   return out.filter((e) => {
     const k = `${e.host}:${e.port}`;

@@ -38,8 +38,9 @@ let page: Page;
 function labSite(): string {
   const doc = parseDocument(readFileSync(join(examples, 'shipshape.yaml'), 'utf8'));
   const spec = doc.get('spec') as any;
-  spec.setIn(['vsphere', 'url'], `https://127.0.0.1:${ports.vcsim}/sdk`);
-  spec.setIn(['idoit', 'url'], `http://127.0.0.1:${ports.idoit}/src/jsonrpc.php`);
+  spec.setIn(['vms', 'url'], `https://127.0.0.1:${ports.vcsim}/sdk`);
+  spec.setIn(['vms', 'simulator'], 'vcenter-like'); // the lab as a real vCenter behaves: tasks that run, paging, expiry
+  for (const step of ['ipam', 'cmdb']) spec.setIn([step, 'url'], `http://127.0.0.1:${ports.idoit}/src/jsonrpc.php`);
   spec.setIn(['provisioning', 'listen'], `127.0.0.1:${ports.prov}`);
   spec.setIn(['provisioning', 'baseUrl'], `http://127.0.0.1:${ports.prov}`);
   for (const os of ['debian12', 'rocky9']) spec.setIn(['provisioning', 'mirrors', os], `http://127.0.0.1:${ports.prov}/mirror/${os}`);
@@ -51,14 +52,12 @@ function labSite(): string {
   spec.set('dns', doc.createNode({ zones: [bind('dev.example.com'), bind('100.51.198.in-addr.arpa'),
     { name: 'live.example.com', backend: 'rfc2136', server, tsig }, { name: '113.0.203.in-addr.arpa', backend: 'rfc2136', server, tsig }] }));
   spec.set('dhcp', doc.createNode({ servers: [
-    { name: 'dhcp-dev', kind: 'isc', nets: ['dev-net'], ssh, includePath: join(targets, 'dhcpd', 'shipshape.conf'),
+    { name: 'dhcp-dev', backend: 'isc', nets: ['dev-net'], ssh, includePath: join(targets, 'dhcpd', 'shipshape.conf'),
       configPath: join(targets, 'dhcpd', 'dhcpd.conf'), restartCommand: join(targets, 'dhcpd', 'restart') },
-    { name: 'dhcp-live', kind: 'kea', nets: ['live-net'], ssh, controlSocket: join(targets, 'kea', 'kea4-ctrl-socket'), configPath: join(targets, 'kea', 'kea-dhcp4.conf') },
+    { name: 'dhcp-live', backend: 'kea', nets: ['live-net'], ssh, controlSocket: join(targets, 'kea', 'kea4-ctrl-socket'), configPath: join(targets, 'kea', 'kea-dhcp4.conf') },
   ] }));
   return doc.toString();
 }
-
-
 
 function commit(message: string, files: Record<string, string>): void {
   for (const [f, body] of Object.entries(files)) writeFileSync(join(origin, f), body);
