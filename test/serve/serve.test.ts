@@ -58,6 +58,25 @@ describe('shipshape serve', () => {
 });
 
 describe('serve as a service', () => {
+  it('SIGHUP reads the site config again and runs once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shipshape-serve-hup-'));
+    cpSync(join(__dirname, '..', 'fixtures', 'broken-repo'), dir, { recursive: true });
+    const lines: string[] = [];
+    const io: Io = { out: () => undefined, err: (l) => void lines.push(l), isTty: false };
+    const s = await startServe({ dir, mode: 'drift', listen: '127.0.0.1:0', graceSeconds: 1, stateDir: join(dir, '.state'), reloadOnHup: true, provisioning: false }, io, silent);
+    try {
+      for (let i = 0; i < 200 && s.loop.runs < 1; i++) await sleep(50);
+      while (s.loop.busy) await sleep(20);
+      process.emit('SIGHUP', 'SIGHUP');
+      for (let i = 0; i < 200 && !lines.some((l) => /^run \d+ drift error \(reload\)/.test(l)); i++) await sleep(50);
+      expect(lines).toContain('reload (SIGHUP): reading the site config again');
+      expect(lines).toContainEqual(expect.stringMatching(/^run \d+ drift error \(reload\)/));
+    } finally {
+      await s.stop();
+    }
+    expect(process.listenerCount('SIGHUP')).toBe(0);
+  }, 30_000);
+
   it('keeps the run history when the process is killed and started again', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'shipshape-serve-kill-'));
     cpSync(join(__dirname, '..', 'fixtures', 'broken-repo'), dir, { recursive: true });
