@@ -123,7 +123,7 @@ beforeAll(async () => {
   });
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   page.setDefaultTimeout(20_000);
-}, 240_000);
+}, 420_000);
 
 afterAll(async () => {
   await browser?.close();
@@ -168,7 +168,7 @@ test('a commit applied shows up in the history and on the open page without a re
   await page.click(`tr[data-run="${id}"] a`);
   await expect(page.locator('#main').textContent()).resolves.toMatch(/Run #\d+: apply[\s\S]*web-dev-01[\s\S]*vm update: done[\s\S]*cpu: 2 → 4/);
   await shot(page, 'run');
-}, 120_000);
+}, 180_000);
 
 test('a VM edited in vcsim is flagged as drifted on the page, with when it was first seen', async () => {
   await page.goto(ui.url + '/');
@@ -180,4 +180,4 @@ test('a VM edited in vcsim is flagged as drifted on the page, with when it was f
   await page.click('#main tr.drift-row[data-system="web-dev-01"] a');
   await expect(page.locator('#main').textContent()).resolves.toMatch(/web-dev-01[\s\S]*Drift[\s\S]*As each backend sees it[\s\S]*History/);
   await shot(page, 'system');
-}, 120_000);
+}, 180_000);
