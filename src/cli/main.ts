@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { applyCommand } from './commands/apply';
 import { driftCommand } from './commands/drift';
 import { labDownCommand, labStatusCommand, labUpCommand, labWorldCommand } from './commands/lab';
+import { initCommand } from './commands/init';
 import { planCommand } from './commands/plan';
 import { provisionCommand } from './commands/provision';
 import { serveCommand } from './commands/serve';
@@ -13,11 +14,10 @@ import { uiCommand } from './commands/ui';
 import { DEFAULT_WAIT, parseDuration } from './wait-lock';
 import { stateDir } from './pipeline';
 import { parseWebhook, type Webhook } from '../notify/webhook';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describeError, ExitError } from './errors';
 import { processIo, type Io } from './io';
 import { createLogger } from './log';
+import { version } from './version';
 
 const positiveInt = (name: string) => (v: string) => {
   const n = Number(v);
@@ -41,12 +41,12 @@ function waitLock(v: string | boolean | undefined): { waitLockMs?: number } {
 export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   const program = new Command('shipshape')
     .description('Declarative GitOps reconciler for virtual machines: vSphere, i-doit, DNS/DHCP, installation, specialisation.')
+    .version(version(), '-V, --version', 'print the shipshape version')
     .option('--log-level <level>', 'log level on stderr (fatal, error, warn, info, debug)', process.env.SHIPSHAPE_LOG_LEVEL ?? 'warn')
     .addOption(new Option('--log-format <format>', 'log lines as text, or as JSON (pino) for a log shipper').choices(['text', 'json']).default(process.env.SHIPSHAPE_LOG_FORMAT ?? 'text'))
     .option('--state-dir <dir>', 'where the run lock, run history and drift history live (default $SHIPSHAPE_STATE_DIR or ~/.local/state/shipshape)')
     .option('--notify <FORMAT=URL...>', 'webhook on run failure, drift found/resolved, install failed; FORMAT json|slack|mattermost|teams (default $SHIPSHAPE_NOTIFY, space-separated)')
     .option('--history-days <n>', 'keep run history this many days (0: forever; default $SHIPSHAPE_HISTORY_DAYS or 90)', positiveInt('--history-days'))
-    .version(version(), '-V, --version', 'print the version')
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride()
     .showHelpAfterError();
@@ -67,6 +67,13 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   };
 
   program
+    .command('init')
+    .argument('[dir]', 'the folder for the new site repo', '.')
+    .description('scaffold a site repo: shipshape.yaml, a profile, an example system, the OS catalog, the baseline role, GitHub and GitLab pipelines, a README')
+    .addHelpText('after', '\nExamples:\n  shipshape init\n  shipshape init ./infra-site')
+    .action((dir: string) => setCode(initCommand(dir, io)));
+
+  program
     .command('validate')
     .argument('[dir]', 'the repo (same as -C DIR)')
     .addOption(dirOption())
@@ -82,7 +89,8 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('--out <file>', 'write the plan to a file instead of stdout')
     .option('--detailed-exitcode', 'exit 0 with no changes, 2 with changes, 1 on error')
     .option('--max-deletes <n>', 'the plan is refused by apply when it deletes more', positiveInt('--max-deletes'))
-    .option('--base <ref>', 'plan only systems whose manifests, profiles, OS entries or roles changed between REF and HEAD (merge requests)')
+    .option('--base <ref>', 'merge requests: site config, roles and OS catalog from REF, systems/ and profiles/ from the branch; plans the systems touched since REF; implies --read-only')
+    .option('--read-only', 'observe by reading only: nothing runs on a managed host (no role checks); apply refuses the plan')
     .addHelpText('after', '\nExamples:\n  shipshape plan\n  shipshape plan --base origin/main --format markdown --out plan.md\n  shipshape plan --format markdown --out plan.md\n  shipshape plan --format json --out plan.json --detailed-exitcode')
     .action(async (o) => setCode(await planCommand({ ...o, ...recording() }, io, log())));
 
@@ -195,17 +203,6 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   return program;
 }
 
-/** The version of package.json: two folders up from src/cli, three from dist/src/cli. */
-function version(): string {
-  for (const up of [['..', '..'], ['..', '..', '..']]) {
-    try {
-      return (JSON.parse(readFileSync(join(__dirname, ...up, 'package.json'), 'utf8')) as { version: string }).version;
-    } catch {
-      /* try the next */
-    }
-  }
-  return 'unknown';
-}
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   let code = 0;

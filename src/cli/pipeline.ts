@@ -37,7 +37,7 @@ export async function loadValid(dir: string, err: (s: string) => void): Promise<
   return { dir: abs, repo: repo as Loaded['repo'], ...(commit ? { commit } : {}), ...(dirty ? { dirty } : {}) };
 }
 
-async function headCommit(dir: string): Promise<string | undefined> {
+export async function headCommit(dir: string): Promise<string | undefined> {
   try {
     const git = simpleGit(dir);
     if (!(await git.checkIsRepo())) return undefined;

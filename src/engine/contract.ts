@@ -163,6 +163,8 @@ export interface ProviderContext {
   signal?: AbortSignal;
   /** Dry-run lab stand-ins may only be used when the site says it is a lab. */
   lab: boolean;
+  /** A read-only plan (merge requests): observe only reads; nothing is executed on a managed host (no role checks). */
+  readOnly?: boolean;
   /** A long step reports how far it got (a clone task at 40 %); apply shows it in its progress lines. */
   progress?: (system: string, kind: ResourceKind, message: string) => void;
 }

@@ -19,6 +19,7 @@ import type { OsManifest, ProfileManifest, RoleManifest, SiteManifest, SystemMan
 import { checkSystems } from './rules';
 import { compileOperatorSchema, operatorAjv, validateAgainstSchema } from './schemas';
 import type { ManifestKind } from './schemas';
+import { checkSecretRefs } from './secrets';
 import { buildSite, checkSite } from './siteConfig';
 import { dict, siteFacts } from './siteFacts';
 import type { SiteConfig } from './site';
@@ -213,6 +214,7 @@ async function load(dir: string, diags: Diagnostics): Promise<LoadResult> {
   }
   const facts = siteFacts(siteFile?.pf);
   if (siteFile) checkSite(siteFile.pf, facts, new Set(Object.keys(os)), diags);
+  if (siteFile) checkSecretRefs(siteFile.pf, root, diags);
   const site = siteFile?.valid ? buildSite(root, siteFile.pf.value as SiteManifest) : undefined;
   const ctx = { profiles, nets: facts.nets, netSources: facts.domainSources };
   const expanded = systemFiles.map((s) => expandSystem(s, ctx, diags));

@@ -125,6 +125,7 @@ export interface SiteManifest {
   metadata?: { name?: string };
   spec: {
     lab?: boolean;
+    secrets?: { folders?: string[]; env?: string[] };
     defaults?: { concurrency?: number; maxDeletes?: number };
     vms?: RawBackendSection;
     ipam?: RawBackendSection;

@@ -117,6 +117,8 @@ export interface SiteConfig {
   root: string;
   /** The site marks itself as the local lab: only then may lab stand-ins replace a real step. */
   lab: boolean;
+  /** Where `${file:…}` references may read (folders, relative to root or absolute) and which `${env:…}` names besides SHIPSHAPE_*. */
+  secrets?: { folders: string[]; env: string[] };
   /** The VM platform (`vm` step). */
   vms?: BackendSection;
   /** The IPAM (`ip` step). */

@@ -5,6 +5,7 @@ import { cidrContains, intToIp, ipToInt, parseCidr } from '../net/ipv4';
 import { BACKENDS, backendFor } from '../providers/backends';
 import type { BackendKind } from '../providers/plugin';
 import type { SiteManifest } from './raw';
+import { secretPolicy } from './secrets';
 import { asList, asMap } from './siteFacts';
 import type { SiteFacts } from './siteFacts';
 import type { BackendSection, DhcpServerSection, NetSite, SiteConfig, ZoneSection } from './site';
@@ -30,6 +31,7 @@ export function buildSite(root: string, m: SiteManifest): SiteConfig {
   const site: SiteConfig = {
     root,
     lab: s.lab ?? false,
+    secrets: secretPolicy(s.secrets),
     nets,
     dns: { zones: (s.dns?.zones ?? []).map((z) => section('dns', z) as ZoneSection) },
     dhcp: { servers: (s.dhcp?.servers ?? []).map((d) => section('dhcp', d) as DhcpServerSection) },
@@ -105,9 +107,6 @@ export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>
       diags.error(locate(pf, ['spec', ...p], { key: true }), `${displayPath(['spec', ...p])} needs exactly one of hostKeyFingerprint or knownHosts (the SSH host key is always verified)`);
     }
   }
-  if (asMap(spec.vms)?.simulator !== undefined && spec.lab !== true) {
-    diags.error(at('vms', 'simulator'), 'vms.simulator chooses the simulator `shipshape lab up` starts; a real site talks to its vCenter: remove it, or set lab: true');
-  }
   const sp = asMap(spec.specialise);
   if (sp?.rootPrefix !== undefined && spec.lab !== true) {
     diags.error(at('specialise', 'rootPrefix'), 'specialise.rootPrefix is for labs and tests only (several test hosts on one machine); a real site sets no prefix, or sets lab: true');
@@ -139,6 +138,9 @@ export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>
     if (!sec || !b) continue; // an unknown backend is a schema error
     if (b.labOnly && spec.lab !== true) {
       diags.error(at(...p, 'backend'), `backend \`${b.id}\` is a lab stand-in: only a site with \`lab: true\` may use it`);
+    }
+    for (const [key, what] of Object.entries(b.labOnlyKeys ?? {})) {
+      if (sec[key] !== undefined && spec.lab !== true) diags.error(at(...p, key), `${displayPath([...p, key])} ${what}: remove it, or set lab: true`);
     }
     for (const key of b.osKeys ?? []) {
       for (const os of Object.keys(asMap(sec[key]) ?? {})) {

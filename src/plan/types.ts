@@ -60,8 +60,20 @@ export interface Plan {
   maxDeletes: number;
   /** Round trips spent observing, per kind. */
   roundTrips: Partial<Record<ResourceKind, number>>;
+  /** A review plan (`--read-only`, implied by `--base`): observing read only, nothing ran on a managed host. Apply refuses it. */
+  readOnly?: boolean;
+  /** `--base`: the site config, roles, OS catalog and every other tracked file came from this commit; systems/ and profiles/ from the branch. */
+  trusted?: { base: string; commit: string; notUsed: TrustedChange[] };
   /** What each backend said about itself while observed (vSphere: `server`, `apiVersion` negotiated). */
   backends?: Partial<Record<ResourceKind, Record<string, string>>>;
+}
+
+/** A change the branch makes to a trusted file: not used for this plan; applied only after merge. */
+export interface TrustedChange {
+  file: string;
+  status: 'added' | 'modified' | 'deleted';
+  added?: number;
+  removed?: number;
 }
 
 /**

@@ -73,6 +73,8 @@ export interface Backend<K extends BackendKind = BackendKind, C = unknown> {
   readonly schema: Record<string, unknown>;
   /** Only a site with `lab: true` may choose it (stand-ins for systems a lab cannot run). */
   readonly labOnly?: boolean;
+  /** Keys only a `lab: true` site may set, with what each does (said when a real site sets it). */
+  readonly labOnlyKeys?: Readonly<Record<string, string>>;
   /** Config keys whose map keys name OS catalog entries (checked against os/<name>/os.yaml). */
   readonly osKeys?: readonly string[];
   /** The validated section as written → the config the factory receives (defaults applied, secrets as references). */

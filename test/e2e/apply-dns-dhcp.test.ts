@@ -54,6 +54,7 @@ beforeAll(async () => {
   spec.delete('vms');
   for (const step of ['ipam', 'cmdb']) spec.setIn([step, 'url'], emu.endpoint);
   for (const step of ['ipam', 'cmdb']) spec.setIn([step, 'apiKey'], '${env:SHIPSHAPE_E2E_IDOIT_KEY}');
+  spec.set('secrets', doc.createNode({ folders: [sshd.dir, work] })); // the test's SSH key and TSIG secret
   const ssh = { host: '127.0.0.1', port: sshd.port, user: 'root', privateKey: `\${file:${sshd.clientKeyPath}}`, hostKeyFingerprint: sshd.hostFingerprint };
   const server = { host: '127.0.0.1', port: named.port };
   const tsig = { name: 'ddns-key', algorithm: 'hmac-sha256', secret: `\${file:${join(work, 'tsig.secret')}}` };

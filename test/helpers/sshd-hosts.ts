@@ -4,11 +4,13 @@
  * (reference dns-dhcp-ssh.md 4.4 A). They share this machine's file system, so tests give each host
  * its own root prefix.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { requireBinary, run, startDaemon, tempDir, type Daemon } from './daemon';
 import { fingerprintOfPubLine, keygen } from './sshd';
+
+const END = '@@shipshape-test-command-end@@';
 
 export interface TestHost {
   address: string;
@@ -19,6 +21,8 @@ export interface TestHost {
 
 export interface TestHosts {
   dir: string;
+  /** Every command any client ran on any host, in order (only with `recordCommands`). */
+  commands(): string[];
   port: number;
   clientKeyPath: string;
   hosts: TestHost[];
@@ -55,10 +59,17 @@ async function sharedFreePort(addresses: string[]): Promise<number> {
   throw new Error(`no port free on all of ${addresses.join(', ')}`);
 }
 
-export async function startSshdHosts(addresses: string[]): Promise<TestHosts> {
+/** With `recordCommands`, a ForceCommand wrapper logs every command before it runs it, so a test can prove what ran. */
+export async function startSshdHosts(addresses: string[], opts: { recordCommands?: boolean } = {}): Promise<TestHosts> {
   const sshd = requireBinary('/usr/sbin/sshd', 'openssh-server');
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const dir = tempDir('sshd-hosts');
+  const log = join(dir, 'commands.log');
+  const recorder = join(dir, 'record-command');
+  if (opts.recordCommands) {
+    writeFileSync(log, '');
+    writeFileSync(recorder, `#!/bin/sh\nprintf '%s\\n${END}\\n' "$SSH_ORIGINAL_COMMAND" >> ${log}\nexec /bin/sh -c "$SSH_ORIGINAL_COMMAND"\n`, { mode: 0o755 });
+  }
   const clientPub = keygen(join(dir, 'client_ed25519'), 'shipshape specialise');
   writeFileSync(join(dir, 'authorized_keys'), clientPub + '\n', { mode: 0o600 });
   mkdirSync(join(dir, 'home'));
@@ -76,7 +87,7 @@ export async function startSshdHosts(addresses: string[]): Promise<TestHosts> {
         'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PermitRootLogin prohibit-password',
         'UsePAM no', 'MaxStartups 200', 'Subsystem sftp internal-sftp', 'LogLevel VERBOSE',
         // root's own ~/.bashrc on a developer machine (pyenv init …) costs seconds per command: a clean home.
-        `SetEnv HOME=${dir}/home`, '',
+        `SetEnv HOME=${dir}/home`, ...(opts.recordCommands ? [`ForceCommand ${recorder}`] : []), '',
       ].join('\n'));
       run(sshd, ['-t', '-f', conf]);
       const daemon = await startDaemon(`sshd ${address}`, sshd, ['-D', '-e', '-f', conf], join(dir, `sshd_${n}.log`), () => bannerSeen(address, port));
@@ -86,5 +97,6 @@ export async function startSshdHosts(addresses: string[]): Promise<TestHosts> {
     await stop();
     throw e;
   }
-  return { dir, port, clientKeyPath: join(dir, 'client_ed25519'), hosts, stop };
+  const commands = () => (opts.recordCommands ? readFileSync(log, 'utf8').split(`${END}\n`).map((c) => c.replace(/\n$/, '')).filter(Boolean) : []);
+  return { dir, port, clientKeyPath: join(dir, 'client_ed25519'), hosts, stop, commands };
 }

@@ -20,7 +20,7 @@ spec:
   ipam:
     backend: idoit
     url: http://127.0.0.1:${port}/src/jsonrpc.php
-    apiKey: \${env:LAB_GUARD_KEY}
+    apiKey: \${env:SHIPSHAPE_LAB_GUARD_KEY}
   nets:
     dev-net: { cidr: 198.51.100.0/24, gateway: 198.51.100.1, domain: dev.example.com }
 `;

@@ -43,9 +43,9 @@ it('a step field outside the schema, a bad mode or path is refused', async () =>
 });
 
 it('specialise.rootPrefix is refused outside a lab', async () => {
-  const site = SITE + '  specialise: { user: root, privateKey: "${file:key}", rootPrefix: "/tmp/lab/{system}" }\n';
+  const site = SITE + '  specialise: { user: root, privateKey: "${file:secrets/key}", rootPrefix: "/tmp/lab/{system}" }\n';
   expect(lines(await load({ 'shipshape.yaml': site }))).toEqual([
-    'shipshape.yaml:11:68: specialise.rootPrefix is for labs and tests only (several test hosts on one machine); a real site sets no prefix, or sets lab: true',
+    'shipshape.yaml:11:76: specialise.rootPrefix is for labs and tests only (several test hosts on one machine); a real site sets no prefix, or sets lab: true',
   ]);
   expect((await load({ 'shipshape.yaml': site.replace('spec:\n', 'spec:\n  lab: true\n') })).ok).toBe(true);
 });

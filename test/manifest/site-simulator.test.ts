@@ -1,4 +1,4 @@
-/** `vms.simulator` picks what `shipshape lab up` starts; a real site talks to its vCenter and may not set it. */
+/** `vms.simulator` (backend vsphere) picks what `shipshape lab up` starts; a real site talks to its vCenter and may not set it. */
 import type { LoadResult } from '../../src/manifest';
 import { SITE, cleanupRepos, lines as allLines, load } from './tmpRepo';
 
@@ -8,8 +8,8 @@ afterAll(cleanupRepos);
 const VSPHERE = `  vms:
     backend: vsphere
     url: https://127.0.0.1:18989/sdk
-    username: \${env:U}
-    password: \${env:P}
+    username: \${env:SHIPSHAPE_U}
+    password: \${env:SHIPSHAPE_P}
     tls: { caFile: ca.pem }
     datacenter: DC0
     cluster: DC0_C0

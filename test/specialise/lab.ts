@@ -4,7 +4,7 @@
  * run the real loader, observe, planner, executor and drift report.
  */
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { applyPlan, type ApplyReport } from '../../src/engine/apply';
 import type { Logger, Observation, ProviderContext, ResourceKind, Provider } from '../../src/engine/contract';
 import { loadRepo, formatDiagnostic } from '../../src/manifest';
@@ -63,7 +63,7 @@ export class SpecialiseLab {
     writeFileSync(join(this.repo, 'os/debian12/preseed.cfg.tpl'), 'd-i debian-installer/locale string en_US.UTF-8\n');
     this.knownHosts(net.hosts.map((h) => h.hostPub));
     writeFileSync(join(this.repo, 'shipshape.yaml'), [
-      'apiVersion: shipshape.dev/v1', 'kind: Site', 'spec:', '  lab: true',
+      'apiVersion: shipshape.dev/v1', 'kind: Site', 'spec:', '  lab: true', `  secrets: { folders: [${dirname(net.clientKeyPath)}] }`,
       '  nets:', '    lo-net: { cidr: 127.0.0.0/24, domain: lab.example.test }',
       '  specialise:', '    user: root', `    port: ${net.port}`, `    privateKey: \${file:${net.clientKeyPath}}`,
       '    knownHosts: known_hosts', `    rootPrefix: ${this.targets}/{system}`, '    connectTimeoutSeconds: 5', '    commandTimeoutSeconds: 30', '',

@@ -56,6 +56,7 @@ async function applyRun(opts: ApplyOptions, io: Io, log: Logger, rec: RunRecorde
     try {
       if (opts.planFile) {
         const saved = parsePlanJson(readFileSync(opts.planFile, 'utf8'), opts.planFile);
+        if (saved.readOnly) throw new UserError(`${opts.planFile} is a read-only review plan (--read-only/--base): it was made without the role checks and, with --base, from other trusted files; nothing was applied. Apply a plan made without them`);
         if (saved.desiredDigest !== plan.desiredDigest) {
           throw new UserError(`${opts.planFile} was made from other manifests than ${loaded.dir} holds now; make a new plan`);
         }

@@ -9,15 +9,22 @@ import type { Io } from '../io';
 import { writeOut } from '../io';
 import type { RunRecorder } from '../../history/recorder';
 import { recorded, startRecorder, type RecordOptions } from '../record';
-import { closeAll, loadValid, observeAll, providerContext, providersFor, stateDir, type Loaded } from '../pipeline';
+import { closeAll, headCommit, loadValid, observeAll, providerContext, providersFor, stateDir, type Loaded } from '../pipeline';
+import { composeTrusted } from '../../source/trusted';
+import { ExitError } from '../errors';
 
 export interface PlanOptions extends SourceOptions {
   format: 'text' | 'markdown' | 'json';
   out?: string;
   detailedExitcode?: boolean;
   maxDeletes?: number;
-  /** Plan only the systems whose manifests, profiles, OS entries or roles changed since this git ref. */
+  /**
+   * Merge requests: trusted files (site config, roles, OS catalog, …) from this git ref, systems/ and
+   * profiles/ from the checkout; only the systems touched since the ref are planned. Implies readOnly.
+   */
   base?: string;
+  /** Observe by reading only: nothing runs on a managed host (no role checks). */
+  readOnly?: boolean;
 }
 
 /** Where the manifests come from: a local folder, or a git repository fetched on every run. */
@@ -39,11 +46,11 @@ export async function resolveSource(opts: SourceOptions, io: Io): Promise<{ dir:
 }
 
 /** Loads, observes and plans: the shared front half of plan, apply and drift. */
-export async function freshPlan(opts: SourceOptions & { maxDeletes?: number }, io: Io, log: Logger, rec?: RunRecorder) {
+export async function freshPlan(opts: SourceOptions & { maxDeletes?: number; readOnly?: boolean }, io: Io, log: Logger, rec?: RunRecorder) {
   const source = await resolveSource(opts, io);
   const loaded: Loaded = await loadValid(source.dir, io.err);
   const providers = providersFor(loaded, log, stateDir(opts.stateDir));
-  const ctx = providerContext(loaded, log);
+  const ctx = { ...providerContext(loaded, log), ...(opts.readOnly ? { readOnly: true } : {}) };
   try {
     const observations = await observeAll(providers, ctx, loaded.repo.systems);
     const plan = makePlan({
@@ -73,16 +80,46 @@ export function renderPlan(plan: Plan, format: PlanOptions['format'], io: Io): s
 /** `shipshape plan`: exit 0 (no changes) or, with --detailed-exitcode, 2 when there are changes. */
 export async function planCommand(opts: PlanOptions, io: Io, log: Logger): Promise<number> {
   const rec = startRecorder('plan', opts, io);
-  const fresh = await recorded(rec, () => freshPlan(opts, io, log, rec), () => ({}));
-  await closeAll(fresh.providers, log);
-  let plan = fresh.plan;
-  if (opts.base) {
-    const changed = await changedFiles(fresh.loaded.dir, opts.base);
-    const affected = affectedSystems(fresh.loaded.repo.systems, changed);
-    plan = scopePlan(plan, affected);
-    io.err(`planning ${affected.size} system(s) touched since ${opts.base} (${changed.length} file(s) changed)`);
-  }
+  // A merge-request plan (--base) is recorded as a run, but its composed repo is not the estate: no snapshot.
+  let plan = await recorded(rec, async () => (opts.base ? await mergeRequestPlan(opts, opts.base, io, log) : await (async () => {
+    const fresh = await freshPlan(opts, io, log, rec);
+    await closeAll(fresh.providers, log);
+    return fresh.plan;
+  })()), () => ({}));
+  if (opts.readOnly) plan = { ...plan, readOnly: true };
   writeOut(io, renderPlan(plan, opts.format, io), opts.out);
   const changes = plan.actions.some((a) => a.action !== 'noop' || a.blocked);
   return opts.detailedExitcode && changes ? 2 : 0;
+}
+
+/**
+ * The plan of a merge request: on the repo composed of the base's trusted files and the branch's
+ * systems/ and profiles/ (src/source/trusted.ts), read-only, scoped to the systems the branch touches.
+ */
+async function mergeRequestPlan(opts: PlanOptions, base: string, io: Io, log: Logger): Promise<Plan> {
+  const checkout = await resolveSource(opts, io);
+  const trusted = await composeTrusted(checkout.dir, base);
+  try {
+    if (trusted.notUsed.length) io.err(`changes to trusted files, not used for this plan; applied only after merge: ${trusted.notUsed.map((c) => c.file).join(', ')}`);
+    const fresh = await freshPlan({ ...opts, dir: trusted.dir, repo: undefined, readOnly: true }, io, log).catch((e: unknown) => {
+      if (e instanceof ExitError && e.code === 1) {
+        throw new ExitError(1, `${e.message.replace(trusted.dir, `the merge-request repo (site config, roles and OS catalog from ${base}; systems/ and profiles/ from the branch)`)}` +
+          ' A system that needs a role or OS entry the branch adds can be planned once that change is merged.');
+      }
+      throw e;
+    });
+    await closeAll(fresh.providers, log);
+    const changed = await changedFiles(checkout.dir, base);
+    const affected = affectedSystems(fresh.loaded.repo.systems, changed);
+    io.err(`planning ${affected.size} system(s) touched since ${base} (${changed.length} file(s) changed); trusted files from ${base} (${trusted.baseCommit.slice(0, 12)})`);
+    const commit = await headCommit(checkout.dir);
+    return {
+      ...scopePlan(fresh.plan, affected),
+      ...(commit ? { commit } : {}),
+      readOnly: true,
+      trusted: { base, commit: trusted.baseCommit, notUsed: trusted.notUsed },
+    };
+  } finally {
+    trusted.cleanup();
+  }
 }

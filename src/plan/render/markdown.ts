@@ -5,7 +5,7 @@
  */
 import { deletedSystems, type Plan } from '../types';
 import { groupBySystem } from './text';
-import { formatChange } from './values';
+import { formatChange, readOnlyLines } from './values';
 
 export const MARKDOWN_LIMIT = 60_000;
 
@@ -23,6 +23,9 @@ export function renderMarkdown(plan: Plan, opts: { fullPlanHint?: string; limit?
   for (const [kind, about] of Object.entries(plan.backends ?? {})) {
     head.push(`_${kind}: ${escapeMd(Object.entries(about).map(([k, v]) => `${k} ${v}`).join(', '))}_`, '');
   }
+  const ro = readOnlyLines(plan);
+  if (ro.header) head.splice(1, 0, '', `_${escapeMd(ro.header)}_`);
+  if (ro.notUsedTitle) head.push(`#### ${ro.notUsedTitle[0]!.toUpperCase()}${ro.notUsedTitle.slice(1)}`, '', ...ro.notUsed.map((l) => `- \`${escapeMd(l)}\``), '');
   const deleting = deletedSystems(plan).length;
   if (deleting > plan.maxDeletes) head.push(`> **Apply will refuse this plan:** it deletes ${deleting} systems, more than the limit of ${plan.maxDeletes}.`, '');
   const sections: string[] = [];

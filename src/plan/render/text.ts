@@ -1,6 +1,6 @@
 /** Plan as text for terminals: one block per system, coloured when writing to a TTY. */
 import { deletedSystems, type Plan, type PlannedAction } from '../types';
-import { formatChange } from './values';
+import { formatChange, readOnlyLines } from './values';
 
 const SYMBOL: Record<PlannedAction['action'], string> = { create: '+', update: '~', replace: '-/+', delete: '-', noop: '=' };
 const COLOUR: Record<PlannedAction['action'] | 'blocked', number> = { create: 32, update: 33, replace: 35, delete: 31, noop: 90, blocked: 91 };
@@ -8,6 +8,9 @@ const COLOUR: Record<PlannedAction['action'] | 'blocked', number> = { create: 32
 export function renderText(plan: Plan, opts: { colour: boolean; showNoop?: boolean }): string {
   const paint = (code: number, s: string) => (opts.colour ? `\u001b[${code}m${s}\u001b[0m` : s);
   const lines: string[] = [];
+  const ro = readOnlyLines(plan);
+  if (ro.header) lines.push(paint(1, ro.header));
+  if (ro.notUsedTitle) lines.push(paint(1, `${ro.notUsedTitle}:`), ...ro.notUsed.map((l) => `  ~ ${l}`));
   for (const [kind, about] of Object.entries(plan.backends ?? {})) {
     lines.push(paint(90, `${kind}: ${Object.entries(about).map(([k, v]) => `${k} ${v}`).join(', ')}`));
   }

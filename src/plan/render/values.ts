@@ -1,5 +1,6 @@
 /** Shared formatting of plan values for the text and Markdown renderers. */
 import type { FieldChange } from '../../engine/contract';
+import type { Plan } from '../types';
 
 export function formatValue(v: unknown): string {
   if (v === null || v === undefined) return '(none)';
@@ -14,4 +15,16 @@ export function formatChange(c: FieldChange): string {
     .join(', ');
   const from = c.from === null || c.from === undefined ? '' : `${formatValue(c.from)} → `;
   return `${c.path}: ${from}${formatValue(c.to)}${src}${flags ? ` [${flags}]` : ''}`;
+}
+
+/** The header lines of a read-only / merge-request plan, and the trusted-file changes it did not use. */
+export function readOnlyLines(plan: Plan): { header?: string; notUsedTitle?: string; notUsed: string[] } {
+  if (!plan.readOnly && !plan.trusted) return { notUsed: [] };
+  const t = plan.trusted;
+  const header = 'read-only plan (--read-only): observed by reading only, nothing ran on a managed host' +
+    (t ? `; site config, roles and OS catalog from ${t.base} (${t.commit.slice(0, 12)}), systems and profiles from the branch` : '');
+  if (!t || t.notUsed.length === 0) return { header, notUsed: [] };
+  const shown = t.notUsed.slice(0, 50).map((c) => `${c.file} (${c.status}${c.added !== undefined ? `, +${c.added} -${c.removed}` : ', binary'})`);
+  const notUsed = t.notUsed.length > shown.length ? [...shown, `… and ${t.notUsed.length - shown.length} more`] : shown;
+  return { header, notUsedTitle: 'changes to trusted files, not used for this plan; applied only after merge', notUsed };
 }

@@ -152,7 +152,9 @@ export class SpecialiseProvider implements Provider {
         return { ...base, id, fields: { host: (e as Error).message }, handle: { error: (e as Error).message, refused } satisfies Handle };
       }
       roundTrips++;
-      const state = await readHostState(session, this.root(system.name), system.name, this.compiled(system), this.sp.commandTimeoutSeconds * 1000);
+      // A read-only plan reads the record only: a role's `check:` is a script and runs nothing there.
+      const roles = this.compiled(system).map((r) => (ctx.readOnly ? { ...r, check: undefined } : r));
+      const state = await readHostState(session, this.root(system.name), system.name, roles, this.sp.commandTimeoutSeconds * 1000);
       if (!state.record && !state.foreign) return undefined; // never specialised (or rebuilt): every role is new
       const fields: Fields = {};
       for (const [name, a] of Object.entries(state.record?.roles ?? {})) fields[fieldOf(name)] = label(a.version, a.digest);

@@ -21,6 +21,7 @@ export const vsphere = defineBackend({
   id: 'vsphere',
   schema,
   osKeys: ['templates'],
+  labOnlyKeys: { simulator: 'chooses the simulator `shipshape lab up` starts; a real site talks to its vCenter' },
   config: vsphereConfig,
   connect: (config, d) => new VsphereProvider({ config, secret: d.secret, journalDir: journalDirFor(d.stateDir, config) }),
 });
