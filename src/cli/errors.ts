@@ -15,8 +15,7 @@ export function describeError(e: unknown, debug: boolean): string {
   const withHint = (s: string) => (hint ? `${s}\n${hint}` : s);
   if (e instanceof UserError) return withHint(`error: ${e.message}`);
   const err = e instanceof Error ? e : new Error(String(e));
-  // A transient error that outlasted its retries is still just the message for the operator.
-  const named = err.name && err.name !== 'Error' && err.name !== 'TransientError' ? `${err.name}: ` : '';
-  if (debug) return withHint(`error: ${named}${err.message}`) + `\n${err.stack ?? ''}`;
-  return withHint(`error: ${named}${err.message}`) + (hint ? '' : '\n(run with SHIPSHAPE_DEBUG=1 for details)');
+  // No class names (`TransientError:`) in what the user reads; the stack, with them, is for debugging.
+  if (debug) return withHint(`error: ${err.message}`) + `\n${err.stack ?? ''}`;
+  return withHint(`error: ${err.message}`) + (hint ? '' : '\n(run with SHIPSHAPE_DEBUG=1 for details)');
 }

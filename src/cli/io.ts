@@ -1,5 +1,6 @@
 /** Where a command writes: injectable so tests run commands in-process and read what they print. */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { corruptMessage, readStateFile, shape, writeJsonAtomic } from '../engine/state-file';
 import { dirname } from 'node:path';
 
 export interface Io {
@@ -21,16 +22,17 @@ export function writeOut(io: Io, text: string, file?: string): void {
   io.err(`wrote ${file}`);
 }
 
-export function readJsonFile<T>(file: string, fallback: T): T {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as T;
-  } catch {
-    return fallback;
-  }
+/**
+ * A JSON object kept between runs (applied commits, drift history): `fallback` when missing; a
+ * corrupt one is moved aside with a warning and starts again from `fallback` (src/engine/state-file.ts).
+ */
+export function readJsonFile<T>(file: string, fallback: T, warn: (m: string) => void = (m) => process.stderr.write(`warning: ${m}\n`)): T {
+  const r = readStateFile<T>(file, (v) => (shape.object(v) ? undefined : 'not a JSON object'));
+  if (r.status === 'ok') return r.value;
+  if (r.status === 'corrupt') warn(`${corruptMessage(file, r)}; starting it afresh`);
+  return fallback;
 }
 
 export function writeJsonFile(file: string, data: unknown): void {
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file + '.tmp', JSON.stringify(data, null, 2));
-  renameSync(file + '.tmp', file);
+  writeJsonAtomic(file, data);
 }

@@ -9,12 +9,14 @@ import type { DesiredSystem } from '../manifest/types';
 import { deletedSystems, type Plan, type PlannedAction } from '../plan/types';
 import { initialResolved, orderedProviders } from '../plan/planner';
 import { UserError, type Observation, type ObservedResource, type Provider, type ProviderContext, type Resolved, type ResourceKind } from './contract';
+import type { CreateJournal } from './journal';
 import { mapPool, withRetry, type RetryPolicy } from './pool';
 
 export type StepStatus = 'done' | 'failed' | 'skipped';
 
 export interface ApplyEvent {
-  type: 'start' | 'done' | 'failed' | 'retry' | 'commit' | 'progress';
+  /** `warn`: something the operator should know that did not fail the step (`error` says what). */
+  type: 'start' | 'done' | 'failed' | 'retry' | 'commit' | 'progress' | 'warn';
   system: string;
   kind: ResourceKind;
   action: PlannedAction['action'] | 'commit';
@@ -36,6 +38,8 @@ export interface ApplyReport {
   outcomes: SystemOutcome[];
   /** Counts of steps carried out per action. */
   applied: Record<PlannedAction['action'], number>;
+  /** Create journal entries this run could not resolve (the backend could not be asked); the next run does. */
+  journalLeft: string[];
 }
 
 export interface ApplyInput {
@@ -47,6 +51,8 @@ export interface ApplyInput {
   concurrency: number;
   retry: RetryPolicy;
   onEvent?: (e: ApplyEvent) => void;
+  /** The engine's create journal; without one, creates are not journalled (unit tests). */
+  journal?: CreateJournal;
 }
 
 export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
@@ -87,6 +93,26 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
     o.status = 'failed';
     o.error ??= { kind, message: e instanceof Error ? e.message : String(e) };
     outcomes.set(name, o);
+  };
+
+  // The create journal: intent recorded before every create, resolved after it in this run.
+  const journal = input.journal;
+  const warn = warner(input);
+  const intentFor = (kind: ResourceKind, system: string) => journal?.begin(kind, system);
+  const handled = new Set<string>();
+  const settle = (provider: Provider, system: DesiredSystem | undefined, name: string, detail: Record<string, string>, why: string) =>
+    journal ? settleEntry({ journal, ctx: input.ctx, warn }, provider, system, name, detail, why) : Promise.resolve();
+  const journalled = async (provider: Provider, system: DesiredSystem, create: () => Promise<ObservedResource>): Promise<ObservedResource> => {
+    handled.add(`${provider.kind}/${system.name}`);
+    try {
+      const made = await create();
+      journal?.clear(provider.kind, system.name);
+      return made;
+    } catch (e) {
+      const detail = journal?.read(provider.kind, system.name)?.detail ?? {};
+      await settle(provider, system, system.name, detail, `the create failed (${(e as Error).message})`);
+      throw e;
+    }
   };
 
   const runStage = async (provider: Provider, work: { system: DesiredSystem; action: PlannedAction }[], step: (w: { system: DesiredSystem; action: PlannedAction }) => Promise<void>) => {
@@ -163,10 +189,10 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       if (desired === null) return;
       let after: ObservedResource;
       if (action.action === 'create' || !before) {
-        after = await provider.create(system, desired, r, ctx);
+        after = await journalled(provider, system, () => provider.create(system, desired, r, ctx, intentFor(provider.kind, system.name)));
       } else if (action.action === 'replace') {
         await provider.delete(system, before, ctx);
-        after = await provider.create(system, desired, r, ctx);
+        after = await journalled(provider, system, () => provider.create(system, desired, r, ctx, intentFor(provider.kind, system.name)));
       } else {
         after = await provider.update(system, desired, before, provider.diff(system, desired, before), r, ctx);
       }
@@ -175,9 +201,70 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
     });
   }
 
+  // Entries no create of this run took up (a run killed mid-create whose resource this run found,
+  // updated or deleted; a system that failed before its create): resolve them now.
+  if (journal) await resolveInterrupted({ journal, providers, systems: input.systems, ctx: input.ctx, ...(input.onEvent ? { onEvent: input.onEvent } : {}) }, handled);
+  const journalLeft = journal ? journal.list().map((e) => journal.pathFor(e.kind, e.system)) : [];
+
   for (const o of outcomes.values()) if (o.status === 'unchanged' && o.steps.some((s) => s.status === 'done')) o.status = 'ok';
   const list = [...outcomes.values()].sort((a, b) => a.system.localeCompare(b.system));
-  return { ok: list.every((o) => o.status === 'ok' || o.status === 'unchanged'), outcomes: list, applied };
+  return { ok: list.every((o) => o.status === 'ok' || o.status === 'unchanged') && journalLeft.length === 0, outcomes: list, applied, journalLeft };
+}
+
+/** Warnings go to the progress lines when there are any (one line each), else to the log. */
+function warner(input: { ctx: ProviderContext; onEvent?: (e: ApplyEvent) => void }) {
+  return (system: string, kind: ResourceKind, message: string) => {
+    if (input.onEvent) input.onEvent({ type: 'warn', system, kind, action: 'create', error: message });
+    else input.ctx.log.warn({ system, kind }, message);
+  };
+}
+
+interface JournalDeps {
+  journal: CreateJournal;
+  ctx: ProviderContext;
+  warn: (system: string, kind: ResourceKind, message: string) => void;
+}
+
+/** After a failed or interrupted create: find (and mark) what it left, then clear the entry; kept when the backend cannot tell. */
+async function settleEntry(d: JournalDeps, provider: Provider, system: DesiredSystem | undefined, name: string, detail: Record<string, string>, why: string): Promise<void> {
+  const path = d.journal.pathFor(provider.kind, name);
+  if (system && provider.adoptCreated) {
+    try {
+      const left = await provider.adoptCreated(system, detail, d.ctx);
+      if (left) d.warn(name, provider.kind, `${why}: found what it made (${left.id}), marked as this system's`);
+      else if (Object.keys(detail).length) d.warn(name, provider.kind, `${why}: what it made (${JSON.stringify(detail)}) no longer exists; cleared its create journal`);
+    } catch (e) {
+      d.warn(name, provider.kind, `${why}: ${(e as Error).message} (kept the create journal ${path} for the next run)`);
+      return;
+    }
+  } else if (!system) {
+    d.warn(name, provider.kind, `${why}, and the system is no longer declared; cleared its create journal (details: ${JSON.stringify(detail)})`);
+  }
+  d.journal.clear(provider.kind, name);
+}
+
+/**
+ * Resolves the entries of creates an earlier run did not finish (killed mid-create): the provider
+ * finds and marks what each made, so observe sees it as owned and the plan updates it instead of
+ * creating a duplicate or blocking on an unmarked VM. `apply` calls this before it observes and plans;
+ * the executor again at the end of a run for entries no create took up.
+ */
+export async function resolveInterrupted(
+  input: { journal: CreateJournal; providers: Provider[]; systems: DesiredSystem[]; ctx: ProviderContext; onEvent?: (e: ApplyEvent) => void },
+  skip: Set<string> = new Set(),
+): Promise<void> {
+  const warn = warner(input);
+  const systems = new Map(input.systems.map((s) => [s.name, s]));
+  for (const e of input.journal.list()) {
+    if (skip.has(`${e.kind}/${e.system}`)) continue;
+    const provider = input.providers.find((p) => p.kind === e.kind);
+    if (!provider) {
+      warn(e.system, e.kind, `an interrupted create (since ${e.startedAt}) is for a backend this site no longer configures; cleared its create journal`);
+      input.journal.clear(e.kind, e.system);
+      continue;
+    }
+    await settleEntry({ journal: input.journal, ctx: input.ctx, warn }, provider, systems.get(e.system), e.system, e.detail, `an earlier run was interrupted creating it (since ${e.startedAt})`);
+  }
 }
 
 function mustSystem(systems: Map<string, DesiredSystem>, name: string): DesiredSystem {

@@ -208,7 +208,19 @@ export interface Provider<F extends Fields = Fields, H = unknown> {
   diff(system: DesiredSystem, desired: F, observed: ObservedResource<F, H>): FieldChange[];
   /** Everything of this kind in scope, marked or not, in a constant number of round trips. */
   observe(ctx: ProviderContext, earlier?: EarlierSteps): Promise<Observation<F, H>>;
-  create(system: DesiredSystem, desired: F, resolved: Resolved, ctx: ProviderContext): Promise<ObservedResource<F, H>>;
+  /**
+   * `intent` is the engine's create journal entry for this resource (see src/engine/journal.ts):
+   * what an interrupted earlier create recorded, and `note` to record provider details (a task id)
+   * before waiting on them.
+   */
+  create(system: DesiredSystem, desired: F, resolved: Resolved, ctx: ProviderContext, intent?: CreateIntent): Promise<ObservedResource<F, H>>;
+  /**
+   * Optional: after a create failed or was interrupted, find what it left (from the details it
+   * noted in the journal, or by name) and make sure the next observe sees it as owned (mark it),
+   * so the next plan shows it. Returns it, or undefined when the create left nothing. Throws when
+   * the backend cannot tell (unreachable): the engine then keeps the journal entry for the next run.
+   */
+  adoptCreated?(system: DesiredSystem, detail: Record<string, string>, ctx: ProviderContext): Promise<ObservedResource<F, H> | undefined>;
   update(
     system: DesiredSystem,
     desired: F,
@@ -232,6 +244,18 @@ export interface Provider<F extends Fields = Fields, H = unknown> {
   resolve?(system: DesiredSystem, observed: ObservedResource<F, H> | undefined, resolved: Resolved): Resolved;
   /** Release sessions (Logout) at the end of every run. */
   close?(): Promise<void>;
+}
+
+/** The engine's record of one create in flight, handed to `Provider.create`. */
+export interface CreateIntent {
+  /** The journal file, for messages. */
+  readonly path: string;
+  /** What an interrupted earlier create of this resource recorded, when there was one. */
+  readonly interrupted?: { startedAt: string; detail: Record<string, string> };
+  /** Everything noted so far (including an interrupted create's details). */
+  readonly detail: Record<string, string>;
+  /** Records provider details durably (fsynced) before it returns. */
+  note(detail: Record<string, string>): void;
 }
 
 export interface CommitResult {

@@ -40,6 +40,7 @@ function plan(over: Partial<Plan> = {}): Plan {
 
 const report = (ok: boolean): ApplyReport => ({
   ok,
+  journalLeft: [],
   applied: { create: ok ? 1 : 0, update: 0, replace: 0, delete: 0, noop: 0 },
   outcomes: [{ system: 'web-01', status: ok ? 'ok' : 'failed', steps: [{ kind: 'vm', action: 'create', status: ok ? 'done' : 'failed', ms: 1234 }],
     ...(ok ? {} : { error: { kind: 'vm', message: 'CloneVM_Task refused: login https://admin:hunter2@vc.example.com failed, password=hunter2' } }) }],

@@ -1,12 +1,13 @@
 /**
  * The lab reads the settings of the backends it stands up (vcsim for `vsphere`, the i-doit emulator
- * for `idoit`, named and sshd for the DNS and DHCP backends). Engine code never does this: a run
+ * for `idoit`, named, pdns_server and sshd for the DNS and DHCP backends). Engine code never does this: a run
  * hands each backend its config through its factory.
  */
 import { configOf } from '../providers/backends';
 import type { IscServer } from '../providers/dhcp/isc';
 import type { KeaServer } from '../providers/dhcp/kea';
 import type { BindSshZone } from '../providers/dns/bind-ssh';
+import { powerdns, type PowerDnsZone } from '../providers/dns/powerdns';
 import type { ServedZone } from '../providers/dns/dns-tools';
 import { idoitCmdb, idoitIpam, type IdoitConfig } from '../providers/idoit';
 import { vsphere, type VsphereConfig } from '../providers/vsphere';
@@ -24,7 +25,12 @@ export function labIdoit(site: SiteConfig): IdoitConfig | undefined {
 export type LabZone = ServedZone & { backend: string } & Partial<Omit<BindSshZone, keyof ServedZone | 'backend'>>;
 
 export function labZones(site: SiteConfig): LabZone[] {
-  return site.dns.zones as unknown as LabZone[];
+  return site.dns.zones.filter((z) => z.backend !== powerdns.id) as unknown as LabZone[];
+}
+
+/** The zones of the `powerdns` backend: the lab's pdns_server serves them. */
+export function labPdnsZones(site: SiteConfig): PowerDnsZone[] {
+  return site.dns.zones.flatMap((z) => configOf(powerdns, z) ?? []);
 }
 
 /** A DHCP server of the isc or kea backend (both reached over the lab's sshd). */

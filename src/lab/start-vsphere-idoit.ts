@@ -59,8 +59,9 @@ export async function startLabIdoit(c: LabContext): Promise<void> {
   const p = startDetached(process.execPath, emulatorCommand(), log, { env: {
     IDOIT_EMULATOR_STATE: stateFile, IDOIT_EMULATOR_API_KEY: apiKey, IDOIT_EMULATOR_PORT: String(port), IDOIT_EMULATOR_NETS: JSON.stringify(nets),
     ...(user ? { IDOIT_EMULATOR_USER: user, IDOIT_EMULATOR_PASSWORD: password ?? '' } : {}),
+    IDOIT_EMULATOR_API_VERSION: i.emulator?.apiVersion ?? '2.x', IDOIT_EMULATOR_QUICKPURGE: i.emulator?.quickPurge ? '1' : '0',
   } });
   track(c, 'i-doit emulator', p, i.url, log);
   await waitReady('i-doit emulator', p, log, () => tcpOpen(port));
-  c.progress(`i-doit emulator: ${i.url} — layer-3 nets ${nets.map((n) => `${n.title} ${n.cidr}`).join(', ')}`);
+  c.progress(`i-doit emulator (API add-on ${i.emulator?.apiVersion ?? '2.x'}): ${i.url} — layer-3 nets ${nets.map((n) => `${n.title} ${n.cidr}`).join(', ')}`);
 }

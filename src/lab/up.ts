@@ -4,7 +4,7 @@
  * lab is stopped and started again. vcsim keeps its inventory in memory, so every start is a clean world:
  * the emulator's state, the zones and the DHCP files are reset with it (they would disagree otherwise).
  */
-import { labDhcpServers, labIdoit, labVsphere, labZones } from './backends';
+import { labDhcpServers, labIdoit, labPdnsZones, labVsphere, labZones } from './backends';
 import { mkdirSync, rmSync } from 'node:fs';
 import type { SiteConfig } from '../manifest/site';
 import { LabCredentials } from './credentials';
@@ -12,6 +12,7 @@ import type { LabContext } from './context';
 import { LabError, portFree } from './process';
 import { labDir, labState, stopLab, writeRecord, type LabRecord } from './record';
 import { startLabNamed } from './start-dns';
+import { labPdnsPorts, startLabPdns } from './start-pdns';
 import { startLabDhcp, startLabSshd, labUser } from './start-targets';
 import { startLabIdoit, startLabVcsim } from './start-vsphere-idoit';
 import { labStateDir, startLabProvisioning } from './start-provisioning';
@@ -39,6 +40,7 @@ function ports(site: SiteConfig): { what: string; port: number }[] {
   if (i) out.push({ what: 'i-doit emulator (ipam.url)', port: Number(new URL(i.url).port || 80) });
   const z = labZones(site)[0];
   if (z) out.push({ what: 'named (dns.zones[].server)', port: z.server.port });
+  out.push(...labPdnsPorts(labPdnsZones(site)));
   const ssh = labZones(site).find((x) => x.ssh)?.ssh ?? labDhcpServers(site)[0]?.ssh;
   if (ssh) out.push({ what: 'sshd (ssh.port)', port: ssh.port });
   if (site.provisioning) out.push({ what: 'provisioning server (provisioning.listen)', port: Number(site.provisioning.listen.split(':').pop()) });
@@ -76,6 +78,7 @@ export async function labUp(site: SiteConfig, progress: (line: string) => void):
   try {
     await startLabSshd(c);
     await startLabNamed(c);
+    await startLabPdns(c);
     await startLabDhcp(c);
     await startLabIdoit(c);
     await startLabVcsim(c);

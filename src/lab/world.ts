@@ -3,7 +3,7 @@
  * the VM in vCenter (vcsim), its object and address in i-doit (the emulator), its name in DNS (named).
  * Read-only; one batched read per backend.
  */
-import { labIdoit, labVsphere, labZones } from './backends';
+import { labIdoit, labPdnsZones, labVsphere, labZones } from './backends';
 import { Resolver } from 'node:dns/promises';
 import type { DesiredSystem } from '../manifest/types';
 import { resolveSecret } from '../manifest';
@@ -62,7 +62,9 @@ async function cmdb(site: SiteConfig): Promise<Map<string, WorldRow['cmdb']>> {
 }
 
 async function dns(site: SiteConfig, fqdn: string): Promise<string[] | undefined> {
-  const server = labZones(site)[0]?.server;
+  // the server of the zone holding the name (named or pdns_server)
+  const zones = [...labZones(site), ...labPdnsZones(site)].filter((z) => fqdn === z.name || fqdn.endsWith(`.${z.name}`));
+  const server = zones.sort((a, b) => b.name.length - a.name.length)[0]?.server;
   if (!server) return undefined;
   const r = new Resolver({ timeout: 2000, tries: 1 });
   r.setServers([`${server.host}:${server.port}`]);

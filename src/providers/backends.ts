@@ -8,12 +8,13 @@ import type { BackendSection } from '../manifest/site';
 import { isc } from './dhcp/isc';
 import { kea } from './dhcp/kea';
 import { bindSsh } from './dns/bind-ssh';
+import { powerdns } from './dns/powerdns';
 import { rfc2136 } from './dns/rfc2136';
 import { idoitCmdb, idoitIpam } from './idoit';
 import { SECTION_PATH, type AnyBackend, type Backend, type BackendKind } from './plugin';
 import { vsphere } from './vsphere';
 
-export const BACKENDS: readonly AnyBackend[] = [vsphere, idoitIpam, idoitCmdb, bindSsh, rfc2136, isc, kea];
+export const BACKENDS: readonly AnyBackend[] = [vsphere, idoitIpam, idoitCmdb, bindSsh, rfc2136, powerdns, isc, kea];
 
 export function backendsOf(kind: BackendKind): AnyBackend[] {
   return BACKENDS.filter((b) => b.kind === kind);

@@ -51,7 +51,7 @@ describe('git source', () => {
 
   it('gives a clear error when the fetch fails or the ref does not exist', async () => {
     const u = await upstream();
-    await expect(syncRepo({ ...u.src, url: join(u.base, 'no-such-repo') })).rejects.toThrow(/cannot fetch .*no-such-repo.*nothing was changed/);
+    await expect(syncRepo({ ...u.src, url: join(u.base, 'no-such-repo') })).rejects.toThrow(/cannot fetch .*no-such-repo: fatal: .*no-such-repo.*does not (exist|appear to be a git repository).*; nothing was changed/);
     await expect(syncRepo({ ...u.src, ref: 'no-such-branch' })).rejects.toThrow(/ref "no-such-branch" does not exist/);
   });
 });

@@ -44,7 +44,7 @@ export async function syncRepo(src: GitSource): Promise<SyncedRepo> {
     git = simpleGit(dir);
     await git.fetch(['origin', '--prune', '--tags', '--force']);
   } catch (e) {
-    throw new UserError(`cannot fetch ${src.url}: ${firstLine(e)}; nothing was changed`);
+    throw new UserError(`cannot fetch ${src.url}: ${gitError(e)}; nothing was changed`);
   }
   let commit: string;
   try {
@@ -87,8 +87,12 @@ function gitSucceeds(dir: string, args: string[]): Promise<boolean> {
   return new Promise((resolve) => execFile('git', args, { cwd: dir, timeout: 30_000 }, (err) => resolve(!err)));
 }
 
-function firstLine(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split('\n').find((l) => l.trim()) ?? 'unknown error';
+/** Git's own complaint from a failed clone or fetch: its `fatal:`/`error:` lines, not the `Cloning into '…'...` progress line. */
+export function gitError(e: unknown): string {
+  const lines = (e instanceof Error ? e.message : String(e)).split('\n').map((l) => l.trim()).filter(Boolean);
+  const said = lines.filter((l) => /^(fatal|error|remote):/i.test(l));
+  if (said.length) return said.join('; ');
+  return lines.filter((l) => !/^Cloning into /.test(l)).pop() ?? 'unknown error';
 }
 
 /** The commit a ref points at in a remote, without fetching (cheap enough to poll). */

@@ -87,6 +87,21 @@ describe.each(SIM_MODES)('%s', (mode) => {
     const res = await install.create(system, { os: 'debian12', state: 'built' }, resolved, { ...ctxFor(withProv), lab: false });
     expect(res.fields).toEqual({ os: 'debian12', state: 'built' });
     expect((await install.observe(ctx)).resources.map((r) => [r.system, r.fields.state])).toEqual([['media-01', 'built']]);
+
+    // A corrupt record (the lab's `{garbage`) neither stops observe nor the other systems: it is
+    // named, moved aside, and rebuilt from the VM's marker.
+    const dir = path.join(root, 'corrupt-state');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'media-01.json'), '{garbage');
+    fs.copyFileSync(path.join(root, 'fresh-state', 'media-01.json'), path.join(dir, 'media-09.json'));
+    fs.writeFileSync(path.join(dir, 'media-09.json'), fs.readFileSync(path.join(dir, 'media-09.json'), 'utf8').replace(/media-01/g, 'media-09'));
+    const warnings: string[] = [];
+    const again = new InstallProvider({ os: catalog, dir, secret, media, onCorruptState: (m) => warnings.push(m) });
+    expect((await again.observe(ctx)).resources.map((r) => r.system)).toEqual(['media-09']);
+    expect(warnings).toEqual([expect.stringMatching(new RegExp(`state file ${dir}/media-01.json was corrupt \\(not valid JSON.*\\); moved it to ${dir}/media-01.json.corrupt-.*rebuilt from its VM's marker`))]);
+    expect(fs.readdirSync(dir).filter((f) => f.includes('.corrupt-'))).toHaveLength(1);
+    const rebuilt = await again.create(system, { os: 'debian12', state: 'built' }, resolved, { ...ctxFor(withProv), lab: false });
+    expect(rebuilt.fields).toEqual({ os: 'debian12', state: 'built' });
   });
 
   it('says clearly when there is no VM to boot', async () => {

@@ -44,7 +44,7 @@ describe('backend registry and schema composition', () => {
 
   it('refuses a backend id nobody registered, naming the known ones', () => {
     expect(validate(site({ name: 'dev.example.com', backend: 'nope' }))).toBe(false);
-    expect(validate.errors?.find((e) => e.keyword === 'enum')?.params).toEqual({ allowedValues: ['bind-ssh', 'rfc2136', 'fake-dns'] });
+    expect(validate.errors?.find((e) => e.keyword === 'enum')?.params).toEqual({ allowedValues: ['bind-ssh', 'rfc2136', 'powerdns', 'fake-dns'] });
     expect(() => backendFor('vms', 'proxmox')).toThrow('shipshape.yaml vms names backend `proxmox`, which shipshape does not have (known: vsphere)');
   });
 

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { applyPlan, type ApplyReport } from '../../engine/apply';
+import { applyPlan, resolveInterrupted, type ApplyReport } from '../../engine/apply';
 import type { Plan } from '../../plan/types';
 import { UserError, type Logger } from '../../engine/contract';
 import { acquireLockWaiting } from '../wait-lock';
+import { CreateJournal } from '../../engine/journal';
 import { parsePlanJson, renderText } from '../../plan/render';
 import { ExitError } from '../errors';
 import type { Io } from '../io';
@@ -48,9 +49,12 @@ export async function applyOnce(opts: ApplyOptions, io: Io, log: Logger, signal?
 
 async function applyRun(opts: ApplyOptions, io: Io, log: Logger, rec: RunRecorder, signal?: AbortSignal): Promise<{ plan: Plan; report?: ApplyReport }> {
   const lock = await acquireLockWaiting(stateDir(opts.stateDir), `apply ${opts.repo ?? opts.dir}`, opts.waitLockMs ?? 0, io.err);
-  if (lock.tookOverFrom) io.err(`took over a stale lock of pid ${lock.tookOverFrom.pid} (started ${lock.tookOverFrom.startedAt}), which no longer runs`);
+  if (lock.tookOverFrom) io.err(`took over the stale lock ${lock.path} of "${lock.tookOverFrom.command}" (since ${lock.tookOverFrom.startedAt}): ${lock.tookOverFrom.reason}`);
   try {
-    const fresh = await freshPlan(opts, io, log, rec);
+    const fresh = await freshPlan(opts, io, log, async (loaded, providers, ctx) => {
+      const journal = CreateJournal.forRepo(stateDir(opts.stateDir), loaded.dir, log);
+      await resolveInterrupted({ journal, providers, systems: loaded.repo.systems, ctx, onEvent: progressPrinter(io.err, 0) });
+    }, rec);
     const { plan, providers, observations, loaded, source } = fresh;
     const ctx = signal ? { ...fresh.ctx, signal } : fresh.ctx;
     try {
@@ -66,7 +70,9 @@ async function applyRun(opts: ApplyOptions, io: Io, log: Logger, rec: RunRecorde
       }
       io.err(renderText(plan, { colour: false }).trimEnd());
       const steps = plan.actions.filter((a) => a.action !== 'noop' && !a.blocked).length;
-      if (steps === 0 && plan.summary.blocked === 0) {
+      const journal = CreateJournal.forRepo(stateDir(opts.stateDir), loaded.dir, log);
+      // Journal entries of an interrupted run are resolved even when nothing else is to be done.
+      if (steps === 0 && plan.summary.blocked === 0 && journal.list().length === 0) {
         io.out('No changes: the world matches the manifests.\n');
         return { plan };
       }
@@ -79,12 +85,14 @@ async function applyRun(opts: ApplyOptions, io: Io, log: Logger, rec: RunRecorde
         concurrency: opts.concurrency ?? loaded.repo.site.defaults.concurrency,
         retry: { attempts: 3, baseDelayMs: 1000 },
         onEvent: progressPrinter(io.err, steps),
+        journal,
       });
       // The commit the world was brought to: a later run refuses a ref that moved back behind it.
       if (source.git && loaded.commit) recordApplied(source.git, loaded.commit);
       const lines = report.outcomes
         .filter((o) => o.status !== 'unchanged')
         .map((o) => `${o.status.padEnd(8)} ${o.system}${o.error ? `: ${o.error.kind}: ${o.error.message}` : ''}`);
+      if (report.journalLeft.length) lines.push(`create journal entries kept for the next run: ${report.journalLeft.join(', ')}`);
       const a = report.applied;
       io.out([...lines, `Applied: ${a.create} created, ${a.update} updated, ${a.replace} replaced, ${a.delete} deleted${report.ok ? '' : '; some systems failed (see above)'}`].join('\n') + '\n');
       await rec.observedAfter(() => observeAgain(fresh, opts));

@@ -25,7 +25,7 @@ export async function driftOnce(opts: SourceOptions, io: Io, log: Logger): Promi
 }
 
 async function driftRun(opts: SourceOptions, io: Io, log: Logger, rec: RunRecorder): Promise<DriftReport> {
-  const { plan, providers, observations } = await freshPlan(opts, io, log, rec);
+  const { plan, providers, observations } = await freshPlan(opts, io, log, undefined, rec);
   await closeAll(providers, log);
   const historyFile = join(stateDir(opts.stateDir), 'drift-history.json');
   const { report, history } = driftReport(plan, readJsonFile<DriftHistory>(historyFile, {}), new Date(), observations, identitiesOf(providers));

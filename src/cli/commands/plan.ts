@@ -2,7 +2,7 @@ import { plan as makePlan, scopePlan } from '../../plan/planner';
 import { affectedSystems, changedFiles } from '../../source/changes';
 import { renderJson, renderMarkdown, renderText } from '../../plan/render';
 import type { Plan } from '../../plan/types';
-import type { Logger } from '../../engine/contract';
+import type { Logger, Provider, ProviderContext } from '../../engine/contract';
 import { join } from 'node:path';
 import { syncRepo, type GitSource } from '../../source/git';
 import type { Io } from '../io';
@@ -46,12 +46,21 @@ export async function resolveSource(opts: SourceOptions, io: Io): Promise<{ dir:
 }
 
 /** Loads, observes and plans: the shared front half of plan, apply and drift. */
-export async function freshPlan(opts: SourceOptions & { maxDeletes?: number; readOnly?: boolean }, io: Io, log: Logger, rec?: RunRecorder) {
+export async function freshPlan(
+  opts: SourceOptions & { maxDeletes?: number; readOnly?: boolean },
+  io: Io,
+  log: Logger,
+  /** Runs before observing (apply resolves interrupted creates there, so the plan sees what they made). */
+  beforeObserve?: (loaded: Loaded, providers: Provider[], ctx: ProviderContext) => Promise<void>,
+  /** Records the plan and what was observed in the run history. */
+  rec?: RunRecorder,
+) {
   const source = await resolveSource(opts, io);
   const loaded: Loaded = await loadValid(source.dir, io.err);
   const providers = providersFor(loaded, log, stateDir(opts.stateDir));
   const ctx = { ...providerContext(loaded, log), ...(opts.readOnly ? { readOnly: true } : {}) };
   try {
+    await beforeObserve?.(loaded, providers, ctx);
     const observations = await observeAll(providers, ctx, loaded.repo.systems);
     const plan = makePlan({
       systems: loaded.repo.systems,
@@ -82,7 +91,7 @@ export async function planCommand(opts: PlanOptions, io: Io, log: Logger): Promi
   const rec = startRecorder('plan', opts, io);
   // A merge-request plan (--base) is recorded as a run, but its composed repo is not the estate: no snapshot.
   let plan = await recorded(rec, async () => (opts.base ? await mergeRequestPlan(opts, opts.base, io, log) : await (async () => {
-    const fresh = await freshPlan(opts, io, log, rec);
+    const fresh = await freshPlan(opts, io, log, undefined, rec);
     await closeAll(fresh.providers, log);
     return fresh.plan;
   })()), () => ({}));

@@ -161,6 +161,25 @@ export function readIpListEntry(store: Store, e: EntryRec): Record<string, unkno
   };
 }
 
+/**
+ * A network port reads its `addresses` as core's export helper `hostaddress` builds them:
+ * `{id: <host-address entry id>, title: <IP>, hostname, type: "C__CATG__IP"}` — no `ref_title`.
+ */
+function readPort(store: Store, e: EntryRec): Record<string, unknown> {
+  const out: Record<string, unknown> = { id: String(e.id), objID: String(e.objId) };
+  for (const [k, p] of Object.entries(PORT_PROPS)) out[k] = readProp(store, p, e.data[k]);
+  const ids = (e.data.addresses as number[] | null) ?? [];
+  const table = store.table('C__CATG__IP');
+  const list = ids.map((id) => table[String(id)]).filter((x): x is EntryRec => !!x)
+    .map((ip) => ({ id: String(ip.id), title: ip.data.ipv4_address ?? '', hostname: ip.data.hostname ?? '', type: 'C__CATG__IP' }));
+  out.addresses = list.length ? list : null;
+  return out;
+}
+const PORT_PROPS: Record<string, Prop> = {
+  title: { kind: 'text' }, port_type: { kind: 'dialog', table: 'port_type' }, mac: { kind: 'text' }, mtu: { kind: 'int' },
+  active: { kind: 'yesno' }, addresses: { kind: 'virtual' }, description: { kind: 'text' },
+};
+
 const generic = (c: string, title: string, multi: boolean, props: Record<string, Prop>, defaults?: Record<string, unknown>): CategoryDef => ({
   const: c, title, multi, props, ...(defaults ? { defaults } : {}),
 });
@@ -186,14 +205,18 @@ export const CATEGORIES: Record<string, CategoryDef> = Object.fromEntries(
       mount_point: text, title: text, system_drive: { kind: 'yesno' }, filesystem: { kind: 'dialog', table: 'filesystem' },
       capacity: { kind: 'unit' }, unit: { kind: 'dialog', table: 'memory_unit' }, serial: text, description: text,
     }),
-    generic('C__CATG__OPERATING_SYSTEM', 'Operating system', true, {
+    // Single-value in core 1.12 (the KB of 2026 calls it multi-value; see README).
+    generic('C__CATG__OPERATING_SYSTEM', 'Operating system', false, {
       application: { kind: 'object', connection: true, types: ['C__OBJTYPE__OPERATING_SYSTEM'] },
       assigned_version: int, description: text,
     }),
-    generic('C__CATG__NETWORK_PORT', 'Port', true, {
-      title: text, port_type: { kind: 'dialog', table: 'port_type' }, mac: text, mtu: int, active: { kind: 'yesno' },
-      addresses: { kind: 'refs', category: 'C__CATG__IP', many: true }, description: text,
-    }, { active: 1 }),
+    {
+      ...generic('C__CATG__NETWORK_PORT', 'Port', true, {
+        title: text, port_type: { kind: 'dialog', table: 'port_type' }, mac: text, mtu: int, active: { kind: 'yesno' },
+        addresses: { kind: 'refs', category: 'C__CATG__IP', many: true }, description: text,
+      }, { active: 1 }),
+      read: readPort,
+    },
     generic('C__CATG__VIRTUAL_MACHINE', 'Virtual machine', false, {
       virtual_machine: { kind: 'dialog', table: 'virtual_machine' },
       hosts: { kind: 'object', connection: true, types: ['C__OBJTYPE__VIRTUAL_HOST', 'C__OBJTYPE__CLUSTER', 'C__OBJTYPE__HOST', 'C__OBJTYPE__SERVER'] },

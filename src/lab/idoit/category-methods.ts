@@ -42,7 +42,8 @@ function globalRead(ctx: Ctx, o: ObjectRec): Record<string, unknown> {
 
 function entriesFor(ctx: Ctx, def: CategoryDef, o: ObjectRec, status: number): Record<string, unknown>[] {
   if (def.const === 'C__CATS__NET_IP_ADDRESSES') {
-    return ctx.store.hostAddressesIn(o.id).filter((e) => statusMatches(status, e.status)).map((e) => readIpListEntry(ctx.store, e));
+    // "In use" for i-doit: normal entries on normal objects only, whatever status the request asks for.
+    return ctx.store.hostAddressesIn(o.id).filter((e) => ctx.store.inUse(e)).map((e) => readIpListEntry(ctx.store, e));
   }
   return ctx.store.entriesOf(def.const, o.id).filter((e) => statusMatches(status, e.status)).map((e) => readEntry(ctx.store, def, e));
 }
@@ -66,7 +67,8 @@ export function categoryRead(ctx: Ctx, p: Params): unknown {
   if (!(Number.isInteger(id) || (typeof id === 'string' && /^\d+$/.test(id)))) throw invalidParams('Parameter objID has to be numeric.');
   const def = categoryParam(p);
   const o = ctx.store.object(Number(id));
-  if (!o) throw objectMissing(id);
+  // A missing (or purged) object has no entries: i-doit answers [] rather than an error.
+  if (!o) return [];
   if (def === 'global') return [globalRead(ctx, o)];
   let status: number = STATUS.NORMAL;
   if (typeof p.status === 'number') status = p.status;
@@ -86,7 +88,7 @@ function saveGlobal(ctx: Ctx, o: ObjectRec, data: Record<string, unknown>): { en
     if (!writable.includes(k)) errors.push({ key: k, type: 'text', msg: 'This property can not be written.' });
     else if (k === 'title' || k === 'sysid' || k === 'description') {
       if (typeof v !== 'string') errors.push({ key: k, type: 'text', msg: 'The value has to be a string.' });
-      else if (k === 'sysid' && (ctx.store.objectBySysid(v)?.id ?? o.id) !== o.id) {
+      else if (k === 'sysid' && ctx.opts.uniqueSysid && ctx.store.objectsBySysid(v).some((x) => x.id !== o.id)) {
         errors.push({ key: k, type: 'text', msg: `The given value "${v}" is not unique.` });
       } else (next as Record<string, unknown>)[k] = v;
     } else {
@@ -97,9 +99,8 @@ function saveGlobal(ctx: Ctx, o: ObjectRec, data: Record<string, unknown>): { en
     }
   }
   if (errors.length) throw validationError(errors);
-  const sysid = next.sysid;
+  // The core keeps a SYSID an object already has (and every object has one): a written sysid is dropped.
   Object.assign(o, next, { sysid: o.sysid, updated: ctx.store.timestamp() });
-  if (sysid !== o.sysid) ctx.store.setSysid(o, sysid);
   return { entry: o.id };
 }
 
@@ -110,13 +111,16 @@ export function saveCategory(ctx: Ctx, p: Params): { success: true; message: str
   if (p.data === undefined) throw mandatory('data');
   if (typeof p.data !== 'object' || p.data === null || Array.isArray(p.data)) throw invalidParams("Parameter 'data' has to be an object.");
   const o = ctx.store.object(p.object as number);
-  if (!o) throw objectMissing(p.object);
+  if (!o) throw systemError('(object) ObjectId needs to be a integer value which references an existing object.');
   const data = p.data as Record<string, unknown>;
   const ok = (entry: number) => ({ success: true as const, message: 'Category entry successfully saved', entry });
   if (def === 'global') return ok(saveGlobal(ctx, o, data).entry);
   if (def.readOnly) throw systemError(`Category '${def.title}' is read-only and cannot be written by the API.`);
 
   let existing: EntryRec | undefined;
+  if (!def.multi && p.entry !== undefined && ctx.opts.profile.singleValueEntry === 'error') {
+    throw invalidParams('EntryId needs to be empty for single value categories.');
+  }
   if (!def.multi) existing = ctx.store.entriesOf(def.const, o.id).find((e) => e.status === STATUS.NORMAL);
   else if (p.entry !== undefined) {
     existing = Number.isInteger(p.entry) ? ctx.store.table(def.const)[String(p.entry)] : undefined;

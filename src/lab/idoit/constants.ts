@@ -129,7 +129,7 @@ export const DIALOG_TABLES: Record<string, { plus: boolean; values: DialogValue[
   },
   virtualization_system: {
     plus: true,
-    values: ['VMWare ESX', 'VMWare ESXi', 'VMWare Server', 'Microsoft Hyper-V', 'Citrix XenServer', 'Parallels',
+    values: ['VMWare ESX', 'VMWare Workstation', 'VMWare Server', 'Microsoft Hyper-V', 'Citrix XenServer', 'Parallels',
       'VirtualBox', 'Solaris Zones', 'IBM LPAR', 'XEN', 'KVM', 'QEMU'].map((title, i) => ({ id: i + 1, title, const: null })),
   },
   cpu_manufacturer: { plus: true, values: [{ id: 1, title: 'AMD', const: null }, { id: 2, title: 'Intel', const: null }] },

@@ -97,10 +97,12 @@ describe('authentication', () => {
 });
 
 describe('objects, categories and values', () => {
-  it('keeps sysid unique and refuses a duplicate IP in a net', async () => {
+  it('stores a second object with the same sysid (no uniqueness by default) and refuses a duplicate IP in a net', async () => {
     const a = await post(rpc('cmdb.object.create', { type: 'C__OBJTYPE__VIRTUAL_SERVER', title: 'a', sysid: 'S-A' }));
     const dupe = await post(rpc('cmdb.object.create', { type: 'C__OBJTYPE__VIRTUAL_SERVER', title: 'b', sysid: 'S-A' }));
-    expect(dupe.json.error).toMatchObject({ code: -32603, data: { sysid: expect.any(String) } });
+    expect(dupe.json.result.id).toBeGreaterThan(a.json.result.id);
+    const both = (await post(rpc('cmdb.objects.read', { filter: { sysid: 'S-A' } }))).json.result;
+    expect(both.map((o: any) => o.title)).toEqual(['a', 'b']);
     const net = (await post(rpc('cmdb.objects.read', { filter: { type: 'C__OBJTYPE__LAYER3_NET', title: 'lab-net' } }))).json.result[0].id;
     const taken = await post(rpc('cmdb.category.save', { object: a.json.result.id, category: 'C__CATG__IP', data: { net, ipv4_address: '10.1.0.1' } }));
     expect(taken.json.error.message).toBe('Internal error: There was a validation error: ipv4_address(text): The selected IP-address is already being used in "gw-lab-net" (#' + (net + 1) + ').');
@@ -122,7 +124,8 @@ describe('objects, categories and values', () => {
   });
   it('reports unknown objects, missing parameters and missing entries', async () => {
     expect((await post(rpc('cmdb.category.save', { object: 999999, category: 'C__CATG__CPU', data: {} }))).json.error)
-      .toEqual({ code: -32099, message: 'i-doit system error: Object with id "999999" does not exist.', data: null });
+      .toEqual({ code: -32099, message: 'i-doit system error: (object) ObjectId needs to be a integer value which references an existing object.', data: null });
+    expect((await post(rpc('cmdb.category.read', { objID: 999999, category: 'C__CATG__CPU' }))).json.result).toEqual([]);
     expect((await post(rpc('cmdb.category.save', { category: 'C__CATG__CPU', data: {} }))).json.error.message)
       .toBe("Invalid parameters: Mandatory parameter 'object' not found in your request.");
     expect((await post(rpc('cmdb.category.read', { objID: 20 }))).json.error.message).toMatch(/^Invalid parameters: Category type missing/);
@@ -132,15 +135,20 @@ describe('objects, categories and values', () => {
     expect((await post(rpc('cmdb.category.purge', { object: o, category: 'C__CATG__VIRTUAL_MACHINE' }))).json.error.message)
       .toBe(`Invalid parameters: Object ${o} does not own an entry in category 'Virtual machine'.`);
   });
-  it('lists archived objects only with the status constant and purges only deleted objects', async () => {
+  it('lists archived objects only with the status constant, refuses illegal status changes, purges from any status', async () => {
     const o = (await post(rpc('cmdb.object.create', { type: 'C__OBJTYPE__VIRTUAL_SERVER', title: 'life' }))).json.result.id;
+    expect((await post(rpc('cmdb.object.recycle', { object: o }))).json.error.code).toBe(-32099);
     expect((await post(rpc('cmdb.object.archive', { object: o }))).json.result.message).toBe(`Object ${o} has been archived.`);
+    expect((await post(rpc('cmdb.object.archive', { object: o }))).json.error.code).toBe(-32099);
     expect((await post(rpc('cmdb.objects.read', { filter: { title: 'life' } }))).json.result).toEqual([]);
     expect((await post(rpc('cmdb.objects.read', { filter: { title: 'life', status: 'C__RECORD_STATUS__ARCHIVED' } }))).json.result).toHaveLength(1);
-    expect((await post(rpc('cmdb.object.purge', { object: o }))).json.error.code).toBe(-32099);
-    const r = await post([rpc('cmdb.object.delete', { object: o }, 1), rpc('cmdb.object.purge', { object: o }, 2)]);
-    expect(r.json[1].result.message).toBe(`Object ${o} has been purged.`);
-    expect((await post(rpc('cmdb.object.read', { id: o }))).json.result).toEqual([]);
+    const r = await post([rpc('cmdb.object.delete', { object: o }, 1), rpc('cmdb.object.delete', { object: o }, 2)]);
+    expect(r.json[1].error.code).toBe(-32099);
+    const normal = (await post(rpc('cmdb.object.create', { type: 'C__OBJTYPE__VIRTUAL_SERVER', title: 'gone' }))).json.result.id;
+    for (const id of [o, normal]) {
+      expect((await post(rpc('cmdb.object.purge', { object: id }))).json.result.message).toBe(`Object ${id} has been purged.`);
+      expect((await post(rpc('cmdb.object.read', { id }))).json.result).toEqual([]);
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 /**
  * An i-doit JSON-RPC emulator for tests and the lab: `startIdoitEmulator({port, stateFile, apiKey})`.
- * Behaviour follows /work/shared/reference/idoit-jsonrpc.md; choices for unconfirmed points are listed in README.md.
+ * Behaviour, with its public source per point and the versions it can play, is listed in README.md.
  */
 import * as http from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -10,9 +10,11 @@ import type { Ctx, EmulatorUser } from './methods';
 import { objectCreate } from './objects';
 import { JsonRpcServer, type Stats } from './server';
 import { Store } from './store';
+import { PROFILES, type ApiVersion } from './versions';
 
 export type { EmulatorUser } from './methods';
 export { Store } from './store';
+export { API_VERSIONS, PROFILES, parseApiVersion, type ApiVersion } from './versions';
 
 export interface NetSeed {
   /** Title of the layer-3 net object. */
@@ -33,10 +35,18 @@ export interface IdoitEmulatorOptions {
   users?: EmulatorUser[];
   /** Layer-3 nets created at start when no object of that title exists yet. */
   nets?: NetSeed[];
-  /** Tenant setting api.authenticated-users-only; default: on when users are given. */
+  /** The API add-on generation to play (default 2.x); see versions.ts and README.md. */
+  apiVersion?: ApiVersion;
+  /** Tenant setting api.authenticated-users-only; default: the version's (1.10: on; later: on when users are given). */
   authenticatedUsersOnly?: boolean;
   /** Tenant setting cmdb.unique.ip-address (default on). */
   uniqueIp?: boolean;
+  /** What idoit.version reports instead of the version's own core version (to test clients against other versions). */
+  coreVersion?: string;
+  /** The admin's unique-SYSID check (default off, as in a stock i-doit). */
+  uniqueSysid?: boolean;
+  /** Tenant setting cmdb.quickpurge (default off); add-on 1.10 refuses cmdb.object.purge without it. */
+  quickPurge?: boolean;
   sessionTimeoutSeconds?: number;
   tenant?: string;
   publicUrl?: string;
@@ -55,7 +65,13 @@ export interface IdoitEmulator {
   expireSessions(): void;
   /** The next `count` HTTP requests answer with `status` (default 503) or stall for `stallMs` and drop. */
   injectFaults(f: { count: number; status?: number; stallMs?: number }): void;
+  /**
+   * Race tests: from now on, requests whose body contains `bodyIncludes` are held until `count` of them
+   * wait (or `maxWaitMs` passed since the first), then answered together; null switches it off.
+   */
+  holdTogether(h: { bodyIncludes: string[]; count: number; maxWaitMs: number } | null): void;
   store: Store;
+  apiVersion: ApiVersion;
 }
 
 export function seedNet(ctx: Ctx, seed: NetSeed): number {
@@ -81,14 +97,20 @@ export function seedNet(ctx: Ctx, seed: NetSeed): number {
 export async function startIdoitEmulator(o: IdoitEmulatorOptions): Promise<IdoitEmulator> {
   const store = Store.load(o.stateFile, o.now);
   const users = o.users ?? [];
+  const apiVersion = o.apiVersion ?? '2.x';
+  const profile = o.coreVersion ? { ...PROFILES[apiVersion], coreVersion: o.coreVersion } : PROFILES[apiVersion];
+  const authDefault = profile.authenticatedUsersOnly === 'when-users' ? users.length > 0 : profile.authenticatedUsersOnly;
   const opts = {
     tenant: o.tenant ?? 'ACME IT',
     publicUrl: o.publicUrl ?? 'https://cmdb.example.org',
     uniqueIp: o.uniqueIp ?? true,
-    version: '25',
+    uniqueSysid: o.uniqueSysid ?? false,
+    quickPurge: o.quickPurge ?? false,
+    apiVersion,
+    profile,
     apiKey: o.apiKey,
     users,
-    authenticatedUsersOnly: o.authenticatedUsersOnly ?? users.length > 0,
+    authenticatedUsersOnly: o.authenticatedUsersOnly ?? authDefault,
     sessionTimeoutSeconds: o.sessionTimeoutSeconds ?? 300,
     newSessionId: o.newSessionId ?? (() => randomBytes(13).toString('hex')),
     persist: () => store.save(o.stateFile),
@@ -112,11 +134,15 @@ export async function startIdoitEmulator(o: IdoitEmulatorOptions): Promise<Idoit
     url,
     endpoint: `${url}/src/jsonrpc.php`,
     store,
+    apiVersion,
     stats: () => ({ ...rpc.stats, byMethod: { ...rpc.stats.byMethod } }),
     resetStats: () => Object.assign(rpc.stats, { httpRequests: 0, calls: 0, byMethod: {} }),
     expireSessions: () => rpc.expireSessions(),
     injectFaults: (f) => {
       rpc.faults = { ...f };
+    },
+    holdTogether: (h) => {
+      rpc.barrier = h ? { matches: (b) => h.bodyIncludes.every((x) => b.includes(x)), count: h.count, maxWaitMs: h.maxWaitMs, waiting: [] } : null;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -8,6 +8,7 @@ import {
   objectArchive, objectCreate, objectDelete, objectPurge, objectRead, objectRecycle, objectsRead, objectUpdate,
 } from './objects';
 import type { Store } from './store';
+import type { ApiVersion, VersionProfile } from './versions';
 
 export interface EmulatorUser {
   username: string;
@@ -21,7 +22,12 @@ export interface ResolvedOptions {
   tenant: string;
   publicUrl: string;
   uniqueIp: boolean;
-  version: string;
+  /** Tenant setting for unique SYSIDs (off in a stock i-doit). */
+  uniqueSysid: boolean;
+  /** Tenant setting `cmdb.quickpurge` (matters where the add-on version needs it for purges). */
+  quickPurge: boolean;
+  apiVersion: ApiVersion;
+  profile: VersionProfile;
 }
 
 export interface Ctx {
@@ -46,7 +52,7 @@ export function versionResult(ctx: Ctx): unknown {
   const u = ctx.user;
   return {
     login: { userid: u.userid ?? '', name: u.name ?? u.username, mail: u.mail ?? '', username: u.username, tenant: ctx.opts.tenant, language: ctx.language },
-    version: ctx.opts.version, step: '', type: 'PRO',
+    version: ctx.opts.profile.coreVersion, step: '', type: 'PRO',
   };
 }
 

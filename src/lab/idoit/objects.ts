@@ -42,8 +42,10 @@ export function objectCreate(ctx: Ctx, p: Params): unknown {
   const type = objectTypeBy(p.type);
   if (!type) throw systemError('Object type not found.');
   if (typeof p.title !== 'string' || p.title === '') throw invalidParams('Parameter title has to be a non-empty string.');
-  const sysid = typeof p.sysid === 'string' && p.sysid ? p.sysid : undefined;
-  if (sysid && ctx.store.objectBySysid(sysid)) {
+  // Add-ons before 1.10.2 do not read `sysid` at all: i-doit generates one.
+  const sysid = ctx.opts.profile.sysidOnCreate && typeof p.sysid === 'string' && p.sysid ? p.sysid : undefined;
+  // SYSIDs are unique only where an admin switched the uniqueness check on.
+  if (sysid && ctx.opts.uniqueSysid && ctx.store.objectBySysid(sysid)) {
     throw validationError([{ key: 'sysid', type: 'text', msg: `The given value "${sysid}" is not unique.` }]);
   }
   let cmdbStatus = 6;
@@ -58,16 +60,17 @@ export function objectCreate(ctx: Ctx, p: Params): unknown {
     created: t, updated: t, description: typeof p.description === 'string' ? p.description : '', purpose: null, category: null,
     ...(sysid ? { sysid } : {}),
   });
-  const created: Record<string, number[]> = {};
-  try {
-    // Shipshape's emulator makes create-with-categories atomic: a rejected entry leaves no half object behind.
-    for (const [cat, value] of Object.entries((p.categories as Record<string, unknown>) ?? {})) {
-      const list = Array.isArray(value) ? value : [value];
-      created[cat] = list.map((data) => saveCategory(ctx, { object: o.id, category: cat, data }).entry);
-    }
-  } catch (e) {
-    ctx.store.purgeObject(o.id);
-    throw e;
+  const created: Record<string, unknown[]> = {};
+  // No rollback: the object stays, and a rejected entry comes back as an error string in its place.
+  for (const [cat, value] of Object.entries((p.categories as Record<string, unknown>) ?? {})) {
+    const list = Array.isArray(value) ? value : [value];
+    created[cat] = list.map((data) => {
+      try {
+        return saveCategory(ctx, { object: o.id, category: cat, data }).entry;
+      } catch (e) {
+        return e instanceof Error ? e.message : String(e);
+      }
+    });
   }
   const result: Record<string, unknown> = { id: o.id, message: 'Object was successfully created', success: true };
   if (p.categories !== undefined) result.categories = created;
@@ -88,39 +91,46 @@ export function objectUpdate(ctx: Ctx, p: Params): unknown {
   return { message: 'Object title was successfully updated', success: true };
 }
 
-function setStatus(ctx: Ctx, p: Params, status: number, verb: string): unknown {
-  const o = requireObject(ctx, objectParam(p));
-  o.status = status;
+/** Status changes i-doit allows; anything else (archive an archived object, recycle a normal one …) is an error. */
+const TRANSITIONS: Record<string, { from: number[]; to: number; verb: string }> = {
+  archive: { from: [STATUS.NORMAL], to: STATUS.ARCHIVED, verb: 'archived' },
+  delete: { from: [STATUS.NORMAL, STATUS.ARCHIVED], to: STATUS.DELETED, verb: 'deleted' },
+  recycle: { from: [STATUS.ARCHIVED, STATUS.DELETED], to: STATUS.NORMAL, verb: 'recycled' },
+};
+const STATUS_WORD: Record<number, string> = { 1: 'unfinished', 2: 'normal', 3: 'archived', 4: 'deleted', 6: 'a template', 7: 'a mass change template' };
+
+function setStatus(ctx: Ctx, o: ObjectRec, op: keyof typeof TRANSITIONS): unknown {
+  const t = TRANSITIONS[op]!;
+  if (!t.from.includes(o.status)) {
+    throw systemError(`Object ${o.id} cannot be ${t.verb}: it is ${STATUS_WORD[o.status] ?? `in status ${o.status}`}.`);
+  }
+  o.status = t.to;
   o.updated = ctx.store.timestamp();
-  return { success: true, message: `Object ${o.id} has been ${verb}.` };
+  return { success: true, message: `Object ${o.id} has been ${t.verb}.` };
 }
 
-export const objectArchive = (ctx: Ctx, p: Params) => setStatus(ctx, p, STATUS.ARCHIVED, 'archived');
-export const objectRecycle = (ctx: Ctx, p: Params) => setStatus(ctx, p, STATUS.NORMAL, 'recycled');
+export const objectArchive = (ctx: Ctx, p: Params) => setStatus(ctx, requireObject(ctx, objectParam(p)), 'archive');
+export const objectRecycle = (ctx: Ctx, p: Params) => setStatus(ctx, requireObject(ctx, objectParam(p)), 'recycle');
 
-export function objectDelete(ctx: Ctx, p: Params): unknown {
-  if (p.object !== undefined) return setStatus(ctx, p, STATUS.DELETED, 'deleted');
-  // Old style: `id` with an optional status constant.
-  const o = requireObject(ctx, objectParam(p, 'id'));
-  const status = p.status === undefined ? STATUS.DELETED : STATUS_CONSTANTS[String(p.status)];
-  if (status === STATUS.PURGE) {
-    ctx.store.purgeObject(o.id);
-    return { success: true, message: `Object ${o.id} has been purged.` };
-  }
-  if (status !== STATUS.ARCHIVED && status !== STATUS.DELETED) throw invalidParams(`Invalid status "${String(p.status)}".`);
-  o.status = status;
-  return { success: true, message: `Object ${o.id} has been ${status === STATUS.ARCHIVED ? 'archived' : 'deleted'}.` };
-}
-
-export function objectPurge(ctx: Ctx, p: Params): unknown {
-  const o = requireObject(ctx, objectParam(p));
-  // The KB says the object should be marked deleted first; the emulator insists (the stricter reading).
-  if (o.status !== STATUS.DELETED) {
-    throw systemError(`Object ${o.id} has to be marked as deleted before it can be purged.`);
-  }
+function purge(ctx: Ctx, o: ObjectRec): unknown {
+  if (ctx.opts.profile.purgeNeedsQuickpurge && !ctx.opts.quickPurge) throw systemError('Quickpurge is not enabled');
   ctx.store.purgeObject(o.id);
   return { success: true, message: `Object ${o.id} has been purged.` };
 }
+
+export function objectDelete(ctx: Ctx, p: Params): unknown {
+  if (p.object !== undefined) return setStatus(ctx, requireObject(ctx, p.object), 'delete');
+  // Old style: `id` with an optional status constant.
+  const o = requireObject(ctx, objectParam(p, 'id'));
+  const status = p.status === undefined ? STATUS.DELETED : STATUS_CONSTANTS[String(p.status)];
+  if (status === STATUS.PURGE) return purge(ctx, o);
+  if (status === STATUS.ARCHIVED) return setStatus(ctx, o, 'archive');
+  if (status === STATUS.DELETED) return setStatus(ctx, o, 'delete');
+  throw invalidParams(`Invalid status "${String(p.status)}".`);
+}
+
+/** Purge works from any status (normal included); add-on 1.10 needs the tenant's quick-purge setting. */
+export const objectPurge = (ctx: Ctx, p: Params) => purge(ctx, requireObject(ctx, objectParam(p)));
 
 function like(pattern: string): RegExp {
   const re = pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/%/g, '.*').replace(/_/g, '.');
@@ -130,10 +140,7 @@ function like(pattern: string): RegExp {
 export function objectsRead(ctx: Ctx, p: Params): unknown {
   const f = (p.filter as Record<string, unknown>) ?? {};
   let rows: ObjectRec[];
-  if (typeof f.sysid === 'string') {
-    const o = ctx.store.objectBySysid(f.sysid);
-    rows = o ? [o] : [];
-  } else rows = ctx.store.allObjects();
+  rows = typeof f.sysid === 'string' ? ctx.store.objectsBySysid(f.sysid) : ctx.store.allObjects();
   const status = typeof f.status === 'string' && STATUS_CONSTANTS[f.status] !== undefined ? STATUS_CONSTANTS[f.status]! : STATUS.NORMAL;
   rows = rows.filter((o) => o.status === status);
   if (f.ids !== undefined) {

@@ -5,6 +5,7 @@
 import * as http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { authError, internalError, invalidParams, invalidRequest, parseError, RpcError } from './errors';
+import type { VersionProfile } from './versions';
 import { route, type Ctx, type EmulatorUser, type ResolvedOptions } from './methods';
 import type { Store } from './store';
 
@@ -15,6 +16,12 @@ export interface ServerOptions extends ResolvedOptions {
   sessionTimeoutSeconds: number;
   newSessionId: () => string;
   persist: () => void;
+  profile: VersionProfile;
+}
+
+/** An expired or unknown session: answered per request (not once for a batch), with the version's code. */
+class SessionExpired {
+  constructor(readonly error: RpcError) {}
 }
 
 export interface Stats {
@@ -39,6 +46,8 @@ export class JsonRpcServer {
   private sessions = new Map<string, { user: EmulatorUser; lastUsed: number }>();
   /** Fault injection for client tests: the next N requests answer with this HTTP status or stall. */
   faults: { count: number; status?: number; stallMs?: number } = { count: 0 };
+  /** Race tests: requests whose body matches are held until `count` of them wait (or `maxWaitMs` passed), then run together. */
+  barrier: { matches: (body: string) => boolean; count: number; maxWaitMs: number; waiting: (() => void)[]; timer?: NodeJS.Timeout } | null = null;
 
   constructor(readonly store: Store, readonly opts: ServerOptions) {}
 
@@ -50,35 +59,52 @@ export class JsonRpcServer {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      this.stats.httpRequests++;
-      if (this.faults.count > 0) {
-        this.faults.count--;
-        if (this.faults.stallMs) {
-          setTimeout(() => res.destroy(), this.faults.stallMs).unref();
-          return;
-        }
-        res.writeHead(this.faults.status ?? 503, { 'Content-Type': 'text/html' }).end('<h1>Service Unavailable</h1>');
+      const b = this.barrier;
+      const raw = Buffer.concat(chunks).toString('utf8');
+      if (b && b.matches(raw)) {
+        b.waiting.push(() => this.answer(req, res, chunks));
+        const release = () => {
+          clearTimeout(b.timer);
+          const all = b.waiting.splice(0);
+          for (const go of all) go();
+        };
+        if (b.waiting.length >= b.count) release();
+        else if (b.waiting.length === 1) b.timer = setTimeout(release, b.maxWaitMs);
         return;
       }
-      const url = (req.url ?? '').split('?')[0];
-      if (url !== '/src/jsonrpc.php') {
-        res.writeHead(404, { 'Content-Type': 'text/html' }).end('Not found');
-        return;
-      }
-      const headers: Record<string, string> = {};
-      let body: unknown;
-      try {
-        body = this.process(req, Buffer.concat(chunks).toString('utf8'), headers);
-      } catch (e) {
-        body = errReply(null, e instanceof RpcError ? e : internalError(String(e)));
-      }
-      if (body === undefined) {
-        res.writeHead(200, headers).end();
-        return;
-      }
-      res.writeHead(200, { ...headers, 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+      this.answer(req, res, chunks);
     });
   };
+
+  private answer(req: http.IncomingMessage, res: http.ServerResponse, chunks: Buffer[]): void {
+    this.stats.httpRequests++;
+    if (this.faults.count > 0) {
+      this.faults.count--;
+      if (this.faults.stallMs) {
+        setTimeout(() => res.destroy(), this.faults.stallMs).unref();
+        return;
+      }
+      res.writeHead(this.faults.status ?? 503, { 'Content-Type': 'text/html' }).end('<h1>Service Unavailable</h1>');
+      return;
+    }
+    const url = (req.url ?? '').split('?')[0];
+    if (url !== '/src/jsonrpc.php') {
+      res.writeHead(404, { 'Content-Type': 'text/html' }).end('Not found');
+      return;
+    }
+    const headers: Record<string, string> = {};
+    let body: unknown;
+    try {
+      body = this.process(req, Buffer.concat(chunks).toString('utf8'), headers);
+    } catch (e) {
+      body = errReply(null, e instanceof RpcError ? e : internalError(String(e)));
+    }
+    if (body === undefined) {
+      res.writeHead(200, headers).end();
+      return;
+    }
+    res.writeHead(200, { ...headers, 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+  }
 
   private process(req: http.IncomingMessage, raw: string, outHeaders: Record<string, string>): unknown {
     const ctype = String(req.headers['content-type'] ?? '');
@@ -107,9 +133,9 @@ export class JsonRpcServer {
     try {
       user = this.authenticate(req, first, outHeaders);
     } catch (e) {
-      user = e as RpcError;
+      user = e instanceof SessionExpired ? e.error : (e as RpcError);
+      if (!(e instanceof SessionExpired) && batch && first) throw user;
     }
-    if (user instanceof RpcError && batch && first) throw user;
     let dirty = false;
     const replies: Reply[] = [];
     for (const item of items) {
@@ -132,7 +158,8 @@ export class JsonRpcServer {
       const now = Date.now();
       if (!s || now - s.lastUsed > this.opts.sessionTimeoutSeconds * 1000) {
         this.sessions.delete(sessionId);
-        throw authError('The session id is invalid or has expired. Please login again.');
+        const { code, detail } = this.opts.profile.sessionExpired;
+        throw new SessionExpired(new RpcError(code, detail));
       }
       s.lastUsed = now;
       outHeaders['X-RPC-Auth-Session'] = sessionId;

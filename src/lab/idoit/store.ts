@@ -56,7 +56,7 @@ export class Store {
   private ipByAddress = new Map<string, Set<number>>();
   private ipKeyOf = new Map<number, string>();
   private byObject = new Map<string, Map<number, Set<number>>>();
-  private sysids: Map<string, number> | null = null;
+  private sysids: Map<string, Set<number>> | null = null;
 
   constructor(state?: State, readonly now: () => Date = () => new Date()) {
     this.state = state ?? Store.empty(now);
@@ -101,19 +101,29 @@ export class Store {
     return this.state.objects[String(id)];
   }
 
-  objectBySysid(sysid: string): ObjectRec | undefined {
+  /** Every object with this SYSID, lowest id first: SYSIDs are not unique in a stock i-doit. */
+  objectsBySysid(sysid: string): ObjectRec[] {
     if (!this.sysids) {
       this.sysids = new Map();
-      for (const o of Object.values(this.state.objects)) this.sysids.set(o.sysid, o.id);
+      for (const o of Object.values(this.state.objects)) this.indexSysid(o.sysid, o.id);
     }
-    const id = this.sysids.get(sysid);
-    return id === undefined ? undefined : this.object(id);
+    return [...(this.sysids.get(sysid) ?? [])].sort((a, b) => a - b).map((id) => this.object(id)!).filter(Boolean);
+  }
+
+  objectBySysid(sysid: string): ObjectRec | undefined {
+    return this.objectsBySysid(sysid)[0];
+  }
+
+  private indexSysid(sysid: string, id: number): void {
+    if (!this.sysids) return;
+    if (!this.sysids.has(sysid)) this.sysids.set(sysid, new Set());
+    this.sysids.get(sysid)!.add(id);
   }
 
   setSysid(o: ObjectRec, sysid: string): void {
-    this.sysids?.delete(o.sysid);
+    this.sysids?.get(o.sysid)?.delete(o.id);
     o.sysid = sysid;
-    this.sysids?.set(sysid, o.id);
+    this.indexSysid(sysid, o.id);
   }
 
   allObjects(): ObjectRec[] {
@@ -125,13 +135,13 @@ export class Store {
     this.state.nextObjectId = Math.max(this.state.nextObjectId, id + 1);
     const rec: ObjectRec = { ...o, id, sysid: o.sysid || `SYSID_${1700000000 + id}` };
     this.state.objects[String(id)] = rec;
-    this.sysids?.set(rec.sysid, id);
+    this.indexSysid(rec.sysid, id);
     return rec;
   }
 
   purgeObject(id: number): void {
     const o = this.object(id);
-    if (o) this.sysids?.delete(o.sysid);
+    if (o) this.sysids?.get(o.sysid)?.delete(id);
     delete this.state.objects[String(id)];
     for (const cat of Object.keys(this.state.entries)) {
       for (const e of this.entriesOf(cat, id)) this.removeEntry(cat, e.id);
@@ -229,13 +239,18 @@ export class Store {
     }
   }
 
-  /** The first host-address entry in a net holding `ip`, other than `except` (the unique-IP check). */
+  /** i-doit's "in use": a host-address entry in status normal on an object in status normal. */
+  inUse(e: EntryRec): boolean {
+    return e.status === STATUS.NORMAL && this.object(e.objId)?.status === STATUS.NORMAL;
+  }
+
+  /** The first in-use host-address entry in a net holding `ip`, other than `except` (the unique-IP check). */
   ipHolder(netId: number, ip: string, except: number | null): EntryRec | undefined {
     this.netIndex();
     const table = this.table('C__CATG__IP');
     for (const id of this.ipByAddress.get(`${netId}|${ip}`) ?? []) {
       const e = table[String(id)];
-      if (e && id !== except) return e;
+      if (e && id !== except && this.inUse(e)) return e;
     }
     return undefined;
   }

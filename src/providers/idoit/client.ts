@@ -7,6 +7,7 @@
 import * as http from 'node:http';
 import axios, { type AxiosInstance } from 'axios';
 import { IdoitAuthError, IdoitError, IdoitProtocolError, TransientError } from './errors';
+import { UserError } from '../../engine/contract';
 import { httpsAgent } from './transport';
 import type { TlsOptions } from '../../manifest/site';
 
@@ -38,9 +39,32 @@ export interface IdoitClientOptions {
 }
 
 const AUTH_ERROR = -32604;
+/** Add-on 1.10 (and 1.x) answers an expired session with a system error, not an authentication error. */
+const SESSION_GONE = /Unable to get user by sessionId/i;
+const sessionGone = (e: { code?: number; message?: string } | undefined) =>
+  !!e && (e.code === AUTH_ERROR || (e.code === -32099 && SESSION_GONE.test(e.message ?? '')));
 const TRANSIENT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'EAI_AGAIN', 'ERR_SOCKET_CONNECTION_TIMEOUT']);
 /** Failures where the request never reached i-doit, so even a write may be sent again. */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'EAI_AGAIN']);
+
+/** What `idoit.version` says about the i-doit a run talks to. */
+export interface IdoitInfo {
+  /** i-doit's (core) version, e.g. "1.12.4", "1.14.2", "25". */
+  version: string;
+  /** "PRO" or "OPEN". */
+  type: string;
+}
+
+export const SUPPORTED_VERSIONS = 'i-doit 1.12 to 1.19 (API add-on 1.10 or later) and i-doit 20 or later (API add-on 2.x)';
+
+/** i-doit 1.12 shipped API add-on 1.10, the oldest whose behaviour shipshape knows; version numbers became whole numbers with i-doit 20. */
+export function isSupportedVersion(version: string): boolean {
+  const m = /^(\d+)(?:\.(\d+))?/.exec(version.trim());
+  if (!m) return false;
+  const major = Number(m[1]);
+  const minor = Number(m[2] ?? 0);
+  return major === 1 ? minor >= 12 : major >= 20;
+}
 
 export function isReadOnly(method: string): boolean {
   return method === 'idoit.version' || /\.read$/.test(method) || method === 'cmdb.objects';
@@ -54,6 +78,7 @@ export class IdoitClient {
   private session: string | null = null;
   private loggingIn: Promise<void> | null = null;
   private nextId = 1;
+  private infoRead: Promise<IdoitInfo> | null = null;
 
   constructor(private readonly o: IdoitClientOptions) {
     this.endpoint = o.url.endsWith('/src/jsonrpc.php') ? o.url : `${o.url.replace(/\/+$/, '')}/src/jsonrpc.php`;
@@ -91,6 +116,31 @@ export class IdoitClient {
     return out;
   }
 
+  /**
+   * `idoit.version`, read once per client (a run shares one client between its i-doit steps) before
+   * anything else is sent; an unsupported version stops the run here with the versions shipshape supports.
+   */
+  info(): Promise<IdoitInfo> {
+    this.infoRead ??= (async () => {
+      const [r] = await this.sendNow([{ method: 'idoit.version' }]);
+      if (!r!.ok) throw r!.error;
+      const v = r!.result as { version?: unknown; type?: unknown };
+      const info: IdoitInfo = { version: String(v.version ?? ''), type: String(v.type ?? '') };
+      if (!isSupportedVersion(info.version)) {
+        throw new UserError(`i-doit at ${this.endpoint} reports version "${info.version}", which shipshape does not support; supported: ${SUPPORTED_VERSIONS}.`);
+      }
+      return info;
+    })();
+    this.infoRead.catch(() => { this.infoRead = null; });
+    return this.infoRead;
+  }
+
+  /** For the plan header: `{server: "i-doit 25 PRO", url: "<endpoint>"}` (reads the version if not read yet). */
+  async about(): Promise<Record<string, string>> {
+    const i = await this.info();
+    return { server: `i-doit ${i.version}${i.type ? ` ${i.type}` : ''}`, url: this.endpoint };
+  }
+
   /** Like batch, but throws the first error. */
   async batchOrThrow(calls: IdoitCall[]): Promise<unknown[]> {
     const rs = await this.batch(calls);
@@ -114,7 +164,12 @@ export class IdoitClient {
     return { version: '2.0', method: c.method, params, id: this.nextId++ };
   }
 
-  private async send(calls: IdoitCall[], relogged = false): Promise<CallResult[]> {
+  private async send(calls: IdoitCall[]): Promise<CallResult[]> {
+    await this.info();
+    return this.sendNow(calls);
+  }
+
+  private async sendNow(calls: IdoitCall[], relogged = false): Promise<CallResult[]> {
     if (this.usesSession) await this.ensureSession();
     const apikey = await this.o.apiKey();
     const body = calls.map((c) => this.envelope(c, apikey));
@@ -124,14 +179,15 @@ export class IdoitClient {
     // A batch refused as a whole (auth, duplicate ids, mixed keys) comes back as one error object.
     const list = Array.isArray(reply) ? reply : calls.length === 1 && (reply as { id?: unknown }).id === body[0]!.id ? [reply] : null;
     const whole = list ? null : (reply as { error?: { code: number; message: string; data: unknown } }).error;
-    const authFailed = whole ? whole.code === AUTH_ERROR : list!.every((r) => (r as { error?: { code: number } }).error?.code === AUTH_ERROR);
+    const authFailed = whole ? sessionGone(whole) : list!.length > 0 && list!.every((r) => sessionGone((r as { error?: { code: number; message: string } }).error));
     if (authFailed) {
       const msg = whole?.message ?? (list![0] as { error: { message: string } }).error.message;
-      // An expired session: log in again once and resend (nothing ran: auth is checked before any call).
+      // An expired session (−32604, or 1.x's −32099 "Unable to get user by sessionId"): log in again once
+      // and resend (nothing ran: every request of the batch was refused before it started).
       if (used && !relogged) {
         // Only drop the session this request used: a parallel request may have logged in again already.
         if (this.session === used) this.session = null;
-        return this.send(calls, true);
+        return this.sendNow(calls, true);
       }
       throw new IdoitAuthError(this.endpoint, msg);
     }

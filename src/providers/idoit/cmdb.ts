@@ -8,13 +8,13 @@
  */
 import {
   UNKNOWN, UserError,
-  type FieldChange, type Fields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved, type Capabilities, type IdentityFields } from '../../engine/contract';
+  type FieldChange, type Fields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved, type Capabilities, type IdentityFields,
+} from '../../engine/contract';
 import type { SiteConfig } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
 import type { IdoitCall, IdoitClient } from './client';
-import { IdoitError } from './errors';
-import { osMarker, STATUS_NAMES, systemFromMarker, VM_TYPE } from './marker';
-import { ensureSystemObject, findSystemObject, readAllStates, type ObjectRow } from './system-object';
+import { osMarker, STATUS_NAMES, VM_TYPE } from './marker';
+import { findSystemObject, isObjectGone, ownedObject, isQuickPurgeOff, ownerOf, readAllStates, withSystemObject, type ObjectRow } from './system-object';
 
 export interface CmdbFields extends Fields {
   title: string;
@@ -44,7 +44,7 @@ export interface CmdbOptions {
 }
 
 export const CMDB_CATEGORIES = [
-  'C__CATG__CPU', 'C__CATG__MEMORY', 'C__CATG__DRIVE', 'C__CATG__OPERATING_SYSTEM', 'C__CATG__NETWORK_PORT', 'C__CATG__VIRTUAL_MACHINE', 'C__CATG__IP',
+  'C__CATG__GLOBAL', 'C__CATG__CPU', 'C__CATG__MEMORY', 'C__CATG__DRIVE', 'C__CATG__OPERATING_SYSTEM', 'C__CATG__NETWORK_PORT', 'C__CATG__VIRTUAL_MACHINE', 'C__CATG__IP',
 ];
 /** Where a VM can run, as i-doit documents it (physical servers are left out: there can be thousands). */
 const HOST_TYPES = ['C__OBJTYPE__VIRTUAL_HOST', 'C__OBJTYPE__CLUSTER', 'C__OBJTYPE__HOST'];
@@ -97,6 +97,7 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
   }
 
   async observe(_ctx: ProviderContext): Promise<Observation<CmdbFields, CmdbHandle>> {
+    await this.client.info(); // the run's one version check, before the counted observe
     const before = this.client.requestCount;
     const results = await this.client.batchOrThrow([
       ...readAllStates({ type: VM_TYPE }, CMDB_CATEGORIES),
@@ -106,14 +107,11 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
     for (const os of results[3] as ObjectRow[]) if (!this.osIds.has(os.title)) this.osIds.set(os.title, os.id);
     for (const rows of results.slice(4) as ObjectRow[][]) for (const h of rows) if (!this.hostIds.has(h.title)) this.hostIds.set(h.title, h.id);
     const resources = (results.slice(0, 3) as ObjectRow[][]).flat().map((r) => toResource(r));
-    return { resources, roundTrips: this.client.requestCount - before };
+    return { resources, roundTrips: this.client.requestCount - before, about: await this.client.about() };
   }
 
   async create(system: DesiredSystem, desired: CmdbFields, _r: Resolved, ctx: ProviderContext): Promise<ObservedResource<CmdbFields, CmdbHandle>> {
-    let row = await findSystemObject(this.client, system.name, CMDB_CATEGORIES);
-    if (!row) row = await ensureSystemObject(this.client, system, ctx.commit);
-    const current = toResource(row);
-    await this.write(current, desired, null);
+    await withSystemObject(this.client, system, ctx.commit, (row) => this.write(toResource(row), desired, null), CMDB_CATEGORIES);
     return this.reread(system);
   }
 
@@ -123,21 +121,36 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
     this.assertOwned(observed);
     // Entry ids from the run's observation may be stale: the ip step ran since (a new host-address entry),
     // or someone edited the object in the UI. Write against a fresh read of this one object.
-    const fresh = await findSystemObject(this.client, system.name, CMDB_CATEGORIES);
-    if (!fresh || String(fresh.id) !== observed.id) throw new UserError(`i-doit object #${observed.id} of ${system.name} is gone or lost its marker since it was observed; run again.`);
+    const fresh = await ownedObject(this.client, Number(observed.id), system.name, CMDB_CATEGORIES);
+    if (!fresh) throw new UserError(`i-doit object #${observed.id} of ${system.name} is gone or lost its marker since it was observed; run again.`);
     await this.write(toResource(fresh), desired, new Set(changes.map((c) => c.path)));
-    return this.reread(system);
+    return this.reread(system, fresh.id);
   }
 
+  /**
+   * Archive, or purge: delete first (i-doit refuses to delete a deleted object, so only from normal or
+   * archived), then purge. Add-on 1.10 purges only with the tenant setting `cmdb.quickpurge`; without
+   * it the object stays deleted (a tombstone plans nothing more for it) and the error says what to change.
+   */
   async delete(system: DesiredSystem, observed: ObservedResource<CmdbFields, CmdbHandle>, ctx: ProviderContext): Promise<void> {
     this.assertOwned(observed);
     const object = observed.handle!.objectId;
-    const calls: IdoitCall[] = system.lifecycle.cmdbOnDelete === 'purge'
-      ? [{ method: 'cmdb.object.delete', params: { object } }, { method: 'cmdb.object.purge', params: { object } }]
-      : [{ method: 'cmdb.object.archive', params: { object } }];
+    const status = observed.fields.status;
+    const purge = system.lifecycle.cmdbOnDelete === 'purge';
+    const calls: IdoitCall[] = purge
+      ? [...(status !== 'deleted' ? [{ method: 'cmdb.object.delete', params: { object } }] : []), { method: 'cmdb.object.purge', params: { object } }]
+      : status === 'normal' ? [{ method: 'cmdb.object.archive', params: { object } }] : [];
     const results = await this.client.batch(calls);
     for (const r of results) {
-      if (!r.ok && !(r.error.code === -32099 && /does not exist/.test(r.error.idoitMessage))) throw r.error;
+      if (r.ok || isObjectGone(r.error)) continue;
+      if (isQuickPurgeOff(r.error)) {
+        throw new UserError(
+          `i-doit did not purge object #${object} (${system.name}): its API add-on purges only with the tenant setting ` +
+            '"cmdb.quickpurge" (Administration → System settings → Quickpurge) switched on. The object is marked deleted and shipshape ' +
+            'leaves it so; switch the setting on and purge it in i-doit, or use lifecycle.cmdbOnDelete: archive.',
+        );
+      }
+      throw r.error;
     }
     ctx.log.info({ system: system.name, object, action: system.lifecycle.cmdbOnDelete }, 'i-doit object removed');
   }
@@ -150,8 +163,8 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
     if (!observed.owned) throw new UserError(`i-doit object #${observed.id} "${observed.system}" carries no shipshape marker; shipshape does not change it.`);
   }
 
-  private async reread(system: DesiredSystem): Promise<ObservedResource<CmdbFields, CmdbHandle>> {
-    const row = await findSystemObject(this.client, system.name, CMDB_CATEGORIES);
+  private async reread(system: DesiredSystem, id?: number): Promise<ObservedResource<CmdbFields, CmdbHandle>> {
+    const row = id ? await ownedObject(this.client, id, system.name, CMDB_CATEGORIES) : await findSystemObject(this.client, system.name, CMDB_CATEGORIES);
     if (!row) throw new UserError(`i-doit object for ${system.name} vanished while it was being written; run again.`);
     return toResource(row);
   }
@@ -161,16 +174,13 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
     const known = this.osIds.get(title);
     if (known) return known;
     const rows = await this.client.call<ObjectRow[]>('cmdb.objects.read', { filter: { type: 'C__OBJTYPE__OPERATING_SYSTEM', title } });
-    let id = rows.find((r) => r.title === title)?.id;
+    let id = rows.filter((r) => r.title === title).sort((a, b) => a.id - b.id)[0]?.id;
     if (!id) {
-      try {
-        id = (await this.client.call<{ id: number }>('cmdb.object.create', { type: 'C__OBJTYPE__OPERATING_SYSTEM', title, sysid: osMarker(title) })).id;
-      } catch (e) {
-        if (!(e instanceof IdoitError && e.fieldError('sysid'))) throw e;
-        const again = await this.client.call<ObjectRow[]>('cmdb.objects.read', { filter: { sysid: osMarker(title) } });
-        id = again[0]?.id;
-        if (!id) throw e;
-      }
+      const mine = (await this.client.call<{ id: number }>('cmdb.object.create', { type: 'C__OBJTYPE__OPERATING_SYSTEM', title, sysid: osMarker(title) })).id;
+      // Two runs may both have created it (titles and SYSIDs are not unique): the lowest id wins, ours goes if it lost.
+      const again = await this.client.call<ObjectRow[]>('cmdb.objects.read', { filter: { type: 'C__OBJTYPE__OPERATING_SYSTEM', title } });
+      id = again.filter((r) => r.title === title).map((r) => Number(r.id)).sort((a, b) => a - b)[0] ?? mine;
+      if (id !== mine) await this.client.batch([{ method: 'cmdb.object.purge', params: { object: mine } }]);
     }
     this.osIds.set(title, id);
     return id;
@@ -201,14 +211,29 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
       saveList('C__CATG__MEMORY', [{ capacity: gb ? d.memoryMiB / 1024 : d.memoryMiB, unit: gb ? 'C__MEMORY_UNIT__GB' : 'C__MEMORY_UNIT__MB' }]);
     }
     if (want('disks')) saveList('C__CATG__DRIVE', d.disksGiB.map((size, i) => ({ title: `Disk ${i + 1}`, capacity: size, unit: 'C__MEMORY_UNIT__GB' })));
-    if (want('os') && d.os) saveList('C__CATG__OPERATING_SYSTEM', [{ application: await this.osId(d.os) }]);
+    // Single-value in i-doit 1.12 (add-ons up to 1.14.0 refuse an `entry` for it, later ones ignore it); saved
+    // without `entry` it updates the one entry, and on an i-doit where it is multi-value the extra entries are purged below.
+    if (want('os') && d.os) save('C__CATG__OPERATING_SYSTEM', { application: await this.osId(d.os) });
     if (want('network.mac') || want('network.ip')) {
       saveList('C__CATG__NETWORK_PORT', [{ title: 'eth0', mac: d.mac, active: 1, addresses: h.ipEntry ? [h.ipEntry] : null }]);
     }
     const hostId = d.host ? this.hostIds.get(d.host) : undefined;
-    if (want('host') || paths === null) save('C__CATG__VIRTUAL_MACHINE', { virtual_machine: 2, system: 'VMWare ESXi', ...(hostId ? { hosts: hostId } : {}) });
+    // "VMWare ESX" is in i-doit's default list: a title that is not would add a Dialog+ value.
+    if (want('host') || paths === null) save('C__CATG__VIRTUAL_MACHINE', { virtual_machine: 2, system: 'VMWare ESX', ...(hostId ? { hosts: hostId } : {}) });
     if (calls.length) await this.client.batchOrThrow(calls);
+    if (want('os') && d.os) {
+      const os = await this.client.call<Entry[]>('cmdb.category.read', { objID: object, category: 'C__CATG__OPERATING_SYSTEM' });
+      const newest = Math.max(...os.map((e) => Number(e.id)));
+      const extra = os.filter((e) => Number(e.id) !== newest);
+      if (extra.length) await this.client.batchOrThrow(extra.map((e) => ({ method: 'cmdb.category.purge', params: { object, category: 'C__CATG__OPERATING_SYSTEM', entry: Number(e.id) } })));
+    }
   }
+}
+
+function portAddress(port: Entry | undefined): string {
+  const first = Array.isArray(port?.addresses) ? port.addresses[0] : undefined;
+  const ip = first?.title ?? first?.ref_title;
+  return typeof ip === 'string' ? ip : '';
 }
 
 function toResource(row: ObjectRow): ObservedResource<CmdbFields, CmdbHandle> {
@@ -219,7 +244,7 @@ function toResource(row: ObjectRow): ObservedResource<CmdbFields, CmdbHandle> {
   const port = c('C__CATG__NETWORK_PORT')[0];
   const ips = c('C__CATG__IP');
   const ip = ips.find((e) => String(e.primary?.value) === '1') ?? ips[0];
-  const owner = systemFromMarker(row.sysid);
+  const owner = ownerOf(row);
   const entries: Record<string, number[]> = {};
   for (const k of CMDB_CATEGORIES) entries[k] = c(k).map((e) => Number(e.id));
   return {
@@ -230,7 +255,8 @@ function toResource(row: ObjectRow): ObservedResource<CmdbFields, CmdbHandle> {
     fields: {
       title: row.title, status: STATUS_NAMES[row.status] ?? String(row.status), cmdbStatus: row.cmdb_status_title ?? '', cpu, memoryMiB, disksGiB,
       os: c('C__CATG__OPERATING_SYSTEM')[0]?.application?.title ?? '', mac: port?.mac ?? '',
-      portIp: (Array.isArray(port?.addresses) ? port.addresses[0]?.ref_title : undefined) ?? '',
+      // i-doit reads a port's addresses as [{id, title: <IP>, hostname, type}] (no ref_title).
+      portIp: portAddress(port),
       host: c('C__CATG__VIRTUAL_MACHINE')[0]?.hosts?.title ?? null,
     },
     handle: { objectId: row.id, entries, ipEntry: ip ? Number(ip.id) : null } satisfies CmdbHandle,

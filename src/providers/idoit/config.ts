@@ -11,6 +11,8 @@ export type IdoitConfig = {
   username?: SecretRef;
   password?: SecretRef;
   tls: TlsOptions;
+  /** Lab sites only: which API add-on generation the lab's emulator plays, and its quick-purge setting. */
+  emulator?: { apiVersion?: '1.10' | '1.14' | '2.x'; quickPurge?: boolean };
 };
 
 interface Raw {
@@ -19,6 +21,7 @@ interface Raw {
   username?: string;
   password?: string;
   tls?: TlsOptions;
+  emulator?: { apiVersion?: '1.10' | '1.14' | '2.x'; quickPurge?: boolean };
 }
 
 export function idoitConfig(section: BackendSection): IdoitConfig {
@@ -26,5 +29,6 @@ export function idoitConfig(section: BackendSection): IdoitConfig {
   const out: IdoitConfig = { backend: 'idoit', url: i.url, apiKey: secretRef(i.apiKey), tls: { ...(i.tls ?? {}) } };
   if (i.username !== undefined) out.username = secretRef(i.username);
   if (i.password !== undefined) out.password = secretRef(i.password);
+  if (i.emulator !== undefined) out.emulator = { ...i.emulator };
   return out;
 }

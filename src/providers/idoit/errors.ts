@@ -29,7 +29,9 @@ export class IdoitAuthError extends UserError {
   constructor(readonly endpoint: string, readonly idoitMessage: string) {
     super(
       `i-doit at ${endpoint} refused the credentials: ${idoitMessage} ` +
-        'Check idoit.apiKey (and idoit.username / idoit.password) in shipshape.yaml and the secrets they point to.',
+        (/authenticated-users-only/.test(idoitMessage)
+          ? 'This i-doit accepts only users (the tenant setting api.authenticated-users-only, on by default in API add-on 1.10): set username and password in the ipam / cmdb sections (backend: idoit) of shipshape.yaml.'
+          : 'Check apiKey (and username / password) of the ipam / cmdb sections (backend: idoit) in shipshape.yaml and the secrets they point to.'),
     );
   }
 }

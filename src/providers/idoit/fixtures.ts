@@ -85,7 +85,7 @@ export async function seedManagedSystems(
       calls.push({
         method: 'cmdb.object.create',
         params: {
-          type: 'C__OBJTYPE__VIRTUAL_SERVER', title: `sys-${i}`, sysid: `SHIPSHAPE-VM-sys-${i}`,
+          type: 'C__OBJTYPE__VIRTUAL_SERVER', title: `sys-${i}`, sysid: `SHIPSHAPE-VM-sys-${i}`, description: `shipshape-system=sys-${i}`,
           categories: {
             C__CATG__IP: [{ net, ipv4_address: ip, hostname: `sys-${i}`, domain: 'lab.example.org', primary: 1, ipv4_assignment: 2 }],
             C__CATG__CPU: [{ title: 'vCPU', cores: 2 }],

@@ -17,18 +17,23 @@ function client(config: IdoitConfig, d: ConnectDeps): IdoitClient {
   return d.shared(`idoit ${config.url} ${config.apiKey.ref} ${config.username?.ref ?? ''}`, () => idoitClient(config, d.site.root, d.secret));
 }
 
+const labOnlyKeys = { emulator: 'chooses which i-doit API add-on the lab\'s emulator plays; a real site talks to its i-doit' };
+
 export const idoitIpam = defineBackend({
   kind: 'ipam',
   id: 'idoit',
   schema,
+  labOnlyKeys,
   config: idoitConfig,
-  connect: (config, d) => new IdoitIpamProvider({ client: client(config, d), site: d.site }),
+  // The IPAM knows every address the repo declares, so `ip: auto` never takes one.
+  connect: (config, d) => new IdoitIpamProvider({ client: client(config, d), site: d.site, systems: d.repo.systems }),
 });
 
 export const idoitCmdb = defineBackend({
   kind: 'cmdb',
   id: 'idoit',
   schema,
+  labOnlyKeys,
   config: idoitConfig,
   connect: (config, d) => new IdoitCmdbProvider({ client: client(config, d), site: d.site }),
 });

@@ -7,15 +7,16 @@
  */
 import {
   TransientError, UNKNOWN, UserError,
-  type FieldChange, type Fields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved, type Capabilities, type IdentityFields } from '../../engine/contract';
+  type FieldChange, type Fields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved, type Capabilities, type IdentityFields,
+} from '../../engine/contract';
 import type { NetSite, SiteConfig } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
 import type { IdoitClient } from './client';
 import { IdoitError } from './errors';
 import { intToIp, parseCidr } from '../../net/ipv4';
-import { STATUS_NAMES, systemFromMarker, VM_TYPE } from './marker';
-import { firstFree, ipListHolders, netReads, netView, refusal, type NetView } from './net';
-import { ensureSystemObject, readAllStates, type ObjectRow } from './system-object';
+import { STATUS_NAMES, VM_TYPE } from './marker';
+import { firstFree, ipListHolders, netReads, netView, refusal, type Declared, type NetView } from './net';
+import { assertNotReleased, isObjectGone, isQuickPurgeOff, ownerOf, readAllStates, withSystemObject, type ObjectRow } from './system-object';
 
 export interface IpFields extends Fields {
   net: string;
@@ -36,6 +37,11 @@ export interface IpamOptions {
   site: SiteConfig;
   /** Give up after this many lost races or refused writes in a row (default 64). */
   maxAttempts?: number;
+  /**
+   * Every system the repo declares: `ip: auto` never takes an address another manifest declares
+   * explicitly, whatever order the systems are applied in.
+   */
+  systems?: readonly DesiredSystem[];
 }
 
 type HostEntry = Record<string, any>;
@@ -48,44 +54,84 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
   private readonly site: SiteConfig;
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly netIds = new Map<string, number>();
+  /** Per net title: explicit addresses of present systems. */
+  private readonly declared = new Map<string, Declared>();
+  /** `net|ip` → the virtual server holding it, from the last observe (plans show collisions from it). */
+  private readonly seenHolders = new Map<string, { id: string; title: string; system: string | null }>();
 
   constructor(private readonly o: IpamOptions) {
     this.client = o.client;
     this.site = o.site;
+    for (const s of o.systems ?? []) {
+      if (s.state !== 'present' || s.network.ip === 'auto') continue;
+      const m = this.declared.get(s.network.net) ?? new Map();
+      m.set(s.network.ip, { system: s.name, file: s.file });
+      this.declared.set(s.network.net, m);
+    }
   }
 
   desired(system: DesiredSystem): IpFields | null {
     return { net: system.network.net, ip: system.network.ip, hostname: system.name, domain: system.dns.domain, status: 'normal' };
   }
 
-  diff(_system: DesiredSystem, desired: IpFields, observed: ObservedResource<IpFields, IpHandle>): FieldChange[] {
+  diff(system: DesiredSystem, desired: IpFields, observed: ObservedResource<IpFields, IpHandle>): FieldChange[] {
     const f = observed.fields;
     const out: FieldChange[] = [];
     if (f.status !== 'normal') out.push({ path: 'status', from: f.status, to: 'normal' });
-    if (f.net !== desired.net) out.push({ path: 'network.net', from: f.net || null, to: desired.net });
-    else if (desired.ip !== 'auto' && f.ip !== desired.ip) out.push({ path: 'network.ip', from: f.ip || null, to: desired.ip });
+    const claimant = desired.ip === 'auto' && f.ip ? this.declared.get(desired.net)?.get(f.ip) : undefined;
+    if (f.net !== desired.net) {
+      out.push({ path: 'network.net', from: f.net || null, to: desired.net });
+      if (desired.ip !== 'auto') out.push(this.explicitChange(f.ip, desired, observed.id));
+    } else if (desired.ip !== 'auto' && f.ip !== desired.ip) out.push(this.explicitChange(f.ip, desired, observed.id));
     else if (!f.ip) out.push({ path: 'network.ip', from: null, to: desired.ip === 'auto' ? UNKNOWN : desired.ip });
+    else if (claimant && claimant.system !== system.name) {
+      // An address `auto` took before its owner declared it: this system moves, the declaring one gets it next run.
+      out.push({ path: 'network.ip', from: f.ip, to: UNKNOWN });
+    }
     if (f.hostname !== desired.hostname) out.push({ path: 'name', from: f.hostname, to: desired.hostname });
     if (f.domain !== desired.domain) out.push({ path: 'dns.domain', from: f.domain, to: desired.domain });
     return out;
   }
 
   async observe(_ctx: ProviderContext): Promise<Observation<IpFields, IpHandle>> {
-    const before = this.client.requestCount;
+    await this.client.info(); // the run's one version check, before the counted observe
+    const start = this.client.requestCount;
     const results = await this.client.batchOrThrow([
-      ...readAllStates({ type: VM_TYPE }, ['C__CATG__IP']),
+      ...readAllStates({ type: VM_TYPE }, ['C__CATG__GLOBAL', 'C__CATG__IP']),
       { method: 'cmdb.objects.read', params: { filter: { type: 'C__OBJTYPE__LAYER3_NET' } } },
     ]);
     for (const net of results[3] as ObjectRow[]) if (!this.netIds.has(net.title)) this.netIds.set(net.title, net.id);
-    const resources = (results.slice(0, 3) as ObjectRow[][]).flat().map((row) => this.toResource(row, (row.categories?.C__CATG__IP ?? []) as HostEntry[]));
-    return { resources, roundTrips: this.client.requestCount - before };
+    this.seenHolders.clear();
+    const rows = (results.slice(0, 3) as ObjectRow[][]).flat();
+    for (const row of rows) {
+      for (const e of (row.categories?.C__CATG__IP ?? []) as HostEntry[]) {
+        const ip = e?.ipv4_address?.ref_title;
+        if (typeof ip === 'string' && ip) this.seenHolders.set(`${String(e.net?.title ?? '')}|${ip}`, { id: String(row.id), title: row.title, system: ownerOf(row) });
+      }
+    }
+    const resources = rows.map((row) => this.toResource(row, (row.categories?.C__CATG__IP ?? []) as HostEntry[]));
+    return { resources, roundTrips: this.client.requestCount - start, about: await this.client.about() };
   }
 
   async create(system: DesiredSystem, desired: IpFields, _r: Resolved, ctx: ProviderContext): Promise<ObservedResource<IpFields, IpHandle>> {
-    const obj = await ensureSystemObject(this.client, system, ctx.commit);
-    if (obj.status !== 2) await this.client.call('cmdb.object.recycle', { object: obj.id });
-    const entry = await this.allocate(obj.id, desired, false);
-    return this.toResource({ ...obj, status: 2 }, [entry]);
+    return withSystemObject(this.client, system, ctx.commit, async (obj) => {
+      if (obj.status !== 2) await this.client.call('cmdb.object.recycle', { object: obj.id });
+      const entry = await this.allocate(obj.id, desired, false, system.name);
+      return this.toResource({ ...obj, status: 2 }, [entry]);
+    });
+  }
+
+  /** The change an explicit address needs; refused (so the plan shows it) when another object holds it. */
+  private explicitChange(from: string, desired: IpFields, objectId: string): FieldChange {
+    const change: FieldChange = { path: 'network.ip', from: from || null, to: desired.ip };
+    const holder = this.seenHolders.get(`${desired.net}|${desired.ip}`);
+    if (holder && holder.id !== objectId) {
+      const moving = holder.system && (this.o.systems ?? []).some((s) => s.name === holder.system && s.state === 'present' && s.network.ip === 'auto');
+      change.refused = moving
+        ? `${desired.ip} is held by "${holder.title}" (#${holder.id}, ip: auto), which this plan moves to another address; apply, then run again`
+        : `${desired.ip} is held by "${holder.title}" (#${holder.id}) in i-doit; free it there or choose another address`;
+    }
+    return change;
   }
 
   async update(
@@ -98,7 +144,7 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     let entry: HostEntry;
     if (moves || h.entryId === null) {
       // New address first, old one released after: the system is never without one.
-      entry = await this.allocate(h.objectId, desired, true);
+      entry = await this.allocate(h.objectId, desired, h.entryId !== null, system.name);
       if (h.entryId !== null && h.entryId !== Number(entry.id)) {
         await this.client.call('cmdb.category.purge', { object: h.objectId, category: 'C__CATG__IP', entry: h.entryId });
       }
@@ -109,7 +155,7 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
       entry = (await this.client.call<HostEntry[]>('cmdb.category.read', { objID: h.objectId, category: 'C__CATG__IP' })).find((e) => Number(e.id) === h.entryId)!;
     }
     ctx.log.info({ system: system.name, ip: entry?.ipv4_address?.ref_title }, 'i-doit host address updated');
-    return this.toResource({ id: h.objectId, title: system.name, sysid: '', status: 2 }, entry ? [entry] : []);
+    return this.toResource({ id: h.objectId, title: system.name, sysid: '', status: 2 }, entry ? [entry] : [], system.name);
   }
 
   /** Releases the address: purges the host-address entry (the object itself is the cmdb step's). */
@@ -121,7 +167,10 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
       await this.client.call('cmdb.category.purge', { object: h.objectId, category: 'C__CATG__IP', entry: h.entryId });
     } catch (e) {
       // Already gone with a purged object or entry: the address is free, which is what we wanted.
-      if (e instanceof IdoitError && (e.code === -32099 || e.code === -32602)) return;
+      if (isObjectGone(e) || (e instanceof IdoitError && e.code === -32602 && /Unable to find entry|does not own an entry/.test(e.idoitMessage))) return;
+      if (isQuickPurgeOff(e)) {
+        throw new UserError(`i-doit did not purge the host address of object #${h.objectId} (${observed.system}): its API add-on purges only with the tenant setting "cmdb.quickpurge" switched on; shipshape keeps the address reserved until it is purged.`);
+      }
       throw e;
     }
   }
@@ -151,9 +200,9 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     return this.site.nets[title] ?? Object.values(this.site.nets).find((n) => n.title === title);
   }
 
-  private toResource(row: ObjectRow, entries: HostEntry[]): ObservedResource<IpFields, IpHandle> {
+  private toResource(row: ObjectRow, entries: HostEntry[], owner: string | null = ownerOf(row)): ObservedResource<IpFields, IpHandle> {
+    entries = entries.filter((x) => typeof x === 'object' && x !== null);
     const e = entries.find((x) => String(x.primary?.value) === '1') ?? entries[0];
-    const owner = systemFromMarker(row.sysid);
     return {
       kind: 'ip',
       system: owner ?? row.title,
@@ -192,28 +241,33 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     return next;
   }
 
-  private allocate(objectId: number, desired: IpFields, replace: boolean): Promise<HostEntry> {
-    return this.serialised(desired.net, () => this.allocateNow(objectId, desired, replace));
+  private allocate(objectId: number, desired: IpFields, replace: boolean, self: string): Promise<HostEntry> {
+    return this.serialised(desired.net, () => this.allocateNow(objectId, desired, replace, self));
   }
 
-  private async allocateNow(objectId: number, desired: IpFields, replace: boolean): Promise<HostEntry> {
+  private async allocateNow(objectId: number, desired: IpFields, replace: boolean, self: string): Promise<HostEntry> {
     const netId = await this.netId(desired.net);
     const site = this.siteNet(desired.net);
     const reserved = new Set(site?.reserved ?? []);
     const explicit = desired.ip === 'auto' ? null : desired.ip;
+    const declared = this.declared.get(desired.net);
     const lost = new Set<string>();
     const ownRead = { method: 'cmdb.category.read', params: { objID: objectId, category: 'C__CATG__IP' } };
+    const generalRead = { method: 'cmdb.category.read', params: { objID: objectId, category: 'C__CATG__GLOBAL' } };
     for (let attempt = 1; attempt <= (this.o.maxAttempts ?? 64); attempt++) {
-      const [net, list, dhcp, own] = await this.client.batchOrThrow([...netReads(netId), ownRead]);
-      const view = netView(netId, desired.net, site, [net, list, dhcp]);
+      const reads = await this.client.batchOrThrow([...netReads(netId), ownRead, generalRead]);
+      // A racing run may have released this object as its duplicate: then the caller adopts the winner.
+      assertNotReleased(objectId, reads.pop());
+      const own = reads.pop();
+      const view = netView(netId, desired.net, site, reads);
       const mine = (own as HostEntry[]).filter((e) => Number(e.net?.id) === netId);
       // Idempotent: a rerun finds the address the system already holds.
       const reuse = explicit ? mine.find((e) => e.ipv4_address?.ref_title === explicit) : replace ? undefined : mine[0];
       if (reuse) return reuse;
-      const ip = explicit ?? firstFree(view, objectId, reserved, lost, site?.gateway);
+      const ip = explicit ?? firstFree(view, objectId, reserved, lost, site?.gateway, declared, self);
       if (!ip) throw fullNet(view, reserved);
       if (explicit) {
-        const why = refusal(view, explicit, objectId, reserved, site?.gateway);
+        const why = refusal(view, explicit, objectId, reserved, site?.gateway, declared, self);
         if (why) throw new UserError(`network.ip ${explicit} ${why.reason}; choose another address or ip: auto.`);
       }
       const saved = await this.write(objectId, netId, ip, desired);
@@ -223,7 +277,18 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
         continue;
       }
       if (await this.verify(objectId, netId, ip, saved)) {
-        return (await this.client.call<HostEntry[]>('cmdb.category.read', { objID: objectId, category: 'C__CATG__IP' })).find((e) => Number(e.id) === saved)!;
+        const mineNow = (await this.client.call<HostEntry[]>('cmdb.category.read', { objID: objectId, category: 'C__CATG__IP' }))
+          .filter((e) => Number(e.net?.id) === netId).sort((a, b) => Number(a.id) - Number(b.id));
+        // Another run allocated for the same object at the same moment: the earlier entry stays, ours goes.
+        const earlier = replace || explicit ? undefined : mineNow.find((e) => Number(e.id) < saved);
+        if (earlier) {
+          await this.client.call('cmdb.category.purge', { object: objectId, category: 'C__CATG__IP', entry: saved });
+          return earlier;
+        }
+        const own = mineNow.find((e) => Number(e.id) === saved);
+        // Gone with its object: a racing run released the object as a duplicate (the caller adopts the winner).
+        if (!own) throw new IdoitError('cmdb.category.read', -32099, `Object with id "${objectId}" does not exist.`, null);
+        return own;
       }
       if (explicit) throw new UserError(`network.ip ${explicit} in net "${desired.net}" is held by another object in i-doit since a moment ago; choose another address or ip: auto.`);
       lost.add(ip);

@@ -1,20 +1,55 @@
 /**
- * shipshape's ownership marker in i-doit: the object's SYSID (C__CATG__GLOBAL `sysid`).
- * Why SYSID and not a tag or the description: i-doit keeps it unique per tenant (a second object with
- * the same SYSID is refused, so two runs can never create the same system twice), the GUI shows it
- * read-only by default, mass changes and templates do not overwrite it, it comes with every
- * `cmdb.objects.read` row without reading any category, and `filter.sysid` finds it exactly.
- * Tags and descriptions are free-text fields that any user edits or clears in passing.
+ * shipshape's ownership marker in i-doit, and what decides that an object is a system's.
+ *
+ * Two places carry it, because no single field is stored the same way by every API add-on:
+ * - the SYSID `SHIPSHAPE-VM-<name>`: sent with `cmdb.object.create`; stored by add-ons from 1.10.2 on,
+ *   ignored by older ones (they generate a SYSID, and i-doit keeps an object's SYSID: it cannot be
+ *   written later through the General category either). Not unique: i-doit accepts a second object
+ *   with the same SYSID, so it is an identity, never a race guard.
+ * - the claim `shipshape-system=<name>` on the first line of the object's description, also sent with
+ *   `cmdb.object.create` and stored by every add-on. It identifies objects whose add-on dropped the SYSID.
+ * An object is the system's when its SYSID carries the marker, or when its SYSID is i-doit's own and
+ * its description carries the claim. A duplicate that shipshape gave up (see system-object.ts) has
+ * its description rewritten to `shipshape-released=<name>`, which no longer claims anything.
  */
 export const SYSTEM_MARKER_PREFIX = 'SHIPSHAPE-VM-';
 export const OS_MARKER_PREFIX = 'SHIPSHAPE-OS-';
+const CLAIM = 'shipshape-system=';
+const RELEASED = 'shipshape-released=';
 
 export const systemMarker = (name: string) => `${SYSTEM_MARKER_PREFIX}${name}`;
 export const osMarker = (title: string) => `${OS_MARKER_PREFIX}${title.replace(/[^A-Za-z0-9._-]+/g, '_')}`;
+export const systemClaim = (name: string) => `${CLAIM}${name}`;
+export const releasedClaim = (name: string, winner: number) => `${RELEASED}${name} (a duplicate of object #${winner}; shipshape no longer uses it)`;
 
-/** The system a SYSID marks, or null for objects shipshape does not own. */
+/** The description shipshape writes when it creates a system's object. */
+export function claimDescription(name: string, file: string, commit?: string): string {
+  return `${systemClaim(name)}\nManaged by shipshape from ${file}${commit ? ` at ${commit}` : ''}. Edits here are overwritten.`;
+}
+
+/** The system an object belongs to, from its SYSID and (for add-ons that dropped the SYSID) its description; null when not ours. */
+export function systemOf(sysid: unknown, description?: unknown): string | null {
+  const first = firstLine(description);
+  if (first.startsWith(RELEASED)) return null;
+  if (typeof sysid === 'string' && sysid.startsWith(SYSTEM_MARKER_PREFIX)) return sysid.slice(SYSTEM_MARKER_PREFIX.length) || null;
+  if (typeof sysid === 'string' && sysid.startsWith('SHIPSHAPE-')) return null;
+  return first.startsWith(CLAIM) ? first.slice(CLAIM.length).trim() || null : null;
+}
+
+/** A duplicate shipshape gave up: its description starts with the released claim. */
+export function isReleased(description: unknown): boolean {
+  return firstLine(description).startsWith(RELEASED);
+}
+
+/** The description's first line; descriptions may come back as HTML (the WYSIWYG editor): tags count as line breaks. */
+function firstLine(description: unknown): string {
+  const text = typeof description === 'string' ? description.replace(/<[^>]*>/g, '\n').trim() : '';
+  return (text.split(/\r?\n/)[0] ?? '').trim();
+}
+
+/** The system a SYSID alone marks (OS objects and older callers), or null. */
 export function systemFromMarker(sysid: unknown): string | null {
-  return typeof sysid === 'string' && sysid.startsWith(SYSTEM_MARKER_PREFIX) ? sysid.slice(SYSTEM_MARKER_PREFIX.length) || null : null;
+  return systemOf(sysid);
 }
 
 export const VM_TYPE = 'C__OBJTYPE__VIRTUAL_SERVER';

@@ -12,6 +12,8 @@ export interface Holder {
   listId: number;
   objectId: number;
   objectTitle: string;
+  /** Set for holders i-doit itself no longer counts (archived or deleted objects): shipshape's own policy keeps them. */
+  status?: 'archived' | 'deleted';
 }
 
 export interface NetView {
@@ -22,17 +24,40 @@ export interface NetView {
   to: number;
   gateway: string | null;
   dhcp: [number, number][];
-  /** Address → every IP-list entry holding it (entries of archived and deleted objects included). */
+  /** Address → who holds it: the IP list's entries, then the host addresses of archived and deleted objects. */
   holders: Map<string, Holder[]>;
 }
 
+/**
+ * One round trip: the net, its IP list, its DHCP ranges, and the host addresses of every archived and
+ * deleted object. i-doit's IP list (and its duplicate-IP check) counts only normal entries on normal
+ * objects, also with `status: -1`: an archived host's address is free to i-doit. shipshape's policy is
+ * stricter: it stays reserved until the object is purged or its tombstone applied (the ip step then
+ * purges the entry), because recycling the host would bring the address back twice.
+ */
 export function netReads(netId: number): IdoitCall[] {
   return [
     { method: 'cmdb.category.read', params: { objID: netId, category: 'C__CATS__NET' } },
-    // status -1: every entry, so addresses of archived hosts stay taken.
     { method: 'cmdb.category.read', params: { objID: netId, category: 'C__CATS__NET_IP_ADDRESSES', status: -1 } },
     { method: 'cmdb.category.read', params: { objID: netId, category: 'C__CATS__NET_DHCP' } },
+    { method: 'cmdb.objects.read', params: { filter: { status: 'C__RECORD_STATUS__ARCHIVED' }, categories: ['C__CATG__IP'] } },
+    { method: 'cmdb.objects.read', params: { filter: { status: 'C__RECORD_STATUS__DELETED' }, categories: ['C__CATG__IP'] } },
   ];
+}
+
+/** Host addresses in net `netId` held by archived / deleted objects (rows of cmdb.objects.read with C__CATG__IP). */
+export function retiredHolders(netId: number, rows: unknown, status: 'archived' | 'deleted'): [string, Holder][] {
+  const out: [string, Holder][] = [];
+  for (const row of (Array.isArray(rows) ? rows : []) as Record<string, any>[]) {
+    for (const e of (row.categories?.C__CATG__IP ?? []) as unknown[]) {
+      if (typeof e !== 'object' || e === null) continue; // a category that failed to read comes back as a string
+      const h = e as Record<string, any>;
+      const ip = h.ipv4_address?.ref_title;
+      if (Number(h.net?.id) !== netId || typeof ip !== 'string' || !ip) continue;
+      out.push([ip, { listId: Number.MAX_SAFE_INTEGER, objectId: Number(row.id), objectTitle: String(row.title ?? ''), status }]);
+    }
+  }
+  return out;
 }
 
 export function ipListHolders(list: unknown[]): Map<string, Holder[]> {
@@ -47,7 +72,7 @@ export function ipListHolders(list: unknown[]): Map<string, Holder[]> {
 }
 
 /** Builds the view and refuses a net that is not IPv4 or disagrees with shipshape.yaml. */
-export function netView(id: number, title: string, site: NetSite | undefined, [net, list, dhcp]: unknown[]): NetView {
+export function netView(id: number, title: string, site: NetSite | undefined, [net, list, dhcp, archived, deleted]: unknown[]): NetView {
   const entries = net as Record<string, any>[];
   if (entries.length !== 1) throw new UserError(`i-doit net "${title}" (#${id}) has no net category (C__CATS__NET); fill in its address and netmask in i-doit.`);
   const n = entries[0]!;
@@ -67,16 +92,25 @@ export function netView(id: number, title: string, site: NetSite | undefined, [n
   const dhcpRanges = (dhcp as Record<string, any>[])
     .map((d) => [ipToInt(String(d.range_from ?? '')), ipToInt(String(d.range_to ?? ''))] as const)
     .filter((r): r is [number, number] => r[0] !== null && r[1] !== null);
+  const holders = ipListHolders(list as unknown[]);
+  for (const [ip, h] of [...retiredHolders(id, archived, 'archived'), ...retiredHolders(id, deleted, 'deleted')]) {
+    holders.set(ip, [...(holders.get(ip) ?? []), h]);
+  }
   return {
     id, title, cidr, from, to, gateway: typeof n.gateway?.ref_title === 'string' ? n.gateway.ref_title : null,
-    dhcp: dhcpRanges, holders: ipListHolders(list as unknown[]),
+    dhcp: dhcpRanges, holders,
   };
 }
 
 export type Refusal = { ip: string; reason: string } | null;
 
 /** Why an address cannot be given to `objectId` (null when it can). */
-export function refusal(view: NetView, ip: string, objectId: number, reserved: Set<string>, siteGateway?: string): Refusal {
+/** Explicit addresses the manifests declare in one net: address → the declaring system. */
+export type Declared = Map<string, { system: string; file: string }>;
+
+export function refusal(
+  view: NetView, ip: string, objectId: number, reserved: Set<string>, siteGateway?: string, declared?: Declared, self?: string,
+): Refusal {
   const n = ipToInt(ip);
   if (n === null) return { ip, reason: 'is not an IPv4 address' };
   const lo = Math.max(view.from, view.cidr.network + 1);
@@ -87,17 +121,24 @@ export function refusal(view: NetView, ip: string, objectId: number, reserved: S
   const dhcp = view.dhcp.find(([a, b]) => n >= a && n <= b);
   if (dhcp) return { ip, reason: `lies in the DHCP range ${intToIp(dhcp[0])}–${intToIp(dhcp[1])} of net "${view.title}"` };
   const other = (view.holders.get(ip) ?? []).find((h) => h.objectId !== objectId);
-  if (other) return { ip, reason: `is already held by "${other.objectTitle}" (#${other.objectId}) in i-doit` };
+  if (other) {
+    const kept = other.status ? ` (${other.status}: shipshape keeps its address reserved until it is purged in i-doit or its tombstone is applied)` : '';
+    return { ip, reason: `is already held by "${other.objectTitle}" (#${other.objectId}) in i-doit${kept}` };
+  }
+  const claimant = declared?.get(ip);
+  if (claimant && claimant.system !== self) return { ip, reason: `is declared by ${claimant.file} (system ${claimant.system})` };
   return null;
 }
 
 /** The first address of the range nobody holds, or null when the net is full. */
-export function firstFree(view: NetView, objectId: number, reserved: Set<string>, skip: Set<string>, siteGateway?: string): string | null {
+export function firstFree(
+  view: NetView, objectId: number, reserved: Set<string>, skip: Set<string>, siteGateway?: string, declared?: Declared, self?: string,
+): string | null {
   const lo = Math.max(view.from, view.cidr.network + 1);
   const hi = Math.min(view.to, view.cidr.broadcast - 1);
   for (let n = lo; n <= hi; n++) {
     const ip = intToIp(n);
-    if (!skip.has(ip) && !refusal(view, ip, objectId, reserved, siteGateway)) return ip;
+    if (!skip.has(ip) && !refusal(view, ip, objectId, reserved, siteGateway, declared, self)) return ip;
   }
   return null;
 }

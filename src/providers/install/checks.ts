@@ -42,8 +42,12 @@ export async function checkPreseed(text: string): Promise<string[]> {
     const file = path.join(dir, 'preseed.cfg');
     await fs.writeFile(file, text, { mode: 0o600 });
     // debconf locks its database even for --checkonly: two checks at once make one fail with
-    // "config.dat is locked by another process", so checks run one at a time.
-    const { code, stderr } = await oneAtATime(() => run('debconf-set-selections', ['--checkonly', file], 'debconf (Debian package `debconf`)'));
+    // "config.dat is locked by another process". Checks in one process run one at a time, and each
+    // gets a private database (DEBCONF_SYSTEMRC, debconf.conf(5)) so another shipshape process
+    // on the host (a second repo's apply, the provisioning server) never meets the system's lock.
+    await fs.writeFile(path.join(dir, 'debconf.conf'), privateDebconf(dir));
+    const env = { ...process.env, DEBCONF_SYSTEMRC: path.join(dir, 'debconf.conf') };
+    const { code, stderr } = await oneAtATime(() => run('debconf-set-selections', ['--checkonly', file], 'debconf (Debian package `debconf`)', env));
     if (code !== 0 || stderr.trim()) problems.push(`debconf-set-selections --checkonly: ${stderr.trim() || `exit code ${code}`}`);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
@@ -148,9 +152,17 @@ export function checkIpxe(text: string): string[] {
   return problems;
 }
 
-function run(cmd: string, args: string[], pkg: string): Promise<{ code: number; stderr: string }> {
+function privateDebconf(dir: string): string {
+  return [
+    'Config: configdb', 'Templates: templatedb', '',
+    'Name: configdb', 'Driver: File', `Filename: ${path.join(dir, 'config.dat')}`, '',
+    'Name: templatedb', 'Driver: File', 'Mode: 644', `Filename: ${path.join(dir, 'templates.dat')}`, '',
+  ].join('\n');
+}
+
+function run(cmd: string, args: string[], pkg: string, env?: NodeJS.ProcessEnv): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: 30_000 }, (err, _stdout, stderr) => {
+    execFile(cmd, args, { timeout: 30_000, ...(env ? { env } : {}) }, (err, _stdout, stderr) => {
       if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') return reject(new CheckerMissingError(`${cmd} is not installed: install ${pkg} (scripts/install-system-deps.sh)`));
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stderr: String(stderr) });
     });

@@ -42,6 +42,8 @@ export interface InstallProviderOptions {
   labInstaller?: LabInstaller;
   pollMs?: number;
   now?: () => Date;
+  /** Hears of a corrupt install record (moved aside, rebuilt from the VM's marker); default: a warning on stderr. */
+  onCorruptState?: (message: string) => void;
 }
 
 type Res = ObservedResource<InstallFields, InstallRecord>;
@@ -54,7 +56,7 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
   readonly kind = 'install' as const;
   private readonly store: InstallStore;
   constructor(private o: InstallProviderOptions) {
-    this.store = new InstallStore(o.dir);
+    this.store = new InstallStore(o.dir, ...(o.onCorruptState ? [o.onCorruptState] : []));
   }
 
   desired(system: DesiredSystem, _resolved: Resolved, site: SiteConfig): InstallFields | null {

@@ -9,6 +9,7 @@
 import { createHash, randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
+import { corruptMessage, readStateFile, shape, writeFileAtomic } from '../../engine/state-file';
 import { ACTIVE, type InstallRecord } from './state';
 
 export function newToken(): { token: string; hash: string } {
@@ -33,8 +34,26 @@ export function installStateDir(stateDir: string): string {
   return path.join(stateDir, 'install');
 }
 
+/** What is wrong with a parsed install record, or undefined when it has the expected shape. */
+function recordProblem(v: unknown): string | undefined {
+  const missing = shape.strings(v, ['system', 'mac', 'os', 'bootPath', 'state', 'requestedAt', 'updatedAt']);
+  if (missing) return missing;
+  const r = v as InstallRecord;
+  if (typeof r.attempt !== 'number') return 'field attempt missing or not a number';
+  if (!Array.isArray(r.history)) return 'field history missing or not a list';
+  return undefined;
+}
+
 export class InstallStore {
-  constructor(readonly dir: string) {}
+  /**
+   * `onCorrupt` hears of a record that did not parse: it is moved aside (`*.corrupt-<time>`) and
+   * read as missing, so apply rebuilds it from the VM's install marker (built VMs are not
+   * reinstalled) and the other systems go on.
+   */
+  constructor(
+    readonly dir: string,
+    private readonly onCorrupt: (message: string) => void = (m) => process.stderr.write(`warning: ${m}\n`),
+  ) {}
 
   private file(system: string, ext: string): string {
     if (!NAME.test(system)) throw new Error(`internal: "${system}" is not a system name`);
@@ -47,7 +66,14 @@ export class InstallStore {
   }
 
   async get(system: string): Promise<InstallRecord | undefined> {
-    return readJson<InstallRecord>(this.file(system, 'json'));
+    return this.readRecord(this.file(system, 'json'));
+  }
+
+  private readRecord(file: string): InstallRecord | undefined {
+    const r = readStateFile<InstallRecord>(file, recordProblem);
+    if (r.status === 'ok') return r.value;
+    if (r.status === 'corrupt') this.onCorrupt(`${corruptMessage(file, r)}; the system's install state is rebuilt from its VM's marker (a built VM is not reinstalled)`);
+    return undefined;
   }
 
   /** Every record: one directory read plus one read per record (local disk, no network). */
@@ -55,7 +81,7 @@ export class InstallStore {
     const names = await fs.readdir(this.dir).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? [] : Promise.reject(e)));
     const out: InstallRecord[] = [];
     for (const n of names.filter((x) => x.endsWith('.json')).sort()) {
-      const r = await readJson<InstallRecord>(path.join(this.dir, n));
+      const r = this.readRecord(path.join(this.dir, n));
       if (r) out.push(r);
     }
     return out;
@@ -113,16 +139,9 @@ export class InstallStore {
   }
 }
 
+/** Temp file, fsync, rename, directory fsync (src/engine/state-file.ts); 0600: the files hold tokens and hashes. */
 async function atomicWrite(file: string, text: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const h = await fs.open(tmp, 'w', 0o600);
-  try {
-    await h.writeFile(text);
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-  await fs.rename(tmp, file);
+  writeFileAtomic(file, text, 0o600);
 }
 
 async function readText(file: string): Promise<string | undefined> {
@@ -132,9 +151,4 @@ async function readText(file: string): Promise<string | undefined> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
-}
-
-async function readJson<T>(file: string): Promise<T | undefined> {
-  const t = await readText(file);
-  return t === undefined ? undefined : (JSON.parse(t) as T);
 }

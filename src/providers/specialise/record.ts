@@ -84,7 +84,7 @@ export function parseState(stdout: string, marker: string, system: string): Host
         if (v && v.managedBy === 'shipshape' && v.formatVersion === 1 && typeof v.roles === 'object') record = v;
         else foreign = `${RECORD_PATH} exists but is not shipshape's record`;
       } catch {
-        foreign = `${RECORD_PATH} is not valid JSON`;
+        foreign = `${RECORD_PATH} is not valid JSON (a torn or edited record); move it aside on the machine and apply again (every role is then applied again)`;
       }
       if (record && record.system !== system) foreign = `${RECORD_PATH} belongs to system ${record.system}, not ${system}`;
     } else if (head.startsWith('check ')) {

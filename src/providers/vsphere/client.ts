@@ -267,8 +267,9 @@ export class VimClient {
         return await this.postOnce(method, inner);
       } catch (e) {
         if (!(e instanceof TransientError) || i >= attempts) throw e;
-        this.opts.log?.warn({ method, attempt: i, error: e.message }, 'vsphere: transient failure, retrying');
-        await new Promise((r) => setTimeout(r, 250 * 4 ** (i - 1)));
+        const wait = 250 * 4 ** (i - 1);
+        this.opts.log?.warn(`vsphere: ${method} failed (${e.message}); retry ${i} of ${attempts - 1} in ${(wait / 1000).toFixed(1)} s`);
+        await new Promise((r) => setTimeout(r, wait));
       }
     }
   }

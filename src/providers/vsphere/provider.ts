@@ -7,7 +7,7 @@
  * carrying our marker for that system. close: Logout.
  */
 import path from 'node:path';
-import { UserError, type BootMedia, type Capabilities, type FieldChange, type IdentityFields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
+import { UserError, type BootMedia, type Capabilities, type CreateIntent, type FieldChange, type IdentityFields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
 import type { SecretRef } from '../../manifest/site';
 import type { VsphereConfig } from './config';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
@@ -15,11 +15,10 @@ import { vsphereBootMedia } from './datastore';
 import { VimClient, type CallStats } from './client';
 import { desiredVm, diffVm, observedFields, type VmFields, type VmHandle } from './fields';
 import { DEFAULT_PAGE_SIZE, retrieveObjects, retrieveView, runTask, TaskTimeoutError, waitForTask } from './inventory';
-import { CreateJournal } from './journal';
 import { Placement } from './placement';
 import { powerOff, powerOn } from './power';
 import { retire } from './retire';
-import { ManagedObjectNotFoundError, VsphereFault } from './soap/faults';
+import { FileNotFoundError, ManagedObjectNotFoundError, VsphereFault } from './soap/faults';
 import { child, ref, toRef, type MoRef } from './soap/xml';
 import { cloneBody, reconfigSpec, wantFor } from './specs';
 import { HEAVY_PATHS, LIGHT_PATHS, MARKER_OWNER, MARKER_SYSTEM, markerEntries, markerOf, NETWORK_REQUESTS, networkNamesOf, OWNER_VALUE, parseVm, type VmInfo } from './vm';
@@ -29,8 +28,6 @@ export interface VsphereProviderOptions {
   config: VsphereConfig;
   /** Reads a secret reference (`${env:…}`, `${file:…}`); the value is never logged or stored. */
   secret: (ref: SecretRef) => Promise<string>;
-  /** Where the create journal lives; default `<repo>/.shipshape/journal/vsphere`. */
-  journalDir?: string;
   guestShutdownTimeoutMs?: number;
   requestTimeoutMs?: number;
   pageSize?: number;
@@ -98,10 +95,6 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     return { c: this.client, p: this.place!, v };
   }
 
-  private journal(ctx: ProviderContext): CreateJournal {
-    return new CreateJournal(this.o.journalDir ?? path.join(ctx.site.root, '.shipshape', 'journal', 'vsphere'));
-  }
-
   private taskMs(v: VsphereConfig): number {
     return v.taskTimeoutSeconds * 1000;
   }
@@ -167,20 +160,19 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     };
   }
 
-  async create(system: DesiredSystem, desired: VmFields, resolved: Resolved, ctx: ProviderContext): Promise<VmResource> {
+  async create(system: DesiredSystem, desired: VmFields, resolved: Resolved, ctx: ProviderContext, intent?: CreateIntent): Promise<VmResource> {
     try {
-      return await this.createOnce(system, desired, resolved, ctx);
+      return await this.createOnce(system, desired, resolved, ctx, intent);
     } catch (e) {
       // This run's view said the VM existed, but it was deleted meanwhile: look again, once.
       if (!(e instanceof ManagedObjectNotFoundError) || !this.seen) throw e;
       this.seen = undefined;
-      return this.createOnce(system, desired, resolved, ctx);
+      return this.createOnce(system, desired, resolved, ctx, intent);
     }
   }
 
-  private async createOnce(system: DesiredSystem, desired: VmFields, resolved: Resolved, ctx: ProviderContext): Promise<VmResource> {
+  private async createOnce(system: DesiredSystem, desired: VmFields, resolved: Resolved, ctx: ProviderContext, intent?: CreateIntent): Promise<VmResource> {
     const { c, p, v } = await this.connect(ctx);
-    const journal = this.journal(ctx);
     const found = (this.seen ?? (await this.listFolder(c, p))).filter((vm) => vm.name === system.name || markerOf(vm)?.system === system.name);
     const mine = found.filter((vm) => markerOf(vm)?.system === system.name);
     if (mine.length > 1) {
@@ -188,62 +180,108 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     }
     if (mine.length === 1) {
       ctx.log.info({ system: system.name, vm: mine[0]!.ref.value }, 'vsphere: VM already exists (earlier run); converging instead of cloning');
-      return this.finishCreate(mine[0]!.ref, system, desired, resolved, ctx, journal);
+      return this.finishCreate(mine[0]!.ref, system, desired, resolved, ctx);
     }
-    const entry = journal.read(system.name);
+    // What an interrupted create of this system noted in the engine's journal: its clone task and VM.
+    const entry = intent?.interrupted?.detail;
     const sameName = found.filter((vm) => vm.name === system.name);
     if (sameName.length) {
       const ours = entry && sameName.length === 1 && (sameName[0]!.ref.value === entry.vm || (entry.task && (await this.taskResult(c, entry.task, v))?.value === sameName[0]!.ref.value));
       if (ours) {
         ctx.log.info({ system: system.name, vm: sameName[0]!.ref.value }, 'vsphere: found the clone an interrupted run started; marking and converging it');
-        return this.finishCreate(sameName[0]!.ref, system, desired, resolved, ctx, journal);
+        return this.finishCreate(sameName[0]!.ref, system, desired, resolved, ctx);
       }
-      const interrupted = entry ? ` An interrupted create of this system (journal ${journal.pathFor(system.name)}) may have made it, but the journal cannot prove it.` : '';
+      const interrupted = entry ? ` An interrupted create of this system (journal ${intent!.path}) may have made it, but the journal cannot prove it.` : '';
       throw new UserError(`system ${system.name}: a VM named ${system.name} already exists in ${p.folderPath} (${sameName.map((s) => s.ref.value).join(', ')}) without shipshape's marker; shipshape neither adopts nor overwrites it.${interrupted} Rename or remove it, or adopt it by setting extraConfig ${MARKER_OWNER}=${OWNER_VALUE} and ${MARKER_SYSTEM}=${system.name}`);
     }
-    if (entry?.task) {
-      const result = await this.taskResult(c, entry.task, v);
-      if (result) {
-        throw new UserError(`system ${system.name}: the create journal ${journal.pathFor(system.name)} says clone task ${entry.task} made ${result.value}, but no VM named ${system.name} is in ${p.folderPath}; it was moved or renamed. Find it in vCenter and delete or restore it, then remove the journal file`);
+    if (entry?.task || entry?.vm) {
+      const made = entry.vm ? { type: 'VirtualMachine', value: entry.vm } : await this.taskResult(c, entry.task!, v);
+      const still = made && (await this.exists(c, made));
+      if (still) {
+        throw new UserError(`system ${system.name}: an interrupted create (journal ${intent!.path}) made VM ${made.value}, which is no longer named ${system.name} in ${p.folderPath}: it was moved or renamed. Find it in vCenter and delete it, or move it back and name it ${system.name}; then apply again`);
       }
+      // The journal points at nothing (the clone failed, or its VM was destroyed since): clone anew.
+      if (made) ctx.log.warn({ system: system.name, vm: made.value }, `vsphere: an interrupted create of ${system.name} made ${made.value}, which no longer exists; cloning anew`);
     }
     const [template, folder, pool, datastore] = await Promise.all([p.template(desired.os), p.folder(), p.pool(), p.datastore(desired.disks[0]?.datastore ?? v.datastore)]);
-    journal.write({ system: system.name, name: system.name, folder: p.folderPath, startedAt: new Date().toISOString() });
     const marker = markerEntries(system.name, system.os, ctx.commit);
     const body = cloneBody({ template, folder, name: system.name, datastore, pool, annotation: desired.annotation, cpu: desired.cpu, memoryMiB: desired.memoryMiB, extraConfig: this.o.markInCloneSpec === false ? [] : marker });
     const task = toRef(child(await c.call('CloneVM_Task', body), 'returnval'));
     if (!task) throw new Error('vSphere CloneVM_Task returned no task');
-    journal.write({ ...journal.read(system.name)!, task: task.value });
+    intent?.note({ task: task.value });
     await this.o.afterCloneStarted?.(task);
     const onProgress = this.progress(ctx, system.name, `clone ${task.value}`);
-    const vm = toRef(await this.cloneOutcome(system, journal, waitForTask(c, task, { timeoutMs: this.taskMs(v), what: `clone ${system.name} from template ${v.templates[desired.os]}`, onProgress })));
+    const vm = toRef(await this.cloneOutcome(system, waitForTask(c, task, { timeoutMs: this.taskMs(v), what: `clone ${system.name} from template ${v.templates[desired.os]}`, onProgress })));
     if (!vm) throw new Error(`vSphere clone task ${task.value} returned no VM`);
-    journal.write({ ...journal.read(system.name)!, vm: vm.value });
-    return this.finishCreate(vm, system, desired, resolved, ctx, journal);
+    intent?.note({ vm: vm.value });
+    return this.finishCreate(vm, system, desired, resolved, ctx);
   }
 
-  private async finishCreate(vm: MoRef, system: DesiredSystem, desired: VmFields, resolved: Resolved, ctx: ProviderContext, journal: CreateJournal): Promise<VmResource> {
+  private async finishCreate(vm: MoRef, system: DesiredSystem, desired: VmFields, resolved: Resolved, ctx: ProviderContext): Promise<VmResource> {
     const iso = typeof resolved.installIso === 'string' ? resolved.installIso : undefined;
     const got = await this.converge(vm, system, desired, ctx, { allowPowerOff: false, ...(iso ? { iso } : {}) });
-    journal.clear(system.name);
-    if (this.seen && !this.seen.some((s) => s.ref.value === got.ref.value)) this.seen.push(got);
+    this.remember(got);
     return this.toResource(got);
+  }
+
+  /** A VM made in this run joins this run's view, so a retried create finds it instead of cloning again. */
+  private remember(vm: VmInfo): void {
+    if (this.seen) this.seen = [...this.seen.filter((s) => s.ref.value !== vm.ref.value), vm];
+  }
+
+  private async exists(c: VimClient, vm: MoRef): Promise<boolean> {
+    try {
+      return (await this.readVms(c, [vm], LIGHT_PATHS)).has(vm.value);
+    } catch (e) {
+      if (e instanceof ManagedObjectNotFoundError) return false;
+      throw e;
+    }
   }
 
   /**
    * Waits for the clone. A clone that failed (a fault in the task's info.error) or that was
-   * cancelled at its timeout made no VM: the journal goes, and the next plan shows the create again.
+   * cancelled at its timeout made no VM: the engine's journal entry is cleared (adoptCreated finds
+   * nothing), and the next plan shows the create again.
    */
-  private async cloneOutcome<T>(system: DesiredSystem, journal: CreateJournal, wait: Promise<T>): Promise<T> {
+  private async cloneOutcome<T>(system: DesiredSystem, wait: Promise<T>): Promise<T> {
     try {
       return await wait;
     } catch (e) {
       if (e instanceof VsphereFault || (e instanceof TaskTimeoutError && e.cancelled)) {
-        journal.clear(system.name);
         throw new UserError(`system ${system.name}: ${e.message}; no VM was created, the next run clones again`);
       }
       throw e;
     }
+  }
+
+  /**
+   * After a failed or interrupted create: the VM it made (from the journal's VM or clone task, or
+   * by this system's marker), marked as this system's so the next plan shows it (an update for
+   * what the create did not finish, or a delete for a retired system). Undefined: it made none.
+   */
+  async adoptCreated(system: DesiredSystem, detail: Record<string, string>, ctx: ProviderContext): Promise<VmResource | undefined> {
+    const { c, p, v } = await this.connect(ctx);
+    let made: MoRef | undefined = detail.vm ? { type: 'VirtualMachine', value: detail.vm } : detail.task ? await this.taskResult(c, detail.task, v) : undefined;
+    if (!made) {
+      const vms = await this.listFolder(c, p);
+      made = vms.find((vm) => markerOf(vm)?.system === system.name)?.ref;
+      const unmarked = vms.filter((vm) => vm.name === system.name && !markerOf(vm));
+      if (!made && unmarked.length) {
+        // Killed before the clone task was noted: that VM may be the clone, or someone else's.
+        throw new UserError(`system ${system.name}: a VM named ${system.name} (${unmarked.map((u) => u.ref.value).join(', ')}) is in ${p.folderPath} without shipshape's marker; an interrupted create of this system may have made it, but the journal cannot prove it. If it is the clone, adopt it by setting extraConfig ${MARKER_OWNER}=${OWNER_VALUE} and ${MARKER_SYSTEM}=${system.name}; otherwise rename or remove it`);
+      }
+    }
+    if (!made || !(await this.exists(c, made))) return undefined;
+    let vm = await this.readVm(c, made);
+    const m = markerOf(vm);
+    if (m && m.system !== system.name) throw new UserError(`system ${system.name}: the VM its interrupted create made (${made.value}) carries the marker of system ${m.system}; check it in vCenter`);
+    if (!m) {
+      const spec = reconfigSpec(vm.devices, { growDisks: [], addDisks: [], extraConfig: markerEntries(system.name, system.os, ctx.commit) });
+      await runTask(c, 'ReconfigVM_Task', ref('_this', vm.ref) + spec, { timeoutMs: this.taskMs(v), what: `mark ${system.name} (${vm.ref.value})` });
+      vm = await this.readVm(c, vm.ref);
+    }
+    this.remember(vm);
+    return this.toResource(vm);
   }
 
   /** The VM a clone task produced; undefined when the task failed or vCenter no longer knows it. */
@@ -287,7 +325,16 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       const want = await wantFor(changes, desired, p, marker, isoDone ? undefined : o.iso);
       isoDone = true;
       const spec = reconfigSpec(vm.devices, want);
-      if (spec) await runTask(c, 'ReconfigVM_Task', ref('_this', vmRef) + spec, { timeoutMs: this.taskMs(v), what: `reconfigure ${what}`, onProgress: this.progress(ctx, system.name, 'reconfigure') });
+      try {
+        if (spec) await runTask(c, 'ReconfigVM_Task', ref('_this', vmRef) + spec, { timeoutMs: this.taskMs(v), what: `reconfigure ${what}`, onProgress: this.progress(ctx, system.name, 'reconfigure') });
+      } catch (e) {
+        // Disk edits send each disk's backing back as read. A FileNotFound for one of its files means
+        // the device list we read is stale (see README: concurrent clones and disk paths): read it
+        // again and redo the round; a disk that is really gone fails the same way at MAX_CONVERGE.
+        if (!(e instanceof FileNotFoundError) || round >= MAX_CONVERGE) throw e;
+        ctx.log.warn({ system: system.name, vm: vmRef.value }, `vsphere: reconfigure of ${what} named a disk file that is not there (${e.message}); reading the VM again`);
+        isoDone = !o.iso || vm.devices?.cdroms[0]?.iso === o.iso;
+      }
       vm = await this.readVm(c, vmRef);
     }
     if (desired.power === 'poweredOn' && vm.powerState !== 'poweredOn') {

@@ -1,0 +1,108 @@
+/**
+ * Every file shipshape keeps between runs (install records, role records, create journals,
+ * applied commits, drift history) is read and written here, so none of them can wedge a run.
+ *
+ * Writes are crash-safe: a temp file beside the target, fsynced, renamed over the target, then
+ * the directory fsynced so the rename itself survives a power cut (rename(2) is atomic within a
+ * file system; the directory fsync is what makes it durable, see fsync(2)).
+ *
+ * Reads validate: a file that does not parse or does not have the expected shape is never
+ * returned half-understood and never stops the run with a bare SyntaxError. It is moved aside to
+ * `<file>.corrupt-<time>` (kept for inspection, out of the way of the next run) and reported
+ * with its path, so the caller can rebuild it from the backends or say what to do.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export type StateRead<T> =
+  | { status: 'missing' }
+  | { status: 'ok'; value: T }
+  /** Unreadable or malformed: moved to `movedTo`; `reason` says what was wrong. */
+  | { status: 'corrupt'; movedTo: string; reason: string };
+
+/**
+ * Reads a JSON state file. `check` returns what is wrong with the parsed value (or undefined when
+ * it has the expected shape).
+ */
+export function readStateFile<T>(file: string, check: (v: unknown) => string | undefined): StateRead<T> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { status: 'missing' };
+    throw e;
+  }
+  let reason: string | undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+    reason = check(value);
+  } catch (e) {
+    reason = `not valid JSON (${(e as Error).message})`;
+  }
+  if (reason === undefined) return { status: 'ok', value: value as T };
+  const movedTo = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  renameSync(file, movedTo);
+  return { status: 'corrupt', movedTo, reason };
+}
+
+/** The sentence a caller prints for a corrupt file it could not rebuild. */
+export function corruptMessage(file: string, r: { movedTo: string; reason: string }): string {
+  return `state file ${file} was corrupt (${r.reason}); moved it to ${r.movedTo}`;
+}
+
+/** Writes `text` to `file` so that a crash leaves either the old or the new content, never a mix. */
+export function writeFileAtomic(file: string, text: string, mode = 0o644): void {
+  const dir = dirname(file);
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  syncDir(dir);
+}
+
+export function writeJsonAtomic(file: string, value: unknown): void {
+  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
+}
+
+/** Removes a state file durably (the directory entry's removal is fsynced too). */
+export function removeStateFile(file: string): void {
+  rmSync(file, { force: true });
+  syncDir(dirname(file));
+}
+
+function syncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    /* some file systems refuse fsync on a directory; the rename is still atomic */
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** Shape checks for `readStateFile`: small and explicit, the message names the bad field. */
+export const shape = {
+  object(v: unknown): v is Record<string, unknown> {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+  },
+  /** An object whose listed fields are strings; the problem, or undefined. */
+  strings(v: unknown, fields: string[]): string | undefined {
+    if (!shape.object(v)) return 'not a JSON object';
+    const bad = fields.filter((f) => typeof v[f] !== 'string');
+    return bad.length ? `field${bad.length > 1 ? 's' : ''} ${bad.join(', ')} missing or not text` : undefined;
+  },
+};
