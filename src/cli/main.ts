@@ -1,4 +1,5 @@
 /** The `shipshape` command line (commander). Every command returns an exit code; nothing prints a stack trace unless SHIPSHAPE_DEBUG is set. */
+import { codeOf, exitCodeFor } from '../engine/outcome';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { applyCommand } from './commands/apply';
 import { driftCommand } from './commands/drift';
@@ -217,6 +218,6 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     }
     const text = describeError(e, !!process.env.SHIPSHAPE_DEBUG);
     if (text) io.err(text);
-    return e instanceof ExitError ? e.code : 1;
+    return e instanceof ExitError ? e.code : exitCodeFor([codeOf(e)]);
   }
 }

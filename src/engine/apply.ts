@@ -5,6 +5,7 @@
  * provider's commit() runs once per stage. A system that fails a step (or has a blocked action)
  * takes no further steps; the others go on.
  */
+import { codeOf, type OutcomeCode } from './outcome';
 import type { DesiredSystem } from '../manifest/types';
 import { deletedSystems, type Plan, type PlannedAction } from '../plan/types';
 import { initialResolved, orderedProviders } from '../plan/planner';
@@ -30,7 +31,8 @@ export interface SystemOutcome {
   system: string;
   status: 'ok' | 'failed' | 'blocked' | 'unchanged';
   steps: { kind: ResourceKind; action: PlannedAction['action']; status: StepStatus; ms: number }[];
-  error?: { kind: ResourceKind; message: string };
+  /** What stopped the system: the step, the reason code (closed set, outcome.ts) and the sentence. */
+  error?: { kind: ResourceKind; code: OutcomeCode; message: string };
 }
 
 export interface ApplyReport {
@@ -69,7 +71,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   for (const a of plan.actions) {
     actionsBy.set(`${a.system}/${a.kind}`, a);
     const o = outcomes.get(a.system) ?? { system: a.system, status: 'unchanged' as const, steps: [] };
-    if (a.blocked && o.status !== 'blocked') Object.assign(o, { status: 'blocked', error: { kind: a.kind, message: a.blocked } });
+    if (a.blocked && o.status !== 'blocked') Object.assign(o, { status: 'blocked', error: { kind: a.kind, code: a.blockedCode ?? 'refused', message: a.blocked } });
     outcomes.set(a.system, o);
   }
   const observed = new Map<string, ObservedResource>();
@@ -91,7 +93,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   const fail = (name: string, kind: ResourceKind, e: unknown) => {
     const o = outcomes.get(name) ?? { system: name, status: 'failed' as const, steps: [] };
     o.status = 'failed';
-    o.error ??= { kind, message: e instanceof Error ? e.message : String(e) };
+    o.error ??= { kind, code: codeOf(e), message: e instanceof Error ? e.message : String(e) };
     outcomes.set(name, o);
   };
 

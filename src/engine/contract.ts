@@ -5,6 +5,7 @@
  * the pure `desired` and `diff` functions, so planning is a pure function of (manifests, observation).
  */
 import type { DesiredSystem } from '../manifest/types';
+import type { OutcomeCode } from './outcome';
 import type { SiteConfig } from '../manifest/site';
 
 /** The order in which a system's resources are applied (deletes run in reverse). */
@@ -265,12 +266,19 @@ export interface CommitResult {
 /** Errors a provider throws for transient failures (timeouts, 5xx, connection resets); the engine retries only these. */
 export class TransientError extends Error {
   override readonly name = 'TransientError';
+  readonly outcome: OutcomeCode = 'unreachable';
   constructor(message: string, override readonly cause?: unknown) {
     super(message);
   }
 }
 
-/** A user-facing error: the message says what is wrong and what to do. Never printed with a stack. */
+/**
+ * A user-facing error: the message says what is wrong and what to do. Never printed with a stack.
+ * `outcome` says why, from the closed set in outcome.ts (default `failed`).
+ */
 export class UserError extends Error {
   override readonly name = 'UserError';
+  constructor(message: string, readonly outcome: OutcomeCode = 'failed') {
+    super(message);
+  }
 }

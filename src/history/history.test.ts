@@ -43,7 +43,7 @@ const report = (ok: boolean): ApplyReport => ({
   journalLeft: [],
   applied: { create: ok ? 1 : 0, update: 0, replace: 0, delete: 0, noop: 0 },
   outcomes: [{ system: 'web-01', status: ok ? 'ok' : 'failed', steps: [{ kind: 'vm', action: 'create', status: ok ? 'done' : 'failed', ms: 1234 }],
-    ...(ok ? {} : { error: { kind: 'vm', message: 'CloneVM_Task refused: login https://admin:hunter2@vc.example.com failed, password=hunter2' } }) }],
+    ...(ok ? {} : { error: { kind: 'vm', code: 'failed', message: 'CloneVM_Task refused: login https://admin:hunter2@vc.example.com failed, password=hunter2' } }) }],
 });
 
 async function recordApply(ok: boolean, trigger?: string): Promise<number> {

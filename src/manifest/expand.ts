@@ -8,8 +8,8 @@ import type { ProfileManifest, RawRoleRef, SystemManifest } from './raw';
 import type { NetSite } from './site';
 import type { ExpandedSystem } from './rules';
 import type { DesiredSystem, RoleRef, SourceRef } from './types';
-import { locate } from './yamlFile';
-import type { ParsedFile, PathSeg } from './yamlFile';
+import { locate } from './yaml-file';
+import type { ParsedFile, PathSeg } from './yaml-file';
 
 export interface LoadedProfile {
   pf: ParsedFile;

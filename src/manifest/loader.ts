@@ -5,7 +5,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import type { ValidateFunction } from 'ajv';
-import { displayPath, pointerToPath } from './ajvMessages';
+import { displayPath, pointerToPath } from './ajv-messages';
 import { STEP_ACTIONS, type OsEntry, type RoleDef } from './catalog';
 import { Diagnostics, fileStart } from './diagnostics';
 import type { Diagnostic } from './diagnostics';
@@ -20,12 +20,12 @@ import { checkSystems } from './rules';
 import { compileOperatorSchema, operatorAjv, validateAgainstSchema } from './schemas';
 import type { ManifestKind } from './schemas';
 import { checkSecretRefs } from './secrets';
-import { buildSite, checkSite } from './siteConfig';
-import { dict, siteFacts } from './siteFacts';
+import { buildSite, checkSite } from './site-config';
+import { dict, siteFacts } from './site-facts';
 import type { SiteConfig } from './site';
 import type { DesiredSystem } from './types';
-import { locate, parseManifest } from './yamlFile';
-import type { ParsedFile, PathSeg } from './yamlFile';
+import { locate, parseManifest } from './yaml-file';
+import type { ParsedFile, PathSeg } from './yaml-file';
 
 export interface LoadResult {
   /** False when any diagnostic is an error. */

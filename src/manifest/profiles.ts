@@ -1,9 +1,9 @@
 /** Profile-level rules: unique names, known parents, no inheritance cycles. */
-import { suggest } from './ajvMessages';
+import { suggest } from './ajv-messages';
 import type { Diagnostics } from './diagnostics';
 import type { LoadedProfile } from './expand';
 import { formatSource } from './types';
-import { locate } from './yamlFile';
+import { locate } from './yaml-file';
 
 /** `broken`: names of profile files that exist but failed to load (reported by their own errors). */
 export function indexProfiles(loaded: LoadedProfile[], broken: Set<string>, diags: Diagnostics): Map<string, LoadedProfile> {

@@ -3,16 +3,16 @@
  * violation: one validate run shows all problems.
  */
 import type { ValidateFunction } from 'ajv';
-import { suggest } from './ajvMessages';
-import { reportAjvErrors } from './ajvMessages';
+import { suggest } from './ajv-messages';
+import { reportAjvErrors } from './ajv-messages';
 import type { OsEntry, RoleDef } from './catalog';
 import { fileStart } from './diagnostics';
 import type { Diagnostics } from './diagnostics';
 import { cidrContains, ipToInt, parseCidr } from '../net/ipv4';
-import type { SiteFacts } from './siteFacts';
+import type { SiteFacts } from './site-facts';
 import { formatSource } from './types';
 import type { DesiredSystem, SourceRef } from './types';
-import type { ParsedFile, PathSeg } from './yamlFile';
+import type { ParsedFile, PathSeg } from './yaml-file';
 
 export interface ExpandedSystem {
   desired: DesiredSystem;

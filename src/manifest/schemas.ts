@@ -14,8 +14,8 @@ import roleSchema from '../../schemas/role.schema.json';
 import { BACKENDS } from '../providers/backends';
 import type { AnyBackend, BackendKind } from '../providers/plugin';
 import type { Diagnostics } from './diagnostics';
-import { reportAjvErrors } from './ajvMessages';
-import type { ParsedFile } from './yamlFile';
+import { reportAjvErrors } from './ajv-messages';
+import type { ParsedFile } from './yaml-file';
 
 export type ManifestKind = 'system' | 'profile' | 'site' | 'os' | 'role';
 

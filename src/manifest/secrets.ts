@@ -6,8 +6,8 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import type { Diagnostics } from './diagnostics';
 import type { SecretRef } from './site';
-import { asList, asMap } from './siteFacts';
-import { locate, type ParsedFile, type PathSeg } from './yamlFile';
+import { asList, asMap } from './site-facts';
+import { locate, type ParsedFile, type PathSeg } from './yaml-file';
 
 export class SecretError extends Error {
   override readonly name = 'SecretError';

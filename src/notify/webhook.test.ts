@@ -50,7 +50,7 @@ test('drift found and drift resolved are told once, against the previous drift r
 });
 
 test('a failed apply gives run.failed, and install.failed when the install step failed', () => {
-  const run: RunRecord = { ...base, kind: 'apply', status: 'failed', outcomes: [{ system: 'web-03', status: 'failed', steps: [], error: { kind: 'install', message: 'installer reported failed' } }] };
+  const run: RunRecord = { ...base, kind: 'apply', status: 'failed', outcomes: [{ system: 'web-03', status: 'failed', steps: [], error: { kind: 'install', code: 'failed', message: 'installer reported failed' } }] };
   const ev = eventsFor(run);
   expect(ev.map((e) => e.event)).toEqual(['run.failed', 'install.failed']);
   expect(ev[0]!.details).toEqual(['web-03: install: installer reported failed']);

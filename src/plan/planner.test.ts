@@ -65,6 +65,7 @@ describe('planner', () => {
     p0.seed('web-01', { cpu: 2, memoryMiB: 4096, os: 'debian12', disks: [80] });
     const p = await planFor([system('web-01')], [p0]);
     expect(p.actions[0]!.blocked).toMatch(/disks: disks cannot shrink/);
+    expect(p.actions[0]!.blockedCode).toBe('refused');
     expect(p.summary.blocked).toBe(1);
   });
 
@@ -109,6 +110,7 @@ describe('planner', () => {
     const p = await planFor([s], [p0]);
     expect(p.actions[0]).toMatchObject({ action: 'delete' });
     expect(p.actions[0]!.blocked).toMatch(/protected/);
+    expect(p.actions[0]!.blockedCode).toBe('protected');
     expect(p.summary.delete).toBe(0);
     expect(p.summary.blocked).toBe(1);
   });
@@ -118,6 +120,7 @@ describe('planner', () => {
     p0.seed('web-01', { cpu: 2 }, false, 'vm-5');
     const p = await planFor([system('web-01')], [p0]);
     expect(p.actions[0]!.blocked).toMatch(/does not carry shipshape's marker/);
+    expect(p.actions[0]!.blockedCode).toBe('not-owned');
   });
 
   it('blocks when several resources claim one system', async () => {
@@ -126,6 +129,7 @@ describe('planner', () => {
     p0.seed('web-01', { cpu: 2 }, true, 'vm-2');
     const p = await planFor([system('web-01')], [p0]);
     expect(p.actions[0]!.blocked).toMatch(/ambiguous: vm-1, vm-2/);
+    expect(p.actions[0]!.blockedCode).toBe('ambiguous');
   });
 
   it('shows an address not yet allocated as known after apply, and a known one as itself', async () => {

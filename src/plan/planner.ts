@@ -159,7 +159,7 @@ function planPresence(
       for (const r of found) {
         warnings.push({ system: system.name, kind: provider.kind, resourceId: r.id, code: 'ambiguous', message: `${found.length} resources claim this system (${ids})` });
       }
-      actions.push({ ...base, action: 'noop', changes: [], reason: `${found.length} ${provider.kind} resources match this system`, blocked: `ambiguous: ${ids} all match "${system.name}"; remove or rename the extra ones, then run again` });
+      actions.push({ ...base, action: 'noop', changes: [], reason: `${found.length} ${provider.kind} resources match this system`, blocked: `ambiguous: ${ids} all match "${system.name}"; remove or rename the extra ones, then run again`, blockedCode: 'ambiguous' });
       continue;
     }
     const observed = found[0];
@@ -175,6 +175,7 @@ function planPresence(
         changes: [],
         reason: 'a resource with this name exists but is not ours',
         blocked: `${provider.kind} "${observed.id}" exists but does not carry shipshape's marker; shipshape will not take it over. Remove or rename it, or mark it as shipshape's to adopt it`,
+        blockedCode: 'not-owned',
       });
     } else {
       actions.push(changeAction(system, base, observed, provider.diff(system, desired, observed)));
@@ -200,7 +201,7 @@ function changeAction(
   const refused = changes.filter((c) => c.refused);
   const fields = changes.map((c) => c.path).join(', ');
   if (refused.length) {
-    return { ...common, action: 'update', reason: `${fields} differ`, blocked: refused.map((c) => `${c.path}: ${c.refused}`).join('; ') };
+    return { ...common, action: 'update', reason: `${fields} differ`, blocked: refused.map((c) => `${c.path}: ${c.refused}`).join('; '), blockedCode: 'refused' };
   }
   if (changes.some((c) => c.forcesReplace)) {
     const why = changes.filter((c) => c.forcesReplace).map((c) => c.path).join(', ');
@@ -227,7 +228,7 @@ function planRemoval(
       const blocked = system.lifecycle.protect
         ? `protected: the manifest sets lifecycle.protect: true (${system.sources['lifecycle.protect'] ? system.sources['lifecycle.protect'].file : system.file}); set it to false to allow the delete`
         : undefined;
-      actions.push({ ...base, action: 'delete', reason: `declared absent (tombstone)${deleteMeans(system, provider.kind)}`, ...(blocked ? { blocked } : {}) });
+      actions.push({ ...base, action: 'delete', reason: `declared absent (tombstone)${deleteMeans(system, provider.kind)}`, ...(blocked ? { blocked, blockedCode: 'protected' as const } : {}) });
     }
   }
 }

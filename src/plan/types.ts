@@ -4,6 +4,9 @@
  * apply executes it. The JSON form is the documented, stable interface (README: "Plan JSON").
  */
 import type { FieldChange, ResourceKind } from '../engine/contract';
+import type { BLOCKING_CODES } from '../engine/outcome';
+
+export type BlockingCode = (typeof BLOCKING_CODES)[number];
 
 export const ACTIONS = ['create', 'update', 'replace', 'delete', 'noop'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -21,6 +24,8 @@ export interface PlannedAction {
   reason: string;
   /** Set when apply will not carry the action out (protected, not ours, refused change); says what to do. */
   blocked?: string;
+  /** Why it is blocked, from the closed set (protected, not-owned, ambiguous, refused, collides): set with `blocked`. */
+  blockedCode?: BlockingCode;
 }
 
 /** Something a reviewer must know that is not an action: resources we see but will not touch. */

@@ -3,6 +3,7 @@
  * step, found in the registry (backends.ts) by (kind, id) and connected once with its validated
  * config. Steps are linked only through the capabilities providers declare (plugin.ts, contract.ts).
  */
+import { httpLabInstaller } from '../lab/installer';
 import { UserError, type Logger, type Provider } from '../engine/contract';
 import type { LoadResult } from '../manifest';
 import { resolveSecret } from '../manifest/secrets';
@@ -11,7 +12,7 @@ import { SshPool } from '../transport/ssh';
 import { backendFor } from './backends';
 import { DhcpProvider } from './dhcp/provider';
 import { DnsProvider } from './dns/provider';
-import { httpLabInstaller, InstallProvider } from './install/provider';
+import { InstallProvider } from './install/provider';
 import { installStateDir } from './install/store';
 import type { BackendKind, ConnectDeps } from './plugin';
 import { SpecialiseProvider } from './specialise/provider';

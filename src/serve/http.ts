@@ -6,6 +6,7 @@
  * are mounted through `extra`.
  */
 import type { EndpointState } from './ready';
+import type { OutcomeCode } from '../engine/outcome';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -15,6 +16,8 @@ export interface LastRun {
   endedAt?: string;
   result?: 'ok' | 'failed' | 'drift';
   error?: string;
+  /** Why the run did not converge, one outcome code per affected system (closed set, engine/outcome.ts). */
+  codes?: Partial<Record<OutcomeCode, number>>;
 }
 
 export interface ServeHttpOptions {

@@ -64,7 +64,7 @@ export function reconcilerMetrics(m = new Metrics()) {
     lastRunSeconds: m.gauge('shipshape_last_run_duration_seconds', 'Duration of the last run'),
     lastRunTimestamp: m.gauge('shipshape_last_run_timestamp_seconds', 'When the last run ended (unix time)'),
     changes: m.counter('shipshape_changes_applied_total', 'Changes applied, by action and resource kind'),
-    failures: m.counter('shipshape_failures_total', 'Systems that failed a step, by resource kind'),
+    failures: m.counter('shipshape_failures_total', 'Systems that failed a step, by resource kind and outcome code'),
     drift: m.gauge('shipshape_drift_fields', 'Fields that differ from the manifests, per system (drift)'),
     installSeconds: m.gauge('shipshape_install_duration_seconds', 'Duration of the last OS installation, per system'),
   };

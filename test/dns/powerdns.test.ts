@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import type { SiteConfig } from '../../src/manifest/site';
 import { DnsProvider } from '../../src/providers/dns/provider';
 import { powerdns, type PowerDnsZone } from '../../src/providers/dns/powerdns';
-import { cleanupRepos, lines, load, SITE } from '../manifest/tmpRepo';
+import { cleanupRepos, lines, load, SITE } from '../manifest/tmp-repo';
 import { removeDir } from '../helpers/daemon';
 import { startPdns, type TestPdns } from '../helpers/pdns';
 import { readFileSecret } from '../helpers/sshd';

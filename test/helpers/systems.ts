@@ -1,4 +1,5 @@
 /** Expanded systems and a site for provider tests, and a stand-in for one engine stage. */
+import { silentLog } from './log';
 import type { Fields, ObservedResource, Provider, ProviderContext, Resolved } from '../../src/engine/contract';
 import type { DesiredSystem } from '../../src/manifest/types';
 import type { SiteConfig } from '../../src/manifest/site';
@@ -16,9 +17,8 @@ export function site(over: Partial<SiteConfig>): SiteConfig {
   return { root: '/nonexistent', lab: true, nets: {}, dns: { zones: [] }, dhcp: { servers: [] }, defaults: { concurrency: 4, maxDeletes: 3 }, ...over };
 }
 
-const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 export function context(s: SiteConfig): ProviderContext {
-  return { site: s, log: quiet, lab: true, commit: 'abc1234' };
+  return { site: s, log: silentLog, lab: true, commit: 'abc1234' };
 }
 
 export interface StageResult {

@@ -4,6 +4,7 @@
  * Templates: vcsim's default model VMs are renamed to the site's template names, powered off and
  * marked as templates (no extra inventory, and the clone source looks like a real template).
  */
+import { silentLog } from './log';
 import { configOf } from '../../src/providers/backends';
 import { vsphere, type VsphereConfig } from '../../src/providers/vsphere';
 import type { Logger, ProviderContext } from '../../src/engine/contract';
@@ -57,7 +58,7 @@ export function vmsOf(site: SiteConfig): VsphereConfig {
   return c;
 }
 
-export const quietLog: Logger = { info() {}, warn() {}, error() {}, debug() {} };
+export const quietLog: Logger = silentLog;
 
 export function ctxFor(site: SiteConfig, commit?: string): ProviderContext {
   return { site, log: quietLog, lab: true, ...(commit ? { commit } : {}) };

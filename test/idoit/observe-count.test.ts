@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startIdoitEmulator, type IdoitEmulator } from '../../src/lab/idoit';
 import { IdoitCmdbProvider } from '../../src/providers/idoit/cmdb';
-import { seedManagedSystems, testContext, testSite } from '../../src/providers/idoit/fixtures';
+import { seedManagedSystems, testContext, testSite } from '../support/idoit-fixtures';
 import { IdoitIpamProvider } from '../../src/providers/idoit/ipam';
 import { createIdoitClient } from '../../src/providers/idoit/site-client';
 import { EMULATED_VERSIONS } from './emulated';

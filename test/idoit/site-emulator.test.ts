@@ -1,6 +1,6 @@
 /** The i-doit backend's `emulator` key (which add-on the lab's emulator plays) is for lab sites only, and typed. */
 import { labIdoit } from '../../src/lab/backends';
-import { SITE, cleanupRepos, lines, load } from '../manifest/tmpRepo';
+import { SITE, cleanupRepos, lines, load } from '../manifest/tmp-repo';
 
 afterAll(cleanupRepos);
 

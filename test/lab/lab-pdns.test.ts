@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { runCli } from '../helpers/cli';
 import { freePort, removeDir, tempDir } from '../helpers/daemon';
 import { labState } from '../../src/lab/record';
-import { BASE_FILES, system } from '../manifest/tmpRepo';
+import { BASE_FILES, system } from '../manifest/tmp-repo';
 
 let dir: string;
 let dnsPort: number;

@@ -2,7 +2,7 @@
 import { createHash } from 'crypto';
 import { derivedMac } from '../../src/manifest';
 import type { DesiredSystem } from '../../src/manifest';
-import { cleanupRepos, lines, load, system } from './tmpRepo';
+import { cleanupRepos, lines, load, system } from './tmp-repo';
 
 afterAll(cleanupRepos);
 

@@ -6,7 +6,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { loadRepo } from '../../src/manifest';
 import { listFiles } from './markers';
-import { cleanupRepos, makeRepo } from './tmpRepo';
+import { cleanupRepos, makeRepo } from './tmp-repo';
 
 afterAll(cleanupRepos);
 

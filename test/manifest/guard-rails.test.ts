@@ -4,7 +4,7 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { loadRepo } from '../../src/manifest';
-import { cleanupRepos, lines, load, makeRepo, system } from './tmpRepo';
+import { cleanupRepos, lines, load, makeRepo, system } from './tmp-repo';
 
 afterAll(cleanupRepos);
 

@@ -1,7 +1,7 @@
 /** ajv errors become one plain sentence per problem, at the node, without secrets. */
-import { displayPath, pointerToPath, suggest } from '../../src/manifest/ajvMessages';
+import { displayPath, pointerToPath, suggest } from '../../src/manifest/ajv-messages';
 import { formatDiagnostic } from '../../src/manifest';
-import { SITE, cleanupRepos, lines, load, system } from './tmpRepo';
+import { SITE, cleanupRepos, lines, load, system } from './tmp-repo';
 
 afterAll(cleanupRepos);
 

@@ -1,6 +1,6 @@
 /** `shipshape validate` on role files and the site's specialise section. */
 import type { LoadResult } from '../../src/manifest';
-import { SITE, cleanupRepos, lines as allLines, load } from './tmpRepo';
+import { SITE, cleanupRepos, lines as allLines, load } from './tmp-repo';
 
 const lines = (r: LoadResult) => allLines(r).filter((l) => !l.includes(': warning: '));
 

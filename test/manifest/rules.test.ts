@@ -1,6 +1,6 @@
 /** One focused test per cross-file rule; each asserts the message and the position. */
 import { derivedMac } from '../../src/manifest';
-import { SITE, cleanupRepos, lines, load, system } from './tmpRepo';
+import { SITE, cleanupRepos, lines, load, system } from './tmp-repo';
 
 afterAll(cleanupRepos);
 

@@ -9,9 +9,9 @@ import * as os from 'os';
 import * as path from 'path';
 import { compile } from 'json-schema-to-typescript';
 import * as ts from 'typescript';
-import { bundle, readSchema } from './schemaBundle';
-import { canonical, keyTree, leafTypeDiff, leafTypes, treeDiff } from './typeShape';
-import type { KeyTree } from './typeShape';
+import { bundle, readSchema } from './schema-bundle';
+import { canonical, keyTree, leafTypeDiff, leafTypes, treeDiff } from './type-shape';
+import type { KeyTree } from './type-shape';
 
 // json-schema-to-typescript requires prettier at load time; prettier 3 then starts dynamic imports that
 // jest's CommonJS sandbox refuses. We generate with `format: false`, so prettier is never called.

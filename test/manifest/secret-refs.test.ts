@@ -3,7 +3,7 @@
  * lists), `${env:…}` only SHIPSHAPE_* (or names the site lists). Anything else is a validation error
  * naming the reference, so a branch cannot make shipshape read /etc/… or $HOME and send it somewhere.
  */
-import { SITE, cleanupRepos, lines, load } from './tmpRepo';
+import { SITE, cleanupRepos, lines, load } from './tmp-repo';
 
 afterAll(cleanupRepos);
 

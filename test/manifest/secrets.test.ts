@@ -2,7 +2,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { resolveSecret, SecretError } from '../../src/manifest';
-import { cleanupRepos, makeRepo } from './tmpRepo';
+import { cleanupRepos, makeRepo } from './tmp-repo';
 
 afterAll(cleanupRepos);
 

@@ -1,6 +1,6 @@
 /** `vms.simulator` (backend vsphere) picks what `shipshape lab up` starts; a real site talks to its vCenter and may not set it. */
 import type { LoadResult } from '../../src/manifest';
-import { SITE, cleanupRepos, lines as allLines, load } from './tmpRepo';
+import { SITE, cleanupRepos, lines as allLines, load } from './tmp-repo';
 
 const lines = (r: LoadResult) => allLines(r).filter((l) => !l.includes(': warning: '));
 afterAll(cleanupRepos);

@@ -1,4 +1,5 @@
 /** `shipshape serve` in-process: the loop, the file watch, /healthz and /metrics, graceful stop. */
+import { silentLog } from '../helpers/log';
 import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ import { runCli } from '../helpers/cli';
 import type { Io } from '../../src/cli/io';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const silent = { info() {}, warn() {}, error() {}, debug() {} };
+const silent = silentLog;
 
 describe('shipshape serve', () => {
   it('runs at startup and when files change, one at a time, and reports health and metrics', async () => {

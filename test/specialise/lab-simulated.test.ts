@@ -2,6 +2,7 @@
  * The lab's systems sit in documentation ranges, which are data and never a target: in a lab
  * site, specialisation plans nothing for them and opens no connection at all.
  */
+import { silentLog } from '../helpers/log';
 import { UNKNOWN, type ProviderContext } from '../../src/engine/contract';
 import { SpecialiseProvider } from '../../src/providers/specialise/provider';
 import { site as baseSite, system } from '../support/fixtures';
@@ -13,7 +14,7 @@ const site = {
   specialise: { user: 'root', port: 22, privateKey: { ref: '${env:NOPE}' }, knownHosts: '/dev/null', connectTimeoutSeconds: 1, commandTimeoutSeconds: 1 },
 };
 const web = system('web-01', { roles: [{ name: 'baseline/internal', params: {} }] });
-const silent = { info() {}, warn() {}, error() {}, debug() {} };
+const silent = silentLog;
 
 describe('specialisation in the lab', () => {
   it('plans nothing for a simulated machine, whether its address is known or not', () => {

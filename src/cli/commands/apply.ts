@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { exitCodeFor } from '../../engine/outcome';
 import { applyPlan, resolveInterrupted, type ApplyReport } from '../../engine/apply';
 import type { Plan } from '../../plan/types';
 import { UserError, type Logger } from '../../engine/contract';
@@ -29,7 +30,8 @@ export interface ApplyOptions extends SourceOptions {
  */
 export async function applyCommand(opts: ApplyOptions, io: Io, log: Logger): Promise<number> {
   const { report } = await applyOnce(opts, io, log);
-  if (report && !report.ok) throw new ExitError(1, '');
+  // The exit code says why (outcome.ts): 3 blocked only, 4 credentials refused, 5 unreachable, 1 other failures.
+  if (report && !report.ok) throw new ExitError(exitCodeFor(report.outcomes.flatMap((o) => (o.error ? [o.error.code] : ['failed' as const]))), '');
   return 0;
 }
 

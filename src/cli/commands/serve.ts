@@ -4,6 +4,7 @@
  * report-only (drift) mode; /healthz and /metrics over HTTP; SIGTERM lets the step in progress
  * finish (or abandons it safely after the grace period: the next run resumes).
  */
+import { codeOf, type OutcomeCode } from '../../engine/outcome';
 import { watch, type FSWatcher } from 'chokidar';
 import { UserError, type Logger } from '../../engine/contract';
 import { parseCron } from '../../serve/cron';
@@ -65,7 +66,10 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
       if (opts.mode === 'apply') {
         const { report } = await applyOnce(runOpts, io, log, signal);
         if (report) {
-          for (const o of report.outcomes) if (o.status === 'failed' && o.error) m.failures({ kind: o.error.kind });
+          for (const o of report.outcomes) if (o.status === 'failed' && o.error) m.failures({ kind: o.error.kind, code: o.error.code });
+          const codes: Partial<Record<OutcomeCode, number>> = {};
+          for (const o of report.outcomes) if (o.error) codes[o.error.code] = (codes[o.error.code] ?? 0) + 1;
+          if (Object.keys(codes).length) last.codes = codes;
           for (const [action, n] of Object.entries(report.applied)) if (n) m.changes({ action }, n);
           if (!report.ok) result = 'failed';
         }
@@ -80,6 +84,7 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
     } catch (e) {
       result = 'failed';
       last.error = (e as Error).message;
+      last.codes = { [codeOf(e)]: 1 };
       throw e;
     } finally {
       const secs = (Date.now() - started) / 1000;

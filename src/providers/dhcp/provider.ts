@@ -107,7 +107,7 @@ export class DhcpProvider implements Provider<DhcpFields> {
       // Refused systems keep what the server holds now; the others go ahead.
       for (const [s, why] of checkReservations(name, state.wanted, state.foreign, state.subnets)) {
         if (!changed.has(s)) continue;
-        failed.set(s, new UserError(`dhcp server ${name}: ${s}: ${why}`));
+        failed.set(s, new UserError(`dhcp server ${name}: ${s}: ${why}`, /already reserved|more than one system/.test(why) ? 'collides' : 'invalid'));
         changed.delete(s);
         const keep = state.served.get(s);
         if (keep) state.wanted.set(s, keep);

@@ -99,7 +99,7 @@ export class DnsProvider implements Provider<DnsFields> {
         const theirs = (this.foreign.get(r.name) ?? []).filter((f) => conflicts(r.type, f.type));
         if (theirs.length > 0) {
           const list = theirs.map((f) => `${f.type} ${f.value}`).join(', ');
-          throw new UserError(`${system.name}: ${r.name} already has ${list}, not managed by shipshape; shipshape never overwrites it: remove it by hand or choose another name`);
+          throw new UserError(`${system.name}: ${r.name} already has ${list}, not managed by shipshape; shipshape never overwrites it: remove it by hand or choose another name`, 'collides');
         }
       }
     }

@@ -8,7 +8,7 @@ import type { SiteConfig } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
 import type { IdoitClient } from './client';
 import { IdoitCmdbProvider } from './cmdb';
-import { runStage, testContext, testSite, testSystem } from './fixtures';
+import { runStage, testContext, testSite, testSystem } from '../../../test/support/idoit-fixtures';
 import { IdoitIpamProvider } from './ipam';
 import { createIdoitClient } from './site-client';
 import { EMULATED_VERSIONS } from '../../../test/idoit/emulated';

@@ -32,6 +32,7 @@ export class IdoitAuthError extends UserError {
         (/authenticated-users-only/.test(idoitMessage)
           ? 'This i-doit accepts only users (the tenant setting api.authenticated-users-only, on by default in API add-on 1.10): set username and password in the ipam / cmdb sections (backend: idoit) of shipshape.yaml.'
           : 'Check apiKey (and username / password) of the ipam / cmdb sections (backend: idoit) in shipshape.yaml and the secrets they point to.'),
+      'unauthorized',
     );
   }
 }

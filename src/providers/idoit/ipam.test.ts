@@ -8,7 +8,7 @@ import type { SiteConfig } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
 import { IdoitClient } from './client';
 import { IdoitAuthError } from './errors';
-import { testContext, testSite, testSystem, runStage } from './fixtures';
+import { testContext, testSite, testSystem, runStage } from '../../../test/support/idoit-fixtures';
 import { IdoitIpamProvider } from './ipam';
 import { createIdoitClient } from './site-client';
 import { EMULATED_VERSIONS } from '../../../test/idoit/emulated';

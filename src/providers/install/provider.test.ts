@@ -4,6 +4,7 @@
  * a built system is never reinstalled; the lab stand-in works only on lab sites; secrets stay
  * out of logs and observations.
  */
+import { httpLabInstaller } from '../../lab/installer';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -13,7 +14,7 @@ import type { SiteConfig } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
 import { startProvisioningServer, type ProvisioningServer } from '../../provisioning/server';
 import { InstallFailedError, InstallTimeoutError } from './errors';
-import { httpLabInstaller, InstallProvider, type InstallProviderOptions } from './provider';
+import { InstallProvider, type InstallProviderOptions } from './provider';
 
 const ROOT = path.join(__dirname, '..', '..', '..', 'examples', 'lab');
 const HASH = '$6$saltsaltsalt$0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ';

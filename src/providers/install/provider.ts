@@ -194,15 +194,3 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
     return { sshPublicKey, ...(prov.rootPasswordHash ? { rootPasswordHash: await this.o.secret(prov.rootPasswordHash) } : {}) };
   }
 }
-
-/** The lab's stand-in: asks for the boot script and answer file like a real installer, then reports built. */
-export function httpLabInstaller(serverUrl: string, timeoutMs = 10_000): LabInstaller {
-  return async ({ mac, token }) => {
-    const base = serverUrl.replace(/\/+$/, '');
-    for (const [method, p] of [['GET', `/boot/${mac.toLowerCase().replace(/:/g, '-')}`], ['GET', `/install/${token}`], ['POST', `/built/${token}`]] as const) {
-      const res = await fetch(`${base}${p}`, { method, signal: AbortSignal.timeout(timeoutMs), ...(method === 'POST' ? { body: 'built (lab: simulated)' } : {}) });
-      await res.arrayBuffer();
-      if (!res.ok) throw new UserError(`lab installer stand-in: ${method} ${p.replace(token, `${token.slice(0, 4)}…`)} answered ${res.status}`);
-    }
-  };
-}

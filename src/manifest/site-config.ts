@@ -1,17 +1,17 @@
 /** shipshape.yaml (validated raw form) → SiteConfig, and the site's own consistency rules. */
-import { displayPath } from './ajvMessages';
+import { displayPath } from './ajv-messages';
 import type { Diagnostics } from './diagnostics';
 import { cidrContains, intToIp, ipToInt, parseCidr } from '../net/ipv4';
 import { BACKENDS, backendFor } from '../providers/backends';
 import type { BackendKind } from '../providers/plugin';
 import type { SiteManifest } from './raw';
 import { secretPolicy } from './secrets';
-import { asList, asMap } from './siteFacts';
-import type { SiteFacts } from './siteFacts';
+import { asList, asMap } from './site-facts';
+import type { SiteFacts } from './site-facts';
 import type { BackendSection, DhcpServerSection, NetSite, SiteConfig, ZoneSection } from './site';
 import type { SourceRef } from './types';
-import { locate } from './yamlFile';
-import type { ParsedFile, PathSeg } from './yamlFile';
+import { locate } from './yaml-file';
+import type { ParsedFile, PathSeg } from './yaml-file';
 
 /** A backend section as validated → its backend's config (defaults applied), keeping `backend`. */
 function section<K extends BackendKind>(kind: K, raw: BackendSection): BackendSection {

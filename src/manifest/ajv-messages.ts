@@ -7,8 +7,8 @@
 import type { ErrorObject } from 'ajv';
 import { clip, describeValue } from './diagnostics';
 import type { Diagnostics } from './diagnostics';
-import { locate } from './yamlFile';
-import type { ParsedFile, PathSeg } from './yamlFile';
+import { locate } from './yaml-file';
+import type { ParsedFile, PathSeg } from './yaml-file';
 
 type Schemaish = { 'x-shape'?: string; 'x-secret'?: boolean; properties?: Record<string, unknown>; enum?: unknown[] } | undefined;
 

@@ -6,8 +6,8 @@
 import { BACKENDS } from '../providers/backends';
 import type { NetSite } from './site';
 import type { SourceRef } from './types';
-import { locate } from './yamlFile';
-import type { ParsedFile } from './yamlFile';
+import { locate } from './yaml-file';
+import type { ParsedFile } from './yaml-file';
 
 export interface SiteFacts {
   /** Nets whose entries are usable (a string cidr at least). */

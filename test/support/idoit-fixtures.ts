@@ -2,10 +2,11 @@
  * Test and bench helpers: systems, a site, a quiet context, and a small stand-in for the engine's
  * per-stage loop (observe once, then create or update each system, then resolve for the next stage).
  */
-import type { ObservedResource, Provider, ProviderContext, Resolved } from '../../engine/contract';
-import type { NetSite, SiteConfig } from '../../manifest/site';
-import type { DesiredSystem } from '../../manifest/types';
-import type { IdoitConfig } from './config';
+import { silentLog } from '../helpers/log';
+import type { ObservedResource, Provider, ProviderContext, Resolved } from '../../src/engine/contract';
+import type { NetSite, SiteConfig } from '../../src/manifest/site';
+import type { DesiredSystem } from '../../src/manifest/types';
+import type { IdoitConfig } from '../../src/providers/idoit/config';
 
 export function testSystem(name: string, over: Partial<DesiredSystem> = {}): DesiredSystem {
   return {
@@ -29,8 +30,7 @@ export function testSite(url: string, nets: NetSite[], reserved: Record<string, 
 }
 
 export function testContext(site: SiteConfig): ProviderContext {
-  const quiet = () => undefined;
-  return { site, lab: true, log: { info: quiet, warn: quiet, error: quiet, debug: quiet } };
+  return { site, lab: true, log: silentLog };
 }
 
 export interface StageResult {

@@ -1,0 +1,43 @@
+/**
+ * Why an action is blocked or a step failed, as a closed set of codes (after Terraform's typed
+ * ActionReason): the plan JSON, the apply report, exit codes and the status page read the code;
+ * people read the sentence that comes with it. Adding a code is a format change (README: "Outcome codes").
+ */
+export const OUTCOME_CODES = {
+  protected: 'the manifest protects the system (lifecycle.protect); the delete waits until that is lifted',
+  'not-owned': 'a resource of that name exists without shipshape\'s marker; shipshape never takes it over',
+  ambiguous: 'several resources claim the system; shipshape will not guess which one is meant',
+  refused: 'the change cannot be made in place (shrinking a disk, reinstalling a built system)',
+  collides: 'a name or address the system needs is held by something shipshape does not own',
+  invalid: 'the manifests or the site config are wrong; the message says where and what to do',
+  unauthorized: 'a backend refused the credentials',
+  unreachable: 'a backend did not answer (timeout, connection refused) after the retries',
+  failed: 'a backend answered with an error not covered above',
+} as const;
+
+export type OutcomeCode = keyof typeof OUTCOME_CODES;
+
+/** Codes that block an action before apply (nothing was attempted). */
+export const BLOCKING_CODES = ['protected', 'not-owned', 'ambiguous', 'refused', 'collides'] as const satisfies readonly OutcomeCode[];
+
+/**
+ * Exit codes of `apply` (and `serve`'s last run): 0 everything converged; 3 nothing failed, but
+ * something was blocked (a reviewer must act); 4 a backend refused the credentials; 5 a backend was
+ * unreachable; 1 anything else. The most severe code present wins.
+ */
+export function exitCodeFor(codes: Iterable<OutcomeCode>): number {
+  const set = new Set(codes);
+  if (set.size === 0) return 0;
+  if ([...set].some((c) => c === 'failed' || c === 'invalid')) return 1;
+  if (set.has('unauthorized')) return 4;
+  if (set.has('unreachable')) return 5;
+  return 3;
+}
+
+/** A UserError or TransientError carries its code (`outcome`); anything else is `failed`. */
+export function codeOf(e: unknown): OutcomeCode {
+  const c = (e as { outcome?: unknown } | null)?.outcome;
+  if (typeof c === 'string' && Object.hasOwn(OUTCOME_CODES, c)) return c as OutcomeCode;
+  if ((e as Error | null)?.name === 'TransientError') return 'unreachable';
+  return 'failed';
+}

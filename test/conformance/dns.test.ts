@@ -1,0 +1,79 @@
+/**
+ * The DNS backends through the conformance suite: bind-ssh (a real named, the zone deployed over a
+ * real sshd) and rfc2136 (a real named taking TSIG-signed updates). Round trips are compared at
+ * 10 and 200 systems here: each is a real deploy and reload on 2 shared cores (the 1,000-system
+ * count is the observe benchmark's, bench/dns-dhcp.ts).
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Provider } from '../../src/engine/contract';
+import type { SiteConfig } from '../../src/manifest/site';
+import type { BindSshZone } from '../../src/providers/dns/bind-ssh';
+import { DnsProvider } from '../../src/providers/dns/provider';
+import type { Rfc2136Zone } from '../../src/providers/dns/rfc2136';
+import { SshPool } from '../../src/transport/ssh';
+import { removeDir } from '../helpers/daemon';
+import { startNamed, type TestNamed } from '../helpers/named';
+import { keygen, readFileSecret, startSshd, type TestSshd } from '../helpers/sshd';
+import { context, site, system } from '../helpers/systems';
+import { conformance, type Harness } from './suite';
+
+const ip = (n: number) => `10.20.${Math.floor(n / 250)}.${(n % 250) + 1}`;
+
+function dnsHarness(id: 'bind-ssh' | 'rfc2136'): Harness {
+  const zone = `conf-${id}.example.test`;
+  let named: TestNamed;
+  let sshd: TestSshd | undefined;
+  let good: SiteConfig;
+  let bad: SiteConfig;
+  const pools: SshPool[] = [];
+  const provider = (s: SiteConfig): Provider => {
+    const pool = new SshPool({ readSecret: readFileSecret, root: s.root });
+    pools.push(pool);
+    return new DnsProvider({ readSecret: readFileSecret, pool, reloadTimeoutMs: 5000 }) as Provider;
+  };
+  const siteWith = (z: BindSshZone | Rfc2136Zone, root: string) =>
+    site({ root, nets: { 'c-net': { title: 'c-net', cidr: '10.20.0.0/16', dnsServers: [] } }, dns: { zones: [z] } });
+  return {
+    name: `dns/${id}`,
+    isForeign: (r) => r.id === `www.${zone}`,
+    collider: () => system('www', { net: 'c-net', domain: zone }),
+    scale: [10, 200],
+    async start() {
+      if (id === 'bind-ssh') {
+        sshd = await startSshd();
+        const fragment = join(sshd.dir, `${zone}.shipshape`);
+        named = await startNamed([{ name: zone, records: 'www IN A 10.20.250.250\n', include: fragment }]);
+        const z = (key: string): BindSshZone => ({ name: zone, backend: 'bind-ssh', server: { host: '127.0.0.1', port: named.port }, ssh: sshd!.endpoint({ privateKey: { ref: `\${file:${key}}` } }),
+          fragmentPath: fragment, zoneFile: named.zoneFile(zone), reloadCommand: `${named.rndc} reload {zone}` });
+        const wrongKey = join(sshd.dir, 'not-authorized');
+        keygen(wrongKey, 'not authorized');
+        good = siteWith(z(sshd.clientKeyPath), sshd.dir);
+        bad = siteWith(z(wrongKey), sshd.dir);
+      } else {
+        named = await startNamed([{ name: zone, records: 'www IN A 10.20.250.250\n', dynamic: true }]);
+        const secret = join(named.dir, 'tsig.secret');
+        writeFileSync(secret, named.ddnsSecret + '\n', { mode: 0o600 });
+        const wrong = join(named.dir, 'wrong.secret');
+        writeFileSync(wrong, Buffer.from('not the key, not the key, not the key').toString('base64') + '\n', { mode: 0o600 });
+        const z = (file: string): Rfc2136Zone => ({ name: zone, backend: 'rfc2136', server: { host: '127.0.0.1', port: named.port }, tsig: { name: 'ddns-key', algorithm: 'hmac-sha256', secret: { ref: `\${file:${file}}` } } });
+        good = siteWith(z(secret), named.dir);
+        bad = siteWith(z(wrong), named.dir);
+      }
+    },
+    async stop() {
+      await Promise.all(pools.map((p) => p.closeAll()));
+      await sshd?.stop();
+      await named?.stop();
+      for (const d of [named?.dir, sshd?.dir]) if (d) removeDir(d);
+    },
+    provider: () => provider(good),
+    bad: () => ({ provider: provider(bad), ctx: context(bad) }),
+    ctx: () => context(good),
+    system: (n, changed) => ({ ...system(`c-${n}`, { net: 'c-net', domain: zone, aliases: changed ? [`alt-${n}`] : [] }) }),
+    resolved: (s) => ({ ip: ip(Number(s.name.replace(/\D/g, '')) || 0), mac: '00:50:56:00:00:01' }),
+  };
+}
+
+conformance(dnsHarness('bind-ssh'));
+conformance(dnsHarness('rfc2136'));
