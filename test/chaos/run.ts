@@ -10,7 +10,7 @@
  * judges the world independently (world-check.ts): converged means that rerun succeeded, the next
  * plan is empty, and the backends and the state dir show nothing wrong.
  *
- * Runs from the compiled tree (`npm run build`): the apply processes are bin/shipshape.
+ * Runs compiled (`npm run chaos` builds into .cache/chaos-build): the apply processes run that build's CLI.
  */
 import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -19,15 +19,19 @@ import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { readCredentials } from '../../src/lab/credentials';
 import { freePort } from '../../src/lab/process';
+import { PACKAGE_ROOT } from '../../src/lab/vcsim';
 import { labStateDir } from '../../src/lab/start-provisioning';
 import { loadRepo } from '../../src/manifest';
 import type { SiteConfig } from '../../src/manifest/site';
 import { startFaultProxy, type Fault, type FaultProxy } from './fault-proxy';
 import { checkWorld, type Checked } from './world-check';
 
-const ROOT = resolve(__dirname, '..', '..', ...(__dirname.includes(`${join('dist', 'test')}`) ? ['..'] : []));
-const EXAMPLES = join(ROOT, 'examples', 'lab');
-const BIN = join(ROOT, 'bin', 'shipshape');
+const EXAMPLES = join(PACKAGE_ROOT, 'examples', 'lab');
+/** The compiled CLI the apply processes run: beside this file when it runs compiled, else CHAOS_CLI. */
+let CLI = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+export function useCli(path: string): void {
+  CLI = path;
+}
 
 export interface TrialResult {
   trial: number;
@@ -92,7 +96,8 @@ function siteYaml(ports: Ports, via: { vcsim: number; idoit: number; ssh: number
 /** Runs bin/shipshape; SIGKILLs it after `killAfterMs` when given. */
 function shipshape(args: string[], env: NodeJS.ProcessEnv, o: { killAfterMs?: number; timeoutMs?: number } = {}): Promise<{ code: number | null; killed: boolean; out: string }> {
   return new Promise((res) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const entry = `require(${JSON.stringify(CLI)}).main(['node', 'shipshape', ...process.argv.slice(1)]).then((c) => { process.exitCode = c; })`;
+    const child = spawn(process.execPath, ['-e', entry, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));

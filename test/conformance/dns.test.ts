@@ -1,6 +1,6 @@
 /**
  * The DNS backends through the conformance suite: bind-ssh (a real named, the zone deployed over a
- * real sshd) and rfc2136 (a real named taking TSIG-signed updates). Round trips are compared at
+ * real sshd), rfc2136 (a real named taking TSIG-signed updates) and powerdns (a real pdns_server's API). Round trips are compared at
  * 10 and 200 systems here: each is a real deploy and reload on 2 shared cores (the 1,000-system
  * count is the observe benchmark's, bench/dns-dhcp.ts).
  */
@@ -10,10 +10,12 @@ import type { Provider } from '../../src/engine/contract';
 import type { SiteConfig } from '../../src/manifest/site';
 import type { BindSshZone } from '../../src/providers/dns/bind-ssh';
 import { DnsProvider } from '../../src/providers/dns/provider';
+import { powerdns, type PowerDnsZone } from '../../src/providers/dns/powerdns';
 import type { Rfc2136Zone } from '../../src/providers/dns/rfc2136';
 import { SshPool } from '../../src/transport/ssh';
 import { removeDir } from '../helpers/daemon';
 import { startNamed, type TestNamed } from '../helpers/named';
+import { startPdns, type TestPdns } from '../helpers/pdns';
 import { keygen, readFileSecret, startSshd, type TestSshd } from '../helpers/sshd';
 import { context, site, system } from '../helpers/systems';
 import { conformance, type Harness } from './suite';
@@ -77,3 +79,38 @@ function dnsHarness(id: 'bind-ssh' | 'rfc2136'): Harness {
 
 conformance(dnsHarness('bind-ssh'));
 conformance(dnsHarness('rfc2136'));
+
+/** PowerDNS through its HTTP API (a real pdns_server with the SQLite backend). */
+function powerdnsHarness(): Harness {
+  const zone = 'conf-powerdns.example.test';
+  let pdns: TestPdns;
+  let good: SiteConfig;
+  let bad: SiteConfig;
+  const siteWith = (z: PowerDnsZone) => site({ root: pdns.dir, nets: { 'c-net': { title: 'c-net', cidr: '10.20.0.0/16', dnsServers: [] } }, dns: { zones: [z] } });
+  return {
+    name: 'dns/powerdns',
+    isForeign: (r) => r.id === `www.${zone}`,
+    collider: () => system('www', { net: 'c-net', domain: zone }),
+    scale: [10, 200],
+    async start() {
+      pdns = await startPdns();
+      await pdns.createZone({ name: zone, rrsets: [{ name: `www.${zone}`, type: 'A', content: ['10.20.250.250'] }] });
+      const wrong = join(pdns.dir, 'wrong.key');
+      writeFileSync(wrong, 'not-the-api-key\n', { mode: 0o600 });
+      const z = (key: string) => powerdns.config({ name: zone, backend: 'powerdns', url: pdns.url, apiKey: `\${file:${key}}` });
+      good = siteWith(z(pdns.keyFile));
+      bad = siteWith(z(wrong));
+    },
+    async stop() {
+      await pdns?.stop();
+      if (pdns) removeDir(pdns.dir);
+    },
+    provider: () => new DnsProvider({ readSecret: readFileSecret }) as Provider,
+    bad: () => ({ provider: new DnsProvider({ readSecret: readFileSecret }) as Provider, ctx: context(bad) }),
+    ctx: () => context(good),
+    system: (n, changed) => system(`c-${n}`, { net: 'c-net', domain: zone, aliases: changed ? [`alt-${n}`] : [] }),
+    resolved: (s) => ({ ip: ip(Number(s.name.replace(/\D/g, '')) || 0), mac: '00:50:56:00:00:01' }),
+  };
+}
+
+conformance(powerdnsHarness());

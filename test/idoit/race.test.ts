@@ -37,7 +37,7 @@ class Runner {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('race runner did not start within 60 s')), 60_000);
+      const timer = setTimeout(() => reject(new Error('race runner did not start within 180 s')), 180_000);
       child.once('message', () => {
         clearTimeout(timer);
         resolve(new Runner(child));
@@ -108,7 +108,7 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
       nets: [{ title: 'race-net', cidr: '10.77.0.0/24', gateway: '10.77.0.1' }],
     });
     runners.push(...(await Promise.all([Runner.start(join(work, 'state-a')), Runner.start(join(work, 'state-b'))])));
-  }, 120_000);
+  }, 300_000); // two children transpile the CLI on start: slow on a loaded 2-core machine
 
   afterAll(async () => {
     for (const r of runners) r.stop();
