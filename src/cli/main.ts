@@ -11,6 +11,11 @@ import { provisionCommand } from './commands/provision';
 import { serveCommand } from './commands/serve';
 import { statusCommand } from './commands/status';
 import { validateCommand } from './commands/validate';
+import { historyCommand, showCommand } from './commands/history';
+import { uiCommand } from './commands/ui';
+import { DEFAULT_WAIT, parseDuration } from './wait-lock';
+import { stateDir } from './pipeline';
+import { parseWebhook, type Webhook } from '../notify/webhook';
 import { describeError, ExitError } from './errors';
 import { processIo, redactingIo, type Io } from './io';
 import { createLogger } from './log';
@@ -29,18 +34,39 @@ const refOption = () => new Option('--ref <ref>', 'branch, tag or commit of --re
 
 const formatOption = () => new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text');
 
+/** `--wait-lock` alone means the default wait; absent means none. */
+function waitLock(v: string | boolean | undefined): { waitLockMs?: number } {
+  if (v === undefined || v === false) return {};
+  return { waitLockMs: parseDuration(v === true ? DEFAULT_WAIT : v) };
+}
+
 export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   const program = new Command('shipshape')
     .description('Declarative GitOps reconciler for virtual machines: vSphere, i-doit, DNS/DHCP, installation, specialisation.')
     .version(version(), '-V, --version', 'print the shipshape version')
-    .option('--log-level <level>', 'structured log level on stderr (fatal, error, warn, info, debug)', process.env.SHIPSHAPE_LOG_LEVEL ?? 'warn')
-    .addOption(new Option('--log-format <format>', 'log lines on stderr: text (one line each) or json (for log collectors)').choices(['text', 'json']).default(process.env.SHIPSHAPE_LOG_FORMAT ?? 'text'))
-    .option('--state-dir <dir>', 'where the run lock and drift history live (default $SHIPSHAPE_STATE_DIR or ~/.local/state/shipshape)')
+    .option('--log-level <level>', 'log level on stderr (fatal, error, warn, info, debug)', process.env.SHIPSHAPE_LOG_LEVEL ?? 'warn')
+    .addOption(new Option('--log-format <format>', 'log lines as text, or as JSON (pino) for a log shipper').choices(['text', 'json']).default(process.env.SHIPSHAPE_LOG_FORMAT ?? 'text'))
+    .option('--state-dir <dir>', 'where the run lock, run history and drift history live (default $SHIPSHAPE_STATE_DIR or ~/.local/state/shipshape)')
+    .option('--notify <FORMAT=URL...>', 'webhook on run failure, drift found/resolved, install failed; FORMAT json|slack|mattermost|teams (default $SHIPSHAPE_NOTIFY, space-separated)')
+    .option('--history-days <n>', 'keep run history this many days (0: forever; default $SHIPSHAPE_HISTORY_DAYS or 90)', positiveInt('--history-days'))
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride()
     .showHelpAfterError();
   const log = () => createLogger(program.opts().logLevel, program.opts().logFormat);
   const state = (): string | undefined => program.opts().stateDir;
+  /** What every recorded run (plan, apply, drift, serve) takes from the global options. */
+  const recording = (): { stateDir?: string; notify?: Webhook[]; historyDays?: number } => {
+    const o = program.opts();
+    const specs: string[] = o.notify ?? (process.env.SHIPSHAPE_NOTIFY ?? '').split(/\s+/).filter(Boolean);
+    const days = o.historyDays ?? (process.env.SHIPSHAPE_HISTORY_DAYS ? Number(process.env.SHIPSHAPE_HISTORY_DAYS) : undefined);
+    let notify: Webhook[];
+    try {
+      notify = specs.map(parseWebhook);
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message);
+    }
+    return { stateDir: o.stateDir, ...(notify.length ? { notify } : {}), ...(days !== undefined ? { historyDays: days } : {}) };
+  };
 
   program
     .command('init')
@@ -51,10 +77,11 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
 
   program
     .command('validate')
-    .argument('[dir]', 'the repo', '.')
+    .argument('[dir]', 'the repo (same as -C DIR)')
+    .addOption(dirOption())
     .description('validate every manifest, profile and the site config; print each error as file:line:col')
-    .addHelpText('after', '\nExamples:\n  shipshape validate\n  shipshape validate ./infra-repo')
-    .action(async (dir: string) => setCode(await validateCommand(dir, io)));
+    .addHelpText('after', '\nExamples:\n  shipshape validate\n  shipshape validate -C ./infra-repo')
+    .action(async (dir: string | undefined, o) => setCode(await validateCommand(dir ?? o.dir, io)));
 
   program
     .command('plan')
@@ -67,7 +94,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('--base <ref>', 'merge requests: site config, roles and OS catalog from REF, systems/ and profiles/ from the branch; plans the systems touched since REF; implies --read-only')
     .option('--read-only', 'observe by reading only: nothing runs on a managed host (no role checks); apply refuses the plan')
     .addHelpText('after', '\nExamples:\n  shipshape plan\n  shipshape plan --base origin/main --format markdown --out plan.md\n  shipshape plan --format markdown --out plan.md\n  shipshape plan --format json --out plan.json --detailed-exitcode')
-    .action(async (o) => setCode(await planCommand({ ...o, stateDir: state() }, io, log())));
+    .action(async (o) => setCode(await planCommand({ ...o, ...recording() }, io, log())));
 
   program
     .command('apply')
@@ -76,8 +103,9 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .argument('[plan]', 'a plan saved with `shipshape plan --format json --out FILE`')
     .option('--concurrency <n>', 'systems worked on in parallel', positiveInt('--concurrency'))
     .option('--max-deletes <n>', 'refuse a plan that deletes more than this', positiveInt('--max-deletes'))
-    .addHelpText('after', '\nExamples:\n  shipshape apply\n  shipshape plan --format json --out plan.json && shipshape apply plan.json\n  shipshape apply --concurrency 8 --max-deletes 10')
-    .action(async (planFile: string | undefined, o) => setCode(await applyCommand({ ...o, ...(planFile ? { planFile } : {}), stateDir: state() }, io, log())));
+    .option('--wait-lock [duration]', `when another run holds the lock, wait for it up to DURATION (90s, 5m, 1h; default ${DEFAULT_WAIT})`)
+    .addHelpText('after', '\nExamples:\n  shipshape apply\n  shipshape apply --wait-lock 15m\n  shipshape plan --format json --out plan.json && shipshape apply plan.json\n  shipshape apply --concurrency 8 --max-deletes 10')
+    .action(async (planFile: string | undefined, o) => setCode(await applyCommand({ ...o, ...waitLock(o.waitLock), ...(planFile ? { planFile } : {}), ...recording() }, io, log())));
 
   program
     .command('drift')
@@ -86,7 +114,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addOption(formatOption())
     .option('--out <file>', 'write the report to a file')
     .addHelpText('after', '\nExamples:\n  shipshape drift\n  shipshape drift --format markdown --out drift.md')
-    .action(async (o) => setCode(await driftCommand({ ...o, stateDir: state() }, io, log())));
+    .action(async (o) => setCode(await driftCommand({ ...o, ...recording() }, io, log())));
 
   program
     .command('serve')
@@ -98,11 +126,38 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('--watch', 'with --dir: run when files change (debounced)')
     .option('--listen <host:port>', 'address for /healthz and /metrics', '127.0.0.1:9464')
     .option('--grace <seconds>', 'on SIGTERM, how long the step in progress may take before it is abandoned', positiveInt('--grace'), 60)
+    .option('--no-ui', 'do not serve the status page on --listen')
     .option('--no-provisioning', 'do not run the provisioning server of shipshape.yaml (e.g. when `shipshape provision` runs elsewhere)')
     .addHelpText('after', '\nExamples:\n  shipshape serve --repo https://git.example.com/infra/systems.git --ref main --poll 60 --schedule "*/30 * * * *" --mode apply\n  shipshape serve -C . --watch --mode drift')
     .action(async (o) =>
-      setCode(await serveCommand({ ...o, pollSeconds: o.poll, graceSeconds: o.grace, stateDir: state() }, io, log())),
+      setCode(await serveCommand({ ...o, pollSeconds: o.poll, graceSeconds: o.grace, ...recording() }, io, log())),
     );
+
+  program
+    .command('history')
+    .description('the runs of plan, apply, drift and serve from the state dir, newest first: trigger, commit, who, result')
+    .option('--system <name>', 'only runs that changed or found drift on this system')
+    .option('--since <when>', 'only runs since a date (2026-11-30) or a duration back from now (24h, 7d)')
+    .addOption(new Option('--kind <kind>', 'only runs of this kind').choices(['plan', 'apply', 'drift']))
+    .option('--limit <n>', 'at most this many runs', positiveInt('--limit'), 50)
+    .addOption(formatOption())
+    .addHelpText('after', '\nExamples:\n  shipshape history\n  shipshape history --system web-dev-01 --since 7d\n  shipshape history --kind apply --format json')
+    .action(async (o) => setCode(await historyCommand({ ...o, stateDir: state() }, io)));
+
+  program
+    .command('show')
+    .description('one run in full: who and why, the plan it executed, the result and duration of every step, errors')
+    .argument('<run>', 'the run number, as `shipshape history` lists it')
+    .addOption(formatOption())
+    .addHelpText('after', '\nExamples:\n  shipshape show 42\n  shipshape show 42 --format json')
+    .action(async (id: string, o) => setCode(await showCommand(id, { ...o, stateDir: state() }, io)));
+
+  program
+    .command('ui')
+    .description('the status page alone (read-only): estate, drift, orphans, pending plan, runs; from the state dir, no backend contacted')
+    .option('--listen <host:port>', 'address of the page', '127.0.0.1:9465')
+    .addHelpText('after', '\nExamples:\n  shipshape ui            # then open http://127.0.0.1:9465\n  shipshape --state-dir /var/lib/shipshape ui --listen 0.0.0.0:9465')
+    .action(async (o) => setCode(await uiCommand({ listen: o.listen, stateDir: stateDir(state()) }, io)));
 
   const lab = program
     .command('lab')
@@ -122,20 +177,22 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .command('status')
     .description('what runs and where; exit 0 when everything runs, 3 otherwise')
     .option('-C, --dir <dir>', 'the repo', '.')
-    .option('--json', 'machine-readable')
-    .action(async (o) => setCode(await labStatusCommand(o, io)));
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .option('--json', 'the same as --format json')
+    .action(async (o) => setCode(await labStatusCommand({ dir: o.dir, json: o.json || o.format === 'json' }, io)));
   lab
     .command('world')
     .description('read-only: each system as vCenter, i-doit and DNS show it (needs the credentials of .lab/credentials.env)')
     .option('-C, --dir <dir>', 'the repo', '.')
-    .option('--json', 'machine-readable')
-    .action(async (o) => setCode(await labWorldCommand(o, io)));
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .option('--json', 'the same as --format json')
+    .action(async (o) => setCode(await labWorldCommand({ dir: o.dir, json: o.json || o.format === 'json' }, io)));
 
   program
     .command('status')
     .description('installation state of every system (requested, booting, installing, built, failed, timed-out); exit 2 when one failed')
-    .option('-C, --dir <dir>', 'the repo', '.')
-    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .addOption(dirOption()).addOption(repoOption()).addOption(refOption())
+    .addOption(formatOption())
     .action(async (o) => setCode(await statusCommand({ ...o, stateDir: state() }, io)));
 
   program

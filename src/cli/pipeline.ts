@@ -13,11 +13,14 @@ import { indexObservations, resolvedBefore } from '../plan/planner';
 import type { DesiredSystem } from '../manifest/types';
 import { ExitError } from './errors';
 import { secureStateDir } from './state-dir';
+import { rememberSite } from './hints';
 
 export interface Loaded {
   dir: string;
   repo: LoadResult & { site: SiteConfig };
   commit?: string;
+  /** The checkout has uncommitted changes (tracked or new files): the run uses the files on disk, not `commit` alone. */
+  dirty?: boolean;
 }
 
 /** Loads the repo; prints every diagnostic; throws ExitError(1) when anything is invalid. */
@@ -29,8 +32,10 @@ export async function loadValid(dir: string, err: (s: string) => void): Promise<
     const n = repo.diagnostics.filter((d) => d.severity === 'error').length;
     throw new ExitError(1, `${n} error${n === 1 ? '' : 's'} in ${abs}: nothing was planned or changed. Fix them and run again.`);
   }
+  rememberSite(repo.site);
   const commit = await headCommit(abs);
-  return { dir: abs, repo: repo as Loaded['repo'], ...(commit ? { commit } : {}) };
+  const dirty = commit ? await isDirty(abs) : false;
+  return { dir: abs, repo: repo as Loaded['repo'], ...(commit ? { commit } : {}), ...(dirty ? { dirty } : {}) };
 }
 
 export async function headCommit(dir: string): Promise<string | undefined> {
@@ -40,6 +45,14 @@ export async function headCommit(dir: string): Promise<string | undefined> {
     return (await git.revparse(['HEAD'])).trim();
   } catch {
     return undefined;
+  }
+}
+
+async function isDirty(dir: string): Promise<boolean> {
+  try {
+    return !(await simpleGit(dir).status()).isClean();
+  } catch {
+    return false;
   }
 }
 

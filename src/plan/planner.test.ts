@@ -78,6 +78,15 @@ describe('planner', () => {
     expect(p.warnings).toEqual([expect.objectContaining({ code: 'not-owned', resourceId: 'vm-2' })]);
   });
 
+  it('says what a delete does: VM destroyed or kept, CMDB object archived or purged', async () => {
+    const p0 = vm();
+    p0.seed('old-01', { cpu: 2 }, true, 'vm-1');
+    const destroy = await planFor([system('old-01', { state: 'absent' })], [p0]);
+    expect(destroy.actions[0]!.reason).toBe('declared absent (tombstone): the VM and its disks are DESTROYED (lifecycle.vmOnDelete: destroy)');
+    const keep = await planFor([system('old-01', { state: 'absent', lifecycle: { protect: false, vmOnDelete: 'poweroff-keep', cmdbOnDelete: 'purge', powerPolicy: 'never' } })], [p0]);
+    expect(keep.actions[0]!.reason).toMatch(/powered off and KEPT, renamed \(lifecycle\.vmOnDelete: poweroff-keep\)$/);
+  });
+
   it('plans nothing for what a tombstone already retired (an archived CMDB object): deleting converges', async () => {
     const p0 = vm();
     p0.seed('old-01', { cpu: 2 }, true, 'vm-1').retired = true;

@@ -228,9 +228,24 @@ function planRemoval(
       const blocked = system.lifecycle.protect
         ? `protected: the manifest sets lifecycle.protect: true (${system.sources['lifecycle.protect'] ? system.sources['lifecycle.protect'].file : system.file}); set it to false to allow the delete`
         : undefined;
-      actions.push({ ...base, action: 'delete', reason: 'declared absent (tombstone)', ...(blocked ? { blocked, blockedCode: 'protected' as const } : {}) });
+      actions.push({ ...base, action: 'delete', reason: `declared absent (tombstone)${deleteMeans(system, provider.kind)}`, ...(blocked ? { blocked, blockedCode: 'protected' as const } : {}) });
     }
   }
+}
+
+/** What a delete does to the VM and the CMDB object, said in the plan (the lifecycle settings decide it). */
+function deleteMeans(system: DesiredSystem, kind: ResourceKind): string {
+  if (kind === 'vm') {
+    return system.lifecycle.vmOnDelete === 'poweroff-keep'
+      ? ': the VM is powered off and KEPT, renamed (lifecycle.vmOnDelete: poweroff-keep)'
+      : ': the VM and its disks are DESTROYED (lifecycle.vmOnDelete: destroy)';
+  }
+  if (kind === 'cmdb') {
+    return system.lifecycle.cmdbOnDelete === 'purge'
+      ? ': the CMDB object is PURGED, its history is gone (lifecycle.cmdbOnDelete: purge)'
+      : ': the CMDB object is ARCHIVED, its history stays (lifecycle.cmdbOnDelete: archive)';
+  }
+  return '';
 }
 
 function sourceOf(system: DesiredSystem, path: string): { source?: string } {

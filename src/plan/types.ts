@@ -52,6 +52,8 @@ export interface Plan {
   createdAt: string;
   /** The git commit of the manifests, when the repo is a git checkout. */
   commit?: string;
+  /** The checkout had uncommitted changes: the plan is of the files on disk, not of `commit` alone. */
+  dirty?: boolean;
   /** Digest of the expanded manifests and site: apply refuses a saved plan whose manifests changed. */
   desiredDigest: string;
   /** Digest of everything observed: apply refuses a saved plan when the world changed since. */

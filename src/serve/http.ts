@@ -1,8 +1,11 @@
 /**
- * The HTTP face of `shipshape serve`: /healthz (200 while the loop is healthy, 503 after a failed
- * run, with the last run as JSON) and /metrics (Prometheus). Other routes can be mounted (the
- * provisioning server) through `extra`.
+ * The HTTP face of `shipshape serve`: /healthz (liveness: 200 while the process answers, with the
+ * last run as information), /readyz (200 when every backend the site names accepts a connection,
+ * 503 naming the site-config key of each that does not) and /metrics (Prometheus). A failed run
+ * is not a reason to restart the process: the next run retries. Other routes (the status page)
+ * are mounted through `extra`.
  */
+import type { EndpointState } from './ready';
 import type { OutcomeCode } from '../engine/outcome';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,6 +25,8 @@ export interface ServeHttpOptions {
   listen: string;
   metrics: () => string;
   health: () => { busy: boolean; last: LastRun };
+  /** Backend reachability; undefined while the site could not be loaded. */
+  ready?: () => Promise<EndpointState[] | undefined>;
   extra?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
@@ -32,8 +37,17 @@ export async function startServeHttp(o: ServeHttpOptions): Promise<{ url: string
     if (req.method === 'GET' && path === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(redact(o.metrics()));
     } else if (req.method === 'GET' && path === '/healthz') {
-      const h = o.health();
-      res.writeHead(h.last.result === 'failed' ? 503 : 200, { 'content-type': 'application/json' }).end(redact(JSON.stringify(h)) + '\n');
+      res.writeHead(200, { 'content-type': 'application/json' }).end(redact(JSON.stringify({ status: 'alive', ...o.health() })) + '\n');
+    } else if (req.method === 'GET' && path === '/readyz') {
+      void (o.ready?.() ?? Promise.resolve([])).then(
+        (backends) => {
+          const down = backends?.filter((b) => !b.reachable) ?? [];
+          const ready = !!backends && down.length === 0;
+          const reason = !backends ? 'the site config could not be loaded (see the last run)' : down.map((b) => `${b.key} ${b.host}:${b.port}: ${b.error}`).join('; ');
+          res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(redact(JSON.stringify({ ready, ...(ready ? {} : { reason }), backends: backends ?? [], ...o.health() })) + '\n');
+        },
+        (e: Error) => res.writeHead(503, { 'content-type': 'application/json' }).end(redact(JSON.stringify({ ready: false, reason: e.message })) + '\n'),
+      );
     } else if (!o.extra?.(req, res)) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }

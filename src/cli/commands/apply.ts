@@ -4,20 +4,25 @@ import { exitCodeFor } from '../../engine/outcome';
 import { applyPlan, resolveInterrupted, type ApplyReport } from '../../engine/apply';
 import type { Plan } from '../../plan/types';
 import { UserError, type Logger } from '../../engine/contract';
+import { acquireLockWaiting } from '../wait-lock';
 import { CreateJournal } from '../../engine/journal';
-import { acquireLock } from '../../engine/lock';
 import { parsePlanJson, renderText } from '../../plan/render';
 import { ExitError } from '../errors';
 import type { Io } from '../io';
-import { closeAll, stateDir } from '../pipeline';
+import { closeAll, observeAll, stateDir } from '../pipeline';
+import { plan as makePlan } from '../../plan/planner';
 import { progressPrinter } from '../progress';
 import { freshPlan, type SourceOptions } from './plan';
+import type { RunRecorder } from '../../history/recorder';
+import { recorded, startRecorder } from '../record';
 import { recordApplied } from '../../source/git';
 
 export interface ApplyOptions extends SourceOptions {
   planFile?: string;
   concurrency?: number;
   maxDeletes?: number;
+  /** Wait this long for another run's lock instead of failing at once. */
+  waitLockMs?: number;
 }
 
 /**
@@ -31,16 +36,29 @@ export async function applyCommand(opts: ApplyOptions, io: Io, log: Logger): Pro
   return 0;
 }
 
+/** The world after an apply, for the status page: one more observation and the plan that is left. */
+async function observeAgain(fresh: Awaited<ReturnType<typeof freshPlan>>, opts: ApplyOptions) {
+  const { loaded, providers, ctx } = fresh;
+  const observations = await observeAll(providers, ctx, loaded.repo.systems);
+  const plan = makePlan({ systems: loaded.repo.systems, site: loaded.repo.site, providers, observations, maxDeletes: opts.maxDeletes ?? loaded.repo.site.defaults.maxDeletes, now: new Date(), ...(loaded.commit ? { commit: loaded.commit } : {}) });
+  return { plan, dir: loaded.dir, systems: loaded.repo.systems, observations };
+}
+
 /** One apply run: the plan it made and, when anything was to be done, the report. Used by `apply` and `serve`. */
 export async function applyOnce(opts: ApplyOptions, io: Io, log: Logger, signal?: AbortSignal): Promise<{ plan: Plan; report?: ApplyReport }> {
+  const rec = startRecorder('apply', opts, io);
+  return recorded(rec, () => applyRun(opts, io, log, rec, signal), (r) => (r.report ? { report: r.report } : {}));
+}
+
+async function applyRun(opts: ApplyOptions, io: Io, log: Logger, rec: RunRecorder, signal?: AbortSignal): Promise<{ plan: Plan; report?: ApplyReport }> {
   // The lock file names the source: without the credentials a --repo URL may carry.
-  const lock = acquireLock(stateDir(opts.stateDir), redact(`apply ${opts.repo ?? opts.dir}`));
+  const lock = await acquireLockWaiting(stateDir(opts.stateDir), redact(`apply ${opts.repo ?? opts.dir}`), opts.waitLockMs ?? 0, io.err);
   if (lock.tookOverFrom) io.err(`took over the stale lock ${lock.path} of "${lock.tookOverFrom.command}" (since ${lock.tookOverFrom.startedAt}): ${lock.tookOverFrom.reason}`);
   try {
     const fresh = await freshPlan(opts, io, log, async (loaded, providers, ctx) => {
       const journal = CreateJournal.forRepo(stateDir(opts.stateDir), loaded.dir, log);
       await resolveInterrupted({ journal, providers, systems: loaded.repo.systems, ctx, onEvent: progressPrinter(io.err, 0) });
-    });
+    }, rec);
     const { plan, providers, observations, loaded, source } = fresh;
     const ctx = signal ? { ...fresh.ctx, signal } : fresh.ctx;
     try {
@@ -81,6 +99,7 @@ export async function applyOnce(opts: ApplyOptions, io: Io, log: Logger, signal?
       if (report.journalLeft.length) lines.push(`create journal entries kept for the next run: ${report.journalLeft.join(', ')}`);
       const a = report.applied;
       io.out([...lines, `Applied: ${a.create} created, ${a.update} updated, ${a.replace} replaced, ${a.delete} deleted${report.ok ? '' : '; some systems failed (see above)'}`].join('\n') + '\n');
+      await rec.observedAfter(() => observeAgain(fresh, opts));
       return { plan, report };
     } finally {
       await closeAll(providers, log);

@@ -6,6 +6,8 @@ import { renderDriftJson, renderDriftMarkdown, renderDriftText } from '../../pla
 import type { Io } from '../io';
 import { readJsonFile, writeJsonFile, writeOut } from '../io';
 import { closeAll, stateDir } from '../pipeline';
+import type { RunRecorder } from '../../history/recorder';
+import { recorded, startRecorder } from '../record';
 import { freshPlan, type SourceOptions } from './plan';
 
 /** `shipshape drift`: read-only; exit 2 when something changed behind git's back. */
@@ -18,7 +20,12 @@ export async function driftCommand(opts: SourceOptions & { format: 'text' | 'mar
 
 /** One drift check, keeping the first-seen history in the state dir. Used by `drift` and `serve`. */
 export async function driftOnce(opts: SourceOptions, io: Io, log: Logger): Promise<DriftReport> {
-  const { plan, providers, observations } = await freshPlan(opts, io, log);
+  const rec = startRecorder('drift', opts, io);
+  return recorded(rec, () => driftRun(opts, io, log, rec), (drift) => ({ drift }));
+}
+
+async function driftRun(opts: SourceOptions, io: Io, log: Logger, rec: RunRecorder): Promise<DriftReport> {
+  const { plan, providers, observations } = await freshPlan(opts, io, log, undefined, rec);
   await closeAll(providers, log);
   const historyFile = join(stateDir(opts.stateDir), 'drift-history.json');
   const { report, history } = driftReport(plan, readJsonFile<DriftHistory>(historyFile, {}), new Date(), observations, identitiesOf(providers));

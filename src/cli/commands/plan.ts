@@ -8,6 +8,8 @@ import { syncRepo, type GitSource } from '../../source/git';
 import { splitUserinfo } from '../../redact';
 import type { Io } from '../io';
 import { writeOut } from '../io';
+import type { RunRecorder } from '../../history/recorder';
+import { recorded, startRecorder, type RecordOptions } from '../record';
 import { closeAll, headCommit, loadValid, observeAll, providerContext, providersFor, stateDir, type Loaded } from '../pipeline';
 import { composeTrusted } from '../../source/trusted';
 import { ExitError } from '../errors';
@@ -27,7 +29,7 @@ export interface PlanOptions extends SourceOptions {
 }
 
 /** Where the manifests come from: a local folder, or a git repository fetched on every run. */
-export interface SourceOptions {
+export interface SourceOptions extends RecordOptions {
   dir: string;
   repo?: string;
   ref?: string;
@@ -51,6 +53,8 @@ export async function freshPlan(
   log: Logger,
   /** Runs before observing (apply resolves interrupted creates there, so the plan sees what they made). */
   beforeObserve?: (loaded: Loaded, providers: Provider[], ctx: ProviderContext) => Promise<void>,
+  /** Records the plan and what was observed in the run history. */
+  rec?: RunRecorder,
 ) {
   const source = await resolveSource(opts, io);
   const loaded: Loaded = await loadValid(source.dir, io.err);
@@ -68,6 +72,8 @@ export async function freshPlan(
       now: new Date(),
       ...(loaded.commit ? { commit: loaded.commit } : {}),
     });
+    if (loaded.dirty) plan.dirty = true;
+    rec?.planned(plan, loaded.dir, loaded.repo.systems, observations);
     return { loaded, providers, ctx, observations, plan, source };
   } catch (e) {
     await closeAll(providers, log);
@@ -83,11 +89,13 @@ export function renderPlan(plan: Plan, format: PlanOptions['format'], io: Io): s
 
 /** `shipshape plan`: exit 0 (no changes) or, with --detailed-exitcode, 2 when there are changes. */
 export async function planCommand(opts: PlanOptions, io: Io, log: Logger): Promise<number> {
-  let plan = opts.base ? await mergeRequestPlan(opts, opts.base, io, log) : await (async () => {
-    const fresh = await freshPlan(opts, io, log);
+  const rec = startRecorder('plan', opts, io);
+  // A merge-request plan (--base) is recorded as a run, but its composed repo is not the estate: no snapshot.
+  let plan = await recorded(rec, async () => (opts.base ? await mergeRequestPlan(opts, opts.base, io, log) : await (async () => {
+    const fresh = await freshPlan(opts, io, log, undefined, rec);
     await closeAll(fresh.providers, log);
     return fresh.plan;
-  })();
+  })()), () => ({}));
   if (opts.readOnly) plan = { ...plan, readOnly: true };
   writeOut(io, renderPlan(plan, opts.format, io), opts.out);
   const changes = plan.actions.some((a) => a.action !== 'noop' || a.blocked);

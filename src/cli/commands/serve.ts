@@ -17,7 +17,12 @@ import { applyOnce } from './apply';
 import { driftOnce } from './drift';
 import { resolveSource, type SourceOptions } from './plan';
 import { startSiteProvisioning } from './provision';
-import { loadValid, stateDir } from '../pipeline';
+import { loadValid, stateDir, type Loaded } from '../pipeline';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RunRecord } from '../../history/types';
+import { readiness } from '../../serve/ready';
+import { uiRoutes } from '../../ui/server';
+import { counts } from './history';
 
 export interface ServeOptions extends SourceOptions {
   mode: 'apply' | 'drift';
@@ -28,6 +33,10 @@ export interface ServeOptions extends SourceOptions {
   graceSeconds?: number;
   /** Run the provisioning server of the site's `provisioning:` section (default true). */
   provisioning?: boolean;
+  /** Serve the status page on the listen address (default true). */
+  ui?: boolean;
+  /** Reload the site config on SIGHUP (the command sets it; in-process tests do not). */
+  reloadOnHup?: boolean;
 }
 
 export interface RunningServe {
@@ -51,9 +60,11 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
     last = { reason, startedAt: new Date(started).toISOString() };
     io.err(`reconcile (${opts.mode}): ${reason}`);
     let result: LastRun['result'] = 'ok';
+    // A CLI apply on this host holds the lock for a while: the scheduled run waits for it rather than failing.
+    const runOpts = { ...opts, trigger: reason, waitLockMs: 10 * 60_000, onRecorded: (r: RunRecord) => io.err(resultLine(r)) };
     try {
       if (opts.mode === 'apply') {
-        const { report } = await applyOnce(opts, io, log, signal);
+        const { report } = await applyOnce(runOpts, io, log, signal);
         if (report) {
           for (const o of report.outcomes) if (o.status === 'failed' && o.error) m.failures({ kind: o.error.kind, code: o.error.code });
           const codes: Partial<Record<OutcomeCode, number>> = {};
@@ -63,7 +74,7 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
           if (!report.ok) result = 'failed';
         }
       } else {
-        const report = await driftOnce(opts, io, log);
+        const report = await driftOnce(runOpts, io, log);
         m.drift.reset();
         const perSystem = new Map<string, number>();
         for (const i of report.items) perSystem.set(i.system, (perSystem.get(i.system) ?? 0) + 1);
@@ -98,9 +109,30 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
     watcher = watch(opts.dir, { ignoreInitial: true, ignored: (p) => /(^|\/)(\.git|\.lab|\.shipshape|node_modules|dist)(\/|$)/.test(p) });
     watcher.on('all', onChange);
   }
-  const provisioning = opts.provisioning === false ? undefined : await startProvisioningFor(opts, io, log);
-  const http = await startServeHttp({ listen: opts.listen, metrics: () => m.registry.render(), health: () => ({ busy: loop.busy, last }) });
-  io.err(`serving /healthz and /metrics at ${http.url}`);
+  const ui = opts.ui === false ? undefined : uiRoutes(stateDir(opts.stateDir));
+  let site = await loadSite(opts, io);
+  let provisioning = opts.provisioning === false ? undefined : await startProvisioningFor(site, opts, io, log);
+  const http = await startServeHttp({
+    listen: opts.listen,
+    metrics: () => m.registry.render(),
+    health: () => ({ busy: loop.busy, last }),
+    ready: readiness(() => site?.repo.site),
+    ...(ui ? { extra: (req: IncomingMessage, res: ServerResponse) => ui.handle(req, res) } : {}),
+  });
+  io.err(`serving ${ui ? 'the status page (/), ' : ''}/healthz, /readyz and /metrics at ${http.url}`);
+  // SIGHUP: read shipshape.yaml again (readiness endpoints, the provisioning server), then run.
+  const reload = () => {
+    void (async () => {
+      io.err('reload (SIGHUP): reading the site config again');
+      site = await loadSite(opts, io);
+      if (opts.provisioning !== false) {
+        await provisioning?.close();
+        provisioning = await startProvisioningFor(site, opts, io, log);
+      }
+      await loop.trigger('reload');
+    })();
+  };
+  if (opts.reloadOnHup) process.on('SIGHUP', reload);
   loop.start();
   void loop.trigger('startup');
   return {
@@ -108,19 +140,41 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
     loop,
     async stop() {
       onChange.cancel();
+      if (opts.reloadOnHup) process.off('SIGHUP', reload);
       await watcher?.close();
       await loop.stop((opts.graceSeconds ?? 60) * 1000);
+      ui?.close();
+      http.server.closeAllConnections(); // the status page's event streams stay open otherwise
       await http.close();
       await provisioning?.close();
     },
   };
 }
 
-/** The site's provisioning server, when it has one; a repo that does not load yet only means none for now. */
-async function startProvisioningFor(opts: ServeOptions, io: Io, log: Logger): Promise<{ close(): Promise<void> } | undefined> {
+/** The repo as it is now, for the site config; a repo that does not load yet only means none for now (the runs say why). */
+async function loadSite(opts: ServeOptions, io: Io): Promise<Loaded | undefined> {
   try {
     const source = await resolveSource(opts, io);
-    const loaded = await loadValid(source.dir, () => undefined);
+    return await loadValid(source.dir, () => undefined);
+  } catch (e) {
+    io.err(`site config not loaded: ${(e as Error).message}`);
+    return undefined;
+  }
+}
+
+/** One line per finished run for the service log: what, why, which commit, the counts, how long, what failed. */
+export function resultLine(r: RunRecord): string {
+  const commit = r.commit ? ` commit ${r.commit.slice(0, 12)}${r.dirty ? '+dirty' : ''}` : '';
+  const failed = (r.outcomes ?? []).filter((o) => o.status === 'failed').map((o) => `${o.system} (${o.error?.kind}: ${o.error?.message})`);
+  const drift = r.drift ? `${r.drift.items.length} drifted field(s), ${r.drift.orphans.length} orphan(s)` : '';
+  const what = r.error ? `error: ${r.error.split('\n')[0]}` : drift || counts(r);
+  return `run ${r.id} ${r.kind} ${r.status} (${r.trigger})${commit}: ${what} in ${((r.durationMs ?? 0) / 1000).toFixed(1)}s${failed.length ? `; failed: ${failed.join(', ')}` : ''}`;
+}
+
+/** The site's provisioning server, when it has one. */
+async function startProvisioningFor(loaded: Loaded | undefined, opts: ServeOptions, io: Io, log: Logger): Promise<{ close(): Promise<void> } | undefined> {
+  if (!loaded) return undefined;
+  try {
     const p = loaded.repo.site.provisioning;
     if (!p) return undefined;
     const srv = await startSiteProvisioning(loaded, p, stateDir(opts.stateDir), log);
@@ -133,7 +187,7 @@ async function startProvisioningFor(opts: ServeOptions, io: Io, log: Logger): Pr
 }
 
 export async function serveCommand(opts: ServeOptions, io: Io, log: Logger): Promise<number> {
-  const s = await startServe(opts, io, log);
+  const s = await startServe({ ...opts, reloadOnHup: true }, io, log);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);

@@ -3,11 +3,12 @@ import { loadRepo } from '../../manifest';
 import { InstallStore, installStateDir } from '../../providers/install/store';
 import type { Io } from '../io';
 import { stateDir } from '../pipeline';
+import { resolveSource, type SourceOptions } from './plan';
 
 /** `shipshape status`: the installation state of every system, from the state dir (read-only, no backend contacted). */
-export async function statusCommand(opts: { dir: string; format: 'text' | 'json'; stateDir?: string }, io: Io): Promise<number> {
+export async function statusCommand(opts: SourceOptions & { format: 'text' | 'markdown' | 'json' }, io: Io): Promise<number> {
   const records = await new InstallStore(installStateDir(stateDir(opts.stateDir))).all();
-  const repo = await loadRepo(resolve(opts.dir));
+  const repo = await loadRepo(resolve((await resolveSource(opts, io)).dir));
   const declared = repo.systems.filter((s) => s.state === 'present').map((s) => s.name);
   const byName = new Map(records.map((r) => [r.system, r]));
   const rows = [...new Set([...declared, ...byName.keys()])].sort().map((name) => {
@@ -16,6 +17,8 @@ export async function statusCommand(opts: { dir: string; format: 'text' | 'json'
   });
   if (opts.format === 'json') {
     io.out(JSON.stringify({ systems: rows }, null, 2) + '\n');
+  } else if (opts.format === 'markdown') {
+    io.out(['| system | OS | install | attempt | boot | since |', '|---|---|---|---|---|---|', ...rows.map((r) => `| ${r.system}${r.declared ? '' : ' (no manifest)'} | ${r.os} | ${r.state} | ${r.attempt || ''} | ${r.bootPath} | ${r.since} |`)].join('\n') + '\n');
   } else {
     const head = ['SYSTEM', 'OS', 'INSTALL', 'ATTEMPT', 'BOOT', 'SINCE'];
     const lines = rows.map((r) => [r.system + (r.declared ? '' : ' (no manifest)'), r.os, r.state, r.attempt ? String(r.attempt) : '', r.bootPath, r.since]);

@@ -13,7 +13,7 @@ export function renderMarkdown(plan: Plan, opts: { fullPlanHint?: string; limit?
   const limit = opts.limit ?? MARKDOWN_LIMIT;
   const s = plan.summary;
   const head = [
-    '### shipshape plan' + (plan.commit ? ` for \`${plan.commit.slice(0, 12)}\`` : ''),
+    '### shipshape plan' + (plan.commit ? ` for \`${plan.commit.slice(0, 12)}\`${plan.dirty ? ' **plus uncommitted changes** (the files on disk, not that commit)' : ''}` : ''),
     '',
     '| create | update | replace | delete | unchanged | blocked |',
     '|---:|---:|---:|---:|---:|---:|',

@@ -33,7 +33,7 @@ export function renderText(plan: Plan, opts: { colour: boolean; showNoop?: boole
   lines.push(
     `Plan: ${s.create} to create, ${s.update} to update, ${s.replace} to replace, ${s.delete} to delete, ${s.noop} unchanged` +
       (s.blocked ? `, ${paint(COLOUR.blocked, `${s.blocked} blocked`)}` : '') +
-      (plan.commit ? ` (commit ${plan.commit.slice(0, 12)})` : ''),
+      (plan.commit ? ` (commit ${plan.commit.slice(0, 12)}${plan.dirty ? ' plus uncommitted changes in the working tree: this plan is of the files on disk, not of that commit' : ''})` : ''),
   );
   const deleting = deletedSystems(plan).length;
   if (deleting > plan.maxDeletes) {

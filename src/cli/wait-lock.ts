@@ -1,0 +1,31 @@
+/**
+ * `--wait-lock [DURATION]`: instead of failing when another run holds the run lock, wait for it
+ * (polling once a second) up to DURATION, then fail as before. The lock itself is src/engine/lock.ts.
+ */
+import { UserError } from '../engine/contract';
+import { acquireLock, type HeldLock } from '../engine/lock';
+
+export const DEFAULT_WAIT = '10m';
+
+/** `90`, `90s`, `5m`, `1h` → milliseconds. */
+export function parseDuration(v: string, option = '--wait-lock'): number {
+  const m = /^(\d+)\s*(s|m|h)?$/.exec(v.trim());
+  if (!m) throw new UserError(`${option} "${v}": write a duration like 90s, 5m or 1h`);
+  return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 's' | 'm' | 'h'];
+}
+
+export async function acquireLockWaiting(stateDir: string, command: string, waitMs: number, say: (line: string) => void, pollMs = 1000): Promise<HeldLock> {
+  const until = Date.now() + waitMs;
+  let told = false;
+  for (;;) {
+    try {
+      return acquireLock(stateDir, command);
+    } catch (e) {
+      const held = e instanceof UserError && /holds the lock/.test(e.message);
+      if (!held || Date.now() >= until) throw held && waitMs > 0 ? new UserError(`${e.message} (waited ${Math.round(waitMs / 1000)}s with --wait-lock)`) : e;
+      if (!told) say(`${e.message.replace(/; wait for it to finish$/, '')}: waiting up to ${Math.round((until - Date.now()) / 1000)}s (--wait-lock)`);
+      told = true;
+      await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(0, until - Date.now()))));
+    }
+  }
+}

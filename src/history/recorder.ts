@@ -1,0 +1,206 @@
+/**
+ * Records one run in the history store from where a command finishes it: begin() before anything
+ * is loaded (so a run that fails early still leaves a record), planned() once the plan exists,
+ * then finished() or failed(). Recording never fails the run: a store that cannot be written
+ * (read-only state dir, full disk) is said once on stderr and the run goes on.
+ */
+import { execFileSync } from 'node:child_process';
+import { hostname, userInfo } from 'node:os';
+import type { ApplyReport } from '../engine/apply';
+import type { Observation, ResourceKind } from '../engine/contract';
+import type { DesiredSystem } from '../manifest/types';
+import type { DriftReport } from '../plan/drift';
+import type { Plan } from '../plan/types';
+import { notifyRun, type Webhook } from '../notify/webhook';
+import { redact } from './redact';
+import { HistoryStore } from './store';
+import type { EstateSnapshot, RunKind, RunRecord } from './types';
+
+export interface RecorderOptions {
+  stateDir: string;
+  kind: RunKind;
+  trigger?: string;
+  source: string;
+  /** Runs older than this many days are deleted when a run finishes (0: keep everything). */
+  retentionDays?: number;
+  webhooks?: Webhook[];
+  onRecorded?: (r: RunRecord) => void;
+  warn: (line: string) => void;
+}
+
+export class RunRecorder {
+  private store?: HistoryStore;
+  private record?: RunRecord;
+  private readonly started = Date.now();
+
+  constructor(private readonly opts: RecorderOptions) {
+    try {
+      this.store = HistoryStore.open(opts.stateDir);
+      const r: Omit<RunRecord, 'id'> = {
+        kind: opts.kind,
+        trigger: opts.trigger ?? process.env.SHIPSHAPE_TRIGGER ?? 'cli',
+        source: opts.source,
+        user: safeUser(),
+        host: hostname(),
+        startedAt: new Date(this.started).toISOString(),
+        status: 'running',
+        systems: [],
+      };
+      this.record = { ...r, id: this.store.begin(r) };
+    } catch (e) {
+      this.disable(e);
+    }
+  }
+
+  get id(): number | undefined {
+    return this.record?.id;
+  }
+
+  /** The plan the run made, the manifests' commit and what was observed (kept as the estate snapshot). */
+  planned(plan: Plan, dir: string, systems: DesiredSystem[], observations: Map<ResourceKind, Observation>): void {
+    if (!this.store || !this.record) return;
+    const git = gitFacts(dir, plan.commit);
+    if (plan.dirty) git.dirty = true;
+    Object.assign(this.record, {
+      ...(plan.commit ? { commit: plan.commit } : {}),
+      ...git,
+      plan,
+      summary: plan.summary,
+      systems: [...new Set(plan.actions.filter((a) => a.action !== 'noop' || a.blocked).map((a) => a.system))].sort(),
+    });
+    this.write(() => {
+      this.store!.update(this.record!);
+      this.store!.saveEstate(snapshot(this.record!, plan, systems, observations));
+    });
+  }
+
+  /**
+   * After an apply changed the world, the estate snapshot is taken again (best effort: a failure
+   * leaves the snapshot of the plan, and says so).
+   */
+  async observedAfter(observe: () => Promise<{ plan: Plan; systems: DesiredSystem[]; observations: Map<ResourceKind, Observation> }>): Promise<void> {
+    if (!this.store || !this.record) return;
+    try {
+      const after = await observe();
+      this.write(() => this.store!.saveEstate(snapshot(this.record!, after.plan, after.systems, after.observations)));
+    } catch (e) {
+      this.opts.warn(`the status page keeps the world as it was before this apply: observing again failed: ${(e as Error).message}`);
+    }
+  }
+
+  async finished(result: { report?: ApplyReport; drift?: DriftReport } = {}): Promise<RunRecord | undefined> {
+    if (!this.record) return undefined;
+    const r = this.record;
+    if (result.report) {
+      r.outcomes = result.report.outcomes.map((o) => (o.error ? { ...o, error: { ...o.error, message: redact(o.error.message) } } : o));
+      r.applied = result.report.applied;
+      const changed = Object.entries(result.report.applied).some(([k, n]) => k !== 'noop' && n > 0);
+      r.status = !result.report.ok ? 'failed' : changed ? 'changed' : 'ok';
+    } else if (result.drift) {
+      r.drift = result.drift;
+      r.systems = [...new Set([...result.drift.items.map((i) => i.system), ...result.drift.orphans.map((o) => o.system)])].sort();
+      r.status = result.drift.drifted ? 'drift' : 'ok';
+    } else {
+      r.status = 'ok';
+    }
+    return this.end();
+  }
+
+  async failed(e: unknown): Promise<RunRecord | undefined> {
+    if (!this.record) return undefined;
+    this.record.status = 'error';
+    this.record.error = redact(e instanceof Error ? e.message : String(e));
+    return this.end();
+  }
+
+  private async end(): Promise<RunRecord | undefined> {
+    const r = this.record!;
+    r.endedAt = new Date().toISOString();
+    r.durationMs = Date.now() - this.started;
+    this.write(() => {
+      this.store!.update(r);
+      const days = this.opts.retentionDays ?? 90;
+      if (days > 0) this.store!.prune(new Date(Date.now() - days * 86_400_000));
+    });
+    if (this.opts.webhooks?.length && this.store) {
+      const previous = this.store.previous(r.kind, r.id);
+      await notifyRun(this.opts.webhooks, r, previous, this.opts.warn);
+    }
+    this.store?.close();
+    this.store = undefined;
+    this.opts.onRecorded?.(r);
+    return r;
+  }
+
+  private write(fn: () => void): void {
+    if (!this.store) return;
+    try {
+      fn();
+    } catch (e) {
+      this.disable(e);
+    }
+  }
+
+  private disable(e: unknown): void {
+    this.opts.warn(`run history not recorded in ${this.opts.stateDir}: ${(e as Error).message}`);
+    try {
+      this.store?.close();
+    } catch {
+      /* already closed */
+    }
+    this.store = undefined;
+  }
+}
+
+function safeUser(): string {
+  try {
+    return process.env.SUDO_USER || userInfo().username;
+  } catch {
+    return process.env.USER ?? 'unknown';
+  }
+}
+
+/** The author of the commit and whether the tree has uncommitted changes (git, best effort). */
+export function gitFacts(dir: string, commit?: string): { author?: string; dirty?: boolean } {
+  if (!commit) return {};
+  const git = (...args: string[]) => execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim();
+  const out: { author?: string; dirty?: boolean } = {};
+  try {
+    out.author = git('log', '-1', '--format=%an <%ae>', commit);
+  } catch {
+    /* not a git checkout */
+  }
+  try {
+    if (git('status', '--porcelain', '--untracked-files=no')) out.dirty = true;
+  } catch {
+    /* not a git checkout */
+  }
+  return out;
+}
+
+function snapshot(r: RunRecord, plan: Plan, systems: DesiredSystem[], observations: Map<ResourceKind, Observation>): EstateSnapshot {
+  const observed: EstateSnapshot['observed'] = {};
+  for (const [kind, obs] of observations) {
+    observed[kind] = obs.resources.map((o) => ({ system: o.system, id: o.id, owned: o.owned, ...(o.retired ? { retired: true } : {}), fields: o.fields }));
+  }
+  return {
+    takenAt: new Date().toISOString(),
+    runId: r.id,
+    ...(r.commit ? { commit: r.commit } : {}),
+    ...(r.dirty ? { dirty: true } : {}),
+    systems: systems.map((s) => ({
+      name: s.name,
+      state: s.state,
+      os: s.os,
+      cpu: s.cpu,
+      memoryMiB: s.memoryMiB,
+      net: s.network.net,
+      roles: s.roles.map((x) => (x.version ? `${x.name}@${x.version}` : x.name)),
+      labels: s.labels,
+      file: s.file,
+    })),
+    observed,
+    warnings: plan.warnings,
+    pending: plan,
+  };
+}

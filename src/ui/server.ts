@@ -1,0 +1,132 @@
+/**
+ * The status page's routes, mounted on serve's listen address or run alone by `shipshape ui`.
+ * Read-only: GET only, no form changes anything. /events is a Server-Sent Events stream: the page's
+ * script reloads its main part when the history changes. The history is polled (one cheap query a
+ * second, shared by all clients) rather than signalled in-process, so runs made by another
+ * process — a CLI apply next to `shipshape ui`, a CI job on the same state dir — show up too.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { existsSync } from 'node:fs';
+import { InstallStore, installStateDir } from '../providers/install/store';
+import { historyFile, HistoryStore } from '../history/store';
+import { splitListen } from '../serve/http';
+import { layout, UI_JS } from './layout';
+import { html } from './html';
+import { estateView, runsTable, runView, systemView, type ViewData } from './views';
+
+export interface UiRoutes {
+  handle(req: IncomingMessage, res: ServerResponse): boolean;
+  close(): void;
+}
+
+export function uiRoutes(stateDir: string, pollMs = 1000): UiRoutes {
+  let store: HistoryStore | undefined;
+  const open = (): HistoryStore | undefined => {
+    if (!store && existsSync(historyFile(stateDir))) store = new HistoryStore(historyFile(stateDir));
+    return store;
+  };
+  const clients = new Set<ServerResponse>();
+  let version = '';
+  const timer = setInterval(() => {
+    if (!clients.size) return;
+    try {
+      const v = open()?.version() ?? '';
+      if (v !== version) {
+        version = v;
+        for (const c of clients) c.write(`event: runs\ndata: ${v}\n\n`);
+      }
+    } catch {
+      /* the store is busy or not there yet: the next tick tries again */
+    }
+  }, pollMs);
+  timer.unref();
+
+  const data = async (): Promise<ViewData> => {
+    const s = open();
+    const runs = s?.list({ limit: 50 }) ?? [];
+    const lastDrift = s?.list({ kind: 'drift', limit: 10 }).find((r) => r.status === 'ok' || r.status === 'drift');
+    const driftRun = lastDrift ? s!.get(lastDrift.id) : undefined;
+    let installs: ViewData['installs'] = [];
+    try {
+      installs = await new InstallStore(installStateDir(stateDir)).all();
+    } catch {
+      /* no install state on this host */
+    }
+    const estate = s?.estate();
+    return { ...(estate ? { estate } : {}), runs, ...(driftRun?.drift ? { drift: { run: lastDrift!, report: driftRun.drift } } : {}), installs, now: Date.now() };
+  };
+  const page = (res: ServerResponse, title: string, body: ReturnType<typeof html>, status = 200) => {
+    res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'self'; style-src 'unsafe-inline'" });
+    res.end(layout(title, body, { version: open()?.version() ?? '' }));
+  };
+  const fail = (res: ServerResponse, e: unknown) => {
+    if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end(`the status page could not read the history: ${(e as Error).message}\n`);
+  };
+
+  return {
+    handle(req, res) {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const path = url.pathname;
+      if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+      if (path === '/ui.js') {
+        res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' }).end(UI_JS);
+        return true;
+      }
+      if (path === '/events') {
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+        res.write(`retry: 3000\nevent: runs\ndata: ${open()?.version() ?? ''}\n\n`);
+        clients.add(res);
+        req.on('close', () => clients.delete(res));
+        return true;
+      }
+      const runMatch = /^\/runs\/(\d+)$/.exec(path);
+      const sysMatch = /^\/systems\/([a-z0-9-]{1,63})$/.exec(path);
+      if (path === '/') {
+        data().then((d) => page(res, 'Estate', estateView(d)), (e) => fail(res, e));
+      } else if (path === '/runs') {
+        data().then((d) => page(res, 'Runs', html`<h2>Runs</h2>${runsTable(d.runs, d.now)}`), (e) => fail(res, e));
+      } else if (runMatch) {
+        const r = open()?.get(Number(runMatch[1]));
+        if (r) page(res, `Run #${r.id}`, runView(r, Date.now()));
+        else page(res, 'Not found', html`<h2>No run ${runMatch[1]}</h2><p>It may be older than the retention.</p>`, 404);
+      } else if (sysMatch) {
+        const name = sysMatch[1]!;
+        data().then((d) => page(res, name, systemView(name, d, open()?.list({ system: name, limit: 50 }) ?? [])), (e) => fail(res, e));
+      } else {
+        return false;
+      }
+      return true;
+    },
+    close() {
+      clearInterval(timer);
+      for (const c of clients) c.end();
+      clients.clear();
+      store?.close();
+      store = undefined;
+    },
+  };
+}
+
+/** `shipshape ui`: the status page alone, on a laptop or next to a CLI workflow. */
+export async function startUi(stateDir: string, listen: string, pollMs?: number): Promise<{ url: string; close(): Promise<void> }> {
+  const routes = uiRoutes(stateDir, pollMs);
+  const server = createServer((req, res) => {
+    if (!routes.handle(req, res)) res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  });
+  const [host, port] = splitListen(listen);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(Number(port), host, () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  return {
+    url: `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`,
+    close: async () => {
+      routes.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
