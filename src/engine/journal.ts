@@ -81,7 +81,7 @@ export class CreateJournal {
     const entry: JournalEntry = earlier ?? { kind, system, startedAt: new Date().toISOString(), detail: {} };
     if (!earlier) this.write(entry);
     const path = this.pathFor(kind, system);
-    const journal = this;
+    const write = (e: JournalEntry) => this.write(e);
     return {
       path,
       ...(earlier ? { interrupted: { startedAt: earlier.startedAt, detail: { ...earlier.detail } } } : {}),
@@ -90,7 +90,7 @@ export class CreateJournal {
       },
       note(detail: Record<string, string>) {
         Object.assign(entry.detail, detail);
-        journal.write(entry);
+        write(entry);
       },
     };
   }

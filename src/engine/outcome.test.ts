@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { TransientError, UserError } from './contract';
 import { codeOf, exitCodeFor, OUTCOME_CODES } from './outcome';
 import { InvalidLoginError } from '../providers/vsphere/soap/faults';
@@ -22,7 +24,7 @@ describe('outcome codes', () => {
   });
 
   it('every code has a documented meaning in the README', () => {
-    const readme = require('fs').readFileSync(require('path').join(__dirname, '..', '..', 'README.md'), 'utf8') as string;
+    const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
     for (const code of Object.keys(OUTCOME_CODES)) expect(readme).toContain(`| \`${code}\` |`);
   });
 });

@@ -93,6 +93,7 @@ export function keaConf(o: { socket: string; leaseFile: string; subnets: KeaSubn
   }, null, 2);
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- Kea's answers are open-ended JSON
 export function keaCommand(socketPath: string, cmd: object, timeoutMs = 5000): Promise<any> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];

@@ -106,7 +106,7 @@ export function knownHostsPolicy(file: string, host: string, port: number): Host
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new Error(`cannot read known_hosts file ${file}: ${(e as Error).message}`);
+    throw new Error(`cannot read known_hosts file ${file}: ${(e as Error).message}`, { cause: e });
   }
   const keys = parseKnownHosts(text, host, port);
   const usable = keys.filter((k) => !k.revoked);

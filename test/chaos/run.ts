@@ -231,7 +231,7 @@ export class Chaos {
     for (const [name, p] of Object.entries(this.proxies)) {
       const roll = r();
       const rate = 0.1 + r() * 0.25;
-      let f: Fault = { kind: 'none' };
+      let f: Fault;
       if (roll < 0.35) f = { kind: 'none' };
       else if (roll < 0.55) f = { kind: 'reset', afterBytes: 40 + Math.floor(r() * 4000) };
       else if (roll < 0.75) f = { kind: 'delay', ms: 20 + Math.floor(r() * 300) };
@@ -280,7 +280,7 @@ export class Chaos {
     } catch (e) {
       problems = [`the world could not be read: ${(e as Error).message}`];
     }
-    if (rerun.code !== 0) problems.push(`the rerun exited ${rerun.code}: ${rerun.out.split('\n').filter((l) => /^(failed|error|  ✗)/.test(l)).join(' | ')}`);
+    if (rerun.code !== 0) problems.push(`the rerun exited ${rerun.code}: ${rerun.out.split('\n').filter((l) => /^(failed|error| {2}✗)/.test(l)).join(' | ')}`);
     if (plan.code !== 0) problems.push(`the next plan is not empty (exit ${plan.code})`);
     const result: TrialResult = {
       trial: i, ops, faults, ...(first.killed ? { killedAfterMs: kill } : {}), firstCode: first.code, rerunCode: rerun.code, planCode: plan.code,

@@ -82,7 +82,7 @@ test('a forged or copied marker is not-owned: reported, never changed or deleted
   // Someone's VM, marked by hand as shipshape's "intruder-01" (what the old code accepted).
   const intruder = systemNamed('intruder-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:0a:02' } });
   const theirs = await create(intruder, legacy);
-  let seen = (await observed(sealed)).find((r) => r.id === theirs.id)!;
+  const seen = (await observed(sealed)).find((r) => r.id === theirs.id)!;
   expect(seen).toMatchObject({ system: 'intruder-01', owned: false });
   // A tombstone for intruder-01 would delete it: the provider refuses on what the VM carries now.
   await expect(provider().delete({ ...intruder, state: 'absent' }, { ...seen, owned: true }, ctxFor(sealed))).rejects.toThrow(/refusing to delete VM .* sealed by this site/);

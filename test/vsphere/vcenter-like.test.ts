@@ -78,7 +78,7 @@ test('apply of a create whose clone task runs 5 s shows the task\'s progress in 
   const pcts = clone.map((l) => / running (\d+)%$/.exec(l)?.[1]).filter((x): x is string => x !== undefined).map(Number);
   expect(pcts.length).toBeGreaterThanOrEqual(3); // polled with backoff up to 2 s: several distinct steps
   expect([...pcts].sort((a, b) => a - b)).toEqual(pcts);
-  expect(lines[lines.length - 1]).toMatch(/^  ✓ vm         create  slow-01 \(\d+\.\ds\) \[1\/1\]$/);
+  expect(lines[lines.length - 1]).toMatch(/^ {2}✓ vm {9}create {2}slow-01 \(\d+\.\ds\) \[1\/1\]$/);
   expect(await vmNamed('slow-01')).toHaveLength(1);
 }, 30_000);
 

@@ -11,7 +11,7 @@ export function parsePlanJson(text: string, file: string): Plan {
   try {
     data = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${file}: not a JSON plan (${(e as Error).message}); create one with \`shipshape plan --format json --out ${file}\``);
+    throw new Error(`${file}: not a JSON plan (${(e as Error).message}); create one with \`shipshape plan --format json --out ${file}\``, { cause: e });
   }
   const p = data as Partial<Plan>;
   if (!p || typeof p !== 'object' || p.formatVersion !== 1 || !Array.isArray(p.actions) || typeof p.observedDigest !== 'string') {

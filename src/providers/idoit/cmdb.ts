@@ -50,6 +50,7 @@ export const CMDB_CATEGORIES = [
 const HOST_TYPES = ['C__OBJTYPE__VIRTUAL_HOST', 'C__OBJTYPE__CLUSTER', 'C__OBJTYPE__HOST'];
 const MIB: Record<string, number> = { C__MEMORY_UNIT__B: 1 / 1048576, C__MEMORY_UNIT__KB: 1 / 1024, C__MEMORY_UNIT__MB: 1, C__MEMORY_UNIT__GB: 1024, C__MEMORY_UNIT__TB: 1048576 };
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- category entries differ per i-doit version
 type Entry = Record<string, any>;
 const num = (v: unknown) => (v === null || v === undefined || v === '' ? 0 : Number(v));
 

@@ -44,6 +44,7 @@ export interface IpamOptions {
   systems?: readonly DesiredSystem[];
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- category entries differ per i-doit version
 type HostEntry = Record<string, any>;
 
 export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {

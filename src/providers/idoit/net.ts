@@ -45,13 +45,16 @@ export function netReads(netId: number): IdoitCall[] {
   ];
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- category rows differ per i-doit version
+type Row = Record<string, any>;
+
 /** Host addresses in net `netId` held by archived / deleted objects (rows of cmdb.objects.read with C__CATG__IP). */
 export function retiredHolders(netId: number, rows: unknown, status: 'archived' | 'deleted'): [string, Holder][] {
   const out: [string, Holder][] = [];
-  for (const row of (Array.isArray(rows) ? rows : []) as Record<string, any>[]) {
+  for (const row of (Array.isArray(rows) ? rows : []) as Row[]) {
     for (const e of (row.categories?.C__CATG__IP ?? []) as unknown[]) {
       if (typeof e !== 'object' || e === null) continue; // a category that failed to read comes back as a string
-      const h = e as Record<string, any>;
+      const h = e as Row;
       const ip = h.ipv4_address?.ref_title;
       if (Number(h.net?.id) !== netId || typeof ip !== 'string' || !ip) continue;
       out.push([ip, { listId: Number.MAX_SAFE_INTEGER, objectId: Number(row.id), objectTitle: String(row.title ?? ''), status }]);
@@ -62,7 +65,7 @@ export function retiredHolders(netId: number, rows: unknown, status: 'archived' 
 
 export function ipListHolders(list: unknown[]): Map<string, Holder[]> {
   const holders = new Map<string, Holder[]>();
-  for (const raw of list as Record<string, any>[]) {
+  for (const raw of list as Row[]) {
     const ip = String(raw.title ?? '');
     if (!ip) continue;
     const h: Holder = { listId: Number(raw.id), objectId: Number(raw.object?.id), objectTitle: String(raw.object?.title ?? '') };
@@ -73,7 +76,7 @@ export function ipListHolders(list: unknown[]): Map<string, Holder[]> {
 
 /** Builds the view and refuses a net that is not IPv4 or disagrees with shipshape.yaml. */
 export function netView(id: number, title: string, site: NetSite | undefined, [net, list, dhcp, archived, deleted]: unknown[]): NetView {
-  const entries = net as Record<string, any>[];
+  const entries = net as Row[];
   if (entries.length !== 1) throw new UserError(`i-doit net "${title}" (#${id}) has no net category (C__CATS__NET); fill in its address and netmask in i-doit.`);
   const n = entries[0]!;
   if (n.type?.const !== 'C__CATS_NET_TYPE__IPV4') throw new UserError(`i-doit net "${title}" (#${id}) is not an IPv4 net; shipshape allocates IPv4 addresses only.`);
@@ -89,7 +92,7 @@ export function netView(id: number, title: string, site: NetSite | undefined, [n
       throw new UserError(`i-doit net "${title}" is ${cidr.text} but shipshape.yaml declares ${site.cidr}; make them agree before allocating addresses.`);
     }
   }
-  const dhcpRanges = (dhcp as Record<string, any>[])
+  const dhcpRanges = (dhcp as Row[])
     .map((d) => [ipToInt(String(d.range_from ?? '')), ipToInt(String(d.range_to ?? ''))] as const)
     .filter((r): r is [number, number] => r[0] !== null && r[1] !== null);
   const holders = ipListHolders(list as unknown[]);

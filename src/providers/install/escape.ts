@@ -69,7 +69,6 @@ export type Format = 'preseed' | 'kickstart' | 'ipxe';
  * quoted word a template puts a value in.
  */
 export function escapeFor(format: Format, system: string, field: string, value: string): string {
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(value)) throw new RenderError(system, field, 'contains a line break or control character');
   if (/['"`\\]/.test(value)) throw new RenderError(system, field, 'contains a quote or backslash');
   if (format === 'ipxe' && /[\s${}#]/.test(value)) throw new RenderError(system, field, 'contains a space, `$`, `{`, `}` or `#`, which iPXE would interpret');

@@ -62,7 +62,7 @@ async function runBatch(rc: RunContext, role: string, steps: Step[], recordAfter
   const { script, marker, timeoutMs } = batchScript(batch);
   const labelOf = (key: string) => (key === 'record' ? 'writing the record' : steps[Number(key)]!.label);
   let stdout = '';
-  let stderr = '';
+  let stderr: string;
   try {
     const r = await rc.session.exec('/bin/sh -s', { stdin: script, timeoutMs, label: `role ${role}` });
     stdout = r.stdout;

@@ -58,7 +58,10 @@ test('another OS forces a replacement; MAC compares case-insensitively through d
 test('the marker is read from the last extraConfig entry per key', () => {
   const ec = (pairs: [string, string][]): Map<string, string> => {
     const m = new Map<string, string>();
-    for (const [k, v] of pairs) v === '' ? m.delete(k) : m.set(k, v);
+    for (const [k, v] of pairs) {
+      if (v === '') m.delete(k);
+      else m.set(k, v);
+    }
     return m;
   };
   expect(markerOf({ extraConfig: ec([['shipshape.owner', 'shipshape'], ['shipshape.system', 'a'], ['shipshape.system', 'b']]) })?.system).toBe('b');

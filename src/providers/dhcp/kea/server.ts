@@ -13,6 +13,7 @@ import { DhcpDeployError, type DhcpBackend, type DhcpBackendDeps, type ServerObs
 import { inCidr, type ForeignReservation, type Reservation } from '../reservations';
 
 // Kea's config is open-ended JSON; we touch only subnet4[].reservations.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- open-ended JSON read from the server
 type Json = Record<string, any>;
 
 interface KeaAnswer {
