@@ -50,24 +50,72 @@ async function main(): Promise<void> {
     const execMs = ms(t) / 5;
 
     for (const n of SIZES) {
-      const systems = (domain: string) => Array.from({ length: n }, (_, i) => system(`h${i}`, { net: `net-${domain}`, domain }));
-      const dnsSite = (zone: ZoneSection, domain: string, withReverse: boolean): SiteConfig => site({
-        root: sshd.dir,
-        nets: { [`net-${domain}`]: { title: 'n', cidr: '10.20.0.0/16', dnsServers: [], domain, ...(withReverse ? { reverseZone: '20.10.in-addr.arpa' } : {}) } },
-        dns: { zones: [zone, ...(withReverse ? [{ name: '20.10.in-addr.arpa', backend: 'bind-ssh' as const, server: zone.server, ssh: sshd.endpoint(), fragmentPath: join(sshd.dir, 'rev.frag'), zoneFile: named.zoneFile('20.10.in-addr.arpa'), reloadCommand: `${named.rndc} reload {zone}` }] : [])] },
-      });
+      const systems = (domain: string) =>
+        Array.from({ length: n }, (_, i) => system(`h${i}`, { net: `net-${domain}`, domain }));
+      const dnsSite = (zone: ZoneSection, domain: string, withReverse: boolean): SiteConfig =>
+        site({
+          root: sshd.dir,
+          nets: {
+            [`net-${domain}`]: {
+              title: 'n',
+              cidr: '10.20.0.0/16',
+              dnsServers: [],
+              domain,
+              ...(withReverse ? { reverseZone: '20.10.in-addr.arpa' } : {}),
+            },
+          },
+          dns: {
+            zones: [
+              zone,
+              ...(withReverse
+                ? [
+                    {
+                      name: '20.10.in-addr.arpa',
+                      backend: 'bind-ssh' as const,
+                      server: zone.server,
+                      ssh: sshd.endpoint(),
+                      fragmentPath: join(sshd.dir, 'rev.frag'),
+                      zoneFile: named.zoneFile('20.10.in-addr.arpa'),
+                      reloadCommand: `${named.rndc} reload {zone}`,
+                    },
+                  ]
+                : []),
+            ],
+          },
+        });
       const bindDomain = `bind${n}.example.test`;
-      const bindZone: BindSshZone = { name: bindDomain, backend: 'bind-ssh', server: { host: '127.0.0.1', port: named.port }, ssh: sshd.endpoint(), fragmentPath: join(sshd.dir, `bind${n}.frag`), zoneFile: named.zoneFile(bindDomain), reloadCommand: `${named.rndc} reload {zone}` };
+      const bindZone: BindSshZone = {
+        name: bindDomain,
+        backend: 'bind-ssh',
+        server: { host: '127.0.0.1', port: named.port },
+        ssh: sshd.endpoint(),
+        fragmentPath: join(sshd.dir, `bind${n}.frag`),
+        zoneFile: named.zoneFile(bindDomain),
+        reloadCommand: `${named.rndc} reload {zone}`,
+      };
       const dynDomain = `dyn${n}.example.test`;
-      const dynZone: Rfc2136Zone = { name: dynDomain, backend: 'rfc2136', server: { host: '127.0.0.1', port: named.port }, tsig: { name: 'ddns-key', algorithm: 'hmac-sha256', secret: { ref: `\${file:${secret}}` } } };
+      const dynZone: Rfc2136Zone = {
+        name: dynDomain,
+        backend: 'rfc2136',
+        server: { host: '127.0.0.1', port: named.port },
+        tsig: { name: 'ddns-key', algorithm: 'hmac-sha256', secret: { ref: `\${file:${secret}}` } },
+      };
 
       // render and local check alone (bind)
-      const recs = new Map(Array.from({ length: n }, (_, i) => [`h${i}`, [{ name: `h${i}.${bindDomain}`, type: 'A' as const, value: ipOf(i) }]]));
+      const recs = new Map(
+        Array.from({ length: n }, (_, i) => [
+          `h${i}`,
+          [{ name: `h${i}.${bindDomain}`, type: 'A' as const, value: ipOf(i) }],
+        ]),
+      );
       t = process.hrtime.bigint();
       const text = renderFragment(bindDomain, recs);
       const renderMs = ms(t);
       const dir = tempDir('bench');
-      writeFileSync(join(dir, 'z'), `$ORIGIN ${bindDomain}.\n$TTL 300\n@ IN SOA ns.invalid. h.invalid. 1 1 1 1 1\n@ IN NS ns.invalid.\n${text}`);
+      writeFileSync(
+        join(dir, 'z'),
+        `$ORIGIN ${bindDomain}.\n$TTL 300\n@ IN SOA ns.invalid. h.invalid. 1 1 1 1 1\n@ IN NS ns.invalid.\n${text}`,
+      );
       t = process.hrtime.bigint();
       await checkZoneLocally(bindDomain, join(dir, 'z'));
       const checkMs = ms(t);
@@ -75,38 +123,99 @@ async function main(): Promise<void> {
       rows.push([`bind-ssh render fragment (${n} A)`, n.toString(), '', renderMs.toFixed(0)]);
       rows.push([`bind-ssh named-checkzone locally (${n} A)`, n.toString(), '', checkMs.toFixed(0)]);
 
-      const measure = async <F extends Fields>(label: string, mk: () => Provider<F>, sys: DesiredSystem[], ctxSite: SiteConfig, extra = '') => {
-        const resolved = (move: boolean) => (s: DesiredSystem) => ({ ip: ipOf(Number(s.name.slice(1)), move && s.name === 'h0'), mac: `00:50:56:${[Math.floor(Number(s.name.slice(1)) / 65536), Math.floor(Number(s.name.slice(1)) / 256) % 256, Number(s.name.slice(1)) % 256].map((x) => x.toString(16).padStart(2, '0')).join(':')}` });
+      const measure = async <F extends Fields>(
+        label: string,
+        mk: () => Provider<F>,
+        sys: DesiredSystem[],
+        ctxSite: SiteConfig,
+        extra = '',
+      ) => {
+        const resolved = (move: boolean) => (s: DesiredSystem) => ({
+          ip: ipOf(Number(s.name.slice(1)), move && s.name === 'h0'),
+          mac: `00:50:56:${[Math.floor(Number(s.name.slice(1)) / 65536), Math.floor(Number(s.name.slice(1)) / 256) % 256, Number(s.name.slice(1)) % 256].map((x) => x.toString(16).padStart(2, '0')).join(':')}`,
+        });
         let p = mk();
         let r = await runStage(p, sys, resolved(false), context(ctxSite));
         const create = r.ms;
-        if (r.failed.length || r.refused.length) throw new Error(`${label}: ${(r.failed[0] ?? r.refused[0])!.error.message}`);
+        if (r.failed.length || r.refused.length)
+          throw new Error(`${label}: ${(r.failed[0] ?? r.refused[0])!.error.message}`);
         await p.close?.();
         p = mk();
         r = await runStage(p, sys, resolved(true), context(ctxSite));
         const change = r.ms;
-        if (r.updated.length !== 1 || r.failed.length) throw new Error(`${label}: expected 1 update to land, got ${r.updated.length}: ${r.failed[0]?.error.message ?? ''}`);
+        if (r.updated.length !== 1 || r.failed.length)
+          throw new Error(
+            `${label}: expected 1 update to land, got ${r.updated.length}: ${r.failed[0]?.error.message ?? ''}`,
+          );
         await p.close?.();
         rows.push([`${label} create ${extra}`.trim(), n.toString(), String(create.observe), String(create.commit)]);
         rows.push([`${label} 1 change`, n.toString(), String(change.observe), String(change.commit)]);
       };
-      await measure('bind-ssh (A+PTR, 2 zones)', () => new DnsProvider({ readSecret: readFileSecret, pool }), systems(bindDomain), dnsSite(bindZone, bindDomain, true));
+      await measure(
+        'bind-ssh (A+PTR, 2 zones)',
+        () => new DnsProvider({ readSecret: readFileSecret, pool }),
+        systems(bindDomain),
+        dnsSite(bindZone, bindDomain, true),
+      );
       // clean the shared reverse zone for the next size
-      await runStage(new DnsProvider({ readSecret: readFileSecret, pool }), systems(bindDomain).map((s) => ({ ...s, state: 'absent' as const })), () => ({ ip: '10.20.0.1', mac: '00:50:56:00:00:00' }), context(dnsSite(bindZone, bindDomain, true)));
-      await measure('rfc2136 (A + TXT)', () => new DnsProvider({ readSecret: readFileSecret, pool }), systems(dynDomain), dnsSite(dynZone, dynDomain, false));
+      await runStage(
+        new DnsProvider({ readSecret: readFileSecret, pool }),
+        systems(bindDomain).map((s) => ({ ...s, state: 'absent' as const })),
+        () => ({ ip: '10.20.0.1', mac: '00:50:56:00:00:00' }),
+        context(dnsSite(bindZone, bindDomain, true)),
+      );
+      await measure(
+        'rfc2136 (A + TXT)',
+        () => new DnsProvider({ readSecret: readFileSecret, pool }),
+        systems(dynDomain),
+        dnsSite(dynZone, dynDomain, false),
+      );
 
-      const dhcpSite = (server: DhcpServerSection): SiteConfig => site({ root: sshd.dir, nets: { [`net-d${n}`]: { title: 'n', cidr: '10.20.0.0/16', dnsServers: [] } }, dhcp: { servers: [server] } });
+      const dhcpSite = (server: DhcpServerSection): SiteConfig =>
+        site({
+          root: sshd.dir,
+          nets: { [`net-d${n}`]: { title: 'n', cidr: '10.20.0.0/16', dnsServers: [] } },
+          dhcp: { servers: [server] },
+        });
       const conf = join(sshd.dir, `dhcpd-${n}.conf`);
       const inc = join(sshd.dir, `hosts-${n}.conf`);
-      writeFileSync(conf, `ddns-update-style none;\nsubnet 10.20.0.0 netmask 255.255.0.0 { range 10.20.200.1 10.20.200.100; }\ninclude "${inc}";\n`);
+      writeFileSync(
+        conf,
+        `ddns-update-style none;\nsubnet 10.20.0.0 netmask 255.255.0.0 { range 10.20.200.1 10.20.200.100; }\ninclude "${inc}";\n`,
+      );
       writeFileSync(inc, '');
-      const iscServer: IscServer = { name: 'isc', backend: 'isc', nets: [`net-d${n}`], ssh: sshd.endpoint(), includePath: inc, configPath: conf, restartCommand: `dhcpd -t -cf ${conf} -lf /dev/null -pf /dev/null 2>/dev/null` };
+      const iscServer: IscServer = {
+        name: 'isc',
+        backend: 'isc',
+        nets: [`net-d${n}`],
+        ssh: sshd.endpoint(),
+        includePath: inc,
+        configPath: conf,
+        restartCommand: `dhcpd -t -cf ${conf} -lf /dev/null -pf /dev/null 2>/dev/null`,
+      };
       const dsys = Array.from({ length: n }, (_, i) => system(`h${i}`, { net: `net-d${n}`, domain: 'd.test' }));
-      await measure('isc dhcpd', () => new DhcpProvider({ readSecret: readFileSecret, pool }), dsys, dhcpSite(iscServer));
-      const keaServer: KeaServer = { name: 'kea', backend: 'kea', nets: [`net-d${n}`], ssh: sshd.endpoint(), controlSocket: kea.socket, configPath: kea.configPath };
+      await measure(
+        'isc dhcpd',
+        () => new DhcpProvider({ readSecret: readFileSecret, pool }),
+        dsys,
+        dhcpSite(iscServer),
+      );
+      const keaServer: KeaServer = {
+        name: 'kea',
+        backend: 'kea',
+        nets: [`net-d${n}`],
+        ssh: sshd.endpoint(),
+        controlSocket: kea.socket,
+        configPath: kea.configPath,
+      };
       await measure('kea', () => new DhcpProvider({ readSecret: readFileSecret, pool }), dsys, dhcpSite(keaServer));
       // empty Kea again for the next size
-      await runStage(new DhcpProvider({ readSecret: readFileSecret, pool }), dsys.map((s) => ({ ...s, state: 'absent' as const })), () => ({ ip: '10.20.0.1', mac: '00:50:56:00:00:00' }), context(dhcpSite(keaServer)));
+      await runStage(
+        new DhcpProvider({ readSecret: readFileSecret, pool }),
+        dsys.map((s) => ({ ...s, state: 'absent' as const })),
+        () => ({ ip: '10.20.0.1', mac: '00:50:56:00:00:00' }),
+        context(dhcpSite(keaServer)),
+      );
     }
     console.log(`SSH exec round trip on this machine: ${execMs.toFixed(0)} ms (every deploy runs a few)`);
     console.log(`zones: ${zones.join(', ')}\n`);

@@ -13,18 +13,34 @@ import { seedManagedSystems, testContext, testSite } from '../test/support/idoit
 import { IdoitIpamProvider } from '../src/providers/idoit/ipam';
 import { createIdoitClient } from '../src/providers/idoit/site-client';
 
-const SECRETS: Record<string, string> = { '${env:IDOIT_API_KEY}': 'bench-key', '${env:IDOIT_USER}': 'bench', '${env:IDOIT_PASSWORD}': 'pw' };
+const SECRETS: Record<string, string> = {
+  '${env:IDOIT_API_KEY}': 'bench-key',
+  '${env:IDOIT_USER}': 'bench',
+  '${env:IDOIT_PASSWORD}': 'pw',
+};
 const secret = async (r: { ref: string }) => SECRETS[r.ref] ?? '';
 
-interface Row { systems: number; ipMs: number; ipRequests: number; cmdbMs: number; cmdbRequests: number; calls: number; seedMs: number }
+interface Row {
+  systems: number;
+  ipMs: number;
+  ipRequests: number;
+  cmdbMs: number;
+  cmdbRequests: number;
+  calls: number;
+  seedMs: number;
+}
 
 async function measure(count: number, dir: string): Promise<Row> {
   const emu = await startIdoitEmulator({
-    stateFile: path.join(dir, `bench-${count}.json`), apiKey: 'bench-key', users: [{ username: 'bench', password: 'pw' }],
+    stateFile: path.join(dir, `bench-${count}.json`),
+    apiKey: 'bench-key',
+    users: [{ username: 'bench', password: 'pw' }],
     nets: [{ title: 'bench-net', cidr: '10.128.0.0/16', gateway: '10.128.0.1' }],
   });
   try {
-    const site = testSite(emu.url, [{ title: 'bench-net', cidr: '10.128.0.0/16', gateway: '10.128.0.1', dnsServers: [] }]);
+    const site = testSite(emu.url, [
+      { title: 'bench-net', cidr: '10.128.0.0/16', gateway: '10.128.0.1', dnsServers: [] },
+    ]);
     const t0 = performance.now();
     const seeder = createIdoitClient(site, secret, { timeoutMs: 300_000 });
     await seedManagedSystems(seeder, count, 'bench-net', (10 << 24) + (128 << 16) + 256);
@@ -47,7 +63,8 @@ async function measure(count: number, dir: string): Promise<Row> {
     const cmdbRequests = emu.stats().httpRequests;
     await client.close();
     const managed = (o: { resources: { owned: boolean }[] }) => o.resources.filter((r) => r.owned).length;
-    if (managed(ipObs) !== count || managed(cmdbObs) !== count) throw new Error(`observed ${managed(ipObs)}/${managed(cmdbObs)} of ${count} systems`);
+    if (managed(ipObs) !== count || managed(cmdbObs) !== count)
+      throw new Error(`observed ${managed(ipObs)}/${managed(cmdbObs)} of ${count} systems`);
     return { systems: count, ipMs, ipRequests, cmdbMs, cmdbRequests, calls: ipCalls + emu.stats().calls, seedMs };
   } finally {
     await emu.close();
@@ -55,7 +72,10 @@ async function measure(count: number, dir: string): Promise<Row> {
 }
 
 async function main(): Promise<void> {
-  const counts = process.argv.slice(2).map(Number).filter((n) => n > 0);
+  const counts = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((n) => n > 0);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idoit-bench-'));
   const rows: Row[] = [];
   try {
@@ -64,10 +84,14 @@ async function main(): Promise<void> {
     fs.rmSync(dir, { recursive: true, force: true });
   }
   const ms = (x: number) => `${Math.round(x)} ms`;
-  console.log('| systems | ip observe | ip HTTP requests | cmdb observe | cmdb HTTP requests | JSON-RPC calls (both) | seeding |');
+  console.log(
+    '| systems | ip observe | ip HTTP requests | cmdb observe | cmdb HTTP requests | JSON-RPC calls (both) | seeding |',
+  );
   console.log('|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
-    console.log(`| ${r.systems} | ${ms(r.ipMs)} | ${r.ipRequests} | ${ms(r.cmdbMs)} | ${r.cmdbRequests} | ${r.calls} | ${ms(r.seedMs)} |`);
+    console.log(
+      `| ${r.systems} | ${ms(r.ipMs)} | ${r.ipRequests} | ${ms(r.cmdbMs)} | ${r.cmdbRequests} | ${r.calls} | ${ms(r.seedMs)} |`,
+    );
   }
 }
 

@@ -46,7 +46,9 @@ async function main(): Promise<void> {
     }
     const errors = result!.diagnostics.filter((d) => d.severity === 'error').length; // derived-MAC clashes are possible at this size
     const sorted = [...times].sort((a, b) => a - b);
-    console.log(`loadRepo: ${n} systems, ${errors} errors; runs (ms): ${times.map((x) => x.toFixed(0)).join(', ')}; median ${sorted[2].toFixed(0)} ms; cpu (ms): ${cpu.map((x) => x.toFixed(0)).join(', ')}; rss ${(process.memoryUsage().rss / 1048576).toFixed(0)} MiB`);
+    console.log(
+      `loadRepo: ${n} systems, ${errors} errors; runs (ms): ${times.map((x) => x.toFixed(0)).join(', ')}; median ${sorted[2].toFixed(0)} ms; cpu (ms): ${cpu.map((x) => x.toFixed(0)).join(', ')}; rss ${(process.memoryUsage().rss / 1048576).toFixed(0)} MiB`,
+    );
   } finally {
     await fs.rm(root, { recursive: true, force: true });
   }

@@ -10,8 +10,19 @@ import { VsphereProvider } from '../src/providers/vsphere/provider';
 import { HEAVY_PATHS, LIGHT_PATHS, NETWORK_REQUESTS, networkNamesOf, parseVm } from '../src/providers/vsphere/vm';
 import { ctxFor, PASSWORD, secret, siteFor, USER, vmsOf } from '../test/helpers/vsphere-site';
 
-interface Measured { vms: number; roundTrips: number; bytesIn: number; bytesOut: number; waitS: number; parseS: number }
-interface Args { mode: 'observe' | 'naive'; url: string; caFile: string }
+interface Measured {
+  vms: number;
+  roundTrips: number;
+  bytesIn: number;
+  bytesOut: number;
+  waitS: number;
+  parseS: number;
+}
+interface Args {
+  mode: 'observe' | 'naive';
+  url: string;
+  caFile: string;
+}
 
 function rssMiB(field: 'VmHWM' | 'VmRSS'): number {
   const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync('/proc/self/status', 'utf8'));
@@ -19,17 +30,34 @@ function rssMiB(field: 'VmHWM' | 'VmRSS'): number {
 }
 
 async function observe(a: Args): Promise<Measured> {
-  const site = siteFor({ url: a.url, mode: 'vcsim', caFile: a.caFile, pid: 0, dir: '', stop: async () => {} }, process.cwd(), { folder: '' });
+  const site = siteFor(
+    { url: a.url, mode: 'vcsim', caFile: a.caFile, pid: 0, dir: '', stop: async () => {} },
+    process.cwd(),
+    { folder: '' },
+  );
   const p = new VsphereProvider({ config: vmsOf(site), secret, requestTimeoutMs: 600_000 });
   const obs = await p.observe(ctxFor(site));
   const s = p.callStats!;
-  const r = { vms: obs.resources.filter((x) => x.owned && (x.handle as { hasDevices: boolean }).hasDevices).length, roundTrips: s.roundTrips, bytesIn: s.bytesReceived, bytesOut: s.bytesSent, waitS: s.msWaiting / 1000, parseS: s.msParsing / 1000 };
+  const r = {
+    vms: obs.resources.filter((x) => x.owned && (x.handle as { hasDevices: boolean }).hasDevices).length,
+    roundTrips: s.roundTrips,
+    bytesIn: s.bytesReceived,
+    bytesOut: s.bytesSent,
+    waitS: s.msWaiting / 1000,
+    parseS: s.msParsing / 1000,
+  };
   await p.close();
   return r;
 }
 
 async function naive(a: Args): Promise<Measured> {
-  const c = new VimClient({ url: a.url, username: USER, password: PASSWORD, tls: { caFile: a.caFile }, timeoutMs: 600_000 });
+  const c = new VimClient({
+    url: a.url,
+    username: USER,
+    password: PASSWORD,
+    tls: { caFile: a.caFile },
+    timeoutMs: 600_000,
+  });
   const sc = await c.serviceContent();
   const refs = (await retrieveView(c, sc.rootFolder, [{ type: 'VirtualMachine', paths: ['name'] }])).map((o) => o.obj);
   let next = 0;
@@ -37,13 +65,31 @@ async function naive(a: Args): Promise<Measured> {
   const worker = async (): Promise<void> => {
     while (next < refs.length) {
       const vm = refs[next++]!;
-      const objs = await retrieveObjects(c, [vm], [{ type: 'VirtualMachine', paths: [...LIGHT_PATHS, ...HEAVY_PATHS] }, ...NETWORK_REQUESTS], { type: 'VirtualMachine', path: 'network' });
+      const objs = await retrieveObjects(
+        c,
+        [vm],
+        [{ type: 'VirtualMachine', paths: [...LIGHT_PATHS, ...HEAVY_PATHS] }, ...NETWORK_REQUESTS],
+        { type: 'VirtualMachine', path: 'network' },
+      );
       const names = networkNamesOf(objs);
-      if (objs.filter((o) => o.obj.type === 'VirtualMachine').map((o) => parseVm(o, names)).some((v) => v.devices)) vms++;
+      if (
+        objs
+          .filter((o) => o.obj.type === 'VirtualMachine')
+          .map((o) => parseVm(o, names))
+          .some((v) => v.devices)
+      )
+        vms++;
     }
   };
   await Promise.all(Array.from({ length: 8 }, worker));
-  const r = { vms, roundTrips: c.stats.roundTrips, bytesIn: c.stats.bytesReceived, bytesOut: c.stats.bytesSent, waitS: c.stats.msWaiting / 1000, parseS: c.stats.msParsing / 1000 };
+  const r = {
+    vms,
+    roundTrips: c.stats.roundTrips,
+    bytesIn: c.stats.bytesReceived,
+    bytesOut: c.stats.bytesSent,
+    waitS: c.stats.msWaiting / 1000,
+    parseS: c.stats.msParsing / 1000,
+  };
   await c.logout();
   return r;
 }

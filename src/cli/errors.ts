@@ -3,7 +3,10 @@ import { UserError } from '../engine/contract';
 import { hintFor } from './hints';
 
 export class ExitError extends Error {
-  constructor(readonly code: number, message = '') {
+  constructor(
+    readonly code: number,
+    message = '',
+  ) {
     super(message);
   }
 }

@@ -11,7 +11,8 @@ export function rememberSite(s: SiteConfig): void {
   site = s;
 }
 
-const UNREACHABLE = /\b(ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ECONNRESET|EAI_AGAIN|timed out after)\b/;
+const UNREACHABLE =
+  /\b(ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ECONNRESET|EAI_AGAIN|timed out after)\b/;
 
 type Section = 'vms' | 'ipam' | 'cmdb';
 
@@ -36,7 +37,11 @@ export function hintFor(message: string, s: SiteConfig | undefined = site): stri
     return `hint: vCenter refused the login: check ${k}.username${from('username')} and ${k}.password${from('password')} in shipshape.yaml; is that set in this environment, and is the password current?`;
   }
   if (/^i-doit at .*refused the credentials/.test(message)) {
-    const parts = sectionsOf(s, 'idoit').flatMap((k) => ['apiKey', 'username', 'password'].filter((f) => str(s![k]![f])).map((f) => `${k}.${f} is read from ${str(s![k]![f])}`));
+    const parts = sectionsOf(s, 'idoit').flatMap((k) =>
+      ['apiKey', 'username', 'password']
+        .filter((f) => str(s![k]![f]))
+        .map((f) => `${k}.${f} is read from ${str(s![k]![f])}`),
+    );
     return parts.length ? `hint: ${parts.join('; ')}` : undefined;
   }
   if (/^i-doit\b/.test(message) && UNREACHABLE.test(message)) {

@@ -32,7 +32,11 @@ export function writeOut(io: Io, text: string, file?: string): void {
  * A JSON object kept between runs (applied commits, drift history): `fallback` when missing; a
  * corrupt one is moved aside with a warning and starts again from `fallback` (src/engine/state-file.ts).
  */
-export function readJsonFile<T>(file: string, fallback: T, warn: (m: string) => void = (m) => process.stderr.write(`warning: ${m}\n`)): T {
+export function readJsonFile<T>(
+  file: string,
+  fallback: T,
+  warn: (m: string) => void = (m) => process.stderr.write(`warning: ${m}\n`),
+): T {
   const r = readStateFile<T>(file, (v) => (shape.object(v) ? undefined : 'not a JSON object'));
   if (r.status === 'ok') return r.value;
   if (r.status === 'corrupt') warn(`${corruptMessage(file, r)}; starting it afresh`);

@@ -10,14 +10,25 @@ import type { Logger } from '../engine/contract';
 
 export const REDACT_KEYS = ['password', 'apiKey', 'apikey', 'secret', 'privateKey', 'token', 'authorization', 'cookie'];
 
-const LABELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warning', 50: 'error', 60: 'fatal' };
+const LABELS: Record<number, string> = {
+  10: 'trace',
+  20: 'debug',
+  30: 'info',
+  40: 'warning',
+  50: 'error',
+  60: 'fatal',
+};
 
 /**
  * `json`: one pino object per line (CI and `serve` run logs). `text` (default): one human line per
  * entry, `warning: <message> (key=value, …)`, from the same redacted object.
  */
 export function createLogger(level: string, format: 'text' | 'json' = 'text'): Logger {
-  const options = { level, base: undefined, redact: { paths: [...REDACT_KEYS, ...REDACT_KEYS.map((k) => `*.${k}`)], censor: '[redacted]' } };
+  const options = {
+    level,
+    base: undefined,
+    redact: { paths: [...REDACT_KEYS, ...REDACT_KEYS.map((k) => `*.${k}`)], censor: '[redacted]' },
+  };
   // Every line passes the redaction layer on its way out.
   if (format === 'json') return pino(options, { write: (line: string) => void writeSync(2, redact(line)) });
   return pino(options, { write: (line: string) => void process.stderr.write(humanLine(redact(line))) });

@@ -29,10 +29,12 @@ const positiveInt = (name: string) => (v: string) => {
 
 /** Where the manifests come from, the same on every command that reads them: a folder, or a git repository. */
 const dirOption = () => new Option('-C, --dir <dir>', 'the repo (a local folder)').default('.');
-const repoOption = () => new Option('--repo <url>', 'fetch the manifests from this git repository on every run (instead of --dir)');
+const repoOption = () =>
+  new Option('--repo <url>', 'fetch the manifests from this git repository on every run (instead of --dir)');
 const refOption = () => new Option('--ref <ref>', 'branch, tag or commit of --repo').default('main');
 
-const formatOption = () => new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text');
+const formatOption = () =>
+  new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text');
 
 /** `--wait-lock` alone means the default wait; absent means none. */
 function waitLock(v: string | boolean | undefined): { waitLockMs?: number } {
@@ -42,13 +44,33 @@ function waitLock(v: string | boolean | undefined): { waitLockMs?: number } {
 
 export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   const program = new Command('shipshape')
-    .description('Declarative GitOps reconciler for virtual machines: vSphere, i-doit, DNS/DHCP, installation, specialisation.')
+    .description(
+      'Declarative GitOps reconciler for virtual machines: vSphere, i-doit, DNS/DHCP, installation, specialisation.',
+    )
     .version(version(), '-V, --version', 'print the shipshape version')
-    .option('--log-level <level>', 'log level on stderr (fatal, error, warn, info, debug)', process.env.SHIPSHAPE_LOG_LEVEL ?? 'warn')
-    .addOption(new Option('--log-format <format>', 'log lines as text, or as JSON (pino) for a log shipper').choices(['text', 'json']).default(process.env.SHIPSHAPE_LOG_FORMAT ?? 'text'))
-    .option('--state-dir <dir>', 'where the run lock, run history and drift history live (default $SHIPSHAPE_STATE_DIR or ~/.local/state/shipshape)')
-    .option('--notify <FORMAT=URL...>', 'webhook on run failure, drift found/resolved, install failed; FORMAT json|slack|mattermost|teams (default $SHIPSHAPE_NOTIFY, space-separated)')
-    .option('--history-days <n>', 'keep run history this many days (0: forever; default $SHIPSHAPE_HISTORY_DAYS or 90)', positiveInt('--history-days'))
+    .option(
+      '--log-level <level>',
+      'log level on stderr (fatal, error, warn, info, debug)',
+      process.env.SHIPSHAPE_LOG_LEVEL ?? 'warn',
+    )
+    .addOption(
+      new Option('--log-format <format>', 'log lines as text, or as JSON (pino) for a log shipper')
+        .choices(['text', 'json'])
+        .default(process.env.SHIPSHAPE_LOG_FORMAT ?? 'text'),
+    )
+    .option(
+      '--state-dir <dir>',
+      'where the run lock, run history and drift history live (default $SHIPSHAPE_STATE_DIR or ~/.local/state/shipshape)',
+    )
+    .option(
+      '--notify <FORMAT=URL...>',
+      'webhook on run failure, drift found/resolved, install failed; FORMAT json|slack|mattermost|teams (default $SHIPSHAPE_NOTIFY, space-separated)',
+    )
+    .option(
+      '--history-days <n>',
+      'keep run history this many days (0: forever; default $SHIPSHAPE_HISTORY_DAYS or 90)',
+      positiveInt('--history-days'),
+    )
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride()
     .showHelpAfterError();
@@ -58,20 +80,27 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   const recording = (): { stateDir?: string; notify?: Webhook[]; historyDays?: number } => {
     const o = program.opts();
     const specs: string[] = o.notify ?? (process.env.SHIPSHAPE_NOTIFY ?? '').split(/\s+/).filter(Boolean);
-    const days = o.historyDays ?? (process.env.SHIPSHAPE_HISTORY_DAYS ? Number(process.env.SHIPSHAPE_HISTORY_DAYS) : undefined);
+    const days =
+      o.historyDays ?? (process.env.SHIPSHAPE_HISTORY_DAYS ? Number(process.env.SHIPSHAPE_HISTORY_DAYS) : undefined);
     let notify: Webhook[];
     try {
       notify = specs.map(parseWebhook);
     } catch (e) {
       throw new InvalidArgumentError((e as Error).message);
     }
-    return { stateDir: o.stateDir, ...(notify.length ? { notify } : {}), ...(days !== undefined ? { historyDays: days } : {}) };
+    return {
+      stateDir: o.stateDir,
+      ...(notify.length ? { notify } : {}),
+      ...(days !== undefined ? { historyDays: days } : {}),
+    };
   };
 
   program
     .command('init')
     .argument('[dir]', 'the folder for the new site repo', '.')
-    .description('scaffold a site repo: shipshape.yaml, a profile, an example system, the OS catalog, the baseline role, GitHub and GitLab pipelines, a README')
+    .description(
+      'scaffold a site repo: shipshape.yaml, a profile, an example system, the OS catalog, the baseline role, GitHub and GitLab pipelines, a README',
+    )
     .addHelpText('after', '\nExamples:\n  shipshape init\n  shipshape init ./infra-site')
     .action((dir: string) => setCode(initCommand(dir, io)));
 
@@ -86,31 +115,60 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   program
     .command('plan')
     .description('observe every backend and show what apply would change')
-    .addOption(dirOption()).addOption(repoOption()).addOption(refOption())
+    .addOption(dirOption())
+    .addOption(repoOption())
+    .addOption(refOption())
     .addOption(formatOption())
     .option('--out <file>', 'write the plan to a file instead of stdout')
     .option('--detailed-exitcode', 'exit 0 with no changes, 2 with changes, 1 on error')
     .option('--max-deletes <n>', 'the plan is refused by apply when it deletes more', positiveInt('--max-deletes'))
-    .option('--base <ref>', 'merge requests: site config, roles and OS catalog from REF, systems/ and profiles/ from the branch; plans the systems touched since REF; implies --read-only')
-    .option('--read-only', 'observe by reading only: nothing runs on a managed host (no role checks); apply refuses the plan')
-    .addHelpText('after', '\nExamples:\n  shipshape plan\n  shipshape plan --base origin/main --format markdown --out plan.md\n  shipshape plan --format markdown --out plan.md\n  shipshape plan --format json --out plan.json --detailed-exitcode')
+    .option(
+      '--base <ref>',
+      'merge requests: site config, roles and OS catalog from REF, systems/ and profiles/ from the branch; plans the systems touched since REF; implies --read-only',
+    )
+    .option(
+      '--read-only',
+      'observe by reading only: nothing runs on a managed host (no role checks); apply refuses the plan',
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  shipshape plan\n  shipshape plan --base origin/main --format markdown --out plan.md\n  shipshape plan --format markdown --out plan.md\n  shipshape plan --format json --out plan.json --detailed-exitcode',
+    )
     .action(async (o) => setCode(await planCommand({ ...o, ...recording() }, io, log())));
 
   program
     .command('apply')
     .description('apply a fresh plan, or a saved plan file after checking nothing changed since it was made')
-    .addOption(dirOption()).addOption(repoOption()).addOption(refOption())
+    .addOption(dirOption())
+    .addOption(repoOption())
+    .addOption(refOption())
     .argument('[plan]', 'a plan saved with `shipshape plan --format json --out FILE`')
     .option('--concurrency <n>', 'systems worked on in parallel', positiveInt('--concurrency'))
     .option('--max-deletes <n>', 'refuse a plan that deletes more than this', positiveInt('--max-deletes'))
-    .option('--wait-lock [duration]', `when another run holds the lock, wait for it up to DURATION (90s, 5m, 1h; default ${DEFAULT_WAIT})`)
-    .addHelpText('after', '\nExamples:\n  shipshape apply\n  shipshape apply --wait-lock 15m\n  shipshape plan --format json --out plan.json && shipshape apply plan.json\n  shipshape apply --concurrency 8 --max-deletes 10')
-    .action(async (planFile: string | undefined, o) => setCode(await applyCommand({ ...o, ...waitLock(o.waitLock), ...(planFile ? { planFile } : {}), ...recording() }, io, log())));
+    .option(
+      '--wait-lock [duration]',
+      `when another run holds the lock, wait for it up to DURATION (90s, 5m, 1h; default ${DEFAULT_WAIT})`,
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  shipshape apply\n  shipshape apply --wait-lock 15m\n  shipshape plan --format json --out plan.json && shipshape apply plan.json\n  shipshape apply --concurrency 8 --max-deletes 10',
+    )
+    .action(async (planFile: string | undefined, o) =>
+      setCode(
+        await applyCommand(
+          { ...o, ...waitLock(o.waitLock), ...(planFile ? { planFile } : {}), ...recording() },
+          io,
+          log(),
+        ),
+      ),
+    );
 
   program
     .command('drift')
     .description('read-only: report fields changed outside git and marked resources no manifest names; exit 2 on drift')
-    .addOption(dirOption()).addOption(repoOption()).addOption(refOption())
+    .addOption(dirOption())
+    .addOption(repoOption())
+    .addOption(refOption())
     .addOption(formatOption())
     .option('--out <file>', 'write the report to a file')
     .addHelpText('after', '\nExamples:\n  shipshape drift\n  shipshape drift --format markdown --out drift.md')
@@ -118,30 +176,52 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
 
   program
     .command('serve')
-    .description('run the reconcile loop: on a schedule, when the git ref moves, when files change; one run at a time; /healthz and /metrics')
-    .addOption(dirOption()).addOption(repoOption()).addOption(refOption())
-    .addOption(new Option('--mode <mode>', 'apply changes, or only report drift').choices(['apply', 'drift']).default('drift'))
+    .description(
+      'run the reconcile loop: on a schedule, when the git ref moves, when files change; one run at a time; /healthz and /metrics',
+    )
+    .addOption(dirOption())
+    .addOption(repoOption())
+    .addOption(refOption())
+    .addOption(
+      new Option('--mode <mode>', 'apply changes, or only report drift').choices(['apply', 'drift']).default('drift'),
+    )
     .option('--schedule <cron>', 'five-field cron expression in UTC, e.g. "*/15 * * * *"')
     .option('--poll <seconds>', 'with --repo: check the ref this often and run when it moves', positiveInt('--poll'))
     .option('--watch', 'with --dir: run when files change (debounced)')
     .option('--listen <host:port>', 'address for /healthz and /metrics', '127.0.0.1:9464')
-    .option('--grace <seconds>', 'on SIGTERM, how long the step in progress may take before it is abandoned', positiveInt('--grace'), 60)
+    .option(
+      '--grace <seconds>',
+      'on SIGTERM, how long the step in progress may take before it is abandoned',
+      positiveInt('--grace'),
+      60,
+    )
     .option('--no-ui', 'do not serve the status page on --listen')
-    .option('--no-provisioning', 'do not run the provisioning server of shipshape.yaml (e.g. when `shipshape provision` runs elsewhere)')
-    .addHelpText('after', '\nExamples:\n  shipshape serve --repo https://git.example.com/infra/systems.git --ref main --poll 60 --schedule "*/30 * * * *" --mode apply\n  shipshape serve -C . --watch --mode drift')
+    .option(
+      '--no-provisioning',
+      'do not run the provisioning server of shipshape.yaml (e.g. when `shipshape provision` runs elsewhere)',
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  shipshape serve --repo https://git.example.com/infra/systems.git --ref main --poll 60 --schedule "*/30 * * * *" --mode apply\n  shipshape serve -C . --watch --mode drift',
+    )
     .action(async (o) =>
       setCode(await serveCommand({ ...o, pollSeconds: o.poll, graceSeconds: o.grace, ...recording() }, io, log())),
     );
 
   program
     .command('history')
-    .description('the runs of plan, apply, drift and serve from the state dir, newest first: trigger, commit, who, result')
+    .description(
+      'the runs of plan, apply, drift and serve from the state dir, newest first: trigger, commit, who, result',
+    )
     .option('--system <name>', 'only runs that changed or found drift on this system')
     .option('--since <when>', 'only runs since a date (2026-11-30) or a duration back from now (24h, 7d)')
     .addOption(new Option('--kind <kind>', 'only runs of this kind').choices(['plan', 'apply', 'drift']))
     .option('--limit <n>', 'at most this many runs', positiveInt('--limit'), 50)
     .addOption(formatOption())
-    .addHelpText('after', '\nExamples:\n  shipshape history\n  shipshape history --system web-dev-01 --since 7d\n  shipshape history --kind apply --format json')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  shipshape history\n  shipshape history --system web-dev-01 --since 7d\n  shipshape history --kind apply --format json',
+    )
     .action(async (o) => setCode(await historyCommand({ ...o, stateDir: state() }, io)));
 
   program
@@ -154,15 +234,23 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
 
   program
     .command('ui')
-    .description('the status page alone (read-only): estate, drift, orphans, pending plan, runs; from the state dir, no backend contacted')
+    .description(
+      'the status page alone (read-only): estate, drift, orphans, pending plan, runs; from the state dir, no backend contacted',
+    )
     .option('--listen <host:port>', 'address of the page', '127.0.0.1:9465')
-    .addHelpText('after', '\nExamples:\n  shipshape ui            # then open http://127.0.0.1:9465\n  shipshape --state-dir /var/lib/shipshape ui --listen 0.0.0.0:9465')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  shipshape ui            # then open http://127.0.0.1:9465\n  shipshape --state-dir /var/lib/shipshape ui --listen 0.0.0.0:9465',
+    )
     .action(async (o) => setCode(await uiCommand({ listen: o.listen, stateDir: stateDir(state()) }, io)));
 
   const lab = program
     .command('lab')
     .description('the local lab on 127.0.0.1 (vcsim, i-doit emulator, named, sshd, Kea) for a site with `lab: true`')
-    .addHelpText('after', '\nExamples:\n  shipshape lab up && set -a && . .lab/credentials.env && set +a && shipshape apply\n  shipshape lab status\n  shipshape lab down');
+    .addHelpText(
+      'after',
+      '\nExamples:\n  shipshape lab up && set -a && . .lab/credentials.env && set +a && shipshape apply\n  shipshape lab status\n  shipshape lab down',
+    );
   lab
     .command('up')
     .description('start every daemon the site names, detached; recorded in .lab/lab.json (a no-op when it runs)')
@@ -170,7 +258,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .action(async (o) => setCode(await labUpCommand(o, io, log())));
   lab
     .command('down')
-    .description('stop the lab\'s daemons by pid (SIGTERM, then SIGKILL)')
+    .description("stop the lab's daemons by pid (SIGTERM, then SIGKILL)")
     .option('-C, --dir <dir>', 'the repo', '.')
     .action(async (o) => setCode(await labDownCommand(o, io)));
   lab
@@ -182,7 +270,9 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .action(async (o) => setCode(await labStatusCommand({ dir: o.dir, json: o.json || o.format === 'json' }, io)));
   lab
     .command('world')
-    .description('read-only: each system as vCenter, i-doit and DNS show it (needs the credentials of .lab/credentials.env)')
+    .description(
+      'read-only: each system as vCenter, i-doit and DNS show it (needs the credentials of .lab/credentials.env)',
+    )
     .option('-C, --dir <dir>', 'the repo', '.')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .option('--json', 'the same as --format json')
@@ -190,14 +280,20 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
 
   program
     .command('status')
-    .description('installation state of every system (requested, booting, installing, built, failed, timed-out); exit 2 when one failed')
-    .addOption(dirOption()).addOption(repoOption()).addOption(refOption())
+    .description(
+      'installation state of every system (requested, booting, installing, built, failed, timed-out); exit 2 when one failed',
+    )
+    .addOption(dirOption())
+    .addOption(repoOption())
+    .addOption(refOption())
     .addOption(formatOption())
     .action(async (o) => setCode(await statusCommand({ ...o, stateDir: state() }, io)));
 
   program
     .command('provision')
-    .description('run the provisioning server alone (installers fetch boot scripts and answer files, report built/failed)')
+    .description(
+      'run the provisioning server alone (installers fetch boot scripts and answer files, report built/failed)',
+    )
     .option('-C, --dir <dir>', 'the repo', '.')
     .option('--listen <host:port>', 'override provisioning.listen')
     .action(async (o) => setCode(await provisionCommand({ ...o, stateDir: state() }, io, log())));
@@ -206,7 +302,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .command('ownership')
     .description('ownership markers bound to this site (shipshape.yaml ownership:)')
     .command('seal')
-    .description('one-time migration after adding ownership: — seal the markers of the VMs this repo\'s systems name')
+    .description("one-time migration after adding ownership: — seal the markers of the VMs this repo's systems name")
     .option('-C, --dir <dir>', 'the repo', '.')
     .addHelpText('after', '\nExamples:\n  shipshape ownership seal -C infra-repo')
     .action(async (o) => setCode(await ownershipSealCommand({ ...o, stateDir: state() }, io, log())));

@@ -30,7 +30,10 @@ export async function loadValid(dir: string, err: (s: string) => void): Promise<
   for (const d of repo.diagnostics) err(formatDiagnostic(d));
   if (!repo.ok || !repo.site) {
     const n = repo.diagnostics.filter((d) => d.severity === 'error').length;
-    throw new ExitError(1, `${n} error${n === 1 ? '' : 's'} in ${abs}: nothing was planned or changed. Fix them and run again.`);
+    throw new ExitError(
+      1,
+      `${n} error${n === 1 ? '' : 's'} in ${abs}: nothing was planned or changed. Fix them and run again.`,
+    );
   }
   rememberSite(repo.site);
   const commit = await headCommit(abs);
@@ -58,11 +61,20 @@ async function isDirty(dir: string): Promise<boolean> {
 
 /** The state dir, created 0700 and checked (secureStateDir) before any command uses it. */
 export function stateDir(option?: string): string {
-  return secureStateDir(option ?? process.env.SHIPSHAPE_STATE_DIR ?? join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'shipshape'));
+  return secureStateDir(
+    option ??
+      process.env.SHIPSHAPE_STATE_DIR ??
+      join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'shipshape'),
+  );
 }
 
 export function providerContext(loaded: Loaded, log: Logger): ProviderContext {
-  return { site: loaded.repo.site, log, lab: loaded.repo.site.lab, ...(loaded.commit ? { commit: loaded.commit } : {}) };
+  return {
+    site: loaded.repo.site,
+    log,
+    lab: loaded.repo.site.lab,
+    ...(loaded.commit ? { commit: loaded.commit } : {}),
+  };
 }
 
 export function providersFor(loaded: Loaded, log: Logger, state: string): Provider[] {
@@ -73,7 +85,11 @@ export function providersFor(loaded: Loaded, log: Logger, state: string): Provid
  * Observes every backend once, in parallel: a constant number of round trips per backend. Providers
  * that need earlier steps' values (specialisation: address and host key) observe afterwards.
  */
-export async function observeAll(providers: Provider[], ctx: ProviderContext, systems: DesiredSystem[] = []): Promise<Map<ResourceKind, Observation>> {
+export async function observeAll(
+  providers: Provider[],
+  ctx: ProviderContext,
+  systems: DesiredSystem[] = [],
+): Promise<Map<ResourceKind, Observation>> {
   const first = providers.filter((p) => !p.observeAfterEarlier);
   const results = new Map(await Promise.all(first.map(async (p) => [p.kind, await p.observe(ctx)] as const)));
   const later = providers.filter((p) => p.observeAfterEarlier);
@@ -82,7 +98,12 @@ export async function observeAll(providers: Provider[], ctx: ProviderContext, sy
     const byName = new Map(systems.map((s) => [s.name, s]));
     const done = await Promise.all(
       later.map(async (p) => {
-        const earlier = { resolved: (name: string) => { const s = byName.get(name); return s ? resolvedBefore(s, p.kind, providers, index, ctx.site) : undefined; } };
+        const earlier = {
+          resolved: (name: string) => {
+            const s = byName.get(name);
+            return s ? resolvedBefore(s, p.kind, providers, index, ctx.site) : undefined;
+          },
+        };
         return [p.kind, await p.observe(ctx, earlier)] as const;
       }),
     );

@@ -32,7 +32,11 @@ export function startRecorder(kind: RunKind, opts: RecordOptions, io: Io): RunRe
 }
 
 /** Runs `fn` as one recorded run: a thrown error is recorded as the run's error and thrown on. */
-export async function recorded<T>(rec: RunRecorder, fn: () => Promise<T>, result: (v: T) => Parameters<RunRecorder['finished']>[0]): Promise<T> {
+export async function recorded<T>(
+  rec: RunRecorder,
+  fn: () => Promise<T>,
+  result: (v: T) => Parameters<RunRecorder['finished']>[0],
+): Promise<T> {
   let value: T;
   try {
     value = await fn();

@@ -26,5 +26,11 @@ it('tightens an old 0755 state dir and everything under it to owner-only', () =>
   writeFileSync(join(dir, 'applied-commits.json'), '{}', { mode: 0o644 });
   writeFileSync(join(dir, 'repos', 'x', 'hook'), '#!/bin/sh\n', { mode: 0o755 });
   secureStateDir(dir);
-  expect([mode(dir), mode(join(dir, 'repos')), mode(join(dir, 'repos', 'x')), mode(join(dir, 'applied-commits.json')), mode(join(dir, 'repos', 'x', 'hook'))]).toEqual(['700', '700', '700', '600', '700']);
+  expect([
+    mode(dir),
+    mode(join(dir, 'repos')),
+    mode(join(dir, 'repos', 'x')),
+    mode(join(dir, 'applied-commits.json')),
+    mode(join(dir, 'repos', 'x', 'hook')),
+  ]).toEqual(['700', '700', '700', '600', '700']);
 });

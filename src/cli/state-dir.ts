@@ -16,12 +16,19 @@ export function secureStateDir(dir: string): string {
   if (checked.has(dir)) return dir;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const st = lstatSync(dir);
-  if (!st.isDirectory()) throw new UserError(`state dir ${dir} is not a directory (a symlink or file); point --state-dir at a directory only you can write`);
+  if (!st.isDirectory())
+    throw new UserError(
+      `state dir ${dir} is not a directory (a symlink or file); point --state-dir at a directory only you can write`,
+    );
   if (typeof process.getuid === 'function' && st.uid !== process.getuid()) {
-    throw new UserError(`state dir ${dir} belongs to user ${st.uid}, not to the user running shipshape (${process.getuid()}); use a state dir of your own (--state-dir)`);
+    throw new UserError(
+      `state dir ${dir} belongs to user ${st.uid}, not to the user running shipshape (${process.getuid()}); use a state dir of your own (--state-dir)`,
+    );
   }
   if (st.mode & 0o022) {
-    throw new UserError(`state dir ${dir} is writable by ${st.mode & 0o002 ? 'everyone' : 'its group'} (mode ${(st.mode & 0o777).toString(8)}): others could plant install records or locks. Run \`chmod 700 ${dir}\` and start again`);
+    throw new UserError(
+      `state dir ${dir} is writable by ${st.mode & 0o002 ? 'everyone' : 'its group'} (mode ${(st.mode & 0o777).toString(8)}): others could plant install records or locks. Run \`chmod 700 ${dir}\` and start again`,
+    );
   }
   tighten(dir, st.mode);
   checked.add(dir);

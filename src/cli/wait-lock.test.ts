@@ -25,7 +25,9 @@ test('apply fails at once on a held lock, and with --wait-lock waits until it is
     expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
     expect(waited.err).toMatch(/holds the lock .*: waiting up to 30s \(--wait-lock\)/);
     expect(waited.err).toMatch(/errors? in .*nothing was planned or changed/); // it got the lock and went on
-    expect((await runCli(['apply', '-C', dir, '--wait-lock', 'soon'])).err).toMatch(/--wait-lock "soon": write a duration like 90s, 5m or 1h/);
+    expect((await runCli(['apply', '-C', dir, '--wait-lock', 'soon'])).err).toMatch(
+      /--wait-lock "soon": write a duration like 90s, 5m or 1h/,
+    );
   } finally {
     removeDir(dir);
   }

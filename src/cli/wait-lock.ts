@@ -14,7 +14,13 @@ export function parseDuration(v: string, option = '--wait-lock'): number {
   return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 's' | 'm' | 'h'];
 }
 
-export async function acquireLockWaiting(stateDir: string, command: string, waitMs: number, say: (line: string) => void, pollMs = 1000): Promise<HeldLock> {
+export async function acquireLockWaiting(
+  stateDir: string,
+  command: string,
+  waitMs: number,
+  say: (line: string) => void,
+  pollMs = 1000,
+): Promise<HeldLock> {
   const until = Date.now() + waitMs;
   let told = false;
   for (;;) {
@@ -22,8 +28,14 @@ export async function acquireLockWaiting(stateDir: string, command: string, wait
       return acquireLock(stateDir, command);
     } catch (e) {
       const held = e instanceof UserError && /holds the lock/.test(e.message);
-      if (!held || Date.now() >= until) throw held && waitMs > 0 ? new UserError(`${e.message} (waited ${Math.round(waitMs / 1000)}s with --wait-lock)`) : e;
-      if (!told) say(`${e.message.replace(/; wait for it to finish$/, '')}: waiting up to ${Math.round((until - Date.now()) / 1000)}s (--wait-lock)`);
+      if (!held || Date.now() >= until)
+        throw held && waitMs > 0
+          ? new UserError(`${e.message} (waited ${Math.round(waitMs / 1000)}s with --wait-lock)`)
+          : e;
+      if (!told)
+        say(
+          `${e.message.replace(/; wait for it to finish$/, '')}: waiting up to ${Math.round((until - Date.now()) / 1000)}s (--wait-lock)`,
+        );
       told = true;
       await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(0, until - Date.now()))));
     }

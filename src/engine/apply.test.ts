@@ -7,12 +7,25 @@ import type { DesiredSystem } from '../manifest/types';
 
 const ctx = { site, log: console, lab: false } as unknown as ProviderContext;
 
-async function run(systems: DesiredSystem[], providers: Provider[], opts: { maxDeletes?: number; concurrency?: number } = {}) {
+async function run(
+  systems: DesiredSystem[],
+  providers: Provider[],
+  opts: { maxDeletes?: number; concurrency?: number } = {},
+) {
   const observations = new Map<ResourceKind, Observation>();
   for (const p of providers) observations.set(p.kind, await p.observe(ctx));
   const plan = makePlan({ systems, site, providers, observations, maxDeletes: opts.maxDeletes ?? 3, now: new Date() });
   const events: ApplyEvent[] = [];
-  const report = await applyPlan({ plan, systems, providers, observations, ctx, concurrency: opts.concurrency ?? 4, retry: { attempts: 3, baseDelayMs: 1 }, onEvent: (e) => events.push(e) });
+  const report = await applyPlan({
+    plan,
+    systems,
+    providers,
+    observations,
+    ctx,
+    concurrency: opts.concurrency ?? 4,
+    retry: { attempts: 3, baseDelayMs: 1 },
+    onEvent: (e) => events.push(e),
+  });
   return { plan, report, events };
 }
 
@@ -34,7 +47,7 @@ describe('executor', () => {
     expect([...w.dns.store.values()][0]!.fields.a).toBe('web-01 A 10.0.0.10');
   });
 
-  it('a provider\'s progress reports become progress events of the step that is running', async () => {
+  it("a provider's progress reports become progress events of the step that is running", async () => {
     const w = world();
     const create = w.vm.create.bind(w.vm);
     (w.vm as unknown as { create: Provider['create'] }).create = async (sys, desired, _resolved, c) => {
@@ -42,7 +55,9 @@ describe('executor', () => {
       return create(sys, desired);
     };
     const { events } = await run([system('web-01')], w.all);
-    expect(events.filter((e) => e.type === 'progress')).toEqual([{ type: 'progress', system: 'web-01', kind: 'vm', action: 'create', detail: 'clone task-7 running 40%' }]);
+    expect(events.filter((e) => e.type === 'progress')).toEqual([
+      { type: 'progress', system: 'web-01', kind: 'vm', action: 'create', detail: 'clone task-7 running 40%' },
+    ]);
   });
 
   it('converges: a second run changes nothing', async () => {
@@ -63,12 +78,15 @@ describe('executor', () => {
     expect(w.dns.ops('create')).toHaveLength(25);
   });
 
-  it('keeps going when one system fails, and skips only that system\'s later steps', async () => {
+  it("keeps going when one system fails, and skips only that system's later steps", async () => {
     const w = world();
     w.dns.failWith = (op, s) => (op === 'create' && s === 'bad-01' ? new Error('zone says no') : undefined);
     const { report } = await run([system('bad-01'), system('good-01')], w.all);
     expect(report.ok).toBe(false);
-    expect(report.outcomes.find((o) => o.system === 'bad-01')).toMatchObject({ status: 'failed', error: { kind: 'dns', message: 'zone says no' } });
+    expect(report.outcomes.find((o) => o.system === 'bad-01')).toMatchObject({
+      status: 'failed',
+      error: { kind: 'dns', message: 'zone says no' },
+    });
     expect(report.outcomes.find((o) => o.system === 'good-01')!.status).toBe('ok');
     expect(w.vm.ops('create')).toEqual(['good-01']);
   });
@@ -77,7 +95,10 @@ describe('executor', () => {
     const w = world();
     w.dns.failCommitFor.add('web-02');
     const { report } = await run([system('web-01'), system('web-02')], w.all);
-    expect(report.outcomes.find((o) => o.system === 'web-02')).toMatchObject({ status: 'failed', error: { kind: 'dns' } });
+    expect(report.outcomes.find((o) => o.system === 'web-02')).toMatchObject({
+      status: 'failed',
+      error: { kind: 'dns' },
+    });
     expect(w.vm.ops('create')).toEqual(['web-01']);
   });
 
@@ -103,7 +124,11 @@ describe('executor', () => {
     w.vm.seed('old-01', { cpu: 2 }, false, 'someone-elses-vm');
     const { report, events } = await run([system('old-01', { state: 'absent' }), system('web-01')], w.all);
     expect(report.ok).toBe(true);
-    expect(events.filter((e) => e.type === 'done' && e.action === 'delete').map((e) => e.kind)).toEqual(['vm', 'dns', 'ip']);
+    expect(events.filter((e) => e.type === 'done' && e.action === 'delete').map((e) => e.kind)).toEqual([
+      'vm',
+      'dns',
+      'ip',
+    ]);
     expect([...w.vm.store.values()].map((r) => r.id)).toContain('someone-elses-vm');
     expect(w.vm.ops('delete')).toEqual(['old-01']);
   });
@@ -111,9 +136,18 @@ describe('executor', () => {
   it('refuses a plan with more deletes than --max-deletes and changes nothing', async () => {
     const w = world();
     const names = ['a', 'b', 'c'];
-    await run(names.map((n) => system(n)), w.all);
+    await run(
+      names.map((n) => system(n)),
+      w.all,
+    );
     const before = w.vm.calls.length;
-    await expect(run(names.map((n) => system(n, { state: 'absent' })), w.all, { maxDeletes: 2 })).rejects.toThrow(/deletes 3 systems \(a, b, c\), more than --max-deletes 2/);
+    await expect(
+      run(
+        names.map((n) => system(n, { state: 'absent' })),
+        w.all,
+        { maxDeletes: 2 },
+      ),
+    ).rejects.toThrow(/deletes 3 systems \(a, b, c\), more than --max-deletes 2/);
     expect(w.vm.calls.slice(before).map((c) => c.op)).toEqual(['observe']);
   });
 
@@ -138,7 +172,11 @@ describe('executor', () => {
       }
     }
     const slow = new Slow('vm', (s) => ({ cpu: s.cpu }));
-    const { report } = await run(Array.from({ length: 10 }, (_, i) => system(`s${i}`)), [slow], { concurrency: 3 });
+    const { report } = await run(
+      Array.from({ length: 10 }, (_, i) => system(`s${i}`)),
+      [slow],
+      { concurrency: 3 },
+    );
     expect(report.ok).toBe(true);
     expect(peak).toBe(3);
   });

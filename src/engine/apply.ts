@@ -9,7 +9,15 @@ import { codeOf, type OutcomeCode } from './outcome';
 import type { DesiredSystem } from '../manifest/types';
 import { deletedSystems, type Plan, type PlannedAction } from '../plan/types';
 import { initialResolved, orderedProviders } from '../plan/planner';
-import { UserError, type Observation, type ObservedResource, type Provider, type ProviderContext, type Resolved, type ResourceKind } from './contract';
+import {
+  UserError,
+  type Observation,
+  type ObservedResource,
+  type Provider,
+  type ProviderContext,
+  type Resolved,
+  type ResourceKind,
+} from './contract';
 import type { CreateJournal } from './journal';
 import { mapPool, withRetry, type RetryPolicy } from './pool';
 
@@ -71,17 +79,28 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   for (const a of plan.actions) {
     actionsBy.set(`${a.system}/${a.kind}`, a);
     const o = outcomes.get(a.system) ?? { system: a.system, status: 'unchanged' as const, steps: [] };
-    if (a.blocked && o.status !== 'blocked') Object.assign(o, { status: 'blocked', error: { kind: a.kind, code: a.blockedCode ?? 'refused', message: a.blocked } });
+    if (a.blocked && o.status !== 'blocked')
+      Object.assign(o, {
+        status: 'blocked',
+        error: { kind: a.kind, code: a.blockedCode ?? 'refused', message: a.blocked },
+      });
     outcomes.set(a.system, o);
   }
   const observed = new Map<string, ObservedResource>();
-  for (const [kind, obs] of input.observations) for (const r of obs.resources) if (r.owned) observed.set(`${r.system}/${kind}`, r);
+  for (const [kind, obs] of input.observations)
+    for (const r of obs.resources) if (r.owned) observed.set(`${r.system}/${kind}`, r);
   const applied: ApplyReport['applied'] = { create: 0, update: 0, replace: 0, delete: 0, noop: 0 };
   const providers = orderedProviders(input.providers);
   const ctx: ProviderContext = {
     ...input.ctx,
     progress: (system, kind, detail) =>
-      input.onEvent?.({ type: 'progress', system, kind, action: actionsBy.get(`${system}/${kind}`)?.action ?? 'update', detail }),
+      input.onEvent?.({
+        type: 'progress',
+        system,
+        kind,
+        action: actionsBy.get(`${system}/${kind}`)?.action ?? 'update',
+        detail,
+      }),
   };
   const resolved = new Map<string, Resolved>();
   for (const s of input.systems) resolved.set(s.name, initialResolved(s, providers, input.ctx.site));
@@ -102,9 +121,19 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   const warn = warner(input);
   const intentFor = (kind: ResourceKind, system: string) => journal?.begin(kind, system);
   const handled = new Set<string>();
-  const settle = (provider: Provider, system: DesiredSystem | undefined, name: string, detail: Record<string, string>, why: string) =>
+  const settle = (
+    provider: Provider,
+    system: DesiredSystem | undefined,
+    name: string,
+    detail: Record<string, string>,
+    why: string,
+  ) =>
     journal ? settleEntry({ journal, ctx: input.ctx, warn }, provider, system, name, detail, why) : Promise.resolve();
-  const journalled = async (provider: Provider, system: DesiredSystem, create: () => Promise<ObservedResource>): Promise<ObservedResource> => {
+  const journalled = async (
+    provider: Provider,
+    system: DesiredSystem,
+    create: () => Promise<ObservedResource>,
+  ): Promise<ObservedResource> => {
     handled.add(`${provider.kind}/${system.name}`);
     try {
       const made = await create();
@@ -117,19 +146,36 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
     }
   };
 
-  const runStage = async (provider: Provider, work: { system: DesiredSystem; action: PlannedAction }[], step: (w: { system: DesiredSystem; action: PlannedAction }) => Promise<void>) => {
+  const runStage = async (
+    provider: Provider,
+    work: { system: DesiredSystem; action: PlannedAction }[],
+    step: (w: { system: DesiredSystem; action: PlannedAction }) => Promise<void>,
+  ) => {
     if (work.length === 0) return;
     const results = await mapPool(work, input.concurrency, async (w) => {
       // Shutting down: start no new step; steps already running finish (safely abandoned, resumed next run).
       if (input.ctx.signal?.aborted) {
-        fail(w.system.name, provider.kind, new Error('not started: shipshape is shutting down; the next run picks it up'));
+        fail(
+          w.system.name,
+          provider.kind,
+          new Error('not started: shipshape is shutting down; the next run picks it up'),
+        );
         return;
       }
       const t0 = Date.now();
       input.onEvent?.({ type: 'start', system: w.system.name, kind: provider.kind, action: w.action.action });
       try {
-        await withRetry(() => step(w), input.retry, (e, attempt) =>
-          input.onEvent?.({ type: 'retry', system: w.system.name, kind: provider.kind, action: w.action.action, error: `${(e as Error).message} (attempt ${attempt})` }),
+        await withRetry(
+          () => step(w),
+          input.retry,
+          (e, attempt) =>
+            input.onEvent?.({
+              type: 'retry',
+              system: w.system.name,
+              kind: provider.kind,
+              action: w.action.action,
+              error: `${(e as Error).message} (attempt ${attempt})`,
+            }),
         );
         const ms = Date.now() - t0;
         outcomes.get(w.system.name)?.steps.push({ kind: provider.kind, action: w.action.action, status: 'done', ms });
@@ -139,7 +185,14 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
         const ms = Date.now() - t0;
         outcomes.get(w.system.name)?.steps.push({ kind: provider.kind, action: w.action.action, status: 'failed', ms });
         fail(w.system.name, provider.kind, e);
-        input.onEvent?.({ type: 'failed', system: w.system.name, kind: provider.kind, action: w.action.action, ms, error: (e as Error).message });
+        input.onEvent?.({
+          type: 'failed',
+          system: w.system.name,
+          kind: provider.kind,
+          action: w.action.action,
+          ms,
+          error: (e as Error).message,
+        });
         throw e;
       }
     });
@@ -153,7 +206,13 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       } catch (e) {
         // The whole batch did not land: every system that took part failed at this step.
         for (const w of work) fail(w.system.name, provider.kind, e);
-        input.onEvent?.({ type: 'failed', system: '*', kind: provider.kind, action: 'commit', error: (e as Error).message });
+        input.onEvent?.({
+          type: 'failed',
+          system: '*',
+          kind: provider.kind,
+          action: 'commit',
+          error: (e as Error).message,
+        });
       }
     }
   };
@@ -177,7 +236,11 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       const action = actionsBy.get(`${system.name}/${provider.kind}`);
       if (!action) continue;
       if (action.action === 'noop') {
-        if (provider.resolve) resolved.set(system.name, provider.resolve(system, observed.get(`${system.name}/${provider.kind}`), resolved.get(system.name)!));
+        if (provider.resolve)
+          resolved.set(
+            system.name,
+            provider.resolve(system, observed.get(`${system.name}/${provider.kind}`), resolved.get(system.name)!),
+          );
         continue;
       }
       work.push({ system, action });
@@ -191,10 +254,14 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       if (desired === null) return;
       let after: ObservedResource;
       if (action.action === 'create' || !before) {
-        after = await journalled(provider, system, () => provider.create(system, desired, r, ctx, intentFor(provider.kind, system.name)));
+        after = await journalled(provider, system, () =>
+          provider.create(system, desired, r, ctx, intentFor(provider.kind, system.name)),
+        );
       } else if (action.action === 'replace') {
         await provider.delete(system, before, ctx);
-        after = await journalled(provider, system, () => provider.create(system, desired, r, ctx, intentFor(provider.kind, system.name)));
+        after = await journalled(provider, system, () =>
+          provider.create(system, desired, r, ctx, intentFor(provider.kind, system.name)),
+        );
       } else {
         after = await provider.update(system, desired, before, provider.diff(system, desired, before), r, ctx);
       }
@@ -205,12 +272,28 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
 
   // Entries no create of this run took up (a run killed mid-create whose resource this run found,
   // updated or deleted; a system that failed before its create): resolve them now.
-  if (journal) await resolveInterrupted({ journal, providers, systems: input.systems, ctx: input.ctx, ...(input.onEvent ? { onEvent: input.onEvent } : {}) }, handled);
+  if (journal)
+    await resolveInterrupted(
+      {
+        journal,
+        providers,
+        systems: input.systems,
+        ctx: input.ctx,
+        ...(input.onEvent ? { onEvent: input.onEvent } : {}),
+      },
+      handled,
+    );
   const journalLeft = journal ? journal.list().map((e) => journal.pathFor(e.kind, e.system)) : [];
 
-  for (const o of outcomes.values()) if (o.status === 'unchanged' && o.steps.some((s) => s.status === 'done')) o.status = 'ok';
+  for (const o of outcomes.values())
+    if (o.status === 'unchanged' && o.steps.some((s) => s.status === 'done')) o.status = 'ok';
   const list = [...outcomes.values()].sort((a, b) => a.system.localeCompare(b.system));
-  return { ok: list.every((o) => o.status === 'ok' || o.status === 'unchanged') && journalLeft.length === 0, outcomes: list, applied, journalLeft };
+  return {
+    ok: list.every((o) => o.status === 'ok' || o.status === 'unchanged') && journalLeft.length === 0,
+    outcomes: list,
+    applied,
+    journalLeft,
+  };
 }
 
 /** Warnings go to the progress lines when there are any (one line each), else to the log. */
@@ -228,19 +311,35 @@ interface JournalDeps {
 }
 
 /** After a failed or interrupted create: find (and mark) what it left, then clear the entry; kept when the backend cannot tell. */
-async function settleEntry(d: JournalDeps, provider: Provider, system: DesiredSystem | undefined, name: string, detail: Record<string, string>, why: string): Promise<void> {
+async function settleEntry(
+  d: JournalDeps,
+  provider: Provider,
+  system: DesiredSystem | undefined,
+  name: string,
+  detail: Record<string, string>,
+  why: string,
+): Promise<void> {
   const path = d.journal.pathFor(provider.kind, name);
   if (system && provider.adoptCreated) {
     try {
       const left = await provider.adoptCreated(system, detail, d.ctx);
       if (left) d.warn(name, provider.kind, `${why}: found what it made (${left.id}), marked as this system's`);
-      else if (Object.keys(detail).length) d.warn(name, provider.kind, `${why}: what it made (${JSON.stringify(detail)}) no longer exists; cleared its create journal`);
+      else if (Object.keys(detail).length)
+        d.warn(
+          name,
+          provider.kind,
+          `${why}: what it made (${JSON.stringify(detail)}) no longer exists; cleared its create journal`,
+        );
     } catch (e) {
       d.warn(name, provider.kind, `${why}: ${(e as Error).message} (kept the create journal ${path} for the next run)`);
       return;
     }
   } else if (!system) {
-    d.warn(name, provider.kind, `${why}, and the system is no longer declared; cleared its create journal (details: ${JSON.stringify(detail)})`);
+    d.warn(
+      name,
+      provider.kind,
+      `${why}, and the system is no longer declared; cleared its create journal (details: ${JSON.stringify(detail)})`,
+    );
   }
   d.journal.clear(provider.kind, name);
 }
@@ -252,7 +351,13 @@ async function settleEntry(d: JournalDeps, provider: Provider, system: DesiredSy
  * the executor again at the end of a run for entries no create took up.
  */
 export async function resolveInterrupted(
-  input: { journal: CreateJournal; providers: Provider[]; systems: DesiredSystem[]; ctx: ProviderContext; onEvent?: (e: ApplyEvent) => void },
+  input: {
+    journal: CreateJournal;
+    providers: Provider[];
+    systems: DesiredSystem[];
+    ctx: ProviderContext;
+    onEvent?: (e: ApplyEvent) => void;
+  },
   skip: Set<string> = new Set(),
 ): Promise<void> {
   const warn = warner(input);
@@ -261,11 +366,22 @@ export async function resolveInterrupted(
     if (skip.has(`${e.kind}/${e.system}`)) continue;
     const provider = input.providers.find((p) => p.kind === e.kind);
     if (!provider) {
-      warn(e.system, e.kind, `an interrupted create (since ${e.startedAt}) is for a backend this site no longer configures; cleared its create journal`);
+      warn(
+        e.system,
+        e.kind,
+        `an interrupted create (since ${e.startedAt}) is for a backend this site no longer configures; cleared its create journal`,
+      );
       input.journal.clear(e.kind, e.system);
       continue;
     }
-    await settleEntry({ journal: input.journal, ctx: input.ctx, warn }, provider, systems.get(e.system), e.system, e.detail, `an earlier run was interrupted creating it (since ${e.startedAt})`);
+    await settleEntry(
+      { journal: input.journal, ctx: input.ctx, warn },
+      provider,
+      systems.get(e.system),
+      e.system,
+      e.detail,
+      `an earlier run was interrupted creating it (since ${e.startedAt})`,
+    );
   }
 }
 
@@ -274,4 +390,3 @@ function mustSystem(systems: Map<string, DesiredSystem>, name: string): DesiredS
   if (!s) throw new Error(`internal: plan names system "${name}" that the manifests do not declare`);
   return s;
 }
-

@@ -86,7 +86,13 @@ export interface BootMedia {
    */
   guestInfo(system: DesiredSystem, resolved: Resolved, key: string, ctx: ProviderContext): Promise<string | undefined>;
   /** Sets (or with '' removes) a `guestinfo.*` value: cleared before each attempt; the lab's stand-in plays the guest with it. */
-  setGuestInfo(system: DesiredSystem, resolved: Resolved, key: string, value: string, ctx: ProviderContext): Promise<void>;
+  setGuestInfo(
+    system: DesiredSystem,
+    resolved: Resolved,
+    key: string,
+    value: string,
+    ctx: ProviderContext,
+  ): Promise<void>;
   /** Resets the VM so it boots the installer now (it was powered on before the boot script existed). */
   restart(system: DesiredSystem, resolved: Resolved, ctx: ProviderContext): Promise<void>;
 }
@@ -222,14 +228,24 @@ export interface Provider<F extends Fields = Fields, H = unknown> {
    * what an interrupted earlier create recorded, and `note` to record provider details (a task id)
    * before waiting on them.
    */
-  create(system: DesiredSystem, desired: F, resolved: Resolved, ctx: ProviderContext, intent?: CreateIntent): Promise<ObservedResource<F, H>>;
+  create(
+    system: DesiredSystem,
+    desired: F,
+    resolved: Resolved,
+    ctx: ProviderContext,
+    intent?: CreateIntent,
+  ): Promise<ObservedResource<F, H>>;
   /**
    * Optional: after a create failed or was interrupted, find what it left (from the details it
    * noted in the journal, or by name) and make sure the next observe sees it as owned (mark it),
    * so the next plan shows it. Returns it, or undefined when the create left nothing. Throws when
    * the backend cannot tell (unreachable): the engine then keeps the journal entry for the next run.
    */
-  adoptCreated?(system: DesiredSystem, detail: Record<string, string>, ctx: ProviderContext): Promise<ObservedResource<F, H> | undefined>;
+  adoptCreated?(
+    system: DesiredSystem,
+    detail: Record<string, string>,
+    ctx: ProviderContext,
+  ): Promise<ObservedResource<F, H> | undefined>;
   update(
     system: DesiredSystem,
     desired: F,
@@ -275,7 +291,10 @@ export interface CommitResult {
 export class TransientError extends Error {
   override readonly name = 'TransientError';
   readonly outcome: OutcomeCode = 'unreachable';
-  constructor(message: string, override readonly cause?: unknown) {
+  constructor(
+    message: string,
+    override readonly cause?: unknown,
+  ) {
     super(message);
   }
 }
@@ -286,7 +305,10 @@ export class TransientError extends Error {
  */
 export class UserError extends Error {
   override readonly name = 'UserError';
-  constructor(message: string, readonly outcome: OutcomeCode = 'failed') {
+  constructor(
+    message: string,
+    readonly outcome: OutcomeCode = 'failed',
+  ) {
     super(message);
   }
 }

@@ -17,7 +17,17 @@ async function run(systems: DesiredSystem[], providers: Provider[], journal: Cre
   const observations = new Map<ResourceKind, Observation>();
   for (const p of providers) observations.set(p.kind, await p.observe(ctx));
   const plan = makePlan({ systems, site, providers, observations, maxDeletes: 3, now: new Date() });
-  const report = await applyPlan({ plan, systems, providers, observations, ctx, concurrency: 2, retry: { attempts: 1, baseDelayMs: 1 }, journal, onEvent: (e) => events.push(e) });
+  const report = await applyPlan({
+    plan,
+    systems,
+    providers,
+    observations,
+    ctx,
+    concurrency: 2,
+    retry: { attempts: 1, baseDelayMs: 1 },
+    journal,
+    onEvent: (e) => events.push(e),
+  });
   return { report, events, warnings: events.filter((e) => e.type === 'warn').map((e) => e.error) };
 }
 
@@ -29,7 +39,13 @@ class HalfMaking extends MemoryProvider {
   constructor(private readonly journal: CreateJournal) {
     super('vm', (s) => ({ cpu: s.cpu }));
   }
-  override async create(s: DesiredSystem, desired: Record<string, unknown>, _r?: unknown, _c?: unknown, intent?: CreateIntent): Promise<ObservedResource> {
+  override async create(
+    s: DesiredSystem,
+    desired: Record<string, unknown>,
+    _r?: unknown,
+    _c?: unknown,
+    intent?: CreateIntent,
+  ): Promise<ObservedResource> {
     this.seenDuringCreate = this.journal.list().map((e) => `${e.kind}/${e.system}`);
     intent?.note({ task: `task-${s.name}` });
     const made = await super.create(s, desired);
@@ -51,7 +67,7 @@ class HalfMaking extends MemoryProvider {
 const journalDir = () => new CreateJournal(join(mkdtempSync(join(tmpdir(), 'shipshape-journal-')), 'journal'));
 
 describe('the engine create journal', () => {
-  it('records every kind\'s create before it runs and leaves nothing after a converged run', async () => {
+  it("records every kind's create before it runs and leaves nothing after a converged run", async () => {
     const journal = journalDir();
     const vm = new HalfMaking(journal);
     const { report } = await run([system('web-01')], [new MemoryIpam(), vm], journal);
@@ -66,11 +82,22 @@ describe('the engine create journal', () => {
     vm.failAfterMaking = true;
     const first = await run([system('web-01')], [vm], journal);
     expect(first.report.ok).toBe(false);
-    expect(first.warnings).toEqual([expect.stringMatching(/the create failed \(reconfigure failed: FileNotFound\): found what it made \(vm-1\), marked/)]);
+    expect(first.warnings).toEqual([
+      expect.stringMatching(
+        /the create failed \(reconfigure failed: FileNotFound\): found what it made \(vm-1\), marked/,
+      ),
+    ]);
     expect(journal.list()).toEqual([]);
     vm.failAfterMaking = false;
     const observations = new Map([['vm' as ResourceKind, await vm.observe()]]);
-    const next = makePlan({ systems: [system('web-01')], site, providers: [vm], observations, maxDeletes: 3, now: new Date() });
+    const next = makePlan({
+      systems: [system('web-01')],
+      site,
+      providers: [vm],
+      observations,
+      maxDeletes: 3,
+      now: new Date(),
+    });
     expect(next.actions.map((a) => a.action)).toEqual(['noop']); // no second create: the half-made one is ours
   });
 
@@ -81,7 +108,9 @@ describe('the engine create journal', () => {
     vm.adoptFails = new Error('vCenter unreachable');
     const { report, warnings } = await run([system('web-01')], [vm], journal);
     expect(report.journalLeft).toEqual([journal.pathFor('vm', 'web-01')]);
-    expect(warnings).toEqual([expect.stringMatching(/vCenter unreachable \(kept the create journal .*web-01.json for the next run\)/)]);
+    expect(warnings).toEqual([
+      expect.stringMatching(/vCenter unreachable \(kept the create journal .*web-01.json for the next run\)/),
+    ]);
     vm.adoptFails = undefined;
     vm.failAfterMaking = false;
     const again = await run([system('web-01')], [vm], journal);
@@ -93,9 +122,15 @@ describe('the engine create journal', () => {
     const journal = journalDir();
     const ipam = new MemoryIpam();
     await run([system('web-01')], [ipam], journal);
-    for (const [kind, name] of [['ip', 'web-01'], ['dns', 'old-01']] as const) {
+    for (const [kind, name] of [
+      ['ip', 'web-01'],
+      ['dns', 'old-01'],
+    ] as const) {
       mkdirSync(dirname(journal.pathFor(kind, name)), { recursive: true });
-      writeFileSync(journal.pathFor(kind, name), JSON.stringify({ system: name, startedAt: '2026-11-30T00:00:00Z', detail: {} }));
+      writeFileSync(
+        journal.pathFor(kind, name),
+        JSON.stringify({ system: name, startedAt: '2026-11-30T00:00:00Z', detail: {} }),
+      );
     }
     const { report, warnings } = await run([system('web-01')], [ipam], journal);
     expect(report).toMatchObject({ ok: true, journalLeft: [] });
@@ -108,6 +143,9 @@ describe('the engine create journal', () => {
     mkdirSync(dirname(journal.pathFor('vm', 'web-01')), { recursive: true });
     writeFileSync(journal.pathFor('vm', 'web-01'), '{"system": "web-0');
     expect(journal.read('vm', 'web-01')).toMatchObject({ system: 'web-01', detail: {} });
-    expect(readdirSync(dirname(journal.pathFor('vm', 'web-01'))).sort()).toEqual(['web-01.json', expect.stringMatching(/^web-01\.json\.corrupt-/)]);
+    expect(readdirSync(dirname(journal.pathFor('vm', 'web-01'))).sort()).toEqual([
+      'web-01.json',
+      expect.stringMatching(/^web-01\.json\.corrupt-/),
+    ]);
   });
 });

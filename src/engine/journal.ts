@@ -46,11 +46,19 @@ export class CreateJournal {
 
   read(kind: ResourceKind, system: string): JournalEntry | undefined {
     const file = this.pathFor(kind, system);
-    const r = readStateFile<JournalEntry>(file, (v) => shape.strings(v, ['system', 'startedAt']) ?? (shape.object((v as JournalEntry).detail) ? undefined : 'field detail missing'));
+    const r = readStateFile<JournalEntry>(
+      file,
+      (v) =>
+        shape.strings(v, ['system', 'startedAt']) ??
+        (shape.object((v as JournalEntry).detail) ? undefined : 'field detail missing'),
+    );
     if (r.status === 'missing') return undefined;
     if (r.status === 'ok') return { ...r.value, kind };
     // A torn entry still says a create of this system was under way: keep that much, without details.
-    this.log?.warn({ file, movedTo: r.movedTo }, `create journal ${file} was corrupt (${r.reason}); moved it to ${r.movedTo} and treat it as an interrupted create with no details`);
+    this.log?.warn(
+      { file, movedTo: r.movedTo },
+      `create journal ${file} was corrupt (${r.reason}); moved it to ${r.movedTo} and treat it as an interrupted create with no details`,
+    );
     const entry: JournalEntry = { kind, system, startedAt: new Date(0).toISOString(), detail: {} };
     this.write(entry);
     return entry;

@@ -1,4 +1,13 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -6,7 +15,8 @@ import * as ts from 'typescript';
 import { acquireLock, processStart } from './lock';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'shipshape-lock-'));
-const deadPid = () => Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString());
+const deadPid = () =>
+  Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString());
 const lockFile = (d: string) => join(d, 'run.lock');
 
 describe('run lock', () => {
@@ -23,7 +33,10 @@ describe('run lock', () => {
   it('takes over a stale lock left by a process that died, and says why', () => {
     const d = dir();
     const dead = deadPid();
-    writeFileSync(lockFile(d), JSON.stringify({ pid: dead, host: hostname(), startedAt: '2026-01-01T00:00:00Z', command: 'apply' }));
+    writeFileSync(
+      lockFile(d),
+      JSON.stringify({ pid: dead, host: hostname(), startedAt: '2026-01-01T00:00:00Z', command: 'apply' }),
+    );
     const lock = acquireLock(d, 'apply');
     expect(lock.tookOverFrom?.pid).toBe(dead);
     expect(lock.tookOverFrom?.reason).toBe(`pid ${dead} no longer runs`);
@@ -38,12 +51,24 @@ describe('run lock', () => {
       const live = processStart(other.pid!);
       expect(live).toMatch(/^.+:\d+$/);
       // The holder with this pid started at another time: the pid was reused since.
-      writeFileSync(lockFile(d), JSON.stringify({ pid: other.pid, host: hostname(), startedAt: '2026-01-01T00:00:00Z', command: 'apply', procStart: `${live!.split(':')[0]}:1` }));
+      writeFileSync(
+        lockFile(d),
+        JSON.stringify({
+          pid: other.pid,
+          host: hostname(),
+          startedAt: '2026-01-01T00:00:00Z',
+          command: 'apply',
+          procStart: `${live!.split(':')[0]}:1`,
+        }),
+      );
       const lock = acquireLock(d, 'apply');
       expect(lock.tookOverFrom?.reason).toMatch(new RegExp(`pid ${other.pid} now belongs to another process`));
       lock.release();
       // Same pid and the same start time: that is the holder, alive; never taken over.
-      writeFileSync(lockFile(d), JSON.stringify({ pid: other.pid, host: hostname(), startedAt: 'x', command: 'apply', procStart: live }));
+      writeFileSync(
+        lockFile(d),
+        JSON.stringify({ pid: other.pid, host: hostname(), startedAt: 'x', command: 'apply', procStart: live }),
+      );
       expect(() => acquireLock(d, 'apply')).toThrow(/another shipshape run holds the lock/);
     } finally {
       other.kill('SIGKILL');
@@ -87,7 +112,11 @@ describe('run lock under 8 racing processes', () => {
     mkdirSync(code);
     for (const f of ['lock', 'contract']) {
       const src = readFileSync(join(__dirname, `${f}.ts`), 'utf8');
-      writeFileSync(join(code, `${f}.js`), ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText);
+      writeFileSync(
+        join(code, `${f}.js`),
+        ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } })
+          .outputText,
+      );
     }
     const state = join(base, 'state');
     const log = join(base, 'holders.log');
@@ -103,8 +132,22 @@ describe('run lock under 8 racing processes', () => {
       for (let round = 0; round < ROUNDS; round++) {
         mkdirSync(state, { recursive: true });
         const plant = round % 4;
-        if (plant === 1) writeFileSync(lockFile(state), JSON.stringify({ pid: deadPid(), host: hostname(), startedAt: 'x', command: 'dead' }));
-        if (plant === 2) writeFileSync(lockFile(state), JSON.stringify({ pid: sleeper.pid, host: hostname(), startedAt: 'x', command: 'reused', procStart: wrongStart }));
+        if (plant === 1)
+          writeFileSync(
+            lockFile(state),
+            JSON.stringify({ pid: deadPid(), host: hostname(), startedAt: 'x', command: 'dead' }),
+          );
+        if (plant === 2)
+          writeFileSync(
+            lockFile(state),
+            JSON.stringify({
+              pid: sleeper.pid,
+              host: hostname(),
+              startedAt: 'x',
+              command: 'reused',
+              procStart: wrongStart,
+            }),
+          );
         if (plant === 3) {
           writeFileSync(lockFile(state), '');
           const old = (Date.now() - 120_000) / 1000;

@@ -15,7 +15,20 @@
  * stale. A lock that cannot be read is never removed unless it is older than UNREADABLE_BOUND_MS.
  * Locks of another host are never taken over: their liveness cannot be checked from here.
  */
-import { closeSync, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from './contract';
@@ -64,7 +77,8 @@ export function acquireLock(stateDir: string, command: string): HeldLock {
       unlinkSync(path);
       return true;
     });
-    if (removed) tookOverFrom = { ...(seen.info ?? { pid: 0, host: '?', startedAt: '?', command: '?' }), reason: seen.why };
+    if (removed)
+      tookOverFrom = { ...(seen.info ?? { pid: 0, host: '?', startedAt: '?', command: '?' }), reason: seen.why };
   }
   throw new UserError(`could not take the lock ${path}: several runs raced for it; run again`);
 }
@@ -137,7 +151,8 @@ function inspect(path: string): Seen | undefined {
     const info = parse(readFileSync(fd, 'utf8'));
     if (!info) {
       const age = Date.now() - st.mtimeMs;
-      if (age > UNREADABLE_BOUND_MS) return { ino: st.ino, stale: true, why: `it was unreadable and ${Math.round(age / 1000)} s old` };
+      if (age > UNREADABLE_BOUND_MS)
+        return { ino: st.ino, stale: true, why: `it was unreadable and ${Math.round(age / 1000)} s old` };
       return {
         ino: st.ino,
         stale: false,
@@ -171,7 +186,8 @@ function holderGone(info: LockInfo): string | undefined {
   if (info.host !== hostname()) return undefined;
   if (!isAlive(info.pid)) return `pid ${info.pid} no longer runs`;
   const live = processStart(info.pid);
-  if (info.procStart && live && live !== info.procStart) return `pid ${info.pid} now belongs to another process (started ${live}, the holder started ${info.procStart})`;
+  if (info.procStart && live && live !== info.procStart)
+    return `pid ${info.pid} now belongs to another process (started ${live}, the holder started ${info.procStart})`;
   return undefined;
 }
 
@@ -214,7 +230,13 @@ function olderThan(path: string, ino: number, ms: number): boolean {
 
 function selfInfo(command: string): LockInfo {
   const procStart = processStart(process.pid);
-  return { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), command, ...(procStart ? { procStart } : {}) };
+  return {
+    pid: process.pid,
+    host: hostname(),
+    startedAt: new Date().toISOString(),
+    command,
+    ...(procStart ? { procStart } : {}),
+  };
 }
 
 let bootId: string | undefined | null = null;

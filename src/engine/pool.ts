@@ -2,7 +2,11 @@
 import { TransientError } from './contract';
 
 /** Runs `fn` over `items` with at most `limit` in flight; never rejects (results carry errors). */
-export async function mapPool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+export async function mapPool<T, R>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<PromiseSettledResult<R>[]> {
   const results: PromiseSettledResult<R>[] = new Array(items.length);
   let next = 0;
   const worker = async () => {
@@ -25,11 +29,18 @@ export interface RetryPolicy {
 }
 
 export function isTransient(e: unknown): boolean {
-  return e instanceof TransientError || (typeof e === 'object' && e !== null && (e as { transient?: unknown }).transient === true);
+  return (
+    e instanceof TransientError ||
+    (typeof e === 'object' && e !== null && (e as { transient?: unknown }).transient === true)
+  );
 }
 
 /** Retries `fn` on transient errors with exponential backoff (and jitter); other errors pass straight through. */
-export async function withRetry<T>(fn: () => Promise<T>, policy: RetryPolicy, onRetry?: (e: unknown, attempt: number) => void): Promise<T> {
+export async function withRetry<T>(
+  fn: () => Promise<T>,
+  policy: RetryPolicy,
+  onRetry?: (e: unknown, attempt: number) => void,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();

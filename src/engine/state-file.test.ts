@@ -23,7 +23,11 @@ describe('state files', () => {
     const d = dir();
     writeFileSync(join(d, 'a.json'), text);
     const r = readStateFile(join(d, 'a.json'), check);
-    expect(r).toMatchObject({ status: 'corrupt', reason: expect.stringMatching(why), movedTo: expect.stringMatching(/a\.json\.corrupt-\d{4}-/) });
+    expect(r).toMatchObject({
+      status: 'corrupt',
+      reason: expect.stringMatching(why),
+      movedTo: expect.stringMatching(/a\.json\.corrupt-\d{4}-/),
+    });
     expect(readdirSync(d)).toEqual([expect.stringMatching(/^a\.json\.corrupt-/)]);
     expect(readFileSync((r as { movedTo: string }).movedTo, 'utf8')).toBe(text);
     expect(readStateFile(join(d, 'a.json'), check)).toEqual({ status: 'missing' });

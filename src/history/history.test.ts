@@ -28,13 +28,37 @@ afterEach(() => removeDir(dir));
 
 function plan(over: Partial<Plan> = {}): Plan {
   return {
-    formatVersion: 1, createdAt: '2026-11-30T10:00:00.000Z', commit, desiredDigest: 'sha256:d', observedDigest: 'sha256:o',
+    formatVersion: 1,
+    createdAt: '2026-11-30T10:00:00.000Z',
+    commit,
+    desiredDigest: 'sha256:d',
+    observedDigest: 'sha256:o',
     summary: { create: 1, update: 0, replace: 0, delete: 0, noop: 1, blocked: 0 },
     actions: [
-      { system: 'web-01', kind: 'vm', action: 'create', changes: [{ path: 'cpu', from: null, to: 2 }], needsPowerOff: false, needsReboot: false, reason: 'no VM yet' },
-      { system: 'db-01', kind: 'vm', action: 'noop', resourceId: 'vm-9', changes: [], needsPowerOff: false, needsReboot: false, reason: 'matches' },
+      {
+        system: 'web-01',
+        kind: 'vm',
+        action: 'create',
+        changes: [{ path: 'cpu', from: null, to: 2 }],
+        needsPowerOff: false,
+        needsReboot: false,
+        reason: 'no VM yet',
+      },
+      {
+        system: 'db-01',
+        kind: 'vm',
+        action: 'noop',
+        resourceId: 'vm-9',
+        changes: [],
+        needsPowerOff: false,
+        needsReboot: false,
+        reason: 'matches',
+      },
     ],
-    warnings: [], maxDeletes: 3, roundTrips: { vm: 2 }, ...over,
+    warnings: [],
+    maxDeletes: 3,
+    roundTrips: { vm: 2 },
+    ...over,
   };
 }
 
@@ -42,13 +66,57 @@ const report = (ok: boolean): ApplyReport => ({
   ok,
   journalLeft: [],
   applied: { create: ok ? 1 : 0, update: 0, replace: 0, delete: 0, noop: 0 },
-  outcomes: [{ system: 'web-01', status: ok ? 'ok' : 'failed', steps: [{ kind: 'vm', action: 'create', status: ok ? 'done' : 'failed', ms: 1234 }],
-    ...(ok ? {} : { error: { kind: 'vm', code: 'failed', message: 'CloneVM_Task refused: login https://admin:hunter2@vc.example.com failed, password=hunter2' } }) }],
+  outcomes: [
+    {
+      system: 'web-01',
+      status: ok ? 'ok' : 'failed',
+      steps: [{ kind: 'vm', action: 'create', status: ok ? 'done' : 'failed', ms: 1234 }],
+      ...(ok
+        ? {}
+        : {
+            error: {
+              kind: 'vm',
+              code: 'failed',
+              message: 'CloneVM_Task refused: login https://admin:hunter2@vc.example.com failed, password=hunter2',
+            },
+          }),
+    },
+  ],
 });
 
 async function recordApply(ok: boolean, trigger?: string): Promise<number> {
-  const rec = new RunRecorder({ stateDir: state, kind: 'apply', source: dir, warn: (l) => { throw new Error(l); }, ...(trigger ? { trigger } : {}) });
-  rec.planned(plan(), dir, [system('web-01'), system('db-01')], new Map([['vm', { roundTrips: 2, resources: [{ kind: 'vm', system: 'db-01', id: 'vm-9', owned: true, fields: { cpu: 2, power: 'poweredOn' }, handle: { secretish: 1 } }] }]]));
+  const rec = new RunRecorder({
+    stateDir: state,
+    kind: 'apply',
+    source: dir,
+    warn: (l) => {
+      throw new Error(l);
+    },
+    ...(trigger ? { trigger } : {}),
+  });
+  rec.planned(
+    plan(),
+    dir,
+    [system('web-01'), system('db-01')],
+    new Map([
+      [
+        'vm',
+        {
+          roundTrips: 2,
+          resources: [
+            {
+              kind: 'vm',
+              system: 'db-01',
+              id: 'vm-9',
+              owned: true,
+              fields: { cpu: 2, power: 'poweredOn' },
+              handle: { secretish: 1 },
+            },
+          ],
+        },
+      ],
+    ]),
+  );
   const r = await rec.finished({ report: report(ok) });
   return r!.id;
 }
@@ -61,14 +129,30 @@ test('an apply run is recorded with trigger, commit, author, user, the plan and 
   expect(h.code).toBe(0);
   const lines = h.out.trim().split('\n');
   expect(lines[0]).toMatch(/^RUN\s+STARTED \(UTC\)\s+KIND\s+STATUS\s+TRIGGER\s+COMMIT\s+WHO/);
-  expect(lines[1]).toMatch(new RegExp(`^${second}\\s+\\S+ \\S+\\s+apply\\s+failed\\s+schedule \\*/15 \\* \\* \\* \\*\\s+${commit.slice(0, 12)}\\s+Ann Operator`));
+  expect(lines[1]).toMatch(
+    new RegExp(
+      `^${second}\\s+\\S+ \\S+\\s+apply\\s+failed\\s+schedule \\*/15 \\* \\* \\* \\*\\s+${commit.slice(0, 12)}\\s+Ann Operator`,
+    ),
+  );
   expect(lines[2]).toMatch(new RegExp(`^${first}\\s.*apply\\s+changed\\s+cli\\s.*1 created, 0 updated`));
 
-  const json = JSON.parse((await runCli(['--state-dir', state, 'history', '--format', 'json', '--system', 'web-01'])).out);
+  const json = JSON.parse(
+    (await runCli(['--state-dir', state, 'history', '--format', 'json', '--system', 'web-01'])).out,
+  );
   expect(json.runs.map((r: { id: number }) => r.id)).toEqual([second, first]);
-  expect(json.runs[0]).toMatchObject({ kind: 'apply', commit, author: 'Ann Operator <ann@example.com>', status: 'failed', systems: ['web-01'] });
-  expect(JSON.parse((await runCli(['--state-dir', state, 'history', '--format', 'json', '--system', 'db-01'])).out).runs).toEqual([]);
-  expect(JSON.parse((await runCli(['--state-dir', state, 'history', '--format', 'json', '--since', '2000-01-01'])).out).runs).toHaveLength(2);
+  expect(json.runs[0]).toMatchObject({
+    kind: 'apply',
+    commit,
+    author: 'Ann Operator <ann@example.com>',
+    status: 'failed',
+    systems: ['web-01'],
+  });
+  expect(
+    JSON.parse((await runCli(['--state-dir', state, 'history', '--format', 'json', '--system', 'db-01'])).out).runs,
+  ).toEqual([]);
+  expect(
+    JSON.parse((await runCli(['--state-dir', state, 'history', '--format', 'json', '--since', '2000-01-01'])).out).runs,
+  ).toHaveLength(2);
 
   const show = await runCli(['--state-dir', state, 'show', String(second)]);
   expect(show.code).toBe(0);
@@ -85,7 +169,9 @@ test('an apply run is recorded with trigger, commit, author, user, the plan and 
   const estate = store.estate()!;
   store.close();
   expect(estate.runId).toBe(second);
-  expect(estate.observed.vm).toEqual([{ system: 'db-01', id: 'vm-9', owned: true, fields: { cpu: 2, power: 'poweredOn' } }]);
+  expect(estate.observed.vm).toEqual([
+    { system: 'db-01', id: 'vm-9', owned: true, fields: { cpu: 2, power: 'poweredOn' } },
+  ]);
   expect(estate.systems.map((s) => s.name)).toEqual(['web-01', 'db-01']);
 });
 
@@ -105,9 +191,15 @@ test('retention deletes old runs; bad input is a clear error', async () => {
   expect(store.prune(new Date(Date.now() + 1000))).toBe(1);
   expect(store.get(old)).toBeUndefined();
   store.close();
-  expect((await runCli(['--state-dir', state, 'show', String(old)])).err).toMatch(/there is no run \d+ in .*history\.db \(it may be older than the retention\)/);
-  expect((await runCli(['--state-dir', state, 'history', '--since', 'yesterday'])).err).toMatch(/--since "yesterday": write a date .* or a duration/);
-  expect((await runCli(['--state-dir', join(dir, 'nowhere'), 'history'])).err).toMatch(/no run history in .*nowhere\/history\.db yet/);
+  expect((await runCli(['--state-dir', state, 'show', String(old)])).err).toMatch(
+    /there is no run \d+ in .*history\.db \(it may be older than the retention\)/,
+  );
+  expect((await runCli(['--state-dir', state, 'history', '--since', 'yesterday'])).err).toMatch(
+    /--since "yesterday": write a date .* or a duration/,
+  );
+  expect((await runCli(['--state-dir', join(dir, 'nowhere'), 'history'])).err).toMatch(
+    /no run history in .*nowhere\/history\.db yet/,
+  );
 });
 
 test('a run on a checkout with uncommitted changes says so in the plan and the history', async () => {
@@ -116,6 +208,10 @@ test('a run on a checkout with uncommitted changes says so in the plan and the h
   const p = plan({ dirty: true });
   rec.planned(p, dir, [], new Map());
   await rec.finished();
-  expect(renderText(p, { colour: false })).toContain(`(commit ${commit.slice(0, 12)} plus uncommitted changes in the working tree: this plan is of the files on disk, not of that commit)`);
-  expect((await runCli(['--state-dir', state, 'history'])).out).toMatch(new RegExp(`plan\\s+ok\\s+cli\\s+${commit.slice(0, 12)}\\+dirty`));
+  expect(renderText(p, { colour: false })).toContain(
+    `(commit ${commit.slice(0, 12)} plus uncommitted changes in the working tree: this plan is of the files on disk, not of that commit)`,
+  );
+  expect((await runCli(['--state-dir', state, 'history'])).out).toMatch(
+    new RegExp(`plan\\s+ok\\s+cli\\s+${commit.slice(0, 12)}\\+dirty`),
+  );
 });

@@ -78,13 +78,17 @@ export class RunRecorder {
    * After an apply changed the world, the estate snapshot is taken again (best effort: a failure
    * leaves the snapshot of the plan, and says so).
    */
-  async observedAfter(observe: () => Promise<{ plan: Plan; systems: DesiredSystem[]; observations: Map<ResourceKind, Observation> }>): Promise<void> {
+  async observedAfter(
+    observe: () => Promise<{ plan: Plan; systems: DesiredSystem[]; observations: Map<ResourceKind, Observation> }>,
+  ): Promise<void> {
     if (!this.store || !this.record) return;
     try {
       const after = await observe();
       this.write(() => this.store!.saveEstate(snapshot(this.record!, after.plan, after.systems, after.observations)));
     } catch (e) {
-      this.opts.warn(`the status page keeps the world as it was before this apply: observing again failed: ${(e as Error).message}`);
+      this.opts.warn(
+        `the status page keeps the world as it was before this apply: observing again failed: ${(e as Error).message}`,
+      );
     }
   }
 
@@ -92,13 +96,17 @@ export class RunRecorder {
     if (!this.record) return undefined;
     const r = this.record;
     if (result.report) {
-      r.outcomes = result.report.outcomes.map((o) => (o.error ? { ...o, error: { ...o.error, message: redact(o.error.message) } } : o));
+      r.outcomes = result.report.outcomes.map((o) =>
+        o.error ? { ...o, error: { ...o.error, message: redact(o.error.message) } } : o,
+      );
       r.applied = result.report.applied;
       const changed = Object.entries(result.report.applied).some(([k, n]) => k !== 'noop' && n > 0);
       r.status = !result.report.ok ? 'failed' : changed ? 'changed' : 'ok';
     } else if (result.drift) {
       r.drift = result.drift;
-      r.systems = [...new Set([...result.drift.items.map((i) => i.system), ...result.drift.orphans.map((o) => o.system)])].sort();
+      r.systems = [
+        ...new Set([...result.drift.items.map((i) => i.system), ...result.drift.orphans.map((o) => o.system)]),
+      ].sort();
       r.status = result.drift.drifted ? 'drift' : 'ok';
     } else {
       r.status = 'ok';
@@ -163,7 +171,12 @@ function safeUser(): string {
 /** The author of the commit and whether the tree has uncommitted changes (git, best effort). */
 export function gitFacts(dir: string, commit?: string): { author?: string; dirty?: boolean } {
   if (!commit) return {};
-  const git = (...args: string[]) => execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim();
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-C', dir, ...args], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 10_000,
+    }).trim();
   const out: { author?: string; dirty?: boolean } = {};
   try {
     out.author = git('log', '-1', '--format=%an <%ae>', commit);
@@ -178,10 +191,21 @@ export function gitFacts(dir: string, commit?: string): { author?: string; dirty
   return out;
 }
 
-function snapshot(r: RunRecord, plan: Plan, systems: DesiredSystem[], observations: Map<ResourceKind, Observation>): EstateSnapshot {
+function snapshot(
+  r: RunRecord,
+  plan: Plan,
+  systems: DesiredSystem[],
+  observations: Map<ResourceKind, Observation>,
+): EstateSnapshot {
   const observed: EstateSnapshot['observed'] = {};
   for (const [kind, obs] of observations) {
-    observed[kind] = obs.resources.map((o) => ({ system: o.system, id: o.id, owned: o.owned, ...(o.retired ? { retired: true } : {}), fields: o.fields }));
+    observed[kind] = obs.resources.map((o) => ({
+      system: o.system,
+      id: o.id,
+      owned: o.owned,
+      ...(o.retired ? { retired: true } : {}),
+      fields: o.fields,
+    }));
   }
   return {
     takenAt: new Date().toISOString(),

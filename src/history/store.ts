@@ -62,8 +62,21 @@ export class HistoryStore {
   /** Inserts the "running" row and returns its id. */
   begin(r: Omit<RunRecord, 'id'>): number {
     const info = this.db
-      .prepare('INSERT INTO runs (kind, trigger, commit_sha, author, user_name, host, started_at, ended_at, status, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(r.kind, r.trigger, r.commit ?? null, r.author ?? null, r.user, r.host, r.startedAt, r.endedAt ?? null, r.status, '{}');
+      .prepare(
+        'INSERT INTO runs (kind, trigger, commit_sha, author, user_name, host, started_at, ended_at, status, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        r.kind,
+        r.trigger,
+        r.commit ?? null,
+        r.author ?? null,
+        r.user,
+        r.host,
+        r.startedAt,
+        r.endedAt ?? null,
+        r.status,
+        '{}',
+      );
     const id = Number(info.lastInsertRowid);
     this.update({ ...r, id });
     return id;
@@ -73,8 +86,19 @@ export class HistoryStore {
   update(r: RunRecord): void {
     this.db.transaction(() => {
       this.db
-        .prepare('UPDATE runs SET kind = ?, trigger = ?, commit_sha = ?, author = ?, ended_at = ?, status = ?, doc = ? WHERE id = ?')
-        .run(r.kind, r.trigger, r.commit ?? null, r.author ?? null, r.endedAt ?? null, r.status, JSON.stringify(r), r.id);
+        .prepare(
+          'UPDATE runs SET kind = ?, trigger = ?, commit_sha = ?, author = ?, ended_at = ?, status = ?, doc = ? WHERE id = ?',
+        )
+        .run(
+          r.kind,
+          r.trigger,
+          r.commit ?? null,
+          r.author ?? null,
+          r.endedAt ?? null,
+          r.status,
+          JSON.stringify(r),
+          r.id,
+        );
       this.db.prepare('DELETE FROM run_systems WHERE run_id = ?').run(r.id);
       const ins = this.db.prepare('INSERT OR IGNORE INTO run_systems (run_id, system) VALUES (?, ?)');
       for (const s of r.systems) ins.run(r.id, s);
@@ -109,13 +133,18 @@ export class HistoryStore {
 
   /** The last finished run of a kind before `beforeId` (notifications compare against it). */
   previous(kind: RunRecord['kind'], beforeId: number): RunRecord | undefined {
-    const row = this.db.prepare("SELECT doc FROM runs WHERE kind = ? AND id < ? AND status != 'running' ORDER BY id DESC LIMIT 1").get(kind, beforeId) as { doc: string } | undefined;
+    const row = this.db
+      .prepare("SELECT doc FROM runs WHERE kind = ? AND id < ? AND status != 'running' ORDER BY id DESC LIMIT 1")
+      .get(kind, beforeId) as { doc: string } | undefined;
     return row ? (JSON.parse(row.doc) as RunRecord) : undefined;
   }
 
   /** A value that changes whenever a run starts or ends: the status page polls it to push updates. */
   version(): string {
-    const row = this.db.prepare('SELECT MAX(id) AS id, COUNT(ended_at) AS ended FROM runs').get() as { id: number | null; ended: number };
+    const row = this.db.prepare('SELECT MAX(id) AS id, COUNT(ended_at) AS ended FROM runs').get() as {
+      id: number | null;
+      ended: number;
+    };
     return `${row.id ?? 0}/${row.ended}`;
   }
 
@@ -125,7 +154,11 @@ export class HistoryStore {
   }
 
   saveEstate(e: EstateSnapshot): void {
-    this.db.prepare('INSERT INTO estate (key, run_id, doc) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, doc = excluded.doc').run('latest', e.runId, JSON.stringify(e));
+    this.db
+      .prepare(
+        'INSERT INTO estate (key, run_id, doc) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, doc = excluded.doc',
+      )
+      .run('latest', e.runId, JSON.stringify(e));
   }
 
   estate(): EstateSnapshot | undefined {

@@ -55,9 +55,21 @@ export interface EstateSnapshot {
   commit?: string;
   dirty?: boolean;
   /** Declared systems (from the manifests). */
-  systems: { name: string; state: string; os: string; cpu: number; memoryMiB: number; net: string; roles: string[]; labels: Record<string, string>; file: string }[];
+  systems: {
+    name: string;
+    state: string;
+    os: string;
+    cpu: number;
+    memoryMiB: number;
+    net: string;
+    roles: string[];
+    labels: Record<string, string>;
+    file: string;
+  }[];
   /** Observed resources per kind (provider handles left out). */
-  observed: Partial<Record<ResourceKind, { system: string; id: string; owned: boolean; retired?: boolean; fields: Fields }[]>>;
+  observed: Partial<
+    Record<ResourceKind, { system: string; id: string; owned: boolean; retired?: boolean; fields: Fields }[]>
+  >;
   warnings: PlanWarning[];
   /** The plan for the commit of that run: what apply would do now. */
   pending: Plan;

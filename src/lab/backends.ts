@@ -34,7 +34,10 @@ export function labPdnsZones(site: SiteConfig): PowerDnsZone[] {
 }
 
 /** A DHCP server of the isc or kea backend (both reached over the lab's sshd). */
-export type LabDhcpServer = { name: string; backend: string; nets: string[]; ssh: SshEndpoint } & Partial<Omit<IscServer, 'backend'>> & Partial<Omit<KeaServer, 'backend'>>;
+export type LabDhcpServer = { name: string; backend: string; nets: string[]; ssh: SshEndpoint } & Partial<
+  Omit<IscServer, 'backend'>
+> &
+  Partial<Omit<KeaServer, 'backend'>>;
 
 export function labDhcpServers(site: SiteConfig): LabDhcpServer[] {
   return site.dhcp.servers as unknown as LabDhcpServer[];

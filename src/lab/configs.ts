@@ -27,7 +27,10 @@ export interface NamedConfOptions {
 
 /** A primary-only named on 127.0.0.1 (reference 2.1–2.4): no recursion, queries and AXFR from loopback only. */
 export function namedConf(o: NamedConfOptions): string {
-  const zones = o.zones.map((z) => `zone "${z.name}" { type primary; file "${z.file}"; ${z.updateKey ? `update-policy { grant ${z.updateKey} zonesub ANY; };` : ''} };`);
+  const zones = o.zones.map(
+    (z) =>
+      `zone "${z.name}" { type primary; file "${z.file}"; ${z.updateKey ? `update-policy { grant ${z.updateKey} zonesub ANY; };` : ''} };`,
+  );
   return `${o.includes.map((f) => `include "${f}";`).join('\n')}
 options {
   directory "${o.workDir}"; pid-file "${o.workDir}/named.pid"; session-keyfile "${o.workDir}/session.key";
@@ -51,10 +54,21 @@ export interface SshdConfOptions {
 /** Key-only logins on 127.0.0.1 (reference 4.1/4.2); no PAM, so the account needs a usable (not locked) entry. */
 export function sshdConf(o: SshdConfOptions): string {
   return [
-    `Port ${o.port}`, 'ListenAddress 127.0.0.1', `HostKey ${o.hostKey}`, `PidFile ${o.pidFile}`,
-    `AuthorizedKeysFile ${o.authorizedKeys}`, 'StrictModes no', 'PubkeyAuthentication yes',
-    'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PermitRootLogin prohibit-password',
-    'UsePAM no', 'MaxStartups 200', 'AllowStreamLocalForwarding yes', 'Subsystem sftp internal-sftp', 'LogLevel VERBOSE',
+    `Port ${o.port}`,
+    'ListenAddress 127.0.0.1',
+    `HostKey ${o.hostKey}`,
+    `PidFile ${o.pidFile}`,
+    `AuthorizedKeysFile ${o.authorizedKeys}`,
+    'StrictModes no',
+    'PubkeyAuthentication yes',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'PermitRootLogin prohibit-password',
+    'UsePAM no',
+    'MaxStartups 200',
+    'AllowStreamLocalForwarding yes',
+    'Subsystem sftp internal-sftp',
+    'LogLevel VERBOSE',
     // root's ~/.bashrc on these machines runs `pyenv init` (seconds per command under load); a session
     // HOME of its own keeps every exec lean: 3.7 s → 0.5 s per command measured here.
     ...(o.sessionHome ? [`SetEnv HOME=${o.sessionHome}`] : []),
@@ -66,9 +80,19 @@ export function sshdConf(o: SshdConfOptions): string {
 export function sshBannerSeen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1');
-    const t = setTimeout(() => { s.destroy(); resolve(false); }, 1000);
-    s.once('data', (d) => { clearTimeout(t); s.destroy(); resolve(d.toString().startsWith('SSH-2.0-')); });
-    s.once('error', () => { clearTimeout(t); resolve(false); });
+    const t = setTimeout(() => {
+      s.destroy();
+      resolve(false);
+    }, 1000);
+    s.once('data', (d) => {
+      clearTimeout(t);
+      s.destroy();
+      resolve(d.toString().startsWith('SSH-2.0-'));
+    });
+    s.once('error', () => {
+      clearTimeout(t);
+      resolve(false);
+    });
   });
 }
 
@@ -81,16 +105,20 @@ export interface KeaSubnet {
 
 /** A kea-dhcp4 that serves no interface ("interfaces": []) but answers on its control socket. */
 export function keaConf(o: { socket: string; leaseFile: string; subnets: KeaSubnet[] }): string {
-  return JSON.stringify({
-    Dhcp4: {
-      'interfaces-config': { interfaces: [] },
-      'control-socket': { 'socket-type': 'unix', 'socket-name': o.socket },
-      'lease-database': { type: 'memfile', persist: true, name: o.leaseFile, 'lfc-interval': 0 },
-      'valid-lifetime': 600,
-      'subnet4': o.subnets,
-      loggers: [{ name: 'kea-dhcp4', output_options: [{ output: 'stdout' }], severity: 'INFO' }],
+  return JSON.stringify(
+    {
+      Dhcp4: {
+        'interfaces-config': { interfaces: [] },
+        'control-socket': { 'socket-type': 'unix', 'socket-name': o.socket },
+        'lease-database': { type: 'memfile', persist: true, name: o.leaseFile, 'lfc-interval': 0 },
+        'valid-lifetime': 600,
+        subnet4: o.subnets,
+        loggers: [{ name: 'kea-dhcp4', output_options: [{ output: 'stdout' }], severity: 'INFO' }],
+      },
     },
-  }, null, 2);
+    null,
+    2,
+  );
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Kea's answers are open-ended JSON
@@ -98,9 +126,18 @@ export function keaCommand(socketPath: string, cmd: object, timeoutMs = 5000): P
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const s = connect(socketPath, () => s.write(JSON.stringify(cmd)));
-    s.setTimeout(timeoutMs, () => { s.destroy(); reject(new Error('kea command timeout')); });
+    s.setTimeout(timeoutMs, () => {
+      s.destroy();
+      reject(new Error('kea command timeout'));
+    });
     s.on('data', (c) => chunks.push(c));
     s.on('error', reject);
-    s.on('end', () => { try { resolve(JSON.parse(Buffer.concat(chunks).toString('utf8'))); } catch (e) { reject(e); } });
+    s.on('end', () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      } catch (e) {
+        reject(e);
+      }
+    });
   });
 }

@@ -45,15 +45,26 @@ export function own(c: LabContext, file: string): void {
 /** host:port from a URL, only on loopback: the lab never listens elsewhere. */
 export function loopbackPort(what: string, url: string, defaultPort: number): number {
   const u = new URL(url);
-  if (u.hostname !== '127.0.0.1') throw new LabError(`${what}: ${url} is not on 127.0.0.1: the lab only listens on loopback`);
+  if (u.hostname !== '127.0.0.1')
+    throw new LabError(`${what}: ${url} is not on 127.0.0.1: the lab only listens on loopback`);
   return Number(u.port || defaultPort);
 }
 
 export function tcpOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1');
-    const t = setTimeout(() => { s.destroy(); resolve(false); }, 1000);
-    s.once('connect', () => { clearTimeout(t); s.destroy(); resolve(true); });
-    s.once('error', () => { clearTimeout(t); resolve(false); });
+    const t = setTimeout(() => {
+      s.destroy();
+      resolve(false);
+    }, 1000);
+    s.once('connect', () => {
+      clearTimeout(t);
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => {
+      clearTimeout(t);
+      resolve(false);
+    });
   });
 }

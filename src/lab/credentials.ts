@@ -16,8 +16,15 @@ export const credentialsFile = (root: string) => join(labDir(root), 'credentials
 export function readCredentials(root: string): Record<string, string> {
   const f = credentialsFile(root);
   if (!existsSync(f)) return {};
-  return Object.fromEntries(readFileSync(f, 'utf8').split('\n').filter((l) => /^[A-Z_][A-Z0-9_]*=/i.test(l))
-    .map((l) => { const i = l.indexOf('='); return [l.slice(0, i), l.slice(i + 1).replace(/^'|'$/g, '')]; }));
+  return Object.fromEntries(
+    readFileSync(f, 'utf8')
+      .split('\n')
+      .filter((l) => /^[A-Z_][A-Z0-9_]*=/i.test(l))
+      .map((l) => {
+        const i = l.indexOf('=');
+        return [l.slice(0, i), l.slice(i + 1).replace(/^'|'$/g, '')];
+      }),
+  );
 }
 
 export class LabCredentials {
@@ -46,8 +53,12 @@ export class LabCredentials {
   save(): void {
     const f = credentialsFile(this.root);
     mkdirSync(dirname(f), { recursive: true });
-    const body = Object.entries(this.env).map(([k, v]) => `${k}='${v}'`).join('\n');
-    writeFileSync(f, `# the local lab's credentials (generated; load with: set -a; . ${f}; set +a)\n${body}\n`, { mode: 0o600 });
+    const body = Object.entries(this.env)
+      .map(([k, v]) => `${k}='${v}'`)
+      .join('\n');
+    writeFileSync(f, `# the local lab's credentials (generated; load with: set -a; . ${f}; set +a)\n${body}\n`, {
+      mode: 0o600,
+    });
     chmodSync(f, 0o600);
   }
 }

@@ -14,10 +14,21 @@ export function httpLabInstaller(serverUrl: string, timeoutMs = 10_000): LabInst
     // A fresh key as the installed system would have; published like vmware-rpctool would, then posted with built.
     const hostKey = `${labHostKey()} lab-simulated`;
     await publishHostKey?.(hostKey);
-    for (const [method, p] of [['GET', `/boot/${macPath}`], ['GET', `/install/${macPath}`], ['POST', `/built/${token}`]] as const) {
-      const res = await fetch(`${base}${p}`, { method, signal: AbortSignal.timeout(timeoutMs), ...(method === 'POST' ? { body: hostKey } : {}) });
+    for (const [method, p] of [
+      ['GET', `/boot/${macPath}`],
+      ['GET', `/install/${macPath}`],
+      ['POST', `/built/${token}`],
+    ] as const) {
+      const res = await fetch(`${base}${p}`, {
+        method,
+        signal: AbortSignal.timeout(timeoutMs),
+        ...(method === 'POST' ? { body: hostKey } : {}),
+      });
       await res.arrayBuffer();
-      if (!res.ok) throw new UserError(`lab installer stand-in: ${method} ${p.replace(token, `${token.slice(0, 4)}…`)} answered ${res.status}`);
+      if (!res.ok)
+        throw new UserError(
+          `lab installer stand-in: ${method} ${p.replace(token, `${token.slice(0, 4)}…`)} answered ${res.status}`,
+        );
     }
   };
 }

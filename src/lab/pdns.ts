@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import { requireBinary, run } from './process';
 
 export const PDNS_SERVER = '/usr/sbin/pdns_server';
-const SCHEMAS = ['/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql', '/usr/share/doc/pdns-backend-sqlite3/schema.sqlite3.sql'];
+const SCHEMAS = [
+  '/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql',
+  '/usr/share/doc/pdns-backend-sqlite3/schema.sqlite3.sql',
+];
 
 export interface PdnsOptions {
   /** The instance's own directory: pdns.conf, the database, the control socket. */

@@ -12,7 +12,10 @@ import { UserError } from '../engine/contract';
 export class LabError extends UserError {}
 
 export function requireBinary(path: string, pkg: string): string {
-  if (!existsSync(path)) throw new LabError(`${path} is missing: install the Debian package ${pkg} (scripts/apt-packages.txt, or run scripts/install-system-deps.sh as root)`);
+  if (!existsSync(path))
+    throw new LabError(
+      `${path} is missing: install the Debian package ${pkg} (scripts/apt-packages.txt, or run scripts/install-system-deps.sh as root)`,
+    );
   return path;
 }
 
@@ -43,7 +46,9 @@ export function run(cmd: string, args: string[]): string {
 /** Field 22 of /proc/PID/stat (start time in clock ticks since boot); undefined when the pid is gone. */
 export function startTime(pid: number): string | undefined {
   try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[19];
+    return readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /, '')
+      .split(' ')[19];
   } catch {
     return undefined;
   }
@@ -72,14 +77,18 @@ export interface DetachOptions {
 export function startDetached(cmd: string, args: string[], logFile: string, o: DetachOptions = {}): DetachedProcess {
   const fd = openSync(logFile, 'a');
   try {
-    const child = spawn('/bin/sh', ['-c', `ulimit -c 0; ${o.umask ? `umask ${o.umask}; ` : ''}exec "$0" "$@"`, cmd, ...args], {
-      detached: true,
-      stdio: ['ignore', fd, fd],
-      env: { ...process.env, ...o.env },
-      ...(o.uid !== undefined ? { uid: o.uid } : {}),
-      ...(o.gid !== undefined ? { gid: o.gid } : {}),
-      ...(o.cwd ? { cwd: o.cwd } : {}),
-    });
+    const child = spawn(
+      '/bin/sh',
+      ['-c', `ulimit -c 0; ${o.umask ? `umask ${o.umask}; ` : ''}exec "$0" "$@"`, cmd, ...args],
+      {
+        detached: true,
+        stdio: ['ignore', fd, fd],
+        env: { ...process.env, ...o.env },
+        ...(o.uid !== undefined ? { uid: o.uid } : {}),
+        ...(o.gid !== undefined ? { gid: o.gid } : {}),
+        ...(o.cwd ? { cwd: o.cwd } : {}),
+      },
+    );
     child.unref();
     const pid = child.pid;
     const start = pid ? startTime(pid) : undefined;
@@ -93,20 +102,30 @@ export function startDetached(cmd: string, args: string[], logFile: string, o: D
 /** Stops a recorded process: SIGTERM, SIGKILL after graceMs; never signals a pid that now belongs to another process. */
 export async function stopProcess(p: DetachedProcess, graceMs = 5000): Promise<'stopped' | 'killed' | 'gone'> {
   if (!isAlive(p.pid, p.start)) return 'gone';
-  try { process.kill(p.pid, 'SIGTERM'); } catch { return 'gone'; }
+  try {
+    process.kill(p.pid, 'SIGTERM');
+  } catch {
+    return 'gone';
+  }
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
     if (!isAlive(p.pid, p.start)) return 'stopped';
     await sleep(50);
   }
-  try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
+  try {
+    process.kill(p.pid, 'SIGKILL');
+  } catch {
+    /* gone meanwhile */
+  }
   return 'killed';
 }
 
 /** A child of this very process that exited but was not reaped yet (tests start and stop in one process). */
 function zombie(pid: number): boolean {
   try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').startsWith('Z');
+    return readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /, '')
+      .startsWith('Z');
   } catch {
     return true;
   }
@@ -115,10 +134,17 @@ function zombie(pid: number): boolean {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls ready() until it resolves true; fails with the log's tail when the process dies or time runs out. */
-export async function waitReady(name: string, p: DetachedProcess, logFile: string, ready: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+export async function waitReady(
+  name: string,
+  p: DetachedProcess,
+  logFile: string,
+  ready: () => Promise<boolean>,
+  timeoutMs = 20_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (!isAlive(p.pid, p.start)) throw new LabError(`${name} exited during start; its log (${logFile}):\n${tail(logFile)}`);
+    if (!isAlive(p.pid, p.start))
+      throw new LabError(`${name} exited during start; its log (${logFile}):\n${tail(logFile)}`);
     if (await ready().catch(() => false)) return;
     await sleep(50);
   }

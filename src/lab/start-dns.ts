@@ -37,21 +37,25 @@ export async function startLabNamed(c: LabContext): Promise<void> {
   for (const z of zones.filter((x) => x.backend === 'rfc2136')) {
     if (!z.tsig) throw new LabError(`dns zone ${z.name}: an rfc2136 zone needs tsig in the lab`);
     const t = z.tsig;
-    const secret = c.creds.provide(t.secret, `dns zone ${z.name} tsig.secret`, () => keySecret(run(keygen, ['-a', t.algorithm, t.name])));
+    const secret = c.creds.provide(t.secret, `dns zone ${z.name} tsig.secret`, () =>
+      keySecret(run(keygen, ['-a', t.algorithm, t.name])),
+    );
     tsigKeys.set(t.name, `key "${t.name}" { algorithm ${t.algorithm}; secret "${secret}"; };\n`);
   }
   const tsigFile = join(dir, 'tsig-keys.conf');
   writeFileSync(tsigFile, [...tsigKeys.values()].join(''), { mode: 0o600 });
 
   const forward = zones.find((z) => !z.name.endsWith('.arpa'))?.name ?? zones[0]!.name;
-  const body = (z: LabZone) => soaHeader(z.name, 2024010101, `ns1.${forward}.`) + (z.name === forward ? 'ns1 IN A 127.0.0.1\n' : '');
+  const body = (z: LabZone) =>
+    soaHeader(z.name, 2024010101, `ns1.${forward}.`) + (z.name === forward ? 'ns1 IN A 127.0.0.1\n' : '');
   const decls = zones.map((z) => {
     if (z.backend === 'rfc2136') {
       const file = join(zonesDir, `db.${z.name}`);
       writeFileSync(file, body(z));
       return { name: z.name, file, updateKey: z.tsig!.name };
     }
-    if (!z.zoneFile || !z.fragmentPath) throw new LabError(`dns zone ${z.name}: a bind-ssh zone needs zoneFile and fragmentPath`);
+    if (!z.zoneFile || !z.fragmentPath)
+      throw new LabError(`dns zone ${z.name}: a bind-ssh zone needs zoneFile and fragmentPath`);
     ownedDir(c, dirname(z.zoneFile));
     ownedDir(c, dirname(z.fragmentPath));
     writeFileSync(z.fragmentPath, '; shipshape deploys its records here\n');
@@ -63,7 +67,17 @@ export async function startLabNamed(c: LabContext): Promise<void> {
   writeRndcWrappers(c, zones, rndcPort, rndcKeyFile);
 
   const conf = join(dir, 'named.conf');
-  writeFileSync(conf, namedConf({ workDir: work, port, rndcPort, includes: [rndcKeyFile, tsigFile], rndcKeyName: 'rndc-key', zones: decls }));
+  writeFileSync(
+    conf,
+    namedConf({
+      workDir: work,
+      port,
+      rndcPort,
+      includes: [rndcKeyFile, tsigFile],
+      rndcKeyName: 'rndc-key',
+      zones: decls,
+    }),
+  );
   run(requireBinary('/usr/bin/named-checkconf', 'bind9-utils'), ['-z', conf]);
   const log = join(dir, 'named.log');
   const p = startDetached(named, ['-g', '-c', conf], log);
@@ -83,12 +97,17 @@ function writeRndcWrappers(c: LabContext, zones: LabZone[], rndcPort: number, rn
   for (const z of zones.filter((x) => x.backend === 'bind-ssh')) {
     const wrapper = join(dirname(z.zoneFile!), 'rndc');
     if (!z.reloadCommand?.startsWith(wrapper + ' ')) {
-      throw new LabError(`dns zone ${z.name}: set reloadCommand: "${wrapper} reload {zone}" (the lab's named takes rndc on its own port)`);
+      throw new LabError(
+        `dns zone ${z.name}: set reloadCommand: "${wrapper} reload {zone}" (the lab's named takes rndc on its own port)`,
+      );
     }
     const key = join(dirname(z.zoneFile!), 'rndc.key');
     writeFileSync(key, readFileSync(rndcKeyFile), { mode: 0o600 });
     own(c, key);
-    writeFileSync(wrapper, `#!/bin/sh\n# the lab's named: rndc on 127.0.0.1:${rndcPort}\nexec ${rndc} -s 127.0.0.1 -p ${rndcPort} -k ${key} "$@"\n`);
+    writeFileSync(
+      wrapper,
+      `#!/bin/sh\n# the lab's named: rndc on 127.0.0.1:${rndcPort}\nexec ${rndc} -s 127.0.0.1 -p ${rndcPort} -k ${key} "$@"\n`,
+    );
     chmodSync(wrapper, 0o755);
     own(c, wrapper);
   }

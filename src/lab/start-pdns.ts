@@ -19,10 +19,14 @@ function oneServer(zones: PowerDnsZone[]): { url: URL; dnsPort: number } {
   const url = new URL(zones[0]!.url);
   const server = zones[0]!.server;
   if (urls.size !== 1 || servers.size !== 1 || !server) {
-    throw new LabError(`dns.zones: the lab runs one pdns_server for the powerdns zones; give them one url and one server (they name ${[...urls].join(', ')} and ${[...servers].join(', ')})`);
+    throw new LabError(
+      `dns.zones: the lab runs one pdns_server for the powerdns zones; give them one url and one server (they name ${[...urls].join(', ')} and ${[...servers].join(', ')})`,
+    );
   }
   if (url.protocol !== 'http:' || url.hostname !== '127.0.0.1' || !url.port || server.host !== '127.0.0.1') {
-    throw new LabError(`dns.zones: a powerdns zone in the lab needs url http://127.0.0.1:PORT and server { host: 127.0.0.1, port: PORT } (the lab only listens on loopback)`);
+    throw new LabError(
+      `dns.zones: a powerdns zone in the lab needs url http://127.0.0.1:PORT and server { host: 127.0.0.1, port: PORT } (the lab only listens on loopback)`,
+    );
   }
   return { url, dnsPort: server.port };
 }
@@ -31,7 +35,10 @@ function oneServer(zones: PowerDnsZone[]): { url: URL; dnsPort: number } {
 export function labPdnsPorts(zones: PowerDnsZone[]): { what: string; port: number }[] {
   if (zones.length === 0) return [];
   const { url, dnsPort } = oneServer(zones);
-  return [{ what: 'pdns_server (dns.zones[].server)', port: dnsPort }, { what: 'pdns_server API (dns.zones[].url)', port: Number(url.port) }];
+  return [
+    { what: 'pdns_server (dns.zones[].server)', port: dnsPort },
+    { what: 'pdns_server API (dns.zones[].url)', port: Number(url.port) },
+  ];
 }
 
 export async function startLabPdns(c: LabContext): Promise<void> {
@@ -42,25 +49,48 @@ export async function startLabPdns(c: LabContext): Promise<void> {
   rmSync(dir, { recursive: true, force: true }); // a new world: the zones start empty (before a key file may be written there)
   const apiKey = c.creds.provide(zones[0]!.apiKey, `dns zone ${zones[0]!.name} apiKey`);
   for (const z of zones.slice(1)) {
-    if (c.creds.provide(z.apiKey, `dns zone ${z.name} apiKey`) !== apiKey) throw new LabError(`dns zone ${z.name}: the lab's one pdns_server has one API key; give every powerdns zone the same apiKey`);
+    if (c.creds.provide(z.apiKey, `dns zone ${z.name} apiKey`) !== apiKey)
+      throw new LabError(
+        `dns zone ${z.name}: the lab's one pdns_server has one API key; give every powerdns zone the same apiKey`,
+      );
   }
   const { server, configDir } = preparePdns({ dir, dnsPort, apiPort: Number(url.port), apiKey });
   const log = join(dir, 'pdns.log');
   const p = startDetached(server, pdnsArgs(configDir), log);
   track(c, 'pdns_server', p, `127.0.0.1:${dnsPort} (udp+tcp), API ${url.origin}`, log);
-  const api = (method: string, path: string, body?: unknown) => fetch(`${url.origin}/api/v1/servers/localhost/${path}`, {
-    method, headers: { 'X-API-Key': apiKey, 'Content-Type': 'application/json' }, signal: AbortSignal.timeout(5000),
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
+  const api = (method: string, path: string, body?: unknown) =>
+    fetch(`${url.origin}/api/v1/servers/localhost/${path}`, {
+      method,
+      headers: { 'X-API-Key': apiKey, 'Content-Type': 'application/json' },
+      signal: AbortSignal.timeout(5000),
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
   await waitReady('pdns_server', p, log, async () => (await api('GET', 'zones')).status === 200);
   const names = zones.map((z) => z.name);
   const forward = names.find((n) => !n.endsWith('.arpa')) ?? names[0]!;
   for (const name of names) {
     // the same SOA and NS as the lab's named zones (soaHeader in configs.ts)
-    const rrsets = [{ name: `${name}.`, type: 'SOA', ttl: 300, records: [{ content: `ns1.${forward}. hostmaster.${name}. 2024010101 3600 600 86400 300`, disabled: false }] },
-      ...(name === forward ? [{ name: `ns1.${forward}.`, type: 'A', ttl: 300, records: [{ content: '127.0.0.1', disabled: false }] }] : [])];
-    const res = await api('POST', 'zones', { name: `${name}.`, kind: 'Native', nameservers: [`ns1.${forward}.`], rrsets });
-    if (res.status !== 201) throw new LabError(`pdns_server refused to create zone ${name}: ${res.status} ${await res.text()}`);
+    const rrsets = [
+      {
+        name: `${name}.`,
+        type: 'SOA',
+        ttl: 300,
+        records: [{ content: `ns1.${forward}. hostmaster.${name}. 2024010101 3600 600 86400 300`, disabled: false }],
+      },
+      ...(name === forward
+        ? [{ name: `ns1.${forward}.`, type: 'A', ttl: 300, records: [{ content: '127.0.0.1', disabled: false }] }]
+        : []),
+    ];
+    const res = await api('POST', 'zones', {
+      name: `${name}.`,
+      kind: 'Native',
+      nameservers: [`ns1.${forward}.`],
+      rrsets,
+    });
+    if (res.status !== 201)
+      throw new LabError(`pdns_server refused to create zone ${name}: ${res.status} ${await res.text()}`);
   }
-  c.progress(`pdns_server: 127.0.0.1:${dnsPort}, API ${url.origin} — zones ${names.map((n) => `${n} (powerdns)`).join(', ')}`);
+  c.progress(
+    `pdns_server: 127.0.0.1:${dnsPort}, API ${url.origin} — zones ${names.map((n) => `${n} (powerdns)`).join(', ')}`,
+  );
 }

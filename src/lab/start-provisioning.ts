@@ -25,7 +25,11 @@ export async function startLabProvisioning(c: LabContext): Promise<void> {
   if (!p) return;
   const port = loopbackPort('provisioning.listen', `http://${p.listen}`, 80);
   const log = join(c.dir, 'provisioning.log');
-  const proc = startDetached(process.execPath, [...cliCommand(), '--state-dir', labStateDir(c.root), 'provision', '-C', c.root], log);
+  const proc = startDetached(
+    process.execPath,
+    [...cliCommand(), '--state-dir', labStateDir(c.root), 'provision', '-C', c.root],
+    log,
+  );
   track(c, 'provisioning server', proc, p.baseUrl, log);
   await waitReady('provisioning server', proc, log, () => tcpOpen(port), 60_000);
   c.progress(`provisioning server: ${p.baseUrl} — boot scripts and answer files; the installer is a lab stand-in`);

@@ -24,14 +24,22 @@ export function labUser(c: Pick<LabContext, 'site'>): LabUser | undefined {
   if (eps.length === 0) return undefined;
   const where = new Set(eps.map((e) => `${e.user}@${e.host}:${e.port}`));
   if (where.size !== 1 || eps[0]!.host !== '127.0.0.1') {
-    throw new LabError(`the lab runs one sshd on 127.0.0.1 for one user; the site's SSH targets are ${[...where].join(', ')}`);
+    throw new LabError(
+      `the lab runs one sshd on 127.0.0.1 for one user; the site's SSH targets are ${[...where].join(', ')}`,
+    );
   }
   const name = eps[0]!.user;
   try {
-    return { name, uid: Number(run('/usr/bin/id', ['-u', name]).trim()), gid: Number(run('/usr/bin/id', ['-g', name]).trim()) };
+    return {
+      name,
+      uid: Number(run('/usr/bin/id', ['-u', name]).trim()),
+      gid: Number(run('/usr/bin/id', ['-g', name]).trim()),
+    };
   } catch {
-    throw new LabError(`the site's SSH user "${name}" does not exist on this machine: create it with ` +
-      `\`useradd --system --create-home --shell /bin/sh -p '*' ${name}\` (scripts/lab.sh does this)`);
+    throw new LabError(
+      `the site's SSH user "${name}" does not exist on this machine: create it with ` +
+        `\`useradd --system --create-home --shell /bin/sh -p '*' ${name}\` (scripts/lab.sh does this)`,
+    );
   }
 }
 
@@ -39,19 +47,40 @@ export function labUser(c: Pick<LabContext, 'site'>): LabUser | undefined {
 function targetRoot(c: LabContext): string {
   const paths = [
     ...labZones(c.site).flatMap((z) => [z.zoneFile, z.fragmentPath]),
-    ...labDhcpServers(c.site).flatMap((s) => [s.includePath, s.configPath, s.controlSocket, s.restartCommand?.split(' ')[0]]),
+    ...labDhcpServers(c.site).flatMap((s) => [
+      s.includePath,
+      s.configPath,
+      s.controlSocket,
+      s.restartCommand?.split(' ')[0],
+    ]),
   ].filter((p): p is string => !!p);
-  if (paths.some((p) => !isAbsolute(p))) throw new LabError('the paths on the SSH targets (zoneFile, fragmentPath, includePath, configPath, controlSocket) must be absolute');
+  if (paths.some((p) => !isAbsolute(p)))
+    throw new LabError(
+      'the paths on the SSH targets (zoneFile, fragmentPath, includePath, configPath, controlSocket) must be absolute',
+    );
   let common = dirname(paths[0]!);
   for (const p of paths) while (!(p + sep).startsWith(common + sep) && common !== sep) common = dirname(common);
-  if (common === sep) throw new LabError('keep the lab servers\' files (zone files, DHCP configs) under one folder, e.g. /var/lib/shipshape-lab/');
+  if (common === sep)
+    throw new LabError(
+      "keep the lab servers' files (zone files, DHCP configs) under one folder, e.g. /var/lib/shipshape-lab/",
+    );
   return common;
 }
 
 function keygen(path: string, comment: string): string {
   if (!existsSync(path)) {
     mkdirSync(dirname(path), { recursive: true });
-    run(requireBinary('/usr/bin/ssh-keygen', 'openssh-client'), ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path]);
+    run(requireBinary('/usr/bin/ssh-keygen', 'openssh-client'), [
+      '-q',
+      '-t',
+      'ed25519',
+      '-N',
+      '',
+      '-C',
+      comment,
+      '-f',
+      path,
+    ]);
   }
   return readFileSync(`${path}.pub`, 'utf8').trim();
 }
@@ -65,12 +94,16 @@ export async function startLabSshd(c: LabContext): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const hostPub = keygen(join(dir, 'host_ed25519_key'), 'shipshape lab host');
   const keyRef = parseSecretRef(ep.privateKey.ref);
-  if (keyRef?.source !== 'file') throw new LabError('ssh.privateKey: the lab site reads the SSH key from a file, ${file:.lab/ssh/id_ed25519}');
+  if (keyRef?.source !== 'file')
+    throw new LabError('ssh.privateKey: the lab site reads the SSH key from a file, ${file:.lab/ssh/id_ed25519}');
   const clientPub = keygen(inRepo(c, keyRef.key), 'shipshape-lab-client'); // one word: the key also goes into answer files, whose key check allows no spaces
   const hostFp = fingerprint(Buffer.from(hostPub.split(/\s+/)[1]!, 'base64'));
   for (const e of eps) {
     if (e.knownHosts) writeFileSync(inRepo(c, e.knownHosts), `[127.0.0.1]:${e.port} ${hostPub}\n`);
-    else if (e.hostKeyFingerprint !== hostFp) throw new LabError(`ssh.hostKeyFingerprint: the lab's sshd has ${hostFp}; use knownHosts: .lab/ssh/known_hosts instead`);
+    else if (e.hostKeyFingerprint !== hostFp)
+      throw new LabError(
+        `ssh.hostKeyFingerprint: the lab's sshd has ${hostFp}; use knownHosts: .lab/ssh/known_hosts instead`,
+      );
   }
   const root = ownedDir(c, targetRoot(c));
   // sshd reads authorized keys as the user: keep them under the target root, which the user owns.
@@ -78,14 +111,24 @@ export async function startLabSshd(c: LabContext): Promise<void> {
   writeFileSync(authorized, clientPub + '\n', { mode: 0o600 });
   own(c, authorized);
   const conf = join(dir, 'sshd_config');
-  writeFileSync(conf, sshdConf({ port: ep.port, hostKey: join(dir, 'host_ed25519_key'), pidFile: join(dir, 'sshd.pid'), authorizedKeys: authorized }));
+  writeFileSync(
+    conf,
+    sshdConf({
+      port: ep.port,
+      hostKey: join(dir, 'host_ed25519_key'),
+      pidFile: join(dir, 'sshd.pid'),
+      authorizedKeys: authorized,
+    }),
+  );
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   run(sshd, ['-t', '-f', conf]);
   const log = join(dir, 'sshd.log');
   const p = startDetached(sshd, ['-D', '-e', '-f', conf], log);
   track(c, 'sshd', p, `${c.user.name}@127.0.0.1:${ep.port}`, log);
   await waitReady('sshd', p, log, () => sshBannerSeen(ep.port));
-  c.progress(`sshd: ${c.user.name}@127.0.0.1:${ep.port} — stands in for the DNS and DHCP servers (files under ${root})`);
+  c.progress(
+    `sshd: ${c.user.name}@127.0.0.1:${ep.port} — stands in for the DNS and DHCP servers (files under ${root})`,
+  );
 }
 
 function mask(cidr: string): { net: string; mask: string } {
@@ -98,32 +141,61 @@ export async function startLabDhcp(c: LabContext): Promise<void> {
   for (const s of labDhcpServers(c.site)) {
     const nets = s.nets.map((n) => c.site.nets[n]).filter((n) => !!n);
     if (s.backend === 'isc') {
-      if (!s.includePath || !s.configPath || !s.restartCommand) throw new LabError(`dhcp server ${s.name}: an isc server needs includePath, configPath and restartCommand`);
+      if (!s.includePath || !s.configPath || !s.restartCommand)
+        throw new LabError(`dhcp server ${s.name}: an isc server needs includePath, configPath and restartCommand`);
       const dhcpd = requireBinary('/usr/sbin/dhcpd', 'isc-dhcp-server');
       ownedDir(c, dirname(s.configPath));
       writeFileSync(s.includePath, '# shipshape writes its host reservations here\n');
-      const subnets = nets.map((n) => { const m = mask(n.cidr); return `subnet ${m.net} netmask ${m.mask} { }\n`; }).join('');
-      writeFileSync(s.configPath, `# the lab's dhcpd.conf (checked with dhcpd -t; dhcpd does not serve in the lab)\nddns-update-style none;\n${subnets}include "${s.includePath}";\n`);
+      const subnets = nets
+        .map((n) => {
+          const m = mask(n.cidr);
+          return `subnet ${m.net} netmask ${m.mask} { }\n`;
+        })
+        .join('');
+      writeFileSync(
+        s.configPath,
+        `# the lab's dhcpd.conf (checked with dhcpd -t; dhcpd does not serve in the lab)\nddns-update-style none;\n${subnets}include "${s.includePath}";\n`,
+      );
       const restart = s.restartCommand.split(' ')[0]!;
-      writeFileSync(restart, `#!/bin/sh\n# The lab checks the configuration instead of restarting a serving dhcpd (no VM boots over the network in vcsim).\nexec ${dhcpd} -t -q -cf ${s.configPath} -lf /dev/null -pf /dev/null\n`);
+      writeFileSync(
+        restart,
+        `#!/bin/sh\n# The lab checks the configuration instead of restarting a serving dhcpd (no VM boots over the network in vcsim).\nexec ${dhcpd} -t -q -cf ${s.configPath} -lf /dev/null -pf /dev/null\n`,
+      );
       chmodSync(restart, 0o755);
       for (const f of [s.includePath, s.configPath, restart]) own(c, f);
       run(dhcpd, ['-t', '-q', '-cf', s.configPath, '-lf', '/dev/null', '-pf', '/dev/null']);
       c.progress(`dhcpd (${s.name}): ${s.configPath} — checked with dhcpd -t, does not serve in the lab`);
     } else {
-      if (!s.configPath || !s.controlSocket) throw new LabError(`dhcp server ${s.name}: a kea server needs configPath and controlSocket`);
+      if (!s.configPath || !s.controlSocket)
+        throw new LabError(`dhcp server ${s.name}: a kea server needs configPath and controlSocket`);
       const kea = requireBinary('/usr/sbin/kea-dhcp4', 'kea-dhcp4-server');
       const dir = ownedDir(c, dirname(s.configPath), 0o750);
       rmSync(s.controlSocket, { force: true });
       rmSync(join(dir, 'leases4.csv'), { force: true });
-      writeFileSync(s.configPath, keaConf({ socket: s.controlSocket, leaseFile: join(dir, 'leases4.csv'),
-        subnets: nets.map((n, i) => ({ id: i + 1, subnet: n.cidr, pools: [], reservations: [] })) }));
+      writeFileSync(
+        s.configPath,
+        keaConf({
+          socket: s.controlSocket,
+          leaseFile: join(dir, 'leases4.csv'),
+          subnets: nets.map((n, i) => ({ id: i + 1, subnet: n.cidr, pools: [], reservations: [] })),
+        }),
+      );
       own(c, s.configPath);
       const log = join(c.dir, `kea-${s.name}.log`);
       // umask 000: the socket must be writable for the SSH user; its folder (0750, the user's) keeps others out.
-      const p = startDetached(kea, ['-c', s.configPath], log, { umask: '000', env: { KEA_PIDFILE_DIR: dir, KEA_LOCKFILE_DIR: dir } });
+      const p = startDetached(kea, ['-c', s.configPath], log, {
+        umask: '000',
+        env: { KEA_PIDFILE_DIR: dir, KEA_LOCKFILE_DIR: dir },
+      });
       track(c, `kea-dhcp4 (${s.name})`, p, s.controlSocket, log);
-      await waitReady(`kea-dhcp4 (${s.name})`, p, log, async () => existsSync(s.controlSocket!) && (await keaCommand(s.controlSocket!, { command: 'status-get' }, 1000)).result === 0);
+      await waitReady(
+        `kea-dhcp4 (${s.name})`,
+        p,
+        log,
+        async () =>
+          existsSync(s.controlSocket!) &&
+          (await keaCommand(s.controlSocket!, { command: 'status-get' }, 1000)).result === 0,
+      );
       c.progress(`kea-dhcp4 (${s.name}): control socket ${s.controlSocket} — serves no interface in the lab`);
     }
   }

@@ -10,7 +10,10 @@ export async function startLabVcsim(c: LabContext): Promise<void> {
   const v = labVsphere(c.site);
   if (!v) return;
   const port = loopbackPort('vms.url', v.url, 443);
-  if (!v.tls.caFile) throw new LabError('vms.tls.caFile: the lab site trusts vcsim through a CA file (e.g. .lab/vcsim/ca.pem), not a thumbprint');
+  if (!v.tls.caFile)
+    throw new LabError(
+      'vms.tls.caFile: the lab site trusts vcsim through a CA file (e.g. .lab/vcsim/ca.pem), not a thumbprint',
+    );
   const username = c.creds.provide(v.username, 'vms.username', () => 'lab-admin');
   const password = c.creds.provide(v.password, 'vms.password');
   const dir = join(c.dir, 'vcsim');
@@ -27,8 +30,12 @@ export async function startLabVcsim(c: LabContext): Promise<void> {
   const log = join(dir, 'vcsim.log');
   // The password goes by environment (VCSIM_PASSWORD), never on the command line.
   const mode = v.simulator ?? 'vcsim';
-  const p = startDetached(bin, [...vcsimArgs(`127.0.0.1:${port}`, envFile, Math.max(templates.length, 1), mode), '-username', username], log,
-    { env: { TMPDIR: tmp, VCSIM_PASSWORD: password } });
+  const p = startDetached(
+    bin,
+    [...vcsimArgs(`127.0.0.1:${port}`, envFile, Math.max(templates.length, 1), mode), '-username', username],
+    log,
+    { env: { TMPDIR: tmp, VCSIM_PASSWORD: password } },
+  );
   track(c, 'vcsim', p, v.url, log);
   await waitReady('vcsim', p, log, async () => readVcsimEnv(envFile) !== undefined, 60_000);
   chmodSync(envFile, 0o600);
@@ -36,7 +43,9 @@ export async function startLabVcsim(c: LabContext): Promise<void> {
   mkdirSync(dirname(caFile), { recursive: true });
   copyFileSync(readVcsimEnv(envFile)!.VCSIM_CA_FILE!, caFile);
   await makeTemplates({ url: v.url, username, password, tls: { caFile } }, templates);
-  c.progress(`vcsim${mode === 'vcenter-like' ? ' (vCenter-like: tasks take time, results are paged, idle sessions expire)' : ''}: ${v.url} — datacenter ${v.datacenter}, cluster ${v.cluster}, datastore ${v.datastore}, port group ${v.portgroup}, templates ${templates.join(', ')}`);
+  c.progress(
+    `vcsim${mode === 'vcenter-like' ? ' (vCenter-like: tasks take time, results are paged, idle sessions expire)' : ''}: ${v.url} — datacenter ${v.datacenter}, cluster ${v.cluster}, datastore ${v.datastore}, port group ${v.portgroup}, templates ${templates.join(', ')}`,
+  );
 }
 
 /** The emulator's entry: compiled JS under dist/, or (tests run the sources) the .ts through a transpiling require hook. */
@@ -57,14 +66,26 @@ export async function startLabIdoit(c: LabContext): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const stateFile = join(dir, 'state.json');
   rmSync(stateFile, { force: true }); // a fresh world: vcsim forgets its VMs too
-  const nets = Object.values(c.site.nets).map((n) => ({ title: n.title, cidr: n.cidr, ...(n.gateway ? { gateway: n.gateway } : {}) }));
+  const nets = Object.values(c.site.nets).map((n) => ({
+    title: n.title,
+    cidr: n.cidr,
+    ...(n.gateway ? { gateway: n.gateway } : {}),
+  }));
   const log = join(dir, 'idoit.log');
-  const p = startDetached(process.execPath, emulatorCommand(), log, { env: {
-    IDOIT_EMULATOR_STATE: stateFile, IDOIT_EMULATOR_API_KEY: apiKey, IDOIT_EMULATOR_PORT: String(port), IDOIT_EMULATOR_NETS: JSON.stringify(nets),
-    ...(user ? { IDOIT_EMULATOR_USER: user, IDOIT_EMULATOR_PASSWORD: password ?? '' } : {}),
-    IDOIT_EMULATOR_API_VERSION: i.emulator?.apiVersion ?? '2.x', IDOIT_EMULATOR_QUICKPURGE: i.emulator?.quickPurge ? '1' : '0',
-  } });
+  const p = startDetached(process.execPath, emulatorCommand(), log, {
+    env: {
+      IDOIT_EMULATOR_STATE: stateFile,
+      IDOIT_EMULATOR_API_KEY: apiKey,
+      IDOIT_EMULATOR_PORT: String(port),
+      IDOIT_EMULATOR_NETS: JSON.stringify(nets),
+      ...(user ? { IDOIT_EMULATOR_USER: user, IDOIT_EMULATOR_PASSWORD: password ?? '' } : {}),
+      IDOIT_EMULATOR_API_VERSION: i.emulator?.apiVersion ?? '2.x',
+      IDOIT_EMULATOR_QUICKPURGE: i.emulator?.quickPurge ? '1' : '0',
+    },
+  });
   track(c, 'i-doit emulator', p, i.url, log);
   await waitReady('i-doit emulator', p, log, () => tcpOpen(port));
-  c.progress(`i-doit emulator (API add-on ${i.emulator?.apiVersion ?? '2.x'}): ${i.url} — layer-3 nets ${nets.map((n) => `${n.title} ${n.cidr}`).join(', ')}`);
+  c.progress(
+    `i-doit emulator (API add-on ${i.emulator?.apiVersion ?? '2.x'}): ${i.url} — layer-3 nets ${nets.map((n) => `${n.title} ${n.cidr}`).join(', ')}`,
+  );
 }

@@ -24,10 +24,14 @@ export function labNotes(site: SiteConfig): string[] {
     'DHCP: reservations are written and checked (dhcpd -t, Kea config-get), but no DHCP server serves a network.',
   ];
   if (site.provisioning) {
-    notes.push(`OS install is simulated: the provisioning server (${site.provisioning.baseUrl}) serves real boot scripts and answer files, but a stand-in, not an installer, fetches them and reports "built".`);
+    notes.push(
+      `OS install is simulated: the provisioning server (${site.provisioning.baseUrl}) serves real boot scripts and answer files, but a stand-in, not an installer, fetches them and reports "built".`,
+    );
   }
   if (Object.values(site.nets).some((n) => !n.cidr.startsWith('127.'))) {
-    notes.push('Specialisation is not run: the lab systems live in documentation ranges, which are data only; nothing connects outside 127.0.0.0/8.');
+    notes.push(
+      'Specialisation is not run: the lab systems live in documentation ranges, which are data only; nothing connects outside 127.0.0.0/8.',
+    );
   }
   return notes;
 }
@@ -43,7 +47,11 @@ function ports(site: SiteConfig): { what: string; port: number }[] {
   out.push(...labPdnsPorts(labPdnsZones(site)));
   const ssh = labZones(site).find((x) => x.ssh)?.ssh ?? labDhcpServers(site)[0]?.ssh;
   if (ssh) out.push({ what: 'sshd (ssh.port)', port: ssh.port });
-  if (site.provisioning) out.push({ what: 'provisioning server (provisioning.listen)', port: Number(site.provisioning.listen.split(':').pop()) });
+  if (site.provisioning)
+    out.push({
+      what: 'provisioning server (provisioning.listen)',
+      port: Number(site.provisioning.listen.split(':').pop()),
+    });
   return out;
 }
 
@@ -54,18 +62,23 @@ export interface UpResult {
 
 export async function labUp(site: SiteConfig, progress: (line: string) => void): Promise<UpResult> {
   if (!site.lab) {
-    throw new LabError('shipshape.yaml does not say `lab: true`: the lab only starts for a lab site and never stands in for a real one');
+    throw new LabError(
+      'shipshape.yaml does not say `lab: true`: the lab only starts for a lab site and never stands in for a real one',
+    );
   }
   const root = site.root;
   const now = labState(root);
-  if (now.record && now.daemons.length > 0 && now.daemons.every((d) => d.running)) return { record: now.record, alreadyRunning: true };
+  if (now.record && now.daemons.length > 0 && now.daemons.every((d) => d.running))
+    return { record: now.record, alreadyRunning: true };
   if (now.record) {
     progress('a previous lab is partly running: stopping it first');
     await stopLab(root, progress);
   }
   for (const p of ports(site)) {
     if (!(await portFree(p.port))) {
-      throw new LabError(`127.0.0.1:${p.port} for ${p.what} is taken: another lab (\`shipshape lab down\` in its repo) or service listens there; stop it or change the port in shipshape.yaml`);
+      throw new LabError(
+        `127.0.0.1:${p.port} for ${p.what} is taken: another lab (\`shipshape lab down\` in its repo) or service listens there; stop it or change the port in shipshape.yaml`,
+      );
     }
   }
   mkdirSync(labDir(root), { recursive: true });
@@ -74,7 +87,15 @@ export async function labUp(site: SiteConfig, progress: (line: string) => void):
   const record: LabRecord = { startedAt: new Date().toISOString(), daemons: [], notes: labNotes(site) };
   writeRecord(root, record);
   const user = labUser({ site });
-  const c: LabContext = { site, root, dir: labDir(root), record, creds: new LabCredentials(root), progress, ...(user ? { user } : {}) };
+  const c: LabContext = {
+    site,
+    root,
+    dir: labDir(root),
+    record,
+    creds: new LabCredentials(root),
+    progress,
+    ...(user ? { user } : {}),
+  };
   try {
     await startLabSshd(c);
     await startLabNamed(c);

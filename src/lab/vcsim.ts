@@ -23,9 +23,17 @@ export const PACKAGE_ROOT = ((): string => {
 /** The harness binary; built (about 30 s the first time) when missing or older than main.go. */
 export function vcsimBinary(): string {
   try {
-    return execFileSync(join(PACKAGE_ROOT, 'scripts', 'build-vcsim.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n').pop()!;
+    return execFileSync(join(PACKAGE_ROOT, 'scripts', 'build-vcsim.sh'), {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+      .trim()
+      .split('\n')
+      .pop()!;
   } catch (e) {
-    throw new LabError(`cannot build the vcsim harness (scripts/build-vcsim.sh): ${(e as { stderr?: string }).stderr ?? e}. Install golang-go and golang-github-vmware-govmomi-dev.`);
+    throw new LabError(
+      `cannot build the vcsim harness (scripts/build-vcsim.sh): ${(e as { stderr?: string }).stderr ?? e}. Install golang-go and golang-github-vmware-govmomi-dev.`,
+    );
   }
 }
 
@@ -36,8 +44,28 @@ export type SimulatorMode = 'vcsim' | 'vcenter-like';
  * One datacenter DC0 with one cluster DC0_C0 of one host, no standalone host, `vms` model VMs (the
  * templates' raw material); in vCenter-like mode every task runs `taskMs` before it does its work.
  */
-export function vcsimArgs(listen: string, envFile: string, vms: number, mode: SimulatorMode = 'vcsim', taskMs = 300): string[] {
-  const base = ['-l', listen, '-tls', '-env', envFile, '-standalone-host', '0', '-cluster', '1', '-host', '1', '-vm', String(vms)];
+export function vcsimArgs(
+  listen: string,
+  envFile: string,
+  vms: number,
+  mode: SimulatorMode = 'vcsim',
+  taskMs = 300,
+): string[] {
+  const base = [
+    '-l',
+    listen,
+    '-tls',
+    '-env',
+    envFile,
+    '-standalone-host',
+    '0',
+    '-cluster',
+    '1',
+    '-host',
+    '1',
+    '-vm',
+    String(vms),
+  ];
   return mode === 'vcenter-like' ? [...base, '-vcenter', '-task-ms', String(taskMs)] : base;
 }
 
@@ -46,7 +74,12 @@ export function readVcsimEnv(envFile: string): Record<string, string> | undefine
   if (!existsSync(envFile)) return undefined;
   const body = readFileSync(envFile, 'utf8');
   if (!body.includes('VCSIM_CA_FILE=')) return undefined;
-  return Object.fromEntries(body.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+  return Object.fromEntries(
+    body
+      .trim()
+      .split('\n')
+      .map((l) => l.split('=', 2) as [string, string]),
+  );
 }
 
 export interface VcsimLogin {
@@ -61,16 +94,21 @@ export async function makeTemplates(login: VcsimLogin, names: string[]): Promise
   const c = new VimClient(login);
   try {
     const sc = await c.serviceContent();
-    const vms = (await retrieveView(c, sc.rootFolder, [{ type: 'VirtualMachine', paths: ['name', 'runtime.powerState'] }]))
-      .sort((a, b) => a.props.get('name')!.text.localeCompare(b.props.get('name')!.text));
+    const vms = (
+      await retrieveView(c, sc.rootFolder, [{ type: 'VirtualMachine', paths: ['name', 'runtime.powerState'] }])
+    ).sort((a, b) => a.props.get('name')!.text.localeCompare(b.props.get('name')!.text));
     const existing = new Set(vms.map((v) => v.props.get('name')!.text));
     const todo = names.filter((n) => !existing.has(n));
     const raw = vms.filter((v) => !names.includes(v.props.get('name')!.text));
-    if (raw.length < todo.length) throw new LabError(`vcsim has ${raw.length} model VMs left, ${todo.length} templates needed: start it with more -vm`);
+    if (raw.length < todo.length)
+      throw new LabError(
+        `vcsim has ${raw.length} model VMs left, ${todo.length} templates needed: start it with more -vm`,
+      );
     for (const [i, name] of todo.entries()) {
       const vm = raw[i]!;
       const o = { timeoutMs: 30_000, what: `template ${name}` };
-      if (vm.props.get('runtime.powerState')?.text === 'poweredOn') await runTask(c, 'PowerOffVM_Task', ref('_this', vm.obj), o);
+      if (vm.props.get('runtime.powerState')?.text === 'poweredOn')
+        await runTask(c, 'PowerOffVM_Task', ref('_this', vm.obj), o);
       await runTask(c, 'Rename_Task', ref('_this', vm.obj) + text('newName', name), o);
       await c.call('MarkAsTemplate', ref('_this', vm.obj));
     }

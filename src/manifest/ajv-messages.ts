@@ -10,7 +10,8 @@ import type { Diagnostics } from './diagnostics';
 import { locate } from './yaml-file';
 import type { ParsedFile, PathSeg } from './yaml-file';
 
-type Schemaish = { 'x-shape'?: string; 'x-secret'?: boolean; properties?: Record<string, unknown>; enum?: unknown[] } | undefined;
+type Schemaish =
+  { 'x-shape'?: string; 'x-secret'?: boolean; properties?: Record<string, unknown>; enum?: unknown[] } | undefined;
 
 /** JSON pointer → path segments (array indices as numbers). */
 export function pointerToPath(pointer: string): PathSeg[] {
@@ -73,17 +74,28 @@ function shapeOf(group: ErrorObject[]): string {
   const parts = group.map((e) => {
     const p = e.params as Record<string, unknown>;
     switch (e.keyword) {
-      case 'type': return typeWords(String(p.type));
-      case 'const': return `\`${String(p.allowedValue)}\``;
-      case 'minimum': return `at least ${String(p.limit)}`;
-      case 'maximum': return `at most ${String(p.limit)}`;
-      case 'minItems': return `a list of at least ${String(p.limit)} entries`;
-      case 'maxItems': return `a list of at most ${String(p.limit)} entries`;
-      case 'minProperties': return `a map with at least ${String(p.limit)} entries`;
-      case 'maxProperties': return `a map with at most ${String(p.limit)} entries`;
-      case 'minLength': return `at least ${String(p.limit)} characters long`;
-      case 'maxLength': return `at most ${String(p.limit)} characters long`;
-      default: return (e.message ?? e.keyword).replace(/^must (be )?/, '');
+      case 'type':
+        return typeWords(String(p.type));
+      case 'const':
+        return `\`${String(p.allowedValue)}\``;
+      case 'minimum':
+        return `at least ${String(p.limit)}`;
+      case 'maximum':
+        return `at most ${String(p.limit)}`;
+      case 'minItems':
+        return `a list of at least ${String(p.limit)} entries`;
+      case 'maxItems':
+        return `a list of at most ${String(p.limit)} entries`;
+      case 'minProperties':
+        return `a map with at least ${String(p.limit)} entries`;
+      case 'maxProperties':
+        return `a map with at most ${String(p.limit)} entries`;
+      case 'minLength':
+        return `at least ${String(p.limit)} characters long`;
+      case 'maxLength':
+        return `at most ${String(p.limit)} characters long`;
+      default:
+        return (e.message ?? e.keyword).replace(/^must (be )?/, '');
     }
   });
   return [...new Set(parts)].join(' and ');
@@ -100,7 +112,10 @@ const TYPE_WORDS: Record<string, string> = {
 };
 
 function typeWords(types: string): string {
-  return types.split(',').map((t) => TYPE_WORDS[t] ?? t).join(' or ');
+  return types
+    .split(',')
+    .map((t) => TYPE_WORDS[t] ?? t)
+    .join(' or ');
 }
 
 /** What the value is: for repeated list entries, which ones. */
@@ -121,7 +136,13 @@ function isSecret(group: ErrorObject[]): boolean {
  * Reports ajv errors for one file. `base` prefixes instance paths (role params are validated as a
  * sub-document located inside a system file).
  */
-export function reportAjvErrors(errors: ErrorObject[], pf: ParsedFile, base: PathSeg[], diags: Diagnostics, label?: string): void {
+export function reportAjvErrors(
+  errors: ErrorObject[],
+  pf: ParsedFile,
+  base: PathSeg[],
+  diags: Diagnostics,
+  label?: string,
+): void {
   const groups = new Map<string, ErrorObject[]>();
   const missing = new Map<string, string[]>();
   for (const e of errors) {
@@ -131,13 +152,20 @@ export function reportAjvErrors(errors: ErrorObject[], pf: ParsedFile, base: Pat
     const propertyName = (e as { propertyName?: string }).propertyName;
     if (propertyName !== undefined) {
       const where = name === '' ? 'the top level' : name;
-      diags.error(locate(pf, [...path, propertyName], { key: true }), `key \`${clip(propertyName)}\` in ${where} must be ${shapeOf([e])}`);
+      diags.error(
+        locate(pf, [...path, propertyName], { key: true }),
+        `key \`${clip(propertyName)}\` in ${where} must be ${shapeOf([e])}`,
+      );
     } else if (e.keyword === 'additionalProperties') {
       const key = String((e.params as { additionalProperty: string }).additionalProperty);
       const allowed = Object.keys((e.parentSchema as Schemaish)?.properties ?? {});
       const hint = suggest(key, allowed);
       const where = name === '' ? 'the top level' : name;
-      const tail = hint ? ` (did you mean \`${hint}\`?)` : allowed.length ? ` (allowed keys: ${quoteList(allowed)})` : '';
+      const tail = hint
+        ? ` (did you mean \`${hint}\`?)`
+        : allowed.length
+          ? ` (allowed keys: ${quoteList(allowed)})`
+          : '';
       diags.error(locate(pf, [...path, key], { key: true }), `unknown key \`${clip(key)}\` in ${where}${tail}`);
     } else if (e.keyword === 'required') {
       const list = missing.get(e.instancePath) ?? [];
@@ -153,13 +181,18 @@ export function reportAjvErrors(errors: ErrorObject[], pf: ParsedFile, base: Pat
     const path = [...base, ...pointerToPath(ptr)];
     const name = label !== undefined ? displayPath([label, ...pointerToPath(ptr)]) : displayPath(path);
     const what = keys.length === 1 ? `required key \`${keys[0]}\`` : `required keys ${quoteList(keys)}`;
-    diags.error(locate(pf, path, { key: true }), name === '' ? `missing ${what} at the top level` : `${name} is missing ${what}`);
+    diags.error(
+      locate(pf, path, { key: true }),
+      name === '' ? `missing ${what} at the top level` : `${name} is missing ${what}`,
+    );
   }
   for (const [ptr, group] of groups) {
     const path = [...base, ...pointerToPath(ptr)];
     const name = label !== undefined ? displayPath([label, ...pointerToPath(ptr)]) : displayPath(path);
     const subject = name === '' ? 'the document' : name;
-    const got = isSecret(group) ? 'it holds a literal value: move the secret to an environment variable or a file' : gotText(group);
+    const got = isSecret(group)
+      ? 'it holds a literal value: move the secret to an environment variable or a file'
+      : gotText(group);
     diags.error(locate(pf, path), `${subject} must be ${shapeOf(group)}, ${got}`);
   }
 }

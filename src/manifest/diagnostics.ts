@@ -27,11 +27,23 @@ export class Diagnostics {
   readonly list: Diagnostic[] = [];
 
   error(at: SourceRef, message: string): void {
-    this.list.push({ file: oneLine(at.file), line: at.line, col: at.col, severity: 'error', message: oneLine(message) });
+    this.list.push({
+      file: oneLine(at.file),
+      line: at.line,
+      col: at.col,
+      severity: 'error',
+      message: oneLine(message),
+    });
   }
 
   warning(at: SourceRef, message: string): void {
-    this.list.push({ file: oneLine(at.file), line: at.line, col: at.col, severity: 'warning', message: oneLine(message) });
+    this.list.push({
+      file: oneLine(at.file),
+      line: at.line,
+      col: at.col,
+      severity: 'warning',
+      message: oneLine(message),
+    });
   }
 
   hasErrors(): boolean {
@@ -41,15 +53,16 @@ export class Diagnostics {
   /** Stable order: by file, then position, then message (so output and tests are deterministic). */
   sorted(): Diagnostic[] {
     return [...this.list].sort(
-      (a, b) =>
-        a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col || a.message.localeCompare(b.message),
+      (a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col || a.message.localeCompare(b.message),
     );
   }
 }
 
 /** Messages quote operator input (keys, values): control characters must not break the one-line format. */
 function oneLine(message: string): string {
-  return message.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  return message.replace(/[\u0000-\u001f\u007f]/g, (c) =>
+    c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }
 
 /** A key as a message shows it: at most 60 characters. */

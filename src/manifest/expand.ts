@@ -42,7 +42,13 @@ function flatten(value: unknown, field: string[], yamlPath: PathSeg[], pf: Parse
 }
 
 /** One layer's leaves: spec fields except the ones that steer expansion; labels wherever the kind keeps them. */
-function layerLeaves(pf: ParsedFile, spec: Record<string, unknown>, labels: unknown, labelsPath: PathSeg[], out: Map<string, Leaf>): void {
+function layerLeaves(
+  pf: ParsedFile,
+  spec: Record<string, unknown>,
+  labels: unknown,
+  labelsPath: PathSeg[],
+  out: Map<string, Leaf>,
+): void {
   for (const [k, v] of Object.entries(spec)) {
     if (k === 'state' || k === 'profile' || k === 'extends' || k === 'labels') continue;
     flatten(v, [k], ['spec', k], pf, out);
@@ -84,7 +90,10 @@ export function normalizeRole(r: RawRoleRef): RoleRef {
  * The profile chain of a system, nearest first. Stops (without reporting: the profile rules do) at an
  * unknown profile or a cycle.
  */
-export function profileChain(start: string | undefined, profiles: Map<string, LoadedProfile>): { chain: LoadedProfile[]; complete: boolean } {
+export function profileChain(
+  start: string | undefined,
+  profiles: Map<string, LoadedProfile>,
+): { chain: LoadedProfile[]; complete: boolean } {
   const chain: LoadedProfile[] = [];
   const seen = new Set<string>();
   let name = start;
@@ -177,12 +186,21 @@ export function expandSystem(sys: LoadedSystem, ctx: ExpandContext, diags: Diagn
     const where = locate(pf, ['spec'], { key: true });
     const via = spec.profile ? ` (not set by profile \`${spec.profile}\` either)` : '';
     for (const [field, yamlName] of REQUIRED_WHEN_PRESENT) {
-      if (!leaves.has(field)) diags.error(where, `system \`${desired.name}\` has no ${field}${via}: set ${yamlName} or use a profile that sets it`);
+      if (!leaves.has(field))
+        diags.error(
+          where,
+          `system \`${desired.name}\` has no ${field}${via}: set ${yamlName} or use a profile that sets it`,
+        );
     }
     if (desired.dns.domain === '' && netSite !== undefined) {
-      diags.error(where, `system \`${desired.name}\` has no dns.domain and net \`${net}\` declares none: set spec.dns.domain or the net's domain in shipshape.yaml`);
+      diags.error(
+        where,
+        `system \`${desired.name}\` has no dns.domain and net \`${net}\` declares none: set spec.dns.domain or the net's domain in shipshape.yaml`,
+      );
     }
   }
   const roles = leaves.get('roles');
-  return roles ? { desired, chainComplete: complete, rolesOrigin: { pf: roles.pf, yamlPath: roles.yamlPath } } : { desired, chainComplete: complete };
+  return roles
+    ? { desired, chainComplete: complete, rolesOrigin: { pf: roles.pf, yamlPath: roles.yamlPath } }
+    : { desired, chainComplete: complete };
 }

@@ -30,16 +30,27 @@ function errCode(e: unknown): string {
  * Resolves symlinks and checks the target stays inside the repo. Returns the real path, or undefined
  * (with a diagnostic) when the link escapes, dangles or cannot be followed.
  */
-export async function realInside(realRoot: string, abs: string, rel: string, diags: Diagnostics): Promise<string | undefined> {
+export async function realInside(
+  realRoot: string,
+  abs: string,
+  rel: string,
+  diags: Diagnostics,
+): Promise<string | undefined> {
   let real: string;
   try {
     real = await fs.realpath(abs);
   } catch (e) {
-    diags.error(fileStart(rel), `cannot read ${rel}: ${errCode(e) === 'ENOENT' ? 'it is a broken symlink' : errCode(e)}`);
+    diags.error(
+      fileStart(rel),
+      `cannot read ${rel}: ${errCode(e) === 'ENOENT' ? 'it is a broken symlink' : errCode(e)}`,
+    );
     return undefined;
   }
   if (!isInside(realRoot, real)) {
-    diags.error(fileStart(rel), `${rel} is a symlink to ${real}, outside the repo: refusing to read it (copy the file into the repo instead)`);
+    diags.error(
+      fileStart(rel),
+      `${rel} is a symlink to ${real}, outside the repo: refusing to read it (copy the file into the repo instead)`,
+    );
     return undefined;
   }
   return real;
@@ -62,7 +73,12 @@ function offsetPos(buf: Buffer, offset: number): { line: number; col: number } {
  * Reads one manifest as UTF-8 text with the guard rails: regular file only (a FIFO would hang), inside the
  * repo, at most MAX_FILE_BYTES, no NUL bytes, valid UTF-8. Returns undefined after reporting a problem.
  */
-export async function readManifestText(realRoot: string, abs: string, rel: string, diags: Diagnostics): Promise<string | undefined> {
+export async function readManifestText(
+  realRoot: string,
+  abs: string,
+  rel: string,
+  diags: Diagnostics,
+): Promise<string | undefined> {
   const real = await realInside(realRoot, abs, rel, diags);
   if (real === undefined) return undefined;
   let handle: fs.FileHandle | undefined;
@@ -73,7 +89,10 @@ export async function readManifestText(realRoot: string, abs: string, rel: strin
       return undefined;
     }
     if (st.size > MAX_FILE_BYTES) {
-      diags.error(fileStart(rel), `${rel} is ${(st.size / 1048576).toFixed(1)} MiB, larger than the 1 MiB limit for a manifest file`);
+      diags.error(
+        fileStart(rel),
+        `${rel} is ${(st.size / 1048576).toFixed(1)} MiB, larger than the 1 MiB limit for a manifest file`,
+      );
       return undefined;
     }
     handle = await fs.open(real, 'r');
@@ -123,7 +142,13 @@ export interface WalkOptions {
  * Lists the accepted files below `dirRel` (relative paths, sorted). Follows symlinks that stay inside
  * the repo, never the same real directory twice (no loops). Hidden entries (`.git`, editor swap files) are skipped.
  */
-export async function walk(realRoot: string, root: string, dirRel: string, opts: WalkOptions, diags: Diagnostics): Promise<string[]> {
+export async function walk(
+  realRoot: string,
+  root: string,
+  dirRel: string,
+  opts: WalkOptions,
+  diags: Diagnostics,
+): Promise<string[]> {
   const out: string[] = [];
   const seen = new Set<string>();
   async function visit(absDir: string): Promise<void> {
@@ -150,7 +175,10 @@ export async function walk(realRoot: string, root: string, dirRel: string, opts:
       if (isDir) await visit(abs);
       else if (opts.accept(ent.name)) out.push(relPath(root, abs));
       else if (opts.warnOthers && !/^readme/i.test(ent.name)) {
-        diags.warning(fileStart(relPath(root, abs)), `${relPath(root, abs)} is ignored: only .yaml and .yml files are loaded here`);
+        diags.warning(
+          fileStart(relPath(root, abs)),
+          `${relPath(root, abs)} is ignored: only .yaml and .yml files are loaded here`,
+        );
       }
     }
   }

@@ -47,7 +47,11 @@ class RepoReader {
   /** Files that exist but failed to load (unreadable, unparsable, invalid or misnamed). */
   readonly failed = new Set<string>();
 
-  constructor(readonly root: string, readonly realRoot: string, readonly diags: Diagnostics) {}
+  constructor(
+    readonly root: string,
+    readonly realRoot: string,
+    readonly diags: Diagnostics,
+  ) {}
 
   /** Reads and parses a file, then checks it against its schema; the parsed file is kept even when invalid. */
   async parse(rel: string, kind: ManifestKind): Promise<{ pf: ParsedFile; valid: boolean } | undefined> {
@@ -65,14 +69,20 @@ class RepoReader {
   }
 
   async exists(rel: string): Promise<boolean> {
-    return fs.lstat(path.join(this.root, rel)).then(() => true, () => false);
+    return fs.lstat(path.join(this.root, rel)).then(
+      () => true,
+      () => false,
+    );
   }
 
   /** The manifest's own name must match where it lives, so a name always leads to its file. */
   nameMatches(l: Loaded<{ metadata: { name: string } }>, expected: string, what: string): boolean {
     if (l.manifest.metadata.name === expected) return true;
     this.failed.add(l.pf.rel);
-    this.diags.error(locate(l.pf, ['metadata', 'name']), `${what} name \`${l.manifest.metadata.name}\` does not match its location: expected \`${expected}\` (${l.pf.rel})`);
+    this.diags.error(
+      locate(l.pf, ['metadata', 'name']),
+      `${what} name \`${l.manifest.metadata.name}\` does not match its location: expected \`${expected}\` (${l.pf.rel})`,
+    );
     return false;
   }
 }
@@ -88,7 +98,13 @@ async function loadSite(r: RepoReader): Promise<{ pf: ParsedFile; valid: boolean
 async function loadOs(r: RepoReader): Promise<Record<string, OsEntry>> {
   const out = dict<OsEntry>();
   if (!(await r.exists('os'))) return out;
-  for (const rel of await walk(r.realRoot, r.root, 'os', { accept: (n) => n === 'os.yaml', warnOthers: false }, r.diags)) {
+  for (const rel of await walk(
+    r.realRoot,
+    r.root,
+    'os',
+    { accept: (n) => n === 'os.yaml', warnOthers: false },
+    r.diags,
+  )) {
     const parts = rel.split('/');
     if (parts.length !== 3) {
       r.diags.error(fileStart(rel), `${rel} is not loaded: catalog entries live at os/<name>/os.yaml`);
@@ -99,35 +115,64 @@ async function loadOs(r: RepoReader): Promise<Record<string, OsEntry>> {
     const s = l.manifest.spec;
     const answerFile = `os/${parts[1]}/${s.answerFile}`;
     if (!(await r.exists(answerFile))) {
-      r.diags.error(locate(l.pf, ['spec', 'answerFile']), `OS \`${parts[1]}\`: answer-file template ${answerFile} does not exist; add it next to os.yaml`);
+      r.diags.error(
+        locate(l.pf, ['spec', 'answerFile']),
+        `OS \`${parts[1]}\`: answer-file template ${answerFile} does not exist; add it next to os.yaml`,
+      );
       continue;
     }
-    const entry: OsEntry = { name: parts[1], family: s.family, installer: s.installer, release: s.release, boot: { ...s.boot }, answerFile, packages: [...(s.packages ?? [])], file: rel, source: locate(l.pf, ['metadata', 'name']) };
+    const entry: OsEntry = {
+      name: parts[1],
+      family: s.family,
+      installer: s.installer,
+      release: s.release,
+      boot: { ...s.boot },
+      answerFile,
+      packages: [...(s.packages ?? [])],
+      file: rel,
+      source: locate(l.pf, ['metadata', 'name']),
+    };
     if (s.vsphereTemplate !== undefined) entry.vsphereTemplate = s.vsphereTemplate;
     out[parts[1]] = entry;
   }
   return out;
 }
 
-async function loadRoles(r: RepoReader): Promise<{ roles: Record<string, RoleDef>; params: Map<string, ValidateFunction> }> {
+async function loadRoles(
+  r: RepoReader,
+): Promise<{ roles: Record<string, RoleDef>; params: Map<string, ValidateFunction> }> {
   const roles = dict<RoleDef>();
   const params = new Map<string, ValidateFunction>();
   if (!(await r.exists('roles'))) return { roles, params };
   const ajv = operatorAjv();
-  for (const rel of await walk(r.realRoot, r.root, 'roles', { accept: (n) => n === 'role.yaml', warnOthers: false }, r.diags)) {
+  for (const rel of await walk(
+    r.realRoot,
+    r.root,
+    'roles',
+    { accept: (n) => n === 'role.yaml', warnOthers: false },
+    r.diags,
+  )) {
     const name = rel.slice('roles/'.length, -'/role.yaml'.length);
     const l = await r.load<RoleManifest>(rel, 'role');
     if (!l || !r.nameMatches(l, name, 'role')) continue;
     const schema = l.manifest.spec.params ?? { type: 'object' };
     const spec = l.manifest.spec;
-    roles[name] = { name, paramsSchema: schema, steps: spec.steps ?? [], remove: spec.remove ?? [], file: rel, source: locate(l.pf, ['metadata', 'name']) };
+    roles[name] = {
+      name,
+      paramsSchema: schema,
+      steps: spec.steps ?? [],
+      remove: spec.remove ?? [],
+      file: rel,
+      source: locate(l.pf, ['metadata', 'name']),
+    };
     if (spec.check !== undefined) roles[name].check = spec.check;
     await checkRoleSteps(r, l.pf, name);
     const bad = `params schema of role \`${name}\` is not a valid JSON Schema`;
     if (!ajv.validateSchema(schema)) {
       // One sentence per offending node; the meta-schema's anyOf branches would otherwise repeat it.
       const byPath = new Map<string, string>();
-      for (const e of ajv.errors ?? []) if (!byPath.has(e.instancePath)) byPath.set(e.instancePath, e.message ?? 'is invalid');
+      for (const e of ajv.errors ?? [])
+        if (!byPath.has(e.instancePath)) byPath.set(e.instancePath, e.message ?? 'is invalid');
       for (const [ptr, msg] of byPath) {
         const p = pointerToPath(ptr);
         r.diags.error(locate(l.pf, ['spec', 'params', ...p]), `${bad}: ${displayPath(['params', ...p])} ${msg}`);
@@ -151,20 +196,30 @@ async function checkRoleSteps(r: RepoReader, pf: ParsedFile, name: string): Prom
       const actions = STEP_ACTIONS.filter((a) => step[a] !== undefined);
       if (actions.length !== 1) {
         const what = actions.length ? `has ${actions.map((a) => `\`${a}\``).join(' and ')}` : 'has none';
-        r.diags.error(locate(pf, ['spec', list, i]), `role \`${name}\` ${list}[${i}] must have exactly one of ${STEP_ACTIONS.map((a) => `\`${a}\``).join(', ')}; it ${what}`);
+        r.diags.error(
+          locate(pf, ['spec', list, i]),
+          `role \`${name}\` ${list}[${i}] must have exactly one of ${STEP_ACTIONS.map((a) => `\`${a}\``).join(', ')}; it ${what}`,
+        );
       }
       if (step.file && (step.file.source === undefined) === (step.file.template === undefined)) {
-        r.diags.error(locate(pf, ['spec', list, i, 'file']), `role \`${name}\` ${list}[${i}].file needs exactly one of \`source\` (copied as is) or \`template\` (rendered)`);
+        r.diags.error(
+          locate(pf, ['spec', list, i, 'file']),
+          `role \`${name}\` ${list}[${i}].file needs exactly one of \`source\` (copied as is) or \`template\` (rendered)`,
+        );
       }
       if (list === 'remove' && (step.file || step.deb)) {
-        r.diags.error(locate(pf, ['spec', list, i]), `role \`${name}\` remove[${i}]: remove steps may use \`script\`, \`service\`, \`packages\` or \`absent\`, not \`file\` or \`deb\` (they are kept on the target to undo the role later)`);
+        r.diags.error(
+          locate(pf, ['spec', list, i]),
+          `role \`${name}\` remove[${i}]: remove steps may use \`script\`, \`service\`, \`packages\` or \`absent\`, not \`file\` or \`deb\` (they are kept on the target to undo the role later)`,
+        );
       }
     });
   }
   const refs: [string, PathSeg[]][] = [];
   (spec.steps ?? []).forEach((s, i) => {
     const f = s.file?.source ?? s.file?.template;
-    if (f !== undefined) refs.push([f, ['spec', 'steps', i, 'file', s.file?.source !== undefined ? 'source' : 'template']]);
+    if (f !== undefined)
+      refs.push([f, ['spec', 'steps', i, 'file', s.file?.source !== undefined ? 'source' : 'template']]);
     // A versioned package (`files/shop_{{ version }}_all.deb`) is checked when a system names the version.
     if (s.deb !== undefined && !s.deb.includes('{{')) refs.push([s.deb, ['spec', 'steps', i, 'deb']]);
   });
@@ -179,7 +234,12 @@ function baseName(rel: string): string {
   return path.posix.basename(rel).replace(/\.ya?ml$/, '');
 }
 
-async function loadAll<T extends { metadata: { name: string } }>(r: RepoReader, dir: string, kind: ManifestKind, what: string): Promise<{ loaded: Loaded<T>[]; files: string[] }> {
+async function loadAll<T extends { metadata: { name: string } }>(
+  r: RepoReader,
+  dir: string,
+  kind: ManifestKind,
+  what: string,
+): Promise<{ loaded: Loaded<T>[]; files: string[] }> {
   if (!(await r.exists(dir))) return { loaded: [], files: [] }; // e.g. a repo without profiles/
   const files = await walk(r.realRoot, r.root, dir, { accept: isYamlName, warnOthers: true }, r.diags);
   // Files are read in parallel (I/O bound, thousands of systems); results keep the sorted order.
@@ -206,11 +266,18 @@ async function load(dir: string, diags: Diagnostics): Promise<LoadResult> {
   const profiles = indexProfiles(profileFiles.loaded, brokenProfiles, diags);
   let systemFiles: LoadedSystem[] = [];
   if (!(await r.exists('systems'))) {
-    diags.warning(fileStart('systems/'), 'no systems/ directory: the repo declares no systems (nothing will be created; nothing is deleted without a tombstone)');
+    diags.warning(
+      fileStart('systems/'),
+      'no systems/ directory: the repo declares no systems (nothing will be created; nothing is deleted without a tombstone)',
+    );
   } else {
     const found = await loadAll<SystemManifest>(r, 'systems', 'system', 'system');
     systemFiles = found.loaded;
-    if (found.files.length === 0) diags.warning(fileStart('systems/'), 'systems/ holds no manifests: the repo declares no systems (nothing is deleted without a tombstone)');
+    if (found.files.length === 0)
+      diags.warning(
+        fileStart('systems/'),
+        'systems/ holds no manifests: the repo declares no systems (nothing is deleted without a tombstone)',
+      );
   }
   const facts = siteFacts(siteFile?.pf);
   if (siteFile) checkSite(siteFile.pf, facts, new Set(Object.keys(os)), diags);
@@ -222,10 +289,19 @@ async function load(dir: string, diags: Diagnostics): Promise<LoadResult> {
   const broken = {
     profiles: brokenProfiles,
     os: new Set(failed.filter((f) => /^os\/[^/]+\/os\.yaml$/.test(f)).map((f) => f.split('/')[1])),
-    roles: new Set(failed.filter((f) => /^roles\/.+\/role\.yaml$/.test(f)).map((f) => f.slice('roles/'.length, -'/role.yaml'.length))),
+    roles: new Set(
+      failed
+        .filter((f) => /^roles\/.+\/role\.yaml$/.test(f))
+        .map((f) => f.slice('roles/'.length, -'/role.yaml'.length)),
+    ),
   };
-  checkSystems({ systems: expanded, facts, os, roles, roleParams: params, profileNames: new Set(profiles.keys()), broken }, diags);
-  const systems = expanded.map((e) => e.desired).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.file < b.file ? -1 : 1));
+  checkSystems(
+    { systems: expanded, facts, os, roles, roleParams: params, profileNames: new Set(profiles.keys()), broken },
+    diags,
+  );
+  const systems = expanded
+    .map((e) => e.desired)
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.file < b.file ? -1 : 1));
   const result: LoadResult = { ok: !diags.hasErrors(), systems, diagnostics: diags.sorted(), os, roles };
   if (site) result.site = site;
   return result;

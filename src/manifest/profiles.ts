@@ -6,22 +6,35 @@ import { formatSource } from './types';
 import { locate } from './yaml-file';
 
 /** `broken`: names of profile files that exist but failed to load (reported by their own errors). */
-export function indexProfiles(loaded: LoadedProfile[], broken: Set<string>, diags: Diagnostics): Map<string, LoadedProfile> {
+export function indexProfiles(
+  loaded: LoadedProfile[],
+  broken: Set<string>,
+  diags: Diagnostics,
+): Map<string, LoadedProfile> {
   const byName = new Map<string, LoadedProfile>();
   for (const p of loaded) {
     const name = p.manifest.metadata.name;
     const first = byName.get(name);
     if (first) {
-      diags.error(locate(p.pf, ['metadata', 'name']), `profile name \`${name}\` is already used by ${formatSource(locate(first.pf, ['metadata', 'name']))}`);
+      diags.error(
+        locate(p.pf, ['metadata', 'name']),
+        `profile name \`${name}\` is already used by ${formatSource(locate(first.pf, ['metadata', 'name']))}`,
+      );
     } else byName.set(name, p);
   }
   for (const p of byName.values()) {
     const parent = p.manifest.spec.extends;
     if (parent !== undefined && !byName.has(parent) && broken.has(parent)) {
-      diags.error(locate(p.pf, ['spec', 'extends']), `profile \`${parent}\` has errors (see its file in profiles/): \`${p.manifest.metadata.name}\` cannot extend it until they are fixed`);
+      diags.error(
+        locate(p.pf, ['spec', 'extends']),
+        `profile \`${parent}\` has errors (see its file in profiles/): \`${p.manifest.metadata.name}\` cannot extend it until they are fixed`,
+      );
     } else if (parent !== undefined && !byName.has(parent)) {
       const hint = suggest(parent, [...byName.keys()]);
-      diags.error(locate(p.pf, ['spec', 'extends']), `unknown profile \`${parent}\`${hint ? ` (did you mean \`${hint}\`?)` : ''}: declare it in profiles/`);
+      diags.error(
+        locate(p.pf, ['spec', 'extends']),
+        `unknown profile \`${parent}\`${hint ? ` (did you mean \`${hint}\`?)` : ''}: declare it in profiles/`,
+      );
     }
   }
   // Each profile has at most one parent, so a cycle is found by walking up from every profile.

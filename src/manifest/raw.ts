@@ -89,7 +89,12 @@ export interface RoleManifest {
   apiVersion: 'shipshape.dev/v1';
   kind: 'Role';
   metadata: { name: string };
-  spec: { params?: { type?: 'object'; [k: string]: unknown }; steps?: RawRoleStep[]; check?: string; remove?: RawRoleStep[] };
+  spec: {
+    params?: { type?: 'object'; [k: string]: unknown };
+    steps?: RawRoleStep[];
+    check?: string;
+    remove?: RawRoleStep[];
+  };
 }
 
 /**

@@ -58,27 +58,50 @@ function uniqueBy(items: { key: string; at: SourceRef; what: string }[], diags: 
 function checkReferences(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics): void {
   const s = e.desired;
   if (s.profile !== undefined && ctx.broken.profiles.has(s.profile) && !ctx.profileNames.has(s.profile)) {
-    diags.error(src(s, 'profile'), `profile \`${s.profile}\` has errors (see its file in profiles/): the system cannot be expanded until they are fixed`);
+    diags.error(
+      src(s, 'profile'),
+      `profile \`${s.profile}\` has errors (see its file in profiles/): the system cannot be expanded until they are fixed`,
+    );
   } else if (s.profile !== undefined && !ctx.profileNames.has(s.profile)) {
     diags.error(src(s, 'profile'), unknownRef('profile', s.profile, ctx.profileNames, 'declare it in profiles/'));
   } else if (s.profile !== undefined && !e.chainComplete) {
-    diags.error(src(s, 'profile'), `profile \`${s.profile}\` cannot be expanded: a profile it extends is unknown, has errors or is part of a cycle (see profiles/)`);
+    diags.error(
+      src(s, 'profile'),
+      `profile \`${s.profile}\` cannot be expanded: a profile it extends is unknown, has errors or is part of a cycle (see profiles/)`,
+    );
   }
   if (s.os !== '' && !Object.hasOwn(ctx.os, s.os) && ctx.broken.os.has(s.os)) {
     diags.error(src(s, 'os'), `OS \`${s.os}\` has errors (see os/${s.os}/os.yaml): fix them first`);
   } else if (s.os !== '' && !Object.hasOwn(ctx.os, s.os)) {
-    diags.error(src(s, 'os'), unknownRef('OS', s.os, Object.keys(ctx.os), `add os/${s.os}/os.yaml or use a catalog entry`));
+    diags.error(
+      src(s, 'os'),
+      unknownRef('OS', s.os, Object.keys(ctx.os), `add os/${s.os}/os.yaml or use a catalog entry`),
+    );
   } else if (s.os !== '' && s.state === 'present' && ctx.facts.templates && !Object.hasOwn(ctx.facts.templates, s.os)) {
-    diags.error(src(s, 'os'), `OS \`${s.os}\` has no VM template: add it to ${ctx.facts.templatesPath ?? 'vms.templates'} in shipshape.yaml`);
+    diags.error(
+      src(s, 'os'),
+      `OS \`${s.os}\` has no VM template: add it to ${ctx.facts.templatesPath ?? 'vms.templates'} in shipshape.yaml`,
+    );
   }
   s.roles.forEach((r, i) => {
     if (Object.hasOwn(ctx.roles, r.name)) return;
-    if (ctx.broken.roles.has(r.name)) diags.error(src(s, `roles[${i}]`), `role \`${r.name}\` has errors (see roles/${r.name}/role.yaml): fix them first`);
-    else diags.error(src(s, `roles[${i}]`), unknownRef('role', r.name, Object.keys(ctx.roles), `add roles/${r.name}/role.yaml`));
+    if (ctx.broken.roles.has(r.name))
+      diags.error(
+        src(s, `roles[${i}]`),
+        `role \`${r.name}\` has errors (see roles/${r.name}/role.yaml): fix them first`,
+      );
+    else
+      diags.error(
+        src(s, `roles[${i}]`),
+        unknownRef('role', r.name, Object.keys(ctx.roles), `add roles/${r.name}/role.yaml`),
+      );
   });
   const nets = ctx.facts.netNames;
   if (nets && s.network.net !== '' && !nets.has(s.network.net)) {
-    diags.error(src(s, 'network.net'), unknownRef('net', s.network.net, nets, 'declare it under nets: in shipshape.yaml'));
+    diags.error(
+      src(s, 'network.net'),
+      unknownRef('net', s.network.net, nets, 'declare it under nets: in shipshape.yaml'),
+    );
   }
 }
 
@@ -90,11 +113,16 @@ function checkAddress(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): v
   if (!c) return;
   const at = src(s, 'network.ip');
   if (!cidrContains(c, ip)) diags.error(at, `ip ${s.network.ip} is outside net \`${net.title}\` (${net.cidr})`);
-  else if (ip === c.network) diags.error(at, `ip ${s.network.ip} is the network address of ${net.cidr}, not a host address`);
-  else if (ip === c.broadcast) diags.error(at, `ip ${s.network.ip} is the broadcast address of ${net.cidr}, not a host address`);
+  else if (ip === c.network)
+    diags.error(at, `ip ${s.network.ip} is the network address of ${net.cidr}, not a host address`);
+  else if (ip === c.broadcast)
+    diags.error(at, `ip ${s.network.ip} is the broadcast address of ${net.cidr}, not a host address`);
   else if (s.network.ip === net.gateway) diags.error(at, `ip ${s.network.ip} is the gateway of net \`${net.title}\``);
   else if ((Object.hasOwn(ctx.facts.reserved, net.title) ? ctx.facts.reserved[net.title] : []).includes(s.network.ip)) {
-    diags.error(at, `ip ${s.network.ip} is reserved in net \`${net.title}\` (nets.${net.title}.reserved in shipshape.yaml)`);
+    diags.error(
+      at,
+      `ip ${s.network.ip} is reserved in net \`${net.title}\` (nets.${net.title}.reserved in shipshape.yaml)`,
+    );
   }
 }
 
@@ -102,9 +130,14 @@ function checkDomain(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): vo
   const zones = ctx.facts.zoneNames ?? [];
   if (s.dns.domain === '') return;
   const covered = zones.length === 0 || zones.some((z) => s.dns.domain === z || s.dns.domain.endsWith(`.${z}`));
-  if (!covered) diags.error(src(s, 'dns.domain'), `domain \`${s.dns.domain}\` is in no DNS zone of shipshape.yaml (dns.zones): add the zone or fix the domain`);
+  if (!covered)
+    diags.error(
+      src(s, 'dns.domain'),
+      `domain \`${s.dns.domain}\` is in no DNS zone of shipshape.yaml (dns.zones): add the zone or fix the domain`,
+    );
   const fqdn = `${s.name}.${s.dns.domain}`;
-  if (fqdn.length > 253) diags.error(src(s, 'dns.domain'), `${fqdn} is ${fqdn.length} characters long; a DNS name may have at most 253`);
+  if (fqdn.length > 253)
+    diags.error(src(s, 'dns.domain'), `${fqdn} is ${fqdn.length} characters long; a DNS name may have at most 253`);
 }
 
 function checkRoleParams(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics): void {
@@ -130,7 +163,9 @@ export function checkSystems(ctx: RuleContext, diags: Diagnostics): void {
     diags,
   );
   uniqueBy(
-    present.filter((s) => s.network.ip !== 'auto').map((s) => ({ key: s.network.ip, at: src(s, 'network.ip'), what: `ip ${s.network.ip} of \`${s.name}\`` })),
+    present
+      .filter((s) => s.network.ip !== 'auto')
+      .map((s) => ({ key: s.network.ip, at: src(s, 'network.ip'), what: `ip ${s.network.ip} of \`${s.name}\`` })),
     diags,
   );
   uniqueBy(
@@ -143,10 +178,16 @@ export function checkSystems(ctx: RuleContext, diags: Diagnostics): void {
     ': set spec.network.mac to a free address on one of them',
   );
   const names: { key: string; at: SourceRef; what: string }[] = [];
-  for (const s of present) if (s.dns.domain) names.push({ key: `${s.name}.${s.dns.domain}`, at: src(s, 'name'), what: `DNS name ${s.name}.${s.dns.domain}` });
+  for (const s of present)
+    if (s.dns.domain)
+      names.push({ key: `${s.name}.${s.dns.domain}`, at: src(s, 'name'), what: `DNS name ${s.name}.${s.dns.domain}` });
   for (const s of present) {
     s.dns.aliases.forEach((a, i) =>
-      names.push({ key: `${a}.${s.dns.domain}`, at: src(s, `dns.aliases[${i}]`), what: `alias ${a}.${s.dns.domain} of \`${s.name}\`` }),
+      names.push({
+        key: `${a}.${s.dns.domain}`,
+        at: src(s, `dns.aliases[${i}]`),
+        what: `alias ${a}.${s.dns.domain} of \`${s.name}\``,
+      }),
     );
   }
   uniqueBy(names, diags);

@@ -52,7 +52,13 @@ function composeSection(section: Json, backends: readonly AnyBackend[]): Json {
     properties: { ...common, backend: { enum: ids, 'x-shape': ids.map((i) => `\`${i}\``).join(', ') } },
     allOf: mine.map((b) => ({
       if: { properties: { backend: { const: b.id } }, required: ['backend'] },
-      then: { ...b.schema, properties: { ...Object.fromEntries(Object.keys(common).map((k) => [k, true])), ...(b.schema.properties as Json) } },
+      then: {
+        ...b.schema,
+        properties: {
+          ...Object.fromEntries(Object.keys(common).map((k) => [k, true])),
+          ...(b.schema.properties as Json),
+        },
+      },
     })),
   };
 }
@@ -60,7 +66,8 @@ function composeSection(section: Json, backends: readonly AnyBackend[]): Json {
 /** The site schema with every backend's schema composed in (schemas/site.schema.json + each backend folder's schema.json). */
 export function composedSiteSchema(backends: readonly AnyBackend[] = BACKENDS): Json {
   const defs = { ...((siteSchema as Json).definitions as Record<string, Json>) };
-  for (const [name, def] of Object.entries(defs)) if (typeof def['x-backends'] === 'string') defs[name] = composeSection(def, backends);
+  for (const [name, def] of Object.entries(defs))
+    if (typeof def['x-backends'] === 'string') defs[name] = composeSection(def, backends);
   return { ...(siteSchema as Json), definitions: defs };
 }
 

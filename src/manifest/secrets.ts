@@ -25,11 +25,14 @@ export function parseSecretRef(ref: string): { source: 'env' | 'file'; key: stri
 export async function resolveSecret(ref: SecretRef, root: string): Promise<string> {
   const parsed = parseSecretRef(ref.ref);
   // Not a reference: it may be the secret itself, so it is not repeated.
-  if (!parsed) throw new SecretError('a secret field holds no ${env:NAME} or ${file:PATH} reference (its value is not shown)');
+  if (!parsed)
+    throw new SecretError('a secret field holds no ${env:NAME} or ${file:PATH} reference (its value is not shown)');
   if (parsed.source === 'env') {
     const v = process.env[parsed.key];
     if (v === undefined || v === '') {
-      throw new SecretError(`secret ${ref.ref} is not set: export ${parsed.key} in the environment that runs shipshape`);
+      throw new SecretError(
+        `secret ${ref.ref} is not set: export ${parsed.key} in the environment that runs shipshape`,
+      );
     }
     registerSecret(v);
     return v;
@@ -44,7 +47,9 @@ export async function resolveSecret(ref: SecretRef, root: string): Promise<strin
   } catch (e) {
     if (e instanceof SecretError) throw e;
     const code = (e as NodeJS.ErrnoException).code ?? 'unknown error';
-    throw new SecretError(`secret ${ref.ref} cannot be read (${code}): create ${file} or fix the reference in shipshape.yaml`);
+    throw new SecretError(
+      `secret ${ref.ref} cannot be read (${code}): create ${file} or fix the reference in shipshape.yaml`,
+    );
   }
   // One trailing newline is an artefact of editors and `echo`; the secret itself is the rest.
   const value = text.replace(/\r?\n$/, '');
@@ -95,7 +100,10 @@ export function checkSecretRefs(pf: ParsedFile, root: string, diags: Diagnostics
   const spec = asMap(asMap(pf.value)?.spec) ?? {};
   const raw = asMap(spec.secrets);
   const strings = (v: unknown) => asList(v).filter((x): x is string => typeof x === 'string');
-  const policy = secretPolicy({ ...(raw?.folders !== undefined ? { folders: strings(raw.folders) } : {}), env: strings(raw?.env) });
+  const policy = secretPolicy({
+    ...(raw?.folders !== undefined ? { folders: strings(raw.folders) } : {}),
+    env: strings(raw?.env),
+  });
   const visit = (v: unknown, at: PathSeg[]): void => {
     if (typeof v === 'string') {
       const why = refusedRef(v, policy, root);

@@ -22,7 +22,12 @@ export function buildSite(root: string, m: SiteManifest): SiteConfig {
   const s = m.spec;
   const nets: Record<string, NetSite> = {};
   for (const [title, n] of Object.entries(s.nets)) {
-    const net: NetSite = { title, cidr: n.cidr, dnsServers: [...(n.dnsServers ?? [])], reserved: [...(n.reserved ?? [])] };
+    const net: NetSite = {
+      title,
+      cidr: n.cidr,
+      dnsServers: [...(n.dnsServers ?? [])],
+      reserved: [...(n.reserved ?? [])],
+    };
     if (n.gateway !== undefined) net.gateway = n.gateway;
     if (n.domain !== undefined) net.domain = n.domain;
     if (n.reverseZone !== undefined) net.reverseZone = n.reverseZone;
@@ -82,14 +87,22 @@ export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>
   for (const [title, n] of Object.entries(facts.nets)) {
     const c = parseCidr(n.cidr);
     if (!c) continue;
-    if (c.hostBitsSet) diags.error(at('nets', title, 'cidr'), `net \`${title}\`: ${n.cidr} has host bits set (did you mean ${intToIp(c.network)}/${c.prefix}?)`);
+    if (c.hostBitsSet)
+      diags.error(
+        at('nets', title, 'cidr'),
+        `net \`${title}\`: ${n.cidr} has host bits set (did you mean ${intToIp(c.network)}/${c.prefix}?)`,
+      );
     const g = n.gateway === undefined ? null : ipToInt(n.gateway);
     if (g !== null && (!cidrContains(c, g) || g === c.network || g === c.broadcast)) {
-      diags.error(at('nets', title, 'gateway'), `net \`${title}\`: gateway ${n.gateway} is not a host address inside ${n.cidr}`);
+      diags.error(
+        at('nets', title, 'gateway'),
+        `net \`${title}\`: gateway ${n.gateway} is not a host address inside ${n.cidr}`,
+      );
     }
     (Object.hasOwn(facts.reserved, title) ? facts.reserved[title] : []).forEach((ip, i) => {
       const v = ipToInt(ip);
-      if (v !== null && !cidrContains(c, v)) diags.error(at('nets', title, 'reserved', i), `reserved address ${ip} is outside net \`${title}\` (${n.cidr})`);
+      if (v !== null && !cidrContains(c, v))
+        diags.error(at('nets', title, 'reserved', i), `reserved address ${ip} is outside net \`${title}\` (${n.cidr})`);
     });
   }
   const known = facts.netNames;
@@ -107,32 +120,61 @@ export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>
   for (const [e, p] of sshChecks) {
     const n = (e.hostKeyFingerprint !== undefined ? 1 : 0) + (e.knownHosts !== undefined ? 1 : 0);
     if (n !== 1) {
-      diags.error(locate(pf, ['spec', ...p], { key: true }), `${displayPath(['spec', ...p])} needs exactly one of hostKeyFingerprint or knownHosts (the SSH host key is always verified)`);
+      diags.error(
+        locate(pf, ['spec', ...p], { key: true }),
+        `${displayPath(['spec', ...p])} needs exactly one of hostKeyFingerprint or knownHosts (the SSH host key is always verified)`,
+      );
     }
   }
   // i-doit's API key (and the user's password) travel with every request: only over TLS, except on a lab site.
   for (const sec of ['ipam', 'cmdb'] as const) {
     const b = asMap(spec[sec]);
     if (b?.backend === 'idoit' && typeof b.url === 'string' && /^http:/i.test(b.url) && spec.lab !== true) {
-      diags.error(at(sec, 'url'), `${sec}.url is plain http: the i-doit API key would cross the network in clear text. Use https:// (with ${sec}.tls.caFile or ${sec}.tls.thumbprint for a private CA or a self-signed certificate); only a lab site (lab: true) may use http`);
+      diags.error(
+        at(sec, 'url'),
+        `${sec}.url is plain http: the i-doit API key would cross the network in clear text. Use https:// (with ${sec}.tls.caFile or ${sec}.tls.thumbprint for a private CA or a self-signed certificate); only a lab site (lab: true) may use http`,
+      );
     }
   }
   const sp = asMap(spec.specialise);
   if (sp?.rootPrefix !== undefined && spec.lab !== true) {
-    diags.error(at('specialise', 'rootPrefix'), 'specialise.rootPrefix is for labs and tests only (several test hosts on one machine); a real site sets no prefix, or sets lab: true');
+    diags.error(
+      at('specialise', 'rootPrefix'),
+      'specialise.rootPrefix is for labs and tests only (several test hosts on one machine); a real site sets no prefix, or sets lab: true',
+    );
   }
-  dupes(zones.map((z) => asMap(z)?.name), (i) => at('dns', 'zones', i, 'name'), 'DNS zone', diags);
-  dupes(servers.map((d) => asMap(d)?.name), (i) => at('dhcp', 'servers', i, 'name'), 'DHCP server', diags);
+  dupes(
+    zones.map((z) => asMap(z)?.name),
+    (i) => at('dns', 'zones', i, 'name'),
+    'DNS zone',
+    diags,
+  );
+  dupes(
+    servers.map((d) => asMap(d)?.name),
+    (i) => at('dhcp', 'servers', i, 'name'),
+    'DHCP server',
+    diags,
+  );
   servers.forEach((d, i) =>
     asList(asMap(d)?.nets).forEach((net, j) => {
       if (typeof net === 'string' && known && !known.has(net)) {
-        diags.error(at('dhcp', 'servers', i, 'nets', j), `DHCP server \`${String(asMap(d)?.name)}\` serves net \`${net}\`, which is not declared in spec.nets`);
+        diags.error(
+          at('dhcp', 'servers', i, 'nets', j),
+          `DHCP server \`${String(asMap(d)?.name)}\` serves net \`${net}\`, which is not declared in spec.nets`,
+        );
       }
     }),
   );
-  for (const [field, sub] of [['provisioning', 'mirrors'], ['provisioning', 'localMirrors']] as const) {
+  for (const [field, sub] of [
+    ['provisioning', 'mirrors'],
+    ['provisioning', 'localMirrors'],
+  ] as const) {
     for (const os of Object.keys(asMap(asMap(spec[field])?.[sub]) ?? {})) {
-      if (!osNames.has(os)) diags.error(locate(pf, ['spec', field, sub, os], { key: true }), `${field}.${sub} names OS \`${os}\`, which has no os/${os}/os.yaml`);
+      if (!osNames.has(os))
+        diags.error(
+          locate(pf, ['spec', field, sub, os], { key: true }),
+          `${field}.${sub} names OS \`${os}\`, which has no os/${os}/os.yaml`,
+        );
     }
   }
   const sections: [BackendKind, unknown, PathSeg[]][] = [
@@ -147,14 +189,22 @@ export function checkSite(pf: ParsedFile, facts: SiteFacts, osNames: Set<string>
     const b = BACKENDS.find((x) => x.kind === kind && x.id === sec?.backend);
     if (!sec || !b) continue; // an unknown backend is a schema error
     if (b.labOnly && spec.lab !== true) {
-      diags.error(at(...p, 'backend'), `backend \`${b.id}\` is a lab stand-in: only a site with \`lab: true\` may use it`);
+      diags.error(
+        at(...p, 'backend'),
+        `backend \`${b.id}\` is a lab stand-in: only a site with \`lab: true\` may use it`,
+      );
     }
     for (const [key, what] of Object.entries(b.labOnlyKeys ?? {})) {
-      if (sec[key] !== undefined && spec.lab !== true) diags.error(at(...p, key), `${displayPath([...p, key])} ${what}: remove it, or set lab: true`);
+      if (sec[key] !== undefined && spec.lab !== true)
+        diags.error(at(...p, key), `${displayPath([...p, key])} ${what}: remove it, or set lab: true`);
     }
     for (const key of b.osKeys ?? []) {
       for (const os of Object.keys(asMap(sec[key]) ?? {})) {
-        if (!osNames.has(os)) diags.error(locate(pf, ['spec', ...p, key, os], { key: true }), `${displayPath([...p, key])} names OS \`${os}\`, which has no os/${os}/os.yaml`);
+        if (!osNames.has(os))
+          diags.error(
+            locate(pf, ['spec', ...p, key, os], { key: true }),
+            `${displayPath([...p, key])} names OS \`${os}\`, which has no os/${os}/os.yaml`,
+          );
       }
     }
   }

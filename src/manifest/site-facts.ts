@@ -55,7 +55,12 @@ export function siteFacts(pf: ParsedFile | undefined): SiteFacts {
       const n = asMap(raw);
       const cidr = str(n?.cidr);
       if (!n || cidr === undefined) continue;
-      const net: NetSite = { title, cidr, dnsServers: asList(n.dnsServers).filter((x): x is string => typeof x === 'string'), reserved: [] };
+      const net: NetSite = {
+        title,
+        cidr,
+        dnsServers: asList(n.dnsServers).filter((x): x is string => typeof x === 'string'),
+        reserved: [],
+      };
       if (str(n.gateway) !== undefined) net.gateway = str(n.gateway);
       if (str(n.domain) !== undefined) {
         net.domain = str(n.domain);
@@ -70,9 +75,13 @@ export function siteFacts(pf: ParsedFile | undefined): SiteFacts {
     if (list.length) facts.reserved[net] = list;
   }
   const zones = asList(asMap(spec.dns)?.zones);
-  if (zones.length > 0) facts.zoneNames = zones.map((z) => str(asMap(z)?.name)).filter((x): x is string => x !== undefined);
+  if (zones.length > 0)
+    facts.zoneNames = zones.map((z) => str(asMap(z)?.name)).filter((x): x is string => x !== undefined);
   const vms = asMap(spec.vms);
-  const key = typeof vms?.backend === 'string' ? BACKENDS.find((b) => b.kind === 'vms' && b.id === vms.backend)?.osKeys?.[0] : undefined;
+  const key =
+    typeof vms?.backend === 'string'
+      ? BACKENDS.find((b) => b.kind === 'vms' && b.id === vms.backend)?.osKeys?.[0]
+      : undefined;
   if (vms && key) {
     facts.templates = dict();
     facts.templatesPath = `vms.${key}`;

@@ -35,7 +35,10 @@ function checkNodes(rel: string, text: string, doc: Document.Parsed, lc: LineCou
   visit(doc, {
     Pair(_k, pair) {
       if (pair.key !== null && !isScalar(pair.key)) {
-        diags.error(at(rel, lc, (pair.key as Node).range?.[0] ?? 0), 'a map key must be a plain name, not a list or map');
+        diags.error(
+          at(rel, lc, (pair.key as Node).range?.[0] ?? 0),
+          'a map key must be a plain name, not a list or map',
+        );
         ok = false;
       }
     },
@@ -45,7 +48,10 @@ function checkNodes(rel: string, text: string, doc: Document.Parsed, lc: LineCou
         const start = node.range?.[0] ?? 0;
         let bang = text.lastIndexOf('!', start);
         while (bang > 0 && text[bang - 1] === '!') bang--;
-        diags.error(at(rel, lc, bang >= 0 ? bang : start), `YAML tag \`${node.tag}\` is not allowed in manifests: write a plain value`);
+        diags.error(
+          at(rel, lc, bang >= 0 ? bang : start),
+          `YAML tag \`${node.tag}\` is not allowed in manifests: write a plain value`,
+        );
         ok = false;
       }
     },
@@ -75,7 +81,12 @@ export function parseManifest(rel: string, text: string, diags: Diagnostics): Pa
     const pos = at(rel, lc, e.pos[0]);
     if (e.code === 'DUPLICATE_KEY') {
       const key = keyAt(docs[0], e.pos[0]);
-      diags.error(pos, key === undefined ? 'duplicate key: a key may appear only once in a map' : `duplicate key \`${key}\`: a key may appear only once in a map`);
+      diags.error(
+        pos,
+        key === undefined
+          ? 'duplicate key: a key may appear only once in a map'
+          : `duplicate key \`${key}\`: a key may appear only once in a map`,
+      );
     } else if (/call stack/i.test(e.message)) {
       diags.error(pos, 'YAML is nested too deeply here for the parser: a manifest needs only a few levels');
       ok = false;
@@ -90,7 +101,10 @@ export function parseManifest(rel: string, text: string, diags: Diagnostics): Pa
     if (w.code !== 'TAG_RESOLVE_FAILED') diags.warning(at(rel, lc, w.pos[0]), `YAML: ${w.message}`);
   }
   if (docs.length > 1) {
-    diags.error(at(rel, lc, docs[1].range[0]), `${rel} holds ${docs.length} YAML documents: put exactly one manifest in each file`);
+    diags.error(
+      at(rel, lc, docs[1].range[0]),
+      `${rel} holds ${docs.length} YAML documents: put exactly one manifest in each file`,
+    );
     ok = false;
   }
   if (!ok) return undefined;
@@ -104,7 +118,10 @@ export function parseManifest(rel: string, text: string, diags: Diagnostics): Pa
     const pos = firstAlias ? at(rel, lc, firstAlias) : fileStart(rel);
     const msg = (e as Error).message;
     if (/resource exhaustion/.test(msg)) {
-      diags.error(pos, `too many alias expansions (more than ${MAX_ALIAS_COUNT}): write the values out instead of nesting aliases`);
+      diags.error(
+        pos,
+        `too many alias expansions (more than ${MAX_ALIAS_COUNT}): write the values out instead of nesting aliases`,
+      );
     } else {
       diags.error(pos, `YAML alias error: ${msg}`);
     }

@@ -30,7 +30,13 @@ export function parseCidr(cidr: string): Cidr | null {
   if (addr === null || !Number.isInteger(prefix) || prefix < 0 || prefix > 32) return null;
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
   const network = (addr & mask) >>> 0;
-  return { network, broadcast: (network | (~mask >>> 0)) >>> 0, prefix, hostBitsSet: network !== addr, text: `${intToIp(network)}/${prefix}` };
+  return {
+    network,
+    broadcast: (network | (~mask >>> 0)) >>> 0,
+    prefix,
+    hostBitsSet: network !== addr,
+    text: `${intToIp(network)}/${prefix}`,
+  };
 }
 
 export function cidrContains(c: Cidr, ip: number): boolean {

@@ -27,7 +27,17 @@ export interface NotifyEvent {
   summary: string;
   /** One line per system or item. */
   details: string[];
-  run: { id: number; kind: string; trigger: string; status: string; commit?: string; author?: string; host: string; startedAt: string; durationMs?: number };
+  run: {
+    id: number;
+    kind: string;
+    trigger: string;
+    status: string;
+    commit?: string;
+    author?: string;
+    host: string;
+    startedAt: string;
+    durationMs?: number;
+  };
 }
 
 /** `slack=https://…`, `teams=https://…`, or a plain URL (generic JSON). */
@@ -39,7 +49,9 @@ export function parseWebhook(spec: string): Webhook {
   try {
     u = new URL(url);
   } catch {
-    throw new Error(`--notify "${spec.slice(0, 40)}": not a URL; write FORMAT=URL with FORMAT one of ${WEBHOOK_FORMATS.join(', ')}, e.g. slack=https://hooks.slack.com/services/…`);
+    throw new Error(
+      `--notify "${spec.slice(0, 40)}": not a URL; write FORMAT=URL with FORMAT one of ${WEBHOOK_FORMATS.join(', ')}, e.g. slack=https://hooks.slack.com/services/…`,
+    );
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`--notify: ${u.protocol} is not http(s)`);
   return { url, format };
@@ -48,35 +60,74 @@ export function parseWebhook(spec: string): Webhook {
 /** The events a finished run gives rise to, compared with the previous run of the same kind. */
 export function eventsFor(run: RunRecord, previous?: RunRecord): NotifyEvent[] {
   const head = {
-    id: run.id, kind: run.kind, trigger: run.trigger, status: run.status, host: run.host, startedAt: run.startedAt,
-    ...(run.commit ? { commit: run.commit } : {}), ...(run.author ? { author: run.author } : {}), ...(run.durationMs !== undefined ? { durationMs: run.durationMs } : {}),
+    id: run.id,
+    kind: run.kind,
+    trigger: run.trigger,
+    status: run.status,
+    host: run.host,
+    startedAt: run.startedAt,
+    ...(run.commit ? { commit: run.commit } : {}),
+    ...(run.author ? { author: run.author } : {}),
+    ...(run.durationMs !== undefined ? { durationMs: run.durationMs } : {}),
   };
   const out: NotifyEvent[] = [];
   const commit = run.commit ? ` at ${run.commit.slice(0, 12)}` : '';
   if (run.status === 'failed' || run.status === 'error') {
     const failedSystems = (run.outcomes ?? []).filter((o) => o.status === 'failed');
-    const details = run.error ? [run.error] : failedSystems.map((o) => `${o.system}: ${o.error?.kind}: ${o.error?.message}`);
-    out.push({ event: 'run.failed', summary: `shipshape ${run.kind} #${run.id} failed${commit} (${run.trigger})`, details, run: head });
+    const details = run.error
+      ? [run.error]
+      : failedSystems.map((o) => `${o.system}: ${o.error?.kind}: ${o.error?.message}`);
+    out.push({
+      event: 'run.failed',
+      summary: `shipshape ${run.kind} #${run.id} failed${commit} (${run.trigger})`,
+      details,
+      run: head,
+    });
   }
   const installs = (run.outcomes ?? []).filter((o) => o.status === 'failed' && o.error?.kind === 'install');
   if (installs.length) {
-    out.push({ event: 'install.failed', summary: `installation failed on ${installs.map((o) => o.system).join(', ')}`, details: installs.map((o) => `${o.system}: ${o.error!.message}`), run: head });
+    out.push({
+      event: 'install.failed',
+      summary: `installation failed on ${installs.map((o) => o.system).join(', ')}`,
+      details: installs.map((o) => `${o.system}: ${o.error!.message}`),
+      run: head,
+    });
   }
   if (run.kind === 'drift' && run.drift) {
     const now = driftKeys(run);
     const before = previous?.drift ? driftKeys(previous) : new Map<string, string>();
     const found = [...now].filter(([k]) => !before.has(k)).map(([, v]) => v);
     const resolved = [...before].filter(([k]) => !now.has(k)).map(([, v]) => v);
-    if (found.length) out.push({ event: 'drift.found', summary: `drift found: ${found.length} difference(s)${commit}`, details: found, run: head });
-    if (resolved.length) out.push({ event: 'drift.resolved', summary: `drift resolved: ${resolved.length} difference(s) match the manifests again`, details: resolved, run: head });
+    if (found.length)
+      out.push({
+        event: 'drift.found',
+        summary: `drift found: ${found.length} difference(s)${commit}`,
+        details: found,
+        run: head,
+      });
+    if (resolved.length)
+      out.push({
+        event: 'drift.resolved',
+        summary: `drift resolved: ${resolved.length} difference(s) match the manifests again`,
+        details: resolved,
+        run: head,
+      });
   }
   return out;
 }
 
 function driftKeys(run: RunRecord): Map<string, string> {
   const m = new Map<string, string>();
-  for (const i of run.drift?.items ?? []) m.set(`${i.system}/${i.kind}/${i.path}`, `${i.system} ${i.kind} ${i.path}: ${JSON.stringify(i.actual)} (manifest: ${JSON.stringify(i.desired)})`);
-  for (const o of run.drift?.orphans ?? []) m.set(`orphan/${o.system}/${o.kind}/${o.resourceId}`, `${o.system} ${o.kind} ${o.resourceId}: marked as ours, no manifest names it`);
+  for (const i of run.drift?.items ?? [])
+    m.set(
+      `${i.system}/${i.kind}/${i.path}`,
+      `${i.system} ${i.kind} ${i.path}: ${JSON.stringify(i.actual)} (manifest: ${JSON.stringify(i.desired)})`,
+    );
+  for (const o of run.drift?.orphans ?? [])
+    m.set(
+      `orphan/${o.system}/${o.kind}/${o.resourceId}`,
+      `${o.system} ${o.kind} ${o.resourceId}: marked as ours, no manifest names it`,
+    );
   return m;
 }
 
@@ -133,11 +184,21 @@ export async function deliver(hook: Webhook, body: unknown, o: DeliveryOptions =
 }
 
 /** Sends every event of a run to every hook; failures are reported through `warn`. */
-export async function notifyRun(hooks: Webhook[], run: RunRecord, previous: RunRecord | undefined, warn: (l: string) => void, o?: DeliveryOptions): Promise<NotifyEvent[]> {
+export async function notifyRun(
+  hooks: Webhook[],
+  run: RunRecord,
+  previous: RunRecord | undefined,
+  warn: (l: string) => void,
+  o?: DeliveryOptions,
+): Promise<NotifyEvent[]> {
   const events = eventsFor(run, previous);
   await Promise.all(
     hooks.flatMap((h) =>
-      events.map((e) => deliver(h, payload(h.format, e), o).catch((err: Error) => warn(`notification ${e.event} not delivered: ${err.message}`))),
+      events.map((e) =>
+        deliver(h, payload(h.format, e), o).catch((err: Error) =>
+          warn(`notification ${e.event} not delivered: ${err.message}`),
+        ),
+      ),
     ),
   );
   return events;

@@ -24,10 +24,15 @@ export interface SealFor {
 }
 
 export class Sealer {
-  constructor(private readonly siteId: string, private readonly key: Buffer) {}
+  constructor(
+    private readonly siteId: string,
+    private readonly key: Buffer,
+  ) {}
 
   seal(s: SealFor): string {
-    const mac = createHmac('sha256', this.key).update(['shipshape-ownership', SEAL_VERSION, this.siteId, s.kind, s.system, s.resourceId].join('\0')).digest('hex');
+    const mac = createHmac('sha256', this.key)
+      .update(['shipshape-ownership', SEAL_VERSION, this.siteId, s.kind, s.system, s.resourceId].join('\0'))
+      .digest('hex');
     return `${SEAL_VERSION}:${mac.slice(0, 40)}`;
   }
 
@@ -50,7 +55,10 @@ export function markerVerified(sealer: Sealer | undefined, s: SealFor, seal: str
 const cache = new Map<string, Promise<Sealer>>();
 
 /** The site's sealer, with its key read through the providers' secret resolver (once per process and key). */
-export function siteSealer(site: Pick<SiteConfig, 'ownership'>, secret: (ref: SecretRef) => Promise<string>): Promise<Sealer | undefined> {
+export function siteSealer(
+  site: Pick<SiteConfig, 'ownership'>,
+  secret: (ref: SecretRef) => Promise<string>,
+): Promise<Sealer | undefined> {
   const o = site.ownership;
   if (!o) return Promise.resolve(undefined);
   const k = `${o.siteId}\0${o.key.ref}`;

@@ -10,7 +10,13 @@ const ID: Identities = new Map([
   ['vm', { mac: 'mac' }],
 ]);
 
-const r = (kind: ResourceKind, system: string, fields: Record<string, unknown>, owned = true): ObservedResource => ({ kind, system, id: `${kind}-${system}`, owned, fields });
+const r = (kind: ResourceKind, system: string, fields: Record<string, unknown>, owned = true): ObservedResource => ({
+  kind,
+  system,
+  id: `${kind}-${system}`,
+  owned,
+  fields,
+});
 const obs = (...rs: ObservedResource[]) => {
   const m = new Map<ResourceKind, Observation>();
   for (const x of rs) m.set(x.kind, { resources: [...(m.get(x.kind)?.resources ?? []), x], roundTrips: 1 });
@@ -30,8 +36,16 @@ describe('cross-backend consistency', () => {
       ID,
     );
     expect(d).toEqual([
-      { system: 'web-01', what: 'ip', values: { ip: '198.51.100.11', dns: '198.51.100.99', dhcp: '198.51.100.11', cmdb: '198.51.100.11' } },
-      { system: 'web-01', what: 'mac', values: { vm: '00:50:56:00:00:02', dhcp: '00:50:56:00:00:01', cmdb: '00:50:56:00:00:01' } },
+      {
+        system: 'web-01',
+        what: 'ip',
+        values: { ip: '198.51.100.11', dns: '198.51.100.99', dhcp: '198.51.100.11', cmdb: '198.51.100.11' },
+      },
+      {
+        system: 'web-01',
+        what: 'mac',
+        values: { vm: '00:50:56:00:00:02', dhcp: '00:50:56:00:00:01', cmdb: '00:50:56:00:00:01' },
+      },
     ]);
   });
 

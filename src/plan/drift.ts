@@ -51,10 +51,19 @@ export function driftReport(
   for (const a of plan.actions) {
     if (a.action === 'update' || a.action === 'replace') {
       for (const c of a.changes) {
-        items.push({ system: a.system, kind: a.kind, ...(a.resourceId ? { resourceId: a.resourceId } : {}), path: c.path, desired: c.to, actual: c.from, ...(c.source ? { source: c.source } : {}) });
+        items.push({
+          system: a.system,
+          kind: a.kind,
+          ...(a.resourceId ? { resourceId: a.resourceId } : {}),
+          path: c.path,
+          desired: c.to,
+          actual: c.from,
+          ...(c.source ? { source: c.source } : {}),
+        });
       }
     } else if (a.action === 'create') {
-      if (applied.has(a.system)) items.push({ system: a.system, kind: a.kind, path: '(missing)', desired: 'present', actual: 'missing' });
+      if (applied.has(a.system))
+        items.push({ system: a.system, kind: a.kind, path: '(missing)', desired: 'present', actual: 'missing' });
       else pending.add(a.system);
     }
   }

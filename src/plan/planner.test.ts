@@ -4,11 +4,20 @@ import { site, system } from '../../test/support/fixtures';
 import { plan } from './planner';
 
 const vm = () =>
-  new MemoryProvider('vm', (s) => ({ cpu: s.cpu, memoryMiB: s.memoryMiB, os: s.os, disks: s.disks.map((d) => d.sizeGiB) }), {
-    os: { forcesReplace: true },
-    cpu: { needsPowerOff: true },
-    disks: { refuse: (from, to) => (((from as number[] | undefined) ?? []).some((f, i) => (to as number[])[i]! < f) ? 'disks cannot shrink' : undefined) },
-  });
+  new MemoryProvider(
+    'vm',
+    (s) => ({ cpu: s.cpu, memoryMiB: s.memoryMiB, os: s.os, disks: s.disks.map((d) => d.sizeGiB) }),
+    {
+      os: { forcesReplace: true },
+      cpu: { needsPowerOff: true },
+      disks: {
+        refuse: (from, to) =>
+          ((from as number[] | undefined) ?? []).some((f, i) => (to as number[])[i]! < f)
+            ? 'disks cannot shrink'
+            : undefined,
+      },
+    },
+  );
 const dns = () => new MemoryProvider('dns', (s, r) => ({ a: `${s.name}.${s.dns.domain} A ${r.ip}` }));
 
 async function observe(providers: Provider[]): Promise<Map<ResourceKind, Observation>> {
@@ -18,7 +27,14 @@ async function observe(providers: Provider[]): Promise<Map<ResourceKind, Observa
 }
 
 async function planFor(systems = [system('web-01')], providers: Provider[] = [vm()], maxDeletes = 3) {
-  return plan({ systems, site, providers, observations: await observe(providers), maxDeletes, now: new Date('2026-01-01T00:00:00Z') });
+  return plan({
+    systems,
+    site,
+    providers,
+    observations: await observe(providers),
+    maxDeletes,
+    now: new Date('2026-01-01T00:00:00Z'),
+  });
 }
 
 describe('planner', () => {
@@ -82,8 +98,18 @@ describe('planner', () => {
     const p0 = vm();
     p0.seed('old-01', { cpu: 2 }, true, 'vm-1');
     const destroy = await planFor([system('old-01', { state: 'absent' })], [p0]);
-    expect(destroy.actions[0]!.reason).toBe('declared absent (tombstone): the VM and its disks are DESTROYED (lifecycle.vmOnDelete: destroy)');
-    const keep = await planFor([system('old-01', { state: 'absent', lifecycle: { protect: false, vmOnDelete: 'poweroff-keep', cmdbOnDelete: 'purge', powerPolicy: 'never' } })], [p0]);
+    expect(destroy.actions[0]!.reason).toBe(
+      'declared absent (tombstone): the VM and its disks are DESTROYED (lifecycle.vmOnDelete: destroy)',
+    );
+    const keep = await planFor(
+      [
+        system('old-01', {
+          state: 'absent',
+          lifecycle: { protect: false, vmOnDelete: 'poweroff-keep', cmdbOnDelete: 'purge', powerPolicy: 'never' },
+        }),
+      ],
+      [p0],
+    );
     expect(keep.actions[0]!.reason).toMatch(/powered off and KEPT, renamed \(lifecycle\.vmOnDelete: poweroff-keep\)$/);
   });
 
@@ -106,7 +132,10 @@ describe('planner', () => {
   it('blocks the delete of a protected system', async () => {
     const p0 = vm();
     p0.seed('db-01', { cpu: 2 });
-    const s = system('db-01', { state: 'absent', lifecycle: { protect: true, vmOnDelete: 'destroy', cmdbOnDelete: 'archive', powerPolicy: 'never' } });
+    const s = system('db-01', {
+      state: 'absent',
+      lifecycle: { protect: true, vmOnDelete: 'destroy', cmdbOnDelete: 'archive', powerPolicy: 'never' },
+    });
     const p = await planFor([s], [p0]);
     expect(p.actions[0]).toMatchObject({ action: 'delete' });
     expect(p.actions[0]!.blocked).toMatch(/protected/);

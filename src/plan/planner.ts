@@ -59,12 +59,19 @@ export function indexObservations(observations: Map<ResourceKind, Observation>):
  * What the steps before `kind` resolve for a system from their observations alone (what planning
  * and apply start from): providers that observe after the others use it to find their targets.
  */
-export function resolvedBefore(system: DesiredSystem, kind: ResourceKind, providers: Provider[], index: ObservedIndex, site?: SiteConfig): Resolved {
+export function resolvedBefore(
+  system: DesiredSystem,
+  kind: ResourceKind,
+  providers: Provider[],
+  index: ObservedIndex,
+  site?: SiteConfig,
+): Resolved {
   let resolved = initialResolved(system, providers, site);
   for (const provider of orderedProviders(providers)) {
     if (RESOURCE_KINDS.indexOf(provider.kind) >= RESOURCE_KINDS.indexOf(kind)) break;
     const found = index.get(provider.kind)?.get(system.name) ?? [];
-    if (provider.resolve && found.length === 1 && found[0]!.owned) resolved = provider.resolve(system, found[0], resolved);
+    if (provider.resolve && found.length === 1 && found[0]!.owned)
+      resolved = provider.resolve(system, found[0], resolved);
   }
   return resolved;
 }
@@ -120,7 +127,10 @@ export function plan(input: PlanInput): Plan {
     formatVersion: 1,
     createdAt: input.now.toISOString(),
     ...(input.commit ? { commit: input.commit } : {}),
-    desiredDigest: digest({ systems: [...input.systems].sort((a, b) => a.name.localeCompare(b.name)).map(({ sources: _s, ...rest }) => rest), site: { ...input.site, root: undefined } }),
+    desiredDigest: digest({
+      systems: [...input.systems].sort((a, b) => a.name.localeCompare(b.name)).map(({ sources: _s, ...rest }) => rest),
+      site: { ...input.site, root: undefined },
+    }),
     observedDigest: observedDigest(input.observations),
     summary,
     actions,
@@ -150,24 +160,49 @@ function planPresence(
   for (const provider of providers) {
     const found = index.get(provider.kind)?.get(system.name) ?? [];
     // A producing step (the IPAM) first tells what it already holds, so an existing allocation is not a change.
-    if (provider.resolve && found.length === 1 && found[0]!.owned) resolved = provider.resolve(system, found[0], resolved);
+    if (provider.resolve && found.length === 1 && found[0]!.owned)
+      resolved = provider.resolve(system, found[0], resolved);
     const desired = provider.desired(system, resolved, site);
     const base = { system: system.name, kind: provider.kind, needsPowerOff: false, needsReboot: false };
     if (desired === null) continue;
     if (found.length > 1) {
       const ids = found.map((r) => r.id).join(', ');
       for (const r of found) {
-        warnings.push({ system: system.name, kind: provider.kind, resourceId: r.id, code: 'ambiguous', message: `${found.length} resources claim this system (${ids})` });
+        warnings.push({
+          system: system.name,
+          kind: provider.kind,
+          resourceId: r.id,
+          code: 'ambiguous',
+          message: `${found.length} resources claim this system (${ids})`,
+        });
       }
-      actions.push({ ...base, action: 'noop', changes: [], reason: `${found.length} ${provider.kind} resources match this system`, blocked: `ambiguous: ${ids} all match "${system.name}"; remove or rename the extra ones, then run again`, blockedCode: 'ambiguous' });
+      actions.push({
+        ...base,
+        action: 'noop',
+        changes: [],
+        reason: `${found.length} ${provider.kind} resources match this system`,
+        blocked: `ambiguous: ${ids} all match "${system.name}"; remove or rename the extra ones, then run again`,
+        blockedCode: 'ambiguous',
+      });
       continue;
     }
     const observed = found[0];
     if (!observed) {
-      const changes = Object.entries(desired).map(([path, to]) => ({ path, from: null, to, ...sourceOf(system, path) }));
+      const changes = Object.entries(desired).map(([path, to]) => ({
+        path,
+        from: null,
+        to,
+        ...sourceOf(system, path),
+      }));
       actions.push({ ...base, action: 'create', changes, reason: 'declared in the manifest, not found' });
     } else if (!observed.owned) {
-      warnings.push({ system: system.name, kind: provider.kind, resourceId: observed.id, code: 'not-owned', message: 'exists without shipshape\'s ownership marker; left untouched' });
+      warnings.push({
+        system: system.name,
+        kind: provider.kind,
+        resourceId: observed.id,
+        code: 'not-owned',
+        message: "exists without shipshape's ownership marker; left untouched",
+      });
       actions.push({
         ...base,
         action: 'noop',
@@ -201,10 +236,19 @@ function changeAction(
   const refused = changes.filter((c) => c.refused);
   const fields = changes.map((c) => c.path).join(', ');
   if (refused.length) {
-    return { ...common, action: 'update', reason: `${fields} differ`, blocked: refused.map((c) => `${c.path}: ${c.refused}`).join('; '), blockedCode: 'refused' };
+    return {
+      ...common,
+      action: 'update',
+      reason: `${fields} differ`,
+      blocked: refused.map((c) => `${c.path}: ${c.refused}`).join('; '),
+      blockedCode: 'refused',
+    };
   }
   if (changes.some((c) => c.forcesReplace)) {
-    const why = changes.filter((c) => c.forcesReplace).map((c) => c.path).join(', ');
+    const why = changes
+      .filter((c) => c.forcesReplace)
+      .map((c) => c.path)
+      .join(', ');
     return { ...common, action: 'replace', reason: `${why} cannot change in place` };
   }
   return { ...common, action: 'update', reason: `${fields} differ from the manifest` };
@@ -219,16 +263,34 @@ function planRemoval(
 ): void {
   for (const provider of reversed) {
     for (const observed of index.get(provider.kind)?.get(system.name) ?? []) {
-      const base = { system: system.name, kind: provider.kind, resourceId: observed.id, changes: [], needsPowerOff: false, needsReboot: false };
+      const base = {
+        system: system.name,
+        kind: provider.kind,
+        resourceId: observed.id,
+        changes: [],
+        needsPowerOff: false,
+        needsReboot: false,
+      };
       if (observed.retired) continue;
       if (!observed.owned) {
-        warnings.push({ system: system.name, kind: provider.kind, resourceId: observed.id, code: 'not-owned', message: 'declared absent, but this resource is not shipshape\'s: reported, not deleted' });
+        warnings.push({
+          system: system.name,
+          kind: provider.kind,
+          resourceId: observed.id,
+          code: 'not-owned',
+          message: "declared absent, but this resource is not shipshape's: reported, not deleted",
+        });
         continue;
       }
       const blocked = system.lifecycle.protect
         ? `protected: the manifest sets lifecycle.protect: true (${system.sources['lifecycle.protect'] ? system.sources['lifecycle.protect'].file : system.file}); set it to false to allow the delete`
         : undefined;
-      actions.push({ ...base, action: 'delete', reason: `declared absent (tombstone)${deleteMeans(system, provider.kind)}`, ...(blocked ? { blocked, blockedCode: 'protected' as const } : {}) });
+      actions.push({
+        ...base,
+        action: 'delete',
+        reason: `declared absent (tombstone)${deleteMeans(system, provider.kind)}`,
+        ...(blocked ? { blocked, blockedCode: 'protected' as const } : {}),
+      });
     }
   }
 }

@@ -24,14 +24,21 @@ export function backendsOf(kind: BackendKind): AnyBackend[] {
 export function backendFor<K extends BackendKind>(kind: K, id: string): Backend<K, any> {
   const b = BACKENDS.find((x) => x.kind === kind && x.id === id);
   if (!b) {
-    const known = backendsOf(kind).map((x) => x.id).join(', ');
-    throw new UserError(`shipshape.yaml ${SECTION_PATH[kind]} names backend \`${id}\`, which shipshape does not have (known: ${known})`);
+    const known = backendsOf(kind)
+      .map((x) => x.id)
+      .join(', ');
+    throw new UserError(
+      `shipshape.yaml ${SECTION_PATH[kind]} names backend \`${id}\`, which shipshape does not have (known: ${known})`,
+    );
   }
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   return b as Backend<K, any>;
 }
 
 /** A section's config typed as backend `b`'s, when the section names `b` (the lab reads its stand-ins' settings this way). */
-export function configOf<K extends BackendKind, C>(b: Backend<K, C>, section: BackendSection | undefined): C | undefined {
+export function configOf<K extends BackendKind, C>(
+  b: Backend<K, C>,
+  section: BackendSection | undefined,
+): C | undefined {
   return section?.backend === b.id ? (section as unknown as C) : undefined;
 }

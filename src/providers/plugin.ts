@@ -122,4 +122,3 @@ export interface RawTsig {
 export function tsigKey(raw: RawTsig): Tsig {
   return { name: raw.name, algorithm: raw.algorithm, secret: secretRef(raw.secret) };
 }
-

@@ -51,7 +51,11 @@ function connectDeps(deps: ProviderDeps): ConnectDeps {
 }
 
 /** The step-level backend a section names, connected once with its config. */
-function connect(kind: Extract<BackendKind, 'vms' | 'ipam' | 'cmdb'>, section: BackendSection, deps: ConnectDeps): Provider {
+function connect(
+  kind: Extract<BackendKind, 'vms' | 'ipam' | 'cmdb'>,
+  section: BackendSection,
+  deps: ConnectDeps,
+): Provider {
   const b = backendFor(kind, section.backend);
   return b.connect(section, deps);
 }
@@ -62,7 +66,8 @@ export function buildProviders(deps: ProviderDeps): Provider[] {
   const cd = connectDeps(deps);
   if (site.ipam) providers.push(connect('ipam', site.ipam, cd));
   if (site.dns.zones.length > 0) providers.push(new DnsProvider({ readSecret: secrets(site), pool: sshPool(site) }));
-  if (site.dhcp.servers.length > 0) providers.push(new DhcpProvider({ readSecret: secrets(site), pool: sshPool(site) }));
+  if (site.dhcp.servers.length > 0)
+    providers.push(new DhcpProvider({ readSecret: secrets(site), pool: sshPool(site) }));
   const vm = site.vms ? connect('vms', site.vms, cd) : undefined;
   if (vm) providers.push(vm);
   if (site.provisioning) {
@@ -81,7 +86,9 @@ export function buildProviders(deps: ProviderDeps): Provider[] {
   if (site.specialise) providers.push(new SpecialiseProvider({ site, roles: repo.roles, systems: repo.systems }));
   if (site.cmdb) providers.push(connect('cmdb', site.cmdb, cd));
   if (providers.length === 0) {
-    throw new UserError('shipshape.yaml configures no backend (vms, ipam, cmdb, dns, dhcp): there is nothing to observe or change');
+    throw new UserError(
+      'shipshape.yaml configures no backend (vms, ipam, cmdb, dns, dhcp): there is nothing to observe or change',
+    );
   }
   return providers;
 }

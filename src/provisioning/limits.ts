@@ -16,7 +16,10 @@ export const DEFAULT_RATE: RateLimit = { burst: 30, perSecond: 5 };
 
 export class AddressRateLimiter {
   private buckets = new Map<string, { tokens: number; at: number }>();
-  constructor(private readonly limit: RateLimit = DEFAULT_RATE, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly limit: RateLimit = DEFAULT_RATE,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Takes one request from the address's bucket; false when it is empty. */
   take(address: string): boolean {
@@ -35,7 +38,8 @@ export class AddressRateLimiter {
   }
 
   private sweep(t: number): void {
-    for (const [k, b] of this.buckets) if (b.tokens + ((t - b.at) / 1000) * this.limit.perSecond >= this.limit.burst) this.buckets.delete(k);
+    for (const [k, b] of this.buckets)
+      if (b.tokens + ((t - b.at) / 1000) * this.limit.perSecond >= this.limit.burst) this.buckets.delete(k);
   }
 }
 

@@ -24,7 +24,13 @@ let store: InstallStore;
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shipshape-provsec-'));
   store = new InstallStore(path.join(dir, 'state'));
-  srv = await startProvisioningServer({ listen: '127.0.0.1:0', stateDir: store.dir, log: silent, rateLimit: { burst: 20, perSecond: 1 }, maxConnectionsPerAddress: 4 });
+  srv = await startProvisioningServer({
+    listen: '127.0.0.1:0',
+    stateDir: store.dir,
+    log: silent,
+    rateLimit: { burst: 20, perSecond: 1 },
+    maxConnectionsPerAddress: 4,
+  });
 });
 afterAll(async () => {
   await srv?.close();
@@ -34,11 +40,14 @@ afterAll(async () => {
 /** One request from a chosen source address. */
 function ask(from: string, method: 'GET' | 'POST', p: string, body = ''): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: srv.port, path: p, method, localAddress: from, agent: false, timeout: 5000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port: srv.port, path: p, method, localAddress: from, agent: false, timeout: 5000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+      },
+    );
     req.on('error', reject);
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.end(body);
@@ -50,7 +59,13 @@ const macPath = (mac: string) => mac.replace(/:/g, '-');
 async function attempt(system: string) {
   const mac = derivedMac(system);
   const { token } = await startAttempt(store, {
-    system, mac, ip: SYSTEM_IP, os: 'debian12', bootPath: 'dhcp', tokenTtlMs: 30 * 60_000, now: new Date(),
+    system,
+    mac,
+    ip: SYSTEM_IP,
+    os: 'debian12',
+    bootPath: 'dhcp',
+    tokenTtlMs: 30 * 60_000,
+    now: new Date(),
     render: (t) => ({
       answerFile: `d-i passwd/root-password-crypted password $6$saltsalt$hashhashhash\n# callback /built/${t}\n`,
       bootScript: `#!ipxe\nkernel http://x/linux url=${srv.url}/install/${macPath(mac)}\nboot\n`,
@@ -66,7 +81,16 @@ it('install hijack by name: the MAC follows from the name, but nothing the neigh
   expect(boot).toEqual({ status: 200, text: BOOT_FROM_DISK });
   expect((await ask(NEIGHBOUR, 'GET', `/install/${macPath(mac)}`)).status).toBe(404);
   // Even a neighbour that somehow holds the token is refused: callbacks come from the system's address only.
-  expect((await ask(NEIGHBOUR, 'POST', `/built/${token}`, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAttackerKeyxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx evil')).status).toBe(404);
+  expect(
+    (
+      await ask(
+        NEIGHBOUR,
+        'POST',
+        `/built/${token}`,
+        'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAttackerKeyxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx evil',
+      )
+    ).status,
+  ).toBe(404);
   expect((await ask(NEIGHBOUR, 'POST', `/progress/${token}`)).status).toBe(404);
   expect((await store.get('victim-01'))!.state).toBe('requested');
 
@@ -78,7 +102,16 @@ it('install hijack by name: the MAC follows from the name, but nothing the neigh
   expect(real.text).not.toContain('$6$');
   const answer = await ask(SYSTEM_IP, 'GET', `/install/${macPath(mac)}`);
   expect(answer.text).toContain(`/built/${token}`);
-  expect((await ask(SYSTEM_IP, 'POST', `/built/${token}`, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIRealHostKeyxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx root@victim')).status).toBe(204);
+  expect(
+    (
+      await ask(
+        SYSTEM_IP,
+        'POST',
+        `/built/${token}`,
+        'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIRealHostKeyxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx root@victim',
+      )
+    ).status,
+  ).toBe(204);
   const r = (await store.get('victim-01'))!;
   expect(r.state).toBe('built');
   // The posted key is recorded as a claim only; the install step confirms it over vCenter (provider.test.ts).
@@ -116,10 +149,14 @@ it('a flood from one address is cut off with 429; other addresses are still serv
 it('one address cannot hold more than its share of connections', async () => {
   const from = '127.0.0.11';
   const sockets = await Promise.all(
-    Array.from({ length: 6 }, () => new Promise<net.Socket>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port: srv.port, localAddress: from }, () => resolve(s));
-      s.on('error', () => undefined);
-    })),
+    Array.from(
+      { length: 6 },
+      () =>
+        new Promise<net.Socket>((resolve) => {
+          const s = net.connect({ host: '127.0.0.1', port: srv.port, localAddress: from }, () => resolve(s));
+          s.on('error', () => undefined);
+        }),
+    ),
   );
   await new Promise((r) => setTimeout(r, 200));
   const open = sockets.filter((s) => !s.destroyed && s.readyState === 'open');

@@ -43,12 +43,22 @@ afterAll(async () => {
 });
 
 const get = (p: string) => fetch(`${srv.url}${p}`, { signal: AbortSignal.timeout(5000) });
-const post = (p: string, body = '') => fetch(`${srv.url}${p}`, { method: 'POST', body, signal: AbortSignal.timeout(5000) });
+const post = (p: string, body = '') =>
+  fetch(`${srv.url}${p}`, { method: 'POST', body, signal: AbortSignal.timeout(5000) });
 
 async function attempt(system: string, mac = MAC) {
   return startAttempt(store, {
-    system, mac, ip: '127.0.0.1', os: 'debian12', bootPath: 'dhcp', tokenTtlMs: 30 * 60_000, now: clock,
-    render: (t) => ({ answerFile: `d-i passwd/root-password-crypted password $6$saltsalt$hashhashhash\n# callback /built/${t}\n`, bootScript: `#!ipxe\necho ${system}\n` }),
+    system,
+    mac,
+    ip: '127.0.0.1',
+    os: 'debian12',
+    bootPath: 'dhcp',
+    tokenTtlMs: 30 * 60_000,
+    now: clock,
+    render: (t) => ({
+      answerFile: `d-i passwd/root-password-crypted password $6$saltsalt$hashhashhash\n# callback /built/${t}\n`,
+      bootScript: `#!ipxe\necho ${system}\n`,
+    }),
   });
 }
 
@@ -79,7 +89,9 @@ describe('an installation, as the installer sees it', () => {
     expect((await get('/install/00-50-56-01-02-03')).status).toBe(404);
     expect((await post(`/built/${token}`)).status).toBe(404);
     expect(await (await get('/boot/00-50-56-01-02-03')).text()).toBe(BOOT_FROM_DISK);
-    expect(await waitForBuilt(store, 'web-01', { deadline: new Date(clock.getTime() + 1000), pollMs: 10, now: () => clock })).toMatchObject({ state: 'built' });
+    expect(
+      await waitForBuilt(store, 'web-01', { deadline: new Date(clock.getTime() + 1000), pollMs: 10, now: () => clock }),
+    ).toMatchObject({ state: 'built' });
   });
 
   it('a failed install keeps only the tail of the log, without password hashes or the token, and the wait reports it', async () => {
@@ -93,7 +105,11 @@ describe('an installation, as the installer sees it', () => {
     expect(r.failureLog).toContain('no space left on /dev/sda');
     expect(r.failureLog).not.toContain('hashhash');
     expect(r.failureLog).not.toContain(token);
-    const err = await waitForBuilt(store, 'web-02', { deadline: new Date(clock.getTime() + 1000), pollMs: 10, now: () => clock }).catch((e: unknown) => e);
+    const err = await waitForBuilt(store, 'web-02', {
+      deadline: new Date(clock.getTime() + 1000),
+      pollMs: 10,
+      now: () => clock,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InstallFailedError);
     expect((err as Error).message).toContain('no space left on /dev/sda');
     expect((await post(`/progress/${token}`)).status).toBe(404);
@@ -118,19 +134,32 @@ describe('an installation, as the installer sees it', () => {
 
 describe('what a stranger learns', () => {
   it('an unknown MAC, an unknown token and an unknown path get the same 404', async () => {
-    const bodies = await Promise.all(['/install/00-50-56-3f-ff-ff', `/install/${'A'.repeat(43)}`, '/install/x', '/admin', '/mirror/debian12/../secret.txt', '/mirror/__proto__/x', '/mirror/constructor/x', '/mirror/hasOwnProperty/x'].map(async (p) => {
-      const r = await get(p);
-      return `${r.status} ${await r.text()}`;
-    }));
+    const bodies = await Promise.all(
+      [
+        '/install/00-50-56-3f-ff-ff',
+        `/install/${'A'.repeat(43)}`,
+        '/install/x',
+        '/admin',
+        '/mirror/debian12/../secret.txt',
+        '/mirror/__proto__/x',
+        '/mirror/constructor/x',
+        '/mirror/hasOwnProperty/x',
+      ].map(async (p) => {
+        const r = await get(p);
+        return `${r.status} ${await r.text()}`;
+      }),
+    );
     expect(new Set(bodies)).toEqual(new Set(['404 not found\n']));
     expect((await post(`/built/${'B'.repeat(43)}`)).status).toBe(404);
   });
 
   it('/boot answers an unknown MAC, a malformed one and an installed system alike', async () => {
-    const answers = await Promise.all(['/boot/00-50-56-3f-ff-ff', '/boot/not-a-mac', '/boot/00-50-56-01-02-03'].map(async (p) => {
-      const r = await get(p);
-      return `${r.status} ${await r.text()}`;
-    }));
+    const answers = await Promise.all(
+      ['/boot/00-50-56-3f-ff-ff', '/boot/not-a-mac', '/boot/00-50-56-01-02-03'].map(async (p) => {
+        const r = await get(p);
+        return `${r.status} ${await r.text()}`;
+      }),
+    );
     expect(new Set(answers)).toEqual(new Set([`200 ${BOOT_FROM_DISK}`]));
   });
 
@@ -155,7 +184,11 @@ describe('what a stranger learns', () => {
 
 it('the deadline turns a silent install into timed-out and kills its token', async () => {
   const { token } = await attempt('web-05', '00:50:56:01:02:07');
-  const err = await waitForBuilt(store, 'web-05', { deadline: new Date(clock.getTime() - 1), pollMs: 10, now: () => clock }).catch((e: unknown) => e);
+  const err = await waitForBuilt(store, 'web-05', {
+    deadline: new Date(clock.getTime() - 1),
+    pollMs: 10,
+    now: () => clock,
+  }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(InstallTimeoutError);
   expect((await store.get('web-05'))!.state).toBe('timed-out');
   expect((await post(`/progress/${token}`)).status).toBe(404);

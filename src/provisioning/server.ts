@@ -88,37 +88,59 @@ export async function startProvisioningServer(o: ProvisioningServerOptions): Pro
   const ttl = o.tokenTtlMs ?? 60 * 60_000;
   const logMax = o.failedLogMaxBytes ?? 256 * 1024;
   // A Map, not a plain object: `/mirror/__proto__/…` must be an unknown OS like any other.
-  const mirrors = new Map(Object.entries(o.localMirrors ?? {}).map(([k, v]) => [k, path.resolve(o.root ?? process.cwd(), v)]));
+  const mirrors = new Map(
+    Object.entries(o.localMirrors ?? {}).map(([k, v]) => [k, path.resolve(o.root ?? process.cwd(), v)]),
+  );
   const limiter = new AddressRateLimiter(o.rateLimit ?? DEFAULT_RATE);
   // One writer per system at a time inside this process (the installer may call twice at once).
   const chains = new Map<string, Promise<unknown>>();
   const serial = <T>(system: string, f: () => Promise<T>): Promise<T> => {
     const p = (chains.get(system) ?? Promise.resolve()).then(f, f);
-    chains.set(system, p.catch(() => undefined));
+    chains.set(
+      system,
+      p.catch(() => undefined),
+    );
     return p;
   };
 
-  const live = (r: InstallRecord | undefined): r is InstallRecord => !!r && ACTIVE.has(r.state) && !!r.expiresAt && Date.parse(r.expiresAt) > now().getTime();
+  const live = (r: InstallRecord | undefined): r is InstallRecord =>
+    !!r && ACTIVE.has(r.state) && !!r.expiresAt && Date.parse(r.expiresAt) > now().getTime();
   /** The system itself: its address from the ip step (or, on the lab only, loopback). */
   const fromSystem = (req: http.IncomingMessage, r: InstallRecord): boolean => {
     const a = clientAddress(req);
     return (!!r.ip && a === r.ip) || (o.labLoopback === true && isLoopback(a));
   };
-  const advance = async (r: InstallRecord, to: InstallState, patch: Partial<InstallRecord> = {}): Promise<InstallRecord> => {
+  const advance = async (
+    r: InstallRecord,
+    to: InstallState,
+    patch: Partial<InstallRecord> = {},
+  ): Promise<InstallRecord> => {
     const next = r.state === to && to !== 'installing' ? r : moved(r, to, now(), patch);
-    const renewed = ACTIVE.has(next.state) ? { ...next, expiresAt: new Date(now().getTime() + ttl).toISOString() } : next;
+    const renewed = ACTIVE.has(next.state)
+      ? { ...next, expiresAt: new Date(now().getTime() + ttl).toISOString() }
+      : next;
     await store.put(renewed);
     // `r` still holds the token's hash: retiring it removes the by-token index with the files.
     if (!ACTIVE.has(renewed.state)) await store.retire(r);
     return renewed;
   };
 
-  const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<{ status: number; system?: string }> => {
+  const handle = async (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+  ): Promise<{ status: number; system?: string }> => {
     const url = new URL(req.url ?? '/', 'http://x');
-    const parts = url.pathname.split('/').filter(Boolean).map((p) => safeDecode(p));
+    const parts = url.pathname
+      .split('/')
+      .filter(Boolean)
+      .map((p) => safeDecode(p));
     const [route, arg] = parts;
     const send = (status: number, body: string | Buffer = '', type = 'text/plain; charset=utf-8') => {
-      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+      res.writeHead(status, {
+        'content-type': type,
+        'cache-control': 'no-store',
+        'content-length': Buffer.byteLength(body),
+      });
       res.end(body);
       return status;
     };
@@ -155,7 +177,12 @@ export async function startProvisioningServer(o: ProvisioningServerOptions): Pro
         return { status: send(200, answer), system: r.system };
       });
     }
-    if (req.method === 'POST' && (route === 'built' || route === 'failed' || route === 'progress') && parts.length === 2 && arg) {
+    if (
+      req.method === 'POST' &&
+      (route === 'built' || route === 'failed' || route === 'progress') &&
+      parts.length === 2 &&
+      arg
+    ) {
       const r = await store.bySystemOfToken(arg);
       if (!live(r) || !fromSystem(req, r)) {
         req.resume();
@@ -172,8 +199,17 @@ export async function startProvisioningServer(o: ProvisioningServerOptions): Pro
           if (cur.state !== 'installing') return { status: send(409, 'the answer file was never fetched\n') };
           // The key posted here is only a claim: the install step confirms it over vCenter (guestinfo) unless the site says otherwise.
           const key = body.toString('utf8').trim();
-          await advance(cur, 'built', { tokenHash: undefined, expiresAt: undefined, ...(isOpenSshPublicKey(key) ? { callbackHostKey: key } : {}) });
-        } else await advance(cur, 'failed', { failureLog: redactLog(body.toString('utf8'), arg), tokenHash: undefined, expiresAt: undefined });
+          await advance(cur, 'built', {
+            tokenHash: undefined,
+            expiresAt: undefined,
+            ...(isOpenSshPublicKey(key) ? { callbackHostKey: key } : {}),
+          });
+        } else
+          await advance(cur, 'failed', {
+            failureLog: redactLog(body.toString('utf8'), arg),
+            tokenHash: undefined,
+            expiresAt: undefined,
+          });
         return { status: send(204), system: r.system };
       });
     }
@@ -187,7 +223,13 @@ export async function startProvisioningServer(o: ProvisioningServerOptions): Pro
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     handle(req, res).then(
-      ({ status, system }) => o.onRequest?.({ method: req.method ?? '?', path: shorten(req.url ?? ''), status, ...(system ? { system } : {}) }),
+      ({ status, system }) =>
+        o.onRequest?.({
+          method: req.method ?? '?',
+          path: shorten(req.url ?? ''),
+          status,
+          ...(system ? { system } : {}),
+        }),
       (e: unknown) => {
         o.log.error({ err: (e as Error).message, path: shorten(req.url ?? '') }, 'provisioning: request failed');
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
@@ -196,7 +238,9 @@ export async function startProvisioningServer(o: ProvisioningServerOptions): Pro
       },
     );
   };
-  const server = o.tls ? https.createServer({ cert: o.tls.cert, key: o.tls.key }, onRequest) : http.createServer(onRequest);
+  const server = o.tls
+    ? https.createServer({ cert: o.tls.cert, key: o.tls.key }, onRequest)
+    : http.createServer(onRequest);
   capConnections(server, o.maxConnections ?? 256, o.maxConnectionsPerAddress ?? 16);
   server.requestTimeout = 120_000;
   server.headersTimeout = 30_000;
@@ -208,7 +252,10 @@ export async function startProvisioningServer(o: ProvisioningServerOptions): Pro
   });
   const addr = server.address() as AddressInfo;
   const scheme = o.tls ? 'https' : 'http';
-  o.log.info({ listen: `${scheme}://${addr.address}:${addr.port}`, labLoopback: o.labLoopback === true }, 'provisioning server listening');
+  o.log.info(
+    { listen: `${scheme}://${addr.address}:${addr.port}`, labLoopback: o.labLoopback === true },
+    'provisioning server listening',
+  );
   return {
     url: `${scheme}://${addr.address}:${addr.port}`,
     port: addr.port,
@@ -223,7 +270,8 @@ export async function startProvisioningServer(o: ProvisioningServerOptions): Pro
 function splitListen(listen: string): [string, number] {
   const i = listen.lastIndexOf(':');
   const port = Number(listen.slice(i + 1));
-  if (i < 1 || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`provisioning.listen "${listen}" is not host:port`);
+  if (i < 1 || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`provisioning.listen "${listen}" is not host:port`);
   return [listen.slice(0, i), port];
 }
 
@@ -268,13 +316,19 @@ function readTail(req: http.IncomingMessage, max: number): Promise<Buffer | unde
   });
 }
 
-async function serveFile(root: string, rel: string[], req: http.IncomingMessage, res: http.ServerResponse): Promise<number> {
+async function serveFile(
+  root: string,
+  rel: string[],
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<number> {
   const fail = () => {
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('not found\n');
     return 404;
   };
-  if (rel.length === 0 || rel.some((p) => p === '' || p === '.' || p === '..' || p.includes('/') || p.includes('\0'))) return fail();
+  if (rel.length === 0 || rel.some((p) => p === '' || p === '.' || p === '..' || p.includes('/') || p.includes('\0')))
+    return fail();
   const file = path.join(root, ...rel);
   const st = await fs.stat(file).catch(() => undefined);
   if (!st?.isFile()) return fail();

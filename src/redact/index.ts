@@ -20,10 +20,11 @@ const MIN_LENGTH = 4;
 export function registerSecret(value: string | undefined): void {
   if (!value || value.length < MIN_LENGTH) return;
   const forms = [value, value.trim(), encodeURIComponent(value), JSON.stringify(value).slice(1, -1)];
-  for (const v of forms) if (v.length >= MIN_LENGTH && !secrets.has(v)) {
-    secrets.add(v);
-    pattern = undefined;
-  }
+  for (const v of forms)
+    if (v.length >= MIN_LENGTH && !secrets.has(v)) {
+      secrets.add(v);
+      pattern = undefined;
+    }
 }
 
 /** For tests: forget every registered secret. */
@@ -38,7 +39,13 @@ export function redact(text: string): string {
   let out = text.replace(USERINFO, `$1${REDACTED}@`);
   if (secrets.size) {
     // Longest first, so a secret that contains another is removed whole.
-    pattern ??= new RegExp([...secrets].sort((a, b) => b.length - a.length).map(escapeRe).join('|'), 'g');
+    pattern ??= new RegExp(
+      [...secrets]
+        .sort((a, b) => b.length - a.length)
+        .map(escapeRe)
+        .join('|'),
+      'g',
+    );
     out = out.replace(pattern, REDACTED);
   }
   return out;

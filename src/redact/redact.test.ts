@@ -3,7 +3,9 @@ import { clearSecrets, redact, redactDeep, registerSecret, splitUserinfo } from 
 afterEach(() => clearSecrets());
 
 it('removes URL userinfo wherever a URL appears', () => {
-  expect(redact('cannot fetch https://alice:s3cr3t-token@git.example.com/infra.git: 403')).toBe('cannot fetch https://[redacted]@git.example.com/infra.git: 403');
+  expect(redact('cannot fetch https://alice:s3cr3t-token@git.example.com/infra.git: 403')).toBe(
+    'cannot fetch https://[redacted]@git.example.com/infra.git: 403',
+  );
   expect(redact('{"url":"ssh://git@host/x"}')).toBe('{"url":"ssh://[redacted]@host/x"}');
   expect(redact('mail me at a@b.example')).toBe('mail me at a@b.example');
 });
@@ -21,6 +23,10 @@ it('ignores values too short to be secrets', () => {
 });
 
 it('splits credentials off a URL', () => {
-  expect(splitUserinfo('https://alice:to%40ken@git.example.com/r.git')).toEqual({ url: 'https://git.example.com/r.git', username: 'alice', password: 'to@ken' });
+  expect(splitUserinfo('https://alice:to%40ken@git.example.com/r.git')).toEqual({
+    url: 'https://git.example.com/r.git',
+    username: 'alice',
+    password: 'to@ken',
+  });
   expect(splitUserinfo('/srv/git/repo')).toEqual({ url: '/srv/git/repo' });
 });

@@ -9,7 +9,10 @@ it('/healthz and /metrics never carry URL userinfo or a resolved secret', async 
   const h = await startServeHttp({
     listen: '127.0.0.1:0',
     metrics: () => 'shipshape_runs_total{error="login vc-Passw0rd! rejected"} 1\n',
-    health: () => ({ busy: false, last: { result: 'failed', error: 'cannot fetch https://alice:glpat-XYZ123456@git.example.com/infra.git: 403' } }),
+    health: () => ({
+      busy: false,
+      last: { result: 'failed', error: 'cannot fetch https://alice:glpat-XYZ123456@git.example.com/infra.git: 403' },
+    }),
   });
   try {
     const health = await (await fetch(`${h.url}/healthz`)).text();

@@ -30,23 +30,37 @@ export interface ServeHttpOptions {
   extra?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
-export async function startServeHttp(o: ServeHttpOptions): Promise<{ url: string; server: Server; close(): Promise<void> }> {
+export async function startServeHttp(
+  o: ServeHttpOptions,
+): Promise<{ url: string; server: Server; close(): Promise<void> }> {
   const [host, portText] = splitListen(o.listen);
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && path === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(redact(o.metrics()));
     } else if (req.method === 'GET' && path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(redact(JSON.stringify({ status: 'alive', ...o.health() })) + '\n');
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(redact(JSON.stringify({ status: 'alive', ...o.health() })) + '\n');
     } else if (req.method === 'GET' && path === '/readyz') {
       void (o.ready?.() ?? Promise.resolve([])).then(
         (backends) => {
           const down = backends?.filter((b) => !b.reachable) ?? [];
           const ready = !!backends && down.length === 0;
-          const reason = !backends ? 'the site config could not be loaded (see the last run)' : down.map((b) => `${b.key} ${b.host}:${b.port}: ${b.error}`).join('; ');
-          res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(redact(JSON.stringify({ ready, ...(ready ? {} : { reason }), backends: backends ?? [], ...o.health() })) + '\n');
+          const reason = !backends
+            ? 'the site config could not be loaded (see the last run)'
+            : down.map((b) => `${b.key} ${b.host}:${b.port}: ${b.error}`).join('; ');
+          res
+            .writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
+            .end(
+              redact(JSON.stringify({ ready, ...(ready ? {} : { reason }), backends: backends ?? [], ...o.health() })) +
+                '\n',
+            );
         },
-        (e: Error) => res.writeHead(503, { 'content-type': 'application/json' }).end(redact(JSON.stringify({ ready: false, reason: e.message })) + '\n'),
+        (e: Error) =>
+          res
+            .writeHead(503, { 'content-type': 'application/json' })
+            .end(redact(JSON.stringify({ ready: false, reason: e.message })) + '\n'),
       );
     } else if (!o.extra?.(req, res)) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');

@@ -48,7 +48,15 @@ describe('reconcile loop', () => {
   it('a failing run is reported and does not stop the loop', async () => {
     const errors: string[] = [];
     let n = 0;
-    const loop = new ReconcileLoop({ run: async () => void (n++ === 0 ? (() => { throw new Error('vcenter down'); })() : undefined), onError: (e) => errors.push((e as Error).message) });
+    const loop = new ReconcileLoop({
+      run: async () =>
+        void (n++ === 0
+          ? (() => {
+              throw new Error('vcenter down');
+            })()
+          : undefined),
+      onError: (e) => errors.push((e as Error).message),
+    });
     await loop.trigger('a');
     await loop.trigger('b');
     expect(errors).toEqual(['vcenter down']);
@@ -58,7 +66,10 @@ describe('reconcile loop', () => {
   it('polling triggers a run when the source moves, not before', async () => {
     let commit = 'aaaa';
     const reasons: string[] = [];
-    const loop = new ReconcileLoop({ run: async (r) => void reasons.push(r), poll: { intervalMs: 10, current: async () => commit } });
+    const loop = new ReconcileLoop({
+      run: async (r) => void reasons.push(r),
+      poll: { intervalMs: 10, current: async () => commit },
+    });
     loop.start();
     await sleep(40);
     expect(reasons).toEqual([]);

@@ -85,10 +85,13 @@ export class ReconcileLoop {
     if (!this.opts.schedule || this.stopped) return;
     const now = this.opts.now?.() ?? new Date();
     const at = this.opts.schedule.next(now);
-    const t = setTimeout(() => {
-      void this.trigger(`schedule ${this.opts.schedule!.source}`);
-      this.scheduleNext();
-    }, Math.min(at.getTime() - now.getTime(), 2 ** 31 - 1));
+    const t = setTimeout(
+      () => {
+        void this.trigger(`schedule ${this.opts.schedule!.source}`);
+        this.scheduleNext();
+      },
+      Math.min(at.getTime() - now.getTime(), 2 ** 31 - 1),
+    );
     this.timers.push(t);
   }
 
@@ -96,7 +99,8 @@ export class ReconcileLoop {
     if (!this.opts.poll || this.stopped) return;
     try {
       const value = await this.opts.poll.current();
-      if (this.lastSeen !== undefined && value !== this.lastSeen) void this.trigger(`source moved to ${value.slice(0, 12)}`);
+      if (this.lastSeen !== undefined && value !== this.lastSeen)
+        void this.trigger(`source moved to ${value.slice(0, 12)}`);
       this.lastSeen = value;
     } catch (e) {
       this.opts.onError?.(e, 'polling the source');

@@ -20,7 +20,10 @@ test('names each endpoint by its site-config key and says which ones do not answ
   try {
     expect(siteEndpoints(site).map((e) => `${e.key} ${e.port}`)).toEqual([`vms.url ${open}`, `ipam.url ${closed}`]); // one probe per host:port
     const states = await readiness(() => site)();
-    expect(states!.map((s) => [s.key, s.reachable, s.error])).toEqual([['vms.url', true, undefined], ['ipam.url', false, 'ECONNREFUSED']]);
+    expect(states!.map((s) => [s.key, s.reachable, s.error])).toEqual([
+      ['vms.url', true, undefined],
+      ['ipam.url', false, 'ECONNREFUSED'],
+    ]);
     expect(await readiness(() => undefined)()).toBeUndefined();
   } finally {
     up.close();

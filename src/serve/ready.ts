@@ -32,7 +32,11 @@ export function siteEndpoints(site: SiteConfig): Endpoint[] {
     if (typeof url !== 'string') continue;
     try {
       const p = new URL(url);
-      out.push({ key: `${name}.url`, host: p.hostname.replace(/^\[|\]$/g, ''), port: Number(p.port) || (p.protocol === 'https:' ? 443 : 80) });
+      out.push({
+        key: `${name}.url`,
+        host: p.hostname.replace(/^\[|\]$/g, ''),
+        port: Number(p.port) || (p.protocol === 'https:' ? 443 : 80),
+      });
     } catch {
       /* validation reports a bad URL */
     }
@@ -65,12 +69,16 @@ export function probe(e: Endpoint, timeoutMs = 2000): Promise<EndpointState> {
 }
 
 /** Probes every endpoint in parallel, at most once per `cacheMs`. */
-export function readiness(site: () => SiteConfig | undefined, cacheMs = 10_000): () => Promise<EndpointState[] | undefined> {
+export function readiness(
+  site: () => SiteConfig | undefined,
+  cacheMs = 10_000,
+): () => Promise<EndpointState[] | undefined> {
   let cached: { at: number; value: Promise<EndpointState[]> } | undefined;
   return () => {
     const s = site();
     if (!s) return Promise.resolve(undefined);
-    if (!cached || Date.now() - cached.at > cacheMs) cached = { at: Date.now(), value: Promise.all(siteEndpoints(s).map((e) => probe(e))) };
+    if (!cached || Date.now() - cached.at > cacheMs)
+      cached = { at: Date.now(), value: Promise.all(siteEndpoints(s).map((e) => probe(e))) };
     return cached.value;
   };
 }

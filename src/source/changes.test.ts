@@ -6,7 +6,12 @@ import { system } from '../../test/support/fixtures';
 import { affectedSystems, changedFiles } from './changes';
 
 describe('merge-request scope', () => {
-  const web = system('web-01', { file: 'systems/web-01.yaml', profile: 'web', roles: [{ name: 'app/shop', params: {} }], sources: { cpu: { file: 'profiles/web.yaml', line: 7, col: 8 } } });
+  const web = system('web-01', {
+    file: 'systems/web-01.yaml',
+    profile: 'web',
+    roles: [{ name: 'app/shop', params: {} }],
+    sources: { cpu: { file: 'profiles/web.yaml', line: 7, col: 8 } },
+  });
   const db = system('db-01', { file: 'systems/db-01.yaml', profile: undefined, os: 'rocky9', sources: {} });
 
   it('a system is touched by its manifest, its roles, its OS entry, profiles, or the site', () => {

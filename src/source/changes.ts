@@ -9,10 +9,20 @@ import { UserError } from '../engine/contract';
 
 export function changedFiles(dir: string, base: string): Promise<string[]> {
   return new Promise((resolve, reject) =>
-    execFile('git', ['diff', '--name-only', '--relative', '--no-renames', `${base}...HEAD`, '--'], { cwd: dir, timeout: 60_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      if (err) return reject(new UserError(`cannot compare with ${base} in ${dir}: ${stderr.trim().split('\n')[0] || err.message}; fetch the base ref first (e.g. git fetch origin ${base})`));
-      resolve(stdout.split('\n').filter(Boolean));
-    }),
+    execFile(
+      'git',
+      ['diff', '--name-only', '--relative', '--no-renames', `${base}...HEAD`, '--'],
+      { cwd: dir, timeout: 60_000, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        if (err)
+          return reject(
+            new UserError(
+              `cannot compare with ${base} in ${dir}: ${stderr.trim().split('\n')[0] || err.message}; fetch the base ref first (e.g. git fetch origin ${base})`,
+            ),
+          );
+        resolve(stdout.split('\n').filter(Boolean));
+      },
+    ),
   );
 }
 

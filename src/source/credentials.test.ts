@@ -29,7 +29,16 @@ function gitHttp(root: string): http.Server {
     }
     const u = new URL(req.url ?? '/', 'http://x');
     const cgi = spawn('git', ['http-backend'], {
-      env: { ...process.env, GIT_PROJECT_ROOT: root, GIT_HTTP_EXPORT_ALL: '1', PATH_INFO: u.pathname, QUERY_STRING: u.search.slice(1), REQUEST_METHOD: req.method ?? 'GET', CONTENT_TYPE: req.headers['content-type'] ?? '', REMOTE_USER: 'alice' },
+      env: {
+        ...process.env,
+        GIT_PROJECT_ROOT: root,
+        GIT_HTTP_EXPORT_ALL: '1',
+        PATH_INFO: u.pathname,
+        QUERY_STRING: u.search.slice(1),
+        REQUEST_METHOD: req.method ?? 'GET',
+        CONTENT_TYPE: req.headers['content-type'] ?? '',
+        REMOTE_USER: 'alice',
+      },
     });
     req.pipe(cgi.stdin);
     const out: Buffer[] = [];
@@ -102,7 +111,9 @@ it('fetches with the URL credentials, which end up in no file of the state dir a
 it('a wrong token fails loudly without waiting for a prompt and without showing it', async () => {
   const state = join(base, 'state-wrong');
   const wrong = url.replace(TOKEN, 'not-the-token-9876');
-  const err = await syncRepo({ url: wrong, ref: 'main', cacheDir: join(state, 'repos'), stateDir: state }).catch((e: Error) => e.message);
+  const err = await syncRepo({ url: wrong, ref: 'main', cacheDir: join(state, 'repos'), stateDir: state }).catch(
+    (e: Error) => e.message,
+  );
   expect(err).toMatch(/cannot fetch http:\/\/127\.0\.0\.1:\d+\/infra\.git/);
   expect(err).not.toContain('not-the-token-9876');
 });

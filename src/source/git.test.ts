@@ -17,7 +17,14 @@ async function upstream() {
     return (await w.revparse(['HEAD'])).trim();
   };
   const first = await commit('a.yaml', 'one\n');
-  return { base, work, w, commit, first, src: { url: work, ref: 'main', cacheDir: join(base, 'cache'), stateDir: join(base, 'state') } };
+  return {
+    base,
+    work,
+    w,
+    commit,
+    first,
+    src: { url: work, ref: 'main', cacheDir: join(base, 'cache'), stateDir: join(base, 'state') },
+  };
 }
 
 describe('git source', () => {
@@ -38,7 +45,9 @@ describe('git source', () => {
     await syncRepo(u.src);
     recordApplied(u.src, second);
     await u.w.reset(['--hard', u.first]); // a force-push back in time
-    await expect(syncRepo(u.src)).rejects.toThrow(/moved backwards: .* does not descend from .*the commit last applied.*Nothing was changed/);
+    await expect(syncRepo(u.src)).rejects.toThrow(
+      /moved backwards: .* does not descend from .*the commit last applied.*Nothing was changed/,
+    );
   });
 
   it('accepts a fast-forward after an applied commit', async () => {
@@ -51,7 +60,9 @@ describe('git source', () => {
 
   it('gives a clear error when the fetch fails or the ref does not exist', async () => {
     const u = await upstream();
-    await expect(syncRepo({ ...u.src, url: join(u.base, 'no-such-repo') })).rejects.toThrow(/cannot fetch .*no-such-repo: fatal: .*no-such-repo.*does not (exist|appear to be a git repository).*; nothing was changed/);
+    await expect(syncRepo({ ...u.src, url: join(u.base, 'no-such-repo') })).rejects.toThrow(
+      /cannot fetch .*no-such-repo: fatal: .*no-such-repo.*does not (exist|appear to be a git repository).*; nothing was changed/,
+    );
     await expect(syncRepo({ ...u.src, ref: 'no-such-branch' })).rejects.toThrow(/ref "no-such-branch" does not exist/);
   });
 });

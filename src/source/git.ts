@@ -39,21 +39,36 @@ function key(src: Pick<GitSource, 'url' | 'ref'>): string {
   return `${splitUserinfo(src.url).url}#${src.ref}`;
 }
 
-const ASKPASS = '#!/bin/sh\n# git asks "Username for …" or "Password for …"; shipshape hands both in its own environment.\ncase "$1" in\n  Username*) printf \'%s\\n\' "$SHIPSHAPE_GIT_USERNAME" ;;\n  *) printf \'%s\\n\' "$SHIPSHAPE_GIT_PASSWORD" ;;\nesac\n';
+const ASKPASS =
+  '#!/bin/sh\n# git asks "Username for …" or "Password for …"; shipshape hands both in its own environment.\ncase "$1" in\n  Username*) printf \'%s\\n\' "$SHIPSHAPE_GIT_USERNAME" ;;\n  *) printf \'%s\\n\' "$SHIPSHAPE_GIT_PASSWORD" ;;\nesac\n';
 
 /** The URL git is given, and the environment and config that hand it the credentials instead. */
 export function gitAccess(url: string, stateDir: string): { url: string; env: NodeJS.ProcessEnv } {
   const split = splitUserinfo(url);
   // No helper may store or offer credentials (an empty credential.helper resets the list; set through
   // git's GIT_CONFIG_* environment, git >= 2.31); GIT_TERMINAL_PROMPT=0 makes a missing one an error, not a hang.
-  const env: NodeJS.ProcessEnv = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'credential.helper', GIT_CONFIG_VALUE_0: '' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_CONFIG_COUNT: '1',
+    GIT_CONFIG_KEY_0: 'credential.helper',
+    GIT_CONFIG_VALUE_0: '',
+  };
   if (split.username === undefined && split.password === undefined) return { url: split.url, env };
   registerSecret(split.password);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const script = join(stateDir, 'git-askpass');
   writeFileSync(script, ASKPASS, { mode: 0o700 });
   chmodSync(script, 0o700);
-  return { url: split.url, env: { ...env, GIT_ASKPASS: script, SHIPSHAPE_GIT_USERNAME: split.username ?? '', SHIPSHAPE_GIT_PASSWORD: split.password ?? '' } };
+  return {
+    url: split.url,
+    env: {
+      ...env,
+      GIT_ASKPASS: script,
+      SHIPSHAPE_GIT_USERNAME: split.username ?? '',
+      SHIPSHAPE_GIT_PASSWORD: split.password ?? '',
+    },
+  };
 }
 
 /** Clone or fetch, then check out the ref's commit in a clean work tree. */
@@ -66,7 +81,8 @@ export async function syncRepo(src: GitSource): Promise<SyncedRepo> {
   try {
     // The commands that talk to the remote run git directly: simple-git (rightly, for untrusted input)
     // refuses an environment that sets an askpass program or git config.
-    if (!existsSync(join(dir, '.git'))) await gitRemote(['clone', '--no-checkout', '--', access.url, dir], process.cwd(), access.env);
+    if (!existsSync(join(dir, '.git')))
+      await gitRemote(['clone', '--no-checkout', '--', access.url, dir], process.cwd(), access.env);
     git = simpleGit(dir);
     // A clone made before credentials left the URL may still hold them in .git/config: always reset it.
     await git.remote(['set-url', 'origin', access.url]);
@@ -86,7 +102,9 @@ export async function syncRepo(src: GitSource): Promise<SyncedRepo> {
   const lastApplied = readJsonFile<Record<string, string>>(join(src.stateDir, APPLIED), {})[key(src)];
   if (lastApplied && lastApplied !== commit) {
     // simple-git resolves on a non-zero exit without stderr, so these yes/no questions go to git directly.
-    const forward = (await gitSucceeds(dir, ['cat-file', '-e', `${lastApplied}^{commit}`])) && (await gitSucceeds(dir, ['merge-base', '--is-ancestor', lastApplied, commit]));
+    const forward =
+      (await gitSucceeds(dir, ['cat-file', '-e', `${lastApplied}^{commit}`])) &&
+      (await gitSucceeds(dir, ['merge-base', '--is-ancestor', lastApplied, commit]));
     if (!forward) {
       throw new UserError(
         `${src.ref} of ${shown} moved backwards: ${commit.slice(0, 12)} does not descend from ${lastApplied.slice(0, 12)}, the commit last applied. ` +
@@ -113,7 +131,9 @@ async function remoteRef(git: SimpleGit, ref: string): Promise<string> {
 
 function gitRemote(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<void> {
   return new Promise((resolve, reject) =>
-    execFile('git', args, { cwd, env, timeout: 300_000, maxBuffer: 16 * 1024 * 1024 }, (err, _out, stderr) => (err ? reject(new Error(stderr.trim() || err.message)) : resolve())),
+    execFile('git', args, { cwd, env, timeout: 300_000, maxBuffer: 16 * 1024 * 1024 }, (err, _out, stderr) =>
+      err ? reject(new Error(stderr.trim() || err.message)) : resolve(),
+    ),
   );
 }
 
@@ -123,7 +143,10 @@ function gitSucceeds(dir: string, args: string[]): Promise<boolean> {
 
 /** Git's own complaint from a failed clone or fetch: its `fatal:`/`error:` lines, not the `Cloning into '…'...` progress line. */
 export function gitError(e: unknown): string {
-  const lines = (e instanceof Error ? e.message : String(e)).split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = (e instanceof Error ? e.message : String(e))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const said = lines.filter((l) => /^(fatal|error|remote):/i.test(l));
   if (said.length) return said.join('; ');
   return lines.filter((l) => !/^Cloning into /.test(l)).pop() ?? 'unknown error';
@@ -135,7 +158,9 @@ export function remoteHead(rawUrl: string, ref: string, stateDir: string): Promi
   return new Promise((resolve, reject) =>
     execFile('git', ['ls-remote', '--', url, ref], { timeout: 30_000, env }, (err, stdout) => {
       if (err) return reject(new UserError(`cannot reach ${url}: ${err.message.split('\n')[0]}`));
-      const line = stdout.split('\n').find((l) => l.endsWith(`refs/heads/${ref}`) || l.endsWith(`refs/tags/${ref}`) || l.endsWith(`\t${ref}`));
+      const line = stdout
+        .split('\n')
+        .find((l) => l.endsWith(`refs/heads/${ref}`) || l.endsWith(`refs/tags/${ref}`) || l.endsWith(`\t${ref}`));
       if (!line) return reject(new UserError(`ref "${ref}" does not exist in ${url}`));
       resolve(line.split('\t')[0]!);
     }),

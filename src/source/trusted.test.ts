@@ -7,7 +7,8 @@ import { composeTrusted } from './trusted';
 
 const top = mkdtempSync(join(tmpdir(), 'shipshape-trusted-test-'));
 const site = join(top, 'sites', 'prod');
-const git = (...a: string[]) => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...a], { cwd: top, encoding: 'utf8' });
+const git = (...a: string[]) =>
+  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...a], { cwd: top, encoding: 'utf8' });
 const write = (rel: string, text: string) => {
   mkdirSync(join(site, rel, '..'), { recursive: true });
   writeFileSync(join(site, rel), text);

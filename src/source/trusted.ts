@@ -73,9 +73,13 @@ export async function trustedChanges(dir: string, base: string): Promise<Trusted
 
 /** Builds the composed repo in a temporary folder; the caller removes it with cleanup(). */
 export async function composeTrusted(dir: string, base: string): Promise<TrustedRepo> {
-  const baseCommit = (await git(dir, ['rev-parse', '--verify', '--quiet', `${base}^{commit}`], '').catch(() => {
-    throw new UserError(`${base} is not a commit in ${dir}; fetch the base ref first (e.g. git fetch origin ${base.replace(/^origin\//, '')})`);
-  })).trim();
+  const baseCommit = (
+    await git(dir, ['rev-parse', '--verify', '--quiet', `${base}^{commit}`], '').catch(() => {
+      throw new UserError(
+        `${base} is not a commit in ${dir}; fetch the base ref first (e.g. git fetch origin ${base.replace(/^origin\//, '')})`,
+      );
+    })
+  ).trim();
   const prefix = (await git(dir, ['rev-parse', '--show-prefix'], 'not a git checkout')).trim();
   const work = mkdtempSync(join(tmpdir(), 'shipshape-trusted-'));
   const cleanup = () => rmSync(work, { recursive: true, force: true });
@@ -85,7 +89,10 @@ export async function composeTrusted(dir: string, base: string): Promise<Trusted
     // The site folder as the base has it. A base without it leaves the repo empty: validation then says
     // there is no site config, and nothing is planned.
     const tree = prefix ? `${baseCommit}:${prefix.replace(/\/$/, '')}` : `${baseCommit}^{tree}`;
-    const inBase = await git(dir, ['rev-parse', '--verify', '--quiet', tree], '').then(() => true, () => false);
+    const inBase = await git(dir, ['rev-parse', '--verify', '--quiet', tree], '').then(
+      () => true,
+      () => false,
+    );
     if (inBase) {
       const tar = join(work, 'base.tar');
       // From the top of the work tree: in a sub-folder, git archive would also limit the tree to that folder's path.
@@ -98,9 +105,12 @@ export async function composeTrusted(dir: string, base: string): Promise<Trusted
       if (existsSync(join(dir, f))) cpSync(join(dir, f), join(repo, f), { recursive: true, verbatimSymlinks: true });
     }
     // Untracked files of the checkout (secrets/, .lab/): linked, so the base's references to them resolve.
-    const tracked = new Set((await git(dir, ['ls-tree', '--name-only', 'HEAD'], 'cannot list HEAD')).split('\n').filter(Boolean));
+    const tracked = new Set(
+      (await git(dir, ['ls-tree', '--name-only', 'HEAD'], 'cannot list HEAD')).split('\n').filter(Boolean),
+    );
     for (const e of readdirSync(dir)) {
-      if (e === '.git' || TRUSTED.includes(e) || tracked.has(e) || isBranchPath(e) || existsSync(join(repo, e))) continue;
+      if (e === '.git' || TRUSTED.includes(e) || tracked.has(e) || isBranchPath(e) || existsSync(join(repo, e)))
+        continue;
       symlinkSync(join(dir, e), join(repo, e));
     }
     return { dir: repo, baseCommit, notUsed: await trustedChanges(dir, baseCommit), cleanup };
@@ -112,6 +122,8 @@ export async function composeTrusted(dir: string, base: string): Promise<Trusted
 
 function run(cmd: string, args: string[], cwd: string): Promise<void> {
   return new Promise((resolve, reject) =>
-    execFile(cmd, args, { cwd, timeout: 120_000 }, (err, _o, stderr) => (err ? reject(new UserError(`${cmd} failed: ${stderr.trim() || err.message}`)) : resolve())),
+    execFile(cmd, args, { cwd, timeout: 120_000 }, (err, _o, stderr) =>
+      err ? reject(new UserError(`${cmd} failed: ${stderr.trim() || err.message}`)) : resolve(),
+    ),
   );
 }

@@ -1,7 +1,12 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { parseKnownHosts } from './host-key';
 
-const blob = (t: string) => { const b = Buffer.alloc(4 + t.length + 4); b.writeUInt32BE(t.length, 0); b.write(t, 4); return b.toString('base64'); };
+const blob = (t: string) => {
+  const b = Buffer.alloc(4 + t.length + 4);
+  b.writeUInt32BE(t.length, 0);
+  b.write(t, 4);
+  return b.toString('base64');
+};
 
 test('known_hosts: plain, [host]:port, hashed, wildcard, negated and @revoked entries', () => {
   const salt = randomBytes(20);
@@ -16,7 +21,9 @@ test('known_hosts: plain, [host]:port, hashed, wildcard, negated and @revoked en
     `@cert-authority * ssh-ed25519 ${blob('ca')}`,
   ].join('\n');
   expect(parseKnownHosts(text, '10.0.0.5', 2222).map((k) => [k.type, k.revoked])).toEqual([
-    ['ssh-ed25519', false], ['ecdsa-sha2-nistp256', false], ['ssh-ed25519', true],
+    ['ssh-ed25519', false],
+    ['ecdsa-sha2-nistp256', false],
+    ['ssh-ed25519', true],
   ]);
   expect(parseKnownHosts(text, '10.0.0.5', 22).map((k) => k.type)).toEqual(['ssh-rsa']);
   expect(parseKnownHosts(text, 'a.example.test', 22)).toHaveLength(1);

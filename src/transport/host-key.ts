@@ -35,7 +35,14 @@ export function knownHostsName(host: string, port: number): string {
 
 function globMatch(pattern: string, name: string): boolean {
   const re = new RegExp(
-    '^' + pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.').replace(/\[/g, '\\[').replace(/\]/g, '\\]') + '$',
+    '^' +
+      pattern
+        .replace(/[.+^${}()|\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.')
+        .replace(/\[/g, '\\[')
+        .replace(/\]/g, '\\]') +
+      '$',
     'i',
   );
   return re.test(name);
@@ -93,7 +100,9 @@ export interface HostKeyPolicy {
 export function fingerprintPolicy(expected: string): HostKeyPolicy {
   const want = expected.trim().replace(/=+$/, '');
   if (!/^SHA256:[A-Za-z0-9+/]{43}$/.test(want)) {
-    throw new Error(`hostKeyFingerprint "${expected}" is not a SHA256 fingerprint as printed by \`ssh-keygen -lf key.pub\``);
+    throw new Error(
+      `hostKeyFingerprint "${expected}" is not a SHA256 fingerprint as printed by \`ssh-keygen -lf key.pub\``,
+    );
   }
   return {
     describe: `pinned fingerprint ${want}`,
@@ -122,7 +131,9 @@ export function knownHostsPolicy(file: string, host: string, port: number): Host
     algorithms,
     check: (blob) => {
       if (keys.some((k) => k.revoked && k.blob.equals(blob))) return `the key is marked @revoked in ${file}`;
-      return usable.some((k) => k.blob.equals(blob)) ? null : `it is not the key listed for ${knownHostsName(host, port)} in ${file}`;
+      return usable.some((k) => k.blob.equals(blob))
+        ? null
+        : `it is not the key listed for ${knownHostsName(host, port)} in ${file}`;
     },
   };
 }
@@ -135,11 +146,14 @@ export function publicKeyPolicy(line: string): HostKeyPolicy {
   const [type, b64] = line.trim().split(/\s+/);
   const blob = b64 && /^[A-Za-z0-9+/]+={0,2}$/.test(b64) ? Buffer.from(b64, 'base64') : undefined;
   if (!type || !blob || keyType(blob) !== type) {
-    throw new Error(`"${line.slice(0, 40)}…" is not an OpenSSH public key line (type and base64 key, as in ssh_host_ed25519_key.pub)`);
+    throw new Error(
+      `"${line.slice(0, 40)}…" is not an OpenSSH public key line (type and base64 key, as in ssh_host_ed25519_key.pub)`,
+    );
   }
   return {
     describe: `the host key ${type} ${fingerprint(blob)} reported at install time`,
     algorithms: hostKeyAlgorithms(type),
-    check: (presented) => (presented.equals(blob) ? null : `it is not the key ${fingerprint(blob)} reported at install time`),
+    check: (presented) =>
+      presented.equals(blob) ? null : `it is not the key ${fingerprint(blob)} reported at install time`,
   };
 }

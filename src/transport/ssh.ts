@@ -56,7 +56,11 @@ export class SshCommandError extends Error {
     readonly stderrTail: string,
     readonly timedOut = false,
   ) {
-    const how = timedOut ? 'timed out' : code !== null ? `exited ${code}` : `was killed by ${signal ?? 'an unknown signal'}`;
+    const how = timedOut
+      ? 'timed out'
+      : code !== null
+        ? `exited ${code}`
+        : `was killed by ${signal ?? 'an unknown signal'}`;
     super(`ssh ${endpoint}: ${label} ${how}${stderrTail ? `:\n${stderrTail}` : ''}`);
   }
 }
@@ -79,11 +83,18 @@ export class SshConnectError extends TransientError {
 function policyFor(e: SshEndpoint, root: string): HostKeyPolicy {
   try {
     if (e.hostKeyFingerprint) return fingerprintPolicy(e.hostKeyFingerprint);
-    if (e.knownHosts) return knownHostsPolicy(posix.isAbsolute(e.knownHosts) ? e.knownHosts : posix.join(root, e.knownHosts), e.host, e.port);
+    if (e.knownHosts)
+      return knownHostsPolicy(
+        posix.isAbsolute(e.knownHosts) ? e.knownHosts : posix.join(root, e.knownHosts),
+        e.host,
+        e.port,
+      );
   } catch (err) {
     throw new SshHostKeyError(`ssh ${endpointName(e)}: ${(err as Error).message}`);
   }
-  throw new SshHostKeyError(`ssh ${endpointName(e)}: set hostKeyFingerprint or knownHosts; shipshape never accepts an unverified host key`);
+  throw new SshHostKeyError(
+    `ssh ${endpointName(e)}: set hostKeyFingerprint or knownHosts; shipshape never accepts an unverified host key`,
+  );
 }
 
 export class SshSession {
@@ -141,7 +152,9 @@ export class SshSession {
 
   private sftp(): Promise<SFTPWrapper> {
     this.sftpP ??= new Promise((resolve, reject) =>
-      this.conn.sftp((err, s) => (err ? reject(new SshConnectError(`ssh ${this.name}: SFTP unavailable: ${err.message}`, err)) : resolve(s))),
+      this.conn.sftp((err, s) =>
+        err ? reject(new SshConnectError(`ssh ${this.name}: SFTP unavailable: ${err.message}`, err)) : resolve(s),
+      ),
     );
     return this.sftpP;
   }
@@ -151,7 +164,10 @@ export class SshSession {
     const tmp = posix.join(posix.dirname(path), `.${posix.basename(path)}.shipshape-${randomBytes(4).toString('hex')}`);
     const sftp = await this.sftp();
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new SshCommandError(this.name, `SFTP upload of ${tmp}`, null, null, '', true)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new SshCommandError(this.name, `SFTP upload of ${tmp}`, null, null, '', true)),
+        timeoutMs,
+      );
       sftp.writeFile(tmp, content, { mode }, (err) => {
         clearTimeout(timer);
         if (err) reject(new SshCommandError(this.name, `SFTP upload of ${tmp}`, null, null, err.message));
@@ -189,7 +205,9 @@ export class SshSession {
   openUnixSocket(socketPath: string): Promise<ClientChannel> {
     return new Promise((resolve, reject) =>
       this.conn.openssh_forwardOutStreamLocal(socketPath, (err, stream) =>
-        err ? reject(new SshCommandError(this.name, `open unix socket ${socketPath}`, null, null, err.message)) : resolve(stream),
+        err
+          ? reject(new SshCommandError(this.name, `open unix socket ${socketPath}`, null, null, err.message))
+          : resolve(stream),
       ),
     );
   }
@@ -240,10 +258,26 @@ export class SshPool {
       conn.on('ready', () => resolve(new SshSession(name, conn)));
       conn.on('error', (err: Error & { level?: string; code?: string }) => {
         conn.end();
-        if (refusal) reject(new SshHostKeyError(`ssh ${name}: host key refused: ${refusal}. If the server's key changed on purpose, update ${policy.describe}; otherwise treat it as an attack`));
-        else if (err.level === 'client-authentication') reject(new SshConfigError(`ssh ${name}: the server refused our key (${err.message}); check the user and that the key is in its authorized_keys`));
-        else if (err.level === 'client-timeout' || /Timed out/.test(err.message)) reject(new SshConnectError(`ssh ${name}: no SSH handshake within ${this.opts.connectTimeoutMs ?? 10_000} ms`, err));
-        else if (/privateKey|passphrase/i.test(err.message)) reject(new SshConfigError(`ssh ${name}: cannot use the private key from ${e.privateKey.ref}: ${err.message}`));
+        if (refusal)
+          reject(
+            new SshHostKeyError(
+              `ssh ${name}: host key refused: ${refusal}. If the server's key changed on purpose, update ${policy.describe}; otherwise treat it as an attack`,
+            ),
+          );
+        else if (err.level === 'client-authentication')
+          reject(
+            new SshConfigError(
+              `ssh ${name}: the server refused our key (${err.message}); check the user and that the key is in its authorized_keys`,
+            ),
+          );
+        else if (err.level === 'client-timeout' || /Timed out/.test(err.message))
+          reject(
+            new SshConnectError(`ssh ${name}: no SSH handshake within ${this.opts.connectTimeoutMs ?? 10_000} ms`, err),
+          );
+        else if (/privateKey|passphrase/i.test(err.message))
+          reject(
+            new SshConfigError(`ssh ${name}: cannot use the private key from ${e.privateKey.ref}: ${err.message}`),
+          );
         else reject(new SshConnectError(`ssh ${name}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' '), err));
       });
       try {
@@ -262,7 +296,11 @@ export class SshPool {
           },
         });
       } catch (err) {
-        reject(new SshConfigError(`ssh ${name}: cannot use the private key from ${e.privateKey.ref}: ${(err as Error).message}`));
+        reject(
+          new SshConfigError(
+            `ssh ${name}: cannot use the private key from ${e.privateKey.ref}: ${(err as Error).message}`,
+          ),
+        );
       }
     });
   }

@@ -1,8 +1,20 @@
 /** Small HTML helpers for the status page: every value goes through `esc`, markup is built as strings. */
 
 export function esc(v: unknown): string {
-  const s = v === undefined || v === null ? '' : typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v);
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+  const s =
+    v === undefined || v === null
+      ? ''
+      : typeof v === 'string'
+        ? v
+        : typeof v === 'number' || typeof v === 'boolean'
+          ? String(v)
+          : JSON.stringify(v);
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
 }
 
 /** A tagged template that escapes every interpolated value unless it is already `Html`. */
@@ -41,7 +53,21 @@ export function badge(word: string, tone: 'ok' | 'warn' | 'bad' | 'info' | 'mute
 export function toneOf(status: string): 'ok' | 'warn' | 'bad' | 'info' | 'muted' {
   if (['ok', 'built', 'poweredOn', 'changed', 'done', 'in sync'].includes(status)) return 'ok';
   if (['failed', 'error', 'timed-out', 'drift', 'drifted', 'blocked', 'missing'].includes(status)) return 'bad';
-  if (['running', 'requested', 'booting', 'installing', 'vm-created', 'pending', 'create', 'update', 'replace', 'delete'].includes(status)) return 'warn';
+  if (
+    [
+      'running',
+      'requested',
+      'booting',
+      'installing',
+      'vm-created',
+      'pending',
+      'create',
+      'update',
+      'replace',
+      'delete',
+    ].includes(status)
+  )
+    return 'warn';
   if (['poweredOff', 'suspended', 'unchanged', 'noop', 'skipped'].includes(status)) return 'muted';
   return 'info';
 }

@@ -37,27 +37,29 @@ dl.facts { display:grid; grid-template-columns:max-content 1fr; gap:.2rem 1rem; 
 `;
 
 export function layout(title: string, body: Html, opts: { version: string }): string {
-  return `<!doctype html>\n` + html`<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title} · shipshape</title>
-<style>${raw(CSS)}</style>
-<script src="/ui.js" defer></script>
-</head>
-<body data-version="${opts.version}">
-<a class="skip" href="#main">Skip to content</a>
-<header class="top">
-  <h1><a href="/">shipshape</a></h1>
-  <nav aria-label="Main"><a href="/">Estate</a><a href="/runs">Runs</a></nav>
-  <span id="live" role="status" aria-live="polite">read-only · updates when a run starts or ends</span>
-</header>
-<main id="main" tabindex="-1">
-${body}
-</main>
-</body>
-</html>
-`.text;
+  return (
+    `<!doctype html>\n` +
+    html`<html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>${title} · shipshape</title>
+        <style>
+          ${raw(CSS)}
+        </style>
+        <script src="/ui.js" defer></script>
+      </head>
+      <body data-version="${opts.version}">
+        <a class="skip" href="#main">Skip to content</a>
+        <header class="top">
+          <h1><a href="/">shipshape</a></h1>
+          <nav aria-label="Main"><a href="/">Estate</a><a href="/runs">Runs</a></nav>
+          <span id="live" role="status" aria-live="polite">read-only · updates when a run starts or ends</span>
+        </header>
+        <main id="main" tabindex="-1">${body}</main>
+      </body>
+    </html> `.text
+  );
 }
 
 /** The whole of the page's JavaScript: without it the page is complete, with it it updates itself. */

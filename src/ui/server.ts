@@ -54,10 +54,21 @@ export function uiRoutes(stateDir: string, pollMs = 1000): UiRoutes {
       /* no install state on this host */
     }
     const estate = s?.estate();
-    return { ...(estate ? { estate } : {}), runs, ...(driftRun?.drift ? { drift: { run: lastDrift!, report: driftRun.drift } } : {}), installs, now: Date.now() };
+    return {
+      ...(estate ? { estate } : {}),
+      runs,
+      ...(driftRun?.drift ? { drift: { run: lastDrift!, report: driftRun.drift } } : {}),
+      installs,
+      now: Date.now(),
+    };
   };
   const page = (res: ServerResponse, title: string, body: ReturnType<typeof html>, status = 200) => {
-    res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'self'; style-src 'unsafe-inline'" });
+    res.writeHead(status, {
+      'content-type': 'text/html; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      'content-security-policy': "default-src 'self'; style-src 'unsafe-inline'",
+    });
     res.end(layout(title, body, { version: open()?.version() ?? '' }));
   };
   const fail = (res: ServerResponse, e: unknown) => {
@@ -71,11 +82,17 @@ export function uiRoutes(stateDir: string, pollMs = 1000): UiRoutes {
       const path = url.pathname;
       if (req.method !== 'GET' && req.method !== 'HEAD') return false;
       if (path === '/ui.js') {
-        res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' }).end(UI_JS);
+        res
+          .writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' })
+          .end(UI_JS);
         return true;
       }
       if (path === '/events') {
-        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+        res.writeHead(200, {
+          'content-type': 'text/event-stream',
+          'cache-control': 'no-store',
+          connection: 'keep-alive',
+        });
         res.write(`retry: 3000\nevent: runs\ndata: ${open()?.version() ?? ''}\n\n`);
         clients.add(res);
         req.on('close', () => clients.delete(res));
@@ -84,16 +101,38 @@ export function uiRoutes(stateDir: string, pollMs = 1000): UiRoutes {
       const runMatch = /^\/runs\/(\d+)$/.exec(path);
       const sysMatch = /^\/systems\/([a-z0-9-]{1,63})$/.exec(path);
       if (path === '/') {
-        data().then((d) => page(res, 'Estate', estateView(d)), (e) => fail(res, e));
+        data().then(
+          (d) => page(res, 'Estate', estateView(d)),
+          (e) => fail(res, e),
+        );
       } else if (path === '/runs') {
-        data().then((d) => page(res, 'Runs', html`<h2>Runs</h2>${runsTable(d.runs, d.now)}`), (e) => fail(res, e));
+        data().then(
+          (d) =>
+            page(
+              res,
+              'Runs',
+              html`<h2>Runs</h2>
+                ${runsTable(d.runs, d.now)}`,
+            ),
+          (e) => fail(res, e),
+        );
       } else if (runMatch) {
         const r = open()?.get(Number(runMatch[1]));
         if (r) page(res, `Run #${r.id}`, runView(r, Date.now()));
-        else page(res, 'Not found', html`<h2>No run ${runMatch[1]}</h2><p>It may be older than the retention.</p>`, 404);
+        else
+          page(
+            res,
+            'Not found',
+            html`<h2>No run ${runMatch[1]}</h2>
+              <p>It may be older than the retention.</p>`,
+            404,
+          );
       } else if (sysMatch) {
         const name = sysMatch[1]!;
-        data().then((d) => page(res, name, systemView(name, d, open()?.list({ system: name, limit: 50 }) ?? [])), (e) => fail(res, e));
+        data().then(
+          (d) => page(res, name, systemView(name, d, open()?.list({ system: name, limit: 50 }) ?? [])),
+          (e) => fail(res, e),
+        );
       } else {
         return false;
       }
@@ -110,7 +149,11 @@ export function uiRoutes(stateDir: string, pollMs = 1000): UiRoutes {
 }
 
 /** `shipshape ui`: the status page alone, on a laptop or next to a CLI workflow. */
-export async function startUi(stateDir: string, listen: string, pollMs?: number): Promise<{ url: string; close(): Promise<void> }> {
+export async function startUi(
+  stateDir: string,
+  listen: string,
+  pollMs?: number,
+): Promise<{ url: string; close(): Promise<void> }> {
   const routes = uiRoutes(stateDir, pollMs);
   const server = createServer((req, res) => {
     if (!routes.handle(req, res)) res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');

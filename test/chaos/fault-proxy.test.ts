@@ -22,7 +22,8 @@ function ask(): Promise<{ bytes: number; text: string; ended: 'end' | 'reset' | 
     const t0 = Date.now();
     const s = net.connect(proxy.port, '127.0.0.1', () => s.write('GET / HTTP/1.1\r\n\r\n'));
     let text = '';
-    const done = (ended: 'end' | 'reset' | 'open') => res({ bytes: Buffer.byteLength(text), text, ended, ms: Date.now() - t0 });
+    const done = (ended: 'end' | 'reset' | 'open') =>
+      res({ bytes: Buffer.byteLength(text), text, ended, ms: Date.now() - t0 });
     s.on('data', (d) => {
       text += d;
       if (Buffer.byteLength(text) >= 1000) {

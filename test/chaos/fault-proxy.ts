@@ -29,7 +29,10 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-export async function startFaultProxy(upstream: { host: string; port: number }, random: () => number = Math.random): Promise<FaultProxy> {
+export async function startFaultProxy(
+  upstream: { host: string; port: number },
+  random: () => number = Math.random,
+): Promise<FaultProxy> {
   let fault: Fault = { kind: 'none' };
   let rate = 0;
   let injected = 0;
@@ -41,7 +44,11 @@ export async function startFaultProxy(upstream: { host: string; port: number }, 
     const f = fault.kind !== 'none' && random() < rate ? fault : ({ kind: 'none' } as Fault);
     if (f.kind !== 'none') injected++;
     if (f.kind === 'http503') {
-      client.once('data', () => client.end('HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: close\r\n\r\nchaos proxy\n'));
+      client.once('data', () =>
+        client.end(
+          'HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: close\r\n\r\nchaos proxy\n',
+        ),
+      );
       return;
     }
     const up = net.connect(upstream.port, upstream.host);

@@ -77,24 +77,70 @@ function siteYaml(ports: Ports, via: { vcsim: number; idoit: number; ssh: number
   for (const step of ['ipam', 'cmdb']) spec.setIn([step, 'url'], `http://127.0.0.1:${via.idoit}/src/jsonrpc.php`);
   spec.setIn(['provisioning', 'listen'], `127.0.0.1:${ports.prov}`);
   spec.setIn(['provisioning', 'baseUrl'], `http://127.0.0.1:${ports.prov}`);
-  for (const os of ['debian12', 'rocky9']) spec.setIn(['provisioning', 'mirrors', os], `http://127.0.0.1:${ports.prov}/mirror/${os}`);
-  const ssh = { host: '127.0.0.1', port: via.ssh, user: userInfo().username, privateKey: '${file:.lab/ssh/id_ed25519}', knownHosts: '.lab/ssh/known_hosts' };
+  for (const os of ['debian12', 'rocky9'])
+    spec.setIn(['provisioning', 'mirrors', os], `http://127.0.0.1:${ports.prov}/mirror/${os}`);
+  const ssh = {
+    host: '127.0.0.1',
+    port: via.ssh,
+    user: userInfo().username,
+    privateKey: '${file:.lab/ssh/id_ed25519}',
+    knownHosts: '.lab/ssh/known_hosts',
+  };
   const server = { host: '127.0.0.1', port: ports.dns };
   const tsig = { name: 'shipshape-key', algorithm: 'hmac-sha256', secret: '${file:.lab/bind/tsig.secret}' };
-  const bind = (name: string) => ({ name, backend: 'bind-ssh', server, ssh, fragmentPath: join(targets, 'bind', `${name}.shipshape`),
-    zoneFile: join(targets, 'bind', `${name}.zone`), reloadCommand: `${join(targets, 'bind', 'rndc')} reload {zone}` });
-  spec.set('dns', doc.createNode({ zones: [bind('dev.example.com'), bind('100.51.198.in-addr.arpa'),
-    { name: 'live.example.com', backend: 'rfc2136', server, tsig }, { name: '113.0.203.in-addr.arpa', backend: 'rfc2136', server, tsig }] }));
-  spec.set('dhcp', doc.createNode({ servers: [
-    { name: 'dhcp-dev', backend: 'isc', nets: ['dev-net'], ssh, includePath: join(targets, 'dhcpd', 'shipshape.conf'),
-      configPath: join(targets, 'dhcpd', 'dhcpd.conf'), restartCommand: join(targets, 'dhcpd', 'restart') },
-    { name: 'dhcp-live', backend: 'kea', nets: ['live-net'], ssh, controlSocket: join(targets, 'kea', 'kea4-ctrl-socket'), configPath: join(targets, 'kea', 'kea-dhcp4.conf') },
-  ] }));
+  const bind = (name: string) => ({
+    name,
+    backend: 'bind-ssh',
+    server,
+    ssh,
+    fragmentPath: join(targets, 'bind', `${name}.shipshape`),
+    zoneFile: join(targets, 'bind', `${name}.zone`),
+    reloadCommand: `${join(targets, 'bind', 'rndc')} reload {zone}`,
+  });
+  spec.set(
+    'dns',
+    doc.createNode({
+      zones: [
+        bind('dev.example.com'),
+        bind('100.51.198.in-addr.arpa'),
+        { name: 'live.example.com', backend: 'rfc2136', server, tsig },
+        { name: '113.0.203.in-addr.arpa', backend: 'rfc2136', server, tsig },
+      ],
+    }),
+  );
+  spec.set(
+    'dhcp',
+    doc.createNode({
+      servers: [
+        {
+          name: 'dhcp-dev',
+          backend: 'isc',
+          nets: ['dev-net'],
+          ssh,
+          includePath: join(targets, 'dhcpd', 'shipshape.conf'),
+          configPath: join(targets, 'dhcpd', 'dhcpd.conf'),
+          restartCommand: join(targets, 'dhcpd', 'restart'),
+        },
+        {
+          name: 'dhcp-live',
+          backend: 'kea',
+          nets: ['live-net'],
+          ssh,
+          controlSocket: join(targets, 'kea', 'kea4-ctrl-socket'),
+          configPath: join(targets, 'kea', 'kea-dhcp4.conf'),
+        },
+      ],
+    }),
+  );
   return doc.toString();
 }
 
 /** Runs bin/shipshape; SIGKILLs it after `killAfterMs` when given. */
-function shipshape(args: string[], env: NodeJS.ProcessEnv, o: { killAfterMs?: number; timeoutMs?: number } = {}): Promise<{ code: number | null; killed: boolean; out: string }> {
+function shipshape(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  o: { killAfterMs?: number; timeoutMs?: number } = {},
+): Promise<{ code: number | null; killed: boolean; out: string }> {
   return new Promise((res) => {
     const entry = `require(${JSON.stringify(CLI)}).main(['node', 'shipshape', ...process.argv.slice(1)]).then((c) => { process.exitCode = c; })`;
     const child = spawn(process.execPath, ['-e', entry, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -102,7 +148,10 @@ function shipshape(args: string[], env: NodeJS.ProcessEnv, o: { killAfterMs?: nu
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     let killed = false;
-    const kill = o.killAfterMs !== undefined ? setTimeout(() => ((killed = true), child.kill('SIGKILL')), o.killAfterMs) : undefined;
+    const kill =
+      o.killAfterMs !== undefined
+        ? setTimeout(() => ((killed = true), child.kill('SIGKILL')), o.killAfterMs)
+        : undefined;
     const limit = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 600_000);
     child.on('close', (code) => {
       clearTimeout(kill);
@@ -130,10 +179,17 @@ export class Chaos {
 
   static async start(work: string, log: (line: string) => void): Promise<Chaos> {
     const targets = join(work, 'servers');
-    const ports: Ports = { vcsim: await freePort(), idoit: await freePort(), dns: await freePort(), ssh: await freePort(), prov: await freePort() };
+    const ports: Ports = {
+      vcsim: await freePort(),
+      idoit: await freePort(),
+      dns: await freePort(),
+      ssh: await freePort(),
+      prov: await freePort(),
+    };
     const repo = join(work, 'repo');
     mkdirSync(repo, { recursive: true });
-    for (const d of ['systems', 'profiles', 'os', 'roles']) cpSync(join(EXAMPLES, d), join(repo, d), { recursive: true });
+    for (const d of ['systems', 'profiles', 'os', 'roles'])
+      cpSync(join(EXAMPLES, d), join(repo, d), { recursive: true });
     writeFileSync(join(repo, 'shipshape.yaml'), siteYaml(ports, ports, targets));
     const up = await shipshape(['lab', 'up', '-C', repo], process.env, { timeoutMs: 300_000 });
     if (up.code !== 0) throw new Error(`lab up failed:\n${up.out}`);
@@ -143,9 +199,14 @@ export class Chaos {
       ssh: await startFaultProxy({ host: '127.0.0.1', port: ports.ssh }),
     };
     // From here on shipshape reaches vCenter, i-doit and the SSH target through the proxies.
-    writeFileSync(join(repo, 'shipshape.yaml'), siteYaml(ports, { vcsim: proxies.vcsim.port, idoit: proxies.idoit.port, ssh: proxies.ssh.port }, targets));
+    writeFileSync(
+      join(repo, 'shipshape.yaml'),
+      siteYaml(ports, { vcsim: proxies.vcsim.port, idoit: proxies.idoit.port, ssh: proxies.ssh.port }, targets),
+    );
     const kh = join(repo, '.lab', 'ssh', 'known_hosts');
-    const line = readFileSync(kh, 'utf8').split('\n').find((l) => l.startsWith(`[127.0.0.1]:${ports.ssh} `))!;
+    const line = readFileSync(kh, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`[127.0.0.1]:${ports.ssh} `))!;
     writeFileSync(kh, `${line}\n${line.replace(`:${ports.ssh} `, `:${proxies.ssh.port} `)}\n`);
     Object.assign(process.env, readCredentials(repo)); // the world check reads the backends with them too
     const env = { ...process.env, SHIPSHAPE_LOG_LEVEL: 'warn' };
@@ -183,14 +244,21 @@ export class Chaos {
     }
     return names.map((n) => {
       const text = readFileSync(join(this.repo, 'systems', 'chaos', n), 'utf8');
-      return { name: n.slice(0, -5), present: !text.includes('state: absent'), cpu: Number(/cpu: (\d+)/.exec(text)?.[1] ?? 2) };
+      return {
+        name: n.slice(0, -5),
+        present: !text.includes('state: absent'),
+        cpu: Number(/cpu: (\d+)/.exec(text)?.[1] ?? 2),
+      };
     });
   }
 
   private writeSystem(name: string, s: { present: boolean; cpu: number }): void {
     mkdirSync(join(this.repo, 'systems', 'chaos'), { recursive: true });
     const spec = s.present ? `  profile: web-dev\n  cpu: ${s.cpu}\n` : '  state: absent\n  network: { net: dev-net }\n';
-    writeFileSync(this.systemFile(name), `apiVersion: shipshape.dev/v1\nkind: System\nmetadata:\n  name: ${name}\nspec:\n${spec}`);
+    writeFileSync(
+      this.systemFile(name),
+      `apiVersion: shipshape.dev/v1\nkind: System\nmetadata:\n  name: ${name}\nspec:\n${spec}`,
+    );
   }
 
   /** One to three random manifest changes: creates, updates, a delete, a re-create. */
@@ -247,16 +315,27 @@ export class Chaos {
    * A plain apply (no faults, no kill) of `count` new systems at the site's default concurrency, then
    * their tombstones applied to clean up. The failed systems of the first apply, by name and message.
    */
-  async plainRound(round: number, count: number): Promise<{ code: number | null; failed: string[]; cleanup: number | null; ms: number }> {
-    const names = Array.from({ length: count }, (_, i) => `plain-${String(round).padStart(2, '0')}-${String(i).padStart(2, '0')}`);
+  async plainRound(
+    round: number,
+    count: number,
+  ): Promise<{ code: number | null; failed: string[]; cleanup: number | null; ms: number }> {
+    const names = Array.from(
+      { length: count },
+      (_, i) => `plain-${String(round).padStart(2, '0')}-${String(i).padStart(2, '0')}`,
+    );
     for (const n of names) this.writeSystem(n, { present: true, cpu: 2 });
     const t0 = Date.now();
     const first = await this.apply();
     const ms = Date.now() - t0;
     const failed = first.out.split('\n').filter((l) => /^failed\s/.test(l));
     for (const n of names) this.writeSystem(n, { present: false, cpu: 2 });
-    const cleanup = await shipshape(['apply', '-C', this.repo, '--state-dir', this.state, '--max-deletes', String(count)], this.env);
-    this.log(`plain round ${round}: ${count} new systems, apply exit ${first.code} in ${(ms / 1000).toFixed(1)} s${failed.length ? `\n  ${failed.join('\n  ')}` : ''}; clean-up exit ${cleanup.code}`);
+    const cleanup = await shipshape(
+      ['apply', '-C', this.repo, '--state-dir', this.state, '--max-deletes', String(count)],
+      this.env,
+    );
+    this.log(
+      `plain round ${round}: ${count} new systems, apply exit ${first.code} in ${(ms / 1000).toFixed(1)} s${failed.length ? `\n  ${failed.join('\n  ')}` : ''}; clean-up exit ${cleanup.code}`,
+    );
     return { code: first.code, failed, cleanup: cleanup.code, ms };
   }
 
@@ -274,25 +353,54 @@ export class Chaos {
     let checked: Checked | undefined;
     try {
       ({ problems, checked } = await checkWorld({
-        site, systems: repo.systems, stateDir: this.state, dns: { host: '127.0.0.1', port: this.ports.dns },
-        dhcpdInclude: join(this.targets, 'dhcpd', 'shipshape.conf'), keaConfig: join(this.targets, 'kea', 'kea-dhcp4.conf'),
+        site,
+        systems: repo.systems,
+        stateDir: this.state,
+        dns: { host: '127.0.0.1', port: this.ports.dns },
+        dhcpdInclude: join(this.targets, 'dhcpd', 'shipshape.conf'),
+        keaConfig: join(this.targets, 'kea', 'kea-dhcp4.conf'),
       }));
     } catch (e) {
       problems = [`the world could not be read: ${(e as Error).message}`];
     }
-    if (rerun.code !== 0) problems.push(`the rerun exited ${rerun.code}: ${rerun.out.split('\n').filter((l) => /^(failed|error| {2}✗)/.test(l)).join(' | ')}`);
+    if (rerun.code !== 0)
+      problems.push(
+        `the rerun exited ${rerun.code}: ${rerun.out
+          .split('\n')
+          .filter((l) => /^(failed|error| {2}✗)/.test(l))
+          .join(' | ')}`,
+      );
     if (plan.code !== 0) problems.push(`the next plan is not empty (exit ${plan.code})`);
     const result: TrialResult = {
-      trial: i, ops, faults, ...(first.killed ? { killedAfterMs: kill } : {}), firstCode: first.code, rerunCode: rerun.code, planCode: plan.code,
-      problems, ...(checked ? { checked } : {}), converged: problems.length === 0,
-      ...(problems.length ? { rerunTail: `${rerun.out.split('\n').slice(-25).join('\n')}\n--- plan ---\n${plan.out.split('\n').slice(-25).join('\n')}` } : {}),
+      trial: i,
+      ops,
+      faults,
+      ...(first.killed ? { killedAfterMs: kill } : {}),
+      firstCode: first.code,
+      rerunCode: rerun.code,
+      planCode: plan.code,
+      problems,
+      ...(checked ? { checked } : {}),
+      converged: problems.length === 0,
+      ...(problems.length
+        ? {
+            rerunTail: `${rerun.out.split('\n').slice(-25).join('\n')}\n--- plan ---\n${plan.out.split('\n').slice(-25).join('\n')}`,
+          }
+        : {}),
     };
-    this.log(`trial ${i}: ${result.converged ? 'converged' : 'NOT CONVERGED'} — ${ops.join(', ')}; ${first.killed ? `killed at ${kill} ms` : `first apply exit ${first.code}`}; faults: ${faults.join('; ') || 'none'}; checked ${checked ? `${checked.vms} VMs, ${checked.addresses} addresses, ${checked.dnsRecords} DNS names, ${checked.reservations} reservations` : 'nothing'}${problems.length ? `\n  ${problems.join('\n  ')}` : ''}`);
+    this.log(
+      `trial ${i}: ${result.converged ? 'converged' : 'NOT CONVERGED'} — ${ops.join(', ')}; ${first.killed ? `killed at ${kill} ms` : `first apply exit ${first.code}`}; faults: ${faults.join('; ') || 'none'}; checked ${checked ? `${checked.vms} VMs, ${checked.addresses} addresses, ${checked.dnsRecords} DNS names, ${checked.reservations} reservations` : 'nothing'}${problems.length ? `\n  ${problems.join('\n  ')}` : ''}`,
+    );
     return result;
   }
 }
 
-export async function runChaos(o: { trials: number; seed: number; work: string; log: (line: string) => void }): Promise<TrialResult[]> {
+export async function runChaos(o: {
+  trials: number;
+  seed: number;
+  work: string;
+  log: (line: string) => void;
+}): Promise<TrialResult[]> {
   const chaos = await Chaos.start(o.work, o.log);
   try {
     await chaos.baseline();
@@ -333,17 +441,27 @@ if (require.main === module) {
         await chaos.stop();
       }
     })();
-  } else runChaos({ trials, seed, work, log: (l) => console.log(l) }).then(
-    (results) => {
-      const ok = results.filter((r) => r.converged).length;
-      const summary = { date: started.toISOString(), seed, trials, converged: ok, killed: results.filter((r) => r.killedAfterMs !== undefined).length, results };
-      writeFileSync(join(work, 'chaos-result.json'), JSON.stringify(summary, null, 2));
-      console.log(`chaos: ${ok}/${trials} worlds converged (seed ${seed}, ${started.toISOString()}); details in ${join(work, 'chaos-result.json')}`);
-      process.exitCode = ok === trials ? 0 : 1;
-    },
-    (e: unknown) => {
-      console.error(`chaos: ${(e as Error).message}`);
-      process.exitCode = 1;
-    },
-  );
+  } else
+    runChaos({ trials, seed, work, log: (l) => console.log(l) }).then(
+      (results) => {
+        const ok = results.filter((r) => r.converged).length;
+        const summary = {
+          date: started.toISOString(),
+          seed,
+          trials,
+          converged: ok,
+          killed: results.filter((r) => r.killedAfterMs !== undefined).length,
+          results,
+        };
+        writeFileSync(join(work, 'chaos-result.json'), JSON.stringify(summary, null, 2));
+        console.log(
+          `chaos: ${ok}/${trials} worlds converged (seed ${seed}, ${started.toISOString()}); details in ${join(work, 'chaos-result.json')}`,
+        );
+        process.exitCode = ok === trials ? 0 : 1;
+      },
+      (e: unknown) => {
+        console.error(`chaos: ${(e as Error).message}`);
+        process.exitCode = 1;
+      },
+    );
 }

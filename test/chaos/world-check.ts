@@ -56,10 +56,12 @@ export async function checkWorld(w: WorldInput): Promise<{ problems: string[]; c
   const ipam = await addresses(w.site);
   const holders = new Map<string, string[]>();
   for (const [title, o] of ipam) {
-    if (o.ips.length > 1) problems.push(`i-doit: object ${title} holds ${o.ips.length} addresses (${o.ips.join(', ')})`);
+    if (o.ips.length > 1)
+      problems.push(`i-doit: object ${title} holds ${o.ips.length} addresses (${o.ips.join(', ')})`);
     for (const ip of o.ips) holders.set(ip, [...(holders.get(ip) ?? []), title]);
     checked.addresses += o.ips.length;
-    if (o.ips.length && !(present.has(title) && o.status === 2)) problems.push(`i-doit: ${title} (status ${o.status}) still holds ${o.ips.join(', ')}: a leaked address`);
+    if (o.ips.length && !(present.has(title) && o.status === 2))
+      problems.push(`i-doit: ${title} (status ${o.status}) still holds ${o.ips.join(', ')}: a leaked address`);
   }
   for (const [ip, who] of holders) if (who.length > 1) problems.push(`i-doit: ${ip} is held by ${who.join(' and ')}`);
   const addressOf = (name: string) => ipam.get(name)?.ips[0];
@@ -74,7 +76,8 @@ export async function checkWorld(w: WorldInput): Promise<{ problems: string[]; c
     if (s.state === 'present') {
       const want = addressOf(s.name);
       if (!want) problems.push(`i-doit: present system ${s.name} holds no address`);
-      else if (JSON.stringify(records ?? []) !== JSON.stringify([want])) problems.push(`DNS: ${s.name}.${domain} is ${JSON.stringify(records ?? [])}, the IPAM says ${want}`);
+      else if (JSON.stringify(records ?? []) !== JSON.stringify([want]))
+        problems.push(`DNS: ${s.name}.${domain} is ${JSON.stringify(records ?? [])}, the IPAM says ${want}`);
     } else if (records?.length) problems.push(`DNS: retired ${s.name}.${domain} still has ${records.join(', ')}`);
   }
 
@@ -97,9 +100,17 @@ async function vmNames(site: SiteConfig): Promise<Map<string, number>> {
   const v = labVsphere(site)!;
   const secret = (r: { ref: string }) => resolveSecret(r, site.root);
   const tls = v.tls.caFile ? { ...v.tls, caFile: resolve(site.root, v.tls.caFile) } : v.tls;
-  const c = new VimClient({ url: v.url, username: await secret(v.username), password: await secret(v.password), tls, timeoutMs: 30_000 });
+  const c = new VimClient({
+    url: v.url,
+    username: await secret(v.username),
+    password: await secret(v.password),
+    tls,
+    timeoutMs: 30_000,
+  });
   try {
-    const rows = await retrieveView(c, (await c.serviceContent()).rootFolder, [{ type: 'VirtualMachine', paths: ['name'] }]);
+    const rows = await retrieveView(c, (await c.serviceContent()).rootFolder, [
+      { type: 'VirtualMachine', paths: ['name'] },
+    ]);
     const out = new Map<string, number>();
     for (const r of rows) {
       const n = r.props.get('name')?.text ?? '';
@@ -114,7 +125,9 @@ async function vmNames(site: SiteConfig): Promise<Map<string, number>> {
 async function addresses(site: SiteConfig): Promise<Map<string, { status: number; ips: string[] }>> {
   const client = createIdoitClient(site, (r) => resolveSecret(r, site.root));
   try {
-    const rows = ((await client.batchOrThrow(readAllStates({ type: VM_TYPE }, ['C__CATG__IP']))) as ObjectRow[][]).flat();
+    const rows = (
+      (await client.batchOrThrow(readAllStates({ type: VM_TYPE }, ['C__CATG__IP']))) as ObjectRow[][]
+    ).flat();
     const out = new Map<string, { status: number; ips: string[] }>();
     for (const r of rows) {
       const ips = ((r.categories?.C__CATG__IP ?? []) as { ipv4_address?: { ref_title?: string } | string }[])
@@ -133,13 +146,21 @@ async function addresses(site: SiteConfig): Promise<Map<string, { status: number
 
 /** owner name → A record values, by zone transfer. */
 function axfr(server: { host: string; port: number }, zone: string): Map<string, string[]> {
-  const out = execFileSync('dig', [`@${server.host}`, '-p', String(server.port), zone, 'AXFR', '+nocmd', '+noall', '+answer', '+time=3', '+tries=2'], { encoding: 'utf8' });
+  const out = execFileSync(
+    'dig',
+    [`@${server.host}`, '-p', String(server.port), zone, 'AXFR', '+nocmd', '+noall', '+answer', '+time=3', '+tries=2'],
+    { encoding: 'utf8' },
+  );
   const records = new Map<string, string[]>();
   for (const line of out.split('\n')) {
     const f = line.trim().split(/\s+/);
-    if (f.length >= 5 && f[3] === 'A') records.set(f[0]!.toLowerCase(), [...(records.get(f[0]!.toLowerCase()) ?? []), f[4]!].sort());
+    if (f.length >= 5 && f[3] === 'A')
+      records.set(f[0]!.toLowerCase(), [...(records.get(f[0]!.toLowerCase()) ?? []), f[4]!].sort());
   }
-  if (!out.includes('SOA')) throw new Error(`zone transfer of ${zone} from ${server.host}:${server.port} returned no SOA: ${out.slice(0, 200)}`);
+  if (!out.includes('SOA'))
+    throw new Error(
+      `zone transfer of ${zone} from ${server.host}:${server.port} returned no SOA: ${out.slice(0, 200)}`,
+    );
   return records;
 }
 
@@ -153,8 +174,12 @@ function reservations(dhcpdInclude: string, keaConfig: string): Map<string, stri
     }
   }
   if (existsSync(keaConfig)) {
-    const conf = JSON.parse(readFileSync(keaConfig, 'utf8').replace(/^\s*(#|\/\/).*$/gm, '')) as { Dhcp4?: { subnet4?: { reservations?: { hostname?: string; 'ip-address'?: string }[] }[] } };
-    for (const s of conf.Dhcp4?.subnet4 ?? []) for (const r of s.reservations ?? []) if (r.hostname && r['ip-address']) out.set(r.hostname.split('.')[0]!, r['ip-address']);
+    const conf = JSON.parse(readFileSync(keaConfig, 'utf8').replace(/^\s*(#|\/\/).*$/gm, '')) as {
+      Dhcp4?: { subnet4?: { reservations?: { hostname?: string; 'ip-address'?: string }[] }[] };
+    };
+    for (const s of conf.Dhcp4?.subnet4 ?? [])
+      for (const r of s.reservations ?? [])
+        if (r.hostname && r['ip-address']) out.set(r.hostname.split('.')[0]!, r['ip-address']);
   }
   return out;
 }
@@ -167,7 +192,8 @@ export function leftovers(stateDir: string): string[] {
     for (const n of readdirSync(dir)) {
       const p = join(dir, n);
       if (statSync(p).isDirectory()) walk(p);
-      else if (p.startsWith(join(stateDir, 'journal') + '/') && n.endsWith('.json')) found.push(`create journal left: ${p}`);
+      else if (p.startsWith(join(stateDir, 'journal') + '/') && n.endsWith('.json'))
+        found.push(`create journal left: ${p}`);
       else if (/^run\.lock(\.takeover)?$/.test(n) || /^run\.lock.*\.tmp$/.test(n)) found.push(`lock left: ${p}`);
       else if (n.includes('.corrupt-')) found.push(`corrupt state moved aside: ${p}`);
     }

@@ -24,7 +24,11 @@ let work: string;
 let repo: string;
 let state: string;
 
-const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd: repo, encoding: 'utf8' });
+const git = (...args: string[]) =>
+  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], {
+    cwd: repo,
+    encoding: 'utf8',
+  });
 const write = (rel: string, text: string) => {
   mkdirSync(join(repo, rel, '..'), { recursive: true });
   writeFileSync(join(repo, rel), text);
@@ -33,14 +37,26 @@ const role = (check: string) =>
   `apiVersion: shipshape.dev/v1\nkind: Role\nmetadata: { name: web }\nspec:\n  steps:\n    - { name: nothing, script: "true" }\n  check: ${JSON.stringify(check)}\n`;
 const system = (labels: string) =>
   `apiVersion: shipshape.dev/v1\nkind: System\nmetadata: { name: host-a, labels: ${labels} }\nspec:\n  cpu: 1\n  memoryMiB: 512\n  disks: [{ sizeGiB: 10 }]\n  os: debian12\n  network: { net: lo-net, ip: 127.0.0.2 }\n  roles: [web]\n`;
-const site = (idoitUrl: string, apiKey: string) => [
-  'apiVersion: shipshape.dev/v1', 'kind: Site', 'spec:', '  lab: true',
-  '  nets:', '    lo-net: { cidr: 127.0.0.0/24, gateway: 127.0.0.1, domain: lab.example.test }',
-  `  ipam: { backend: idoit, url: "${idoitUrl}", apiKey: "${apiKey}" }`,
-  `  cmdb: { backend: idoit, url: "${idoitUrl}", apiKey: "${apiKey}" }`,
-  '  specialise:', '    user: root', `    port: ${hosts.port}`, '    privateKey: ${file:secrets/ssh_key}',
-  '    knownHosts: known_hosts', `    rootPrefix: ${join(work, 'targets')}/{system}`, '    connectTimeoutSeconds: 5', '    commandTimeoutSeconds: 30', '',
-].join('\n');
+const site = (idoitUrl: string, apiKey: string) =>
+  [
+    'apiVersion: shipshape.dev/v1',
+    'kind: Site',
+    'spec:',
+    '  lab: true',
+    '  nets:',
+    '    lo-net: { cidr: 127.0.0.0/24, gateway: 127.0.0.1, domain: lab.example.test }',
+    `  ipam: { backend: idoit, url: "${idoitUrl}", apiKey: "${apiKey}" }`,
+    `  cmdb: { backend: idoit, url: "${idoitUrl}", apiKey: "${apiKey}" }`,
+    '  specialise:',
+    '    user: root',
+    `    port: ${hosts.port}`,
+    '    privateKey: ${file:secrets/ssh_key}',
+    '    knownHosts: known_hosts',
+    `    rootPrefix: ${join(work, 'targets')}/{system}`,
+    '    connectTimeoutSeconds: 5',
+    '    commandTimeoutSeconds: 30',
+    '',
+  ].join('\n');
 
 beforeAll(async () => {
   work = tempDir('plan-base');
@@ -48,9 +64,16 @@ beforeAll(async () => {
   state = join(work, 'state');
   mkdirSync(repo);
   hosts = await startSshdHosts(['127.0.0.2'], { recordCommands: true });
-  emu = await startIdoitEmulator({ stateFile: join(work, 'idoit.json'), apiKey: 'lab-key', nets: [{ title: 'lo-net', cidr: '127.0.0.0/24', gateway: '127.0.0.1' }] });
+  emu = await startIdoitEmulator({
+    stateFile: join(work, 'idoit.json'),
+    apiKey: 'lab-key',
+    nets: [{ title: 'lo-net', cidr: '127.0.0.0/24', gateway: '127.0.0.1' }],
+  });
   process.env.SHIPSHAPE_TEST_IDOIT_KEY = 'lab-key';
-  listener = createServer((s) => { attackerConnections++; s.destroy(); });
+  listener = createServer((s) => {
+    attackerConnections++;
+    s.destroy();
+  });
   await new Promise<void>((r) => listener.listen(0, '127.0.0.1', () => r()));
   listenerPort = (listener.address() as { port: number }).port;
 
@@ -60,7 +83,10 @@ beforeAll(async () => {
   copyFileSync(hosts.clientKeyPath, join(repo, 'secrets', 'ssh_key')); // as the CI job writes it: untracked
   write('known_hosts', `[127.0.0.2]:${hosts.port} ${hosts.hosts[0]!.hostPub}\n`);
   write('shipshape.yaml', site(emu.endpoint, '${env:SHIPSHAPE_TEST_IDOIT_KEY}'));
-  write('os/debian12/os.yaml', 'apiVersion: shipshape.dev/v1\nkind: OperatingSystem\nmetadata: { name: debian12 }\nspec: { family: debian, installer: preseed, release: "12", boot: { kernel: linux, initrd: initrd.gz }, answerFile: preseed.cfg.tpl }\n');
+  write(
+    'os/debian12/os.yaml',
+    'apiVersion: shipshape.dev/v1\nkind: OperatingSystem\nmetadata: { name: debian12 }\nspec: { family: debian, installer: preseed, release: "12", boot: { kernel: linux, initrd: initrd.gz }, answerFile: preseed.cfg.tpl }\n',
+  );
   write('os/debian12/preseed.cfg.tpl', 'd-i debian-installer/locale string en_US.UTF-8\n');
   write('roles/web/role.yaml', role('true'));
   write('systems/host-a.yaml', system('{ env: dev }'));
@@ -99,11 +125,17 @@ describe('a branch that changes a role check: nothing runs on the host during pl
     const ran = hosts.commands().slice(before);
     expect(ran.length).toBe(1); // one session to host-a: the record read
     // …and it is exactly "print the record file": no check, no step, nothing else.
-    expect(ran[0]).toMatch(/^f='[^']*\/host-a\/var\/lib\/shipshape\/roles\.json'\necho (@@\S+) record\nif \[ -e "\$f" \]; then cat "\$f"; fi\necho; echo \1 end$/);
+    expect(ran[0]).toMatch(
+      /^f='[^']*\/host-a\/var\/lib\/shipshape\/roles\.json'\necho (@@\S+) record\nif \[ -e "\$f" \]; then cat "\$f"; fi\necho; echo \1 end$/,
+    );
     expect(ran.join('\n')).not.toContain('pwned');
     expect(ran.join('\n')).not.toContain('/bin/sh -c');
-    expect(r.out).toMatch(/^read-only plan \(--read-only\): observed by reading only, nothing ran on a managed host; site config, roles and OS catalog from main \([0-9a-f]{12}\)/m);
-    expect(r.out).toContain('changes to trusted files, not used for this plan; applied only after merge:\n  ~ roles/evil/role.yaml (added, +7 -0)\n  ~ roles/web/role.yaml (modified, +1 -1)\n');
+    expect(r.out).toMatch(
+      /^read-only plan \(--read-only\): observed by reading only, nothing ran on a managed host; site config, roles and OS catalog from main \([0-9a-f]{12}\)/m,
+    );
+    expect(r.out).toContain(
+      'changes to trusted files, not used for this plan; applied only after merge:\n  ~ roles/evil/role.yaml (added, +7 -0)\n  ~ roles/web/role.yaml (modified, +1 -1)\n',
+    );
     expect(r.out).toContain('host-a');
   });
 
@@ -116,7 +148,18 @@ describe('a branch that changes a role check: nothing runs on the host during pl
 
   it('--read-only alone runs no check either, and apply refuses a read-only plan', async () => {
     const planFile = join(work, 'ro.json');
-    const r = await runCli(['--state-dir', state, 'plan', '-C', repo, '--read-only', '--format', 'json', '--out', planFile]);
+    const r = await runCli([
+      '--state-dir',
+      state,
+      'plan',
+      '-C',
+      repo,
+      '--read-only',
+      '--format',
+      'json',
+      '--out',
+      planFile,
+    ]);
     expect(r.code).toBe(0);
     expect(existsSync(pwned())).toBe(false);
     const a = await runCli(['--state-dir', state, 'apply', '-C', repo, planFile]);
@@ -141,8 +184,12 @@ describe('a branch that adds a role with a hostile check and a system that uses 
     const r = await runCli(['--state-dir', state, 'plan', '-C', repo, '--base', 'main']);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/^systems\/host-a\.yaml:\d+:\d+: error: .*evil/m);
-    expect(r.err).toContain('the merge-request repo (site config, roles and OS catalog from main; systems/ and profiles/ from the branch)');
-    expect(r.err).toContain('A system that needs a role or OS entry the branch adds can be planned once that change is merged.');
+    expect(r.err).toContain(
+      'the merge-request repo (site config, roles and OS catalog from main; systems/ and profiles/ from the branch)',
+    );
+    expect(r.err).toContain(
+      'A system that needs a role or OS entry the branch adds can be planned once that change is merged.',
+    );
     expect(hosts.commands().length).toBe(before);
     expect(existsSync(pwned())).toBe(false);
   });
@@ -164,12 +211,16 @@ describe('a branch that points the i-doit url at its own listener with ${file:/e
     expect(r.code).toBe(0);
     expect(attackerConnections).toBe(0);
     expect(emu.stats().httpRequests).toBeGreaterThan(0); // the base's i-doit was observed
-    expect(r.out).toContain('#### Changes to trusted files, not used for this plan; applied only after merge\n\n- `shipshape.yaml (modified, +2 -2)`');
+    expect(r.out).toContain(
+      '#### Changes to trusted files, not used for this plan; applied only after merge\n\n- `shipshape.yaml (modified, +2 -2)`',
+    );
   });
 
   it('validate on the branch names the reference outside the secrets folder', async () => {
     const r = await runCli(['validate', repo]);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/^shipshape\.yaml:[78]:\d+: error: secret reference \$\{file:\/etc\/hostname\} is outside the secrets folders \(secrets\/\)/m);
+    expect(r.err).toMatch(
+      /^shipshape\.yaml:[78]:\d+: error: secret reference \$\{file:\/etc\/hostname\} is outside the secrets folders \(secrets\/\)/m,
+    );
   });
 });

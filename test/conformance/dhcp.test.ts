@@ -32,7 +32,12 @@ function dhcpHarness(id: 'isc' | 'kea'): Harness {
     pools.push(pool);
     return new DhcpProvider({ readSecret: readFileSecret, pool }) as Provider;
   };
-  const siteWith = (server: IscServer | KeaServer) => site({ root: sshd.dir, nets: { 'c-net': { title: 'c-net', cidr: '10.30.0.0/16', dnsServers: [] } }, dhcp: { servers: [server] } });
+  const siteWith = (server: IscServer | KeaServer) =>
+    site({
+      root: sshd.dir,
+      nets: { 'c-net': { title: 'c-net', cidr: '10.30.0.0/16', dnsServers: [] } },
+      dhcp: { servers: [server] },
+    });
   return {
     name: `dhcp/${id}`,
     scale: [10, 200],
@@ -44,14 +49,36 @@ function dhcpHarness(id: 'isc' | 'kea'): Harness {
       if (id === 'isc') {
         const conf = join(sshd.dir, 'dhcpd.conf');
         const include = join(sshd.dir, 'shipshape-hosts.conf');
-        writeFileSync(conf, `authoritative;\nddns-update-style none;\nsubnet 10.30.0.0 netmask 255.255.0.0 {\n  range 10.30.254.1 10.30.254.200;\n}\nhost printer { hardware ethernet ${OPERATOR.mac}; fixed-address ${OPERATOR.ip}; }\ninclude "${include}";\n`);
+        writeFileSync(
+          conf,
+          `authoritative;\nddns-update-style none;\nsubnet 10.30.0.0 netmask 255.255.0.0 {\n  range 10.30.254.1 10.30.254.200;\n}\nhost printer { hardware ethernet ${OPERATOR.mac}; fixed-address ${OPERATOR.ip}; }\ninclude "${include}";\n`,
+        );
         const restart = `dhcpd -t -cf ${conf} -lf /dev/null -pf /dev/null 2>/dev/null`;
-        const s = (k: string): IscServer => ({ name: 'c-isc', backend: 'isc', nets: ['c-net'], ssh: key(k), includePath: include, configPath: conf, restartCommand: restart });
+        const s = (k: string): IscServer => ({
+          name: 'c-isc',
+          backend: 'isc',
+          nets: ['c-net'],
+          ssh: key(k),
+          includePath: include,
+          configPath: conf,
+          restartCommand: restart,
+        });
         good = siteWith(s(sshd.clientKeyPath));
         bad = siteWith(s(wrongKey));
       } else {
-        kea = await startKea([{ 'hw-address': OPERATOR.mac, 'ip-address': OPERATOR.ip, hostname: 'printer' }], '10.30.0.0/16', '10.30.254.1 - 10.30.254.200');
-        const s = (k: string): KeaServer => ({ name: 'c-kea', backend: 'kea', nets: ['c-net'], ssh: key(k), controlSocket: kea!.socket, configPath: kea!.configPath });
+        kea = await startKea(
+          [{ 'hw-address': OPERATOR.mac, 'ip-address': OPERATOR.ip, hostname: 'printer' }],
+          '10.30.0.0/16',
+          '10.30.254.1 - 10.30.254.200',
+        );
+        const s = (k: string): KeaServer => ({
+          name: 'c-kea',
+          backend: 'kea',
+          nets: ['c-net'],
+          ssh: key(k),
+          controlSocket: kea!.socket,
+          configPath: kea!.configPath,
+        });
         good = siteWith(s(sshd.clientKeyPath));
         bad = siteWith(s(wrongKey));
       }
@@ -65,11 +92,22 @@ function dhcpHarness(id: 'isc' | 'kea'): Harness {
     provider: () => provider(good),
     bad: () => ({ provider: provider(bad), ctx: context(bad) }),
     ctx: () => context(good),
-    system: (n, changed) => ({ ...system(`c-${n}`, { net: 'c-net', domain: 'conf.example.test', mac: `00:50:56:00:${hex(n >> 8)}:${hex(n & 255)}` }), labels: changed ? { changed: 'yes' } : ({} as Record<string, string>) }),
+    system: (n, changed) => ({
+      ...system(`c-${n}`, {
+        net: 'c-net',
+        domain: 'conf.example.test',
+        mac: `00:50:56:00:${hex(n >> 8)}:${hex(n & 255)}`,
+      }),
+      labels: changed ? { changed: 'yes' } : ({} as Record<string, string>),
+    }),
     // The changed value of a system is its address (the MAC stays: it identifies the reservation).
-    resolved: (s) => (s.name === 'printer-too'
-      ? { ip: '10.30.253.1', mac: OPERATOR.mac }
-      : { ip: `10.30.${s.labels.changed ? 200 : Math.floor(num(s.name) / 250)}.${(num(s.name) % 250) + 1}`, mac: s.network.mac }),
+    resolved: (s) =>
+      s.name === 'printer-too'
+        ? { ip: '10.30.253.1', mac: OPERATOR.mac }
+        : {
+            ip: `10.30.${s.labels.changed ? 200 : Math.floor(num(s.name) / 250)}.${(num(s.name) % 250) + 1}`,
+            mac: s.network.mac,
+          },
     isForeign: (r) => r.system === 'printer' || r.id.endsWith('printer'),
     collider: () => system('printer-too', { net: 'c-net', domain: 'conf.example.test', mac: OPERATOR.mac }),
   };

@@ -46,8 +46,15 @@ function dnsHarness(id: 'bind-ssh' | 'rfc2136'): Harness {
         sshd = await startSshd();
         const fragment = join(sshd.dir, `${zone}.shipshape`);
         named = await startNamed([{ name: zone, records: 'www IN A 10.20.250.250\n', include: fragment }]);
-        const z = (key: string): BindSshZone => ({ name: zone, backend: 'bind-ssh', server: { host: '127.0.0.1', port: named.port }, ssh: sshd!.endpoint({ privateKey: { ref: `\${file:${key}}` } }),
-          fragmentPath: fragment, zoneFile: named.zoneFile(zone), reloadCommand: `${named.rndc} reload {zone}` });
+        const z = (key: string): BindSshZone => ({
+          name: zone,
+          backend: 'bind-ssh',
+          server: { host: '127.0.0.1', port: named.port },
+          ssh: sshd!.endpoint({ privateKey: { ref: `\${file:${key}}` } }),
+          fragmentPath: fragment,
+          zoneFile: named.zoneFile(zone),
+          reloadCommand: `${named.rndc} reload {zone}`,
+        });
         const wrongKey = join(sshd.dir, 'not-authorized');
         keygen(wrongKey, 'not authorized');
         good = siteWith(z(sshd.clientKeyPath), sshd.dir);
@@ -57,8 +64,15 @@ function dnsHarness(id: 'bind-ssh' | 'rfc2136'): Harness {
         const secret = join(named.dir, 'tsig.secret');
         writeFileSync(secret, named.ddnsSecret + '\n', { mode: 0o600 });
         const wrong = join(named.dir, 'wrong.secret');
-        writeFileSync(wrong, Buffer.from('not the key, not the key, not the key').toString('base64') + '\n', { mode: 0o600 });
-        const z = (file: string): Rfc2136Zone => ({ name: zone, backend: 'rfc2136', server: { host: '127.0.0.1', port: named.port }, tsig: { name: 'ddns-key', algorithm: 'hmac-sha256', secret: { ref: `\${file:${file}}` } } });
+        writeFileSync(wrong, Buffer.from('not the key, not the key, not the key').toString('base64') + '\n', {
+          mode: 0o600,
+        });
+        const z = (file: string): Rfc2136Zone => ({
+          name: zone,
+          backend: 'rfc2136',
+          server: { host: '127.0.0.1', port: named.port },
+          tsig: { name: 'ddns-key', algorithm: 'hmac-sha256', secret: { ref: `\${file:${file}}` } },
+        });
         good = siteWith(z(secret), named.dir);
         bad = siteWith(z(wrong), named.dir);
       }
@@ -72,7 +86,9 @@ function dnsHarness(id: 'bind-ssh' | 'rfc2136'): Harness {
     provider: () => provider(good),
     bad: () => ({ provider: provider(bad), ctx: context(bad) }),
     ctx: () => context(good),
-    system: (n, changed) => ({ ...system(`c-${n}`, { net: 'c-net', domain: zone, aliases: changed ? [`alt-${n}`] : [] }) }),
+    system: (n, changed) => ({
+      ...system(`c-${n}`, { net: 'c-net', domain: zone, aliases: changed ? [`alt-${n}`] : [] }),
+    }),
     resolved: (s) => ({ ip: ip(Number(s.name.replace(/\D/g, '')) || 0), mac: '00:50:56:00:00:01' }),
   };
 }
@@ -86,7 +102,12 @@ function powerdnsHarness(): Harness {
   let pdns: TestPdns;
   let good: SiteConfig;
   let bad: SiteConfig;
-  const siteWith = (z: PowerDnsZone) => site({ root: pdns.dir, nets: { 'c-net': { title: 'c-net', cidr: '10.20.0.0/16', dnsServers: [] } }, dns: { zones: [z] } });
+  const siteWith = (z: PowerDnsZone) =>
+    site({
+      root: pdns.dir,
+      nets: { 'c-net': { title: 'c-net', cidr: '10.20.0.0/16', dnsServers: [] } },
+      dns: { zones: [z] },
+    });
   return {
     name: 'dns/powerdns',
     isForeign: (r) => r.id === `www.${zone}`,
@@ -97,7 +118,8 @@ function powerdnsHarness(): Harness {
       await pdns.createZone({ name: zone, rrsets: [{ name: `www.${zone}`, type: 'A', content: ['10.20.250.250'] }] });
       const wrong = join(pdns.dir, 'wrong.key');
       writeFileSync(wrong, 'not-the-api-key\n', { mode: 0o600 });
-      const z = (key: string) => powerdns.config({ name: zone, backend: 'powerdns', url: pdns.url, apiKey: `\${file:${key}}` });
+      const z = (key: string) =>
+        powerdns.config({ name: zone, backend: 'powerdns', url: pdns.url, apiKey: `\${file:${key}}` });
       good = siteWith(z(pdns.keyFile));
       bad = siteWith(z(wrong));
     },

@@ -42,9 +42,17 @@ export function conformance(h: Harness): void {
     it('create is idempotent: a second run changes nothing', async () => {
       const systems = [h.system(1), h.system(2)];
       const first = await run(systems);
-      expect({ created: first.created.sort(), refused: first.refused, failed: first.failed }).toEqual({ created: ['c-1', 'c-2'], refused: [], failed: [] });
+      expect({ created: first.created.sort(), refused: first.refused, failed: first.failed }).toEqual({
+        created: ['c-1', 'c-2'],
+        refused: [],
+        failed: [],
+      });
       const second = await run(systems);
-      expect({ created: second.created, updated: second.updated, unchanged: second.unchanged.sort() }).toEqual({ created: [], updated: [], unchanged: ['c-1', 'c-2'] });
+      expect({ created: second.created, updated: second.updated, unchanged: second.unchanged.sort() }).toEqual({
+        created: [],
+        updated: [],
+        unchanged: ['c-1', 'c-2'],
+      });
     });
 
     it('observe after create shows zero diff', async () => {
@@ -92,7 +100,10 @@ export function conformance(h: Harness): void {
 
     it('refused credentials give one clear error that names the server and leaks no secret', async () => {
       const bad = h.bad();
-      const err = (await bad.provider.observe(bad.ctx).then(() => undefined, (e: unknown) => e)) as Error | undefined;
+      const err = (await bad.provider.observe(bad.ctx).then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as Error | undefined;
       expect(err).toBeInstanceOf(Error);
       expect(err!.message).toMatch(/127\.0\.0\.1/);
       expect(err!.message).toMatch(/refus|denied|authenticat|BADSIG|BADKEY|NOTAUTH|not authori|signature/i);

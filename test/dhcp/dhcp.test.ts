@@ -32,7 +32,9 @@ beforeAll(async () => {
   include = join(sshd.dir, 'shipshape-hosts.conf');
   restarts = join(sshd.dir, 'restarts.log');
   writeFileSync(restarts, '');
-  writeFileSync(dhcpdConf, `authoritative;
+  writeFileSync(
+    dhcpdConf,
+    `authoritative;
 ddns-update-style none;
 subnet 192.0.2.0 netmask 255.255.255.0 {
   range 192.0.2.100 192.0.2.199;
@@ -40,7 +42,8 @@ subnet 192.0.2.0 netmask 255.255.255.0 {
 }
 host printer { hardware ethernet 52:54:00:00:00:99; fixed-address 192.0.2.99; }
 include "${include}";
-`);
+`,
+  );
 });
 afterAll(async () => {
   await pool?.closeAll();
@@ -51,21 +54,49 @@ afterAll(async () => {
 
 const dhcpdCheck = () => `dhcpd -t -cf ${dhcpdConf} -lf /dev/null -pf /dev/null 2>/dev/null`;
 function isc(over: Partial<IscServer> = {}): IscServer {
-  return { name: 'dhcp-isc', backend: 'isc', nets: ['lab-net'], ssh: sshd.endpoint(), includePath: include, configPath: dhcpdConf,
-    restartCommand: `${dhcpdCheck()} && echo restart >> ${restarts}`, ...over };
+  return {
+    name: 'dhcp-isc',
+    backend: 'isc',
+    nets: ['lab-net'],
+    ssh: sshd.endpoint(),
+    includePath: include,
+    configPath: dhcpdConf,
+    restartCommand: `${dhcpdCheck()} && echo restart >> ${restarts}`,
+    ...over,
+  };
 }
 function keaServer(over: Partial<KeaServer> = {}): KeaServer {
-  return { name: 'dhcp-kea', backend: 'kea', nets: ['lab-net'], ssh: sshd.endpoint(), controlSocket: kea.socket, configPath: kea.configPath, ...over };
+  return {
+    name: 'dhcp-kea',
+    backend: 'kea',
+    nets: ['lab-net'],
+    ssh: sshd.endpoint(),
+    controlSocket: kea.socket,
+    configPath: kea.configPath,
+    ...over,
+  };
 }
 function labSite(servers: (IscServer | KeaServer)[]): SiteConfig {
-  return site({ root: sshd.dir, nets: { 'lab-net': { title: 'lab-net', cidr: '192.0.2.0/24', dnsServers: [] } }, dhcp: { servers } });
+  return site({
+    root: sshd.dir,
+    nets: { 'lab-net': { title: 'lab-net', cidr: '192.0.2.0/24', dnsServers: [] } },
+    dhcp: { servers },
+  });
 }
 const hosts: Record<string, [string, string]> = {
-  vm1: ['192.0.2.11', '00:50:56:00:00:11'], vm2: ['192.0.2.12', '00:50:56:00:00:12'], dupmac: ['192.0.2.13', '52:54:00:00:00:99'],
-  outside: ['198.51.100.7', '00:50:56:00:00:14'], vm5: ['192.0.2.15', '00:50:56:00:00:15'],
+  vm1: ['192.0.2.11', '00:50:56:00:00:11'],
+  vm2: ['192.0.2.12', '00:50:56:00:00:12'],
+  dupmac: ['192.0.2.13', '52:54:00:00:00:99'],
+  outside: ['198.51.100.7', '00:50:56:00:00:14'],
+  vm5: ['192.0.2.15', '00:50:56:00:00:15'],
 };
-const resolved = (s: { name: string }) => ({ ip: hosts[s.name]![0], mac: hosts[s.name]![1], ...(s.name === 'vm1' ? { boot: { nextServer: '192.0.2.5', filename: 'pxelinux.0' } } : {}) });
-const lab = (name: string, state: 'present' | 'absent' = 'present') => system(name, { net: 'lab-net', domain: 'lab.example.test', state });
+const resolved = (s: { name: string }) => ({
+  ip: hosts[s.name]![0],
+  mac: hosts[s.name]![1],
+  ...(s.name === 'vm1' ? { boot: { nextServer: '192.0.2.5', filename: 'pxelinux.0' } } : {}),
+});
+const lab = (name: string, state: 'present' | 'absent' = 'present') =>
+  system(name, { net: 'lab-net', domain: 'lab.example.test', state });
 const provider = () => new DhcpProvider({ readSecret: readFileSecret, pool });
 const restartCount = () => readFileSync(restarts, 'utf8').split('\n').filter(Boolean).length;
 
@@ -76,7 +107,9 @@ describe('ISC dhcpd', () => {
     expect(r.created.sort()).toEqual(['vm1', 'vm2']);
     const text = readFileSync(include, 'utf8');
     expect(text).toMatch(/^# shipshape-managed DHCP reservations for dhcp-isc/);
-    expect(text).toContain('host shipshape-vm1 {\n  hardware ethernet 00:50:56:00:00:11;\n  fixed-address 192.0.2.11;\n  option host-name "vm1";\n  next-server 192.0.2.5;\n  filename "pxelinux.0";\n}');
+    expect(text).toContain(
+      'host shipshape-vm1 {\n  hardware ethernet 00:50:56:00:00:11;\n  fixed-address 192.0.2.11;\n  option host-name "vm1";\n  next-server 192.0.2.5;\n  filename "pxelinux.0";\n}',
+    );
     execFileSync('/bin/sh', ['-c', dhcpdCheck()]);
     expect(restartCount()).toBe(1);
     const again = await runStage(provider(), [lab('vm1'), lab('vm2')], resolved, context(labSite([isc()])));
@@ -85,10 +118,19 @@ describe('ISC dhcpd', () => {
   });
 
   test('duplicates and addresses outside every subnet (which dhcpd -t passes) are refused; the others go ahead', async () => {
-    const r = await runStage(provider(), [lab('vm1'), lab('vm2'), lab('dupmac'), lab('outside'), lab('vm5')], resolved, context(labSite([isc()])));
+    const r = await runStage(
+      provider(),
+      [lab('vm1'), lab('vm2'), lab('dupmac'), lab('outside'), lab('vm5')],
+      resolved,
+      context(labSite([isc()])),
+    );
     expect(r.failed.map((f) => f.system).sort()).toEqual(['dupmac', 'outside']);
-    expect(r.failed.find((f) => f.system === 'dupmac')!.error.message).toMatch(/MAC 52:54:00:00:00:99 is already reserved on dhcp-isc by host printer in .*dhcpd.conf, not managed by shipshape/);
-    expect(r.failed.find((f) => f.system === 'outside')!.error.message).toMatch(/198.51.100.7 is outside every subnet dhcp-isc serves \(192.0.2.0\/24\)/);
+    expect(r.failed.find((f) => f.system === 'dupmac')!.error.message).toMatch(
+      /MAC 52:54:00:00:00:99 is already reserved on dhcp-isc by host printer in .*dhcpd.conf, not managed by shipshape/,
+    );
+    expect(r.failed.find((f) => f.system === 'outside')!.error.message).toMatch(
+      /198.51.100.7 is outside every subnet dhcp-isc serves \(192.0.2.0\/24\)/,
+    );
     expect(readFileSync(include, 'utf8')).toContain('host shipshape-vm5 {');
     expect(readFileSync(include, 'utf8')).not.toContain('dupmac');
   });
@@ -96,10 +138,13 @@ describe('ISC dhcpd', () => {
   test('a config dhcpd -t refuses is never deployed', async () => {
     const before = readFileSync(include, 'utf8');
     const n = restartCount();
-    const broken = (s: { name: string }) => (s.name === 'vm2' ? { ...resolved(s), boot: { filename: 'pxe"linux' } } : resolved(s));
+    const broken = (s: { name: string }) =>
+      s.name === 'vm2' ? { ...resolved(s), boot: { filename: 'pxe"linux' } } : resolved(s);
     const r = await runStage(provider(), [lab('vm1'), lab('vm2'), lab('vm5')], broken, context(labSite([isc()])));
     expect(r.failed.map((f) => f.system)).toEqual(['vm2']);
-    expect(r.failed[0]!.error.message).toMatch(/dhcpd -t refused the new reservations \(nothing deployed\)[\s\S]*line \d+/);
+    expect(r.failed[0]!.error.message).toMatch(
+      /dhcpd -t refused the new reservations \(nothing deployed\)[\s\S]*line \d+/,
+    );
     expect(readFileSync(include, 'utf8')).toBe(before);
     expect(restartCount()).toBe(n);
   });
@@ -109,15 +154,27 @@ describe('ISC dhcpd', () => {
     const flag = join(sshd.dir, 'restart-failed-once');
     const flaky = `if [ -e ${flag} ]; then echo restart >> ${restarts}; else touch ${flag}; echo "Job for isc-dhcp-server.service failed" >&2; exit 1; fi`;
     const n = restartCount();
-    const r = await runStage(provider(), [lab('vm1'), lab('vm2'), lab('vm5', 'absent')], resolved, context(labSite([isc({ restartCommand: flaky })])));
+    const r = await runStage(
+      provider(),
+      [lab('vm1'), lab('vm2'), lab('vm5', 'absent')],
+      resolved,
+      context(labSite([isc({ restartCommand: flaky })])),
+    );
     expect(r.failed.map((f) => f.system)).toEqual(['vm5']);
-    expect(r.failed[0]!.error.message).toMatch(/restart failed[\s\S]*isc-dhcp-server.service failed[\s\S]*previous .* was put back and the server restarted/);
+    expect(r.failed[0]!.error.message).toMatch(
+      /restart failed[\s\S]*isc-dhcp-server.service failed[\s\S]*previous .* was put back and the server restarted/,
+    );
     expect(readFileSync(include, 'utf8')).toBe(before);
     expect(restartCount()).toBe(n + 1);
   });
 
   test('a tombstone removes the reservation; the operator host stays', async () => {
-    const r = await runStage(provider(), [lab('vm1'), lab('vm2', 'absent'), lab('vm5', 'absent')], resolved, context(labSite([isc()])));
+    const r = await runStage(
+      provider(),
+      [lab('vm1'), lab('vm2', 'absent'), lab('vm5', 'absent')],
+      resolved,
+      context(labSite([isc()])),
+    );
     expect(r.deleted.sort()).toEqual(['vm2', 'vm5']);
     const text = readFileSync(include, 'utf8');
     expect(text).toContain('shipshape-vm1');
@@ -128,7 +185,9 @@ describe('ISC dhcpd', () => {
   test('a wrong host key is refused', async () => {
     const wrong = 'SHA256:' + Buffer.alloc(32, 2).toString('base64').replace(/=+$/, '');
     const p = new DhcpProvider({ readSecret: readFileSecret });
-    const err = await p.observe(context(labSite([isc({ ssh: sshd.endpoint({ hostKeyFingerprint: wrong }) })]))).catch((e) => e);
+    const err = await p
+      .observe(context(labSite([isc({ ssh: sshd.endpoint({ hostKeyFingerprint: wrong }) })])))
+      .catch((e) => e);
     await p.close();
     expect(err).toBeInstanceOf(SshHostKeyError);
   });
@@ -141,21 +200,42 @@ describe('Kea', () => {
     const r = await runStage(provider(), [lab('vm1'), lab('vm2')], resolved, context(labSite([keaServer()])));
     expect(r.failed).toEqual([]);
     const res = await running();
-    expect(res.find((x) => x.hostname === 'printer')).toMatchObject({ 'hw-address': '52:54:00:00:00:99', 'ip-address': '192.0.2.99' });
-    expect(res.find((x) => x.hostname === 'vm1')).toMatchObject({ 'hw-address': '00:50:56:00:00:11', 'ip-address': '192.0.2.11', 'next-server': '192.0.2.5', 'boot-file-name': 'pxelinux.0', 'user-context': { shipshape: { system: 'vm1' } } });
+    expect(res.find((x) => x.hostname === 'printer')).toMatchObject({
+      'hw-address': '52:54:00:00:00:99',
+      'ip-address': '192.0.2.99',
+    });
+    expect(res.find((x) => x.hostname === 'vm1')).toMatchObject({
+      'hw-address': '00:50:56:00:00:11',
+      'ip-address': '192.0.2.11',
+      'next-server': '192.0.2.5',
+      'boot-file-name': 'pxelinux.0',
+      'user-context': { shipshape: { system: 'vm1' } },
+    });
     const saved = JSON.parse(readFileSync(kea.configPath, 'utf8'));
     expect(saved.Dhcp4.subnet4[0].reservations.map((x: any) => x.hostname).sort()).toEqual(['printer', 'vm1', 'vm2']);
-    expect(JSON.parse(readFileSync(`${kea.configPath}.shipshape-prev`, 'utf8')).Dhcp4.subnet4[0].reservations).toHaveLength(1);
+    expect(
+      JSON.parse(readFileSync(`${kea.configPath}.shipshape-prev`, 'utf8')).Dhcp4.subnet4[0].reservations,
+    ).toHaveLength(1);
     const again = await runStage(provider(), [lab('vm1'), lab('vm2')], resolved, context(labSite([keaServer()])));
     expect(again.unchanged.sort()).toEqual(['vm1', 'vm2']);
   });
 
   test('a config Kea refuses leaves the old one running', async () => {
     const before = await running();
-    const bad = (s: { name: string }) => (s.name === 'vm5' ? { ...resolved(s), boot: { nextServer: 'not-an-address' } } : resolved(s));
-    const r = await runStage(provider(), [lab('vm1'), lab('vm2'), lab('vm5'), lab('dupmac')], bad, context(labSite([keaServer()])));
-    expect(r.failed.find((f) => f.system === 'dupmac')!.error.message).toMatch(/already reserved on dhcp-kea by reservation printer/);
-    expect(r.failed.find((f) => f.system === 'vm5')!.error.message).toMatch(/kea-dhcp4 -t of the new config \(nothing applied\) exited 1/);
+    const bad = (s: { name: string }) =>
+      s.name === 'vm5' ? { ...resolved(s), boot: { nextServer: 'not-an-address' } } : resolved(s);
+    const r = await runStage(
+      provider(),
+      [lab('vm1'), lab('vm2'), lab('vm5'), lab('dupmac')],
+      bad,
+      context(labSite([keaServer()])),
+    );
+    expect(r.failed.find((f) => f.system === 'dupmac')!.error.message).toMatch(
+      /already reserved on dhcp-kea by reservation printer/,
+    );
+    expect(r.failed.find((f) => f.system === 'vm5')!.error.message).toMatch(
+      /kea-dhcp4 -t of the new config \(nothing applied\) exited 1/,
+    );
     expect(await running()).toEqual(before);
   });
 

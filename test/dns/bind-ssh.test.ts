@@ -26,8 +26,16 @@ beforeAll(async () => {
   sshd = await startSshd();
   const includes = (z: string) => join(sshd.dir, `${z}.shipshape`);
   named = await startNamed([
-    { name: 'lab.example.test', records: 'www IN A 192.0.2.80\nmail IN A 192.0.2.25\nshop IN TXT "operator"\n', include: includes('lab.example.test') },
-    { name: '2.0.192.in-addr.arpa', records: '80 IN PTR www.lab.example.test.\n', include: includes('2.0.192.in-addr.arpa') },
+    {
+      name: 'lab.example.test',
+      records: 'www IN A 192.0.2.80\nmail IN A 192.0.2.25\nshop IN TXT "operator"\n',
+      include: includes('lab.example.test'),
+    },
+    {
+      name: '2.0.192.in-addr.arpa',
+      records: '80 IN PTR www.lab.example.test.\n',
+      include: includes('2.0.192.in-addr.arpa'),
+    },
     { name: 'bulk.example.test', include: includes('bulk.example.test') },
     { name: '10.10.in-addr.arpa', include: includes('10.10.in-addr.arpa') },
   ]);
@@ -44,24 +52,42 @@ afterAll(async () => {
 
 function zone(name: string, over: Partial<BindSshZone> = {}): BindSshZone {
   return {
-    name, backend: 'bind-ssh', server: { host: '127.0.0.1', port: named.port }, ssh: sshd.endpoint(),
-    fragmentPath: join(sshd.dir, `${name}.shipshape`), zoneFile: named.zoneFile(name),
-    reloadCommand: `echo {zone} >> ${reloadLog}; ${named.rndc} reload {zone}`, ...over,
+    name,
+    backend: 'bind-ssh',
+    server: { host: '127.0.0.1', port: named.port },
+    ssh: sshd.endpoint(),
+    fragmentPath: join(sshd.dir, `${name}.shipshape`),
+    zoneFile: named.zoneFile(name),
+    reloadCommand: `echo {zone} >> ${reloadLog}; ${named.rndc} reload {zone}`,
+    ...over,
   };
 }
 function labSite(over: Partial<BindSshZone> = {}): SiteConfig {
   return site({
     root: sshd.dir,
     nets: {
-      'lab-net': { title: 'lab-net', cidr: '192.0.2.0/24', dnsServers: [], domain: 'lab.example.test', reverseZone: '2.0.192.in-addr.arpa' },
-      'bulk-net': { title: 'bulk-net', cidr: '10.10.0.0/16', dnsServers: [], domain: 'bulk.example.test', reverseZone: '10.10.in-addr.arpa' },
+      'lab-net': {
+        title: 'lab-net',
+        cidr: '192.0.2.0/24',
+        dnsServers: [],
+        domain: 'lab.example.test',
+        reverseZone: '2.0.192.in-addr.arpa',
+      },
+      'bulk-net': {
+        title: 'bulk-net',
+        cidr: '10.10.0.0/16',
+        dnsServers: [],
+        domain: 'bulk.example.test',
+        reverseZone: '10.10.in-addr.arpa',
+      },
     },
     dns: { zones: ZONES.map((z) => zone(z, over)) },
   });
 }
 const ips: Record<string, string> = { vm1: '192.0.2.11', vm2: '192.0.2.12', vm3: '192.0.2.13', bad: '192.0.2.300' };
 const resolved = (s: { name: string }) => ({ ip: ips[s.name] ?? '192.0.2.99', mac: '00:50:56:00:00:01' });
-const lab = (name: string, aliases: string[] = [], state: 'present' | 'absent' = 'present') => system(name, { net: 'lab-net', domain: 'lab.example.test', aliases, state });
+const lab = (name: string, aliases: string[] = [], state: 'present' | 'absent' = 'present') =>
+  system(name, { net: 'lab-net', domain: 'lab.example.test', aliases, state });
 const provider = () => new DnsProvider({ readSecret: readFileSecret, pool, reloadTimeoutMs: 3000 });
 const reloads = () => readFileSync(reloadLog, 'utf8').split('\n').filter(Boolean);
 const resolveOr = <T>(p: Promise<T>) => p.catch((e: NodeJS.ErrnoException) => e.code);
@@ -78,8 +104,12 @@ test('apply creates A, PTR and CNAME; the operator records survive; a second run
   expect(await q.resolve4('www.lab.example.test')).toEqual(['192.0.2.80']);
   expect(await q.reverse('192.0.2.80')).toEqual(['www.lab.example.test']);
   expect(await named.serial('lab.example.test')).toBeGreaterThan(before);
-  expect(readFileSync(frag('lab.example.test'), 'utf8')).toMatch(/^; shipshape-managed fragment for zone lab.example.test/);
-  expect(readFileSync(named.zoneFile('lab.example.test'), 'utf8')).toContain('www IN A 192.0.2.80\nmail IN A 192.0.2.25\n');
+  expect(readFileSync(frag('lab.example.test'), 'utf8')).toMatch(
+    /^; shipshape-managed fragment for zone lab.example.test/,
+  );
+  expect(readFileSync(named.zoneFile('lab.example.test'), 'utf8')).toContain(
+    'www IN A 192.0.2.80\nmail IN A 192.0.2.25\n',
+  );
   expect(reloads().sort()).toEqual(['2.0.192.in-addr.arpa', 'lab.example.test']);
 
   const again = await runStage(provider(), [lab('vm1', ['app']), lab('vm2')], resolved, context(labSite()));
@@ -88,10 +118,14 @@ test('apply creates A, PTR and CNAME; the operator records survive; a second run
 });
 
 test('a hand edit of a managed record shows up as drift and is put back', async () => {
-  writeFileSync(frag('lab.example.test'), readFileSync(frag('lab.example.test'), 'utf8').replace('192.0.2.11', '192.0.2.111'));
+  writeFileSync(
+    frag('lab.example.test'),
+    readFileSync(frag('lab.example.test'), 'utf8').replace('192.0.2.11', '192.0.2.111'),
+  );
   execFileSync('/bin/sh', ['-c', `${named.rndc} reload lab.example.test`]);
   const q = named.resolver();
-  for (let i = 0; i < 100 && (await q.resolve4('vm1.lab.example.test'))[0] !== '192.0.2.111'; i++) await new Promise((r) => setTimeout(r, 30));
+  for (let i = 0; i < 100 && (await q.resolve4('vm1.lab.example.test'))[0] !== '192.0.2.111'; i++)
+    await new Promise((r) => setTimeout(r, 30));
   const p = provider();
   const obs = await p.observe(context(labSite()));
   const vm1 = obs.resources.find((o) => o.system === 'vm1' && o.owned)!;
@@ -103,10 +137,12 @@ test('a hand edit of a managed record shows up as drift and is put back', async 
   expect(await named.resolver().resolve4('vm1.lab.example.test')).toEqual(['192.0.2.11']);
 });
 
-test("a name someone else holds is reported and never overwritten", async () => {
+test('a name someone else holds is reported and never overwritten', async () => {
   const r = await runStage(provider(), [lab('vm3', ['shop'])], resolved, context(labSite()));
   expect(r.refused.map((x) => x.system)).toEqual(['vm3']);
-  expect(r.refused[0]!.error.message).toMatch(/shop.lab.example.test already has TXT "operator", not managed by shipshape/);
+  expect(r.refused[0]!.error.message).toMatch(
+    /shop.lab.example.test already has TXT "operator", not managed by shipshape/,
+  );
   expect(await resolveOr(named.resolver().resolve4('vm3.lab.example.test'))).toBe('ENOTFOUND');
   const www = await runStage(provider(), [lab('www')], resolved, context(labSite()));
   expect(www.notOurs).toContain('www.lab.example.test');
@@ -129,10 +165,21 @@ test('a failed reload puts the previous files back and reloads again', async () 
   const fragBefore = readFileSync(frag('lab.example.test'), 'utf8');
   const zoneBefore = readFileSync(named.zoneFile('lab.example.test'), 'utf8');
   const wrongKey = join(sshd.dir, 'wrong-rndc.key');
-  writeFileSync(wrongKey, readFileSync(named.rndcKeyFile, 'utf8').replace(/secret "[^"]+"/, `secret "${Buffer.alloc(32, 7).toString('base64')}"`));
+  writeFileSync(
+    wrongKey,
+    readFileSync(named.rndcKeyFile, 'utf8').replace(
+      /secret "[^"]+"/,
+      `secret "${Buffer.alloc(32, 7).toString('base64')}"`,
+    ),
+  );
   // The reload of the new files fails (rndc is refused); the rollback's reload, with the right key, works.
   const flaky = `if [ -e ${sshd.dir}/failed-once ]; then ${named.rndc} reload {zone}; else touch ${sshd.dir}/failed-once; /usr/sbin/rndc -s 127.0.0.1 -p ${named.rndcPort} -k ${wrongKey} reload {zone}; fi`;
-  const r = await runStage(provider(), [lab('vm1', ['app']), lab('vm2'), lab('vm3')], resolved, context(labSite({ reloadCommand: flaky })));
+  const r = await runStage(
+    provider(),
+    [lab('vm1', ['app']), lab('vm2'), lab('vm3')],
+    resolved,
+    context(labSite({ reloadCommand: flaky })),
+  );
   expect(r.failed.map((f) => f.system)).toEqual(['vm3']);
   expect(r.failed[0]!.error.message).toMatch(/the reload failed[\s\S]*previous zone file and fragment were put back/);
   expect(readFileSync(frag('lab.example.test'), 'utf8')).toBe(fragBefore);
@@ -166,8 +213,13 @@ test('a server whose host key does not match is refused before anything is read'
 test('a reconcile of 1,000 systems reloads each zone once', async () => {
   const bulkSite = labSite();
   bulkSite.dns.zones = bulkSite.dns.zones.filter((z) => z.name.includes('bulk') || z.name.startsWith('10.10'));
-  const systems = Array.from({ length: 1000 }, (_, i) => system(`host${i}`, { net: 'bulk-net', domain: 'bulk.example.test', aliases: i % 10 === 0 ? [`alias${i}`] : [] }));
-  const ipOf = (s: { name: string }) => ({ ip: `10.10.${Math.floor(Number(s.name.slice(4)) / 250)}.${(Number(s.name.slice(4)) % 250) + 1}`, mac: '00:50:56:00:00:01' });
+  const systems = Array.from({ length: 1000 }, (_, i) =>
+    system(`host${i}`, { net: 'bulk-net', domain: 'bulk.example.test', aliases: i % 10 === 0 ? [`alias${i}`] : [] }),
+  );
+  const ipOf = (s: { name: string }) => ({
+    ip: `10.10.${Math.floor(Number(s.name.slice(4)) / 250)}.${(Number(s.name.slice(4)) % 250) + 1}`,
+    mac: '00:50:56:00:00:01',
+  });
   const serials = [await named.serial('bulk.example.test'), await named.serial('10.10.in-addr.arpa')];
   const n = reloads().length;
   const p = provider();

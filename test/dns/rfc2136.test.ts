@@ -31,18 +31,31 @@ afterAll(async () => {
 });
 
 function zone(name: string, tsig: Partial<Rfc2136Zone['tsig']> = {}): Rfc2136Zone {
-  return { name, backend: 'rfc2136', server: { host: '127.0.0.1', port: named.port },
-    tsig: { name: 'ddns-key', algorithm: 'hmac-sha256', secret: { ref: `\${file:${secretFile}}` }, ...tsig } };
+  return {
+    name,
+    backend: 'rfc2136',
+    server: { host: '127.0.0.1', port: named.port },
+    tsig: { name: 'ddns-key', algorithm: 'hmac-sha256', secret: { ref: `\${file:${secretFile}}` }, ...tsig },
+  };
 }
-const dynSite = (): SiteConfig => site({
-  nets: { 'dyn-net': { title: 'dyn-net', cidr: '198.51.100.0/24', dnsServers: [], domain: FWD, reverseZone: REV } },
-  dns: { zones: [zone(FWD), zone(REV)] },
-});
-const ips: Record<string, string> = { web1: '198.51.100.11', web2: '198.51.100.12', race: '198.51.100.13', ptrclash: '198.51.100.14', printer: '198.51.100.60' };
+const dynSite = (): SiteConfig =>
+  site({
+    nets: { 'dyn-net': { title: 'dyn-net', cidr: '198.51.100.0/24', dnsServers: [], domain: FWD, reverseZone: REV } },
+    dns: { zones: [zone(FWD), zone(REV)] },
+  });
+const ips: Record<string, string> = {
+  web1: '198.51.100.11',
+  web2: '198.51.100.12',
+  race: '198.51.100.13',
+  ptrclash: '198.51.100.14',
+  printer: '198.51.100.60',
+};
 const resolved = (s: { name: string }) => ({ ip: ips[s.name]!, mac: '00:50:56:00:00:01' });
-const dyn = (name: string, aliases: string[] = [], state: 'present' | 'absent' = 'present') => system(name, { net: 'dyn-net', domain: FWD, aliases, state });
+const dyn = (name: string, aliases: string[] = [], state: 'present' | 'absent' = 'present') =>
+  system(name, { net: 'dyn-net', domain: FWD, aliases, state });
 const provider = () => new DnsProvider({ readSecret: readFileSecret });
-const nsupdate = (lines: string) => execFileSync('nsupdate', ['-k', named.ddnsKeyFile], { input: `server 127.0.0.1 ${named.port}\n${lines}\nsend\n` });
+const nsupdate = (lines: string) =>
+  execFileSync('nsupdate', ['-k', named.ddnsKeyFile], { input: `server 127.0.0.1 ${named.port}\n${lines}\nsend\n` });
 const code = <T>(p: Promise<T>) => p.catch((e: NodeJS.ErrnoException) => e.code);
 
 test('apply adds A, PTR and CNAME with an ownership TXT beside each name; records of others survive', async () => {
@@ -68,13 +81,16 @@ test('a hand change of a managed record shows up as drift and is put back', asyn
 test('a name owned by someone else is reported and refused; one taken between observe and commit fails on its prerequisite only', async () => {
   const taken = await runStage(provider(), [dyn('printer')], resolved, context(dynSite()));
   expect(taken.notOurs).toContain(`printer.${FWD}`);
-  expect(taken.refused[0]!.error.message).toMatch(/printer.dyn.example.test already has A 198.51.100.50, not managed by shipshape/);
+  expect(taken.refused[0]!.error.message).toMatch(
+    /printer.dyn.example.test already has A 198.51.100.50, not managed by shipshape/,
+  );
 
   const p = provider();
   const ctx = context(dynSite());
   await p.observe(ctx);
-  nsupdate(`update add race.${FWD} 300 A 203.0.113.9`);          // someone else, after our observe
-  for (const s of [dyn('race'), dyn('ptrclash')]) await p.create(s, p.desired(s, resolved(s), ctx.site)!, resolved(s), ctx);
+  nsupdate(`update add race.${FWD} 300 A 203.0.113.9`); // someone else, after our observe
+  for (const s of [dyn('race'), dyn('ptrclash')])
+    await p.create(s, p.desired(s, resolved(s), ctx.site)!, resolved(s), ctx);
   const { failed } = await p.commit();
   expect(failed.map((f) => f.system)).toEqual(['race']);
   expect(failed[0]!.error.message).toMatch(/in use by records shipshape does not own \(prerequisite YXRRSET\)/);
@@ -105,13 +121,21 @@ test('a wrong TSIG secret or an unknown key is refused with BADSIG / BADKEY and 
   const deps = { pool: undefined as never, readSecret: readFileSecret, log: context(dynSite()).log };
   const before = (await new Rfc2136Backend(zone(FWD), deps).observe()).owned;
   const add = new Map([...before, ['evil', [{ name: `evil.${FWD}`, type: 'A' as const, value: '198.51.100.66' }]]]);
-  const badSig = await new Rfc2136Backend(zone(FWD, { secret: { ref: `\${file:${wrongSecret}}` } }), deps).apply(before, add, new Set(['evil']));
-  expect(badSig.get('evil')!.message).toMatch(/TSIG secret of key "ddns-key" is wrong \(NOTAUTH\/BADSIG\); nothing was changed/);
+  const badSig = await new Rfc2136Backend(zone(FWD, { secret: { ref: `\${file:${wrongSecret}}` } }), deps).apply(
+    before,
+    add,
+    new Set(['evil']),
+  );
+  expect(badSig.get('evil')!.message).toMatch(
+    /TSIG secret of key "ddns-key" is wrong \(NOTAUTH\/BADSIG\); nothing was changed/,
+  );
   expect(badSig.get('evil')!.message).not.toContain(named.ddnsSecret);
   const badKey = await new Rfc2136Backend(zone(FWD, { name: 'other-key' }), deps).apply(before, add, new Set(['evil']));
   expect(badKey.get('evil')!.message).toMatch(/does not know the TSIG key "other-key" \(NOTAUTH\/BADKEY\)/);
   expect(await code(named.resolver().resolve4(`evil.${FWD}`))).toBe('ENOTFOUND');
-  const axfr = await new Rfc2136Backend(zone(FWD, { secret: { ref: `\${file:${wrongSecret}}` } }), deps).observe().catch((e) => e);
+  const axfr = await new Rfc2136Backend(zone(FWD, { secret: { ref: `\${file:${wrongSecret}}` } }), deps)
+    .observe()
+    .catch((e) => e);
   expect(axfr).toBeInstanceOf(AxfrError);
   expect(axfr.message).toMatch(/TSIG key name or secret is wrong/);
 });

@@ -32,10 +32,14 @@ beforeAll(async () => {
     { name: '113.0.203.in-addr.arpa', dynamic: true },
   ]);
   kea = await startKea([], '203.0.113.0/24', '203.0.113.200 - 203.0.113.250');
-  emu = await startIdoitEmulator({ stateFile: join(work, 'idoit.json'), apiKey: 'lab-key', nets: [
-    { title: 'dev-net', cidr: '198.51.100.0/24', gateway: '198.51.100.1' },
-    { title: 'live-net', cidr: '203.0.113.0/24', gateway: '203.0.113.1' },
-  ] } as never);
+  emu = await startIdoitEmulator({
+    stateFile: join(work, 'idoit.json'),
+    apiKey: 'lab-key',
+    nets: [
+      { title: 'dev-net', cidr: '198.51.100.0/24', gateway: '198.51.100.1' },
+      { title: 'live-net', cidr: '203.0.113.0/24', gateway: '203.0.113.1' },
+    ],
+  } as never);
   process.env.SHIPSHAPE_E2E_IDOIT_KEY = 'lab-key';
 
   repo = join(work, 'repo');
@@ -44,7 +48,10 @@ beforeAll(async () => {
   writeFileSync(join(work, 'tsig.secret'), named.ddnsSecret);
   const dhcpdConf = join(sshd.dir, 'dhcpd.conf');
   const include = join(sshd.dir, 'shipshape-hosts.conf');
-  writeFileSync(dhcpdConf, `ddns-update-style none;\nsubnet 198.51.100.0 netmask 255.255.255.0 { range 198.51.100.200 198.51.100.250; }\ninclude "${include}";\n`);
+  writeFileSync(
+    dhcpdConf,
+    `ddns-update-style none;\nsubnet 198.51.100.0 netmask 255.255.255.0 { range 198.51.100.200 198.51.100.250; }\ninclude "${include}";\n`,
+  );
   const restart = join(sshd.dir, 'restart-dhcpd');
   writeFileSync(restart, `#!/bin/sh\nexec /usr/sbin/dhcpd -t -cf ${dhcpdConf} -lf /dev/null -pf /dev/null\n`);
   chmodSync(restart, 0o755);
@@ -55,17 +62,59 @@ beforeAll(async () => {
   for (const step of ['ipam', 'cmdb']) spec.setIn([step, 'url'], emu.endpoint);
   for (const step of ['ipam', 'cmdb']) spec.setIn([step, 'apiKey'], '${env:SHIPSHAPE_E2E_IDOIT_KEY}');
   spec.set('secrets', doc.createNode({ folders: [sshd.dir, work] })); // the test's SSH key and TSIG secret
-  const ssh = { host: '127.0.0.1', port: sshd.port, user: 'root', privateKey: `\${file:${sshd.clientKeyPath}}`, hostKeyFingerprint: sshd.hostFingerprint };
+  const ssh = {
+    host: '127.0.0.1',
+    port: sshd.port,
+    user: 'root',
+    privateKey: `\${file:${sshd.clientKeyPath}}`,
+    hostKeyFingerprint: sshd.hostFingerprint,
+  };
   const server = { host: '127.0.0.1', port: named.port };
   const tsig = { name: 'ddns-key', algorithm: 'hmac-sha256', secret: `\${file:${join(work, 'tsig.secret')}}` };
-  const bind = (name: string) => ({ name, backend: 'bind-ssh', server, ssh, fragmentPath: frag(name), zoneFile: named.zoneFile(name),
-    reloadCommand: `/usr/sbin/rndc -s 127.0.0.1 -p ${named.rndcPort} -k ${named.rndcKeyFile} reload {zone}` });
-  spec.set('dns', doc.createNode({ zones: [bind('dev.example.com'), bind('100.51.198.in-addr.arpa'),
-    { name: 'live.example.com', backend: 'rfc2136', server, tsig }, { name: '113.0.203.in-addr.arpa', backend: 'rfc2136', server, tsig }] }));
-  spec.set('dhcp', doc.createNode({ servers: [
-    { name: 'dhcp-dev', backend: 'isc', nets: ['dev-net'], ssh, includePath: include, configPath: dhcpdConf, restartCommand: restart },
-    { name: 'dhcp-live', backend: 'kea', nets: ['live-net'], ssh, controlSocket: kea.socket, configPath: kea.configPath },
-  ] }));
+  const bind = (name: string) => ({
+    name,
+    backend: 'bind-ssh',
+    server,
+    ssh,
+    fragmentPath: frag(name),
+    zoneFile: named.zoneFile(name),
+    reloadCommand: `/usr/sbin/rndc -s 127.0.0.1 -p ${named.rndcPort} -k ${named.rndcKeyFile} reload {zone}`,
+  });
+  spec.set(
+    'dns',
+    doc.createNode({
+      zones: [
+        bind('dev.example.com'),
+        bind('100.51.198.in-addr.arpa'),
+        { name: 'live.example.com', backend: 'rfc2136', server, tsig },
+        { name: '113.0.203.in-addr.arpa', backend: 'rfc2136', server, tsig },
+      ],
+    }),
+  );
+  spec.set(
+    'dhcp',
+    doc.createNode({
+      servers: [
+        {
+          name: 'dhcp-dev',
+          backend: 'isc',
+          nets: ['dev-net'],
+          ssh,
+          includePath: include,
+          configPath: dhcpdConf,
+          restartCommand: restart,
+        },
+        {
+          name: 'dhcp-live',
+          backend: 'kea',
+          nets: ['live-net'],
+          ssh,
+          controlSocket: kea.socket,
+          configPath: kea.configPath,
+        },
+      ],
+    }),
+  );
   writeFileSync(join(repo, 'shipshape.yaml'), doc.toString());
 });
 
@@ -97,12 +146,18 @@ test('shipshape apply creates the DNS records and DHCP reservations of the examp
   expect(hosts).toContain(`fixed-address ${web1};`);
   expect(hosts).toContain('fixed-address 198.51.100.20;');
   const res = (await kea.command('config-get')).arguments.Dhcp4.subnet4[0].reservations as any[];
-  expect(res.find((r) => r.hostname === 'shop-live-01')).toMatchObject({ 'hw-address': '00:50:56:10:00:01', 'ip-address': live1 });
+  expect(res.find((r) => r.hostname === 'shop-live-01')).toMatchObject({
+    'hw-address': '00:50:56:10:00:01',
+    'ip-address': live1,
+  });
 
   const again = await runCli(['apply', '-C', repo, '--state-dir', state]);
   expect(again.out).toMatch(/No changes/);
 
-  writeFileSync(join(repo, 'systems/dev/web-dev-02.yaml'), 'apiVersion: shipshape.dev/v1\nkind: System\nmetadata:\n  name: web-dev-02\nspec:\n  state: absent\n  network: { net: dev-net }\n');
+  writeFileSync(
+    join(repo, 'systems/dev/web-dev-02.yaml'),
+    'apiVersion: shipshape.dev/v1\nkind: System\nmetadata:\n  name: web-dev-02\nspec:\n  state: absent\n  network: { net: dev-net }\n',
+  );
   const gone = await runCli(['apply', '-C', repo, '--state-dir', state, '--max-deletes', '20']);
   expect(gone.code).toBe(0);
   expect(await code(q().resolve4('web-dev-02.dev.example.com'))).toBe('ENOTFOUND');

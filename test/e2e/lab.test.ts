@@ -29,7 +29,8 @@ import { runCli } from '../helpers/cli';
 import { removeDir, tempDir } from '../helpers/daemon';
 
 const examples = join(__dirname, '..', '..', 'examples', 'lab');
-const git = (dir: string, ...args: string[]) => execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const git = (dir: string, ...args: string[]) =>
+  execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 let work: string;
 let origin: string;
 let deploy: string;
@@ -46,19 +47,61 @@ function labSite(): string {
   for (const step of ['ipam', 'cmdb']) spec.setIn([step, 'url'], `http://127.0.0.1:${ports.idoit}/src/jsonrpc.php`);
   spec.setIn(['provisioning', 'listen'], `127.0.0.1:${ports.prov}`);
   spec.setIn(['provisioning', 'baseUrl'], `http://127.0.0.1:${ports.prov}`);
-  for (const os of ['debian12', 'rocky9']) spec.setIn(['provisioning', 'mirrors', os], `http://127.0.0.1:${ports.prov}/mirror/${os}`);
-  const ssh = { host: '127.0.0.1', port: ports.ssh, user: userInfo().username, privateKey: '${file:.lab/ssh/id_ed25519}', knownHosts: '.lab/ssh/known_hosts' };
+  for (const os of ['debian12', 'rocky9'])
+    spec.setIn(['provisioning', 'mirrors', os], `http://127.0.0.1:${ports.prov}/mirror/${os}`);
+  const ssh = {
+    host: '127.0.0.1',
+    port: ports.ssh,
+    user: userInfo().username,
+    privateKey: '${file:.lab/ssh/id_ed25519}',
+    knownHosts: '.lab/ssh/known_hosts',
+  };
   const server = { host: '127.0.0.1', port: ports.dns };
   const tsig = { name: 'shipshape-key', algorithm: 'hmac-sha256', secret: '${file:.lab/bind/tsig.secret}' };
-  const bind = (name: string) => ({ name, backend: 'bind-ssh', server, ssh, fragmentPath: join(targets, 'bind', `${name}.shipshape`),
-    zoneFile: join(targets, 'bind', `${name}.zone`), reloadCommand: `${join(targets, 'bind', 'rndc')} reload {zone}` });
-  spec.set('dns', doc.createNode({ zones: [bind('dev.example.com'), bind('100.51.198.in-addr.arpa'),
-    { name: 'live.example.com', backend: 'rfc2136', server, tsig }, { name: '113.0.203.in-addr.arpa', backend: 'rfc2136', server, tsig }] }));
-  spec.set('dhcp', doc.createNode({ servers: [
-    { name: 'dhcp-dev', backend: 'isc', nets: ['dev-net'], ssh, includePath: join(targets, 'dhcpd', 'shipshape.conf'),
-      configPath: join(targets, 'dhcpd', 'dhcpd.conf'), restartCommand: join(targets, 'dhcpd', 'restart') },
-    { name: 'dhcp-live', backend: 'kea', nets: ['live-net'], ssh, controlSocket: join(targets, 'kea', 'kea4-ctrl-socket'), configPath: join(targets, 'kea', 'kea-dhcp4.conf') },
-  ] }));
+  const bind = (name: string) => ({
+    name,
+    backend: 'bind-ssh',
+    server,
+    ssh,
+    fragmentPath: join(targets, 'bind', `${name}.shipshape`),
+    zoneFile: join(targets, 'bind', `${name}.zone`),
+    reloadCommand: `${join(targets, 'bind', 'rndc')} reload {zone}`,
+  });
+  spec.set(
+    'dns',
+    doc.createNode({
+      zones: [
+        bind('dev.example.com'),
+        bind('100.51.198.in-addr.arpa'),
+        { name: 'live.example.com', backend: 'rfc2136', server, tsig },
+        { name: '113.0.203.in-addr.arpa', backend: 'rfc2136', server, tsig },
+      ],
+    }),
+  );
+  spec.set(
+    'dhcp',
+    doc.createNode({
+      servers: [
+        {
+          name: 'dhcp-dev',
+          backend: 'isc',
+          nets: ['dev-net'],
+          ssh,
+          includePath: join(targets, 'dhcpd', 'shipshape.conf'),
+          configPath: join(targets, 'dhcpd', 'dhcpd.conf'),
+          restartCommand: join(targets, 'dhcpd', 'restart'),
+        },
+        {
+          name: 'dhcp-live',
+          backend: 'kea',
+          nets: ['live-net'],
+          ssh,
+          controlSocket: join(targets, 'kea', 'kea4-ctrl-socket'),
+          configPath: join(targets, 'kea', 'kea-dhcp4.conf'),
+        },
+      ],
+    }),
+  );
   return doc.toString();
 }
 
@@ -70,26 +113,57 @@ function commit(message: string, files: Record<string, string>): void {
   if (deploy) git(deploy, 'pull', '-q', '--ff-only');
 }
 
-const site = (): SiteConfig => ({ root: deploy, lab: true } as SiteConfig);
+const site = (): SiteConfig => ({ root: deploy, lab: true }) as SiteConfig;
 async function vcsim<T>(fn: (c: VimClient) => Promise<T>): Promise<T> {
   const env = readCredentials(deploy);
-  const c = new VimClient({ url: `https://127.0.0.1:${ports.vcsim}/sdk`, username: env.SHIPSHAPE_VSPHERE_USER!, password: env.SHIPSHAPE_VSPHERE_PASSWORD!, tls: { caFile: join(deploy, '.lab/vcsim/ca.pem') } });
-  try { return await fn(c); } finally { await c.logout(); }
+  const c = new VimClient({
+    url: `https://127.0.0.1:${ports.vcsim}/sdk`,
+    username: env.SHIPSHAPE_VSPHERE_USER!,
+    password: env.SHIPSHAPE_VSPHERE_PASSWORD!,
+    tls: { caFile: join(deploy, '.lab/vcsim/ca.pem') },
+  });
+  try {
+    return await fn(c);
+  } finally {
+    await c.logout();
+  }
 }
 async function vms(): Promise<Map<string, { obj: any; cpu: number; power: string }>> {
   return vcsim(async (c) => {
-    const rows = await retrieveView(c, (await c.serviceContent()).rootFolder, [{ type: 'VirtualMachine', paths: ['name', 'config.hardware.numCPU', 'runtime.powerState'] }]);
-    return new Map(rows.map((r) => [r.props.get('name')!.text, { obj: r.obj, cpu: Number(r.props.get('config.hardware.numCPU')!.text), power: r.props.get('runtime.powerState')!.text }]));
+    const rows = await retrieveView(c, (await c.serviceContent()).rootFolder, [
+      { type: 'VirtualMachine', paths: ['name', 'config.hardware.numCPU', 'runtime.powerState'] },
+    ]);
+    return new Map(
+      rows.map((r) => [
+        r.props.get('name')!.text,
+        {
+          obj: r.obj,
+          cpu: Number(r.props.get('config.hardware.numCPU')!.text),
+          power: r.props.get('runtime.powerState')!.text,
+        },
+      ]),
+    );
   });
 }
 /** title -> [record status, first IPv4 address] of the virtual servers in the emulator. */
 async function cmdb(): Promise<Map<string, { status: number; ip?: string }>> {
-  const s = { ...site(), ipam: { backend: 'idoit', url: `http://127.0.0.1:${ports.idoit}/src/jsonrpc.php`, apiKey: { ref: '${env:SHIPSHAPE_IDOIT_API_KEY}' }, tls: {} } } as SiteConfig;
+  const s = {
+    ...site(),
+    ipam: {
+      backend: 'idoit',
+      url: `http://127.0.0.1:${ports.idoit}/src/jsonrpc.php`,
+      apiKey: { ref: '${env:SHIPSHAPE_IDOIT_API_KEY}' },
+      tls: {},
+    },
+  } as SiteConfig;
   const client = createIdoitClient(s, (r) => resolveSecret(r, deploy));
   try {
     const out = new Map<string, { status: number; ip?: string }>();
     for (const status of ['C__RECORD_STATUS__NORMAL', 'C__RECORD_STATUS__ARCHIVED']) {
-      const rows = await client.call<any[]>('cmdb.objects.read', { filter: { type: 'C__OBJTYPE__VIRTUAL_SERVER', status }, categories: ['C__CATG__IP'] });
+      const rows = await client.call<any[]>('cmdb.objects.read', {
+        filter: { type: 'C__OBJTYPE__VIRTUAL_SERVER', status },
+        categories: ['C__CATG__IP'],
+      });
       for (const r of rows) {
         const a = r.categories?.C__CATG__IP?.[0]?.ipv4_address;
         out.set(r.title, { status: Number(r.status), ...(a ? { ip: typeof a === 'string' ? a : a.ref_title } : {}) });
@@ -100,7 +174,11 @@ async function cmdb(): Promise<Map<string, { status: number; ip?: string }>> {
     await client.close();
   }
 }
-const dns = () => { const r = new Resolver({ timeout: 2000, tries: 2 }); r.setServers([`127.0.0.1:${ports.dns}`]); return r; };
+const dns = () => {
+  const r = new Resolver({ timeout: 2000, tries: 2 });
+  r.setServers([`127.0.0.1:${ports.dns}`]);
+  return r;
+};
 const dnsCode = <T>(p: Promise<T>) => p.catch((e: NodeJS.ErrnoException) => e.code);
 const onTarget = (f: string) => readFileSync(join(targets, f), 'utf8');
 const apply = (...extra: string[]) => runCli(['apply', '-C', deploy, '--state-dir', state, ...extra]);
@@ -108,10 +186,17 @@ const apply = (...extra: string[]) => runCli(['apply', '-C', deploy, '--state-di
 beforeAll(async () => {
   work = tempDir('lab-e2e');
   targets = join(work, 'servers');
-  ports = { vcsim: await freePort(), idoit: await freePort(), dns: await freePort(), ssh: await freePort(), prov: await freePort() };
+  ports = {
+    vcsim: await freePort(),
+    idoit: await freePort(),
+    dns: await freePort(),
+    ssh: await freePort(),
+    prov: await freePort(),
+  };
   origin = join(work, 'origin');
   mkdirSync(origin);
-  for (const d of ['systems', 'profiles', 'os', 'roles']) cpSync(join(examples, d), join(origin, d), { recursive: true });
+  for (const d of ['systems', 'profiles', 'os', 'roles'])
+    cpSync(join(examples, d), join(origin, d), { recursive: true });
   writeFileSync(join(origin, '.gitignore'), '.lab/\n');
   writeFileSync(join(origin, 'shipshape.yaml'), labSite());
   git(origin, 'init', '-q', '-b', 'main');
@@ -134,8 +219,17 @@ afterAll(async () => {
 test('the lab runs every daemon the site names, and lab status says where', async () => {
   const s = await runCli(['lab', 'status', '-C', deploy, '--json']);
   expect(s.code).toBe(0);
-  const names = (JSON.parse(s.out).daemons as { name: string; running: boolean }[]).map((d) => `${d.name}:${d.running}`);
-  expect(names.sort()).toEqual(['i-doit emulator:true', 'kea-dhcp4 (dhcp-live):true', 'named:true', 'provisioning server:true', 'sshd:true', 'vcsim:true']);
+  const names = (JSON.parse(s.out).daemons as { name: string; running: boolean }[]).map(
+    (d) => `${d.name}:${d.running}`,
+  );
+  expect(names.sort()).toEqual([
+    'i-doit emulator:true',
+    'kea-dhcp4 (dhcp-live):true',
+    'named:true',
+    'provisioning server:true',
+    'sshd:true',
+    'vcsim:true',
+  ]);
   expect((await runCli(['lab', 'up', '-C', deploy])).out).toMatch(/already running/);
   // vcsim.env holds the lab vCenter's password: owner-only, in an owner-only folder.
   expect((statSync(join(deploy, '.lab', 'vcsim', 'vcsim.env')).mode & 0o777).toString(8)).toBe('600');
@@ -152,7 +246,8 @@ test('apply from git, then commits (more CPU, a new system, a tombstone) reconci
   expect(JSON.stringify(JSON.parse(status.out))).toMatch(/"web-dev-01".*"built"|"built".*"web-dev-01"/);
 
   let vm = await vms();
-  for (const n of ['web-dev-01', 'web-dev-02', 'db-dev-01', 'shop-live-01', 'shop-live-02']) expect(vm.get(n)?.power).toBe('poweredOn');
+  for (const n of ['web-dev-01', 'web-dev-02', 'db-dev-01', 'shop-live-01', 'shop-live-02'])
+    expect(vm.get(n)?.power).toBe('poweredOn');
   expect(vm.get('web-dev-01')!.cpu).toBe(2);
   expect(vm.has('old-test-01')).toBe(false);
   let objs = await cmdb();
@@ -166,14 +261,21 @@ test('apply from git, then commits (more CPU, a new system, a tombstone) reconci
   expect(onTarget('bind/dev.example.com.shipshape')).toMatch(/web-dev-02\s.*198\.51\.100\.20/);
   expect(onTarget('dhcpd/shipshape.conf')).toContain(`fixed-address ${web1};`);
 
-  const web01 = readFileSync(join(origin, 'systems/dev/web-dev-01.yaml'), 'utf8').replace('  profile: web-dev\n', '  profile: web-dev\n  cpu: 4\n');
+  const web01 = readFileSync(join(origin, 'systems/dev/web-dev-01.yaml'), 'utf8').replace(
+    '  profile: web-dev\n',
+    '  profile: web-dev\n  cpu: 4\n',
+  );
   commit('web-dev-01: 4 CPUs; web-dev-03; retire web-dev-02', {
     'systems/dev/web-dev-01.yaml': web01,
-    'systems/dev/web-dev-03.yaml': 'apiVersion: shipshape.dev/v1\nkind: System\nmetadata:\n  name: web-dev-03\nspec:\n  profile: web-dev\n',
-    'systems/dev/web-dev-02.yaml': 'apiVersion: shipshape.dev/v1\nkind: System\nmetadata:\n  name: web-dev-02\nspec:\n  state: absent\n  network: { net: dev-net }\n',
+    'systems/dev/web-dev-03.yaml':
+      'apiVersion: shipshape.dev/v1\nkind: System\nmetadata:\n  name: web-dev-03\nspec:\n  profile: web-dev\n',
+    'systems/dev/web-dev-02.yaml':
+      'apiVersion: shipshape.dev/v1\nkind: System\nmetadata:\n  name: web-dev-02\nspec:\n  state: absent\n  network: { net: dev-net }\n',
   });
   // One retired system is five deletes (ip, dns, dhcp, vm, cmdb): more than the site's maxDeletes 3, as an operator would see.
-  expect((await apply('--max-deletes', '0')).err).toMatch(/deletes 1 systems \(web-dev-02\), more than --max-deletes 0/);
+  expect((await apply('--max-deletes', '0')).err).toMatch(
+    /deletes 1 systems \(web-dev-02\), more than --max-deletes 0/,
+  );
   const second = await apply();
   expect(second.err).not.toMatch(/failed|error/i);
   expect(second.code).toBe(0);
@@ -197,7 +299,12 @@ test('apply from git, then commits (more CPU, a new system, a tombstone) reconci
   expect((await apply()).out).toMatch(/No changes/); // the tombstone converged: nothing is deleted twice
 
   expect((await runCli(['drift', '-C', deploy, '--state-dir', state])).code).toBe(0);
-  await vcsim((c) => runTask(c, 'ReconfigVM_Task', ref('_this', vm.get('web-dev-03')!.obj) + `<spec>${text('numCPUs', 3)}</spec>`, { timeoutMs: 30_000, what: 'edit in vcsim' }));
+  await vcsim((c) =>
+    runTask(c, 'ReconfigVM_Task', ref('_this', vm.get('web-dev-03')!.obj) + `<spec>${text('numCPUs', 3)}</spec>`, {
+      timeoutMs: 30_000,
+      what: 'edit in vcsim',
+    }),
+  );
   const drift = await runCli(['drift', '-C', deploy, '--state-dir', state]);
   expect(drift.code).toBe(2);
   expect(drift.out).toMatch(/web-dev-03[\s\S]*cpu[\s\S]*3[\s\S]*2/);
@@ -222,13 +329,29 @@ async function siteSecrets(): Promise<string[]> {
 /** The CLI as an operator runs it: its own process, structured logs on stderr at debug level. */
 async function cli(...args: string[]): Promise<string> {
   const r = await new Promise<{ out: string; err: string }>((resolve) =>
-    execFile(process.execPath, ['-r', join(__dirname, '..', 'helpers', 'ts-register.js'), join(__dirname, '..', '..', 'src', 'cli', 'run.ts'), '--log-level', 'debug', '--state-dir', state, ...args],
-      { env: process.env, timeout: 240_000, maxBuffer: 64 * 1024 * 1024 }, (_e, out, err) => resolve({ out: String(out), err: String(err) })));
+    execFile(
+      process.execPath,
+      [
+        '-r',
+        join(__dirname, '..', 'helpers', 'ts-register.js'),
+        join(__dirname, '..', '..', 'src', 'cli', 'run.ts'),
+        '--log-level',
+        'debug',
+        '--state-dir',
+        state,
+        ...args,
+      ],
+      { env: process.env, timeout: 240_000, maxBuffer: 64 * 1024 * 1024 },
+      (_e, out, err) => resolve({ out: String(out), err: String(err) }),
+    ),
+  );
   return `${r.out}\n${r.err}`;
 }
 
 function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true, recursive: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
 }
 
 test('no output channel of a full lab run carries a resolved secret or URL userinfo', async () => {
@@ -245,13 +368,36 @@ test('no output channel of a full lab run carries a resolved secret or URL useri
   channels['drift markdown'] = await cli('drift', '-C', deploy, '--format', 'markdown');
   channels.status = await cli('status', '-C', deploy, '--format', 'json');
   // A --repo URL with credentials that cannot be fetched: the error names the URL without them.
-  channels['plan --repo with credentials'] = await cli('plan', '--repo', 'https://alice:glpat-LabTestToken0042@127.0.0.1:1/infra.git');
+  channels['plan --repo with credentials'] = await cli(
+    'plan',
+    '--repo',
+    'https://alice:glpat-LabTestToken0042@127.0.0.1:1/infra.git',
+  );
   expect(channels['plan --repo with credentials']).toContain('https://127.0.0.1:1/infra.git');
 
   // serve: /healthz and /metrics after one drift run.
   const listen = `127.0.0.1:${await freePort()}`;
-  const serve = spawn(process.execPath, ['-r', join(__dirname, '..', 'helpers', 'ts-register.js'), join(__dirname, '..', '..', 'src', 'cli', 'run.ts'), '--log-level', 'debug', '--state-dir', state,
-    'serve', '-C', deploy, '--mode', 'drift', '--listen', listen, '--no-provisioning'], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const serve = spawn(
+    process.execPath,
+    [
+      '-r',
+      join(__dirname, '..', 'helpers', 'ts-register.js'),
+      join(__dirname, '..', '..', 'src', 'cli', 'run.ts'),
+      '--log-level',
+      'debug',
+      '--state-dir',
+      state,
+      'serve',
+      '-C',
+      deploy,
+      '--mode',
+      'drift',
+      '--listen',
+      listen,
+      '--no-provisioning',
+    ],
+    { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let serveOut = '';
   serve.stdout!.on('data', (d: Buffer) => (serveOut += d.toString()));
   serve.stderr!.on('data', (d: Buffer) => (serveOut += d.toString()));
@@ -259,7 +405,10 @@ test('no output channel of a full lab run carries a resolved secret or URL useri
     const deadline = Date.now() + 120_000;
     let health = '';
     while (Date.now() < deadline) {
-      health = await fetch(`http://${listen}/healthz`).then((r) => r.text(), () => '');
+      health = await fetch(`http://${listen}/healthz`).then(
+        (r) => r.text(),
+        () => '',
+      );
       if (/"result"/.test(health)) break;
       await new Promise((r) => setTimeout(r, 1000));
     }
@@ -271,7 +420,8 @@ test('no output channel of a full lab run carries a resolved secret or URL useri
     await new Promise((r) => serve.once('exit', r));
   }
   channels['serve stdout/stderr'] = serveOut;
-  for (const f of [...filesUnder(out), ...filesUnder(state), join(deploy, '.lab', 'provisioning.log')]) channels[f] = readFileSync(f, 'latin1');
+  for (const f of [...filesUnder(out), ...filesUnder(state), join(deploy, '.lab', 'provisioning.log')])
+    channels[f] = readFileSync(f, 'latin1');
 
   const leaks: string[] = [];
   for (const [name, textOf] of Object.entries(channels)) {

@@ -11,7 +11,13 @@ import { join } from 'node:path';
 
 const running = new Set<ChildProcess>();
 process.on('exit', () => {
-  for (const c of running) if (c.pid) try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
+  for (const c of running)
+    if (c.pid)
+      try {
+        process.kill(c.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
 });
 
 export { requireBinary, freePort, run } from '../../src/lab/process';
@@ -27,18 +33,36 @@ export interface Daemon {
 }
 
 /** Spawns `cmd args` (core dumps off), polls `ready()` until it resolves true, or fails with the log. */
-export async function startDaemon(name: string, cmd: string, args: string[], logFile: string, ready: () => Promise<boolean>, env: NodeJS.ProcessEnv = {}): Promise<Daemon> {
+export async function startDaemon(
+  name: string,
+  cmd: string,
+  args: string[],
+  logFile: string,
+  ready: () => Promise<boolean>,
+  env: NodeJS.ProcessEnv = {},
+): Promise<Daemon> {
   const quoted = [cmd, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  const child = spawn('/bin/sh', ['-c', `ulimit -c 0; exec ${quoted} >>'${logFile}' 2>&1`], { stdio: 'ignore', env: { ...process.env, ...env } });
+  const child = spawn('/bin/sh', ['-c', `ulimit -c 0; exec ${quoted} >>'${logFile}' 2>&1`], {
+    stdio: 'ignore',
+    env: { ...process.env, ...env },
+  });
   running.add(child);
   // pid and start time (field 22 of /proc/PID/stat), so .ci/run never kills a reused pid
   if (process.env.SHIPSHAPE_TEST_PIDS && child.pid) {
-    const start = readFileSync(`/proc/${child.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[19];
+    const start = readFileSync(`/proc/${child.pid}/stat`, 'utf8')
+      .replace(/^.*\) /, '')
+      .split(' ')[19];
     appendFileSync(process.env.SHIPSHAPE_TEST_PIDS, `${child.pid} ${start}\n`);
   }
   const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
   let exited: number | null | undefined;
-  const exitP = new Promise<void>((resolve) => child.once('exit', (code) => { exited = code; running.delete(child); resolve(); }));
+  const exitP = new Promise<void>((resolve) =>
+    child.once('exit', (code) => {
+      exited = code;
+      running.delete(child);
+      resolve();
+    }),
+  );
   const stop = async () => {
     if (exited !== undefined) return;
     child.kill('SIGTERM');

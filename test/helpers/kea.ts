@@ -13,14 +13,37 @@ export interface TestKea extends Daemon {
 
 export { keaCommand };
 
-export async function startKea(operatorReservations: object[], subnet = '192.0.2.0/24', pool = '192.0.2.100 - 192.0.2.199'): Promise<TestKea> {
+export async function startKea(
+  operatorReservations: object[],
+  subnet = '192.0.2.0/24',
+  pool = '192.0.2.100 - 192.0.2.199',
+): Promise<TestKea> {
   const kea = requireBinary('/usr/sbin/kea-dhcp4', 'kea-dhcp4-server');
   const dir = tempDir('kea');
   const socket = join(dir, 'kea4-ctrl.sock');
   const configPath = join(dir, 'kea-dhcp4.conf');
-  writeFileSync(configPath, keaConf({ socket, leaseFile: join(dir, 'leases4.csv'), subnets: [{ id: 1, subnet, pools: [{ pool }], reservations: operatorReservations }] }));
+  writeFileSync(
+    configPath,
+    keaConf({
+      socket,
+      leaseFile: join(dir, 'leases4.csv'),
+      subnets: [{ id: 1, subnet, pools: [{ pool }], reservations: operatorReservations }],
+    }),
+  );
   const env = { KEA_PIDFILE_DIR: dir, KEA_LOCKFILE_DIR: dir };
-  const d = await startDaemon('kea-dhcp4', kea, ['-c', configPath], join(dir, 'kea.log'),
-    async () => existsSync(socket) && (await keaCommand(socket, { command: 'status-get' }, 1000)).result === 0, env);
-  return { ...d, dir, configPath, socket, command: (command, args) => keaCommand(socket, args ? { command, arguments: args } : { command }) };
+  const d = await startDaemon(
+    'kea-dhcp4',
+    kea,
+    ['-c', configPath],
+    join(dir, 'kea.log'),
+    async () => existsSync(socket) && (await keaCommand(socket, { command: 'status-get' }, 1000)).result === 0,
+    env,
+  );
+  return {
+    ...d,
+    dir,
+    configPath,
+    socket,
+    command: (command, args) => keaCommand(socket, args ? { command, arguments: args } : { command }),
+  };
 }

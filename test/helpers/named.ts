@@ -50,14 +50,27 @@ export async function startNamed(zones: TestZone[]): Promise<TestNamed> {
   const zoneFile = (z: string) => join(zonesDir, `db.${z}`);
   const zoneDecls = zones.map((z) => {
     const ns = z.name.endsWith('.arpa') ? `ns1.${zones[0]!.name}.` : `ns1.${z.name}.`;
-    const body = soaHeader(z.name).replace(`ns1.${z.name}.`, ns).replace(`IN NS ns1.${z.name}.`, `IN NS ${ns}`) +
-      (z.name.endsWith('.arpa') ? '' : 'ns1 IN A 127.0.0.1\n') + (z.records ?? '') + (z.include ? `$INCLUDE ${z.include}\n` : '');
+    const body =
+      soaHeader(z.name).replace(`ns1.${z.name}.`, ns).replace(`IN NS ns1.${z.name}.`, `IN NS ${ns}`) +
+      (z.name.endsWith('.arpa') ? '' : 'ns1 IN A 127.0.0.1\n') +
+      (z.records ?? '') +
+      (z.include ? `$INCLUDE ${z.include}\n` : '');
     writeFileSync(zoneFile(z.name), body);
     if (z.include) writeFileSync(z.include, '; empty until shipshape deploys\n', { flag: 'a' });
     return { name: z.name, file: zoneFile(z.name), ...(z.dynamic ? { updateKey: 'ddns-key' } : {}) };
   });
   const confFile = join(conf, 'named.conf');
-  writeFileSync(confFile, namedConf({ workDir: work, port, rndcPort, includes: [rndcKeyFile, ddnsKeyFile], rndcKeyName: 'rndc-key', zones: zoneDecls }));
+  writeFileSync(
+    confFile,
+    namedConf({
+      workDir: work,
+      port,
+      rndcPort,
+      includes: [rndcKeyFile, ddnsKeyFile],
+      rndcKeyName: 'rndc-key',
+      zones: zoneDecls,
+    }),
+  );
   run(requireBinary('/usr/bin/named-checkconf', 'bind9-utils'), ['-z', confFile]);
   const resolver = () => {
     const r = new Resolver({ timeout: 1000, tries: 1 });
@@ -65,9 +78,24 @@ export async function startNamed(zones: TestZone[]): Promise<TestNamed> {
     return r;
   };
   const first = zones[0]!.name;
-  const d = await startDaemon('named', named, ['-g', '-c', confFile], join(work, 'named.log'), async () => (await resolver().resolveSoa(first)).serial > 0);
+  const d = await startDaemon(
+    'named',
+    named,
+    ['-g', '-c', confFile],
+    join(work, 'named.log'),
+    async () => (await resolver().resolveSoa(first)).serial > 0,
+  );
   return {
-    ...d, dir, zonesDir, port, rndcPort, rndcKeyFile, ddnsKeyFile, ddnsSecret, zoneFile, resolver,
+    ...d,
+    dir,
+    zonesDir,
+    port,
+    rndcPort,
+    rndcKeyFile,
+    ddnsKeyFile,
+    ddnsSecret,
+    zoneFile,
+    resolver,
     rndc: `/usr/sbin/rndc -s 127.0.0.1 -p ${rndcPort} -k ${rndcKeyFile}`,
     serial: async (z) => (await resolver().resolveSoa(z)).serial,
   };

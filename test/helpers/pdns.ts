@@ -40,31 +40,62 @@ export async function startPdns(o: { alsoNotify?: string[] } = {}): Promise<Test
   const dnsPort = await freePort();
   const apiPort = await freePort();
   const apiKey = randomBytes(18).toString('base64url');
-  const { server, configDir } = preparePdns({ dir, dnsPort, apiPort, apiKey, ...(o.alsoNotify ? { alsoNotify: o.alsoNotify } : {}) });
+  const { server, configDir } = preparePdns({
+    dir,
+    dnsPort,
+    apiPort,
+    apiKey,
+    ...(o.alsoNotify ? { alsoNotify: o.alsoNotify } : {}),
+  });
   const keyFile = join(dir, 'api.key');
   writeFileSync(keyFile, apiKey + '\n', { mode: 0o600 });
   const url = `http://127.0.0.1:${apiPort}`;
   const api = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${url}/api/v1/servers/localhost/${path}`, {
-      method, headers: { 'X-API-Key': apiKey, 'Content-Type': 'application/json' }, signal: AbortSignal.timeout(10_000),
+      method,
+      headers: { 'X-API-Key': apiKey, 'Content-Type': 'application/json' },
+      signal: AbortSignal.timeout(10_000),
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();
     return { status: res.status, json: text ? JSON.parse(text) : undefined };
   };
-  const d = await startDaemon('pdns_server', server, pdnsArgs(configDir), join(dir, 'pdns.log'), async () => (await api('GET', 'zones')).status === 200);
+  const d = await startDaemon(
+    'pdns_server',
+    server,
+    pdnsArgs(configDir),
+    join(dir, 'pdns.log'),
+    async () => (await api('GET', 'zones')).status === 200,
+  );
   const resolver = () => {
     const r = new Resolver({ timeout: 1000, tries: 1 });
     r.setServers([`127.0.0.1:${dnsPort}`]);
     return r;
   };
   const createZone = async (z: TestZoneSpec) => {
-    const rrsets = (z.rrsets ?? []).map((r) => ({ name: `${r.name}.`, type: r.type, ttl: 300, records: r.content.map((content) => ({ content, disabled: false })) }));
-    const res = await api('POST', 'zones', { name: `${z.name}.`, kind: z.kind ?? 'Native', nameservers: ['ns.invalid.'], rrsets, ...(z.soaEditApi !== undefined ? { soa_edit_api: z.soaEditApi } : {}),
-      ...(z.dnssec ? { dnssec: true, api_rectify: z.dnssec.apiRectify } : {}) });
+    const rrsets = (z.rrsets ?? []).map((r) => ({
+      name: `${r.name}.`,
+      type: r.type,
+      ttl: 300,
+      records: r.content.map((content) => ({ content, disabled: false })),
+    }));
+    const res = await api('POST', 'zones', {
+      name: `${z.name}.`,
+      kind: z.kind ?? 'Native',
+      nameservers: ['ns.invalid.'],
+      rrsets,
+      ...(z.soaEditApi !== undefined ? { soa_edit_api: z.soaEditApi } : {}),
+      ...(z.dnssec ? { dnssec: true, api_rectify: z.dnssec.apiRectify } : {}),
+    });
     if (res.status !== 201) throw new Error(`creating zone ${z.name}: ${res.status} ${JSON.stringify(res.json)}`);
   };
   const ordername = (name: string) =>
-    run('/usr/bin/sqlite3', [join(dir, 'pdns.sqlite3'), `select ifnull(ordername, 'NULL') from records where name = '${name.replace(/'/g, '')}'`]).trim().split('\n').filter(Boolean);
+    run('/usr/bin/sqlite3', [
+      join(dir, 'pdns.sqlite3'),
+      `select ifnull(ordername, 'NULL') from records where name = '${name.replace(/'/g, '')}'`,
+    ])
+      .trim()
+      .split('\n')
+      .filter(Boolean);
   return { ...d, dir, dnsPort, url, apiKey, keyFile, api, createZone, resolver, ordername };
 }

@@ -32,9 +32,19 @@ export interface TestHosts {
 function bannerSeen(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(port, host);
-    const t = setTimeout(() => { s.destroy(); resolve(false); }, 1000);
-    s.once('data', (d) => { clearTimeout(t); s.destroy(); resolve(d.toString().startsWith('SSH-2.0-')); });
-    s.once('error', () => { clearTimeout(t); resolve(false); });
+    const t = setTimeout(() => {
+      s.destroy();
+      resolve(false);
+    }, 1000);
+    s.once('data', (d) => {
+      clearTimeout(t);
+      s.destroy();
+      resolve(d.toString().startsWith('SSH-2.0-'));
+    });
+    s.once('error', () => {
+      clearTimeout(t);
+      resolve(false);
+    });
   });
 }
 
@@ -52,7 +62,10 @@ async function sharedFreePort(addresses: string[]): Promise<number> {
     const port = await new Promise<number>((resolve, reject) => {
       const s = createServer();
       s.once('error', reject);
-      s.listen(0, addresses[0], () => { const a = s.address(); s.close(() => resolve(typeof a === 'object' && a ? a.port : 0)); });
+      s.listen(0, addresses[0], () => {
+        const a = s.address();
+        s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+      });
     });
     if ((await Promise.all(addresses.map((a) => canListen(a, port)))).every(Boolean)) return port;
   }
@@ -68,35 +81,68 @@ export async function startSshdHosts(addresses: string[], opts: { recordCommands
   const recorder = join(dir, 'record-command');
   if (opts.recordCommands) {
     writeFileSync(log, '');
-    writeFileSync(recorder, `#!/bin/sh\nprintf '%s\\n${END}\\n' "$SSH_ORIGINAL_COMMAND" >> ${log}\nexec /bin/sh -c "$SSH_ORIGINAL_COMMAND"\n`, { mode: 0o755 });
+    writeFileSync(
+      recorder,
+      `#!/bin/sh\nprintf '%s\\n${END}\\n' "$SSH_ORIGINAL_COMMAND" >> ${log}\nexec /bin/sh -c "$SSH_ORIGINAL_COMMAND"\n`,
+      { mode: 0o755 },
+    );
   }
   const clientPub = keygen(join(dir, 'client_ed25519'), 'shipshape specialise');
   writeFileSync(join(dir, 'authorized_keys'), clientPub + '\n', { mode: 0o600 });
   mkdirSync(join(dir, 'home'));
   const port = await sharedFreePort(addresses);
   const hosts: TestHost[] = [];
-  const stop = async () => { await Promise.all(hosts.map((h) => h.daemon.stop())); };
+  const stop = async () => {
+    await Promise.all(hosts.map((h) => h.daemon.stop()));
+  };
   try {
     for (const address of addresses) {
       const n = address.replace(/\./g, '-');
       const hostPub = keygen(join(dir, `host_${n}`), `host ${address}`);
       const conf = join(dir, `sshd_config_${n}`);
-      writeFileSync(conf, [
-        `Port ${port}`, `ListenAddress ${address}`, `HostKey ${dir}/host_${n}`, `PidFile ${dir}/sshd_${n}.pid`,
-        `AuthorizedKeysFile ${dir}/authorized_keys`, 'StrictModes no', 'PubkeyAuthentication yes',
-        'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PermitRootLogin prohibit-password',
-        'UsePAM no', 'MaxStartups 200', 'Subsystem sftp internal-sftp', 'LogLevel VERBOSE',
-        // root's own ~/.bashrc on a developer machine (pyenv init …) costs seconds per command: a clean home.
-        `SetEnv HOME=${dir}/home`, ...(opts.recordCommands ? [`ForceCommand ${recorder}`] : []), '',
-      ].join('\n'));
+      writeFileSync(
+        conf,
+        [
+          `Port ${port}`,
+          `ListenAddress ${address}`,
+          `HostKey ${dir}/host_${n}`,
+          `PidFile ${dir}/sshd_${n}.pid`,
+          `AuthorizedKeysFile ${dir}/authorized_keys`,
+          'StrictModes no',
+          'PubkeyAuthentication yes',
+          'PasswordAuthentication no',
+          'KbdInteractiveAuthentication no',
+          'PermitRootLogin prohibit-password',
+          'UsePAM no',
+          'MaxStartups 200',
+          'Subsystem sftp internal-sftp',
+          'LogLevel VERBOSE',
+          // root's own ~/.bashrc on a developer machine (pyenv init …) costs seconds per command: a clean home.
+          `SetEnv HOME=${dir}/home`,
+          ...(opts.recordCommands ? [`ForceCommand ${recorder}`] : []),
+          '',
+        ].join('\n'),
+      );
       run(sshd, ['-t', '-f', conf]);
-      const daemon = await startDaemon(`sshd ${address}`, sshd, ['-D', '-e', '-f', conf], join(dir, `sshd_${n}.log`), () => bannerSeen(address, port));
+      const daemon = await startDaemon(
+        `sshd ${address}`,
+        sshd,
+        ['-D', '-e', '-f', conf],
+        join(dir, `sshd_${n}.log`),
+        () => bannerSeen(address, port),
+      );
       hosts.push({ address, hostPub, hostFingerprint: fingerprintOfPubLine(hostPub), daemon });
     }
   } catch (e) {
     await stop();
     throw e;
   }
-  const commands = () => (opts.recordCommands ? readFileSync(log, 'utf8').split(`${END}\n`).map((c) => c.replace(/\n$/, '')).filter(Boolean) : []);
+  const commands = () =>
+    opts.recordCommands
+      ? readFileSync(log, 'utf8')
+          .split(`${END}\n`)
+          .map((c) => c.replace(/\n$/, ''))
+          .filter(Boolean)
+      : [];
   return { dir, port, clientKeyPath: join(dir, 'client_ed25519'), hosts, stop, commands };
 }

@@ -17,7 +17,17 @@ export interface TestSshd extends Daemon {
 }
 
 export function keygen(path: string, comment: string): string {
-  run(requireBinary('/usr/bin/ssh-keygen', 'openssh-client'), ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path]);
+  run(requireBinary('/usr/bin/ssh-keygen', 'openssh-client'), [
+    '-q',
+    '-t',
+    'ed25519',
+    '-N',
+    '',
+    '-C',
+    comment,
+    '-f',
+    path,
+  ]);
   return readFileSync(`${path}.pub`, 'utf8').trim();
 }
 
@@ -35,7 +45,16 @@ export async function startSshd(): Promise<TestSshd> {
   const port = await freePort();
   mkdirSync(join(dir, 'home'), { recursive: true });
   const conf = join(dir, 'sshd_config');
-  writeFileSync(conf, sshdConf({ port, hostKey: `${dir}/host_ed25519_key`, pidFile: `${dir}/sshd.pid`, authorizedKeys: `${dir}/authorized_keys`, sessionHome: `${dir}/home` }));
+  writeFileSync(
+    conf,
+    sshdConf({
+      port,
+      hostKey: `${dir}/host_ed25519_key`,
+      pidFile: `${dir}/sshd.pid`,
+      authorizedKeys: `${dir}/authorized_keys`,
+      sessionHome: `${dir}/home`,
+    }),
+  );
   run(sshd, ['-t', '-f', conf]);
   const knownHostsPath = join(dir, 'known_hosts');
   writeFileSync(knownHostsPath, `[127.0.0.1]:${port} ${hostPub}\n`);
@@ -43,8 +62,20 @@ export async function startSshd(): Promise<TestSshd> {
   const hostFingerprint = fingerprintOfPubLine(hostPub);
   const clientKeyPath = join(dir, 'client_ed25519');
   return {
-    ...d, dir, port, clientKeyPath, hostFingerprint, knownHostsPath,
-    endpoint: (over = {}) => ({ host: '127.0.0.1', port, user: 'root', privateKey: { ref: `\${file:${clientKeyPath}}` }, hostKeyFingerprint: hostFingerprint, ...over }),
+    ...d,
+    dir,
+    port,
+    clientKeyPath,
+    hostFingerprint,
+    knownHostsPath,
+    endpoint: (over = {}) => ({
+      host: '127.0.0.1',
+      port,
+      user: 'root',
+      privateKey: { ref: `\${file:${clientKeyPath}}` },
+      hostKeyFingerprint: hostFingerprint,
+      ...over,
+    }),
   };
 }
 

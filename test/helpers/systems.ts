@@ -4,17 +4,37 @@ import type { Fields, ObservedResource, Provider, ProviderContext, Resolved } fr
 import type { DesiredSystem } from '../../src/manifest/types';
 import type { SiteConfig } from '../../src/manifest/site';
 
-export function system(name: string, o: { net: string; domain: string; aliases?: string[]; state?: 'present' | 'absent'; mac?: string }): DesiredSystem {
+export function system(
+  name: string,
+  o: { net: string; domain: string; aliases?: string[]; state?: 'present' | 'absent'; mac?: string },
+): DesiredSystem {
   return {
-    name, state: o.state ?? 'present', labels: {}, cpu: 1, memoryMiB: 1024, disks: [{ sizeGiB: 10 }],
-    network: { net: o.net, ip: 'auto', mac: o.mac ?? '00:50:56:00:00:01' }, dns: { domain: o.domain, aliases: o.aliases ?? [] },
-    os: 'debian12', roles: [], lifecycle: { protect: false, vmOnDelete: 'destroy', cmdbOnDelete: 'archive', powerPolicy: 'never' },
-    file: `systems/${name}.yaml`, sources: { 'network.ip': { file: `systems/${name}.yaml`, line: 9, col: 9 } },
+    name,
+    state: o.state ?? 'present',
+    labels: {},
+    cpu: 1,
+    memoryMiB: 1024,
+    disks: [{ sizeGiB: 10 }],
+    network: { net: o.net, ip: 'auto', mac: o.mac ?? '00:50:56:00:00:01' },
+    dns: { domain: o.domain, aliases: o.aliases ?? [] },
+    os: 'debian12',
+    roles: [],
+    lifecycle: { protect: false, vmOnDelete: 'destroy', cmdbOnDelete: 'archive', powerPolicy: 'never' },
+    file: `systems/${name}.yaml`,
+    sources: { 'network.ip': { file: `systems/${name}.yaml`, line: 9, col: 9 } },
   };
 }
 
 export function site(over: Partial<SiteConfig>): SiteConfig {
-  return { root: '/nonexistent', lab: true, nets: {}, dns: { zones: [] }, dhcp: { servers: [] }, defaults: { concurrency: 4, maxDeletes: 3 }, ...over };
+  return {
+    root: '/nonexistent',
+    lab: true,
+    nets: {},
+    dns: { zones: [] },
+    dhcp: { servers: [] },
+    defaults: { concurrency: 4, maxDeletes: 3 },
+    ...over,
+  };
 }
 
 export function context(s: SiteConfig): ProviderContext {
@@ -37,10 +57,24 @@ export interface StageResult {
  * What the engine does for one stage: observe once, then per system create / update / delete
  * (only owned resources), then commit() once.
  */
-export async function runStage<F extends Fields>(p: Provider<F>, systems: DesiredSystem[], resolved: (s: DesiredSystem) => Resolved, ctx: ProviderContext): Promise<StageResult> {
+export async function runStage<F extends Fields>(
+  p: Provider<F>,
+  systems: DesiredSystem[],
+  resolved: (s: DesiredSystem) => Resolved,
+  ctx: ProviderContext,
+): Promise<StageResult> {
   const t0 = Date.now();
   const obs = await p.observe(ctx);
-  const r: StageResult = { created: [], updated: [], deleted: [], unchanged: [], refused: [], failed: [], notOurs: [], ms: { observe: Date.now() - t0, commit: 0 } };
+  const r: StageResult = {
+    created: [],
+    updated: [],
+    deleted: [],
+    unchanged: [],
+    refused: [],
+    failed: [],
+    notOurs: [],
+    ms: { observe: Date.now() - t0, commit: 0 },
+  };
   const owned = new Map<string, ObservedResource<F>>();
   for (const o of obs.resources) if (o.owned) owned.set(o.system, o);
   const names = new Set(systems.map((s) => s.name));
@@ -50,12 +84,19 @@ export async function runStage<F extends Fields>(p: Provider<F>, systems: Desire
     const d = p.desired(s, resolved(s), ctx.site);
     try {
       if (s.state === 'absent' || !d) {
-        if (o) { await p.delete(s, o, ctx); r.deleted.push(s.name); }
+        if (o) {
+          await p.delete(s, o, ctx);
+          r.deleted.push(s.name);
+        }
       } else if (!o) {
-        await p.create(s, d, resolved(s), ctx); r.created.push(s.name);
+        await p.create(s, d, resolved(s), ctx);
+        r.created.push(s.name);
       } else {
         const ch = p.diff(s, d, o);
-        if (ch.length) { await p.update(s, d, o, ch, resolved(s), ctx); r.updated.push(s.name); } else r.unchanged.push(s.name);
+        if (ch.length) {
+          await p.update(s, d, o, ch, resolved(s), ctx);
+          r.updated.push(s.name);
+        } else r.unchanged.push(s.name);
       }
     } catch (e) {
       r.refused.push({ system: s.name, error: e as Error });

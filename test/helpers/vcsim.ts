@@ -38,19 +38,39 @@ export interface VcsimOptions {
 
 const ALL_MODES: SimulatorMode[] = ['vcsim', 'vcenter-like'];
 /** The modes the vSphere suite runs in. */
-export const SIM_MODES: SimulatorMode[] = ALL_MODES.filter((m) => !process.env.SHIPSHAPE_VSPHERE_SIM || process.env.SHIPSHAPE_VSPHERE_SIM === m);
+export const SIM_MODES: SimulatorMode[] = ALL_MODES.filter(
+  (m) => !process.env.SHIPSHAPE_VSPHERE_SIM || process.env.SHIPSHAPE_VSPHERE_SIM === m,
+);
 
 /** Test hooks of the vCenter-like mode (tools/vcsim/vcenter.go `control`). */
-export async function simControl<T = unknown>(sim: Vcsim, what: 'task-rule' | 'expire-sessions' | 'settings' | 'state', body?: object): Promise<T> {
+export async function simControl<T = unknown>(
+  sim: Vcsim,
+  what: 'task-rule' | 'expire-sessions' | 'settings' | 'state',
+  body?: object,
+): Promise<T> {
   const u = new URL(sim.url);
   u.pathname = `/shipshape-sim/${what}`;
   const https = await import('node:https');
   return new Promise<T>((resolve, reject) => {
-    const req = https.request(u, { method: body || what !== 'state' ? 'POST' : 'GET', ca: fs.readFileSync(sim.caFile), headers: { 'Content-Type': 'application/json' } }, (res) => {
-      let data = '';
-      res.on('data', (d: Buffer) => { data += d.toString(); });
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(data || '{}') as T) : reject(new Error(`${what}: HTTP ${res.statusCode} ${data}`))));
-    });
+    const req = https.request(
+      u,
+      {
+        method: body || what !== 'state' ? 'POST' : 'GET',
+        ca: fs.readFileSync(sim.caFile),
+        headers: { 'Content-Type': 'application/json' },
+      },
+      (res) => {
+        let data = '';
+        res.on('data', (d: Buffer) => {
+          data += d.toString();
+        });
+        res.on('end', () =>
+          res.statusCode === 200
+            ? resolve(JSON.parse(data || '{}') as T)
+            : reject(new Error(`${what}: HTTP ${res.statusCode} ${data}`)),
+        );
+      },
+    );
     req.on('error', reject);
     req.end(body ? JSON.stringify(body) : undefined);
   });
@@ -60,7 +80,13 @@ export { vcsimBinary };
 
 const running = new Set<ChildProcess>();
 process.on('exit', () => {
-  for (const p of running) if (p.pid) try { process.kill(p.pid, 'SIGKILL'); } catch { /* already gone */ }
+  for (const p of running)
+    if (p.pid)
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
 });
 
 export async function startVcsim(o: VcsimOptions = {}): Promise<Vcsim> {
@@ -73,15 +99,22 @@ export async function startVcsim(o: VcsimOptions = {}): Promise<Vcsim> {
   const child = spawn(bin, args, { env: { ...process.env, TMPDIR: dir }, stdio: ['ignore', 'ignore', 'pipe'] });
   running.add(child);
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   let exited = false;
-  child.on('exit', () => { exited = true; running.delete(child); });
+  child.on('exit', () => {
+    exited = true;
+    running.delete(child);
+  });
 
   const stop = async (): Promise<void> => {
     if (exited || !child.pid) return;
     const gone = new Promise<void>((r) => child.once('exit', () => r()));
     process.kill(child.pid, 'SIGTERM');
-    const t = setTimeout(() => { if (!exited) process.kill(child.pid!, 'SIGKILL'); }, 5000);
+    const t = setTimeout(() => {
+      if (!exited) process.kill(child.pid!, 'SIGKILL');
+    }, 5000);
     await gone;
     clearTimeout(t);
     fs.rmSync(dir, { recursive: true, force: true });

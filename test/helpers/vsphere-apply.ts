@@ -22,7 +22,17 @@ export async function applyVms(
     await resolveInterrupted({ journal, providers: [p], systems, ctx, onEvent: (e) => events.push(e) });
     const observations = new Map<ResourceKind, Observation>([['vm', await p.observe(ctx)]]);
     const plan = makePlan({ systems, site, providers: [p], observations, maxDeletes: 100, now: new Date() });
-    const report = await applyPlan({ plan, systems, providers: [p], observations, ctx, concurrency: o.concurrency ?? site.defaults.concurrency, retry: { attempts: 3, baseDelayMs: 10 }, journal, onEvent: (e) => events.push(e) });
+    const report = await applyPlan({
+      plan,
+      systems,
+      providers: [p],
+      observations,
+      ctx,
+      concurrency: o.concurrency ?? site.defaults.concurrency,
+      retry: { attempts: 3, baseDelayMs: 10 },
+      journal,
+      onEvent: (e) => events.push(e),
+    });
     return { plan, report, events };
   } finally {
     await p.close();

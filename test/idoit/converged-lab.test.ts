@@ -22,14 +22,21 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
   beforeAll(async () => {
     work = tempDir(`converged-${apiVersion}`);
     emu = await startIdoitEmulator({
-      stateFile: join(work, 'idoit.json'), apiKey: 'lab-key', users: [{ username: 'shipshape', password: 'lab-pw' }], apiVersion,
-      nets: [{ title: 'dev-net', cidr: '198.51.100.0/24', gateway: '198.51.100.1' }, { title: 'live-net', cidr: '203.0.113.0/24', gateway: '203.0.113.1' }],
+      stateFile: join(work, 'idoit.json'),
+      apiKey: 'lab-key',
+      users: [{ username: 'shipshape', password: 'lab-pw' }],
+      apiVersion,
+      nets: [
+        { title: 'dev-net', cidr: '198.51.100.0/24', gateway: '198.51.100.1' },
+        { title: 'live-net', cidr: '203.0.113.0/24', gateway: '203.0.113.1' },
+      ],
     });
     process.env.SHIPSHAPE_CONVERGED_IDOIT_KEY = 'lab-key';
     process.env.SHIPSHAPE_CONVERGED_IDOIT_USER = 'shipshape';
     process.env.SHIPSHAPE_CONVERGED_IDOIT_PASSWORD = 'lab-pw';
     repo = join(work, 'repo');
-    for (const d of ['systems', 'profiles', 'os', 'roles']) cpSync(join(examples, d), join(repo, d), { recursive: true });
+    for (const d of ['systems', 'profiles', 'os', 'roles'])
+      cpSync(join(examples, d), join(repo, d), { recursive: true });
     const doc = parseDocument(readFileSync(join(examples, 'shipshape.yaml'), 'utf8'));
     const spec = doc.get('spec') as any;
     for (const k of ['vms', 'dns', 'dhcp', 'specialise', 'provisioning']) spec.delete(k);
@@ -44,8 +51,10 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
     mkdirSync(join(repo, 'systems', 'perf'));
     for (let i = 0; i < PERF; i++) {
       const name = `perf-dev-${String(i).padStart(2, '0')}`;
-      writeFileSync(join(repo, 'systems', 'perf', `${name}.yaml`),
-        `apiVersion: shipshape.dev/v1\nkind: System\nmetadata: { name: ${name} }\nspec:\n  profile: base\n  network: { net: dev-net }\n`);
+      writeFileSync(
+        join(repo, 'systems', 'perf', `${name}.yaml`),
+        `apiVersion: shipshape.dev/v1\nkind: System\nmetadata: { name: ${name} }\nspec:\n  profile: base\n  network: { net: dev-net }\n`,
+      );
     }
   });
 
@@ -59,7 +68,9 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
     const first = await runCli(['--state-dir', state, 'apply', '-C', repo]);
     expect({ code: first.code, err: first.code === 0 ? '' : first.err }).toEqual({ code: 0, err: '' });
     const net = emu.store.allObjects().find((o) => o.title === 'dev-net')!;
-    const holders = emu.store.hostAddressesIn(net.id).map((e) => [emu.store.object(e.objId)!.title, e.data.ipv4_address]);
+    const holders = emu.store
+      .hostAddressesIn(net.id)
+      .map((e) => [emu.store.object(e.objId)!.title, e.data.ipv4_address]);
     expect(holders.filter(([, ip]) => ip === '198.51.100.20')).toEqual([['web-dev-02', '198.51.100.20']]);
     expect(new Set(holders.map(([, ip]) => ip)).size).toBe(holders.length);
     const plan = await runCli(['--state-dir', state, 'plan', '-C', repo, '--detailed-exitcode']);

@@ -5,5 +5,7 @@
 import { API_VERSIONS, type ApiVersion } from '../../src/lab/idoit';
 
 export const EMULATED_VERSIONS: ApiVersion[] = process.env.IDOIT_API_VERSIONS
-  ? (process.env.IDOIT_API_VERSIONS.split(',').map((v) => v.trim()).filter((v) => (API_VERSIONS as readonly string[]).includes(v)) as ApiVersion[])
+  ? (process.env.IDOIT_API_VERSIONS.split(',')
+      .map((v) => v.trim())
+      .filter((v) => (API_VERSIONS as readonly string[]).includes(v)) as ApiVersion[])
   : [...API_VERSIONS];

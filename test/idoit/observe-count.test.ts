@@ -12,19 +12,30 @@ import { IdoitIpamProvider } from '../../src/providers/idoit/ipam';
 import { createIdoitClient } from '../../src/providers/idoit/site-client';
 import { EMULATED_VERSIONS } from './emulated';
 
-const SECRETS: Record<string, string> = { '${env:IDOIT_API_KEY}': 'lab-key', '${env:IDOIT_USER}': 'shipshape', '${env:IDOIT_PASSWORD}': 'pw' };
+const SECRETS: Record<string, string> = {
+  '${env:IDOIT_API_KEY}': 'lab-key',
+  '${env:IDOIT_USER}': 'shipshape',
+  '${env:IDOIT_PASSWORD}': 'pw',
+};
 const secret = async (r: { ref: string }) => SECRETS[r.ref] ?? '';
 describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
   let dir: string;
   const emus: IdoitEmulator[] = [];
 
-  async function requestsToObserve(count: number): Promise<{ ip: number; cmdb: number; ipRoundTrips: number; cmdbRoundTrips: number; managed: number }> {
+  async function requestsToObserve(
+    count: number,
+  ): Promise<{ ip: number; cmdb: number; ipRoundTrips: number; cmdbRoundTrips: number; managed: number }> {
     const emu = await startIdoitEmulator({
-      stateFile: path.join(dir, `${apiVersion}-n${count}.json`), apiKey: 'lab-key', users: [{ username: 'shipshape', password: 'pw' }],
-      nets: [{ title: 'big-net', cidr: '10.128.0.0/16', gateway: '10.128.0.1' }], apiVersion,
+      stateFile: path.join(dir, `${apiVersion}-n${count}.json`),
+      apiKey: 'lab-key',
+      users: [{ username: 'shipshape', password: 'pw' }],
+      nets: [{ title: 'big-net', cidr: '10.128.0.0/16', gateway: '10.128.0.1' }],
+      apiVersion,
     });
     emus.push(emu);
-    const site = testSite(emu.url, [{ title: 'big-net', cidr: '10.128.0.0/16', gateway: '10.128.0.1', dnsServers: [] }]);
+    const site = testSite(emu.url, [
+      { title: 'big-net', cidr: '10.128.0.0/16', gateway: '10.128.0.1', dnsServers: [] },
+    ]);
     const seeder = createIdoitClient(site, secret);
     await seedManagedSystems(seeder, count, 'big-net', (10 << 24) + (128 << 16) + 256);
     await seeder.close();
@@ -39,8 +50,16 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
     const cmdbObs = await new IdoitCmdbProvider({ client, site }).observe(ctx);
     const cmdb = emu.stats().httpRequests;
     await client.close();
-    expect(cmdbObs.resources.filter((r) => r.owned).every((r) => r.fields.cpu === 2 && r.fields.memoryMiB === 4096)).toBe(true);
-    return { ip, cmdb, ipRoundTrips: ipObs.roundTrips, cmdbRoundTrips: cmdbObs.roundTrips, managed: ipObs.resources.filter((r) => r.owned).length };
+    expect(
+      cmdbObs.resources.filter((r) => r.owned).every((r) => r.fields.cpu === 2 && r.fields.memoryMiB === 4096),
+    ).toBe(true);
+    return {
+      ip,
+      cmdb,
+      ipRoundTrips: ipObs.roundTrips,
+      cmdbRoundTrips: cmdbObs.roundTrips,
+      managed: ipObs.resources.filter((r) => r.owned).length,
+    };
   }
 
   beforeAll(() => {

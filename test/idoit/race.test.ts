@@ -20,7 +20,11 @@ const root = join(__dirname, '..', '..');
 const KEY = 'race-key';
 const USER = { username: 'shipshape', password: 'race-pw' };
 
-interface Done { round: number; code: number; err: string }
+interface Done {
+  round: number;
+  code: number;
+  err: string;
+}
 
 class Runner {
   private waiting = new Map<number, (d: Done) => void>();
@@ -33,7 +37,14 @@ class Runner {
   static start(stateDir: string): Promise<Runner> {
     const child = fork(join(__dirname, 'race-runner.ts'), [], {
       execArgv: ['-r', join(root, 'test', 'helpers', 'ts-register.js')],
-      env: { ...process.env, RACE_STATE_DIR: stateDir, SHIPSHAPE_RACE_IDOIT_KEY: KEY, SHIPSHAPE_RACE_IDOIT_USER: USER.username, SHIPSHAPE_RACE_IDOIT_PASSWORD: USER.password, SHIPSHAPE_LOG_LEVEL: 'silent' },
+      env: {
+        ...process.env,
+        RACE_STATE_DIR: stateDir,
+        SHIPSHAPE_RACE_IDOIT_KEY: KEY,
+        SHIPSHAPE_RACE_IDOIT_USER: USER.username,
+        SHIPSHAPE_RACE_IDOIT_PASSWORD: USER.password,
+        SHIPSHAPE_LOG_LEVEL: 'silent',
+      },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
     return new Promise((resolve, reject) => {
@@ -89,7 +100,8 @@ const system = (name: string) =>
 
 function makeRepo(dir: string, endpoint: string, names: string[]): string {
   mkdirSync(join(dir, 'systems'), { recursive: true });
-  for (const d of ['profiles', 'os', 'roles']) cpSync(join(root, 'examples', 'lab', d), join(dir, d), { recursive: true });
+  for (const d of ['profiles', 'os', 'roles'])
+    cpSync(join(root, 'examples', 'lab', d), join(dir, d), { recursive: true });
   writeFileSync(join(dir, 'shipshape.yaml'), site(endpoint));
   for (const n of names) writeFileSync(join(dir, 'systems', `${n}.yaml`), system(n));
   return dir;
@@ -104,7 +116,12 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
     work = tempDir(`race-${apiVersion}`);
     emu = await startIdoitEmulator({
       // Every uniqueness check off: SYSIDs (off in a stock i-doit) and IP addresses (the tenant may switch it off).
-      stateFile: join(work, 'idoit.json'), apiKey: KEY, users: [USER], apiVersion, uniqueSysid: false, uniqueIp: false,
+      stateFile: join(work, 'idoit.json'),
+      apiKey: KEY,
+      users: [USER],
+      apiVersion,
+      uniqueSysid: false,
+      uniqueIp: false,
       nets: [{ title: 'race-net', cidr: '10.77.0.0/24', gateway: '10.77.0.1' }],
     });
     runners.push(...(await Promise.all([Runner.start(join(work, 'state-a')), Runner.start(join(work, 'state-b'))])));
@@ -119,7 +136,11 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
   it(`two racing runs leave one object per system, ${ROUNDS} rounds out of ${ROUNDS}`, async () => {
     // Hold each run's create until the other run's create arrives too (at most 2 s): so both runs found
     // nothing before either created, which is the race a stock i-doit cannot stop.
-    emu.holdTogether({ bodyIncludes: ['"cmdb.object.create"', 'C__OBJTYPE__VIRTUAL_SERVER'], count: 2, maxWaitMs: 2000 });
+    emu.holdTogether({
+      bodyIncludes: ['"cmdb.object.create"', 'C__OBJTYPE__VIRTUAL_SERVER'],
+      count: 2,
+      maxWaitMs: 2000,
+    });
     let raced = 0;
     const names: string[] = [];
     for (let round = 0; round < ROUNDS; round++) {
@@ -130,18 +151,28 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
       emu.resetStats();
       const done = await Promise.all(runners.map((r) => r.apply(repo, round)));
       // (stderr is attached so a failing round shows what the run said)
-      for (const d of done) expect({ round, code: d.code, err: d.code === 0 ? '' : d.err }).toEqual({ round, code: 0, err: '' });
+      for (const d of done)
+        expect({ round, code: d.code, err: d.code === 0 ? '' : d.err }).toEqual({ round, code: 0, err: '' });
       const creates = emu.stats().byMethod['cmdb.object.create'] ?? 0;
       if (creates - (round === 0 ? 1 : 0) >= 2) raced++; // round 0 also creates the OS object once
 
-      const objects = emu.store.allObjects().filter((o) => o.typeId === 59 && (o.title === name || o.title.startsWith(`${name} (duplicate of #`)));
+      const objects = emu.store
+        .allObjects()
+        .filter((o) => o.typeId === 59 && (o.title === name || o.title.startsWith(`${name} (duplicate of #`)));
       const claiming = objects.filter((o) => !o.description.startsWith('shipshape-released=') && o.status === 2);
       expect({ round, claiming: claiming.length }).toEqual({ round, claiming: 1 });
       const winner = claiming[0]!;
-      expect(winner.sysid === `SHIPSHAPE-VM-${name}` || winner.description.startsWith(`shipshape-system=${name}\n`)).toBe(true);
+      expect(
+        winner.sysid === `SHIPSHAPE-VM-${name}` || winner.description.startsWith(`shipshape-system=${name}\n`),
+      ).toBe(true);
       for (const o of objects.filter((x) => x !== winner)) {
         // Only where purging is refused does a released duplicate stay, marked deleted.
-        expect({ round, apiVersion, status: o.status, released: o.description.startsWith('shipshape-released=') }).toEqual({ round, apiVersion: '1.10', status: 4, released: true });
+        expect({
+          round,
+          apiVersion,
+          status: o.status,
+          released: o.description.startsWith('shipshape-released='),
+        }).toEqual({ round, apiVersion: '1.10', status: 4, released: true });
         expect(emu.store.entriesOf('C__CATG__IP', o.id)).toEqual([]); // its address, if it got one, is given back
       }
       expect(emu.store.entriesOf('C__CATG__IP', winner.id).filter((e) => e.status === 2)).toHaveLength(1);
@@ -151,7 +182,10 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
     // The race really happened: in every round both runs created an object.
     expect(raced).toBe(ROUNDS);
     const net = emu.store.allObjects().find((o) => o.title === 'race-net')!;
-    const held = emu.store.hostAddressesIn(net.id).filter((e) => emu.store.inUse(e)).map((e) => String(e.data.ipv4_address));
+    const held = emu.store
+      .hostAddressesIn(net.id)
+      .filter((e) => emu.store.inUse(e))
+      .map((e) => String(e.data.ipv4_address));
     expect(new Set(held).size).toBe(held.length); // no address given twice
     expect(held).toHaveLength(ROUNDS + 1); // the gateway and one per system
     emu.holdTogether(null);

@@ -11,7 +11,9 @@ it('is refused outside a lab, accepted in one', async () => {
   const site = withEmulator('{ apiVersion: "1.10", quickPurge: true }');
   const refused = lines(await load({ 'shipshape.yaml': site })).filter((l) => !l.includes('warning:'));
   expect(refused).toHaveLength(1);
-  expect(refused[0]).toMatch(/^shipshape\.yaml:\d+:\d+: ipam\.emulator chooses which i-doit API add-on the lab's emulator plays; a real site talks to its i-doit: remove it, or set lab: true$/);
+  expect(refused[0]).toMatch(
+    /^shipshape\.yaml:\d+:\d+: ipam\.emulator chooses which i-doit API add-on the lab's emulator plays; a real site talks to its i-doit: remove it, or set lab: true$/,
+  );
   const ok = await load({ 'shipshape.yaml': lab(site) });
   expect(ok.ok).toBe(true);
   expect(labIdoit(ok.site!)?.emulator).toEqual({ apiVersion: '1.10', quickPurge: true });

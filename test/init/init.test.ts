@@ -13,7 +13,9 @@ const dirs: string[] = [];
 afterAll(() => dirs.forEach(removeDir));
 
 function files(dir: string, base = dir): string[] {
-  return readdirSync(dir).flatMap((e) => (statSync(join(dir, e)).isDirectory() ? files(join(dir, e), base) : [relative(base, join(dir, e))])).sort();
+  return readdirSync(dir)
+    .flatMap((e) => (statSync(join(dir, e)).isDirectory() ? files(join(dir, e), base) : [relative(base, join(dir, e))]))
+    .sort();
 }
 
 it('scaffolds a site repo that validates, with both pipelines pinned to this version', async () => {
@@ -21,15 +23,32 @@ it('scaffolds a site repo that validates, with both pipelines pinned to this ver
   dirs.push(dir);
   const r = await runCli(['init', dir]);
   expect(r.code).toBe(0);
-  expect(files(dir)).toEqual(expect.arrayContaining([
-    '.github/workflows/apply.yml', '.github/workflows/drift.yml', '.github/workflows/plan.yml', '.gitignore', '.gitlab-ci.yml',
-    'README.md', 'known_hosts', 'os/debian12/os.yaml', 'os/rocky9/os.yaml', 'profiles/base.yaml', 'roles/baseline/internal/role.yaml',
-    'shipshape.yaml', 'systems/app-01.yaml',
-  ]));
+  expect(files(dir)).toEqual(
+    expect.arrayContaining([
+      '.github/workflows/apply.yml',
+      '.github/workflows/drift.yml',
+      '.github/workflows/plan.yml',
+      '.gitignore',
+      '.gitlab-ci.yml',
+      'README.md',
+      'known_hosts',
+      'os/debian12/os.yaml',
+      'os/rocky9/os.yaml',
+      'profiles/base.yaml',
+      'roles/baseline/internal/role.yaml',
+      'shipshape.yaml',
+      'systems/app-01.yaml',
+    ]),
+  );
   const site = readFileSync(join(dir, 'shipshape.yaml'), 'utf8');
   expect(site).not.toMatch(/^\s*lab: true/m); // a real site, not the lab
   expect(readFileSync(join(dir, '.gitignore'), 'utf8')).toContain('secrets/');
-  for (const f of ['.github/workflows/plan.yml', '.github/workflows/apply.yml', '.github/workflows/drift.yml', '.gitlab-ci.yml']) {
+  for (const f of [
+    '.github/workflows/plan.yml',
+    '.github/workflows/apply.yml',
+    '.github/workflows/drift.yml',
+    '.gitlab-ci.yml',
+  ]) {
     const text = readFileSync(join(dir, f), 'utf8');
     expect(text).toContain(`shipshape@${version}`);
     expect(text).not.toContain('@SHIPSHAPE_VERSION@');
@@ -56,6 +75,7 @@ it('the OS catalog and the baseline role are the lab site’s, file for file', (
     const tpl = join(ROOT, 'templates', 'site', sub);
     const lab = join(ROOT, 'examples', 'lab', sub);
     expect(files(tpl)).toEqual(files(lab));
-    for (const f of files(tpl)) expect([sub, f, readFileSync(join(tpl, f), 'utf8')]).toEqual([sub, f, readFileSync(join(lab, f), 'utf8')]);
+    for (const f of files(tpl))
+      expect([sub, f, readFileSync(join(tpl, f), 'utf8')]).toEqual([sub, f, readFileSync(join(lab, f), 'utf8')]);
   }
 });

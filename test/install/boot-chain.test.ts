@@ -51,9 +51,14 @@ afterAll(async () => {
 
 it('QEMU boots the ISO; iPXE and the Debian installer fetch script, kernel, initrd and preseed from our server', async () => {
   const q = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' });
-  if (q.error) throw new Error('qemu-system-x86_64 is not installed: install the Debian package qemu-system-x86 (scripts/install-system-deps.sh); this test needs it');
+  if (q.error)
+    throw new Error(
+      'qemu-system-x86_64 is not installed: install the Debian package qemu-system-x86 (scripts/install-system-deps.sh); this test needs it',
+    );
   await fs.access(`${NETBOOT}/debian-installer/amd64/linux`).catch(() => {
-    throw new Error(`${NETBOOT} is missing: install the Debian package debian-installer-12-netboot-amd64 (scripts/install-system-deps.sh)`);
+    throw new Error(
+      `${NETBOOT} is missing: install the Debian package debian-installer-12-netboot-amd64 (scripts/install-system-deps.sh)`,
+    );
   });
 
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shipshape-bootchain-'));
@@ -76,19 +81,52 @@ it('QEMU boots the ISO; iPXE and the Debian installer fetch script, kernel, init
 
   const repo = await loadRepo(ROOT);
   const base = repo.systems.find((s) => s.name === 'web-dev-02')!;
-  const system: DesiredSystem = { ...base, name: 'qemu-01', os: 'debian12', network: { ...base.network, net: 'qemu-net', ip: '10.0.2.15', mac: MAC } };
+  const system: DesiredSystem = {
+    ...base,
+    name: 'qemu-01',
+    os: 'debian12',
+    network: { ...base.network, net: 'qemu-net', ip: '10.0.2.15', mac: MAC },
+  };
   const site: SiteConfig = {
     ...repo.site!,
-    nets: { 'qemu-net': { title: 'qemu-net', cidr: '10.0.2.0/24', gateway: '10.0.2.2', dnsServers: ['10.0.2.3'], domain: 'dev.example.com' } },
-    provisioning: { ...repo.site!.provisioning!, baseUrl: `http://${GUEST_HOST}`, mirrors: { debian12: `http://${GUEST_HOST}/mirror/debian12` } },
+    nets: {
+      'qemu-net': {
+        title: 'qemu-net',
+        cidr: '10.0.2.0/24',
+        gateway: '10.0.2.2',
+        dnsServers: ['10.0.2.3'],
+        domain: 'dev.example.com',
+      },
+    },
+    provisioning: {
+      ...repo.site!.provisioning!,
+      baseUrl: `http://${GUEST_HOST}`,
+      mirrors: { debian12: `http://${GUEST_HOST}/mirror/debian12` },
+    },
   };
   const os12 = repo.os.debian12!;
   const template = await readTemplate(os12, ROOT);
   let isoScript = '';
   await startAttempt(store, {
-    system: system.name, mac: MAC, os: 'debian12', bootPath: 'iso', tokenTtlMs: BOUND_MS, now: new Date(),
+    system: system.name,
+    mac: MAC,
+    os: 'debian12',
+    bootPath: 'iso',
+    tokenTtlMs: BOUND_MS,
+    now: new Date(),
     render: async (t) => {
-      const r = renderInstall({ system, os: os12, site, resolved: { ip: '10.0.2.15', mac: MAC }, bootPath: 'iso', token: t, secrets: { sshPublicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB0bootchaintestkeyxxxxxxxxxxxxxxxxxxxxxxxxxx test' }, template });
+      const r = renderInstall({
+        system,
+        os: os12,
+        site,
+        resolved: { ip: '10.0.2.15', mac: MAC },
+        bootPath: 'iso',
+        token: t,
+        secrets: {
+          sshPublicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB0bootchaintestkeyxxxxxxxxxxxxxxxxxxxxxxxxxx test',
+        },
+        template,
+      });
       expect(await checkPreseed(r.answerFile)).toEqual([]);
       expect(checkIpxe(r.bootScript)).toEqual([]);
       isoScript = r.isoScript!;
@@ -99,18 +137,40 @@ it('QEMU boots the ISO; iPXE and the Debian installer fetch script, kernel, init
 
   const serial: string[] = [];
   const proxy = path.join(__dirname, 'guest-proxy.js');
-  qemu = spawn('qemu-system-x86_64', [
-    '-accel', 'tcg,thread=multi', '-m', '1024', '-smp', '2', '-nographic', '-vga', 'none', '-no-reboot', '-monitor', 'none', '-boot', 'd', '-cdrom', iso,
-    '-netdev', `user,id=n0,restrict=on,guestfwd=tcp:${GUEST_HOST}-cmd:${process.execPath} ${proxy} ${srv.port}`,
-    '-device', `e1000,netdev=n0,mac=${MAC}`,
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  qemu = spawn(
+    'qemu-system-x86_64',
+    [
+      '-accel',
+      'tcg,thread=multi',
+      '-m',
+      '1024',
+      '-smp',
+      '2',
+      '-nographic',
+      '-vga',
+      'none',
+      '-no-reboot',
+      '-monitor',
+      'none',
+      '-boot',
+      'd',
+      '-cdrom',
+      iso,
+      '-netdev',
+      `user,id=n0,restrict=on,guestfwd=tcp:${GUEST_HOST}-cmd:${process.execPath} ${proxy} ${srv.port}`,
+      '-device',
+      `e1000,netdev=n0,mac=${MAC}`,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   qemu.stdout!.on('data', (d: Buffer) => serial.push(d.toString()));
   qemu.stderr!.on('data', (d: Buffer) => serial.push(d.toString()));
 
   const t0 = Date.now();
   const short = `/install/${MAC.replace(/:/g, '-')}`;
   const deadline = Date.now() + BOUND_MS;
-  while (Date.now() < deadline && qemu.exitCode === null && !log.some((l) => l.startsWith(`GET ${short} 200`))) await new Promise((r) => setTimeout(r, 500));
+  while (Date.now() < deadline && qemu.exitCode === null && !log.some((l) => l.startsWith(`GET ${short} 200`)))
+    await new Promise((r) => setTimeout(r, 500));
   stopQemu();
 
   const chain = [
@@ -121,7 +181,9 @@ it('QEMU boots the ISO; iPXE and the Debian installer fetch script, kernel, init
   ];
   const seen = chain.map((c) => log.indexOf(c));
   if (seen.some((i) => i < 0)) {
-    throw new Error(`boot chain incomplete after ${Math.round((BOUND_MS - (deadline - Date.now())) / 1000)} s.\nserver log:\n${log.join('\n')}\nconsole tail:\n${serial.join('').slice(-1500)}`);
+    throw new Error(
+      `boot chain incomplete after ${Math.round((BOUND_MS - (deadline - Date.now())) / 1000)} s.\nserver log:\n${log.join('\n')}\nconsole tail:\n${serial.join('').slice(-1500)}`,
+    );
   }
   // How long the chain took goes to the console (measured, never asserted).
   console.log(`boot chain: QEMU start to preseed fetch in ${Math.round((Date.now() - t0) / 1000)} s`);

@@ -38,7 +38,11 @@ describe.each(SIM_MODES)('%s', (mode) => {
   async function vmState(vmId: string): Promise<{ iso?: string; power: string }> {
     const c = adminClient(sim);
     try {
-      const [o] = await retrieveObjects(c, [{ type: 'VirtualMachine', value: vmId }], [{ type: 'VirtualMachine', paths: ['config.hardware.device', 'runtime.powerState'] }]);
+      const [o] = await retrieveObjects(
+        c,
+        [{ type: 'VirtualMachine', value: vmId }],
+        [{ type: 'VirtualMachine', paths: ['config.hardware.device', 'runtime.powerState'] }],
+      );
       const iso = parseDevices(o!.props.get('config.hardware.device')!, new Map()).cdroms[0]?.iso;
       return { ...(iso ? { iso } : {}), power: o!.props.get('runtime.powerState')!.text };
     } finally {
@@ -54,13 +58,22 @@ describe.each(SIM_MODES)('%s', (mode) => {
 
   it('uploads the boot ISO, attaches it, resets the VM, and detaches the ISO after the install', async () => {
     const ctx = ctxFor(site);
-    const system = systemNamed('media-01', { network: { net: 'dev-net', ip: '198.51.100.30', mac: '00:50:56:01:0a:0b' } });
+    const system = systemNamed('media-01', {
+      network: { net: 'dev-net', ip: '198.51.100.30', mac: '00:50:56:01:0a:0b' },
+    });
     let resolved = { ip: '198.51.100.30', mac: '00:50:56:01:0a:0b' } as Parameters<VsphereProvider['resolve']>[2];
     const vm = await p.create(system, p.desired(system, resolved)!, resolved, ctx);
     resolved = p.resolve(system, vm, resolved);
     expect(typeof resolved.vmId).toBe('string');
 
-    const iso = await buildBootIso({ system: system.name, script: isoScript({ ip: '198.51.100.30', netmask: '255.255.255.0', gateway: '198.51.100.1', nameservers: ['198.51.100.2'] }, 'http://198.51.100.5:8088'), outDir: root });
+    const iso = await buildBootIso({
+      system: system.name,
+      script: isoScript(
+        { ip: '198.51.100.30', netmask: '255.255.255.0', gateway: '198.51.100.1', nameservers: ['198.51.100.2'] },
+        'http://198.51.100.5:8088',
+      ),
+      outDir: root,
+    });
     const media = p.bootMedia();
     const fileName = await media.attachIso(system, resolved, iso, ctx);
     expect(fileName).toBe(`[LocalDS_0] shipshape-install/${path.basename(iso)}`);
@@ -81,12 +94,28 @@ describe.each(SIM_MODES)('%s', (mode) => {
     expect(await media.installMarker(system, resolved, ctx)).toBeUndefined();
     await media.setInstallMarker(system, resolved, 'built', ctx);
     expect(await media.installMarker(system, resolved, ctx)).toBe('built');
-    const withProv: SiteConfig = { ...site, provisioning: { listen: '127.0.0.1:0', baseUrl: 'http://127.0.0.1:9', mirrors: { debian12: 'http://127.0.0.1:9/d' }, localMirrors: {}, timezone: 'Etc/UTC', installTimeoutMinutes: 5, failedLogMaxKiB: 4 } };
+    const withProv: SiteConfig = {
+      ...site,
+      provisioning: {
+        listen: '127.0.0.1:0',
+        baseUrl: 'http://127.0.0.1:9',
+        mirrors: { debian12: 'http://127.0.0.1:9/d' },
+        localMirrors: {},
+        timezone: 'Etc/UTC',
+        installTimeoutMinutes: 5,
+        failedLogMaxKiB: 4,
+      },
+    };
     const { os: catalog } = await loadRepo(path.join(__dirname, '..', '..', 'examples', 'lab'));
     const install = new InstallProvider({ os: catalog, dir: path.join(root, 'fresh-state'), secret, media });
-    const res = await install.create(system, { os: 'debian12', state: 'built' }, resolved, { ...ctxFor(withProv), lab: false });
+    const res = await install.create(system, { os: 'debian12', state: 'built' }, resolved, {
+      ...ctxFor(withProv),
+      lab: false,
+    });
     expect(res.fields).toEqual({ os: 'debian12', state: 'built' });
-    expect((await install.observe(ctx)).resources.map((r) => [r.system, r.fields.state])).toEqual([['media-01', 'built']]);
+    expect((await install.observe(ctx)).resources.map((r) => [r.system, r.fields.state])).toEqual([
+      ['media-01', 'built'],
+    ]);
 
     // A corrupt record (the lab's `{garbage`) neither stops observe nor the other systems: it is
     // named, moved aside, and rebuilt from the VM's marker.
@@ -94,17 +123,31 @@ describe.each(SIM_MODES)('%s', (mode) => {
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, 'media-01.json'), '{garbage');
     fs.copyFileSync(path.join(root, 'fresh-state', 'media-01.json'), path.join(dir, 'media-09.json'));
-    fs.writeFileSync(path.join(dir, 'media-09.json'), fs.readFileSync(path.join(dir, 'media-09.json'), 'utf8').replace(/media-01/g, 'media-09'));
+    fs.writeFileSync(
+      path.join(dir, 'media-09.json'),
+      fs.readFileSync(path.join(dir, 'media-09.json'), 'utf8').replace(/media-01/g, 'media-09'),
+    );
     const warnings: string[] = [];
     const again = new InstallProvider({ os: catalog, dir, secret, media, onCorruptState: (m) => warnings.push(m) });
     expect((await again.observe(ctx)).resources.map((r) => r.system)).toEqual(['media-09']);
-    expect(warnings).toEqual([expect.stringMatching(new RegExp(`state file ${dir}/media-01.json was corrupt \\(not valid JSON.*\\); moved it to ${dir}/media-01.json.corrupt-.*rebuilt from its VM's marker`))]);
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `state file ${dir}/media-01.json was corrupt \\(not valid JSON.*\\); moved it to ${dir}/media-01.json.corrupt-.*rebuilt from its VM's marker`,
+        ),
+      ),
+    ]);
     expect(fs.readdirSync(dir).filter((f) => f.includes('.corrupt-'))).toHaveLength(1);
-    const rebuilt = await again.create(system, { os: 'debian12', state: 'built' }, resolved, { ...ctxFor(withProv), lab: false });
+    const rebuilt = await again.create(system, { os: 'debian12', state: 'built' }, resolved, {
+      ...ctxFor(withProv),
+      lab: false,
+    });
     expect(rebuilt.fields).toEqual({ os: 'debian12', state: 'built' });
   });
 
   it('says clearly when there is no VM to boot', async () => {
-    await expect(p.bootMedia().restart(systemNamed('media-02'), { ip: '198.51.100.31', mac: '00:50:56:01:0a:0c' }, ctxFor(site))).rejects.toThrow(/the vm step resolved no VM/);
+    await expect(
+      p.bootMedia().restart(systemNamed('media-02'), { ip: '198.51.100.31', mac: '00:50:56:01:0a:0c' }, ctxFor(site)),
+    ).rejects.toThrow(/the vm step resolved no VM/);
   });
 });

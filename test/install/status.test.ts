@@ -16,8 +16,24 @@ it('lists every declared system with its install state; exit 2 when an install f
   const store = new InstallStore(installStateDir(dir));
   const render = () => ({ answerFile: 'x', bootScript: '#!ipxe\nexit\n' });
   const now = new Date('2026-01-02T03:04:05Z');
-  await startAttempt(store, { system: 'web-dev-01', mac: '00:50:56:00:00:01', os: 'debian12', bootPath: 'dhcp', tokenTtlMs: 60_000, now, render });
-  const { record } = await startAttempt(store, { system: 'db-dev-01', mac: '00:50:56:00:00:02', os: 'rocky9', bootPath: 'iso', tokenTtlMs: 60_000, now, render });
+  await startAttempt(store, {
+    system: 'web-dev-01',
+    mac: '00:50:56:00:00:01',
+    os: 'debian12',
+    bootPath: 'dhcp',
+    tokenTtlMs: 60_000,
+    now,
+    render,
+  });
+  const { record } = await startAttempt(store, {
+    system: 'db-dev-01',
+    mac: '00:50:56:00:00:02',
+    os: 'rocky9',
+    bootPath: 'iso',
+    tokenTtlMs: 60_000,
+    now,
+    render,
+  });
   await store.put(moved(moved(record, 'installing', now), 'failed', now, { failureLog: 'boom' }));
 
   const out: string[] = [];
@@ -32,5 +48,8 @@ it('lists every declared system with its install state; exit 2 when an install f
 
   out.length = 0;
   expect(await main(['node', 'shipshape', '--state-dir', dir, 'status', '-C', ROOT, '--format', 'json'], io)).toBe(2);
-  expect(JSON.parse(out.join('')).systems.find((s: { system: string }) => s.system === 'web-dev-01')).toMatchObject({ state: 'requested', os: 'debian12' });
+  expect(JSON.parse(out.join('')).systems.find((s: { system: string }) => s.system === 'web-dev-01')).toMatchObject({
+    state: 'requested',
+    os: 'debian12',
+  });
 });

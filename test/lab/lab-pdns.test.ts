@@ -37,7 +37,12 @@ spec:
   dns:
     zones:
 ${zone('dev.example.com')}${zone('100.51.198.in-addr.arpa')}`,
-    'systems/web-01.yaml': system('web-01', 'profile: base', 'network: { net: dev-net, ip: 198.51.100.21 }', 'dns: { aliases: [www] }'),
+    'systems/web-01.yaml': system(
+      'web-01',
+      'profile: base',
+      'network: { net: dev-net, ip: 198.51.100.21 }',
+      'dns: { aliases: [www] }',
+    ),
   };
   for (const [rel, content] of Object.entries(files)) {
     mkdirSync(join(dir, rel, '..'), { recursive: true });

@@ -12,9 +12,16 @@ import { defineBackend } from '../../src/providers/plugin';
 const fake = defineBackend({
   kind: 'dns',
   id: 'fake-dns',
-  schema: { type: 'object', additionalProperties: false, required: ['endpoint'], properties: { endpoint: { $ref: 'common.schema.json#/definitions/url' } } },
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['endpoint'],
+    properties: { endpoint: { $ref: 'common.schema.json#/definitions/url' } },
+  },
   config: (raw) => raw,
-  connect: () => { throw new Error('not connected in this test'); },
+  connect: () => {
+    throw new Error('not connected in this test');
+  },
 });
 
 function validator() {
@@ -26,26 +33,46 @@ function validator() {
   return ajv.compile(composedSiteSchema([...BACKENDS, fake]));
 }
 
-const site = (zone: Record<string, unknown>) => ({ apiVersion: 'shipshape.dev/v1', kind: 'Site', spec: { nets: { n: { cidr: '198.51.100.0/24' } }, dns: { zones: [zone] } } });
+const site = (zone: Record<string, unknown>) => ({
+  apiVersion: 'shipshape.dev/v1',
+  kind: 'Site',
+  spec: { nets: { n: { cidr: '198.51.100.0/24' } }, dns: { zones: [zone] } },
+});
 
 describe('backend registry and schema composition', () => {
   const validate = validator();
 
   it('validates a new backend’s keys from its own schema', () => {
-    expect(validate(site({ name: 'dev.example.com', backend: 'fake-dns', endpoint: 'https://dns.example.com/api' }))).toBe(true);
+    expect(
+      validate(site({ name: 'dev.example.com', backend: 'fake-dns', endpoint: 'https://dns.example.com/api' })),
+    ).toBe(true);
   });
 
   it('refuses a missing key of the chosen backend and a key of another backend', () => {
     expect(validate(site({ name: 'dev.example.com', backend: 'fake-dns' }))).toBe(false);
     expect(validate.errors?.map((e) => e.message)).toContain("must have required property 'endpoint'");
-    expect(validate(site({ name: 'dev.example.com', backend: 'fake-dns', endpoint: 'https://x.example.com/', zoneFile: '/etc/z' }))).toBe(false);
-    expect(validate.errors?.some((e) => e.keyword === 'additionalProperties' && (e.params as { additionalProperty: string }).additionalProperty === 'zoneFile')).toBe(true);
+    expect(
+      validate(
+        site({ name: 'dev.example.com', backend: 'fake-dns', endpoint: 'https://x.example.com/', zoneFile: '/etc/z' }),
+      ),
+    ).toBe(false);
+    expect(
+      validate.errors?.some(
+        (e) =>
+          e.keyword === 'additionalProperties' &&
+          (e.params as { additionalProperty: string }).additionalProperty === 'zoneFile',
+      ),
+    ).toBe(true);
   });
 
   it('refuses a backend id nobody registered, naming the known ones', () => {
     expect(validate(site({ name: 'dev.example.com', backend: 'nope' }))).toBe(false);
-    expect(validate.errors?.find((e) => e.keyword === 'enum')?.params).toEqual({ allowedValues: ['bind-ssh', 'rfc2136', 'powerdns', 'fake-dns'] });
-    expect(() => backendFor('vms', 'proxmox')).toThrow('shipshape.yaml vms names backend `proxmox`, which shipshape does not have (known: vsphere)');
+    expect(validate.errors?.find((e) => e.keyword === 'enum')?.params).toEqual({
+      allowedValues: ['bind-ssh', 'rfc2136', 'powerdns', 'fake-dns'],
+    });
+    expect(() => backendFor('vms', 'proxmox')).toThrow(
+      'shipshape.yaml vms names backend `proxmox`, which shipshape does not have (known: vsphere)',
+    );
   });
 
   it('every registered backend has a unique (kind, id) and an object schema', () => {

@@ -8,7 +8,13 @@ const BROKEN = path.join(__dirname, '..', 'fixtures', 'broken-repo');
 const EXAMPLE = path.join(__dirname, '..', '..', 'examples', 'lab');
 
 function matches(d: Diagnostic, e: Expected): boolean {
-  return d.file === e.file && d.line === e.line && d.col === e.col && d.severity === e.severity && d.message.includes(e.substring);
+  return (
+    d.file === e.file &&
+    d.line === e.line &&
+    d.col === e.col &&
+    d.severity === e.severity &&
+    d.message.includes(e.substring)
+  );
 }
 
 describe('the broken-repo fixture', () => {
@@ -30,7 +36,10 @@ describe('the broken-repo fixture', () => {
   it('reports every planted error at its file:line:col', () => {
     const missing = expected.filter((e) => !diagnostics.some((d) => matches(d, e)));
     const show = missing.map((e) => `${e.file}:${e.line}:${e.col}: ${e.severity}: …${e.substring}…`);
-    expect({ missing: show, reported: diagnostics.map(formatDiagnostic) }).toEqual({ missing: [], reported: expect.anything() });
+    expect({ missing: show, reported: diagnostics.map(formatDiagnostic) }).toEqual({
+      missing: [],
+      reported: expect.anything(),
+    });
   });
 
   it('reports nothing that was not planted', () => {
@@ -67,7 +76,12 @@ describe('the lab site in examples/lab', () => {
     ]);
     expect(Object.keys(result.os).sort()).toEqual(['centos7', 'debian12', 'debian8', 'rocky9']);
     expect(Object.keys(result.roles).sort()).toEqual(['app/shop', 'baseline/external', 'baseline/internal']);
-    expect(result.os.rocky9).toMatchObject({ family: 'rhel', installer: 'kickstart', release: '9', file: 'os/rocky9/os.yaml' });
+    expect(result.os.rocky9).toMatchObject({
+      family: 'rhel',
+      installer: 'kickstart',
+      release: '9',
+      file: 'os/rocky9/os.yaml',
+    });
   });
 
   it('points only at the local lab on 127.0.0.1 and uses documentation ranges as data', async () => {
@@ -76,10 +90,17 @@ describe('the lab site in examples/lab', () => {
     expect(site?.ipam).toMatchObject({ backend: 'idoit', url: 'http://127.0.0.1:18080/src/jsonrpc.php' });
     expect(site?.cmdb).toMatchObject({ backend: 'idoit', url: 'http://127.0.0.1:18080/src/jsonrpc.php' });
     expect(site?.provisioning?.listen).toBe('127.0.0.1:18088');
-    const endpoints = [...site!.dns.zones.map((z) => (z.server as { host: string }).host), ...site!.dhcp.servers.map((d) => (d.ssh as { host: string }).host)];
+    const endpoints = [
+      ...site!.dns.zones.map((z) => (z.server as { host: string }).host),
+      ...site!.dhcp.servers.map((d) => (d.ssh as { host: string }).host),
+    ];
     expect(new Set(endpoints)).toEqual(new Set(['127.0.0.1']));
     expect(site?.dns.zones.map((z) => z.backend).sort()).toEqual(['bind-ssh', 'bind-ssh', 'rfc2136', 'rfc2136']);
     expect(site?.dhcp.servers.map((d) => d.backend).sort()).toEqual(['isc', 'kea']);
-    expect(Object.values(site!.nets).map((n) => n.cidr).sort()).toEqual(['198.51.100.0/24', '203.0.113.0/24']);
+    expect(
+      Object.values(site!.nets)
+        .map((n) => n.cidr)
+        .sort(),
+    ).toEqual(['198.51.100.0/24', '203.0.113.0/24']);
   });
 });

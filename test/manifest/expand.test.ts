@@ -35,7 +35,11 @@ spec:
 `;
 
 async function expandOne(systemYaml: string): Promise<DesiredSystem> {
-  const r = await load({ 'profiles/base.yaml': BASE_WITH_LABELS, 'profiles/web.yaml': WEB_PROFILE, 'systems/web-01.yaml': systemYaml });
+  const r = await load({
+    'profiles/base.yaml': BASE_WITH_LABELS,
+    'profiles/web.yaml': WEB_PROFILE,
+    'systems/web-01.yaml': systemYaml,
+  });
   expect(lines(r)).toEqual([]);
   return r.systems[0];
 }
@@ -49,7 +53,12 @@ describe('profile expansion', () => {
     expect(s.memoryMiB).toBe(4096); // profile over parent
     expect(s.os).toBe('debian12'); // parent
     expect(s.labels).toEqual({ 'managed-by': 'shipshape', team: 'shop', env: 'test' });
-    expect(s.lifecycle).toEqual({ protect: false, vmOnDelete: 'destroy', cmdbOnDelete: 'purge', powerPolicy: 'allow-poweroff' });
+    expect(s.lifecycle).toEqual({
+      protect: false,
+      vmOnDelete: 'destroy',
+      cmdbOnDelete: 'purge',
+      powerPolicy: 'allow-poweroff',
+    });
     expect(s.network).toMatchObject({ net: 'dev-net', ip: 'auto', portgroup: 'PG_BASE' });
     expect(s.dns).toEqual({ domain: 'dev.example.com', aliases: ['www', 'shop'] });
     expect(s.roles).toEqual([{ name: 'app/shop', params: {} }]);
@@ -94,13 +103,17 @@ describe('profile expansion', () => {
   });
 
   it('an explicit domain wins over the net’s default', async () => {
-    const s = await expandOne(system('web-01', 'profile: web', 'network: { net: live-net }', 'dns: { domain: shop.live.example.com }'));
+    const s = await expandOne(
+      system('web-01', 'profile: web', 'network: { net: live-net }', 'dns: { domain: shop.live.example.com }'),
+    );
     expect(s.dns.domain).toBe('shop.live.example.com');
     expect(s.sources['dns.domain']).toEqual({ file: 'systems/web-01.yaml', line: 8, col: 18 });
   });
 
   it('expands a tombstone without requiring the fields a present system needs', async () => {
-    const r = await load({ 'systems/old-01.yaml': system('old-01', 'state: absent', 'lifecycle: { vmOnDelete: poweroff-keep }') });
+    const r = await load({
+      'systems/old-01.yaml': system('old-01', 'state: absent', 'lifecycle: { vmOnDelete: poweroff-keep }'),
+    });
     expect(lines(r)).toEqual([]);
     expect(r.systems[0]).toMatchObject({ name: 'old-01', state: 'absent', lifecycle: { vmOnDelete: 'poweroff-keep' } });
   });

@@ -23,13 +23,34 @@ function rng(seed: number): () => number {
   };
 }
 
-const SNIPPETS = [':', '- ', '{', ']', '&x ', '*x', '!!binary ', '"', '\t', '\n  ', '---\n', '? ', '|', '#', '0x1F', '~', 'null', '<<: *x'];
+const SNIPPETS = [
+  ':',
+  '- ',
+  '{',
+  ']',
+  '&x ',
+  '*x',
+  '!!binary ',
+  '"',
+  '\t',
+  '\n  ',
+  '---\n',
+  '? ',
+  '|',
+  '#',
+  '0x1F',
+  '~',
+  'null',
+  '<<: *x',
+];
 
 function mutate(text: string, r: () => number): string {
   const at = Math.floor(r() * text.length);
   switch (Math.floor(r() * 4)) {
-    case 0: return text.slice(0, at) + text.slice(at + 1 + Math.floor(r() * 8));
-    case 1: return text.slice(0, at) + SNIPPETS[Math.floor(r() * SNIPPETS.length)] + text.slice(at);
+    case 0:
+      return text.slice(0, at) + text.slice(at + 1 + Math.floor(r() * 8));
+    case 1:
+      return text.slice(0, at) + SNIPPETS[Math.floor(r() * SNIPPETS.length)] + text.slice(at);
     case 2: {
       const ls = text.split('\n');
       const i = Math.floor(r() * ls.length);
@@ -47,8 +68,12 @@ function mutate(text: string, r: () => number): string {
 
 describe('mangled manifests', () => {
   it(`never throw and always locate their diagnostics (${ROUNDS} seeded mutations)`, async () => {
-    const rels = (await listFiles(EXAMPLE)).filter((f) => /^(shipshape\.yaml|(systems|profiles|os|roles)\/.*\.yaml)$/.test(f));
-    const originals = Object.fromEntries(await Promise.all(rels.map(async (f) => [f, await fs.readFile(path.join(EXAMPLE, f), 'utf8')] as const)));
+    const rels = (await listFiles(EXAMPLE)).filter((f) =>
+      /^(shipshape\.yaml|(systems|profiles|os|roles)\/.*\.yaml)$/.test(f),
+    );
+    const originals = Object.fromEntries(
+      await Promise.all(rels.map(async (f) => [f, await fs.readFile(path.join(EXAMPLE, f), 'utf8')] as const)),
+    );
     const r = rng(20261126);
     const problems: string[] = [];
     let withErrors = 0;

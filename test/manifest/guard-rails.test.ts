@@ -13,15 +13,24 @@ const OK = system('web-01', 'profile: base');
 describe('guard rails', () => {
   it('stops an alias bomb at the first alias, without expanding it', async () => {
     const bomb = [
-      'apiVersion: shipshape.dev/v1', 'kind: System', 'metadata: { name: bomb }', 'spec:', '  profile: base',
-      '  roles:', '    - name: app/shop', '      params:',
+      'apiVersion: shipshape.dev/v1',
+      'kind: System',
+      'metadata: { name: bomb }',
+      'spec:',
+      '  profile: base',
+      '  roles:',
+      '    - name: app/shop',
+      '      params:',
       '        a: &a [x, x, x, x, x, x, x, x, x]',
       '        b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]',
       '        c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]',
-      '        d: [*c, *c, *c, *c, *c, *c, *c, *c, *c]', '',
+      '        d: [*c, *c, *c, *c, *c, *c, *c, *c, *c]',
+      '',
     ].join('\n');
     const r = await load({ 'systems/bomb.yaml': bomb });
-    expect(lines(r)).toEqual(['systems/bomb.yaml:10:16: too many alias expansions (more than 20): write the values out instead of nesting aliases']);
+    expect(lines(r)).toEqual([
+      'systems/bomb.yaml:10:16: too many alias expansions (more than 20): write the values out instead of nesting aliases',
+    ]);
     expect(r.ok).toBe(false);
   });
 
@@ -31,57 +40,89 @@ describe('guard rails', () => {
   });
 
   it('refuses a binary file, at the NUL byte', async () => {
-    const r = await load({ 'systems/web-01.yaml': Buffer.from('apiVersion: shipshape.dev/v1\nkind: Sys\u0000tem\n', 'latin1') });
-    expect(lines(r)).toEqual(['systems/web-01.yaml:2:10: systems/web-01.yaml is a binary file (NUL byte), not YAML text']);
+    const r = await load({
+      'systems/web-01.yaml': Buffer.from('apiVersion: shipshape.dev/v1\nkind: Sys\u0000tem\n', 'latin1'),
+    });
+    expect(lines(r)).toEqual([
+      'systems/web-01.yaml:2:10: systems/web-01.yaml is a binary file (NUL byte), not YAML text',
+    ]);
   });
 
   it('refuses text that is not UTF-8', async () => {
-    const latin1 = Buffer.concat([Buffer.from('apiVersion: shipshape.dev/v1\nkind: System\n# Gr'), Buffer.from([0xfc]), Buffer.from('n\n')]);
+    const latin1 = Buffer.concat([
+      Buffer.from('apiVersion: shipshape.dev/v1\nkind: System\n# Gr'),
+      Buffer.from([0xfc]),
+      Buffer.from('n\n'),
+    ]);
     const r = await load({ 'systems/web-01.yaml': latin1 });
-    expect(lines(r)).toEqual(['systems/web-01.yaml:3:5: systems/web-01.yaml is not valid UTF-8 text: save it as UTF-8']);
+    expect(lines(r)).toEqual([
+      'systems/web-01.yaml:3:5: systems/web-01.yaml is not valid UTF-8 text: save it as UTF-8',
+    ]);
   });
 
   it('refuses a file over 1 MiB without parsing it', async () => {
     const huge = OK + `# ${'x'.repeat(1024 * 1024)}\n`;
     const r = await load({ 'systems/web-01.yaml': huge });
-    expect(lines(r)).toEqual(['systems/web-01.yaml:1:1: systems/web-01.yaml is 1.0 MiB, larger than the 1 MiB limit for a manifest file']);
+    expect(lines(r)).toEqual([
+      'systems/web-01.yaml:1:1: systems/web-01.yaml is 1.0 MiB, larger than the 1 MiB limit for a manifest file',
+    ]);
   });
 
   it('reports a duplicate key at the second occurrence', async () => {
-    const r = await load({ 'systems/web-01.yaml': system('web-01', 'profile: base', 'cpu: 2', 'memoryMiB: 4096', 'cpu: 4') });
+    const r = await load({
+      'systems/web-01.yaml': system('web-01', 'profile: base', 'cpu: 2', 'memoryMiB: 4096', 'cpu: 4'),
+    });
     expect(lines(r)).toEqual(['systems/web-01.yaml:9:3: duplicate key `cpu`: a key may appear only once in a map']);
   });
 
   it('reports a YAML syntax error with its position', async () => {
     const r = await load({ 'systems/web-01.yaml': system('web-01', 'profile: base', 'cpu: a: b') });
-    expect(lines(r)).toEqual(['systems/web-01.yaml:7:8: YAML syntax error: Nested mappings are not allowed in compact mappings']);
+    expect(lines(r)).toEqual([
+      'systems/web-01.yaml:7:8: YAML syntax error: Nested mappings are not allowed in compact mappings',
+    ]);
   });
 
   it('reports absurdly deep nesting instead of overflowing the stack', async () => {
-    const deep = system('web-01', 'profile: base', `roles: [{ name: app/shop, params: { x: ${'['.repeat(5000)}${']'.repeat(5000)} } }]`);
+    const deep = system(
+      'web-01',
+      'profile: base',
+      `roles: [{ name: app/shop, params: { x: ${'['.repeat(5000)}${']'.repeat(5000)} } }]`,
+    );
     const r = await load({ 'systems/web-01.yaml': deep });
     expect(r.diagnostics).toHaveLength(1);
-    expect(r.diagnostics[0]).toMatchObject({ file: 'systems/web-01.yaml', line: 7, message: 'YAML is nested too deeply here for the parser: a manifest needs only a few levels' });
+    expect(r.diagnostics[0]).toMatchObject({
+      file: 'systems/web-01.yaml',
+      line: 7,
+      message: 'YAML is nested too deeply here for the parser: a manifest needs only a few levels',
+    });
   });
 
   it('refuses several documents in one file, at the second one', async () => {
     const r = await load({ 'systems/web-01.yaml': `${OK}---\n${OK}` });
-    expect(lines(r)).toEqual(['systems/web-01.yaml:7:1: systems/web-01.yaml holds 2 YAML documents: put exactly one manifest in each file']);
+    expect(lines(r)).toEqual([
+      'systems/web-01.yaml:7:1: systems/web-01.yaml holds 2 YAML documents: put exactly one manifest in each file',
+    ]);
   });
 
   it('reports an empty file', async () => {
     const r = await load({ 'systems/web-01.yaml': '# nothing yet\n' });
-    expect(lines(r)).toEqual(['systems/web-01.yaml:1:1: systems/web-01.yaml is empty: expected one manifest (apiVersion, kind, metadata, spec)']);
+    expect(lines(r)).toEqual([
+      'systems/web-01.yaml:1:1: systems/web-01.yaml is empty: expected one manifest (apiVersion, kind, metadata, spec)',
+    ]);
   });
 
   it('refuses a local tag with one error and no extra warning', async () => {
     const r = await load({ 'systems/web-01.yaml': system('web-01', 'profile: base', 'os: !vault debian12') });
-    expect(lines(r)).toEqual(['systems/web-01.yaml:7:7: YAML tag `!vault` is not allowed in manifests: write a plain value']);
+    expect(lines(r)).toEqual([
+      'systems/web-01.yaml:7:7: YAML tag `!vault` is not allowed in manifests: write a plain value',
+    ]);
   });
 
   it('refuses custom YAML tags', async () => {
     const r = await load({ 'systems/web-01.yaml': system('web-01', 'profile: base', 'os: !!binary ZGViaWFuMTI=') });
-    expect(lines(r)).toEqual(['systems/web-01.yaml:7:7: YAML tag `tag:yaml.org,2002:binary` is not allowed in manifests: write a plain value']);
+    expect(lines(r)).toEqual([
+      'systems/web-01.yaml:7:7: YAML tag `tag:yaml.org,2002:binary` is not allowed in manifests: write a plain value',
+    ]);
   });
 
   it('refuses a symlink to a file outside the repo', async () => {
@@ -102,7 +143,10 @@ describe('guard rails', () => {
 
   it('refuses a shipshape.yaml that links outside the repo', async () => {
     const outside = path.join(os.tmpdir(), `shipshape-outside-site-${process.pid}.yaml`);
-    await fs.writeFile(outside, 'apiVersion: shipshape.dev/v1\nkind: Site\nspec: { nets: { n: { cidr: 198.51.100.0/24 } } }\n');
+    await fs.writeFile(
+      outside,
+      'apiVersion: shipshape.dev/v1\nkind: Site\nspec: { nets: { n: { cidr: 198.51.100.0/24 } } }\n',
+    );
     try {
       const root = await makeRepo({ 'shipshape.yaml': null, 'systems/web-01.yaml': system('web-01', 'state: absent') });
       await fs.symlink(outside, path.join(root, 'shipshape.yaml'));
@@ -138,7 +182,9 @@ describe('guard rails', () => {
     const root = await makeRepo({ 'systems/web-01.yaml': OK });
     execFileSync('mkfifo', [path.join(root, 'systems', 'web-02.yaml')]);
     const r = await loadRepo(root);
-    expect(lines(r)).toEqual(['systems/web-02.yaml:1:1: systems/web-02.yaml is not a regular file: a manifest must be a plain YAML file']);
+    expect(lines(r)).toEqual([
+      'systems/web-02.yaml:1:1: systems/web-02.yaml is not a regular file: a manifest must be a plain YAML file',
+    ]);
   });
 
   it('reports a missing systems/ directory as a warning, not an error', async () => {
@@ -154,13 +200,17 @@ describe('guard rails', () => {
     const root = await makeRepo({});
     await fs.mkdir(path.join(root, 'systems'));
     const r = await loadRepo(root);
-    expect(lines(r)).toEqual(['systems/:1:1: warning: systems/ holds no manifests: the repo declares no systems (nothing is deleted without a tombstone)']);
+    expect(lines(r)).toEqual([
+      'systems/:1:1: warning: systems/ holds no manifests: the repo declares no systems (nothing is deleted without a tombstone)',
+    ]);
     expect(r.ok).toBe(true);
   });
 
   it('reports a missing shipshape.yaml and a missing repo directory', async () => {
     const r = await load({ 'shipshape.yaml': null, 'systems/web-01.yaml': OK });
-    expect(lines(r)).toEqual(['shipshape.yaml:1:1: no shipshape.yaml at the repo root: every repo needs its site config']);
+    expect(lines(r)).toEqual([
+      'shipshape.yaml:1:1: no shipshape.yaml at the repo root: every repo needs its site config',
+    ]);
     const gone = await loadRepo(path.join(os.tmpdir(), 'shipshape-does-not-exist', 'repo'));
     expect(gone.ok).toBe(false);
     expect(gone.diagnostics[0].message).toMatch(/^repo directory .* does not exist$/);
@@ -174,6 +224,8 @@ describe('guard rails', () => {
 
   it('warns about files it ignores in systems/', async () => {
     const r = await load({ 'systems/web-01.yaml': OK, 'systems/web-02.yaml.bak': OK });
-    expect(lines(r)).toEqual(['systems/web-02.yaml.bak:1:1: warning: systems/web-02.yaml.bak is ignored: only .yaml and .yml files are loaded here']);
+    expect(lines(r)).toEqual([
+      'systems/web-02.yaml.bak:1:1: warning: systems/web-02.yaml.bak is ignored: only .yaml and .yml files are loaded here',
+    ]);
   });
 });

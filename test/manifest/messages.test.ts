@@ -7,7 +7,9 @@ afterAll(cleanupRepos);
 
 describe('schema messages', () => {
   it('formats a diagnostic as file:line:col: severity: message', () => {
-    expect(formatDiagnostic({ file: 'systems/a.yaml', line: 3, col: 9, severity: 'error', message: 'boom' })).toBe('systems/a.yaml:3:9: error: boom');
+    expect(formatDiagnostic({ file: 'systems/a.yaml', line: 3, col: 9, severity: 'error', message: 'boom' })).toBe(
+      'systems/a.yaml:3:9: error: boom',
+    );
   });
 
   it('names paths the way an operator reads them', () => {
@@ -21,7 +23,15 @@ describe('schema messages', () => {
   });
 
   it('one sentence per value, with what it must be and what it got', async () => {
-    const r = await load({ 'systems/web-01.yaml': system('web-01', 'profile: base', 'cpu: "four"', 'disks: [{ sizeGiB: 1.5 }]', 'lifecycle: { protect: "yes" }') });
+    const r = await load({
+      'systems/web-01.yaml': system(
+        'web-01',
+        'profile: base',
+        'cpu: "four"',
+        'disks: [{ sizeGiB: 1.5 }]',
+        'lifecycle: { protect: "yes" }',
+      ),
+    });
     expect(lines(r)).toEqual([
       'systems/web-01.yaml:7:8: spec.cpu must be a whole number from 1 to 128, got "four"',
       'systems/web-01.yaml:8:22: spec.disks[0].sizeGiB must be a whole number of GiB from 1 to 62000, got 1.5',
@@ -42,7 +52,9 @@ describe('schema messages', () => {
 
   it('an unknown key without a near miss lists the allowed keys', async () => {
     const r = await load({ 'systems/web-01.yaml': system('web-01', 'profile: base', 'network: { vlan: 12 }') });
-    expect(lines(r)).toEqual(['systems/web-01.yaml:7:14: unknown key `vlan` in spec.network (allowed keys: `net`, `ip`, `mac`, `portgroup`)']);
+    expect(lines(r)).toEqual([
+      'systems/web-01.yaml:7:14: unknown key `vlan` in spec.network (allowed keys: `net`, `ip`, `mac`, `portgroup`)',
+    ]);
   });
 
   it('a secret field never shows its value, even when it has the wrong type', async () => {
@@ -65,7 +77,9 @@ describe('schema messages', () => {
   });
 
   it('keeps every message on one line, whatever the operator typed', async () => {
-    const r = await load({ 'systems/web-01.yaml': system('web-01', 'profile: base', `"cpu\\nerror: fake": 2`, `${'x'.repeat(200)}: 1`) });
+    const r = await load({
+      'systems/web-01.yaml': system('web-01', 'profile: base', `"cpu\\nerror: fake": 2`, `${'x'.repeat(200)}: 1`),
+    });
     expect(lines(r)).toEqual([
       'systems/web-01.yaml:7:3: unknown key `cpu\\nerror: fake` in spec (allowed keys: `state`, `profile`, `cpu`, `memoryMiB`, `disks`, `network`, `dns`, `os`, `roles`, `lifecycle`)',
       `systems/web-01.yaml:8:3: unknown key \`${'x'.repeat(57)}...\` in spec (allowed keys: \`state\`, \`profile\`, \`cpu\`, \`memoryMiB\`, \`disks\`, \`network\`, \`dns\`, \`os\`, \`roles\`, \`lifecycle\`)`,
@@ -73,7 +87,11 @@ describe('schema messages', () => {
   });
 
   it('a value under the wrong kind of file says what the folder expects', async () => {
-    const r = await load({ 'systems/web-01.yaml': system('web-01', 'profile: base').replace('kind: System', 'kind: system') });
-    expect(lines(r)).toEqual(['systems/web-01.yaml:2:7: kind must be `System` (files under systems/ declare systems), got "system"']);
+    const r = await load({
+      'systems/web-01.yaml': system('web-01', 'profile: base').replace('kind: System', 'kind: system'),
+    });
+    expect(lines(r)).toEqual([
+      'systems/web-01.yaml:2:7: kind must be `System` (files under systems/ declare systems), got "system"',
+    ]);
   });
 });

@@ -26,14 +26,22 @@ it('a step does exactly one thing, a file step has a source or a template, remov
 
 it('files a role names must exist in its folder; versioned packages are checked when a system names the version', async () => {
   const r = await load({
-    'roles/app/shop/role.yaml': role('    - file: { path: /etc/a, template: templates/a.conf }\n    - deb: files/shop_{{ version }}_all.deb\n    - deb: files/fixed.deb\n'),
+    'roles/app/shop/role.yaml': role(
+      '    - file: { path: /etc/a, template: templates/a.conf }\n    - deb: files/shop_{{ version }}_all.deb\n    - deb: files/fixed.deb\n',
+    ),
     'roles/app/shop/templates/a.conf': 'x\n',
   });
-  expect(lines(r)).toEqual(['roles/app/shop/role.yaml:9:12: role `app/shop` names files/fixed.deb, which does not exist: add roles/app/shop/files/fixed.deb']);
+  expect(lines(r)).toEqual([
+    'roles/app/shop/role.yaml:9:12: role `app/shop` names files/fixed.deb, which does not exist: add roles/app/shop/files/fixed.deb',
+  ]);
 });
 
 it('a step field outside the schema, a bad mode or path is refused', async () => {
-  const r = await load({ 'roles/app/shop/role.yaml': role('    - file: { path: etc/a, template: templates/../x, mode: 777 }\n    - { script: "true", sudo: true }\n') });
+  const r = await load({
+    'roles/app/shop/role.yaml': role(
+      '    - file: { path: etc/a, template: templates/../x, mode: 777 }\n    - { script: "true", sudo: true }\n',
+    ),
+  });
   expect(r.ok).toBe(false);
   const text = lines(r).join('\n');
   expect(text).toContain('path must be an absolute file path');
@@ -43,7 +51,8 @@ it('a step field outside the schema, a bad mode or path is refused', async () =>
 });
 
 it('specialise.rootPrefix is refused outside a lab', async () => {
-  const site = SITE + '  specialise: { user: root, privateKey: "${file:secrets/key}", rootPrefix: "/tmp/lab/{system}" }\n';
+  const site =
+    SITE + '  specialise: { user: root, privateKey: "${file:secrets/key}", rootPrefix: "/tmp/lab/{system}" }\n';
   expect(lines(await load({ 'shipshape.yaml': site }))).toEqual([
     'shipshape.yaml:11:76: specialise.rootPrefix is for labs and tests only (several test hosts on one machine); a real site sets no prefix, or sets lab: true',
   ]);

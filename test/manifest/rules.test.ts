@@ -9,12 +9,16 @@ const sys = (name: string, ...spec: string[]) => system(name, 'profile: base', .
 describe('cross-file rules', () => {
   it('duplicate system names across files', async () => {
     const r = await load({ 'systems/dev/web-01.yaml': sys('web-01'), 'systems/live/web-01.yaml': sys('web-01') });
-    expect(lines(r)).toEqual(['systems/live/web-01.yaml:4:9: system `web-01` clashes with system `web-01` (systems/dev/web-01.yaml:4:9)']);
+    expect(lines(r)).toEqual([
+      'systems/live/web-01.yaml:4:9: system `web-01` clashes with system `web-01` (systems/dev/web-01.yaml:4:9)',
+    ]);
   });
 
   it('a system name must equal its file name', async () => {
     const r = await load({ 'systems/web-01.yaml': sys('web-02') });
-    expect(lines(r)).toEqual(['systems/web-01.yaml:4:9: system name `web-02` does not match its location: expected `web-01` (systems/web-01.yaml)']);
+    expect(lines(r)).toEqual([
+      'systems/web-01.yaml:4:9: system name `web-02` does not match its location: expected `web-01` (systems/web-01.yaml)',
+    ]);
   });
 
   it('duplicate explicit IPs', async () => {
@@ -22,7 +26,9 @@ describe('cross-file rules', () => {
       'systems/a-01.yaml': sys('a-01', 'network: { ip: 198.51.100.20 }'),
       'systems/b-01.yaml': sys('b-01', 'network: { ip: 198.51.100.20 }'),
     });
-    expect(lines(r)).toEqual(['systems/b-01.yaml:7:18: ip 198.51.100.20 of `b-01` clashes with ip 198.51.100.20 of `a-01` (systems/a-01.yaml:7:18)']);
+    expect(lines(r)).toEqual([
+      'systems/b-01.yaml:7:18: ip 198.51.100.20 of `b-01` clashes with ip 198.51.100.20 of `a-01` (systems/a-01.yaml:7:18)',
+    ]);
   });
 
   it('a tombstone may free an IP another system takes', async () => {
@@ -35,13 +41,28 @@ describe('cross-file rules', () => {
 
   it('an explicit MAC colliding with another system’s derived MAC', async () => {
     const mac = derivedMac('b-01');
-    const r = await load({ 'systems/a-01.yaml': sys('a-01', `network: { mac: "${mac}" }`), 'systems/b-01.yaml': sys('b-01') });
-    expect(lines(r)).toEqual([`systems/b-01.yaml:4:9: derived MAC ${mac} of \`b-01\` clashes with MAC ${mac} of \`a-01\` (systems/a-01.yaml:7:19): set spec.network.mac to a free address on one of them`]);
+    const r = await load({
+      'systems/a-01.yaml': sys('a-01', `network: { mac: "${mac}" }`),
+      'systems/b-01.yaml': sys('b-01'),
+    });
+    expect(lines(r)).toEqual([
+      `systems/b-01.yaml:4:9: derived MAC ${mac} of \`b-01\` clashes with MAC ${mac} of \`a-01\` (systems/a-01.yaml:7:19): set spec.network.mac to a free address on one of them`,
+    ]);
   });
 
   it('unknown profile, role, OS and net references, with suggestions', async () => {
     const r = await load({
-      'systems/web-01.yaml': system('web-01', 'profile: bsae', 'cpu: 1', 'memoryMiB: 1024', 'disks: [{ sizeGiB: 10 }]', 'network: { net: dev-nte }', 'os: debain12', 'roles: [app/shpo]', 'dns: { domain: dev.example.com }'),
+      'systems/web-01.yaml': system(
+        'web-01',
+        'profile: bsae',
+        'cpu: 1',
+        'memoryMiB: 1024',
+        'disks: [{ sizeGiB: 10 }]',
+        'network: { net: dev-nte }',
+        'os: debain12',
+        'roles: [app/shpo]',
+        'dns: { domain: dev.example.com }',
+      ),
     });
     expect(lines(r)).toEqual([
       'systems/web-01.yaml:6:12: unknown profile `bsae` (did you mean `base`?): declare it in profiles/',
@@ -53,7 +74,13 @@ describe('cross-file rules', () => {
 
   it('names like `constructor` or `__proto__` are plain names, never inherited properties', async () => {
     const r = await load({
-      'systems/web-01.yaml': sys('web-01', 'network: { net: constructor }', 'os: constructor', 'roles: [constructor, tostring]', 'dns: { domain: dev.example.com }'),
+      'systems/web-01.yaml': sys(
+        'web-01',
+        'network: { net: constructor }',
+        'os: constructor',
+        'roles: [constructor, tostring]',
+        'dns: { domain: dev.example.com }',
+      ),
       'systems/web-02.yaml': sys('web-02', 'roles: [{ name: app/shop, params: { __proto__: { projectKey: 1 } } }]'),
     });
     expect(lines(r)).toEqual([
@@ -67,8 +94,14 @@ describe('cross-file rules', () => {
   });
 
   it('profile inheritance cycles, reported at every member', async () => {
-    const prof = (name: string, parent: string) => `apiVersion: shipshape.dev/v1\nkind: Profile\nmetadata: { name: ${name} }\nspec:\n  extends: ${parent}\n`;
-    const r = await load({ 'profiles/a.yaml': prof('a', 'b'), 'profiles/b.yaml': prof('b', 'c'), 'profiles/c.yaml': prof('c', 'a'), 'systems/web-01.yaml': sys('web-01') });
+    const prof = (name: string, parent: string) =>
+      `apiVersion: shipshape.dev/v1\nkind: Profile\nmetadata: { name: ${name} }\nspec:\n  extends: ${parent}\n`;
+    const r = await load({
+      'profiles/a.yaml': prof('a', 'b'),
+      'profiles/b.yaml': prof('b', 'c'),
+      'profiles/c.yaml': prof('c', 'a'),
+      'systems/web-01.yaml': sys('web-01'),
+    });
     expect(lines(r)).toEqual([
       'profiles/a.yaml:5:12: profile inheritance cycle: a → b → c → a',
       'profiles/b.yaml:5:12: profile inheritance cycle: b → c → a → b',
@@ -78,8 +111,10 @@ describe('cross-file rules', () => {
 
   it('a system whose profile chain is broken gets one error at its profile, not one per missing field', async () => {
     const r = await load({
-      'profiles/web.yaml': 'apiVersion: shipshape.dev/v1\nkind: Profile\nmetadata: { name: web }\nspec:\n  extends: broken\n',
-      'profiles/broken.yaml': 'apiVersion: shipshape.dev/v1\nkind: Profile\nmetadata: { name: broken }\nspec: { cpu: many }\n',
+      'profiles/web.yaml':
+        'apiVersion: shipshape.dev/v1\nkind: Profile\nmetadata: { name: web }\nspec:\n  extends: broken\n',
+      'profiles/broken.yaml':
+        'apiVersion: shipshape.dev/v1\nkind: Profile\nmetadata: { name: broken }\nspec: { cpu: many }\n',
       'systems/web-01.yaml': system('web-01', 'profile: web'),
       'systems/web-02.yaml': system('web-02', 'profile: broken'),
     });
@@ -93,7 +128,8 @@ describe('cross-file rules', () => {
 
   it('a reference to a role whose file has errors says so instead of “unknown”', async () => {
     const r = await load({
-      'roles/app/shop/role.yaml': 'apiVersion: shipshape.dev/v1\nkind: Role\nmetadata: { name: app/shop }\nspec: { stpes: [] }\n',
+      'roles/app/shop/role.yaml':
+        'apiVersion: shipshape.dev/v1\nkind: Role\nmetadata: { name: app/shop }\nspec: { stpes: [] }\n',
       'systems/web-01.yaml': sys('web-01', 'roles: [app/shop]'),
     });
     expect(lines(r)).toEqual([
@@ -123,9 +159,13 @@ describe('cross-file rules', () => {
     ['a datastore', 'disks: [{ sizeGiB: 10, datastore: "ds;rm" }]', 'spec.disks[0].datastore must be a vSphere name'],
     ['a role version', 'roles: ["app/shop@1..2"]', 'spec.roles[0] must be a role like'],
   ])('unsafe value in %s is refused by the whitelist', async (_what, line, message) => {
-    const text = line.startsWith('name:') || line.startsWith('labels:')
-      ? system('web-01', 'profile: base').replace('name: web-01', line.startsWith('name:') ? line : `name: web-01\n  ${line}`)
-      : sys('web-01', line);
+    const text =
+      line.startsWith('name:') || line.startsWith('labels:')
+        ? system('web-01', 'profile: base').replace(
+            'name: web-01',
+            line.startsWith('name:') ? line : `name: web-01\n  ${line}`,
+          )
+        : sys('web-01', line);
     const r = await load({ 'systems/web-01.yaml': text });
     expect(r.ok).toBe(false);
     expect(lines(r).join('\n')).toContain(message);
@@ -133,10 +173,13 @@ describe('cross-file rules', () => {
 
   it('role params are validated against the role’s params schema, located in the file that set them', async () => {
     const r = await load({
-      'profiles/shop.yaml': 'apiVersion: shipshape.dev/v1\nkind: Profile\nmetadata: { name: shop }\nspec:\n  extends: base\n  roles:\n    - name: app/shop\n      params: { projectKey: 7 }\n',
+      'profiles/shop.yaml':
+        'apiVersion: shipshape.dev/v1\nkind: Profile\nmetadata: { name: shop }\nspec:\n  extends: base\n  roles:\n    - name: app/shop\n      params: { projectKey: 7 }\n',
       'systems/web-01.yaml': system('web-01', 'profile: shop'),
     });
-    expect(lines(r)).toEqual(['profiles/shop.yaml:8:29: role app/shop params: roles[0].params.projectKey must be a string, got 7']);
+    expect(lines(r)).toEqual([
+      'profiles/shop.yaml:8:29: role app/shop params: roles[0].params.projectKey must be a string, got 7',
+    ]);
   });
 
   it('literal secrets in shipshape.yaml are errors and never echoed', async () => {
@@ -149,20 +192,30 @@ describe('cross-file rules', () => {
   });
 
   it('a tombstone without a name', async () => {
-    const r = await load({ 'systems/old-01.yaml': 'apiVersion: shipshape.dev/v1\nkind: System\nmetadata:\n  labels: { env: dev }\nspec:\n  state: absent\n' });
+    const r = await load({
+      'systems/old-01.yaml':
+        'apiVersion: shipshape.dev/v1\nkind: System\nmetadata:\n  labels: { env: dev }\nspec:\n  state: absent\n',
+    });
     expect(lines(r)).toEqual(['systems/old-01.yaml:3:1: metadata is missing required key `name`']);
   });
 
   it('a DNS alias that clashes with another system’s name', async () => {
-    const r = await load({ 'systems/a-01.yaml': sys('a-01', 'dns: { aliases: [b-01] }'), 'systems/b-01.yaml': sys('b-01') });
-    expect(lines(r)).toEqual(['systems/a-01.yaml:7:20: alias b-01.dev.example.com of `a-01` clashes with DNS name b-01.dev.example.com (systems/b-01.yaml:4:9)']);
+    const r = await load({
+      'systems/a-01.yaml': sys('a-01', 'dns: { aliases: [b-01] }'),
+      'systems/b-01.yaml': sys('b-01'),
+    });
+    expect(lines(r)).toEqual([
+      'systems/a-01.yaml:7:20: alias b-01.dev.example.com of `a-01` clashes with DNS name b-01.dev.example.com (systems/b-01.yaml:4:9)',
+    ]);
   });
 
   it('a host name and domain longer than 253 characters together', async () => {
     const domain = `${'d'.repeat(60)}.${'e'.repeat(60)}.${'f'.repeat(60)}.${'g'.repeat(50)}.dev.example.com`;
     const name = 'h'.repeat(40);
     const r = await load({ [`systems/${name}.yaml`]: sys(name, `dns: { domain: ${domain} }`) });
-    expect(lines(r)).toEqual([`systems/${name}.yaml:7:18: ${name}.${domain} is ${name.length + 1 + domain.length} characters long; a DNS name may have at most 253`]);
+    expect(lines(r)).toEqual([
+      `systems/${name}.yaml:7:18: ${name}.${domain} is ${name.length + 1 + domain.length} characters long; a DNS name may have at most 253`,
+    ]);
   });
 
   it('collects every error of every file in one run', async () => {

@@ -41,7 +41,10 @@ export function bundle(schema: Json, common: Json = readSchema('common')): Json 
     const out: Json = {};
     for (const [k, v] of Object.entries(n)) {
       if (k === 'definitions' || k === '$id' || k === '$schema' || k.startsWith('x-')) continue;
-      out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as Json).map(([pk, pv]) => [pk, walk(pv, ctx)])) : walk(v, ctx);
+      out[k] =
+        k === 'properties'
+          ? Object.fromEntries(Object.entries(v as Json).map(([pk, pv]) => [pk, walk(pv, ctx)]))
+          : walk(v, ctx);
     }
     return out;
   };

@@ -45,10 +45,18 @@ async function check(schemas: Record<string, Record<string, unknown>>): Promise<
     `import type { SiteConfig } from ${JSON.stringify(path.join(SRC, 'site'))};`,
   ];
   for (const [kind, name] of KINDS) {
-    const code = await compile(bundle(schemas[kind]) as never, name, { bannerComment: '', format: false, ignoreMinAndMaxItems: true, unknownAny: true });
+    const code = await compile(bundle(schemas[kind]) as never, name, {
+      bannerComment: '',
+      format: false,
+      ignoreMinAndMaxItems: true,
+      unknownAny: true,
+    });
     await fs.writeFile(path.join(dir, `gen-${kind}.ts`), code);
     lines.push(`import type * as G_${kind} from './gen-${kind}';`);
-    lines.push(`export declare const gen_${kind}: G_${kind}.${name};`, `export declare const raw_${kind}: Raw.${name};`);
+    lines.push(
+      `export declare const gen_${kind}: G_${kind}.${name};`,
+      `export declare const raw_${kind}: Raw.${name};`,
+    );
   }
   lines.push(
     `export declare const gen_desired: G_system.SystemManifest['metadata'] & G_system.SystemManifest['spec'];`,
@@ -58,12 +66,20 @@ async function check(schemas: Record<string, Record<string, unknown>>): Promise<
   );
   const file = path.join(dir, 'check.ts');
   await fs.writeFile(file, lines.join('\n'));
-  const program = ts.createProgram([file], { strict: true, noEmit: true, skipLibCheck: true, types: [], target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS });
+  const program = ts.createProgram([file], {
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: [],
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.CommonJS,
+  });
   const errors = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
   const checker = program.getTypeChecker();
   const types = new Map<string, ts.Type>();
   for (const st of program.getSourceFile(file)!.statements) {
-    if (ts.isVariableStatement(st)) for (const d of st.declarationList.declarations) types.set(d.name.getText(), checker.getTypeAtLocation(d.name));
+    if (ts.isVariableStatement(st))
+      for (const d of st.declarationList.declarations) types.set(d.name.getText(), checker.getTypeAtLocation(d.name));
   }
   return { errors, checker, types };
 }
@@ -131,7 +147,12 @@ describe('schemas and TypeScript types stay in step', () => {
 
   it('fails when a field’s value type changes in the schema', async () => {
     const s = schemas();
-    const net = (s.site.properties as Record<string, { properties: Record<string, { additionalProperties: { properties: Record<string, unknown> } }> }>).spec.properties.nets;
+    const net = (
+      s.site.properties as Record<
+        string,
+        { properties: Record<string, { additionalProperties: { properties: Record<string, unknown> } }> }
+      >
+    ).spec.properties.nets;
     net.additionalProperties.properties.dnsServers = { type: 'string' };
     net.additionalProperties.properties.gateway = { type: 'integer' };
     const drifted = await check(s);
@@ -142,7 +163,10 @@ describe('schemas and TypeScript types stay in step', () => {
       'nets.*.gateway: number ≠ string',
       'nets.*.title: (none) ≠ string',
     ]);
-    expect(treeDiff(tree(drifted, 'gen_siteconfig'), tree(drifted, 'siteconfig'))).toEqual({ onlyA: [], onlyB: ['nets.*.title', 'root'] });
+    expect(treeDiff(tree(drifted, 'gen_siteconfig'), tree(drifted, 'siteconfig'))).toEqual({
+      onlyA: [],
+      onlyB: ['nets.*.title', 'root'],
+    });
   });
 
   it('fails when a schema gains a field the types lack', async () => {
@@ -156,14 +180,20 @@ describe('schemas and TypeScript types stay in step', () => {
 
   it('fails when a schema stops refusing unknown keys', async () => {
     const s = schemas();
-    const net = (s.site.properties as Record<string, { properties: Record<string, { additionalProperties: Record<string, unknown> }> }>).spec.properties.nets;
+    const net = (
+      s.site.properties as Record<
+        string,
+        { properties: Record<string, { additionalProperties: Record<string, unknown> }> }
+      >
+    ).spec.properties.nets;
     delete net.additionalProperties.additionalProperties;
     expect(rawDrift(await check(s)).join('\n')).toContain('[k]: unknown');
   });
 
   it('fails when a field changes type or optionality', async () => {
     const s = schemas();
-    const osSpec = (s.os.properties as Record<string, { required: string[]; properties: Record<string, unknown> }>).spec;
+    const osSpec = (s.os.properties as Record<string, { required: string[]; properties: Record<string, unknown> }>)
+      .spec;
     osSpec.required = ['family', 'installer'];
     osSpec.properties.release = { type: 'integer' };
     const drift = rawDrift(await check(s)).join('\n');

@@ -20,7 +20,9 @@ describe('resolveSecret', () => {
   it('names the missing variable and says what to do', async () => {
     const err = await resolveSecret({ ref: `\${env:${ENV}}` }, '/nonexistent').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SecretError);
-    expect((err as Error).message).toBe(`secret \${env:${ENV}} is not set: export ${ENV} in the environment that runs shipshape`);
+    expect((err as Error).message).toBe(
+      `secret \${env:${ENV}} is not set: export ${ENV} in the environment that runs shipshape`,
+    );
   });
 
   it('reads a file relative to the repo root, dropping one trailing newline', async () => {
@@ -31,9 +33,13 @@ describe('resolveSecret', () => {
   it('reports a missing file by its reference, and an empty one without its content', async () => {
     const root = await makeRepo({ '.lab/empty.secret': '\n' });
     const missing = await resolveSecret({ ref: '${file:.lab/ssh/id_ed25519}' }, root).catch((e: Error) => e.message);
-    expect(missing).toBe(`secret \${file:.lab/ssh/id_ed25519} cannot be read (ENOENT): create ${path.join(root, '.lab/ssh/id_ed25519')} or fix the reference in shipshape.yaml`);
+    expect(missing).toBe(
+      `secret \${file:.lab/ssh/id_ed25519} cannot be read (ENOENT): create ${path.join(root, '.lab/ssh/id_ed25519')} or fix the reference in shipshape.yaml`,
+    );
     const empty = await resolveSecret({ ref: '${file:.lab/empty.secret}' }, root).catch((e: Error) => e.message);
-    expect(empty).toBe(`secret \${file:.lab/empty.secret} is empty: ${path.join(root, '.lab/empty.secret')} holds no secret`);
+    expect(empty).toBe(
+      `secret \${file:.lab/empty.secret} is empty: ${path.join(root, '.lab/empty.secret')} holds no secret`,
+    );
   });
 
   it('never puts the secret value into an error', async () => {
@@ -44,6 +50,8 @@ describe('resolveSecret', () => {
     expect(err).toBe(`secret \${file:.lab/dir.secret}: ${path.join(root, '.lab/dir.secret')} is not a regular file`);
     const bad = await resolveSecret({ ref: 'hunter2' }, root).catch((e: Error) => e);
     expect(bad).toBeInstanceOf(SecretError);
-    expect((bad as Error).message).toBe('a secret field holds no ${env:NAME} or ${file:PATH} reference (its value is not shown)');
+    expect((bad as Error).message).toBe(
+      'a secret field holds no ${env:NAME} or ${file:PATH} reference (its value is not shown)',
+    );
   });
 });

@@ -23,7 +23,7 @@ const VSPHERE = `  vms:
 it('vms.simulator is for lab sites: refused on a real site with where and what to do, accepted with lab: true', async () => {
   const site = SITE + VSPHERE;
   expect(lines(await load({ 'shipshape.yaml': site }))).toEqual([
-    "shipshape.yaml:23:16: vms.simulator chooses the simulator `shipshape lab up` starts; a real site talks to its vCenter: remove it, or set lab: true",
+    'shipshape.yaml:23:16: vms.simulator chooses the simulator `shipshape lab up` starts; a real site talks to its vCenter: remove it, or set lab: true',
   ]);
   const lab = await load({ 'shipshape.yaml': site.replace('spec:\n', 'spec:\n  lab: true\n') });
   expect(lines(lab)).toEqual([]);
@@ -31,7 +31,11 @@ it('vms.simulator is for lab sites: refused on a real site with where and what t
 });
 
 it('only vcsim and vcenter-like are simulators', async () => {
-  const r = await load({ 'shipshape.yaml': (SITE + VSPHERE).replace('spec:\n', 'spec:\n  lab: true\n').replace('simulator: vcenter-like', 'simulator: esxi') });
+  const r = await load({
+    'shipshape.yaml': (SITE + VSPHERE)
+      .replace('spec:\n', 'spec:\n  lab: true\n')
+      .replace('simulator: vcenter-like', 'simulator: esxi'),
+  });
   expect(r.ok).toBe(false);
   expect(lines(r).join('\n')).toMatch(/simulator/);
 });

@@ -19,7 +19,8 @@ spec:
 
 export const BASE_FILES: Record<string, string> = {
   'shipshape.yaml': SITE,
-  'os/debian12/os.yaml': 'apiVersion: shipshape.dev/v1\nkind: OperatingSystem\nmetadata: { name: debian12 }\nspec: { family: debian, installer: preseed, release: "12", boot: { kernel: debian-installer/amd64/linux, initrd: debian-installer/amd64/initrd.gz }, answerFile: preseed.cfg.tpl }\n',
+  'os/debian12/os.yaml':
+    'apiVersion: shipshape.dev/v1\nkind: OperatingSystem\nmetadata: { name: debian12 }\nspec: { family: debian, installer: preseed, release: "12", boot: { kernel: debian-installer/amd64/linux, initrd: debian-installer/amd64/initrd.gz }, answerFile: preseed.cfg.tpl }\n',
   'os/debian12/preseed.cfg.tpl': 'd-i debian-installer/locale string en_US.UTF-8\n',
   'roles/app/shop/role.yaml':
     'apiVersion: shipshape.dev/v1\nkind: Role\nmetadata: { name: app/shop }\nspec:\n  params:\n    type: object\n    additionalProperties: false\n    properties:\n      projectKey: { type: string }\n  steps: []\n',
@@ -52,7 +53,9 @@ export async function load(files: Record<string, string | Buffer | null>): Promi
 
 /** `file:line:col: message` lines of the errors (warnings with `warning:`) for compact assertions. */
 export function lines(r: LoadResult): string[] {
-  return r.diagnostics.map((d) => `${d.file}:${d.line}:${d.col}: ${d.severity === 'warning' ? 'warning: ' : ''}${d.message}`);
+  return r.diagnostics.map(
+    (d) => `${d.file}:${d.line}:${d.col}: ${d.severity === 'warning' ? 'warning: ' : ''}${d.message}`,
+  );
 }
 
 export async function cleanupRepos(): Promise<void> {

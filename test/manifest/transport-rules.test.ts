@@ -7,8 +7,18 @@ it('an i-doit url over http is an error on a real site, fine on a lab site', asy
   const site = SITE.replace('url: https://127.0.0.1:18080', 'url: http://cmdb.example.com');
   expect(site).toContain('http://cmdb.example.com');
   expect(lines(await load({ 'shipshape.yaml': site })).filter((l) => l.includes('ipam.url'))).toEqual([
-    expect.stringMatching(/^shipshape\.yaml:\d+:\d+: ipam\.url is plain http: the i-doit API key would cross the network in clear text\. Use https:\/\//),
+    expect.stringMatching(
+      /^shipshape\.yaml:\d+:\d+: ipam\.url is plain http: the i-doit API key would cross the network in clear text\. Use https:\/\//,
+    ),
   ]);
-  expect(lines(await load({ 'shipshape.yaml': site.replace('spec:\n', 'spec:\n  lab: true\n') })).filter((l) => l.includes('ipam.url'))).toEqual([]);
-  expect(lines(await load({ 'shipshape.yaml': site.replace('http://cmdb', 'https://cmdb') })).filter((l) => l.includes('ipam.url'))).toEqual([]);
+  expect(
+    lines(await load({ 'shipshape.yaml': site.replace('spec:\n', 'spec:\n  lab: true\n') })).filter((l) =>
+      l.includes('ipam.url'),
+    ),
+  ).toEqual([]);
+  expect(
+    lines(await load({ 'shipshape.yaml': site.replace('http://cmdb', 'https://cmdb') })).filter((l) =>
+      l.includes('ipam.url'),
+    ),
+  ).toEqual([]);
 });

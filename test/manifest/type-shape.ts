@@ -8,7 +8,9 @@ import * as ts from 'typescript';
 export function canonical(checker: ts.TypeChecker, type: ts.Type, depth = 0): string {
   if (depth > 12) return '…';
   if (type.isUnion()) {
-    const parts = type.types.filter((t) => !(t.flags & (ts.TypeFlags.Undefined | ts.TypeFlags.Null))).map((t) => canonical(checker, t, depth + 1));
+    const parts = type.types
+      .filter((t) => !(t.flags & (ts.TypeFlags.Undefined | ts.TypeFlags.Null)))
+      .map((t) => canonical(checker, t, depth + 1));
     return [...new Set(parts)].sort().join(' | ');
   }
   if (checker.isArrayType(type)) {
@@ -79,12 +81,23 @@ export function treeDiff(a: KeyTree, b: KeyTree, prefix = ''): { onlyA: string[]
  * The value type at every leaf path (`cpu` → `number`, `network.ip` → `string`). Named leaves (SecretRef)
  * read as `string`, as the file holds them. Maps of plain values (`labels`) are leaves of their own.
  */
-export function leafTypes(checker: ts.TypeChecker, type: ts.Type, leafNames: Set<string>, prefix = '', out = new Map<string, string>(), depth = 0): Map<string, string> {
+export function leafTypes(
+  checker: ts.TypeChecker,
+  type: ts.Type,
+  leafNames: Set<string>,
+  prefix = '',
+  out = new Map<string, string>(),
+  depth = 0,
+): Map<string, string> {
   if (depth > 12) return out;
   const sym = type.aliasSymbol ?? type.getSymbol();
   if (sym && leafNames.has(sym.name)) return out.set(prefix, 'string');
-  const members = (type.isUnion() ? type.types : [type]).filter((t) => !(t.flags & (ts.TypeFlags.Undefined | ts.TypeFlags.Null)));
-  const objects = members.filter((m) => checker.isArrayType(m) || m.flags & (ts.TypeFlags.Object | ts.TypeFlags.Intersection));
+  const members = (type.isUnion() ? type.types : [type]).filter(
+    (t) => !(t.flags & (ts.TypeFlags.Undefined | ts.TypeFlags.Null)),
+  );
+  const objects = members.filter(
+    (m) => checker.isArrayType(m) || m.flags & (ts.TypeFlags.Object | ts.TypeFlags.Intersection),
+  );
   if (objects.length === 0) return out.set(prefix, canonical(checker, type));
   for (const m of objects) {
     if (checker.isArrayType(m)) {
@@ -100,7 +113,14 @@ export function leafTypes(checker: ts.TypeChecker, type: ts.Type, leafNames: Set
       continue;
     }
     for (const p of props) {
-      leafTypes(checker, checker.getNonNullableType(checker.getTypeOfSymbol(p)), leafNames, prefix ? `${prefix}.${p.name}` : p.name, out, depth + 1);
+      leafTypes(
+        checker,
+        checker.getNonNullableType(checker.getTypeOfSymbol(p)),
+        leafNames,
+        prefix ? `${prefix}.${p.name}` : p.name,
+        out,
+        depth + 1,
+      );
     }
   }
   return out;
@@ -109,5 +129,8 @@ export function leafTypes(checker: ts.TypeChecker, type: ts.Type, leafNames: Set
 /** Leaf paths whose types differ (`path: a ≠ b`), or that exist on one side only (`path: a ≠ (none)`). */
 export function leafTypeDiff(a: Map<string, string>, b: Map<string, string>): string[] {
   const keys = new Set([...a.keys(), ...b.keys()]);
-  return [...keys].filter((k) => a.get(k) !== b.get(k)).map((k) => `${k}: ${a.get(k) ?? '(none)'} ≠ ${b.get(k) ?? '(none)'}`).sort();
+  return [...keys]
+    .filter((k) => a.get(k) !== b.get(k))
+    .map((k) => `${k}: ${a.get(k) ?? '(none)'} ≠ ${b.get(k) ?? '(none)'}`)
+    .sort();
 }

@@ -27,18 +27,27 @@ let bin: string;
 beforeAll(async () => {
   work = tempDir('pack');
   emu = await startIdoitEmulator({
-    stateFile: join(work, 'idoit.json'), apiKey: 'site-key', users: [{ username: 'planner', password: 'pw' }],
+    stateFile: join(work, 'idoit.json'),
+    apiKey: 'site-key',
+    users: [{ username: 'planner', password: 'pw' }],
     nets: [{ title: 'prod-net', cidr: '198.51.100.0/24', gateway: '198.51.100.1' }],
   });
   sim = await startVcsim({ username: USER, password: PASSWORD });
   await makeTemplates(sim, ['tpl-debian12', 'tpl-rocky9']);
   // prepack builds dist/ from src/ only; the tarball is what a team would install.
-  const packed = await run('npm', ['pack', '--silent', '--pack-destination', work], { cwd: ROOT, timeout: 180_000, env: { ...process.env, npm_config_loglevel: 'error' } });
+  const packed = await run('npm', ['pack', '--silent', '--pack-destination', work], {
+    cwd: ROOT,
+    timeout: 180_000,
+    env: { ...process.env, npm_config_loglevel: 'error' },
+  });
   const tarball = join(work, packed.stdout.trim().split('\n').pop()!);
   const tool = join(work, 'tool');
   await run('mkdir', ['-p', tool]);
   writeFileSync(join(tool, 'package.json'), '{ "name": "site-tools", "private": true }\n');
-  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', tarball], { cwd: tool, timeout: 240_000 });
+  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', tarball], {
+    cwd: tool,
+    timeout: 240_000,
+  });
   bin = join(tool, 'node_modules', '.bin', 'shipshape');
 }, 480_000);
 
@@ -62,7 +71,10 @@ it('installs from the tarball and runs with no path back to this repo', async ()
   expect(lstatSync(join(work, 'tool', 'node_modules', 'shipshape')).isSymbolicLink()).toBe(false);
   const v = await shipshape(['--version'], work);
   expect(v).toMatchObject({ code: 0, out: `${version}\n` });
-  const npx = await run('npx', ['--no-install', 'shipshape', '--version'], { cwd: join(work, 'tool'), timeout: 60_000 });
+  const npx = await run('npx', ['--no-install', 'shipshape', '--version'], {
+    cwd: join(work, 'tool'),
+    timeout: 60_000,
+  });
   expect(npx.stdout).toBe(`${version}\n`);
   // The package holds the compiled tool, the schemas and the templates; no sources or tests.
   const listed = await run('tar', ['-tzf', join(work, `shipshape-${version}.tgz`)]);
@@ -81,10 +93,23 @@ it('init → validate → plan in a fresh site repo', async () => {
   const doc = parseDocument(readFileSync(join(site, 'shipshape.yaml'), 'utf8'));
   for (const k of ['dns', 'dhcp', 'provisioning', 'specialise']) doc.deleteIn(['spec', k]);
   doc.setIn(['spec', 'ipam', 'url'], emu.endpoint); // cmdb is a YAML alias of the same i-doit section
-  const v = { url: sim.url, tls: { caFile: sim.caFile }, datacenter: 'DC0', cluster: 'DC0_C0', datastore: 'LocalDS_0', portgroup: 'DC0_DVPG0' };
+  const v = {
+    url: sim.url,
+    tls: { caFile: sim.caFile },
+    datacenter: 'DC0',
+    cluster: 'DC0_C0',
+    datastore: 'LocalDS_0',
+    portgroup: 'DC0_DVPG0',
+  };
   for (const [k, val] of Object.entries(v)) doc.setIn(['spec', 'vms', k], doc.createNode(val));
   writeFileSync(join(site, 'shipshape.yaml'), doc.toString());
-  const env = { SHIPSHAPE_IDOIT_API_KEY: 'site-key', SHIPSHAPE_IDOIT_USER: 'planner', SHIPSHAPE_IDOIT_PASSWORD: 'pw', SHIPSHAPE_VSPHERE_USER: USER, SHIPSHAPE_VSPHERE_PASSWORD: PASSWORD };
+  const env = {
+    SHIPSHAPE_IDOIT_API_KEY: 'site-key',
+    SHIPSHAPE_IDOIT_USER: 'planner',
+    SHIPSHAPE_IDOIT_PASSWORD: 'pw',
+    SHIPSHAPE_VSPHERE_USER: USER,
+    SHIPSHAPE_VSPHERE_PASSWORD: PASSWORD,
+  };
   expect(await shipshape(['validate'], site)).toMatchObject({ code: 0 });
   const plan = await shipshape(['--state-dir', join(work, 'state'), 'plan', '--detailed-exitcode'], site, env);
   expect(plan.err).not.toMatch(/^error/m);
@@ -97,16 +122,26 @@ it('init → validate → plan in a fresh site repo', async () => {
   expect(emu.stats().httpRequests).toBeGreaterThan(0);
 
   // As the merge-request pipeline runs it: a branch of the site repo, planned against main.
-  const git = (...args: string[]) => run('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd: site });
+  const git = (...args: string[]) =>
+    run('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd: site });
   await git('init', '-q', '-b', 'main');
   await git('add', '-A');
   await git('commit', '-qm', 'site');
   await git('checkout', '-qb', 'more-cpu');
-  writeFileSync(join(site, 'systems', 'app-01.yaml'), readFileSync(join(site, 'systems', 'app-01.yaml'), 'utf8').replace('cpu: 4', 'cpu: 8'));
+  writeFileSync(
+    join(site, 'systems', 'app-01.yaml'),
+    readFileSync(join(site, 'systems', 'app-01.yaml'), 'utf8').replace('cpu: 4', 'cpu: 8'),
+  );
   await git('commit', '-qam', 'more cpu');
-  const mr = await shipshape(['--state-dir', join(work, 'state'), 'plan', '--base', 'main', '--format', 'markdown'], site, env);
+  const mr = await shipshape(
+    ['--state-dir', join(work, 'state'), 'plan', '--base', 'main', '--format', 'markdown'],
+    site,
+    env,
+  );
   expect(mr.err).not.toMatch(/^error/m);
   expect(mr.code).toBe(0);
-  expect(mr.out).toContain('_read-only plan (--read-only): observed by reading only, nothing ran on a managed host; site config, roles and OS catalog from main');
+  expect(mr.out).toContain(
+    '_read-only plan (--read-only): observed by reading only, nothing ran on a managed host; site config, roles and OS catalog from main',
+  );
   expect(mr.out).toContain('<summary><b>app-01</b>: create</summary>');
 }, 240_000);

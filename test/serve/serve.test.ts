@@ -19,19 +19,36 @@ describe('shipshape serve', () => {
     cpSync(join(__dirname, '..', 'fixtures', 'broken-repo'), dir, { recursive: true });
     const lines: string[] = [];
     const io: Io = { out: () => undefined, err: (l) => void lines.push(l), isTty: false };
-    const s = await startServe({ dir, mode: 'drift', watch: true, listen: '127.0.0.1:0', graceSeconds: 1, stateDir: join(dir, '.state') }, io, silent);
+    const s = await startServe(
+      { dir, mode: 'drift', watch: true, listen: '127.0.0.1:0', graceSeconds: 1, stateDir: join(dir, '.state') },
+      io,
+      silent,
+    );
     try {
       for (let i = 0; i < 100 && s.loop.runs < 1; i++) await sleep(50);
       while (s.loop.busy) await sleep(20);
       // Liveness stays 200 after a failed run (a probe must not restart-loop the service); the run is information.
       const health = await fetch(`${s.url}/healthz`);
       expect(health.status).toBe(200);
-      expect(await health.json()).toMatchObject({ status: 'alive', busy: false, last: { reason: 'startup', result: 'failed', error: expect.stringMatching(/errors in .*nothing was planned or changed/) } });
+      expect(await health.json()).toMatchObject({
+        status: 'alive',
+        busy: false,
+        last: {
+          reason: 'startup',
+          result: 'failed',
+          error: expect.stringMatching(/errors in .*nothing was planned or changed/),
+        },
+      });
       const ready = await fetch(`${s.url}/readyz`);
       expect(ready.status).toBe(503);
-      expect(await ready.json()).toMatchObject({ ready: false, reason: expect.stringMatching(/site config could not be loaded/) });
+      expect(await ready.json()).toMatchObject({
+        ready: false,
+        reason: expect.stringMatching(/site config could not be loaded/),
+      });
       // One line per run with its result, and the run is in the history.
-      expect(lines).toContainEqual(expect.stringMatching(/^run \d+ drift error \(startup\): error: \d+ errors? in .* in [\d.]+s$/));
+      expect(lines).toContainEqual(
+        expect.stringMatching(/^run \d+ drift error \(startup\): error: \d+ errors? in .* in [\d.]+s$/),
+      );
 
       await sleep(500); // let the watcher settle before the edit
       writeFileSync(join(dir, 'systems', 'ok-01.yaml'), 'apiVersion: shipshape.dev/v1\nkind: System\n');
@@ -52,9 +69,13 @@ describe('shipshape serve', () => {
   }, 30_000);
 
   it('refuses a bad schedule with a clear error', async () => {
-    await expect(startServe({ dir: '.', mode: 'drift', schedule: '99 * * * *', listen: '127.0.0.1:0' }, { out() {}, err() {}, isTty: false }, silent)).rejects.toThrow(
-      /--schedule: cron "99 \* \* \* \*": minute "99" is out of range/,
-    );
+    await expect(
+      startServe(
+        { dir: '.', mode: 'drift', schedule: '99 * * * *', listen: '127.0.0.1:0' },
+        { out() {}, err() {}, isTty: false },
+        silent,
+      ),
+    ).rejects.toThrow(/--schedule: cron "99 \* \* \* \*": minute "99" is out of range/);
   });
 });
 
@@ -64,7 +85,19 @@ describe('serve as a service', () => {
     cpSync(join(__dirname, '..', 'fixtures', 'broken-repo'), dir, { recursive: true });
     const lines: string[] = [];
     const io: Io = { out: () => undefined, err: (l) => void lines.push(l), isTty: false };
-    const s = await startServe({ dir, mode: 'drift', listen: '127.0.0.1:0', graceSeconds: 1, stateDir: join(dir, '.state'), reloadOnHup: true, provisioning: false }, io, silent);
+    const s = await startServe(
+      {
+        dir,
+        mode: 'drift',
+        listen: '127.0.0.1:0',
+        graceSeconds: 1,
+        stateDir: join(dir, '.state'),
+        reloadOnHup: true,
+        provisioning: false,
+      },
+      io,
+      silent,
+    );
     try {
       for (let i = 0; i < 200 && s.loop.runs < 1; i++) await sleep(50);
       while (s.loop.busy) await sleep(20);
@@ -83,8 +116,23 @@ describe('serve as a service', () => {
     cpSync(join(__dirname, '..', 'fixtures', 'broken-repo'), dir, { recursive: true });
     const state = join(dir, '.state');
     const serveOnce = async (): Promise<number[]> => {
-      const child = spawn(process.execPath, ['-r', join(__dirname, '..', 'helpers', 'ts-register.js'), join(__dirname, '..', '..', 'src', 'cli', 'run.ts'),
-        '--state-dir', state, 'serve', '-C', dir, '--listen', '127.0.0.1:0', '--no-provisioning'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(
+        process.execPath,
+        [
+          '-r',
+          join(__dirname, '..', 'helpers', 'ts-register.js'),
+          join(__dirname, '..', '..', 'src', 'cli', 'run.ts'),
+          '--state-dir',
+          state,
+          'serve',
+          '-C',
+          dir,
+          '--listen',
+          '127.0.0.1:0',
+          '--no-provisioning',
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
       let err = '';
       child.stderr.on('data', (d) => (err += d));
       try {

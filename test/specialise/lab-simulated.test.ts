@@ -11,7 +11,14 @@ const site = {
   ...baseSite,
   lab: true,
   nets: { 'dev-net': { title: 'dev-net', cidr: '198.51.100.0/24', gateway: '198.51.100.1', dnsServers: [] } },
-  specialise: { user: 'root', port: 22, privateKey: { ref: '${env:NOPE}' }, knownHosts: '/dev/null', connectTimeoutSeconds: 1, commandTimeoutSeconds: 1 },
+  specialise: {
+    user: 'root',
+    port: 22,
+    privateKey: { ref: '${env:NOPE}' },
+    knownHosts: '/dev/null',
+    connectTimeoutSeconds: 1,
+    commandTimeoutSeconds: 1,
+  },
 };
 const web = system('web-01', { roles: [{ name: 'baseline/internal', params: {} }] });
 const silent = silentLog;
@@ -26,7 +33,9 @@ describe('specialisation in the lab', () => {
   it('observes without connecting anywhere', async () => {
     const p = new SpecialiseProvider({ site, roles: {}, systems: [web] });
     // 0.0.0.0 is not loopback for the guard, yet a regression would only reach this machine.
-    const obs = await p.observe({ site, log: silent, lab: true } as ProviderContext, { resolved: () => ({ ip: '0.0.0.0', mac: web.network.mac, hostKey: 'SHA256:x' }) });
+    const obs = await p.observe({ site, log: silent, lab: true } as ProviderContext, {
+      resolved: () => ({ ip: '0.0.0.0', mac: web.network.mac, hostKey: 'SHA256:x' }),
+    });
     expect(obs).toEqual({ resources: [], roundTrips: 0 });
     await p.close();
   });

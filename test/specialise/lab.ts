@@ -19,10 +19,20 @@ import type { TestHosts } from '../helpers/sshd-hosts';
 export const ADDRESSES = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
 export const NAMES = ['host-a', 'host-b', 'host-c'];
 
-export interface LogLine { level: string; obj: Record<string, unknown>; msg?: string }
+export interface LogLine {
+  level: string;
+  obj: Record<string, unknown>;
+  msg?: string;
+}
 
 export function captureLog(lines: LogLine[]): Logger {
-  const at = (level: string) => (obj: object | string, msg?: string) => { lines.push({ level, obj: typeof obj === 'string' ? { msg: obj } : (obj as Record<string, unknown>), ...(msg ? { msg } : {}) }); };
+  const at = (level: string) => (obj: object | string, msg?: string) => {
+    lines.push({
+      level,
+      obj: typeof obj === 'string' ? { msg: obj } : (obj as Record<string, unknown>),
+      ...(msg ? { msg } : {}),
+    });
+  };
   return { info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug') };
 }
 
@@ -59,29 +69,61 @@ export class SpecialiseLab {
     writeFileSync(join(this.repo, 'roles/test/flaky/role.yaml'), FLAKY);
     writeFileSync(join(this.repo, 'roles/test/flaky/templates/one.conf'), 'level = {{ params.level }}\n');
     mkdirSync(join(this.repo, 'os/debian12'), { recursive: true });
-    writeFileSync(join(this.repo, 'os/debian12/os.yaml'), 'apiVersion: shipshape.dev/v1\nkind: OperatingSystem\nmetadata: { name: debian12 }\nspec: { family: debian, installer: preseed, release: "12", boot: { kernel: linux, initrd: initrd.gz }, answerFile: preseed.cfg.tpl }\n');
+    writeFileSync(
+      join(this.repo, 'os/debian12/os.yaml'),
+      'apiVersion: shipshape.dev/v1\nkind: OperatingSystem\nmetadata: { name: debian12 }\nspec: { family: debian, installer: preseed, release: "12", boot: { kernel: linux, initrd: initrd.gz }, answerFile: preseed.cfg.tpl }\n',
+    );
     writeFileSync(join(this.repo, 'os/debian12/preseed.cfg.tpl'), 'd-i debian-installer/locale string en_US.UTF-8\n');
     this.knownHosts(net.hosts.map((h) => h.hostPub));
-    writeFileSync(join(this.repo, 'shipshape.yaml'), [
-      'apiVersion: shipshape.dev/v1', 'kind: Site', 'spec:', '  lab: true', `  secrets: { folders: [${dirname(net.clientKeyPath)}] }`,
-      '  nets:', '    lo-net: { cidr: 127.0.0.0/24, domain: lab.example.test }',
-      '  specialise:', '    user: root', `    port: ${net.port}`, `    privateKey: \${file:${net.clientKeyPath}}`,
-      '    knownHosts: known_hosts', `    rootPrefix: ${this.targets}/{system}`, '    connectTimeoutSeconds: 5', '    commandTimeoutSeconds: 30', '',
-    ].join('\n'));
+    writeFileSync(
+      join(this.repo, 'shipshape.yaml'),
+      [
+        'apiVersion: shipshape.dev/v1',
+        'kind: Site',
+        'spec:',
+        '  lab: true',
+        `  secrets: { folders: [${dirname(net.clientKeyPath)}] }`,
+        '  nets:',
+        '    lo-net: { cidr: 127.0.0.0/24, domain: lab.example.test }',
+        '  specialise:',
+        '    user: root',
+        `    port: ${net.port}`,
+        `    privateKey: \${file:${net.clientKeyPath}}`,
+        '    knownHosts: known_hosts',
+        `    rootPrefix: ${this.targets}/{system}`,
+        '    connectTimeoutSeconds: 5',
+        '    commandTimeoutSeconds: 30',
+        '',
+      ].join('\n'),
+    );
     mkdirSync(join(this.repo, 'systems'));
   }
 
   /** known_hosts with one line per host, in ADDRESSES order. */
   knownHosts(pubs: string[]): void {
-    writeFileSync(join(this.repo, 'known_hosts'), pubs.map((p, i) => `[${ADDRESSES[i]}]:${this.net.port} ${p}`).join('\n') + '\n');
+    writeFileSync(
+      join(this.repo, 'known_hosts'),
+      pubs.map((p, i) => `[${ADDRESSES[i]}]:${this.net.port} ${p}`).join('\n') + '\n',
+    );
   }
 
   system(i: number, roles: string): void {
-    writeFileSync(join(this.repo, 'systems', `${NAMES[i]}.yaml`), [
-      'apiVersion: shipshape.dev/v1', 'kind: System', `metadata: { name: ${NAMES[i]} }`, 'spec:',
-      '  cpu: 1', '  memoryMiB: 512', '  disks: [{ sizeGiB: 10 }]', '  os: debian12',
-      `  network: { net: lo-net, ip: ${ADDRESSES[i]} }`, `  roles: ${roles}`, '',
-    ].join('\n'));
+    writeFileSync(
+      join(this.repo, 'systems', `${NAMES[i]}.yaml`),
+      [
+        'apiVersion: shipshape.dev/v1',
+        'kind: System',
+        `metadata: { name: ${NAMES[i]} }`,
+        'spec:',
+        '  cpu: 1',
+        '  memoryMiB: 512',
+        '  disks: [{ sizeGiB: 10 }]',
+        '  os: debian12',
+        `  network: { net: lo-net, ip: ${ADDRESSES[i]} }`,
+        `  roles: ${roles}`,
+        '',
+      ].join('\n'),
+    );
   }
 
   root(i: number): string {
@@ -93,7 +135,14 @@ export class SpecialiseLab {
   }
 
   /** Loads the repo, observes with the specialise provider and plans, as `shipshape plan` does. */
-  async plan(extra: Provider[] = []): Promise<{ plan: Plan; systems: DesiredSystem[]; providers: Provider[]; observations: Map<ResourceKind, Observation>; ctx: ProviderContext; provider: SpecialiseProvider }> {
+  async plan(extra: Provider[] = []): Promise<{
+    plan: Plan;
+    systems: DesiredSystem[];
+    providers: Provider[];
+    observations: Map<ResourceKind, Observation>;
+    ctx: ProviderContext;
+    provider: SpecialiseProvider;
+  }> {
     const repo = await loadRepo(this.repo);
     if (!repo.ok || !repo.site) throw new Error(repo.diagnostics.map(formatDiagnostic).join('\n'));
     const provider = new SpecialiseProvider({ site: repo.site, roles: repo.roles, systems: repo.systems });
@@ -101,20 +150,39 @@ export class SpecialiseLab {
     const providers = [...extra, provider];
     const ctx: ProviderContext = { site: repo.site, log: captureLog(this.log), lab: true, commit: 'c0ffee' };
     const observations = await observeAll(providers, ctx, repo.systems);
-    const plan = makePlan({ systems: repo.systems, site: repo.site, providers, observations, maxDeletes: 3, now: new Date() });
+    const plan = makePlan({
+      systems: repo.systems,
+      site: repo.site,
+      providers,
+      observations,
+      maxDeletes: 3,
+      now: new Date(),
+    });
     return { plan, systems: repo.systems, providers, observations, ctx, provider };
   }
 
   async apply(): Promise<{ plan: Plan; report: ApplyReport; ran: string[] }> {
     const p = await this.plan();
     const from = this.log.length;
-    const report = await applyPlan({ plan: p.plan, systems: p.systems, providers: p.providers, observations: p.observations, ctx: p.ctx, concurrency: 4, retry: { attempts: 1, baseDelayMs: 10 } });
+    const report = await applyPlan({
+      plan: p.plan,
+      systems: p.systems,
+      providers: p.providers,
+      observations: p.observations,
+      ctx: p.ctx,
+      concurrency: 4,
+      retry: { attempts: 1, baseDelayMs: 10 },
+    });
     return { plan: p.plan, report, ran: this.ranSince(from) };
   }
 
   /** `system role` for every role that ran since log line `from`. */
   ranSince(from: number): string[] {
-    return this.log.slice(from).filter((l) => l.msg === 'running role').map((l) => `${l.obj.system} ${l.obj.role}`).sort();
+    return this.log
+      .slice(from)
+      .filter((l) => l.msg === 'running role')
+      .map((l) => `${l.obj.system} ${l.obj.role}`)
+      .sort();
   }
 
   async close(): Promise<void> {

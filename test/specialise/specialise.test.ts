@@ -40,32 +40,62 @@ afterAll(async () => {
   await lab?.close();
   await net?.stop();
   if (net) removeDir(net.dir);
-  if (lab) { removeDir(lab.repo); removeDir(lab.targets); }
+  if (lab) {
+    removeDir(lab.repo);
+    removeDir(lab.targets);
+  }
 });
 
 const dpkgVersion = (root: string, pkg: string) =>
-  execFileSync('dpkg-query', [`--admindir=${root}/var/lib/dpkg`, '-W', '-f=${Status} ${Version}', pkg], { encoding: 'utf8' });
+  execFileSync('dpkg-query', [`--admindir=${root}/var/lib/dpkg`, '-W', '-f=${Status} ${Version}', pkg], {
+    encoding: 'utf8',
+  });
 
 test('the first apply runs every role on every host, with real files checked by sshd -t and apt-config', async () => {
   const { plan, report, ran } = await lab.apply();
-  expect(plan.actions.map((a) => `${a.system} ${a.action}`)).toEqual(['host-a create', 'host-b create', 'host-c create']);
-  expect(report.outcomes.map((o) => [o.system, o.status, o.error?.message])).toEqual([['host-a', 'ok', undefined], ['host-b', 'ok', undefined], ['host-c', 'ok', undefined]]);
-  expect(ran).toEqual(['host-a app/shop', 'host-a baseline/internal', 'host-b app/shop', 'host-b baseline/external', 'host-c baseline/internal', 'host-c test/flaky']);
+  expect(plan.actions.map((a) => `${a.system} ${a.action}`)).toEqual([
+    'host-a create',
+    'host-b create',
+    'host-c create',
+  ]);
+  expect(report.outcomes.map((o) => [o.system, o.status, o.error?.message])).toEqual([
+    ['host-a', 'ok', undefined],
+    ['host-b', 'ok', undefined],
+    ['host-c', 'ok', undefined],
+  ]);
+  expect(ran).toEqual([
+    'host-a app/shop',
+    'host-a baseline/internal',
+    'host-b app/shop',
+    'host-b baseline/external',
+    'host-c baseline/internal',
+    'host-c test/flaky',
+  ]);
 
   // internal and external differ in SSH, firewall and update policy
   expect(lab.file(0, 'etc/ssh/sshd_config.d/50-shipshape-baseline.conf')).toMatch(/^AllowTcpForwarding yes$/m);
   expect(lab.file(1, 'etc/ssh/sshd_config.d/50-shipshape-baseline.conf')).toMatch(/^AllowTcpForwarding no$/m);
-  expect(lab.file(1, 'etc/nftables.d/50-shipshape-baseline.nft')).toContain('ip saddr { 198.51.100.0/24 } tcp dport 22 accept');
-  expect(lab.file(0, 'etc/nftables.d/50-shipshape-baseline.nft')).toContain('ip saddr { 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 198.51.100.0/24 } accept');
+  expect(lab.file(1, 'etc/nftables.d/50-shipshape-baseline.nft')).toContain(
+    'ip saddr { 198.51.100.0/24 } tcp dport 22 accept',
+  );
+  expect(lab.file(0, 'etc/nftables.d/50-shipshape-baseline.nft')).toContain(
+    'ip saddr { 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 198.51.100.0/24 } accept',
+  );
   expect(lab.file(0, 'etc/apt/apt.conf.d/52shipshape-unattended-upgrades')).toContain('Automatic-Reboot "false"');
   expect(lab.file(1, 'etc/apt/apt.conf.d/52shipshape-unattended-upgrades')).toContain('Automatic-Reboot-Time "03:30"');
   expect(statSync(join(lab.root(0), 'etc/nftables.d/50-shipshape-baseline.nft')).mode & 0o777).toBe(0o640);
 
   // the app: the shipped package at the declared version, project config, enabled unit
   expect(dpkgVersion(lab.root(0), 'shop')).toBe('install ok installed 7.4.1');
-  expect(lab.file(0, 'etc/shop/shop.conf')).toContain('project_key = SHOP\nworkers = 2\nlisten_port = 8080\npublic_url = https://host-a.lab.example.test/');
-  expect(lstatSync(join(lab.root(1), 'etc/systemd/system/multi-user.target.wants/shop.service')).isSymbolicLink()).toBe(true);
-  expect(execFileSync(join(lab.root(1), 'opt/shop/bin/shop'), ['--version'], { encoding: 'utf8' }).trim()).toBe('7.4.1');
+  expect(lab.file(0, 'etc/shop/shop.conf')).toContain(
+    'project_key = SHOP\nworkers = 2\nlisten_port = 8080\npublic_url = https://host-a.lab.example.test/',
+  );
+  expect(lstatSync(join(lab.root(1), 'etc/systemd/system/multi-user.target.wants/shop.service')).isSymbolicLink()).toBe(
+    true,
+  );
+  expect(execFileSync(join(lab.root(1), 'opt/shop/bin/shop'), ['--version'], { encoding: 'utf8' }).trim()).toBe(
+    '7.4.1',
+  );
 
   // the record on each target: digests per role, written by shipshape
   const record = JSON.parse(lab.file(2, 'var/lib/shipshape/roles.json'));
@@ -73,7 +103,15 @@ test('the first apply runs every role on every host, with real files checked by 
   expect(Object.keys(record.roles).sort()).toEqual(['baseline/internal', 'test/flaky']);
   expect(record.roles['test/flaky'].digest).toMatch(/^[0-9a-f]{64}$/);
   // every step's output went to the run log
-  expect(lab.log.some((l) => l.msg === 'specialise step done' && l.obj.system === 'host-a' && String(l.obj.stdout).includes('shop 7.4.1: ') && String(l.obj.stdout).includes('is valid'))).toBe(true);
+  expect(
+    lab.log.some(
+      (l) =>
+        l.msg === 'specialise step done' &&
+        l.obj.system === 'host-a' &&
+        String(l.obj.stdout).includes('shop 7.4.1: ') &&
+        String(l.obj.stdout).includes('is valid'),
+    ),
+  ).toBe(true);
 });
 
 test('the second run plans nothing and runs no role', async () => {
@@ -89,7 +127,9 @@ test('a changed parameter re-runs exactly that role on that host', async () => {
   const b = plan.actions.find((a) => a.system === 'host-b')!;
   expect(b.action).toBe('update');
   expect(b.changes.map((c) => c.path)).toEqual(['roles.app/shop']);
-  expect(String(b.changes[0]!.from)).toMatch(/^7\.4\.1 [0-9a-f]{16} \(changed \(digest [0-9a-f]{12} → [0-9a-f]{12}\)\)$/);
+  expect(String(b.changes[0]!.from)).toMatch(
+    /^7\.4\.1 [0-9a-f]{16} \(changed \(digest [0-9a-f]{12} → [0-9a-f]{12}\)\)$/,
+  );
   expect(b.changes[0]!.source).toMatch(/systems\/host-b\.yaml:\d+:\d+$/);
   expect(plan.actions.filter((a) => a.action !== 'noop').map((a) => a.system)).toEqual(['host-b']);
 
@@ -105,7 +145,9 @@ test('a failing step stops the host with role, step, exit code and stderr; the n
   const c = first.report.outcomes.find((o) => o.system === 'host-c')!;
   expect(c.status).toBe('failed');
   expect(c.error!.kind).toBe('specialise');
-  expect(c.error!.message).toContain('role test/flaky, step 2 (may fail: script) exited 3:\nsimulated failure: disk full');
+  expect(c.error!.message).toContain(
+    'role test/flaky, step 2 (may fail: script) exited 3:\nsimulated failure: disk full',
+  );
   expect(c.error!.message).toContain('resumes at test/flaky');
   expect(first.ran).toEqual(['host-c test/flaky']);
   expect(lab.file(2, 'etc/flaky/one.conf')).toBe('level = 2\n'); // step 1 ran
@@ -151,7 +193,9 @@ test('a failed check (a managed file edited by hand) re-runs the role, and drift
 test('removing a role runs its remove steps; a role without any is reported as not undoable', async () => {
   lab.system(1, '[baseline/external]');
   const { plan } = await lab.plan();
-  expect(plan.actions.find((a) => a.system === 'host-b')!.changes.map((c) => [c.path, c.to])).toEqual([['roles.app/shop', 'removed: runs 4 remove steps']]);
+  expect(plan.actions.find((a) => a.system === 'host-b')!.changes.map((c) => [c.path, c.to])).toEqual([
+    ['roles.app/shop', 'removed: runs 4 remove steps'],
+  ]);
   const { ran, report } = await lab.apply();
   expect(report.ok).toBe(true);
   expect(ran).toEqual([]);
@@ -163,12 +207,19 @@ test('removing a role runs its remove steps; a role without any is reported as n
   lab.system(2, '[baseline/internal]');
   const c = (await lab.plan()).plan.actions.find((x) => x.system === 'host-c')!;
   expect(c.changes.map((x) => [x.path, x.to])).toEqual([
-    ['roles.test/flaky', 'removed: cannot be undone (the role has no remove steps); shipshape forgets it, the machine keeps its effects'],
+    [
+      'roles.test/flaky',
+      'removed: cannot be undone (the role has no remove steps); shipshape forgets it, the machine keeps its effects',
+    ],
     ['roles.app/shop', 'removed: runs 4 remove steps'],
   ]);
   const from = lab.log.length;
   expect((await lab.apply()).report.ok).toBe(true);
-  expect(lab.log.slice(from).some((l) => l.level === 'warn' && l.obj.role === 'test/flaky' && String(l.msg).includes('cannot be undone'))).toBe(true);
+  expect(
+    lab.log
+      .slice(from)
+      .some((l) => l.level === 'warn' && l.obj.role === 'test/flaky' && String(l.msg).includes('cannot be undone')),
+  ).toBe(true);
   expect(lab.file(2, 'etc/flaky/two.conf')).toBe('level = 2\n'); // its effects stay
   expect(Object.keys(JSON.parse(lab.file(2, 'var/lib/shipshape/roles.json')).roles)).toEqual(['baseline/internal']);
 });
@@ -195,12 +246,16 @@ test('the host key reported by the install step (resolved.hostKey) is pinned, an
   const at = (hostKey: string) => ({ ip: '127.0.0.3', mac: b.network.mac, hostKey });
   const ok = await provider.create(b, {}, at(net.hosts[1]!.hostPub), ctx);
   expect(Object.keys(ok.fields)).toEqual(['roles.baseline/external']);
-  await expect(provider.create(b, {}, at(net.hosts[1]!.hostFingerprint), ctx)).resolves.toMatchObject({ system: 'host-b' });
+  await expect(provider.create(b, {}, at(net.hosts[1]!.hostFingerprint), ctx)).resolves.toMatchObject({
+    system: 'host-b',
+  });
   const wrong = await provider.create(b, {}, at(impostor), ctx).catch((e) => e);
   expect(wrong).toBeInstanceOf(SshHostKeyError);
   expect(wrong.message).toContain(`presented ssh-ed25519 ${net.hosts[1]!.hostFingerprint}`);
   expect(wrong.message).toContain('reported at install time');
-  await expect(provider.create(b, {}, at(UNKNOWN), ctx)).rejects.toThrow('cannot specialise host-b: it is not installed yet (no host key reported)');
+  await expect(provider.create(b, {}, at(UNKNOWN), ctx)).rejects.toThrow(
+    'cannot specialise host-b: it is not installed yet (no host key reported)',
+  );
   lab.knownHosts(net.hosts.map((h) => h.hostPub));
 });
 
@@ -209,7 +264,9 @@ test('`shipshape plan` and `shipshape apply` run specialisation through the engi
   lab.system(0, '[baseline/internal, { name: app/shop, version: 7.4.2, params: { projectKey: CLI } }]');
   const plan = await runCli(['--state-dir', state, 'plan', '-C', lab.repo]);
   expect(plan.code).toBe(0);
-  expect(plan.out).toMatch(/host-a\n.*specialise update[^\n]*\n\s+roles\.app\/shop: 7\.4\.1 [0-9a-f]{16} \(changed \(digest [0-9a-f]{12} → [0-9a-f]{12}\)\) → 7\.4\.2 /);
+  expect(plan.out).toMatch(
+    /host-a\n.*specialise update[^\n]*\n\s+roles\.app\/shop: 7\.4\.1 [0-9a-f]{16} \(changed \(digest [0-9a-f]{12} → [0-9a-f]{12}\)\) → 7\.4\.2 /,
+  );
   const apply = await runCli(['--state-dir', state, 'apply', '-C', lab.repo]);
   expect(apply.out).toMatch(/ok\s+host-a/);
   expect(apply.code).toBe(0);

@@ -16,7 +16,10 @@ export function system(name: string, over: Partial<DesiredSystem> = {}): Desired
     roles: [],
     lifecycle: { protect: false, vmOnDelete: 'destroy', cmdbOnDelete: 'archive', powerPolicy: 'never' },
     file: `systems/${name}.yaml`,
-    sources: { cpu: { file: `systems/${name}.yaml`, line: 8, col: 8 }, memoryMiB: { file: 'profiles/web.yaml', line: 7, col: 14 } },
+    sources: {
+      cpu: { file: `systems/${name}.yaml`, line: 8, col: 8 },
+      memoryMiB: { file: 'profiles/web.yaml', line: 7, col: 14 },
+    },
     ...over,
   };
 }

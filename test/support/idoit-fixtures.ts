@@ -10,22 +10,43 @@ import type { IdoitConfig } from '../../src/providers/idoit/config';
 
 export function testSystem(name: string, over: Partial<DesiredSystem> = {}): DesiredSystem {
   return {
-    name, state: 'present', labels: {}, cpu: 2, memoryMiB: 4096, disks: [{ sizeGiB: 40 }],
+    name,
+    state: 'present',
+    labels: {},
+    cpu: 2,
+    memoryMiB: 4096,
+    disks: [{ sizeGiB: 40 }],
     network: { net: 'lab-net', ip: 'auto', mac: '00:50:56:00:00:01' },
-    dns: { domain: 'lab.example.org', aliases: [] }, os: 'Debian 12', roles: [],
+    dns: { domain: 'lab.example.org', aliases: [] },
+    os: 'Debian 12',
+    roles: [],
     lifecycle: { protect: false, vmOnDelete: 'destroy', cmdbOnDelete: 'archive', powerPolicy: 'never' },
-    file: `systems/${name}.yaml`, sources: { cpu: { file: `systems/${name}.yaml`, line: 3, col: 6 } },
+    file: `systems/${name}.yaml`,
+    sources: { cpu: { file: `systems/${name}.yaml`, line: 3, col: 6 } },
     ...over,
   };
 }
 
 export function testSite(url: string, nets: NetSite[], reserved: Record<string, string[]> = {}): SiteConfig {
-  const idoit: IdoitConfig = { backend: 'idoit', url, apiKey: { ref: '${env:IDOIT_API_KEY}' }, username: { ref: '${env:IDOIT_USER}' }, password: { ref: '${env:IDOIT_PASSWORD}' }, tls: {} };
+  const idoit: IdoitConfig = {
+    backend: 'idoit',
+    url,
+    apiKey: { ref: '${env:IDOIT_API_KEY}' },
+    username: { ref: '${env:IDOIT_USER}' },
+    password: { ref: '${env:IDOIT_PASSWORD}' },
+    tls: {},
+  };
   return {
-    root: '/tmp', lab: true,
-    ipam: { ...idoit }, cmdb: { ...idoit },
-    nets: Object.fromEntries(nets.map((n) => [n.title, { ...n, reserved: [...(n.reserved ?? []), ...(reserved[n.title] ?? [])] }])),
-    dns: { zones: [] }, dhcp: { servers: [] }, defaults: { concurrency: 8, maxDeletes: 10 },
+    root: '/tmp',
+    lab: true,
+    ipam: { ...idoit },
+    cmdb: { ...idoit },
+    nets: Object.fromEntries(
+      nets.map((n) => [n.title, { ...n, reserved: [...(n.reserved ?? []), ...(reserved[n.title] ?? [])] }]),
+    ),
+    dns: { zones: [] },
+    dhcp: { servers: [] },
+    defaults: { concurrency: 8, maxDeletes: 10 },
   };
 }
 
@@ -42,28 +63,36 @@ export interface StageResult {
 
 /** One stage as the engine runs it, for present systems. */
 export async function runStage(
-  p: Provider, systems: DesiredSystem[], ctx: ProviderContext, resolvedIn: Map<string, Resolved> = new Map(),
+  p: Provider,
+  systems: DesiredSystem[],
+  ctx: ProviderContext,
+  resolvedIn: Map<string, Resolved> = new Map(),
 ): Promise<StageResult> {
   const obs = await p.observe(ctx);
   const byName = new Map<string, ObservedResource>();
   for (const r of obs.resources) if (r.owned) byName.set(r.system, r);
   const out: StageResult = { created: [], updated: [], unchanged: [], resolved: new Map() };
-  await Promise.all(systems.map(async (s) => {
-    const base: Resolved = resolvedIn.get(s.name) ?? { ip: s.network.ip === 'auto' ? '(known after apply)' : s.network.ip, mac: s.network.mac };
-    const desired = p.desired(s, base, ctx.site)!;
-    let observed = byName.get(s.name);
-    if (!observed) {
-      observed = await p.create(s, desired, base, ctx);
-      out.created.push(s.name);
-    } else {
-      const changes = p.diff(s, desired, observed);
-      if (changes.length) {
-        observed = await p.update(s, desired, observed, changes, base, ctx);
-        out.updated.push(s.name);
-      } else out.unchanged.push(s.name);
-    }
-    out.resolved.set(s.name, p.resolve ? p.resolve(s, observed, base) : base);
-  }));
+  await Promise.all(
+    systems.map(async (s) => {
+      const base: Resolved = resolvedIn.get(s.name) ?? {
+        ip: s.network.ip === 'auto' ? '(known after apply)' : s.network.ip,
+        mac: s.network.mac,
+      };
+      const desired = p.desired(s, base, ctx.site)!;
+      let observed = byName.get(s.name);
+      if (!observed) {
+        observed = await p.create(s, desired, base, ctx);
+        out.created.push(s.name);
+      } else {
+        const changes = p.diff(s, desired, observed);
+        if (changes.length) {
+          observed = await p.update(s, desired, observed, changes, base, ctx);
+          out.updated.push(s.name);
+        } else out.unchanged.push(s.name);
+      }
+      out.resolved.set(s.name, p.resolve ? p.resolve(s, observed, base) : base);
+    }),
+  );
   return out;
 }
 
@@ -72,10 +101,17 @@ export async function runStage(
  * host address, CPU, memory, drive, port), in batches of 500 creates.
  */
 export async function seedManagedSystems(
-  client: { call<T>(m: string, p?: Record<string, unknown>): Promise<T>; batchOrThrow(c: { method: string; params?: Record<string, unknown> }[]): Promise<unknown[]> },
-  count: number, netTitle: string, firstIp: number,
+  client: {
+    call<T>(m: string, p?: Record<string, unknown>): Promise<T>;
+    batchOrThrow(c: { method: string; params?: Record<string, unknown> }[]): Promise<unknown[]>;
+  },
+  count: number,
+  netTitle: string,
+  firstIp: number,
 ): Promise<void> {
-  const nets = await client.call<{ id: number; title: string }[]>('cmdb.objects.read', { filter: { type: 'C__OBJTYPE__LAYER3_NET', title: netTitle } });
+  const nets = await client.call<{ id: number; title: string }[]>('cmdb.objects.read', {
+    filter: { type: 'C__OBJTYPE__LAYER3_NET', title: netTitle },
+  });
   const net = nets.find((n) => n.title === netTitle)!.id;
   for (let start = 0; start < count; start += 500) {
     const calls = [];
@@ -85,9 +121,21 @@ export async function seedManagedSystems(
       calls.push({
         method: 'cmdb.object.create',
         params: {
-          type: 'C__OBJTYPE__VIRTUAL_SERVER', title: `sys-${i}`, sysid: `SHIPSHAPE-VM-sys-${i}`, description: `shipshape-system=sys-${i}`,
+          type: 'C__OBJTYPE__VIRTUAL_SERVER',
+          title: `sys-${i}`,
+          sysid: `SHIPSHAPE-VM-sys-${i}`,
+          description: `shipshape-system=sys-${i}`,
           categories: {
-            C__CATG__IP: [{ net, ipv4_address: ip, hostname: `sys-${i}`, domain: 'lab.example.org', primary: 1, ipv4_assignment: 2 }],
+            C__CATG__IP: [
+              {
+                net,
+                ipv4_address: ip,
+                hostname: `sys-${i}`,
+                domain: 'lab.example.org',
+                primary: 1,
+                ipv4_assignment: 2,
+              },
+            ],
             C__CATG__CPU: [{ title: 'vCPU', cores: 2 }],
             C__CATG__MEMORY: [{ capacity: 4, unit: 'C__MEMORY_UNIT__GB' }],
             C__CATG__DRIVE: [{ title: 'Disk 1', capacity: 40, unit: 'C__MEMORY_UNIT__GB' }],

@@ -48,7 +48,13 @@ export class MemoryProvider implements Provider {
 
   async create(system: DesiredSystem, desired: Fields): Promise<ObservedResource> {
     this.record('create', system.name);
-    const r: ObservedResource = { kind: this.kind, system: system.name, id: `${this.kind}-${++this.seq}`, owned: true, fields: { ...desired } };
+    const r: ObservedResource = {
+      kind: this.kind,
+      system: system.name,
+      id: `${this.kind}-${++this.seq}`,
+      owned: true,
+      fields: { ...desired },
+    };
     this.store.set(r.id, r);
     return r;
   }
@@ -119,7 +125,9 @@ export class MemoryBatchProvider extends MemoryProvider {
   async commit(_ctx: ProviderContext): Promise<{ failed: { system: string; error: Error }[] }> {
     this.record('commit');
     this.commits++;
-    const failed = [...this.staged].filter((s) => this.failCommitFor.has(s)).map((system) => ({ system, error: new Error(`reload failed for ${system}`) }));
+    const failed = [...this.staged]
+      .filter((s) => this.failCommitFor.has(s))
+      .map((system) => ({ system, error: new Error(`reload failed for ${system}`) }));
     this.staged.clear();
     return { failed };
   }

@@ -77,12 +77,16 @@ test('a changed or unknown host key is refused, never accepted', async () => {
   expect(pinned.message).toContain(`does not match the pinned fingerprint ${wrongFp}`);
 
   writeFileSync(join(sshd.dir, 'kh-changed'), `[127.0.0.1]:${sshd.port} ${other}\n`);
-  const changed = await p.get(sshd.endpoint({ hostKeyFingerprint: undefined, knownHosts: 'kh-changed' })).catch((e) => e);
+  const changed = await p
+    .get(sshd.endpoint({ hostKeyFingerprint: undefined, knownHosts: 'kh-changed' }))
+    .catch((e) => e);
   expect(changed).toBeInstanceOf(SshHostKeyError);
   expect(changed.message).toMatch(/not the key listed/);
 
   writeFileSync(join(sshd.dir, 'kh-other-host'), `[127.0.0.9]:${sshd.port} ${other}\n`);
-  const unknown = await p.get(sshd.endpoint({ hostKeyFingerprint: undefined, knownHosts: 'kh-other-host' })).catch((e) => e);
+  const unknown = await p
+    .get(sshd.endpoint({ hostKeyFingerprint: undefined, knownHosts: 'kh-other-host' }))
+    .catch((e) => e);
   expect(unknown).toBeInstanceOf(SshHostKeyError);
   expect(unknown.message).toMatch(/has no key for \[127\.0\.0\.1\]/);
 
@@ -94,7 +98,9 @@ test('a changed or unknown host key is refused, never accepted', async () => {
 test('a key the server does not accept, and a closed port, give clear typed errors', async () => {
   keygen(join(sshd.dir, 'stranger'), 'stranger');
   const p = new SshPool({ readSecret: readFileSecret, root: sshd.dir, connectTimeoutMs: 3000 });
-  const auth = await p.get(sshd.endpoint({ privateKey: { ref: `\${file:${join(sshd.dir, 'stranger')}}` } })).catch((e) => e);
+  const auth = await p
+    .get(sshd.endpoint({ privateKey: { ref: `\${file:${join(sshd.dir, 'stranger')}}` } }))
+    .catch((e) => e);
   expect(auth).toBeInstanceOf(SshConfigError);
   expect(auth.message).toMatch(/refused our key/);
   expect(auth.message).not.toContain(readFileSync(join(sshd.dir, 'stranger'), 'utf8').split('\n')[1]);

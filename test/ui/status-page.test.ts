@@ -23,7 +23,8 @@ import { removeDir, tempDir } from '../helpers/daemon';
 
 const examples = join(__dirname, '..', '..', 'examples', 'lab');
 const shots = join(__dirname, '..', '..', 'docs', 'screenshots');
-const git = (dir: string, ...args: string[]) => execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const git = (dir: string, ...args: string[]) =>
+  execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 let work: string;
 let origin: string;
 let deploy: string;
@@ -43,19 +44,61 @@ function labSite(): string {
   for (const step of ['ipam', 'cmdb']) spec.setIn([step, 'url'], `http://127.0.0.1:${ports.idoit}/src/jsonrpc.php`);
   spec.setIn(['provisioning', 'listen'], `127.0.0.1:${ports.prov}`);
   spec.setIn(['provisioning', 'baseUrl'], `http://127.0.0.1:${ports.prov}`);
-  for (const os of ['debian12', 'rocky9']) spec.setIn(['provisioning', 'mirrors', os], `http://127.0.0.1:${ports.prov}/mirror/${os}`);
-  const ssh = { host: '127.0.0.1', port: ports.ssh, user: userInfo().username, privateKey: '${file:.lab/ssh/id_ed25519}', knownHosts: '.lab/ssh/known_hosts' };
+  for (const os of ['debian12', 'rocky9'])
+    spec.setIn(['provisioning', 'mirrors', os], `http://127.0.0.1:${ports.prov}/mirror/${os}`);
+  const ssh = {
+    host: '127.0.0.1',
+    port: ports.ssh,
+    user: userInfo().username,
+    privateKey: '${file:.lab/ssh/id_ed25519}',
+    knownHosts: '.lab/ssh/known_hosts',
+  };
   const server = { host: '127.0.0.1', port: ports.dns };
   const tsig = { name: 'shipshape-key', algorithm: 'hmac-sha256', secret: '${file:.lab/bind/tsig.secret}' };
-  const bind = (name: string) => ({ name, backend: 'bind-ssh', server, ssh, fragmentPath: join(targets, 'bind', `${name}.shipshape`),
-    zoneFile: join(targets, 'bind', `${name}.zone`), reloadCommand: `${join(targets, 'bind', 'rndc')} reload {zone}` });
-  spec.set('dns', doc.createNode({ zones: [bind('dev.example.com'), bind('100.51.198.in-addr.arpa'),
-    { name: 'live.example.com', backend: 'rfc2136', server, tsig }, { name: '113.0.203.in-addr.arpa', backend: 'rfc2136', server, tsig }] }));
-  spec.set('dhcp', doc.createNode({ servers: [
-    { name: 'dhcp-dev', backend: 'isc', nets: ['dev-net'], ssh, includePath: join(targets, 'dhcpd', 'shipshape.conf'),
-      configPath: join(targets, 'dhcpd', 'dhcpd.conf'), restartCommand: join(targets, 'dhcpd', 'restart') },
-    { name: 'dhcp-live', backend: 'kea', nets: ['live-net'], ssh, controlSocket: join(targets, 'kea', 'kea4-ctrl-socket'), configPath: join(targets, 'kea', 'kea-dhcp4.conf') },
-  ] }));
+  const bind = (name: string) => ({
+    name,
+    backend: 'bind-ssh',
+    server,
+    ssh,
+    fragmentPath: join(targets, 'bind', `${name}.shipshape`),
+    zoneFile: join(targets, 'bind', `${name}.zone`),
+    reloadCommand: `${join(targets, 'bind', 'rndc')} reload {zone}`,
+  });
+  spec.set(
+    'dns',
+    doc.createNode({
+      zones: [
+        bind('dev.example.com'),
+        bind('100.51.198.in-addr.arpa'),
+        { name: 'live.example.com', backend: 'rfc2136', server, tsig },
+        { name: '113.0.203.in-addr.arpa', backend: 'rfc2136', server, tsig },
+      ],
+    }),
+  );
+  spec.set(
+    'dhcp',
+    doc.createNode({
+      servers: [
+        {
+          name: 'dhcp-dev',
+          backend: 'isc',
+          nets: ['dev-net'],
+          ssh,
+          includePath: join(targets, 'dhcpd', 'shipshape.conf'),
+          configPath: join(targets, 'dhcpd', 'dhcpd.conf'),
+          restartCommand: join(targets, 'dhcpd', 'restart'),
+        },
+        {
+          name: 'dhcp-live',
+          backend: 'kea',
+          nets: ['live-net'],
+          ssh,
+          controlSocket: join(targets, 'kea', 'kea4-ctrl-socket'),
+          configPath: join(targets, 'kea', 'kea-dhcp4.conf'),
+        },
+      ],
+    }),
+  );
   return doc.toString();
 }
 
@@ -68,11 +111,21 @@ function commit(message: string, files: Record<string, string>): void {
 
 async function editVmCpu(name: string, cpus: number): Promise<void> {
   const env = readCredentials(deploy);
-  const c = new VimClient({ url: `https://127.0.0.1:${ports.vcsim}/sdk`, username: env.SHIPSHAPE_VSPHERE_USER!, password: env.SHIPSHAPE_VSPHERE_PASSWORD!, tls: { caFile: join(deploy, '.lab/vcsim/ca.pem') } });
+  const c = new VimClient({
+    url: `https://127.0.0.1:${ports.vcsim}/sdk`,
+    username: env.SHIPSHAPE_VSPHERE_USER!,
+    password: env.SHIPSHAPE_VSPHERE_PASSWORD!,
+    tls: { caFile: join(deploy, '.lab/vcsim/ca.pem') },
+  });
   try {
-    const rows = await retrieveView(c, (await c.serviceContent()).rootFolder, [{ type: 'VirtualMachine', paths: ['name'] }]);
+    const rows = await retrieveView(c, (await c.serviceContent()).rootFolder, [
+      { type: 'VirtualMachine', paths: ['name'] },
+    ]);
     const vm = rows.find((r) => r.props.get('name')!.text === name)!;
-    await runTask(c, 'ReconfigVM_Task', ref('_this', vm.obj) + `<spec>${text('numCPUs', cpus)}</spec>`, { timeoutMs: 30_000, what: 'edit in vcsim' });
+    await runTask(c, 'ReconfigVM_Task', ref('_this', vm.obj) + `<spec>${text('numCPUs', cpus)}</spec>`, {
+      timeoutMs: 30_000,
+      what: 'edit in vcsim',
+    });
   } finally {
     await c.logout();
   }
@@ -83,7 +136,12 @@ async function waitText(p: Page, selector: string, re: RegExp, timeoutMs = 20_00
   const until = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < until) {
-    last = (await p.locator(selector).first().textContent({ timeout: 1000 }).catch(() => '')) ?? '';
+    last =
+      (await p
+        .locator(selector)
+        .first()
+        .textContent({ timeout: 1000 })
+        .catch(() => '')) ?? '';
     if (re.test(last)) return;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -96,10 +154,17 @@ const shot = (p: Page, name: string) => p.screenshot({ path: join(shots, `${name
 beforeAll(async () => {
   work = tempDir('ui-e2e');
   targets = join(work, 'servers');
-  ports = { vcsim: await freePort(), idoit: await freePort(), dns: await freePort(), ssh: await freePort(), prov: await freePort() };
+  ports = {
+    vcsim: await freePort(),
+    idoit: await freePort(),
+    dns: await freePort(),
+    ssh: await freePort(),
+    prov: await freePort(),
+  };
   origin = join(work, 'origin');
   mkdirSync(origin);
-  for (const d of ['systems', 'profiles', 'os', 'roles']) cpSync(join(examples, d), join(origin, d), { recursive: true });
+  for (const d of ['systems', 'profiles', 'os', 'roles'])
+    cpSync(join(examples, d), join(origin, d), { recursive: true });
   writeFileSync(join(origin, '.gitignore'), '.lab/\n');
   writeFileSync(join(origin, 'shipshape.yaml'), labSite());
   git(origin, 'init', '-q', '-b', 'main');
@@ -119,7 +184,15 @@ beforeAll(async () => {
     executablePath: process.env.SHIPSHAPE_CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
     timeout: 30_000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   page.setDefaultTimeout(20_000);
@@ -135,7 +208,11 @@ afterAll(async () => {
 test('the systems table shows the lab systems with their VM, address, DNS, DHCP and install state', async () => {
   await page.goto(ui.url + '/');
   for (const name of ['web-dev-01', 'web-dev-02', 'db-dev-01', 'shop-live-01', 'shop-live-02']) {
-    await waitText(page, `#main table[aria-labelledby="systems"] tr[data-system="${name}"]`, /in sync[\s\S]*poweredOn[\s\S]*\d+ CPU[\s\S]*\d+\.\d+\.\d+\.\d+[\s\S]*\.example\.com/);
+    await waitText(
+      page,
+      `#main table[aria-labelledby="systems"] tr[data-system="${name}"]`,
+      /in sync[\s\S]*poweredOn[\s\S]*\d+ CPU[\s\S]*\d+\.\d+\.\d+\.\d+[\s\S]*\.example\.com/,
+    );
   }
   await expect(page.locator(`tr[data-system="web-dev-01"]`).textContent()).resolves.toMatch(/built/);
   // Every table has a caption by heading and every column a header: what a screen reader needs.
@@ -152,21 +229,38 @@ test('the systems table shows the lab systems with their VM, address, DNS, DHCP 
 test('a commit applied shows up in the history and on the open page without a reload', async () => {
   await page.goto(ui.url + '/');
   await page.evaluate('window.notReloaded = true');
-  const web01 = readFileSync(join(origin, 'systems/dev/web-dev-01.yaml'), 'utf8').replace('  profile: web-dev\n', '  profile: web-dev\n  cpu: 4\n');
+  const web01 = readFileSync(join(origin, 'systems/dev/web-dev-01.yaml'), 'utf8').replace(
+    '  profile: web-dev\n',
+    '  profile: web-dev\n  cpu: 4\n',
+  );
   commit('web-dev-01: 4 CPUs', { 'systems/dev/web-dev-01.yaml': web01 });
   const head = git(origin, 'rev-parse', 'HEAD').trim();
   const applied = await cli('apply', '-C', deploy);
   expect(applied.code).toBe(0);
 
-  const runs = JSON.parse((await cli('history', '--format', 'json', '--system', 'web-dev-01', '--kind', 'apply')).out).runs;
-  expect(runs[0]).toMatchObject({ kind: 'apply', status: 'changed', commit: head, author: 'Pat Page <pat@example.com>', trigger: 'cli' });
+  const runs = JSON.parse(
+    (await cli('history', '--format', 'json', '--system', 'web-dev-01', '--kind', 'apply')).out,
+  ).runs;
+  expect(runs[0]).toMatchObject({
+    kind: 'apply',
+    status: 'changed',
+    commit: head,
+    author: 'Pat Page <pat@example.com>',
+    trigger: 'cli',
+  });
   const id = runs[0].id as number;
-  await waitText(page, `tr[data-run="${id}"]`, new RegExp(`apply[\\s\\S]*changed[\\s\\S]*${head.slice(0, 12)}[\\s\\S]*Pat Page[\\s\\S]*0 created, [12] updated`));
+  await waitText(
+    page,
+    `tr[data-run="${id}"]`,
+    new RegExp(`apply[\\s\\S]*changed[\\s\\S]*${head.slice(0, 12)}[\\s\\S]*Pat Page[\\s\\S]*0 created, [12] updated`),
+  );
   expect(await page.evaluate('window.notReloaded')).toBe(true);
   await expect(page.locator('#live').textContent()).resolves.toMatch(/updated .* \(live\)/);
 
   await page.click(`tr[data-run="${id}"] a`);
-  await expect(page.locator('#main').textContent()).resolves.toMatch(/Run #\d+: apply[\s\S]*web-dev-01[\s\S]*vm update: done[\s\S]*cpu: 2 → 4/);
+  await expect(page.locator('#main').textContent()).resolves.toMatch(
+    /Run #\d+: apply[\s\S]*web-dev-01[\s\S]*vm update: done[\s\S]*cpu: 2 → 4/,
+  );
   await shot(page, 'run');
 }, 180_000);
 
@@ -178,6 +272,8 @@ test('a VM edited in vcsim is flagged as drifted on the page, with when it was f
   await expect(page.locator('#main tr[data-system="web-dev-01"]').first().textContent()).resolves.toMatch(/drifted/);
   await shot(page, 'drift');
   await page.click('#main tr.drift-row[data-system="web-dev-01"] a');
-  await expect(page.locator('#main').textContent()).resolves.toMatch(/web-dev-01[\s\S]*Drift[\s\S]*As each backend sees it[\s\S]*History/);
+  await expect(page.locator('#main').textContent()).resolves.toMatch(
+    /web-dev-01[\s\S]*Drift[\s\S]*As each backend sees it[\s\S]*History/,
+  );
   await shot(page, 'system');
 }, 180_000);

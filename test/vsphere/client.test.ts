@@ -7,7 +7,11 @@ import fs from 'node:fs';
 import { UserError } from '../../src/engine/contract';
 import { VimClient } from '../../src/providers/vsphere/client';
 import { retrieveObjects, retrieveView } from '../../src/providers/vsphere/inventory';
-import { InvalidLoginError, ManagedObjectNotFoundError, NotAuthenticatedError } from '../../src/providers/vsphere/soap/faults';
+import {
+  InvalidLoginError,
+  ManagedObjectNotFoundError,
+  NotAuthenticatedError,
+} from '../../src/providers/vsphere/soap/faults';
 import { ref } from '../../src/providers/vsphere/soap/xml';
 import { TlsPinError } from '../../src/providers/vsphere/tls';
 import { adminClient, PASSWORD, USER } from '../helpers/vsphere-site';
@@ -34,7 +38,11 @@ describe.each(SIM_MODES)('%s', (mode) => {
     const c = adminClient(sim);
     const sc = await c.serviceContent();
     const vms = await retrieveView(c, sc.rootFolder, [{ type: 'VirtualMachine', paths: ['name'] }]);
-    expect(vms.map((v) => v.props.get('name')?.text).sort()).toEqual(['DC0_C0_RP0_VM0', 'DC0_C0_RP0_VM1', 'DC0_C0_RP0_VM2']);
+    expect(vms.map((v) => v.props.get('name')?.text).sort()).toEqual([
+      'DC0_C0_RP0_VM0',
+      'DC0_C0_RP0_VM1',
+      'DC0_C0_RP0_VM2',
+    ]);
     expect(await sessionKeys(observer)).toHaveLength(before.length + 1);
     await c.logout();
     expect(await sessionKeys(observer)).toHaveLength(before.length);
@@ -46,7 +54,10 @@ describe.each(SIM_MODES)('%s', (mode) => {
     const before = await sessionKeys(observer);
     const c = adminClient(sim);
     const sc = await c.serviceContent();
-    const body = ref('_this', sc.viewManager) + ref('container', sc.rootFolder) + '<type>VirtualMachine</type><recursive>true</recursive>';
+    const body =
+      ref('_this', sc.viewManager) +
+      ref('container', sc.rootFolder) +
+      '<type>VirtualMachine</type><recursive>true</recursive>';
     await Promise.all(Array.from({ length: 5 }, () => c.call('CreateContainerView', body)));
     expect(await sessionKeys(observer)).toHaveLength(before.length + 1);
     await c.logout();
@@ -69,7 +80,12 @@ describe.each(SIM_MODES)('%s', (mode) => {
     await c.login();
     c.dropSessionForTest();
     const sc = await c.serviceContent();
-    const view = await c.call('CreateContainerView', ref('_this', sc.viewManager) + ref('container', sc.rootFolder) + '<type>VirtualMachine</type><recursive>true</recursive>');
+    const view = await c.call(
+      'CreateContainerView',
+      ref('_this', sc.viewManager) +
+        ref('container', sc.rootFolder) +
+        '<type>VirtualMachine</type><recursive>true</recursive>',
+    );
     expect(view.children[0]?.attrs.type).toBe('ContainerView');
     await c.logout();
   });
@@ -81,7 +97,10 @@ describe.each(SIM_MODES)('%s', (mode) => {
     const before = await sessionKeys(observer);
     c.dropSessionForTest();
     const sc = await c.serviceContent();
-    const body = ref('_this', sc.viewManager) + ref('container', sc.rootFolder) + '<type>VirtualMachine</type><recursive>true</recursive>';
+    const body =
+      ref('_this', sc.viewManager) +
+      ref('container', sc.rootFolder) +
+      '<type>VirtualMachine</type><recursive>true</recursive>';
     await Promise.all(Array.from({ length: 6 }, () => c.call('CreateContainerView', body)));
     expect(await sessionKeys(observer)).toHaveLength(before.length + 1); // the dropped session still counts until it times out
     await c.logout();
@@ -93,13 +112,23 @@ describe.each(SIM_MODES)('%s', (mode) => {
     await c.login();
     c.dropSessionForTest();
     const sc = await c.serviceContent();
-    const err = await c.call('CreateContainerView', ref('_this', sc.viewManager) + ref('container', sc.rootFolder) + '<type>VirtualMachine</type><recursive>true</recursive>', { noRelogin: true }).catch((e: unknown) => e);
+    const err = await c
+      .call(
+        'CreateContainerView',
+        ref('_this', sc.viewManager) +
+          ref('container', sc.rootFolder) +
+          '<type>VirtualMachine</type><recursive>true</recursive>',
+        { noRelogin: true },
+      )
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NotAuthenticatedError);
   });
 
   test('a missing object is a ManagedObjectNotFound error naming the object', async () => {
     const c = adminClient(sim);
-    const err = await c.call('PowerOnVM_Task', ref('_this', { type: 'VirtualMachine', value: 'vm-99999' })).catch((e: unknown) => e);
+    const err = await c
+      .call('PowerOnVM_Task', ref('_this', { type: 'VirtualMachine', value: 'vm-99999' }))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ManagedObjectNotFoundError);
     expect((err as ManagedObjectNotFoundError).object).toEqual({ type: 'VirtualMachine', value: 'vm-99999' });
     expect((err as Error).message).toContain('VirtualMachine:vm-99999');
@@ -132,14 +161,21 @@ describe.each(SIM_MODES)('%s', (mode) => {
     });
 
     test('a wrong thumbprint is refused, naming the certificate the server presented', async () => {
-      const c = new VimClient({ url: sim.url, username: USER, password: PASSWORD, tls: { thumbprint: 'AB'.repeat(32) } });
+      const c = new VimClient({
+        url: sim.url,
+        username: USER,
+        password: PASSWORD,
+        tls: { thumbprint: 'AB'.repeat(32) },
+      });
       const err = await c.login().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(TlsPinError);
       expect((err as Error).message).toContain(new crypto.X509Certificate(pem()).fingerprint256.replace(/:/g, ''));
     });
 
     test('plain http is refused', () => {
-      expect(() => new VimClient({ url: sim.url.replace('https:', 'http:'), username: USER, password: PASSWORD })).toThrow(/must be https/);
+      expect(
+        () => new VimClient({ url: sim.url.replace('https:', 'http:'), username: USER, password: PASSWORD }),
+      ).toThrow(/must be https/);
     });
   });
 });

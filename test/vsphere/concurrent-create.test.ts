@@ -30,7 +30,10 @@ afterAll(async () => {
 const systems = (n: number) =>
   Array.from({ length: n }, (_, i) => {
     const hex = (i + 16).toString(16).padStart(2, '0');
-    return systemNamed(`many-${String(i).padStart(2, '0')}`, { disks: [{ sizeGiB: 40 }, { sizeGiB: 100 }], network: { net: 'dev-net', ip: 'auto', mac: `00:50:56:03:00:${hex}` } });
+    return systemNamed(`many-${String(i).padStart(2, '0')}`, {
+      disks: [{ sizeGiB: 40 }, { sizeGiB: 100 }],
+      network: { net: 'dev-net', ip: 'auto', mac: `00:50:56:03:00:${hex}` },
+    });
   });
 
 test('15 new systems at the default concurrency: every create succeeds, the next plan is empty', async () => {

@@ -37,13 +37,19 @@ describe.each(SIM_MODES)('%s', (mode) => {
   async function vmsNamed(name: string): Promise<{ ref: string; marked: boolean; power: string }[]> {
     const c = adminClient(sim);
     const sc = await c.serviceContent();
-    const objs = await retrieveView(c, sc.rootFolder, [{ type: 'VirtualMachine', paths: ['name', 'config.extraConfig', 'runtime.powerState'] }]);
+    const objs = await retrieveView(c, sc.rootFolder, [
+      { type: 'VirtualMachine', paths: ['name', 'config.extraConfig', 'runtime.powerState'] },
+    ]);
     await c.logout();
-    return objs.filter((o) => o.props.get('name')?.text === name).map((o) => ({
-      ref: o.obj.value,
-      marked: (o.props.get('config.extraConfig')?.children ?? []).some((ov) => ov.children[0]?.text === 'shipshape.system' && ov.children[1]?.text === name),
-      power: o.props.get('runtime.powerState')!.text,
-    }));
+    return objs
+      .filter((o) => o.props.get('name')?.text === name)
+      .map((o) => ({
+        ref: o.obj.value,
+        marked: (o.props.get('config.extraConfig')?.children ?? []).some(
+          (ov) => ov.children[0]?.text === 'shipshape.system' && ov.children[1]?.text === name,
+        ),
+        power: o.props.get('runtime.powerState')!.text,
+      }));
   }
 
   /** The VMs of that name once the clone the killed child started has landed (a vCenter-like task still runs after the kill). */
@@ -57,13 +63,25 @@ describe.each(SIM_MODES)('%s', (mode) => {
   }
 
   function createAndDie(name: string, mac: string, o: { markInCloneSpec: boolean; dieAfter: 'task' | 'vm' }): void {
-    const r = spawnSync(process.execPath, ['-r', path.join(__dirname, '..', 'helpers', 'ts-register.js'), path.join(__dirname, 'fixtures', 'create-and-die.ts')], {
-      env: { ...process.env, CREATE_AND_DIE: JSON.stringify({ site, name, mac, journalDir: journal.dir, ...o }) }, encoding: 'utf8', timeout: 60_000,
-    });
-    if (r.signal !== 'SIGKILL') throw new Error(`child was expected to die by SIGKILL, got status ${r.status}: ${r.stderr}`);
+    const r = spawnSync(
+      process.execPath,
+      [
+        '-r',
+        path.join(__dirname, '..', 'helpers', 'ts-register.js'),
+        path.join(__dirname, 'fixtures', 'create-and-die.ts'),
+      ],
+      {
+        env: { ...process.env, CREATE_AND_DIE: JSON.stringify({ site, name, mac, journalDir: journal.dir, ...o }) },
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    if (r.signal !== 'SIGKILL')
+      throw new Error(`child was expected to die by SIGKILL, got status ${r.status}: ${r.stderr}`);
   }
 
-  const sys = (name: string, mac: string, state: 'present' | 'absent' = 'present') => systemNamed(name, { state, network: { net: 'dev-net', ip: 'auto', mac } });
+  const sys = (name: string, mac: string, state: 'present' | 'absent' = 'present') =>
+    systemNamed(name, { state, network: { net: 'dev-net', ip: 'auto', mac } });
 
   test('killed after the clone started (marker in the clone spec): the next run converges the same VM and clears the journal', async () => {
     createAndDie('crash-01', '00:50:56:02:00:01', { markInCloneSpec: true, dieAfter: 'task' });
@@ -93,9 +111,16 @@ describe.each(SIM_MODES)('%s', (mode) => {
     createAndDie('crash-03', '00:50:56:02:00:03', { markInCloneSpec: false, dieAfter: 'task' });
     await landed('crash-03');
     // As if killed before the task reference was written.
-    fs.writeFileSync(journal.pathFor('vm', 'crash-03'), JSON.stringify({ system: 'crash-03', startedAt: new Date().toISOString(), detail: {} }));
+    fs.writeFileSync(
+      journal.pathFor('vm', 'crash-03'),
+      JSON.stringify({ system: 'crash-03', startedAt: new Date().toISOString(), detail: {} }),
+    );
     const { report, events } = await applyVms(site, [sys('crash-03', '00:50:56:02:00:03')], journal);
-    expect(events.filter((e) => e.type === 'warn').map((e) => e.error)).toContainEqual(expect.stringMatching(/without shipshape's marker; an interrupted create of this system may have made it, but the journal cannot prove it.*kept the create journal/));
+    expect(events.filter((e) => e.type === 'warn').map((e) => e.error)).toContainEqual(
+      expect.stringMatching(
+        /without shipshape's marker; an interrupted create of this system may have made it, but the journal cannot prove it.*kept the create journal/,
+      ),
+    );
     expect(report.outcomes[0]).toMatchObject({ status: 'blocked' });
     expect(report.ok).toBe(false);
     expect(await vmsNamed('crash-03')).toHaveLength(1);
@@ -125,9 +150,18 @@ describe.each(SIM_MODES)('%s', (mode) => {
   test('a journal that points at a VM that no longer exists is cleared with a warning instead of blocking the create', async () => {
     const mac = '00:50:56:02:00:05';
     fs.mkdirSync(path.dirname(journal.pathFor('vm', 'crash-05')), { recursive: true });
-    fs.writeFileSync(journal.pathFor('vm', 'crash-05'), JSON.stringify({ system: 'crash-05', startedAt: new Date().toISOString(), detail: { task: 'task-999999', vm: 'vm-999999' } }));
+    fs.writeFileSync(
+      journal.pathFor('vm', 'crash-05'),
+      JSON.stringify({
+        system: 'crash-05',
+        startedAt: new Date().toISOString(),
+        detail: { task: 'task-999999', vm: 'vm-999999' },
+      }),
+    );
     const { report, events } = await applyVms(site, [sys('crash-05', mac)], journal);
-    expect(events.filter((e) => e.type === 'warn').map((e) => e.error)).toEqual([expect.stringMatching(/interrupted creating it .*no longer exists; cleared its create journal/)]);
+    expect(events.filter((e) => e.type === 'warn').map((e) => e.error)).toEqual([
+      expect.stringMatching(/interrupted creating it .*no longer exists; cleared its create journal/),
+    ]);
     expect(report).toMatchObject({ ok: true, journalLeft: [] });
     expect(await vmsNamed('crash-05')).toEqual([expect.objectContaining({ marked: true })]);
   });

@@ -56,7 +56,11 @@ async function observed(site: SiteConfig) {
 async function extra(vm: string): Promise<Map<string, string>> {
   const c = adminClient(sim);
   try {
-    const [o] = await retrieveObjects(c, [{ type: 'VirtualMachine', value: vm }], [{ type: 'VirtualMachine', paths: ['config.extraConfig'] }]);
+    const [o] = await retrieveObjects(
+      c,
+      [{ type: 'VirtualMachine', value: vm }],
+      [{ type: 'VirtualMachine', paths: ['config.extraConfig'] }],
+    );
     return lastPerKey(o?.props.get('config.extraConfig'));
   } finally {
     await c.logout();
@@ -66,7 +70,12 @@ async function extra(vm: string): Promise<Map<string, string>> {
 async function edit(vm: string, entries: [string, string][]): Promise<void> {
   const c = adminClient(sim);
   try {
-    await runTask(c, 'ReconfigVM_Task', ref('_this', { type: 'VirtualMachine', value: vm }) + `<spec>${extraConfig(entries)}</spec>`, { timeoutMs: 30_000, what: 'edit by hand' });
+    await runTask(
+      c,
+      'ReconfigVM_Task',
+      ref('_this', { type: 'VirtualMachine', value: vm }) + `<spec>${extraConfig(entries)}</spec>`,
+      { timeoutMs: 30_000, what: 'edit by hand' },
+    );
   } finally {
     await c.logout();
   }
@@ -85,12 +94,23 @@ test('a forged or copied marker is not-owned: reported, never changed or deleted
   const seen = (await observed(sealed)).find((r) => r.id === theirs.id)!;
   expect(seen).toMatchObject({ system: 'intruder-01', owned: false });
   // A tombstone for intruder-01 would delete it: the provider refuses on what the VM carries now.
-  await expect(provider().delete({ ...intruder, state: 'absent' }, { ...seen, owned: true }, ctxFor(sealed))).rejects.toThrow(/refusing to delete VM .* sealed by this site/);
+  await expect(
+    provider().delete({ ...intruder, state: 'absent' }, { ...seen, owned: true }, ctxFor(sealed)),
+  ).rejects.toThrow(/refusing to delete VM .* sealed by this site/);
 
   // Copying the real VM's marker and seal onto another VM does not work either: the seal names the VM.
-  await edit(theirs.id, [['shipshape.system', 'real-01'], ['shipshape.os', 'debian12'], ['shipshape.seal', seal!]]);
+  await edit(theirs.id, [
+    ['shipshape.system', 'real-01'],
+    ['shipshape.os', 'debian12'],
+    ['shipshape.seal', seal!],
+  ]);
   const all = await observed(sealed);
-  expect(all.filter((r) => r.system === 'real-01').map((r) => [r.id, r.owned])).toEqual(expect.arrayContaining([[made.id, true], [theirs.id, false]]));
+  expect(all.filter((r) => r.system === 'real-01').map((r) => [r.id, r.owned])).toEqual(
+    expect.arrayContaining([
+      [made.id, true],
+      [theirs.id, false],
+    ]),
+  );
   // Apply for real-01 converges the real VM only (no "two VMs carry its marker"), and leaves the copy as it was.
   const again = await create({ ...real, cpu: 2 }, sealed);
   expect(again.id).toBe(made.id);
@@ -99,7 +119,7 @@ test('a forged or copied marker is not-owned: reported, never changed or deleted
   expect(still.owned).toBe(false);
 }, 120_000);
 
-test('`ownership seal` migrates an existing site: the VMs its manifests name get this site\'s seal, once', async () => {
+test("`ownership seal` migrates an existing site: the VMs its manifests name get this site's seal, once", async () => {
   const old = systemNamed('old-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:0a:03' } });
   const made = await create(old, legacy);
   expect((await observed(sealed)).find((r) => r.id === made.id)!.owned).toBe(false);

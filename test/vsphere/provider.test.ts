@@ -49,10 +49,17 @@ describe.each(SIM_MODES)('%s', (mode) => {
   async function allVms(): Promise<{ name: string; ref: string; power: string }[]> {
     const c = adminClient(sim);
     const sc = await c.serviceContent();
-    const objs = await retrieveView(c, sc.rootFolder, [{ type: 'VirtualMachine', paths: ['name', 'runtime.powerState', 'config.template'] }]);
+    const objs = await retrieveView(c, sc.rootFolder, [
+      { type: 'VirtualMachine', paths: ['name', 'runtime.powerState', 'config.template'] },
+    ]);
     await c.logout();
-    return objs.filter((o) => o.props.get('config.template')?.text !== 'true')
-      .map((o) => ({ name: o.props.get('name')!.text, ref: o.obj.value, power: o.props.get('runtime.powerState')!.text }));
+    return objs
+      .filter((o) => o.props.get('config.template')?.text !== 'true')
+      .map((o) => ({
+        name: o.props.get('name')!.text,
+        ref: o.obj.value,
+        power: o.props.get('runtime.powerState')!.text,
+      }));
   }
 
   async function observeOne(p: VsphereProvider, name: string): Promise<ObservedResource<VmFields, VmHandle>> {
@@ -63,7 +70,12 @@ describe.each(SIM_MODES)('%s', (mode) => {
   }
 
   async function createSystem(sys: DesiredSystem, p = newProvider()): Promise<ObservedResource<VmFields, VmHandle>> {
-    return p.create(sys, p.desired(sys, { ip: '198.51.100.9', mac: sys.network.mac })!, { ip: '198.51.100.9', mac: sys.network.mac }, ctxFor(site, 'abc123'));
+    return p.create(
+      sys,
+      p.desired(sys, { ip: '198.51.100.9', mac: sys.network.mac })!,
+      { ip: '198.51.100.9', mac: sys.network.mac },
+      ctxFor(site, 'abc123'),
+    );
   }
 
   test('create clones from the template and converges CPU, memory, disk, MAC, port group and power (vcsim drops them from the clone spec)', async () => {
@@ -104,7 +116,9 @@ describe.each(SIM_MODES)('%s', (mode) => {
     const want = p.desired(bigger, { ip: '', mac: '' })!;
     const changes = p.diff(bigger, want, seen);
     expect(changes.filter((c) => c.needsPowerOff).map((c) => c.path)).toEqual(['cpu', 'memoryMiB']);
-    await expect(p.update(bigger, want, seen, changes, { ip: '', mac: '' }, ctxFor(site))).rejects.toThrow(/lifecycle\.powerPolicy: allow-poweroff/);
+    await expect(p.update(bigger, want, seen, changes, { ip: '', mac: '' }, ctxFor(site))).rejects.toThrow(
+      /lifecycle\.powerPolicy: allow-poweroff/,
+    );
     expect((await observeOne(p, 'app-01')).fields.cpu).toBe(2);
 
     const allowed = { ...bigger, lifecycle: { ...bigger.lifecycle, powerPolicy: 'allow-poweroff' as const } };
@@ -113,29 +127,48 @@ describe.each(SIM_MODES)('%s', (mode) => {
   });
 
   test('disks grow and get added online; shrinking is refused and changes nothing', async () => {
-    const sys = systemNamed('db-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:06' }, disks: [{ sizeGiB: 10 }] });
+    const sys = systemNamed('db-01', {
+      network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:06' },
+      disks: [{ sizeGiB: 10 }],
+    });
     await createSystem(sys);
     const grown = { ...sys, disks: [{ sizeGiB: 20 }, { sizeGiB: 5 }] };
     const p = newProvider();
     let seen = await observeOne(p, 'db-01');
     let want = p.desired(grown, { ip: '', mac: '' })!;
     const after = await p.update(grown, want, seen, p.diff(grown, want, seen), { ip: '', mac: '' }, ctxFor(site));
-    expect(after.fields.disks).toEqual([{ sizeGiB: 20, datastore: 'LocalDS_0' }, { sizeGiB: 5, datastore: 'LocalDS_0' }]);
+    expect(after.fields.disks).toEqual([
+      { sizeGiB: 20, datastore: 'LocalDS_0' },
+      { sizeGiB: 5, datastore: 'LocalDS_0' },
+    ]);
     expect(after.fields.power).toBe('poweredOn');
 
     const shrunk = { ...sys, disks: [{ sizeGiB: 15 }, { sizeGiB: 5 }] };
     seen = await observeOne(p, 'db-01');
     want = p.desired(shrunk, { ip: '', mac: '' })!;
     const changes = p.diff(shrunk, want, seen);
-    expect(changes).toEqual([expect.objectContaining({ path: 'disks[0].sizeGiB', from: 20, to: 15, refused: expect.stringMatching(/cannot shrink/) })]);
-    await expect(p.update(shrunk, want, seen, changes, { ip: '', mac: '' }, ctxFor(site))).rejects.toThrow(/cannot shrink to 15 GiB/);
+    expect(changes).toEqual([
+      expect.objectContaining({
+        path: 'disks[0].sizeGiB',
+        from: 20,
+        to: 15,
+        refused: expect.stringMatching(/cannot shrink/),
+      }),
+    ]);
+    await expect(p.update(shrunk, want, seen, changes, { ip: '', mac: '' }, ctxFor(site))).rejects.toThrow(
+      /cannot shrink to 15 GiB/,
+    );
     expect((await observeOne(p, 'db-01')).fields.disks[0]!.sizeGiB).toBe(20);
   });
 
   test('port group and annotation change on the running VM; a new MAC needs power-off and gets it only under allow-poweroff', async () => {
     const sys = systemNamed('net-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:07' } });
     await createSystem(sys);
-    const moved = { ...sys, file: 'systems/moved/net-01.yaml', network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:07', portgroup: 'VM Network' } };
+    const moved = {
+      ...sys,
+      file: 'systems/moved/net-01.yaml',
+      network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:07', portgroup: 'VM Network' },
+    };
     const p = newProvider();
     let seen = await observeOne(p, 'net-01');
     let want = p.desired(moved, { ip: '', mac: '' })!;
@@ -149,8 +182,12 @@ describe.each(SIM_MODES)('%s', (mode) => {
     seen = await observeOne(p, 'net-01');
     want = p.desired(newMac, { ip: '', mac: '' })!;
     const macChange = p.diff(newMac, want, seen);
-    expect(macChange).toEqual([expect.objectContaining({ path: 'mac', from: '00:50:56:01:02:07', to: '00:50:56:01:02:08', needsPowerOff: true })]);
-    await expect(p.update(newMac, want, seen, macChange, { ip: '', mac: '' }, ctxFor(site))).rejects.toThrow(/changing mac 00:50:56:01:02:07→00:50:56:01:02:08 needs the VM powered off/);
+    expect(macChange).toEqual([
+      expect.objectContaining({ path: 'mac', from: '00:50:56:01:02:07', to: '00:50:56:01:02:08', needsPowerOff: true }),
+    ]);
+    await expect(p.update(newMac, want, seen, macChange, { ip: '', mac: '' }, ctxFor(site))).rejects.toThrow(
+      /changing mac 00:50:56:01:02:07→00:50:56:01:02:08 needs the VM powered off/,
+    );
     const allowed = { ...newMac, lifecycle: { ...newMac.lifecycle, powerPolicy: 'allow-poweroff' as const } };
     after = await p.update(allowed, want, seen, macChange, { ip: '', mac: '' }, ctxFor(site));
     expect(after.fields).toMatchObject({ mac: '00:50:56:01:02:08', power: 'poweredOn' });
@@ -161,7 +198,15 @@ describe.each(SIM_MODES)('%s', (mode) => {
     const tpl = (await findByInventoryPath(c, 'DC0/vm/tpl-debian12'))!;
     const folder = (await findByInventoryPath(c, 'DC0/vm/shipshape'))!;
     const pool = (await findByInventoryPath(c, 'DC0/host/DC0_C0/Resources'))!;
-    const vm = await runTask(c, 'CloneVM_Task', ref('_this', tpl) + ref('folder', folder) + text('name', name) + `<spec><location>${ref('pool', pool)}</location><template>false</template><powerOn>false</powerOn></spec>`, { timeoutMs: 30_000, what: 'test clone' });
+    const vm = await runTask(
+      c,
+      'CloneVM_Task',
+      ref('_this', tpl) +
+        ref('folder', folder) +
+        text('name', name) +
+        `<spec><location>${ref('pool', pool)}</location><template>false</template><powerOn>false</powerOn></spec>`,
+      { timeoutMs: 30_000, what: 'test clone' },
+    );
     await c.logout();
     return vm!.text;
   }
@@ -175,8 +220,14 @@ describe.each(SIM_MODES)('%s', (mode) => {
     const foreign = obs.resources.find((r) => r.id === stranger)!;
     expect(foreign).toMatchObject({ system: 'hand-made-01', owned: false });
     const gone = { ...sys, state: 'absent' as const };
-    await expect(p.delete({ ...gone, name: 'hand-made-01' }, foreign, ctxFor(site))).rejects.toThrow(/refusing to delete VM hand-made-01/);
-    await p.delete(gone, obs.resources.find((r) => r.system === 'old-01')!, ctxFor(site));
+    await expect(p.delete({ ...gone, name: 'hand-made-01' }, foreign, ctxFor(site))).rejects.toThrow(
+      /refusing to delete VM hand-made-01/,
+    );
+    await p.delete(
+      gone,
+      obs.resources.find((r) => r.system === 'old-01')!,
+      ctxFor(site),
+    );
     const names = (await allVms()).map((v) => v.name);
     expect(names).toContain('hand-made-01');
     expect(names).not.toContain('old-01');
@@ -201,21 +252,33 @@ describe.each(SIM_MODES)('%s', (mode) => {
   });
 
   test('a replace of a kept VM (poweroff-keep) renames the old VM <name>-retired-<date>, unclaims it, and creates the new one', async () => {
-    const keep = { protect: false, vmOnDelete: 'poweroff-keep' as const, cmdbOnDelete: 'archive' as const, powerPolicy: 'never' as const };
-    const sys = systemNamed('repl-02', { lifecycle: keep, network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:12' } });
+    const keep = {
+      protect: false,
+      vmOnDelete: 'poweroff-keep' as const,
+      cmdbOnDelete: 'archive' as const,
+      powerPolicy: 'never' as const,
+    };
+    const sys = systemNamed('repl-02', {
+      lifecycle: keep,
+      network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:12' },
+    });
     const first = await createSystem(sys);
     const p = newProvider();
     await p.delete(sys, await observeOne(p, 'repl-02'), ctxFor(site));
     const second = await createSystem({ ...sys, os: 'rocky9' }, p);
     expect(second.id).not.toBe(first.id);
     const retired = `repl-02-retired-${new Date().toISOString().slice(0, 10)}`;
-    expect((await allVms()).filter((v) => v.name.startsWith('repl-02'))).toEqual(expect.arrayContaining([
-      { name: retired, ref: first.id, power: 'poweredOff' },
-      { name: 'repl-02', ref: second.id, power: 'poweredOn' },
-    ]));
+    expect((await allVms()).filter((v) => v.name.startsWith('repl-02'))).toEqual(
+      expect.arrayContaining([
+        { name: retired, ref: first.id, power: 'poweredOff' },
+        { name: 'repl-02', ref: second.id, power: 'poweredOn' },
+      ]),
+    );
     const obs = await newProvider().observe(ctxFor(site));
     expect(obs.resources.find((r) => r.id === first.id)).toMatchObject({ system: retired, owned: false });
-    expect(obs.resources.filter((r) => r.system === 'repl-02')).toEqual([expect.objectContaining({ id: second.id, owned: true, fields: expect.objectContaining({ os: 'rocky9' }) })]);
+    expect(obs.resources.filter((r) => r.system === 'repl-02')).toEqual([
+      expect.objectContaining({ id: second.id, owned: true, fields: expect.objectContaining({ os: 'rocky9' }) }),
+    ]);
   });
 
   test('a VM deleted by hand after observe is cloned anew by create in the same run', async () => {
@@ -224,8 +287,14 @@ describe.each(SIM_MODES)('%s', (mode) => {
     const p = newProvider();
     await p.observe(ctxFor(site));
     const c = adminClient(sim);
-    await runTask(c, 'PowerOffVM_Task', ref('_this', { type: 'VirtualMachine', value: first.id }), { timeoutMs: 30_000, what: 'test' });
-    await runTask(c, 'Destroy_Task', ref('_this', { type: 'VirtualMachine', value: first.id }), { timeoutMs: 30_000, what: 'test' });
+    await runTask(c, 'PowerOffVM_Task', ref('_this', { type: 'VirtualMachine', value: first.id }), {
+      timeoutMs: 30_000,
+      what: 'test',
+    });
+    await runTask(c, 'Destroy_Task', ref('_this', { type: 'VirtualMachine', value: first.id }), {
+      timeoutMs: 30_000,
+      what: 'test',
+    });
     await c.logout();
     const again = await createSystem(sys, p);
     expect(again.id).not.toBe(first.id);
@@ -233,12 +302,19 @@ describe.each(SIM_MODES)('%s', (mode) => {
   });
 
   test('lifecycle poweroff-keep powers the VM off and keeps it', async () => {
-    const sys = systemNamed('keep-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:0a' }, lifecycle: { protect: false, vmOnDelete: 'poweroff-keep', cmdbOnDelete: 'archive', powerPolicy: 'never' } });
+    const sys = systemNamed('keep-01', {
+      network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:0a' },
+      lifecycle: { protect: false, vmOnDelete: 'poweroff-keep', cmdbOnDelete: 'archive', powerPolicy: 'never' },
+    });
     await createSystem(sys);
     const p = newProvider();
     const kept = await observeOne(p, 'keep-01');
     await p.delete({ ...sys, state: 'absent' }, kept, ctxFor(site));
-    expect((await allVms()).find((v) => v.ref === kept.id)).toEqual({ name: `keep-01-retired-${new Date().toISOString().slice(0, 10)}`, ref: kept.id, power: 'poweredOff' });
+    expect((await allVms()).find((v) => v.ref === kept.id)).toEqual({
+      name: `keep-01-retired-${new Date().toISOString().slice(0, 10)}`,
+      ref: kept.id,
+      power: 'poweredOff',
+    });
     expect((await p.observe(ctxFor(site))).resources.filter((r) => r.system === 'keep-01')).toEqual([]); // nothing left to delete next run
   });
 
@@ -246,17 +322,27 @@ describe.each(SIM_MODES)('%s', (mode) => {
   test('a VM with the same name but without our marker stops the create with a clear error', async () => {
     await cloneUnmarked('dup-01');
     const sys = systemNamed('dup-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:0b' } });
-    await expect(createSystem(sys)).rejects.toThrow(/a VM named dup-01 already exists in DC0\/vm\/shipshape .* without shipshape's marker/);
+    await expect(createSystem(sys)).rejects.toThrow(
+      /a VM named dup-01 already exists in DC0\/vm\/shipshape .* without shipshape's marker/,
+    );
     expect((await allVms()).filter((v) => v.name === 'dup-01')).toHaveLength(1);
   });
 
   test('a template missing in vCenter names the setting to fix', async () => {
-    const sys = systemNamed('tpl-01', { os: 'missing', network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:0c' } });
-    await expect(createSystem(sys)).rejects.toThrow('vSphere template "DC0/vm/tpl-does-not-exist" not found; check vsphere.templates.missing in shipshape.yaml');
+    const sys = systemNamed('tpl-01', {
+      os: 'missing',
+      network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:0c' },
+    });
+    await expect(createSystem(sys)).rejects.toThrow(
+      'vSphere template "DC0/vm/tpl-does-not-exist" not found; check vsphere.templates.missing in shipshape.yaml',
+    );
   });
 
   test('an invalid login fails observe with a typed InvalidLogin error', async () => {
-    const p = new VsphereProvider({ config: vmsOf(site), secret: async (r) => (r.ref.includes('PASSWORD') ? '' : 'admin') }); // vcsim: only an empty password is invalid
+    const p = new VsphereProvider({
+      config: vmsOf(site),
+      secret: async (r) => (r.ref.includes('PASSWORD') ? '' : 'admin'),
+    }); // vcsim: only an empty password is invalid
     providers.push(p);
     const err = await p.observe(ctxFor(site)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidLoginError);
@@ -268,7 +354,9 @@ describe.each(SIM_MODES)('%s', (mode) => {
     await createSystem(systemNamed('rt-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:0d' } }));
     await createSystem(systemNamed('rt-02', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:0e' } }));
     const second = await p.observe(ctxFor(site));
-    expect(second.resources.filter((r) => r.owned).length).toBeGreaterThan(first.resources.filter((r) => r.owned).length);
+    expect(second.resources.filter((r) => r.owned).length).toBeGreaterThan(
+      first.resources.filter((r) => r.owned).length,
+    );
     expect(second.roundTrips).toBe(first.roundTrips - 3); // the first observe also paid vimServiceVersions.xml, RetrieveServiceContent and Login
   });
 
@@ -295,11 +383,15 @@ describe.each(SIM_MODES)('%s', (mode) => {
     expect(r.fields.power).toBe('poweredOn');
   });
 
-  test('close() logs the run\'s session out on the server', async () => {
+  test("close() logs the run's session out on the server", async () => {
     const watcher = adminClient(sim);
     const sessions = async (): Promise<number> => {
       const sc = await watcher.serviceContent();
-      const [sm] = await retrieveObjects(watcher, [sc.sessionManager], [{ type: 'SessionManager', paths: ['sessionList'] }]);
+      const [sm] = await retrieveObjects(
+        watcher,
+        [sc.sessionManager],
+        [{ type: 'SessionManager', paths: ['sessionList'] }],
+      );
       return sm?.props.get('sessionList')?.children.length ?? 0;
     };
     const before = await sessions();

@@ -16,7 +16,14 @@ import type { SiteConfig } from '../../src/manifest/site';
 import { plan } from '../../src/plan/planner';
 import { renderText } from '../../src/plan/render/text';
 import { VimClient } from '../../src/providers/vsphere/client';
-import { findByInventoryPath, retrieveObjects, retrievePages, retrieveView, runTask, TaskTimeoutError } from '../../src/providers/vsphere/inventory';
+import {
+  findByInventoryPath,
+  retrieveObjects,
+  retrievePages,
+  retrieveView,
+  runTask,
+  TaskTimeoutError,
+} from '../../src/providers/vsphere/inventory';
 import { VsphereProvider } from '../../src/providers/vsphere/provider';
 import { DuplicateNameError } from '../../src/providers/vsphere/soap/faults';
 import { ref, text, type XNode } from '../../src/providers/vsphere/soap/xml';
@@ -56,17 +63,39 @@ async function vmNamed(name: string): Promise<string[]> {
 }
 
 /** plan + apply for the given systems with only the vSphere provider; apply's progress lines as the CLI prints them. */
-async function planAndApply(systems: DesiredSystem[], onLine: (line: string) => void = () => {}): Promise<{ lines: string[]; report: ApplyReport; planned: Plan }> {
+async function planAndApply(
+  systems: DesiredSystem[],
+  onLine: (line: string) => void = () => {},
+): Promise<{ lines: string[]; report: ApplyReport; planned: Plan }> {
   const p = newProvider();
   const ctx = ctxFor(site, 'abc123');
-  const planned = plan({ systems, site, providers: [p], observations: new Map([['vm', await p.observe(ctx)]]), maxDeletes: 3, now: new Date() });
+  const planned = plan({
+    systems,
+    site,
+    providers: [p],
+    observations: new Map([['vm', await p.observe(ctx)]]),
+    maxDeletes: 3,
+    now: new Date(),
+  });
   const lines: string[] = [];
-  const print = progressPrinter((l) => { lines.push(l); onLine(l); }, planned.actions.length);
-  const report = await applyPlan({ plan: planned, systems, providers: [p], observations: new Map([['vm', await p.observe(ctx)]]), ctx, concurrency: 2, retry: { attempts: 1, baseDelayMs: 1 }, onEvent: print });
+  const print = progressPrinter((l) => {
+    lines.push(l);
+    onLine(l);
+  }, planned.actions.length);
+  const report = await applyPlan({
+    plan: planned,
+    systems,
+    providers: [p],
+    observations: new Map([['vm', await p.observe(ctx)]]),
+    ctx,
+    concurrency: 2,
+    retry: { attempts: 1, baseDelayMs: 1 },
+    onEvent: print,
+  });
   return { lines, report, planned };
 }
 
-test('apply of a create whose clone task runs 5 s shows the task\'s progress in its progress lines, then completes', async () => {
+test("apply of a create whose clone task runs 5 s shows the task's progress in its progress lines, then completes", async () => {
   await simControl(sim, 'task-rule', { method: 'CloneVM_Task', name: 'slow-01', delayMs: 5000, count: 1 });
   const sys = systemNamed('slow-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:03:00:01' } });
   const t0 = Date.now();
@@ -75,7 +104,10 @@ test('apply of a create whose clone task runs 5 s shows the task\'s progress in 
   expect(report.ok).toBe(true);
   const clone = lines.filter((l) => l.startsWith('  ⋯ vm         create  slow-01: clone task-'));
   expect(clone[0]).toMatch(/clone task-\d+ (queued|running)/);
-  const pcts = clone.map((l) => / running (\d+)%$/.exec(l)?.[1]).filter((x): x is string => x !== undefined).map(Number);
+  const pcts = clone
+    .map((l) => / running (\d+)%$/.exec(l)?.[1])
+    .filter((x): x is string => x !== undefined)
+    .map(Number);
   expect(pcts.length).toBeGreaterThanOrEqual(3); // polled with backoff up to 2 s: several distinct steps
   expect([...pcts].sort((a, b) => a - b)).toEqual(pcts);
   expect(lines[lines.length - 1]).toMatch(/^ {2}✓ vm {9}create {2}slow-01 \(\d+\.\ds\) \[1\/1\]$/);
@@ -83,17 +115,37 @@ test('apply of a create whose clone task runs 5 s shows the task\'s progress in 
 }, 30_000);
 
 test('a clone that fails after 3 s with a fault in info.error is reported with the fault; nothing is left, the next plan creates again', async () => {
-  await simControl(sim, 'task-rule', { method: 'CloneVM_Task', name: 'fail-01', delayMs: 3000, fault: 'InsufficientMemoryResourcesFault', count: 1 });
+  await simControl(sim, 'task-rule', {
+    method: 'CloneVM_Task',
+    name: 'fail-01',
+    delayMs: 3000,
+    fault: 'InsufficientMemoryResourcesFault',
+    count: 1,
+  });
   const sys = systemNamed('fail-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:03:00:02' } });
   const p = newProvider();
   const t0 = Date.now();
-  const err = await p.create(sys, p.desired(sys, { ip: '', mac: sys.network.mac })!, { ip: '', mac: sys.network.mac }, ctxFor(site)).then(() => new Error('expected a failure'), (e: unknown) => e as Error);
+  const err = await p
+    .create(sys, p.desired(sys, { ip: '', mac: sys.network.mac })!, { ip: '', mac: sys.network.mac }, ctxFor(site))
+    .then(
+      () => new Error('expected a failure'),
+      (e: unknown) => e as Error,
+    );
   expect(Date.now() - t0).toBeGreaterThanOrEqual(3000);
-  expect(err.message).toMatch(/system fail-01: vSphere task task-\d+ \(clone fail-01 from template tpl-debian12\) failed: InsufficientMemoryResourcesFault .*The available Memory resources in the parent resource pool are insufficient for the operation\..*no VM was created, the next run clones again/);
+  expect(err.message).toMatch(
+    /system fail-01: vSphere task task-\d+ \(clone fail-01 from template tpl-debian12\) failed: InsufficientMemoryResourcesFault .*The available Memory resources in the parent resource pool are insufficient for the operation\..*no VM was created, the next run clones again/,
+  );
   expect(await vmNamed('fail-01')).toEqual([]);
   expect(await p.adoptCreated(sys, {}, ctxFor(site))).toBeUndefined(); // the engine's journal entry is cleared: nothing to adopt
   const q = newProvider();
-  const planned = plan({ systems: [sys], site, providers: [q], observations: new Map([['vm', await q.observe(ctxFor(site))]]), maxDeletes: 3, now: new Date() });
+  const planned = plan({
+    systems: [sys],
+    site,
+    providers: [q],
+    observations: new Map([['vm', await q.observe(ctxFor(site))]]),
+    maxDeletes: 3,
+    now: new Date(),
+  });
   expect(planned.actions).toEqual([expect.objectContaining({ system: 'fail-01', kind: 'vm', action: 'create' })]);
   expect(planned.actions[0]!.blocked).toBeUndefined();
 }, 30_000);
@@ -103,9 +155,18 @@ test('a clone still running at its timeout is cancelled (clones are cancelable) 
   const short = siteFor(sim, root, { taskTimeoutSeconds: 1 });
   const sys = systemNamed('stuck-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:03:00:03' } });
   const p = newProvider(short);
-  const err = await p.create(sys, p.desired(sys, { ip: '', mac: sys.network.mac })!, { ip: '', mac: sys.network.mac }, ctxFor(short)).then(() => new Error('expected a failure'), (e: unknown) => e as Error);
-  expect(err.message).toMatch(/vSphere task task-\d+ \(clone stuck-01 .*\) was (queued|running) at \d+% after 1 s; shipshape cancelled it and vCenter rolled it back, so nothing of it is left/);
-  const state = await simControl<{ tasks: { method: string; target: string; state: string; cancelRequested: boolean }[] }>(sim, 'state');
+  const err = await p
+    .create(sys, p.desired(sys, { ip: '', mac: sys.network.mac })!, { ip: '', mac: sys.network.mac }, ctxFor(short))
+    .then(
+      () => new Error('expected a failure'),
+      (e: unknown) => e as Error,
+    );
+  expect(err.message).toMatch(
+    /vSphere task task-\d+ \(clone stuck-01 .*\) was (queued|running) at \d+% after 1 s; shipshape cancelled it and vCenter rolled it back, so nothing of it is left/,
+  );
+  const state = await simControl<{
+    tasks: { method: string; target: string; state: string; cancelRequested: boolean }[];
+  }>(sim, 'state');
   expect(state.tasks.find((t) => t.target === 'stuck-01')).toMatchObject({ state: 'done', cancelRequested: true });
   expect(await vmNamed('stuck-01')).toEqual([]);
 }, 30_000);
@@ -115,9 +176,21 @@ test('a second VM of the same name is refused by the harness (DuplicateName) and
   const tpl = (await findByInventoryPath(c, 'DC0/vm/tpl-debian12'))!;
   const pool = (await findByInventoryPath(c, 'DC0/host/DC0_C0/Resources'))!;
   const folder = (await findByInventoryPath(c, 'DC0/vm'))!;
-  const clone = (name: string) => runTask(c, 'CloneVM_Task', ref('_this', tpl) + ref('folder', folder) + text('name', name) + `<spec><location>${ref('pool', pool)}</location><template>false</template><powerOn>false</powerOn></spec>`, { timeoutMs: 30_000, what: `clone ${name}` });
+  const clone = (name: string) =>
+    runTask(
+      c,
+      'CloneVM_Task',
+      ref('_this', tpl) +
+        ref('folder', folder) +
+        text('name', name) +
+        `<spec><location>${ref('pool', pool)}</location><template>false</template><powerOn>false</powerOn></spec>`,
+      { timeoutMs: 30_000, what: `clone ${name}` },
+    );
   await clone('dup-02');
-  const err = await clone('dup-02').then(() => new Error('expected a failure'), (e: unknown) => e as Error);
+  const err = await clone('dup-02').then(
+    () => new Error('expected a failure'),
+    (e: unknown) => e as Error,
+  );
   expect(err).toBeInstanceOf(DuplicateNameError);
   expect(err.message).toContain("The name 'dup-02' already exists.");
   await c.logout();
@@ -126,8 +199,21 @@ test('a second VM of the same name is refused by the harness (DuplicateName) and
   const inRoot = siteFor(sim, root, { folder: '' });
   const sys = systemNamed('dup-02', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:03:00:04' } });
   const p = newProvider(inRoot);
-  const planned = plan({ systems: [sys], site: inRoot, providers: [p], observations: new Map([['vm', await p.observe(ctxFor(inRoot))]]), maxDeletes: 3, now: new Date() });
-  expect(planned.actions).toEqual([expect.objectContaining({ system: 'dup-02', action: 'noop', blocked: expect.stringMatching(/exists but does not carry shipshape's marker/) })]);
+  const planned = plan({
+    systems: [sys],
+    site: inRoot,
+    providers: [p],
+    observations: new Map([['vm', await p.observe(ctxFor(inRoot))]]),
+    maxDeletes: 3,
+    now: new Date(),
+  });
+  expect(planned.actions).toEqual([
+    expect.objectContaining({
+      system: 'dup-02',
+      action: 'noop',
+      blocked: expect.stringMatching(/exists but does not carry shipshape's marker/),
+    }),
+  ]);
   expect(planned.summary.blocked).toBe(1);
 });
 
@@ -138,7 +224,10 @@ test('a session that expires in the middle of an apply (while the clone runs) is
   let expired = false;
   const { report, lines } = await planAndApply([sys], (line) => {
     // The clone is running on the server: end every session now, as vCenter's idle timeout would.
-    if (!expired && / running /.test(line)) { expired = true; void simControl(sim, 'expire-sessions'); }
+    if (!expired && / running /.test(line)) {
+      expired = true;
+      void simControl(sim, 'expire-sessions');
+    }
   });
   expect(expired).toBe(true);
   expect(report.ok).toBe(true);
@@ -155,7 +244,12 @@ test('a paged read whose session expires between pages starts over with a new vi
   try {
     let pages = 0;
     const names = await retrieveView(c, sc.rootFolder, [{ type: 'VirtualMachine', paths: ['name'] }], 2, (page) => {
-      if (++pages === 1) { const until = Date.now() + 400; while (Date.now() < until) { /* idle longer than the server allows */ } }
+      if (++pages === 1) {
+        const until = Date.now() + 400;
+        while (Date.now() < until) {
+          /* idle longer than the server allows */
+        }
+      }
       return page.map((o) => o.props.get('name')!.text);
     });
     expect(names.sort()).toEqual(all.map((o) => o.props.get('name')!.text).sort());
@@ -169,20 +263,43 @@ test('a paged read whose session expires between pages starts over with a new vi
 test('extraConfig and SetField replace values as vCenter does (vcsim appends)', async () => {
   const c = adminClient(sim);
   const vm = (await findByInventoryPath(c, 'DC0/vm/dup-02'))!;
-  const set = (v: string) => runTask(c, 'ReconfigVM_Task', ref('_this', vm) + `<spec><extraConfig><key>guestinfo.k</key><value xsi:type="xsd:string">${v}</value></extraConfig></spec>`, { timeoutMs: 30_000, what: 'set' });
+  const set = (v: string) =>
+    runTask(
+      c,
+      'ReconfigVM_Task',
+      ref('_this', vm) +
+        `<spec><extraConfig><key>guestinfo.k</key><value xsi:type="xsd:string">${v}</value></extraConfig></spec>`,
+      { timeoutMs: 30_000, what: 'set' },
+    );
   await set('1');
   await set('2');
   const read = async (): Promise<string[]> => {
-    const [o] = await retrieveObjects(c, [vm], [{ type: 'VirtualMachine', paths: ['config.extraConfig', 'customValue'] }]);
-    return [...(o!.props.get('config.extraConfig')?.children ?? []), ...(o!.props.get('customValue')?.children ?? [])]
-      .map((ov: XNode) => `${ov.children.find((x) => x.name === 'key')!.text}=${ov.children.find((x) => x.name === 'value')!.text}`);
+    const [o] = await retrieveObjects(
+      c,
+      [vm],
+      [{ type: 'VirtualMachine', paths: ['config.extraConfig', 'customValue'] }],
+    );
+    return [
+      ...(o!.props.get('config.extraConfig')?.children ?? []),
+      ...(o!.props.get('customValue')?.children ?? []),
+    ].map(
+      (ov: XNode) =>
+        `${ov.children.find((x) => x.name === 'key')!.text}=${ov.children.find((x) => x.name === 'value')!.text}`,
+    );
   };
   expect((await read()).filter((kv) => kv.startsWith('guestinfo.k='))).toEqual(['guestinfo.k=2']);
   await set('');
   expect((await read()).filter((kv) => kv.startsWith('guestinfo.k='))).toEqual([]);
-  const def = await c.call('AddCustomFieldDef', '<_this type="CustomFieldsManager">CustomFieldsManager</_this><name>owner</name><moType>VirtualMachine</moType>');
+  const def = await c.call(
+    'AddCustomFieldDef',
+    '<_this type="CustomFieldsManager">CustomFieldsManager</_this><name>owner</name><moType>VirtualMachine</moType>',
+  );
   const key = def.children[0]!.children.find((x) => x.name === 'key')!.text;
-  for (const v of ['team-a', 'team-b']) await c.call('SetField', `<_this type="CustomFieldsManager">CustomFieldsManager</_this>${ref('entity', vm)}<key>${key}</key><value>${v}</value>`);
+  for (const v of ['team-a', 'team-b'])
+    await c.call(
+      'SetField',
+      `<_this type="CustomFieldsManager">CustomFieldsManager</_this>${ref('entity', vm)}<key>${key}</key><value>${v}</value>`,
+    );
   expect((await read()).filter((kv) => kv.startsWith(`${key}=`))).toEqual([`${key}=team-b`]);
   await c.logout();
 });
@@ -191,12 +308,24 @@ test('a reconfigure still running at its timeout is left running (vCenter cannot
   await simControl(sim, 'task-rule', { method: 'ReconfigVM_Task', name: 'dup-02', delayMs: 3000, count: 1 });
   const c = adminClient(sim);
   const vm = (await findByInventoryPath(c, 'DC0/vm/dup-02'))!;
-  const err = await runTask(c, 'ReconfigVM_Task', ref('_this', vm) + '<spec><annotation>slow</annotation></spec>', { timeoutMs: 1000, what: 'reconfigure dup-02' })
-    .then(() => new Error('expected a failure'), (e: unknown) => e as Error);
+  const err = await runTask(c, 'ReconfigVM_Task', ref('_this', vm) + '<spec><annotation>slow</annotation></spec>', {
+    timeoutMs: 1000,
+    what: 'reconfigure dup-02',
+  }).then(
+    () => new Error('expected a failure'),
+    (e: unknown) => e as Error,
+  );
   expect(err).toBeInstanceOf(TaskTimeoutError);
-  expect(err.message).toMatch(/vSphere task task-\d+ \(reconfigure dup-02\) still (queued|running) at \d+% after 1 s; vCenter cannot cancel this kind of task, so it is still running and may finish/);
-  const state = await simControl<{ tasks: { method: string; target: string; cancelRequested: boolean }[] }>(sim, 'state');
-  expect(state.tasks.filter((t) => t.method === 'ReconfigVM_Task' && t.target === 'dup-02').every((t) => !t.cancelRequested)).toBe(true);
+  expect(err.message).toMatch(
+    /vSphere task task-\d+ \(reconfigure dup-02\) still (queued|running) at \d+% after 1 s; vCenter cannot cancel this kind of task, so it is still running and may finish/,
+  );
+  const state = await simControl<{ tasks: { method: string; target: string; cancelRequested: boolean }[] }>(
+    sim,
+    'state',
+  );
+  expect(
+    state.tasks.filter((t) => t.method === 'ReconfigVM_Task' && t.target === 'dup-02').every((t) => !t.cancelRequested),
+  ).toBe(true);
   await c.logout();
 });
 
@@ -222,21 +351,40 @@ describe('2,500 VMs', () => {
     expect(Date.now() - before).toBeLessThan(30_000);
     expect(await simControl<{ openTokens: number }>(big, 'state')).toMatchObject({ openTokens: 0 });
     expect(obs.about).toEqual({ server: 'VMware vCenter Server 8.0.2 build-22385739', apiVersion: '8.0.2.0' });
-    const planned = plan({ systems: [], site: bigSite, providers: [p], observations: new Map([['vm', obs]]), maxDeletes: 3, now: new Date() });
-    expect(renderText(planned, { colour: false })).toContain('vm: server VMware vCenter Server 8.0.2 build-22385739, apiVersion 8.0.2.0');
+    const planned = plan({
+      systems: [],
+      site: bigSite,
+      providers: [p],
+      observations: new Map([['vm', obs]]),
+      maxDeletes: 3,
+      now: new Date(),
+    });
+    expect(renderText(planned, { colour: false })).toContain(
+      'vm: server VMware vCenter Server 8.0.2 build-22385739, apiVersion 8.0.2.0',
+    );
   }, 120_000);
 
   test('a reader that stops after the first page cancels the rest (CancelRetrievePropertiesEx)', async () => {
     const c = new VimClient({ url: big.url, username: 'admin', password: 'x', tls: { caFile: big.caFile } });
     const sc = await c.serviceContent();
-    const view = (await c.call('CreateContainerView', ref('_this', sc.viewManager) + ref('container', sc.rootFolder) + '<type>VirtualMachine</type><recursive>true</recursive>')).children[0]!;
+    const view = (
+      await c.call(
+        'CreateContainerView',
+        ref('_this', sc.viewManager) +
+          ref('container', sc.rootFolder) +
+          '<type>VirtualMachine</type><recursive>true</recursive>',
+      )
+    ).children[0]!;
     const before = await simControl<{ cancelledTokens: number }>(big, 'state');
     const spec = `<propSet><type>VirtualMachine</type><pathSet>name</pathSet></propSet><objectSet>${ref('obj', { type: 'ContainerView', value: view.text })}<skip>true</skip><selectSet xsi:type="TraversalSpec"><name>v</name><type>ContainerView</type><path>view</path><skip>false</skip></selectSet></objectSet>`;
     for await (const page of retrievePages(c, spec, 500)) {
       expect(page.length).toBeLessThanOrEqual(500);
       break;
     }
-    expect(await simControl(big, 'state')).toMatchObject({ openTokens: 0, cancelledTokens: before.cancelledTokens + 1 });
+    expect(await simControl(big, 'state')).toMatchObject({
+      openTokens: 0,
+      cancelledTokens: before.cancelledTokens + 1,
+    });
     await c.logout();
   }, 60_000);
 });

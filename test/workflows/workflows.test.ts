@@ -18,7 +18,12 @@ const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as
 const site = tempDir('workflows-site');
 const gh = join(site, '.github', 'workflows');
 const read = (f: string) => readFileSync(join(site, f), 'utf8');
-const WRITE_SECRETS = ['SHIPSHAPE_VSPHERE_PASSWORD', 'SHIPSHAPE_IDOIT_API_KEY', 'SHIPSHAPE_SSH_KEY', 'SHIPSHAPE_TSIG_KEY'];
+const WRITE_SECRETS = [
+  'SHIPSHAPE_VSPHERE_PASSWORD',
+  'SHIPSHAPE_IDOIT_API_KEY',
+  'SHIPSHAPE_SSH_KEY',
+  'SHIPSHAPE_TSIG_KEY',
+];
 
 beforeAll(async () => {
   expect((await runCli(['init', site])).code).toBe(0);
@@ -30,11 +35,14 @@ describe('GitHub workflows', () => {
   let files: string[];
   beforeAll(async () => {
     lint = await createLinter();
-    files = readdirSync(gh).filter((f) => f.endsWith('.yml')).sort();
+    files = readdirSync(gh)
+      .filter((f) => f.endsWith('.yml'))
+      .sort();
   });
 
   it('the linter catches a broken workflow (so a clean result means something)', () => {
-    const broken = 'on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope_nope }}\n        shell: nosuchshell\n    timeout: 5\n';
+    const broken =
+      'on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope_nope }}\n        shell: nosuchshell\n    timeout: 5\n';
     expect(lint(broken, 'broken.yml').length).toBeGreaterThan(0);
   });
 
@@ -50,9 +58,12 @@ describe('GitHub workflows', () => {
     for (const f of files) {
       const wf = parse(read(`.github/workflows/${f}`));
       expect(wf.env.SHIPSHAPE_PACKAGE).toBe(`shipshape@${version}`);
-      const steps = Object.values(wf.jobs as Record<string, { steps: { uses?: string; with?: Record<string, unknown>; run?: string }[] }>).flatMap((j) => j.steps);
+      const steps = Object.values(
+        wf.jobs as Record<string, { steps: { uses?: string; with?: Record<string, unknown>; run?: string }[] }>,
+      ).flatMap((j) => j.steps);
       for (const s of steps.filter((s) => s.uses)) expect(`${f}: ${s.uses}`).toMatch(/@[0-9a-f]{40}$/);
-      for (const s of steps.filter((s) => s.uses?.startsWith('actions/checkout@'))) expect(s.with?.['persist-credentials']).toBe(false);
+      for (const s of steps.filter((s) => s.uses?.startsWith('actions/checkout@')))
+        expect(s.with?.['persist-credentials']).toBe(false);
       const runs = steps.map((s) => s.run ?? '').join('\n');
       expect(runs).not.toMatch(/npm (ci|run build)|node bin\/shipshape/); // nothing is built from the repo
       // The package is installed before the checkout, so no .npmrc of the branch takes part.

@@ -32,7 +32,11 @@ export interface ApplyOptions extends SourceOptions {
 export async function applyCommand(opts: ApplyOptions, io: Io, log: Logger): Promise<number> {
   const { report } = await applyOnce(opts, io, log);
   // The exit code says why (outcome.ts): 3 blocked only, 4 credentials refused, 5 unreachable, 1 other failures.
-  if (report && !report.ok) throw new ExitError(exitCodeFor(report.outcomes.flatMap((o) => (o.error ? [o.error.code] : ['failed' as const]))), '');
+  if (report && !report.ok)
+    throw new ExitError(
+      exitCodeFor(report.outcomes.flatMap((o) => (o.error ? [o.error.code] : ['failed' as const]))),
+      '',
+    );
   return 0;
 }
 
@@ -40,36 +44,86 @@ export async function applyCommand(opts: ApplyOptions, io: Io, log: Logger): Pro
 async function observeAgain(fresh: Awaited<ReturnType<typeof freshPlan>>, opts: ApplyOptions) {
   const { loaded, providers, ctx } = fresh;
   const observations = await observeAll(providers, ctx, loaded.repo.systems);
-  const plan = makePlan({ systems: loaded.repo.systems, site: loaded.repo.site, providers, observations, maxDeletes: opts.maxDeletes ?? loaded.repo.site.defaults.maxDeletes, now: new Date(), ...(loaded.commit ? { commit: loaded.commit } : {}) });
+  const plan = makePlan({
+    systems: loaded.repo.systems,
+    site: loaded.repo.site,
+    providers,
+    observations,
+    maxDeletes: opts.maxDeletes ?? loaded.repo.site.defaults.maxDeletes,
+    now: new Date(),
+    ...(loaded.commit ? { commit: loaded.commit } : {}),
+  });
   return { plan, dir: loaded.dir, systems: loaded.repo.systems, observations };
 }
 
 /** One apply run: the plan it made and, when anything was to be done, the report. Used by `apply` and `serve`. */
-export async function applyOnce(opts: ApplyOptions, io: Io, log: Logger, signal?: AbortSignal): Promise<{ plan: Plan; report?: ApplyReport }> {
+export async function applyOnce(
+  opts: ApplyOptions,
+  io: Io,
+  log: Logger,
+  signal?: AbortSignal,
+): Promise<{ plan: Plan; report?: ApplyReport }> {
   const rec = startRecorder('apply', opts, io);
-  return recorded(rec, () => applyRun(opts, io, log, rec, signal), (r) => (r.report ? { report: r.report } : {}));
+  return recorded(
+    rec,
+    () => applyRun(opts, io, log, rec, signal),
+    (r) => (r.report ? { report: r.report } : {}),
+  );
 }
 
-async function applyRun(opts: ApplyOptions, io: Io, log: Logger, rec: RunRecorder, signal?: AbortSignal): Promise<{ plan: Plan; report?: ApplyReport }> {
+async function applyRun(
+  opts: ApplyOptions,
+  io: Io,
+  log: Logger,
+  rec: RunRecorder,
+  signal?: AbortSignal,
+): Promise<{ plan: Plan; report?: ApplyReport }> {
   // The lock file names the source: without the credentials a --repo URL may carry.
-  const lock = await acquireLockWaiting(stateDir(opts.stateDir), redact(`apply ${opts.repo ?? opts.dir}`), opts.waitLockMs ?? 0, io.err);
-  if (lock.tookOverFrom) io.err(`took over the stale lock ${lock.path} of "${lock.tookOverFrom.command}" (since ${lock.tookOverFrom.startedAt}): ${lock.tookOverFrom.reason}`);
+  const lock = await acquireLockWaiting(
+    stateDir(opts.stateDir),
+    redact(`apply ${opts.repo ?? opts.dir}`),
+    opts.waitLockMs ?? 0,
+    io.err,
+  );
+  if (lock.tookOverFrom)
+    io.err(
+      `took over the stale lock ${lock.path} of "${lock.tookOverFrom.command}" (since ${lock.tookOverFrom.startedAt}): ${lock.tookOverFrom.reason}`,
+    );
   try {
-    const fresh = await freshPlan(opts, io, log, async (loaded, providers, ctx) => {
-      const journal = CreateJournal.forRepo(stateDir(opts.stateDir), loaded.dir, log);
-      await resolveInterrupted({ journal, providers, systems: loaded.repo.systems, ctx, onEvent: progressPrinter(io.err, 0) });
-    }, rec);
+    const fresh = await freshPlan(
+      opts,
+      io,
+      log,
+      async (loaded, providers, ctx) => {
+        const journal = CreateJournal.forRepo(stateDir(opts.stateDir), loaded.dir, log);
+        await resolveInterrupted({
+          journal,
+          providers,
+          systems: loaded.repo.systems,
+          ctx,
+          onEvent: progressPrinter(io.err, 0),
+        });
+      },
+      rec,
+    );
     const { plan, providers, observations, loaded, source } = fresh;
     const ctx = signal ? { ...fresh.ctx, signal } : fresh.ctx;
     try {
       if (opts.planFile) {
         const saved = parsePlanJson(readFileSync(opts.planFile, 'utf8'), opts.planFile);
-        if (saved.readOnly) throw new UserError(`${opts.planFile} is a read-only review plan (--read-only/--base): it was made without the role checks and, with --base, from other trusted files; nothing was applied. Apply a plan made without them`);
+        if (saved.readOnly)
+          throw new UserError(
+            `${opts.planFile} is a read-only review plan (--read-only/--base): it was made without the role checks and, with --base, from other trusted files; nothing was applied. Apply a plan made without them`,
+          );
         if (saved.desiredDigest !== plan.desiredDigest) {
-          throw new UserError(`${opts.planFile} was made from other manifests than ${loaded.dir} holds now; make a new plan`);
+          throw new UserError(
+            `${opts.planFile} was made from other manifests than ${loaded.dir} holds now; make a new plan`,
+          );
         }
         if (saved.observedDigest !== plan.observedDigest) {
-          throw new UserError(`the world changed since ${opts.planFile} was made (${saved.createdAt}); nothing was applied. Make a new plan and review it`);
+          throw new UserError(
+            `the world changed since ${opts.planFile} was made (${saved.createdAt}); nothing was applied. Make a new plan and review it`,
+          );
         }
       }
       io.err(renderText(plan, { colour: false }).trimEnd());
@@ -96,9 +150,15 @@ async function applyRun(opts: ApplyOptions, io: Io, log: Logger, rec: RunRecorde
       const lines = report.outcomes
         .filter((o) => o.status !== 'unchanged')
         .map((o) => `${o.status.padEnd(8)} ${o.system}${o.error ? `: ${o.error.kind}: ${o.error.message}` : ''}`);
-      if (report.journalLeft.length) lines.push(`create journal entries kept for the next run: ${report.journalLeft.join(', ')}`);
+      if (report.journalLeft.length)
+        lines.push(`create journal entries kept for the next run: ${report.journalLeft.join(', ')}`);
       const a = report.applied;
-      io.out([...lines, `Applied: ${a.create} created, ${a.update} updated, ${a.replace} replaced, ${a.delete} deleted${report.ok ? '' : '; some systems failed (see above)'}`].join('\n') + '\n');
+      io.out(
+        [
+          ...lines,
+          `Applied: ${a.create} created, ${a.update} updated, ${a.replace} replaced, ${a.delete} deleted${report.ok ? '' : '; some systems failed (see above)'}`,
+        ].join('\n') + '\n',
+      );
       await rec.observedAfter(() => observeAgain(fresh, opts));
       return { plan, report };
     } finally {

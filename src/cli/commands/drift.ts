@@ -11,9 +11,18 @@ import { recorded, startRecorder } from '../record';
 import { freshPlan, type SourceOptions } from './plan';
 
 /** `shipshape drift`: read-only; exit 2 when something changed behind git's back. */
-export async function driftCommand(opts: SourceOptions & { format: 'text' | 'markdown' | 'json'; out?: string }, io: Io, log: Logger): Promise<number> {
+export async function driftCommand(
+  opts: SourceOptions & { format: 'text' | 'markdown' | 'json'; out?: string },
+  io: Io,
+  log: Logger,
+): Promise<number> {
   const report = await driftOnce(opts, io, log);
-  const text = opts.format === 'json' ? renderDriftJson(report) : opts.format === 'markdown' ? renderDriftMarkdown(report) : renderDriftText(report);
+  const text =
+    opts.format === 'json'
+      ? renderDriftJson(report)
+      : opts.format === 'markdown'
+        ? renderDriftMarkdown(report)
+        : renderDriftText(report);
   writeOut(io, text, opts.out);
   return report.drifted ? 2 : 0;
 }
@@ -21,14 +30,24 @@ export async function driftCommand(opts: SourceOptions & { format: 'text' | 'mar
 /** One drift check, keeping the first-seen history in the state dir. Used by `drift` and `serve`. */
 export async function driftOnce(opts: SourceOptions, io: Io, log: Logger): Promise<DriftReport> {
   const rec = startRecorder('drift', opts, io);
-  return recorded(rec, () => driftRun(opts, io, log, rec), (drift) => ({ drift }));
+  return recorded(
+    rec,
+    () => driftRun(opts, io, log, rec),
+    (drift) => ({ drift }),
+  );
 }
 
 async function driftRun(opts: SourceOptions, io: Io, log: Logger, rec: RunRecorder): Promise<DriftReport> {
   const { plan, providers, observations } = await freshPlan(opts, io, log, undefined, rec);
   await closeAll(providers, log);
   const historyFile = join(stateDir(opts.stateDir), 'drift-history.json');
-  const { report, history } = driftReport(plan, readJsonFile<DriftHistory>(historyFile, {}), new Date(), observations, identitiesOf(providers));
+  const { report, history } = driftReport(
+    plan,
+    readJsonFile<DriftHistory>(historyFile, {}),
+    new Date(),
+    observations,
+    identitiesOf(providers),
+  );
   writeJsonFile(historyFile, history);
   return report;
 }

@@ -25,10 +25,15 @@ function files(dir: string, base = dir): string[] {
 export function initCommand(dir: string, io: Io): number {
   const target = resolve(dir);
   const source = join(packageRoot(), 'templates', 'site');
-  const plan = files(source).sort().map((rel) => ({ rel, to: RENAMED[rel] ?? rel }));
+  const plan = files(source)
+    .sort()
+    .map((rel) => ({ rel, to: RENAMED[rel] ?? rel }));
   const taken = plan.filter((f) => existsSync(join(target, f.to))).map((f) => f.to);
   if (taken.length) {
-    throw new ExitError(1, `error: ${target} already holds ${taken.slice(0, 5).join(', ')}${taken.length > 5 ? ` and ${taken.length - 5} more` : ''}; init never overwrites a site. Run it in an empty folder.`);
+    throw new ExitError(
+      1,
+      `error: ${target} already holds ${taken.slice(0, 5).join(', ')}${taken.length > 5 ? ` and ${taken.length - 5} more` : ''}; init never overwrites a site. Run it in an empty folder.`,
+    );
   }
   const v = version();
   for (const f of plan) {

@@ -37,16 +37,25 @@ export async function labStatusCommand(opts: { dir: string; json?: boolean }, io
   const { record, daemons } = labState(root);
   const allUp = daemons.length > 0 && daemons.every((d) => d.running);
   if (opts.json) {
-    io.out(JSON.stringify({ running: allUp, startedAt: record?.startedAt ?? null, daemons, notes: record?.notes ?? [] }, null, 2) + '\n');
+    io.out(
+      JSON.stringify(
+        { running: allUp, startedAt: record?.startedAt ?? null, daemons, notes: record?.notes ?? [] },
+        null,
+        2,
+      ) + '\n',
+    );
     return allUp ? 0 : 3;
   }
   if (!record) {
     io.out('the lab is not running (start it: shipshape lab up)\n');
     return 3;
   }
-  io.out(`lab started ${record.startedAt}: ${allUp ? 'running' : 'NOT fully running (shipshape lab down, then lab up)'}\n`);
+  io.out(
+    `lab started ${record.startedAt}: ${allUp ? 'running' : 'NOT fully running (shipshape lab down, then lab up)'}\n`,
+  );
   const w = Math.max(...daemons.map((d) => d.name.length));
-  for (const d of daemons) io.out(`  ${d.name.padEnd(w)}  ${d.running ? 'running' : 'stopped'}  pid ${d.pid}  ${d.where}  log ${d.log}\n`);
+  for (const d of daemons)
+    io.out(`  ${d.name.padEnd(w)}  ${d.running ? 'running' : 'stopped'}  pid ${d.pid}  ${d.where}  log ${d.log}\n`);
   for (const n of record.notes.length ? record.notes : []) io.out(`  note: ${n}\n`);
   return allUp ? 0 : 3;
 }

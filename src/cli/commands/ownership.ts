@@ -10,17 +10,27 @@ import { ExitError } from '../errors';
 import type { Io } from '../io';
 import { closeAll, loadValid, providerContext, providersFor, stateDir } from '../pipeline';
 
-export async function ownershipSealCommand(opts: { dir: string; stateDir?: string }, io: Io, log: Logger): Promise<number> {
+export async function ownershipSealCommand(
+  opts: { dir: string; stateDir?: string },
+  io: Io,
+  log: Logger,
+): Promise<number> {
   const loaded = await loadValid(opts.dir, io.err);
-  if (!loaded.repo.site.ownership) throw new ExitError(1, 'shipshape.yaml has no ownership: section (siteId, key): add it first, then seal');
+  if (!loaded.repo.site.ownership)
+    throw new ExitError(1, 'shipshape.yaml has no ownership: section (siteId, key): add it first, then seal');
   const providers = providersFor(loaded, log, stateDir(opts.stateDir));
   try {
     const vm = providers.find((p): p is VsphereProvider => p instanceof VsphereProvider);
     if (!vm) throw new ExitError(1, 'shipshape.yaml has no vsphere: section; there are no VM markers to seal');
-    const { sealed, skipped } = await vm.sealMarkers(providerContext(loaded, log), new Set(loaded.repo.systems.map((s) => s.name)));
+    const { sealed, skipped } = await vm.sealMarkers(
+      providerContext(loaded, log),
+      new Set(loaded.repo.systems.map((s) => s.name)),
+    );
     for (const s of sealed) io.out(`sealed ${s}\n`);
     for (const s of skipped) io.err(`not sealed: ${s}`);
-    io.out(`${sealed.length} marker${sealed.length === 1 ? '' : 's'} sealed${skipped.length ? `, ${skipped.length} left for you to resolve` : ''}\n`);
+    io.out(
+      `${sealed.length} marker${sealed.length === 1 ? '' : 's'} sealed${skipped.length ? `, ${skipped.length} left for you to resolve` : ''}\n`,
+    );
     return skipped.length ? 1 : 0;
   } finally {
     await closeAll(providers, log);

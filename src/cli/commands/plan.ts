@@ -10,7 +10,16 @@ import type { Io } from '../io';
 import { writeOut } from '../io';
 import type { RunRecorder } from '../../history/recorder';
 import { recorded, startRecorder, type RecordOptions } from '../record';
-import { closeAll, headCommit, loadValid, observeAll, providerContext, providersFor, stateDir, type Loaded } from '../pipeline';
+import {
+  closeAll,
+  headCommit,
+  loadValid,
+  observeAll,
+  providerContext,
+  providersFor,
+  stateDir,
+  type Loaded,
+} from '../pipeline';
 import { composeTrusted } from '../../source/trusted';
 import { ExitError } from '../errors';
 
@@ -42,7 +51,9 @@ export async function resolveSource(opts: SourceOptions, io: Io): Promise<{ dir:
   const state = stateDir(opts.stateDir);
   const git: GitSource = { url: opts.repo, ref: opts.ref ?? 'main', cacheDir: join(state, 'repos'), stateDir: state };
   const synced = await syncRepo(git);
-  io.err(`source: ${splitUserinfo(opts.repo).url} ${git.ref} at ${synced.commit.slice(0, 12)}${synced.lastApplied && synced.lastApplied !== synced.commit ? ` (last applied ${synced.lastApplied.slice(0, 12)})` : ''}`);
+  io.err(
+    `source: ${splitUserinfo(opts.repo).url} ${git.ref} at ${synced.commit.slice(0, 12)}${synced.lastApplied && synced.lastApplied !== synced.commit ? ` (last applied ${synced.lastApplied.slice(0, 12)})` : ''}`,
+  );
   return { dir: synced.dir, git };
 }
 
@@ -91,11 +102,18 @@ export function renderPlan(plan: Plan, format: PlanOptions['format'], io: Io): s
 export async function planCommand(opts: PlanOptions, io: Io, log: Logger): Promise<number> {
   const rec = startRecorder('plan', opts, io);
   // A merge-request plan (--base) is recorded as a run, but its composed repo is not the estate: no snapshot.
-  let plan = await recorded(rec, async () => (opts.base ? await mergeRequestPlan(opts, opts.base, io, log) : await (async () => {
-    const fresh = await freshPlan(opts, io, log, undefined, rec);
-    await closeAll(fresh.providers, log);
-    return fresh.plan;
-  })()), () => ({}));
+  let plan = await recorded(
+    rec,
+    async () =>
+      opts.base
+        ? await mergeRequestPlan(opts, opts.base, io, log)
+        : await (async () => {
+            const fresh = await freshPlan(opts, io, log, undefined, rec);
+            await closeAll(fresh.providers, log);
+            return fresh.plan;
+          })(),
+    () => ({}),
+  );
   if (opts.readOnly) plan = { ...plan, readOnly: true };
   writeOut(io, renderPlan(plan, opts.format, io), opts.out);
   const changes = plan.actions.some((a) => a.action !== 'noop' || a.blocked);
@@ -110,18 +128,28 @@ async function mergeRequestPlan(opts: PlanOptions, base: string, io: Io, log: Lo
   const checkout = await resolveSource(opts, io);
   const trusted = await composeTrusted(checkout.dir, base);
   try {
-    if (trusted.notUsed.length) io.err(`changes to trusted files, not used for this plan; applied only after merge: ${trusted.notUsed.map((c) => c.file).join(', ')}`);
-    const fresh = await freshPlan({ ...opts, dir: trusted.dir, repo: undefined, readOnly: true }, io, log).catch((e: unknown) => {
-      if (e instanceof ExitError && e.code === 1) {
-        throw new ExitError(1, `${e.message.replace(trusted.dir, `the merge-request repo (site config, roles and OS catalog from ${base}; systems/ and profiles/ from the branch)`)}` +
-          ' A system that needs a role or OS entry the branch adds can be planned once that change is merged.');
-      }
-      throw e;
-    });
+    if (trusted.notUsed.length)
+      io.err(
+        `changes to trusted files, not used for this plan; applied only after merge: ${trusted.notUsed.map((c) => c.file).join(', ')}`,
+      );
+    const fresh = await freshPlan({ ...opts, dir: trusted.dir, repo: undefined, readOnly: true }, io, log).catch(
+      (e: unknown) => {
+        if (e instanceof ExitError && e.code === 1) {
+          throw new ExitError(
+            1,
+            `${e.message.replace(trusted.dir, `the merge-request repo (site config, roles and OS catalog from ${base}; systems/ and profiles/ from the branch)`)}` +
+              ' A system that needs a role or OS entry the branch adds can be planned once that change is merged.',
+          );
+        }
+        throw e;
+      },
+    );
     await closeAll(fresh.providers, log);
     const changed = await changedFiles(checkout.dir, base);
     const affected = affectedSystems(fresh.loaded.repo.systems, changed);
-    io.err(`planning ${affected.size} system(s) touched since ${base} (${changed.length} file(s) changed); trusted files from ${base} (${trusted.baseCommit.slice(0, 12)})`);
+    io.err(
+      `planning ${affected.size} system(s) touched since ${base} (${changed.length} file(s) changed); trusted files from ${base} (${trusted.baseCommit.slice(0, 12)})`,
+    );
     const commit = await headCommit(checkout.dir);
     return {
       ...scopePlan(fresh.plan, affected),

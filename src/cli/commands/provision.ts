@@ -9,12 +9,23 @@ import type { Io } from '../io';
 import { loadValid, stateDir, type Loaded } from '../pipeline';
 
 /** The site's provisioning server with its settings; shared by `provision` and `serve`. */
-export async function startSiteProvisioning(loaded: Loaded, p: ProvisioningSite, state: string, log: Logger, listen?: string): Promise<ProvisioningServer> {
+export async function startSiteProvisioning(
+  loaded: Loaded,
+  p: ProvisioningSite,
+  state: string,
+  log: Logger,
+  listen?: string,
+): Promise<ProvisioningServer> {
   const read = (what: string, file: string) =>
     fs.readFile(path.resolve(loaded.dir, file)).catch((e: NodeJS.ErrnoException) => {
-      throw new ExitError(1, `provisioning.tls.${what} ${file} cannot be read (${e.code}); fix the path in shipshape.yaml`);
+      throw new ExitError(
+        1,
+        `provisioning.tls.${what} ${file} cannot be read (${e.code}); fix the path in shipshape.yaml`,
+      );
     });
-  const tls = p.tls ? { cert: await read('certFile', p.tls.certFile), key: await read('keyFile', p.tls.keyFile) } : undefined;
+  const tls = p.tls
+    ? { cert: await read('certFile', p.tls.certFile), key: await read('keyFile', p.tls.keyFile) }
+    : undefined;
   return startProvisioningServer({
     // The lab's installer stand-in asks from loopback for systems whose addresses are documentation ranges.
     labLoopback: loaded.repo.site.lab,
@@ -31,10 +42,18 @@ export async function startSiteProvisioning(loaded: Loaded, p: ProvisioningSite,
 }
 
 /** `shipshape provision`: the provisioning server alone (`shipshape serve` runs the same one), until SIGINT/SIGTERM. */
-export async function provisionCommand(opts: { dir: string; listen?: string; stateDir?: string }, io: Io, log: Logger): Promise<number> {
+export async function provisionCommand(
+  opts: { dir: string; listen?: string; stateDir?: string },
+  io: Io,
+  log: Logger,
+): Promise<number> {
   const loaded = await loadValid(opts.dir, io.err);
   const p = loaded.repo.site.provisioning;
-  if (!p) throw new ExitError(1, 'shipshape.yaml has no provisioning: section (listen, baseUrl, mirrors); there is nothing to serve');
+  if (!p)
+    throw new ExitError(
+      1,
+      'shipshape.yaml has no provisioning: section (listen, baseUrl, mirrors); there is nothing to serve',
+    );
   const srv = await startSiteProvisioning(loaded, p, stateDir(opts.stateDir), log, opts.listen);
   io.err(`provisioning server on ${srv.url} (installers reach it as ${p.baseUrl}); Ctrl-C stops it`);
   await new Promise<void>((resolve) => {

@@ -61,12 +61,18 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
     io.err(`reconcile (${opts.mode}): ${reason}`);
     let result: LastRun['result'] = 'ok';
     // A CLI apply on this host holds the lock for a while: the scheduled run waits for it rather than failing.
-    const runOpts = { ...opts, trigger: reason, waitLockMs: 10 * 60_000, onRecorded: (r: RunRecord) => io.err(resultLine(r)) };
+    const runOpts = {
+      ...opts,
+      trigger: reason,
+      waitLockMs: 10 * 60_000,
+      onRecorded: (r: RunRecord) => io.err(resultLine(r)),
+    };
     try {
       if (opts.mode === 'apply') {
         const { report } = await applyOnce(runOpts, io, log, signal);
         if (report) {
-          for (const o of report.outcomes) if (o.status === 'failed' && o.error) m.failures({ kind: o.error.kind, code: o.error.code });
+          for (const o of report.outcomes)
+            if (o.status === 'failed' && o.error) m.failures({ kind: o.error.kind, code: o.error.code });
           const codes: Partial<Record<OutcomeCode, number>> = {};
           for (const o of report.outcomes) if (o.error) codes[o.error.code] = (codes[o.error.code] ?? 0) + 1;
           if (Object.keys(codes).length) last.codes = codes;
@@ -99,14 +105,24 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
   const loop = new ReconcileLoop({
     run,
     ...(schedule ? { schedule } : {}),
-    ...(opts.repo && opts.pollSeconds ? { poll: { intervalMs: opts.pollSeconds * 1000, current: () => remoteHead(opts.repo!, opts.ref ?? 'main', stateDir(opts.stateDir)) } } : {}),
+    ...(opts.repo && opts.pollSeconds
+      ? {
+          poll: {
+            intervalMs: opts.pollSeconds * 1000,
+            current: () => remoteHead(opts.repo!, opts.ref ?? 'main', stateDir(opts.stateDir)),
+          },
+        }
+      : {}),
     onError: (e, reason) => io.err(`reconcile failed (${reason}): ${(e as Error).message}`),
   });
 
   let watcher: FSWatcher | undefined;
   const onChange = debounce(() => void loop.trigger('files changed'), 1500);
   if (opts.watch && !opts.repo) {
-    watcher = watch(opts.dir, { ignoreInitial: true, ignored: (p) => /(^|\/)(\.git|\.lab|\.shipshape|node_modules|dist)(\/|$)/.test(p) });
+    watcher = watch(opts.dir, {
+      ignoreInitial: true,
+      ignored: (p) => /(^|\/)(\.git|\.lab|\.shipshape|node_modules|dist)(\/|$)/.test(p),
+    });
     watcher.on('all', onChange);
   }
   const ui = opts.ui === false ? undefined : uiRoutes(stateDir(opts.stateDir));
@@ -165,14 +181,21 @@ async function loadSite(opts: ServeOptions, io: Io): Promise<Loaded | undefined>
 /** One line per finished run for the service log: what, why, which commit, the counts, how long, what failed. */
 export function resultLine(r: RunRecord): string {
   const commit = r.commit ? ` commit ${r.commit.slice(0, 12)}${r.dirty ? '+dirty' : ''}` : '';
-  const failed = (r.outcomes ?? []).filter((o) => o.status === 'failed').map((o) => `${o.system} (${o.error?.kind}: ${o.error?.message})`);
+  const failed = (r.outcomes ?? [])
+    .filter((o) => o.status === 'failed')
+    .map((o) => `${o.system} (${o.error?.kind}: ${o.error?.message})`);
   const drift = r.drift ? `${r.drift.items.length} drifted field(s), ${r.drift.orphans.length} orphan(s)` : '';
   const what = r.error ? `error: ${r.error.split('\n')[0]}` : drift || counts(r);
   return `run ${r.id} ${r.kind} ${r.status} (${r.trigger})${commit}: ${what} in ${((r.durationMs ?? 0) / 1000).toFixed(1)}s${failed.length ? `; failed: ${failed.join(', ')}` : ''}`;
 }
 
 /** The site's provisioning server, when it has one. */
-async function startProvisioningFor(loaded: Loaded | undefined, opts: ServeOptions, io: Io, log: Logger): Promise<{ close(): Promise<void> } | undefined> {
+async function startProvisioningFor(
+  loaded: Loaded | undefined,
+  opts: ServeOptions,
+  io: Io,
+  log: Logger,
+): Promise<{ close(): Promise<void> } | undefined> {
   if (!loaded) return undefined;
   try {
     const p = loaded.repo.site.provisioning;

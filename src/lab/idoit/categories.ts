@@ -19,7 +19,13 @@ export interface CategoryDef {
   defaults?: Record<string, unknown>;
   read?: (store: Store, e: EntryRec) => Record<string, unknown>;
   /** Cross-attribute checks on the merged entry; throw RpcError to refuse. */
-  check?: (store: Store, objId: number, merged: Record<string, unknown>, entryId: number | null, opts: CheckOptions) => void;
+  check?: (
+    store: Store,
+    objId: number,
+    merged: Record<string, unknown>,
+    entryId: number | null,
+    opts: CheckOptions,
+  ) => void;
   afterSave?: (store: Store, e: EntryRec) => void;
 }
 
@@ -38,7 +44,15 @@ function ipListRef(store: Store, e: EntryRec): Record<string, unknown> | null {
   const net = store.object(Number(e.data.net));
   if (!net || e.data.ipv4_address == null) return null;
   const info = objectInfo(net);
-  return { id: info.id, type: info.type, title: info.title, sysid: info.sysid, ref_id: String(e.data.ipListId), ref_title: e.data.ipv4_address, ref_type: 'C__CATS__NET_IP_ADDRESSES' };
+  return {
+    id: info.id,
+    type: info.type,
+    title: info.title,
+    sysid: info.sysid,
+    ref_id: String(e.data.ipListId),
+    ref_title: e.data.ipv4_address,
+    ref_type: 'C__CATS__NET_IP_ADDRESSES',
+  };
 }
 
 function readHostAddress(store: Store, e: EntryRec): Record<string, unknown> {
@@ -48,17 +62,32 @@ function readHostAddress(store: Store, e: EntryRec): Record<string, unknown> {
   const hostname = (d.hostname as string | null) ?? '';
   const domain = (d.domain as string | null) ?? '';
   return {
-    id: String(e.id), objID: String(e.objId),
-    primary_hostaddress: ref, primary_hostname: hostname,
-    net_type: p('net_type'), primary: p('primary'), active: p('active'), net: p('net'), zone: p('zone'),
-    ipv4_assignment: p('ipv4_assignment'), ipv4_address: ref,
-    ipv6_assignment: p('ipv6_assignment'), ipv6_scope: p('ipv6_scope'),
-    hostaddress: ref, hostname, domain,
-    dns_server: p('dns_server'), dns_server_address: '', dns_domain: p('dns_domain'),
-    use_standard_gateway: p('use_standard_gateway'), assigned_port: p('assigned_port'),
-    assigned_logical_port: p('assigned_logical_port'), all_ips: '',
+    id: String(e.id),
+    objID: String(e.objId),
+    primary_hostaddress: ref,
+    primary_hostname: hostname,
+    net_type: p('net_type'),
+    primary: p('primary'),
+    active: p('active'),
+    net: p('net'),
+    zone: p('zone'),
+    ipv4_assignment: p('ipv4_assignment'),
+    ipv4_address: ref,
+    ipv6_assignment: p('ipv6_assignment'),
+    ipv6_scope: p('ipv6_scope'),
+    hostaddress: ref,
+    hostname,
+    domain,
+    dns_server: p('dns_server'),
+    dns_server_address: '',
+    dns_domain: p('dns_domain'),
+    use_standard_gateway: p('use_standard_gateway'),
+    assigned_port: p('assigned_port'),
+    assigned_logical_port: p('assigned_logical_port'),
+    all_ips: '',
     primary_fqdn: hostname ? (domain ? `${hostname}.${domain}` : hostname) : [],
-    aliases: [], description: p('description'),
+    aliases: [],
+    description: p('description'),
   };
 }
 
@@ -67,16 +96,31 @@ const HOST_ADDRESS: CategoryDef = {
   title: 'Host address',
   multi: true,
   props: {
-    primary_hostaddress: virtual, primary_hostname: virtual,
-    net_type: { kind: 'dialog', table: 'net_type' }, primary: { kind: 'yesno' }, active: { kind: 'yesno' },
-    net: { kind: 'object', types: LAYER3 }, zone: { kind: 'object' },
-    ipv4_assignment: { kind: 'dialog', table: 'ipv4_assignment' }, ipv4_address: text,
-    ipv6_assignment: { kind: 'dialog', table: 'ipv6_assignment' }, ipv6_scope: { kind: 'dialog', table: 'ipv6_scope' },
-    ipv6_address: text, hostaddress: virtual, hostname: text, domain: text,
-    dns_server: { kind: 'refs', category: 'C__CATG__IP', many: true }, dns_server_address: virtual,
-    dns_domain: { kind: 'objects' }, use_standard_gateway: { kind: 'yesno', numeric: true },
-    assigned_port: { kind: 'refs', category: 'C__CATG__NETWORK_PORT', many: false }, assigned_logical_port: int,
-    all_ips: virtual, primary_fqdn: virtual, aliases: virtual, description: text,
+    primary_hostaddress: virtual,
+    primary_hostname: virtual,
+    net_type: { kind: 'dialog', table: 'net_type' },
+    primary: { kind: 'yesno' },
+    active: { kind: 'yesno' },
+    net: { kind: 'object', types: LAYER3 },
+    zone: { kind: 'object' },
+    ipv4_assignment: { kind: 'dialog', table: 'ipv4_assignment' },
+    ipv4_address: text,
+    ipv6_assignment: { kind: 'dialog', table: 'ipv6_assignment' },
+    ipv6_scope: { kind: 'dialog', table: 'ipv6_scope' },
+    ipv6_address: text,
+    hostaddress: virtual,
+    hostname: text,
+    domain: text,
+    dns_server: { kind: 'refs', category: 'C__CATG__IP', many: true },
+    dns_server_address: virtual,
+    dns_domain: { kind: 'objects' },
+    use_standard_gateway: { kind: 'yesno', numeric: true },
+    assigned_port: { kind: 'refs', category: 'C__CATG__NETWORK_PORT', many: false },
+    assigned_logical_port: int,
+    all_ips: virtual,
+    primary_fqdn: virtual,
+    aliases: virtual,
+    description: text,
   },
   defaults: { net: 20, net_type: 1, primary: 0, active: 1, ipv6_assignment: 1, ipv6_scope: 1, use_standard_gateway: 0 },
   read: readHostAddress,
@@ -90,7 +134,13 @@ const HOST_ADDRESS: CategoryDef = {
     const holder = store.ipHolder(Number(merged.net), String(ip), entryId);
     if (holder) {
       const obj = store.object(holder.objId)!;
-      throw validationError([{ key: 'ipv4_address', type: 'text', msg: `The selected IP-address is already being used in "${obj.title}" (#${obj.id}).` }]);
+      throw validationError([
+        {
+          key: 'ipv4_address',
+          type: 'text',
+          msg: `The selected IP-address is already being used in "${obj.title}" (#${obj.id}).`,
+        },
+      ]);
     }
   },
   afterSave(store, e) {
@@ -108,10 +158,19 @@ const NET: CategoryDef = {
   title: 'Net',
   multi: false,
   props: {
-    title: text, type: { kind: 'dialog', table: 'net_type' }, address: text, netmask: text,
-    gateway: { kind: 'refs', category: 'C__CATG__IP', many: false }, range_from: text, range_to: text,
-    dns_server: virtual, dns_domain: { kind: 'objects' }, cidr_suffix: int, reverse_dns: text,
-    layer2_assignments: { kind: 'objects' }, description: text,
+    title: text,
+    type: { kind: 'dialog', table: 'net_type' },
+    address: text,
+    netmask: text,
+    gateway: { kind: 'refs', category: 'C__CATG__IP', many: false },
+    range_from: text,
+    range_to: text,
+    dns_server: virtual,
+    dns_domain: { kind: 'objects' },
+    cidr_suffix: int,
+    reverse_dns: text,
+    layer2_assignments: { kind: 'objects' },
+    description: text,
   },
   defaults: { type: 1 },
   read(store, e) {
@@ -133,7 +192,7 @@ const NET: CategoryDef = {
     const addr = ipToInt(String(e.data.address ?? ''));
     if (mask === null || addr === null || e.data.type !== 1) return;
     const suffix = 32 - Math.log2(2 ** 32 - mask);
-    e.data.cidr_suffix = Number.isInteger(suffix) ? suffix : e.data.cidr_suffix ?? null;
+    e.data.cidr_suffix = Number.isInteger(suffix) ? suffix : (e.data.cidr_suffix ?? null);
     const network = (addr & mask) >>> 0;
     const broadcast = (network | (~mask >>> 0)) >>> 0;
     if (!e.data.range_from) e.data.range_from = intToIp(network + 1);
@@ -155,8 +214,12 @@ export function readIpListEntry(store: Store, e: EntryRec): Record<string, unkno
   const net_type = dialogRead(store.dialogValues('net_type').find((d) => d.id === e.data.net_type));
   const assign = dialogRead(store.dialogValues('ipv4_assignment').find((d) => d.id === e.data.ipv4_assignment));
   return {
-    id: String(e.data.ipListId), objID: String(e.data.net), net_type, title: e.data.ipv4_address ?? '',
-    ipv4_assignment: assign, ipv6_assignment: null,
+    id: String(e.data.ipListId),
+    objID: String(e.data.net),
+    net_type,
+    title: e.data.ipv4_address ?? '',
+    ipv4_assignment: assign,
+    ipv6_assignment: null,
     object: { ...objectInfo(owner), type_title: objectInfo(owner).type_title },
   };
 }
@@ -170,18 +233,40 @@ function readPort(store: Store, e: EntryRec): Record<string, unknown> {
   for (const [k, p] of Object.entries(PORT_PROPS)) out[k] = readProp(store, p, e.data[k]);
   const ids = (e.data.addresses as number[] | null) ?? [];
   const table = store.table('C__CATG__IP');
-  const list = ids.map((id) => table[String(id)]).filter((x): x is EntryRec => !!x)
-    .map((ip) => ({ id: String(ip.id), title: ip.data.ipv4_address ?? '', hostname: ip.data.hostname ?? '', type: 'C__CATG__IP' }));
+  const list = ids
+    .map((id) => table[String(id)])
+    .filter((x): x is EntryRec => !!x)
+    .map((ip) => ({
+      id: String(ip.id),
+      title: ip.data.ipv4_address ?? '',
+      hostname: ip.data.hostname ?? '',
+      type: 'C__CATG__IP',
+    }));
   out.addresses = list.length ? list : null;
   return out;
 }
 const PORT_PROPS: Record<string, Prop> = {
-  title: { kind: 'text' }, port_type: { kind: 'dialog', table: 'port_type' }, mac: { kind: 'text' }, mtu: { kind: 'int' },
-  active: { kind: 'yesno' }, addresses: { kind: 'virtual' }, description: { kind: 'text' },
+  title: { kind: 'text' },
+  port_type: { kind: 'dialog', table: 'port_type' },
+  mac: { kind: 'text' },
+  mtu: { kind: 'int' },
+  active: { kind: 'yesno' },
+  addresses: { kind: 'virtual' },
+  description: { kind: 'text' },
 };
 
-const generic = (c: string, title: string, multi: boolean, props: Record<string, Prop>, defaults?: Record<string, unknown>): CategoryDef => ({
-  const: c, title, multi, props, ...(defaults ? { defaults } : {}),
+const generic = (
+  c: string,
+  title: string,
+  multi: boolean,
+  props: Record<string, Prop>,
+  defaults?: Record<string, unknown>,
+): CategoryDef => ({
+  const: c,
+  title,
+  multi,
+  props,
+  ...(defaults ? { defaults } : {}),
 });
 
 export const CATEGORIES: Record<string, CategoryDef> = Object.fromEntries(
@@ -189,40 +274,89 @@ export const CATEGORIES: Record<string, CategoryDef> = Object.fromEntries(
     HOST_ADDRESS,
     NET,
     NET_IP_ADDRESSES,
-    generic('C__CATS__NET_DHCP', 'DHCP', true, {
-      type: { kind: 'dialog', table: 'dhcp_type' }, typev6: int, range_from: text, range_to: text, description: text,
-    }, { type: 1 }),
+    generic(
+      'C__CATS__NET_DHCP',
+      'DHCP',
+      true,
+      {
+        type: { kind: 'dialog', table: 'dhcp_type' },
+        typev6: int,
+        range_from: text,
+        range_to: text,
+        description: text,
+      },
+      { type: 1 },
+    ),
     generic('C__CATG__CPU', 'CPU', true, {
-      title: text, manufacturer: { kind: 'dialog', table: 'cpu_manufacturer' }, type: { kind: 'dialog', table: 'cpu_type' },
-      frequency: { kind: 'unit' }, frequency_unit: { kind: 'dialog', table: 'frequency_unit' }, cores: int, description: text,
+      title: text,
+      manufacturer: { kind: 'dialog', table: 'cpu_manufacturer' },
+      type: { kind: 'dialog', table: 'cpu_type' },
+      frequency: { kind: 'unit' },
+      frequency_unit: { kind: 'dialog', table: 'frequency_unit' },
+      cores: int,
+      description: text,
     }),
     generic('C__CATG__MEMORY', 'Memory', true, {
-      quantity: virtual, title: { kind: 'dialog', table: 'memory_title' }, manufacturer: { kind: 'dialog', table: 'memory_manufacturer' },
-      type: { kind: 'dialog', table: 'memory_type' }, total_capacity: virtual, capacity: { kind: 'unit' },
-      unit: { kind: 'dialog', table: 'memory_unit' }, description: text,
+      quantity: virtual,
+      title: { kind: 'dialog', table: 'memory_title' },
+      manufacturer: { kind: 'dialog', table: 'memory_manufacturer' },
+      type: { kind: 'dialog', table: 'memory_type' },
+      total_capacity: virtual,
+      capacity: { kind: 'unit' },
+      unit: { kind: 'dialog', table: 'memory_unit' },
+      description: text,
     }),
     generic('C__CATG__DRIVE', 'Drive', true, {
-      mount_point: text, title: text, system_drive: { kind: 'yesno' }, filesystem: { kind: 'dialog', table: 'filesystem' },
-      capacity: { kind: 'unit' }, unit: { kind: 'dialog', table: 'memory_unit' }, serial: text, description: text,
+      mount_point: text,
+      title: text,
+      system_drive: { kind: 'yesno' },
+      filesystem: { kind: 'dialog', table: 'filesystem' },
+      capacity: { kind: 'unit' },
+      unit: { kind: 'dialog', table: 'memory_unit' },
+      serial: text,
+      description: text,
     }),
     // Single-value in core 1.12 (the KB of 2026 calls it multi-value; see README).
     generic('C__CATG__OPERATING_SYSTEM', 'Operating system', false, {
       application: { kind: 'object', connection: true, types: ['C__OBJTYPE__OPERATING_SYSTEM'] },
-      assigned_version: int, description: text,
+      assigned_version: int,
+      description: text,
     }),
     {
-      ...generic('C__CATG__NETWORK_PORT', 'Port', true, {
-        title: text, port_type: { kind: 'dialog', table: 'port_type' }, mac: text, mtu: int, active: { kind: 'yesno' },
-        addresses: { kind: 'refs', category: 'C__CATG__IP', many: true }, description: text,
-      }, { active: 1 }),
+      ...generic(
+        'C__CATG__NETWORK_PORT',
+        'Port',
+        true,
+        {
+          title: text,
+          port_type: { kind: 'dialog', table: 'port_type' },
+          mac: text,
+          mtu: int,
+          active: { kind: 'yesno' },
+          addresses: { kind: 'refs', category: 'C__CATG__IP', many: true },
+          description: text,
+        },
+        { active: 1 },
+      ),
       read: readPort,
     },
     generic('C__CATG__VIRTUAL_MACHINE', 'Virtual machine', false, {
       virtual_machine: { kind: 'dialog', table: 'virtual_machine' },
-      hosts: { kind: 'object', connection: true, types: ['C__OBJTYPE__VIRTUAL_HOST', 'C__OBJTYPE__CLUSTER', 'C__OBJTYPE__HOST', 'C__OBJTYPE__SERVER'] },
-      system: { kind: 'dialog', table: 'virtualization_system' }, config_file: text, primary: int, description: text,
+      hosts: {
+        kind: 'object',
+        connection: true,
+        types: ['C__OBJTYPE__VIRTUAL_HOST', 'C__OBJTYPE__CLUSTER', 'C__OBJTYPE__HOST', 'C__OBJTYPE__SERVER'],
+      },
+      system: { kind: 'dialog', table: 'virtualization_system' },
+      config_file: text,
+      primary: int,
+      description: text,
     }),
-    generic('C__CATG__GUEST_SYSTEMS', 'Guest systems', true, { connected_object: { kind: 'objects' }, hostname: virtual, runs_on: virtual }),
+    generic('C__CATG__GUEST_SYSTEMS', 'Guest systems', true, {
+      connected_object: { kind: 'objects' },
+      hostname: virtual,
+      runs_on: virtual,
+    }),
   ].map((c) => [c.const, c]),
 );
 

@@ -2,7 +2,13 @@
 import { objectTypeBy, STATUS, STATUS_CONSTANTS } from './constants';
 import { CATEGORIES, readEntry, readIpListEntry, statusMatches, type CategoryDef } from './categories';
 import {
-  invalidParams, mandatory, objectMissing, RpcError, systemError, unknownPropertyError, validationError,
+  invalidParams,
+  mandatory,
+  objectMissing,
+  RpcError,
+  systemError,
+  unknownPropertyError,
+  validationError,
 } from './errors';
 import type { Ctx } from './methods';
 import { dialogRead, writeProp, type PropError } from './properties';
@@ -14,38 +20,77 @@ const CATEGORY_MISSING =
   "Category type missing. You must specify the parameter int 'catsID', int 'catgID', int 'customID' or string 'category' in order to identify the corresponding category you would like to use.";
 
 /** C__CATG__GLOBAL is the object record itself. */
-const GLOBAL_KEYS = ['title', 'status', 'created', 'created_by', 'changed', 'changed_by', 'purpose', 'category', 'sysid', 'cmdb_status', 'type', 'tag', 'description'];
+const GLOBAL_KEYS = [
+  'title',
+  'status',
+  'created',
+  'created_by',
+  'changed',
+  'changed_by',
+  'purpose',
+  'category',
+  'sysid',
+  'cmdb_status',
+  'type',
+  'tag',
+  'description',
+];
 
 function categoryParam(p: Params): CategoryDef | 'global' {
   const c = p.category;
   if (c === undefined) throw invalidParams(CATEGORY_MISSING);
   if (c === 'C__CATG__GLOBAL') return 'global';
   const def = typeof c === 'string' ? CATEGORIES[c] : undefined;
-  if (!def) throw invalidParams(`Category "${String(c)}" not found. Delete your i-doit cache if you are sure it exists.`);
+  if (!def)
+    throw invalidParams(`Category "${String(c)}" not found. Delete your i-doit cache if you are sure it exists.`);
   return def;
 }
 
 function globalRead(ctx: Ctx, o: ObjectRec): Record<string, unknown> {
   const t = objectTypeBy(o.typeId)!;
   const d = (table: string, id: number | null) => dialogRead(ctx.store.dialogValues(table).find((v) => v.id === id));
-  const statusTitle: Record<number, string> = { 1: 'Unfinished', 2: 'Normal', 3: 'Archived', 4: 'Deleted', 6: 'Template' };
+  const statusTitle: Record<number, string> = {
+    1: 'Unfinished',
+    2: 'Normal',
+    3: 'Archived',
+    4: 'Deleted',
+    6: 'Template',
+  };
   return {
-    id: String(o.id), objID: String(o.id), title: o.title,
-    status: { id: String(o.status), title: statusTitle[o.status] ?? '', const: Object.keys(STATUS_CONSTANTS).find((k) => STATUS_CONSTANTS[k] === o.status) ?? null },
-    created: o.created, created_by: 'admin', changed: o.updated, changed_by: 'admin',
-    purpose: d('purpose', o.purpose), category: d('object_category', o.category), sysid: o.sysid,
+    id: String(o.id),
+    objID: String(o.id),
+    title: o.title,
+    status: {
+      id: String(o.status),
+      title: statusTitle[o.status] ?? '',
+      const: Object.keys(STATUS_CONSTANTS).find((k) => STATUS_CONSTANTS[k] === o.status) ?? null,
+    },
+    created: o.created,
+    created_by: 'admin',
+    changed: o.updated,
+    changed_by: 'admin',
+    purpose: d('purpose', o.purpose),
+    category: d('object_category', o.category),
+    sysid: o.sysid,
     cmdb_status: d('cmdb_status', o.cmdbStatus),
     type: { id: String(t.id), title: t.title, const: t.const, title_lang: t.const },
-    tag: null, description: o.description,
+    tag: null,
+    description: o.description,
   };
 }
 
 function entriesFor(ctx: Ctx, def: CategoryDef, o: ObjectRec, status: number): Record<string, unknown>[] {
   if (def.const === 'C__CATS__NET_IP_ADDRESSES') {
     // "In use" for i-doit: normal entries on normal objects only, whatever status the request asks for.
-    return ctx.store.hostAddressesIn(o.id).filter((e) => ctx.store.inUse(e)).map((e) => readIpListEntry(ctx.store, e));
+    return ctx.store
+      .hostAddressesIn(o.id)
+      .filter((e) => ctx.store.inUse(e))
+      .map((e) => readIpListEntry(ctx.store, e));
   }
-  return ctx.store.entriesOf(def.const, o.id).filter((e) => statusMatches(status, e.status)).map((e) => readEntry(ctx.store, def, e));
+  return ctx.store
+    .entriesOf(def.const, o.id)
+    .filter((e) => statusMatches(status, e.status))
+    .map((e) => readEntry(ctx.store, def, e));
 }
 
 /** For cmdb.objects.read `categories`: every category asked for, as arrays of entries in status normal. */
@@ -54,7 +99,8 @@ export function readCategoryOf(ctx: Ctx, o: ObjectRec, cats: string[] | null): R
   const isNet = objectTypeBy(o.typeId)?.const === 'C__OBJTYPE__LAYER3_NET';
   const list = cats ?? Object.keys(CATEGORIES).filter((c) => c.startsWith('C__CATS__NET') === isNet);
   for (const c of list) {
-    if (c !== 'C__CATG__GLOBAL' && !CATEGORIES[c]) throw systemError("Category constant in paramter 'categories' does not exists");
+    if (c !== 'C__CATG__GLOBAL' && !CATEGORIES[c])
+      throw systemError("Category constant in paramter 'categories' does not exists");
   }
   for (const c of list) {
     out[c] = c === 'C__CATG__GLOBAL' ? [globalRead(ctx, o)] : entriesFor(ctx, CATEGORIES[c]!, o, STATUS.NORMAL);
@@ -64,7 +110,8 @@ export function readCategoryOf(ctx: Ctx, o: ObjectRec, cats: string[] | null): R
 
 export function categoryRead(ctx: Ctx, p: Params): unknown {
   const id = p.objID;
-  if (!(Number.isInteger(id) || (typeof id === 'string' && /^\d+$/.test(id)))) throw invalidParams('Parameter objID has to be numeric.');
+  if (!(Number.isInteger(id) || (typeof id === 'string' && /^\d+$/.test(id))))
+    throw invalidParams('Parameter objID has to be numeric.');
   const def = categoryParam(p);
   const o = ctx.store.object(Number(id));
   // A missing (or purged) object has no entries: i-doit answers [] rather than an error.
@@ -109,7 +156,8 @@ export function saveCategory(ctx: Ctx, p: Params): { success: true; message: str
   if (!Number.isInteger(p.object)) throw invalidParams("Parameter 'object' has to be an integer.");
   const def = categoryParam(p);
   if (p.data === undefined) throw mandatory('data');
-  if (typeof p.data !== 'object' || p.data === null || Array.isArray(p.data)) throw invalidParams("Parameter 'data' has to be an object.");
+  if (typeof p.data !== 'object' || p.data === null || Array.isArray(p.data))
+    throw invalidParams("Parameter 'data' has to be an object.");
   const o = ctx.store.object(p.object as number);
   if (!o) throw systemError('(object) ObjectId needs to be a integer value which references an existing object.');
   const data = p.data as Record<string, unknown>;
@@ -139,7 +187,7 @@ export function saveCategory(ctx: Ctx, p: Params): { success: true; message: str
   }
   if (errors.length) throw validationError(errors);
   // Partial updates: omitted keys keep their stored values.
-  const merged = { ...(existing ? existing.data : def.defaults ?? {}), ...converted };
+  const merged = { ...(existing ? existing.data : (def.defaults ?? {})), ...converted };
   def.check?.(ctx.store, o.id, merged, existing?.id ?? null, { uniqueIp: ctx.opts.uniqueIp });
   let entry: EntryRec;
   if (existing) {
@@ -163,7 +211,9 @@ function targetEntry(ctx: Ctx, p: Params, def: CategoryDef, o: ObjectRec): Entry
   const e = own.find((x) => x.id === Number(p.entry));
   if (!e) {
     if (!def.multi) throw invalidParams(`Object ${o.id} does not own an entry in category '${def.title}'.`);
-    throw invalidParams(`Unable to find entry for id ${String(p.entry)}. Please ensure that entry is owned by object ${o.id} and has a valid status.`);
+    throw invalidParams(
+      `Unable to find entry for id ${String(p.entry)}. Please ensure that entry is owned by object ${o.id} and has a valid status.`,
+    );
   }
   return e;
 }
@@ -184,7 +234,8 @@ function entryOp(ctx: Ctx, p: Params, op: 'archive' | 'delete' | 'purge'): unkno
     ctx.store.removeEntry(def.const, e.id);
     // A purged gateway address leaves the net without a gateway.
     if (def.const === 'C__CATG__IP') {
-      for (const n of Object.values(ctx.store.table('C__CATS__NET'))) if (n.data.gateway === e.id) n.data.gateway = null;
+      for (const n of Object.values(ctx.store.table('C__CATS__NET')))
+        if (n.data.gateway === e.id) n.data.gateway = null;
     }
     return { success: true, message: `Entry ${e.id} has been successfully purged from ${from} to 5.` };
   }

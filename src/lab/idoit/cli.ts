@@ -16,11 +16,24 @@ async function main(): Promise<void> {
   const apiKey = env.IDOIT_EMULATOR_API_KEY;
   if (!stateFile || !apiKey) throw new Error('set IDOIT_EMULATOR_STATE and IDOIT_EMULATOR_API_KEY');
   const nets = env.IDOIT_EMULATOR_NETS ? (JSON.parse(env.IDOIT_EMULATOR_NETS) as NetSeed[]) : [];
-  const users = env.IDOIT_EMULATOR_USER ? [{ username: env.IDOIT_EMULATOR_USER, password: env.IDOIT_EMULATOR_PASSWORD ?? '' }] : [];
+  const users = env.IDOIT_EMULATOR_USER
+    ? [{ username: env.IDOIT_EMULATOR_USER, password: env.IDOIT_EMULATOR_PASSWORD ?? '' }]
+    : [];
   const flag = process.argv.indexOf('--api-version');
-  const apiVersion = parseApiVersion(flag >= 0 ? process.argv[flag + 1] : env.IDOIT_EMULATOR_API_VERSION, 'api version');
+  const apiVersion = parseApiVersion(
+    flag >= 0 ? process.argv[flag + 1] : env.IDOIT_EMULATOR_API_VERSION,
+    'api version',
+  );
   const quickPurge = env.IDOIT_EMULATOR_QUICKPURGE === '1';
-  const emu = await startIdoitEmulator({ port: Number(env.IDOIT_EMULATOR_PORT ?? 8090), stateFile, apiKey, users, nets, apiVersion, quickPurge });
+  const emu = await startIdoitEmulator({
+    port: Number(env.IDOIT_EMULATOR_PORT ?? 8090),
+    stateFile,
+    apiKey,
+    users,
+    nets,
+    apiVersion,
+    quickPurge,
+  });
   console.log(`i-doit emulator (API add-on ${apiVersion}) listening at ${emu.endpoint} (state ${stateFile})`);
   const stop = () => void emu.close().then(() => process.exit(0));
   process.once('SIGTERM', stop);

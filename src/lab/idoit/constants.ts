@@ -22,7 +22,13 @@ export const OBJECT_TYPES: ObjectType[] = [
   { id: 55, const: 'C__OBJTYPE__CLUSTER', title: 'Cluster', group: 'Infrastructure', image: 'empty.png' },
   { id: 57, const: 'C__OBJTYPE__VIRTUAL_CLIENT', title: 'Virtual client', group: 'Infrastructure', image: 'empty.png' },
   { id: 58, const: 'C__OBJTYPE__VIRTUAL_HOST', title: 'Virtual host', group: 'Infrastructure', image: 'server.png' },
-  { id: 59, const: 'C__OBJTYPE__VIRTUAL_SERVER', title: 'Virtual server', group: 'Infrastructure', image: 'server.png' },
+  {
+    id: 59,
+    const: 'C__OBJTYPE__VIRTUAL_SERVER',
+    title: 'Virtual server',
+    group: 'Infrastructure',
+    image: 'server.png',
+  },
   { id: 70, const: 'C__OBJTYPE__LAYER2_NET', title: 'Layer 2-Net', group: 'Infrastructure', image: 'empty.png' },
 ];
 
@@ -36,7 +42,15 @@ export function objectTypeBy(idOrConst: unknown): ObjectType | undefined {
 }
 
 /** Record status of objects and entries. */
-export const STATUS = { BIRTH: 1, NORMAL: 2, ARCHIVED: 3, DELETED: 4, PURGE: 5, TEMPLATE: 6, MASS_TEMPLATE: 7 } as const;
+export const STATUS = {
+  BIRTH: 1,
+  NORMAL: 2,
+  ARCHIVED: 3,
+  DELETED: 4,
+  PURGE: 5,
+  TEMPLATE: 6,
+  MASS_TEMPLATE: 7,
+} as const;
 export const STATUS_CONSTANTS: Record<string, number> = {
   C__RECORD_STATUS__BIRTH: 1,
   C__RECORD_STATUS__NORMAL: 2,
@@ -70,8 +84,18 @@ export const DIALOG_TABLES: Record<string, { plus: boolean; values: DialogValue[
     values: [
       { id: 1, title: 'DHCP', const: 'C__CATP__IP__ASSIGN__DHCP', titleLang: 'LC__CATP__IP__ASSIGN__DHCP' },
       { id: 2, title: 'static', const: 'C__CATP__IP__ASSIGN__STATIC', titleLang: 'LC__CATP__IP__ASSIGN__STATIC' },
-      { id: 3, title: 'unnumbered', const: 'C__CATP__IP__ASSIGN__UNNUMBERED', titleLang: 'LC__CATP__IP__ASSIGN__UNNUMBERED' },
-      { id: 1000, title: 'DHCP reserved', const: 'C__CATP__IP__ASSIGN__DHCP_RESERVED', titleLang: 'LC__CATP__IP__ASSIGN__DHCP_RESERVED' },
+      {
+        id: 3,
+        title: 'unnumbered',
+        const: 'C__CATP__IP__ASSIGN__UNNUMBERED',
+        titleLang: 'LC__CATP__IP__ASSIGN__UNNUMBERED',
+      },
+      {
+        id: 1000,
+        title: 'DHCP reserved',
+        const: 'C__CATP__IP__ASSIGN__DHCP_RESERVED',
+        titleLang: 'LC__CATP__IP__ASSIGN__DHCP_RESERVED',
+      },
     ],
   },
   ipv6_assignment: {
@@ -83,7 +107,14 @@ export const DIALOG_TABLES: Record<string, { plus: boolean; values: DialogValue[
   },
   ipv6_scope: {
     plus: false,
-    values: [{ id: 1, title: 'Global Unicast', const: 'C__CMDB__CATG__IP__GLOBAL_UNICAST', titleLang: 'LC__CMDB__CATG__IP__GLOBAL_UNICAST' }],
+    values: [
+      {
+        id: 1,
+        title: 'Global Unicast',
+        const: 'C__CMDB__CATG__IP__GLOBAL_UNICAST',
+        titleLang: 'LC__CMDB__CATG__IP__GLOBAL_UNICAST',
+      },
+    ],
   },
   memory_unit: {
     plus: false,
@@ -107,9 +138,17 @@ export const DIALOG_TABLES: Record<string, { plus: boolean; values: DialogValue[
   cmdb_status: {
     plus: false,
     values: [
-      [1, 'planned', 'PLANNED'], [2, 'ordered', 'ORDERED'], [3, 'delivered', 'DELIVERED'], [4, 'assembled', 'ASSEMBLED'],
-      [5, 'tested', 'TESTED'], [6, 'in operation', 'IN_OPERATION'], [7, 'defect', 'DEFECT'], [8, 'under repair', 'UNDER_REPAIR'],
-      [9, 'delivered from repair', 'DELIVERED_FROM_REPAIR'], [10, 'inoperative', 'INOPERATIVE'], [11, 'stored', 'STORED'],
+      [1, 'planned', 'PLANNED'],
+      [2, 'ordered', 'ORDERED'],
+      [3, 'delivered', 'DELIVERED'],
+      [4, 'assembled', 'ASSEMBLED'],
+      [5, 'tested', 'TESTED'],
+      [6, 'in operation', 'IN_OPERATION'],
+      [7, 'defect', 'DEFECT'],
+      [8, 'under repair', 'UNDER_REPAIR'],
+      [9, 'delivered from repair', 'DELIVERED_FROM_REPAIR'],
+      [10, 'inoperative', 'INOPERATIVE'],
+      [11, 'stored', 'STORED'],
       [12, 'scrapped', 'SCRAPPED'],
     ].map(([id, title, c]) => ({ id: id as number, title: title as string, const: `C__CMDB_STATUS__${c as string}` })),
   },
@@ -129,16 +168,40 @@ export const DIALOG_TABLES: Record<string, { plus: boolean; values: DialogValue[
   },
   virtualization_system: {
     plus: true,
-    values: ['VMWare ESX', 'VMWare Workstation', 'VMWare Server', 'Microsoft Hyper-V', 'Citrix XenServer', 'Parallels',
-      'VirtualBox', 'Solaris Zones', 'IBM LPAR', 'XEN', 'KVM', 'QEMU'].map((title, i) => ({ id: i + 1, title, const: null })),
+    values: [
+      'VMWare ESX',
+      'VMWare Workstation',
+      'VMWare Server',
+      'Microsoft Hyper-V',
+      'Citrix XenServer',
+      'Parallels',
+      'VirtualBox',
+      'Solaris Zones',
+      'IBM LPAR',
+      'XEN',
+      'KVM',
+      'QEMU',
+    ].map((title, i) => ({ id: i + 1, title, const: null })),
   },
-  cpu_manufacturer: { plus: true, values: [{ id: 1, title: 'AMD', const: null }, { id: 2, title: 'Intel', const: null }] },
+  cpu_manufacturer: {
+    plus: true,
+    values: [
+      { id: 1, title: 'AMD', const: null },
+      { id: 2, title: 'Intel', const: null },
+    ],
+  },
   cpu_type: { plus: true, values: [] },
   memory_title: { plus: true, values: [] },
   memory_manufacturer: { plus: true, values: [] },
   memory_type: { plus: true, values: [] },
   filesystem: { plus: true, values: [] },
-  purpose: { plus: true, values: [{ id: 1, title: 'Production', const: null }, { id: 2, title: 'Test', const: null }] },
+  purpose: {
+    plus: true,
+    values: [
+      { id: 1, title: 'Production', const: null },
+      { id: 2, title: 'Test', const: null },
+    ],
+  },
   object_category: { plus: true, values: [] },
   port_type: { plus: true, values: [{ id: 1, title: 'Ethernet', const: null }] },
 };

@@ -78,18 +78,28 @@ export function seedNet(ctx: Ctx, seed: NetSeed): number {
   const [addr, bits] = seed.cidr.split('/');
   const prefix = Number(bits);
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  if (ipToInt(addr ?? '') === null || !(prefix >= 0 && prefix <= 32)) throw new Error(`net ${seed.title}: invalid cidr ${seed.cidr}`);
+  if (ipToInt(addr ?? '') === null || !(prefix >= 0 && prefix <= 32))
+    throw new Error(`net ${seed.title}: invalid cidr ${seed.cidr}`);
   const created = objectCreate(ctx, { type: 'C__OBJTYPE__LAYER3_NET', title: seed.title }) as { id: number };
-  saveCategory(ctx, { object: created.id, category: 'C__CATS__NET', data: { type: 1, address: addr, netmask: intToIp(mask) } });
+  saveCategory(ctx, {
+    object: created.id,
+    category: 'C__CATS__NET',
+    data: { type: 1, address: addr, netmask: intToIp(mask) },
+  });
   if (seed.gateway) {
     const gw = objectCreate(ctx, { type: 'C__OBJTYPE__ROUTER', title: `gw-${seed.title}` }) as { id: number };
     saveCategory(ctx, {
-      object: gw.id, category: 'C__CATG__IP',
+      object: gw.id,
+      category: 'C__CATG__IP',
       data: { net: created.id, ipv4_assignment: 2, ipv4_address: seed.gateway, use_standard_gateway: 1, primary: 1 },
     });
   }
   for (const d of seed.dhcp ?? []) {
-    saveCategory(ctx, { object: created.id, category: 'C__CATS__NET_DHCP', data: { type: 1, range_from: d.from, range_to: d.to } });
+    saveCategory(ctx, {
+      object: created.id,
+      category: 'C__CATS__NET_DHCP',
+      data: { type: 1, range_from: d.from, range_to: d.to },
+    });
   }
   return created.id;
 }
@@ -99,7 +109,8 @@ export async function startIdoitEmulator(o: IdoitEmulatorOptions): Promise<Idoit
   const users = o.users ?? [];
   const apiVersion = o.apiVersion ?? '2.x';
   const profile = o.coreVersion ? { ...PROFILES[apiVersion], coreVersion: o.coreVersion } : PROFILES[apiVersion];
-  const authDefault = profile.authenticatedUsersOnly === 'when-users' ? users.length > 0 : profile.authenticatedUsersOnly;
+  const authDefault =
+    profile.authenticatedUsersOnly === 'when-users' ? users.length > 0 : profile.authenticatedUsersOnly;
   const opts = {
     tenant: o.tenant ?? 'ACME IT',
     publicUrl: o.publicUrl ?? 'https://cmdb.example.org',
@@ -142,7 +153,14 @@ export async function startIdoitEmulator(o: IdoitEmulatorOptions): Promise<Idoit
       rpc.faults = { ...f };
     },
     holdTogether: (h) => {
-      rpc.barrier = h ? { matches: (b) => h.bodyIncludes.every((x) => b.includes(x)), count: h.count, maxWaitMs: h.maxWaitMs, waiting: [] } : null;
+      rpc.barrier = h
+        ? {
+            matches: (b) => h.bodyIncludes.every((x) => b.includes(x)),
+            count: h.count,
+            maxWaitMs: h.maxWaitMs,
+            waiting: [],
+          }
+        : null;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -2,10 +2,24 @@
  * Method routing as i-doit does it (reference §1.7): `namespace.model.option`; in the cmdb namespace an
  * absent or unknown option falls back to `read` (so a typo like `cmdb.category.sav` reads).
  */
-import { categoryArchive, categoryDelete, categoryPurge, categoryRead, dialogReadMethod, saveCategory } from './category-methods';
+import {
+  categoryArchive,
+  categoryDelete,
+  categoryPurge,
+  categoryRead,
+  dialogReadMethod,
+  saveCategory,
+} from './category-methods';
 import { methodNotFound } from './errors';
 import {
-  objectArchive, objectCreate, objectDelete, objectPurge, objectRead, objectRecycle, objectsRead, objectUpdate,
+  objectArchive,
+  objectCreate,
+  objectDelete,
+  objectPurge,
+  objectRead,
+  objectRecycle,
+  objectsRead,
+  objectUpdate,
 } from './objects';
 import type { Store } from './store';
 import type { ApiVersion, VersionProfile } from './versions';
@@ -39,20 +53,56 @@ export interface Ctx {
 
 type Handler = (ctx: Ctx, params: Record<string, unknown>) => unknown;
 
-const CMDB_OPTIONS = ['read', 'create', 'update', 'delete', 'quickpurge', 'purge', 'recycle', 'archive', 'markAsTemplate', 'markAsMassChangeTemplate', 'save', 'getNetworksByIp'];
+const CMDB_OPTIONS = [
+  'read',
+  'create',
+  'update',
+  'delete',
+  'quickpurge',
+  'purge',
+  'recycle',
+  'archive',
+  'markAsTemplate',
+  'markAsMassChangeTemplate',
+  'save',
+  'getNetworksByIp',
+];
 
 const CMDB: Record<string, Record<string, Handler>> = {
-  object: { create: objectCreate, read: objectRead, update: objectUpdate, archive: objectArchive, delete: objectDelete, purge: objectPurge, recycle: objectRecycle },
+  object: {
+    create: objectCreate,
+    read: objectRead,
+    update: objectUpdate,
+    archive: objectArchive,
+    delete: objectDelete,
+    purge: objectPurge,
+    recycle: objectRecycle,
+  },
   objects: { read: objectsRead },
-  category: { read: categoryRead, save: saveCategory, archive: categoryArchive, delete: categoryDelete, purge: categoryPurge },
+  category: {
+    read: categoryRead,
+    save: saveCategory,
+    archive: categoryArchive,
+    delete: categoryDelete,
+    purge: categoryPurge,
+  },
   dialog: { read: dialogReadMethod },
 };
 
 export function versionResult(ctx: Ctx): unknown {
   const u = ctx.user;
   return {
-    login: { userid: u.userid ?? '', name: u.name ?? u.username, mail: u.mail ?? '', username: u.username, tenant: ctx.opts.tenant, language: ctx.language },
-    version: ctx.opts.profile.coreVersion, step: '', type: 'PRO',
+    login: {
+      userid: u.userid ?? '',
+      name: u.name ?? u.username,
+      mail: u.mail ?? '',
+      username: u.username,
+      tenant: ctx.opts.tenant,
+      language: ctx.language,
+    },
+    version: ctx.opts.profile.coreVersion,
+    step: '',
+    type: 'PRO',
   };
 }
 

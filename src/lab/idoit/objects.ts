@@ -13,15 +13,33 @@ export function objectRow(ctx: Ctx, o: ObjectRec, style: 'object' | 'objects'): 
   const image = `${ctx.opts.publicUrl}/images/objecttypes/${t.image}`;
   if (style === 'object') {
     return {
-      id: o.id, title: o.title, sysid: o.sysid, objecttype: t.id, type_title: t.title,
-      type_icon: 'images/icons/silk/page_white.png', status: o.status, cmdb_status: o.cmdbStatus,
-      cmdb_status_title: status?.title ?? '', created: o.created, updated: o.updated, image,
+      id: o.id,
+      title: o.title,
+      sysid: o.sysid,
+      objecttype: t.id,
+      type_title: t.title,
+      type_icon: 'images/icons/silk/page_white.png',
+      status: o.status,
+      cmdb_status: o.cmdbStatus,
+      cmdb_status_title: status?.title ?? '',
+      created: o.created,
+      updated: o.updated,
+      image,
     };
   }
   return {
-    id: o.id, title: o.title, sysid: o.sysid, type: t.id, created: o.created, updated: o.updated,
-    type_title: t.title, type_group_title: t.group, status: o.status, cmdb_status: o.cmdbStatus,
-    cmdb_status_title: status?.title ?? '', image,
+    id: o.id,
+    title: o.title,
+    sysid: o.sysid,
+    type: t.id,
+    created: o.created,
+    updated: o.updated,
+    type_title: t.title,
+    type_group_title: t.group,
+    status: o.status,
+    cmdb_status: o.cmdbStatus,
+    cmdb_status_title: status?.title ?? '',
+    image,
   };
 }
 
@@ -41,7 +59,8 @@ export function objectCreate(ctx: Ctx, p: Params): unknown {
   if (p.title === undefined) throw mandatory('title');
   const type = objectTypeBy(p.type);
   if (!type) throw systemError('Object type not found.');
-  if (typeof p.title !== 'string' || p.title === '') throw invalidParams('Parameter title has to be a non-empty string.');
+  if (typeof p.title !== 'string' || p.title === '')
+    throw invalidParams('Parameter title has to be a non-empty string.');
   // Add-ons before 1.10.2 do not read `sysid` at all: i-doit generates one.
   const sysid = ctx.opts.profile.sysidOnCreate && typeof p.sysid === 'string' && p.sysid ? p.sysid : undefined;
   // SYSIDs are unique only where an admin switched the uniqueness check on.
@@ -51,13 +70,23 @@ export function objectCreate(ctx: Ctx, p: Params): unknown {
   let cmdbStatus = 6;
   if (p.cmdb_status !== undefined) {
     const d = ctx.store.dialogValues('cmdb_status').find((v) => v.id === p.cmdb_status || v.const === p.cmdb_status);
-    if (!d) throw validationError([{ key: 'cmdb_status', type: 'int', msg: `The value "${String(p.cmdb_status)}" is not a valid CMDB status.` }]);
+    if (!d)
+      throw validationError([
+        { key: 'cmdb_status', type: 'int', msg: `The value "${String(p.cmdb_status)}" is not a valid CMDB status.` },
+      ]);
     cmdbStatus = d.id;
   }
   const t = ctx.store.timestamp();
   const o = ctx.store.addObject({
-    title: p.title, typeId: type.id, status: typeof p.status === 'number' ? p.status : STATUS.NORMAL, cmdbStatus,
-    created: t, updated: t, description: typeof p.description === 'string' ? p.description : '', purpose: null, category: null,
+    title: p.title,
+    typeId: type.id,
+    status: typeof p.status === 'number' ? p.status : STATUS.NORMAL,
+    cmdbStatus,
+    created: t,
+    updated: t,
+    description: typeof p.description === 'string' ? p.description : '',
+    purpose: null,
+    category: null,
     ...(sysid ? { sysid } : {}),
   });
   const created: Record<string, unknown[]> = {};
@@ -79,7 +108,8 @@ export function objectCreate(ctx: Ctx, p: Params): unknown {
 
 export function objectRead(ctx: Ctx, p: Params): unknown {
   const id = objectParam(p, 'id');
-  const o = Number.isInteger(id) || (typeof id === 'string' && /^\d+$/.test(id)) ? ctx.store.object(Number(id)) : undefined;
+  const o =
+    Number.isInteger(id) || (typeof id === 'string' && /^\d+$/.test(id)) ? ctx.store.object(Number(id)) : undefined;
   return o ? objectRow(ctx, o, 'object') : [];
 }
 
@@ -97,7 +127,14 @@ const TRANSITIONS: Record<string, { from: number[]; to: number; verb: string }> 
   delete: { from: [STATUS.NORMAL, STATUS.ARCHIVED], to: STATUS.DELETED, verb: 'deleted' },
   recycle: { from: [STATUS.ARCHIVED, STATUS.DELETED], to: STATUS.NORMAL, verb: 'recycled' },
 };
-const STATUS_WORD: Record<number, string> = { 1: 'unfinished', 2: 'normal', 3: 'archived', 4: 'deleted', 6: 'a template', 7: 'a mass change template' };
+const STATUS_WORD: Record<number, string> = {
+  1: 'unfinished',
+  2: 'normal',
+  3: 'archived',
+  4: 'deleted',
+  6: 'a template',
+  7: 'a mass change template',
+};
 
 function setStatus(ctx: Ctx, o: ObjectRec, op: keyof typeof TRANSITIONS): unknown {
   const t = TRANSITIONS[op]!;
@@ -133,7 +170,10 @@ export function objectDelete(ctx: Ctx, p: Params): unknown {
 export const objectPurge = (ctx: Ctx, p: Params) => purge(ctx, requireObject(ctx, objectParam(p)));
 
 function like(pattern: string): RegExp {
-  const re = pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/%/g, '.*').replace(/_/g, '.');
+  const re = pattern
+    .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+    .replace(/%/g, '.*')
+    .replace(/_/g, '.');
   return new RegExp(`^${re}$`, 'is');
 }
 
@@ -141,7 +181,10 @@ export function objectsRead(ctx: Ctx, p: Params): unknown {
   const f = (p.filter as Record<string, unknown>) ?? {};
   let rows: ObjectRec[];
   rows = typeof f.sysid === 'string' ? ctx.store.objectsBySysid(f.sysid) : ctx.store.allObjects();
-  const status = typeof f.status === 'string' && STATUS_CONSTANTS[f.status] !== undefined ? STATUS_CONSTANTS[f.status]! : STATUS.NORMAL;
+  const status =
+    typeof f.status === 'string' && STATUS_CONSTANTS[f.status] !== undefined
+      ? STATUS_CONSTANTS[f.status]!
+      : STATUS.NORMAL;
   rows = rows.filter((o) => o.status === status);
   if (f.ids !== undefined) {
     const ids = new Set((Array.isArray(f.ids) ? f.ids : [f.ids]).map(Number));
@@ -158,7 +201,8 @@ export function objectsRead(ctx: Ctx, p: Params): unknown {
   if (typeof f.sysid === 'string') rows = rows.filter((o) => o.sysid === f.sysid);
   if (typeof f.type_title === 'string') rows = rows.filter((o) => objectTypeBy(o.typeId)?.title === f.type_title);
   const orderKey = ['title', 'sysid', 'updated', 'type'].includes(String(p.order_by)) ? String(p.order_by) : 'id';
-  const key = (o: ObjectRec): string | number => (orderKey === 'type' ? o.typeId : orderKey === 'id' ? o.id : (o as never)[orderKey]);
+  const key = (o: ObjectRec): string | number =>
+    orderKey === 'type' ? o.typeId : orderKey === 'id' ? o.id : (o as never)[orderKey];
   rows.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : a.id - b.id));
   if (p.order_by !== undefined && String(p.sort).toUpperCase() === 'DESC') rows.reverse();
   if (p.limit !== undefined) {
@@ -168,7 +212,8 @@ export function objectsRead(ctx: Ctx, p: Params): unknown {
   const cats = p.categories;
   return rows.map((o) => {
     const row = objectRow(ctx, o, 'objects');
-    if (cats === true || Array.isArray(cats)) row.categories = readCategoryOf(ctx, o, cats === true ? null : (cats as string[]));
+    if (cats === true || Array.isArray(cats))
+      row.categories = readCategoryOf(ctx, o, cats === true ? null : (cats as string[]));
     return row;
   });
 }

@@ -47,7 +47,12 @@ function dialogWrite(store: Store, table: string, value: unknown): number | null
 }
 
 /** Converts one written value to its stored form, or returns an error for it. */
-export function writeProp(store: Store, key: string, p: Prop, value: unknown): { value: unknown } | { error: PropError } {
+export function writeProp(
+  store: Store,
+  key: string,
+  p: Prop,
+  value: unknown,
+): { value: unknown } | { error: PropError } {
   const fail = (type: string, msg: string) => ({ error: { key, type, msg } });
   if (value === null && p.kind !== 'virtual') return { value: null };
   switch (p.kind) {
@@ -58,7 +63,9 @@ export function writeProp(store: Store, key: string, p: Prop, value: unknown): {
     case 'int':
       return Number.isInteger(value) ? { value } : fail('int', 'The value has to be an integer.');
     case 'unit':
-      return typeof value === 'number' && Number.isFinite(value) ? { value } : fail('float', 'The value has to be a number.');
+      return typeof value === 'number' && Number.isFinite(value)
+        ? { value }
+        : fail('float', 'The value has to be a number.');
     case 'yesno':
       return value === 0 || value === 1 ? { value } : fail('int', 'The value has to be 0 or 1.');
     case 'dialog': {
@@ -78,7 +85,8 @@ export function writeProp(store: Store, key: string, p: Prop, value: unknown): {
     case 'objects': {
       const ids = Array.isArray(value) ? value : [value];
       for (const id of ids) {
-        if (!Number.isInteger(id) || !store.object(id as number)) return fail('int', `Object with id "${String(id)}" does not exist.`);
+        if (!Number.isInteger(id) || !store.object(id as number))
+          return fail('int', `Object with id "${String(id)}" does not exist.`);
       }
       return { value: ids };
     }
@@ -96,12 +104,25 @@ export function writeProp(store: Store, key: string, p: Prop, value: unknown): {
 }
 
 /** Reference into another entry: object info + ref_id / ref_title / ref_type. */
-export function refRead(store: Store, category: string, entryId: number, refTitle: (data: Record<string, unknown>) => string) {
+export function refRead(
+  store: Store,
+  category: string,
+  entryId: number,
+  refTitle: (data: Record<string, unknown>) => string,
+) {
   const e = store.table(category)[String(entryId)];
   const o = e && store.object(e.objId);
   if (!e || !o) return null;
   const info = objectInfo(o);
-  return { id: info.id, sysid: info.sysid, type: info.type, title: info.title, ref_id: String(e.id), ref_title: refTitle(e.data), ref_type: category };
+  return {
+    id: info.id,
+    sysid: info.sysid,
+    type: info.type,
+    title: info.title,
+    ref_id: String(e.id),
+    ref_title: refTitle(e.data),
+    ref_type: category,
+  };
 }
 
 export function readProp(store: Store, p: Prop, value: unknown): unknown {
@@ -122,7 +143,16 @@ export function readProp(store: Store, p: Prop, value: unknown): unknown {
       const o = value == null ? undefined : store.object(value as number);
       if (!o) return null;
       const info = objectInfo(o);
-      return p.connection ? { title: info.title, id: info.id, connection_id: String(o.id), type: info.type, type_title: info.type_title, sysid: info.sysid } : info;
+      return p.connection
+        ? {
+            title: info.title,
+            id: info.id,
+            connection_id: String(o.id),
+            type: info.type,
+            type_title: info.type_title,
+            sysid: info.sysid,
+          }
+        : info;
     }
     case 'objects': {
       const list = ((value as number[] | null) ?? []).map((id) => store.object(id)).filter((o): o is ObjectRec => !!o);
@@ -130,8 +160,10 @@ export function readProp(store: Store, p: Prop, value: unknown): unknown {
     }
     case 'refs': {
       const ids = value == null ? [] : Array.isArray(value) ? (value as number[]) : [value as number];
-      const refs = ids.map((id) => refRead(store, p.category, id, (d) => String(d.ipv4_address ?? d.title ?? ''))).filter(Boolean);
-      return p.many ? (refs.length ? refs : null) : refs[0] ?? null;
+      const refs = ids
+        .map((id) => refRead(store, p.category, id, (d) => String(d.ipv4_address ?? d.title ?? '')))
+        .filter(Boolean);
+      return p.many ? (refs.length ? refs : null) : (refs[0] ?? null);
     }
     case 'virtual':
       return null;

@@ -17,15 +17,47 @@ function seedReferenceWorld(file: string): void {
   store.addObject({ ...base, id: 344, title: 'gw-10-20-30', typeId: 4 });
   store.addObject({ ...base, id: 345, title: 'srv-net-10.20.30.0', typeId: 31, updated: '2024-02-01 10:05:12' });
   store.addObject({ ...base, id: 5120, title: 'vm-db-01', typeId: 59 });
-  store.addEntry('C__CATS__NET', 345, {
-    title: '', type: 1, address: '10.20.30.0', netmask: '255.255.255.0', gateway: 880, range_from: '10.20.30.1',
-    range_to: '10.20.30.254', cidr_suffix: 24, reverse_dns: '', description: '',
-  }, 17);
-  const ip = { net: 345, net_type: 1, ipv4_assignment: 2, primary: 1, active: 1, ipv6_assignment: 1, ipv6_scope: 1, use_standard_gateway: 0 };
-  store.addEntry('C__CATG__IP', 344, { ...ip, ipv4_address: '10.20.30.1', ipListId: 880, use_standard_gateway: 1 }, 880);
+  store.addEntry(
+    'C__CATS__NET',
+    345,
+    {
+      title: '',
+      type: 1,
+      address: '10.20.30.0',
+      netmask: '255.255.255.0',
+      gateway: 880,
+      range_from: '10.20.30.1',
+      range_to: '10.20.30.254',
+      cidr_suffix: 24,
+      reverse_dns: '',
+      description: '',
+    },
+    17,
+  );
+  const ip = {
+    net: 345,
+    net_type: 1,
+    ipv4_assignment: 2,
+    primary: 1,
+    active: 1,
+    ipv6_assignment: 1,
+    ipv6_scope: 1,
+    use_standard_gateway: 0,
+  };
+  store.addEntry(
+    'C__CATG__IP',
+    344,
+    { ...ip, ipv4_address: '10.20.30.1', ipListId: 880, use_standard_gateway: 1 },
+    880,
+  );
   store.addEntry('C__CATG__IP', 5120, { ...ip, ipv4_address: '10.20.30.2', ipListId: 881, hostname: 'vm-db-01' }, 1100);
   store.state.nextObjectId = 5301;
-  Object.assign(store.state.nextEntryId, { C__CATG__IP: 1207, C__CATS__NET_IP_ADDRESSES: 882, C__CATG__MEMORY: 912, C__CATG__CPU: 455 });
+  Object.assign(store.state.nextEntryId, {
+    C__CATG__IP: 1207,
+    C__CATS__NET_IP_ADDRESSES: 882,
+    C__CATG__MEMORY: 912,
+    C__CATG__CPU: 455,
+  });
   store.save(file);
 }
 
@@ -57,7 +89,10 @@ describe('i-doit emulator replays the reference examples', () => {
 
   for (const ex of examples.examples) {
     it(`${ex.name} — ${ex.title}`, async () => {
-      const headers: Record<string, string> = { 'Content-Type': 'application/json', ...((ex as { requestHeaders?: Record<string, string> }).requestHeaders ?? {}) };
+      const headers: Record<string, string> = {
+        'Content-Type': 'application/json',
+        ...((ex as { requestHeaders?: Record<string, string> }).requestHeaders ?? {}),
+      };
       if (!headers['X-RPC-Auth-Username']) headers['X-RPC-Auth-Session'] = session;
       const res = await fetch(emu.endpoint, { method: 'POST', headers, body: JSON.stringify(ex.request) });
       expect(res.status).toBe(200);

@@ -47,9 +47,18 @@ export class JsonRpcServer {
   /** Fault injection for client tests: the next N requests answer with this HTTP status or stall. */
   faults: { count: number; status?: number; stallMs?: number } = { count: 0 };
   /** Race tests: requests whose body matches are held until `count` of them wait (or `maxWaitMs` passed), then run together. */
-  barrier: { matches: (body: string) => boolean; count: number; maxWaitMs: number; waiting: (() => void)[]; timer?: NodeJS.Timeout } | null = null;
+  barrier: {
+    matches: (body: string) => boolean;
+    count: number;
+    maxWaitMs: number;
+    waiting: (() => void)[];
+    timer?: NodeJS.Timeout;
+  } | null = null;
 
-  constructor(readonly store: Store, readonly opts: ServerOptions) {}
+  constructor(
+    readonly store: Store,
+    readonly opts: ServerOptions,
+  ) {}
 
   expireSessions(): void {
     this.sessions.clear();
@@ -109,7 +118,9 @@ export class JsonRpcServer {
   private process(req: http.IncomingMessage, raw: string, outHeaders: Record<string, string>): unknown {
     const ctype = String(req.headers['content-type'] ?? '');
     if (req.method !== 'POST' || !ctype.startsWith('application/json')) {
-      throw invalidRequest('This is not a JSON-RPC. The content-type should be application/json, request method should be "post" and the http body should be a valid json-rpc 2.0 package.');
+      throw invalidRequest(
+        'This is not a JSON-RPC. The content-type should be application/json, request method should be "post" and the http body should be a valid json-rpc 2.0 package.',
+      );
     }
     if (raw.trim() === '') throw invalidRequest('Empty request body.');
     let parsed: unknown;
@@ -122,7 +133,9 @@ export class JsonRpcServer {
     const items = batch ? (parsed as unknown[]) : [parsed];
     if (batch) {
       if (items.length === 0) throw invalidRequest('Empty batch request.');
-      const ids = items.filter((i): i is Json => typeof i === 'object' && i !== null && 'id' in i).map((i) => JSON.stringify(i.id));
+      const ids = items
+        .filter((i): i is Json => typeof i === 'object' && i !== null && 'id' in i)
+        .map((i) => JSON.stringify(i.id));
       if (new Set(ids).size !== ids.length) throw internalError('Duplicate request ids in batch request.');
       const keys = new Set(items.filter(isObject).map((i) => JSON.stringify((i.params as Json | undefined)?.apikey)));
       if (keys.size > 1) throw invalidParams('All requests of a batch request have to use the same apikey.');
@@ -148,7 +161,11 @@ export class JsonRpcServer {
     return replies[0];
   }
 
-  private authenticate(req: http.IncomingMessage, first: Json | undefined, outHeaders: Record<string, string>): EmulatorUser {
+  private authenticate(
+    req: http.IncomingMessage,
+    first: Json | undefined,
+    outHeaders: Record<string, string>,
+  ): EmulatorUser {
     const params = first?.params as Json | undefined;
     if (!isObject(params)) throw authError('Missing parameters: the request has to carry params with an apikey.');
     if (params.apikey !== this.opts.apiKey) throw authError(BAD_LOGIN);
@@ -175,20 +192,37 @@ export class JsonRpcServer {
     return API_SYSTEM;
   }
 
-  private call(req: http.IncomingMessage, item: unknown, user: EmulatorUser | RpcError, outHeaders: Record<string, string>): { reply?: Reply; changed?: boolean } {
+  private call(
+    req: http.IncomingMessage,
+    item: unknown,
+    user: EmulatorUser | RpcError,
+    outHeaders: Record<string, string>,
+  ): { reply?: Reply; changed?: boolean } {
     if (!isObject(item)) return { reply: errReply(null, authError('The request has to be a JSON object.')) };
     const hasId = 'id' in item;
-    if (hasId && !validId(item.id)) return { reply: errReply(null, internalError('Invalid request id: use an integer or a non-empty string.')) };
-    const reply = (r: Omit<Reply, 'id' | 'jsonrpc'>) => (hasId ? { reply: { id: item.id, jsonrpc: '2.0' as const, ...r } } : {});
-    if (item.jsonrpc !== '2.0' && item.version !== '2.0') return reply({ error: invalidRequest('Missing or invalid protocol version: send "jsonrpc": "2.0".').toJSON() });
-    if (typeof item.method !== 'string' || item.method === '') return reply({ error: invalidRequest('Missing or invalid method.').toJSON() });
-    if (!isObject(item.params)) return reply({ error: authError('Missing parameters: the request has to carry params with an apikey.').toJSON() });
+    if (hasId && !validId(item.id))
+      return { reply: errReply(null, internalError('Invalid request id: use an integer or a non-empty string.')) };
+    const reply = (r: Omit<Reply, 'id' | 'jsonrpc'>) =>
+      hasId ? { reply: { id: item.id, jsonrpc: '2.0' as const, ...r } } : {};
+    if (item.jsonrpc !== '2.0' && item.version !== '2.0')
+      return reply({ error: invalidRequest('Missing or invalid protocol version: send "jsonrpc": "2.0".').toJSON() });
+    if (typeof item.method !== 'string' || item.method === '')
+      return reply({ error: invalidRequest('Missing or invalid method.').toJSON() });
+    if (!isObject(item.params))
+      return reply({
+        error: authError('Missing parameters: the request has to carry params with an apikey.').toJSON(),
+      });
     if (user instanceof RpcError) return reply({ error: user.toJSON() });
     this.stats.calls++;
     this.stats.byMethod[item.method] = (this.stats.byMethod[item.method] ?? 0) + 1;
     const { apikey: _k, language, ...params } = item.params;
     void _k;
-    const ctx: Ctx = { store: this.store, opts: this.opts, user, language: typeof language === 'string' ? language : 'en' };
+    const ctx: Ctx = {
+      store: this.store,
+      opts: this.opts,
+      user,
+      language: typeof language === 'string' ? language : 'en',
+    };
     try {
       if (item.method === 'idoit.login') return reply({ result: this.login(req, outHeaders) });
       if (item.method === 'idoit.logout') {
@@ -214,8 +248,14 @@ export class JsonRpcServer {
     this.sessions.set(id, { user: u, lastUsed: Date.now() });
     outHeaders['X-RPC-Auth-Session'] = id;
     return {
-      result: true, userid: u.userid ?? '', name: u.name ?? u.username, mail: u.mail ?? '', username: u.username,
-      'session-id': id, 'client-id': 1, 'client-name': this.opts.tenant,
+      result: true,
+      userid: u.userid ?? '',
+      name: u.name ?? u.username,
+      mail: u.mail ?? '',
+      username: u.username,
+      'session-id': id,
+      'client-id': 1,
+      'client-name': this.opts.tenant,
     };
   }
 }

@@ -58,13 +58,25 @@ export class Store {
   private byObject = new Map<string, Map<number, Set<number>>>();
   private sysids: Map<string, Set<number>> | null = null;
 
-  constructor(state?: State, readonly now: () => Date = () => new Date()) {
+  constructor(
+    state?: State,
+    readonly now: () => Date = () => new Date(),
+  ) {
     this.state = state ?? Store.empty(now);
   }
 
   static empty(now: () => Date = () => new Date()): State {
     const t = formatTime(now());
-    const base = { sysid: '', status: STATUS.NORMAL, cmdbStatus: 6, created: t, updated: t, description: '', purpose: null, category: null };
+    const base = {
+      sysid: '',
+      status: STATUS.NORMAL,
+      cmdbStatus: 6,
+      created: t,
+      updated: t,
+      description: '',
+      purpose: null,
+      category: null,
+    };
     return {
       format: 1,
       nextObjectId: 1000,
@@ -82,7 +94,8 @@ export class Store {
   static load(file: string, now?: () => Date): Store {
     if (!fs.existsSync(file)) return new Store(undefined, now);
     const state = JSON.parse(fs.readFileSync(file, 'utf8')) as State;
-    if (state.format !== 1) throw new Error(`i-doit emulator state ${file} has an unknown format; delete it to start empty`);
+    if (state.format !== 1)
+      throw new Error(`i-doit emulator state ${file} has an unknown format; delete it to start empty`);
     return new Store(state, now);
   }
 
@@ -107,7 +120,10 @@ export class Store {
       this.sysids = new Map();
       for (const o of Object.values(this.state.objects)) this.indexSysid(o.sysid, o.id);
     }
-    return [...(this.sysids.get(sysid) ?? [])].sort((a, b) => a - b).map((id) => this.object(id)!).filter(Boolean);
+    return [...(this.sysids.get(sysid) ?? [])]
+      .sort((a, b) => a - b)
+      .map((id) => this.object(id)!)
+      .filter(Boolean);
   }
 
   objectBySysid(sysid: string): ObjectRec | undefined {
@@ -264,7 +280,6 @@ export class Store {
       .filter(Boolean)
       .sort((a, b) => Number(a.data.ipListId) - Number(b.data.ipListId));
   }
-
 
   dialogValues(table: string): DialogValue[] {
     return [...(DIALOG_TABLES[table]?.values ?? []), ...(this.state.dialogPlus[table] ?? [])];

@@ -5,10 +5,15 @@ import { formatValue } from './values';
 export function renderDriftText(r: DriftReport): string {
   const lines: string[] = [];
   for (const i of r.items) {
-    lines.push(`${i.system} ${i.kind}${i.resourceId ? ` ${i.resourceId}` : ''}: ${i.path} is ${formatValue(i.actual)}, manifest wants ${formatValue(i.desired)}${i.source ? ` (${i.source})` : ''}; first seen ${i.firstSeen}`);
+    lines.push(
+      `${i.system} ${i.kind}${i.resourceId ? ` ${i.resourceId}` : ''}: ${i.path} is ${formatValue(i.actual)}, manifest wants ${formatValue(i.desired)}${i.source ? ` (${i.source})` : ''}; first seen ${i.firstSeen}`,
+    );
   }
   for (const o of r.orphans) lines.push(`${o.system} ${o.kind} ${o.resourceId}: ${o.message}`);
-  for (const d of r.disagreements) lines.push(`${d.system}: backends disagree on the ${d.what === 'ip' ? 'address' : 'MAC'}: ${describeValues(d.values)}`);
+  for (const d of r.disagreements)
+    lines.push(
+      `${d.system}: backends disagree on the ${d.what === 'ip' ? 'address' : 'MAC'}: ${describeValues(d.values)}`,
+    );
   if (r.pending.length) lines.push(`Not yet applied (not drift): ${r.pending.join(', ')}`);
   lines.push(
     r.drifted
@@ -24,7 +29,10 @@ export function renderDriftMarkdown(r: DriftReport): string {
   if (!r.drifted) out.push('No drift: the world matches the manifests.', '');
   if (r.items.length) {
     out.push('| system | kind | field | actual | desired | source | first seen |', '|---|---|---|---|---|---|---|');
-    for (const i of r.items) out.push(`| ${esc(i.system)} | ${i.kind} | ${esc(i.path)} | ${esc(formatValue(i.actual))} | ${esc(formatValue(i.desired))} | ${esc(i.source ?? '')} | ${i.firstSeen} |`);
+    for (const i of r.items)
+      out.push(
+        `| ${esc(i.system)} | ${i.kind} | ${esc(i.path)} | ${esc(formatValue(i.actual))} | ${esc(formatValue(i.desired))} | ${esc(i.source ?? '')} | ${i.firstSeen} |`,
+      );
     out.push('');
   }
   if (r.orphans.length) {
@@ -34,7 +42,8 @@ export function renderDriftMarkdown(r: DriftReport): string {
   }
   if (r.disagreements.length) {
     out.push('#### Backends that disagree', '', '| system | what | values |', '|---|---|---|');
-    for (const d of r.disagreements) out.push(`| ${esc(d.system)} | ${d.what === 'ip' ? 'address' : 'MAC'} | ${esc(describeValues(d.values))} |`);
+    for (const d of r.disagreements)
+      out.push(`| ${esc(d.system)} | ${d.what === 'ip' ? 'address' : 'MAC'} | ${esc(describeValues(d.values))} |`);
     out.push('');
   }
   if (r.pending.length) out.push(`Not yet applied (not drift): ${r.pending.map(esc).join(', ')}`, '');
@@ -42,7 +51,9 @@ export function renderDriftMarkdown(r: DriftReport): string {
 }
 
 function describeValues(values: Record<string, string | undefined>): string {
-  return Object.entries(values).map(([kind, v]) => `${kind} ${v}`).join(', ');
+  return Object.entries(values)
+    .map(([kind, v]) => `${kind} ${v}`)
+    .join(', ');
 }
 
 export function renderDriftJson(r: DriftReport): string {

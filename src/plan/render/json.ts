@@ -11,11 +11,22 @@ export function parsePlanJson(text: string, file: string): Plan {
   try {
     data = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${file}: not a JSON plan (${(e as Error).message}); create one with \`shipshape plan --format json --out ${file}\``, { cause: e });
+    throw new Error(
+      `${file}: not a JSON plan (${(e as Error).message}); create one with \`shipshape plan --format json --out ${file}\``,
+      { cause: e },
+    );
   }
   const p = data as Partial<Plan>;
-  if (!p || typeof p !== 'object' || p.formatVersion !== 1 || !Array.isArray(p.actions) || typeof p.observedDigest !== 'string') {
-    throw new Error(`${file}: not a shipshape plan of format version 1; create one with \`shipshape plan --format json --out ${file}\``);
+  if (
+    !p ||
+    typeof p !== 'object' ||
+    p.formatVersion !== 1 ||
+    !Array.isArray(p.actions) ||
+    typeof p.observedDigest !== 'string'
+  ) {
+    throw new Error(
+      `${file}: not a shipshape plan of format version 1; create one with \`shipshape plan --format json --out ${file}\``,
+    );
   }
   return p as Plan;
 }

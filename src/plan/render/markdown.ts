@@ -13,7 +13,10 @@ export function renderMarkdown(plan: Plan, opts: { fullPlanHint?: string; limit?
   const limit = opts.limit ?? MARKDOWN_LIMIT;
   const s = plan.summary;
   const head = [
-    '### shipshape plan' + (plan.commit ? ` for \`${plan.commit.slice(0, 12)}\`${plan.dirty ? ' **plus uncommitted changes** (the files on disk, not that commit)' : ''}` : ''),
+    '### shipshape plan' +
+      (plan.commit
+        ? ` for \`${plan.commit.slice(0, 12)}\`${plan.dirty ? ' **plus uncommitted changes** (the files on disk, not that commit)' : ''}`
+        : ''),
     '',
     '| create | update | replace | delete | unchanged | blocked |',
     '|---:|---:|---:|---:|---:|---:|',
@@ -21,13 +24,30 @@ export function renderMarkdown(plan: Plan, opts: { fullPlanHint?: string; limit?
     '',
   ];
   for (const [kind, about] of Object.entries(plan.backends ?? {})) {
-    head.push(`_${kind}: ${escapeMd(Object.entries(about).map(([k, v]) => `${k} ${v}`).join(', '))}_`, '');
+    head.push(
+      `_${kind}: ${escapeMd(
+        Object.entries(about)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', '),
+      )}_`,
+      '',
+    );
   }
   const ro = readOnlyLines(plan);
   if (ro.header) head.splice(1, 0, '', `_${escapeMd(ro.header)}_`);
-  if (ro.notUsedTitle) head.push(`#### ${ro.notUsedTitle[0]!.toUpperCase()}${ro.notUsedTitle.slice(1)}`, '', ...ro.notUsed.map((l) => `- \`${escapeMd(l)}\``), '');
+  if (ro.notUsedTitle)
+    head.push(
+      `#### ${ro.notUsedTitle[0]!.toUpperCase()}${ro.notUsedTitle.slice(1)}`,
+      '',
+      ...ro.notUsed.map((l) => `- \`${escapeMd(l)}\``),
+      '',
+    );
   const deleting = deletedSystems(plan).length;
-  if (deleting > plan.maxDeletes) head.push(`> **Apply will refuse this plan:** it deletes ${deleting} systems, more than the limit of ${plan.maxDeletes}.`, '');
+  if (deleting > plan.maxDeletes)
+    head.push(
+      `> **Apply will refuse this plan:** it deletes ${deleting} systems, more than the limit of ${plan.maxDeletes}.`,
+      '',
+    );
   const sections: string[] = [];
   for (const [system, actions] of groupBySystem(plan.actions.filter((a) => a.action !== 'noop' || a.blocked))) {
     const verbs = [...new Set(actions.map((a) => (a.blocked ? 'blocked' : a.action)))].join(', ');
@@ -36,10 +56,27 @@ export function renderMarkdown(plan: Plan, opts: { fullPlanHint?: string; limit?
       ...(a.blocked ? [`  - :no_entry: **blocked:** ${escapeMd(a.blocked)}`] : []),
       ...a.changes.map((c) => `  - \`${escapeMd(formatChange(c)).replace(/`/g, "'")}\``),
     ]);
-    sections.push(['<details>', `<summary><b>${escapeHtml(system)}</b>: ${verbs}</summary>`, '', ...body, '', '</details>', ''].join('\n'));
+    sections.push(
+      [
+        '<details>',
+        `<summary><b>${escapeHtml(system)}</b>: ${verbs}</summary>`,
+        '',
+        ...body,
+        '',
+        '</details>',
+        '',
+      ].join('\n'),
+    );
   }
   const warnings = plan.warnings.length
-    ? ['#### Warnings', '', ...plan.warnings.map((w) => `- \`${escapeMd(w.system)}\` ${w.kind} \`${escapeMd(w.resourceId)}\`: ${escapeMd(w.message)}`), '']
+    ? [
+        '#### Warnings',
+        '',
+        ...plan.warnings.map(
+          (w) => `- \`${escapeMd(w.system)}\` ${w.kind} \`${escapeMd(w.resourceId)}\`: ${escapeMd(w.message)}`,
+        ),
+        '',
+      ]
     : [];
   const hint = opts.fullPlanHint ?? 'the JSON plan (`shipshape plan --format json`)';
   let out = head.join('\n') + '\n';

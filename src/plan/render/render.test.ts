@@ -32,15 +32,20 @@ describe('plan renderers', () => {
     const out = renderText(plan([action('web-01')]), { colour: false });
     expect(out).toContain('~ vm update vm-42: cpu differs from the manifest [needs power-off]');
     expect(out).toContain('cpu: 2 → 4 (systems/web-01.yaml:9:8) [needs power-off]');
-    expect(out).toContain('Plan: 0 to create, 1 to update, 0 to replace, 0 to delete, 0 unchanged (commit 0123456789ab)');
+    expect(out).toContain(
+      'Plan: 0 to create, 1 to update, 0 to replace, 0 to delete, 0 unchanged (commit 0123456789ab)',
+    );
     expect(out).not.toMatch(/\u001b\[/);
     expect(renderText(plan([action('web-01')]), { colour: true })).toMatch(/\u001b\[33m/);
   });
 
   it('text warns when the plan deletes more systems than the guard allows, counting systems not resources', () => {
-    const del = (system: string, kind: PlannedAction['kind']) => action(system, { action: 'delete', kind, changes: [] });
+    const del = (system: string, kind: PlannedAction['kind']) =>
+      action(system, { action: 'delete', kind, changes: [] });
     const fourSystems = ['a', 'b', 'c', 'd'].flatMap((s) => [del(s, 'vm'), del(s, 'dns'), del(s, 'ip')]);
-    expect(renderText(plan(fourSystems), { colour: false })).toContain('Apply will refuse this plan: it deletes 4 systems, more than --max-deletes 3.');
+    expect(renderText(plan(fourSystems), { colour: false })).toContain(
+      'Apply will refuse this plan: it deletes 4 systems, more than --max-deletes 3.',
+    );
     const oneSystem = [del('a', 'vm'), del('a', 'dns'), del('a', 'dhcp'), del('a', 'ip'), del('a', 'cmdb')];
     expect(renderText(plan(oneSystem), { colour: false })).not.toContain('Apply will refuse');
   });
@@ -57,7 +62,9 @@ describe('plan renderers', () => {
     const many = Array.from({ length: 3000 }, (_, i) => action(`system-${i}`));
     const md = renderMarkdown(plan(many), { fullPlanHint: 'the artifact plan.json' });
     expect(md.length).toBeLessThanOrEqual(MARKDOWN_LIMIT);
-    expect(md).toContain('Details cut to fit the comment: 3000 systems in all. The full plan is in the artifact plan.json.');
+    expect(md).toContain(
+      'Details cut to fit the comment: 3000 systems in all. The full plan is in the artifact plan.json.',
+    );
   });
 
   it('Markdown escapes what could break the comment', () => {

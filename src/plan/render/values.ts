@@ -10,7 +10,12 @@ export function formatValue(v: unknown): string {
 
 export function formatChange(c: FieldChange): string {
   const src = c.source ? ` (${c.source})` : '';
-  const flags = [c.forcesReplace ? 'forces replace' : '', c.needsPowerOff ? 'needs power-off' : '', c.needsReboot ? 'needs reboot' : '', c.refused ? `refused: ${c.refused}` : '']
+  const flags = [
+    c.forcesReplace ? 'forces replace' : '',
+    c.needsPowerOff ? 'needs power-off' : '',
+    c.needsReboot ? 'needs reboot' : '',
+    c.refused ? `refused: ${c.refused}` : '',
+  ]
     .filter(Boolean)
     .join(', ');
   const from = c.from === null || c.from === undefined ? '' : `${formatValue(c.from)} → `;
@@ -21,10 +26,19 @@ export function formatChange(c: FieldChange): string {
 export function readOnlyLines(plan: Plan): { header?: string; notUsedTitle?: string; notUsed: string[] } {
   if (!plan.readOnly && !plan.trusted) return { notUsed: [] };
   const t = plan.trusted;
-  const header = 'read-only plan (--read-only): observed by reading only, nothing ran on a managed host' +
-    (t ? `; site config, roles and OS catalog from ${t.base} (${t.commit.slice(0, 12)}), systems and profiles from the branch` : '');
+  const header =
+    'read-only plan (--read-only): observed by reading only, nothing ran on a managed host' +
+    (t
+      ? `; site config, roles and OS catalog from ${t.base} (${t.commit.slice(0, 12)}), systems and profiles from the branch`
+      : '');
   if (!t || t.notUsed.length === 0) return { header, notUsed: [] };
-  const shown = t.notUsed.slice(0, 50).map((c) => `${c.file} (${c.status}${c.added !== undefined ? `, +${c.added} -${c.removed}` : ', binary'})`);
+  const shown = t.notUsed
+    .slice(0, 50)
+    .map((c) => `${c.file} (${c.status}${c.added !== undefined ? `, +${c.added} -${c.removed}` : ', binary'})`);
   const notUsed = t.notUsed.length > shown.length ? [...shown, `… and ${t.notUsed.length - shown.length} more`] : shown;
-  return { header, notUsedTitle: 'changes to trusted files, not used for this plan; applied only after merge', notUsed };
+  return {
+    header,
+    notUsedTitle: 'changes to trusted files, not used for this plan; applied only after merge',
+    notUsed,
+  };
 }

@@ -3,13 +3,32 @@
  * served by the backend `dhcp.servers[].backend` names (registered in ../backends.ts). create/update/delete only change the in-memory reservation sets; commit()
  * checks (duplicates, subnets), then deploys each changed server once.
  */
-import { UserError, type CommitResult, type IdentityFields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
+import {
+  UserError,
+  type CommitResult,
+  type IdentityFields,
+  type ObservedResource,
+  type Observation,
+  type Provider,
+  type ProviderContext,
+  type Resolved,
+} from '../../engine/contract';
 import type { DesiredSystem } from '../../manifest/types';
 import type { SiteConfig } from '../../manifest/site';
 import { SshPool, type SecretReader } from '../../transport/ssh';
 import { backendFor } from '../backends';
 import type { DhcpBackend, DhcpBackendDeps } from './backend';
-import { checkReservations, desiredDhcp, diffDhcp, fieldsOf, reservationOf, sameReservation, type DhcpFields, type ForeignReservation, type Reservation } from './reservations';
+import {
+  checkReservations,
+  desiredDhcp,
+  diffDhcp,
+  fieldsOf,
+  reservationOf,
+  sameReservation,
+  type DhcpFields,
+  type ForeignReservation,
+  type Reservation,
+} from './reservations';
 
 export interface DhcpProviderOptions {
   readSecret: SecretReader;
@@ -46,7 +65,11 @@ export class DhcpProvider implements Provider<DhcpFields> {
     if (this.servers.size > 0) return [...this.servers.values()].map((s) => s.backend);
     this.pool = this.opts.pool ?? new SshPool({ readSecret: this.opts.readSecret, root: ctx.site.root });
     return ctx.site.dhcp.servers.map((server) => {
-      const deps: DhcpBackendDeps = { pool: this.pool!, commit: ctx.commit, netCidrs: server.nets.map((n) => ctx.site.nets[n]?.cidr).filter((c): c is string => !!c) };
+      const deps: DhcpBackendDeps = {
+        pool: this.pool!,
+        commit: ctx.commit,
+        netCidrs: server.nets.map((n) => ctx.site.nets[n]?.cidr).filter((c): c is string => !!c),
+      };
       return backendFor('dhcp', server.backend).connect(server, deps);
     });
   }
@@ -60,7 +83,13 @@ export class DhcpProvider implements Provider<DhcpFields> {
     results.forEach((o, i) => {
       const backend = backends[i]!;
       const name = backend.server.name;
-      this.servers.set(name, { backend, served: o.owned, wanted: new Map(o.owned), foreign: o.foreign, subnets: o.subnets });
+      this.servers.set(name, {
+        backend,
+        served: o.owned,
+        wanted: new Map(o.owned),
+        foreign: o.foreign,
+        subnets: o.subnets,
+      });
       roundTrips += o.roundTrips;
       for (const [system, r] of o.owned) {
         const seen = bySystem.get(system);
@@ -68,7 +97,20 @@ export class DhcpProvider implements Provider<DhcpFields> {
         else if (sameReservation(seen.r, r)) seen.servers.push(name);
       }
       for (const f of o.foreign) {
-        resources.push({ kind: 'dhcp', system: f.name ?? f.label, id: `${name}: ${f.label}`, owned: false, fields: { mac: f.mac ?? '', ip: f.ip ?? '', hostname: '', nextServer: null, bootFilename: null, servers: [name] } });
+        resources.push({
+          kind: 'dhcp',
+          system: f.name ?? f.label,
+          id: `${name}: ${f.label}`,
+          owned: false,
+          fields: {
+            mac: f.mac ?? '',
+            ip: f.ip ?? '',
+            hostname: '',
+            nextServer: null,
+            bootFilename: null,
+            servers: [name],
+          },
+        });
       }
     });
     for (const [system, { r, servers }] of bySystem) {
@@ -85,7 +127,12 @@ export class DhcpProvider implements Provider<DhcpFields> {
     }
   }
 
-  async create(system: DesiredSystem, desired: DhcpFields, _resolved?: Resolved, _ctx?: ProviderContext): Promise<ObservedResource<DhcpFields>> {
+  async create(
+    system: DesiredSystem,
+    desired: DhcpFields,
+    _resolved?: Resolved,
+    _ctx?: ProviderContext,
+  ): Promise<ObservedResource<DhcpFields>> {
     this.place(system, desired);
     return { kind: 'dhcp', system: system.name, id: desired.mac, owned: true, fields: desired };
   }
@@ -95,19 +142,30 @@ export class DhcpProvider implements Provider<DhcpFields> {
   }
 
   async delete(system: DesiredSystem, observed: ObservedResource<DhcpFields>): Promise<void> {
-    if (!observed.owned) throw new UserError(`${system.name}: ${observed.id} is not managed by shipshape; it is never deleted`);
+    if (!observed.owned)
+      throw new UserError(`${system.name}: ${observed.id} is not managed by shipshape; it is never deleted`);
     this.place(system, null);
   }
 
   async commit(): Promise<CommitResult> {
     const failed = new Map<string, Error>();
     for (const [name, state] of this.servers) {
-      const changed = new Set([...new Set([...state.served.keys(), ...state.wanted.keys()])].filter((s) => !sameReservation(state.served.get(s), state.wanted.get(s))));
+      const changed = new Set(
+        [...new Set([...state.served.keys(), ...state.wanted.keys()])].filter(
+          (s) => !sameReservation(state.served.get(s), state.wanted.get(s)),
+        ),
+      );
       if (changed.size === 0) continue;
       // Refused systems keep what the server holds now; the others go ahead.
       for (const [s, why] of checkReservations(name, state.wanted, state.foreign, state.subnets)) {
         if (!changed.has(s)) continue;
-        failed.set(s, new UserError(`dhcp server ${name}: ${s}: ${why}`, /already reserved|more than one system/.test(why) ? 'collides' : 'invalid'));
+        failed.set(
+          s,
+          new UserError(
+            `dhcp server ${name}: ${s}: ${why}`,
+            /already reserved|more than one system/.test(why) ? 'collides' : 'invalid',
+          ),
+        );
         changed.delete(s);
         const keep = state.served.get(s);
         if (keep) state.wanted.set(s, keep);

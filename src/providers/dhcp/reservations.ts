@@ -3,7 +3,14 @@
  * and the checks the servers' own checkers miss (`dhcpd -t` passes duplicate MACs/IPs and addresses
  * outside every subnet).
  */
-import { UNKNOWN, type FieldChange, type Fields, type Maybe, type ObservedResource, type Resolved } from '../../engine/contract';
+import {
+  UNKNOWN,
+  type FieldChange,
+  type Fields,
+  type Maybe,
+  type ObservedResource,
+  type Resolved,
+} from '../../engine/contract';
 import type { DesiredSystem } from '../../manifest/types';
 import type { DhcpServerSection, SiteConfig } from '../../manifest/site';
 
@@ -65,13 +72,30 @@ export function reservationOf(f: DhcpFields): Reservation {
 }
 
 export function fieldsOf(r: Reservation, servers: string[]): DhcpFields {
-  return { mac: r.mac, ip: r.ip, hostname: r.hostname, nextServer: r.nextServer ?? null, bootFilename: r.bootFilename ?? null, servers: [...servers].sort() };
+  return {
+    mac: r.mac,
+    ip: r.ip,
+    hostname: r.hostname,
+    nextServer: r.nextServer ?? null,
+    bootFilename: r.bootFilename ?? null,
+    servers: [...servers].sort(),
+  };
 }
 
 export const sameReservation = (a?: Reservation, b?: Reservation): boolean =>
-  !!a && !!b && a.mac === b.mac && a.ip === b.ip && a.hostname === b.hostname && (a.nextServer ?? '') === (b.nextServer ?? '') && (a.bootFilename ?? '') === (b.bootFilename ?? '');
+  !!a &&
+  !!b &&
+  a.mac === b.mac &&
+  a.ip === b.ip &&
+  a.hostname === b.hostname &&
+  (a.nextServer ?? '') === (b.nextServer ?? '') &&
+  (a.bootFilename ?? '') === (b.bootFilename ?? '');
 
-export function diffDhcp(system: DesiredSystem, desired: DhcpFields, observed: ObservedResource<DhcpFields>): FieldChange[] {
+export function diffDhcp(
+  system: DesiredSystem,
+  desired: DhcpFields,
+  observed: ObservedResource<DhcpFields>,
+): FieldChange[] {
   const changes: FieldChange[] = [];
   const src: Record<string, string> = { mac: 'network.mac', ip: 'network.ip', servers: 'network.net' };
   for (const k of ['mac', 'ip', 'hostname', 'nextServer', 'bootFilename', 'servers'] as const) {
@@ -100,7 +124,12 @@ export function inCidr(ip: string, cidr: string): boolean {
 }
 
 /** Systems whose reservation would clash on this server: duplicate MAC or IP, or an address outside every subnet. */
-export function checkReservations(server: string, ours: Map<string, Reservation>, foreign: ForeignReservation[], subnets: string[]): Map<string, string> {
+export function checkReservations(
+  server: string,
+  ours: Map<string, Reservation>,
+  foreign: ForeignReservation[],
+  subnets: string[],
+): Map<string, string> {
   const bad = new Map<string, string>();
   const add = (s: string, why: string) => bad.set(s, bad.has(s) ? `${bad.get(s)}; ${why}` : why);
   const byMac = new Map<string, string[]>();
@@ -108,16 +137,24 @@ export function checkReservations(server: string, ours: Map<string, Reservation>
   for (const [s, r] of ours) {
     if (r.ip === UNKNOWN) add(s, 'its address is not allocated yet (the ip stage must run first)');
     else if (ipToInt(r.ip) === null) add(s, `${r.ip} is not an IPv4 address`);
-    else if (!subnets.some((c) => inCidr(r.ip, c))) add(s, `${r.ip} is outside every subnet ${server} serves (${subnets.join(', ') || 'none'})`);
+    else if (!subnets.some((c) => inCidr(r.ip, c)))
+      add(s, `${r.ip} is outside every subnet ${server} serves (${subnets.join(', ') || 'none'})`);
     if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(r.mac)) add(s, `"${r.mac}" is not a MAC address`);
     byMac.set(r.mac, [...(byMac.get(r.mac) ?? []), s]);
     byIp.set(r.ip, [...(byIp.get(r.ip) ?? []), s]);
   }
-  for (const [what, map] of [['MAC', byMac], ['IP', byIp]] as const) {
+  for (const [what, map] of [
+    ['MAC', byMac],
+    ['IP', byIp],
+  ] as const) {
     for (const [value, systems] of map) {
-      if (systems.length > 1) for (const s of systems) add(s, `${what} ${value} is reserved for more than one system (${systems.join(', ')})`);
+      if (systems.length > 1)
+        for (const s of systems)
+          add(s, `${what} ${value} is reserved for more than one system (${systems.join(', ')})`);
       const theirs = foreign.find((f) => (what === 'MAC' ? f.mac : f.ip) === value);
-      if (theirs) for (const s of systems) add(s, `${what} ${value} is already reserved on ${server} by ${theirs.label}, not managed by shipshape`);
+      if (theirs)
+        for (const s of systems)
+          add(s, `${what} ${value} is already reserved on ${server} by ${theirs.label}, not managed by shipshape`);
     }
   }
   return bad;

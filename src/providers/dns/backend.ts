@@ -24,7 +24,11 @@ export interface ZoneBackend {
    * Makes the server serve `after` as our records (`before` is what it served at observe time);
    * `changed` lists the systems whose records differ. Returns the systems whose change did not land.
    */
-  apply(before: Map<string, DnsRecord[]>, after: Map<string, DnsRecord[]>, changed: Set<string>): Promise<Map<string, Error>>;
+  apply(
+    before: Map<string, DnsRecord[]>,
+    after: Map<string, DnsRecord[]>,
+    changed: Set<string>,
+  ): Promise<Map<string, Error>>;
 }
 
 export interface BackendDeps {

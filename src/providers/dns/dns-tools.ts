@@ -21,9 +21,17 @@ export interface LocalResult {
   stderr: string;
 }
 
-const PACKAGE: Record<string, string> = { dig: 'bind9-dnsutils', nsupdate: 'bind9-dnsutils', 'named-checkzone': 'bind9-utils' };
+const PACKAGE: Record<string, string> = {
+  dig: 'bind9-dnsutils',
+  nsupdate: 'bind9-dnsutils',
+  'named-checkzone': 'bind9-utils',
+};
 
-export function runLocal(cmd: string, args: string[], opts: { stdin?: string; timeoutMs?: number; cwd?: string } = {}): Promise<LocalResult> {
+export function runLocal(
+  cmd: string,
+  args: string[],
+  opts: { stdin?: string; timeoutMs?: number; cwd?: string } = {},
+): Promise<LocalResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd });
     const out: Buffer[] = [];
@@ -33,7 +41,11 @@ export function runLocal(cmd: string, args: string[], opts: { stdin?: string; ti
     child.stderr.on('data', (d: Buffer) => err.push(d));
     child.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(e.code === 'ENOENT' ? new UserError(`${cmd} is not installed here: install the Debian package ${PACKAGE[cmd] ?? cmd}`) : e);
+      reject(
+        e.code === 'ENOENT'
+          ? new UserError(`${cmd} is not installed here: install the Debian package ${PACKAGE[cmd] ?? cmd}`)
+          : e,
+      );
     });
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -63,12 +75,18 @@ export type ServedZone = {
 };
 
 /** Runs fn with the path of a key file that `dig -k` / `nsupdate -k` read; the file is gone afterwards. */
-export async function withKeyFile<T>(tsig: Tsig, readSecret: SecretReader, fn: (path: string) => Promise<T>): Promise<T> {
+export async function withKeyFile<T>(
+  tsig: Tsig,
+  readSecret: SecretReader,
+  fn: (path: string) => Promise<T>,
+): Promise<T> {
   const secret = (await readSecret(tsig.secret)).trim();
   const dir = await mkdtemp(join(tmpdir(), 'shipshape-tsig-'));
   const path = join(dir, 'key');
   try {
-    await writeFile(path, `key "${tsig.name}" {\n\talgorithm ${tsig.algorithm};\n\tsecret "${secret}";\n};\n`, { mode: 0o600 });
+    await writeFile(path, `key "${tsig.name}" {\n\talgorithm ${tsig.algorithm};\n\tsecret "${secret}";\n};\n`, {
+      mode: 0o600,
+    });
     return await fn(path);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -79,8 +97,24 @@ export async function withKeyFile<T>(tsig: Tsig, readSecret: SecretReader, fn: (
 export async function axfr(zone: ServedZone, readSecret: SecretReader): Promise<ServedRecord[]> {
   const what = `${zone.name} from ${zone.server.host}:${zone.server.port}`;
   const run = async (keyArgs: string[]) => {
-    const r = await runLocal('dig', [`@${zone.server.host}`, '-p', String(zone.server.port), zone.name, 'AXFR',
-      '+onesoa', '+nocmd', '+nostats', '+nocomments', '+time=5', '+tries=1', ...keyArgs], { timeoutMs: 60_000 });
+    const r = await runLocal(
+      'dig',
+      [
+        `@${zone.server.host}`,
+        '-p',
+        String(zone.server.port),
+        zone.name,
+        'AXFR',
+        '+onesoa',
+        '+nocmd',
+        '+nostats',
+        '+nocomments',
+        '+time=5',
+        '+tries=1',
+        ...keyArgs,
+      ],
+      { timeoutMs: 60_000 },
+    );
     if (r.code === 9 || /connection refused|timed out|no servers could be reached/i.test(r.stdout)) {
       throw new TransientError(`AXFR of ${what}: ${r.stdout.trim() || r.stderr.trim()}`);
     }

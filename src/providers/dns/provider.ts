@@ -4,13 +4,33 @@
  * commit() deploys each changed zone once, whatever the number of systems, and reports the systems
  * whose change did not land (their changes in other zones are reverted, so nothing is left half-applied).
  */
-import { UserError, type CommitResult, type IdentityFields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
+import {
+  UserError,
+  type CommitResult,
+  type IdentityFields,
+  type ObservedResource,
+  type Observation,
+  type Provider,
+  type ProviderContext,
+  type Resolved,
+} from '../../engine/contract';
 import type { DesiredSystem } from '../../manifest/types';
 import type { SiteConfig, ZoneSection } from '../../manifest/site';
 import { SshPool, type SecretReader } from '../../transport/ssh';
 import { backendFor } from '../backends';
 import type { BackendDeps, ZoneBackend } from './backend';
-import { conflicts, crossSystemConflicts, desiredDns, diffDns, fieldsFromRecords, normalName, recordsByZone, type DnsFields, type DnsRecord, type ServedRecord } from './records';
+import {
+  conflicts,
+  crossSystemConflicts,
+  desiredDns,
+  diffDns,
+  fieldsFromRecords,
+  normalName,
+  recordsByZone,
+  type DnsFields,
+  type DnsRecord,
+  type ServedRecord,
+} from './records';
 
 export interface DnsProviderOptions {
   readSecret: SecretReader;
@@ -21,7 +41,8 @@ export interface DnsProviderOptions {
 
 type ZoneState = Map<string, DnsRecord[]>;
 const recKey = (r: DnsRecord) => `${r.name} ${r.type} ${r.value}`;
-const same = (a: DnsRecord[] = [], b: DnsRecord[] = []) => a.map(recKey).sort().join('|') === b.map(recKey).sort().join('|');
+const same = (a: DnsRecord[] = [], b: DnsRecord[] = []) =>
+  a.map(recKey).sort().join('|') === b.map(recKey).sort().join('|');
 
 export class DnsProvider implements Provider<DnsFields> {
   readonly kind = 'dns' as const;
@@ -53,7 +74,13 @@ export class DnsProvider implements Provider<DnsFields> {
   private setup(ctx: ProviderContext): void {
     if (this.backends.size > 0) return;
     this.pool = this.opts.pool ?? new SshPool({ readSecret: this.opts.readSecret, root: ctx.site.root });
-    const deps: BackendDeps = { pool: this.pool, readSecret: this.opts.readSecret, log: ctx.log, commit: ctx.commit, reloadTimeoutMs: this.opts.reloadTimeoutMs };
+    const deps: BackendDeps = {
+      pool: this.pool,
+      readSecret: this.opts.readSecret,
+      log: ctx.log,
+      commit: ctx.commit,
+      reloadTimeoutMs: this.opts.reloadTimeoutMs,
+    };
     this.zones = ctx.site.dns.zones;
     for (const z of this.zones) {
       this.backends.set(normalName(z.name), backendFor('dns', z.backend).connect(z, deps));
@@ -85,7 +112,15 @@ export class DnsProvider implements Provider<DnsFields> {
         system: (ptr ? ptr.value : name).split('.')[0]!,
         id: name,
         owned: false,
-        fields: { fqdn: name, a: recs.filter((r) => r.type === 'A').map((r) => r.value).join(','), ptr: null, aliases: [] },
+        fields: {
+          fqdn: name,
+          a: recs
+            .filter((r) => r.type === 'A')
+            .map((r) => r.value)
+            .join(','),
+          ptr: null,
+          aliases: [],
+        },
         handle: { records: recs },
       });
     }
@@ -99,7 +134,10 @@ export class DnsProvider implements Provider<DnsFields> {
         const theirs = (this.foreign.get(r.name) ?? []).filter((f) => conflicts(r.type, f.type));
         if (theirs.length > 0) {
           const list = theirs.map((f) => `${f.type} ${f.value}`).join(', ');
-          throw new UserError(`${system.name}: ${r.name} already has ${list}, not managed by shipshape; shipshape never overwrites it: remove it by hand or choose another name`, 'collides');
+          throw new UserError(
+            `${system.name}: ${r.name} already has ${list}, not managed by shipshape; shipshape never overwrites it: remove it by hand or choose another name`,
+            'collides',
+          );
         }
       }
     }
@@ -111,7 +149,12 @@ export class DnsProvider implements Provider<DnsFields> {
     return { kind: 'dns', system: system.name, id: desired.fqdn, owned: true, fields: desired };
   }
 
-  async create(system: DesiredSystem, desired: DnsFields, _resolved?: Resolved, _ctx?: ProviderContext): Promise<ObservedResource<DnsFields>> {
+  async create(
+    system: DesiredSystem,
+    desired: DnsFields,
+    _resolved?: Resolved,
+    _ctx?: ProviderContext,
+  ): Promise<ObservedResource<DnsFields>> {
     return this.place(system, desired);
   }
 
@@ -120,7 +163,8 @@ export class DnsProvider implements Provider<DnsFields> {
   }
 
   async delete(system: DesiredSystem, observed: ObservedResource<DnsFields>): Promise<void> {
-    if (!observed.owned) throw new UserError(`${system.name}: ${observed.id} is not managed by shipshape; it is never deleted`);
+    if (!observed.owned)
+      throw new UserError(`${system.name}: ${observed.id} is not managed by shipshape; it is never deleted`);
     for (const state of this.wanted.values()) state.delete(system.name);
   }
 
@@ -134,7 +178,8 @@ export class DnsProvider implements Provider<DnsFields> {
   private async checkAll(failed: Map<string, Error>): Promise<void> {
     for (const [apex, state] of this.wanted) {
       const changed = this.changedIn(apex);
-      for (const [s, why] of crossSystemConflicts(state)) if (changed.has(s)) failed.set(s, new UserError(`${s}: ${why}`));
+      for (const [s, why] of crossSystemConflicts(state))
+        if (changed.has(s)) failed.set(s, new UserError(`${s}: ${why}`));
     }
     for (const [apex, backend] of this.backends) {
       const changed = new Set([...this.changedIn(apex)].filter((s) => !failed.has(s)));
@@ -178,7 +223,11 @@ export class DnsProvider implements Provider<DnsFields> {
       }
       const result = await this.backends.get(apex)!.apply(before, this.wanted.get(apex)!, revert);
       this.settle(apex, revert, result);
-      for (const [s, e] of result) failed.set(s, new Error(`${failed.get(s)?.message}; reverting its change in zone ${apex} failed too: ${e.message}`));
+      for (const [s, e] of result)
+        failed.set(
+          s,
+          new Error(`${failed.get(s)?.message}; reverting its change in zone ${apex} failed too: ${e.message}`),
+        );
     }
     this.priors.clear();
     return { failed: [...failed].map(([system, error]) => ({ system, error })) };

@@ -2,7 +2,15 @@
  * The DNS records shipshape wants for a system (A, PTR, a CNAME per alias), which zone each one lives in,
  * and the pure parts of the provider contract (desired, diff). Names are lower case, without the final dot.
  */
-import { UNKNOWN, UserError, type FieldChange, type Fields, type Maybe, type ObservedResource, type Resolved } from '../../engine/contract';
+import {
+  UNKNOWN,
+  UserError,
+  type FieldChange,
+  type Fields,
+  type Maybe,
+  type ObservedResource,
+  type Resolved,
+} from '../../engine/contract';
 import { fqdn, type DesiredSystem } from '../../manifest/types';
 import type { SiteConfig, ZoneSection } from '../../manifest/site';
 
@@ -72,14 +80,23 @@ export function desiredDns(system: DesiredSystem, resolved: Resolved, site: Site
 }
 
 /** The records for a system's fields, grouped by zone apex. Throws if a value is still unknown. */
-export function recordsByZone(system: string, f: DnsFields, zones: Pick<ZoneSection, 'name'>[]): Map<string, DnsRecord[]> {
+export function recordsByZone(
+  system: string,
+  f: DnsFields,
+  zones: Pick<ZoneSection, 'name'>[],
+): Map<string, DnsRecord[]> {
   if (f.a === UNKNOWN || f.ptr === UNKNOWN) {
-    throw new UserError(`${system}: its address is not allocated yet, so its DNS records cannot be written (the ip stage must run first)`);
+    throw new UserError(
+      `${system}: its address is not allocated yet, so its DNS records cannot be written (the ip stage must run first)`,
+    );
   }
   const out = new Map<string, DnsRecord[]>();
   const put = (r: DnsRecord) => {
     const z = zoneOf(r.name, zones);
-    if (!z) throw new UserError(`${system}: no zone in shipshape.yaml dns.zones holds ${r.name}; add the zone or change the name`);
+    if (!z)
+      throw new UserError(
+        `${system}: no zone in shipshape.yaml dns.zones holds ${r.name}; add the zone or change the name`,
+      );
     const key = normalName(z.name);
     out.set(key, [...(out.get(key) ?? []), r]);
   };
@@ -95,14 +112,26 @@ export function fieldsFromRecords(records: DnsRecord[]): DnsFields {
   const name = a?.name ?? records.find((r) => r.type !== 'A')?.value ?? '';
   return {
     fqdn: name,
-    a: records.filter((r) => r.type === 'A').map((r) => r.value).sort().join(',') || '',
+    a:
+      records
+        .filter((r) => r.type === 'A')
+        .map((r) => r.value)
+        .sort()
+        .join(',') || '',
     ptr: records.find((r) => r.type === 'PTR')?.name ?? null,
-    aliases: records.filter((r) => r.type === 'CNAME').map((r) => r.name).sort(),
+    aliases: records
+      .filter((r) => r.type === 'CNAME')
+      .map((r) => r.name)
+      .sort(),
   };
 }
 
 /** Pure: owned fields that differ. */
-export function diffDns(system: DesiredSystem, desired: DnsFields, observed: ObservedResource<DnsFields>): FieldChange[] {
+export function diffDns(
+  system: DesiredSystem,
+  desired: DnsFields,
+  observed: ObservedResource<DnsFields>,
+): FieldChange[] {
   const o = observed.fields;
   const changes: FieldChange[] = [];
   const src = (k: string) => {
@@ -129,7 +158,8 @@ export function conflicts(ours: string, theirs: string): boolean {
  */
 export function crossSystemConflicts(zone: Map<string, DnsRecord[]>): Map<string, string> {
   const byName = new Map<string, { system: string; r: DnsRecord }[]>();
-  for (const [system, recs] of zone) for (const r of recs) byName.set(r.name, [...(byName.get(r.name) ?? []), { system, r }]);
+  for (const [system, recs] of zone)
+    for (const r of recs) byName.set(r.name, [...(byName.get(r.name) ?? []), { system, r }]);
   const bad = new Map<string, string>();
   for (const [name, claims] of byName) {
     const systems = [...new Set(claims.map((c) => c.system))];

@@ -11,7 +11,7 @@ export function renderFragment(zone: string, bySystem: Map<string, DnsRecord[]>,
   const lines = [
     `${FRAGMENT_HEADER} for zone ${zone}${commit ? ` (commit ${commit})` : ''}.`,
     '; Owned by shipshape: rewritten wholesale on every apply; hand edits here are undone as drift.',
-    "; Put your own records in the main zone file, which $INCLUDEs this one.",
+    '; Put your own records in the main zone file, which $INCLUDEs this one.',
   ];
   for (const system of [...bySystem.keys()].sort()) {
     const recs = bySystem.get(system)!;
@@ -52,7 +52,11 @@ export function parseFragment(text: string): Map<string, DnsRecord[]> {
     const t = line.split(/\s+/);
     const typeAt = t.findIndex((x, i) => i > 0 && ['A', 'PTR', 'CNAME'].includes(x.toUpperCase()));
     if (typeAt < 0 || !t[typeAt + 1]) continue;
-    const r: DnsRecord = { name: normalName(t[0]!), type: t[typeAt]!.toUpperCase() as RecordType, value: normalName(t[typeAt + 1]!) };
+    const r: DnsRecord = {
+      name: normalName(t[0]!),
+      type: t[typeAt]!.toUpperCase() as RecordType,
+      value: normalName(t[typeAt + 1]!),
+    };
     const owner = system ?? (r.type === 'A' ? r.name : r.value).split('.')[0]!;
     out.set(owner, [...(out.get(owner) ?? []), r]);
   }
@@ -137,7 +141,12 @@ export function parseAxfr(output: string, what: string): ServedRecord[] {
       if (status && status !== 'NOERROR') problems.push(`TSIG ${status}`);
       continue;
     }
-    records.push({ name: normalName(name!), type: type!, ttl: Number(ttl), value: type === 'A' || type === 'TXT' ? value!.trim() : normalName(value!.trim()) });
+    records.push({
+      name: normalName(name!),
+      type: type!,
+      ttl: Number(ttl),
+      value: type === 'A' || type === 'TXT' ? value!.trim() : normalName(value!.trim()),
+    });
   }
   if (problems.length > 0 || !records.some((r) => r.type === 'SOA')) {
     const tsig = problems.find((p) => /BADSIG|BADKEY|BADTIME/.test(p));

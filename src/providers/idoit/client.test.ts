@@ -17,13 +17,23 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
 
   const client = (o: Partial<IdoitClientOptions> = {}) =>
     new IdoitClient({
-      url: emu.url, apiKey: async () => KEY, username: async () => 'bot', password: async () => PASSWORD,
-      timeoutMs: 2000, retryDelayMs: 10, ...o,
+      url: emu.url,
+      apiKey: async () => KEY,
+      username: async () => 'bot',
+      password: async () => PASSWORD,
+      timeoutMs: 2000,
+      retryDelayMs: 10,
+      ...o,
     });
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idoit-client-'));
-    emu = await startIdoitEmulator({ stateFile: path.join(dir, 'state.json'), apiKey: KEY, users: [{ username: 'bot', password: PASSWORD }], apiVersion });
+    emu = await startIdoitEmulator({
+      stateFile: path.join(dir, 'state.json'),
+      apiKey: KEY,
+      users: [{ username: 'bot', password: PASSWORD }],
+      apiVersion,
+    });
   });
   afterAll(async () => {
     await emu?.close();
@@ -34,11 +44,18 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
   it('logs in once per run, batches many calls into one request and logs out at close', async () => {
     const c = client();
     const created = await c.batchOrThrow(
-      Array.from({ length: 40 }, (_, i) => ({ method: 'cmdb.object.create', params: { type: 'C__OBJTYPE__VIRTUAL_SERVER', title: `batch-${i}` } })),
+      Array.from({ length: 40 }, (_, i) => ({
+        method: 'cmdb.object.create',
+        params: { type: 'C__OBJTYPE__VIRTUAL_SERVER', title: `batch-${i}` },
+      })),
     );
     expect(created).toHaveLength(40);
-    const reads = await c.batchOrThrow(created.map((r) => ({ method: 'cmdb.object.read', params: { id: (r as { id: number }).id } })));
-    expect(reads.map((r) => (r as { title: string }).title)).toEqual(Array.from({ length: 40 }, (_, i) => `batch-${i}`));
+    const reads = await c.batchOrThrow(
+      created.map((r) => ({ method: 'cmdb.object.read', params: { id: (r as { id: number }).id } })),
+    );
+    expect(reads.map((r) => (r as { title: string }).title)).toEqual(
+      Array.from({ length: 40 }, (_, i) => `batch-${i}`),
+    );
     await c.close();
     const s = emu.stats();
     expect(s.byMethod['idoit.login']).toBe(1);
@@ -68,7 +85,10 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
   });
 
   it('gives a clear auth error for a wrong API key or password, without the secrets', async () => {
-    for (const c of [client({ apiKey: async () => 'wrong-key-123' }), client({ password: async () => 'wrong-pw-456' })]) {
+    for (const c of [
+      client({ apiKey: async () => 'wrong-key-123' }),
+      client({ password: async () => 'wrong-pw-456' }),
+    ]) {
       const err = await c.call('idoit.version').catch((e: unknown) => e);
       expect(err).toBeInstanceOf(IdoitAuthError);
       const msg = (err as Error).message;
@@ -80,8 +100,13 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
 
   it('carries i-doit message and error.data in typed errors', async () => {
     const c = client();
-    const o = await c.call<{ id: number }>('cmdb.object.create', { type: 'C__OBJTYPE__VIRTUAL_SERVER', title: 'typed' });
-    const err = (await c.call('cmdb.category.save', { object: o.id, category: 'C__CATG__CPU', data: { speed: 1 } }).catch((e: unknown) => e)) as IdoitError;
+    const o = await c.call<{ id: number }>('cmdb.object.create', {
+      type: 'C__OBJTYPE__VIRTUAL_SERVER',
+      title: 'typed',
+    });
+    const err = (await c
+      .call('cmdb.category.save', { object: o.id, category: 'C__CATG__CPU', data: { speed: 1 } })
+      .catch((e: unknown) => e)) as IdoitError;
     expect(err).toBeInstanceOf(IdoitError);
     expect(err.code).toBe(-32603);
     expect(err.idoitMessage).toBe('Internal error: There was an validation error');
@@ -99,7 +124,9 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
     expect(await c.call<{ type: string }>('idoit.version')).toMatchObject({ type: 'PRO' });
     emu.resetStats();
     emu.injectFaults({ count: 1, status: 503 });
-    const err = await c.call('cmdb.object.create', { type: 'C__OBJTYPE__VIRTUAL_SERVER', title: 'once' }).catch((e: unknown) => e);
+    const err = await c
+      .call('cmdb.object.create', { type: 'C__OBJTYPE__VIRTUAL_SERVER', title: 'once' })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransientError);
     expect(emu.stats().httpRequests).toBe(1);
     await c.close();
@@ -123,12 +150,25 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
   });
 
   it('refuses an i-doit older than 1.12 and names the supported versions', async () => {
-    const old = await startIdoitEmulator({ stateFile: path.join(dir, 'old.json'), apiKey: KEY, users: [{ username: 'bot', password: PASSWORD }], apiVersion, coreVersion: '1.11.2' });
+    const old = await startIdoitEmulator({
+      stateFile: path.join(dir, 'old.json'),
+      apiKey: KEY,
+      users: [{ username: 'bot', password: PASSWORD }],
+      apiVersion,
+      coreVersion: '1.11.2',
+    });
     try {
-      const c = new IdoitClient({ url: old.url, apiKey: async () => KEY, username: async () => 'bot', password: async () => PASSWORD });
+      const c = new IdoitClient({
+        url: old.url,
+        apiKey: async () => KEY,
+        username: async () => 'bot',
+        password: async () => PASSWORD,
+      });
       const err = (await c.call('cmdb.objects.read', {}).catch((e: unknown) => e)) as Error;
       expect(err).toBeInstanceOf(UserError);
-      expect(err.message).toBe(`i-doit at ${old.endpoint} reports version "1.11.2", which shipshape does not support; supported: ${SUPPORTED_VERSIONS}.`);
+      expect(err.message).toBe(
+        `i-doit at ${old.endpoint} reports version "1.11.2", which shipshape does not support; supported: ${SUPPORTED_VERSIONS}.`,
+      );
       expect(old.stats().byMethod['cmdb.objects.read']).toBeUndefined();
       await c.close();
     } finally {
@@ -136,17 +176,24 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
     }
   });
 
-  it(apiVersion === '1.10' ? 'says to add user credentials when the add-on accepts users only' : 'works with the API key alone where the add-on allows it', async () => {
-    const keyOnly = await startIdoitEmulator({ stateFile: path.join(dir, 'key-only.json'), apiKey: KEY, apiVersion });
-    try {
-      const c = new IdoitClient({ url: keyOnly.url, apiKey: async () => KEY });
-      const r = await c.call<{ login: { name: string } }>('idoit.version').catch((e: unknown) => e);
-      if (apiVersion === '1.10') {
-        expect(r).toBeInstanceOf(IdoitAuthError);
-        expect((r as Error).message).toMatch(/api\.authenticated-users-only.*set username and password in the ipam \/ cmdb sections \(backend: idoit\) of shipshape\.yaml\.$/);
-      } else expect((r as { login: { name: string } }).login.name).toBe('Api System');
-    } finally {
-      await keyOnly.close();
-    }
-  });
+  it(
+    apiVersion === '1.10'
+      ? 'says to add user credentials when the add-on accepts users only'
+      : 'works with the API key alone where the add-on allows it',
+    async () => {
+      const keyOnly = await startIdoitEmulator({ stateFile: path.join(dir, 'key-only.json'), apiKey: KEY, apiVersion });
+      try {
+        const c = new IdoitClient({ url: keyOnly.url, apiKey: async () => KEY });
+        const r = await c.call<{ login: { name: string } }>('idoit.version').catch((e: unknown) => e);
+        if (apiVersion === '1.10') {
+          expect(r).toBeInstanceOf(IdoitAuthError);
+          expect((r as Error).message).toMatch(
+            /api\.authenticated-users-only.*set username and password in the ipam \/ cmdb sections \(backend: idoit\) of shipshape\.yaml\.$/,
+          );
+        } else expect((r as { login: { name: string } }).login.name).toBe('Api System');
+      } finally {
+        await keyOnly.close();
+      }
+    },
+  );
 });

@@ -43,7 +43,15 @@ const AUTH_ERROR = -32604;
 const SESSION_GONE = /Unable to get user by sessionId/i;
 const sessionGone = (e: { code?: number; message?: string } | undefined) =>
   !!e && (e.code === AUTH_ERROR || (e.code === -32099 && SESSION_GONE.test(e.message ?? '')));
-const TRANSIENT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'EAI_AGAIN', 'ERR_SOCKET_CONNECTION_TIMEOUT']);
+const TRANSIENT_CODES = new Set([
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ERR_SOCKET_CONNECTION_TIMEOUT',
+]);
 /** Failures where the request never reached i-doit, so even a write may be sent again. */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'EAI_AGAIN']);
 
@@ -55,7 +63,8 @@ export interface IdoitInfo {
   type: string;
 }
 
-export const SUPPORTED_VERSIONS = 'i-doit 1.12 to 1.19 (API add-on 1.10 or later) and i-doit 20 or later (API add-on 2.x)';
+export const SUPPORTED_VERSIONS =
+  'i-doit 1.12 to 1.19 (API add-on 1.10 or later) and i-doit 20 or later (API add-on 2.x)';
 
 /** i-doit 1.12 shipped API add-on 1.10, the oldest whose behaviour shipshape knows; version numbers became whole numbers with i-doit 20. */
 export function isSupportedVersion(version: string): boolean {
@@ -127,11 +136,15 @@ export class IdoitClient {
       const v = r!.result as { version?: unknown; type?: unknown };
       const info: IdoitInfo = { version: String(v.version ?? ''), type: String(v.type ?? '') };
       if (!isSupportedVersion(info.version)) {
-        throw new UserError(`i-doit at ${this.endpoint} reports version "${info.version}", which shipshape does not support; supported: ${SUPPORTED_VERSIONS}.`);
+        throw new UserError(
+          `i-doit at ${this.endpoint} reports version "${info.version}", which shipshape does not support; supported: ${SUPPORTED_VERSIONS}.`,
+        );
       }
       return info;
     })();
-    this.infoRead.catch(() => { this.infoRead = null; });
+    this.infoRead.catch(() => {
+      this.infoRead = null;
+    });
     return this.infoRead;
   }
 
@@ -153,7 +166,9 @@ export class IdoitClient {
     if (!sid) return;
     this.session = null;
     try {
-      await this.post([this.envelope({ method: 'idoit.logout' }, await this.o.apiKey())], { 'X-RPC-Auth-Session': sid });
+      await this.post([this.envelope({ method: 'idoit.logout' }, await this.o.apiKey())], {
+        'X-RPC-Auth-Session': sid,
+      });
     } catch {
       // The session dies by itself after the idle timeout; a failed logout must not fail the run.
     }
@@ -175,11 +190,21 @@ export class IdoitClient {
     const body = calls.map((c) => this.envelope(c, apikey));
     const used = this.session;
     const headers: Record<string, string> = used ? { 'X-RPC-Auth-Session': used } : {};
-    const reply = await this.postWithRetry(body, headers, calls.every((c) => isReadOnly(c.method)));
+    const reply = await this.postWithRetry(
+      body,
+      headers,
+      calls.every((c) => isReadOnly(c.method)),
+    );
     // A batch refused as a whole (auth, duplicate ids, mixed keys) comes back as one error object.
-    const list = Array.isArray(reply) ? reply : calls.length === 1 && (reply as { id?: unknown }).id === body[0]!.id ? [reply] : null;
+    const list = Array.isArray(reply)
+      ? reply
+      : calls.length === 1 && (reply as { id?: unknown }).id === body[0]!.id
+        ? [reply]
+        : null;
     const whole = list ? null : (reply as { error?: { code: number; message: string; data: unknown } }).error;
-    const authFailed = whole ? sessionGone(whole) : list!.length > 0 && list!.every((r) => sessionGone((r as { error?: { code: number; message: string } }).error));
+    const authFailed = whole
+      ? sessionGone(whole)
+      : list!.length > 0 && list!.every((r) => sessionGone((r as { error?: { code: number; message: string } }).error));
     if (authFailed) {
       const msg = whole?.message ?? (list![0] as { error: { message: string } }).error.message;
       // An expired session (−32604, or 1.x's −32099 "Unable to get user by sessionId"): log in again once
@@ -209,13 +234,25 @@ export class IdoitClient {
     if (this.session) return Promise.resolve();
     this.loggingIn ??= (async () => {
       try {
-        const [user, pass, apikey] = await Promise.all([this.o.username!(), this.o.password ? this.o.password() : Promise.resolve(''), this.o.apiKey()]);
-        const reply = (await this.postWithRetry([this.envelope({ method: 'idoit.login' }, apikey)], {
-          'X-RPC-Auth-Username': user,
-          'X-RPC-Auth-Password': pass,
-        }, true)) as unknown;
-        const r = (Array.isArray(reply) ? reply[0] : reply) as { result?: { 'session-id'?: string }; error?: { message: string } };
-        if (r.error || !r.result?.['session-id']) throw new IdoitAuthError(this.endpoint, r.error?.message ?? 'idoit.login returned no session id.');
+        const [user, pass, apikey] = await Promise.all([
+          this.o.username!(),
+          this.o.password ? this.o.password() : Promise.resolve(''),
+          this.o.apiKey(),
+        ]);
+        const reply = (await this.postWithRetry(
+          [this.envelope({ method: 'idoit.login' }, apikey)],
+          {
+            'X-RPC-Auth-Username': user,
+            'X-RPC-Auth-Password': pass,
+          },
+          true,
+        )) as unknown;
+        const r = (Array.isArray(reply) ? reply[0] : reply) as {
+          result?: { 'session-id'?: string };
+          error?: { message: string };
+        };
+        if (r.error || !r.result?.['session-id'])
+          throw new IdoitAuthError(this.endpoint, r.error?.message ?? 'idoit.login returned no session id.');
         this.session = r.result['session-id'];
       } finally {
         this.loggingIn = null;
@@ -247,10 +284,15 @@ export class IdoitClient {
     } catch (e) {
       // Never keep the axios error: its config holds the request body with the API key.
       // A certificate pin mismatch is the operator's to fix, with its own message (transport.ts).
-      if ((e as { cause?: unknown }).cause instanceof IdoitTlsPinError) throw new IdoitTlsPinError(((e as { cause: Error }).cause).message);
+      if ((e as { cause?: unknown }).cause instanceof IdoitTlsPinError)
+        throw new IdoitTlsPinError((e as { cause: Error }).cause.message);
       const code = (e as { code?: string }).code ?? 'UNKNOWN';
-      const msg = code === 'ECONNABORTED' || code === 'ETIMEDOUT' ? `timed out after ${this.o.timeoutMs ?? 30_000} ms` : `network error ${code}`;
-      if (TRANSIENT_CODES.has(code)) throw Object.assign(new TransientError(`i-doit at ${this.endpoint}: ${msg}`), { code });
+      const msg =
+        code === 'ECONNABORTED' || code === 'ETIMEDOUT'
+          ? `timed out after ${this.o.timeoutMs ?? 30_000} ms`
+          : `network error ${code}`;
+      if (TRANSIENT_CODES.has(code))
+        throw Object.assign(new TransientError(`i-doit at ${this.endpoint}: ${msg}`), { code });
       throw new IdoitProtocolError(`i-doit at ${this.endpoint}: ${msg}`);
     }
     if (res.status === 429 || res.status === 502 || res.status === 503 || res.status === 504) {
@@ -265,7 +307,9 @@ export class IdoitClient {
     try {
       return JSON.parse(text);
     } catch {
-      throw new IdoitProtocolError(`i-doit at ${this.endpoint} answered with something that is not JSON (first bytes: ${JSON.stringify(text.slice(0, 80))})`);
+      throw new IdoitProtocolError(
+        `i-doit at ${this.endpoint} answered with something that is not JSON (first bytes: ${JSON.stringify(text.slice(0, 80))})`,
+      );
     }
   }
 }

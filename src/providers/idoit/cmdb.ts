@@ -7,14 +7,32 @@
  * these categories in one round trip.
  */
 import {
-  UNKNOWN, UserError,
-  type FieldChange, type Fields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved, type Capabilities, type IdentityFields,
+  UNKNOWN,
+  UserError,
+  type FieldChange,
+  type Fields,
+  type ObservedResource,
+  type Observation,
+  type Provider,
+  type ProviderContext,
+  type Resolved,
+  type Capabilities,
+  type IdentityFields,
 } from '../../engine/contract';
 import type { SiteConfig } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
 import type { IdoitCall, IdoitClient } from './client';
 import { osMarker, STATUS_NAMES, VM_TYPE } from './marker';
-import { findSystemObject, isObjectGone, ownedObject, isQuickPurgeOff, ownerOf, readAllStates, withSystemObject, type ObjectRow } from './system-object';
+import {
+  findSystemObject,
+  isObjectGone,
+  ownedObject,
+  isQuickPurgeOff,
+  ownerOf,
+  readAllStates,
+  withSystemObject,
+  type ObjectRow,
+} from './system-object';
 
 export interface CmdbFields extends Fields {
   title: string;
@@ -44,11 +62,24 @@ export interface CmdbOptions {
 }
 
 export const CMDB_CATEGORIES = [
-  'C__CATG__GLOBAL', 'C__CATG__CPU', 'C__CATG__MEMORY', 'C__CATG__DRIVE', 'C__CATG__OPERATING_SYSTEM', 'C__CATG__NETWORK_PORT', 'C__CATG__VIRTUAL_MACHINE', 'C__CATG__IP',
+  'C__CATG__GLOBAL',
+  'C__CATG__CPU',
+  'C__CATG__MEMORY',
+  'C__CATG__DRIVE',
+  'C__CATG__OPERATING_SYSTEM',
+  'C__CATG__NETWORK_PORT',
+  'C__CATG__VIRTUAL_MACHINE',
+  'C__CATG__IP',
 ];
 /** Where a VM can run, as i-doit documents it (physical servers are left out: there can be thousands). */
 const HOST_TYPES = ['C__OBJTYPE__VIRTUAL_HOST', 'C__OBJTYPE__CLUSTER', 'C__OBJTYPE__HOST'];
-const MIB: Record<string, number> = { C__MEMORY_UNIT__B: 1 / 1048576, C__MEMORY_UNIT__KB: 1 / 1024, C__MEMORY_UNIT__MB: 1, C__MEMORY_UNIT__GB: 1024, C__MEMORY_UNIT__TB: 1048576 };
+const MIB: Record<string, number> = {
+  C__MEMORY_UNIT__B: 1 / 1048576,
+  C__MEMORY_UNIT__KB: 1 / 1024,
+  C__MEMORY_UNIT__MB: 1,
+  C__MEMORY_UNIT__GB: 1024,
+  C__MEMORY_UNIT__TB: 1048576,
+};
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- category entries differ per i-doit version
 type Entry = Record<string, any>;
@@ -69,9 +100,16 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
   desired(system: DesiredSystem, resolved: Resolved): CmdbFields | null {
     const host = resolved.host ?? null;
     return {
-      title: system.name, status: 'normal', cmdbStatus: 'in operation', cpu: system.cpu, memoryMiB: system.memoryMiB,
-      disksGiB: system.disks.map((d) => d.sizeGiB), os: system.os, mac: resolved.mac || system.network.mac,
-      portIp: resolved.ip, host,
+      title: system.name,
+      status: 'normal',
+      cmdbStatus: 'in operation',
+      cpu: system.cpu,
+      memoryMiB: system.memoryMiB,
+      disksGiB: system.disks.map((d) => d.sizeGiB),
+      os: system.os,
+      mac: resolved.mac || system.network.mac,
+      portIp: resolved.ip,
+      host,
     };
   }
 
@@ -88,9 +126,11 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
     if (f.cmdbStatus !== desired.cmdbStatus) add('cmdbStatus', f.cmdbStatus, desired.cmdbStatus);
     if (f.cpu !== desired.cpu) add('cpu', f.cpu, desired.cpu, 'cpu');
     if (f.memoryMiB !== desired.memoryMiB) add('memoryMiB', f.memoryMiB, desired.memoryMiB, 'memoryMiB');
-    if (JSON.stringify(f.disksGiB) !== JSON.stringify(desired.disksGiB)) add('disks', f.disksGiB, desired.disksGiB, 'disks');
+    if (JSON.stringify(f.disksGiB) !== JSON.stringify(desired.disksGiB))
+      add('disks', f.disksGiB, desired.disksGiB, 'disks');
     if (f.os !== desired.os) add('os', f.os || null, desired.os, 'os');
-    if (f.mac.toLowerCase() !== desired.mac.toLowerCase()) add('network.mac', f.mac || null, desired.mac, 'network.mac');
+    if (f.mac.toLowerCase() !== desired.mac.toLowerCase())
+      add('network.mac', f.mac || null, desired.mac, 'network.mac');
     if (desired.portIp !== UNKNOWN && f.portIp !== desired.portIp) add('network.ip', f.portIp || null, desired.portIp);
     // Only a host i-doit knows can be linked; an unknown one would show as a change on every run.
     if (desired.host && f.host !== desired.host && this.hostIds.has(desired.host)) add('host', f.host, desired.host);
@@ -106,24 +146,44 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
       ...HOST_TYPES.map((type) => ({ method: 'cmdb.objects.read', params: { filter: { type } } })),
     ]);
     for (const os of results[3] as ObjectRow[]) if (!this.osIds.has(os.title)) this.osIds.set(os.title, os.id);
-    for (const rows of results.slice(4) as ObjectRow[][]) for (const h of rows) if (!this.hostIds.has(h.title)) this.hostIds.set(h.title, h.id);
+    for (const rows of results.slice(4) as ObjectRow[][])
+      for (const h of rows) if (!this.hostIds.has(h.title)) this.hostIds.set(h.title, h.id);
     const resources = (results.slice(0, 3) as ObjectRow[][]).flat().map((r) => toResource(r));
     return { resources, roundTrips: this.client.requestCount - before, about: await this.client.about() };
   }
 
-  async create(system: DesiredSystem, desired: CmdbFields, _r: Resolved, ctx: ProviderContext): Promise<ObservedResource<CmdbFields, CmdbHandle>> {
-    await withSystemObject(this.client, system, ctx.commit, (row) => this.write(toResource(row), desired, null), CMDB_CATEGORIES);
+  async create(
+    system: DesiredSystem,
+    desired: CmdbFields,
+    _r: Resolved,
+    ctx: ProviderContext,
+  ): Promise<ObservedResource<CmdbFields, CmdbHandle>> {
+    await withSystemObject(
+      this.client,
+      system,
+      ctx.commit,
+      (row) => this.write(toResource(row), desired, null),
+      CMDB_CATEGORIES,
+    );
     return this.reread(system);
   }
 
   async update(
-    system: DesiredSystem, desired: CmdbFields, observed: ObservedResource<CmdbFields, CmdbHandle>, changes: FieldChange[], _r?: Resolved, _ctx?: ProviderContext,
+    system: DesiredSystem,
+    desired: CmdbFields,
+    observed: ObservedResource<CmdbFields, CmdbHandle>,
+    changes: FieldChange[],
+    _r?: Resolved,
+    _ctx?: ProviderContext,
   ): Promise<ObservedResource<CmdbFields, CmdbHandle>> {
     this.assertOwned(observed);
     // Entry ids from the run's observation may be stale: the ip step ran since (a new host-address entry),
     // or someone edited the object in the UI. Write against a fresh read of this one object.
     const fresh = await ownedObject(this.client, Number(observed.id), system.name, CMDB_CATEGORIES);
-    if (!fresh) throw new UserError(`i-doit object #${observed.id} of ${system.name} is gone or lost its marker since it was observed; run again.`);
+    if (!fresh)
+      throw new UserError(
+        `i-doit object #${observed.id} of ${system.name} is gone or lost its marker since it was observed; run again.`,
+      );
     await this.write(toResource(fresh), desired, new Set(changes.map((c) => c.path)));
     return this.reread(system, fresh.id);
   }
@@ -133,14 +193,23 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
    * archived), then purge. Add-on 1.10 purges only with the tenant setting `cmdb.quickpurge`; without
    * it the object stays deleted (a tombstone plans nothing more for it) and the error says what to change.
    */
-  async delete(system: DesiredSystem, observed: ObservedResource<CmdbFields, CmdbHandle>, ctx: ProviderContext): Promise<void> {
+  async delete(
+    system: DesiredSystem,
+    observed: ObservedResource<CmdbFields, CmdbHandle>,
+    ctx: ProviderContext,
+  ): Promise<void> {
     this.assertOwned(observed);
     const object = observed.handle!.objectId;
     const status = observed.fields.status;
     const purge = system.lifecycle.cmdbOnDelete === 'purge';
     const calls: IdoitCall[] = purge
-      ? [...(status !== 'deleted' ? [{ method: 'cmdb.object.delete', params: { object } }] : []), { method: 'cmdb.object.purge', params: { object } }]
-      : status === 'normal' ? [{ method: 'cmdb.object.archive', params: { object } }] : [];
+      ? [
+          ...(status !== 'deleted' ? [{ method: 'cmdb.object.delete', params: { object } }] : []),
+          { method: 'cmdb.object.purge', params: { object } },
+        ]
+      : status === 'normal'
+        ? [{ method: 'cmdb.object.archive', params: { object } }]
+        : [];
     const results = await this.client.batch(calls);
     for (const r of results) {
       if (r.ok || isObjectGone(r.error)) continue;
@@ -161,11 +230,16 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
   }
 
   private assertOwned(observed: ObservedResource<CmdbFields, CmdbHandle>): void {
-    if (!observed.owned) throw new UserError(`i-doit object #${observed.id} "${observed.system}" carries no shipshape marker; shipshape does not change it.`);
+    if (!observed.owned)
+      throw new UserError(
+        `i-doit object #${observed.id} "${observed.system}" carries no shipshape marker; shipshape does not change it.`,
+      );
   }
 
   private async reread(system: DesiredSystem, id?: number): Promise<ObservedResource<CmdbFields, CmdbHandle>> {
-    const row = id ? await ownedObject(this.client, id, system.name, CMDB_CATEGORIES) : await findSystemObject(this.client, system.name, CMDB_CATEGORIES);
+    const row = id
+      ? await ownedObject(this.client, id, system.name, CMDB_CATEGORIES)
+      : await findSystemObject(this.client, system.name, CMDB_CATEGORIES);
     if (!row) throw new UserError(`i-doit object for ${system.name} vanished while it was being written; run again.`);
     return toResource(row);
   }
@@ -174,13 +248,27 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
   private async osId(title: string): Promise<number> {
     const known = this.osIds.get(title);
     if (known) return known;
-    const rows = await this.client.call<ObjectRow[]>('cmdb.objects.read', { filter: { type: 'C__OBJTYPE__OPERATING_SYSTEM', title } });
+    const rows = await this.client.call<ObjectRow[]>('cmdb.objects.read', {
+      filter: { type: 'C__OBJTYPE__OPERATING_SYSTEM', title },
+    });
     let id = rows.filter((r) => r.title === title).sort((a, b) => a.id - b.id)[0]?.id;
     if (!id) {
-      const mine = (await this.client.call<{ id: number }>('cmdb.object.create', { type: 'C__OBJTYPE__OPERATING_SYSTEM', title, sysid: osMarker(title) })).id;
+      const mine = (
+        await this.client.call<{ id: number }>('cmdb.object.create', {
+          type: 'C__OBJTYPE__OPERATING_SYSTEM',
+          title,
+          sysid: osMarker(title),
+        })
+      ).id;
       // Two runs may both have created it (titles and SYSIDs are not unique): the lowest id wins, ours goes if it lost.
-      const again = await this.client.call<ObjectRow[]>('cmdb.objects.read', { filter: { type: 'C__OBJTYPE__OPERATING_SYSTEM', title } });
-      id = again.filter((r) => r.title === title).map((r) => Number(r.id)).sort((a, b) => a - b)[0] ?? mine;
+      const again = await this.client.call<ObjectRow[]>('cmdb.objects.read', {
+        filter: { type: 'C__OBJTYPE__OPERATING_SYSTEM', title },
+      });
+      id =
+        again
+          .filter((r) => r.title === title)
+          .map((r) => Number(r.id))
+          .sort((a, b) => a - b)[0] ?? mine;
       if (id !== mine) await this.client.batch([{ method: 'cmdb.object.purge', params: { object: mine } }]);
     }
     this.osIds.set(title, id);
@@ -188,7 +276,11 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
   }
 
   /** One batch with every category write `paths` needs (all when null). */
-  private async write(current: ObservedResource<CmdbFields, CmdbHandle>, d: CmdbFields, paths: Set<string> | null): Promise<void> {
+  private async write(
+    current: ObservedResource<CmdbFields, CmdbHandle>,
+    d: CmdbFields,
+    paths: Set<string> | null,
+  ): Promise<void> {
     const h = current.handle!;
     const object = h.objectId;
     const want = (p: string) => paths === null || paths.has(p);
@@ -196,37 +288,63 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
     const save = (category: string, data: Record<string, unknown>, entry?: number) =>
       calls.push({ method: 'cmdb.category.save', params: { object, category, data, ...(entry ? { entry } : {}) } });
     const purgeFrom = (category: string, keep: number) =>
-      (h.entries[category] ?? []).slice(keep).forEach((entry) => calls.push({ method: 'cmdb.category.purge', params: { object, category, entry } }));
+      (h.entries[category] ?? [])
+        .slice(keep)
+        .forEach((entry) => calls.push({ method: 'cmdb.category.purge', params: { object, category, entry } }));
     /** Multi-value categories: update the entries we have in order, add missing ones, purge the rest. */
     const saveList = (category: string, list: Record<string, unknown>[]) => {
       list.forEach((data, i) => save(category, data, h.entries[category]?.[i]));
       purgeFrom(category, list.length);
     };
 
-    if (current.fields.status !== 'normal' && want('status')) calls.push({ method: 'cmdb.object.recycle', params: { object } });
-    if (want('title') && current.fields.title !== d.title) calls.push({ method: 'cmdb.object.update', params: { id: object, title: d.title } });
+    if (current.fields.status !== 'normal' && want('status'))
+      calls.push({ method: 'cmdb.object.recycle', params: { object } });
+    if (want('title') && current.fields.title !== d.title)
+      calls.push({ method: 'cmdb.object.update', params: { id: object, title: d.title } });
     if (want('cmdbStatus')) save('C__CATG__GLOBAL', { cmdb_status: 'C__CMDB_STATUS__IN_OPERATION' });
     if (want('cpu')) saveList('C__CATG__CPU', [{ title: 'vCPU', cores: d.cpu }]);
     if (want('memoryMiB')) {
       const gb = d.memoryMiB % 1024 === 0;
-      saveList('C__CATG__MEMORY', [{ capacity: gb ? d.memoryMiB / 1024 : d.memoryMiB, unit: gb ? 'C__MEMORY_UNIT__GB' : 'C__MEMORY_UNIT__MB' }]);
+      saveList('C__CATG__MEMORY', [
+        { capacity: gb ? d.memoryMiB / 1024 : d.memoryMiB, unit: gb ? 'C__MEMORY_UNIT__GB' : 'C__MEMORY_UNIT__MB' },
+      ]);
     }
-    if (want('disks')) saveList('C__CATG__DRIVE', d.disksGiB.map((size, i) => ({ title: `Disk ${i + 1}`, capacity: size, unit: 'C__MEMORY_UNIT__GB' })));
+    if (want('disks'))
+      saveList(
+        'C__CATG__DRIVE',
+        d.disksGiB.map((size, i) => ({ title: `Disk ${i + 1}`, capacity: size, unit: 'C__MEMORY_UNIT__GB' })),
+      );
     // Single-value in i-doit 1.12 (add-ons up to 1.14.0 refuse an `entry` for it, later ones ignore it); saved
     // without `entry` it updates the one entry, and on an i-doit where it is multi-value the extra entries are purged below.
     if (want('os') && d.os) save('C__CATG__OPERATING_SYSTEM', { application: await this.osId(d.os) });
     if (want('network.mac') || want('network.ip')) {
-      saveList('C__CATG__NETWORK_PORT', [{ title: 'eth0', mac: d.mac, active: 1, addresses: h.ipEntry ? [h.ipEntry] : null }]);
+      saveList('C__CATG__NETWORK_PORT', [
+        { title: 'eth0', mac: d.mac, active: 1, addresses: h.ipEntry ? [h.ipEntry] : null },
+      ]);
     }
     const hostId = d.host ? this.hostIds.get(d.host) : undefined;
     // "VMWare ESX" is in i-doit's default list: a title that is not would add a Dialog+ value.
-    if (want('host') || paths === null) save('C__CATG__VIRTUAL_MACHINE', { virtual_machine: 2, system: 'VMWare ESX', ...(hostId ? { hosts: hostId } : {}) });
+    if (want('host') || paths === null)
+      save('C__CATG__VIRTUAL_MACHINE', {
+        virtual_machine: 2,
+        system: 'VMWare ESX',
+        ...(hostId ? { hosts: hostId } : {}),
+      });
     if (calls.length) await this.client.batchOrThrow(calls);
     if (want('os') && d.os) {
-      const os = await this.client.call<Entry[]>('cmdb.category.read', { objID: object, category: 'C__CATG__OPERATING_SYSTEM' });
+      const os = await this.client.call<Entry[]>('cmdb.category.read', {
+        objID: object,
+        category: 'C__CATG__OPERATING_SYSTEM',
+      });
       const newest = Math.max(...os.map((e) => Number(e.id)));
       const extra = os.filter((e) => Number(e.id) !== newest);
-      if (extra.length) await this.client.batchOrThrow(extra.map((e) => ({ method: 'cmdb.category.purge', params: { object, category: 'C__CATG__OPERATING_SYSTEM', entry: Number(e.id) } })));
+      if (extra.length)
+        await this.client.batchOrThrow(
+          extra.map((e) => ({
+            method: 'cmdb.category.purge',
+            params: { object, category: 'C__CATG__OPERATING_SYSTEM', entry: Number(e.id) },
+          })),
+        );
     }
   }
 }
@@ -238,10 +356,17 @@ function portAddress(port: Entry | undefined): string {
 }
 
 function toResource(row: ObjectRow): ObservedResource<CmdbFields, CmdbHandle> {
-  const c = (k: string) => ((row.categories?.[k] ?? []) as Entry[]).filter((e) => typeof e === 'object').sort((a, b) => Number(a.id) - Number(b.id));
+  const c = (k: string) =>
+    ((row.categories?.[k] ?? []) as Entry[])
+      .filter((e) => typeof e === 'object')
+      .sort((a, b) => Number(a.id) - Number(b.id));
   const cpu = c('C__CATG__CPU').reduce((n, e) => n + (num(e.cores) || 1), 0);
-  const memoryMiB = Math.round(c('C__CATG__MEMORY').reduce((n, e) => n + num(e.capacity?.title) * (MIB[e.unit?.const] ?? 1), 0));
-  const disksGiB = c('C__CATG__DRIVE').map((e) => Math.round((num(e.capacity?.title) * (MIB[e.unit?.const] ?? 1024)) / 1024 * 1000) / 1000);
+  const memoryMiB = Math.round(
+    c('C__CATG__MEMORY').reduce((n, e) => n + num(e.capacity?.title) * (MIB[e.unit?.const] ?? 1), 0),
+  );
+  const disksGiB = c('C__CATG__DRIVE').map(
+    (e) => Math.round(((num(e.capacity?.title) * (MIB[e.unit?.const] ?? 1024)) / 1024) * 1000) / 1000,
+  );
   const port = c('C__CATG__NETWORK_PORT')[0];
   const ips = c('C__CATG__IP');
   const ip = ips.find((e) => String(e.primary?.value) === '1') ?? ips[0];
@@ -254,8 +379,14 @@ function toResource(row: ObjectRow): ObservedResource<CmdbFields, CmdbHandle> {
     id: String(row.id),
     owned: owner !== null,
     fields: {
-      title: row.title, status: STATUS_NAMES[row.status] ?? String(row.status), cmdbStatus: row.cmdb_status_title ?? '', cpu, memoryMiB, disksGiB,
-      os: c('C__CATG__OPERATING_SYSTEM')[0]?.application?.title ?? '', mac: port?.mac ?? '',
+      title: row.title,
+      status: STATUS_NAMES[row.status] ?? String(row.status),
+      cmdbStatus: row.cmdb_status_title ?? '',
+      cpu,
+      memoryMiB,
+      disksGiB,
+      os: c('C__CATG__OPERATING_SYSTEM')[0]?.application?.title ?? '',
+      mac: port?.mac ?? '',
       // i-doit reads a port's addresses as [{id, title: <IP>, hostname, type}] (no ref_title).
       portIp: portAddress(port),
       host: c('C__CATG__VIRTUAL_MACHINE')[0]?.hosts?.title ?? null,

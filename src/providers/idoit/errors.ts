@@ -26,7 +26,10 @@ export class IdoitError extends Error {
 
 /** The API key or the user credentials were refused: not retried, says what to check. */
 export class IdoitAuthError extends UserError {
-  constructor(readonly endpoint: string, readonly idoitMessage: string) {
+  constructor(
+    readonly endpoint: string,
+    readonly idoitMessage: string,
+  ) {
     super(
       `i-doit at ${endpoint} refused the credentials: ${idoitMessage} ` +
         (/authenticated-users-only/.test(idoitMessage)

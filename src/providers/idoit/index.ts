@@ -14,10 +14,14 @@ import { idoitClient } from './site-client';
 export type { IdoitConfig } from './config';
 
 function client(config: IdoitConfig, d: ConnectDeps): IdoitClient {
-  return d.shared(`idoit ${config.url} ${config.apiKey.ref} ${config.username?.ref ?? ''}`, () => idoitClient(config, d.site.root, d.secret, {}, d.site.lab));
+  return d.shared(`idoit ${config.url} ${config.apiKey.ref} ${config.username?.ref ?? ''}`, () =>
+    idoitClient(config, d.site.root, d.secret, {}, d.site.lab),
+  );
 }
 
-const labOnlyKeys = { emulator: 'chooses which i-doit API add-on the lab\'s emulator plays; a real site talks to its i-doit' };
+const labOnlyKeys = {
+  emulator: "chooses which i-doit API add-on the lab's emulator plays; a real site talks to its i-doit",
+};
 
 export const idoitIpam = defineBackend({
   kind: 'ipam',

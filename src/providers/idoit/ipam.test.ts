@@ -13,7 +13,11 @@ import { IdoitIpamProvider } from './ipam';
 import { createIdoitClient } from './site-client';
 import { EMULATED_VERSIONS } from '../../../test/idoit/emulated';
 
-const SECRETS: Record<string, string> = { '${env:IDOIT_API_KEY}': 'lab-key', '${env:IDOIT_USER}': 'shipshape', '${env:IDOIT_PASSWORD}': 'pw' };
+const SECRETS: Record<string, string> = {
+  '${env:IDOIT_API_KEY}': 'lab-key',
+  '${env:IDOIT_USER}': 'shipshape',
+  '${env:IDOIT_PASSWORD}': 'pw',
+};
 const secret = async (r: { ref: string }) => SECRETS[r.ref] ?? '';
 const NETS = [
   { title: 'lab-net', cidr: '10.1.0.0/24', gateway: '10.1.0.1', dhcp: [{ from: '10.1.0.200', to: '10.1.0.250' }] },
@@ -31,15 +35,24 @@ const SITE_NETS = [
 describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
   let dir: string;
   const emus: IdoitEmulator[] = [];
-  async function emulator(name: string, uniqueIp = true): Promise<{ emu: IdoitEmulator; site: SiteConfig; raw: IdoitClient }> {
+  async function emulator(
+    name: string,
+    uniqueIp = true,
+  ): Promise<{ emu: IdoitEmulator; site: SiteConfig; raw: IdoitClient }> {
     const emu = await startIdoitEmulator({
-      stateFile: path.join(dir, `${name}.json`), apiKey: 'lab-key', users: [{ username: 'shipshape', password: 'pw' }], nets: NETS, uniqueIp, apiVersion,
+      stateFile: path.join(dir, `${name}.json`),
+      apiKey: 'lab-key',
+      users: [{ username: 'shipshape', password: 'pw' }],
+      nets: NETS,
+      uniqueIp,
+      apiVersion,
     });
     emus.push(emu);
     const site = testSite(emu.url, SITE_NETS, { 'lab-net': ['10.1.0.2', '10.1.0.3'] });
     return { emu, site, raw: createIdoitClient(site, secret) };
   }
-  const ipam = (site: SiteConfig, systems?: DesiredSystem[]) => new IdoitIpamProvider({ client: createIdoitClient(site, secret), site, ...(systems ? { systems } : {}) });
+  const ipam = (site: SiteConfig, systems?: DesiredSystem[]) =>
+    new IdoitIpamProvider({ client: createIdoitClient(site, secret), site, ...(systems ? { systems } : {}) });
 
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idoit-ipam-'));
@@ -55,10 +68,19 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
     beforeAll(async () => {
       ({ site, raw } = await emulator('rules'));
       // Not ours: a live server holding .4 and an archived host still holding .5.
-      const nets = await raw.call<{ id: number; title: string }[]>('cmdb.objects.read', { filter: { type: 'C__OBJTYPE__LAYER3_NET' } });
+      const nets = await raw.call<{ id: number; title: string }[]>('cmdb.objects.read', {
+        filter: { type: 'C__OBJTYPE__LAYER3_NET' },
+      });
       const lab = nets.find((n) => n.title === 'lab-net')!.id;
-      for (const [title, ip] of [['legacy-db', '10.1.0.4'], ['old-web', '10.1.0.5']] as const) {
-        const o = await raw.call<{ id: number }>('cmdb.object.create', { type: 'C__OBJTYPE__SERVER', title, categories: { C__CATG__IP: [{ net: lab, ipv4_address: ip }] } });
+      for (const [title, ip] of [
+        ['legacy-db', '10.1.0.4'],
+        ['old-web', '10.1.0.5'],
+      ] as const) {
+        const o = await raw.call<{ id: number }>('cmdb.object.create', {
+          type: 'C__OBJTYPE__SERVER',
+          title,
+          categories: { C__CATG__IP: [{ net: lab, ipv4_address: ip }] },
+        });
         if (title === 'old-web') await raw.call('cmdb.object.archive', { object: o.id });
       }
     });
@@ -68,8 +90,12 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
       const r = await runStage(p, [testSystem('web-01')], testContext(site));
       expect(r.created).toEqual(['web-01']);
       expect(r.resolved.get('web-01')).toMatchObject({ ip: '10.1.0.6', prefixLength: 24, gateway: '10.1.0.1' });
-      const obj = await raw.call<{ sysid: string; title: string }[]>('cmdb.objects.read', { filter: { title: 'web-01' } });
-      expect(obj.map((o) => o.sysid)).toEqual([apiVersion === '1.10' ? expect.stringMatching(/^SYSID_/) : 'SHIPSHAPE-VM-web-01']);
+      const obj = await raw.call<{ sysid: string; title: string }[]>('cmdb.objects.read', {
+        filter: { title: 'web-01' },
+      });
+      expect(obj.map((o) => o.sysid)).toEqual([
+        apiVersion === '1.10' ? expect.stringMatching(/^SYSID_/) : 'SHIPSHAPE-VM-web-01',
+      ]);
       await p.close();
     });
 
@@ -82,18 +108,28 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
       const s = testSystem('web-01');
       const res = await p.create(s, p.desired(s)!, { ip: UNKNOWN, mac: s.network.mac }, testContext(site));
       expect(res.fields.ip).toBe('10.1.0.6');
-      const list = await raw.call<{ title: string }[]>('cmdb.category.read', { objID: (res.handle as { objectId: number }).objectId, category: 'C__CATG__IP' });
+      const list = await raw.call<{ title: string }[]>('cmdb.category.read', {
+        objID: (res.handle as { objectId: number }).objectId,
+        category: 'C__CATG__IP',
+      });
       expect(list).toHaveLength(1);
       await p.close();
     });
 
     it('accepts a free explicit address and refuses a held, reserved, gateway or out-of-range one', async () => {
       const p = ipam(site);
-      const ok = await runStage(p, [testSystem('db-01', { network: { net: 'lab-net', ip: '10.1.0.50', mac: '00:50:56:00:00:02' } })], testContext(site));
+      const ok = await runStage(
+        p,
+        [testSystem('db-01', { network: { net: 'lab-net', ip: '10.1.0.50', mac: '00:50:56:00:00:02' } })],
+        testContext(site),
+      );
       expect(ok.resolved.get('db-01')!.ip).toBe('10.1.0.50');
       const cases: [string, RegExp][] = [
         ['10.1.0.4', /10\.1\.0\.4 is already held by "legacy-db" \(#\d+\) in i-doit/],
-        ['10.1.0.5', /10\.1\.0\.5 is already held by "old-web" \(#\d+\) in i-doit \(archived: shipshape keeps its address reserved until it is purged in i-doit or its tombstone is applied\)/],
+        [
+          '10.1.0.5',
+          /10\.1\.0\.5 is already held by "old-web" \(#\d+\) in i-doit \(archived: shipshape keeps its address reserved until it is purged in i-doit or its tombstone is applied\)/,
+        ],
         ['10.1.0.50', /already held by "db-01"/],
         ['10.1.0.2', /reserved for net "lab-net" in shipshape.yaml/],
         ['10.1.0.1', /is the gateway of net "lab-net"/],
@@ -102,7 +138,9 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
       ];
       for (const [ip, msg] of cases) {
         const s = testSystem(`conflict-${ip}`, { network: { net: 'lab-net', ip, mac: '00:50:56:00:00:03' } });
-        const err = await p.create(s, p.desired(s)!, { ip, mac: s.network.mac }, testContext(site)).catch((e: unknown) => e);
+        const err = await p
+          .create(s, p.desired(s)!, { ip, mac: s.network.mac }, testContext(site))
+          .catch((e: unknown) => e);
         expect(err).toBeInstanceOf(UserError);
         expect((err as Error).message).toMatch(msg);
       }
@@ -111,7 +149,11 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
 
     it('moves a system to another net and releases the old address', async () => {
       const p = ipam(site);
-      const moved = await runStage(p, [testSystem('web-01', { network: { net: 'other-net', ip: 'auto', mac: '00:50:56:00:00:01' } })], testContext(site));
+      const moved = await runStage(
+        p,
+        [testSystem('web-01', { network: { net: 'other-net', ip: 'auto', mac: '00:50:56:00:00:01' } })],
+        testContext(site),
+      );
       expect(moved.updated).toEqual(['web-01']);
       expect(moved.resolved.get('web-01')).toMatchObject({ ip: '10.2.0.2', gateway: '10.2.0.1' });
       const next = await runStage(p, [testSystem('web-02')], testContext(site));
@@ -131,29 +173,50 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
 
     it('names the net and its range when the net is full', async () => {
       const p = ipam(site);
-      const systems = ['f1', 'f2', 'f3', 'f4', 'f5'].map((n) => testSystem(n, { network: { net: 'small-net', ip: 'auto', mac: '00:50:56:00:00:09' } }));
+      const systems = ['f1', 'f2', 'f3', 'f4', 'f5'].map((n) =>
+        testSystem(n, { network: { net: 'small-net', ip: 'auto', mac: '00:50:56:00:00:09' } }),
+      );
       const r = await runStage(p, systems, testContext(site));
-      expect([...r.resolved.values()].map((x) => x.ip).sort()).toEqual(['10.9.0.2', '10.9.0.3', '10.9.0.4', '10.9.0.5', '10.9.0.6']);
+      expect([...r.resolved.values()].map((x) => x.ip).sort()).toEqual([
+        '10.9.0.2',
+        '10.9.0.3',
+        '10.9.0.4',
+        '10.9.0.5',
+        '10.9.0.6',
+      ]);
       const s = testSystem('f6', { network: { net: 'small-net', ip: 'auto', mac: '00:50:56:00:00:09' } });
-      const err = (await p.create(s, p.desired(s)!, { ip: UNKNOWN, mac: '' }, testContext(site)).catch((e: unknown) => e)) as Error;
+      const err = (await p
+        .create(s, p.desired(s)!, { ip: UNKNOWN, mac: '' }, testContext(site))
+        .catch((e: unknown) => e)) as Error;
       expect(err).toBeInstanceOf(UserError);
-      expect(err.message).toMatch(/^net "small-net" \(10\.9\.0\.0\/29, range 10\.9\.0\.1–10\.9\.0\.6\) has no free address left/);
+      expect(err.message).toMatch(
+        /^net "small-net" \(10\.9\.0\.0\/29, range 10\.9\.0\.1–10\.9\.0\.6\) has no free address left/,
+      );
       await p.close();
     });
 
     it('refuses a net whose range in i-doit disagrees with shipshape.yaml', async () => {
       const p = ipam(site);
       const s = testSystem('drifter', { network: { net: 'drift-net', ip: 'auto', mac: '00:50:56:00:00:0a' } });
-      const err = (await p.create(s, p.desired(s)!, { ip: UNKNOWN, mac: '' }, testContext(site)).catch((e: unknown) => e)) as Error;
-      expect(err.message).toBe('i-doit net "drift-net" is 10.5.0.0/24 but shipshape.yaml declares 10.6.0.0/24; make them agree before allocating addresses.');
+      const err = (await p
+        .create(s, p.desired(s)!, { ip: UNKNOWN, mac: '' }, testContext(site))
+        .catch((e: unknown) => e)) as Error;
+      expect(err.message).toBe(
+        'i-doit net "drift-net" is 10.5.0.0/24 but shipshape.yaml declares 10.6.0.0/24; make them agree before allocating addresses.',
+      );
       await p.close();
     });
 
     it('fails with a clear error for a wrong API key', async () => {
-      const p = new IdoitIpamProvider({ client: createIdoitClient(site, async (r) => (r.ref.includes('API_KEY') ? 'not-the-key' : secret(r))), site });
+      const p = new IdoitIpamProvider({
+        client: createIdoitClient(site, async (r) => (r.ref.includes('API_KEY') ? 'not-the-key' : secret(r))),
+        site,
+      });
       const err = (await p.observe(testContext(site)).catch((e: unknown) => e)) as Error;
       expect(err).toBeInstanceOf(IdoitAuthError);
-      expect(err.message).toMatch(/refused the credentials: Authentication error: Unable to login using given credentials and apiKey\. Check apiKey \(and username \/ password\) of the ipam \/ cmdb sections/);
+      expect(err.message).toMatch(
+        /refused the credentials: Authentication error: Unable to login using given credentials and apiKey\. Check apiKey \(and username \/ password\) of the ipam \/ cmdb sections/,
+      );
       expect(err.message).not.toContain('not-the-key');
     });
   });
@@ -164,14 +227,26 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
     let lab: number;
     beforeAll(async () => {
       ({ site, raw } = await emulator('policy'));
-      lab = (await raw.call<{ id: number; title: string }[]>('cmdb.objects.read', { filter: { type: 'C__OBJTYPE__LAYER3_NET', title: 'lab-net' } }))[0]!.id;
+      lab = (
+        await raw.call<{ id: number; title: string }[]>('cmdb.objects.read', {
+          filter: { type: 'C__OBJTYPE__LAYER3_NET', title: 'lab-net' },
+        })
+      )[0]!.id;
     });
 
-    it('keeps an archived host\'s address reserved although i-doit frees it, and frees it once the host is purged', async () => {
-      const o = await raw.call<{ id: number }>('cmdb.object.create', { type: 'C__OBJTYPE__SERVER', title: 'parked', categories: { C__CATG__IP: [{ net: lab, ipv4_address: '10.1.0.4' }] } });
+    it("keeps an archived host's address reserved although i-doit frees it, and frees it once the host is purged", async () => {
+      const o = await raw.call<{ id: number }>('cmdb.object.create', {
+        type: 'C__OBJTYPE__SERVER',
+        title: 'parked',
+        categories: { C__CATG__IP: [{ net: lab, ipv4_address: '10.1.0.4' }] },
+      });
       await raw.call('cmdb.object.archive', { object: o.id });
       // i-doit's own view: the address is no longer in use.
-      const list = await raw.call<{ title: string }[]>('cmdb.category.read', { objID: lab, category: 'C__CATS__NET_IP_ADDRESSES', status: -1 });
+      const list = await raw.call<{ title: string }[]>('cmdb.category.read', {
+        objID: lab,
+        category: 'C__CATS__NET_IP_ADDRESSES',
+        status: -1,
+      });
       expect(list.map((e) => e.title)).not.toContain('10.1.0.4');
       const p = ipam(site);
       const r = await runStage(p, [testSystem('after-park')], testContext(site));
@@ -204,8 +279,15 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
       const ip = String(took.resolved.get('early-bird')!.ip);
       const late = testSystem('late-owner', { network: { net: 'lab-net', ip, mac: '00:50:56:00:00:0c' } });
       // late-owner's object exists from a failed run (no address yet).
-      await early.create(testSystem('late-owner'), early.desired(testSystem('late-owner'))!, { ip: UNKNOWN, mac: '' }, testContext(site));
-      const [e] = (await early.observe(testContext(site))).resources.filter((x) => x.system === 'late-owner').map((x) => x.handle as { objectId: number; entryId: number });
+      await early.create(
+        testSystem('late-owner'),
+        early.desired(testSystem('late-owner'))!,
+        { ip: UNKNOWN, mac: '' },
+        testContext(site),
+      );
+      const [e] = (await early.observe(testContext(site))).resources
+        .filter((x) => x.system === 'late-owner')
+        .map((x) => x.handle as { objectId: number; entryId: number });
       await raw.call('cmdb.category.purge', { object: e!.objectId, category: 'C__CATG__IP', entry: e!.entryId });
       await early.close();
 
@@ -216,10 +298,23 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
       expect(birdChanges).toEqual([{ path: 'network.ip', from: ip, to: UNKNOWN }]);
       const ownerChanges = p.diff(late, p.desired(late)!, of('late-owner'));
       expect(ownerChanges).toContainEqual({
-        path: 'network.ip', from: null, to: ip,
-        refused: expect.stringMatching(new RegExp(`^${ip.replace(/\./g, '\\.')} is held by "early-bird" \\(#\\d+, ip: auto\\), which this plan moves to another address; apply, then run again$`)),
+        path: 'network.ip',
+        from: null,
+        to: ip,
+        refused: expect.stringMatching(
+          new RegExp(
+            `^${ip.replace(/\./g, '\\.')} is held by "early-bird" \\(#\\d+, ip: auto\\), which this plan moves to another address; apply, then run again$`,
+          ),
+        ),
       });
-      const moved = await p.update(testSystem('early-bird'), p.desired(testSystem('early-bird'))!, of('early-bird'), birdChanges, { ip: UNKNOWN, mac: '' }, testContext(site));
+      const moved = await p.update(
+        testSystem('early-bird'),
+        p.desired(testSystem('early-bird'))!,
+        of('early-bird'),
+        birdChanges,
+        { ip: UNKNOWN, mac: '' },
+        testContext(site),
+      );
       expect(moved.fields.ip).not.toBe(ip);
       const next = await runStage(p, [late], testContext(site));
       expect(next.resolved.get('late-owner')!.ip).toBe(ip);
@@ -228,8 +323,8 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
   });
 
   describe.each([
-    ['with i-doit\'s unique-IP check off (verify-after-write decides)', false],
-    ['with i-doit\'s unique-IP check on', true],
+    ["with i-doit's unique-IP check off (verify-after-write decides)", false],
+    ["with i-doit's unique-IP check on", true],
   ])('32 parallel allocations from two runs %s', (_label, uniqueIp) => {
     it('never gives one address to two systems', async () => {
       const { emu, site, raw } = await emulator(`race-${String(uniqueIp)}`, uniqueIp);
@@ -237,12 +332,22 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
       const runs = [ipam(site), ipam(site)];
       const systems = Array.from({ length: 32 }, (_, i) => testSystem(`race-${i}`));
       const ctx = testContext(site);
-      const results = await Promise.all(systems.map((s, i) => runs[i % 2]!.create(s, runs[0]!.desired(s)!, { ip: UNKNOWN, mac: '' }, ctx)));
+      const results = await Promise.all(
+        systems.map((s, i) => runs[i % 2]!.create(s, runs[0]!.desired(s)!, { ip: UNKNOWN, mac: '' }, ctx)),
+      );
       const ips = results.map((r) => r.fields.ip);
       expect(new Set(ips).size).toBe(32);
       for (const ip of ips) expect(ip).toMatch(/^10\.1\.0\.(\d+)$/);
-      const net = (await raw.call<{ id: number; title: string }[]>('cmdb.objects.read', { filter: { type: 'C__OBJTYPE__LAYER3_NET', title: 'lab-net' } }))[0]!;
-      const list = await raw.call<{ title: string }[]>('cmdb.category.read', { objID: net.id, category: 'C__CATS__NET_IP_ADDRESSES', status: -1 });
+      const net = (
+        await raw.call<{ id: number; title: string }[]>('cmdb.objects.read', {
+          filter: { type: 'C__OBJTYPE__LAYER3_NET', title: 'lab-net' },
+        })
+      )[0]!;
+      const list = await raw.call<{ title: string }[]>('cmdb.category.read', {
+        objID: net.id,
+        category: 'C__CATS__NET_IP_ADDRESSES',
+        status: -1,
+      });
       const titles = list.map((e) => e.title);
       expect(new Set(titles).size).toBe(titles.length);
       expect(titles).toHaveLength(33); // the gateway + 32 systems

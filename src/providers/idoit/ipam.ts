@@ -6,8 +6,18 @@
  * and takes the next free one.
  */
 import {
-  TransientError, UNKNOWN, UserError,
-  type FieldChange, type Fields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved, type Capabilities, type IdentityFields,
+  TransientError,
+  UNKNOWN,
+  UserError,
+  type FieldChange,
+  type Fields,
+  type ObservedResource,
+  type Observation,
+  type Provider,
+  type ProviderContext,
+  type Resolved,
+  type Capabilities,
+  type IdentityFields,
 } from '../../engine/contract';
 import type { NetSite, SiteConfig } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
@@ -16,7 +26,15 @@ import { IdoitError } from './errors';
 import { intToIp, parseCidr } from '../../net/ipv4';
 import { STATUS_NAMES, VM_TYPE } from './marker';
 import { firstFree, ipListHolders, netReads, netView, refusal, type Declared, type NetView } from './net';
-import { assertNotReleased, isObjectGone, isQuickPurgeOff, ownerOf, readAllStates, withSystemObject, type ObjectRow } from './system-object';
+import {
+  assertNotReleased,
+  isObjectGone,
+  isQuickPurgeOff,
+  ownerOf,
+  readAllStates,
+  withSystemObject,
+  type ObjectRow,
+} from './system-object';
 
 export interface IpFields extends Fields {
   net: string;
@@ -72,7 +90,13 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
   }
 
   desired(system: DesiredSystem): IpFields | null {
-    return { net: system.network.net, ip: system.network.ip, hostname: system.name, domain: system.dns.domain, status: 'normal' };
+    return {
+      net: system.network.net,
+      ip: system.network.ip,
+      hostname: system.name,
+      domain: system.dns.domain,
+      status: 'normal',
+    };
   }
 
   diff(system: DesiredSystem, desired: IpFields, observed: ObservedResource<IpFields, IpHandle>): FieldChange[] {
@@ -107,14 +131,24 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     for (const row of rows) {
       for (const e of (row.categories?.C__CATG__IP ?? []) as HostEntry[]) {
         const ip = e?.ipv4_address?.ref_title;
-        if (typeof ip === 'string' && ip) this.seenHolders.set(`${String(e.net?.title ?? '')}|${ip}`, { id: String(row.id), title: row.title, system: ownerOf(row) });
+        if (typeof ip === 'string' && ip)
+          this.seenHolders.set(`${String(e.net?.title ?? '')}|${ip}`, {
+            id: String(row.id),
+            title: row.title,
+            system: ownerOf(row),
+          });
       }
     }
     const resources = rows.map((row) => this.toResource(row, (row.categories?.C__CATG__IP ?? []) as HostEntry[]));
     return { resources, roundTrips: this.client.requestCount - start, about: await this.client.about() };
   }
 
-  async create(system: DesiredSystem, desired: IpFields, _r: Resolved, ctx: ProviderContext): Promise<ObservedResource<IpFields, IpHandle>> {
+  async create(
+    system: DesiredSystem,
+    desired: IpFields,
+    _r: Resolved,
+    ctx: ProviderContext,
+  ): Promise<ObservedResource<IpFields, IpHandle>> {
     return withSystemObject(this.client, system, ctx.commit, async (obj) => {
       if (obj.status !== 2) await this.client.call('cmdb.object.recycle', { object: obj.id });
       const entry = await this.allocate(obj.id, desired, false, system.name);
@@ -127,7 +161,11 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     const change: FieldChange = { path: 'network.ip', from: from || null, to: desired.ip };
     const holder = this.seenHolders.get(`${desired.net}|${desired.ip}`);
     if (holder && holder.id !== objectId) {
-      const moving = holder.system && (this.o.systems ?? []).some((s) => s.name === holder.system && s.state === 'present' && s.network.ip === 'auto');
+      const moving =
+        holder.system &&
+        (this.o.systems ?? []).some(
+          (s) => s.name === holder.system && s.state === 'present' && s.network.ip === 'auto',
+        );
       change.refused = moving
         ? `${desired.ip} is held by "${holder.title}" (#${holder.id}, ip: auto), which this plan moves to another address; apply, then run again`
         : `${desired.ip} is held by "${holder.title}" (#${holder.id}) in i-doit; free it there or choose another address`;
@@ -136,7 +174,12 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
   }
 
   async update(
-    system: DesiredSystem, desired: IpFields, observed: ObservedResource<IpFields, IpHandle>, changes: FieldChange[], _r: Resolved, ctx: ProviderContext,
+    system: DesiredSystem,
+    desired: IpFields,
+    observed: ObservedResource<IpFields, IpHandle>,
+    changes: FieldChange[],
+    _r: Resolved,
+    ctx: ProviderContext,
   ): Promise<ObservedResource<IpFields, IpHandle>> {
     this.assertOwned(observed);
     const h = observed.handle!;
@@ -147,20 +190,37 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
       // New address first, old one released after: the system is never without one.
       entry = await this.allocate(h.objectId, desired, h.entryId !== null, system.name);
       if (h.entryId !== null && h.entryId !== Number(entry.id)) {
-        await this.client.call('cmdb.category.purge', { object: h.objectId, category: 'C__CATG__IP', entry: h.entryId });
+        await this.client.call('cmdb.category.purge', {
+          object: h.objectId,
+          category: 'C__CATG__IP',
+          entry: h.entryId,
+        });
       }
     } else {
       await this.client.call('cmdb.category.save', {
-        object: h.objectId, category: 'C__CATG__IP', entry: h.entryId, data: { hostname: desired.hostname, domain: desired.domain },
+        object: h.objectId,
+        category: 'C__CATG__IP',
+        entry: h.entryId,
+        data: { hostname: desired.hostname, domain: desired.domain },
       });
-      entry = (await this.client.call<HostEntry[]>('cmdb.category.read', { objID: h.objectId, category: 'C__CATG__IP' })).find((e) => Number(e.id) === h.entryId)!;
+      entry = (
+        await this.client.call<HostEntry[]>('cmdb.category.read', { objID: h.objectId, category: 'C__CATG__IP' })
+      ).find((e) => Number(e.id) === h.entryId)!;
     }
     ctx.log.info({ system: system.name, ip: entry?.ipv4_address?.ref_title }, 'i-doit host address updated');
-    return this.toResource({ id: h.objectId, title: system.name, sysid: '', status: 2 }, entry ? [entry] : [], system.name);
+    return this.toResource(
+      { id: h.objectId, title: system.name, sysid: '', status: 2 },
+      entry ? [entry] : [],
+      system.name,
+    );
   }
 
   /** Releases the address: purges the host-address entry (the object itself is the cmdb step's). */
-  async delete(_system: DesiredSystem, observed: ObservedResource<IpFields, IpHandle>, _ctx?: ProviderContext): Promise<void> {
+  async delete(
+    _system: DesiredSystem,
+    observed: ObservedResource<IpFields, IpHandle>,
+    _ctx?: ProviderContext,
+  ): Promise<void> {
     this.assertOwned(observed);
     const h = observed.handle!;
     if (h.entryId === null) return;
@@ -168,15 +228,27 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
       await this.client.call('cmdb.category.purge', { object: h.objectId, category: 'C__CATG__IP', entry: h.entryId });
     } catch (e) {
       // Already gone with a purged object or entry: the address is free, which is what we wanted.
-      if (isObjectGone(e) || (e instanceof IdoitError && e.code === -32602 && /Unable to find entry|does not own an entry/.test(e.idoitMessage))) return;
+      if (
+        isObjectGone(e) ||
+        (e instanceof IdoitError &&
+          e.code === -32602 &&
+          /Unable to find entry|does not own an entry/.test(e.idoitMessage))
+      )
+        return;
       if (isQuickPurgeOff(e)) {
-        throw new UserError(`i-doit did not purge the host address of object #${h.objectId} (${observed.system}): its API add-on purges only with the tenant setting "cmdb.quickpurge" switched on; shipshape keeps the address reserved until it is purged.`);
+        throw new UserError(
+          `i-doit did not purge the host address of object #${h.objectId} (${observed.system}): its API add-on purges only with the tenant setting "cmdb.quickpurge" switched on; shipshape keeps the address reserved until it is purged.`,
+        );
       }
       throw e;
     }
   }
 
-  resolve(system: DesiredSystem, observed: ObservedResource<IpFields, IpHandle> | undefined, resolved: Resolved): Resolved {
+  resolve(
+    system: DesiredSystem,
+    observed: ObservedResource<IpFields, IpHandle> | undefined,
+    resolved: Resolved,
+  ): Resolved {
     const net = this.siteNet(system.network.net);
     const cidr = net ? parseCidr(net.cidr) : null;
     const held = observed?.fields.ip && observed.fields.net === system.network.net ? observed.fields.ip : undefined;
@@ -194,14 +266,21 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
   }
 
   private assertOwned(observed: ObservedResource<IpFields, IpHandle>): void {
-    if (!observed.owned) throw new UserError(`i-doit object #${observed.id} "${observed.system}" carries no shipshape marker; shipshape does not change it.`);
+    if (!observed.owned)
+      throw new UserError(
+        `i-doit object #${observed.id} "${observed.system}" carries no shipshape marker; shipshape does not change it.`,
+      );
   }
 
   private siteNet(title: string): NetSite | undefined {
     return this.site.nets[title] ?? Object.values(this.site.nets).find((n) => n.title === title);
   }
 
-  private toResource(row: ObjectRow, entries: HostEntry[], owner: string | null = ownerOf(row)): ObservedResource<IpFields, IpHandle> {
+  private toResource(
+    row: ObjectRow,
+    entries: HostEntry[],
+    owner: string | null = ownerOf(row),
+  ): ObservedResource<IpFields, IpHandle> {
     entries = entries.filter((x) => typeof x === 'object' && x !== null);
     const e = entries.find((x) => String(x.primary?.value) === '1') ?? entries[0];
     return {
@@ -210,7 +289,10 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
       id: String(row.id),
       owned: owner !== null,
       fields: {
-        net: e?.net?.title ?? '', ip: e?.ipv4_address?.ref_title ?? '', hostname: e?.hostname ?? '', domain: e?.domain ?? '',
+        net: e?.net?.title ?? '',
+        ip: e?.ipv4_address?.ref_title ?? '',
+        hostname: e?.hostname ?? '',
+        domain: e?.domain ?? '',
         status: STATUS_NAMES[row.status] ?? String(row.status),
       },
       handle: { objectId: row.id, entryId: e ? Number(e.id) : null } satisfies IpHandle,
@@ -222,13 +304,17 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
   private async netId(title: string): Promise<number> {
     const known = this.netIds.get(title);
     if (known) return known;
-    const rows = await this.client.call<ObjectRow[]>('cmdb.objects.read', { filter: { type: 'C__OBJTYPE__LAYER3_NET', title } });
+    const rows = await this.client.call<ObjectRow[]>('cmdb.objects.read', {
+      filter: { type: 'C__OBJTYPE__LAYER3_NET', title },
+    });
     // The title filter is SQL LIKE: compare exactly here.
     const exact = rows.filter((r) => r.title === title);
     if (exact.length !== 1) {
-      throw new UserError(exact.length === 0
-        ? `i-doit has no layer-3 net titled "${title}"; create it in i-doit or fix network.net.`
-        : `i-doit has ${exact.length} layer-3 nets titled "${title}" (#${exact.map((r) => r.id).join(', #')}); make the title unique.`);
+      throw new UserError(
+        exact.length === 0
+          ? `i-doit has no layer-3 net titled "${title}"; create it in i-doit or fix network.net.`
+          : `i-doit has ${exact.length} layer-3 nets titled "${title}" (#${exact.map((r) => r.id).join(', #')}); make the title unique.`,
+      );
     }
     this.netIds.set(title, exact[0]!.id);
     return exact[0]!.id;
@@ -238,7 +324,10 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
   private serialised<T>(net: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.queues.get(net) ?? Promise.resolve();
     const next = prev.then(fn, fn);
-    this.queues.set(net, next.catch(() => undefined));
+    this.queues.set(
+      net,
+      next.catch(() => undefined),
+    );
     return next;
   }
 
@@ -273,13 +362,19 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
       }
       const saved = await this.write(objectId, netId, ip, desired);
       if (saved === 'taken') {
-        if (explicit) throw new UserError(`network.ip ${explicit} in net "${desired.net}" was just taken by another object in i-doit; choose another address or ip: auto.`);
+        if (explicit)
+          throw new UserError(
+            `network.ip ${explicit} in net "${desired.net}" was just taken by another object in i-doit; choose another address or ip: auto.`,
+          );
         lost.add(ip);
         continue;
       }
       if (await this.verify(objectId, netId, ip, saved)) {
-        const mineNow = (await this.client.call<HostEntry[]>('cmdb.category.read', { objID: objectId, category: 'C__CATG__IP' }))
-          .filter((e) => Number(e.net?.id) === netId).sort((a, b) => Number(a.id) - Number(b.id));
+        const mineNow = (
+          await this.client.call<HostEntry[]>('cmdb.category.read', { objID: objectId, category: 'C__CATG__IP' })
+        )
+          .filter((e) => Number(e.net?.id) === netId)
+          .sort((a, b) => Number(a.id) - Number(b.id));
         // Another run allocated for the same object at the same moment: the earlier entry stays, ours goes.
         const earlier = replace || explicit ? undefined : mineNow.find((e) => Number(e.id) < saved);
         if (earlier) {
@@ -288,21 +383,37 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
         }
         const own = mineNow.find((e) => Number(e.id) === saved);
         // Gone with its object: a racing run released the object as a duplicate (the caller adopts the winner).
-        if (!own) throw new IdoitError('cmdb.category.read', -32099, `Object with id "${objectId}" does not exist.`, null);
+        if (!own)
+          throw new IdoitError('cmdb.category.read', -32099, `Object with id "${objectId}" does not exist.`, null);
         return own;
       }
-      if (explicit) throw new UserError(`network.ip ${explicit} in net "${desired.net}" is held by another object in i-doit since a moment ago; choose another address or ip: auto.`);
+      if (explicit)
+        throw new UserError(
+          `network.ip ${explicit} in net "${desired.net}" is held by another object in i-doit since a moment ago; choose another address or ip: auto.`,
+        );
       lost.add(ip);
     }
-    throw new TransientError(`gave up allocating an address in net "${desired.net}" after ${this.o.maxAttempts ?? 64} attempts: other writers kept taking the candidates; run again.`);
+    throw new TransientError(
+      `gave up allocating an address in net "${desired.net}" after ${this.o.maxAttempts ?? 64} attempts: other writers kept taking the candidates; run again.`,
+    );
   }
 
   /** Saves the host address; 'taken' when i-doit's own unique-IP check refuses it. */
   private async write(objectId: number, netId: number, ip: string, d: IpFields): Promise<number | 'taken'> {
     try {
       const r = await this.client.call<{ entry: number }>('cmdb.category.save', {
-        object: objectId, category: 'C__CATG__IP',
-        data: { net: netId, net_type: 1, ipv4_assignment: 2, ipv4_address: ip, hostname: d.hostname, domain: d.domain, primary: 1, active: 1 },
+        object: objectId,
+        category: 'C__CATG__IP',
+        data: {
+          net: netId,
+          net_type: 1,
+          ipv4_assignment: 2,
+          ipv4_address: ip,
+          hostname: d.hostname,
+          domain: d.domain,
+          primary: 1,
+          active: 1,
+        },
       });
       return Number(r.entry);
     } catch (e) {
@@ -313,7 +424,11 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
 
   /** Reads the IP list back; if an earlier entry holds the same address, gives ours up and reports false. */
   private async verify(objectId: number, netId: number, ip: string, entryId: number): Promise<boolean> {
-    const list = await this.client.call<unknown[]>('cmdb.category.read', { objID: netId, category: 'C__CATS__NET_IP_ADDRESSES', status: -1 });
+    const list = await this.client.call<unknown[]>('cmdb.category.read', {
+      objID: netId,
+      category: 'C__CATS__NET_IP_ADDRESSES',
+      status: -1,
+    });
     const holders = ipListHolders(list).get(ip) ?? [];
     const first = holders[0];
     if (!first || first.objectId === objectId) return true;

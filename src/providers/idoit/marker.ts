@@ -20,7 +20,8 @@ const RELEASED = 'shipshape-released=';
 export const systemMarker = (name: string) => `${SYSTEM_MARKER_PREFIX}${name}`;
 export const osMarker = (title: string) => `${OS_MARKER_PREFIX}${title.replace(/[^A-Za-z0-9._-]+/g, '_')}`;
 export const systemClaim = (name: string) => `${CLAIM}${name}`;
-export const releasedClaim = (name: string, winner: number) => `${RELEASED}${name} (a duplicate of object #${winner}; shipshape no longer uses it)`;
+export const releasedClaim = (name: string, winner: number) =>
+  `${RELEASED}${name} (a duplicate of object #${winner}; shipshape no longer uses it)`;
 
 /** The description shipshape writes when it creates a system's object. */
 export function claimDescription(name: string, file: string, commit?: string): string {
@@ -31,7 +32,8 @@ export function claimDescription(name: string, file: string, commit?: string): s
 export function systemOf(sysid: unknown, description?: unknown): string | null {
   const first = firstLine(description);
   if (first.startsWith(RELEASED)) return null;
-  if (typeof sysid === 'string' && sysid.startsWith(SYSTEM_MARKER_PREFIX)) return sysid.slice(SYSTEM_MARKER_PREFIX.length) || null;
+  if (typeof sysid === 'string' && sysid.startsWith(SYSTEM_MARKER_PREFIX))
+    return sysid.slice(SYSTEM_MARKER_PREFIX.length) || null;
   if (typeof sysid === 'string' && sysid.startsWith('SHIPSHAPE-')) return null;
   return first.startsWith(CLAIM) ? first.slice(CLAIM.length).trim() || null : null;
 }
@@ -53,5 +55,9 @@ export function systemFromMarker(sysid: unknown): string | null {
 }
 
 export const VM_TYPE = 'C__OBJTYPE__VIRTUAL_SERVER';
-export const RECORD_STATES = ['C__RECORD_STATUS__NORMAL', 'C__RECORD_STATUS__ARCHIVED', 'C__RECORD_STATUS__DELETED'] as const;
+export const RECORD_STATES = [
+  'C__RECORD_STATUS__NORMAL',
+  'C__RECORD_STATUS__ARCHIVED',
+  'C__RECORD_STATUS__DELETED',
+] as const;
 export const STATUS_NAMES: Record<number, string> = { 2: 'normal', 3: 'archived', 4: 'deleted' };

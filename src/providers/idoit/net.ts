@@ -40,8 +40,14 @@ export function netReads(netId: number): IdoitCall[] {
     { method: 'cmdb.category.read', params: { objID: netId, category: 'C__CATS__NET' } },
     { method: 'cmdb.category.read', params: { objID: netId, category: 'C__CATS__NET_IP_ADDRESSES', status: -1 } },
     { method: 'cmdb.category.read', params: { objID: netId, category: 'C__CATS__NET_DHCP' } },
-    { method: 'cmdb.objects.read', params: { filter: { status: 'C__RECORD_STATUS__ARCHIVED' }, categories: ['C__CATG__IP'] } },
-    { method: 'cmdb.objects.read', params: { filter: { status: 'C__RECORD_STATUS__DELETED' }, categories: ['C__CATG__IP'] } },
+    {
+      method: 'cmdb.objects.read',
+      params: { filter: { status: 'C__RECORD_STATUS__ARCHIVED' }, categories: ['C__CATG__IP'] },
+    },
+    {
+      method: 'cmdb.objects.read',
+      params: { filter: { status: 'C__RECORD_STATUS__DELETED' }, categories: ['C__CATG__IP'] },
+    },
   ];
 }
 
@@ -57,7 +63,10 @@ export function retiredHolders(netId: number, rows: unknown, status: 'archived' 
       const h = e as Row;
       const ip = h.ipv4_address?.ref_title;
       if (Number(h.net?.id) !== netId || typeof ip !== 'string' || !ip) continue;
-      out.push([ip, { listId: Number.MAX_SAFE_INTEGER, objectId: Number(row.id), objectTitle: String(row.title ?? ''), status }]);
+      out.push([
+        ip,
+        { listId: Number.MAX_SAFE_INTEGER, objectId: Number(row.id), objectTitle: String(row.title ?? ''), status },
+      ]);
     }
   }
   return out;
@@ -68,28 +77,48 @@ export function ipListHolders(list: unknown[]): Map<string, Holder[]> {
   for (const raw of list as Row[]) {
     const ip = String(raw.title ?? '');
     if (!ip) continue;
-    const h: Holder = { listId: Number(raw.id), objectId: Number(raw.object?.id), objectTitle: String(raw.object?.title ?? '') };
-    holders.set(ip, [...(holders.get(ip) ?? []), h].sort((a, b) => a.listId - b.listId));
+    const h: Holder = {
+      listId: Number(raw.id),
+      objectId: Number(raw.object?.id),
+      objectTitle: String(raw.object?.title ?? ''),
+    };
+    holders.set(
+      ip,
+      [...(holders.get(ip) ?? []), h].sort((a, b) => a.listId - b.listId),
+    );
   }
   return holders;
 }
 
 /** Builds the view and refuses a net that is not IPv4 or disagrees with shipshape.yaml. */
-export function netView(id: number, title: string, site: NetSite | undefined, [net, list, dhcp, archived, deleted]: unknown[]): NetView {
+export function netView(
+  id: number,
+  title: string,
+  site: NetSite | undefined,
+  [net, list, dhcp, archived, deleted]: unknown[],
+): NetView {
   const entries = net as Row[];
-  if (entries.length !== 1) throw new UserError(`i-doit net "${title}" (#${id}) has no net category (C__CATS__NET); fill in its address and netmask in i-doit.`);
+  if (entries.length !== 1)
+    throw new UserError(
+      `i-doit net "${title}" (#${id}) has no net category (C__CATS__NET); fill in its address and netmask in i-doit.`,
+    );
   const n = entries[0]!;
-  if (n.type?.const !== 'C__CATS_NET_TYPE__IPV4') throw new UserError(`i-doit net "${title}" (#${id}) is not an IPv4 net; shipshape allocates IPv4 addresses only.`);
+  if (n.type?.const !== 'C__CATS_NET_TYPE__IPV4')
+    throw new UserError(`i-doit net "${title}" (#${id}) is not an IPv4 net; shipshape allocates IPv4 addresses only.`);
   const cidr = parseCidr(`${String(n.address)}/${String(n.cidr_suffix)}`);
   const from = ipToInt(String(n.range_from ?? ''));
   const to = ipToInt(String(n.range_to ?? ''));
   if (!cidr || from === null || to === null) {
-    throw new UserError(`i-doit net "${title}" (#${id}) has no valid address range (address ${String(n.address)}, range ${String(n.range_from)}–${String(n.range_to)}); fix it in i-doit.`);
+    throw new UserError(
+      `i-doit net "${title}" (#${id}) has no valid address range (address ${String(n.address)}, range ${String(n.range_from)}–${String(n.range_to)}); fix it in i-doit.`,
+    );
   }
   if (site) {
     const want = parseCidr(site.cidr);
     if (!want || want.network !== cidr.network || want.prefix !== cidr.prefix) {
-      throw new UserError(`i-doit net "${title}" is ${cidr.text} but shipshape.yaml declares ${site.cidr}; make them agree before allocating addresses.`);
+      throw new UserError(
+        `i-doit net "${title}" is ${cidr.text} but shipshape.yaml declares ${site.cidr}; make them agree before allocating addresses.`,
+      );
     }
   }
   const dhcpRanges = (dhcp as Row[])
@@ -100,8 +129,14 @@ export function netView(id: number, title: string, site: NetSite | undefined, [n
     holders.set(ip, [...(holders.get(ip) ?? []), h]);
   }
   return {
-    id, title, cidr, from, to, gateway: typeof n.gateway?.ref_title === 'string' ? n.gateway.ref_title : null,
-    dhcp: dhcpRanges, holders,
+    id,
+    title,
+    cidr,
+    from,
+    to,
+    gateway: typeof n.gateway?.ref_title === 'string' ? n.gateway.ref_title : null,
+    dhcp: dhcpRanges,
+    holders,
   };
 }
 
@@ -112,30 +147,51 @@ export type Refusal = { ip: string; reason: string } | null;
 export type Declared = Map<string, { system: string; file: string }>;
 
 export function refusal(
-  view: NetView, ip: string, objectId: number, reserved: Set<string>, siteGateway?: string, declared?: Declared, self?: string,
+  view: NetView,
+  ip: string,
+  objectId: number,
+  reserved: Set<string>,
+  siteGateway?: string,
+  declared?: Declared,
+  self?: string,
 ): Refusal {
   const n = ipToInt(ip);
   if (n === null) return { ip, reason: 'is not an IPv4 address' };
   const lo = Math.max(view.from, view.cidr.network + 1);
   const hi = Math.min(view.to, view.cidr.broadcast - 1);
-  if (n < lo || n > hi) return { ip, reason: `is outside the range ${intToIp(lo)}–${intToIp(hi)} of net "${view.title}" (${view.cidr.text})` };
+  if (n < lo || n > hi)
+    return {
+      ip,
+      reason: `is outside the range ${intToIp(lo)}–${intToIp(hi)} of net "${view.title}" (${view.cidr.text})`,
+    };
   if (ip === view.gateway || ip === siteGateway) return { ip, reason: `is the gateway of net "${view.title}"` };
-  if (reserved.has(ip)) return { ip, reason: `is reserved for net "${view.title}" in shipshape.yaml (nets.${view.title}.reserved)` };
+  if (reserved.has(ip))
+    return { ip, reason: `is reserved for net "${view.title}" in shipshape.yaml (nets.${view.title}.reserved)` };
   const dhcp = view.dhcp.find(([a, b]) => n >= a && n <= b);
-  if (dhcp) return { ip, reason: `lies in the DHCP range ${intToIp(dhcp[0])}–${intToIp(dhcp[1])} of net "${view.title}"` };
+  if (dhcp)
+    return { ip, reason: `lies in the DHCP range ${intToIp(dhcp[0])}–${intToIp(dhcp[1])} of net "${view.title}"` };
   const other = (view.holders.get(ip) ?? []).find((h) => h.objectId !== objectId);
   if (other) {
-    const kept = other.status ? ` (${other.status}: shipshape keeps its address reserved until it is purged in i-doit or its tombstone is applied)` : '';
+    const kept = other.status
+      ? ` (${other.status}: shipshape keeps its address reserved until it is purged in i-doit or its tombstone is applied)`
+      : '';
     return { ip, reason: `is already held by "${other.objectTitle}" (#${other.objectId}) in i-doit${kept}` };
   }
   const claimant = declared?.get(ip);
-  if (claimant && claimant.system !== self) return { ip, reason: `is declared by ${claimant.file} (system ${claimant.system})` };
+  if (claimant && claimant.system !== self)
+    return { ip, reason: `is declared by ${claimant.file} (system ${claimant.system})` };
   return null;
 }
 
 /** The first address of the range nobody holds, or null when the net is full. */
 export function firstFree(
-  view: NetView, objectId: number, reserved: Set<string>, skip: Set<string>, siteGateway?: string, declared?: Declared, self?: string,
+  view: NetView,
+  objectId: number,
+  reserved: Set<string>,
+  skip: Set<string>,
+  siteGateway?: string,
+  declared?: Declared,
+  self?: string,
 ): string | null {
   const lo = Math.max(view.from, view.cidr.network + 1);
   const hi = Math.min(view.to, view.cidr.broadcast - 1);

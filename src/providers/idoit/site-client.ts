@@ -7,9 +7,17 @@ import type { IdoitConfig } from './config';
 /** Reads a secret at the moment it is needed (`${env:…}` / `${file:…}`), never stored in plans or logs. */
 export type SecretResolver = (ref: SecretRef) => Promise<string>;
 
-export function idoitClient(i: IdoitConfig, root: string, secret: SecretResolver, extra: Partial<IdoitClientOptions> = {}, lab = false): IdoitClient {
+export function idoitClient(
+  i: IdoitConfig,
+  root: string,
+  secret: SecretResolver,
+  extra: Partial<IdoitClientOptions> = {},
+  lab = false,
+): IdoitClient {
   if (new URL(i.url).protocol !== 'https:' && !lab) {
-    throw new UserError(`i-doit url must be https:// (got ${new URL(i.url).protocol}//${new URL(i.url).host}); shipshape never sends the i-doit API key in clear text. Only a lab site may use http`);
+    throw new UserError(
+      `i-doit url must be https:// (got ${new URL(i.url).protocol}//${new URL(i.url).host}); shipshape never sends the i-doit API key in clear text. Only a lab site may use http`,
+    );
   }
   return new IdoitClient({
     url: i.url,
@@ -30,6 +38,10 @@ export function idoitOf(site: SiteConfig): IdoitConfig {
 }
 
 /** A client for the site's i-doit (lab, tests, benches; a run gets its client from the backend's factory). */
-export function createIdoitClient(site: SiteConfig, secret: SecretResolver, extra: Partial<IdoitClientOptions> = {}): IdoitClient {
+export function createIdoitClient(
+  site: SiteConfig,
+  secret: SecretResolver,
+  extra: Partial<IdoitClientOptions> = {},
+): IdoitClient {
   return idoitClient(idoitOf(site), site.root, secret, extra, site.lab);
 }

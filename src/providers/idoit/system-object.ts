@@ -59,18 +59,34 @@ export async function claimsOf(client: IdoitClient, name: string, categories?: s
 }
 
 /** One object by id (any state) if it still claims the system: edits in the UI (a new title) do not lose it. */
-export async function ownedObject(client: IdoitClient, id: number, name: string, categories?: string[]): Promise<ObjectRow | null> {
-  const rows = ((await client.batchOrThrow(readAllStates({ ids: [id] }, withGlobal(categories)))) as ObjectRow[][]).flat();
+export async function ownedObject(
+  client: IdoitClient,
+  id: number,
+  name: string,
+  categories?: string[],
+): Promise<ObjectRow | null> {
+  const rows = (
+    (await client.batchOrThrow(readAllStates({ ids: [id] }, withGlobal(categories)))) as ObjectRow[][]
+  ).flat();
   const row = rows.find((r) => Number(r.id) === id);
   return row && ownerOf(row) === name ? { ...row, id } : null;
 }
 
-export async function findSystemObject(client: IdoitClient, name: string, categories?: string[]): Promise<ObjectRow | null> {
+export async function findSystemObject(
+  client: IdoitClient,
+  name: string,
+  categories?: string[],
+): Promise<ObjectRow | null> {
   return (await claimsOf(client, name, categories))[0] ?? null;
 }
 
 /** Finds the system's object or creates it (planned, marked), then converges with any run that raced us. */
-export async function ensureSystemObject(client: IdoitClient, system: DesiredSystem, commit?: string, categories?: string[]): Promise<ObjectRow> {
+export async function ensureSystemObject(
+  client: IdoitClient,
+  system: DesiredSystem,
+  commit?: string,
+  categories?: string[],
+): Promise<ObjectRow> {
   const found = await findSystemObject(client, system.name, categories);
   if (found) return found;
   const r = await client.call<{ id: number }>('cmdb.object.create', {
@@ -84,19 +100,38 @@ export async function ensureSystemObject(client: IdoitClient, system: DesiredSys
 }
 
 /** After a create: the lowest claim wins; every higher claim is released. */
-export async function converge(client: IdoitClient, name: string, mine: number, categories?: string[]): Promise<ObjectRow> {
+export async function converge(
+  client: IdoitClient,
+  name: string,
+  mine: number,
+  categories?: string[],
+): Promise<ObjectRow> {
   const claims = await claimsOf(client, name, categories);
   const winner = claims[0];
-  if (!winner) throw new IdoitError('cmdb.objects.read', -32099, `the object #${mine} just created for ${name} is gone; run again`, null);
+  if (!winner)
+    throw new IdoitError(
+      'cmdb.objects.read',
+      -32099,
+      `the object #${mine} just created for ${name} is gone; run again`,
+      null,
+    );
   for (const loser of claims.slice(1)) await releaseDuplicate(client, name, winner.id, loser.id);
   return winner;
 }
 
 /** Gives up a duplicate claim: description and title first (so it stops claiming even if nothing else works), then purge or delete. */
-export async function releaseDuplicate(client: IdoitClient, name: string, winner: number, object: number): Promise<void> {
+export async function releaseDuplicate(
+  client: IdoitClient,
+  name: string,
+  winner: number,
+  object: number,
+): Promise<void> {
   // Renamed too, so that what stays (where purging is refused) is not mistaken for the system by its title.
   const [, , purged] = await client.batch([
-    { method: 'cmdb.category.save', params: { object, category: 'C__CATG__GLOBAL', data: { description: releasedClaim(name, winner) } } },
+    {
+      method: 'cmdb.category.save',
+      params: { object, category: 'C__CATG__GLOBAL', data: { description: releasedClaim(name, winner) } },
+    },
     { method: 'cmdb.object.update', params: { id: object, title: `${name} (duplicate of #${winner})` } },
     { method: 'cmdb.object.purge', params: { object } },
   ]);
@@ -109,7 +144,12 @@ export async function releaseDuplicate(client: IdoitClient, name: string, winner
     ]);
     const entries = ips?.ok && Array.isArray(ips.result) ? (ips.result as { id: unknown }[]) : [];
     if (entries.length) {
-      await client.batch(entries.map((e) => ({ method: 'cmdb.category.purge', params: { object, category: 'C__CATG__IP', entry: Number(e.id) } })));
+      await client.batch(
+        entries.map((e) => ({
+          method: 'cmdb.category.purge',
+          params: { object, category: 'C__CATG__IP', entry: Number(e.id) },
+        })),
+      );
     }
   }
 }
@@ -120,9 +160,7 @@ export function isQuickPurgeOff(e: unknown): boolean {
 
 /** i-doit's answers for an object that does not exist (any more): on save, on status changes, on reads of single objects. */
 export function isObjectGone(e: unknown): boolean {
-  return e instanceof IdoitError && (
-    /references an existing object|does not exist/i.test(e.idoitMessage)
-  );
+  return e instanceof IdoitError && /references an existing object|does not exist/i.test(e.idoitMessage);
 }
 
 /** The object a run was writing to was released as a duplicate by a racing run (it stays where purging is refused). */
@@ -143,7 +181,11 @@ export function assertNotReleased(object: number, global: unknown): void {
  * the higher duplicate), adopts the winner and runs `fn` once more.
  */
 export async function withSystemObject<T>(
-  client: IdoitClient, system: DesiredSystem, commit: string | undefined, fn: (obj: ObjectRow) => Promise<T>, categories?: string[],
+  client: IdoitClient,
+  system: DesiredSystem,
+  commit: string | undefined,
+  fn: (obj: ObjectRow) => Promise<T>,
+  categories?: string[],
 ): Promise<T> {
   const obj = await ensureSystemObject(client, system, commit, categories);
   try {

@@ -23,7 +23,29 @@ const received: string[] = [];
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'shipshape-idoit-tls-'));
   caFile = join(dir, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', caFile, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      caFile,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   const cert = readFileSync(caFile);
   thumbprint = new X509Certificate(cert).fingerprint256;
   server = https.createServer({ cert, key: readFileSync(join(dir, 'key.pem')) }, (req, res) => {
@@ -32,7 +54,9 @@ beforeAll(async () => {
     req.on('end', () => {
       received.push(body);
       const calls = JSON.parse(body) as { id: number }[];
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(calls.map((c) => ({ jsonrpc: '2.0', id: c.id, result: { version: '34' } }))));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify(calls.map((c) => ({ jsonrpc: '2.0', id: c.id, result: { version: '34' } }))));
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -41,11 +65,17 @@ beforeAll(async () => {
 afterAll(() => new Promise((r) => server.close(r)));
 
 const site = (over: Record<string, unknown>, lab = false): SiteConfig =>
-  ({ root: '/', lab, ipam: { backend: 'idoit', url, apiKey: { ref: '${env:X}' }, tls: {}, ...over } }) as unknown as SiteConfig;
+  ({
+    root: '/',
+    lab,
+    ipam: { backend: 'idoit', url, apiKey: { ref: '${env:X}' }, tls: {}, ...over },
+  }) as unknown as SiteConfig;
 const call = (s: SiteConfig) => createIdoitClient(s, async () => API_KEY, { retries: 0 }).call('idoit.version');
 
 it('refuses plain http on a non-lab site before anything is sent; a lab site may use it', () => {
-  expect(() => createIdoitClient(site({ url: 'http://cmdb.example.com' }), async () => API_KEY)).toThrow(/must be https:\/\/.*never sends the i-doit API key in clear text/);
+  expect(() => createIdoitClient(site({ url: 'http://cmdb.example.com' }), async () => API_KEY)).toThrow(
+    /must be https:\/\/.*never sends the i-doit API key in clear text/,
+  );
   expect(() => createIdoitClient(site({ url: 'http://127.0.0.1:1' }, true), async () => API_KEY)).not.toThrow();
 });
 

@@ -16,18 +16,28 @@ import type { TlsOptions } from '../../manifest/site';
 export class IdoitTlsPinError extends UserError {}
 
 class PinnedAgent extends https.Agent {
-  constructor(private readonly pin: string, opts: https.AgentOptions) {
+  constructor(
+    private readonly pin: string,
+    opts: https.AgentOptions,
+  ) {
     super(opts);
   }
 
-  override createConnection(options: tls.ConnectionOptions, cb: (err: Error | null, s?: Duplex) => void): Duplex | undefined {
+  override createConnection(
+    options: tls.ConnectionOptions,
+    cb: (err: Error | null, s?: Duplex) => void,
+  ): Duplex | undefined {
     // The operator vouched for exactly this certificate: it replaces chain and name checks.
     const socket = tls.connect({ ...options, rejectUnauthorized: false });
     socket.once('secureConnect', () => {
       const seen = socket.getPeerCertificate()?.fingerprint256?.replace(/:/g, '').toUpperCase();
       if (seen === this.pin) return cb(null, socket);
       socket.destroy();
-      cb(new IdoitTlsPinError(`i-doit server certificate does not match idoit.tls.thumbprint (server presented SHA-256 ${seen ?? 'no certificate'}); refusing to send the API key`));
+      cb(
+        new IdoitTlsPinError(
+          `i-doit server certificate does not match idoit.tls.thumbprint (server presented SHA-256 ${seen ?? 'no certificate'}); refusing to send the API key`,
+        ),
+      );
     });
     socket.once('error', (e) => cb(e));
     return undefined;
@@ -38,7 +48,10 @@ export function httpsAgent(opts: TlsOptions | undefined, root: string): https.Ag
   const common: https.AgentOptions = { keepAlive: true };
   if (opts?.thumbprint) {
     const pin = opts.thumbprint.replace(/[:\s]/g, '').toUpperCase();
-    if (!/^[0-9A-F]{64}$/.test(pin)) throw new UserError(`idoit.tls.thumbprint must be a SHA-256 fingerprint (64 hex digits), got "${opts.thumbprint}"`);
+    if (!/^[0-9A-F]{64}$/.test(pin))
+      throw new UserError(
+        `idoit.tls.thumbprint must be a SHA-256 fingerprint (64 hex digits), got "${opts.thumbprint}"`,
+      );
     return new PinnedAgent(pin, common);
   }
   if (opts?.caFile) {
@@ -47,7 +60,9 @@ export function httpsAgent(opts: TlsOptions | undefined, root: string): https.Ag
     try {
       pem = fs.readFileSync(file, 'utf8');
     } catch (e) {
-      throw new UserError(`idoit.tls.caFile ${file} cannot be read (${(e as NodeJS.ErrnoException).code}); fix the path in shipshape.yaml`);
+      throw new UserError(
+        `idoit.tls.caFile ${file} cannot be read (${(e as NodeJS.ErrnoException).code}); fix the path in shipshape.yaml`,
+      );
     }
     return new https.Agent({ ...common, ca: [...tls.rootCertificates, pem] });
   }

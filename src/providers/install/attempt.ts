@@ -18,10 +18,15 @@ export interface AttemptInput {
   now: Date;
   commit?: string;
   /** Renders the answer file and boot script with the attempt's token. */
-  render: (token: string) => { answerFile: string; bootScript: string } | Promise<{ answerFile: string; bootScript: string }>;
+  render: (
+    token: string,
+  ) => { answerFile: string; bootScript: string } | Promise<{ answerFile: string; bootScript: string }>;
 }
 
-export async function startAttempt(store: InstallStore, a: AttemptInput): Promise<{ record: InstallRecord; token: string }> {
+export async function startAttempt(
+  store: InstallStore,
+  a: AttemptInput,
+): Promise<{ record: InstallRecord; token: string }> {
   const prev = await store.get(a.system);
   if (prev?.state === 'built') throw new Error(`internal: ${a.system} is built; an install never restarts by itself`);
   const { token, hash } = newToken();
@@ -31,7 +36,17 @@ export async function startAttempt(store: InstallStore, a: AttemptInput): Promis
     ? prev.state === 'failed' || prev.state === 'timed-out'
       ? moved(prev, 'requested', a.now)
       : { ...prev, state: 'requested', history: [...prev.history, { state: 'requested' as const, at }].slice(-20) }
-    : { system: a.system, mac: a.mac, os: a.os, bootPath: a.bootPath, state: 'requested', requestedAt: at, updatedAt: at, attempt: 0, history: [{ state: 'requested', at }] };
+    : {
+        system: a.system,
+        mac: a.mac,
+        os: a.os,
+        bootPath: a.bootPath,
+        state: 'requested',
+        requestedAt: at,
+        updatedAt: at,
+        attempt: 0,
+        history: [{ state: 'requested', at }],
+      };
   if (prev) await store.retire(prev);
   const record: InstallRecord = {
     ...base,
@@ -75,8 +90,12 @@ export async function waitForBuilt(store: InstallStore, system: string, o: WaitO
       o.onProgress?.(r);
     }
     if (r.state === 'built') return r;
-    if (r.state === 'failed') throw new InstallFailedError(`system ${system}: the installer reported failure (attempt ${r.attempt}). Last lines of its log:\n${tailLines(r.failureLog ?? '(no log sent)', 40)}`);
-    if (r.state === 'timed-out') throw new InstallTimeoutError(`system ${system}: the install timed out earlier (attempt ${r.attempt})`);
+    if (r.state === 'failed')
+      throw new InstallFailedError(
+        `system ${system}: the installer reported failure (attempt ${r.attempt}). Last lines of its log:\n${tailLines(r.failureLog ?? '(no log sent)', 40)}`,
+      );
+    if (r.state === 'timed-out')
+      throw new InstallTimeoutError(`system ${system}: the install timed out earlier (attempt ${r.attempt})`);
     if (now() >= o.deadline) {
       const timed = moved(r, 'timed-out', now(), { tokenHash: undefined, expiresAt: undefined });
       await store.put(timed);
@@ -85,7 +104,10 @@ export async function waitForBuilt(store: InstallStore, system: string, o: WaitO
         `system ${system}: no "built" from the installer by ${o.deadline.toISOString()} (last state: ${r.state}); check the VM console, then apply again to start a new attempt`,
       );
     }
-    if (o.signal?.aborted) throw new Error(`waiting for ${system}'s install was cancelled; the install goes on and the next run picks it up`);
+    if (o.signal?.aborted)
+      throw new Error(
+        `waiting for ${system}'s install was cancelled; the install goes on and the next run picks it up`,
+      );
     await sleep(Math.min(o.pollMs, Math.max(10, o.deadline.getTime() - now().getTime())));
   }
 }

@@ -47,8 +47,11 @@ export async function checkPreseed(text: string): Promise<string[]> {
     // on the host (a second repo's apply, the provisioning server) never meets the system's lock.
     await fs.writeFile(path.join(dir, 'debconf.conf'), privateDebconf(dir));
     const env = { ...process.env, DEBCONF_SYSTEMRC: path.join(dir, 'debconf.conf') };
-    const { code, stderr } = await oneAtATime(() => run('debconf-set-selections', ['--checkonly', file], 'debconf (Debian package `debconf`)', env));
-    if (code !== 0 || stderr.trim()) problems.push(`debconf-set-selections --checkonly: ${stderr.trim() || `exit code ${code}`}`);
+    const { code, stderr } = await oneAtATime(() =>
+      run('debconf-set-selections', ['--checkonly', file], 'debconf (Debian package `debconf`)', env),
+    );
+    if (code !== 0 || stderr.trim())
+      problems.push(`debconf-set-selections --checkonly: ${stderr.trim() || `exit code ${code}`}`);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
@@ -59,13 +62,39 @@ export async function checkPreseed(text: string): Promise<string[]> {
     if (!m) return void problems.push(`line ${i + 1}: not \`owner question type value\``);
     questions.add(m[2]!);
   });
-  for (const q of PRESEED_REQUIRED) if (!questions.has(q)) problems.push(`missing d-i ${q}: an unattended install would stop and ask`);
+  for (const q of PRESEED_REQUIRED)
+    if (!questions.has(q)) problems.push(`missing d-i ${q}: an unattended install would stop and ask`);
   return problems;
 }
 
 const KS_COMMANDS = new Set([
-  'text', 'graphical', 'cmdline', 'install', 'url', 'lang', 'keyboard', 'timezone', 'network', 'rootpw', 'sshkey', 'firewall', 'selinux', 'firstboot',
-  'ignoredisk', 'zerombr', 'clearpart', 'bootloader', 'part', 'autopart', 'reboot', 'poweroff', 'auth', 'authselect', 'services', 'user', 'skipx',
+  'text',
+  'graphical',
+  'cmdline',
+  'install',
+  'url',
+  'lang',
+  'keyboard',
+  'timezone',
+  'network',
+  'rootpw',
+  'sshkey',
+  'firewall',
+  'selinux',
+  'firstboot',
+  'ignoredisk',
+  'zerombr',
+  'clearpart',
+  'bootloader',
+  'part',
+  'autopart',
+  'reboot',
+  'poweroff',
+  'auth',
+  'authselect',
+  'services',
+  'user',
+  'skipx',
 ]);
 const KS_SECTIONS = new Set(['%packages', '%pre', '%post', '%onerror']);
 const KS_REQUIRED: [string, (cmds: Set<string>) => boolean][] = [
@@ -109,15 +138,19 @@ export function checkKickstart(text: string, release: string): string[] {
     if (open) return; // script or package lines
     const cmd = line.split(/\s+/)[0]!;
     if (!KS_COMMANDS.has(cmd)) return void problems.push(`${at}: unknown or unexpected kickstart command \`${cmd}\``);
-    if (Number(release) >= 8 && KS_REMOVED_SINCE_8.has(cmd)) problems.push(`${at}: \`${cmd}\` was removed in RHEL 8; anaconda ${release} stops on it`);
-    if (Number(release) < 8 && cmd === 'sshkey') problems.push(`${at}: \`sshkey\` does not exist in RHEL ${release}; add the key in %post`);
-    if (/["']/.test(line) && (line.split('"').length % 2 === 0 || line.split("'").length % 2 === 0)) problems.push(`${at}: unbalanced quotes`);
+    if (Number(release) >= 8 && KS_REMOVED_SINCE_8.has(cmd))
+      problems.push(`${at}: \`${cmd}\` was removed in RHEL 8; anaconda ${release} stops on it`);
+    if (Number(release) < 8 && cmd === 'sshkey')
+      problems.push(`${at}: \`sshkey\` does not exist in RHEL ${release}; add the key in %post`);
+    if (/["']/.test(line) && (line.split('"').length % 2 === 0 || line.split("'").length % 2 === 0))
+      problems.push(`${at}: unbalanced quotes`);
     cmds.add(cmd);
   });
   if (open) problems.push(`section ${open} has no %end`);
   for (const [what, ok] of KS_REQUIRED) if (!ok(cmds)) problems.push(`missing ${what}`);
   if (!sections.has('%packages')) problems.push('missing %packages section');
-  if (!/^%post --nochroot[\s\S]*\/built\//m.test(text)) problems.push('no %post --nochroot section reports /built/: shipshape would never learn the install finished');
+  if (!/^%post --nochroot[\s\S]*\/built\//m.test(text))
+    problems.push('no %post --nochroot section reports /built/: shipshape would never learn the install finished');
   return problems;
 }
 
@@ -135,35 +168,55 @@ export function checkIpxe(text: string): string[] {
     const line = raw.trim();
     if (line === '') return;
     if (line.startsWith(':')) return void labels.add(line.slice(1));
-    for (const m of line.matchAll(/\$\{([^}]*)\}/g)) if (!IPXE_SETTINGS.test(m[1]!)) problems.push(`line ${i}: setting \${${m[1]}} is not one we use`);
+    for (const m of line.matchAll(/\$\{([^}]*)\}/g))
+      if (!IPXE_SETTINGS.test(m[1]!)) problems.push(`line ${i}: setting \${${m[1]}} is not one we use`);
     if (/\$(?!\{)/.test(line)) problems.push(`line ${i}: a \`$\` outside a \${setting}`);
     for (const part of line.split(/\s+\|\|\s+|\s+&&\s+/)) {
       const [cmd, ...args] = part.split(/\s+/);
       if (!IPXE_COMMANDS.has(cmd!)) problems.push(`line ${i}: command \`${cmd}\` is not one we use`);
-      if ((cmd === 'kernel' || cmd === 'initrd' || cmd === 'chain') && !/^https?:\/\//.test(args[0] ?? '')) problems.push(`line ${i}: ${cmd} needs an http(s) URL`);
+      if ((cmd === 'kernel' || cmd === 'initrd' || cmd === 'chain') && !/^https?:\/\//.test(args[0] ?? ''))
+        problems.push(`line ${i}: ${cmd} needs an http(s) URL`);
       if (cmd === 'goto') gotos.push([args[0] ?? '', i]);
       if (cmd === 'set' && args.length < 2) problems.push(`line ${i}: set needs a name and a value`);
     }
   });
   for (const [l, i] of gotos) if (!labels.has(l)) problems.push(`line ${i}: goto ${l}: no such label`);
   const cmds = lines.map((l) => l.trim().split(/\s+/)[0]);
-  if (!cmds.some((c) => c === 'boot' || c === 'chain' || c === 'exit')) problems.push('the script never boots, chains or exits');
+  if (!cmds.some((c) => c === 'boot' || c === 'chain' || c === 'exit'))
+    problems.push('the script never boots, chains or exits');
   if (cmds.includes('kernel') && !cmds.includes('boot')) problems.push('a kernel is loaded but never booted');
   return problems;
 }
 
 function privateDebconf(dir: string): string {
   return [
-    'Config: configdb', 'Templates: templatedb', '',
-    'Name: configdb', 'Driver: File', `Filename: ${path.join(dir, 'config.dat')}`, '',
-    'Name: templatedb', 'Driver: File', 'Mode: 644', `Filename: ${path.join(dir, 'templates.dat')}`, '',
+    'Config: configdb',
+    'Templates: templatedb',
+    '',
+    'Name: configdb',
+    'Driver: File',
+    `Filename: ${path.join(dir, 'config.dat')}`,
+    '',
+    'Name: templatedb',
+    'Driver: File',
+    'Mode: 644',
+    `Filename: ${path.join(dir, 'templates.dat')}`,
+    '',
   ].join('\n');
 }
 
-function run(cmd: string, args: string[], pkg: string, env?: NodeJS.ProcessEnv): Promise<{ code: number; stderr: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  pkg: string,
+  env?: NodeJS.ProcessEnv,
+): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { timeout: 30_000, ...(env ? { env } : {}) }, (err, _stdout, stderr) => {
-      if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') return reject(new CheckerMissingError(`${cmd} is not installed: install ${pkg} (scripts/install-system-deps.sh)`));
+      if (err && (err as NodeJS.ErrnoException).code === 'ENOENT')
+        return reject(
+          new CheckerMissingError(`${cmd} is not installed: install ${pkg} (scripts/install-system-deps.sh)`),
+        );
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stderr: String(stderr) });
     });
   });

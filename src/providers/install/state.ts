@@ -5,7 +5,15 @@
  * accident (its boot script becomes "boot from disk"). `failed` and `timed-out` may start a new
  * attempt (`requested`, with a fresh token). Every other move is refused.
  */
-export const INSTALL_STATES = ['requested', 'vm-created', 'booting', 'installing', 'built', 'failed', 'timed-out'] as const;
+export const INSTALL_STATES = [
+  'requested',
+  'vm-created',
+  'booting',
+  'installing',
+  'built',
+  'failed',
+  'timed-out',
+] as const;
 export type InstallState = (typeof INSTALL_STATES)[number];
 
 const NEXT: Record<InstallState, readonly InstallState[]> = {
@@ -31,7 +39,8 @@ export function canMove(from: InstallState, to: InstallState): boolean {
 }
 
 export function assertMove(system: string, from: InstallState, to: InstallState): void {
-  if (!canMove(from, to)) throw new InstallStateError(`system ${system}: install state cannot go from ${from} to ${to}`);
+  if (!canMove(from, to))
+    throw new InstallStateError(`system ${system}: install state cannot go from ${from} to ${to}`);
 }
 
 export interface InstallRecord {
@@ -68,7 +77,12 @@ export interface InstallRecord {
   commit?: string;
 }
 
-export function moved(r: InstallRecord, to: InstallState, now: Date, patch: Partial<InstallRecord> = {}): InstallRecord {
+export function moved(
+  r: InstallRecord,
+  to: InstallState,
+  now: Date,
+  patch: Partial<InstallRecord> = {},
+): InstallRecord {
   assertMove(r.system, r.state, to);
   const at = now.toISOString();
   return { ...r, ...patch, state: to, updatedAt: at, history: [...r.history, { state: to, at }].slice(-20) };

@@ -23,7 +23,8 @@ export function hashToken(token: string): string {
 
 /** `00:50:56:01:02:03` from any of `00-50-56-01-02-03`, `00:50:56:01:02:03`, upper or lower case; undefined if not a MAC. */
 export function normaliseMac(s: string): string | undefined {
-  const m = /^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$/i.exec(s);
+  const m =
+    /^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$/i.exec(s);
   return m ? m.slice(1).join(':').toLowerCase() : undefined;
 }
 
@@ -72,13 +73,18 @@ export class InstallStore {
   private readRecord(file: string): InstallRecord | undefined {
     const r = readStateFile<InstallRecord>(file, recordProblem);
     if (r.status === 'ok') return r.value;
-    if (r.status === 'corrupt') this.onCorrupt(`${corruptMessage(file, r)}; the system's install state is rebuilt from its VM's marker (a built VM is not reinstalled)`);
+    if (r.status === 'corrupt')
+      this.onCorrupt(
+        `${corruptMessage(file, r)}; the system's install state is rebuilt from its VM's marker (a built VM is not reinstalled)`,
+      );
     return undefined;
   }
 
   /** Every record: one directory read plus one read per record (local disk, no network). */
   async all(): Promise<InstallRecord[]> {
-    const names = await fs.readdir(this.dir).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? [] : Promise.reject(e)));
+    const names = await fs
+      .readdir(this.dir)
+      .catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? [] : Promise.reject(e)));
     const out: InstallRecord[] = [];
     for (const n of names.filter((x) => x.endsWith('.json')).sort()) {
       const r = this.readRecord(path.join(this.dir, n));

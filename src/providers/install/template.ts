@@ -10,7 +10,8 @@ import { escapeFor, type Format } from './escape';
 export type TemplateValue = string | number | boolean | undefined | string[];
 export type TemplateContext = Record<string, TemplateValue>;
 
-type Node = { t: 'text'; s: string } | { t: 'var'; name: string } | { t: 'if'; name: string; then: Node[]; else: Node[] };
+type Node =
+  { t: 'text'; s: string } | { t: 'var'; name: string } | { t: 'if'; name: string; then: Node[]; else: Node[] };
 
 export class TemplateError extends Error {
   override readonly name = 'TemplateError';
@@ -23,7 +24,12 @@ export function parseTemplate(text: string, file: string): Node[] {
   const src = text.replace(/^[ \t]*(\{\{\s*(?:#if\s+[A-Za-z0-9]+|else|\/if)\s*\}\})[ \t]*\r?\n/gm, '$1');
   const root: Node[] = [];
   const stack: { node: Extract<Node, { t: 'if' }>; inElse: boolean }[] = [];
-  const out = () => (stack.length ? (stack[stack.length - 1]!.inElse ? stack[stack.length - 1]!.node.else : stack[stack.length - 1]!.node.then) : root);
+  const out = () =>
+    stack.length
+      ? stack[stack.length - 1]!.inElse
+        ? stack[stack.length - 1]!.node.else
+        : stack[stack.length - 1]!.node.then
+      : root;
   let last = 0;
   for (const m of src.matchAll(TAG)) {
     if (m.index! > last) out().push({ t: 'text', s: src.slice(last, m.index) });
@@ -45,7 +51,10 @@ export function parseTemplate(text: string, file: string): Node[] {
   }
   if (last < src.length) out().push({ t: 'text', s: src.slice(last) });
   if (stack.length) throw new TemplateError(`${file}: {{#if ${stack[0]!.node.name}}} is never closed with {{/if}}`);
-  if (/\{\{|\}\}/.test(src.replace(TAG, ''))) throw new TemplateError(`${file}: a \`{{\` or \`}}\` is not a valid tag (use {{name}}, {{#if name}}, {{else}}, {{/if}})`);
+  if (/\{\{|\}\}/.test(src.replace(TAG, '')))
+    throw new TemplateError(
+      `${file}: a \`{{\` or \`}}\` is not a valid tag (use {{name}}, {{#if name}}, {{else}}, {{/if}})`,
+    );
   return root;
 }
 
@@ -62,15 +71,28 @@ export function templateNames(nodes: Node[], into = new Set<string>()): Set<stri
   return into;
 }
 
-export function renderTemplate(nodes: Node[], ctx: TemplateContext, o: { format: Format; system: string; file: string }): string {
+export function renderTemplate(
+  nodes: Node[],
+  ctx: TemplateContext,
+  o: { format: Format; system: string; file: string },
+): string {
   let s = '';
   for (const n of nodes) {
     if (n.t === 'text') s += n.s;
     else {
-      if (!(n.name in ctx)) throw new TemplateError(`${o.file}: {{${n.name}}} is not a value shipshape provides (known: ${Object.keys(ctx).sort().join(', ')})`);
+      if (!(n.name in ctx))
+        throw new TemplateError(
+          `${o.file}: {{${n.name}}} is not a value shipshape provides (known: ${Object.keys(ctx).sort().join(', ')})`,
+        );
       const v = ctx[n.name];
-      if (n.t === 'if') s += renderTemplate(v !== undefined && v !== false && v !== '' && !(Array.isArray(v) && v.length === 0) ? n.then : n.else, ctx, o);
-      else if (v === undefined || typeof v === 'boolean') throw new TemplateError(`${o.file}: {{${n.name}}} has no value here; guard it with {{#if ${n.name}}}`);
+      if (n.t === 'if')
+        s += renderTemplate(
+          v !== undefined && v !== false && v !== '' && !(Array.isArray(v) && v.length === 0) ? n.then : n.else,
+          ctx,
+          o,
+        );
+      else if (v === undefined || typeof v === 'boolean')
+        throw new TemplateError(`${o.file}: {{${n.name}}} has no value here; guard it with {{#if ${n.name}}}`);
       else if (Array.isArray(v)) s += v.map((x) => escapeFor(o.format, o.system, n.name, x)).join('\n');
       else s += escapeFor(o.format, o.system, n.name, String(v));
     }

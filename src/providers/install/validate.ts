@@ -14,7 +14,9 @@ const PLACEHOLDER_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlaceholderKeyForV
 const PLACEHOLDER_HASH = '$6$validate$placeholderplaceholderplaceholder';
 const PLACEHOLDER_TOKEN = 'validate-placeholder-token-0000000000000';
 
-export async function installProblems(repo: LoadResult & { site: SiteConfig }): Promise<{ file: string; message: string }[]> {
+export async function installProblems(
+  repo: LoadResult & { site: SiteConfig },
+): Promise<{ file: string; message: string }[]> {
   const site = repo.site;
   if (!site.provisioning || !site.vms) return [];
   const out: { file: string; message: string }[] = [];
@@ -25,12 +27,25 @@ export async function installProblems(repo: LoadResult & { site: SiteConfig }): 
     try {
       if (!templates.has(os.name)) templates.set(os.name, await readTemplate(os, site.root));
       const r = renderInstall({
-        system, os, site, bootPath: bootPathOf(system, site), token: PLACEHOLDER_TOKEN, template: templates.get(os.name)!,
+        system,
+        os,
+        site,
+        bootPath: bootPathOf(system, site),
+        token: PLACEHOLDER_TOKEN,
+        template: templates.get(os.name)!,
         resolved: { ip: system.network.ip === 'auto' ? '0.0.0.0' : system.network.ip, mac: system.network.mac },
-        secrets: { sshPublicKey: PLACEHOLDER_KEY, ...(site.provisioning.rootPasswordHash ? { rootPasswordHash: PLACEHOLDER_HASH } : {}) },
+        secrets: {
+          sshPublicKey: PLACEHOLDER_KEY,
+          ...(site.provisioning.rootPasswordHash ? { rootPasswordHash: PLACEHOLDER_HASH } : {}),
+        },
       });
-      const problems = [...(os.installer === 'kickstart' ? checkKickstart(r.answerFile, os.release) : []), ...checkIpxe(r.bootScript), ...(r.isoScript ? checkIpxe(r.isoScript) : [])];
-      for (const p of problems) out.push({ file: os.answerFile, message: `system ${system.name}: rendered ${os.answerFile}: ${p}` });
+      const problems = [
+        ...(os.installer === 'kickstart' ? checkKickstart(r.answerFile, os.release) : []),
+        ...checkIpxe(r.bootScript),
+        ...(r.isoScript ? checkIpxe(r.isoScript) : []),
+      ];
+      for (const p of problems)
+        out.push({ file: os.answerFile, message: `system ${system.name}: rendered ${os.answerFile}: ${p}` });
     } catch (e) {
       out.push({ file: system.file, message: (e as Error).message });
     }

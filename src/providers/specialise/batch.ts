@@ -36,7 +36,10 @@ export function batchScript(steps: BatchStep[]): { script: string; marker: strin
     } else {
       lines.push(`${run} </dev/null; rc=$?`);
     }
-    lines.push(`printf '\\n%s end %s %s\\n' "$M" ${shq(s.key)} "$rc"; printf '\\n%s end %s %s\\n' "$M" ${shq(s.key)} "$rc" >&2`, '[ "$rc" -eq 0 ] || exit 0');
+    lines.push(
+      `printf '\\n%s end %s %s\\n' "$M" ${shq(s.key)} "$rc"; printf '\\n%s end %s %s\\n' "$M" ${shq(s.key)} "$rc" >&2`,
+      '[ "$rc" -eq 0 ] || exit 0',
+    );
   }
   const timeoutMs = steps.reduce((t, s) => t + s.timeoutMs + 5_000, 30_000);
   return { script: lines.join('\n') + '\n', marker, timeoutMs };
@@ -58,5 +61,10 @@ export function parseBatch(stdout: string, stderr: string, marker: string): Step
   };
   const out = split(stdout);
   const err = split(stderr);
-  return [...out.entries()].map(([key, o]) => ({ key, code: o.code, stdout: o.text.replace(/\n$/, ''), stderr: (err.get(key)?.text ?? '').replace(/\n$/, '') }));
+  return [...out.entries()].map(([key, o]) => ({
+    key,
+    code: o.code,
+    stdout: o.text.replace(/\n$/, ''),
+    stderr: (err.get(key)?.text ?? '').replace(/\n$/, ''),
+  }));
 }

@@ -9,7 +9,18 @@
  * be batched across machines, so round trips grow with the number of hosts (one each).
  */
 import { posix } from 'node:path';
-import { UNKNOWN, UserError, type EarlierSteps, type FieldChange, type Fields, type Observation, type ObservedResource, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
+import {
+  UNKNOWN,
+  UserError,
+  type EarlierSteps,
+  type FieldChange,
+  type Fields,
+  type Observation,
+  type ObservedResource,
+  type Provider,
+  type ProviderContext,
+  type Resolved,
+} from '../../engine/contract';
 import { mapPool } from '../../engine/pool';
 import type { RoleDef } from '../../manifest/catalog';
 import { resolveSecret } from '../../manifest/secrets';
@@ -50,10 +61,22 @@ export class SpecialiseProvider implements Provider {
   private readonly now: () => Date;
 
   constructor(private readonly deps: SpecialiseDeps) {
-    if (!deps.site.specialise) throw new UserError('systems list roles, but shipshape.yaml has no `specialise` section (user, privateKey): add it so shipshape can reach the systems');
+    if (!deps.site.specialise)
+      throw new UserError(
+        'systems list roles, but shipshape.yaml has no `specialise` section (user, privateKey): add it so shipshape can reach the systems',
+      );
     this.sp = deps.site.specialise;
-    this.compiler = new RoleCompiler(deps.site.root, deps.roles, this.sp.rootPrefix, this.sp.commandTimeoutSeconds * 1000);
-    this.pool = new SshPool({ readSecret: (ref) => resolveSecret(ref, deps.site.root), root: deps.site.root, connectTimeoutMs: this.sp.connectTimeoutSeconds * 1000 });
+    this.compiler = new RoleCompiler(
+      deps.site.root,
+      deps.roles,
+      this.sp.rootPrefix,
+      this.sp.commandTimeoutSeconds * 1000,
+    );
+    this.pool = new SshPool({
+      readSecret: (ref) => resolveSecret(ref, deps.site.root),
+      root: deps.site.root,
+      connectTimeoutMs: this.sp.connectTimeoutSeconds * 1000,
+    });
     this.now = deps.now ?? (() => new Date());
   }
 
@@ -74,23 +97,33 @@ export class SpecialiseProvider implements Provider {
 
   /** Where and how to reach a system: its address from the ip step, its host key from install or known_hosts. */
   target(system: DesiredSystem, resolved: Resolved): Target {
-    if (this.labSimulated(system, resolved)) return { pending: 'lab: the machine is simulated, so there is nothing to specialise' };
+    if (this.labSimulated(system, resolved))
+      return { pending: 'lab: the machine is simulated, so there is nothing to specialise' };
     if (resolved.ip === UNKNOWN) return { pending: 'its address is not allocated yet' };
     if (resolved.hostKey === UNKNOWN) return { pending: 'it is not installed yet (no host key reported)' };
-    const endpoint: SshEndpoint = { host: resolved.ip, port: this.sp.port, user: this.sp.user, privateKey: this.sp.privateKey };
+    const endpoint: SshEndpoint = {
+      host: resolved.ip,
+      port: this.sp.port,
+      user: this.sp.user,
+      privateKey: this.sp.privateKey,
+    };
     try {
       if (typeof resolved.hostKey === 'string') {
         const k = resolved.hostKey.trim();
         return { endpoint, policy: k.startsWith('SHA256:') ? fingerprintPolicy(k) : publicKeyPolicy(k) };
       }
       if (this.sp.knownHosts) {
-        const file = posix.isAbsolute(this.sp.knownHosts) ? this.sp.knownHosts : posix.join(this.deps.site.root, this.sp.knownHosts);
+        const file = posix.isAbsolute(this.sp.knownHosts)
+          ? this.sp.knownHosts
+          : posix.join(this.deps.site.root, this.sp.knownHosts);
         return { endpoint, policy: knownHostsPolicy(file, resolved.ip, this.sp.port) };
       }
     } catch (e) {
       return { error: `no trusted host key for ${system.name} (${resolved.ip}): ${(e as Error).message}` };
     }
-    return { error: `no trusted host key for ${system.name} (${resolved.ip}): the install step reported none and specialise.knownHosts is not set; shipshape never trusts a key on first use` };
+    return {
+      error: `no trusted host key for ${system.name} (${resolved.ip}): the install step reported none and specialise.knownHosts is not set; shipshape never trusts a key on first use`,
+    };
   }
 
   private compiled(system: DesiredSystem): CompiledRole[] {
@@ -113,20 +146,43 @@ export class SpecialiseProvider implements Provider {
 
   diff(system: DesiredSystem, desired: Fields, observed: ObservedResource): FieldChange[] {
     const h = (observed.handle ?? {}) as Handle;
-    if (h.error) return [{ path: 'host', from: h.error, to: 'reachable with a trusted host key', ...(h.refused ? { refused: h.error } : {}) }];
+    if (h.error)
+      return [
+        {
+          path: 'host',
+          from: h.error,
+          to: 'reachable with a trusted host key',
+          ...(h.refused ? { refused: h.error } : {}),
+        },
+      ];
     const state: HostState = h.state ?? { checks: new Map() };
-    if (state.foreign) return [{ path: 'record', from: state.foreign, to: 'shipshape record', refused: `${state.foreign}; shipshape does not overwrite it` }];
+    if (state.foreign)
+      return [
+        {
+          path: 'record',
+          from: state.foreign,
+          to: 'shipshape record',
+          refused: `${state.foreign}; shipshape does not overwrite it`,
+        },
+      ];
     const changes: FieldChange[] = [];
     const compiled = this.compiled(system);
     compiled.forEach((role, i) => {
       const why = whyRun(role, state);
       if (why === null) return;
       const src = system.sources[`roles[${i}]`] ?? system.sources.roles;
-      changes.push({ path: fieldOf(role.name), from: why === 'new' ? null : `${observed.fields[fieldOf(role.name)] ?? 'not applied'} (${why})`, to: desired[fieldOf(role.name)], ...(src ? { source: `${src.file}:${src.line}:${src.col}` } : {}) });
+      changes.push({
+        path: fieldOf(role.name),
+        from: why === 'new' ? null : `${observed.fields[fieldOf(role.name)] ?? 'not applied'} (${why})`,
+        to: desired[fieldOf(role.name)],
+        ...(src ? { source: `${src.file}:${src.line}:${src.col}` } : {}),
+      });
     });
     for (const [name, applied] of Object.entries(state.record?.roles ?? {})) {
       if (compiled.some((r) => r.name === name)) continue;
-      const to = applied.remove.length ? `removed: runs ${applied.remove.length} remove step${applied.remove.length === 1 ? '' : 's'}` : 'removed: cannot be undone (the role has no remove steps); shipshape forgets it, the machine keeps its effects';
+      const to = applied.remove.length
+        ? `removed: runs ${applied.remove.length} remove step${applied.remove.length === 1 ? '' : 's'}`
+        : 'removed: cannot be undone (the role has no remove steps); shipshape forgets it, the machine keeps its effects';
       changes.push({ path: fieldOf(name), from: label(applied.version, applied.digest), to });
     }
     return changes;
@@ -136,12 +192,24 @@ export class SpecialiseProvider implements Provider {
     const systems = this.deps.systems.filter((s) => s.state === 'present');
     let roundTrips = 0;
     const results = await mapPool(systems, 16, async (system): Promise<ObservedResource | undefined> => {
-      const t = this.target(system, earlier?.resolved(system.name) ?? { ip: system.network.ip === 'auto' ? UNKNOWN : system.network.ip, mac: system.network.mac });
+      const t = this.target(
+        system,
+        earlier?.resolved(system.name) ?? {
+          ip: system.network.ip === 'auto' ? UNKNOWN : system.network.ip,
+          mac: system.network.mac,
+        },
+      );
       if ('pending' in t) return undefined;
       const base = { kind: this.kind, system: system.name, owned: true };
       // A system without roles is only looked at for a record to undo; no key for it blocks nothing.
       if ('error' in t && system.roles.length === 0) return undefined;
-      if ('error' in t) return { ...base, id: system.name, fields: { host: t.error }, handle: { error: t.error, refused: true } satisfies Handle };
+      if ('error' in t)
+        return {
+          ...base,
+          id: system.name,
+          fields: { host: t.error },
+          handle: { error: t.error, refused: true } satisfies Handle,
+        };
       const id = `${t.endpoint.host}:${t.endpoint.port}`;
       let session: SshSession;
       try {
@@ -149,16 +217,29 @@ export class SpecialiseProvider implements Provider {
       } catch (e) {
         if (system.roles.length === 0 && !(e instanceof SshHostKeyError)) return undefined;
         const refused = e instanceof SshHostKeyError || e instanceof UserError;
-        return { ...base, id, fields: { host: (e as Error).message }, handle: { error: (e as Error).message, refused } satisfies Handle };
+        return {
+          ...base,
+          id,
+          fields: { host: (e as Error).message },
+          handle: { error: (e as Error).message, refused } satisfies Handle,
+        };
       }
       roundTrips++;
       // A read-only plan reads the record only: a role's `check:` is a script and runs nothing there.
       const roles = this.compiled(system).map((r) => (ctx.readOnly ? { ...r, check: undefined } : r));
-      const state = await readHostState(session, this.root(system.name), system.name, roles, this.sp.commandTimeoutSeconds * 1000);
+      const state = await readHostState(
+        session,
+        this.root(system.name),
+        system.name,
+        roles,
+        this.sp.commandTimeoutSeconds * 1000,
+      );
       if (!state.record && !state.foreign) return undefined; // never specialised (or rebuilt): every role is new
       const fields: Fields = {};
-      for (const [name, a] of Object.entries(state.record?.roles ?? {})) fields[fieldOf(name)] = label(a.version, a.digest);
-      for (const [name, c] of state.checks) fields[`check.${name}`] = c.code === 0 ? 'holds' : `failed (exit ${c.code})`;
+      for (const [name, a] of Object.entries(state.record?.roles ?? {}))
+        fields[fieldOf(name)] = label(a.version, a.digest);
+      for (const [name, c] of state.checks)
+        fields[`check.${name}`] = c.code === 0 ? 'holds' : `failed (exit ${c.code})`;
       if (state.record?.failed) fields.failed = `${state.record.failed.role} ${state.record.failed.label}`;
       return { ...base, id, owned: !state.foreign, fields, handle: { state } satisfies Handle };
     });
@@ -168,7 +249,14 @@ export class SpecialiseProvider implements Provider {
         if (r.value) resources.push(r.value);
       } else {
         const msg = (r.reason as Error).message;
-        resources.push({ kind: this.kind, system: systems[i]!.name, id: systems[i]!.name, owned: true, fields: { host: msg }, handle: { error: msg } satisfies Handle });
+        resources.push({
+          kind: this.kind,
+          system: systems[i]!.name,
+          id: systems[i]!.name,
+          owned: true,
+          fields: { host: msg },
+          handle: { error: msg } satisfies Handle,
+        });
       }
     });
     ctx.log.debug({ kind: this.kind, hosts: roundTrips }, 'specialise observed');
@@ -184,18 +272,46 @@ export class SpecialiseProvider implements Provider {
     const root = this.root(system.name);
     // Read again right before acting: the record on the host is the truth, not the plan's snapshot.
     const state = await readHostState(session, root, system.name, roles, this.sp.commandTimeoutSeconds * 1000);
-    const out = await runRoles({ system: system.name, root, session, log: ctx.log, ...(ctx.commit ? { commit: ctx.commit } : {}), now: this.now }, roles, state);
-    ctx.log.info({ system: system.name, ran: out.ran, removed: out.removed }, out.ran.length + out.removed.length ? 'specialised' : 'roles already hold');
+    const out = await runRoles(
+      {
+        system: system.name,
+        root,
+        session,
+        log: ctx.log,
+        ...(ctx.commit ? { commit: ctx.commit } : {}),
+        now: this.now,
+      },
+      roles,
+      state,
+    );
+    ctx.log.info(
+      { system: system.name, ran: out.ran, removed: out.removed },
+      out.ran.length + out.removed.length ? 'specialised' : 'roles already hold',
+    );
     const fields: Fields = {};
     for (const [name, a] of Object.entries(out.record.roles)) fields[fieldOf(name)] = label(a.version, a.digest);
-    return { kind: this.kind, system: system.name, id: `${t.endpoint.host}:${t.endpoint.port}`, owned: true, fields, handle: { state: { record: out.record, checks: new Map() } } satisfies Handle };
+    return {
+      kind: this.kind,
+      system: system.name,
+      id: `${t.endpoint.host}:${t.endpoint.port}`,
+      owned: true,
+      fields,
+      handle: { state: { record: out.record, checks: new Map() } } satisfies Handle,
+    };
   }
 
   create(system: DesiredSystem, _desired: Fields, resolved: Resolved, ctx: ProviderContext): Promise<ObservedResource> {
     return this.apply(system, resolved, ctx);
   }
 
-  update(system: DesiredSystem, _desired: Fields, _observed: ObservedResource, _changes: FieldChange[], resolved: Resolved, ctx: ProviderContext): Promise<ObservedResource> {
+  update(
+    system: DesiredSystem,
+    _desired: Fields,
+    _observed: ObservedResource,
+    _changes: FieldChange[],
+    resolved: Resolved,
+    ctx: ProviderContext,
+  ): Promise<ObservedResource> {
     return this.apply(system, resolved, ctx);
   }
 

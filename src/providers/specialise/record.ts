@@ -60,11 +60,21 @@ export function emptyRecord(system: string): RoleRecord {
 /** One command: print the record, then run each check in its own shell and print its exit code and last lines. */
 export function readStateCommand(root: string, roles: CompiledRole[]): { command: string; marker: string } {
   const m = `@@shipshape-${randomBytes(8).toString('hex')}`;
-  const lines = [`f=${shq(root + RECORD_PATH)}`, `echo ${m} record`, 'if [ -e "$f" ]; then cat "$f"; fi', `echo; echo ${m} end`];
+  const lines = [
+    `f=${shq(root + RECORD_PATH)}`,
+    `echo ${m} record`,
+    'if [ -e "$f" ]; then cat "$f"; fi',
+    `echo; echo ${m} end`,
+  ];
   for (const r of roles) {
     if (!r.check) continue;
     // Its own shell: `set -e` inside a check must not be switched off by the caller's `&&`/`||`.
-    lines.push(`out=$(/bin/sh -c ${shq(r.check)} 2>&1 </dev/null); rc=$?`, `echo ${m} check ${shq(r.name)} $rc`, 'printf "%s\\n" "$out" | tail -n 5', `echo ${m} end`);
+    lines.push(
+      `out=$(/bin/sh -c ${shq(r.check)} 2>&1 </dev/null); rc=$?`,
+      `echo ${m} check ${shq(r.name)} $rc`,
+      'printf "%s\\n" "$out" | tail -n 5',
+      `echo ${m} end`,
+    );
   }
   return { command: lines.join('\n'), marker: m };
 }
@@ -86,7 +96,8 @@ export function parseState(stdout: string, marker: string, system: string): Host
       } catch {
         foreign = `${RECORD_PATH} is not valid JSON (a torn or edited record); move it aside on the machine and apply again (every role is then applied again)`;
       }
-      if (record && record.system !== system) foreign = `${RECORD_PATH} belongs to system ${record.system}, not ${system}`;
+      if (record && record.system !== system)
+        foreign = `${RECORD_PATH} belongs to system ${record.system}, not ${system}`;
     } else if (head.startsWith('check ')) {
       const m = /^check (\S+) (\d+)$/.exec(head);
       if (m) checks.set(m[1]!, { code: Number(m[2]), tail: body });

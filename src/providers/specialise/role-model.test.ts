@@ -14,15 +14,23 @@ writeFileSync(join(repo, 'roles/web/templates/unused.txt'), 'not referenced\n');
 const def: RoleDef = {
   name: 'web',
   paramsSchema: { type: 'object', properties: { port: { type: 'integer', default: 80 } } },
-  steps: [{ file: { path: '/etc/web/site.conf', template: 'templates/site.conf' } }, { script: 'echo {{ params.port }}' }],
+  steps: [
+    { file: { path: '/etc/web/site.conf', template: 'templates/site.conf' } },
+    { script: 'echo {{ params.port }}' },
+  ],
   check: 'true',
   remove: [{ absent: '/etc/web/site.conf' }],
   file: 'roles/web/role.yaml',
   source: { file: 'roles/web/role.yaml', line: 1, col: 1 },
 };
 const system = (params: Record<string, unknown>, version?: string): DesiredSystem =>
-  ({ name: 'web-01', dns: { domain: 'example.test', aliases: [] }, roles: [{ name: 'web', params, ...(version ? { version } : {}) }] }) as unknown as DesiredSystem;
-const compile = (s: DesiredSystem, prefix?: string) => new RoleCompiler(repo, { web: def }, prefix, 60_000).compileAll(s)[0]!;
+  ({
+    name: 'web-01',
+    dns: { domain: 'example.test', aliases: [] },
+    roles: [{ name: 'web', params, ...(version ? { version } : {}) }],
+  }) as unknown as DesiredSystem;
+const compile = (s: DesiredSystem, prefix?: string) =>
+  new RoleCompiler(repo, { web: def }, prefix, 60_000).compileAll(s)[0]!;
 
 test('the digest is stable, and changes with a parameter, the version, a used file and the root prefix', () => {
   const base = compile(system({}));
@@ -34,7 +42,9 @@ test('the digest is stable, and changes with a parameter, the version, a used fi
   writeFileSync(join(repo, 'roles/web/templates/unused.txt'), 'changed, still not referenced\n');
   expect(new RoleCompiler(repo, { web: def }, undefined, 60_000).compileAll(system({}))[0]!.digest).toBe(base.digest);
   writeFileSync(join(repo, 'roles/web/templates/site.conf'), 'port = {{ params.port }}\nworkers = 2\n');
-  expect(new RoleCompiler(repo, { web: def }, undefined, 60_000).compileAll(system({}))[0]!.digest).not.toBe(base.digest);
+  expect(new RoleCompiler(repo, { web: def }, undefined, 60_000).compileAll(system({}))[0]!.digest).not.toBe(
+    base.digest,
+  );
 });
 
 test('paths go below the root prefix, and the check covers every managed file', () => {
@@ -49,6 +59,8 @@ test('a missing file or value is a RoleError naming the role and system', () => 
   const broken: RoleDef = { ...def, steps: [{ deb: 'files/web_{{ version }}.deb' }] };
   const c = new RoleCompiler(repo, { web: broken }, undefined, 60_000);
   expect(() => c.compileAll(system({}, '1.0'))).toThrow(RoleError);
-  expect(() => c.compileAll(system({}, '1.0'))).toThrow('role web: files/web_1.0.deb does not exist: add roles/web/files/web_1.0.deb');
+  expect(() => c.compileAll(system({}, '1.0'))).toThrow(
+    'role web: files/web_1.0.deb does not exist: add roles/web/files/web_1.0.deb',
+  );
   expect(() => c.compileAll(system({}))).toThrow(/role web \(system web-01\): .*list the role as name@version/);
 });

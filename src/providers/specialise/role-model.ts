@@ -58,7 +58,17 @@ function prelude(root: string): string {
 }
 
 function stepLabel(s: RoleStep, i: number): string {
-  const what = s.file ? `file ${s.file.path}` : s.script !== undefined ? 'script' : s.packages ? `packages ${s.packages.join(' ')}` : s.deb ? `deb ${s.deb}` : s.service ? `service ${s.service.name}` : `absent ${s.absent}`;
+  const what = s.file
+    ? `file ${s.file.path}`
+    : s.script !== undefined
+      ? 'script'
+      : s.packages
+        ? `packages ${s.packages.join(' ')}`
+        : s.deb
+          ? `deb ${s.deb}`
+          : s.service
+            ? `service ${s.service.name}`
+            : `absent ${s.absent}`;
   return `step ${i + 1} (${s.name ? `${s.name}: ` : ''}${what})`;
 }
 
@@ -92,10 +102,16 @@ export class RoleCompiler {
 
   compile(system: DesiredSystem, ref: RoleRef): CompiledRole {
     const def = this.roles[ref.name];
-    if (!def) throw new RoleError(`system ${system.name} lists role ${ref.name}, which has no roles/${ref.name}/role.yaml`);
+    if (!def)
+      throw new RoleError(`system ${system.name} lists role ${ref.name}, which has no roles/${ref.name}/role.yaml`);
     const root = rootPrefix(this.prefix, system.name);
     const params = withDefaults(def, ref.params);
-    const ctx = { params, ...(ref.version !== undefined ? { version: ref.version } : {}), root, system: { name: system.name, fqdn: fqdn(system) } };
+    const ctx = {
+      params,
+      ...(ref.version !== undefined ? { version: ref.version } : {}),
+      root,
+      system: { name: system.name, fqdn: fqdn(system) },
+    };
     const where = (what: string) => `role ${ref.name} (system ${system.name}): ${what}`;
     const tpl = (text: string, mode: 'file' | 'shell', name: string) => {
       try {
@@ -112,41 +128,70 @@ export class RoleCompiler {
       const on = (p: string) => root + p;
       if (s.file) {
         const f = s.file;
-        const content = f.template !== undefined ? Buffer.from(tpl(this.read(ref.name, f.template).toString('utf8'), 'file', `roles/${ref.name}/${f.template}`)) : this.read(ref.name, f.source!);
-        const chown = f.owner || f.group ? `chown ${shq(`${f.owner ?? ''}${f.group ? `:${f.group}` : ''}`)} "$t"; ` : '';
+        const content =
+          f.template !== undefined
+            ? Buffer.from(
+                tpl(this.read(ref.name, f.template).toString('utf8'), 'file', `roles/${ref.name}/${f.template}`),
+              )
+            : this.read(ref.name, f.source!);
+        const chown =
+          f.owner || f.group ? `chown ${shq(`${f.owner ?? ''}${f.group ? `:${f.group}` : ''}`)} "$t"; ` : '';
         const target = shq(on(f.path));
         const command = `d=$(dirname ${target}); mkdir -p "$d"; t="$d/.shipshape-new.$$"; cat > "$t"; chmod ${f.mode ?? '0644'} "$t"; ${chown}sync "$t" 2>/dev/null || true; mv -f "$t" ${target}; echo "wrote ${on(f.path)} ($(wc -c < ${target}) bytes)"`;
         return { ...base, command, stdin: content };
       }
-      if (s.script !== undefined) return { ...base, command: `/bin/sh -ec ${shq(tpl(s.script, 'shell', `roles/${ref.name}/role.yaml ${label}`))} </dev/null` };
+      if (s.script !== undefined)
+        return {
+          ...base,
+          command: `/bin/sh -ec ${shq(tpl(s.script, 'shell', `roles/${ref.name}/role.yaml ${label}`))} </dev/null`,
+        };
       if (s.packages) return { ...base, command: packagesCommand(s.packages) };
       if (s.deb) {
         const rel = tpl(s.deb, 'file', `roles/${ref.name}/role.yaml ${label}`);
         return { ...base, command: debCommand(), stdin: this.read(ref.name, rel) };
       }
-      if (s.service) return { ...base, command: serviceCommand(s.service.name, s.service.enabled ?? true, s.service.restart ?? true) };
+      if (s.service)
+        return {
+          ...base,
+          command: serviceCommand(s.service.name, s.service.enabled ?? true, s.service.restart ?? true),
+        };
       return { ...base, command: `rm -f ${shq(on(s.absent!))}; echo "removed ${on(s.absent!)}"` };
     };
     const steps = def.steps.map(step).map((c) => ({ ...c, command: prelude(root) + c.command }));
-    const remove = def.remove.map(step).map((c) => ({ label: c.label, command: prelude(root) + c.command, timeoutMs: c.timeoutMs }));
+    const remove = def.remove
+      .map(step)
+      .map((c) => ({ label: c.label, command: prelude(root) + c.command, timeoutMs: c.timeoutMs }));
     // Every managed file must still hold what the role wrote: an edit by hand is a failed check (drift).
-    const sums = def.steps.flatMap((s, i) => (s.file ? [`${createHash('sha256').update(steps[i]!.stdin!).digest('hex')}  ${root}${s.file.path}`] : []));
+    const sums = def.steps.flatMap((s, i) =>
+      s.file ? [`${createHash('sha256').update(steps[i]!.stdin!).digest('hex')}  ${root}${s.file.path}`] : [],
+    );
     const parts = [
       ...(sums.length ? [`printf '%s\\n' ${sums.map(shq).join(' ')} | sha256sum -c --quiet - 2>&1`] : []),
-      ...(def.check !== undefined ? [`/bin/sh -ec ${shq(tpl(def.check, 'shell', `roles/${ref.name}/role.yaml check`))} </dev/null`] : []),
+      ...(def.check !== undefined
+        ? [`/bin/sh -ec ${shq(tpl(def.check, 'shell', `roles/${ref.name}/role.yaml check`))} </dev/null`]
+        : []),
     ];
     const check = parts.length ? prelude(root) + parts.join(' && ') : undefined;
     const digest = createHash('sha256')
-      .update(stableStringify({
-        role: ref.name,
-        version: ref.version ?? null,
-        params,
-        steps: steps.map((c) => [c.command, c.stdin ? createHash('sha256').update(c.stdin).digest('hex') : null]),
-        check: check ?? null,
-        remove: remove.map((c) => c.command),
-      }))
+      .update(
+        stableStringify({
+          role: ref.name,
+          version: ref.version ?? null,
+          params,
+          steps: steps.map((c) => [c.command, c.stdin ? createHash('sha256').update(c.stdin).digest('hex') : null]),
+          check: check ?? null,
+          remove: remove.map((c) => c.command),
+        }),
+      )
       .digest('hex');
-    return { name: ref.name, ...(ref.version !== undefined ? { version: ref.version } : {}), digest, steps, ...(check !== undefined ? { check } : {}), remove };
+    return {
+      name: ref.name,
+      ...(ref.version !== undefined ? { version: ref.version } : {}),
+      digest,
+      steps,
+      ...(check !== undefined ? { check } : {}),
+      remove,
+    };
   }
 }
 
@@ -178,7 +223,9 @@ function serviceCommand(name: string, enabled: boolean, restart: boolean): strin
   const n = shq(name);
   return [
     `if [ -n "$SHIPSHAPE_ROOT" ]; then systemctl --root="$SHIPSHAPE_ROOT" ${enabled ? 'enable' : 'disable'} ${n}; echo "below root prefix $SHIPSHAPE_ROOT: ${name} ${enabled ? 'enabled' : 'disabled'}, not (re)started"; exit 0; fi`,
-    'if [ ! -d /run/systemd/system ]; then echo "systemd is not running on this host: cannot manage ' + name.replace(/'/g, '') + '" >&2; exit 21; fi',
+    'if [ ! -d /run/systemd/system ]; then echo "systemd is not running on this host: cannot manage ' +
+      name.replace(/'/g, '') +
+      '" >&2; exit 21; fi',
     'systemctl daemon-reload',
     enabled ? `systemctl enable ${n}` : `systemctl disable --now ${n}`,
     enabled && restart ? `systemctl restart ${n}; systemctl is-active --quiet ${n}` : 'true',

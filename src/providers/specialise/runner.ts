@@ -7,7 +7,14 @@
 import type { Logger } from '../../engine/contract';
 import { SshCommandError, tail, type SshSession } from '../../transport/ssh';
 import { batchScript, parseBatch, type BatchStep } from './batch';
-import { emptyRecord, parseState, readStateCommand, writeRecordCommand, type HostState, type RoleRecord } from './record';
+import {
+  emptyRecord,
+  parseState,
+  readStateCommand,
+  writeRecordCommand,
+  type HostState,
+  type RoleRecord,
+} from './record';
 import type { CompiledRole } from './role-model';
 
 export class SpecialiseStepError extends Error {
@@ -20,18 +27,23 @@ export class SpecialiseStepError extends Error {
     readonly stderrTail: string,
     detail: string,
   ) {
-    super(`role ${role}, ${step} ${detail}${stderrTail ? `:\n${stderrTail}` : ''}\nThe roles before it are recorded as done; the next apply resumes at ${role}.`);
+    super(
+      `role ${role}, ${step} ${detail}${stderrTail ? `:\n${stderrTail}` : ''}\nThe roles before it are recorded as done; the next apply resumes at ${role}.`,
+    );
   }
 }
 
 /** Why a role runs, or null when it holds. Shown by plan, used by apply. */
 export function whyRun(role: CompiledRole, state: HostState): string | null {
   const applied = state.record?.roles[role.name];
-  if (state.record?.failed?.role === role.name) return `failed at ${state.record.failed.label} on the last run (exit ${state.record.failed.code ?? 'none'})`;
+  if (state.record?.failed?.role === role.name)
+    return `failed at ${state.record.failed.label} on the last run (exit ${state.record.failed.code ?? 'none'})`;
   if (!applied) return 'new';
-  if (applied.digest !== role.digest) return `changed (digest ${applied.digest.slice(0, 12)} → ${role.digest.slice(0, 12)})`;
+  if (applied.digest !== role.digest)
+    return `changed (digest ${applied.digest.slice(0, 12)} → ${role.digest.slice(0, 12)})`;
   const c = state.checks.get(role.name);
-  if (role.check && c && c.code !== 0) return `check failed (exit ${c.code})${c.tail ? `: ${c.tail.split('\n').slice(-1)[0]}` : ''}`;
+  if (role.check && c && c.code !== 0)
+    return `check failed (exit ${c.code})${c.tail ? `: ${c.tail.split('\n').slice(-1)[0]}` : ''}`;
   return null;
 }
 
@@ -44,21 +56,42 @@ export interface RunContext {
   now: () => Date;
 }
 
-export async function readHostState(session: SshSession, root: string, system: string, roles: CompiledRole[], timeoutMs: number): Promise<HostState> {
+export async function readHostState(
+  session: SshSession,
+  root: string,
+  system: string,
+  roles: CompiledRole[],
+  timeoutMs: number,
+): Promise<HostState> {
   const { command, marker } = readStateCommand(root, roles);
   const r = await session.exec(command, { label: 'read roles record and checks', timeoutMs });
   return parseState(r.stdout, marker, system);
 }
 
-interface Step { label: string; command: string; stdin?: Buffer; timeoutMs: number }
+interface Step {
+  label: string;
+  command: string;
+  stdin?: Buffer;
+  timeoutMs: number;
+}
 
 /**
  * Runs steps (then, when they all succeed, writes `recordAfter`) as one remote command; logs each
  * step's output; throws SpecialiseStepError for the first failing step, with its index.
  */
 async function runBatch(rc: RunContext, role: string, steps: Step[], recordAfter: RoleRecord): Promise<void> {
-  const batch: BatchStep[] = steps.map((s, i) => ({ key: String(i), command: s.command, ...(s.stdin ? { stdin: s.stdin } : {}), timeoutMs: s.timeoutMs }));
-  batch.push({ key: 'record', command: writeRecordCommand(rc.root), stdin: Buffer.from(JSON.stringify(recordAfter, null, 1) + '\n'), timeoutMs: 30_000 });
+  const batch: BatchStep[] = steps.map((s, i) => ({
+    key: String(i),
+    command: s.command,
+    ...(s.stdin ? { stdin: s.stdin } : {}),
+    timeoutMs: s.timeoutMs,
+  }));
+  batch.push({
+    key: 'record',
+    command: writeRecordCommand(rc.root),
+    stdin: Buffer.from(JSON.stringify(recordAfter, null, 1) + '\n'),
+    timeoutMs: 30_000,
+  });
   const { script, marker, timeoutMs } = batchScript(batch);
   const labelOf = (key: string) => (key === 'record' ? 'writing the record' : steps[Number(key)]!.label);
   let stdout = '';
@@ -73,7 +106,14 @@ async function runBatch(rc: RunContext, role: string, steps: Step[], recordAfter
   }
   const results = parseBatch(stdout, stderr, marker);
   for (const r of results) {
-    const entry = { system: rc.system, role, step: labelOf(r.key), code: r.code, stdout: tail(r.stdout, 20, 2000), stderr: tail(r.stderr, 20, 2000) };
+    const entry = {
+      system: rc.system,
+      role,
+      step: labelOf(r.key),
+      code: r.code,
+      stdout: tail(r.stdout, 20, 2000),
+      stderr: tail(r.stderr, 20, 2000),
+    };
     if (r.code === 0) rc.log.info(entry, 'specialise step done');
     else rc.log.error(entry, 'specialise step failed');
   }
@@ -83,8 +123,22 @@ async function runBatch(rc: RunContext, role: string, steps: Step[], recordAfter
   const key = bad?.key ?? missing!.key;
   const secs = Math.ceil((batch.find((b) => b.key === key)?.timeoutMs ?? 0) / 1000);
   const code = bad?.code ?? null;
-  const how = code === 124 ? `timed out after ${secs} s` : code === null ? (missing ? 'never started: the command ended early (connection lost?)' : 'did not finish (connection lost, or the role exceeded its time)') : `exited ${code}`;
-  const err = new SpecialiseStepError(rc.system, role, labelOf(key), code, tail(bad?.stderr || bad?.stdout || stderr), how);
+  const how =
+    code === 124
+      ? `timed out after ${secs} s`
+      : code === null
+        ? missing
+          ? 'never started: the command ended early (connection lost?)'
+          : 'did not finish (connection lost, or the role exceeded its time)'
+        : `exited ${code}`;
+  const err = new SpecialiseStepError(
+    rc.system,
+    role,
+    labelOf(key),
+    code,
+    tail(bad?.stderr || bad?.stdout || stderr),
+    how,
+  );
   throw Object.assign(err, { stepIndex: key === 'record' ? -1 : Number(key) });
 }
 
@@ -96,8 +150,18 @@ export interface RunOutcome {
 
 /** Brings the host to the desired roles; returns the record as written. */
 export async function runRoles(rc: RunContext, desired: CompiledRole[], state: HostState): Promise<RunOutcome> {
-  if (state.foreign) throw new SpecialiseStepError(rc.system, '(record)', 'reading the record', null, '', `refused: ${state.foreign}; shipshape does not overwrite it. Move it away if the machine is to be specialised by shipshape`);
-  const record: RoleRecord = state.record ? { ...state.record, roles: { ...state.record.roles } } : emptyRecord(rc.system);
+  if (state.foreign)
+    throw new SpecialiseStepError(
+      rc.system,
+      '(record)',
+      'reading the record',
+      null,
+      '',
+      `refused: ${state.foreign}; shipshape does not overwrite it. Move it away if the machine is to be specialised by shipshape`,
+    );
+  const record: RoleRecord = state.record
+    ? { ...state.record, roles: { ...state.record.roles } }
+    : emptyRecord(rc.system);
   const ran: string[] = [];
   const removed: string[] = [];
   const wanted = new Set(desired.map((r) => r.name));
@@ -105,7 +169,10 @@ export async function runRoles(rc: RunContext, desired: CompiledRole[], state: H
   for (const [name, applied] of Object.entries(record.roles)) {
     if (wanted.has(name)) continue;
     if (applied.remove.length === 0) {
-      rc.log.warn({ system: rc.system, role: name }, 'role removed from the manifest has no remove steps: it cannot be undone; shipshape forgets it and the machine keeps its effects');
+      rc.log.warn(
+        { system: rc.system, role: name },
+        'role removed from the manifest has no remove steps: it cannot be undone; shipshape forgets it and the machine keeps its effects',
+      );
     }
     delete record.roles[name];
     await runBatch(rc, name, applied.remove, record);
@@ -130,10 +197,22 @@ export async function runRoles(rc: RunContext, desired: CompiledRole[], state: H
     } catch (e) {
       const i = (e as { stepIndex?: number }).stepIndex ?? -1;
       const step = role.steps[i];
-      record.failed = { role: role.name, step: i + 1, label: step?.label ?? 'writing the record', code: e instanceof SpecialiseStepError ? e.code : null, at: rc.now().toISOString() };
+      record.failed = {
+        role: role.name,
+        step: i + 1,
+        label: step?.label ?? 'writing the record',
+        code: e instanceof SpecialiseStepError ? e.code : null,
+        at: rc.now().toISOString(),
+      };
       await rc.session
-        .exec(writeRecordCommand(rc.root), { stdin: JSON.stringify(record, null, 1) + '\n', label: 'write roles record', timeoutMs: 30_000 })
-        .catch((w) => rc.log.error({ system: rc.system, err: (w as Error).message }, 'could not record the failed role'));
+        .exec(writeRecordCommand(rc.root), {
+          stdin: JSON.stringify(record, null, 1) + '\n',
+          label: 'write roles record',
+          timeoutMs: 30_000,
+        })
+        .catch((w) =>
+          rc.log.error({ system: rc.system, err: (w as Error).message }, 'could not record the failed role'),
+        );
       throw e;
     }
     record.roles = done.roles;

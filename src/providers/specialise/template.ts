@@ -36,13 +36,20 @@ function scalar(v: unknown, expr: string): string {
 export function render(text: string, ctx: Record<string, unknown>, mode: TemplateMode, where: string): string {
   const lineOf = (offset: number) => text.slice(0, offset).split('\n').length;
   const out = text.replace(TAG, (_m, path: string, filterText: string, offset: number) => {
-    const filters = filterText.split('|').map((f) => f.trim()).filter(Boolean);
+    const filters = filterText
+      .split('|')
+      .map((f) => f.trim())
+      .filter(Boolean);
     const expr = [path, ...filters].join(' | ');
     try {
-      for (const f of filters) if (!FILTERS.has(f)) throw new TemplateError(`unknown filter \`${f}\` (known: ${[...FILTERS].join(', ')})`);
+      for (const f of filters)
+        if (!FILTERS.has(f)) throw new TemplateError(`unknown filter \`${f}\` (known: ${[...FILTERS].join(', ')})`);
       let v = lookup(ctx, path);
       if (v === undefined || v === null) {
-        const hint = path === 'version' ? 'the system names no version: list the role as name@version' : `known: ${Object.keys(ctx).join(', ')}; a parameter without a value needs a \`default\` in the role's params schema`;
+        const hint =
+          path === 'version'
+            ? 'the system names no version: list the role as name@version'
+            : `known: ${Object.keys(ctx).join(', ')}; a parameter without a value needs a \`default\` in the role's params schema`;
         throw new TemplateError(`{{ ${expr} }}: no value named \`${path}\` (${hint})`);
       }
       let escaped = false;
@@ -64,7 +71,10 @@ export function render(text: string, ctx: Record<string, unknown>, mode: Templat
       if (escaped) return String(v);
       const s = scalar(v, path);
       if (mode === 'shell') return shq(s);
-      if (/[\x00-\x1f\x7f]/.test(s)) throw new TemplateError(`{{ ${expr} }}: the value holds a line break or control character, which a config file line cannot take (use \`| json\` or \`| raw\` if that is meant)`);
+      if (/[\x00-\x1f\x7f]/.test(s))
+        throw new TemplateError(
+          `{{ ${expr} }}: the value holds a line break or control character, which a config file line cannot take (use \`| json\` or \`| raw\` if that is meant)`,
+        );
       return s;
     } catch (e) {
       throw new TemplateError(`${where}:${lineOf(offset)}: ${(e as Error).message}`);
@@ -72,6 +82,7 @@ export function render(text: string, ctx: Record<string, unknown>, mode: Templat
   });
   // Something that looks like a tag but is not well-formed (a typo) is an error, not literal text.
   const bad = new RegExp(`\\{\\{(?!${TAG.source.slice(4)})\\s*[A-Za-z_|]`).exec(text);
-  if (bad) throw new TemplateError(`${where}:${lineOf(bad.index)}: \`{{\` starts no well-formed {{ name | filter }} tag`);
+  if (bad)
+    throw new TemplateError(`${where}:${lineOf(bad.index)}: \`{{\` starts no well-formed {{ name | filter }} tag`);
   return out;
 }

@@ -46,7 +46,19 @@ export interface ServiceContent {
  * schema, which every later version keeps (vSphere API versions are backwards compatible), so it
  * speaks each of them; it is tested against 6.5 (vcsim), 7.0.3 and 8.0.2 (the vCenter-like harness).
  */
-export const CLIENT_VERSIONS = ['8.0.3.0', '8.0.2.0', '8.0.1.0', '8.0.0.0', '7.0.3.0', '7.0.2.0', '7.0.1.0', '7.0.0.0', '6.7.3', '6.7', '6.5'];
+export const CLIENT_VERSIONS = [
+  '8.0.3.0',
+  '8.0.2.0',
+  '8.0.1.0',
+  '8.0.0.0',
+  '7.0.3.0',
+  '7.0.2.0',
+  '7.0.1.0',
+  '7.0.0.0',
+  '6.7.3',
+  '6.7',
+  '6.5',
+];
 const FALLBACK_VERSION = '6.5';
 
 /** The highest version in both lists; undefined when they share none. */
@@ -54,7 +66,8 @@ export function negotiateVersion(server: string[], client: string[] = CLIENT_VER
   const cmp = (a: string, b: string): number => {
     const x = a.split('.').map(Number);
     const y = b.split('.').map(Number);
-    for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (y[i] ?? 0) - (x[i] ?? 0);
+    for (let i = 0; i < Math.max(x.length, y.length); i++)
+      if ((x[i] ?? 0) !== (y[i] ?? 0)) return (y[i] ?? 0) - (x[i] ?? 0);
     return 0;
   };
   return server.filter((v) => client.includes(v)).sort(cmp)[0];
@@ -77,10 +90,28 @@ export interface CallStats {
 
 /** Methods that change nothing (or nothing that matters when repeated): only these are retried. */
 const REPEATABLE = new Set([
-  'RetrieveServiceContent', 'Login', 'Logout', 'RetrievePropertiesEx', 'ContinueRetrievePropertiesEx',
-  'CancelRetrievePropertiesEx', 'FindByInventoryPath', 'FindChild', 'CreateContainerView', 'DestroyView',
+  'RetrieveServiceContent',
+  'Login',
+  'Logout',
+  'RetrievePropertiesEx',
+  'ContinueRetrievePropertiesEx',
+  'CancelRetrievePropertiesEx',
+  'FindByInventoryPath',
+  'FindChild',
+  'CreateContainerView',
+  'DestroyView',
 ]);
-const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'ECONNABORTED', 'EPIPE', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ERR_SOCKET_CONNECTION_TIMEOUT']);
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'ECONNABORTED',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'ERR_SOCKET_CONNECTION_TIMEOUT',
+]);
 const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/;
 const SESSION_COOKIE = /(?:^|;\s*)(vmware_soap_session=("[^"]*"|[^;]*))/;
 
@@ -97,7 +128,10 @@ export class VimClient {
 
   constructor(private readonly opts: VimClientOptions) {
     const u = new URL(opts.url);
-    if (u.protocol !== 'https:') throw new UserError(`vsphere.url must be https:// (got ${u.protocol}//${u.host}); shipshape never sends credentials in clear text`);
+    if (u.protocol !== 'https:')
+      throw new UserError(
+        `vsphere.url must be https:// (got ${u.protocol}//${u.host}); shipshape never sends credentials in clear text`,
+      );
     if (!u.pathname.endsWith('/sdk')) u.pathname = u.pathname.replace(/\/$/, '') + '/sdk';
     this.endpoint = u.toString();
     this.http = axios.create({
@@ -126,7 +160,11 @@ export class VimClient {
   async serviceContent(): Promise<ServiceContent> {
     if (this.sc) return this.sc;
     const negotiated = await this.negotiate();
-    const r = await this.call('RetrieveServiceContent', ref('_this', { type: 'ServiceInstance', value: 'ServiceInstance' }), { noSession: true });
+    const r = await this.call(
+      'RetrieveServiceContent',
+      ref('_this', { type: 'ServiceInstance', value: 'ServiceInstance' }),
+      { noSession: true },
+    );
     const rv = child(r, 'returnval');
     const need = (n: string): MoRef => {
       const v = toRef(child(rv, n));
@@ -134,8 +172,11 @@ export class VimClient {
       return v;
     };
     this.sc = {
-      rootFolder: need('rootFolder'), propertyCollector: need('propertyCollector'), viewManager: need('viewManager'),
-      sessionManager: need('sessionManager'), searchIndex: need('searchIndex'),
+      rootFolder: need('rootFolder'),
+      propertyCollector: need('propertyCollector'),
+      viewManager: need('viewManager'),
+      sessionManager: need('sessionManager'),
+      searchIndex: need('searchIndex'),
       apiVersion: child(child(rv, 'about'), 'apiVersion')?.text ?? '',
       server: child(child(rv, 'about'), 'fullName')?.text ?? '',
       negotiatedVersion: negotiated,
@@ -166,7 +207,10 @@ export class VimClient {
     const offered = res.status === 200 && typeof res.data === 'string' ? parseServiceVersions(res.data) : [];
     if (offered.length === 0) return this.useVersion(FALLBACK_VERSION);
     const v = negotiateVersion(offered);
-    if (!v) throw new UserError(`vSphere at ${this.endpoint} speaks API versions ${offered.join(', ')}; shipshape speaks ${CLIENT_VERSIONS.join(', ')}: no version in common`);
+    if (!v)
+      throw new UserError(
+        `vSphere at ${this.endpoint} speaks API versions ${offered.join(', ')}; shipshape speaks ${CLIENT_VERSIONS.join(', ')}: no version in common`,
+      );
     return this.useVersion(v);
   }
 
@@ -178,14 +222,20 @@ export class VimClient {
 
   /** Logs in; concurrent callers share one Login so parallel systems never open extra sessions. */
   login(): Promise<void> {
-    this.loggingIn ??= this.doLogin().finally(() => { this.loggingIn = undefined; });
+    this.loggingIn ??= this.doLogin().finally(() => {
+      this.loggingIn = undefined;
+    });
     return this.loggingIn;
   }
 
   private async doLogin(): Promise<void> {
     const sc = await this.serviceContent();
     this.cookie = undefined;
-    await this.post('Login', ref('_this', sc.sessionManager) + text('userName', this.opts.username) + text('password', this.opts.password), (this.opts.retries ?? 2) + 1);
+    await this.post(
+      'Login',
+      ref('_this', sc.sessionManager) + text('userName', this.opts.username) + text('password', this.opts.password),
+      (this.opts.retries ?? 2) + 1,
+    );
     if (!this.cookie) throw new Error(`vSphere Login at ${this.endpoint} returned no session cookie`);
     this.sessionEpoch++;
     this.opts.log?.debug({ url: this.endpoint }, 'vsphere: logged in');
@@ -218,7 +268,10 @@ export class VimClient {
     u.search = new URLSearchParams(query).toString();
     let res: AxiosResponse<string>;
     try {
-      res = await this.http.put(u.toString(), data, { timeout: timeoutMs, headers: { 'Content-Type': 'application/octet-stream', Cookie: this.cookie ?? '' } });
+      res = await this.http.put(u.toString(), data, {
+        timeout: timeoutMs,
+        headers: { 'Content-Type': 'application/octet-stream', Cookie: this.cookie ?? '' },
+      });
     } catch (e) {
       const code = (e as { code?: string }).code ?? '';
       if (TRANSIENT_CODES.has(code)) throw new TransientError(`upload to ${u.pathname} failed (${code})`, e);
@@ -226,7 +279,10 @@ export class VimClient {
     }
     this.stats.roundTrips++;
     this.stats.bytesSent += data.length;
-    if (res.status === 401 || res.status === 403) throw new UserError(`vSphere refused the upload to ${u.pathname} (HTTP ${res.status}): the user needs Datastore.FileManagement on ${query.dsName}`);
+    if (res.status === 401 || res.status === 403)
+      throw new UserError(
+        `vSphere refused the upload to ${u.pathname} (HTTP ${res.status}): the user needs Datastore.FileManagement on ${query.dsName}`,
+      );
     if (res.status >= 500) throw new TransientError(`upload to ${u.pathname}: HTTP ${res.status}`);
     if (res.status !== 200 && res.status !== 201) throw new Error(`upload to ${u.pathname}: HTTP ${res.status}`);
   }
@@ -268,7 +324,9 @@ export class VimClient {
       } catch (e) {
         if (!(e instanceof TransientError) || i >= attempts) throw e;
         const wait = 250 * 4 ** (i - 1);
-        this.opts.log?.warn(`vsphere: ${method} failed (${e.message}); retry ${i} of ${attempts - 1} in ${(wait / 1000).toFixed(1)} s`);
+        this.opts.log?.warn(
+          `vsphere: ${method} failed (${e.message}); retry ${i} of ${attempts - 1} in ${(wait / 1000).toFixed(1)} s`,
+        );
         await new Promise((r) => setTimeout(r, wait));
       }
     }
@@ -296,7 +354,8 @@ export class VimClient {
       const m = SESSION_COOKIE.exec(c);
       if (m) this.cookie = m[1];
     }
-    if (res.status >= 502 && res.status <= 504) throw new TransientError(`vSphere ${method}: HTTP ${res.status} from ${this.endpoint}`);
+    if (res.status >= 502 && res.status <= 504)
+      throw new TransientError(`vSphere ${method}: HTTP ${res.status} from ${this.endpoint}`);
     let bodyNode: XNode;
     const t1 = performance.now();
     try {
@@ -320,11 +379,17 @@ export class VimClient {
     const inner = (e as { cause?: unknown }).cause;
     if (inner instanceof UserError) return inner; // e.g. TlsPinError from our agent
     if (TLS_CODES.test(code)) {
-      return new UserError(`vSphere TLS verification of ${this.endpoint} failed (${code}): trust its CA with vsphere.tls.caFile or pin its certificate with vsphere.tls.thumbprint`);
+      return new UserError(
+        `vSphere TLS verification of ${this.endpoint} failed (${code}): trust its CA with vsphere.tls.caFile or pin its certificate with vsphere.tls.thumbprint`,
+      );
     }
-    const what = code === 'ECONNABORTED' ? `timed out after ${this.opts.timeoutMs ?? 120_000} ms` : `${code || 'transport error'}: ${err.message ?? ''}`.trim();
+    const what =
+      code === 'ECONNABORTED'
+        ? `timed out after ${this.opts.timeoutMs ?? 120_000} ms`
+        : `${code || 'transport error'}: ${err.message ?? ''}`.trim();
     const msg = `vSphere ${method} to ${this.endpoint}: ${what}`;
-    if (TRANSIENT_CODES.has(code) || /socket hang up|other side closed/i.test(err.message ?? '')) return new TransientError(msg, { code });
+    if (TRANSIENT_CODES.has(code) || /socket hang up|other side closed/i.test(err.message ?? ''))
+      return new TransientError(msg, { code });
     return new Error(msg);
   }
 }

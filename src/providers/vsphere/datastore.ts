@@ -26,16 +26,28 @@ type Connect = (ctx: ProviderContext) => Promise<{ c: VimClient; p: Placement; v
 
 export function vsphereBootMedia(connect: Connect, taskMs: (v: VsphereConfig) => number): BootMedia {
   const vmOf = (system: DesiredSystem, r: Resolved): MoRef => {
-    if (typeof r.vmId !== 'string' || !r.vmId) throw new UserError(`system ${system.name}: the vm step resolved no VM, so there is nothing to boot the installer on`);
+    if (typeof r.vmId !== 'string' || !r.vmId)
+      throw new UserError(
+        `system ${system.name}: the vm step resolved no VM, so there is nothing to boot the installer on`,
+      );
     return { type: 'VirtualMachine', value: r.vmId };
   };
   const devices = async (c: VimClient, vm: MoRef): Promise<{ dev: VmDevices; power: string }> => {
-    const [o] = await retrieveObjects(c, [vm], [{ type: 'VirtualMachine', paths: ['config.hardware.device', 'runtime.powerState'] }]);
+    const [o] = await retrieveObjects(
+      c,
+      [vm],
+      [{ type: 'VirtualMachine', paths: ['config.hardware.device', 'runtime.powerState'] }],
+    );
     const d = o?.props.get('config.hardware.device');
     if (!o || !d) throw new UserError(`VM ${vm.value} has no device list (was it deleted?)`);
     return { dev: parseDevices(d, new Map()), power: o.props.get('runtime.powerState')?.text ?? 'unknown' };
   };
-  const setIso = async (ctx: ProviderContext, system: DesiredSystem, r: Resolved, fileName: string | undefined): Promise<void> => {
+  const setIso = async (
+    ctx: ProviderContext,
+    system: DesiredSystem,
+    r: Resolved,
+    fileName: string | undefined,
+  ): Promise<void> => {
     const { c, p, v } = await connect(ctx);
     const vm = vmOf(system, r);
     const { dev } = await devices(c, vm);
@@ -43,19 +55,45 @@ export function vsphereBootMedia(connect: Connect, taskMs: (v: VsphereConfig) =>
     let spec: string;
     if (fileName) {
       const ds = /^\[([^\]]+)\]/.exec(fileName)![1]!;
-      spec = reconfigSpec(dev, { growDisks: [], addDisks: [], extraConfig: [], iso: { fileName, datastoreRef: await p.datastore(ds) } });
+      spec = reconfigSpec(dev, {
+        growDisks: [],
+        addDisks: [],
+        extraConfig: [],
+        iso: { fileName, datastoreRef: await p.datastore(ds) },
+      });
     } else {
       if (!cd?.iso) return;
       // Emptied (client-device backing, disconnected), not removed: the template's CD-ROM stays. The
       // device is sent as read, deviceInfo included (vcsim fails an edit without it).
-      const el = (name: string, children: XNode[], xsiType?: string): XNode => ({ name, attrs: {}, text: '', children, ...(xsiType ? { xsiType } : {}) });
+      const el = (name: string, children: XNode[], xsiType?: string): XNode => ({
+        name,
+        attrs: {},
+        text: '',
+        children,
+        ...(xsiType ? { xsiType } : {}),
+      });
       const leaf = (name: string, text: string): XNode => ({ name, attrs: {}, text, children: [] });
-      const backing = el('backing', [leaf('deviceName', ''), leaf('exclusive', 'false')], 'VirtualCdromRemotePassthroughBackingInfo');
-      const connectable = el('connectable', [leaf('startConnected', 'false'), leaf('allowGuestControl', 'false'), leaf('connected', 'false')]);
-      const node = withChild(withChild(cd.node, backing, ['key', 'deviceInfo']), connectable, ['key', 'deviceInfo', 'backing']);
+      const backing = el(
+        'backing',
+        [leaf('deviceName', ''), leaf('exclusive', 'false')],
+        'VirtualCdromRemotePassthroughBackingInfo',
+      );
+      const connectable = el('connectable', [
+        leaf('startConnected', 'false'),
+        leaf('allowGuestControl', 'false'),
+        leaf('connected', 'false'),
+      ]);
+      const node = withChild(withChild(cd.node, backing, ['key', 'deviceInfo']), connectable, [
+        'key',
+        'deviceInfo',
+        'backing',
+      ]);
       spec = `<spec><deviceChange><operation>edit</operation>${serialize({ ...node, name: 'device' })}</deviceChange></spec>`;
     }
-    await runTask(c, 'ReconfigVM_Task', ref('_this', vm) + spec, { timeoutMs: taskMs(v), what: `${fileName ? 'attach the boot ISO to' : 'detach the boot ISO from'} ${system.name}` });
+    await runTask(c, 'ReconfigVM_Task', ref('_this', vm) + spec, {
+      timeoutMs: taskMs(v),
+      what: `${fileName ? 'attach the boot ISO to' : 'detach the boot ISO from'} ${system.name}`,
+    });
   };
   return {
     async attachIso(system, resolved, isoFile, ctx) {
@@ -71,29 +109,50 @@ export function vsphereBootMedia(connect: Connect, taskMs: (v: VsphereConfig) =>
     },
     async installMarker(system, resolved, ctx) {
       const { c } = await connect(ctx);
-      const [o] = await retrieveObjects(c, [vmOf(system, resolved)], [{ type: 'VirtualMachine', paths: ['config.extraConfig'] }]);
+      const [o] = await retrieveObjects(
+        c,
+        [vmOf(system, resolved)],
+        [{ type: 'VirtualMachine', paths: ['config.extraConfig'] }],
+      );
       return lastPerKey(o?.props.get('config.extraConfig')).get(INSTALL_MARKER);
     },
     async setInstallMarker(system, resolved, value, ctx) {
       const { c, v } = await connect(ctx);
-      await runTask(c, 'ReconfigVM_Task', ref('_this', vmOf(system, resolved)) + `<spec>${extraConfig([[INSTALL_MARKER, value]])}</spec>`, { timeoutMs: taskMs(v), what: `mark ${system.name} as installed` });
+      await runTask(
+        c,
+        'ReconfigVM_Task',
+        ref('_this', vmOf(system, resolved)) + `<spec>${extraConfig([[INSTALL_MARKER, value]])}</spec>`,
+        { timeoutMs: taskMs(v), what: `mark ${system.name} as installed` },
+      );
     },
     async guestInfo(system, resolved, key, ctx) {
       const { c } = await connect(ctx);
-      const [o] = await retrieveObjects(c, [vmOf(system, resolved)], [{ type: 'VirtualMachine', paths: ['config.extraConfig'] }]);
+      const [o] = await retrieveObjects(
+        c,
+        [vmOf(system, resolved)],
+        [{ type: 'VirtualMachine', paths: ['config.extraConfig'] }],
+      );
       return lastPerKey(o?.props.get('config.extraConfig')).get(key);
     },
     async setGuestInfo(system, resolved, key, value, ctx) {
       if (!key.startsWith('guestinfo.')) throw new Error(`internal: ${key} is not a guestinfo key`);
       const { c, v } = await connect(ctx);
-      await runTask(c, 'ReconfigVM_Task', ref('_this', vmOf(system, resolved)) + `<spec>${extraConfig([[key, value]])}</spec>`, { timeoutMs: taskMs(v), what: `${value ? 'set' : 'clear'} ${key} of ${system.name}` });
+      await runTask(
+        c,
+        'ReconfigVM_Task',
+        ref('_this', vmOf(system, resolved)) + `<spec>${extraConfig([[key, value]])}</spec>`,
+        { timeoutMs: taskMs(v), what: `${value ? 'set' : 'clear'} ${key} of ${system.name}` },
+      );
     },
     async restart(system, resolved, ctx) {
       const { c, v } = await connect(ctx);
       const vm = vmOf(system, resolved);
       const { power } = await devices(c, vm);
       const method = power === 'poweredOn' ? 'ResetVM_Task' : 'PowerOnVM_Task';
-      await runTask(c, method, ref('_this', vm), { timeoutMs: taskMs(v), what: `${method === 'ResetVM_Task' ? 'reset' : 'power on'} ${system.name} to boot the installer` });
+      await runTask(c, method, ref('_this', vm), {
+        timeoutMs: taskMs(v),
+        what: `${method === 'ResetVM_Task' ? 'reset' : 'power on'} ${system.name} to boot the installer`,
+      });
     },
   };
 }

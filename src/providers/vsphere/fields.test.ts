@@ -10,7 +10,10 @@ const want = desiredVm(sys, { ip: '198.51.100.5', mac: '' }, site)!;
 const have = (over: Partial<VmFields>): VmFields => ({ ...want, ...over });
 
 test('desired fields fill the site defaults for datastore and port group', () => {
-  expect(want.disks).toEqual([{ sizeGiB: 10, datastore: 'LocalDS_0' }, { sizeGiB: 20, datastore: 'LocalDS_1' }]);
+  expect(want.disks).toEqual([
+    { sizeGiB: 10, datastore: 'LocalDS_0' },
+    { sizeGiB: 20, datastore: 'LocalDS_1' },
+  ]);
   expect(want.portgroup).toBe('DC0_DVPG0');
   expect(desiredVm({ ...sys, state: 'absent' }, { ip: '', mac: '' }, site)).toBeNull();
 });
@@ -27,29 +30,40 @@ test('CPU on a running VM needs power-off and names its manifest source; on a st
 });
 
 test('a new MAC on a running VM needs power-off (the plan says so); on a stopped VM, or one without a NIC yet, it does not', () => {
-  const mac = (over: Partial<VmFields>) => diffVm(sys, want, have({ mac: '00:50:56:00:00:99', ...over })).find((c) => c.path === 'mac')!;
+  const mac = (over: Partial<VmFields>) =>
+    diffVm(sys, want, have({ mac: '00:50:56:00:00:99', ...over })).find((c) => c.path === 'mac')!;
   expect(mac({})).toMatchObject({ from: '00:50:56:00:00:99', to: want.mac, needsPowerOff: true });
   expect(mac({ power: 'poweredOff' }).needsPowerOff).toBeUndefined();
   expect(mac({ mac: '' }).needsPowerOff).toBeUndefined();
 });
 
 test('growing a disk is a change, shrinking is refused with a reason, a missing disk is added', () => {
-  expect(diffVm(sys, want, have({ disks: [{ sizeGiB: 5, datastore: 'LocalDS_0' }, want.disks[1]!] }))).toEqual([{ path: 'disks[0].sizeGiB', from: 5, to: 10 }]);
+  expect(diffVm(sys, want, have({ disks: [{ sizeGiB: 5, datastore: 'LocalDS_0' }, want.disks[1]!] }))).toEqual([
+    { path: 'disks[0].sizeGiB', from: 5, to: 10 },
+  ]);
   const shrink = diffVm(sys, want, have({ disks: [{ sizeGiB: 50, datastore: 'LocalDS_0' }, want.disks[1]!] }));
   expect(shrink[0]!.refused).toMatch(/cannot shrink to 10 GiB/);
-  expect(diffVm(sys, want, have({ disks: [want.disks[0]!] }))).toEqual([{ path: 'disks[1]', from: null, to: { sizeGiB: 20, datastore: 'LocalDS_1' } }]);
+  expect(diffVm(sys, want, have({ disks: [want.disks[0]!] }))).toEqual([
+    { path: 'disks[1]', from: null, to: { sizeGiB: 20, datastore: 'LocalDS_1' } },
+  ]);
 });
 
 test('an extra disk and a datastore move are refused, never planned as changes', () => {
   const extra = diffVm(sys, want, have({ disks: [...want.disks, { sizeGiB: 1, datastore: 'LocalDS_0' }] }));
   expect(extra).toHaveLength(1);
   expect(extra[0]!.refused).toMatch(/never removes disks/);
-  expect(diffVm(sys, want, have({ disks: [{ sizeGiB: 10, datastore: 'LocalDS_9' }, want.disks[1]!] }))[0]!.refused).toMatch(/does not move disks/);
+  expect(
+    diffVm(sys, want, have({ disks: [{ sizeGiB: 10, datastore: 'LocalDS_9' }, want.disks[1]!] }))[0]!.refused,
+  ).toMatch(/does not move disks/);
 });
 
 test('another OS forces a replacement; MAC compares case-insensitively through desired()', () => {
   expect(diffVm(sys, want, have({ os: 'rocky9' }))[0]).toMatchObject({ path: 'os', forcesReplace: true });
-  const upper = desiredVm({ ...sys, network: { ...sys.network, mac: '00:50:56:AB:CD:EF' } }, { ip: '', mac: '' }, site)!;
+  const upper = desiredVm(
+    { ...sys, network: { ...sys.network, mac: '00:50:56:AB:CD:EF' } },
+    { ip: '', mac: '' },
+    site,
+  )!;
   expect(upper.mac).toBe('00:50:56:ab:cd:ef');
 });
 
@@ -64,12 +78,29 @@ test('the marker is read from the last extraConfig entry per key', () => {
     }
     return m;
   };
-  expect(markerOf({ extraConfig: ec([['shipshape.owner', 'shipshape'], ['shipshape.system', 'a'], ['shipshape.system', 'b']]) })?.system).toBe('b');
-  expect(markerOf({ extraConfig: ec([['shipshape.owner', 'shipshape'], ['shipshape.system', 'a'], ['shipshape.system', '']]) })).toBeUndefined();
+  expect(
+    markerOf({
+      extraConfig: ec([
+        ['shipshape.owner', 'shipshape'],
+        ['shipshape.system', 'a'],
+        ['shipshape.system', 'b'],
+      ]),
+    })?.system,
+  ).toBe('b');
+  expect(
+    markerOf({
+      extraConfig: ec([
+        ['shipshape.owner', 'shipshape'],
+        ['shipshape.system', 'a'],
+        ['shipshape.system', ''],
+      ]),
+    }),
+  ).toBeUndefined();
 });
 
 test('devices: disks with size and datastore, NIC with MAC and port group name, ISO CD-ROM', () => {
-  const x = parseEnvelope(`<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><val>
+  const x =
+    parseEnvelope(`<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><val>
     <VirtualDevice xsi:type="VirtualDisk"><key>2000</key><backing xsi:type="VirtualDiskFlatVer2BackingInfo"><fileName>[ds-a] web/web.vmdk</fileName></backing><controllerKey>1000</controllerKey><unitNumber>0</unitNumber><capacityInKB>10485760</capacityInKB><capacityInBytes>10737418240</capacityInBytes></VirtualDevice>
     <VirtualDevice xsi:type="VirtualVmxnet3"><key>4000</key><backing xsi:type="VirtualEthernetCardDistributedVirtualPortBackingInfo"><port><switchUuid>u</switchUuid><portgroupKey>dvportgroup-13</portgroupKey></port></backing><controllerKey>100</controllerKey><unitNumber>7</unitNumber><addressType>manual</addressType><macAddress>00:50:56:AA:BB:CC</macAddress></VirtualDevice>
     <VirtualDevice xsi:type="VirtualCdrom"><key>3000</key><backing xsi:type="VirtualCdromIsoBackingInfo"><fileName>[ds-a] iso/d12.iso</fileName></backing><controllerKey>200</controllerKey><unitNumber>0</unitNumber></VirtualDevice>

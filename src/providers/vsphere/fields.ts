@@ -44,7 +44,11 @@ export function annotationFor(system: DesiredSystem): string {
   return `Managed by shipshape: system ${system.name}, declared in ${system.file}. Change the manifest, not this VM.`;
 }
 
-export function desiredVm(system: DesiredSystem, _resolved: Resolved, v: Pick<VsphereConfig, 'datastore' | 'portgroup'>): VmFields | null {
+export function desiredVm(
+  system: DesiredSystem,
+  _resolved: Resolved,
+  v: Pick<VsphereConfig, 'datastore' | 'portgroup'>,
+): VmFields | null {
   if (system.state !== 'present') return null;
   return {
     name: system.name,
@@ -66,7 +70,10 @@ export function observedFields(vm: VmInfo): VmFields {
     os: markerOf(vm)?.os ?? '',
     cpu: vm.numCPU,
     memoryMiB: vm.memoryMB,
-    disks: (d?.disks ?? []).map((x) => ({ sizeGiB: Math.round((x.sizeKiB / KIB_PER_GIB) * 1000) / 1000, datastore: x.datastore })),
+    disks: (d?.disks ?? []).map((x) => ({
+      sizeGiB: Math.round((x.sizeKiB / KIB_PER_GIB) * 1000) / 1000,
+      datastore: x.datastore,
+    })),
     mac: d?.nics[0]?.mac ?? '',
     portgroup: d?.nics[0]?.network ?? '',
     power: vm.powerState,
@@ -76,13 +83,15 @@ export function observedFields(vm: VmInfo): VmFields {
 
 export function diffVm(system: DesiredSystem, want: VmFields, have: VmFields): FieldChange[] {
   const out: FieldChange[] = [];
-  const src = (p: string): { source?: string } => (system.sources[p] ? { source: formatSource(system.sources[p]) } : {});
+  const src = (p: string): { source?: string } =>
+    system.sources[p] ? { source: formatSource(system.sources[p]) } : {};
   const running = have.power === 'poweredOn';
   if (have.os && have.os !== want.os) {
     out.push({ path: 'os', from: have.os, to: want.os, ...src('os'), forcesReplace: true });
   }
   for (const k of ['cpu', 'memoryMiB'] as const) {
-    if (have[k] !== want[k]) out.push({ path: k, from: have[k], to: want[k], ...src(k), ...(running ? { needsPowerOff: true } : {}) });
+    if (have[k] !== want[k])
+      out.push({ path: k, from: have[k], to: want[k], ...src(k), ...(running ? { needsPowerOff: true } : {}) });
   }
   want.disks.forEach((w, i) => {
     const h = have.disks[i];
@@ -93,24 +102,46 @@ export function diffVm(system: DesiredSystem, want: VmFields, have: VmFields): F
     const wantKiB = w.sizeGiB * KIB_PER_GIB;
     const haveKiB = Math.round(h.sizeGiB * KIB_PER_GIB);
     if (haveKiB > wantKiB + 1) {
-      out.push({ path: `disks[${i}].sizeGiB`, from: h.sizeGiB, to: w.sizeGiB, ...src(`disks[${i}].sizeGiB`),
-        refused: `disk ${i} is ${h.sizeGiB} GiB and cannot shrink to ${w.sizeGiB} GiB: vSphere only grows disks; keep the size, or move the data to a new disk by hand` });
+      out.push({
+        path: `disks[${i}].sizeGiB`,
+        from: h.sizeGiB,
+        to: w.sizeGiB,
+        ...src(`disks[${i}].sizeGiB`),
+        refused: `disk ${i} is ${h.sizeGiB} GiB and cannot shrink to ${w.sizeGiB} GiB: vSphere only grows disks; keep the size, or move the data to a new disk by hand`,
+      });
     } else if (haveKiB < wantKiB - 1) {
       out.push({ path: `disks[${i}].sizeGiB`, from: h.sizeGiB, to: w.sizeGiB, ...src(`disks[${i}].sizeGiB`) });
     }
     if (h.datastore && h.datastore !== w.datastore) {
-      out.push({ path: `disks[${i}].datastore`, from: h.datastore, to: w.datastore, ...src(`disks[${i}].datastore`),
-        refused: `disk ${i} is on datastore ${h.datastore}; shipshape does not move disks (Storage vMotion): migrate it in vCenter, or set datastore: ${h.datastore}` });
+      out.push({
+        path: `disks[${i}].datastore`,
+        from: h.datastore,
+        to: w.datastore,
+        ...src(`disks[${i}].datastore`),
+        refused: `disk ${i} is on datastore ${h.datastore}; shipshape does not move disks (Storage vMotion): migrate it in vCenter, or set datastore: ${h.datastore}`,
+      });
     }
   });
   for (let i = want.disks.length; i < have.disks.length; i++) {
-    out.push({ path: `disks[${i}]`, from: have.disks[i], to: null,
-      refused: `the VM has a disk ${i} (${have.disks[i]!.sizeGiB} GiB) the manifest does not list; shipshape never removes disks: add it to the manifest or detach it by hand` });
+    out.push({
+      path: `disks[${i}]`,
+      from: have.disks[i],
+      to: null,
+      refused: `the VM has a disk ${i} (${have.disks[i]!.sizeGiB} GiB) the manifest does not list; shipshape never removes disks: add it to the manifest or detach it by hand`,
+    });
   }
   // A new MAC under a running guest changes its identity mid-flight (DHCP reservation, persistent
   // interface names): like CPU and memory, shipshape changes it only with the VM powered off.
-  if (have.mac !== want.mac) out.push({ path: 'mac', from: have.mac, to: want.mac, ...src('network.mac'), ...(running && have.mac ? { needsPowerOff: true } : {}) });
-  if (have.portgroup !== want.portgroup) out.push({ path: 'portgroup', from: have.portgroup, to: want.portgroup, ...src('network.portgroup') });
+  if (have.mac !== want.mac)
+    out.push({
+      path: 'mac',
+      from: have.mac,
+      to: want.mac,
+      ...src('network.mac'),
+      ...(running && have.mac ? { needsPowerOff: true } : {}),
+    });
+  if (have.portgroup !== want.portgroup)
+    out.push({ path: 'portgroup', from: have.portgroup, to: want.portgroup, ...src('network.portgroup') });
   if (have.annotation !== want.annotation) out.push({ path: 'annotation', from: have.annotation, to: want.annotation });
   if (have.power !== want.power) out.push({ path: 'power', from: have.power, to: want.power });
   return out;

@@ -24,7 +24,9 @@ export interface PropertyRequest {
 export const DEFAULT_PAGE_SIZE = 500;
 
 function propSets(reqs: PropertyRequest[]): string {
-  return reqs.map((r) => `<propSet>${text('type', r.type)}${r.paths.map((p) => text('pathSet', p)).join('')}</propSet>`).join('');
+  return reqs
+    .map((r) => `<propSet>${text('type', r.type)}${r.paths.map((p) => text('pathSet', p)).join('')}</propSet>`)
+    .join('');
 }
 
 /** Parses a RetrieveResult (`returnval`) into objects plus the paging token. */
@@ -50,9 +52,16 @@ export function parseRetrieveResult(rv: XNode | undefined): { objects: ObjectCon
  * back, one page at a time. A reader that stops early (break, an error while handling a page)
  * cancels the rest with CancelRetrievePropertiesEx, so vCenter frees the result it holds.
  */
-export async function* retrievePages(c: VimClient, specSet: string, pageSize = DEFAULT_PAGE_SIZE): AsyncGenerator<ObjectContent[]> {
+export async function* retrievePages(
+  c: VimClient,
+  specSet: string,
+  pageSize = DEFAULT_PAGE_SIZE,
+): AsyncGenerator<ObjectContent[]> {
   const pc = (await c.serviceContent()).propertyCollector;
-  const first = await c.call('RetrievePropertiesEx', ref('_this', pc) + `<specSet>${specSet}</specSet><options>${text('maxObjects', pageSize)}</options>`);
+  const first = await c.call(
+    'RetrievePropertiesEx',
+    ref('_this', pc) + `<specSet>${specSet}</specSet><options>${text('maxObjects', pageSize)}</options>`,
+  );
   let page = parseRetrieveResult(child(first, 'returnval'));
   try {
     yield page.objects;
@@ -65,13 +74,19 @@ export async function* retrievePages(c: VimClient, specSet: string, pageSize = D
     if (page.token) {
       const token = page.token;
       // Best effort: a token of a session that is gone is gone with it.
-      await c.call('CancelRetrievePropertiesEx', ref('_this', pc) + text('token', token), { noRelogin: true }).catch(() => undefined);
+      await c
+        .call('CancelRetrievePropertiesEx', ref('_this', pc) + text('token', token), { noRelogin: true })
+        .catch(() => undefined);
     }
   }
 }
 
 /** Every page of a retrieval, concatenated (read again once if the session was renewed mid-way). */
-export async function retrieveAll(c: VimClient, specSet: string, pageSize = DEFAULT_PAGE_SIZE): Promise<ObjectContent[]> {
+export async function retrieveAll(
+  c: VimClient,
+  specSet: string,
+  pageSize = DEFAULT_PAGE_SIZE,
+): Promise<ObjectContent[]> {
   return againAfterRenewal(c, 'a paged read', async () => {
     const all: ObjectContent[] = [];
     for await (const page of retrievePages(c, specSet, pageSize)) for (const o of page) all.push(o);
@@ -102,14 +117,32 @@ async function againAfterRenewal<T>(c: VimClient, what: string, read: () => Prom
  * token belong to the session: when the session expired mid-read and the client logged in again,
  * the read starts over once with a new view.
  */
-export async function retrieveView<T = ObjectContent>(c: VimClient, container: MoRef, reqs: PropertyRequest[], pageSize?: number, onPage?: (page: ObjectContent[]) => T[]): Promise<T[]> {
+export async function retrieveView<T = ObjectContent>(
+  c: VimClient,
+  container: MoRef,
+  reqs: PropertyRequest[],
+  pageSize?: number,
+  onPage?: (page: ObjectContent[]) => T[],
+): Promise<T[]> {
   return againAfterRenewal(c, `a view of ${container.value}`, () => readView(c, container, reqs, pageSize, onPage));
 }
 
-async function readView<T>(c: VimClient, container: MoRef, reqs: PropertyRequest[], pageSize?: number, onPage?: (page: ObjectContent[]) => T[]): Promise<T[]> {
+async function readView<T>(
+  c: VimClient,
+  container: MoRef,
+  reqs: PropertyRequest[],
+  pageSize?: number,
+  onPage?: (page: ObjectContent[]) => T[],
+): Promise<T[]> {
   const sc = await c.serviceContent();
   const types = [...new Set(reqs.map((r) => r.type))];
-  const cv = await c.call('CreateContainerView', ref('_this', sc.viewManager) + ref('container', container) + types.map((t) => text('type', t)).join('') + text('recursive', true));
+  const cv = await c.call(
+    'CreateContainerView',
+    ref('_this', sc.viewManager) +
+      ref('container', container) +
+      types.map((t) => text('type', t)).join('') +
+      text('recursive', true),
+  );
   const view = toRef(child(cv, 'returnval'));
   if (!view) throw new Error('vSphere CreateContainerView returned no view');
   try {
@@ -128,9 +161,16 @@ async function readView<T>(c: VimClient, container: MoRef, reqs: PropertyRequest
  * The given objects in one call. `follow` adds a traversal from each object along a property
  * (e.g. VirtualMachine.network) so related objects' names come back in the same round trip.
  */
-export async function retrieveObjects(c: VimClient, objs: MoRef[], reqs: PropertyRequest[], follow?: { type: string; path: string }): Promise<ObjectContent[]> {
+export async function retrieveObjects(
+  c: VimClient,
+  objs: MoRef[],
+  reqs: PropertyRequest[],
+  follow?: { type: string; path: string },
+): Promise<ObjectContent[]> {
   if (objs.length === 0) return [];
-  const sel = follow ? `<selectSet xsi:type="TraversalSpec">${text('type', follow.type)}${text('path', follow.path)}${text('skip', false)}</selectSet>` : '';
+  const sel = follow
+    ? `<selectSet xsi:type="TraversalSpec">${text('type', follow.type)}${text('path', follow.path)}${text('skip', false)}</selectSet>`
+    : '';
   const objectSets = objs.map((o) => `<objectSet>${ref('obj', o)}${text('skip', false)}${sel}</objectSet>`).join('');
   return retrieveAll(c, propSets(reqs) + objectSets);
 }
@@ -159,7 +199,10 @@ export interface TaskOptions {
 }
 
 export class TaskTimeoutError extends UserError {
-  constructor(message: string, readonly cancelled: boolean) {
+  constructor(
+    message: string,
+    readonly cancelled: boolean,
+  ) {
     super(message);
   }
 }
@@ -181,7 +224,11 @@ export async function waitForTask(c: VimClient, task: MoRef, o: TaskOptions): Pr
     const pct = t?.props.get('info.progress')?.text;
     const progress = pct !== undefined && pct !== '' ? Number(pct) : undefined;
     if (state === 'success') return t!.props.get('info.result');
-    if (state === 'error') throw faultFromTaskError(t!.props.get('info.error')!, `vSphere task ${task.value} (${o.what}) failed`) as VsphereFault;
+    if (state === 'error')
+      throw faultFromTaskError(
+        t!.props.get('info.error')!,
+        `vSphere task ${task.value} (${o.what}) failed`,
+      ) as VsphereFault;
     const now = `${state}/${progress ?? ''}`;
     if (now !== last) {
       last = now;
@@ -196,12 +243,22 @@ export async function waitForTask(c: VimClient, task: MoRef, o: TaskOptions): Pr
   }
 }
 
-async function timedOut(c: VimClient, task: MoRef, o: TaskOptions, state: string, progress: number | undefined, cancelable: boolean): Promise<TaskTimeoutError> {
+async function timedOut(
+  c: VimClient,
+  task: MoRef,
+  o: TaskOptions,
+  state: string,
+  progress: number | undefined,
+  cancelable: boolean,
+): Promise<TaskTimeoutError> {
   const secs = Math.round(o.timeoutMs / 1000);
   const where = `${state}${progress !== undefined ? ` at ${progress}%` : ''}`;
   const raise = 'raise vms.taskTimeoutSeconds if it is just slow';
   if (!cancelable) {
-    return new TaskTimeoutError(`vSphere task ${task.value} (${o.what}) still ${where} after ${secs} s; vCenter cannot cancel this kind of task, so it is still running and may finish: check it in vCenter, then run again (${raise})`, false);
+    return new TaskTimeoutError(
+      `vSphere task ${task.value} (${o.what}) still ${where} after ${secs} s; vCenter cannot cancel this kind of task, so it is still running and may finish: check it in vCenter, then run again (${raise})`,
+      false,
+    );
   }
   try {
     await c.call('CancelTask', ref('_this', task));
@@ -213,17 +270,30 @@ async function timedOut(c: VimClient, task: MoRef, o: TaskOptions, state: string
   for (let i = 0; i < 20; i++) {
     const [t] = await retrieveObjects(c, [task], [{ type: 'Task', paths: TASK_PATHS }]);
     const s = t?.props.get('info.state')?.text;
-    if (s === 'success') return new TaskTimeoutError(`vSphere task ${task.value} (${o.what}) finished just as its ${secs} s ran out; run again to pick up its result`, false);
+    if (s === 'success')
+      return new TaskTimeoutError(
+        `vSphere task ${task.value} (${o.what}) finished just as its ${secs} s ran out; run again to pick up its result`,
+        false,
+      );
     if (s === 'error') {
       const f = faultFromTaskError(t!.props.get('info.error')!, '');
       if (f.fault === 'RequestCanceled') {
-        return new TaskTimeoutError(`vSphere task ${task.value} (${o.what}) was ${where} after ${secs} s; shipshape cancelled it and vCenter rolled it back, so nothing of it is left (${raise})`, true);
+        return new TaskTimeoutError(
+          `vSphere task ${task.value} (${o.what}) was ${where} after ${secs} s; shipshape cancelled it and vCenter rolled it back, so nothing of it is left (${raise})`,
+          true,
+        );
       }
-      return new TaskTimeoutError(`vSphere task ${task.value} (${o.what}) failed after ${secs} s: ${f.message.replace(/^: /, '')}`, false);
+      return new TaskTimeoutError(
+        `vSphere task ${task.value} (${o.what}) failed after ${secs} s: ${f.message.replace(/^: /, '')}`,
+        false,
+      );
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  return new TaskTimeoutError(`vSphere task ${task.value} (${o.what}) was ${where} after ${secs} s; shipshape asked vCenter to cancel it, but it has not stopped yet: check it in vCenter before running again (${raise})`, false);
+  return new TaskTimeoutError(
+    `vSphere task ${task.value} (${o.what}) was ${where} after ${secs} s; shipshape asked vCenter to cancel it, but it has not stopped yet: check it in vCenter before running again (${raise})`,
+    false,
+  );
 }
 
 /** Starts a `*_Task` method and waits for it. */

@@ -15,14 +15,24 @@ export class Placement {
   private folderRef: Promise<MoRef> | undefined;
   private readonly cache = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly c: VimClient, private readonly v: VsphereConfig) {}
+  constructor(
+    private readonly c: VimClient,
+    private readonly v: VsphereConfig,
+  ) {}
 
   get folderPath(): string {
     return this.v.folder ? `${this.v.datacenter}/vm/${this.v.folder}` : `${this.v.datacenter}/vm`;
   }
 
   private once<T>(key: string, f: () => Promise<T>): Promise<T> {
-    if (!this.cache.has(key)) this.cache.set(key, f().catch((e) => { this.cache.delete(key); throw e; }));
+    if (!this.cache.has(key))
+      this.cache.set(
+        key,
+        f().catch((e) => {
+          this.cache.delete(key);
+          throw e;
+        }),
+      );
     return this.cache.get(key) as Promise<T>;
   }
 
@@ -33,7 +43,10 @@ export class Placement {
 
   /** The configured VM folder, created (with its parents) when missing. */
   folder(): Promise<MoRef> {
-    this.folderRef ??= this.ensureFolder().catch((e) => { this.folderRef = undefined; throw e; });
+    this.folderRef ??= this.ensureFolder().catch((e) => {
+      this.folderRef = undefined;
+      throw e;
+    });
     return this.folderRef;
   }
 
@@ -45,7 +58,9 @@ export class Placement {
       let next = await findByInventoryPath(this.c, path);
       if (!next) {
         try {
-          next = toRef(child(await this.c.call('CreateFolder', ref('_this', parent) + text('name', part)), 'returnval'));
+          next = toRef(
+            child(await this.c.call('CreateFolder', ref('_this', parent) + text('name', part)), 'returnval'),
+          );
         } catch (e) {
           if (!(e instanceof DuplicateNameError)) throw e; // created concurrently: look it up again
           next = await findByInventoryPath(this.c, path);
@@ -59,29 +74,57 @@ export class Placement {
 
   pool(): Promise<MoRef> {
     const p = `${this.v.datacenter}/host/${this.v.cluster}/Resources${this.v.resourcePool ? `/${this.v.resourcePool}` : ''}`;
-    return this.once('pool', () => requirePath(this.c, p, 'resource pool', this.v.resourcePool ? 'vsphere.resourcePool' : 'vsphere.cluster'));
+    return this.once('pool', () =>
+      requirePath(this.c, p, 'resource pool', this.v.resourcePool ? 'vsphere.resourcePool' : 'vsphere.cluster'),
+    );
   }
 
   datastore(name: string): Promise<MoRef> {
-    return this.once(`ds:${name}`, () => requirePath(this.c, `${this.v.datacenter}/datastore/${name}`, 'datastore', 'vsphere.datastore or the disk\'s datastore'));
+    return this.once(`ds:${name}`, () =>
+      requirePath(
+        this.c,
+        `${this.v.datacenter}/datastore/${name}`,
+        'datastore',
+        "vsphere.datastore or the disk's datastore",
+      ),
+    );
   }
 
   /** Template per OS; a value with `/` is a path below the datacenter's vm folder. */
   template(os: string): Promise<MoRef> {
     const name = this.v.templates[os];
-    if (!name) return Promise.reject(new UserError(`no vSphere template for OS "${os}": add vsphere.templates.${os} to shipshape.yaml`));
-    return this.once(`tpl:${os}`, () => requirePath(this.c, `${this.v.datacenter}/vm/${name}`, 'template', `vsphere.templates.${os}`));
+    if (!name)
+      return Promise.reject(
+        new UserError(`no vSphere template for OS "${os}": add vsphere.templates.${os} to shipshape.yaml`),
+      );
+    return this.once(`tpl:${os}`, () =>
+      requirePath(this.c, `${this.v.datacenter}/vm/${name}`, 'template', `vsphere.templates.${os}`),
+    );
   }
 
   network(name: string): Promise<NetworkTarget> {
     return this.once(`net:${name}`, async () => {
-      const r = await requirePath(this.c, `${this.v.datacenter}/network/${name}`, 'port group', 'vsphere.portgroup or network.portgroup');
+      const r = await requirePath(
+        this.c,
+        `${this.v.datacenter}/network/${name}`,
+        'port group',
+        'vsphere.portgroup or network.portgroup',
+      );
       if (r.type !== 'DistributedVirtualPortgroup') return { kind: 'network', name, ref: r } as NetworkTarget;
-      const [pg] = await retrieveObjects(this.c, [r], [{ type: 'DistributedVirtualPortgroup', paths: ['key', 'config.distributedVirtualSwitch'] }]);
+      const [pg] = await retrieveObjects(
+        this.c,
+        [r],
+        [{ type: 'DistributedVirtualPortgroup', paths: ['key', 'config.distributedVirtualSwitch'] }],
+      );
       const dvs = toRef(pg?.props.get('config.distributedVirtualSwitch'));
       if (!dvs) throw new Error(`vSphere port group ${name} has no distributed switch`);
       const [sw] = await retrieveObjects(this.c, [dvs], [{ type: dvs.type, paths: ['uuid'] }]);
-      return { kind: 'dvpg', name, key: pg!.props.get('key')?.text ?? r.value, switchUuid: sw?.props.get('uuid')?.text ?? '' } as NetworkTarget;
+      return {
+        kind: 'dvpg',
+        name,
+        key: pg!.props.get('key')?.text ?? r.value,
+        switchUuid: sw?.props.get('uuid')?.text ?? '',
+      } as NetworkTarget;
     });
   }
 }

@@ -7,7 +7,19 @@
  * carrying our marker for that system. close: Logout.
  */
 import path from 'node:path';
-import { UserError, type BootMedia, type Capabilities, type CreateIntent, type FieldChange, type IdentityFields, type ObservedResource, type Observation, type Provider, type ProviderContext, type Resolved } from '../../engine/contract';
+import {
+  UserError,
+  type BootMedia,
+  type Capabilities,
+  type CreateIntent,
+  type FieldChange,
+  type IdentityFields,
+  type ObservedResource,
+  type Observation,
+  type Provider,
+  type ProviderContext,
+  type Resolved,
+} from '../../engine/contract';
 import type { SecretRef } from '../../manifest/site';
 import type { VsphereConfig } from './config';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
@@ -21,7 +33,21 @@ import { retire } from './retire';
 import { FileNotFoundError, ManagedObjectNotFoundError, VsphereFault } from './soap/faults';
 import { child, ref, toRef, type MoRef } from './soap/xml';
 import { cloneBody, extraConfig, reconfigSpec, wantFor } from './specs';
-import { HEAVY_PATHS, LIGHT_PATHS, MARKER_OWNER, MARKER_SEAL, MARKER_SYSTEM, markerEntries, markerOf, NETWORK_REQUESTS, networkNamesOf, OWNER_VALUE, parseVm, type Marker, type VmInfo } from './vm';
+import {
+  HEAVY_PATHS,
+  LIGHT_PATHS,
+  MARKER_OWNER,
+  MARKER_SEAL,
+  MARKER_SYSTEM,
+  markerEntries,
+  markerOf,
+  NETWORK_REQUESTS,
+  networkNamesOf,
+  OWNER_VALUE,
+  parseVm,
+  type Marker,
+  type VmInfo,
+} from './vm';
 import { markerVerified, siteSealer, type Sealer } from '../../ownership';
 
 export interface VsphereProviderOptions {
@@ -81,7 +107,10 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
 
   /** Boot media for the installation step, on this provider's session (datastore.ts). */
   bootMedia(): BootMedia {
-    return vsphereBootMedia((ctx) => this.connect(ctx), (v) => this.taskMs(v));
+    return vsphereBootMedia(
+      (ctx) => this.connect(ctx),
+      (v) => this.taskMs(v),
+    );
   }
 
   private async connect(ctx: ProviderContext): Promise<{ c: VimClient; p: Placement; v: VsphereConfig }> {
@@ -90,8 +119,14 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       const [username, password] = await Promise.all([this.o.secret(v.username), this.o.secret(v.password)]);
       const caFile = v.tls.caFile ? path.resolve(ctx.site.root, v.tls.caFile) : undefined;
       this.client = new VimClient({
-        url: v.url, username, password, tls: { ...v.tls, ...(caFile ? { caFile } : {}) }, tlsBase: ctx.site.root, log: ctx.log,
-        ...(ctx.signal ? { signal: ctx.signal } : {}), ...(this.o.requestTimeoutMs ? { timeoutMs: this.o.requestTimeoutMs } : {}),
+        url: v.url,
+        username,
+        password,
+        tls: { ...v.tls, ...(caFile ? { caFile } : {}) },
+        tlsBase: ctx.site.root,
+        log: ctx.log,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+        ...(this.o.requestTimeoutMs ? { timeoutMs: this.o.requestTimeoutMs } : {}),
       });
       this.place = new Placement(this.client, v);
     }
@@ -102,7 +137,14 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   /** The VM's marker when it is ours: it names a system and, on a site with `ownership:`, carries this site's seal for this VM. */
   private ours(vm: Pick<VmInfo, 'extraConfig' | 'ref'>): Marker | undefined {
     const m = markerOf(vm);
-    return m && markerVerified(this.sealer, { kind: 'vm', system: m.system, resourceId: vm.ref.value }, vm.extraConfig.get(MARKER_SEAL)) ? m : undefined;
+    return m &&
+      markerVerified(
+        this.sealer,
+        { kind: 'vm', system: m.system, resourceId: vm.ref.value },
+        vm.extraConfig.get(MARKER_SEAL),
+      )
+      ? m
+      : undefined;
   }
 
   /** The marker entries for `system` on the VM `vm` (with the seal, which needs the VM's id: never in a clone spec). */
@@ -118,7 +160,8 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
    */
   async sealMarkers(ctx: ProviderContext, systems: Set<string>): Promise<{ sealed: string[]; skipped: string[] }> {
     const { c, p, v } = await this.connect(ctx);
-    if (!this.sealer) throw new UserError('shipshape.yaml has no ownership: section (siteId, key); there is nothing to seal with');
+    if (!this.sealer)
+      throw new UserError('shipshape.yaml has no ownership: section (siteId, key); there is nothing to seal with');
     const vms = await this.listFolder(c, p);
     const claims = new Map<string, VmInfo[]>();
     for (const vm of vms) {
@@ -129,13 +172,18 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     const skipped: string[] = [];
     for (const [system, list] of claims) {
       if (list.length > 1) {
-        skipped.push(`${system}: ${list.length} VMs claim it (${list.map((x) => `${x.name}/${x.ref.value}`).join(', ')}); remove the extra markers by hand, then seal again`);
+        skipped.push(
+          `${system}: ${list.length} VMs claim it (${list.map((x) => `${x.name}/${x.ref.value}`).join(', ')}); remove the extra markers by hand, then seal again`,
+        );
         continue;
       }
       const vm = list[0]!;
       if (this.ours(vm)) continue;
       const seal = this.sealer.seal({ kind: 'vm', system, resourceId: vm.ref.value });
-      await runTask(c, 'ReconfigVM_Task', ref('_this', vm.ref) + `<spec>${extraConfig([[MARKER_SEAL, seal]])}</spec>`, { timeoutMs: this.taskMs(v), what: `seal the marker of ${vm.name}` });
+      await runTask(c, 'ReconfigVM_Task', ref('_this', vm.ref) + `<spec>${extraConfig([[MARKER_SEAL, seal]])}</spec>`, {
+        timeoutMs: this.taskMs(v),
+        what: `seal the marker of ${vm.name}`,
+      });
       sealed.push(`vm ${system}: ${vm.name} (${vm.ref.value})`);
     }
     return { sealed, skipped };
@@ -146,8 +194,13 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   }
 
   /** A task's state and progress as apply progress lines (`clone task-12 running 40%`). */
-  private progress(ctx: ProviderContext, system: string, label: string): (p: { state: string; progress?: number }) => void {
-    return (p) => ctx.progress?.(system, 'vm', `${label} ${p.state}${p.progress !== undefined ? ` ${p.progress}%` : ''}`);
+  private progress(
+    ctx: ProviderContext,
+    system: string,
+    label: string,
+  ): (p: { state: string; progress?: number }) => void {
+    return (p) =>
+      ctx.progress?.(system, 'vm', `${label} ${p.state}${p.progress !== undefined ? ` ${p.progress}%` : ''}`);
   }
 
   /** Light read of every VM in the folder (templates left out). */
@@ -155,12 +208,17 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     const folder = await p.findFolder();
     if (!folder) return [];
     // Each page becomes VmInfo at once: the raw XML of a page is garbage before the next arrives.
-    return retrieveView(c, folder, [{ type: 'VirtualMachine', paths: LIGHT_PATHS }], this.o.pageSize, (page) => page.map((o) => parseVm(o, new Map())).filter((vm) => !vm.isTemplate));
+    return retrieveView(c, folder, [{ type: 'VirtualMachine', paths: LIGHT_PATHS }], this.o.pageSize, (page) =>
+      page.map((o) => parseVm(o, new Map())).filter((vm) => !vm.isTemplate),
+    );
   }
 
   /** Light + device read of some VMs in one round trip (plus pages); network names ride along. */
   private async readVms(c: VimClient, refs: MoRef[], paths: string[]): Promise<Map<string, VmInfo>> {
-    const objs = await retrieveObjects(c, refs, [{ type: 'VirtualMachine', paths }, ...NETWORK_REQUESTS], { type: 'VirtualMachine', path: 'network' });
+    const objs = await retrieveObjects(c, refs, [{ type: 'VirtualMachine', paths }, ...NETWORK_REQUESTS], {
+      type: 'VirtualMachine',
+      path: 'network',
+    });
     const names = networkNamesOf(objs);
     return new Map(objs.filter((o) => o.obj.type === 'VirtualMachine').map((o) => [o.obj.value, parseVm(o, names)]));
   }
@@ -177,7 +235,14 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     const iso = vm.devices?.cdroms[0]?.iso;
     if (iso) handle.cdromIso = iso;
     // A marker without this site's seal is someone's claim, not ours: reported, never touched.
-    return { kind: 'vm', system: marker?.system ?? vm.name, id: vm.ref.value, owned: this.ours(vm) !== undefined, fields: observedFields(vm), handle };
+    return {
+      kind: 'vm',
+      system: marker?.system ?? vm.name,
+      id: vm.ref.value,
+      owned: this.ours(vm) !== undefined,
+      fields: observedFields(vm),
+      handle,
+    };
   }
 
   async observe(ctx: ProviderContext): Promise<Observation<VmFields, VmHandle>> {
@@ -193,7 +258,11 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     const page = this.o.pageSize ?? DEFAULT_PAGE_SIZE;
     for (let i = 0; i < owned.length; i += page) {
       const chunk = owned.slice(i, i + page);
-      const heavy = await this.readVms(c, chunk.map((vm) => vm.ref), HEAVY_PATHS);
+      const heavy = await this.readVms(
+        c,
+        chunk.map((vm) => vm.ref),
+        HEAVY_PATHS,
+      );
       for (const vm of chunk) {
         const devices = heavy.get(vm.ref.value)?.devices;
         resources.set(vm.ref.value, this.toResource(devices ? { ...vm, devices } : vm));
@@ -207,7 +276,13 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     };
   }
 
-  async create(system: DesiredSystem, desired: VmFields, resolved: Resolved, ctx: ProviderContext, intent?: CreateIntent): Promise<VmResource> {
+  async create(
+    system: DesiredSystem,
+    desired: VmFields,
+    resolved: Resolved,
+    ctx: ProviderContext,
+    intent?: CreateIntent,
+  ): Promise<VmResource> {
     try {
       return await this.createOnce(system, desired, resolved, ctx, intent);
     } catch (e) {
@@ -218,53 +293,113 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     }
   }
 
-  private async createOnce(system: DesiredSystem, desired: VmFields, resolved: Resolved, ctx: ProviderContext, intent?: CreateIntent): Promise<VmResource> {
+  private async createOnce(
+    system: DesiredSystem,
+    desired: VmFields,
+    resolved: Resolved,
+    ctx: ProviderContext,
+    intent?: CreateIntent,
+  ): Promise<VmResource> {
     const { c, p, v } = await this.connect(ctx);
-    const found = (this.seen ?? (await this.listFolder(c, p))).filter((vm) => vm.name === system.name || markerOf(vm)?.system === system.name);
+    const found = (this.seen ?? (await this.listFolder(c, p))).filter(
+      (vm) => vm.name === system.name || markerOf(vm)?.system === system.name,
+    );
     const mine = found.filter((vm) => this.ours(vm)?.system === system.name);
     if (mine.length > 1) {
-      throw new UserError(`system ${system.name}: ${mine.length} VMs in ${p.folderPath} carry its marker (${mine.map((m) => `${m.name}/${m.ref.value}`).join(', ')}); remove all but one by hand, then apply again`);
+      throw new UserError(
+        `system ${system.name}: ${mine.length} VMs in ${p.folderPath} carry its marker (${mine.map((m) => `${m.name}/${m.ref.value}`).join(', ')}); remove all but one by hand, then apply again`,
+      );
     }
     if (mine.length === 1) {
-      ctx.log.info({ system: system.name, vm: mine[0]!.ref.value }, 'vsphere: VM already exists (earlier run); converging instead of cloning');
+      ctx.log.info(
+        { system: system.name, vm: mine[0]!.ref.value },
+        'vsphere: VM already exists (earlier run); converging instead of cloning',
+      );
       return this.finishCreate(mine[0]!.ref, system, desired, resolved, ctx);
     }
     // What an interrupted create of this system noted in the engine's journal: its clone task and VM.
     const entry = intent?.interrupted?.detail;
     const sameName = found.filter((vm) => vm.name === system.name);
     if (sameName.length) {
-      const ours = entry && sameName.length === 1 && (sameName[0]!.ref.value === entry.vm || (entry.task && (await this.taskResult(c, entry.task, v))?.value === sameName[0]!.ref.value));
+      const ours =
+        entry &&
+        sameName.length === 1 &&
+        (sameName[0]!.ref.value === entry.vm ||
+          (entry.task && (await this.taskResult(c, entry.task, v))?.value === sameName[0]!.ref.value));
       if (ours) {
-        ctx.log.info({ system: system.name, vm: sameName[0]!.ref.value }, 'vsphere: found the clone an interrupted run started; marking and converging it');
+        ctx.log.info(
+          { system: system.name, vm: sameName[0]!.ref.value },
+          'vsphere: found the clone an interrupted run started; marking and converging it',
+        );
         return this.finishCreate(sameName[0]!.ref, system, desired, resolved, ctx);
       }
-      const interrupted = entry ? ` An interrupted create of this system (journal ${intent!.path}) may have made it, but the journal cannot prove it.` : '';
-      throw new UserError(`system ${system.name}: a VM named ${system.name} already exists in ${p.folderPath} (${sameName.map((s) => s.ref.value).join(', ')}) without shipshape's marker; shipshape neither adopts nor overwrites it.${interrupted} Rename or remove it, or adopt it by setting extraConfig ${MARKER_OWNER}=${OWNER_VALUE} and ${MARKER_SYSTEM}=${system.name}`);
+      const interrupted = entry
+        ? ` An interrupted create of this system (journal ${intent!.path}) may have made it, but the journal cannot prove it.`
+        : '';
+      throw new UserError(
+        `system ${system.name}: a VM named ${system.name} already exists in ${p.folderPath} (${sameName.map((s) => s.ref.value).join(', ')}) without shipshape's marker; shipshape neither adopts nor overwrites it.${interrupted} Rename or remove it, or adopt it by setting extraConfig ${MARKER_OWNER}=${OWNER_VALUE} and ${MARKER_SYSTEM}=${system.name}`,
+      );
     }
     if (entry?.task || entry?.vm) {
       const made = entry.vm ? { type: 'VirtualMachine', value: entry.vm } : await this.taskResult(c, entry.task!, v);
       const still = made && (await this.exists(c, made));
       if (still) {
-        throw new UserError(`system ${system.name}: an interrupted create (journal ${intent!.path}) made VM ${made.value}, which is no longer named ${system.name} in ${p.folderPath}: it was moved or renamed. Find it in vCenter and delete it, or move it back and name it ${system.name}; then apply again`);
+        throw new UserError(
+          `system ${system.name}: an interrupted create (journal ${intent!.path}) made VM ${made.value}, which is no longer named ${system.name} in ${p.folderPath}: it was moved or renamed. Find it in vCenter and delete it, or move it back and name it ${system.name}; then apply again`,
+        );
       }
       // The journal points at nothing (the clone failed, or its VM was destroyed since): clone anew.
-      if (made) ctx.log.warn({ system: system.name, vm: made.value }, `vsphere: an interrupted create of ${system.name} made ${made.value}, which no longer exists; cloning anew`);
+      if (made)
+        ctx.log.warn(
+          { system: system.name, vm: made.value },
+          `vsphere: an interrupted create of ${system.name} made ${made.value}, which no longer exists; cloning anew`,
+        );
     }
-    const [template, folder, pool, datastore] = await Promise.all([p.template(desired.os), p.folder(), p.pool(), p.datastore(desired.disks[0]?.datastore ?? v.datastore)]);
+    const [template, folder, pool, datastore] = await Promise.all([
+      p.template(desired.os),
+      p.folder(),
+      p.pool(),
+      p.datastore(desired.disks[0]?.datastore ?? v.datastore),
+    ]);
     const marker = markerEntries(system.name, system.os, ctx.commit);
-    const body = cloneBody({ template, folder, name: system.name, datastore, pool, annotation: desired.annotation, cpu: desired.cpu, memoryMiB: desired.memoryMiB, extraConfig: this.o.markInCloneSpec === false ? [] : marker });
+    const body = cloneBody({
+      template,
+      folder,
+      name: system.name,
+      datastore,
+      pool,
+      annotation: desired.annotation,
+      cpu: desired.cpu,
+      memoryMiB: desired.memoryMiB,
+      extraConfig: this.o.markInCloneSpec === false ? [] : marker,
+    });
     const task = toRef(child(await c.call('CloneVM_Task', body), 'returnval'));
     if (!task) throw new Error('vSphere CloneVM_Task returned no task');
     intent?.note({ task: task.value });
     await this.o.afterCloneStarted?.(task);
     const onProgress = this.progress(ctx, system.name, `clone ${task.value}`);
-    const vm = toRef(await this.cloneOutcome(system, waitForTask(c, task, { timeoutMs: this.taskMs(v), what: `clone ${system.name} from template ${v.templates[desired.os]}`, onProgress })));
+    const vm = toRef(
+      await this.cloneOutcome(
+        system,
+        waitForTask(c, task, {
+          timeoutMs: this.taskMs(v),
+          what: `clone ${system.name} from template ${v.templates[desired.os]}`,
+          onProgress,
+        }),
+      ),
+    );
     if (!vm) throw new Error(`vSphere clone task ${task.value} returned no VM`);
     intent?.note({ vm: vm.value });
     return this.finishCreate(vm, system, desired, resolved, ctx);
   }
 
-  private async finishCreate(vm: MoRef, system: DesiredSystem, desired: VmFields, resolved: Resolved, ctx: ProviderContext): Promise<VmResource> {
+  private async finishCreate(
+    vm: MoRef,
+    system: DesiredSystem,
+    desired: VmFields,
+    resolved: Resolved,
+    ctx: ProviderContext,
+  ): Promise<VmResource> {
     const iso = typeof resolved.installIso === 'string' ? resolved.installIso : undefined;
     const got = await this.converge(vm, system, desired, ctx, { allowPowerOff: false, ...(iso ? { iso } : {}) });
     this.remember(got);
@@ -306,9 +441,17 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
    * by this system's marker), marked as this system's so the next plan shows it (an update for
    * what the create did not finish, or a delete for a retired system). Undefined: it made none.
    */
-  async adoptCreated(system: DesiredSystem, detail: Record<string, string>, ctx: ProviderContext): Promise<VmResource | undefined> {
+  async adoptCreated(
+    system: DesiredSystem,
+    detail: Record<string, string>,
+    ctx: ProviderContext,
+  ): Promise<VmResource | undefined> {
     const { c, p, v } = await this.connect(ctx);
-    let made: MoRef | undefined = detail.vm ? { type: 'VirtualMachine', value: detail.vm } : detail.task ? await this.taskResult(c, detail.task, v) : undefined;
+    let made: MoRef | undefined = detail.vm
+      ? { type: 'VirtualMachine', value: detail.vm }
+      : detail.task
+        ? await this.taskResult(c, detail.task, v)
+        : undefined;
     if (!made) {
       const vms = await this.listFolder(c, p);
       // Only a marker sealed by this site counts here: a hand-written one must not make someone's VM ours.
@@ -316,17 +459,29 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       const unmarked = vms.filter((vm) => vm.name === system.name && !markerOf(vm));
       if (!made && unmarked.length) {
         // Killed before the clone task was noted: that VM may be the clone, or someone else's.
-        throw new UserError(`system ${system.name}: a VM named ${system.name} (${unmarked.map((u) => u.ref.value).join(', ')}) is in ${p.folderPath} without shipshape's marker; an interrupted create of this system may have made it, but the journal cannot prove it. If it is the clone, adopt it by setting extraConfig ${MARKER_OWNER}=${OWNER_VALUE} and ${MARKER_SYSTEM}=${system.name}; otherwise rename or remove it`);
+        throw new UserError(
+          `system ${system.name}: a VM named ${system.name} (${unmarked.map((u) => u.ref.value).join(', ')}) is in ${p.folderPath} without shipshape's marker; an interrupted create of this system may have made it, but the journal cannot prove it. If it is the clone, adopt it by setting extraConfig ${MARKER_OWNER}=${OWNER_VALUE} and ${MARKER_SYSTEM}=${system.name}; otherwise rename or remove it`,
+        );
       }
     }
     if (!made || !(await this.exists(c, made))) return undefined;
     let vm = await this.readVm(c, made);
     const m = markerOf(vm);
-    if (m && m.system !== system.name) throw new UserError(`system ${system.name}: the VM its interrupted create made (${made.value}) carries the marker of system ${m.system}; check it in vCenter`);
+    if (m && m.system !== system.name)
+      throw new UserError(
+        `system ${system.name}: the VM its interrupted create made (${made.value}) carries the marker of system ${m.system}; check it in vCenter`,
+      );
     if (!m || !this.ours(vm)) {
       // The journal (or this site's seal) vouches for this VM: mark and seal it.
-      const spec = reconfigSpec(vm.devices, { growDisks: [], addDisks: [], extraConfig: this.markerFor(system, vm.ref, ctx.commit) });
-      await runTask(c, 'ReconfigVM_Task', ref('_this', vm.ref) + spec, { timeoutMs: this.taskMs(v), what: `mark ${system.name} (${vm.ref.value})` });
+      const spec = reconfigSpec(vm.devices, {
+        growDisks: [],
+        addDisks: [],
+        extraConfig: this.markerFor(system, vm.ref, ctx.commit),
+      });
+      await runTask(c, 'ReconfigVM_Task', ref('_this', vm.ref) + spec, {
+        timeoutMs: this.taskMs(v),
+        what: `mark ${system.name} (${vm.ref.value})`,
+      });
       vm = await this.readVm(c, vm.ref);
     }
     this.remember(vm);
@@ -336,7 +491,13 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   /** The VM a clone task produced; undefined when the task failed or vCenter no longer knows it. */
   private async taskResult(c: VimClient, task: string, v: VsphereConfig): Promise<MoRef | undefined> {
     try {
-      return toRef(await waitForTask(c, { type: 'Task', value: task }, { timeoutMs: this.taskMs(v), what: 'clone from an interrupted run' }));
+      return toRef(
+        await waitForTask(
+          c,
+          { type: 'Task', value: task },
+          { timeoutMs: this.taskMs(v), what: 'clone from an interrupted run' },
+        ),
+      );
     } catch (e) {
       if (e instanceof VsphereFault) return undefined; // failed, or vCenter forgot the task: it made no VM
       throw e; // timeouts and transport errors: stop, do not guess
@@ -344,44 +505,77 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   }
 
   /** Re-read, reconfigure what differs, repeat until it matches (vcsim drops CPU/memory from clone specs), then power on. */
-  private async converge(vmRef: MoRef, system: DesiredSystem, desired: VmFields, ctx: ProviderContext, o: { allowPowerOff: boolean; iso?: string }): Promise<VmInfo> {
+  private async converge(
+    vmRef: MoRef,
+    system: DesiredSystem,
+    desired: VmFields,
+    ctx: ProviderContext,
+    o: { allowPowerOff: boolean; iso?: string },
+  ): Promise<VmInfo> {
     const { c, p, v } = await this.connect(ctx);
     const what = `${system.name} (${vmRef.value})`;
     let vm = await this.readVm(c, vmRef);
     let isoDone = !o.iso || vm.devices?.cdroms[0]?.iso === o.iso;
     for (let round = 1; ; round++) {
-      const changes = diffVm(system, desired, observedFields(vm)).filter((ch) => ch.path !== 'power' && ch.path !== 'os');
+      const changes = diffVm(system, desired, observedFields(vm)).filter(
+        (ch) => ch.path !== 'power' && ch.path !== 'os',
+      );
       const refused = changes.filter((ch) => ch.refused);
       if (refused.length) throw new UserError(`system ${system.name}: ${refused.map((r) => r.refused).join('; ')}`);
       const m = markerOf(vm);
       if (m?.os && m.os !== desired.os) {
-        throw new UserError(`system ${system.name}: VM ${vmRef.value} was cloned for OS ${m.os}, the manifest wants ${desired.os}; that takes a new VM (a replace), not a reconfiguration. If the old VM was kept (vmOnDelete: poweroff-keep), rename it or remove its ${MARKER_SYSTEM} extraConfig, then apply again`);
+        throw new UserError(
+          `system ${system.name}: VM ${vmRef.value} was cloned for OS ${m.os}, the manifest wants ${desired.os}; that takes a new VM (a replace), not a reconfiguration. If the old VM was kept (vmOnDelete: poweroff-keep), rename it or remove its ${MARKER_SYSTEM} extraConfig, then apply again`,
+        );
       }
       const needMarker = m?.system !== system.name || m.os !== desired.os || this.ours(vm) === undefined;
       if (!changes.length && !needMarker && isoDone) break;
-      if (round > MAX_CONVERGE) throw new Error(`vSphere VM ${what} did not converge after ${MAX_CONVERGE} reconfigurations; still differs in ${changes.map((ch) => ch.path).join(', ')}`);
+      if (round > MAX_CONVERGE)
+        throw new Error(
+          `vSphere VM ${what} did not converge after ${MAX_CONVERGE} reconfigurations; still differs in ${changes.map((ch) => ch.path).join(', ')}`,
+        );
       const hw = changes.filter((ch) => ch.path === 'cpu' || ch.path === 'memoryMiB' || ch.path === 'mac');
       if (hw.length && vm.powerState !== 'poweredOff') {
         if (!o.allowPowerOff) {
           const src = system.sources['lifecycle.powerPolicy'];
           const now = src ? ` (${system.lifecycle.powerPolicy} at ${formatSource(src)})` : '';
-          throw new UserError(`system ${system.name}: changing ${hw.map((h) => `${h.path} ${h.from}→${h.to}`).join(', ')} needs the VM powered off; set lifecycle.powerPolicy: allow-poweroff in ${system.file} or its profile${now} to let apply do it, or power it off yourself and apply again`);
+          throw new UserError(
+            `system ${system.name}: changing ${hw.map((h) => `${h.path} ${h.from}→${h.to}`).join(', ')} needs the VM powered off; set lifecycle.powerPolicy: allow-poweroff in ${system.file} or its profile${now} to let apply do it, or power it off yourself and apply again`,
+          );
         }
-        ctx.log.info({ system: system.name, fields: hw.map((h) => h.path) }, 'vsphere: powering off for a CPU/memory/MAC change (powerPolicy allow-poweroff)');
-        await powerOff(c, vmRef, { guestTimeoutMs: this.o.guestShutdownTimeoutMs ?? 120_000, taskTimeoutMs: this.taskMs(v), what });
+        ctx.log.info(
+          { system: system.name, fields: hw.map((h) => h.path) },
+          'vsphere: powering off for a CPU/memory/MAC change (powerPolicy allow-poweroff)',
+        );
+        await powerOff(c, vmRef, {
+          guestTimeoutMs: this.o.guestShutdownTimeoutMs ?? 120_000,
+          taskTimeoutMs: this.taskMs(v),
+          what,
+        });
       }
-      const marker = needMarker || changes.length ? this.markerFor(system, vmRef, ctx.commit).filter(([k, val]) => vm.extraConfig.get(k) !== val) : [];
+      const marker =
+        needMarker || changes.length
+          ? this.markerFor(system, vmRef, ctx.commit).filter(([k, val]) => vm.extraConfig.get(k) !== val)
+          : [];
       const want = await wantFor(changes, desired, p, marker, isoDone ? undefined : o.iso);
       isoDone = true;
       const spec = reconfigSpec(vm.devices, want);
       try {
-        if (spec) await runTask(c, 'ReconfigVM_Task', ref('_this', vmRef) + spec, { timeoutMs: this.taskMs(v), what: `reconfigure ${what}`, onProgress: this.progress(ctx, system.name, 'reconfigure') });
+        if (spec)
+          await runTask(c, 'ReconfigVM_Task', ref('_this', vmRef) + spec, {
+            timeoutMs: this.taskMs(v),
+            what: `reconfigure ${what}`,
+            onProgress: this.progress(ctx, system.name, 'reconfigure'),
+          });
       } catch (e) {
         // Disk edits send each disk's backing back as read. A FileNotFound for one of its files means
         // the device list we read is stale (see README: concurrent clones and disk paths): read it
         // again and redo the round; a disk that is really gone fails the same way at MAX_CONVERGE.
         if (!(e instanceof FileNotFoundError) || round >= MAX_CONVERGE) throw e;
-        ctx.log.warn({ system: system.name, vm: vmRef.value }, `vsphere: reconfigure of ${what} named a disk file that is not there (${e.message}); reading the VM again`);
+        ctx.log.warn(
+          { system: system.name, vm: vmRef.value },
+          `vsphere: reconfigure of ${what} named a disk file that is not there (${e.message}); reading the VM again`,
+        );
         isoDone = !o.iso || vm.devices?.cdroms[0]?.iso === o.iso;
       }
       vm = await this.readVm(c, vmRef);
@@ -393,17 +587,31 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     return vm;
   }
 
-  async update(system: DesiredSystem, desired: VmFields, observed: VmResource, changes: FieldChange[], _resolved: Resolved, ctx: ProviderContext): Promise<VmResource> {
-    if (!observed.owned) throw new UserError(`system ${system.name}: VM ${observed.id} does not carry shipshape's marker; not changing it`);
+  async update(
+    system: DesiredSystem,
+    desired: VmFields,
+    observed: VmResource,
+    changes: FieldChange[],
+    _resolved: Resolved,
+    ctx: ProviderContext,
+  ): Promise<VmResource> {
+    if (!observed.owned)
+      throw new UserError(
+        `system ${system.name}: VM ${observed.id} does not carry shipshape's marker; not changing it`,
+      );
     const refused = changes.filter((ch) => ch.refused);
     if (refused.length) throw new UserError(`system ${system.name}: ${refused.map((r) => r.refused).join('; ')}`);
     const h = observed.handle!;
-    return this.toResource(await this.converge(h.ref, system, desired, ctx, { allowPowerOff: system.lifecycle.powerPolicy === 'allow-poweroff' }));
+    return this.toResource(
+      await this.converge(h.ref, system, desired, ctx, {
+        allowPowerOff: system.lifecycle.powerPolicy === 'allow-poweroff',
+      }),
+    );
   }
 
   async delete(system: DesiredSystem, observed: VmResource, ctx: ProviderContext): Promise<void> {
     const { c, v } = await this.connect(ctx);
-    const vmRef = (observed.handle)?.ref ?? { type: 'VirtualMachine', value: observed.id };
+    const vmRef = observed.handle?.ref ?? { type: 'VirtualMachine', value: observed.id };
     let vm: VmInfo;
     try {
       vm = (await this.readVms(c, [vmRef], LIGHT_PATHS)).get(vmRef.value)!;
@@ -413,10 +621,16 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     }
     // Decide on what the VM carries now, not on what the plan saw.
     if (!vm || this.ours(vm)?.system !== system.name) {
-      throw new UserError(`system ${system.name}: refusing to delete VM ${vm?.name ?? '?'} (${vmRef.value}): it does not carry shipshape's marker for this system${this.sealer ? ' sealed by this site' : ''}`);
+      throw new UserError(
+        `system ${system.name}: refusing to delete VM ${vm?.name ?? '?'} (${vmRef.value}): it does not carry shipshape's marker for this system${this.sealer ? ' sealed by this site' : ''}`,
+      );
     }
     const what = `${system.name} (${vmRef.value})`;
-    await powerOff(c, vmRef, { guestTimeoutMs: this.o.guestShutdownTimeoutMs ?? 120_000, taskTimeoutMs: this.taskMs(v), what });
+    await powerOff(c, vmRef, {
+      guestTimeoutMs: this.o.guestShutdownTimeoutMs ?? 120_000,
+      taskTimeoutMs: this.taskMs(v),
+      what,
+    });
     if (system.lifecycle.vmOnDelete === 'poweroff-keep') {
       await retire(c, vmRef, vm, system.name, this.taskMs(v), ctx);
       this.seen = this.seen?.filter((s) => s.ref.value !== vmRef.value);

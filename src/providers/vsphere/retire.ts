@@ -20,13 +20,30 @@ export function retiredName(name: string, day: Date, n = 1): string {
   return `${name}-retired-${day.toISOString().slice(0, 10)}${n > 1 ? `-${n}` : ''}`;
 }
 
-export async function retire(c: VimClient, vm: MoRef, info: VmInfo, system: string, timeoutMs: number, ctx: { log: Logger }, now = new Date()): Promise<string> {
-  const marker = extraConfig([[MARKER_SYSTEM, ''], [MARKER_RETIRED, `${system} ${now.toISOString()}`]]);
+export async function retire(
+  c: VimClient,
+  vm: MoRef,
+  info: VmInfo,
+  system: string,
+  timeoutMs: number,
+  ctx: { log: Logger },
+  now = new Date(),
+): Promise<string> {
+  const marker = extraConfig([
+    [MARKER_SYSTEM, ''],
+    [MARKER_RETIRED, `${system} ${now.toISOString()}`],
+  ]);
   for (let n = 1; ; n++) {
     const name = retiredName(system, now, n);
     try {
-      await runTask(c, 'ReconfigVM_Task', ref('_this', vm) + `<spec>${text('name', name)}${marker}</spec>`, { timeoutMs, what: `retire ${system} (${vm.value}) as ${name}` });
-      ctx.log.info({ system, vm: vm.value, was: info.name, now: name }, 'vsphere: kept VM powered off and renamed (vmOnDelete: poweroff-keep)');
+      await runTask(c, 'ReconfigVM_Task', ref('_this', vm) + `<spec>${text('name', name)}${marker}</spec>`, {
+        timeoutMs,
+        what: `retire ${system} (${vm.value}) as ${name}`,
+      });
+      ctx.log.info(
+        { system, vm: vm.value, was: info.name, now: name },
+        'vsphere: kept VM powered off and renamed (vmOnDelete: poweroff-keep)',
+      );
       return name;
     } catch (e) {
       if (!(e instanceof DuplicateNameError) || n >= 20) throw e; // retired twice on one day

@@ -13,11 +13,12 @@ import type { VmDevices } from './vm';
 const KIB_PER_GIB = 1024 * 1024;
 
 export type NetworkTarget =
-  | { kind: 'dvpg'; name: string; key: string; switchUuid: string }
-  | { kind: 'network'; name: string; ref: MoRef };
+  { kind: 'dvpg'; name: string; key: string; switchUuid: string } | { kind: 'network'; name: string; ref: MoRef };
 
 export function serialize(n: XNode): string {
-  const attrs = Object.entries(n.attrs).map(([k, v]) => ` ${k}="${escapeXml(v)}"`).join('');
+  const attrs = Object.entries(n.attrs)
+    .map(([k, v]) => ` ${k}="${escapeXml(v)}"`)
+    .join('');
   const xt = n.xsiType ? ` xsi:type="${escapeXml(n.xsiType)}"` : '';
   const inner = n.children.length ? n.children.map(serialize).join('') : escapeXml(n.text);
   return `<${n.name}${xt}${attrs}>${inner}</${n.name}>`;
@@ -34,7 +35,9 @@ export function withChild(n: XNode, c: XNode, after: string[]): XNode {
   if (i >= 0) kids[i] = c;
   else {
     let at = 0;
-    kids.forEach((k, j) => { if (after.includes(k.name)) at = j + 1; });
+    kids.forEach((k, j) => {
+      if (after.includes(k.name)) at = j + 1;
+    });
     kids.splice(at, 0, c);
   }
   return { ...n, children: kids };
@@ -43,23 +46,53 @@ export function withChild(n: XNode, c: XNode, after: string[]): XNode {
 const DEVICE_ORDER = ['key', 'deviceInfo', 'backing', 'connectable', 'slotInfo', 'controllerKey', 'unitNumber'];
 
 export function extraConfig(entries: [string, string][]): string {
-  return entries.map(([k, v]) => `<extraConfig>${text('key', k)}${typed('value', 'xsd:string', escapeXml(v))}</extraConfig>`).join('');
+  return entries
+    .map(([k, v]) => `<extraConfig>${text('key', k)}${typed('value', 'xsd:string', escapeXml(v))}</extraConfig>`)
+    .join('');
 }
 
 export function nicBacking(net: NetworkTarget): string {
   if (net.kind === 'dvpg') {
-    return typed('backing', 'VirtualEthernetCardDistributedVirtualPortBackingInfo', `<port>${text('switchUuid', net.switchUuid)}${text('portgroupKey', net.key)}</port>`);
+    return typed(
+      'backing',
+      'VirtualEthernetCardDistributedVirtualPortBackingInfo',
+      `<port>${text('switchUuid', net.switchUuid)}${text('portgroupKey', net.key)}</port>`,
+    );
   }
-  return typed('backing', 'VirtualEthernetCardNetworkBackingInfo', text('deviceName', net.name) + ref('network', net.ref));
+  return typed(
+    'backing',
+    'VirtualEthernetCardNetworkBackingInfo',
+    text('deviceName', net.name) + ref('network', net.ref),
+  );
 }
 
 function backingNode(net: NetworkTarget): XNode {
   if (net.kind === 'dvpg') {
-    return { name: 'backing', xsiType: 'VirtualEthernetCardDistributedVirtualPortBackingInfo', attrs: {}, text: '',
-      children: [{ name: 'port', attrs: {}, text: '', children: [leaf('switchUuid', net.switchUuid), leaf('portgroupKey', net.key)] }] };
+    return {
+      name: 'backing',
+      xsiType: 'VirtualEthernetCardDistributedVirtualPortBackingInfo',
+      attrs: {},
+      text: '',
+      children: [
+        {
+          name: 'port',
+          attrs: {},
+          text: '',
+          children: [leaf('switchUuid', net.switchUuid), leaf('portgroupKey', net.key)],
+        },
+      ],
+    };
   }
-  return { name: 'backing', xsiType: 'VirtualEthernetCardNetworkBackingInfo', attrs: {}, text: '',
-    children: [leaf('deviceName', net.name), { name: 'network', attrs: { type: net.ref.type }, children: [], text: net.ref.value }] };
+  return {
+    name: 'backing',
+    xsiType: 'VirtualEthernetCardNetworkBackingInfo',
+    attrs: {},
+    text: '',
+    children: [
+      leaf('deviceName', net.name),
+      { name: 'network', attrs: { type: net.ref.type }, children: [], text: net.ref.value },
+    ],
+  };
 }
 
 export interface CloneArgs {
@@ -76,10 +109,14 @@ export interface CloneArgs {
 }
 
 export function cloneBody(a: CloneArgs): string {
-  return ref('_this', a.template) + ref('folder', a.folder) + text('name', a.name) +
+  return (
+    ref('_this', a.template) +
+    ref('folder', a.folder) +
+    text('name', a.name) +
     `<spec><location>${ref('datastore', a.datastore)}${ref('pool', a.pool)}</location>${text('template', false)}` +
     `<config>${text('annotation', a.annotation)}${text('numCPUs', a.cpu)}${text('memoryMB', a.memoryMiB)}${extraConfig(a.extraConfig)}</config>` +
-    `${text('powerOn', false)}</spec>`;
+    `${text('powerOn', false)}</spec>`
+  );
 }
 
 export interface ReconfigWant {
@@ -104,20 +141,35 @@ function nextUnits(dev: VmDevices, ctl: number, n: number): number[] {
 
 export function reconfigSpec(dev: VmDevices | undefined, w: ReconfigWant): string {
   const changes: string[] = [];
-  const edit = (n: XNode): string => `<deviceChange>${text('operation', 'edit')}${serialize({ ...n, name: 'device' })}</deviceChange>`;
+  const edit = (n: XNode): string =>
+    `<deviceChange>${text('operation', 'edit')}${serialize({ ...n, name: 'device' })}</deviceChange>`;
   for (const g of w.growDisks) {
     const d = dev!.disks[g.index]!;
     let node = withChild(d.node, leaf('capacityInKB', String(Math.round(g.sizeKiB))), [...DEVICE_ORDER]);
-    if (d.node.children.some((c) => c.name === 'capacityInBytes')) node = withChild(node, leaf('capacityInBytes', String(Math.round(g.sizeKiB) * 1024)), ['capacityInKB']);
+    if (d.node.children.some((c) => c.name === 'capacityInBytes'))
+      node = withChild(node, leaf('capacityInBytes', String(Math.round(g.sizeKiB) * 1024)), ['capacityInKB']);
     changes.push(edit(node));
   }
   if (w.addDisks.length) {
     const ctl = dev?.diskController ?? 1000;
-    const units = nextUnits(dev ?? { disks: [], nics: [], cdroms: [], unitsByController: new Map() }, ctl, w.addDisks.length);
+    const units = nextUnits(
+      dev ?? { disks: [], nics: [], cdroms: [], unitsByController: new Map() },
+      ctl,
+      w.addDisks.length,
+    );
     w.addDisks.forEach((a, i) => {
-      changes.push(`<deviceChange>${text('operation', 'add')}${text('fileOperation', 'create')}<device xsi:type="VirtualDisk">${text('key', -101 - i)}` +
-        typed('backing', 'VirtualDiskFlatVer2BackingInfo', text('fileName', `[${a.datastore}]`) + ref('datastore', a.datastoreRef) + text('diskMode', 'persistent') + text('thinProvisioned', true)) +
-        `${text('controllerKey', ctl)}${text('unitNumber', units[i])}${text('capacityInKB', Math.round(a.sizeKiB))}</device></deviceChange>`);
+      changes.push(
+        `<deviceChange>${text('operation', 'add')}${text('fileOperation', 'create')}<device xsi:type="VirtualDisk">${text('key', -101 - i)}` +
+          typed(
+            'backing',
+            'VirtualDiskFlatVer2BackingInfo',
+            text('fileName', `[${a.datastore}]`) +
+              ref('datastore', a.datastoreRef) +
+              text('diskMode', 'persistent') +
+              text('thinProvisioned', true),
+          ) +
+          `${text('controllerKey', ctl)}${text('unitNumber', units[i])}${text('capacityInKB', Math.round(a.sizeKiB))}</device></deviceChange>`,
+      );
     });
   }
   if (w.nic) {
@@ -131,25 +183,71 @@ export function reconfigSpec(dev: VmDevices | undefined, w: ReconfigWant): strin
       }
       changes.push(edit(node));
     } else if (w.nic.network) {
-      changes.push(`<deviceChange>${text('operation', 'add')}<device xsi:type="VirtualVmxnet3">${text('key', -200)}${nicBacking(w.nic.network)}` +
-        `<connectable>${text('startConnected', true)}${text('allowGuestControl', true)}${text('connected', true)}</connectable>` +
-        (w.nic.mac ? text('addressType', 'manual') + text('macAddress', w.nic.mac) : text('addressType', 'generated')) + '</device></deviceChange>');
+      changes.push(
+        `<deviceChange>${text('operation', 'add')}<device xsi:type="VirtualVmxnet3">${text('key', -200)}${nicBacking(w.nic.network)}` +
+          `<connectable>${text('startConnected', true)}${text('allowGuestControl', true)}${text('connected', true)}</connectable>` +
+          (w.nic.mac
+            ? text('addressType', 'manual') + text('macAddress', w.nic.mac)
+            : text('addressType', 'generated')) +
+          '</device></deviceChange>',
+      );
     }
   }
   if (w.iso) {
     const cd = dev?.cdroms[0];
-    const backing: XNode = { name: 'backing', xsiType: 'VirtualCdromIsoBackingInfo', attrs: {}, text: '',
-      children: [leaf('fileName', w.iso.fileName), ...(w.iso.datastoreRef ? [{ name: 'datastore', attrs: { type: w.iso.datastoreRef.type }, children: [], text: w.iso.datastoreRef.value }] : [])] };
-    const connectable: XNode = { name: 'connectable', attrs: {}, text: '', children: [leaf('startConnected', 'true'), leaf('allowGuestControl', 'false'), leaf('connected', 'true')] };
-    if (cd) changes.push(edit(withChild(withChild(cd.node, backing, ['key', 'deviceInfo']), connectable, ['key', 'deviceInfo', 'backing'])));
-    else changes.push(`<deviceChange>${text('operation', 'add')}${serialize({ name: 'device', xsiType: 'VirtualCdrom', attrs: {}, text: '', children: [leaf('key', '-300'), backing, connectable, leaf('controllerKey', '200'), leaf('unitNumber', String(nextUnits(dev!, 200, 1)[0] ?? 0))] })}</deviceChange>`);
+    const backing: XNode = {
+      name: 'backing',
+      xsiType: 'VirtualCdromIsoBackingInfo',
+      attrs: {},
+      text: '',
+      children: [
+        leaf('fileName', w.iso.fileName),
+        ...(w.iso.datastoreRef
+          ? [
+              {
+                name: 'datastore',
+                attrs: { type: w.iso.datastoreRef.type },
+                children: [],
+                text: w.iso.datastoreRef.value,
+              },
+            ]
+          : []),
+      ],
+    };
+    const connectable: XNode = {
+      name: 'connectable',
+      attrs: {},
+      text: '',
+      children: [leaf('startConnected', 'true'), leaf('allowGuestControl', 'false'), leaf('connected', 'true')],
+    };
+    if (cd)
+      changes.push(
+        edit(
+          withChild(withChild(cd.node, backing, ['key', 'deviceInfo']), connectable, ['key', 'deviceInfo', 'backing']),
+        ),
+      );
+    else
+      changes.push(
+        `<deviceChange>${text('operation', 'add')}${serialize({ name: 'device', xsiType: 'VirtualCdrom', attrs: {}, text: '', children: [leaf('key', '-300'), backing, connectable, leaf('controllerKey', '200'), leaf('unitNumber', String(nextUnits(dev!, 200, 1)[0] ?? 0))] })}</deviceChange>`,
+      );
   }
-  const body = text('annotation', w.annotation) + text('numCPUs', w.cpu) + text('memoryMB', w.memoryMiB) + changes.join('') + extraConfig(w.extraConfig);
+  const body =
+    text('annotation', w.annotation) +
+    text('numCPUs', w.cpu) +
+    text('memoryMB', w.memoryMiB) +
+    changes.join('') +
+    extraConfig(w.extraConfig);
   return body ? `<spec>${body}</spec>` : '';
 }
 
 /** What to reconfigure for the changes diff() found, with site names resolved to references. */
-export async function wantFor(changes: FieldChange[], desired: VmFields, p: Placement, extraConfig: [string, string][], iso?: string): Promise<ReconfigWant> {
+export async function wantFor(
+  changes: FieldChange[],
+  desired: VmFields,
+  p: Placement,
+  extraConfig: [string, string][],
+  iso?: string,
+): Promise<ReconfigWant> {
   const want: ReconfigWant = { growDisks: [], addDisks: [], extraConfig };
   for (const ch of changes) {
     if (ch.path === 'cpu') want.cpu = desired.cpu;
@@ -157,10 +255,15 @@ export async function wantFor(changes: FieldChange[], desired: VmFields, p: Plac
     else if (ch.path === 'annotation') want.annotation = desired.annotation;
     else if (ch.path === 'mac') want.nic = { ...want.nic, mac: desired.mac };
     else if (ch.path === 'portgroup') want.nic = { ...want.nic, network: await p.network(desired.portgroup) };
-    else if (/^disks\[\d+\]\.sizeGiB$/.test(ch.path)) want.growDisks.push({ index: Number(/\d+/.exec(ch.path)![0]), sizeKiB: (ch.to as number) * KIB_PER_GIB });
+    else if (/^disks\[\d+\]\.sizeGiB$/.test(ch.path))
+      want.growDisks.push({ index: Number(/\d+/.exec(ch.path)![0]), sizeKiB: (ch.to as number) * KIB_PER_GIB });
     else if (/^disks\[\d+\]$/.test(ch.path)) {
       const d = ch.to as VmDiskFields;
-      want.addDisks.push({ sizeKiB: d.sizeGiB * KIB_PER_GIB, datastore: d.datastore, datastoreRef: await p.datastore(d.datastore) });
+      want.addDisks.push({
+        sizeKiB: d.sizeGiB * KIB_PER_GIB,
+        datastore: d.datastore,
+        datastoreRef: await p.datastore(d.datastore),
+      });
     }
   }
   if (iso) {

@@ -21,17 +21,25 @@ export class TlsPinError extends UserError {}
 export function normaliseThumbprint(t: string): string {
   const hex = t.replace(/[:\s]/g, '').toUpperCase();
   if (!/^[0-9A-F]{40}$|^[0-9A-F]{64}$/.test(hex)) {
-    throw new UserError(`vsphere.tls.thumbprint must be a SHA-256 (64 hex digits) or SHA-1 (40 hex digits) fingerprint, got "${t}"`);
+    throw new UserError(
+      `vsphere.tls.thumbprint must be a SHA-256 (64 hex digits) or SHA-1 (40 hex digits) fingerprint, got "${t}"`,
+    );
   }
   return hex;
 }
 
 class PinnedAgent extends https.Agent {
-  constructor(private readonly pin: string, opts: https.AgentOptions) {
+  constructor(
+    private readonly pin: string,
+    opts: https.AgentOptions,
+  ) {
     super(opts);
   }
 
-  override createConnection(options: tls.ConnectionOptions, cb: (err: Error | null, s?: Duplex) => void): Duplex | undefined {
+  override createConnection(
+    options: tls.ConnectionOptions,
+    cb: (err: Error | null, s?: Duplex) => void,
+  ): Duplex | undefined {
     // Chain and host name are replaced by the pin: the operator vouched for exactly this certificate.
     const socket = tls.connect({ ...options, rejectUnauthorized: false });
     socket.once('secureConnect', () => {
@@ -39,7 +47,11 @@ class PinnedAgent extends https.Agent {
       const seen = (this.pin.length === 64 ? cert.fingerprint256 : cert.fingerprint)?.replace(/:/g, '').toUpperCase();
       if (seen === this.pin) return cb(null, socket);
       socket.destroy();
-      cb(new TlsPinError(`vSphere server certificate does not match vsphere.tls.thumbprint (server presented ${seen ?? 'no certificate'}); refusing to connect`));
+      cb(
+        new TlsPinError(
+          `vSphere server certificate does not match vsphere.tls.thumbprint (server presented ${seen ?? 'no certificate'}); refusing to connect`,
+        ),
+      );
     });
     socket.once('error', (e) => cb(e));
     return undefined;
@@ -54,7 +66,9 @@ export function vsphereAgent(opts: VsphereTls, base: string): https.Agent {
     try {
       pem = fs.readFileSync(opts.caFile, 'utf8');
     } catch (e) {
-      throw new UserError(`vsphere.tls.caFile ${opts.caFile} cannot be read (${(e as NodeJS.ErrnoException).code}); fix the path relative to ${base}`);
+      throw new UserError(
+        `vsphere.tls.caFile ${opts.caFile} cannot be read (${(e as NodeJS.ErrnoException).code}); fix the path relative to ${base}`,
+      );
     }
     return new https.Agent({ ...common, ca: [...tls.rootCertificates, pem] });
   }

@@ -23,8 +23,14 @@ export const MARKER_SEAL = 'shipshape.seal';
 export const OWNER_VALUE = 'shipshape';
 
 export const LIGHT_PATHS = [
-  'name', 'runtime.powerState', 'config.hardware.numCPU', 'config.hardware.memoryMB', 'config.annotation',
-  'config.instanceUuid', 'config.extraConfig', 'config.template',
+  'name',
+  'runtime.powerState',
+  'config.hardware.numCPU',
+  'config.hardware.memoryMB',
+  'config.annotation',
+  'config.instanceUuid',
+  'config.extraConfig',
+  'config.template',
 ];
 export const HEAVY_PATHS = ['config.hardware.device'];
 
@@ -98,7 +104,11 @@ export function markerOf(vm: Pick<VmInfo, 'extraConfig'>): Marker | undefined {
 
 /** The extraConfig entries that mark a VM as shipshape's for `system`. */
 export function markerEntries(system: string, os: string, commit?: string): [string, string][] {
-  const m: [string, string][] = [[MARKER_OWNER, OWNER_VALUE], [MARKER_SYSTEM, system], [MARKER_OS, os]];
+  const m: [string, string][] = [
+    [MARKER_OWNER, OWNER_VALUE],
+    [MARKER_SYSTEM, system],
+    [MARKER_OS, os],
+  ];
   if (commit) m.push([MARKER_COMMIT, commit]);
   return m;
 }
@@ -163,10 +173,22 @@ export function parseDevices(dev: XNode, networkNames: Map<string, string>): VmD
       const fileName = childText(backing, 'fileName') ?? '';
       const bytes = childText(n, 'capacityInBytes');
       const sizeKiB = bytes !== undefined ? Number(bytes) / 1024 : num(childText(n, 'capacityInKB'));
-      d.disks.push({ key, sizeKiB, datastore: DS_NAME.exec(fileName)?.[1] ?? '', controllerKey: Number(ctl), unitNumber: Number(unit), node: n });
+      d.disks.push({
+        key,
+        sizeKiB,
+        datastore: DS_NAME.exec(fileName)?.[1] ?? '',
+        controllerKey: Number(ctl),
+        unitNumber: Number(unit),
+        node: n,
+      });
       if (d.diskController === undefined) d.diskController = Number(ctl);
     } else if (childText(n, 'macAddress') !== undefined || /Ethernet|E1000|Vmxnet|Pcnet|Sriov|Vlance/i.test(t)) {
-      d.nics.push({ key, mac: (childText(n, 'macAddress') ?? '').toLowerCase(), network: nicNetwork(backing, networkNames), node: n });
+      d.nics.push({
+        key,
+        mac: (childText(n, 'macAddress') ?? '').toLowerCase(),
+        network: nicNetwork(backing, networkNames),
+        node: n,
+      });
     } else if (t === 'VirtualCdrom') {
       const iso = backing?.xsiType === 'VirtualCdromIsoBackingInfo' ? childText(backing, 'fileName') : undefined;
       d.cdroms.push(iso !== undefined ? { key, iso, node: n } : { key, node: n });

@@ -32,7 +32,15 @@ export const isc = defineBackend({
   schema,
   config(section): IscServer {
     const r = section as unknown as Raw;
-    return { name: r.name, backend: 'isc', nets: [...r.nets], ssh: sshEndpoint(r.ssh), includePath: r.includePath, configPath: r.configPath, restartCommand: r.restartCommand };
+    return {
+      name: r.name,
+      backend: 'isc',
+      nets: [...r.nets],
+      ssh: sshEndpoint(r.ssh),
+      includePath: r.includePath,
+      configPath: r.configPath,
+      restartCommand: r.restartCommand,
+    };
   },
   connect: (server, deps) => new IscBackend(server, deps),
 });

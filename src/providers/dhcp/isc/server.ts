@@ -17,10 +17,18 @@ const SPLIT = '<<<shipshape-split>>>';
 const RESTART_FAILED = 12;
 
 export function renderInclude(server: string, wanted: Map<string, Reservation>, commit?: string): string {
-  const out = [`${HEADER} for ${server}${commit ? ` (commit ${commit})` : ''}.`, '# Owned by shipshape: rewritten wholesale on every apply. Put your own hosts in the main config.'];
+  const out = [
+    `${HEADER} for ${server}${commit ? ` (commit ${commit})` : ''}.`,
+    '# Owned by shipshape: rewritten wholesale on every apply. Put your own hosts in the main config.',
+  ];
   for (const system of [...wanted.keys()].sort()) {
     const r = wanted.get(system)!;
-    out.push(`host ${HOST_PREFIX}${system} {`, `  hardware ethernet ${r.mac};`, `  fixed-address ${r.ip};`, `  option host-name "${r.hostname}";`);
+    out.push(
+      `host ${HOST_PREFIX}${system} {`,
+      `  hardware ethernet ${r.mac};`,
+      `  fixed-address ${r.ip};`,
+      `  option host-name "${r.hostname}";`,
+    );
     if (r.nextServer) out.push(`  next-server ${r.nextServer};`);
     if (r.bootFilename) out.push(`  filename "${r.bootFilename}";`);
     out.push('}');
@@ -35,7 +43,10 @@ interface HostBlock {
 
 function hostBlocks(text: string): HostBlock[] {
   const noComments = text.replace(/#[^\n]*/g, '');
-  return [...noComments.matchAll(/\bhost\s+("?)([^\s"{]+)\1\s*\{([^}]*)\}/g)].map((m) => ({ name: m[2]!, body: m[3]! }));
+  return [...noComments.matchAll(/\bhost\s+("?)([^\s"{]+)\1\s*\{([^}]*)\}/g)].map((m) => ({
+    name: m[2]!,
+    body: m[3]!,
+  }));
 }
 
 const field = (body: string, re: RegExp) => re.exec(body)?.[1];
@@ -68,15 +79,21 @@ export function parseForeignHosts(text: string, configPath: string): ForeignRese
   }));
 }
 
-const includeRe = (path: string) => new RegExp(`^(\\s*include\\s+)"${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"(\\s*;.*)$`, 'm');
+const includeRe = (path: string) =>
+  new RegExp(`^(\\s*include\\s+)"${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"(\\s*;.*)$`, 'm');
 
 export class IscBackend implements DhcpBackend {
   private configText = '';
   restarts = 0;
 
-  constructor(readonly server: IscServer, private readonly deps: DhcpBackendDeps) {
+  constructor(
+    readonly server: IscServer,
+    private readonly deps: DhcpBackendDeps,
+  ) {
     if (!server.includePath || !server.configPath || !server.restartCommand) {
-      throw new UserError(`dhcp server ${server.name}: backend isc needs includePath, configPath and restartCommand in shipshape.yaml`);
+      throw new UserError(
+        `dhcp server ${server.name}: backend isc needs includePath, configPath and restartCommand in shipshape.yaml`,
+      );
     }
   }
 
@@ -87,11 +104,16 @@ export class IscBackend implements DhcpBackend {
   async observe(): Promise<ServerObservation> {
     const { includePath: inc, configPath: conf } = this.server;
     const ssh = await this.session();
-    const r = await ssh.exec(`cat -- ${shq(conf)} && printf '\\n%s\\n' ${shq(SPLIT)} && { cat -- ${shq(inc)} 2>/dev/null || true; }`, { label: `read ${conf} and ${inc}` });
+    const r = await ssh.exec(
+      `cat -- ${shq(conf)} && printf '\\n%s\\n' ${shq(SPLIT)} && { cat -- ${shq(inc)} 2>/dev/null || true; }`,
+      { label: `read ${conf} and ${inc}` },
+    );
     const at = r.stdout.lastIndexOf(`\n${SPLIT}\n`);
     this.configText = r.stdout.slice(0, at);
     if (!includeRe(inc).test(this.configText)) {
-      throw new UserError(`dhcp server ${this.server.name}: ${conf} on ${ssh.name} does not include shipshape's file; add the line \`include "${inc}";\``);
+      throw new UserError(
+        `dhcp server ${this.server.name}: ${conf} on ${ssh.name} does not include shipshape's file; add the line \`include "${inc}";\``,
+      );
     }
     const owned = parseInclude(r.stdout.slice(at + SPLIT.length + 2));
     return { owned, foreign: parseForeignHosts(this.configText, conf), subnets: this.deps.netCidrs, roundTrips: 1 };
@@ -126,10 +148,17 @@ mv -f "$IN" "$I" || fail 14 "cannot move the new include file into place"
     if (!failure) return;
     try {
       this.restarts++;
-      await ssh.exec(`export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH; cp --preserve=mode,ownership ${shq(inc + '.shipshape-prev')} ${shq(inc)} || exit 1\n${restartCommand}`, { label: `restore of ${inc} and restart`, timeoutMs: 120_000 });
+      await ssh.exec(
+        `export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH; cp --preserve=mode,ownership ${shq(inc + '.shipshape-prev')} ${shq(inc)} || exit 1\n${restartCommand}`,
+        { label: `restore of ${inc} and restart`, timeoutMs: 120_000 },
+      );
     } catch (e) {
-      throw new DhcpDeployError(`dhcp server ${this.server.name}: the restart failed (${failure.message}) AND restoring the previous ${inc} failed: ${(e as Error).message}. Fix it by hand (the copy ends in .shipshape-prev)`);
+      throw new DhcpDeployError(
+        `dhcp server ${this.server.name}: the restart failed (${failure.message}) AND restoring the previous ${inc} failed: ${(e as Error).message}. Fix it by hand (the copy ends in .shipshape-prev)`,
+      );
     }
-    throw new DhcpDeployError(`dhcp server ${this.server.name}: the restart failed: ${failure.message.replace(/^.*exited 12:\n?/, '')}; the previous ${inc} was put back and the server restarted`);
+    throw new DhcpDeployError(
+      `dhcp server ${this.server.name}: the restart failed: ${failure.message.replace(/^.*exited 12:\n?/, '')}; the previous ${inc} was put back and the server restarted`,
+    );
   }
 }

@@ -29,7 +29,14 @@ export const kea = defineBackend({
   schema,
   config(section): KeaServer {
     const r = section as unknown as Raw;
-    return { name: r.name, backend: 'kea', nets: [...r.nets], ssh: sshEndpoint(r.ssh), controlSocket: r.controlSocket, configPath: r.configPath };
+    return {
+      name: r.name,
+      backend: 'kea',
+      nets: [...r.nets],
+      ssh: sshEndpoint(r.ssh),
+      controlSocket: r.controlSocket,
+      configPath: r.configPath,
+    };
   },
   connect: (server, deps) => new KeaBackend(server, deps),
 });

@@ -25,9 +25,15 @@ interface KeaAnswer {
 export class KeaBackend implements DhcpBackend {
   configSets = 0;
 
-  constructor(readonly server: KeaServer, private readonly deps: DhcpBackendDeps, private readonly timeoutMs = 60_000) {
+  constructor(
+    readonly server: KeaServer,
+    private readonly deps: DhcpBackendDeps,
+    private readonly timeoutMs = 60_000,
+  ) {
     if (!server.controlSocket || !server.configPath) {
-      throw new UserError(`dhcp server ${server.name}: backend kea needs controlSocket and configPath in shipshape.yaml`);
+      throw new UserError(
+        `dhcp server ${server.name}: backend kea needs controlSocket and configPath in shipshape.yaml`,
+      );
     }
   }
 
@@ -61,13 +67,16 @@ export class KeaBackend implements DhcpBackend {
       const answer = JSON.parse(text) as KeaAnswer | KeaAnswer[];
       return Array.isArray(answer) ? answer[0]! : answer;
     } catch {
-      throw new DhcpDeployError(`dhcp server ${this.server.name}: Kea's answer to ${command} is not JSON: ${text.slice(0, 300) || '(empty: is ' + this.server.controlSocket + ' the control socket?)'}`);
+      throw new DhcpDeployError(
+        `dhcp server ${this.server.name}: Kea's answer to ${command} is not JSON: ${text.slice(0, 300) || '(empty: is ' + this.server.controlSocket + ' the control socket?)'}`,
+      );
     }
   }
 
   private async runningConfig(): Promise<Json> {
     const a = await this.command('config-get');
-    if (a.result !== 0 || !a.arguments?.Dhcp4) throw new DhcpDeployError(`dhcp server ${this.server.name}: config-get failed: ${a.text ?? JSON.stringify(a)}`);
+    if (a.result !== 0 || !a.arguments?.Dhcp4)
+      throw new DhcpDeployError(`dhcp server ${this.server.name}: config-get failed: ${a.text ?? JSON.stringify(a)}`);
     return { Dhcp4: a.arguments.Dhcp4 };
   }
 
@@ -83,12 +92,19 @@ export class KeaBackend implements DhcpBackend {
         const mac = typeof r['hw-address'] === 'string' ? r['hw-address'].toLowerCase() : undefined;
         if (typeof system === 'string') {
           owned.set(system, {
-            mac: mac ?? '', ip: r['ip-address'] ?? '', hostname: r.hostname ?? '',
+            mac: mac ?? '',
+            ip: r['ip-address'] ?? '',
+            hostname: r.hostname ?? '',
             ...(r['next-server'] && r['next-server'] !== '0.0.0.0' ? { nextServer: r['next-server'] } : {}),
             ...(r['boot-file-name'] ? { bootFilename: r['boot-file-name'] } : {}),
           });
         } else {
-          foreign.push({ label: `reservation ${r.hostname ?? mac ?? r['ip-address']} in subnet ${subnet.subnet}`, name: r.hostname, mac, ip: r['ip-address'] });
+          foreign.push({
+            label: `reservation ${r.hostname ?? mac ?? r['ip-address']} in subnet ${subnet.subnet}`,
+            name: r.hostname,
+            mac,
+            ip: r['ip-address'],
+          });
         }
       }
     }
@@ -99,12 +115,18 @@ export class KeaBackend implements DhcpBackend {
   private withReservations(config: Json, wanted: Map<string, Reservation>): Json {
     const next = structuredClone(config);
     const subnets = (next.Dhcp4['subnet4'] ?? []) as Json[];
-    for (const s of subnets) s.reservations = ((s.reservations ?? []) as Json[]).filter((r) => !r['user-context']?.shipshape);
+    for (const s of subnets)
+      s.reservations = ((s.reservations ?? []) as Json[]).filter((r) => !r['user-context']?.shipshape);
     for (const [system, r] of [...wanted].sort(([a], [b]) => a.localeCompare(b))) {
       const subnet = subnets.find((s) => inCidr(r.ip, s.subnet));
-      if (!subnet) throw new DhcpDeployError(`dhcp server ${this.server.name}: ${system}: ${r.ip} is in no subnet of the running Kea config`);
+      if (!subnet)
+        throw new DhcpDeployError(
+          `dhcp server ${this.server.name}: ${system}: ${r.ip} is in no subnet of the running Kea config`,
+        );
       subnet.reservations.push({
-        'hw-address': r.mac, 'ip-address': r.ip, hostname: r.hostname,
+        'hw-address': r.mac,
+        'ip-address': r.ip,
+        hostname: r.hostname,
         ...(r.nextServer ? { 'next-server': r.nextServer } : {}),
         ...(r.bootFilename ? { 'boot-file-name': r.bootFilename } : {}),
         'user-context': { shipshape: { system, ...(this.deps.commit ? { commit: this.deps.commit } : {}) } },
@@ -128,13 +150,21 @@ export class KeaBackend implements DhcpBackend {
       { label: 'kea-dhcp4 -t of the new config (nothing applied)', timeoutMs: 120_000 },
     );
     const test = await this.command('config-test', candidate);
-    if (test.result !== 0) throw new DhcpDeployError(`dhcp server ${name}: Kea's config-test refused the new reservations (nothing applied): ${test.text}`);
+    if (test.result !== 0)
+      throw new DhcpDeployError(
+        `dhcp server ${name}: Kea's config-test refused the new reservations (nothing applied): ${test.text}`,
+      );
     this.configSets++;
     const set = await this.command('config-set', candidate);
-    if (set.result !== 0) throw new DhcpDeployError(`dhcp server ${name}: Kea refused config-set: ${set.text}; the previous configuration keeps running`);
+    if (set.result !== 0)
+      throw new DhcpDeployError(
+        `dhcp server ${name}: Kea refused config-set: ${set.text}; the previous configuration keeps running`,
+      );
     const write = await this.command('config-write', { filename: conf });
     if (write.result !== 0) {
-      throw new DhcpDeployError(`dhcp server ${name}: the new reservations are running but config-write to ${conf} failed: ${write.text}; they would be lost on restart — fix the file's permissions and apply again`);
+      throw new DhcpDeployError(
+        `dhcp server ${name}: the new reservations are running but config-write to ${conf} failed: ${write.text}; they would be lost on restart — fix the file's permissions and apply again`,
+      );
     }
   }
 }

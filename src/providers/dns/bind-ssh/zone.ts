@@ -14,7 +14,16 @@ import type { BindSshZone } from './index';
 import { allFailed, type BackendDeps, type ZoneBackend, type ZoneObservation } from '../backend';
 import { axfr, checkZoneLocally, servedSerial, waitForSerial } from '../dns-tools';
 import { normalName, type DnsRecord } from '../records';
-import { findSoaSerial, systemsOnLines, includesFragment, nextSerial, parseFragment, redirectInclude, renderFragment, replaceSerial } from '../zone-text';
+import {
+  findSoaSerial,
+  systemsOnLines,
+  includesFragment,
+  nextSerial,
+  parseFragment,
+  redirectInclude,
+  renderFragment,
+  replaceSerial,
+} from '../zone-text';
 
 const SPLIT = '<<<shipshape-split>>>';
 /** Exit code of the deploy script when only the reload failed (the files are in place: roll back). */
@@ -30,9 +39,14 @@ export class BindSshBackend implements ZoneBackend {
   /** Every reload this backend ran (tests and benches count them). */
   reloads = 0;
 
-  constructor(readonly zone: BindSshZone, private readonly deps: BackendDeps) {
+  constructor(
+    readonly zone: BindSshZone,
+    private readonly deps: BackendDeps,
+  ) {
     if (!zone.ssh || !zone.fragmentPath || !zone.zoneFile) {
-      throw new UserError(`dns zone ${zone.name}: backend bind-ssh needs ssh, fragmentPath and zoneFile in shipshape.yaml`);
+      throw new UserError(
+        `dns zone ${zone.name}: backend bind-ssh needs ssh, fragmentPath and zoneFile in shipshape.yaml`,
+      );
     }
   }
 
@@ -47,19 +61,25 @@ export class BindSshBackend implements ZoneBackend {
   async observe(): Promise<ZoneObservation> {
     const { z, f } = this.paths;
     const ssh = await this.session();
-    const r = await ssh.exec(`sha256sum -- ${shq(z)} && cat -- ${shq(z)} && printf '\\n%s\\n' ${shq(SPLIT)} && { cat -- ${shq(f)} 2>/dev/null || true; }`, {
-      label: `read ${z} and ${f}`,
-      timeoutMs: 60_000,
-    });
+    const r = await ssh.exec(
+      `sha256sum -- ${shq(z)} && cat -- ${shq(z)} && printf '\\n%s\\n' ${shq(SPLIT)} && { cat -- ${shq(f)} 2>/dev/null || true; }`,
+      {
+        label: `read ${z} and ${f}`,
+        timeoutMs: 60_000,
+      },
+    );
     const shaEnd = r.stdout.indexOf('\n');
     this.zoneSha = r.stdout.slice(0, shaEnd).split(/\s+/)[0]!;
     const splitAt = r.stdout.lastIndexOf(`\n${SPLIT}\n`);
     this.zoneText = r.stdout.slice(shaEnd + 1, splitAt);
     const fragment = parseFragment(r.stdout.slice(splitAt + SPLIT.length + 2));
     if (!includesFragment(this.zoneText, f)) {
-      throw new UserError(`dns zone ${this.zone.name}: ${z} on ${ssh.name} does not include shipshape's fragment; add the line \`$INCLUDE "${f}"\` to it`);
+      throw new UserError(
+        `dns zone ${this.zone.name}: ${z} on ${ssh.name} does not include shipshape's fragment; add the line \`$INCLUDE "${f}"\` to it`,
+      );
     }
-    if (!findSoaSerial(this.zoneText)) throw new UserError(`dns zone ${this.zone.name}: no SOA serial found in ${z} on ${ssh.name}`);
+    if (!findSoaSerial(this.zoneText))
+      throw new UserError(`dns zone ${this.zone.name}: no SOA serial found in ${z} on ${ssh.name}`);
     const served = await axfr(this.zone, this.deps.readSecret);
     const key = (r: { name: string; type: string; value: string }) => `${r.name} ${r.type} ${r.value}`;
     const servedKeys = new Set(served.map(key));
@@ -83,11 +103,28 @@ export class BindSshBackend implements ZoneBackend {
       const fragment = renderFragment(this.zone.name, target, this.deps.commit);
       const problem = await this.checkLocally(fragment);
       if (!problem) return failed;
-      const culprits = systemsOnLines(fragment, [...problem.matchAll(/fragment:(\d+)/g)].map((m) => Number(m[1])));
+      const culprits = systemsOnLines(
+        fragment,
+        [...problem.matchAll(/fragment:(\d+)/g)].map((m) => Number(m[1])),
+      );
       const blamed = culprits.size > 0 ? culprits : new Set([...changed].filter((s) => !failed.has(s)));
       for (const s of blamed) {
-        const lines = problem.split('\n').filter((l) => !/fragment:\d+/.test(l) || [...systemsOnLines(fragment, [...l.matchAll(/fragment:(\d+)/g)].map((m) => Number(m[1])))].includes(s));
-        failed.set(s, new ZoneDeployError(`zone ${this.zone.name}: the records of ${s} were refused by named-checkzone before deploy (nothing of it reached the server):\n${lines.join('\n')}`));
+        const lines = problem.split('\n').filter(
+          (l) =>
+            !/fragment:\d+/.test(l) ||
+            [
+              ...systemsOnLines(
+                fragment,
+                [...l.matchAll(/fragment:(\d+)/g)].map((m) => Number(m[1])),
+              ),
+            ].includes(s),
+        );
+        failed.set(
+          s,
+          new ZoneDeployError(
+            `zone ${this.zone.name}: the records of ${s} were refused by named-checkzone before deploy (nothing of it reached the server):\n${lines.join('\n')}`,
+          ),
+        );
         target.delete(s);
       }
       if (culprits.size === 0) return failed;
@@ -95,7 +132,11 @@ export class BindSshBackend implements ZoneBackend {
     return failed;
   }
 
-  async apply(_before: Map<string, DnsRecord[]>, after: Map<string, DnsRecord[]>, changed: Set<string>): Promise<Map<string, Error>> {
+  async apply(
+    _before: Map<string, DnsRecord[]>,
+    after: Map<string, DnsRecord[]>,
+    changed: Set<string>,
+  ): Promise<Map<string, Error>> {
     try {
       await this.deploy(renderFragment(this.zone.name, after, this.deps.commit));
       return new Map();
@@ -119,7 +160,10 @@ export class BindSshBackend implements ZoneBackend {
 
   private async deploy(fragment: string): Promise<void> {
     const problem = await this.checkLocally(fragment);
-    if (problem) throw new ZoneDeployError(`zone ${this.zone.name}: the rendered fragment was refused by named-checkzone before deploy (nothing changed on the server):\n${problem}`);
+    if (problem)
+      throw new ZoneDeployError(
+        `zone ${this.zone.name}: the rendered fragment was refused by named-checkzone before deploy (nothing changed on the server):\n${problem}`,
+      );
     const { z, f } = this.paths;
     const soa = findSoaSerial(this.zoneText)!;
     const served = await servedSerial(this.zone).catch(() => 0);
@@ -163,7 +207,9 @@ mv -f "$FN" "$F" && mv -f "$ZN" "$Z" || { cp -p "$F.shipshape-prev" "$F"; cp -p 
       ? `the reload failed: ${reloadError.message.replace(/^.*exited 12:\n?/, '')}`
       : `the server did not serve the new serial ${serial} within ${(this.deps.reloadTimeoutMs ?? 10_000) / 1000} s (named refused the file or did not reload; see its log)`;
     await this.rollback(ssh);
-    throw new ZoneDeployError(`zone ${this.zone.name}: ${why}; the previous zone file and fragment were put back and reloaded`);
+    throw new ZoneDeployError(
+      `zone ${this.zone.name}: ${why}; the previous zone file and fragment were put back and reloaded`,
+    );
   }
 
   private reloadCommand(): string {
@@ -180,7 +226,9 @@ ${this.reloadCommand()}`;
       await ssh.exec(restore, { label: `restore and reload of zone ${this.zone.name}` });
     } catch (e) {
       const detail = e instanceof SshCommandError ? e.message : String(e);
-      throw new ZoneDeployError(`zone ${this.zone.name}: deploy failed AND restoring the previous files failed: ${detail}. Fix ${z} and ${f} by hand (copies end in .shipshape-prev)`);
+      throw new ZoneDeployError(
+        `zone ${this.zone.name}: deploy failed AND restoring the previous files failed: ${detail}. Fix ${z} and ${f} by hand (copies end in .shipshape-prev)`,
+      );
     }
   }
 }

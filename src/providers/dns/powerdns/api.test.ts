@@ -16,13 +16,46 @@ const keys: string[] = [];
 
 beforeAll(async () => {
   dir = tempDir('pdns-tls');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
-  server = createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
-    keys.push(String(req.headers['x-api-key']));
-    res.setHeader('Content-Type', 'application/json');
-    res.end(JSON.stringify({ id: 'tls.test.', name: 'tls.test.', kind: 'Native', serial: 1, dnssec: false, api_rectify: false, soa_edit_api: 'DEFAULT', rrsets: [] }));
-  });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
+  server = createServer(
+    { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+    (req, res) => {
+      keys.push(String(req.headers['x-api-key']));
+      res.setHeader('Content-Type', 'application/json');
+      res.end(
+        JSON.stringify({
+          id: 'tls.test.',
+          name: 'tls.test.',
+          kind: 'Native',
+          serial: 1,
+          dnssec: false,
+          api_rectify: false,
+          soa_edit_api: 'DEFAULT',
+          rrsets: [],
+        }),
+      );
+    },
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as { port: number }).port;
 });
@@ -31,11 +64,22 @@ afterAll(async () => {
   if (dir) removeDir(dir);
 });
 
-const api = (caFile?: string) => new PowerDnsApi({ url: `https://127.0.0.1:${port}`, serverId: 'localhost', apiKey: async () => 'k-secret-1', timeoutMs: 5000, ...(caFile ? { caFile } : {}) });
+const api = (caFile?: string) =>
+  new PowerDnsApi({
+    url: `https://127.0.0.1:${port}`,
+    serverId: 'localhost',
+    apiKey: async () => 'k-secret-1',
+    timeoutMs: 5000,
+    ...(caFile ? { caFile } : {}),
+  });
 
 test('an https API with a certificate the system does not trust is refused, with what to do', async () => {
-  const e = await api().getZone('tls.test').catch((x: Error) => x);
-  expect((e as Error).message).toMatch(/cannot reach the PowerDNS API at https:\/\/127.0.0.1:\d+ \(server localhost\): .*certificate.*add its CA as caFile/);
+  const e = await api()
+    .getZone('tls.test')
+    .catch((x: Error) => x);
+  expect((e as Error).message).toMatch(
+    /cannot reach the PowerDNS API at https:\/\/127.0.0.1:\d+ \(server localhost\): .*certificate.*add its CA as caFile/,
+  );
   expect(keys).toEqual([]); // the key never left before the certificate was checked
 });
 
@@ -46,5 +90,7 @@ test('with its CA as caFile the same server is trusted and gets the key in X-API
 });
 
 test('a caFile that cannot be read is a clear error naming the setting', () => {
-  expect(() => api(join(dir, 'missing.pem'))).toThrow(/PowerDNS caFile .*missing.pem cannot be read \(ENOENT\): fix the zone's caFile in shipshape.yaml/);
+  expect(() => api(join(dir, 'missing.pem'))).toThrow(
+    /PowerDNS caFile .*missing.pem cannot be read \(ENOENT\): fix the zone's caFile in shipshape.yaml/,
+  );
 });

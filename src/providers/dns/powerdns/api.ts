@@ -61,7 +61,11 @@ export interface PowerDnsApiOptions {
 
 /** The API answered with an error status (or could not be reached: status 0). */
 export class PowerDnsApiError extends UserError {
-  constructor(message: string, readonly status: number, readonly detail: string) {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly detail: string,
+  ) {
     super(message);
   }
 }
@@ -77,7 +81,10 @@ export class PowerDnsApi {
 
   constructor(private readonly o: PowerDnsApiOptions) {
     this.base = new URL(o.url.replace(/\/+$/, '') + `/api/v1/servers/${encodeURIComponent(o.serverId)}/`);
-    this.agent = this.base.protocol === 'https:' ? new https.Agent(o.caFile ? { ca: [...tls.rootCertificates, readCa(o.caFile)] } : {}) : new http.Agent();
+    this.agent =
+      this.base.protocol === 'https:'
+        ? new https.Agent(o.caFile ? { ca: [...tls.rootCertificates, readCa(o.caFile)] } : {})
+        : new http.Agent();
   }
 
   /** One zone with all its RRsets and comments: the whole observation of a zone in one request. */
@@ -112,26 +119,48 @@ export class PowerDnsApi {
       res = await this.send(method, new URL(path, this.base), key, text);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      const hint = err.code === 'ECONNREFUSED' ? ': is pdns_server running with api=yes, webserver=yes and this webserver-address/port?'
-        : /certificate|self.signed|CERT/i.test(err.message) ? ': the TLS certificate is not trusted; add its CA as caFile' : '';
+      const hint =
+        err.code === 'ECONNREFUSED'
+          ? ': is pdns_server running with api=yes, webserver=yes and this webserver-address/port?'
+          : /certificate|self.signed|CERT/i.test(err.message)
+            ? ': the TLS certificate is not trusted; add its CA as caFile'
+            : '';
       throw new PowerDnsApiError(`cannot reach ${this.where()}: ${scrub(err.message, key)}${hint}`, 0, err.code ?? '');
     }
     if (res.status >= 200 && res.status < 300) return res.body ? JSON.parse(res.body) : undefined;
     const detail = scrub(errorText(res.body), key);
     if (res.status === 401) {
-      throw new PowerDnsApiError(`${this.where()} refused the API key (401 Unauthorized): the zone's apiKey must match api-key in pdns.conf; nothing was changed`, 401, detail);
+      throw new PowerDnsApiError(
+        `${this.where()} refused the API key (401 Unauthorized): the zone's apiKey must match api-key in pdns.conf; nothing was changed`,
+        401,
+        detail,
+      );
     }
     if (res.status === 404) {
-      throw new PowerDnsApiError(`zone ${zone} does not exist on ${this.where()} (404): create it there first (pdnsutil create-zone ${zone}); nothing was changed`, 404, detail);
+      throw new PowerDnsApiError(
+        `zone ${zone} does not exist on ${this.where()} (404): create it there first (pdnsutil create-zone ${zone}); nothing was changed`,
+        404,
+        detail,
+      );
     }
-    throw new PowerDnsApiError(`${this.where()}: ${method} zone ${zone} failed (${res.status}): ${detail}`, res.status, detail);
+    throw new PowerDnsApiError(
+      `${this.where()}: ${method} zone ${zone} failed (${res.status}): ${detail}`,
+      res.status,
+      detail,
+    );
   }
 
-  private send(method: string, url: URL, key: string, body: string | undefined): Promise<{ status: number; body: string }> {
+  private send(
+    method: string,
+    url: URL,
+    key: string,
+    body: string | undefined,
+  ): Promise<{ status: number; body: string }> {
     const lib = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       const headers: http.OutgoingHttpHeaders = { 'X-API-Key': key, Accept: 'application/json' };
-      if (body !== undefined) Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+      if (body !== undefined)
+        Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
       const req = lib.request(url, { method, headers, agent: this.agent, timeout: this.o.timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -160,7 +189,9 @@ function readCa(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new UserError(`PowerDNS caFile ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): fix the zone's caFile in shipshape.yaml`);
+    throw new UserError(
+      `PowerDNS caFile ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): fix the zone's caFile in shipshape.yaml`,
+    );
   }
 }
 

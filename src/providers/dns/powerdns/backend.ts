@@ -25,10 +25,15 @@ export class PowerDnsBackend implements ZoneBackend {
   patches = 0;
   private readonly name: string;
 
-  constructor(readonly zone: PowerDnsZone, private readonly deps: Pick<BackendDeps, 'readSecret' | 'log'>) {
+  constructor(
+    readonly zone: PowerDnsZone,
+    private readonly deps: Pick<BackendDeps, 'readSecret' | 'log'>,
+  ) {
     this.name = zone.name;
     this.api = new PowerDnsApi({
-      url: zone.url, serverId: zone.serverId, timeoutMs: zone.timeoutMs,
+      url: zone.url,
+      serverId: zone.serverId,
+      timeoutMs: zone.timeoutMs,
       apiKey: async () => (await deps.readSecret(zone.apiKey)).trim(),
       ...(zone.caFile ? { caFile: zone.caFile } : {}),
     });
@@ -40,7 +45,11 @@ export class PowerDnsBackend implements ZoneBackend {
     return { ...splitZone(zone), roundTrips: this.api.roundTrips - before };
   }
 
-  async apply(before: Map<string, DnsRecord[]>, after: Map<string, DnsRecord[]>, changed: Set<string>): Promise<Map<string, Error>> {
+  async apply(
+    before: Map<string, DnsRecord[]>,
+    after: Map<string, DnsRecord[]>,
+    changed: Set<string>,
+  ): Promise<Map<string, Error>> {
     let zone: PdnsZone;
     try {
       zone = await this.api.getZone(this.name);
@@ -48,7 +57,12 @@ export class PowerDnsBackend implements ZoneBackend {
       return allFailed(changed, e as Error);
     }
     if (zone.kind === 'Slave' || zone.kind === 'Consumer') {
-      return allFailed(changed, new UserError(`zone ${this.name} is a secondary (${zone.kind}) on ${this.zone.url}: its next transfer would undo any change; point the zone at its primary's API; nothing was changed`));
+      return allFailed(
+        changed,
+        new UserError(
+          `zone ${this.name} is a secondary (${zone.kind}) on ${this.zone.url}: its next transfer would undo any change; point the zone at its primary's API; nothing was changed`,
+        ),
+      );
     }
     const { failed, changes } = this.plan(zone, before, after, changed);
     const landed: string[] = [];
@@ -73,7 +87,12 @@ export class PowerDnsBackend implements ZoneBackend {
   }
 
   /** Each changed system's RRset changes against what the zone holds now, or why it is refused. */
-  private plan(zone: PdnsZone, before: Map<string, DnsRecord[]>, after: Map<string, DnsRecord[]>, changed: Set<string>) {
+  private plan(
+    zone: PdnsZone,
+    before: Map<string, DnsRecord[]>,
+    after: Map<string, DnsRecord[]>,
+    changed: Set<string>,
+  ) {
     const now = held(zone);
     const failed = new Map<string, Error>();
     let changes = new Map<string, SystemChanges>();
@@ -91,7 +110,12 @@ export class PowerDnsBackend implements ZoneBackend {
         if (failed.has(s)) continue;
         const c = systemChanges(s, after.get(s) ?? [], before.get(s) ?? [], now, leaving);
         if ('conflict' in c) {
-          failed.set(s, new UserError(`zone ${this.name}: ${s}: ${c.conflict}; nothing was changed for it. Remove the other records or rename the system`));
+          failed.set(
+            s,
+            new UserError(
+              `zone ${this.name}: ${s}: ${c.conflict}; nothing was changed for it. Remove the other records or rename the system`,
+            ),
+          );
           settled = false;
         } else if (c.deletes.length + c.replaces.length > 0) changes.set(s, c);
       }
@@ -116,9 +140,13 @@ export class PowerDnsBackend implements ZoneBackend {
     if (e.status !== 422) return e;
     const who = systems.length === 1 ? systems[0] : `${systems.length} systems`;
     if (NO_COMMENTS.test(e.detail)) {
-      return new UserError(`zone ${this.name}: ${who}: this PowerDNS backend keeps no RRset comments (${e.detail}), and shipshape marks what it owns with one: use a generic SQL backend (gmysql, gpgsql, gsqlite3, godbc); nothing was changed`);
+      return new UserError(
+        `zone ${this.name}: ${who}: this PowerDNS backend keeps no RRset comments (${e.detail}), and shipshape marks what it owns with one: use a generic SQL backend (gmysql, gpgsql, gsqlite3, godbc); nothing was changed`,
+      );
     }
-    return new UserError(`zone ${this.name}: ${who}: PowerDNS refused the change (${e.detail}); nothing was changed for it`);
+    return new UserError(
+      `zone ${this.name}: ${who}: PowerDNS refused the change (${e.detail}); nothing was changed for it`,
+    );
   }
 
   /**
@@ -131,8 +159,20 @@ export class PowerDnsBackend implements ZoneBackend {
     // Without SOA-EDIT-API PowerDNS leaves the serial alone, and secondaries would never transfer the change.
     if (!zone.soa_edit_api && soa?.records[0]) {
       const content = bumpSoa(soa.records[0].content);
-      steps.push(['raise the SOA serial', () => this.api.patch(this.name, [{ name: soa.name, type: 'SOA', changetype: 'REPLACE', ttl: soa.ttl, records: [{ content, disabled: false }] }]),
-        `set SOA-EDIT-API on the zone (pdnsutil set-meta ${this.name} SOA-EDIT-API DEFAULT) or raise the serial by hand`]);
+      steps.push([
+        'raise the SOA serial',
+        () =>
+          this.api.patch(this.name, [
+            {
+              name: soa.name,
+              type: 'SOA',
+              changetype: 'REPLACE',
+              ttl: soa.ttl,
+              records: [{ content, disabled: false }],
+            },
+          ]),
+        `set SOA-EDIT-API on the zone (pdnsutil set-meta ${this.name} SOA-EDIT-API DEFAULT) or raise the serial by hand`,
+      ]);
     }
     // PATCH rectifies a DNSSEC zone itself when API-RECTIFY is on (default-api-rectify=yes covers an unset one).
     if (zone.dnssec && !zone.api_rectify) {
@@ -140,13 +180,20 @@ export class PowerDnsBackend implements ZoneBackend {
     }
     // PowerDNS notifies Master zones on its own when it next checks their serials; this makes it happen now.
     if (this.zone.notify && (zone.kind === 'Master' || zone.kind === 'Producer')) {
-      steps.push(['send NOTIFY', () => this.api.notify(this.name), `check primary=yes in pdns.conf, or run pdns_control notify ${this.name}`]);
+      steps.push([
+        'send NOTIFY',
+        () => this.api.notify(this.name),
+        `check primary=yes in pdns.conf, or run pdns_control notify ${this.name}`,
+      ]);
     }
     for (const [what, run, fix] of steps) {
       try {
         await run();
       } catch (e) {
-        this.deps.log.warn({ zone: this.name }, `PowerDNS zone ${this.name}: the records changed, but asking PowerDNS to ${what} failed: ${(e as Error).message}. To fix: ${fix}`);
+        this.deps.log.warn(
+          { zone: this.name },
+          `PowerDNS zone ${this.name}: the records changed, but asking PowerDNS to ${what} failed: ${(e as Error).message}. To fix: ${fix}`,
+        );
       }
     }
   }

@@ -4,7 +4,15 @@
  * `heritage=shipshape,shipshape/system=<name>`): PowerDNS keeps comments per RRset, returns them with the
  * zone, and drops them with the RRset (README.md says why this and not a marker TXT). Pure: no I/O.
  */
-import { conflicts, DEFAULT_TTL, MANAGED_TYPES, normalName, type DnsRecord, type RecordType, type ServedRecord } from '../records';
+import {
+  conflicts,
+  DEFAULT_TTL,
+  MANAGED_TYPES,
+  normalName,
+  type DnsRecord,
+  type RecordType,
+  type ServedRecord,
+} from '../records';
 import type { PdnsComment, PdnsRRSet, PdnsZone, RRSetChange } from './api';
 
 export const MARKER_ACCOUNT = 'shipshape';
@@ -20,7 +28,8 @@ export function ownerOf(rrset: PdnsRRSet): string | undefined {
 }
 
 /** Served values of an RRset: disabled records are not served. PTR/CNAME targets without the final dot. */
-export const values = (rrset: PdnsRRSet) => rrset.records.filter((r) => !r.disabled).map((r) => (rrset.type === 'A' ? r.content : normalName(r.content)));
+export const values = (rrset: PdnsRRSet) =>
+  rrset.records.filter((r) => !r.disabled).map((r) => (rrset.type === 'A' ? r.content : normalName(r.content)));
 
 export const rrKey = (name: string, type: string) => `${normalName(name)} ${type}`;
 
@@ -68,7 +77,13 @@ export interface SystemChanges {
  * The changes for one system, or why they must not be made: an RRset it needs is held (now, not just at
  * observe time) by records without its marker. `leaving` says which other systems' RRsets this commit removes.
  */
-export function systemChanges(system: string, wanted: DnsRecord[], before: DnsRecord[], now: Held, leaving: Set<string>): SystemChanges | { conflict: string } {
+export function systemChanges(
+  system: string,
+  wanted: DnsRecord[],
+  before: DnsRecord[],
+  now: Held,
+  leaving: Set<string>,
+): SystemChanges | { conflict: string } {
   const deletes: RRSetChange[] = [];
   const replaces: RRSetChange[] = [];
   const want = new Map<string, DnsRecord[]>();
@@ -95,10 +110,16 @@ export function systemChanges(system: string, wanted: DnsRecord[], before: DnsRe
     if (ours && values(current).sort().join(' ') === target.join(' ')) continue;
     const others = (current?.comments ?? []).filter((c) => !isMarker(c));
     replaces.push({
-      name: `${name}.`, type, changetype: 'REPLACE', ttl: DEFAULT_TTL,
+      name: `${name}.`,
+      type,
+      changetype: 'REPLACE',
+      ttl: DEFAULT_TTL,
       records: target.map((v) => ({ content: type === 'A' ? v : `${v}.`, disabled: false })),
       // the operator's own comments on the RRset stay; ours is the marker
-      comments: [{ account: MARKER_ACCOUNT, content: markerContent(system) }, ...others.map((c) => ({ account: c.account, content: c.content }))],
+      comments: [
+        { account: MARKER_ACCOUNT, content: markerContent(system) },
+        ...others.map((c) => ({ account: c.account, content: c.content })),
+      ],
     });
   }
   return { deletes, replaces };

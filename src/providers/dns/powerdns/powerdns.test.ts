@@ -45,9 +45,16 @@ afterAll(async () => {
 });
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
-const config = (name: string, over: Partial<PowerDnsZone> = {}): PowerDnsZone =>
-  ({ name, backend: 'powerdns', ...POWERDNS_DEFAULTS, url: pdns.url, apiKey: { ref: `\${file:${pdns.keyFile}}` }, ...over });
-const backend = (zone: string, over: Partial<PowerDnsZone> = {}) => new PowerDnsBackend(config(zone, over), { readSecret: readFileSecret, log: quiet });
+const config = (name: string, over: Partial<PowerDnsZone> = {}): PowerDnsZone => ({
+  name,
+  backend: 'powerdns',
+  ...POWERDNS_DEFAULTS,
+  url: pdns.url,
+  apiKey: { ref: `\${file:${pdns.keyFile}}` },
+  ...over,
+});
+const backend = (zone: string, over: Partial<PowerDnsZone> = {}) =>
+  new PowerDnsBackend(config(zone, over), { readSecret: readFileSecret, log: quiet });
 
 const A = (name: string, value: string): DnsRecord => ({ name, type: 'A', value });
 const CNAME = (name: string, value: string): DnsRecord => ({ name, type: 'CNAME', value });
@@ -61,19 +68,32 @@ async function converge(b: PowerDnsBackend, want: Record<string, DnsRecord[]>) {
     if (recs.length) after.set(s, recs);
     else after.delete(s);
   }
-  const key = (rs: DnsRecord[] = []) => rs.map((r) => `${r.name} ${r.type} ${r.value}`).sort().join('|');
+  const key = (rs: DnsRecord[] = []) =>
+    rs
+      .map((r) => `${r.name} ${r.type} ${r.value}`)
+      .sort()
+      .join('|');
   const changed = new Set(Object.keys(want).filter((s) => key(seen.owned.get(s)) !== key(after.get(s))));
   return { seen, failed: changed.size ? await b.apply(seen.owned, after, changed) : new Map<string, Error>(), changed };
 }
 
 const rrset = async (zone: string, name: string, type: string) =>
-  ((await pdns.api('GET', `zones/${zone}.`)).json.rrsets as { name: string; type: string; comments: { account: string; content: string }[]; records: { content: string }[] }[])
-    .find((r) => r.name === `${name}.` && r.type === type);
+  (
+    (await pdns.api('GET', `zones/${zone}.`)).json.rrsets as {
+      name: string;
+      type: string;
+      comments: { account: string; content: string }[];
+      records: { content: string }[];
+    }[]
+  ).find((r) => r.name === `${name}.` && r.type === type);
 
-test('creates A, PTR and CNAME records with the ownership comment; the operator\'s records are reported as not ours and survive', async () => {
+test("creates A, PTR and CNAME records with the ownership comment; the operator's records are reported as not ours and survive", async () => {
   const fwd = backend(FWD);
   const rev = backend(REV);
-  const r1 = await converge(fwd, { web1: [A(`web1.${FWD}`, '198.51.100.11'), CNAME(`www.${FWD}`, `web1.${FWD}`)], web2: [A(`web2.${FWD}`, '198.51.100.12')] });
+  const r1 = await converge(fwd, {
+    web1: [A(`web1.${FWD}`, '198.51.100.11'), CNAME(`www.${FWD}`, `web1.${FWD}`)],
+    web2: [A(`web2.${FWD}`, '198.51.100.12')],
+  });
   const r2 = await converge(rev, { web1: [PTR(`11.${REV}`, `web1.${FWD}`)], web2: [PTR(`12.${REV}`, `web2.${FWD}`)] });
   expect([...r1.failed, ...r2.failed]).toEqual([]);
   expect(fwd.patches).toBe(1);
@@ -84,11 +104,15 @@ test('creates A, PTR and CNAME records with the ownership comment; the operator\
   expect(await q.resolveCname(`www.${FWD}`)).toEqual([`web1.${FWD}`]);
   expect(await q.reverse('198.51.100.12')).toEqual([`web2.${FWD}`]);
   expect(await q.resolve4(`printer.${FWD}`)).toEqual(['198.51.100.50']);
-  expect((await rrset(FWD, `www.${FWD}`, 'CNAME'))!.comments).toEqual([expect.objectContaining({ account: 'shipshape', content: 'heritage=shipshape,shipshape/system=web1' })]);
+  expect((await rrset(FWD, `www.${FWD}`, 'CNAME'))!.comments).toEqual([
+    expect.objectContaining({ account: 'shipshape', content: 'heritage=shipshape,shipshape/system=web1' }),
+  ]);
 
   const seen = await backend(FWD).observe();
   expect(seen.roundTrips).toBe(1);
-  expect(seen.owned.get('web1')).toEqual(expect.arrayContaining([A(`web1.${FWD}`, '198.51.100.11'), CNAME(`www.${FWD}`, `web1.${FWD}`)]));
+  expect(seen.owned.get('web1')).toEqual(
+    expect.arrayContaining([A(`web1.${FWD}`, '198.51.100.11'), CNAME(`www.${FWD}`, `web1.${FWD}`)]),
+  );
   expect(seen.foreign).toEqual([{ name: `printer.${FWD}`, type: 'A', ttl: 300, value: '198.51.100.50' }]);
 });
 
@@ -99,14 +123,24 @@ test('an update replaces only the changed RRset; a hand edit of an owned record 
   expect(await pdns.resolver().resolve4(`web2.${FWD}`)).toEqual(['198.51.100.22']);
 
   // the operator edits our record by hand (records only: PowerDNS keeps the RRset's comments)
-  await pdns.api('PATCH', `zones/${FWD}.`, { rrsets: [{ name: `web2.${FWD}.`, type: 'A', ttl: 300, changetype: 'REPLACE', records: [{ content: '198.51.100.99', disabled: false }] }] });
+  await pdns.api('PATCH', `zones/${FWD}.`, {
+    rrsets: [
+      {
+        name: `web2.${FWD}.`,
+        type: 'A',
+        ttl: 300,
+        changetype: 'REPLACE',
+        records: [{ content: '198.51.100.99', disabled: false }],
+      },
+    ],
+  });
   const again = await converge(backend(FWD), { web2: [A(`web2.${FWD}`, '198.51.100.22')] });
   expect(again.seen.owned.get('web2')).toEqual([A(`web2.${FWD}`, '198.51.100.99')]);
   expect(again.changed).toEqual(new Set(['web2']));
   expect(await pdns.resolver().resolve4(`web2.${FWD}`)).toEqual(['198.51.100.22']);
 });
 
-test('delete removes the system\'s RRsets and their comments, nothing else', async () => {
+test("delete removes the system's RRsets and their comments, nothing else", async () => {
   const r = await converge(backend(FWD), { web1: [] });
   expect(r.failed.size).toBe(0);
   expect(await rrset(FWD, `web1.${FWD}`, 'A')).toBeUndefined();
@@ -121,10 +155,24 @@ test('records shipshape does not own are never touched, also when taken between 
   const b = backend(FWD);
   const seen = await b.observe();
   // someone else adds two names after our observe: an A where we want an A, an A where we want a CNAME
-  await pdns.api('PATCH', `zones/${FWD}.`, { rrsets: [
-    { name: `race.${FWD}.`, type: 'A', ttl: 300, changetype: 'REPLACE', records: [{ content: '203.0.113.9', disabled: false }] },
-    { name: `alias.${FWD}.`, type: 'A', ttl: 300, changetype: 'REPLACE', records: [{ content: '203.0.113.10', disabled: false }] },
-  ] });
+  await pdns.api('PATCH', `zones/${FWD}.`, {
+    rrsets: [
+      {
+        name: `race.${FWD}.`,
+        type: 'A',
+        ttl: 300,
+        changetype: 'REPLACE',
+        records: [{ content: '203.0.113.9', disabled: false }],
+      },
+      {
+        name: `alias.${FWD}.`,
+        type: 'A',
+        ttl: 300,
+        changetype: 'REPLACE',
+        records: [{ content: '203.0.113.10', disabled: false }],
+      },
+    ],
+  });
   const after = new Map(seen.owned);
   after.set('printer', [A(`printer.${FWD}`, '198.51.100.60')]);
   after.set('race', [A(`race.${FWD}`, '198.51.100.13')]);
@@ -132,8 +180,12 @@ test('records shipshape does not own are never touched, also when taken between 
   after.set('web4', [A(`web4.${FWD}`, '198.51.100.15')]);
   const failed = await b.apply(seen.owned, after, new Set(['printer', 'race', 'web3', 'web4']));
   expect([...failed.keys()].sort()).toEqual(['printer', 'race', 'web3']);
-  expect(failed.get('race')!.message).toMatch(/race.pdns.example.test is held by A 203.0.113.9, not managed by shipshape; nothing was changed for it/);
-  expect(failed.get('web3')!.message).toMatch(/alias.pdns.example.test is held by A 203.0.113.10, not managed by shipshape/);
+  expect(failed.get('race')!.message).toMatch(
+    /race.pdns.example.test is held by A 203.0.113.9, not managed by shipshape; nothing was changed for it/,
+  );
+  expect(failed.get('web3')!.message).toMatch(
+    /alias.pdns.example.test is held by A 203.0.113.10, not managed by shipshape/,
+  );
   const q = pdns.resolver();
   expect(await q.resolve4(`printer.${FWD}`)).toEqual(['198.51.100.50']);
   expect(await q.resolve4(`race.${FWD}`)).toEqual(['203.0.113.9']);
@@ -152,7 +204,9 @@ test('a refused PATCH of several systems is retried one system at a time, so onl
   after.set('good2', [A(`good2.${FWD}`, '198.51.100.32')]);
   const failed = await b.apply(seen.owned, after, new Set(['good1', 'bad', 'good2']));
   expect([...failed.keys()]).toEqual(['bad']);
-  expect(failed.get('bad')!.message).toMatch(/zone pdns.example.test: bad: PowerDNS refused the change \(.*198.51.100.300.*\); nothing was changed for it/);
+  expect(failed.get('bad')!.message).toMatch(
+    /zone pdns.example.test: bad: PowerDNS refused the change \(.*198.51.100.300.*\); nothing was changed for it/,
+  );
   expect(b.patches).toBe(4);
   expect(await pdns.resolver().resolve4(`good2.${FWD}`)).toEqual(['198.51.100.32']);
 });
@@ -160,7 +214,10 @@ test('a refused PATCH of several systems is retried one system at a time, so onl
 test('observe costs one request for 10 records as for 1,000; 1,000 systems land in one PATCH', async () => {
   const ZONE = 'big.example.test';
   await pdns.createZone({ name: ZONE });
-  const want = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`h${i}`, [A(`h${i}.${ZONE}`, `10.0.${i >> 8}.${i & 255}`)]]));
+  const want = (n: number) =>
+    Object.fromEntries(
+      Array.from({ length: n }, (_, i) => [`h${i}`, [A(`h${i}.${ZONE}`, `10.0.${i >> 8}.${i & 255}`)]]),
+    );
   const small = backend(ZONE);
   expect((await converge(small, want(10))).failed.size).toBe(0);
   const obs10 = await backend(ZONE).observe();
@@ -203,8 +260,14 @@ test('a DNSSEC-signed zone without API-RECTIFY is rectified after the change', a
 test('a secondary zone is refused as a whole: its next transfer would undo the change', async () => {
   const res = await pdns.api('POST', 'zones', { name: 'copy.example.test.', kind: 'Slave', masters: ['127.0.0.1:1'] });
   expect(res.status).toBe(201);
-  const failed = await backend('copy.example.test').apply(new Map(), new Map([['c1', [A('c1.copy.example.test', '198.51.100.71')]]]), new Set(['c1']));
-  expect(failed.get('c1')!.message).toMatch(/zone copy.example.test is a secondary \(Slave\) on http:.*point the zone at its primary's API; nothing was changed/);
+  const failed = await backend('copy.example.test').apply(
+    new Map(),
+    new Map([['c1', [A('c1.copy.example.test', '198.51.100.71')]]]),
+    new Set(['c1']),
+  );
+  expect(failed.get('c1')!.message).toMatch(
+    /zone copy.example.test is a secondary \(Slave\) on http:.*point the zone at its primary's API; nothing was changed/,
+  );
   expect(await rrset('copy.example.test', 'c1.copy.example.test', 'A')).toBeUndefined();
 });
 
@@ -214,11 +277,17 @@ test('a wrong API key or a missing zone is a clear error that never shows the ke
   const bad = backend(FWD, { apiKey: { ref: `\${file:${wrong}}` } });
   const e = await bad.observe().catch((x: Error) => x);
   expect(e).toBeInstanceOf(Error);
-  expect((e as Error).message).toMatch(/PowerDNS API at http:\/\/127.0.0.1:\d+ \(server localhost\) refused the API key \(401 Unauthorized\)/);
+  expect((e as Error).message).toMatch(
+    /PowerDNS API at http:\/\/127.0.0.1:\d+ \(server localhost\) refused the API key \(401 Unauthorized\)/,
+  );
   expect((e as Error).message).not.toContain('not-the-key-4711');
   const failed = await bad.apply(new Map(), new Map([['x', [A(`x.${FWD}`, '198.51.100.70')]]]), new Set(['x']));
   expect(failed.get('x')!.message).toMatch(/refused the API key/);
 
-  await expect(backend('absent.example.test').observe()).rejects.toThrow(/zone absent.example.test does not exist on the PowerDNS API at .* \(404\): create it there first/);
-  await expect(backend(FWD, { url: `http://127.0.0.1:${await freePort()}` }).observe()).rejects.toThrow(/cannot reach the PowerDNS API .*ECONNREFUSED.*is pdns_server running/);
+  await expect(backend('absent.example.test').observe()).rejects.toThrow(
+    /zone absent.example.test does not exist on the PowerDNS API at .* \(404\): create it there first/,
+  );
+  await expect(backend(FWD, { url: `http://127.0.0.1:${await freePort()}` }).observe()).rejects.toThrow(
+    /cannot reach the PowerDNS API .*ECONNREFUSED.*is pdns_server running/,
+  );
 });

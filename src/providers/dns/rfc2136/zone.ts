@@ -18,7 +18,10 @@ export const ownerTxt = (system: string) => `"heritage=shipshape,shipshape/syste
 const PREREQ_FAILURES = ['YXDOMAIN', 'YXRRSET', 'NXDOMAIN', 'NXRRSET'];
 
 export class DnsUpdateError extends UserError {
-  constructor(message: string, readonly rcode: string) {
+  constructor(
+    message: string,
+    readonly rcode: string,
+  ) {
     super(message);
   }
 }
@@ -31,7 +34,11 @@ export function updateLines(system: string, before: DnsRecord[], after: DnsRecor
   for (const name of names) {
     const had = before.filter((r) => r.name === name);
     const want = after.filter((r) => r.name === name);
-    const key = (rs: DnsRecord[]) => rs.map((r) => `${r.type} ${r.value}`).sort().join('|');
+    const key = (rs: DnsRecord[]) =>
+      rs
+        .map((r) => `${r.type} ${r.value}`)
+        .sort()
+        .join('|');
     if (key(had) === key(want)) continue;
     const owner = `${OWNER_PREFIX}${name}.`;
     if (had.length > 0) {
@@ -45,7 +52,8 @@ export function updateLines(system: string, before: DnsRecord[], after: DnsRecor
       lines.push(`prereq nxrrset ${owner} TXT`);
       lines.push(`update add ${owner} ${DEFAULT_TTL} TXT ${txt}`);
     }
-    for (const r of want) lines.push(`update add ${name}. ${DEFAULT_TTL} ${r.type} ${r.type === 'A' ? r.value : r.value + '.'}`);
+    for (const r of want)
+      lines.push(`update add ${name}. ${DEFAULT_TTL} ${r.type} ${r.type === 'A' ? r.value : r.value + '.'}`);
   }
   return lines;
 }
@@ -76,8 +84,14 @@ export class Rfc2136Backend implements ZoneBackend {
   /** UPDATE messages sent (tests and benches read it). */
   messages = 0;
 
-  constructor(readonly zone: Rfc2136Zone, private readonly deps: BackendDeps) {
-    if (!zone.tsig) throw new UserError(`dns zone ${zone.name}: backend rfc2136 needs tsig (name, algorithm, secret) in shipshape.yaml`);
+  constructor(
+    readonly zone: Rfc2136Zone,
+    private readonly deps: BackendDeps,
+  ) {
+    if (!zone.tsig)
+      throw new UserError(
+        `dns zone ${zone.name}: backend rfc2136 needs tsig (name, algorithm, secret) in shipshape.yaml`,
+      );
   }
 
   async observe(): Promise<ZoneObservation> {
@@ -101,7 +115,11 @@ export class Rfc2136Backend implements ZoneBackend {
     return { owned, foreign, roundTrips: 1 };
   }
 
-  async apply(before: Map<string, DnsRecord[]>, after: Map<string, DnsRecord[]>, changed: Set<string>): Promise<Map<string, Error>> {
+  async apply(
+    before: Map<string, DnsRecord[]>,
+    after: Map<string, DnsRecord[]>,
+    changed: Set<string>,
+  ): Promise<Map<string, Error>> {
     const linesOf = (s: string) => updateLines(s, before.get(s) ?? [], after.get(s) ?? []);
     const failed = new Map<string, Error>();
     for (const batch of batches([...changed].sort(), linesOf)) {
@@ -133,7 +151,14 @@ export class Rfc2136Backend implements ZoneBackend {
     this.messages++;
     const tsig = this.zone.tsig as Tsig;
     const secret = (await this.deps.readSecret(tsig.secret)).trim();
-    const script = [`key ${tsig.algorithm}:${tsig.name} ${secret}`, `server ${this.zone.server.host} ${this.zone.server.port}`, `zone ${this.zone.name}.`, ...lines, 'send', ''].join('\n');
+    const script = [
+      `key ${tsig.algorithm}:${tsig.name} ${secret}`,
+      `server ${this.zone.server.host} ${this.zone.server.port}`,
+      `zone ${this.zone.name}.`,
+      ...lines,
+      'send',
+      '',
+    ].join('\n');
     const r = await runLocal('nsupdate', ['-v', '-t', '10'], { stdin: script, timeoutMs: 120_000 });
     if (r.code === 0) return null;
     const out = (r.stderr + r.stdout).split(secret).join('<secret>');
@@ -147,6 +172,9 @@ export class Rfc2136Backend implements ZoneBackend {
       NOTAUTH: `the server is not authoritative for the zone or refused key "${tsig.name}" (NOTAUTH)`,
       REFUSED: `the server refused the update (REFUSED): check the zone's update-policy grants key "${tsig.name}"`,
     };
-    return new DnsUpdateError(`${what}: update refused: ${hint[code] ?? out.trim().split('\n').slice(-3).join(' ')}; nothing was changed`, code);
+    return new DnsUpdateError(
+      `${what}: update refused: ${hint[code] ?? out.trim().split('\n').slice(-3).join(' ')}; nothing was changed`,
+      code,
+    );
   }
 }

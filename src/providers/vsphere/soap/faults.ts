@@ -16,7 +16,14 @@ export class VsphereFault extends UserError {
     /** Fault-specific fields (`name` for DuplicateName, `existingState` for InvalidPowerState …). */
     readonly detail: Record<string, string> = {},
   ) {
-    super(message, fault === 'InvalidLogin' || fault === 'NoPermission' ? 'unauthorized' : fault === 'DuplicateName' ? 'collides' : 'failed');
+    super(
+      message,
+      fault === 'InvalidLogin' || fault === 'NoPermission'
+        ? 'unauthorized'
+        : fault === 'DuplicateName'
+          ? 'collides'
+          : 'failed',
+    );
   }
 }
 

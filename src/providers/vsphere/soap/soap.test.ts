@@ -1,15 +1,29 @@
 /** The wire layer without a server: namespace handling, faults, and the paging loop (vcsim never pages). */
 import type { VimClient } from '../client';
 import { retrieveAll } from '../inventory';
-import { DuplicateNameError, faultFromBody, faultFromTaskError, InvalidLoginError, InvalidPowerStateError, ManagedObjectNotFoundError } from './faults';
+import {
+  DuplicateNameError,
+  faultFromBody,
+  faultFromTaskError,
+  InvalidLoginError,
+  InvalidPowerStateError,
+  ManagedObjectNotFoundError,
+} from './faults';
 import { child, envelope, parseEnvelope, parseXml, toRef } from './xml';
 
 const ENV = (body: string, ns = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'): string =>
   `<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" ${ns}><soapenv:Body>${body}</soapenv:Body></soapenv:Envelope>`;
 
-test('xsi:type is found under vcsim\'s XMLSchema-instance prefix and kept apart from a reference\'s type attribute', () => {
-  const vcsim = parseEnvelope(ENV('<R xmlns="urn:vim25"><val xmlns:XMLSchema-instance="http://www.w3.org/2001/XMLSchema-instance" XMLSchema-instance:type="ManagedObjectReference" type="Folder">folder-3</val></R>', ''));
-  const vcenter = parseEnvelope(ENV('<R xmlns="urn:vim25"><val xsi:type="ManagedObjectReference" type="Folder">folder-3</val></R>'));
+test("xsi:type is found under vcsim's XMLSchema-instance prefix and kept apart from a reference's type attribute", () => {
+  const vcsim = parseEnvelope(
+    ENV(
+      '<R xmlns="urn:vim25"><val xmlns:XMLSchema-instance="http://www.w3.org/2001/XMLSchema-instance" XMLSchema-instance:type="ManagedObjectReference" type="Folder">folder-3</val></R>',
+      '',
+    ),
+  );
+  const vcenter = parseEnvelope(
+    ENV('<R xmlns="urn:vim25"><val xsi:type="ManagedObjectReference" type="Folder">folder-3</val></R>'),
+  );
   for (const b of [vcsim, vcenter]) {
     const val = child(child(b, 'R'), 'val')!;
     expect(val.xsiType).toBe('ManagedObjectReference');
@@ -25,22 +39,52 @@ test('a prefix bound to another namespace is not taken for xsi', () => {
 test('character references and escapes survive, and requests escape text', () => {
   const b = parseEnvelope(ENV('<R xmlns="urn:vim25"><a>owner=a&#xA;b &amp; &lt;c&gt;</a></R>'));
   expect(child(child(b, 'R'), 'a')!.text).toBe('owner=a\nb & <c>');
-  expect(envelope('Login', '<password>s3cret&amp;&lt;x&gt;</password>')).toContain('<Login xmlns="urn:vim25"><password>s3cret&amp;&lt;x&gt;</password></Login>');
+  expect(envelope('Login', '<password>s3cret&amp;&lt;x&gt;</password>')).toContain(
+    '<Login xmlns="urn:vim25"><password>s3cret&amp;&lt;x&gt;</password></Login>',
+  );
 });
 
 test('SOAP faults become typed errors naming the fault and the object', () => {
-  const login = faultFromBody(parseEnvelope(ENV('<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>Login failure</faultstring><detail><InvalidLoginFault xmlns="urn:vim25" xsi:type="InvalidLogin"></InvalidLoginFault></detail></soapenv:Fault>')), 'vSphere Login');
+  const login = faultFromBody(
+    parseEnvelope(
+      ENV(
+        '<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>Login failure</faultstring><detail><InvalidLoginFault xmlns="urn:vim25" xsi:type="InvalidLogin"></InvalidLoginFault></detail></soapenv:Fault>',
+      ),
+    ),
+    'vSphere Login',
+  );
   expect(login).toBeInstanceOf(InvalidLoginError);
-  const dup = faultFromBody(parseEnvelope(ENV('<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring></faultstring><detail><DuplicateNameFault xmlns="urn:vim25" xsi:type="DuplicateName"><name>reconciler</name><object type="Folder">folder-3</object></DuplicateNameFault></detail></soapenv:Fault>')), 'vSphere CreateFolder')!;
+  const dup = faultFromBody(
+    parseEnvelope(
+      ENV(
+        '<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring></faultstring><detail><DuplicateNameFault xmlns="urn:vim25" xsi:type="DuplicateName"><name>reconciler</name><object type="Folder">folder-3</object></DuplicateNameFault></detail></soapenv:Fault>',
+      ),
+    ),
+    'vSphere CreateFolder',
+  )!;
   expect(dup).toBeInstanceOf(DuplicateNameError);
   expect(dup.object).toEqual({ type: 'Folder', value: 'folder-3' });
-  expect(dup.message).toBe('vSphere CreateFolder: DuplicateName on Folder:folder-3 (name=reconciler); another object already has this name; rename or remove it');
-  const mo = faultFromBody(parseEnvelope(ENV('<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>managed object not found: VirtualMachine:vm-9</faultstring><detail><ManagedObjectNotFoundFault xmlns="urn:vim25" xsi:type="ManagedObjectNotFound"><obj type="VirtualMachine">vm-9</obj></ManagedObjectNotFoundFault></detail></soapenv:Fault>')), 'x');
+  expect(dup.message).toBe(
+    'vSphere CreateFolder: DuplicateName on Folder:folder-3 (name=reconciler); another object already has this name; rename or remove it',
+  );
+  const mo = faultFromBody(
+    parseEnvelope(
+      ENV(
+        '<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>managed object not found: VirtualMachine:vm-9</faultstring><detail><ManagedObjectNotFoundFault xmlns="urn:vim25" xsi:type="ManagedObjectNotFound"><obj type="VirtualMachine">vm-9</obj></ManagedObjectNotFoundFault></detail></soapenv:Fault>',
+      ),
+    ),
+    'x',
+  );
   expect(mo).toBeInstanceOf(ManagedObjectNotFoundError);
 });
 
-test('a task error (LocalizedMethodFault) becomes the same typed error, without vcsim\'s Go type name as text', () => {
-  const b = parseEnvelope(ENV('<R xmlns="urn:vim25"><val xmlns:XMLSchema-instance="http://www.w3.org/2001/XMLSchema-instance" XMLSchema-instance:type="LocalizedMethodFault"><fault XMLSchema-instance:type="InvalidPowerState"><requestedState>poweredOn</requestedState><existingState>poweredOn</existingState></fault><localizedMessage>*types.InvalidPowerState</localizedMessage></val></R>', ''));
+test("a task error (LocalizedMethodFault) becomes the same typed error, without vcsim's Go type name as text", () => {
+  const b = parseEnvelope(
+    ENV(
+      '<R xmlns="urn:vim25"><val xmlns:XMLSchema-instance="http://www.w3.org/2001/XMLSchema-instance" XMLSchema-instance:type="LocalizedMethodFault"><fault XMLSchema-instance:type="InvalidPowerState"><requestedState>poweredOn</requestedState><existingState>poweredOn</existingState></fault><localizedMessage>*types.InvalidPowerState</localizedMessage></val></R>',
+      '',
+    ),
+  );
   const e = faultFromTaskError(child(child(b, 'R'), 'val')!, 'vSphere task task-7 (power on web-01) failed');
   expect(e).toBeInstanceOf(InvalidPowerStateError);
   expect(e.detail).toEqual({ requestedState: 'poweredOn', existingState: 'poweredOn' });
@@ -50,7 +94,8 @@ test('a task error (LocalizedMethodFault) becomes the same typed error, without 
 // vcsim 0.24.2 ignores maxObjects and answers ContinueRetrievePropertiesEx with MethodNotFound, so
 // the token loop is tested against recorded vCenter-shaped pages.
 test('follows the token with ContinueRetrievePropertiesEx until the last page', async () => {
-  const obj = (n: number): string => `<objects><obj type="VirtualMachine">vm-${n}</obj><propSet><name>name</name><val xsi:type="xsd:string">web-${n}</val></propSet></objects>`;
+  const obj = (n: number): string =>
+    `<objects><obj type="VirtualMachine">vm-${n}</obj><propSet><name>name</name><val xsi:type="xsd:string">web-${n}</val></propSet></objects>`;
   const pages = [
     `<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval>${obj(1)}${obj(2)}<token>t-1</token></returnval></RetrievePropertiesExResponse>`,
     `<ContinueRetrievePropertiesExResponse xmlns="urn:vim25"><returnval>${obj(3)}${obj(4)}<token>t-2</token></returnval></ContinueRetrievePropertiesExResponse>`,
@@ -66,12 +111,18 @@ test('follows the token with ContinueRetrievePropertiesEx until the last page', 
   } as unknown as VimClient;
   const all = await retrieveAll(fake, '<propSet/>', 2);
   expect(all.map((o) => o.props.get('name')!.text)).toEqual(['web-1', 'web-2', 'web-3', 'web-4', 'web-5']);
-  expect(calls).toEqual(['RetrievePropertiesEx:2', 'ContinueRetrievePropertiesEx:t-1', 'ContinueRetrievePropertiesEx:t-2']);
+  expect(calls).toEqual([
+    'RetrievePropertiesEx:2',
+    'ContinueRetrievePropertiesEx:t-1',
+    'ContinueRetrievePropertiesEx:t-2',
+  ]);
 });
 
 describe('parseXml (our SOAP reader)', () => {
   test('reads self-closing elements, CDATA, comments and single-quoted attributes', () => {
-    const n = parseXml(`<?xml version="1.0"?><!-- c --><a x='1' y="&lt;2&gt;"><b/><c><![CDATA[<raw & text>]]></c><d>t<!-- skip -->u</d></a>`)!;
+    const n = parseXml(
+      `<?xml version="1.0"?><!-- c --><a x='1' y="&lt;2&gt;"><b/><c><![CDATA[<raw & text>]]></c><d>t<!-- skip -->u</d></a>`,
+    )!;
     expect(n.attrs).toEqual({ x: '1', y: '<2>' });
     expect(n.children.map((c) => c.name)).toEqual(['b', 'c', 'd']);
     expect(child(n, 'c')!.text).toBe('<raw & text>');
@@ -79,7 +130,9 @@ describe('parseXml (our SOAP reader)', () => {
   });
 
   test('a namespace declared on a parent applies to its descendants only', () => {
-    const n = parseXml('<a><b xmlns:q="http://www.w3.org/2001/XMLSchema-instance"><c q:type="X"/></b><d q:type="Y"/></a>')!;
+    const n = parseXml(
+      '<a><b xmlns:q="http://www.w3.org/2001/XMLSchema-instance"><c q:type="X"/></b><d q:type="Y"/></a>',
+    )!;
     expect(child(child(n, 'b'), 'c')!.xsiType).toBe('X');
     expect(child(n, 'd')!.xsiType).toBeUndefined();
     expect(child(n, 'd')!.attrs.type).toBe('Y');

@@ -120,7 +120,10 @@ export function parseXml(xml: string): XNode | undefined {
       pos = gt + 1;
       continue;
     }
-    if (c === 63 /* ? */) { pos = xml.indexOf('?>', lt) + 2; continue; }
+    if (c === 63 /* ? */) {
+      pos = xml.indexOf('?>', lt) + 2;
+      continue;
+    }
     if (c === 33 /* ! */) {
       if (xml.startsWith('<![CDATA[', lt)) {
         const end = xml.indexOf(']]>', lt);
@@ -144,7 +147,10 @@ export function parseXml(xml: string): XNode | undefined {
       const [k, v] = [m[1]!, decode(m[2] ?? m[3] ?? '')];
       p = ATTR.lastIndex;
       if (k === 'xmlns' || k.startsWith('xmlns:')) {
-        if (!own) { scope = new Map(scope); own = true; }
+        if (!own) {
+          scope = new Map(scope);
+          own = true;
+        }
         scope.set(k === 'xmlns' ? '' : k.slice(6), v);
       } else raw.push([k, v]);
     }
