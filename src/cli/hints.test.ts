@@ -19,7 +19,7 @@ const site = (url: string) =>
     dhcp: { servers: [] },
   }) as unknown as SiteConfig;
 
-test('a refused vCenter connection names vsphere.url, without a stack or an error class', async () => {
+test('a refused vCenter connection names vms.url, without a stack or an error class', async () => {
   const url = `https://127.0.0.1:${await freePort()}/sdk`;
   rememberSite(site(url));
   const c = new VimClient({ url, username: 'u', password: 'p', retries: 0, timeoutMs: 5000 } as ConstructorParameters<

@@ -142,7 +142,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
       const c = new VimClient({ url: sim.url, username: USER, password: PASSWORD, retries: 0 });
       const err = await c.login().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(UserError);
-      expect((err as Error).message).toMatch(/TLS verification .* failed.*vsphere\.tls\.caFile/);
+      expect((err as Error).message).toMatch(/TLS verification .* failed.*vms\.tls\.caFile/);
     });
 
     test('a pinned SHA-256 thumbprint connects without any CA', async () => {

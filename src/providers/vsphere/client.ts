@@ -130,7 +130,7 @@ export class VimClient {
     const u = new URL(opts.url);
     if (u.protocol !== 'https:')
       throw new UserError(
-        `vsphere.url must be https:// (got ${u.protocol}//${u.host}); shipshape never sends credentials in clear text`,
+        `vms.url must be https:// (got ${u.protocol}//${u.host}); shipshape never sends credentials in clear text`,
       );
     if (!u.pathname.endsWith('/sdk')) u.pathname = u.pathname.replace(/\/$/, '') + '/sdk';
     this.endpoint = u.toString();
@@ -380,7 +380,7 @@ export class VimClient {
     if (inner instanceof UserError) return inner; // e.g. TlsPinError from our agent
     if (TLS_CODES.test(code)) {
       return new UserError(
-        `vSphere TLS verification of ${this.endpoint} failed (${code}): trust its CA with vsphere.tls.caFile or pin its certificate with vsphere.tls.thumbprint`,
+        `vSphere TLS verification of ${this.endpoint} failed (${code}): trust its CA with vms.tls.caFile or pin its certificate with vms.tls.thumbprint`,
       );
     }
     const what =

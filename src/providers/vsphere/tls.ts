@@ -5,6 +5,7 @@
  * socket is handed to HTTP only after the pin matched, so no byte of a request (the password in
  * Login) is ever written to an unverified peer.
  */
+import path from 'node:path';
 import fs from 'node:fs';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
@@ -22,7 +23,7 @@ export function normaliseThumbprint(t: string): string {
   const hex = t.replace(/[:\s]/g, '').toUpperCase();
   if (!/^[0-9A-F]{40}$|^[0-9A-F]{64}$/.test(hex)) {
     throw new UserError(
-      `vsphere.tls.thumbprint must be a SHA-256 (64 hex digits) or SHA-1 (40 hex digits) fingerprint, got "${t}"`,
+      `vms.tls.thumbprint must be a SHA-256 (64 hex digits) or SHA-1 (40 hex digits) fingerprint, got "${t}"`,
     );
   }
   return hex;
@@ -49,7 +50,7 @@ class PinnedAgent extends https.Agent {
       socket.destroy();
       cb(
         new TlsPinError(
-          `vSphere server certificate does not match vsphere.tls.thumbprint (server presented ${seen ?? 'no certificate'}); refusing to connect`,
+          `vSphere server certificate does not match vms.tls.thumbprint (server presented ${seen ?? 'no certificate'}); refusing to connect`,
         ),
       );
     });
@@ -64,10 +65,11 @@ export function vsphereAgent(opts: VsphereTls, base: string): https.Agent {
   if (opts.caFile) {
     let pem: string;
     try {
-      pem = fs.readFileSync(opts.caFile, 'utf8');
+      // Relative to the site's folder, whoever builds the client (provider, lab world, tests).
+      pem = fs.readFileSync(path.resolve(base, opts.caFile), 'utf8');
     } catch (e) {
       throw new UserError(
-        `vsphere.tls.caFile ${opts.caFile} cannot be read (${(e as NodeJS.ErrnoException).code}); fix the path relative to ${base}`,
+        `vms.tls.caFile ${opts.caFile} cannot be read (${(e as NodeJS.ErrnoException).code}); fix the path relative to ${base}`,
       );
     }
     return new https.Agent({ ...common, ca: [...tls.rootCertificates, pem] });
