@@ -59,6 +59,14 @@ function checkNodes(rel: string, text: string, doc: Document.Parsed, lc: LineCou
   return ok;
 }
 
+/** Offset of the first non-blank character on a line after `from`, or undefined at the end of the text. */
+function nextLineText(text: string, from: number): number | undefined {
+  const m = /\n[ \t]*(?=[^\s])/g;
+  m.lastIndex = from;
+  const hit = m.exec(text);
+  return hit ? hit.index + hit[0].length : undefined;
+}
+
 /**
  * Parses one manifest text. Returns undefined (after reporting) for syntax errors, duplicate keys, several
  * documents, an empty file, tags, collection keys and alias bombs.
@@ -77,9 +85,22 @@ export function parseManifest(rel: string, text: string, diags: Diagnostics): Pa
     return undefined;
   }
   let ok = true;
+  let misindented: number | undefined;
   for (const e of docs[0].errors) {
     const pos = at(rel, lc, e.pos[0]);
-    if (e.code === 'DUPLICATE_KEY') {
+    if (e.code === 'MULTILINE_IMPLICIT_KEY' || e.code === 'BLOCK_AS_IMPLICIT_KEY') {
+      // The parser places these at the value before the mis-indented line (`cpu: 2` above an over-indented
+      // `memoryMiB: 4096` reads as one multi-line key): the line to fix is the next one that holds text.
+      const offset = nextLineText(text, e.pos[0]);
+      if (offset !== misindented) {
+        misindented = offset;
+        const above = lc.linePos(e.pos[0]).line;
+        diags.error(
+          at(rel, lc, offset ?? e.pos[0]),
+          `YAML indentation: this line is indented differently from the key on line ${above}, so YAML reads both lines as one key; indent it exactly like the keys beside it`,
+        );
+      }
+    } else if (e.code === 'DUPLICATE_KEY') {
       const key = keyAt(docs[0], e.pos[0]);
       diags.error(
         pos,

@@ -22,6 +22,13 @@ describe('schema messages', () => {
     expect(suggest('colour', ['cpu', 'memoryMiB', 'disks'])).toBeUndefined();
   });
 
+  it('an over-indented line is reported at that line, not at the key above it', async () => {
+    const r = await load({ 'systems/web-01.yaml': system('web-01', 'profile: base', 'cpu: 2', ' memoryMiB: 4096') });
+    expect(lines(r)).toEqual([
+      'systems/web-01.yaml:8:4: YAML indentation: this line is indented differently from the key on line 7, so YAML reads both lines as one key; indent it exactly like the keys beside it',
+    ]);
+  });
+
   it('one sentence per value, with what it must be and what it got', async () => {
     const r = await load({
       'systems/web-01.yaml': system(
