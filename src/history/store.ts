@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EstateSnapshot, HistoryQuery, RunRecord, RunSummary } from './types';
+import { redactRecord } from './redact';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -60,7 +61,9 @@ export class HistoryStore {
   }
 
   /** Inserts the "running" row and returns its id. */
-  begin(r: Omit<RunRecord, 'id'>): number {
+  begin(record: Omit<RunRecord, 'id'>): number {
+    // Nothing reaches the database unredacted: a --repo URL's token, a secret echoed in an error.
+    const r = redactRecord(record);
     const info = this.db
       .prepare(
         'INSERT INTO runs (kind, trigger, commit_sha, author, user_name, host, started_at, ended_at, status, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -83,7 +86,8 @@ export class HistoryStore {
   }
 
   /** Replaces the record (and its system index) in one transaction. */
-  update(r: RunRecord): void {
+  update(record: RunRecord): void {
+    const r = redactRecord(record);
     this.db.transaction(() => {
       this.db
         .prepare(
@@ -158,7 +162,7 @@ export class HistoryStore {
       .prepare(
         'INSERT INTO estate (key, run_id, doc) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, doc = excluded.doc',
       )
-      .run('latest', e.runId, JSON.stringify(e));
+      .run('latest', e.runId, JSON.stringify(redactRecord(e)));
   }
 
   estate(): EstateSnapshot | undefined {

@@ -14,9 +14,8 @@
  */
 import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
 import { readCredentials } from '../../src/lab/credentials';
 import { freePort } from '../../src/lab/process';
 import { PACKAGE_ROOT } from '../../src/lab/vcsim';
@@ -25,6 +24,7 @@ import { loadRepo } from '../../src/manifest';
 import type { SiteConfig } from '../../src/manifest/site';
 import { startFaultProxy, type Fault, type FaultProxy } from './fault-proxy';
 import { checkWorld, type Checked } from './world-check';
+import { labSiteYaml } from '../helpers/lab-site';
 
 const EXAMPLES = join(PACKAGE_ROOT, 'examples', 'lab');
 /** The compiled CLI the apply processes run: beside this file when it runs compiled, else CHAOS_CLI. */
@@ -70,69 +70,9 @@ function rng(seed: number): () => number {
 }
 
 function siteYaml(ports: Ports, via: { vcsim: number; idoit: number; ssh: number }, targets: string): string {
-  const doc = parseDocument(readFileSync(join(EXAMPLES, 'shipshape.yaml'), 'utf8'));
-  const spec = doc.get('spec') as any;
-  spec.setIn(['vms', 'url'], `https://127.0.0.1:${via.vcsim}/sdk`);
-  spec.setIn(['vms', 'taskTimeoutSeconds'], 60);
-  for (const step of ['ipam', 'cmdb']) spec.setIn([step, 'url'], `http://127.0.0.1:${via.idoit}/src/jsonrpc.php`);
-  spec.setIn(['provisioning', 'listen'], `127.0.0.1:${ports.prov}`);
-  spec.setIn(['provisioning', 'baseUrl'], `http://127.0.0.1:${ports.prov}`);
-  for (const os of ['debian12', 'rocky9'])
-    spec.setIn(['provisioning', 'mirrors', os], `http://127.0.0.1:${ports.prov}/mirror/${os}`);
-  const ssh = {
-    host: '127.0.0.1',
-    port: via.ssh,
-    user: userInfo().username,
-    privateKey: '${file:.lab/ssh/id_ed25519}',
-    knownHosts: '.lab/ssh/known_hosts',
-  };
-  const server = { host: '127.0.0.1', port: ports.dns };
-  const tsig = { name: 'shipshape-key', algorithm: 'hmac-sha256', secret: '${file:.lab/bind/tsig.secret}' };
-  const bind = (name: string) => ({
-    name,
-    backend: 'bind-ssh',
-    server,
-    ssh,
-    fragmentPath: join(targets, 'bind', `${name}.shipshape`),
-    zoneFile: join(targets, 'bind', `${name}.zone`),
-    reloadCommand: `${join(targets, 'bind', 'rndc')} reload {zone}`,
-  });
-  spec.set(
-    'dns',
-    doc.createNode({
-      zones: [
-        bind('dev.example.com'),
-        bind('100.51.198.in-addr.arpa'),
-        { name: 'live.example.com', backend: 'rfc2136', server, tsig },
-        { name: '113.0.203.in-addr.arpa', backend: 'rfc2136', server, tsig },
-      ],
-    }),
+  return labSiteYaml({ ...via, dns: ports.dns, prov: ports.prov }, targets, (spec) =>
+    spec.setIn(['vms', 'taskTimeoutSeconds'], 60),
   );
-  spec.set(
-    'dhcp',
-    doc.createNode({
-      servers: [
-        {
-          name: 'dhcp-dev',
-          backend: 'isc',
-          nets: ['dev-net'],
-          ssh,
-          includePath: join(targets, 'dhcpd', 'shipshape.conf'),
-          configPath: join(targets, 'dhcpd', 'dhcpd.conf'),
-          restartCommand: join(targets, 'dhcpd', 'restart'),
-        },
-        {
-          name: 'dhcp-live',
-          backend: 'kea',
-          nets: ['live-net'],
-          ssh,
-          controlSocket: join(targets, 'kea', 'kea4-ctrl-socket'),
-          configPath: join(targets, 'kea', 'kea-dhcp4.conf'),
-        },
-      ],
-    }),
-  );
-  return doc.toString();
 }
 
 /** Runs bin/shipshape; SIGKILLs it after `killAfterMs` when given. */

@@ -11,9 +11,7 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
 import { cpSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { parseDocument } from 'yaml';
 import { readCredentials } from '../../src/lab/credentials';
 import { freePort, isAlive } from '../../src/lab/process';
 import { readRecord } from '../../src/lab/record';
@@ -27,6 +25,7 @@ import { retrieveView, runTask } from '../../src/providers/vsphere/inventory';
 import { ref, text } from '../../src/providers/vsphere/soap/xml';
 import { runCli } from '../helpers/cli';
 import { removeDir, tempDir } from '../helpers/daemon';
+import { labSiteYaml } from '../helpers/lab-site';
 
 const examples = join(__dirname, '..', '..', 'examples', 'lab');
 const git = (dir: string, ...args: string[]) =>
@@ -38,72 +37,8 @@ let targets: string;
 let ports: { vcsim: number; idoit: number; dns: number; ssh: number; prov: number };
 let state: string;
 
-/** The example shipshape.yaml with free ports and every server file under this test's folder. */
-function labSite(): string {
-  const doc = parseDocument(readFileSync(join(examples, 'shipshape.yaml'), 'utf8'));
-  const spec = doc.get('spec') as any;
-  spec.setIn(['vms', 'url'], `https://127.0.0.1:${ports.vcsim}/sdk`);
-  spec.setIn(['vms', 'simulator'], 'vcenter-like'); // the lab as a real vCenter behaves: tasks that run, paging, expiry
-  for (const step of ['ipam', 'cmdb']) spec.setIn([step, 'url'], `http://127.0.0.1:${ports.idoit}/src/jsonrpc.php`);
-  spec.setIn(['provisioning', 'listen'], `127.0.0.1:${ports.prov}`);
-  spec.setIn(['provisioning', 'baseUrl'], `http://127.0.0.1:${ports.prov}`);
-  for (const os of ['debian12', 'rocky9'])
-    spec.setIn(['provisioning', 'mirrors', os], `http://127.0.0.1:${ports.prov}/mirror/${os}`);
-  const ssh = {
-    host: '127.0.0.1',
-    port: ports.ssh,
-    user: userInfo().username,
-    privateKey: '${file:.lab/ssh/id_ed25519}',
-    knownHosts: '.lab/ssh/known_hosts',
-  };
-  const server = { host: '127.0.0.1', port: ports.dns };
-  const tsig = { name: 'shipshape-key', algorithm: 'hmac-sha256', secret: '${file:.lab/bind/tsig.secret}' };
-  const bind = (name: string) => ({
-    name,
-    backend: 'bind-ssh',
-    server,
-    ssh,
-    fragmentPath: join(targets, 'bind', `${name}.shipshape`),
-    zoneFile: join(targets, 'bind', `${name}.zone`),
-    reloadCommand: `${join(targets, 'bind', 'rndc')} reload {zone}`,
-  });
-  spec.set(
-    'dns',
-    doc.createNode({
-      zones: [
-        bind('dev.example.com'),
-        bind('100.51.198.in-addr.arpa'),
-        { name: 'live.example.com', backend: 'rfc2136', server, tsig },
-        { name: '113.0.203.in-addr.arpa', backend: 'rfc2136', server, tsig },
-      ],
-    }),
-  );
-  spec.set(
-    'dhcp',
-    doc.createNode({
-      servers: [
-        {
-          name: 'dhcp-dev',
-          backend: 'isc',
-          nets: ['dev-net'],
-          ssh,
-          includePath: join(targets, 'dhcpd', 'shipshape.conf'),
-          configPath: join(targets, 'dhcpd', 'dhcpd.conf'),
-          restartCommand: join(targets, 'dhcpd', 'restart'),
-        },
-        {
-          name: 'dhcp-live',
-          backend: 'kea',
-          nets: ['live-net'],
-          ssh,
-          controlSocket: join(targets, 'kea', 'kea4-ctrl-socket'),
-          configPath: join(targets, 'kea', 'kea-dhcp4.conf'),
-        },
-      ],
-    }),
-  );
-  return doc.toString();
-}
+/** The example lab site on this test's free ports, as a real vCenter behaves (tasks that run, paging, expiry). */
+const labSite = (): string => labSiteYaml(ports, targets, (spec) => spec.setIn(['vms', 'simulator'], 'vcenter-like'));
 
 /** Commits in the origin repo; the deploy checkout pulls it (what `--repo/--ref` will do). */
 function commit(message: string, files: Record<string, string>): void {

@@ -19,7 +19,7 @@ spec:
   lab: ${lab}
   ipam:
     backend: idoit
-    url: http://127.0.0.1:${port}/src/jsonrpc.php
+    url: ${lab ? 'http' : 'https'}://127.0.0.1:${port}/src/jsonrpc.php
     apiKey: \${env:SHIPSHAPE_LAB_GUARD_KEY}
   nets:
     dev-net: { cidr: 198.51.100.0/24, gateway: 198.51.100.1, domain: dev.example.com }

@@ -93,6 +93,8 @@ it('init → validate → plan in a fresh site repo', async () => {
   const doc = parseDocument(readFileSync(join(site, 'shipshape.yaml'), 'utf8'));
   for (const k of ['dns', 'dhcp', 'provisioning', 'specialise']) doc.deleteIn(['spec', k]);
   doc.setIn(['spec', 'ipam', 'url'], emu.endpoint); // cmdb is a YAML alias of the same i-doit section
+  // The emulator speaks plain http, which only a lab site may use for i-doit: this is the "lab plan".
+  doc.setIn(['spec', 'lab'], true);
   const v = {
     url: sim.url,
     tls: { caFile: sim.caFile },

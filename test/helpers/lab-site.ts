@@ -1,0 +1,86 @@
+/**
+ * The example lab site (examples/lab/shipshape.yaml) rewritten for a test's own lab: free ports, every
+ * server-side file under the test's `targets` folder. The lab e2e, the status-page test and the chaos
+ * harness all start their labs from it, so the three always test the site the README's lab runs.
+ */
+import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { parseDocument, type YAMLMap } from 'yaml';
+
+export const LAB_EXAMPLES = join(__dirname, '..', '..', 'examples', 'lab');
+
+/** Where the test's daemons listen (the chaos harness passes its fault proxies for vcsim, i-doit and SSH). */
+export interface LabEndpoints {
+  vcsim: number;
+  idoit: number;
+  ssh: number;
+  dns: number;
+  prov: number;
+}
+
+export function labSiteYaml(at: LabEndpoints, targets: string, tweak?: (spec: YAMLMap) => void): string {
+  const doc = parseDocument(readFileSync(join(LAB_EXAMPLES, 'shipshape.yaml'), 'utf8'));
+  const spec = doc.get('spec') as YAMLMap;
+  spec.setIn(['vms', 'url'], `https://127.0.0.1:${at.vcsim}/sdk`);
+  for (const step of ['ipam', 'cmdb']) spec.setIn([step, 'url'], `http://127.0.0.1:${at.idoit}/src/jsonrpc.php`);
+  spec.setIn(['provisioning', 'listen'], `127.0.0.1:${at.prov}`);
+  spec.setIn(['provisioning', 'baseUrl'], `http://127.0.0.1:${at.prov}`);
+  for (const os of ['debian12', 'rocky9'])
+    spec.setIn(['provisioning', 'mirrors', os], `http://127.0.0.1:${at.prov}/mirror/${os}`);
+  const ssh = {
+    host: '127.0.0.1',
+    port: at.ssh,
+    user: userInfo().username,
+    privateKey: '${file:.lab/ssh/id_ed25519}',
+    knownHosts: '.lab/ssh/known_hosts',
+  };
+  const server = { host: '127.0.0.1', port: at.dns };
+  const tsig = { name: 'shipshape-key', algorithm: 'hmac-sha256', secret: '${file:.lab/bind/tsig.secret}' };
+  const bind = (name: string) => ({
+    name,
+    backend: 'bind-ssh',
+    server,
+    ssh,
+    fragmentPath: join(targets, 'bind', `${name}.shipshape`),
+    zoneFile: join(targets, 'bind', `${name}.zone`),
+    reloadCommand: `${join(targets, 'bind', 'rndc')} reload {zone}`,
+  });
+  spec.set(
+    'dns',
+    doc.createNode({
+      zones: [
+        bind('dev.example.com'),
+        bind('100.51.198.in-addr.arpa'),
+        { name: 'live.example.com', backend: 'rfc2136', server, tsig },
+        { name: '113.0.203.in-addr.arpa', backend: 'rfc2136', server, tsig },
+      ],
+    }),
+  );
+  spec.set(
+    'dhcp',
+    doc.createNode({
+      servers: [
+        {
+          name: 'dhcp-dev',
+          backend: 'isc',
+          nets: ['dev-net'],
+          ssh,
+          includePath: join(targets, 'dhcpd', 'shipshape.conf'),
+          configPath: join(targets, 'dhcpd', 'dhcpd.conf'),
+          restartCommand: join(targets, 'dhcpd', 'restart'),
+        },
+        {
+          name: 'dhcp-live',
+          backend: 'kea',
+          nets: ['live-net'],
+          ssh,
+          controlSocket: join(targets, 'kea', 'kea4-ctrl-socket'),
+          configPath: join(targets, 'kea', 'kea-dhcp4.conf'),
+        },
+      ],
+    }),
+  );
+  tweak?.(spec);
+  return doc.toString();
+}
