@@ -85,21 +85,18 @@ export function parseManifest(rel: string, text: string, diags: Diagnostics): Pa
     return undefined;
   }
   let ok = true;
-  let misindented: number | undefined;
+  // A key over-indented below a `key: value` line reads as one multi-line key: the parser reports it (and a
+  // compact-mapping error) at the value above; the line to fix is the next one that holds text.
+  const multiline = new Set(docs[0].errors.filter((e) => e.code === 'MULTILINE_IMPLICIT_KEY').map((e) => e.pos[0]));
   for (const e of docs[0].errors) {
     const pos = at(rel, lc, e.pos[0]);
-    if (e.code === 'MULTILINE_IMPLICIT_KEY' || e.code === 'BLOCK_AS_IMPLICIT_KEY') {
-      // The parser places these at the value before the mis-indented line (`cpu: 2` above an over-indented
-      // `memoryMiB: 4096` reads as one multi-line key): the line to fix is the next one that holds text.
-      const offset = nextLineText(text, e.pos[0]);
-      if (offset !== misindented) {
-        misindented = offset;
-        const above = lc.linePos(e.pos[0]).line;
-        diags.error(
-          at(rel, lc, offset ?? e.pos[0]),
-          `YAML indentation: this line is indented differently from the key on line ${above}, so YAML reads both lines as one key; indent it exactly like the keys beside it`,
-        );
-      }
+    if (multiline.has(e.pos[0])) {
+      if (e.code !== 'MULTILINE_IMPLICIT_KEY') continue; // one message per mis-indented line
+      const above = lc.linePos(e.pos[0]).line;
+      diags.error(
+        at(rel, lc, nextLineText(text, e.pos[0]) ?? e.pos[0]),
+        `YAML indentation: this line is indented differently from the key on line ${above}, so YAML reads both lines as one key; indent it exactly like the keys beside it`,
+      );
     } else if (e.code === 'DUPLICATE_KEY') {
       const key = keyAt(docs[0], e.pos[0]);
       diags.error(
