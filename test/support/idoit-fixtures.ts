@@ -3,28 +3,21 @@
  * per-stage loop (observe once, then create or update each system, then resolve for the next stage).
  */
 import { silentLog } from '../helpers/log';
+import { system } from './fixtures';
 import type { ObservedResource, Provider, ProviderContext, Resolved } from '../../src/engine/contract';
 import type { NetSite, SiteConfig } from '../../src/manifest/site';
 import type { DesiredSystem } from '../../src/manifest/types';
 import type { IdoitConfig } from '../../src/providers/idoit/config';
 
+/** The shared test system (test/support/fixtures.ts) in the i-doit tests' net, domain and OS. */
 export function testSystem(name: string, over: Partial<DesiredSystem> = {}): DesiredSystem {
-  return {
-    name,
-    state: 'present',
-    labels: {},
-    cpu: 2,
-    memoryMiB: 4096,
-    disks: [{ sizeGiB: 40 }],
+  return system(name, {
     network: { net: 'lab-net', ip: 'auto', mac: '00:50:56:00:00:01' },
     dns: { domain: 'lab.example.org', aliases: [] },
     os: 'Debian 12',
-    roles: [],
-    lifecycle: { protect: false, vmOnDelete: 'destroy', cmdbOnDelete: 'archive', powerPolicy: 'never' },
-    file: `systems/${name}.yaml`,
     sources: { cpu: { file: `systems/${name}.yaml`, line: 3, col: 6 } },
     ...over,
-  };
+  });
 }
 
 export function testSite(url: string, nets: NetSite[], reserved: Record<string, string[]> = {}): SiteConfig {
