@@ -49,13 +49,15 @@ export interface SshdConfOptions {
   authorizedKeys: string;
   /** A HOME of its own for sessions (keeps the login user's shell rc out of every command). */
   sessionHome?: string;
+  /** Default 127.0.0.1; a lab system's sshd listens on its own address inside its namespace. */
+  listen?: string;
 }
 
 /** Key-only logins on 127.0.0.1 (reference 4.1/4.2); no PAM, so the account needs a usable (not locked) entry. */
 export function sshdConf(o: SshdConfOptions): string {
   return [
     `Port ${o.port}`,
-    'ListenAddress 127.0.0.1',
+    `ListenAddress ${o.listen ?? '127.0.0.1'}`,
     `HostKey ${o.hostKey}`,
     `PidFile ${o.pidFile}`,
     `AuthorizedKeysFile ${o.authorizedKeys}`,
@@ -77,9 +79,9 @@ export function sshdConf(o: SshdConfOptions): string {
 }
 
 /** The SSH server answers with its banner. */
-export function sshBannerSeen(port: number): Promise<boolean> {
+export function sshBannerSeen(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
+    const s = connect(port, host);
     const t = setTimeout(() => {
       s.destroy();
       resolve(false);

@@ -4,15 +4,24 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { UserError } from '../engine/contract';
+import type { SiteConfig } from '../manifest/site';
 import type { LabInstaller } from '../providers/install/provider';
+import { startLabSystem } from './systems';
 
-/** The lab's stand-in: asks for the boot script and answer file like a real installer, then reports built. */
-export function httpLabInstaller(serverUrl: string, timeoutMs = 10_000): LabInstaller {
-  return async ({ mac, token, publishHostKey }) => {
+/** Brings the installed system up (its namespace and sshd) and returns its host key line. */
+export type LabSystemStarter = (system: string, ip: string) => Promise<string>;
+
+/**
+ * The lab's stand-in: asks for the boot script and answer file like a real installer, then reports built.
+ * With `startSystem` (lab sites: src/lab/systems.ts) the installed system then answers SSH on its address
+ * with the key reported here; without it (unit tests of the install step) a fresh key nobody holds.
+ */
+export function httpLabInstaller(serverUrl: string, timeoutMs = 10_000, startSystem?: LabSystemStarter): LabInstaller {
+  return async ({ system, mac, ip, token, publishHostKey }) => {
     const base = serverUrl.replace(/\/+$/, '');
     const macPath = mac.toLowerCase().replace(/:/g, '-');
-    // A fresh key as the installed system would have; published like vmware-rpctool would, then posted with built.
-    const hostKey = `${labHostKey()} lab-simulated`;
+    // The installed system's key; published like vmware-rpctool would, then posted with built.
+    const hostKey = startSystem ? await startSystem(system, ip) : `${labHostKey()} lab-simulated`;
     await publishHostKey?.(hostKey);
     for (const [method, p] of [
       ['GET', `/boot/${macPath}`],
@@ -38,4 +47,9 @@ function labHostKey(): string {
   const raw = Buffer.from(generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!, 'base64url');
   const str = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
   return `ssh-ed25519 ${Buffer.concat([str(Buffer.from('ssh-ed25519')), str(raw)]).toString('base64')}`;
+}
+
+/** The installer stand-in of a lab site: every system it reports built runs in its own namespace with an sshd. */
+export function labInstaller(site: SiteConfig & { provisioning: { baseUrl: string } }): LabInstaller {
+  return httpLabInstaller(site.provisioning.baseUrl, 10_000, (system, ip) => startLabSystem(site, system, ip));
 }

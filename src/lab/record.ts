@@ -6,6 +6,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isAlive, stopProcess } from './process';
+import { stopLabSystems } from './systems';
 
 export interface LabDaemon {
   name: string;
@@ -56,6 +57,8 @@ export function labState(root: string): { record?: LabRecord; daemons: DaemonSta
 
 /** Stops every recorded daemon, last started first; removes the record. */
 export async function stopLab(root: string, progress: (line: string) => void): Promise<number> {
+  // The systems' namespaces first: they are the lab's even when its record is gone (a crash).
+  await stopLabSystems(root, progress);
   const record = readRecord(root);
   if (!record) return 0;
   let stopped = 0;

@@ -16,6 +16,7 @@ import { labPdnsPorts, startLabPdns } from './start-pdns';
 import { startLabDhcp, startLabSshd, labUser } from './start-targets';
 import { startLabIdoit, startLabVcsim } from './start-vsphere-idoit';
 import { labStateDir, startLabProvisioning } from './start-provisioning';
+import { removeStaleNamespaces, stopLabSystems } from './systems';
 
 /** What the lab stands in for: said at every start, never silent. */
 export function labNotes(site: SiteConfig): string[] {
@@ -28,9 +29,9 @@ export function labNotes(site: SiteConfig): string[] {
       `OS install is simulated: the provisioning server (${site.provisioning.baseUrl}) serves real boot scripts and answer files, but a stand-in, not an installer, fetches them and reports "built".`,
     );
   }
-  if (Object.values(site.nets).some((n) => !n.cidr.startsWith('127.'))) {
+  if (site.provisioning && site.specialise) {
     notes.push(
-      'Specialisation is not run: the lab systems live in documentation ranges, which are data only; nothing connects outside 127.0.0.0/8.',
+      "Each system the stand-in reports built gets a network namespace holding its address with its own sshd: roles run there over SSH, on files below specialise.rootPrefix (the namespaces share this machine's file system).",
     );
   }
   return notes;
@@ -82,6 +83,9 @@ export async function labUp(site: SiteConfig, progress: (line: string) => void):
     }
   }
   mkdirSync(labDir(root), { recursive: true });
+  // Namespaces of this lab's last run and of labs that crashed: their addresses would clash with the new world's.
+  await stopLabSystems(root, progress);
+  removeStaleNamespaces(progress);
   // A new world: install records, create journals and drift history of the last one would lie about it.
   rmSync(labStateDir(root), { recursive: true, force: true });
   const record: LabRecord = { startedAt: new Date().toISOString(), daemons: [], notes: labNotes(site) };

@@ -3,7 +3,7 @@
  * step, found in the registry (backends.ts) by (kind, id) and connected once with its validated
  * config. Steps are linked only through the capabilities providers declare (plugin.ts, contract.ts).
  */
-import { httpLabInstaller } from '../lab/installer';
+import { labInstaller } from '../lab/installer';
 import { UserError, type Logger, type Provider } from '../engine/contract';
 import type { LoadResult } from '../manifest';
 import { resolveSecret } from '../manifest/secrets';
@@ -76,7 +76,7 @@ export function buildProviders(deps: ProviderDeps): Provider[] {
       dir: installStateDir(stateDir),
       secret: secrets(site),
       // A vcsim VM cannot run an installer: on a lab site (only there) a stand-in plays its part.
-      ...(site.lab ? { labInstaller: httpLabInstaller(site.provisioning.baseUrl) } : {}),
+      ...(site.lab ? { labInstaller: labInstaller({ ...site, provisioning: site.provisioning }) } : {}),
     });
     // The ISO path boots through the VM platform, when it offers boot media.
     const media = vm?.capabilities?.bootMedia;

@@ -81,6 +81,7 @@ export function labSiteYaml(at: LabEndpoints, targets: string, tweak?: (spec: YA
       ],
     }),
   );
+  spec.setIn(['specialise', 'rootPrefix'], join(targets, 'systems', '{system}'));
   tweak?.(spec);
   return doc.toString();
 }

@@ -49,6 +49,8 @@ export const HOST_KEY_GUESTINFO = 'guestinfo.shipshape.hostkey';
 export type LabInstaller = (job: {
   system: string;
   mac: string;
+  /** The address the installed system will have (the ip step's), UNKNOWN-free by the time install runs. */
+  ip: string;
   token: string;
   baseUrl: string;
   publishHostKey?: (key: string) => Promise<void>;
@@ -267,6 +269,7 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
       await this.o.labInstaller({
         system: system.name,
         mac: resolved.mac,
+        ip: String(resolved.ip),
         token,
         baseUrl: prov.baseUrl,
         ...(media

@@ -84,21 +84,8 @@ export class SpecialiseProvider implements Provider {
     return rootPrefix(this.sp.rootPrefix, system);
   }
 
-  /**
-   * In the lab, systems live in documentation ranges that are data, never a target: their machines
-   * are simulated, so specialisation is not planned and nothing connects there. Only loopback
-   * addresses are reachable in the lab.
-   */
-  private labSimulated(system: DesiredSystem, resolved: Resolved): boolean {
-    if (!this.deps.site.lab) return false;
-    const address = resolved.ip !== UNKNOWN ? resolved.ip : this.deps.site.nets[system.network.net]?.cidr.split('/')[0];
-    return !address || !address.startsWith('127.');
-  }
-
   /** Where and how to reach a system: its address from the ip step, its host key from install or known_hosts. */
   target(system: DesiredSystem, resolved: Resolved): Target {
-    if (this.labSimulated(system, resolved))
-      return { pending: 'lab: the machine is simulated, so there is nothing to specialise' };
     if (resolved.ip === UNKNOWN) return { pending: 'its address is not allocated yet' };
     if (resolved.hostKey === UNKNOWN) return { pending: 'it is not installed yet (no host key reported)' };
     const endpoint: SshEndpoint = {
@@ -138,7 +125,6 @@ export class SpecialiseProvider implements Provider {
   desired(system: DesiredSystem, resolved: Resolved): Fields | null {
     if (system.state !== 'present') return null;
     if (system.roles.length === 0 && !resolved.specialiseRecord) return null;
-    if (this.labSimulated(system, resolved)) return null;
     const fields: Fields = {};
     for (const r of this.compiled(system)) fields[fieldOf(r.name)] = label(r.version, r.digest);
     return fields;

@@ -1,0 +1,292 @@
+/**
+ * Lab systems that answer on their own address: when the installer stand-in reports a system built, the
+ * lab gives it a network namespace holding the system's address (from the site's nets, documentation
+ * ranges) and an sshd there with a host key of its own, so specialisation connects over real SSH to
+ * that address and pins the key the install callback reported.
+ *
+ * What is touched on this machine: one namespace per system (`shipshape-lab-<lab id>-<system>`), one
+ * veth pair into it, and on the root side of that pair the net's gateway as a /32 with the system as
+ * its peer (so the root namespace routes exactly that one address into the namespace). Nothing else:
+ * no bridge, no forwarding, no address on any existing interface. Deleting the namespace removes the
+ * pair and the route. `lab down` removes every system of its lab; `lab up` also removes namespaces of
+ * labs whose folder no longer has a running lab (a test that crashed).
+ */
+import { createHash } from 'node:crypto';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import type { SiteConfig } from '../manifest/site';
+import { rootPrefix } from '../providers/specialise/role-model';
+import { sshBannerSeen, sshdConf } from './configs';
+import { LabError, isAlive, requireBinary, run, startDetached, stopProcess, waitReady } from './process';
+
+/** Every namespace the lab creates starts with this; nothing else is ever deleted. */
+export const NETNS_PREFIX = 'shipshape-lab-';
+/** Where each lab id's folder is noted, so a later `lab up` can tell a crashed lab's namespaces from a running one's. */
+const MARKERS = '/run/shipshape-lab';
+
+export interface LabSystemRecord {
+  system: string;
+  ip: string;
+  netns: string;
+  veth: string;
+  pid: number;
+  start: string;
+  log: string;
+  /** The public host key line reported through the install callback. */
+  hostKey: string;
+}
+
+const systemsDir = (root: string) => join(root, '.lab', 'systems');
+const recordOf = (root: string, system: string) => join(systemsDir(root), system, 'system.json');
+
+/** 8 hex of the lab folder: two labs on one machine never share a namespace name. */
+export function labId(root: string): string {
+  return createHash('sha256').update(realpathSync(root)).digest('hex').slice(0, 8);
+}
+
+export const netnsName = (root: string, system: string) => `${NETNS_PREFIX}${labId(root)}-${system}`;
+/** Interface names have 15 characters at most: `shl` + 10 hex of lab and system. */
+const vethName = (root: string, system: string) =>
+  `shl${createHash('sha256')
+    .update(`${labId(root)}/${system}`)
+    .digest('hex')
+    .slice(0, 10)}`;
+
+function ip(...args: string[]): string {
+  return run(requireBinary('/usr/sbin/ip', 'iproute2'), args);
+}
+
+function ipv4ToInt(a: string): number {
+  return a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+}
+
+function netOf(site: SiteConfig, address: string): { prefix: number; gateway: string } {
+  for (const [name, n] of Object.entries(site.nets)) {
+    const [base, len] = n.cidr.split('/');
+    const prefix = Number(len);
+    const size = 2 ** (32 - prefix);
+    if (Math.floor(ipv4ToInt(address) / size) !== Math.floor(ipv4ToInt(base!) / size)) continue;
+    if (!n.gateway)
+      throw new LabError(
+        `lab: net ${name} has no gateway; a lab system's namespace reaches this machine through it (set nets.${name}.gateway)`,
+      );
+    if (n.cidr.startsWith('192.0.2.')) throw new LabError(`lab: ${n.cidr} is not used for lab namespaces`);
+    return { prefix, gateway: n.gateway };
+  }
+  throw new LabError(`lab: ${address} is in none of the site's nets`);
+}
+
+export function readLabSystems(root: string): LabSystemRecord[] {
+  const dir = systemsDir(root);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((s) => {
+    const f = recordOf(root, s);
+    return existsSync(f) ? [JSON.parse(readFileSync(f, 'utf8')) as LabSystemRecord] : [];
+  });
+}
+
+function namespaces(): string[] {
+  return ip('netns', 'list')
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.startsWith(NETNS_PREFIX));
+}
+
+/** Kills what still runs in a namespace of ours (by the kernel's list of its pids), then deletes it. */
+function deleteNamespace(name: string): void {
+  if (!name.startsWith(NETNS_PREFIX)) throw new LabError(`lab: refusing to delete namespace ${name}: not the lab's`);
+  if (!namespaces().includes(name)) return;
+  for (const pid of ip('netns', 'pids', name).split('\n').filter(Boolean)) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  ip('netns', 'del', name);
+}
+
+/** Stops one system's sshd and removes its namespace (with its veth pair and route). */
+export async function stopLabSystem(root: string, system: string): Promise<void> {
+  const f = recordOf(root, system);
+  if (existsSync(f)) {
+    const r = JSON.parse(readFileSync(f, 'utf8')) as LabSystemRecord;
+    await stopProcess(r);
+    rmSync(f, { force: true });
+  }
+  deleteNamespace(netnsName(root, system));
+}
+
+/** Every system of this lab (lab down), including namespaces whose record was lost. */
+export async function stopLabSystems(root: string, progress: (line: string) => void): Promise<void> {
+  if (!existsSync(join(root, '.lab'))) return;
+  for (const r of readLabSystems(root)) {
+    await stopLabSystem(root, r.system);
+    progress(`lab system ${r.system} (${r.ip}): namespace removed`);
+  }
+  if (process.getuid?.() !== 0) return;
+  const mine = `${NETNS_PREFIX}${labId(root)}-`;
+  for (const n of namespaces().filter((x) => x.startsWith(mine))) deleteNamespace(n);
+  rmSync(join(MARKERS, labId(root)), { force: true });
+}
+
+/** Namespaces of labs that no longer run (their folder is gone or has no lab record): a crashed test's. */
+export function removeStaleNamespaces(progress: (line: string) => void): void {
+  if (process.getuid?.() !== 0 || !existsSync('/usr/sbin/ip')) return;
+  for (const n of namespaces()) {
+    const id = n.slice(NETNS_PREFIX.length).split('-')[0]!;
+    const marker = join(MARKERS, id);
+    const root = existsSync(marker) ? readFileSync(marker, 'utf8').trim() : undefined;
+    if (root && existsSync(join(root, '.lab', 'lab.json'))) continue;
+    deleteNamespace(n);
+    progress(`removed namespace ${n}: its lab is no longer running`);
+  }
+}
+
+/** The folder a lab system's roles write into: emptied when the system is (re)built, as a new disk would be. */
+function freshRoot(site: SiteConfig, system: string): void {
+  const prefix = site.specialise?.rootPrefix;
+  if (!prefix?.includes('{system}')) return;
+  const dir = rootPrefix(prefix, system);
+  if (!isAbsolute(dir) || dir.split('/').filter(Boolean).length < 2) return;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+}
+
+/**
+ * Brings up a built lab system: namespace with its address, sshd with a new host key and the site's
+ * provisioning key authorised. Returns the host key line to report as the installer would.
+ */
+export async function startLabSystem(site: SiteConfig, system: string, address: string): Promise<string> {
+  if (process.getuid?.() !== 0)
+    throw new LabError('lab: a lab system runs in a network namespace of its own; `lab up` and apply must run as root');
+  const root = site.root;
+  const sp = site.specialise;
+  if (!sp) throw new LabError('lab: no specialise section, so no lab system needs an sshd');
+  if (!sp.rootPrefix?.includes('{system}'))
+    throw new LabError(
+      "lab: specialise.rootPrefix must name a folder per system (e.g. /var/lib/shipshape-lab/systems/{system}): the lab systems' namespaces share this machine's file system, so roles without it would change this machine's /etc",
+    );
+  if (!site.provisioning?.sshPublicKeyFile)
+    throw new LabError('lab: provisioning.sshPublicKeyFile is not set: a lab system would accept no key');
+  const { prefix, gateway } = netOf(site, address);
+  // A rebuilt system is a new machine; an address handed out again belonged to a system that is gone.
+  await stopLabSystem(root, system);
+  for (const other of readLabSystems(root)) if (other.ip === address) await stopLabSystem(root, other.system);
+  const held = ip('-4', '-o', 'route', 'show', 'table', 'all', `${address}/32`).trim();
+  if (held)
+    throw new LabError(
+      `lab: ${address} is already routed on this machine (${held.split('\n')[0]}): another lab holds it; \`shipshape lab down\` there first`,
+    );
+  freshRoot(site, system);
+
+  const dir = join(systemsDir(root), system);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, 'home'), { recursive: true, mode: 0o700 });
+  mkdirSync(MARKERS, { recursive: true });
+  writeFileSync(join(MARKERS, labId(root)), realpathSync(root) + '\n');
+  const hostKey = join(dir, 'ssh_host_ed25519_key');
+  run(requireBinary('/usr/bin/ssh-keygen', 'openssh-client'), [
+    '-q',
+    '-t',
+    'ed25519',
+    '-N',
+    '',
+    '-C',
+    system,
+    '-f',
+    hostKey,
+  ]);
+  const pubFile = isAbsolute(site.provisioning.sshPublicKeyFile)
+    ? site.provisioning.sshPublicKeyFile
+    : join(root, site.provisioning.sshPublicKeyFile);
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(pubFile, 'utf8'), { mode: 0o600 });
+  const conf = join(dir, 'sshd_config');
+  writeFileSync(
+    conf,
+    sshdConf({
+      port: sp.port,
+      listen: address,
+      hostKey,
+      pidFile: join(dir, 'sshd.pid'),
+      authorizedKeys: join(dir, 'authorized_keys'),
+      sessionHome: join(dir, 'home'),
+    }),
+  );
+
+  const ns = netnsName(root, system);
+  const veth = vethName(root, system);
+  try {
+    ip('netns', 'add', ns);
+    ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+    ip('addr', 'add', `${gateway}/32`, 'peer', `${address}/32`, 'dev', veth);
+    ip('link', 'set', veth, 'up');
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+    ip('-n', ns, 'addr', 'add', `${address}/${prefix}`, 'dev', 'eth0');
+    ip('-n', ns, 'link', 'set', 'eth0', 'up');
+    ip('-n', ns, 'route', 'add', 'default', 'via', gateway, 'dev', 'eth0');
+  } catch (e) {
+    deleteNamespace(ns);
+    throw new LabError(`lab: could not give ${system} its namespace: ${(e as Error).message}`);
+  }
+  const log = join(dir, 'sshd.log');
+  const sshd = requireBinary('/usr/sbin/sshd', 'openssh-server');
+  const proc = startDetached('/usr/sbin/ip', ['netns', 'exec', ns, sshd, '-D', '-e', '-f', conf], log);
+  const rec: LabSystemRecord = {
+    system,
+    ip: address,
+    netns: ns,
+    veth,
+    ...proc,
+    log,
+    hostKey: readFileSync(`${hostKey}.pub`, 'utf8').trim(),
+  };
+  writeFileSync(recordOf(root, system), JSON.stringify(rec, null, 2) + '\n');
+  if (process.env.SHIPSHAPE_TEST_PIDS) appendFileSync(process.env.SHIPSHAPE_TEST_PIDS, `${proc.pid} ${proc.start}\n`);
+  try {
+    await waitReady(`sshd of lab system ${system}`, proc, log, () => sshBannerSeen(sp.port, address), 20_000);
+  } catch (e) {
+    await stopLabSystem(root, system);
+    throw e;
+  }
+  return rec.hostKey;
+}
+
+/** One role run on a lab system, from the record specialisation keeps on it. */
+export interface LabRoleRun {
+  system: string;
+  role: string;
+  version?: string;
+  appliedAt: string;
+}
+
+/**
+ * The roles applied on each lab system with their times, oldest first (tests read the order across
+ * systems). Read from the record specialisation writes below the system's root prefix.
+ */
+export function labRoleRuns(site: SiteConfig): LabRoleRun[] {
+  const prefix = site.specialise?.rootPrefix;
+  if (!prefix) return [];
+  const runs: LabRoleRun[] = [];
+  for (const r of readLabSystems(site.root)) {
+    const f = join(rootPrefix(prefix, r.system), 'var/lib/shipshape/roles.json');
+    if (!existsSync(f)) continue;
+    const rec = JSON.parse(readFileSync(f, 'utf8')) as {
+      roles: Record<string, { version?: string; appliedAt: string }>;
+    };
+    for (const [role, a] of Object.entries(rec.roles))
+      runs.push({ system: r.system, role, ...(a.version ? { version: a.version } : {}), appliedAt: a.appliedAt });
+  }
+  return runs.sort((a, b) => a.appliedAt.localeCompare(b.appliedAt));
+}
+
+export const labSystemAlive = (r: LabSystemRecord) => isAlive(r.pid, r.start);
