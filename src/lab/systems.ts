@@ -150,6 +150,11 @@ export function removeStaleNamespaces(progress: (line: string) => void): void {
     deleteNamespace(n);
     progress(`removed namespace ${n}: its lab is no longer running`);
   }
+  if (!existsSync(MARKERS)) return;
+  for (const id of readdirSync(MARKERS)) {
+    const root = readFileSync(join(MARKERS, id), 'utf8').trim();
+    if (!existsSync(join(root, '.lab', 'lab.json'))) rmSync(join(MARKERS, id), { force: true });
+  }
 }
 
 /** The folder a lab system's roles write into: emptied when the system is (re)built, as a new disk would be. */

@@ -10,12 +10,13 @@
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
-import { cpSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCredentials } from '../../src/lab/credentials';
 import { freePort, isAlive } from '../../src/lab/process';
 import { readRecord } from '../../src/lab/record';
 import { labStateDir } from '../../src/lab/start-provisioning';
+import { labId, labRoleRuns, NETNS_PREFIX } from '../../src/lab/systems';
 import { loadRepo, resolveSecret } from '../../src/manifest';
 import { parseSecretRef } from '../../src/manifest/secrets';
 import type { SiteConfig } from '../../src/manifest/site';
@@ -48,7 +49,19 @@ function commit(message: string, files: Record<string, string>): void {
   if (deploy) git(deploy, 'pull', '-q', '--ff-only');
 }
 
-const site = (): SiteConfig => ({ root: deploy, lab: true }) as SiteConfig;
+const site = (): SiteConfig =>
+  ({ root: deploy, lab: true, specialise: { rootPrefix: join(targets, 'systems', '{system}') } }) as SiteConfig;
+/** The record specialisation keeps on a lab system (below its root prefix). */
+const roleRecord = (system: string): { roles: Record<string, { appliedAt: string }> } =>
+  JSON.parse(readFileSync(join(targets, 'systems', system, 'var/lib/shipshape/roles.json'), 'utf8'));
+const systemSshdLog = (system: string) => readFileSync(join(deploy, '.lab', 'systems', system, 'sshd.log'), 'utf8');
+/** The root namespace's end of a lab system's veth holds the net's gateway: SSH arrives from there. */
+const gatewayOf = (address: string) => (address.startsWith('198.51.100.') ? '198.51.100.1' : '203.0.113.1');
+const labNamespaces = () =>
+  execFileSync('/usr/sbin/ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.startsWith(`${NETNS_PREFIX}${labId(deploy)}-`));
 async function vcsim<T>(fn: (c: VimClient) => Promise<T>): Promise<T> {
   const env = readCredentials(deploy);
   const c = new VimClient({
@@ -195,6 +208,22 @@ test('apply from git, then commits (more CPU, a new system, a tombstone) reconci
   expect(await dns().resolve4('shop-live-01.live.example.com')).toEqual([objs.get('shop-live-01')!.ip]);
   expect(onTarget('bind/dev.example.com.shipshape')).toMatch(/web-dev-02\s.*198\.51\.100\.20/);
   expect(onTarget('dhcpd/shipshape.conf')).toContain(`fixed-address ${web1};`);
+  // Specialisation ran: each built system's roles over SSH to its own address, in its own namespace.
+  for (const [name, role] of [
+    ['web-dev-01', 'baseline/internal'],
+    ['db-dev-01', 'baseline/internal'],
+    ['shop-live-01', 'baseline/external'],
+  ] as const) {
+    expect(Object.keys(roleRecord(name).roles)).toContain(role);
+    expect(systemSshdLog(name)).toMatch(
+      new RegExp(`Accepted publickey for root from ${gatewayOf(objs.get(name)!.ip!).replace(/\./g, '\\.')} `),
+    );
+  }
+  expect(
+    labRoleRuns(site())
+      .filter((r) => r.system === 'web-dev-01')
+      .map((r) => r.role),
+  ).toEqual(['baseline/internal']);
 
   const web01 = readFileSync(join(origin, 'systems/dev/web-dev-01.yaml'), 'utf8').replace(
     '  profile: web-dev\n',
@@ -243,6 +272,47 @@ test('apply from git, then commits (more CPU, a new system, a tombstone) reconci
   const drift = await runCli(['drift', '-C', deploy, '--state-dir', state]);
   expect(drift.code).toBe(2);
   expect(drift.out).toMatch(/web-dev-03[\s\S]*cpu[\s\S]*3[\s\S]*2/);
+}, 240_000);
+
+test("a role change in the repo shows in plan and apply runs it over SSH inside each system's namespace", async () => {
+  const roleFile = join(origin, 'roles/baseline/internal/role.yaml');
+  const role = readFileSync(roleFile, 'utf8').replace(
+    '  steps:\n',
+    [
+      '  steps:',
+      '    - name: lab probe',
+      '      script: |',
+      '        mkdir -p "$SHIPSHAPE_ROOT/etc"',
+      '        ip -4 -o addr show scope global > "$SHIPSHAPE_ROOT/etc/lab-probe"',
+      '',
+    ].join('\n'),
+  );
+  const before = roleRecord('web-dev-01').roles['baseline/internal']!.appliedAt;
+  commit('baseline/internal: a probe step', { 'roles/baseline/internal/role.yaml': role });
+
+  const plan = await runCli(['plan', '-C', deploy, '--state-dir', state]);
+  expect(plan.code).toBe(0);
+  for (const name of ['web-dev-01', 'web-dev-03', 'db-dev-01'])
+    expect(plan.out).toMatch(
+      new RegExp(
+        `\\n${name}\\n  ~ specialise update [^\\n]*\\n +roles\\.baseline/internal: [^\\n]*\\(changed \\(digest`,
+      ),
+    );
+  expect(plan.out).not.toMatch(/shop-live/); // live systems have baseline/external, which did not change
+
+  const applied = await apply();
+  expect(applied.err).not.toMatch(/failed|error/i);
+  expect(applied.code).toBe(0);
+  const objs = await cmdb();
+  for (const name of ['web-dev-01', 'web-dev-03', 'db-dev-01']) {
+    // The probe saw the system's own address and nothing else: it ran inside that system's namespace.
+    const probe = readFileSync(join(targets, 'systems', name, 'etc/lab-probe'), 'utf8');
+    expect(probe).toMatch(new RegExp(`eth0\\s+inet ${objs.get(name)!.ip!.replace(/\./g, '\\.')}/24 `));
+    expect(probe.trim().split('\n')).toHaveLength(1);
+  }
+  expect(roleRecord('web-dev-01').roles['baseline/internal']!.appliedAt > before).toBe(true);
+  expect(existsSync(join(targets, 'systems', 'shop-live-01', 'etc/lab-probe'))).toBe(false);
+  expect((await runCli(['plan', '-C', deploy, '--state-dir', state])).out).toMatch(/No changes/);
 }, 240_000);
 
 /** Every secret the site resolves, read the way shipshape reads them. */
@@ -371,9 +441,11 @@ test('no output channel of a full lab run carries a resolved secret or URL useri
   expect(Object.keys(channels).length).toBeGreaterThan(15);
 }, 600_000);
 
-test('lab down stops every daemon it started, by pid', async () => {
+test("lab down stops every daemon it started, by pid, and removes the systems' namespaces", async () => {
+  expect(labNamespaces().length).toBeGreaterThanOrEqual(5);
   const daemons = readRecord(deploy)!.daemons;
   expect((await runCli(['lab', 'down', '-C', deploy])).code).toBe(0);
   for (const d of daemons) expect(`${d.name}:${isAlive(d.pid, d.start)}`).toBe(`${d.name}:false`);
+  expect(labNamespaces()).toEqual([]);
   expect((await runCli(['lab', 'status', '-C', deploy])).code).toBe(3);
 }, 60_000);

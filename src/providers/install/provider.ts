@@ -139,7 +139,10 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
 
   /** The PXE options the DHCP step puts into the reservation it creates before this step runs. */
   promises(system: DesiredSystem, site: SiteConfig): Partial<Resolved> {
-    return { boot: installBootOptions(system, site) };
+    // A system this step installs has no host key until its install record says built (resolve() sets it):
+    // specialisation waits for it rather than looking the address up in known_hosts.
+    const installs = this.desired(system, {} as Resolved, site) !== null;
+    return { boot: installBootOptions(system, site), ...(installs ? { hostKey: UNKNOWN } : {}) };
   }
 
   /** Boot media (ISO upload, CD-ROM, reset): the vm step's `bootMedia` capability, wired by the registry. */
