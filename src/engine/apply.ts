@@ -228,6 +228,10 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
     });
   }
 
+  // What a step holds for a system: observed, or recovered from earlier steps' values as the plan did.
+  const seen = (provider: Provider, system: DesiredSystem): ObservedResource | undefined =>
+    observed.get(`${system.name}/${provider.kind}`) ?? provider.recovered?.(system, resolved.get(system.name)!);
+
   // Phase 2: creates and updates, kinds in order; values resolved by earlier steps flow forward.
   for (const provider of providers) {
     const work: { system: DesiredSystem; action: PlannedAction }[] = [];
@@ -237,17 +241,14 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       if (!action) continue;
       if (action.action === 'noop') {
         if (provider.resolve)
-          resolved.set(
-            system.name,
-            provider.resolve(system, observed.get(`${system.name}/${provider.kind}`), resolved.get(system.name)!),
-          );
+          resolved.set(system.name, provider.resolve(system, seen(provider, system), resolved.get(system.name)!));
         continue;
       }
       work.push({ system, action });
     }
     await runStage(provider, work, async ({ system, action }) => {
       const key = `${system.name}/${provider.kind}`;
-      const before = observed.get(key);
+      const before = seen(provider, system);
       let r = resolved.get(system.name)!;
       if (provider.resolve && before) r = provider.resolve(system, before, r);
       const desired = provider.desired(system, r, input.ctx.site);

@@ -5,6 +5,7 @@
  */
 import type { FieldChange, ResourceKind } from '../engine/contract';
 import type { BLOCKING_CODES } from '../engine/outcome';
+import type { RefusalId } from '../engine/refusals';
 
 export type BlockingCode = (typeof BLOCKING_CODES)[number];
 
@@ -26,6 +27,8 @@ export interface PlannedAction {
   blocked?: string;
   /** Why it is blocked, from the closed set (protected, not-owned, ambiguous, refused, collides): set with `blocked`. */
   blockedCode?: BlockingCode;
+  /** Which of apply's refusals (src/engine/refusals.ts) the plan foresees here: set with `blocked`. */
+  refusal?: RefusalId;
 }
 
 /** Something a reviewer must know that is not an action: resources we see but will not touch. */
