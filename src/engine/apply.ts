@@ -19,6 +19,7 @@ import {
   type ResourceKind,
 } from './contract';
 import type { CreateJournal } from './journal';
+import { Refusal } from './refusals';
 import { mapPool, withRetry, type RetryPolicy } from './pool';
 
 export type StepStatus = 'done' | 'failed' | 'skipped';
@@ -223,6 +224,12 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       .filter((a) => a.kind === provider.kind && a.action === 'delete' && !a.blocked && live(a.system))
       .map((action) => ({ system: mustSystem(systems, action.system), action }));
     await runStage(provider, work, async ({ system }) => {
+      // The manifests apply runs with decide, not the plan's snapshot of them.
+      if (system.lifecycle.protect)
+        throw new Refusal(
+          'protected',
+          `system ${system.name} is protected (lifecycle.protect: true); set it to false to allow the delete`,
+        );
       const o = observed.get(`${system.name}/${provider.kind}`);
       if (o) await provider.delete(system, o, ctx);
     });

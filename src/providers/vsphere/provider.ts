@@ -615,7 +615,8 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
         'not-owned',
         `system ${system.name}: VM ${observed.id} does not carry shipshape's marker; not changing it`,
       );
-    const refused = changes.filter((ch) => ch.refused);
+    // Power-off is decided in converge on the VM as it is now (it may have been stopped since the plan).
+    const refused = changes.filter((ch) => ch.refused && ch.refusal !== 'power-policy');
     if (refused.length) throw refusalOf(system, refused);
     const h = observed.handle!;
     return this.toResource(
