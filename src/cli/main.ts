@@ -33,6 +33,10 @@ const repoOption = () =>
   new Option('--repo <url>', 'fetch the manifests from this git repository on every run (instead of --dir)');
 const refOption = () => new Option('--ref <ref>', 'branch, tag or commit of --repo').default('main');
 
+/** Repos with sites/<name>.yaml: the one site to work on; without it every site, one after another. */
+const siteOption = () =>
+  new Option('--site <name>', 'repos with sites/: only this site (default: every site, one after another)');
+
 const formatOption = () =>
   new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text');
 
@@ -118,6 +122,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addOption(dirOption())
     .addOption(repoOption())
     .addOption(refOption())
+    .addOption(siteOption())
     .addOption(formatOption())
     .option('--out <file>', 'write the plan to a file instead of stdout')
     .option('--detailed-exitcode', 'exit 0 with no changes, 2 with changes, 1 on error')
@@ -142,6 +147,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addOption(dirOption())
     .addOption(repoOption())
     .addOption(refOption())
+    .addOption(siteOption())
     .argument('[plan]', 'a plan saved with `shipshape plan --format json --out FILE`')
     .option('--concurrency <n>', 'systems worked on in parallel', positiveInt('--concurrency'))
     .option('--max-deletes <n>', 'refuse a plan that deletes more than this', positiveInt('--max-deletes'))
@@ -169,6 +175,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addOption(dirOption())
     .addOption(repoOption())
     .addOption(refOption())
+    .addOption(siteOption())
     .addOption(formatOption())
     .option('--out <file>', 'write the report to a file')
     .addHelpText('after', '\nExamples:\n  shipshape drift\n  shipshape drift --format markdown --out drift.md')

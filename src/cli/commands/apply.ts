@@ -16,6 +16,7 @@ import { freshPlan, type SourceOptions } from './plan';
 import type { RunRecorder } from '../../history/recorder';
 import { recorded, startRecorder } from '../record';
 import { recordApplied } from '../../source/git';
+import { forEachSite } from '../sites';
 
 export interface ApplyOptions extends SourceOptions {
   planFile?: string;
@@ -30,6 +31,16 @@ export interface ApplyOptions extends SourceOptions {
  * manifests nor the observed world changed since it was made.
  */
 export async function applyCommand(opts: ApplyOptions, io: Io, log: Logger): Promise<number> {
+  // Several sites: one after another, each with its own lock; a failed site does not stop the next (src/cli/sites.ts).
+  return forEachSite(
+    opts,
+    io,
+    (o) => applySite(o, io, log),
+    opts.planFile ? "a saved plan is one site's plan: add --site NAME" : undefined,
+  );
+}
+
+async function applySite(opts: ApplyOptions, io: Io, log: Logger): Promise<number> {
   const { report } = await applyOnce(opts, io, log);
   // The exit code says why (outcome.ts): 3 blocked only, 4 credentials refused, 5 unreachable, 1 other failures.
   if (report && !report.ok)

@@ -22,6 +22,7 @@ import {
 } from '../pipeline';
 import { composeTrusted } from '../../source/trusted';
 import { ExitError } from '../errors';
+import { forEachSite, siteFile } from '../sites';
 
 export interface PlanOptions extends SourceOptions {
   format: 'text' | 'markdown' | 'json';
@@ -43,6 +44,10 @@ export interface SourceOptions extends RecordOptions {
   repo?: string;
   ref?: string;
   stateDir?: string;
+  /** Repos with sites/: the one site this run works on (src/cli/sites.ts sets it, and its state dir). */
+  site?: string;
+  /** The repo's diagnostics were printed already (several sites: validated once before the first). */
+  validated?: boolean;
 }
 
 /** Fetches `--repo` at `--ref` into the cache (refusing a rewind), or uses the local folder as it is. */
@@ -68,7 +73,7 @@ export async function freshPlan(
   rec?: RunRecorder,
 ) {
   const source = await resolveSource(opts, io);
-  const loaded: Loaded = await loadValid(source.dir, io.err);
+  const loaded: Loaded = await loadValid(source.dir, opts.validated ? () => undefined : io.err, opts.site);
   const providers = providersFor(loaded, log, stateDir(opts.stateDir));
   const ctx = { ...providerContext(loaded, log), ...(opts.readOnly ? { readOnly: true } : {}) };
   try {
@@ -98,8 +103,22 @@ export function renderPlan(plan: Plan, format: PlanOptions['format'], io: Io): s
   return renderText(plan, { colour: io.isTty });
 }
 
-/** `shipshape plan`: exit 0 (no changes) or, with --detailed-exitcode, 2 when there are changes. */
+/**
+ * `shipshape plan`: exit 0 (no changes) or, with --detailed-exitcode, 2 when there are changes. In a
+ * repo with sites/, once per site (`--site` picks one); `--out plan.md` becomes plan.<site>.md.
+ */
 export async function planCommand(opts: PlanOptions, io: Io, log: Logger): Promise<number> {
+  return forEachSite(
+    opts,
+    io,
+    (o, multi) => planSite(multi && o.out ? { ...o, out: siteFile(o.out, o.site!) } : o, io, log),
+    opts.format === 'json' && !opts.out
+      ? "a JSON plan is one site's plan: add --site NAME, or --out FILE (one file per site)"
+      : undefined,
+  );
+}
+
+async function planSite(opts: PlanOptions, io: Io, log: Logger): Promise<number> {
   const rec = startRecorder('plan', opts, io);
   // A merge-request plan (--base) is recorded as a run, but its composed repo is not the estate: no snapshot.
   let plan = await recorded(
