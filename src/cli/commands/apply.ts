@@ -141,6 +141,9 @@ async function applyRun(
     redact(`apply ${opts.repo ?? opts.dir}`),
     opts.waitLockMs ?? 0,
     io.err,
+    undefined,
+    undefined,
+    opts.site,
   );
   if (lock.tookOverFrom)
     io.err(
