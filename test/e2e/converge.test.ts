@@ -136,8 +136,15 @@ async function planOnly(stateDir = state, edit?: (s: DesiredSystem[]) => Desired
   return r.plan;
 }
 
-/** `shipshape apply` in-process: journal resolved first, a fresh plan, applied. `tamper` changes the plan apply gets. */
-async function applyNow(tamper?: (p: Plan) => Plan): Promise<{ plan: Plan; report: ApplyReport }> {
+/**
+ * `shipshape apply` in-process: journal resolved first, a fresh plan, applied. `tamper` changes the plan
+ * apply gets. `after`: the plan left afterwards, observed again on the same sessions (as apply does for
+ * the status page), so checking it costs no new logins.
+ */
+async function applyNow(
+  tamper?: (p: Plan) => Plan,
+  o: { after?: boolean } = {},
+): Promise<{ plan: Plan; report: ApplyReport; after?: Plan }> {
   const r = await planWith(state);
   try {
     const journal = CreateJournal.forRepo(state, r.loaded.dir, silentLog);
@@ -152,7 +159,17 @@ async function applyNow(tamper?: (p: Plan) => Plan): Promise<{ plan: Plan; repor
       retry: { attempts: 2, baseDelayMs: 50 },
       journal,
     });
-    return { plan: r.plan, report };
+    if (!o.after) return { plan: r.plan, report };
+    const observations = await observeAll(r.providers, r.ctx, r.loaded.repo.systems);
+    const after = makePlan({
+      systems: r.loaded.repo.systems,
+      site: r.loaded.repo.site,
+      providers: r.providers,
+      observations,
+      maxDeletes: 100,
+      now: NOW,
+    });
+    return { plan: r.plan, report, after };
   } finally {
     await closeAll(r.providers, silentLog);
   }
@@ -450,14 +467,15 @@ test(`one apply converges: ${EDITS} random edits across ${SYSTEMS} systems, each
     write(s);
     log.push(`${i}: ${s.name} ${what}`);
     const te = Date.now();
-    const { plan, report } = await applyNow();
+    const { plan, report, after } = await applyNow(undefined, { after: true });
     applies++;
     const context = () =>
       `seed ${SEED}, edits:\n${log.join('\n')}\nplan applied:\n${renderText(plan, { colour: false })}`;
     if (!report.ok)
       throw new Error(`apply failed: ${JSON.stringify(report.outcomes.filter((o) => o.error))}\n${context()}`);
     // The changed address (and everything else) reached every backend in this one apply.
-    const next = await planOnly();
+    // Every tenth edit, the plan of a new process (new sessions, nothing cached) as well.
+    const next = i % 10 === 9 ? await planOnly() : after!;
     if (pending(next).length)
       throw new Error(`not converged after one apply: ${pending(next).map(keyOf).join(', ')}\n${context()}`);
     const sort = what.split(' ')[0]!;
