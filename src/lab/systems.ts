@@ -5,10 +5,13 @@
  * that address and pins the key the install callback reported.
  *
  * What is touched on this machine: one namespace per system (`shipshape-lab-<lab id>-<system>`), one
- * veth pair into it, and on the root side of that pair the net's gateway as a /32 with the system as
- * its peer (so the root namespace routes exactly that one address into the namespace). Nothing else:
- * no bridge, no forwarding, no address on any existing interface. Deleting the namespace removes the
- * pair and the route. `lab down` removes every system of its lab; `lab up` also removes namespaces of
+ * veth pair into it with the net's gateway as a /32 on the root side, and a routing table of the lab's
+ * own (20000 + its SSH port) holding one route per system plus `unreachable default`, chosen by a rule
+ * that matches only TCP to the lab's nets on the lab's SSH port. So the main table never routes a
+ * documentation range, two labs on one machine (tests run several, each with its own port) never see
+ * each other's systems, and lab traffic to an address without a namespace is unreachable instead of
+ * leaving by the default route. Nothing else: no bridge, no forwarding, no address on an existing
+ * interface. `lab down` removes every system, rule and route of its lab; `lab up` also removes those of
  * labs whose folder no longer has a running lab (a test that crashed).
  */
 import { createHash } from 'node:crypto';
@@ -63,6 +66,42 @@ const vethName = (root: string, system: string) =>
 
 function ip(...args: string[]): string {
   return run(requireBinary('/usr/sbin/ip', 'iproute2'), args);
+}
+
+/** The lab's routing table: one per SSH port, so labs on other ports never share it. */
+const tableOf = (port: number) => String(20_000 + port);
+const RULE_PREF = '5000';
+
+/** The rules sending TCP to the lab's nets on its SSH port to its table (added once, kept until lab down). */
+function ensureRules(site: SiteConfig, port: number): void {
+  const table = tableOf(port);
+  const rules = ip('-4', 'rule', 'list');
+  for (const n of Object.values(site.nets)) {
+    if (n.cidr.startsWith('127.') || n.cidr.startsWith('192.0.2.')) continue;
+    if (rules.includes(`to ${n.cidr} ipproto tcp dport ${port} lookup ${table}`)) continue;
+    ip('-4', 'rule', 'add', 'pref', RULE_PREF, 'to', n.cidr, 'ipproto', 'tcp', 'dport', String(port), 'lookup', table);
+  }
+  ip('-4', 'route', 'replace', 'unreachable', 'default', 'table', table);
+}
+
+function removeRules(port: number): void {
+  const table = tableOf(port);
+  for (const line of ip('-4', 'rule', 'list').split('\n')) {
+    const m = new RegExp(`to (\\S+) ipproto tcp dport ${port} lookup ${table}\\b`).exec(line);
+    if (m)
+      ip('-4', 'rule', 'del', 'pref', RULE_PREF, 'to', m[1]!, 'ipproto', 'tcp', 'dport', String(port), 'lookup', table);
+  }
+  try {
+    ip('-4', 'route', 'flush', 'table', table);
+  } catch {
+    /* no such table: nothing was routed */
+  }
+}
+
+/** `<lab folder>\n<SSH port>`: what a later sweep needs to tell whether the lab runs and what to remove. */
+function readMarker(id: string): { root: string; port?: number } {
+  const [root, port] = readFileSync(join(MARKERS, id), 'utf8').split('\n');
+  return { root: root!.trim(), ...(port ? { port: Number(port) } : {}) };
 }
 
 function ipv4ToInt(a: string): number {
@@ -136,7 +175,11 @@ export async function stopLabSystems(root: string, progress: (line: string) => v
   if (process.getuid?.() !== 0) return;
   const mine = `${NETNS_PREFIX}${labId(root)}-`;
   for (const n of namespaces().filter((x) => x.startsWith(mine))) deleteNamespace(n);
-  rmSync(join(MARKERS, labId(root)), { force: true });
+  const marker = join(MARKERS, labId(root));
+  if (!existsSync(marker)) return;
+  const { port } = readMarker(labId(root));
+  if (port) removeRules(port);
+  rmSync(marker, { force: true });
 }
 
 /** Namespaces of labs that no longer run (their folder is gone or has no lab record): a crashed test's. */
@@ -144,16 +187,17 @@ export function removeStaleNamespaces(progress: (line: string) => void): void {
   if (process.getuid?.() !== 0 || !existsSync('/usr/sbin/ip')) return;
   for (const n of namespaces()) {
     const id = n.slice(NETNS_PREFIX.length).split('-')[0]!;
-    const marker = join(MARKERS, id);
-    const root = existsSync(marker) ? readFileSync(marker, 'utf8').trim() : undefined;
+    const root = existsSync(join(MARKERS, id)) ? readMarker(id).root : undefined;
     if (root && existsSync(join(root, '.lab', 'lab.json'))) continue;
     deleteNamespace(n);
     progress(`removed namespace ${n}: its lab is no longer running`);
   }
   if (!existsSync(MARKERS)) return;
   for (const id of readdirSync(MARKERS)) {
-    const root = readFileSync(join(MARKERS, id), 'utf8').trim();
-    if (!existsSync(join(root, '.lab', 'lab.json'))) rmSync(join(MARKERS, id), { force: true });
+    const { root, port } = readMarker(id);
+    if (existsSync(join(root, '.lab', 'lab.json'))) continue;
+    if (port) removeRules(port);
+    rmSync(join(MARKERS, id), { force: true });
   }
 }
 
@@ -187,10 +231,15 @@ export async function startLabSystem(site: SiteConfig, system: string, address: 
   // A rebuilt system is a new machine; an address handed out again belonged to a system that is gone.
   await stopLabSystem(root, system);
   for (const other of readLabSystems(root)) if (other.ip === address) await stopLabSystem(root, other.system);
-  const held = ip('-4', '-o', 'route', 'show', 'table', 'all', `${address}/32`).trim();
+  let held = '';
+  try {
+    held = ip('-4', '-o', 'route', 'show', 'table', tableOf(sp.port), `${address}/32`).trim();
+  } catch {
+    /* no such table yet: no lab on this port routes anything */
+  }
   if (held)
     throw new LabError(
-      `lab: ${address} is already routed on this machine (${held.split('\n')[0]}): another lab holds it; \`shipshape lab down\` there first`,
+      `lab: ${address} on SSH port ${sp.port} is already routed to another lab's system (${held.split('\n')[0]}); \`shipshape lab down\` there first, or give this lab another specialise.port`,
     );
   freshRoot(site, system);
 
@@ -198,7 +247,7 @@ export async function startLabSystem(site: SiteConfig, system: string, address: 
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, 'home'), { recursive: true, mode: 0o700 });
   mkdirSync(MARKERS, { recursive: true });
-  writeFileSync(join(MARKERS, labId(root)), realpathSync(root) + '\n');
+  writeFileSync(join(MARKERS, labId(root)), `${realpathSync(root)}\n${sp.port}\n`);
   const hostKey = join(dir, 'ssh_host_ed25519_key');
   run(requireBinary('/usr/bin/ssh-keygen', 'openssh-client'), [
     '-q',
@@ -233,8 +282,10 @@ export async function startLabSystem(site: SiteConfig, system: string, address: 
   try {
     ip('netns', 'add', ns);
     ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
-    ip('addr', 'add', `${gateway}/32`, 'peer', `${address}/32`, 'dev', veth);
+    ip('addr', 'add', `${gateway}/32`, 'dev', veth);
     ip('link', 'set', veth, 'up');
+    ensureRules(site, sp.port);
+    ip('-4', 'route', 'add', `${address}/32`, 'dev', veth, 'src', gateway, 'table', tableOf(sp.port));
     ip('-n', ns, 'link', 'set', 'lo', 'up');
     ip('-n', ns, 'addr', 'add', `${address}/${prefix}`, 'dev', 'eth0');
     ip('-n', ns, 'link', 'set', 'eth0', 'up');

@@ -157,7 +157,7 @@ beforeAll(async () => {
   if (up.code !== 0) throw new Error(`lab up failed:\n${up.out}\n${up.err}`);
   expect(up.out).toMatch(/NOTE vSphere is vcsim: .*no operating system is installed/);
   Object.assign(process.env, readCredentials(deploy));
-}, 180_000);
+}, 300_000);
 
 afterAll(async () => {
   if (deploy) await runCli(['lab', 'down', '-C', deploy]);

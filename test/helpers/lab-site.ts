@@ -84,6 +84,9 @@ export function labSiteYaml(at: LabEndpoints, targets: string, tweak?: (spec: YA
     }),
   );
   spec.setIn(['specialise', 'rootPrefix'], join(targets, 'systems', '{system}'));
+  // The lab systems answer in their own namespaces; the lab routes to them by this port, so labs run by
+  // tests at the same time each reach only their own systems (src/lab/systems.ts).
+  spec.setIn(['specialise', 'port'], at.ssh);
   tweak?.(spec);
   return doc.toString();
 }

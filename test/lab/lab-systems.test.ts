@@ -17,11 +17,14 @@ import {
   startLabSystem,
   stopLabSystems,
 } from '../../src/lab/systems';
+import { freePort } from '../../src/lab/process';
 import { removeDir, tempDir } from '../helpers/daemon';
 import { keygen } from '../helpers/sshd';
 
 const namespaces = () => execFileSync('/usr/sbin/ip', ['netns', 'list'], { encoding: 'utf8' });
 let work: string;
+/** The lab systems' SSH port: each lab has its own, as each test lab does (src/lab/systems.ts routes by it). */
+let port: number;
 
 function labSite(name: string): SiteConfig {
   const root = join(work, name);
@@ -39,7 +42,7 @@ function labSite(name: string): SiteConfig {
     defaults: { concurrency: 4, maxDeletes: 3 },
     specialise: {
       user: 'root',
-      port: 22,
+      port,
       privateKey: { ref: '${file:.lab/ssh/id_ed25519}' },
       rootPrefix: join(root, 'systems', '{system}'),
       connectTimeoutSeconds: 10,
@@ -49,8 +52,9 @@ function labSite(name: string): SiteConfig {
   } as unknown as SiteConfig;
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   work = tempDir('lab-systems');
+  port = await freePort();
 });
 afterAll(async () => {
   for (const n of ['one', 'two', 'crashed'])
@@ -64,7 +68,7 @@ test('a built lab system answers SSH on its own address inside its namespace, wi
   expect(hostKey).toMatch(/^ssh-ed25519 AAAA\S+ web-01$/);
   expect(namespaces()).toContain(netnsName(site.root, 'web-01'));
 
-  const endpoint = { host: '198.51.100.41', port: 22, user: 'root', privateKey: site.specialise!.privateKey };
+  const endpoint = { host: '198.51.100.41', port, user: 'root', privateKey: site.specialise!.privateKey };
   const real = new SshPool({
     readSecret: async () => readFileSync(join(site.root, '.lab/ssh/id_ed25519'), 'utf8'),
     root: site.root,
@@ -87,7 +91,7 @@ test('a built lab system answers SSH on its own address inside its namespace, wi
 test('another lab cannot take an address this lab holds; its own next system on that address replaces the old one', async () => {
   const two = labSite('two');
   await expect(startLabSystem(two, 'web-09', '198.51.100.41')).rejects.toThrow(
-    /198\.51\.100\.41 is already routed on this machine.*another lab holds it/,
+    /198\.51\.100\.41 on SSH port \d+ is already routed to another lab's system/,
   );
   expect(namespaces()).not.toContain(netnsName(two.root, 'web-09'));
   const one = labSite('one');
@@ -103,7 +107,11 @@ test('lab down removes its systems; the next lab up removes the namespaces of a 
   await stopLabSystems(one.root, (l) => lines.push(l));
   expect(lines).toEqual(['lab system web-02 (198.51.100.41): namespace removed']);
   expect(namespaces()).not.toContain(netnsName(one.root, 'web-02'));
-  expect(execFileSync('/usr/sbin/ip', ['-4', 'route', 'show', '198.51.100.41/32'], { encoding: 'utf8' })).toBe('');
+  // Its routes and the rules that chose them are gone too.
+  expect(
+    execFileSync('/usr/sbin/ip', ['-4', 'route', 'show', 'table', 'all', '198.51.100.41/32'], { encoding: 'utf8' }),
+  ).toBe('');
+  expect(execFileSync('/usr/sbin/ip', ['-4', 'rule', 'list'], { encoding: 'utf8' })).not.toContain(`dport ${port} `);
 
   const crashed = labSite('crashed');
   await startLabSystem(crashed, 'db-01', '198.51.100.42');

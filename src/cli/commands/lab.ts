@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import type { Logger } from '../../engine/contract';
 import { credentialsFile } from '../../lab/credentials';
 import { labState, stopLab } from '../../lab/record';
+import { labSystemAlive, readLabSystems } from '../../lab/systems';
 import { labUp } from '../../lab/up';
 import { labWorld, renderWorld } from '../../lab/world';
 import type { Io } from '../io';
@@ -36,10 +37,18 @@ export async function labStatusCommand(opts: { dir: string; json?: boolean }, io
   const root = resolve(opts.dir);
   const { record, daemons } = labState(root);
   const allUp = daemons.length > 0 && daemons.every((d) => d.running);
+  // The systems an install brought up (each in its namespace with its sshd): not daemons of `lab up`.
+  const systems = readLabSystems(root).map((s) => ({
+    system: s.system,
+    address: s.ip,
+    netns: s.netns,
+    running: labSystemAlive(s),
+    log: s.log,
+  }));
   if (opts.json) {
     io.out(
       JSON.stringify(
-        { running: allUp, startedAt: record?.startedAt ?? null, daemons, notes: record?.notes ?? [] },
+        { running: allUp, startedAt: record?.startedAt ?? null, daemons, systems, notes: record?.notes ?? [] },
         null,
         2,
       ) + '\n',
@@ -56,6 +65,8 @@ export async function labStatusCommand(opts: { dir: string; json?: boolean }, io
   const w = Math.max(...daemons.map((d) => d.name.length));
   for (const d of daemons)
     io.out(`  ${d.name.padEnd(w)}  ${d.running ? 'running' : 'stopped'}  pid ${d.pid}  ${d.where}  log ${d.log}\n`);
+  for (const s of systems)
+    io.out(`  system ${s.system}  ${s.running ? 'running' : 'stopped'}  sshd on ${s.address} in netns ${s.netns}\n`);
   for (const n of record.notes.length ? record.notes : []) io.out(`  note: ${n}\n`);
   return allUp ? 0 : 3;
 }
