@@ -7,6 +7,7 @@ import type { FieldChange, Fields, Resolved } from '../../engine/contract';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
 import type { VsphereConfig } from './config';
 import type { MoRef } from './soap/xml';
+import { whereFor, type Where } from './where';
 import { markerOf, type VmInfo } from './vm';
 
 export interface VmDiskFields {
@@ -26,6 +27,8 @@ export interface VmFields extends Fields {
   portgroup: string;
   power: string;
   annotation: string;
+  /** Datacenter, cluster, resource pool, folder (and host when the manifest pins one); absent when not read. */
+  placement?: Where;
 }
 
 /** What the provider needs to act on an observed VM; not compared, not shown in plans. */
@@ -47,19 +50,21 @@ export function annotationFor(system: DesiredSystem): string {
 export function desiredVm(
   system: DesiredSystem,
   _resolved: Resolved,
-  v: Pick<VsphereConfig, 'datastore' | 'portgroup'>,
+  v: Pick<VsphereConfig, 'datastore' | 'portgroup' | 'datacenter' | 'cluster' | 'resourcePool' | 'folder'>,
 ): VmFields | null {
   if (system.state !== 'present') return null;
+  const ds = system.placement?.datastore ?? v.datastore;
   return {
     name: system.name,
     os: system.os,
     cpu: system.cpu,
     memoryMiB: system.memoryMiB,
-    disks: system.disks.map((d) => ({ sizeGiB: d.sizeGiB, datastore: d.datastore ?? v.datastore })),
+    disks: system.disks.map((d) => ({ sizeGiB: d.sizeGiB, datastore: d.datastore ?? ds })),
     mac: system.network.mac.toLowerCase(),
     portgroup: system.network.portgroup ?? v.portgroup,
     power: 'poweredOn',
     annotation: annotationFor(system),
+    placement: whereFor(system, v),
   };
 }
 
@@ -78,6 +83,7 @@ export function observedFields(vm: VmInfo): VmFields {
     portgroup: d?.nics[0]?.network ?? '',
     power: vm.powerState,
     annotation: vm.annotation,
+    ...(vm.placement ? { placement: vm.placement } : {}),
   };
 }
 
@@ -143,6 +149,33 @@ export function diffVm(system: DesiredSystem, want: VmFields, have: VmFields): F
   if (have.portgroup !== want.portgroup)
     out.push({ path: 'portgroup', from: have.portgroup, to: want.portgroup, ...src('network.portgroup') });
   if (have.annotation !== want.annotation) out.push({ path: 'annotation', from: have.annotation, to: want.annotation });
+  if (want.placement && have.placement) out.push(...placementChanges(system, want.placement, have.placement));
   if (have.power !== want.power) out.push({ path: 'power', from: have.power, to: want.power });
+  return out;
+}
+
+/**
+ * Placement changes. Cluster, resource pool and host move a running VM live (RelocateVM_Task: vMotion;
+ * vCenter refuses with its reason where it cannot, e.g. CPU-incompatible hosts), the folder by
+ * MoveIntoFolder_Task; another datacenter takes a new VM (forcesReplace).
+ */
+export function placementChanges(system: DesiredSystem, want: Where, have: Where): FieldChange[] {
+  const out: FieldChange[] = [];
+  const src = (k: string): { source?: string } =>
+    system.sources[`placement.${k}`] ? { source: formatSource(system.sources[`placement.${k}`]) } : {};
+  if (want.datacenter !== have.datacenter) {
+    out.push({
+      path: 'placement.datacenter',
+      from: have.datacenter,
+      to: want.datacenter,
+      ...src('datacenter'),
+      forcesReplace: true,
+    });
+    return out; // the new VM is placed as a whole
+  }
+  for (const k of ['cluster', 'resourcePool', 'folder'] as const)
+    if (want[k] !== have[k]) out.push({ path: `placement.${k}`, from: have[k], to: want[k], ...src(k) });
+  if (want.host !== undefined && want.host !== have.host)
+    out.push({ path: 'placement.host', from: have.host ?? null, to: want.host, ...src('host') });
   return out;
 }
