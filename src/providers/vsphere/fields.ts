@@ -27,7 +27,11 @@ export interface VmFields extends Fields {
   portgroup: string;
   power: string;
   annotation: string;
-  /** Datacenter, cluster, resource pool, folder (and host when the manifest pins one); absent when not read. */
+  /**
+   * Datacenter, cluster, resource pool, folder (desired: and the host, when the manifest pins one);
+   * absent when not read. The host a VM runs on is in the handle, not here: DRS moves VMs between
+   * hosts, and that is no change of the world a saved plan should be refused for.
+   */
   placement?: Where;
 }
 
@@ -39,6 +43,8 @@ export interface VmHandle {
   cdromIso?: string;
   /** The device list was read (only for VMs we own). */
   hasDevices: boolean;
+  /** The host the VM runs on (compared only with a pinned `placement.host`). */
+  host?: string;
 }
 
 const KIB_PER_GIB = 1024 * 1024;
@@ -83,11 +89,17 @@ export function observedFields(vm: VmInfo): VmFields {
     portgroup: d?.nics[0]?.network ?? '',
     power: vm.powerState,
     annotation: vm.annotation,
-    ...(vm.placement ? { placement: vm.placement } : {}),
+    ...(vm.placement ? { placement: withoutHost(vm.placement) } : {}),
   };
 }
 
-export function diffVm(system: DesiredSystem, want: VmFields, have: VmFields): FieldChange[] {
+function withoutHost(w: Where): Where {
+  const { host: _host, ...rest } = w;
+  return rest;
+}
+
+/** `host`: where the VM runs now (the handle's), compared only when the manifest pins a host. */
+export function diffVm(system: DesiredSystem, want: VmFields, have: VmFields, host?: string): FieldChange[] {
   const out: FieldChange[] = [];
   const src = (p: string): { source?: string } =>
     system.sources[p] ? { source: formatSource(system.sources[p]) } : {};
@@ -149,7 +161,10 @@ export function diffVm(system: DesiredSystem, want: VmFields, have: VmFields): F
   if (have.portgroup !== want.portgroup)
     out.push({ path: 'portgroup', from: have.portgroup, to: want.portgroup, ...src('network.portgroup') });
   if (have.annotation !== want.annotation) out.push({ path: 'annotation', from: have.annotation, to: want.annotation });
-  if (want.placement && have.placement) out.push(...placementChanges(system, want.placement, have.placement));
+  if (want.placement && have.placement)
+    out.push(
+      ...placementChanges(system, want.placement, { ...have.placement, ...(host !== undefined ? { host } : {}) }),
+    );
   if (have.power !== want.power) out.push({ path: 'power', from: have.power, to: want.power });
   return out;
 }

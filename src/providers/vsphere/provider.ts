@@ -99,7 +99,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   }
 
   diff(system: DesiredSystem, desired: VmFields, observed: VmResource): FieldChange[] {
-    return diffVm(system, desired, observed.fields);
+    return diffVm(system, desired, observed.fields, observed.handle?.host);
   }
 
   /** Hands the VM's identity to later steps (installation boots it, CMDB records it). */
@@ -254,6 +254,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     const handle: VmHandle = { ref: vm.ref, instanceUuid: vm.instanceUuid, hasDevices: vm.devices !== undefined };
     const iso = vm.devices?.cdroms[0]?.iso;
     if (iso) handle.cdromIso = iso;
+    if (vm.placement?.host !== undefined) handle.host = vm.placement.host;
     // A marker without this site's seal is someone's claim, not ours: reported, never touched.
     return {
       kind: 'vm',
