@@ -12,6 +12,7 @@ import type { Diagnostic } from './diagnostics';
 import { expandSystem } from './expand';
 import type { LoadedSystem } from './expand';
 import { isYamlName, mapLimit, readManifestText, walk } from './files';
+import { checkRoleArtefacts } from './role-artefacts';
 
 const READ_CONCURRENCY = 16;
 import { indexProfiles } from './profiles';
@@ -400,6 +401,8 @@ async function load(dir: string, diags: Diagnostics, opts: LoadOptions): Promise
   const sorted = (list: ExpandedSystem[]) =>
     list.map((e) => e.desired).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.file < b.file ? -1 : 1));
   const all = sorted([...groups.values(), orphans].flat());
+  // Only when the manifests are otherwise valid: an artefact check of a broken system says nothing new.
+  if (!diags.hasErrors()) checkRoleArtefacts(root, all, roles, diags);
   if (!siteFiles.multi) {
     if (opts.site !== undefined && opts.site !== sites[0]?.name)
       diags.error(

@@ -32,6 +32,7 @@ export const LIGHT_PATHS = [
   'config.instanceUuid',
   'config.extraConfig',
   'config.template',
+  'config.changeVersion',
   ...LOCATION_PATHS,
 ];
 export const HEAVY_PATHS = ['config.hardware.device'];
@@ -85,6 +86,8 @@ export interface VmInfo {
   memoryMB: number;
   annotation: string;
   instanceUuid: string;
+  /** vCenter changes it with every change of the VM's configuration ('' when the server keeps none). */
+  changeVersion: string;
   isTemplate: boolean;
   /** Last value per extraConfig key, empty values dropped. */
   extraConfig: Map<string, string>;
@@ -143,6 +146,7 @@ export function parseVm(o: ObjectContent, networkNames: Map<string, string>): Vm
     memoryMB: num(p('config.hardware.memoryMB')),
     annotation: p('config.annotation') ?? '',
     instanceUuid: p('config.instanceUuid') ?? '',
+    changeVersion: p('config.changeVersion') ?? '',
     isTemplate: p('config.template') === 'true',
     extraConfig: lastPerKey(o.props.get('config.extraConfig')),
     location: {},
