@@ -1,6 +1,7 @@
 /** The `shipshape` command line (commander). Every command returns an exit code; nothing prints a stack trace unless SHIPSHAPE_DEBUG is set. */
 import { codeOf, exitCodeFor } from '../engine/outcome';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { adoptCommand } from './commands/adopt';
 import { applyCommand } from './commands/apply';
 import { driftCommand } from './commands/drift';
 import { labDownCommand, labStatusCommand, labUpCommand, labWorldCommand } from './commands/lab';
@@ -130,6 +131,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
       '--read-only',
       'observe by reading only: nothing runs on a managed host (no role checks); apply refuses the plan',
     )
+    .option('--adopt', 'show the adoptions `shipshape adopt` would make, each with its diff (manifest vs reality)')
     .addHelpText(
       'after',
       '\nExamples:\n  shipshape plan\n  shipshape plan --base origin/main --format markdown --out plan.md\n  shipshape plan --format markdown --out plan.md\n  shipshape plan --format json --out plan.json --detailed-exitcode',
@@ -162,6 +164,23 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
         ),
       ),
     );
+
+  program
+    .command('adopt')
+    .description(
+      "take existing resources without shipshape's marker over for declared systems; only where the manifest matches them",
+    )
+    .argument('[systems...]', 'the systems to adopt (default: every declared system with something to adopt)')
+    .addOption(dirOption())
+    .option('--accept-changes', 'adopt even where the manifest differs, then make the changes the plan shows')
+    .option('--dry-run', 'show the adoption plan and change nothing')
+    .addOption(formatOption())
+    .option('--concurrency <n>', 'systems worked on in parallel', positiveInt('--concurrency'))
+    .addHelpText(
+      'after',
+      '\nExamples:\n  shipshape import --folder legacy && shipshape adopt --dry-run\n  shipshape adopt web-01 web-02\n  shipshape adopt --accept-changes db-01',
+    )
+    .action(async (systems: string[], o) => setCode(await adoptCommand({ ...o, systems, ...recording() }, io, log())));
 
   program
     .command('drift')

@@ -36,6 +36,8 @@ export interface VmHandle {
   cdromIso?: string;
   /** The device list was read (only for VMs we own). */
   hasDevices: boolean;
+  /** Taken over by `shipshape adopt` (install marker `adopted`): never installed by shipshape. */
+  adopted?: boolean;
 }
 
 const KIB_PER_GIB = 1024 * 1024;

@@ -23,10 +23,18 @@ import {
 import type { SecretRef } from '../../manifest/site';
 import type { VsphereConfig } from './config';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
-import { vsphereBootMedia } from './datastore';
+import { INSTALL_MARKER, vsphereBootMedia } from './datastore';
 import { VimClient, type CallStats } from './client';
-import { desiredVm, diffVm, observedFields, type VmFields, type VmHandle } from './fields';
-import { DEFAULT_PAGE_SIZE, retrieveObjects, retrieveView, runTask, TaskTimeoutError, waitForTask } from './inventory';
+import { annotationFor, desiredVm, diffVm, observedFields, type VmFields, type VmHandle } from './fields';
+import {
+  DEFAULT_PAGE_SIZE,
+  findByInventoryPath,
+  retrieveObjects,
+  retrieveView,
+  runTask,
+  TaskTimeoutError,
+  waitForTask,
+} from './inventory';
 import { Placement } from './placement';
 import { powerOff, powerOn } from './power';
 import { retire } from './retire';
@@ -65,6 +73,8 @@ export interface VsphereProviderOptions {
 }
 
 type VmResource = ObservedResource<VmFields, VmHandle>;
+/** The install marker of an adopted VM: installed by someone else, never by shipshape. */
+const ADOPTED = 'adopted';
 const MAX_CONVERGE = 3;
 
 export class VsphereProvider implements Provider<VmFields, VmHandle> {
@@ -75,6 +85,8 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   private place: Placement | undefined;
   /** VMs seen by observe in this run (name/marker lookups for create). */
   private seen: VmInfo[] | undefined;
+  /** VMs the last list saw outside the managed folder: moref → where they are (for messages). */
+  private readonly outside = new Map<string, string>();
   /** The site's marker seal (undefined: a site without `ownership:`, markers taken at their word). */
   private sealer: Sealer | undefined;
 
@@ -95,14 +107,64 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   }
 
   diff(system: DesiredSystem, desired: VmFields, observed: VmResource): FieldChange[] {
-    return diffVm(system, desired, observed.fields);
+    const changes = diffVm(system, desired, observed.fields);
+    // An unmarked VM (an adoption candidate): the annotation is written with the marker when it is
+    // adopted, so it is not a difference between the manifest and the VM.
+    return observed.owned ? changes : changes.filter((c) => c.path !== 'annotation');
   }
 
   /** Hands the VM's identity to later steps (installation boots it, CMDB records it). */
   resolve(_system: DesiredSystem, observed: VmResource | undefined, resolved: Resolved): Resolved {
     if (!observed?.owned) return resolved;
     const h = observed.handle!;
-    return { ...resolved, mac: observed.fields.mac || resolved.mac, vmId: observed.id, vmInstanceUuid: h.instanceUuid };
+    return {
+      ...resolved,
+      mac: observed.fields.mac || resolved.mac,
+      vmId: observed.id,
+      vmInstanceUuid: h.instanceUuid,
+      ...(h.adopted ? { installed: 'adopted' as const } : {}),
+    };
+  }
+
+  /**
+   * `shipshape adopt`: writes the marker (sealed on a site with `ownership:`), shipshape's
+   * annotation and the install marker `adopted` (the install step never installs a VM someone
+   * else built) onto a VM the plan matched by name. Nothing else changes: CPU, memory, disks, MAC
+   * and power stay as they are, and the VM stays in its folder (a move would change who may see it).
+   */
+  async adopt(
+    system: DesiredSystem,
+    observed: VmResource,
+    _resolved: Resolved,
+    ctx: ProviderContext,
+  ): Promise<VmResource> {
+    const { c, v } = await this.connect(ctx);
+    const vmRef = observed.handle?.ref ?? { type: 'VirtualMachine', value: observed.id };
+    const vm = await this.readVm(c, vmRef);
+    const m = markerOf(vm);
+    if (this.ours(vm)?.system === system.name) return this.toResource(vm);
+    if (vm.name !== system.name && m?.system !== system.name)
+      throw new UserError(`system ${system.name}: VM ${vmRef.value} is now named ${vm.name}; plan again`, 'failed');
+    const entries: [string, string][] = [...this.markerFor(system, vmRef, ctx.commit), [INSTALL_MARKER, ADOPTED]];
+    await runTask(
+      c,
+      'ReconfigVM_Task',
+      ref('_this', vmRef) +
+        reconfigSpec(vm.devices, {
+          growDisks: [],
+          addDisks: [],
+          annotation: annotationFor(system),
+          extraConfig: entries,
+        }),
+      { timeoutMs: this.taskMs(v), what: `adopt ${system.name} (${vmRef.value})` },
+    );
+    ctx.log.info(
+      { system: system.name, vm: vmRef.value },
+      'vsphere: adopted the VM (marker written, nothing else changed)',
+    );
+    const got = await this.readVm(c, vmRef);
+    this.remember(got);
+    return this.toResource(got);
   }
 
   /** Boot media for the installation step, on this provider's session (datastore.ts). */
@@ -203,14 +265,60 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       ctx.progress?.(system, 'vm', `${label} ${p.state}${p.progress !== undefined ? ` ${p.progress}%` : ''}`);
   }
 
-  /** Light read of every VM in the folder (templates left out). */
+  /**
+   * Light read of every VM in the datacenter (templates left out), in one ContainerView read over
+   * the datacenter's VM folder that also returns its sub-folders (name and parent): so a VM of a
+   * declared name anywhere in the datacenter is seen (a create never duplicates it), and VMs
+   * outside the managed folder are marked with where they are (`outside`).
+   */
   private async listFolder(c: VimClient, p: Placement): Promise<VmInfo[]> {
-    const folder = await p.findFolder();
-    if (!folder) return [];
-    // Each page becomes VmInfo at once: the raw XML of a page is garbage before the next arrives.
-    return retrieveView(c, folder, [{ type: 'VirtualMachine', paths: LIGHT_PATHS }], this.o.pageSize, (page) =>
-      page.map((o) => parseVm(o, new Map())).filter((vm) => !vm.isTemplate),
+    const root = await findByInventoryPath(c, `${this.o.config.datacenter}/vm`);
+    if (!root) return [];
+    const folders = new Map<string, { name: string; parent?: string }>();
+    const parents = new Map<string, string>();
+    const vms = await retrieveView(
+      c,
+      root,
+      [
+        { type: 'VirtualMachine', paths: [...LIGHT_PATHS, 'parent'] },
+        { type: 'Folder', paths: ['name', 'parent'] },
+      ],
+      this.o.pageSize,
+      (page) =>
+        page.flatMap((o) => {
+          const parent = toRef(o.props.get('parent'))?.value;
+          if (o.obj.type === 'Folder') {
+            folders.set(o.obj.value, { name: o.props.get('name')?.text ?? '', ...(parent ? { parent } : {}) });
+            return [];
+          }
+          const vm = parseVm(o, new Map());
+          if (vm.isTemplate) return [];
+          if (parent) parents.set(vm.ref.value, parent);
+          return [vm];
+        }),
     );
+    // Folder path below the datacenter's VM folder: `` for the root, `a/b` below it.
+    const pathOf = (f: string | undefined): string => {
+      const parts: string[] = [];
+      for (let at = f, n = 0; at && at !== root.value && n < 64; n++) {
+        const info = folders.get(at);
+        if (!info) break;
+        parts.unshift(info.name);
+        at = info.parent;
+      }
+      return parts.join('/');
+    };
+    const managed = (this.o.config.folder ?? '').split('/').filter(Boolean).join('/');
+    this.outside.clear();
+    for (const vm of vms) {
+      const at = pathOf(parents.get(vm.ref.value));
+      if (!(at === managed || (managed === '' ? true : at.startsWith(`${managed}/`))))
+        this.outside.set(
+          vm.ref.value,
+          `in folder ${this.o.config.datacenter}/vm${at ? `/${at}` : ''}, outside ${p.folderPath}`,
+        );
+    }
+    return vms;
   }
 
   /** Light + device read of some VMs in one round trip (plus pages); network names ride along. */
@@ -232,6 +340,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   private toResource(vm: VmInfo): VmResource {
     const marker = markerOf(vm);
     const handle: VmHandle = { ref: vm.ref, instanceUuid: vm.instanceUuid, hasDevices: vm.devices !== undefined };
+    if (vm.extraConfig.get(INSTALL_MARKER) === ADOPTED) handle.adopted = true;
     const iso = vm.devices?.cdroms[0]?.iso;
     if (iso) handle.cdromIso = iso;
     // A marker without this site's seal is someone's claim, not ours: reported, never touched.
@@ -242,6 +351,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       owned: this.ours(vm) !== undefined,
       fields: observedFields(vm),
       handle,
+      ...(this.outside.has(vm.ref.value) ? { outOfScope: this.outside.get(vm.ref.value)! } : {}),
     };
   }
 
@@ -254,7 +364,8 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     // The device list is the heavy part (about 6 KB per VM): read only for VMs we may have to
     // change, a page at a time, and reduced to fields at once so a page's XML is garbage before
     // the next arrives (converge re-reads devices itself before editing them).
-    const owned = vms.filter((vm) => this.ours(vm));
+    // Unmarked VMs of a declared name are read whole too: they are what `shipshape adopt` compares.
+    const owned = vms.filter((vm) => this.ours(vm) || ctx.declared?.has(vm.name));
     const page = this.o.pageSize ?? DEFAULT_PAGE_SIZE;
     for (let i = 0; i < owned.length; i += page) {
       const chunk = owned.slice(i, i + page);
@@ -337,7 +448,8 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
         ? ` An interrupted create of this system (journal ${intent!.path}) may have made it, but the journal cannot prove it.`
         : '';
       throw new UserError(
-        `system ${system.name}: a VM named ${system.name} already exists in ${p.folderPath} (${sameName.map((s) => s.ref.value).join(', ')}) without shipshape's marker; shipshape neither adopts nor overwrites it.${interrupted} Rename or remove it, or adopt it by setting extraConfig ${MARKER_OWNER}=${OWNER_VALUE} and ${MARKER_SYSTEM}=${system.name}`,
+        `system ${system.name}: a VM named ${system.name} already exists (${sameName.map((s) => `${s.ref.value} ${this.outside.get(s.ref.value) ?? `in ${p.folderPath}`}`).join('; ')}) without shipshape's marker; shipshape never creates a second one.${interrupted} Adopt it (\`shipshape adopt ${system.name}\`), rename the system, or remove that VM`,
+        'collides',
       );
     }
     if (entry?.task || entry?.vm) {
