@@ -2,6 +2,7 @@
 import { codeOf, exitCodeFor } from '../engine/outcome';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { adoptCommand } from './commands/adopt';
+import { importCommand } from './commands/import';
 import { applyCommand } from './commands/apply';
 import { driftCommand } from './commands/drift';
 import { labDownCommand, labStatusCommand, labUpCommand, labWorldCommand } from './commands/lab';
@@ -181,6 +182,20 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
       '\nExamples:\n  shipshape import --folder legacy && shipshape adopt --dry-run\n  shipshape adopt web-01 web-02\n  shipshape adopt --accept-changes db-01',
     )
     .action(async (systems: string[], o) => setCode(await adoptCommand({ ...o, systems, ...recording() }, io, log())));
+
+  program
+    .command('import')
+    .description('write a manifest under systems/ for each existing VM chosen; changes nothing in any backend')
+    .argument('[names...]', 'VM names to import')
+    .addOption(dirOption())
+    .option('--folder <path>', 'VMs in this folder below the datacenter VM folder, and its sub-folders')
+    .option('--name-regex <re>', 'VMs whose name matches (JavaScript regular expression)')
+    .option('--net <net>', 'VMs whose address (i-doit, DNS or DHCP) lies in this net of shipshape.yaml')
+    .addHelpText(
+      'after',
+      "\nExamples:\n  shipshape import --folder legacy\n  shipshape import --name-regex '^web-' --net dev-net\n  shipshape import web-01 web-02",
+    )
+    .action(async (names: string[], o) => setCode(await importCommand({ ...o, names, stateDir: state() }, io, log())));
 
   program
     .command('drift')

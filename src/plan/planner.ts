@@ -218,7 +218,10 @@ function planPresence(
       actions.push({ ...base, action: 'create', changes, reason: 'declared in the manifest, not found' });
     } else if (!observed.owned && provider.adopt) {
       const adopting = !!adopt && (!adopt.systems || adopt.systems.has(system.name));
-      actions.push(adoption(system, base, observed, provider.diff(system, desired, observed), adopting, adopt));
+      const documents = !!provider.capabilities?.documents;
+      actions.push(
+        adoption(system, base, observed, provider.diff(system, desired, observed), adopting, adopt, documents),
+      );
       // Later steps see the resource as it will be once adopted; a VM someone else made was installed by them.
       if (provider.resolve) resolved = provider.resolve(system, { ...observed, owned: true }, resolved);
       if (provider.kind === 'vm') resolved = { ...resolved, installed: 'adopted' };
@@ -258,6 +261,8 @@ function adoption(
   changes: FieldChange[],
   adopting: boolean,
   adopt: PlanInput['adopt'],
+  /** A CMDB: what it does not document yet is filled in, never a reason to refuse (it describes, it is not the system). */
+  documents = false,
 ): PlannedAction {
   const withSources = changes.map((c) => ({ ...sourceOf(system, c.path), ...c }));
   const what = `${base.kind} "${observed.id}"${observed.outOfScope ? ` (${observed.outOfScope})` : ''}`;
@@ -290,6 +295,8 @@ function adoption(
       blocked: refused.map((c) => `${c.path}: ${c.refused ?? 'cannot change in place'}`).join('; '),
       blockedCode: 'refused',
     };
+  if (changes.length && documents)
+    return { ...common, reason: `${what} becomes ${system.name}'s; then it documents the system as it is (${fields})` };
   if (changes.length && !adopt?.acceptChanges)
     return {
       ...common,

@@ -38,6 +38,8 @@ export interface VmHandle {
   hasDevices: boolean;
   /** Taken over by `shipshape adopt` (install marker `adopted`): never installed by shipshape. */
   adopted?: boolean;
+  /** The VM's folder below the datacenter's VM folder (`` for that folder itself). */
+  folder?: string;
 }
 
 const KIB_PER_GIB = 1024 * 1024;

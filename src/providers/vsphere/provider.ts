@@ -87,6 +87,8 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   private seen: VmInfo[] | undefined;
   /** VMs the last list saw outside the managed folder: moref → where they are (for messages). */
   private readonly outside = new Map<string, string>();
+  /** Folder path below the datacenter's VM folder of every VM the last list saw (`shipshape import --folder`). */
+  private readonly folderOf = new Map<string, string>();
   /** The site's marker seal (undefined: a site without `ownership:`, markers taken at their word). */
   private sealer: Sealer | undefined;
 
@@ -310,8 +312,10 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     };
     const managed = (this.o.config.folder ?? '').split('/').filter(Boolean).join('/');
     this.outside.clear();
+    this.folderOf.clear();
     for (const vm of vms) {
       const at = pathOf(parents.get(vm.ref.value));
+      this.folderOf.set(vm.ref.value, at);
       if (!(at === managed || (managed === '' ? true : at.startsWith(`${managed}/`))))
         this.outside.set(
           vm.ref.value,
@@ -341,6 +345,8 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     const marker = markerOf(vm);
     const handle: VmHandle = { ref: vm.ref, instanceUuid: vm.instanceUuid, hasDevices: vm.devices !== undefined };
     if (vm.extraConfig.get(INSTALL_MARKER) === ADOPTED) handle.adopted = true;
+    const folder = this.folderOf.get(vm.ref.value);
+    if (folder !== undefined) handle.folder = folder;
     const iso = vm.devices?.cdroms[0]?.iso;
     if (iso) handle.cdromIso = iso;
     // A marker without this site's seal is someone's claim, not ours: reported, never touched.
@@ -448,7 +454,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
         ? ` An interrupted create of this system (journal ${intent!.path}) may have made it, but the journal cannot prove it.`
         : '';
       throw new UserError(
-        `system ${system.name}: a VM named ${system.name} already exists (${sameName.map((s) => `${s.ref.value} ${this.outside.get(s.ref.value) ?? `in ${p.folderPath}`}`).join('; ')}) without shipshape's marker; shipshape never creates a second one.${interrupted} Adopt it (\`shipshape adopt ${system.name}\`), rename the system, or remove that VM`,
+        `system ${system.name}: a VM named ${system.name} already exists ${sameName.map((s) => `${this.outside.get(s.ref.value) ?? `in ${p.folderPath}`} (${s.ref.value})`).join('; ')} without shipshape's marker; shipshape never creates a second one.${interrupted} Adopt it (\`shipshape adopt ${system.name}\`), rename the system, or remove that VM`,
         'collides',
       );
     }
