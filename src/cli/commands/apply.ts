@@ -32,11 +32,13 @@ export interface ApplyOptions extends SourceOptions {
 export async function applyCommand(opts: ApplyOptions, io: Io, log: Logger): Promise<number> {
   const { report } = await applyOnce(opts, io, log);
   // The exit code says why (outcome.ts): 3 blocked only, 4 credentials refused, 5 unreachable, 1 other failures.
-  if (report && !report.ok)
-    throw new ExitError(
-      exitCodeFor(report.outcomes.flatMap((o) => (o.error ? [o.error.code] : ['failed' as const]))),
-      '',
+  if (report && !report.ok) {
+    // Only the systems that did not converge say why; systems that were fine do not count as failures.
+    const codes = report.outcomes.flatMap((o) =>
+      o.status === 'failed' || o.status === 'blocked' ? [o.error?.code ?? ('failed' as const)] : [],
     );
+    throw new ExitError(codes.length ? exitCodeFor(codes) : 1, '');
+  }
   return 0;
 }
 

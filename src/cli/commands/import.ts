@@ -178,11 +178,19 @@ function factsOf(
   unmapped.push(
     'os: vCenter does not record the template a VM was cloned from; the os below comes from the profile (or the first template of shipshape.yaml): check it',
   );
-  const disks = f.disks.map((d) =>
-    d.datastore && d.datastore !== v?.datastore
-      ? { sizeGiB: d.sizeGiB, datastore: d.datastore }
-      : { sizeGiB: d.sizeGiB },
-  );
+  f.disks.forEach((d, i) => {
+    if (!Number.isInteger(d.sizeGiB))
+      unmapped.push(
+        `disk ${i} is ${d.sizeGiB} GiB, not a whole number: the manifest says ${Math.ceil(d.sizeGiB)} GiB, so adopting it grows the disk`,
+      );
+  });
+  const disks = f.disks
+    .map((d) => ({ ...d, sizeGiB: Math.ceil(d.sizeGiB) }))
+    .map((d) =>
+      d.datastore && d.datastore !== v?.datastore
+        ? { sizeGiB: d.sizeGiB, datastore: d.datastore }
+        : { sizeGiB: d.sizeGiB },
+    );
   const values = {
     cpu: f.cpu,
     memoryMiB: f.memoryMiB,
