@@ -15,7 +15,8 @@ import {
 } from '../engine/contract';
 import type { DesiredSystem } from '../manifest/types';
 import type { SiteConfig } from '../manifest/site';
-import { digest } from './digest';
+import { isRefusal, REFUSALS, type RefusalId } from '../engine/refusals';
+import { actionDigests, digest } from './digest';
 import type { Plan, PlannedAction, PlanSummary, PlanWarning } from './types';
 
 export interface PlanInput {
@@ -75,11 +76,28 @@ export function resolvedBefore(
   let resolved = initialResolved(system, providers, site);
   for (const provider of orderedProviders(providers)) {
     if (RESOURCE_KINDS.indexOf(provider.kind) >= RESOURCE_KINDS.indexOf(kind)) break;
-    const found = index.get(provider.kind)?.get(system.name) ?? [];
+    const found = foundFor(provider, system, index, resolved);
     if (provider.resolve && found.length === 1 && found[0]!.owned)
       resolved = provider.resolve(system, found[0], resolved);
   }
   return resolved;
+}
+
+/** What a step holds for a system: its observation, else what it recovers from earlier steps' values. */
+export function foundFor(
+  provider: Provider,
+  system: DesiredSystem,
+  index: ObservedIndex,
+  resolved: Resolved,
+): ObservedResource[] {
+  const all = index.get(provider.kind)?.get(system.name) ?? [];
+  // A same-named resource outside the managed scope (a VM in another folder) only counts when
+  // nothing in scope matches: it is then what a create would duplicate.
+  const inScope = all.filter((r) => r.owned || !r.outOfScope);
+  const found = inScope.length ? inScope : all;
+  if (found.length || !provider.recovered) return found;
+  const r = provider.recovered(system, resolved);
+  return r ? [r] : [];
 }
 
 export function orderedProviders(providers: Provider[]): Provider[] {
@@ -132,6 +150,19 @@ export function plan(input: PlanInput): Plan {
     }
   }
 
+  // Each action's own digests: apply checks a saved plan action by action against them.
+  const byName = new Map(input.systems.map((s) => [s.name, s]));
+  for (const a of actions) {
+    const system = byName.get(a.system)!;
+    const resolved = resolvedBefore(system, a.kind, providers, index, input.site);
+    const desired =
+      system.state === 'present'
+        ? (providers.find((p) => p.kind === a.kind)?.desired(system, resolved, input.site) ?? null)
+        : null;
+    const found = index.get(a.kind)?.get(a.system) ?? [];
+    Object.assign(a, actionDigests({ found, resolved, desired, system, site: input.site }));
+  }
+
   const summary = summarise(actions);
   const roundTrips: Plan['roundTrips'] = {};
   const backends: NonNullable<Plan['backends']> = {};
@@ -175,16 +206,27 @@ function planPresence(
 ): void {
   let resolved = initialResolved(system, providers, site);
   for (const provider of providers) {
-    const all = index.get(provider.kind)?.get(system.name) ?? [];
-    // A same-named resource outside the managed scope (a VM in another folder) only counts when
-    // nothing in scope matches: it is then what a create would duplicate.
-    const inScope = all.filter((r) => r.owned || !r.outOfScope);
-    const found = inScope.length ? inScope : all;
+    const found = foundFor(provider, system, index, resolved);
     // A producing step (the IPAM) first tells what it already holds, so an existing allocation is not a change.
     if (provider.resolve && found.length === 1 && found[0]!.owned)
       resolved = provider.resolve(system, found[0], resolved);
-    const desired = provider.desired(system, resolved, site);
     const base = { system: system.name, kind: provider.kind, needsPowerOff: false, needsReboot: false };
+    let desired: ReturnType<Provider['desired']>;
+    try {
+      desired = provider.desired(system, resolved, site);
+    } catch (e) {
+      // What the step would be cannot even be said (a role's package missing): apply refuses the same way.
+      if (!isRefusal(e)) throw e;
+      actions.push({
+        ...base,
+        action: found[0] ? 'update' : 'create',
+        ...(found[0] ? { resourceId: found[0].id } : {}),
+        changes: [],
+        reason: 'the manifest asks for something apply refuses',
+        ...blockedBy(e.refusal, e.message),
+      });
+      continue;
+    }
     if (desired === null) continue;
     if (found.length > 1) {
       const ids = found.map((r) => r.id).join(', ');
@@ -202,8 +244,10 @@ function planPresence(
         action: 'noop',
         changes: [],
         reason: `${found.length} ${provider.kind} resources match this system`,
-        blocked: `ambiguous: ${ids} all match "${system.name}"; remove or rename the extra ones, then run again`,
-        blockedCode: 'ambiguous',
+        ...blockedBy(
+          'ambiguous',
+          `ambiguous: ${ids} all match "${system.name}"; remove or rename the extra ones, then run again`,
+        ),
       });
       continue;
     }
@@ -215,7 +259,14 @@ function planPresence(
         to,
         ...sourceOf(system, path),
       }));
-      actions.push({ ...base, action: 'create', changes, reason: 'declared in the manifest, not found' });
+      const refused = (provider.foreseeCreate?.(system, desired) ?? []).filter((c) => c.refused);
+      actions.push({
+        ...base,
+        action: 'create',
+        changes,
+        reason: 'declared in the manifest, not found',
+        ...(refused.length ? blockedByChanges(refused) : {}),
+      });
     } else if (!observed.owned && provider.adopt) {
       const adopting = !!adopt && (!adopt.systems || adopt.systems.has(system.name));
       const documents = !!provider.capabilities?.documents;
@@ -239,8 +290,10 @@ function planPresence(
         resourceId: observed.id,
         changes: [],
         reason: 'a resource with this name exists but is not ours',
-        blocked: `${provider.kind} "${observed.id}" exists but does not carry shipshape's marker; shipshape will not take it over. Remove or rename it, or mark it as shipshape's to adopt it`,
-        blockedCode: 'not-owned',
+        ...blockedBy(
+          'not-owned',
+          `${provider.kind} "${observed.id}" exists but does not carry shipshape's marker; shipshape will not take it over. Remove or rename it, or mark it as shipshape's to adopt it`,
+        ),
       });
     } else {
       actions.push(changeAction(system, base, observed, provider.diff(system, desired, observed)));
@@ -330,13 +383,7 @@ function changeAction(
   const refused = changes.filter((c) => c.refused);
   const fields = changes.map((c) => c.path).join(', ');
   if (refused.length) {
-    return {
-      ...common,
-      action: 'update',
-      reason: `${fields} differ`,
-      blocked: refused.map((c) => `${c.path}: ${c.refused}`).join('; '),
-      blockedCode: 'refused',
-    };
+    return { ...common, action: 'update', reason: `${fields} differ`, ...blockedByChanges(refused) };
   }
   if (changes.some((c) => c.forcesReplace)) {
     const why = changes
@@ -383,7 +430,7 @@ function planRemoval(
         ...base,
         action: 'delete',
         reason: `declared absent (tombstone)${deleteMeans(system, provider.kind)}`,
-        ...(blocked ? { blocked, blockedCode: 'protected' as const } : {}),
+        ...(blocked ? blockedBy('protected', blocked) : {}),
       });
     }
   }
@@ -402,6 +449,18 @@ function deleteMeans(system: DesiredSystem, kind: ResourceKind): string {
       : ': the CMDB object is ARCHIVED, its history stays (lifecycle.cmdbOnDelete: archive)';
   }
   return '';
+}
+
+/** The fields of a blocked action: the sentence, the refusal apply would make and its outcome code. */
+function blockedBy(refusal: RefusalId, blocked: string): Pick<PlannedAction, 'blocked' | 'blockedCode' | 'refusal'> {
+  return { blocked, blockedCode: REFUSALS[refusal].code, refusal };
+}
+
+/** Blocked by refused field changes: every reason shown; the first change's refusal is the action's. */
+function blockedByChanges(refused: FieldChange[]): Pick<PlannedAction, 'blocked' | 'blockedCode' | 'refusal'> {
+  const blocked = refused.map((c) => `${c.path}: ${c.refused}`).join('; ');
+  const first = refused.find((c) => c.refusal)?.refusal;
+  return first ? blockedBy(first, blocked) : { blocked, blockedCode: 'refused' };
 }
 
 function sourceOf(system: DesiredSystem, path: string): { source?: string } {
