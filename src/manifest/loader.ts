@@ -15,7 +15,15 @@ import { isYamlName, mapLimit, readManifestText, walk } from './files';
 
 const READ_CONCURRENCY = 16;
 import { indexProfiles } from './profiles';
-import type { OsManifest, ProfileManifest, RoleManifest, SiteManifest, SystemManifest } from './raw';
+import { applyEnvironments } from './environments';
+import type {
+  EnvironmentManifest,
+  OsManifest,
+  ProfileManifest,
+  RoleManifest,
+  SiteManifest,
+  SystemManifest,
+} from './raw';
 import { checkSystems } from './rules';
 import { compileOperatorSchema, operatorAjv, validateAgainstSchema } from './schemas';
 import type { ManifestKind } from './schemas';
@@ -299,6 +307,8 @@ async function load(dir: string, diags: Diagnostics): Promise<LoadResult> {
     { systems: expanded, facts, os, roles, roleParams: params, profileNames: new Set(profiles.keys()), broken },
     diags,
   );
+  const environments = await loadAll<EnvironmentManifest>(r, 'environments', 'environment', 'environment');
+  applyEnvironments({ root, environments: environments.loaded, systems: expanded.map((e) => e.desired), roles }, diags);
   const systems = expanded
     .map((e) => e.desired)
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.file < b.file ? -1 : 1));

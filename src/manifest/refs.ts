@@ -23,9 +23,7 @@ export const REF_FIELDS = ['ip', 'fqdn', 'mac', 'name', 'labels.<key>'];
 
 export type RefTarget = { system: string } | { select: { key: string; value: string } };
 
-export type Ref =
-  | { expr: string; target: RefTarget; field: string }
-  | { expr: string; environmentName: true };
+export type Ref = { expr: string; target: RefTarget; field: string } | { expr: string; environmentName: true };
 
 /** A path that is a cross-reference, a wrong one (`error` says what to write), or undefined for any other name. */
 export function parseRef(path: string): Ref | { error: string } | undefined {
