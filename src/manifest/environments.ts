@@ -38,8 +38,9 @@ export function applyEnvironments(
   diags: Diagnostics,
 ): void {
   const present = new Map(input.systems.filter((s) => s.state === 'present').map((s) => [s.name, s]));
+  const retired = new Set(input.systems.filter((s) => s.state === 'absent').map((s) => s.name));
   const edges: Edge[] = [];
-  for (const env of input.environments) edges.push(...environmentEdges(env, present, diags));
+  for (const env of input.environments) edges.push(...environmentEdges(env, present, retired, diags));
   const seen = new Set<string>(); // a role's own files are checked once, not once per system using it
   for (const s of present.values()) edges.push(...referenceEdges(s, present, input, diags, seen));
   for (const s of present.values()) {
@@ -50,7 +51,12 @@ export function applyEnvironments(
 }
 
 /** Members per tier (`environment` set on each), and the edges of the tiers' `dependsOn`. */
-function environmentEdges(env: LoadedEnvironment, present: Map<string, DesiredSystem>, diags: Diagnostics): Edge[] {
+function environmentEdges(
+  env: LoadedEnvironment,
+  present: Map<string, DesiredSystem>,
+  retired: Set<string>,
+  diags: Diagnostics,
+): Edge[] {
   const { pf, manifest } = env;
   const name = manifest.metadata.name;
   const tiers = new Map<string, string[]>();
@@ -66,11 +72,12 @@ function environmentEdges(env: LoadedEnvironment, present: Map<string, DesiredSy
     const members: string[] = [];
     if (tier.systems)
       tier.systems.forEach((s, j) => {
+        // A retired system (a tombstone) has left its tier; a name no manifest declares is a mistake.
         if (present.has(s)) members.push(s);
-        else
+        else if (!retired.has(s))
           diags.error(
             locate(pf, ['spec', 'tiers', i, 'systems', j]),
-            `tier \`${tier.name}\` lists system \`${s}\`, which no manifest under systems/ declares (present)`,
+            `tier \`${tier.name}\` lists system \`${s}\`, which no manifest under systems/ declares`,
           );
       });
     else {
