@@ -12,6 +12,7 @@ import type { Diagnostic } from './diagnostics';
 import { expandSystem } from './expand';
 import type { LoadedSystem } from './expand';
 import { isYamlName, mapLimit, readManifestText, walk } from './files';
+import { checkRoleArtefacts } from './role-artefacts';
 
 const READ_CONCURRENCY = 16;
 import { indexProfiles } from './profiles';
@@ -309,6 +310,13 @@ async function load(dir: string, diags: Diagnostics): Promise<LoadResult> {
   );
   const environments = await loadAll<EnvironmentManifest>(r, 'environments', 'environment', 'environment');
   applyEnvironments({ root, environments: environments.loaded, systems: expanded.map((e) => e.desired), roles }, diags);
+  if (!diags.hasErrors())
+    checkRoleArtefacts(
+      root,
+      expanded.map((e) => e.desired),
+      roles,
+      diags,
+    );
   const systems = expanded
     .map((e) => e.desired)
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.file < b.file ? -1 : 1));
