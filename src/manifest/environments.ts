@@ -89,6 +89,14 @@ function environmentEdges(
           `tier \`${tier.name}\` selects no system (no present system carries ${want.map(([k, v]) => `${k}: ${v}`).join(', ')})`,
         );
     }
+    // Apply runs site by site: an environment's systems come up together, so they share one site.
+    const first = members.map((m) => present.get(m)!).find((m) => m.site !== undefined);
+    for (const m of members.map((x) => present.get(x)!))
+      if (first && m.site !== first.site)
+        diags.error(
+          at,
+          `system \`${m.name}\` is in site ${m.site ?? '(none)'}, ${first.name} in ${first.site}: an environment's systems share one site`,
+        );
     for (const s of members) {
       const other = placed.get(s) ?? present.get(s)!.environment?.name;
       if (other)
@@ -201,6 +209,12 @@ function referenceEdges(
           const target = present.get(ref.target.system);
           if (!target) {
             report(`no system named \`${ref.target.system}\` is declared (present) under systems/`);
+            continue;
+          }
+          if (target.site !== s.site) {
+            report(
+              `system \`${target.name}\` is in site ${target.site}, not ${s.site}: references stay within one site`,
+            );
             continue;
           }
           targets = [target];

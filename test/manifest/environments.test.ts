@@ -18,7 +18,7 @@ spec:
 const env = (tiers: string) =>
   `apiVersion: shipshape.dev/v1\nkind: Environment\nmetadata: { name: shop }\nspec:\n  tiers:\n${tiers}`;
 
-const files = (over: Record<string, string> = {}) => ({
+const files = (over: Record<string, string | null> = {}) => ({
   'roles/app/web/role.yaml': WEB_ROLE,
   'roles/app/web/templates/upstreams': 'web {{ system.name }}\n',
   'systems/db-01.yaml': system('db-01', 'profile: base'),
@@ -125,5 +125,34 @@ it('a system in two tiers, a tier depending on nothing known, and environment.* 
     'environments/shop.yaml:7:7: system `web-01` is already in shop/db; a system belongs to one environment and one tier',
     'environments/shop.yaml:7:51: tier `web` depends on `cache`, which is no tier of environment `shop` (db, web) and no declared system',
     'systems/lb-01.yaml:9:21: {{ environment.name }} (role app/web, system lb-01): system lb-01 is in no environment; add it to a tier under environments/',
+  ]);
+});
+
+it('in a repo with several sites, a reference or an environment across sites is an error', async () => {
+  const site = (net: string, cidr: string) =>
+    `apiVersion: shipshape.dev/v1\nkind: Site\nspec:\n  nets:\n    ${net}: { cidr: ${cidr}.0/24, gateway: ${cidr}.1, domain: ${net}.example.com }\n`;
+  const r = await load(
+    files({
+      'shipshape.yaml': null,
+      'sites/berlin.yaml': site('ber-net', '198.51.100'),
+      'sites/paris.yaml': site('par-net', '203.0.113'),
+      'systems/berlin/db-01.yaml': system('db-01', 'profile: base', 'network: { net: ber-net }'),
+      'systems/db-01.yaml': null,
+      'systems/paris/web-01.yaml': system(
+        'web-01',
+        'profile: base',
+        'network: { net: par-net }',
+        'roles:',
+        '  - name: app/web',
+        '    params: { db: "{{ systems.db-01.ip }}" }',
+      ),
+      'systems/web-01.yaml': null,
+      'systems/lb-01.yaml': null,
+      'environments/shop.yaml': env('    - { name: all, systems: [db-01, web-01] }\n'),
+    }),
+  );
+  expect(errors(r)).toEqual([
+    "environments/shop.yaml:6:7: system `web-01` is in site paris, db-01 in berlin: an environment's systems share one site",
+    'systems/paris/web-01.yaml:10:21: {{ systems.db-01.ip }} (role app/web, system web-01): system `db-01` is in site berlin, not paris: references stay within one site',
   ]);
 });

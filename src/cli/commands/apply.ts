@@ -19,6 +19,7 @@ import { recordApplied } from '../../source/git';
 import { assertCheckable, staleActions, withoutSystems, type StaleAction } from '../../plan/stale';
 import { isTargeted } from '../../plan/target';
 import { confirmText } from '../confirm';
+import { forEachSite } from '../sites';
 
 export interface ApplyOptions extends SourceOptions {
   planFile?: string;
@@ -35,6 +36,16 @@ export interface ApplyOptions extends SourceOptions {
  * manifests nor the observed world changed since it was made.
  */
 export async function applyCommand(opts: ApplyOptions & { yes?: boolean }, io: Io, log: Logger): Promise<number> {
+  // Several sites: one after another, each with its own lock; a failed site does not stop the next (src/cli/sites.ts).
+  return forEachSite(
+    opts,
+    io,
+    (o) => applySite(o, io, log),
+    opts.planFile ? "a saved plan is one site's plan: add --site NAME" : undefined,
+  );
+}
+
+async function applySite(opts: ApplyOptions & { yes?: boolean }, io: Io, log: Logger): Promise<number> {
   const ask = io.ask;
   const confirm =
     ask && !opts.yes ? async (plan: Plan) => (await ask(confirmText(plan))).trim().toLowerCase() === 'yes' : undefined;
@@ -130,6 +141,9 @@ async function applyRun(
     redact(`apply ${opts.repo ?? opts.dir}`),
     opts.waitLockMs ?? 0,
     io.err,
+    undefined,
+    undefined,
+    opts.site,
   );
   if (lock.tookOverFrom)
     io.err(

@@ -7,7 +7,7 @@ import type { FieldChange, Fields, Resolved } from '../../engine/contract';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
 import type { VsphereConfig } from './config';
 import type { MoRef } from './soap/xml';
-import { markerOf, type VmInfo } from './vm';
+import { markerOf, type VmDevices, type VmInfo } from './vm';
 
 export interface VmDiskFields {
   sizeGiB: number;
@@ -34,7 +34,7 @@ export interface VmHandle {
   instanceUuid: string;
   /** The ISO the first CD-ROM is backed by, if any. */
   cdromIso?: string;
-  /** The device list was read (only for VMs we own). */
+  /** The device fields are known (only for VMs we own: read now, or unchanged since the cached read). */
   hasDevices: boolean;
   /** The VM's install marker, OS and published host key (extraConfig), for the install step. */
   install?: { marker: string; os: string; hostKey?: string };
@@ -65,19 +65,41 @@ export function desiredVm(
   };
 }
 
-export function observedFields(vm: VmInfo): VmFields {
-  const d = vm.devices;
+/** What observe keeps of a VM's device list: all its fields need (the device cache stores this). */
+export interface DeviceFields {
+  disks: VmDiskFields[];
+  mac: string;
+  portgroup: string;
+  /** The ISO the first CD-ROM is backed by, if any. */
+  iso?: string;
+}
+
+/** A device list reduced to what observe compares (the raw devices stay with converge's own read). */
+export function deviceFields(d: VmDevices): DeviceFields {
+  const out: DeviceFields = {
+    disks: d.disks.map((x) => ({
+      sizeGiB: Math.round((x.sizeKiB / KIB_PER_GIB) * 1000) / 1000,
+      datastore: x.datastore,
+    })),
+    mac: d.nics[0]?.mac ?? '',
+    portgroup: d.nics[0]?.network ?? '',
+  };
+  const iso = d.cdroms[0]?.iso;
+  if (iso) out.iso = iso;
+  return out;
+}
+
+/** The VM's fields; `devices` from its own device list when read, else from the cache (or none). */
+export function observedFields(vm: VmInfo, devices?: DeviceFields): VmFields {
+  const d = devices ?? (vm.devices ? deviceFields(vm.devices) : undefined);
   return {
     name: vm.name,
     os: markerOf(vm)?.os ?? '',
     cpu: vm.numCPU,
     memoryMiB: vm.memoryMB,
-    disks: (d?.disks ?? []).map((x) => ({
-      sizeGiB: Math.round((x.sizeKiB / KIB_PER_GIB) * 1000) / 1000,
-      datastore: x.datastore,
-    })),
-    mac: d?.nics[0]?.mac ?? '',
-    portgroup: d?.nics[0]?.network ?? '',
+    disks: d?.disks ?? [],
+    mac: d?.mac ?? '',
+    portgroup: d?.portgroup ?? '',
     power: vm.powerState,
     annotation: vm.annotation,
   };

@@ -26,7 +26,16 @@ import { formatSource, type DesiredSystem } from '../../manifest/types';
 import { INSTALL_MARKER, vsphereBootMedia } from './datastore';
 import { HOST_KEY_GUESTINFO } from '../install/provider';
 import { VimClient, type CallStats } from './client';
-import { desiredVm, diffVm, observedFields, type VmFields, type VmHandle } from './fields';
+import { DeviceCache, deviceCacheFile } from './device-cache';
+import {
+  deviceFields,
+  desiredVm,
+  diffVm,
+  observedFields,
+  type DeviceFields,
+  type VmFields,
+  type VmHandle,
+} from './fields';
 import { DEFAULT_PAGE_SIZE, retrieveObjects, retrieveView, runTask, TaskTimeoutError, waitForTask } from './inventory';
 import { Placement } from './placement';
 import { powerOff, powerOn } from './power';
@@ -62,6 +71,8 @@ export interface VsphereProviderOptions {
   pageSize?: number;
   /** Put the marker into the clone spec (default). Off simulates vCenter setups that drop it. */
   markInCloneSpec?: boolean;
+  /** Where the device cache lives (device-cache.ts); without it every observe reads every owned VM's devices. */
+  stateDir?: string;
   /** Test hook: called right after vCenter accepted CloneVM_Task (the kill-mid-create test). */
   afterCloneStarted?: (task: MoRef) => void | Promise<void>;
 }
@@ -80,7 +91,14 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   /** The site's marker seal (undefined: a site without `ownership:`, markers taken at their word). */
   private sealer: Sealer | undefined;
 
-  constructor(private readonly o: VsphereProviderOptions) {}
+  /** Device fields of owned VMs by instanceUuid + changeVersion, kept between runs. */
+  private readonly cache: DeviceCache | undefined;
+  /** How the last observe got device fields: read now, or from the cache (tests, benchmarks). */
+  lastObserve: { devicesRead: number; fromCache: number } | undefined;
+
+  constructor(private readonly o: VsphereProviderOptions) {
+    if (o.stateDir) this.cache = new DeviceCache(deviceCacheFile(o.stateDir, o.config));
+  }
 
   /** Round trips and bytes of this run's session so far (benchmarks). */
   get callStats(): CallStats | undefined {
@@ -237,11 +255,17 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     return got;
   }
 
-  private toResource(vm: VmInfo): VmResource {
+  /**
+   * `cached`: device fields from the device cache (the VM's changeVersion is the one they were read
+   * at). A VM read with its devices refreshes the cache entry.
+   */
+  private toResource(vm: VmInfo, cached?: DeviceFields): VmResource {
+    const owned = this.ours(vm) !== undefined;
+    const devices = vm.devices ? deviceFields(vm.devices) : cached;
+    if (owned && vm.devices) this.cache?.set(vm.instanceUuid, vm.changeVersion, devices!);
     const marker = markerOf(vm);
-    const handle: VmHandle = { ref: vm.ref, instanceUuid: vm.instanceUuid, hasDevices: vm.devices !== undefined };
-    const iso = vm.devices?.cdroms[0]?.iso;
-    if (iso) handle.cdromIso = iso;
+    const handle: VmHandle = { ref: vm.ref, instanceUuid: vm.instanceUuid, hasDevices: devices !== undefined };
+    if (devices?.iso) handle.cdromIso = devices.iso;
     const installed = vm.extraConfig.get(INSTALL_MARKER);
     if (installed) {
       const hostKey = vm.extraConfig.get(HOST_KEY_GUESTINFO);
@@ -252,25 +276,35 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       kind: 'vm',
       system: marker?.system ?? vm.name,
       id: vm.ref.value,
-      owned: this.ours(vm) !== undefined,
-      fields: observedFields(vm),
+      owned,
+      fields: observedFields(vm, devices),
       handle,
     };
   }
 
+  /**
+   * One light read of every VM in the folder, then device lists only for owned VMs whose
+   * `config.changeVersion` moved since the cached read (all of them without a cache), a page at a
+   * time and reduced to fields at once, so a page's XML is garbage before the next arrives.
+   * Nothing is acted on from the cache: converge reads a VM's devices itself before it edits them.
+   */
   async observe(ctx: ProviderContext): Promise<Observation<VmFields, VmHandle>> {
     const { c, p } = await this.connect(ctx);
+    if (this.cache) this.cache.log = ctx.log;
     const before = c.stats.roundTrips;
     const vms = await this.listFolder(c, p);
     const sc = await c.serviceContent();
     const resources = new Map<string, VmResource>();
-    // The device list is the heavy part (about 6 KB per VM): read only for VMs we may have to
-    // change, a page at a time, and reduced to fields at once so a page's XML is garbage before
-    // the next arrives (converge re-reads devices itself before editing them).
     const owned = vms.filter((vm) => this.ours(vm));
+    const stale: VmInfo[] = [];
+    for (const vm of owned) {
+      const cached = this.cache?.get(vm.instanceUuid, vm.changeVersion);
+      if (cached) resources.set(vm.ref.value, this.toResource(vm, cached));
+      else stale.push(vm);
+    }
     const page = this.o.pageSize ?? DEFAULT_PAGE_SIZE;
-    for (let i = 0; i < owned.length; i += page) {
-      const chunk = owned.slice(i, i + page);
+    for (let i = 0; i < stale.length; i += page) {
+      const chunk = stale.slice(i, i + page);
       const heavy = await this.readVms(
         c,
         chunk.map((vm) => vm.ref),
@@ -282,6 +316,11 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       }
     }
     this.seen = vms;
+    this.lastObserve = { devicesRead: stale.length, fromCache: owned.length - stale.length };
+    if (this.cache) {
+      this.cache.keepOnly(new Set(owned.map((vm) => vm.instanceUuid)));
+      this.cache.save();
+    }
     return {
       resources: vms.map((vm) => resources.get(vm.ref.value) ?? this.toResource(vm)),
       roundTrips: c.stats.roundTrips - before,
@@ -660,6 +699,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   }
 
   async close(): Promise<void> {
+    this.cache?.save(); // what creates and updates read this run, so the next observe need not
     const c = this.client;
     this.client = undefined;
     this.place = undefined;
