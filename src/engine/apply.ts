@@ -69,14 +69,19 @@ export interface ApplyInput {
   journal?: CreateJournal;
 }
 
-export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
-  const { plan } = input;
+/** The deletion guard, also checked before an interactive apply asks (so nobody says yes to a refused plan). */
+export function checkDeletes(plan: Plan): void {
   const deleting = deletedSystems(plan);
   if (deleting.length > plan.maxDeletes) {
     throw new UserError(
       `refusing to apply: the plan deletes ${deleting.length} systems (${deleting.join(', ')}), more than --max-deletes ${plan.maxDeletes}; review the plan and raise --max-deletes if it is right`,
     );
   }
+}
+
+export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
+  const { plan } = input;
+  checkDeletes(plan);
   const systems = new Map(input.systems.map((s) => [s.name, s]));
   const outcomes = new Map<string, SystemOutcome>();
   const actionsBy = new Map<string, PlannedAction>();

@@ -144,9 +144,7 @@ export function plan(input: PlanInput): Plan {
     const system = byName.get(a.system)!;
     const resolved = resolvedBefore(system, a.kind, providers, index, input.site);
     const desired =
-      system.state === 'present'
-        ? (providers.find((p) => p.kind === a.kind)?.desired(system, resolved, input.site) ?? null)
-        : null;
+      system.state === 'present' ? desiredOrRefusal(providers, a.kind, system, resolved, input.site) : null;
     const found = index.get(a.kind)?.get(a.system) ?? [];
     Object.assign(a, actionDigests({ found, resolved, desired, system, site: input.site }));
   }
@@ -395,4 +393,20 @@ export function summarise(actions: PlannedAction[]): PlanSummary {
     else summary[a.action]++;
   }
   return summary;
+}
+
+/** A step's desired fields for the digest; a refusal (the planner blocked the action on it) counts by its sentence. */
+function desiredOrRefusal(
+  providers: Provider[],
+  kind: ResourceKind,
+  system: DesiredSystem,
+  resolved: Resolved,
+  site: SiteConfig,
+): unknown {
+  try {
+    return providers.find((p) => p.kind === kind)?.desired(system, resolved, site) ?? null;
+  } catch (e) {
+    if (isRefusal(e)) return { refused: e.message };
+    throw e;
+  }
 }
