@@ -42,7 +42,9 @@ import { powerOff, powerOn } from './power';
 import { retire } from './retire';
 import { FileNotFoundError, ManagedObjectNotFoundError, VsphereFault } from './soap/faults';
 import { child, ref, toRef, type MoRef } from './soap/xml';
-import { cloneBody, extraConfig, reconfigSpec, wantFor } from './specs';
+import { cloneBody, extraConfig, reconfigSpec, relocateSpec, wantFor } from './specs';
+import { findByInventoryPath } from './inventory';
+import { folderPathOf, inventoryNames, poolPathOf, whereFor } from './where';
 import {
   HEAVY_PATHS,
   LIGHT_PATHS,
@@ -73,6 +75,8 @@ export interface VsphereProviderOptions {
   markInCloneSpec?: boolean;
   /** Where the device cache lives (device-cache.ts); without it every observe reads every owned VM's devices. */
   stateDir?: string;
+  /** The site's systems: the VM folders their `placement` names are observed besides the site's. */
+  systems?: DesiredSystem[];
   /** Test hook: called right after vCenter accepted CloneVM_Task (the kill-mid-create test). */
   afterCloneStarted?: (task: MoRef) => void | Promise<void>;
 }
@@ -115,7 +119,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   }
 
   diff(system: DesiredSystem, desired: VmFields, observed: VmResource): FieldChange[] {
-    return diffVm(system, desired, observed.fields);
+    return diffVm(system, desired, observed.fields, observed.handle?.host);
   }
 
   /** Hands the VM's identity to later steps (installation boots it, CMDB records it). */
@@ -229,14 +233,30 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       ctx.progress?.(system, 'vm', `${label} ${p.state}${p.progress !== undefined ? ` ${p.progress}%` : ''}`);
   }
 
-  /** Light read of every VM in the folder (templates left out). */
+  /**
+   * Light read of every VM in the site's folder and in the folders systems place VMs in (templates left
+   * out): one view per folder; a folder inside another one observed is not read twice.
+   */
   private async listFolder(c: VimClient, p: Placement): Promise<VmInfo[]> {
-    const folder = await p.findFolder();
-    if (!folder) return [];
-    // Each page becomes VmInfo at once: the raw XML of a page is garbage before the next arrives.
-    return retrieveView(c, folder, [{ type: 'VirtualMachine', paths: LIGHT_PATHS }], this.o.pageSize, (page) =>
-      page.map((o) => parseVm(o, new Map())).filter((vm) => !vm.isTemplate),
-    );
+    const paths = [
+      ...new Set([p.site, ...(this.o.systems ?? []).map((s) => whereFor(s, this.o.config))].map(folderPathOf)),
+    ];
+    const scope = paths.filter((f) => !paths.some((o) => o !== f && f.startsWith(`${o}/`)));
+    const out = new Map<string, VmInfo>();
+    for (const path of scope) {
+      const folder = await findByInventoryPath(c, path);
+      if (!folder) continue;
+      // Each page becomes VmInfo at once: the raw XML of a page is garbage before the next arrives.
+      const vms = await retrieveView(
+        c,
+        folder,
+        [{ type: 'VirtualMachine', paths: LIGHT_PATHS }],
+        this.o.pageSize,
+        (page) => page.map((o) => parseVm(o, new Map())).filter((vm) => !vm.isTemplate),
+      );
+      for (const vm of vms) out.set(vm.ref.value, vm);
+    }
+    return [...out.values()];
   }
 
   /** Light + device read of some VMs in one round trip (plus pages); network names ride along. */
@@ -271,6 +291,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       const hostKey = vm.extraConfig.get(HOST_KEY_GUESTINFO);
       handle.install = { marker: installed, os: marker?.os ?? '', ...(hostKey ? { hostKey } : {}) };
     }
+    if (vm.placement?.host !== undefined) handle.host = vm.placement.host;
     // A marker without this site's seal is someone's claim, not ours: reported, never touched.
     return {
       kind: 'vm',
@@ -296,6 +317,14 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     const sc = await c.serviceContent();
     const resources = new Map<string, VmResource>();
     const owned = vms.filter((vm) => this.ours(vm));
+    // Placement as names, for the VMs we own: one read of the inventory's containers, whatever their number.
+    if (owned.length) {
+      const where = await inventoryNames(c, sc.rootFolder);
+      for (const vm of owned) {
+        const w = where(vm.location);
+        if (w) vm.placement = w;
+      }
+    }
     const stale: VmInfo[] = [];
     for (const vm of owned) {
       const cached = this.cache?.get(vm.instanceUuid, vm.changeVersion);
@@ -407,11 +436,13 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
           `vsphere: an interrupted create of ${system.name} made ${made.value}, which no longer exists; cloning anew`,
         );
     }
-    const [template, folder, pool, datastore] = await Promise.all([
+    const w = whereFor(system, v);
+    const [template, folder, pool, datastore, host] = await Promise.all([
       p.template(desired.os),
-      p.folder(),
-      p.pool(),
-      p.datastore(desired.disks[0]?.datastore ?? v.datastore),
+      p.folder(w),
+      p.pool(w),
+      p.datastore(desired.disks[0]?.datastore ?? v.datastore, w.datacenter),
+      w.host !== undefined ? p.host(w) : undefined,
     ]);
     const marker = markerEntries(system.name, system.os, ctx.commit);
     const body = cloneBody({
@@ -420,6 +451,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       name: system.name,
       datastore,
       pool,
+      ...(host ? { host } : {}),
       annotation: desired.annotation,
       cpu: desired.cpu,
       memoryMiB: desired.memoryMiB,
@@ -442,6 +474,14 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     );
     if (!vm) throw new Error(`vSphere clone task ${task.value} returned no VM`);
     intent?.note({ vm: vm.value });
+    // Some setups (vcsim among them) leave a clone on the template's host whatever the spec's location
+    // said: compare the references and move it before it is powered on.
+    const at = (await this.readVms(c, [vm], LIGHT_PATHS)).get(vm.value)?.location;
+    if (at && (at.pool?.value !== pool.value || (host && at.host?.value !== host.value)))
+      await runTask(c, 'RelocateVM_Task', ref('_this', vm) + relocateSpec(pool, host), {
+        timeoutMs: this.taskMs(v),
+        what: `place ${system.name} (${vm.value}) in ${poolPathOf(w)}${w.host ? ` on ${w.host}` : ''}`,
+      });
     return this.finishCreate(vm, system, desired, resolved, ctx);
   }
 
@@ -658,11 +698,42 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     const refused = changes.filter((ch) => ch.refused && ch.refusal !== 'power-policy');
     if (refused.length) throw refusalOf(system, refused);
     const h = observed.handle!;
+    const moves = changes.filter((ch) => ch.path.startsWith('placement.'));
+    if (moves.length) await this.relocate(h.ref, system, moves, ctx);
     return this.toResource(
       await this.converge(h.ref, system, desired, ctx, {
         allowPowerOff: system.lifecycle.powerPolicy === 'allow-poweroff',
       }),
     );
+  }
+
+  /**
+   * Moves the VM to its declared placement: RelocateVM_Task to the cluster's (or named) pool and the
+   * pinned host, live where vCenter can (vMotion; otherwise the task fails with vCenter's reason), and
+   * MoveIntoFolder_Task for the folder. Another datacenter is a replace, never done here.
+   */
+  private async relocate(vm: MoRef, system: DesiredSystem, moves: FieldChange[], ctx: ProviderContext): Promise<void> {
+    const { c, p, v } = await this.connect(ctx);
+    const w = whereFor(system, v);
+    const what = `${system.name} (${vm.value})`;
+    if (moves.some((m) => m.path === 'placement.datacenter'))
+      throw new UserError(`system ${system.name}: moving to datacenter ${w.datacenter} takes a new VM (a replace)`);
+    if (moves.some((m) => m.path !== 'placement.folder')) {
+      const [pool, host] = await Promise.all([p.pool(w), w.host !== undefined ? p.host(w) : undefined]);
+      ctx.log.info({ system: system.name, vm: vm.value, to: poolPathOf(w) }, 'vsphere: relocating (vMotion)');
+      await runTask(c, 'RelocateVM_Task', ref('_this', vm) + relocateSpec(pool, host), {
+        timeoutMs: this.taskMs(v),
+        what: `relocate ${what} to ${poolPathOf(w)}${w.host ? ` on ${w.host}` : ''}`,
+        onProgress: this.progress(ctx, system.name, 'relocate'),
+      });
+    }
+    if (moves.some((m) => m.path === 'placement.folder')) {
+      const folder = await p.folder(w);
+      await runTask(c, 'MoveIntoFolder_Task', ref('_this', folder) + ref('list', vm), {
+        timeoutMs: this.taskMs(v),
+        what: `move ${what} into folder ${folderPathOf(w)}`,
+      });
+    }
   }
 
   async delete(system: DesiredSystem, observed: VmResource, ctx: ProviderContext): Promise<void> {
