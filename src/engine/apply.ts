@@ -48,7 +48,7 @@ export interface ApplyReport {
   ok: boolean;
   outcomes: SystemOutcome[];
   /** Counts of steps carried out per action. */
-  applied: Record<PlannedAction['action'], number>;
+  applied: Record<Exclude<PlannedAction['action'], 'adopt'>, number> & { adopt?: number };
   /** Create journal entries this run could not resolve (the backend could not be asked); the next run does. */
   journalLeft: string[];
 }
@@ -95,7 +95,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   const observed = new Map<string, ObservedResource>();
   for (const [kind, obs] of input.observations)
     for (const r of obs.resources) if (r.owned) observed.set(`${r.system}/${kind}`, r);
-  const applied: ApplyReport['applied'] = { create: 0, update: 0, replace: 0, delete: 0, noop: 0 };
+  const applied: ApplyReport['applied'] = { create: 0, update: 0, replace: 0, delete: 0, adopt: 0, noop: 0 };
   const providers = orderedProviders(input.providers);
   const ctx: ProviderContext = {
     ...input.ctx,
@@ -185,7 +185,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
         );
         const ms = Date.now() - t0;
         outcomes.get(w.system.name)?.steps.push({ kind: provider.kind, action: w.action.action, status: 'done', ms });
-        if (w.action.action !== 'noop') applied[w.action.action]++;
+        if (w.action.action !== 'noop') applied[w.action.action] = (applied[w.action.action] ?? 0) + 1;
         input.onEvent?.({ type: 'done', system: w.system.name, kind: provider.kind, action: w.action.action, ms });
       } catch (e) {
         const ms = Date.now() - t0;
@@ -266,7 +266,23 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       const desired = provider.desired(system, r, input.ctx.site);
       if (desired === null) return;
       let after: ObservedResource;
-      if (action.action === 'create' || !before) {
+      if (action.action === 'adopt') {
+        // The resource the plan matched (unmarked, so not in `observed`): marked first, then the
+        // accepted changes (the plan showed them) are made as an update of what is now ours.
+        const found = input.observations
+          .get(provider.kind)
+          ?.resources.find((x) => x.id === action.resourceId && x.system === system.name && !x.owned);
+        if (!found || !provider.adopt)
+          throw new UserError(
+            `${system.name}: ${provider.kind} ${action.resourceId ?? '?'} to adopt is not in this run's observation; plan again`,
+            'failed',
+          );
+        after = await provider.adopt(system, found, r, ctx);
+        if (provider.resolve) r = provider.resolve(system, after, r);
+        const again = provider.desired(system, r, input.ctx.site);
+        const rest = again ? provider.diff(system, again, after) : [];
+        if (again && rest.length) after = await provider.update(system, again, after, rest, r, ctx);
+      } else if (action.action === 'create' || !before) {
         after = await journalled(provider, system, () =>
           provider.create(system, desired, r, ctx, intentFor(provider.kind, system.name)),
         );
