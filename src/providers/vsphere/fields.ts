@@ -43,6 +43,8 @@ export interface VmHandle {
   cdromIso?: string;
   /** The device fields are known (only for VMs we own: read now, or unchanged since the cached read). */
   hasDevices: boolean;
+  /** The VM's folder below the datacenter's VM folder (`` for that folder itself). */
+  folder?: string;
   /** The VM's install marker, OS and published host key (extraConfig), for the install step. */
   install?: { marker: string; os: string; hostKey?: string };
   /** The host the VM runs on (compared only with a pinned `placement.host`). */

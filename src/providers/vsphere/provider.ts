@@ -28,6 +28,7 @@ import { HOST_KEY_GUESTINFO } from '../install/provider';
 import { VimClient, type CallStats } from './client';
 import { DeviceCache, deviceCacheFile } from './device-cache';
 import {
+  annotationFor,
   deviceFields,
   desiredVm,
   diffVm,
@@ -36,14 +37,21 @@ import {
   type VmFields,
   type VmHandle,
 } from './fields';
-import { DEFAULT_PAGE_SIZE, retrieveObjects, retrieveView, runTask, TaskTimeoutError, waitForTask } from './inventory';
+import {
+  DEFAULT_PAGE_SIZE,
+  findByInventoryPath,
+  retrieveObjects,
+  retrieveView,
+  runTask,
+  TaskTimeoutError,
+  waitForTask,
+} from './inventory';
 import { Placement } from './placement';
 import { powerOff, powerOn } from './power';
 import { retire } from './retire';
 import { FileNotFoundError, ManagedObjectNotFoundError, VsphereFault } from './soap/faults';
 import { child, ref, toRef, type MoRef } from './soap/xml';
 import { cloneBody, extraConfig, reconfigSpec, relocateSpec, wantFor } from './specs';
-import { findByInventoryPath } from './inventory';
 import { folderPathOf, inventoryNames, poolPathOf, whereFor } from './where';
 import {
   HEAVY_PATHS,
@@ -82,6 +90,8 @@ export interface VsphereProviderOptions {
 }
 
 type VmResource = ObservedResource<VmFields, VmHandle>;
+/** The install marker of an adopted VM: installed by someone else, never by shipshape. */
+const ADOPTED = 'adopted';
 const MAX_CONVERGE = 3;
 
 export class VsphereProvider implements Provider<VmFields, VmHandle> {
@@ -92,6 +102,10 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   private place: Placement | undefined;
   /** VMs seen by observe in this run (name/marker lookups for create). */
   private seen: VmInfo[] | undefined;
+  /** VMs the last list saw outside the managed folder: moref → where they are (for messages). */
+  private readonly outside = new Map<string, string>();
+  /** Folder path below the datacenter's VM folder of every VM the last list saw (`shipshape import --folder`). */
+  private readonly folderOf = new Map<string, string>();
   /** The site's marker seal (undefined: a site without `ownership:`, markers taken at their word). */
   private sealer: Sealer | undefined;
 
@@ -119,7 +133,10 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   }
 
   diff(system: DesiredSystem, desired: VmFields, observed: VmResource): FieldChange[] {
-    return diffVm(system, desired, observed.fields, observed.handle?.host);
+    const changes = diffVm(system, desired, observed.fields, observed.handle?.host);
+    // An unmarked VM (an adoption candidate): the annotation is written with the marker when it is
+    // adopted, so it is not a difference between the manifest and the VM.
+    return observed.owned ? changes : changes.filter((c) => c.path !== 'annotation');
   }
 
   /** Hands the VM's identity to later steps (installation boots it, CMDB records it). */
@@ -132,7 +149,49 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       vmId: observed.id,
       vmInstanceUuid: h.instanceUuid,
       ...(h.install ? { vmInstall: h.install } : {}),
+      ...(h.install?.marker === ADOPTED ? { installed: 'adopted' as const } : {}),
     };
+  }
+
+  /**
+   * `shipshape adopt`: writes the marker (sealed on a site with `ownership:`), shipshape's
+   * annotation and the install marker `adopted` (the install step never installs a VM someone
+   * else built) onto a VM the plan matched by name. Nothing else changes: CPU, memory, disks, MAC
+   * and power stay as they are, and the VM stays in its folder (a move would change who may see it).
+   */
+  async adopt(
+    system: DesiredSystem,
+    observed: VmResource,
+    _resolved: Resolved,
+    ctx: ProviderContext,
+  ): Promise<VmResource> {
+    const { c, v } = await this.connect(ctx);
+    const vmRef = observed.handle?.ref ?? { type: 'VirtualMachine', value: observed.id };
+    const vm = await this.readVm(c, vmRef);
+    const m = markerOf(vm);
+    if (this.ours(vm)?.system === system.name) return this.toResource(vm);
+    if (vm.name !== system.name && m?.system !== system.name)
+      throw new UserError(`system ${system.name}: VM ${vmRef.value} is now named ${vm.name}; plan again`, 'failed');
+    const entries: [string, string][] = [...this.markerFor(system, vmRef, ctx.commit), [INSTALL_MARKER, ADOPTED]];
+    await runTask(
+      c,
+      'ReconfigVM_Task',
+      ref('_this', vmRef) +
+        reconfigSpec(vm.devices, {
+          growDisks: [],
+          addDisks: [],
+          annotation: annotationFor(system),
+          extraConfig: entries,
+        }),
+      { timeoutMs: this.taskMs(v), what: `adopt ${system.name} (${vmRef.value})` },
+    );
+    ctx.log.info(
+      { system: system.name, vm: vmRef.value },
+      'vsphere: adopted the VM (marker written, nothing else changed)',
+    );
+    const got = await this.readVm(c, vmRef);
+    this.remember(got);
+    return this.toResource(got);
   }
 
   /** Boot media for the installation step, on this provider's session (datastore.ts). */
@@ -234,29 +293,67 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   }
 
   /**
-   * Light read of every VM in the site's folder and in the folders systems place VMs in (templates left
-   * out): one view per folder; a folder inside another one observed is not read twice.
+   * Light read of every VM (templates left out) in each datacenter the site or a system's placement
+   * names, in one ContainerView read per datacenter over its VM folder that also returns the
+   * sub-folders (name and parent): so a VM of a declared name anywhere in the datacenter is seen (a
+   * create never duplicates it), and VMs outside the managed folders (the site's and those systems
+   * place VMs in) are marked with where they are (`outside`).
    */
   private async listFolder(c: VimClient, p: Placement): Promise<VmInfo[]> {
-    const paths = [
-      ...new Set([p.site, ...(this.o.systems ?? []).map((s) => whereFor(s, this.o.config))].map(folderPathOf)),
-    ];
-    const scope = paths.filter((f) => !paths.some((o) => o !== f && f.startsWith(`${o}/`)));
-    const out = new Map<string, VmInfo>();
-    for (const path of scope) {
-      const folder = await findByInventoryPath(c, path);
-      if (!folder) continue;
-      // Each page becomes VmInfo at once: the raw XML of a page is garbage before the next arrives.
+    const wheres = [p.site, ...(this.o.systems ?? []).map((s) => whereFor(s, this.o.config))];
+    const managed = [...new Set(wheres.map(folderPathOf))];
+    const datacenters = [...new Set(wheres.map((w) => w.datacenter))];
+    this.outside.clear();
+    this.folderOf.clear();
+    const out: VmInfo[] = [];
+    for (const dc of datacenters) {
+      const root = await findByInventoryPath(c, `${dc}/vm`);
+      if (!root) continue;
+      const folders = new Map<string, { name: string; parent?: string }>();
+      const parents = new Map<string, string>();
       const vms = await retrieveView(
         c,
-        folder,
-        [{ type: 'VirtualMachine', paths: LIGHT_PATHS }],
+        root,
+        [
+          { type: 'VirtualMachine', paths: [...new Set([...LIGHT_PATHS, 'parent'])] },
+          { type: 'Folder', paths: ['name', 'parent'] },
+        ],
         this.o.pageSize,
-        (page) => page.map((o) => parseVm(o, new Map())).filter((vm) => !vm.isTemplate),
+        // Each page becomes VmInfo at once: the raw XML of a page is garbage before the next arrives.
+        (page) =>
+          page.flatMap((o) => {
+            const parent = toRef(o.props.get('parent'))?.value;
+            if (o.obj.type === 'Folder') {
+              folders.set(o.obj.value, { name: o.props.get('name')?.text ?? '', ...(parent ? { parent } : {}) });
+              return [];
+            }
+            const vm = parseVm(o, new Map());
+            if (vm.isTemplate) return [];
+            if (parent) parents.set(vm.ref.value, parent);
+            return [vm];
+          }),
       );
-      for (const vm of vms) out.set(vm.ref.value, vm);
+      // Folder path below the datacenter's VM folder: `` for the root, `a/b` below it.
+      const pathOf = (f: string | undefined): string => {
+        const parts: string[] = [];
+        for (let at = f, n = 0; at && at !== root.value && n < 64; n++) {
+          const info = folders.get(at);
+          if (!info) break;
+          parts.unshift(info.name);
+          at = info.parent;
+        }
+        return parts.join('/');
+      };
+      for (const vm of vms) {
+        const at = pathOf(parents.get(vm.ref.value));
+        const full = at ? `${dc}/vm/${at}` : `${dc}/vm`;
+        this.folderOf.set(vm.ref.value, at);
+        if (!managed.some((m) => full === m || full.startsWith(`${m}/`)))
+          this.outside.set(vm.ref.value, `in folder ${full}, outside ${p.folderPath}`);
+        out.push(vm);
+      }
     }
-    return [...out.values()];
+    return out;
   }
 
   /** Light + device read of some VMs in one round trip (plus pages); network names ride along. */
@@ -292,6 +389,8 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       handle.install = { marker: installed, os: marker?.os ?? '', ...(hostKey ? { hostKey } : {}) };
     }
     if (vm.placement?.host !== undefined) handle.host = vm.placement.host;
+    const folder = this.folderOf.get(vm.ref.value);
+    if (folder !== undefined) handle.folder = folder;
     // A marker without this site's seal is someone's claim, not ours: reported, never touched.
     return {
       kind: 'vm',
@@ -300,6 +399,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       owned,
       fields: observedFields(vm, devices),
       handle,
+      ...(this.outside.has(vm.ref.value) ? { outOfScope: this.outside.get(vm.ref.value)! } : {}),
     };
   }
 
@@ -316,8 +416,9 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     const vms = await this.listFolder(c, p);
     const sc = await c.serviceContent();
     const resources = new Map<string, VmResource>();
-    const owned = vms.filter((vm) => this.ours(vm));
-    // Placement as names, for the VMs we own: one read of the inventory's containers, whatever their number.
+    // Unmarked VMs of a declared name are read whole too: they are what `shipshape adopt` compares.
+    const owned = vms.filter((vm) => this.ours(vm) || ctx.declared?.has(vm.name));
+    // Placement as names, for the VMs read whole: one read of the inventory's containers, whatever their number.
     if (owned.length) {
       const where = await inventoryNames(c, sc.rootFolder);
       for (const vm of owned) {
@@ -418,7 +519,8 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
         ? ` An interrupted create of this system (journal ${intent!.path}) may have made it, but the journal cannot prove it.`
         : '';
       throw new UserError(
-        `system ${system.name}: a VM named ${system.name} already exists in ${p.folderPath} (${sameName.map((s) => s.ref.value).join(', ')}) without shipshape's marker; shipshape neither adopts nor overwrites it.${interrupted} Rename or remove it, or adopt it by setting extraConfig ${MARKER_OWNER}=${OWNER_VALUE} and ${MARKER_SYSTEM}=${system.name}`,
+        `system ${system.name}: a VM named ${system.name} already exists ${sameName.map((s) => `${this.outside.get(s.ref.value) ?? `in ${p.folderPath}`} (${s.ref.value})`).join('; ')} without shipshape's marker; shipshape never creates a second one.${interrupted} Adopt it (\`shipshape adopt ${system.name}\`), rename the system, or remove that VM`,
+        'collides',
       );
     }
     if (entry?.task || entry?.vm) {
