@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { identitiesOf } from '../../plan/consistency';
-import type { Logger } from '../../engine/contract';
+import type { Logger, ResourceKind } from '../../engine/contract';
+import { isTargeted, selectSystems } from '../../plan/target';
 import { driftReport, type DriftHistory, type DriftReport } from '../../plan/drift';
 import { renderDriftJson, renderDriftMarkdown, renderDriftText } from '../../plan/render/drift';
 import type { Io } from '../io';
@@ -9,9 +10,25 @@ import { closeAll, stateDir } from '../pipeline';
 import type { RunRecorder } from '../../history/recorder';
 import { recorded, startRecorder } from '../record';
 import { freshPlan, type SourceOptions } from './plan';
+import { forEachSite, siteFile } from '../sites';
 
-/** `shipshape drift`: read-only; exit 2 when something changed behind git's back. */
+/** `shipshape drift`: read-only; exit 2 when something changed behind git's back. Once per site in a repo with sites/. */
 export async function driftCommand(
+  opts: SourceOptions & { format: 'text' | 'markdown' | 'json'; out?: string },
+  io: Io,
+  log: Logger,
+): Promise<number> {
+  return forEachSite(
+    opts,
+    io,
+    (o, multi) => driftSite(multi && o.out ? { ...o, out: siteFile(o.out, o.site!) } : o, io, log),
+    opts.format === 'json' && !opts.out
+      ? "a JSON drift report is one site's: add --site NAME, or --out FILE (one file per site)"
+      : undefined,
+  );
+}
+
+async function driftSite(
   opts: SourceOptions & { format: 'text' | 'markdown' | 'json'; out?: string },
   io: Io,
   log: Logger,
@@ -29,7 +46,9 @@ export async function driftCommand(
 
 /** One drift check, keeping the first-seen history in the state dir. Used by `drift` and `serve`. */
 export async function driftOnce(opts: SourceOptions, io: Io, log: Logger): Promise<DriftReport> {
-  const rec = startRecorder('drift', opts, io);
+  // A narrowed drift run sees part of the estate: what it does not see has not "resolved", so it sends no webhooks.
+  const targeted = isTargeted(opts.target) || !!opts.changedSince;
+  const rec = startRecorder('drift', targeted ? { ...opts, notify: undefined } : opts, io);
   return recorded(
     rec,
     () => driftRun(opts, io, log, rec),
@@ -38,16 +57,18 @@ export async function driftOnce(opts: SourceOptions, io: Io, log: Logger): Promi
 }
 
 async function driftRun(opts: SourceOptions, io: Io, log: Logger, rec: RunRecorder): Promise<DriftReport> {
-  const { plan, providers, observations } = await freshPlan(opts, io, log, undefined, rec);
+  const { plan, providers, observations, loaded, target } = await freshPlan(opts, io, log, undefined, rec);
   await closeAll(providers, log);
   const historyFile = join(stateDir(opts.stateDir), 'drift-history.json');
-  const { report, history } = driftReport(
-    plan,
-    readJsonFile<DriftHistory>(historyFile, {}),
-    new Date(),
-    observations,
-    identitiesOf(providers),
-  );
-  writeJsonFile(historyFile, history);
+  const before = readJsonFile<DriftHistory>(historyFile, {});
+  const { report, history } = driftReport(plan, before, new Date(), observations, identitiesOf(providers));
+  // Keep when drift was first seen for what a narrowed run did not look at (keys are system/kind/path/value).
+  const names = target ? selectSystems(loaded.repo.systems, target) : undefined;
+  const seen = (key: string) => {
+    const [system, kind] = key.split('/');
+    return (!names || names.has(system!)) && (!target?.kinds?.length || target.kinds.includes(kind as ResourceKind));
+  };
+  const kept = target ? Object.fromEntries(Object.entries(before).filter(([k]) => !seen(k))) : {};
+  writeJsonFile(historyFile, { ...kept, ...history });
   return report;
 }

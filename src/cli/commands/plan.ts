@@ -2,7 +2,7 @@ import { plan as makePlan, scopePlan } from '../../plan/planner';
 import { affectedSystems, changedFiles } from '../../source/changes';
 import { renderJson, renderMarkdown, renderText } from '../../plan/render';
 import type { Plan } from '../../plan/types';
-import type { Logger, Provider, ProviderContext } from '../../engine/contract';
+import { UserError, type Logger, type Provider, type ProviderContext } from '../../engine/contract';
 import { join } from 'node:path';
 import { syncRepo, type GitSource } from '../../source/git';
 import { splitUserinfo } from '../../redact';
@@ -21,7 +21,9 @@ import {
   type Loaded,
 } from '../pipeline';
 import { composeTrusted } from '../../source/trusted';
+import { isTargeted, selectSystems, targetPlan, type Target } from '../../plan/target';
 import { ExitError } from '../errors';
+import { forEachSite, siteFile } from '../sites';
 
 export interface PlanOptions extends SourceOptions {
   format: 'text' | 'markdown' | 'json';
@@ -43,6 +45,14 @@ export interface SourceOptions extends RecordOptions {
   repo?: string;
   ref?: string;
   stateDir?: string;
+  /** Narrow the plan (and so apply and drift) to some systems and steps: src/plan/target.ts. */
+  target?: Target;
+  /** The systems whose manifests, profiles, roles or OS entries changed between this git ref and HEAD. */
+  changedSince?: string;
+  /** Repos with sites/: the one site this run works on (src/cli/sites.ts sets it, and its state dir). */
+  site?: string;
+  /** The repo's diagnostics were printed already (several sites: validated once before the first). */
+  validated?: boolean;
 }
 
 /** Fetches `--repo` at `--ref` into the cache (refusing a rewind), or uses the local folder as it is. */
@@ -68,7 +78,8 @@ export async function freshPlan(
   rec?: RunRecorder,
 ) {
   const source = await resolveSource(opts, io);
-  const loaded: Loaded = await loadValid(source.dir, io.err);
+  const loaded: Loaded = await loadValid(source.dir, opts.validated ? () => undefined : io.err, opts.site);
+  const target = await resolveTarget(opts, loaded, io);
   const providers = providersFor(loaded, log, stateDir(opts.stateDir));
   const ctx = { ...providerContext(loaded, log), ...(opts.readOnly ? { readOnly: true } : {}) };
   try {
@@ -84,12 +95,33 @@ export async function freshPlan(
       ...(loaded.commit ? { commit: loaded.commit } : {}),
     });
     if (loaded.dirty) plan.dirty = true;
-    rec?.planned(plan, loaded.dir, loaded.repo.systems, observations);
-    return { loaded, providers, ctx, observations, plan, source };
+    const scoped = target ? targetPlan(plan, loaded.repo.systems, target) : plan;
+    rec?.planned(scoped, loaded.dir, loaded.repo.systems, observations);
+    return { loaded, providers, ctx, observations, plan: scoped, full: plan, source, target };
   } catch (e) {
     await closeAll(providers, log);
     throw e;
   }
+}
+
+/**
+ * The target of a run: the flags, plus the systems `--changed-since REF` finds (a manifest, profile,
+ * role or OS entry changed between REF and HEAD: the same rule as a merge-request plan). Checked before
+ * anything is observed, so an unknown system name costs no round trip.
+ */
+async function resolveTarget(opts: SourceOptions, loaded: Loaded, io: Io): Promise<Target | undefined> {
+  let target = opts.target;
+  if (opts.changedSince) {
+    const changed = await changedFiles(loaded.dir, opts.changedSince);
+    const systems = [...affectedSystems(loaded.repo.systems, changed)].sort();
+    io.err(
+      `--changed-since ${opts.changedSince}: ${changed.length} file(s) changed, ${systems.length} system(s) touched${systems.length ? `: ${systems.join(', ')}` : ''}`,
+    );
+    target = { ...target, changedSince: { ref: opts.changedSince, systems } };
+  }
+  if (!isTargeted(target)) return undefined;
+  selectSystems(loaded.repo.systems, target);
+  return target;
 }
 
 export function renderPlan(plan: Plan, format: PlanOptions['format'], io: Io): string {
@@ -98,8 +130,24 @@ export function renderPlan(plan: Plan, format: PlanOptions['format'], io: Io): s
   return renderText(plan, { colour: io.isTty });
 }
 
-/** `shipshape plan`: exit 0 (no changes) or, with --detailed-exitcode, 2 when there are changes. */
+/**
+ * `shipshape plan`: exit 0 (no changes) or, with --detailed-exitcode, 2 when there are changes. In a
+ * repo with sites/, once per site (`--site` picks one); `--out plan.md` becomes plan.<site>.md.
+ */
 export async function planCommand(opts: PlanOptions, io: Io, log: Logger): Promise<number> {
+  if (opts.base && opts.changedSince)
+    throw new UserError('--base already plans the systems touched since its ref; leave out --changed-since', 'invalid');
+  return forEachSite(
+    opts,
+    io,
+    (o, multi) => planSite(multi && o.out ? { ...o, out: siteFile(o.out, o.site!) } : o, io, log),
+    opts.format === 'json' && !opts.out
+      ? "a JSON plan is one site's plan: add --site NAME, or --out FILE (one file per site)"
+      : undefined,
+  );
+}
+
+async function planSite(opts: PlanOptions, io: Io, log: Logger): Promise<number> {
   const rec = startRecorder('plan', opts, io);
   // A merge-request plan (--base) is recorded as a run, but its composed repo is not the estate: no snapshot.
   let plan = await recorded(

@@ -23,7 +23,8 @@ import {
 import type { SecretRef } from '../../manifest/site';
 import type { VsphereConfig } from './config';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
-import { vsphereBootMedia } from './datastore';
+import { INSTALL_MARKER, vsphereBootMedia } from './datastore';
+import { HOST_KEY_GUESTINFO } from '../install/provider';
 import { VimClient, type CallStats } from './client';
 import { DeviceCache, deviceCacheFile } from './device-cache';
 import {
@@ -58,6 +59,7 @@ import {
   type VmInfo,
 } from './vm';
 import { markerVerified, siteSealer, type Sealer } from '../../ownership';
+import { Refusal } from '../../engine/refusals';
 
 export interface VsphereProviderOptions {
   /** This backend's section of the site config, validated, defaults applied: handed once, here. */
@@ -120,7 +122,13 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   resolve(_system: DesiredSystem, observed: VmResource | undefined, resolved: Resolved): Resolved {
     if (!observed?.owned) return resolved;
     const h = observed.handle!;
-    return { ...resolved, mac: observed.fields.mac || resolved.mac, vmId: observed.id, vmInstanceUuid: h.instanceUuid };
+    return {
+      ...resolved,
+      mac: observed.fields.mac || resolved.mac,
+      vmId: observed.id,
+      vmInstanceUuid: h.instanceUuid,
+      ...(h.install ? { vmInstall: h.install } : {}),
+    };
   }
 
   /** Boot media for the installation step, on this provider's session (datastore.ts). */
@@ -258,6 +266,11 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     const marker = markerOf(vm);
     const handle: VmHandle = { ref: vm.ref, instanceUuid: vm.instanceUuid, hasDevices: devices !== undefined };
     if (devices?.iso) handle.cdromIso = devices.iso;
+    const installed = vm.extraConfig.get(INSTALL_MARKER);
+    if (installed) {
+      const hostKey = vm.extraConfig.get(HOST_KEY_GUESTINFO);
+      handle.install = { marker: installed, os: marker?.os ?? '', ...(hostKey ? { hostKey } : {}) };
+    }
     // A marker without this site's seal is someone's claim, not ours: reported, never touched.
     return {
       kind: 'vm',
@@ -559,8 +572,9 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       const changes = diffVm(system, desired, observedFields(vm)).filter(
         (ch) => ch.path !== 'power' && ch.path !== 'os',
       );
-      const refused = changes.filter((ch) => ch.refused);
-      if (refused.length) throw new UserError(`system ${system.name}: ${refused.map((r) => r.refused).join('; ')}`);
+      // Powering off is this loop's own decision below (with the VM's current state): not a refusal here.
+      const refused = changes.filter((ch) => ch.refused && ch.refusal !== 'power-policy');
+      if (refused.length) throw refusalOf(system, refused);
       const m = markerOf(vm);
       if (m?.os && m.os !== desired.os) {
         throw new UserError(
@@ -578,7 +592,8 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
         if (!o.allowPowerOff) {
           const src = system.sources['lifecycle.powerPolicy'];
           const now = src ? ` (${system.lifecycle.powerPolicy} at ${formatSource(src)})` : '';
-          throw new UserError(
+          throw new Refusal(
+            'power-policy',
             `system ${system.name}: changing ${hw.map((h) => `${h.path} ${h.from}→${h.to}`).join(', ')} needs the VM powered off; set lifecycle.powerPolicy: allow-poweroff in ${system.file} or its profile${now} to let apply do it, or power it off yourself and apply again`,
           );
         }
@@ -635,11 +650,13 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     ctx: ProviderContext,
   ): Promise<VmResource> {
     if (!observed.owned)
-      throw new UserError(
+      throw new Refusal(
+        'not-owned',
         `system ${system.name}: VM ${observed.id} does not carry shipshape's marker; not changing it`,
       );
-    const refused = changes.filter((ch) => ch.refused);
-    if (refused.length) throw new UserError(`system ${system.name}: ${refused.map((r) => r.refused).join('; ')}`);
+    // Power-off is decided in converge on the VM as it is now (it may have been stopped since the plan).
+    const refused = changes.filter((ch) => ch.refused && ch.refusal !== 'power-policy');
+    if (refused.length) throw refusalOf(system, refused);
     const h = observed.handle!;
     return this.toResource(
       await this.converge(h.ref, system, desired, ctx, {
@@ -660,7 +677,8 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     }
     // Decide on what the VM carries now, not on what the plan saw.
     if (!vm || this.ours(vm)?.system !== system.name) {
-      throw new UserError(
+      throw new Refusal(
+        'not-owned',
         `system ${system.name}: refusing to delete VM ${vm?.name ?? '?'} (${vmRef.value}): it does not carry shipshape's marker for this system${this.sealer ? ' sealed by this site' : ''}`,
       );
     }
@@ -688,4 +706,11 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     this.seen = undefined;
     await c?.logout();
   }
+}
+
+/** Apply's refusal for refused field changes: the first one's id, every reason in the message. */
+function refusalOf(system: DesiredSystem, refused: FieldChange[]): Error {
+  const message = `system ${system.name}: ${refused.map((r) => r.refused).join('; ')}`;
+  const id = refused.find((r) => r.refusal)?.refusal;
+  return id ? new Refusal(id, message) : new UserError(message);
 }
