@@ -246,6 +246,19 @@ test('a plain plan reports the unmanaged VMs in the managed folder and blocks no
   const unmanaged = plan.warnings.filter((w: any) => w.code === 'unmanaged' && w.kind === 'vm');
   // Only the 8 in the managed folder: the 12 elsewhere in the datacenter are not in shipshape's scope.
   expect(unmanaged.map((w: any) => w.system).sort()).toEqual(names.slice(OUTSIDE));
+  // Drift reports them in a class of their own: not drift (exit 0), but not silent either.
+  const d = await cli('drift', '--format', 'json');
+  ok(d);
+  const report = JSON.parse(d.out);
+  expect(report.drifted).toBe(false);
+  expect(
+    report.unmanaged
+      .filter((w: any) => w.kind === 'vm')
+      .map((w: any) => w.system)
+      .sort(),
+  ).toEqual(names.slice(OUTSIDE));
+  // Every legacy i-doit object is unmanaged too (the IPAM's and the CMDB's view of it).
+  expect(report.unmanaged.filter((w: any) => w.kind === 'cmdb')).toHaveLength(COUNT);
 });
 
 test('import writes 20 manifests that validate, with the MAC, address and what was found', async () => {
