@@ -70,11 +70,26 @@ export interface ResolvedBySpecialise {
   specialiseRecord?: unknown;
 }
 
+/** What the engine hands every step about the other systems (cross-references: `{{ systems.db-01.ip }}`). */
+export interface ResolvedByEngine {
+  /**
+   * What another system's steps have resolved so far: in a plan, from the observations (UNKNOWN for
+   * an address not allocated yet); in apply, live, so a system that depends on another sees its
+   * values once that system's pipeline has run. Undefined for an undeclared system.
+   */
+  others?: (system: string) => Resolved | undefined;
+}
+
 /**
  * Values one step hands to the next. Typed per producing kind: a step reads only fields some
  * earlier kind declares here, so a new key is a contract change, not a silent string.
  */
-export type Resolved = ResolvedFromManifest & ResolvedByIp & ResolvedByVm & ResolvedByInstall & ResolvedBySpecialise;
+export type Resolved = ResolvedFromManifest &
+  ResolvedByIp &
+  ResolvedByVm &
+  ResolvedByInstall &
+  ResolvedBySpecialise &
+  ResolvedByEngine;
 
 /** Boot options for PXE (DHCP `next-server` and `filename`). */
 export interface BootOptions {

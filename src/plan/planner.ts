@@ -116,12 +116,21 @@ export function plan(input: PlanInput): Plan {
   const actions: PlannedAction[] = [];
   const warnings: PlanWarning[] = [];
   const declared = new Set(input.systems.map((s) => s.name));
+  // Cross-references see the other systems as the observations hold them (UNKNOWN: not allocated yet).
+  const byName = new Map(input.systems.map((s) => [s.name, s]));
+  const seen = new Map<string, Resolved>();
+  const others = (name: string): Resolved | undefined => {
+    const s = byName.get(name);
+    if (!s) return undefined;
+    if (!seen.has(name)) seen.set(name, resolvedBefore(s, 'specialise', providers, index, input.site));
+    return seen.get(name);
+  };
 
   for (const system of [...input.systems].sort((a, b) => a.name.localeCompare(b.name))) {
     if (system.state === 'absent') {
       planRemoval(system, [...providers].reverse(), index, actions, warnings);
     } else {
-      planPresence(system, providers, index, input.site, actions, warnings, input.adopt);
+      planPresence(system, providers, index, input.site, actions, warnings, others, input.adopt);
     }
   }
   // Marked resources that no manifest names: reported, never deleted (deletion is declared).
@@ -151,14 +160,11 @@ export function plan(input: PlanInput): Plan {
   }
 
   // Each action's own digests: apply checks a saved plan action by action against them.
-  const byName = new Map(input.systems.map((s) => [s.name, s]));
   for (const a of actions) {
     const system = byName.get(a.system)!;
     const resolved = resolvedBefore(system, a.kind, providers, index, input.site);
     const desired =
-      system.state === 'present'
-        ? (providers.find((p) => p.kind === a.kind)?.desired(system, resolved, input.site) ?? null)
-        : null;
+      system.state === 'present' ? desiredOrRefusal(providers, a.kind, system, resolved, input.site) : null;
     const found = index.get(a.kind)?.get(a.system) ?? [];
     Object.assign(a, actionDigests({ found, resolved, desired, system, site: input.site }));
   }
@@ -202,9 +208,10 @@ function planPresence(
   site: SiteConfig,
   actions: PlannedAction[],
   warnings: PlanWarning[],
+  others: Resolved['others'],
   adopt?: PlanInput['adopt'],
 ): void {
-  let resolved = initialResolved(system, providers, site);
+  let resolved: Resolved = { ...initialResolved(system, providers, site), others };
   for (const provider of providers) {
     const found = foundFor(provider, system, index, resolved);
     // A producing step (the IPAM) first tells what it already holds, so an existing allocation is not a change.
@@ -480,4 +487,20 @@ export function summarise(actions: PlannedAction[]): PlanSummary {
     else summary[a.action] = (summary[a.action] ?? 0) + 1;
   }
   return summary;
+}
+
+/** A step's desired fields for the digest; a refusal (the planner blocked the action on it) counts by its sentence. */
+function desiredOrRefusal(
+  providers: Provider[],
+  kind: ResourceKind,
+  system: DesiredSystem,
+  resolved: Resolved,
+  site: SiteConfig,
+): unknown {
+  try {
+    return providers.find((p) => p.kind === kind)?.desired(system, resolved, site) ?? null;
+  } catch (e) {
+    if (isRefusal(e)) return { refused: e.message };
+    throw e;
+  }
 }
