@@ -281,6 +281,14 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     )
     .option('--no-ui', 'do not serve the status page on --listen')
     .option(
+      '--ui-apply-header <name>',
+      'show an "Apply this plan" button to people a reverse proxy signed in and names in this header (e.g. X-Forwarded-User); off by default',
+    )
+    .option(
+      '--ui-trusted-proxy <address...>',
+      'the proxy addresses whose --ui-apply-header is believed (default 127.0.0.1 and ::1)',
+    )
+    .option(
       '--no-provisioning',
       'do not run the provisioning server of shipshape.yaml (e.g. when `shipshape provision` runs elsewhere)',
     )
@@ -289,7 +297,19 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
       '\nExamples:\n  shipshape serve --repo https://git.example.com/infra/systems.git --ref main --poll 60 --schedule "*/30 * * * *" --mode apply\n  shipshape serve -C . --watch --mode drift',
     )
     .action(async (o) =>
-      setCode(await serveCommand({ ...o, pollSeconds: o.poll, graceSeconds: o.grace, ...recording() }, io, log())),
+      setCode(
+        await serveCommand(
+          {
+            ...o,
+            pollSeconds: o.poll,
+            graceSeconds: o.grace,
+            ...(o.uiTrustedProxy ? { uiTrustedProxies: o.uiTrustedProxy } : {}),
+            ...recording(),
+          },
+          io,
+          log(),
+        ),
+      ),
     );
 
   program
