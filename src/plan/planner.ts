@@ -136,9 +136,7 @@ export function plan(input: PlanInput): Plan {
     const system = byName.get(a.system)!;
     const resolved = resolvedBefore(system, a.kind, providers, index, input.site);
     const desired =
-      system.state === 'present'
-        ? (providers.find((p) => p.kind === a.kind)?.desired(system, resolved, input.site) ?? null)
-        : null;
+      system.state === 'present' ? desiredOrRefused(providers, a.kind, system, resolved, input.site) : null;
     const found = index.get(a.kind)?.get(a.system) ?? [];
     Object.assign(a, actionDigests({ found, resolved, desired, system, site: input.site }));
   }
@@ -355,6 +353,22 @@ function deleteMeans(system: DesiredSystem, kind: ResourceKind): string {
       : ': the CMDB object is ARCHIVED, its history stays (lifecycle.cmdbOnDelete: archive)';
   }
   return '';
+}
+
+/** The step's desired fields; null when apply would refuse to compute them (the action is blocked for it). */
+function desiredOrRefused(
+  providers: Provider[],
+  kind: ResourceKind,
+  system: DesiredSystem,
+  resolved: Resolved,
+  site: SiteConfig,
+): ReturnType<Provider['desired']> {
+  try {
+    return providers.find((p) => p.kind === kind)?.desired(system, resolved, site) ?? null;
+  } catch (e) {
+    if (isRefusal(e)) return null;
+    throw e;
+  }
 }
 
 /** The fields of a blocked action: the sentence, the refusal apply would make and its outcome code. */
