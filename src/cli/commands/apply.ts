@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { redact } from '../../redact';
 import { exitCodeForRun } from '../../engine/outcome';
-import { applyPlan, resolveInterrupted, type ApplyReport } from '../../engine/apply';
+import { applyPlan, checkDeletes, resolveInterrupted, type ApplyReport } from '../../engine/apply';
 import type { Plan } from '../../plan/types';
 import { UserError, type Logger } from '../../engine/contract';
 import { acquireLockWaiting } from '../wait-lock';
@@ -194,6 +194,7 @@ async function applyRun(
         io.out('No changes: the world matches the manifests.\n');
         return { plan };
       }
+      checkDeletes(toRun);
       if (opts.confirm && steps > 0 && !(await opts.confirm(toRun))) {
         throw new ExitError(1, 'Apply cancelled: nothing was changed.');
       }
