@@ -7,7 +7,6 @@
  * these categories in one round trip.
  */
 import {
-  UNKNOWN,
   UserError,
   type FieldChange,
   type Fields,
@@ -132,7 +131,8 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
     if (f.os !== desired.os) add('os', f.os || null, desired.os, 'os');
     if (f.mac.toLowerCase() !== desired.mac.toLowerCase())
       add('network.mac', f.mac || null, desired.mac, 'network.mac');
-    if (desired.portIp !== UNKNOWN && f.portIp !== desired.portIp) add('network.ip', f.portIp || null, desired.portIp);
+    // UNKNOWN: the ip step allocates an address in this apply (a new net, a moved `auto`): the port follows it.
+    if (f.portIp !== desired.portIp) add('network.ip', f.portIp || null, desired.portIp);
     // Only a host i-doit knows can be linked; an unknown one would show as a change on every run.
     if (desired.host && f.host !== desired.host && this.hostIds.has(desired.host)) add('host', f.host, desired.host);
     return out;
