@@ -108,6 +108,7 @@ function dhcpHarness(id: 'isc' | 'kea'): Harness {
             ip: `10.30.${s.labels.changed ? 200 : Math.floor(num(s.name) / 250)}.${(num(s.name) % 250) + 1}`,
             mac: s.network.mac,
           },
+    foreignName: 'printer',
     isForeign: (r) => r.system === 'printer' || r.id.endsWith('printer'),
     collider: () => system('printer-too', { net: 'c-net', domain: 'conf.example.test', mac: OPERATOR.mac }),
   };

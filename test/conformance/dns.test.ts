@@ -38,6 +38,7 @@ function dnsHarness(id: 'bind-ssh' | 'rfc2136'): Harness {
     site({ root, nets: { 'c-net': { title: 'c-net', cidr: '10.20.0.0/16', dnsServers: [] } }, dns: { zones: [z] } });
   return {
     name: `dns/${id}`,
+    foreignName: 'www',
     isForeign: (r) => r.id === `www.${zone}`,
     collider: () => system('www', { net: 'c-net', domain: zone }),
     scale: [10, 200],
@@ -110,6 +111,7 @@ function powerdnsHarness(): Harness {
     });
   return {
     name: 'dns/powerdns',
+    foreignName: 'www',
     isForeign: (r) => r.id === `www.${zone}`,
     collider: () => system('www', { net: 'c-net', domain: zone }),
     scale: [10, 200],

@@ -358,13 +358,18 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
       if (!ip) throw fullNet(view, reserved);
       if (explicit) {
         const why = refusal(view, explicit, objectId, reserved, site?.gateway, declared, self);
-        if (why) throw new UserError(`network.ip ${explicit} ${why.reason}; choose another address or ip: auto.`);
+        if (why)
+          throw new UserError(
+            `network.ip ${explicit} ${why.reason}; choose another address or ip: auto.`,
+            why.holder ? 'collides' : 'invalid',
+          );
       }
       const saved = await this.write(objectId, netId, ip, desired);
       if (saved === 'taken') {
         if (explicit)
           throw new UserError(
             `network.ip ${explicit} in net "${desired.net}" was just taken by another object in i-doit; choose another address or ip: auto.`,
+            'collides',
           );
         lost.add(ip);
         continue;
@@ -390,6 +395,7 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
       if (explicit)
         throw new UserError(
           `network.ip ${explicit} in net "${desired.net}" is held by another object in i-doit since a moment ago; choose another address or ip: auto.`,
+          'collides',
         );
       lost.add(ip);
     }

@@ -58,10 +58,6 @@ export interface VsphereProviderOptions {
   guestShutdownTimeoutMs?: number;
   requestTimeoutMs?: number;
   pageSize?: number;
-  /** Put the marker into the clone spec (default). Off simulates vCenter setups that drop it. */
-  markInCloneSpec?: boolean;
-  /** Test hook: called right after vCenter accepted CloneVM_Task (the kill-mid-create test). */
-  afterCloneStarted?: (task: MoRef) => void | Promise<void>;
 }
 
 type VmResource = ObservedResource<VmFields, VmHandle>;
@@ -338,6 +334,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
         : '';
       throw new UserError(
         `system ${system.name}: a VM named ${system.name} already exists in ${p.folderPath} (${sameName.map((s) => s.ref.value).join(', ')}) without shipshape's marker; shipshape neither adopts nor overwrites it.${interrupted} Rename or remove it, or adopt it by setting extraConfig ${MARKER_OWNER}=${OWNER_VALUE} and ${MARKER_SYSTEM}=${system.name}`,
+        'collides',
       );
     }
     if (entry?.task || entry?.vm) {
@@ -371,12 +368,11 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       annotation: desired.annotation,
       cpu: desired.cpu,
       memoryMiB: desired.memoryMiB,
-      extraConfig: this.o.markInCloneSpec === false ? [] : marker,
+      extraConfig: marker,
     });
     const task = toRef(child(await c.call('CloneVM_Task', body), 'returnval'));
     if (!task) throw new Error('vSphere CloneVM_Task returned no task');
     intent?.note({ task: task.value });
-    await this.o.afterCloneStarted?.(task);
     const onProgress = this.progress(ctx, system.name, `clone ${task.value}`);
     const vm = toRef(
       await this.cloneOutcome(
