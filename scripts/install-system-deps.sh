@@ -21,7 +21,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts the daemons on install; the tests and the lab run their own on loopback ports.
-for svc in named bind9 pdns isc-dhcp-server kea-dhcp4-server kea-ctrl-agent ssh; do
+for svc in named bind9 pdns isc-dhcp-server kea-dhcp4-server kea-ctrl-agent ssh postgresql; do
   systemctl stop "$svc" >/dev/null 2>&1 || service "$svc" stop >/dev/null 2>&1 || true
 done
 echo "system packages: installed"

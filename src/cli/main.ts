@@ -20,6 +20,8 @@ import { describeError, ExitError } from './errors';
 import { processIo, redactingIo, type Io } from './io';
 import { createLogger } from './log';
 import { version } from './version';
+import { RESOURCE_KINDS } from '../engine/contract';
+import { isTargeted, parseKinds, parseSelector, splitList, type Target } from '../plan/target';
 
 const positiveInt = (name: string) => (v: string) => {
   const n = Number(v);
@@ -35,6 +37,37 @@ const refOption = () => new Option('--ref <ref>', 'branch, tag or commit of --re
 
 const formatOption = () =>
   new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text');
+
+/** Narrowing a run to some systems and steps (src/plan/target.ts): the same flags on plan, apply and drift. */
+function targetOptions(cmd: Command): Command {
+  return cmd
+    .option('--system <name...>', 'only these systems (repeatable; a,b also works)')
+    .option('--selector <label=value...>', 'only systems carrying these labels (metadata.labels; env=dev,team=shop)')
+    .option('--kind <kinds...>', `only these steps: ${RESOURCE_KINDS.join(', ')} (e.g. vm,dns)`)
+    .option(
+      '--changed-since <ref>',
+      'only systems whose manifest, profile, roles or OS entry changed between REF and HEAD (the merge-request scope)',
+    );
+}
+
+function targetOf(o: { system?: string[]; selector?: string[]; kind?: string[]; changedSince?: string }): {
+  target?: Target;
+  changedSince?: string;
+} {
+  try {
+    const systems = splitList(o.system);
+    const selector = parseSelector(o.selector);
+    const kinds = parseKinds(o.kind);
+    const target: Target = {
+      ...(systems.length ? { systems } : {}),
+      ...(selector ? { selector } : {}),
+      ...(kinds ? { kinds } : {}),
+    };
+    return { ...(isTargeted(target) ? { target } : {}), ...(o.changedSince ? { changedSince: o.changedSince } : {}) };
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
 
 /** `--wait-lock` alone means the default wait; absent means none. */
 function waitLock(v: string | boolean | undefined): { waitLockMs?: number } {
@@ -112,9 +145,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addHelpText('after', '\nExamples:\n  shipshape validate\n  shipshape validate -C ./infra-repo')
     .action(async (dir: string | undefined, o) => setCode(await validateCommand(dir ?? o.dir, io)));
 
-  program
-    .command('plan')
-    .description('observe every backend and show what apply would change')
+  targetOptions(program.command('plan').description('observe every backend and show what apply would change'))
     .addOption(dirOption())
     .addOption(repoOption())
     .addOption(refOption())
@@ -132,18 +163,23 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  shipshape plan\n  shipshape plan --base origin/main --format markdown --out plan.md\n  shipshape plan --format markdown --out plan.md\n  shipshape plan --format json --out plan.json --detailed-exitcode',
+      '\nExamples:\n  shipshape plan\n  shipshape plan --base origin/main --format markdown --out plan.md\n  shipshape plan --system web-dev-01 --format json --out plan.json\n  shipshape plan --selector env=dev --kind vm,dns\n  shipshape plan --format json --out plan.json --detailed-exitcode',
     )
-    .action(async (o) => setCode(await planCommand({ ...o, ...recording() }, io, log())));
+    .action(async (o) => setCode(await planCommand({ ...o, ...targetOf(o), ...recording() }, io, log())));
 
-  program
-    .command('apply')
-    .description('apply a fresh plan, or a saved plan file after checking nothing changed since it was made')
+  targetOptions(
+    program
+      .command('apply')
+      .description(
+        "apply a fresh plan, or exactly a saved plan's actions after checking what each touches did not change",
+      ),
+  )
     .addOption(dirOption())
     .addOption(repoOption())
     .addOption(refOption())
     .argument('[plan]', 'a plan saved with `shipshape plan --format json --out FILE`')
     .option('--concurrency <n>', 'systems worked on in parallel', positiveInt('--concurrency'))
+    .option('-y, --yes', 'do not ask for confirmation on a terminal (without a terminal apply never asks)')
     .option('--max-deletes <n>', 'refuse a plan that deletes more than this', positiveInt('--max-deletes'))
     .option(
       '--wait-lock [duration]',
@@ -151,28 +187,35 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  shipshape apply\n  shipshape apply --wait-lock 15m\n  shipshape plan --format json --out plan.json && shipshape apply plan.json\n  shipshape apply --concurrency 8 --max-deletes 10',
+      '\nExamples:\n  shipshape apply\n  shipshape apply --yes --wait-lock 15m\n  shipshape plan --system web-dev-01 --format json --out plan.json && shipshape apply plan.json\n  shipshape apply --changed-since HEAD~1 --yes\n  shipshape apply --concurrency 8 --max-deletes 10',
     )
     .action(async (planFile: string | undefined, o) =>
       setCode(
         await applyCommand(
-          { ...o, ...waitLock(o.waitLock), ...(planFile ? { planFile } : {}), ...recording() },
+          { ...o, ...targetOf(o), ...waitLock(o.waitLock), ...(planFile ? { planFile } : {}), ...recording() },
           io,
           log(),
         ),
       ),
     );
 
-  program
-    .command('drift')
-    .description('read-only: report fields changed outside git and marked resources no manifest names; exit 2 on drift')
+  targetOptions(
+    program
+      .command('drift')
+      .description(
+        'read-only: report fields changed outside git and marked resources no manifest names; exit 2 on drift',
+      ),
+  )
     .addOption(dirOption())
     .addOption(repoOption())
     .addOption(refOption())
     .addOption(formatOption())
     .option('--out <file>', 'write the report to a file')
-    .addHelpText('after', '\nExamples:\n  shipshape drift\n  shipshape drift --format markdown --out drift.md')
-    .action(async (o) => setCode(await driftCommand({ ...o, ...recording() }, io, log())));
+    .addHelpText(
+      'after',
+      '\nExamples:\n  shipshape drift\n  shipshape drift --selector team=shop --kind vm\n  shipshape drift --format markdown --out drift.md',
+    )
+    .action(async (o) => setCode(await driftCommand({ ...o, ...targetOf(o), ...recording() }, io, log())));
 
   program
     .command('serve')

@@ -1,9 +1,12 @@
 /**
  * `--wait-lock [DURATION]`: instead of failing when another run holds the run lock, wait for it
- * (polling once a second) up to DURATION, then fail as before. The lock itself is src/engine/lock.ts.
+ * (polling once a second) up to DURATION, then fail as before. The lock itself is src/engine/lock.ts;
+ * where several hosts work on one site, the shared lock in PostgreSQL (src/engine/shared-lock.ts)
+ * is taken after it, with the same waiting.
  */
 import { UserError } from '../engine/contract';
 import { acquireLock, type HeldLock } from '../engine/lock';
+import { acquireSharedLock, LOCK_SCOPE_ENV, sharedLockUrl, SharedLockHeld } from '../engine/shared-lock';
 
 export const DEFAULT_WAIT = '10m';
 
@@ -20,14 +23,41 @@ export async function acquireLockWaiting(
   waitMs: number,
   say: (line: string) => void,
   pollMs = 1000,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<HeldLock> {
   const until = Date.now() + waitMs;
+  const local = await waiting(() => Promise.resolve(acquireLock(stateDir, command)), until, waitMs, say, pollMs);
+  const url = sharedLockUrl(env);
+  if (!url) return local;
+  const scope = env[LOCK_SCOPE_ENV]?.trim() || 'default';
+  try {
+    const shared = await waiting(() => acquireSharedLock(url, scope, command, env), until, waitMs, say, pollMs);
+    return {
+      ...local,
+      release() {
+        void shared.release();
+        local.release();
+      },
+    };
+  } catch (e) {
+    local.release();
+    throw e;
+  }
+}
+
+async function waiting<T>(
+  take: () => Promise<T>,
+  until: number,
+  waitMs: number,
+  say: (line: string) => void,
+  pollMs: number,
+): Promise<T> {
   let told = false;
   for (;;) {
     try {
-      return acquireLock(stateDir, command);
+      return await take();
     } catch (e) {
-      const held = e instanceof UserError && /holds the lock/.test(e.message);
+      const held = e instanceof SharedLockHeld || (e instanceof UserError && /holds the lock/.test(e.message));
       if (!held || Date.now() >= until)
         throw held && waitMs > 0
           ? new UserError(`${e.message} (waited ${Math.round(waitMs / 1000)}s with --wait-lock)`)

@@ -234,8 +234,8 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
     for (const system of input.systems) {
       if (system.state !== 'present' || !live(system.name)) continue;
       const action = actionsBy.get(`${system.name}/${provider.kind}`);
-      if (!action) continue;
-      if (action.action === 'noop') {
+      // A step the plan leaves out (a scoped plan, --kind) still hands on what it observed, like a noop.
+      if (!action || action.action === 'noop') {
         if (provider.resolve)
           resolved.set(
             system.name,

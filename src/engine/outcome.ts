@@ -13,6 +13,8 @@ export const OUTCOME_CODES = {
   unauthorized: 'a backend refused the credentials',
   unreachable: 'a backend did not answer (timeout, connection refused) after the retries',
   failed: 'a backend answered with an error not covered above',
+  stale:
+    "a saved plan's action no longer holds: what it touches, or what it is to reach, changed since the plan was made; make a new plan and review it",
 } as const;
 
 export type OutcomeCode = keyof typeof OUTCOME_CODES;
@@ -34,10 +36,24 @@ export const BLOCKING_CODES = [
 export function exitCodeFor(codes: Iterable<OutcomeCode>): number {
   const set = new Set(codes);
   if (set.size === 0) return 0;
-  if ([...set].some((c) => c === 'failed' || c === 'invalid')) return 1;
+  if ([...set].some((c) => c === 'failed' || c === 'invalid' || c === 'stale')) return 1;
   if (set.has('unauthorized')) return 4;
   if (set.has('unreachable')) return 5;
   return 3;
+}
+
+/** `apply`'s exit code when some systems failed and the others converged, were unchanged or blocked. */
+export const PARTIAL_EXIT = 6;
+
+/**
+ * The exit code of a run that got to its systems: 6 (PARTIAL_EXIT) when some failed while others did not,
+ * so a pipeline can tell "these systems need attention" from "nothing could run"; otherwise exitCodeFor's.
+ */
+export function exitCodeForRun(outcomes: { status: string; error?: { code: OutcomeCode } }[]): number {
+  const codes = outcomes.flatMap((o) => (o.error ? [o.error.code] : o.status === 'failed' ? ['failed' as const] : []));
+  const failed = outcomes.filter((o) => o.status === 'failed').length;
+  if (failed > 0 && failed < outcomes.length) return PARTIAL_EXIT;
+  return exitCodeFor(codes);
 }
 
 /** A UserError or TransientError carries its code (`outcome`); anything else is `failed`. */

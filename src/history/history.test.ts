@@ -9,7 +9,7 @@ import type { ApplyReport } from '../engine/apply';
 import type { Plan } from '../plan/types';
 import { renderText } from '../plan/render';
 import { RunRecorder } from './recorder';
-import { HistoryStore, historyFile } from './store';
+import { openHistory } from './store';
 
 let dir: string;
 let state: string;
@@ -162,12 +162,12 @@ test('an apply run is recorded with trigger, commit, author, user, the plan and 
   expect(show.out).toContain('web-01'); // the plan it executed
   // Secrets a backend echoed back are cut out before they are stored.
   expect(show.out).not.toContain('hunter2');
-  expect(JSON.stringify(new HistoryStore(historyFile(state)).get(second))).not.toContain('hunter2');
+  const store = await openHistory(state, { mustExist: true });
+  expect(JSON.stringify(await store.get(second))).not.toContain('hunter2');
 
   // The estate snapshot the status page reads: observed fields, no provider handles.
-  const store = HistoryStore.open(state);
-  const estate = store.estate()!;
-  store.close();
+  const estate = (await store.estate())!;
+  await store.close();
   expect(estate.runId).toBe(second);
   expect(estate.observed.vm).toEqual([
     { system: 'db-01', id: 'vm-9', owned: true, fields: { cpu: 2, power: 'poweredOn' } },
@@ -178,7 +178,7 @@ test('an apply run is recorded with trigger, commit, author, user, the plan and 
 test('a run that fails before planning, or never finishes, is still in the history', async () => {
   const rec = new RunRecorder({ stateDir: state, kind: 'drift', source: dir, warn: () => undefined });
   await rec.failed(new Error('vSphere https://vc.example.com/sdk: ECONNREFUSED'));
-  new RunRecorder({ stateDir: state, kind: 'apply', source: dir, warn: () => undefined }); // killed mid-run: never finished
+  await new RunRecorder({ stateDir: state, kind: 'apply', source: dir, warn: () => undefined }).id(); // killed mid-run: never finished
   const runs = JSON.parse((await runCli(['--state-dir', state, 'history', '--format', 'json'])).out).runs;
   expect(runs.map((r: { status: string }) => r.status)).toEqual(['running', 'error']);
   expect(runs[1].error).toMatch(/ECONNREFUSED/);
@@ -187,10 +187,10 @@ test('a run that fails before planning, or never finishes, is still in the histo
 
 test('retention deletes old runs; bad input is a clear error', async () => {
   const old = await recordApply(true);
-  const store = HistoryStore.open(state);
-  expect(store.prune(new Date(Date.now() + 1000))).toBe(1);
-  expect(store.get(old)).toBeUndefined();
-  store.close();
+  const store = await openHistory(state);
+  expect(await store.prune(new Date(Date.now() + 1000))).toBe(1);
+  expect(await store.get(old)).toBeUndefined();
+  await store.close();
   expect((await runCli(['--state-dir', state, 'show', String(old)])).err).toMatch(
     /there is no run \d+ in .*history\.db \(it may be older than the retention\)/,
   );

@@ -2,7 +2,8 @@
  * Records one run in the history store from where a command finishes it: begin() before anything
  * is loaded (so a run that fails early still leaves a record), planned() once the plan exists,
  * then finished() or failed(). Recording never fails the run: a store that cannot be written
- * (read-only state dir, full disk) is said once on stderr and the run goes on.
+ * (read-only state dir, full disk, PostgreSQL down) is said once on stderr and the run goes on.
+ * Writes are queued in order behind one promise, so a command never waits on the store until its end.
  */
 import { execFileSync } from 'node:child_process';
 import { hostname, userInfo } from 'node:os';
@@ -13,7 +14,7 @@ import type { DriftReport } from '../plan/drift';
 import type { Plan } from '../plan/types';
 import { notifyRun, type Webhook } from '../notify/webhook';
 import { redact } from './redact';
-import { HistoryStore } from './store';
+import { openHistory, type HistoryStore } from './store';
 import type { EstateSnapshot, RunKind, RunRecord } from './types';
 
 export interface RecorderOptions {
@@ -32,45 +33,51 @@ export class RunRecorder {
   private store?: HistoryStore;
   private record?: RunRecord;
   private readonly started = Date.now();
+  /** Every store call runs after the previous one; a failure disables the store for the rest of the run. */
+  private queue: Promise<void>;
 
   constructor(private readonly opts: RecorderOptions) {
-    try {
-      this.store = HistoryStore.open(opts.stateDir);
-      const r: Omit<RunRecord, 'id'> = {
-        kind: opts.kind,
-        trigger: opts.trigger ?? process.env.SHIPSHAPE_TRIGGER ?? 'cli',
-        source: opts.source,
-        user: safeUser(),
-        host: hostname(),
-        startedAt: new Date(this.started).toISOString(),
-        status: 'running',
-        systems: [],
-      };
-      this.record = { ...r, id: this.store.begin(r) };
-    } catch (e) {
-      this.disable(e);
-    }
+    const r: Omit<RunRecord, 'id'> = {
+      kind: opts.kind,
+      trigger: opts.trigger ?? process.env.SHIPSHAPE_TRIGGER ?? 'cli',
+      source: opts.source,
+      user: safeUser(),
+      host: hostname(),
+      startedAt: new Date(this.started).toISOString(),
+      status: 'running',
+      systems: [],
+    };
+    this.queue = (async () => {
+      try {
+        this.store = await openHistory(opts.stateDir);
+        this.record = { ...r, id: await this.store.begin(r) };
+      } catch (e) {
+        await this.disable(e);
+      }
+    })();
   }
 
-  get id(): number | undefined {
+  /** The run's number once the store gave one (after the first write settled). */
+  async id(): Promise<number | undefined> {
+    await this.queue;
     return this.record?.id;
   }
 
   /** The plan the run made, the manifests' commit and what was observed (kept as the estate snapshot). */
   planned(plan: Plan, dir: string, systems: DesiredSystem[], observations: Map<ResourceKind, Observation>): void {
-    if (!this.store || !this.record) return;
     const git = gitFacts(dir, plan.commit);
     if (plan.dirty) git.dirty = true;
-    Object.assign(this.record, {
-      ...(plan.commit ? { commit: plan.commit } : {}),
-      ...git,
-      plan,
-      summary: plan.summary,
-      systems: [...new Set(plan.actions.filter((a) => a.action !== 'noop' || a.blocked).map((a) => a.system))].sort(),
-    });
-    this.write(() => {
-      this.store!.update(this.record!);
-      this.store!.saveEstate(snapshot(this.record!, plan, systems, observations));
+    this.write(async () => {
+      if (!this.record) return;
+      Object.assign(this.record, {
+        ...(plan.commit ? { commit: plan.commit } : {}),
+        ...git,
+        plan,
+        summary: plan.summary,
+        systems: [...new Set(plan.actions.filter((a) => a.action !== 'noop' || a.blocked).map((a) => a.system))].sort(),
+      });
+      await this.store!.update(this.record);
+      await this.store!.saveEstate(snapshot(this.record, plan, systems, observations));
     });
   }
 
@@ -81,6 +88,7 @@ export class RunRecorder {
   async observedAfter(
     observe: () => Promise<{ plan: Plan; systems: DesiredSystem[]; observations: Map<ResourceKind, Observation> }>,
   ): Promise<void> {
+    await this.queue;
     if (!this.store || !this.record) return;
     try {
       const after = await observe();
@@ -93,6 +101,7 @@ export class RunRecorder {
   }
 
   async finished(result: { report?: ApplyReport; drift?: DriftReport } = {}): Promise<RunRecord | undefined> {
+    await this.queue;
     if (!this.record) return undefined;
     const r = this.record;
     if (result.report) {
@@ -115,6 +124,7 @@ export class RunRecorder {
   }
 
   async failed(e: unknown): Promise<RunRecord | undefined> {
+    await this.queue;
     if (!this.record) return undefined;
     this.record.status = 'error';
     this.record.error = redact(e instanceof Error ? e.message : String(e));
@@ -125,38 +135,45 @@ export class RunRecorder {
     const r = this.record!;
     r.endedAt = new Date().toISOString();
     r.durationMs = Date.now() - this.started;
-    this.write(() => {
-      this.store!.update(r);
+    this.write(async () => {
+      await this.store!.update(r);
       const days = this.opts.retentionDays ?? 90;
-      if (days > 0) this.store!.prune(new Date(Date.now() - days * 86_400_000));
+      if (days > 0) await this.store!.prune(new Date(Date.now() - days * 86_400_000));
     });
-    if (this.opts.webhooks?.length && this.store) {
-      const previous = this.store.previous(r.kind, r.id);
+    await this.queue;
+    if (this.opts.webhooks?.length) {
+      let previous: RunRecord | undefined;
+      try {
+        previous = await this.store?.previous(r.kind, r.id);
+      } catch {
+        /* without the previous run every notification says what this run found */
+      }
       await notifyRun(this.opts.webhooks, r, previous, this.opts.warn);
     }
-    this.store?.close();
+    await this.store?.close().catch(() => undefined);
     this.store = undefined;
     this.opts.onRecorded?.(r);
     return r;
   }
 
-  private write(fn: () => void): void {
-    if (!this.store) return;
-    try {
-      fn();
-    } catch (e) {
-      this.disable(e);
-    }
+  private write(fn: () => Promise<void>): void {
+    this.queue = this.queue.then(async () => {
+      if (!this.store) return;
+      try {
+        await fn();
+      } catch (e) {
+        await this.disable(e);
+      }
+    });
   }
 
-  private disable(e: unknown): void {
-    this.opts.warn(`run history not recorded in ${this.opts.stateDir}: ${(e as Error).message}`);
-    try {
-      this.store?.close();
-    } catch {
-      /* already closed */
-    }
+  private async disable(e: unknown): Promise<void> {
+    this.opts.warn(
+      `run history not recorded in ${this.store?.location ?? this.opts.stateDir}: ${(e as Error).message}`,
+    );
+    const s = this.store;
     this.store = undefined;
+    await s?.close().catch(() => undefined);
   }
 }
 

@@ -1,178 +1,60 @@
 /**
- * The history store: SQLite (better-sqlite3) in the state dir, `history.db`. WAL mode and a busy
- * timeout let `serve`, a CLI run and `shipshape ui` on one host use the file at the same time; every
- * write is one transaction, so a killed process leaves either the whole record or its "running" row.
- * The schema keeps the queryable columns as columns and the full record as JSON (`doc`), so a
- * newer shipshape can add fields without a migration.
+ * Where the run history lives. Two stores with one interface:
+ * - SQLite in the state dir (`history.db`), the embedded default: one host, nothing to run;
+ * - PostgreSQL, when `$SHIPSHAPE_HISTORY_URL` names a database: several hosts (a `serve` per site,
+ *   CI runners, a laptop running `shipshape ui`) write and read one history that survives any of them.
+ * Both keep the queryable columns as columns and the full (redacted) record as JSON.
  */
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { UserError } from '../engine/contract';
 import type { EstateSnapshot, HistoryQuery, RunRecord, RunSummary } from './types';
-import { redactRecord } from './redact';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS runs (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  kind TEXT NOT NULL,
-  trigger TEXT NOT NULL,
-  commit_sha TEXT,
-  author TEXT,
-  user_name TEXT NOT NULL,
-  host TEXT NOT NULL,
-  started_at TEXT NOT NULL,
-  ended_at TEXT,
-  status TEXT NOT NULL,
-  doc TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
-CREATE TABLE IF NOT EXISTS run_systems (
-  run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-  system TEXT NOT NULL,
-  PRIMARY KEY (run_id, system)
-);
-CREATE INDEX IF NOT EXISTS run_systems_system ON run_systems (system);
-CREATE TABLE IF NOT EXISTS estate (
-  key TEXT PRIMARY KEY,
-  run_id INTEGER NOT NULL,
-  doc TEXT NOT NULL
-);
-`;
-
-export function historyFile(stateDir: string): string {
-  return join(stateDir, 'history.db');
+export interface HistoryStore {
+  /** What to tell a person where the history is (a file path, or the database URL without its password). */
+  readonly location: string;
+  /** Inserts the "running" row and returns its id. */
+  begin(record: Omit<RunRecord, 'id'>): Promise<number>;
+  /** Replaces the record (and its system index) in one transaction. */
+  update(record: RunRecord): Promise<void>;
+  get(id: number): Promise<RunRecord | undefined>;
+  /** Newest first. */
+  list(q?: HistoryQuery): Promise<RunSummary[]>;
+  /** The last finished run of a kind before `beforeId` (notifications compare against it). */
+  previous(kind: RunRecord['kind'], beforeId: number): Promise<RunRecord | undefined>;
+  /** A value that changes whenever a run starts or ends: the status page polls it to push updates. */
+  version(): Promise<string>;
+  /** Deletes runs that started before `before`; returns how many. */
+  prune(before: Date): Promise<number>;
+  saveEstate(e: EstateSnapshot): Promise<void>;
+  estate(): Promise<EstateSnapshot | undefined>;
+  close(): Promise<void>;
 }
 
-export class HistoryStore {
-  private readonly db: Database.Database;
+/** The environment variable that moves the history to PostgreSQL. */
+export const HISTORY_URL_ENV = 'SHIPSHAPE_HISTORY_URL';
 
-  constructor(file: string, opts: { readonly?: boolean } = {}) {
-    if (!opts.readonly) mkdirSync(join(file, '..'), { recursive: true });
-    this.db = new Database(file, { readonly: !!opts.readonly, fileMustExist: !!opts.readonly, timeout: 10_000 });
-    if (!opts.readonly) {
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('foreign_keys = ON');
-      this.db.exec(SCHEMA);
-    }
-  }
+export interface OpenOptions {
+  /** Commands that only read (history, show, ui) must not create an empty SQLite file. */
+  mustExist?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
 
-  static open(stateDir: string): HistoryStore {
-    return new HistoryStore(historyFile(stateDir));
+/** Opens the store this host is configured for. Throws a UserError that says what to do. */
+export async function openHistory(stateDir: string, opts: OpenOptions = {}): Promise<HistoryStore> {
+  const env = opts.env ?? process.env;
+  const url = env[HISTORY_URL_ENV]?.trim();
+  if (url) {
+    // Loaded only when used: a site without PostgreSQL never loads the driver.
+    const { PgHistoryStore } = await import('./pg-store');
+    return PgHistoryStore.connect(url, env);
   }
-
-  /** Inserts the "running" row and returns its id. */
-  begin(record: Omit<RunRecord, 'id'>): number {
-    // Nothing reaches the database unredacted: a --repo URL's token, a secret echoed in an error.
-    const r = redactRecord(record);
-    const info = this.db
-      .prepare(
-        'INSERT INTO runs (kind, trigger, commit_sha, author, user_name, host, started_at, ended_at, status, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      )
-      .run(
-        r.kind,
-        r.trigger,
-        r.commit ?? null,
-        r.author ?? null,
-        r.user,
-        r.host,
-        r.startedAt,
-        r.endedAt ?? null,
-        r.status,
-        '{}',
-      );
-    const id = Number(info.lastInsertRowid);
-    this.update({ ...r, id });
-    return id;
-  }
-
-  /** Replaces the record (and its system index) in one transaction. */
-  update(record: RunRecord): void {
-    const r = redactRecord(record);
-    this.db.transaction(() => {
-      this.db
-        .prepare(
-          'UPDATE runs SET kind = ?, trigger = ?, commit_sha = ?, author = ?, ended_at = ?, status = ?, doc = ? WHERE id = ?',
-        )
-        .run(
-          r.kind,
-          r.trigger,
-          r.commit ?? null,
-          r.author ?? null,
-          r.endedAt ?? null,
-          r.status,
-          JSON.stringify(r),
-          r.id,
-        );
-      this.db.prepare('DELETE FROM run_systems WHERE run_id = ?').run(r.id);
-      const ins = this.db.prepare('INSERT OR IGNORE INTO run_systems (run_id, system) VALUES (?, ?)');
-      for (const s of r.systems) ins.run(r.id, s);
-    })();
-  }
-
-  get(id: number): RunRecord | undefined {
-    const row = this.db.prepare('SELECT doc FROM runs WHERE id = ?').get(id) as { doc: string } | undefined;
-    return row ? (JSON.parse(row.doc) as RunRecord) : undefined;
-  }
-
-  /** Newest first. */
-  list(q: HistoryQuery = {}): RunSummary[] {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (q.system) {
-      where.push('id IN (SELECT run_id FROM run_systems WHERE system = ?)');
-      args.push(q.system);
-    }
-    if (q.kind) {
-      where.push('kind = ?');
-      args.push(q.kind);
-    }
-    if (q.since) {
-      where.push('started_at >= ?');
-      args.push(q.since.toISOString());
-    }
-    const sql = `SELECT doc FROM runs ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
-    const rows = this.db.prepare(sql).all(...args, q.limit ?? 1000) as { doc: string }[];
-    return rows.map((r) => summarise(JSON.parse(r.doc) as RunRecord));
-  }
-
-  /** The last finished run of a kind before `beforeId` (notifications compare against it). */
-  previous(kind: RunRecord['kind'], beforeId: number): RunRecord | undefined {
-    const row = this.db
-      .prepare("SELECT doc FROM runs WHERE kind = ? AND id < ? AND status != 'running' ORDER BY id DESC LIMIT 1")
-      .get(kind, beforeId) as { doc: string } | undefined;
-    return row ? (JSON.parse(row.doc) as RunRecord) : undefined;
-  }
-
-  /** A value that changes whenever a run starts or ends: the status page polls it to push updates. */
-  version(): string {
-    const row = this.db.prepare('SELECT MAX(id) AS id, COUNT(ended_at) AS ended FROM runs').get() as {
-      id: number | null;
-      ended: number;
-    };
-    return `${row.id ?? 0}/${row.ended}`;
-  }
-
-  /** Deletes runs that started before `before`; returns how many. */
-  prune(before: Date): number {
-    return this.db.prepare('DELETE FROM runs WHERE started_at < ?').run(before.toISOString()).changes;
-  }
-
-  saveEstate(e: EstateSnapshot): void {
-    this.db
-      .prepare(
-        'INSERT INTO estate (key, run_id, doc) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, doc = excluded.doc',
-      )
-      .run('latest', e.runId, JSON.stringify(redactRecord(e)));
-  }
-
-  estate(): EstateSnapshot | undefined {
-    const row = this.db.prepare("SELECT doc FROM estate WHERE key = 'latest'").get() as { doc: string } | undefined;
-    return row ? (JSON.parse(row.doc) as EstateSnapshot) : undefined;
-  }
-
-  close(): void {
-    this.db.close();
-  }
+  const { SqliteHistoryStore, historyFile } = await import('./sqlite-store');
+  const file = historyFile(stateDir);
+  if (opts.mustExist && !existsSync(file))
+    throw new UserError(
+      `no run history in ${file} yet: it is written by plan, apply, drift and serve (use --state-dir if they ran with another one, or set ${HISTORY_URL_ENV} if the history is in PostgreSQL)`,
+    );
+  return new SqliteHistoryStore(file);
 }
 
 export function summarise(r: RunRecord): RunSummary {

@@ -21,3 +21,25 @@ function sortKeys(value: unknown): unknown {
 export function digest(value: unknown): string {
   return 'sha256:' + createHash('sha256').update(stableStringify(value)).digest('hex');
 }
+
+/**
+ * The two digests a planned action carries, so a saved plan is checked per action (README "Plan JSON"):
+ * `observedDigest` covers what the action touches — every resource of its kind observed for its system
+ * (owned or not, without the provider's private handle) — and the values earlier steps hand it from their
+ * own observations (an address from the IPAM, a VM's host); `desiredDigest` covers what it is to reach:
+ * the system as expanded from its manifest and profiles, the provider's desired fields (role contents
+ * included) and the site config. A change anywhere else leaves both equal.
+ */
+export function actionDigests(input: {
+  found: { handle?: unknown }[];
+  resolved: unknown;
+  desired: unknown;
+  system: { sources?: unknown };
+  site: { root?: unknown };
+}): { observedDigest: string; desiredDigest: string } {
+  const { sources: _s, ...system } = input.system;
+  return {
+    observedDigest: digest({ resources: input.found.map(({ handle: _h, ...r }) => r), resolved: input.resolved }),
+    desiredDigest: digest({ system, desired: input.desired, site: { ...input.site, root: undefined } }),
+  };
+}

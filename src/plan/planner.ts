@@ -15,7 +15,7 @@ import {
 } from '../engine/contract';
 import type { DesiredSystem } from '../manifest/types';
 import type { SiteConfig } from '../manifest/site';
-import { digest } from './digest';
+import { actionDigests, digest } from './digest';
 import type { Plan, PlannedAction, PlanSummary, PlanWarning } from './types';
 
 export interface PlanInput {
@@ -114,6 +114,19 @@ export function plan(input: PlanInput): Plan {
         });
       }
     }
+  }
+
+  // Each action's own digests: apply checks a saved plan action by action against them.
+  const byName = new Map(input.systems.map((s) => [s.name, s]));
+  for (const a of actions) {
+    const system = byName.get(a.system)!;
+    const resolved = resolvedBefore(system, a.kind, providers, index, input.site);
+    const desired =
+      system.state === 'present'
+        ? (providers.find((p) => p.kind === a.kind)?.desired(system, resolved, input.site) ?? null)
+        : null;
+    const found = index.get(a.kind)?.get(a.system) ?? [];
+    Object.assign(a, actionDigests({ found, resolved, desired, system, site: input.site }));
   }
 
   const summary = summarise(actions);

@@ -26,6 +26,13 @@ export interface PlannedAction {
   blocked?: string;
   /** Why it is blocked, from the closed set (protected, not-owned, ambiguous, refused, collides): set with `blocked`. */
   blockedCode?: BlockingCode;
+  /**
+   * What the action touches, as observed: its system's resources of its kind and the values earlier steps
+   * hand it. Apply refuses a saved plan's action when this changed (set by the planner, src/plan/digest.ts).
+   */
+  observedDigest?: string;
+  /** What the action is to reach: the expanded manifest, the provider's desired fields, the site config. */
+  desiredDigest?: string;
 }
 
 /** Something a reviewer must know that is not an action: resources we see but will not touch. */
@@ -54,9 +61,9 @@ export interface Plan {
   commit?: string;
   /** The checkout had uncommitted changes: the plan is of the files on disk, not of `commit` alone. */
   dirty?: boolean;
-  /** Digest of the expanded manifests and site: apply refuses a saved plan whose manifests changed. */
+  /** Digest of all expanded manifests and the site (informational: apply checks each action's own digests). */
   desiredDigest: string;
-  /** Digest of everything observed: apply refuses a saved plan when the world changed since. */
+  /** Digest of everything observed (informational: apply checks each action's own digests). */
   observedDigest: string;
   summary: PlanSummary;
   actions: PlannedAction[];
@@ -69,6 +76,8 @@ export interface Plan {
   readOnly?: boolean;
   /** `--base`: the site config, roles, OS catalog and every other tracked file came from this commit; systems/ and profiles/ from the branch. */
   trusted?: { base: string; commit: string; notUsed: TrustedChange[] };
+  /** Set when the plan was narrowed (`--system`, `--selector`, `--kind`, `--changed-since`): the flags, as given. A scoped plan applied from its file stays scoped. */
+  scope?: string;
   /** What each backend said about itself while observed (vSphere: `server`, `apiVersion` negotiated). */
   backends?: Partial<Record<ResourceKind, Record<string, string>>>;
 }

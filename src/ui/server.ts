@@ -7,9 +7,8 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync } from 'node:fs';
 import { InstallStore, installStateDir } from '../providers/install/store';
-import { historyFile, HistoryStore } from '../history/store';
+import { openHistory, type HistoryStore } from '../history/store';
 import { splitListen } from '../serve/http';
 import { layout, UI_JS } from './layout';
 import { html } from './html';
@@ -21,39 +20,53 @@ export interface UiRoutes {
 }
 
 export function uiRoutes(stateDir: string, pollMs = 1000): UiRoutes {
-  let store: HistoryStore | undefined;
-  const open = (): HistoryStore | undefined => {
-    if (!store && existsSync(historyFile(stateDir))) store = new HistoryStore(historyFile(stateDir));
-    return store;
+  let store: Promise<HistoryStore> | undefined;
+  /** Undefined until a run wrote a history (SQLite); a store that failed to open is tried again next time. */
+  const open = async (): Promise<HistoryStore | undefined> => {
+    store ??= openHistory(stateDir, { mustExist: true });
+    try {
+      return await store;
+    } catch {
+      store = undefined;
+      return undefined;
+    }
   };
   const clients = new Set<ServerResponse>();
   let version = '';
+  let polling = false;
   const timer = setInterval(() => {
-    if (!clients.size) return;
-    try {
-      const v = open()?.version() ?? '';
-      if (v !== version) {
-        version = v;
-        for (const c of clients) c.write(`event: runs\ndata: ${v}\n\n`);
+    if (!clients.size || polling) return;
+    polling = true;
+    void (async () => {
+      try {
+        const v = (await (await open())?.version()) ?? '';
+        if (v !== version) {
+          version = v;
+          for (const c of clients) c.write(`event: runs\ndata: ${v}\n\n`);
+        }
+      } catch {
+        /* the store is busy or not there yet: the next tick tries again */
+      } finally {
+        polling = false;
       }
-    } catch {
-      /* the store is busy or not there yet: the next tick tries again */
-    }
+    })();
   }, pollMs);
   timer.unref();
 
   const data = async (): Promise<ViewData> => {
-    const s = open();
-    const runs = s?.list({ limit: 50 }) ?? [];
-    const lastDrift = s?.list({ kind: 'drift', limit: 10 }).find((r) => r.status === 'ok' || r.status === 'drift');
-    const driftRun = lastDrift ? s!.get(lastDrift.id) : undefined;
+    const s = await open();
+    const runs = (await s?.list({ limit: 50 })) ?? [];
+    const lastDrift = (await s?.list({ kind: 'drift', limit: 10 }))?.find(
+      (r) => r.status === 'ok' || r.status === 'drift',
+    );
+    const driftRun = lastDrift ? await s!.get(lastDrift.id) : undefined;
     let installs: ViewData['installs'] = [];
     try {
       installs = await new InstallStore(installStateDir(stateDir)).all();
     } catch {
       /* no install state on this host */
     }
-    const estate = s?.estate();
+    const estate = await s?.estate();
     return {
       ...(estate ? { estate } : {}),
       runs,
@@ -62,14 +75,15 @@ export function uiRoutes(stateDir: string, pollMs = 1000): UiRoutes {
       now: Date.now(),
     };
   };
-  const page = (res: ServerResponse, title: string, body: ReturnType<typeof html>, status = 200) => {
+  const page = async (res: ServerResponse, title: string, body: ReturnType<typeof html>, status = 200) => {
+    const v = (await (await open())?.version().catch(() => '')) ?? '';
     res.writeHead(status, {
       'content-type': 'text/html; charset=utf-8',
       'cache-control': 'no-store',
       'x-content-type-options': 'nosniff',
       'content-security-policy': "default-src 'self'; style-src 'unsafe-inline'",
     });
-    res.end(layout(title, body, { version: open()?.version() ?? '' }));
+    res.end(layout(title, body, { version: v }));
   };
   const fail = (res: ServerResponse, e: unknown) => {
     if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
@@ -93,46 +107,55 @@ export function uiRoutes(stateDir: string, pollMs = 1000): UiRoutes {
           'cache-control': 'no-store',
           connection: 'keep-alive',
         });
-        res.write(`retry: 3000\nevent: runs\ndata: ${open()?.version() ?? ''}\n\n`);
         clients.add(res);
+        void open()
+          .then((s) => s?.version())
+          .then(
+            (v) => res.write(`retry: 3000\nevent: runs\ndata: ${v ?? ''}\n\n`),
+            () => res.write('retry: 3000\n\n'),
+          );
         req.on('close', () => clients.delete(res));
         return true;
       }
       const runMatch = /^\/runs\/(\d+)$/.exec(path);
       const sysMatch = /^\/systems\/([a-z0-9-]{1,63})$/.exec(path);
       if (path === '/') {
-        data().then(
-          (d) => page(res, 'Estate', estateView(d)),
-          (e) => fail(res, e),
-        );
+        data()
+          .then((d) => page(res, 'Estate', estateView(d)))
+          .catch((e) => fail(res, e));
       } else if (path === '/runs') {
-        data().then(
-          (d) =>
+        data()
+          .then((d) =>
             page(
               res,
               'Runs',
               html`<h2>Runs</h2>
                 ${runsTable(d.runs, d.now)}`,
             ),
-          (e) => fail(res, e),
-        );
+          )
+          .catch((e) => fail(res, e));
       } else if (runMatch) {
-        const r = open()?.get(Number(runMatch[1]));
-        if (r) page(res, `Run #${r.id}`, runView(r, Date.now()));
-        else
-          page(
-            res,
-            'Not found',
-            html`<h2>No run ${runMatch[1]}</h2>
-              <p>It may be older than the retention.</p>`,
-            404,
-          );
+        open()
+          .then((s) => s?.get(Number(runMatch[1])))
+          .then((r) =>
+            r
+              ? page(res, `Run #${r.id}`, runView(r, Date.now()))
+              : page(
+                  res,
+                  'Not found',
+                  html`<h2>No run ${runMatch[1]}</h2>
+                    <p>It may be older than the retention.</p>`,
+                  404,
+                ),
+          )
+          .catch((e) => fail(res, e));
       } else if (sysMatch) {
         const name = sysMatch[1]!;
-        data().then(
-          (d) => page(res, name, systemView(name, d, open()?.list({ system: name, limit: 50 }) ?? [])),
-          (e) => fail(res, e),
-        );
+        data()
+          .then(async (d) =>
+            page(res, name, systemView(name, d, (await (await open())?.list({ system: name, limit: 50 })) ?? [])),
+          )
+          .catch((e) => fail(res, e));
       } else {
         return false;
       }
@@ -142,7 +165,7 @@ export function uiRoutes(stateDir: string, pollMs = 1000): UiRoutes {
       clearInterval(timer);
       for (const c of clients) c.end();
       clients.clear();
-      store?.close();
+      void store?.then((s) => s.close()).catch(() => undefined);
       store = undefined;
     },
   };

@@ -7,8 +7,10 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parseDocument, type YAMLMap } from 'yaml';
+import { PACKAGE_ROOT } from '../../src/lab/vcsim';
 
-export const LAB_EXAMPLES = join(__dirname, '..', '..', 'examples', 'lab');
+/** From the repo root, not from this file: the chaos harness runs compiled under .cache/chaos-build. */
+export const LAB_EXAMPLES = join(PACKAGE_ROOT, 'examples', 'lab');
 
 /** Where the test's daemons listen (the chaos harness passes its fault proxies for vcsim, i-doit and SSH). */
 export interface LabEndpoints {

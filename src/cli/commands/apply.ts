@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { redact } from '../../redact';
-import { exitCodeFor } from '../../engine/outcome';
+import { exitCodeForRun } from '../../engine/outcome';
 import { applyPlan, resolveInterrupted, type ApplyReport } from '../../engine/apply';
 import type { Plan } from '../../plan/types';
 import { UserError, type Logger } from '../../engine/contract';
@@ -16,6 +16,9 @@ import { freshPlan, type SourceOptions } from './plan';
 import type { RunRecorder } from '../../history/recorder';
 import { recorded, startRecorder } from '../record';
 import { recordApplied } from '../../source/git';
+import { assertCheckable, staleActions, withoutSystems, type StaleAction } from '../../plan/stale';
+import { isTargeted } from '../../plan/target';
+import { confirmText } from '../confirm';
 
 export interface ApplyOptions extends SourceOptions {
   planFile?: string;
@@ -23,21 +26,64 @@ export interface ApplyOptions extends SourceOptions {
   maxDeletes?: number;
   /** Wait this long for another run's lock instead of failing at once. */
   waitLockMs?: number;
+  /** Asked after the plan is printed, before anything changes (an interactive terminal without --yes). */
+  confirm?: (plan: Plan) => Promise<boolean>;
 }
 
 /**
  * `shipshape apply [PLAN]`: applies a fresh plan, or a saved one after checking that neither the
  * manifests nor the observed world changed since it was made.
  */
-export async function applyCommand(opts: ApplyOptions, io: Io, log: Logger): Promise<number> {
-  const { report } = await applyOnce(opts, io, log);
-  // The exit code says why (outcome.ts): 3 blocked only, 4 credentials refused, 5 unreachable, 1 other failures.
-  if (report && !report.ok)
-    throw new ExitError(
-      exitCodeFor(report.outcomes.flatMap((o) => (o.error ? [o.error.code] : ['failed' as const]))),
-      '',
-    );
+export async function applyCommand(opts: ApplyOptions & { yes?: boolean }, io: Io, log: Logger): Promise<number> {
+  const ask = io.ask;
+  const confirm =
+    ask && !opts.yes ? async (plan: Plan) => (await ask(confirmText(plan))).trim().toLowerCase() === 'yes' : undefined;
+  const { report } = await applyOnce({ ...opts, ...(confirm ? { confirm } : {}) }, io, log);
+  // The exit code says why (outcome.ts): 6 some systems failed, the others did not; 3 blocked only; 4 credentials
+  // refused; 5 unreachable; 1 other failures (nothing converged).
+  if (report && !report.ok) throw new ExitError(exitCodeForRun(report.outcomes) || 1, '');
   return 0;
+}
+
+/** Reads a saved plan and refuses what cannot be applied as it is: a review plan, a plan without digests. */
+function readSavedPlan(file: string, opts: ApplyOptions): Plan {
+  const saved = parsePlanJson(readFileSync(file, 'utf8'), file);
+  if (saved.readOnly)
+    throw new UserError(
+      `${file} is a read-only review plan (--read-only/--base): it was made without the role checks and, with --base, from other trusted files; nothing was applied. Apply a plan made without them`,
+    );
+  if (isTargeted(opts.target) || opts.changedSince)
+    throw new UserError(
+      `${file} is applied as it was made${saved.scope ? ` (scoped: ${saved.scope})` : ''}; --system, --selector, --kind and --changed-since narrow a plan when it is made (shipshape plan … --out ${file}), not when it is applied`,
+      'invalid',
+    );
+  assertCheckable(saved, file);
+  return saved;
+}
+
+function staleText(stale: StaleAction[], file: string): string {
+  const systems = [...new Set(stale.map((s) => s.system))].sort();
+  return [
+    `Not applied — changed since ${file} was made (nothing of ${systems.join(', ')} is changed; make a new plan and review it):`,
+    ...stale.map((s) => `  ! ${s.message}`),
+  ].join('\n');
+}
+
+/** The report with the systems a stale plan left untouched, as failed with code `stale`. */
+function withStale(report: ApplyReport, stale: StaleAction[]): ApplyReport {
+  if (!stale.length) return report;
+  const outcomes = [...report.outcomes.filter((o) => !stale.some((s) => s.system === o.system))];
+  for (const system of new Set(stale.map((s) => s.system))) {
+    const first = stale.find((s) => s.system === system)!;
+    outcomes.push({
+      system,
+      status: 'failed',
+      steps: [],
+      error: { kind: first.kind, code: 'stale', message: `${first.message}; make a new plan and review it` },
+    });
+  }
+  outcomes.sort((a, b) => a.system.localeCompare(b.system));
+  return { ...report, ok: false, outcomes };
 }
 
 /** The world after an apply, for the status page: one more observation and the plan that is left. */
@@ -106,36 +152,39 @@ async function applyRun(
       },
       rec,
     );
-    const { plan, providers, observations, loaded, source } = fresh;
+    const { providers, observations, loaded, source } = fresh;
+    let plan = fresh.plan;
     const ctx = signal ? { ...fresh.ctx, signal } : fresh.ctx;
     try {
+      // A saved plan is applied as it was reviewed: its actions only, each checked on its own.
+      let stale: StaleAction[] = [];
       if (opts.planFile) {
-        const saved = parsePlanJson(readFileSync(opts.planFile, 'utf8'), opts.planFile);
-        if (saved.readOnly)
-          throw new UserError(
-            `${opts.planFile} is a read-only review plan (--read-only/--base): it was made without the role checks and, with --base, from other trusted files; nothing was applied. Apply a plan made without them`,
-          );
-        if (saved.desiredDigest !== plan.desiredDigest) {
-          throw new UserError(
-            `${opts.planFile} was made from other manifests than ${loaded.dir} holds now; make a new plan`,
-          );
-        }
-        if (saved.observedDigest !== plan.observedDigest) {
-          throw new UserError(
-            `the world changed since ${opts.planFile} was made (${saved.createdAt}); nothing was applied. Make a new plan and review it`,
-          );
-        }
+        const saved = readSavedPlan(opts.planFile, opts);
+        stale = staleActions(saved, fresh.full);
+        plan = { ...saved, maxDeletes: opts.maxDeletes ?? saved.maxDeletes };
+        rec.planned(plan, loaded.dir, loaded.repo.systems, observations); // `show RUN`: the plan it executed
       }
       io.err(renderText(plan, { colour: false }).trimEnd());
-      const steps = plan.actions.filter((a) => a.action !== 'noop' && !a.blocked).length;
+      const staleSystems = new Set(stale.map((s) => s.system));
+      if (stale.length) io.err(staleText(stale, opts.planFile!));
+      const toRun = withoutSystems(plan, staleSystems);
+      const steps = toRun.actions.filter((a) => a.action !== 'noop' && !a.blocked).length;
       const journal = CreateJournal.forRepo(stateDir(opts.stateDir), loaded.dir, log);
+      if (stale.length && steps === 0)
+        throw new UserError(
+          `nothing was applied: every change of ${opts.planFile} is on a system that changed since the plan was made. Make a new plan and review it`,
+          'stale',
+        );
       // Journal entries of an interrupted run are resolved even when nothing else is to be done.
-      if (steps === 0 && plan.summary.blocked === 0 && journal.list().length === 0) {
+      if (steps === 0 && toRun.summary.blocked === 0 && journal.list().length === 0) {
         io.out('No changes: the world matches the manifests.\n');
         return { plan };
       }
-      const report = await applyPlan({
-        plan,
+      if (opts.confirm && steps > 0 && !(await opts.confirm(toRun))) {
+        throw new ExitError(1, 'Apply cancelled: nothing was changed.');
+      }
+      const applied = await applyPlan({
+        plan: toRun,
         systems: loaded.repo.systems,
         providers,
         observations,
@@ -145,6 +194,7 @@ async function applyRun(
         onEvent: progressPrinter(io.err, steps),
         journal,
       });
+      const report = withStale(applied, stale);
       // The commit the world was brought to: a later run refuses a ref that moved back behind it.
       if (source.git && loaded.commit) recordApplied(source.git, loaded.commit);
       const lines = report.outcomes

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { identitiesOf } from '../../plan/consistency';
-import type { Logger } from '../../engine/contract';
+import type { Logger, ResourceKind } from '../../engine/contract';
+import { isTargeted, selectSystems } from '../../plan/target';
 import { driftReport, type DriftHistory, type DriftReport } from '../../plan/drift';
 import { renderDriftJson, renderDriftMarkdown, renderDriftText } from '../../plan/render/drift';
 import type { Io } from '../io';
@@ -29,7 +30,9 @@ export async function driftCommand(
 
 /** One drift check, keeping the first-seen history in the state dir. Used by `drift` and `serve`. */
 export async function driftOnce(opts: SourceOptions, io: Io, log: Logger): Promise<DriftReport> {
-  const rec = startRecorder('drift', opts, io);
+  // A narrowed drift run sees part of the estate: what it does not see has not "resolved", so it sends no webhooks.
+  const targeted = isTargeted(opts.target) || !!opts.changedSince;
+  const rec = startRecorder('drift', targeted ? { ...opts, notify: undefined } : opts, io);
   return recorded(
     rec,
     () => driftRun(opts, io, log, rec),
@@ -38,16 +41,18 @@ export async function driftOnce(opts: SourceOptions, io: Io, log: Logger): Promi
 }
 
 async function driftRun(opts: SourceOptions, io: Io, log: Logger, rec: RunRecorder): Promise<DriftReport> {
-  const { plan, providers, observations } = await freshPlan(opts, io, log, undefined, rec);
+  const { plan, providers, observations, loaded, target } = await freshPlan(opts, io, log, undefined, rec);
   await closeAll(providers, log);
   const historyFile = join(stateDir(opts.stateDir), 'drift-history.json');
-  const { report, history } = driftReport(
-    plan,
-    readJsonFile<DriftHistory>(historyFile, {}),
-    new Date(),
-    observations,
-    identitiesOf(providers),
-  );
-  writeJsonFile(historyFile, history);
+  const before = readJsonFile<DriftHistory>(historyFile, {});
+  const { report, history } = driftReport(plan, before, new Date(), observations, identitiesOf(providers));
+  // Keep when drift was first seen for what a narrowed run did not look at (keys are system/kind/path/value).
+  const names = target ? selectSystems(loaded.repo.systems, target) : undefined;
+  const seen = (key: string) => {
+    const [system, kind] = key.split('/');
+    return (!names || names.has(system!)) && (!target?.kinds?.length || target.kinds.includes(kind as ResourceKind));
+  };
+  const kept = target ? Object.fromEntries(Object.entries(before).filter(([k]) => !seen(k))) : {};
+  writeJsonFile(historyFile, { ...kept, ...history });
   return report;
 }

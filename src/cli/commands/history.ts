@@ -1,7 +1,6 @@
 /** `shipshape history` and `shipshape show RUN`: read the run history of the state dir (no backend contacted). */
-import { existsSync } from 'node:fs';
 import { UserError } from '../../engine/contract';
-import { historyFile, HistoryStore } from '../../history/store';
+import { openHistory, type HistoryStore } from '../../history/store';
 import type { RunRecord, RunSummary } from '../../history/types';
 import { renderDriftMarkdown, renderDriftText } from '../../plan/render/drift';
 import { renderMarkdown, renderText } from '../../plan/render';
@@ -19,13 +18,8 @@ export interface HistoryOptions {
   format: Format;
 }
 
-function openStore(dir?: string): HistoryStore {
-  const file = historyFile(stateDir(dir));
-  if (!existsSync(file))
-    throw new UserError(
-      `no run history in ${file} yet: it is written by plan, apply, drift and serve (use --state-dir if they ran with another one)`,
-    );
-  return new HistoryStore(file);
+function openStore(dir?: string): Promise<HistoryStore> {
+  return openHistory(stateDir(dir), { mustExist: true });
 }
 
 /** `--since`: an ISO date/time, or a duration back from now (30m, 24h, 7d). */
@@ -45,9 +39,9 @@ export function parseSince(v: string, now = new Date()): Date {
 }
 
 export async function historyCommand(o: HistoryOptions, io: Io): Promise<number> {
-  const store = openStore(o.stateDir);
+  const store = await openStore(o.stateDir);
   try {
-    const runs = store.list({
+    const runs = await store.list({
       ...(o.system ? { system: o.system } : {}),
       ...(o.kind ? { kind: o.kind } : {}),
       ...(o.since ? { since: parseSince(o.since) } : {}),
@@ -58,7 +52,7 @@ export async function historyCommand(o: HistoryOptions, io: Io): Promise<number>
     else io.out(historyText(runs));
     return 0;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -121,17 +115,14 @@ function historyMarkdown(runs: RunSummary[]): string {
 
 export async function showCommand(id: string, o: { stateDir?: string; format: Format }, io: Io): Promise<number> {
   if (!/^\d+$/.test(id)) throw new UserError(`run "${id}": a run is its number, as \`shipshape history\` lists it`);
-  const store = openStore(o.stateDir);
+  const store = await openStore(o.stateDir);
   try {
-    const r = store.get(Number(id));
-    if (!r)
-      throw new UserError(
-        `there is no run ${id} in ${historyFile(stateDir(o.stateDir))} (it may be older than the retention)`,
-      );
+    const r = await store.get(Number(id));
+    if (!r) throw new UserError(`there is no run ${id} in ${store.location} (it may be older than the retention)`);
     io.out(o.format === 'json' ? JSON.stringify(r, null, 2) + '\n' : showText(r, o.format === 'markdown'));
     return 0;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

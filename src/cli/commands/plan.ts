@@ -2,7 +2,7 @@ import { plan as makePlan, scopePlan } from '../../plan/planner';
 import { affectedSystems, changedFiles } from '../../source/changes';
 import { renderJson, renderMarkdown, renderText } from '../../plan/render';
 import type { Plan } from '../../plan/types';
-import type { Logger, Provider, ProviderContext } from '../../engine/contract';
+import { UserError, type Logger, type Provider, type ProviderContext } from '../../engine/contract';
 import { join } from 'node:path';
 import { syncRepo, type GitSource } from '../../source/git';
 import { splitUserinfo } from '../../redact';
@@ -21,6 +21,7 @@ import {
   type Loaded,
 } from '../pipeline';
 import { composeTrusted } from '../../source/trusted';
+import { isTargeted, selectSystems, targetPlan, type Target } from '../../plan/target';
 import { ExitError } from '../errors';
 
 export interface PlanOptions extends SourceOptions {
@@ -43,6 +44,10 @@ export interface SourceOptions extends RecordOptions {
   repo?: string;
   ref?: string;
   stateDir?: string;
+  /** Narrow the plan (and so apply and drift) to some systems and steps: src/plan/target.ts. */
+  target?: Target;
+  /** The systems whose manifests, profiles, roles or OS entries changed between this git ref and HEAD. */
+  changedSince?: string;
 }
 
 /** Fetches `--repo` at `--ref` into the cache (refusing a rewind), or uses the local folder as it is. */
@@ -69,6 +74,7 @@ export async function freshPlan(
 ) {
   const source = await resolveSource(opts, io);
   const loaded: Loaded = await loadValid(source.dir, io.err);
+  const target = await resolveTarget(opts, loaded, io);
   const providers = providersFor(loaded, log, stateDir(opts.stateDir));
   const ctx = { ...providerContext(loaded, log), ...(opts.readOnly ? { readOnly: true } : {}) };
   try {
@@ -84,12 +90,33 @@ export async function freshPlan(
       ...(loaded.commit ? { commit: loaded.commit } : {}),
     });
     if (loaded.dirty) plan.dirty = true;
-    rec?.planned(plan, loaded.dir, loaded.repo.systems, observations);
-    return { loaded, providers, ctx, observations, plan, source };
+    const scoped = target ? targetPlan(plan, loaded.repo.systems, target) : plan;
+    rec?.planned(scoped, loaded.dir, loaded.repo.systems, observations);
+    return { loaded, providers, ctx, observations, plan: scoped, full: plan, source, target };
   } catch (e) {
     await closeAll(providers, log);
     throw e;
   }
+}
+
+/**
+ * The target of a run: the flags, plus the systems `--changed-since REF` finds (a manifest, profile,
+ * role or OS entry changed between REF and HEAD: the same rule as a merge-request plan). Checked before
+ * anything is observed, so an unknown system name costs no round trip.
+ */
+async function resolveTarget(opts: SourceOptions, loaded: Loaded, io: Io): Promise<Target | undefined> {
+  let target = opts.target;
+  if (opts.changedSince) {
+    const changed = await changedFiles(loaded.dir, opts.changedSince);
+    const systems = [...affectedSystems(loaded.repo.systems, changed)].sort();
+    io.err(
+      `--changed-since ${opts.changedSince}: ${changed.length} file(s) changed, ${systems.length} system(s) touched${systems.length ? `: ${systems.join(', ')}` : ''}`,
+    );
+    target = { ...target, changedSince: { ref: opts.changedSince, systems } };
+  }
+  if (!isTargeted(target)) return undefined;
+  selectSystems(loaded.repo.systems, target);
+  return target;
 }
 
 export function renderPlan(plan: Plan, format: PlanOptions['format'], io: Io): string {
@@ -100,6 +127,8 @@ export function renderPlan(plan: Plan, format: PlanOptions['format'], io: Io): s
 
 /** `shipshape plan`: exit 0 (no changes) or, with --detailed-exitcode, 2 when there are changes. */
 export async function planCommand(opts: PlanOptions, io: Io, log: Logger): Promise<number> {
+  if (opts.base && opts.changedSince)
+    throw new UserError('--base already plans the systems touched since its ref; leave out --changed-since', 'invalid');
   const rec = startRecorder('plan', opts, io);
   // A merge-request plan (--base) is recorded as a run, but its composed repo is not the estate: no snapshot.
   let plan = await recorded(

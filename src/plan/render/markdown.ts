@@ -5,7 +5,7 @@
  */
 import { deletedSystems, type Plan } from '../types';
 import { groupBySystem } from './text';
-import { formatChange, readOnlyLines } from './values';
+import { formatChange, readOnlyLines, scopeLine } from './values';
 
 export const MARKDOWN_LIMIT = 60_000;
 
@@ -34,6 +34,7 @@ export function renderMarkdown(plan: Plan, opts: { fullPlanHint?: string; limit?
     );
   }
   const ro = readOnlyLines(plan);
+  if (plan.scope) head.splice(1, 0, '', `_${escapeMd(scopeLine(plan.scope))}_`);
   if (ro.header) head.splice(1, 0, '', `_${escapeMd(ro.header)}_`);
   if (ro.notUsedTitle)
     head.push(

@@ -1,6 +1,6 @@
 /** Plan as text for terminals: one block per system, coloured when writing to a TTY. */
 import { deletedSystems, type Plan, type PlannedAction } from '../types';
-import { formatChange, readOnlyLines } from './values';
+import { formatChange, readOnlyLines, scopeLine } from './values';
 
 const SYMBOL: Record<PlannedAction['action'], string> = {
   create: '+',
@@ -23,6 +23,7 @@ export function renderText(plan: Plan, opts: { colour: boolean; showNoop?: boole
   const lines: string[] = [];
   const ro = readOnlyLines(plan);
   if (ro.header) lines.push(paint(1, ro.header));
+  if (plan.scope) lines.push(paint(1, scopeLine(plan.scope)));
   if (ro.notUsedTitle) lines.push(paint(1, `${ro.notUsedTitle}:`), ...ro.notUsed.map((l) => `  ~ ${l}`));
   for (const [kind, about] of Object.entries(plan.backends ?? {})) {
     lines.push(

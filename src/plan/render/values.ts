@@ -42,3 +42,8 @@ export function readOnlyLines(plan: Plan): { header?: string; notUsedTitle?: str
     notUsed,
   };
 }
+
+/** The header line of a narrowed plan: only what the flags select is planned, applied or reported. */
+export function scopeLine(scope: string): string {
+  return `scoped plan (${scope}): other systems and steps are left as they are`;
+}

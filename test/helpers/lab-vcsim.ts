@@ -1,0 +1,52 @@
+/** A test lab's vcsim as an operator would touch it behind shipshape's back: read VMs, edit one in place. */
+import { join } from 'node:path';
+import { readCredentials } from '../../src/lab/credentials';
+import { VimClient } from '../../src/providers/vsphere/client';
+import { retrieveView, runTask } from '../../src/providers/vsphere/inventory';
+import { ref, text, type MoRef } from '../../src/providers/vsphere/soap/xml';
+
+async function withVcsim<T>(deploy: string, port: number, fn: (c: VimClient) => Promise<T>): Promise<T> {
+  const env = readCredentials(deploy);
+  const c = new VimClient({
+    url: `https://127.0.0.1:${port}/sdk`,
+    username: env.SHIPSHAPE_VSPHERE_USER!,
+    password: env.SHIPSHAPE_VSPHERE_PASSWORD!,
+    tls: { caFile: join(deploy, '.lab/vcsim/ca.pem') },
+  });
+  try {
+    return await fn(c);
+  } finally {
+    await c.logout();
+  }
+}
+
+/** name → CPU count and power state of every VM in the lab's vcsim. */
+export function labVms(deploy: string, port: number): Promise<Map<string, { obj: MoRef; cpu: number; power: string }>> {
+  return withVcsim(deploy, port, async (c) => {
+    const rows = await retrieveView(c, (await c.serviceContent()).rootFolder, [
+      { type: 'VirtualMachine', paths: ['name', 'config.hardware.numCPU', 'runtime.powerState'] },
+    ]);
+    return new Map(
+      rows.map((r) => [
+        r.props.get('name')!.text,
+        {
+          obj: r.obj,
+          cpu: Number(r.props.get('config.hardware.numCPU')!.text),
+          power: r.props.get('runtime.powerState')!.text,
+        },
+      ]),
+    );
+  });
+}
+
+/** Sets a VM's CPU count directly in vcsim (drift: a change made outside git). */
+export async function setLabVmCpu(deploy: string, port: number, name: string, cpus: number): Promise<void> {
+  const vm = (await labVms(deploy, port)).get(name);
+  if (!vm) throw new Error(`no VM ${name} in the lab's vcsim`);
+  await withVcsim(deploy, port, (c) =>
+    runTask(c, 'ReconfigVM_Task', ref('_this', vm.obj) + `<spec>${text('numCPUs', cpus)}</spec>`, {
+      timeoutMs: 30_000,
+      what: 'edit in vcsim',
+    }),
+  );
+}
