@@ -13,6 +13,7 @@ import type { SecretRef, SiteConfig } from '../../src/manifest/site';
 import { startIdoitEmulator, type IdoitEmulator } from '../../src/lab/idoit';
 import { IdoitCmdbProvider } from '../../src/providers/idoit/cmdb';
 import { IdoitIpamProvider } from '../../src/providers/idoit/ipam';
+import { claimDescription, sealOf, systemMarker } from '../../src/providers/idoit/marker';
 import { createIdoitClient } from '../../src/providers/idoit/site-client';
 import { testContext, testSite, testSystem } from '../support/idoit-fixtures';
 import { conformance, type Harness } from './suite';
@@ -21,6 +22,7 @@ const SECRETS: Record<string, string> = {
   '${env:IDOIT_API_KEY}': 'conf-key',
   '${env:IDOIT_USER}': 'shipshape',
   '${env:IDOIT_PASSWORD}': 'pw',
+  '${env:OWNERSHIP_KEY}': 'the-conformance-site-key-0123456789',
 };
 const secret = async (r: SecretRef) => SECRETS[r.ref] ?? '';
 const wrongKey = async (r: SecretRef) => (r.ref === '${env:IDOIT_API_KEY}' ? 'not-the-key' : secret(r));
@@ -50,7 +52,10 @@ function idoitHarness(kind: 'ipam' | 'cmdb'): Harness {
         nets: [NET],
         quickPurge: true,
       });
-      site = testSite(emu.url, [{ ...NET, dnsServers: [] }]);
+      site = {
+        ...testSite(emu.url, [{ ...NET, dnsServers: [] }]),
+        ownership: { siteId: 'conformance', key: { ref: '${env:OWNERSHIP_KEY}' } },
+      };
       const raw = createIdoitClient(site, secret);
       try {
         const [net] = await raw.call<{ id: number }[]>('cmdb.objects.read', {
@@ -81,6 +86,41 @@ function idoitHarness(kind: 'ipam' | 'cmdb'): Harness {
         ...(changed ? { dns: { domain: 'changed.example.org', aliases: [] }, cpu: 3 } : {}),
       }),
     resolved: (s) => ({ ip: UNKNOWN, mac: s.network.mac, host: 'esx-01' }),
+    // What anyone who may edit i-doit objects can write: the SYSID and the description's claim, with no
+    // seal or with the seal of another object copied from a real one.
+    async forge(how) {
+      const name = `forged-${how === 'unsealed' ? 1 : 2}`;
+      const raw = createIdoitClient(site, secret);
+      try {
+        const [real] = await raw.call<{ id: number }[]>('cmdb.objects.read', {
+          filter: { type: 'C__OBJTYPE__VIRTUAL_SERVER', title: 'c-1' },
+        });
+        const copied = sealOf(
+          (
+            await raw.call<{ description: string }[]>('cmdb.category.read', {
+              objID: real!.id,
+              category: 'C__CATG__GLOBAL',
+            })
+          )[0]!.description,
+        );
+        expect(copied).toMatch(/^v1:/);
+        await raw.call('cmdb.object.create', {
+          type: 'C__OBJTYPE__VIRTUAL_SERVER',
+          title: name,
+          sysid: systemMarker(name),
+          description: claimDescription(
+            name,
+            `systems/${name}.yaml`,
+            undefined,
+            how === 'unsealed' ? undefined : copied,
+          ),
+          categories: { C__CATG__CPU: [{ title: 'vCPU', cores: 2 }] },
+        });
+      } finally {
+        await raw.close();
+      }
+      return name;
+    },
     foreignName: 'www',
     isForeign: (r) => r.system === 'www',
     ...(kind === 'ipam'

@@ -37,6 +37,12 @@ export interface Harness {
   collider?(): DesiredSystem;
   /** The name a tombstone of the operator's resource would carry (the system it is observed as). */
   foreignName: string;
+  /**
+   * For backends that seal their markers (src/ownership; the harness's site has `ownership:`): puts a
+   * resource into the backend that carries shipshape's marker for a new system name, either without a
+   * seal or with a seal that is not this site's for it, and returns that name.
+   */
+  forge?(how: 'unsealed' | 'wrongly sealed'): Promise<string>;
   /** The counts the round-trip check compares (real servers on 2 shared cores: kept small). */
   scale: [number, number];
 }
@@ -127,6 +133,27 @@ export function conformance(h: Harness): void {
         expect(after).toEqual(before);
         await run([absent(other)]);
       });
+    }
+
+    if (h.forge) {
+      const forge = h.forge;
+      it.each(['unsealed', 'wrongly sealed'] as const)(
+        'a forged marker (%s) is reported not owned, and neither a manifest nor a tombstone of its name changes it',
+        async (how) => {
+          const name = await forge(how);
+          const forged = async () => (await observe()).resources.filter((r) => r.system === name && !r.owned);
+          const before = await forged();
+          expect(before.length).toBeGreaterThan(0);
+          expect((await observe()).resources.filter((r) => r.system === name && r.owned)).toEqual([]);
+          const declared = { ...h.system(5), name };
+          await run([declared]);
+          expect(await forged()).toEqual(before);
+          const r = await run([absent(declared)]);
+          expect(r.failed).toEqual([]);
+          expect(await forged()).toEqual(before);
+        },
+        120_000,
+      );
     }
 
     it('a crash between the recorded intent and the create is recovered: one resource each, the journal cleared', async () => {

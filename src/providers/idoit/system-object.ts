@@ -17,7 +17,17 @@
 import type { DesiredSystem } from '../../manifest/types';
 import type { IdoitCall, IdoitClient } from './client';
 import { IdoitError } from './errors';
-import { claimDescription, isReleased, RECORD_STATES, releasedClaim, systemMarker, systemOf, VM_TYPE } from './marker';
+import { markerVerified, type Sealer } from '../../ownership';
+import {
+  claimDescription,
+  isReleased,
+  RECORD_STATES,
+  releasedClaim,
+  sealOf,
+  systemMarker,
+  systemOf,
+  VM_TYPE,
+} from './marker';
 
 export interface ObjectRow {
   id: number;
@@ -30,10 +40,18 @@ export interface ObjectRow {
 
 type Global = { description?: unknown };
 
-/** The system an object row belongs to (read with C__CATG__GLOBAL for the description), or null. */
-export function ownerOf(row: ObjectRow): string | null {
+/** What an object's seal is computed over (marker.ts): the system and the id i-doit gave the object. */
+const sealFor = (system: string, id: number | string) => ({ kind: 'idoit', system, resourceId: String(id) });
+
+/**
+ * The system an object row belongs to (read with C__CATG__GLOBAL for the description), or null; with
+ * the site's sealer, only when the description carries this site's seal for this object.
+ */
+export function ownerOf(row: ObjectRow, sealer?: Sealer): string | null {
   const g = (row.categories?.C__CATG__GLOBAL?.[0] ?? {}) as Global;
-  return systemOf(row.sysid, g.description);
+  const system = systemOf(row.sysid, g.description);
+  if (!system || markerVerified(sealer, sealFor(system, row.id), sealOf(g.description))) return system;
+  return null;
 }
 
 /** Reads of one object type in every record state we care about (objects.read lists only one state per call). */
@@ -54,7 +72,9 @@ export async function claimsOf(client: IdoitClient, name: string, categories?: s
     ...readAllStates({ type: VM_TYPE, title: name }, cats),
   ])) as ObjectRow[][];
   const byId = new Map<number, ObjectRow>();
-  for (const row of results.flat()) if (ownerOf(row) === name) byId.set(Number(row.id), { ...row, id: Number(row.id) });
+  const sealer = await client.sealer();
+  for (const row of results.flat())
+    if (ownerOf(row, sealer) === name) byId.set(Number(row.id), { ...row, id: Number(row.id) });
   return [...byId.values()].sort((a, b) => a.id - b.id);
 }
 
@@ -69,7 +89,7 @@ export async function ownedObject(
     (await client.batchOrThrow(readAllStates({ ids: [id] }, withGlobal(categories)))) as ObjectRow[][]
   ).flat();
   const row = rows.find((r) => Number(r.id) === id);
-  return row && ownerOf(row) === name ? { ...row, id } : null;
+  return row && ownerOf(row, await client.sealer()) === name ? { ...row, id } : null;
 }
 
 export async function findSystemObject(
@@ -96,6 +116,23 @@ export async function ensureSystemObject(
     cmdb_status: 'C__CMDB_STATUS__PLANNED',
     description: claimDescription(system.name, system.file, commit),
   });
+  const sealer = await client.sealer();
+  if (sealer) {
+    // The seal needs the id i-doit just gave the object. Until it lands the object claims nothing on a
+    // sealed site; a run killed here leaves an unsealed object that is reported as not shipshape's.
+    await client.call('cmdb.category.save', {
+      object: Number(r.id),
+      category: 'C__CATG__GLOBAL',
+      data: {
+        description: claimDescription(
+          system.name,
+          system.file,
+          commit,
+          sealer.seal(sealFor(system.name, Number(r.id))),
+        ),
+      },
+    });
+  }
   return converge(client, system.name, Number(r.id), categories);
 }
 
