@@ -35,6 +35,10 @@ const repoOption = () =>
   new Option('--repo <url>', 'fetch the manifests from this git repository on every run (instead of --dir)');
 const refOption = () => new Option('--ref <ref>', 'branch, tag or commit of --repo').default('main');
 
+/** Repos with sites/<name>.yaml: the one site to work on; without it every site, one after another. */
+const siteOption = () =>
+  new Option('--site <name>', 'repos with sites/: only this site (default: every site, one after another)');
+
 const formatOption = () =>
   new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text');
 
@@ -149,6 +153,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addOption(dirOption())
     .addOption(repoOption())
     .addOption(refOption())
+    .addOption(siteOption())
     .addOption(formatOption())
     .option('--out <file>', 'write the plan to a file instead of stdout')
     .option('--detailed-exitcode', 'exit 0 with no changes, 2 with changes, 1 on error')
@@ -177,6 +182,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addOption(dirOption())
     .addOption(repoOption())
     .addOption(refOption())
+    .addOption(siteOption())
     .argument('[plan]', 'a plan saved with `shipshape plan --format json --out FILE`')
     .option('--concurrency <n>', 'systems worked on in parallel', positiveInt('--concurrency'))
     .option('-y, --yes', 'do not ask for confirmation on a terminal (without a terminal apply never asks)')
@@ -209,6 +215,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addOption(dirOption())
     .addOption(repoOption())
     .addOption(refOption())
+    .addOption(siteOption())
     .addOption(formatOption())
     .option('--out <file>', 'write the report to a file')
     .addHelpText(

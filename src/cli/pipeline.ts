@@ -23,11 +23,20 @@ export interface Loaded {
   dirty?: boolean;
 }
 
-/** Loads the repo; prints every diagnostic; throws ExitError(1) when anything is invalid. */
-export async function loadValid(dir: string, err: (s: string) => void): Promise<Loaded> {
+/**
+ * Loads the repo; prints every diagnostic; throws ExitError(1) when anything is invalid. In a repo
+ * with sites/, `site` names the site whose config and systems the command works on (src/cli/sites.ts
+ * runs a command once per site).
+ */
+export async function loadValid(dir: string, err: (s: string) => void, site?: string): Promise<Loaded> {
   const abs = resolve(dir);
-  const repo = await loadRepo(abs);
+  const repo = await loadRepo(abs, site === undefined ? {} : { site });
   for (const d of repo.diagnostics) err(formatDiagnostic(d));
+  if (repo.ok && repo.sites && !repo.site)
+    throw new ExitError(
+      1,
+      `${abs} holds several sites (${repo.sites.map((s) => s.name).join(', ')}): name one with --site NAME`,
+    );
   if (!repo.ok || !repo.site) {
     const n = repo.diagnostics.filter((d) => d.severity === 'error').length;
     throw new ExitError(

@@ -24,12 +24,14 @@ export async function acquireLockWaiting(
   say: (line: string) => void,
   pollMs = 1000,
   env: NodeJS.ProcessEnv = process.env,
+  /** The site this run works on (repos with sites/): the shared lock's scope unless $SHIPSHAPE_LOCK_SCOPE says. */
+  site?: string,
 ): Promise<HeldLock> {
   const until = Date.now() + waitMs;
   const local = await waiting(() => Promise.resolve(acquireLock(stateDir, command)), until, waitMs, say, pollMs);
   const url = sharedLockUrl(env);
   if (!url) return local;
-  const scope = env[LOCK_SCOPE_ENV]?.trim() || 'default';
+  const scope = env[LOCK_SCOPE_ENV]?.trim() || site || 'default';
   try {
     const shared = await waiting(() => acquireSharedLock(url, scope, command, env), until, waitMs, say, pollMs);
     return {

@@ -19,6 +19,7 @@ import {
   type ResourceKind,
 } from './contract';
 import type { CreateJournal } from './journal';
+import { Refusal } from './refusals';
 import { mapPool, withRetry, type RetryPolicy } from './pool';
 
 export type StepStatus = 'done' | 'failed' | 'skipped';
@@ -65,14 +66,19 @@ export interface ApplyInput {
   journal?: CreateJournal;
 }
 
-export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
-  const { plan } = input;
+/** The deletion guard, also checked before an interactive apply asks (so nobody says yes to a refused plan). */
+export function checkDeletes(plan: Plan): void {
   const deleting = deletedSystems(plan);
   if (deleting.length > plan.maxDeletes) {
     throw new UserError(
       `refusing to apply: the plan deletes ${deleting.length} systems (${deleting.join(', ')}), more than --max-deletes ${plan.maxDeletes}; review the plan and raise --max-deletes if it is right`,
     );
   }
+}
+
+export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
+  const { plan } = input;
+  checkDeletes(plan);
   const systems = new Map(input.systems.map((s) => [s.name, s]));
   const outcomes = new Map<string, SystemOutcome>();
   const actionsBy = new Map<string, PlannedAction>();
@@ -223,10 +229,20 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       .filter((a) => a.kind === provider.kind && a.action === 'delete' && !a.blocked && live(a.system))
       .map((action) => ({ system: mustSystem(systems, action.system), action }));
     await runStage(provider, work, async ({ system }) => {
+      // The manifests apply runs with decide, not the plan's snapshot of them.
+      if (system.lifecycle.protect)
+        throw new Refusal(
+          'protected',
+          `system ${system.name} is protected (lifecycle.protect: true); set it to false to allow the delete`,
+        );
       const o = observed.get(`${system.name}/${provider.kind}`);
       if (o) await provider.delete(system, o, ctx);
     });
   }
+
+  // What a step holds for a system: observed, or recovered from earlier steps' values as the plan did.
+  const seen = (provider: Provider, system: DesiredSystem): ObservedResource | undefined =>
+    observed.get(`${system.name}/${provider.kind}`) ?? provider.recovered?.(system, resolved.get(system.name)!);
 
   // Phase 2: creates and updates, kinds in order; values resolved by earlier steps flow forward.
   for (const provider of providers) {
@@ -237,17 +253,14 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       // A step the plan leaves out (a scoped plan, --kind) still hands on what it observed, like a noop.
       if (!action || action.action === 'noop') {
         if (provider.resolve)
-          resolved.set(
-            system.name,
-            provider.resolve(system, observed.get(`${system.name}/${provider.kind}`), resolved.get(system.name)!),
-          );
+          resolved.set(system.name, provider.resolve(system, seen(provider, system), resolved.get(system.name)!));
         continue;
       }
       work.push({ system, action });
     }
     await runStage(provider, work, async ({ system, action }) => {
       const key = `${system.name}/${provider.kind}`;
-      const before = observed.get(key);
+      const before = seen(provider, system);
       let r = resolved.get(system.name)!;
       if (provider.resolve && before) r = provider.resolve(system, before, r);
       const desired = provider.desired(system, r, input.ctx.site);

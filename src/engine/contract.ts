@@ -6,6 +6,7 @@
  */
 import type { DesiredSystem } from '../manifest/types';
 import type { OutcomeCode } from './outcome';
+import type { RefusalId } from './refusals';
 import type { SiteConfig } from '../manifest/site';
 
 /** The order in which a system's resources are applied (deletes run in reverse). */
@@ -36,6 +37,12 @@ export interface ResolvedByVm {
   vmInstanceUuid?: string;
   /** The host or cluster the VM runs on, as the CMDB should document it. */
   host?: string;
+  /**
+   * What the VM itself says about its installation (its extraConfig): the install marker, the OS it
+   * was cloned for, the host key the guest published. The install step plans from it when the state
+   * dir holds no record (a new machine, a merge-request runner).
+   */
+  vmInstall?: { marker: string; os: string; hostKey?: string };
 }
 
 /** What the `install` step hands on. */
@@ -167,6 +174,8 @@ export interface FieldChange {
   needsReboot?: boolean;
   /** Apply cannot do this at all (e.g. shrinking a disk): the action is blocked with this reason. */
   refused?: string;
+  /** Which of apply's refusals (src/engine/refusals.ts) `refused` foresees: set with `refused`. */
+  refusal?: RefusalId;
 }
 
 /** Handed to every I/O call of a provider. */
@@ -212,6 +221,12 @@ export interface Provider<F extends Fields = Fields, H = unknown> {
    * step's PXE boot options, which the DHCP step puts into the reservation it creates first).
    */
   promises?(system: DesiredSystem, site: SiteConfig): Partial<Resolved>;
+  /**
+   * Pure, optional: this step's resource as the earlier steps' values show it, when its own observation
+   * has none (the install state from the VM's marker when the state dir is empty). Planning and
+   * apply treat it as observed, so a plan needs no local state for it.
+   */
+  recovered?(system: DesiredSystem, resolved: Resolved): ObservedResource<F, H> | undefined;
   /** Observe after every other kind, with `earlier` set (default: all kinds observe in parallel). */
   readonly observeAfterEarlier?: boolean;
   /** Pure: the fields this backend should hold for a present system, or null if the kind does not apply to it. */
@@ -221,6 +236,11 @@ export interface Provider<F extends Fields = Fields, H = unknown> {
    * must never appear here.
    */
   diff(system: DesiredSystem, desired: F, observed: ObservedResource<F, H>): FieldChange[];
+  /**
+   * Pure, optional: what apply would refuse when creating this resource (an explicit address another
+   * object holds), as changes with `refused` and `refusal` set; the plan blocks the create with them.
+   */
+  foreseeCreate?(system: DesiredSystem, desired: F): FieldChange[];
   /** Everything of this kind in scope, marked or not, in a constant number of round trips. */
   observe(ctx: ProviderContext, earlier?: EarlierSteps): Promise<Observation<F, H>>;
   /**

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TransientError, UserError } from './contract';
-import { codeOf, exitCodeFor, OUTCOME_CODES } from './outcome';
+import { codeOf, exitCodeFor, exitCodeForRun, OUTCOME_CODES, PARTIAL_EXIT } from './outcome';
 import { InvalidLoginError } from '../providers/vsphere/soap/faults';
 import { IdoitAuthError } from '../providers/idoit/errors';
 
@@ -23,8 +23,23 @@ describe('outcome codes', () => {
     expect(exitCodeFor(['unreachable', 'failed'])).toBe(1);
   });
 
+  it('a run that got to its systems: 6 when some failed and others did not; else the most severe code', () => {
+    const ok = { status: 'ok' };
+    const same = { status: 'unchanged' };
+    const failed = (code: 'failed' | 'unreachable' | 'stale') => ({ status: 'failed', error: { code } });
+    const blocked = { status: 'blocked', error: { code: 'protected' as const } };
+    expect(exitCodeForRun([ok, same])).toBe(0);
+    expect(exitCodeForRun([ok, failed('unreachable')])).toBe(PARTIAL_EXIT);
+    expect(exitCodeForRun([same, failed('stale')])).toBe(6);
+    expect(exitCodeForRun([blocked, failed('failed')])).toBe(6);
+    expect(exitCodeForRun([failed('unreachable'), failed('unreachable')])).toBe(5); // nothing converged
+    expect(exitCodeForRun([failed('stale')])).toBe(1);
+    expect(exitCodeForRun([ok, blocked])).toBe(3);
+  });
+
   it('every code has a documented meaning in the README', () => {
     const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
     for (const code of Object.keys(OUTCOME_CODES)) expect(readme).toContain(`| \`${code}\` |`);
+    expect(readme).toMatch(/\*\*6 some\s+systems failed while the others converged/);
   });
 });

@@ -7,7 +7,7 @@ import { derivedMac, normalizeMac } from './mac';
 import type { ProfileManifest, RawRoleRef, SystemManifest } from './raw';
 import type { NetSite } from './site';
 import type { ExpandedSystem } from './rules';
-import type { DesiredSystem, RoleRef, SourceRef } from './types';
+import type { DesiredSystem, Placement, RoleRef, SourceRef } from './types';
 import { locate } from './yaml-file';
 import type { ParsedFile, PathSeg } from './yaml-file';
 
@@ -107,6 +107,8 @@ export function profileChain(
   return { chain, complete: name === undefined };
 }
 
+const PLACEMENT_KEYS = ['datacenter', 'cluster', 'host', 'resourcePool', 'folder', 'datastore'] as const;
+
 const REQUIRED_WHEN_PRESENT: [string, string][] = [
   ['cpu', 'spec.cpu'],
   ['memoryMiB', 'spec.memoryMiB'],
@@ -181,6 +183,14 @@ export function expandSystem(sys: LoadedSystem, ctx: ExpandContext, diags: Diagn
   const portgroup = get<string>('network.portgroup');
   if (portgroup !== undefined) desired.network.portgroup = portgroup;
   if (spec.profile !== undefined) desired.profile = spec.profile;
+  const site = get<string>('site');
+  if (site !== undefined) desired.site = site;
+  const placement: Placement = {};
+  for (const k of PLACEMENT_KEYS) {
+    const v = get<string>(`placement.${k}`);
+    if (v !== undefined) placement[k] = v;
+  }
+  if (Object.keys(placement).length) desired.placement = placement;
 
   if (desired.state === 'present' && complete) {
     const where = locate(pf, ['spec'], { key: true });

@@ -12,25 +12,47 @@ import type { Diagnostic } from './diagnostics';
 import { expandSystem } from './expand';
 import type { LoadedSystem } from './expand';
 import { isYamlName, mapLimit, readManifestText, walk } from './files';
+import { checkRoleArtefacts } from './role-artefacts';
 
 const READ_CONCURRENCY = 16;
 import { indexProfiles } from './profiles';
 import type { OsManifest, ProfileManifest, RoleManifest, SiteManifest, SystemManifest } from './raw';
-import { checkSystems } from './rules';
+import { checkSystems, type ExpandedSystem } from './rules';
+import { checkSharedDns, elsewhere, siteOf } from './sites';
 import { compileOperatorSchema, operatorAjv, validateAgainstSchema } from './schemas';
 import type { ManifestKind } from './schemas';
 import { checkSecretRefs } from './secrets';
 import { buildSite, checkSite } from './site-config';
-import { dict, siteFacts } from './site-facts';
+import { asMap, dict, siteFacts } from './site-facts';
 import type { SiteConfig } from './site';
 import type { DesiredSystem } from './types';
 import { locate, parseManifest } from './yaml-file';
 import type { ParsedFile, PathSeg } from './yaml-file';
 
+/** One site of a repo with sites/: its config (when valid) and its systems. */
+export interface SiteSlice {
+  name: string;
+  /** `sites/<name>.yaml`. */
+  file: string;
+  site?: SiteConfig;
+  systems: DesiredSystem[];
+}
+
+export interface LoadOptions {
+  /** Repos with sites/: the site whose config and systems become `site` and `systems`. */
+  site?: string;
+}
+
 export interface LoadResult {
   /** False when any diagnostic is an error. */
   ok: boolean;
+  /**
+   * The site config: shipshape.yaml, or in a repo with sites/ the one named by `LoadOptions.site`
+   * (then `systems` are that site's only). Validation always covers the whole repo.
+   */
   site?: SiteConfig;
+  /** Repos with sites/: every site, sorted by name. Absent for a repo with one shipshape.yaml. */
+  sites?: SiteSlice[];
   /** Expanded systems sorted by name (tombstones included, state `absent`). */
   systems: DesiredSystem[];
   diagnostics: Diagnostic[];
@@ -87,12 +109,58 @@ class RepoReader {
   }
 }
 
-async function loadSite(r: RepoReader): Promise<{ pf: ParsedFile; valid: boolean } | undefined> {
-  if (!(await r.exists('shipshape.yaml'))) {
-    r.diags.error(fileStart('shipshape.yaml'), 'no shipshape.yaml at the repo root: every repo needs its site config');
-    return undefined;
+interface SiteRead {
+  name: string;
+  file: string;
+  parsed?: { pf: ParsedFile; valid: boolean };
+}
+
+/**
+ * shipshape.yaml (one site), or sites/<name>.yaml (several; `multi`). Both at once is an error: which
+ * one a system belongs to would be a guess.
+ */
+async function loadSites(r: RepoReader): Promise<{ multi: boolean; sites: SiteRead[] }> {
+  const single = await r.exists('shipshape.yaml');
+  if (!(await r.exists('sites'))) {
+    if (!single) {
+      r.diags.error(
+        fileStart('shipshape.yaml'),
+        'no shipshape.yaml at the repo root: every repo needs its site config',
+      );
+      return { multi: false, sites: [] };
+    }
+    const parsed = await r.parse('shipshape.yaml', 'site');
+    const name = asMap(asMap(parsed?.pf.value)?.metadata)?.name;
+    return { multi: false, sites: [{ name: typeof name === 'string' ? name : '', file: 'shipshape.yaml', parsed }] };
   }
-  return r.parse('shipshape.yaml', 'site');
+  if (single)
+    r.diags.error(
+      fileStart('shipshape.yaml'),
+      'the repo has both shipshape.yaml and sites/: a repo with several sites keeps each in sites/<name>.yaml; move shipshape.yaml to sites/<name>.yaml',
+    );
+  const files = await walk(r.realRoot, r.root, 'sites', { accept: isYamlName, warnOthers: true }, r.diags);
+  const sites: SiteRead[] = [];
+  for (const rel of files) {
+    const name = baseName(rel);
+    if (rel.split('/').length !== 2 || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(name)) {
+      r.diags.error(
+        fileStart(rel),
+        `${rel} is not loaded: a site is sites/<name>.yaml, the name of lower-case letters, digits and \`-\``,
+      );
+      continue;
+    }
+    const parsed = await r.parse(rel, 'site');
+    const meta = asMap(asMap(parsed?.pf.value)?.metadata)?.name;
+    if (parsed && meta !== undefined && meta !== name) {
+      r.diags.error(
+        locate(parsed.pf, ['metadata', 'name']),
+        `site name \`${String(meta)}\` does not match its file: expected \`${name}\` (${rel})`,
+      );
+    }
+    sites.push({ name, file: rel, parsed });
+  }
+  if (!sites.length) r.diags.error(fileStart('sites/'), 'sites/ holds no site: add sites/<name>.yaml');
+  return { multi: true, sites };
 }
 
 async function loadOs(r: RepoReader): Promise<Record<string, OsEntry>> {
@@ -248,7 +316,7 @@ async function loadAll<T extends { metadata: { name: string } }>(
   return { loaded, files };
 }
 
-async function load(dir: string, diags: Diagnostics): Promise<LoadResult> {
+async function load(dir: string, diags: Diagnostics, opts: LoadOptions): Promise<LoadResult> {
   const root = path.resolve(dir);
   let realRoot: string;
   try {
@@ -258,7 +326,7 @@ async function load(dir: string, diags: Diagnostics): Promise<LoadResult> {
     return { ok: false, systems: [], diagnostics: diags.sorted(), os: {}, roles: {} };
   }
   const r = new RepoReader(root, realRoot, diags);
-  const siteFile = await loadSite(r);
+  const siteFiles = await loadSites(r);
   const os = await loadOs(r);
   const { roles, params } = await loadRoles(r);
   const profileFiles = await loadAll<ProfileManifest>(r, 'profiles', 'profile', 'profile');
@@ -279,12 +347,34 @@ async function load(dir: string, diags: Diagnostics): Promise<LoadResult> {
         'systems/ holds no manifests: the repo declares no systems (nothing is deleted without a tombstone)',
       );
   }
-  const facts = siteFacts(siteFile?.pf);
-  if (siteFile) checkSite(siteFile.pf, facts, new Set(Object.keys(os)), diags);
-  if (siteFile) checkSecretRefs(siteFile.pf, root, diags);
-  const site = siteFile?.valid ? buildSite(root, siteFile.pf.value as SiteManifest) : undefined;
-  const ctx = { profiles, nets: facts.nets, netSources: facts.domainSources };
-  const expanded = systemFiles.map((s) => expandSystem(s, ctx, diags));
+  const sites = siteFiles.sites.map((sf) => {
+    const facts = siteFacts(sf.parsed?.pf);
+    if (sf.parsed) checkSite(sf.parsed.pf, facts, new Set(Object.keys(os)), diags);
+    if (sf.parsed) checkSecretRefs(sf.parsed.pf, root, diags);
+    const site = sf.parsed?.valid ? buildSite(root, sf.parsed.pf.value as SiteManifest) : undefined;
+    return { name: sf.name, file: sf.file, facts, site };
+  });
+  // Each system is expanded and checked against its own site's nets and zones.
+  const siteNames = new Set(sites.map((s) => s.name));
+  const groups = new Map<string, ExpandedSystem[]>(sites.map((s) => [s.name, []]));
+  const orphans: ExpandedSystem[] = [];
+  const noFacts = siteFacts(undefined);
+  for (const sys of systemFiles) {
+    const name = siteFiles.multi ? siteOf(sys, profiles, siteNames, diags) : sites[0]?.name;
+    const site = sites.find((s) => s.name === name);
+    const e = expandSystem(
+      sys,
+      { profiles, nets: (site?.facts ?? noFacts).nets, netSources: (site?.facts ?? noFacts).domainSources },
+      diags,
+    );
+    if (siteFiles.multi && name !== undefined) e.desired.site = name;
+    else if (!siteFiles.multi && e.desired.site !== undefined && e.desired.site !== name)
+      diags.error(
+        e.desired.sources.site ?? fileStart(sys.pf.rel),
+        `site \`${e.desired.site}\`: this repo has one site (shipshape.yaml${name ? `, named ${name}` : ' without metadata.name'}); remove spec.site, or keep several sites in sites/<name>.yaml`,
+      );
+    (site ? groups.get(site.name)! : orphans).push(e);
+  }
   const failed = [...r.failed];
   const broken = {
     profiles: brokenProfiles,
@@ -295,23 +385,65 @@ async function load(dir: string, diags: Diagnostics): Promise<LoadResult> {
         .map((f) => f.slice('roles/'.length, -'/role.yaml'.length)),
     ),
   };
-  checkSystems(
-    { systems: expanded, facts, os, roles, roleParams: params, profileNames: new Set(profiles.keys()), broken },
-    diags,
-  );
-  const systems = expanded
-    .map((e) => e.desired)
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.file < b.file ? -1 : 1));
-  const result: LoadResult = { ok: !diags.hasErrors(), systems, diagnostics: diags.sorted(), os, roles };
-  if (site) result.site = site;
+  const common = { os, roles, roleParams: params, profileNames: new Set(profiles.keys()), broken };
+  for (const site of sites)
+    checkSystems(
+      {
+        ...common,
+        systems: groups.get(site.name)!,
+        facts: site.facts,
+        ...(siteFiles.multi ? { elsewhere: elsewhere(site, sites) } : {}),
+      },
+      diags,
+    );
+  if (orphans.length || !sites.length) checkSystems({ ...common, systems: orphans, facts: noFacts }, diags);
+  if (siteFiles.multi) checkSharedDns(groups, sites, diags);
+  const sorted = (list: ExpandedSystem[]) =>
+    list.map((e) => e.desired).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.file < b.file ? -1 : 1));
+  const all = sorted([...groups.values(), orphans].flat());
+  // Only when the manifests are otherwise valid: an artefact check of a broken system says nothing new.
+  if (!diags.hasErrors()) checkRoleArtefacts(root, all, roles, diags);
+  if (!siteFiles.multi) {
+    if (opts.site !== undefined && opts.site !== sites[0]?.name)
+      diags.error(
+        fileStart('shipshape.yaml'),
+        `--site ${opts.site}: this repo has one site (shipshape.yaml${sites[0]?.name ? `, named ${sites[0].name}` : ''}); run without --site`,
+      );
+    const result: LoadResult = { ok: !diags.hasErrors(), systems: all, diagnostics: diags.sorted(), os, roles };
+    if (sites[0]?.site) result.site = sites[0].site;
+    return result;
+  }
+  const slices: SiteSlice[] = sites
+    .map((s) => ({
+      name: s.name,
+      file: s.file,
+      systems: sorted(groups.get(s.name)!),
+      ...(s.site ? { site: s.site } : {}),
+    }))
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
+  const chosen = opts.site === undefined ? undefined : slices.find((s) => s.name === opts.site);
+  if (opts.site !== undefined && !chosen)
+    diags.error(
+      fileStart('sites/'),
+      `--site ${opts.site}: no such site; the repo has ${slices.map((s) => s.name).join(', ')} (sites/<name>.yaml)`,
+    );
+  const result: LoadResult = {
+    ok: !diags.hasErrors(),
+    sites: slices,
+    systems: chosen ? chosen.systems : all,
+    diagnostics: diags.sorted(),
+    os,
+    roles,
+  };
+  if (chosen?.site) result.site = chosen.site;
   return result;
 }
 
 /** Loads, validates and expands the repo at `dir`. Never throws: problems are diagnostics. */
-export async function loadRepo(dir: string): Promise<LoadResult> {
+export async function loadRepo(dir: string, opts: LoadOptions = {}): Promise<LoadResult> {
   const diags = new Diagnostics();
   try {
-    return await load(dir, diags);
+    return await load(dir, diags, opts);
   } catch (e) {
     // A bug in shipshape, not in the repo: still one clear line instead of a stack trace.
     diags.error(fileStart('.'), `internal error while loading the repo (please report it): ${(e as Error).message}`);

@@ -17,6 +17,16 @@ export interface RawDisk {
   datastore?: string;
 }
 
+/** Where the VM lives (schemas/common.schema.json `placement`); each key defaults to the site's `vms:` section. */
+export interface RawPlacement {
+  datacenter?: string;
+  cluster?: string;
+  host?: string;
+  resourcePool?: string;
+  folder?: string;
+  datastore?: string;
+}
+
 export interface RawDns {
   domain?: string;
   aliases?: string[];
@@ -29,6 +39,8 @@ export interface SystemManifest {
   spec: {
     state?: 'present' | 'absent';
     profile?: string;
+    site?: string;
+    placement?: RawPlacement;
     cpu?: number;
     memoryMiB?: number;
     disks?: RawDisk[];
@@ -47,6 +59,8 @@ export interface ProfileManifest {
   spec: {
     extends?: string;
     labels?: Record<string, string>;
+    site?: string;
+    placement?: RawPlacement;
     cpu?: number;
     memoryMiB?: number;
     disks?: RawDisk[];

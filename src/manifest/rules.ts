@@ -33,6 +33,11 @@ export interface RuleContext {
   profileNames: Set<string>;
   /** Names whose files exist but failed to load (their own errors say why), per kind. */
   broken: { profiles: Set<string>; os: Set<string>; roles: Set<string> };
+  /** Repos with several sites: the message for a net or domain that another site has (sites.ts). */
+  elsewhere?: {
+    net(net: string, system: string): string | undefined;
+    zone(domain: string, system: string): string | undefined;
+  };
 }
 
 function src(s: DesiredSystem, field: string): SourceRef {
@@ -100,7 +105,8 @@ function checkReferences(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics
   if (nets && s.network.net !== '' && !nets.has(s.network.net)) {
     diags.error(
       src(s, 'network.net'),
-      unknownRef('net', s.network.net, nets, 'declare it under nets: in shipshape.yaml'),
+      ctx.elsewhere?.net(s.network.net, s.name) ??
+        unknownRef('net', s.network.net, nets, 'declare it under nets: in shipshape.yaml'),
     );
   }
 }
@@ -133,7 +139,8 @@ function checkDomain(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): vo
   if (!covered)
     diags.error(
       src(s, 'dns.domain'),
-      `domain \`${s.dns.domain}\` is in no DNS zone of shipshape.yaml (dns.zones): add the zone or fix the domain`,
+      ctx.elsewhere?.zone(s.dns.domain, s.name) ??
+        `domain \`${s.dns.domain}\` is in no DNS zone of shipshape.yaml (dns.zones): add the zone or fix the domain`,
     );
   const fqdn = `${s.name}.${s.dns.domain}`;
   if (fqdn.length > 253)

@@ -21,6 +21,18 @@ export interface DiskSpec {
   datastore?: string;
 }
 
+/** schemas/common.schema.json `placement`: datacenter, cluster or host, resource pool, folder, default datastore. */
+export interface Placement {
+  datacenter?: string;
+  cluster?: string;
+  /** A host of the cluster, by name: pins the VM there (otherwise DRS or the cluster's root pool chooses). */
+  host?: string;
+  resourcePool?: string;
+  folder?: string;
+  /** Datastore for disks that name none. */
+  datastore?: string;
+}
+
 export interface NetworkSpec {
   /** The i-doit layer-3 net, by its title. */
   net: string;
@@ -58,6 +70,10 @@ export interface DesiredSystem {
   state: 'present' | 'absent';
   labels: Record<string, string>;
   profile?: string;
+  /** The site the system belongs to (repos with sites/): `spec.site`, its profile's, or its folder systems/<site>/. */
+  site?: string;
+  /** Where the VM lives; unset keys take the site's `vms:` defaults. */
+  placement?: Placement;
   cpu: number;
   memoryMiB: number;
   disks: DiskSpec[];

@@ -15,6 +15,7 @@ import {
 } from '../engine/contract';
 import type { DesiredSystem } from '../manifest/types';
 import type { SiteConfig } from '../manifest/site';
+import { isRefusal, REFUSALS, type RefusalId } from '../engine/refusals';
 import { actionDigests, digest } from './digest';
 import type { Plan, PlannedAction, PlanSummary, PlanWarning } from './types';
 
@@ -69,11 +70,24 @@ export function resolvedBefore(
   let resolved = initialResolved(system, providers, site);
   for (const provider of orderedProviders(providers)) {
     if (RESOURCE_KINDS.indexOf(provider.kind) >= RESOURCE_KINDS.indexOf(kind)) break;
-    const found = index.get(provider.kind)?.get(system.name) ?? [];
+    const found = foundFor(provider, system, index, resolved);
     if (provider.resolve && found.length === 1 && found[0]!.owned)
       resolved = provider.resolve(system, found[0], resolved);
   }
   return resolved;
+}
+
+/** What a step holds for a system: its observation, else what it recovers from earlier steps' values. */
+export function foundFor(
+  provider: Provider,
+  system: DesiredSystem,
+  index: ObservedIndex,
+  resolved: Resolved,
+): ObservedResource[] {
+  const found = index.get(provider.kind)?.get(system.name) ?? [];
+  if (found.length || !provider.recovered) return found;
+  const r = provider.recovered(system, resolved);
+  return r ? [r] : [];
 }
 
 export function orderedProviders(providers: Provider[]): Provider[] {
@@ -122,9 +136,7 @@ export function plan(input: PlanInput): Plan {
     const system = byName.get(a.system)!;
     const resolved = resolvedBefore(system, a.kind, providers, index, input.site);
     const desired =
-      system.state === 'present'
-        ? (providers.find((p) => p.kind === a.kind)?.desired(system, resolved, input.site) ?? null)
-        : null;
+      system.state === 'present' ? desiredOrRefusal(providers, a.kind, system, resolved, input.site) : null;
     const found = index.get(a.kind)?.get(a.system) ?? [];
     Object.assign(a, actionDigests({ found, resolved, desired, system, site: input.site }));
   }
@@ -171,12 +183,27 @@ function planPresence(
 ): void {
   let resolved = initialResolved(system, providers, site);
   for (const provider of providers) {
-    const found = index.get(provider.kind)?.get(system.name) ?? [];
+    const found = foundFor(provider, system, index, resolved);
     // A producing step (the IPAM) first tells what it already holds, so an existing allocation is not a change.
     if (provider.resolve && found.length === 1 && found[0]!.owned)
       resolved = provider.resolve(system, found[0], resolved);
-    const desired = provider.desired(system, resolved, site);
     const base = { system: system.name, kind: provider.kind, needsPowerOff: false, needsReboot: false };
+    let desired: ReturnType<Provider['desired']>;
+    try {
+      desired = provider.desired(system, resolved, site);
+    } catch (e) {
+      // What the step would be cannot even be said (a role's package missing): apply refuses the same way.
+      if (!isRefusal(e)) throw e;
+      actions.push({
+        ...base,
+        action: found[0] ? 'update' : 'create',
+        ...(found[0] ? { resourceId: found[0].id } : {}),
+        changes: [],
+        reason: 'the manifest asks for something apply refuses',
+        ...blockedBy(e.refusal, e.message),
+      });
+      continue;
+    }
     if (desired === null) continue;
     if (found.length > 1) {
       const ids = found.map((r) => r.id).join(', ');
@@ -194,8 +221,10 @@ function planPresence(
         action: 'noop',
         changes: [],
         reason: `${found.length} ${provider.kind} resources match this system`,
-        blocked: `ambiguous: ${ids} all match "${system.name}"; remove or rename the extra ones, then run again`,
-        blockedCode: 'ambiguous',
+        ...blockedBy(
+          'ambiguous',
+          `ambiguous: ${ids} all match "${system.name}"; remove or rename the extra ones, then run again`,
+        ),
       });
       continue;
     }
@@ -207,7 +236,14 @@ function planPresence(
         to,
         ...sourceOf(system, path),
       }));
-      actions.push({ ...base, action: 'create', changes, reason: 'declared in the manifest, not found' });
+      const refused = (provider.foreseeCreate?.(system, desired) ?? []).filter((c) => c.refused);
+      actions.push({
+        ...base,
+        action: 'create',
+        changes,
+        reason: 'declared in the manifest, not found',
+        ...(refused.length ? blockedByChanges(refused) : {}),
+      });
     } else if (!observed.owned) {
       warnings.push({
         system: system.name,
@@ -222,8 +258,10 @@ function planPresence(
         resourceId: observed.id,
         changes: [],
         reason: 'a resource with this name exists but is not ours',
-        blocked: `${provider.kind} "${observed.id}" exists but does not carry shipshape's marker; shipshape will not take it over. Remove or rename it, or mark it as shipshape's to adopt it`,
-        blockedCode: 'not-owned',
+        ...blockedBy(
+          'not-owned',
+          `${provider.kind} "${observed.id}" exists but does not carry shipshape's marker; shipshape will not take it over. Remove or rename it, or mark it as shipshape's to adopt it`,
+        ),
       });
     } else {
       actions.push(changeAction(system, base, observed, provider.diff(system, desired, observed)));
@@ -249,13 +287,7 @@ function changeAction(
   const refused = changes.filter((c) => c.refused);
   const fields = changes.map((c) => c.path).join(', ');
   if (refused.length) {
-    return {
-      ...common,
-      action: 'update',
-      reason: `${fields} differ`,
-      blocked: refused.map((c) => `${c.path}: ${c.refused}`).join('; '),
-      blockedCode: 'refused',
-    };
+    return { ...common, action: 'update', reason: `${fields} differ`, ...blockedByChanges(refused) };
   }
   if (changes.some((c) => c.forcesReplace)) {
     const why = changes
@@ -302,7 +334,7 @@ function planRemoval(
         ...base,
         action: 'delete',
         reason: `declared absent (tombstone)${deleteMeans(system, provider.kind)}`,
-        ...(blocked ? { blocked, blockedCode: 'protected' as const } : {}),
+        ...(blocked ? blockedBy('protected', blocked) : {}),
       });
     }
   }
@@ -323,6 +355,18 @@ function deleteMeans(system: DesiredSystem, kind: ResourceKind): string {
   return '';
 }
 
+/** The fields of a blocked action: the sentence, the refusal apply would make and its outcome code. */
+function blockedBy(refusal: RefusalId, blocked: string): Pick<PlannedAction, 'blocked' | 'blockedCode' | 'refusal'> {
+  return { blocked, blockedCode: REFUSALS[refusal].code, refusal };
+}
+
+/** Blocked by refused field changes: every reason shown; the first change's refusal is the action's. */
+function blockedByChanges(refused: FieldChange[]): Pick<PlannedAction, 'blocked' | 'blockedCode' | 'refusal'> {
+  const blocked = refused.map((c) => `${c.path}: ${c.refused}`).join('; ');
+  const first = refused.find((c) => c.refusal)?.refusal;
+  return first ? blockedBy(first, blocked) : { blocked, blockedCode: 'refused' };
+}
+
 function sourceOf(system: DesiredSystem, path: string): { source?: string } {
   // Provider field paths may be finer than manifest paths (`disks[0].sizeGiB` vs `disks`): walk up.
   for (let p = path; p; p = p.replace(/(\.[^.]*|\[\d+\])$/, '')) {
@@ -340,4 +384,20 @@ export function summarise(actions: PlannedAction[]): PlanSummary {
     else summary[a.action]++;
   }
   return summary;
+}
+
+/** A step's desired fields for the digest; a refusal (the planner blocked the action on it) counts by its sentence. */
+function desiredOrRefusal(
+  providers: Provider[],
+  kind: ResourceKind,
+  system: DesiredSystem,
+  resolved: Resolved,
+  site: SiteConfig,
+): unknown {
+  try {
+    return providers.find((p) => p.kind === kind)?.desired(system, resolved, site) ?? null;
+  } catch (e) {
+    if (isRefusal(e)) return { refused: e.message };
+    throw e;
+  }
 }

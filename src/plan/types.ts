@@ -5,6 +5,7 @@
  */
 import type { FieldChange, ResourceKind } from '../engine/contract';
 import type { BLOCKING_CODES } from '../engine/outcome';
+import type { RefusalId } from '../engine/refusals';
 
 export type BlockingCode = (typeof BLOCKING_CODES)[number];
 
@@ -33,6 +34,8 @@ export interface PlannedAction {
   observedDigest?: string;
   /** What the action is to reach: the expanded manifest, the provider's desired fields, the site config. */
   desiredDigest?: string;
+  /** Which of apply's refusals (src/engine/refusals.ts) the plan foresees here: set with `blocked`. */
+  refusal?: RefusalId;
 }
 
 /** Something a reviewer must know that is not an action: resources we see but will not touch. */

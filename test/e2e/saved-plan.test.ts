@@ -160,6 +160,13 @@ test('--changed-since REF plans and applies only the systems the commits changed
   expect(await cpuOf('web-dev-02')).toBe(3);
   expect(await cpuOf('web-dev-01')).toBe(3); // the scheduled full apply reconciles it, not the merge's
 
+  // drift takes the same targets: labels come from the manifest and its profile (metadata.labels).
+  expect((await cli('drift', '-C', repo, '--system', 'web-dev-02')).code).toBe(0);
+  const mine = await cli('drift', '-C', repo, '--selector', 'owner=shop-devs', '--kind', 'vm', '--format', 'json');
+  expect(mine.code).toBe(2);
+  expect((JSON.parse(mine.out).items as { system: string }[]).map((i) => i.system)).toEqual(['web-dev-01']);
+  expect((await cli('drift', '-C', repo, '--selector', 'team=shop,env=dev', '--kind', 'dns')).code).toBe(0);
+
   const nothing = await cli('apply', '-C', repo, '--changed-since', 'HEAD');
   expect(nothing.code).toBe(0);
   expect(nothing.err).toMatch(/0 file\(s\) changed, 0 system\(s\) touched/);

@@ -88,8 +88,8 @@ describe('schema messages', () => {
       'systems/web-01.yaml': system('web-01', 'profile: base', `"cpu\\nerror: fake": 2`, `${'x'.repeat(200)}: 1`),
     });
     expect(lines(r)).toEqual([
-      'systems/web-01.yaml:7:3: unknown key `cpu\\nerror: fake` in spec (allowed keys: `state`, `profile`, `cpu`, `memoryMiB`, `disks`, `network`, `dns`, `os`, `roles`, `lifecycle`)',
-      `systems/web-01.yaml:8:3: unknown key \`${'x'.repeat(57)}...\` in spec (allowed keys: \`state\`, \`profile\`, \`cpu\`, \`memoryMiB\`, \`disks\`, \`network\`, \`dns\`, \`os\`, \`roles\`, \`lifecycle\`)`,
+      'systems/web-01.yaml:7:3: unknown key `cpu\\nerror: fake` in spec (allowed keys: `state`, `profile`, `site`, `placement`, `cpu`, `memoryMiB`, `disks`, `network`, `dns`, `os`, `roles`, `lifecycle`)',
+      `systems/web-01.yaml:8:3: unknown key \`${'x'.repeat(57)}...\` in spec (allowed keys: \`state\`, \`profile\`, \`site\`, \`placement\`, \`cpu\`, \`memoryMiB\`, \`disks\`, \`network\`, \`dns\`, \`os\`, \`roles\`, \`lifecycle\`)`,
     ]);
   });
 

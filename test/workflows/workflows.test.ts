@@ -4,7 +4,8 @@
  * away from production: a pinned package (never a build of the branch), actions pinned by commit SHA,
  * no persisted git credentials, write credentials in the apply job only.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
@@ -81,6 +82,10 @@ describe('GitHub workflows', () => {
     for (const s of WRITE_SECRETS) expect(plan).not.toContain(`secrets.${s}`);
     const apply = parse(read('.github/workflows/apply.yml'));
     expect(apply.concurrency).toEqual({ group: 'shipshape-apply', 'cancel-in-progress': false });
+    // A merge applies what it changed (the merge request's scope); the schedule reconciles everything.
+    expect(read('.github/workflows/apply.yml')).toContain('scope="--changed-since $BEFORE"');
+    expect(read('.github/workflows/apply.yml')).toContain('shipshape apply -C . --yes $scope');
+    expect(apply.on.schedule[0].cron).toMatch(/^\S+ \S+ \S+ \S+ \S+$/);
     expect(apply.jobs.apply.environment).toBe('shipshape-apply');
     for (const s of WRITE_SECRETS) expect(read('.github/workflows/apply.yml')).toContain(`secrets.${s} }}`);
     const drift = read('.github/workflows/drift.yml');
@@ -88,6 +93,42 @@ describe('GitHub workflows', () => {
     expect(drift).toContain("steps.drift.outputs.exitcode == '2'");
     expect(drift).toContain("labels: ['shipshape-drift']");
     for (const s of WRITE_SECRETS) expect(drift).not.toContain(`secrets.${s} }}`);
+  });
+});
+
+describe('the apply job picks its scope', () => {
+  /** The apply step's script, run by bash in a real git repo with `shipshape` and `rm` of secrets stubbed: the arguments it passes. */
+  function scopeOf(event: string, before: (repo: string) => string): string {
+    const repo = tempDir('apply-scope');
+    try {
+      const g = (...a: string[]) => execFileSync('git', ['-C', repo, ...a], { encoding: 'utf8' }).trim();
+      g('init', '-q', '-b', 'main');
+      for (const m of ['one', 'two'])
+        g('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-q', '--allow-empty', '-m', m);
+      const wf = parse(read('.github/workflows/apply.yml'));
+      const step = (wf.jobs.apply.steps as { name?: string; run: string }[]).find((s) => s.name === 'apply')!;
+      const bin = join(repo, '.bin');
+      mkdirSync(bin);
+      writeFileSync(join(bin, 'shipshape'), '#!/bin/sh\necho "shipshape $*"\n', { mode: 0o755 });
+      return execFileSync('bash', ['-e', '-c', step.run], {
+        cwd: repo,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'], // a socket on stdin would make bash read ~/.bashrc (its rshd heuristic)
+        env: { PATH: `${bin}:${process.env.PATH}`, GITHUB_EVENT_NAME: event, BEFORE: before(repo) },
+      }).trim();
+    } finally {
+      removeDir(repo);
+    }
+  }
+  const parent = (repo: string) =>
+    execFileSync('git', ['-C', repo, 'rev-parse', 'HEAD~1'], { encoding: 'utf8' }).trim();
+
+  it('a push: the systems changed since the commit before it; a new branch, a rewritten history, the schedule: everything', () => {
+    expect(scopeOf('push', parent)).toMatch(/^shipshape apply -C \. --yes --changed-since [0-9a-f]{40}$/);
+    expect(scopeOf('push', () => '0'.repeat(40))).toBe('shipshape apply -C . --yes');
+    expect(scopeOf('push', () => 'f'.repeat(40))).toBe('shipshape apply -C . --yes');
+    expect(scopeOf('schedule', parent)).toBe('shipshape apply -C . --yes');
+    expect(scopeOf('workflow_dispatch', () => '')).toBe('shipshape apply -C . --yes');
   });
 });
 
@@ -119,6 +160,12 @@ describe('.gitlab-ci.yml', () => {
     expect(doc['shipshape-apply'].resource_group).toBe('shipshape-apply');
     expect(doc['shipshape-apply'].environment).toBe('shipshape-apply');
     expect(doc['shipshape-apply'].rules[0].if).toContain('$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH');
+    expect(script('shipshape-apply')).toContain('scope="--changed-since $CI_COMMIT_BEFORE_SHA"');
+    expect(script('shipshape-apply')).toContain('shipshape apply -C . --yes $scope');
+    expect(doc['shipshape-apply'].rules.map((r: { if: string }) => r.if).join('\n')).toContain(
+      '$SHIPSHAPE_SCHEDULE == "reconcile"',
+    );
+    expect(doc['shipshape-drift'].rules[0].if).toContain('$SHIPSHAPE_SCHEDULE != "reconcile"');
     expect(script('shipshape-drift')).toContain('gitlab.mjs" issue drift.md');
     expect(doc['shipshape-drift'].rules[0].if).toContain('"schedule"');
     for (const j of jobs) expect(script(j)).not.toMatch(/npm (ci|run build)|node bin\/shipshape/);

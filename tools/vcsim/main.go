@@ -92,6 +92,7 @@ func main() {
 				&types.OptionValue{Key: "shipshape.os", Value: *mark})
 		}
 	}
+	initChangeVersions()
 	defer m.Remove() // deletes the temp datastore directories
 
 	u := &url.URL{Host: *addr}
@@ -129,6 +130,7 @@ func main() {
 		})
 	}
 	s := m.Service.NewServer()
+	s.Config.Handler = changeVersions{s.Config.Handler}
 	mode := "vcsim"
 	if *vcMode {
 		// Set before the address is announced (-env), so no request reaches the plain handler.

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { redact } from '../../redact';
 import { exitCodeForRun } from '../../engine/outcome';
-import { applyPlan, resolveInterrupted, type ApplyReport } from '../../engine/apply';
+import { applyPlan, checkDeletes, resolveInterrupted, type ApplyReport } from '../../engine/apply';
 import type { Plan } from '../../plan/types';
 import { UserError, type Logger } from '../../engine/contract';
 import { acquireLockWaiting } from '../wait-lock';
@@ -19,6 +19,7 @@ import { recordApplied } from '../../source/git';
 import { assertCheckable, staleActions, withoutSystems, type StaleAction } from '../../plan/stale';
 import { isTargeted } from '../../plan/target';
 import { confirmText } from '../confirm';
+import { forEachSite } from '../sites';
 
 export interface ApplyOptions extends SourceOptions {
   planFile?: string;
@@ -35,6 +36,16 @@ export interface ApplyOptions extends SourceOptions {
  * manifests nor the observed world changed since it was made.
  */
 export async function applyCommand(opts: ApplyOptions & { yes?: boolean }, io: Io, log: Logger): Promise<number> {
+  // Several sites: one after another, each with its own lock; a failed site does not stop the next (src/cli/sites.ts).
+  return forEachSite(
+    opts,
+    io,
+    (o) => applySite(o, io, log),
+    opts.planFile ? "a saved plan is one site's plan: add --site NAME" : undefined,
+  );
+}
+
+async function applySite(opts: ApplyOptions & { yes?: boolean }, io: Io, log: Logger): Promise<number> {
   const ask = io.ask;
   const confirm =
     ask && !opts.yes ? async (plan: Plan) => (await ask(confirmText(plan))).trim().toLowerCase() === 'yes' : undefined;
@@ -130,6 +141,9 @@ async function applyRun(
     redact(`apply ${opts.repo ?? opts.dir}`),
     opts.waitLockMs ?? 0,
     io.err,
+    undefined,
+    undefined,
+    opts.site,
   );
   if (lock.tookOverFrom)
     io.err(
@@ -180,6 +194,7 @@ async function applyRun(
         io.out('No changes: the world matches the manifests.\n');
         return { plan };
       }
+      checkDeletes(toRun);
       if (opts.confirm && steps > 0 && !(await opts.confirm(toRun))) {
         throw new ExitError(1, 'Apply cancelled: nothing was changed.');
       }

@@ -10,9 +10,25 @@ import { closeAll, stateDir } from '../pipeline';
 import type { RunRecorder } from '../../history/recorder';
 import { recorded, startRecorder } from '../record';
 import { freshPlan, type SourceOptions } from './plan';
+import { forEachSite, siteFile } from '../sites';
 
-/** `shipshape drift`: read-only; exit 2 when something changed behind git's back. */
+/** `shipshape drift`: read-only; exit 2 when something changed behind git's back. Once per site in a repo with sites/. */
 export async function driftCommand(
+  opts: SourceOptions & { format: 'text' | 'markdown' | 'json'; out?: string },
+  io: Io,
+  log: Logger,
+): Promise<number> {
+  return forEachSite(
+    opts,
+    io,
+    (o, multi) => driftSite(multi && o.out ? { ...o, out: siteFile(o.out, o.site!) } : o, io, log),
+    opts.format === 'json' && !opts.out
+      ? "a JSON drift report is one site's: add --site NAME, or --out FILE (one file per site)"
+      : undefined,
+  );
+}
+
+async function driftSite(
   opts: SourceOptions & { format: 'text' | 'markdown' | 'json'; out?: string },
   io: Io,
   log: Logger,

@@ -23,6 +23,7 @@ import {
 import { composeTrusted } from '../../source/trusted';
 import { isTargeted, selectSystems, targetPlan, type Target } from '../../plan/target';
 import { ExitError } from '../errors';
+import { forEachSite, siteFile } from '../sites';
 
 export interface PlanOptions extends SourceOptions {
   format: 'text' | 'markdown' | 'json';
@@ -48,6 +49,10 @@ export interface SourceOptions extends RecordOptions {
   target?: Target;
   /** The systems whose manifests, profiles, roles or OS entries changed between this git ref and HEAD. */
   changedSince?: string;
+  /** Repos with sites/: the one site this run works on (src/cli/sites.ts sets it, and its state dir). */
+  site?: string;
+  /** The repo's diagnostics were printed already (several sites: validated once before the first). */
+  validated?: boolean;
 }
 
 /** Fetches `--repo` at `--ref` into the cache (refusing a rewind), or uses the local folder as it is. */
@@ -73,7 +78,7 @@ export async function freshPlan(
   rec?: RunRecorder,
 ) {
   const source = await resolveSource(opts, io);
-  const loaded: Loaded = await loadValid(source.dir, io.err);
+  const loaded: Loaded = await loadValid(source.dir, opts.validated ? () => undefined : io.err, opts.site);
   const target = await resolveTarget(opts, loaded, io);
   const providers = providersFor(loaded, log, stateDir(opts.stateDir));
   const ctx = { ...providerContext(loaded, log), ...(opts.readOnly ? { readOnly: true } : {}) };
@@ -125,10 +130,24 @@ export function renderPlan(plan: Plan, format: PlanOptions['format'], io: Io): s
   return renderText(plan, { colour: io.isTty });
 }
 
-/** `shipshape plan`: exit 0 (no changes) or, with --detailed-exitcode, 2 when there are changes. */
+/**
+ * `shipshape plan`: exit 0 (no changes) or, with --detailed-exitcode, 2 when there are changes. In a
+ * repo with sites/, once per site (`--site` picks one); `--out plan.md` becomes plan.<site>.md.
+ */
 export async function planCommand(opts: PlanOptions, io: Io, log: Logger): Promise<number> {
   if (opts.base && opts.changedSince)
     throw new UserError('--base already plans the systems touched since its ref; leave out --changed-since', 'invalid');
+  return forEachSite(
+    opts,
+    io,
+    (o, multi) => planSite(multi && o.out ? { ...o, out: siteFile(o.out, o.site!) } : o, io, log),
+    opts.format === 'json' && !opts.out
+      ? "a JSON plan is one site's plan: add --site NAME, or --out FILE (one file per site)"
+      : undefined,
+  );
+}
+
+async function planSite(opts: PlanOptions, io: Io, log: Logger): Promise<number> {
   const rec = startRecorder('plan', opts, io);
   // A merge-request plan (--base) is recorded as a run, but its composed repo is not the estate: no snapshot.
   let plan = await recorded(

@@ -301,6 +301,7 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
         path: 'network.ip',
         from: null,
         to: ip,
+        refusal: 'address-held',
         refused: expect.stringMatching(
           new RegExp(
             `^${ip.replace(/\./g, '\\.')} is held by "early-bird" \\(#\\d+, ip: auto\\), which this plan moves to another address; apply, then run again$`,

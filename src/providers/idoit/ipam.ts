@@ -26,6 +26,7 @@ import { IdoitError } from './errors';
 import { intToIp, parseCidr } from '../../net/ipv4';
 import { STATUS_NAMES, VM_TYPE } from './marker';
 import { firstFree, ipListHolders, netReads, netView, refusal, type Declared, type NetView } from './net';
+import { Refusal } from '../../engine/refusals';
 import {
   assertNotReleased,
   isObjectGone,
@@ -109,8 +110,9 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     const claimant = desired.ip === 'auto' && f.ip ? this.declared.get(desired.net)?.get(f.ip) : undefined;
     if (f.net !== desired.net) {
       out.push({ path: 'network.net', from: f.net || null, to: desired.net });
-      if (desired.ip !== 'auto') out.push(this.explicitChange(f.ip, desired, observed.id));
-    } else if (desired.ip !== 'auto' && f.ip !== desired.ip) out.push(this.explicitChange(f.ip, desired, observed.id));
+      if (desired.ip !== 'auto') out.push(this.explicitChange(f.ip, desired, observed.id, system.name));
+    } else if (desired.ip !== 'auto' && f.ip !== desired.ip)
+      out.push(this.explicitChange(f.ip, desired, observed.id, system.name));
     else if (!f.ip) out.push({ path: 'network.ip', from: null, to: desired.ip === 'auto' ? UNKNOWN : desired.ip });
     else if (claimant && claimant.system !== system.name) {
       // An address `auto` took before its owner declared it: this system moves, the declaring one gets it next run.
@@ -160,9 +162,30 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     });
   }
 
-  /** The change an explicit address needs; refused (so the plan shows it) when another object holds it. */
-  private explicitChange(from: string, desired: IpFields, objectId: string): FieldChange {
-    const change: FieldChange = { path: 'network.ip', from: from || null, to: desired.ip };
+  /** The change an explicit address needs; refused (so the plan shows it) when apply would refuse it. */
+  private explicitChange(from: string, desired: IpFields, objectId: string, self: string): FieldChange {
+    const refused = this.foreseeAddress(desired, objectId, self);
+    return {
+      path: 'network.ip',
+      from: from || null,
+      to: desired.ip,
+      ...(refused ? { refused, refusal: 'address-held' as const } : {}),
+    };
+  }
+
+  foreseeCreate(system: DesiredSystem, desired: IpFields): FieldChange[] {
+    if (desired.ip === 'auto') return [];
+    const change = this.explicitChange('', desired, '', system.name);
+    return change.refused ? [change] : [];
+  }
+
+  /**
+   * What apply's allocation (`refusal` in net.ts) would say about an explicit address, from the
+   * observation: the holders of every virtual server read by observe, the net, gateway and reserved
+   * addresses of shipshape.yaml, and the other manifests' explicit addresses. Not seen here (apply
+   * still checks them): the i-doit net's own range and DHCP ranges, and objects of other types.
+   */
+  private foreseeAddress(desired: IpFields, objectId: string, self: string): string | undefined {
     const holder = this.seenHolders.get(`${desired.net}|${desired.ip}`);
     if (holder && holder.id !== objectId) {
       const moving =
@@ -170,11 +193,33 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
         (this.o.systems ?? []).some(
           (s) => s.name === holder.system && s.state === 'present' && s.network.ip === 'auto',
         );
-      change.refused = moving
+      return moving
         ? `${desired.ip} is held by "${holder.title}" (#${holder.id}, ip: auto), which this plan moves to another address; apply, then run again`
         : `${desired.ip} is held by "${holder.title}" (#${holder.id}) in i-doit; free it there or choose another address`;
     }
-    return change;
+    const site = this.siteNet(desired.net);
+    const cidr = site ? parseCidr(site.cidr) : null;
+    if (!site || !cidr) return undefined;
+    const view: NetView = {
+      id: 0,
+      title: desired.net,
+      cidr,
+      from: cidr.network + 1,
+      to: cidr.broadcast - 1,
+      gateway: site.gateway ?? null,
+      dhcp: [],
+      holders: new Map(),
+    };
+    const why = refusal(
+      view,
+      desired.ip,
+      Number(objectId) || -1,
+      new Set(site.reserved ?? []),
+      site.gateway,
+      this.declared.get(desired.net),
+      self,
+    );
+    return why ? `network.ip ${desired.ip} ${why.reason}; choose another address or ip: auto` : undefined;
   }
 
   async update(
@@ -255,8 +300,15 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
   ): Resolved {
     const net = this.siteNet(system.network.net);
     const cidr = net ? parseCidr(net.cidr) : null;
-    const held = observed?.fields.ip && observed.fields.net === system.network.net ? observed.fields.ip : undefined;
-    const ip = held ?? (system.network.ip === 'auto' ? UNKNOWN : system.network.ip);
+    // An explicit address is what later steps get, also while the IPAM still holds the old one: the
+    // plan then shows DNS, DHCP and the CMDB moving with it, and one apply converges.
+    const held =
+      observed?.fields.ip &&
+      observed.fields.net === system.network.net &&
+      !this.claimedByOther(system, observed.fields.ip)
+        ? observed.fields.ip
+        : undefined;
+    const ip = system.network.ip !== 'auto' ? system.network.ip : (held ?? UNKNOWN);
     return {
       ...resolved,
       ip,
@@ -269,9 +321,17 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     await this.client.close();
   }
 
+  /** An address `auto` took that another manifest now declares: this system moves (see diff). */
+  private claimedByOther(system: DesiredSystem, ip: string): boolean {
+    if (system.network.ip !== 'auto') return false;
+    const claimant = this.declared.get(system.network.net)?.get(ip);
+    return !!claimant && claimant.system !== system.name;
+  }
+
   private assertOwned(observed: ObservedResource<IpFields, IpHandle>): void {
     if (!observed.owned)
-      throw new UserError(
+      throw new Refusal(
+        'not-owned',
         `i-doit object #${observed.id} "${observed.system}" carries no shipshape marker; shipshape does not change it.`,
       );
   }
@@ -363,17 +423,17 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
       if (explicit) {
         const why = refusal(view, explicit, objectId, reserved, site?.gateway, declared, self);
         if (why)
-          throw new UserError(
+          throw new Refusal(
+            'address-held',
             `network.ip ${explicit} ${why.reason}; choose another address or ip: auto.`,
-            why.holder ? 'collides' : 'invalid',
           );
       }
       const saved = await this.write(objectId, netId, ip, desired);
       if (saved === 'taken') {
         if (explicit)
-          throw new UserError(
+          throw new Refusal(
+            'address-held',
             `network.ip ${explicit} in net "${desired.net}" was just taken by another object in i-doit; choose another address or ip: auto.`,
-            'collides',
           );
         lost.add(ip);
         continue;
@@ -397,9 +457,9 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
         return own;
       }
       if (explicit)
-        throw new UserError(
+        throw new Refusal(
+          'address-held',
           `network.ip ${explicit} in net "${desired.net}" is held by another object in i-doit since a moment ago; choose another address or ip: auto.`,
-          'collides',
         );
       lost.add(ip);
     }

@@ -140,8 +140,7 @@ export function netView(
   };
 }
 
-/** `collides`: someone else holds or declares the address; otherwise the address itself is wrong for the net. */
-export type Refusal = { ip: string; reason: string; holder?: true } | null;
+export type Refusal = { ip: string; reason: string } | null;
 
 /** Explicit addresses the manifests declare in one net: address → the declaring system. */
 export type Declared = Map<string, { system: string; file: string }>;
@@ -179,12 +178,11 @@ export function refusal(
     return {
       ip,
       reason: `is already held by "${other.objectTitle}" (#${other.objectId}) in i-doit${kept}`,
-      holder: true,
     };
   }
   const claimant = declared?.get(ip);
   if (claimant && claimant.system !== self)
-    return { ip, reason: `is declared by ${claimant.file} (system ${claimant.system})`, holder: true };
+    return { ip, reason: `is declared by ${claimant.file} (system ${claimant.system})` };
   return null;
 }
 

@@ -23,6 +23,7 @@ import {
   type ProviderContext,
   type Resolved,
 } from '../../engine/contract';
+import { Refusal } from '../../engine/refusals';
 import type { OsEntry } from '../../manifest/catalog';
 import type { SecretRef, SiteConfig } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
@@ -95,6 +96,7 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
           path: 'os',
           from: o.os,
           to: desired.os,
+          refusal: 'reinstall',
           refused:
             'the system is installed; shipshape never reinstalls a built system. To reinstall, declare it `state: absent`, apply, then declare it present again',
         },
@@ -125,6 +127,28 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
 
   async delete(system: DesiredSystem, observed: Res, _ctx: ProviderContext): Promise<void> {
     await this.store.remove(observed.system || system.name);
+  }
+
+  /**
+   * A built system whose record the state dir does not hold (a new machine, a merge-request runner):
+   * the VM's install marker says it is built, with the host key the guest published. Planned as
+   * installed, never as an install; apply records it (install()).
+   */
+  recovered(system: DesiredSystem, resolved: Resolved): Res | undefined {
+    const v = resolved.vmInstall;
+    if (v?.marker !== 'built') return undefined;
+    return this.toResource({
+      system: system.name,
+      mac: resolved.mac.toLowerCase(),
+      os: v.os || system.os,
+      bootPath: 'dhcp',
+      state: 'built',
+      requestedAt: '',
+      updatedAt: '',
+      attempt: 0,
+      history: [],
+      ...(v.hostKey && isOpenSshPublicKey(v.hostKey) ? { hostKey: v.hostKey } : {}),
+    });
   }
 
   /** Hands the installed system's host key to specialisation; until the install is built, the key is not known. */
@@ -172,6 +196,11 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
         'a lab installer stand-in is configured, but shipshape.yaml does not set `lab: true`: a real site installs for real',
       );
     let r = await this.store.get(system.name);
+    if (r?.state === 'built' && r.os !== desired.os)
+      throw new Refusal(
+        'reinstall',
+        `system ${system.name}: installed with ${r.os}, the manifest wants ${desired.os}; shipshape never reinstalls a built system. To reinstall, declare it \`state: absent\`, apply, then declare it present again`,
+      );
     if (r?.state === 'built')
       return this.toResource(r.hostKey ? r : await this.confirmHostKey(system, resolved, r, ctx));
     if (!r && this.o.media && (await this.o.media.installMarker(system, resolved, ctx)) === 'built') {

@@ -22,6 +22,7 @@ import {
   type Resolved,
 } from '../../engine/contract';
 import { mapPool } from '../../engine/pool';
+import { Refusal } from '../../engine/refusals';
 import type { RoleDef } from '../../manifest/catalog';
 import { resolveSecret } from '../../manifest/secrets';
 import type { SiteConfig, SpecialiseSite, SshEndpoint } from '../../manifest/site';
@@ -138,9 +139,11 @@ export class SpecialiseProvider implements Provider {
   desired(system: DesiredSystem, resolved: Resolved): Fields | null {
     if (system.state !== 'present') return null;
     if (system.roles.length === 0 && !resolved.specialiseRecord) return null;
+    // Compiled first, so a role whose files or package are missing blocks the plan (RoleError is a refusal) even in the lab.
+    const compiled = this.compiled(system);
     if (this.labSimulated(system, resolved)) return null;
     const fields: Fields = {};
-    for (const r of this.compiled(system)) fields[fieldOf(r.name)] = label(r.version, r.digest);
+    for (const r of compiled) fields[fieldOf(r.name)] = label(r.version, r.digest);
     return fields;
   }
 
@@ -152,7 +155,7 @@ export class SpecialiseProvider implements Provider {
           path: 'host',
           from: h.error,
           to: 'reachable with a trusted host key',
-          ...(h.refused ? { refused: h.error } : {}),
+          ...(h.refused ? { refused: h.error, refusal: 'host-key' as const } : {}),
         },
       ];
     const state: HostState = h.state ?? { checks: new Map() };
@@ -163,6 +166,7 @@ export class SpecialiseProvider implements Provider {
           from: state.foreign,
           to: 'shipshape record',
           refused: `${state.foreign}; shipshape does not overwrite it`,
+          refusal: 'foreign-record',
         },
       ];
     const changes: FieldChange[] = [];
@@ -266,7 +270,7 @@ export class SpecialiseProvider implements Provider {
   private async apply(system: DesiredSystem, resolved: Resolved, ctx: ProviderContext): Promise<ObservedResource> {
     const t = this.target(system, resolved);
     if ('pending' in t) throw new UserError(`cannot specialise ${system.name}: ${t.pending}`);
-    if ('error' in t) throw new SshHostKeyError(t.error);
+    if ('error' in t) throw new Refusal('host-key', t.error);
     const session = await this.pool.get(t.endpoint, t.policy);
     const roles = this.compiled(system);
     const root = this.root(system.name);

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
-import { UserError } from '../../engine/contract';
+import { Refusal } from '../../engine/refusals';
 import type { RoleDef, RoleStep } from '../../manifest/catalog';
 import type { DesiredSystem, RoleRef } from '../../manifest/types';
 import { fqdn } from '../../manifest/types';
@@ -35,8 +35,12 @@ export interface CompiledRole {
   remove: { label: string; command: string; timeoutMs: number }[];
 }
 
-export class RoleError extends UserError {
+/** The repo does not have what a role needs (a file, a version's package, a value): apply refuses, plan blocks. */
+export class RoleError extends Refusal {
   readonly code = 'ROLE';
+  constructor(message: string) {
+    super('role-artefact', message);
+  }
 }
 
 /** The path on the target: below the lab's root prefix when there is one. */

@@ -7,6 +7,7 @@
 import type { Logger } from '../../engine/contract';
 import { SshCommandError, tail, type SshSession } from '../../transport/ssh';
 import { batchScript, parseBatch, type BatchStep } from './batch';
+import { Refusal } from '../../engine/refusals';
 import {
   emptyRecord,
   parseState,
@@ -151,13 +152,9 @@ export interface RunOutcome {
 /** Brings the host to the desired roles; returns the record as written. */
 export async function runRoles(rc: RunContext, desired: CompiledRole[], state: HostState): Promise<RunOutcome> {
   if (state.foreign)
-    throw new SpecialiseStepError(
-      rc.system,
-      '(record)',
-      'reading the record',
-      null,
-      '',
-      `refused: ${state.foreign}; shipshape does not overwrite it. Move it away if the machine is to be specialised by shipshape`,
+    throw new Refusal(
+      'foreign-record',
+      `system ${rc.system}: refused: ${state.foreign}; shipshape does not overwrite it. Move it away if the machine is to be specialised by shipshape`,
     );
   const record: RoleRecord = state.record
     ? { ...state.record, roles: { ...state.record.roles } }

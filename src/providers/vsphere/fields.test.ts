@@ -23,8 +23,18 @@ test('an identical VM has no changes', () => {
 });
 
 test('CPU on a running VM needs power-off and names its manifest source; on a stopped VM it does not', () => {
-  const running = diffVm(sys, want, have({ cpu: 1 }));
+  const allowed = { ...sys, lifecycle: { ...sys.lifecycle, powerPolicy: 'allow-poweroff' as const } };
+  const running = diffVm(allowed, want, have({ cpu: 1 }));
   expect(running).toEqual([{ path: 'cpu', from: 1, to: 2, source: 'systems/web-01.yaml:7:8', needsPowerOff: true }]);
+  // Under powerPolicy: never, the same change is refused: the plan blocks it, as apply would.
+  expect(diffVm(sys, want, have({ cpu: 1 }))).toEqual([
+    expect.objectContaining({
+      path: 'cpu',
+      needsPowerOff: true,
+      refusal: 'power-policy',
+      refused: expect.stringContaining('set lifecycle.powerPolicy: allow-poweroff in systems/web-01.yaml'),
+    }),
+  ]);
   const stopped = diffVm(sys, want, have({ cpu: 1, power: 'poweredOff' }));
   expect(stopped.find((c) => c.path === 'cpu')!.needsPowerOff).toBeUndefined();
 });

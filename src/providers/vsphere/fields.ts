@@ -7,7 +7,7 @@ import type { FieldChange, Fields, Resolved } from '../../engine/contract';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
 import type { VsphereConfig } from './config';
 import type { MoRef } from './soap/xml';
-import { markerOf, type VmInfo } from './vm';
+import { markerOf, type VmDevices, type VmInfo } from './vm';
 
 export interface VmDiskFields {
   sizeGiB: number;
@@ -34,8 +34,10 @@ export interface VmHandle {
   instanceUuid: string;
   /** The ISO the first CD-ROM is backed by, if any. */
   cdromIso?: string;
-  /** The device list was read (only for VMs we own). */
+  /** The device fields are known (only for VMs we own: read now, or unchanged since the cached read). */
   hasDevices: boolean;
+  /** The VM's install marker, OS and published host key (extraConfig), for the install step. */
+  install?: { marker: string; os: string; hostKey?: string };
 }
 
 const KIB_PER_GIB = 1024 * 1024;
@@ -63,19 +65,41 @@ export function desiredVm(
   };
 }
 
-export function observedFields(vm: VmInfo): VmFields {
-  const d = vm.devices;
+/** What observe keeps of a VM's device list: all its fields need (the device cache stores this). */
+export interface DeviceFields {
+  disks: VmDiskFields[];
+  mac: string;
+  portgroup: string;
+  /** The ISO the first CD-ROM is backed by, if any. */
+  iso?: string;
+}
+
+/** A device list reduced to what observe compares (the raw devices stay with converge's own read). */
+export function deviceFields(d: VmDevices): DeviceFields {
+  const out: DeviceFields = {
+    disks: d.disks.map((x) => ({
+      sizeGiB: Math.round((x.sizeKiB / KIB_PER_GIB) * 1000) / 1000,
+      datastore: x.datastore,
+    })),
+    mac: d.nics[0]?.mac ?? '',
+    portgroup: d.nics[0]?.network ?? '',
+  };
+  const iso = d.cdroms[0]?.iso;
+  if (iso) out.iso = iso;
+  return out;
+}
+
+/** The VM's fields; `devices` from its own device list when read, else from the cache (or none). */
+export function observedFields(vm: VmInfo, devices?: DeviceFields): VmFields {
+  const d = devices ?? (vm.devices ? deviceFields(vm.devices) : undefined);
   return {
     name: vm.name,
     os: markerOf(vm)?.os ?? '',
     cpu: vm.numCPU,
     memoryMiB: vm.memoryMB,
-    disks: (d?.disks ?? []).map((x) => ({
-      sizeGiB: Math.round((x.sizeKiB / KIB_PER_GIB) * 1000) / 1000,
-      datastore: x.datastore,
-    })),
-    mac: d?.nics[0]?.mac ?? '',
-    portgroup: d?.nics[0]?.network ?? '',
+    disks: d?.disks ?? [],
+    mac: d?.mac ?? '',
+    portgroup: d?.portgroup ?? '',
     power: vm.powerState,
     annotation: vm.annotation,
   };
@@ -91,7 +115,7 @@ export function diffVm(system: DesiredSystem, want: VmFields, have: VmFields): F
   }
   for (const k of ['cpu', 'memoryMiB'] as const) {
     if (have[k] !== want[k])
-      out.push({ path: k, from: have[k], to: want[k], ...src(k), ...(running ? { needsPowerOff: true } : {}) });
+      out.push({ path: k, from: have[k], to: want[k], ...src(k), ...(running ? powerOff(system, k) : {}) });
   }
   want.disks.forEach((w, i) => {
     const h = have.disks[i];
@@ -107,6 +131,7 @@ export function diffVm(system: DesiredSystem, want: VmFields, have: VmFields): F
         from: h.sizeGiB,
         to: w.sizeGiB,
         ...src(`disks[${i}].sizeGiB`),
+        refusal: 'disk-shrink',
         refused: `disk ${i} is ${h.sizeGiB} GiB and cannot shrink to ${w.sizeGiB} GiB: vSphere only grows disks; keep the size, or move the data to a new disk by hand`,
       });
     } else if (haveKiB < wantKiB - 1) {
@@ -118,6 +143,7 @@ export function diffVm(system: DesiredSystem, want: VmFields, have: VmFields): F
         from: h.datastore,
         to: w.datastore,
         ...src(`disks[${i}].datastore`),
+        refusal: 'disk-move',
         refused: `disk ${i} is on datastore ${h.datastore}; shipshape does not move disks (Storage vMotion): migrate it in vCenter, or set datastore: ${h.datastore}`,
       });
     }
@@ -127,6 +153,7 @@ export function diffVm(system: DesiredSystem, want: VmFields, have: VmFields): F
       path: `disks[${i}]`,
       from: have.disks[i],
       to: null,
+      refusal: 'disk-remove',
       refused: `the VM has a disk ${i} (${have.disks[i]!.sizeGiB} GiB) the manifest does not list; shipshape never removes disks: add it to the manifest or detach it by hand`,
     });
   }
@@ -138,11 +165,26 @@ export function diffVm(system: DesiredSystem, want: VmFields, have: VmFields): F
       from: have.mac,
       to: want.mac,
       ...src('network.mac'),
-      ...(running && have.mac ? { needsPowerOff: true } : {}),
+      ...(running && have.mac ? powerOff(system, 'mac') : {}),
     });
   if (have.portgroup !== want.portgroup)
     out.push({ path: 'portgroup', from: have.portgroup, to: want.portgroup, ...src('network.portgroup') });
   if (have.annotation !== want.annotation) out.push({ path: 'annotation', from: have.annotation, to: want.annotation });
   if (have.power !== want.power) out.push({ path: 'power', from: have.power, to: want.power });
   return out;
+}
+
+/**
+ * A change that needs the running VM powered off: allowed under `powerPolicy: allow-poweroff`,
+ * refused (apply would stop on it) under `never`, so the plan says so before anyone merges.
+ */
+function powerOff(system: DesiredSystem, path: string): Pick<FieldChange, 'needsPowerOff' | 'refused' | 'refusal'> {
+  if (system.lifecycle.powerPolicy === 'allow-poweroff') return { needsPowerOff: true };
+  const at = system.sources['lifecycle.powerPolicy'];
+  const now = at ? ` (never at ${formatSource(at)})` : '';
+  return {
+    needsPowerOff: true,
+    refusal: 'power-policy',
+    refused: `changing ${path} needs the running VM powered off, and lifecycle.powerPolicy is never${now}: set lifecycle.powerPolicy: allow-poweroff in ${system.file} or its profile to let apply do it, or power the VM off yourself and apply again`,
+  };
 }

@@ -17,5 +17,5 @@ export const vsphere = defineBackend({
   osKeys: ['templates'],
   labOnlyKeys: { simulator: 'chooses the simulator `shipshape lab up` starts; a real site talks to its vCenter' },
   config: vsphereConfig,
-  connect: (config, d) => new VsphereProvider({ config, secret: d.secret }),
+  connect: (config, d) => new VsphereProvider({ config, secret: d.secret, stateDir: d.stateDir }),
 });

@@ -23,9 +23,19 @@ import {
 import type { SecretRef } from '../../manifest/site';
 import type { VsphereConfig } from './config';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
-import { vsphereBootMedia } from './datastore';
+import { INSTALL_MARKER, vsphereBootMedia } from './datastore';
+import { HOST_KEY_GUESTINFO } from '../install/provider';
 import { VimClient, type CallStats } from './client';
-import { desiredVm, diffVm, observedFields, type VmFields, type VmHandle } from './fields';
+import { DeviceCache, deviceCacheFile } from './device-cache';
+import {
+  deviceFields,
+  desiredVm,
+  diffVm,
+  observedFields,
+  type DeviceFields,
+  type VmFields,
+  type VmHandle,
+} from './fields';
 import { DEFAULT_PAGE_SIZE, retrieveObjects, retrieveView, runTask, TaskTimeoutError, waitForTask } from './inventory';
 import { Placement } from './placement';
 import { powerOff, powerOn } from './power';
@@ -49,6 +59,7 @@ import {
   type VmInfo,
 } from './vm';
 import { markerVerified, siteSealer, type Sealer } from '../../ownership';
+import { Refusal } from '../../engine/refusals';
 
 export interface VsphereProviderOptions {
   /** This backend's section of the site config, validated, defaults applied: handed once, here. */
@@ -58,6 +69,8 @@ export interface VsphereProviderOptions {
   guestShutdownTimeoutMs?: number;
   requestTimeoutMs?: number;
   pageSize?: number;
+  /** Where the device cache lives (device-cache.ts); without it every observe reads every owned VM's devices. */
+  stateDir?: string;
 }
 
 type VmResource = ObservedResource<VmFields, VmHandle>;
@@ -74,7 +87,14 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   /** The site's marker seal (undefined: a site without `ownership:`, markers taken at their word). */
   private sealer: Sealer | undefined;
 
-  constructor(private readonly o: VsphereProviderOptions) {}
+  /** Device fields of owned VMs by instanceUuid + changeVersion, kept between runs. */
+  private readonly cache: DeviceCache | undefined;
+  /** How the last observe got device fields: read now, or from the cache (tests, benchmarks). */
+  lastObserve: { devicesRead: number; fromCache: number } | undefined;
+
+  constructor(private readonly o: VsphereProviderOptions) {
+    if (o.stateDir) this.cache = new DeviceCache(deviceCacheFile(o.stateDir, o.config));
+  }
 
   /** Round trips and bytes of this run's session so far (benchmarks). */
   get callStats(): CallStats | undefined {
@@ -98,7 +118,13 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   resolve(_system: DesiredSystem, observed: VmResource | undefined, resolved: Resolved): Resolved {
     if (!observed?.owned) return resolved;
     const h = observed.handle!;
-    return { ...resolved, mac: observed.fields.mac || resolved.mac, vmId: observed.id, vmInstanceUuid: h.instanceUuid };
+    return {
+      ...resolved,
+      mac: observed.fields.mac || resolved.mac,
+      vmId: observed.id,
+      vmInstanceUuid: h.instanceUuid,
+      ...(h.install ? { vmInstall: h.install } : {}),
+    };
   }
 
   /** Boot media for the installation step, on this provider's session (datastore.ts). */
@@ -225,35 +251,56 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     return got;
   }
 
-  private toResource(vm: VmInfo): VmResource {
+  /**
+   * `cached`: device fields from the device cache (the VM's changeVersion is the one they were read
+   * at). A VM read with its devices refreshes the cache entry.
+   */
+  private toResource(vm: VmInfo, cached?: DeviceFields): VmResource {
+    const owned = this.ours(vm) !== undefined;
+    const devices = vm.devices ? deviceFields(vm.devices) : cached;
+    if (owned && vm.devices) this.cache?.set(vm.instanceUuid, vm.changeVersion, devices!);
     const marker = markerOf(vm);
-    const handle: VmHandle = { ref: vm.ref, instanceUuid: vm.instanceUuid, hasDevices: vm.devices !== undefined };
-    const iso = vm.devices?.cdroms[0]?.iso;
-    if (iso) handle.cdromIso = iso;
+    const handle: VmHandle = { ref: vm.ref, instanceUuid: vm.instanceUuid, hasDevices: devices !== undefined };
+    if (devices?.iso) handle.cdromIso = devices.iso;
+    const installed = vm.extraConfig.get(INSTALL_MARKER);
+    if (installed) {
+      const hostKey = vm.extraConfig.get(HOST_KEY_GUESTINFO);
+      handle.install = { marker: installed, os: marker?.os ?? '', ...(hostKey ? { hostKey } : {}) };
+    }
     // A marker without this site's seal is someone's claim, not ours: reported, never touched.
     return {
       kind: 'vm',
       system: marker?.system ?? vm.name,
       id: vm.ref.value,
-      owned: this.ours(vm) !== undefined,
-      fields: observedFields(vm),
+      owned,
+      fields: observedFields(vm, devices),
       handle,
     };
   }
 
+  /**
+   * One light read of every VM in the folder, then device lists only for owned VMs whose
+   * `config.changeVersion` moved since the cached read (all of them without a cache), a page at a
+   * time and reduced to fields at once, so a page's XML is garbage before the next arrives.
+   * Nothing is acted on from the cache: converge reads a VM's devices itself before it edits them.
+   */
   async observe(ctx: ProviderContext): Promise<Observation<VmFields, VmHandle>> {
     const { c, p } = await this.connect(ctx);
+    if (this.cache) this.cache.log = ctx.log;
     const before = c.stats.roundTrips;
     const vms = await this.listFolder(c, p);
     const sc = await c.serviceContent();
     const resources = new Map<string, VmResource>();
-    // The device list is the heavy part (about 6 KB per VM): read only for VMs we may have to
-    // change, a page at a time, and reduced to fields at once so a page's XML is garbage before
-    // the next arrives (converge re-reads devices itself before editing them).
     const owned = vms.filter((vm) => this.ours(vm));
+    const stale: VmInfo[] = [];
+    for (const vm of owned) {
+      const cached = this.cache?.get(vm.instanceUuid, vm.changeVersion);
+      if (cached) resources.set(vm.ref.value, this.toResource(vm, cached));
+      else stale.push(vm);
+    }
     const page = this.o.pageSize ?? DEFAULT_PAGE_SIZE;
-    for (let i = 0; i < owned.length; i += page) {
-      const chunk = owned.slice(i, i + page);
+    for (let i = 0; i < stale.length; i += page) {
+      const chunk = stale.slice(i, i + page);
       const heavy = await this.readVms(
         c,
         chunk.map((vm) => vm.ref),
@@ -265,6 +312,11 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       }
     }
     this.seen = vms;
+    this.lastObserve = { devicesRead: stale.length, fromCache: owned.length - stale.length };
+    if (this.cache) {
+      this.cache.keepOnly(new Set(owned.map((vm) => vm.instanceUuid)));
+      this.cache.save();
+    }
     return {
       resources: vms.map((vm) => resources.get(vm.ref.value) ?? this.toResource(vm)),
       roundTrips: c.stats.roundTrips - before,
@@ -332,9 +384,9 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       const interrupted = entry
         ? ` An interrupted create of this system (journal ${intent!.path}) may have made it, but the journal cannot prove it.`
         : '';
-      throw new UserError(
+      throw new Refusal(
+        'not-owned',
         `system ${system.name}: a VM named ${system.name} already exists in ${p.folderPath} (${sameName.map((s) => s.ref.value).join(', ')}) without shipshape's marker; shipshape neither adopts nor overwrites it.${interrupted} Rename or remove it, or adopt it by setting extraConfig ${MARKER_OWNER}=${OWNER_VALUE} and ${MARKER_SYSTEM}=${system.name}`,
-        'collides',
       );
     }
     if (entry?.task || entry?.vm) {
@@ -516,8 +568,9 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       const changes = diffVm(system, desired, observedFields(vm)).filter(
         (ch) => ch.path !== 'power' && ch.path !== 'os',
       );
-      const refused = changes.filter((ch) => ch.refused);
-      if (refused.length) throw new UserError(`system ${system.name}: ${refused.map((r) => r.refused).join('; ')}`);
+      // Powering off is this loop's own decision below (with the VM's current state): not a refusal here.
+      const refused = changes.filter((ch) => ch.refused && ch.refusal !== 'power-policy');
+      if (refused.length) throw refusalOf(system, refused);
       const m = markerOf(vm);
       if (m?.os && m.os !== desired.os) {
         throw new UserError(
@@ -535,7 +588,8 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
         if (!o.allowPowerOff) {
           const src = system.sources['lifecycle.powerPolicy'];
           const now = src ? ` (${system.lifecycle.powerPolicy} at ${formatSource(src)})` : '';
-          throw new UserError(
+          throw new Refusal(
+            'power-policy',
             `system ${system.name}: changing ${hw.map((h) => `${h.path} ${h.from}→${h.to}`).join(', ')} needs the VM powered off; set lifecycle.powerPolicy: allow-poweroff in ${system.file} or its profile${now} to let apply do it, or power it off yourself and apply again`,
           );
         }
@@ -592,11 +646,13 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     ctx: ProviderContext,
   ): Promise<VmResource> {
     if (!observed.owned)
-      throw new UserError(
+      throw new Refusal(
+        'not-owned',
         `system ${system.name}: VM ${observed.id} does not carry shipshape's marker; not changing it`,
       );
-    const refused = changes.filter((ch) => ch.refused);
-    if (refused.length) throw new UserError(`system ${system.name}: ${refused.map((r) => r.refused).join('; ')}`);
+    // Power-off is decided in converge on the VM as it is now (it may have been stopped since the plan).
+    const refused = changes.filter((ch) => ch.refused && ch.refusal !== 'power-policy');
+    if (refused.length) throw refusalOf(system, refused);
     const h = observed.handle!;
     return this.toResource(
       await this.converge(h.ref, system, desired, ctx, {
@@ -617,7 +673,8 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     }
     // Decide on what the VM carries now, not on what the plan saw.
     if (!vm || this.ours(vm)?.system !== system.name) {
-      throw new UserError(
+      throw new Refusal(
+        'not-owned',
         `system ${system.name}: refusing to delete VM ${vm?.name ?? '?'} (${vmRef.value}): it does not carry shipshape's marker for this system${this.sealer ? ' sealed by this site' : ''}`,
       );
     }
@@ -638,10 +695,18 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   }
 
   async close(): Promise<void> {
+    this.cache?.save(); // what creates and updates read this run, so the next observe need not
     const c = this.client;
     this.client = undefined;
     this.place = undefined;
     this.seen = undefined;
     await c?.logout();
   }
+}
+
+/** Apply's refusal for refused field changes: the first one's id, every reason in the message. */
+function refusalOf(system: DesiredSystem, refused: FieldChange[]): Error {
+  const message = `system ${system.name}: ${refused.map((r) => r.refused).join('; ')}`;
+  const id = refused.find((r) => r.refusal)?.refusal;
+  return id ? new Refusal(id, message) : new UserError(message);
 }

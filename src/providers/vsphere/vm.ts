@@ -31,6 +31,7 @@ export const LIGHT_PATHS = [
   'config.instanceUuid',
   'config.extraConfig',
   'config.template',
+  'config.changeVersion',
 ];
 export const HEAVY_PATHS = ['config.hardware.device'];
 
@@ -83,6 +84,8 @@ export interface VmInfo {
   memoryMB: number;
   annotation: string;
   instanceUuid: string;
+  /** vCenter changes it with every change of the VM's configuration ('' when the server keeps none). */
+  changeVersion: string;
   isTemplate: boolean;
   /** Last value per extraConfig key, empty values dropped. */
   extraConfig: Map<string, string>;
@@ -137,6 +140,7 @@ export function parseVm(o: ObjectContent, networkNames: Map<string, string>): Vm
     memoryMB: num(p('config.hardware.memoryMB')),
     annotation: p('config.annotation') ?? '',
     instanceUuid: p('config.instanceUuid') ?? '',
+    changeVersion: p('config.changeVersion') ?? '',
     isTemplate: p('config.template') === 'true',
     extraConfig: lastPerKey(o.props.get('config.extraConfig')),
   };

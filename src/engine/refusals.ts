@@ -1,0 +1,71 @@
+/**
+ * Every condition apply checks before it acts and refuses on, in one table. The planner foresees
+ * each from the observation (the action is `blocked` with the refusal's id, its outcome code and
+ * what to do); apply throws `Refusal` with the same id when the world changed under a plan or a
+ * plan did not foresee it. `test/plan/foresee.test.ts` reads this table and the source: a refusal
+ * apply throws that is not in the table, or one the table holds but no plan scenario shows, fails it.
+ */
+import type { ResourceKind } from './contract';
+import { UserError } from './contract';
+import type { BLOCKING_CODES } from './outcome';
+
+type BlockingCode = (typeof BLOCKING_CODES)[number];
+
+export interface RefusalDef {
+  /** The step that refuses; `*` for the engine's own checks (every kind). */
+  kind: ResourceKind | '*';
+  code: BlockingCode;
+  /** What is refused, for the README and the tests. */
+  what: string;
+}
+
+export const REFUSALS = {
+  protected: { kind: '*', code: 'protected', what: 'a delete of a system the manifest protects (lifecycle.protect)' },
+  'not-owned': { kind: '*', code: 'not-owned', what: "a change to a resource without shipshape's marker" },
+  ambiguous: { kind: '*', code: 'ambiguous', what: 'several resources claim one system' },
+  'power-policy': {
+    kind: 'vm',
+    code: 'refused',
+    what: 'a CPU, memory or MAC change of a running VM whose powerPolicy is never (it needs a power-off)',
+  },
+  'disk-shrink': { kind: 'vm', code: 'refused', what: 'a smaller disk than the VM has (vSphere only grows disks)' },
+  'disk-move': { kind: 'vm', code: 'refused', what: 'a disk on another datastore (Storage vMotion)' },
+  'disk-remove': { kind: 'vm', code: 'refused', what: 'a disk the VM has but the manifest does not list' },
+  'address-held': {
+    kind: 'ip',
+    code: 'collides',
+    what: 'an explicit address another object holds, or the gateway, a reserved address, one outside the net or declared by another system',
+  },
+  reinstall: { kind: 'install', code: 'refused', what: 'another OS for a system that is installed (built)' },
+  'role-artefact': {
+    kind: 'specialise',
+    code: 'refused',
+    what: 'a role (version) whose files or package (.deb) do not exist in the repo',
+  },
+  'host-key': {
+    kind: 'specialise',
+    code: 'refused',
+    what: 'a system reachable only without a trusted host key (never trust on first use)',
+  },
+  'foreign-record': {
+    kind: 'specialise',
+    code: 'refused',
+    what: "a role record on the target that is not shipshape's",
+  },
+} as const satisfies Record<string, RefusalDef>;
+
+export type RefusalId = keyof typeof REFUSALS;
+
+/** Apply refusing to act: a UserError with the refusal's outcome code and its id. */
+export class Refusal extends UserError {
+  constructor(
+    readonly refusal: RefusalId,
+    message: string,
+  ) {
+    super(message, REFUSALS[refusal].code);
+  }
+}
+
+export function isRefusal(e: unknown): e is Refusal {
+  return e instanceof Refusal;
+}

@@ -1,0 +1,122 @@
+/**
+ * Observe reads light, and heavy only what changed: against vcsim models of 10 and 1,000 VMs (all
+ * carrying shipshape's marker), the round trips of an observe do not grow with the VM count, a
+ * second observe with nothing changed reads no device list at all (same fields, from the device
+ * cache in the state dir), a VM whose configuration changed is read again (and only that one),
+ * and a corrupt cache costs one full read, never the run.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Logger, Observation } from '../../src/engine/contract';
+import type { VmFields, VmHandle } from '../../src/providers/vsphere/fields';
+import { deviceCacheFile } from '../../src/providers/vsphere/device-cache';
+import { runTask } from '../../src/providers/vsphere/inventory';
+import { VsphereProvider } from '../../src/providers/vsphere/provider';
+import { ref } from '../../src/providers/vsphere/soap/xml';
+import { adminClient, ctxFor, secret, siteFor, vmsOf } from '../helpers/vsphere-site';
+import { startVcsim, type Vcsim } from '../helpers/vcsim';
+
+// A page larger than the biggest model: vCenter pages at 500, which adds one round trip per 500
+// VMs to both reads; one page each shows what the read costs apart from that.
+const PAGE = 2000;
+
+interface Run {
+  sim: Vcsim;
+  stateDir: string;
+  provider(): VsphereProvider;
+}
+
+async function world(vms: number): Promise<Run> {
+  const sim = await startVcsim({ args: ['-vm', String(vms), '-mark', 'debian12'], readyTimeoutMs: 180_000 });
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'shipshape-light-'));
+  const site = siteFor(sim, stateDir, { folder: '' });
+  return {
+    sim,
+    stateDir,
+    provider: () => new VsphereProvider({ config: vmsOf(site), secret, stateDir, pageSize: PAGE }),
+  };
+}
+
+async function observe(r: Run, log?: Logger): Promise<{ obs: Observation<VmFields, VmHandle>; p: VsphereProvider }> {
+  const p = r.provider();
+  const site = siteFor(r.sim, r.stateDir, { folder: '' });
+  const ctx = ctxFor(site);
+  const obs = await p.observe(log ? { ...ctx, log } : ctx);
+  await p.close();
+  return { obs, p };
+}
+
+const runs: Run[] = [];
+afterAll(async () => {
+  for (const r of runs) {
+    await r.sim.stop();
+    fs.rmSync(r.stateDir, { recursive: true, force: true });
+  }
+});
+
+test('round trips stay constant from 10 to 1,000 VMs; a second observe with nothing changed reads no device list', async () => {
+  const counts: Record<number, { cold: number; warm: number }> = {};
+  for (const n of [10, 1000]) {
+    const r = await world(n);
+    runs.push(r);
+    const cold = await observe(r);
+    const owned = cold.obs.resources.filter((x) => x.owned);
+    expect(owned).toHaveLength(n);
+    expect(cold.p.lastObserve).toEqual({ devicesRead: n, fromCache: 0 });
+    expect(owned.every((x) => x.handle!.hasDevices && x.fields.disks.length > 0 && x.fields.mac !== '')).toBe(true);
+
+    const warm = await observe(r); // a new provider, as the next run would be: only the state dir is shared
+    expect(warm.p.lastObserve).toEqual({ devicesRead: 0, fromCache: n });
+    expect(warm.obs.resources.map((x) => [x.id, x.fields, x.handle!.cdromIso])).toEqual(
+      cold.obs.resources.map((x) => [x.id, x.fields, x.handle!.cdromIso]),
+    );
+    counts[n] = { cold: cold.obs.roundTrips, warm: warm.obs.roundTrips };
+    await r.sim.stop();
+  }
+  expect(counts[1000]).toEqual(counts[10]);
+  // The warm observe is the cold one without its device read.
+  expect(counts[10]!.warm).toBe(counts[10]!.cold - 1);
+}, 600_000);
+
+describe('10 VMs', () => {
+  let r: Run;
+  beforeAll(async () => {
+    r = await world(10);
+    runs.push(r);
+  }, 180_000);
+
+  test('a VM whose configuration changed is read again, and only that one', async () => {
+    const first = await observe(r);
+    const target = first.obs.resources.find((x) => x.owned)!;
+    const c = adminClient(r.sim);
+    await runTask(c, 'ReconfigVM_Task', ref('_this', target.handle!.ref) + '<spec><memoryMB>3072</memoryMB></spec>', {
+      timeoutMs: 30_000,
+      what: 'test reconfigure',
+    });
+    await c.logout();
+    const next = await observe(r);
+    expect(next.p.lastObserve).toEqual({ devicesRead: 1, fromCache: 9 });
+    expect(next.obs.resources.find((x) => x.id === target.id)!.fields.memoryMiB).toBe(3072);
+  }, 120_000);
+
+  test('a corrupt device cache is moved aside with a warning and costs one full read', async () => {
+    await observe(r);
+    const site = siteFor(r.sim, r.stateDir, { folder: '' });
+    const file = deviceCacheFile(r.stateDir, vmsOf(site));
+    expect(fs.existsSync(file)).toBe(true);
+    fs.writeFileSync(file, '{garbage');
+    const warnings: string[] = [];
+    const log: Logger = {
+      info: () => {},
+      debug: () => {},
+      error: () => {},
+      warn: (o: object | string, m?: string) => void warnings.push(typeof o === 'string' ? o : (m ?? '')),
+    };
+    const again = await observe(r, log);
+    expect(again.p.lastObserve).toEqual({ devicesRead: 10, fromCache: 0 });
+    expect(warnings.join('\n')).toMatch(/device cache was corrupt .*moved aside/);
+    expect(fs.readdirSync(path.dirname(file)).some((f) => f.includes('.corrupt-'))).toBe(true);
+    expect((await observe(r)).p.lastObserve).toEqual({ devicesRead: 0, fromCache: 10 });
+  }, 120_000);
+});
