@@ -1,10 +1,11 @@
 /**
  * `shipshape ownership seal`: the one-time migration when a site adds `ownership:` to
- * shipshape.yaml. Every VM and every rfc2136 zone's TXT marker whose (unsealed) marker names a system
+ * shipshape.yaml. Every VM, rfc2136 TXT marker and Kea reservation whose (unsealed) marker names a system
  * of this repo gets the site's seal (src/ownership); from then on only sealed markers count. Run it once, right after adding the key,
  * from the repo whose manifests name exactly the systems this site owns.
  */
 import type { Logger } from '../../engine/contract';
+import { DhcpProvider } from '../../providers/dhcp/provider';
 import { DnsProvider } from '../../providers/dns/provider';
 import { VsphereProvider } from '../../providers/vsphere/provider';
 import { ExitError } from '../errors';
@@ -24,10 +25,11 @@ export async function ownershipSealCommand(
     const ctx = providerContext(loaded, log);
     const systems = new Set(loaded.repo.systems.map((s) => s.name));
     const sealing = providers.filter(
-      (p): p is VsphereProvider | DnsProvider => p instanceof VsphereProvider || p instanceof DnsProvider,
+      (p): p is VsphereProvider | DnsProvider | DhcpProvider =>
+        p instanceof VsphereProvider || p instanceof DnsProvider || p instanceof DhcpProvider,
     );
     if (!sealing.length)
-      throw new ExitError(1, 'shipshape.yaml has no vms or dns section; there are no markers to seal');
+      throw new ExitError(1, 'shipshape.yaml has no vms, dns or dhcp section; there are no markers to seal');
     const sealed: string[] = [];
     const skipped: string[] = [];
     for (const p of sealing) {
