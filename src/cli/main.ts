@@ -1,6 +1,8 @@
 /** The `shipshape` command line (commander). Every command returns an exit code; nothing prints a stack trace unless SHIPSHAPE_DEBUG is set. */
 import { codeOf, exitCodeFor } from '../engine/outcome';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { adoptCommand } from './commands/adopt';
+import { importCommand } from './commands/import';
 import { applyCommand } from './commands/apply';
 import { driftCommand } from './commands/drift';
 import { labDownCommand, labStatusCommand, labUpCommand, labWorldCommand } from './commands/lab';
@@ -166,6 +168,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
       '--read-only',
       'observe by reading only: nothing runs on a managed host (no role checks); apply refuses the plan',
     )
+    .option('--adopt', 'show the adoptions `shipshape adopt` would make, each with its diff (manifest vs reality)')
     .addHelpText(
       'after',
       '\nExamples:\n  shipshape plan\n  shipshape plan --base origin/main --format markdown --out plan.md\n  shipshape plan --system web-dev-01 --format json --out plan.json\n  shipshape plan --selector env=dev --kind vm,dns\n  shipshape plan --format json --out plan.json --detailed-exitcode',
@@ -204,6 +207,37 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
         ),
       ),
     );
+
+  program
+    .command('adopt')
+    .description(
+      "take existing resources without shipshape's marker over for declared systems; only where the manifest matches them",
+    )
+    .argument('[systems...]', 'the systems to adopt (default: every declared system with something to adopt)')
+    .addOption(dirOption())
+    .option('--accept-changes', 'adopt even where the manifest differs, then make the changes the plan shows')
+    .option('--dry-run', 'show the adoption plan and change nothing')
+    .addOption(formatOption())
+    .option('--concurrency <n>', 'systems worked on in parallel', positiveInt('--concurrency'))
+    .addHelpText(
+      'after',
+      '\nExamples:\n  shipshape import --folder legacy && shipshape adopt --dry-run\n  shipshape adopt web-01 web-02\n  shipshape adopt --accept-changes db-01',
+    )
+    .action(async (systems: string[], o) => setCode(await adoptCommand({ ...o, systems, ...recording() }, io, log())));
+
+  program
+    .command('import')
+    .description('write a manifest under systems/ for each existing VM chosen; changes nothing in any backend')
+    .argument('[names...]', 'VM names to import')
+    .addOption(dirOption())
+    .option('--folder <path>', 'VMs in this folder below the datacenter VM folder, and its sub-folders')
+    .option('--name-regex <re>', 'VMs whose name matches (JavaScript regular expression)')
+    .option('--net <net>', 'VMs whose address (i-doit, DNS or DHCP) lies in this net of shipshape.yaml')
+    .addHelpText(
+      'after',
+      "\nExamples:\n  shipshape import --folder legacy\n  shipshape import --name-regex '^web-' --net dev-net\n  shipshape import web-01 web-02",
+    )
+    .action(async (names: string[], o) => setCode(await importCommand({ ...o, names, stateDir: state() }, io, log())));
 
   targetOptions(
     program
@@ -247,6 +281,14 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     )
     .option('--no-ui', 'do not serve the status page on --listen')
     .option(
+      '--ui-apply-header <name>',
+      'show an "Apply this plan" button to people a reverse proxy signed in and names in this header (e.g. X-Forwarded-User); off by default',
+    )
+    .option(
+      '--ui-trusted-proxy <address...>',
+      'the proxy addresses whose --ui-apply-header is believed (default 127.0.0.1 and ::1)',
+    )
+    .option(
       '--no-provisioning',
       'do not run the provisioning server of shipshape.yaml (e.g. when `shipshape provision` runs elsewhere)',
     )
@@ -255,7 +297,19 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
       '\nExamples:\n  shipshape serve --repo https://git.example.com/infra/systems.git --ref main --poll 60 --schedule "*/30 * * * *" --mode apply\n  shipshape serve -C . --watch --mode drift',
     )
     .action(async (o) =>
-      setCode(await serveCommand({ ...o, pollSeconds: o.poll, graceSeconds: o.grace, ...recording() }, io, log())),
+      setCode(
+        await serveCommand(
+          {
+            ...o,
+            pollSeconds: o.poll,
+            graceSeconds: o.grace,
+            ...(o.uiTrustedProxy ? { uiTrustedProxies: o.uiTrustedProxy } : {}),
+            ...recording(),
+          },
+          io,
+          log(),
+        ),
+      ),
     );
 
   program

@@ -82,6 +82,7 @@ export function providerContext(loaded: Loaded, log: Logger): ProviderContext {
     site: loaded.repo.site,
     log,
     lab: loaded.repo.site.lab,
+    declared: new Set(loaded.repo.systems.map((s) => s.name)),
     ...(loaded.commit ? { commit: loaded.commit } : {}),
   };
 }

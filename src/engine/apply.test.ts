@@ -60,6 +60,38 @@ describe('executor', () => {
     ]);
   });
 
+  it('specialisation runs in dependency order; a system whose dependency failed is not specialised, independent ones are', async () => {
+    const w = world();
+    const specialise = new MemoryProvider('specialise', (s, r) => ({
+      roles: `${s.name} sees ${(s.dependsOn ?? []).map((d) => `${d}=${r.others?.(d)?.ip}`).join(' ')}`,
+    }));
+    const db = system('db-01');
+    const web = { ...system('web-01'), dependsOn: ['db-01'] };
+    const lb = { ...system('lb-01'), dependsOn: ['web-01'] };
+    const solo = system('solo-01');
+    const { report, events } = await run([db, lb, solo, web], [...w.all, specialise], { concurrency: 4 });
+    expect(report.ok).toBe(true);
+    const order = events.filter((e) => e.type === 'done' && e.kind === 'specialise').map((e) => e.system);
+    expect(order.indexOf('db-01')).toBeLessThan(order.indexOf('web-01'));
+    expect(order.indexOf('web-01')).toBeLessThan(order.indexOf('lb-01'));
+    // The dependent saw the address the db's ip step allocated in this same run.
+    expect([...specialise.store.values()].find((r) => r.system === 'web-01')!.fields.roles).toMatch(
+      /^web-01 sees db-01=10\.0\.0\.\d+$/,
+    );
+
+    const w2 = world();
+    const sp2 = new MemoryProvider('specialise', (s) => ({ roles: s.name }));
+    sp2.failWith = (op, name) => (op === 'create' && name === 'db-01' ? new Error('role failed') : undefined);
+    const second = await run([db, lb, solo, web], [...w2.all, sp2]);
+    expect(second.report.outcomes.map((o) => [o.system, o.status, o.error?.message])).toEqual([
+      ['db-01', 'failed', 'role failed'],
+      ['lb-01', 'failed', 'not specialised: web-01, which it depends on, did not come up; fix that and apply again'],
+      ['solo-01', 'ok', undefined],
+      ['web-01', 'failed', 'not specialised: db-01, which it depends on, did not come up; fix that and apply again'],
+    ]);
+    expect(sp2.ops('create').sort()).toEqual(['db-01', 'solo-01']); // tried; web-01 and lb-01 never started
+  });
+
   it('converges: a second run changes nothing', async () => {
     const w = world();
     await run([system('web-01'), system('web-02')], w.all);

@@ -2,7 +2,9 @@
  * The executor: carries out a plan stage by stage. Deletes first (kinds in reverse order, so a
  * VM goes before its DNS records and its address is released last), then creates and updates
  * in RESOURCE_KINDS order. Within a stage, systems run in parallel up to `concurrency`; a
- * provider's commit() runs once per stage. A system that fails a step (or has a blocked action)
+ * provider's commit() runs once per stage. Specialisation and the steps after it run per system
+ * in dependency order (`DesiredSystem.dependsOn`), so a system's roles see the values of the
+ * systems it depends on. A system that fails a step (or has a blocked action)
  * takes no further steps; the others go on.
  */
 import { codeOf, type OutcomeCode } from './outcome';
@@ -10,6 +12,7 @@ import type { DesiredSystem } from '../manifest/types';
 import { deletedSystems, type Plan, type PlannedAction } from '../plan/types';
 import { initialResolved, orderedProviders } from '../plan/planner';
 import {
+  RESOURCE_KINDS,
   UserError,
   type Observation,
   type ObservedResource,
@@ -20,7 +23,7 @@ import {
 } from './contract';
 import type { CreateJournal } from './journal';
 import { Refusal } from './refusals';
-import { mapPool, withRetry, type RetryPolicy } from './pool';
+import { inDependencyOrder, mapPool, withRetry, type RetryPolicy } from './pool';
 
 export type StepStatus = 'done' | 'failed' | 'skipped';
 
@@ -48,7 +51,7 @@ export interface ApplyReport {
   ok: boolean;
   outcomes: SystemOutcome[];
   /** Counts of steps carried out per action. */
-  applied: Record<PlannedAction['action'], number>;
+  applied: Record<Exclude<PlannedAction['action'], 'adopt'>, number> & { adopt?: number };
   /** Create journal entries this run could not resolve (the backend could not be asked); the next run does. */
   journalLeft: string[];
 }
@@ -95,7 +98,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   const observed = new Map<string, ObservedResource>();
   for (const [kind, obs] of input.observations)
     for (const r of obs.resources) if (r.owned) observed.set(`${r.system}/${kind}`, r);
-  const applied: ApplyReport['applied'] = { create: 0, update: 0, replace: 0, delete: 0, noop: 0 };
+  const applied: ApplyReport['applied'] = { create: 0, update: 0, replace: 0, delete: 0, adopt: 0, noop: 0 };
   const providers = orderedProviders(input.providers);
   const ctx: ProviderContext = {
     ...input.ctx,
@@ -109,7 +112,9 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       }),
   };
   const resolved = new Map<string, Resolved>();
-  for (const s of input.systems) resolved.set(s.name, initialResolved(s, providers, input.ctx.site));
+  // Each system sees the others' values live (cross-references), as far as their steps have run.
+  const others = (name: string) => resolved.get(name);
+  for (const s of input.systems) resolved.set(s.name, { ...initialResolved(s, providers, input.ctx.site), others });
 
   const live = (name: string) => {
     const o = outcomes.get(name);
@@ -185,7 +190,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
         );
         const ms = Date.now() - t0;
         outcomes.get(w.system.name)?.steps.push({ kind: provider.kind, action: w.action.action, status: 'done', ms });
-        if (w.action.action !== 'noop') applied[w.action.action]++;
+        if (w.action.action !== 'noop') applied[w.action.action] = (applied[w.action.action] ?? 0) + 1;
         input.onEvent?.({ type: 'done', system: w.system.name, kind: provider.kind, action: w.action.action, ms });
       } catch (e) {
         const ms = Date.now() - t0;
@@ -245,9 +250,9 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
     observed.get(`${system.name}/${provider.kind}`) ?? provider.recovered?.(system, resolved.get(system.name)!);
 
   // Phase 2: creates and updates, kinds in order; values resolved by earlier steps flow forward.
-  for (const provider of providers) {
+  const workFor = (provider: Provider, among: DesiredSystem[]) => {
     const work: { system: DesiredSystem; action: PlannedAction }[] = [];
-    for (const system of input.systems) {
+    for (const system of among) {
       if (system.state !== 'present' || !live(system.name)) continue;
       const action = actionsBy.get(`${system.name}/${provider.kind}`);
       // A step the plan leaves out (a scoped plan, --kind) still hands on what it observed, like a noop.
@@ -258,7 +263,11 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       }
       work.push({ system, action });
     }
-    await runStage(provider, work, async ({ system, action }) => {
+    return work;
+  };
+  const stepOf =
+    (provider: Provider) =>
+    async ({ system, action }: { system: DesiredSystem; action: PlannedAction }) => {
       const key = `${system.name}/${provider.kind}`;
       const before = seen(provider, system);
       let r = resolved.get(system.name)!;
@@ -266,7 +275,23 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       const desired = provider.desired(system, r, input.ctx.site);
       if (desired === null) return;
       let after: ObservedResource;
-      if (action.action === 'create' || !before) {
+      if (action.action === 'adopt') {
+        // The resource the plan matched (unmarked, so not in `observed`): marked first, then the
+        // accepted changes (the plan showed them) are made as an update of what is now ours.
+        const found = input.observations
+          .get(provider.kind)
+          ?.resources.find((x) => x.id === action.resourceId && x.system === system.name && !x.owned);
+        if (!found || !provider.adopt)
+          throw new UserError(
+            `${system.name}: ${provider.kind} ${action.resourceId ?? '?'} to adopt is not in this run's observation; plan again`,
+            'failed',
+          );
+        after = await provider.adopt(system, found, r, ctx);
+        if (provider.resolve) r = provider.resolve(system, after, r);
+        const again = provider.desired(system, r, input.ctx.site);
+        const rest = again ? provider.diff(system, again, after) : [];
+        if (again && rest.length) after = await provider.update(system, again, after, rest, r, ctx);
+      } else if (action.action === 'create' || !before) {
         after = await journalled(provider, system, () =>
           provider.create(system, desired, r, ctx, intentFor(provider.kind, system.name)),
         );
@@ -280,8 +305,28 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       }
       observed.set(key, after);
       if (provider.resolve) resolved.set(system.name, provider.resolve(system, after, r));
-    });
-  }
+    };
+
+  // The kinds before specialisation run stage by stage across all systems (one commit per stage).
+  const late = providers.findIndex((p) => RESOURCE_KINDS.indexOf(p.kind) >= RESOURCE_KINDS.indexOf('specialise'));
+  const [early, tail] = late < 0 ? [providers, []] : [providers.slice(0, late), providers.slice(late)];
+  for (const provider of early) await runStage(provider, workFor(provider, input.systems), stepOf(provider));
+  // Specialisation and what follows run per system, in dependency order (environments and
+  // cross-references, `dependsOn`): a system starts them once every system it depends on came up
+  // whole; systems that do not depend on each other run in parallel.
+  await inDependencyOrder(input.systems, input.concurrency, async (system) => {
+    const down = (system.dependsOn ?? []).filter((d) => systems.has(d) && !live(d));
+    const hasWork = tail.some((p) => (actionsBy.get(`${system.name}/${p.kind}`)?.action ?? 'noop') !== 'noop');
+    if (down.length && hasWork && live(system.name)) {
+      const e = new UserError(
+        `not specialised: ${down.join(', ')}, which it depends on, did not come up; fix that and apply again`,
+      );
+      fail(system.name, 'specialise', e);
+      input.onEvent?.({ type: 'failed', system: system.name, kind: 'specialise', action: 'update', error: e.message });
+      return;
+    }
+    for (const provider of tail) await runStage(provider, workFor(provider, [system]), stepOf(provider));
+  });
 
   // Entries no create of this run took up (a run killed mid-create whose resource this run found,
   // updated or deleted; a system that failed before its create): resolve them now.

@@ -38,6 +38,11 @@ export interface ResolvedByVm {
   /** The host or cluster the VM runs on, as the CMDB should document it. */
   host?: string;
   /**
+   * `adopted`: the VM was made and installed by someone else and taken over (`shipshape adopt`);
+   * the install step never installs it.
+   */
+  installed?: 'adopted';
+  /**
    * What the VM itself says about its installation (its extraConfig): the install marker, the OS it
    * was cloned for, the host key the guest published. The install step plans from it when the state
    * dir holds no record (a new machine, a merge-request runner).
@@ -65,11 +70,26 @@ export interface ResolvedBySpecialise {
   specialiseRecord?: unknown;
 }
 
+/** What the engine hands every step about the other systems (cross-references: `{{ systems.db-01.ip }}`). */
+export interface ResolvedByEngine {
+  /**
+   * What another system's steps have resolved so far: in a plan, from the observations (UNKNOWN for
+   * an address not allocated yet); in apply, live, so a system that depends on another sees its
+   * values once that system's pipeline has run. Undefined for an undeclared system.
+   */
+  others?: (system: string) => Resolved | undefined;
+}
+
 /**
  * Values one step hands to the next. Typed per producing kind: a step reads only fields some
  * earlier kind declares here, so a new key is a contract change, not a silent string.
  */
-export type Resolved = ResolvedFromManifest & ResolvedByIp & ResolvedByVm & ResolvedByInstall & ResolvedBySpecialise;
+export type Resolved = ResolvedFromManifest &
+  ResolvedByIp &
+  ResolvedByVm &
+  ResolvedByInstall &
+  ResolvedBySpecialise &
+  ResolvedByEngine;
 
 /** Boot options for PXE (DHCP `next-server` and `filename`). */
 export interface BootOptions {
@@ -151,6 +171,11 @@ export interface ObservedResource<F extends Fields = Fields, H = unknown> {
    * released): a tombstone plans nothing for it, so deleting converges instead of repeating every run.
    */
   retired?: boolean;
+  /**
+   * Outside the scope shipshape manages (a VM in another folder of the datacenter): read only so a
+   * create never duplicates its name, and so it can be adopted. Says where it is, for messages.
+   */
+  outOfScope?: string;
 }
 
 export interface Observation<F extends Fields = Fields, H = unknown> {
@@ -189,6 +214,11 @@ export interface ProviderContext {
   lab: boolean;
   /** A read-only plan (merge requests): observe only reads; nothing is executed on a managed host (no role checks). */
   readOnly?: boolean;
+  /**
+   * The systems the manifests declare: a provider reads the details of unmarked resources of these
+   * names only (adoption candidates), not of everything it can see.
+   */
+  declared?: ReadonlySet<string>;
   /** A long step reports how far it got (a clone task at 40 %); apply shows it in its progress lines. */
   progress?: (system: string, kind: ResourceKind, message: string) => void;
 }
@@ -266,6 +296,17 @@ export interface Provider<F extends Fields = Fields, H = unknown> {
     detail: Record<string, string>,
     ctx: ProviderContext,
   ): Promise<ObservedResource<F, H> | undefined>;
+  /**
+   * Optional: takes an existing resource without shipshape's marker over for `system` (`shipshape
+   * adopt`): writes the marker and nothing else, and returns it as owned. Only called for a resource
+   * the planner matched by name; a later `update` makes the changes an operator accepted.
+   */
+  adopt?(
+    system: DesiredSystem,
+    observed: ObservedResource<F, H>,
+    resolved: Resolved,
+    ctx: ProviderContext,
+  ): Promise<ObservedResource<F, H>>;
   update(
     system: DesiredSystem,
     desired: F,

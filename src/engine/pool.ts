@@ -52,3 +52,46 @@ export async function withRetry<T>(
     }
   }
 }
+
+/**
+ * Runs `fn` once per item, an item only after every item it depends on (`dependsOn`, by `name`) has
+ * finished, at most `limit` at a time. Names outside `items` are no constraint. The graph must be
+ * acyclic (the loader rejects cycles); a cycle that got here anyway runs in name order rather than hang.
+ */
+export async function inDependencyOrder<T extends { name: string; dependsOn?: string[] }>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  const byName = new Map(items.map((i) => [i.name, i]));
+  const finished = new Map<string, Promise<void>>();
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  const slot = async () => {
+    while (running >= Math.max(1, limit)) await new Promise<void>((r) => waiting.push(r));
+    running++;
+  };
+  const release = () => {
+    running--;
+    waiting.shift()?.();
+  };
+  const visit = (item: T, path: Set<string>): Promise<void> => {
+    let p = finished.get(item.name);
+    if (p) return p;
+    const deps = (item.dependsOn ?? [])
+      .filter((d) => d !== item.name && !path.has(d))
+      .map((d) => byName.get(d))
+      .filter((d): d is T => d !== undefined);
+    p = Promise.all(deps.map((d) => visit(d, new Set([...path, item.name])))).then(async () => {
+      await slot();
+      try {
+        await fn(item);
+      } finally {
+        release();
+      }
+    });
+    finished.set(item.name, p);
+    return p;
+  };
+  await Promise.all(items.map((i) => visit(i, new Set())));
+}

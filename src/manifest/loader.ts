@@ -16,7 +16,15 @@ import { checkRoleArtefacts } from './role-artefacts';
 
 const READ_CONCURRENCY = 16;
 import { indexProfiles } from './profiles';
-import type { OsManifest, ProfileManifest, RoleManifest, SiteManifest, SystemManifest } from './raw';
+import { applyEnvironments } from './environments';
+import type {
+  EnvironmentManifest,
+  OsManifest,
+  ProfileManifest,
+  RoleManifest,
+  SiteManifest,
+  SystemManifest,
+} from './raw';
 import { checkSystems, type ExpandedSystem } from './rules';
 import { checkSharedDns, elsewhere, siteOf } from './sites';
 import { compileOperatorSchema, operatorAjv, validateAgainstSchema } from './schemas';
@@ -401,6 +409,8 @@ async function load(dir: string, diags: Diagnostics, opts: LoadOptions): Promise
   const sorted = (list: ExpandedSystem[]) =>
     list.map((e) => e.desired).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.file < b.file ? -1 : 1));
   const all = sorted([...groups.values(), orphans].flat());
+  const environments = await loadAll<EnvironmentManifest>(r, 'environments', 'environment', 'environment');
+  applyEnvironments({ root, environments: environments.loaded, systems: all, roles }, diags);
   // Only when the manifests are otherwise valid: an artefact check of a broken system says nothing new.
   if (!diags.hasErrors()) checkRoleArtefacts(root, all, roles, diags);
   if (!siteFiles.multi) {

@@ -177,3 +177,17 @@ export interface SiteManifest {
     };
   };
 }
+
+export interface EnvironmentTier {
+  name: string;
+  systems?: string[];
+  selector?: Record<string, string>;
+  dependsOn?: string[];
+}
+
+export interface EnvironmentManifest {
+  apiVersion: 'shipshape.dev/v1';
+  kind: 'Environment';
+  metadata: { name: string };
+  spec: { tiers: EnvironmentTier[] };
+}

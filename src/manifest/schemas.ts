@@ -11,13 +11,14 @@ import profileSchema from '../../schemas/profile.schema.json';
 import siteSchema from '../../schemas/site.schema.json';
 import osSchema from '../../schemas/os.schema.json';
 import roleSchema from '../../schemas/role.schema.json';
+import environmentSchema from '../../schemas/environment.schema.json';
 import { BACKENDS } from '../providers/backends';
 import type { AnyBackend, BackendKind } from '../providers/plugin';
 import type { Diagnostics } from './diagnostics';
 import { reportAjvErrors } from './ajv-messages';
 import type { ParsedFile } from './yaml-file';
 
-export type ManifestKind = 'system' | 'profile' | 'site' | 'os' | 'role';
+export type ManifestKind = 'system' | 'profile' | 'site' | 'os' | 'role' | 'environment';
 
 export const SCHEMAS: Record<ManifestKind | 'common', object> = {
   common: commonSchema,
@@ -26,6 +27,7 @@ export const SCHEMAS: Record<ManifestKind | 'common', object> = {
   site: siteSchema,
   os: osSchema,
   role: roleSchema,
+  environment: environmentSchema,
 };
 
 /** Annotation keywords our schemas carry for messages: `x-shape` (what a value must look like), `x-secret`. */
@@ -85,6 +87,7 @@ function validators(): Record<ManifestKind, ValidateFunction> {
       site: ajv.compile(composedSiteSchema()),
       os: ajv.compile(osSchema),
       role: ajv.compile(roleSchema),
+      environment: ajv.compile(environmentSchema),
     };
   }
   return compiled;

@@ -82,6 +82,13 @@ export interface DesiredSystem {
   os: string;
   roles: RoleRef[];
   lifecycle: Lifecycle;
+  /** The environment the system belongs to (environments/), with every member's name, sorted. */
+  environment?: { name: string; systems: string[] };
+  /**
+   * Systems whose whole pipeline must have run before this one's specialisation starts: its
+   * environment's `dependsOn` plus every system its roles reference (src/manifest/environments.ts).
+   */
+  dependsOn?: string[];
   /** The manifest file that declares the system. */
   file: string;
   /** Provenance per field path, e.g. `cpu`, `disks[0].sizeGiB`, `network.net`. */

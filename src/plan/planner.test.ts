@@ -1,6 +1,7 @@
 import { UNKNOWN, type Observation, type Provider, type ResourceKind } from '../engine/contract';
 import { MemoryIpam, MemoryProvider } from '../../test/support/memory-provider';
 import { site, system } from '../../test/support/fixtures';
+import { Refusal } from '../engine/refusals';
 import { plan } from './planner';
 
 const vm = () =>
@@ -186,5 +187,75 @@ describe('planner', () => {
     const after = await planFor([system('web-01')], [p0]);
     expect(after.observedDigest).not.toBe(before.observedDigest);
     expect(after.desiredDigest).toBe(before.desiredDigest);
+  });
+
+  it('blocks a create that apply would refuse (foreseeCreate) with the refusal and its code', async () => {
+    const ipam = new MemoryIpam();
+    (ipam as Provider).foreseeCreate = (_s, d) =>
+      d.address === '10.0.0.1'
+        ? [{ path: 'network.ip', from: null, to: d.address, refused: 'is the gateway', refusal: 'address-held' }]
+        : [];
+    const p = await planFor(
+      [system('web-01', { network: { net: 'dev-net', ip: '10.0.0.1', mac: '00:50:56:00:00:01' } })],
+      [ipam],
+    );
+    expect(p.actions[0]).toMatchObject({
+      action: 'create',
+      blocked: 'network.ip: is the gateway',
+      blockedCode: 'collides',
+      refusal: 'address-held',
+    });
+    expect(p.summary.blocked).toBe(1);
+  });
+
+  it('blocks a step whose desired state apply would refuse to even compute (a role package missing), not the whole plan', async () => {
+    const role = new MemoryProvider('specialise', (s) => {
+      if (s.name === 'web-02') throw new Refusal('role-artefact', 'role app/shop: files/shop_9_all.deb does not exist');
+      return { roles: 'ok' };
+    });
+    const p = await planFor([system('web-01'), system('web-02')], [role]);
+    expect(p.actions.map((a) => [a.system, a.action, a.refusal ?? '', a.blockedCode ?? ''])).toEqual([
+      ['web-01', 'create', '', ''],
+      ['web-02', 'create', 'role-artefact', 'refused'],
+    ]);
+  });
+
+  it('a step with no record of its own plans from what earlier steps recovered (recovered), not as a create', async () => {
+    const install = new MemoryProvider('install', (s) => ({ os: s.os, state: 'built' }));
+    (install as Provider).recovered = (s, r) =>
+      r.vmInstall?.marker === 'built'
+        ? {
+            kind: 'install',
+            system: s.name,
+            id: `install/${s.name}`,
+            owned: true,
+            fields: { os: r.vmInstall.os, state: 'built' },
+          }
+        : undefined;
+    const v = vm();
+    v.seed('web-01', { cpu: 2, memoryMiB: 4096, os: 'debian12', disks: [40] });
+    (v as Provider).resolve = (_s, o, r) => (o ? { ...r, vmInstall: { marker: 'built', os: 'debian12' } } : r);
+    const p = await planFor([system('web-01'), system('web-02')], [v, install]);
+    expect(p.actions.filter((a) => a.kind === 'install').map((a) => [a.system, a.action])).toEqual([
+      ['web-01', 'noop'],
+      ['web-02', 'create'],
+    ]);
+  });
+
+  it('an explicit address change reaches the later steps in the same plan', async () => {
+    const ipam = new MemoryIpam();
+    ipam.seed('web-01', { net: 'dev-net', address: '10.0.0.17' });
+    ipam.resolve = (s, o, r) => ({
+      ...r,
+      ip: s.network.ip !== 'auto' ? s.network.ip : String(o?.fields.address ?? UNKNOWN),
+    });
+    const d = dns();
+    d.seed('web-01', { a: 'web-01.dev.example.com A 10.0.0.17' });
+    const moved = system('web-01', { network: { net: 'dev-net', ip: '10.0.0.40', mac: '00:50:56:00:00:01' } });
+    const p = await planFor([moved], [ipam, d]);
+    expect(p.actions.map((a) => [a.kind, a.action, JSON.stringify(a.changes.map((c) => c.to))])).toEqual([
+      ['ip', 'update', '["10.0.0.40"]'],
+      ['dns', 'update', '["web-01.dev.example.com A 10.0.0.40"]'],
+    ]);
   });
 });

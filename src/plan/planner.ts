@@ -27,6 +27,12 @@ export interface PlanInput {
   maxDeletes: number;
   commit?: string;
   now: Date;
+  /**
+   * `shipshape adopt`: the systems whose existing unmarked resources are to be taken over (all
+   * declared systems when `systems` is absent); `acceptChanges` lets an adoption whose manifest
+   * differs from reality go ahead (the changes are shown and made after the marker).
+   */
+  adopt?: { systems?: ReadonlySet<string>; acceptChanges?: boolean };
 }
 
 /**
@@ -84,7 +90,11 @@ export function foundFor(
   index: ObservedIndex,
   resolved: Resolved,
 ): ObservedResource[] {
-  const found = index.get(provider.kind)?.get(system.name) ?? [];
+  const all = index.get(provider.kind)?.get(system.name) ?? [];
+  // A same-named resource outside the managed scope (a VM in another folder) only counts when
+  // nothing in scope matches: it is then what a create would duplicate.
+  const inScope = all.filter((r) => r.owned || !r.outOfScope);
+  const found = inScope.length ? inScope : all;
   if (found.length || !provider.recovered) return found;
   const r = provider.recovered(system, resolved);
   return r ? [r] : [];
@@ -106,18 +116,37 @@ export function plan(input: PlanInput): Plan {
   const actions: PlannedAction[] = [];
   const warnings: PlanWarning[] = [];
   const declared = new Set(input.systems.map((s) => s.name));
+  // Cross-references see the other systems as the observations hold them (UNKNOWN: not allocated yet).
+  const byName = new Map(input.systems.map((s) => [s.name, s]));
+  const seen = new Map<string, Resolved>();
+  const others = (name: string): Resolved | undefined => {
+    const s = byName.get(name);
+    if (!s) return undefined;
+    if (!seen.has(name)) seen.set(name, resolvedBefore(s, 'specialise', providers, index, input.site));
+    return seen.get(name);
+  };
 
   for (const system of [...input.systems].sort((a, b) => a.name.localeCompare(b.name))) {
     if (system.state === 'absent') {
       planRemoval(system, [...providers].reverse(), index, actions, warnings);
     } else {
-      planPresence(system, providers, index, input.site, actions, warnings);
+      planPresence(system, providers, index, input.site, actions, warnings, others, input.adopt);
     }
   }
   // Marked resources that no manifest names: reported, never deleted (deletion is declared).
   for (const [kind, bySystem] of index) {
     for (const [name, resources] of bySystem) {
       if (declared.has(name)) continue;
+      // Unmarked resources in the managed scope that no manifest names: not yet under management.
+      for (const r of resources.filter((x) => !x.owned && !x.outOfScope && !x.retired)) {
+        warnings.push({
+          system: name,
+          kind,
+          resourceId: r.id,
+          code: 'unmanaged',
+          message: `in shipshape's scope without its marker, and no manifest names "${name}"; \`shipshape import\` writes a manifest for it, or leave it unmanaged`,
+        });
+      }
       for (const r of resources.filter((x) => x.owned)) {
         warnings.push({
           system: name,
@@ -131,7 +160,6 @@ export function plan(input: PlanInput): Plan {
   }
 
   // Each action's own digests: apply checks a saved plan action by action against them.
-  const byName = new Map(input.systems.map((s) => [s.name, s]));
   for (const a of actions) {
     const system = byName.get(a.system)!;
     const resolved = resolvedBefore(system, a.kind, providers, index, input.site);
@@ -180,8 +208,10 @@ function planPresence(
   site: SiteConfig,
   actions: PlannedAction[],
   warnings: PlanWarning[],
+  others: Resolved['others'],
+  adopt?: PlanInput['adopt'],
 ): void {
-  let resolved = initialResolved(system, providers, site);
+  let resolved: Resolved = { ...initialResolved(system, providers, site), others };
   for (const provider of providers) {
     const found = foundFor(provider, system, index, resolved);
     // A producing step (the IPAM) first tells what it already holds, so an existing allocation is not a change.
@@ -244,6 +274,15 @@ function planPresence(
         reason: 'declared in the manifest, not found',
         ...(refused.length ? blockedByChanges(refused) : {}),
       });
+    } else if (!observed.owned && provider.adopt) {
+      const adopting = !!adopt && (!adopt.systems || adopt.systems.has(system.name));
+      const documents = !!provider.capabilities?.documents;
+      actions.push(
+        adoption(system, base, observed, provider.diff(system, desired, observed), adopting, adopt, documents),
+      );
+      // Later steps see the resource as it will be once adopted; a VM someone else made was installed by them.
+      if (provider.resolve) resolved = provider.resolve(system, { ...observed, owned: true }, resolved);
+      if (provider.kind === 'vm') resolved = { ...resolved, installed: 'adopted' };
     } else if (!observed.owned) {
       warnings.push({
         system: system.name,
@@ -267,6 +306,70 @@ function planPresence(
       actions.push(changeAction(system, base, observed, provider.diff(system, desired, observed)));
     }
   }
+}
+
+/**
+ * An unmarked resource a present system's name matches. Without `shipshape adopt` the create it
+ * would need is blocked (`collides`): creating a second one is never right. With it, an adoption,
+ * showing the diff between the manifest and reality; it takes the resource over only when that diff
+ * is empty, or with --accept-changes (the changes are then made after the marker).
+ */
+function adoption(
+  system: DesiredSystem,
+  base: Pick<PlannedAction, 'system' | 'kind' | 'needsPowerOff' | 'needsReboot'>,
+  observed: ObservedResource,
+  changes: FieldChange[],
+  adopting: boolean,
+  adopt: PlanInput['adopt'],
+  /** A CMDB: what it does not document yet is filled in, never a reason to refuse (it describes, it is not the system). */
+  documents = false,
+): PlannedAction {
+  const withSources = changes.map((c) => ({ ...sourceOf(system, c.path), ...c }));
+  const what = `${base.kind} "${observed.id}"${observed.outOfScope ? ` (${observed.outOfScope})` : ''}`;
+  const fields = changes.map((c) => c.path).join(', ');
+  const matches = changes.length ? `it differs from the manifest in ${fields}` : 'it matches the manifest';
+  if (!adopting) {
+    return {
+      ...base,
+      action: 'create',
+      resourceId: observed.id,
+      changes: [],
+      reason: `declared in the manifest; ${what} already has this name without shipshape's marker`,
+      blocked: `${what} already exists without shipshape's marker; creating it again would duplicate it. Adopt it (\`shipshape adopt ${system.name}\`: ${matches}), rename the system, or remove the existing one`,
+      blockedCode: 'collides',
+    };
+  }
+  const common = {
+    ...base,
+    action: 'adopt' as const,
+    resourceId: observed.id,
+    changes: withSources,
+    needsPowerOff: changes.some((c) => c.needsPowerOff),
+    needsReboot: changes.some((c) => c.needsReboot),
+  };
+  const refused = changes.filter((c) => c.refused || c.forcesReplace);
+  if (refused.length)
+    return {
+      ...common,
+      reason: `${what} becomes ${system.name}'s, but ${fields} differ`,
+      blocked: refused.map((c) => `${c.path}: ${c.refused ?? 'cannot change in place'}`).join('; '),
+      blockedCode: 'refused',
+    };
+  if (changes.length && documents)
+    return { ...common, reason: `${what} becomes ${system.name}'s; then it documents the system as it is (${fields})` };
+  if (changes.length && !adopt?.acceptChanges)
+    return {
+      ...common,
+      reason: `${what} becomes ${system.name}'s, but ${fields} differ`,
+      blocked: `${matches}: shipshape takes a resource over only when the manifest describes it as it is. Change the manifest to match, or run \`shipshape adopt --accept-changes ${system.name}\` to take it over and make these changes`,
+      blockedCode: 'not-owned',
+    };
+  return {
+    ...common,
+    reason: changes.length
+      ? `${what} becomes ${system.name}'s, then ${fields} change (--accept-changes)`
+      : `${what} becomes ${system.name}'s: it matches the manifest`,
+  };
 }
 
 function changeAction(
@@ -381,7 +484,7 @@ export function summarise(actions: PlannedAction[]): PlanSummary {
   const summary: PlanSummary = { create: 0, update: 0, replace: 0, delete: 0, noop: 0, blocked: 0 };
   for (const a of actions) {
     if (a.blocked) summary.blocked++;
-    else summary[a.action]++;
+    else summary[a.action] = (summary[a.action] ?? 0) + 1;
   }
   return summary;
 }

@@ -9,7 +9,7 @@ import type { RefusalId } from '../engine/refusals';
 
 export type BlockingCode = (typeof BLOCKING_CODES)[number];
 
-export const ACTIONS = ['create', 'update', 'replace', 'delete', 'noop'] as const;
+export const ACTIONS = ['create', 'update', 'replace', 'delete', 'adopt', 'noop'] as const;
 export type Action = (typeof ACTIONS)[number];
 
 export interface PlannedAction {
@@ -43,7 +43,8 @@ export interface PlanWarning {
   system: string;
   kind: ResourceKind;
   resourceId: string;
-  code: 'not-owned' | 'orphan' | 'ambiguous';
+  /** `unmanaged`: in the managed scope (folder, net, zone, DHCP server) without a marker, and no manifest names it. */
+  code: 'not-owned' | 'orphan' | 'ambiguous' | 'unmanaged';
   message: string;
 }
 
@@ -52,6 +53,8 @@ export interface PlanSummary {
   update: number;
   replace: number;
   delete: number;
+  /** Existing resources taken over (`shipshape adopt`); the changes of an adoption count here too. */
+  adopt?: number;
   noop: number;
   blocked: number;
 }

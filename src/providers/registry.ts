@@ -76,7 +76,8 @@ export function buildProviders(deps: ProviderDeps): Provider[] {
       dir: installStateDir(stateDir),
       secret: secrets(site),
       // A vcsim VM cannot run an installer: on a lab site (only there) a stand-in plays its part.
-      ...(site.lab ? { labInstaller: httpLabInstaller(site.provisioning.baseUrl) } : {}),
+      // The lab's stand-in answers at once: polling its local provisioning server often costs nothing.
+      ...(site.lab ? { labInstaller: httpLabInstaller(site.provisioning.baseUrl), pollMs: 250 } : {}),
     });
     // The ISO path boots through the VM platform, when it offers boot media.
     const media = vm?.capabilities?.bootMedia;

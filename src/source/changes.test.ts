@@ -23,6 +23,15 @@ describe('merge-request scope', () => {
     expect(affectedSystems([web, db], ['README.md'])).toEqual(new Set());
   });
 
+  it('a system that uses another one’s values is touched with it; an environment file touches its members', () => {
+    const lb = system('lb-01', { file: 'systems/lb-01.yaml', profile: undefined, sources: {}, dependsOn: ['web-01'] });
+    const dbInEnv = { ...db, environment: { name: 'shop', systems: ['db-01'] } };
+    const webOnDb = { ...web, dependsOn: ['db-01'] };
+    expect(affectedSystems([webOnDb, db, lb], ['systems/db-01.yaml'])).toEqual(new Set(['db-01', 'web-01', 'lb-01']));
+    expect(affectedSystems([webOnDb, db, lb], ['systems/lb-01.yaml'])).toEqual(new Set(['lb-01']));
+    expect(affectedSystems([web, dbInEnv], ['environments/shop.yaml'])).toEqual(new Set(['db-01']));
+  });
+
   it('lists the files changed on a branch since it left the base, in a real repository', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'shipshape-mr-'));
     const git = simpleGit(dir);

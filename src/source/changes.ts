@@ -45,6 +45,13 @@ export function affectedSystems(systems: DesiredSystem[], changed: string[]): Se
     const deps = [...filesOf(s)];
     if (profileChanged && s.profile) out.add(s.name);
     else if (changed.some((c) => deps.some((d) => (d.endsWith('/') ? c.startsWith(d) : c === d)))) out.add(s.name);
+    else if (s.environment && changed.some((c) => c.startsWith('environments/'))) out.add(s.name);
+  }
+  // A system whose roles use values of an affected system (cross-references, dependsOn) is affected too.
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const s of systems)
+      if (!out.has(s.name) && (s.dependsOn ?? []).some((d) => out.has(d))) grew = !!out.add(s.name);
   }
   return out;
 }

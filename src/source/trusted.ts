@@ -20,8 +20,8 @@ export type { TrustedChange };
 /** Never taken from the checkout, even untracked: they decide where shipshape connects and what it runs. */
 const TRUSTED = ['shipshape.yaml', 'roles', 'os'];
 
-/** Folders the branch decides: the systems it declares and their profiles. */
-export const BRANCH_FOLDERS = ['systems', 'profiles'] as const;
+/** Folders the branch decides: the systems it declares, their profiles and environments (grouping and order only). */
+export const BRANCH_FOLDERS = ['systems', 'profiles', 'environments'] as const;
 
 export interface TrustedRepo {
   /** The composed repo: trusted files from the base, systems/ and profiles/ from the checkout. */

@@ -31,6 +31,8 @@ tr:last-child td { border-bottom:none; }
 .empty { color:var(--muted); font-style:italic; }
 .cards { display:grid; grid-template-columns:repeat(auto-fit, minmax(10rem, 1fr)); gap:.75rem; }
 .card { border:1px solid var(--line); border-radius:6px; padding:.6rem .8rem; } .card b { display:block; font-size:1.4rem; }
+form.apply { margin:.75rem 0; display:flex; flex-wrap:wrap; gap:.5rem; align-items:center; }
+form.apply button { font:inherit; font-weight:600; padding:.45rem .9rem; border-radius:6px; border:1px solid var(--bad); background:var(--bad); color:#fff; cursor:pointer; }
 pre { background:var(--head); padding:.75rem; overflow-x:auto; border-radius:6px; font-size:.85rem; }
 dl.facts { display:grid; grid-template-columns:max-content 1fr; gap:.2rem 1rem; } dl.facts dt { color:var(--muted); } dl.facts dd { margin:0; }
 @media (max-width: 640px) { main { padding:.5rem; } th, td { padding:.35rem .4rem; } #live { margin-left:0; width:100%; } }

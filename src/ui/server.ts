@@ -1,6 +1,7 @@
 /**
  * The status page's routes, mounted on serve's listen address or run alone by `shipshape ui`.
- * Read-only: GET only, no form changes anything. /events is a Server-Sent Events stream: the page's
+ * Read-only (GET only) unless serve enables the authenticated "Apply this plan" button
+ * (apply-button.ts): then one POST route, /apply. /events is a Server-Sent Events stream: the page's
  * script reloads its main part when the history changes. The history is polled (one cheap query a
  * second, shared by all clients) rather than signalled in-process, so runs made by another
  * process — a CLI apply next to `shipshape ui`, a CI job on the same state dir — show up too.
@@ -13,13 +14,23 @@ import { splitListen } from '../serve/http';
 import { layout, UI_JS } from './layout';
 import { html } from './html';
 import { estateView, runsTable, runView, systemView, type ViewData } from './views';
+import {
+  applicable,
+  ApplyTokens,
+  planId,
+  readForm,
+  sameOrigin,
+  signedInUser,
+  type UiApplyOptions,
+} from './apply-button';
 
 export interface UiRoutes {
   handle(req: IncomingMessage, res: ServerResponse): boolean;
   close(): void;
 }
 
-export function uiRoutes(stateDir: string, pollMs = 1000): UiRoutes {
+export function uiRoutes(stateDir: string, pollMs = 1000, applyOpts?: UiApplyOptions): UiRoutes {
+  const tokens = applyOpts ? new ApplyTokens() : undefined;
   let store: Promise<HistoryStore> | undefined;
   /** Undefined until a run wrote a history (SQLite); a store that failed to open is tried again next time. */
   const open = async (): Promise<HistoryStore | undefined> => {
@@ -53,7 +64,7 @@ export function uiRoutes(stateDir: string, pollMs = 1000): UiRoutes {
   }, pollMs);
   timer.unref();
 
-  const data = async (): Promise<ViewData> => {
+  const data = async (req?: IncomingMessage): Promise<ViewData> => {
     const s = await open();
     const runs = (await s?.list({ limit: 50 })) ?? [];
     const lastDrift = (await s?.list({ kind: 'drift', limit: 10 }))?.find(
@@ -67,8 +78,14 @@ export function uiRoutes(stateDir: string, pollMs = 1000): UiRoutes {
       /* no install state on this host */
     }
     const estate = await s?.estate();
+    const user = req && applyOpts ? signedInUser(req, applyOpts) : undefined;
+    const apply =
+      user && estate && tokens && !estate.pending.readOnly && applicable(estate.pending) > 0
+        ? { user, plan: planId(estate.pending), token: tokens.token(user, planId(estate.pending)) }
+        : undefined;
     return {
       ...(estate ? { estate } : {}),
+      ...(apply ? { apply } : {}),
       runs,
       ...(driftRun?.drift ? { drift: { run: lastDrift!, report: driftRun.drift } } : {}),
       installs,
@@ -81,9 +98,40 @@ export function uiRoutes(stateDir: string, pollMs = 1000): UiRoutes {
       'content-type': 'text/html; charset=utf-8',
       'cache-control': 'no-store',
       'x-content-type-options': 'nosniff',
-      'content-security-policy': "default-src 'self'; style-src 'unsafe-inline'",
+      'content-security-policy':
+        "default-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
     });
     res.end(layout(title, body, { version: v }));
+  };
+  const refuse = (res: ServerResponse, status: number, why: string) =>
+    page(
+      res,
+      'Not applied',
+      html`<h2>Nothing was applied</h2>
+        <p>${why}</p>
+        <p><a href="/#pending">Back to the pending plan</a></p>`,
+      status,
+    );
+  /** POST /apply: every check passes, or nothing happens and the page says why. */
+  const postApply = async (req: IncomingMessage, res: ServerResponse) => {
+    const user = signedInUser(req, applyOpts!);
+    if (!user) return refuse(res, 403, 'Applying needs a sign-in through the proxy in front of shipshape.');
+    if (!sameOrigin(req)) return refuse(res, 403, 'The form was posted from another site.');
+    const form = await readForm(req);
+    const id = form.get('plan') ?? '';
+    if (!tokens!.valid(user, id, form.get('token') ?? ''))
+      return refuse(res, 403, 'The form is not one this server gave you (or it restarted since): reload the page.');
+    const estate = await (await open())?.estate();
+    if (!estate || planId(estate.pending) !== id)
+      return refuse(
+        res,
+        409,
+        'The pending plan changed since the page was loaded: review the new one before applying it.',
+      );
+    if (estate.pending.readOnly || applicable(estate.pending) === 0)
+      return refuse(res, 409, 'The pending plan has nothing to apply.');
+    await applyOpts!.apply(estate.pending, user);
+    res.writeHead(303, { location: '/runs', 'cache-control': 'no-store' }).end();
   };
   const fail = (res: ServerResponse, e: unknown) => {
     if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
@@ -94,6 +142,10 @@ export function uiRoutes(stateDir: string, pollMs = 1000): UiRoutes {
     handle(req, res) {
       const url = new URL(req.url ?? '/', 'http://x');
       const path = url.pathname;
+      if (req.method === 'POST' && path === '/apply' && applyOpts) {
+        postApply(req, res).catch((e) => fail(res, e));
+        return true;
+      }
       if (req.method !== 'GET' && req.method !== 'HEAD') return false;
       if (path === '/ui.js') {
         res
@@ -120,7 +172,7 @@ export function uiRoutes(stateDir: string, pollMs = 1000): UiRoutes {
       const runMatch = /^\/runs\/(\d+)$/.exec(path);
       const sysMatch = /^\/systems\/([a-z0-9-]{1,63})$/.exec(path);
       if (path === '/') {
-        data()
+        data(req)
           .then((d) => page(res, 'Estate', estateView(d)))
           .catch((e) => fail(res, e));
       } else if (path === '/runs') {

@@ -15,6 +15,8 @@ export interface ViewData {
   drift?: { run: RunSummary; report: DriftReport };
   installs: InstallRecord[];
   now: number;
+  /** Set when the viewer is signed in and may apply the pending plan (apply-button.ts). */
+  apply?: { user: string; plan: string; token: string };
 }
 
 type Observed = NonNullable<EstateSnapshot['observed']['vm']>[number];
@@ -174,7 +176,7 @@ export function estateView(d: ViewData): Html {
           </div>`
         : html`<p class="empty">None: every resource seen is declared and ours.</p>`
     }
-    ${pendingSection(e)}
+    ${pendingSection(e, d.apply)}
 
     <h2 id="runs">Last runs</h2>
     ${runsTable(d.runs.slice(0, 15), d.now)}
@@ -228,15 +230,32 @@ function driftSection(drift: ViewData['drift'], now: number): Html {
     }`;
 }
 
-function pendingSection(e: EstateSnapshot | undefined): Html {
+function pendingSection(e: EstateSnapshot | undefined, apply?: ViewData['apply']): Html {
   const actions = (e?.pending.actions ?? []).filter((a) => a.action !== 'noop' || a.blocked);
+  const doing = actions.filter((a) => !a.blocked);
+  const deletes = doing.filter((a) => a.action === 'delete').length;
+  const powerOffs = doing.filter((a) => a.needsPowerOff).length;
+  const form = apply
+    ? html`<form method="post" action="/apply" class="apply">
+        <input type="hidden" name="plan" value="${apply.plan}" />
+        <input type="hidden" name="token" value="${apply.token}" />
+        <button type="submit">Apply this plan (${doing.length} change(s)) as ${apply.user}</button>
+        ${
+          deletes || powerOffs
+            ? html`<span class="badge bad">${deletes} delete(s), ${powerOffs} power-off(s)</span>`
+            : ''
+        }
+        <span class="sub">Only these actions; any whose resources changed since are refused.</span>
+      </form>`
+    : '';
   return html`<h2 id="pending">
       Pending plan
       <span class="count"
         >for commit ${(e?.commit ?? 'unknown').slice(0, 12)}${e?.dirty ? ' with uncommitted changes' : ''}</span
       >
     </h2>
-    ${actions.length ? planTable(actions) : html`<p class="empty">No changes: the world matched the manifests at the last run.</p>`}`;
+    ${actions.length ? planTable(actions) : html`<p class="empty">No changes: the world matched the manifests at the last run.</p>`}
+    ${form}`;
 }
 
 function planTable(actions: EstateSnapshot['pending']['actions']): Html {

@@ -128,7 +128,7 @@ export class Chaos {
     };
     const repo = join(work, 'repo');
     mkdirSync(repo, { recursive: true });
-    for (const d of ['systems', 'profiles', 'os', 'roles'])
+    for (const d of ['systems', 'profiles', 'os', 'roles', 'environments'])
       cpSync(join(EXAMPLES, d), join(repo, d), { recursive: true });
     writeFileSync(join(repo, 'shipshape.yaml'), siteYaml(ports, ports, targets));
     const up = await shipshape(['lab', 'up', '-C', repo], process.env, { timeoutMs: 300_000 });

@@ -44,7 +44,8 @@ beforeAll(async () => {
 
   repo = join(work, 'repo');
   mkdirSync(repo);
-  for (const d of ['systems', 'profiles', 'os', 'roles']) cpSync(join(root, d), join(repo, d), { recursive: true });
+  for (const d of ['systems', 'profiles', 'os', 'roles', 'environments'])
+    cpSync(join(root, d), join(repo, d), { recursive: true });
   writeFileSync(join(work, 'tsig.secret'), named.ddnsSecret);
   const dhcpdConf = join(sshd.dir, 'dhcpd.conf');
   const include = join(sshd.dir, 'shipshape-hosts.conf');

@@ -12,6 +12,7 @@
  *
  * SHIPSHAPE_CONVERGE_EDITS (default 200) and SHIPSHAPE_CONVERGE_SEED replay a run.
  */
+import { Resolver } from 'node:dns/promises';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCredentials } from '../../src/lab/credentials';
@@ -40,6 +41,7 @@ const NOW = new Date('2026-01-01T00:00:00Z');
 
 let work: string;
 let repo: string;
+let ports: { vcsim: number; idoit: number; dns: number; ssh: number; prov: number };
 let state: string;
 
 /** One generated system, as its manifest says. */
@@ -109,7 +111,10 @@ interface Run {
 
 /** Load, observe and plan as `shipshape plan` does, with the state dir given; `edit` may change the systems after loading. */
 async function planWith(stateDir: string, edit?: (s: DesiredSystem[]) => DesiredSystem[]): Promise<Run> {
-  const loaded = await loadValid(repo, () => {});
+  const diagnostics: string[] = [];
+  const loaded = await loadValid(repo, (d) => diagnostics.push(d)).catch((e: Error) => {
+    throw new Error(`${e.message}\n${diagnostics.join('\n')}`);
+  });
   if (edit) loaded.repo.systems = edit(loaded.repo.systems);
   const providers = providersFor(loaded, silentLog, stateDir);
   const ctx = providerContext(loaded, silentLog);
@@ -131,8 +136,15 @@ async function planOnly(stateDir = state, edit?: (s: DesiredSystem[]) => Desired
   return r.plan;
 }
 
-/** `shipshape apply` in-process: journal resolved first, a fresh plan, applied. `tamper` changes the plan apply gets. */
-async function applyNow(tamper?: (p: Plan) => Plan): Promise<{ plan: Plan; report: ApplyReport }> {
+/**
+ * `shipshape apply` in-process: journal resolved first, a fresh plan, applied. `tamper` changes the plan
+ * apply gets. `after`: the plan left afterwards, observed again on the same sessions (as apply does for
+ * the status page), so checking it costs no new logins.
+ */
+async function applyNow(
+  tamper?: (p: Plan) => Plan,
+  o: { after?: boolean } = {},
+): Promise<{ plan: Plan; report: ApplyReport; after?: Plan }> {
   const r = await planWith(state);
   try {
     const journal = CreateJournal.forRepo(state, r.loaded.dir, silentLog);
@@ -147,7 +159,17 @@ async function applyNow(tamper?: (p: Plan) => Plan): Promise<{ plan: Plan; repor
       retry: { attempts: 2, baseDelayMs: 50 },
       journal,
     });
-    return { plan: r.plan, report };
+    if (!o.after) return { plan: r.plan, report };
+    const observations = await observeAll(r.providers, r.ctx, r.loaded.repo.systems);
+    const after = makePlan({
+      systems: r.loaded.repo.systems,
+      site: r.loaded.repo.site,
+      providers: r.providers,
+      observations,
+      maxDeletes: 100,
+      now: NOW,
+    });
+    return { plan: r.plan, report, after };
   } finally {
     await closeAll(r.providers, silentLog);
   }
@@ -161,7 +183,7 @@ const specs: Spec[] = [];
 beforeAll(async () => {
   work = tempDir('converge');
   repo = join(work, 'repo');
-  const ports = {
+  ports = {
     vcsim: await freePort(),
     idoit: await freePort(),
     dns: await freePort(),
@@ -219,6 +241,25 @@ test('after the first apply, the plan is empty, and a plan with an empty state d
   }
 }, 120_000);
 
+test('an explicit address change shows in ip, DNS, DHCP and the CMDB port in one plan, and one apply makes DNS answer it', async () => {
+  const s = specOf('gen-02'); // live-net, ip: auto
+  const ip = `${PREFIX[s.net]}.140`;
+  s.ip = ip;
+  write(s);
+  const p = await planOnly();
+  const changed = (kind: ResourceKind) =>
+    JSON.stringify(p.actions.find((a) => a.system === s.name && a.kind === kind && a.action !== 'noop')?.changes ?? []);
+  for (const kind of ['ip', 'dns', 'dhcp', 'cmdb'] as const)
+    expect([kind, changed(kind)]).toEqual([kind, expect.stringContaining(ip)]);
+  expect(p.summary.blocked).toBe(0);
+  const { report } = await applyNow();
+  expect(report.ok).toBe(true);
+  expect(pending(await planOnly()).map(keyOf)).toEqual([]);
+  const r = new Resolver({ timeout: 2000, tries: 2 });
+  r.setServers([`127.0.0.1:${ports.dns}`]);
+  expect(await r.resolve4(`${s.name}.live.example.com`)).toEqual([ip]);
+}, 180_000);
+
 /**
  * One scenario per refusal. `edit` changes the repo (or, for a refusal validate already rejects, the
  * loaded systems); `expect` says which action the plan must block. `apply` says what apply does when
@@ -234,12 +275,13 @@ interface Scenario {
   applies?: false;
 }
 
+/** The specs exist once beforeAll ran: looked up when the scenario runs. */
+const specOf = (name: string): Spec => specs.find((x) => x.name === name)!;
+
 function editSpec(name: string, change: Partial<Spec>): Pick<Scenario, 'edit' | 'undo'> {
-  const s = specs.find((x) => x.name === name)!;
-  const before = { ...s };
   return {
-    edit: () => write({ ...s, ...change }),
-    undo: () => write(before),
+    edit: () => write({ ...specOf(name), ...change }),
+    undo: () => write(specOf(name)),
   };
 }
 
@@ -259,22 +301,15 @@ const SCENARIOS: Record<RefusalId, Scenario | { synthetic: string }> = {
   'disk-remove': {
     system: 'gen-04',
     kind: 'vm',
-    ...(() => {
-      // A second disk first (applied), then a manifest without it.
-      const s = specs.find((x) => x.name === 'gen-04')!;
-      return {
-        edit: async () => {
-          write({ ...s, disks: [{ sizeGiB: 10 }, { sizeGiB: 1 }] });
-          const r = await applyNow();
-          expect(r.report.ok).toBe(true);
-          write(s);
-        },
-        undo: async () => {
-          write({ ...s, disks: [{ sizeGiB: 10 }, { sizeGiB: 1 }] });
-          s.disks = [{ sizeGiB: 10 }, { sizeGiB: 1 }];
-        },
-      };
-    })(),
+    // A second disk first (applied), then a manifest without it; the spec keeps both afterwards.
+    edit: async () => {
+      const s = specOf('gen-04');
+      s.disks = [{ sizeGiB: s.diskGiB }, { sizeGiB: 1 }];
+      write(s);
+      expect((await applyNow()).report.ok).toBe(true);
+      write({ ...s, disks: [{ sizeGiB: s.diskGiB }] });
+    },
+    undo: () => write(specOf('gen-04')),
   },
   'disk-move': {
     system: 'gen-06',
@@ -284,8 +319,30 @@ const SCENARIOS: Record<RefusalId, Scenario | { synthetic: string }> = {
   'address-held': {
     system: 'gen-07',
     kind: 'ip',
-    // gen-00 holds .100 of dev-net from the start.
-    ...editSpec('gen-07', { ip: `${PREFIX['dev-net']}.100` }),
+    // An object no manifest declares holds .130 of dev-net (validate already rejects two manifests sharing one).
+    edit: async () => {
+      const [net] = await idoitCall<{ id: number }[]>('cmdb.objects.read', {
+        filter: { type: 'C__OBJTYPE__LAYER3_NET', title: 'dev-net' },
+      });
+      const { id } = await idoitCall<{ id: number }>('cmdb.object.create', {
+        type: 'C__OBJTYPE__VIRTUAL_SERVER',
+        title: 'printer-01',
+      });
+      await idoitCall('cmdb.category.save', {
+        object: id,
+        category: 'C__CATG__IP',
+        data: {
+          net: net!.id,
+          net_type: 1,
+          ipv4_assignment: 2,
+          ipv4_address: `${PREFIX['dev-net']}.130`,
+          primary: 1,
+          active: 1,
+        },
+      });
+      write({ ...specOf('gen-07'), ip: `${PREFIX['dev-net']}.130` });
+    },
+    undo: () => write(specOf('gen-07')),
   },
   reinstall: { system: 'gen-08', kind: 'install', ...editSpec('gen-08', { os: 'rocky9' }) },
   'role-artefact': {
@@ -336,11 +393,15 @@ describe('every refusal of apply is foreseen by plan', () => {
         if (scenario.applies === false || scenario.loadedEdit) return;
         // Handed the action unblocked, apply refuses with the same code and changes nothing.
         // (A not-owned resource is planned as a noop: handed over, it is an update.)
+        // Only that action runs: the system's other steps are left out, as if already done.
         const unblocked = await applyNow((plan) => ({
           ...plan,
-          actions: plan.actions.map(({ blocked: _b, blockedCode: _c, refusal: r, ...a }) =>
-            r === 'not-owned' ? { ...a, action: 'update' as const } : a,
-          ),
+          actions: plan.actions.map((a) => {
+            if (a.system !== scenario.system) return a;
+            if (a.kind !== scenario.kind) return { ...a, action: 'noop' as const, changes: [] };
+            const { blocked: _b, blockedCode: _c, refusal: r, ...rest } = a;
+            return r === 'not-owned' ? { ...rest, action: 'update' as const } : rest;
+          }),
         }));
         const o = unblocked.report.outcomes.find((x) => x.system === scenario.system);
         expect(o?.error?.code).toBe(REFUSALS[id].code);
@@ -364,8 +425,11 @@ test(`one apply converges: ${EDITS} random edits across ${SYSTEMS} systems, each
   const rand = prng(SEED);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const log: string[] = [];
-  const explicitTaken = () => new Set(specs.filter((s) => s.ip !== 'auto').map((s) => s.ip));
+  // printer-01 (the address-held scenario) keeps .130 of dev-net.
+  const explicitTaken = () =>
+    new Set([`${PREFIX['dev-net']}.130`, ...specs.filter((s) => s.ip !== 'auto').map((s) => s.ip)]);
   const t0 = Date.now();
+  const byKind = new Map<string, number[]>();
   let applies = 0;
   for (let i = 0; i < EDITS; i++) {
     const s = pick(specs);
@@ -402,16 +466,20 @@ test(`one apply converges: ${EDITS} random edits across ${SYSTEMS} systems, each
     }
     write(s);
     log.push(`${i}: ${s.name} ${what}`);
-    const { plan, report } = await applyNow();
+    const te = Date.now();
+    const { plan, report, after } = await applyNow(undefined, { after: true });
     applies++;
     const context = () =>
       `seed ${SEED}, edits:\n${log.join('\n')}\nplan applied:\n${renderText(plan, { colour: false })}`;
     if (!report.ok)
       throw new Error(`apply failed: ${JSON.stringify(report.outcomes.filter((o) => o.error))}\n${context()}`);
     // The changed address (and everything else) reached every backend in this one apply.
-    const next = await planOnly();
+    // Every tenth edit, the plan of a new process (new sessions, nothing cached) as well.
+    const next = i % 10 === 9 ? await planOnly() : after!;
     if (pending(next).length)
       throw new Error(`not converged after one apply: ${pending(next).map(keyOf).join(', ')}\n${context()}`);
+    const sort = what.split(' ')[0]!;
+    byKind.set(sort, [...(byKind.get(sort) ?? []), Date.now() - te]);
     if (what.startsWith('ip ') && s.present && s.ip !== 'auto') {
       const dns = plan.actions.find((a) => a.system === s.name && a.kind === 'dns');
       // The plan showed the address moving in DNS, not only in the IPAM.
@@ -422,7 +490,11 @@ test(`one apply converges: ${EDITS} random edits across ${SYSTEMS} systems, each
   }
   const ms = Date.now() - t0;
   process.stderr.write(
-    `converge: ${EDITS} edits, ${applies} applies + ${applies} plans in ${(ms / 1000).toFixed(1)} s (${(ms / applies).toFixed(0)} ms per edit), seed ${SEED}\n`,
+    `converge: ${EDITS} edits, ${applies} applies + ${applies} plans in ${(ms / 1000).toFixed(1)} s (${(ms / applies).toFixed(0)} ms per edit), seed ${SEED}; ms per edit by kind: ${[
+      ...byKind,
+    ]
+      .map(([k, v]) => `${k} ${v.length}× ${(v.reduce((a, b) => a + b, 0) / v.length).toFixed(0)}`)
+      .join(', ')}\n`,
   );
   // Now and then a plan from an empty state dir: the same as on the apply host.
   const empty = mkdtempSync(join(work, 'empty-state-'));

@@ -130,7 +130,7 @@ beforeAll(async () => {
   };
   origin = join(work, 'origin');
   mkdirSync(origin);
-  for (const d of ['systems', 'profiles', 'os', 'roles'])
+  for (const d of ['systems', 'profiles', 'os', 'roles', 'environments'])
     cpSync(join(examples, d), join(origin, d), { recursive: true });
   writeFileSync(join(origin, '.gitignore'), '.lab/\n');
   writeFileSync(join(origin, 'shipshape.yaml'), labSite());

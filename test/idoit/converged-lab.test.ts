@@ -35,7 +35,7 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
     process.env.SHIPSHAPE_CONVERGED_IDOIT_USER = 'shipshape';
     process.env.SHIPSHAPE_CONVERGED_IDOIT_PASSWORD = 'lab-pw';
     repo = join(work, 'repo');
-    for (const d of ['systems', 'profiles', 'os', 'roles'])
+    for (const d of ['systems', 'profiles', 'os', 'roles', 'environments'])
       cpSync(join(examples, d), join(repo, d), { recursive: true });
     const doc = parseDocument(readFileSync(join(examples, 'shipshape.yaml'), 'utf8'));
     const spec = doc.get('spec') as any;

@@ -22,7 +22,7 @@ async function validate(repo: string): Promise<{ code: number; out: string; err:
 it('the example repo renders; a mirror URL with a quote in it is a validation error naming the system and field', async () => {
   expect(await validate(ROOT)).toMatchObject({ code: 0 });
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shipshape-validate-'));
-  for (const d of ['os', 'systems', 'profiles', 'roles', 'shipshape.yaml'])
+  for (const d of ['os', 'systems', 'profiles', 'roles', 'environments', 'shipshape.yaml'])
     await fs.cp(path.join(ROOT, d), path.join(dir, d), { recursive: true });
   const site = await fs.readFile(path.join(dir, 'shipshape.yaml'), 'utf8');
   await fs.writeFile(

@@ -68,6 +68,7 @@ describe('the lab site in examples/lab', () => {
     expect(result.site?.lab).toBe(true);
     expect(result.systems.map((s) => `${s.name}:${s.state}`)).toEqual([
       'db-dev-01:present',
+      'lb-dev-01:present',
       'old-test-01:absent',
       'shop-live-01:present',
       'shop-live-02:present',
@@ -75,7 +76,21 @@ describe('the lab site in examples/lab', () => {
       'web-dev-02:present',
     ]);
     expect(Object.keys(result.os).sort()).toEqual(['centos7', 'debian12', 'debian8', 'rocky9']);
-    expect(Object.keys(result.roles).sort()).toEqual(['app/shop', 'baseline/external', 'baseline/internal']);
+    expect(Object.keys(result.roles).sort()).toEqual([
+      'app/shop',
+      'app/shop-database',
+      'baseline/external',
+      'baseline/internal',
+      'lb/shop',
+    ]);
+    // The shop-dev environment: database, then web servers, then the load balancer.
+    const dependsOn = Object.fromEntries(result.systems.map((s) => [s.name, s.dependsOn ?? []]));
+    expect(dependsOn).toMatchObject({
+      'db-dev-01': [],
+      'web-dev-01': ['db-dev-01'],
+      'web-dev-02': ['db-dev-01'],
+      'lb-dev-01': ['web-dev-01', 'web-dev-02'],
+    });
     expect(result.os.rocky9).toMatchObject({
       family: 'rhel',
       installer: 'kickstart',

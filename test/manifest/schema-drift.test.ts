@@ -23,6 +23,7 @@ const KINDS = [
   ['site', 'SiteManifest'],
   ['os', 'OsManifest'],
   ['role', 'RoleManifest'],
+  ['environment', 'EnvironmentManifest'],
 ] as const;
 const SRC = path.join(__dirname, '..', '..', 'src', 'manifest');
 
@@ -116,9 +117,9 @@ describe('schemas and TypeScript types stay in step', () => {
     expect(rawDrift(current)).toEqual([]);
   });
 
-  it('DesiredSystem (types.ts) has exactly the schema’s metadata and spec fields, plus file and sources', () => {
+  it('DesiredSystem (types.ts) has exactly the schema’s metadata and spec fields, plus file, sources and what environments add', () => {
     const d = treeDiff(tree(current, 'gen_desired'), tree(current, 'desired'));
-    expect(d).toEqual({ onlyA: [], onlyB: ['file', 'sources'] });
+    expect(d).toEqual({ onlyA: [], onlyB: ['dependsOn', 'environment', 'file', 'sources'] });
   });
 
   it('SiteConfig (site.ts) has exactly the schema’s spec fields, plus root and each net’s title', () => {
@@ -129,6 +130,9 @@ describe('schemas and TypeScript types stay in step', () => {
   it('DesiredSystem and SiteConfig fields have the schema’s value types', () => {
     const leaves = (name: string) => leafTypes(current.checker, current.types.get(name)!, LEAVES);
     expect(leafTypeDiff(leaves('gen_desired'), leaves('desired'))).toEqual([
+      'dependsOn[]: (none) ≠ string',
+      'environment.name: (none) ≠ string',
+      'environment.systems[]: (none) ≠ string',
       'file: (none) ≠ string',
       'sources.*.col: (none) ≠ number',
       'sources.*.file: (none) ≠ string',

@@ -99,11 +99,11 @@ export class SpecialiseLab {
     mkdirSync(join(this.repo, 'systems'));
   }
 
-  /** known_hosts with one line per host, in ADDRESSES order. */
+  /** known_hosts with one line per host, in the order of the sshd hosts. */
   knownHosts(pubs: string[]): void {
     writeFileSync(
       join(this.repo, 'known_hosts'),
-      pubs.map((p, i) => `[${ADDRESSES[i]}]:${this.net.port} ${p}`).join('\n') + '\n',
+      pubs.map((p, i) => `[${this.net.hosts[i]?.address ?? ADDRESSES[i]}]:${this.net.port} ${p}`).join('\n') + '\n',
     );
   }
 

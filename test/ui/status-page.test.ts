@@ -9,12 +9,12 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { startServe } from '../../src/cli/commands/serve';
+import { labVms, setLabVmCpu } from '../helpers/lab-vcsim';
+import { silentLog } from '../helpers/log';
 import { readCredentials } from '../../src/lab/credentials';
 import { freePort } from '../../src/lab/process';
 import { labStateDir } from '../../src/lab/start-provisioning';
-import { VimClient } from '../../src/providers/vsphere/client';
-import { retrieveView, runTask } from '../../src/providers/vsphere/inventory';
-import { ref, text } from '../../src/providers/vsphere/soap/xml';
 import { startUi } from '../../src/ui/server';
 import { runCli } from '../helpers/cli';
 import { removeDir, tempDir } from '../helpers/daemon';
@@ -42,28 +42,6 @@ function commit(message: string, files: Record<string, string>): void {
   git(origin, 'add', '-A');
   git(origin, '-c', 'user.name=Pat Page', '-c', 'user.email=pat@example.com', 'commit', '-qm', message);
   if (deploy) git(deploy, 'pull', '-q', '--ff-only');
-}
-
-async function editVmCpu(name: string, cpus: number): Promise<void> {
-  const env = readCredentials(deploy);
-  const c = new VimClient({
-    url: `https://127.0.0.1:${ports.vcsim}/sdk`,
-    username: env.SHIPSHAPE_VSPHERE_USER!,
-    password: env.SHIPSHAPE_VSPHERE_PASSWORD!,
-    tls: { caFile: join(deploy, '.lab/vcsim/ca.pem') },
-  });
-  try {
-    const rows = await retrieveView(c, (await c.serviceContent()).rootFolder, [
-      { type: 'VirtualMachine', paths: ['name'] },
-    ]);
-    const vm = rows.find((r) => r.props.get('name')!.text === name)!;
-    await runTask(c, 'ReconfigVM_Task', ref('_this', vm.obj) + `<spec>${text('numCPUs', cpus)}</spec>`, {
-      timeoutMs: 30_000,
-      what: 'edit in vcsim',
-    });
-  } finally {
-    await c.logout();
-  }
 }
 
 /** Waits until the element's text matches (the page updates itself; nothing here reloads it). */
@@ -98,7 +76,7 @@ beforeAll(async () => {
   };
   origin = join(work, 'origin');
   mkdirSync(origin);
-  for (const d of ['systems', 'profiles', 'os', 'roles'])
+  for (const d of ['systems', 'profiles', 'os', 'roles', 'environments'])
     cpSync(join(examples, d), join(origin, d), { recursive: true });
   writeFileSync(join(origin, '.gitignore'), '.lab/\n');
   writeFileSync(join(origin, 'shipshape.yaml'), labSite());
@@ -201,7 +179,7 @@ test('a commit applied shows up in the history and on the open page without a re
 
 test('a VM edited in vcsim is flagged as drifted on the page, with when it was first seen', async () => {
   await page.goto(ui.url + '/');
-  await editVmCpu('web-dev-01', 3);
+  await setLabVmCpu(deploy, ports.vcsim, 'web-dev-01', 3);
   expect((await cli('drift', '-C', deploy)).code).toBe(2);
   await waitText(page, '#main tr.drift-row[data-system="web-dev-01"]', /vm[\s\S]*cpu[\s\S]*3[\s\S]*4[\s\S]*UTC/);
   await expect(page.locator('#main tr[data-system="web-dev-01"]').first().textContent()).resolves.toMatch(/drifted/);
@@ -212,3 +190,70 @@ test('a VM edited in vcsim is flagged as drifted on the page, with when it was f
   );
   await shot(page, 'system');
 }, 180_000);
+
+test('behind a signing-in proxy, "Apply this plan" applies exactly the pending plan; without sign-in there is no button', async () => {
+  // serve in report-only mode with the button on; its startup run is a drift run that records the pending plan
+  // (the VM edited in vcsim above: cpu 3 → 4).
+  const served = await startServe(
+    {
+      dir: deploy,
+      stateDir: state,
+      mode: 'drift',
+      listen: '127.0.0.1:0',
+      graceSeconds: 5,
+      provisioning: false,
+      uiApplyHeader: 'X-Forwarded-User',
+    },
+    { out: () => undefined, err: () => undefined, isTty: false },
+    silentLog,
+  );
+  try {
+    const until = Date.now() + 60_000;
+    while ((served.loop.runs < 1 || served.loop.busy) && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 100));
+    const anonymous = await browser.newPage();
+    await anonymous.goto(served.url + '/');
+    await expect(anonymous.locator('#pending').textContent()).resolves.toMatch(/Pending plan/);
+    expect(await anonymous.locator('form.apply').count()).toBe(0);
+    await anonymous.close();
+
+    const signedIn = await browser.newPage({ extraHTTPHeaders: { 'X-Forwarded-User': 'alice@example.com' } });
+    await signedIn.goto(served.url + '/');
+    const button = signedIn.locator('form.apply button');
+    await expect(button.textContent()).resolves.toMatch(/Apply this plan \(1 change\(s\)\) as alice@example\.com/);
+    // A form posted from another site is refused, even by a signed-in browser with the right fields.
+    const form = Object.fromEntries(
+      await signedIn
+        .locator('form.apply input')
+        .evaluateAll((els) => els.map((e) => [e.getAttribute('name') ?? '', e.getAttribute('value') ?? ''])),
+    ) as Record<string, string>;
+    const forged = await fetch(served.url + '/apply', {
+      method: 'POST',
+      headers: {
+        'x-forwarded-user': 'alice@example.com',
+        origin: 'https://evil.example.net',
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams(form).toString(),
+      redirect: 'manual',
+    });
+    expect(forged.status).toBe(403);
+    expect(await forged.text()).toMatch(/posted from another site/);
+
+    await shot(signedIn, 'apply-button');
+    await button.click();
+    await signedIn.waitForURL(/\/runs$/);
+    let run: { trigger: string; status: string } | undefined;
+    while (!run && Date.now() < until + 120_000) {
+      const runs = JSON.parse((await cli('history', '--format', 'json', '--kind', 'apply', '--limit', '1')).out).runs;
+      if (runs[0]?.trigger === 'ui apply by alice@example.com' && runs[0].status !== 'running') run = runs[0];
+      else await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(run).toMatchObject({ trigger: 'ui apply by alice@example.com', status: 'changed' });
+    const vms = await labVms(deploy, ports.vcsim);
+    expect(vms.get('web-dev-01')!.cpu).toBe(4);
+    await signedIn.close();
+  } finally {
+    await served.stop();
+  }
+}, 240_000);

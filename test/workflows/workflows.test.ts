@@ -87,6 +87,15 @@ describe('GitHub workflows', () => {
     expect(read('.github/workflows/apply.yml')).toContain('shipshape apply -C . --yes $scope');
     expect(apply.on.schedule[0].cron).toMatch(/^\S+ \S+ \S+ \S+ \S+$/);
     expect(apply.jobs.apply.environment).toBe('shipshape-apply');
+    // One apply job per site (sites/<name>.yaml), none cancelled by another's failure; each names its site.
+    expect(apply.jobs.apply.strategy).toEqual({
+      'fail-fast': false,
+      matrix: { site: '${{ fromJSON(needs.sites.outputs.sites) }}' },
+    });
+    expect(apply.jobs.apply.steps.at(-1).run).toContain('shipshape apply -C . ${SITE:+--site "$SITE"}');
+    expect(apply.jobs.sites.steps.map((s: { uses?: string }) => s.uses)).toEqual([
+      expect.stringMatching(/^actions\/github-script@/),
+    ]);
     for (const s of WRITE_SECRETS) expect(read('.github/workflows/apply.yml')).toContain(`secrets.${s} }}`);
     const drift = read('.github/workflows/drift.yml');
     expect(parse(drift).on.schedule[0].cron).toMatch(/^\S+ \S+ \S+ \S+ \S+$/);

@@ -1,4 +1,4 @@
-import { plan as makePlan, scopePlan } from '../../plan/planner';
+import { plan as makePlan, scopePlan, type PlanInput } from '../../plan/planner';
 import { affectedSystems, changedFiles } from '../../source/changes';
 import { renderJson, renderMarkdown, renderText } from '../../plan/render';
 import type { Plan } from '../../plan/types';
@@ -37,6 +37,8 @@ export interface PlanOptions extends SourceOptions {
   base?: string;
   /** Observe by reading only: nothing runs on a managed host (no role checks). */
   readOnly?: boolean;
+  /** `--adopt`: plan what `shipshape adopt` would take over (adoptions with their diff, instead of blocked creates). */
+  adopt?: boolean;
 }
 
 /** Where the manifests come from: a local folder, or a git repository fetched on every run. */
@@ -69,7 +71,7 @@ export async function resolveSource(opts: SourceOptions, io: Io): Promise<{ dir:
 
 /** Loads, observes and plans: the shared front half of plan, apply and drift. */
 export async function freshPlan(
-  opts: SourceOptions & { maxDeletes?: number; readOnly?: boolean },
+  opts: SourceOptions & { maxDeletes?: number; readOnly?: boolean; adopt?: PlanInput['adopt'] },
   io: Io,
   log: Logger,
   /** Runs before observing (apply resolves interrupted creates there, so the plan sees what they made). */
@@ -93,6 +95,7 @@ export async function freshPlan(
       maxDeletes: opts.maxDeletes ?? loaded.repo.site.defaults.maxDeletes,
       now: new Date(),
       ...(loaded.commit ? { commit: loaded.commit } : {}),
+      ...(opts.adopt ? { adopt: opts.adopt } : {}),
     });
     if (loaded.dirty) plan.dirty = true;
     const scoped = target ? targetPlan(plan, loaded.repo.systems, target) : plan;
@@ -156,7 +159,8 @@ async function planSite(opts: PlanOptions, io: Io, log: Logger): Promise<number>
       opts.base
         ? await mergeRequestPlan(opts, opts.base, io, log)
         : await (async () => {
-            const fresh = await freshPlan(opts, io, log, undefined, rec);
+            const { adopt, ...rest } = opts;
+            const fresh = await freshPlan({ ...rest, ...(adopt ? { adopt: {} } : {}) }, io, log, undefined, rec);
             await closeAll(fresh.providers, log);
             return fresh.plan;
           })(),
@@ -180,18 +184,20 @@ async function mergeRequestPlan(opts: PlanOptions, base: string, io: Io, log: Lo
       io.err(
         `changes to trusted files, not used for this plan; applied only after merge: ${trusted.notUsed.map((c) => c.file).join(', ')}`,
       );
-    const fresh = await freshPlan({ ...opts, dir: trusted.dir, repo: undefined, readOnly: true }, io, log).catch(
-      (e: unknown) => {
-        if (e instanceof ExitError && e.code === 1) {
-          throw new ExitError(
-            1,
-            `${e.message.replace(trusted.dir, `the merge-request repo (site config, roles and OS catalog from ${base}; systems/ and profiles/ from the branch)`)}` +
-              ' A system that needs a role or OS entry the branch adds can be planned once that change is merged.',
-          );
-        }
-        throw e;
-      },
-    );
+    const fresh = await freshPlan(
+      { ...opts, dir: trusted.dir, repo: undefined, readOnly: true, adopt: undefined },
+      io,
+      log,
+    ).catch((e: unknown) => {
+      if (e instanceof ExitError && e.code === 1) {
+        throw new ExitError(
+          1,
+          `${e.message.replace(trusted.dir, `the merge-request repo (site config, roles and OS catalog from ${base}; systems/ and profiles/ from the branch)`)}` +
+            ' A system that needs a role or OS entry the branch adds can be planned once that change is merged.',
+        );
+      }
+      throw e;
+    });
     await closeAll(fresh.providers, log);
     const changed = await changedFiles(checkout.dir, base);
     const affected = affectedSystems(fresh.loaded.repo.systems, changed);

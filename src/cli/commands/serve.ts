@@ -22,6 +22,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RunRecord } from '../../history/types';
 import { readiness } from '../../serve/ready';
 import { uiRoutes } from '../../ui/server';
+import type { UiApplyOptions } from '../../ui/apply-button';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { counts } from './history';
 
 export interface ServeOptions extends SourceOptions {
@@ -37,6 +40,9 @@ export interface ServeOptions extends SourceOptions {
   ui?: boolean;
   /** Reload the site config on SIGHUP (the command sets it; in-process tests do not). */
   reloadOnHup?: boolean;
+  /** The status page's "Apply this plan" button, for users a reverse proxy names in this header. */
+  uiApplyHeader?: string;
+  uiTrustedProxies?: string[];
 }
 
 export interface RunningServe {
@@ -55,21 +61,28 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
   const m = reconcilerMetrics();
   let last: LastRun = {};
 
+  /** A press of the status page's apply button waiting for its run: that run applies exactly this plan. */
+  let pressed: { file: string; user: string } | undefined;
   const run = async (reason: string, signal: AbortSignal) => {
     const started = Date.now();
+    const press = pressed;
+    pressed = undefined;
     last = { reason, startedAt: new Date(started).toISOString() };
-    io.err(`reconcile (${opts.mode}): ${reason}`);
+    io.err(`reconcile (${press ? 'apply of the plan approved on the status page' : opts.mode}): ${reason}`);
     let result: LastRun['result'] = 'ok';
     // A CLI apply on this host holds the lock for a while: the scheduled run waits for it rather than failing.
     const runOpts = {
       ...opts,
-      trigger: reason,
+      trigger: press ? `ui apply by ${press.user}` : reason,
       waitLockMs: 10 * 60_000,
       onRecorded: (r: RunRecord) => io.err(resultLine(r)),
+      ...(press ? { planFile: press.file } : {}),
     };
     try {
-      if (opts.mode === 'apply') {
-        const { report } = await applyOnce(runOpts, io, log, signal);
+      if (opts.mode === 'apply' || press) {
+        const { report } = await applyOnce(runOpts, io, log, signal).finally(
+          () => press && rmSync(press.file, { force: true }),
+        );
         if (report) {
           for (const o of report.outcomes)
             if (o.status === 'failed' && o.error) m.failures({ kind: o.error.kind, code: o.error.code });
@@ -125,7 +138,25 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
     });
     watcher.on('all', onChange);
   }
-  const ui = opts.ui === false ? undefined : uiRoutes(stateDir(opts.stateDir));
+  const uiApply: UiApplyOptions | undefined = opts.uiApplyHeader
+    ? {
+        userHeader: opts.uiApplyHeader,
+        ...(opts.uiTrustedProxies?.length ? { trustedProxies: opts.uiTrustedProxies } : {}),
+        // The plan goes through the saved-plan path of apply: its actions only, each checked against the world.
+        apply: async (plan, user) => {
+          const dir = join(stateDir(opts.stateDir), 'ui-apply');
+          mkdirSync(dir, { recursive: true, mode: 0o700 });
+          const file = join(dir, `plan-${Date.now()}.json`);
+          writeFileSync(file, JSON.stringify(plan, null, 2) + '\n', { mode: 0o600 });
+          if (pressed) rmSync(pressed.file, { force: true }); // the newer press wins; each plan runs at most once
+          pressed = { file, user };
+          io.err(`status page: ${user} approved the pending plan; it runs next`);
+          void loop.trigger(`ui apply by ${user}`);
+        },
+      }
+    : undefined;
+  if (uiApply && opts.ui === false) throw new UserError('--ui-apply-header needs the status page: leave out --no-ui');
+  const ui = opts.ui === false ? undefined : uiRoutes(stateDir(opts.stateDir), undefined, uiApply);
   let site = await loadSite(opts, io);
   let provisioning = opts.provisioning === false ? undefined : await startProvisioningFor(site, opts, io, log);
   const http = await startServeHttp({

@@ -18,9 +18,9 @@ export function renderMarkdown(plan: Plan, opts: { fullPlanHint?: string; limit?
         ? ` for \`${plan.commit.slice(0, 12)}\`${plan.dirty ? ' **plus uncommitted changes** (the files on disk, not that commit)' : ''}`
         : ''),
     '',
-    '| create | update | replace | delete | unchanged | blocked |',
-    '|---:|---:|---:|---:|---:|---:|',
-    `| ${s.create} | ${s.update} | ${s.replace} | ${s.delete} | ${s.noop} | ${s.blocked} |`,
+    `| create | update | replace | delete |${s.adopt ? ' adopt |' : ''} unchanged | blocked |`,
+    `|---:|---:|---:|---:|${s.adopt ? '---:|' : ''}---:|---:|`,
+    `| ${s.create} | ${s.update} | ${s.replace} | ${s.delete} |${s.adopt ? ` ${s.adopt} |` : ''} ${s.noop} | ${s.blocked} |`,
     '',
   ];
   for (const [kind, about] of Object.entries(plan.backends ?? {})) {

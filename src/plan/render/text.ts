@@ -7,6 +7,7 @@ const SYMBOL: Record<PlannedAction['action'], string> = {
   update: '~',
   replace: '-/+',
   delete: '-',
+  adopt: '<=',
   noop: '=',
 };
 const COLOUR: Record<PlannedAction['action'] | 'blocked', number> = {
@@ -14,6 +15,7 @@ const COLOUR: Record<PlannedAction['action'] | 'blocked', number> = {
   update: 33,
   replace: 35,
   delete: 31,
+  adopt: 36,
   noop: 90,
   blocked: 91,
 };
@@ -56,7 +58,7 @@ export function renderText(plan: Plan, opts: { colour: boolean; showNoop?: boole
   }
   const s = plan.summary;
   lines.push(
-    `Plan: ${s.create} to create, ${s.update} to update, ${s.replace} to replace, ${s.delete} to delete, ${s.noop} unchanged` +
+    `Plan: ${s.create} to create, ${s.update} to update, ${s.replace} to replace, ${s.delete} to delete, ${s.adopt ? `${s.adopt} to adopt, ` : ''}${s.noop} unchanged` +
       (s.blocked ? `, ${paint(COLOUR.blocked, `${s.blocked} blocked`)}` : '') +
       (plan.commit
         ? ` (commit ${plan.commit.slice(0, 12)}${plan.dirty ? ' plus uncommitted changes in the working tree: this plan is of the files on disk, not of that commit' : ''})`

@@ -24,6 +24,7 @@ import type { DesiredSystem } from '../../manifest/types';
 import type { IdoitCall, IdoitClient } from './client';
 import { osMarker, STATUS_NAMES, VM_TYPE } from './marker';
 import {
+  claimObject,
   findSystemObject,
   isObjectGone,
   ownedObject,
@@ -238,6 +239,22 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
       throw new UserError(
         `i-doit object #${observed.id} "${observed.system}" carries no shipshape marker; shipshape does not change it.`,
       );
+  }
+
+  /**
+   * `shipshape adopt`: the object of the system's name becomes the system's (its claim). What it
+   * does not document yet (CPU, memory, drives, …) is written by the update the plan shows after it.
+   */
+  async adopt(
+    system: DesiredSystem,
+    observed: ObservedResource<CmdbFields, CmdbHandle>,
+    _r: Resolved,
+    ctx: ProviderContext,
+  ): Promise<ObservedResource<CmdbFields, CmdbHandle>> {
+    return toResource(
+      await claimObject(this.client, Number(observed.id), system, ctx.commit, CMDB_CATEGORIES),
+      this.sealer,
+    );
   }
 
   private async reread(system: DesiredSystem, id?: number): Promise<ObservedResource<CmdbFields, CmdbHandle>> {

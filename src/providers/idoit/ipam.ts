@@ -29,6 +29,7 @@ import { firstFree, ipListHolders, netReads, netView, refusal, type Declared, ty
 import { Refusal } from '../../engine/refusals';
 import {
   assertNotReleased,
+  claimObject,
   isObjectGone,
   isQuickPurgeOff,
   ownerOf,
@@ -160,6 +161,17 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
       const entry = await this.allocate(obj.id, desired, false, system.name);
       return this.toResource({ ...obj, status: 2 }, [entry]);
     });
+  }
+
+  /** `shipshape adopt`: the object holding the system's address becomes the system's (its claim); the address stays. */
+  async adopt(
+    system: DesiredSystem,
+    observed: ObservedResource<IpFields, IpHandle>,
+    _r: Resolved,
+    ctx: ProviderContext,
+  ): Promise<ObservedResource<IpFields, IpHandle>> {
+    const row = await claimObject(this.client, Number(observed.id), system, ctx.commit, ['C__CATG__IP']);
+    return this.toResource(row, (row.categories?.C__CATG__IP ?? []) as HostEntry[]);
   }
 
   /** The change an explicit address needs; refused (so the plan shows it) when apply would refuse it. */

@@ -14,6 +14,7 @@
  * it. A run whose object is released under it finds the object gone on its next write and adopts the
  * winner (`withSystemObject`).
  */
+import { UserError } from '../../engine/contract';
 import type { DesiredSystem } from '../../manifest/types';
 import type { IdoitCall, IdoitClient } from './client';
 import { IdoitError } from './errors';
@@ -134,6 +135,47 @@ export async function ensureSystemObject(
     });
   }
   return converge(client, system.name, Number(r.id), categories);
+}
+
+/**
+ * `shipshape adopt`: makes an existing object (one an old pipeline made, with i-doit's own SYSID)
+ * the system's by writing the claim as the first line of its description; the rest of what the
+ * description said is kept below it. i-doit keeps an object's SYSID, so the claim is the marker here.
+ * Returns the object read back, or throws when it does not claim the system afterwards.
+ */
+export async function claimObject(
+  client: IdoitClient,
+  id: number,
+  system: DesiredSystem,
+  commit: string | undefined,
+  categories?: string[],
+): Promise<ObjectRow> {
+  const before = await ownedObject(client, id, system.name, categories);
+  if (before) return before;
+  const rows = ((await client.batchOrThrow(readAllStates({ ids: [id] }, ['C__CATG__GLOBAL']))) as ObjectRow[][]).flat();
+  const row = rows.find((r) => Number(r.id) === id);
+  if (!row) throw new UserError(`i-doit object #${id} to adopt for ${system.name} is gone; plan again`);
+  const sealer = await client.sealer();
+  const other = ownerOf(row, sealer);
+  if (other)
+    throw new UserError(
+      `i-doit object #${id} already belongs to system ${other}; it is not adopted for ${system.name}`,
+    );
+  const old = (row.categories?.C__CATG__GLOBAL?.[0] as { description?: unknown } | undefined)?.description;
+  const kept = typeof old === 'string' && old.trim() ? `\n${old}` : '';
+  await client.call('cmdb.category.save', {
+    object: id,
+    category: 'C__CATG__GLOBAL',
+    data: {
+      description: claimDescription(system.name, system.file, commit, sealer?.seal(sealFor(system.name, id))) + kept,
+    },
+  });
+  const after = await ownedObject(client, id, system.name, categories);
+  if (!after)
+    throw new UserError(
+      `i-doit object #${id} did not keep shipshape's claim for ${system.name} in its description; check it in i-doit`,
+    );
+  return after;
 }
 
 /** After a create: the lowest claim wins; every higher claim is released. */

@@ -81,9 +81,11 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
     this.store = new InstallStore(o.dir, ...(o.onCorruptState ? [o.onCorruptState] : []));
   }
 
-  desired(system: DesiredSystem, _resolved: Resolved, site: SiteConfig): InstallFields | null {
+  desired(system: DesiredSystem, resolved: Resolved, site: SiteConfig): InstallFields | null {
     // Nothing to install onto without a VM platform (the vm step); nothing to install with without a provisioning server.
     if (system.state !== 'present' || !site.provisioning || !site.vms) return null;
+    // An adopted system was installed by someone else: shipshape never reinstalls it.
+    if (resolved.installed === 'adopted') return null;
     return { os: system.os, state: 'built' };
   }
 

@@ -52,6 +52,8 @@ type Target = { endpoint: SshEndpoint; policy: HostKeyPolicy } | { pending: stri
 
 const fieldOf = (role: string) => `roles.${role}`;
 const label = (version: string | undefined, digest: string) => `${version ? `${version} ` : ''}${digest.slice(0, 16)}`;
+/** A role whose cross-references are not all known yet has no digest to show. */
+const desiredLabel = (r: CompiledRole) => (r.pending ? UNKNOWN : label(r.version, r.digest));
 
 export class SpecialiseProvider implements Provider {
   readonly kind = 'specialise' as const;
@@ -72,6 +74,7 @@ export class SpecialiseProvider implements Provider {
       deps.roles,
       this.sp.rootPrefix,
       this.sp.commandTimeoutSeconds * 1000,
+      deps.systems,
     );
     this.pool = new SshPool({
       readSecret: (ref) => resolveSecret(ref, deps.site.root),
@@ -127,8 +130,16 @@ export class SpecialiseProvider implements Provider {
     };
   }
 
-  private compiled(system: DesiredSystem): CompiledRole[] {
-    return this.compiler.compileAll(system);
+  /**
+   * The roles as `desired` last compiled them for each system, with the other systems' values it was
+   * given (`Resolved.others`), so `diff` judges exactly what the plan shows.
+   */
+  private readonly lastCompiled = new Map<string, CompiledRole[]>();
+  /** The other systems' values as the observations hold them (set by observe), for diff without desired. */
+  private observedOthers: Resolved['others'];
+
+  private compiled(system: DesiredSystem, others: Resolved['others'] = this.observedOthers): CompiledRole[] {
+    return this.compiler.compileAll(system, others);
   }
 
   resolve(_system: DesiredSystem, observed: ObservedResource | undefined, resolved: Resolved): Resolved {
@@ -140,10 +151,11 @@ export class SpecialiseProvider implements Provider {
     if (system.state !== 'present') return null;
     if (system.roles.length === 0 && !resolved.specialiseRecord) return null;
     // Compiled first, so a role whose files or package are missing blocks the plan (RoleError is a refusal) even in the lab.
-    const compiled = this.compiled(system);
+    const compiled = this.compiled(system, resolved.others ?? this.observedOthers);
     if (this.labSimulated(system, resolved)) return null;
+    this.lastCompiled.set(system.name, compiled);
     const fields: Fields = {};
-    for (const r of compiled) fields[fieldOf(r.name)] = label(r.version, r.digest);
+    for (const r of compiled) fields[fieldOf(r.name)] = desiredLabel(r);
     return fields;
   }
 
@@ -170,9 +182,9 @@ export class SpecialiseProvider implements Provider {
         },
       ];
     const changes: FieldChange[] = [];
-    const compiled = this.compiled(system);
+    const compiled = this.lastCompiled.get(system.name) ?? this.compiled(system);
     compiled.forEach((role, i) => {
-      const why = whyRun(role, state);
+      const why = role.pending ? `waits for ${role.pending.join(', ')}` : whyRun(role, state);
       if (why === null) return;
       const src = system.sources[`roles[${i}]`] ?? system.sources.roles;
       changes.push({
@@ -194,6 +206,7 @@ export class SpecialiseProvider implements Provider {
 
   async observe(ctx: ProviderContext, earlier?: EarlierSteps): Promise<Observation> {
     const systems = this.deps.systems.filter((s) => s.state === 'present');
+    if (earlier) this.observedOthers = (name) => earlier.resolved(name);
     let roundTrips = 0;
     const results = await mapPool(systems, 16, async (system): Promise<ObservedResource | undefined> => {
       const t = this.target(
@@ -271,8 +284,13 @@ export class SpecialiseProvider implements Provider {
     const t = this.target(system, resolved);
     if ('pending' in t) throw new UserError(`cannot specialise ${system.name}: ${t.pending}`);
     if ('error' in t) throw new Refusal('host-key', t.error);
+    const roles = this.compiled(system, resolved.others);
+    const pending = roles.flatMap((r) => r.pending ?? []);
+    if (pending.length)
+      throw new UserError(
+        `cannot specialise ${system.name}: ${pending.map((p) => `{{ ${p} }}`).join(', ')} is not known yet (the system it names has not come up); run apply again once it has`,
+      );
     const session = await this.pool.get(t.endpoint, t.policy);
-    const roles = this.compiled(system);
     const root = this.root(system.name);
     // Read again right before acting: the record on the host is the truth, not the plan's snapshot.
     const state = await readHostState(session, root, system.name, roles, this.sp.commandTimeoutSeconds * 1000);

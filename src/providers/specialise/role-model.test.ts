@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RoleDef } from '../../manifest/catalog';
 import type { DesiredSystem } from '../../manifest/types';
+import { UNKNOWN } from '../../engine/contract';
 import { RoleCompiler, RoleError } from './role-model';
 
 const repo = mkdtempSync(join(tmpdir(), 'shipshape-roles-'));
@@ -63,4 +64,29 @@ test('a missing file or value is a RoleError naming the role and system', () => 
     'role web: files/web_1.0.deb does not exist: add roles/web/files/web_1.0.deb',
   );
   expect(() => c.compileAll(system({}))).toThrow(/role web \(system web-01\): .*list the role as name@version/);
+});
+
+test('a cross-reference in a parameter or a script is resolved from the other system; unknown values leave the role pending', () => {
+  const db = {
+    name: 'db-01',
+    labels: { tier: 'db' },
+    network: { ip: 'auto', mac: '00:50:56:00:00:01' },
+    dns: { domain: 'example.test', aliases: [] },
+  } as unknown as DesiredSystem;
+  const refDef: RoleDef = { ...def, steps: [{ script: 'echo {{ params.port }} {{ systems.db-01.fqdn }}' }] };
+  const web = (): DesiredSystem =>
+    ({
+      ...system({}),
+      roles: [{ name: 'web', params: { port: '{{ systems.db-01.ip }}' } }],
+    }) as unknown as DesiredSystem;
+  const c = new RoleCompiler(repo, { web: refDef }, undefined, 60_000, [db]);
+  const at = (ip: string) => c.compileAll(web(), (n) => (n === 'db-01' ? { ip, mac: '' } : undefined))[0]!;
+
+  expect(at('198.51.100.7').steps[0]!.command).toContain("echo '\\''198.51.100.7'\\'' '\\''db-01.example.test'\\''");
+  expect(at('198.51.100.7').pending).toBeUndefined();
+  expect(at('198.51.100.7').digest).toBe(at('198.51.100.7').digest);
+  expect(at('198.51.100.8').digest).not.toBe(at('198.51.100.7').digest);
+  // Not allocated yet (the plan of a new database): no digest that means anything, and it says why.
+  expect(at(UNKNOWN).pending).toEqual(['systems.db-01.ip']);
+  expect(c.compileAll(web())[0]!.pending).toEqual(['systems.db-01.ip']); // ip: auto, nothing resolved
 });

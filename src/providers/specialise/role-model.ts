@@ -7,12 +7,14 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
+import type { Resolved } from '../../engine/contract';
 import { Refusal } from '../../engine/refusals';
 import type { RoleDef, RoleStep } from '../../manifest/catalog';
 import type { DesiredSystem, RoleRef } from '../../manifest/types';
 import { fqdn } from '../../manifest/types';
 import { stableStringify } from '../../plan/digest';
 import { shq } from '../../transport/ssh';
+import { refResolver } from './cross-refs';
 import { render, TemplateError } from './template';
 
 /** One remote command: what `exec` runs, what it reads on stdin, a label for logs and errors. */
@@ -33,6 +35,17 @@ export interface CompiledRole {
   check?: string;
   /** Kept in the record on the target, so a role can be undone after its folder left the repo. */
   remove: { label: string; command: string; timeoutMs: number }[];
+  /** Cross-references whose values are not known yet (`systems.db-01.ip`): the digest means nothing until they are. */
+  pending?: string[];
+}
+
+/** Fills in the cross-references in string parameters (`upstream: "{{ systems.db-01.ip }}:5432"`), at any depth. */
+function renderParams(value: unknown, render1: (text: string, where: string) => string, where: string): unknown {
+  if (typeof value === 'string') return value.includes('{{') ? render1(value, where) : value;
+  if (Array.isArray(value)) return value.map((v, i) => renderParams(v, render1, `${where}[${i}]`));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderParams(v, render1, `${where}.${k}`)]));
+  return value;
 }
 
 /** The repo does not have what a role needs (a file, a version's package, a value): apply refuses, plan blocks. */
@@ -79,12 +92,18 @@ function stepLabel(s: RoleStep, i: number): string {
 export class RoleCompiler {
   private readonly files = new Map<string, Buffer>();
 
+  private readonly systems: ReadonlyMap<string, DesiredSystem>;
+
   constructor(
     private readonly repoRoot: string,
     private readonly roles: Record<string, RoleDef>,
     private readonly prefix: string | undefined,
     private readonly defaultTimeoutMs: number,
-  ) {}
+    /** Every declared system, for cross-references. */
+    systems: DesiredSystem[] = [],
+  ) {
+    this.systems = new Map(systems.map((s) => [s.name, s]));
+  }
 
   private read(role: string, rel: string): Buffer {
     const p = posix.join(this.repoRoot, 'roles', role, rel);
@@ -100,31 +119,40 @@ export class RoleCompiler {
     return b;
   }
 
-  compileAll(system: DesiredSystem): CompiledRole[] {
-    return system.roles.map((r) => this.compile(system, r));
+  /** `others`: what the other systems' steps resolved, for cross-references (`Resolved.others`). */
+  compileAll(system: DesiredSystem, others?: Resolved['others']): CompiledRole[] {
+    return system.roles.map((r) => this.compile(system, r, others));
   }
 
-  compile(system: DesiredSystem, ref: RoleRef): CompiledRole {
+  compile(system: DesiredSystem, ref: RoleRef, others?: Resolved['others']): CompiledRole {
     const def = this.roles[ref.name];
     if (!def)
       throw new RoleError(`system ${system.name} lists role ${ref.name}, which has no roles/${ref.name}/role.yaml`);
     const root = rootPrefix(this.prefix, system.name);
-    const params = withDefaults(def, ref.params);
+    const pending: string[] = [];
+    const refs = refResolver(system, { systems: this.systems, ...(others ? { others } : {}) }, pending);
+    const where = (what: string) => `role ${ref.name} (system ${system.name}): ${what}`;
+    const guarded = (text: string, c: Record<string, unknown>, mode: 'file' | 'shell', name: string) => {
+      try {
+        return render(text, c, mode, name, refs);
+      } catch (e) {
+        if (e instanceof TemplateError) throw new RoleError(where(e.message));
+        throw e;
+      }
+    };
+    // Parameters may hold cross-references only (they are filled in before the role's templates see them).
+    const params = renderParams(
+      withDefaults(def, ref.params),
+      (text, at) => guarded(text, {}, 'file', `${system.file} roles ${ref.name} ${at}`),
+      'params',
+    ) as Record<string, unknown>;
     const ctx = {
       params,
       ...(ref.version !== undefined ? { version: ref.version } : {}),
       root,
       system: { name: system.name, fqdn: fqdn(system) },
     };
-    const where = (what: string) => `role ${ref.name} (system ${system.name}): ${what}`;
-    const tpl = (text: string, mode: 'file' | 'shell', name: string) => {
-      try {
-        return render(text, ctx, mode, name);
-      } catch (e) {
-        if (e instanceof TemplateError) throw new RoleError(where(e.message));
-        throw e;
-      }
-    };
+    const tpl = (text: string, mode: 'file' | 'shell', name: string) => guarded(text, ctx, mode, name);
     const step = (s: RoleStep, i: number): CompiledStep => {
       const label = stepLabel(s, i);
       const timeoutMs = s.timeoutSeconds !== undefined ? s.timeoutSeconds * 1000 : this.defaultTimeoutMs;
@@ -195,6 +223,7 @@ export class RoleCompiler {
       steps,
       ...(check !== undefined ? { check } : {}),
       remove,
+      ...(pending.length ? { pending: [...new Set(pending)] } : {}),
     };
   }
 }

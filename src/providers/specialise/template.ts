@@ -7,6 +7,8 @@
  * one line without control characters (a parameter cannot add a line to sshd_config). An unknown
  * name is an error, never an empty string.
  */
+import { UNKNOWN } from '../../engine/contract';
+import { parseRef, TAG } from '../../manifest/refs';
 import { shq } from '../../transport/ssh';
 
 export type TemplateMode = 'file' | 'shell';
@@ -15,7 +17,6 @@ export class TemplateError extends Error {
   override readonly name = 'TemplateError';
 }
 
-const TAG = /\{\{\s*([A-Za-z_][\w]*(?:\.[A-Za-z_][\w-]*)*)\s*((?:\|\s*[a-z]+\s*)*)\}\}/g;
 const FILTERS = new Set(['join', 'json', 'shell', 'raw']);
 
 function lookup(ctx: Record<string, unknown>, path: string): unknown {
@@ -32,8 +33,20 @@ function scalar(v: unknown, expr: string): string {
   throw new TemplateError(`{{ ${expr} }} is a ${Array.isArray(v) ? 'list' : 'map'}: use \`| join\` or \`| json\``);
 }
 
-/** Renders `text` (named `where` in errors) with `ctx`; throws TemplateError naming the line. */
-export function render(text: string, ctx: Record<string, unknown>, mode: TemplateMode, where: string): string {
+/** The value of a cross-reference (`systems.db-01.ip`, src/manifest/refs.ts), or UNKNOWN until it is known. */
+export type RefResolver = (path: string) => unknown;
+
+/**
+ * Renders `text` (named `where` in errors) with `ctx`; throws TemplateError naming the line.
+ * Cross-references go to `refs`; one that is not known yet renders as `(known after apply)`, unfiltered.
+ */
+export function render(
+  text: string,
+  ctx: Record<string, unknown>,
+  mode: TemplateMode,
+  where: string,
+  refs?: RefResolver,
+): string {
   const lineOf = (offset: number) => text.slice(0, offset).split('\n').length;
   const out = text.replace(TAG, (_m, path: string, filterText: string, offset: number) => {
     const filters = filterText
@@ -44,7 +57,10 @@ export function render(text: string, ctx: Record<string, unknown>, mode: Templat
     try {
       for (const f of filters)
         if (!FILTERS.has(f)) throw new TemplateError(`unknown filter \`${f}\` (known: ${[...FILTERS].join(', ')})`);
-      let v = lookup(ctx, path);
+      const ref = parseRef(path);
+      if (ref && 'error' in ref) throw new TemplateError(ref.error);
+      let v = ref && refs ? refs(path) : lookup(ctx, path);
+      if (v === UNKNOWN) return UNKNOWN;
       if (v === undefined || v === null) {
         const hint =
           path === 'version'

@@ -4,7 +4,14 @@ import { desiredVm, diffVm, type VmFields } from './fields';
 import { markerOf, parseDevices } from './vm';
 import { parseEnvelope, child } from './soap/xml';
 
-const site = { datastore: 'LocalDS_0', portgroup: 'DC0_DVPG0' };
+const site = {
+  datastore: 'LocalDS_0',
+  portgroup: 'DC0_DVPG0',
+  datacenter: 'DC0',
+  cluster: 'DC0_C0',
+  resourcePool: 'web',
+  folder: 'shipshape',
+};
 const sys = systemNamed('web-01', { disks: [{ sizeGiB: 10 }, { sizeGiB: 20, datastore: 'LocalDS_1' }] });
 const want = desiredVm(sys, { ip: '198.51.100.5', mac: '' }, site)!;
 const have = (over: Partial<VmFields>): VmFields => ({ ...want, ...over });
@@ -119,4 +126,41 @@ test('devices: disks with size and datastore, NIC with MAC and port group name, 
   expect(d.disks.map((k) => [k.sizeKiB, k.datastore])).toEqual([[10485760, 'ds-a']]);
   expect(d.nics.map((n) => [n.mac, n.network])).toEqual([['00:50:56:aa:bb:cc', 'DC0_DVPG0']]);
   expect(d.cdroms[0]!.iso).toBe('[ds-a] iso/d12.iso');
+});
+
+test('placement: the site defaults, a profile or system override (a cluster of its own starts at its root pool), datastore for disks that name none', () => {
+  expect(want.placement).toEqual({ datacenter: 'DC0', cluster: 'DC0_C0', resourcePool: 'web', folder: 'shipshape' });
+  const placed = systemNamed('db-01', {
+    placement: { cluster: 'DC0_C1', folder: 'prod/db', host: 'DC0_C1_H0', datastore: 'LocalDS_1' },
+    disks: [{ sizeGiB: 10 }, { sizeGiB: 20, datastore: 'LocalDS_0' }],
+  });
+  const w = desiredVm(placed, { ip: '', mac: '' }, site)!;
+  expect(w.placement).toEqual({
+    datacenter: 'DC0',
+    cluster: 'DC0_C1',
+    resourcePool: '',
+    folder: 'prod/db',
+    host: 'DC0_C1_H0',
+  });
+  expect(w.disks.map((d) => d.datastore)).toEqual(['LocalDS_1', 'LocalDS_0']);
+});
+
+test('placement changes: cluster, pool, folder and a pinned host are live moves; another datacenter forces a replace; an unread placement is not compared', () => {
+  const sources = { ...sys.sources, 'placement.cluster': { file: 'profiles/db.yaml', line: 4, col: 12 } };
+  const moved = { ...sys, sources, placement: { cluster: 'DC0_C1', host: 'DC0_C1_H0' } };
+  const w = desiredVm(moved, { ip: '', mac: '' }, site)!;
+  const here = { datacenter: 'DC0', cluster: 'DC0_C0', resourcePool: 'web', folder: 'other' };
+  expect(diffVm(moved, w, have({ placement: here }), 'DC0_C0_H0')).toEqual([
+    { path: 'placement.cluster', from: 'DC0_C0', to: 'DC0_C1', source: 'profiles/db.yaml:4:12' },
+    { path: 'placement.resourcePool', from: 'web', to: '' },
+    { path: 'placement.folder', from: 'other', to: 'shipshape' },
+    { path: 'placement.host', from: 'DC0_C0_H0', to: 'DC0_C1_H0' },
+  ]);
+  expect(diffVm(sys, want, have({ placement: { ...want.placement!, datacenter: 'DC1' } }))).toEqual([
+    { path: 'placement.datacenter', from: 'DC1', to: 'DC0', forcesReplace: true },
+  ]);
+  // Without a pinned host the host DRS chose is not a change.
+  expect(diffVm(sys, want, have({}), 'DC0_C0_H1')).toEqual([]);
+  const { placement: _unread, ...unread } = want;
+  expect(diffVm(sys, want, unread)).toEqual([]);
 });

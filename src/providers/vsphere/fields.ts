@@ -7,6 +7,7 @@ import type { FieldChange, Fields, Resolved } from '../../engine/contract';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
 import type { VsphereConfig } from './config';
 import type { MoRef } from './soap/xml';
+import { whereFor, type Where } from './where';
 import { markerOf, type VmDevices, type VmInfo } from './vm';
 
 export interface VmDiskFields {
@@ -26,6 +27,12 @@ export interface VmFields extends Fields {
   portgroup: string;
   power: string;
   annotation: string;
+  /**
+   * Datacenter, cluster, resource pool, folder (desired: and the host, when the manifest pins one);
+   * absent when not read. The host a VM runs on is in the handle, not here: DRS moves VMs between
+   * hosts, and that is no change of the world a saved plan should be refused for.
+   */
+  placement?: Where;
 }
 
 /** What the provider needs to act on an observed VM; not compared, not shown in plans. */
@@ -36,8 +43,12 @@ export interface VmHandle {
   cdromIso?: string;
   /** The device fields are known (only for VMs we own: read now, or unchanged since the cached read). */
   hasDevices: boolean;
+  /** The VM's folder below the datacenter's VM folder (`` for that folder itself). */
+  folder?: string;
   /** The VM's install marker, OS and published host key (extraConfig), for the install step. */
   install?: { marker: string; os: string; hostKey?: string };
+  /** The host the VM runs on (compared only with a pinned `placement.host`). */
+  host?: string;
 }
 
 const KIB_PER_GIB = 1024 * 1024;
@@ -49,19 +60,21 @@ export function annotationFor(system: DesiredSystem): string {
 export function desiredVm(
   system: DesiredSystem,
   _resolved: Resolved,
-  v: Pick<VsphereConfig, 'datastore' | 'portgroup'>,
+  v: Pick<VsphereConfig, 'datastore' | 'portgroup' | 'datacenter' | 'cluster' | 'resourcePool' | 'folder'>,
 ): VmFields | null {
   if (system.state !== 'present') return null;
+  const ds = system.placement?.datastore ?? v.datastore;
   return {
     name: system.name,
     os: system.os,
     cpu: system.cpu,
     memoryMiB: system.memoryMiB,
-    disks: system.disks.map((d) => ({ sizeGiB: d.sizeGiB, datastore: d.datastore ?? v.datastore })),
+    disks: system.disks.map((d) => ({ sizeGiB: d.sizeGiB, datastore: d.datastore ?? ds })),
     mac: system.network.mac.toLowerCase(),
     portgroup: system.network.portgroup ?? v.portgroup,
     power: 'poweredOn',
     annotation: annotationFor(system),
+    placement: whereFor(system, v),
   };
 }
 
@@ -102,10 +115,17 @@ export function observedFields(vm: VmInfo, devices?: DeviceFields): VmFields {
     portgroup: d?.portgroup ?? '',
     power: vm.powerState,
     annotation: vm.annotation,
+    ...(vm.placement ? { placement: withoutHost(vm.placement) } : {}),
   };
 }
 
-export function diffVm(system: DesiredSystem, want: VmFields, have: VmFields): FieldChange[] {
+function withoutHost(w: Where): Where {
+  const { host: _host, ...rest } = w;
+  return rest;
+}
+
+/** `host`: where the VM runs now (the handle's), compared only when the manifest pins a host. */
+export function diffVm(system: DesiredSystem, want: VmFields, have: VmFields, host?: string): FieldChange[] {
   const out: FieldChange[] = [];
   const src = (p: string): { source?: string } =>
     system.sources[p] ? { source: formatSource(system.sources[p]) } : {};
@@ -170,6 +190,10 @@ export function diffVm(system: DesiredSystem, want: VmFields, have: VmFields): F
   if (have.portgroup !== want.portgroup)
     out.push({ path: 'portgroup', from: have.portgroup, to: want.portgroup, ...src('network.portgroup') });
   if (have.annotation !== want.annotation) out.push({ path: 'annotation', from: have.annotation, to: want.annotation });
+  if (want.placement && have.placement)
+    out.push(
+      ...placementChanges(system, want.placement, { ...have.placement, ...(host !== undefined ? { host } : {}) }),
+    );
   if (have.power !== want.power) out.push({ path: 'power', from: have.power, to: want.power });
   return out;
 }
@@ -187,4 +211,30 @@ function powerOff(system: DesiredSystem, path: string): Pick<FieldChange, 'needs
     refusal: 'power-policy',
     refused: `changing ${path} needs the running VM powered off, and lifecycle.powerPolicy is never${now}: set lifecycle.powerPolicy: allow-poweroff in ${system.file} or its profile to let apply do it, or power the VM off yourself and apply again`,
   };
+}
+
+/**
+ * Placement changes. Cluster, resource pool and host move a running VM live (RelocateVM_Task: vMotion;
+ * vCenter refuses with its reason where it cannot, e.g. CPU-incompatible hosts), the folder by
+ * MoveIntoFolder_Task; another datacenter takes a new VM (forcesReplace).
+ */
+export function placementChanges(system: DesiredSystem, want: Where, have: Where): FieldChange[] {
+  const out: FieldChange[] = [];
+  const src = (k: string): { source?: string } =>
+    system.sources[`placement.${k}`] ? { source: formatSource(system.sources[`placement.${k}`]) } : {};
+  if (want.datacenter !== have.datacenter) {
+    out.push({
+      path: 'placement.datacenter',
+      from: have.datacenter,
+      to: want.datacenter,
+      ...src('datacenter'),
+      forcesReplace: true,
+    });
+    return out; // the new VM is placed as a whole
+  }
+  for (const k of ['cluster', 'resourcePool', 'folder'] as const)
+    if (want[k] !== have[k]) out.push({ path: `placement.${k}`, from: have[k], to: want[k], ...src(k) });
+  if (want.host !== undefined && want.host !== have.host)
+    out.push({ path: 'placement.host', from: have.host ?? null, to: want.host, ...src('host') });
+  return out;
 }

@@ -17,5 +17,6 @@ export const vsphere = defineBackend({
   osKeys: ['templates'],
   labOnlyKeys: { simulator: 'chooses the simulator `shipshape lab up` starts; a real site talks to its vCenter' },
   config: vsphereConfig,
-  connect: (config, d) => new VsphereProvider({ config, secret: d.secret, stateDir: d.stateDir }),
+  connect: (config, d) =>
+    new VsphereProvider({ config, secret: d.secret, stateDir: d.stateDir, systems: d.repo.systems }),
 });

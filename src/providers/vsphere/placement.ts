@@ -1,6 +1,7 @@
 /**
- * Site names (shipshape.yaml `vsphere:`) resolved to managed object references once per run:
- * the VM folder (created when missing), resource pool, datastores, port groups and templates.
+ * Site names (the site's `vms:` section, or a system's `placement`) resolved to managed object
+ * references once per run: VM folders (created when missing), resource pools, hosts, datastores,
+ * port groups and templates.
  * Everything is looked up by inventory path, so a typo names the setting to fix.
  */
 import { UserError } from '../../engine/contract';
@@ -10,18 +11,23 @@ import { findByInventoryPath, requirePath, retrieveObjects } from './inventory';
 import { DuplicateNameError } from './soap/faults';
 import { child, ref, text, toRef, type MoRef } from './soap/xml';
 import type { NetworkTarget } from './specs';
+import { folderPathOf, poolPathOf, whereFor, type Where } from './where';
 
 export class Placement {
-  private folderRef: Promise<MoRef> | undefined;
+  private readonly folders = new Map<string, Promise<MoRef>>();
   private readonly cache = new Map<string, Promise<unknown>>();
+  /** The site's own placement (its `vms:` section); systems with `placement` differ from it. */
+  readonly site: Where;
 
   constructor(
     private readonly c: VimClient,
     private readonly v: VsphereConfig,
-  ) {}
+  ) {
+    this.site = whereFor({}, v);
+  }
 
   get folderPath(): string {
-    return this.v.folder ? `${this.v.datacenter}/vm/${this.v.folder}` : `${this.v.datacenter}/vm`;
+    return folderPathOf(this.site);
   }
 
   private once<T>(key: string, f: () => Promise<T>): Promise<T> {
@@ -36,24 +42,29 @@ export class Placement {
     return this.cache.get(key) as Promise<T>;
   }
 
-  /** The configured VM folder, or undefined when it does not exist yet (observe creates nothing). */
-  findFolder(): Promise<MoRef | undefined> {
-    return findByInventoryPath(this.c, this.folderPath);
+  /** The VM folder, or undefined when it does not exist yet (observe creates nothing). */
+  findFolder(w: Where = this.site): Promise<MoRef | undefined> {
+    return findByInventoryPath(this.c, folderPathOf(w));
   }
 
-  /** The configured VM folder, created (with its parents) when missing. */
-  folder(): Promise<MoRef> {
-    this.folderRef ??= this.ensureFolder().catch((e) => {
-      this.folderRef = undefined;
-      throw e;
-    });
-    return this.folderRef;
+  /** The VM folder, created (with its parents) when missing. */
+  folder(w: Where = this.site): Promise<MoRef> {
+    const key = folderPathOf(w);
+    if (!this.folders.has(key))
+      this.folders.set(
+        key,
+        this.ensureFolder(w).catch((e) => {
+          this.folders.delete(key);
+          throw e;
+        }),
+      );
+    return this.folders.get(key)!;
   }
 
-  private async ensureFolder(): Promise<MoRef> {
-    let path = `${this.v.datacenter}/vm`;
-    let parent = await requirePath(this.c, path, 'datacenter VM folder', 'vsphere.datacenter');
-    for (const part of (this.v.folder || '').split('/').filter(Boolean)) {
+  private async ensureFolder(w: Where): Promise<MoRef> {
+    let path = `${w.datacenter}/vm`;
+    let parent = await requirePath(this.c, path, 'datacenter VM folder', 'vsphere.datacenter or placement.datacenter');
+    for (const part of (w.folder || '').split('/').filter(Boolean)) {
       path += `/${part}`;
       let next = await findByInventoryPath(this.c, path);
       if (!next) {
@@ -72,20 +83,31 @@ export class Placement {
     return parent;
   }
 
-  pool(): Promise<MoRef> {
-    const p = `${this.v.datacenter}/host/${this.v.cluster}/Resources${this.v.resourcePool ? `/${this.v.resourcePool}` : ''}`;
-    return this.once('pool', () =>
-      requirePath(this.c, p, 'resource pool', this.v.resourcePool ? 'vsphere.resourcePool' : 'vsphere.cluster'),
+  pool(w: Where = this.site): Promise<MoRef> {
+    const p = poolPathOf(w);
+    return this.once(`pool:${p}`, () =>
+      requirePath(
+        this.c,
+        p,
+        'resource pool',
+        w.resourcePool ? 'vsphere.resourcePool or placement.resourcePool' : 'vsphere.cluster or placement.cluster',
+      ),
     );
   }
 
-  datastore(name: string): Promise<MoRef> {
-    return this.once(`ds:${name}`, () =>
+  /** A host of the placement's cluster, by name (`placement.host`). */
+  host(w: Where): Promise<MoRef> {
+    const p = `${w.datacenter}/host/${w.cluster}/${w.host}`;
+    return this.once(`host:${p}`, () => requirePath(this.c, p, 'host', 'placement.host (a host of the cluster)'));
+  }
+
+  datastore(name: string, datacenter = this.site.datacenter): Promise<MoRef> {
+    return this.once(`ds:${datacenter}/${name}`, () =>
       requirePath(
         this.c,
-        `${this.v.datacenter}/datastore/${name}`,
+        `${datacenter}/datastore/${name}`,
         'datastore',
-        "vsphere.datastore or the disk's datastore",
+        "vsphere.datastore, placement.datastore or the disk's datastore",
       ),
     );
   }

@@ -28,6 +28,7 @@ import { HOST_KEY_GUESTINFO } from '../install/provider';
 import { VimClient, type CallStats } from './client';
 import { DeviceCache, deviceCacheFile } from './device-cache';
 import {
+  annotationFor,
   deviceFields,
   desiredVm,
   diffVm,
@@ -36,13 +37,22 @@ import {
   type VmFields,
   type VmHandle,
 } from './fields';
-import { DEFAULT_PAGE_SIZE, retrieveObjects, retrieveView, runTask, TaskTimeoutError, waitForTask } from './inventory';
+import {
+  DEFAULT_PAGE_SIZE,
+  findByInventoryPath,
+  retrieveObjects,
+  retrieveView,
+  runTask,
+  TaskTimeoutError,
+  waitForTask,
+} from './inventory';
 import { Placement } from './placement';
 import { powerOff, powerOn } from './power';
 import { retire } from './retire';
 import { FileNotFoundError, ManagedObjectNotFoundError, VsphereFault } from './soap/faults';
 import { child, ref, toRef, type MoRef } from './soap/xml';
-import { cloneBody, extraConfig, reconfigSpec, wantFor } from './specs';
+import { cloneBody, extraConfig, reconfigSpec, relocateSpec, wantFor } from './specs';
+import { folderPathOf, inventoryNames, poolPathOf, whereFor } from './where';
 import {
   HEAVY_PATHS,
   LIGHT_PATHS,
@@ -71,9 +81,13 @@ export interface VsphereProviderOptions {
   pageSize?: number;
   /** Where the device cache lives (device-cache.ts); without it every observe reads every owned VM's devices. */
   stateDir?: string;
+  /** The site's systems: the VM folders their `placement` names are observed besides the site's. */
+  systems?: DesiredSystem[];
 }
 
 type VmResource = ObservedResource<VmFields, VmHandle>;
+/** The install marker of an adopted VM: installed by someone else, never by shipshape. */
+const ADOPTED = 'adopted';
 const MAX_CONVERGE = 3;
 
 export class VsphereProvider implements Provider<VmFields, VmHandle> {
@@ -84,6 +98,10 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   private place: Placement | undefined;
   /** VMs seen by observe in this run (name/marker lookups for create). */
   private seen: VmInfo[] | undefined;
+  /** VMs the last list saw outside the managed folder: moref → where they are (for messages). */
+  private readonly outside = new Map<string, string>();
+  /** Folder path below the datacenter's VM folder of every VM the last list saw (`shipshape import --folder`). */
+  private readonly folderOf = new Map<string, string>();
   /** The site's marker seal (undefined: a site without `ownership:`, markers taken at their word). */
   private sealer: Sealer | undefined;
 
@@ -111,7 +129,10 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   }
 
   diff(system: DesiredSystem, desired: VmFields, observed: VmResource): FieldChange[] {
-    return diffVm(system, desired, observed.fields);
+    const changes = diffVm(system, desired, observed.fields, observed.handle?.host);
+    // An unmarked VM (an adoption candidate): the annotation is written with the marker when it is
+    // adopted, so it is not a difference between the manifest and the VM.
+    return observed.owned ? changes : changes.filter((c) => c.path !== 'annotation');
   }
 
   /** Hands the VM's identity to later steps (installation boots it, CMDB records it). */
@@ -124,7 +145,49 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       vmId: observed.id,
       vmInstanceUuid: h.instanceUuid,
       ...(h.install ? { vmInstall: h.install } : {}),
+      ...(h.install?.marker === ADOPTED ? { installed: 'adopted' as const } : {}),
     };
+  }
+
+  /**
+   * `shipshape adopt`: writes the marker (sealed on a site with `ownership:`), shipshape's
+   * annotation and the install marker `adopted` (the install step never installs a VM someone
+   * else built) onto a VM the plan matched by name. Nothing else changes: CPU, memory, disks, MAC
+   * and power stay as they are, and the VM stays in its folder (a move would change who may see it).
+   */
+  async adopt(
+    system: DesiredSystem,
+    observed: VmResource,
+    _resolved: Resolved,
+    ctx: ProviderContext,
+  ): Promise<VmResource> {
+    const { c, v } = await this.connect(ctx);
+    const vmRef = observed.handle?.ref ?? { type: 'VirtualMachine', value: observed.id };
+    const vm = await this.readVm(c, vmRef);
+    const m = markerOf(vm);
+    if (this.ours(vm)?.system === system.name) return this.toResource(vm);
+    if (vm.name !== system.name && m?.system !== system.name)
+      throw new UserError(`system ${system.name}: VM ${vmRef.value} is now named ${vm.name}; plan again`, 'failed');
+    const entries: [string, string][] = [...this.markerFor(system, vmRef, ctx.commit), [INSTALL_MARKER, ADOPTED]];
+    await runTask(
+      c,
+      'ReconfigVM_Task',
+      ref('_this', vmRef) +
+        reconfigSpec(vm.devices, {
+          growDisks: [],
+          addDisks: [],
+          annotation: annotationFor(system),
+          extraConfig: entries,
+        }),
+      { timeoutMs: this.taskMs(v), what: `adopt ${system.name} (${vmRef.value})` },
+    );
+    ctx.log.info(
+      { system: system.name, vm: vmRef.value },
+      'vsphere: adopted the VM (marker written, nothing else changed)',
+    );
+    const got = await this.readVm(c, vmRef);
+    this.remember(got);
+    return this.toResource(got);
   }
 
   /** Boot media for the installation step, on this provider's session (datastore.ts). */
@@ -225,14 +288,68 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       ctx.progress?.(system, 'vm', `${label} ${p.state}${p.progress !== undefined ? ` ${p.progress}%` : ''}`);
   }
 
-  /** Light read of every VM in the folder (templates left out). */
+  /**
+   * Light read of every VM (templates left out) in each datacenter the site or a system's placement
+   * names, in one ContainerView read per datacenter over its VM folder that also returns the
+   * sub-folders (name and parent): so a VM of a declared name anywhere in the datacenter is seen (a
+   * create never duplicates it), and VMs outside the managed folders (the site's and those systems
+   * place VMs in) are marked with where they are (`outside`).
+   */
   private async listFolder(c: VimClient, p: Placement): Promise<VmInfo[]> {
-    const folder = await p.findFolder();
-    if (!folder) return [];
-    // Each page becomes VmInfo at once: the raw XML of a page is garbage before the next arrives.
-    return retrieveView(c, folder, [{ type: 'VirtualMachine', paths: LIGHT_PATHS }], this.o.pageSize, (page) =>
-      page.map((o) => parseVm(o, new Map())).filter((vm) => !vm.isTemplate),
-    );
+    const wheres = [p.site, ...(this.o.systems ?? []).map((s) => whereFor(s, this.o.config))];
+    const managed = [...new Set(wheres.map(folderPathOf))];
+    const datacenters = [...new Set(wheres.map((w) => w.datacenter))];
+    this.outside.clear();
+    this.folderOf.clear();
+    const out: VmInfo[] = [];
+    for (const dc of datacenters) {
+      const root = await findByInventoryPath(c, `${dc}/vm`);
+      if (!root) continue;
+      const folders = new Map<string, { name: string; parent?: string }>();
+      const parents = new Map<string, string>();
+      const vms = await retrieveView(
+        c,
+        root,
+        [
+          { type: 'VirtualMachine', paths: [...new Set([...LIGHT_PATHS, 'parent'])] },
+          { type: 'Folder', paths: ['name', 'parent'] },
+        ],
+        this.o.pageSize,
+        // Each page becomes VmInfo at once: the raw XML of a page is garbage before the next arrives.
+        (page) =>
+          page.flatMap((o) => {
+            const parent = toRef(o.props.get('parent'))?.value;
+            if (o.obj.type === 'Folder') {
+              folders.set(o.obj.value, { name: o.props.get('name')?.text ?? '', ...(parent ? { parent } : {}) });
+              return [];
+            }
+            const vm = parseVm(o, new Map());
+            if (vm.isTemplate) return [];
+            if (parent) parents.set(vm.ref.value, parent);
+            return [vm];
+          }),
+      );
+      // Folder path below the datacenter's VM folder: `` for the root, `a/b` below it.
+      const pathOf = (f: string | undefined): string => {
+        const parts: string[] = [];
+        for (let at = f, n = 0; at && at !== root.value && n < 64; n++) {
+          const info = folders.get(at);
+          if (!info) break;
+          parts.unshift(info.name);
+          at = info.parent;
+        }
+        return parts.join('/');
+      };
+      for (const vm of vms) {
+        const at = pathOf(parents.get(vm.ref.value));
+        const full = at ? `${dc}/vm/${at}` : `${dc}/vm`;
+        this.folderOf.set(vm.ref.value, at);
+        if (!managed.some((m) => full === m || full.startsWith(`${m}/`)))
+          this.outside.set(vm.ref.value, `in folder ${full}, outside ${p.folderPath}`);
+        out.push(vm);
+      }
+    }
+    return out;
   }
 
   /** Light + device read of some VMs in one round trip (plus pages); network names ride along. */
@@ -267,6 +384,9 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       const hostKey = vm.extraConfig.get(HOST_KEY_GUESTINFO);
       handle.install = { marker: installed, os: marker?.os ?? '', ...(hostKey ? { hostKey } : {}) };
     }
+    if (vm.placement?.host !== undefined) handle.host = vm.placement.host;
+    const folder = this.folderOf.get(vm.ref.value);
+    if (folder !== undefined) handle.folder = folder;
     // A marker without this site's seal is someone's claim, not ours: reported, never touched.
     return {
       kind: 'vm',
@@ -275,6 +395,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       owned,
       fields: observedFields(vm, devices),
       handle,
+      ...(this.outside.has(vm.ref.value) ? { outOfScope: this.outside.get(vm.ref.value)! } : {}),
     };
   }
 
@@ -291,7 +412,16 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     const vms = await this.listFolder(c, p);
     const sc = await c.serviceContent();
     const resources = new Map<string, VmResource>();
-    const owned = vms.filter((vm) => this.ours(vm));
+    // Unmarked VMs of a declared name are read whole too: they are what `shipshape adopt` compares.
+    const owned = vms.filter((vm) => this.ours(vm) || ctx.declared?.has(vm.name));
+    // Placement as names, for the VMs read whole: one read of the inventory's containers, whatever their number.
+    if (owned.length) {
+      const where = await inventoryNames(c, sc.rootFolder);
+      for (const vm of owned) {
+        const w = where(vm.location);
+        if (w) vm.placement = w;
+      }
+    }
     const stale: VmInfo[] = [];
     for (const vm of owned) {
       const cached = this.cache?.get(vm.instanceUuid, vm.changeVersion);
@@ -384,9 +514,9 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       const interrupted = entry
         ? ` An interrupted create of this system (journal ${intent!.path}) may have made it, but the journal cannot prove it.`
         : '';
-      throw new Refusal(
-        'not-owned',
-        `system ${system.name}: a VM named ${system.name} already exists in ${p.folderPath} (${sameName.map((s) => s.ref.value).join(', ')}) without shipshape's marker; shipshape neither adopts nor overwrites it.${interrupted} Rename or remove it, or adopt it by setting extraConfig ${MARKER_OWNER}=${OWNER_VALUE} and ${MARKER_SYSTEM}=${system.name}`,
+      throw new UserError(
+        `system ${system.name}: a VM named ${system.name} already exists ${sameName.map((s) => `${this.outside.get(s.ref.value) ?? `in ${p.folderPath}`} (${s.ref.value})`).join('; ')} without shipshape's marker; shipshape never creates a second one.${interrupted} Adopt it (\`shipshape adopt ${system.name}\`), rename the system, or remove that VM`,
+        'collides',
       );
     }
     if (entry?.task || entry?.vm) {
@@ -404,11 +534,13 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
           `vsphere: an interrupted create of ${system.name} made ${made.value}, which no longer exists; cloning anew`,
         );
     }
-    const [template, folder, pool, datastore] = await Promise.all([
+    const w = whereFor(system, v);
+    const [template, folder, pool, datastore, host] = await Promise.all([
       p.template(desired.os),
-      p.folder(),
-      p.pool(),
-      p.datastore(desired.disks[0]?.datastore ?? v.datastore),
+      p.folder(w),
+      p.pool(w),
+      p.datastore(desired.disks[0]?.datastore ?? v.datastore, w.datacenter),
+      w.host !== undefined ? p.host(w) : undefined,
     ]);
     const marker = markerEntries(system.name, system.os, ctx.commit);
     const body = cloneBody({
@@ -417,6 +549,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       name: system.name,
       datastore,
       pool,
+      ...(host ? { host } : {}),
       annotation: desired.annotation,
       cpu: desired.cpu,
       memoryMiB: desired.memoryMiB,
@@ -438,6 +571,14 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     );
     if (!vm) throw new Error(`vSphere clone task ${task.value} returned no VM`);
     intent?.note({ vm: vm.value });
+    // Some setups (vcsim among them) leave a clone on the template's host whatever the spec's location
+    // said: compare the references and move it before it is powered on.
+    const at = (await this.readVms(c, [vm], LIGHT_PATHS)).get(vm.value)?.location;
+    if (at && (at.pool?.value !== pool.value || (host && at.host?.value !== host.value)))
+      await runTask(c, 'RelocateVM_Task', ref('_this', vm) + relocateSpec(pool, host), {
+        timeoutMs: this.taskMs(v),
+        what: `place ${system.name} (${vm.value}) in ${poolPathOf(w)}${w.host ? ` on ${w.host}` : ''}`,
+      });
     return this.finishCreate(vm, system, desired, resolved, ctx);
   }
 
@@ -654,11 +795,42 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     const refused = changes.filter((ch) => ch.refused && ch.refusal !== 'power-policy');
     if (refused.length) throw refusalOf(system, refused);
     const h = observed.handle!;
+    const moves = changes.filter((ch) => ch.path.startsWith('placement.'));
+    if (moves.length) await this.relocate(h.ref, system, moves, ctx);
     return this.toResource(
       await this.converge(h.ref, system, desired, ctx, {
         allowPowerOff: system.lifecycle.powerPolicy === 'allow-poweroff',
       }),
     );
+  }
+
+  /**
+   * Moves the VM to its declared placement: RelocateVM_Task to the cluster's (or named) pool and the
+   * pinned host, live where vCenter can (vMotion; otherwise the task fails with vCenter's reason), and
+   * MoveIntoFolder_Task for the folder. Another datacenter is a replace, never done here.
+   */
+  private async relocate(vm: MoRef, system: DesiredSystem, moves: FieldChange[], ctx: ProviderContext): Promise<void> {
+    const { c, p, v } = await this.connect(ctx);
+    const w = whereFor(system, v);
+    const what = `${system.name} (${vm.value})`;
+    if (moves.some((m) => m.path === 'placement.datacenter'))
+      throw new UserError(`system ${system.name}: moving to datacenter ${w.datacenter} takes a new VM (a replace)`);
+    if (moves.some((m) => m.path !== 'placement.folder')) {
+      const [pool, host] = await Promise.all([p.pool(w), w.host !== undefined ? p.host(w) : undefined]);
+      ctx.log.info({ system: system.name, vm: vm.value, to: poolPathOf(w) }, 'vsphere: relocating (vMotion)');
+      await runTask(c, 'RelocateVM_Task', ref('_this', vm) + relocateSpec(pool, host), {
+        timeoutMs: this.taskMs(v),
+        what: `relocate ${what} to ${poolPathOf(w)}${w.host ? ` on ${w.host}` : ''}`,
+        onProgress: this.progress(ctx, system.name, 'relocate'),
+      });
+    }
+    if (moves.some((m) => m.path === 'placement.folder')) {
+      const folder = await p.folder(w);
+      await runTask(c, 'MoveIntoFolder_Task', ref('_this', folder) + ref('list', vm), {
+        timeoutMs: this.taskMs(v),
+        what: `move ${what} into folder ${folderPathOf(w)}`,
+      });
+    }
   }
 
   async delete(system: DesiredSystem, observed: VmResource, ctx: ProviderContext): Promise<void> {

@@ -101,6 +101,8 @@ export interface CloneArgs {
   name: string;
   datastore: MoRef;
   pool: MoRef;
+  /** `placement.host`: the host the clone is made on (otherwise DRS or the pool's cluster picks one). */
+  host?: MoRef;
   annotation: string;
   cpu: number;
   memoryMiB: number;
@@ -113,10 +115,15 @@ export function cloneBody(a: CloneArgs): string {
     ref('_this', a.template) +
     ref('folder', a.folder) +
     text('name', a.name) +
-    `<spec><location>${ref('datastore', a.datastore)}${ref('pool', a.pool)}</location>${text('template', false)}` +
+    `<spec><location>${ref('datastore', a.datastore)}${ref('pool', a.pool)}${a.host ? ref('host', a.host) : ''}</location>${text('template', false)}` +
     `<config>${text('annotation', a.annotation)}${text('numCPUs', a.cpu)}${text('memoryMB', a.memoryMiB)}${extraConfig(a.extraConfig)}</config>` +
     `${text('powerOn', false)}</spec>`
   );
+}
+
+/** A VirtualMachineRelocateSpec moving the VM to a pool (and host), in XSD order (folder, datastore, pool, host). */
+export function relocateSpec(pool: MoRef, host?: MoRef): string {
+  return `<spec>${ref('pool', pool)}${host ? ref('host', host) : ''}</spec>`;
 }
 
 export interface ReconfigWant {

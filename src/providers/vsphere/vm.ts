@@ -13,6 +13,7 @@
 import type { MoRef, XNode } from './soap/xml';
 import { child, childText, children, toRef } from './soap/xml';
 import type { ObjectContent, PropertyRequest } from './inventory';
+import { LOCATION_PATHS, type VmLocation, type Where } from './where';
 
 export const MARKER_OWNER = 'shipshape.owner';
 export const MARKER_SYSTEM = 'shipshape.system';
@@ -32,6 +33,7 @@ export const LIGHT_PATHS = [
   'config.extraConfig',
   'config.template',
   'config.changeVersion',
+  ...LOCATION_PATHS,
 ];
 export const HEAVY_PATHS = ['config.hardware.device'];
 
@@ -90,6 +92,10 @@ export interface VmInfo {
   /** Last value per extraConfig key, empty values dropped. */
   extraConfig: Map<string, string>;
   devices?: VmDevices;
+  /** Folder, pool and host references (light read). */
+  location: VmLocation;
+  /** The placement as names (observe resolves `location` with one inventory read); undefined when unknown. */
+  placement?: Where;
 }
 
 export interface Marker {
@@ -143,7 +149,14 @@ export function parseVm(o: ObjectContent, networkNames: Map<string, string>): Vm
     changeVersion: p('config.changeVersion') ?? '',
     isTemplate: p('config.template') === 'true',
     extraConfig: lastPerKey(o.props.get('config.extraConfig')),
+    location: {},
   };
+  const parent = toRef(o.props.get('parent'));
+  const pool = toRef(o.props.get('resourcePool'));
+  const host = toRef(o.props.get('runtime.host'));
+  if (parent) vm.location.parent = parent;
+  if (pool) vm.location.pool = pool;
+  if (host) vm.location.host = host;
   const dev = o.props.get('config.hardware.device');
   if (dev) vm.devices = parseDevices(dev, networkNames);
   return vm;

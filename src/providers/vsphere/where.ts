@@ -1,0 +1,112 @@
+/**
+ * Where a VM lives: datacenter, cluster (or a pinned host), resource pool and VM folder. Desired from
+ * the system's `placement` over the site's `vms:` defaults (pure); observed by one read of the
+ * inventory's names and parents, so a VM's placement comes back as the names a manifest writes.
+ */
+import type { DesiredSystem } from '../../manifest/types';
+import type { VsphereConfig } from './config';
+import type { VimClient } from './client';
+import { retrieveView } from './inventory';
+import { toRef, type MoRef } from './soap/xml';
+
+export interface Where {
+  datacenter: string;
+  cluster: string;
+  /** Pool path below the cluster's root pool (`Resources`); '' for the root pool itself. */
+  resourcePool: string;
+  /** Folder path below the datacenter's vm folder; '' for the vm folder itself. */
+  folder: string;
+  /** A host of the cluster; compared only when the manifest pins one. */
+  host?: string;
+}
+
+export function whereFor(
+  system: Pick<DesiredSystem, 'placement'>,
+  v: Pick<VsphereConfig, 'datacenter' | 'cluster' | 'resourcePool' | 'folder'>,
+): Where {
+  const p = system.placement ?? {};
+  // A system that names its own cluster or datacenter starts at that cluster's root pool: the site's
+  // pool is a pool of the site's cluster.
+  const ownCluster = p.cluster !== undefined || p.datacenter !== undefined;
+  const w: Where = {
+    datacenter: p.datacenter ?? v.datacenter,
+    cluster: p.cluster ?? v.cluster,
+    resourcePool: p.resourcePool ?? (ownCluster ? '' : (v.resourcePool ?? '')),
+    folder: p.folder ?? v.folder,
+  };
+  if (p.host !== undefined) w.host = p.host;
+  return w;
+}
+
+export function folderPathOf(w: Pick<Where, 'datacenter' | 'folder'>): string {
+  return w.folder ? `${w.datacenter}/vm/${w.folder}` : `${w.datacenter}/vm`;
+}
+
+export function poolPathOf(w: Pick<Where, 'datacenter' | 'cluster' | 'resourcePool'>): string {
+  return `${w.datacenter}/host/${w.cluster}/Resources${w.resourcePool ? `/${w.resourcePool}` : ''}`;
+}
+
+/** The references a VM's placement is read from (VirtualMachine `parent`, `resourcePool`, `runtime.host`). */
+export interface VmLocation {
+  parent?: MoRef;
+  pool?: MoRef;
+  host?: MoRef;
+}
+
+export const LOCATION_PATHS = ['parent', 'resourcePool', 'runtime.host'];
+
+const TYPES = ['Folder', 'Datacenter', 'ClusterComputeResource', 'ComputeResource', 'ResourcePool', 'HostSystem'];
+
+/**
+ * Reads the names and parents of the inventory's containers in one view (a constant number of round
+ * trips, whatever the number of VMs) and returns a function from a VM's location to its placement.
+ */
+export async function inventoryNames(c: VimClient, root: MoRef): Promise<(l: VmLocation) => Where | undefined> {
+  const objs = await retrieveView(
+    c,
+    root,
+    TYPES.map((type) => ({ type, paths: ['name', 'parent'] })),
+  );
+  const byId = new Map(
+    objs.map((o) => [
+      `${o.obj.type}:${o.obj.value}`,
+      { ref: o.obj, name: o.props.get('name')?.text ?? '', parent: toRef(o.props.get('parent')) },
+    ]),
+  );
+  const chain = (start: MoRef | undefined) => {
+    const out: { ref: MoRef; name: string }[] = [];
+    for (let r = start; r && out.length < 64;) {
+      const n = byId.get(`${r.type}:${r.value}`);
+      if (!n) break;
+      out.push(n);
+      r = n.parent;
+    }
+    return out;
+  };
+  return (l) => {
+    const folders = chain(l.parent);
+    const dcAt = folders.findIndex((n) => n.ref.type === 'Datacenter');
+    const pools = chain(l.pool);
+    const clAt = pools.findIndex((n) => n.ref.type === 'ClusterComputeResource' || n.ref.type === 'ComputeResource');
+    if (dcAt < 1 || clAt < 1) return undefined;
+    const w: Where = {
+      datacenter: folders[dcAt]!.name,
+      cluster: pools[clAt]!.name,
+      // Below the cluster: its root pool (`Resources`, not written in manifests), then the pools down to the VM's.
+      resourcePool: pools
+        .slice(0, clAt - 1)
+        .map((n) => n.name)
+        .reverse()
+        .join('/'),
+      // Below the datacenter: its vm folder, then the folders down to the VM's.
+      folder: folders
+        .slice(0, dcAt - 1)
+        .map((n) => n.name)
+        .reverse()
+        .join('/'),
+    };
+    const host = l.host && byId.get(`HostSystem:${l.host.value}`);
+    if (host) w.host = host.name;
+    return w;
+  };
+}
