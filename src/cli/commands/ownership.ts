@@ -1,12 +1,13 @@
 /**
  * `shipshape ownership seal`: the one-time migration when a site adds `ownership:` to
- * shipshape.yaml. Every VM, rfc2136 TXT marker and Kea reservation whose (unsealed) marker names a system
+ * shipshape.yaml. Every VM, i-doit object, rfc2136 TXT marker and Kea reservation whose (unsealed) marker names a system
  * of this repo gets the site's seal (src/ownership); from then on only sealed markers count. Run it once, right after adding the key,
  * from the repo whose manifests name exactly the systems this site owns.
  */
 import type { Logger } from '../../engine/contract';
 import { DhcpProvider } from '../../providers/dhcp/provider';
 import { DnsProvider } from '../../providers/dns/provider';
+import { IdoitCmdbProvider } from '../../providers/idoit/cmdb';
 import { VsphereProvider } from '../../providers/vsphere/provider';
 import { ExitError } from '../errors';
 import type { Io } from '../io';
@@ -25,11 +26,14 @@ export async function ownershipSealCommand(
     const ctx = providerContext(loaded, log);
     const systems = new Set(loaded.repo.systems.map((s) => s.name));
     const sealing = providers.filter(
-      (p): p is VsphereProvider | DnsProvider | DhcpProvider =>
-        p instanceof VsphereProvider || p instanceof DnsProvider || p instanceof DhcpProvider,
+      (p): p is VsphereProvider | DnsProvider | DhcpProvider | IdoitCmdbProvider =>
+        p instanceof VsphereProvider ||
+        p instanceof DnsProvider ||
+        p instanceof DhcpProvider ||
+        p instanceof IdoitCmdbProvider,
     );
     if (!sealing.length)
-      throw new ExitError(1, 'shipshape.yaml has no vms, dns or dhcp section; there are no markers to seal');
+      throw new ExitError(1, 'shipshape.yaml has no vms, cmdb, dns or dhcp section; there are no markers to seal');
     const sealed: string[] = [];
     const skipped: string[] = [];
     for (const p of sealing) {

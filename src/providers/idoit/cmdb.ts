@@ -30,6 +30,7 @@ import {
   ownedObject,
   isQuickPurgeOff,
   ownerOf,
+  sealClaims,
   readAllStates,
   withSystemObject,
   type ObjectRow,
@@ -255,6 +256,11 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
       await claimObject(this.client, Number(observed.id), system, ctx.commit, CMDB_CATEGORIES),
       this.sealer,
     );
+  }
+
+  /** `shipshape ownership seal`: seals the unsealed claims of `systems` (system-object.ts). */
+  sealMarkers(_ctx: ProviderContext, systems: Set<string>): Promise<{ sealed: string[]; skipped: string[] }> {
+    return sealClaims(this.client, systems);
   }
 
   private async reread(system: DesiredSystem, id?: number): Promise<ObservedResource<CmdbFields, CmdbHandle>> {

@@ -21,6 +21,7 @@ export const OS_MARKER_PREFIX = 'SHIPSHAPE-OS-';
 const CLAIM = 'shipshape-system=';
 const RELEASED = 'shipshape-released=';
 const SEAL = 'shipshape-seal=';
+export const SEAL_LINE = SEAL;
 
 export const systemMarker = (name: string) => `${SYSTEM_MARKER_PREFIX}${name}`;
 export const osMarker = (title: string) => `${OS_MARKER_PREFIX}${title.replace(/[^A-Za-z0-9._-]+/g, '_')}`;

@@ -24,7 +24,9 @@ import {
   isReleased,
   RECORD_STATES,
   releasedClaim,
+  SEAL_LINE,
   sealOf,
+  systemClaim,
   systemMarker,
   systemOf,
   VM_TYPE,
@@ -275,4 +277,48 @@ export async function withSystemObject<T>(
     if (again.id === obj.id) throw e;
     return fn(again);
   }
+}
+
+/**
+ * `shipshape ownership seal`: gives every object whose unsealed claim (SYSID or description) names one
+ * of `systems` this site's seal for its id, once, when a site starts using `ownership:`. A system
+ * claimed by several objects is left alone and reported.
+ */
+export async function sealClaims(
+  client: IdoitClient,
+  systems: Set<string>,
+): Promise<{ sealed: string[]; skipped: string[] }> {
+  const sealer = await client.sealer();
+  if (!sealer) return { sealed: [], skipped: [] };
+  const rows = ((await client.batchOrThrow(readAllStates({ type: VM_TYPE }, ['C__CATG__GLOBAL']))) as ObjectRow[][])
+    .flat()
+    .map((r) => ({ ...r, id: Number(r.id) }));
+  const claims = new Map<string, ObjectRow[]>();
+  for (const row of rows) {
+    const system = ownerOf(row);
+    if (system && systems.has(system)) claims.set(system, [...(claims.get(system) ?? []), row]);
+  }
+  const sealed: string[] = [];
+  const skipped: string[] = [];
+  for (const [system, list] of claims) {
+    if (list.some((r) => ownerOf(r, sealer) === system)) continue;
+    if (list.length > 1) {
+      skipped.push(
+        `i-doit ${system}: ${list.length} objects claim it (#${list.map((r) => r.id).join(', #')}); release all but one, then seal again`,
+      );
+      continue;
+    }
+    const row = list[0]!;
+    const old = (row.categories?.C__CATG__GLOBAL?.[0] as Global | undefined)?.description;
+    const text = typeof old === 'string' ? old.replace(/<[^>]*>/g, '\n').trim() : '';
+    const [first, ...rest] = text.split(/\r?\n/);
+    const seal = `${SEAL_LINE}${sealer.seal(sealFor(system, row.id))}`;
+    await client.call('cmdb.category.save', {
+      object: row.id,
+      category: 'C__CATG__GLOBAL',
+      data: { description: [first?.trim() || systemClaim(system), seal, ...rest].join('\n') },
+    });
+    sealed.push(`i-doit ${system}: object #${row.id}`);
+  }
+  return { sealed, skipped };
 }
