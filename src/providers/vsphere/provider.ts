@@ -123,9 +123,9 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     return desiredVm(system, resolved, this.o.config);
   }
 
-  /** The CMDB documents the cluster a VM runs on; it is known before the VM exists. */
-  promises(): Partial<Resolved> {
-    return { host: this.o.config.cluster };
+  /** The CMDB documents the cluster a VM runs on (its placement's); it is known before the VM exists. */
+  promises(system: DesiredSystem): Partial<Resolved> {
+    return { host: whereFor(system, this.o.config).cluster };
   }
 
   diff(system: DesiredSystem, desired: VmFields, observed: VmResource): FieldChange[] {
