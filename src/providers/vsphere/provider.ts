@@ -145,7 +145,11 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       vmId: observed.id,
       vmInstanceUuid: h.instanceUuid,
       ...(h.install ? { vmInstall: h.install } : {}),
-      ...(h.install?.marker === ADOPTED ? { installed: 'adopted' as const } : {}),
+      // Adopted: never installed by shipshape; specialisation trusts the host key the guest published
+      // in guestinfo (vCenter), else the site's known_hosts, never the first key it sees.
+      ...(h.install?.marker === ADOPTED
+        ? { installed: 'adopted' as const, ...(h.install.hostKey ? { hostKey: h.install.hostKey } : {}) }
+        : {}),
     };
   }
 
