@@ -14,8 +14,9 @@ import { retrieveView } from '../../src/providers/vsphere/inventory';
 import { toRef } from '../../src/providers/vsphere/soap/xml';
 import { parseDevices } from '../../src/providers/vsphere/vm';
 import { applyVms } from '../helpers/vsphere-apply';
+import { silentLog } from '../helpers/log';
 import { VsphereProvider } from '../../src/providers/vsphere/provider';
-import { adminClient, makeTemplates, quietLog, secret, siteFor, systemNamed, vmsOf } from '../helpers/vsphere-site';
+import { adminClient, makeTemplates, secret, siteFor, systemNamed, vmsOf } from '../helpers/vsphere-site';
 import { SIM_MODES, startVcsim, type Vcsim } from '../helpers/vcsim';
 
 describe.each(SIM_MODES)('%s', (mode) => {
@@ -29,7 +30,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
     await makeTemplates(sim, ['tpl-debian12']);
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'shipshape-placement-'));
     site = siteFor(sim, root);
-    journal = CreateJournal.forRepo(path.join(root, 'state'), root, quietLog);
+    journal = CreateJournal.forRepo(path.join(root, 'state'), root, silentLog);
   }, 300_000);
   afterAll(async () => {
     await sim?.stop();
