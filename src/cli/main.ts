@@ -266,6 +266,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addOption(dirOption())
     .addOption(repoOption())
     .addOption(refOption())
+    .addOption(siteOption())
     .addOption(
       new Option('--mode <mode>', 'apply changes, or only report drift').choices(['apply', 'drift']).default('drift'),
     )

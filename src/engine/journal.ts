@@ -107,6 +107,11 @@ export class CreateJournal {
     removeStateFile(this.pathFor(kind, system));
   }
 
+  /** Records an entry as it stands (one an earlier version kept elsewhere, see vsphere/legacy-journal.ts). */
+  record(e: JournalEntry): void {
+    this.write(e);
+  }
+
   private write(e: JournalEntry): void {
     writeJsonAtomic(this.pathFor(e.kind, e.system), { system: e.system, startedAt: e.startedAt, detail: e.detail });
   }

@@ -5,7 +5,7 @@
  */
 export const OUTCOME_CODES = {
   protected: 'the manifest protects the system (lifecycle.protect); the delete waits until that is lifted',
-  'not-owned': "a resource of that name exists without shipshape's marker; shipshape never takes it over",
+  'not-owned': "a resource of that name exists without shipshape's marker; only `shipshape adopt` takes it over",
   ambiguous: 'several resources claim the system; shipshape will not guess which one is meant',
   refused: 'the change cannot be made in place (shrinking a disk, reinstalling a built system)',
   collides: 'a name or address the system needs is held by something shipshape does not own',

@@ -38,6 +38,8 @@ export interface ImportFacts {
   found: string[];
   /** What could not be mapped onto the manifest: said as comments, for a person to decide. */
   unmapped: string[];
+  /** Where the VM is, where that differs from the site's defaults (`placement:`): adopting never moves it. */
+  placement?: Record<string, string>;
   /** The OS when no profile sets one (vCenter does not record the template a VM came from). */
   defaultOs?: string;
 }
@@ -83,6 +85,7 @@ export function manifestText(facts: ImportFacts, profiles: ProfileValues[], when
   if (facts.ip) network.ip = facts.ip;
   if (facts.mac) network.mac = facts.mac;
   if (Object.keys(network).length) spec.network = network;
+  if (facts.placement && Object.keys(facts.placement).length) spec.placement = facts.placement;
   if (own.has('os') && v.os) spec.os = v.os;
   else if (!profile?.os && facts.defaultOs) spec.os = facts.defaultOs;
   const doc = { apiVersion: 'shipshape.dev/v1', kind: 'System', metadata: { name: facts.name }, spec };

@@ -124,6 +124,42 @@ export interface ExpandContext {
   netSources: Record<string, SourceRef>;
 }
 
+interface ChainLeaves {
+  leaves: Map<string, Leaf>;
+  /** Per leaf field, the sources recordSources gives it (the same for every system of the profile). */
+  sources: Map<string, Record<string, SourceRef>>;
+  complete: boolean;
+}
+
+/**
+ * A profile chain's leaves and their sources, worked out once per profile and load: thousands of
+ * systems share a handful of profiles, and locating every profile value again for each of them was
+ * most of the expansion's time.
+ */
+const chainCache = new WeakMap<Map<string, LoadedProfile>, Map<string, ChainLeaves>>();
+
+function chainLeaves(start: string | undefined, profiles: Map<string, LoadedProfile>): ChainLeaves {
+  let byName = chainCache.get(profiles);
+  if (!byName) chainCache.set(profiles, (byName = new Map()));
+  const key = start ?? '';
+  const hit = byName.get(key);
+  if (hit) return hit;
+  const { chain, complete } = profileChain(start, profiles);
+  const leaves = new Map<string, Leaf>();
+  for (const p of [...chain].reverse()) {
+    layerLeaves(p.pf, p.manifest.spec as Record<string, unknown>, p.manifest.spec.labels, ['spec', 'labels'], leaves);
+  }
+  const sources = new Map<string, Record<string, SourceRef>>();
+  for (const [field, leaf] of leaves) {
+    const own: Record<string, SourceRef> = {};
+    recordSources(field, leaf, own);
+    sources.set(field, own);
+  }
+  const out = { leaves, sources, complete };
+  byName.set(key, out);
+  return out;
+}
+
 /**
  * Expands one system. Reports fields a present system lacks after expansion, unless its profile chain is
  * broken (unknown, invalid or cyclic profile): that is reported once elsewhere, and every field the
@@ -133,16 +169,18 @@ export function expandSystem(sys: LoadedSystem, ctx: ExpandContext, diags: Diagn
   const { profiles, nets, netSources } = ctx;
   const { pf, manifest } = sys;
   const spec = manifest.spec;
-  const leaves = new Map<string, Leaf>();
-  const { chain, complete } = profileChain(spec.profile, profiles);
-  for (const p of [...chain].reverse()) {
-    layerLeaves(p.pf, p.manifest.spec as Record<string, unknown>, p.manifest.spec.labels, ['spec', 'labels'], leaves);
-  }
+  const shared = chainLeaves(spec.profile, profiles);
+  const { complete } = shared;
+  const leaves = new Map(shared.leaves);
   layerLeaves(pf, spec as Record<string, unknown>, manifest.metadata.labels, ['metadata', 'labels'], leaves);
 
   const get = <T>(field: string): T | undefined => leaves.get(field)?.value as T | undefined;
   const sources: Record<string, SourceRef> = { name: locate(pf, ['metadata', 'name']) };
-  for (const [field, leaf] of leaves) recordSources(field, leaf, sources);
+  for (const [field, leaf] of leaves) {
+    const fromProfile = shared.leaves.get(field) === leaf ? shared.sources.get(field) : undefined;
+    if (fromProfile) Object.assign(sources, fromProfile);
+    else recordSources(field, leaf, sources);
+  }
   if (spec.state !== undefined) sources.state = locate(pf, ['spec', 'state']);
   if (spec.profile !== undefined) sources.profile = locate(pf, ['spec', 'profile']);
 

@@ -10,7 +10,7 @@ import { site, system } from '../../test/support/fixtures';
 import { silentLog } from '../../test/helpers/log';
 import { plan } from './planner';
 import { staleActions } from './stale';
-import { parseKinds, parseSelector, targetPlan } from './target';
+import { parseKinds, parseSelector, selectSystems, targetPlan } from './target';
 import type { DesiredSystem } from '../manifest/types';
 
 const vm = () => new MemoryProvider('vm', (s) => ({ cpu: s.cpu, memoryMiB: s.memoryMiB }), { cpu: {} });
@@ -114,6 +114,14 @@ describe('targeting', () => {
     expect(() => targetPlan({ actions: [] } as never, systems, { systems: ['plan.json'] })).toThrow(
       /no manifest declares it \(a plan file\? give it before --system\)/,
     );
+  });
+
+  it('with several sites, a name of another site selects nothing here and is said, not an error', async () => {
+    const full = await planOf(systems, [vm()]);
+    const said: string[][] = [];
+    expect(selectSystems(systems, { systems: ['web-99'] }, (n) => said.push(n))).toEqual(new Set(['web-99']));
+    expect(said).toEqual([['web-99']]);
+    expect(targetPlan(full, systems, { systems: ['web-99'] }, true).actions).toEqual([]);
   });
 
   it('the engine applies a --kind dns plan with the address the (left-out, unchanged) IPAM holds', async () => {

@@ -28,6 +28,8 @@ export interface DriftReport {
   commit?: string;
   items: DriftItem[];
   orphans: PlanWarning[];
+  /** In the managed scope without a marker, and no manifest names them: not yet under management (not drift). */
+  unmanaged?: PlanWarning[];
   /** Systems declared but never applied: not drift, listed so the report is complete. */
   pending: string[];
   /** Systems whose backends disagree with each other (IPAM vs DNS vs DHCP vs CMDB address; VM vs DHCP vs CMDB MAC). */
@@ -83,6 +85,7 @@ export function driftReport(
       ...(plan.commit ? { commit: plan.commit } : {}),
       items: withTimes,
       orphans,
+      unmanaged: plan.warnings.filter((w) => w.code === 'unmanaged'),
       pending: [...pending].sort(),
       disagreements: disagree,
       drifted: withTimes.length > 0 || orphans.length > 0 || disagree.length > 0,

@@ -259,3 +259,75 @@ describe('planner', () => {
     ]);
   });
 });
+
+describe('adoption and collisions with resources shipshape does not own', () => {
+  /** A VM provider that can adopt (the planner only offers adoption for those). */
+  const adoptable = () => Object.assign(vm(), { adopt: async () => ({}) as never });
+  const legacy = { cpu: 2, memoryMiB: 4096, os: 'debian12', disks: [40] };
+
+  async function planWith(p: Provider, adopt?: Parameters<typeof plan>[0]['adopt'], systems = [system('web-01')]) {
+    return plan({
+      systems,
+      site,
+      providers: [p],
+      observations: await observe([p]),
+      maxDeletes: 3,
+      now: new Date('2026-01-01T00:00:00Z'),
+      ...(adopt ? { adopt } : {}),
+    });
+  }
+
+  it('a create that would duplicate an unmarked resource is blocked in the plan (collides), saying what to do', async () => {
+    const p = adoptable();
+    p.seed('web-01', legacy, false, 'vm-77');
+    const got = await planWith(p);
+    expect(got.actions).toEqual([
+      expect.objectContaining({ action: 'create', resourceId: 'vm-77', blockedCode: 'collides', changes: [] }),
+    ]);
+    expect(got.actions[0]!.blocked).toBe(
+      'vm "vm-77" already exists without shipshape\'s marker; creating it again would duplicate it. Adopt it (`shipshape adopt web-01`: it matches the manifest), rename the system, or remove the existing one',
+    );
+    expect(got.summary).toMatchObject({ create: 0, blocked: 1 });
+  });
+
+  it('plan --adopt: an adoption with an empty diff goes ahead; a differing one waits for --accept-changes', async () => {
+    const p = adoptable();
+    p.seed('web-01', legacy, false, 'vm-77');
+    p.seed('web-02', { ...legacy, cpu: 1 }, false, 'vm-78');
+    const systems = [system('web-01'), system('web-02')];
+    const got = await planWith(p, {}, systems);
+    expect(got.actions.map((a) => [a.system, a.action, a.changes.length, a.blockedCode])).toEqual([
+      ['web-01', 'adopt', 0, undefined],
+      ['web-02', 'adopt', 1, 'not-owned'],
+    ]);
+    expect(got.actions[1]!.blocked).toMatch(
+      /it differs from the manifest in cpu: .*`shipshape adopt --accept-changes web-02`/,
+    );
+    expect(got.summary).toMatchObject({ adopt: 1, blocked: 1 });
+    const accepted = await planWith(p, { systems: new Set(['web-02']), acceptChanges: true }, systems);
+    expect(accepted.actions.map((a) => [a.system, a.action, !!a.blocked])).toEqual([
+      ['web-01', 'create', true], // not named: still the blocked create
+      ['web-02', 'adopt', false],
+    ]);
+    expect(accepted.actions[1]!.changes).toEqual([expect.objectContaining({ path: 'cpu', from: 1, to: 2 })]);
+  });
+
+  it('a same-named resource outside the managed scope never makes an owned one ambiguous', async () => {
+    const p = adoptable();
+    p.seed('web-01', legacy, true, 'vm-1');
+    const outside = p.seed('web-01', legacy, false, 'vm-2');
+    outside.outOfScope = 'in folder DC0/vm/legacy';
+    const got = await planWith(p);
+    expect(got.actions).toEqual([expect.objectContaining({ action: 'noop', resourceId: 'vm-1' })]);
+    expect(got.warnings).toEqual([]);
+  });
+
+  it('unmarked resources in scope that no manifest names are reported as unmanaged; those outside the scope are not', async () => {
+    const p = adoptable();
+    p.seed('hand-made', legacy, false, 'vm-5');
+    const far = p.seed('elsewhere', legacy, false, 'vm-6');
+    far.outOfScope = 'in folder DC0/vm/other';
+    const got = await planWith(p, undefined, []);
+    expect(got.warnings.map((w) => [w.code, w.resourceId])).toEqual([['unmanaged', 'vm-5']]);
+  });
+});

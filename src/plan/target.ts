@@ -57,13 +57,19 @@ export function isTargeted(t: Target | undefined): t is Target {
  * The systems a target selects (undefined: all). Named systems must exist; a selector or
  * `--changed-since` may select none.
  */
-export function selectSystems(systems: DesiredSystem[], t: Target): Set<string> | undefined {
+export function selectSystems(
+  systems: DesiredSystem[],
+  t: Target,
+  /** In a repo with several sites a name may belong to another site: say so here instead of failing. */
+  elsewhere?: (names: string[]) => void,
+): Set<string> | undefined {
   let names: Set<string> | undefined;
   const intersect = (s: Set<string>) => (names = names ? new Set([...names].filter((n) => s.has(n))) : s);
   if (t.systems?.length) {
     const declared = new Set(systems.map((s) => s.name));
     const unknown = t.systems.filter((n) => !declared.has(n));
-    if (unknown.length)
+    if (unknown.length && elsewhere) elsewhere(unknown);
+    else if (unknown.length)
       throw new UserError(
         `--system ${unknown.map((n) => `"${n}"`).join(', ')}: no manifest declares ${unknown.length === 1 ? 'it' : 'them'}` +
           (unknown.some((n) => n.endsWith('.json')) ? ' (a plan file? give it before --system)' : '') +
@@ -100,8 +106,8 @@ export function describeTarget(t: Target): string {
  * leaves out and that step has yet to run (an address `ip: auto` known after apply) cannot be applied
  * alone: it is blocked, saying which step to add.
  */
-export function targetPlan(plan: Plan, systems: DesiredSystem[], t: Target): Plan {
-  const names = selectSystems(systems, t);
+export function targetPlan(plan: Plan, systems: DesiredSystem[], t: Target, otherSites = false): Plan {
+  const names = selectSystems(systems, t, otherSites ? () => undefined : undefined);
   const kinds = t.kinds?.length ? new Set(t.kinds) : undefined;
   const inScope = (a: { system: string; kind: ResourceKind }) =>
     (!names || names.has(a.system)) && (!kinds || kinds.has(a.kind));

@@ -10,6 +10,7 @@ import type { SiteConfig } from '../../src/manifest/site';
 import type { IscServer } from '../../src/providers/dhcp/isc';
 import type { KeaServer } from '../../src/providers/dhcp/kea';
 import { DhcpProvider } from '../../src/providers/dhcp/provider';
+import type { KeaBackend } from '../../src/providers/dhcp/kea/server';
 import { SshPool } from '../../src/transport/ssh';
 import { removeDir } from '../helpers/daemon';
 import { startKea, type TestKea } from '../helpers/kea';
@@ -79,8 +80,12 @@ function dhcpHarness(id: 'isc' | 'kea'): Harness {
           controlSocket: kea!.socket,
           configPath: kea!.configPath,
         });
-        good = siteWith(s(sshd.clientKeyPath));
-        bad = siteWith(s(wrongKey));
+        // Kea seals its reservation markers (src/ownership): the whole suite runs sealed.
+        const ownershipKey = join(sshd.dir, 'ownership.key');
+        writeFileSync(ownershipKey, 'the-conformance-site-key-0123456789\n', { mode: 0o600 });
+        const ownership = { siteId: 'conformance', key: { ref: `\${file:${ownershipKey}}` } };
+        good = { ...siteWith(s(sshd.clientKeyPath)), ownership };
+        bad = { ...siteWith(s(wrongKey)), ownership };
       }
     },
     async stop() {
@@ -108,7 +113,37 @@ function dhcpHarness(id: 'isc' | 'kea'): Harness {
             ip: `10.30.${s.labels.changed ? 200 : Math.floor(num(s.name) / 250)}.${(num(s.name) % 250) + 1}`,
             mac: s.network.mac,
           },
+    foreignName: 'printer',
     isForeign: (r) => r.system === 'printer' || r.id.endsWith('printer'),
+    // What anyone who may edit Kea's config can write: a reservation whose user-context names a
+    // system, with no seal or with the seal of another reservation copied from a real one.
+    ...(id === 'kea'
+      ? {
+          async forge(how: 'unsealed' | 'wrongly sealed') {
+            const name = `forged-${how === 'unsealed' ? 1 : 2}`;
+            const p = provider(good) as DhcpProvider;
+            await p.observe(context(good));
+            const k = p.backend('c-kea') as KeaBackend;
+            const config = (await k.command('config-get')).arguments!;
+            const subnet = config.Dhcp4.subnet4[0];
+            const copied = subnet.reservations.find(
+              (r: { 'user-context'?: { shipshape?: { system?: string } } }) =>
+                r['user-context']?.shipshape?.system === 'c-1',
+            )['user-context'].shipshape.seal;
+            expect(copied).toMatch(/^v1:/);
+            const n = how === 'unsealed' ? 1 : 2;
+            subnet.reservations.push({
+              'hw-address': `52:54:00:00:01:0${n}`,
+              'ip-address': `10.30.252.${n}`,
+              hostname: name,
+              'user-context': { shipshape: { system: name, ...(how === 'unsealed' ? {} : { seal: copied }) } },
+            });
+            expect((await k.command('config-set', { Dhcp4: config.Dhcp4 })).result).toBe(0);
+            await p.close();
+            return name;
+          },
+        }
+      : {}),
     collider: () => system('printer-too', { net: 'c-net', domain: 'conf.example.test', mac: OPERATOR.mac }),
   };
 }

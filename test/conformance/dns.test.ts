@@ -4,6 +4,7 @@
  * 10 and 200 systems here: each is a real deploy and reload on 2 shared cores (the 1,000-system
  * count is the observe benchmark's, bench/dns-dhcp.ts).
  */
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Provider } from '../../src/engine/contract';
@@ -38,6 +39,7 @@ function dnsHarness(id: 'bind-ssh' | 'rfc2136'): Harness {
     site({ root, nets: { 'c-net': { title: 'c-net', cidr: '10.20.0.0/16', dnsServers: [] } }, dns: { zones: [z] } });
   return {
     name: `dns/${id}`,
+    foreignName: 'www',
     isForeign: (r) => r.id === `www.${zone}`,
     collider: () => system('www', { net: 'c-net', domain: zone }),
     scale: [10, 200],
@@ -73,8 +75,12 @@ function dnsHarness(id: 'bind-ssh' | 'rfc2136'): Harness {
           server: { host: '127.0.0.1', port: named.port },
           tsig: { name: 'ddns-key', algorithm: 'hmac-sha256', secret: { ref: `\${file:${file}}` } },
         });
-        good = siteWith(z(secret), named.dir);
-        bad = siteWith(z(wrong), named.dir);
+        // The rfc2136 zone seals its TXT markers (src/ownership): the whole suite runs sealed.
+        const key = join(named.dir, 'ownership.key');
+        writeFileSync(key, 'the-conformance-site-key-0123456789\n', { mode: 0o600 });
+        const ownership = { siteId: 'conformance', key: { ref: `\${file:${key}}` } };
+        good = { ...siteWith(z(secret), named.dir), ownership };
+        bad = { ...siteWith(z(wrong), named.dir), ownership };
       }
     },
     async stop() {
@@ -89,6 +95,29 @@ function dnsHarness(id: 'bind-ssh' | 'rfc2136'): Harness {
     system: (n, changed) => ({
       ...system(`c-${n}`, { net: 'c-net', domain: zone, aliases: changed ? [`alt-${n}`] : [] }),
     }),
+    // What anyone holding an update key for the zone can write: an A record and the TXT marker, with
+    // no seal or with the seal of another name copied from a real marker.
+    ...(id === 'rfc2136'
+      ? {
+          async forge(how: 'unsealed' | 'wrongly sealed') {
+            const name = `forged-${how === 'unsealed' ? 1 : 2}`;
+            const real = execFileSync(
+              'dig',
+              [`@127.0.0.1`, '-p', String(named.port), '+short', 'TXT', `_shipshape.c-1.${zone}`],
+              {
+                encoding: 'utf8',
+              },
+            );
+            const seal = /shipshape\/seal=([A-Za-z0-9:]+)/.exec(real)?.[1];
+            expect(seal).toMatch(/^v1:/);
+            const marker = `heritage=shipshape,shipshape/system=${name}${how === 'unsealed' ? '' : `,shipshape/seal=${seal}`}`;
+            execFileSync('nsupdate', ['-k', named.ddnsKeyFile], {
+              input: `server 127.0.0.1 ${named.port}\nzone ${zone}.\nupdate add ${name}.${zone}. 300 A 10.20.250.${how === 'unsealed' ? 1 : 2}\nupdate add _shipshape.${name}.${zone}. 300 TXT "${marker}"\nsend\n`,
+            });
+            return name;
+          },
+        }
+      : {}),
     resolved: (s) => ({ ip: ip(Number(s.name.replace(/\D/g, '')) || 0), mac: '00:50:56:00:00:01' }),
   };
 }
@@ -110,6 +139,7 @@ function powerdnsHarness(): Harness {
     });
   return {
     name: 'dns/powerdns',
+    foreignName: 'www',
     isForeign: (r) => r.id === `www.${zone}`,
     collider: () => system('www', { net: 'c-net', domain: zone }),
     scale: [10, 200],

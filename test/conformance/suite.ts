@@ -4,7 +4,12 @@
  * step's provider from the site section exactly as the registry does, and knows one name the
  * operator owns (a resource without shipshape's marker).
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { resolveInterrupted } from '../../src/engine/apply';
 import type { Fields, Provider, ProviderContext, Resolved } from '../../src/engine/contract';
+import { CreateJournal } from '../../src/engine/journal';
 import { codeOf } from '../../src/engine/outcome';
 import type { DesiredSystem } from '../../src/manifest/types';
 import { runStage } from '../helpers/systems';
@@ -24,8 +29,20 @@ export interface Harness {
   resolved(s: DesiredSystem): Resolved;
   /** Picks the operator's resource (no marker) from an observation: shipshape must never touch it. */
   isForeign(r: { id: string; system: string }): boolean;
-  /** A system that needs what the operator's resource holds (its name, MAC or address). */
-  collider(): DesiredSystem;
+  /**
+   * A system that needs what the operator's resource holds (its name, MAC or address): its create is
+   * refused with `collides` (or `not-owned`, where the resource holds the system's own name). Absent where the backend has nothing a system needs exclusively (a CMDB
+   * documents beside the operator's objects).
+   */
+  collider?(): DesiredSystem;
+  /** The name a tombstone of the operator's resource would carry (the system it is observed as). */
+  foreignName: string;
+  /**
+   * For backends that seal their markers (src/ownership; the harness's site has `ownership:`): puts a
+   * resource into the backend that carries shipshape's marker for a new system name, either without a
+   * seal or with a seal that is not this site's for it, and returns that name.
+   */
+  forge?(how: 'unsealed' | 'wrongly sealed'): Promise<string>;
   /** The counts the round-trip check compares (real servers on 2 shared cores: kept small). */
   scale: [number, number];
 }
@@ -37,7 +54,23 @@ export function conformance(h: Harness): void {
     beforeAll(() => h.start(), 120_000);
     afterAll(() => h.stop());
 
-    const run = (systems: DesiredSystem[]) => runStage(h.provider(), systems, (s) => h.resolved(s), h.ctx());
+    // One run: a fresh provider, closed at the end (Logout, SSH connections), as the engine does.
+    const run = async (systems: DesiredSystem[]) => {
+      const p = h.provider();
+      try {
+        return await runStage(p, systems, (s) => h.resolved(s), h.ctx());
+      } finally {
+        await p.close?.();
+      }
+    };
+    const observe = async () => {
+      const p = h.provider();
+      try {
+        return await p.observe(h.ctx());
+      } finally {
+        await p.close?.();
+      }
+    };
 
     it('create is idempotent: a second run changes nothing', async () => {
       const systems = [h.system(1), h.system(2)];
@@ -63,6 +96,7 @@ export function conformance(h: Harness): void {
         expect(mine).toHaveLength(1);
         expect(p.diff(s, p.desired(s, h.resolved(s), h.ctx().site)!, mine[0]!)).toEqual([]);
       }
+      await p.close?.();
     });
 
     it('update converges: one run changes it, the next finds nothing to do', async () => {
@@ -72,27 +106,99 @@ export function conformance(h: Harness): void {
       expect({ updated: again.updated, unchanged: again.unchanged }).toEqual({ updated: [], unchanged: ['c-1'] });
     });
 
-    it('a resource not carrying the marker is never updated or deleted', async () => {
-      const before = (await h.provider().observe(h.ctx())).resources.filter((r) => h.isForeign(r));
+    it('a resource not carrying the marker is reported not owned, and a tombstone of its name leaves it alone', async () => {
+      const before = (await observe()).resources.filter((r) => h.isForeign(r));
       expect(before.length).toBeGreaterThan(0);
       expect(before.every((r) => !r.owned)).toBe(true);
-      const other = h.collider();
-      const r = await run([other]);
-      // Refused before anything is sent, or at commit: either way nothing of it lands, and it says why.
-      expect([...r.refused, ...r.failed].map((x) => codeOf(x.error))).toEqual(['collides']);
-      await run([absent(other)]);
-      const after = (await h.provider().observe(h.ctx())).resources.filter((x) => h.isForeign(x));
+      const r = await run([{ ...absent(h.system(0)), name: h.foreignName }]);
+      expect({ deleted: r.deleted, refused: r.refused, failed: r.failed }).toEqual({
+        deleted: [],
+        refused: [],
+        failed: [],
+      });
+      const after = (await observe()).resources.filter((x) => h.isForeign(x));
       expect(after).toEqual(before);
-      await run([absent(other)]);
     });
+
+    if (h.collider) {
+      const collider = h.collider;
+      it('a system that needs what an unmarked resource holds is refused (collides, or not-owned for its name), and the resource is untouched', async () => {
+        const before = (await observe()).resources.filter((r) => h.isForeign(r));
+        const other = collider();
+        const r = await run([other]);
+        // Refused before anything is sent, or at commit: either way nothing of it lands, and it says why.
+        // `not-owned` where the resource holds the system's own name (the plan blocks it the same way).
+        expect([...r.refused, ...r.failed].map((x) => codeOf(x.error))).toEqual([
+          expect.stringMatching(/^(collides|not-owned)$/),
+        ]);
+        await run([absent(other)]);
+        const after = (await observe()).resources.filter((x) => h.isForeign(x));
+        expect(after).toEqual(before);
+        await run([absent(other)]);
+      });
+    }
+
+    if (h.forge) {
+      const forge = h.forge;
+      it.each(['unsealed', 'wrongly sealed'] as const)(
+        'a forged marker (%s) is reported not owned, and neither a manifest nor a tombstone of its name changes it',
+        async (how) => {
+          const name = await forge(how);
+          const forged = async () => (await observe()).resources.filter((r) => r.system === name && !r.owned);
+          const before = await forged();
+          expect(before.length).toBeGreaterThan(0);
+          expect((await observe()).resources.filter((r) => r.system === name && r.owned)).toEqual([]);
+          const declared = { ...h.system(5), name };
+          await run([declared]);
+          expect(await forged()).toEqual(before);
+          const r = await run([absent(declared)]);
+          expect(r.failed).toEqual([]);
+          expect(await forged()).toEqual(before);
+        },
+        120_000,
+      );
+    }
+
+    it('a crash between the recorded intent and the create is recovered: one resource each, the journal cleared', async () => {
+      const journal = new CreateJournal(mkdtempSync(join(tmpdir(), 'shipshape-conformance-journal-')));
+      const p = h.provider();
+      const ctx = h.ctx();
+      // Killed after the engine recorded the intent, before the create was sent.
+      const before = h.system(3);
+      journal.begin(p.kind, before.name);
+      // Killed after the create landed, before the engine cleared its intent.
+      const after = h.system(4);
+      await p.observe(ctx);
+      const intent = journal.begin(p.kind, after.name);
+      await p.create(after, p.desired(after, h.resolved(after), ctx.site)!, h.resolved(after), ctx, intent);
+      if (p.commit) expect((await p.commit(ctx)).failed).toEqual([]);
+      await p.close?.();
+
+      // The next run: the engine resolves the interrupted entries before it observes and plans.
+      const next = h.provider();
+      await resolveInterrupted({ journal, providers: [next], systems: [before, after], ctx });
+      await next.close?.();
+      expect(journal.list()).toEqual([]);
+      const r = await run([before, after]);
+      expect({ created: r.created, unchanged: r.unchanged, refused: r.refused, failed: r.failed }).toEqual({
+        created: [before.name],
+        unchanged: [after.name],
+        refused: [],
+        failed: [],
+      });
+      const obs = await observe();
+      for (const s of [before, after])
+        expect(obs.resources.filter((x) => x.system === s.name).map((x) => x.owned)).toEqual([true]);
+      await run([absent(before), absent(after)]);
+    }, 120_000);
 
     it('round trips of observe do not grow with the number of resources', async () => {
       const [few, many] = h.scale;
       const all = Array.from({ length: many }, (_, i) => h.system(100 + i));
       await run(all.slice(0, few));
-      const a = (await h.provider().observe(h.ctx())).roundTrips;
+      const a = (await observe()).roundTrips;
       await run(all);
-      const b = (await h.provider().observe(h.ctx())).roundTrips;
+      const b = (await observe()).roundTrips;
       expect(b).toBe(a);
       const cleaned = await run(all.map(absent));
       expect(cleaned.deleted).toHaveLength(many);
@@ -106,7 +212,7 @@ export function conformance(h: Harness): void {
       )) as Error | undefined;
       expect(err).toBeInstanceOf(Error);
       expect(err!.message).toMatch(/127\.0\.0\.1/);
-      expect(err!.message).toMatch(/refus|denied|authenticat|BADSIG|BADKEY|NOTAUTH|not authori|signature/i);
+      expect(err!.message).toMatch(/refus|denied|authenticat|incorrect|BADSIG|BADKEY|NOTAUTH|not authori|signature/i);
       expect(err!.stack ?? '').not.toMatch(/BEGIN OPENSSH PRIVATE KEY/);
     });
   });

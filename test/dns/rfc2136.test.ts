@@ -151,3 +151,48 @@ test('a tombstone removes A, PTR, CNAME and the ownership records', async () => 
   expect(await q.resolve4(`web2.${FWD}`)).toEqual(['198.51.100.12']);
   expect(await q.resolve4(`printer.${FWD}`)).toEqual(['198.51.100.50']);
 });
+
+test('`ownership seal` migrates unsealed TXT markers of declared systems once; until then they are not owned, and others stay unsealed', async () => {
+  const keyFile = join(named.dir, 'ownership.key');
+  writeFileSync(keyFile, 'the-rfc2136-site-key-0123456789\n', { mode: 0o600 });
+  const sealedSite = (): SiteConfig => ({
+    ...dynSite(),
+    ownership: { siteId: 'prod', key: { ref: `\${file:${keyFile}}` } },
+  });
+  const mig = { ...dyn('mig', ['mig-alias']), name: 'mig' };
+  ips.mig = '198.51.100.21';
+  // Written before the site had ownership: (and one written by hand for a system no manifest declares).
+  expect((await runStage(provider(), [mig], resolved, context(dynSite()))).failed).toEqual([]);
+  nsupdate(
+    `zone ${FWD}.\nupdate add stray.${FWD}. 300 A 198.51.100.22\nupdate add _shipshape.stray.${FWD}. 300 TXT "heritage=shipshape,shipshape/system=stray"`,
+  );
+  const ownedBy = async (s: SiteConfig) =>
+    (await provider().observe(context(s))).resources.filter((r) => r.owned).map((r) => r.system);
+  expect(await ownedBy(sealedSite())).toEqual([]);
+
+  const p = provider();
+  const { sealed, skipped } = await p.sealMarkers(context(sealedSite()), new Set(['mig']));
+  await p.close();
+  expect({ sealed: sealed.sort(), skipped }).toEqual({
+    sealed: [
+      `dns mig: mig-alias.${FWD} (zone ${FWD})`,
+      `dns mig: mig.${FWD} (zone ${FWD})`,
+      expect.stringMatching(/^dns mig: 21\./),
+    ].sort(),
+    skipped: [],
+  });
+  expect(await ownedBy(sealedSite())).toEqual(['mig']);
+  const txt = (await named.resolver().resolveTxt(`_shipshape.mig.${FWD}`)).flat();
+  expect(txt).toEqual([
+    expect.stringMatching(/^heritage=shipshape,shipshape\/system=mig,shipshape\/seal=v1:[0-9a-f]{40}$/),
+  ]);
+  expect((await named.resolver().resolveTxt(`_shipshape.stray.${FWD}`)).flat()).toEqual([
+    'heritage=shipshape,shipshape/system=stray',
+  ]);
+  // The sealed site converges the migrated system without a change, and removes it on its tombstone.
+  expect((await runStage(provider(), [mig], resolved, context(sealedSite()))).unchanged).toEqual(['mig']);
+  expect((await runStage(provider(), [{ ...mig, state: 'absent' }], resolved, context(sealedSite()))).deleted).toEqual([
+    'mig',
+  ]);
+  nsupdate(`zone ${FWD}.\nupdate delete stray.${FWD}.\nupdate delete _shipshape.stray.${FWD}.`);
+});

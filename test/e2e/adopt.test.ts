@@ -246,6 +246,19 @@ test('a plain plan reports the unmanaged VMs in the managed folder and blocks no
   const unmanaged = plan.warnings.filter((w: any) => w.code === 'unmanaged' && w.kind === 'vm');
   // Only the 8 in the managed folder: the 12 elsewhere in the datacenter are not in shipshape's scope.
   expect(unmanaged.map((w: any) => w.system).sort()).toEqual(names.slice(OUTSIDE));
+  // Drift reports them in a class of their own: not drift (exit 0), but not silent either.
+  const d = await cli('drift', '--format', 'json');
+  ok(d);
+  const report = JSON.parse(d.out);
+  expect(report.drifted).toBe(false);
+  expect(
+    report.unmanaged
+      .filter((w: any) => w.kind === 'vm')
+      .map((w: any) => w.system)
+      .sort(),
+  ).toEqual(names.slice(OUTSIDE));
+  // Every legacy i-doit object is unmanaged too (the IPAM's and the CMDB's view of it).
+  expect(report.unmanaged.filter((w: any) => w.kind === 'cmdb')).toHaveLength(COUNT);
 });
 
 test('import writes 20 manifests that validate, with the MAC, address and what was found', async () => {
@@ -267,6 +280,7 @@ test('import writes 20 manifests that validate, with the MAC, address and what w
   expect(text).toContain(`#   vSphere: VM ${vm.ref},`);
   expect(text).toMatch(/# {3}i-doit: object #\d+, host address 198\.51\.100\.103 in net dev-net/);
   expect(text).toContain('folder DC0/vm/legacy');
+  expect(text).toMatch(/placement:\n\s+folder: legacy\n/); // where it is: adopting never moves it
 
   const v = await cli('validate');
   expect(v.err).toBe('');
@@ -334,7 +348,10 @@ test('a manifest named like an unmanaged VM outside the folder: a blocked create
   try {
     const [tpl, dest, pool] = await Promise.all([
       findByInventoryPath(c, 'DC0/vm/tpl-debian12'),
-      findByInventoryPath(c, 'DC0/vm/legacy'),
+      // A folder no system places VMs in (`legacy` is one now: the adopted systems stay there).
+      c
+        .call('CreateFolder', ref('_this', (await findByInventoryPath(c, 'DC0/vm'))!) + text('name', 'elsewhere'))
+        .then((r) => toRef(child(r, 'returnval'))),
       findByInventoryPath(c, 'DC0/host/DC0_C0/Resources'),
     ]);
     await runTask(
@@ -355,10 +372,10 @@ test('a manifest named like an unmanaged VM outside the folder: a blocked create
   );
   const p = await cli('plan');
   expect(p.out).toMatch(
-    /\+ vm create vm-\d+: declared in the manifest; vm "vm-\d+" \(in folder DC0\/vm\/legacy, outside DC0\/vm\/shipshape\) already has this name/,
+    /\+ vm create vm-\d+: declared in the manifest; vm "vm-\d+" \(in folder DC0\/vm\/elsewhere, outside DC0\/vm\/shipshape\) already has this name/,
   );
   expect(p.out).toMatch(
-    /BLOCKED: vm "vm-\d+" \(in folder DC0\/vm\/legacy, outside DC0\/vm\/shipshape\) already exists without shipshape's marker; creating it again would duplicate it\. Adopt it \(`shipshape adopt stray-01`: it differs from the manifest in .*\), rename the system, or remove the existing one/,
+    /BLOCKED: vm "vm-\d+" \(in folder DC0\/vm\/elsewhere, outside DC0\/vm\/shipshape\) already exists without shipshape's marker; creating it again would duplicate it\. Adopt it \(`shipshape adopt stray-01`: it differs from the manifest in .*\), rename the system, or remove the existing one/,
   );
   const j = JSON.parse((await cli('plan', '--format', 'json')).out);
   expect(j.actions.find((a: any) => a.system === 'stray-01' && a.kind === 'vm')).toMatchObject({
@@ -367,7 +384,7 @@ test('a manifest named like an unmanaged VM outside the folder: a blocked create
   });
   const a = await cli('apply', '--state-dir', state);
   expect(a.code).toBe(3); // blocked, nothing failed: a reviewer must act
-  expect(a.out).toMatch(/blocked {2}stray-01: vm: vm "vm-\d+" \(in folder DC0\/vm\/legacy/);
+  expect(a.out).toMatch(/blocked {2}stray-01: vm: vm "vm-\d+" \(in folder DC0\/vm\/elsewhere/);
   expect(a.out).toContain('Applied: 0 created');
   expect((await vms()).filter((v) => v.name === 'stray-01')).toHaveLength(1);
   expect((await servers()).filter((o) => o.title === 'stray-01')).toHaveLength(0); // no address, no object either

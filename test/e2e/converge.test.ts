@@ -503,7 +503,7 @@ test(`one apply converges: ${EDITS} random edits across ${SYSTEMS} systems, each
   } finally {
     rmSync(empty, { recursive: true, force: true });
   }
-}, 1_500_000);
+}, 2_400_000);
 
 test('a role version whose package does not exist is a validate error at the system', async () => {
   const file = join(repo, 'systems', 'gen', 'gen-11.yaml');

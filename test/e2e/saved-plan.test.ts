@@ -61,7 +61,7 @@ beforeAll(async () => {
   Object.assign(process.env, readCredentials(repo));
   const first = await cli('apply', '-C', repo);
   if (first.code !== 0) throw new Error(`the first apply failed:\n${first.out}\n${first.err}`);
-}, 240_000);
+}, 480_000); // lab up (which builds vcsim when its source changed) and a first apply of six systems, on a shared machine
 
 afterAll(async () => {
   if (repo) await runCli(['lab', 'down', '-C', repo]);

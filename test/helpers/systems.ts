@@ -1,45 +1,31 @@
 /** Expanded systems and a site for provider tests, and a stand-in for one engine stage. */
-import { silentLog } from './log';
+import { context as baseContext, site as baseSite, system as base } from '../support/fixtures';
 import type { Fields, ObservedResource, Provider, ProviderContext, Resolved } from '../../src/engine/contract';
 import type { DesiredSystem } from '../../src/manifest/types';
 import type { SiteConfig } from '../../src/manifest/site';
 
+/** The shared test system (test/support/fixtures.ts) in a given net and domain, sized small. */
 export function system(
   name: string,
   o: { net: string; domain: string; aliases?: string[]; state?: 'present' | 'absent'; mac?: string },
 ): DesiredSystem {
-  return {
-    name,
+  return base(name, {
     state: o.state ?? 'present',
-    labels: {},
     cpu: 1,
     memoryMiB: 1024,
     disks: [{ sizeGiB: 10 }],
     network: { net: o.net, ip: 'auto', mac: o.mac ?? '00:50:56:00:00:01' },
     dns: { domain: o.domain, aliases: o.aliases ?? [] },
-    os: 'debian12',
-    roles: [],
-    lifecycle: { protect: false, vmOnDelete: 'destroy', cmdbOnDelete: 'archive', powerPolicy: 'never' },
-    file: `systems/${name}.yaml`,
     sources: { 'network.ip': { file: `systems/${name}.yaml`, line: 9, col: 9 } },
-  };
+  });
 }
 
+/** The shared test site as a lab site with no nets, overridden by `over`. */
 export function site(over: Partial<SiteConfig>): SiteConfig {
-  return {
-    root: '/nonexistent',
-    lab: true,
-    nets: {},
-    dns: { zones: [] },
-    dhcp: { servers: [] },
-    defaults: { concurrency: 4, maxDeletes: 3 },
-    ...over,
-  };
+  return { ...baseSite, root: '/nonexistent', lab: true, nets: {}, ...over };
 }
 
-export function context(s: SiteConfig): ProviderContext {
-  return { site: s, log: silentLog, lab: true, commit: 'abc1234' };
-}
+export const context = (s: SiteConfig): ProviderContext => baseContext(s, 'abc1234');
 
 export interface StageResult {
   created: string[];

@@ -4,16 +4,17 @@
  * Templates: vcsim's default model VMs are renamed to the site's template names, powered off and
  * marked as templates (no extra inventory, and the clone source looks like a real template).
  */
-import { silentLog } from './log';
 import { configOf } from '../../src/providers/backends';
 import { vsphere, type VsphereConfig } from '../../src/providers/vsphere';
-import type { Logger, ProviderContext } from '../../src/engine/contract';
+import type { ProviderContext } from '../../src/engine/contract';
 import type { SecretRef, SiteConfig } from '../../src/manifest/site';
 import type { DesiredSystem } from '../../src/manifest/types';
 import { VimClient } from '../../src/providers/vsphere/client';
+import { findByInventoryPath, runTask } from '../../src/providers/vsphere/inventory';
+import { ref, text } from '../../src/providers/vsphere/soap/xml';
 import { makeTemplates as makeLabTemplates } from '../../src/lab/vcsim';
 import type { Vcsim } from './vcsim';
-import { system } from '../support/fixtures';
+import { context, system } from '../support/fixtures';
 
 export const USER = 'admin';
 export const PASSWORD = 's3cret&<x>';
@@ -58,11 +59,8 @@ export function vmsOf(site: SiteConfig): VsphereConfig {
   return c;
 }
 
-export const quietLog: Logger = silentLog;
-
-export function ctxFor(site: SiteConfig, commit?: string): ProviderContext {
-  return { site, log: quietLog, lab: true, ...(commit ? { commit } : {}) };
-}
+/** The shared test context (test/support/fixtures.ts). */
+export const ctxFor: (site: SiteConfig, commit?: string) => ProviderContext = context;
 
 /** The shared system fixture, sized for vcsim (small memory and disk). */
 export function systemNamed(name: string, over: Partial<DesiredSystem> = {}): DesiredSystem {
@@ -82,4 +80,34 @@ export function adminClient(sim: Vcsim): VimClient {
 /** Turns the first model VMs into templates named `names` (the lab does the same: src/lab/vcsim.ts). */
 export function makeTemplates(sim: Vcsim, names: string[]): Promise<void> {
   return makeLabTemplates({ url: sim.url, username: USER, password: PASSWORD, tls: { caFile: sim.caFile } }, names);
+}
+
+/**
+ * What an operator's own tooling makes: a clone of tpl-debian12 named `name` in the site's folder
+ * (`shipshape`, created when missing), without shipshape's marker. Returns its moref.
+ */
+export async function cloneUnmarked(sim: Vcsim, name: string): Promise<string> {
+  const c = adminClient(sim);
+  try {
+    const tpl = (await findByInventoryPath(c, 'DC0/vm/tpl-debian12'))!;
+    let folder = await findByInventoryPath(c, 'DC0/vm/shipshape');
+    if (!folder) {
+      const vmFolder = (await findByInventoryPath(c, 'DC0/vm'))!;
+      await c.call('CreateFolder', ref('_this', vmFolder) + text('name', 'shipshape'));
+      folder = (await findByInventoryPath(c, 'DC0/vm/shipshape'))!;
+    }
+    const pool = (await findByInventoryPath(c, 'DC0/host/DC0_C0/Resources'))!;
+    const vm = await runTask(
+      c,
+      'CloneVM_Task',
+      ref('_this', tpl) +
+        ref('folder', folder) +
+        text('name', name) +
+        `<spec><location>${ref('pool', pool)}</location><template>false</template><powerOn>false</powerOn></spec>`,
+      { timeoutMs: 30_000, what: 'test clone' },
+    );
+    return vm!.text;
+  } finally {
+    await c.logout();
+  }
 }

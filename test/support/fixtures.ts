@@ -1,6 +1,11 @@
-/** Small builders for desired systems and a site, for planner and engine tests. */
+/**
+ * The one builder of test systems, sites and provider contexts: planner, engine and provider tests
+ * (DNS, DHCP, vSphere, i-doit) start from these and override what their backend needs.
+ */
+import type { ProviderContext } from '../../src/engine/contract';
 import type { DesiredSystem } from '../../src/manifest/types';
 import type { SiteConfig } from '../../src/manifest/site';
+import { silentLog } from '../helpers/log';
 
 export function system(name: string, over: Partial<DesiredSystem> = {}): DesiredSystem {
   return {
@@ -32,3 +37,8 @@ export const site: SiteConfig = {
   dhcp: { servers: [] },
   defaults: { concurrency: 4, maxDeletes: 3 },
 };
+
+/** A provider's run context on a test site (a lab site: stand-ins allowed), quiet. */
+export function context(s: SiteConfig, commit?: string): ProviderContext {
+  return { site: s, log: silentLog, lab: true, ...(commit ? { commit } : {}) };
+}

@@ -2,8 +2,7 @@
  * Test and bench helpers: systems, a site, a quiet context, and a small stand-in for the engine's
  * per-stage loop (observe once, then create or update each system, then resolve for the next stage).
  */
-import { silentLog } from '../helpers/log';
-import { system } from './fixtures';
+import { context, system } from './fixtures';
 import type { ObservedResource, Provider, ProviderContext, Resolved } from '../../src/engine/contract';
 import type { NetSite, SiteConfig } from '../../src/manifest/site';
 import type { DesiredSystem } from '../../src/manifest/types';
@@ -43,9 +42,7 @@ export function testSite(url: string, nets: NetSite[], reserved: Record<string, 
   };
 }
 
-export function testContext(site: SiteConfig): ProviderContext {
-  return { site, lab: true, log: silentLog };
-}
+export const testContext = (site: SiteConfig): ProviderContext => context(site);
 
 export interface StageResult {
   created: string[];

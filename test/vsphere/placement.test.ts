@@ -14,7 +14,9 @@ import { retrieveView } from '../../src/providers/vsphere/inventory';
 import { toRef } from '../../src/providers/vsphere/soap/xml';
 import { parseDevices } from '../../src/providers/vsphere/vm';
 import { applyVms } from '../helpers/vsphere-apply';
-import { adminClient, makeTemplates, quietLog, siteFor, systemNamed } from '../helpers/vsphere-site';
+import { silentLog } from '../helpers/log';
+import { VsphereProvider } from '../../src/providers/vsphere/provider';
+import { adminClient, makeTemplates, secret, siteFor, systemNamed, vmsOf } from '../helpers/vsphere-site';
 import { SIM_MODES, startVcsim, type Vcsim } from '../helpers/vcsim';
 
 describe.each(SIM_MODES)('%s', (mode) => {
@@ -28,7 +30,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
     await makeTemplates(sim, ['tpl-debian12']);
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'shipshape-placement-'));
     site = siteFor(sim, root);
-    journal = CreateJournal.forRepo(path.join(root, 'state'), root, quietLog);
+    journal = CreateJournal.forRepo(path.join(root, 'state'), root, silentLog);
   }, 300_000);
   afterAll(async () => {
     await sim?.stop();
@@ -81,6 +83,8 @@ describe.each(SIM_MODES)('%s', (mode) => {
       folder: 'db',
       datastores: ['LocalDS_1'],
     });
+    // The CMDB documents the placement's cluster as the VM's host.
+    expect(new VsphereProvider({ config: vmsOf(site), secret }).promises(placed({}))).toEqual({ host: 'DC0_C1' });
     const again = await run([placed({})]);
     const vm = again.plan.actions.find((a) => a.kind === 'vm')!;
     expect({ action: vm.action, changes: vm.changes }).toEqual({ action: 'noop', changes: [] });

@@ -16,8 +16,17 @@ import type { VmFields, VmHandle } from '../../src/providers/vsphere/fields';
 import { findByInventoryPath, retrieveObjects, retrieveView, runTask } from '../../src/providers/vsphere/inventory';
 import { VsphereProvider } from '../../src/providers/vsphere/provider';
 import { InvalidLoginError } from '../../src/providers/vsphere/soap/faults';
-import { ref, text } from '../../src/providers/vsphere/soap/xml';
-import { adminClient, ctxFor, makeTemplates, secret, siteFor, systemNamed, vmsOf } from '../helpers/vsphere-site';
+import { ref } from '../../src/providers/vsphere/soap/xml';
+import {
+  adminClient,
+  cloneUnmarked,
+  ctxFor,
+  makeTemplates,
+  secret,
+  siteFor,
+  systemNamed,
+  vmsOf,
+} from '../helpers/vsphere-site';
 import { SIM_MODES, startVcsim, type Vcsim } from '../helpers/vcsim';
 
 describe.each(SIM_MODES)('%s', (mode) => {
@@ -193,28 +202,10 @@ describe.each(SIM_MODES)('%s', (mode) => {
     expect(after.fields).toMatchObject({ mac: '00:50:56:01:02:08', power: 'poweredOn' });
   });
 
-  async function cloneUnmarked(name: string): Promise<string> {
-    const c = adminClient(sim);
-    const tpl = (await findByInventoryPath(c, 'DC0/vm/tpl-debian12'))!;
-    const folder = (await findByInventoryPath(c, 'DC0/vm/shipshape'))!;
-    const pool = (await findByInventoryPath(c, 'DC0/host/DC0_C0/Resources'))!;
-    const vm = await runTask(
-      c,
-      'CloneVM_Task',
-      ref('_this', tpl) +
-        ref('folder', folder) +
-        text('name', name) +
-        `<spec><location>${ref('pool', pool)}</location><template>false</template><powerOn>false</powerOn></spec>`,
-      { timeoutMs: 30_000, what: 'test clone' },
-    );
-    await c.logout();
-    return vm!.text;
-  }
-
   test('delete destroys only VMs carrying our marker; an unmarked VM is reported and left alone', async () => {
     const sys = systemNamed('old-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:09' } });
     await createSystem(sys);
-    const stranger = await cloneUnmarked('hand-made-01');
+    const stranger = await cloneUnmarked(sim, 'hand-made-01');
     const p = newProvider();
     const obs = await p.observe(ctxFor(site));
     const foreign = obs.resources.find((r) => r.id === stranger)!;
@@ -320,7 +311,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
 
   // vcsim accepts duplicate VM names; vCenter would refuse them in the same folder.
   test('a VM with the same name but without our marker stops the create with a clear error', async () => {
-    await cloneUnmarked('dup-01');
+    await cloneUnmarked(sim, 'dup-01');
     const sys = systemNamed('dup-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:0b' } });
     await expect(createSystem(sys)).rejects.toThrow(
       /a VM named dup-01 already exists in DC0\/vm\/shipshape .* without shipshape's marker/,

@@ -210,8 +210,11 @@ test('a second VM of the same name is refused by the harness (DuplicateName) and
   expect(planned.actions).toEqual([
     expect.objectContaining({
       system: 'dup-02',
-      action: 'noop',
-      blocked: expect.stringMatching(/exists but does not carry shipshape's marker/),
+      action: 'create',
+      blockedCode: 'collides',
+      blocked: expect.stringMatching(
+        /already exists without shipshape's marker; creating it again would duplicate it\. Adopt it \(`shipshape adopt dup-02`/,
+      ),
     }),
   ]);
   expect(planned.summary.blocked).toBe(1);

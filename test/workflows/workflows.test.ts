@@ -92,7 +92,7 @@ describe('GitHub workflows', () => {
       'fail-fast': false,
       matrix: { site: '${{ fromJSON(needs.sites.outputs.sites) }}' },
     });
-    expect(apply.jobs.apply.steps.at(-1).run).toContain('shipshape apply -C . ${SITE:+--site "$SITE"}');
+    expect(apply.jobs.apply.steps.at(-1).run).toContain('shipshape apply -C . --yes $scope ${SITE:+--site "$SITE"}');
     expect(apply.jobs.sites.steps.map((s: { uses?: string }) => s.uses)).toEqual([
       expect.stringMatching(/^actions\/github-script@/),
     ]);

@@ -6,6 +6,7 @@ import type { Plan } from '../../plan/types';
 import { UserError, type Logger } from '../../engine/contract';
 import { acquireLockWaiting } from '../wait-lock';
 import { CreateJournal } from '../../engine/journal';
+import { migrateSiteJournals } from '../../providers/vsphere/legacy-journal';
 import { parsePlanJson, renderText } from '../../plan/render';
 import { ExitError } from '../errors';
 import type { Io } from '../io';
@@ -156,6 +157,7 @@ async function applyRun(
       log,
       async (loaded, providers, ctx) => {
         const journal = CreateJournal.forRepo(stateDir(opts.stateDir), loaded.dir, log);
+        migrateSiteJournals(stateDir(opts.stateDir), loaded.dir, loaded.repo.site?.vms, journal, log);
         await resolveInterrupted({
           journal,
           providers,

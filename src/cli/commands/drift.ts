@@ -63,7 +63,9 @@ async function driftRun(opts: SourceOptions, io: Io, log: Logger, rec: RunRecord
   const before = readJsonFile<DriftHistory>(historyFile, {});
   const { report, history } = driftReport(plan, before, new Date(), observations, identitiesOf(providers));
   // Keep when drift was first seen for what a narrowed run did not look at (keys are system/kind/path/value).
-  const names = target ? selectSystems(loaded.repo.systems, target) : undefined;
+  const names = target
+    ? selectSystems(loaded.repo.systems, target, opts.site ? () => undefined : undefined)
+    : undefined;
   const seen = (key: string) => {
     const [system, kind] = key.split('/');
     return (!names || names.has(system!)) && (!target?.kinds?.length || target.kinds.includes(kind as ResourceKind));

@@ -12,6 +12,7 @@ import { UserError, type Logger, type ObservedResource, type ResourceKind } from
 import type { SiteConfig } from '../../manifest/site';
 import { cidrContains, ipToInt, parseCidr } from '../../net/ipv4';
 import type { VmFields, VmHandle } from '../../providers/vsphere/fields';
+import { whereFor, type Where } from '../../providers/vsphere/where';
 import { closeAll, loadValid, providerContext, providersFor, stateDir } from '../pipeline';
 import type { Io } from '../io';
 import { manifestText, type ImportFacts, type ProfileValues } from '../../import/manifest';
@@ -198,9 +199,16 @@ function factsOf(
     ...(netKey ? { net: netKey } : {}),
     ...(f.portgroup && f.portgroup !== v?.portgroup ? { portgroup: f.portgroup } : {}),
   };
+  // Where the VM is, where that is not the site's default: the manifest says so, so adopting never moves it.
+  const site0 = whereFor({}, site.vms as unknown as Parameters<typeof whereFor>[1]);
+  const at: Partial<Where> = f.placement ?? { folder: vm.handle?.folder ?? site0.folder };
+  const placement: Record<string, string> = {};
+  for (const k of ['cluster', 'resourcePool', 'folder'] as const)
+    if (at[k] !== undefined && at[k] !== site0[k]) placement[k] = at[k]!;
   return {
     name,
     values,
+    ...(Object.keys(placement).length ? { placement } : {}),
     ...(f.mac ? { mac: f.mac } : {}),
     ...(address ? { ip: address } : {}),
     found,

@@ -98,7 +98,7 @@ export async function freshPlan(
       ...(opts.adopt ? { adopt: opts.adopt } : {}),
     });
     if (loaded.dirty) plan.dirty = true;
-    const scoped = target ? targetPlan(plan, loaded.repo.systems, target) : plan;
+    const scoped = target ? targetPlan(plan, loaded.repo.systems, target, !!opts.site) : plan;
     rec?.planned(scoped, loaded.dir, loaded.repo.systems, observations);
     return { loaded, providers, ctx, observations, plan: scoped, full: plan, source, target };
   } catch (e) {
@@ -123,7 +123,11 @@ async function resolveTarget(opts: SourceOptions, loaded: Loaded, io: Io): Promi
     target = { ...target, changedSince: { ref: opts.changedSince, systems } };
   }
   if (!isTargeted(target)) return undefined;
-  selectSystems(loaded.repo.systems, target);
+  selectSystems(
+    loaded.repo.systems,
+    target,
+    opts.site ? (names) => io.err(`--system ${names.join(',')}: not a system of site ${opts.site}`) : undefined,
+  );
   return target;
 }
 

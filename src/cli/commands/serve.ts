@@ -18,6 +18,7 @@ import { driftOnce } from './drift';
 import { resolveSource, type SourceOptions } from './plan';
 import { startSiteProvisioning } from './provision';
 import { loadValid, stateDir, type Loaded } from '../pipeline';
+import { siteOptions } from '../sites';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RunRecord } from '../../history/types';
 import { readiness } from '../../serve/ready';
@@ -202,7 +203,7 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
 async function loadSite(opts: ServeOptions, io: Io): Promise<Loaded | undefined> {
   try {
     const source = await resolveSource(opts, io);
-    return await loadValid(source.dir, () => undefined);
+    return await loadValid(source.dir, () => undefined, opts.site);
   } catch (e) {
     io.err(`site config not loaded: ${(e as Error).message}`);
     return undefined;
@@ -241,7 +242,8 @@ async function startProvisioningFor(
 }
 
 export async function serveCommand(opts: ServeOptions, io: Io, log: Logger): Promise<number> {
-  const s = await startServe({ ...opts, reloadOnHup: true }, io, log);
+  // One serve per site in a repo with sites/ (--site): its runs, lock and history in the site's state dir.
+  const s = await startServe({ ...(opts.site ? siteOptions(opts, opts.site) : opts), reloadOnHup: true }, io, log);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);

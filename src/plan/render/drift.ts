@@ -15,6 +15,11 @@ export function renderDriftText(r: DriftReport): string {
       `${d.system}: backends disagree on the ${d.what === 'ip' ? 'address' : 'MAC'}: ${describeValues(d.values)}`,
     );
   if (r.pending.length) lines.push(`Not yet applied (not drift): ${r.pending.join(', ')}`);
+  const unmanaged = r.unmanaged ?? [];
+  if (unmanaged.length)
+    lines.push(
+      `Unmanaged (not drift; \`shipshape import\` writes manifests for them): ${unmanaged.map((u) => `${u.kind} ${u.resourceId}`).join(', ')}`,
+    );
   lines.push(
     r.drifted
       ? `Drift: ${r.items.length} field(s) differ, ${r.orphans.length} marked resource(s) without a manifest, ${r.disagreements.length} disagreement(s) between backends.`
@@ -47,6 +52,11 @@ export function renderDriftMarkdown(r: DriftReport): string {
     out.push('');
   }
   if (r.pending.length) out.push(`Not yet applied (not drift): ${r.pending.map(esc).join(', ')}`, '');
+  if (r.unmanaged?.length) {
+    out.push('#### Unmanaged resources in the managed scope (not drift)', '');
+    for (const u of r.unmanaged) out.push(`- \`${esc(u.system)}\` ${u.kind} \`${esc(u.resourceId)}\``);
+    out.push('');
+  }
   return out.join('\n');
 }
 

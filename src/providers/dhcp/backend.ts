@@ -1,5 +1,6 @@
 /** What the DHCP provider needs from a server's backend (one per server, as `dhcp.servers[].backend` names it). */
 import type { DhcpServerSection } from '../../manifest/site';
+import type { Sealer } from '../../ownership';
 import type { SshPool } from '../../transport/ssh';
 import type { ForeignReservation, Reservation } from './reservations';
 
@@ -17,6 +18,8 @@ export interface DhcpBackend {
   observe(): Promise<ServerObservation>;
   /** Render, check, deploy and activate `wanted` as our whole reservation set; throws when it did not land. */
   apply(wanted: Map<string, Reservation>): Promise<void>;
+  /** Optional (`shipshape ownership seal`): seals this server's unsealed markers of `systems` once. */
+  sealMarkers?(systems: Set<string>): Promise<{ sealed: string[]; skipped: string[] }>;
 }
 
 export interface DhcpBackendDeps {
@@ -24,6 +27,8 @@ export interface DhcpBackendDeps {
   commit?: string;
   /** For ISC: CIDRs of the server's nets from the site. */
   netCidrs: string[];
+  /** The site's marker seal (src/ownership), for backends that seal their markers; undefined without `ownership:`. */
+  sealer?: () => Promise<Sealer | undefined>;
 }
 
 export class DhcpDeployError extends Error {

@@ -17,6 +17,7 @@ import type { DesiredSystem } from '../../manifest/types';
 import type { SiteConfig } from '../../manifest/site';
 import { SshPool, type SecretReader } from '../../transport/ssh';
 import { backendFor } from '../backends';
+import { siteSealer } from '../../ownership';
 import type { DhcpBackend, DhcpBackendDeps } from './backend';
 import {
   checkReservations,
@@ -69,9 +70,21 @@ export class DhcpProvider implements Provider<DhcpFields> {
         pool: this.pool!,
         commit: ctx.commit,
         netCidrs: server.nets.map((n) => ctx.site.nets[n]?.cidr).filter((c): c is string => !!c),
+        sealer: () => siteSealer(ctx.site, this.opts.readSecret),
       };
       return backendFor('dhcp', server.backend).connect(server, deps);
     });
+  }
+
+  /** `shipshape ownership seal`: the servers' backends that seal markers seal those of `systems`. */
+  async sealMarkers(ctx: ProviderContext, systems: Set<string>): Promise<{ sealed: string[]; skipped: string[] }> {
+    const out = { sealed: [] as string[], skipped: [] as string[] };
+    for (const b of this.backends(ctx)) {
+      const r = await b.sealMarkers?.(systems);
+      out.sealed.push(...(r?.sealed ?? []));
+      out.skipped.push(...(r?.skipped ?? []));
+    }
+    return out;
   }
 
   async observe(ctx: ProviderContext): Promise<Observation<DhcpFields>> {

@@ -1,5 +1,6 @@
 /** What the DNS provider needs from a zone's backend (one per zone, as `dns.zones[].backend` names it). */
 import type { Logger } from '../../engine/contract';
+import type { Sealer } from '../../ownership';
 import type { SecretReader, SshPool } from '../../transport/ssh';
 import type { DnsRecord, ServedRecord } from './records';
 
@@ -24,6 +25,8 @@ export interface ZoneBackend {
    * Makes the server serve `after` as our records (`before` is what it served at observe time);
    * `changed` lists the systems whose records differ. Returns the systems whose change did not land.
    */
+  /** Optional (`shipshape ownership seal`): seals this zone's unsealed markers of `systems` once. */
+  sealMarkers?(systems: Set<string>): Promise<{ sealed: string[]; skipped: string[] }>;
   apply(
     before: Map<string, DnsRecord[]>,
     after: Map<string, DnsRecord[]>,
@@ -38,6 +41,8 @@ export interface BackendDeps {
   commit?: string;
   /** How long to wait for the server to serve a new serial after a reload (default 10 s). */
   reloadTimeoutMs?: number;
+  /** The site's marker seal (src/ownership), for backends that seal their markers; undefined without `ownership:`. */
+  sealer?: () => Promise<Sealer | undefined>;
 }
 
 /** Every system in `changed` failed with the same error (a zone-wide step failed). */

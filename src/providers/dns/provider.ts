@@ -17,6 +17,7 @@ import {
 import type { DesiredSystem } from '../../manifest/types';
 import type { SiteConfig, ZoneSection } from '../../manifest/site';
 import { SshPool, type SecretReader } from '../../transport/ssh';
+import { siteSealer } from '../../ownership';
 import { backendFor } from '../backends';
 import type { BackendDeps, ZoneBackend } from './backend';
 import {
@@ -80,11 +81,24 @@ export class DnsProvider implements Provider<DnsFields> {
       log: ctx.log,
       commit: ctx.commit,
       reloadTimeoutMs: this.opts.reloadTimeoutMs,
+      sealer: () => siteSealer(ctx.site, this.opts.readSecret),
     };
     this.zones = ctx.site.dns.zones;
     for (const z of this.zones) {
       this.backends.set(normalName(z.name), backendFor('dns', z.backend).connect(z, deps));
     }
+  }
+
+  /** `shipshape ownership seal`: the zones' backends that seal markers seal those of `systems`. */
+  async sealMarkers(ctx: ProviderContext, systems: Set<string>): Promise<{ sealed: string[]; skipped: string[] }> {
+    this.setup(ctx);
+    const out = { sealed: [] as string[], skipped: [] as string[] };
+    for (const b of this.backends.values()) {
+      const r = await b.sealMarkers?.(systems);
+      out.sealed.push(...(r?.sealed ?? []));
+      out.skipped.push(...(r?.skipped ?? []));
+    }
+    return out;
   }
 
   async observe(ctx: ProviderContext): Promise<Observation<DnsFields>> {

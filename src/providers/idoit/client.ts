@@ -10,6 +10,7 @@ import { IdoitAuthError, IdoitError, IdoitProtocolError, TransientError } from '
 import { UserError } from '../../engine/contract';
 import { httpsAgent, IdoitTlsPinError } from './transport';
 import type { TlsOptions } from '../../manifest/site';
+import type { Sealer } from '../../ownership';
 
 export interface IdoitCall {
   method: string;
@@ -36,6 +37,11 @@ export interface IdoitClientOptions {
   /** Larger write batches are split; PHP can die (HTTP 500) on very large ones. */
   maxBatch?: number;
   language?: string;
+  /**
+   * The site's marker seal (src/ownership), read once: with one, only objects whose description
+   * carries this site's seal for that object id are a system's (marker.ts). Absent: markers as written.
+   */
+  sealer?: () => Promise<Sealer | undefined>;
 }
 
 const AUTH_ERROR = -32604;
@@ -88,6 +94,7 @@ export class IdoitClient {
   private loggingIn: Promise<void> | null = null;
   private nextId = 1;
   private infoRead: Promise<IdoitInfo> | null = null;
+  private sealerRead: Promise<Sealer | undefined> | null = null;
 
   constructor(private readonly o: IdoitClientOptions) {
     this.endpoint = o.url.endsWith('/src/jsonrpc.php') ? o.url : `${o.url.replace(/\/+$/, '')}/src/jsonrpc.php`;
@@ -101,6 +108,12 @@ export class IdoitClient {
       httpAgent: new http.Agent({ keepAlive: true }),
       httpsAgent: httpsAgent(o.tls, o.root ?? process.cwd()),
     });
+  }
+
+  /** The site's marker seal, or undefined on a site without `ownership:` (read once per client). */
+  sealer(): Promise<Sealer | undefined> {
+    this.sealerRead ??= this.o.sealer ? this.o.sealer() : Promise.resolve(undefined);
+    return this.sealerRead;
   }
 
   private get usesSession(): boolean {

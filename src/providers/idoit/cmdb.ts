@@ -7,7 +7,6 @@
  * these categories in one round trip.
  */
 import {
-  UNKNOWN,
   UserError,
   type FieldChange,
   type Fields,
@@ -30,10 +29,12 @@ import {
   ownedObject,
   isQuickPurgeOff,
   ownerOf,
+  sealClaims,
   readAllStates,
   withSystemObject,
   type ObjectRow,
 } from './system-object';
+import type { Sealer } from '../../ownership';
 
 export interface CmdbFields extends Fields {
   title: string;
@@ -93,6 +94,8 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
   private readonly client: IdoitClient;
   private readonly osIds = new Map<string, number>();
   private readonly hostIds = new Map<string, number>();
+  /** The site's marker seal, read at observe (undefined: a site without `ownership:`). */
+  private sealer: Sealer | undefined;
 
   constructor(o: CmdbOptions) {
     this.client = o.client;
@@ -132,7 +135,8 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
     if (f.os !== desired.os) add('os', f.os || null, desired.os, 'os');
     if (f.mac.toLowerCase() !== desired.mac.toLowerCase())
       add('network.mac', f.mac || null, desired.mac, 'network.mac');
-    if (desired.portIp !== UNKNOWN && f.portIp !== desired.portIp) add('network.ip', f.portIp || null, desired.portIp);
+    // UNKNOWN: the ip step allocates an address in this apply (a new net, a moved `auto`): the port follows it.
+    if (f.portIp !== desired.portIp) add('network.ip', f.portIp || null, desired.portIp);
     // Only a host i-doit knows can be linked; an unknown one would show as a change on every run.
     if (desired.host && f.host !== desired.host && this.hostIds.has(desired.host)) add('host', f.host, desired.host);
     return out;
@@ -149,7 +153,8 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
     for (const os of results[3] as ObjectRow[]) if (!this.osIds.has(os.title)) this.osIds.set(os.title, os.id);
     for (const rows of results.slice(4) as ObjectRow[][])
       for (const h of rows) if (!this.hostIds.has(h.title)) this.hostIds.set(h.title, h.id);
-    const resources = (results.slice(0, 3) as ObjectRow[][]).flat().map((r) => toResource(r));
+    this.sealer = await this.client.sealer();
+    const resources = (results.slice(0, 3) as ObjectRow[][]).flat().map((r) => toResource(r, this.sealer));
     return { resources, roundTrips: this.client.requestCount - before, about: await this.client.about() };
   }
 
@@ -163,7 +168,7 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
       this.client,
       system,
       ctx.commit,
-      (row) => this.write(toResource(row), desired, null),
+      (row) => this.write(toResource(row, this.sealer), desired, null),
       CMDB_CATEGORIES,
     );
     return this.reread(system);
@@ -185,7 +190,7 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
       throw new UserError(
         `i-doit object #${observed.id} of ${system.name} is gone or lost its marker since it was observed; run again.`,
       );
-    await this.write(toResource(fresh), desired, new Set(changes.map((c) => c.path)));
+    await this.write(toResource(fresh, this.sealer), desired, new Set(changes.map((c) => c.path)));
     return this.reread(system, fresh.id);
   }
 
@@ -247,7 +252,15 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
     _r: Resolved,
     ctx: ProviderContext,
   ): Promise<ObservedResource<CmdbFields, CmdbHandle>> {
-    return toResource(await claimObject(this.client, Number(observed.id), system, ctx.commit, CMDB_CATEGORIES));
+    return toResource(
+      await claimObject(this.client, Number(observed.id), system, ctx.commit, CMDB_CATEGORIES),
+      this.sealer,
+    );
+  }
+
+  /** `shipshape ownership seal`: seals the unsealed claims of `systems` (system-object.ts). */
+  sealMarkers(_ctx: ProviderContext, systems: Set<string>): Promise<{ sealed: string[]; skipped: string[] }> {
+    return sealClaims(this.client, systems);
   }
 
   private async reread(system: DesiredSystem, id?: number): Promise<ObservedResource<CmdbFields, CmdbHandle>> {
@@ -255,7 +268,7 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
       ? await ownedObject(this.client, id, system.name, CMDB_CATEGORIES)
       : await findSystemObject(this.client, system.name, CMDB_CATEGORIES);
     if (!row) throw new UserError(`i-doit object for ${system.name} vanished while it was being written; run again.`);
-    return toResource(row);
+    return toResource(row, this.sealer);
   }
 
   /** The OS object by title; created (and marked) when i-doit has none yet. */
@@ -369,7 +382,7 @@ function portAddress(port: Entry | undefined): string {
   return typeof ip === 'string' ? ip : '';
 }
 
-function toResource(row: ObjectRow): ObservedResource<CmdbFields, CmdbHandle> {
+function toResource(row: ObjectRow, sealer: Sealer | undefined): ObservedResource<CmdbFields, CmdbHandle> {
   const c = (k: string) =>
     ((row.categories?.[k] ?? []) as Entry[])
       .filter((e) => typeof e === 'object')
@@ -384,7 +397,7 @@ function toResource(row: ObjectRow): ObservedResource<CmdbFields, CmdbHandle> {
   const port = c('C__CATG__NETWORK_PORT')[0];
   const ips = c('C__CATG__IP');
   const ip = ips.find((e) => String(e.primary?.value) === '1') ?? ips[0];
-  const owner = ownerOf(row);
+  const owner = ownerOf(row, sealer);
   const entries: Record<string, number[]> = {};
   for (const k of CMDB_CATEGORIES) entries[k] = c(k).map((e) => Number(e.id));
   return {

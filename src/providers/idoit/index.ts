@@ -3,6 +3,7 @@
  * system's object and its categories). Both sections may name the same i-doit: one session is
  * shared between them for the run.
  */
+import { siteSealer } from '../../ownership';
 import { defineBackend, type ConnectDeps } from '../plugin';
 import type { IdoitClient } from './client';
 import { IdoitCmdbProvider } from './cmdb';
@@ -15,7 +16,7 @@ export type { IdoitConfig } from './config';
 
 function client(config: IdoitConfig, d: ConnectDeps): IdoitClient {
   return d.shared(`idoit ${config.url} ${config.apiKey.ref} ${config.username?.ref ?? ''}`, () =>
-    idoitClient(config, d.site.root, d.secret, {}, d.site.lab),
+    idoitClient(config, d.site.root, d.secret, { sealer: () => siteSealer(d.site, d.secret) }, d.site.lab),
   );
 }
 

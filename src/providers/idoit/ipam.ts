@@ -37,6 +37,7 @@ import {
   withSystemObject,
   type ObjectRow,
 } from './system-object';
+import type { Sealer } from '../../ownership';
 
 export interface IpFields extends Fields {
   net: string;
@@ -79,6 +80,8 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
   private readonly declared = new Map<string, Declared>();
   /** `net|ip` → the virtual server holding it, from the last observe (plans show collisions from it). */
   private readonly seenHolders = new Map<string, { id: string; title: string; system: string | null }>();
+  /** The site's marker seal, read at observe (undefined: a site without `ownership:`). */
+  private sealer: Sealer | undefined;
 
   constructor(private readonly o: IpamOptions) {
     this.client = o.client;
@@ -130,6 +133,7 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     ]);
     for (const net of results[3] as ObjectRow[]) if (!this.netIds.has(net.title)) this.netIds.set(net.title, net.id);
     this.seenHolders.clear();
+    this.sealer = await this.client.sealer();
     const rows = (results.slice(0, 3) as ObjectRow[][]).flat();
     for (const row of rows) {
       for (const e of (row.categories?.C__CATG__IP ?? []) as HostEntry[]) {
@@ -138,7 +142,7 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
           this.seenHolders.set(`${String(e.net?.title ?? '')}|${ip}`, {
             id: String(row.id),
             title: row.title,
-            system: ownerOf(row),
+            system: ownerOf(row, this.sealer),
           });
       }
     }
@@ -351,7 +355,7 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
   private toResource(
     row: ObjectRow,
     entries: HostEntry[],
-    owner: string | null = ownerOf(row),
+    owner: string | null = ownerOf(row, this.sealer),
   ): ObservedResource<IpFields, IpHandle> {
     entries = entries.filter((x) => typeof x === 'object' && x !== null);
     const e = entries.find((x) => String(x.primary?.value) === '1') ?? entries[0];

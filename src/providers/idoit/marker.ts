@@ -9,13 +9,19 @@
  * - the claim `shipshape-system=<name>` on the first line of the object's description, also sent with
  *   `cmdb.object.create` and stored by every add-on. It identifies objects whose add-on dropped the SYSID.
  * An object is the system's when its SYSID carries the marker, or when its SYSID is i-doit's own and
- * its description carries the claim. A duplicate that shipshape gave up (see system-object.ts) has
+ * its description carries the claim. Anyone who may edit objects can write either, so a site with
+ * `ownership:` (src/ownership) also needs the seal line `shipshape-seal=<seal>` in the description: an
+ * HMAC over the site, the system and the object's id, which i-doit assigns and nobody chooses, so a
+ * seal copied onto another object does not verify. It is written right after the create (the id is
+ * known only then); an object whose seal is missing or wrong is not the system's (reported, never changed). A duplicate that shipshape gave up (see system-object.ts) has
  * its description rewritten to `shipshape-released=<name>`, which no longer claims anything.
  */
 export const SYSTEM_MARKER_PREFIX = 'SHIPSHAPE-VM-';
 export const OS_MARKER_PREFIX = 'SHIPSHAPE-OS-';
 const CLAIM = 'shipshape-system=';
 const RELEASED = 'shipshape-released=';
+const SEAL = 'shipshape-seal=';
+export const SEAL_LINE = SEAL;
 
 export const systemMarker = (name: string) => `${SYSTEM_MARKER_PREFIX}${name}`;
 export const osMarker = (title: string) => `${OS_MARKER_PREFIX}${title.replace(/[^A-Za-z0-9._-]+/g, '_')}`;
@@ -23,9 +29,15 @@ export const systemClaim = (name: string) => `${CLAIM}${name}`;
 export const releasedClaim = (name: string, winner: number) =>
   `${RELEASED}${name} (a duplicate of object #${winner}; shipshape no longer uses it)`;
 
-/** The description shipshape writes when it creates a system's object. */
-export function claimDescription(name: string, file: string, commit?: string): string {
-  return `${systemClaim(name)}\nManaged by shipshape from ${file}${commit ? ` at ${commit}` : ''}. Edits here are overwritten.`;
+/** The description shipshape writes when it creates a system's object (with the seal once the object id is known). */
+export function claimDescription(name: string, file: string, commit?: string, seal?: string): string {
+  return `${systemClaim(name)}\n${seal ? `${SEAL}${seal}\n` : ''}Managed by shipshape from ${file}${commit ? ` at ${commit}` : ''}. Edits here are overwritten.`;
+}
+
+/** The seal line's value in a description (second line), or undefined. */
+export function sealOf(description: unknown): string | undefined {
+  const line = lines(description)[1] ?? '';
+  return line.startsWith(SEAL) ? line.slice(SEAL.length).trim() : undefined;
 }
 
 /** The system an object belongs to, from its SYSID and (for add-ons that dropped the SYSID) its description; null when not ours. */
@@ -45,8 +57,15 @@ export function isReleased(description: unknown): boolean {
 
 /** The description's first line; descriptions may come back as HTML (the WYSIWYG editor): tags count as line breaks. */
 function firstLine(description: unknown): string {
+  return lines(description)[0] ?? '';
+}
+
+function lines(description: unknown): string[] {
   const text = typeof description === 'string' ? description.replace(/<[^>]*>/g, '\n').trim() : '';
-  return (text.split(/\r?\n/)[0] ?? '').trim();
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l, i) => i === 0 || l !== '');
 }
 
 /** The system a SYSID alone marks (OS objects and older callers), or null. */

@@ -142,7 +142,6 @@ export function netView(
 
 export type Refusal = { ip: string; reason: string } | null;
 
-/** Why an address cannot be given to `objectId` (null when it can). */
 /** Explicit addresses the manifests declare in one net: address → the declaring system. */
 export type Declared = Map<string, { system: string; file: string }>;
 
@@ -155,6 +154,7 @@ export function refusal(
   declared?: Declared,
   self?: string,
 ): Refusal {
+  // Why an address cannot be given to `objectId` (null when it can).
   const n = ipToInt(ip);
   if (n === null) return { ip, reason: 'is not an IPv4 address' };
   const lo = Math.max(view.from, view.cidr.network + 1);
@@ -175,7 +175,10 @@ export function refusal(
     const kept = other.status
       ? ` (${other.status}: shipshape keeps its address reserved until it is purged in i-doit or its tombstone is applied)`
       : '';
-    return { ip, reason: `is already held by "${other.objectTitle}" (#${other.objectId}) in i-doit${kept}` };
+    return {
+      ip,
+      reason: `is already held by "${other.objectTitle}" (#${other.objectId}) in i-doit${kept}`,
+    };
   }
   const claimant = declared?.get(ip);
   if (claimant && claimant.system !== self)

@@ -1,5 +1,6 @@
 /** Builds the i-doit client the `ip` and `cmdb` steps share within a run (one session). */
 import { UserError } from '../../engine/contract';
+import { siteSealer } from '../../ownership';
 import type { SecretRef, SiteConfig } from '../../manifest/site';
 import { IdoitClient, type IdoitClientOptions } from './client';
 import type { IdoitConfig } from './config';
@@ -43,5 +44,5 @@ export function createIdoitClient(
   secret: SecretResolver,
   extra: Partial<IdoitClientOptions> = {},
 ): IdoitClient {
-  return idoitClient(idoitOf(site), site.root, secret, extra, site.lab);
+  return idoitClient(idoitOf(site), site.root, secret, { sealer: () => siteSealer(site, secret), ...extra }, site.lab);
 }

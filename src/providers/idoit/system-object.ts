@@ -18,7 +18,19 @@ import { UserError } from '../../engine/contract';
 import type { DesiredSystem } from '../../manifest/types';
 import type { IdoitCall, IdoitClient } from './client';
 import { IdoitError } from './errors';
-import { claimDescription, isReleased, RECORD_STATES, releasedClaim, systemMarker, systemOf, VM_TYPE } from './marker';
+import { markerVerified, type Sealer } from '../../ownership';
+import {
+  claimDescription,
+  isReleased,
+  RECORD_STATES,
+  releasedClaim,
+  SEAL_LINE,
+  sealOf,
+  systemClaim,
+  systemMarker,
+  systemOf,
+  VM_TYPE,
+} from './marker';
 
 export interface ObjectRow {
   id: number;
@@ -31,10 +43,18 @@ export interface ObjectRow {
 
 type Global = { description?: unknown };
 
-/** The system an object row belongs to (read with C__CATG__GLOBAL for the description), or null. */
-export function ownerOf(row: ObjectRow): string | null {
+/** What an object's seal is computed over (marker.ts): the system and the id i-doit gave the object. */
+const sealFor = (system: string, id: number | string) => ({ kind: 'idoit', system, resourceId: String(id) });
+
+/**
+ * The system an object row belongs to (read with C__CATG__GLOBAL for the description), or null; with
+ * the site's sealer, only when the description carries this site's seal for this object.
+ */
+export function ownerOf(row: ObjectRow, sealer?: Sealer): string | null {
   const g = (row.categories?.C__CATG__GLOBAL?.[0] ?? {}) as Global;
-  return systemOf(row.sysid, g.description);
+  const system = systemOf(row.sysid, g.description);
+  if (!system || markerVerified(sealer, sealFor(system, row.id), sealOf(g.description))) return system;
+  return null;
 }
 
 /** Reads of one object type in every record state we care about (objects.read lists only one state per call). */
@@ -55,7 +75,9 @@ export async function claimsOf(client: IdoitClient, name: string, categories?: s
     ...readAllStates({ type: VM_TYPE, title: name }, cats),
   ])) as ObjectRow[][];
   const byId = new Map<number, ObjectRow>();
-  for (const row of results.flat()) if (ownerOf(row) === name) byId.set(Number(row.id), { ...row, id: Number(row.id) });
+  const sealer = await client.sealer();
+  for (const row of results.flat())
+    if (ownerOf(row, sealer) === name) byId.set(Number(row.id), { ...row, id: Number(row.id) });
   return [...byId.values()].sort((a, b) => a.id - b.id);
 }
 
@@ -70,7 +92,7 @@ export async function ownedObject(
     (await client.batchOrThrow(readAllStates({ ids: [id] }, withGlobal(categories)))) as ObjectRow[][]
   ).flat();
   const row = rows.find((r) => Number(r.id) === id);
-  return row && ownerOf(row) === name ? { ...row, id } : null;
+  return row && ownerOf(row, await client.sealer()) === name ? { ...row, id } : null;
 }
 
 export async function findSystemObject(
@@ -97,6 +119,23 @@ export async function ensureSystemObject(
     cmdb_status: 'C__CMDB_STATUS__PLANNED',
     description: claimDescription(system.name, system.file, commit),
   });
+  const sealer = await client.sealer();
+  if (sealer) {
+    // The seal needs the id i-doit just gave the object. Until it lands the object claims nothing on a
+    // sealed site; a run killed here leaves an unsealed object that is reported as not shipshape's.
+    await client.call('cmdb.category.save', {
+      object: Number(r.id),
+      category: 'C__CATG__GLOBAL',
+      data: {
+        description: claimDescription(
+          system.name,
+          system.file,
+          commit,
+          sealer.seal(sealFor(system.name, Number(r.id))),
+        ),
+      },
+    });
+  }
   return converge(client, system.name, Number(r.id), categories);
 }
 
@@ -118,7 +157,8 @@ export async function claimObject(
   const rows = ((await client.batchOrThrow(readAllStates({ ids: [id] }, ['C__CATG__GLOBAL']))) as ObjectRow[][]).flat();
   const row = rows.find((r) => Number(r.id) === id);
   if (!row) throw new UserError(`i-doit object #${id} to adopt for ${system.name} is gone; plan again`);
-  const other = ownerOf(row);
+  const sealer = await client.sealer();
+  const other = ownerOf(row, sealer);
   if (other)
     throw new UserError(
       `i-doit object #${id} already belongs to system ${other}; it is not adopted for ${system.name}`,
@@ -128,7 +168,9 @@ export async function claimObject(
   await client.call('cmdb.category.save', {
     object: id,
     category: 'C__CATG__GLOBAL',
-    data: { description: claimDescription(system.name, system.file, commit) + kept },
+    data: {
+      description: claimDescription(system.name, system.file, commit, sealer?.seal(sealFor(system.name, id))) + kept,
+    },
   });
   const after = await ownedObject(client, id, system.name, categories);
   if (!after)
@@ -235,4 +277,48 @@ export async function withSystemObject<T>(
     if (again.id === obj.id) throw e;
     return fn(again);
   }
+}
+
+/**
+ * `shipshape ownership seal`: gives every object whose unsealed claim (SYSID or description) names one
+ * of `systems` this site's seal for its id, once, when a site starts using `ownership:`. A system
+ * claimed by several objects is left alone and reported.
+ */
+export async function sealClaims(
+  client: IdoitClient,
+  systems: Set<string>,
+): Promise<{ sealed: string[]; skipped: string[] }> {
+  const sealer = await client.sealer();
+  if (!sealer) return { sealed: [], skipped: [] };
+  const rows = ((await client.batchOrThrow(readAllStates({ type: VM_TYPE }, ['C__CATG__GLOBAL']))) as ObjectRow[][])
+    .flat()
+    .map((r) => ({ ...r, id: Number(r.id) }));
+  const claims = new Map<string, ObjectRow[]>();
+  for (const row of rows) {
+    const system = ownerOf(row);
+    if (system && systems.has(system)) claims.set(system, [...(claims.get(system) ?? []), row]);
+  }
+  const sealed: string[] = [];
+  const skipped: string[] = [];
+  for (const [system, list] of claims) {
+    if (list.some((r) => ownerOf(r, sealer) === system)) continue;
+    if (list.length > 1) {
+      skipped.push(
+        `i-doit ${system}: ${list.length} objects claim it (#${list.map((r) => r.id).join(', #')}); release all but one, then seal again`,
+      );
+      continue;
+    }
+    const row = list[0]!;
+    const old = (row.categories?.C__CATG__GLOBAL?.[0] as Global | undefined)?.description;
+    const text = typeof old === 'string' ? old.replace(/<[^>]*>/g, '\n').trim() : '';
+    const [first, ...rest] = text.split(/\r?\n/);
+    const seal = `${SEAL_LINE}${sealer.seal(sealFor(system, row.id))}`;
+    await client.call('cmdb.category.save', {
+      object: row.id,
+      category: 'C__CATG__GLOBAL',
+      data: { description: [first?.trim() || systemClaim(system), seal, ...rest].join('\n') },
+    });
+    sealed.push(`i-doit ${system}: object #${row.id}`);
+  }
+  return { sealed, skipped };
 }

@@ -7,7 +7,7 @@
  */
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { TransientError, UserError, type Logger } from '../../engine/contract';
-import { faultFromBody, NotAuthenticatedError, VsphereFault } from './soap/faults';
+import { faultFromBody, InvalidLoginError, NotAuthenticatedError, VsphereFault } from './soap/faults';
 import { child, envelope, escapeXml, parseEnvelope, ref, text, type MoRef, type XNode, toRef } from './soap/xml';
 import { vsphereAgent, type VsphereTls } from './tls';
 
@@ -231,11 +231,23 @@ export class VimClient {
   private async doLogin(): Promise<void> {
     const sc = await this.serviceContent();
     this.cookie = undefined;
-    await this.post(
-      'Login',
-      ref('_this', sc.sessionManager) + text('userName', this.opts.username) + text('password', this.opts.password),
-      (this.opts.retries ?? 2) + 1,
-    );
+    try {
+      await this.post(
+        'Login',
+        ref('_this', sc.sessionManager) + text('userName', this.opts.username) + text('password', this.opts.password),
+        (this.opts.retries ?? 2) + 1,
+      );
+    } catch (e) {
+      // Which vCenter refused: a site may name several, and the fault text names none.
+      if (e instanceof InvalidLoginError)
+        throw new InvalidLoginError(
+          e.fault,
+          e.message.replace(/^vSphere Login\b/, `vSphere Login at ${this.endpoint}`),
+          e.object,
+          e.detail,
+        );
+      throw e;
+    }
     if (!this.cookie) throw new Error(`vSphere Login at ${this.endpoint} returned no session cookie`);
     this.sessionEpoch++;
     this.opts.log?.debug({ url: this.endpoint }, 'vsphere: logged in');

@@ -79,14 +79,10 @@ export interface VsphereProviderOptions {
   guestShutdownTimeoutMs?: number;
   requestTimeoutMs?: number;
   pageSize?: number;
-  /** Put the marker into the clone spec (default). Off simulates vCenter setups that drop it. */
-  markInCloneSpec?: boolean;
   /** Where the device cache lives (device-cache.ts); without it every observe reads every owned VM's devices. */
   stateDir?: string;
   /** The site's systems: the VM folders their `placement` names are observed besides the site's. */
   systems?: DesiredSystem[];
-  /** Test hook: called right after vCenter accepted CloneVM_Task (the kill-mid-create test). */
-  afterCloneStarted?: (task: MoRef) => void | Promise<void>;
 }
 
 type VmResource = ObservedResource<VmFields, VmHandle>;
@@ -127,9 +123,9 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     return desiredVm(system, resolved, this.o.config);
   }
 
-  /** The CMDB documents the cluster a VM runs on; it is known before the VM exists. */
-  promises(): Partial<Resolved> {
-    return { host: this.o.config.cluster };
+  /** The CMDB documents the cluster a VM runs on (its placement's); it is known before the VM exists. */
+  promises(system: DesiredSystem): Partial<Resolved> {
+    return { host: whereFor(system, this.o.config).cluster };
   }
 
   diff(system: DesiredSystem, desired: VmFields, observed: VmResource): FieldChange[] {
@@ -149,7 +145,11 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       vmId: observed.id,
       vmInstanceUuid: h.instanceUuid,
       ...(h.install ? { vmInstall: h.install } : {}),
-      ...(h.install?.marker === ADOPTED ? { installed: 'adopted' as const } : {}),
+      // Adopted: never installed by shipshape; specialisation trusts the host key the guest published
+      // in guestinfo (vCenter), else the site's known_hosts, never the first key it sees.
+      ...(h.install?.marker === ADOPTED
+        ? { installed: 'adopted' as const, ...(h.install.hostKey ? { hostKey: h.install.hostKey } : {}) }
+        : {}),
     };
   }
 
@@ -557,12 +557,11 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       annotation: desired.annotation,
       cpu: desired.cpu,
       memoryMiB: desired.memoryMiB,
-      extraConfig: this.o.markInCloneSpec === false ? [] : marker,
+      extraConfig: marker,
     });
     const task = toRef(child(await c.call('CloneVM_Task', body), 'returnval'));
     if (!task) throw new Error('vSphere CloneVM_Task returned no task');
     intent?.note({ task: task.value });
-    await this.o.afterCloneStarted?.(task);
     const onProgress = this.progress(ctx, system.name, `clone ${task.value}`);
     const vm = toRef(
       await this.cloneOutcome(

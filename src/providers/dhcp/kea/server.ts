@@ -5,8 +5,15 @@
  * channel as every other step. Deploy = config-get (fresh) → swap our reservations (marked with
  * `user-context.shipshape`) → `kea-dhcp4 -t` on the server → config-test → keep the previous file →
  * config-set (a rejected config leaves the old one running) → config-write.
+ *
+ * On a site with `ownership:` (src/ownership) the marker also carries `seal`: an HMAC over the site,
+ * the system and the reservation's MAC. Anyone who may edit Kea's config can write
+ * `user-context.shipshape.system`, not the seal; a reservation whose seal is missing or is not this
+ * site's for its MAC is someone else's (reported, kept as it is on every deploy). Markers written before
+ * the site had `ownership:` are sealed once by `shipshape ownership seal` (`sealMarkers`).
  */
 import { UserError } from '../../../engine/contract';
+import { markerVerified, type Sealer } from '../../../ownership';
 import type { KeaServer } from './index';
 import { shq, SshCommandError, type SshSession } from '../../../transport/ssh';
 import { DhcpDeployError, type DhcpBackend, type DhcpBackendDeps, type ServerObservation } from '../backend';
@@ -15,6 +22,21 @@ import { inCidr, type ForeignReservation, type Reservation } from '../reservatio
 // Kea's config is open-ended JSON; we touch only subnet4[].reservations.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- open-ended JSON read from the server
 type Json = Record<string, any>;
+
+/** What a reservation's seal is computed over: the system and the reservation's MAC. */
+const sealFor = (system: string, mac: string) => ({ kind: 'dhcp', system, resourceId: mac.toLowerCase() });
+
+/** The system a reservation's marker names, when that marker counts (sealed for it, on a sealed site); `adopt`: unsealed markers of these systems count too. */
+function ownerOf(r: Json, sealer: Sealer | undefined, adopt?: Set<string>): string | undefined {
+  const m = r['user-context']?.shipshape;
+  const system = m?.system;
+  if (typeof system !== 'string') return undefined;
+  if (adopt?.has(system) && m.seal === undefined) return system;
+  const mac = typeof r['hw-address'] === 'string' ? r['hw-address'] : '';
+  return markerVerified(sealer, sealFor(system, mac), typeof m.seal === 'string' ? m.seal : undefined)
+    ? system
+    : undefined;
+}
 
 interface KeaAnswer {
   result: number;
@@ -81,16 +103,16 @@ export class KeaBackend implements DhcpBackend {
   }
 
   async observe(): Promise<ServerObservation> {
-    const config = await this.runningConfig();
+    const [config, sealer] = await Promise.all([this.runningConfig(), this.deps.sealer?.()]);
     const owned = new Map<string, Reservation>();
     const foreign: ForeignReservation[] = [];
     const subnets: string[] = [];
     for (const subnet of (config.Dhcp4['subnet4'] ?? []) as Json[]) {
       subnets.push(subnet.subnet);
       for (const r of (subnet.reservations ?? []) as Json[]) {
-        const system = r['user-context']?.shipshape?.system;
+        const system = ownerOf(r, sealer);
         const mac = typeof r['hw-address'] === 'string' ? r['hw-address'].toLowerCase() : undefined;
-        if (typeof system === 'string') {
+        if (system !== undefined) {
           owned.set(system, {
             mac: mac ?? '',
             ip: r['ip-address'] ?? '',
@@ -111,12 +133,17 @@ export class KeaBackend implements DhcpBackend {
     return { owned, foreign, subnets, roundTrips: 1 };
   }
 
-  /** The running config with our reservations replaced by `wanted`. */
-  private withReservations(config: Json, wanted: Map<string, Reservation>): Json {
+  /** The running config with our reservations (those whose marker counts) replaced by `wanted`. */
+  private withReservations(
+    config: Json,
+    wanted: Map<string, Reservation>,
+    sealer: Sealer | undefined,
+    adopt?: Set<string>,
+  ): Json {
     const next = structuredClone(config);
     const subnets = (next.Dhcp4['subnet4'] ?? []) as Json[];
     for (const s of subnets)
-      s.reservations = ((s.reservations ?? []) as Json[]).filter((r) => !r['user-context']?.shipshape);
+      s.reservations = ((s.reservations ?? []) as Json[]).filter((r) => ownerOf(r, sealer, adopt) === undefined);
     for (const [system, r] of [...wanted].sort(([a], [b]) => a.localeCompare(b))) {
       const subnet = subnets.find((s) => inCidr(r.ip, s.subnet));
       if (!subnet)
@@ -129,16 +156,54 @@ export class KeaBackend implements DhcpBackend {
         hostname: r.hostname,
         ...(r.nextServer ? { 'next-server': r.nextServer } : {}),
         ...(r.bootFilename ? { 'boot-file-name': r.bootFilename } : {}),
-        'user-context': { shipshape: { system, ...(this.deps.commit ? { commit: this.deps.commit } : {}) } },
+        'user-context': {
+          shipshape: {
+            system,
+            ...(this.deps.commit ? { commit: this.deps.commit } : {}),
+            ...(sealer ? { seal: sealer.seal(sealFor(system, r.mac)) } : {}),
+          },
+        },
       });
     }
     return next;
   }
 
+  /**
+   * `shipshape ownership seal`: rewrites the reservations whose unsealed marker names one of `systems`
+   * with this site's seal (one deploy, the same checks as apply); other reservations stay as they are.
+   */
+  async sealMarkers(systems: Set<string>): Promise<{ sealed: string[]; skipped: string[] }> {
+    const sealer = await this.deps.sealer?.();
+    if (!sealer) return { sealed: [], skipped: [] };
+    const config = await this.runningConfig();
+    const wanted = new Map<string, Reservation>();
+    const sealed: string[] = [];
+    for (const subnet of (config.Dhcp4['subnet4'] ?? []) as Json[])
+      for (const r of (subnet.reservations ?? []) as Json[]) {
+        const system = ownerOf(r, sealer, systems);
+        if (system === undefined) continue;
+        wanted.set(system, {
+          mac: String(r['hw-address'] ?? '').toLowerCase(),
+          ip: r['ip-address'] ?? '',
+          hostname: r.hostname ?? '',
+          ...(r['next-server'] && r['next-server'] !== '0.0.0.0' ? { nextServer: r['next-server'] } : {}),
+          ...(r['boot-file-name'] ? { bootFilename: r['boot-file-name'] } : {}),
+        });
+        if (r['user-context'].shipshape.seal === undefined)
+          sealed.push(`dhcp ${system}: reservation ${r['hw-address']} on ${this.server.name}`);
+      }
+    if (sealed.length) await this.deploy(this.withReservations(config, wanted, sealer, systems));
+    return { sealed, skipped: [] };
+  }
+
   async apply(wanted: Map<string, Reservation>): Promise<void> {
+    const sealer = await this.deps.sealer?.();
+    await this.deploy(this.withReservations(await this.runningConfig(), wanted, sealer));
+  }
+
+  private async deploy(candidate: Json): Promise<void> {
     const conf = this.server.configPath!;
     const name = this.server.name;
-    const candidate = this.withReservations(await this.runningConfig(), wanted);
     const text = JSON.stringify(candidate, null, 2);
     const ssh = await this.session();
     const tmp = await ssh.uploadTemp(conf, text, 0o600);

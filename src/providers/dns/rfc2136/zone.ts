@@ -6,15 +6,30 @@
  * TXT record. One UPDATE message is atomic; the changes of a zone go in as few messages as the 64 KiB
  * limit allows (a system's changes never split), and when a prerequisite fails the systems of that
  * message are retried one message each, so only the conflicting ones fail.
+ *
+ * On a site with `ownership:` (src/ownership) the TXT record also carries `shipshape/seal=<seal>`: an
+ * HMAC over the site, the system and the record's name, which anyone who may update the zone cannot
+ * compute. A TXT without this site's seal for that name (none, or one copied from another name) does
+ * not make the name shipshape's. The prerequisites name the exact sealed text, so an update never
+ * lands on a name whose TXT someone replaced. Markers written before the site had `ownership:` are
+ * sealed once by `shipshape ownership seal` (`sealMarkers`).
  */
 import { UserError } from '../../../engine/contract';
+import { markerVerified, type Sealer } from '../../../ownership';
 import type { Rfc2136Zone } from './index';
 import { allFailed, type BackendDeps, type ZoneBackend, type ZoneObservation } from '../backend';
 import { axfr, runLocal, type Tsig } from '../dns-tools';
 import { DEFAULT_TTL, MANAGED_TYPES, normalName, type DnsRecord, type RecordType } from '../records';
 
 export const OWNER_PREFIX = '_shipshape.';
-export const ownerTxt = (system: string) => `"heritage=shipshape,shipshape/system=${system}"`;
+export const ownerTxt = (system: string, seal?: string) =>
+  `"heritage=shipshape,shipshape/system=${system}${seal ? `,shipshape/seal=${seal}` : ''}"`;
+const MARKER = /heritage=shipshape,shipshape\/system=([a-z0-9-]+)(?:,shipshape\/seal=([A-Za-z0-9:]+))?/;
+/** What a name's seal is computed over: the system and the record's name (normalised, no final dot). */
+const sealFor = (system: string, name: string) => ({ kind: 'dns', system, resourceId: normalName(name) });
+/** The TXT text that marks `name` as `system`'s, sealed when the site has a sealer. */
+export const markerText = (system: string, name: string, sealer?: Sealer) =>
+  ownerTxt(system, sealer?.seal(sealFor(system, name)));
 const PREREQ_FAILURES = ['YXDOMAIN', 'YXRRSET', 'NXDOMAIN', 'NXRRSET'];
 
 export class DnsUpdateError extends UserError {
@@ -27,9 +42,8 @@ export class DnsUpdateError extends UserError {
 }
 
 /** The prerequisite and update lines that move one system from `before` to `after` in one zone. */
-export function updateLines(system: string, before: DnsRecord[], after: DnsRecord[]): string[] {
+export function updateLines(system: string, before: DnsRecord[], after: DnsRecord[], sealer?: Sealer): string[] {
   const lines: string[] = [];
-  const txt = ownerTxt(system);
   const names = [...new Set([...before, ...after].map((r) => r.name))].sort();
   for (const name of names) {
     const had = before.filter((r) => r.name === name);
@@ -41,6 +55,7 @@ export function updateLines(system: string, before: DnsRecord[], after: DnsRecor
         .join('|');
     if (key(had) === key(want)) continue;
     const owner = `${OWNER_PREFIX}${name}.`;
+    const txt = markerText(system, name, sealer);
     if (had.length > 0) {
       lines.push(`prereq yxrrset ${owner} TXT ${txt}`);
       for (const t of new Set(had.map((r) => r.type))) lines.push(`update delete ${name}. ${t}`);
@@ -95,12 +110,13 @@ export class Rfc2136Backend implements ZoneBackend {
   }
 
   async observe(): Promise<ZoneObservation> {
-    const served = await axfr(this.zone, this.deps.readSecret);
+    const [served, sealer] = await Promise.all([axfr(this.zone, this.deps.readSecret), this.deps.sealer?.()]);
     const ownerOf = new Map<string, string>();
     for (const r of served) {
       if (r.type !== 'TXT' || !r.name.startsWith(OWNER_PREFIX)) continue;
-      const m = /heritage=shipshape,shipshape\/system=([a-z0-9-]+)/.exec(r.value);
-      if (m) ownerOf.set(r.name.slice(OWNER_PREFIX.length), m[1]!);
+      const m = MARKER.exec(r.value);
+      const name = r.name.slice(OWNER_PREFIX.length);
+      if (m && markerVerified(sealer, sealFor(m[1]!, name), m[2])) ownerOf.set(name, m[1]!);
     }
     const owned = new Map<string, DnsRecord[]>();
     const apex = normalName(this.zone.name);
@@ -120,7 +136,8 @@ export class Rfc2136Backend implements ZoneBackend {
     after: Map<string, DnsRecord[]>,
     changed: Set<string>,
   ): Promise<Map<string, Error>> {
-    const linesOf = (s: string) => updateLines(s, before.get(s) ?? [], after.get(s) ?? []);
+    const sealer = await this.deps.sealer?.();
+    const linesOf = (s: string) => updateLines(s, before.get(s) ?? [], after.get(s) ?? [], sealer);
     const failed = new Map<string, Error>();
     for (const batch of batches([...changed].sort(), linesOf)) {
       const err = await this.send(batch.flatMap(linesOf));
@@ -135,6 +152,30 @@ export class Rfc2136Backend implements ZoneBackend {
       }
     }
     return failed;
+  }
+
+  /**
+   * `shipshape ownership seal`: rewrites the unsealed TXT markers that name one of `systems` with this
+   * site's seal, each guarded by a prerequisite on the exact old text (a TXT changed meanwhile is left alone).
+   */
+  async sealMarkers(systems: Set<string>): Promise<{ sealed: string[]; skipped: string[] }> {
+    const sealer = await this.deps.sealer?.();
+    if (!sealer) return { sealed: [], skipped: [] };
+    const sealed: string[] = [];
+    const skipped: string[] = [];
+    for (const r of await axfr(this.zone, this.deps.readSecret)) {
+      const m = r.type === 'TXT' && r.name.startsWith(OWNER_PREFIX) ? MARKER.exec(r.value) : null;
+      if (!m || m[2] || !systems.has(m[1]!)) continue;
+      const name = r.name.slice(OWNER_PREFIX.length);
+      const err = await this.send([
+        `prereq yxrrset ${r.name}. TXT ${ownerTxt(m[1]!)}`,
+        `update delete ${r.name}. TXT`,
+        `update add ${r.name}. ${DEFAULT_TTL} TXT ${markerText(m[1]!, name, sealer)}`,
+      ]);
+      if (err) skipped.push(`dns ${m[1]}: ${name}: ${err.message}`);
+      else sealed.push(`dns ${m[1]}: ${name} (zone ${this.zone.name})`);
+    }
+    return { sealed, skipped };
   }
 
   private explain(e: DnsUpdateError, systems: string[]): Error {
