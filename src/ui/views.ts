@@ -91,9 +91,7 @@ export function estateView(d: ViewData): Html {
       <td>
         ${inst ? html`${badge(inst.state, toneOf(inst.state))} <span class="sub">attempt ${inst.attempt}, ${ago(inst.updatedAt, d.now)}</span>` : html`<span class="empty">—</span>`}
       </td>
-      <td class="wrap">
-        ${(s?.roles ?? []).map((r) => html`<span>${r}${roles.length ? (roles.some((x) => r.startsWith(x)) ? ' ✓' : ' (not run)') : ''}</span> `)}
-      </td>
+      <td class="wrap">${(s?.roles ?? []).map((r) => roleCell(r, roles, spec))}</td>
       <td class="wrap">${pend.length ? pend.join(', ') : html`<span class="empty">nothing</span>`}</td>
     </tr>`;
   });
@@ -181,6 +179,23 @@ export function estateView(d: ViewData): Html {
     <h2 id="runs">Last runs</h2>
     ${runsTable(d.runs.slice(0, 15), d.now)}
   `;
+}
+
+/**
+ * One role of a system: applied (✓) or not run yet, and the result of its check as the last run saw it
+ * (the specialise step runs each role's check on the target while observing: `check.<role>`).
+ */
+function roleCell(role: string, applied: string[], spec: Observed | undefined): Html {
+  const name = role.replace(/@.*$/, '');
+  const check = spec?.fields[`check.${name}`];
+  const ran = applied.length ? (applied.some((x) => role.startsWith(x)) ? ' ✓' : ' (not run)') : '';
+  return html`<span
+    >${role}${ran}${
+      check === undefined
+        ? ''
+        : html` ${badge(check === 'holds' ? 'check holds' : `check ${String(check)}`, check === 'holds' ? 'ok' : 'bad')}`
+    }</span
+  > `;
 }
 
 function driftSection(drift: ViewData['drift'], now: number): Html {

@@ -128,6 +128,10 @@ test('the systems table shows the lab systems with their VM, address, DNS, DHCP 
     );
   }
   await expect(page.locator(`tr[data-system="web-dev-01"]`).textContent()).resolves.toMatch(/built/);
+  // Roles really ran in the lab (each system in its own namespace): the page shows each role's check result.
+  await expect(page.locator(`tr[data-system="web-dev-01"]`).textContent()).resolves.toMatch(
+    /baseline\/internal[^ ]* ✓ check holds/,
+  );
   // Every table has a caption by heading and every column a header: what a screen reader needs.
   expect(await page.locator('#main th[scope="col"]').count()).toBeGreaterThanOrEqual(18);
   await shot(page, 'estate');
