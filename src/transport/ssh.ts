@@ -223,6 +223,13 @@ export interface SshPoolOptions {
   /** Repo root: relative knownHosts paths are resolved against it. */
   root: string;
   connectTimeoutMs?: number;
+  /**
+   * Attempts for a connection that is refused, reset or gets no handshake in time (default 3, with
+   * 1 s and 2 s between them). Connecting changes nothing on the server, so it is always safe to
+   * repeat; a DNS or DHCP server that is busy for a moment must not fail a whole plan. Host key and
+   * authentication refusals are never repeated.
+   */
+  connectAttempts?: number;
 }
 
 /** Connections keyed by endpoint, reused within a run; closeAll() at the end of the run. */
@@ -242,10 +249,25 @@ export class SshPool {
         return this.get(e, hostKey);
       });
     }
-    const p = this.connect(e, hostKey);
+    const p = this.connectRepeating(e, hostKey);
     this.sessions.set(key, p);
     p.catch(() => this.sessions.delete(key));
     return p;
+  }
+
+  private async connectRepeating(e: SshEndpoint, hostKey?: HostKeyPolicy): Promise<SshSession> {
+    const attempts = Math.max(1, this.opts.connectAttempts ?? 3);
+    for (let n = 1; ; n++) {
+      try {
+        return await this.connect(e, hostKey);
+      } catch (err) {
+        if (!(err instanceof SshConnectError) || n >= attempts) {
+          if (err instanceof SshConnectError && attempts > 1) err.message += ` (${attempts} attempts)`;
+          throw err;
+        }
+        await new Promise((r) => setTimeout(r, 1000 * 2 ** (n - 1)));
+      }
+    }
   }
 
   private async connect(e: SshEndpoint, hostKey?: HostKeyPolicy): Promise<SshSession> {

@@ -110,3 +110,37 @@ test('a key the server does not accept, and a closed port, give clear typed erro
   expect(existsSync(sshd.clientKeyPath)).toBe(true);
   await p.closeAll();
 });
+
+test('a server that drops the first connection (busy for a moment) is connected on the next attempt', async () => {
+  // A TCP front that closes the first connection at once and forwards the later ones to the real sshd.
+  const { createServer, connect } = await import('node:net');
+  let seen = 0;
+  const front = createServer((client) => {
+    if (++seen === 1) return client.destroy();
+    const upstream = connect(sshd.endpoint().port, '127.0.0.1');
+    client.pipe(upstream).pipe(client);
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+  });
+  await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+  const port = (front.address() as { port: number }).port;
+  const p = new SshPool({ readSecret: readFileSecret, root: sshd.dir, connectTimeoutMs: 5000 });
+  try {
+    const s = await p.get(sshd.endpoint({ port }));
+    expect((await s.exec('echo up')).stdout).toBe('up\n');
+    expect(seen).toBe(2);
+    // With one attempt the same drop is the error it always was.
+    seen = 0;
+    const once = new SshPool({
+      readSecret: readFileSecret,
+      root: sshd.dir,
+      connectTimeoutMs: 5000,
+      connectAttempts: 1,
+    });
+    await expect(once.get(sshd.endpoint({ port }))).rejects.toBeInstanceOf(SshConnectError);
+    await once.closeAll();
+  } finally {
+    await p.closeAll();
+    front.close();
+  }
+}, 30_000);
