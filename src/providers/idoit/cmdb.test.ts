@@ -332,3 +332,32 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
     },
   );
 });
+
+describe('the network port diff', () => {
+  const site = testSite('https://idoit.invalid', [
+    { title: 'lab-net', cidr: '10.1.0.0/24', gateway: '10.1.0.1', dnsServers: [] },
+  ]);
+  const cmdb = new IdoitCmdbProvider({ client: {} as IdoitClient, site });
+  const s = testSystem('web-01', { network: { net: 'lab-net', ip: 'auto', mac: '00:50:56:00:10:01' } });
+  const observed = (portIp: string, ipEntry: number | null) => {
+    const d = cmdb.desired(s, { ip: portIp, mac: s.network.mac })!;
+    return {
+      kind: 'cmdb' as const,
+      system: s.name,
+      id: '7',
+      owned: true,
+      fields: { ...d, host: null },
+      handle: { objectId: 7, entries: {}, ipEntry },
+    };
+  };
+  const paths = (portIp: string, ipEntry: number | null) =>
+    cmdb.diff(s, cmdb.desired(s, { ip: UNKNOWN, mac: s.network.mac })!, observed(portIp, ipEntry)).map((c) => c.path);
+
+  it('shows the port following an address the ip step allocates in this apply', () => {
+    expect(paths('10.1.0.5', 11)).toEqual(['network.ip']);
+  });
+
+  it('shows no change the update cannot make: an object holding no host address, its port linking none', () => {
+    expect(paths('', null)).toEqual([]);
+  });
+});

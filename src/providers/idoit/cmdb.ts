@@ -136,7 +136,10 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
     if (f.mac.toLowerCase() !== desired.mac.toLowerCase())
       add('network.mac', f.mac || null, desired.mac, 'network.mac');
     // UNKNOWN: the ip step allocates an address in this apply (a new net, a moved `auto`): the port follows it.
-    if (f.portIp !== desired.portIp) add('network.ip', f.portIp || null, desired.portIp);
+    // The port can only link the object's host-address entry: on an object holding none, whose port links
+    // nothing, the update would write the same empty link, and the change would show on every run.
+    const linkable = observed.handle?.ipEntry != null || f.portIp !== '';
+    if (f.portIp !== desired.portIp && linkable) add('network.ip', f.portIp || null, desired.portIp);
     // Only a host i-doit knows can be linked; an unknown one would show as a change on every run.
     if (desired.host && f.host !== desired.host && this.hostIds.has(desired.host)) add('host', f.host, desired.host);
     return out;
