@@ -13,20 +13,18 @@
  * Runs compiled (`npm run chaos` builds into .cache/chaos-build): the apply processes run that build's CLI.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readCredentials } from '../../src/lab/credentials';
 import { freePort } from '../../src/lab/process';
-import { PACKAGE_ROOT } from '../../src/lab/vcsim';
 import { labStateDir } from '../../src/lab/start-provisioning';
 import { loadRepo } from '../../src/manifest';
 import type { SiteConfig } from '../../src/manifest/site';
 import { startFaultProxy, type Fault, type FaultProxy } from './fault-proxy';
 import { checkWorld, type Checked } from './world-check';
-import { labSiteYaml } from '../helpers/lab-site';
+import { copyLabExamples, labSiteYaml } from '../helpers/lab-site';
 
-const EXAMPLES = join(PACKAGE_ROOT, 'examples', 'lab');
 /** The compiled CLI the apply processes run: beside this file when it runs compiled, else CHAOS_CLI. */
 let CLI = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 export function useCli(path: string): void {
@@ -128,8 +126,7 @@ export class Chaos {
     };
     const repo = join(work, 'repo');
     mkdirSync(repo, { recursive: true });
-    for (const d of ['systems', 'profiles', 'os', 'roles', 'environments'])
-      cpSync(join(EXAMPLES, d), join(repo, d), { recursive: true });
+    copyLabExamples(repo);
     writeFileSync(join(repo, 'shipshape.yaml'), siteYaml(ports, ports, targets));
     const up = await shipshape(['lab', 'up', '-C', repo], process.env, { timeoutMs: 300_000 });
     if (up.code !== 0) throw new Error(`lab up failed:\n${up.out}`);

@@ -10,7 +10,7 @@
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCredentials } from '../../src/lab/credentials';
 import { freePort, isAlive } from '../../src/lab/process';
@@ -26,9 +26,8 @@ import { retrieveView, runTask } from '../../src/providers/vsphere/inventory';
 import { ref, text } from '../../src/providers/vsphere/soap/xml';
 import { runCli } from '../helpers/cli';
 import { removeDir, tempDir } from '../helpers/daemon';
-import { labSiteYaml } from '../helpers/lab-site';
+import { copyLabExamples, labSiteYaml } from '../helpers/lab-site';
 
-const examples = join(__dirname, '..', '..', 'examples', 'lab');
 const git = (dir: string, ...args: string[]) =>
   execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 let work: string;
@@ -143,8 +142,7 @@ beforeAll(async () => {
   };
   origin = join(work, 'origin');
   mkdirSync(origin);
-  for (const d of ['systems', 'profiles', 'os', 'roles', 'environments'])
-    cpSync(join(examples, d), join(origin, d), { recursive: true });
+  copyLabExamples(origin);
   writeFileSync(join(origin, '.gitignore'), '.lab/\n');
   writeFileSync(join(origin, 'shipshape.yaml'), labSite());
   git(origin, 'init', '-q', '-b', 'main');

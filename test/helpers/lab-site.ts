@@ -3,14 +3,33 @@
  * server-side file under the test's `targets` folder. The lab e2e, the status-page test and the chaos
  * harness all start their labs from it, so the three always test the site the README's lab runs.
  */
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parseDocument, type YAMLMap } from 'yaml';
+import { LabCredentials } from '../../src/lab/credentials';
 import { PACKAGE_ROOT } from '../../src/lab/vcsim';
 
 /** From the repo root, not from this file: the chaos harness runs compiled under .cache/chaos-build. */
 export const LAB_EXAMPLES = join(PACKAGE_ROOT, 'examples', 'lab');
+
+/** Every folder of the example repo (all but shipshape.yaml, which each test rewrites for its own lab). */
+export const LAB_FOLDERS = ['systems', 'profiles', 'os', 'roles', 'environments'] as const;
+
+/** The example repo's folders copied into `repo`, so a test's repo never misses one a later change added. */
+export function copyLabExamples(repo: string): void {
+  for (const d of LAB_FOLDERS) cpSync(join(LAB_EXAMPLES, d), join(repo, d), { recursive: true });
+}
+
+/**
+ * The secret behind the site's `ownership.key` (in `repo`'s shipshape.yaml), generated as `lab up` does: for
+ * tests that use the example site but skip `lab up`. Nothing when the site has no ownership key.
+ */
+export function provideOwnershipKey(repo: string): void {
+  const spec = parseDocument(readFileSync(join(repo, 'shipshape.yaml'), 'utf8')).get('spec') as YAMLMap | undefined;
+  const key = spec?.getIn(['ownership', 'key']);
+  if (typeof key === 'string') new LabCredentials(repo).provide({ ref: key }, 'ownership.key');
+}
 
 /** Where the test's daemons listen (the chaos harness passes its fault proxies for vcsim, i-doit and SSH). */
 export interface LabEndpoints {

@@ -3,15 +3,15 @@
  * i-doit (the i-doit steps only), per emulated API add-on: no auto system takes an address a manifest
  * declares (web-dev-02 keeps 198.51.100.20), and the converged lab plans zero changes.
  */
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { PROFILES, startIdoitEmulator, type IdoitEmulator } from '../../src/lab/idoit';
 import { runCli } from '../helpers/cli';
 import { removeDir, tempDir } from '../helpers/daemon';
+import { copyLabExamples, LAB_EXAMPLES, provideOwnershipKey } from '../helpers/lab-site';
 import { EMULATED_VERSIONS } from './emulated';
 
-const examples = join(__dirname, '..', '..', 'examples', 'lab');
 const PERF = 100;
 
 describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
@@ -35,9 +35,8 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
     process.env.SHIPSHAPE_CONVERGED_IDOIT_USER = 'shipshape';
     process.env.SHIPSHAPE_CONVERGED_IDOIT_PASSWORD = 'lab-pw';
     repo = join(work, 'repo');
-    for (const d of ['systems', 'profiles', 'os', 'roles', 'environments'])
-      cpSync(join(examples, d), join(repo, d), { recursive: true });
-    const doc = parseDocument(readFileSync(join(examples, 'shipshape.yaml'), 'utf8'));
+    copyLabExamples(repo);
+    const doc = parseDocument(readFileSync(join(LAB_EXAMPLES, 'shipshape.yaml'), 'utf8'));
     const spec = doc.get('spec') as any;
     for (const k of ['vms', 'dns', 'dhcp', 'specialise', 'provisioning']) spec.delete(k);
     spec.setIn(['defaults', 'concurrency'], 16);
@@ -48,6 +47,7 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
       spec.setIn([step, 'password'], '${env:SHIPSHAPE_CONVERGED_IDOIT_PASSWORD}');
     }
     writeFileSync(join(repo, 'shipshape.yaml'), doc.toString());
+    provideOwnershipKey(repo); // no `lab up` here, which would generate it
     mkdirSync(join(repo, 'systems', 'perf'));
     for (let i = 0; i < PERF; i++) {
       const name = `perf-dev-${String(i).padStart(2, '0')}`;

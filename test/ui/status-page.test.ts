@@ -6,7 +6,7 @@
  * shows them).
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startServe } from '../../src/cli/commands/serve';
@@ -18,9 +18,8 @@ import { labStateDir } from '../../src/lab/start-provisioning';
 import { startUi } from '../../src/ui/server';
 import { runCli } from '../helpers/cli';
 import { removeDir, tempDir } from '../helpers/daemon';
-import { labSiteYaml } from '../helpers/lab-site';
+import { copyLabExamples, labSiteYaml } from '../helpers/lab-site';
 
-const examples = join(__dirname, '..', '..', 'examples', 'lab');
 const shots = join(__dirname, '..', '..', 'docs', 'screenshots');
 const git = (dir: string, ...args: string[]) =>
   execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -76,8 +75,7 @@ beforeAll(async () => {
   };
   origin = join(work, 'origin');
   mkdirSync(origin);
-  for (const d of ['systems', 'profiles', 'os', 'roles', 'environments'])
-    cpSync(join(examples, d), join(origin, d), { recursive: true });
+  copyLabExamples(origin);
   writeFileSync(join(origin, '.gitignore'), '.lab/\n');
   writeFileSync(join(origin, 'shipshape.yaml'), labSite());
   git(origin, 'init', '-q', '-b', 'main');
