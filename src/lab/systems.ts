@@ -227,7 +227,7 @@ export async function startLabSystem(site: SiteConfig, system: string, address: 
     );
   if (!site.provisioning?.sshPublicKeyFile)
     throw new LabError('lab: provisioning.sshPublicKeyFile is not set: a lab system would accept no key');
-  const { prefix, gateway } = netOf(site, address);
+  netOf(site, address); // an address in none of the site's nets is refused before anything is stopped
   // A rebuilt system is a new machine; an address handed out again belonged to a system that is gone.
   await stopLabSystem(root, system);
   for (const other of readLabSystems(root)) if (other.ip === address) await stopLabSystem(root, other.system);
@@ -260,9 +260,21 @@ export async function startLabSystem(site: SiteConfig, system: string, address: 
     '-f',
     hostKey,
   ]);
-  const pubFile = isAbsolute(site.provisioning.sshPublicKeyFile)
-    ? site.provisioning.sshPublicKeyFile
-    : join(root, site.provisioning.sshPublicKeyFile);
+  return bringUp(site, system, address);
+}
+
+/**
+ * A lab system's namespace holding `address` and its sshd there, with the host key already in its folder
+ * (made by startLabSystem, kept by moveLabSystem). Returns the host key line.
+ */
+async function bringUp(site: SiteConfig, system: string, address: string): Promise<string> {
+  const root = site.root;
+  const sp = site.specialise!;
+  const { prefix, gateway } = netOf(site, address);
+  const dir = join(systemsDir(root), system);
+  const hostKey = join(dir, 'ssh_host_ed25519_key');
+  const key = site.provisioning!.sshPublicKeyFile!; // startLabSystem checked both
+  const pubFile = isAbsolute(key) ? key : join(root, key);
   writeFileSync(join(dir, 'authorized_keys'), readFileSync(pubFile, 'utf8'), { mode: 0o600 });
   const conf = join(dir, 'sshd_config');
   writeFileSync(
@@ -315,6 +327,25 @@ export async function startLabSystem(site: SiteConfig, system: string, address: 
     throw e;
   }
   return rec.hostKey;
+}
+
+/**
+ * A built lab system whose DHCP reservation moved takes its new address at once, as a guest renewing
+ * its lease would (the lab's DHCP servers serve no interface): same machine, same host key and roles,
+ * its namespace and sshd brought up again on the new address. A system the lab has not started (not
+ * installed yet) is left alone: the install brings it up on its address.
+ */
+export async function moveLabSystem(site: SiteConfig, system: string, address: string): Promise<void> {
+  const root = site.root;
+  const f = recordOf(root, system);
+  if (!existsSync(f)) return;
+  const rec = JSON.parse(readFileSync(f, 'utf8')) as LabSystemRecord;
+  if (rec.ip === address && labSystemAlive(rec)) return;
+  await stopProcess(rec);
+  rmSync(f, { force: true });
+  deleteNamespace(netnsName(root, system));
+  for (const other of readLabSystems(root)) if (other.ip === address) await stopLabSystem(root, other.system);
+  await bringUp(site, system, address);
 }
 
 /** One role run on a lab system, from the record specialisation keeps on it. */

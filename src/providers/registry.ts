@@ -4,6 +4,7 @@
  * config. Steps are linked only through the capabilities providers declare (plugin.ts, contract.ts).
  */
 import { labInstaller } from '../lab/installer';
+import { moveLabSystem } from '../lab/systems';
 import { UserError, type Logger, type Provider } from '../engine/contract';
 import type { LoadResult } from '../manifest';
 import { resolveSecret } from '../manifest/secrets';
@@ -67,7 +68,14 @@ export function buildProviders(deps: ProviderDeps): Provider[] {
   if (site.ipam) providers.push(connect('ipam', site.ipam, cd));
   if (site.dns.zones.length > 0) providers.push(new DnsProvider({ readSecret: secrets(site), pool: sshPool(site) }));
   if (site.dhcp.servers.length > 0)
-    providers.push(new DhcpProvider({ readSecret: secrets(site), pool: sshPool(site) }));
+    providers.push(
+      new DhcpProvider({
+        readSecret: secrets(site),
+        pool: sshPool(site),
+        // A lab system follows its reservation at once (the lab's DHCP servers serve no interface).
+        ...(site.lab ? { reserved: (system: string, ip: string) => moveLabSystem(site, system, ip) } : {}),
+      }),
+    );
   const vm = site.vms ? connect('vms', site.vms, cd) : undefined;
   if (vm) providers.push(vm);
   if (site.provisioning) {

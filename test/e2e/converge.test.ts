@@ -175,6 +175,17 @@ async function applyNow(
   }
 }
 
+/** The failed or blocked outcomes of an apply, one line each, so a failed `report.ok` says why. */
+const failures = (report: ApplyReport): string =>
+  report.outcomes
+    .filter((o) => o.status === 'failed' || o.status === 'blocked' || o.error)
+    .map((o) => `${o.system} ${o.status}: ${JSON.stringify(o.error ?? o.steps)}`)
+    .join('\n');
+
+/** `report.ok`, with the failed outcomes in the assertion message. */
+const expectOk = (report: ApplyReport): void =>
+  expect({ ok: report.ok, failures: failures(report) }).toEqual({ ok: true, failures: '' });
+
 const pending = (p: Plan): PlannedAction[] => p.actions.filter((a) => a.action !== 'noop' || a.blocked);
 const keyOf = (a: PlannedAction) => `${a.system}/${a.kind}:${a.action}${a.blocked ? ` blocked(${a.refusal})` : ''}`;
 
@@ -219,8 +230,7 @@ beforeAll(async () => {
   if (up.code !== 0) throw new Error(`lab up failed:\n${up.out}\n${up.err}`);
   Object.assign(process.env, readCredentials(repo));
   const first = await applyNow();
-  const failed = first.report.outcomes.filter((o) => o.status === 'failed' || o.status === 'blocked');
-  if (failed.length) throw new Error(`the first apply failed: ${JSON.stringify(failed, null, 1)}`);
+  if (failures(first.report)) throw new Error(`the first apply failed:\n${failures(first.report)}`);
 }, 300_000);
 
 afterAll(async () => {
@@ -253,7 +263,7 @@ test('an explicit address change shows in ip, DNS, DHCP and the CMDB port in one
     expect([kind, changed(kind)]).toEqual([kind, expect.stringContaining(ip)]);
   expect(p.summary.blocked).toBe(0);
   const { report } = await applyNow();
-  expect(report.ok).toBe(true);
+  expectOk(report);
   expect(pending(await planOnly()).map(keyOf)).toEqual([]);
   const r = new Resolver({ timeout: 2000, tries: 2 });
   r.setServers([`127.0.0.1:${ports.dns}`]);
@@ -306,7 +316,7 @@ const SCENARIOS: Record<RefusalId, Scenario | { synthetic: string }> = {
       const s = specOf('gen-04');
       s.disks = [{ sizeGiB: s.diskGiB }, { sizeGiB: 1 }];
       write(s);
-      expect((await applyNow()).report.ok).toBe(true);
+      expectOk((await applyNow()).report);
       write({ ...s, disks: [{ sizeGiB: s.diskGiB }] });
     },
     undo: () => write(specOf('gen-04')),
@@ -416,7 +426,7 @@ describe('every refusal of apply is foreseen by plan', () => {
   }
 
   test('the scenarios leave the lab converged', async () => {
-    await applyNow();
+    expectOk((await applyNow()).report);
     expect(pending(await planOnly()).map(keyOf)).toEqual([]);
   }, 180_000);
 });

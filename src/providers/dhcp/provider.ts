@@ -34,6 +34,12 @@ import {
 export interface DhcpProviderOptions {
   readSecret: SecretReader;
   pool?: SshPool;
+  /**
+   * Called for each system whose reservation landed on a server (created or moved), after the deploy:
+   * on lab sites the system takes its new address there, as a guest renewing its lease would.
+   * A throw fails that system.
+   */
+  reserved?: (system: string, ip: string) => Promise<void>;
 }
 
 interface ServerState {
@@ -191,6 +197,16 @@ export class DhcpProvider implements Provider<DhcpFields> {
       } catch (e) {
         for (const s of changed) if (!failed.has(s)) failed.set(s, e as Error);
         state.wanted = new Map(state.served);
+        continue;
+      }
+      for (const s of changed) {
+        const r = state.wanted.get(s);
+        if (!r || !this.opts.reserved) continue;
+        try {
+          await this.opts.reserved(s, r.ip);
+        } catch (e) {
+          failed.set(s, e as Error);
+        }
       }
     }
     return { failed: [...failed].map(([system, error]) => ({ system, error })) };
