@@ -193,7 +193,13 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
       throw new UserError(
         `i-doit object #${observed.id} of ${system.name} is gone or lost its marker since it was observed; run again.`,
       );
-    await this.write(toResource(fresh, this.sealer), desired, new Set(changes.map((c) => c.path)));
+    const now = toResource(fresh, this.sealer);
+    const paths = new Set(changes.map((c) => c.path));
+    // The ip step may have given the object its host-address entry in this very run (a system declared again,
+    // an `auto` address allocated): the port links it now, not one run later. The plan could not show it (diff
+    // reports the port only where an entry exists), so the fresh read decides.
+    if (now.handle?.ipEntry != null && now.fields.portIp !== desired.portIp) paths.add('network.ip');
+    await this.write(now, desired, paths);
     return this.reread(system, fresh.id);
   }
 
