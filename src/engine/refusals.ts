@@ -47,6 +47,16 @@ export const REFUSALS = {
     code: 'refused',
     what: 'a system reachable only without a trusted host key (never trust on first use)',
   },
+  'hand-line': {
+    kind: '*',
+    code: 'refused',
+    what: "taking over (adopt) a hand-written DNS record or DHCP reservation that shipshape cannot move out of the operator's file as it is (not a line of that file, a line others depend on, settings shipshape does not manage, or a backend that cannot adopt)",
+  },
+  'reservation-held': {
+    kind: 'dhcp',
+    code: 'collides',
+    what: "a reservation whose MAC or address a reservation on the server that is not this system's already holds",
+  },
   'foreign-record': {
     kind: 'specialise',
     code: 'refused',

@@ -352,8 +352,7 @@ function adoption(
     return {
       ...common,
       reason: `${what} becomes ${system.name}'s, but ${fields} differ`,
-      blocked: refused.map((c) => `${c.path}: ${c.refused ?? 'cannot change in place'}`).join('; '),
-      blockedCode: 'refused',
+      ...blockedByChanges(refused.map((c) => ({ ...c, refused: c.refused ?? 'cannot change in place' }))),
     };
   if (changes.length && documents)
     return { ...common, reason: `${what} becomes ${system.name}'s; then it documents the system as it is (${fields})` };

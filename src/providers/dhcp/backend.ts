@@ -10,12 +10,20 @@ export interface ServerObservation {
   /** CIDRs of the subnets the server declares (Kea) or the site declares for its nets (ISC). */
   subnets: string[];
   roundTrips: number;
+  /** Backends that adopt: the operator's hand copies of our reservations, by system (labels). */
+  leftover?: Map<string, string[]>;
 }
 
 export interface DhcpBackend {
   /** The server's name, nets and backend id (the rest of its config is the backend's own). */
   readonly server: Pick<DhcpServerSection, 'name' | 'nets' | 'backend'>;
   observe(): Promise<ServerObservation>;
+  /**
+   * Takes the operator's reservations over (`shipshape adopt`): `apply` writes each reservation of
+   * `wanted` into shipshape's own and removes the operator's hand copy of it (isHandCopy), ours
+   * first. A backend without it cannot adopt.
+   */
+  readonly adopts?: boolean;
   /** Render, check, deploy and activate `wanted` as our whole reservation set; throws when it did not land. */
   apply(wanted: Map<string, Reservation>): Promise<void>;
   /** Optional (`shipshape ownership seal`): seals this server's unsealed markers of `systems` once. */

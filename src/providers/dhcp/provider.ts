@@ -4,8 +4,10 @@
  * checks (duplicates, subnets), then deploys each changed server once.
  */
 import {
+  UNKNOWN,
   UserError,
   type CommitResult,
+  type FieldChange,
   type IdentityFields,
   type ObservedResource,
   type Observation,
@@ -17,6 +19,7 @@ import type { DesiredSystem } from '../../manifest/types';
 import type { SiteConfig } from '../../manifest/site';
 import { SshPool, type SecretReader } from '../../transport/ssh';
 import { backendFor } from '../backends';
+import { Refusal } from '../../engine/refusals';
 import { siteSealer } from '../../ownership';
 import type { DhcpBackend, DhcpBackendDeps } from './backend';
 import {
@@ -48,7 +51,13 @@ interface ServerState {
   wanted: Map<string, Reservation>;
   foreign: ForeignReservation[];
   subnets: string[];
+  /** Systems whose hand copy on this server the next deploy moves out (adopted, or left by an interrupted adoption). */
+  moveOut: Set<string>;
+  leftover: Map<string, string[]>;
 }
+
+/** An operator's reservation as one server holds it. */
+type HandReservation = ForeignReservation & { server: string };
 
 export class DhcpProvider implements Provider<DhcpFields> {
   readonly kind = 'dhcp' as const;
@@ -62,7 +71,46 @@ export class DhcpProvider implements Provider<DhcpFields> {
     return desiredDhcp(system, resolved, site);
   }
 
-  diff = diffDhcp;
+  /** The pure diff, plus what apply would refuse: an address or MAC another reservation on a server holds. */
+  diff(system: DesiredSystem, desired: DhcpFields, observed: ObservedResource<DhcpFields>): FieldChange[] {
+    const changes = diffDhcp(system, desired, observed);
+    if (!observed.owned || !changes.some((c) => c.path === 'dhcp.mac' || c.path === 'dhcp.ip')) return changes;
+    return [...changes, ...this.held(system, desired)];
+  }
+
+  foreseeCreate(system: DesiredSystem, desired: DhcpFields): FieldChange[] {
+    return this.held(system, desired);
+  }
+
+  /**
+   * The servers' reservations that are not this system's and hold its MAC or address: commit refuses
+   * those (`reservation-held`), so the plan blocks them. From the observation this provider made.
+   */
+  private held(system: DesiredSystem, desired: DhcpFields): FieldChange[] {
+    const out: FieldChange[] = [];
+    for (const name of desired.servers) {
+      const state = this.servers.get(name);
+      if (!state) continue;
+      for (const f of state.foreign) {
+        if (f.name === system.name || f.hostname === system.name) continue; // its own: adoption, or a collision the planner shows
+        const what =
+          desired.ip !== UNKNOWN && f.ip === desired.ip
+            ? `address ${desired.ip}`
+            : f.mac && f.mac === desired.mac
+              ? `MAC ${desired.mac}`
+              : undefined;
+        if (!what) continue;
+        out.push({
+          path: what.startsWith('MAC') ? 'dhcp.mac' : 'dhcp.ip',
+          from: null,
+          to: what.startsWith('MAC') ? desired.mac : desired.ip,
+          refused: `${what} is already reserved on ${name} by ${f.label}${f.mac && f.mac !== desired.mac ? ` (MAC ${f.mac})` : ''}, not a system of this repo; remove or change that reservation, or give ${system.name} another ${what.split(' ')[0]}`,
+          refusal: 'reservation-held',
+        });
+      }
+    }
+    return out;
+  }
 
   backend(server: string): DhcpBackend | undefined {
     return this.servers.get(server)?.backend;
@@ -108,6 +156,8 @@ export class DhcpProvider implements Provider<DhcpFields> {
         wanted: new Map(o.owned),
         foreign: o.foreign,
         subnets: o.subnets,
+        moveOut: new Set(),
+        leftover: o.leftover ?? new Map(),
       });
       roundTrips += o.roundTrips;
       for (const [system, r] of o.owned) {
@@ -115,27 +165,102 @@ export class DhcpProvider implements Provider<DhcpFields> {
         if (!seen) bySystem.set(system, { r, servers: [name] });
         else if (sameReservation(seen.r, r)) seen.servers.push(name);
       }
-      for (const f of o.foreign) {
-        resources.push({
+    });
+    resources.push(...this.foreignResources());
+    for (const [system, { r, servers }] of bySystem) {
+      const handwritten = [...this.servers]
+        .filter(([, st]) => st.leftover.has(system))
+        .map(([n]) => n)
+        .sort();
+      const fields = fieldsOf(r, servers);
+      resources.push({
+        kind: 'dhcp',
+        system,
+        id: r.mac,
+        owned: true,
+        fields: handwritten.length ? { ...fields, handwritten } : fields,
+      });
+    }
+    return { resources, roundTrips };
+  }
+
+  /**
+   * The operator's reservations, one resource per name: the same reservation on several servers (a
+   * failover pair, dhcpd and Kea side by side) is one, as shipshape's own are; differing ones of one
+   * name are one each (the plan then calls the system ambiguous).
+   */
+  private foreignResources(): ObservedResource<DhcpFields>[] {
+    const byName = new Map<string, HandReservation[]>();
+    for (const [server, st] of this.servers)
+      for (const f of st.foreign) {
+        const key = f.name ?? f.label;
+        byName.set(key, [...(byName.get(key) ?? []), { ...f, server }]);
+      }
+    const out: ObservedResource<DhcpFields>[] = [];
+    for (const [system, all] of byName) {
+      const same = (a: HandReservation, b: HandReservation) =>
+        a.mac === b.mac && a.ip === b.ip && (a.hostname ?? '') === (b.hostname ?? '');
+      const groups: HandReservation[][] = [];
+      for (const f of all) {
+        const g = groups.find((x) => same(x[0]!, f) && !x.some((y) => y.server === f.server));
+        if (g) g.push(f);
+        else groups.push([f]);
+      }
+      for (const g of groups) {
+        const f = g[0]!;
+        const why = [
+          ...g.flatMap((x) => (x.notAdoptable ? [x.notAdoptable] : [])),
+          ...g
+            .filter((x) => !this.servers.get(x.server)!.backend.adopts)
+            .map(
+              (x) =>
+                `dhcp server ${x.server} (backend ${this.servers.get(x.server)!.backend.server.backend}) cannot take reservations over; remove ${x.label} by hand, or leave it to the operator`,
+            ),
+        ];
+        out.push({
           kind: 'dhcp',
-          system: f.name ?? f.label,
-          id: `${name}: ${f.label}`,
+          system,
+          id: g.map((x) => `${x.server}: ${x.label}`).join('; '),
           owned: false,
           fields: {
             mac: f.mac ?? '',
             ip: f.ip ?? '',
-            hostname: '',
-            nextServer: null,
-            bootFilename: null,
-            servers: [name],
+            hostname: f.hostname ?? '',
+            nextServer: f.nextServer ?? null,
+            bootFilename: f.bootFilename ?? null,
+            servers: g.map((x) => x.server).sort(),
+            ...(why.length ? { notAdoptable: why.join('; ') } : {}),
           },
+          handle: { hand: g },
         });
       }
-    });
-    for (const [system, { r, servers }] of bySystem) {
-      resources.push({ kind: 'dhcp', system, id: r.mac, owned: true, fields: fieldsOf(r, servers) });
     }
-    return { resources, roundTrips };
+    return out;
+  }
+
+  /**
+   * `shipshape adopt`: the operator's reservation becomes the system's as it is, on every server that
+   * holds it. Commit writes it into shipshape's own (isc: the include file; kea: a marked reservation)
+   * and removes the hand copy in the same deploy, ours first (see the backends). The changes an
+   * operator accepted are made by the update the engine runs next.
+   */
+  async adopt(
+    system: DesiredSystem,
+    observed: ObservedResource<DhcpFields>,
+    _resolved: Resolved,
+    _ctx: ProviderContext,
+  ): Promise<ObservedResource<DhcpFields>> {
+    if (observed.fields.notAdoptable) throw new Refusal('hand-line', `${system.name}: ${observed.fields.notAdoptable}`);
+    const hand = (observed.handle as { hand?: HandReservation[] } | undefined)?.hand ?? [];
+    const r = reservationOf(observed.fields);
+    for (const h of hand) {
+      const state = this.servers.get(h.server);
+      if (!state) continue;
+      state.wanted.set(system.name, r);
+      state.foreign = state.foreign.filter((f) => f.label !== h.label);
+      state.moveOut.add(system.name);
+    }
+    return { kind: 'dhcp', system: system.name, id: r.mac, owned: true, fields: fieldsOf(r, observed.fields.servers) };
   }
 
   private place(system: DesiredSystem, desired: DhcpFields | null): void {
@@ -157,6 +282,8 @@ export class DhcpProvider implements Provider<DhcpFields> {
   }
 
   async update(system: DesiredSystem, desired: DhcpFields): Promise<ObservedResource<DhcpFields>> {
+    // A hand copy an interrupted adoption left goes with this deploy.
+    for (const state of this.servers.values()) if (state.leftover.has(system.name)) state.moveOut.add(system.name);
     return this.create(system, desired);
   }
 
@@ -169,21 +296,25 @@ export class DhcpProvider implements Provider<DhcpFields> {
   async commit(): Promise<CommitResult> {
     const failed = new Map<string, Error>();
     for (const [name, state] of this.servers) {
-      const changed = new Set(
-        [...new Set([...state.served.keys(), ...state.wanted.keys()])].filter(
+      const changed = new Set([
+        ...[...new Set([...state.served.keys(), ...state.wanted.keys()])].filter(
           (s) => !sameReservation(state.served.get(s), state.wanted.get(s)),
         ),
-      );
+        ...[...state.moveOut].filter((s) => state.wanted.has(s)),
+      ]);
+      state.moveOut.clear();
       if (changed.size === 0) continue;
       // Refused systems keep what the server holds now; the others go ahead.
       for (const [s, why] of checkReservations(name, state.wanted, state.foreign, state.subnets)) {
         if (!changed.has(s)) continue;
         failed.set(
           s,
-          new UserError(
-            `dhcp server ${name}: ${s}: ${why}`,
-            /already reserved|more than one system/.test(why) ? 'collides' : 'invalid',
-          ),
+          /already reserved on/.test(why)
+            ? new Refusal('reservation-held', `dhcp server ${name}: ${s}: ${why}`)
+            : new UserError(
+                `dhcp server ${name}: ${s}: ${why}`,
+                /more than one system/.test(why) ? 'collides' : 'invalid',
+              ),
         );
         changed.delete(s);
         const keep = state.served.get(s);

@@ -30,6 +30,12 @@ export interface ForeignReservation {
   name?: string;
   mac?: string;
   ip?: string;
+  /** What the reservation hands out besides the address (for adopting it as it is). */
+  hostname?: string;
+  nextServer?: string;
+  bootFilename?: string;
+  /** Why shipshape cannot take it over as it is (settings it does not manage, a place it cannot move it from). */
+  notAdoptable?: string;
 }
 
 export interface DhcpFields extends Fields {
@@ -40,7 +46,21 @@ export interface DhcpFields extends Fields {
   bootFilename: string | null;
   /** Names of the DHCP servers that hold the reservation, sorted. */
   servers: string[];
+  /**
+   * Observed only, on a reservation shipshape owns: the servers that still hold the operator's hand
+   * copy of it (an adoption that did not finish); the next deploy of those servers moves it out.
+   */
+  handwritten?: string[];
+  /** Observed only, on a reservation that is not shipshape's: why it cannot be adopted as it is. */
+  notAdoptable?: string;
 }
+
+/**
+ * The operator's reservation that is a system's own: of its name, holding exactly its MAC and address.
+ * Deploying the system's reservation moves such a hand copy out (adoption; crash-safe: ours is written first).
+ */
+export const isHandCopy = (f: ForeignReservation, system: string, r: Reservation): boolean =>
+  (f.name === system || f.hostname === system) && f.mac === r.mac.toLowerCase() && f.ip === r.ip;
 
 export function serversFor(net: string, site: SiteConfig): DhcpServerSection[] {
   return site.dhcp.servers.filter((s) => s.nets.includes(net));
@@ -104,6 +124,16 @@ export function diffDhcp(
     const s = src[k] ? system.sources[src[k]!] : undefined;
     changes.push({ path: `dhcp.${k}`, from: o, to: d, ...(s ? { source: `${s.file}:${s.line}:${s.col}` } : {}) });
   }
+  const o = observed.fields;
+  if (!observed.owned && o.notAdoptable)
+    changes.push({
+      path: 'dhcp.handwritten',
+      from: 'hand-written',
+      to: 'shipshape',
+      refused: o.notAdoptable,
+      refusal: 'hand-line',
+    });
+  if (observed.owned && o.handwritten?.length) changes.push({ path: 'dhcp.handwritten', from: o.handwritten, to: [] });
   return changes;
 }
 

@@ -10,12 +10,22 @@ export interface ZoneObservation {
   /** Everything else the server serves in the zone except the apex (not ours: reported, never touched). */
   foreign: ServedRecord[];
   roundTrips: number;
+  /** Backends that adopt: hand-written copies of our own records, by system (an adoption that did not finish). */
+  leftover?: Map<string, DnsRecord[]>;
+  /** Backends that adopt: why a foreign record (`name TYPE value`) cannot be moved out of the operator's file. */
+  unmovable?: Map<string, string>;
 }
 
 export interface ZoneBackend {
   /** The zone's apex and backend id (the rest of its config is the backend's own). */
   readonly zone: { name: string; backend: string };
   observe(): Promise<ZoneObservation>;
+  /**
+   * Takes hand-written records over (`shipshape adopt`): `apply` writes every record of `after` into
+   * shipshape's own first and then removes the operator's identical copy (never another record). A
+   * backend without it cannot adopt: its foreign records of a system's name block that system.
+   */
+  readonly adopts?: boolean;
   /**
    * Optional checks on this machine before any server is touched; returns the systems whose records
    * the checker refused (their change is then left out of every zone).

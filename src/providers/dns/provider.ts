@@ -7,6 +7,7 @@
 import {
   UserError,
   type CommitResult,
+  type FieldChange,
   type IdentityFields,
   type ObservedResource,
   type Observation,
@@ -20,7 +21,12 @@ import { SshPool, type SecretReader } from '../../transport/ssh';
 import { siteSealer } from '../../ownership';
 import { backendFor } from '../backends';
 import type { BackendDeps, ZoneBackend } from './backend';
+import { Refusal } from '../../engine/refusals';
 import {
+  MANAGED_TYPES,
+  recordKey,
+  desiredRecordKeys,
+  type RecordType,
   conflicts,
   crossSystemConflicts,
   desiredDns,
@@ -41,6 +47,8 @@ export interface DnsProviderOptions {
 }
 
 type ZoneState = Map<string, DnsRecord[]>;
+/** A record the operator wrote, with the zone that serves it. */
+type HandRecord = ServedRecord & { zone: string };
 const recKey = (r: DnsRecord) => `${r.name} ${r.type} ${r.value}`;
 const same = (a: DnsRecord[] = [], b: DnsRecord[] = []) =>
   a.map(recKey).sort().join('|') === b.map(recKey).sort().join('|');
@@ -58,6 +66,12 @@ export class DnsProvider implements Provider<DnsFields> {
   private zones: ZoneSection[] = [];
   /** Per "apex system": what the server served before this commit changed it (to revert a half-applied system). */
   private priors = new Map<string, DnsRecord[] | undefined>();
+  /** Per zone apex: systems whose hand-written copies the next deploy moves out (adoption, or one that did not finish). */
+  private moveOut = new Map<string, Set<string>>();
+  /** Systems adopted in this run: a hand record moved into the fragment is never put back (that would lose it). */
+  private adopted = new Set<string>();
+  /** Per zone apex: hand-written copies of our records, by system, as observe found them. */
+  private leftover = new Map<string, Map<string, DnsRecord[]>>();
 
   constructor(private readonly opts: DnsProviderOptions) {}
 
@@ -106,39 +120,113 @@ export class DnsProvider implements Provider<DnsFields> {
     const apexes = [...this.backends.keys()];
     const results = await Promise.all(apexes.map((a) => this.backends.get(a)!.observe()));
     this.foreign.clear();
+    this.leftover.clear();
     const bySystem = new Map<string, DnsRecord[]>();
+    // The operator's records by the host they are about: its A records, the PTRs and CNAMEs that point at it.
+    const hosts = new Map<string, HandRecord[]>();
+    const unmovable = new Map<string, string>();
     let roundTrips = 0;
     results.forEach((r, i) => {
-      this.served.set(apexes[i]!, r.owned);
-      this.wanted.set(apexes[i]!, new Map(r.owned));
+      const apex = apexes[i]!;
+      const backend = this.backends.get(apex)!;
+      this.served.set(apex, r.owned);
+      this.wanted.set(apex, new Map(r.owned));
+      if (r.leftover?.size) this.leftover.set(apex, r.leftover);
       roundTrips += r.roundTrips;
       for (const [system, recs] of r.owned) bySystem.set(system, [...(bySystem.get(system) ?? []), ...recs]);
-      for (const f of r.foreign) this.foreign.set(f.name, [...(this.foreign.get(f.name) ?? []), f]);
+      for (const f of r.foreign) {
+        this.foreign.set(f.name, [...(this.foreign.get(f.name) ?? []), f]);
+        const host = f.type === 'PTR' || f.type === 'CNAME' ? f.value : f.name;
+        hosts.set(host, [...(hosts.get(host) ?? []), { ...f, zone: apex }]);
+        if (!MANAGED_TYPES.includes(f.type)) continue;
+        const why = backend.adopts
+          ? r.unmovable?.get(recordKey(f))
+          : `zone ${apex} (backend ${backend.zone.backend}) cannot take hand-written records over; remove ${f.name} ${f.type} by hand and apply, or leave this name to the operator`;
+        if (why) unmovable.set(recordKey(f), why);
+      }
     });
     const resources: ObservedResource<DnsFields>[] = [...bySystem].map(([system, recs]) => {
       const fields = fieldsFromRecords(recs);
-      return { kind: 'dns', system, id: fields.fqdn, owned: true, fields };
+      // Hand records of our own host (an adoption that did not finish in every zone) and hand copies of ours.
+      const hand = (hosts.get(fields.fqdn) ?? []).filter((f) => MANAGED_TYPES.includes(f.type));
+      hosts.delete(fields.fqdn);
+      const copies = [...this.leftover.values()].flatMap((m) => m.get(system) ?? []);
+      const handwritten = [...new Set([...hand, ...copies].map(recordKey))].sort();
+      return {
+        kind: 'dns',
+        system,
+        id: fields.fqdn,
+        owned: true,
+        fields: handwritten.length ? { ...fields, handwritten } : fields,
+        ...(hand.length ? { handle: { records: hand } } : {}),
+      };
     });
-    for (const [name, recs] of this.foreign) {
-      const ptr = recs.find((r) => r.type === 'PTR');
+    for (const [host, recs] of hosts) {
+      const managed = recs.filter((r) => MANAGED_TYPES.includes(r.type));
+      const why = [...new Set(managed.map((r) => unmovable.get(recordKey(r))).filter((w): w is string => !!w))];
+      const ptrs = managed.filter((r) => r.type === 'PTR').map((r) => r.name);
       resources.push({
         kind: 'dns',
-        system: (ptr ? ptr.value : name).split('.')[0]!,
-        id: name,
+        system: host.split('.')[0]!,
+        id: host,
         owned: false,
         fields: {
-          fqdn: name,
+          fqdn: host,
           a: recs
-            .filter((r) => r.type === 'A')
+            .filter((r) => r.type === 'A' && r.name === host)
             .map((r) => r.value)
+            .sort()
             .join(','),
-          ptr: null,
-          aliases: [],
+          ptr: ptrs.length ? ptrs.sort().join(',') : null,
+          aliases: managed
+            .filter((r) => r.type === 'CNAME')
+            .map((r) => r.name)
+            .sort(),
+          handwritten: managed.map(recordKey).sort(),
+          ...(why.length ? { notAdoptable: why.join('; ') } : {}),
         },
         handle: { records: recs },
       });
     }
     return { resources, roundTrips };
+  }
+
+  /**
+   * `shipshape adopt`: the operator's A, PTR and CNAME records of the system's host become
+   * shipshape's as they are: commit writes them into shipshape's own (fragment) first, then removes
+   * the hand lines (bind-ssh: one deploy per zone, checked by named-checkzone, SOA serial bumped,
+   * reloaded). The changes an operator accepted are made by the update the engine runs next.
+   */
+  async adopt(
+    system: DesiredSystem,
+    observed: ObservedResource<DnsFields>,
+    _resolved: Resolved,
+    ctx: ProviderContext,
+  ): Promise<ObservedResource<DnsFields>> {
+    this.setup(ctx);
+    if (observed.fields.notAdoptable) throw new Refusal('hand-line', `${system.name}: ${observed.fields.notAdoptable}`);
+    const hand = ((observed.handle as { records?: HandRecord[] } | undefined)?.records ?? []).filter((r) =>
+      MANAGED_TYPES.includes(r.type),
+    );
+    this.takeOver(system.name, hand);
+    const recs = hand.map(({ name, type, value }) => ({ name, type: type as RecordType, value }));
+    return { kind: 'dns', system: system.name, id: observed.id, owned: true, fields: fieldsFromRecords(recs) };
+  }
+
+  /** Puts hand records into the system's wanted records of their zone and out of the foreign ones. */
+  private takeOver(system: string, hand: HandRecord[]): void {
+    for (const r of hand) {
+      const state = this.wanted.get(r.zone);
+      if (!state) continue;
+      const mine = state.get(system) ?? [];
+      if (!mine.some((x) => recordKey(x) === recordKey(r)))
+        state.set(system, [...mine, { name: r.name, type: r.type as RecordType, value: r.value }]);
+      const left = (this.foreign.get(r.name) ?? []).filter((f) => recordKey(f) !== recordKey(r));
+      if (left.length) this.foreign.set(r.name, left);
+      else this.foreign.delete(r.name);
+      this.moveOut.set(r.zone, new Set([...(this.moveOut.get(r.zone) ?? []), system]));
+    }
+    this.adopted.add(system);
   }
 
   private place(system: DesiredSystem, desired: DnsFields): ObservedResource<DnsFields> {
@@ -172,7 +260,20 @@ export class DnsProvider implements Provider<DnsFields> {
     return this.place(system, desired);
   }
 
-  async update(system: DesiredSystem, desired: DnsFields): Promise<ObservedResource<DnsFields>> {
+  async update(
+    system: DesiredSystem,
+    desired: DnsFields,
+    observed: ObservedResource<DnsFields>,
+    _changes?: FieldChange[],
+  ): Promise<ObservedResource<DnsFields>> {
+    // An adoption that did not finish: the hand records the manifest wants move over now (the system is ours).
+    const wanted = desiredRecordKeys(desired);
+    const hand = ((observed.handle as { records?: HandRecord[] } | undefined)?.records ?? []).filter(
+      (r) => observed.owned && wanted.has(recordKey(r)),
+    );
+    if (hand.length) this.takeOver(system.name, hand);
+    for (const [apex, copies] of this.leftover)
+      if (copies.has(system.name)) this.moveOut.set(apex, new Set([...(this.moveOut.get(apex) ?? []), system.name]));
     return this.place(system, desired);
   }
 
@@ -185,7 +286,11 @@ export class DnsProvider implements Provider<DnsFields> {
   private changedIn(apex: string): Set<string> {
     const before = this.served.get(apex) ?? new Map();
     const after = this.wanted.get(apex) ?? new Map();
-    return new Set([...new Set([...before.keys(), ...after.keys()])].filter((s) => !same(before.get(s), after.get(s))));
+    const moving = [...(this.moveOut.get(apex) ?? [])].filter((s) => after.has(s));
+    return new Set([
+      ...[...new Set([...before.keys(), ...after.keys()])].filter((s) => !same(before.get(s), after.get(s))),
+      ...moving,
+    ]);
   }
 
   /** Our own checks and each backend's local checks, before any server is touched. */
@@ -227,7 +332,9 @@ export class DnsProvider implements Provider<DnsFields> {
     }
     // A system that failed in one zone must not keep its change in another (A without PTR, or the reverse).
     for (const [apex, ok] of landed) {
-      const revert = new Set([...ok].filter((s) => failed.has(s)));
+      // An adopted record that landed in the fragment has left the operator's file: it stays ours
+      // (putting back the fragment without it would lose it); the next run moves the rest over.
+      const revert = new Set([...ok].filter((s) => failed.has(s) && !this.adopted.has(s)));
       if (revert.size === 0) continue;
       const before = new Map(this.served.get(apex));
       for (const s of revert) {
@@ -244,6 +351,8 @@ export class DnsProvider implements Provider<DnsFields> {
         );
     }
     this.priors.clear();
+    this.moveOut.clear();
+    this.adopted.clear();
     return { failed: [...failed].map(([system, error]) => ({ system, error })) };
   }
 

@@ -40,6 +40,26 @@ export interface DnsFields extends Fields {
   ptr: Maybe<string> | null;
   /** Fully qualified alias names (CNAME owners), sorted. */
   aliases: string[];
+  /**
+   * Observed only: records written by hand in the operator's zone file (`name TYPE value`). On a
+   * resource shipshape owns: hand copies of its records, left by an adoption that did not finish
+   * (the next deploy moves them out); they are a change only where the manifest wants the record.
+   */
+  handwritten?: string[];
+  /** Observed only, on a resource that is not shipshape's: why it cannot be adopted (taken over) as it is. */
+  notAdoptable?: string;
+}
+
+export const recordKey = (r: { name: string; type: string; value: string }): string => `${r.name} ${r.type} ${r.value}`;
+
+/** The records a system's desired fields stand for, as `name TYPE value` (values not known yet left out). */
+export function desiredRecordKeys(f: DnsFields): Set<string> {
+  const keys = new Set<string>();
+  if (f.a !== UNKNOWN && f.a)
+    for (const a of f.a.split(',')) keys.add(recordKey({ name: f.fqdn, type: 'A', value: a }));
+  if (f.ptr && f.ptr !== UNKNOWN) keys.add(recordKey({ name: f.ptr, type: 'PTR', value: f.fqdn }));
+  for (const alias of f.aliases) keys.add(recordKey({ name: alias, type: 'CNAME', value: f.fqdn }));
+  return keys;
 }
 
 export const normalName = (n: string): string => n.toLowerCase().replace(/\.$/, '');
@@ -144,6 +164,17 @@ export function diffDns(
   if (desired.aliases.join(',') !== o.aliases.join(',')) {
     changes.push({ path: 'dns.aliases', from: o.aliases, to: desired.aliases, ...src('dns.aliases') });
   }
+  if (!observed.owned && o.notAdoptable)
+    changes.push({
+      path: 'dns.handwritten',
+      from: 'hand-written',
+      to: 'shipshape',
+      refused: o.notAdoptable,
+      refusal: 'hand-line',
+    });
+  const wanted = desiredRecordKeys(desired);
+  const pending = observed.owned ? (o.handwritten ?? []).filter((k) => wanted.has(k)) : [];
+  if (pending.length) changes.push({ path: 'dns.handwritten', from: pending, to: [] });
   return changes;
 }
 

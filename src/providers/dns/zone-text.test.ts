@@ -1,5 +1,8 @@
 import {
   findSoaSerial,
+  handLines,
+  moveOutHandLines,
+  whyNotMovable,
   includesFragment,
   nextSerial,
   parseAxfr,
@@ -61,4 +64,65 @@ test('dig AXFR output: records parsed; a failed transfer or TSIG error is an err
   const badsig =
     ";; Couldn't verify signature: tsig indicates error\nk.\t0\tANY\tTSIG\thmac-sha256. 1 300 0 41616 BADSIG 0\n; Transfer failed.\n";
   expect(() => parseAxfr(badsig, 'x.test')).toThrow(/TSIG key name or secret is wrong.*TSIG BADSIG/);
+});
+
+describe('hand-written records of the operator zone file (adoption)', () => {
+  const hand = `$TTL 3600
+@ IN SOA ns1.x.test. hostmaster.x.test. ( 1 3600 600 86400 300 )
+  IN NS ns1
+ns1 IN A 127.0.0.1
+web-01   IN A 198.51.100.11 ; by the old pipeline
+web-02 300 IN A 198.51.100.12
+       IN TXT "owner=team-a"
+db-01.x.test. IN A 198.51.100.13
+shop CNAME web-01
+$ORIGIN sub.x.test.
+app IN A 198.51.100.14
+$INCLUDE "/srv/x.shipshape"
+`;
+
+  test('lists A, PTR and CNAME lines with absolute names: $ORIGIN, relative names, TTL and class, not the SOA', () => {
+    expect(handLines(hand, 'x.test').map((l) => [l.line + 1, l.name, l.type, l.value, l.ownerExplicit])).toEqual([
+      [4, 'ns1.x.test', 'A', '127.0.0.1', true],
+      [5, 'web-01.x.test', 'A', '198.51.100.11', true],
+      [6, 'web-02.x.test', 'A', '198.51.100.12', true],
+      [8, 'db-01.x.test', 'A', '198.51.100.13', true],
+      [9, 'shop.x.test', 'CNAME', 'web-01.x.test', true],
+      [11, 'app.sub.x.test', 'A', '198.51.100.14', true],
+    ]);
+  });
+
+  test('moves out exactly the lines of the given records, as comments saying where they went', () => {
+    const moved = moveOutHandLines(
+      hand,
+      'x.test',
+      [
+        { name: 'web-01.x.test', type: 'A', value: '198.51.100.11' },
+        { name: 'shop.x.test', type: 'CNAME', value: 'web-01.x.test' },
+        { name: 'web-01.x.test', type: 'A', value: '198.51.100.99' }, // not written: nothing happens
+      ],
+      '/srv/x.shipshape',
+    );
+    const before = hand.split('\n');
+    const after = moved.split('\n');
+    expect(after).toHaveLength(before.length);
+    const changed = after.flatMap((l, i) => (l === before[i] ? [] : [[i + 1, l]]));
+    expect(changed).toEqual([
+      [5, '; moved to /srv/x.shipshape (shipshape adopt): web-01   IN A 198.51.100.11 ; by the old pipeline'],
+      [9, '; moved to /srv/x.shipshape (shipshape adopt): shop CNAME web-01'],
+    ]);
+    expect(handLines(moved, 'x.test').map((l) => l.name)).not.toContain('web-01.x.test');
+  });
+
+  test('says why a record cannot be moved: a line that gives its owner to the next, or no line of the file', () => {
+    expect(whyNotMovable(hand, 'x.test', { name: 'web-01.x.test', type: 'A', value: '198.51.100.11' }, 'db.x')).toBe(
+      undefined,
+    );
+    expect(whyNotMovable(hand, 'x.test', { name: 'web-02.x.test', type: 'A', value: '198.51.100.12' }, 'db.x')).toMatch(
+      /line 6 of db\.x \(web-02\.x\.test A\) gives its owner name to line 7/,
+    );
+    expect(whyNotMovable(hand, 'x.test', { name: 'gen-1.x.test', type: 'A', value: '198.51.100.50' }, 'db.x')).toMatch(
+      /is served but is not a line of db\.x/,
+    );
+  });
 });

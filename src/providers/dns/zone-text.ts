@@ -155,3 +155,99 @@ export function parseAxfr(output: string, what: string): ServedRecord[] {
   }
   return records;
 }
+
+/** One A, PTR or CNAME record written as a line of the operator's zone file (names absolute, lower case). */
+export interface HandLine {
+  /** 0-based line number in the zone file's text. */
+  line: number;
+  name: string;
+  type: RecordType;
+  value: string;
+  /** The line names its owner (a line starting with blank space inherits the previous line's owner). */
+  ownerExplicit: boolean;
+}
+
+const absName = (tok: string, origin: string): string =>
+  tok === '@' ? origin : tok.endsWith('.') ? normalName(tok) : normalName(`${tok}.${origin}`);
+
+/**
+ * The A, PTR and CNAME records the operator's zone file writes on lines of their own (RFC 1035 §5.1
+ * master file syntax: `$ORIGIN`, `@`, relative names, a blank owner that repeats the previous one,
+ * TTL and class in either order). Records inside parentheses, from `$INCLUDE`d files or `$GENERATE`
+ * are not lines of this file and are not listed.
+ */
+export function handLines(text: string, apex: string): HandLine[] {
+  const out: HandLine[] = [];
+  let origin = normalName(apex);
+  let owner: string | undefined;
+  let depth = 0;
+  text.split('\n').forEach((raw, i) => {
+    const bare = raw.replace(/"(?:[^"\\]|\\.)*"/g, '""').replace(/;.*$/, '');
+    const opens = (bare.match(/\(/g) ?? []).length - (bare.match(/\)/g) ?? []).length;
+    const inside = depth > 0;
+    depth = Math.max(0, depth + opens);
+    if (inside || !bare.trim()) return;
+    const t = bare.trim().split(/\s+/);
+    if (t[0]!.startsWith('$')) {
+      if (t[0]!.toUpperCase() === '$ORIGIN' && t[1]) origin = absName(t[1], origin);
+      return;
+    }
+    const explicit = !/^\s/.test(bare);
+    if (explicit) owner = absName(t.shift()!, origin);
+    if (!owner) return;
+    while (t.length && (/^\d+[smhdw]?$/i.test(t[0]!) || /^(IN|CH|HS)$/i.test(t[0]!))) t.shift();
+    const type = t[0]?.toUpperCase();
+    if ((type !== 'A' && type !== 'PTR' && type !== 'CNAME') || t.length !== 2 || opens !== 0) return;
+    const value = type === 'A' ? t[1]! : absName(t[1]!, origin);
+    out.push({ line: i, name: owner, type, value, ownerExplicit: explicit });
+  });
+  return out;
+}
+
+const lineKey = (r: { name: string; type: string; value: string }) => `${r.name} ${r.type} ${r.value}`;
+
+/**
+ * Why a record the server serves cannot be moved out of the zone file by editing one line of it,
+ * or undefined when it can: it is no line of this file (an `$INCLUDE`d file, `$GENERATE`), or the
+ * next line inherits its owner from it (removing it would give that line another owner).
+ */
+export function whyNotMovable(
+  text: string,
+  apex: string,
+  record: { name: string; type: string; value: string },
+  zoneFile: string,
+  lines: HandLine[] = handLines(text, apex),
+): string | undefined {
+  const mine = lines.filter((l) => lineKey(l) === lineKey(record));
+  if (mine.length === 0)
+    return `${record.name} ${record.type} ${record.value} is served but is not a line of ${zoneFile} (an $INCLUDEd file or $GENERATE?); move it into ${zoneFile} or remove it by hand`;
+  const all = text.split('\n');
+  for (const l of mine) {
+    if (!l.ownerExplicit) continue;
+    const next = all.findIndex((x, i) => i > l.line && x.replace(/;.*$/, '').trim() !== '');
+    const heir = next >= 0 ? all[next]! : '';
+    // An A record on the inheriting line belongs to the same host, so it moves along with this one.
+    const sameHost = lines.some((x) => x.line === next && x.type === 'A' && record.type === 'A');
+    if (/^\s/.test(heir) && !heir.trim().startsWith('$') && !sameHost)
+      return `line ${l.line + 1} of ${zoneFile} (${record.name} ${record.type}) gives its owner name to line ${next + 1}; write the owner name on line ${next + 1} too, then adopt again`;
+  }
+  return undefined;
+}
+
+/**
+ * The zone file with the lines that write these records turned into comments saying where they went
+ * (shipshape's fragment holds them now). Only lines whose record equals one of `records` change.
+ */
+export function moveOutHandLines(text: string, apex: string, records: DnsRecord[], fragmentPath: string): string {
+  const wanted = new Set(records.map(lineKey));
+  const drop = new Set(
+    handLines(text, apex)
+      .filter((l) => wanted.has(lineKey(l)))
+      .map((l) => l.line),
+  );
+  if (drop.size === 0) return text;
+  return text
+    .split('\n')
+    .map((l, i) => (drop.has(i) ? `; moved to ${fragmentPath} (shipshape adopt): ${l.trim()}` : l))
+    .join('\n');
+}

@@ -8,7 +8,7 @@ import { UserError } from '../../../engine/contract';
 import type { IscServer } from './index';
 import { shq, SshCommandError, type SshSession } from '../../../transport/ssh';
 import { DhcpDeployError, type DhcpBackend, type DhcpBackendDeps, type ServerObservation } from '../backend';
-import type { ForeignReservation, Reservation } from '../reservations';
+import { isHandCopy, type ForeignReservation, type Reservation } from '../reservations';
 
 const HEADER = '# shipshape-managed DHCP reservations';
 const HOST_PREFIX = 'shipshape-';
@@ -39,17 +39,28 @@ export function renderInclude(server: string, wanted: Map<string, Reservation>, 
 interface HostBlock {
   name: string;
   body: string;
+  /** Where the declaration starts and ends in the text (comments included in the offsets). */
+  at: number;
+  end: number;
+  /** Inside a group, subnet or shared-network block (its settings apply to the host). */
+  nested: boolean;
 }
 
 function hostBlocks(text: string): HostBlock[] {
-  const noComments = text.replace(/#[^\n]*/g, '');
-  return [...noComments.matchAll(/\bhost\s+("?)([^\s"{]+)\1\s*\{([^}]*)\}/g)].map((m) => ({
-    name: m[2]!,
-    body: m[3]!,
-  }));
+  // Comments blanked out, not removed, so offsets still point into the text.
+  const bare = text.replace(/#[^\n]*/g, (c) => ' '.repeat(c.length));
+  const found = [...bare.matchAll(/\bhost\s+("?)([^\s"{]+)\1\s*\{([^}]*)\}/g)];
+  let depth = 0;
+  let i = 0;
+  return found.map((m) => {
+    for (; i < m.index; i++) depth += bare[i] === '{' ? 1 : bare[i] === '}' ? -1 : 0;
+    return { name: m[2]!, body: m[3]!, at: m.index, end: m.index + m[0].length, nested: depth > 0 };
+  });
 }
 
 const field = (body: string, re: RegExp) => re.exec(body)?.[1];
+/** The statements of a host that shipshape's reservations carry; any other would be lost by adopting it. */
+const MANAGED = /^(hardware\s+ethernet|fixed-address|option\s+host-name|next-server|filename)\b/;
 
 /** Our reservations from the include file, by system. */
 export function parseInclude(text: string): Map<string, Reservation> {
@@ -71,19 +82,70 @@ export function parseInclude(text: string): Map<string, Reservation> {
 
 /** The operator's own host declarations in the main config (not ours). */
 export function parseForeignHosts(text: string, configPath: string): ForeignReservation[] {
-  return hostBlocks(text).map((h) => ({
-    label: `host ${h.name} in ${configPath}`,
-    name: h.name,
-    mac: field(h.body, /hardware\s+ethernet\s+([^;\s]+)\s*;/)?.toLowerCase(),
-    ip: field(h.body, /fixed-address\s+([^;\s]+)\s*;/),
-  }));
+  return hostBlocks(text).map((h) => {
+    const hostname = field(h.body, /option\s+host-name\s+"([^"]*)"\s*;/);
+    const nextServer = field(h.body, /next-server\s+([^;\s]+)\s*;/);
+    const bootFilename = field(h.body, /filename\s+"([^"]*)"\s*;/);
+    const other = h.body
+      .split(';')
+      .map((x) => x.trim().replace(/\s+/g, ' '))
+      .filter((x) => x && !MANAGED.test(x));
+    const label = `host ${h.name} in ${configPath}`;
+    const notAdoptable = h.nested
+      ? `${label} is declared inside a group, subnet or shared-network block whose settings it would lose in shipshape's include file; move it to the top level of ${configPath}, then adopt`
+      : other.length
+        ? `${label} has ${other.map((x) => `\`${x};\``).join(', ')}, which shipshape's reservations do not carry (adopting would drop it); move that setting to the subnet or a class, then adopt`
+        : undefined;
+    return {
+      label,
+      name: h.name,
+      mac: field(h.body, /hardware\s+ethernet\s+([^;\s]+)\s*;/)?.toLowerCase(),
+      ip: field(h.body, /fixed-address\s+([^;\s]+)\s*;/),
+      ...(hostname !== undefined ? { hostname } : {}),
+      ...(nextServer ? { nextServer } : {}),
+      ...(bootFilename ? { bootFilename } : {}),
+      ...(notAdoptable ? { notAdoptable } : {}),
+    };
+  });
+}
+
+/**
+ * The config with the operator's top-level hand copies of `wanted` (see isHandCopy) turned into
+ * comments saying where they went; every other line stays as it is. Returns the systems moved out.
+ */
+export function moveOutHandHosts(
+  text: string,
+  configPath: string,
+  includePath: string,
+  wanted: Map<string, Reservation>,
+): { text: string; moved: string[] } {
+  const foreign = parseForeignHosts(text, configPath);
+  const cut: { at: number; end: number; system: string }[] = [];
+  hostBlocks(text).forEach((b, i) => {
+    const f = foreign[i]!;
+    if (f.notAdoptable) return;
+    const system = [...wanted].find(([s, r]) => isHandCopy(f, s, r))?.[0];
+    if (system) cut.push({ at: b.at, end: b.end, system });
+  });
+  let out = text;
+  for (const c of [...cut].reverse()) {
+    const block = out.slice(c.at, c.end);
+    const note = `# moved to ${includePath} (shipshape adopt):\n${block
+      .split('\n')
+      .map((l) => `# ${l}`)
+      .join('\n')}`;
+    out = out.slice(0, c.at) + note + out.slice(c.end);
+  }
+  return { text: out, moved: cut.map((c) => c.system) };
 }
 
 const includeRe = (path: string) =>
   new RegExp(`^(\\s*include\\s+)"${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"(\\s*;.*)$`, 'm');
 
 export class IscBackend implements DhcpBackend {
+  readonly adopts = true;
   private configText = '';
+  private configSha = '';
   restarts = 0;
 
   constructor(
@@ -105,35 +167,53 @@ export class IscBackend implements DhcpBackend {
     const { includePath: inc, configPath: conf } = this.server;
     const ssh = await this.session();
     const r = await ssh.exec(
-      `cat -- ${shq(conf)} && printf '\\n%s\\n' ${shq(SPLIT)} && { cat -- ${shq(inc)} 2>/dev/null || true; }`,
+      `sha256sum -- ${shq(conf)} && cat -- ${shq(conf)} && printf '\\n%s\\n' ${shq(SPLIT)} && { cat -- ${shq(inc)} 2>/dev/null || true; }`,
       { label: `read ${conf} and ${inc}` },
     );
+    const shaEnd = r.stdout.indexOf('\n');
+    this.configSha = r.stdout.slice(0, shaEnd).split(/\s+/)[0]!;
     const at = r.stdout.lastIndexOf(`\n${SPLIT}\n`);
-    this.configText = r.stdout.slice(0, at);
+    this.configText = r.stdout.slice(shaEnd + 1, at);
     if (!includeRe(inc).test(this.configText)) {
       throw new UserError(
         `dhcp server ${this.server.name}: ${conf} on ${ssh.name} does not include shipshape's file; add the line \`include "${inc}";\``,
       );
     }
     const owned = parseInclude(r.stdout.slice(at + SPLIT.length + 2));
-    return { owned, foreign: parseForeignHosts(this.configText, conf), subnets: this.deps.netCidrs, roundTrips: 1 };
+    // The operator's copy of one of ours (an adoption that stopped between writing ours and removing
+    // theirs) is not someone else's reservation: the next deploy moves it out.
+    const leftover = new Map<string, string[]>();
+    const foreign = parseForeignHosts(this.configText, conf).filter((f) => {
+      const system = [...owned].find(([s, res]) => !f.notAdoptable && isHandCopy(f, s, res))?.[0];
+      if (system) leftover.set(system, [...(leftover.get(system) ?? []), f.label]);
+      return !system;
+    });
+    return { owned, foreign, subnets: this.deps.netCidrs, roundTrips: 1, leftover };
   }
 
   async apply(wanted: Map<string, Reservation>): Promise<void> {
     const { includePath: inc, configPath: conf, restartCommand } = this.server;
     const ssh = await this.session();
     const incNew = await ssh.uploadTemp(inc, renderInclude(this.server.name, wanted, this.deps.commit));
-    const confCheck = await ssh.uploadTemp(conf, this.configText.replace(includeRe(inc), `$1"${incNew}"$2`), 0o600);
+    // Adopted reservations (and hand copies an interrupted adoption left) leave dhcpd.conf in the same deploy.
+    const { text: confText, moved } = moveOutHandHosts(this.configText, conf, inc, wanted);
+    const confCheck = await ssh.uploadTemp(conf, confText.replace(includeRe(inc), `$1"${incNew}"$2`), 0o600);
+    const confNew = moved.length ? await ssh.uploadTemp(conf, confText) : '';
+    // Ours is moved into place first, then theirs removed: a crash in between leaves the reservation
+    // in both files (dhcpd takes identical host declarations), never in neither.
     const script = `set -u
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
-I=${shq(inc)}; IN=${shq(incNew)}; CC=${shq(confCheck)}
-fail() { rm -f "$IN" "$CC"; echo "$2" >&2; exit "$1"; }
+I=${shq(inc)}; IN=${shq(incNew)}; CC=${shq(confCheck)}; C=${shq(conf)}; CN=${shq(confNew)}
+fail() { rm -f "$IN" "$CC" \${CN:+"$CN"}; echo "$2" >&2; exit "$1"; }
+if [ -n "$CN" ]; then echo ${shq(this.configSha)}"  $C" | sha256sum -c --status - || fail 11 "$C was changed by someone else since shipshape read it; nothing was deployed, run adopt or apply again"; fi
 out=$(dhcpd -t -cf "$CC" -lf /dev/null -pf /dev/null 2>&1) || fail 10 "dhcpd -t refused the new reservations (nothing deployed):
 $(echo "$out" | grep -A2 -E 'line [0-9]+:|not in subnet|already exists|Can.t open' || echo "$out")"
 [ -e "$I" ] && { chmod --reference="$I" "$IN"; chown --reference="$I" "$IN" 2>/dev/null; }
 if [ -e "$I" ]; then cp -p "$I" "$I.shipshape-prev"; else : > "$I.shipshape-prev"; fi || fail 13 "cannot keep the previous include file"
+if [ -n "$CN" ]; then { chmod --reference="$C" "$CN"; chown --reference="$C" "$CN" 2>/dev/null; cp -p "$C" "$C.shipshape-prev"; } || fail 13 "cannot keep the previous $C"; fi
 rm -f "$CC"
 mv -f "$IN" "$I" || fail 14 "cannot move the new include file into place"
+if [ -n "$CN" ]; then mv -f "$CN" "$C" || { cp -p "$I.shipshape-prev" "$I"; fail 14 "cannot move the new $C into place; the previous include file is back"; }; fi
 ( ${restartCommand} ) || exit ${RESTART_FAILED}
 `;
     // One exec does check, move and restart (each exec costs a login shell on the server).
@@ -145,11 +225,17 @@ mv -f "$IN" "$I" || fail 14 "cannot move the new include file into place"
         throw e;
       },
     );
-    if (!failure) return;
+    if (!failure) {
+      if (moved.length) this.configText = confText;
+      return;
+    }
     try {
       this.restarts++;
+      const restoreConf = moved.length
+        ? ` && cp --preserve=mode,ownership ${shq(conf + '.shipshape-prev')} ${shq(conf)}`
+        : '';
       await ssh.exec(
-        `export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH; cp --preserve=mode,ownership ${shq(inc + '.shipshape-prev')} ${shq(inc)} || exit 1\n${restartCommand}`,
+        `export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH; cp --preserve=mode,ownership ${shq(inc + '.shipshape-prev')} ${shq(inc)}${restoreConf} || exit 1\n${restartCommand}`,
         { label: `restore of ${inc} and restart`, timeoutMs: 120_000 },
       );
     } catch (e) {

@@ -38,6 +38,9 @@ function ownerOf(r: Json, sealer: Sealer | undefined, adopt?: Set<string>): stri
     : undefined;
 }
 
+/** The keys of a reservation shipshape writes; a hand reservation with others is not adopted (they would be lost). */
+const MANAGED_KEYS = ['hw-address', 'ip-address', 'hostname', 'next-server', 'boot-file-name'];
+
 interface KeaAnswer {
   result: number;
   text?: string;
@@ -45,6 +48,7 @@ interface KeaAnswer {
 }
 
 export class KeaBackend implements DhcpBackend {
+  readonly adopts = true;
   configSets = 0;
 
   constructor(
@@ -121,11 +125,21 @@ export class KeaBackend implements DhcpBackend {
             ...(r['boot-file-name'] ? { bootFilename: r['boot-file-name'] } : {}),
           });
         } else {
+          const label = `reservation ${r.hostname ?? mac ?? r['ip-address']} in subnet ${subnet.subnet}`;
+          const other = Object.keys(r).filter((k) => !MANAGED_KEYS.includes(k));
           foreign.push({
-            label: `reservation ${r.hostname ?? mac ?? r['ip-address']} in subnet ${subnet.subnet}`,
+            label,
             name: r.hostname,
             mac,
             ip: r['ip-address'],
+            ...(typeof r.hostname === 'string' ? { hostname: r.hostname } : {}),
+            ...(r['next-server'] && r['next-server'] !== '0.0.0.0' ? { nextServer: r['next-server'] } : {}),
+            ...(r['boot-file-name'] ? { bootFilename: r['boot-file-name'] } : {}),
+            ...(other.length
+              ? {
+                  notAdoptable: `${label} on ${this.server.name} has ${other.join(', ')}, which shipshape's reservations do not carry (adopting would drop it); move it to the subnet or a client class, then adopt`,
+                }
+              : {}),
           });
         }
       }
@@ -142,8 +156,17 @@ export class KeaBackend implements DhcpBackend {
   ): Json {
     const next = structuredClone(config);
     const subnets = (next.Dhcp4['subnet4'] ?? []) as Json[];
+    // Ours are replaced; the operator's copy of one of ours (adopted: its name, MAC and address) goes in
+    // the same config-set, which Kea applies whole or not at all.
+    const handCopy = (r: Json) =>
+      [...wanted].some(
+        ([system, w]) =>
+          r.hostname === system && String(r['hw-address'] ?? '').toLowerCase() === w.mac && r['ip-address'] === w.ip,
+      );
     for (const s of subnets)
-      s.reservations = ((s.reservations ?? []) as Json[]).filter((r) => ownerOf(r, sealer, adopt) === undefined);
+      s.reservations = ((s.reservations ?? []) as Json[]).filter(
+        (r) => ownerOf(r, sealer, adopt) === undefined && !handCopy(r),
+      );
     for (const [system, r] of [...wanted].sort(([a], [b]) => a.localeCompare(b))) {
       const subnet = subnets.find((s) => inCidr(r.ip, s.subnet));
       if (!subnet)

@@ -13,8 +13,11 @@ import { shq, SshCommandError, type SshSession } from '../../../transport/ssh';
 import type { BindSshZone } from './index';
 import { allFailed, type BackendDeps, type ZoneBackend, type ZoneObservation } from '../backend';
 import { axfr, checkZoneLocally, servedSerial, waitForSerial } from '../dns-tools';
-import { normalName, type DnsRecord } from '../records';
+import { MANAGED_TYPES, normalName, recordKey, type DnsRecord } from '../records';
 import {
+  handLines,
+  moveOutHandLines,
+  whyNotMovable,
   findSoaSerial,
   systemsOnLines,
   includesFragment,
@@ -34,6 +37,7 @@ export class ZoneDeployError extends Error {
 }
 
 export class BindSshBackend implements ZoneBackend {
+  readonly adopts = true;
   private zoneText = '';
   private zoneSha = '';
   /** Every reload this backend ran (tests and benches count them). */
@@ -92,7 +96,20 @@ export class BindSshBackend implements ZoneBackend {
     }
     const apex = normalName(this.zone.name);
     const foreign = served.filter((x) => !ownedKeys.has(key(x)) && x.name !== apex);
-    return { owned, foreign, roundTrips: 2 };
+    // Adoption: where each hand record is written, and our records the zone file still writes too.
+    const lines = handLines(this.zoneText, apex);
+    const handKeys = new Set(lines.map(recordKey));
+    const leftover = new Map<string, DnsRecord[]>();
+    for (const [system, recs] of owned) {
+      const copies = recs.filter((x) => handKeys.has(recordKey(x)));
+      if (copies.length) leftover.set(system, copies);
+    }
+    const unmovable = new Map<string, string>();
+    for (const x of foreign.filter((r) => MANAGED_TYPES.includes(r.type))) {
+      const why = whyNotMovable(this.zoneText, apex, x, z, lines);
+      if (why) unmovable.set(recordKey(x), why);
+    }
+    return { owned, foreign, roundTrips: 2, leftover, unmovable };
   }
 
   async check(after: Map<string, DnsRecord[]>, changed: Set<string>): Promise<Map<string, Error>> {
@@ -165,10 +182,14 @@ export class BindSshBackend implements ZoneBackend {
         `zone ${this.zone.name}: the rendered fragment was refused by named-checkzone before deploy (nothing changed on the server):\n${problem}`,
       );
     const { z, f } = this.paths;
-    const soa = findSoaSerial(this.zoneText)!;
+    // Records the fragment now holds that the operator's file also writes (adopted ones) leave that
+    // file in the same deploy; the fragment is moved into place first, so a crash in between leaves
+    // the record written twice (named merges exact duplicates), never missing.
+    const moved = moveOutHandLines(this.zoneText, normalName(this.zone.name), parseFragmentRecords(fragment), f);
+    const soa = findSoaSerial(moved)!;
     const served = await servedSerial(this.zone).catch(() => 0);
     const serial = nextSerial(soa.serial, served);
-    const zoneText = replaceSerial(this.zoneText, soa, serial);
+    const zoneText = replaceSerial(moved, soa, serial);
     const ssh = await this.session();
     const fn = await ssh.uploadTemp(f, fragment);
     const zn = await ssh.uploadTemp(z, zoneText);
@@ -231,4 +252,9 @@ ${this.reloadCommand()}`;
       );
     }
   }
+}
+
+/** Every record of a fragment we rendered. */
+function parseFragmentRecords(fragment: string): DnsRecord[] {
+  return [...parseFragment(fragment).values()].flat();
 }
