@@ -1,14 +1,19 @@
 /**
  * Moving an existing estate to shipshape, end to end through the CLI against vcsim and the i-doit
- * emulator. A "legacy world" is built the way an old script pipeline would: 20 VMs cloned from the
- * templates into two folders (12 outside the managed folder), sized by hand, powered on, each with
- * the MAC vCenter gave it; an i-doit object per VM without any shipshape marker, with its host
- * address. Then: `import` writes 20 manifests that validate; `plan --adopt` shows no create and an
- * adoption per VM and address with an empty diff; `adopt` takes them; the next apply has no changes;
- * a CPU change updates that VM in place; nothing was duplicated or lost. Last, a manifest whose name
- * an unmanaged VM outside the folder already has plans a blocked create, and apply creates nothing.
+ * emulator, a real named (zones edited over a real sshd), dhcpd's config (checked with `dhcpd -t`)
+ * and a real Kea. A "legacy world" is built the way an old script pipeline would: 20 VMs cloned from
+ * the templates into two folders (12 outside the managed folder), sized by hand, powered on, each with
+ * a MAC of its own; an i-doit object per VM without any shipshape marker, with its host address; an A
+ * and a PTR record per system written by hand into the zone files; a host declaration per system in
+ * dhcpd.conf and a reservation per system in Kea's config. Then: `import` writes 20 manifests that
+ * validate; `plan --adopt` shows no create and an adoption per VM, address, record pair and
+ * reservation with an empty diff; `adopt` takes them; the next apply has no changes; named answers
+ * the same A and PTR, each DHCP config holds exactly one reservation per system, and the operator's
+ * other lines are untouched; a CPU change updates that VM in place; nothing was duplicated or lost.
+ * Last, a manifest whose name an unmanaged VM outside the folder already has plans a blocked create,
+ * and apply creates nothing; a reservation another host holds is blocked in the plan.
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync, cpSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync, cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { startIdoitEmulator, type IdoitEmulator } from '../../src/lab/idoit';
 import { VimClient } from '../../src/providers/vsphere/client';
@@ -18,6 +23,9 @@ import { lastPerKey, parseVm } from '../../src/providers/vsphere/vm';
 import { child, ref, text, toRef } from '../../src/providers/vsphere/soap/xml';
 import { runCli } from '../helpers/cli';
 import { removeDir, tempDir } from '../helpers/daemon';
+import { startKea, type TestKea } from '../helpers/kea';
+import { startNamed, type TestNamed } from '../helpers/named';
+import { startSshd, type TestSshd } from '../helpers/sshd';
 import { startVcsim, type Vcsim } from '../helpers/vcsim';
 import { makeTemplates, PASSWORD, USER } from '../helpers/vsphere-site';
 
@@ -26,12 +34,27 @@ const COUNT = 20;
 const OUTSIDE = 12; // in folder `legacy`, outside the managed folder `shipshape`
 const names = Array.from({ length: COUNT }, (_, i) => `app-${String(i + 1).padStart(2, '0')}`);
 const addressOf = (name: string) => `198.51.100.${100 + Number(name.slice(4))}`;
+const macOf = (name: string) => `00:50:56:3f:00:${Number(name.slice(4)).toString(16).padStart(2, '0')}`;
+const ZONE = 'dev.example.com';
+const REVERSE = '100.51.198.in-addr.arpa';
+/** The operator's own lines no system is about: they must come through adoption byte for byte. */
+const THEIRS = {
+  forward: 'gw IN A 198.51.100.1\nprinter IN A 198.51.100.50\n',
+  reverse: '50 IN PTR printer.dev.example.com.\n',
+  host: 'host printer {\n  hardware ethernet 00:50:56:3f:01:50;\n  fixed-address 198.51.100.50;\n}\n',
+};
 
 let work: string;
 let repo: string;
 let state: string;
 let sim: Vcsim;
 let emu: IdoitEmulator;
+let sshd: TestSshd;
+let named: TestNamed;
+let kea: TestKea;
+const frag = (z: string) => join(sshd.dir, `${z}.shipshape`);
+const dhcpdConf = () => join(sshd.dir, 'dhcpd.conf');
+const dhcpdInclude = () => join(sshd.dir, 'shipshape-hosts.conf');
 
 const cli = (...args: string[]) => runCli([...args, '-C', repo]);
 /** A run that must succeed: its stderr is in the failure message. */
@@ -112,7 +135,7 @@ async function legacySystem(c: VimClient, name: string, folder: string, netId: n
   // Sized by hand, and a MAC of its own (the pipeline's MAC plan; vcsim copies the template's otherwise).
   const [o] = await retrieveObjects(c, [vm], [{ type: 'VirtualMachine', paths: ['config.hardware.device'] }]);
   const devices = parseVm(o!, new Map()).devices;
-  const mac = `00:50:56:3f:00:${Number(name.slice(4)).toString(16).padStart(2, '0')}`;
+  const mac = macOf(name);
   const spec = reconfigSpec(devices, {
     cpu: 2,
     memoryMiB: 2048,
@@ -173,7 +196,29 @@ spec:
     url: ${emu.endpoint}
     apiKey: \${env:SHIPSHAPE_IDOIT_KEY}
   nets:
-    dev-net: { cidr: 198.51.100.0/24, gateway: 198.51.100.1, domain: dev.example.com }
+    dev-net: { cidr: 198.51.100.0/24, gateway: 198.51.100.1, domain: ${ZONE}, reverseZone: ${REVERSE} }
+  secrets: { folders: [${sshd.dir}] }
+  dns:
+    zones:
+${[ZONE, REVERSE]
+  .map(
+    (z) => `      - name: ${z}
+        backend: bind-ssh
+        server: { host: 127.0.0.1, port: ${named.port} }
+        ssh: *ssh
+        fragmentPath: ${frag(z)}
+        zoneFile: ${named.zoneFile(z)}
+        reloadCommand: ${named.rndc} reload {zone}`,
+  )
+  .join('\n')
+  .replace(
+    'ssh: *ssh',
+    `ssh: &ssh { host: 127.0.0.1, port: ${sshd.port}, user: root, privateKey: "\${file:${sshd.clientKeyPath}}", hostKeyFingerprint: "${sshd.hostFingerprint}" }`,
+  )}
+  dhcp:
+    servers:
+      - { name: dhcp-isc, backend: isc, nets: [dev-net], ssh: *ssh, includePath: ${dhcpdInclude()}, configPath: ${dhcpdConf()}, restartCommand: ${join(sshd.dir, 'restart-dhcpd')} }
+      - { name: dhcp-kea, backend: kea, nets: [dev-net], ssh: *ssh, controlSocket: ${kea.socket}, configPath: ${kea.configPath} }
 `,
   );
   // Two profiles: import chooses the one that leaves the fewest overrides.
@@ -196,6 +241,47 @@ beforeAll(async () => {
   repo = join(work, 'repo');
   state = join(work, 'state');
   mkdirSync(repo);
+  sshd = await startSshd();
+  // The old pipeline's DNS: an A and a PTR line per system in the zone files, beside the operator's own.
+  named = await startNamed([
+    {
+      name: ZONE,
+      records: THEIRS.forward + names.map((n) => `${n} IN A ${addressOf(n)}\n`).join(''),
+      include: frag(ZONE),
+    },
+    {
+      name: REVERSE,
+      records: THEIRS.reverse + names.map((n) => `${addressOf(n).split('.')[3]} IN PTR ${n}.${ZONE}.\n`).join(''),
+      include: frag(REVERSE),
+    },
+  ]);
+  // Its DHCP: a host per system in dhcpd.conf, and the same reservations in Kea (moving from one to the other).
+  kea = await startKea(
+    [
+      ...names.map((n) => ({ 'hw-address': macOf(n), 'ip-address': addressOf(n), hostname: n })),
+      { 'hw-address': '00:50:56:3f:01:50', 'ip-address': '198.51.100.50', hostname: 'printer' },
+    ],
+    '198.51.100.0/24',
+    '198.51.100.200 - 198.51.100.250',
+  );
+  writeFileSync(
+    dhcpdConf(),
+    'ddns-update-style none;\nsubnet 198.51.100.0 netmask 255.255.255.0 { range 198.51.100.200 198.51.100.250; }\n' +
+      THEIRS.host +
+      names
+        .map(
+          (n) =>
+            `host ${n} {\n  hardware ethernet ${macOf(n)};\n  fixed-address ${addressOf(n)};\n  option host-name "${n}";\n}\n`,
+        )
+        .join('') +
+      `include "${dhcpdInclude()}";\n`,
+  );
+  writeFileSync(dhcpdInclude(), '# empty until shipshape deploys\n');
+  writeFileSync(
+    join(sshd.dir, 'restart-dhcpd'),
+    `#!/bin/sh\nexec /usr/sbin/dhcpd -t -cf ${dhcpdConf()} -lf /dev/null -pf /dev/null\n`,
+  );
+  chmodSync(join(sshd.dir, 'restart-dhcpd'), 0o755);
   [sim, emu] = await Promise.all([
     startVcsim(),
     startIdoitEmulator({
@@ -227,9 +313,39 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  await Promise.all([sim?.stop(), emu?.close()]);
-  if (work) removeDir(work);
+  await Promise.all([sim?.stop(), emu?.close(), kea?.stop(), named?.stop(), sshd?.stop()]);
+  for (const d of [work, kea?.dir, named?.dir, sshd?.dir]) if (d) removeDir(d);
 }, 60_000);
+
+/** What the DNS server answers for each system: its A record and the PTR of its address. */
+async function answers(): Promise<[string, string[], string[]][]> {
+  const q = named.resolver();
+  return Promise.all(
+    names.map(
+      async (n) => [n, await q.resolve4(`${n}.${ZONE}`), await q.reverse(addressOf(n))] as [string, string[], string[]],
+    ),
+  );
+}
+/** The reservations each DHCP server holds, as `name mac ip`, sorted (dhcpd: both files; Kea: the running config). */
+async function reservations(): Promise<{ isc: string[]; kea: string[] }> {
+  const hosts = (text: string) =>
+    [
+      ...text
+        .replace(/#[^\n]*/g, '')
+        .matchAll(/host\s+(\S+)\s*\{[^}]*hardware ethernet ([^;]+);[^}]*fixed-address ([^;]+);/g),
+    ].map((m) => `${m[1]!.replace(/^shipshape-/, '')} ${m[2]} ${m[3]}`);
+  const config = (await kea.command('config-get')).arguments.Dhcp4;
+  return {
+    isc: [...hosts(readFileSync(dhcpdConf(), 'utf8')), ...hosts(readFileSync(dhcpdInclude(), 'utf8'))].sort(),
+    kea: (config.subnet4[0].reservations as any[])
+      .map((r) => `${r.hostname} ${r['hw-address']} ${r['ip-address']}`)
+      .sort(),
+  };
+}
+const legacyReservations = [
+  ...names.map((n) => `${n} ${macOf(n)} ${addressOf(n)}`),
+  'printer 00:50:56:3f:01:50 198.51.100.50',
+].sort();
 
 test('the legacy world: 20 running VMs with MACs of their own, 20 i-doit objects without a marker', async () => {
   expect(before.map((v) => v.name).sort()).toEqual(names);
@@ -296,16 +412,54 @@ test('plan --adopt: no create, an adoption per VM and address with an empty diff
   const of = (kind: string) => plan.actions.filter((a: any) => a.kind === kind);
   expect(plan.summary.create).toBe(0);
   expect(plan.summary.blocked).toBe(0);
-  for (const kind of ['vm', 'ip']) {
+  for (const kind of ['vm', 'ip', 'dns', 'dhcp']) {
     expect(of(kind).map((a: any) => [a.system, a.action, a.changes])).toEqual(names.map((n) => [n, 'adopt', []]));
   }
+  // The hand records and reservations show as what they are and where they go.
+  expect(of('dns').find((a: any) => a.system === 'app-03').resourceId).toBe(`app-03.${ZONE}`);
+  expect(of('dhcp').find((a: any) => a.system === 'app-03').resourceId).toBe(
+    `dhcp-isc: host app-03 in ${dhcpdConf()}; dhcp-kea: reservation app-03 in subnet 198.51.100.0/24`,
+  );
+  const dnsBefore = await answers();
+  const zoneBefore = readFileSync(named.zoneFile(ZONE), 'utf8');
   // i-doit documented only title and address: the CMDB adoption fills in the rest of the documentation.
   expect(of('cmdb').every((a: any) => a.action === 'adopt' && !a.blocked)).toBe(true);
 
   const a = await cli('adopt', '--state-dir', state);
   expect(a.err).not.toMatch(/failed/i);
   ok(a);
-  expect(a.out).toMatch(/Adopted: 60 resources of 20 systems/);
+  expect(a.out).toMatch(/Adopted: 100 resources of 20 systems/);
+
+  // DNS: the same answers, now from shipshape's fragments; the hand lines were moved, nothing else changed.
+  expect(await answers()).toEqual(dnsBefore);
+  for (const [n, a, ptr] of dnsBefore) expect([n, a, ptr]).toEqual([n, [addressOf(n)], [`${n}.${ZONE}`]]);
+  const zoneAfter = readFileSync(named.zoneFile(ZONE), 'utf8');
+  for (const n of names) {
+    expect(zoneAfter).not.toMatch(new RegExp(`^${n} IN A`, 'm'));
+    expect(readFileSync(frag(ZONE), 'utf8')).toContain(`${n}.${ZONE}.\t300\tIN\tA\t${addressOf(n)}`);
+    expect(readFileSync(frag(REVERSE), 'utf8')).toContain(`\tIN\tPTR\t${n}.${ZONE}.`);
+  }
+  const kept = (t: string) => t.split('\n').filter((l) => !/app-\d\d|moved to|^@ IN SOA/.test(l));
+  expect(kept(zoneAfter)).toEqual(kept(zoneBefore)); // every other line as it was, SOA serial aside
+  expect(zoneAfter).toContain(THEIRS.forward);
+  expect(readFileSync(named.zoneFile(REVERSE), 'utf8')).toContain(THEIRS.reverse);
+  // DHCP: exactly one reservation per system on each server, now shipshape's; the operator's printer untouched.
+  expect(await reservations()).toEqual({ isc: legacyReservations, kea: legacyReservations });
+  expect(readFileSync(dhcpdConf(), 'utf8')).toContain(THEIRS.host);
+  expect(readFileSync(dhcpdInclude(), 'utf8')).toContain('host shipshape-app-03 {');
+  const keaRes = (await kea.command('config-get')).arguments.Dhcp4.subnet4[0].reservations as any[];
+  expect(
+    keaRes
+      .filter((r) => r['user-context']?.shipshape)
+      .map((r) => r.hostname)
+      .sort(),
+  ).toEqual(names);
+  // The checkers accept what is on disk now.
+  const { execFileSync } = await import('node:child_process');
+  execFileSync('/usr/sbin/dhcpd', ['-t', '-cf', dhcpdConf(), '-lf', '/dev/null', '-pf', '/dev/null'], {
+    stdio: 'pipe',
+  });
+  execFileSync('/usr/sbin/kea-dhcp4', ['-t', kea.configPath], { stdio: 'pipe' });
 
   const after = await legacyVms();
   expect(after.map(({ ref: r, name, cpu, mac }) => ({ r, name, cpu, mac }))).toEqual(
@@ -325,7 +479,11 @@ test('plan --adopt: no create, an adoption per VM and address with an empty diff
   const next = await cli('apply', '--state-dir', state);
   ok(next);
   expect(next.out).toContain('No changes: the world matches the manifests.');
-}, 240_000);
+  // Adopting again finds nothing: idempotent.
+  const again = await cli('adopt', '--state-dir', state);
+  ok(again);
+  expect(again.out).toContain('Nothing to adopt');
+}, 300_000);
 
 test('a CPU change on one adopted system updates that VM in place', async () => {
   const file = join(repo, 'systems', 'app-03.yaml');
@@ -389,4 +547,24 @@ test('a manifest named like an unmanaged VM outside the folder: a blocked create
   expect((await vms()).filter((v) => v.name === 'stray-01')).toHaveLength(1);
   expect((await servers()).filter((o) => o.title === 'stray-01')).toHaveLength(0); // no address, no object either
   expect(await legacyVms()).toHaveLength(COUNT + 1);
+}, 120_000);
+
+test('a reservation the operator keeps for another host holds the address: the plan blocks that DHCP step', async () => {
+  writeFileSync(
+    join(repo, 'systems', 'new-01.yaml'),
+    'apiVersion: shipshape.dev/v1\nkind: System\nmetadata: { name: new-01 }\nspec: { profile: legacy, disks: [{ sizeGiB: 1 }], network: { ip: 198.51.100.50 } }\n',
+  );
+  try {
+    const j = JSON.parse((await cli('plan', '--format', 'json', '--system', 'new-01')).out);
+    const dhcp = j.actions.find((a: any) => a.system === 'new-01' && a.kind === 'dhcp');
+    expect(dhcp).toMatchObject({ action: 'create', refusal: 'reservation-held', blockedCode: 'collides' });
+    // Both servers hold the printer's reservation: each says so, with what to do.
+    expect(dhcp.blocked).toContain(
+      `address 198.51.100.50 is already reserved on dhcp-isc by host printer in ${dhcpdConf()}`,
+    );
+    expect(dhcp.blocked).toContain('already reserved on dhcp-kea by reservation printer in subnet 198.51.100.0/24');
+    expect(dhcp.blocked).toMatch(/remove or change that reservation, or give new-01 another address/);
+  } finally {
+    removeDir(join(repo, 'systems', 'new-01.yaml'));
+  }
 }, 120_000);

@@ -155,12 +155,16 @@ function factsOf(
     );
   if (cmdb && cmdb.id !== ip?.id) found.push(`i-doit: object #${cmdb.id} "${String(cmdb.fields.title)}"`);
   const dns = theirs('dns');
-  for (const r of dns)
-    found.push(`DNS: ${r.id}${r.fields.a ? ` A ${String(r.fields.a)}` : ' PTR'} (a record shipshape does not own)`);
+  for (const r of dns) {
+    const recs = (r.fields.handwritten as string[] | undefined) ?? [];
+    found.push(
+      `DNS: ${r.id}: ${recs.length ? recs.join(', ') : `A ${String(r.fields.a)}`} (hand-written; \`shipshape adopt\` moves ${recs.length > 1 ? 'them' : 'it'} into shipshape's records)`,
+    );
+  }
   const dhcp = theirs('dhcp', (r) => !!f.mac && r.fields.mac === f.mac);
   for (const r of dhcp)
     found.push(
-      `DHCP: ${r.id}: ${String(r.fields.mac)} -> ${String(r.fields.ip)} (a reservation shipshape does not own)`,
+      `DHCP: ${r.id}: ${String(r.fields.mac)} -> ${String(r.fields.ip)} (hand-written; \`shipshape adopt\` moves it into shipshape's reservations)`,
     );
   const address =
     (ip?.fields.ip as string | undefined) ||

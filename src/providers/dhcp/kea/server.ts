@@ -40,6 +40,12 @@ function ownerOf(r: Json, sealer: Sealer | undefined, adopt?: Set<string>): stri
 
 /** The keys of a reservation shipshape writes; a hand reservation with others is not adopted (they would be lost). */
 const MANAGED_KEYS = ['hw-address', 'ip-address', 'hostname', 'next-server', 'boot-file-name'];
+/** config-get fills every reservation with defaults (`option-data: []`, `server-hostname: ""`, `next-server: 0.0.0.0`): not settings. */
+const isDefault = (v: unknown): boolean =>
+  v === '' ||
+  v === '0.0.0.0' ||
+  (Array.isArray(v) && v.length === 0) ||
+  (typeof v === 'object' && v !== null && Object.keys(v).length === 0);
 
 interface KeaAnswer {
   result: number;
@@ -126,7 +132,7 @@ export class KeaBackend implements DhcpBackend {
           });
         } else {
           const label = `reservation ${r.hostname ?? mac ?? r['ip-address']} in subnet ${subnet.subnet}`;
-          const other = Object.keys(r).filter((k) => !MANAGED_KEYS.includes(k));
+          const other = Object.keys(r).filter((k) => !MANAGED_KEYS.includes(k) && !isDefault(r[k]));
           foreign.push({
             label,
             name: r.hostname,
