@@ -126,6 +126,7 @@ export class DnsProvider implements Provider<DnsFields> {
     const hosts = new Map<string, HandRecord[]>();
     const unmovable = new Map<string, string>();
     let roundTrips = 0;
+    const nameServers = new Set(results.flatMap((r) => r.nameServers ?? []));
     results.forEach((r, i) => {
       const apex = apexes[i]!;
       const backend = this.backends.get(apex)!;
@@ -162,6 +163,8 @@ export class DnsProvider implements Provider<DnsFields> {
       };
     });
     for (const [host, recs] of hosts) {
+      // The zones' own name servers are infrastructure: still checked for collisions (place), never "unmanaged".
+      if (nameServers.has(host)) continue;
       const managed = recs.filter((r) => MANAGED_TYPES.includes(r.type));
       const why = [...new Set(managed.map((r) => unmovable.get(recordKey(r))).filter((w): w is string => !!w))];
       const ptrs = managed.filter((r) => r.type === 'PTR').map((r) => r.name);

@@ -13,7 +13,7 @@ import { shq, SshCommandError, type SshSession } from '../../../transport/ssh';
 import type { BindSshZone } from './index';
 import { allFailed, type BackendDeps, type ZoneBackend, type ZoneObservation } from '../backend';
 import { axfr, checkZoneLocally, servedSerial, waitForSerial } from '../dns-tools';
-import { MANAGED_TYPES, normalName, recordKey, type DnsRecord } from '../records';
+import { MANAGED_TYPES, nameServersOf, normalName, recordKey, type DnsRecord } from '../records';
 import {
   handLines,
   moveOutHandLines,
@@ -109,7 +109,7 @@ export class BindSshBackend implements ZoneBackend {
       const why = whyNotMovable(this.zoneText, apex, x, z, lines);
       if (why) unmovable.set(recordKey(x), why);
     }
-    return { owned, foreign, roundTrips: 2, leftover, unmovable };
+    return { owned, foreign, nameServers: nameServersOf(served, apex), roundTrips: 2, leftover, unmovable };
   }
 
   async check(after: Map<string, DnsRecord[]>, changed: Set<string>): Promise<Map<string, Error>> {
