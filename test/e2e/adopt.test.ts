@@ -542,7 +542,7 @@ test("an adoption cut off between writing shipshape's copy and removing the hand
     [addressOf('app-05')],
     [`app-05.${ZONE}`],
   ]);
-  expect((await cli('plan')).out).toContain('No changes');
+  expect((await cli('plan')).out).toMatch(/Plan: 0 to create, 0 to update, 0 to replace, 0 to delete, 100 unchanged/);
 }, 120_000);
 
 test('a CPU change on one adopted system updates that VM in place', async () => {
@@ -626,5 +626,36 @@ test('a reservation the operator keeps for another host holds the address: the p
     expect(dhcp.blocked).toMatch(/remove or change that reservation, or give new-01 another address/);
   } finally {
     removeDir(join(repo, 'systems', 'new-01.yaml'));
+  }
+}, 120_000);
+
+test('a hand reservation with settings shipshape does not carry is not adopted: the plan says which and what to do', async () => {
+  const conf = readFileSync(dhcpdConf(), 'utf8');
+  writeFileSync(
+    join(repo, 'systems', 'new-02.yaml'),
+    'apiVersion: shipshape.dev/v1\nkind: System\nmetadata: { name: new-02 }\nspec: { profile: legacy, disks: [{ sizeGiB: 1 }], network: { ip: 198.51.100.60 } }\n',
+  );
+  writeFileSync(
+    dhcpdConf(),
+    conf.replace(
+      'include "',
+      () =>
+        'host new-02 {\n  hardware ethernet 00:50:56:3f:02:60;\n  fixed-address 198.51.100.60;\n  option routers 198.51.100.254;\n}\ninclude "',
+    ),
+  );
+  try {
+    const j = JSON.parse((await cli('plan', '--adopt', '--format', 'json', '--system', 'new-02')).out);
+    const dhcp = j.actions.find((a: any) => a.system === 'new-02' && a.kind === 'dhcp');
+    expect(dhcp).toMatchObject({ action: 'adopt', refusal: 'hand-line', blockedCode: 'refused' });
+    expect(dhcp.blocked).toContain("has `option routers 198.51.100.254;`, which shipshape's reservations do not carry");
+    // Without --adopt it is what a create would collide with.
+    const plain = JSON.parse((await cli('plan', '--format', 'json', '--system', 'new-02')).out);
+    expect(plain.actions.find((a: any) => a.system === 'new-02' && a.kind === 'dhcp')).toMatchObject({
+      action: 'create',
+      blockedCode: 'collides',
+    });
+  } finally {
+    writeFileSync(dhcpdConf(), conf);
+    removeDir(join(repo, 'systems', 'new-02.yaml'));
   }
 }, 120_000);

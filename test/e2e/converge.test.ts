@@ -380,10 +380,10 @@ const SCENARIOS: Record<RefusalId, Scenario | { synthetic: string }> = {
   // These need a target that presents another key or carries another tool's record: test/specialise builds them.
   'host-key': { synthetic: 'a target presenting another host key: test/specialise' },
   'foreign-record': { synthetic: 'a target with a role record of another tool: test/specialise' },
-  // Adopting hand-written DNS records and DHCP reservations needs a legacy world: test/e2e/adopt-dns-dhcp.test.ts.
-  'hand-line': { synthetic: 'hand records shipshape cannot move: test/e2e/adopt-dns-dhcp.test.ts' },
+  // Adopting hand-written DNS records and DHCP reservations needs a legacy world: test/e2e/adopt.test.ts.
+  'hand-line': { synthetic: 'hand records shipshape cannot move: test/e2e/adopt.test.ts' },
   'reservation-held': {
-    synthetic: "another system's hand reservation of the address: test/e2e/adopt-dns-dhcp.test.ts",
+    synthetic: "another system's hand reservation of the address: test/e2e/adopt.test.ts",
   },
 };
 
