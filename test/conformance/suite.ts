@@ -43,8 +43,11 @@ export interface Harness {
   name: string;
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** A fresh provider (one run), connected with good credentials. */
-  provider(): Provider<Fields>;
+  /**
+   * A fresh provider (one run), connected with good credentials. `systems`: the run's manifest, for
+   * kinds whose provider is handed the site's systems at construction (the engine's registry does).
+   */
+  provider(systems?: DesiredSystem[]): Provider<Fields>;
   /**
    * A fresh provider, and its run's context, whose credentials the server refuses. `act` is where
    * the credentials are first used (default: observe); its error is the one the operator sees.
@@ -128,7 +131,7 @@ export function conformance(h: Harness): void {
 
     // One run: a fresh provider, closed at the end (Logout, SSH connections), as the engine does.
     const run = async (systems: DesiredSystem[]) => {
-      const p = h.provider();
+      const p = h.provider(systems);
       try {
         return await runStage(p, systems, (s) => h.resolved(s), h.ctx());
       } finally {
