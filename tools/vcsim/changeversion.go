@@ -74,7 +74,16 @@ func (c changeVersions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := httptest.NewRecorder()
-	c.inner.ServeHTTP(rec, r)
+	if req.method == "CloneVM_Task" {
+		// The clone gets its own devices and the source keeps its own (clonedisks.go).
+		cloneMu.Lock()
+		restore := keepSourceDevices(req.this())
+		c.inner.ServeHTTP(rec, r)
+		restore()
+		cloneMu.Unlock()
+	} else {
+		c.inner.ServeHTTP(rec, r)
+	}
 	bumpChangeVersion(req.this())
 	if req.method == "CloneVM_Task" {
 		if task := taskOf(rec.Body.Bytes()); task != nil {
