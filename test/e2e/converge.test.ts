@@ -30,6 +30,7 @@ import type { DesiredSystem } from '../../src/manifest/types';
 import { createIdoitClient } from '../../src/providers/idoit/site-client';
 import { resolveSecret } from '../../src/manifest';
 import { runCli } from '../helpers/cli';
+import { destroyLabVm, labVmExtraConfig } from '../helpers/lab-vcsim';
 import { removeDir, tempDir } from '../helpers/daemon';
 import { labSiteYaml, LAB_EXAMPLES } from '../helpers/lab-site';
 import { silentLog } from '../helpers/log';
@@ -268,6 +269,18 @@ test('an explicit address change shows in ip, DNS, DHCP and the CMDB port in one
   const r = new Resolver({ timeout: 2000, tries: 2 });
   r.setServers([`127.0.0.1:${ports.dns}`]);
   expect(await r.resolve4(`${s.name}.live.example.com`)).toEqual([ip]);
+}, 180_000);
+
+test("a VM destroyed behind shipshape's back is made again and installed again in one apply", async () => {
+  const s = specOf('gen-05');
+  await destroyLabVm(repo, ports.vcsim, s.name);
+  const p = await planOnly();
+  const mine = p.actions.filter((a) => a.system === s.name && a.action !== 'noop').map((a) => `${a.kind}:${a.action}`);
+  // The install record of the destroyed VM does not make the new one installed.
+  expect(mine).toEqual(expect.arrayContaining(['vm:create', 'install:create']));
+  expectOk((await applyNow()).report);
+  expect(await labVmExtraConfig(repo, ports.vcsim, s.name, 'shipshape.install')).toBe('built');
+  expect(pending(await planOnly()).map(keyOf)).toEqual([]);
 }, 180_000);
 
 /**
