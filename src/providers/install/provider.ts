@@ -67,6 +67,8 @@ export interface InstallProviderOptions {
   labInstaller?: LabInstaller;
   pollMs?: number;
   now?: () => Date;
+  /** The repo's systems: the records of those declared absent stay in view for their delete. */
+  systems?: DesiredSystem[];
   /** Hears of a corrupt install record (moved aside, rebuilt from the VM's marker); default: a warning on stderr. */
   onCorruptState?: (message: string) => void;
 }
@@ -100,8 +102,7 @@ export function ofCurrentVm(r: InstallRecord, resolved: Resolved): boolean {
 export class InstallProvider implements Provider<InstallFields, InstallRecord> {
   readonly kind = 'install' as const;
   private readonly store: InstallStore;
-  /** Every record observe read (also the stale ones), for recovered(). */
-  private records = new Map<string, InstallRecord>();
+
   constructor(private o: InstallProviderOptions) {
     this.store = new InstallStore(o.dir, ...(o.onCorruptState ? [o.onCorruptState] : []));
   }
@@ -137,10 +138,11 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
 
   async observe(_ctx: ProviderContext, earlier?: EarlierSteps): Promise<Observation<InstallFields, InstallRecord>> {
     const records = await this.store.all();
-    this.records = new Map(records.map((r) => [r.system, r]));
+    // A system declared absent keeps its record in view, whatever VM it names: the delete removes it.
+    const absent = new Set((this.o.systems ?? []).filter((s) => s.state !== 'present').map((s) => s.name));
     const current = records.filter((r) => {
       const resolved = earlier?.resolved(r.system);
-      return !resolved || ofCurrentVm(r, resolved);
+      return !resolved || absent.has(r.system) || ofCurrentVm(r, resolved);
     });
     return { roundTrips: 1, resources: current.map((r) => this.toResource(r)) };
   }
@@ -170,9 +172,6 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
    * installed, never as an install; apply records it (install()).
    */
   recovered(system: DesiredSystem, resolved: Resolved): Res | undefined {
-    // A system declared absent: its record (of whatever VM) is what the delete removes.
-    const stale = this.records.get(system.name);
-    if (system.state !== 'present') return stale && this.toResource(stale);
     const v = resolved.vmInstall;
     if (v?.marker !== 'built') return undefined;
     const vm = vmOf(resolved);
