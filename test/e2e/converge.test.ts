@@ -278,7 +278,8 @@ test("a VM destroyed behind shipshape's back is made again and installed again i
   const mine = p.actions.filter((a) => a.system === s.name && a.action !== 'noop').map((a) => `${a.kind}:${a.action}`);
   // The install record of the destroyed VM does not make the new one installed.
   expect(mine).toEqual(expect.arrayContaining(['vm:create', 'install:create']));
-  expectOk((await applyNow()).report);
+  const { report } = await applyNow();
+  expectOk(report);
   expect(await labVmExtraConfig(repo, ports.vcsim, s.name, 'shipshape.install')).toBe('built');
   expect(pending(await planOnly()).map(keyOf)).toEqual([]);
 }, 180_000);

@@ -4,7 +4,9 @@
  * clone showed; a disk grow of the earlier VM (sent as read) then pointed it at the later VM's files,
  * and destroying one VM deleted the other's disk: every later grow of the survivor failed with
  * FileNotFound. The random-edit convergence test met it as a disk grow failing three rounds in a row
- * (seed 666768, edit 141). The harness now keeps clones apart (tools/vcsim/clonedisks.go).
+ * (seed 666768, edit 141). The harness now keeps clones apart (tools/vcsim/clonedisks.go). It also gives
+ * every clone an instanceUuid of its own: vcsim derived it from the VM's path, so a VM made again
+ * under the same name came back with the old one, and an install record could not tell them apart.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -85,6 +87,24 @@ describe.each(SIM_MODES)('%s', (mode) => {
     });
     await task('ReconfigVM_Task', ref('_this', a.vm) + grow);
     expect((await devicesOf('DC0/vm/shipshape/twin-a')).devices.disks.map((d) => d.sizeKiB)).toEqual([2 * 1024 * 1024]);
+  }, 120_000);
+
+  test('a VM destroyed and cloned again under the same name gets another instanceUuid, as vCenter gives it', async () => {
+    const uuidOf = async (name: string): Promise<string> => {
+      const c = adminClient(sim);
+      try {
+        const vm = (await findByInventoryPath(c, `DC0/vm/shipshape/${name}`))!;
+        const [o] = await retrieveObjects(c, [vm], [{ type: 'VirtualMachine', paths: ['config.instanceUuid'] }]);
+        return o!.props.get('config.instanceUuid')!.text;
+      } finally {
+        await c.logout();
+      }
+    };
+    await cloneUnmarked(sim, 'again');
+    const first = await uuidOf('again');
+    await task('Destroy_Task', ref('_this', (await devicesOf('DC0/vm/shipshape/again')).vm));
+    await cloneUnmarked(sim, 'again');
+    expect(await uuidOf('again')).not.toBe(first);
   }, 120_000);
 
   test('systems cloned in one apply, half of them destroyed, the rest grow their disks: apply succeeds, nothing to do after', async () => {

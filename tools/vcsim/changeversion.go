@@ -91,6 +91,9 @@ func (c changeVersions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			simulator.Map.WithLock(task, func() { made = task.Info.Result })
 			if ref, ok := made.(types.ManagedObjectReference); ok {
 				bumpChangeVersion(ref)
+				if spec := req.body.child("spec"); spec == nil || spec.child("config") == nil || spec.child("config").text("instanceUuid") == "" {
+					freshInstanceUuid(ref) // clonedisks.go
+				}
 			}
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"bytes"
 	"sync"
 
+	"github.com/google/uuid"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
 	"github.com/vmware/govmomi/vim25/xml"
@@ -69,4 +70,25 @@ func keepSourceDevices(ref types.ManagedObjectReference) func() {
 			}
 		})
 	}
+}
+
+// A new VM gets an instanceUuid of its own. vcsim 0.24.2 derives it from the VM's path (newUUID of
+// "[datastore] name/name.vmx"), so a VM destroyed and made again under the same name comes back
+// with the same instanceUuid. vCenter assigns a new one to every VM it creates or clones unless the
+// spec sets one ("VirtualCenter-specific 128-bit UUID of a virtual machine ... used by VirtualCenter to
+// uniquely identify all virtual machine instances", VirtualMachineConfigInfo.instanceUuid, vSphere Web
+// Services API reference), and shipshape tells a re-made VM from the old one by it (an install record
+// belongs to the VM it installed). So after a clone that sets none, the harness gives the clone a random one.
+func freshInstanceUuid(ref types.ManagedObjectReference) {
+	vm, ok := simulator.Map.Get(ref).(*simulator.VirtualMachine)
+	if !ok {
+		return
+	}
+	id := uuid.New().String()
+	simulator.Map.WithLock(vm, func() {
+		if vm.Config != nil {
+			vm.Config.InstanceUuid = id
+		}
+		vm.Summary.Config.InstanceUuid = id
+	})
 }
