@@ -9,7 +9,7 @@ import type { Logger, Observation, Provider, ProviderContext, ResourceKind } fro
 import { formatDiagnostic, loadRepo, type LoadResult } from '../manifest';
 import type { SiteConfig } from '../manifest/site';
 import { buildProviders } from '../providers/registry';
-import { indexObservations, resolvedBefore } from '../plan/planner';
+import { indexObservations, orderedProviders, resolvedBefore } from '../plan/planner';
 import type { DesiredSystem } from '../manifest/types';
 import { ExitError } from './errors';
 import { secureStateDir } from './state-dir';
@@ -102,22 +102,19 @@ export async function observeAll(
 ): Promise<Map<ResourceKind, Observation>> {
   const first = providers.filter((p) => !p.observeAfterEarlier);
   const results = new Map(await Promise.all(first.map(async (p) => [p.kind, await p.observe(ctx)] as const)));
-  const later = providers.filter((p) => p.observeAfterEarlier);
-  if (later.length) {
+  // One after another in step order, each seeing what the steps before it observed (specialisation
+  // finds its targets through the host key install hands on, install its VM through the vm step).
+  const later = orderedProviders(providers.filter((p) => p.observeAfterEarlier));
+  const byName = new Map(systems.map((s) => [s.name, s]));
+  for (const p of later) {
     const index = indexObservations(results);
-    const byName = new Map(systems.map((s) => [s.name, s]));
-    const done = await Promise.all(
-      later.map(async (p) => {
-        const earlier = {
-          resolved: (name: string) => {
-            const s = byName.get(name);
-            return s ? resolvedBefore(s, p.kind, providers, index, ctx.site) : undefined;
-          },
-        };
-        return [p.kind, await p.observe(ctx, earlier)] as const;
-      }),
-    );
-    for (const [k, o] of done) results.set(k, o);
+    const earlier = {
+      resolved: (name: string) => {
+        const s = byName.get(name);
+        return s ? resolvedBefore(s, p.kind, providers, index, ctx.site) : undefined;
+      },
+    };
+    results.set(p.kind, await p.observe(ctx, earlier));
   }
   return results;
 }

@@ -28,18 +28,38 @@ export function httpLabInstaller(serverUrl: string, timeoutMs = 10_000, startSys
       ['GET', `/install/${macPath}`],
       ['POST', `/built/${token}`],
     ] as const) {
-      const res = await fetch(`${base}${p}`, {
-        method,
-        signal: AbortSignal.timeout(timeoutMs),
-        ...(method === 'POST' ? { body: hostKey } : {}),
-      });
-      await res.arrayBuffer();
-      if (!res.ok)
-        throw new UserError(
-          `lab installer stand-in: ${method} ${p.replace(token, `${token.slice(0, 4)}…`)} answered ${res.status}`,
-        );
+      const shown = p.replace(token, `${token.slice(0, 4)}…`);
+      // Like an installer that tries a fetch again: a connection closed under us (a kept-alive socket the
+      // server had just timed out, which a loaded machine makes likely) is tried again, twice.
+      for (let attempt = 1; ; attempt++) {
+        let res: Response;
+        try {
+          res = await fetch(`${base}${p}`, {
+            method,
+            signal: AbortSignal.timeout(timeoutMs),
+            ...(method === 'POST' ? { body: hostKey } : {}),
+          });
+        } catch (e) {
+          // By name: fetch's TypeError may come from another realm than this code's (jest's vm contexts).
+          if ((e as Error).name !== 'TypeError' || attempt >= 3)
+            throw new UserError(`lab installer stand-in: ${method} ${shown} failed: ${describe(e)}`);
+          continue;
+        }
+        await res.arrayBuffer();
+        // A repeated `built` whose first try did arrive finds its token used up (404): the install
+        // step's wait reads the install record and says whether the system really is built.
+        if (!res.ok && !(method === 'POST' && attempt > 1 && res.status === 404))
+          throw new UserError(`lab installer stand-in: ${method} ${shown} answered ${res.status}`);
+        break;
+      }
     }
   };
+}
+
+/** fetch's TypeError says only "fetch failed"; the reason is its cause (ECONNRESET, "other side closed", …). */
+function describe(e: unknown): string {
+  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  return [(e as Error).message, cause?.code, cause?.message].filter(Boolean).join(': ');
 }
 
 /** An OpenSSH `ssh-ed25519 AAAA…` line of a new key (RFC 8709 wire format: string type, string key). */

@@ -260,6 +260,55 @@ describe('planner', () => {
   });
 });
 
+describe('an installed system whose address changes', () => {
+  const providers = () => {
+    const ipam = Object.assign(new MemoryIpam(), { identity: { ip: 'address' } });
+    const install = new MemoryProvider('install', (s) => ({ os: s.os, state: 'built' }));
+    return { ipam, install };
+  };
+  const planOn = async (on: typeof site, built: boolean) => {
+    const { ipam, install } = providers();
+    ipam.seed('web-01', { net: 'dev-net', address: '10.0.0.5' });
+    install.seed('web-01', { os: 'debian12', state: built ? 'built' : 'installing' });
+    const web = system('web-01', { network: { net: 'dev-net', ip: '10.0.0.9', mac: '00:50:56:00:00:01' } });
+    const providerList: Provider[] = [ipam, install];
+    return plan({
+      systems: [web],
+      site: on,
+      providers: providerList,
+      observations: await observe(providerList),
+      maxDeletes: 3,
+      now: new Date(),
+    });
+  };
+
+  it('says the guest takes the new address at its lease renewal where the net has DHCP', async () => {
+    const dhcp = {
+      ...site,
+      dhcp: { servers: [{ name: 'dhcp-dev', backend: 'isc', nets: ['dev-net'] }] },
+    } as unknown as typeof site;
+    const p = await planOn(dhcp, true);
+    expect(p.warnings).toEqual([
+      expect.objectContaining({
+        system: 'web-01',
+        code: 'readdress',
+        message: expect.stringMatching(/from 10\.0\.0\.5 to 10\.0\.0\.9: its DHCP reservation moves.*renews its lease/),
+      }),
+    ]);
+  });
+
+  it('says the guest keeps its static address where the net has no DHCP server, and what to do', async () => {
+    const p = await planOn(site, true);
+    expect(p.warnings.map((w) => [w.code, w.message])).toEqual([
+      ['readdress', expect.stringMatching(/static address 10\.0\.0\.5 .*keeps it.*inside the guest.*reinstall/)],
+    ]);
+  });
+
+  it('says nothing for a system that is not installed yet: its install takes the new address', async () => {
+    expect((await planOn(site, false)).warnings).toEqual([]);
+  });
+});
+
 describe('adoption and collisions with resources shipshape does not own', () => {
   /** A VM provider that can adopt (the planner only offers adoption for those). */
   const adoptable = () => Object.assign(vm(), { adopt: async () => ({}) as never });

@@ -17,6 +17,7 @@ import type { DesiredSystem } from '../manifest/types';
 import type { SiteConfig } from '../manifest/site';
 import { isRefusal, REFUSALS, type RefusalId } from '../engine/refusals';
 import { actionDigests, digest } from './digest';
+import { readdressWarning } from './readdress';
 import type { Plan, PlannedAction, PlanSummary, PlanWarning } from './types';
 
 export interface PlanInput {
@@ -212,8 +213,10 @@ function planPresence(
   adopt?: PlanInput['adopt'],
 ): void {
   let resolved: Resolved = { ...initialResolved(system, providers, site), others };
+  let installed = false;
   for (const provider of providers) {
     const found = foundFor(provider, system, index, resolved);
+    if (provider.kind === 'install' && found.length === 1 && found[0]!.fields.state === 'built') installed = true;
     // A producing step (the IPAM) first tells what it already holds, so an existing allocation is not a change.
     if (provider.resolve && found.length === 1 && found[0]!.owned)
       resolved = provider.resolve(system, found[0], resolved);
@@ -306,6 +309,12 @@ function planPresence(
       actions.push(changeAction(system, base, observed, provider.diff(system, desired, observed)));
     }
   }
+  // An installed system whose address moves: what its guest does about it.
+  const ipField = providers.find((p) => p.kind === 'ip')?.identity?.ip ?? 'ip';
+  const move = actions
+    .find((a) => a.system === system.name && a.kind === 'ip' && a.action !== 'noop')
+    ?.changes.find((c) => c.path === ipField && c.from && c.to && c.from !== c.to);
+  if (installed && move) warnings.push(readdressWarning(system, site, move));
 }
 
 /**

@@ -43,8 +43,11 @@ export interface PlanWarning {
   system: string;
   kind: ResourceKind;
   resourceId: string;
-  /** `unmanaged`: in the managed scope (folder, net, zone, DHCP server) without a marker, and no manifest names it. */
-  code: 'not-owned' | 'orphan' | 'ambiguous' | 'unmanaged';
+  /**
+   * `unmanaged`: in the managed scope (folder, net, zone, DHCP server) without a marker, and no manifest names it.
+   * `readdress`: an installed system's address changes; what its guest does about it (plan/readdress.ts).
+   */
+  code: 'not-owned' | 'orphan' | 'ambiguous' | 'unmanaged' | 'readdress';
   message: string;
 }
 

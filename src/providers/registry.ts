@@ -83,6 +83,7 @@ export function buildProviders(deps: ProviderDeps): Provider[] {
       os: repo.os,
       dir: installStateDir(stateDir),
       secret: secrets(site),
+      systems: repo.systems,
       // A vcsim VM cannot run an installer: on a lab site (only there) a stand-in plays its part.
       // The lab's stand-in answers at once: polling its local provisioning server often costs nothing.
       ...(site.lab ? { labInstaller: labInstaller({ ...site, provisioning: site.provisioning }), pollMs: 250 } : {}),

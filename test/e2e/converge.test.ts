@@ -30,6 +30,7 @@ import type { DesiredSystem } from '../../src/manifest/types';
 import { createIdoitClient } from '../../src/providers/idoit/site-client';
 import { resolveSecret } from '../../src/manifest';
 import { runCli } from '../helpers/cli';
+import { destroyLabVm, labVmExtraConfig } from '../helpers/lab-vcsim';
 import { removeDir, tempDir } from '../helpers/daemon';
 import { labSiteYaml, LAB_EXAMPLES } from '../helpers/lab-site';
 import { silentLog } from '../helpers/log';
@@ -270,6 +271,19 @@ test('an explicit address change shows in ip, DNS, DHCP and the CMDB port in one
   expect(await r.resolve4(`${s.name}.live.example.com`)).toEqual([ip]);
 }, 180_000);
 
+test("a VM destroyed behind shipshape's back is made again and installed again in one apply", async () => {
+  const s = specOf('gen-05');
+  await destroyLabVm(repo, ports.vcsim, s.name);
+  const p = await planOnly();
+  const mine = p.actions.filter((a) => a.system === s.name && a.action !== 'noop').map((a) => `${a.kind}:${a.action}`);
+  // The install record of the destroyed VM does not make the new one installed.
+  expect(mine).toEqual(expect.arrayContaining(['vm:create', 'install:create']));
+  const { report } = await applyNow();
+  expectOk(report);
+  expect(await labVmExtraConfig(repo, ports.vcsim, s.name, 'shipshape.install')).toBe('built');
+  expect(pending(await planOnly()).map(keyOf)).toEqual([]);
+}, 180_000);
+
 /**
  * One scenario per refusal. `edit` changes the repo (or, for a refusal validate already rejects, the
  * loaded systems); `expect` says which action the plan must block. `apply` says what apply does when
@@ -489,6 +503,11 @@ test(`one apply converges: ${EDITS} random edits across ${SYSTEMS} systems, each
     const next = i % 10 === 9 ? await planOnly() : after!;
     if (pending(next).length)
       throw new Error(`not converged after one apply: ${pending(next).map(keyOf).join(', ')}\n${context()}`);
+    // Progress as it goes (a run on a loaded machine takes long; a timeout then still says how far it got).
+    if (i % 10 === 9)
+      process.stderr.write(
+        `converge: seed ${SEED}, ${i + 1}/${EDITS} edits in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`,
+      );
     const sort = what.split(' ')[0]!;
     byKind.set(sort, [...(byKind.get(sort) ?? []), Date.now() - te]);
     if (what.startsWith('ip ') && s.present && s.ip !== 'auto') {
@@ -514,7 +533,8 @@ test(`one apply converges: ${EDITS} random edits across ${SYSTEMS} systems, each
   } finally {
     rmSync(empty, { recursive: true, force: true });
   }
-}, 2_400_000);
+  // 100 minutes: 200 edits at 30 s each (a loaded shared machine needed ~20 s per edit; a quiet one ~6).
+}, 6_000_000);
 
 test('a role version whose package does not exist is a validate error at the system', async () => {
   const file = join(repo, 'systems', 'gen', 'gen-11.yaml');

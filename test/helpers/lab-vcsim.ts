@@ -4,6 +4,7 @@ import { readCredentials } from '../../src/lab/credentials';
 import { VimClient } from '../../src/providers/vsphere/client';
 import { retrieveView, runTask } from '../../src/providers/vsphere/inventory';
 import { ref, text, type MoRef } from '../../src/providers/vsphere/soap/xml';
+import { lastPerKey } from '../../src/providers/vsphere/vm';
 
 async function withVcsim<T>(deploy: string, port: number, fn: (c: VimClient) => Promise<T>): Promise<T> {
   const env = readCredentials(deploy);
@@ -49,4 +50,31 @@ export async function setLabVmCpu(deploy: string, port: number, name: string, cp
       what: 'edit in vcsim',
     }),
   );
+}
+
+/** Powers a VM off and destroys it directly in vcsim (an operator deleting it in vCenter). */
+export async function destroyLabVm(deploy: string, port: number, name: string): Promise<void> {
+  const vm = (await labVms(deploy, port)).get(name);
+  if (!vm) throw new Error(`no VM ${name} in the lab's vcsim`);
+  await withVcsim(deploy, port, async (c) => {
+    const o = { timeoutMs: 30_000, what: `destroy ${name} in vcsim` };
+    if (vm.power === 'poweredOn') await runTask(c, 'PowerOffVM_Task', ref('_this', vm.obj), o);
+    await runTask(c, 'Destroy_Task', ref('_this', vm.obj), o);
+  });
+}
+
+/** One extraConfig value of a VM in the lab's vcsim (the last entry of the key: vcsim appends). */
+export async function labVmExtraConfig(
+  deploy: string,
+  port: number,
+  name: string,
+  key: string,
+): Promise<string | undefined> {
+  return withVcsim(deploy, port, async (c) => {
+    const rows = await retrieveView(c, (await c.serviceContent()).rootFolder, [
+      { type: 'VirtualMachine', paths: ['name', 'config.extraConfig'] },
+    ]);
+    const row = rows.find((r) => r.props.get('name')?.text === name);
+    return row ? lastPerKey(row.props.get('config.extraConfig')).get(key) : undefined;
+  });
 }

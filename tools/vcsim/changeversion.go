@@ -74,7 +74,16 @@ func (c changeVersions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := httptest.NewRecorder()
-	c.inner.ServeHTTP(rec, r)
+	if req.method == "CloneVM_Task" {
+		// The clone gets its own devices and the source keeps its own (clonedisks.go).
+		cloneMu.Lock()
+		restore := keepSourceDevices(req.this())
+		c.inner.ServeHTTP(rec, r)
+		restore()
+		cloneMu.Unlock()
+	} else {
+		c.inner.ServeHTTP(rec, r)
+	}
 	bumpChangeVersion(req.this())
 	if req.method == "CloneVM_Task" {
 		if task := taskOf(rec.Body.Bytes()); task != nil {
@@ -82,6 +91,9 @@ func (c changeVersions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			simulator.Map.WithLock(task, func() { made = task.Info.Result })
 			if ref, ok := made.(types.ManagedObjectReference); ok {
 				bumpChangeVersion(ref)
+				if spec := req.body.child("spec"); spec == nil || spec.child("config") == nil || spec.child("config").text("instanceUuid") == "" {
+					freshInstanceUuid(ref) // clonedisks.go
+				}
 			}
 		}
 	}

@@ -14,6 +14,8 @@ export interface AttemptInput {
   ip?: string;
   os: string;
   bootPath: 'dhcp' | 'iso';
+  /** The VM this attempt installs (vSphere instanceUuid): a record of another VM is not this VM's install. */
+  vmInstanceUuid?: string;
   tokenTtlMs: number;
   now: Date;
   commit?: string;
@@ -52,6 +54,7 @@ export async function startAttempt(
     ...base,
     mac: a.mac.toLowerCase(),
     ...(a.ip ? { ip: a.ip } : {}),
+    ...(a.vmInstanceUuid ? { vmInstanceUuid: a.vmInstanceUuid } : {}),
     os: a.os,
     bootPath: a.bootPath,
     tokenHash: hash,

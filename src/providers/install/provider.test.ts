@@ -6,6 +6,7 @@
  */
 import { httpLabInstaller } from '../../lab/installer';
 import { promises as fs } from 'fs';
+import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import type { ProviderContext } from '../../engine/contract';
@@ -244,6 +245,50 @@ it('the lab stand-in plays the installer only on a lab site, and says so', async
   const res = await p.create(s, { os: 'debian12', state: 'built' }, resolvedOf(s), ctx({ lab: true }));
   expect(res.fields.state).toBe('built');
   expect(logs.some((l) => l.startsWith('WARN lab: OS installation simulated') && l.includes('inst-lab'))).toBe(true);
+});
+
+it('the lab stand-in tries a connection closed under it again, and names the cause when it stays closed', async () => {
+  // A proxy that closes the first `drop` connections when their request arrives (a kept-alive socket the server timed out).
+  const proxy = async (drop: number) => {
+    let seen = 0;
+    const target = new URL(srv.url);
+    const server = net.createServer((sock) => {
+      if (seen++ < drop) {
+        sock.once('data', () => sock.destroy());
+        return;
+      }
+      const up = net.connect(Number(target.port), target.hostname);
+      sock.pipe(up).pipe(sock);
+      up.on('error', () => sock.destroy());
+      sock.on('error', () => up.destroy());
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, server };
+  };
+  const flaky = await proxy(2);
+  const closed = await proxy(1000);
+  try {
+    const s = system('inst-flaky');
+    const res = await provider({ labInstaller: httpLabInstaller(flaky.url) }).create(
+      s,
+      { os: 'debian12', state: 'built' },
+      resolvedOf(s),
+      ctx({ lab: true }),
+    );
+    expect(res.fields.state).toBe('built');
+    const t = system('inst-closed');
+    await expect(
+      provider({ labInstaller: httpLabInstaller(closed.url) }).create(
+        t,
+        { os: 'debian12', state: 'built' },
+        resolvedOf(t),
+        ctx({ lab: true }),
+      ),
+    ).rejects.toThrow(/lab installer stand-in: GET \/boot\/\S+ failed: fetch failed: \S+/);
+  } finally {
+    flaky.server.close();
+    closed.server.close();
+  }
 });
 
 it('a net without DHCP needs the boot ISO, and says what provides it', async () => {

@@ -15,6 +15,7 @@ import {
   UNKNOWN,
   UserError,
   type BootMedia,
+  type EarlierSteps,
   type FieldChange,
   type Fields,
   type Observation,
@@ -66,6 +67,8 @@ export interface InstallProviderOptions {
   labInstaller?: LabInstaller;
   pollMs?: number;
   now?: () => Date;
+  /** The repo's systems: the records of those declared absent stay in view for their delete. */
+  systems?: DesiredSystem[];
   /** Hears of a corrupt install record (moved aside, rebuilt from the VM's marker); default: a warning on stderr. */
   onCorruptState?: (message: string) => void;
 }
@@ -76,9 +79,30 @@ export function bootPathOf(system: DesiredSystem, site: SiteConfig): BootPath {
   return site.dhcp.servers.some((s) => s.nets.includes(system.network.net)) ? 'dhcp' : 'iso';
 }
 
+/** The VM's instanceUuid as the vm step resolved it; undefined while there is none (it is yet to be made). */
+function vmOf(resolved: Resolved): string | undefined {
+  const v = resolved.vmInstanceUuid;
+  return v && v !== UNKNOWN ? v : undefined;
+}
+
+/**
+ * Whether an install record is about the VM the system has now. The VM is the authority: a record
+ * names the VM it installed (instanceUuid), and a record of another VM is stale (that VM was
+ * destroyed and a new one made, so the new one is not installed). Where the vm step hands on no VM
+ * at all (no VM platform, or unit tests), nothing contradicts the record. A record written before
+ * records named their VM counts as built only while the VM carries the install marker `built`.
+ */
+export function ofCurrentVm(r: InstallRecord, resolved: Resolved): boolean {
+  const vm = vmOf(resolved);
+  if (r.vmInstanceUuid) return r.vmInstanceUuid === vm;
+  if (!vm && !resolved.vmInstall) return true;
+  return r.state !== 'built' || resolved.vmInstall?.marker === 'built';
+}
+
 export class InstallProvider implements Provider<InstallFields, InstallRecord> {
   readonly kind = 'install' as const;
   private readonly store: InstallStore;
+
   constructor(private o: InstallProviderOptions) {
     this.store = new InstallStore(o.dir, ...(o.onCorruptState ? [o.onCorruptState] : []));
   }
@@ -109,9 +133,18 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
     return [{ path: 'state', from: o.state, to: 'built' }];
   }
 
-  async observe(_ctx: ProviderContext): Promise<Observation<InstallFields, InstallRecord>> {
+  /** After the vm step: a record counts only for the VM the system has now (ofCurrentVm). */
+  readonly observeAfterEarlier = true;
+
+  async observe(_ctx: ProviderContext, earlier?: EarlierSteps): Promise<Observation<InstallFields, InstallRecord>> {
     const records = await this.store.all();
-    return { roundTrips: 1, resources: records.map((r) => this.toResource(r)) };
+    // A system declared absent keeps its record in view, whatever VM it names: the delete removes it.
+    const absent = new Set((this.o.systems ?? []).filter((s) => s.state !== 'present').map((s) => s.name));
+    const current = records.filter((r) => {
+      const resolved = earlier?.resolved(r.system);
+      return !resolved || absent.has(r.system) || ofCurrentVm(r, resolved);
+    });
+    return { roundTrips: 1, resources: current.map((r) => this.toResource(r)) };
   }
 
   async create(system: DesiredSystem, desired: InstallFields, resolved: Resolved, ctx: ProviderContext): Promise<Res> {
@@ -141,9 +174,11 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
   recovered(system: DesiredSystem, resolved: Resolved): Res | undefined {
     const v = resolved.vmInstall;
     if (v?.marker !== 'built') return undefined;
+    const vm = vmOf(resolved);
     return this.toResource({
       system: system.name,
       mac: resolved.mac.toLowerCase(),
+      ...(vm ? { vmInstanceUuid: vm } : {}),
       os: v.os || system.os,
       bootPath: 'dhcp',
       state: 'built',
@@ -203,6 +238,15 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
         'a lab installer stand-in is configured, but shipshape.yaml does not set `lab: true`: a real site installs for real',
       );
     let r = await this.store.get(system.name);
+    if (r && !ofCurrentVm(r, resolved)) {
+      // The VM was destroyed (behind shipshape's back, or replaced) and this one is new: it is not installed.
+      ctx.log.warn(
+        { system: system.name, vm: vmOf(resolved), recordVm: r.vmInstanceUuid, recordState: r.state },
+        'install: the install record in the state dir is of another VM, which is gone; installing this one',
+      );
+      await this.store.remove(system.name);
+      r = undefined;
+    }
     if (r?.state === 'built' && r.os !== desired.os)
       throw new Refusal(
         'reinstall',
@@ -213,9 +257,11 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
     if (!r && this.o.media && (await this.o.media.installMarker(system, resolved, ctx)) === 'built') {
       // The VM says it is installed but our record is gone (a lost or new state dir): record it, never reinstall.
       const at = now().toISOString();
+      const vm = vmOf(resolved);
       const adopted: InstallRecord = {
         system: system.name,
         mac: resolved.mac.toLowerCase(),
+        ...(vm ? { vmInstanceUuid: vm } : {}),
         os: desired.os,
         bootPath: bootPathOf(system, ctx.site),
         state: 'built',
@@ -256,6 +302,7 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
         ...(resolved.ip !== UNKNOWN && resolved.ip ? { ip: String(resolved.ip) } : {}),
         os: os.name,
         bootPath,
+        ...(vmOf(resolved) ? { vmInstanceUuid: vmOf(resolved)! } : {}),
         tokenTtlMs: timeoutMs,
         now: now(),
         ...(ctx.commit ? { commit: ctx.commit } : {}),

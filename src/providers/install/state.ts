@@ -51,6 +51,11 @@ export interface InstallRecord {
   ip?: string;
   os: string;
   bootPath: 'dhcp' | 'iso';
+  /**
+   * The VM this record is about (vSphere instanceUuid; vCenter gives every VM its own, also a VM made
+   * again under the same name). A record of another VM is stale: that VM is gone, this one is not installed.
+   */
+  vmInstanceUuid?: string;
   state: InstallState;
   /** sha256 (hex) of the live token; absent once the token died. */
   tokenHash?: string;
