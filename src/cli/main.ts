@@ -276,6 +276,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addOption(repoOption())
     .addOption(refOption())
     .addOption(siteOption())
+    .addOption(shardOption())
     .addOption(
       new Option('--mode <mode>', 'apply changes, or only report drift').choices(['apply', 'drift']).default('drift'),
     )

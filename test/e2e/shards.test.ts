@@ -8,10 +8,12 @@
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { freshPlan } from '../../src/cli/commands/plan';
 import { acquireLock } from '../../src/engine/lock';
 import { runCli } from '../helpers/cli';
 import { removeDir, tempDir } from '../helpers/daemon';
 import { startDnsDhcpSite, type DnsDhcpSite } from '../helpers/dns-dhcp-site';
+import { silentLog } from '../helpers/log';
 
 let world: DnsDhcpSite;
 let work: string;
@@ -108,6 +110,11 @@ test("one shard's lock keeps out a second run of that shard, never a run of the 
   } finally {
     held.release();
   }
+  // A run of the whole site (what `serve` without --shard would start) is refused: it would write what the
+  // shards' workers write, under another lock.
+  await expect(
+    freshPlan({ dir: world.repo, stateDir: state }, { out: () => {}, err: () => {}, isTty: false }, silentLog),
+  ).rejects.toThrow('the site has shards (dev, live): a run works on one shard, with its lock; add --shard NAME');
 }, 120_000);
 
 test("a shard's worker never talks to another shard's servers: with live's DHCP server gone, dev still applies", async () => {

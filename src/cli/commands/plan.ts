@@ -85,6 +85,12 @@ export async function freshPlan(
 ) {
   const source = await resolveSource(opts, io);
   const loaded: Loaded = await loadValid(source.dir, opts.validated ? () => undefined : io.err, opts.site, opts.shard);
+  // A whole-site run beside shard workers would write what they write, under another lock.
+  const shards = Object.keys(loaded.repo.site.shards ?? {});
+  if (shards.length && !opts.shard)
+    throw new UserError(
+      `the site has shards (${shards.join(', ')}): a run works on one shard, with its lock; add --shard NAME (plan, apply and drift without it go shard by shard)`,
+    );
   const target = await resolveTarget(opts, loaded, io);
   const providers = providersFor(loaded, log, stateDir(opts.stateDir), opts.sharedStateDir);
   const ctx = { ...providerContext(loaded, log), ...(opts.readOnly ? { readOnly: true } : {}) };
