@@ -96,6 +96,10 @@ test('two workers apply the two shards of one site at the same time; each change
     whole.out.split('=== shard ').map((part) => part.split('\n')[0] + (part.includes(nothing) ? ': no changes' : '')),
   ).toEqual(['', 'dev ===: no changes', 'live ===: no changes']);
   expect(whole.out).toMatch(/\nshards: dev ok, live ok\n/);
+  // The other shard's systems are in the same i-doit: declared, so never reported as orphans (drift).
+  const drift = await runCli(['drift', '-C', world.repo, '--state-dir', state, '--shard', 'dev']);
+  expect({ code: drift.code, out: drift.code === 0 ? '' : drift.out }).toEqual({ code: 0, out: '' });
+  expect(drift.out).not.toMatch(/shop-live|orphan/);
 }, 300_000);
 
 test("one shard's lock keeps out a second run of that shard, never a run of the other", async () => {
