@@ -40,6 +40,12 @@ const refOption = () => new Option('--ref <ref>', 'branch, tag or commit of --re
 /** Repos with sites/<name>.yaml: the one site to work on; without it every site, one after another. */
 const siteOption = () =>
   new Option('--site <name>', 'repos with sites/: only this site (default: every site, one after another)');
+/** Sites with `shards:`: the one shard to work on (its own lock); without it every shard, one after another. */
+const shardOption = () =>
+  new Option(
+    '--shard <name>',
+    'sites with shards: only this shard (its systems, nets, zones, DHCP servers; its own lock). Default: every shard, one after another',
+  );
 
 const formatOption = () =>
   new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text');
@@ -156,6 +162,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addOption(repoOption())
     .addOption(refOption())
     .addOption(siteOption())
+    .addOption(shardOption())
     .addOption(formatOption())
     .option('--out <file>', 'write the plan to a file instead of stdout')
     .option('--detailed-exitcode', 'exit 0 with no changes, 2 with changes, 1 on error')
@@ -186,6 +193,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addOption(repoOption())
     .addOption(refOption())
     .addOption(siteOption())
+    .addOption(shardOption())
     .argument('[plan]', 'a plan saved with `shipshape plan --format json --out FILE`')
     .option('--concurrency <n>', 'systems worked on in parallel', positiveInt('--concurrency'))
     .option('-y, --yes', 'do not ask for confirmation on a terminal (without a terminal apply never asks)')
@@ -250,6 +258,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addOption(repoOption())
     .addOption(refOption())
     .addOption(siteOption())
+    .addOption(shardOption())
     .addOption(formatOption())
     .option('--out <file>', 'write the report to a file')
     .addHelpText(
@@ -267,6 +276,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addOption(repoOption())
     .addOption(refOption())
     .addOption(siteOption())
+    .addOption(shardOption())
     .addOption(
       new Option('--mode <mode>', 'apply changes, or only report drift').choices(['apply', 'drift']).default('drift'),
     )

@@ -28,9 +28,12 @@ export interface Loaded {
  * with sites/, `site` names the site whose config and systems the command works on (src/cli/sites.ts
  * runs a command once per site).
  */
-export async function loadValid(dir: string, err: (s: string) => void, site?: string): Promise<Loaded> {
+export async function loadValid(dir: string, err: (s: string) => void, site?: string, shard?: string): Promise<Loaded> {
   const abs = resolve(dir);
-  const repo = await loadRepo(abs, site === undefined ? {} : { site });
+  const repo = await loadRepo(abs, {
+    ...(site === undefined ? {} : { site }),
+    ...(shard === undefined ? {} : { shard }),
+  });
   for (const d of repo.diagnostics) err(formatDiagnostic(d));
   if (repo.ok && repo.sites && !repo.site)
     throw new ExitError(
@@ -87,8 +90,15 @@ export function providerContext(loaded: Loaded, log: Logger): ProviderContext {
   };
 }
 
-export function providersFor(loaded: Loaded, log: Logger, state: string): Provider[] {
-  return buildProviders({ repo: loaded.repo, site: loaded.repo.site, log, stateDir: state });
+/** `sharedState`: a shard's run keeps install records in the site's state dir (its provisioning server's). */
+export function providersFor(loaded: Loaded, log: Logger, state: string, sharedState?: string): Provider[] {
+  return buildProviders({
+    repo: loaded.repo,
+    site: loaded.repo.site,
+    log,
+    stateDir: state,
+    ...(sharedState ? { installStateDir: sharedState } : {}),
+  });
 }
 
 /**

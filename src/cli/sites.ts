@@ -5,7 +5,8 @@
  * credentials, a failed system) never stops the sites after it; the summary and the exit code say
  * which failed. A repo with one shipshape.yaml runs exactly as before.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { parse } from 'yaml';
 import { basename, extname, join } from 'node:path';
 import { codeOf, exitCodeFor } from '../engine/outcome';
 import { resolveSource, type SourceOptions } from './commands/plan';
@@ -31,6 +32,32 @@ export function siteNames(dir: string): string[] | undefined {
 export function siteOptions<O extends SourceOptions>(opts: O, site: string): O {
   return { ...opts, site, stateDir: join(stateDir(opts.stateDir), 'sites', site) };
 }
+
+/**
+ * The shard names the site file declares (`spec.shards`), or undefined. Read without validating: the run
+ * validates the repo as a whole before it changes anything.
+ */
+export function shardNames(dir: string, site: string | undefined): string[] | undefined {
+  try {
+    const file = join(dir, site === undefined ? 'shipshape.yaml' : join('sites', `${site}.yaml`));
+    const shards = (parse(readFileSync(file, 'utf8')) as { spec?: { shards?: unknown } } | null)?.spec?.shards;
+    return shards && typeof shards === 'object' && !Array.isArray(shards) ? Object.keys(shards).sort() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The options of one shard's run: its own state dir (run lock, create journal, history) below the site's;
+ * install records stay the site's, where its provisioning server writes them.
+ */
+export function shardOptions<O extends SourceOptions>(opts: O, shard: string): O {
+  const site = stateDir(opts.stateDir);
+  return { ...opts, shard, stateDir: join(site, 'shards', shard), sharedStateDir: opts.sharedStateDir ?? site };
+}
+
+/** `berlin`, `berlin.dev` or `dev`: names a run's section, summary entry and per-run output file. */
+export const runName = (o: SourceOptions): string => [o.site, o.shard].filter((x) => x !== undefined).join('.');
 
 /** `plan.md` → `plan.berlin.md`: with several sites, each site's report goes to a file of its own. */
 export function siteFile(file: string, site: string): string {
@@ -59,20 +86,41 @@ export async function forEachSite<O extends SourceOptions>(
   // With --repo the names come from the fetched checkout; each site's run fetches into its own state dir.
   const dir = opts.repo ? (await resolveSource(opts, io)).dir : opts.dir;
   const names = siteNames(dir);
-  if (!names) return run(opts, false);
-  if (opts.site !== undefined && !names.includes(opts.site))
+  if (names && opts.site !== undefined && !names.includes(opts.site))
     throw new ExitError(1, `--site ${opts.site}: no such site; the repo has ${names.join(', ')} (sites/<name>.yaml)`);
-  const chosen = opts.site !== undefined ? [opts.site] : names;
-  if (chosen.length === 1) return run(siteOptions(opts, chosen[0]!), false);
+  const sites = !names ? [opts] : (opts.site !== undefined ? [opts.site] : names).map((s) => siteOptions(opts, s));
+  // A site with shards runs shard by shard (`--shard` picks one), each with its own lock and state dir.
+  const chosen = sites.flatMap((o) => {
+    const shards = shardNames(dir, o.site);
+    if (o.shard !== undefined) {
+      if (!shards?.includes(o.shard))
+        throw new ExitError(
+          1,
+          `--shard ${o.shard}: ${shards ? `no such shard in ${o.site ? `site ${o.site}` : 'the site'}; it has ${shards.join(', ')}` : `${o.site ? `site ${o.site}` : 'the site'} declares no shards`} (spec.shards)`,
+        );
+      return [shardOptions(o, o.shard)];
+    }
+    return shards ? shards.map((sh) => shardOptions(o, sh)) : [o];
+  });
+  if (chosen.length === 1) return run(chosen[0]!, false);
+  const what = names ? (chosen.some((o) => o.shard) ? 'sites and shards' : 'sites') : 'shards';
   if (refuseSeveral)
-    throw new ExitError(1, `the repo has ${chosen.length} sites (${chosen.join(', ')}): ${refuseSeveral}`);
+    throw new ExitError(
+      1,
+      `the repo has ${chosen.length} ${what} (${chosen.map(runName).join(', ')}): ${refuseSeveral.replace('--site NAME', names ? '--site NAME' : '--shard NAME')}`,
+    );
   // The repo is validated as a whole once: an invalid repo stops every site, with each problem said once.
-  await loadValid(dir, io.err, chosen[0]);
+  await loadValid(dir, io.err, chosen[0]!.site);
   const results: SiteResult[] = [];
-  for (const site of chosen) {
-    io.out(`\n=== site ${site} (sites/${site}.yaml) ===\n`);
+  for (const o of chosen) {
+    const site = runName(o);
+    io.out(
+      o.shard === undefined
+        ? `\n=== site ${o.site} (sites/${o.site}.yaml) ===\n`
+        : `\n=== shard ${o.shard}${o.site ? ` of site ${o.site}` : ''} ===\n`,
+    );
     try {
-      results.push({ site, code: await run({ ...siteOptions(opts, site), validated: true }, true) });
+      results.push({ site, code: await run({ ...o, validated: true }, true) });
     } catch (e) {
       const text = describeError(e, !!process.env.SHIPSHAPE_DEBUG);
       if (text) io.err(`site ${site}: ${text}`);
@@ -83,7 +131,7 @@ export async function forEachSite<O extends SourceOptions>(
   }
   const failed = results.filter((r) => r.error !== undefined || (r.code !== 0 && r.code !== 2));
   io.out(
-    `\nsites: ${results
+    `\n${what}: ${results
       .map((r) =>
         failed.includes(r) ? `${r.site} FAILED (exit ${r.code}${r.error ? `: ${r.error}` : ''})` : `${r.site} ok`,
       )
@@ -92,7 +140,7 @@ export async function forEachSite<O extends SourceOptions>(
   if (failed.length)
     throw new ExitError(
       failed[0]!.code,
-      `${failed.length} of ${results.length} sites failed: ${failed.map((r) => r.site).join(', ')}`,
+      `${failed.length} of ${results.length} ${what} failed: ${failed.map((r) => r.site).join(', ')}`,
     );
   return Math.max(...results.map((r) => r.code));
 }

@@ -26,12 +26,14 @@ export async function acquireLockWaiting(
   env: NodeJS.ProcessEnv = process.env,
   /** The site this run works on (repos with sites/): the shared lock's scope unless $SHIPSHAPE_LOCK_SCOPE says. */
   site?: string,
+  /** A shard of it (`--shard`): the scope becomes `<scope>/<shard>`, so two shards of one site never wait for each other. */
+  shard?: string,
 ): Promise<HeldLock> {
   const until = Date.now() + waitMs;
   const local = await waiting(() => Promise.resolve(acquireLock(stateDir, command)), until, waitMs, say, pollMs);
   const url = sharedLockUrl(env);
   if (!url) return local;
-  const scope = env[LOCK_SCOPE_ENV]?.trim() || site || 'default';
+  const scope = lockScope(env, site, shard);
   try {
     const shared = await waiting(() => acquireSharedLock(url, scope, command, env), until, waitMs, say, pollMs);
     return {
@@ -45,6 +47,12 @@ export async function acquireLockWaiting(
     local.release();
     throw e;
   }
+}
+
+/** The shared lock's scope: `$SHIPSHAPE_LOCK_SCOPE`, else the site (`default` for a repo with one site); `/<shard>` appended. */
+export function lockScope(env: NodeJS.ProcessEnv, site?: string, shard?: string): string {
+  const base = env[LOCK_SCOPE_ENV]?.trim() || site || 'default';
+  return shard === undefined ? base : `${base}/${shard}`;
 }
 
 async function waiting<T>(

@@ -94,6 +94,10 @@ function shapeOf(group: ErrorObject[]): string {
         return `at least ${String(p.limit)} characters long`;
       case 'maxLength':
         return `at most ${String(p.limit)} characters long`;
+      case 'format':
+        return `in the format \`${String(p.format)}\``;
+      case 'pattern':
+        return `text matching \`${String(p.pattern)}\``;
       default:
         return (e.message ?? e.keyword).replace(/^must (be )?/, '');
     }

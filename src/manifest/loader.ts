@@ -26,6 +26,7 @@ import type {
   SystemManifest,
 } from './raw';
 import { checkSystems, type ExpandedSystem } from './rules';
+import { checkShards, checkShardSystems, shardOfSystem, shardSite, type ShardFacts } from './shards';
 import { checkSharedDns, elsewhere, siteOf } from './sites';
 import { compileOperatorSchema, operatorAjv, validateAgainstSchema } from './schemas';
 import type { ManifestKind } from './schemas';
@@ -49,6 +50,8 @@ export interface SiteSlice {
 export interface LoadOptions {
   /** Repos with sites/: the site whose config and systems become `site` and `systems`. */
   site?: string;
+  /** A shard of that site (shards.ts): `site` and `systems` become the shard's only. */
+  shard?: string;
 }
 
 export interface LoadResult {
@@ -66,6 +69,11 @@ export interface LoadResult {
   diagnostics: Diagnostic[];
   os: Record<string, OsEntry>;
   roles: Record<string, RoleDef>;
+  /**
+   * With `LoadOptions.shard`: its name, and the site's systems of its other shards (declared, so their
+   * resources are never reported as orphans by this shard's run).
+   */
+  shard?: { name: string; others: string[] };
 }
 
 interface Loaded<T> {
@@ -360,7 +368,8 @@ async function load(dir: string, diags: Diagnostics, opts: LoadOptions): Promise
     if (sf.parsed) checkSite(sf.parsed.pf, facts, new Set(Object.keys(os)), diags);
     if (sf.parsed) checkSecretRefs(sf.parsed.pf, root, diags);
     const site = sf.parsed?.valid ? buildSite(root, sf.parsed.pf.value as SiteManifest) : undefined;
-    return { name: sf.name, file: sf.file, facts, site };
+    const shards = sf.parsed ? checkShards(sf.parsed.pf, facts, diags) : undefined;
+    return { name: sf.name, file: sf.file, facts, site, shards };
   });
   // Each system is expanded and checked against its own site's nets and zones.
   const siteNames = new Set(sites.map((s) => s.name));
@@ -411,6 +420,14 @@ async function load(dir: string, diags: Diagnostics, opts: LoadOptions): Promise
   const all = sorted([...groups.values(), orphans].flat());
   const environments = await loadAll<EnvironmentManifest>(r, 'environments', 'environment', 'environment');
   applyEnvironments({ root, environments: environments.loaded, systems: all, roles }, diags);
+  for (const site of sites)
+    if (site.shards)
+      checkShardSystems(
+        groups.get(site.name)!.map((e) => e.desired),
+        site.shards,
+        site.facts.zoneNames ?? [],
+        diags,
+      );
   // Only when the manifests are otherwise valid: an artefact check of a broken system says nothing new.
   if (!diags.hasErrors()) checkRoleArtefacts(root, all, roles, diags);
   if (!siteFiles.multi) {
@@ -421,7 +438,7 @@ async function load(dir: string, diags: Diagnostics, opts: LoadOptions): Promise
       );
     const result: LoadResult = { ok: !diags.hasErrors(), systems: all, diagnostics: diags.sorted(), os, roles };
     if (sites[0]?.site) result.site = sites[0].site;
-    return result;
+    return opts.shard === undefined ? result : narrowToShard(result, opts.shard, sites[0]?.shards, diags);
   }
   const slices: SiteSlice[] = sites
     .map((s) => ({
@@ -446,7 +463,33 @@ async function load(dir: string, diags: Diagnostics, opts: LoadOptions): Promise
     roles,
   };
   if (chosen?.site) result.site = chosen.site;
-  return result;
+  if (opts.shard === undefined) return result;
+  return narrowToShard(result, opts.shard, sites.find((s) => s.name === opts.site)?.shards, diags);
+}
+
+/** The load result as one shard's worker sees it: the shard's systems and its part of the site. */
+function narrowToShard(
+  result: LoadResult,
+  shard: string,
+  shards: ShardFacts | undefined,
+  diags: Diagnostics,
+): LoadResult {
+  if (!shards?.names.includes(shard)) {
+    diags.error(
+      fileStart(result.sites ? 'sites/' : 'shipshape.yaml'),
+      shards
+        ? `--shard ${shard}: no such shard; the site has ${shards.names.join(', ')} (spec.shards)`
+        : `--shard ${shard}: the site declares no shards (spec.shards); run without --shard`,
+    );
+    return { ...result, ok: false, diagnostics: diags.sorted() };
+  }
+  const mine = (s: DesiredSystem) => shardOfSystem(s, shards) === shard;
+  return {
+    ...result,
+    systems: result.systems.filter(mine),
+    ...(result.site ? { site: shardSite(result.site, shard) } : {}),
+    shard: { name: shard, others: result.systems.filter((s) => !mine(s)).map((s) => s.name) },
+  };
 }
 
 /** Loads, validates and expands the repo at `dir`. Never throws: problems are diagnostics. */

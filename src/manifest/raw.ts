@@ -152,6 +152,7 @@ export interface SiteManifest {
     nets: Record<string, RawNet>;
     dns?: { zones?: RawZoneSection[] };
     dhcp?: { servers?: RawDhcpServerSection[] };
+    shards?: Record<string, { nets: string[]; zones?: string[]; dhcpServers?: string[] }>;
     ownership?: { siteId: string; key: string };
     provisioning?: {
       listen: string;

@@ -10,6 +10,7 @@ import { fileStart } from './diagnostics';
 import type { Diagnostics } from './diagnostics';
 import { cidrContains, ipToInt, parseCidr } from '../net/ipv4';
 import type { SiteFacts } from './site-facts';
+import { TAG } from './refs';
 import { formatSource } from './types';
 import type { DesiredSystem, SourceRef } from './types';
 import type { ParsedFile, PathSeg } from './yaml-file';
@@ -147,14 +148,22 @@ function checkDomain(ctx: RuleContext, s: DesiredSystem, diags: Diagnostics): vo
     diags.error(src(s, 'dns.domain'), `${fqdn} is ${fqdn.length} characters long; a DNS name may have at most 253`);
 }
 
+const REFERENCE = new RegExp(TAG.source);
+const holdsReference = (v: unknown) => typeof v === 'string' && REFERENCE.test(v);
+
 function checkRoleParams(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics): void {
   e.desired.roles.forEach((r, i) => {
     const validate = ctx.roleParams.get(r.name);
     if (!validate || !e.rolesOrigin || validate(r.params)) return;
+    // A cross-reference (`{{ systems.db-01.ip }}`) stands for a value known at apply time: its format, pattern,
+    // length or enum is checked on the resolved value (src/providers/specialise/role-model.ts). Its type is
+    // checked here: a reference always resolves to a string.
+    const errors = (validate.errors ?? []).filter((err) => err.keyword === 'type' || !holdsReference(err.data));
+    if (!errors.length) return;
     const { pf, yamlPath } = e.rolesOrigin;
     const prefix = `role ${r.name} params`;
     const before = diags.list.length;
-    reportAjvErrors(validate.errors ?? [], pf, [...yamlPath, i, 'params'], diags, `roles[${i}].params`);
+    reportAjvErrors(errors, pf, [...yamlPath, i, 'params'], diags, `roles[${i}].params`);
     for (const d of diags.list.slice(before)) d.message = `${prefix}: ${d.message}`;
   });
 }

@@ -45,6 +45,13 @@ export function buildSite(root: string, m: SiteManifest): SiteConfig {
   if (s.vms) site.vms = section('vms', s.vms);
   if (s.ipam) site.ipam = section('ipam', s.ipam);
   if (s.cmdb) site.cmdb = section('cmdb', s.cmdb);
+  if (s.shards)
+    site.shards = Object.fromEntries(
+      Object.entries(s.shards).map(([name, sh]) => [
+        name,
+        { nets: [...sh.nets], zones: [...(sh.zones ?? [])], dhcpServers: [...(sh.dhcpServers ?? [])] },
+      ]),
+    );
   if (s.ownership) site.ownership = { siteId: s.ownership.siteId, key: { ref: s.ownership.key } };
   if (s.provisioning) {
     const p = s.provisioning;

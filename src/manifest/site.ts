@@ -121,6 +121,12 @@ export interface SpecialiseSite {
   commandTimeoutSeconds: number;
 }
 
+export interface ShardSection {
+  nets: string[];
+  zones: string[];
+  dhcpServers: string[];
+}
+
 export interface SiteConfig {
   /** Directory of the repo (absolute). */
   root: string;
@@ -137,6 +143,8 @@ export interface SiteConfig {
   nets: Record<string, NetSite>;
   dns: { zones: ZoneSection[] };
   dhcp: { servers: DhcpServerSection[] };
+  /** Parts of the site that separate workers reconcile at the same time, each owning its nets, zones and DHCP servers (shards.ts). */
+  shards?: Record<string, ShardSection>;
   provisioning?: ProvisioningSite;
   specialise?: SpecialiseSite;
   /** Seals ownership markers (src/ownership): the site's id and the HMAC key (a secret reference). */

@@ -130,6 +130,22 @@ describe('planner', () => {
     expect(p.warnings).toEqual([expect.objectContaining({ code: 'orphan', system: 'gone-01', resourceId: 'vm-9' })]);
   });
 
+  it("a shard's run does not report another shard's systems as orphans (they are declared there)", async () => {
+    const p0 = vm();
+    p0.seed('shop-live-01', { cpu: 2 }, true, 'vm-9');
+    const p = plan({
+      systems: [system('web-01')],
+      site,
+      providers: [p0],
+      observations: await observe([p0]),
+      maxDeletes: 3,
+      now: new Date('2026-01-01T00:00:00Z'),
+      otherShards: ['shop-live-01'],
+    });
+    expect(p.warnings).toEqual([]);
+    expect(p.actions.filter((a) => a.system === 'shop-live-01')).toEqual([]);
+  });
+
   it('blocks the delete of a protected system', async () => {
     const p0 = vm();
     p0.seed('db-01', { cpu: 2 });

@@ -34,6 +34,8 @@ export interface PlanInput {
    * differs from reality go ahead (the changes are shown and made after the marker).
    */
   adopt?: { systems?: ReadonlySet<string>; acceptChanges?: boolean };
+  /** A shard's run (`--shard`): the site's systems of other shards, whose marked resources are theirs, not orphans. */
+  otherShards?: readonly string[];
 }
 
 /**
@@ -116,7 +118,7 @@ export function plan(input: PlanInput): Plan {
   const index = indexObservations(input.observations);
   const actions: PlannedAction[] = [];
   const warnings: PlanWarning[] = [];
-  const declared = new Set(input.systems.map((s) => s.name));
+  const declared = new Set([...input.systems.map((s) => s.name), ...(input.otherShards ?? [])]);
   // Cross-references see the other systems as the observations hold them (UNKNOWN: not allocated yet).
   const byName = new Map(input.systems.map((s) => [s.name, s]));
   const seen = new Map<string, Resolved>();

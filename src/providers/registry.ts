@@ -24,6 +24,8 @@ export interface ProviderDeps {
   log: Logger;
   /** Where providers keep what a crash must not lose (create journals). */
   stateDir: string;
+  /** Where install records are (the provisioning server's state dir) when not `stateDir`: a shard's run. */
+  installStateDir?: string;
 }
 
 const secrets = (site: SiteConfig) => (ref: SecretRef) => resolveSecret(ref, site.root);
@@ -81,7 +83,7 @@ export function buildProviders(deps: ProviderDeps): Provider[] {
   if (site.provisioning) {
     const install = new InstallProvider({
       os: repo.os,
-      dir: installStateDir(stateDir),
+      dir: installStateDir(deps.installStateDir ?? stateDir),
       secret: secrets(site),
       systems: repo.systems,
       // A vcsim VM cannot run an installer: on a lab site (only there) a stand-in plays its part.

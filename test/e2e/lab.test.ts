@@ -53,6 +53,17 @@ const site = (): SiteConfig =>
 /** The record specialisation keeps on a lab system (below its root prefix). */
 const roleRecord = (system: string): { roles: Record<string, { appliedAt: string }> } =>
   JSON.parse(readFileSync(join(targets, 'systems', system, 'var/lib/shipshape/roles.json'), 'utf8'));
+/** When a lab system's role record was last written: the end of its last role run. */
+const recordWrittenAt = (system: string): string =>
+  statSync(join(targets, 'systems', system, 'var/lib/shipshape/roles.json')).mtime.toISOString();
+/** `system role` → when that role last started, from the lab's record of role runs. */
+const roleTimes = () => new Map(labRoleRuns(site()).map((r) => [`${r.system} ${r.role}`, r.appliedAt]));
+/** The roles that ran since `before` was taken (again, or for the first time). */
+const ranSince = (before: Map<string, string>) =>
+  [...roleTimes()]
+    .filter(([k, at]) => before.get(k) !== at)
+    .map(([k]) => k)
+    .sort();
 const systemSshdLog = (system: string) => readFileSync(join(deploy, '.lab', 'systems', system, 'sshd.log'), 'utf8');
 /** The root namespace's end of a lab system's veth holds the net's gateway: SSH arrives from there. */
 const gatewayOf = (address: string) => (address.startsWith('198.51.100.') ? '198.51.100.1' : '203.0.113.1');
@@ -222,6 +233,34 @@ test('apply from git, then commits (more CPU, a new system, a tombstone) reconci
       .filter((r) => r.system === 'web-dev-01')
       .map((r) => r.role),
   ).toContain('baseline/internal');
+  // The environment shop-dev came up tier by tier: no web server's role started before the database's last
+  // role had finished, and the load balancer's only after both web servers' (each system's record is written
+  // when its last role ends).
+  const runs = labRoleRuns(site());
+  const startsOf = (...systems: string[]) =>
+    runs
+      .filter((r) => systems.includes(r.system))
+      .map((r) => r.appliedAt)
+      .sort();
+  expect(startsOf('db-dev-01')).toHaveLength(1); // baseline/internal
+  expect(startsOf('web-dev-01', 'web-dev-02')).toHaveLength(4); // baseline/internal and app/shop-database each
+  expect(startsOf('lb-dev-01')).toHaveLength(2); // baseline/internal and lb/shop
+  const timeline: Record<string, string> = {
+    'db-dev-01 finished': recordWrittenAt('db-dev-01'),
+    'first web role started': startsOf('web-dev-01', 'web-dev-02')[0]!,
+    'web-dev-01 and web-dev-02 finished': [recordWrittenAt('web-dev-01'), recordWrittenAt('web-dev-02')].sort()[1]!,
+    'first lb role started': startsOf('lb-dev-01')[0]!,
+  };
+  expect(
+    Object.entries(timeline)
+      .sort((x, y) => x[1].localeCompare(y[1]))
+      .map(([what, at]) => `${what} ${at}`),
+  ).toEqual(Object.entries(timeline).map(([what, at]) => `${what} ${at}`));
+  // What the cross-references resolved to on the systems themselves.
+  expect(onTarget('systems/web-dev-01/etc/shop/database.conf')).toContain(
+    `url = postgresql://${objs.get('db-dev-01')!.ip}:5432/shop`,
+  );
+  expect(onTarget('systems/lb-dev-01/etc/shop-lb/backends.conf')).toContain(`backends = ${web1}, 198.51.100.20\n`);
 
   const web01 = readFileSync(join(origin, 'systems/dev/web-dev-01.yaml'), 'utf8').replace(
     '  profile: web-dev\n',
@@ -238,6 +277,7 @@ test('apply from git, then commits (more CPU, a new system, a tombstone) reconci
   expect((await apply('--max-deletes', '0')).err).toMatch(
     /deletes 1 systems \(web-dev-02\), more than --max-deletes 0/,
   );
+  const beforeSecond = roleTimes();
   const second = await apply();
   expect(second.err).not.toMatch(/failed|error/i);
   expect(second.code).toBe(0);
@@ -258,6 +298,14 @@ test('apply from git, then commits (more CPU, a new system, a tombstone) reconci
   expect(onTarget('bind/dev.example.com.shipshape')).not.toContain('web-dev-02');
   expect(onTarget('dhcpd/shipshape.conf')).toContain(`fixed-address ${web3};`);
   expect(onTarget('dhcpd/shipshape.conf')).not.toContain('198.51.100.20');
+  // Roles ran where their inputs changed: the new system's, and the load balancer's, whose web tier lost
+  // web-dev-02 (a retired system leaves its tier); the database's and web-dev-01's did not run again.
+  expect(ranSince(beforeSecond)).toEqual([
+    'lb-dev-01 lb/shop',
+    'web-dev-03 app/shop-database',
+    'web-dev-03 baseline/internal',
+  ]);
+  expect(onTarget('systems/lb-dev-01/etc/shop-lb/backends.conf')).toContain(`backends = ${web1}\n`);
   expect((await apply()).out).toMatch(/No changes/); // the tombstone converged: nothing is deleted twice
 
   expect((await runCli(['drift', '-C', deploy, '--state-dir', state])).code).toBe(0);
@@ -309,6 +357,37 @@ test("a role change in the repo shows in plan and apply runs it over SSH inside 
   expect(roleRecord('web-dev-01').roles['baseline/internal']!.appliedAt > before).toBe(true);
   expect(existsSync(join(targets, 'systems', 'shop-live-01', 'etc/lab-probe'))).toBe(false);
   // Converged: nothing to do (a warning about an unmanaged record may still be printed).
+  expect((await runCli(['plan', '-C', deploy, '--state-dir', state])).out).toMatch(
+    /Plan: 0 to create, 0 to update, 0 to replace, 0 to delete/,
+  );
+}, 240_000);
+
+test('a new address for the database re-runs exactly the roles that use it, on the systems that use it', async () => {
+  const moved = '198.51.100.40';
+  const db = readFileSync(join(origin, 'systems/dev/db-dev-01.yaml'), 'utf8').replace(
+    '  network: { net: dev-net }\n',
+    `  network: { net: dev-net, ip: ${moved} }\n`,
+  );
+  expect(db).toContain(moved);
+  commit('db-dev-01 moves', { 'systems/dev/db-dev-01.yaml': db });
+  const plan = await runCli(['plan', '-C', deploy, '--state-dir', state]);
+  expect(plan.code).toBe(0);
+  for (const web of ['web-dev-01', 'web-dev-03'])
+    expect(new RegExp(`\\n${web}\\n((?: [^\\n]*\\n)*)`).exec(plan.out)?.[1]).toMatch(
+      /~ specialise update [^\n]*\n +roles\.app\/shop-database: /,
+    );
+
+  const before = roleTimes();
+  const applied = await apply();
+  expect(applied.err).not.toMatch(/failed|error/i);
+  expect(applied.code).toBe(0);
+  expect((await cmdb()).get('db-dev-01')!.ip).toBe(moved);
+  expect(await dns().resolve4('db-dev-01.dev.example.com')).toEqual([moved]);
+  // Only the role whose params name the database's address ran again, on each system that has it; the
+  // database's own roles and the load balancer's (its web tier did not move) were left alone.
+  expect(ranSince(before)).toEqual(['web-dev-01 app/shop-database', 'web-dev-03 app/shop-database']);
+  for (const web of ['web-dev-01', 'web-dev-03'])
+    expect(onTarget(`systems/${web}/etc/shop/database.conf`)).toContain(`url = postgresql://${moved}:5432/shop`);
   expect((await runCli(['plan', '-C', deploy, '--state-dir', state])).out).toMatch(
     /Plan: 0 to create, 0 to update, 0 to replace, 0 to delete/,
   );

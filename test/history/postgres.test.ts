@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { acquireLockWaiting } from '../../src/cli/wait-lock';
+import { acquireLockWaiting, lockScope } from '../../src/cli/wait-lock';
 import { acquireSharedLock, LOCK_NAMESPACE, scopeKey } from '../../src/engine/shared-lock';
 import { RunRecorder } from '../../src/history/recorder';
 import { openHistory, type HistoryStore } from '../../src/history/store';
@@ -191,6 +191,25 @@ describe('the shared run lock', () => {
     } finally {
       await holder.release();
     }
+  }, 30_000);
+
+  test("two shards of one site hold their shared locks at once (from their own state dirs); a shard's second run is refused", async () => {
+    const env = { SHIPSHAPE_LOCK_URL: pg.url };
+    const dev = await acquireLockWaiting(join(dir, 'dev'), 'apply', 0, () => undefined, 200, env, 'berlin', 'dev');
+    try {
+      const live = await acquireLockWaiting(join(dir, 'live'), 'apply', 0, () => undefined, 200, env, 'berlin', 'live');
+      live.release();
+      // Another host working on shard dev of berlin (its own state dir, so only the shared lock stands between them).
+      await expect(
+        acquireLockWaiting(join(dir, 'dev-elsewhere'), 'apply', 0, () => undefined, 200, env, 'berlin', 'dev'),
+      ).rejects.toThrow(/another run holds the shared lock for "berlin\/dev"/);
+      // The whole site's scope is not a shard's: a site without shards keeps its own lock.
+      const site = await acquireSharedLock(pg.url, lockScope(env, 'berlin'), 'apply', {});
+      await site.release();
+    } finally {
+      dev.release();
+    }
+    expect(lockScope({ SHIPSHAPE_LOCK_SCOPE: 'eu' }, 'berlin', 'dev')).toBe('eu/dev');
   }, 30_000);
 
   test('a holder killed with SIGKILL gives the lock back: nothing is left to clean up', async () => {

@@ -156,3 +156,25 @@ it('in a repo with several sites, a reference or an environment across sites is 
     'systems/paris/web-01.yaml:10:21: {{ systems.db-01.ip }} (role app/web, system web-01): system `db-01` is in site berlin, not paris: references stay within one site',
   ]);
 });
+
+it("a parameter's format does not judge a cross-reference before it is resolved; a literal value is still judged", async () => {
+  const ipv4Role = WEB_ROLE.replace('db: { type: string }', 'db: { type: string, format: ipv4 }');
+  expect(ipv4Role).toContain('format: ipv4');
+  const webWith = (value: string) =>
+    system('web-01', 'profile: base', 'roles:', '  - name: app/web', `    params: { db: ${JSON.stringify(value)} }`);
+  const ok = await load(
+    files({ 'roles/app/web/role.yaml': ipv4Role, 'systems/web-01.yaml': webWith('{{ systems.db-01.ip }}') }),
+  );
+  expect(errors(ok)).toEqual([]);
+  const literal = await load(files({ 'roles/app/web/role.yaml': ipv4Role, 'systems/web-01.yaml': webWith('db-01') }));
+  expect(errors(literal)).toEqual([
+    'systems/web-01.yaml:9:21: role app/web params: roles[0].params.db must be in the format `ipv4`, got "db-01"',
+  ]);
+  // The type is judged all the same: a reference always resolves to a string.
+  const asNumber = WEB_ROLE.replace('db: { type: string }', 'db: { type: integer }');
+  const typed = await load(
+    files({ 'roles/app/web/role.yaml': asNumber, 'systems/web-01.yaml': webWith('{{ systems.db-01.ip }}') }),
+  );
+  expect(errors(typed)).toHaveLength(1);
+  expect(errors(typed)[0]).toMatch(/role app\/web params: roles\[0\]\.params\.db must be/);
+});

@@ -110,6 +110,7 @@ async function observeAgain(fresh: Awaited<ReturnType<typeof freshPlan>>, opts: 
     maxDeletes: opts.maxDeletes ?? loaded.repo.site.defaults.maxDeletes,
     now: new Date(),
     ...(loaded.commit ? { commit: loaded.commit } : {}),
+    ...(loaded.repo.shard ? { otherShards: loaded.repo.shard.others } : {}),
   });
   return { plan, dir: loaded.dir, systems: loaded.repo.systems, observations };
 }
@@ -145,6 +146,7 @@ async function applyRun(
     undefined,
     undefined,
     opts.site,
+    opts.shard,
   );
   if (lock.tookOverFrom)
     io.err(

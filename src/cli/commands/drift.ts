@@ -10,7 +10,7 @@ import { closeAll, stateDir } from '../pipeline';
 import type { RunRecorder } from '../../history/recorder';
 import { recorded, startRecorder } from '../record';
 import { freshPlan, type SourceOptions } from './plan';
-import { forEachSite, siteFile } from '../sites';
+import { forEachSite, runName, siteFile } from '../sites';
 
 /** `shipshape drift`: read-only; exit 2 when something changed behind git's back. Once per site in a repo with sites/. */
 export async function driftCommand(
@@ -21,7 +21,7 @@ export async function driftCommand(
   return forEachSite(
     opts,
     io,
-    (o, multi) => driftSite(multi && o.out ? { ...o, out: siteFile(o.out, o.site!) } : o, io, log),
+    (o, multi) => driftSite(multi && o.out ? { ...o, out: siteFile(o.out, runName(o)) } : o, io, log),
     opts.format === 'json' && !opts.out
       ? "a JSON drift report is one site's: add --site NAME, or --out FILE (one file per site)"
       : undefined,

@@ -23,7 +23,7 @@ import {
 import { composeTrusted } from '../../source/trusted';
 import { isTargeted, selectSystems, targetPlan, type Target } from '../../plan/target';
 import { ExitError } from '../errors';
-import { forEachSite, siteFile } from '../sites';
+import { forEachSite, runName, siteFile } from '../sites';
 
 export interface PlanOptions extends SourceOptions {
   format: 'text' | 'markdown' | 'json';
@@ -55,6 +55,10 @@ export interface SourceOptions extends RecordOptions {
   site?: string;
   /** The repo's diagnostics were printed already (several sites: validated once before the first). */
   validated?: boolean;
+  /** A shard of the site (`--shard`): only its systems, nets, zones and DHCP servers; its own lock and state dir. */
+  shard?: string;
+  /** A shard's run: the site's state dir, where the provisioning server keeps install records. */
+  sharedStateDir?: string;
 }
 
 /** Fetches `--repo` at `--ref` into the cache (refusing a rewind), or uses the local folder as it is. */
@@ -80,9 +84,15 @@ export async function freshPlan(
   rec?: RunRecorder,
 ) {
   const source = await resolveSource(opts, io);
-  const loaded: Loaded = await loadValid(source.dir, opts.validated ? () => undefined : io.err, opts.site);
+  const loaded: Loaded = await loadValid(source.dir, opts.validated ? () => undefined : io.err, opts.site, opts.shard);
+  // A whole-site run beside shard workers would write what they write, under another lock.
+  const shards = Object.keys(loaded.repo.site.shards ?? {});
+  if (shards.length && !opts.shard)
+    throw new UserError(
+      `the site has shards (${shards.join(', ')}): a run works on one shard, with its lock; add --shard NAME (plan, apply and drift without it go shard by shard)`,
+    );
   const target = await resolveTarget(opts, loaded, io);
-  const providers = providersFor(loaded, log, stateDir(opts.stateDir));
+  const providers = providersFor(loaded, log, stateDir(opts.stateDir), opts.sharedStateDir);
   const ctx = { ...providerContext(loaded, log), ...(opts.readOnly ? { readOnly: true } : {}) };
   try {
     await beforeObserve?.(loaded, providers, ctx);
@@ -95,6 +105,7 @@ export async function freshPlan(
       maxDeletes: opts.maxDeletes ?? loaded.repo.site.defaults.maxDeletes,
       now: new Date(),
       ...(loaded.commit ? { commit: loaded.commit } : {}),
+      ...(loaded.repo.shard ? { otherShards: loaded.repo.shard.others } : {}),
       ...(opts.adopt ? { adopt: opts.adopt } : {}),
     });
     if (loaded.dirty) plan.dirty = true;
@@ -147,7 +158,7 @@ export async function planCommand(opts: PlanOptions, io: Io, log: Logger): Promi
   return forEachSite(
     opts,
     io,
-    (o, multi) => planSite(multi && o.out ? { ...o, out: siteFile(o.out, o.site!) } : o, io, log),
+    (o, multi) => planSite(multi && o.out ? { ...o, out: siteFile(o.out, runName(o)) } : o, io, log),
     opts.format === 'json' && !opts.out
       ? "a JSON plan is one site's plan: add --site NAME, or --out FILE (one file per site)"
       : undefined,

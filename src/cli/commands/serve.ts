@@ -18,7 +18,7 @@ import { driftOnce } from './drift';
 import { resolveSource, type SourceOptions } from './plan';
 import { startSiteProvisioning } from './provision';
 import { loadValid, stateDir, type Loaded } from '../pipeline';
-import { siteOptions } from '../sites';
+import { shardOptions, siteOptions } from '../sites';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RunRecord } from '../../history/types';
 import { readiness } from '../../serve/ready';
@@ -232,7 +232,8 @@ async function startProvisioningFor(
   try {
     const p = loaded.repo.site.provisioning;
     if (!p) return undefined;
-    const srv = await startSiteProvisioning(loaded, p, stateDir(opts.stateDir), log);
+    // A shard's serve keeps install records where every shard's runs read them: the site's state dir.
+    const srv = await startSiteProvisioning(loaded, p, stateDir(opts.sharedStateDir ?? opts.stateDir), log);
     io.err(`provisioning server on ${srv.url} (installers reach it as ${p.baseUrl})`);
     return srv;
   } catch (e) {
@@ -242,8 +243,10 @@ async function startProvisioningFor(
 }
 
 export async function serveCommand(opts: ServeOptions, io: Io, log: Logger): Promise<number> {
-  // One serve per site in a repo with sites/ (--site): its runs, lock and history in the site's state dir.
-  const s = await startServe({ ...(opts.site ? siteOptions(opts, opts.site) : opts), reloadOnHup: true }, io, log);
+  // One serve per site in a repo with sites/ (--site): its runs, lock and history in the site's state dir;
+  // one per shard of a site with shards (--shard), in the shard's.
+  const site = opts.site ? siteOptions(opts, opts.site) : opts;
+  const s = await startServe({ ...(opts.shard ? shardOptions(site, opts.shard) : site), reloadOnHup: true }, io, log);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);

@@ -73,11 +73,15 @@ test('a cross-reference in a parameter or a script is resolved from the other sy
     network: { ip: 'auto', mac: '00:50:56:00:00:01' },
     dns: { domain: 'example.test', aliases: [] },
   } as unknown as DesiredSystem;
-  const refDef: RoleDef = { ...def, steps: [{ script: 'echo {{ params.port }} {{ systems.db-01.fqdn }}' }] };
+  const refDef: RoleDef = {
+    ...def,
+    paramsSchema: { type: 'object', properties: { db: { type: 'string' } } },
+    steps: [{ script: 'echo {{ params.db }} {{ systems.db-01.fqdn }}' }],
+  };
   const web = (): DesiredSystem =>
     ({
       ...system({}),
-      roles: [{ name: 'web', params: { port: '{{ systems.db-01.ip }}' } }],
+      roles: [{ name: 'web', params: { db: '{{ systems.db-01.ip }}' } }],
     }) as unknown as DesiredSystem;
   const c = new RoleCompiler(repo, { web: refDef }, undefined, 60_000, [db]);
   const at = (ip: string) => c.compileAll(web(), (n) => (n === 'db-01' ? { ip, mac: '' } : undefined))[0]!;
@@ -89,4 +93,30 @@ test('a cross-reference in a parameter or a script is resolved from the other sy
   // Not allocated yet (the plan of a new database): no digest that means anything, and it says why.
   expect(at(UNKNOWN).pending).toEqual(['systems.db-01.ip']);
   expect(c.compileAll(web())[0]!.pending).toEqual(['systems.db-01.ip']); // ip: auto, nothing resolved
+});
+
+test("a parameter's format is checked on the value its cross-reference resolved to, not on the reference", () => {
+  const db = {
+    name: 'db-01',
+    labels: {},
+    network: { ip: 'auto', mac: '00:50:56:00:00:01' },
+    dns: { domain: 'example.test', aliases: [] },
+  } as unknown as DesiredSystem;
+  const ipv4Def: RoleDef = {
+    ...def,
+    paramsSchema: { type: 'object', properties: { db: { type: 'string', format: 'ipv4' } } },
+    steps: [{ script: 'echo {{ params.db }}' }],
+  };
+  const web = (value: string) =>
+    ({ ...system({}), roles: [{ name: 'web', params: { db: value } }] }) as unknown as DesiredSystem;
+  const c = new RoleCompiler(repo, { web: ipv4Def }, undefined, 60_000, [db]);
+  const resolved = (n: string) => (n === 'db-01' ? { ip: '198.51.100.7', mac: '' } : undefined);
+
+  expect(c.compileAll(web('{{ systems.db-01.ip }}'), resolved)[0]!.steps[0]!.command).toContain('198.51.100.7');
+  expect(c.compileAll(web('{{ systems.db-01.ip }}'))[0]!.pending).toEqual(['systems.db-01.ip']); // not known: not judged
+  // A name where the role wants an address: refused once resolved, saying which value and why.
+  expect(() => c.compileAll(web('{{ systems.db-01.fqdn }}'), resolved)).toThrow(RoleError);
+  expect(() => c.compileAll(web('{{ systems.db-01.fqdn }}'), resolved)).toThrow(
+    'role web (system web-01): params.db = "db-01.example.test" must match format "ipv4" (after resolving its cross-references): fix the reference or the role\'s params schema',
+  );
 });

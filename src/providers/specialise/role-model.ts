@@ -10,6 +10,7 @@ import { posix } from 'node:path';
 import type { Resolved } from '../../engine/contract';
 import { Refusal } from '../../engine/refusals';
 import type { RoleDef, RoleStep } from '../../manifest/catalog';
+import { compileOperatorSchema } from '../../manifest/schemas';
 import type { DesiredSystem, RoleRef } from '../../manifest/types';
 import { fqdn } from '../../manifest/types';
 import { stableStringify } from '../../plan/digest';
@@ -46,6 +47,20 @@ function renderParams(value: unknown, render1: (text: string, where: string) => 
   if (value && typeof value === 'object')
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderParams(v, render1, `${where}.${k}`)]));
   return value;
+}
+
+/** Resolved parameters against the role's params schema: a RoleError naming each value that does not fit. */
+function checkResolvedParams(def: RoleDef, params: Record<string, unknown>, where: (what: string) => string): void {
+  const validate = compileOperatorSchema(def.paramsSchema);
+  if (validate(params)) return;
+  const bad = (validate.errors ?? []).map(
+    (e) => `params${e.instancePath.replace(/\//g, '.')} = ${JSON.stringify(e.data)} ${e.message ?? 'is invalid'}`,
+  );
+  throw new RoleError(
+    where(
+      `${[...new Set(bad)].join('; ')} (after resolving its cross-references): fix the reference or the role's params schema`,
+    ),
+  );
 }
 
 /** The repo does not have what a role needs (a file, a version's package, a value): apply refuses, plan blocks. */
@@ -141,11 +156,14 @@ export class RoleCompiler {
       }
     };
     // Parameters may hold cross-references only (they are filled in before the role's templates see them).
+    let referenced = false;
     const params = renderParams(
       withDefaults(def, ref.params),
-      (text, at) => guarded(text, {}, 'file', `${system.file} roles ${ref.name} ${at}`),
+      (text, at) => ((referenced = true), guarded(text, {}, 'file', `${system.file} roles ${ref.name} ${at}`)),
       'params',
     ) as Record<string, unknown>;
+    // Validation checked a reference's type only; its format, pattern and the like hold for the value it resolved to.
+    if (referenced && !pending.length) checkResolvedParams(def, params, where);
     const ctx = {
       params,
       ...(ref.version !== undefined ? { version: ref.version } : {}),
