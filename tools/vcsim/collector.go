@@ -4,9 +4,11 @@
 // starts over with an empty version, which reports the whole current state. vcsim 0.24.2 never
 // raises it (it echoes any version back), so the harness does, on request (both modes):
 //
-//	POST /shipshape-sim/collector-version-fault   {"count":1}
+//	POST /shipshape-sim/collector-version-fault   {"count":1,"delayMs":0}
+//	GET  /shipshape-sim/collector-version-fault   {"pending":0,"raised":1}
 //
-// makes the next `count` WaitForUpdatesEx calls that carry a non-empty version fail with it.
+// makes the next `count` WaitForUpdatesEx calls that carry a non-empty version fail with it, after
+// holding each for `delayMs` (changes made meanwhile are what the client's resync must find).
 package main
 
 import (
@@ -15,12 +17,14 @@ import (
 	"io/ioutil"
 	"net/http"
 	"sync"
+	"time"
 )
 
 type collectorFaults struct {
 	inner   http.Handler
 	mu      sync.Mutex
 	pending int
+	delay   time.Duration
 	raised  int
 }
 
@@ -28,17 +32,20 @@ var waitForUpdatesEx = []byte("WaitForUpdatesEx")
 
 func (c *collectorFaults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/shipshape-sim/collector-version-fault" {
-		var in struct{ Count int }
-		if r.Method != http.MethodPost || json.NewDecoder(r.Body).Decode(&in) != nil {
+		var in struct{ Count, DelayMs int }
+		if r.Method == http.MethodPost && json.NewDecoder(r.Body).Decode(&in) != nil {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
 		c.mu.Lock()
-		c.pending = in.Count
-		raised := c.raised
+		if r.Method == http.MethodPost {
+			c.pending = in.Count
+			c.delay = time.Duration(in.DelayMs) * time.Millisecond
+		}
+		out := map[string]int{"pending": c.pending, "raised": c.raised}
 		c.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]int{"pending": in.Count, "raised": raised})
+		_ = json.NewEncoder(w).Encode(out)
 		return
 	}
 	if r.Method != http.MethodPost || (r.URL.Path != "/sdk" && r.URL.Path != "/sdk/vimService") {
@@ -62,12 +69,14 @@ func (c *collectorFaults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if req, err := parseRequest(body); err == nil && req.method == "WaitForUpdatesEx" && req.body.text("version") != "" {
 			c.mu.Lock()
 			fire := c.pending > 0
+			delay := c.delay
 			if fire {
 				c.pending--
 				c.raised++
 			}
 			c.mu.Unlock()
 			if fire {
+				time.Sleep(delay)
 				writeFault(w, "InvalidCollectorVersion", "", "The collector version is not valid.")
 				return
 			}

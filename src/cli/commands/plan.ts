@@ -2,7 +2,14 @@ import { plan as makePlan, scopePlan, type PlanInput } from '../../plan/planner'
 import { affectedSystems, changedFiles } from '../../source/changes';
 import { renderJson, renderMarkdown, renderText } from '../../plan/render';
 import type { Plan } from '../../plan/types';
-import { UserError, type Logger, type Provider, type ProviderContext } from '../../engine/contract';
+import {
+  UserError,
+  type Logger,
+  type Observation,
+  type Provider,
+  type ProviderContext,
+  type ResourceKind,
+} from '../../engine/contract';
 import { join } from 'node:path';
 import { syncRepo, type GitSource } from '../../source/git';
 import { splitUserinfo } from '../../redact';
@@ -19,6 +26,7 @@ import {
   providersFor,
   stateDir,
   type Loaded,
+  type ProviderSource,
 } from '../pipeline';
 import { composeTrusted } from '../../source/trusted';
 import { isTargeted, selectSystems, targetPlan, type Target } from '../../plan/target';
@@ -55,6 +63,10 @@ export interface SourceOptions extends RecordOptions {
   site?: string;
   /** The repo's diagnostics were printed already (several sites: validated once before the first). */
   validated?: boolean;
+  /** `serve`: providers kept between runs. */
+  providers?: ProviderSource;
+  /** `serve`'s change-feed runs: these observations instead of observing again. */
+  observed?: ReadonlyMap<ResourceKind, Observation>;
 }
 
 /** Fetches `--repo` at `--ref` into the cache (refusing a rewind), or uses the local folder as it is. */
@@ -82,11 +94,13 @@ export async function freshPlan(
   const source = await resolveSource(opts, io);
   const loaded: Loaded = await loadValid(source.dir, opts.validated ? () => undefined : io.err, opts.site);
   const target = await resolveTarget(opts, loaded, io);
-  const providers = providersFor(loaded, log, stateDir(opts.stateDir));
+  const providers =
+    opts.providers?.providers(loaded, log, stateDir(opts.stateDir)) ?? providersFor(loaded, log, stateDir(opts.stateDir));
   const ctx = { ...providerContext(loaded, log), ...(opts.readOnly ? { readOnly: true } : {}) };
   try {
     await beforeObserve?.(loaded, providers, ctx);
-    const observations = await observeAll(providers, ctx, loaded.repo.systems);
+    const observations = await observeAll(providers, ctx, loaded.repo.systems, opts.observed);
+    opts.providers?.observed(loaded, providers, observations);
     const plan = makePlan({
       systems: loaded.repo.systems,
       site: loaded.repo.site,

@@ -3,8 +3,7 @@
  * ContainerView of each watched datacenter's VM folder (VMs with the light property set, folders
  * with name and parent), and a loop of WaitForUpdatesEx calls, each bounded by `maxWaitSeconds`,
  * passing on the version each answer hands out. The watch keeps what the filter reports as a live
- * copy of the light read (`objects`), so observe can answer from it, and tells `onChange` which
- * VMs changed. When the version is refused (InvalidCollectorVersion), the session was renewed or
+ * copy of the light read (`objects`) and tells `onChange` which VMs changed and how. When the version is refused (InvalidCollectorVersion), the session was renewed or
  * the connection failed, it builds collector, views and filter anew and starts again with an empty
  * version: a full resync that reports what differs from the copy it had. Protocol facts and their
  * sources: README.md ("Watching for changes").
@@ -47,9 +46,7 @@ const FOLDER_PATHS = ['name', 'parent'];
 export class VmWatch {
   /** The filter's objects as last reported: VMs and folders by managed object id. */
   readonly objects = new Map<string, ObjectContent>();
-  /** VMs reported changed since observe last read them whole: their copy may lack what vcsim never reports. */
-  readonly dirty = new Set<string>();
-  /** True between a complete (re)sync and the next failure: only then may observe answer from `objects`. */
+  /** True between a complete (re)sync and the next failure: only then is `objects` current. */
   synced = false;
   readonly stats = { waits: 0, updates: 0, resyncs: 0, versionFaults: 0, rebuilds: 0 };
 
@@ -131,7 +128,9 @@ export class VmWatch {
   /** A private collector (concurrent runs and other clients share no filter with us), views, one filter. */
   private async setup(): Promise<void> {
     const sc = await this.c.serviceContent();
-    const pc = toRef(child(await this.c.call('CreatePropertyCollector', ref('_this', sc.propertyCollector)), 'returnval'));
+    const pc = toRef(
+      child(await this.c.call('CreatePropertyCollector', ref('_this', sc.propertyCollector)), 'returnval'),
+    );
     if (!pc) throw new Error('vSphere CreatePropertyCollector returned no collector');
     this.collector = pc;
     this.epoch = this.c.sessionEpoch;
@@ -190,7 +189,6 @@ export class VmWatch {
       for (const [id, was] of before)
         if (was.obj.type === 'VirtualMachine' && !this.objects.has(id))
           changes.push({ id, kind: 'leave', paths: [], vm: was, resync: true });
-      for (const ch of changes) this.dirty.add(ch.id);
     }
     this.synced = true;
     this.o.onSync?.({ resync, objects: this.objects.size, differing: changes.length });
@@ -208,7 +206,6 @@ export class VmWatch {
     }
     if (changes.length) {
       this.stats.updates += changes.length;
-      for (const ch of changes) this.dirty.add(ch.id);
       this.o.onChange(changes);
     }
   }
@@ -243,7 +240,8 @@ export class VmWatch {
         const known = this.objects.get(obj.value);
         if (kind === 'leave') {
           this.objects.delete(obj.value);
-          if (known && obj.type === 'VirtualMachine') changes?.push({ id: obj.value, kind: 'leave', paths: [], vm: known });
+          if (known && obj.type === 'VirtualMachine')
+            changes?.push({ id: obj.value, kind: 'leave', paths: [], vm: known });
           continue;
         }
         const o: ObjectContent = kind === 'enter' || !known ? { obj, props: new Map() } : known;
@@ -309,4 +307,76 @@ function differing(a: ObjectContent, b: ObjectContent): string[] {
 
 function flat(n: XNode): string {
   return `${n.xsiType ?? ''}<${n.text}>${n.children.map((c) => `${c.name}:${flat(c)}`).join(',')}`;
+}
+
+export interface VmFeedOptions<R> {
+  roots: () => Promise<MoRef[]>;
+  vmPaths: string[];
+  /** Reads the changed VMs again (one batched read, whatever changed) and makes resources of them. */
+  refresh: (ids: string[]) => Promise<R[]>;
+  onChange: (changes: { changed: R[]; gone: string[]; resync: boolean }) => void;
+  log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  maxWaitSeconds?: number;
+  /** Changes arriving within this long are read together (default 100 ms). */
+  gatherMs?: number;
+}
+
+/**
+ * The provider's feed: a VmWatch whose reported VMs are read again, together, before they are
+ * passed on (vcsim reports only `config.changeVersion` for a reconfigure; vCenter reports each
+ * changed property, but the device list is not watched either way). One read at a time.
+ */
+export async function watchVms<R>(
+  c: VimClient,
+  o: VmFeedOptions<R>,
+): Promise<{ stop(): Promise<void>; stats: Record<string, number> }> {
+  const queued = new Map<string, WatchChange>();
+  let timer: NodeJS.Timeout | undefined;
+  let reading: Promise<void> = Promise.resolve();
+  let stopped = false;
+  const stats = { reads: 0, changed: 0, gone: 0 };
+  const flush = () => {
+    timer = undefined;
+    const batch = [...queued.values()];
+    queued.clear();
+    reading = reading.then(async () => {
+      if (stopped || !batch.length) return;
+      const gone = batch.filter((ch) => ch.kind === 'leave').map((ch) => ch.id);
+      const ids = batch.filter((ch) => ch.kind !== 'leave').map((ch) => ch.id);
+      try {
+        stats.reads++;
+        const changed = ids.length ? await o.refresh(ids) : [];
+        stats.changed += changed.length;
+        stats.gone += gone.length;
+        if (!stopped) o.onChange({ changed, gone, resync: batch.some((ch) => ch.resync) });
+      } catch (e) {
+        // The scheduled run is the safety net; the next change of these VMs is read again anyway.
+        if (!stopped) o.log?.warn({ err: (e as Error).message, vms: ids }, 'vsphere: reading changed VMs failed');
+      }
+    });
+  };
+  const watch = new VmWatch(c, {
+    roots: o.roots,
+    vmPaths: o.vmPaths,
+    ...(o.maxWaitSeconds !== undefined ? { maxWaitSeconds: o.maxWaitSeconds } : {}),
+    onChange: (changes) => {
+      for (const ch of changes) queued.set(ch.id, ch);
+      timer ??= setTimeout(flush, o.gatherMs ?? 100);
+    },
+    onError: (e, what) => o.log?.warn({ err: e.message }, `vsphere change feed: ${what}`),
+    onSync: (s) =>
+      s.resync && o.log?.info({ objects: s.objects, differing: s.differing }, 'vsphere change feed: full resync'),
+  });
+  await watch.start();
+  return {
+    get stats() {
+      return { ...watch.stats, reads: stats.reads, changed: stats.changed, gone: stats.gone };
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await watch.stop();
+      await reading;
+    },
+  };
 }
