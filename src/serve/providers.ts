@@ -65,6 +65,11 @@ export class ProviderPool implements ProviderSource {
     return this.lastRun;
   }
 
+  /** The kept provider of a kind (tests and metrics look at its session's round trips). */
+  provider(kind: ResourceKind): Provider | undefined {
+    return this.kept.get(kind)?.provider;
+  }
+
   /** The kinds whose provider has a running feed. */
   get watched(): ResourceKind[] {
     return [...this.kept].filter(([, k]) => k.watch).map(([kind]) => kind);

@@ -86,7 +86,7 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
     log,
     onChanges: (kind, changes, before) => {
       for (const n of noticeChanges(pool.last, kind, changes, before)) {
-        io.err(`change feed: ${n.why}`);
+        io.err(`change feed${changes.resync ? ' (full resync)' : ''}: ${n.why}`);
         noticed.set(n.system, [...(noticed.get(n.system) ?? []), n.why]);
       }
       if (noticed.size) startNoticed();

@@ -18,8 +18,11 @@ import {
   type Observation,
   type Provider,
   type ProviderContext,
+  type ProviderWatch,
   type Resolved,
+  type WatchedChanges,
 } from '../../engine/contract';
+import { vmFeed } from './feed';
 import type { SecretRef } from '../../manifest/site';
 import type { VsphereConfig } from './config';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
@@ -52,7 +55,7 @@ import { retire } from './retire';
 import { FileNotFoundError, ManagedObjectNotFoundError, VsphereFault } from './soap/faults';
 import { child, ref, toRef, type MoRef } from './soap/xml';
 import { cloneBody, extraConfig, reconfigSpec, relocateSpec, wantFor } from './specs';
-import { folderPathOf, inventoryNames, poolPathOf, whereFor } from './where';
+import { folderPathOf, inventoryNames, poolPathOf, whereFor, type Where } from './where';
 import {
   HEAVY_PATHS,
   LIGHT_PATHS,
@@ -104,6 +107,11 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   private readonly folderOf = new Map<string, string>();
   /** The site's marker seal (undefined: a site without `ownership:`, markers taken at their word). */
   private sealer: Sealer | undefined;
+
+  /** Placement names by location, from the last observe's inventory read (the change feed's reads use it). */
+  private where: ((l: VmInfo['location']) => Where | undefined) | undefined;
+  /** `serve` keeps this provider from run to run: the session lives on; observe starts each run afresh. */
+  readonly reusable = true;
 
   /** Device fields of owned VMs by instanceUuid + changeVersion, kept between runs. */
   private readonly cache: DeviceCache | undefined;
@@ -410,7 +418,10 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
    * Nothing is acted on from the cache: converge reads a VM's devices itself before it edits them.
    */
   async observe(ctx: ProviderContext): Promise<Observation<VmFields, VmHandle>> {
-    const { c, p } = await this.connect(ctx);
+    const { c, v } = await this.connect(ctx);
+    // A kept provider (serve): placement lookups are per run (a folder may be gone since the last).
+    this.place = new Placement(c, v);
+    const p = this.place;
     if (this.cache) this.cache.log = ctx.log;
     const before = c.stats.roundTrips;
     const vms = await this.listFolder(c, p);
@@ -421,6 +432,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     // Placement as names, for the VMs read whole: one read of the inventory's containers, whatever their number.
     if (owned.length) {
       const where = await inventoryNames(c, sc.rootFolder);
+      this.where = where;
       for (const vm of owned) {
         const w = where(vm.location);
         if (w) vm.placement = w;
@@ -868,6 +880,42 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     await runTask(c, 'Destroy_Task', ref('_this', vmRef), { timeoutMs: this.taskMs(v), what: `destroy ${what}` });
     // A replace creates right after this delete: it must not find the destroyed VM in this run's view.
     this.seen = this.seen?.filter((s) => s.ref.value !== vmRef.value);
+  }
+
+  /**
+   * `serve`'s change feed (feed.ts, watch.ts): VMs reported changed by WaitForUpdatesEx, read again
+   * in one call and converted as observe converts them.
+   */
+  async watch(
+    ctx: ProviderContext,
+    onChange: (changes: WatchedChanges<VmFields, VmHandle>) => void,
+  ): Promise<ProviderWatch> {
+    const { c, p } = await this.connect(ctx);
+    const wheres = [p.site, ...(this.o.systems ?? []).map((s) => whereFor(s, this.o.config))];
+    return vmFeed(
+      {
+        client: c,
+        datacenters: [...new Set(wheres.map((w) => w.datacenter))],
+        requestTimeoutMs: this.o.requestTimeoutMs ?? 120_000,
+        read: async (refs) => {
+          const vms = [...(await this.readVms(c, refs, [...LIGHT_PATHS, ...HEAVY_PATHS])).values()].filter(
+            (vm) => !vm.isTemplate,
+          );
+          const where =
+            this.where ??
+            (vms.some((vm) => this.ours(vm))
+              ? await inventoryNames(c, (await c.serviceContent()).rootFolder)
+              : undefined);
+          for (const vm of vms) {
+            const w = where?.(vm.location);
+            if (w) vm.placement = w;
+          }
+          return vms.map((vm) => this.toResource(vm));
+        },
+      },
+      ctx,
+      onChange,
+    );
   }
 
   async close(): Promise<void> {
