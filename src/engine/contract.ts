@@ -350,6 +350,8 @@ export interface WatchedChanges<F extends Fields = Fields, H = unknown> {
 export interface ProviderWatch {
   /** Ends the feed: the wait in progress is abandoned, server-side state removed. Never throws. */
   stop(): Promise<void>;
+  /** Reads these resources again now and reports them through `onChange` (what a feed reported may have moved on since). */
+  reread(ids: string[]): Promise<void>;
   readonly stats: Record<string, number>;
 }
 

@@ -98,6 +98,11 @@ export class ProviderPool implements ProviderSource {
     );
   }
 
+  /** The kind's feed reads these resources again now (its report patches the observations first). */
+  async reread(kind: ResourceKind, ids: string[]): Promise<void> {
+    await this.kept.get(kind)?.watch?.reread(ids);
+  }
+
   watchStats(): Record<string, Record<string, number>> {
     return Object.fromEntries([...this.kept].filter(([, k]) => k.watch).map(([kind, k]) => [kind, k.watch!.stats]));
   }

@@ -222,6 +222,9 @@ spec:
       await sleep(1500);
       expect(s.loop.runs).toBe(runs + 1);
       expect(lines.slice(seen).filter((l) => l.startsWith('change feed:'))).toHaveLength(1);
+      const metrics = await (await fetch(`${s.url}/metrics`)).text();
+      expect(metrics).toMatch(/shipshape_change_feed_resources_total\{kind="vm",drifted="true"\} [1-9]/);
+      expect(metrics).toMatch(/shipshape_change_feed_resources_total\{kind="vm",drifted="false"\} [1-9]/);
     } finally {
       watching = false;
       atNotice = undefined;
@@ -238,7 +241,7 @@ spec:
       const seen = lines.length;
       await simControl(sim, 'collector-version-fault', { count: 1, delayMs: 2500 });
       // Any change ends the wait in progress; the next one carries a version and is refused after 2.5 s.
-      await reconfigure('web-02', text('annotation', 'touched by another client'));
+      await reconfigure('web-02', '');
       await until(
         'the refused wait',
         async () => (await simControl<{ raised: number }>(sim, 'collector-version-fault')).raised >= 1,
@@ -268,6 +271,32 @@ spec:
       await s.stop();
     }
   }, 240_000);
+
+  if (mode === 'vcenter-like')
+    test('an ended session: the next run logs in again, and the feed builds collector and filter anew in the new session at once', async () => {
+      const s = await serve('apply');
+      try {
+        const seen = lines.length;
+        await simControl(sim, 'expire-sessions');
+        // vCenter ends sessions (idle timeout, restart, an administrator); the next run finds it and logs in again.
+        const runs = s.loop.runs;
+        await s.loop.trigger('a run after the session ended');
+        expect(s.loop.runs).toBe(runs + 1);
+        // The feed's wait in progress belonged to the old session: abandoned at the Login, not waited out (90 s).
+        await until('the rebuilt feed', () => (s.pool.watchStats().vm?.rebuilds ?? 0) >= 1, 10_000);
+        await reconfigure('web-01', text('numCPUs', 3));
+        await until('the notice', () =>
+          lines.slice(seen).some((l) => /^change feed: web-01: vm cpu is 3, wanted 1/.test(l)),
+        );
+        await until('the run', () =>
+          lines.slice(seen).some((l) => /^run \d+ apply changed \(change feed: web-01/.test(l)),
+        );
+        await until('the loop to settle', () => !s.loop.busy);
+        expect(await hardware('web-01')).toMatchObject({ cpu: 1 });
+      } finally {
+        await s.stop();
+      }
+    }, 240_000);
 
   test('drift mode: the change is recorded as drift of that system, and nothing is changed in vCenter', async () => {
     const s = await serve('drift');

@@ -95,12 +95,14 @@ export async function freshPlan(
   const loaded: Loaded = await loadValid(source.dir, opts.validated ? () => undefined : io.err, opts.site);
   const target = await resolveTarget(opts, loaded, io);
   const providers =
-    opts.providers?.providers(loaded, log, stateDir(opts.stateDir)) ?? providersFor(loaded, log, stateDir(opts.stateDir));
+    opts.providers?.providers(loaded, log, stateDir(opts.stateDir)) ??
+    providersFor(loaded, log, stateDir(opts.stateDir));
   const ctx = { ...providerContext(loaded, log), ...(opts.readOnly ? { readOnly: true } : {}) };
   try {
     await beforeObserve?.(loaded, providers, ctx);
     const observations = await observeAll(providers, ctx, loaded.repo.systems, opts.observed);
-    opts.providers?.observed(loaded, providers, observations);
+    // A change-feed run planned from the kept observations: they stay what the feeds keep current.
+    if (!opts.observed) opts.providers?.observed(loaded, providers, observations);
     const plan = makePlan({
       systems: loaded.repo.systems,
       site: loaded.repo.site,

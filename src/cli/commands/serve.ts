@@ -22,7 +22,7 @@ import { resolveSource, type SourceOptions } from './plan';
 import { startSiteProvisioning } from './provision';
 import { loadValid, providerContext, stateDir, type Loaded } from '../pipeline';
 import { ProviderPool } from '../../serve/providers';
-import { noticeChanges } from '../../serve/events';
+import { FeedTrigger, noticeChanges } from '../../serve/events';
 import { siteOptions } from '../sites';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RunRecord } from '../../history/types';
@@ -74,22 +74,23 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
 
   /** A press of the status page's apply button waiting for its run: that run applies exactly this plan. */
   let pressed: { file: string; user: string } | undefined;
-  // Systems a change feed found drifted, gathered over a short quiet time, then one run for them.
-  const noticed = new Map<string, string[]>();
-  const startNoticed = debounce(() => {
-    const systems = [...noticed.keys()].sort();
-    const why = [...noticed.values()].flat();
-    noticed.clear();
-    if (systems.length) void loop.trigger(`change feed: ${why.join('; ')}`, systems);
-  }, opts.changeFeedDebounceMs ?? 500);
+  // A change feed's notices become one run of the systems that still differ once it is quiet (src/serve/events.ts).
+  const feed = new FeedTrigger({
+    last: () => pool.last,
+    busy: () => loop.busy,
+    reread: (kind, ids) => pool.reread(kind, ids),
+    trigger: (reason, systems) => void loop.trigger(reason, systems),
+    say: (line) => io.err(line),
+    quietMs: opts.changeFeedDebounceMs ?? 500,
+  });
   const pool = new ProviderPool({
     log,
     onChanges: (kind, changes, before) => {
-      for (const n of noticeChanges(pool.last, kind, changes, before)) {
-        io.err(`change feed${changes.resync ? ' (full resync)' : ''}: ${n.why}`);
-        noticed.set(n.system, [...(noticed.get(n.system) ?? []), n.why]);
-      }
-      if (noticed.size) startNoticed();
+      const found = noticeChanges(pool.last, kind, changes, before);
+      const n = changes.changed.length + changes.gone.length;
+      if (found.length) m.feedChanges({ kind, drifted: 'true' }, found.length);
+      if (n > found.length) m.feedChanges({ kind, drifted: 'false' }, n - found.length);
+      feed.add(found, changes.resync);
     },
   });
   const run = async (reason: string, signal: AbortSignal, scope?: string[]) => {
@@ -228,7 +229,7 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
     pool,
     async stop() {
       onChange.cancel();
-      startNoticed.cancel();
+      feed.cancel();
       if (opts.reloadOnHup) process.off('SIGHUP', reload);
       await watcher?.close();
       await loop.stop((opts.graceSeconds ?? 60) * 1000);

@@ -134,6 +134,13 @@ export class VimClient {
   private soapAction = `"urn:vim25/${FALLBACK_VERSION}"`;
   /** Counts Logins: a reader that sees it change knows its views and paging tokens died with the old session. */
   sessionEpoch = 0;
+  private readonly loginListeners = new Set<() => void>();
+
+  /** Called after every Login (the change feed's collector died with the old session); returns the unsubscribe. */
+  onLogin(fn: () => void): () => void {
+    this.loginListeners.add(fn);
+    return () => this.loginListeners.delete(fn);
+  }
 
   constructor(private readonly opts: VimClientOptions) {
     const u = new URL(opts.url);
@@ -260,6 +267,7 @@ export class VimClient {
     if (!this.cookie) throw new Error(`vSphere Login at ${this.endpoint} returned no session cookie`);
     this.sessionEpoch++;
     this.opts.log?.debug({ url: this.endpoint }, 'vsphere: logged in');
+    for (const fn of this.loginListeners) fn();
   }
 
   get loggedIn(): boolean {

@@ -41,6 +41,7 @@ export function vmFeed(
       ),
     vmPaths: [...new Set([...LIGHT_PATHS, 'parent'])],
     refresh: (ids) => s.read(ids.map((value) => ({ type: 'VirtualMachine', value }))),
+    idOf: (r) => r.id,
     onChange,
     log: ctx.log,
     maxWaitSeconds: maxWaitFor(s.requestTimeoutMs),

@@ -56,6 +56,9 @@ export class VmWatch {
   private epoch = -1;
   private stopped = false;
   private readonly abort = new AbortController();
+  /** Aborts the wait in progress when the client logs in again: that wait's collector is gone. */
+  private waitAbort = new AbortController();
+  private unsubscribe: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private sleeping: { timer: NodeJS.Timeout; wake: () => void } | undefined;
 
@@ -66,10 +69,14 @@ export class VmWatch {
 
   /** Starts the loop; resolves after the first full sync (or rejects with why it could not start). */
   async start(): Promise<void> {
+    this.unsubscribe = this.c.onLogin(() => {
+      if (this.c.sessionEpoch !== this.epoch) this.waitAbort.abort(new Error('session renewed'));
+    });
     try {
       await this.setup();
       await this.sync(false);
     } catch (e) {
+      this.unsubscribe?.();
       await this.teardown();
       throw e;
     }
@@ -87,6 +94,7 @@ export class VmWatch {
       this.sleeping.wake();
     }
     await this.loop;
+    this.unsubscribe?.();
     await this.teardown();
   }
 
@@ -109,6 +117,12 @@ export class VmWatch {
         if (this.stopped) return;
         this.synced = false;
         const err = e as Error;
+        if (this.c.sessionEpoch !== this.epoch) {
+          // Logged in again (a run on this client found the session gone): build anew at once.
+          this.o.onError?.(err, 'the session was renewed; the watch starts again in the new one');
+          await this.reset();
+          continue;
+        }
         if (e instanceof VsphereFault && e.fault === 'InvalidCollectorVersion') {
           // The server no longer knows our version. An empty version on the same filter would report
           // only what it has not reported yet (vcsim), so a new collector and filter sync from nothing, at once.
@@ -217,12 +231,13 @@ export class VmWatch {
       throw new NotAuthenticatedError('NotAuthenticated', 'vSphere session was renewed; the watch starts again');
     }
     this.stats.waits++;
+    if (this.waitAbort.signal.aborted) this.waitAbort = new AbortController();
     const r = await this.c.call(
       'WaitForUpdatesEx',
       ref('_this', this.collector) +
         text('version', this.version) +
         `<options>${text('maxWaitSeconds', maxWaitSeconds)}</options>`,
-      { signal: this.abort.signal },
+      { signal: AbortSignal.any([this.abort.signal, this.waitAbort.signal]) },
     );
     const set = child(r, 'returnval');
     const version = child(set, 'version')?.text;
@@ -310,6 +325,8 @@ function flat(n: XNode): string {
 }
 
 export interface VmFeedOptions<R> {
+  /** The VM id of a resource `refresh` made. */
+  idOf: (r: R) => string;
   roots: () => Promise<MoRef[]>;
   vmPaths: string[];
   /** Reads the changed VMs again (one batched read, whatever changed) and makes resources of them. */
@@ -329,8 +346,9 @@ export interface VmFeedOptions<R> {
 export async function watchVms<R>(
   c: VimClient,
   o: VmFeedOptions<R>,
-): Promise<{ stop(): Promise<void>; stats: Record<string, number> }> {
+): Promise<{ stop(): Promise<void>; reread(ids: string[]): Promise<void>; stats: Record<string, number> }> {
   const queued = new Map<string, WatchChange>();
+  const idOf = o.idOf;
   let timer: NodeJS.Timeout | undefined;
   let reading: Promise<void> = Promise.resolve();
   let stopped = false;
@@ -371,6 +389,18 @@ export async function watchVms<R>(
   return {
     get stats() {
       return { ...watch.stats, reads: stats.reads, changed: stats.changed, gone: stats.gone };
+    },
+    /** The given VMs read again now, in the queue of reads, and reported as changed (or gone). */
+    reread(ids: string[]) {
+      const read = reading.then(async () => {
+        if (stopped || !ids.length) return;
+        stats.reads++;
+        const changed = await o.refresh(ids);
+        const found = new Set(changed.map((r) => idOf(r)));
+        if (!stopped) o.onChange({ changed, gone: ids.filter((id) => !found.has(id)), resync: false });
+      });
+      reading = read.catch(() => undefined);
+      return read;
     },
     async stop() {
       stopped = true;
