@@ -377,7 +377,9 @@ export class VimClient {
     const t0 = performance.now();
     try {
       const signal =
-        callSignal && this.opts.signal ? AbortSignal.any([callSignal, this.opts.signal]) : (callSignal ?? this.opts.signal);
+        callSignal && this.opts.signal
+          ? AbortSignal.any([callSignal, this.opts.signal])
+          : (callSignal ?? this.opts.signal);
       res = await this.http.post<string>(this.endpoint, body, { headers, signal });
     } catch (e) {
       throw this.transportError(method, e);
