@@ -1,49 +1,55 @@
 /**
  * `VsphereProvider.watch`: the change feed (watch.ts) over the datacenters observe reads, whose
- * reported VMs are read again in one call and handed on as observed resources. The provider
- * passes in how it reads and converts VMs, so the feed shares observe's parsing and ownership test.
+ * reported VMs are read again in one call and handed on as observed resources, parsed and judged
+ * (ownership, placement names, device fields) exactly as observe does.
  */
 import type { ProviderContext, ProviderWatch, WatchedChanges } from '../../engine/contract';
-import type { VimClient } from './client';
 import type { VmFields, VmHandle } from './fields';
 import { findByInventoryPath } from './inventory';
-import type { ObservedResource } from '../../engine/contract';
+import { readVms, toResource } from './observe';
+import type { VmResource, VmSession } from './session';
 import type { MoRef } from './soap/xml';
-import { LIGHT_PATHS } from './vm';
+import { HEAVY_PATHS, LIGHT_PATHS } from './vm';
+import { inventoryNames, whereFor } from './where';
 import { watchVms } from './watch';
-
-type VmResource = ObservedResource<VmFields, VmHandle>;
-
-export interface FeedSource {
-  client: VimClient;
-  /** The datacenters observe reads (the site's and those placements name). */
-  datacenters: string[];
-  /** Reads these VMs whole (one call) and makes resources of them, as observe would; templates left out. */
-  read: (refs: MoRef[]) => Promise<VmResource[]>;
-  /** The client's request timeout: every wait ends well before it. */
-  requestTimeoutMs: number;
-}
 
 /** vCenter's advice: a wait no shorter than a few minutes where the HTTP stack allows; ours stays below the request timeout. */
 export function maxWaitFor(requestTimeoutMs: number): number {
   return Math.max(1, Math.min(90, Math.floor(requestTimeoutMs / 1000) - 15));
 }
 
-export function vmFeed(
-  s: FeedSource,
+export async function vmFeed(
+  vs: VmSession,
   ctx: ProviderContext,
   onChange: (changes: WatchedChanges<VmFields, VmHandle>) => void,
 ): Promise<ProviderWatch> {
-  return watchVms<VmResource>(s.client, {
+  const { c, p } = await vs.connect(ctx);
+  const wheres = [p.site, ...(vs.o.systems ?? []).map((s) => whereFor(s, vs.o.config))];
+  const datacenters = [...new Set(wheres.map((w) => w.datacenter))];
+  return watchVms<VmResource>(c, {
     roots: async () =>
-      (await Promise.all(s.datacenters.map((dc) => findByInventoryPath(s.client, `${dc}/vm`)))).filter(
+      (await Promise.all(datacenters.map((dc) => findByInventoryPath(c, `${dc}/vm`)))).filter(
         (r): r is MoRef => r !== undefined,
       ),
     vmPaths: [...new Set([...LIGHT_PATHS, 'parent'])],
-    refresh: (ids) => s.read(ids.map((value) => ({ type: 'VirtualMachine', value }))),
+    refresh: async (ids) => {
+      const refs = ids.map((value) => ({ type: 'VirtualMachine', value }));
+      const vms = [...(await readVms(c, refs, [...LIGHT_PATHS, ...HEAVY_PATHS])).values()].filter(
+        (vm) => !vm.isTemplate,
+      );
+      // Placement names: from the last observe's inventory read, else one read now (only when a VM is ours).
+      const where =
+        vs.where ??
+        (vms.some((vm) => vs.ours(vm)) ? await inventoryNames(c, (await c.serviceContent()).rootFolder) : undefined);
+      for (const vm of vms) {
+        const w = where?.(vm.location);
+        if (w) vm.placement = w;
+      }
+      return vms.map((vm) => toResource(vs, vm));
+    },
     idOf: (r) => r.id,
     onChange,
     log: ctx.log,
-    maxWaitSeconds: maxWaitFor(s.requestTimeoutMs),
+    maxWaitSeconds: maxWaitFor(vs.o.requestTimeoutMs ?? 120_000),
   });
 }
