@@ -270,7 +270,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   program
     .command('serve')
     .description(
-      'run the reconcile loop: on a schedule, when the git ref moves, when files change; one run at a time; /healthz and /metrics',
+      'run the reconcile loop: on a schedule, when the git ref moves, when files change, when vCenter reports a change; one run at a time; /healthz and /metrics',
     )
     .addOption(dirOption())
     .addOption(repoOption())
@@ -302,6 +302,10 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option(
       '--no-provisioning',
       'do not run the provisioning server of shipshape.yaml (e.g. when `shipshape provision` runs elsewhere)',
+    )
+    .option(
+      '--no-change-feed',
+      'do not watch vCenter for changes between runs (default: a VM edited in vCenter starts a run of its system within seconds)',
     )
     .addHelpText(
       'after',

@@ -102,6 +102,18 @@ export function providersFor(loaded: Loaded, log: Logger, state: string, sharedS
 }
 
 /**
+ * Where a run's providers come from when not built for it alone: `serve` keeps reusable ones from
+ * run to run (src/serve/providers.ts) and hears what each run observed.
+ */
+export interface ProviderSource {
+  providers(loaded: Loaded, log: Logger, state: string, sharedState?: string): Provider[];
+  observed(loaded: Loaded, providers: Provider[], observations: Map<ResourceKind, Observation>): void;
+}
+
+/** Providers a ProviderSource keeps beyond the run: closeAll leaves them open. */
+export const keptProviders = new WeakSet<Provider>();
+
+/**
  * Observes every backend once, in parallel: a constant number of round trips per backend. Providers
  * that need earlier steps' values (specialisation: address and host key) observe afterwards.
  */
@@ -109,9 +121,15 @@ export async function observeAll(
   providers: Provider[],
   ctx: ProviderContext,
   systems: DesiredSystem[] = [],
+  /** Observations to take as they are instead of observing (serve's change-feed runs). */
+  reuse?: ReadonlyMap<ResourceKind, Observation>,
 ): Promise<Map<ResourceKind, Observation>> {
+  const results = new Map<ResourceKind, Observation>();
+  for (const p of providers) if (reuse?.has(p.kind)) results.set(p.kind, reuse.get(p.kind)!);
+  providers = providers.filter((p) => !results.has(p.kind));
   const first = providers.filter((p) => !p.observeAfterEarlier);
-  const results = new Map(await Promise.all(first.map(async (p) => [p.kind, await p.observe(ctx)] as const)));
+  for (const [k, o] of await Promise.all(first.map(async (p) => [p.kind, await p.observe(ctx)] as const)))
+    results.set(k, o);
   // One after another in step order, each seeing what the steps before it observed (specialisation
   // finds its targets through the host key install hands on, install its VM through the vm step).
   const later = orderedProviders(providers.filter((p) => p.observeAfterEarlier));
@@ -132,6 +150,7 @@ export async function observeAll(
 export async function closeAll(providers: Provider[], log: Logger): Promise<void> {
   await Promise.all(
     providers.map(async (p) => {
+      if (keptProviders.has(p)) return;
       try {
         await p.close?.();
       } catch (e) {

@@ -328,8 +328,31 @@ export interface Provider<F extends Fields = Fields, H = unknown> {
    * again after create/update with the result. Must keep an explicit manifest value as it is.
    */
   resolve?(system: DesiredSystem, observed: ObservedResource<F, H> | undefined, resolved: Resolved): Resolved;
-  /** Release sessions (Logout) at the end of every run. */
+  /** Release sessions (Logout) at the end of every run; in `serve`, of a reusable provider, at shutdown. */
   close?(): Promise<void>;
+  /** `serve` keeps it from run to run (its session reused); each observe starts a run afresh. */
+  readonly reusable?: boolean;
+  /**
+   * Optional (`serve`): the backend's change feed. `onChange` gets the resources that changed since,
+   * read again (a cost in the number of changes, not of resources), and the ids of those gone.
+   */
+  watch?(ctx: ProviderContext, onChange: (changes: WatchedChanges<F, H>) => void): Promise<ProviderWatch>;
+}
+
+export interface WatchedChanges<F extends Fields = Fields, H = unknown> {
+  changed: ObservedResource<F, H>[];
+  /** Ids of resources deleted or moved out of what the provider observes. */
+  gone: string[];
+  /** Found by a full resync (the feed lost its place), not reported one by one. */
+  resync: boolean;
+}
+
+export interface ProviderWatch {
+  /** Ends the feed: the wait in progress is abandoned, server-side state removed. Never throws. */
+  stop(): Promise<void>;
+  /** Reads these resources again now and reports them through `onChange` (what a feed reported may have moved on since). */
+  reread(ids: string[]): Promise<void>;
+  readonly stats: Record<string, number>;
 }
 
 /** The engine's record of one create in flight, handed to `Provider.create`. */

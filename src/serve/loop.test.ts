@@ -101,3 +101,34 @@ describe('metrics', () => {
     );
   });
 });
+
+describe('scoped triggers (a change feed names systems)', () => {
+  it('coalesce into one run with the union of their systems; an unscoped trigger makes it a full run', async () => {
+    const runs: { reason: string; scope?: string[] }[] = [];
+    let release!: () => void;
+    const loop = new ReconcileLoop({
+      run: async (reason, _signal, scope) => {
+        runs.push({ reason, ...(scope ? { scope } : {}) });
+        if (runs.length === 1) await new Promise<void>((r) => (release = r));
+      },
+    });
+    const first = loop.trigger('startup');
+    void loop.trigger('vCenter: web-02', ['web-02']);
+    void loop.trigger('vCenter: web-01', ['web-01']);
+    release();
+    await first;
+    while (loop.busy) await sleep(5);
+    const second = loop.trigger('hold', ['x']);
+    void loop.trigger('vCenter: web-03', ['web-03']);
+    void loop.trigger('schedule */5 * * * *');
+    release?.();
+    await second;
+    while (loop.busy) await sleep(5);
+    expect(runs).toEqual([
+      { reason: 'startup' },
+      { reason: 'vCenter: web-02, vCenter: web-01', scope: ['web-01', 'web-02'] },
+      { reason: 'hold', scope: ['x'] },
+      { reason: 'vCenter: web-03, schedule */5 * * * *' },
+    ]);
+  });
+});

@@ -3,11 +3,14 @@
  * when local files change (debounced), one run at a time. A trigger during a run is remembered
  * and runs once afterwards (triggers coalesce). stop() lets the run in progress finish within a
  * grace period, then aborts it through its signal so the step in progress can stop safely.
+ * A trigger may carry a scope (the systems a backend's change feed named): triggers that coalesce
+ * run once with the union of their scopes, and any trigger without one makes the run a full one.
  */
 import type { CronSchedule } from './cron';
 
 export interface LoopOptions {
-  run: (reason: string, signal: AbortSignal) => Promise<void>;
+  /** `scope`: only these systems (a change feed's trigger); undefined: a full run. */
+  run: (reason: string, signal: AbortSignal, scope?: string[]) => Promise<void>;
   schedule?: CronSchedule;
   /** Polls the source for a new commit; a changed value triggers a run. */
   poll?: { intervalMs: number; current: () => Promise<string> };
@@ -18,6 +21,8 @@ export interface LoopOptions {
 export class ReconcileLoop {
   private running: Promise<void> | null = null;
   private pending: string | null = null;
+  /** The pending run's systems; null: a full run. */
+  private pendingScope: Set<string> | null = null;
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
   private abort = new AbortController();
@@ -35,13 +40,15 @@ export class ReconcileLoop {
   }
 
   /** Ask for a run; returns when the run it led to (or joined) has finished. */
-  trigger(reason: string): Promise<void> {
+  trigger(reason: string, scope?: string[]): Promise<void> {
     if (this.stopped) return Promise.resolve();
     if (this.running) {
+      const widen = this.pending === null ? scope : this.pendingScope && scope;
+      this.pendingScope = widen ? new Set([...(this.pendingScope ?? []), ...widen]) : null;
       this.pending = this.pending ? `${this.pending}, ${reason}` : reason;
       return this.running.then(() => this.running ?? undefined);
     }
-    this.running = this.execute(reason);
+    this.running = this.execute(reason, scope);
     return this.running;
   }
 
@@ -65,18 +72,20 @@ export class ReconcileLoop {
     }
   }
 
-  private async execute(reason: string): Promise<void> {
+  private async execute(reason: string, scope?: string[]): Promise<void> {
     try {
       this.runs++;
-      await this.opts.run(reason, this.abort.signal);
+      await this.opts.run(reason, this.abort.signal, scope);
     } catch (e) {
       this.opts.onError?.(e, reason);
     }
     this.running = null;
     if (this.pending && !this.stopped) {
       const next = this.pending;
+      const nextScope = this.pendingScope ? [...this.pendingScope].sort() : undefined;
       this.pending = null;
-      this.running = this.execute(next);
+      this.pendingScope = null;
+      this.running = this.execute(next, nextScope);
       await this.running;
     }
   }

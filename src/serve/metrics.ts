@@ -67,6 +67,10 @@ export function reconcilerMetrics(m = new Metrics()) {
     failures: m.counter('shipshape_failures_total', 'Systems that failed a step, by resource kind and outcome code'),
     drift: m.gauge('shipshape_drift_fields', 'Fields that differ from the manifests, per system (drift)'),
     installSeconds: m.gauge('shipshape_install_duration_seconds', 'Duration of the last OS installation, per system'),
+    feedChanges: m.counter(
+      'shipshape_change_feed_resources_total',
+      'Resources a change feed reported changed, by kind and whether they now differ from the manifests (drifted=true|false)',
+    ),
   };
 }
 export type ReconcilerMetrics = ReturnType<typeof reconcilerMetrics>;

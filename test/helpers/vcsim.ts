@@ -42,10 +42,10 @@ export const SIM_MODES: SimulatorMode[] = ALL_MODES.filter(
   (m) => !process.env.SHIPSHAPE_VSPHERE_SIM || process.env.SHIPSHAPE_VSPHERE_SIM === m,
 );
 
-/** Test hooks of the vCenter-like mode (tools/vcsim/vcenter.go `control`). */
+/** Test hooks of the harness (tools/vcsim/vcenter.go `control`, vCenter-like mode; collector.go, both modes). */
 export async function simControl<T = unknown>(
   sim: Vcsim,
-  what: 'task-rule' | 'expire-sessions' | 'settings' | 'state',
+  what: 'task-rule' | 'expire-sessions' | 'settings' | 'state' | 'collector-version-fault',
   body?: object,
 ): Promise<T> {
   const u = new URL(sim.url);
@@ -55,7 +55,7 @@ export async function simControl<T = unknown>(
     const req = https.request(
       u,
       {
-        method: body || what !== 'state' ? 'POST' : 'GET',
+        method: body || (what !== 'state' && what !== 'collector-version-fault') ? 'POST' : 'GET',
         ca: fs.readFileSync(sim.caFile),
         headers: { 'Content-Type': 'application/json' },
       },

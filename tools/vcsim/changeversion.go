@@ -5,6 +5,8 @@
 // changeVersion moved, so the harness gives every VM one at start and a new one after every call
 // made on that VM (ReconfigVM_Task, Rename_Task, MarkAsTemplate, …: more often than vCenter, never
 // less), and the clone a CloneVM_Task made gets its own. Both modes, below the vCenter-like handler.
+// A new changeVersion is published to the property collectors (WaitForUpdatesEx reports it); vcsim
+// 0.24.2 reports none of ReconfigVM_Task's own changes (numCPU, memoryMB are set without Map.Update).
 package main
 
 import (
@@ -34,7 +36,9 @@ func bumpChangeVersion(ref types.ManagedObjectReference) {
 	}
 	simulator.Map.WithLock(vm, func() {
 		if vm.Config != nil {
-			vm.Config.ChangeVersion = nextChangeVersion()
+			// Through Map.Update, so property collectors with a filter on the VM report the change in
+			// WaitForUpdatesEx, as later govmomi does (virtual_machine.go, updateLastModifiedAndChangeVersion).
+			simulator.Map.Update(vm, []types.PropertyChange{{Name: "config.changeVersion", Val: nextChangeVersion()}})
 		}
 	})
 }

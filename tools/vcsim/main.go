@@ -137,6 +137,7 @@ func main() {
 		s.Config.Handler = newVcenter(s.Config.Handler, m.ServiceContent.About.ApiVersion, *user, *pass, *idle, *taskMs, *pageCap)
 		mode = "vcenter-like"
 	}
+	s.Config.Handler = &collectorFaults{inner: s.Config.Handler}
 
 	runtime.GC()
 	var ms runtime.MemStats

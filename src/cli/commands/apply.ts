@@ -101,7 +101,8 @@ function withStale(report: ApplyReport, stale: StaleAction[]): ApplyReport {
 /** The world after an apply, for the status page: one more observation and the plan that is left. */
 async function observeAgain(fresh: Awaited<ReturnType<typeof freshPlan>>, opts: ApplyOptions) {
   const { loaded, providers, ctx } = fresh;
-  const observations = await observeAll(providers, ctx, loaded.repo.systems);
+  const observations = await observeAll(providers, ctx, loaded.repo.systems, opts.observed);
+  if (!opts.observed) opts.providers?.observed(loaded, providers, observations); // serve: the world after this apply
   const plan = makePlan({
     systems: loaded.repo.systems,
     site: loaded.repo.site,

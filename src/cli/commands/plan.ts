@@ -2,7 +2,14 @@ import { plan as makePlan, scopePlan, type PlanInput } from '../../plan/planner'
 import { affectedSystems, changedFiles } from '../../source/changes';
 import { renderJson, renderMarkdown, renderText } from '../../plan/render';
 import type { Plan } from '../../plan/types';
-import { UserError, type Logger, type Provider, type ProviderContext } from '../../engine/contract';
+import {
+  UserError,
+  type Logger,
+  type Observation,
+  type Provider,
+  type ProviderContext,
+  type ResourceKind,
+} from '../../engine/contract';
 import { join } from 'node:path';
 import { syncRepo, type GitSource } from '../../source/git';
 import { splitUserinfo } from '../../redact';
@@ -19,6 +26,7 @@ import {
   providersFor,
   stateDir,
   type Loaded,
+  type ProviderSource,
 } from '../pipeline';
 import { composeTrusted } from '../../source/trusted';
 import { isTargeted, selectSystems, targetPlan, type Target } from '../../plan/target';
@@ -59,6 +67,10 @@ export interface SourceOptions extends RecordOptions {
   shard?: string;
   /** A shard's run: the site's state dir, where the provisioning server keeps install records. */
   sharedStateDir?: string;
+  /** `serve`: providers kept between runs. */
+  providers?: ProviderSource;
+  /** `serve`'s change-feed runs: these observations instead of observing again. */
+  observed?: ReadonlyMap<ResourceKind, Observation>;
 }
 
 /** Fetches `--repo` at `--ref` into the cache (refusing a rewind), or uses the local folder as it is. */
@@ -92,11 +104,15 @@ export async function freshPlan(
       `the site has shards (${shards.join(', ')}): a run works on one shard, with its lock; add --shard NAME (plan, apply and drift without it go shard by shard)`,
     );
   const target = await resolveTarget(opts, loaded, io);
-  const providers = providersFor(loaded, log, stateDir(opts.stateDir), opts.sharedStateDir);
+  const providers =
+    opts.providers?.providers(loaded, log, stateDir(opts.stateDir), opts.sharedStateDir) ??
+    providersFor(loaded, log, stateDir(opts.stateDir), opts.sharedStateDir);
   const ctx = { ...providerContext(loaded, log), ...(opts.readOnly ? { readOnly: true } : {}) };
   try {
     await beforeObserve?.(loaded, providers, ctx);
-    const observations = await observeAll(providers, ctx, loaded.repo.systems);
+    const observations = await observeAll(providers, ctx, loaded.repo.systems, opts.observed);
+    // A change-feed run planned from the kept observations: they stay what the feeds keep current.
+    if (!opts.observed) opts.providers?.observed(loaded, providers, observations);
     const plan = makePlan({
       systems: loaded.repo.systems,
       site: loaded.repo.site,

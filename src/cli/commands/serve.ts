@@ -2,7 +2,10 @@
  * `shipshape serve`: the reconcile loop as a service. Runs on a cron schedule, when the git ref
  * moves (polling), when local files change (chokidar, debounced); one run at a time; apply mode or
  * report-only (drift) mode; /healthz and /metrics over HTTP; SIGTERM lets the step in progress
- * finish (or abandons it safely after the grace period: the next run resumes).
+ * finish (or abandons it safely after the grace period: the next run resumes). Providers that can be
+ * are kept from run to run, and a backend's change feed (vSphere's WaitForUpdatesEx) starts a run of
+ * just the systems that drifted, planned from the last observations patched with the feed's changes
+ * (src/serve/providers.ts, src/serve/events.ts); the scheduled run stays the full one.
  */
 import { codeOf, type OutcomeCode } from '../../engine/outcome';
 import { watch, type FSWatcher } from 'chokidar';
@@ -17,7 +20,9 @@ import { applyOnce } from './apply';
 import { driftOnce } from './drift';
 import { resolveSource, type SourceOptions } from './plan';
 import { startSiteProvisioning } from './provision';
-import { loadValid, stateDir, type Loaded } from '../pipeline';
+import { loadValid, providerContext, stateDir, type Loaded } from '../pipeline';
+import { ProviderPool } from '../../serve/providers';
+import { FeedTrigger, noticeChanges } from '../../serve/events';
 import { shardOptions, siteOptions } from '../sites';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RunRecord } from '../../history/types';
@@ -41,6 +46,10 @@ export interface ServeOptions extends SourceOptions {
   ui?: boolean;
   /** Reload the site config on SIGHUP (the command sets it; in-process tests do not). */
   reloadOnHup?: boolean;
+  /** Watch the backends' change feeds between runs (default true). */
+  changeFeed?: boolean;
+  /** Quiet time before a burst of feed changes starts its run (default 500 ms). */
+  changeFeedDebounceMs?: number;
   /** The status page's "Apply this plan" button, for users a reverse proxy names in this header. */
   uiApplyHeader?: string;
   uiTrustedProxies?: string[];
@@ -49,6 +58,7 @@ export interface ServeOptions extends SourceOptions {
 export interface RunningServe {
   url: string;
   loop: ReconcileLoop;
+  pool: ProviderPool;
   stop(): Promise<void>;
 }
 
@@ -64,7 +74,26 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
 
   /** A press of the status page's apply button waiting for its run: that run applies exactly this plan. */
   let pressed: { file: string; user: string } | undefined;
-  const run = async (reason: string, signal: AbortSignal) => {
+  // A change feed's notices become one run of the systems that still differ once it is quiet (src/serve/events.ts).
+  const feed = new FeedTrigger({
+    last: () => pool.last,
+    busy: () => loop.busy,
+    reread: (kind, ids) => pool.reread(kind, ids),
+    trigger: (reason, systems) => void loop.trigger(reason, systems),
+    say: (line) => io.err(line),
+    quietMs: opts.changeFeedDebounceMs ?? 500,
+  });
+  const pool = new ProviderPool({
+    log,
+    onChanges: (kind, changes, before) => {
+      const found = noticeChanges(pool.last, kind, changes, before);
+      const n = changes.changed.length + changes.gone.length;
+      if (found.length) m.feedChanges({ kind, drifted: 'true' }, found.length);
+      if (n > found.length) m.feedChanges({ kind, drifted: 'false' }, n - found.length);
+      feed.add(found, changes.resync);
+    },
+  });
+  const run = async (reason: string, signal: AbortSignal, scope?: string[]) => {
     const started = Date.now();
     const press = pressed;
     pressed = undefined;
@@ -72,8 +101,15 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
     io.err(`reconcile (${press ? 'apply of the plan approved on the status page' : opts.mode}): ${reason}`);
     let result: LastRun['result'] = 'ok';
     // A CLI apply on this host holds the lock for a while: the scheduled run waits for it rather than failing.
+    // A change-feed run: its systems, the watched kinds, planned from the observations the feeds keep current.
+    const kept = pool.last;
+    const feedRun = scope && kept && !press ? { systems: scope, kinds: pool.watched } : undefined;
     const runOpts = {
       ...opts,
+      providers: pool,
+      ...(feedRun
+        ? { target: { ...opts.target, systems: feedRun.systems, kinds: feedRun.kinds }, observed: kept!.observations }
+        : {}),
       trigger: press ? `ui apply by ${press.user}` : reason,
       waitLockMs: 10 * 60_000,
       onRecorded: (r: RunRecord) => io.err(resultLine(r)),
@@ -95,7 +131,8 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
         }
       } else {
         const report = await driftOnce(runOpts, io, log);
-        m.drift.reset();
+        if (feedRun) for (const system of feedRun.systems) m.drift.set({ system }, 0);
+        else m.drift.reset();
         const perSystem = new Map<string, number>();
         for (const i of report.items) perSystem.set(i.system, (perSystem.get(i.system) ?? 0) + 1);
         for (const [system, n] of perSystem) m.drift.set({ system }, n);
@@ -113,6 +150,9 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
       m.runSeconds({ mode: opts.mode }, secs);
       m.lastRunSeconds.set({ mode: opts.mode }, secs);
       m.lastRunTimestamp.set({ mode: opts.mode }, Date.now() / 1000);
+      // From the first run on, the kept providers' change feeds run between runs (a failed start is tried after the next).
+      if (opts.changeFeed !== false && pool.last && !signal.aborted)
+        await pool.startWatches({ ...providerContext(pool.last.loaded, log), signal });
     }
   };
 
@@ -186,11 +226,14 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
   return {
     url: http.url,
     loop,
+    pool,
     async stop() {
       onChange.cancel();
+      feed.cancel();
       if (opts.reloadOnHup) process.off('SIGHUP', reload);
       await watcher?.close();
       await loop.stop((opts.graceSeconds ?? 60) * 1000);
+      await pool.close(); // feeds stopped, sessions logged out
       ui?.close();
       http.server.closeAllConnections(); // the status page's event streams stay open otherwise
       await http.close();

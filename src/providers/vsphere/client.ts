@@ -86,6 +86,8 @@ export interface CallStats {
   /** Time spent waiting for responses (server + transfer) and parsing them, summed over calls. */
   msWaiting: number;
   msParsing: number;
+  /** Round trips per SOAP method (tests assert which calls a path makes, e.g. no RetrievePropertiesEx). */
+  byMethod: Record<string, number>;
 }
 
 /** Methods that change nothing (or nothing that matters when repeated): only these are retried. */
@@ -116,7 +118,14 @@ const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/;
 const SESSION_COOKIE = /(?:^|;\s*)(vmware_soap_session=("[^"]*"|[^;]*))/;
 
 export class VimClient {
-  readonly stats: CallStats = { roundTrips: 0, bytesSent: 0, bytesReceived: 0, msWaiting: 0, msParsing: 0 };
+  readonly stats: CallStats = {
+    roundTrips: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    msWaiting: 0,
+    msParsing: 0,
+    byMethod: {},
+  };
   private readonly http: AxiosInstance;
   private readonly endpoint: string;
   private cookie: string | undefined;
@@ -125,6 +134,13 @@ export class VimClient {
   private soapAction = `"urn:vim25/${FALLBACK_VERSION}"`;
   /** Counts Logins: a reader that sees it change knows its views and paging tokens died with the old session. */
   sessionEpoch = 0;
+  private readonly loginListeners = new Set<() => void>();
+
+  /** Called after every Login (the change feed's collector died with the old session); returns the unsubscribe. */
+  onLogin(fn: () => void): () => void {
+    this.loginListeners.add(fn);
+    return () => this.loginListeners.delete(fn);
+  }
 
   constructor(private readonly opts: VimClientOptions) {
     const u = new URL(opts.url);
@@ -251,6 +267,7 @@ export class VimClient {
     if (!this.cookie) throw new Error(`vSphere Login at ${this.endpoint} returned no session cookie`);
     this.sessionEpoch++;
     this.opts.log?.debug({ url: this.endpoint }, 'vsphere: logged in');
+    for (const fn of this.loginListeners) fn();
   }
 
   get loggedIn(): boolean {
@@ -305,11 +322,15 @@ export class VimClient {
   }
 
   /** Calls `method` with the given inner XML and returns the `<methodResponse>` element. */
-  async call(method: string, inner: string, o: { noSession?: boolean; noRelogin?: boolean } = {}): Promise<XNode> {
+  async call(
+    method: string,
+    inner: string,
+    o: { noSession?: boolean; noRelogin?: boolean; signal?: AbortSignal } = {},
+  ): Promise<XNode> {
     if (!o.noSession && !this.cookie) await this.login();
     const sentWith = this.cookie;
     try {
-      return await this.callWithRetry(method, inner);
+      return await this.callWithRetry(method, inner, o.signal);
     } catch (e) {
       if (e instanceof NotAuthenticatedError && !o.noSession && !o.noRelogin) {
         // Parallel calls all see the lost session: one logs in, the others join that Login
@@ -318,21 +339,21 @@ export class VimClient {
           if (!this.loggingIn) this.opts.log?.info({ method }, 'vsphere: session lost, logging in again');
           await this.login();
         }
-        return await this.callWithRetry(method, inner);
+        return await this.callWithRetry(method, inner, o.signal);
       }
       throw e;
     }
   }
 
-  private async callWithRetry(method: string, inner: string): Promise<XNode> {
-    return this.post(method, inner, REPEATABLE.has(method) ? (this.opts.retries ?? 2) + 1 : 1);
+  private async callWithRetry(method: string, inner: string, signal?: AbortSignal): Promise<XNode> {
+    return this.post(method, inner, REPEATABLE.has(method) ? (this.opts.retries ?? 2) + 1 : 1, signal);
   }
 
   /** One call, repeated up to `attempts` times on transient failures. */
-  private async post(method: string, inner: string, attempts: number): Promise<XNode> {
+  private async post(method: string, inner: string, attempts: number, signal?: AbortSignal): Promise<XNode> {
     for (let i = 1; ; i++) {
       try {
-        return await this.postOnce(method, inner);
+        return await this.postOnce(method, inner, signal);
       } catch (e) {
         if (!(e instanceof TransientError) || i >= attempts) throw e;
         const wait = 250 * 4 ** (i - 1);
@@ -344,16 +365,22 @@ export class VimClient {
     }
   }
 
-  private async postOnce(method: string, inner: string): Promise<XNode> {
+  /** `signal`: this call's own (a long WaitForUpdatesEx that a stopping watch abandons), besides the client's. */
+  private async postOnce(method: string, inner: string, callSignal?: AbortSignal): Promise<XNode> {
     const body = envelope(method, inner);
     const headers: Record<string, string> = { SOAPAction: this.soapAction };
     if (this.cookie) headers.Cookie = this.cookie;
     let res: AxiosResponse<string>;
     this.stats.roundTrips++;
+    this.stats.byMethod[method] = (this.stats.byMethod[method] ?? 0) + 1;
     this.stats.bytesSent += Buffer.byteLength(body);
     const t0 = performance.now();
     try {
-      res = await this.http.post<string>(this.endpoint, body, { headers, signal: this.opts.signal });
+      const signal =
+        callSignal && this.opts.signal
+          ? AbortSignal.any([callSignal, this.opts.signal])
+          : (callSignal ?? this.opts.signal);
+      res = await this.http.post<string>(this.endpoint, body, { headers, signal });
     } catch (e) {
       throw this.transportError(method, e);
     } finally {

@@ -9,7 +9,7 @@ import { HOST_KEY_GUESTINFO } from '../install/provider';
 import type { VimClient } from './client';
 import { deviceFields, observedFields, type DeviceFields, type VmFields, type VmHandle } from './fields';
 import { DEFAULT_PAGE_SIZE, findByInventoryPath, retrieveObjects, retrieveView } from './inventory';
-import type { Placement } from './placement';
+import { Placement } from './placement';
 import { ManagedObjectNotFoundError } from './soap/faults';
 import { toRef, type MoRef } from './soap/xml';
 import { folderPathOf, inventoryNames, whereFor } from './where';
@@ -143,7 +143,10 @@ export function toResource(vs: VmSession, vm: VmInfo, cached?: DeviceFields): Vm
  * Nothing is acted on from the cache: converge reads a VM's devices itself before it edits them.
  */
 export async function observe(vs: VmSession, ctx: ProviderContext): Promise<Observation<VmFields, VmHandle>> {
-  const { c, p } = await vs.connect(ctx);
+  const { c, v } = await vs.connect(ctx);
+  // A provider serve keeps: placement lookups are per run (a folder may be gone since the last).
+  vs.place = new Placement(c, v);
+  const p = vs.place;
   if (vs.cache) vs.cache.log = ctx.log;
   const before = c.stats.roundTrips;
   const vms = await listFolder(vs, c, p);
@@ -154,6 +157,7 @@ export async function observe(vs: VmSession, ctx: ProviderContext): Promise<Obse
   // Placement as names, for the VMs read whole: one read of the inventory's containers, whatever their number.
   if (owned.length) {
     const where = await inventoryNames(c, sc.rootFolder);
+    vs.where = where;
     for (const vm of owned) {
       const w = where(vm.location);
       if (w) vm.placement = w;

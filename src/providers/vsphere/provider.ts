@@ -16,8 +16,11 @@ import type {
   Observation,
   Provider,
   ProviderContext,
+  ProviderWatch,
   Resolved,
+  WatchedChanges,
 } from '../../engine/contract';
+import { vmFeed } from './feed';
 import type { DesiredSystem } from '../../manifest/types';
 import { adopt, deleteVm, sealMarkers } from './claims';
 import type { CallStats } from './client';
@@ -143,6 +146,14 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
 
   delete(system: DesiredSystem, observed: VmResource, ctx: ProviderContext): Promise<void> {
     return deleteVm(this.vs, system, observed, ctx);
+  }
+
+  /** `serve` keeps this provider from run to run: the session lives on; each observe starts a run afresh. */
+  readonly reusable = true;
+
+  /** `serve`'s change feed: VMs WaitForUpdatesEx reports changed, read again in one call (feed.ts, watch.ts). */
+  watch(ctx: ProviderContext, onChange: (changes: WatchedChanges<VmFields, VmHandle>) => void): Promise<ProviderWatch> {
+    return vmFeed(this.vs, ctx, onChange);
   }
 
   async close(): Promise<void> {

@@ -14,6 +14,7 @@ import type { VsphereConfig } from './config';
 import { DeviceCache, deviceCacheFile } from './device-cache';
 import type { VmFields, VmHandle } from './fields';
 import { Placement } from './placement';
+import type { Where } from './where';
 import type { MoRef } from './soap/xml';
 import { MARKER_SEAL, markerEntries, markerOf, type Marker, type VmInfo } from './vm';
 
@@ -45,6 +46,8 @@ export class VmSession {
   readonly outside = new Map<string, string>();
   /** Folder path below the datacenter's VM folder of every VM the last list saw (`shipshape import --folder`). */
   readonly folderOf = new Map<string, string>();
+  /** Placement names by location, from the last observe's inventory read (the change feed's reads use it). */
+  where: ((l: VmInfo['location']) => Where | undefined) | undefined;
   /** The site's marker seal (undefined: a site without `ownership:`, markers taken at their word). */
   sealer: Sealer | undefined;
 
