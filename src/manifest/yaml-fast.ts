@@ -27,7 +27,6 @@ const giveUp = (): never => {
 };
 
 // Anything that could be a non-plain construct, a control character or a line break other than LF.
-// eslint-disable-next-line no-control-regex
 const OUTSIDE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\ufeff]|^(?:%|---|\.\.\.)/m;
 /** A block key: a name that the core schema reads as a string, followed by `:` and a space or the end. */
 const KEY = /^([A-Za-z_][A-Za-z0-9_./-]*):(?: +|$)/;
