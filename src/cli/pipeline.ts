@@ -6,7 +6,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { simpleGit } from 'simple-git';
 import type { Logger, Observation, Provider, ProviderContext, ResourceKind } from '../engine/contract';
-import { formatDiagnostic, loadRepo, type LoadResult } from '../manifest';
+import { formatDiagnostic, loadRepo, ManifestCache, type LoadResult } from '../manifest';
 import type { SiteConfig } from '../manifest/site';
 import { buildProviders } from '../providers/registry';
 import { indexObservations, resolvedBefore } from '../plan/planner';
@@ -28,9 +28,18 @@ export interface Loaded {
  * with sites/, `site` names the site whose config and systems the command works on (src/cli/sites.ts
  * runs a command once per site).
  */
+/** Set by `serve`: its runs read again only the manifests that changed since the last run (manifest/cache.ts). */
+let manifestCache: ManifestCache | undefined;
+export function keepManifestsBetweenLoads(): void {
+  manifestCache ??= new ManifestCache();
+}
+
 export async function loadValid(dir: string, err: (s: string) => void, site?: string): Promise<Loaded> {
   const abs = resolve(dir);
-  const repo = await loadRepo(abs, site === undefined ? {} : { site });
+  const repo = await loadRepo(abs, {
+    ...(site === undefined ? {} : { site }),
+    ...(manifestCache ? { cache: manifestCache } : {}),
+  });
   for (const d of repo.diagnostics) err(formatDiagnostic(d));
   if (repo.ok && repo.sites && !repo.site)
     throw new ExitError(

@@ -17,7 +17,7 @@ import { applyOnce } from './apply';
 import { driftOnce } from './drift';
 import { resolveSource, type SourceOptions } from './plan';
 import { startSiteProvisioning } from './provision';
-import { loadValid, stateDir, type Loaded } from '../pipeline';
+import { keepManifestsBetweenLoads, loadValid, stateDir, type Loaded } from '../pipeline';
 import { siteOptions } from '../sites';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RunRecord } from '../../history/types';
@@ -53,6 +53,7 @@ export interface RunningServe {
 }
 
 export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promise<RunningServe> {
+  keepManifestsBetweenLoads(); // each run reads again only the manifests that changed
   let schedule;
   try {
     schedule = opts.schedule ? parseCron(opts.schedule) : undefined;
