@@ -109,8 +109,15 @@ export async function observeAll(
   ctx: ProviderContext,
   systems: DesiredSystem[] = [],
 ): Promise<Map<ResourceKind, Observation>> {
+  const t0 = Date.now();
+  // Per backend how long its observe took (from the start of the run's observe): where a slow plan's time goes.
+  const timed = async (p: Provider, earlier?: Parameters<Provider['observe']>[1]) => {
+    const o = await p.observe(ctx, earlier);
+    ctx.log.debug({ kind: p.kind, ms: Date.now() - t0, roundTrips: o.roundTrips }, 'observed');
+    return [p.kind, o] as const;
+  };
   const first = providers.filter((p) => !p.observeAfterEarlier);
-  const results = new Map(await Promise.all(first.map(async (p) => [p.kind, await p.observe(ctx)] as const)));
+  const results = new Map(await Promise.all(first.map((p) => timed(p))));
   const later = providers.filter((p) => p.observeAfterEarlier);
   if (later.length) {
     const index = indexObservations(results);
@@ -123,7 +130,7 @@ export async function observeAll(
             return s ? resolvedBefore(s, p.kind, providers, index, ctx.site) : undefined;
           },
         };
-        return [p.kind, await p.observe(ctx, earlier)] as const;
+        return timed(p, earlier);
       }),
     );
     for (const [k, o] of done) results.set(k, o);
