@@ -6,7 +6,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { simpleGit } from 'simple-git';
 import type { Logger, Observation, Provider, ProviderContext, ResourceKind } from '../engine/contract';
-import { formatDiagnostic, loadRepo, type LoadResult } from '../manifest';
+import { formatDiagnostic, loadRepo, ManifestCache, type LoadResult } from '../manifest';
 import type { SiteConfig } from '../manifest/site';
 import { buildProviders } from '../providers/registry';
 import { indexObservations, orderedProviders, resolvedBefore } from '../plan/planner';
@@ -28,11 +28,18 @@ export interface Loaded {
  * with sites/, `site` names the site whose config and systems the command works on (src/cli/sites.ts
  * runs a command once per site).
  */
+/** Set by `serve`: its runs read again only the manifests that changed since the last run (manifest/cache.ts). */
+let manifestCache: ManifestCache | undefined;
+export function keepManifestsBetweenLoads(): void {
+  manifestCache ??= new ManifestCache();
+}
+
 export async function loadValid(dir: string, err: (s: string) => void, site?: string, shard?: string): Promise<Loaded> {
   const abs = resolve(dir);
   const repo = await loadRepo(abs, {
     ...(site === undefined ? {} : { site }),
     ...(shard === undefined ? {} : { shard }),
+    ...(manifestCache ? { cache: manifestCache } : {}),
   });
   for (const d of repo.diagnostics) err(formatDiagnostic(d));
   if (repo.ok && repo.sites && !repo.site)
@@ -124,12 +131,18 @@ export async function observeAll(
   /** Observations to take as they are instead of observing (serve's change-feed runs). */
   reuse?: ReadonlyMap<ResourceKind, Observation>,
 ): Promise<Map<ResourceKind, Observation>> {
+  const t0 = Date.now();
+  // Per backend how long its observe took (from the start of the run's observe): where a slow plan's time goes.
+  const timed = async (p: Provider, earlier?: Parameters<Provider['observe']>[1]) => {
+    const o = await p.observe(ctx, earlier);
+    ctx.log.debug({ kind: p.kind, ms: Date.now() - t0, roundTrips: o.roundTrips }, 'observed');
+    return [p.kind, o] as const;
+  };
   const results = new Map<ResourceKind, Observation>();
   for (const p of providers) if (reuse?.has(p.kind)) results.set(p.kind, reuse.get(p.kind)!);
   providers = providers.filter((p) => !results.has(p.kind));
   const first = providers.filter((p) => !p.observeAfterEarlier);
-  for (const [k, o] of await Promise.all(first.map(async (p) => [p.kind, await p.observe(ctx)] as const)))
-    results.set(k, o);
+  for (const [k, o] of await Promise.all(first.map((p) => timed(p)))) results.set(k, o);
   // One after another in step order, each seeing what the steps before it observed (specialisation
   // finds its targets through the host key install hands on, install its VM through the vm step).
   const later = orderedProviders(providers.filter((p) => p.observeAfterEarlier));
@@ -142,7 +155,8 @@ export async function observeAll(
         return s ? resolvedBefore(s, p.kind, providers, index, ctx.site) : undefined;
       },
     };
-    results.set(p.kind, await p.observe(ctx, earlier));
+    const [k, o] = await timed(p, earlier);
+    results.set(k, o);
   }
   return results;
 }

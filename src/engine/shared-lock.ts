@@ -13,8 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Client } from 'pg';
-import { poolConfig, safeUrl } from '../history/pg-store';
+import type { Client as PgClient } from 'pg';
 import { UserError } from './contract';
 
 /** shipshape's namespace among advisory locks: the first of the two keys. */
@@ -48,7 +47,9 @@ export async function acquireSharedLock(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<SharedLock> {
   const me = `shipshape ${command} (${hostname()} pid ${process.pid})`.slice(0, 63);
-  const client = new Client({ ...poolConfig(url, env), application_name: me });
+  // Loaded here, not at start: most runs take no shared lock, and pg is a noticeable share of the CLI's start.
+  const [{ Client }, { poolConfig, safeUrl }] = await Promise.all([import('pg'), import('../history/pg-store')]);
+  const client: PgClient = new Client({ ...poolConfig(url, env), application_name: me });
   client.on('error', () => undefined);
   try {
     await client.connect();

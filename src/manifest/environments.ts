@@ -133,10 +133,17 @@ interface Text {
   /** Where the text starts; lines and columns of a tag are added when `exact`. */
   at: SourceRef;
   exact: boolean;
+  /** tagsIn(text), kept with a role's texts since every system using the role sees them. */
+  tags?: ReturnType<typeof tagsIn>;
 }
+
+/** Per role definition (a load builds them afresh): its texts are read and scanned once, not once per system. */
+const roleTextCache = new WeakMap<RoleDef, Text[]>();
 
 /** The role's own texts (scripts, checks, templates, .deb paths), read once per role. */
 function roleTexts(root: string, def: RoleDef): Text[] {
+  const cached = roleTextCache.get(def);
+  if (cached) return cached;
   const texts: Text[] = [];
   const whole = (text: string | undefined) => {
     if (text !== undefined) texts.push({ text, at: def.source, exact: false });
@@ -154,6 +161,8 @@ function roleTexts(root: string, def: RoleDef): Text[] {
     }
   }
   whole(def.check);
+  for (const t of texts) t.tags = tagsIn(t.text);
+  roleTextCache.set(def, texts);
   return texts;
 }
 
@@ -182,7 +191,7 @@ function referenceEdges(
     const def = input.roles[role.name];
     const texts = [...paramTexts(s, i, role.params, `roles[${i}].params`), ...(def ? roleTexts(input.root, def) : [])];
     for (const t of texts)
-      for (const tag of tagsIn(t.text)) {
+      for (const tag of t.tags ?? tagsIn(t.text)) {
         const at = t.exact ? { ...t.at, line: tag.line, col: tag.col } : t.at;
         const what = `{{ ${tag.path} }} (role ${role.name}, system ${s.name})`;
         // A role file's problem is reported once, for the first system that shows it.

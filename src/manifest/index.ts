@@ -8,3 +8,4 @@ export type { OsEntry, RoleDef } from './catalog';
 export { derivedMac } from './mac';
 export * from './types';
 export type * from './site';
+export { ManifestCache } from './cache';

@@ -12,6 +12,7 @@ import type { Diagnostic } from './diagnostics';
 import { expandSystem } from './expand';
 import type { LoadedSystem } from './expand';
 import { isYamlName, mapLimit, readManifestText, walk } from './files';
+import type { CachedParse, ManifestCache } from './cache';
 import { checkRoleArtefacts } from './role-artefacts';
 
 const READ_CONCURRENCY = 16;
@@ -52,6 +53,8 @@ export interface LoadOptions {
   site?: string;
   /** A shard of that site (shards.ts): `site` and `systems` become the shard's only. */
   shard?: string;
+  /** Reuse what an earlier load with this cache read from files unchanged since (cache.ts; `serve`). */
+  cache?: ManifestCache;
 }
 
 export interface LoadResult {
@@ -89,14 +92,33 @@ class RepoReader {
     readonly root: string,
     readonly realRoot: string,
     readonly diags: Diagnostics,
+    readonly cache?: ManifestCache,
   ) {}
 
   /** Reads and parses a file, then checks it against its schema; the parsed file is kept even when invalid. */
-  async parse(rel: string, kind: ManifestKind): Promise<{ pf: ParsedFile; valid: boolean } | undefined> {
-    const text = await readManifestText(this.realRoot, path.join(this.root, rel), rel, this.diags);
+  async parse(rel: string, kind: ManifestKind): Promise<CachedParse | undefined> {
+    const abs = path.join(this.root, rel);
+    if (!this.cache) return this.read(abs, rel, kind, this.diags);
+    const stamp = this.cache.stamp(abs);
+    const hit = this.cache.get(abs, kind, stamp);
+    const own = new Diagnostics(); // this file's own diagnostics, kept with it
+    const diagnostics = hit?.diagnostics ?? own.list;
+    const parsed = hit ? hit.parsed : await this.read(abs, rel, kind, own);
+    if (!hit && stamp !== undefined) this.cache.set(abs, rel, { stamp, kind, parsed, diagnostics });
+    this.diags.list.push(...diagnostics);
+    return parsed;
+  }
+
+  private async read(
+    abs: string,
+    rel: string,
+    kind: ManifestKind,
+    diags: Diagnostics,
+  ): Promise<CachedParse | undefined> {
+    const text = await readManifestText(this.realRoot, abs, rel, diags);
     if (text === undefined) return undefined;
-    const pf = parseManifest(rel, text, this.diags);
-    return pf ? { pf, valid: validateAgainstSchema(kind, pf, this.diags) } : undefined;
+    const pf = parseManifest(rel, text, diags);
+    return pf ? { pf, valid: validateAgainstSchema(kind, pf, diags) } : undefined;
   }
 
   async load<T>(rel: string, kind: ManifestKind): Promise<Loaded<T> | undefined> {
@@ -341,7 +363,7 @@ async function load(dir: string, diags: Diagnostics, opts: LoadOptions): Promise
     diags.error(fileStart('.'), `repo directory ${root} does not exist`);
     return { ok: false, systems: [], diagnostics: diags.sorted(), os: {}, roles: {} };
   }
-  const r = new RepoReader(root, realRoot, diags);
+  const r = new RepoReader(root, realRoot, diags, opts.cache);
   const siteFiles = await loadSites(r);
   const os = await loadOs(r);
   const { roles, params } = await loadRoles(r);
@@ -495,8 +517,11 @@ function narrowToShard(
 /** Loads, validates and expands the repo at `dir`. Never throws: problems are diagnostics. */
 export async function loadRepo(dir: string, opts: LoadOptions = {}): Promise<LoadResult> {
   const diags = new Diagnostics();
+  opts.cache?.begin();
   try {
-    return await load(dir, diags, opts);
+    const r = await load(dir, diags, opts);
+    opts.cache?.end();
+    return r;
   } catch (e) {
     // A bug in shipshape, not in the repo: still one clear line instead of a stack trace.
     diags.error(fileStart('.'), `internal error while loading the repo (please report it): ${(e as Error).message}`);

@@ -2,9 +2,12 @@
  * The JSON Schemas in schemas/ are the one source of truth for the manifest format. This module compiles
  * them once (ajv 8, draft-07) and validates parsed documents, turning ajv errors into located sentences.
  */
+import { createHash } from 'crypto';
 import Ajv from 'ajv';
 import type { ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
+import ajvPackage from 'ajv/package.json';
+import ajvFormatsPackage from 'ajv-formats/package.json';
 import commonSchema from '../../schemas/common.schema.json';
 import systemSchema from '../../schemas/system.schema.json';
 import profileSchema from '../../schemas/profile.schema.json';
@@ -73,22 +76,68 @@ export function composedSiteSchema(backends: readonly AnyBackend[] = BACKENDS): 
   return { ...(siteSchema as Json), definitions: defs };
 }
 
+const MANIFEST_AJV = { allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false };
+export const MANIFEST_KINDS: readonly ManifestKind[] = ['system', 'profile', 'site', 'os', 'role', 'environment'];
+
+/** The ajv instance the manifest schemas are compiled with (`source`: keep the code for standalone output). */
+export function manifestAjv(source = false): Ajv {
+  const ajv = new Ajv({ ...MANIFEST_AJV, ...(source ? { code: { source: true } } : {}) });
+  addFormats(ajv);
+  addAnnotations(ajv);
+  ajv.addSchema(commonSchema);
+  return ajv;
+}
+
+/** Each kind's schema as compiled (the site's with the backends composed in). */
+export function manifestSchemas(): Record<ManifestKind, Json> {
+  return { ...(SCHEMAS as Record<ManifestKind, Json>), site: composedSiteSchema() };
+}
+
+/**
+ * Names exactly what the validators are compiled from (ajv and its options, every schema): validators
+ * generated at build time (validators-gen.ts) are used only when their key is this one.
+ */
+export function validatorsKey(schemas: Record<ManifestKind, Json> = manifestSchemas()): string {
+  const versions = [ajvPackage.version, ajvFormatsPackage.version];
+  return createHash('sha256')
+    .update(JSON.stringify([versions, MANIFEST_AJV, commonSchema, MANIFEST_KINDS.map((k) => schemas[k])]))
+    .digest('hex');
+}
+
 let compiled: Record<ManifestKind, ValidateFunction> | undefined;
+
+/**
+ * The build writes the compiled validators as code (validators.generated.js beside this module): loading
+ * it costs a few milliseconds where compiling the schemas (the site's with every backend) costs hundreds.
+ * Without it, or when the schemas changed since (its key differs), they are compiled here, once per process.
+ */
+function precompiled(): Record<ManifestKind, ValidateFunction> | undefined {
+  let mod: { key?: string } & Partial<Record<ManifestKind, ValidateFunction>>;
+  try {
+    // A plain require: the file is optional and only exists in a build; eslint's rule is about static imports.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    mod = require(GENERATED) as typeof mod;
+  } catch {
+    return undefined;
+  }
+  if (mod.key !== validatorsKey() || MANIFEST_KINDS.some((k) => typeof mod[k] !== 'function')) return undefined;
+  return mod as Record<ManifestKind, ValidateFunction>;
+}
+
+/** The generated validators' module, beside this one (also in dist/ after `npm run build`). */
+export const GENERATED = './validators.generated.js';
 
 function validators(): Record<ManifestKind, ValidateFunction> {
   if (!compiled) {
-    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false });
-    addFormats(ajv);
-    addAnnotations(ajv);
-    ajv.addSchema(commonSchema);
-    compiled = {
-      system: ajv.compile(systemSchema),
-      profile: ajv.compile(profileSchema),
-      site: ajv.compile(composedSiteSchema()),
-      os: ajv.compile(osSchema),
-      role: ajv.compile(roleSchema),
-      environment: ajv.compile(environmentSchema),
-    };
+    compiled = precompiled();
+    if (!compiled) {
+      const ajv = manifestAjv();
+      const schemas = manifestSchemas();
+      compiled = Object.fromEntries(MANIFEST_KINDS.map((k) => [k, ajv.compile(schemas[k])])) as Record<
+        ManifestKind,
+        ValidateFunction
+      >;
+    }
   }
   return compiled;
 }

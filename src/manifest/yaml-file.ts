@@ -2,31 +2,24 @@
  * YAML parsing with source positions. One manifest per file; every node keeps its range so any later
  * problem (schema, cross-file rule) can point at `file:line:col` of the exact node.
  */
-import {
-  Document,
-  LineCounter,
-  parseAllDocuments,
-  parseDocument,
-  isAlias,
-  isMap,
-  isPair,
-  isScalar,
-  isSeq,
-  visit,
-} from 'yaml';
+import { Document, LineCounter, parseAllDocuments, parseDocument, isAlias, isScalar, visit } from 'yaml';
 import type { Node } from 'yaml';
 import { Diagnostics, fileStart } from './diagnostics';
 import type { SourceRef } from './types';
+import { parseFast } from './yaml-fast';
+import { hasPathIn, locateOffset, treeOfDocument } from './yaml-tree';
+import type { PathSeg, PosNode } from './yaml-tree';
 
 /** Aliases are allowed for convenience, but a few expansions only: stops "billion laughs" bombs. */
 export const MAX_ALIAS_COUNT = 20;
 
-export type PathSeg = string | number;
+export type { PathSeg };
 
 export interface ParsedFile {
   /** Path relative to the repo root. */
   rel: string;
-  doc: Document.Parsed;
+  /** Where each node starts (yaml-tree.ts). */
+  tree: PosNode | undefined;
   lc: LineCounter;
   /** The plain JS value of the document. */
   value: unknown;
@@ -83,6 +76,14 @@ function nextLineText(text: string, from: number): number | undefined {
  * documents, an empty file, tags, collection keys and alias bombs.
  */
 export function parseManifest(rel: string, text: string, diags: Diagnostics): ParsedFile | undefined {
+  // Most manifests are plain YAML that yaml-fast.ts reads for a fraction of the package's cost; the rest
+  // (and every text with a problem) goes through the package, which also explains the problem.
+  const fast = parseFast(text);
+  if (fast) {
+    const lc = new LineCounter();
+    for (const o of fast.lineStarts) lc.addNewLine(o);
+    return { rel, tree: fast.tree, lc, value: fast.value };
+  }
   let lc = new LineCounter();
   let docs: Document.Parsed[];
   try {
@@ -162,7 +163,7 @@ export function parseManifest(rel: string, text: string, diags: Diagnostics): Pa
     }
     return undefined;
   }
-  return { rel, doc, lc, value };
+  return { rel, tree: treeOfDocument(doc), lc, value };
 }
 
 /** The scalar map key starting at `offset`, for naming a duplicate key. */
@@ -190,56 +191,16 @@ function findFirstAlias(doc: Document.Parsed): number | undefined {
   return first;
 }
 
-function deref(pf: ParsedFile, node: unknown): unknown {
-  return isAlias(node) ? node.resolve(pf.doc) : node;
-}
-
 /**
  * The node at `path`, or the deepest existing ancestor when the path does not exist (so a missing key is
  * reported at its parent map). `key: true` returns the key node of the last segment (for unknown keys).
  */
 export function locate(pf: ParsedFile, path: PathSeg[], opts: { key?: boolean } = {}): SourceRef {
-  let node: unknown = pf.doc.contents;
-  for (let i = 0; i < path.length; i++) {
-    node = deref(pf, node);
-    const seg = path[i];
-    let next: unknown;
-    let keyNode: unknown;
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
-      next = pair?.value ?? undefined;
-      keyNode = pair?.key;
-      // `key:` with no value: yaml gives an empty null scalar after the colon; point at the key instead.
-      const empty = isScalar(next) && next.value === null && !!next.range && next.range[0] === next.range[1];
-      if (pair && (next === null || next === undefined || empty)) next = pair.key;
-    } else if (isSeq(node) && typeof seg === 'number') {
-      next = node.items[seg];
-    }
-    if (next === undefined) break;
-    if (opts.key && i === path.length - 1 && keyNode) return nodePos(pf, keyNode);
-    node = next;
-  }
-  return nodePos(pf, node);
-}
-
-function nodePos(pf: ParsedFile, node: unknown): SourceRef {
-  const range = (node as { range?: [number, number, number] } | null)?.range;
-  return range ? at(pf.rel, pf.lc, range[0]) : fileStart(pf.rel);
+  const offset = locateOffset(pf.tree, path, opts.key);
+  return offset === undefined ? fileStart(pf.rel) : at(pf.rel, pf.lc, offset);
 }
 
 /** True when the node at `path` exists in the file (used for provenance). */
 export function hasPath(pf: ParsedFile, path: PathSeg[]): boolean {
-  let node: unknown = pf.doc.contents;
-  for (const seg of path) {
-    node = deref(pf, node);
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
-      if (!pair) return false;
-      node = pair.value;
-    } else if (isSeq(node) && typeof seg === 'number') {
-      if (seg >= node.items.length) return false;
-      node = node.items[seg];
-    } else return false;
-  }
-  return true;
+  return hasPathIn(pf.tree, path);
 }

@@ -20,7 +20,7 @@ import { applyOnce } from './apply';
 import { driftOnce } from './drift';
 import { resolveSource, type SourceOptions } from './plan';
 import { startSiteProvisioning } from './provision';
-import { loadValid, providerContext, stateDir, type Loaded } from '../pipeline';
+import { keepManifestsBetweenLoads, loadValid, providerContext, stateDir, type Loaded } from '../pipeline';
 import { ProviderPool } from '../../serve/providers';
 import { FeedTrigger, noticeChanges } from '../../serve/events';
 import { shardOptions, siteOptions } from '../sites';
@@ -63,6 +63,7 @@ export interface RunningServe {
 }
 
 export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promise<RunningServe> {
+  keepManifestsBetweenLoads(); // each run reads again only the manifests that changed
   let schedule;
   try {
     schedule = opts.schedule ? parseCron(opts.schedule) : undefined;
