@@ -44,12 +44,15 @@ export function run(cmd: string, args: string[]): string {
 }
 
 /** `run` without blocking: apply brings many lab systems up at once, and a synchronous spawn stalls all of them. */
-export function runAsync(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) =>
-    execFile(cmd, args, { encoding: 'utf8' }, (e, stdout, stderr) =>
+export function runAsync(cmd: string, args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, { encoding: 'utf8' }, (e, stdout, stderr) =>
       e ? reject(Object.assign(e, { message: `${e.message}${stderr ? `\n${stderr}` : ''}` })) : resolve(stdout),
-    ),
-  );
+    );
+    // A command that fails early closes its stdin: the error is the exit status's, not EPIPE's.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(input ?? '');
+  });
 }
 
 /** Field 22 of /proc/PID/stat (start time in clock ticks since boot); undefined when the pid is gone. */

@@ -73,6 +73,18 @@ function ipAsync(...args: string[]): Promise<string> {
   return runAsync(requireBinary('/usr/sbin/ip', 'iproute2'), args);
 }
 
+/** Several `ip` commands in one process (`ip -batch -`, ip(8)): a lab system needs about ten. */
+function ipBatch(global: string[], lines: string[][]): Promise<string> {
+  return runAsync(
+    requireBinary('/usr/sbin/ip', 'iproute2'),
+    [...global, '-batch', '-'],
+    lines.map((l) => l.join(' ')).join('\n') + '\n',
+  );
+}
+
+/** `ip netns add` keeps each namespace as a file there (ip-netns(8)): a look without starting `ip netns list`. */
+const netnsExists = (name: string) => existsSync(join('/run/netns', name));
+
 /** The lab's routing table: one per SSH port, so labs on other ports never share it. */
 const tableOf = (port: number) => String(20_000 + port);
 const RULE_PREF = '5000';
@@ -166,7 +178,7 @@ function deleteNamespace(name: string): void {
 /** deleteNamespace without blocking (one system's stop while others come up). */
 async function deleteNamespaceAsync(name: string): Promise<void> {
   if (!name.startsWith(NETNS_PREFIX)) throw new LabError(`lab: refusing to delete namespace ${name}: not the lab's`);
-  if (!namesOf(await ipAsync('netns', 'list')).includes(name)) return;
+  if (!netnsExists(name)) return;
   for (const pid of (await ipAsync('netns', 'pids', name)).split('\n').filter(Boolean)) {
     try {
       process.kill(Number(pid), 'SIGKILL');
@@ -315,16 +327,26 @@ async function bringUp(site: SiteConfig, system: string, address: string): Promi
   const ns = netnsName(root, system);
   const veth = vethName(root, system);
   try {
-    await ipAsync('netns', 'add', ns);
-    await ipAsync('link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
-    await ipAsync('addr', 'add', `${gateway}/32`, 'dev', veth);
-    await ipAsync('link', 'set', veth, 'up');
+    await ipBatch(
+      [],
+      [
+        ['netns', 'add', ns],
+        ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns],
+        ['addr', 'add', `${gateway}/32`, 'dev', veth],
+        ['link', 'set', veth, 'up'],
+      ],
+    );
     ensureRules(site, sp.port); // synchronous: two systems coming up at once must not both add the rule
     await ipAsync('-4', 'route', 'add', `${address}/32`, 'dev', veth, 'src', gateway, 'table', tableOf(sp.port));
-    await ipAsync('-n', ns, 'link', 'set', 'lo', 'up');
-    await ipAsync('-n', ns, 'addr', 'add', `${address}/${prefix}`, 'dev', 'eth0');
-    await ipAsync('-n', ns, 'link', 'set', 'eth0', 'up');
-    await ipAsync('-n', ns, 'route', 'add', 'default', 'via', gateway, 'dev', 'eth0');
+    await ipBatch(
+      ['-n', ns],
+      [
+        ['link', 'set', 'lo', 'up'],
+        ['addr', 'add', `${address}/${prefix}`, 'dev', 'eth0'],
+        ['link', 'set', 'eth0', 'up'],
+        ['route', 'add', 'default', 'via', gateway, 'dev', 'eth0'],
+      ],
+    );
   } catch (e) {
     await deleteNamespaceAsync(ns);
     throw new LabError(`lab: could not give ${system} its namespace: ${(e as Error).message}`);
