@@ -90,7 +90,10 @@ function breakdown(p: Proc): string[] {
     const [, mark, kind] = m;
     const k = kinds.get(kind!) ?? { first: at, last: at, n: 0, sum: 0, retries: 0 };
     k.last = Math.max(k.last, at);
-    if (mark === '✓' && m[5] && m[3] !== 'deployed') ((k.n += 1), (k.sum += Number(m[5])));
+    if (mark === '✓' && m[5] && m[3] !== 'deployed') {
+      k.n += 1;
+      k.sum += Number(m[5]);
+    }
     if (mark === '↻') k.retries++;
     kinds.set(kind!, k);
   }

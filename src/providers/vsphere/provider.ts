@@ -51,7 +51,7 @@ import { powerOff, powerOn } from './power';
 import { retire } from './retire';
 import { FileNotFoundError, ManagedObjectNotFoundError, VsphereFault } from './soap/faults';
 import { child, ref, toRef, type MoRef } from './soap/xml';
-import { cloneBody, extraConfig, reconfigSpec, relocateSpec, wantFor } from './specs';
+import { cloneBody, cloneWant, extraConfig, reconfigSpec, relocateSpec, wantFor } from './specs';
 import { folderPathOf, inventoryNames, poolPathOf, whereFor } from './where';
 import {
   HEAVY_PATHS,
@@ -366,6 +366,19 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     return new Map(objs.filter((o) => o.obj.type === 'VirtualMachine').map((o) => [o.obj.value, parseVm(o, names)]));
   }
 
+  /** Templates read whole once per run (their devices are what a clone spec's device edits name). */
+  private readonly templates = new Map<string, Promise<VmInfo>>();
+
+  private templateInfo(c: VimClient, template: MoRef): Promise<VmInfo> {
+    let got = this.templates.get(template.value);
+    if (!got) {
+      got = this.readVm(c, template);
+      got.catch(() => this.templates.delete(template.value));
+      this.templates.set(template.value, got);
+    }
+    return got;
+  }
+
   private async readVm(c: VimClient, vm: MoRef): Promise<VmInfo> {
     const got = (await this.readVms(c, [vm], [...LIGHT_PATHS, ...HEAVY_PATHS])).get(vm.value);
     if (!got) throw new ManagedObjectNotFoundError('ManagedObjectNotFound', `vSphere VM ${vm.value} not found`, vm);
@@ -546,6 +559,9 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       p.datastore(desired.disks[0]?.datastore ?? v.datastore, w.datacenter),
       w.host !== undefined ? p.host(w) : undefined,
     ]);
+    // The clone gets its final configuration where vCenter takes it in the clone spec (NIC, added
+    // disks, CPU, memory, marker), so the reconfigure after it has only the seal and disk growth left.
+    const tpl = await this.templateInfo(c, template);
     const marker = markerEntries(system.name, system.os, ctx.commit);
     const body = cloneBody({
       template,
@@ -554,10 +570,8 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       datastore,
       pool,
       ...(host ? { host } : {}),
-      annotation: desired.annotation,
-      cpu: desired.cpu,
-      memoryMiB: desired.memoryMiB,
-      extraConfig: marker,
+      ...(tpl.devices ? { devices: tpl.devices } : {}),
+      config: await cloneWant(desired, observedFields(tpl), p, marker),
     });
     const task = toRef(child(await c.call('CloneVM_Task', body), 'returnval'));
     if (!task) throw new Error('vSphere CloneVM_Task returned no task');
@@ -876,6 +890,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     this.client = undefined;
     this.place = undefined;
     this.seen = undefined;
+    this.templates.clear();
     await c?.logout();
   }
 }
