@@ -138,9 +138,9 @@ async function oneRun(run: number, o: { systems: number; concurrency?: number; k
     const apply = await shipshape(['apply', '-C', repo, '--state-dir', state, ...conc], env);
     const failed = apply.out.split('\n').filter((l) => /^(failed|blocked)\s/.test(l));
     const retries = apply.lines.filter((l) => l.text.startsWith('  ↻')).length;
-    const created = /Applied: (\d+) created/.exec(apply.out)?.[1];
+    const created = apply.out.split('\n').filter((l) => /^ok\s/.test(l)).length;
     process.stderr.write(
-      `run ${run}: apply exit ${apply.code}, ${created ?? '?'} created in ${(apply.ms / 1000).toFixed(1)} s, ${failed.length} failed, ${retries} retries, peak RSS ${apply.peakRssMiB.toFixed(0)} MiB\n${breakdown(apply).join('\n')}\n`,
+      `run ${run}: apply exit ${apply.code}, ${created} systems created in ${(apply.ms / 1000).toFixed(1)} s, ${failed.length} failed, ${retries} retries, peak RSS ${apply.peakRssMiB.toFixed(0)} MiB\n${breakdown(apply).join('\n')}\n`,
     );
     for (const f of failed) process.stderr.write(`    ${f}\n`);
     if (apply.code !== 0 && !failed.length) process.stderr.write(apply.out.split('\n').slice(-30).join('\n') + '\n');

@@ -143,7 +143,12 @@ function dhcpHarness(id: 'isc' | 'kea'): Harness {
             return name;
           },
         }
-      : {}),
+      : {
+          notApplicable: {
+            forged:
+              'isc dhcpd reservations carry no site seal (only kea seals its user-context marker), so a forged marker cannot be told from a real one by design; whoever can edit dhcpd.conf can already change the reservations',
+          },
+        }),
     collider: () => system('printer-too', { net: 'c-net', domain: 'conf.example.test', mac: OPERATOR.mac }),
   };
 }

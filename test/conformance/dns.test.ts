@@ -117,10 +117,14 @@ function dnsHarness(id: 'bind-ssh' | 'rfc2136'): Harness {
             return name;
           },
         }
-      : {}),
+      : { notApplicable: { forged: `bind-ssh ${UNSEALED}` } }),
     resolved: (s) => ({ ip: ip(Number(s.name.replace(/\D/g, '')) || 0), mac: '00:50:56:00:00:01' }),
   };
 }
+
+/** Why the forged-marker case does not apply to a backend whose markers are not sealed. */
+const UNSEALED =
+  'its markers carry no site seal (only rfc2136 and kea seal theirs), so a forged marker cannot be told from a real one by design; whoever can write them can already change the records';
 
 conformance(dnsHarness('bind-ssh'));
 conformance(dnsHarness('rfc2136'));
@@ -162,6 +166,7 @@ function powerdnsHarness(): Harness {
     ctx: () => context(good),
     system: (n, changed) => system(`c-${n}`, { net: 'c-net', domain: zone, aliases: changed ? [`alt-${n}`] : [] }),
     resolved: (s) => ({ ip: ip(Number(s.name.replace(/\D/g, '')) || 0), mac: '00:50:56:00:00:01' }),
+    notApplicable: { forged: `powerdns ${UNSEALED}` },
   };
 }
 

@@ -128,7 +128,12 @@ function idoitHarness(kind: 'ipam' | 'cmdb'): Harness {
           collider: () =>
             testSystem('c-900', { network: { net: NET.title, ip: FOREIGN_IP, mac: '00:50:56:04:ff:ff' } }),
         }
-      : {}),
+      : {
+          notApplicable: {
+            collider:
+              "the CMDB documents beside the operator's objects: two objects may share a title in i-doit, and nothing a system needs is held exclusively by its object (the address is the IPAM step's)",
+          },
+        }),
   };
 }
 

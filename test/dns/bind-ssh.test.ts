@@ -117,6 +117,13 @@ test('apply creates A, PTR and CNAME; the operator records survive; a second run
   expect(reloads()).toHaveLength(2);
 });
 
+test("records no manifest names are reported as not ours, except the zone's own name server", async () => {
+  const observed = await provider().observe(context(labSite()));
+  const theirs = observed.resources.filter((r) => !r.owned).map((r) => r.id);
+  expect(theirs).toEqual(expect.arrayContaining(['www.lab.example.test', 'mail.lab.example.test']));
+  expect(theirs).not.toContain('ns1.lab.example.test');
+});
+
 test('a hand edit of a managed record shows up as drift and is put back', async () => {
   writeFileSync(
     frag('lab.example.test'),

@@ -1,9 +1,10 @@
 /**
  * Test and bench helpers: systems, a site, a quiet context, and a small stand-in for the engine's
- * per-stage loop (observe once, then create or update each system, then resolve for the next stage).
+ * per-stage loop (the one in test/helpers/systems.ts, systems handled at once).
  */
 import { context, system } from './fixtures';
-import type { ObservedResource, Provider, ProviderContext, Resolved } from '../../src/engine/contract';
+import type { Provider, ProviderContext, Resolved } from '../../src/engine/contract';
+import { runStage as runEngineStage, type StageResult } from '../helpers/systems';
 import type { NetSite, SiteConfig } from '../../src/manifest/site';
 import type { DesiredSystem } from '../../src/manifest/types';
 import type { IdoitConfig } from '../../src/providers/idoit/config';
@@ -44,46 +45,25 @@ export function testSite(url: string, nets: NetSite[], reserved: Record<string, 
 
 export const testContext = (site: SiteConfig): ProviderContext => context(site);
 
-export interface StageResult {
-  created: string[];
-  updated: string[];
-  unchanged: string[];
-  resolved: Map<string, Resolved>;
-}
-
-/** One stage as the engine runs it, for present systems. */
+/**
+ * One stage as the engine runs it (test/helpers/systems.ts), systems at once, each with `resolvedIn`'s
+ * values or, by default, its own address (`auto`: not known yet) and MAC. A refused system throws.
+ */
 export async function runStage(
   p: Provider,
   systems: DesiredSystem[],
   ctx: ProviderContext,
   resolvedIn: Map<string, Resolved> = new Map(),
 ): Promise<StageResult> {
-  const obs = await p.observe(ctx);
-  const byName = new Map<string, ObservedResource>();
-  for (const r of obs.resources) if (r.owned) byName.set(r.system, r);
-  const out: StageResult = { created: [], updated: [], unchanged: [], resolved: new Map() };
-  await Promise.all(
-    systems.map(async (s) => {
-      const base: Resolved = resolvedIn.get(s.name) ?? {
-        ip: s.network.ip === 'auto' ? '(known after apply)' : s.network.ip,
-        mac: s.network.mac,
-      };
-      const desired = p.desired(s, base, ctx.site)!;
-      let observed = byName.get(s.name);
-      if (!observed) {
-        observed = await p.create(s, desired, base, ctx);
-        out.created.push(s.name);
-      } else {
-        const changes = p.diff(s, desired, observed);
-        if (changes.length) {
-          observed = await p.update(s, desired, observed, changes, base, ctx);
-          out.updated.push(s.name);
-        } else out.unchanged.push(s.name);
-      }
-      out.resolved.set(s.name, p.resolve ? p.resolve(s, observed, base) : base);
-    }),
-  );
-  return out;
+  const own = (s: DesiredSystem): Resolved =>
+    resolvedIn.get(s.name) ?? {
+      ip: s.network.ip === 'auto' ? '(known after apply)' : s.network.ip,
+      mac: s.network.mac,
+    };
+  const r = await runEngineStage(p, systems, own, ctx, { parallel: true });
+  // These tests expect every system to land: a refusal fails the test with the provider's own error.
+  if (r.refused[0]) throw r.refused[0].error;
+  return r;
 }
 
 /**

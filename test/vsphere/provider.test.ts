@@ -378,7 +378,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
   test('a session lost mid-run is re-established and the create still lands', async () => {
     const p = newProvider();
     await p.observe(ctxFor(site));
-    (p as unknown as { client: { dropSessionForTest(): void } }).client.dropSessionForTest();
+    (p as unknown as { vs: { client: { dropSessionForTest(): void } } }).vs.client.dropSessionForTest();
     const sys = systemNamed('relogin-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:0f' } });
     const r = await createSystem(sys, p);
     expect(r.fields.power).toBe('poweredOn');

@@ -9,6 +9,8 @@ export interface ZoneObservation {
   owned: Map<string, DnsRecord[]>;
   /** Everything else the server serves in the zone except the apex (not ours: reported, never touched). */
   foreign: ServedRecord[];
+  /** The zone's own name servers (targets of its apex NS records): infrastructure, not unmanaged systems. */
+  nameServers?: string[];
   roundTrips: number;
 }
 

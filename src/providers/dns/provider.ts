@@ -108,6 +108,7 @@ export class DnsProvider implements Provider<DnsFields> {
     this.foreign.clear();
     const bySystem = new Map<string, DnsRecord[]>();
     let roundTrips = 0;
+    const nameServers = new Set(results.flatMap((r) => r.nameServers ?? []));
     results.forEach((r, i) => {
       this.served.set(apexes[i]!, r.owned);
       this.wanted.set(apexes[i]!, new Map(r.owned));
@@ -121,6 +122,8 @@ export class DnsProvider implements Provider<DnsFields> {
     });
     for (const [name, recs] of this.foreign) {
       const ptr = recs.find((r) => r.type === 'PTR');
+      // The zones' own name servers are infrastructure: still checked for collisions (place), never "unmanaged".
+      if (nameServers.has(name) || (ptr && nameServers.has(ptr.value))) continue;
       resources.push({
         kind: 'dns',
         system: (ptr ? ptr.value : name).split('.')[0]!,

@@ -170,3 +170,8 @@ export function crossSystemConflicts(zone: Map<string, DnsRecord[]>): Map<string
   }
   return bad;
 }
+
+/** Targets of the apex NS records: the zone's own name servers, whose A/PTR records are infrastructure. */
+export function nameServersOf(served: ServedRecord[], apex: string): string[] {
+  return served.filter((r) => r.name === apex && r.type === 'NS').map((r) => normalName(r.value));
+}

@@ -13,7 +13,7 @@ import { shq, SshCommandError, type SshSession } from '../../../transport/ssh';
 import type { BindSshZone } from './index';
 import { allFailed, type BackendDeps, type ZoneBackend, type ZoneObservation } from '../backend';
 import { axfr, checkZoneLocally, servedSerial, waitForSerial } from '../dns-tools';
-import { normalName, type DnsRecord } from '../records';
+import { nameServersOf, normalName, type DnsRecord } from '../records';
 import {
   findSoaSerial,
   systemsOnLines,
@@ -92,7 +92,7 @@ export class BindSshBackend implements ZoneBackend {
     }
     const apex = normalName(this.zone.name);
     const foreign = served.filter((x) => !ownedKeys.has(key(x)) && x.name !== apex);
-    return { owned, foreign, roundTrips: 2 };
+    return { owned, foreign, nameServers: nameServersOf(served, apex), roundTrips: 2 };
   }
 
   async check(after: Map<string, DnsRecord[]>, changed: Set<string>): Promise<Map<string, Error>> {

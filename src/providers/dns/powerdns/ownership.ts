@@ -34,10 +34,15 @@ export const values = (rrset: PdnsRRSet) =>
 export const rrKey = (name: string, type: string) => `${normalName(name)} ${type}`;
 
 /** One GET of the zone, split into our records by system and everything else (not ours; the apex left out). */
-export function splitZone(zone: PdnsZone): { owned: Map<string, DnsRecord[]>; foreign: ServedRecord[] } {
+export function splitZone(zone: PdnsZone): {
+  owned: Map<string, DnsRecord[]>;
+  foreign: ServedRecord[];
+  nameServers: string[];
+} {
   const apex = normalName(zone.name);
   const owned = new Map<string, DnsRecord[]>();
   const foreign: ServedRecord[] = [];
+  const nameServers: string[] = [];
   for (const rrset of zone.rrsets) {
     const name = normalName(rrset.name);
     const system = ownerOf(rrset);
@@ -46,10 +51,13 @@ export function splitZone(zone: PdnsZone): { owned: Map<string, DnsRecord[]>; fo
       if (recs.length > 0) owned.set(system, [...(owned.get(system) ?? []), ...recs]);
       continue;
     }
-    if (name === apex) continue;
+    if (name === apex) {
+      if (rrset.type === 'NS') nameServers.push(...values(rrset));
+      continue;
+    }
     for (const value of values(rrset)) foreign.push({ name, type: rrset.type, ttl: rrset.ttl, value });
   }
-  return { owned, foreign };
+  return { owned, foreign, nameServers };
 }
 
 /** What the zone held at the start of apply, by (name, type) and by name. */

@@ -19,7 +19,7 @@ import { markerVerified, type Sealer } from '../../../ownership';
 import type { Rfc2136Zone } from './index';
 import { allFailed, type BackendDeps, type ZoneBackend, type ZoneObservation } from '../backend';
 import { axfr, runLocal, type Tsig } from '../dns-tools';
-import { DEFAULT_TTL, MANAGED_TYPES, normalName, type DnsRecord, type RecordType } from '../records';
+import { DEFAULT_TTL, MANAGED_TYPES, nameServersOf, normalName, type DnsRecord, type RecordType } from '../records';
 
 export const OWNER_PREFIX = '_shipshape.';
 export const ownerTxt = (system: string, seal?: string) =>
@@ -128,7 +128,7 @@ export class Rfc2136Backend implements ZoneBackend {
       }
       return r.name !== apex && !(r.type === 'TXT' && ownerOf.has(r.name.slice(OWNER_PREFIX.length)));
     });
-    return { owned, foreign, roundTrips: 1 };
+    return { owned, foreign, nameServers: nameServersOf(served, apex), roundTrips: 1 };
   }
 
   async apply(

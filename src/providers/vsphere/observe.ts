@@ -1,0 +1,192 @@
+/**
+ * Reading VMs: the light list of every VM in the datacenters the site and its systems' placements
+ * name, reads of chosen VMs with their devices, and `observe` (device lists only for owned VMs whose
+ * changeVersion moved since the device cache read them). A VM becomes an ObservedResource here.
+ */
+import type { Observation, ProviderContext } from '../../engine/contract';
+import { INSTALL_MARKER } from './datastore';
+import { HOST_KEY_GUESTINFO } from '../install/provider';
+import type { VimClient } from './client';
+import { deviceFields, observedFields, type DeviceFields, type VmFields, type VmHandle } from './fields';
+import { DEFAULT_PAGE_SIZE, findByInventoryPath, retrieveObjects, retrieveView } from './inventory';
+import type { Placement } from './placement';
+import { ManagedObjectNotFoundError } from './soap/faults';
+import { toRef, type MoRef } from './soap/xml';
+import { folderPathOf, inventoryNames, whereFor } from './where';
+import { HEAVY_PATHS, LIGHT_PATHS, markerOf, NETWORK_REQUESTS, networkNamesOf, parseVm, type VmInfo } from './vm';
+import type { VmResource, VmSession } from './session';
+
+/**
+ * Light read of every VM (templates left out) in each datacenter the site or a system's placement
+ * names, in one ContainerView read per datacenter over its VM folder that also returns the
+ * sub-folders (name and parent): so a VM of a declared name anywhere in the datacenter is seen (a
+ * create never duplicates it), and VMs outside the managed folders (the site's and those systems
+ * place VMs in) are marked with where they are (`outside`).
+ */
+export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Promise<VmInfo[]> {
+  const wheres = [p.site, ...(vs.o.systems ?? []).map((s) => whereFor(s, vs.o.config))];
+  const managed = [...new Set(wheres.map(folderPathOf))];
+  const datacenters = [...new Set(wheres.map((w) => w.datacenter))];
+  vs.outside.clear();
+  vs.folderOf.clear();
+  const out: VmInfo[] = [];
+  for (const dc of datacenters) {
+    const root = await findByInventoryPath(c, `${dc}/vm`);
+    if (!root) continue;
+    const folders = new Map<string, { name: string; parent?: string }>();
+    const parents = new Map<string, string>();
+    const vms = await retrieveView(
+      c,
+      root,
+      [
+        { type: 'VirtualMachine', paths: [...new Set([...LIGHT_PATHS, 'parent'])] },
+        { type: 'Folder', paths: ['name', 'parent'] },
+      ],
+      vs.o.pageSize,
+      // Each page becomes VmInfo at once: the raw XML of a page is garbage before the next arrives.
+      (page) =>
+        page.flatMap((o) => {
+          const parent = toRef(o.props.get('parent'))?.value;
+          if (o.obj.type === 'Folder') {
+            folders.set(o.obj.value, { name: o.props.get('name')?.text ?? '', ...(parent ? { parent } : {}) });
+            return [];
+          }
+          const vm = parseVm(o, new Map());
+          if (vm.isTemplate) return [];
+          if (parent) parents.set(vm.ref.value, parent);
+          return [vm];
+        }),
+    );
+    // Folder path below the datacenter's VM folder: `` for the root, `a/b` below it.
+    const pathOf = (f: string | undefined): string => {
+      const parts: string[] = [];
+      for (let at = f, n = 0; at && at !== root.value && n < 64; n++) {
+        const info = folders.get(at);
+        if (!info) break;
+        parts.unshift(info.name);
+        at = info.parent;
+      }
+      return parts.join('/');
+    };
+    for (const vm of vms) {
+      const at = pathOf(parents.get(vm.ref.value));
+      const full = at ? `${dc}/vm/${at}` : `${dc}/vm`;
+      vs.folderOf.set(vm.ref.value, at);
+      if (!managed.some((m) => full === m || full.startsWith(`${m}/`)))
+        vs.outside.set(vm.ref.value, `in folder ${full}, outside ${p.folderPath}`);
+      out.push(vm);
+    }
+  }
+  return out;
+}
+
+/** Light + device read of some VMs in one round trip (plus pages); network names ride along. */
+export async function readVms(c: VimClient, refs: MoRef[], paths: string[]): Promise<Map<string, VmInfo>> {
+  const objs = await retrieveObjects(c, refs, [{ type: 'VirtualMachine', paths }, ...NETWORK_REQUESTS], {
+    type: 'VirtualMachine',
+    path: 'network',
+  });
+  const names = networkNamesOf(objs);
+  return new Map(objs.filter((o) => o.obj.type === 'VirtualMachine').map((o) => [o.obj.value, parseVm(o, names)]));
+}
+
+export async function readVm(c: VimClient, vm: MoRef): Promise<VmInfo> {
+  const got = (await readVms(c, [vm], [...LIGHT_PATHS, ...HEAVY_PATHS])).get(vm.value);
+  if (!got) throw new ManagedObjectNotFoundError('ManagedObjectNotFound', `vSphere VM ${vm.value} not found`, vm);
+  return got;
+}
+
+export async function exists(c: VimClient, vm: MoRef): Promise<boolean> {
+  try {
+    return (await readVms(c, [vm], LIGHT_PATHS)).has(vm.value);
+  } catch (e) {
+    if (e instanceof ManagedObjectNotFoundError) return false;
+    throw e;
+  }
+}
+
+/**
+ * `cached`: device fields from the device cache (the VM's changeVersion is the one they were read
+ * at). A VM read with its devices refreshes the cache entry.
+ */
+export function toResource(vs: VmSession, vm: VmInfo, cached?: DeviceFields): VmResource {
+  const owned = vs.ours(vm) !== undefined;
+  const devices = vm.devices ? deviceFields(vm.devices) : cached;
+  if (owned && vm.devices) vs.cache?.set(vm.instanceUuid, vm.changeVersion, devices!);
+  const marker = markerOf(vm);
+  const handle: VmHandle = { ref: vm.ref, instanceUuid: vm.instanceUuid, hasDevices: devices !== undefined };
+  if (devices?.iso) handle.cdromIso = devices.iso;
+  const installed = vm.extraConfig.get(INSTALL_MARKER);
+  if (installed) {
+    const hostKey = vm.extraConfig.get(HOST_KEY_GUESTINFO);
+    handle.install = { marker: installed, os: marker?.os ?? '', ...(hostKey ? { hostKey } : {}) };
+  }
+  if (vm.placement?.host !== undefined) handle.host = vm.placement.host;
+  const folder = vs.folderOf.get(vm.ref.value);
+  if (folder !== undefined) handle.folder = folder;
+  // A marker without this site's seal is someone's claim, not ours: reported, never touched.
+  return {
+    kind: 'vm',
+    system: marker?.system ?? vm.name,
+    id: vm.ref.value,
+    owned,
+    fields: observedFields(vm, devices),
+    handle,
+    ...(vs.outside.has(vm.ref.value) ? { outOfScope: vs.outside.get(vm.ref.value)! } : {}),
+  };
+}
+
+/**
+ * One light read of every VM in the folder, then device lists only for owned VMs whose
+ * `config.changeVersion` moved since the cached read (all of them without a cache), a page at a
+ * time and reduced to fields at once, so a page's XML is garbage before the next arrives.
+ * Nothing is acted on from the cache: converge reads a VM's devices itself before it edits them.
+ */
+export async function observe(vs: VmSession, ctx: ProviderContext): Promise<Observation<VmFields, VmHandle>> {
+  const { c, p } = await vs.connect(ctx);
+  if (vs.cache) vs.cache.log = ctx.log;
+  const before = c.stats.roundTrips;
+  const vms = await listFolder(vs, c, p);
+  const sc = await c.serviceContent();
+  const resources = new Map<string, VmResource>();
+  // Unmarked VMs of a declared name are read whole too: they are what `shipshape adopt` compares.
+  const owned = vms.filter((vm) => vs.ours(vm) || ctx.declared?.has(vm.name));
+  // Placement as names, for the VMs read whole: one read of the inventory's containers, whatever their number.
+  if (owned.length) {
+    const where = await inventoryNames(c, sc.rootFolder);
+    for (const vm of owned) {
+      const w = where(vm.location);
+      if (w) vm.placement = w;
+    }
+  }
+  const stale: VmInfo[] = [];
+  for (const vm of owned) {
+    const cached = vs.cache?.get(vm.instanceUuid, vm.changeVersion);
+    if (cached) resources.set(vm.ref.value, toResource(vs, vm, cached));
+    else stale.push(vm);
+  }
+  const page = vs.o.pageSize ?? DEFAULT_PAGE_SIZE;
+  for (let i = 0; i < stale.length; i += page) {
+    const chunk = stale.slice(i, i + page);
+    const heavy = await readVms(
+      c,
+      chunk.map((vm) => vm.ref),
+      HEAVY_PATHS,
+    );
+    for (const vm of chunk) {
+      const devices = heavy.get(vm.ref.value)?.devices;
+      resources.set(vm.ref.value, toResource(vs, devices ? { ...vm, devices } : vm));
+    }
+  }
+  vs.seen = vms;
+  vs.lastObserve = { devicesRead: stale.length, fromCache: owned.length - stale.length };
+  if (vs.cache) {
+    vs.cache.keepOnly(new Set(owned.map((vm) => vm.instanceUuid)));
+    vs.cache.save();
+  }
+  return {
+    resources: vms.map((vm) => resources.get(vm.ref.value) ?? toResource(vs, vm)),
+    roundTrips: c.stats.roundTrips - before,
+    about: { server: sc.server || sc.apiVersion, apiVersion: sc.negotiatedVersion },
+  };
+}
