@@ -21,7 +21,8 @@ import { labStateDir } from '../src/lab/start-provisioning';
 import { copyLabExamples, labSiteYaml } from '../test/helpers/lab-site';
 
 const CLI = join(__dirname, '..', 'src', 'cli', 'main.js');
-const EXAMPLE_SYSTEMS = 7;
+/** The example site's present systems (old-test-01 is a tombstone): generated ones make up the rest. */
+const EXAMPLE_SYSTEMS = 6;
 const PEER = {
   create: { s: 84, text: 'Ansible vmware_guest, 100 VMs: 84–99 s' },
   noop: { s: 75, text: 'Ansible vmware_guest no-op, 100 VMs: ~75 s' },
@@ -133,9 +134,11 @@ async function oneRun(run: number, o: { systems: number; concurrency?: number; k
   const { readCredentials } = await import('../src/lab/credentials');
   const env = { ...process.env, ...readCredentials(repo), SHIPSHAPE_LOG_LEVEL: 'warn' };
   const state = labStateDir(repo);
+  let failedRun = true;
   try {
     const conc = o.concurrency ? ['--concurrency', String(o.concurrency)] : [];
     const apply = await shipshape(['apply', '-C', repo, '--state-dir', state, ...conc], env);
+    writeFileSync(join(work, 'apply.log'), apply.out);
     const failed = apply.out.split('\n').filter((l) => /^(failed|blocked)\s/.test(l));
     const retries = apply.lines.filter((l) => l.text.startsWith('  ↻')).length;
     const created = apply.out.split('\n').filter((l) => /^ok\s/.test(l)).length;
@@ -149,6 +152,7 @@ async function oneRun(run: number, o: { systems: number; concurrency?: number; k
       `run ${run}: no-op plan exit ${plan.code} in ${(plan.ms / 1000).toFixed(2)} s, peak RSS ${plan.peakRssMiB.toFixed(0)} MiB\n`,
     );
     if (plan.code !== 0) process.stderr.write(plan.out.split('\n').slice(-30).join('\n') + '\n');
+    failedRun = apply.code !== 0 || plan.code !== 0;
     return {
       applyS: apply.ms / 1000,
       applyRss: apply.peakRssMiB,
@@ -160,7 +164,8 @@ async function oneRun(run: number, o: { systems: number; concurrency?: number; k
     };
   } finally {
     await shipshape(['lab', 'down', '-C', repo], process.env, 120_000);
-    if (!o.keep) rmSync(work, { recursive: true, force: true });
+    // A failed run keeps its folder (apply.log, the daemons' logs under repo/.lab) for a look.
+    if (!o.keep && !failedRun) rmSync(work, { recursive: true, force: true });
     else process.stderr.write(`run ${run}: kept ${work}\n`);
   }
 }
