@@ -10,7 +10,7 @@ const ctx = { site, log: console, lab: false } as unknown as ProviderContext;
 async function run(
   systems: DesiredSystem[],
   providers: Provider[],
-  opts: { maxDeletes?: number; concurrency?: number } = {},
+  opts: { maxDeletes?: number; concurrency?: number; stepConcurrency?: Partial<Record<ResourceKind, number>> } = {},
 ) {
   const observations = new Map<ResourceKind, Observation>();
   for (const p of providers) observations.set(p.kind, await p.observe(ctx));
@@ -23,6 +23,7 @@ async function run(
     observations,
     ctx,
     concurrency: opts.concurrency ?? 4,
+    ...(opts.stepConcurrency ? { stepConcurrency: opts.stepConcurrency } : {}),
     retry: { attempts: 3, baseDelayMs: 1 },
     onEvent: (e) => events.push(e),
   });
@@ -211,5 +212,29 @@ describe('executor', () => {
     );
     expect(report.ok).toBe(true);
     expect(peak).toBe(3);
+  });
+
+  it("each step runs as many systems at once as the site's stepConcurrency gives it, others the global concurrency", async () => {
+    const peak: Record<string, number> = {};
+    const inFlight: Record<string, number> = {};
+    class Slow extends MemoryProvider {
+      override async create(s: DesiredSystem, d: Record<string, unknown>) {
+        inFlight[this.kind] = (inFlight[this.kind] ?? 0) + 1;
+        peak[this.kind] = Math.max(peak[this.kind] ?? 0, inFlight[this.kind]!);
+        await new Promise((r) => setTimeout(r, 5));
+        inFlight[this.kind]!--;
+        return super.create(s, d);
+      }
+    }
+    const vm = new Slow('vm', (s) => ({ cpu: s.cpu }));
+    const cmdb = new Slow('cmdb', (s) => ({ cpu: s.cpu }));
+    const { report } = await run(
+      Array.from({ length: 20 }, (_, i) => system(`s${i}`)),
+      [vm, cmdb],
+      { concurrency: 3, stepConcurrency: { vm: 8, specialise: 5 } },
+    );
+    expect(report.ok).toBe(true);
+    // vm: its own 8; cmdb runs in the per-system tail, as wide as specialisation's 5.
+    expect(peak).toEqual({ vm: 8, cmdb: 5 });
   });
 });

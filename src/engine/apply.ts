@@ -63,6 +63,8 @@ export interface ApplyInput {
   observations: Map<ResourceKind, Observation>;
   ctx: ProviderContext;
   concurrency: number;
+  /** Per step, where it differs from `concurrency` (the site's `defaults.stepConcurrency`, src/manifest/concurrency.ts). */
+  stepConcurrency?: Partial<Record<ResourceKind, number>>;
   retry: RetryPolicy;
   onEvent?: (e: ApplyEvent) => void;
   /** The engine's create journal; without one, creates are not journalled (unit tests). */
@@ -163,7 +165,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
     step: (w: { system: DesiredSystem; action: PlannedAction }) => Promise<void>,
   ) => {
     if (work.length === 0) return;
-    const results = await mapPool(work, input.concurrency, async (w) => {
+    const results = await mapPool(work, input.stepConcurrency?.[provider.kind] ?? input.concurrency, async (w) => {
       // Shutting down: start no new step; steps already running finish (safely abandoned, resumed next run).
       if (input.ctx.signal?.aborted) {
         fail(
@@ -314,7 +316,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   // Specialisation and what follows run per system, in dependency order (environments and
   // cross-references, `dependsOn`): a system starts them once every system it depends on came up
   // whole; systems that do not depend on each other run in parallel.
-  await inDependencyOrder(input.systems, input.concurrency, async (system) => {
+  await inDependencyOrder(input.systems, input.stepConcurrency?.specialise ?? input.concurrency, async (system) => {
     const down = (system.dependsOn ?? []).filter((d) => systems.has(d) && !live(d));
     const hasWork = tail.some((p) => (actionsBy.get(`${system.name}/${p.kind}`)?.action ?? 'noop') !== 'noop');
     if (down.length && hasWork && live(system.name)) {

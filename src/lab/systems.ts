@@ -29,7 +29,7 @@ import { isAbsolute, join } from 'node:path';
 import type { SiteConfig } from '../manifest/site';
 import { rootPrefix } from '../providers/specialise/role-model';
 import { sshBannerSeen, sshdConf } from './configs';
-import { LabError, isAlive, requireBinary, run, startDetached, stopProcess, waitReady } from './process';
+import { LabError, isAlive, requireBinary, run, runAsync, startDetached, stopProcess, waitReady } from './process';
 
 /** Every namespace the lab creates starts with this; nothing else is ever deleted. */
 export const NETNS_PREFIX = 'shipshape-lab-';
@@ -67,6 +67,23 @@ const vethName = (root: string, system: string) =>
 function ip(...args: string[]): string {
   return run(requireBinary('/usr/sbin/ip', 'iproute2'), args);
 }
+
+/** `ip` without blocking the event loop: used where apply brings systems up and down, many at once. */
+function ipAsync(...args: string[]): Promise<string> {
+  return runAsync(requireBinary('/usr/sbin/ip', 'iproute2'), args);
+}
+
+/** Several `ip` commands in one process (`ip -batch -`, ip(8)): a lab system needs about ten. */
+function ipBatch(global: string[], lines: string[][]): Promise<string> {
+  return runAsync(
+    requireBinary('/usr/sbin/ip', 'iproute2'),
+    [...global, '-batch', '-'],
+    lines.map((l) => l.join(' ')).join('\n') + '\n',
+  );
+}
+
+/** `ip netns add` keeps each namespace as a file there (ip-netns(8)): a look without starting `ip netns list`. */
+const netnsExists = (name: string) => existsSync(join('/run/netns', name));
 
 /** The lab's routing table: one per SSH port, so labs on other ports never share it. */
 const tableOf = (port: number) => String(20_000 + port);
@@ -134,7 +151,11 @@ export function readLabSystems(root: string): LabSystemRecord[] {
 }
 
 function namespaces(): string[] {
-  return ip('netns', 'list')
+  return namesOf(ip('netns', 'list'));
+}
+
+function namesOf(list: string): string[] {
+  return list
     .split('\n')
     .map((l) => l.split(' ')[0]!)
     .filter((n) => n.startsWith(NETNS_PREFIX));
@@ -154,6 +175,20 @@ function deleteNamespace(name: string): void {
   ip('netns', 'del', name);
 }
 
+/** deleteNamespace without blocking (one system's stop while others come up). */
+async function deleteNamespaceAsync(name: string): Promise<void> {
+  if (!name.startsWith(NETNS_PREFIX)) throw new LabError(`lab: refusing to delete namespace ${name}: not the lab's`);
+  if (!netnsExists(name)) return;
+  for (const pid of (await ipAsync('netns', 'pids', name)).split('\n').filter(Boolean)) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  await ipAsync('netns', 'del', name);
+}
+
 /** Stops one system's sshd and removes its namespace (with its veth pair and route). */
 export async function stopLabSystem(root: string, system: string): Promise<void> {
   const f = recordOf(root, system);
@@ -162,7 +197,7 @@ export async function stopLabSystem(root: string, system: string): Promise<void>
     await stopProcess(r);
     rmSync(f, { force: true });
   }
-  deleteNamespace(netnsName(root, system));
+  await deleteNamespaceAsync(netnsName(root, system));
 }
 
 /** Every system of this lab (lab down), including namespaces whose record was lost. */
@@ -233,7 +268,7 @@ export async function startLabSystem(site: SiteConfig, system: string, address: 
   for (const other of readLabSystems(root)) if (other.ip === address) await stopLabSystem(root, other.system);
   let held = '';
   try {
-    held = ip('-4', '-o', 'route', 'show', 'table', tableOf(sp.port), `${address}/32`).trim();
+    held = (await ipAsync('-4', '-o', 'route', 'show', 'table', tableOf(sp.port), `${address}/32`)).trim();
   } catch {
     /* no such table yet: no lab on this port routes anything */
   }
@@ -249,7 +284,7 @@ export async function startLabSystem(site: SiteConfig, system: string, address: 
   mkdirSync(MARKERS, { recursive: true });
   writeFileSync(join(MARKERS, labId(root)), `${realpathSync(root)}\n${sp.port}\n`);
   const hostKey = join(dir, 'ssh_host_ed25519_key');
-  run(requireBinary('/usr/bin/ssh-keygen', 'openssh-client'), [
+  await runAsync(requireBinary('/usr/bin/ssh-keygen', 'openssh-client'), [
     '-q',
     '-t',
     'ed25519',
@@ -292,18 +327,28 @@ async function bringUp(site: SiteConfig, system: string, address: string): Promi
   const ns = netnsName(root, system);
   const veth = vethName(root, system);
   try {
-    ip('netns', 'add', ns);
-    ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
-    ip('addr', 'add', `${gateway}/32`, 'dev', veth);
-    ip('link', 'set', veth, 'up');
-    ensureRules(site, sp.port);
-    ip('-4', 'route', 'add', `${address}/32`, 'dev', veth, 'src', gateway, 'table', tableOf(sp.port));
-    ip('-n', ns, 'link', 'set', 'lo', 'up');
-    ip('-n', ns, 'addr', 'add', `${address}/${prefix}`, 'dev', 'eth0');
-    ip('-n', ns, 'link', 'set', 'eth0', 'up');
-    ip('-n', ns, 'route', 'add', 'default', 'via', gateway, 'dev', 'eth0');
+    await ipBatch(
+      [],
+      [
+        ['netns', 'add', ns],
+        ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns],
+        ['addr', 'add', `${gateway}/32`, 'dev', veth],
+        ['link', 'set', veth, 'up'],
+      ],
+    );
+    ensureRules(site, sp.port); // synchronous: two systems coming up at once must not both add the rule
+    await ipAsync('-4', 'route', 'add', `${address}/32`, 'dev', veth, 'src', gateway, 'table', tableOf(sp.port));
+    await ipBatch(
+      ['-n', ns],
+      [
+        ['link', 'set', 'lo', 'up'],
+        ['addr', 'add', `${address}/${prefix}`, 'dev', 'eth0'],
+        ['link', 'set', 'eth0', 'up'],
+        ['route', 'add', 'default', 'via', gateway, 'dev', 'eth0'],
+      ],
+    );
   } catch (e) {
-    deleteNamespace(ns);
+    await deleteNamespaceAsync(ns);
     throw new LabError(`lab: could not give ${system} its namespace: ${(e as Error).message}`);
   }
   const log = join(dir, 'sshd.log');
@@ -343,7 +388,7 @@ export async function moveLabSystem(site: SiteConfig, system: string, address: s
   if (rec.ip === address && labSystemAlive(rec)) return;
   await stopProcess(rec);
   rmSync(f, { force: true });
-  deleteNamespace(netnsName(root, system));
+  await deleteNamespaceAsync(netnsName(root, system));
   for (const other of readLabSystems(root)) if (other.ip === address) await stopLabSystem(root, other.system);
   await bringUp(site, system, address);
 }

@@ -2,6 +2,7 @@
  * The manifest files as written (after schema validation, before expansion). These mirror schemas/*.json;
  * test/manifest/schema-drift.test.ts fails when they and the schemas disagree.
  */
+import type { Step } from './concurrency';
 
 export type RawRoleRef = string | { name: string; version?: string; params?: Record<string, unknown> };
 
@@ -145,7 +146,7 @@ export interface SiteManifest {
   spec: {
     lab?: boolean;
     secrets?: { folders?: string[]; env?: string[] };
-    defaults?: { concurrency?: number; maxDeletes?: number };
+    defaults?: { concurrency?: number; maxDeletes?: number; stepConcurrency?: Partial<Record<Step, number>> };
     vms?: RawBackendSection;
     ipam?: RawBackendSection;
     cmdb?: RawBackendSection;

@@ -6,6 +6,7 @@ import { BACKENDS, backendFor } from '../providers/backends';
 import type { BackendKind } from '../providers/plugin';
 import type { SiteManifest } from './raw';
 import { secretPolicy } from './secrets';
+import { stepConcurrency } from './concurrency';
 import { asList, asMap } from './site-facts';
 import type { SiteFacts } from './site-facts';
 import type { BackendSection, DhcpServerSection, NetSite, SiteConfig, ZoneSection } from './site';
@@ -40,7 +41,11 @@ export function buildSite(root: string, m: SiteManifest): SiteConfig {
     nets,
     dns: { zones: (s.dns?.zones ?? []).map((z) => section('dns', z) as ZoneSection) },
     dhcp: { servers: (s.dhcp?.servers ?? []).map((d) => section('dhcp', d) as DhcpServerSection) },
-    defaults: { concurrency: s.defaults?.concurrency ?? 4, maxDeletes: s.defaults?.maxDeletes ?? 3 },
+    defaults: {
+      concurrency: s.defaults?.concurrency ?? 4,
+      maxDeletes: s.defaults?.maxDeletes ?? 3,
+      stepConcurrency: stepConcurrency(s.defaults),
+    },
   };
   if (s.vms) site.vms = section('vms', s.vms);
   if (s.ipam) site.ipam = section('ipam', s.ipam);

@@ -3,6 +3,7 @@
  * and after secret references (`${env:NAME}`, `${file:PATH}`) were checked (not yet read: secrets are
  * read by `resolveSecret` at the moment a provider connects, and never stored in plans or logs).
  */
+import type { Step } from './concurrency';
 
 /** A reference to a secret: never the secret itself. */
 export interface SecretRef {
@@ -149,5 +150,9 @@ export interface SiteConfig {
   specialise?: SpecialiseSite;
   /** Seals ownership markers (src/ownership): the site's id and the HMAC key (a secret reference). */
   ownership?: { siteId: string; key: SecretRef };
-  defaults: { concurrency: number; maxDeletes: number };
+  /**
+   * `stepConcurrency`: systems per step at once (concurrency.ts: the site's per-step values, its
+   * `concurrency`, or each step's default); absent only in sites built by hand (tests): `concurrency` then.
+   */
+  defaults: { concurrency: number; maxDeletes: number; stepConcurrency?: Record<Step, number> };
 }

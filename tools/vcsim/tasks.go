@@ -153,8 +153,13 @@ func (v *vcenter) run(rt *runningTask, req *request, body []byte, d time.Duratio
 		finish(nil, &types.RequestCanceled{})
 		return
 	}
-	if f := duplicateName(req); f != nil {
-		finish(nil, f)
+	// Under nameLock: a clone being executed registers its VM in the folder before it has a name,
+	// and vcsim's FindByName panics on a nameless entity (seen with 16 clones at once).
+	v.nameLock.Lock()
+	dup := duplicateName(req)
+	v.nameLock.Unlock()
+	if dup != nil {
+		finish(nil, dup)
 		return
 	}
 	update(types.PropertyChange{Name: "info.startTime", Val: time.Now()}, types.PropertyChange{Name: "info.state", Val: types.TaskInfoStateRunning},

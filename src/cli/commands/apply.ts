@@ -210,6 +210,10 @@ async function applyRun(
         observations,
         ctx,
         concurrency: opts.concurrency ?? loaded.repo.site.defaults.concurrency,
+        // --concurrency N sets every step; otherwise each step takes the site's value for it.
+        ...(opts.concurrency || !loaded.repo.site.defaults.stepConcurrency
+          ? {}
+          : { stepConcurrency: loaded.repo.site.defaults.stepConcurrency }),
         retry: { attempts: 3, baseDelayMs: 1000 },
         onEvent: progressPrinter(io.err, steps),
         journal,

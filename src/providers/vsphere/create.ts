@@ -8,14 +8,14 @@ import type { DesiredSystem } from '../../manifest/types';
 import type { VimClient } from './client';
 import type { VsphereConfig } from './config';
 import { converge } from './converge';
-import type { VmFields } from './fields';
+import { observedFields, type VmFields } from './fields';
 import { runTask, TaskTimeoutError, waitForTask } from './inventory';
 import { exists, listFolder, readVm, readVms, toResource } from './observe';
 import { ManagedObjectNotFoundError, VsphereFault } from './soap/faults';
 import { child, ref, toRef, type MoRef } from './soap/xml';
-import { cloneBody, reconfigSpec, relocateSpec } from './specs';
+import { cloneBody, cloneWant, reconfigSpec, relocateSpec } from './specs';
 import { poolPathOf, whereFor } from './where';
-import { LIGHT_PATHS, MARKER_OWNER, MARKER_SYSTEM, markerEntries, markerOf, OWNER_VALUE } from './vm';
+import { LIGHT_PATHS, MARKER_OWNER, MARKER_SYSTEM, markerEntries, markerOf, OWNER_VALUE, type VmInfo } from './vm';
 import type { VmResource, VmSession } from './session';
 
 export async function create(
@@ -108,6 +108,9 @@ export async function createOnce(
     p.datastore(desired.disks[0]?.datastore ?? v.datastore, w.datacenter),
     w.host !== undefined ? p.host(w) : undefined,
   ]);
+  // The clone gets its final configuration where vCenter takes it in the clone spec (NIC, CPU,
+  // memory, marker), so the reconfigure after it has only the seal and disk changes left.
+  const tpl = await templateInfo(c, template);
   const marker = markerEntries(system.name, system.os, ctx.commit);
   const body = cloneBody({
     template,
@@ -116,10 +119,8 @@ export async function createOnce(
     datastore,
     pool,
     ...(host ? { host } : {}),
-    annotation: desired.annotation,
-    cpu: desired.cpu,
-    memoryMiB: desired.memoryMiB,
-    extraConfig: marker,
+    ...(tpl.devices ? { devices: tpl.devices } : {}),
+    config: await cloneWant(desired, observedFields(tpl), p, marker),
   });
   const task = toRef(child(await c.call('CloneVM_Task', body), 'returnval'));
   if (!task) throw new Error('vSphere CloneVM_Task returned no task');
@@ -250,4 +251,19 @@ export async function taskResult(
     if (e instanceof VsphereFault) return undefined; // failed, or vCenter forgot the task: it made no VM
     throw e; // timeouts and transport errors: stop, do not guess
   }
+}
+
+/** Templates read whole once per session (a run): their devices are what a clone spec's NIC edit names. */
+const templatesRead = new WeakMap<VimClient, Map<string, Promise<VmInfo>>>();
+
+function templateInfo(c: VimClient, template: MoRef): Promise<VmInfo> {
+  let read = templatesRead.get(c);
+  if (!read) templatesRead.set(c, (read = new Map()));
+  let got = read.get(template.value);
+  if (!got) {
+    got = readVm(c, template);
+    got.catch(() => read.delete(template.value));
+    read.set(template.value, got);
+  }
+  return got;
 }

@@ -137,6 +137,16 @@ export function vsphereBootMedia(connect: Connect, taskMs: (v: VsphereConfig) =>
     async setGuestInfo(system, resolved, key, value, ctx) {
       if (!key.startsWith('guestinfo.')) throw new Error(`internal: ${key} is not a guestinfo key`);
       const { c, v } = await connect(ctx);
+      if (!value) {
+        // Clearing (before every install attempt): a fresh clone has nothing to clear, and a read
+        // costs one round trip where a reconfigure is a task.
+        const [o] = await retrieveObjects(
+          c,
+          [vmOf(system, resolved)],
+          [{ type: 'VirtualMachine', paths: ['config.extraConfig'] }],
+        );
+        if (!lastPerKey(o?.props.get('config.extraConfig')).get(key)) return;
+      }
       await runTask(
         c,
         'ReconfigVM_Task',

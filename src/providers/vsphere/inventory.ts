@@ -8,6 +8,7 @@ import { UserError } from '../../engine/contract';
 import type { VimClient } from './client';
 import { faultFromTaskError, NotAuthenticatedError, VsphereFault } from './soap/faults';
 import { child, children, escapeXml, ref, text, type MoRef, type XNode, toRef } from './soap/xml';
+import { taskWatch } from './task-watch';
 
 /** One object of a RetrieveResult: its reference and its properties by path (raw `val` nodes). */
 export interface ObjectContent {
@@ -194,7 +195,7 @@ export interface TaskOptions {
   signal?: AbortSignal;
   /** Called when the task's state or progress changed (apply shows it in its progress lines). */
   onProgress?: (p: { state: string; progress?: number }) => void;
-  /** First and longest pause between polls; default 100 ms doubling to 2 s. */
+  /** First and longest pause between polls; default 100 ms growing by half to 2 s (task-watch.ts wakes a poll early when the task ends). */
   pollMs?: { first: number; max: number };
 }
 
@@ -210,7 +211,8 @@ export class TaskTimeoutError extends UserError {
 const TASK_PATHS = ['info.state', 'info.error', 'info.result', 'info.progress', 'info.cancelable'];
 
 /**
- * Polls a task until success or error, with backoff; returns `info.result`. Task errors become
+ * Polls a task until success or error, with backoff (every poll shared with the session's other
+ * task waits, task-watch.ts); returns `info.result`. Task errors become
  * typed faults. At the timeout a cancelable task (clone, create) is cancelled and the error says
  * so; any other task is left running and the error says it may still finish.
  */
@@ -218,30 +220,51 @@ export async function waitForTask(c: VimClient, task: MoRef, o: TaskOptions): Pr
   const deadline = Date.now() + o.timeoutMs;
   let delay = o.pollMs?.first ?? 100;
   let last = '';
-  for (;;) {
-    const [t] = await retrieveObjects(c, [task], [{ type: 'Task', paths: TASK_PATHS }]);
-    const state = t?.props.get('info.state')?.text;
-    const pct = t?.props.get('info.progress')?.text;
-    const progress = pct !== undefined && pct !== '' ? Number(pct) : undefined;
-    if (state === 'success') return t!.props.get('info.result');
-    if (state === 'error')
-      throw faultFromTaskError(
-        t!.props.get('info.error')!,
-        `vSphere task ${task.value} (${o.what}) failed`,
-      ) as VsphereFault;
-    const now = `${state}/${progress ?? ''}`;
-    if (now !== last) {
-      last = now;
-      o.onProgress?.({ state: state ?? 'unknown', ...(progress !== undefined ? { progress } : {}) });
+  // Polls share one read per session with every other task being waited for (task-watch.ts).
+  const watch = taskWatch(c, (tasks) => retrieveObjects(c, tasks, [{ type: 'Task', paths: TASK_PATHS }]), taskFinished);
+  const unwatch = watch.watch(task);
+  try {
+    let seen: ObjectContent | undefined;
+    for (;;) {
+      const t = seen ?? (await watch.read(task));
+      const state = t?.props.get('info.state')?.text;
+      const pct = t?.props.get('info.progress')?.text;
+      const progress = pct !== undefined && pct !== '' ? Number(pct) : undefined;
+      if (state === 'success') return t!.props.get('info.result');
+      if (state === 'error')
+        throw faultFromTaskError(
+          t!.props.get('info.error')!,
+          `vSphere task ${task.value} (${o.what}) failed`,
+        ) as VsphereFault;
+      const now = `${state}/${progress ?? ''}`;
+      if (now !== last) {
+        last = now;
+        o.onProgress?.({ state: state ?? 'unknown', ...(progress !== undefined ? { progress } : {}) });
+      }
+      if (Date.now() >= deadline) {
+        throw await timedOut(
+          c,
+          task,
+          o,
+          state ?? 'unknown',
+          progress,
+          t?.props.get('info.cancelable')?.text === 'true',
+        );
+      }
+      if (o.signal?.aborted) throw new UserError(`waiting for vSphere task ${task.value} (${o.what}) cancelled`);
+      // Woken early with the content when a shared read saw this task finish.
+      seen = await watch.sleep(task, Math.min(delay, Math.max(deadline - Date.now(), 0) + 10));
+      delay = Math.min(Math.round(delay * 1.5), o.pollMs?.max ?? 2000);
     }
-    if (Date.now() >= deadline) {
-      throw await timedOut(c, task, o, state ?? 'unknown', progress, t?.props.get('info.cancelable')?.text === 'true');
-    }
-    if (o.signal?.aborted) throw new UserError(`waiting for vSphere task ${task.value} (${o.what}) cancelled`);
-    await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(deadline - Date.now(), 0) + 10)));
-    delay = Math.min(delay * 2, o.pollMs?.max ?? 2000);
+  } finally {
+    unwatch();
   }
 }
+
+const taskFinished = (t: ObjectContent): boolean => {
+  const s = t.props.get('info.state')?.text;
+  return s === 'success' || s === 'error';
+};
 
 async function timedOut(
   c: VimClient,

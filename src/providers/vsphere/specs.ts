@@ -103,20 +103,27 @@ export interface CloneArgs {
   pool: MoRef;
   /** `placement.host`: the host the clone is made on (otherwise DRS or the pool's cluster picks one). */
   host?: MoRef;
-  annotation: string;
-  cpu: number;
-  memoryMiB: number;
-  /** The ownership marker, set in the clone itself so the VM is never born unmarked. */
-  extraConfig: [string, string][];
+  /**
+   * The clone's final configuration (VirtualMachineCloneSpec.config, a VirtualMachineConfigSpec):
+   * annotation, CPU, memory, the ownership marker (so the VM is never born unmarked), and the
+   * first NIC's MAC and port group as an edit of the template's NIC (cloneWant).
+   */
+  config: ReconfigWant & { annotation: string; cpu: number; memoryMiB: number };
+  /** The template's devices, as read: the config's NIC edit sends the template's NIC back with the changes. */
+  devices?: VmDevices;
 }
 
 export function cloneBody(a: CloneArgs): string {
+  const config = reconfigSpec(a.devices, { ...a.config, growDisks: [], addDisks: [] }).replace(
+    /^<spec>|<\/spec>$/g,
+    '',
+  );
   return (
     ref('_this', a.template) +
     ref('folder', a.folder) +
     text('name', a.name) +
     `<spec><location>${ref('datastore', a.datastore)}${ref('pool', a.pool)}${a.host ? ref('host', a.host) : ''}</location>${text('template', false)}` +
-    `<config>${text('annotation', a.annotation)}${text('numCPUs', a.cpu)}${text('memoryMB', a.memoryMiB)}${extraConfig(a.extraConfig)}</config>` +
+    `<config>${config}</config>` +
     `${text('powerOn', false)}</spec>`
   );
 }
@@ -278,4 +285,31 @@ export async function wantFor(
     want.iso = { fileName: iso, ...(ds ? { datastoreRef: await p.datastore(ds) } : {}) };
   }
   return want;
+}
+
+/**
+ * The clone's configuration for `desired`, against the template's fields: annotation, CPU, memory
+ * and marker always; the NIC where the template's MAC or port group differs. Disks (growing the
+ * template's, adding more) are left to the reconfigure after the clone: a clone's disks are files
+ * vCenter makes during the clone, and an edit or add that names them before they exist is what
+ * vcsim gets wrong when clones of one template run side by side (README: concurrent clones).
+ */
+export async function cloneWant(
+  desired: VmFields,
+  template: Pick<VmFields, 'mac' | 'portgroup'>,
+  p: Placement,
+  marker: [string, string][],
+): Promise<CloneArgs['config']> {
+  const nic: NonNullable<ReconfigWant['nic']> = {};
+  if (desired.mac && template.mac !== desired.mac) nic.mac = desired.mac;
+  if (desired.portgroup && template.portgroup !== desired.portgroup) nic.network = await p.network(desired.portgroup);
+  return {
+    annotation: desired.annotation,
+    cpu: desired.cpu,
+    memoryMiB: desired.memoryMiB,
+    growDisks: [],
+    addDisks: [],
+    ...(nic.mac || nic.network ? { nic } : {}),
+    extraConfig: marker,
+  };
 }

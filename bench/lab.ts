@@ -1,0 +1,230 @@
+/**
+ * bench:lab — the lab rows of the scale table, in one run:
+ *   npm run bench:lab -- [--runs 5] [--systems 100] [--concurrency N] [--keep]
+ * Per run a fresh lab (`shipshape lab up` on free ports, its own temp folder, the example site as the
+ * lab e2e and the chaos harness start it) with the example systems plus generated ones up to
+ * `--systems` in all (half on dev-net: BIND over SSH + ISC dhcpd; half on live-net: RFC 2136 + Kea, two
+ * disks), then, each as a real `shipshape` process: `apply` creating all of them (wall clock, process
+ * start included, failures, retries, peak RSS), a no-op `plan` of that lab (wall clock with process
+ * start, peak RSS), and `lab down`. Where the apply's time went is printed per step kind, from the
+ * apply's own progress lines. A run that fails any system makes the exit code 1.
+ *
+ * The peer figures are Ansible's (`community.vmware.vmware_guest`) for 100 VMs against a simulator
+ * of this kind, measured on this kind of machine: a create of 100 VMs 84–99 s, a no-op of 100 VMs ~75 s.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../src/lab/process';
+import { labStateDir } from '../src/lab/start-provisioning';
+import { copyLabExamples, labSiteYaml } from '../test/helpers/lab-site';
+
+const CLI = join(__dirname, '..', 'src', 'cli', 'main.js');
+/** The example site's present systems (old-test-01 is a tombstone): generated ones make up the rest. */
+const EXAMPLE_SYSTEMS = 6;
+const PEER = {
+  create: { s: 84, text: 'Ansible vmware_guest, 100 VMs: 84–99 s' },
+  noop: { s: 75, text: 'Ansible vmware_guest no-op, 100 VMs: ~75 s' },
+};
+
+interface Proc {
+  code: number | null;
+  out: string;
+  ms: number;
+  peakRssMiB: number;
+  /** Each output line with the ms after start it arrived at. */
+  lines: { at: number; text: string }[];
+}
+
+/** Runs the compiled CLI in a process of its own; its peak RSS comes back on a tagged last line. */
+function shipshape(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 900_000): Promise<Proc> {
+  return new Promise((res) => {
+    const entry = `require(${JSON.stringify(CLI)}).main(['node', 'shipshape', ...process.argv.slice(1)]).then((c) => { process.exitCode = c; process.stderr.write('\\nBENCH_MAXRSS_KB ' + process.resourceUsage().maxRSS + '\\n'); })`;
+    const t0 = Date.now();
+    const child = spawn(process.execPath, ['-e', entry, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const lines: Proc['lines'] = [];
+    let partial = '';
+    const take = (d: Buffer) => {
+      const s = d.toString();
+      out += s;
+      const parts = (partial + s).split('\n');
+      partial = parts.pop()!;
+      for (const text of parts) lines.push({ at: Date.now() - t0, text });
+    };
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
+    const limit = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(limit);
+      const ms = Date.now() - t0;
+      const kb = Number(/BENCH_MAXRSS_KB (\d+)/.exec(out)?.[1] ?? 0);
+      res({ code, out, ms, peakRssMiB: kb / 1024, lines });
+    });
+  });
+}
+
+function writeSystems(repo: string, count: number): void {
+  const dir = join(repo, 'systems', 'bulk');
+  mkdirSync(dir, { recursive: true });
+  for (let i = 0; i < count; i++) {
+    const name = `bulk-${String(i).padStart(3, '0')}`;
+    // Even: a small dev system (one disk; BIND over SSH, ISC dhcpd). Odd: a live one (two disks; RFC 2136, Kea).
+    const spec =
+      i % 2 === 0
+        ? '  profile: base\n  network: { net: dev-net }\n'
+        : '  profile: web-live\n  lifecycle: { protect: false }\n';
+    writeFileSync(
+      join(dir, `${name}.yaml`),
+      `apiVersion: shipshape.dev/v1\nkind: System\nmetadata:\n  name: ${name}\n  labels: { team: bulk }\nspec:\n${spec}`,
+    );
+  }
+}
+
+/** Per step kind: wall time from its first start to its last done, steps done, summed step time, retries. */
+function breakdown(p: Proc): string[] {
+  const kinds = new Map<string, { first: number; last: number; n: number; sum: number; retries: number }>();
+  for (const { at, text } of p.lines) {
+    const m = /^ {2}([…✓↻✗]) (\S+)\s+(\S+)\s+(\S+)(?: \((\d+\.\d)s\))?/.exec(text);
+    if (!m) continue;
+    const [, mark, kind] = m;
+    const k = kinds.get(kind!) ?? { first: at, last: at, n: 0, sum: 0, retries: 0 };
+    k.last = Math.max(k.last, at);
+    if (mark === '✓' && m[5] && m[3] !== 'deployed') {
+      k.n += 1;
+      k.sum += Number(m[5]);
+    }
+    if (mark === '↻') k.retries++;
+    kinds.set(kind!, k);
+  }
+  return [...kinds].map(
+    ([kind, k]) =>
+      `    ${kind.padEnd(10)} ${((k.last - k.first) / 1000).toFixed(1).padStart(5)} s wall, ${k.n} steps, ${(k.sum / Math.max(1, k.n)).toFixed(2)} s each on average${k.retries ? `, ${k.retries} retries` : ''}`,
+  );
+}
+
+interface RunResult {
+  applyS: number;
+  applyRss: number;
+  failed: string[];
+  retries: number;
+  planS: number;
+  planRss: number;
+  planCode: number | null;
+}
+
+async function oneRun(run: number, o: { systems: number; concurrency?: number; keep: boolean }): Promise<RunResult> {
+  const work = mkdtempSync(join(os.tmpdir(), `shipshape-bench-lab-${run}-`));
+  const repo = join(work, 'repo');
+  const targets = join(work, 'servers');
+  mkdirSync(repo, { recursive: true });
+  copyLabExamples(repo);
+  writeSystems(repo, o.systems - EXAMPLE_SYSTEMS);
+  const ports = {
+    vcsim: await freePort(),
+    idoit: await freePort(),
+    dns: await freePort(),
+    ssh: await freePort(),
+    prov: await freePort(),
+  };
+  writeFileSync(join(repo, 'shipshape.yaml'), labSiteYaml(ports, targets));
+  const up = await shipshape(['lab', 'up', '-C', repo], process.env, 300_000);
+  if (up.code !== 0) throw new Error(`lab up failed:\n${up.out}`);
+  const { readCredentials } = await import('../src/lab/credentials');
+  const env = { ...process.env, ...readCredentials(repo), SHIPSHAPE_LOG_LEVEL: 'warn' };
+  const state = labStateDir(repo);
+  let failedRun = true;
+  try {
+    const conc = o.concurrency ? ['--concurrency', String(o.concurrency)] : [];
+    const apply = await shipshape(['apply', '-C', repo, '--state-dir', state, ...conc], env);
+    writeFileSync(join(work, 'apply.log'), apply.out);
+    const failed = apply.out.split('\n').filter((l) => /^(failed|blocked)\s/.test(l));
+    const retries = apply.lines.filter((l) => l.text.startsWith('  ↻')).length;
+    const created = apply.out.split('\n').filter((l) => /^ok\s/.test(l)).length;
+    process.stderr.write(
+      `run ${run}: apply exit ${apply.code}, ${created} systems created in ${(apply.ms / 1000).toFixed(1)} s, ${failed.length} failed, ${retries} retries, peak RSS ${apply.peakRssMiB.toFixed(0)} MiB\n${breakdown(apply).join('\n')}\n`,
+    );
+    for (const f of failed) process.stderr.write(`    ${f}\n`);
+    if (apply.code !== 0 && !failed.length) process.stderr.write(apply.out.split('\n').slice(-30).join('\n') + '\n');
+    const plan = await shipshape(['plan', '-C', repo, '--state-dir', state, '--detailed-exitcode'], env);
+    process.stderr.write(
+      `run ${run}: no-op plan exit ${plan.code} in ${(plan.ms / 1000).toFixed(2)} s, peak RSS ${plan.peakRssMiB.toFixed(0)} MiB\n`,
+    );
+    if (plan.code !== 0) process.stderr.write(plan.out.split('\n').slice(-30).join('\n') + '\n');
+    failedRun = apply.code !== 0 || plan.code !== 0;
+    return {
+      applyS: apply.ms / 1000,
+      applyRss: apply.peakRssMiB,
+      failed: apply.code === 0 ? failed : failed.length ? failed : [`apply exit ${apply.code}`],
+      retries,
+      planS: plan.ms / 1000,
+      planRss: plan.peakRssMiB,
+      planCode: plan.code,
+    };
+  } finally {
+    await shipshape(['lab', 'down', '-C', repo], process.env, 120_000);
+    // A failed run keeps its folder (apply.log, the daemons' logs under repo/.lab) for a look.
+    if (!o.keep && !failedRun) rmSync(work, { recursive: true, force: true });
+    else process.stderr.write(`run ${run}: kept ${work}\n`);
+  }
+}
+
+async function main(): Promise<void> {
+  const arg = (name: string): string | undefined => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const runs = Number(arg('runs') ?? 1);
+  const systems = Number(arg('systems') ?? 100);
+  const concurrency = arg('concurrency') ? Number(arg('concurrency')) : undefined;
+  const keep = process.argv.includes('--keep');
+  if (systems <= EXAMPLE_SYSTEMS)
+    throw new Error(`--systems must be more than the lab's ${EXAMPLE_SYSTEMS} example systems`);
+  const started = new Date();
+  const load0 = os.loadavg();
+  const results: RunResult[] = [];
+  for (let r = 1; r <= runs; r++)
+    results.push(await oneRun(r, { systems, ...(concurrency ? { concurrency } : {}), keep }));
+  const load1 = os.loadavg();
+  const range = (xs: number[], d = 1) => {
+    const lo = Math.min(...xs);
+    const hi = Math.max(...xs);
+    return lo === hi ? `${lo.toFixed(d)} s` : `${lo.toFixed(d)}–${hi.toFixed(d)} s`;
+  };
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const failedRuns = results.filter((r) => r.failed.length || r.planCode !== 0).length;
+  const rows = [
+    [
+      `no-op \`plan\` of the lab with ${systems} systems (process start included)`,
+      `${range(
+        results.map((r) => r.planS),
+        2,
+      )} (median ${med(results.map((r) => r.planS)).toFixed(2)} s)`,
+      PEER.noop.text,
+      `${(PEER.noop.s / med(results.map((r) => r.planS))).toFixed(0)}× faster`,
+      `${Math.max(...results.map((r) => r.planRss)).toFixed(0)} MiB`,
+    ],
+    [
+      `\`apply\` creating ${systems} systems in the lab`,
+      `${range(results.map((r) => r.applyS))} (median ${med(results.map((r) => r.applyS)).toFixed(1)} s), ${results.reduce((n, r) => n + r.failed.length, 0)} failed systems in ${runs} runs`,
+      PEER.create.text,
+      `${(PEER.create.s / med(results.map((r) => r.applyS))).toFixed(1)}× faster`,
+      `${Math.max(...results.map((r) => r.applyRss)).toFixed(0)} MiB`,
+    ],
+  ];
+  const head = ['what', 'shipshape', 'peer', 'ratio', 'peak RSS'];
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]): string => `| ${r.map((c, i) => c.padEnd(w[i]!)).join(' | ')} |`;
+  console.log(
+    `bench:lab ${started.toISOString()}, ${runs} runs, on ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, load average ${load0.map((x) => x.toFixed(1)).join(' ')} at the start, ${load1.map((x) => x.toFixed(1)).join(' ')} at the end`,
+  );
+  console.log([line(head), `|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`, ...rows.map(line)].join('\n'));
+  console.log(`runs with a failed system or a plan that was not empty: ${failedRuns} of ${runs}`);
+  process.exitCode = failedRuns ? 1 : 0;
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});
