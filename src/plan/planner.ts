@@ -216,9 +216,13 @@ function planPresence(
 ): void {
   let resolved: Resolved = { ...initialResolved(system, providers, site), others };
   let installed = false;
+  // The address the IPAM holds for the system now (its identity field), for the readdress warning.
+  let held: unknown;
   for (const provider of providers) {
     const found = foundFor(provider, system, index, resolved);
     if (provider.kind === 'install' && found.length === 1 && found[0]!.fields.state === 'built') installed = true;
+    if (provider.kind === 'ip' && found.length === 1 && found[0]!.owned)
+      held = found[0]!.fields[provider.identity?.ip ?? 'ip'];
     // A producing step (the IPAM) first tells what it already holds, so an existing allocation is not a change.
     if (provider.resolve && found.length === 1 && found[0]!.owned)
       resolved = provider.resolve(system, found[0], resolved);
@@ -311,12 +315,10 @@ function planPresence(
       actions.push(changeAction(system, base, observed, provider.diff(system, desired, observed)));
     }
   }
-  // An installed system whose address moves: what its guest does about it.
-  const ipField = providers.find((p) => p.kind === 'ip')?.identity?.ip ?? 'ip';
-  const move = actions
-    .find((a) => a.system === system.name && a.kind === 'ip' && a.action !== 'noop')
-    ?.changes.find((c) => c.path === ipField && c.from && c.to && c.from !== c.to);
-  if (installed && move) warnings.push(readdressWarning(system, site, move));
+  // An installed system whose address moves (the address later steps get differs from the one held):
+  // what its guest does about it. Compared by value, whatever path the IPAM's diff names the change by.
+  if (installed && typeof held === 'string' && held && resolved.ip && resolved.ip !== held)
+    warnings.push(readdressWarning(system, site, held, resolved.ip));
 }
 
 /**

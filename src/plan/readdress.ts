@@ -7,15 +7,12 @@
  *   that moves now; it answers on the new address once its lease renews (RFC 2131 §4.4.5) or it reboots;
  * - no DHCP server: the install set the address statically, and the guest keeps the old one.
  */
-import type { FieldChange } from '../engine/contract';
 import type { SiteConfig } from '../manifest/site';
 import type { DesiredSystem } from '../manifest/types';
 import type { PlanWarning } from './types';
 
-export function readdressWarning(system: DesiredSystem, site: SiteConfig, move: FieldChange): PlanWarning {
+export function readdressWarning(system: DesiredSystem, site: SiteConfig, from: string, to: string): PlanWarning {
   const net = system.network.net;
-  const from = String(move.from);
-  const to = String(move.to);
   const dhcp = site.dhcp.servers.some((s) => s.nets.includes(net));
   return {
     system: system.name,
