@@ -10,7 +10,7 @@ import { migrateSiteJournals } from '../../providers/vsphere/legacy-journal';
 import { parsePlanJson, renderText } from '../../plan/render';
 import { ExitError } from '../errors';
 import type { Io } from '../io';
-import { closeAll, observeAll, stateDir } from '../pipeline';
+import { closeAll, observeAll, stateDir, untouchedObservations } from '../pipeline';
 import { plan as makePlan } from '../../plan/planner';
 import { progressPrinter } from '../progress';
 import { freshPlan, type SourceOptions } from './plan';
@@ -98,10 +98,14 @@ function withStale(report: ApplyReport, stale: StaleAction[]): ApplyReport {
   return { ...report, ok: false, outcomes };
 }
 
-/** The world after an apply, for the status page: one more observation and the plan that is left. */
-async function observeAgain(fresh: Awaited<ReturnType<typeof freshPlan>>, opts: ApplyOptions) {
+/**
+ * The world after an apply, for the status page: one more observation (of what the applied plan
+ * touched: untouchedObservations) and the plan that is left.
+ */
+async function observeAgain(fresh: Awaited<ReturnType<typeof freshPlan>>, opts: ApplyOptions, applied: Plan) {
   const { loaded, providers, ctx } = fresh;
-  const observations = await observeAll(providers, ctx, loaded.repo.systems, opts.observed);
+  const reuse = opts.observed ?? untouchedObservations(applied, providers, fresh.observations);
+  const observations = await observeAll(providers, ctx, loaded.repo.systems, reuse);
   if (!opts.observed) opts.providers?.observed(loaded, providers, observations); // serve: the world after this apply
   const plan = makePlan({
     systems: loaded.repo.systems,
@@ -233,7 +237,7 @@ async function applyRun(
           `Applied: ${a.create} created, ${a.update} updated, ${a.replace} replaced, ${a.delete} deleted${report.ok ? '' : '; some systems failed (see above)'}`,
         ].join('\n') + '\n',
       );
-      await rec.observedAfter(() => observeAgain(fresh, opts));
+      await rec.observedAfter(() => observeAgain(fresh, opts, toRun));
       return { plan, report };
     } finally {
       await closeAll(providers, log);
