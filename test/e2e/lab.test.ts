@@ -5,17 +5,16 @@
  * back from vcsim (SOAP), the i-doit emulator (JSON-RPC), named (DNS queries) and the files on the SSH target.
  * An edit made directly in vcsim shows up in `shipshape drift` (exit 2). `lab down` stops every daemon.
  *
- * The lab keeps its keys and CA under the checkout's .lab/ (shipshape.yaml names them relative to the repo), so
- * the test applies a deploy checkout that pulls each commit (`--repo/--ref` is tested in src/source and test/cli).
+ * The lab is test/helpers/lab-checkout.ts: a deploy checkout that pulls each commit (`--repo/--ref` is tested in
+ * src/source and test/cli).
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCredentials } from '../../src/lab/credentials';
 import { freePort, isAlive } from '../../src/lab/process';
 import { readRecord } from '../../src/lab/record';
-import { labStateDir } from '../../src/lab/start-provisioning';
 import { labId, labRoleRuns, NETNS_PREFIX } from '../../src/lab/systems';
 import { loadRepo, resolveSecret } from '../../src/manifest';
 import { parseSecretRef } from '../../src/manifest/secrets';
@@ -25,28 +24,17 @@ import { VimClient } from '../../src/providers/vsphere/client';
 import { retrieveView, runTask } from '../../src/providers/vsphere/inventory';
 import { ref, text } from '../../src/providers/vsphere/soap/xml';
 import { runCli } from '../helpers/cli';
-import { removeDir, tempDir } from '../helpers/daemon';
-import { copyLabExamples, labSiteYaml } from '../helpers/lab-site';
+import { git, startLabCheckout, type LabCheckout } from '../helpers/lab-checkout';
+import type { LabEndpoints } from '../helpers/lab-site';
 
-const git = (dir: string, ...args: string[]) =>
-  execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+let lab: LabCheckout;
 let work: string;
 let origin: string;
 let deploy: string;
 let targets: string;
-let ports: { vcsim: number; idoit: number; dns: number; ssh: number; prov: number };
+let ports: LabEndpoints;
 let state: string;
-
-/** The example lab site on this test's free ports, as a real vCenter behaves (tasks that run, paging, expiry). */
-const labSite = (): string => labSiteYaml(ports, targets, (spec) => spec.setIn(['vms', 'simulator'], 'vcenter-like'));
-
-/** Commits in the origin repo; the deploy checkout pulls it (what `--repo/--ref` will do). */
-function commit(message: string, files: Record<string, string>): void {
-  for (const [f, body] of Object.entries(files)) writeFileSync(join(origin, f), body);
-  git(origin, 'add', '-A');
-  git(origin, '-c', 'user.name=lab test', '-c', 'user.email=lab@example.com', 'commit', '-qm', message);
-  if (deploy) git(deploy, 'pull', '-q', '--ff-only');
-}
+const commit = (message: string, files: Record<string, string>) => lab.commit(message, files);
 
 const site = (): SiteConfig =>
   ({ root: deploy, lab: true, specialise: { rootPrefix: join(targets, 'systems', '{system}') } }) as SiteConfig;
@@ -142,35 +130,14 @@ const onTarget = (f: string) => readFileSync(join(targets, f), 'utf8');
 const apply = (...extra: string[]) => runCli(['apply', '-C', deploy, '--state-dir', state, ...extra]);
 
 beforeAll(async () => {
-  work = tempDir('lab-e2e');
-  targets = join(work, 'servers');
-  ports = {
-    vcsim: await freePort(),
-    idoit: await freePort(),
-    dns: await freePort(),
-    ssh: await freePort(),
-    prov: await freePort(),
-  };
-  origin = join(work, 'origin');
-  mkdirSync(origin);
-  copyLabExamples(origin);
-  writeFileSync(join(origin, '.gitignore'), '.lab/\n');
-  writeFileSync(join(origin, 'shipshape.yaml'), labSite());
-  git(origin, 'init', '-q', '-b', 'main');
-  commit('the examples', {});
-  execFileSync('git', ['clone', '-q', origin, join(work, 'deploy')]);
-  deploy = join(work, 'deploy');
-  state = labStateDir(deploy); // the provisioning server the lab starts keeps install records there too
-
-  const up = await runCli(['lab', 'up', '-C', deploy]);
-  if (up.code !== 0) throw new Error(`lab up failed:\n${up.out}\n${up.err}`);
-  expect(up.out).toMatch(/NOTE vSphere is vcsim: .*no operating system is installed/);
-  Object.assign(process.env, readCredentials(deploy));
+  lab = await startLabCheckout('lab-e2e', { name: 'lab test', email: 'lab@example.com' });
+  // The provisioning server the lab starts keeps install records in `state`: the runs use it too.
+  ({ work, targets, ports, origin, deploy, state } = lab);
+  expect(lab.upOut).toMatch(/NOTE vSphere is vcsim: .*no operating system is installed/);
 }, 300_000);
 
 afterAll(async () => {
-  if (deploy) await runCli(['lab', 'down', '-C', deploy]);
-  if (work) removeDir(work);
+  await lab?.stop();
 }, 60_000);
 
 test('the lab runs every daemon the site names, and lab status says where', async () => {
