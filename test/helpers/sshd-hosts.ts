@@ -5,8 +5,9 @@
  * its own root prefix.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { sshBannerSeen } from '../../src/lab/configs';
 import { requireBinary, run, startDaemon, tempDir, type Daemon } from './daemon';
 import { fingerprintOfPubLine, keygen } from './sshd';
 
@@ -27,25 +28,6 @@ export interface TestHosts {
   clientKeyPath: string;
   hosts: TestHost[];
   stop(): Promise<void>;
-}
-
-function bannerSeen(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, host);
-    const t = setTimeout(() => {
-      s.destroy();
-      resolve(false);
-    }, 1000);
-    s.once('data', (d) => {
-      clearTimeout(t);
-      s.destroy();
-      resolve(d.toString().startsWith('SSH-2.0-'));
-    });
-    s.once('error', () => {
-      clearTimeout(t);
-      resolve(false);
-    });
-  });
 }
 
 function canListen(host: string, port: number): Promise<boolean> {
@@ -129,7 +111,7 @@ export async function startSshdHosts(addresses: string[], opts: { recordCommands
         sshd,
         ['-D', '-e', '-f', conf],
         join(dir, `sshd_${n}.log`),
-        () => bannerSeen(address, port),
+        () => sshBannerSeen(port, address),
       );
       hosts.push({ address, hostPub, hostFingerprint: fingerprintOfPubLine(hostPub), daemon });
     }
