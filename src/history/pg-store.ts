@@ -9,7 +9,7 @@ import { Pool, type PoolConfig } from 'pg';
 import { parse } from 'pg-connection-string';
 import { UserError } from '../engine/contract';
 import { redactRecord } from './redact';
-import { summarise, type HistoryStore } from './store';
+import { runFilter, summarise, type HistoryStore } from './store';
 import type { EstateSnapshot, HistoryQuery, RunRecord, RunSummary } from './types';
 
 const SCHEMA = `
@@ -167,23 +167,10 @@ export class PgHistoryStore implements HistoryStore {
   }
 
   async list(q: HistoryQuery = {}): Promise<RunSummary[]> {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (q.system) {
-      args.push(q.system);
-      where.push(`id IN (SELECT run_id FROM shipshape_run_systems WHERE system = $${args.length})`);
-    }
-    if (q.kind) {
-      args.push(q.kind);
-      where.push(`kind = $${args.length}`);
-    }
-    if (q.since) {
-      args.push(q.since.toISOString());
-      where.push(`started_at >= $${args.length}`);
-    }
+    const { where, args } = runFilter(q, 'shipshape_run_systems', (n) => `$${n}`);
     args.push(q.limit ?? 1000);
     const res = await this.pool.query<Row>(
-      `SELECT doc FROM shipshape_runs ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT $${args.length}`,
+      `SELECT doc FROM shipshape_runs ${where} ORDER BY id DESC LIMIT $${args.length}`,
       args,
     );
     return res.rows.map((r) => summarise(r.doc));
