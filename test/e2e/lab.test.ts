@@ -12,7 +12,6 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { readCredentials } from '../../src/lab/credentials';
 import { freePort, isAlive } from '../../src/lab/process';
 import { readRecord } from '../../src/lab/record';
 import { labId, labRoleRuns, NETNS_PREFIX } from '../../src/lab/systems';
@@ -20,11 +19,9 @@ import { loadRepo, resolveSecret } from '../../src/manifest';
 import { parseSecretRef } from '../../src/manifest/secrets';
 import type { SiteConfig } from '../../src/manifest/site';
 import { createIdoitClient } from '../../src/providers/idoit/site-client';
-import { VimClient } from '../../src/providers/vsphere/client';
-import { retrieveView, runTask } from '../../src/providers/vsphere/inventory';
-import { ref, text } from '../../src/providers/vsphere/soap/xml';
 import { runCli } from '../helpers/cli';
 import { git, startLabCheckout, type LabCheckout } from '../helpers/lab-checkout';
+import { labVms, setLabVmCpu } from '../helpers/lab-vcsim';
 import type { LabEndpoints } from '../helpers/lab-site';
 
 let lab: LabCheckout;
@@ -60,37 +57,7 @@ const labNamespaces = () =>
     .split('\n')
     .map((l) => l.split(' ')[0]!)
     .filter((n) => n.startsWith(`${NETNS_PREFIX}${labId(deploy)}-`));
-async function vcsim<T>(fn: (c: VimClient) => Promise<T>): Promise<T> {
-  const env = readCredentials(deploy);
-  const c = new VimClient({
-    url: `https://127.0.0.1:${ports.vcsim}/sdk`,
-    username: env.SHIPSHAPE_VSPHERE_USER!,
-    password: env.SHIPSHAPE_VSPHERE_PASSWORD!,
-    tls: { caFile: join(deploy, '.lab/vcsim/ca.pem') },
-  });
-  try {
-    return await fn(c);
-  } finally {
-    await c.logout();
-  }
-}
-async function vms(): Promise<Map<string, { obj: any; cpu: number; power: string }>> {
-  return vcsim(async (c) => {
-    const rows = await retrieveView(c, (await c.serviceContent()).rootFolder, [
-      { type: 'VirtualMachine', paths: ['name', 'config.hardware.numCPU', 'runtime.powerState'] },
-    ]);
-    return new Map(
-      rows.map((r) => [
-        r.props.get('name')!.text,
-        {
-          obj: r.obj,
-          cpu: Number(r.props.get('config.hardware.numCPU')!.text),
-          power: r.props.get('runtime.powerState')!.text,
-        },
-      ]),
-    );
-  });
-}
+const vms = () => labVms(deploy, ports.vcsim);
 /** title -> [record status, first IPv4 address] of the virtual servers in the emulator. */
 async function cmdb(): Promise<Map<string, { status: number; ip?: string }>> {
   const s = {
@@ -276,12 +243,7 @@ test('apply from git, then commits (more CPU, a new system, a tombstone) reconci
   expect((await apply()).out).toMatch(/No changes/); // the tombstone converged: nothing is deleted twice
 
   expect((await runCli(['drift', '-C', deploy, '--state-dir', state])).code).toBe(0);
-  await vcsim((c) =>
-    runTask(c, 'ReconfigVM_Task', ref('_this', vm.get('web-dev-03')!.obj) + `<spec>${text('numCPUs', 3)}</spec>`, {
-      timeoutMs: 30_000,
-      what: 'edit in vcsim',
-    }),
-  );
+  await setLabVmCpu(deploy, ports.vcsim, 'web-dev-03', 3);
   const drift = await runCli(['drift', '-C', deploy, '--state-dir', state]);
   expect(drift.code).toBe(2);
   expect(drift.out).toMatch(/web-dev-03[\s\S]*cpu[\s\S]*3[\s\S]*2/);
