@@ -19,7 +19,7 @@ import { startIdoitEmulator, type IdoitEmulator } from '../../src/lab/idoit';
 import { removeDir, tempDir } from '../helpers/daemon';
 import { silentLog } from '../helpers/log';
 import { SIM_MODES, simControl, startVcsim, type Vcsim } from '../helpers/vcsim';
-import { adminClient, makeTemplates, PASSWORD, USER } from '../helpers/vsphere-site';
+import { adminClient, makeTemplates, PASSWORD, USER, vmsSectionYaml } from '../helpers/vsphere-site';
 
 const examples = join(__dirname, '..', '..', 'examples', 'lab');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -80,19 +80,7 @@ describe.each(SIM_MODES)('serve with the vSphere change feed (%s)', (mode) => {
 kind: Site
 spec:
   lab: true
-  vms:
-    backend: vsphere
-    url: ${sim.url}
-    username: \${env:SHIPSHAPE_EVENTS_VS_USER}
-    password: \${env:SHIPSHAPE_EVENTS_VS_PASSWORD}
-    tls: { caFile: ${sim.caFile} }
-    datacenter: DC0
-    cluster: DC0_C0
-    folder: shipshape
-    datastore: LocalDS_0
-    portgroup: DC0_DVPG0
-    templates: { debian12: tpl-debian12 }
-    taskTimeoutSeconds: 60
+${vmsSectionYaml(sim, 'SHIPSHAPE_EVENTS', { templates: { debian12: 'tpl-debian12' }, taskTimeoutSeconds: 60 })}
   ipam: { backend: idoit, url: ${emu.endpoint}, apiKey: "\${env:SHIPSHAPE_EVENTS_IDOIT_KEY}" }
   cmdb: { backend: idoit, url: ${emu.endpoint}, apiKey: "\${env:SHIPSHAPE_EVENTS_IDOIT_KEY}" }
   nets:
