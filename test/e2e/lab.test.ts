@@ -19,7 +19,7 @@ import { loadRepo, resolveSecret } from '../../src/manifest';
 import { parseSecretRef } from '../../src/manifest/secrets';
 import type { SiteConfig } from '../../src/manifest/site';
 import { createIdoitClient } from '../../src/providers/idoit/site-client';
-import { runCli } from '../helpers/cli';
+import { cliArgs, runCli } from '../helpers/cli';
 import { git, startLabCheckout, type LabCheckout } from '../helpers/lab-checkout';
 import { labVms, setLabVmCpu } from '../helpers/lab-vcsim';
 import type { LabEndpoints } from '../helpers/lab-site';
@@ -343,16 +343,7 @@ async function cli(...args: string[]): Promise<string> {
   const r = await new Promise<{ out: string; err: string }>((resolve) =>
     execFile(
       process.execPath,
-      [
-        '-r',
-        join(__dirname, '..', 'helpers', 'ts-register.js'),
-        join(__dirname, '..', '..', 'src', 'cli', 'run.ts'),
-        '--log-level',
-        'debug',
-        '--state-dir',
-        state,
-        ...args,
-      ],
+      cliArgs('--log-level', 'debug', '--state-dir', state, ...args),
       { env: process.env, timeout: 240_000, maxBuffer: 64 * 1024 * 1024 },
       (_e, out, err) => resolve({ out: String(out), err: String(err) }),
     ),
@@ -391,10 +382,7 @@ test('no output channel of a full lab run carries a resolved secret or URL useri
   const listen = `127.0.0.1:${await freePort()}`;
   const serve = spawn(
     process.execPath,
-    [
-      '-r',
-      join(__dirname, '..', 'helpers', 'ts-register.js'),
-      join(__dirname, '..', '..', 'src', 'cli', 'run.ts'),
+    cliArgs(
       '--log-level',
       'debug',
       '--state-dir',
@@ -407,7 +395,7 @@ test('no output channel of a full lab run carries a resolved secret or URL useri
       '--listen',
       listen,
       '--no-provisioning',
-    ],
+    ),
     { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let serveOut = '';
