@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { sshBannerSeen } from '../../src/lab/configs';
+import { sshBannerSeen, sshdConf } from '../../src/lab/configs';
 import { requireBinary, run, startDaemon, tempDir, type Daemon } from './daemon';
 import { fingerprintOfPubLine, keygen } from './sshd';
 
@@ -84,26 +84,14 @@ export async function startSshdHosts(addresses: string[], opts: { recordCommands
       const conf = join(dir, `sshd_config_${n}`);
       writeFileSync(
         conf,
-        [
-          `Port ${port}`,
-          `ListenAddress ${address}`,
-          `HostKey ${dir}/host_${n}`,
-          `PidFile ${dir}/sshd_${n}.pid`,
-          `AuthorizedKeysFile ${dir}/authorized_keys`,
-          'StrictModes no',
-          'PubkeyAuthentication yes',
-          'PasswordAuthentication no',
-          'KbdInteractiveAuthentication no',
-          'PermitRootLogin prohibit-password',
-          'UsePAM no',
-          'MaxStartups 200',
-          'Subsystem sftp internal-sftp',
-          'LogLevel VERBOSE',
-          // root's own ~/.bashrc on a developer machine (pyenv init …) costs seconds per command: a clean home.
-          `SetEnv HOME=${dir}/home`,
-          ...(opts.recordCommands ? [`ForceCommand ${recorder}`] : []),
-          '',
-        ].join('\n'),
+        sshdConf({
+          port,
+          listen: address,
+          hostKey: `${dir}/host_${n}`,
+          pidFile: `${dir}/sshd_${n}.pid`,
+          authorizedKeys: `${dir}/authorized_keys`,
+          sessionHome: `${dir}/home`,
+        }) + (opts.recordCommands ? `ForceCommand ${recorder}\n` : ''),
       );
       run(sshd, ['-t', '-f', conf]);
       const daemon = await startDaemon(
