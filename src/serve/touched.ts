@@ -8,13 +8,13 @@
 import type { ObservedResource, Provider, ResourceKind } from '../engine/contract';
 
 /** The provider methods that change a resource, and which argument holds the resource they were given. */
-const CHANGING: Partial<Record<keyof Provider, number | undefined>> = {
-  create: undefined,
-  adoptCreated: undefined,
-  update: 2,
-  delete: 1,
-  adopt: 1,
-};
+const CHANGING = new Map<PropertyKey, number | undefined>([
+  ['create', undefined],
+  ['adoptCreated', undefined],
+  ['update', 2],
+  ['delete', 1],
+  ['adopt', 1],
+]);
 
 export class TouchedResources {
   private readonly ids = new Map<ResourceKind, Set<string>>();
@@ -28,8 +28,8 @@ export class TouchedResources {
             const v = Reflect.get(target, key, target) as unknown;
             if (typeof v !== 'function') return v;
             const fn = v as (...args: unknown[]) => unknown;
-            if (!(key in CHANGING)) return fn.bind(target);
-            const given = CHANGING[key as keyof Provider];
+            if (!CHANGING.has(key)) return fn.bind(target);
+            const given = CHANGING.get(key);
             return async (...args: unknown[]) => {
               if (given !== undefined) this.note(target.kind, args[given]);
               const out = await fn.apply(target, args);
