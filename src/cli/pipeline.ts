@@ -143,18 +143,19 @@ export async function observeAll(
   };
   const results = new Map<ResourceKind, Observation>();
   for (const p of providers) if (reuse?.has(p.kind)) results.set(p.kind, reuse.get(p.kind)!);
-  providers = providers.filter((p) => !results.has(p.kind));
-  const first = providers.filter((p) => !p.observeAfterEarlier);
+  const toObserve = providers.filter((p) => !results.has(p.kind));
+  const first = toObserve.filter((p) => !p.observeAfterEarlier);
   for (const [k, o] of await Promise.all(first.map((p) => timed(p)))) results.set(k, o);
   // One after another in step order, each seeing what the steps before it observed (specialisation
   // finds its targets through the host key install hands on, install its VM through the vm step).
-  const later = orderedProviders(providers.filter((p) => p.observeAfterEarlier));
+  const later = orderedProviders(toObserve.filter((p) => p.observeAfterEarlier));
   const byName = new Map(systems.map((s) => [s.name, s]));
   for (const p of later) {
     const index = indexObservations(results);
     const earlier = {
       resolved: (name: string) => {
         const s = byName.get(name);
+        // Every provider hands its values on, a reused observation's too (the VM's install marker).
         return s ? resolvedBefore(s, p.kind, providers, index, ctx.site) : undefined;
       },
     };

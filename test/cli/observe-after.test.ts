@@ -3,7 +3,7 @@
  * what the apply changed: a CPU change does not read every DNS zone and the IPAM a second time.
  */
 import { applyPlan } from '../../src/engine/apply';
-import type { Observation, Provider, ResourceKind } from '../../src/engine/contract';
+import type { EarlierSteps, Observation, Provider, ResourceKind } from '../../src/engine/contract';
 import type { DesiredSystem } from '../../src/manifest/types';
 import { observeAll, untouchedObservations } from '../../src/cli/pipeline';
 import { plan as makePlan } from '../../src/plan/planner';
@@ -12,11 +12,25 @@ import { context, site, system } from '../support/fixtures';
 
 const ctx = context(site);
 
+/** Like specialisation: observes after the others, reaching each system at the address the ip step hands on. */
+class Reach extends MemoryProvider {
+  readonly observeAfterEarlier = true;
+  readonly reachedAt: string[] = [];
+  constructor() {
+    super('specialise', () => null);
+  }
+  override async observe(_ctx?: unknown, earlier?: EarlierSteps): Promise<Observation> {
+    this.reachedAt.push(String(earlier?.resolved('web-01')?.ip));
+    return super.observe();
+  }
+}
+
 function world() {
   const ipam = new MemoryIpam();
   const dns = new MemoryBatchProvider('dns', (s, r) => ({ a: `${s.name}.${s.dns.domain} A ${r.ip}` }));
   const vm = new MemoryProvider('vm', (s) => ({ cpu: s.cpu }));
-  return { ipam, dns, vm, all: [ipam, dns, vm] as Provider[] };
+  const reach = new Reach();
+  return { ipam, dns, vm, reach, all: [ipam, dns, vm, reach] as Provider[] };
 }
 
 /** observe, plan, apply, then the observation after the apply and the plan it leaves, as `shipshape apply` does. */
@@ -55,6 +69,8 @@ test('after a CPU change only the VM platform is read again, and the plan left i
   expect(left).toEqual([]);
   // Before the apply every kind was read once; after it, only vm (the first apply touched all three).
   expect(counts().map((n, i) => n - was[i]!)).toEqual([1, 1, 2]);
+  // What observes after the others is read again, and still gets the address from the IPAM's kept observation.
+  expect(w.reach.reachedAt.slice(-2)).toEqual(['10.0.0.10', '10.0.0.10']);
 });
 
 test('a kind whose step failed is read again: the plan left shows what did not land', async () => {
