@@ -23,18 +23,20 @@ export const MARKER_COMMIT = 'shipshape.commit';
 export const MARKER_SEAL = 'shipshape.seal';
 export const OWNER_VALUE = 'shipshape';
 
-export const LIGHT_PATHS = [
+/** What observe reads of every VM in every run (the location is no configuration: moves do not change changeVersion). */
+export const BASE_PATHS = [
   'name',
   'runtime.powerState',
   'config.hardware.numCPU',
   'config.hardware.memoryMB',
-  'config.annotation',
   'config.instanceUuid',
-  'config.extraConfig',
   'config.template',
   'config.changeVersion',
   ...LOCATION_PATHS,
 ];
+/** Configuration observe keeps between runs (device-cache.ts): read again only when changeVersion moved. */
+export const CONFIG_PATHS = ['config.annotation', 'config.extraConfig'];
+export const LIGHT_PATHS = [...BASE_PATHS, ...CONFIG_PATHS];
 export const HEAVY_PATHS = ['config.hardware.device'];
 
 /** Network names come back in the device read by following VirtualMachine.network. */
