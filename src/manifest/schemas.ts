@@ -168,7 +168,8 @@ export function validateAgainstSchema(kind: ManifestKind, pf: ParsedFile, diags:
 
 let operator: Ajv | undefined;
 const operatorCache = new Map<string, ValidateFunction>();
-const OPERATOR_AJV = { allErrors: true, verbose: true, strict: false };
+/** `optimize: false`: a role's schema is compiled at every start and validates a handful of values; ajv's code optimisation pass cost more than it saved. */
+const OPERATOR_AJV = { allErrors: true, verbose: true, strict: false, code: { optimize: false } };
 
 /**
  * An ajv instance for schemas written by operators (role params). Not strict: a role author's schema may use
@@ -176,7 +177,7 @@ const OPERATOR_AJV = { allErrors: true, verbose: true, strict: false };
  */
 export function operatorAjv(source = false): Ajv {
   if (source || !operator) {
-    const ajv = new Ajv({ ...OPERATOR_AJV, ...(source ? { code: { source: true } } : {}) });
+    const ajv = new Ajv({ ...OPERATOR_AJV, code: { ...OPERATOR_AJV.code, ...(source ? { source: true } : {}) } });
     addFormats(ajv);
     addAnnotations(ajv);
     if (source) return ajv;
