@@ -61,8 +61,11 @@ async function main(): Promise<void> {
     rows.push([
       what,
       `${f2(ours.wallS)} s (CPU ${f2(ours.cpuS)} s)${ours.roundTrips !== undefined ? `, ${ours.roundTrips} round trips` : ''}${ours.bytesIn !== undefined ? `, ${(ours.bytesIn / 1e6).toFixed(1)} MB` : ''}${extra}`,
-      floor ? `${f2(floor.wallS)} s, ${floor.roundTrips} round trips, ${(floor.bytesIn! / 1e6).toFixed(1)} MB` : '—',
-      floor ? `${(ours.wallS / floor.wallS).toFixed(2)}×` : '—',
+      floor
+        ? `${f2(floor.wallS)} s (CPU ${f2(floor.cpuS)} s), ${floor.roundTrips} round trips, ${(floor.bytesIn! / 1e6).toFixed(1)} MB`
+        : '—',
+      // Wall clock as the goal states it; our process's CPU beside it (vcsim's own work is in the wall time only).
+      floor ? `${(ours.wallS / floor.wallS).toFixed(2)}× (CPU ${(ours.cpuS / floor.cpuS).toFixed(2)}×)` : '—',
       `${ours.peakRssMiB.toFixed(0)} MiB`,
     ]);
   };

@@ -201,7 +201,7 @@ function referenceEdges(
     const def = input.roles[role.name];
     const texts = [...paramTexts(s, i, role.params, `roles[${i}].params`), ...(def ? roleTexts(input.root, def) : [])];
     for (const t of texts)
-      for (const tag of t.tags ?? tagsIn(t.text)) {
+      for (const tag of t.tags ?? (t.text.includes('{{') ? tagsIn(t.text) : [])) {
         const ref = parseRef(tag.path);
         if (!ref) continue;
         const at = t.exact ? { ...t.at, line: tag.line, col: tag.col } : t.at;
