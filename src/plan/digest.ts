@@ -38,8 +38,13 @@ export function actionDigests(input: {
   site: { root?: unknown };
 }): { observedDigest: string; desiredDigest: string } {
   const { sources: _s, ...system } = input.system;
+  // A VM's boot time only says which boot a cached read belongs to: a reboot changes no action.
+  const resolved =
+    input.resolved && typeof input.resolved === 'object'
+      ? { ...(input.resolved as object), vmBootTime: undefined }
+      : input.resolved;
   return {
-    observedDigest: digest({ resources: input.found.map(({ handle: _h, ...r }) => r), resolved: input.resolved }),
+    observedDigest: digest({ resources: input.found.map(({ handle: _h, ...r }) => r), resolved }),
     desiredDigest: digest({ system, desired: input.desired, site: { ...input.site, root: undefined } }),
   };
 }
