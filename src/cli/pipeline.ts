@@ -62,9 +62,8 @@ export async function loadValid(dir: string, err: (s: string) => void, site?: st
 
 export async function headCommit(dir: string): Promise<string | undefined> {
   try {
-    const git = simpleGit(dir);
-    if (!(await git.checkIsRepo())) return undefined;
-    return (await git.revparse(['HEAD'])).trim();
+    // Fails outside a work tree and before the first commit: both mean no commit to name.
+    return (await simpleGit(dir).revparse(['HEAD'])).trim() || undefined;
   } catch {
     return undefined;
   }
