@@ -187,6 +187,7 @@ export function toResource(vs: VmSession, vm: VmInfo, cached?: DeviceFields): Vm
   if (owned && vm.devices) vs.cache?.set(vm.instanceUuid, vm.changeVersion, devices!);
   const marker = markerOf(vm);
   const handle: VmHandle = { ref: vm.ref, instanceUuid: vm.instanceUuid, hasDevices: devices !== undefined };
+  if (vm.bootTime) handle.bootTime = vm.bootTime;
   if (devices?.iso) handle.cdromIso = devices.iso;
   const installed = vm.extraConfig.get(INSTALL_MARKER);
   if (installed) {

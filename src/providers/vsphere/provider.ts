@@ -79,6 +79,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       mac: observed.fields.mac || resolved.mac,
       vmId: observed.id,
       vmInstanceUuid: h.instanceUuid,
+      ...(h.bootTime ? { vmBootTime: h.bootTime } : {}),
       ...(h.install ? { vmInstall: h.install } : {}),
       // Adopted: never installed by shipshape; specialisation trusts the host key the guest published
       // in guestinfo (vCenter), else the site's known_hosts, never the first key it sees.

@@ -32,6 +32,9 @@ export const BASE_PATHS = [
   'config.instanceUuid',
   'config.template',
   'config.changeVersion',
+  // Which boot of the machine this is (specialisation keeps role records per boot). The summary's copy:
+  // the same VirtualMachineRuntimeInfo as `runtime`, and the one vcsim updates on power-on.
+  'summary.runtime.bootTime',
   ...LOCATION_PATHS,
 ];
 /** Configuration observe keeps between runs (device-cache.ts): read again only when changeVersion moved. */
@@ -90,6 +93,8 @@ export interface VmInfo {
   instanceUuid: string;
   /** vCenter changes it with every change of the VM's configuration ('' when the server keeps none). */
   changeVersion: string;
+  /** When the VM was last powered on (cleared while it is off). */
+  bootTime?: string;
   isTemplate: boolean;
   /** Last value per extraConfig key, empty values dropped. */
   extraConfig: Map<string, string>;
@@ -153,6 +158,8 @@ export function parseVm(o: ObjectContent, networkNames: Map<string, string>): Vm
     extraConfig: lastPerKey(o.props.get('config.extraConfig')),
     location: {},
   };
+  const boot = p('summary.runtime.bootTime');
+  if (boot) vm.bootTime = boot;
   const parent = toRef(o.props.get('parent'));
   const pool = toRef(o.props.get('resourcePool'));
   const host = toRef(o.props.get('runtime.host'));
