@@ -199,8 +199,15 @@ export interface FieldChange {
   needsReboot?: boolean;
   /** Apply cannot do this at all (e.g. shrinking a disk): the action is blocked with this reason. */
   refused?: string;
-  /** Which of apply's refusals (src/engine/refusals.ts) `refused` foresees: set with `refused`. */
+  /** Which of apply's refusals (src/engine/refusals.ts) `refused` foresees: set with `refused` (or `after`: the refusal if that never happens). */
   refusal?: RefusalId;
+  /**
+   * The value is held by another declared system whose step of the same kind this plan moves off it
+   * (an `ip: auto` holding an address a manifest now declares): the change is made after that step
+   * ran. The planner orders the actions (`PlannedAction.waitsFor`) or, when the other system's step
+   * is not in the plan, blocks this one with `refusal`.
+   */
+  after?: string;
 }
 
 /** Handed to every I/O call of a provider. */

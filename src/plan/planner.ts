@@ -18,6 +18,7 @@ import type { SiteConfig } from '../manifest/site';
 import { isRefusal, REFUSALS, type RefusalId } from '../engine/refusals';
 import { actionDigests, digest } from './digest';
 import { readdressWarning } from './readdress';
+import { linkWaits, settleWaits } from './waits';
 import type { Plan, PlannedAction, PlanSummary, PlanWarning } from './types';
 
 export interface PlanInput {
@@ -109,7 +110,11 @@ export function orderedProviders(providers: Provider[]): Provider[] {
 
 /** The same plan limited to some systems (merge requests plan only what they touch). */
 export function scopePlan(p: Plan, systems: Set<string>): Plan {
-  const actions = p.actions.filter((a) => systems.has(a.system));
+  const actions = settleWaits(
+    p.actions.filter((a) => systems.has(a.system)),
+    (holder) =>
+      `${holder}, which moves off it first, is not among the systems this change touches, so the run on merge leaves it out; change ${holder}'s manifest in the same merge request, or apply it first`,
+  );
   return { ...p, actions, warnings: p.warnings.filter((w) => systems.has(w.system)), summary: summarise(actions) };
 }
 
@@ -161,6 +166,9 @@ export function plan(input: PlanInput): Plan {
       }
     }
   }
+
+  // A claim on what another system's step frees first waits for that step, or is blocked saying why.
+  actions.splice(0, actions.length, ...linkWaits(actions));
 
   // Each action's own digests: apply checks a saved plan action by action against them.
   for (const a of actions) {
