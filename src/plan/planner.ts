@@ -283,11 +283,12 @@ function planPresence(
         to,
         ...sourceOf(system, path),
       }));
-      const refused = (provider.foreseeCreate?.(system, desired) ?? []).filter((c) => c.refused);
+      const foreseen = provider.foreseeCreate?.(system, desired) ?? [];
+      const refused = foreseen.filter((c) => c.refused);
       actions.push({
         ...base,
         action: 'create',
-        changes,
+        changes: withWaits(changes, foreseen),
         reason: 'declared in the manifest, not found',
         ...(refused.length ? blockedByChanges(refused) : {}),
       });
@@ -488,6 +489,17 @@ function blockedByChanges(refused: FieldChange[]): Pick<PlannedAction, 'blocked'
   const blocked = refused.map((c) => `${c.path}: ${c.refused}`).join('; ');
   const first = refused.find((c) => c.refusal)?.refusal;
   return first ? blockedBy(first, blocked) : { blocked, blockedCode: 'refused' };
+}
+
+/** A create's changes, the one taking what another system frees first marked `after` it (as foreseen). */
+function withWaits(changes: FieldChange[], foreseen: FieldChange[]): FieldChange[] {
+  const waits = foreseen.filter((c) => c.after && !c.refused);
+  if (!waits.length) return changes;
+  const marked = changes.map((c) => {
+    const w = waits.find((x) => x.to === c.to);
+    return w ? { ...c, after: w.after, ...(w.refusal ? { refusal: w.refusal } : {}) } : c;
+  });
+  return [...marked, ...waits.filter((w) => !changes.some((c) => c.to === w.to))];
 }
 
 function sourceOf(system: DesiredSystem, path: string): { source?: string } {

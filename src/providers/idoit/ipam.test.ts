@@ -339,6 +339,7 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
           ipv4_assignment: 2,
           ipv4_address: '10.1.0.77',
           hostname: 'crash-bird',
+          domain: testSystem('crash-bird').dns.domain,
           primary: 1,
         },
       });
