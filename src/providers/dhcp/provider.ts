@@ -322,6 +322,7 @@ export class DhcpProvider implements Provider<DhcpFields> {
         else state.wanted.delete(s);
       }
       if (changed.size === 0) continue;
+      const before = state.served;
       try {
         await state.backend.apply(state.wanted);
         state.served = new Map(state.wanted);
@@ -330,7 +331,7 @@ export class DhcpProvider implements Provider<DhcpFields> {
         state.wanted = new Map(state.served);
         continue;
       }
-      for (const s of changed) {
+      for (const s of freedFirst([...changed], before, state.wanted)) {
         const r = state.wanted.get(s);
         if (!r || !this.opts.reserved) continue;
         try {
@@ -346,4 +347,27 @@ export class DhcpProvider implements Provider<DhcpFields> {
   async close(): Promise<void> {
     await this.pool?.closeAll();
   }
+}
+
+/**
+ * `systems` ordered so that one taking an address another of them held before this deploy comes after
+ * it: whoever hears of a reservation (the lab moves its stand-in systems) sees the address freed
+ * before it is taken. A cycle keeps the given order.
+ */
+export function freedFirst(
+  systems: string[],
+  before: ReadonlyMap<string, { ip: string }>,
+  after: ReadonlyMap<string, { ip: string }>,
+): string[] {
+  const pending = [...systems];
+  const out: string[] = [];
+  while (pending.length) {
+    const takesHeld = (s: string) => {
+      const ip = after.get(s)?.ip;
+      return ip !== undefined && pending.some((o) => o !== s && before.get(o)?.ip === ip);
+    };
+    const i = pending.findIndex((s) => !takesHeld(s));
+    out.push(...pending.splice(Math.max(i, 0), 1));
+  }
+  return out;
 }
