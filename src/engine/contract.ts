@@ -28,6 +28,11 @@ export interface ResolvedByIp {
   /** Netmask length and gateway of the system's net, when the IPAM knows them. */
   prefixLength?: number;
   gateway?: string;
+  /**
+   * The explicit address is still held by this other declared system, which this run moves off it
+   * before this system's ip step takes it: until then what answers there is that system, not this one.
+   */
+  heldBy?: string;
 }
 
 /** What the `vm` step (a VM platform) hands on; it also sets `mac`. */

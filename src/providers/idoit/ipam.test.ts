@@ -306,6 +306,8 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
         after: 'early-bird',
       });
       expect(ownerChanges.some((c) => c.refused)).toBe(false);
+      // Until its ip step ran, what answers on the address is early-bird (specialisation does not connect there).
+      expect(p.resolve(late, of('late-owner'), { ip, mac: '' }).heldBy).toBe('early-bird');
       const moved = await p.update(
         testSystem('early-bird'),
         p.desired(testSystem('early-bird'))!,
@@ -317,6 +319,7 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
       expect(moved.fields.ip).not.toBe(ip);
       const next = await runStage(p, [late], testContext(site));
       expect(next.resolved.get('late-owner')!.ip).toBe(ip);
+      expect(next.resolved.get('late-owner')!.heldBy).toBeUndefined();
       await p.close();
     });
 

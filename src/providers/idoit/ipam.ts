@@ -217,7 +217,7 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
   ): { refused?: string; after?: string } | undefined {
     const holder = this.seenHolders.get(`${desired.net}|${desired.ip}`);
     if (holder && holder.id !== objectId) {
-      if (holder.system && holder.system !== self && this.movesOff(holder.system, desired))
+      if (holder.system && holder.system !== self && this.movesOff(holder.system, desired.net, desired.ip))
         return { after: holder.system };
       return {
         refused: `${desired.ip} is held by "${holder.title}" (#${holder.id}) in i-doit; free it there or choose another address`,
@@ -253,11 +253,18 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
    * releases it; `ip: auto` never keeps an address another manifest declares (diff moves it to the
    * next free one, never to a declared one); an explicit address elsewhere, or another net, moves it.
    */
-  private movesOff(name: string, desired: IpFields): boolean {
+  private movesOff(name: string, net: string, ip: string): boolean {
     const s = (this.o.systems ?? []).find((x) => x.name === name);
     if (!s) return false;
     if (s.state === 'absent') return true;
-    return s.network.net !== desired.net || s.network.ip === 'auto' || s.network.ip !== desired.ip;
+    return s.network.net !== net || s.network.ip === 'auto' || s.network.ip !== ip;
+  }
+
+  /** The declared system still holding `system`'s explicit address, which moves off it first (see foreseeAddress). */
+  private heldBy(system: DesiredSystem): string | undefined {
+    const { net, ip } = system.network;
+    const h = this.seenHolders.get(`${net}|${ip}`);
+    return h?.system && h.system !== system.name && this.movesOff(h.system, net, ip) ? h.system : undefined;
   }
 
   async update(
@@ -352,8 +359,12 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
         ? observed.fields.ip
         : undefined;
     const ip = system.network.ip !== 'auto' ? system.network.ip : (held ?? UNKNOWN);
+    // Not holding its explicit address yet, and another system still does (it moves off it first).
+    const heldBy = ip !== UNKNOWN && observed?.fields.ip !== ip ? this.heldBy(system) : undefined;
+    const { heldBy: _was, ...rest } = resolved;
     return {
-      ...resolved,
+      ...rest,
+      ...(heldBy ? { heldBy } : {}),
       ip,
       ...(cidr ? { prefixLength: cidr.prefix } : {}),
       ...(net?.gateway ? { gateway: net.gateway } : {}),
