@@ -40,6 +40,12 @@ export interface ResolvedByVm {
   /** The platform's id of the VM (a vSphere moref). */
   vmId?: string;
   vmInstanceUuid?: string;
+  /**
+   * When the VM was last powered on, as the platform reports it (vSphere: runtime.bootTime); absent
+   * while it is off. With vmInstanceUuid it names one boot of one machine: specialisation keeps the
+   * role record it read for exactly that boot. Not part of any action's digest (a reboot is no change).
+   */
+  vmBootTime?: string;
   /** The host or cluster the VM runs on, as the CMDB should document it. */
   host?: string;
   /**
@@ -226,6 +232,11 @@ export interface ProviderContext {
   lab: boolean;
   /** A read-only plan (merge requests): observe only reads; nothing is executed on a managed host (no role checks). */
   readOnly?: boolean;
+  /**
+   * Read every target in full, never what a provider kept from an earlier read of an unchanged
+   * machine (drift, `--refresh`): the specialise step's role records (src/providers/specialise).
+   */
+  refresh?: boolean;
   /**
    * The systems the manifests declare: a provider reads the details of unmarked resources of these
    * names only (adoption candidates), not of everything it can see.

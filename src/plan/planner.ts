@@ -16,7 +16,7 @@ import {
 import type { DesiredSystem } from '../manifest/types';
 import type { SiteConfig } from '../manifest/site';
 import { isRefusal, REFUSALS, type RefusalId } from '../engine/refusals';
-import { actionDigests, digest } from './digest';
+import { actionDigests, digest, digestTexts } from './digest';
 import { readdressWarning } from './readdress';
 import { linkWaits, settleWaits } from './waits';
 import type { Plan, PlannedAction, PlanSummary, PlanWarning } from './types';
@@ -171,13 +171,14 @@ export function plan(input: PlanInput): Plan {
   actions.splice(0, actions.length, ...linkWaits(actions));
 
   // Each action's own digests: apply checks a saved plan action by action against them.
+  const texts = digestTexts();
   for (const a of actions) {
     const system = byName.get(a.system)!;
     const resolved = resolvedBefore(system, a.kind, providers, index, input.site);
     const desired =
       system.state === 'present' ? desiredOrRefusal(providers, a.kind, system, resolved, input.site) : null;
     const found = index.get(a.kind)?.get(a.system) ?? [];
-    Object.assign(a, actionDigests({ found, resolved, desired, system, site: input.site }));
+    Object.assign(a, actionDigests({ found, resolved, desired, system, site: input.site, texts }));
   }
 
   const summary = summarise(actions);

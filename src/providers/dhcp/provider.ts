@@ -54,6 +54,35 @@ interface ServerState {
   /** Systems whose hand copy on this server the next deploy moves out (adopted, or left by an interrupted adoption). */
   moveOut: Set<string>;
   leftover: Map<string, string[]>;
+  /** `foreign` by address and by MAC (positions in `foreign`), built once per list (holdersOf). */
+  index?: { of: ForeignReservation[]; byIp: Map<string, number[]>; byMac: Map<string, number[]> };
+}
+
+/**
+ * The operator's reservations on a server that hold the address or the MAC `desired` asks for, in
+ * the server's order. Planning asks this once per system, so the server's list is indexed once (by
+ * address and by MAC) instead of scanned per system; a list replaced since (adopt) is indexed anew.
+ */
+function holdersOf(state: ServerState, desired: Pick<DhcpFields, 'ip' | 'mac'>): ForeignReservation[] {
+  if (state.index?.of !== state.foreign) {
+    const byIp = new Map<string, number[]>();
+    const byMac = new Map<string, number[]>();
+    const add = (m: Map<string, number[]>, k: string, i: number) => {
+      const list = m.get(k);
+      if (list) list.push(i);
+      else m.set(k, [i]);
+    };
+    state.foreign.forEach((f, i) => {
+      if (f.ip) add(byIp, f.ip, i);
+      if (f.mac) add(byMac, f.mac, i);
+    });
+    state.index = { of: state.foreign, byIp, byMac };
+  }
+  const { byIp, byMac } = state.index;
+  const ip = desired.ip !== UNKNOWN ? (byIp.get(desired.ip) ?? []) : [];
+  const mac = desired.mac ? (byMac.get(desired.mac) ?? []) : [];
+  if (!mac.length) return ip.map((i) => state.foreign[i]!);
+  return [...new Set([...ip, ...mac])].sort((a, b) => a - b).map((i) => state.foreign[i]!);
 }
 
 /** An operator's reservation as one server holds it. */
@@ -91,7 +120,7 @@ export class DhcpProvider implements Provider<DhcpFields> {
     for (const name of desired.servers) {
       const state = this.servers.get(name);
       if (!state) continue;
-      for (const f of state.foreign) {
+      for (const f of holdersOf(state, desired)) {
         if (f.name === system.name || f.hostname === system.name) continue; // its own: adoption, or a collision the planner shows
         const what =
           desired.ip !== UNKNOWN && f.ip === desired.ip
