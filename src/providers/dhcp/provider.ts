@@ -326,7 +326,7 @@ export class DhcpProvider implements Provider<DhcpFields> {
     const failed = new Map<string, Error>();
     // The servers are deployed at the same time (each its own config, check and restart); the lab's
     // `reserved` hook runs afterwards, one system at a time.
-    const landed: { changed: Set<string>; state: ServerState }[] = [];
+    const landed: { changed: Set<string>; state: ServerState; before: Map<string, Reservation> }[] = [];
     const deploy = async ([name, state]: [string, ServerState]): Promise<void> => {
       const changed = new Set([
         ...[...new Set([...state.served.keys(), ...state.wanted.keys()])].filter(
@@ -354,6 +354,7 @@ export class DhcpProvider implements Provider<DhcpFields> {
         else state.wanted.delete(s);
       }
       if (changed.size === 0) return;
+      const before = state.served;
       try {
         await state.backend.apply(state.wanted);
         state.served = new Map(state.wanted);
@@ -362,11 +363,11 @@ export class DhcpProvider implements Provider<DhcpFields> {
         state.wanted = new Map(state.served);
         return;
       }
-      landed.push({ changed, state });
+      landed.push({ changed, state, before });
     };
     await Promise.all([...this.servers].map(deploy));
-    for (const { changed, state } of landed) {
-      for (const s of changed) {
+    for (const { changed, state, before } of landed) {
+      for (const s of freedFirst([...changed], before, state.wanted)) {
         const r = state.wanted.get(s);
         if (!r || !this.opts.reserved) continue;
         try {
@@ -382,4 +383,27 @@ export class DhcpProvider implements Provider<DhcpFields> {
   async close(): Promise<void> {
     await this.pool?.closeAll();
   }
+}
+
+/**
+ * `systems` ordered so that one taking an address another of them held before this deploy comes after
+ * it: whoever hears of a reservation (the lab moves its stand-in systems) sees the address freed
+ * before it is taken. A cycle keeps the given order.
+ */
+export function freedFirst(
+  systems: string[],
+  before: ReadonlyMap<string, { ip: string }>,
+  after: ReadonlyMap<string, { ip: string }>,
+): string[] {
+  const pending = [...systems];
+  const out: string[] = [];
+  while (pending.length) {
+    const takesHeld = (s: string) => {
+      const ip = after.get(s)?.ip;
+      return ip !== undefined && pending.some((o) => o !== s && before.get(o)?.ip === ip);
+    };
+    const i = pending.findIndex((s) => !takesHeld(s));
+    out.push(...pending.splice(Math.max(i, 0), 1));
+  }
+  return out;
 }

@@ -112,6 +112,8 @@ export class SpecialiseProvider implements Provider {
   /** Where and how to reach a system: its address from the ip step, its host key from install or known_hosts. */
   target(system: DesiredSystem, resolved: Resolved): Target {
     if (resolved.ip === UNKNOWN) return { pending: 'its address is not allocated yet' };
+    // What answers there now is the other system; this one is reached there once that one has moved off.
+    if (resolved.heldBy) return { pending: `its address is still ${resolved.heldBy}'s, which moves off it first` };
     if (resolved.hostKey === UNKNOWN) return { pending: 'it is not installed yet (no host key reported)' };
     const endpoint: SshEndpoint = {
       host: resolved.ip,
