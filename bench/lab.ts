@@ -1,12 +1,13 @@
 /**
  * bench:lab — the lab rows of the scale table, in one run:
- *   npm run bench:lab -- [--runs 5] [--systems 100] [--concurrency N] [--keep]
+ *   npm run bench:lab -- [--runs 5] [--systems 100] [--concurrency N] [--keep] [--keep-up]
  * Per run a fresh lab (`shipshape lab up` on free ports, its own temp folder, the example site as the
  * lab e2e and the chaos harness start it) with the example systems plus generated ones up to
  * `--systems` in all (half on dev-net: BIND over SSH + ISC dhcpd; half on live-net: RFC 2136 + Kea, two
  * disks), then, each as a real `shipshape` process: `apply` creating all of them (wall clock, process
  * start included, failures, retries, peak RSS), a no-op `plan` of that lab (wall clock with process
- * start, peak RSS), and `lab down`. Where the apply's time went is printed per step kind, from the
+ * start, peak RSS), and `lab down`. `--keep-up` leaves the last run's lab running (and its folder) and prints
+ * how to plan against it again (`node --cpu-prof …` for a profile). Where the apply's time went is printed per step kind, from the
  * apply's own progress lines. A run that fails any system makes the exit code 1.
  *
  * The peer figures are Ansible's (`community.vmware.vmware_guest`) for 100 VMs against a simulator
@@ -114,7 +115,10 @@ interface RunResult {
   planCode: number | null;
 }
 
-async function oneRun(run: number, o: { systems: number; concurrency?: number; keep: boolean }): Promise<RunResult> {
+async function oneRun(
+  run: number,
+  o: { systems: number; concurrency?: number; keep: boolean; keepUp: boolean },
+): Promise<RunResult> {
   const work = mkdtempSync(join(os.tmpdir(), `shipshape-bench-lab-${run}-`));
   const repo = join(work, 'repo');
   const targets = join(work, 'servers');
@@ -163,10 +167,17 @@ async function oneRun(run: number, o: { systems: number; concurrency?: number; k
       planCode: plan.code,
     };
   } finally {
-    await shipshape(['lab', 'down', '-C', repo], process.env, 120_000);
-    // A failed run keeps its folder (apply.log, the daemons' logs under repo/.lab) for a look.
-    if (!o.keep && !failedRun) rmSync(work, { recursive: true, force: true });
-    else process.stderr.write(`run ${run}: kept ${work}\n`);
+    const cli = CLI.replace(/main\.js$/, 'run.js');
+    if (o.keepUp) {
+      process.stderr.write(
+        `run ${run}: the lab is left up. Plan against it again:\n  set -a; . ${join(repo, '.lab', 'credentials.env')}; set +a\n  node ${cli} plan -C ${repo} --state-dir ${state}\nStop it: node ${cli} lab down -C ${repo}\n`,
+      );
+    } else {
+      await shipshape(['lab', 'down', '-C', repo], process.env, 120_000);
+      // A failed run keeps its folder (apply.log, the daemons' logs under repo/.lab) for a look.
+      if (!o.keep && !failedRun) rmSync(work, { recursive: true, force: true });
+      else process.stderr.write(`run ${run}: kept ${work}\n`);
+    }
   }
 }
 
@@ -179,13 +190,16 @@ async function main(): Promise<void> {
   const systems = Number(arg('systems') ?? 100);
   const concurrency = arg('concurrency') ? Number(arg('concurrency')) : undefined;
   const keep = process.argv.includes('--keep');
+  const keepUp = process.argv.includes('--keep-up');
   if (systems <= EXAMPLE_SYSTEMS)
     throw new Error(`--systems must be more than the lab's ${EXAMPLE_SYSTEMS} example systems`);
   const started = new Date();
   const load0 = os.loadavg();
   const results: RunResult[] = [];
   for (let r = 1; r <= runs; r++)
-    results.push(await oneRun(r, { systems, ...(concurrency ? { concurrency } : {}), keep }));
+    results.push(
+      await oneRun(r, { systems, ...(concurrency ? { concurrency } : {}), keep, keepUp: keepUp && r === runs }),
+    );
   const load1 = os.loadavg();
   const range = (xs: number[], d = 1) => {
     const lo = Math.min(...xs);

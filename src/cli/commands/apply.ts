@@ -195,7 +195,8 @@ async function applyRun(
         const saved = readSavedPlan(opts.planFile, opts);
         stale = staleActions(saved, fresh.full);
         plan = { ...saved, maxDeletes: opts.maxDeletes ?? saved.maxDeletes };
-        rec.planned(plan, loaded.dir, loaded.repo.systems, observations); // `show RUN`: the plan it executed
+        // `show RUN`: the plan it executed, and whether this run's tree had uncommitted changes.
+        rec.planned(plan, loaded.dir, loaded.repo.systems, observations, !!loaded.dirty);
       }
       io.err(renderText(plan, { colour: false }).trimEnd());
       const staleSystems = new Set(stale.map((s) => s.system));
