@@ -18,6 +18,7 @@ import type { SiteConfig } from '../manifest/site';
 import { buildProviders } from '../providers/registry';
 import { indexObservations, orderedProviders, resolvedBefore } from '../plan/planner';
 import type { DesiredSystem } from '../manifest/types';
+import type { Plan } from '../plan/types';
 import { ExitError } from './errors';
 import { secureStateDir } from './state-dir';
 import { rememberSite } from './hints';
@@ -185,6 +186,27 @@ export async function observeAll(
   await Promise.all(done.values());
   if (failed) throw failed.e;
   return results;
+}
+
+/**
+ * What `observeAll` may take as it is after an apply: the observation of every kind the plan changed
+ * nothing of. This run wrote nothing to those backends, so reading them again would read the same
+ * again (an `ip` change does not touch the VM platform, a CPU change no DNS zone). Kinds that reach
+ * their targets through the other kinds' values (`observeAfterEarlier`: install, specialisation) are
+ * observed again whatever the plan, as are the kinds the plan touched, failed steps included.
+ */
+export function untouchedObservations(
+  plan: Pick<Plan, 'actions'>,
+  providers: Provider[],
+  before: ReadonlyMap<ResourceKind, Observation>,
+): Map<ResourceKind, Observation> {
+  const touched = new Set(plan.actions.filter((a) => a.action !== 'noop' && !a.blocked).map((a) => a.kind));
+  const same = new Map<ResourceKind, Observation>();
+  for (const p of providers) {
+    const o = before.get(p.kind);
+    if (o && !touched.has(p.kind) && !p.observeAfterEarlier) same.set(p.kind, o);
+  }
+  return same;
 }
 
 export async function closeAll(providers: Provider[], log: Logger): Promise<void> {

@@ -89,6 +89,7 @@ const hosts: Record<string, [string, string]> = {
   dupmac: ['192.0.2.13', '52:54:00:00:00:99'],
   outside: ['198.51.100.7', '00:50:56:00:00:14'],
   vm5: ['192.0.2.15', '00:50:56:00:00:15'],
+  vm6: ['192.0.2.16', '00:50:56:00:00:16'],
 };
 const resolved = (s: { name: string }) => ({
   ip: hosts[s.name]![0],
@@ -300,4 +301,24 @@ describe('Kea', () => {
     expect(r.deleted).toEqual(['vm1']);
     expect((await running()).map((x) => x.hostname).sort()).toEqual(['printer', 'vm2']);
   });
+});
+
+test('two servers are deployed at once: two restarts take one restart’s time', async () => {
+  const log = join(sshd.dir, 'overlap.log');
+  writeFileSync(log, '');
+  const server = (n: string) => {
+    const configPath = join(sshd.dir, `dhcpd-${n}.conf`);
+    const includePath = join(sshd.dir, `shipshape-hosts-${n}.conf`);
+    writeFileSync(configPath, readFileSync(dhcpdConf, 'utf8').replace(include, includePath));
+    const restartCommand = `echo start ${n} >> ${log}; sleep 1; echo end ${n} >> ${log}`;
+    return isc({ name: `dhcp-${n}`, configPath, includePath, restartCommand });
+  };
+  const r = await runStage(provider(), [lab('vm6')], resolved, context(labSite([server('a'), server('b')])));
+  expect(r.failed).toEqual([]);
+  expect(r.created).toEqual(['vm6']);
+  // Both restarts started before either ended (one after the other: start, end, start, end).
+  const seen = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+  expect(seen.map((l) => l.split(' ')[0])).toEqual(['start', 'start', 'end', 'end']);
+  for (const n of ['a', 'b'])
+    expect(readFileSync(join(sshd.dir, `shipshape-hosts-${n}.conf`), 'utf8')).toContain('host shipshape-vm6 {');
 });

@@ -324,7 +324,10 @@ export class DhcpProvider implements Provider<DhcpFields> {
 
   async commit(): Promise<CommitResult> {
     const failed = new Map<string, Error>();
-    for (const [name, state] of this.servers) {
+    // The servers are deployed at the same time (each its own config, check and restart); the lab's
+    // `reserved` hook runs afterwards, one system at a time.
+    const landed: { changed: Set<string>; state: ServerState; before: Map<string, Reservation> }[] = [];
+    const deploy = async ([name, state]: [string, ServerState]): Promise<void> => {
       const changed = new Set([
         ...[...new Set([...state.served.keys(), ...state.wanted.keys()])].filter(
           (s) => !sameReservation(state.served.get(s), state.wanted.get(s)),
@@ -332,7 +335,7 @@ export class DhcpProvider implements Provider<DhcpFields> {
         ...[...state.moveOut].filter((s) => state.wanted.has(s)),
       ]);
       state.moveOut.clear();
-      if (changed.size === 0) continue;
+      if (changed.size === 0) return;
       // Refused systems keep what the server holds now; the others go ahead.
       for (const [s, why] of checkReservations(name, state.wanted, state.foreign, state.subnets)) {
         if (!changed.has(s)) continue;
@@ -350,7 +353,7 @@ export class DhcpProvider implements Provider<DhcpFields> {
         if (keep) state.wanted.set(s, keep);
         else state.wanted.delete(s);
       }
-      if (changed.size === 0) continue;
+      if (changed.size === 0) return;
       const before = state.served;
       try {
         await state.backend.apply(state.wanted);
@@ -358,8 +361,12 @@ export class DhcpProvider implements Provider<DhcpFields> {
       } catch (e) {
         for (const s of changed) if (!failed.has(s)) failed.set(s, e as Error);
         state.wanted = new Map(state.served);
-        continue;
+        return;
       }
+      landed.push({ changed, state, before });
+    };
+    await Promise.all([...this.servers].map(deploy));
+    for (const { changed, state, before } of landed) {
       for (const s of freedFirst([...changed], before, state.wanted)) {
         const r = state.wanted.get(s);
         if (!r || !this.opts.reserved) continue;

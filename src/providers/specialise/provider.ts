@@ -247,7 +247,9 @@ export class SpecialiseProvider implements Provider {
       }
       let session: SshSession;
       try {
-        session = await this.pool.get(t.endpoint, t.policy);
+        // One attempt: an unreachable host is what the plan reports (apply connects with retries).
+        // Waiting out the backoff only delays every plan of a system whose address is changing.
+        session = await this.pool.get(t.endpoint, t.policy, { attempts: 1 });
       } catch (e) {
         if (system.roles.length === 0 && !(e instanceof SshHostKeyError)) return undefined;
         const refused = e instanceof SshHostKeyError || e instanceof UserError;
