@@ -1,11 +1,12 @@
 /**
- * The executor: carries out a plan stage by stage. Deletes first (kinds in reverse order, so a
+ * The executor: carries out a plan. Deletes first, stage by stage (kinds in reverse order, so a
  * VM goes before its DNS records and its address is released last), then creates and updates
- * in RESOURCE_KINDS order. Within a stage, systems run in parallel up to `concurrency`; a
- * provider's commit() runs once per stage. Specialisation and the steps after it run per system
- * in dependency order (`DesiredSystem.dependsOn`), so a system's roles see the values of the
- * systems it depends on. A system that fails a step (or has a blocked action)
- * takes no further steps; the others go on.
+ * in RESOURCE_KINDS order: the kinds up to the last one with a commit() stage by stage across all
+ * systems (the commit runs once per stage), the rest per system as soon as that system's earlier
+ * steps are done; every step works on at most its width (`stepConcurrency`) of systems at once.
+ * Specialisation and the steps after it start in dependency order (`DesiredSystem.dependsOn`), so
+ * a system's roles see the values of the systems it depends on. A system that fails a step (or
+ * has a blocked action) takes no further steps; the others go on.
  */
 import { codeOf, type OutcomeCode } from './outcome';
 import type { DesiredSystem } from '../manifest/types';
@@ -23,7 +24,7 @@ import {
 } from './contract';
 import type { CreateJournal } from './journal';
 import { Refusal } from './refusals';
-import { inDependencyOrder, mapPool, withRetry, type RetryPolicy } from './pool';
+import { gate, inDependencyOrder, mapPool, withRetry, type RetryPolicy } from './pool';
 
 export type StepStatus = 'done' | 'failed' | 'skipped';
 
@@ -159,13 +160,17 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
     }
   };
 
+  // How many systems a step works on at once holds across the whole run: a step run for one system at a
+  // time (the per-system part below) waits at its kind's gate like a stage's.
+  const widthOf = (kind: ResourceKind) => input.stepConcurrency?.[kind] ?? input.concurrency;
+  const gates = new Map(RESOURCE_KINDS.map((k) => [k, gate(widthOf(k))]));
   const runStage = async (
     provider: Provider,
     work: { system: DesiredSystem; action: PlannedAction }[],
     step: (w: { system: DesiredSystem; action: PlannedAction }) => Promise<void>,
   ) => {
     if (work.length === 0) return;
-    const results = await mapPool(work, input.stepConcurrency?.[provider.kind] ?? input.concurrency, async (w) => {
+    const one = async (w: { system: DesiredSystem; action: PlannedAction }) => {
       // Shutting down: start no new step; steps already running finish (safely abandoned, resumed next run).
       if (input.ctx.signal?.aborted) {
         fail(
@@ -208,8 +213,9 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
         });
         throw e;
       }
-    });
-    void results;
+    };
+    // Never rejects: a failed step is recorded in its system's outcome above.
+    await mapPool(work, widthOf(provider.kind), (w) => gates.get(provider.kind)!(() => one(w)));
     if (provider.commit) {
       const t0 = Date.now();
       try {
@@ -309,14 +315,27 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       if (provider.resolve) resolved.set(system.name, provider.resolve(system, after, r));
     };
 
-  // The kinds before specialisation run stage by stage across all systems (one commit per stage).
+  // The kinds up to the last one that commits (DNS, DHCP: one deploy per run, and the reservation must be
+  // live before a VM boots its installer) run stage by stage across all systems. From there on each
+  // system goes on alone (vm, install), so one system's install never waits for another's clone;
+  // each step's width still holds through its gate. Specialisation and what follows start in
+  // dependency order (environments and cross-references, `dependsOn`): once the system's own earlier
+  // steps are done and every system it depends on came up whole; independent systems run in parallel.
   const late = providers.findIndex((p) => RESOURCE_KINDS.indexOf(p.kind) >= RESOURCE_KINDS.indexOf('specialise'));
   const [early, tail] = late < 0 ? [providers, []] : [providers.slice(0, late), providers.slice(late)];
-  for (const provider of early) await runStage(provider, workFor(provider, input.systems), stepOf(provider));
-  // Specialisation and what follows run per system, in dependency order (environments and
-  // cross-references, `dependsOn`): a system starts them once every system it depends on came up
-  // whole; systems that do not depend on each other run in parallel.
-  await inDependencyOrder(input.systems, input.stepConcurrency?.specialise ?? input.concurrency, async (system) => {
+  const staged = early.slice(0, early.map((p) => !!p.commit).lastIndexOf(true) + 1);
+  const alone = early.slice(staged.length);
+  for (const provider of staged) await runStage(provider, workFor(provider, input.systems), stepOf(provider));
+  const upTo = new Map(
+    input.systems.map((system) => [
+      system.name,
+      (async () => {
+        for (const provider of alone) await runStage(provider, workFor(provider, [system]), stepOf(provider));
+      })(),
+    ]),
+  );
+  await inDependencyOrder(input.systems, Infinity, async (system) => {
+    await upTo.get(system.name);
     const down = (system.dependsOn ?? []).filter((d) => systems.has(d) && !live(d));
     const hasWork = tail.some((p) => (actionsBy.get(`${system.name}/${p.kind}`)?.action ?? 'noop') !== 'noop');
     if (down.length && hasWork && live(system.name)) {

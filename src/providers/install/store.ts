@@ -7,7 +7,7 @@
  * answered without reading every record.
  */
 import { createHash, randomBytes } from 'crypto';
-import { promises as fs } from 'fs';
+import { promises as fs, watch as watchDir, type FSWatcher } from 'fs';
 import * as path from 'path';
 import { corruptMessage, readStateFile, shape, writeFileAtomic } from '../../engine/state-file';
 import { ACTIVE, type InstallRecord } from './state';
@@ -55,6 +55,63 @@ export class InstallStore {
     readonly dir: string,
     private readonly onCorrupt: (message: string) => void = (m) => process.stderr.write(`warning: ${m}\n`),
   ) {}
+
+  private watcher: FSWatcher | undefined;
+  private watching = 0;
+  private readonly seen = new Map<string, number>();
+  private readonly waiters = new Map<string, Set<() => void>>();
+
+  /**
+   * Watches the records for changes (inotify through fs.watch) until the returned function is called, so
+   * a wait for `built` ends when the provisioning server writes the record — in this process or another —
+   * instead of at its next poll. Where the file system gives no events (some network file systems), the
+   * waits' timeouts are the poll, as before.
+   */
+  watch(): () => void {
+    if (this.watching++ === 0) {
+      try {
+        this.watcher = watchDir(this.dir, (_event, file) => {
+          // A record is `<system>.json`, written through a temp file beside it (`<system>.json.<pid>….tmp`).
+          const system = file ? String(file).split('.')[0]! : undefined;
+          for (const s of system ? [system] : [...this.waiters.keys()]) {
+            this.seen.set(s, (this.seen.get(s) ?? 0) + 1);
+            for (const wake of [...(this.waiters.get(s) ?? [])]) wake();
+          }
+        });
+        this.watcher.on('error', () => this.watcher?.close());
+        this.watcher.unref();
+      } catch {
+        this.watcher = undefined; // no events: the polls alone
+      }
+    }
+    return () => {
+      if (--this.watching > 0) return;
+      this.watcher?.close();
+      this.watcher = undefined;
+    };
+  }
+
+  /** How many changes of `system`'s files the watch has seen: read before the record, handed to changedSince. */
+  changes(system: string): number {
+    return this.seen.get(system) ?? 0;
+  }
+
+  /** Resolves once the watch saw `system`'s files change after `changes()` said `n`, or after `ms`. */
+  changedSince(system: string, n: number, ms: number): Promise<void> {
+    if (this.changes(system) !== n) return Promise.resolve();
+    return new Promise((resolve) => {
+      const set = this.waiters.get(system) ?? new Set<() => void>();
+      this.waiters.set(system, set);
+      const wake = () => {
+        clearTimeout(timer);
+        set.delete(wake);
+        if (!set.size) this.waiters.delete(system);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      set.add(wake);
+    });
+  }
 
   private file(system: string, ext: string): string {
     if (!NAME.test(system)) throw new Error(`internal: "${system}" is not a system name`);
