@@ -72,7 +72,12 @@ export function vsphereAgent(opts: VsphereTls, base: string): https.Agent {
         `vms.tls.caFile ${opts.caFile} cannot be read (${(e as NodeJS.ErrnoException).code}); fix the path relative to ${base}`,
       );
     }
-    return new https.Agent({ ...common, ca: [...tls.rootCertificates, pem] });
+    // One secure context for every connection: with a `ca` option each new connection would parse the
+    // whole root store again (about 150 certificates), and a context shared also resumes TLS sessions.
+    return new https.Agent({
+      ...common,
+      secureContext: tls.createSecureContext({ ca: [...tls.rootCertificates, pem] }),
+    });
   }
   return new https.Agent(common);
 }
