@@ -15,6 +15,7 @@ import { initialResolved, orderedProviders } from '../plan/planner';
 import {
   RESOURCE_KINDS,
   UserError,
+  type CreateIntent,
   type Observation,
   type ObservedResource,
   type Provider,
@@ -133,7 +134,6 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   // The create journal: intent recorded before every create, resolved after it in this run.
   const journal = input.journal;
   const warn = warner(input);
-  const intentFor = (kind: ResourceKind, system: string) => journal?.begin(kind, system);
   const handled = new Set<string>();
   const settle = (
     provider: Provider,
@@ -146,15 +146,17 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   const journalled = async (
     provider: Provider,
     system: DesiredSystem,
-    create: () => Promise<ObservedResource>,
+    create: (intent: CreateIntent | undefined) => Promise<ObservedResource>,
   ): Promise<ObservedResource> => {
     handled.add(`${provider.kind}/${system.name}`);
+    let intent: CreateIntent | undefined;
     try {
-      const made = await create();
-      journal?.clear(provider.kind, system.name);
+      intent = await journal?.start(provider.kind, system.name);
+      const made = await create(intent);
+      await journal?.finish(provider.kind, system.name);
       return made;
     } catch (e) {
-      const detail = journal?.read(provider.kind, system.name)?.detail ?? {};
+      const detail = intent?.detail ?? journal?.read(provider.kind, system.name)?.detail ?? {};
       await settle(provider, system, system.name, detail, `the create failed (${(e as Error).message})`);
       throw e;
     }
@@ -300,14 +302,10 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
         const rest = again ? provider.diff(system, again, after) : [];
         if (again && rest.length) after = await provider.update(system, again, after, rest, r, ctx);
       } else if (action.action === 'create' || !before) {
-        after = await journalled(provider, system, () =>
-          provider.create(system, desired, r, ctx, intentFor(provider.kind, system.name)),
-        );
+        after = await journalled(provider, system, (intent) => provider.create(system, desired, r, ctx, intent));
       } else if (action.action === 'replace') {
         await provider.delete(system, before, ctx);
-        after = await journalled(provider, system, () =>
-          provider.create(system, desired, r, ctx, intentFor(provider.kind, system.name)),
-        );
+        after = await journalled(provider, system, (intent) => provider.create(system, desired, r, ctx, intent));
       } else {
         after = await provider.update(system, desired, before, provider.diff(system, desired, before), r, ctx);
       }
@@ -362,6 +360,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       },
       handled,
     );
+  await journal?.settled();
   const journalLeft = journal ? journal.list().map((e) => journal.pathFor(e.kind, e.system)) : [];
 
   for (const o of outcomes.values())
@@ -420,7 +419,7 @@ async function settleEntry(
       `${why}, and the system is no longer declared; cleared its create journal (details: ${JSON.stringify(detail)})`,
     );
   }
-  d.journal.clear(provider.kind, name);
+  await d.journal.finish(provider.kind, name);
 }
 
 /**
@@ -450,7 +449,7 @@ export async function resolveInterrupted(
         e.kind,
         `an interrupted create (since ${e.startedAt}) is for a backend this site no longer configures; cleared its create journal`,
       );
-      input.journal.clear(e.kind, e.system);
+      await input.journal.finish(e.kind, e.system);
       continue;
     }
     await settleEntry(

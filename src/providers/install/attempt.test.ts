@@ -40,10 +40,12 @@ describe('waiting for the installer', () => {
     const server = new InstallStore(dir);
     const { record } = await started(apply, 'web-01');
     const t0 = Date.now();
-    setTimeout(() => void server.put(moved(moved(record, 'installing', new Date()), 'built', new Date())), 200);
+    let wrote: Promise<void> | undefined;
+    setTimeout(() => (wrote = server.put(moved(moved(record, 'installing', new Date()), 'built', new Date()))), 200);
     const done = await waitForBuilt(apply, 'web-01', { deadline: deadline(), pollMs: POLL_MS });
     expect(done.state).toBe('built');
     expect(Date.now() - t0).toBeLessThan(5_000);
+    await wrote;
   });
 
   it('ends with the failure the server records, and waits for the right system only', async () => {
@@ -56,11 +58,12 @@ describe('waiting for the installer', () => {
     const second = waitForBuilt(apply, 'web-02', { deadline: deadline(), pollMs: POLL_MS }).finally(() => {
       secondDone = true;
     });
+    let wrote: Promise<void> | undefined;
     setTimeout(
       () =>
-        void server.put(
+        (wrote = server.put(
           moved(moved(one.record, 'installing', new Date()), 'failed', new Date(), { failureLog: 'disk full' }),
-        ),
+        )),
       200,
     );
     await expect(waitForBuilt(apply, 'web-01', { deadline: deadline(), pollMs: POLL_MS })).rejects.toThrow(
@@ -68,6 +71,7 @@ describe('waiting for the installer', () => {
     );
     expect(Date.now() - t0).toBeLessThan(5_000);
     expect(secondDone).toBe(false);
+    await wrote;
     await server.put(moved(moved(two.record, 'installing', new Date()), 'built', new Date()));
     expect((await second).state).toBe('built');
   });

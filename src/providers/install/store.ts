@@ -9,7 +9,7 @@
 import { createHash, randomBytes } from 'crypto';
 import { promises as fs, watch as watchDir, type FSWatcher } from 'fs';
 import * as path from 'path';
-import { corruptMessage, readStateFile, shape, writeFileAtomic } from '../../engine/state-file';
+import { corruptMessage, readStateFile, shape, writeFileAtomicAsync } from '../../engine/state-file';
 import { ACTIVE, type InstallRecord } from './state';
 
 export function newToken(): { token: string; hash: string } {
@@ -204,7 +204,7 @@ export class InstallStore {
 
 /** Temp file, fsync, rename, directory fsync (src/engine/state-file.ts); 0600: the files hold tokens and hashes. */
 async function atomicWrite(file: string, text: string): Promise<void> {
-  writeFileAtomic(file, text, 0o600);
+  await writeFileAtomicAsync(file, text, 0o600);
 }
 
 async function readText(file: string): Promise<string | undefined> {
