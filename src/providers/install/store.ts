@@ -153,8 +153,13 @@ export class InstallStore {
   async put(r: InstallRecord): Promise<void> {
     await this.init();
     await atomicWrite(this.file(r.system, 'json'), JSON.stringify(r, null, 2));
-    await atomicWrite(path.join(this.dir, 'by-mac', r.mac.replace(/:/g, '-')), r.system);
-    if (r.tokenHash && ACTIVE.has(r.state)) await atomicWrite(path.join(this.dir, 'by-token', r.tokenHash), r.system);
+    // The indexes change once per attempt, the record with every state: rewrite (and fsync) an index only
+    // when it does not say this already.
+    const index = async (file: string) => {
+      if ((await readText(file)) !== r.system) await atomicWrite(file, r.system);
+    };
+    await index(path.join(this.dir, 'by-mac', r.mac.replace(/:/g, '-')));
+    if (r.tokenHash && ACTIVE.has(r.state)) await index(path.join(this.dir, 'by-token', r.tokenHash));
   }
 
   async bySystemOfToken(token: string): Promise<InstallRecord | undefined> {
