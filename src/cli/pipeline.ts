@@ -115,6 +115,8 @@ export function providersFor(loaded: Loaded, log: Logger, state: string, sharedS
 export interface ProviderSource {
   providers(loaded: Loaded, log: Logger, state: string, sharedState?: string): Provider[];
   observed(loaded: Loaded, providers: Provider[], observations: Map<ResourceKind, Observation>): void;
+  /** Reads these resources of a kind again through its change feed; the kept observations take what it reports. */
+  reread?(kind: ResourceKind, ids: string[]): Promise<void>;
 }
 
 /** Providers a ProviderSource keeps beyond the run: closeAll leaves them open. */

@@ -5,11 +5,11 @@
  * once can still fail on the catalog's unique index (a known PostgreSQL behaviour).
  */
 import { readFileSync } from 'node:fs';
-import { Pool, type PoolConfig } from 'pg';
+import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import { parse } from 'pg-connection-string';
 import { UserError } from '../engine/contract';
 import { redactRecord } from './redact';
-import { summarise, type HistoryStore } from './store';
+import { runFilter, summarise, type HistoryStore } from './store';
 import type { EstateSnapshot, HistoryQuery, RunRecord, RunSummary } from './types';
 
 const SCHEMA = `
@@ -92,6 +92,21 @@ export function safeUrl(url: string): string {
 
 type Row = { doc: RunRecord };
 
+/** `fn` on one connection inside BEGIN … COMMIT; rolled back when it throws. */
+async function inTransaction(pool: Pool, fn: (c: PoolClient) => Promise<void>): Promise<void> {
+  const c = await pool.connect();
+  try {
+    await c.query('BEGIN');
+    await fn(c);
+    await c.query('COMMIT');
+  } catch (e) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  } finally {
+    c.release();
+  }
+}
+
 export class PgHistoryStore implements HistoryStore {
   private constructor(
     private readonly pool: Pool,
@@ -104,18 +119,10 @@ export class PgHistoryStore implements HistoryStore {
     pool.on('error', () => undefined);
     const store = new PgHistoryStore(pool, safeUrl(url));
     try {
-      const c = await pool.connect();
-      try {
-        await c.query('BEGIN');
+      await inTransaction(pool, async (c) => {
         await c.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
         await c.query(SCHEMA);
-        await c.query('COMMIT');
-      } catch (e) {
-        await c.query('ROLLBACK').catch(() => undefined);
-        throw e;
-      } finally {
-        c.release();
-      }
+      });
     } catch (e) {
       await pool.end().catch(() => undefined);
       throw new UserError(
@@ -139,9 +146,7 @@ export class PgHistoryStore implements HistoryStore {
 
   async update(record: RunRecord): Promise<void> {
     const r = redactRecord(record);
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
+    await inTransaction(this.pool, async (c) => {
       await c.query(
         'UPDATE shipshape_runs SET kind = $1, trigger = $2, commit_sha = $3, author = $4, ended_at = $5, status = $6, doc = $7 WHERE id = $8',
         [r.kind, r.trigger, r.commit ?? null, r.author ?? null, r.endedAt ?? null, r.status, JSON.stringify(r), r.id],
@@ -152,13 +157,7 @@ export class PgHistoryStore implements HistoryStore {
           'INSERT INTO shipshape_run_systems (run_id, system) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING',
           [r.id, r.systems],
         );
-      await c.query('COMMIT');
-    } catch (e) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      c.release();
-    }
+    });
   }
 
   async get(id: number): Promise<RunRecord | undefined> {
@@ -167,23 +166,10 @@ export class PgHistoryStore implements HistoryStore {
   }
 
   async list(q: HistoryQuery = {}): Promise<RunSummary[]> {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (q.system) {
-      args.push(q.system);
-      where.push(`id IN (SELECT run_id FROM shipshape_run_systems WHERE system = $${args.length})`);
-    }
-    if (q.kind) {
-      args.push(q.kind);
-      where.push(`kind = $${args.length}`);
-    }
-    if (q.since) {
-      args.push(q.since.toISOString());
-      where.push(`started_at >= $${args.length}`);
-    }
+    const { where, args } = runFilter(q, 'shipshape_run_systems', (n) => `$${n}`);
     args.push(q.limit ?? 1000);
     const res = await this.pool.query<Row>(
-      `SELECT doc FROM shipshape_runs ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT $${args.length}`,
+      `SELECT doc FROM shipshape_runs ${where} ORDER BY id DESC LIMIT $${args.length}`,
       args,
     );
     return res.rows.map((r) => summarise(r.doc));

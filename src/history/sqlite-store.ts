@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EstateSnapshot, HistoryQuery, RunRecord, RunSummary } from './types';
 import { redactRecord } from './redact';
-import { summarise, type HistoryStore } from './store';
+import { runFilter, summarise, type HistoryStore } from './store';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -116,21 +116,8 @@ export class SqliteHistoryStore implements HistoryStore {
 
   /** Newest first. */
   async list(q: HistoryQuery = {}): Promise<RunSummary[]> {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (q.system) {
-      where.push('id IN (SELECT run_id FROM run_systems WHERE system = ?)');
-      args.push(q.system);
-    }
-    if (q.kind) {
-      where.push('kind = ?');
-      args.push(q.kind);
-    }
-    if (q.since) {
-      where.push('started_at >= ?');
-      args.push(q.since.toISOString());
-    }
-    const sql = `SELECT doc FROM runs ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
+    const { where, args } = runFilter(q, 'run_systems', () => '?');
+    const sql = `SELECT doc FROM runs ${where} ORDER BY id DESC LIMIT ?`;
     const rows = this.db.prepare(sql).all(...args, q.limit ?? 1000) as { doc: string }[];
     return rows.map((r) => summarise(JSON.parse(r.doc) as RunRecord));
   }

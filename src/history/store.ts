@@ -61,3 +61,25 @@ export function summarise(r: RunRecord): RunSummary {
   const { plan: _p, outcomes: _o, drift: _d, ...rest } = r;
   return rest;
 }
+
+/**
+ * The WHERE clause of a history query and its arguments, one meaning for both stores: `param(n)` writes
+ * the n-th placeholder in the store's SQL (`?` in SQLite, `$n` in PostgreSQL), `runSystems` names the
+ * table of each run's systems. Empty when the query filters nothing.
+ */
+export function runFilter(
+  q: HistoryQuery,
+  runSystems: string,
+  param: (n: number) => string,
+): { where: string; args: unknown[] } {
+  const where: string[] = [];
+  const args: unknown[] = [];
+  const add = (clause: (p: string) => string, value: unknown) => {
+    args.push(value);
+    where.push(clause(param(args.length)));
+  };
+  if (q.system) add((p) => `id IN (SELECT run_id FROM ${runSystems} WHERE system = ${p})`, q.system);
+  if (q.kind) add((p) => `kind = ${p}`, q.kind);
+  if (q.since) add((p) => `started_at >= ${p}`, q.since.toISOString());
+  return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
+}

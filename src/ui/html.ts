@@ -85,3 +85,25 @@ export function time(iso: string | undefined): Html {
   if (!iso) return html``;
   return html`<time datetime="${iso}" title="${iso}">${iso.replace('T', ' ').slice(0, 19)} UTC</time>`;
 }
+
+/**
+ * A table as every view draws one: in a box that scrolls sideways on a narrow screen (the page itself
+ * never does), tied to the heading `labelledBy` names, with a header cell per column (what a screen
+ * reader needs to read a cell with its column).
+ */
+export function table(columns: string[], rows: Html[], o: { labelledBy?: string; className?: string } = {}): Html {
+  const label = o.labelledBy ? html` aria-labelledby="${o.labelledBy}"` : '';
+  const cls = o.className ? html` class="${o.className}"` : '';
+  return html`<div class="scroll">
+    <table${label}${cls}>
+      <thead>
+        <tr>
+          ${columns.map((c) => html`<th scope="col">${c}</th>`)}
+        </tr>
+      </thead>
+      <tbody>
+        ${rows}
+      </tbody>
+    </table>
+  </div>`;
+}

@@ -7,7 +7,7 @@ import type { InstallRecord } from '../providers/install/state';
 import type { DriftReport } from '../plan/drift';
 import type { EstateSnapshot, RunRecord, RunSummary } from '../history/types';
 import { counts } from '../cli/commands/history';
-import { ago, badge, html, time, toneOf, type Html } from './html';
+import { ago, badge, html, table, time, toneOf, type Html } from './html';
 
 export interface ViewData {
   estate?: EstateSnapshot;
@@ -115,63 +115,36 @@ export function estateView(d: ViewData): Html {
     </div>
 
     <h2 id="systems">Systems <span class="count">(${names.length})</span></h2>
-    <div class="scroll">
-      <table aria-labelledby="systems">
-        <thead>
-          <tr>
-            <th scope="col">System</th>
-            <th scope="col">State</th>
-            <th scope="col">VM</th>
-            <th scope="col">Address</th>
-            <th scope="col">DNS</th>
-            <th scope="col">DHCP</th>
-            <th scope="col">Install</th>
-            <th scope="col">Roles</th>
-            <th scope="col">Pending</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${
-            rows.length
-              ? rows
-              : html`<tr>
-                  <td colspan="9" class="empty">No systems known yet.</td>
-                </tr>`
-          }
-        </tbody>
-      </table>
-    </div>
-
+    ${table(
+      ['System', 'State', 'VM', 'Address', 'DNS', 'DHCP', 'Install', 'Roles', 'Pending'],
+      rows.length
+        ? rows
+        : [
+            html`<tr>
+              <td colspan="9" class="empty">No systems known yet.</td>
+            </tr>`,
+          ],
+      { labelledBy: 'systems' },
+    )}
     ${driftSection(d.drift, d.now)}
 
     <h2 id="orphans">Orphans and unmanaged resources <span class="count">(${warnings.length})</span></h2>
     ${
       warnings.length
-        ? html`<div class="scroll">
-            <table aria-labelledby="orphans">
-              <thead>
-                <tr>
-                  <th scope="col">System</th>
-                  <th scope="col">Kind</th>
-                  <th scope="col">Resource</th>
-                  <th scope="col">What</th>
-                  <th scope="col">Why</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${warnings.map(
-                  (w) =>
-                    html`<tr>
-                      <td>${w.system}</td>
-                      <td>${w.kind}</td>
-                      <td>${w.resourceId}</td>
-                      <td>${badge(w.code, w.code === 'orphan' ? 'warn' : 'info')}</td>
-                      <td class="wrap">${w.message}</td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>
-          </div>`
+        ? table(
+            ['System', 'Kind', 'Resource', 'What', 'Why'],
+            warnings.map(
+              (w) =>
+                html`<tr>
+                  <td>${w.system}</td>
+                  <td>${w.kind}</td>
+                  <td>${w.resourceId}</td>
+                  <td>${badge(w.code, w.code === 'orphan' ? 'warn' : 'info')}</td>
+                  <td class="wrap">${w.message}</td>
+                </tr>`,
+            ),
+            { labelledBy: 'orphans' },
+          )
         : html`<p class="empty">None: every resource seen is declared and ours.</p>`
     }
     ${pendingSection(e, d.apply)}
@@ -212,35 +185,21 @@ function driftSection(drift: ViewData['drift'], now: number): Html {
     </h2>
     ${
       r.items.length
-        ? html`<div class="scroll">
-            <table aria-labelledby="drift">
-              <thead>
-                <tr>
-                  <th scope="col">System</th>
-                  <th scope="col">Kind</th>
-                  <th scope="col">Field</th>
-                  <th scope="col">Actual</th>
-                  <th scope="col">Manifest</th>
-                  <th scope="col">First seen</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${r.items.map(
-                  (i) =>
-                    html`<tr class="drift-row" data-system="${i.system}">
-                      <td><a href="/systems/${encodeURIComponent(i.system)}">${i.system}</a></td>
-                      <td>${i.kind}</td>
-                      <td>${i.path}</td>
-                      <td>${badge(JSON.stringify(i.actual), 'bad')}</td>
-                      <td>
-                        ${JSON.stringify(i.desired)}${i.source ? html` <span class="sub">${i.source}</span>` : ''}
-                      </td>
-                      <td>${time(i.firstSeen)} <span class="sub">${ago(i.firstSeen, now)}</span></td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>
-          </div>`
+        ? table(
+            ['System', 'Kind', 'Field', 'Actual', 'Manifest', 'First seen'],
+            r.items.map(
+              (i) =>
+                html`<tr class="drift-row" data-system="${i.system}">
+                  <td><a href="/systems/${encodeURIComponent(i.system)}">${i.system}</a></td>
+                  <td>${i.kind}</td>
+                  <td>${i.path}</td>
+                  <td>${badge(JSON.stringify(i.actual), 'bad')}</td>
+                  <td>${JSON.stringify(i.desired)}${i.source ? html` <span class="sub">${i.source}</span>` : ''}</td>
+                  <td>${time(i.firstSeen)} <span class="sub">${ago(i.firstSeen, now)}</span></td>
+                </tr>`,
+            ),
+            { labelledBy: 'drift' },
+          )
         : html`<p>${badge('no drift', 'ok')} Everything shipshape owns matches the manifests.</p>`
     }`;
 }
@@ -274,70 +233,43 @@ function pendingSection(e: EstateSnapshot | undefined, apply?: ViewData['apply']
 }
 
 function planTable(actions: EstateSnapshot['pending']['actions']): Html {
-  return html`<div class="scroll">
-    <table>
-      <thead>
-        <tr>
-          <th scope="col">System</th>
-          <th scope="col">Kind</th>
-          <th scope="col">Action</th>
-          <th scope="col">Changes</th>
-          <th scope="col">Why</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${actions.map(
-          (a) =>
-            html`<tr>
-              <td>${a.system}</td>
-              <td>${a.kind}</td>
-              <td>${badge(a.blocked ? 'blocked' : a.action, toneOf(a.blocked ? 'blocked' : a.action))}</td>
-              <td class="wrap">
-                ${a.changes.map((c) => html`<div>${c.path}: ${JSON.stringify(c.from)} → ${JSON.stringify(c.to)}${c.source ? html` <span class="sub">${c.source}</span>` : ''}</div>`)}
-              </td>
-              <td class="wrap">${a.blocked ?? a.reason}</td>
-            </tr>`,
-        )}
-      </tbody>
-    </table>
-  </div>`;
+  return table(
+    ['System', 'Kind', 'Action', 'Changes', 'Why'],
+    actions.map(
+      (a) =>
+        html`<tr>
+          <td>${a.system}</td>
+          <td>${a.kind}</td>
+          <td>${badge(a.blocked ? 'blocked' : a.action, toneOf(a.blocked ? 'blocked' : a.action))}</td>
+          <td class="wrap">
+            ${a.changes.map((c) => html`<div>${c.path}: ${JSON.stringify(c.from)} → ${JSON.stringify(c.to)}${c.source ? html` <span class="sub">${c.source}</span>` : ''}</div>`)}
+          </td>
+          <td class="wrap">${a.blocked ?? a.reason}</td>
+        </tr>`,
+    ),
+  );
 }
 
 export function runsTable(runs: RunSummary[], now: number): Html {
   if (!runs.length) return html`<p class="empty">No runs recorded yet.</p>`;
-  return html`<div class="scroll">
-    <table class="runs">
-      <thead>
-        <tr>
-          <th scope="col">Run</th>
-          <th scope="col">Started</th>
-          <th scope="col">Kind</th>
-          <th scope="col">Status</th>
-          <th scope="col">Trigger</th>
-          <th scope="col">Commit</th>
-          <th scope="col">Who</th>
-          <th scope="col">Took</th>
-          <th scope="col">Result</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${runs.map(
-          (r) =>
-            html`<tr data-run="${r.id}">
-              <td><a href="/runs/${r.id}">#${r.id}</a></td>
-              <td>${time(r.startedAt)} <span class="sub">${ago(r.startedAt, now)}</span></td>
-              <td>${r.kind}</td>
-              <td>${badge(r.status, toneOf(r.status))}</td>
-              <td>${r.trigger}</td>
-              <td><code>${(r.commit ?? '').slice(0, 12)}</code>${r.dirty ? ' +dirty' : ''}</td>
-              <td>${r.author?.replace(/ <.*>$/, '') ?? r.user}</td>
-              <td>${r.durationMs !== undefined ? `${(r.durationMs / 1000).toFixed(1)}s` : ''}</td>
-              <td class="wrap">${counts(r)}</td>
-            </tr>`,
-        )}
-      </tbody>
-    </table>
-  </div>`;
+  return table(
+    ['Run', 'Started', 'Kind', 'Status', 'Trigger', 'Commit', 'Who', 'Took', 'Result'],
+    runs.map(
+      (r) =>
+        html`<tr data-run="${r.id}">
+          <td><a href="/runs/${r.id}">#${r.id}</a></td>
+          <td>${time(r.startedAt)} <span class="sub">${ago(r.startedAt, now)}</span></td>
+          <td>${r.kind}</td>
+          <td>${badge(r.status, toneOf(r.status))}</td>
+          <td>${r.trigger}</td>
+          <td><code>${(r.commit ?? '').slice(0, 12)}</code>${r.dirty ? ' +dirty' : ''}</td>
+          <td>${r.author?.replace(/ <.*>$/, '') ?? r.user}</td>
+          <td>${r.durationMs !== undefined ? `${(r.durationMs / 1000).toFixed(1)}s` : ''}</td>
+          <td class="wrap">${counts(r)}</td>
+        </tr>`,
+    ),
+    { className: 'runs' },
+  );
 }
 
 export function runView(r: RunRecord, now: number): Html {
@@ -373,31 +305,21 @@ export function runView(r: RunRecord, now: number): Html {
     ${
       outcomes.length
         ? html`<h2 id="results">Result per system</h2>
-            <div class="scroll">
-              <table aria-labelledby="results">
-                <thead>
-                  <tr>
-                    <th scope="col">System</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Steps</th>
-                    <th scope="col">Error</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  ${outcomes.map(
-                    (o) =>
-                      html`<tr>
-                        <td><a href="/systems/${encodeURIComponent(o.system)}">${o.system}</a></td>
-                        <td>${badge(o.status, toneOf(o.status))}</td>
-                        <td class="wrap">
-                          ${o.steps.map((s) => html`<div>${s.kind} ${s.action}: ${badge(s.status, toneOf(s.status))} <span class="sub">${(s.ms / 1000).toFixed(1)}s</span></div>`)}
-                        </td>
-                        <td class="wrap">${o.error ? `${o.error.kind}: ${o.error.message}` : ''}</td>
-                      </tr>`,
-                  )}
-                </tbody>
-              </table>
-            </div>`
+            ${table(
+              ['System', 'Status', 'Steps', 'Error'],
+              outcomes.map(
+                (o) =>
+                  html`<tr>
+                    <td><a href="/systems/${encodeURIComponent(o.system)}">${o.system}</a></td>
+                    <td>${badge(o.status, toneOf(o.status))}</td>
+                    <td class="wrap">
+                      ${o.steps.map((s) => html`<div>${s.kind} ${s.action}: ${badge(s.status, toneOf(s.status))} <span class="sub">${(s.ms / 1000).toFixed(1)}s</span></div>`)}
+                    </td>
+                    <td class="wrap">${o.error ? `${o.error.kind}: ${o.error.message}` : ''}</td>
+                  </tr>`,
+              ),
+              { labelledBy: 'results' },
+            )}`
         : ''
     }
     ${r.drift ? driftSection({ run: r, report: r.drift }, now) : ''}
@@ -466,31 +388,21 @@ export function systemView(name: string, d: ViewData, runs: RunSummary[]): Html 
     <h2 id="backends">As each backend sees it</h2>
     ${
       observed.length
-        ? html`<div class="scroll">
-            <table aria-labelledby="backends">
-              <thead>
-                <tr>
-                  <th scope="col">Kind</th>
-                  <th scope="col">Id</th>
-                  <th scope="col">Ours</th>
-                  <th scope="col">Fields</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${observed.map(
-                  (o) =>
-                    html`<tr>
-                      <td>${o.kind}</td>
-                      <td>${o.id}</td>
-                      <td>${o.owned ? (o.retired ? 'retired' : 'yes') : badge('not ours', 'info')}</td>
-                      <td class="wrap">
-                        ${Object.entries(o.fields).map(([k, v]) => html`<div>${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}</div>`)}
-                      </td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>
-          </div>`
+        ? table(
+            ['Kind', 'Id', 'Ours', 'Fields'],
+            observed.map(
+              (o) =>
+                html`<tr>
+                  <td>${o.kind}</td>
+                  <td>${o.id}</td>
+                  <td>${o.owned ? (o.retired ? 'retired' : 'yes') : badge('not ours', 'info')}</td>
+                  <td class="wrap">
+                    ${Object.entries(o.fields).map(([k, v]) => html`<div>${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}</div>`)}
+                  </td>
+                </tr>`,
+            ),
+            { labelledBy: 'backends' },
+          )
         : html`<p class="empty">Not observed in any backend.</p>`
     }
     <h2>History</h2>

@@ -27,7 +27,7 @@ import { startKea, type TestKea } from '../helpers/kea';
 import { startNamed, type TestNamed } from '../helpers/named';
 import { startSshd, type TestSshd } from '../helpers/sshd';
 import { startVcsim, type Vcsim } from '../helpers/vcsim';
-import { makeTemplates, PASSWORD, USER } from '../helpers/vsphere-site';
+import { makeTemplates, PASSWORD, USER, vmsSectionYaml } from '../helpers/vsphere-site';
 
 const LAB = join(__dirname, '..', '..', 'examples', 'lab');
 const COUNT = 20;
@@ -174,19 +174,7 @@ kind: Site
 spec:
   lab: true
   defaults: { concurrency: 4, maxDeletes: 3 }
-  vms:
-    backend: vsphere
-    url: ${sim.url}
-    username: \${env:SHIPSHAPE_VS_USER}
-    password: \${env:SHIPSHAPE_VS_PASSWORD}
-    tls: { caFile: ${sim.caFile} }
-    datacenter: DC0
-    cluster: DC0_C0
-    folder: shipshape
-    datastore: LocalDS_0
-    portgroup: DC0_DVPG0
-    templates: { debian12: tpl-debian12, rocky9: tpl-rocky9 }
-    taskTimeoutSeconds: 120
+${vmsSectionYaml(sim, 'SHIPSHAPE', { templates: { debian12: 'tpl-debian12', rocky9: 'tpl-rocky9' }, taskTimeoutSeconds: 120 })}
   ipam:
     backend: idoit
     url: ${emu.endpoint}

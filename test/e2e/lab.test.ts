@@ -5,48 +5,33 @@
  * back from vcsim (SOAP), the i-doit emulator (JSON-RPC), named (DNS queries) and the files on the SSH target.
  * An edit made directly in vcsim shows up in `shipshape drift` (exit 2). `lab down` stops every daemon.
  *
- * The lab keeps its keys and CA under the checkout's .lab/ (shipshape.yaml names them relative to the repo), so
- * the test applies a deploy checkout that pulls each commit (`--repo/--ref` is tested in src/source and test/cli).
+ * The lab is test/helpers/lab-checkout.ts: a deploy checkout that pulls each commit (`--repo/--ref` is tested in
+ * src/source and test/cli).
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { readCredentials } from '../../src/lab/credentials';
 import { freePort, isAlive } from '../../src/lab/process';
 import { readRecord } from '../../src/lab/record';
-import { labStateDir } from '../../src/lab/start-provisioning';
 import { labId, labRoleRuns, NETNS_PREFIX } from '../../src/lab/systems';
 import { loadRepo, resolveSecret } from '../../src/manifest';
 import { parseSecretRef } from '../../src/manifest/secrets';
 import type { SiteConfig } from '../../src/manifest/site';
 import { createIdoitClient } from '../../src/providers/idoit/site-client';
-import { VimClient } from '../../src/providers/vsphere/client';
-import { retrieveView, runTask } from '../../src/providers/vsphere/inventory';
-import { ref, text } from '../../src/providers/vsphere/soap/xml';
-import { runCli } from '../helpers/cli';
-import { removeDir, tempDir } from '../helpers/daemon';
-import { copyLabExamples, labSiteYaml } from '../helpers/lab-site';
+import { cliArgs, runCli } from '../helpers/cli';
+import { git, startLabCheckout, type LabCheckout } from '../helpers/lab-checkout';
+import { labVms, setLabVmCpu } from '../helpers/lab-vcsim';
+import type { LabEndpoints } from '../helpers/lab-site';
 
-const git = (dir: string, ...args: string[]) =>
-  execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+let lab: LabCheckout;
 let work: string;
 let origin: string;
 let deploy: string;
 let targets: string;
-let ports: { vcsim: number; idoit: number; dns: number; ssh: number; prov: number };
+let ports: LabEndpoints;
 let state: string;
-
-/** The example lab site on this test's free ports, as a real vCenter behaves (tasks that run, paging, expiry). */
-const labSite = (): string => labSiteYaml(ports, targets, (spec) => spec.setIn(['vms', 'simulator'], 'vcenter-like'));
-
-/** Commits in the origin repo; the deploy checkout pulls it (what `--repo/--ref` will do). */
-function commit(message: string, files: Record<string, string>): void {
-  for (const [f, body] of Object.entries(files)) writeFileSync(join(origin, f), body);
-  git(origin, 'add', '-A');
-  git(origin, '-c', 'user.name=lab test', '-c', 'user.email=lab@example.com', 'commit', '-qm', message);
-  if (deploy) git(deploy, 'pull', '-q', '--ff-only');
-}
+const commit = (message: string, files: Record<string, string>) => lab.commit(message, files);
 
 const site = (): SiteConfig =>
   ({ root: deploy, lab: true, specialise: { rootPrefix: join(targets, 'systems', '{system}') } }) as SiteConfig;
@@ -72,37 +57,7 @@ const labNamespaces = () =>
     .split('\n')
     .map((l) => l.split(' ')[0]!)
     .filter((n) => n.startsWith(`${NETNS_PREFIX}${labId(deploy)}-`));
-async function vcsim<T>(fn: (c: VimClient) => Promise<T>): Promise<T> {
-  const env = readCredentials(deploy);
-  const c = new VimClient({
-    url: `https://127.0.0.1:${ports.vcsim}/sdk`,
-    username: env.SHIPSHAPE_VSPHERE_USER!,
-    password: env.SHIPSHAPE_VSPHERE_PASSWORD!,
-    tls: { caFile: join(deploy, '.lab/vcsim/ca.pem') },
-  });
-  try {
-    return await fn(c);
-  } finally {
-    await c.logout();
-  }
-}
-async function vms(): Promise<Map<string, { obj: any; cpu: number; power: string }>> {
-  return vcsim(async (c) => {
-    const rows = await retrieveView(c, (await c.serviceContent()).rootFolder, [
-      { type: 'VirtualMachine', paths: ['name', 'config.hardware.numCPU', 'runtime.powerState'] },
-    ]);
-    return new Map(
-      rows.map((r) => [
-        r.props.get('name')!.text,
-        {
-          obj: r.obj,
-          cpu: Number(r.props.get('config.hardware.numCPU')!.text),
-          power: r.props.get('runtime.powerState')!.text,
-        },
-      ]),
-    );
-  });
-}
+const vms = () => labVms(deploy, ports.vcsim);
 /** title -> [record status, first IPv4 address] of the virtual servers in the emulator. */
 async function cmdb(): Promise<Map<string, { status: number; ip?: string }>> {
   const s = {
@@ -142,35 +97,14 @@ const onTarget = (f: string) => readFileSync(join(targets, f), 'utf8');
 const apply = (...extra: string[]) => runCli(['apply', '-C', deploy, '--state-dir', state, ...extra]);
 
 beforeAll(async () => {
-  work = tempDir('lab-e2e');
-  targets = join(work, 'servers');
-  ports = {
-    vcsim: await freePort(),
-    idoit: await freePort(),
-    dns: await freePort(),
-    ssh: await freePort(),
-    prov: await freePort(),
-  };
-  origin = join(work, 'origin');
-  mkdirSync(origin);
-  copyLabExamples(origin);
-  writeFileSync(join(origin, '.gitignore'), '.lab/\n');
-  writeFileSync(join(origin, 'shipshape.yaml'), labSite());
-  git(origin, 'init', '-q', '-b', 'main');
-  commit('the examples', {});
-  execFileSync('git', ['clone', '-q', origin, join(work, 'deploy')]);
-  deploy = join(work, 'deploy');
-  state = labStateDir(deploy); // the provisioning server the lab starts keeps install records there too
-
-  const up = await runCli(['lab', 'up', '-C', deploy]);
-  if (up.code !== 0) throw new Error(`lab up failed:\n${up.out}\n${up.err}`);
-  expect(up.out).toMatch(/NOTE vSphere is vcsim: .*no operating system is installed/);
-  Object.assign(process.env, readCredentials(deploy));
+  lab = await startLabCheckout('lab-e2e', { name: 'lab test', email: 'lab@example.com' });
+  // The provisioning server the lab starts keeps install records in `state`: the runs use it too.
+  ({ work, targets, ports, origin, deploy, state } = lab);
+  expect(lab.upOut).toMatch(/NOTE vSphere is vcsim: .*no operating system is installed/);
 }, 300_000);
 
 afterAll(async () => {
-  if (deploy) await runCli(['lab', 'down', '-C', deploy]);
-  if (work) removeDir(work);
+  await lab?.stop();
 }, 60_000);
 
 test('the lab runs every daemon the site names, and lab status says where', async () => {
@@ -309,12 +243,7 @@ test('apply from git, then commits (more CPU, a new system, a tombstone) reconci
   expect((await apply()).out).toMatch(/No changes/); // the tombstone converged: nothing is deleted twice
 
   expect((await runCli(['drift', '-C', deploy, '--state-dir', state])).code).toBe(0);
-  await vcsim((c) =>
-    runTask(c, 'ReconfigVM_Task', ref('_this', vm.get('web-dev-03')!.obj) + `<spec>${text('numCPUs', 3)}</spec>`, {
-      timeoutMs: 30_000,
-      what: 'edit in vcsim',
-    }),
-  );
+  await setLabVmCpu(deploy, ports.vcsim, 'web-dev-03', 3);
   const drift = await runCli(['drift', '-C', deploy, '--state-dir', state]);
   expect(drift.code).toBe(2);
   expect(drift.out).toMatch(/web-dev-03[\s\S]*cpu[\s\S]*3[\s\S]*2/);
@@ -414,16 +343,7 @@ async function cli(...args: string[]): Promise<string> {
   const r = await new Promise<{ out: string; err: string }>((resolve) =>
     execFile(
       process.execPath,
-      [
-        '-r',
-        join(__dirname, '..', 'helpers', 'ts-register.js'),
-        join(__dirname, '..', '..', 'src', 'cli', 'run.ts'),
-        '--log-level',
-        'debug',
-        '--state-dir',
-        state,
-        ...args,
-      ],
+      cliArgs('--log-level', 'debug', '--state-dir', state, ...args),
       { env: process.env, timeout: 240_000, maxBuffer: 64 * 1024 * 1024 },
       (_e, out, err) => resolve({ out: String(out), err: String(err) }),
     ),
@@ -462,10 +382,7 @@ test('no output channel of a full lab run carries a resolved secret or URL useri
   const listen = `127.0.0.1:${await freePort()}`;
   const serve = spawn(
     process.execPath,
-    [
-      '-r',
-      join(__dirname, '..', 'helpers', 'ts-register.js'),
-      join(__dirname, '..', '..', 'src', 'cli', 'run.ts'),
+    cliArgs(
       '--log-level',
       'debug',
       '--state-dir',
@@ -478,7 +395,7 @@ test('no output channel of a full lab run carries a resolved secret or URL useri
       '--listen',
       listen,
       '--no-provisioning',
-    ],
+    ),
     { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let serveOut = '';

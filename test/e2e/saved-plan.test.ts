@@ -12,7 +12,7 @@ import { readCredentials } from '../../src/lab/credentials';
 import { freePort } from '../../src/lab/process';
 import { labStateDir } from '../../src/lab/start-provisioning';
 import type { Plan } from '../../src/plan/types';
-import { runCli } from '../helpers/cli';
+import { cliArgs, runCli } from '../helpers/cli';
 import { removeDir, tempDir } from '../helpers/daemon';
 import { copyLabExamples, labSiteYaml } from '../helpers/lab-site';
 import { labVms, setLabVmCpu } from '../helpers/lab-vcsim';
@@ -186,16 +186,7 @@ test('on a terminal, apply shows the plan, the power-offs and deletes, and asks:
   git(repo, '-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-qm', 'retire shop-live-02');
   const argv = [
     process.execPath,
-    '-r',
-    join(__dirname, '..', 'helpers', 'ts-register.js'),
-    join(__dirname, '..', '..', 'src', 'cli', 'run.ts'),
-    '--state-dir',
-    state,
-    'apply',
-    '-C',
-    repo,
-    '--system',
-    'web-dev-01,shop-live-02',
+    ...cliArgs('--state-dir', state, 'apply', '-C', repo, '--system', 'web-dev-01,shop-live-02'),
   ];
   const question = "Only 'yes' is accepted";
   const no = await inPty(argv, question, 'no');

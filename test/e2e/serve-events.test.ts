@@ -4,11 +4,12 @@
  * client without any full read (counted per SOAP method on serve's own session), and starts a run
  * of just that system: in apply mode it is set back, in drift mode the drift is recorded. The
  * harness's InvalidCollectorVersion makes the feed resync from nothing, and a change made while the
- * refused wait was held is still found. Stopping serve stops the feed and logs its session out.
+ * refused wait was held is still found. Stopping serve stops the feed and logs its session out. After a
+ * change-feed run and after a scheduled run, the status page shows the VM as the run left it.
  */
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServe, type RunningServe } from '../../src/cli/commands/serve';
+import { startServe, type RunningServe, type ServeOptions } from '../../src/cli/commands/serve';
 import type { Io } from '../../src/cli/io';
 import type { CallStats, VimClient } from '../../src/providers/vsphere/client';
 import { retrieveObjects, retrieveView, runTask } from '../../src/providers/vsphere/inventory';
@@ -18,7 +19,7 @@ import { startIdoitEmulator, type IdoitEmulator } from '../../src/lab/idoit';
 import { removeDir, tempDir } from '../helpers/daemon';
 import { silentLog } from '../helpers/log';
 import { SIM_MODES, simControl, startVcsim, type Vcsim } from '../helpers/vcsim';
-import { adminClient, makeTemplates, PASSWORD, USER } from '../helpers/vsphere-site';
+import { adminClient, makeTemplates, PASSWORD, USER, vmsSectionYaml } from '../helpers/vsphere-site';
 
 const examples = join(__dirname, '..', '..', 'examples', 'lab');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -79,19 +80,7 @@ describe.each(SIM_MODES)('serve with the vSphere change feed (%s)', (mode) => {
 kind: Site
 spec:
   lab: true
-  vms:
-    backend: vsphere
-    url: ${sim.url}
-    username: \${env:SHIPSHAPE_EVENTS_VS_USER}
-    password: \${env:SHIPSHAPE_EVENTS_VS_PASSWORD}
-    tls: { caFile: ${sim.caFile} }
-    datacenter: DC0
-    cluster: DC0_C0
-    folder: shipshape
-    datastore: LocalDS_0
-    portgroup: DC0_DVPG0
-    templates: { debian12: tpl-debian12 }
-    taskTimeoutSeconds: 60
+${vmsSectionYaml(sim, 'SHIPSHAPE_EVENTS', { templates: { debian12: 'tpl-debian12' }, taskTimeoutSeconds: 60 })}
   ipam: { backend: idoit, url: ${emu.endpoint}, apiKey: "\${env:SHIPSHAPE_EVENTS_IDOIT_KEY}" }
   cmdb: { backend: idoit, url: ${emu.endpoint}, apiKey: "\${env:SHIPSHAPE_EVENTS_IDOIT_KEY}" }
   nets:
@@ -158,7 +147,7 @@ spec:
   const since = (a: Record<string, number>, b: Record<string, number>) =>
     Object.fromEntries(Object.keys(b).flatMap((k) => (b[k]! - (a[k] ?? 0) ? [[k, b[k]! - (a[k] ?? 0)]] : [])));
 
-  async function serve(m: 'apply' | 'drift'): Promise<RunningServe> {
+  async function serve(m: 'apply' | 'drift', extra: Partial<ServeOptions> = {}): Promise<RunningServe> {
     const s = await startServe(
       {
         dir: repo,
@@ -169,6 +158,7 @@ spec:
         provisioning: false,
         ui: false,
         changeFeedDebounceMs: 100,
+        ...extra,
       },
       io,
       silentLog,
@@ -177,7 +167,7 @@ spec:
     feedStats = () => s.pool.watchStats().vm;
     await until(
       'the startup run and the change feed',
-      () => s.loop.runs >= 1 && !s.loop.busy && s.pool.watched.includes('vm'),
+      () => s.loop.runs >= 1 && !s.loop.busy && (extra.changeFeed === false || s.pool.watched.includes('vm')),
       120_000,
     );
     expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^run \\d+ ${m} \\w+ \\(startup\\)`)));
@@ -305,6 +295,56 @@ spec:
         await s.stop();
       }
     }, 240_000);
+
+  /**
+   * Serve's status page shows the estate as run `run` left it: the system's VM as the manifest wants it
+   * (1 CPU, powered on), and nothing pending.
+   */
+  async function expectPageAfter(s: RunningServe, system: string, run: string | undefined): Promise<void> {
+    const home = await (await fetch(`${s.url}/`)).text();
+    const own = await (await fetch(`${s.url}/systems/${system}`)).text();
+    expect(/Estate as observed by run <a href="\/runs\/(\d+)"/.exec(home)?.[1]).toBe(run);
+    const vm = /<td>vm<\/td>[\s\S]*?<\/tr>/.exec(own)?.[0];
+    expect(vm).toMatch(/<div>cpu: 1<\/div>/);
+    expect(vm).toMatch(/<div>power: poweredOn<\/div>/);
+    expect(home.slice(home.indexOf('id="pending"'), home.indexOf('id="runs"'))).toMatch(
+      /No changes: the world matched the manifests at the last run/,
+    );
+  }
+
+  /** The number of the run whose result line matches `re` (serve prints one line per finished run). */
+  const runOf = (from: number, re: RegExp) =>
+    lines.slice(from).flatMap((l) => (re.test(l) ? [/^run (\d+)/.exec(l)![1]] : []))[0];
+
+  test('the status page after a change-feed run shows the VM as the run left it, not as the feed reported it', async () => {
+    const s = await serve('apply', { ui: true });
+    try {
+      const seen = lines.length;
+      await reconfigure('web-01', text('numCPUs', 3));
+      await until(
+        'the run of web-01',
+        () => runOf(seen, /^run \d+ apply changed \(change feed: web-01: vm cpu is 3/) !== undefined,
+      );
+      await until('the loop to settle', () => !s.loop.busy);
+      expect(await hardware('web-01')).toMatchObject({ cpu: 1 });
+      await expectPageAfter(s, 'web-01', runOf(seen, /^run \d+ apply changed \(change feed/));
+    } finally {
+      await s.stop();
+    }
+  }, 240_000);
+
+  test('the status page after a scheduled run shows the VM as the run left it', async () => {
+    const s = await serve('apply', { ui: true, changeFeed: false });
+    try {
+      await reconfigure('web-02', text('numCPUs', 2));
+      const seen = lines.length;
+      await s.loop.trigger('schedule */5 * * * *'); // what the cron timer calls
+      expect(await hardware('web-02')).toMatchObject({ cpu: 1 });
+      await expectPageAfter(s, 'web-02', runOf(seen, /^run \d+ apply changed \(schedule/));
+    } finally {
+      await s.stop();
+    }
+  }, 240_000);
 
   test('drift mode: the change is recorded as drift of that system, and nothing is changed in vCenter', async () => {
     const s = await serve('drift');

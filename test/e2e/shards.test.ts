@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freshPlan } from '../../src/cli/commands/plan';
 import { acquireLock } from '../../src/engine/lock';
-import { runCli } from '../helpers/cli';
+import { cliArgs, runCli } from '../helpers/cli';
 import { removeDir, tempDir } from '../helpers/daemon';
 import { startDnsDhcpSite, type DnsDhcpSite } from '../helpers/dns-dhcp-site';
 import { silentLog } from '../helpers/log';
@@ -41,20 +41,7 @@ function applyShard(shard: string): Promise<{ code: number; text: string; starte
   return new Promise((resolve) =>
     execFile(
       process.execPath,
-      [
-        '-r',
-        join(__dirname, '..', 'helpers', 'ts-register.js'),
-        join(__dirname, '..', '..', 'src', 'cli', 'run.ts'),
-        '--state-dir',
-        state,
-        'apply',
-        '-C',
-        world.repo,
-        '--shard',
-        shard,
-        '--max-deletes',
-        '20',
-      ],
+      cliArgs('--state-dir', state, 'apply', '-C', world.repo, '--shard', shard, '--max-deletes', '20'),
       { env: process.env, timeout: 180_000, maxBuffer: 16 * 1024 * 1024 },
       (e, out, err) =>
         resolve({ code: e ? Number(e.code ?? 1) : 0, text: `${out}\n${err}`, startedAt, endedAt: Date.now() }),

@@ -9,7 +9,7 @@ import { startIdoitEmulator, type IdoitEmulator } from '../../src/lab/idoit';
 import { runCli } from '../helpers/cli';
 import { removeDir, tempDir } from '../helpers/daemon';
 import { startVcsim, type Vcsim } from '../helpers/vcsim';
-import { adminClient, makeTemplates, PASSWORD, USER } from '../helpers/vsphere-site';
+import { adminClient, makeTemplates, PASSWORD, USER, vmsSectionYaml } from '../helpers/vsphere-site';
 import { retrieveView } from '../../src/providers/vsphere/inventory';
 
 const examples = join(__dirname, '..', '..', 'examples', 'lab');
@@ -32,19 +32,7 @@ function siteYaml(s: TestSite): string {
 kind: Site
 spec:
   lab: true
-  vms:
-    backend: vsphere
-    url: ${s.sim.url}
-    username: \${env:SHIPSHAPE_SITES_VS_USER}
-    password: \${env:SHIPSHAPE_SITES_VS_PASSWORD}
-    tls: { caFile: ${join(work, `${s.name}-ca.pem`)} }
-    datacenter: DC0
-    cluster: DC0_C0
-    folder: shipshape
-    datastore: LocalDS_0
-    portgroup: DC0_DVPG0
-    templates: { debian12: tpl-debian12 }
-    taskTimeoutSeconds: 60
+${vmsSectionYaml(s.sim, 'SHIPSHAPE_SITES', { templates: { debian12: 'tpl-debian12' }, taskTimeoutSeconds: 60, caFile: join(work, `${s.name}-ca.pem`) })}
   ipam: { backend: idoit, url: ${s.emu.endpoint}, apiKey: "\${env:SHIPSHAPE_SITES_IDOIT_KEY}" }
   cmdb: { backend: idoit, url: ${s.emu.endpoint}, apiKey: "\${env:SHIPSHAPE_SITES_IDOIT_KEY}" }
   nets:

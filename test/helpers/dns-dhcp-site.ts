@@ -9,7 +9,7 @@ import { parseDocument, type Document } from 'yaml';
 import { startIdoitEmulator, type IdoitEmulator } from '../../src/lab/idoit';
 import { removeDir } from './daemon';
 import { startKea, type TestKea } from './kea';
-import { copyLabExamples, LAB_EXAMPLES, provideOwnershipKey } from './lab-site';
+import { copyLabExamples, LAB_EXAMPLES, provideOwnershipKey, setDnsDhcp } from './lab-site';
 import { startNamed, type TestNamed } from './named';
 import { startSshd, type TestSshd } from './sshd';
 
@@ -77,52 +77,16 @@ export async function startDnsDhcpSite(work: string, tweak?: (doc: Document) => 
     privateKey: `\${file:${sshd.clientKeyPath}}`,
     hostKeyFingerprint: sshd.hostFingerprint,
   };
-  const server = { host: '127.0.0.1', port: named.port };
-  const tsig = { name: 'ddns-key', algorithm: 'hmac-sha256', secret: `\${file:${join(work, 'tsig.secret')}}` };
-  const bind = (name: string) => ({
-    name,
-    backend: 'bind-ssh',
-    server,
+  setDnsDhcp(doc, spec, {
     ssh,
-    fragmentPath: frag(name),
-    zoneFile: named.zoneFile(name),
+    server: { host: '127.0.0.1', port: named.port },
+    tsig: { name: 'ddns-key', algorithm: 'hmac-sha256', secret: `\${file:${join(work, 'tsig.secret')}}` },
+    fragmentPath: frag,
+    zoneFile: (zone) => named.zoneFile(zone),
     reloadCommand: `/usr/sbin/rndc -s 127.0.0.1 -p ${named.rndcPort} -k ${named.rndcKeyFile} reload {zone}`,
+    isc: { includePath: include, configPath: dhcpdConf, restartCommand: restart },
+    kea: { controlSocket: kea.socket, configPath: kea.configPath },
   });
-  spec.set(
-    'dns',
-    doc.createNode({
-      zones: [
-        bind('dev.example.com'),
-        bind('100.51.198.in-addr.arpa'),
-        { name: 'live.example.com', backend: 'rfc2136', server, tsig },
-        { name: '113.0.203.in-addr.arpa', backend: 'rfc2136', server, tsig },
-      ],
-    }),
-  );
-  spec.set(
-    'dhcp',
-    doc.createNode({
-      servers: [
-        {
-          name: 'dhcp-dev',
-          backend: 'isc',
-          nets: ['dev-net'],
-          ssh,
-          includePath: include,
-          configPath: dhcpdConf,
-          restartCommand: restart,
-        },
-        {
-          name: 'dhcp-live',
-          backend: 'kea',
-          nets: ['live-net'],
-          ssh,
-          controlSocket: kea.socket,
-          configPath: kea.configPath,
-        },
-      ],
-    }),
-  );
   tweak?.(doc);
   writeFileSync(join(repo, 'shipshape.yaml'), doc.toString());
   provideOwnershipKey(repo); // no `lab up` here, which would generate it

@@ -6,7 +6,7 @@
 import { cpSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { parseDocument, type YAMLMap } from 'yaml';
+import { parseDocument, type Document, type YAMLMap } from 'yaml';
 import { LabCredentials } from '../../src/lab/credentials';
 import { PACKAGE_ROOT } from '../../src/lab/vcsim';
 
@@ -56,25 +56,69 @@ export function labSiteYaml(at: LabEndpoints, targets: string, tweak?: (spec: YA
     privateKey: '${file:.lab/ssh/id_ed25519}',
     knownHosts: '.lab/ssh/known_hosts',
   };
-  const server = { host: '127.0.0.1', port: at.dns };
-  const tsig = { name: 'shipshape-key', algorithm: 'hmac-sha256', secret: '${file:.lab/bind/tsig.secret}' };
+  setDnsDhcp(doc, spec, {
+    ssh,
+    server: { host: '127.0.0.1', port: at.dns },
+    tsig: { name: 'shipshape-key', algorithm: 'hmac-sha256', secret: '${file:.lab/bind/tsig.secret}' },
+    fragmentPath: (zone) => join(targets, 'bind', `${zone}.shipshape`),
+    zoneFile: (zone) => join(targets, 'bind', `${zone}.zone`),
+    reloadCommand: `${join(targets, 'bind', 'rndc')} reload {zone}`,
+    isc: {
+      includePath: join(targets, 'dhcpd', 'shipshape.conf'),
+      configPath: join(targets, 'dhcpd', 'dhcpd.conf'),
+      restartCommand: join(targets, 'dhcpd', 'restart'),
+    },
+    kea: {
+      controlSocket: join(targets, 'kea', 'kea4-ctrl-socket'),
+      configPath: join(targets, 'kea', 'kea-dhcp4.conf'),
+    },
+  });
+  spec.setIn(['specialise', 'rootPrefix'], join(targets, 'systems', '{system}'));
+  // The lab systems answer in their own namespaces; the lab routes to them by this port, so labs run by
+  // tests at the same time each reach only their own systems (src/lab/systems.ts).
+  spec.setIn(['specialise', 'port'], at.ssh);
+  tweak?.(spec);
+  return doc.toString();
+}
+
+/** Where a test's DNS and DHCP servers are, and how shipshape reaches them. */
+export interface DnsDhcpTargets {
+  /** The SSH login of "the server" for the bind-ssh zones and both DHCP servers. */
+  ssh: Record<string, unknown>;
+  /** The name server (queries, AXFR, RFC 2136 updates). */
+  server: { host: string; port: number };
+  tsig: { name: string; algorithm: string; secret: string };
+  fragmentPath(zone: string): string;
+  zoneFile(zone: string): string;
+  reloadCommand: string;
+  isc: { includePath: string; configPath: string; restartCommand: string };
+  kea: { controlSocket: string; configPath: string };
+}
+
+/**
+ * The example site's DNS zones and DHCP servers (spec.dns, spec.dhcp) on a test's servers: the dev zones
+ * as bind-ssh files, the live zones by RFC 2136; dhcpd for dev-net, Kea for live-net. One place, so every
+ * test that runs the example site's DNS and DHCP runs the same backends for the same zones and nets.
+ */
+export function setDnsDhcp(doc: Document, spec: YAMLMap, t: DnsDhcpTargets): void {
   const bind = (name: string) => ({
     name,
     backend: 'bind-ssh',
-    server,
-    ssh,
-    fragmentPath: join(targets, 'bind', `${name}.shipshape`),
-    zoneFile: join(targets, 'bind', `${name}.zone`),
-    reloadCommand: `${join(targets, 'bind', 'rndc')} reload {zone}`,
+    server: t.server,
+    ssh: t.ssh,
+    fragmentPath: t.fragmentPath(name),
+    zoneFile: t.zoneFile(name),
+    reloadCommand: t.reloadCommand,
   });
+  const rfc2136 = (name: string) => ({ name, backend: 'rfc2136', server: t.server, tsig: t.tsig });
   spec.set(
     'dns',
     doc.createNode({
       zones: [
         bind('dev.example.com'),
         bind('100.51.198.in-addr.arpa'),
-        { name: 'live.example.com', backend: 'rfc2136', server, tsig },
-        { name: '113.0.203.in-addr.arpa', backend: 'rfc2136', server, tsig },
+        rfc2136('live.example.com'),
+        rfc2136('113.0.203.in-addr.arpa'),
       ],
     }),
   );
@@ -82,30 +126,9 @@ export function labSiteYaml(at: LabEndpoints, targets: string, tweak?: (spec: YA
     'dhcp',
     doc.createNode({
       servers: [
-        {
-          name: 'dhcp-dev',
-          backend: 'isc',
-          nets: ['dev-net'],
-          ssh,
-          includePath: join(targets, 'dhcpd', 'shipshape.conf'),
-          configPath: join(targets, 'dhcpd', 'dhcpd.conf'),
-          restartCommand: join(targets, 'dhcpd', 'restart'),
-        },
-        {
-          name: 'dhcp-live',
-          backend: 'kea',
-          nets: ['live-net'],
-          ssh,
-          controlSocket: join(targets, 'kea', 'kea4-ctrl-socket'),
-          configPath: join(targets, 'kea', 'kea-dhcp4.conf'),
-        },
+        { name: 'dhcp-dev', backend: 'isc', nets: ['dev-net'], ssh: t.ssh, ...t.isc },
+        { name: 'dhcp-live', backend: 'kea', nets: ['live-net'], ssh: t.ssh, ...t.kea },
       ],
     }),
   );
-  spec.setIn(['specialise', 'rootPrefix'], join(targets, 'systems', '{system}'));
-  // The lab systems answer in their own namespaces; the lab routes to them by this port, so labs run by
-  // tests at the same time each reach only their own systems (src/lab/systems.ts).
-  spec.setIn(['specialise', 'port'], at.ssh);
-  tweak?.(spec);
-  return doc.toString();
 }

@@ -5,8 +5,9 @@
  * its own root prefix.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { sshBannerSeen, sshdConf } from '../../src/lab/configs';
 import { requireBinary, run, startDaemon, tempDir, type Daemon } from './daemon';
 import { fingerprintOfPubLine, keygen } from './sshd';
 
@@ -27,25 +28,6 @@ export interface TestHosts {
   clientKeyPath: string;
   hosts: TestHost[];
   stop(): Promise<void>;
-}
-
-function bannerSeen(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, host);
-    const t = setTimeout(() => {
-      s.destroy();
-      resolve(false);
-    }, 1000);
-    s.once('data', (d) => {
-      clearTimeout(t);
-      s.destroy();
-      resolve(d.toString().startsWith('SSH-2.0-'));
-    });
-    s.once('error', () => {
-      clearTimeout(t);
-      resolve(false);
-    });
-  });
 }
 
 function canListen(host: string, port: number): Promise<boolean> {
@@ -102,26 +84,14 @@ export async function startSshdHosts(addresses: string[], opts: { recordCommands
       const conf = join(dir, `sshd_config_${n}`);
       writeFileSync(
         conf,
-        [
-          `Port ${port}`,
-          `ListenAddress ${address}`,
-          `HostKey ${dir}/host_${n}`,
-          `PidFile ${dir}/sshd_${n}.pid`,
-          `AuthorizedKeysFile ${dir}/authorized_keys`,
-          'StrictModes no',
-          'PubkeyAuthentication yes',
-          'PasswordAuthentication no',
-          'KbdInteractiveAuthentication no',
-          'PermitRootLogin prohibit-password',
-          'UsePAM no',
-          'MaxStartups 200',
-          'Subsystem sftp internal-sftp',
-          'LogLevel VERBOSE',
-          // root's own ~/.bashrc on a developer machine (pyenv init …) costs seconds per command: a clean home.
-          `SetEnv HOME=${dir}/home`,
-          ...(opts.recordCommands ? [`ForceCommand ${recorder}`] : []),
-          '',
-        ].join('\n'),
+        sshdConf({
+          port,
+          listen: address,
+          hostKey: `${dir}/host_${n}`,
+          pidFile: `${dir}/sshd_${n}.pid`,
+          authorizedKeys: `${dir}/authorized_keys`,
+          sessionHome: `${dir}/home`,
+        }) + (opts.recordCommands ? `ForceCommand ${recorder}\n` : ''),
       );
       run(sshd, ['-t', '-f', conf]);
       const daemon = await startDaemon(
@@ -129,7 +99,7 @@ export async function startSshdHosts(addresses: string[], opts: { recordCommands
         sshd,
         ['-D', '-e', '-f', conf],
         join(dir, `sshd_${n}.log`),
-        () => bannerSeen(address, port),
+        () => sshBannerSeen(port, address),
       );
       hosts.push({ address, hostPub, hostFingerprint: fingerprintOfPubLine(hostPub), daemon });
     }

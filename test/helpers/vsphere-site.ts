@@ -111,3 +111,31 @@ export async function cloneUnmarked(sim: Vcsim, name: string): Promise<string> {
     await c.logout();
   }
 }
+
+/**
+ * The `vms:` section of an e2e test's shipshape.yaml (indented to sit under `spec:`) on vcsim's default
+ * inventory (DC0, DC0_C0, LocalDS_0, DC0_DVPG0), folder `shipshape`, the credentials as `${env:…}`
+ * references to `<envPrefix>_VS_USER` and `<envPrefix>_VS_PASSWORD` (each test its own names).
+ */
+export function vmsSectionYaml(
+  sim: Vcsim,
+  envPrefix: string,
+  o: { templates: Record<string, string>; taskTimeoutSeconds: number; caFile?: string },
+): string {
+  const templates = Object.entries(o.templates)
+    .map(([os, tpl]) => `${os}: ${tpl}`)
+    .join(', ');
+  return `  vms:
+    backend: vsphere
+    url: ${sim.url}
+    username: \${env:${envPrefix}_VS_USER}
+    password: \${env:${envPrefix}_VS_PASSWORD}
+    tls: { caFile: ${o.caFile ?? sim.caFile} }
+    datacenter: DC0
+    cluster: DC0_C0
+    folder: shipshape
+    datastore: LocalDS_0
+    portgroup: DC0_DVPG0
+    templates: { ${templates} }
+    taskTimeoutSeconds: ${o.taskTimeoutSeconds}`;
+}

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { startServe } from '../../src/cli/commands/serve';
-import { runCli } from '../helpers/cli';
+import { cliArgs, runCli } from '../helpers/cli';
 import type { Io } from '../../src/cli/io';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -118,19 +118,7 @@ describe('serve as a service', () => {
     const serveOnce = async (): Promise<number[]> => {
       const child = spawn(
         process.execPath,
-        [
-          '-r',
-          join(__dirname, '..', 'helpers', 'ts-register.js'),
-          join(__dirname, '..', '..', 'src', 'cli', 'run.ts'),
-          '--state-dir',
-          state,
-          'serve',
-          '-C',
-          dir,
-          '--listen',
-          '127.0.0.1:0',
-          '--no-provisioning',
-        ],
+        cliArgs('--state-dir', state, 'serve', '-C', dir, '--listen', '127.0.0.1:0', '--no-provisioning'),
         { stdio: ['ignore', 'ignore', 'pipe'] },
       );
       let err = '';

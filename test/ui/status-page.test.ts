@@ -5,43 +5,26 @@
  * in vcsim is flagged as drifted. Screenshots of the main views go to docs/screenshots/ (the README
  * shows them).
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startServe } from '../../src/cli/commands/serve';
 import { labVms, setLabVmCpu } from '../helpers/lab-vcsim';
 import { silentLog } from '../helpers/log';
-import { readCredentials } from '../../src/lab/credentials';
-import { freePort } from '../../src/lab/process';
-import { labStateDir } from '../../src/lab/start-provisioning';
 import { startUi } from '../../src/ui/server';
 import { runCli } from '../helpers/cli';
-import { removeDir, tempDir } from '../helpers/daemon';
-import { copyLabExamples, labSiteYaml } from '../helpers/lab-site';
+import { git, startLabCheckout, type LabCheckout } from '../helpers/lab-checkout';
+import type { LabEndpoints } from '../helpers/lab-site';
 
 const shots = join(__dirname, '..', '..', 'docs', 'screenshots');
-const git = (dir: string, ...args: string[]) =>
-  execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-let work: string;
+let lab: LabCheckout;
 let origin: string;
 let deploy: string;
-let targets: string;
-let ports: { vcsim: number; idoit: number; dns: number; ssh: number; prov: number };
+let ports: LabEndpoints;
 let state: string;
 let ui: { url: string; close(): Promise<void> };
 let browser: Browser;
 let page: Page;
-
-/** The example lab site on this test's free ports. */
-const labSite = (): string => labSiteYaml(ports, targets, (spec) => spec.setIn(['vms', 'simulator'], 'vcenter-like'));
-
-function commit(message: string, files: Record<string, string>): void {
-  for (const [f, body] of Object.entries(files)) writeFileSync(join(origin, f), body);
-  git(origin, 'add', '-A');
-  git(origin, '-c', 'user.name=Pat Page', '-c', 'user.email=pat@example.com', 'commit', '-qm', message);
-  if (deploy) git(deploy, 'pull', '-q', '--ff-only');
-}
 
 /** Waits until the element's text matches (the page updates itself; nothing here reloads it). */
 async function waitText(p: Page, selector: string, re: RegExp, timeoutMs = 20_000): Promise<void> {
@@ -64,28 +47,8 @@ const cli = (...args: string[]) => runCli(['--state-dir', state, ...args]);
 const shot = (p: Page, name: string) => p.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 
 beforeAll(async () => {
-  work = tempDir('ui-e2e');
-  targets = join(work, 'servers');
-  ports = {
-    vcsim: await freePort(),
-    idoit: await freePort(),
-    dns: await freePort(),
-    ssh: await freePort(),
-    prov: await freePort(),
-  };
-  origin = join(work, 'origin');
-  mkdirSync(origin);
-  copyLabExamples(origin);
-  writeFileSync(join(origin, '.gitignore'), '.lab/\n');
-  writeFileSync(join(origin, 'shipshape.yaml'), labSite());
-  git(origin, 'init', '-q', '-b', 'main');
-  commit('the examples', {});
-  execFileSync('git', ['clone', '-q', origin, join(work, 'deploy')]);
-  deploy = join(work, 'deploy');
-  state = labStateDir(deploy);
-  const up = await runCli(['lab', 'up', '-C', deploy]);
-  if (up.code !== 0) throw new Error(`lab up failed:\n${up.out}\n${up.err}`);
-  Object.assign(process.env, readCredentials(deploy));
+  lab = await startLabCheckout('ui-e2e', { name: 'Pat Page', email: 'pat@example.com' });
+  ({ origin, deploy, ports, state } = lab);
   const first = await cli('apply', '-C', deploy);
   if (first.code !== 0) throw new Error(`apply failed:\n${first.out}\n${first.err}`);
 
@@ -112,8 +75,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await ui?.close();
-  if (deploy) await runCli(['lab', 'down', '-C', deploy]);
-  if (work) removeDir(work);
+  await lab?.stop();
 }, 60_000);
 
 test('the systems table shows the lab systems with their VM, address, DNS, DHCP and install state', async () => {
@@ -148,7 +110,7 @@ test('a commit applied shows up in the history and on the open page without a re
     '  profile: web-dev\n',
     '  profile: web-dev\n  cpu: 4\n',
   );
-  commit('web-dev-01: 4 CPUs', { 'systems/dev/web-dev-01.yaml': web01 });
+  lab.commit('web-dev-01: 4 CPUs', { 'systems/dev/web-dev-01.yaml': web01 });
   const head = git(origin, 'rev-parse', 'HEAD').trim();
   const applied = await cli('apply', '-C', deploy);
   expect(applied.code).toBe(0);

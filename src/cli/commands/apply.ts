@@ -21,6 +21,7 @@ import { assertCheckable, staleActions, withoutSystems, type StaleAction } from 
 import { isTargeted } from '../../plan/target';
 import { confirmText } from '../confirm';
 import { forEachSite } from '../sites';
+import { TouchedResources } from '../../serve/touched';
 
 export interface ApplyOptions extends SourceOptions {
   planFile?: string;
@@ -98,9 +99,19 @@ function withStale(report: ApplyReport, stale: StaleAction[]): ApplyReport {
   return { ...report, ok: false, outcomes };
 }
 
-/** The world after an apply, for the status page: one more observation and the plan that is left. */
-async function observeAgain(fresh: Awaited<ReturnType<typeof freshPlan>>, opts: ApplyOptions) {
+/**
+ * The world after an apply, for the status page: one more observation and the plan that is left. A
+ * change-feed run (serve) planned from the kept observations: the resources it touched are read
+ * again through their feed, which patches those observations, instead of observing everything.
+ */
+async function observeAgain(
+  fresh: Awaited<ReturnType<typeof freshPlan>>,
+  opts: ApplyOptions,
+  touched: TouchedResources | undefined,
+) {
   const { loaded, providers, ctx } = fresh;
+  if (opts.observed && touched && opts.providers?.reread)
+    for (const [kind, ids] of touched.byKind()) await opts.providers.reread(kind, ids);
   const observations = await observeAll(providers, ctx, loaded.repo.systems, opts.observed);
   if (!opts.observed) opts.providers?.observed(loaded, providers, observations); // serve: the world after this apply
   const plan = makePlan({
@@ -203,10 +214,12 @@ async function applyRun(
       if (opts.confirm && steps > 0 && !(await opts.confirm(toRun))) {
         throw new ExitError(1, 'Apply cancelled: nothing was changed.');
       }
+      // A change-feed run: what it changes is read again afterwards (observeAgain).
+      const touched = opts.observed ? new TouchedResources() : undefined;
       const applied = await applyPlan({
         plan: toRun,
         systems: loaded.repo.systems,
-        providers,
+        providers: touched ? touched.wrap(providers) : providers,
         observations,
         ctx,
         concurrency: opts.concurrency ?? loaded.repo.site.defaults.concurrency,
@@ -233,7 +246,7 @@ async function applyRun(
           `Applied: ${a.create} created, ${a.update} updated, ${a.replace} replaced, ${a.delete} deleted${report.ok ? '' : '; some systems failed (see above)'}`,
         ].join('\n') + '\n',
       );
-      await rec.observedAfter(() => observeAgain(fresh, opts));
+      await rec.observedAfter(() => observeAgain(fresh, opts, touched));
       return { plan, report };
     } finally {
       await closeAll(providers, log);

@@ -8,41 +8,12 @@
  */
 import * as fs from 'node:fs';
 import * as https from 'node:https';
-import type { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import { UserError } from '../../engine/contract';
 import type { TlsOptions } from '../../manifest/site';
+import { PinnedAgent } from '../../net/pinned-agent';
 
 export class IdoitTlsPinError extends UserError {}
-
-class PinnedAgent extends https.Agent {
-  constructor(
-    private readonly pin: string,
-    opts: https.AgentOptions,
-  ) {
-    super(opts);
-  }
-
-  override createConnection(
-    options: tls.ConnectionOptions,
-    cb: (err: Error | null, s?: Duplex) => void,
-  ): Duplex | undefined {
-    // The operator vouched for exactly this certificate: it replaces chain and name checks.
-    const socket = tls.connect({ ...options, rejectUnauthorized: false });
-    socket.once('secureConnect', () => {
-      const seen = socket.getPeerCertificate()?.fingerprint256?.replace(/:/g, '').toUpperCase();
-      if (seen === this.pin) return cb(null, socket);
-      socket.destroy();
-      cb(
-        new IdoitTlsPinError(
-          `i-doit server certificate does not match idoit.tls.thumbprint (server presented SHA-256 ${seen ?? 'no certificate'}); refusing to send the API key`,
-        ),
-      );
-    });
-    socket.once('error', (e) => cb(e));
-    return undefined;
-  }
-}
 
 export function httpsAgent(opts: TlsOptions | undefined, root: string): https.Agent {
   const common: https.AgentOptions = { keepAlive: true };
@@ -52,7 +23,14 @@ export function httpsAgent(opts: TlsOptions | undefined, root: string): https.Ag
       throw new UserError(
         `idoit.tls.thumbprint must be a SHA-256 fingerprint (64 hex digits), got "${opts.thumbprint}"`,
       );
-    return new PinnedAgent(pin, common);
+    return new PinnedAgent(
+      pin,
+      common,
+      (seen) =>
+        new IdoitTlsPinError(
+          `i-doit server certificate does not match idoit.tls.thumbprint (server presented SHA-256 ${seen ?? 'no certificate'}); refusing to send the API key`,
+        ),
+    );
   }
   if (opts?.caFile) {
     const file = opts.caFile.startsWith('/') ? opts.caFile : `${root}/${opts.caFile}`;

@@ -8,9 +8,9 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import https from 'node:https';
-import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { UserError } from '../../engine/contract';
+import { PinnedAgent } from '../../net/pinned-agent';
 
 export interface VsphereTls {
   caFile?: string;
@@ -29,39 +29,17 @@ export function normaliseThumbprint(t: string): string {
   return hex;
 }
 
-class PinnedAgent extends https.Agent {
-  constructor(
-    private readonly pin: string,
-    opts: https.AgentOptions,
-  ) {
-    super(opts);
-  }
-
-  override createConnection(
-    options: tls.ConnectionOptions,
-    cb: (err: Error | null, s?: Duplex) => void,
-  ): Duplex | undefined {
-    // Chain and host name are replaced by the pin: the operator vouched for exactly this certificate.
-    const socket = tls.connect({ ...options, rejectUnauthorized: false });
-    socket.once('secureConnect', () => {
-      const cert = socket.getPeerCertificate();
-      const seen = (this.pin.length === 64 ? cert.fingerprint256 : cert.fingerprint)?.replace(/:/g, '').toUpperCase();
-      if (seen === this.pin) return cb(null, socket);
-      socket.destroy();
-      cb(
+export function vsphereAgent(opts: VsphereTls, base: string): https.Agent {
+  const common: https.AgentOptions = { keepAlive: true, maxSockets: 8 };
+  if (opts.thumbprint)
+    return new PinnedAgent(
+      normaliseThumbprint(opts.thumbprint),
+      common,
+      (seen) =>
         new TlsPinError(
           `vSphere server certificate does not match vms.tls.thumbprint (server presented ${seen ?? 'no certificate'}); refusing to connect`,
         ),
-      );
-    });
-    socket.once('error', (e) => cb(e));
-    return undefined;
-  }
-}
-
-export function vsphereAgent(opts: VsphereTls, base: string): https.Agent {
-  const common: https.AgentOptions = { keepAlive: true, maxSockets: 8 };
-  if (opts.thumbprint) return new PinnedAgent(normaliseThumbprint(opts.thumbprint), common);
+    );
   if (opts.caFile) {
     let pem: string;
     try {

@@ -13,6 +13,7 @@ import { normalName, type DnsRecord } from '../records';
 import { PowerDnsApi, PowerDnsApiError, type PdnsZone, type RRSetChange } from './api';
 import type { PowerDnsZone } from './config';
 import { bumpSoa, held, rrKey, splitZone, systemChanges, type SystemChanges } from './ownership';
+import { groupUnder } from '../batches';
 
 /** PowerDNS takes request bodies up to `webserver-max-bodysize` (2 MB by default); stay well below. */
 const BODY_BUDGET = 1_000_000;
@@ -201,20 +202,12 @@ export class PowerDnsBackend implements ZoneBackend {
 
 /** Systems grouped so each PATCH body stays under the budget; a system's changes never split. */
 export function batches(systems: string[], changes: Map<string, SystemChanges>): string[][] {
-  const out: string[][] = [];
-  let current: string[] = [];
-  let size = 0;
-  for (const s of systems) {
-    const c = changes.get(s)!;
-    const cost = JSON.stringify([...c.deletes, ...c.replaces]).length;
-    if (current.length > 0 && size + cost > BODY_BUDGET) {
-      out.push(current);
-      current = [];
-      size = 0;
-    }
-    current.push(s);
-    size += cost;
-  }
-  if (current.length > 0) out.push(current);
-  return out;
+  return groupUnder(
+    systems,
+    (s) => {
+      const c = changes.get(s)!;
+      return JSON.stringify([...c.deletes, ...c.replaces]).length;
+    },
+    BODY_BUDGET,
+  );
 }

@@ -20,6 +20,7 @@ import type { Rfc2136Zone } from './index';
 import { allFailed, type BackendDeps, type ZoneBackend, type ZoneObservation } from '../backend';
 import { axfr, runLocal, type Tsig } from '../dns-tools';
 import { DEFAULT_TTL, MANAGED_TYPES, nameServersOf, normalName, type DnsRecord, type RecordType } from '../records';
+import { groupUnder } from '../batches';
 
 export const OWNER_PREFIX = '_shipshape.';
 export const ownerTxt = (system: string, seal?: string) =>
@@ -78,21 +79,7 @@ const MESSAGE_BUDGET = 40_000;
 
 /** Systems grouped so each UPDATE message stays under the size limit; a system's lines never split. */
 export function batches(systems: string[], linesOf: (s: string) => string[]): string[][] {
-  const out: string[][] = [];
-  let current: string[] = [];
-  let size = 0;
-  for (const s of systems) {
-    const cost = linesOf(s).reduce((n, l) => n + l.length + 12, 0);
-    if (current.length > 0 && size + cost > MESSAGE_BUDGET) {
-      out.push(current);
-      current = [];
-      size = 0;
-    }
-    current.push(s);
-    size += cost;
-  }
-  if (current.length > 0) out.push(current);
-  return out;
+  return groupUnder(systems, (s) => linesOf(s).reduce((n, l) => n + l.length + 12, 0), MESSAGE_BUDGET);
 }
 
 export class Rfc2136Backend implements ZoneBackend {
