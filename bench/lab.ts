@@ -1,17 +1,17 @@
 /**
  * bench:lab — the lab rows of the scale table, in one run:
- *   npm run bench:lab -- [--runs 5] [--systems 100] [--concurrency N] [--keep] [--timeline FILE] [--profile DIR]
+ *   npm run bench:lab -- [--runs 5] [--systems 100] [--concurrency N] [--keep] [--keep-up] [--timeline FILE] [--profile DIR]
  * Per run a fresh lab (`shipshape lab up` on free ports, its own temp folder, the example site as the
  * lab e2e and the chaos harness start it) with the example systems plus generated ones up to
  * `--systems` in all (half on dev-net: BIND over SSH + ISC dhcpd; half on live-net: RFC 2136 + Kea, two
  * disks), then, each as a real `shipshape` process: `apply` creating all of them (wall clock, process
  * start included, failures, retries, peak RSS), a no-op `plan` of that lab (wall clock with process
- * start, peak RSS), and `lab down`. Where the apply's time went is printed per step kind, from the
- * apply's own progress lines, with the critical path (the system that finished last, step by step, and
- * what it waited for) and the CPU the apply, the commands it ran and the whole machine spent;
- * `--timeline FILE` writes every step's start and end per system, `--profile DIR` a V8 CPU profile of
- * each apply. A run that fails any system makes
- * the exit code 1.
+ * start, peak RSS), and `lab down`. `--keep-up` leaves the last run's lab running (and its folder) and prints
+ * how to plan against it again (`node --cpu-prof …` for a profile). Where the apply's time went is printed
+ * per step kind, from the apply's own progress lines, with the critical path (the system that finished
+ * last, step by step, and what it waited for) and the CPU the apply, the commands it ran and the whole
+ * machine spent; `--timeline FILE` writes every step's start and end per system, `--profile DIR` a V8 CPU
+ * profile of each apply. A run that fails any system makes the exit code 1.
  *
  * The peer figures are Ansible's (`community.vmware.vmware_guest`) for 100 VMs against a simulator
  * of this kind, measured on this kind of machine: a create of 100 VMs 84–99 s, a no-op of 100 VMs ~75 s.
@@ -191,7 +191,7 @@ interface RunResult {
 
 async function oneRun(
   run: number,
-  o: { systems: number; concurrency?: number; keep: boolean; timeline?: string; profile?: string },
+  o: { systems: number; concurrency?: number; keep: boolean; keepUp: boolean; timeline?: string; profile?: string },
 ): Promise<RunResult> {
   const work = mkdtempSync(join(os.tmpdir(), `shipshape-bench-lab-${run}-`));
   const repo = join(work, 'repo');
@@ -257,10 +257,17 @@ async function oneRun(
       planCode: plan.code,
     };
   } finally {
-    await shipshape(['lab', 'down', '-C', repo], process.env, 120_000);
-    // A failed run keeps its folder (apply.log, the daemons' logs under repo/.lab) for a look.
-    if (!o.keep && !failedRun) rmSync(work, { recursive: true, force: true });
-    else process.stderr.write(`run ${run}: kept ${work}\n`);
+    const cli = CLI.replace(/main\.js$/, 'run.js');
+    if (o.keepUp) {
+      process.stderr.write(
+        `run ${run}: the lab is left up. Plan against it again:\n  set -a; . ${join(repo, '.lab', 'credentials.env')}; set +a\n  node ${cli} plan -C ${repo} --state-dir ${state}\nStop it: node ${cli} lab down -C ${repo}\n`,
+      );
+    } else {
+      await shipshape(['lab', 'down', '-C', repo], process.env, 120_000);
+      // A failed run keeps its folder (apply.log, the daemons' logs under repo/.lab) for a look.
+      if (!o.keep && !failedRun) rmSync(work, { recursive: true, force: true });
+      else process.stderr.write(`run ${run}: kept ${work}\n`);
+    }
   }
 }
 
@@ -273,6 +280,7 @@ async function main(): Promise<void> {
   const systems = Number(arg('systems') ?? 100);
   const concurrency = arg('concurrency') ? Number(arg('concurrency')) : undefined;
   const keep = process.argv.includes('--keep');
+  const keepUp = process.argv.includes('--keep-up');
   // Every step's start and end per system, one TSV per run (`{run}` in the name becomes the run's number).
   const timelineFile = arg('timeline');
   // A V8 CPU profile of each apply process (node --cpu-prof) into this folder.
@@ -288,6 +296,7 @@ async function main(): Promise<void> {
         systems,
         ...(concurrency ? { concurrency } : {}),
         keep,
+        keepUp: keepUp && r === runs,
         ...(timelineFile ? { timeline: timelineFile } : {}),
         ...(profile ? { profile } : {}),
       }),

@@ -20,11 +20,15 @@ export type RunArgs =
 
 export interface RunResult {
   wallS: number;
+  /** CPU time (user + system) of the work: the steadier figure on a shared machine. */
+  cpuS: number;
   peakRssMiB: number;
   count: number;
   roundTrips?: number;
   bytesIn?: number;
   devicesRead?: number;
+  /** VMs whose annotation and extraConfig were read (the rest came from the cache). */
+  configsRead?: number;
   errors?: number;
 }
 
@@ -41,7 +45,7 @@ function peakRssMiB(): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-async function run(a: RunArgs): Promise<Omit<RunResult, 'wallS' | 'peakRssMiB'>> {
+async function run(a: RunArgs): Promise<Omit<RunResult, 'wallS' | 'cpuS' | 'peakRssMiB'>> {
   if (a.mode === 'manifest') {
     const r = await loadRepo(a.root);
     return { count: r.systems.length, errors: r.diagnostics.filter((d) => d.severity === 'error').length };
@@ -79,6 +83,7 @@ async function run(a: RunArgs): Promise<Omit<RunResult, 'wallS' | 'peakRssMiB'>>
     roundTrips: s.roundTrips,
     bytesIn: s.bytesReceived,
     devicesRead: p.lastObserve!.devicesRead,
+    configsRead: p.lastObserve!.configsRead,
   };
   await p.close();
   return out;
@@ -87,9 +92,13 @@ async function run(a: RunArgs): Promise<Omit<RunResult, 'wallS' | 'peakRssMiB'>>
 async function main(): Promise<void> {
   const a = JSON.parse(process.argv[2]!) as RunArgs;
   const t0 = process.hrtime.bigint();
+  const c0 = process.cpuUsage();
   const r = await run(a);
+  const c = process.cpuUsage(c0);
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
-  process.stdout.write(JSON.stringify({ ...r, wallS, peakRssMiB: peakRssMiB() }) + '\n');
+  process.stdout.write(
+    JSON.stringify({ ...r, wallS, cpuS: (c.user + c.system) / 1e6, peakRssMiB: peakRssMiB() }) + '\n',
+  );
 }
 
 if (require.main === module)

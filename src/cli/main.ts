@@ -1,22 +1,11 @@
-/** The `shipshape` command line (commander). Every command returns an exit code; nothing prints a stack trace unless SHIPSHAPE_DEBUG is set. */
+/**
+ * The `shipshape` command line (commander). Every command returns an exit code; nothing prints a stack trace unless SHIPSHAPE_DEBUG is set.
+ * A command's module is loaded when that command runs (`cmd.x()`): `plan` never loads serve's file
+ * watcher, the status page, the lab or `import`, which are most of the start-up a short command pays.
+ */
 import { codeOf, exitCodeFor } from '../engine/outcome';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { adoptCommand } from './commands/adopt';
-import { importCommand } from './commands/import';
-import { applyCommand } from './commands/apply';
-import { driftCommand } from './commands/drift';
-import { labDownCommand, labStatusCommand, labUpCommand, labWorldCommand } from './commands/lab';
-import { initCommand } from './commands/init';
-import { ownershipSealCommand } from './commands/ownership';
-import { planCommand } from './commands/plan';
-import { provisionCommand } from './commands/provision';
-import { serveCommand } from './commands/serve';
-import { statusCommand } from './commands/status';
-import { validateCommand } from './commands/validate';
-import { historyCommand, showCommand } from './commands/history';
-import { uiCommand } from './commands/ui';
 import { DEFAULT_WAIT, parseDuration } from './wait-lock';
-import { stateDir } from './pipeline';
 import { parseWebhook, type Webhook } from '../notify/webhook';
 import { describeError, ExitError } from './errors';
 import { processIo, redactingIo, type Io } from './io';
@@ -24,6 +13,25 @@ import { createLogger } from './log';
 import { version } from './version';
 import { RESOURCE_KINDS } from '../engine/contract';
 import { isTargeted, parseKinds, parseSelector, splitList, type Target } from '../plan/target';
+
+/** Each command's module, loaded on first use. */
+const cmd = {
+  adopt: () => import('./commands/adopt'),
+  import: () => import('./commands/import'),
+  apply: () => import('./commands/apply'),
+  drift: () => import('./commands/drift'),
+  lab: () => import('./commands/lab'),
+  init: () => import('./commands/init'),
+  ownership: () => import('./commands/ownership'),
+  plan: () => import('./commands/plan'),
+  provision: () => import('./commands/provision'),
+  serve: () => import('./commands/serve'),
+  status: () => import('./commands/status'),
+  validate: () => import('./commands/validate'),
+  history: () => import('./commands/history'),
+  ui: () => import('./commands/ui'),
+  pipeline: () => import('./pipeline'),
+};
 
 const positiveInt = (name: string) => (v: string) => {
   const n = Number(v);
@@ -80,6 +88,11 @@ function targetOf(o: { system?: string[]; selector?: string[]; kind?: string[]; 
     throw new InvalidArgumentError((e as Error).message);
   }
 }
+
+/** plan and apply: the role records the state dir keeps per machine boot are not used (drift never uses them). */
+const REFRESH = '--refresh';
+const REFRESH_HELP =
+  'read every system over SSH instead of the role records kept in the state dir for machines that have not rebooted since';
 
 /** `--wait-lock` alone means the default wait; absent means none. */
 function waitLock(v: string | boolean | undefined): { waitLockMs?: number } {
@@ -147,7 +160,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
       'scaffold a site repo: shipshape.yaml, a profile, an example system, the OS catalog, the baseline role, GitHub and GitLab pipelines, a README',
     )
     .addHelpText('after', '\nExamples:\n  shipshape init\n  shipshape init ./infra-site')
-    .action((dir: string) => setCode(initCommand(dir, io)));
+    .action(async (dir: string) => setCode((await cmd.init()).initCommand(dir, io)));
 
   program
     .command('validate')
@@ -155,7 +168,9 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addOption(dirOption())
     .description('validate every manifest, profile and the site config; print each error as file:line:col')
     .addHelpText('after', '\nExamples:\n  shipshape validate\n  shipshape validate -C ./infra-repo')
-    .action(async (dir: string | undefined, o) => setCode(await validateCommand(dir ?? o.dir, io)));
+    .action(async (dir: string | undefined, o) =>
+      setCode(await (await cmd.validate()).validateCommand(dir ?? o.dir, io)),
+    );
 
   targetOptions(program.command('plan').description('observe every backend and show what apply would change'))
     .addOption(dirOption())
@@ -176,11 +191,14 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
       'observe by reading only: nothing runs on a managed host (no role checks); apply refuses the plan',
     )
     .option('--adopt', 'show the adoptions `shipshape adopt` would make, each with its diff (manifest vs reality)')
+    .option(REFRESH, REFRESH_HELP)
     .addHelpText(
       'after',
       '\nExamples:\n  shipshape plan\n  shipshape plan --base origin/main --format markdown --out plan.md\n  shipshape plan --system web-dev-01 --format json --out plan.json\n  shipshape plan --selector env=dev --kind vm,dns\n  shipshape plan --format json --out plan.json --detailed-exitcode',
     )
-    .action(async (o) => setCode(await planCommand({ ...o, ...targetOf(o), ...recording() }, io, log())));
+    .action(async (o) =>
+      setCode(await (await cmd.plan()).planCommand({ ...o, ...targetOf(o), ...recording() }, io, log())),
+    );
 
   targetOptions(
     program
@@ -197,6 +215,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .argument('[plan]', 'a plan saved with `shipshape plan --format json --out FILE`')
     .option('--concurrency <n>', 'systems worked on in parallel', positiveInt('--concurrency'))
     .option('-y, --yes', 'do not ask for confirmation on a terminal (without a terminal apply never asks)')
+    .option(REFRESH, REFRESH_HELP)
     .option('--max-deletes <n>', 'refuse a plan that deletes more than this', positiveInt('--max-deletes'))
     .option(
       '--wait-lock [duration]',
@@ -208,7 +227,9 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     )
     .action(async (planFile: string | undefined, o) =>
       setCode(
-        await applyCommand(
+        await (
+          await cmd.apply()
+        ).applyCommand(
           { ...o, ...targetOf(o), ...waitLock(o.waitLock), ...(planFile ? { planFile } : {}), ...recording() },
           io,
           log(),
@@ -231,7 +252,9 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
       'after',
       '\nExamples:\n  shipshape import --folder legacy && shipshape adopt --dry-run\n  shipshape adopt web-01 web-02\n  shipshape adopt --accept-changes db-01',
     )
-    .action(async (systems: string[], o) => setCode(await adoptCommand({ ...o, systems, ...recording() }, io, log())));
+    .action(async (systems: string[], o) =>
+      setCode(await (await cmd.adopt()).adoptCommand({ ...o, systems, ...recording() }, io, log())),
+    );
 
   program
     .command('import')
@@ -245,7 +268,9 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
       'after',
       "\nExamples:\n  shipshape import --folder legacy\n  shipshape import --name-regex '^web-' --net dev-net\n  shipshape import web-01 web-02",
     )
-    .action(async (names: string[], o) => setCode(await importCommand({ ...o, names, stateDir: state() }, io, log())));
+    .action(async (names: string[], o) =>
+      setCode(await (await cmd.import()).importCommand({ ...o, names, stateDir: state() }, io, log())),
+    );
 
   targetOptions(
     program
@@ -265,7 +290,9 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
       'after',
       '\nExamples:\n  shipshape drift\n  shipshape drift --selector team=shop --kind vm\n  shipshape drift --format markdown --out drift.md',
     )
-    .action(async (o) => setCode(await driftCommand({ ...o, ...targetOf(o), ...recording() }, io, log())));
+    .action(async (o) =>
+      setCode(await (await cmd.drift()).driftCommand({ ...o, ...targetOf(o), ...recording() }, io, log())),
+    );
 
   program
     .command('serve')
@@ -313,7 +340,9 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     )
     .action(async (o) =>
       setCode(
-        await serveCommand(
+        await (
+          await cmd.serve()
+        ).serveCommand(
           {
             ...o,
             pollSeconds: o.poll,
@@ -341,7 +370,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
       'after',
       '\nExamples:\n  shipshape history\n  shipshape history --system web-dev-01 --since 7d\n  shipshape history --kind apply --format json',
     )
-    .action(async (o) => setCode(await historyCommand({ ...o, stateDir: state() }, io)));
+    .action(async (o) => setCode(await (await cmd.history()).historyCommand({ ...o, stateDir: state() }, io)));
 
   program
     .command('show')
@@ -349,7 +378,9 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .argument('<run>', 'the run number, as `shipshape history` lists it')
     .addOption(formatOption())
     .addHelpText('after', '\nExamples:\n  shipshape show 42\n  shipshape show 42 --format json')
-    .action(async (id: string, o) => setCode(await showCommand(id, { ...o, stateDir: state() }, io)));
+    .action(async (id: string, o) =>
+      setCode(await (await cmd.history()).showCommand(id, { ...o, stateDir: state() }, io)),
+    );
 
   program
     .command('ui')
@@ -361,7 +392,11 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
       'after',
       '\nExamples:\n  shipshape ui            # then open http://127.0.0.1:9465\n  shipshape --state-dir /var/lib/shipshape ui --listen 0.0.0.0:9465',
     )
-    .action(async (o) => setCode(await uiCommand({ listen: o.listen, stateDir: stateDir(state()) }, io)));
+    .action(async (o) =>
+      setCode(
+        await (await cmd.ui()).uiCommand({ listen: o.listen, stateDir: (await cmd.pipeline()).stateDir(state()) }, io),
+      ),
+    );
 
   const lab = program
     .command('lab')
@@ -374,19 +409,21 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .command('up')
     .description('start every daemon the site names, detached; recorded in .lab/lab.json (a no-op when it runs)')
     .option('-C, --dir <dir>', 'the repo whose shipshape.yaml describes the lab', '.')
-    .action(async (o) => setCode(await labUpCommand(o, io, log())));
+    .action(async (o) => setCode(await (await cmd.lab()).labUpCommand(o, io, log())));
   lab
     .command('down')
     .description("stop the lab's daemons by pid (SIGTERM, then SIGKILL)")
     .option('-C, --dir <dir>', 'the repo', '.')
-    .action(async (o) => setCode(await labDownCommand(o, io)));
+    .action(async (o) => setCode(await (await cmd.lab()).labDownCommand(o, io)));
   lab
     .command('status')
     .description('what runs and where; exit 0 when everything runs, 3 otherwise')
     .option('-C, --dir <dir>', 'the repo', '.')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .option('--json', 'the same as --format json')
-    .action(async (o) => setCode(await labStatusCommand({ dir: o.dir, json: o.json || o.format === 'json' }, io)));
+    .action(async (o) =>
+      setCode(await (await cmd.lab()).labStatusCommand({ dir: o.dir, json: o.json || o.format === 'json' }, io)),
+    );
   lab
     .command('world')
     .description(
@@ -395,7 +432,9 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('-C, --dir <dir>', 'the repo', '.')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .option('--json', 'the same as --format json')
-    .action(async (o) => setCode(await labWorldCommand({ dir: o.dir, json: o.json || o.format === 'json' }, io)));
+    .action(async (o) =>
+      setCode(await (await cmd.lab()).labWorldCommand({ dir: o.dir, json: o.json || o.format === 'json' }, io)),
+    );
 
   program
     .command('status')
@@ -406,7 +445,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addOption(repoOption())
     .addOption(refOption())
     .addOption(formatOption())
-    .action(async (o) => setCode(await statusCommand({ ...o, stateDir: state() }, io)));
+    .action(async (o) => setCode(await (await cmd.status()).statusCommand({ ...o, stateDir: state() }, io)));
 
   program
     .command('provision')
@@ -415,7 +454,9 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     )
     .option('-C, --dir <dir>', 'the repo', '.')
     .option('--listen <host:port>', 'override provisioning.listen')
-    .action(async (o) => setCode(await provisionCommand({ ...o, stateDir: state() }, io, log())));
+    .action(async (o) =>
+      setCode(await (await cmd.provision()).provisionCommand({ ...o, stateDir: state() }, io, log())),
+    );
 
   program
     .command('ownership')
@@ -424,7 +465,9 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .description("one-time migration after adding ownership: — seal the markers of the VMs this repo's systems name")
     .option('-C, --dir <dir>', 'the repo', '.')
     .addHelpText('after', '\nExamples:\n  shipshape ownership seal -C infra-repo')
-    .action(async (o) => setCode(await ownershipSealCommand({ ...o, stateDir: state() }, io, log())));
+    .action(async (o) =>
+      setCode(await (await cmd.ownership()).ownershipSealCommand({ ...o, stateDir: state() }, io, log())),
+    );
 
   return program;
 }

@@ -5,12 +5,20 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { simpleGit } from 'simple-git';
-import type { Logger, Observation, Provider, ProviderContext, ResourceKind } from '../engine/contract';
+import {
+  RESOURCE_KINDS,
+  type Logger,
+  type Observation,
+  type Provider,
+  type ProviderContext,
+  type ResourceKind,
+} from '../engine/contract';
 import { formatDiagnostic, loadRepo, ManifestCache, type LoadResult } from '../manifest';
 import type { SiteConfig } from '../manifest/site';
 import { buildProviders } from '../providers/registry';
 import { indexObservations, orderedProviders, resolvedBefore } from '../plan/planner';
 import type { DesiredSystem } from '../manifest/types';
+import type { Plan } from '../plan/types';
 import { ExitError } from './errors';
 import { secureStateDir } from './state-dir';
 import { rememberSite } from './hints';
@@ -62,9 +70,8 @@ export async function loadValid(dir: string, err: (s: string) => void, site?: st
 
 export async function headCommit(dir: string): Promise<string | undefined> {
   try {
-    const git = simpleGit(dir);
-    if (!(await git.checkIsRepo())) return undefined;
-    return (await git.revparse(['HEAD'])).trim();
+    // Fails outside a work tree and before the first commit: both mean no commit to name.
+    return (await simpleGit(dir).revparse(['HEAD'])).trim() || undefined;
   } catch {
     return undefined;
   }
@@ -143,13 +150,28 @@ export async function observeAll(
   const results = new Map<ResourceKind, Observation>();
   for (const p of providers) if (reuse?.has(p.kind)) results.set(p.kind, reuse.get(p.kind)!);
   providers = providers.filter((p) => !results.has(p.kind));
-  const first = providers.filter((p) => !p.observeAfterEarlier);
-  for (const [k, o] of await Promise.all(first.map((p) => timed(p)))) results.set(k, o);
+  // The first error of a backend observed alongside others; the others' are caught so none goes unhandled.
+  let failed: { e: unknown } | undefined;
+  const done = new Map<ResourceKind, Promise<void>>();
+  for (const p of providers.filter((q) => !q.observeAfterEarlier))
+    done.set(
+      p.kind,
+      timed(p).then(
+        ([k, o]) => void results.set(k, o),
+        (e: unknown) => void (failed ??= { e }),
+      ),
+    );
   // One after another in step order, each seeing what the steps before it observed (specialisation
   // finds its targets through the host key install hands on, install its VM through the vm step).
+  // Each waits only for the earlier steps that hand values on (`resolve`, `recovered`): DNS and DHCP,
+  // slow over SSH, go on alongside.
   const later = orderedProviders(providers.filter((p) => p.observeAfterEarlier));
   const byName = new Map(systems.map((s) => [s.name, s]));
+  const rank = (k: ResourceKind) => RESOURCE_KINDS.indexOf(k);
   for (const p of later) {
+    const handsOn = providers.filter((q) => rank(q.kind) < rank(p.kind) && (q.resolve || q.recovered));
+    await Promise.all(handsOn.map((q) => done.get(q.kind)));
+    if (failed) break;
     const index = indexObservations(results);
     const earlier = {
       resolved: (name: string) => {
@@ -159,8 +181,32 @@ export async function observeAll(
     };
     const [k, o] = await timed(p, earlier);
     results.set(k, o);
+    done.set(k, Promise.resolve());
   }
+  await Promise.all(done.values());
+  if (failed) throw failed.e;
   return results;
+}
+
+/**
+ * What `observeAll` may take as it is after an apply: the observation of every kind the plan changed
+ * nothing of. This run wrote nothing to those backends, so reading them again would read the same
+ * again (an `ip` change does not touch the VM platform, a CPU change no DNS zone). Kinds that reach
+ * their targets through the other kinds' values (`observeAfterEarlier`: install, specialisation) are
+ * observed again whatever the plan, as are the kinds the plan touched, failed steps included.
+ */
+export function untouchedObservations(
+  plan: Pick<Plan, 'actions'>,
+  providers: Provider[],
+  before: ReadonlyMap<ResourceKind, Observation>,
+): Map<ResourceKind, Observation> {
+  const touched = new Set(plan.actions.filter((a) => a.action !== 'noop' && !a.blocked).map((a) => a.kind));
+  const same = new Map<ResourceKind, Observation>();
+  for (const p of providers) {
+    const o = before.get(p.kind);
+    if (o && !touched.has(p.kind) && !p.observeAfterEarlier) same.set(p.kind, o);
+  }
+  return same;
 }
 
 export async function closeAll(providers: Provider[], log: Logger): Promise<void> {

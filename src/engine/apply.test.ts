@@ -273,4 +273,66 @@ describe('executor', () => {
     expect(commit).toBeLessThan(firstVm);
     expect(w.dns.commits).toBe(1);
   });
+  it("a step waiting for another system's step of its stage (waitsFor) starts after it at any concurrency, and fails when that one failed", async () => {
+    for (const concurrency of [1, 4]) {
+      const w = world();
+      // The waiting system sorts first: a pool taking steps in list order would fill its one slot with it.
+      const systems = [system('a-claimant'), system('z-holder')];
+      const observations = new Map<ResourceKind, Observation>();
+      for (const p of w.all) observations.set(p.kind, await p.observe(ctx));
+      const planned = makePlan({ systems, site, providers: w.all, observations, maxDeletes: 3, now: new Date() });
+      const plan = {
+        ...planned,
+        actions: planned.actions.map((a) =>
+          a.system === 'a-claimant' && a.kind === 'ip'
+            ? { ...a, waitsFor: [{ system: 'z-holder', kind: 'ip' as const }] }
+            : a,
+        ),
+      };
+      const slow = w.ipam.create.bind(w.ipam);
+      w.ipam.create = async (s, d) => {
+        if (s.name === 'z-holder') await new Promise((r) => setTimeout(r, 30));
+        return slow(s, d);
+      };
+      const events: ApplyEvent[] = [];
+      const apply = () =>
+        applyPlan({
+          plan,
+          systems,
+          providers: w.all,
+          observations,
+          ctx,
+          concurrency,
+          retry: { attempts: 1, baseDelayMs: 1 },
+          onEvent: (e) => events.push(e),
+        });
+      const report = await apply();
+      expect(report.ok).toBe(true);
+      const at = (type: string, name: string) =>
+        events.findIndex((e) => e.type === type && e.kind === 'ip' && e.system === name);
+      expect(at('done', 'z-holder')).toBeLessThan(at('start', 'a-claimant'));
+      // Only the ip step waited: both systems went on to their later steps.
+      expect(events.filter((e) => e.type === 'done' && e.kind === 'vm').length).toBe(2);
+
+      // The holder's step fails: the claim is not attempted and says why; nothing hangs.
+      const again = world();
+      again.ipam.failWith = (op, name) =>
+        op === 'create' && name === 'z-holder' ? new Error('i-doit said no') : undefined;
+      const failed = await applyPlan({
+        plan,
+        systems,
+        providers: again.all,
+        observations,
+        ctx,
+        concurrency,
+        retry: { attempts: 1, baseDelayMs: 1 },
+      });
+      const claimant = failed.outcomes.find((o) => o.system === 'a-claimant');
+      expect(claimant?.status).toBe('failed');
+      expect(claimant?.error?.message).toMatch(
+        /takes what z-holder holds, and z-holder's ip step, which frees it first, failed/,
+      );
+      expect(again.ipam.calls.filter((c) => c.op === 'create').map((c) => c.system)).toEqual(['z-holder']);
+    }
+  });
 });

@@ -26,6 +26,7 @@ import {
 import type { CreateJournal } from './journal';
 import { Refusal } from './refusals';
 import { gate, inDependencyOrder, mapPool, withRetry, type RetryPolicy } from './pool';
+import { waitOrder } from '../plan/waits';
 
 export type StepStatus = 'done' | 'failed' | 'skipped';
 
@@ -166,13 +167,30 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   // time (the per-system part below) waits at its kind's gate like a stage's.
   const widthOf = (kind: ResourceKind) => input.stepConcurrency?.[kind] ?? input.concurrency;
   const gates = new Map(RESOURCE_KINDS.map((k) => [k, gate(widthOf(k))]));
+  // Each step run so far (`system/kind`): whether it finished well; waiting steps read it (`waitsFor`).
+  const finished = new Map<string, Promise<boolean>>();
   const runStage = async (
     provider: Provider,
     work: { system: DesiredSystem; action: PlannedAction }[],
     step: (w: { system: DesiredSystem; action: PlannedAction }) => Promise<void>,
   ) => {
     if (work.length === 0) return;
-    const one = async (w: { system: DesiredSystem; action: PlannedAction }) => {
+    // Steps that wait for another system's step of this stage (it frees the address they take) come
+    // after it in the pool's order, so the pool never fills up with waiters; each step says when it ended.
+    const ended = new Map<string, (ok: boolean) => void>();
+    for (const w of work)
+      finished.set(`${w.system.name}/${provider.kind}`, new Promise((r) => ended.set(w.system.name, r)));
+    // Never rejects: a failed step is recorded in its system's outcome (runOne).
+    await mapPool(waitOrder(work), widthOf(provider.kind), (w) =>
+      gates.get(provider.kind)!(() => runOne(w)).then(
+        (ok) => ended.get(w.system.name)!(ok),
+        (e: unknown) => {
+          ended.get(w.system.name)!(false);
+          throw e;
+        },
+      ),
+    );
+    async function runOne(w: { system: DesiredSystem; action: PlannedAction }): Promise<boolean> {
       // Shutting down: start no new step; steps already running finish (safely abandoned, resumed next run).
       if (input.ctx.signal?.aborted) {
         fail(
@@ -180,7 +198,24 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
           provider.kind,
           new Error('not started: shipshape is shutting down; the next run picks it up'),
         );
-        return;
+        return false;
+      }
+      for (const x of w.action.waitsFor ?? []) {
+        // Not in this run (a saved plan whose other half went stale): the step's own checks decide.
+        const other = finished.get(`${x.system}/${x.kind}`);
+        if (!other || (await other)) continue;
+        const e = new UserError(
+          `not started: it takes what ${x.system} holds, and ${x.system}'s ${x.kind} step, which frees it first, failed; apply again once ${x.system} has moved`,
+        );
+        fail(w.system.name, provider.kind, e);
+        input.onEvent?.({
+          type: 'failed',
+          system: w.system.name,
+          kind: provider.kind,
+          action: w.action.action,
+          error: e.message,
+        });
+        return false;
       }
       const t0 = Date.now();
       input.onEvent?.({ type: 'start', system: w.system.name, kind: provider.kind, action: w.action.action });
@@ -201,6 +236,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
         outcomes.get(w.system.name)?.steps.push({ kind: provider.kind, action: w.action.action, status: 'done', ms });
         if (w.action.action !== 'noop') applied[w.action.action] = (applied[w.action.action] ?? 0) + 1;
         input.onEvent?.({ type: 'done', system: w.system.name, kind: provider.kind, action: w.action.action, ms });
+        return true;
       } catch (e) {
         const ms = Date.now() - t0;
         outcomes.get(w.system.name)?.steps.push({ kind: provider.kind, action: w.action.action, status: 'failed', ms });
@@ -215,9 +251,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
         });
         throw e;
       }
-    };
-    // Never rejects: a failed step is recorded in its system's outcome above.
-    await mapPool(work, widthOf(provider.kind), (w) => gates.get(provider.kind)!(() => one(w)));
+    }
     if (provider.commit) {
       const t0 = Date.now();
       try {

@@ -28,6 +28,11 @@ export interface ResolvedByIp {
   /** Netmask length and gateway of the system's net, when the IPAM knows them. */
   prefixLength?: number;
   gateway?: string;
+  /**
+   * The explicit address is still held by this other declared system, which this run moves off it
+   * before this system's ip step takes it: until then what answers there is that system, not this one.
+   */
+  heldBy?: string;
 }
 
 /** What the `vm` step (a VM platform) hands on; it also sets `mac`. */
@@ -35,6 +40,12 @@ export interface ResolvedByVm {
   /** The platform's id of the VM (a vSphere moref). */
   vmId?: string;
   vmInstanceUuid?: string;
+  /**
+   * When the VM was last powered on, as the platform reports it (vSphere: runtime.bootTime); absent
+   * while it is off. With vmInstanceUuid it names one boot of one machine: specialisation keeps the
+   * role record it read for exactly that boot. Not part of any action's digest (a reboot is no change).
+   */
+  vmBootTime?: string;
   /** The host or cluster the VM runs on, as the CMDB should document it. */
   host?: string;
   /**
@@ -205,8 +216,15 @@ export interface FieldChange {
   needsReboot?: boolean;
   /** Apply cannot do this at all (e.g. shrinking a disk): the action is blocked with this reason. */
   refused?: string;
-  /** Which of apply's refusals (src/engine/refusals.ts) `refused` foresees: set with `refused`. */
+  /** Which of apply's refusals (src/engine/refusals.ts) `refused` foresees: set with `refused` (or `after`: the refusal if that never happens). */
   refusal?: RefusalId;
+  /**
+   * The value is held by another declared system whose step of the same kind this plan moves off it
+   * (an `ip: auto` holding an address a manifest now declares): the change is made after that step
+   * ran. The planner orders the actions (`PlannedAction.waitsFor`) or, when the other system's step
+   * is not in the plan, blocks this one with `refusal`.
+   */
+  after?: string;
 }
 
 /** Handed to every I/O call of a provider. */
@@ -220,6 +238,11 @@ export interface ProviderContext {
   lab: boolean;
   /** A read-only plan (merge requests): observe only reads; nothing is executed on a managed host (no role checks). */
   readOnly?: boolean;
+  /**
+   * Read every target in full, never what a provider kept from an earlier read of an unchanged
+   * machine (drift, `--refresh`): the specialise step's role records (src/providers/specialise).
+   */
+  refresh?: boolean;
   /**
    * The systems the manifests declare: a provider reads the details of unmarked resources of these
    * names only (adoption candidates), not of everything it can see.

@@ -64,9 +64,17 @@ export class RunRecorder {
   }
 
   /** The plan the run made, the manifests' commit and what was observed (kept as the estate snapshot). */
-  planned(plan: Plan, dir: string, systems: DesiredSystem[], observations: Map<ResourceKind, Observation>): void {
-    const git = gitFacts(dir, plan.commit);
-    if (plan.dirty) git.dirty = true;
+  planned(
+    plan: Plan,
+    dir: string,
+    systems: DesiredSystem[],
+    observations: Map<ResourceKind, Observation>,
+    /** The tree had uncommitted changes (tracked or new files) when the run loaded it; a fresh plan says so itself. */
+    dirty = !!plan.dirty,
+  ): void {
+    // Whether the tree had uncommitted changes the loader asked git already (untracked files too).
+    const git: { author?: string; dirty?: boolean } = { ...gitAuthor(dir, plan.commit) };
+    if (dirty) git.dirty = true;
     this.write(async () => {
       if (!this.record) return;
       Object.assign(this.record, {
@@ -185,27 +193,19 @@ function safeUser(): string {
   }
 }
 
-/** The author of the commit and whether the tree has uncommitted changes (git, best effort). */
-export function gitFacts(dir: string, commit?: string): { author?: string; dirty?: boolean } {
+/** The author of the commit (git, best effort). */
+function gitAuthor(dir: string, commit?: string): { author?: string } {
   if (!commit) return {};
-  const git = (...args: string[]) =>
-    execFileSync('git', ['-C', dir, ...args], {
+  try {
+    const author = execFileSync('git', ['-C', dir, 'log', '-1', '--format=%an <%ae>', commit], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
       timeout: 10_000,
     }).trim();
-  const out: { author?: string; dirty?: boolean } = {};
-  try {
-    out.author = git('log', '-1', '--format=%an <%ae>', commit);
+    return { author };
   } catch {
-    /* not a git checkout */
+    return {}; // not a git checkout
   }
-  try {
-    if (git('status', '--porcelain', '--untracked-files=no')) out.dirty = true;
-  } catch {
-    /* not a git checkout */
-  }
-  return out;
 }
 
 function snapshot(

@@ -16,13 +16,17 @@ export function redact(text: string): string {
     .replace(/\$(1|5|6|y|2[aby])\$[A-Za-z0-9./=$,]{8,}/g, '(password hash removed)');
 }
 
-/** A JSON-able record with every string value through `redact` (walked, so the JSON itself stays intact). */
+/**
+ * A JSON-able record with every string value through `redact` (each value on its own, so the JSON
+ * itself stays intact; keys as they are). A plan repeats most of its strings (kinds, field names,
+ * `unchanged`…): each distinct one is redacted once per record.
+ */
 export function redactRecord<T>(value: T): T {
-  const walk = (v: unknown): unknown => {
-    if (typeof v === 'string') return redact(v);
-    if (Array.isArray(v)) return v.map(walk);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
-    return v;
-  };
-  return walk(JSON.parse(JSON.stringify(value) ?? 'null')) as T;
+  const done = new Map<string, string>();
+  return JSON.parse(JSON.stringify(value) ?? 'null', (_key, v: unknown) => {
+    if (typeof v !== 'string') return v;
+    let r = done.get(v);
+    if (r === undefined) done.set(v, (r = redact(v)));
+    return r;
+  }) as T;
 }

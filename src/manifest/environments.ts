@@ -43,9 +43,17 @@ export function applyEnvironments(
   for (const env of input.environments) edges.push(...environmentEdges(env, present, retired, diags));
   const seen = new Set<string>(); // a role's own files are checked once, not once per system using it
   for (const s of present.values()) edges.push(...referenceEdges(s, present, input, diags, seen));
+  // Grouped once: filtering every edge for every system was quadratic at thousands of systems.
+  const depsOf = new Map<string, Set<string>>();
+  for (const e of edges) {
+    if (e.from === e.to) continue;
+    const deps = depsOf.get(e.from);
+    if (deps) deps.add(e.to);
+    else depsOf.set(e.from, new Set([e.to]));
+  }
   for (const s of present.values()) {
-    const deps = [...new Set(edges.filter((e) => e.from === s.name && e.to !== s.name).map((e) => e.to))].sort();
-    if (deps.length) s.dependsOn = deps;
+    const deps = depsOf.get(s.name);
+    if (deps) s.dependsOn = [...deps].sort();
   }
   reportCycles(edges, diags);
 }
@@ -161,7 +169,9 @@ function roleTexts(root: string, def: RoleDef): Text[] {
     }
   }
   whole(def.check);
-  for (const t of texts) t.tags = tagsIn(t.text);
+  // Only the tags that are references (or wrong ones) matter to every system using the role: `{{ version }}`,
+  // `{{ params.x }}` and the like are left out here once, not skipped again per system.
+  for (const t of texts) t.tags = tagsIn(t.text).filter((tag) => parseRef(tag.path) !== undefined);
   roleTextCache.set(def, texts);
   return texts;
 }
@@ -191,7 +201,9 @@ function referenceEdges(
     const def = input.roles[role.name];
     const texts = [...paramTexts(s, i, role.params, `roles[${i}].params`), ...(def ? roleTexts(input.root, def) : [])];
     for (const t of texts)
-      for (const tag of t.tags ?? tagsIn(t.text)) {
+      for (const tag of t.tags ?? (t.text.includes('{{') ? tagsIn(t.text) : [])) {
+        const ref = parseRef(tag.path);
+        if (!ref) continue;
         const at = t.exact ? { ...t.at, line: tag.line, col: tag.col } : t.at;
         const what = `{{ ${tag.path} }} (role ${role.name}, system ${s.name})`;
         // A role file's problem is reported once, for the first system that shows it.
@@ -200,8 +212,6 @@ function referenceEdges(
           if (!seen.has(key)) diags.error(at, `${what}: ${problem}`);
           seen.add(key);
         };
-        const ref = parseRef(tag.path);
-        if (!ref) continue;
         if ('error' in ref) {
           report(`${ref.error}`);
           continue;

@@ -33,11 +33,11 @@ function isMapValue(v: unknown): v is Record<string, unknown> {
 }
 
 /** Flattens maps into leaves keyed by field path (`network.net`); lists and scalars are leaves. */
-function flatten(value: unknown, field: string[], yamlPath: PathSeg[], pf: ParsedFile, out: Map<string, Leaf>): void {
+function flatten(value: unknown, field: string, yamlPath: PathSeg[], pf: ParsedFile, out: Map<string, Leaf>): void {
   if (isMapValue(value)) {
-    for (const [k, v] of Object.entries(value)) flatten(v, [...field, k], [...yamlPath, k], pf, out);
+    for (const k in value) if (Object.hasOwn(value, k)) flatten(value[k], `${field}.${k}`, [...yamlPath, k], pf, out);
   } else if (value !== undefined && value !== null) {
-    out.set(field.join('.'), { value, pf, yamlPath });
+    out.set(field, { value, pf, yamlPath });
   }
 }
 
@@ -49,11 +49,11 @@ function layerLeaves(
   labelsPath: PathSeg[],
   out: Map<string, Leaf>,
 ): void {
-  for (const [k, v] of Object.entries(spec)) {
-    if (k === 'state' || k === 'profile' || k === 'extends' || k === 'labels') continue;
-    flatten(v, [k], ['spec', k], pf, out);
+  for (const k in spec) {
+    if (!Object.hasOwn(spec, k) || k === 'state' || k === 'profile' || k === 'extends' || k === 'labels') continue;
+    flatten(spec[k], k, ['spec', k], pf, out);
   }
-  flatten(labels ?? {}, ['labels'], labelsPath, pf, out);
+  flatten(labels ?? {}, 'labels', labelsPath, pf, out);
 }
 
 /** Sources for a leaf and, for lists, every element and element field (`disks[0].sizeGiB`). */
@@ -108,6 +108,8 @@ export function profileChain(
 }
 
 const PLACEMENT_KEYS = ['datacenter', 'cluster', 'host', 'resourcePool', 'folder', 'datastore'] as const;
+const PLACEMENT_FIELDS = PLACEMENT_KEYS.map((k) => [k, `placement.${k}`] as const);
+const SYSTEM_LABELS: PathSeg[] = ['metadata', 'labels'];
 
 const REQUIRED_WHEN_PRESENT: [string, string][] = [
   ['cpu', 'spec.cpu'],
@@ -171,21 +173,28 @@ export function expandSystem(sys: LoadedSystem, ctx: ExpandContext, diags: Diagn
   const spec = manifest.spec;
   const shared = chainLeaves(spec.profile, profiles);
   const { complete } = shared;
-  const leaves = new Map(shared.leaves);
-  layerLeaves(pf, spec as Record<string, unknown>, manifest.metadata.labels, ['metadata', 'labels'], leaves);
+  // The system's own leaves over the chain's: looked up in both rather than merged into a copy per system.
+  const own = new Map<string, Leaf>();
+  layerLeaves(pf, spec as Record<string, unknown>, manifest.metadata.labels, SYSTEM_LABELS, own);
+  const leaf = (field: string): Leaf | undefined => own.get(field) ?? shared.leaves.get(field);
+  const get = <T>(field: string): T | undefined => leaf(field)?.value as T | undefined;
 
-  const get = <T>(field: string): T | undefined => leaves.get(field)?.value as T | undefined;
+  // Sources and labels in the merged order: the chain's fields (a system's value in its place), then the system's new ones.
   const sources: Record<string, SourceRef> = { name: locate(pf, ['metadata', 'name']) };
-  for (const [field, leaf] of leaves) {
-    const fromProfile = shared.leaves.get(field) === leaf ? shared.sources.get(field) : undefined;
-    if (fromProfile) Object.assign(sources, fromProfile);
-    else recordSources(field, leaf, sources);
+  const labels: Record<string, string> = {};
+  for (const [field, fromChain] of shared.leaves) {
+    const mine = own.get(field);
+    if (mine) recordSources(field, mine, sources);
+    else Object.assign(sources, shared.sources.get(field));
+    if (field.startsWith('labels.')) labels[field.slice(7)] = String((mine ?? fromChain).value);
+  }
+  for (const [field, mine] of own) {
+    if (shared.leaves.has(field)) continue;
+    recordSources(field, mine, sources);
+    if (field.startsWith('labels.')) labels[field.slice(7)] = String(mine.value);
   }
   if (spec.state !== undefined) sources.state = locate(pf, ['spec', 'state']);
   if (spec.profile !== undefined) sources.profile = locate(pf, ['spec', 'profile']);
-
-  const labels: Record<string, string> = {};
-  for (const [field, leaf] of leaves) if (field.startsWith('labels.')) labels[field.slice(7)] = String(leaf.value);
 
   const net = get<string>('network.net') ?? '';
   let domain = get<string>('dns.domain');
@@ -224,30 +233,30 @@ export function expandSystem(sys: LoadedSystem, ctx: ExpandContext, diags: Diagn
   const site = get<string>('site');
   if (site !== undefined) desired.site = site;
   const placement: Placement = {};
-  for (const k of PLACEMENT_KEYS) {
-    const v = get<string>(`placement.${k}`);
+  for (const [k, field] of PLACEMENT_FIELDS) {
+    const v = get<string>(field);
     if (v !== undefined) placement[k] = v;
   }
   if (Object.keys(placement).length) desired.placement = placement;
 
   if (desired.state === 'present' && complete) {
-    const where = locate(pf, ['spec'], { key: true });
+    const where = () => locate(pf, ['spec'], { key: true }); // only for an error: most systems have none
     const via = spec.profile ? ` (not set by profile \`${spec.profile}\` either)` : '';
     for (const [field, yamlName] of REQUIRED_WHEN_PRESENT) {
-      if (!leaves.has(field))
+      if (!leaf(field))
         diags.error(
-          where,
+          where(),
           `system \`${desired.name}\` has no ${field}${via}: set ${yamlName} or use a profile that sets it`,
         );
     }
     if (desired.dns.domain === '' && netSite !== undefined) {
       diags.error(
-        where,
+        where(),
         `system \`${desired.name}\` has no dns.domain and net \`${net}\` declares none: set spec.dns.domain or the net's domain in shipshape.yaml`,
       );
     }
   }
-  const roles = leaves.get('roles');
+  const roles = leaf('roles');
   return roles
     ? { desired, chainComplete: complete, rolesOrigin: { pf: roles.pf, yamlPath: roles.yamlPath } }
     : { desired, chainComplete: complete };

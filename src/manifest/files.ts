@@ -201,21 +201,20 @@ export async function walk(
       return;
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    // An entry's relative path is its folder's plus its name: path.relative per file was most of a 10,000-file walk.
+    const prefix = relDir === '' ? '' : `${relDir}/`;
     for (const ent of entries) {
       if (ent.name.startsWith('.')) continue;
-      const abs = path.join(absDir, ent.name);
       let isDir = ent.isDirectory();
       if (ent.isSymbolicLink()) {
-        const target = await fs.stat(abs).catch(() => undefined);
+        const target = await fs.stat(path.join(absDir, ent.name)).catch(() => undefined);
         isDir = target?.isDirectory() ?? false;
       }
-      if (isDir) await visit(abs);
-      else if (opts.accept(ent.name)) out.push(relPath(root, abs));
+      const rel = prefix + ent.name;
+      if (isDir) await visit(path.join(absDir, ent.name));
+      else if (opts.accept(ent.name)) out.push(rel);
       else if (opts.warnOthers && !/^readme/i.test(ent.name)) {
-        diags.warning(
-          fileStart(relPath(root, abs)),
-          `${relPath(root, abs)} is ignored: only .yaml and .yml files are loaded here`,
-        );
+        diags.warning(fileStart(rel), `${rel} is ignored: only .yaml and .yml files are loaded here`);
       }
     }
   }

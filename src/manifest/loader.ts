@@ -29,7 +29,7 @@ import type {
 import { checkSystems, type ExpandedSystem } from './rules';
 import { checkShards, checkShardSystems, shardOfSystem, shardSite, type ShardFacts } from './shards';
 import { checkSharedDns, elsewhere, siteOf } from './sites';
-import { compileOperatorSchema, operatorAjv, validateAgainstSchema } from './schemas';
+import { compileOperatorSchema, operatorSchemaErrors, validateAgainstSchema } from './schemas';
 import type { ManifestKind } from './schemas';
 import { checkSecretRefs } from './secrets';
 import { buildSite, checkSite } from './site-config';
@@ -250,7 +250,6 @@ async function loadRoles(
   const roles = dict<RoleDef>();
   const params = new Map<string, ValidateFunction>();
   if (!(await r.exists('roles'))) return { roles, params };
-  const ajv = operatorAjv();
   for (const rel of await walk(
     r.realRoot,
     r.root,
@@ -274,10 +273,11 @@ async function loadRoles(
     if (spec.check !== undefined) roles[name].check = spec.check;
     await checkRoleSteps(r, l.pf, name);
     const bad = `params schema of role \`${name}\` is not a valid JSON Schema`;
-    if (!ajv.validateSchema(schema)) {
+    const schemaErrors = operatorSchemaErrors(schema);
+    if (schemaErrors) {
       // One sentence per offending node; the meta-schema's anyOf branches would otherwise repeat it.
       const byPath = new Map<string, string>();
-      for (const e of ajv.errors ?? [])
+      for (const e of schemaErrors)
         if (!byPath.has(e.instancePath)) byPath.set(e.instancePath, e.message ?? 'is invalid');
       for (const [ptr, msg] of byPath) {
         const p = pointerToPath(ptr);

@@ -4,7 +4,8 @@
  */
 import { createHash } from 'crypto';
 import Ajv from 'ajv';
-import type { ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import draft7 from 'ajv/dist/refs/json-schema-draft-07.json';
 import addFormats from 'ajv-formats';
 import ajvPackage from 'ajv/package.json';
 import ajvFormatsPackage from 'ajv-formats/package.json';
@@ -100,11 +101,24 @@ export function manifestSchemas(): Record<ManifestKind, Json> {
 export function validatorsKey(schemas: Record<ManifestKind, Json> = manifestSchemas()): string {
   const versions = [ajvPackage.version, ajvFormatsPackage.version];
   return createHash('sha256')
-    .update(JSON.stringify([versions, MANIFEST_AJV, commonSchema, MANIFEST_KINDS.map((k) => schemas[k])]))
+    .update(
+      JSON.stringify([
+        versions,
+        MANIFEST_AJV,
+        commonSchema,
+        MANIFEST_KINDS.map((k) => schemas[k]),
+        OPERATOR_AJV,
+        draft7,
+      ]),
+    )
     .digest('hex');
 }
 
+/** The draft-07 meta-schema's id: what an operator's schema without `$schema` is checked against. */
+export const DRAFT7_ID = draft7.$id;
+
 let compiled: Record<ManifestKind, ValidateFunction> | undefined;
+let operatorMeta: ValidateFunction | undefined;
 
 /**
  * The build writes the compiled validators as code (validators.generated.js beside this module): loading
@@ -121,6 +135,8 @@ function precompiled(): Record<ManifestKind, ValidateFunction> | undefined {
     return undefined;
   }
   if (mod.key !== validatorsKey() || MANIFEST_KINDS.some((k) => typeof mod[k] !== 'function')) return undefined;
+  const meta = (mod as { operatorMeta?: unknown }).operatorMeta;
+  if (typeof meta === 'function') operatorMeta = meta as ValidateFunction;
   return mod as Record<ManifestKind, ValidateFunction>;
 }
 
@@ -152,18 +168,36 @@ export function validateAgainstSchema(kind: ManifestKind, pf: ParsedFile, diags:
 
 let operator: Ajv | undefined;
 const operatorCache = new Map<string, ValidateFunction>();
+/** `optimize: false`: a role's schema is compiled at every start and validates a handful of values; ajv's code optimisation pass cost more than it saved. */
+const OPERATOR_AJV = { allErrors: true, verbose: true, strict: false, code: { optimize: false } };
 
 /**
  * An ajv instance for schemas written by operators (role params). Not strict: a role author's schema may use
- * keywords we do not know; it must still compile.
+ * keywords we do not know; it must still compile. `source`: a new instance that keeps the code (validators-gen.ts).
  */
-export function operatorAjv(): Ajv {
-  if (!operator) {
-    operator = new Ajv({ allErrors: true, verbose: true, strict: false });
-    addFormats(operator);
-    addAnnotations(operator);
+export function operatorAjv(source = false): Ajv {
+  if (source || !operator) {
+    const ajv = new Ajv({ ...OPERATOR_AJV, code: { ...OPERATOR_AJV.code, ...(source ? { source: true } : {}) } });
+    addFormats(ajv);
+    addAnnotations(ajv);
+    if (source) return ajv;
+    operator = ajv;
   }
   return operator;
+}
+
+/**
+ * Why an operator's schema (role params) is no JSON Schema: ajv's meta-schema errors, or undefined when it
+ * is one. A schema without `$schema` (draft-07, the default) is checked by the meta-schema validator the
+ * build generated when it is there (compiling the meta-schema cost a tenth of a second at each start);
+ * the same errors either way (validators-gen.test.ts).
+ */
+export function operatorSchemaErrors(schema: Record<string, unknown>): ErrorObject[] | undefined {
+  validators();
+  if (operatorMeta && schema.$schema === undefined)
+    return operatorMeta(schema) ? undefined : (operatorMeta.errors ?? []);
+  const ajv = operatorAjv();
+  return ajv.validateSchema(schema) ? undefined : (ajv.errors ?? []);
 }
 
 /**

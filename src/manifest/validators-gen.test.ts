@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, statSync } from 'fs';
 import { join } from 'path';
 import { parseDocument } from 'yaml';
 import type { ValidateFunction } from 'ajv';
-import { MANIFEST_KINDS, manifestAjv, manifestSchemas, validatorsKey, type ManifestKind } from './schemas';
+import { MANIFEST_KINDS, manifestAjv, manifestSchemas, operatorAjv, validatorsKey, type ManifestKind } from './schemas';
 import { generateValidators } from './validators-gen';
 
 const LAB = join(__dirname, '..', '..', 'examples', 'lab');
@@ -66,5 +66,33 @@ describe('generated manifest validators', () => {
       if (!ok) rejected++;
     }
     expect(rejected).toBeGreaterThan(30);
+  });
+
+  it('judge role params schemas as JSON Schemas exactly as ajv does, errors included', () => {
+    const meta = mod.operatorMeta as ValidateFunction;
+    const ajv = operatorAjv(true);
+    const schemas: unknown[] = [];
+    for (const f of files(LAB).filter((x) => x.endsWith('/role.yaml'))) {
+      const params = (parseDocument(readFileSync(f, 'utf8')).toJS() as { spec: { params?: unknown } }).spec.params;
+      if (params) schemas.push(params);
+    }
+    expect(schemas.length).toBeGreaterThan(2);
+    // What a role author gets wrong: a misspelt type, a wrong keyword value, a broken pattern, a list for a map.
+    schemas.push(
+      { type: 'objekt' },
+      { type: 'object', properties: { port: { type: 'integer', minimum: 'low' } } },
+      { type: 'object', properties: { key: { type: 'string', pattern: '([' } } },
+      { type: 'object', required: 'host' },
+      { type: ['string', 5] },
+      { properties: [] },
+      { type: 'object', additionalProperties: false, properties: { x: { enum: [] } } },
+    );
+    let rejected = 0;
+    for (const schema of schemas) {
+      const ok = meta(schema);
+      expect([ok, meta.errors ?? null]).toEqual([ajv.validateSchema(schema as object), ajv.errors ?? null]);
+      if (!ok) rejected++;
+    }
+    expect(rejected).toBeGreaterThan(5);
   });
 });

@@ -7,9 +7,20 @@
 import { writeFileSync } from 'fs';
 import { join } from 'path';
 import standaloneCode from 'ajv/dist/standalone';
-import { GENERATED, MANIFEST_KINDS, manifestAjv, manifestSchemas, validatorsKey } from './schemas';
+import {
+  DRAFT7_ID,
+  GENERATED,
+  MANIFEST_KINDS,
+  manifestAjv,
+  manifestSchemas,
+  operatorAjv,
+  validatorsKey,
+} from './schemas';
 
-/** The module text: one export per manifest kind, plus `key`. */
+/**
+ * The module text: one export per manifest kind, `operatorMeta` (the draft-07 meta-schema as role params
+ * schemas are checked against it, compiled with the operators' ajv options), plus `key`.
+ */
 export function generateValidators(): string {
   const ajv = manifestAjv(true);
   const schemas = manifestSchemas();
@@ -20,7 +31,11 @@ export function generateValidators(): string {
     ajv.addSchema(schemas[k]);
     ids[k] = id;
   }
-  return `${standaloneCode(ajv, ids)}\nexports.key = ${JSON.stringify(validatorsKey(schemas))};\n`;
+  const op = operatorAjv(true);
+  op.getSchema(DRAFT7_ID);
+  // Two standalone outputs in one file: the second in a scope of its own (both name their functions validateN).
+  const meta = `const operator = {};\n(function (exports) {\n${standaloneCode(op, { operatorMeta: DRAFT7_ID })}\n})(operator);\nexports.operatorMeta = operator.operatorMeta;`;
+  return `${standaloneCode(ajv, ids)}\n${meta}\nexports.key = ${JSON.stringify(validatorsKey(schemas))};\n`;
 }
 
 if (require.main === module) {

@@ -9,7 +9,7 @@
  * test/manifest/yaml-fast.test.ts checks it against the package on every manifest of the repo and on
  * edge cases.
  */
-import type { PosNode, PosPair } from './yaml-tree';
+import type { PosNode, PosPair, PosRef } from './yaml-tree';
 
 export interface FastParsed {
   value: Record<string, unknown>;
@@ -170,7 +170,7 @@ class Reader {
   }
 
   /** A value that fits on its line: plain or quoted scalar, or a flow collection, then at most a comment. */
-  inline(text: string, at: number): { value: unknown; node: PosNode } {
+  inline(text: string, at: number): { value: unknown; node: PosRef } {
     const c = text[0];
     if (c === '{' || c === '[') {
       const f = new Flow(text, at);
@@ -182,13 +182,13 @@ class Reader {
       const q = quoted(text, 0);
       const tail = text.slice(q.end);
       if (!/^(?: +(?:#.*)?)?$/.test(tail)) giveUp();
-      return { value: q.value, node: { at } };
+      return { value: q.value, node: at };
     }
     let end = text.indexOf(' #');
     if (end < 0) end = text.length;
     const s = text.slice(0, end).trimEnd();
     if (!plainStart(s) || s.includes(': ') || s.endsWith(':')) giveUp();
-    return { value: resolvePlain(s), node: { at } };
+    return { value: resolvePlain(s), node: at };
   }
 }
 
@@ -238,7 +238,7 @@ class Flow {
     while (this.text.charCodeAt(this.i) === 0x20) this.i++;
   }
 
-  value(depth = 0): { value: unknown; node: PosNode } {
+  value(depth = 0): { value: unknown; node: PosRef } {
     if (depth > MAX_DEPTH) giveUp();
     this.spaces();
     const c = this.text[this.i];
@@ -285,14 +285,14 @@ class Flow {
     if (c === '"' || c === "'") {
       const q = quoted(this.text, this.i);
       this.i = q.end;
-      return { value: q.value, node: { at } };
+      return { value: q.value, node: at };
     }
     const m = /^[^,[\]{}:#"'\s][^,[\]{}:#]*/.exec(this.text.slice(this.i));
     if (!m) giveUp();
     const s = m![0].trimEnd();
     if (!plainStart(s)) giveUp();
     this.i += m![0].length;
-    return { value: resolvePlain(s), node: { at } };
+    return { value: resolvePlain(s), node: at };
   }
 
   /** After an entry: `,` (another entry follows) or the closing bracket (true). */

@@ -20,27 +20,43 @@ export interface ParsedFile {
   rel: string;
   /** Where each node starts (yaml-tree.ts). */
   tree: PosNode | undefined;
-  lc: LineCounter;
+  /** Offsets where lines start, ascending (yaml's LineCounter.lineStarts): offsets become line and column only when asked. */
+  lineStarts: number[];
   /** The plain JS value of the document. */
   value: unknown;
 }
 
-function at(rel: string, lc: LineCounter, offset: number): SourceRef {
-  const p = lc.linePos(offset);
-  return { file: rel, line: p.line, col: p.col };
+/** `offset` as 1-based line and column, as yaml's LineCounter.linePos gives it (a binary search over the line starts). */
+function at(rel: string, lineStarts: number[], offset: number): SourceRef {
+  let low = 0;
+  let high = lineStarts.length;
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if (lineStarts[mid]! < offset) low = mid + 1;
+    else high = mid;
+  }
+  if (lineStarts[low] === offset) return { file: rel, line: low + 1, col: 1 };
+  if (low === 0) return { file: rel, line: 0, col: offset };
+  return { file: rel, line: low, col: offset - lineStarts[low - 1]! + 1 };
 }
 
 /** Core-schema tags are harmless (`!!str 12`); anything else (`!!binary`, `!foo`) is not JSON data. */
 const ALLOWED_TAGS = /^tag:yaml\.org,2002:(str|int|float|bool|null|map|seq)$/;
 
 /** Rejects what JSON cannot express or what hides meaning: collection keys and non-core tags. */
-function checkNodes(rel: string, text: string, doc: Document.Parsed, lc: LineCounter, diags: Diagnostics): boolean {
+function checkNodes(
+  rel: string,
+  text: string,
+  doc: Document.Parsed,
+  lineStarts: number[],
+  diags: Diagnostics,
+): boolean {
   let ok = true;
   visit(doc, {
     Pair(_k, pair) {
       if (pair.key !== null && !isScalar(pair.key)) {
         diags.error(
-          at(rel, lc, (pair.key as Node).range?.[0] ?? 0),
+          at(rel, lineStarts, (pair.key as Node).range?.[0] ?? 0),
           'a map key must be a plain name, not a list or map',
         );
         ok = false;
@@ -53,7 +69,7 @@ function checkNodes(rel: string, text: string, doc: Document.Parsed, lc: LineCou
         let bang = text.lastIndexOf('!', start);
         while (bang > 0 && text[bang - 1] === '!') bang--;
         diags.error(
-          at(rel, lc, bang >= 0 ? bang : start),
+          at(rel, lineStarts, bang >= 0 ? bang : start),
           `YAML tag \`${node.tag}\` is not allowed in manifests: write a plain value`,
         );
         ok = false;
@@ -79,11 +95,7 @@ export function parseManifest(rel: string, text: string, diags: Diagnostics): Pa
   // Most manifests are plain YAML that yaml-fast.ts reads for a fraction of the package's cost; the rest
   // (and every text with a problem) goes through the package, which also explains the problem.
   const fast = parseFast(text);
-  if (fast) {
-    const lc = new LineCounter();
-    for (const o of fast.lineStarts) lc.addNewLine(o);
-    return { rel, tree: fast.tree, lc, value: fast.value };
-  }
+  if (fast) return { rel, tree: fast.tree, lineStarts: fast.lineStarts, value: fast.value };
   let lc = new LineCounter();
   let docs: Document.Parsed[];
   try {
@@ -107,12 +119,12 @@ export function parseManifest(rel: string, text: string, diags: Diagnostics): Pa
   // compact-mapping error) at the value above; the line to fix is the next one that holds text.
   const multiline = new Set(docs[0].errors.filter((e) => e.code === 'MULTILINE_IMPLICIT_KEY').map((e) => e.pos[0]));
   for (const e of docs[0].errors) {
-    const pos = at(rel, lc, e.pos[0]);
+    const pos = at(rel, lc.lineStarts, e.pos[0]);
     if (multiline.has(e.pos[0])) {
       if (e.code !== 'MULTILINE_IMPLICIT_KEY') continue; // one message per mis-indented line
-      const above = lc.linePos(e.pos[0]).line;
+      const above = at(rel, lc.lineStarts, e.pos[0]).line;
       diags.error(
-        at(rel, lc, nextLineText(text, e.pos[0]) ?? e.pos[0]),
+        at(rel, lc.lineStarts, nextLineText(text, e.pos[0]) ?? e.pos[0]),
         `YAML indentation: this line is indented differently from the key on line ${above}, so YAML reads both lines as one key; indent it exactly like the keys beside it`,
       );
     } else if (e.code === 'DUPLICATE_KEY') {
@@ -134,24 +146,24 @@ export function parseManifest(rel: string, text: string, diags: Diagnostics): Pa
   }
   for (const w of docs[0].warnings) {
     // An unknown tag is reported as an error by checkNodes below.
-    if (w.code !== 'TAG_RESOLVE_FAILED') diags.warning(at(rel, lc, w.pos[0]), `YAML: ${w.message}`);
+    if (w.code !== 'TAG_RESOLVE_FAILED') diags.warning(at(rel, lc.lineStarts, w.pos[0]), `YAML: ${w.message}`);
   }
   if (docs.length > 1) {
     diags.error(
-      at(rel, lc, docs[1].range[0]),
+      at(rel, lc.lineStarts, docs[1].range[0]),
       `${rel} holds ${docs.length} YAML documents: put exactly one manifest in each file`,
     );
     ok = false;
   }
   if (!ok) return undefined;
   const doc = docs[0];
-  if (!checkNodes(rel, text, doc, lc, diags)) return undefined;
+  if (!checkNodes(rel, text, doc, lc.lineStarts, diags)) return undefined;
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (e) {
     const firstAlias = findFirstAlias(doc);
-    const pos = firstAlias ? at(rel, lc, firstAlias) : fileStart(rel);
+    const pos = firstAlias ? at(rel, lc.lineStarts, firstAlias) : fileStart(rel);
     const msg = (e as Error).message;
     if (/resource exhaustion/.test(msg)) {
       diags.error(
@@ -163,7 +175,7 @@ export function parseManifest(rel: string, text: string, diags: Diagnostics): Pa
     }
     return undefined;
   }
-  return { rel, tree: treeOfDocument(doc), lc, value };
+  return { rel, tree: treeOfDocument(doc), lineStarts: lc.lineStarts, value };
 }
 
 /** The scalar map key starting at `offset`, for naming a duplicate key. */
@@ -197,7 +209,7 @@ function findFirstAlias(doc: Document.Parsed): number | undefined {
  */
 export function locate(pf: ParsedFile, path: PathSeg[], opts: { key?: boolean } = {}): SourceRef {
   const offset = locateOffset(pf.tree, path, opts.key);
-  return offset === undefined ? fileStart(pf.rel) : at(pf.rel, pf.lc, offset);
+  return offset === undefined ? fileStart(pf.rel) : at(pf.rel, pf.lineStarts, offset);
 }
 
 /** True when the node at `path` exists in the file (used for provenance). */

@@ -12,17 +12,23 @@ export interface PosPair {
   key: string;
   keyAt: number;
   /** Undefined for `key:` with nothing after it (a diagnostic then points at the key). */
-  value?: PosNode;
+  value?: PosRef;
 }
 
 export interface PosNode {
   /** Offset of the node's first character (for an alias: of the `*`). */
   at: number;
   pairs?: PosPair[];
-  items?: PosNode[];
+  items?: PosRef[];
   /** An alias: the anchored node it stands for (paths continue there). */
   ref?: PosNode;
 }
+
+/**
+ * A node, or for a scalar just its offset: a manifest's scalars are most of its nodes, and at 10,000 files
+ * an object per scalar kept alive until the load ends was a good part of the garbage collector's work.
+ */
+export type PosRef = PosNode | number;
 
 export type PathSeg = string | number;
 
@@ -30,40 +36,41 @@ export type PathSeg = string | number;
  * The node at `path` as an offset, or the deepest existing ancestor's when the path does not exist (so a
  * missing key is reported at its parent map). `key: true` gives the last segment's key (unknown keys).
  */
-export function locateOffset(root: PosNode | undefined, path: PathSeg[], key = false): number | undefined {
+export function locateOffset(root: PosRef | undefined, path: PathSeg[], key = false): number | undefined {
   let node = root;
-  for (let i = 0; node && i < path.length; i++) {
+  for (let i = 0; node !== undefined && i < path.length; i++) {
+    if (typeof node === 'number') break; // a scalar: nothing below it
     const here: PosNode = node.ref ?? node;
     node = here; // a path that stops below an alias points into the anchored node
     const seg = path[i];
-    let next: PosNode | undefined;
+    let next: PosRef | undefined;
     if (here.pairs) {
       const s = String(seg);
       const pair = here.pairs.find((p) => p.key === s);
       if (pair && key && i === path.length - 1) return pair.keyAt;
-      next = pair ? (pair.value ?? { at: pair.keyAt }) : undefined;
+      next = pair ? (pair.value ?? pair.keyAt) : undefined;
     } else if (here.items && typeof seg === 'number') {
       next = here.items[seg];
     }
     if (next === undefined) break;
     node = next;
   }
-  return node?.at;
+  return typeof node === 'number' ? node : node?.at;
 }
 
 /** True when the node at `path` exists in the file (used for provenance). */
-export function hasPathIn(root: PosNode | undefined, path: PathSeg[]): boolean {
+export function hasPathIn(root: PosRef | undefined, path: PathSeg[]): boolean {
   let node = root;
   for (const seg of path) {
-    if (!node) return false;
+    if (node === undefined || typeof node === 'number') return false;
     const here: PosNode = node.ref ?? node;
     if (here.pairs) {
       const pair = here.pairs.find((p) => p.key === String(seg));
       if (!pair) return false;
-      node = pair.value ?? { at: pair.keyAt };
+      node = pair.value ?? pair.keyAt;
     } else if (here.items && typeof seg === 'number') {
       node = here.items[seg];
-      if (!node) return false;
+      if (node === undefined) return false;
     } else return false;
   }
   return true;

@@ -36,10 +36,58 @@ export function actionDigests(input: {
   desired: unknown;
   system: { sources?: unknown };
   site: { root?: unknown };
+  /** Texts of the site and systems already made in this plan (`digestTexts()`): each is stringified once. */
+  texts?: DigestTexts;
 }): { observedDigest: string; desiredDigest: string } {
-  const { sources: _s, ...system } = input.system;
+  // A VM's boot time only says which boot a cached read belongs to: a reboot changes no action.
+  const resolved =
+    input.resolved && typeof input.resolved === 'object'
+      ? { ...(input.resolved as object), vmBootTime: undefined }
+      : input.resolved;
   return {
-    observedDigest: digest({ resources: input.found.map(({ handle: _h, ...r }) => r), resolved: input.resolved }),
-    desiredDigest: digest({ system, desired: input.desired, site: { ...input.site, root: undefined } }),
+    observedDigest: digest({ resources: input.found.map(({ handle: _h, ...r }) => r), resolved }),
+    desiredDigest: desiredDigest(input.system, input.desired, input.site, input.texts ?? digestTexts()),
   };
+}
+
+/**
+ * The texts of the site and of each system, made once per object for one plan: a plan digests every
+ * action's desired state, and the site config (with the system) is most of each; stringifying it
+ * again for each of 700 actions was most of a 100-system plan's digest time.
+ */
+export type DigestTexts = WeakMap<object, string>;
+export const digestTexts = (): DigestTexts => new WeakMap();
+function textOnce(texts: DigestTexts, key: object, make: () => string): string {
+  let t = texts.get(key);
+  if (t === undefined) texts.set(key, (t = make()));
+  return t;
+}
+
+/**
+ * `digest({ system, desired, site })` with the system's sources and the site's root left out, built
+ * from the memoised texts: the very same text (keys in sorted order, undefined left out), so digests
+ * of saved plans do not change.
+ */
+function desiredDigest(
+  system: { sources?: unknown },
+  desired: unknown,
+  site: { root?: unknown },
+  texts: DigestTexts,
+): string {
+  const parts: string[] = [];
+  const d = stableStringify(desired);
+  if (d !== undefined) parts.push(`"desired":${d}`);
+  parts.push(`"site":${textOnce(texts, site, () => stableStringify({ ...site, root: undefined }))}`);
+  parts.push(
+    `"system":${textOnce(texts, system, () => {
+      const { sources: _s, ...rest } = system;
+      return stableStringify(rest);
+    })}`,
+  );
+  return (
+    'sha256:' +
+    createHash('sha256')
+      .update(`{${parts.join(',')}}`)
+      .digest('hex')
+  );
 }

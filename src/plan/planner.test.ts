@@ -396,3 +396,43 @@ describe('adoption and collisions with resources shipshape does not own', () => 
     expect(got.warnings.map((w) => [w.code, w.resourceId])).toEqual([['unmanaged', 'vm-5']]);
   });
 });
+
+describe('a claim on what another system frees first', () => {
+  /** An IPAM whose observation has "holder" on 10.0.0.20, which "claimant" declares: holder moves, claimant waits. */
+  const ipam = () => {
+    const p = new MemoryIpam();
+    p.store.set('ip-1', {
+      kind: 'ip',
+      system: 'holder',
+      id: 'ip-1',
+      owned: true,
+      fields: { net: 'dev-net', address: '10.0.0.20' },
+    });
+    const diff = p.diff.bind(p);
+    Object.assign(p, {
+      foreseeCreate: (s: { name: string; network: { ip: string } }) =>
+        s.network.ip === '10.0.0.20'
+          ? [{ path: 'address', from: null, to: '10.0.0.20', after: 'holder', refusal: 'address-held' as const }]
+          : [],
+      diff: (s: Parameters<typeof diff>[0], d: Parameters<typeof diff>[1], o: Parameters<typeof diff>[2]) =>
+        s.name === 'holder' ? [{ path: 'address', from: '10.0.0.20', to: UNKNOWN }] : diff(s, d, o),
+    });
+    return p;
+  };
+
+  it('a create taking it waits for the holder and is not blocked; without the holder in the plan it is', async () => {
+    const claimant = system('claimant', { network: { net: 'dev-net', ip: '10.0.0.20', mac: '00:50:56:00:00:02' } });
+    const p = await planFor([claimant, system('holder')], [ipam(), dns()]);
+    const claim = p.actions.find((a) => a.system === 'claimant' && a.kind === 'ip')!;
+    expect(claim).toMatchObject({ action: 'create', waitsFor: [{ system: 'holder', kind: 'ip' }] });
+    expect(claim.blocked).toBeUndefined();
+    expect(claim.changes.find((c) => c.to === '10.0.0.20')?.after).toBe('holder');
+    expect(p.summary.blocked).toBe(0);
+
+    // A shard's run without the holder: blocked, with what to do.
+    const alone = await planFor([claimant], [ipam(), dns()]);
+    const blocked = alone.actions.find((a) => a.system === 'claimant' && a.kind === 'ip')!;
+    expect(blocked).toMatchObject({ blockedCode: 'collides', refusal: 'address-held' });
+    expect(blocked.blocked).toMatch(/holder is not part of this run/);
+  });
+});

@@ -16,8 +16,9 @@ import {
 import type { DesiredSystem } from '../manifest/types';
 import type { SiteConfig } from '../manifest/site';
 import { isRefusal, REFUSALS, type RefusalId } from '../engine/refusals';
-import { actionDigests, digest } from './digest';
+import { actionDigests, digest, digestTexts } from './digest';
 import { readdressWarning } from './readdress';
+import { linkWaits, settleWaits } from './waits';
 import type { Plan, PlannedAction, PlanSummary, PlanWarning } from './types';
 
 export interface PlanInput {
@@ -109,7 +110,11 @@ export function orderedProviders(providers: Provider[]): Provider[] {
 
 /** The same plan limited to some systems (merge requests plan only what they touch). */
 export function scopePlan(p: Plan, systems: Set<string>): Plan {
-  const actions = p.actions.filter((a) => systems.has(a.system));
+  const actions = settleWaits(
+    p.actions.filter((a) => systems.has(a.system)),
+    (holder) =>
+      `${holder}, which moves off it first, is not among the systems this change touches, so the run on merge leaves it out; change ${holder}'s manifest in the same merge request, or apply it first`,
+  );
   return { ...p, actions, warnings: p.warnings.filter((w) => systems.has(w.system)), summary: summarise(actions) };
 }
 
@@ -162,14 +167,18 @@ export function plan(input: PlanInput): Plan {
     }
   }
 
+  // A claim on what another system's step frees first waits for that step, or is blocked saying why.
+  actions.splice(0, actions.length, ...linkWaits(actions));
+
   // Each action's own digests: apply checks a saved plan action by action against them.
+  const texts = digestTexts();
   for (const a of actions) {
     const system = byName.get(a.system)!;
     const resolved = resolvedBefore(system, a.kind, providers, index, input.site);
     const desired =
       system.state === 'present' ? desiredOrRefusal(providers, a.kind, system, resolved, input.site) : null;
     const found = index.get(a.kind)?.get(a.system) ?? [];
-    Object.assign(a, actionDigests({ found, resolved, desired, system, site: input.site }));
+    Object.assign(a, actionDigests({ found, resolved, desired, system, site: input.site, texts }));
   }
 
   const summary = summarise(actions);
@@ -275,11 +284,12 @@ function planPresence(
         to,
         ...sourceOf(system, path),
       }));
-      const refused = (provider.foreseeCreate?.(system, desired) ?? []).filter((c) => c.refused);
+      const foreseen = provider.foreseeCreate?.(system, desired) ?? [];
+      const refused = foreseen.filter((c) => c.refused);
       actions.push({
         ...base,
         action: 'create',
-        changes,
+        changes: withWaits(changes, foreseen),
         reason: 'declared in the manifest, not found',
         ...(refused.length ? blockedByChanges(refused) : {}),
       });
@@ -480,6 +490,17 @@ function blockedByChanges(refused: FieldChange[]): Pick<PlannedAction, 'blocked'
   const blocked = refused.map((c) => `${c.path}: ${c.refused}`).join('; ');
   const first = refused.find((c) => c.refusal)?.refusal;
   return first ? blockedBy(first, blocked) : { blocked, blockedCode: 'refused' };
+}
+
+/** A create's changes, the one taking what another system frees first marked `after` it (as foreseen). */
+function withWaits(changes: FieldChange[], foreseen: FieldChange[]): FieldChange[] {
+  const waits = foreseen.filter((c) => c.after && !c.refused);
+  if (!waits.length) return changes;
+  const marked = changes.map((c) => {
+    const w = waits.find((x) => x.to === c.to);
+    return w ? { ...c, after: w.after, ...(w.refusal ? { refusal: w.refusal } : {}) } : c;
+  });
+  return [...marked, ...waits.filter((w) => !changes.some((c) => c.to === w.to))];
 }
 
 function sourceOf(system: DesiredSystem, path: string): { source?: string } {

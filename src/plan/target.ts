@@ -7,6 +7,7 @@ import { RESOURCE_KINDS, UNKNOWN, UserError, type ResourceKind } from '../engine
 import type { DesiredSystem } from '../manifest/types';
 import { summarise } from './planner';
 import type { Plan, PlannedAction } from './types';
+import { settleWaits } from './waits';
 
 export interface Target {
   /** System names (`--system`, repeatable, comma-separated). */
@@ -133,11 +134,17 @@ export function targetPlan(plan: Plan, systems: DesiredSystem[], t: Target, othe
       });
     } else actions.push(a);
   }
+  // A claim waiting for a step the scope leaves out (the holder of the address it takes) cannot go ahead.
+  const settled = settleWaits(
+    actions,
+    (holder) =>
+      `this scope (${describeTarget(t)}) leaves ${holder}, which moves off it first, out; add it (--system ${holder}), or run without the scope`,
+  );
   return {
     ...plan,
-    actions,
+    actions: settled,
     warnings: plan.warnings.filter(inScope),
-    summary: summarise(actions),
+    summary: summarise(settled),
     scope: describeTarget(t),
   };
 }

@@ -36,6 +36,12 @@ export interface PlannedAction {
   desiredDigest?: string;
   /** Which of apply's refusals (src/engine/refusals.ts) the plan foresees here: set with `blocked`. */
   refusal?: RefusalId;
+  /**
+   * Steps of other systems this action runs after (set from its changes' `after`): the system that
+   * frees the address it takes. Apply starts this action once those finished and fails it when one
+   * of them failed (one not in the run: the step's own checks decide); the rest of either pipeline does not wait.
+   */
+  waitsFor?: { system: string; kind: ResourceKind }[];
 }
 
 /** Something a reviewer must know that is not an action: resources we see but will not touch. */

@@ -95,7 +95,8 @@ export function buildProviders(deps: ProviderDeps): Provider[] {
     if (media) install.useMedia(media());
     providers.push(install);
   }
-  if (site.specialise) providers.push(new SpecialiseProvider({ site, roles: repo.roles, systems: repo.systems }));
+  if (site.specialise)
+    providers.push(new SpecialiseProvider({ site, roles: repo.roles, systems: repo.systems, stateDir }));
   if (site.cmdb) providers.push(connect('cmdb', site.cmdb, cd));
   if (providers.length === 0) {
     throw new UserError(

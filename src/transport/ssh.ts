@@ -237,8 +237,13 @@ export class SshPool {
   private readonly sessions = new Map<string, Promise<SshSession>>();
   constructor(private readonly opts: SshPoolOptions) {}
 
-  /** `hostKey` overrides the endpoint's own fingerprint/known_hosts (a key learned at install time). */
-  get(e: SshEndpoint, hostKey?: HostKeyPolicy): Promise<SshSession> {
+  /**
+   * `hostKey` overrides the endpoint's own fingerprint/known_hosts (a key learned at install time).
+   * `attempts` overrides `connectAttempts` for this connection: a read that only reports what it finds
+   * (specialisation's observe of a host that may be at its new address only after the apply) takes
+   * one attempt instead of waiting out the backoff.
+   */
+  get(e: SshEndpoint, hostKey?: HostKeyPolicy, o: { attempts?: number } = {}): Promise<SshSession> {
     // A session verified under one host key policy is never handed out under another.
     const key = hostKey ? `${endpointName(e)} ${hostKey.describe}` : endpointName(e);
     const existing = this.sessions.get(key);
@@ -246,17 +251,17 @@ export class SshPool {
       return existing.then((s) => {
         if (!s.closed) return s;
         this.sessions.delete(key);
-        return this.get(e, hostKey);
+        return this.get(e, hostKey, o);
       });
     }
-    const p = this.connectRepeating(e, hostKey);
+    const p = this.connectRepeating(e, hostKey, o.attempts);
     this.sessions.set(key, p);
     p.catch(() => this.sessions.delete(key));
     return p;
   }
 
-  private async connectRepeating(e: SshEndpoint, hostKey?: HostKeyPolicy): Promise<SshSession> {
-    const attempts = Math.max(1, this.opts.connectAttempts ?? 3);
+  private async connectRepeating(e: SshEndpoint, hostKey?: HostKeyPolicy, tries?: number): Promise<SshSession> {
+    const attempts = Math.max(1, tries ?? this.opts.connectAttempts ?? 3);
     for (let n = 1; ; n++) {
       try {
         return await this.connect(e, hostKey);

@@ -89,6 +89,7 @@ const hosts: Record<string, [string, string]> = {
   dupmac: ['192.0.2.13', '52:54:00:00:00:99'],
   outside: ['198.51.100.7', '00:50:56:00:00:14'],
   vm5: ['192.0.2.15', '00:50:56:00:00:15'],
+  vm6: ['192.0.2.16', '00:50:56:00:00:16'],
 };
 const resolved = (s: { name: string }) => ({
   ip: hosts[s.name]![0],
@@ -191,6 +192,62 @@ describe('ISC dhcpd', () => {
     await p.close();
     expect(err).toBeInstanceOf(SshHostKeyError);
   });
+
+  test("the plan refuses a system the address or MAC an operator's host holds, among 200 hand hosts", async () => {
+    // hand-1 … hand-200: 192.0.2.<i>… and 52:54:00:00:01:<i>; hand-5 and hand-6 share a MAC (the second is ignored by dhcpd, not by the check).
+    const conf = join(sshd.dir, 'hand-hosts.conf');
+    const hosts = Array.from({ length: 200 }, (_, k) => {
+      const i = k + 1;
+      const mac = `52:54:00:00:01:${(i === 6 ? 5 : i).toString(16).padStart(2, '0')}`;
+      return `host hand-${i} { hardware ethernet ${mac}; fixed-address 10.1.${i >> 8}.${i & 255}; }`;
+    });
+    const inc = join(sshd.dir, 'hand-include.conf');
+    writeFileSync(inc, '');
+    writeFileSync(conf, `subnet 10.1.0.0 netmask 255.255.0.0 { }\n${hosts.join('\n')}\ninclude "${inc}";\n`);
+    const s = labSite([isc({ configPath: conf, includePath: inc })]);
+    const p = provider();
+    await p.observe(context(s));
+    const want: Record<string, { ip: string; mac: string }> = {
+      free: { ip: '10.1.1.44', mac: '00:50:56:00:02:01' },
+      ipHeld: { ip: '10.1.0.7', mac: '00:50:56:00:02:02' },
+      macHeld: { ip: '10.1.1.45', mac: '52:54:00:00:01:09' },
+      both: { ip: '10.1.0.20', mac: '52:54:00:00:01:05' },
+      'hand-30': { ip: '10.1.0.30', mac: '52:54:00:00:01:1e' },
+      unknownIp: { ip: '(known after apply)', mac: '52:54:00:00:01:c8' },
+    };
+    const refused = Object.fromEntries(
+      Object.entries(want).map(([name, r]) => {
+        const sys = lab(name);
+        return [
+          name,
+          p.foreseeCreate(sys, p.desired(sys, r, s)!).map((c) => `${c.path} ${String(c.to)}: ${c.refused}`),
+        ];
+      }),
+    );
+    await p.close();
+    const by = (h: number, what: string, tail: string) =>
+      `${what} is already reserved on dhcp-isc by host hand-${h} in ${conf}${tail}`;
+    expect(refused).toEqual({
+      free: [],
+      ipHeld: [
+        `dhcp.ip 10.1.0.7: ${by(7, 'address 10.1.0.7', ' (MAC 52:54:00:00:01:07), not a system of this repo; remove or change that reservation, or give ipHeld another address')}`,
+      ],
+      macHeld: [
+        `dhcp.mac 52:54:00:00:01:09: ${by(9, 'MAC 52:54:00:00:01:09', ', not a system of this repo; remove or change that reservation, or give macHeld another MAC')}`,
+      ],
+      // In the config's order: hand-5 and hand-6 hold the MAC, hand-20 the address.
+      both: [
+        `dhcp.mac 52:54:00:00:01:05: ${by(5, 'MAC 52:54:00:00:01:05', ', not a system of this repo; remove or change that reservation, or give both another MAC')}`,
+        `dhcp.mac 52:54:00:00:01:05: ${by(6, 'MAC 52:54:00:00:01:05', ', not a system of this repo; remove or change that reservation, or give both another MAC')}`,
+        `dhcp.ip 10.1.0.20: ${by(20, 'address 10.1.0.20', ' (MAC 52:54:00:00:01:14), not a system of this repo; remove or change that reservation, or give both another address')}`,
+      ],
+      // Its own host: adoption, not a refusal.
+      'hand-30': [],
+      unknownIp: [
+        `dhcp.mac 52:54:00:00:01:c8: ${by(200, 'MAC 52:54:00:00:01:c8', ', not a system of this repo; remove or change that reservation, or give unknownIp another MAC')}`,
+      ],
+    });
+  });
 });
 
 describe('Kea', () => {
@@ -244,4 +301,24 @@ describe('Kea', () => {
     expect(r.deleted).toEqual(['vm1']);
     expect((await running()).map((x) => x.hostname).sort()).toEqual(['printer', 'vm2']);
   });
+});
+
+test('two servers are deployed at once: two restarts take one restart’s time', async () => {
+  const log = join(sshd.dir, 'overlap.log');
+  writeFileSync(log, '');
+  const server = (n: string) => {
+    const configPath = join(sshd.dir, `dhcpd-${n}.conf`);
+    const includePath = join(sshd.dir, `shipshape-hosts-${n}.conf`);
+    writeFileSync(configPath, readFileSync(dhcpdConf, 'utf8').replace(include, includePath));
+    const restartCommand = `echo start ${n} >> ${log}; sleep 1; echo end ${n} >> ${log}`;
+    return isc({ name: `dhcp-${n}`, configPath, includePath, restartCommand });
+  };
+  const r = await runStage(provider(), [lab('vm6')], resolved, context(labSite([server('a'), server('b')])));
+  expect(r.failed).toEqual([]);
+  expect(r.created).toEqual(['vm6']);
+  // Both restarts started before either ended (one after the other: start, end, start, end).
+  const seen = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+  expect(seen.map((l) => l.split(' ')[0])).toEqual(['start', 'start', 'end', 'end']);
+  for (const n of ['a', 'b'])
+    expect(readFileSync(join(sshd.dir, `shipshape-hosts-${n}.conf`), 'utf8')).toContain('host shipshape-vm6 {');
 });

@@ -244,3 +244,16 @@ test('a reconcile of 1,000 systems reloads each zone once', async () => {
   expect(obs.resources.filter((o) => o.owned)).toHaveLength(1000);
   expect(obs.roundTrips).toBe(4);
 }, 180_000); // 1,000 systems through real SSH/named; bounded
+
+test('a change in a forward and a reverse zone deploys both zones at once: two reloads take one reload’s time', async () => {
+  const log = join(sshd.dir, 'overlap.log');
+  writeFileSync(log, '');
+  const slow = `echo start {zone} >> ${log}; sleep 1; echo end {zone} >> ${log}; ${named.rndc} reload {zone}`;
+  const r = await runStage(provider(), [lab('vm5')], resolved, context(labSite({ reloadCommand: slow })));
+  expect(r.failed).toEqual([]);
+  expect(r.created).toEqual(['vm5']);
+  // Both zones' reloads started before either ended (one after the other: start, end, start, end).
+  const seen = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+  expect(seen.map((l) => l.split(' ')[0])).toEqual(['start', 'start', 'end', 'end']);
+  expect(await named.resolver().reverse('192.0.2.99')).toEqual(['vm5.lab.example.test']);
+});

@@ -22,7 +22,15 @@ import { applyPlan, resolveInterrupted, type ApplyReport } from '../../src/engin
 import type { Observation, Provider, ProviderContext, ResourceKind } from '../../src/engine/contract';
 import { CreateJournal } from '../../src/engine/journal';
 import { REFUSALS, type RefusalId } from '../../src/engine/refusals';
-import { closeAll, loadValid, observeAll, providerContext, providersFor, type Loaded } from '../../src/cli/pipeline';
+import {
+  closeAll,
+  loadValid,
+  observeAll,
+  providerContext,
+  providersFor,
+  untouchedObservations,
+  type Loaded,
+} from '../../src/cli/pipeline';
 import { plan as makePlan } from '../../src/plan/planner';
 import { renderText } from '../../src/plan/render';
 import type { Plan, PlannedAction } from '../../src/plan/types';
@@ -150,8 +158,9 @@ async function applyNow(
   try {
     const journal = CreateJournal.forRepo(state, r.loaded.dir, silentLog);
     await resolveInterrupted({ journal, providers: r.providers, systems: r.loaded.repo.systems, ctx: r.ctx });
+    const applied = tamper ? tamper(r.plan) : r.plan;
     const report = await applyPlan({
-      plan: tamper ? tamper(r.plan) : r.plan,
+      plan: applied,
       systems: r.loaded.repo.systems,
       providers: r.providers,
       observations: r.observations,
@@ -161,7 +170,13 @@ async function applyNow(
       journal,
     });
     if (!o.after) return { plan: r.plan, report };
-    const observations = await observeAll(r.providers, r.ctx, r.loaded.repo.systems);
+    // Only what the apply touched is read again, as `shipshape apply` does (untouchedObservations).
+    const observations = await observeAll(
+      r.providers,
+      r.ctx,
+      r.loaded.repo.systems,
+      untouchedObservations(applied, r.providers, r.observations),
+    );
     const after = makePlan({
       systems: r.loaded.repo.systems,
       site: r.loaded.repo.site,

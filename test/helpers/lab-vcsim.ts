@@ -78,3 +78,14 @@ export async function labVmExtraConfig(
     return row ? lastPerKey(row.props.get('config.extraConfig')).get(key) : undefined;
   });
 }
+
+/** Powers a VM off and on again in vcsim (a power cycle in vCenter: the VM gets a new boot time). */
+export async function powerCycleLabVm(deploy: string, port: number, name: string): Promise<void> {
+  const vm = (await labVms(deploy, port)).get(name);
+  if (!vm) throw new Error(`no VM ${name} in the lab's vcsim`);
+  await withVcsim(deploy, port, async (c) => {
+    const o = { timeoutMs: 30_000, what: `power cycle ${name} in vcsim` };
+    await runTask(c, 'PowerOffVM_Task', ref('_this', vm.obj), o);
+    await runTask(c, 'PowerOnVM_Task', ref('_this', vm.obj), o);
+  });
+}

@@ -259,6 +259,23 @@ test('the host key reported by the install step (resolved.hostKey) is pinned, an
   lab.knownHosts(net.hosts.map((h) => h.hostPub));
 });
 
+test('a host not answering at its (new) address is planned at once: observe does not wait out the connect backoff', async () => {
+  const { provider, systems, ctx } = await lab.plan();
+  const c = systems.find((s) => s.name === 'host-c')!;
+  // host-c as a plan sees it while its address is changing: the new address answers only after the apply.
+  const moving = { ip: '127.0.0.9', mac: c.network.mac, hostKey: net.hosts[2]!.hostPub };
+  const t0 = Date.now();
+  const o = await provider.observe(ctx, {
+    resolved: (name) => (name === 'host-c' ? moving : { ip: UNKNOWN, mac: c.network.mac }),
+  });
+  const ms = Date.now() - t0;
+  expect(o.resources.map((r) => [r.system, r.fields.host])).toEqual([
+    ['host-c', expect.stringMatching(/ECONNREFUSED/)],
+  ]);
+  // Three attempts (1 s and 2 s apart) took over 3 s; one takes a refused connect's time.
+  expect(ms).toBeLessThan(1500);
+});
+
 test('`shipshape plan` and `shipshape apply` run specialisation through the engine', async () => {
   const state = join(net.dir, 'state');
   lab.system(0, '[baseline/internal, { name: app/shop, version: 7.4.2, params: { projectKey: CLI } }]');

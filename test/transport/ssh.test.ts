@@ -139,6 +139,14 @@ test('a server that drops the first connection (busy for a moment) is connected 
     });
     await expect(once.get(sshd.endpoint({ port }))).rejects.toBeInstanceOf(SshConnectError);
     await once.closeAll();
+    // So does a pool of three attempts asked for one (a read that only reports what it finds).
+    seen = 0;
+    const three = new SshPool({ readSecret: readFileSecret, root: sshd.dir, connectTimeoutMs: 5000 });
+    await expect(three.get(sshd.endpoint({ port }), undefined, { attempts: 1 })).rejects.toBeInstanceOf(
+      SshConnectError,
+    );
+    expect(seen).toBe(1);
+    await three.closeAll();
   } finally {
     await p.closeAll();
     front.close();

@@ -2,8 +2,9 @@
  * Observe reads light, and heavy only what changed: against vcsim models of 10 and 1,000 VMs (all
  * carrying shipshape's marker), the round trips of an observe do not grow with the VM count, a
  * second observe with nothing changed reads no device list at all (same fields, from the device
- * cache in the state dir), a VM whose configuration changed is read again (and only that one),
- * and a corrupt cache costs one full read, never the run.
+ * cache in the state dir; no annotation or extraConfig either), a VM whose configuration changed is
+ * read again (and only that one, marker and annotation included), and a corrupt cache costs one full
+ * read, never the run.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,6 +13,7 @@ import type { Logger, Observation } from '../../src/engine/contract';
 import type { VmFields, VmHandle } from '../../src/providers/vsphere/fields';
 import { deviceCacheFile } from '../../src/providers/vsphere/device-cache';
 import { runTask } from '../../src/providers/vsphere/inventory';
+import { extraConfig } from '../../src/providers/vsphere/specs';
 import { VsphereProvider } from '../../src/providers/vsphere/provider';
 import { ref } from '../../src/providers/vsphere/soap/xml';
 import { adminClient, ctxFor, secret, siteFor, vmsOf } from '../helpers/vsphere-site';
@@ -63,14 +65,15 @@ test('round trips stay constant from 10 to 1,000 VMs; a second observe with noth
     const cold = await observe(r);
     const owned = cold.obs.resources.filter((x) => x.owned);
     expect(owned).toHaveLength(n);
-    expect(cold.p.lastObserve).toEqual({ devicesRead: n, fromCache: 0 });
+    expect(cold.p.lastObserve).toEqual({ devicesRead: n, fromCache: 0, configsRead: n });
     expect(owned.every((x) => x.handle!.hasDevices && x.fields.disks.length > 0 && x.fields.mac !== '')).toBe(true);
 
     const warm = await observe(r); // a new provider, as the next run would be: only the state dir is shared
-    expect(warm.p.lastObserve).toEqual({ devicesRead: 0, fromCache: n });
-    expect(warm.obs.resources.map((x) => [x.id, x.fields, x.handle!.cdromIso])).toEqual(
-      cold.obs.resources.map((x) => [x.id, x.fields, x.handle!.cdromIso]),
-    );
+    // …and no annotation or extraConfig either: the light read leaves them out, the cache has them.
+    expect(warm.p.lastObserve).toEqual({ devicesRead: 0, fromCache: n, configsRead: 0 });
+    const seen = (o: Observation<VmFields, VmHandle>) =>
+      o.resources.map((x) => [x.id, x.system, x.owned, x.fields, x.handle!.cdromIso, x.handle!.folder]);
+    expect(seen(warm.obs)).toEqual(seen(cold.obs));
     counts[n] = { cold: cold.obs.roundTrips, warm: warm.obs.roundTrips };
     await r.sim.stop();
   }
@@ -96,7 +99,7 @@ describe('10 VMs', () => {
     });
     await c.logout();
     const next = await observe(r);
-    expect(next.p.lastObserve).toEqual({ devicesRead: 1, fromCache: 9 });
+    expect(next.p.lastObserve).toEqual({ devicesRead: 1, fromCache: 9, configsRead: 1 });
     expect(next.obs.resources.find((x) => x.id === target.id)!.fields.memoryMiB).toBe(3072);
   }, 120_000);
 
@@ -114,9 +117,32 @@ describe('10 VMs', () => {
       warn: (o: object | string, m?: string) => void warnings.push(typeof o === 'string' ? o : (m ?? '')),
     };
     const again = await observe(r, log);
-    expect(again.p.lastObserve).toEqual({ devicesRead: 10, fromCache: 0 });
+    expect(again.p.lastObserve).toEqual({ devicesRead: 10, fromCache: 0, configsRead: 10 });
     expect(warnings.join('\n')).toMatch(/device cache was corrupt .*moved aside/);
     expect(fs.readdirSync(path.dirname(file)).some((f) => f.includes('.corrupt-'))).toBe(true);
-    expect((await observe(r)).p.lastObserve).toEqual({ devicesRead: 0, fromCache: 10 });
+    expect((await observe(r)).p.lastObserve).toEqual({ devicesRead: 0, fromCache: 10, configsRead: 0 });
+  }, 120_000);
+
+  test('a marker or annotation edited in vCenter is seen by the next observe: only those VMs are read again', async () => {
+    const before = await observe(r);
+    expect(before.p.lastObserve!.configsRead).toBe(0);
+    const [unmarked, annotated] = before.obs.resources.filter((x) => x.owned);
+    const c = adminClient(r.sim);
+    const reconfigure = (vm: VmHandle, spec: string) =>
+      runTask(c, 'ReconfigVM_Task', ref('_this', vm.ref) + `<spec>${spec}</spec>`, { timeoutMs: 30_000, what: 'test' });
+    // An empty value removes the key (vCenter; vcsim appends it, and readers take the last entry).
+    await reconfigure(unmarked!.handle!, extraConfig([['shipshape.owner', '']]));
+    await reconfigure(annotated!.handle!, '<annotation>edited by hand</annotation>');
+    await c.logout();
+    const next = await observe(r);
+    // Two configs read again; the one VM still ours reads its device list, the other eight come from the cache.
+    expect(next.p.lastObserve).toEqual({ devicesRead: 1, fromCache: 8, configsRead: 2 });
+    const now = (id: string) => next.obs.resources.find((x) => x.id === id)!;
+    expect(now(unmarked!.id).owned).toBe(false);
+    expect(now(annotated!.id).owned).toBe(true);
+    expect(now(annotated!.id).fields.annotation).toBe('edited by hand');
+    const after = await observe(r);
+    expect(after.p.lastObserve).toEqual({ devicesRead: 0, fromCache: 9, configsRead: 0 });
+    expect(after.obs.resources.find((x) => x.id === unmarked!.id)!.owned).toBe(false);
   }, 120_000);
 });

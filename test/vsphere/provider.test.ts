@@ -17,6 +17,7 @@ import { findByInventoryPath, retrieveObjects, retrieveView, runTask } from '../
 import { VsphereProvider } from '../../src/providers/vsphere/provider';
 import { InvalidLoginError } from '../../src/providers/vsphere/soap/faults';
 import { ref } from '../../src/providers/vsphere/soap/xml';
+import { CONTAINER_TYPES } from '../../src/providers/vsphere/where';
 import {
   adminClient,
   cloneUnmarked,
@@ -361,13 +362,14 @@ describe.each(SIM_MODES)('%s', (mode) => {
     expect(owned).toBeGreaterThan(4);
     expect(b.resources.map((r) => r.fields)).toEqual(a.resources.map((r) => r.fields));
     // vcsim never pages the light read; vCenter (and the vCenter-like mode) pages it at maxObjects too. The
-    // light read covers the datacenter's VM folder: every VM and template, and the folders (for their paths).
+    // light read covers the datacenter: every VM and template, and its folders, clusters, pools and hosts
+    // (for folder paths and placement names).
     const c = adminClient(sim);
-    const root = (await findByInventoryPath(c, 'DC0/vm'))!;
+    const root = (await findByInventoryPath(c, 'DC0'))!;
     const objects = (
       await retrieveView(c, root, [
         { type: 'VirtualMachine', paths: ['name'] },
-        { type: 'Folder', paths: ['name'] },
+        ...CONTAINER_TYPES.filter((t) => t !== 'Datacenter').map((type) => ({ type, paths: ['name'] })),
       ])
     ).length;
     await c.logout();

@@ -5,7 +5,7 @@
  * take the time a rule gives them.
  */
 import { VimClient } from '../../src/providers/vsphere/client';
-import { retrieveView, waitForTask } from '../../src/providers/vsphere/inventory';
+import { retrieveView, taskPollDelay, waitForTask } from '../../src/providers/vsphere/inventory';
 import { child, ref, text, toRef, type MoRef } from '../../src/providers/vsphere/soap/xml';
 import { adminClient } from '../helpers/vsphere-site';
 import { simControl, startVcsim, type Vcsim } from '../helpers/vcsim';
@@ -71,3 +71,16 @@ test('a task vCenter does not know fails only its own wait; the others sharing i
   ]);
   expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
 }, 60_000);
+
+test("a task's end is noticed within a quarter of its run time (plus one read), short tasks and long ones alike", () => {
+  // The poll instants of one wait: each poll gathers for 15 ms and reads for 20 ms, then pauses.
+  const polls: number[] = [];
+  for (let t = 35; t < 30_000; t += taskPollDelay(t) + 35) polls.push(t);
+  const late = (end: number) => polls.find((t) => t >= end)! - end;
+  const tooLate: number[] = [];
+  for (let end = 50; end <= 20_000; end += 5) if (late(end) > 150 + end / 4) tooLate.push(end);
+  expect(tooLate).toEqual([]);
+  // Still few reads: about ten in the first two seconds, under fifty in a minute.
+  expect(polls.filter((t) => t < 2_000).length).toBeLessThanOrEqual(12);
+  expect(polls.filter((t) => t < 60_000).length).toBeLessThan(50);
+});

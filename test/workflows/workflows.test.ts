@@ -132,12 +132,12 @@ describe('the apply job picks its scope', () => {
   const parent = (repo: string) =>
     execFileSync('git', ['-C', repo, 'rev-parse', 'HEAD~1'], { encoding: 'utf8' }).trim();
 
-  it('a push: the systems changed since the commit before it; a new branch, a rewritten history, the schedule: everything', () => {
+  it('a push: the systems changed since the commit before it; a new branch, a rewritten history, the schedule: everything, every system read', () => {
     expect(scopeOf('push', parent)).toMatch(/^shipshape apply -C \. --yes --changed-since [0-9a-f]{40}$/);
-    expect(scopeOf('push', () => '0'.repeat(40))).toBe('shipshape apply -C . --yes');
-    expect(scopeOf('push', () => 'f'.repeat(40))).toBe('shipshape apply -C . --yes');
-    expect(scopeOf('schedule', parent)).toBe('shipshape apply -C . --yes');
-    expect(scopeOf('workflow_dispatch', () => '')).toBe('shipshape apply -C . --yes');
+    expect(scopeOf('push', () => '0'.repeat(40))).toBe('shipshape apply -C . --yes --refresh');
+    expect(scopeOf('push', () => 'f'.repeat(40))).toBe('shipshape apply -C . --yes --refresh');
+    expect(scopeOf('schedule', parent)).toBe('shipshape apply -C . --yes --refresh');
+    expect(scopeOf('workflow_dispatch', () => '')).toBe('shipshape apply -C . --yes --refresh');
   });
 });
 

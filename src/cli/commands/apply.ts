@@ -10,7 +10,7 @@ import { migrateSiteJournals } from '../../providers/vsphere/legacy-journal';
 import { parsePlanJson, renderText } from '../../plan/render';
 import { ExitError } from '../errors';
 import type { Io } from '../io';
-import { closeAll, observeAll, stateDir } from '../pipeline';
+import { closeAll, observeAll, stateDir, untouchedObservations } from '../pipeline';
 import { plan as makePlan } from '../../plan/planner';
 import { progressPrinter } from '../progress';
 import { freshPlan, type SourceOptions } from './plan';
@@ -103,16 +103,19 @@ function withStale(report: ApplyReport, stale: StaleAction[]): ApplyReport {
  * The world after an apply, for the status page: one more observation and the plan that is left. A
  * change-feed run (serve) planned from the kept observations: the resources it touched are read
  * again through their feed, which patches those observations, instead of observing everything.
+ * Otherwise only the kinds the applied plan touched are observed again (untouchedObservations).
  */
 async function observeAgain(
   fresh: Awaited<ReturnType<typeof freshPlan>>,
   opts: ApplyOptions,
+  applied: Plan,
   touched: TouchedResources | undefined,
 ) {
   const { loaded, providers, ctx } = fresh;
   if (opts.observed && touched && opts.providers?.reread)
     for (const [kind, ids] of touched.byKind()) await opts.providers.reread(kind, ids);
-  const observations = await observeAll(providers, ctx, loaded.repo.systems, opts.observed);
+  const reuse = opts.observed ?? untouchedObservations(applied, providers, fresh.observations);
+  const observations = await observeAll(providers, ctx, loaded.repo.systems, reuse);
   if (!opts.observed) opts.providers?.observed(loaded, providers, observations); // serve: the world after this apply
   const plan = makePlan({
     systems: loaded.repo.systems,
@@ -192,7 +195,8 @@ async function applyRun(
         const saved = readSavedPlan(opts.planFile, opts);
         stale = staleActions(saved, fresh.full);
         plan = { ...saved, maxDeletes: opts.maxDeletes ?? saved.maxDeletes };
-        rec.planned(plan, loaded.dir, loaded.repo.systems, observations); // `show RUN`: the plan it executed
+        // `show RUN`: the plan it executed, and whether this run's tree had uncommitted changes.
+        rec.planned(plan, loaded.dir, loaded.repo.systems, observations, !!loaded.dirty);
       }
       io.err(renderText(plan, { colour: false }).trimEnd());
       const staleSystems = new Set(stale.map((s) => s.system));
@@ -246,7 +250,7 @@ async function applyRun(
           `Applied: ${a.create} created, ${a.update} updated, ${a.replace} replaced, ${a.delete} deleted${report.ok ? '' : '; some systems failed (see above)'}`,
         ].join('\n') + '\n',
       );
-      await rec.observedAfter(() => observeAgain(fresh, opts, touched));
+      await rec.observedAfter(() => observeAgain(fresh, opts, toRun, touched));
       return { plan, report };
     } finally {
       await closeAll(providers, log);

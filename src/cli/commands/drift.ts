@@ -57,7 +57,14 @@ export async function driftOnce(opts: SourceOptions, io: Io, log: Logger): Promi
 }
 
 async function driftRun(opts: SourceOptions, io: Io, log: Logger, rec: RunRecorder): Promise<DriftReport> {
-  const { plan, providers, observations, loaded, target } = await freshPlan(opts, io, log, undefined, rec);
+  // Drift is what changed behind git's back: every target is read, nothing kept from an earlier read is trusted.
+  const { plan, providers, observations, loaded, target } = await freshPlan(
+    { ...opts, refresh: true },
+    io,
+    log,
+    undefined,
+    rec,
+  );
   await closeAll(providers, log);
   const historyFile = join(stateDir(opts.stateDir), 'drift-history.json');
   const before = readJsonFile<DriftHistory>(historyFile, {});

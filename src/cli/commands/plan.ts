@@ -71,6 +71,8 @@ export interface SourceOptions extends RecordOptions {
   providers?: ProviderSource;
   /** `serve`'s change-feed runs: these observations instead of observing again. */
   observed?: ReadonlyMap<ResourceKind, Observation>;
+  /** Read every target in full instead of what the state dir keeps from unchanged machines (drift always does). */
+  refresh?: boolean;
 }
 
 /** Fetches `--repo` at `--ref` into the cache (refusing a rewind), or uses the local folder as it is. */
@@ -107,7 +109,11 @@ export async function freshPlan(
   const providers =
     opts.providers?.providers(loaded, log, stateDir(opts.stateDir), opts.sharedStateDir) ??
     providersFor(loaded, log, stateDir(opts.stateDir), opts.sharedStateDir);
-  const ctx = { ...providerContext(loaded, log), ...(opts.readOnly ? { readOnly: true } : {}) };
+  const ctx = {
+    ...providerContext(loaded, log),
+    ...(opts.readOnly ? { readOnly: true } : {}),
+    ...(opts.refresh ? { refresh: true } : {}),
+  };
   try {
     await beforeObserve?.(loaded, providers, ctx);
     const observations = await observeAll(providers, ctx, loaded.repo.systems, opts.observed);

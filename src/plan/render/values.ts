@@ -15,6 +15,7 @@ export function formatChange(c: FieldChange): string {
     c.needsPowerOff ? 'needs power-off' : '',
     c.needsReboot ? 'needs reboot' : '',
     c.refused ? `refused: ${c.refused}` : '',
+    c.after && !c.refused ? `after ${c.after} frees it` : '',
   ]
     .filter(Boolean)
     .join(', ');

@@ -54,6 +54,35 @@ interface ServerState {
   /** Systems whose hand copy on this server the next deploy moves out (adopted, or left by an interrupted adoption). */
   moveOut: Set<string>;
   leftover: Map<string, string[]>;
+  /** `foreign` by address and by MAC (positions in `foreign`), built once per list (holdersOf). */
+  index?: { of: ForeignReservation[]; byIp: Map<string, number[]>; byMac: Map<string, number[]> };
+}
+
+/**
+ * The operator's reservations on a server that hold the address or the MAC `desired` asks for, in
+ * the server's order. Planning asks this once per system, so the server's list is indexed once (by
+ * address and by MAC) instead of scanned per system; a list replaced since (adopt) is indexed anew.
+ */
+function holdersOf(state: ServerState, desired: Pick<DhcpFields, 'ip' | 'mac'>): ForeignReservation[] {
+  if (state.index?.of !== state.foreign) {
+    const byIp = new Map<string, number[]>();
+    const byMac = new Map<string, number[]>();
+    const add = (m: Map<string, number[]>, k: string, i: number) => {
+      const list = m.get(k);
+      if (list) list.push(i);
+      else m.set(k, [i]);
+    };
+    state.foreign.forEach((f, i) => {
+      if (f.ip) add(byIp, f.ip, i);
+      if (f.mac) add(byMac, f.mac, i);
+    });
+    state.index = { of: state.foreign, byIp, byMac };
+  }
+  const { byIp, byMac } = state.index;
+  const ip = desired.ip !== UNKNOWN ? (byIp.get(desired.ip) ?? []) : [];
+  const mac = desired.mac ? (byMac.get(desired.mac) ?? []) : [];
+  if (!mac.length) return ip.map((i) => state.foreign[i]!);
+  return [...new Set([...ip, ...mac])].sort((a, b) => a - b).map((i) => state.foreign[i]!);
 }
 
 /** An operator's reservation as one server holds it. */
@@ -91,7 +120,7 @@ export class DhcpProvider implements Provider<DhcpFields> {
     for (const name of desired.servers) {
       const state = this.servers.get(name);
       if (!state) continue;
-      for (const f of state.foreign) {
+      for (const f of holdersOf(state, desired)) {
         if (f.name === system.name || f.hostname === system.name) continue; // its own: adoption, or a collision the planner shows
         const what =
           desired.ip !== UNKNOWN && f.ip === desired.ip
@@ -295,7 +324,10 @@ export class DhcpProvider implements Provider<DhcpFields> {
 
   async commit(): Promise<CommitResult> {
     const failed = new Map<string, Error>();
-    for (const [name, state] of this.servers) {
+    // The servers are deployed at the same time (each its own config, check and restart); the lab's
+    // `reserved` hook runs afterwards, one system at a time.
+    const landed: { changed: Set<string>; state: ServerState; before: Map<string, Reservation> }[] = [];
+    const deploy = async ([name, state]: [string, ServerState]): Promise<void> => {
       const changed = new Set([
         ...[...new Set([...state.served.keys(), ...state.wanted.keys()])].filter(
           (s) => !sameReservation(state.served.get(s), state.wanted.get(s)),
@@ -303,7 +335,7 @@ export class DhcpProvider implements Provider<DhcpFields> {
         ...[...state.moveOut].filter((s) => state.wanted.has(s)),
       ]);
       state.moveOut.clear();
-      if (changed.size === 0) continue;
+      if (changed.size === 0) return;
       // Refused systems keep what the server holds now; the others go ahead.
       for (const [s, why] of checkReservations(name, state.wanted, state.foreign, state.subnets)) {
         if (!changed.has(s)) continue;
@@ -321,16 +353,21 @@ export class DhcpProvider implements Provider<DhcpFields> {
         if (keep) state.wanted.set(s, keep);
         else state.wanted.delete(s);
       }
-      if (changed.size === 0) continue;
+      if (changed.size === 0) return;
+      const before = state.served;
       try {
         await state.backend.apply(state.wanted);
         state.served = new Map(state.wanted);
       } catch (e) {
         for (const s of changed) if (!failed.has(s)) failed.set(s, e as Error);
         state.wanted = new Map(state.served);
-        continue;
+        return;
       }
-      for (const s of changed) {
+      landed.push({ changed, state, before });
+    };
+    await Promise.all([...this.servers].map(deploy));
+    for (const { changed, state, before } of landed) {
+      for (const s of freedFirst([...changed], before, state.wanted)) {
         const r = state.wanted.get(s);
         if (!r || !this.opts.reserved) continue;
         try {
@@ -346,4 +383,27 @@ export class DhcpProvider implements Provider<DhcpFields> {
   async close(): Promise<void> {
     await this.pool?.closeAll();
   }
+}
+
+/**
+ * `systems` ordered so that one taking an address another of them held before this deploy comes after
+ * it: whoever hears of a reservation (the lab moves its stand-in systems) sees the address freed
+ * before it is taken. A cycle keeps the given order.
+ */
+export function freedFirst(
+  systems: string[],
+  before: ReadonlyMap<string, { ip: string }>,
+  after: ReadonlyMap<string, { ip: string }>,
+): string[] {
+  const pending = [...systems];
+  const out: string[] = [];
+  while (pending.length) {
+    const takesHeld = (s: string) => {
+      const ip = after.get(s)?.ip;
+      return ip !== undefined && pending.some((o) => o !== s && before.get(o)?.ip === ip);
+    };
+    const i = pending.findIndex((s) => !takesHeld(s));
+    out.push(...pending.splice(Math.max(i, 0), 1));
+  }
+  return out;
 }

@@ -323,16 +323,25 @@ export class DnsProvider implements Provider<DnsFields> {
     const failed = new Map<string, Error>();
     const landed = new Map<string, Set<string>>();
     await this.checkAll(failed);
-    for (const [apex, backend] of this.backends) {
-      // A system that already failed in an earlier zone is not deployed to this one.
+    // The zones are deployed at the same time: each is its own files and reload (or its own updates),
+    // so a change that touches a forward and a reverse zone costs one deploy's time, not two. A
+    // system whose deploy fails in one zone is reverted in the others below.
+    const deploys = [...this.backends].map(async ([apex, backend]) => {
       for (const s of this.changedIn(apex)) if (failed.has(s)) this.keepServed(apex, s);
       const changed = this.changedIn(apex);
-      if (changed.size === 0) continue;
-      const result = await backend.apply(this.served.get(apex)!, this.wanted.get(apex)!, changed);
+      if (changed.size === 0) return undefined;
+      return { apex, changed, result: await backend.apply(this.served.get(apex)!, this.wanted.get(apex)!, changed) };
+    });
+    const done = await Promise.allSettled(deploys);
+    for (const d of done) {
+      if (d.status !== 'fulfilled' || !d.value) continue;
+      const { apex, changed, result } = d.value;
       this.settle(apex, changed, result);
       for (const [s, e] of result) if (!failed.has(s)) failed.set(s, e);
       landed.set(apex, new Set([...changed].filter((s) => !result.has(s))));
     }
+    const thrown = done.find((d): d is PromiseRejectedResult => d.status === 'rejected');
+    if (thrown) throw thrown.reason;
     // A system that failed in one zone must not keep its change in another (A without PTR, or the reverse).
     for (const [apex, ok] of landed) {
       // An adopted record that landed in the fragment has left the operator's file: it stays ours

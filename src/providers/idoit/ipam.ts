@@ -51,6 +51,11 @@ export interface IpFields extends Fields {
 export interface IpHandle {
   objectId: number;
   entryId: number | null;
+  /**
+   * Other host addresses shipshape wrote on the object (same hostname): what a move interrupted between
+   * taking the new address and releasing the old one left. The next update releases them.
+   */
+  leftover?: { entryId: number; ip: string }[];
 }
 
 export interface IpamOptions {
@@ -119,6 +124,8 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
       // An address `auto` took before its owner declared it: this system moves, the declaring one gets it next run.
       out.push({ path: 'network.ip', from: f.ip, to: UNKNOWN });
     }
+    const leftover = observed.handle?.leftover ?? [];
+    if (leftover.length) out.push({ path: 'leftover', from: leftover.map((l) => l.ip).join(', '), to: null });
     if (f.hostname !== desired.hostname) out.push({ path: 'name', from: f.hostname, to: desired.hostname });
     if (f.domain !== desired.domain) out.push({ path: 'dns.domain', from: f.domain, to: desired.domain });
     return out;
@@ -174,21 +181,25 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     return this.toResource(row, (row.categories?.C__CATG__IP ?? []) as HostEntry[]);
   }
 
-  /** The change an explicit address needs; refused (so the plan shows it) when apply would refuse it. */
+  /**
+   * The change an explicit address needs: refused (so the plan shows it) when apply would refuse it;
+   * `after` the declared system holding it when this plan moves that one off it first.
+   */
   private explicitChange(from: string, desired: IpFields, objectId: string, self: string): FieldChange {
-    const refused = this.foreseeAddress(desired, objectId, self);
+    const foreseen = this.foreseeAddress(desired, objectId, self);
     return {
       path: 'network.ip',
       from: from || null,
       to: desired.ip,
-      ...(refused ? { refused, refusal: 'address-held' as const } : {}),
+      ...(foreseen?.refused ? { refused: foreseen.refused, refusal: 'address-held' as const } : {}),
+      ...(foreseen?.after ? { after: foreseen.after, refusal: 'address-held' as const } : {}),
     };
   }
 
   foreseeCreate(system: DesiredSystem, desired: IpFields): FieldChange[] {
     if (desired.ip === 'auto') return [];
     const change = this.explicitChange('', desired, '', system.name);
-    return change.refused ? [change] : [];
+    return change.refused || change.after ? [change] : [];
   }
 
   /**
@@ -196,18 +207,21 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
    * observation: the holders of every virtual server read by observe, the net, gateway and reserved
    * addresses of shipshape.yaml, and the other manifests' explicit addresses. Not seen here (apply
    * still checks them): the i-doit net's own range and DHCP ranges, and objects of other types.
+   * An address held by another declared system that the manifests move off it is no refusal: the
+   * claim waits for that system's ip step (`after`).
    */
-  private foreseeAddress(desired: IpFields, objectId: string, self: string): string | undefined {
+  private foreseeAddress(
+    desired: IpFields,
+    objectId: string,
+    self: string,
+  ): { refused?: string; after?: string } | undefined {
     const holder = this.seenHolders.get(`${desired.net}|${desired.ip}`);
     if (holder && holder.id !== objectId) {
-      const moving =
-        holder.system &&
-        (this.o.systems ?? []).some(
-          (s) => s.name === holder.system && s.state === 'present' && s.network.ip === 'auto',
-        );
-      return moving
-        ? `${desired.ip} is held by "${holder.title}" (#${holder.id}, ip: auto), which this plan moves to another address; apply, then run again`
-        : `${desired.ip} is held by "${holder.title}" (#${holder.id}) in i-doit; free it there or choose another address`;
+      if (holder.system && holder.system !== self && this.movesOff(holder.system, desired.net, desired.ip))
+        return { after: holder.system };
+      return {
+        refused: `${desired.ip} is held by "${holder.title}" (#${holder.id}) in i-doit; free it there or choose another address`,
+      };
     }
     const site = this.siteNet(desired.net);
     const cidr = site ? parseCidr(site.cidr) : null;
@@ -231,7 +245,26 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
       this.declared.get(desired.net),
       self,
     );
-    return why ? `network.ip ${desired.ip} ${why.reason}; choose another address or ip: auto` : undefined;
+    return why ? { refused: `network.ip ${desired.ip} ${why.reason}; choose another address or ip: auto` } : undefined;
+  }
+
+  /**
+   * Does declared system `name` give up the address `desired` asks for in this run? Its tombstone
+   * releases it; `ip: auto` never keeps an address another manifest declares (diff moves it to the
+   * next free one, never to a declared one); an explicit address elsewhere, or another net, moves it.
+   */
+  private movesOff(name: string, net: string, ip: string): boolean {
+    const s = (this.o.systems ?? []).find((x) => x.name === name);
+    if (!s) return false;
+    if (s.state === 'absent') return true;
+    return s.network.net !== net || s.network.ip === 'auto' || s.network.ip !== ip;
+  }
+
+  /** The declared system still holding `system`'s explicit address, which moves off it first (see foreseeAddress). */
+  private heldBy(system: DesiredSystem): string | undefined {
+    const { net, ip } = system.network;
+    const h = this.seenHolders.get(`${net}|${ip}`);
+    return h?.system && h.system !== system.name && this.movesOff(h.system, net, ip) ? h.system : undefined;
   }
 
   async update(
@@ -249,7 +282,7 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     let entry: HostEntry;
     if (moves || h.entryId === null) {
       // New address first, old one released after: the system is never without one.
-      entry = await this.allocate(h.objectId, desired, h.entryId !== null, system.name);
+      entry = await this.allocate(h.objectId, desired, h.entryId ?? false, system.name);
       if (h.entryId !== null && h.entryId !== Number(entry.id)) {
         await this.client.call('cmdb.category.purge', {
           object: h.objectId,
@@ -267,6 +300,11 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
       entry = (
         await this.client.call<HostEntry[]>('cmdb.category.read', { objID: h.objectId, category: 'C__CATG__IP' })
       ).find((e) => Number(e.id) === h.entryId)!;
+    }
+    // What an interrupted move left (its new address became `entry` if it was acceptable): released now.
+    for (const l of h.leftover ?? []) {
+      if (l.entryId === Number(entry?.id)) continue;
+      await this.client.call('cmdb.category.purge', { object: h.objectId, category: 'C__CATG__IP', entry: l.entryId });
     }
     ctx.log.info({ system: system.name, ip: entry?.ipv4_address?.ref_title }, 'i-doit host address updated');
     return this.toResource(
@@ -321,8 +359,12 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
         ? observed.fields.ip
         : undefined;
     const ip = system.network.ip !== 'auto' ? system.network.ip : (held ?? UNKNOWN);
+    // Not holding its explicit address yet, and another system still does (it moves off it first).
+    const heldBy = ip !== UNKNOWN && observed?.fields.ip !== ip ? this.heldBy(system) : undefined;
+    const { heldBy: _was, ...rest } = resolved;
     return {
-      ...resolved,
+      ...rest,
+      ...(heldBy ? { heldBy } : {}),
       ip,
       ...(cidr ? { prefixLength: cidr.prefix } : {}),
       ...(net?.gateway ? { gateway: net.gateway } : {}),
@@ -359,6 +401,9 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
   ): ObservedResource<IpFields, IpHandle> {
     entries = entries.filter((x) => typeof x === 'object' && x !== null);
     const e = entries.find((x) => String(x.primary?.value) === '1') ?? entries[0];
+    const leftover = entries
+      .filter((x) => x !== e && e?.hostname && x.hostname === e.hostname && x.ipv4_address?.ref_title)
+      .map((x) => ({ entryId: Number(x.id), ip: String(x.ipv4_address.ref_title) }));
     return {
       kind: 'ip',
       system: owner ?? row.title,
@@ -371,7 +416,11 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
         domain: e?.domain ?? '',
         status: STATUS_NAMES[row.status] ?? String(row.status),
       },
-      handle: { objectId: row.id, entryId: e ? Number(e.id) : null } satisfies IpHandle,
+      handle: {
+        objectId: row.id,
+        entryId: e ? Number(e.id) : null,
+        ...(leftover.length ? { leftover } : {}),
+      } satisfies IpHandle,
       // No host address: nothing left to release for a tombstone.
       ...(e ? {} : { retired: true }),
     };
@@ -407,11 +456,17 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     return next;
   }
 
-  private allocate(objectId: number, desired: IpFields, replace: boolean, self: string): Promise<HostEntry> {
+  /** `replace`: the entry a move replaces (false: none), never reused; another acceptable entry of the object is. */
+  private allocate(objectId: number, desired: IpFields, replace: number | false, self: string): Promise<HostEntry> {
     return this.serialised(desired.net, () => this.allocateNow(objectId, desired, replace, self));
   }
 
-  private async allocateNow(objectId: number, desired: IpFields, replace: boolean, self: string): Promise<HostEntry> {
+  private async allocateNow(
+    objectId: number,
+    desired: IpFields,
+    replace: number | false,
+    self: string,
+  ): Promise<HostEntry> {
     const netId = await this.netId(desired.net);
     const site = this.siteNet(desired.net);
     const reserved = new Set(site?.reserved ?? []);
@@ -428,7 +483,16 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
       const view = netView(netId, desired.net, site, reads);
       const mine = (own as HostEntry[]).filter((e) => Number(e.net?.id) === netId);
       // Idempotent: a rerun finds the address the system already holds.
-      const reuse = explicit ? mine.find((e) => e.ipv4_address?.ref_title === explicit) : replace ? undefined : mine[0];
+      // A move interrupted after taking its new address finds it again (no second one, none left behind).
+      const reuse = explicit
+        ? mine.find((e) => e.ipv4_address?.ref_title === explicit)
+        : replace !== false
+          ? mine.find(
+              (e) =>
+                Number(e.id) !== replace &&
+                !refusal(view, String(e.ipv4_address?.ref_title), objectId, reserved, site?.gateway, declared, self),
+            )
+          : mine[0];
       if (reuse) return reuse;
       const ip = explicit ?? firstFree(view, objectId, reserved, lost, site?.gateway, declared, self);
       if (!ip) throw fullNet(view, reserved);
@@ -457,7 +521,7 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
           .filter((e) => Number(e.net?.id) === netId)
           .sort((a, b) => Number(a.id) - Number(b.id));
         // Another run allocated for the same object at the same moment: the earlier entry stays, ours goes.
-        const earlier = replace || explicit ? undefined : mineNow.find((e) => Number(e.id) < saved);
+        const earlier = replace !== false || explicit ? undefined : mineNow.find((e) => Number(e.id) < saved);
         if (earlier) {
           await this.client.call('cmdb.category.purge', { object: objectId, category: 'C__CATG__IP', entry: saved });
           return earlier;

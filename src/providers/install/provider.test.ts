@@ -143,6 +143,42 @@ it('waits until the installer reports built; afterwards the plan has nothing to 
   expect((await p.create(s, desired, resolvedOf(s), ctx())).id).toBe(res.id);
 });
 
+it("a run that stopped between the installer's built and the VM's marker: the plan sets the marker (no reinstall), and apply does", async () => {
+  const markers = new Map<string, string>();
+  let stop = true;
+  const media: BootMedia & { guest: Map<string, string> } = {
+    ...fakeMedia(),
+    installMarker: async (sys) => markers.get(sys.name),
+    setInstallMarker: async (sys, _r, value) => {
+      if (stop) throw new Error('killed before the marker was set');
+      markers.set(sys.name, value);
+    },
+  };
+  const p = provider({ media });
+  const s = system('inst-unmarked');
+  const on = { ...resolvedOf(s), vmInstanceUuid: 'uuid-unmarked' };
+  const desired = p.desired(s, on, site)!;
+  const publish = () => media.setGuestInfo(s, on, HOST_KEY_GUESTINFO, HOST_KEY, ctx());
+  const [made] = await Promise.allSettled([
+    p.create(s, desired, on, ctx()),
+    installer(s.network.mac, 'built', publish),
+  ]);
+  expect(made.status).toBe('rejected');
+  // The next plan: the VM (known to the vm step, without a marker) is installed; only its marker is missing.
+  const earlier = (vmInstall?: { marker: string; os: string }) => ({
+    resolved: () => ({ ...on, ...(vmInstall ? { vmInstall } : {}) }),
+  });
+  const seen = (await p.observe(ctx(), earlier())).resources.find((r) => r.system === s.name)!;
+  expect(p.diff(s, desired, seen)).toEqual([{ path: 'vm.installMarker', from: null, to: 'built' }]);
+  stop = false;
+  await p.update(s, desired, seen, p.diff(s, desired, seen), on, ctx());
+  expect(markers.get(s.name)).toBe('built');
+  const after = (await p.observe(ctx(), earlier({ marker: 'built', os: 'debian12' }))).resources.find(
+    (r) => r.system === s.name,
+  )!;
+  expect(p.diff(s, desired, after)).toEqual([]);
+});
+
 it('a neighbour that answers "built" with its own host key is caught: the key the VM published over vCenter differs', async () => {
   const media = fakeMedia();
   const p = provider({ media });

@@ -39,6 +39,12 @@ import { isOpenSshPublicKey } from './escape';
 export interface InstallFields extends Fields {
   os: string;
   state: InstallState;
+  /**
+   * Observed only, and only `missing`: the record says built but the VM does not carry the install
+   * marker (a run stopped between the installer's `built` and setting it). Without the marker a lost
+   * state dir would mean a reinstall, so the plan sets it.
+   */
+  vmMarker?: 'missing';
 }
 
 /** What the ISO path needs from the VM's platform: the `bootMedia` capability of the vm step. */
@@ -118,7 +124,8 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
   diff(_system: DesiredSystem, desired: InstallFields, observed: Res): FieldChange[] {
     const o = observed.fields;
     if (o.state === 'built') {
-      if (o.os === desired.os) return [];
+      if (o.os === desired.os)
+        return o.vmMarker === 'missing' ? [{ path: 'vm.installMarker', from: null, to: 'built' }] : [];
       return [
         {
           path: 'os',
@@ -144,7 +151,18 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
       const resolved = earlier?.resolved(r.system);
       return !resolved || absent.has(r.system) || ofCurrentVm(r, resolved);
     });
-    return { roundTrips: 1, resources: current.map((r) => this.toResource(r)) };
+    return {
+      roundTrips: 1,
+      resources: current.map((r) => {
+        const res = this.toResource(r);
+        const resolved = earlier?.resolved(r.system);
+        // A built record of the VM the system has now, which does not say it is installed.
+        const unmarked = r.state === 'built' && !!resolved && !!r.vmInstanceUuid && r.vmInstanceUuid === vmOf(resolved);
+        return unmarked && resolved.vmInstall?.marker !== 'built'
+          ? { ...res, fields: { ...res.fields, vmMarker: 'missing' as const } }
+          : res;
+      }),
+    };
   }
 
   async create(system: DesiredSystem, desired: InstallFields, resolved: Resolved, ctx: ProviderContext): Promise<Res> {
@@ -252,8 +270,12 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
         'reinstall',
         `system ${system.name}: installed with ${r.os}, the manifest wants ${desired.os}; shipshape never reinstalls a built system. To reinstall, declare it \`state: absent\`, apply, then declare it present again`,
       );
-    if (r?.state === 'built')
+    if (r?.state === 'built') {
+      // A run stopped between the installer's `built` and the VM's marker: set it now.
+      if (this.o.media && vmOf(resolved) && resolved.vmInstall?.marker !== 'built')
+        await this.o.media.setInstallMarker(system, resolved, 'built', ctx);
       return this.toResource(r.hostKey ? r : await this.confirmHostKey(system, resolved, r, ctx));
+    }
     if (!r && this.o.media && (await this.o.media.installMarker(system, resolved, ctx)) === 'built') {
       // The VM says it is installed but our record is gone (a lost or new state dir): record it, never reinstall.
       const at = now().toISOString();

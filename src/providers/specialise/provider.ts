@@ -8,7 +8,7 @@
  * Observe is one SSH connection and one command per host, hosts in parallel: per-host work cannot
  * be batched across machines, so round trips grow with the number of hosts (one each).
  */
-import { posix } from 'node:path';
+import { join, posix } from 'node:path';
 import {
   UNKNOWN,
   UserError,
@@ -30,6 +30,7 @@ import type { DesiredSystem } from '../../manifest/types';
 import { fingerprintPolicy, knownHostsPolicy, publicKeyPolicy, type HostKeyPolicy } from '../../transport/host-key';
 import { SshHostKeyError, SshPool, type SshSession } from '../../transport/ssh';
 import type { HostState } from './record';
+import { RoleRecordCache, type HostIdentity } from './record-cache';
 import { RoleCompiler, rootPrefix, type CompiledRole } from './role-model';
 import { readHostState, runRoles, whyRun } from './runner';
 
@@ -46,6 +47,8 @@ export interface SpecialiseDeps {
   systems: DesiredSystem[];
   /** Clock for the record's timestamps (tests). */
   now?: () => Date;
+  /** Where role records read from unchanged machines are kept (record-cache.ts); without it every plan reads every host. */
+  stateDir?: string;
 }
 
 type Target = { endpoint: SshEndpoint; policy: HostKeyPolicy } | { pending: string } | { error: string };
@@ -62,6 +65,7 @@ export class SpecialiseProvider implements Provider {
   private readonly compiler: RoleCompiler;
   private readonly pool: SshPool;
   private readonly now: () => Date;
+  private readonly cache: RoleRecordCache | undefined;
 
   constructor(private readonly deps: SpecialiseDeps) {
     if (!deps.site.specialise)
@@ -82,6 +86,23 @@ export class SpecialiseProvider implements Provider {
       connectTimeoutMs: this.sp.connectTimeoutSeconds * 1000,
     });
     this.now = deps.now ?? (() => new Date());
+    if (deps.stateDir) this.cache = new RoleRecordCache(join(deps.stateDir, 'specialise', 'records'));
+  }
+
+  /** One boot of the machine behind a target, when the VM platform names it (record-cache.ts); else undefined. */
+  private bootOf(system: DesiredSystem, resolved: Resolved, endpoint: SshEndpoint): HostIdentity | undefined {
+    if (!resolved.vmInstanceUuid || !resolved.vmBootTime) return undefined;
+    return {
+      system: system.name,
+      instanceUuid: resolved.vmInstanceUuid,
+      bootTime: resolved.vmBootTime,
+      address: endpoint.host,
+      port: endpoint.port,
+      user: endpoint.user,
+      hostKey: typeof resolved.hostKey === 'string' ? resolved.hostKey.trim() : (resolved.vmInstall?.hostKey ?? ''),
+      installMarker: resolved.vmInstall?.marker ?? '',
+      root: this.root(system.name),
+    };
   }
 
   private root(system: string): string {
@@ -91,6 +112,8 @@ export class SpecialiseProvider implements Provider {
   /** Where and how to reach a system: its address from the ip step, its host key from install or known_hosts. */
   target(system: DesiredSystem, resolved: Resolved): Target {
     if (resolved.ip === UNKNOWN) return { pending: 'its address is not allocated yet' };
+    // What answers there now is the other system; this one is reached there once that one has moved off.
+    if (resolved.heldBy) return { pending: `its address is still ${resolved.heldBy}'s, which moves off it first` };
     if (resolved.hostKey === UNKNOWN) return { pending: 'it is not installed yet (no host key reported)' };
     const endpoint: SshEndpoint = {
       host: resolved.ip,
@@ -194,14 +217,13 @@ export class SpecialiseProvider implements Provider {
     const systems = this.deps.systems.filter((s) => s.state === 'present');
     if (earlier) this.observedOthers = (name) => earlier.resolved(name);
     let roundTrips = 0;
+    let cached = 0;
     const results = await mapPool(systems, 16, async (system): Promise<ObservedResource | undefined> => {
-      const t = this.target(
-        system,
-        earlier?.resolved(system.name) ?? {
-          ip: system.network.ip === 'auto' ? UNKNOWN : system.network.ip,
-          mac: system.network.mac,
-        },
-      );
+      const resolved = earlier?.resolved(system.name) ?? {
+        ip: system.network.ip === 'auto' ? UNKNOWN : system.network.ip,
+        mac: system.network.mac,
+      };
+      const t = this.target(system, resolved);
       if ('pending' in t) return undefined;
       const base = { kind: this.kind, system: system.name, owned: true };
       // A system without roles is only looked at for a record to undo; no key for it blocks nothing.
@@ -214,9 +236,20 @@ export class SpecialiseProvider implements Provider {
           handle: { error: t.error, refused: true } satisfies Handle,
         };
       const id = `${t.endpoint.host}:${t.endpoint.port}`;
+      // A read-only plan reads the record only: a role's `check:` is a script and runs nothing there.
+      const compiled = this.compiled(system);
+      const roles = compiled.map((r) => (ctx.readOnly ? { ...r, check: undefined } : r));
+      const host = this.cache && this.bootOf(system, resolved, t.endpoint);
+      const kept = host && !ctx.refresh ? this.cache!.get(host, compiled, !ctx.readOnly) : undefined;
+      if (kept) {
+        cached++;
+        return this.resource(base, id, kept, compiled);
+      }
       let session: SshSession;
       try {
-        session = await this.pool.get(t.endpoint, t.policy);
+        // One attempt: an unreachable host is what the plan reports (apply connects with retries).
+        // Waiting out the backoff only delays every plan of a system whose address is changing.
+        session = await this.pool.get(t.endpoint, t.policy, { attempts: 1 });
       } catch (e) {
         if (system.roles.length === 0 && !(e instanceof SshHostKeyError)) return undefined;
         const refused = e instanceof SshHostKeyError || e instanceof UserError;
@@ -228,8 +261,6 @@ export class SpecialiseProvider implements Provider {
         };
       }
       roundTrips++;
-      // A read-only plan reads the record only: a role's `check:` is a script and runs nothing there.
-      const roles = this.compiled(system).map((r) => (ctx.readOnly ? { ...r, check: undefined } : r));
       const state = await readHostState(
         session,
         this.root(system.name),
@@ -237,14 +268,10 @@ export class SpecialiseProvider implements Provider {
         roles,
         this.sp.commandTimeoutSeconds * 1000,
       );
+      // A read-only plan changes nothing here either; its read lacks the checks a later plan judges by.
+      if (host && !ctx.readOnly) this.cache!.put(host, state, compiled, this.now());
       if (!state.record && !state.foreign) return undefined; // never specialised (or rebuilt): every role is new
-      const fields: Fields = {};
-      for (const [name, a] of Object.entries(state.record?.roles ?? {}))
-        fields[fieldOf(name)] = label(a.version, a.digest);
-      for (const [name, c] of state.checks)
-        fields[`check.${name}`] = c.code === 0 ? 'holds' : `failed (exit ${c.code})`;
-      if (state.record?.failed) fields.failed = `${state.record.failed.role} ${state.record.failed.label}`;
-      return { ...base, id, owned: !state.foreign, fields, handle: { state } satisfies Handle };
+      return this.resource(base, id, state, compiled);
     });
     const resources: ObservedResource[] = [];
     results.forEach((r, i) => {
@@ -262,8 +289,32 @@ export class SpecialiseProvider implements Provider {
         });
       }
     });
-    ctx.log.debug({ kind: this.kind, hosts: roundTrips }, 'specialise observed');
+    ctx.log.debug({ kind: this.kind, hosts: roundTrips, cached }, 'specialise observed');
     return { resources, roundTrips };
+  }
+
+  /**
+   * A host's state as a resource. The same fields whether the state was read now or kept from an
+   * earlier read of the same boot (record-cache.ts): the applied roles, the failed one, and the checks
+   * roles are judged by (those of roles applied at their current digest), so a saved plan's digests
+   * do not depend on which of the two it was.
+   */
+  private resource(
+    base: { kind: 'specialise'; system: string; owned: boolean },
+    id: string,
+    state: HostState,
+    roles: CompiledRole[],
+  ): ObservedResource {
+    const fields: Fields = {};
+    for (const [name, a] of Object.entries(state.record?.roles ?? {}))
+      fields[fieldOf(name)] = label(a.version, a.digest);
+    for (const r of roles) {
+      const c = state.checks.get(r.name);
+      if (c && state.record?.roles[r.name]?.digest === r.digest)
+        fields[`check.${r.name}`] = c.code === 0 ? 'holds' : `failed (exit ${c.code})`;
+    }
+    if (state.record?.failed) fields.failed = `${state.record.failed.role} ${state.record.failed.label}`;
+    return { ...base, id, owned: !state.foreign, fields, handle: { state } satisfies Handle };
   }
 
   private async apply(system: DesiredSystem, resolved: Resolved, ctx: ProviderContext): Promise<ObservedResource> {
@@ -278,6 +329,9 @@ export class SpecialiseProvider implements Provider {
       );
     const session = await this.pool.get(t.endpoint, t.policy);
     const root = this.root(system.name);
+    // The kept read goes before anything changes: a run that stops mid-role leaves none behind.
+    const host = this.cache && this.bootOf(system, resolved, t.endpoint);
+    if (host) this.cache!.forget(host);
     // Read again right before acting: the record on the host is the truth, not the plan's snapshot.
     const state = await readHostState(session, root, system.name, roles, this.sp.commandTimeoutSeconds * 1000);
     const out = await runRoles(
@@ -292,6 +346,13 @@ export class SpecialiseProvider implements Provider {
       roles,
       state,
     );
+    if (host) {
+      // What a full read would find now: the record as written; a role that just ran all its steps is
+      // taken to hold its check, the others' checks were run by the read above.
+      const checks = new Map(state.checks);
+      for (const name of out.ran) checks.set(name, { code: 0, tail: '' });
+      this.cache!.put(host, { record: out.record, checks }, roles, this.now());
+    }
     ctx.log.info(
       { system: system.name, ran: out.ran, removed: out.removed },
       out.ran.length + out.removed.length ? 'specialised' : 'roles already hold',

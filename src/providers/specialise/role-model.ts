@@ -106,6 +106,13 @@ function stepLabel(s: RoleStep, i: number): string {
 
 export class RoleCompiler {
   private readonly files = new Map<string, Buffer>();
+  /**
+   * Roles compiled without a cross-reference, per the system's role entry: what they compile to
+   * depends on nothing another system resolves, so a plan that compiles each role three times
+   * (observe, desired, the action's digest) renders its templates and hashes its files once. Keyed by
+   * the system too: systems of one profile may share the entry.
+   */
+  private readonly plain = new WeakMap<DesiredSystem, Map<RoleRef, CompiledRole>>();
 
   private readonly systems: ReadonlyMap<string, DesiredSystem>;
 
@@ -140,12 +147,16 @@ export class RoleCompiler {
   }
 
   compile(system: DesiredSystem, ref: RoleRef, others?: Resolved['others']): CompiledRole {
+    const kept = this.plain.get(system)?.get(ref);
+    if (kept) return kept;
     const def = this.roles[ref.name];
     if (!def)
       throw new RoleError(`system ${system.name} lists role ${ref.name}, which has no roles/${ref.name}/role.yaml`);
     const root = rootPrefix(this.prefix, system.name);
     const pending: string[] = [];
-    const refs = refResolver(system, { systems: this.systems, ...(others ? { others } : {}) }, pending);
+    let crossRefs = false;
+    const resolve = refResolver(system, { systems: this.systems, ...(others ? { others } : {}) }, pending);
+    const refs: typeof resolve = (path) => ((crossRefs = true), resolve(path));
     const where = (what: string) => `role ${ref.name} (system ${system.name}): ${what}`;
     const guarded = (text: string, c: Record<string, unknown>, mode: 'file' | 'shell', name: string) => {
       try {
@@ -234,7 +245,7 @@ export class RoleCompiler {
         }),
       )
       .digest('hex');
-    return {
+    const compiled: CompiledRole = {
       name: ref.name,
       ...(ref.version !== undefined ? { version: ref.version } : {}),
       digest,
@@ -243,6 +254,11 @@ export class RoleCompiler {
       remove,
       ...(pending.length ? { pending: [...new Set(pending)] } : {}),
     };
+    if (!crossRefs) {
+      if (!this.plain.has(system)) this.plain.set(system, new Map());
+      this.plain.get(system)!.set(ref, compiled);
+    }
+    return compiled;
   }
 }
 

@@ -6,6 +6,13 @@
  * changeVersion is the one cached still has the cached disks, MAC, port group and ISO: observe
  * reads device lists only for VMs whose changeVersion moved (or that are not cached yet).
  *
+ * The same holds for `config.annotation` and `config.extraConfig` (the marker): they are kept for
+ * every VM in scope (owned or not; only shipshape's own extraConfig keys), so the light read of a
+ * run with nothing changed leaves them out and reads them only for VMs whose changeVersion moved.
+ * One exception: a guest sets `guestinfo.*` keys itself (the installed system publishes its host
+ * key), which need not be a configuration change vCenter versions, so an owned VM whose install is
+ * recorded but whose host key is not yet published is read again every time until it is.
+ *
  * Safe to lose: a missing, corrupt or foreign file costs one device read of every owned VM. A VM
  * without a changeVersion (a server that keeps none) is never cached. Acting on a VM never trusts
  * the cache: converge reads the VM's devices itself before it edits them.
@@ -14,20 +21,39 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { readStateFile, shape, writeFileAtomic } from '../../engine/state-file';
 import type { Logger } from '../../engine/contract';
+import { HOST_KEY_GUESTINFO } from '../install/provider';
+import { INSTALL_MARKER } from './datastore';
 import type { DeviceFields } from './fields';
 
-const VERSION = 1;
+const VERSION = 2;
+/** Files of version 1 (device fields only) are read as they are: their VMs' configs are read once. */
+const READABLE = [1, 2];
 
 export interface CachedDevices extends DeviceFields {
   /** The changeVersion these fields were read at. */
   cv: string;
 }
 
+/** A VM's annotation and shipshape's extraConfig keys at one changeVersion. */
+export interface CachedConfig {
+  cv: string;
+  /** The VM's managed object id: a VM registered again under another id is read again. */
+  ref: string;
+  annotation: string;
+  /** The extraConfig entries observe uses (`shipshape.*`, `guestinfo.shipshape.*`), last value per key. */
+  extra: [string, string][];
+}
+
 interface CacheFile {
   version: number;
   /** instanceUuid → the device fields at one changeVersion. */
   vms: Record<string, CachedDevices>;
+  /** instanceUuid → annotation and marker at one changeVersion (version 2). */
+  configs?: Record<string, CachedConfig>;
 }
+
+/** The extraConfig keys observe reads (markers, install state, the published host key); the rest is not kept. */
+export const keptKey = (k: string): boolean => k.startsWith('shipshape.') || k.startsWith('guestinfo.shipshape.');
 
 /** One file per vCenter, datacenter and folder (the scope one observe reads). */
 export function deviceCacheFile(stateDir: string, scope: { url: string; datacenter: string; folder: string }): string {
@@ -37,17 +63,31 @@ export function deviceCacheFile(stateDir: string, scope: { url: string; datacent
 
 function check(v: unknown): string | undefined {
   if (!shape.object(v)) return 'not a JSON object';
-  if (v.version !== VERSION) return `version ${String(v.version)}, expected ${VERSION}`;
+  if (!READABLE.includes(v.version as number)) return `version ${String(v.version)}, expected ${VERSION}`;
   if (!shape.object(v.vms)) return 'field vms missing or not an object';
   for (const [uuid, e] of Object.entries(v.vms)) {
     if (!shape.object(e) || typeof e.cv !== 'string' || !Array.isArray(e.disks) || typeof e.mac !== 'string')
       return `entry ${uuid} malformed`;
+  }
+  if (v.configs === undefined) return undefined;
+  if (!shape.object(v.configs)) return 'field configs not an object';
+  for (const [uuid, e] of Object.entries(v.configs)) {
+    if (
+      !shape.object(e) ||
+      typeof e.cv !== 'string' ||
+      typeof e.ref !== 'string' ||
+      typeof e.annotation !== 'string' ||
+      !Array.isArray(e.extra) ||
+      !e.extra.every((x) => Array.isArray(x) && x.length === 2 && x.every((y) => typeof y === 'string'))
+    )
+      return `config entry ${uuid} malformed`;
   }
   return undefined;
 }
 
 export class DeviceCache {
   private entries: Map<string, CachedDevices> | undefined;
+  private configs = new Map<string, CachedConfig>();
   private dirty = false;
 
   /** Set by the provider once it has a run's logger. */
@@ -73,7 +113,53 @@ export class DeviceCache {
         `vsphere: device cache was corrupt (${r.reason}); moved aside, reading every device list once`,
       );
     this.entries = new Map(r.status === 'ok' ? Object.entries(r.value.vms) : []);
+    this.configs = new Map(r.status === 'ok' ? Object.entries(r.value.configs ?? {}) : []);
     return this.entries;
+  }
+
+  /** True when configs are cached: the light read may then leave annotation and extraConfig out. */
+  hasConfigs(): boolean {
+    this.load();
+    return this.configs.size > 0;
+  }
+
+  /**
+   * The VM's annotation and kept extraConfig when its changeVersion (and id) are the cached ones,
+   * unless it waits for its guest to publish the host key (see above).
+   */
+  config(
+    instanceUuid: string,
+    changeVersion: string,
+    ref: string,
+  ): { annotation: string; extraConfig: Map<string, string> } | undefined {
+    if (!instanceUuid || !changeVersion) return undefined;
+    this.load();
+    const e = this.configs.get(instanceUuid);
+    if (e?.cv !== changeVersion || e.ref !== ref) return undefined;
+    const extraConfig = new Map(e.extra);
+    if (extraConfig.has(INSTALL_MARKER) && !extraConfig.has(HOST_KEY_GUESTINFO)) return undefined;
+    return { annotation: e.annotation, extraConfig };
+  }
+
+  setConfig(
+    instanceUuid: string,
+    changeVersion: string,
+    ref: string,
+    vm: { annotation: string; extraConfig: Map<string, string> },
+  ): void {
+    if (!instanceUuid || !changeVersion) return;
+    this.load();
+    const extra = [...vm.extraConfig].filter(([k]) => keptKey(k));
+    const before = this.configs.get(instanceUuid);
+    if (
+      before?.cv === changeVersion &&
+      before.ref === ref &&
+      before.annotation === vm.annotation &&
+      JSON.stringify(before.extra) === JSON.stringify(extra)
+    )
+      return;
+    this.configs.set(instanceUuid, { cv: changeVersion, ref, annotation: vm.annotation, extra });
+    this.dirty = true;
   }
 
   /** The cached fields of this VM, when its changeVersion is the one they were read at. */
@@ -91,11 +177,16 @@ export class DeviceCache {
     this.dirty = true;
   }
 
-  /** Forgets VMs no longer in scope (deleted, or not ours any more). */
-  keepOnly(instanceUuids: Set<string>): void {
+  /** Forgets device fields of VMs not ours any more, and everything of VMs no longer in scope (deleted). */
+  keepOnly(owned: Set<string>, inScope: Set<string>): void {
     for (const k of this.load().keys())
-      if (!instanceUuids.has(k)) {
+      if (!owned.has(k)) {
         this.entries!.delete(k);
+        this.dirty = true;
+      }
+    for (const k of this.configs.keys())
+      if (!inScope.has(k)) {
+        this.configs.delete(k);
         this.dirty = true;
       }
   }
@@ -104,7 +195,11 @@ export class DeviceCache {
   save(): void {
     if (!this.dirty || !this.entries) return;
     try {
-      const body: CacheFile = { version: VERSION, vms: Object.fromEntries(this.entries) };
+      const body: CacheFile = {
+        version: VERSION,
+        vms: Object.fromEntries(this.entries),
+        configs: Object.fromEntries(this.configs),
+      };
       writeFileAtomic(this.file, JSON.stringify(body), 0o600);
       this.dirty = false;
     } catch (e) {

@@ -39,6 +39,8 @@ export interface VmFields extends Fields {
 export interface VmHandle {
   ref: MoRef;
   instanceUuid: string;
+  /** When the VM was last powered on (VmInfo.bootTime). */
+  bootTime?: string;
   /** The ISO the first CD-ROM is backed by, if any. */
   cdromIso?: string;
   /** The device fields are known (only for VMs we own: read now, or unchanged since the cached read). */

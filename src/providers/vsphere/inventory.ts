@@ -195,8 +195,22 @@ export interface TaskOptions {
   signal?: AbortSignal;
   /** Called when the task's state or progress changed (apply shows it in its progress lines). */
   onProgress?: (p: { state: string; progress?: number }) => void;
-  /** First and longest pause between polls; default 100 ms growing by half to 2 s (task-watch.ts wakes a poll early when the task ends). */
+  /** Shortest and longest pause between polls (taskPollDelay); default 100 ms and 2 s. */
   pollMs?: { first: number; max: number };
+}
+
+/**
+ * The pause before the next poll of a task that has run `elapsedMs`: a fifth of its age, at least
+ * `first`, at most `max`. So a task's end is noticed at most a fifth of its run time late (a 300 ms
+ * reconfigure within about 100 ms, a 10 s clone within 2 s), while the polls of a long task still
+ * thin out. A pause that grew by half per poll from the start noticed a 1.6 s task half a second
+ * late. Every poll is one read shared by all tasks in flight on the session (task-watch.ts).
+ */
+export function taskPollDelay(
+  elapsedMs: number,
+  o: { first: number; max: number } = { first: 100, max: 2000 },
+): number {
+  return Math.min(o.max, Math.max(o.first, Math.round(elapsedMs / 5)));
 }
 
 export class TaskTimeoutError extends UserError {
@@ -217,8 +231,8 @@ const TASK_PATHS = ['info.state', 'info.error', 'info.result', 'info.progress', 
  * so; any other task is left running and the error says it may still finish.
  */
 export async function waitForTask(c: VimClient, task: MoRef, o: TaskOptions): Promise<XNode | undefined> {
-  const deadline = Date.now() + o.timeoutMs;
-  let delay = o.pollMs?.first ?? 100;
+  const started = Date.now();
+  const deadline = started + o.timeoutMs;
   let last = '';
   // Polls share one read per session with every other task being waited for (task-watch.ts).
   const watch = taskWatch(c, (tasks) => retrieveObjects(c, tasks, [{ type: 'Task', paths: TASK_PATHS }]), taskFinished);
@@ -253,8 +267,8 @@ export async function waitForTask(c: VimClient, task: MoRef, o: TaskOptions): Pr
       }
       if (o.signal?.aborted) throw new UserError(`waiting for vSphere task ${task.value} (${o.what}) cancelled`);
       // Woken early with the content when a shared read saw this task finish.
-      seen = await watch.sleep(task, Math.min(delay, Math.max(deadline - Date.now(), 0) + 10));
-      delay = Math.min(Math.round(delay * 1.5), o.pollMs?.max ?? 2000);
+      const pause = taskPollDelay(Date.now() - started, o.pollMs);
+      seen = await watch.sleep(task, Math.min(pause, Math.max(deadline - Date.now(), 0) + 10));
     }
   } finally {
     unwatch();

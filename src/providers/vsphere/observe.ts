@@ -8,20 +8,33 @@ import { INSTALL_MARKER } from './datastore';
 import { HOST_KEY_GUESTINFO } from '../install/provider';
 import type { VimClient } from './client';
 import { deviceFields, observedFields, type DeviceFields, type VmFields, type VmHandle } from './fields';
-import { DEFAULT_PAGE_SIZE, findByInventoryPath, retrieveObjects, retrieveView } from './inventory';
+import { DEFAULT_PAGE_SIZE, findByInventoryPath, retrieveObjects, retrieveView, type ObjectContent } from './inventory';
 import { Placement } from './placement';
 import { ManagedObjectNotFoundError } from './soap/faults';
-import { toRef, type MoRef } from './soap/xml';
-import { folderPathOf, inventoryNames, whereFor } from './where';
-import { HEAVY_PATHS, LIGHT_PATHS, markerOf, NETWORK_REQUESTS, networkNamesOf, parseVm, type VmInfo } from './vm';
+import type { MoRef } from './soap/xml';
+import { CONTAINER_TYPES, containerOf, folderPathOf, placementsFrom, whereFor, type Container } from './where';
+import {
+  BASE_PATHS,
+  CONFIG_PATHS,
+  HEAVY_PATHS,
+  LIGHT_PATHS,
+  lastPerKey,
+  markerOf,
+  NETWORK_REQUESTS,
+  networkNamesOf,
+  parseVm,
+  type VmInfo,
+} from './vm';
 import type { VmResource, VmSession } from './session';
 
 /**
  * Light read of every VM (templates left out) in each datacenter the site or a system's placement
- * names, in one ContainerView read per datacenter over its VM folder that also returns the
- * sub-folders (name and parent): so a VM of a declared name anywhere in the datacenter is seen (a
- * create never duplicates it), and VMs outside the managed folders (the site's and those systems
- * place VMs in) are marked with where they are (`outside`).
+ * names, in one ContainerView read per datacenter that also returns its containers (folders,
+ * clusters, pools, hosts: name and parent): so a VM of a declared name anywhere in the datacenter
+ * is seen (a create never duplicates it), VMs outside the managed folders (the site's and those
+ * systems place VMs in) are marked with where they are (`outside`), and every VM's placement is
+ * known as names without another read. With configs in the device cache, annotation and
+ * extraConfig are read only for VMs whose changeVersion moved (`withConfigs`).
  */
 export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Promise<VmInfo[]> {
   const wheres = [p.site, ...(vs.o.systems ?? []).map((s) => whereFor(s, vs.o.config))];
@@ -29,40 +42,46 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
   const datacenters = [...new Set(wheres.map((w) => w.datacenter))];
   vs.outside.clear();
   vs.folderOf.clear();
+  const slim = vs.cache?.hasConfigs() ?? false;
+  const containers: Container[] = [];
   const out: VmInfo[] = [];
   for (const dc of datacenters) {
-    const root = await findByInventoryPath(c, `${dc}/vm`);
-    if (!root) continue;
+    const root = await findByInventoryPath(c, dc);
+    if (root?.type !== 'Datacenter') continue;
+    // The datacenter is the view's container, not in it: its name is the path's last part.
+    containers.push({ ref: root, name: dc.slice(dc.lastIndexOf('/') + 1) });
     const folders = new Map<string, { name: string; parent?: string }>();
     const parents = new Map<string, string>();
     const vms = await retrieveView(
       c,
       root,
       [
-        { type: 'VirtualMachine', paths: [...new Set([...LIGHT_PATHS, 'parent'])] },
-        { type: 'Folder', paths: ['name', 'parent'] },
+        { type: 'VirtualMachine', paths: slim ? BASE_PATHS : LIGHT_PATHS },
+        ...CONTAINER_TYPES.filter((t) => t !== 'Datacenter').map((type) => ({ type, paths: ['name', 'parent'] })),
       ],
       vs.o.pageSize,
       // Each page becomes VmInfo at once: the raw XML of a page is garbage before the next arrives.
       (page) =>
         page.flatMap((o) => {
-          const parent = toRef(o.props.get('parent'))?.value;
-          if (o.obj.type === 'Folder') {
-            folders.set(o.obj.value, { name: o.props.get('name')?.text ?? '', ...(parent ? { parent } : {}) });
+          if (o.obj.type !== 'VirtualMachine') {
+            const n = containerOf(o.obj, o.props);
+            containers.push(n);
+            if (o.obj.type === 'Folder')
+              folders.set(o.obj.value, { name: n.name, ...(n.parent ? { parent: n.parent.value } : {}) });
             return [];
           }
           const vm = parseVm(o, new Map());
           if (vm.isTemplate) return [];
-          if (parent) parents.set(vm.ref.value, parent);
+          if (vm.location.parent) parents.set(vm.ref.value, vm.location.parent.value);
           return [vm];
         }),
     );
-    // Folder path below the datacenter's VM folder: `` for the root, `a/b` below it.
+    // Folder path below the datacenter's VM folder (the folder whose parent is the datacenter): `` for it, `a/b` below it.
     const pathOf = (f: string | undefined): string => {
       const parts: string[] = [];
-      for (let at = f, n = 0; at && at !== root.value && n < 64; n++) {
+      for (let at = f, n = 0; at && n < 64; n++) {
         const info = folders.get(at);
-        if (!info) break;
+        if (!info || info.parent === root.value) break;
         parts.unshift(info.name);
         at = info.parent;
       }
@@ -77,7 +96,60 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
       out.push(vm);
     }
   }
+  vs.where = placementsFrom(containers);
+  if (slim) return withConfigs(vs, c, out);
+  for (const vm of out) vs.cache?.setConfig(vm.instanceUuid, vm.changeVersion, vm.ref.value, vm);
+  vs.configsRead = out.length;
   return out;
+}
+
+/**
+ * Annotation and extraConfig of VMs read without them: from the device cache where a VM's
+ * changeVersion is the cached one, else read by reference, 500 VMs a call (with the changeVersion
+ * of that same read, so a VM changed meanwhile is cached at the version its config was read at).
+ * A VM deleted since the view read is dropped (vCenter fails the whole call for it: read again without it).
+ */
+async function withConfigs(vs: VmSession, c: VimClient, vms: VmInfo[]): Promise<VmInfo[]> {
+  const cache = vs.cache!;
+  const misses: VmInfo[] = [];
+  for (const vm of vms) {
+    const hit = cache.config(vm.instanceUuid, vm.changeVersion, vm.ref.value);
+    if (hit) Object.assign(vm, hit);
+    else misses.push(vm);
+  }
+  const gone = new Set<string>();
+  const page = vs.o.pageSize ?? DEFAULT_PAGE_SIZE;
+  for (let i = 0; i < misses.length; i += page) {
+    let chunk = misses.slice(i, i + page);
+    let objs: ObjectContent[] | undefined;
+    while (!objs && chunk.length) {
+      try {
+        objs = await retrieveObjects(
+          c,
+          chunk.map((vm) => vm.ref),
+          [{ type: 'VirtualMachine', paths: [...CONFIG_PATHS, 'config.changeVersion'] }],
+        );
+      } catch (e) {
+        const missing = e instanceof ManagedObjectNotFoundError ? e.object?.value : undefined;
+        if (missing === undefined || !chunk.some((vm) => vm.ref.value === missing)) throw e;
+        gone.add(missing);
+        chunk = chunk.filter((vm) => vm.ref.value !== missing);
+      }
+    }
+    const byRef = new Map((objs ?? []).map((o) => [o.obj.value, o]));
+    for (const vm of chunk) {
+      const o = byRef.get(vm.ref.value);
+      if (!o) {
+        gone.add(vm.ref.value);
+        continue;
+      }
+      vm.annotation = o.props.get('config.annotation')?.text ?? '';
+      vm.extraConfig = lastPerKey(o.props.get('config.extraConfig'));
+      cache.setConfig(vm.instanceUuid, o.props.get('config.changeVersion')?.text ?? '', vm.ref.value, vm);
+    }
+  }
+  vs.configsRead = misses.length - gone.size;
+  return gone.size ? vms.filter((vm) => !gone.has(vm.ref.value)) : vms;
 }
 
 /** Light + device read of some VMs in one round trip (plus pages); network names ride along. */
@@ -115,6 +187,7 @@ export function toResource(vs: VmSession, vm: VmInfo, cached?: DeviceFields): Vm
   if (owned && vm.devices) vs.cache?.set(vm.instanceUuid, vm.changeVersion, devices!);
   const marker = markerOf(vm);
   const handle: VmHandle = { ref: vm.ref, instanceUuid: vm.instanceUuid, hasDevices: devices !== undefined };
+  if (vm.bootTime) handle.bootTime = vm.bootTime;
   if (devices?.iso) handle.cdromIso = devices.iso;
   const installed = vm.extraConfig.get(INSTALL_MARKER);
   if (installed) {
@@ -154,14 +227,10 @@ export async function observe(vs: VmSession, ctx: ProviderContext): Promise<Obse
   const resources = new Map<string, VmResource>();
   // Unmarked VMs of a declared name are read whole too: they are what `shipshape adopt` compares.
   const owned = vms.filter((vm) => vs.ours(vm) || ctx.declared?.has(vm.name));
-  // Placement as names, for the VMs read whole: one read of the inventory's containers, whatever their number.
-  if (owned.length) {
-    const where = await inventoryNames(c, sc.rootFolder);
-    vs.where = where;
-    for (const vm of owned) {
-      const w = where(vm.location);
-      if (w) vm.placement = w;
-    }
+  // Placement as names, from the containers the list read with the VMs.
+  for (const vm of owned) {
+    const w = vs.where?.(vm.location);
+    if (w) vm.placement = w;
   }
   const stale: VmInfo[] = [];
   for (const vm of owned) {
@@ -183,9 +252,13 @@ export async function observe(vs: VmSession, ctx: ProviderContext): Promise<Obse
     }
   }
   vs.seen = vms;
-  vs.lastObserve = { devicesRead: stale.length, fromCache: owned.length - stale.length };
+  vs.lastObserve = {
+    devicesRead: stale.length,
+    fromCache: owned.length - stale.length,
+    configsRead: vs.configsRead,
+  };
   if (vs.cache) {
-    vs.cache.keepOnly(new Set(owned.map((vm) => vm.instanceUuid)));
+    vs.cache.keepOnly(new Set(owned.map((vm) => vm.instanceUuid)), new Set(vms.map((vm) => vm.instanceUuid)));
     vs.cache.save();
   }
   return {

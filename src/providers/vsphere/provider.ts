@@ -29,7 +29,7 @@ import { adoptCreated, create } from './create';
 import { vsphereBootMedia } from './datastore';
 import { desiredVm, diffVm, type VmFields, type VmHandle } from './fields';
 import { observe } from './observe';
-import { ADOPTED, VmSession, type VmResource, type VsphereProviderOptions } from './session';
+import { ADOPTED, VmSession, type ObserveCounts, type VmResource, type VsphereProviderOptions } from './session';
 import { whereFor } from './where';
 
 export type { VsphereProviderOptions } from './session';
@@ -50,7 +50,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   }
 
   /** How the last observe got device fields: read now, or from the cache (tests, benchmarks). */
-  get lastObserve(): { devicesRead: number; fromCache: number } | undefined {
+  get lastObserve(): ObserveCounts | undefined {
     return this.vs.lastObserve;
   }
 
@@ -79,6 +79,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       mac: observed.fields.mac || resolved.mac,
       vmId: observed.id,
       vmInstanceUuid: h.instanceUuid,
+      ...(h.bootTime ? { vmBootTime: h.bootTime } : {}),
       ...(h.install ? { vmInstall: h.install } : {}),
       // Adopted: never installed by shipshape; specialisation trusts the host key the guest published
       // in guestinfo (vCenter), else the site's known_hosts, never the first key it sees.

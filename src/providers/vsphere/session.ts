@@ -33,6 +33,13 @@ export interface VsphereProviderOptions {
 }
 
 export type VmResource = ObservedResource<VmFields, VmHandle>;
+
+/** What the last observe read: device lists and configs (annotation, extraConfig), and device fields taken from the cache. */
+export interface ObserveCounts {
+  devicesRead: number;
+  fromCache: number;
+  configsRead: number;
+}
 /** The install marker of an adopted VM: installed by someone else, never by shipshape. */
 export const ADOPTED = 'adopted';
 
@@ -54,7 +61,9 @@ export class VmSession {
   /** Device fields of owned VMs by instanceUuid + changeVersion, kept between runs. */
   readonly cache: DeviceCache | undefined;
   /** How the last observe got device fields: read now, or from the cache (tests, benchmarks). */
-  lastObserve: { devicesRead: number; fromCache: number } | undefined;
+  lastObserve: ObserveCounts | undefined;
+  /** VMs whose annotation and extraConfig the last list read (the rest came from the cache). */
+  configsRead = 0;
 
   constructor(readonly o: VsphereProviderOptions) {
     if (o.stateDir) this.cache = new DeviceCache(deviceCacheFile(o.stateDir, o.config));

@@ -23,18 +23,23 @@ export const MARKER_COMMIT = 'shipshape.commit';
 export const MARKER_SEAL = 'shipshape.seal';
 export const OWNER_VALUE = 'shipshape';
 
-export const LIGHT_PATHS = [
+/** What observe reads of every VM in every run (the location is no configuration: moves do not change changeVersion). */
+export const BASE_PATHS = [
   'name',
   'runtime.powerState',
   'config.hardware.numCPU',
   'config.hardware.memoryMB',
-  'config.annotation',
   'config.instanceUuid',
-  'config.extraConfig',
   'config.template',
   'config.changeVersion',
+  // Which boot of the machine this is (specialisation keeps role records per boot). The summary's copy:
+  // the same VirtualMachineRuntimeInfo as `runtime`, and the one vcsim updates on power-on.
+  'summary.runtime.bootTime',
   ...LOCATION_PATHS,
 ];
+/** Configuration observe keeps between runs (device-cache.ts): read again only when changeVersion moved. */
+export const CONFIG_PATHS = ['config.annotation', 'config.extraConfig'];
+export const LIGHT_PATHS = [...BASE_PATHS, ...CONFIG_PATHS];
 export const HEAVY_PATHS = ['config.hardware.device'];
 
 /** Network names come back in the device read by following VirtualMachine.network. */
@@ -88,6 +93,8 @@ export interface VmInfo {
   instanceUuid: string;
   /** vCenter changes it with every change of the VM's configuration ('' when the server keeps none). */
   changeVersion: string;
+  /** When the VM was last powered on (cleared while it is off). */
+  bootTime?: string;
   isTemplate: boolean;
   /** Last value per extraConfig key, empty values dropped. */
   extraConfig: Map<string, string>;
@@ -151,6 +158,8 @@ export function parseVm(o: ObjectContent, networkNames: Map<string, string>): Vm
     extraConfig: lastPerKey(o.props.get('config.extraConfig')),
     location: {},
   };
+  const boot = p('summary.runtime.bootTime');
+  if (boot) vm.bootTime = boot;
   const parent = toRef(o.props.get('parent'));
   const pool = toRef(o.props.get('resourcePool'));
   const host = toRef(o.props.get('runtime.host'));

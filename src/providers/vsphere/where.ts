@@ -7,7 +7,7 @@ import type { DesiredSystem } from '../../manifest/types';
 import type { VsphereConfig } from './config';
 import type { VimClient } from './client';
 import { retrieveView } from './inventory';
-import { toRef, type MoRef } from './soap/xml';
+import { toRef, type MoRef, type XNode } from './soap/xml';
 
 export interface Where {
   datacenter: string;
@@ -55,7 +55,22 @@ export interface VmLocation {
 
 export const LOCATION_PATHS = ['parent', 'resourcePool', 'runtime.host'];
 
-const TYPES = ['Folder', 'Datacenter', 'ClusterComputeResource', 'ComputeResource', 'ResourcePool', 'HostSystem'];
+/** The inventory's containers a VM's placement names come from (each read with `name` and `parent`). */
+export const CONTAINER_TYPES = [
+  'Folder',
+  'Datacenter',
+  'ClusterComputeResource',
+  'ComputeResource',
+  'ResourcePool',
+  'HostSystem',
+];
+
+/** One container of the inventory: its name and its parent. */
+export interface Container {
+  ref: MoRef;
+  name: string;
+  parent?: MoRef;
+}
 
 /**
  * Reads the names and parents of the inventory's containers in one view (a constant number of round
@@ -65,16 +80,23 @@ export async function inventoryNames(c: VimClient, root: MoRef): Promise<(l: VmL
   const objs = await retrieveView(
     c,
     root,
-    TYPES.map((type) => ({ type, paths: ['name', 'parent'] })),
+    CONTAINER_TYPES.map((type) => ({ type, paths: ['name', 'parent'] })),
   );
-  const byId = new Map(
-    objs.map((o) => [
-      `${o.obj.type}:${o.obj.value}`,
-      { ref: o.obj, name: o.props.get('name')?.text ?? '', parent: toRef(o.props.get('parent')) },
-    ]),
-  );
+  return placementsFrom(objs.map((o) => containerOf(o.obj, o.props)));
+}
+
+/** A container as a read returned it. */
+export function containerOf(ref: MoRef, props: Map<string, XNode>): Container {
+  const parent = toRef(props.get('parent'));
+  return { ref, name: props.get('name')?.text ?? '', ...(parent ? { parent } : {}) };
+}
+
+/** From a VM's location (folder, pool, host) to its placement as names, over the containers given. */
+export function placementsFrom(containers: Iterable<Container>): (l: VmLocation) => Where | undefined {
+  const byId = new Map<string, Container>();
+  for (const n of containers) byId.set(`${n.ref.type}:${n.ref.value}`, n);
   const chain = (start: MoRef | undefined) => {
-    const out: { ref: MoRef; name: string }[] = [];
+    const out: Container[] = [];
     for (let r = start; r && out.length < 64;) {
       const n = byId.get(`${r.type}:${r.value}`);
       if (!n) break;

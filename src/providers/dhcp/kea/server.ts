@@ -3,7 +3,7 @@
  * as a whole. We talk to Kea's unix control socket through the SSH connection itself (OpenSSH
  * direct-streamlocal): no socat, no kea-ctrl-agent, no HTTP port to secure, and the same host-key-verified
  * channel as every other step. Deploy = config-get (fresh) → swap our reservations (marked with
- * `user-context.shipshape`) → `kea-dhcp4 -t` on the server → config-test → keep the previous file →
+ * `user-context.shipshape`) → `kea-dhcp4 -t` on the server and config-test at once → keep the previous file →
  * config-set (a rejected config leaves the old one running) → config-write.
  *
  * On a site with `ownership:` (src/ownership) the marker also carries `seal`: an HMAC over the site,
@@ -237,13 +237,16 @@ export class KeaBackend implements DhcpBackend {
     const ssh = await this.session();
     const tmp = await ssh.uploadTemp(conf, text, 0o600);
     // One exec: check the candidate, remove it, and keep a copy of the current file for the operator.
-    await ssh.exec(
-      `export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH; out=$(kea-dhcp4 -t ${shq(tmp)} 2>&1); rc=$?; rm -f ${shq(tmp)}
+    // The running server's config-test at the same time: both only check, nothing is applied before both pass.
+    const [, test] = await Promise.all([
+      ssh.exec(
+        `export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH; out=$(kea-dhcp4 -t ${shq(tmp)} 2>&1); rc=$?; rm -f ${shq(tmp)}
 [ $rc = 0 ] || { echo "$out" | grep -v ' INFO ' >&2; exit $rc; }
 [ ! -e ${shq(conf)} ] || cp -p ${shq(conf)} ${shq(conf + '.shipshape-prev')}`,
-      { label: 'kea-dhcp4 -t of the new config (nothing applied)', timeoutMs: 120_000 },
-    );
-    const test = await this.command('config-test', candidate);
+        { label: 'kea-dhcp4 -t of the new config (nothing applied)', timeoutMs: 120_000 },
+      ),
+      this.command('config-test', candidate),
+    ]);
     if (test.result !== 0)
       throw new DhcpDeployError(
         `dhcp server ${name}: Kea's config-test refused the new reservations (nothing applied): ${test.text}`,

@@ -42,6 +42,8 @@ export class BindSshBackend implements ZoneBackend {
   private zoneSha = '';
   /** Every reload this backend ran (tests and benches count them). */
   reloads = 0;
+  /** The last fragment named-checkzone passed here (check() before deploy). */
+  private checkedFragment: string | undefined;
 
   constructor(
     readonly zone: BindSshZone,
@@ -64,14 +66,16 @@ export class BindSshBackend implements ZoneBackend {
 
   async observe(): Promise<ZoneObservation> {
     const { z, f } = this.paths;
-    const ssh = await this.session();
-    const r = await ssh.exec(
-      `sha256sum -- ${shq(z)} && cat -- ${shq(z)} && printf '\\n%s\\n' ${shq(SPLIT)} && { cat -- ${shq(f)} 2>/dev/null || true; }`,
-      {
-        label: `read ${z} and ${f}`,
-        timeoutMs: 60_000,
-      },
-    );
+    // The files over SSH and the zone transfer are independent reads: both at once.
+    const read = async () => {
+      const ssh = await this.session();
+      const r = await ssh.exec(
+        `sha256sum -- ${shq(z)} && cat -- ${shq(z)} && printf '\\n%s\\n' ${shq(SPLIT)} && { cat -- ${shq(f)} 2>/dev/null || true; }`,
+        { label: `read ${z} and ${f}`, timeoutMs: 60_000 },
+      );
+      return { ssh, r };
+    };
+    const [{ ssh, r }, served] = await Promise.all([read(), axfr(this.zone, this.deps.readSecret)]);
     const shaEnd = r.stdout.indexOf('\n');
     this.zoneSha = r.stdout.slice(0, shaEnd).split(/\s+/)[0]!;
     const splitAt = r.stdout.lastIndexOf(`\n${SPLIT}\n`);
@@ -84,7 +88,6 @@ export class BindSshBackend implements ZoneBackend {
     }
     if (!findSoaSerial(this.zoneText))
       throw new UserError(`dns zone ${this.zone.name}: no SOA serial found in ${z} on ${ssh.name}`);
-    const served = await axfr(this.zone, this.deps.readSecret);
     const key = (r: { name: string; type: string; value: string }) => `${r.name} ${r.type} ${r.value}`;
     const servedKeys = new Set(served.map(key));
     const owned = new Map<string, DnsRecord[]>();
@@ -119,7 +122,10 @@ export class BindSshBackend implements ZoneBackend {
     for (let round = 0; round < 5; round++) {
       const fragment = renderFragment(this.zone.name, target, this.deps.commit);
       const problem = await this.checkLocally(fragment);
-      if (!problem) return failed;
+      if (!problem) {
+        this.checkedFragment = fragment;
+        return failed;
+      }
       const culprits = systemsOnLines(
         fragment,
         [...problem.matchAll(/fragment:(\d+)/g)].map((m) => Number(m[1])),
@@ -176,7 +182,8 @@ export class BindSshBackend implements ZoneBackend {
   }
 
   private async deploy(fragment: string): Promise<void> {
-    const problem = await this.checkLocally(fragment);
+    // check() ran named-checkzone on exactly this text in this commit: not a second time.
+    const problem = fragment === this.checkedFragment ? null : await this.checkLocally(fragment);
     if (problem)
       throw new ZoneDeployError(
         `zone ${this.zone.name}: the rendered fragment was refused by named-checkzone before deploy (nothing changed on the server):\n${problem}`,
@@ -187,13 +194,15 @@ export class BindSshBackend implements ZoneBackend {
     // the record written twice (named merges exact duplicates), never missing.
     const moved = moveOutHandLines(this.zoneText, normalName(this.zone.name), parseFragmentRecords(fragment), f);
     const soa = findSoaSerial(moved)!;
-    const served = await servedSerial(this.zone).catch(() => 0);
+    const ssh = await this.session();
+    // The served serial and the fragment's upload at once, then both zone file uploads at once.
+    const [served, fn] = await Promise.all([servedSerial(this.zone).catch(() => 0), ssh.uploadTemp(f, fragment)]);
     const serial = nextSerial(soa.serial, served);
     const zoneText = replaceSerial(moved, soa, serial);
-    const ssh = await this.session();
-    const fn = await ssh.uploadTemp(f, fragment);
-    const zn = await ssh.uploadTemp(z, zoneText);
-    const zc = await ssh.uploadTemp(z, redirectInclude(zoneText, f, fn));
+    const [zn, zc] = await Promise.all([
+      ssh.uploadTemp(z, zoneText),
+      ssh.uploadTemp(z, redirectInclude(zoneText, f, fn)),
+    ]);
     const script = `set -u
 Z=${shq(z)}; F=${shq(f)}; ZN=${shq(zn)}; FN=${shq(fn)}; ZC=${shq(zc)}
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
