@@ -1,20 +1,23 @@
 /**
  * bench:lab — the lab rows of the scale table, in one run:
- *   npm run bench:lab -- [--runs 5] [--systems 100] [--concurrency N] [--keep] [--keep-up]
+ *   npm run bench:lab -- [--runs 5] [--systems 100] [--concurrency N] [--keep] [--keep-up] [--timeline FILE] [--profile DIR]
  * Per run a fresh lab (`shipshape lab up` on free ports, its own temp folder, the example site as the
  * lab e2e and the chaos harness start it) with the example systems plus generated ones up to
  * `--systems` in all (half on dev-net: BIND over SSH + ISC dhcpd; half on live-net: RFC 2136 + Kea, two
  * disks), then, each as a real `shipshape` process: `apply` creating all of them (wall clock, process
  * start included, failures, retries, peak RSS), a no-op `plan` of that lab (wall clock with process
  * start, peak RSS), and `lab down`. `--keep-up` leaves the last run's lab running (and its folder) and prints
- * how to plan against it again (`node --cpu-prof …` for a profile). Where the apply's time went is printed per step kind, from the
- * apply's own progress lines. A run that fails any system makes the exit code 1.
+ * how to plan against it again (`node --cpu-prof …` for a profile). Where the apply's time went is printed
+ * per step kind, from the apply's own progress lines, with the critical path (the system that finished
+ * last, step by step, and what it waited for) and the CPU the apply, the commands it ran and the whole
+ * machine spent; `--timeline FILE` writes every step's start and end per system, `--profile DIR` a V8 CPU
+ * profile of each apply. A run that fails any system makes the exit code 1.
  *
  * The peer figures are Ansible's (`community.vmware.vmware_guest`) for 100 VMs against a simulator
  * of this kind, measured on this kind of machine: a create of 100 VMs 84–99 s, a no-op of 100 VMs ~75 s.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../src/lab/process';
@@ -34,16 +37,30 @@ interface Proc {
   out: string;
   ms: number;
   peakRssMiB: number;
+  /** CPU time (user + system) of the shipshape process itself, and of the whole machine while it ran (/proc/stat). */
+  cpuS: number;
+  /** CPU of the processes it started and waited for (ip, ssh-keygen, debconf; not the sshds it leaves running). */
+  childCpuS: number;
+  machineCpuS: number;
   /** Each output line with the ms after start it arrived at. */
   lines: { at: number; text: string }[];
 }
 
 /** Runs the compiled CLI in a process of its own; its peak RSS comes back on a tagged last line. */
-function shipshape(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 900_000): Promise<Proc> {
+function shipshape(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 900_000,
+  nodeArgs: string[] = [],
+): Promise<Proc> {
   return new Promise((res) => {
-    const entry = `require(${JSON.stringify(CLI)}).main(['node', 'shipshape', ...process.argv.slice(1)]).then((c) => { process.exitCode = c; process.stderr.write('\\nBENCH_MAXRSS_KB ' + process.resourceUsage().maxRSS + '\\n'); })`;
+    const entry = `require(${JSON.stringify(CLI)}).main(['node', 'shipshape', ...process.argv.slice(1)]).then((c) => { process.exitCode = c; const u = process.resourceUsage(); const st = require('fs').readFileSync('/proc/self/stat', 'utf8').replace(/^.*\\) /, '').split(' '); process.stderr.write('\\nBENCH_MAXRSS_KB ' + u.maxRSS + ' BENCH_CPU_US ' + (u.userCPUTime + u.systemCPUTime) + ' BENCH_CHILD_TICKS ' + (Number(st[13]) + Number(st[14])) + '\\n'); })`;
     const t0 = Date.now();
-    const child = spawn(process.execPath, ['-e', entry, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const cpu0 = machineCpu();
+    const child = spawn(process.execPath, [...nodeArgs, '-e', entry, ...args], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     const lines: Proc['lines'] = [];
     let partial = '';
@@ -61,9 +78,19 @@ function shipshape(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 900_000):
       clearTimeout(limit);
       const ms = Date.now() - t0;
       const kb = Number(/BENCH_MAXRSS_KB (\d+)/.exec(out)?.[1] ?? 0);
-      res({ code, out, ms, peakRssMiB: kb / 1024, lines });
+      const cpuS = Number(/BENCH_CPU_US (\d+)/.exec(out)?.[1] ?? 0) / 1e6;
+      const childCpuS = Number(/BENCH_CHILD_TICKS (\d+)/.exec(out)?.[1] ?? 0) / 100;
+      res({ code, out, ms, peakRssMiB: kb / 1024, cpuS, childCpuS, machineCpuS: machineCpu() - cpu0, lines });
     });
   });
+}
+
+/** CPU seconds this machine spent busy since boot, all processes (proc(5): the first line of /proc/stat, in USER_HZ). */
+function machineCpu(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
+  const busy = f.slice(0, 8).reduce((a, b) => a + b, 0) - f[3]! - f[4]!;
+  return busy / 100;
 }
 
 function writeSystems(repo: string, count: number): void {
@@ -105,6 +132,53 @@ function breakdown(p: Proc): string[] {
   );
 }
 
+interface Span {
+  system: string;
+  kind: string;
+  start: number;
+  end: number;
+}
+
+/** Every step's start and end (ms after process start), from the apply's `…` and `✓` lines. */
+function timeline(p: Proc): Span[] {
+  const open = new Map<string, number>();
+  const spans: Span[] = [];
+  for (const { at, text } of p.lines) {
+    const m = /^ {2}([…✓✗]) (\S+)\s+(\S+)\s+(\S+)/.exec(text);
+    if (!m || m[3] === 'deployed') continue;
+    const key = `${m[4]!.replace(/:$/, '')} ${m[2]}`;
+    if (m[1] === '…') open.set(key, at);
+    else if (open.has(key)) {
+      const [system, kind] = key.split(' ') as [string, string];
+      spans.push({ system, kind, start: open.get(key)!, end: at });
+      open.delete(key);
+    }
+  }
+  return spans;
+}
+
+/**
+ * The critical path: the system that finished last, step by step, with the time each step waited
+ * after the system's previous step ended (a stage or a full gate) and how long it ran.
+ */
+function criticalPath(spans: Span[], totalMs: number): string[] {
+  if (!spans.length) return [];
+  const s = (ms: number) => (ms / 1000).toFixed(1);
+  const last = spans.reduce((a, b) => (b.end > a.end ? b : a));
+  const mine = spans.filter((x) => x.system === last.system).sort((a, b) => a.start - b.start);
+  const first = Math.min(...spans.map((x) => x.start));
+  let prev = first;
+  const steps = mine.map((x) => {
+    const waited = x.start - prev;
+    prev = x.end;
+    return `${x.kind} ${s(x.start)}–${s(x.end)}${waited >= 100 ? ` (waited ${s(waited)})` : ''}`;
+  });
+  return [
+    `    process start → first step ${s(first)} s; last step done → exit ${s(totalMs - last.end)} s`,
+    `    last system done: ${last.system}: ${steps.join(', ')}`,
+  ];
+}
+
 interface RunResult {
   applyS: number;
   applyRss: number;
@@ -117,7 +191,7 @@ interface RunResult {
 
 async function oneRun(
   run: number,
-  o: { systems: number; concurrency?: number; keep: boolean; keepUp: boolean },
+  o: { systems: number; concurrency?: number; keep: boolean; keepUp: boolean; timeline?: string; profile?: string },
 ): Promise<RunResult> {
   const work = mkdtempSync(join(os.tmpdir(), `shipshape-bench-lab-${run}-`));
   const repo = join(work, 'repo');
@@ -141,7 +215,8 @@ async function oneRun(
   let failedRun = true;
   try {
     const conc = o.concurrency ? ['--concurrency', String(o.concurrency)] : [];
-    const apply = await shipshape(['apply', '-C', repo, '--state-dir', state, ...conc], env);
+    const prof = o.profile ? ['--cpu-prof', '--cpu-prof-dir', o.profile] : [];
+    const apply = await shipshape(['apply', '-C', repo, '--state-dir', state, ...conc], env, 900_000, prof);
     writeFileSync(join(work, 'apply.log'), apply.out);
     const failed = apply.out.split('\n').filter((l) => /^(failed|blocked)\s/.test(l));
     const retries = apply.lines.filter((l) => l.text.startsWith('  ↻')).length;
@@ -149,6 +224,21 @@ async function oneRun(
     process.stderr.write(
       `run ${run}: apply exit ${apply.code}, ${created} systems created in ${(apply.ms / 1000).toFixed(1)} s, ${failed.length} failed, ${retries} retries, peak RSS ${apply.peakRssMiB.toFixed(0)} MiB\n${breakdown(apply).join('\n')}\n`,
     );
+    const spans = timeline(apply);
+    process.stderr.write(
+      [
+        ...criticalPath(spans, apply.ms),
+        `    CPU during the apply: shipshape ${apply.cpuS.toFixed(1)} s, the commands it ran and waited for (ip, ssh-keygen, debconf) ${apply.childCpuS.toFixed(1)} s, the whole machine ${apply.machineCpuS.toFixed(1)} s of ${((os.cpus().length * apply.ms) / 1000).toFixed(1)} s (${os.cpus().length} cores × wall)`,
+      ].join('\n') + '\n',
+    );
+    if (o.timeline)
+      writeFileSync(
+        o.timeline.replace('{run}', String(run)),
+        [
+          'system\tkind\tstart_s\tend_s',
+          ...spans.map((x) => `${x.system}\t${x.kind}\t${x.start / 1000}\t${x.end / 1000}`),
+        ].join('\n') + '\n',
+      );
     for (const f of failed) process.stderr.write(`    ${f}\n`);
     if (apply.code !== 0 && !failed.length) process.stderr.write(apply.out.split('\n').slice(-30).join('\n') + '\n');
     const plan = await shipshape(['plan', '-C', repo, '--state-dir', state, '--detailed-exitcode'], env);
@@ -191,6 +281,10 @@ async function main(): Promise<void> {
   const concurrency = arg('concurrency') ? Number(arg('concurrency')) : undefined;
   const keep = process.argv.includes('--keep');
   const keepUp = process.argv.includes('--keep-up');
+  // Every step's start and end per system, one TSV per run (`{run}` in the name becomes the run's number).
+  const timelineFile = arg('timeline');
+  // A V8 CPU profile of each apply process (node --cpu-prof) into this folder.
+  const profile = arg('profile');
   if (systems <= EXAMPLE_SYSTEMS)
     throw new Error(`--systems must be more than the lab's ${EXAMPLE_SYSTEMS} example systems`);
   const started = new Date();
@@ -198,7 +292,14 @@ async function main(): Promise<void> {
   const results: RunResult[] = [];
   for (let r = 1; r <= runs; r++)
     results.push(
-      await oneRun(r, { systems, ...(concurrency ? { concurrency } : {}), keep, keepUp: keepUp && r === runs }),
+      await oneRun(r, {
+        systems,
+        ...(concurrency ? { concurrency } : {}),
+        keep,
+        keepUp: keepUp && r === runs,
+        ...(timelineFile ? { timeline: timelineFile } : {}),
+        ...(profile ? { profile } : {}),
+      }),
     );
   const load1 = os.loadavg();
   const range = (xs: number[], d = 1) => {

@@ -473,6 +473,10 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
 }
 
 export async function main(argv: string[], rawIo: Io = processIo): Promise<number> {
+  // libuv runs file system calls on a pool of 4 threads unless told otherwise (read when the pool first
+  // starts, which is later than this); apply writes its create journal and install records for dozens of
+  // systems at once, each write with fsyncs, and 4 would queue them behind each other.
+  process.env.UV_THREADPOOL_SIZE ??= '16';
   // Every byte a command prints passes the redaction layer (URL userinfo, resolved secrets).
   const io = redactingIo(rawIo);
   let code = 0;

@@ -228,14 +228,50 @@ describe('executor', () => {
     }
     const vm = new Slow('vm', (s) => ({ cpu: s.cpu }));
     const cmdb = new Slow('cmdb', (s) => ({ cpu: s.cpu }));
+    const specialise = new Slow('specialise', (s) => ({ roles: s.name }));
     const { report } = await run(
       Array.from({ length: 20 }, (_, i) => system(`s${i}`)),
-      [vm, cmdb],
+      [vm, specialise, cmdb],
       { concurrency: 3, stepConcurrency: { vm: 8, specialise: 5 } },
     );
     expect(report.ok).toBe(true);
-    // vm: its own 8; cmdb runs in the per-system tail, as wide as specialisation's 5.
-    expect(peak).toEqual({ vm: 8, cmdb: 5 });
+    // Also where systems go on one by one (vm, then specialisation and the CMDB per system): each its own width.
+    expect(peak).toEqual({ vm: 8, specialise: 5, cmdb: 3 });
+  });
+
+  it("a system goes on to its install and roles as soon as its own VM is made, not after every system's", async () => {
+    const w = world();
+    const at: string[] = [];
+    class Timed extends MemoryProvider {
+      constructor(
+        kind: ResourceKind,
+        private readonly ms: (name: string) => number,
+      ) {
+        super(kind, (s) => ({ n: s.name }));
+      }
+      override async create(s: DesiredSystem, d: Record<string, unknown>) {
+        await new Promise((r) => setTimeout(r, this.ms(s.name)));
+        at.push(`${this.kind} ${s.name}`);
+        return super.create(s, d);
+      }
+    }
+    // The last system's clone is slow; the others' are quick.
+    const vm = new Timed('vm', (n) => (n === 's5' ? 300 : 5));
+    const install = new Timed('install', () => 5);
+    const specialise = new Timed('specialise', () => 5);
+    const systems = Array.from({ length: 6 }, (_, i) => system(`s${i}`));
+    const { report, events } = await run(systems, [w.ipam, w.dns, vm, install, specialise], {
+      stepConcurrency: { vm: 6 },
+    });
+    expect(report.ok).toBe(true);
+    expect(at.indexOf('specialise s0')).toBeLessThan(at.indexOf('vm s5'));
+    expect(at.indexOf('install s4')).toBeLessThan(at.indexOf('vm s5'));
+    // DNS (a batch deployed once) is still deployed for every system before the first VM is made.
+    const commit = events.findIndex((e) => e.type === 'commit' && e.kind === 'dns');
+    const firstVm = events.findIndex((e) => e.type === 'start' && e.kind === 'vm');
+    expect(commit).toBeGreaterThanOrEqual(0);
+    expect(commit).toBeLessThan(firstVm);
+    expect(w.dns.commits).toBe(1);
   });
   it("a step waiting for another system's step of its stage (waitsFor) starts after it at any concurrency, and fails when that one failed", async () => {
     for (const concurrency of [1, 4]) {

@@ -1,11 +1,12 @@
 /**
- * The executor: carries out a plan stage by stage. Deletes first (kinds in reverse order, so a
+ * The executor: carries out a plan. Deletes first, stage by stage (kinds in reverse order, so a
  * VM goes before its DNS records and its address is released last), then creates and updates
- * in RESOURCE_KINDS order. Within a stage, systems run in parallel up to `concurrency`; a
- * provider's commit() runs once per stage. Specialisation and the steps after it run per system
- * in dependency order (`DesiredSystem.dependsOn`), so a system's roles see the values of the
- * systems it depends on. A system that fails a step (or has a blocked action)
- * takes no further steps; the others go on.
+ * in RESOURCE_KINDS order: the kinds up to the last one with a commit() stage by stage across all
+ * systems (the commit runs once per stage), the rest per system as soon as that system's earlier
+ * steps are done; every step works on at most its width (`stepConcurrency`) of systems at once.
+ * Specialisation and the steps after it start in dependency order (`DesiredSystem.dependsOn`), so
+ * a system's roles see the values of the systems it depends on. A system that fails a step (or
+ * has a blocked action) takes no further steps; the others go on.
  */
 import { codeOf, type OutcomeCode } from './outcome';
 import type { DesiredSystem } from '../manifest/types';
@@ -14,6 +15,7 @@ import { initialResolved, orderedProviders } from '../plan/planner';
 import {
   RESOURCE_KINDS,
   UserError,
+  type CreateIntent,
   type Observation,
   type ObservedResource,
   type Provider,
@@ -23,7 +25,7 @@ import {
 } from './contract';
 import type { CreateJournal } from './journal';
 import { Refusal } from './refusals';
-import { inDependencyOrder, mapPool, withRetry, type RetryPolicy } from './pool';
+import { gate, inDependencyOrder, mapPool, withRetry, type RetryPolicy } from './pool';
 import { waitOrder } from '../plan/waits';
 
 export type StepStatus = 'done' | 'failed' | 'skipped';
@@ -133,7 +135,6 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   // The create journal: intent recorded before every create, resolved after it in this run.
   const journal = input.journal;
   const warn = warner(input);
-  const intentFor = (kind: ResourceKind, system: string) => journal?.begin(kind, system);
   const handled = new Set<string>();
   const settle = (
     provider: Provider,
@@ -146,20 +147,26 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   const journalled = async (
     provider: Provider,
     system: DesiredSystem,
-    create: () => Promise<ObservedResource>,
+    create: (intent: CreateIntent | undefined) => Promise<ObservedResource>,
   ): Promise<ObservedResource> => {
     handled.add(`${provider.kind}/${system.name}`);
+    let intent: CreateIntent | undefined;
     try {
-      const made = await create();
-      journal?.clear(provider.kind, system.name);
+      intent = await journal?.start(provider.kind, system.name);
+      const made = await create(intent);
+      await journal?.finish(provider.kind, system.name);
       return made;
     } catch (e) {
-      const detail = journal?.read(provider.kind, system.name)?.detail ?? {};
+      const detail = intent?.detail ?? journal?.read(provider.kind, system.name)?.detail ?? {};
       await settle(provider, system, system.name, detail, `the create failed (${(e as Error).message})`);
       throw e;
     }
   };
 
+  // How many systems a step works on at once holds across the whole run: a step run for one system at a
+  // time (the per-system part below) waits at its kind's gate like a stage's.
+  const widthOf = (kind: ResourceKind) => input.stepConcurrency?.[kind] ?? input.concurrency;
+  const gates = new Map(RESOURCE_KINDS.map((k) => [k, gate(widthOf(k))]));
   // Each step run so far (`system/kind`): whether it finished well; waiting steps read it (`waitsFor`).
   const finished = new Map<string, Promise<boolean>>();
   const runStage = async (
@@ -173,8 +180,9 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
     const ended = new Map<string, (ok: boolean) => void>();
     for (const w of work)
       finished.set(`${w.system.name}/${provider.kind}`, new Promise((r) => ended.set(w.system.name, r)));
-    const results = await mapPool(waitOrder(work), input.stepConcurrency?.[provider.kind] ?? input.concurrency, (w) =>
-      runOne(w).then(
+    // Never rejects: a failed step is recorded in its system's outcome (runOne).
+    await mapPool(waitOrder(work), widthOf(provider.kind), (w) =>
+      gates.get(provider.kind)!(() => runOne(w)).then(
         (ok) => ended.get(w.system.name)!(ok),
         (e: unknown) => {
           ended.get(w.system.name)!(false);
@@ -244,7 +252,6 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
         throw e;
       }
     }
-    void results;
     if (provider.commit) {
       const t0 = Date.now();
       try {
@@ -329,14 +336,10 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
         const rest = again ? provider.diff(system, again, after) : [];
         if (again && rest.length) after = await provider.update(system, again, after, rest, r, ctx);
       } else if (action.action === 'create' || !before) {
-        after = await journalled(provider, system, () =>
-          provider.create(system, desired, r, ctx, intentFor(provider.kind, system.name)),
-        );
+        after = await journalled(provider, system, (intent) => provider.create(system, desired, r, ctx, intent));
       } else if (action.action === 'replace') {
         await provider.delete(system, before, ctx);
-        after = await journalled(provider, system, () =>
-          provider.create(system, desired, r, ctx, intentFor(provider.kind, system.name)),
-        );
+        after = await journalled(provider, system, (intent) => provider.create(system, desired, r, ctx, intent));
       } else {
         after = await provider.update(system, desired, before, provider.diff(system, desired, before), r, ctx);
       }
@@ -344,14 +347,27 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       if (provider.resolve) resolved.set(system.name, provider.resolve(system, after, r));
     };
 
-  // The kinds before specialisation run stage by stage across all systems (one commit per stage).
+  // The kinds up to the last one that commits (DNS, DHCP: one deploy per run, and the reservation must be
+  // live before a VM boots its installer) run stage by stage across all systems. From there on each
+  // system goes on alone (vm, install), so one system's install never waits for another's clone;
+  // each step's width still holds through its gate. Specialisation and what follows start in
+  // dependency order (environments and cross-references, `dependsOn`): once the system's own earlier
+  // steps are done and every system it depends on came up whole; independent systems run in parallel.
   const late = providers.findIndex((p) => RESOURCE_KINDS.indexOf(p.kind) >= RESOURCE_KINDS.indexOf('specialise'));
   const [early, tail] = late < 0 ? [providers, []] : [providers.slice(0, late), providers.slice(late)];
-  for (const provider of early) await runStage(provider, workFor(provider, input.systems), stepOf(provider));
-  // Specialisation and what follows run per system, in dependency order (environments and
-  // cross-references, `dependsOn`): a system starts them once every system it depends on came up
-  // whole; systems that do not depend on each other run in parallel.
-  await inDependencyOrder(input.systems, input.stepConcurrency?.specialise ?? input.concurrency, async (system) => {
+  const staged = early.slice(0, early.map((p) => !!p.commit).lastIndexOf(true) + 1);
+  const alone = early.slice(staged.length);
+  for (const provider of staged) await runStage(provider, workFor(provider, input.systems), stepOf(provider));
+  const upTo = new Map(
+    input.systems.map((system) => [
+      system.name,
+      (async () => {
+        for (const provider of alone) await runStage(provider, workFor(provider, [system]), stepOf(provider));
+      })(),
+    ]),
+  );
+  await inDependencyOrder(input.systems, Infinity, async (system) => {
+    await upTo.get(system.name);
     const down = (system.dependsOn ?? []).filter((d) => systems.has(d) && !live(d));
     const hasWork = tail.some((p) => (actionsBy.get(`${system.name}/${p.kind}`)?.action ?? 'noop') !== 'noop');
     if (down.length && hasWork && live(system.name)) {
@@ -378,6 +394,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       },
       handled,
     );
+  await journal?.settled();
   const journalLeft = journal ? journal.list().map((e) => journal.pathFor(e.kind, e.system)) : [];
 
   for (const o of outcomes.values())
@@ -436,7 +453,7 @@ async function settleEntry(
       `${why}, and the system is no longer declared; cleared its create journal (details: ${JSON.stringify(detail)})`,
     );
   }
-  d.journal.clear(provider.kind, name);
+  await d.journal.finish(provider.kind, name);
 }
 
 /**
@@ -466,7 +483,7 @@ export async function resolveInterrupted(
         e.kind,
         `an interrupted create (since ${e.startedAt}) is for a backend this site no longer configures; cleared its create journal`,
       );
-      input.journal.clear(e.kind, e.system);
+      await input.journal.finish(e.kind, e.system);
       continue;
     }
     await settleEntry(

@@ -68,6 +68,12 @@ export interface ResolvedByInstall {
   /** `[datastore] path` of a boot ISO the VM should boot once. */
   installIso?: string;
   /**
+   * The install step will install this system and powers its VM on itself to boot the installer: a VM
+   * the vm step clones in this run is left powered off (a power-on only to be reset is a vCenter task
+   * per VM for nothing).
+   */
+  bootsVm?: boolean;
+  /**
    * The system's SSH host key as the install step learned it from the installer's callback: an
    * OpenSSH public key line (`ssh-ed25519 AAAA…`, preferred: it pins the key type too) or a
    * `SHA256:` fingerprint. UNKNOWN until the system is installed. Specialisation never connects

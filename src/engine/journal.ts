@@ -17,7 +17,14 @@ import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { RESOURCE_KINDS, type CreateIntent, type Logger, type ResourceKind } from './contract';
-import { readStateFile, removeStateFile, shape, writeJsonAtomic } from './state-file';
+import {
+  readStateFile,
+  removeStateFile,
+  removeStateFileAsync,
+  shape,
+  writeFileAtomicAsync,
+  writeJsonAtomic,
+} from './state-file';
 
 export interface JournalEntry {
   kind: ResourceKind;
@@ -83,6 +90,61 @@ export class CreateJournal {
     return out;
   }
 
+  /** Writes in flight per entry file (begin, note, clear of apply): each waits for the one before it. */
+  private readonly inFlight = new Map<string, Promise<void>>();
+
+  private queue(file: string, op: () => Promise<void>): Promise<void> {
+    const next = (this.inFlight.get(file) ?? Promise.resolve()).then(op, op);
+    const settled = next.catch(() => undefined);
+    this.inFlight.set(file, settled);
+    void settled.then(() => {
+      if (this.inFlight.get(file) === settled) this.inFlight.delete(file);
+    });
+    return next;
+  }
+
+  /**
+   * `begin` for apply, off the event loop: the entry is on disk (fsynced) when this resolves, and the
+   * intent's `note`s are written in order behind it without holding up the caller (a note lost to a
+   * crash costs the detail, not the entry: the provider then finds what the create made by its marker).
+   */
+  async start(kind: ResourceKind, system: string): Promise<CreateIntent> {
+    const path = this.pathFor(kind, system);
+    await this.inFlight.get(path);
+    const earlier = this.read(kind, system);
+    const entry: JournalEntry = earlier ?? { kind, system, startedAt: new Date().toISOString(), detail: {} };
+    const write = () => this.queue(path, () => writeFileAtomicAsync(path, this.text(entry)));
+    if (!earlier) await write();
+    const log = this.log;
+    return {
+      path,
+      ...(earlier ? { interrupted: { startedAt: earlier.startedAt, detail: { ...earlier.detail } } } : {}),
+      get detail() {
+        return { ...entry.detail };
+      },
+      note(detail: Record<string, string>) {
+        Object.assign(entry.detail, detail);
+        write().catch((e: unknown) =>
+          log?.warn(
+            { file: path },
+            `create journal: could not note ${JSON.stringify(detail)}: ${(e as Error).message}`,
+          ),
+        );
+      },
+    };
+  }
+
+  /** Resolves when every write `start`, `note` and `finish` began has landed (apply waits for it before it reports). */
+  async settled(): Promise<void> {
+    while (this.inFlight.size) await Promise.all(this.inFlight.values());
+  }
+
+  /** `clear` for apply, after the entry's notes landed and off the event loop. */
+  finish(kind: ResourceKind, system: string): Promise<void> {
+    const path = this.pathFor(kind, system);
+    return this.queue(path, () => removeStateFileAsync(path));
+  }
+
   /** Records create-pending (keeping what an interrupted earlier attempt noted) and returns the intent handed to `create`. */
   begin(kind: ResourceKind, system: string): CreateIntent {
     const earlier = this.read(kind, system);
@@ -114,5 +176,9 @@ export class CreateJournal {
 
   private write(e: JournalEntry): void {
     writeJsonAtomic(this.pathFor(e.kind, e.system), { system: e.system, startedAt: e.startedAt, detail: e.detail });
+  }
+
+  private text(e: JournalEntry): string {
+    return JSON.stringify({ system: e.system, startedAt: e.startedAt, detail: e.detail }, null, 2) + '\n';
   }
 }

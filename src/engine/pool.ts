@@ -1,4 +1,4 @@
-/** Small concurrency helpers: a bounded parallel map and retry with backoff for transient errors only. */
+/** Small concurrency helpers: a bounded parallel map, a gate, and retry with backoff for transient errors only. */
 import { TransientError } from './contract';
 
 /** Runs `fn` over `items` with at most `limit` in flight; never rejects (results carry errors). */
@@ -21,6 +21,24 @@ export async function mapPool<T, R>(
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
   return results;
+}
+
+/** At most `limit` calls of the returned function run at once; the others wait their turn, first come first served. */
+export function gate(limit: number): <R>(fn: () => Promise<R>) => Promise<R> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    // A freed slot is handed straight to the longest waiter, so a newcomer never overtakes it.
+    if (running >= Math.max(1, limit)) await new Promise<void>((r) => waiting.push(r));
+    else running++;
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
 }
 
 export interface RetryPolicy {

@@ -29,6 +29,7 @@ import { isAbsolute, join } from 'node:path';
 import type { SiteConfig } from '../manifest/site';
 import { rootPrefix } from '../providers/specialise/role-model';
 import { sshBannerSeen, sshdConf } from './configs';
+import { newHostKey } from './host-key';
 import { LabError, isAlive, requireBinary, run, runAsync, startDetached, stopProcess, waitReady } from './process';
 
 /** Every namespace the lab creates starts with this; nothing else is ever deleted. */
@@ -89,8 +90,12 @@ const netnsExists = (name: string) => existsSync(join('/run/netns', name));
 const tableOf = (port: number) => String(20_000 + port);
 const RULE_PREF = '5000';
 
+/** Ports whose rules this process has put in place (cleared by removeRules): two `ip` runs saved per system. */
+const rulesInPlace = new Set<number>();
+
 /** The rules sending TCP to the lab's nets on its SSH port to its table (added once, kept until lab down). */
 function ensureRules(site: SiteConfig, port: number): void {
+  if (rulesInPlace.has(port)) return;
   const table = tableOf(port);
   const rules = ip('-4', 'rule', 'list');
   for (const n of Object.values(site.nets)) {
@@ -99,9 +104,11 @@ function ensureRules(site: SiteConfig, port: number): void {
     ip('-4', 'rule', 'add', 'pref', RULE_PREF, 'to', n.cidr, 'ipproto', 'tcp', 'dport', String(port), 'lookup', table);
   }
   ip('-4', 'route', 'replace', 'unreachable', 'default', 'table', table);
+  rulesInPlace.add(port);
 }
 
 function removeRules(port: number): void {
+  rulesInPlace.delete(port);
   const table = tableOf(port);
   for (const line of ip('-4', 'rule', 'list').split('\n')) {
     const m = new RegExp(`to (\\S+) ipproto tcp dport ${port} lookup ${table}\\b`).exec(line);
@@ -266,16 +273,6 @@ export async function startLabSystem(site: SiteConfig, system: string, address: 
   // A rebuilt system is a new machine; an address handed out again belonged to a system that is gone.
   await stopLabSystem(root, system);
   for (const other of readLabSystems(root)) if (other.ip === address) await stopLabSystem(root, other.system);
-  let held = '';
-  try {
-    held = (await ipAsync('-4', '-o', 'route', 'show', 'table', tableOf(sp.port), `${address}/32`)).trim();
-  } catch {
-    /* no such table yet: no lab on this port routes anything */
-  }
-  if (held)
-    throw new LabError(
-      `lab: ${address} on SSH port ${sp.port} is already routed to another lab's system (${held.split('\n')[0]}); \`shipshape lab down\` there first, or give this lab another specialise.port`,
-    );
   freshRoot(site, system);
 
   const dir = join(systemsDir(root), system);
@@ -283,18 +280,11 @@ export async function startLabSystem(site: SiteConfig, system: string, address: 
   mkdirSync(join(dir, 'home'), { recursive: true, mode: 0o700 });
   mkdirSync(MARKERS, { recursive: true });
   writeFileSync(join(MARKERS, labId(root)), `${realpathSync(root)}\n${sp.port}\n`);
+  // The new system's own host key (an installed system makes its own; host-key.ts says why not ssh-keygen).
+  const key = newHostKey(system);
   const hostKey = join(dir, 'ssh_host_ed25519_key');
-  await runAsync(requireBinary('/usr/bin/ssh-keygen', 'openssh-client'), [
-    '-q',
-    '-t',
-    'ed25519',
-    '-N',
-    '',
-    '-C',
-    system,
-    '-f',
-    hostKey,
-  ]);
+  writeFileSync(hostKey, key.privateKey, { mode: 0o600 });
+  writeFileSync(`${hostKey}.pub`, `${key.publicLine}\n`);
   return bringUp(site, system, address);
 }
 
@@ -326,7 +316,9 @@ async function bringUp(site: SiteConfig, system: string, address: string): Promi
 
   const ns = netnsName(root, system);
   const veth = vethName(root, system);
+  ensureRules(site, sp.port); // synchronous, once per process: two systems coming up at once must not both add the rule
   try {
+    // One `ip` for the root side; the route fails ("File exists") when another lab on this port routes the address.
     await ipBatch(
       [],
       [
@@ -334,26 +326,36 @@ async function bringUp(site: SiteConfig, system: string, address: string): Promi
         ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns],
         ['addr', 'add', `${gateway}/32`, 'dev', veth],
         ['link', 'set', veth, 'up'],
-      ],
-    );
-    ensureRules(site, sp.port); // synchronous: two systems coming up at once must not both add the rule
-    await ipAsync('-4', 'route', 'add', `${address}/32`, 'dev', veth, 'src', gateway, 'table', tableOf(sp.port));
-    await ipBatch(
-      ['-n', ns],
-      [
-        ['link', 'set', 'lo', 'up'],
-        ['addr', 'add', `${address}/${prefix}`, 'dev', 'eth0'],
-        ['link', 'set', 'eth0', 'up'],
-        ['route', 'add', 'default', 'via', gateway, 'dev', 'eth0'],
+        ['route', 'add', `${address}/32`, 'dev', veth, 'src', gateway, 'table', tableOf(sp.port)],
       ],
     );
   } catch (e) {
     await deleteNamespaceAsync(ns);
+    let held = '';
+    try {
+      held = (await ipAsync('-4', '-o', 'route', 'show', 'table', tableOf(sp.port), `${address}/32`)).trim();
+    } catch {
+      /* no such table: nothing routes it */
+    }
+    if (held && /File exists/.test((e as Error).message))
+      throw new LabError(
+        `lab: ${address} on SSH port ${sp.port} is already routed to another lab's system (${held.split('\n')[0]}); \`shipshape lab down\` there first, or give this lab another specialise.port`,
+      );
     throw new LabError(`lab: could not give ${system} its namespace: ${(e as Error).message}`);
   }
   const log = join(dir, 'sshd.log');
   const sshd = requireBinary('/usr/sbin/sshd', 'openssh-server');
-  const proc = startDetached('/usr/sbin/ip', ['netns', 'exec', ns, sshd, '-D', '-e', '-f', conf], log);
+  const ipBin = requireBinary('/usr/sbin/ip', 'iproute2');
+  // Inside the namespace, the same shell that becomes its sshd sets up the system's address and route
+  // first (one process from here instead of two); a failure there ends the start with the log's tail.
+  const inside = [
+    `${ipBin} link set lo up`,
+    `${ipBin} addr add ${address}/${prefix} dev eth0`,
+    `${ipBin} link set eth0 up`,
+    `${ipBin} route add default via ${gateway} dev eth0`,
+    `exec ${sshd} -D -e -f "$0"`,
+  ].join(' && ');
+  const proc = startDetached(ipBin, ['netns', 'exec', ns, '/bin/sh', '-c', inside, conf], log);
   const rec: LabSystemRecord = {
     system,
     ip: address,

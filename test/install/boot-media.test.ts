@@ -145,6 +145,36 @@ describe.each(SIM_MODES)('%s', (mode) => {
     expect(rebuilt.fields).toEqual({ os: 'debian12', state: 'built' });
   });
 
+  it('a VM made for a system the install step installs stays off until the install powers it on (no power-on, then reset)', async () => {
+    const ctx = ctxFor(site);
+    const system = systemNamed('media-03', {
+      network: { net: 'dev-net', ip: '198.51.100.32', mac: '00:50:56:01:0a:0d' },
+    });
+    const withProv = {
+      ...site,
+      provisioning: { listen: '127.0.0.1:0', baseUrl: 'http://127.0.0.1:9', installTimeoutMinutes: 5 },
+    } as unknown as SiteConfig;
+    const install = new InstallProvider({ os: {}, dir: path.join(root, 'boots-state'), secret });
+    let resolved = {
+      ip: '198.51.100.32',
+      mac: '00:50:56:01:0a:0d',
+      ...install.promises(system, withProv),
+    } as Parameters<VsphereProvider['resolve']>[2];
+    expect(resolved.bootsVm).toBe(true);
+    const vm = await p.create(system, p.desired(system, resolved)!, resolved, ctx);
+    resolved = p.resolve(system, vm, resolved);
+    expect((await vmState(resolved.vmId as string)).power).toBe('poweredOff');
+    await p.bootMedia().restart(system, resolved, ctx);
+    expect((await vmState(resolved.vmId as string)).power).toBe('poweredOn');
+    // Without the install step (no provisioning), a new VM is powered on by the vm step as before.
+    const plain = systemNamed('media-04', {
+      network: { net: 'dev-net', ip: '198.51.100.33', mac: '00:50:56:01:0a:0e' },
+    });
+    const r2 = { ip: '198.51.100.33', mac: '00:50:56:01:0a:0e', ...install.promises(plain, site) };
+    const vm2 = await p.create(plain, p.desired(plain, r2)!, r2, ctx);
+    expect((await vmState(vm2.id)).power).toBe('poweredOn');
+  });
+
   it('says clearly when there is no VM to boot', async () => {
     await expect(
       p.bootMedia().restart(systemNamed('media-02'), { ip: '198.51.100.31', mac: '00:50:56:01:0a:0c' }, ctxFor(site)),

@@ -1,6 +1,8 @@
 /**
  * One installation attempt: issue a token, render with it, store record and files; then wait for
- * the installer's verdict in the shared store (built | failed) or the deadline (timed out).
+ * the installer's verdict in the shared store (built | failed) or the deadline (timed out). The wait
+ * wakes when the record changes on disk (the provisioning server wrote the callback), the poll
+ * interval only where the file system sends no change events.
  * The deadline counts from the attempt's start, so a crashed and re-run apply keeps the same one.
  */
 import { InstallFailedError, InstallTimeoutError } from './errors';
@@ -85,13 +87,32 @@ export interface WaitOptions {
 export async function waitForBuilt(store: InstallStore, system: string, o: WaitOptions): Promise<InstallRecord> {
   const now = o.now ?? (() => new Date());
   let last: string | undefined;
+  const unwatch = store.watch();
+  try {
+    return await waitLoop(store, system, o, now, (r) => {
+      if (r.state !== last) {
+        last = r.state;
+        o.onProgress?.(r);
+      }
+    });
+  } finally {
+    unwatch();
+  }
+}
+
+async function waitLoop(
+  store: InstallStore,
+  system: string,
+  o: WaitOptions,
+  now: () => Date,
+  seen: (r: InstallRecord) => void,
+): Promise<InstallRecord> {
   for (;;) {
+    // Counted before the read: a change between the read and the wait ends the wait at once.
+    const changes = store.changes(system);
     const r = await store.get(system);
     if (!r) throw new Error(`internal: install record of ${system} vanished while waiting`);
-    if (r.state !== last) {
-      last = r.state;
-      o.onProgress?.(r);
-    }
+    seen(r);
     if (r.state === 'built') return r;
     if (r.state === 'failed')
       throw new InstallFailedError(
@@ -111,14 +132,10 @@ export async function waitForBuilt(store: InstallStore, system: string, o: WaitO
       throw new Error(
         `waiting for ${system}'s install was cancelled; the install goes on and the next run picks it up`,
       );
-    await sleep(Math.min(o.pollMs, Math.max(10, o.deadline.getTime() - now().getTime())));
+    await store.changedSince(system, changes, Math.min(o.pollMs, Math.max(10, o.deadline.getTime() - now().getTime())));
   }
 }
 
 function tailLines(s: string, n: number): string {
   return s.split('\n').slice(-n).join('\n');
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -11,13 +11,6 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-let debconfQueue: Promise<unknown> = Promise.resolve();
-function oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
-  const next = debconfQueue.then(fn, fn);
-  debconfQueue = next.catch(() => undefined);
-  return next;
-}
-
 export class CheckerMissingError extends Error {
   override readonly name = 'CheckerMissingError';
 }
@@ -37,24 +30,9 @@ const PRESEED_REQUIRED = [
 
 export async function checkPreseed(text: string): Promise<string[]> {
   const problems: string[] = [];
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shipshape-preseed-'));
-  try {
-    const file = path.join(dir, 'preseed.cfg');
-    await fs.writeFile(file, text, { mode: 0o600 });
-    // debconf locks its database even for --checkonly: two checks at once make one fail with
-    // "config.dat is locked by another process". Checks in one process run one at a time, and each
-    // gets a private database (DEBCONF_SYSTEMRC, debconf.conf(5)) so another shipshape process
-    // on the host (a second repo's apply, the provisioning server) never meets the system's lock.
-    await fs.writeFile(path.join(dir, 'debconf.conf'), privateDebconf(dir));
-    const env = { ...process.env, DEBCONF_SYSTEMRC: path.join(dir, 'debconf.conf') };
-    const { code, stderr } = await oneAtATime(() =>
-      run('debconf-set-selections', ['--checkonly', file], 'debconf (Debian package `debconf`)', env),
-    );
-    if (code !== 0 || stderr.trim())
-      problems.push(`debconf-set-selections --checkonly: ${stderr.trim() || `exit code ${code}`}`);
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  const { code, stderr } = await debconfCheck(text);
+  if (code !== 0 || stderr.trim())
+    problems.push(`debconf-set-selections --checkonly: ${stderr.trim() || `exit code ${code}`}`);
   const questions = new Set<string>();
   text.split('\n').forEach((line, i) => {
     if (/^\s*(#|$)/.test(line)) return;
@@ -186,6 +164,72 @@ export function checkIpxe(text: string): string[] {
     problems.push('the script never boots, chains or exits');
   if (cmds.includes('kernel') && !cmds.includes('boot')) problems.push('a kernel is loaded but never booted');
   return problems;
+}
+
+interface DebconfAsk {
+  text: string;
+  done: (r: { code: number; stderr: string }) => void;
+  fail: (e: unknown) => void;
+}
+
+/** Files per debconf run: far below any argument-list limit, and a bad batch's per-file re-check stays short. */
+const BATCH_MAX = 200;
+let waitingChecks: DebconfAsk[] = [];
+let debconfRunning = false;
+
+/**
+ * `debconf-set-selections --checkonly` of one answer file, batched: a perl start and a debconf database
+ * load cost more than the check, and apply renders an answer file for every system it installs at once.
+ * One run at a time per process (debconf locks its database even for --checkonly); the files asked for
+ * while a run is going are checked together by the next one, each as an argument of its own. The script
+ * reads its arguments as one stream but stops a `\` continuation at each file's end (perl's `eof`
+ * without parentheses), so a file is checked exactly as alone; its line numbers count on across files,
+ * so when a batched run says anything at all, each of its files is checked again alone and gets its own
+ * verdict (only a broken template costs that).
+ */
+function debconfCheck(text: string): Promise<{ code: number; stderr: string }> {
+  return new Promise((done, fail) => {
+    waitingChecks.push({ text, done, fail });
+    if (!debconfRunning) void drainChecks();
+  });
+}
+
+async function drainChecks(): Promise<void> {
+  debconfRunning = true;
+  try {
+    while (waitingChecks.length) {
+      const batch = waitingChecks.slice(0, BATCH_MAX);
+      waitingChecks = waitingChecks.slice(batch.length);
+      try {
+        const all = await debconfRun(batch.map((b) => b.text));
+        if (batch.length === 1 || (all.code === 0 && !all.stderr.trim())) {
+          for (const b of batch) b.done(all);
+          continue;
+        }
+        for (const b of batch) b.done(await debconfRun([b.text]));
+      } catch (e) {
+        for (const b of batch) b.fail(e);
+      }
+    }
+  } finally {
+    debconfRunning = false;
+  }
+}
+
+/** One debconf-set-selections --checkonly over `texts` (one file each), with a private debconf database. */
+async function debconfRun(texts: string[]): Promise<{ code: number; stderr: string }> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shipshape-preseed-'));
+  try {
+    const files = texts.map((_, i) => path.join(dir, `preseed-${i}.cfg`));
+    await Promise.all(texts.map((t, i) => fs.writeFile(files[i]!, t, { mode: 0o600 })));
+    // Each run gets a private database (DEBCONF_SYSTEMRC, debconf.conf(5)) so another shipshape process on
+    // the host (a second repo's apply, the provisioning server) never meets the system's lock.
+    await fs.writeFile(path.join(dir, 'debconf.conf'), privateDebconf(dir));
+    const env = { ...process.env, DEBCONF_SYSTEMRC: path.join(dir, 'debconf.conf') };
+    return await run('debconf-set-selections', ['--checkonly', ...files], 'debconf (Debian package `debconf`)', env);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
 }
 
 function privateDebconf(dir: string): string {

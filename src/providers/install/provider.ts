@@ -221,7 +221,7 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
     // A system this step installs has no host key until its install record says built (resolve() sets it):
     // specialisation waits for it rather than looking the address up in known_hosts.
     const installs = this.desired(system, {} as Resolved, site) !== null;
-    return { boot: installBootOptions(system, site), ...(installs ? { hostKey: UNKNOWN } : {}) };
+    return { boot: installBootOptions(system, site), ...(installs ? { hostKey: UNKNOWN, bootsVm: true } : {}) };
   }
 
   /** Boot media (ISO upload, CD-ROM, reset): the vm step's `bootMedia` capability, wired by the registry. */

@@ -3,6 +3,8 @@
  * that pass the checks (debconf's own parser for preseed); values that cannot be written safely
  * are errors that name the field and never show a secret.
  */
+import { promises as fs } from 'fs';
+import * as nodeOs from 'os';
 import * as path from 'path';
 import { loadRepo, type LoadResult } from '../../manifest';
 import type { DesiredSystem } from '../../manifest/types';
@@ -197,6 +199,40 @@ describe('the checks catch what would break an install', () => {
     const p = await checkPreseed('d-i netcfg/get_hostname strng web\n');
     expect(p.join('\n')).toMatch(/debconf-set-selections --checkonly: .*Unknown type strng/);
     expect(p.join('\n')).toContain('missing d-i preseed/late_command');
+  });
+
+  it('preseed: answer files checked at once share debconf runs, and each keeps its own verdict', async () => {
+    const sys = repo.systems.find((s) => s.state === 'present')!;
+    const good = renderInstall(await input(sys, 'debian12', 'dhcp')).answerFile;
+    const bad = `${good.trimEnd()}\nd-i netcfg/get_hostname strng web\n`;
+    const badLine = bad.trimEnd().split('\n').length;
+    // A debconf-set-selections first in PATH that notes each run's file count, then runs the real one.
+    const bin = await fs.mkdtemp(path.join(nodeOs.tmpdir(), 'shipshape-debconf-'));
+    const runs = path.join(bin, 'runs');
+    await fs.writeFile(
+      path.join(bin, 'debconf-set-selections'),
+      `#!/bin/sh\necho $(($# - 1)) >> ${runs}\nexec /usr/bin/debconf-set-selections "$@"\n`,
+      { mode: 0o755 },
+    );
+    const pathBefore = process.env.PATH;
+    process.env.PATH = `${bin}:${pathBefore}`;
+    try {
+      // 20 installs at once: one run for the first, one for the 19 that came while it ran.
+      expect(await Promise.all(Array.from({ length: 20 }, () => checkPreseed(good)))).toEqual(
+        Array.from({ length: 20 }, () => []),
+      );
+      expect((await fs.readFile(runs, 'utf8')).trim().split('\n')).toEqual(['1', '19']);
+      // One broken file among them: it alone fails, with the line number of its own file.
+      const texts = Array.from({ length: 12 }, (_, i) => (i === 7 ? bad : good));
+      const verdicts = await Promise.all(texts.map((t) => checkPreseed(t)));
+      verdicts.forEach((v, i) => {
+        if (i !== 7) expect(v).toEqual([]);
+      });
+      expect(verdicts[7]!.join('\n')).toContain(`Unknown type strng, skipping line ${badLine}`);
+    } finally {
+      process.env.PATH = pathBefore;
+      await fs.rm(bin, { recursive: true, force: true });
+    }
   });
 
   it('kickstart: RHEL 9 refuses `install`, RHEL 7 has no `sshkey`, sections must close', () => {

@@ -7,9 +7,9 @@
  * answered without reading every record.
  */
 import { createHash, randomBytes } from 'crypto';
-import { promises as fs } from 'fs';
+import { promises as fs, watch as watchDir, type FSWatcher } from 'fs';
 import * as path from 'path';
-import { corruptMessage, readStateFile, shape, writeFileAtomic } from '../../engine/state-file';
+import { corruptMessage, readStateFile, shape, writeFileAtomicAsync } from '../../engine/state-file';
 import { ACTIVE, type InstallRecord } from './state';
 
 export function newToken(): { token: string; hash: string } {
@@ -56,6 +56,63 @@ export class InstallStore {
     private readonly onCorrupt: (message: string) => void = (m) => process.stderr.write(`warning: ${m}\n`),
   ) {}
 
+  private watcher: FSWatcher | undefined;
+  private watching = 0;
+  private readonly seen = new Map<string, number>();
+  private readonly waiters = new Map<string, Set<() => void>>();
+
+  /**
+   * Watches the records for changes (inotify through fs.watch) until the returned function is called, so
+   * a wait for `built` ends when the provisioning server writes the record — in this process or another —
+   * instead of at its next poll. Where the file system gives no events (some network file systems), the
+   * waits' timeouts are the poll, as before.
+   */
+  watch(): () => void {
+    if (this.watching++ === 0) {
+      try {
+        this.watcher = watchDir(this.dir, (_event, file) => {
+          // A record is `<system>.json`, written through a temp file beside it (`<system>.json.<pid>….tmp`).
+          const system = file ? String(file).split('.')[0]! : undefined;
+          for (const s of system ? [system] : [...this.waiters.keys()]) {
+            this.seen.set(s, (this.seen.get(s) ?? 0) + 1);
+            for (const wake of [...(this.waiters.get(s) ?? [])]) wake();
+          }
+        });
+        this.watcher.on('error', () => this.watcher?.close());
+        this.watcher.unref();
+      } catch {
+        this.watcher = undefined; // no events: the polls alone
+      }
+    }
+    return () => {
+      if (--this.watching > 0) return;
+      this.watcher?.close();
+      this.watcher = undefined;
+    };
+  }
+
+  /** How many changes of `system`'s files the watch has seen: read before the record, handed to changedSince. */
+  changes(system: string): number {
+    return this.seen.get(system) ?? 0;
+  }
+
+  /** Resolves once the watch saw `system`'s files change after `changes()` said `n`, or after `ms`. */
+  changedSince(system: string, n: number, ms: number): Promise<void> {
+    if (this.changes(system) !== n) return Promise.resolve();
+    return new Promise((resolve) => {
+      const set = this.waiters.get(system) ?? new Set<() => void>();
+      this.waiters.set(system, set);
+      const wake = () => {
+        clearTimeout(timer);
+        set.delete(wake);
+        if (!set.size) this.waiters.delete(system);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      set.add(wake);
+    });
+  }
+
   private file(system: string, ext: string): string {
     if (!NAME.test(system)) throw new Error(`internal: "${system}" is not a system name`);
     return path.join(this.dir, `${system}.${ext}`);
@@ -96,8 +153,13 @@ export class InstallStore {
   async put(r: InstallRecord): Promise<void> {
     await this.init();
     await atomicWrite(this.file(r.system, 'json'), JSON.stringify(r, null, 2));
-    await atomicWrite(path.join(this.dir, 'by-mac', r.mac.replace(/:/g, '-')), r.system);
-    if (r.tokenHash && ACTIVE.has(r.state)) await atomicWrite(path.join(this.dir, 'by-token', r.tokenHash), r.system);
+    // The indexes change once per attempt, the record with every state: rewrite (and fsync) an index only
+    // when it does not say this already.
+    const index = async (file: string) => {
+      if ((await readText(file)) !== r.system) await atomicWrite(file, r.system);
+    };
+    await index(path.join(this.dir, 'by-mac', r.mac.replace(/:/g, '-')));
+    if (r.tokenHash && ACTIVE.has(r.state)) await index(path.join(this.dir, 'by-token', r.tokenHash));
   }
 
   async bySystemOfToken(token: string): Promise<InstallRecord | undefined> {
@@ -147,7 +209,7 @@ export class InstallStore {
 
 /** Temp file, fsync, rename, directory fsync (src/engine/state-file.ts); 0600: the files hold tokens and hashes. */
 async function atomicWrite(file: string, text: string): Promise<void> {
-  writeFileAtomic(file, text, 0o600);
+  await writeFileAtomicAsync(file, text, 0o600);
 }
 
 async function readText(file: string): Promise<string | undefined> {

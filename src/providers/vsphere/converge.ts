@@ -25,7 +25,7 @@ export async function converge(
   system: DesiredSystem,
   desired: VmFields,
   ctx: ProviderContext,
-  o: { allowPowerOff: boolean; iso?: string },
+  o: { allowPowerOff: boolean; iso?: string; leaveOff?: boolean },
 ): Promise<VmInfo> {
   const { c, p, v } = await vs.connect(ctx);
   const what = `${system.name} (${vmRef.value})`;
@@ -95,7 +95,7 @@ export async function converge(
     }
     vm = await readVm(c, vmRef);
   }
-  if (desired.power === 'poweredOn' && vm.powerState !== 'poweredOn') {
+  if (desired.power === 'poweredOn' && vm.powerState !== 'poweredOn' && !o.leaveOff) {
     await powerOn(c, vmRef, { taskTimeoutMs: vs.taskMs(v), what });
     vm = await readVm(c, vmRef);
   }

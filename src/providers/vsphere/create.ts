@@ -146,7 +146,8 @@ export async function createOnce(
       timeoutMs: vs.taskMs(v),
       what: `place ${system.name} (${vm.value}) in ${poolPathOf(w)}${w.host ? ` on ${w.host}` : ''}`,
     });
-  return finishCreate(vs, vm, system, desired, resolved, ctx);
+  // A fresh clone the install step will boot stays off until then (it powers it on, instead of a reset).
+  return finishCreate(vs, vm, system, desired, resolved, ctx, resolved.bootsVm === true);
 }
 
 export async function finishCreate(
@@ -156,9 +157,14 @@ export async function finishCreate(
   desired: VmFields,
   resolved: Resolved,
   ctx: ProviderContext,
+  leaveOff = false,
 ): Promise<VmResource> {
   const iso = typeof resolved.installIso === 'string' ? resolved.installIso : undefined;
-  const got = await converge(vs, vm, system, desired, ctx, { allowPowerOff: false, ...(iso ? { iso } : {}) });
+  const got = await converge(vs, vm, system, desired, ctx, {
+    allowPowerOff: false,
+    leaveOff,
+    ...(iso ? { iso } : {}),
+  });
   vs.remember(got);
   return toResource(vs, got);
 }
