@@ -3,6 +3,8 @@
  * against the provisioning server. The registry wires it only for `lab: true` sites.
  */
 import { generateKeyPairSync } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
 import { UserError } from '../engine/contract';
 import type { SiteConfig } from '../manifest/site';
 import type { LabInstaller } from '../providers/install/provider';
@@ -23,43 +25,64 @@ export function httpLabInstaller(serverUrl: string, timeoutMs = 10_000, startSys
     // The installed system's key; published like vmware-rpctool would, then posted with built.
     const hostKey = startSystem ? await startSystem(system, ip) : `${labHostKey()} lab-simulated`;
     await publishHostKey?.(hostKey);
+    // A real installer asks from its own address, one connection per fetch (d-i's wget, dracut's curl): the
+    // provisioning server caps open connections per address, and a hundred stand-ins sharing 127.0.0.1 (with
+    // kept-alive sockets) would meet that cap, which no real site does. So each stand-in takes a loopback
+    // address of its own, derived from the MAC, and keeps no socket alive.
+    const from = labSourceAddress(mac);
     for (const [method, p] of [
       ['GET', `/boot/${macPath}`],
       ['GET', `/install/${macPath}`],
       ['POST', `/built/${token}`],
     ] as const) {
       const shown = p.replace(token, `${token.slice(0, 4)}…`);
-      // Like an installer that tries a fetch again: a connection closed under us (a kept-alive socket the
-      // server had just timed out, which a loaded machine makes likely) is tried again, twice.
+      // Like an installer that tries a fetch again: a connection reset under a loaded machine is tried again, twice.
       for (let attempt = 1; ; attempt++) {
-        let res: Response;
+        let status: number;
         try {
-          res = await fetch(`${base}${p}`, {
-            method,
-            signal: AbortSignal.timeout(timeoutMs),
-            ...(method === 'POST' ? { body: hostKey } : {}),
-          });
+          status = await request(`${base}${p}`, method, from, timeoutMs, method === 'POST' ? hostKey : undefined);
         } catch (e) {
-          // By name: fetch's TypeError may come from another realm than this code's (jest's vm contexts).
-          if ((e as Error).name !== 'TypeError' || attempt >= 3)
-            throw new UserError(`lab installer stand-in: ${method} ${shown} failed: ${describe(e)}`);
+          if (attempt >= 3) throw new UserError(`lab installer stand-in: ${method} ${shown} failed: ${describe(e)}`);
           continue;
         }
-        await res.arrayBuffer();
         // A repeated `built` whose first try did arrive finds its token used up (404): the install
         // step's wait reads the install record and says whether the system really is built.
-        if (!res.ok && !(method === 'POST' && attempt > 1 && res.status === 404))
-          throw new UserError(`lab installer stand-in: ${method} ${shown} answered ${res.status}`);
+        if ((status < 200 || status > 299) && !(method === 'POST' && attempt > 1 && status === 404))
+          throw new UserError(`lab installer stand-in: ${method} ${shown} answered ${status}`);
         break;
       }
     }
   };
 }
 
-/** fetch's TypeError says only "fetch failed"; the reason is its cause (ECONNRESET, "other side closed", …). */
+/** 127.77.x.y from the MAC's last two bytes: a source address of the installer's own on the loopback (127.0.0.0/8). */
+export function labSourceAddress(mac: string): string {
+  const b = mac.split(/[:-]/).map((h) => parseInt(h, 16));
+  const x = b[4] ?? 0;
+  const y = b[5] ?? 0;
+  return `127.77.${x}.${y === 0 || y === 255 ? 1 : y}`;
+}
+
+/** One request on a fresh connection from `localAddress`; resolves with the status once the body is read. */
+function request(url: string, method: string, localAddress: string, timeoutMs: number, body?: string): Promise<number> {
+  const u = new URL(url);
+  const mod = u.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = mod.request(u, { method, localAddress, agent: false, timeout: timeoutMs }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** The error's message with its code and cause (ECONNRESET, "socket hang up", …). */
 function describe(e: unknown): string {
-  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-  return [(e as Error).message, cause?.code, cause?.message].filter(Boolean).join(': ');
+  const err = e as { message?: string; code?: string; cause?: { code?: string; message?: string } };
+  return [err.message, err.code, err.cause?.code, err.cause?.message].filter(Boolean).join(': ');
 }
 
 /** An OpenSSH `ssh-ed25519 AAAA…` line of a new key (RFC 8709 wire format: string type, string key). */
