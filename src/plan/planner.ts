@@ -184,7 +184,12 @@ export function plan(input: PlanInput): Plan {
   const summary = summarise(actions);
   const roundTrips: Plan['roundTrips'] = {};
   const backends: NonNullable<Plan['backends']> = {};
-  for (const [kind, obs] of input.observations) {
+  // In step order, not in the order the observations finished (they run at once): the plan a reviewer read and
+  // the one apply prints must list the backends alike.
+  const kinds = [...new Set([...input.providers.map((p) => p.kind), ...input.observations.keys()])];
+  for (const kind of kinds) {
+    const obs = input.observations.get(kind);
+    if (!obs) continue;
     roundTrips[kind] = obs.roundTrips;
     if (obs.about) backends[kind] = obs.about;
   }
