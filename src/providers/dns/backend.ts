@@ -37,6 +37,12 @@ export interface ZoneBackend {
    * Makes the server serve `after` as our records (`before` is what it served at observe time);
    * `changed` lists the systems whose records differ. Returns the systems whose change did not land.
    */
+  /**
+   * Optional: zones whose backends name the same key deploy one after another (the others at the same
+   * time). PowerDNS names its server: its SQL backends take one writer at a time, and gsqlite3 answers a
+   * second PATCH during a write with 500 (database locked).
+   */
+  readonly deployQueue?: string;
   /** Optional (`shipshape ownership seal`): seals this zone's unsealed markers of `systems` once. */
   sealMarkers?(systems: Set<string>): Promise<{ sealed: string[]; skipped: string[] }>;
   apply(

@@ -326,11 +326,22 @@ export class DnsProvider implements Provider<DnsFields> {
     // The zones are deployed at the same time: each is its own files and reload (or its own updates),
     // so a change that touches a forward and a reverse zone costs one deploy's time, not two. A
     // system whose deploy fails in one zone is reverted in the others below.
+    // Zones whose backends share a `deployQueue` (one PowerDNS server) go one after another.
+    const queues = new Map<string, Promise<unknown>>();
     const deploys = [...this.backends].map(async ([apex, backend]) => {
       for (const s of this.changedIn(apex)) if (failed.has(s)) this.keepServed(apex, s);
       const changed = this.changedIn(apex);
       if (changed.size === 0) return undefined;
-      return { apex, changed, result: await backend.apply(this.served.get(apex)!, this.wanted.get(apex)!, changed) };
+      const deploy = () => backend.apply(this.served.get(apex)!, this.wanted.get(apex)!, changed);
+      const key = backend.deployQueue;
+      const ahead = key ? queues.get(key) : undefined;
+      const mine = ahead ? ahead.then(deploy, deploy) : deploy();
+      if (key)
+        queues.set(
+          key,
+          mine.catch(() => undefined),
+        );
+      return { apex, changed, result: await mine };
     });
     const done = await Promise.allSettled(deploys);
     for (const d of done) {

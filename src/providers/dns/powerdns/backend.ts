@@ -25,12 +25,14 @@ export class PowerDnsBackend implements ZoneBackend {
   /** PATCH requests sent (tests and benches read it). */
   patches = 0;
   private readonly name: string;
+  readonly deployQueue: string;
 
   constructor(
     readonly zone: PowerDnsZone,
     private readonly deps: Pick<BackendDeps, 'readSecret' | 'log'>,
   ) {
     this.name = zone.name;
+    this.deployQueue = `powerdns ${zone.url} ${zone.serverId}`;
     this.api = new PowerDnsApi({
       url: zone.url,
       serverId: zone.serverId,
