@@ -116,22 +116,11 @@ export class CreateJournal {
     const write = () => this.queue(path, () => writeFileAtomicAsync(path, this.text(entry)));
     if (!earlier) await write();
     const log = this.log;
-    return {
-      path,
-      ...(earlier ? { interrupted: { startedAt: earlier.startedAt, detail: { ...earlier.detail } } } : {}),
-      get detail() {
-        return { ...entry.detail };
-      },
-      note(detail: Record<string, string>) {
-        Object.assign(entry.detail, detail);
-        write().catch((e: unknown) =>
-          log?.warn(
-            { file: path },
-            `create journal: could not note ${JSON.stringify(detail)}: ${(e as Error).message}`,
-          ),
-        );
-      },
-    };
+    return intentOf(path, entry, earlier, (detail) =>
+      write().catch((e: unknown) =>
+        log?.warn({ file: path }, `create journal: could not note ${JSON.stringify(detail)}: ${(e as Error).message}`),
+      ),
+    );
   }
 
   /** Resolves when every write `start`, `note` and `finish` began has landed (apply waits for it before it reports). */
@@ -150,19 +139,7 @@ export class CreateJournal {
     const earlier = this.read(kind, system);
     const entry: JournalEntry = earlier ?? { kind, system, startedAt: new Date().toISOString(), detail: {} };
     if (!earlier) this.write(entry);
-    const path = this.pathFor(kind, system);
-    const write = (e: JournalEntry) => this.write(e);
-    return {
-      path,
-      ...(earlier ? { interrupted: { startedAt: earlier.startedAt, detail: { ...earlier.detail } } } : {}),
-      get detail() {
-        return { ...entry.detail };
-      },
-      note(detail: Record<string, string>) {
-        Object.assign(entry.detail, detail);
-        write(entry);
-      },
-    };
+    return intentOf(this.pathFor(kind, system), entry, earlier, () => this.write(entry));
   }
 
   clear(kind: ResourceKind, system: string): void {
@@ -181,4 +158,24 @@ export class CreateJournal {
   private text(e: JournalEntry): string {
     return JSON.stringify({ system: e.system, startedAt: e.startedAt, detail: e.detail }, null, 2) + '\n';
   }
+}
+
+/** The intent handed to `create`: `note` merges into the entry, then `persist` writes it (synchronously or queued). */
+function intentOf(
+  path: string,
+  entry: JournalEntry,
+  earlier: JournalEntry | undefined,
+  persist: (detail: Record<string, string>) => void,
+): CreateIntent {
+  return {
+    path,
+    ...(earlier ? { interrupted: { startedAt: earlier.startedAt, detail: { ...earlier.detail } } } : {}),
+    get detail() {
+      return { ...entry.detail };
+    },
+    note(detail: Record<string, string>) {
+      Object.assign(entry.detail, detail);
+      persist(detail);
+    },
+  };
 }
