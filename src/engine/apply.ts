@@ -190,6 +190,18 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
         },
       ),
     );
+    /** Records a step's failure in its system's outcome and reports it. */
+    function failed(w: { system: DesiredSystem; action: PlannedAction }, e: unknown, ms?: number): void {
+      fail(w.system.name, provider.kind, e);
+      input.onEvent?.({
+        type: 'failed',
+        system: w.system.name,
+        kind: provider.kind,
+        action: w.action.action,
+        ...(ms === undefined ? {} : { ms }),
+        error: (e as Error).message,
+      });
+    }
     async function runOne(w: { system: DesiredSystem; action: PlannedAction }): Promise<boolean> {
       // Shutting down: start no new step; steps already running finish (safely abandoned, resumed next run).
       if (input.ctx.signal?.aborted) {
@@ -204,17 +216,12 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
         // Not in this run (a saved plan whose other half went stale): the step's own checks decide.
         const other = finished.get(`${x.system}/${x.kind}`);
         if (!other || (await other)) continue;
-        const e = new UserError(
-          `not started: it takes what ${x.system} holds, and ${x.system}'s ${x.kind} step, which frees it first, failed; apply again once ${x.system} has moved`,
+        failed(
+          w,
+          new UserError(
+            `not started: it takes what ${x.system} holds, and ${x.system}'s ${x.kind} step, which frees it first, failed; apply again once ${x.system} has moved`,
+          ),
         );
-        fail(w.system.name, provider.kind, e);
-        input.onEvent?.({
-          type: 'failed',
-          system: w.system.name,
-          kind: provider.kind,
-          action: w.action.action,
-          error: e.message,
-        });
         return false;
       }
       const t0 = Date.now();
@@ -240,15 +247,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       } catch (e) {
         const ms = Date.now() - t0;
         outcomes.get(w.system.name)?.steps.push({ kind: provider.kind, action: w.action.action, status: 'failed', ms });
-        fail(w.system.name, provider.kind, e);
-        input.onEvent?.({
-          type: 'failed',
-          system: w.system.name,
-          kind: provider.kind,
-          action: w.action.action,
-          ms,
-          error: (e as Error).message,
-        });
+        failed(w, e, ms);
         throw e;
       }
     }
