@@ -4,7 +4,9 @@
  * second observe with nothing changed reads no device list at all (same fields, from the device
  * cache in the state dir; no annotation or extraConfig either), a VM whose configuration changed is
  * read again (and only that one, marker and annotation included), and a corrupt cache costs one full
- * read, never the run.
+ * read, never the run. What the cache does not key on is still seen by the next observe: a move (pool,
+ * host, folder), a template flag, a power cycle and a rename done in vCenter, also when vCenter kept
+ * the changeVersion.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,10 +14,10 @@ import path from 'node:path';
 import type { Logger, Observation } from '../../src/engine/contract';
 import type { VmFields, VmHandle } from '../../src/providers/vsphere/fields';
 import { deviceCacheFile } from '../../src/providers/vsphere/device-cache';
-import { runTask } from '../../src/providers/vsphere/inventory';
+import { findByInventoryPath, retrieveObjects, runTask } from '../../src/providers/vsphere/inventory';
 import { extraConfig } from '../../src/providers/vsphere/specs';
 import { VsphereProvider } from '../../src/providers/vsphere/provider';
-import { ref } from '../../src/providers/vsphere/soap/xml';
+import { ref, text, toRef, type MoRef } from '../../src/providers/vsphere/soap/xml';
 import { adminClient, ctxFor, secret, siteFor, vmsOf } from '../helpers/vsphere-site';
 import { startVcsim, type Vcsim } from '../helpers/vcsim';
 
@@ -29,8 +31,8 @@ interface Run {
   provider(): VsphereProvider;
 }
 
-async function world(vms: number): Promise<Run> {
-  const sim = await startVcsim({ args: ['-vm', String(vms), '-mark', 'debian12'], readyTimeoutMs: 180_000 });
+async function world(vms: number, args: string[] = []): Promise<Run> {
+  const sim = await startVcsim({ args: ['-vm', String(vms), '-mark', 'debian12', ...args], readyTimeoutMs: 180_000 });
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'shipshape-light-'));
   const site = siteFor(sim, stateDir, { folder: '' });
   return {
@@ -144,5 +146,93 @@ describe('10 VMs', () => {
     const after = await observe(r);
     expect(after.p.lastObserve).toEqual({ devicesRead: 0, fromCache: 9, configsRead: 0 });
     expect(after.obs.resources.find((x) => x.id === unmarked!.id)!.owned).toBe(false);
+  }, 120_000);
+});
+
+describe('two clusters of two hosts: what happens in vCenter between two runs', () => {
+  let r: Run;
+  beforeAll(async () => {
+    r = await world(6, ['-cluster', '2', '-host', '2']);
+    runs.push(r);
+  }, 180_000);
+
+  const byName = (o: Observation<VmFields, VmHandle>, name: string) => o.resources.find((x) => x.fields.name === name);
+  /** Rewrites the cached changeVersion of `vm` to the one it has now, as if vCenter had not changed it. */
+  async function keepChangeVersion(vm: MoRef): Promise<void> {
+    const c = adminClient(r.sim);
+    const [o] = await retrieveObjects(c, [vm], [{ type: 'VirtualMachine', paths: ['config.changeVersion'] }]);
+    await c.logout();
+    const file = deviceCacheFile(r.stateDir, vmsOf(siteFor(r.sim, r.stateDir, { folder: '' })));
+    const body = JSON.parse(fs.readFileSync(file, 'utf8')) as { configs: Record<string, { cv: string }> };
+    body.configs[vm.value]!.cv = o!.props.get('config.changeVersion')!.text;
+    fs.writeFileSync(file, JSON.stringify(body));
+  }
+
+  test('a move, a folder move, a power cycle, a rename and a template flag are seen by the next observe', async () => {
+    const first = await observe(r);
+    const [moved, filed, cycled, renamed, templated] = first.obs.resources.filter(
+      (x) => x.owned && x.fields.placement?.cluster === 'DC0_C0',
+    );
+    expect(templated).toBeDefined();
+    expect((await observe(r)).p.lastObserve).toMatchObject({ devicesRead: 0, configsRead: 0 });
+
+    const c = adminClient(r.sim);
+    const task = (method: string, inner: string) => runTask(c, method, inner, { timeoutMs: 30_000, what: method });
+    const at = async (p: string) => (await findByInventoryPath(c, p))!;
+    await task(
+      'RelocateVM_Task',
+      ref('_this', moved!.handle!.ref) +
+        `<spec>${ref('pool', await at('DC0/host/DC0_C1/Resources'))}${ref('host', await at('DC0/host/DC0_C1/DC0_C1_H1'))}</spec>`,
+    );
+    const folder = toRef(
+      (await c.call('CreateFolder', ref('_this', await at('DC0/vm')) + text('name', 'elsewhere'))).children[0],
+    )!;
+    await task('MoveIntoFolder_Task', ref('_this', folder) + ref('list', filed!.handle!.ref));
+    await task('PowerOffVM_Task', ref('_this', cycled!.handle!.ref));
+    await new Promise((res) => setTimeout(res, 1100)); // a boot time of another second
+    await task('PowerOnVM_Task', ref('_this', cycled!.handle!.ref));
+    await task('Rename_Task', ref('_this', renamed!.handle!.ref) + text('newName', 'renamed-in-vcenter'));
+    await task('PowerOffVM_Task', ref('_this', templated!.handle!.ref));
+    await c.call('MarkAsTemplate', ref('_this', templated!.handle!.ref));
+    await c.logout();
+
+    const next = (await observe(r)).obs;
+    const now = (id: string) => next.resources.find((x) => x.id === id);
+    expect(now(moved!.id)!.fields.placement).toMatchObject({ cluster: 'DC0_C1', resourcePool: '' });
+    expect(now(moved!.id)!.handle!.host).toBe('DC0_C1_H1');
+    expect(now(filed!.id)!.fields.placement!.folder).toBe('elsewhere');
+    expect(now(filed!.id)!.handle!.folder).toBe('elsewhere');
+    expect(now(cycled!.id)!.handle!.bootTime).toBeDefined();
+    expect(now(cycled!.id)!.handle!.bootTime).not.toBe(cycled!.handle!.bootTime);
+    expect(now(renamed!.id)!.fields.name).toBe('renamed-in-vcenter');
+    expect(now(templated!.id)).toBeUndefined(); // templates are no systems' VMs
+    // Nothing else moved, and the run after it reads nothing again.
+    for (const x of first.obs.resources)
+      if (![moved, filed, cycled, renamed, templated].includes(x))
+        expect(now(x.id)!.fields.placement).toEqual(x.fields.placement);
+    const after = await observe(r);
+    expect(after.p.lastObserve!.configsRead).toBe(0);
+    expect(byName(after.obs, 'renamed-in-vcenter')!.fields.placement).toEqual(now(renamed!.id)!.fields.placement);
+    expect(after.obs.resources.find((x) => x.id === templated!.id)).toBeUndefined();
+  }, 120_000);
+
+  test('a template flag set or cleared while vCenter kept the changeVersion is still seen', async () => {
+    const first = await observe(r);
+    const vm = first.obs.resources.find((x) => x.owned && x.fields.power === 'poweredOn')!;
+    const c = adminClient(r.sim);
+    await runTask(c, 'PowerOffVM_Task', ref('_this', vm.handle!.ref), { timeoutMs: 30_000, what: 'power off' });
+    await c.call('MarkAsTemplate', ref('_this', vm.handle!.ref));
+    await keepChangeVersion(vm.handle!.ref);
+    // The cache says "a VM" at the current changeVersion, but no pool lists it any more.
+    expect(byName((await observe(r)).obs, vm.fields.name)).toBeUndefined();
+
+    const pool = (await findByInventoryPath(c, `DC0/host/${vm.fields.placement!.cluster}/Resources`))!;
+    await c.call('MarkAsVirtualMachine', ref('_this', vm.handle!.ref) + ref('pool', pool));
+    await c.logout();
+    await keepChangeVersion(vm.handle!.ref);
+    // The cache says "a template" at the current changeVersion, but a pool lists it again.
+    const back = byName((await observe(r)).obs, vm.fields.name);
+    expect(back).toMatchObject({ id: vm.id, owned: true });
+    expect(back!.fields.placement).toEqual(vm.fields.placement);
   }, 120_000);
 });

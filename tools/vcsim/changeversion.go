@@ -89,12 +89,14 @@ func (c changeVersions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.inner.ServeHTTP(rec, r)
 	}
 	bumpChangeVersion(req.this())
+	syncMembership(req.this()) // members.go
 	if req.method == "CloneVM_Task" {
 		if task := taskOf(rec.Body.Bytes()); task != nil {
 			var made types.AnyType
 			simulator.Map.WithLock(task, func() { made = task.Info.Result })
 			if ref, ok := made.(types.ManagedObjectReference); ok {
 				bumpChangeVersion(ref)
+				syncMembership(ref)
 				if spec := req.body.child("spec"); spec == nil || spec.child("config") == nil || spec.child("config").text("instanceUuid") == "" {
 					freshInstanceUuid(ref) // clonedisks.go
 				}

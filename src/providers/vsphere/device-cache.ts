@@ -6,9 +6,12 @@
  * changeVersion is the one cached still has the cached disks, MAC, port group and ISO: observe
  * reads device lists only for VMs whose changeVersion moved (or that are not cached yet).
  *
- * The same holds for `config.annotation` and `config.extraConfig` (the marker): they are kept for
- * every VM in scope (owned or not; only shipshape's own extraConfig keys), so the light read of a
- * run with nothing changed leaves them out and reads them only for VMs whose changeVersion moved.
+ * The same holds for the rest of the configuration observe uses, `config.instanceUuid`,
+ * `config.template`, `config.annotation` and `config.extraConfig` (the marker): they are kept for
+ * every VM in scope (owned or not, templates too; only shipshape's own extraConfig keys), by the
+ * VM's managed object id and changeVersion, so the light read of a run with nothing changed leaves
+ * them out and reads them only for VMs whose changeVersion moved. Managed object ids are not reused
+ * within a vCenter, and a VM registered again gets a new one (so it is read again).
  * One exception: a guest sets `guestinfo.*` keys itself (the installed system publishes its host
  * key), which need not be a configuration change vCenter versions, so an owned VM whose install is
  * recorded but whose host key is not yet published is read again every time until it is.
@@ -25,30 +28,43 @@ import { HOST_KEY_GUESTINFO } from '../install/provider';
 import { INSTALL_MARKER } from './datastore';
 import type { DeviceFields } from './fields';
 
-const VERSION = 2;
-/** Files of version 1 (device fields only) are read as they are: their VMs' configs are read once. */
-const READABLE = [1, 2];
+const VERSION = 3;
+/**
+ * Files of version 1 (device fields only) and 2 (configs by instanceUuid, without it and the
+ * template flag) are read as they are: their VMs' configs are read once.
+ */
+const READABLE = [1, 2, 3];
 
 export interface CachedDevices extends DeviceFields {
   /** The changeVersion these fields were read at. */
   cv: string;
 }
 
-/** A VM's annotation and shipshape's extraConfig keys at one changeVersion. */
+/** A VM's identity, template flag, annotation and shipshape's extraConfig keys at one changeVersion. */
 export interface CachedConfig {
   cv: string;
-  /** The VM's managed object id: a VM registered again under another id is read again. */
-  ref: string;
+  /** config.instanceUuid (the device fields' key). */
+  uuid: string;
+  /** Present (true) for a template: observe leaves templates out. */
+  template?: true;
   annotation: string;
   /** The extraConfig entries observe uses (`shipshape.*`, `guestinfo.shipshape.*`), last value per key. */
   extra: [string, string][];
+}
+
+/** The configuration a cache hit gives a VM, as VmInfo holds it. */
+export interface VmConfig {
+  instanceUuid: string;
+  isTemplate: boolean;
+  annotation: string;
+  extraConfig: Map<string, string>;
 }
 
 interface CacheFile {
   version: number;
   /** instanceUuid → the device fields at one changeVersion. */
   vms: Record<string, CachedDevices>;
-  /** instanceUuid → annotation and marker at one changeVersion (version 2). */
+  /** Managed object id → the configuration at one changeVersion (version 3; version 2 keyed them by instanceUuid). */
   configs?: Record<string, CachedConfig>;
 }
 
@@ -69,18 +85,19 @@ function check(v: unknown): string | undefined {
     if (!shape.object(e) || typeof e.cv !== 'string' || !Array.isArray(e.disks) || typeof e.mac !== 'string')
       return `entry ${uuid} malformed`;
   }
-  if (v.configs === undefined) return undefined;
+  if (v.configs === undefined || v.version === 2) return undefined; // version 2's configs are not taken
   if (!shape.object(v.configs)) return 'field configs not an object';
-  for (const [uuid, e] of Object.entries(v.configs)) {
+  for (const [ref, e] of Object.entries(v.configs)) {
     if (
       !shape.object(e) ||
       typeof e.cv !== 'string' ||
-      typeof e.ref !== 'string' ||
+      typeof e.uuid !== 'string' ||
+      (e.template !== undefined && e.template !== true) ||
       typeof e.annotation !== 'string' ||
       !Array.isArray(e.extra) ||
       !e.extra.every((x) => Array.isArray(x) && x.length === 2 && x.every((y) => typeof y === 'string'))
     )
-      return `config entry ${uuid} malformed`;
+      return `config entry ${ref} malformed`;
   }
   return undefined;
 }
@@ -113,7 +130,9 @@ export class DeviceCache {
         `vsphere: device cache was corrupt (${r.reason}); moved aside, reading every device list once`,
       );
     this.entries = new Map(r.status === 'ok' ? Object.entries(r.value.vms) : []);
-    this.configs = new Map(r.status === 'ok' ? Object.entries(r.value.configs ?? {}) : []);
+    this.configs = new Map(
+      r.status === 'ok' && r.value.version === VERSION ? Object.entries(r.value.configs ?? {}) : [],
+    );
     return this.entries;
   }
 
@@ -124,41 +143,40 @@ export class DeviceCache {
   }
 
   /**
-   * The VM's annotation and kept extraConfig when its changeVersion (and id) are the cached ones,
-   * unless it waits for its guest to publish the host key (see above).
+   * The VM's configuration when its changeVersion is the cached one, unless it waits for its guest
+   * to publish the host key (see above).
    */
-  config(
-    instanceUuid: string,
-    changeVersion: string,
-    ref: string,
-  ): { annotation: string; extraConfig: Map<string, string> } | undefined {
-    if (!instanceUuid || !changeVersion) return undefined;
+  config(ref: string, changeVersion: string): VmConfig | undefined {
+    if (!changeVersion) return undefined;
     this.load();
-    const e = this.configs.get(instanceUuid);
-    if (e?.cv !== changeVersion || e.ref !== ref) return undefined;
+    const e = this.configs.get(ref);
+    if (e?.cv !== changeVersion) return undefined;
     const extraConfig = new Map(e.extra);
     if (extraConfig.has(INSTALL_MARKER) && !extraConfig.has(HOST_KEY_GUESTINFO)) return undefined;
-    return { annotation: e.annotation, extraConfig };
+    return { instanceUuid: e.uuid, isTemplate: e.template === true, annotation: e.annotation, extraConfig };
   }
 
-  setConfig(
-    instanceUuid: string,
-    changeVersion: string,
-    ref: string,
-    vm: { annotation: string; extraConfig: Map<string, string> },
-  ): void {
-    if (!instanceUuid || !changeVersion) return;
+  setConfig(ref: string, changeVersion: string, vm: VmConfig): void {
+    if (!vm.instanceUuid || !changeVersion) return;
     this.load();
-    const extra = [...vm.extraConfig].filter(([k]) => keptKey(k));
-    const before = this.configs.get(instanceUuid);
+    const extra = vm.isTemplate ? [] : [...vm.extraConfig].filter(([k]) => keptKey(k));
+    const annotation = vm.isTemplate ? '' : vm.annotation;
+    const before = this.configs.get(ref);
     if (
       before?.cv === changeVersion &&
-      before.ref === ref &&
-      before.annotation === vm.annotation &&
+      before.uuid === vm.instanceUuid &&
+      (before.template === true) === vm.isTemplate &&
+      before.annotation === annotation &&
       JSON.stringify(before.extra) === JSON.stringify(extra)
     )
       return;
-    this.configs.set(instanceUuid, { cv: changeVersion, ref, annotation: vm.annotation, extra });
+    this.configs.set(ref, {
+      cv: changeVersion,
+      uuid: vm.instanceUuid,
+      ...(vm.isTemplate ? { template: true as const } : {}),
+      annotation,
+      extra,
+    });
     this.dirty = true;
   }
 
@@ -177,7 +195,10 @@ export class DeviceCache {
     this.dirty = true;
   }
 
-  /** Forgets device fields of VMs not ours any more, and everything of VMs no longer in scope (deleted). */
+  /**
+   * Forgets device fields of VMs not ours any more (by instanceUuid), and the configuration of VMs
+   * and templates no longer in scope (deleted; by managed object id).
+   */
   keepOnly(owned: Set<string>, inScope: Set<string>): void {
     for (const k of this.load().keys())
       if (!owned.has(k)) {

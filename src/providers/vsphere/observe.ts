@@ -12,17 +12,26 @@ import { DEFAULT_PAGE_SIZE, findByInventoryPath, retrieveObjects, retrieveView, 
 import { Placement } from './placement';
 import { ManagedObjectNotFoundError } from './soap/faults';
 import type { MoRef } from './soap/xml';
-import { CONTAINER_TYPES, containerOf, folderPathOf, placementsFrom, whereFor, type Container } from './where';
 import {
-  BASE_PATHS,
+  CONTAINER_TYPES,
+  containerOf,
+  folderPathOf,
+  LOCATION_PATHS,
+  MEMBER_PATHS,
+  Memberships,
+  placementsFrom,
+  whereFor,
+  type Container,
+} from './where';
+import {
   CONFIG_PATHS,
   HEAVY_PATHS,
   LIGHT_PATHS,
-  lastPerKey,
   markerOf,
   NETWORK_REQUESTS,
   networkNamesOf,
   parseVm,
+  RUN_PATHS,
   type VmInfo,
 } from './vm';
 import type { VmResource, VmSession } from './session';
@@ -30,11 +39,12 @@ import type { VmResource, VmSession } from './session';
 /**
  * Light read of every VM (templates left out) in each datacenter the site or a system's placement
  * names, in one ContainerView read per datacenter that also returns its containers (folders,
- * clusters, pools, hosts: name and parent): so a VM of a declared name anywhere in the datacenter
- * is seen (a create never duplicates it), VMs outside the managed folders (the site's and those
- * systems place VMs in) are marked with where they are (`outside`), and every VM's placement is
- * known as names without another read. With configs in the device cache, annotation and
- * extraConfig are read only for VMs whose changeVersion moved (`withConfigs`).
+ * clusters, pools, hosts: name and parent, and the member lists of folders, pools and hosts): so a
+ * VM of a declared name anywhere in the datacenter is seen (a create never duplicates it), VMs
+ * outside the managed folders (the site's and those systems place VMs in) are marked with where
+ * they are (`outside`), and every VM's placement is known as names without another read. With
+ * configurations in the device cache, instanceUuid, template flag, annotation and extraConfig are
+ * read only for VMs whose changeVersion moved (`readAgain`).
  */
 export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Promise<VmInfo[]> {
   const wheres = [p.site, ...(vs.o.systems ?? []).map((s) => whereFor(s, vs.o.config))];
@@ -42,22 +52,29 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
   const datacenters = [...new Set(wheres.map((w) => w.datacenter))];
   vs.outside.clear();
   vs.folderOf.clear();
-  const slim = vs.cache?.hasConfigs() ?? false;
+  const cache = vs.cache;
+  const slim = cache?.hasConfigs() ?? false;
   const containers: Container[] = [];
-  const out: VmInfo[] = [];
+  /** Every VM listed with the datacenter's folder paths, templates included until known. */
+  const listed: { vm: VmInfo; pathOf: (folder: string | undefined) => string; dc: string }[] = [];
+  const again: VmInfo[] = [];
+  vs.templates.clear();
   for (const dc of datacenters) {
     const root = await findByInventoryPath(c, dc);
     if (root?.type !== 'Datacenter') continue;
     // The datacenter is the view's container, not in it: its name is the path's last part.
     containers.push({ ref: root, name: dc.slice(dc.lastIndexOf('/') + 1) });
     const folders = new Map<string, { name: string; parent?: string }>();
-    const parents = new Map<string, string>();
+    const members = new Memberships();
     const vms = await retrieveView(
       c,
       root,
       [
-        { type: 'VirtualMachine', paths: slim ? BASE_PATHS : LIGHT_PATHS },
-        ...CONTAINER_TYPES.filter((t) => t !== 'Datacenter').map((type) => ({ type, paths: ['name', 'parent'] })),
+        { type: 'VirtualMachine', paths: slim ? RUN_PATHS : [...RUN_PATHS, ...CONFIG_PATHS] },
+        ...CONTAINER_TYPES.filter((t) => t !== 'Datacenter').map((type) => ({
+          type,
+          paths: MEMBER_PATHS[type] ? ['name', 'parent', MEMBER_PATHS[type]] : ['name', 'parent'],
+        })),
       ],
       vs.o.pageSize,
       // Each page becomes VmInfo at once: the raw XML of a page is garbage before the next arrives.
@@ -66,14 +83,12 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
           if (o.obj.type !== 'VirtualMachine') {
             const n = containerOf(o.obj, o.props);
             containers.push(n);
+            members.add(o.obj, o.props);
             if (o.obj.type === 'Folder')
               folders.set(o.obj.value, { name: n.name, ...(n.parent ? { parent: n.parent.value } : {}) });
             return [];
           }
-          const vm = parseVm(o, new Map());
-          if (vm.isTemplate) return [];
-          if (vm.location.parent) parents.set(vm.ref.value, vm.location.parent.value);
-          return [vm];
+          return [parseVm(o, new Map())];
         }),
     );
     // Folder path below the datacenter's VM folder (the folder whose parent is the datacenter): `` for it, `a/b` below it.
@@ -88,46 +103,61 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
       return parts.join('/');
     };
     for (const vm of vms) {
-      const at = pathOf(parents.get(vm.ref.value));
-      const full = at ? `${dc}/vm/${at}` : `${dc}/vm`;
-      vs.folderOf.set(vm.ref.value, at);
-      if (!managed.some((m) => full === m || full.startsWith(`${m}/`)))
-        vs.outside.set(vm.ref.value, `in folder ${full}, outside ${p.folderPath}`);
-      out.push(vm);
+      const ref = vm.ref.value;
+      // A template is in no pool; a VM is in one. A cached flag that disagrees is read again.
+      const known = slim ? cache!.config(ref, vm.changeVersion) : vm;
+      if (known && known.isTemplate && members.pools(ref) === 0) {
+        vs.templates.add(ref);
+        if (!slim) cache?.setConfig(ref, vm.changeVersion, vm);
+        continue;
+      }
+      const at = members.locationOf(ref);
+      if (at) vm.location = at;
+      if (known && !known.isTemplate && at) {
+        if (slim) Object.assign(vm, known);
+      } else again.push(vm);
+      listed.push({ vm, pathOf, dc });
     }
   }
   vs.where = placementsFrom(containers);
-  if (slim) return withConfigs(vs, c, out);
-  for (const vm of out) vs.cache?.setConfig(vm.instanceUuid, vm.changeVersion, vm.ref.value, vm);
-  vs.configsRead = out.length;
+  const gone = await readAgain(vs, c, again);
+  const out: VmInfo[] = [];
+  for (const { vm, pathOf, dc } of listed) {
+    if (gone.has(vm.ref.value) || vm.isTemplate) continue;
+    const at = pathOf(vm.location.parent?.value);
+    const full = at ? `${dc}/vm/${at}` : `${dc}/vm`;
+    vs.folderOf.set(vm.ref.value, at);
+    if (!managed.some((m) => full === m || full.startsWith(`${m}/`)))
+      vs.outside.set(vm.ref.value, `in folder ${full}, outside ${p.folderPath}`);
+    out.push(vm);
+  }
+  if (!slim) {
+    for (const vm of out) cache?.setConfig(vm.ref.value, vm.changeVersion, vm);
+    vs.configsRead = out.length;
+  }
   return out;
 }
 
 /**
- * Annotation and extraConfig of VMs read without them: from the device cache where a VM's
- * changeVersion is the cached one, else read by reference, 500 VMs a call (with the changeVersion
- * of that same read, so a VM changed meanwhile is cached at the version its config was read at).
- * A VM deleted since the view read is dropped (vCenter fails the whole call for it: read again without it).
+ * VMs the view read left incomplete, read by reference, 500 a call: those whose configuration the
+ * cache does not hold at their changeVersion (with the changeVersion of that same read, so a VM
+ * changed meanwhile is cached at the version its configuration was read at), and those whose
+ * location the member lists did not give once (a vApp's VMs are in no folder; a VM that moved while
+ * the view was read in pages). Returns the VMs deleted since the view read: vCenter fails the whole
+ * call for one of them, so it is read again without it.
  */
-async function withConfigs(vs: VmSession, c: VimClient, vms: VmInfo[]): Promise<VmInfo[]> {
-  const cache = vs.cache!;
-  const misses: VmInfo[] = [];
-  for (const vm of vms) {
-    const hit = cache.config(vm.instanceUuid, vm.changeVersion, vm.ref.value);
-    if (hit) Object.assign(vm, hit);
-    else misses.push(vm);
-  }
+async function readAgain(vs: VmSession, c: VimClient, vms: VmInfo[]): Promise<Set<string>> {
   const gone = new Set<string>();
   const page = vs.o.pageSize ?? DEFAULT_PAGE_SIZE;
-  for (let i = 0; i < misses.length; i += page) {
-    let chunk = misses.slice(i, i + page);
+  for (let i = 0; i < vms.length; i += page) {
+    let chunk = vms.slice(i, i + page);
     let objs: ObjectContent[] | undefined;
     while (!objs && chunk.length) {
       try {
         objs = await retrieveObjects(
           c,
           chunk.map((vm) => vm.ref),
-          [{ type: 'VirtualMachine', paths: [...CONFIG_PATHS, 'config.changeVersion'] }],
+          [{ type: 'VirtualMachine', paths: [...CONFIG_PATHS, 'config.changeVersion', ...LOCATION_PATHS] }],
         );
       } catch (e) {
         const missing = e instanceof ManagedObjectNotFoundError ? e.object?.value : undefined;
@@ -143,13 +173,18 @@ async function withConfigs(vs: VmSession, c: VimClient, vms: VmInfo[]): Promise<
         gone.add(vm.ref.value);
         continue;
       }
-      vm.annotation = o.props.get('config.annotation')?.text ?? '';
-      vm.extraConfig = lastPerKey(o.props.get('config.extraConfig'));
-      cache.setConfig(vm.instanceUuid, o.props.get('config.changeVersion')?.text ?? '', vm.ref.value, vm);
+      const read = parseVm(o, new Map());
+      vm.instanceUuid = read.instanceUuid;
+      vm.isTemplate = read.isTemplate;
+      vm.annotation = read.annotation;
+      vm.extraConfig = read.extraConfig;
+      vm.location = read.location;
+      if (vm.isTemplate) vs.templates.add(vm.ref.value);
+      vs.cache?.setConfig(vm.ref.value, read.changeVersion, vm);
     }
   }
-  vs.configsRead = misses.length - gone.size;
-  return gone.size ? vms.filter((vm) => !gone.has(vm.ref.value)) : vms;
+  vs.configsRead = vms.length - gone.size;
+  return gone;
 }
 
 /** Light + device read of some VMs in one round trip (plus pages); network names ride along. */
@@ -258,7 +293,10 @@ export async function observe(vs: VmSession, ctx: ProviderContext): Promise<Obse
     configsRead: vs.configsRead,
   };
   if (vs.cache) {
-    vs.cache.keepOnly(new Set(owned.map((vm) => vm.instanceUuid)), new Set(vms.map((vm) => vm.instanceUuid)));
+    vs.cache.keepOnly(
+      new Set(owned.map((vm) => vm.instanceUuid)),
+      new Set([...vms.map((vm) => vm.ref.value), ...vs.templates]),
+    );
     vs.cache.save();
   }
   return {

@@ -62,8 +62,10 @@ export class VmSession {
   readonly cache: DeviceCache | undefined;
   /** How the last observe got device fields: read now, or from the cache (tests, benchmarks). */
   lastObserve: ObserveCounts | undefined;
-  /** VMs whose annotation and extraConfig the last list read (the rest came from the cache). */
+  /** VMs whose configuration (and location) the last list read by reference (the rest came from the cache and the view). */
   configsRead = 0;
+  /** Templates the last list saw (left out of the observation; their flag is kept in the device cache). */
+  readonly templates = new Set<string>();
 
   constructor(readonly o: VsphereProviderOptions) {
     if (o.stateDir) this.cache = new DeviceCache(deviceCacheFile(o.stateDir, o.config));

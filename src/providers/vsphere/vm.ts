@@ -23,23 +23,29 @@ export const MARKER_COMMIT = 'shipshape.commit';
 export const MARKER_SEAL = 'shipshape.seal';
 export const OWNER_VALUE = 'shipshape';
 
-/** What observe reads of every VM in every run (the location is no configuration: moves do not change changeVersion). */
-export const BASE_PATHS = [
+/**
+ * What observe reads of every VM in every run. Not its location: that comes from the containers'
+ * member lists read in the same view (where.ts, `Memberships`), and moves change no changeVersion.
+ */
+export const RUN_PATHS = [
   'name',
   'runtime.powerState',
   'config.hardware.numCPU',
   'config.hardware.memoryMB',
-  'config.instanceUuid',
-  'config.template',
   'config.changeVersion',
   // Which boot of the machine this is (specialisation keeps role records per boot). The summary's copy:
-  // the same VirtualMachineRuntimeInfo as `runtime`, and the one vcsim updates on power-on.
+  // the same VirtualMachineRuntimeInfo as `runtime`, and the one vcsim updates on power-on. A power
+  // cycle changes no configuration, so this is read every run.
   'summary.runtime.bootTime',
-  ...LOCATION_PATHS,
 ];
-/** Configuration observe keeps between runs (device-cache.ts): read again only when changeVersion moved. */
-export const CONFIG_PATHS = ['config.annotation', 'config.extraConfig'];
-export const LIGHT_PATHS = [...BASE_PATHS, ...CONFIG_PATHS];
+/**
+ * Configuration observe keeps between runs (device-cache.ts), by the VM's managed object id and
+ * changeVersion: all of it is VirtualMachineConfigInfo, which changes changeVersion when it changes,
+ * so it is read again only when changeVersion moved.
+ */
+export const CONFIG_PATHS = ['config.instanceUuid', 'config.template', 'config.annotation', 'config.extraConfig'];
+/** Everything light of one VM: what reads by reference (create, claims, the change feed) ask. */
+export const LIGHT_PATHS = [...RUN_PATHS, ...CONFIG_PATHS, ...LOCATION_PATHS];
 export const HEAVY_PATHS = ['config.hardware.device'];
 
 /** Network names come back in the device read by following VirtualMachine.network. */

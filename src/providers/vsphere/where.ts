@@ -7,7 +7,7 @@ import type { DesiredSystem } from '../../manifest/types';
 import type { VsphereConfig } from './config';
 import type { VimClient } from './client';
 import { retrieveView } from './inventory';
-import { toRef, type MoRef, type XNode } from './soap/xml';
+import { children, toRef, type MoRef, type XNode } from './soap/xml';
 
 export interface Where {
   datacenter: string;
@@ -64,6 +64,58 @@ export const CONTAINER_TYPES = [
   'ResourcePool',
   'HostSystem',
 ];
+
+/**
+ * The containers' lists of what they hold, the inverse of a VM's `parent`, `resourcePool` and
+ * `runtime.host`: `Folder.childEntity`, `ResourcePool.vm` (a vApp is a ResourcePool) and
+ * `HostSystem.vm` (vSphere Web Services API reference). Observe reads them with the containers'
+ * names instead of three properties of every VM: one list entry per VM instead of three properties.
+ */
+export const MEMBER_PATHS: Record<string, string> = { Folder: 'childEntity', ResourcePool: 'vm', HostSystem: 'vm' };
+
+type Slot = keyof VmLocation;
+const SLOT_OF: Record<string, Slot> = {
+  Folder: 'parent',
+  ResourcePool: 'pool',
+  VirtualApp: 'pool',
+  HostSystem: 'host',
+};
+
+/**
+ * Each VM's location from the containers' member lists of one view read. A VM listed by no folder,
+ * pool or host, or by two (a read in pages can see a VM that moved between pages in both lists or
+ * in neither), has no complete location here: observe reads those VMs' location properties
+ * themselves. Templates belong to no resource pool (`VirtualMachine.resourcePool` is unset for a
+ * template, vSphere Web Services API reference; govmomi's simulator clears it in MarkAsTemplate).
+ */
+export class Memberships {
+  private readonly of = new Map<string, { parent?: MoRef[]; pool?: MoRef[]; host?: MoRef[] }>();
+
+  /** Notes what a container of the read lists (containers without a member list are ignored). */
+  add(container: MoRef, props: Map<string, XNode>): void {
+    const slot = SLOT_OF[container.type];
+    const path = slot && MEMBER_PATHS[container.type === 'VirtualApp' ? 'ResourcePool' : container.type];
+    if (!slot || !path) return;
+    for (const n of children(props.get(path))) {
+      if (n.attrs.type !== 'VirtualMachine') continue;
+      let e = this.of.get(n.text);
+      if (!e) this.of.set(n.text, (e = {}));
+      (e[slot] ??= []).push(container);
+    }
+  }
+
+  /** How many pools list the VM (0 for a template, 1 for a VM; 2 only while it moved during the read). */
+  pools(vm: string): number {
+    return this.of.get(vm)?.pool?.length ?? 0;
+  }
+
+  /** The VM's folder, pool and host when each lists it exactly once; undefined otherwise. */
+  locationOf(vm: string): VmLocation | undefined {
+    const e = this.of.get(vm);
+    if (e?.parent?.length !== 1 || e.pool?.length !== 1 || e.host?.length !== 1) return undefined;
+    return { parent: e.parent[0]!, pool: e.pool[0]!, host: e.host[0]! };
+  }
+}
 
 /** One container of the inventory: its name and its parent. */
 export interface Container {
