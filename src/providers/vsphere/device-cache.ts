@@ -185,8 +185,7 @@ export class DeviceCache {
     if (!instanceUuid || !changeVersion) return undefined;
     const e = this.load().get(instanceUuid);
     if (e?.cv !== changeVersion) return undefined;
-    const { cv: _cv, ...fields } = e;
-    return fields;
+    return { disks: e.disks, mac: e.mac, portgroup: e.portgroup, ...(e.iso !== undefined ? { iso: e.iso } : {}) };
   }
 
   set(instanceUuid: string, changeVersion: string, fields: DeviceFields): void {

@@ -106,7 +106,7 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
       const ref = vm.ref.value;
       // A template is in no pool; a VM is in one. A cached flag that disagrees is read again.
       const known = slim ? cache!.config(ref, vm.changeVersion) : vm;
-      if (known && known.isTemplate && members.pools(ref) === 0) {
+      if (known && known.isTemplate && !members.inPool(ref)) {
         vs.templates.add(ref);
         if (!slim) cache?.setConfig(ref, vm.changeVersion, vm);
         continue;

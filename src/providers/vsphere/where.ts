@@ -89,31 +89,36 @@ const SLOT_OF: Record<string, Slot> = {
  * template, vSphere Web Services API reference; govmomi's simulator clears it in MarkAsTemplate).
  */
 export class Memberships {
-  private readonly of = new Map<string, { parent?: MoRef[]; pool?: MoRef[]; host?: MoRef[] }>();
+  /** Per slot: VM → the one container listing it, or null when two do. */
+  private readonly of: Record<Slot, Map<string, MoRef | null>> = {
+    parent: new Map(),
+    pool: new Map(),
+    host: new Map(),
+  };
 
   /** Notes what a container of the read lists (containers without a member list are ignored). */
   add(container: MoRef, props: Map<string, XNode>): void {
     const slot = SLOT_OF[container.type];
     const path = slot && MEMBER_PATHS[container.type === 'VirtualApp' ? 'ResourcePool' : container.type];
     if (!slot || !path) return;
+    const m = this.of[slot];
     for (const n of children(props.get(path))) {
       if (n.attrs.type !== 'VirtualMachine') continue;
-      let e = this.of.get(n.text);
-      if (!e) this.of.set(n.text, (e = {}));
-      (e[slot] ??= []).push(container);
+      m.set(n.text, m.has(n.text) ? null : container);
     }
   }
 
-  /** How many pools list the VM (0 for a template, 1 for a VM; 2 only while it moved during the read). */
-  pools(vm: string): number {
-    return this.of.get(vm)?.pool?.length ?? 0;
+  /** Whether a pool lists the VM (none does for a template; two only while it moved during the read). */
+  inPool(vm: string): boolean {
+    return this.of.pool.has(vm);
   }
 
   /** The VM's folder, pool and host when each lists it exactly once; undefined otherwise. */
   locationOf(vm: string): VmLocation | undefined {
-    const e = this.of.get(vm);
-    if (e?.parent?.length !== 1 || e.pool?.length !== 1 || e.host?.length !== 1) return undefined;
-    return { parent: e.parent[0]!, pool: e.pool[0]!, host: e.host[0]! };
+    const parent = this.of.parent.get(vm);
+    const pool = this.of.pool.get(vm);
+    const host = this.of.host.get(vm);
+    return parent && pool && host ? { parent, pool, host } : undefined;
   }
 }
 
@@ -157,7 +162,15 @@ export function placementsFrom(containers: Iterable<Container>): (l: VmLocation)
     }
     return out;
   };
+  // VMs share few locations: each is resolved once.
+  const seen = new Map<string, Where | undefined>();
   return (l) => {
+    const key = `${l.parent?.value}\0${l.pool?.value}\0${l.host?.value}`;
+    if (!seen.has(key)) seen.set(key, resolve(l));
+    const w = seen.get(key);
+    return w && { ...w };
+  };
+  function resolve(l: VmLocation): Where | undefined {
     const folders = chain(l.parent);
     const dcAt = folders.findIndex((n) => n.ref.type === 'Datacenter');
     const pools = chain(l.pool);
@@ -182,5 +195,5 @@ export function placementsFrom(containers: Iterable<Container>): (l: VmLocation)
     const host = l.host && byId.get(`HostSystem:${l.host.value}`);
     if (host) w.host = host.name;
     return w;
-  };
+  }
 }
