@@ -21,6 +21,7 @@
  * the cache: converge reads the VM's devices itself before it edits them.
  */
 import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { readStateFile, shape, writeFileAtomic } from '../../engine/state-file';
 import type { Logger } from '../../engine/contract';
@@ -112,7 +113,7 @@ export class DeviceCache {
 
   constructor(readonly file: string) {}
 
-  private load(): Map<string, CachedDevices> {
+  private loaded(): Map<string, CachedDevices> {
     if (this.entries) return this.entries;
     let r;
     try {
@@ -136,10 +137,31 @@ export class DeviceCache {
     return this.entries;
   }
 
-  /** True when configs are cached: the light read may then leave annotation and extraConfig out. */
+  /**
+   * True when configs are likely cached: the light read may then leave them out. Decided from the
+   * file's first bytes (this version's files begin with their version), so the file can be read
+   * while vCenter builds the answer (`load`). A file that turns out unreadable costs a read of every
+   * VM's configuration by reference once.
+   */
   hasConfigs(): boolean {
-    this.load();
-    return this.configs.size > 0;
+    if (this.entries) return this.configs.size > 0;
+    try {
+      const fd = openSync(this.file, 'r');
+      try {
+        const head = Buffer.alloc(16);
+        const n = readSync(fd, head, 0, head.length, 0);
+        return head.subarray(0, n).toString('latin1').startsWith(`{"version":${VERSION},`);
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      return false;
+    }
+  }
+
+  /** Reads the file now (once); every other method reads it when first needed. */
+  load(): void {
+    this.loaded();
   }
 
   /**
@@ -148,7 +170,7 @@ export class DeviceCache {
    */
   config(ref: string, changeVersion: string): VmConfig | undefined {
     if (!changeVersion) return undefined;
-    this.load();
+    this.loaded();
     const e = this.configs.get(ref);
     if (e?.cv !== changeVersion) return undefined;
     const extraConfig = new Map(e.extra);
@@ -158,7 +180,7 @@ export class DeviceCache {
 
   setConfig(ref: string, changeVersion: string, vm: VmConfig): void {
     if (!vm.instanceUuid || !changeVersion) return;
-    this.load();
+    this.loaded();
     const extra = vm.isTemplate ? [] : [...vm.extraConfig].filter(([k]) => keptKey(k));
     const annotation = vm.isTemplate ? '' : vm.annotation;
     const before = this.configs.get(ref);
@@ -183,14 +205,14 @@ export class DeviceCache {
   /** The cached fields of this VM, when its changeVersion is the one they were read at. */
   get(instanceUuid: string, changeVersion: string): DeviceFields | undefined {
     if (!instanceUuid || !changeVersion) return undefined;
-    const e = this.load().get(instanceUuid);
+    const e = this.loaded().get(instanceUuid);
     if (e?.cv !== changeVersion) return undefined;
     return { disks: e.disks, mac: e.mac, portgroup: e.portgroup, ...(e.iso !== undefined ? { iso: e.iso } : {}) };
   }
 
   set(instanceUuid: string, changeVersion: string, fields: DeviceFields): void {
     if (!instanceUuid || !changeVersion) return;
-    this.load().set(instanceUuid, { cv: changeVersion, ...fields });
+    this.loaded().set(instanceUuid, { cv: changeVersion, ...fields });
     this.dirty = true;
   }
 
@@ -199,7 +221,7 @@ export class DeviceCache {
    * and templates no longer in scope (deleted; by managed object id).
    */
   keepOnly(owned: Set<string>, inScope: Set<string>): void {
-    for (const k of this.load().keys())
+    for (const k of this.loaded().keys())
       if (!owned.has(k)) {
         this.entries!.delete(k);
         this.dirty = true;
