@@ -30,6 +30,9 @@ export interface RunResult {
   /** VMs whose annotation and extraConfig were read (the rest came from the cache). */
   configsRead?: number;
   errors?: number;
+  /** vSphere: time spent waiting for answers (server and transfer) and parsing them, summed over calls. */
+  waitS?: number;
+  parseS?: number;
 }
 
 export const FLOOR_PATHS = [
@@ -64,7 +67,13 @@ async function run(a: RunArgs): Promise<Omit<RunResult, 'wallS' | 'cpuS' | 'peak
       count += page.length;
       return [];
     });
-    const s = { count, roundTrips: c.stats.roundTrips, bytesIn: c.stats.bytesReceived };
+    const s = {
+      count,
+      roundTrips: c.stats.roundTrips,
+      bytesIn: c.stats.bytesReceived,
+      waitS: c.stats.msWaiting / 1000,
+      parseS: c.stats.msParsing / 1000,
+    };
     await c.logout();
     return s;
   }
@@ -84,6 +93,8 @@ async function run(a: RunArgs): Promise<Omit<RunResult, 'wallS' | 'cpuS' | 'peak
     bytesIn: s.bytesReceived,
     devicesRead: p.lastObserve!.devicesRead,
     configsRead: p.lastObserve!.configsRead,
+    waitS: s.msWaiting / 1000,
+    parseS: s.msParsing / 1000,
   };
   await p.close();
   return out;
