@@ -76,7 +76,12 @@ export interface LoadResult {
    * With `LoadOptions.shard`: its name, and the site's systems of its other shards (declared, so their
    * resources are never reported as orphans by this shard's run).
    */
-  shard?: { name: string; others: string[] };
+  shard?: {
+    name: string;
+    others: string[];
+    /** Each of `others` → its shard (the one to run first where it holds an address this shard wants). */
+    shardOf: Record<string, string>;
+  };
 }
 
 interface Loaded<T> {
@@ -562,11 +567,17 @@ function narrowToShard(
     return { ...result, ok: false, diagnostics: diags.sorted() };
   }
   const mine = (s: DesiredSystem) => shardOfSystem(s, shards) === shard;
+  const others = result.systems.filter((s) => !mine(s));
+  const shardOf = dict<string>();
+  for (const s of others) {
+    const theirs = shardOfSystem(s, shards);
+    if (theirs !== undefined) shardOf[s.name] = theirs;
+  }
   return {
     ...result,
     systems: result.systems.filter(mine),
     ...(result.site ? { site: shardSite(result.site, shard) } : {}),
-    shard: { name: shard, others: result.systems.filter((s) => !mine(s)).map((s) => s.name) },
+    shard: { name: shard, others: others.map((s) => s.name), shardOf },
   };
 }
 
