@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { freePort, removeDir, tempDir } from '../../test/helpers/daemon';
 import { resolveSecret } from '../manifest';
 import { knownHostsPolicy } from '../transport/host-key';
+import { axfr } from '../providers/dns/dns-tools';
 import type { SiteConfig } from '../manifest/site';
 import { VimClient } from '../providers/vsphere/client';
 import { IdoitAuthError } from '../providers/idoit/errors';
@@ -90,6 +91,29 @@ test('a known_hosts file that is missing says how to make it and where the site 
       `error: cannot read known_hosts file ${join(root, 'ssh', 'known_hosts')} (ENOENT): create it with the server's host key, checked out of band (e.g. \`ssh-keyscan -p 10022 127.0.0.1\` on a trusted path, then compare fingerprints), or fix knownHosts in the site file\n` +
         'hint: knownHosts ssh/known_hosts is named at shipshape.yaml:3:41',
     );
+  } finally {
+    removeDir(root);
+  }
+});
+
+test("a DNS server that refuses the zone transfer's connection: one line, the zone's place in the site file, what to check", async () => {
+  const root = tempDir('hint-axfr');
+  try {
+    writeFileSync(join(root, 'shipshape.yaml'), 'spec:\n  dns:\n    zones:\n      - name: dev.example.com\n');
+    rememberSite({ ...site('https://vc.example.com/sdk'), root });
+    const port = await freePort();
+    const e = await axfr(
+      { name: 'dev.example.com', server: { host: '127.0.0.1', port } } as Parameters<typeof axfr>[0],
+      () => Promise.resolve(''),
+    ).catch((x: unknown) => x);
+    const [first, hint, ...rest] = describeError(e, false).split('\n');
+    expect(first).toMatch(
+      new RegExp(`^error: AXFR of dev\\.example\\.com from 127\\.0\\.0\\.1:${port}: .*connection refused`),
+    );
+    expect(hint).toBe(
+      `hint: shipshape cannot reach the DNS server of zone dev.example.com (127.0.0.1:${port}): check that zone's server in the site file (shipshape.yaml:4:9); is the server up, reachable from this host, and does it allow zone transfers (AXFR) from it?`,
+    );
+    expect(rest).toEqual([]);
   } finally {
     removeDir(root);
   }

@@ -26,6 +26,7 @@ function sectionsOf(s: SiteConfig | undefined, backend: string): Section[] {
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 /** `secret ${env:X} is not set …`, `secret ${file:P} cannot be read …`: the reference as the site file writes it. */
+const AXFR = /^AXFR of (\S+) from (\S+):/;
 const KNOWN_HOSTS = /known_hosts file (\S+) \(/;
 const SECRET = /^secret (\$\{(?:env|file):[^}]+\})/;
 
@@ -57,6 +58,11 @@ function writtenAt(root: string, text: string): string[] {
 }
 
 export function hintFor(message: string, s: SiteConfig | undefined = site): string | undefined {
+  const axfr = AXFR.exec(message);
+  if (axfr && /connection refused|timed out|no servers could be reached/i.test(message)) {
+    const at = s?.root ? writtenAt(s.root, `name: ${axfr[1]}`) : [];
+    return `hint: shipshape cannot reach the DNS server of zone ${axfr[1]} (${axfr[2]}): check that zone's server in the site file${at.length ? ` (${at.join(', ')})` : ''}; is the server up, reachable from this host, and does it allow zone transfers (AXFR) from it?`;
+  }
   const hosts = KNOWN_HOSTS.exec(message);
   if (hosts && s?.root) {
     const rel = relative(s.root, hosts[1]!);
