@@ -1,6 +1,8 @@
 /**
  * bench:scale — the scale table in one run, each row with the floor beside it, the ratio and peak RSS:
  *   npm run bench:scale -- 1000 10000
+ *   npm run bench:scale -- 10000 --vsphere-only --repeat 5   (only the vSphere rows; the floor and the
+ *     next observe alternated 5 times, each row the median run: steadier on a shared machine)
  * Per size N: a vcsim with N VMs carrying shipshape's marker (harness `-mark`), then in separate
  * processes the floor (one batched light read), shipshape's first observe (empty state dir: every
  * device list read) and the observe of every run after it (device cache filled, nothing changed);
@@ -52,10 +54,16 @@ function makeRepo(n: number): string {
 const f2 = (x: number): string => x.toFixed(2);
 
 async function main(): Promise<void> {
-  const sizes = process.argv
-    .slice(2)
+  const args = process.argv.slice(2);
+  const vsphereOnly = args.includes('--vsphere-only');
+  const at = args.indexOf('--repeat');
+  const repeat = at >= 0 ? Math.max(1, Number(args[at + 1]) || 1) : 1;
+  const sizes = args
+    .filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--repeat')
     .map(Number)
     .filter((n) => n > 0);
+  /** The run of median wall time. */
+  const median = (runs: RunResult[]): RunResult => [...runs].sort((a, b) => a.wallS - b.wallS)[(runs.length - 1) >> 1]!;
   const rows: string[][] = [];
   const note = (what: string, ours: RunResult, floor: RunResult | undefined, extra = ''): void => {
     rows.push([
@@ -76,9 +84,15 @@ async function main(): Promise<void> {
     try {
       const v = { url: sim.url, caFile: sim.caFile };
       process.stderr.write(`${n}: floor, first observe, next observe …\n`);
-      const floor = measure({ mode: 'floor', ...v });
+      const floors = [measure({ mode: 'floor', ...v })];
       const cold = measure({ mode: 'observe', ...v, stateDir });
-      const warm = measure({ mode: 'observe', ...v, stateDir });
+      const warms = [measure({ mode: 'observe', ...v, stateDir })];
+      for (let i = 1; i < repeat; i++) {
+        floors.push(measure({ mode: 'floor', ...v }));
+        warms.push(measure({ mode: 'observe', ...v, stateDir }));
+      }
+      const floor = median(floors);
+      const warm = median(warms);
       for (const [r, what] of [
         [floor, 'floor'],
         [cold, 'first observe'],
@@ -101,6 +115,7 @@ async function main(): Promise<void> {
       await sim.stop();
       fs.rmSync(stateDir, { recursive: true, force: true });
     }
+    if (vsphereOnly) continue;
     process.stderr.write(`${n}: manifests …\n`);
     const repo = makeRepo(n);
     try {
@@ -118,7 +133,7 @@ async function main(): Promise<void> {
     `bench:scale ${new Date().toISOString()} on ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, load average ${os
       .loadavg()
       .map((x) => x.toFixed(1))
-      .join(' ')}`,
+      .join(' ')}${repeat > 1 ? `; floor and next observe: median of ${repeat} alternated runs` : ''}`,
   );
   console.log([line(head), `|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`, ...rows.map(line)].join('\n'));
 }
