@@ -18,7 +18,8 @@ import { findByInventoryPath, retrieveObjects, runTask } from '../../src/provide
 import { extraConfig } from '../../src/providers/vsphere/specs';
 import { VsphereProvider } from '../../src/providers/vsphere/provider';
 import { ref, text, toRef, type MoRef } from '../../src/providers/vsphere/soap/xml';
-import { adminClient, ctxFor, secret, siteFor, vmsOf } from '../helpers/vsphere-site';
+import type { DesiredSystem } from '../../src/manifest/types';
+import { adminClient, ctxFor, secret, siteFor, systemNamed, vmsOf } from '../helpers/vsphere-site';
 import { startVcsim, type Vcsim } from '../helpers/vcsim';
 
 // A page larger than the biggest model: vCenter pages at 500, which adds one round trip per 500
@@ -31,14 +32,16 @@ interface Run {
   provider(): VsphereProvider;
 }
 
-async function world(vms: number, args: string[] = []): Promise<Run> {
+/** `systems`: the site's systems (a pinned host makes observe read which host each VM runs on). */
+async function world(vms: number, args: string[] = [], systems?: DesiredSystem[]): Promise<Run> {
   const sim = await startVcsim({ args: ['-vm', String(vms), '-mark', 'debian12', ...args], readyTimeoutMs: 180_000 });
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'shipshape-light-'));
   const site = siteFor(sim, stateDir, { folder: '' });
   return {
     sim,
     stateDir,
-    provider: () => new VsphereProvider({ config: vmsOf(site), secret, stateDir, pageSize: PAGE }),
+    provider: () =>
+      new VsphereProvider({ config: vmsOf(site), secret, stateDir, pageSize: PAGE, ...(systems ? { systems } : {}) }),
   };
 }
 
@@ -73,6 +76,8 @@ test('round trips stay constant from 10 to 1,000 VMs; a second observe with noth
     const warm = await observe(r); // a new provider, as the next run would be: only the state dir is shared
     // …and no annotation or extraConfig either: the light read leaves them out, the cache has them.
     expect(warm.p.lastObserve).toEqual({ devicesRead: 0, fromCache: n, configsRead: 0 });
+    // No system pins a host: which host a VM runs on is not read (it is compared only with a pinned host).
+    expect(warm.obs.resources.every((x) => x.handle!.host === undefined)).toBe(true);
     const seen = (o: Observation<VmFields, VmHandle>) =>
       o.resources.map((x) => [x.id, x.system, x.owned, x.fields, x.handle!.cdromIso, x.handle!.folder]);
     expect(seen(warm.obs)).toEqual(seen(cold.obs));
@@ -152,7 +157,12 @@ describe('10 VMs', () => {
 describe('two clusters of two hosts: what happens in vCenter between two runs', () => {
   let r: Run;
   beforeAll(async () => {
-    r = await world(6, ['-cluster', '2', '-host', '2']);
+    // A system that pins a host: observe then reads which host every VM runs on.
+    r = await world(
+      6,
+      ['-cluster', '2', '-host', '2'],
+      [systemNamed('pinned', { placement: { cluster: 'DC0_C1', host: 'DC0_C1_H0', folder: '' } })],
+    );
     runs.push(r);
   }, 180_000);
 
@@ -200,6 +210,7 @@ describe('two clusters of two hosts: what happens in vCenter between two runs', 
     const now = (id: string) => next.resources.find((x) => x.id === id);
     expect(now(moved!.id)!.fields.placement).toMatchObject({ cluster: 'DC0_C1', resourcePool: '' });
     expect(now(moved!.id)!.handle!.host).toBe('DC0_C1_H1');
+    expect(moved!.handle!.host).toMatch(/^DC0_C0_H/);
     expect(now(filed!.id)!.fields.placement!.folder).toBe('elsewhere');
     expect(now(filed!.id)!.handle!.folder).toBe('elsewhere');
     expect(now(cycled!.id)!.handle!.bootTime).toBeDefined();

@@ -59,13 +59,15 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
   const listed: { vm: VmInfo; pathOf: (folder: string | undefined) => string; dc: string }[] = [];
   const again: VmInfo[] = [];
   vs.templates.clear();
+  // Which host a VM runs on is compared only with a pinned host (DRS moves VMs): read only then.
+  const withHosts = (vs.o.systems ?? []).some((s) => s.placement?.host !== undefined);
   for (const dc of datacenters) {
     const root = await findByInventoryPath(c, dc);
     if (root?.type !== 'Datacenter') continue;
     // The datacenter is the view's container, not in it: its name is the path's last part.
     containers.push({ ref: root, name: dc.slice(dc.lastIndexOf('/') + 1) });
     const folders = new Map<string, { name: string; parent?: string }>();
-    const members = new Memberships();
+    const members = new Memberships(withHosts);
     const vms = await retrieveView(
       c,
       root,
@@ -73,7 +75,10 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
         { type: 'VirtualMachine', paths: slim ? RUN_PATHS : [...RUN_PATHS, ...CONFIG_PATHS] },
         ...CONTAINER_TYPES.filter((t) => t !== 'Datacenter').map((type) => ({
           type,
-          paths: MEMBER_PATHS[type] ? ['name', 'parent', MEMBER_PATHS[type]] : ['name', 'parent'],
+          paths:
+            MEMBER_PATHS[type] && (withHosts || type !== 'HostSystem')
+              ? ['name', 'parent', MEMBER_PATHS[type]]
+              : ['name', 'parent'],
         })),
       ],
       vs.o.pageSize,

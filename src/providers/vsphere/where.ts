@@ -89,6 +89,9 @@ const SLOT_OF: Record<string, Slot> = {
  * template, vSphere Web Services API reference; govmomi's simulator clears it in MarkAsTemplate).
  */
 export class Memberships {
+  /** `withHosts`: hosts' lists were read (only when a system pins a host: the host is compared only then). */
+  constructor(private readonly withHosts = true) {}
+
   /** Per slot: VM → the one container listing it, or null when two do. */
   private readonly of: Record<Slot, Map<string, MoRef | null>> = {
     parent: new Map(),
@@ -113,12 +116,14 @@ export class Memberships {
     return this.of.pool.has(vm);
   }
 
-  /** The VM's folder, pool and host when each lists it exactly once; undefined otherwise. */
+  /** The VM's folder, pool and host (when read) when each lists it exactly once; undefined otherwise. */
   locationOf(vm: string): VmLocation | undefined {
     const parent = this.of.parent.get(vm);
     const pool = this.of.pool.get(vm);
+    if (!parent || !pool) return undefined;
+    if (!this.withHosts) return { parent, pool };
     const host = this.of.host.get(vm);
-    return parent && pool && host ? { parent, pool, host } : undefined;
+    return host ? { parent, pool, host } : undefined;
   }
 }
 
