@@ -1,5 +1,5 @@
 /** One set of flags across commands: -C DIR and --format everywhere, --version. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../../test/helpers/cli';
 import { removeDir, tempDir } from '../../test/helpers/daemon';
@@ -49,6 +49,30 @@ test('a malformed --selector, --kind or --notify is one error line naming it (ex
         lines: 1,
         first: true,
       });
+    }
+  } finally {
+    removeDir(state);
+  }
+});
+
+test('apply PLAN.json with a missing or foreign plan file says so first, before connecting anywhere', async () => {
+  const state = tempDir('flags-plan-file');
+  try {
+    const missing = join(state, 'plan.json');
+    const foreign = join(state, 'other.json');
+    writeFileSync(foreign, '{"terraform": true}\n');
+    for (const [file, message] of [
+      [
+        missing,
+        `error: cannot read the saved plan ${missing} (ENOENT): make it with \`shipshape plan --format json --out ${missing}\`, or apply without a plan file`,
+      ],
+      [
+        foreign,
+        `error: ${foreign}: not a shipshape plan of format version 1; create one with \`shipshape plan --format json --out ${foreign}\``,
+      ],
+    ]) {
+      const r = await runCli(['--state-dir', state, 'apply', file!, '-C', lab]);
+      expect({ code: r.code, err: r.err }).toEqual({ code: 1, err: `${message}\n` });
     }
   } finally {
     removeDir(state);
