@@ -287,7 +287,14 @@ export function checkSystems(ctx: RuleContext, diags: Diagnostics): void {
   // DNS names: each system's own name, then every alias (in that order, so a clash names the alias).
   const names: { key: string; s: DesiredSystem; alias?: number }[] = [];
   for (const s of present) if (s.dns.domain) names.push({ key: `${s.name}.${s.dns.domain}`, s });
-  for (const s of present) s.dns.aliases.forEach((a, i) => names.push({ key: `${a}.${s.dns.domain}`, s, alias: i }));
+  // An alias with a dot is a full name (as the DNS step writes it); a bare one lies in the system's domain,
+  // so without a domain (reported elsewhere) it has no name to clash with.
+  const aliasFqdn = (a: string, domain: string) => (a.includes('.') ? a : domain ? `${a}.${domain}` : undefined);
+  for (const s of present)
+    s.dns.aliases.forEach((a, i) => {
+      const key = aliasFqdn(a, s.dns.domain);
+      if (key !== undefined) names.push({ key, s, alias: i });
+    });
   uniqueBy(
     names,
     (n) => n.key,
@@ -296,7 +303,7 @@ export function checkSystems(ctx: RuleContext, diags: Diagnostics): void {
         ? { at: src(s, 'name'), what: `DNS name ${s.name}.${s.dns.domain}` }
         : {
             at: src(s, `dns.aliases[${alias}]`),
-            what: `alias ${s.dns.aliases[alias]}.${s.dns.domain} of \`${s.name}\``,
+            what: `alias ${aliasFqdn(s.dns.aliases[alias]!, s.dns.domain)} of \`${s.name}\``,
           },
     diags,
   );
