@@ -78,3 +78,16 @@ test('apply PLAN.json with a missing or foreign plan file says so first, before 
     removeDir(state);
   }
 });
+
+test('adopt of a name no manifest declares says so before connecting anywhere', async () => {
+  const state = tempDir('flags-adopt');
+  try {
+    const r = await runCli(['--state-dir', state, 'adopt', 'web-dev-99', '-C', lab]);
+    expect({ code: r.code, err: r.err }).toEqual({
+      code: 1,
+      err: 'error: no manifest declares web-dev-99; `shipshape import` writes manifests for existing systems\n',
+    });
+  } finally {
+    removeDir(state);
+  }
+});
