@@ -91,3 +91,18 @@ test('adopt of a name no manifest declares says so before connecting anywhere', 
     removeDir(state);
   }
 });
+
+test('a --listen address that is not HOST:PORT, or a port past 65535, is one error line naming it', async () => {
+  const state = tempDir('flags-listen');
+  try {
+    for (const listen of ['bogus', '127.0.0.1:99999']) {
+      const r = await runCli(['--state-dir', state, 'ui', '--listen', listen]);
+      expect({ code: r.code, err: r.err }).toEqual({
+        code: 1,
+        err: `error: listen address "${listen}" must be HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:9464\n`,
+      });
+    }
+  } finally {
+    removeDir(state);
+  }
+});
