@@ -106,3 +106,22 @@ test('a --listen address that is not HOST:PORT, or a port past 65535, is one err
     removeDir(state);
   }
 });
+
+test('status of a folder that does not exist is an error, not an empty table; an invalid repo is said above the table', async () => {
+  const state = tempDir('flags-status');
+  try {
+    const missing = join(state, 'no-repo');
+    const r = await runCli(['--state-dir', state, 'status', '-C', missing]);
+    expect({ code: r.code, out: r.out, err: r.err }).toEqual({
+      code: 1,
+      out: '',
+      err: `error: repo directory ${missing} does not exist: run status in the site repo, or name it with -C DIR\n`,
+    });
+    const broken = await runCli(['--state-dir', state, 'status', '-C', join(root, 'test', 'fixtures', 'broken-repo')]);
+    expect(broken.code).toBe(0);
+    expect(broken.err).toMatch(/^warning: \d+ errors in \S+broken-repo \(`shipshape validate` lists them\)/);
+    expect(broken.out).toMatch(/^SYSTEM\s+OS\s+INSTALL/);
+  } finally {
+    removeDir(state);
+  }
+});
