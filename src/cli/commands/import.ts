@@ -58,6 +58,10 @@ export async function importCommand(opts: ImportOptions, io: Io, log: Logger): P
         (!opts.folder || inFolder(r.handle?.folder, opts.folder)) &&
         (!regex || regex.test(r.fields.name)),
     );
+    if (!picked.length && (opts.folder || regex))
+      io.err(
+        `nothing to import: no VM without shipshape's marker ${[opts.folder ? `lies in folder ${opts.folder} (below the datacenter's VM folder)` : '', regex ? `has a name matching ${opts.nameRegex}` : ''].filter(Boolean).join(' and ')}`,
+      );
     const ctx = { ...base, declared: new Set(picked.map((r) => r.fields.name)) };
     const observed = new Map(
       await Promise.all(providers.map(async (p) => [p.kind, (await p.observe(ctx)).resources] as const)),
