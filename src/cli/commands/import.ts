@@ -234,7 +234,7 @@ function factsOf(
  * host's domain is written where it is not the net's. Of several hosts of this name (one per zone),
  * the one in the net's domain.
  */
-function dnsOf(found: ObservedResource[], netDomain: string | undefined): ImportFacts['dns'] | undefined {
+export function dnsOf(found: ObservedResource[], netDomain: string | undefined): ImportFacts['dns'] | undefined {
   const host =
     found.find((r) => netDomain !== undefined && String(r.fields.fqdn).endsWith(`.${netDomain}`)) ?? found[0];
   if (!host) return undefined;
