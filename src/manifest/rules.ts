@@ -105,6 +105,8 @@ export interface RuleContext {
   /** Compiled params schemas per role (roles whose schema does not compile are absent). */
   roleParams: Map<string, ValidateFunction>;
   profileNames: Set<string>;
+  /** The profile a (loaded) profile extends, to name the broken link of a chain. */
+  profileParent?: (name: string) => string | undefined;
   /** Names whose files exist but failed to load (their own errors say why), per kind. */
   broken: { profiles: Set<string>; os: Set<string>; roles: Set<string> };
   /** Repos with several sites: the message for a net or domain that another site has (sites.ts). */
@@ -148,6 +150,24 @@ function uniqueBy<T>(
   }
 }
 
+/** Which link of a profile's `extends` chain breaks it, in words (the profile rules report it at the link). */
+function brokenLink(ctx: RuleContext, start: string): string {
+  const seen: string[] = [];
+  for (let name = start; ;) {
+    seen.push(name);
+    const parent = ctx.profileParent?.(name);
+    if (parent === undefined) break;
+    if (seen.includes(parent))
+      return `it is in the inheritance cycle ${[...seen.slice(seen.indexOf(parent)), parent].join(' → ')} (see profiles/)`;
+    if (!ctx.profileNames.has(parent))
+      return ctx.broken.profiles.has(parent)
+        ? `\`${name}\` extends \`${parent}\`, which has errors (see its file in profiles/)`
+        : `\`${name}\` extends \`${parent}\`, which no file in profiles/ declares`;
+    name = parent;
+  }
+  return 'a profile it extends is unknown, has errors or is part of a cycle (see profiles/)';
+}
+
 function checkReferences(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics): void {
   const s = e.desired;
   if (s.profile !== undefined && ctx.broken.profiles.has(s.profile) && !ctx.profileNames.has(s.profile)) {
@@ -158,10 +178,7 @@ function checkReferences(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics
   } else if (s.profile !== undefined && !ctx.profileNames.has(s.profile)) {
     diags.error(src(s, 'profile'), unknownRef('profile', s.profile, ctx.profileNames, 'declare it in profiles/'));
   } else if (s.profile !== undefined && !e.chainComplete) {
-    diags.error(
-      src(s, 'profile'),
-      `profile \`${s.profile}\` cannot be expanded: a profile it extends is unknown, has errors or is part of a cycle (see profiles/)`,
-    );
+    diags.error(src(s, 'profile'), `profile \`${s.profile}\` cannot be expanded: ${brokenLink(ctx, s.profile)}`);
   }
   if (s.os !== '' && !Object.hasOwn(ctx.os, s.os) && ctx.broken.os.has(s.os)) {
     diags.error(src(s, 'os'), `OS \`${s.os}\` has errors (see os/${s.os}/os.yaml): fix them first`);

@@ -100,6 +100,25 @@ describe('a file with schema errors', () => {
   });
 });
 
+describe('a profile chain that cannot be expanded', () => {
+  const profile = (name: string, spec: string) =>
+    `apiVersion: shipshape.dev/v1\nkind: Profile\nmetadata: { name: ${name} }\nspec: { ${spec} }\n`;
+  it('names the link that breaks it: a parent with errors, or one no file declares', async () => {
+    const r = await load({
+      'profiles/base.yaml': profile('base', 'cpu: two'),
+      'profiles/web.yaml': profile('web', 'extends: base'),
+      'profiles/shop.yaml': profile('shop', 'extends: web'),
+      'profiles/typo.yaml': profile('typo', 'extends: bsae'),
+      'systems/shop-01.yaml': system('shop-01', 'profile: shop'),
+      'systems/typo-01.yaml': system('typo-01', 'profile: typo'),
+    });
+    expect(lines(r).filter((l) => l.startsWith('systems/'))).toEqual([
+      'systems/shop-01.yaml:6:12: profile `shop` cannot be expanded: `web` extends `base`, which has errors (see its file in profiles/)',
+      'systems/typo-01.yaml:6:12: profile `typo` cannot be expanded: `typo` extends `bsae`, which no file in profiles/ declares',
+    ]);
+  });
+});
+
 describe('DNS names', () => {
   it("a full alias is compared as the name it is, with other systems' names and aliases", async () => {
     const r = await load({
