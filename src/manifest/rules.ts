@@ -36,7 +36,10 @@ export type Ident = Pick<DesiredSystem, 'name' | 'state' | 'file' | 'sources'> &
   refs?: { kind: 'profile' | 'OS' | 'net' | 'role'; name: string; at: SourceRef }[];
 };
 
-/** The name, explicit address and MAC a system file states, where they are plain and well formed. */
+/**
+ * The name, explicit address and MAC a system file states, and its profile, OS, net and role names,
+ * where they are plain and well formed (the file's schema errors are reported on their own).
+ */
 export function identOf(pf: ParsedFile): Ident | undefined {
   const doc = asRecord(pf.value);
   const name = asRecord(doc?.metadata)?.name;
@@ -96,7 +99,7 @@ const asRecord = (v: unknown): Record<string, unknown> | undefined =>
 
 export interface RuleContext {
   systems: ExpandedSystem[];
-  /** System files that do not fit their schema: only their name, address and MAC take part (`identOf`). */
+  /** System files that do not fit their schema: only their name, address, MAC and plain references take part (`identOf`). */
   invalid?: Ident[];
   /** What shipshape.yaml declares (read even from an invalid site, as far as it is usable). */
   facts: SiteFacts;
