@@ -37,6 +37,12 @@ interface ModuleInternals {
 const MAX_ENTRIES = 4000;
 
 let installed = false;
+/** Modules of this process compiled from the cache, and compiled afresh (their entries written at exit). */
+const stats = { cached: 0, compiled: 0 };
+
+export function codeCacheStats(): { cached: number; compiled: number } {
+  return { ...stats };
+}
 
 /** Hooks CommonJS compilation for the rest of this process; does nothing when the cache dir is off or unsafe. */
 export function installCodeCache(): void {
@@ -69,6 +75,8 @@ export function installCodeCache(): void {
       return nodeCompile.apply(this, [content, filename, format]); // Node reports the syntax error its own way
     }
     if (!cachedData || script.cachedDataRejected) fresh.push({ script, file });
+    else stats.cached++;
+    stats.compiled = fresh.length;
     const wrapper = script.runInThisContext({ displayErrors: true }) as (...args: unknown[]) => unknown;
     return wrapper.call(this.exports, this.exports, requireFor(M, this), this, filename, dirname(filename));
   };
