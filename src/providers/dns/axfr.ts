@@ -339,7 +339,9 @@ export function transferZone(
     const fail = (problem: string, hint = '') => finish(new AxfrError(`AXFR of ${what} failed${hint}: ${problem}`));
     const timer = setTimeout(() => finish(new TransientError(`AXFR of ${what}: timed out`)), o.timeoutMs ?? 60_000);
     socket.setTimeout(o.connectTimeoutMs ?? 5000, () =>
-      finish(new TransientError(`AXFR of ${what}: no answer within ${(o.connectTimeoutMs ?? 5000) / 1000} s`)),
+      finish(
+        new TransientError(`AXFR of ${what}: timed out (no answer within ${(o.connectTimeoutMs ?? 5000) / 1000} s)`),
+      ),
     );
     socket.once('error', (e: NodeJS.ErrnoException) =>
       finish(new TransientError(`AXFR of ${what}: ${e.code === 'ECONNREFUSED' ? 'connection refused' : e.message}`)),
