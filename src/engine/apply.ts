@@ -343,7 +343,9 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
         after = await provider.update(system, desired, before, provider.diff(system, desired, before), r, ctx);
       }
       observed.set(key, after);
-      if (provider.resolve) resolved.set(system.name, provider.resolve(system, after, r));
+      // On top of what the system holds now: a vm step made alongside the DNS and DHCP stages must not
+      // undo what they resolved meanwhile, nor they its values.
+      if (provider.resolve) resolved.set(system.name, provider.resolve(system, after, resolved.get(system.name)!));
     };
 
   // The kinds up to the last one that commits (DNS, DHCP: one deploy per run, and the reservation must be
@@ -356,12 +358,31 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   const [early, tail] = late < 0 ? [providers, []] : [providers.slice(0, late), providers.slice(late)];
   const staged = early.slice(0, early.map((p) => !!p.commit).lastIndexOf(true) + 1);
   const alone = early.slice(staged.length);
-  for (const provider of staged) await runStage(provider, workFor(provider, input.systems), stepOf(provider));
+  const stages = (async () => {
+    for (const provider of staged) await runStage(provider, workFor(provider, input.systems), stepOf(provider));
+  })();
+  // A VM created for a system the install step installs stays off until that step boots it
+  // (`bootsVm`), so its clone need not wait for the DNS and DHCP deploys: it starts once the system's
+  // own steps without a deploy (its address) are done, alongside the stages; the install step,
+  // which boots it, waits for them. Any other vm step (an update may power a VM on) waits as well.
+  const firstDeploy = staged.findIndex((p) => !!p.commit);
+  const beforeDeploys = staged.slice(0, firstDeploy);
+  const onlyDeploysAfter = staged.slice(firstDeploy).every((p) => !!p.commit);
+  const madeOff = (provider: Provider, system: DesiredSystem) =>
+    onlyDeploysAfter &&
+    provider.kind === 'vm' &&
+    actionsBy.get(`${system.name}/vm`)?.action === 'create' &&
+    resolved.get(system.name)?.bootsVm === true;
   const upTo = new Map(
     input.systems.map((system) => [
       system.name,
       (async () => {
-        for (const provider of alone) await runStage(provider, workFor(provider, [system]), stepOf(provider));
+        for (const provider of alone) {
+          if (madeOff(provider, system))
+            await Promise.all(beforeDeploys.map((p) => finished.get(`${system.name}/${p.kind}`)));
+          else await stages;
+          await runStage(provider, workFor(provider, [system]), stepOf(provider));
+        }
       })(),
     ]),
   );

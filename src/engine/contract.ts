@@ -70,7 +70,8 @@ export interface ResolvedByInstall {
   /**
    * The install step will install this system and powers its VM on itself to boot the installer: a VM
    * the vm step clones in this run is left powered off (a power-on only to be reset is a vCenter task
-   * per VM for nothing).
+   * per VM for nothing). The executor relies on it: such a create starts before the DNS and DHCP
+   * deploys are done, as nothing boots before the install step, which waits for them.
    */
   bootsVm?: boolean;
   /**
