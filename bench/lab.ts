@@ -210,7 +210,11 @@ async function oneRun(
   const up = await shipshape(['lab', 'up', '-C', repo], process.env, 300_000);
   if (up.code !== 0) throw new Error(`lab up failed:\n${up.out}`);
   const { readCredentials } = await import('../src/lab/credentials');
-  const env = { ...process.env, ...readCredentials(repo), SHIPSHAPE_LOG_LEVEL: 'warn' };
+  const env = {
+    ...process.env,
+    ...readCredentials(repo),
+    SHIPSHAPE_LOG_LEVEL: process.env.SHIPSHAPE_LOG_LEVEL ?? 'warn',
+  };
   const state = labStateDir(repo);
   let failedRun = true;
   try {
@@ -218,6 +222,8 @@ async function oneRun(
     const prof = o.profile ? ['--cpu-prof', '--cpu-prof-dir', o.profile] : [];
     const apply = await shipshape(['apply', '-C', repo, '--state-dir', state, ...conc], env, 900_000, prof);
     writeFileSync(join(work, 'apply.log'), apply.out);
+    // Each line with the ms after process start it arrived at (with SHIPSHAPE_LOG_LEVEL=info or debug: when each step's phases ran).
+    writeFileSync(join(work, 'apply.timed.log'), apply.lines.map((l) => `${l.at}\t${l.text}`).join('\n') + '\n');
     const failed = apply.out.split('\n').filter((l) => /^(failed|blocked)\s/.test(l));
     const retries = apply.lines.filter((l) => l.text.startsWith('  ↻')).length;
     const created = apply.out.split('\n').filter((l) => /^ok\s/.test(l)).length;

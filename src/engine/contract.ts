@@ -138,8 +138,12 @@ export interface BootMedia {
     value: string,
     ctx: ProviderContext,
   ): Promise<void>;
-  /** Resets the VM so it boots the installer now (it was powered on before the boot script existed). */
-  restart(system: DesiredSystem, resolved: Resolved, ctx: ProviderContext): Promise<void>;
+  /**
+   * Powers the VM on (or resets it) so it boots the installer now; resolves with the platform's time
+   * of this boot (vSphere `runtime.bootTime`) when it reports one: specialisation keys what it keeps
+   * of a host by its boot (src/providers/specialise/record-cache.ts).
+   */
+  restart(system: DesiredSystem, resolved: Resolved, ctx: ProviderContext): Promise<string | undefined>;
 }
 
 /**
