@@ -31,3 +31,26 @@ test('validate, status and lab status take -C DIR and --format like plan, apply 
     removeDir(state);
   }
 });
+
+test('a malformed --selector, --kind or --notify is one error line naming it (exit 1), before anything is read', async () => {
+  const state = tempDir('flags-target');
+  try {
+    const cases: [string[], string][] = [
+      [['plan', '-C', lab, '--selector', 'foo'], 'error: --selector "foo": write it as label=value'],
+      [['drift', '-C', lab, '--kind', 'vmx'], 'error: --kind'],
+      [['plan', '-C', lab, '--notify', 'nope'], 'error: --notify "nope": not a URL'],
+    ];
+    for (const [args, start] of cases) {
+      const r = await runCli(['--state-dir', state, ...args]);
+      expect({ args, code: r.code, out: r.out }).toEqual({ args, code: 1, out: '' });
+      const lines = r.err.trimEnd().split('\n');
+      expect({ args, lines: lines.length, first: lines[0]!.startsWith(start) }).toEqual({
+        args,
+        lines: 1,
+        first: true,
+      });
+    }
+  } finally {
+    removeDir(state);
+  }
+});

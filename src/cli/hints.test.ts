@@ -1,5 +1,10 @@
 /** Connection and login errors end with the site-config key to check and where its secret comes from. */
-import { freePort } from '../../test/helpers/daemon';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, removeDir, tempDir } from '../../test/helpers/daemon';
+import { resolveSecret } from '../manifest';
+import { knownHostsPolicy } from '../transport/host-key';
+import { axfr } from '../providers/dns/dns-tools';
 import type { SiteConfig } from '../manifest/site';
 import { VimClient } from '../providers/vsphere/client';
 import { IdoitAuthError } from '../providers/idoit/errors';
@@ -46,4 +51,70 @@ test('a refused login names the variables the password and key are read from', (
   );
   const idoit = describeError(new IdoitAuthError('http://cmdb.example.com/src/jsonrpc.php', 'Invalid API key.'), false);
   expect(idoit).toContain('hint: ipam.apiKey is read from ${file:/etc/shipshape/idoit.key}');
+});
+
+test('a secret that is not set names where the site file asks for it, and no debugging line', async () => {
+  const root = tempDir('hint-secret');
+  try {
+    mkdirSync(join(root, 'sites'));
+    writeFileSync(
+      join(root, 'sites', 'berlin.yaml'),
+      '# apiKey: ${env:SHIPSHAPE_HINT_KEY} (a comment is no use)\nspec:\n  ipam:\n    apiKey: ${env:SHIPSHAPE_HINT_KEY}\n  cmdb: { apiKey: "${env:SHIPSHAPE_HINT_KEY}" }\n',
+    );
+    rememberSite({ ...site('https://vc.example.com/sdk'), root });
+    delete process.env.SHIPSHAPE_HINT_KEY;
+    const e = await resolveSecret({ ref: '${env:SHIPSHAPE_HINT_KEY}' }, root).catch((x: unknown) => x);
+    expect(describeError(e, false)).toBe(
+      'error: secret ${env:SHIPSHAPE_HINT_KEY} is not set: export SHIPSHAPE_HINT_KEY in the environment that runs shipshape\n' +
+        'hint: ${env:SHIPSHAPE_HINT_KEY} is named at sites/berlin.yaml:4:13, sites/berlin.yaml:5:20',
+    );
+  } finally {
+    removeDir(root);
+  }
+});
+
+test('a known_hosts file that is missing says how to make it and where the site names it', () => {
+  const root = tempDir('hint-known-hosts');
+  try {
+    writeFileSync(
+      join(root, 'shipshape.yaml'),
+      'spec:\n  dhcp:\n    ssh: { host: 127.0.0.1, knownHosts: ssh/known_hosts }\n',
+    );
+    rememberSite({ ...site('https://vc.example.com/sdk'), root });
+    let e: unknown;
+    try {
+      knownHostsPolicy(join(root, 'ssh', 'known_hosts'), '127.0.0.1', 10022);
+    } catch (x) {
+      e = x;
+    }
+    expect(describeError(e, false)).toBe(
+      `error: cannot read known_hosts file ${join(root, 'ssh', 'known_hosts')} (ENOENT): create it with the server's host key, checked out of band (e.g. \`ssh-keyscan -p 10022 127.0.0.1\` on a trusted path, then compare fingerprints), or fix knownHosts in the site file\n` +
+        'hint: knownHosts ssh/known_hosts is named at shipshape.yaml:3:41',
+    );
+  } finally {
+    removeDir(root);
+  }
+});
+
+test("a DNS server that refuses the zone transfer's connection: one line, the zone's place in the site file, what to check", async () => {
+  const root = tempDir('hint-axfr');
+  try {
+    writeFileSync(join(root, 'shipshape.yaml'), 'spec:\n  dns:\n    zones:\n      - name: dev.example.com\n');
+    rememberSite({ ...site('https://vc.example.com/sdk'), root });
+    const port = await freePort();
+    const e = await axfr(
+      { name: 'dev.example.com', server: { host: '127.0.0.1', port } } as Parameters<typeof axfr>[0],
+      () => Promise.resolve(''),
+    ).catch((x: unknown) => x);
+    const [first, hint, ...rest] = describeError(e, false).split('\n');
+    expect(first).toMatch(
+      new RegExp(`^error: AXFR of dev\\.example\\.com from 127\\.0\\.0\\.1:${port}: .*connection refused`),
+    );
+    expect(hint).toBe(
+      `hint: shipshape cannot reach the DNS server of zone dev.example.com (127.0.0.1:${port}): check that zone's server in the site file (shipshape.yaml:4:9); is the server up, reachable from this host, and does it allow zone transfers (AXFR) from it?`,
+    );
+    expect(rest).toEqual([]);
+  } finally {
+    removeDir(root);
+  }
 });

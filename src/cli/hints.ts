@@ -3,6 +3,8 @@
  * credentials, the environment variable or file the key reads them from. The CLI remembers the site
  * config it loaded so the hint can name the exact reference (`${env:SHIPSHAPE_VSPHERE_PASSWORD}`) the section names.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import type { SiteConfig } from '../manifest/site';
 
 let site: SiteConfig | undefined;
@@ -23,7 +25,57 @@ function sectionsOf(s: SiteConfig | undefined, backend: string): Section[] {
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
+/** `secret ${env:X} is not set …`, `secret ${file:P} cannot be read …`: the reference as the site file writes it. */
+const AXFR = /^AXFR of (\S+) from (\S+):/;
+const KNOWN_HOSTS = /known_hosts file (\S+) \(/;
+const SECRET = /^secret (\$\{(?:env|file):[^}]+\})/;
+
+/**
+ * Where the site files (shipshape.yaml, sites/*.yaml) write `text`, as file:line:col. Read again here,
+ * only for an error's hint: the loaded config keeps values, not positions.
+ */
+function writtenAt(root: string, text: string): string[] {
+  let files = ['shipshape.yaml'];
+  try {
+    files = [...files, ...readdirSync(join(root, 'sites')).map((f) => `sites/${f}`)];
+  } catch {
+    // a repo with one site
+  }
+  const out: string[] = [];
+  for (const f of files) {
+    let body: string;
+    try {
+      body = readFileSync(join(root, f), 'utf8');
+    } catch {
+      continue;
+    }
+    body.split('\n').forEach((line, i) => {
+      const col = line.indexOf(text);
+      if (col >= 0 && !line.trimStart().startsWith('#')) out.push(`${f}:${i + 1}:${col + 1}`);
+    });
+  }
+  return out;
+}
+
 export function hintFor(message: string, s: SiteConfig | undefined = site): string | undefined {
+  const axfr = AXFR.exec(message);
+  if (axfr && /connection refused|timed out|no servers could be reached/i.test(message)) {
+    const at = s?.root ? writtenAt(s.root, `name: ${axfr[1]}`) : [];
+    return `hint: shipshape cannot reach the DNS server of zone ${axfr[1]} (${axfr[2]}): check that zone's server in the site file${at.length ? ` (${at.join(', ')})` : ''}; is the server up, reachable from this host, and does it allow zone transfers (AXFR) from it?`;
+  }
+  const hosts = KNOWN_HOSTS.exec(message);
+  if (hosts && s?.root) {
+    const rel = relative(s.root, hosts[1]!);
+    const at = writtenAt(s.root, rel.startsWith('..') ? hosts[1]! : rel);
+    return at.length
+      ? `hint: knownHosts ${rel.startsWith('..') ? hosts[1] : rel} is named at ${at.join(', ')}`
+      : undefined;
+  }
+  const secret = SECRET.exec(message);
+  if (secret && s?.root) {
+    const at = writtenAt(s.root, secret[1]!);
+    return at.length ? `hint: ${secret[1]} is named at ${at.join(', ')}` : undefined;
+  }
   if (/^vSphere\b/.test(message) && UNREACHABLE.test(message)) {
     const [k] = sectionsOf(s, 'vsphere');
     const key = `${k ?? 'vms'}.url`;

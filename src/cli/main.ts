@@ -11,7 +11,7 @@ import { describeError, ExitError } from './errors';
 import { processIo, redactingIo, type Io } from './io';
 import { createLogger } from './log';
 import { version } from './version';
-import { RESOURCE_KINDS } from '../engine/contract';
+import { RESOURCE_KINDS, UserError } from '../engine/contract';
 import { isTargeted, parseKinds, parseSelector, splitList, type Target } from '../plan/target';
 
 /** Each command's module, loaded on first use. */
@@ -85,7 +85,8 @@ function targetOf(o: { system?: string[]; selector?: string[]; kind?: string[]; 
     };
     return { ...(isTargeted(target) ? { target } : {}), ...(o.changedSince ? { changedSince: o.changedSince } : {}) };
   } catch (e) {
-    throw new InvalidArgumentError((e as Error).message);
+    // Thrown in a command's action, where commander prints nothing: a UserError is printed by main.
+    throw e instanceof UserError ? e : new UserError((e as Error).message, 'invalid');
   }
 }
 
@@ -144,7 +145,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     try {
       notify = specs.map(parseWebhook);
     } catch (e) {
-      throw new InvalidArgumentError((e as Error).message);
+      throw new UserError((e as Error).message, 'invalid'); // in a command's action: printed by main
     }
     return {
       stateDir: o.stateDir,

@@ -38,6 +38,11 @@ export interface ImportFacts {
   found: string[];
   /** What could not be mapped onto the manifest: said as comments, for a person to decide. */
   unmapped: string[];
+  /**
+   * Its DNS as found: the CNAMEs that point at its name (`aliases`, relative to its domain where they
+   * lie in it) and its domain where that is not its net's, so the first plan keeps them.
+   */
+  dns?: { domain?: string; aliases?: string[] };
   /** Where the VM is, where that differs from the site's defaults (`placement:`): adopting never moves it. */
   placement?: Record<string, string>;
   /** The OS when no profile sets one (vCenter does not record the template a VM came from). */
@@ -85,6 +90,7 @@ export function manifestText(facts: ImportFacts, profiles: ProfileValues[], when
   if (facts.ip) network.ip = facts.ip;
   if (facts.mac) network.mac = facts.mac;
   if (Object.keys(network).length) spec.network = network;
+  if (facts.dns && Object.keys(facts.dns).length) spec.dns = facts.dns;
   if (facts.placement && Object.keys(facts.placement).length) spec.placement = facts.placement;
   if (own.has('os') && v.os) spec.os = v.os;
   else if (!profile?.os && facts.defaultOs) spec.os = facts.defaultOs;

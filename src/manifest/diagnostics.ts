@@ -46,6 +46,13 @@ export class Diagnostics {
     });
   }
 
+  /** Whether an error is already reported at exactly this position (so a later rule does not repeat the spot). */
+  hasErrorAt(at: SourceRef): boolean {
+    return this.list.some(
+      (d) => d.severity === 'error' && d.file === at.file && d.line === at.line && d.col === at.col,
+    );
+  }
+
   hasErrors(): boolean {
     return this.list.some((d) => d.severity === 'error');
   }

@@ -34,13 +34,21 @@ interface Edge {
 }
 
 export function applyEnvironments(
-  input: { root: string; environments: LoadedEnvironment[]; systems: DesiredSystem[]; roles: Record<string, RoleDef> },
+  input: {
+    root: string;
+    environments: LoadedEnvironment[];
+    systems: DesiredSystem[];
+    roles: Record<string, RoleDef>;
+    /** Names of system files that exist but did not load: their own errors say why; not "undeclared" here. */
+    invalid?: Set<string>;
+  },
   diags: Diagnostics,
 ): void {
   const present = new Map(input.systems.filter((s) => s.state === 'present').map((s) => [s.name, s]));
   const retired = new Set(input.systems.filter((s) => s.state === 'absent').map((s) => s.name));
   const edges: Edge[] = [];
-  for (const env of input.environments) edges.push(...environmentEdges(env, present, retired, diags));
+  const invalid = input.invalid ?? new Set<string>();
+  for (const env of input.environments) edges.push(...environmentEdges(env, present, retired, invalid, diags));
   const seen = new Set<string>(); // a role's own files are checked once, not once per system using it
   for (const s of present.values()) edges.push(...referenceEdges(s, present, input, diags, seen));
   // Grouped once: filtering every edge for every system was quadratic at thousands of systems.
@@ -63,6 +71,7 @@ function environmentEdges(
   env: LoadedEnvironment,
   present: Map<string, DesiredSystem>,
   retired: Set<string>,
+  invalid: Set<string>,
   diags: Diagnostics,
 ): Edge[] {
   const { pf, manifest } = env;
@@ -82,7 +91,7 @@ function environmentEdges(
       tier.systems.forEach((s, j) => {
         // A retired system (a tombstone) has left its tier; a name no manifest declares is a mistake.
         if (present.has(s)) members.push(s);
-        else if (!retired.has(s))
+        else if (!retired.has(s) && !invalid.has(s))
           diags.error(
             locate(pf, ['spec', 'tiers', i, 'systems', j]),
             `tier \`${tier.name}\` lists system \`${s}\`, which no manifest under systems/ declares`,
@@ -122,6 +131,7 @@ function environmentEdges(
       const at = locate(pf, ['spec', 'tiers', i, 'dependsOn', j]);
       const targets = tiers.get(dep) ?? (present.has(dep) ? [dep] : undefined);
       if (!targets) {
+        if (invalid.has(dep)) return; // a system whose file has errors: reported there
         diags.error(
           at,
           `tier \`${tier.name}\` depends on \`${dep}\`, which is no tier of environment \`${name}\` (${[...tiers.keys()].join(', ')}) and no declared system`,
@@ -192,7 +202,7 @@ function paramTexts(s: DesiredSystem, i: number, value: unknown, field: string):
 function referenceEdges(
   s: DesiredSystem,
   present: Map<string, DesiredSystem>,
-  input: { root: string; roles: Record<string, RoleDef> },
+  input: { root: string; roles: Record<string, RoleDef>; invalid?: Set<string> },
   diags: Diagnostics,
   seen: Set<string>,
 ): Edge[] {
@@ -227,6 +237,7 @@ function referenceEdges(
         if ('system' in ref.target) {
           const target = present.get(ref.target.system);
           if (!target) {
+            if (input.invalid?.has(ref.target.system)) continue; // its file has errors: reported there
             report(`no system named \`${ref.target.system}\` is declared (present) under systems/`);
             continue;
           }

@@ -26,7 +26,7 @@ import type {
   SiteManifest,
   SystemManifest,
 } from './raw';
-import { checkSystems, type ExpandedSystem } from './rules';
+import { checkSystems, identOf, type ExpandedSystem, type Ident } from './rules';
 import { checkShards, checkShardSystems, shardOfSystem, shardSite, type ShardFacts } from './shards';
 import { checkSharedDns, elsewhere, siteOf } from './sites';
 import { compileOperatorSchema, operatorSchemaErrors, validateAgainstSchema } from './schemas';
@@ -76,7 +76,12 @@ export interface LoadResult {
    * With `LoadOptions.shard`: its name, and the site's systems of its other shards (declared, so their
    * resources are never reported as orphans by this shard's run).
    */
-  shard?: { name: string; others: string[] };
+  shard?: {
+    name: string;
+    others: string[];
+    /** Each of `others` → its shard (the one to run first where it holds an address this shard wants). */
+    shardOf: Record<string, string>;
+  };
 }
 
 interface Loaded<T> {
@@ -87,6 +92,8 @@ interface Loaded<T> {
 class RepoReader {
   /** Files that exist but failed to load (unreadable, unparsable, invalid or misnamed). */
   readonly failed = new Set<string>();
+  /** Of those, the files that parsed (invalid or misnamed): what they say plainly still takes part in cross-file rules. */
+  readonly invalid = new Map<string, ParsedFile>();
 
   constructor(
     readonly root: string,
@@ -121,10 +128,15 @@ class RepoReader {
     return pf ? { pf, valid: validateAgainstSchema(kind, pf, diags) } : undefined;
   }
 
-  async load<T>(rel: string, kind: ManifestKind): Promise<Loaded<T> | undefined> {
+  /**
+   * A file that parsed and fits its schema, with its name where its location says (`expected`). The
+   * name is checked on an invalid file too, so one run reports both instead of the name after the fix.
+   */
+  async load<T>(rel: string, kind: ManifestKind, expected: string, what: string): Promise<Loaded<T> | undefined> {
     const p = await this.parse(rel, kind);
-    if (p?.valid) return { pf: p.pf, manifest: p.pf.value as T };
+    if (p && this.nameMatches(p.pf, expected, what) && p.valid) return { pf: p.pf, manifest: p.pf.value as T };
     this.failed.add(rel);
+    if (p) this.invalid.set(rel, p.pf);
     return undefined;
   }
 
@@ -135,14 +147,20 @@ class RepoReader {
     );
   }
 
-  /** The manifest's own name must match where it lives, so a name always leads to its file. */
-  nameMatches(l: Loaded<{ metadata: { name: string } }>, expected: string, what: string): boolean {
-    if (l.manifest.metadata.name === expected) return true;
-    this.failed.add(l.pf.rel);
-    this.diags.error(
-      locate(l.pf, ['metadata', 'name']),
-      `${what} name \`${l.manifest.metadata.name}\` does not match its location: expected \`${expected}\` (${l.pf.rel})`,
-    );
+  /**
+   * The manifest's own name must match where it lives, so a name always leads to its file. A name
+   * that is not a string is the schema's to report (as is one the schema already reported).
+   */
+  private nameMatches(pf: ParsedFile, expected: string, what: string): boolean {
+    const name = asMap(asMap(pf.value)?.metadata)?.name;
+    if (typeof name !== 'string' || name === expected) return true;
+    const at = locate(pf, ['metadata', 'name']);
+    const said = this.diags.hasErrorAt(at);
+    if (!said)
+      this.diags.error(
+        at,
+        `${what} name \`${name}\` does not match its location: expected \`${expected}\` (${pf.rel}); rename the file or fix the name`,
+      );
     return false;
   }
 }
@@ -216,8 +234,8 @@ async function loadOs(r: RepoReader): Promise<Record<string, OsEntry>> {
       r.diags.error(fileStart(rel), `${rel} is not loaded: catalog entries live at os/<name>/os.yaml`);
       continue;
     }
-    const l = await r.load<OsManifest>(rel, 'os');
-    if (!l || !r.nameMatches(l, parts[1], 'OS')) continue;
+    const l = await r.load<OsManifest>(rel, 'os', parts[1]!, 'OS');
+    if (!l) continue;
     const s = l.manifest.spec;
     const answerFile = `os/${parts[1]}/${s.answerFile}`;
     if (!(await r.exists(answerFile))) {
@@ -258,8 +276,8 @@ async function loadRoles(
     r.diags,
   )) {
     const name = rel.slice('roles/'.length, -'/role.yaml'.length);
-    const l = await r.load<RoleManifest>(rel, 'role');
-    if (!l || !r.nameMatches(l, name, 'role')) continue;
+    const l = await r.load<RoleManifest>(rel, 'role', name, 'role');
+    if (!l) continue;
     const schema = l.manifest.spec.params ?? { type: 'object' };
     const spec = l.manifest.spec;
     roles[name] = {
@@ -349,8 +367,8 @@ async function loadAll<T extends { metadata: { name: string } }>(
   if (!(await r.exists(dir))) return { loaded: [], files: [] }; // e.g. a repo without profiles/
   const files = await walk(r.realRoot, r.root, dir, { accept: isYamlName, warnOthers: true }, r.diags);
   // Files are read in parallel (I/O bound, thousands of systems); results keep the sorted order.
-  const all = await mapLimit(files, READ_CONCURRENCY, (rel) => r.load<T>(rel, kind));
-  const loaded = all.filter((l, i): l is Loaded<T> => l !== undefined && r.nameMatches(l, baseName(files[i]), what));
+  const all = await mapLimit(files, READ_CONCURRENCY, (rel) => r.load<T>(rel, kind, baseName(rel), what));
+  const loaded = all.filter((l): l is Loaded<T> => l !== undefined);
   return { loaded, files };
 }
 
@@ -414,6 +432,26 @@ async function load(dir: string, diags: Diagnostics, opts: LoadOptions): Promise
       );
     (site ? groups.get(site.name)! : orphans).push(e);
   }
+  // System files that did not load but parsed: their name, address and MAC still meet the uniqueness
+  // rules of their site (by spec.site or folder), and their names are not "undeclared" elsewhere.
+  const invalid = new Map<string, Ident[]>();
+  const invalidNames = new Set<string>();
+  for (const [rel, pf] of r.invalid) {
+    if (!rel.startsWith('systems/')) continue;
+    invalidNames.add(baseName(rel));
+    const id = identOf(pf);
+    if (!id) continue;
+    invalidNames.add(id.name);
+    const named = asMap(asMap(pf.value)?.spec)?.site;
+    const site = !siteFiles.multi
+      ? sites[0]?.name
+      : typeof named === 'string'
+        ? named
+        : rel.split('/').length > 2
+          ? rel.split('/')[1]
+          : undefined;
+    if (site !== undefined && siteNames.has(site)) invalid.set(site, [...(invalid.get(site) ?? []), id]);
+  }
   const failed = [...r.failed];
   const broken = {
     profiles: brokenProfiles,
@@ -430,6 +468,7 @@ async function load(dir: string, diags: Diagnostics, opts: LoadOptions): Promise
       {
         ...common,
         systems: groups.get(site.name)!,
+        invalid: invalid.get(site.name) ?? [],
         facts: site.facts,
         ...(siteFiles.multi ? { elsewhere: elsewhere(site, sites) } : {}),
       },
@@ -441,7 +480,7 @@ async function load(dir: string, diags: Diagnostics, opts: LoadOptions): Promise
     list.map((e) => e.desired).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.file < b.file ? -1 : 1));
   const all = sorted([...groups.values(), orphans].flat());
   const environments = await loadAll<EnvironmentManifest>(r, 'environments', 'environment', 'environment');
-  applyEnvironments({ root, environments: environments.loaded, systems: all, roles }, diags);
+  applyEnvironments({ root, environments: environments.loaded, systems: all, roles, invalid: invalidNames }, diags);
   for (const site of sites)
     if (site.shards)
       checkShardSystems(
@@ -450,8 +489,9 @@ async function load(dir: string, diags: Diagnostics, opts: LoadOptions): Promise
         site.facts.zoneNames ?? [],
         diags,
       );
-  // Only when the manifests are otherwise valid: an artefact check of a broken system says nothing new.
-  if (!diags.hasErrors()) checkRoleArtefacts(root, all, roles, diags);
+  // Only for systems and roles whose files have no errors: an artefact check of a broken system says nothing new.
+  const [clean, fine] = withoutErrors(all, roles, diags);
+  checkRoleArtefacts(root, clean, fine, diags);
   if (!siteFiles.multi) {
     if (opts.site !== undefined && opts.site !== sites[0]?.name)
       diags.error(
@@ -489,6 +529,27 @@ async function load(dir: string, diags: Diagnostics, opts: LoadOptions): Promise
   return narrowToShard(result, opts.shard, sites.find((s) => s.name === opts.site)?.shards, diags);
 }
 
+/**
+ * The systems none of whose own files (the system's, its profiles') has an error so far, and the roles
+ * whose file has none. The site file does not count: a role's artefacts do not depend on it.
+ */
+function withoutErrors(
+  systems: DesiredSystem[],
+  roles: Record<string, RoleDef>,
+  diags: Diagnostics,
+): [DesiredSystem[], Record<string, RoleDef>] {
+  if (!diags.hasErrors()) return [systems, roles];
+  const dirty = new Set(diags.list.filter((d) => d.severity === 'error').map((d) => d.file));
+  const clean = systems.filter(
+    (s) =>
+      !dirty.has(s.file) &&
+      !Object.values(s.sources).some((at) => at.file.startsWith('profiles/') && dirty.has(at.file)),
+  );
+  const fine = dict<RoleDef>();
+  for (const [name, role] of Object.entries(roles)) if (!dirty.has(role.file)) fine[name] = role;
+  return [clean, fine];
+}
+
 /** The load result as one shard's worker sees it: the shard's systems and its part of the site. */
 function narrowToShard(
   result: LoadResult,
@@ -506,11 +567,17 @@ function narrowToShard(
     return { ...result, ok: false, diagnostics: diags.sorted() };
   }
   const mine = (s: DesiredSystem) => shardOfSystem(s, shards) === shard;
+  const others = result.systems.filter((s) => !mine(s));
+  const shardOf = dict<string>();
+  for (const s of others) {
+    const theirs = shardOfSystem(s, shards);
+    if (theirs !== undefined) shardOf[s.name] = theirs;
+  }
   return {
     ...result,
     systems: result.systems.filter(mine),
     ...(result.site ? { site: shardSite(result.site, shard) } : {}),
-    shard: { name: shard, others: result.systems.filter((s) => !mine(s)).map((s) => s.name) },
+    shard: { name: shard, others: others.map((s) => s.name), shardOf },
   };
 }
 

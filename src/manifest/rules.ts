@@ -13,6 +13,8 @@ import type { SiteFacts } from './site-facts';
 import { TAG } from './refs';
 import { formatSource } from './types';
 import type { DesiredSystem, SourceRef } from './types';
+import { derivedMac, normalizeMac } from './mac';
+import { locate } from './yaml-file';
 import type { ParsedFile, PathSeg } from './yaml-file';
 
 export interface ExpandedSystem {
@@ -23,8 +25,79 @@ export interface ExpandedSystem {
   chainComplete: boolean;
 }
 
+/**
+ * What the uniqueness rules need of a system: an expanded one, or what a system file that does not
+ * fit its schema still says plainly (`identOf`), so a clash is reported in the same run as the
+ * file's own errors and not only after they are fixed.
+ */
+export type Ident = Pick<DesiredSystem, 'name' | 'state' | 'file' | 'sources'> & {
+  network: { ip: string; mac: string };
+  /** An invalid file's own plain references (profile, OS, net, roles), each with where it is written. */
+  refs?: { kind: 'profile' | 'OS' | 'net' | 'role'; name: string; at: SourceRef }[];
+};
+
+/** The name, explicit address and MAC a system file states, where they are plain and well formed. */
+export function identOf(pf: ParsedFile): Ident | undefined {
+  const doc = asRecord(pf.value);
+  const name = asRecord(doc?.metadata)?.name;
+  const spec = asRecord(doc?.spec);
+  if (typeof name !== 'string' || !HOSTNAME.test(name)) return undefined;
+  const network = asRecord(spec?.network);
+  const ip = typeof network?.ip === 'string' && ipToInt(network.ip) !== null ? network.ip : 'auto';
+  const explicitMac = typeof network?.mac === 'string' && MAC.test(network.mac) ? network.mac : undefined;
+  const sources: Record<string, SourceRef> = { name: locate(pf, ['metadata', 'name']) };
+  if (ip !== 'auto') sources['network.ip'] = locate(pf, ['spec', 'network', 'ip']);
+  sources['network.mac'] = explicitMac ? locate(pf, ['spec', 'network', 'mac']) : sources.name;
+  const refs: NonNullable<Ident['refs']> = [];
+  const ref = (kind: NonNullable<Ident['refs']>[number]['kind'], v: unknown, at: PathSeg[]) => {
+    if (typeof v === 'string' && v !== '') refs.push({ kind, name: v, at: locate(pf, at) });
+  };
+  ref('profile', spec?.profile, ['spec', 'profile']);
+  ref('OS', spec?.os, ['spec', 'os']);
+  ref('net', network?.net, ['spec', 'network', 'net']);
+  if (Array.isArray(spec?.roles))
+    spec.roles.forEach((r: unknown, i) => {
+      const raw = typeof r === 'string' ? r : asRecord(r)?.name;
+      if (typeof raw === 'string') ref('role', raw.split('@')[0], ['spec', 'roles', i]);
+    });
+  return {
+    name,
+    state: spec?.state === 'absent' ? 'absent' : 'present',
+    file: pf.rel,
+    sources,
+    network: { ip, mac: explicitMac ? normalizeMac(explicitMac) : derivedMac(name) },
+    refs,
+  };
+}
+
+/** An invalid system file's references that name nothing the repo declares (or a file with errors of its own). */
+function checkInvalidReferences(ctx: RuleContext, id: Ident, diags: Diagnostics): void {
+  for (const r of id.refs ?? []) {
+    const [known, broken, where] =
+      r.kind === 'profile'
+        ? [ctx.profileNames, ctx.broken.profiles, 'declare it in profiles/']
+        : r.kind === 'OS'
+          ? [new Set(Object.keys(ctx.os)), ctx.broken.os, `add os/${r.name}/os.yaml or use a catalog entry`]
+          : r.kind === 'role'
+            ? [new Set(Object.keys(ctx.roles)), ctx.broken.roles, `add roles/${r.name}/role.yaml`]
+            : [ctx.facts.netNames, new Set<string>(), 'declare it under nets: in shipshape.yaml'];
+    if (!known || known.has(r.name) || broken.has(r.name) || diags.hasErrorAt(r.at)) continue;
+    diags.error(
+      r.at,
+      (r.kind === 'net' ? ctx.elsewhere?.net(r.name, id.name) : undefined) ?? unknownRef(r.kind, r.name, known, where),
+    );
+  }
+}
+
+const HOSTNAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const MAC = /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$/;
+const asRecord = (v: unknown): Record<string, unknown> | undefined =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+
 export interface RuleContext {
   systems: ExpandedSystem[];
+  /** System files that do not fit their schema: only their name, address and MAC take part (`identOf`). */
+  invalid?: Ident[];
   /** What shipshape.yaml declares (read even from an invalid site, as far as it is usable). */
   facts: SiteFacts;
   os: Record<string, OsEntry>;
@@ -41,7 +114,7 @@ export interface RuleContext {
   };
 }
 
-function src(s: DesiredSystem, field: string): SourceRef {
+function src(s: Pick<DesiredSystem, 'sources' | 'file'>, field: string): SourceRef {
   return s.sources[field] ?? s.sources.name ?? fileStart(s.file);
 }
 
@@ -185,23 +258,24 @@ function checkRoleParams(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics
 export function checkSystems(ctx: RuleContext, diags: Diagnostics): void {
   // A duplicated name is reported once; its equal derived MAC and DNS name would only repeat it.
   const seen = new Set<string>();
-  const present = ctx.systems
-    .map((e) => e.desired)
-    .filter((s) => s.state === 'present' && !seen.has(s.name) && seen.add(s.name));
+  const idents: Ident[] = [...ctx.systems.map((e) => e.desired), ...(ctx.invalid ?? [])];
+  const unique = idents.filter((s) => s.state === 'present' && !seen.has(s.name) && seen.add(s.name));
+  const first = new Set(unique);
+  const present = ctx.systems.map((e) => e.desired).filter((s) => first.has(s));
   uniqueBy(
-    ctx.systems.map((e) => e.desired),
+    idents,
     (s) => s.name,
     (s) => ({ at: src(s, 'name'), what: `system \`${s.name}\`` }),
     diags,
   );
   uniqueBy(
-    present.filter((s) => s.network.ip !== 'auto'),
+    unique.filter((s) => s.network.ip !== 'auto'),
     (s) => s.network.ip,
     (s) => ({ at: src(s, 'network.ip'), what: `ip ${s.network.ip} of \`${s.name}\`` }),
     diags,
   );
   uniqueBy(
-    present,
+    unique,
     (s) => s.network.mac,
     (s) => ({
       at: src(s, 'network.mac'),
@@ -226,6 +300,7 @@ export function checkSystems(ctx: RuleContext, diags: Diagnostics): void {
           },
     diags,
   );
+  for (const id of ctx.invalid ?? []) checkInvalidReferences(ctx, id, diags);
   for (const e of ctx.systems) {
     checkReferences(ctx, e, diags);
     if (e.desired.state !== 'present') continue;

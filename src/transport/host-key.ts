@@ -115,7 +115,12 @@ export function knownHostsPolicy(file: string, host: string, port: number): Host
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new Error(`cannot read known_hosts file ${file}: ${(e as Error).message}`, { cause: e });
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new Error(
+      `cannot read known_hosts file ${file} (${code}): create it with the server's host key, checked out of band ` +
+        `(e.g. \`ssh-keyscan -p ${port} ${host}\` on a trusted path, then compare fingerprints), or fix knownHosts in the site file`,
+      { cause: e },
+    );
   }
   const keys = parseKnownHosts(text, host, port);
   const usable = keys.filter((k) => !k.revoked);

@@ -44,6 +44,9 @@ const THEIRS = {
   host: 'host printer {\n  hardware ethernet 00:50:56:3f:01:50;\n  fixed-address 198.51.100.50;\n}\n',
 };
 
+/** Hand CNAMEs of two systems (a relative target, and a fully qualified one): import writes them as dns.aliases. */
+const HAND_CNAMES = `shop IN CNAME app-03\nwww-05 IN CNAME app-05.${ZONE}.\nstatic-05 IN CNAME app-05\n`;
+
 let work: string;
 let repo: string;
 let state: string;
@@ -234,7 +237,7 @@ beforeAll(async () => {
   named = await startNamed([
     {
       name: ZONE,
-      records: THEIRS.forward + names.map((n) => `${n} IN A ${addressOf(n)}\n`).join(''),
+      records: THEIRS.forward + names.map((n) => `${n} IN A ${addressOf(n)}\n`).join('') + HAND_CNAMES,
       include: frag(ZONE),
     },
     {
@@ -396,6 +399,12 @@ test('import writes 20 manifests that validate, with the MAC, address and what w
   expect(text).toMatch(/# {3}i-doit: object #\d+, host address 198\.51\.100\.103 in net dev-net/);
   expect(text).toContain('folder DC0/vm/legacy');
   expect(text).toMatch(/placement:\n\s+folder: legacy\n/); // where it is: adopting never moves it
+  // The operator's CNAMEs pointing at the system are its aliases (its domain is its net's: not written).
+  expect(text).toMatch(/\n {2}dns:\n {4}aliases:\n {6}- shop\n/);
+  expect(readFileSync(join(repo, 'systems', 'app-05.yaml'), 'utf8')).toMatch(
+    /\n {2}dns:\n {4}aliases:\n {6}- static-05\n {6}- www-05\n/,
+  );
+  expect(readFileSync(join(repo, 'systems', 'app-04.yaml'), 'utf8')).not.toContain('dns:');
 
   const v = await cli('validate');
   expect(v.err).toBe('');
@@ -424,6 +433,9 @@ test('plan --adopt: no create, an adoption per VM and address with an empty diff
   // i-doit documented only title and address: the CMDB adoption fills in the rest of the documentation.
   expect(of('cmdb').every((a: any) => a.action === 'adopt' && !a.blocked)).toBe(true);
 
+  const cnames = async () =>
+    Promise.all(['shop', 'www-05', 'static-05'].map((n) => named.resolver().resolveCname(`${n}.${ZONE}`)));
+  const cnamesBefore = await cnames();
   const a = await cli('adopt', '--state-dir', state);
   expect(a.err).not.toMatch(/failed/i);
   ok(a);
@@ -431,6 +443,9 @@ test('plan --adopt: no create, an adoption per VM and address with an empty diff
 
   // DNS: the same answers, now from shipshape's fragments; the hand lines were moved, nothing else changed.
   expect(await answers()).toEqual(dnsBefore);
+  expect(await cnames()).toEqual(cnamesBefore);
+  expect(cnamesBefore).toEqual([[`app-03.${ZONE}`], [`app-05.${ZONE}`], [`app-05.${ZONE}`]]);
+  expect(readFileSync(frag(ZONE), 'utf8')).toContain(`shop.${ZONE}.\t300\tIN\tCNAME\tapp-03.${ZONE}.`);
   for (const [n, a, ptr] of dnsBefore) expect([n, a, ptr]).toEqual([n, [addressOf(n)], [`${n}.${ZONE}`]]);
   const zoneAfter = readFileSync(named.zoneFile(ZONE), 'utf8');
   for (const n of names) {

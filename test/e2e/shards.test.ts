@@ -6,7 +6,7 @@
  * (it never talks to live's servers) while live's fails.
  */
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freshPlan } from '../../src/cli/commands/plan';
 import { acquireLock } from '../../src/engine/lock';
@@ -88,6 +88,38 @@ test('two workers apply the two shards of one site at the same time; each change
   expect({ code: drift.code, out: drift.code === 0 ? '' : drift.out }).toEqual({ code: 0, out: '' });
   expect(drift.out).not.toMatch(/shop-live|orphan/);
 }, 300_000);
+
+test('an address held by a system that moved to another shard: the claim is blocked, naming that shard and the command to run first', async () => {
+  const held = (await q().resolve4('shop-live-02.live.example.com'))[0]!; // ip: auto, in live-net
+  const file = (name: string) => join(world.repo, 'systems', 'live', `${name}.yaml`);
+  const before = readFileSync(file('shop-live-02'), 'utf8');
+  // shop-live-02 moves to dev-net (so into shard dev); a new live system claims the address it leaves.
+  writeFileSync(
+    file('shop-live-02'),
+    before.replace('profile: web-live\n', 'profile: web-live\n  network: { net: dev-net }\n'),
+  );
+  writeFileSync(
+    file('shop-live-03'),
+    `apiVersion: shipshape.dev/v1\nkind: System\nmetadata: { name: shop-live-03 }\nspec:\n  profile: web-live\n  network: { net: live-net, ip: ${held} }\n`,
+  );
+  try {
+    const live = await runCli(['plan', '-C', world.repo, '--state-dir', state, '--shard', 'live']);
+    expect({ code: live.code, err: live.err }).toEqual({ code: 0, err: '' });
+    const ip = held.replace(/\./g, '\\.');
+    expect(live.out).toMatch(
+      new RegExp(
+        `shop-live-03[^]*BLOCKED: network\\.ip: ${ip} is held by shop-live-02 \\(#\\d+ in i-doit\\), a system of shard dev whose manifest moves it off this address: run shard dev first \\(\`shipshape apply --shard dev\`\\), then shard live again`,
+      ),
+    );
+    // The holder's own shard plans the move that frees it.
+    const dev = await runCli(['plan', '-C', world.repo, '--state-dir', state, '--shard', 'dev']);
+    expect(dev.code).toBe(0);
+    expect(dev.out).toMatch(new RegExp(`shop-live-02[^]*network\\.net: live-net → dev-net`));
+  } finally {
+    writeFileSync(file('shop-live-02'), before);
+    rmSync(file('shop-live-03'));
+  }
+}, 120_000);
 
 test("one shard's lock keeps out a second run of that shard, never a run of the other", async () => {
   const held = acquireLock(join(state, 'shards', 'dev'), 'a worker of shard dev (held by the test)');

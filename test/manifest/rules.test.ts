@@ -17,7 +17,7 @@ describe('cross-file rules', () => {
   it('a system name must equal its file name', async () => {
     const r = await load({ 'systems/web-01.yaml': sys('web-02') });
     expect(lines(r)).toEqual([
-      'systems/web-01.yaml:4:9: system name `web-02` does not match its location: expected `web-01` (systems/web-01.yaml)',
+      'systems/web-01.yaml:4:9: system name `web-02` does not match its location: expected `web-01` (systems/web-01.yaml); rename the file or fix the name',
     ]);
   });
 

@@ -172,6 +172,7 @@ function factsOf(
     (dhcp.find((r) => r.fields.ip)?.fields.ip as string | undefined) ||
     undefined;
   const netKey = netOf(site, address, ip?.fields.net as string | undefined);
+  const dnsFacts = dnsOf(dns, netKey ? site.nets[netKey]?.domain : undefined);
   if (!address)
     unmapped.push(
       'no address in i-doit, DNS or DHCP: `ip: auto` would allocate a NEW one; set network.ip to the address it has',
@@ -215,11 +216,33 @@ function factsOf(
     ...(Object.keys(placement).length ? { placement } : {}),
     ...(f.mac ? { mac: f.mac } : {}),
     ...(address ? { ip: address } : {}),
+    ...(dnsFacts ? { dns: dnsFacts } : {}),
     found,
     unmapped,
     ...(netKey ? { netKey } : {}),
     ...(Object.keys(v?.templates ?? {})[0] ? { defaultOs: Object.keys(v!.templates!)[0]! } : {}),
   };
+}
+
+/**
+ * `dns:` for the manifest from the operator's records of the host: the CNAMEs pointing at it become
+ * `aliases` (a bare label where the alias lies in the system's domain, else the full name), and the
+ * host's domain is written where it is not the net's. Of several hosts of this name (one per zone),
+ * the one in the net's domain.
+ */
+function dnsOf(found: ObservedResource[], netDomain: string | undefined): ImportFacts['dns'] | undefined {
+  const host =
+    found.find((r) => netDomain !== undefined && String(r.fields.fqdn).endsWith(`.${netDomain}`)) ?? found[0];
+  if (!host) return undefined;
+  const fqdn = String(host.fields.fqdn);
+  const domain = fqdn.slice(fqdn.indexOf('.') + 1);
+  const aliases = ((host.fields.aliases as string[] | undefined) ?? []).map((a) =>
+    a.endsWith(`.${domain}`) && !a.slice(0, -domain.length - 1).includes('.') ? a.slice(0, -domain.length - 1) : a,
+  );
+  const out: NonNullable<ImportFacts['dns']> = {};
+  if (domain && domain !== netDomain) out.domain = domain;
+  if (aliases.length) out.aliases = [...new Set(aliases)];
+  return Object.keys(out).length ? out : undefined;
 }
 
 /** profiles/*.yaml with their `extends` chain applied (the fields import maps). */

@@ -116,7 +116,9 @@ export async function axfr(zone: ServedZone, readSecret: SecretReader): Promise<
       { timeoutMs: 60_000 },
     );
     if (r.code === 9 || /connection refused|timed out|no servers could be reached/i.test(r.stdout)) {
-      throw new TransientError(`AXFR of ${what}: ${r.stdout.trim() || r.stderr.trim()}`);
+      // dig's own lines (`;; …`) as one line: the CLI shows one message per error.
+      const said = (r.stdout.trim() || r.stderr.trim()).replace(/^;;\s*/gm, '').replace(/\s*\n\s*/g, '; ');
+      throw new TransientError(`AXFR of ${what}: ${said}`);
     }
     if (r.code !== 0) throw new UserError(`AXFR of ${what}: dig exited ${r.code}: ${(r.stderr || r.stdout).trim()}`);
     return parseAxfr(r.stdout, what);

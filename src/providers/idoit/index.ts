@@ -31,7 +31,13 @@ export const idoitIpam = defineBackend({
   labOnlyKeys,
   config: idoitConfig,
   // The IPAM knows every address the repo declares, so `ip: auto` never takes one.
-  connect: (config, d) => new IdoitIpamProvider({ client: client(config, d), site: d.site, systems: d.repo.systems }),
+  connect: (config, d) =>
+    new IdoitIpamProvider({
+      client: client(config, d),
+      site: d.site,
+      systems: d.repo.systems,
+      ...(d.repo.shard ? { shard: { name: d.repo.shard.name, of: d.repo.shard.shardOf } } : {}),
+    }),
 });
 
 export const idoitCmdb = defineBackend({

@@ -68,6 +68,11 @@ export interface IpamOptions {
    * explicitly, whatever order the systems are applied in.
    */
   systems?: readonly DesiredSystem[];
+  /**
+   * A shard's run (`--shard`): its name, and the site's systems of other shards → their shard. An
+   * address held by one of those is freed by that shard's run, which the refusal names.
+   */
+  shard?: { name: string; of: Readonly<Record<string, string>> };
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- category entries differ per i-doit version
@@ -219,6 +224,14 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     if (holder && holder.id !== objectId) {
       if (holder.system && holder.system !== self && this.movesOff(holder.system, desired.net, desired.ip))
         return { after: holder.system };
+      const away = holder.system && this.o.shard && Object.hasOwn(this.o.shard.of, holder.system);
+      if (away) {
+        // Shards own nets, so its manifest has it in another net (or retired): that shard's run frees the address.
+        const theirs = this.o.shard!.of[holder.system!]!;
+        return {
+          refused: `${desired.ip} is held by ${holder.system} (${holder.title === holder.system ? '' : `"${holder.title}", `}#${holder.id} in i-doit), a system of shard ${theirs} whose manifest moves it off this address: run shard ${theirs} first (\`shipshape apply --shard ${theirs}\`), then shard ${this.o.shard!.name} again`,
+        };
+      }
       return {
         refused: `${desired.ip} is held by "${holder.title}" (#${holder.id}) in i-doit; free it there or choose another address`,
       };
