@@ -358,16 +358,23 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   const [early, tail] = late < 0 ? [providers, []] : [providers.slice(0, late), providers.slice(late)];
   const staged = early.slice(0, early.map((p) => !!p.commit).lastIndexOf(true) + 1);
   const alone = early.slice(staged.length);
-  const stages = (async () => {
-    for (const provider of staged) await runStage(provider, workFor(provider, input.systems), stepOf(provider));
-  })();
   // A VM created for a system the install step installs stays off until that step boots it
-  // (`bootsVm`), so its clone need not wait for the DNS and DHCP deploys: it starts once the system's
-  // own steps without a deploy (its address) are done, alongside the stages; the install step,
-  // which boots it, waits for them. Any other vm step (an update may power a VM on) waits as well.
+  // (`bootsVm`), so its clone need not wait for the DNS and DHCP deploys: it starts once the stages
+  // before the first deploy (the addresses) are done, alongside the deploying ones; the install step,
+  // which boots it, waits for all. Any other vm step (an update may power a VM on) waits for all too.
+  // Not sooner: clones started while addresses are still allocated slowed the allocations, and with
+  // them the deploys every install waits for (bench:lab, README "Scale").
   const firstDeploy = staged.findIndex((p) => !!p.commit);
-  const beforeDeploys = staged.slice(0, firstDeploy);
   const onlyDeploysAfter = staged.slice(firstDeploy).every((p) => !!p.commit);
+  let addressed!: () => void;
+  const beforeDeploys = new Promise<void>((r) => (addressed = r));
+  const stages = (async () => {
+    for (const [i, provider] of staged.entries()) {
+      if (i === firstDeploy) addressed();
+      await runStage(provider, workFor(provider, input.systems), stepOf(provider));
+    }
+    addressed();
+  })();
   const madeOff = (provider: Provider, system: DesiredSystem) =>
     onlyDeploysAfter &&
     provider.kind === 'vm' &&
@@ -378,9 +385,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
       system.name,
       (async () => {
         for (const provider of alone) {
-          if (madeOff(provider, system))
-            await Promise.all(beforeDeploys.map((p) => finished.get(`${system.name}/${p.kind}`)));
-          else await stages;
+          await (madeOff(provider, system) ? beforeDeploys : stages);
           await runStage(provider, workFor(provider, [system]), stepOf(provider));
         }
       })(),
