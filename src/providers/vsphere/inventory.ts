@@ -57,19 +57,12 @@ export async function* retrievePages(
   c: VimClient,
   specSet: string,
   pageSize = DEFAULT_PAGE_SIZE,
-  whileWaiting?: () => void,
 ): AsyncGenerator<ObjectContent[]> {
   const pc = (await c.serviceContent()).propertyCollector;
-  const asked = c.call(
+  const first = await c.call(
     'RetrievePropertiesEx',
     ref('_this', pc) + `<specSet>${specSet}</specSet><options>${text('maxObjects', pageSize)}</options>`,
   );
-  if (whileWaiting) {
-    asked.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
-    await new Promise((r) => setImmediate(r)); // the request is on its way: the server works, we are idle
-    whileWaiting();
-  }
-  const first = await asked;
   let page = parseRetrieveResult(child(first, 'returnval'));
   try {
     yield page.objects;
@@ -121,10 +114,9 @@ async function againAfterRenewal<T>(c: VimClient, what: string, read: () => Prom
 
 /**
  * Every object of `type` below `container`, with `paths`, through one ContainerView; `onPage`
- * sees each page as it arrives (observe reduces pages to fields at once); `whileWaiting` runs once
- * the first page is asked for, while the server builds it (observe loads its cache then). The view
- * and the paging token belong to the session: when the session expired mid-read and the client
- * logged in again, the read starts over once with a new view.
+ * sees each page as it arrives (observe reduces pages to fields at once). The view and the paging
+ * token belong to the session: when the session expired mid-read and the client logged in again,
+ * the read starts over once with a new view.
  */
 export async function retrieveView<T = ObjectContent>(
   c: VimClient,
@@ -132,11 +124,8 @@ export async function retrieveView<T = ObjectContent>(
   reqs: PropertyRequest[],
   pageSize?: number,
   onPage?: (page: ObjectContent[]) => T[],
-  whileWaiting?: () => void,
 ): Promise<T[]> {
-  return againAfterRenewal(c, `a view of ${container.value}`, () =>
-    readView(c, container, reqs, pageSize, onPage, whileWaiting),
-  );
+  return againAfterRenewal(c, `a view of ${container.value}`, () => readView(c, container, reqs, pageSize, onPage));
 }
 
 async function readView<T>(
@@ -145,7 +134,6 @@ async function readView<T>(
   reqs: PropertyRequest[],
   pageSize?: number,
   onPage?: (page: ObjectContent[]) => T[],
-  whileWaiting?: () => void,
 ): Promise<T[]> {
   const sc = await c.serviceContent();
   const types = [...new Set(reqs.map((r) => r.type))];
@@ -161,7 +149,7 @@ async function readView<T>(
   try {
     const objectSet = `<objectSet>${ref('obj', view)}${text('skip', true)}<selectSet xsi:type="TraversalSpec">${text('name', 'traverseView')}${text('type', 'ContainerView')}${text('path', 'view')}${text('skip', false)}</selectSet></objectSet>`;
     const out: T[] = [];
-    for await (const page of retrievePages(c, propSets(reqs) + objectSet, pageSize, whileWaiting)) {
+    for await (const page of retrievePages(c, propSets(reqs) + objectSet, pageSize)) {
       for (const x of onPage ? onPage(page) : (page as unknown as T[])) out.push(x);
     }
     return out;

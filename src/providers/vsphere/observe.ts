@@ -95,8 +95,6 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
           }
           return [parseVm(o, new Map())];
         }),
-      // The cache file is read while vCenter builds the answer.
-      cache ? () => cache.load() : undefined,
     );
     // Folder path below the datacenter's VM folder (the folder whose parent is the datacenter): `` for it, `a/b` below it.
     const pathOf = (f: string | undefined): string => {
