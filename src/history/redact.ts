@@ -19,14 +19,29 @@ export function redact(text: string): string {
 /**
  * A JSON-able record with every string value through `redact` (each value on its own, so the JSON
  * itself stays intact; keys as they are). A plan repeats most of its strings (kinds, field names,
- * `unchanged`…): each distinct one is redacted once per record.
+ * `unchanged`…): each distinct one is redacted once per record. The copy is JSON's own (dates as text,
+ * undefined left out); its strings are then replaced in place, which costs a fraction of a JSON.parse
+ * reviver on a 700-action plan.
  */
 export function redactRecord<T>(value: T): T {
   const done = new Map<string, string>();
-  return JSON.parse(JSON.stringify(value) ?? 'null', (_key, v: unknown) => {
-    if (typeof v !== 'string') return v;
+  const clean = (v: string): string => {
     let r = done.get(v);
     if (r === undefined) done.set(v, (r = redact(v)));
     return r;
-  }) as T;
+  };
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return clean(v);
+    if (Array.isArray(v)) for (let i = 0; i < v.length; i++) v[i] = walk(v[i]);
+    else if (v && typeof v === 'object')
+      for (const k of Object.keys(v)) {
+        const r = walk((v as Record<string, unknown>)[k]);
+        // A `__proto__` member JSON.parse made is an own property: set it as one, not as the prototype.
+        if (k === '__proto__')
+          Object.defineProperty(v, k, { value: r, enumerable: true, writable: true, configurable: true });
+        else (v as Record<string, unknown>)[k] = r;
+      }
+    return v;
+  };
+  return walk(JSON.parse(JSON.stringify(value) ?? 'null')) as T;
 }

@@ -1,21 +1,37 @@
 import { createHash } from 'node:crypto';
 
-/** JSON with object keys sorted, so equal data always gives equal text (and equal digests). */
+/**
+ * JSON with object keys sorted, so equal data always gives equal text (and equal digests). Written
+ * directly: the very text of `JSON.stringify` of a copy with sorted keys (undefined members left out,
+ * integer-like keys first in numeric order as JavaScript objects keep them, Dates as their JSON),
+ * without building that copy for each of a plan's hundreds of digests.
+ */
 export function stableStringify(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
+  return write(value)!;
 }
 
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value && typeof value === 'object' && !(value instanceof Date)) {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(value as object).sort()) {
-      const v = (value as Record<string, unknown>)[k];
-      if (v !== undefined) out[k] = sortKeys(v);
-    }
-    return out;
+const ARRAY_INDEX = /^(?:0|[1-9]\d{0,9})$/;
+const isIndex = (k: string) => ARRAY_INDEX.test(k) && Number(k) < 4294967295;
+
+function write(v: unknown): string | undefined {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  if (Array.isArray(v)) {
+    let s = '[';
+    for (let i = 0; i < v.length; i++) s += (i ? ',' : '') + (write(v[i]) ?? 'null');
+    return s + ']';
   }
-  return value;
+  if (v instanceof Date) return JSON.stringify(v);
+  let keys = Object.keys(v).sort();
+  if (keys.some(isIndex))
+    keys = [...keys.filter(isIndex).sort((a, b) => Number(a) - Number(b)), ...keys.filter((k) => !isIndex(k))];
+  let s = '{';
+  for (const k of keys) {
+    // A copy's `__proto__` member would set its prototype, not a key: left out as JSON.stringify of it leaves it.
+    if (k === '__proto__') continue;
+    const t = write((v as Record<string, unknown>)[k]);
+    if (t !== undefined) s += (s.length > 1 ? ',' : '') + JSON.stringify(k) + ':' + t;
+  }
+  return s + '}';
 }
 
 export function digest(value: unknown): string {

@@ -77,14 +77,45 @@ export function resolvedBefore(
   index: ObservedIndex,
   site?: SiteConfig,
 ): Resolved {
+  return resolvedSteps(system, providers, index, site, kind).at(-1)!;
+}
+
+/**
+ * `resolvedBefore` of every kind of one system, walking the steps once: a plan asks it for each of
+ * the system's actions (their digests) and for cross-references, and each walk starts with the
+ * steps' promises (the install step's boot options).
+ */
+export function resolvedByKind(
+  system: DesiredSystem,
+  providers: Provider[],
+  index: ObservedIndex,
+  site?: SiteConfig,
+): (kind: ResourceKind) => Resolved {
+  const ordered = orderedProviders(providers);
+  const states = resolvedSteps(system, providers, index, site);
+  return (kind) => states[ordered.filter((p) => rankOf(p.kind) < rankOf(kind)).length]!;
+}
+
+const rankOf = (k: ResourceKind) => RESOURCE_KINDS.indexOf(k);
+
+/** What is resolved before each step in step order (then after the last), up to the first step of `until`'s rank. */
+function resolvedSteps(
+  system: DesiredSystem,
+  providers: Provider[],
+  index: ObservedIndex,
+  site?: SiteConfig,
+  until?: ResourceKind,
+): Resolved[] {
   let resolved = initialResolved(system, providers, site);
+  const states = [resolved];
   for (const provider of orderedProviders(providers)) {
-    if (RESOURCE_KINDS.indexOf(provider.kind) >= RESOURCE_KINDS.indexOf(kind)) break;
+    if (until && rankOf(provider.kind) >= rankOf(until)) break;
     const found = foundFor(provider, system, index, resolved);
     if (provider.resolve && found.length === 1 && found[0]!.owned)
       resolved = provider.resolve(system, found[0], resolved);
+    states.push(resolved);
   }
-  return resolved;
+  return states;
 }
 
 /** What a step holds for a system: its observation, else what it recovers from earlier steps' values. */
@@ -126,12 +157,15 @@ export function plan(input: PlanInput): Plan {
   const declared = new Set([...input.systems.map((s) => s.name), ...(input.otherShards ?? [])]);
   // Cross-references see the other systems as the observations hold them (UNKNOWN: not allocated yet).
   const byName = new Map(input.systems.map((s) => [s.name, s]));
-  const seen = new Map<string, Resolved>();
+  const steps = new Map<string, (kind: ResourceKind) => Resolved>();
+  const before = (s: DesiredSystem, kind: ResourceKind): Resolved => {
+    let of = steps.get(s.name);
+    if (!of) steps.set(s.name, (of = resolvedByKind(s, providers, index, input.site)));
+    return of(kind);
+  };
   const others = (name: string): Resolved | undefined => {
     const s = byName.get(name);
-    if (!s) return undefined;
-    if (!seen.has(name)) seen.set(name, resolvedBefore(s, 'specialise', providers, index, input.site));
-    return seen.get(name);
+    return s ? before(s, 'specialise') : undefined;
   };
 
   for (const system of [...input.systems].sort((a, b) => a.name.localeCompare(b.name))) {
@@ -174,7 +208,7 @@ export function plan(input: PlanInput): Plan {
   const texts = digestTexts();
   for (const a of actions) {
     const system = byName.get(a.system)!;
-    const resolved = resolvedBefore(system, a.kind, providers, index, input.site);
+    const resolved = before(system, a.kind);
     const desired =
       system.state === 'present' ? desiredOrRefusal(providers, a.kind, system, resolved, input.site) : null;
     const found = index.get(a.kind)?.get(a.system) ?? [];

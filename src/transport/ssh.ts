@@ -10,6 +10,9 @@ import { TransientError, UserError } from '../engine/contract';
 import type { SecretRef, SshEndpoint } from '../manifest/site';
 import { fingerprint, fingerprintPolicy, keyType, knownHostsPolicy, type HostKeyPolicy } from './host-key';
 
+/** SFTP status SSH_FX_NO_SUCH_FILE (draft-ietf-secsh-filexfer-02 §7), as ssh2 reports it in `err.code`. */
+const NO_SUCH_FILE = 2;
+
 /** Reads a secret at the moment it is needed; the value is never logged or put in an error. */
 export type SecretReader = (ref: SecretRef) => Promise<string>;
 
@@ -60,7 +63,9 @@ export class SshCommandError extends Error {
       ? 'timed out'
       : code !== null
         ? `exited ${code}`
-        : `was killed by ${signal ?? 'an unknown signal'}`;
+        : signal
+          ? `was killed by ${signal}`
+          : 'failed';
     super(`ssh ${endpoint}: ${label} ${how}${stderrTail ? `:\n${stderrTail}` : ''}`);
   }
 }
@@ -157,6 +162,38 @@ export class SshSession {
       ),
     );
     return this.sftpP;
+  }
+
+  /**
+   * A file's bytes over SFTP: no shell and no process on the server (an exec costs a session with a
+   * shell and its commands; every read of a run shares this session's one SFTP channel). `missingOk`:
+   * a file that does not exist reads as undefined (SSH_FX_NO_SUCH_FILE, draft-ietf-secsh-filexfer-02
+   * §7); any other failure throws.
+   */
+  async readFile(path: string, opts: { missingOk?: boolean; timeoutMs?: number } = {}): Promise<Buffer | undefined> {
+    const sftp = await this.sftp();
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    return new Promise<Buffer | undefined>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new SshCommandError(this.name, `SFTP read of ${path}`, null, null, '', true)),
+        timeoutMs,
+      );
+      sftp.readFile(path, (err: (Error & { code?: unknown }) | null | undefined, data: Buffer) => {
+        clearTimeout(timer);
+        if (!err) resolve(data);
+        else if (err.code === NO_SUCH_FILE && opts.missingOk) resolve(undefined);
+        else
+          reject(
+            new SshCommandError(
+              this.name,
+              `SFTP read of ${path}`,
+              null,
+              null,
+              err.code === NO_SUCH_FILE ? `${path}: no such file` : err.message,
+            ),
+          );
+      });
+    });
   }
 
   /** Writes content to a fresh temporary name beside `path` and returns that name. */

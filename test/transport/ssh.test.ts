@@ -48,6 +48,20 @@ test('the connection is reused within a run', async () => {
   expect(pids.size).toBe(1);
 });
 
+test('readFile returns the exact bytes; a missing file is undefined only when that is allowed', async () => {
+  const s = await pool.get(sshd.endpoint());
+  const dir = join(sshd.dir, 'remote-read');
+  await s.exec(`mkdir -p ${dir}`);
+  // Larger than one SFTP read, with bytes that are not UTF-8: what the deploy's sha256 guard compares.
+  const bytes = Buffer.concat([Buffer.from([0xff, 0x00, 0xfe]), Buffer.alloc(300_000, 'zone line\n')]);
+  writeFileSync(join(dir, 'zone'), bytes);
+  expect((await s.readFile(join(dir, 'zone')))!.equals(bytes)).toBe(true);
+  expect(await s.readFile(join(dir, 'absent'), { missingOk: true })).toBeUndefined();
+  const err = await s.readFile(join(dir, 'absent')).catch((e) => e);
+  expect(err).toBeInstanceOf(SshCommandError);
+  expect(err.message).toMatch(/SFTP read of .*absent failed:\n.*absent: no such file/);
+});
+
 test('upload writes to a temp name and renames into place with the mode', async () => {
   const s = await pool.get(sshd.endpoint());
   const dir = join(sshd.dir, 'remote');

@@ -1,18 +1,15 @@
 /**
- * BIND's own client tools, run locally: `dig` for AXFR, `nsupdate` for RFC 2136, `named-checkzone`.
- * We drive ISC's tools rather than a home-made TSIG implementation: they are what operators already trust
- * and can re-run by hand. TSIG secrets reach them only through stdin or a 0600 file in a private temp dir
- * that is removed at once: never on a command line (visible in ps) and never in a log.
+ * BIND's own client tools, run locally: `nsupdate` for RFC 2136 and `named-checkzone`; the zone transfer
+ * (AXFR, read on every plan) runs in this process (axfr.ts). Updates stay with nsupdate: they change a
+ * zone, are rare, and operators can re-run them by hand. TSIG secrets reach nsupdate only through stdin:
+ * never on a command line (visible in ps) and never in a log.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Resolver } from 'node:dns/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { TransientError, UserError } from '../../engine/contract';
+import { UserError } from '../../engine/contract';
 import type { SecretRef } from '../../manifest/site';
 import type { SecretReader } from '../../transport/ssh';
-import { parseAxfr } from './zone-text';
+import { transferZone } from './axfr';
 import type { ServedRecord } from './records';
 
 export interface LocalResult {
@@ -74,56 +71,20 @@ export type ServedZone = {
   tsig?: Tsig;
 };
 
-/** Runs fn with the path of a key file that `dig -k` / `nsupdate -k` read; the file is gone afterwards. */
-export async function withKeyFile<T>(
-  tsig: Tsig,
-  readSecret: SecretReader,
-  fn: (path: string) => Promise<T>,
-): Promise<T> {
-  const secret = (await readSecret(tsig.secret)).trim();
-  const dir = await mkdtemp(join(tmpdir(), 'shipshape-tsig-'));
-  const path = join(dir, 'key');
-  try {
-    await writeFile(path, `key "${tsig.name}" {\n\talgorithm ${tsig.algorithm};\n\tsecret "${secret}";\n};\n`, {
-      mode: 0o600,
-    });
-    return await fn(path);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-/** Every record the server serves for the zone, in one zone transfer. */
+/**
+ * Every record the server serves for the zone, in one zone transfer, in this process (axfr.ts): a dig
+ * per zone cost a process start on every plan. The same transfer by hand, with the key in a file:
+ * `dig @HOST -p PORT ZONE AXFR -k KEYFILE +onesoa`.
+ */
 export async function axfr(zone: ServedZone, readSecret: SecretReader): Promise<ServedRecord[]> {
-  const what = `${zone.name} from ${zone.server.host}:${zone.server.port}`;
-  const run = async (keyArgs: string[]) => {
-    const r = await runLocal(
-      'dig',
-      [
-        `@${zone.server.host}`,
-        '-p',
-        String(zone.server.port),
-        zone.name,
-        'AXFR',
-        '+onesoa',
-        '+nocmd',
-        '+nostats',
-        '+nocomments',
-        '+time=5',
-        '+tries=1',
-        ...keyArgs,
-      ],
-      { timeoutMs: 60_000 },
-    );
-    if (r.code === 9 || /connection refused|timed out|no servers could be reached/i.test(r.stdout)) {
-      // dig's own lines (`;; …`) as one line: the CLI shows one message per error.
-      const said = (r.stdout.trim() || r.stderr.trim()).replace(/^;;\s*/gm, '').replace(/\s*\n\s*/g, '; ');
-      throw new TransientError(`AXFR of ${what}: ${said}`);
-    }
-    if (r.code !== 0) throw new UserError(`AXFR of ${what}: dig exited ${r.code}: ${(r.stderr || r.stdout).trim()}`);
-    return parseAxfr(r.stdout, what);
-  };
-  return zone.tsig ? withKeyFile(zone.tsig, readSecret, (k) => run(['-k', k])) : run([]);
+  const key = zone.tsig
+    ? {
+        name: zone.tsig.name,
+        algorithm: zone.tsig.algorithm,
+        secret: Buffer.from((await readSecret(zone.tsig.secret)).trim(), 'base64'),
+      }
+    : undefined;
+  return transferZone(zone.name, zone.server, key);
 }
 
 /** The SOA serial the server answers with right now (a plain query, no TSIG needed). */

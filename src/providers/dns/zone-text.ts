@@ -2,7 +2,7 @@
  * Text formats: the zone fragment shipshape owns (render + parse), the SOA serial of the operator's zone
  * file (find + bump), and `dig AXFR` output (parse).
  */
-import { DEFAULT_TTL, normalName, type DnsRecord, type RecordType, type ServedRecord } from './records';
+import { DEFAULT_TTL, normalName, type DnsRecord, type RecordType } from './records';
 
 export const FRAGMENT_HEADER = '; shipshape-managed fragment';
 
@@ -120,40 +120,6 @@ export function redirectInclude(zoneText: string, fragmentPath: string, to: stri
 
 export class AxfrError extends Error {
   override readonly name = 'AxfrError';
-}
-
-/** Records from `dig AXFR +onesoa +nocmd +nostats +nocomments` (dig exits 0 even when the transfer failed). */
-export function parseAxfr(output: string, what: string): ServedRecord[] {
-  const records: ServedRecord[] = [];
-  const problems: string[] = [];
-  for (const line of output.split('\n')) {
-    if (!line.trim()) continue;
-    if (line.startsWith(';')) {
-      problems.push(line.replace(/^;+\s*/, ''));
-      continue;
-    }
-    const m = /^(\S+)\s+(\d+)\s+(?:IN|ANY|CH)\s+(\S+)\s+(.*)$/.exec(line);
-    if (!m) continue;
-    const [, name, ttl, type, value] = m;
-    if (type === 'TSIG') {
-      // alg time fudge maclen [mac] origid error otherlen: the MAC is absent when the server refused the key
-      const status = /\b(NOERROR|BAD[A-Z]+|NOTAUTH)\b/.exec(value!)?.[1];
-      if (status && status !== 'NOERROR') problems.push(`TSIG ${status}`);
-      continue;
-    }
-    records.push({
-      name: normalName(name!),
-      type: type!,
-      ttl: Number(ttl),
-      value: type === 'A' || type === 'TXT' ? value!.trim() : normalName(value!.trim()),
-    });
-  }
-  if (problems.length > 0 || !records.some((r) => r.type === 'SOA')) {
-    const tsig = problems.find((p) => /BADSIG|BADKEY|BADTIME/.test(p));
-    const hint = tsig ? ' (the TSIG key name or secret is wrong for this server)' : '';
-    throw new AxfrError(`AXFR of ${what} failed${hint}: ${problems.join('; ') || 'no SOA in the answer'}`);
-  }
-  return records;
 }
 
 /** One A, PTR or CNAME record written as a line of the operator's zone file (names absolute, lower case). */

@@ -8,8 +8,8 @@
  */
 import * as fs from 'node:fs';
 import * as https from 'node:https';
-import * as tls from 'node:tls';
 import { UserError } from '../../engine/contract';
+import { rootsAnd } from '../../net/ca';
 import type { TlsOptions } from '../../manifest/site';
 import { PinnedAgent } from '../../net/pinned-agent';
 
@@ -42,7 +42,7 @@ export function httpsAgent(opts: TlsOptions | undefined, root: string): https.Ag
         `idoit.tls.caFile ${file} cannot be read (${(e as NodeJS.ErrnoException).code}); fix the path in shipshape.yaml`,
       );
     }
-    return new https.Agent({ ...common, ca: [...tls.rootCertificates, pem] });
+    return new https.Agent({ ...common, secureContext: rootsAnd(pem) });
   }
   return new https.Agent(common);
 }

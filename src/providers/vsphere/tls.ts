@@ -8,8 +8,8 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import https from 'node:https';
-import tls from 'node:tls';
 import { UserError } from '../../engine/contract';
+import { rootsAnd } from '../../net/ca';
 import { PinnedAgent } from '../../net/pinned-agent';
 
 export interface VsphereTls {
@@ -52,10 +52,7 @@ export function vsphereAgent(opts: VsphereTls, base: string): https.Agent {
     }
     // One context for every connection of this agent: given `ca`, each connection would parse the
     // system roots again (~140 certificates, the larger part of a TLS connect's CPU).
-    return new https.Agent({
-      ...common,
-      secureContext: tls.createSecureContext({ ca: [...tls.rootCertificates, pem] }),
-    });
+    return new https.Agent({ ...common, secureContext: rootsAnd(pem) });
   }
   return new https.Agent(common);
 }

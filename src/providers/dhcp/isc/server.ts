@@ -4,6 +4,7 @@
  * keep the previous include → move into place → restart; a failed restart puts the previous file back
  * and restarts again. Our own checks (reservations.ts) run first: dhcpd -t misses duplicates.
  */
+import { createHash } from 'node:crypto';
 import { UserError } from '../../../engine/contract';
 import type { IscServer } from './index';
 import { shq, SshCommandError, type SshSession } from '../../../transport/ssh';
@@ -12,7 +13,6 @@ import { isHandCopy, type ForeignReservation, type Reservation } from '../reserv
 
 const HEADER = '# shipshape-managed DHCP reservations';
 const HOST_PREFIX = 'shipshape-';
-const SPLIT = '<<<shipshape-split>>>';
 /** Exit code of the deploy script when only the restart failed (the new file is in place: roll back). */
 const RESTART_FAILED = 12;
 
@@ -166,20 +166,24 @@ export class IscBackend implements DhcpBackend {
   async observe(): Promise<ServerObservation> {
     const { includePath: inc, configPath: conf } = this.server;
     const ssh = await this.session();
-    const r = await ssh.exec(
-      `sha256sum -- ${shq(conf)} && cat -- ${shq(conf)} && printf '\\n%s\\n' ${shq(SPLIT)} && { cat -- ${shq(inc)} 2>/dev/null || true; }`,
-      { label: `read ${conf} and ${inc}` },
-    );
-    const shaEnd = r.stdout.indexOf('\n');
-    this.configSha = r.stdout.slice(0, shaEnd).split(/\s+/)[0]!;
-    const at = r.stdout.lastIndexOf(`\n${SPLIT}\n`);
-    this.configText = r.stdout.slice(shaEnd + 1, at);
+    // Over SFTP, not an exec: no shell and no process on the server, one channel for every read of this login.
+    const [config, include] = await Promise.all([
+      ssh.readFile(conf, { missingOk: true }),
+      ssh.readFile(inc, { missingOk: true }),
+    ]);
+    if (!config)
+      throw new UserError(
+        `dhcp server ${this.server.name}: ${conf} does not exist on ${ssh.name}; set configPath to the file dhcpd reads`,
+      );
+    // The deploy refuses a config whose sha256 (on the server) is no longer this one.
+    this.configSha = createHash('sha256').update(config).digest('hex');
+    this.configText = config.toString('utf8');
     if (!includeRe(inc).test(this.configText)) {
       throw new UserError(
         `dhcp server ${this.server.name}: ${conf} on ${ssh.name} does not include shipshape's file; add the line \`include "${inc}";\``,
       );
     }
-    const owned = parseInclude(r.stdout.slice(at + SPLIT.length + 2));
+    const owned = parseInclude(include?.toString('utf8') ?? '');
     // The operator's copy of one of ours (an adoption that stopped between writing ours and removing
     // theirs) is not someone else's reservation: the next deploy moves it out.
     const leftover = new Map<string, string[]>();

@@ -28,7 +28,6 @@ import {
   replaceSerial,
 } from '../zone-text';
 
-const SPLIT = '<<<shipshape-split>>>';
 /** Exit code of the deploy script when only the reload failed (the files are in place: roll back). */
 const RELOAD_FAILED = 12;
 
@@ -66,21 +65,28 @@ export class BindSshBackend implements ZoneBackend {
 
   async observe(): Promise<ZoneObservation> {
     const { z, f } = this.paths;
-    // The files over SSH and the zone transfer are independent reads: both at once.
+    // The files over SFTP and the zone transfer are independent reads: all at once. SFTP, not an exec:
+    // no shell and no process on the server, and every zone and DHCP server on this login shares one channel.
     const read = async () => {
       const ssh = await this.session();
-      const r = await ssh.exec(
-        `sha256sum -- ${shq(z)} && cat -- ${shq(z)} && printf '\\n%s\\n' ${shq(SPLIT)} && { cat -- ${shq(f)} 2>/dev/null || true; }`,
-        { label: `read ${z} and ${f}`, timeoutMs: 60_000 },
-      );
-      return { ssh, r };
+      const [zone, fragment] = await Promise.all([
+        ssh.readFile(z, { missingOk: true, timeoutMs: 60_000 }),
+        ssh.readFile(f, { missingOk: true, timeoutMs: 60_000 }),
+      ]);
+      if (!zone)
+        throw new UserError(
+          `dns zone ${this.zone.name}: the zone file ${z} does not exist on ${ssh.name}; set zoneFile to the file named loads the zone from`,
+        );
+      return { ssh, zone, fragment: fragment?.toString('utf8') ?? '' };
     };
-    const [{ ssh, r }, served] = await Promise.all([read(), axfr(this.zone, this.deps.readSecret)]);
-    const shaEnd = r.stdout.indexOf('\n');
-    this.zoneSha = r.stdout.slice(0, shaEnd).split(/\s+/)[0]!;
-    const splitAt = r.stdout.lastIndexOf(`\n${SPLIT}\n`);
-    this.zoneText = r.stdout.slice(shaEnd + 1, splitAt);
-    const fragment = parseFragment(r.stdout.slice(splitAt + SPLIT.length + 2));
+    const [{ ssh, zone, fragment: fragmentText }, served] = await Promise.all([
+      read(),
+      axfr(this.zone, this.deps.readSecret),
+    ]);
+    // The deploy refuses a zone file whose sha256 (on the server) is no longer this one.
+    this.zoneSha = createHash('sha256').update(zone).digest('hex');
+    this.zoneText = zone.toString('utf8');
+    const fragment = parseFragment(fragmentText);
     if (!includesFragment(this.zoneText, f)) {
       throw new UserError(
         `dns zone ${this.zone.name}: ${z} on ${ssh.name} does not include shipshape's fragment; add the line \`$INCLUDE "${f}"\` to it`,

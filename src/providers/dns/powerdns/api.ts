@@ -10,8 +10,8 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import * as tls from 'node:tls';
 import { UserError } from '../../../engine/contract';
+import { rootsAnd } from '../../../net/ca';
 
 export interface PdnsRecord {
   content: string;
@@ -83,7 +83,7 @@ export class PowerDnsApi {
     this.base = new URL(o.url.replace(/\/+$/, '') + `/api/v1/servers/${encodeURIComponent(o.serverId)}/`);
     this.agent =
       this.base.protocol === 'https:'
-        ? new https.Agent(o.caFile ? { ca: [...tls.rootCertificates, readCa(o.caFile)] } : {})
+        ? new https.Agent(o.caFile ? { secureContext: rootsAnd(readCa(o.caFile)) } : {})
         : new http.Agent();
   }
 
