@@ -89,7 +89,7 @@ test('a known_hosts file that is missing says how to make it and where the site 
     }
     expect(describeError(e, false)).toBe(
       `error: cannot read known_hosts file ${join(root, 'ssh', 'known_hosts')} (ENOENT): create it with the server's host key, checked out of band (e.g. \`ssh-keyscan -p 10022 127.0.0.1\` on a trusted path, then compare fingerprints), or fix knownHosts in the site file\n` +
-        'hint: knownHosts ssh/known_hosts is named at shipshape.yaml:3:41',
+        'hint: ssh/known_hosts is named at shipshape.yaml:3:41',
     );
   } finally {
     removeDir(root);
@@ -114,6 +114,29 @@ test("a DNS server that refuses the zone transfer's connection: one line, the zo
       `hint: shipshape cannot reach the DNS server of zone dev.example.com (127.0.0.1:${port}): check that zone's server in the site file (shipshape.yaml:4:9); is the server up, reachable from this host, and does it allow zone transfers (AXFR) from it?`,
     );
     expect(rest).toEqual([]);
+  } finally {
+    removeDir(root);
+  }
+});
+
+test('a CA file the site names that cannot be read: where the site names it', () => {
+  const root = tempDir('hint-ca');
+  try {
+    writeFileSync(
+      join(root, 'shipshape.yaml'),
+      'spec:\n  vms:\n    url: https://vc.example.com/sdk\n    tls: { caFile: secrets/vc-ca.pem }\n',
+    );
+    rememberSite({ ...site('https://vc.example.com/sdk'), root });
+    const e = new Error(
+      `vms.tls.caFile ${join(root, 'secrets', 'vc-ca.pem')} cannot be read (ENOENT); fix the path relative to ${root}`,
+    );
+    expect(describeError(e, false)).toBe(
+      `error: ${e.message}\nhint: secrets/vc-ca.pem is named at shipshape.yaml:4:20`,
+    );
+    // A URL's path is no file: no hint from it.
+    expect(describeError(new Error('GET https://vc.example.com/sdk failed: 500'), false)).toBe(
+      'error: GET https://vc.example.com/sdk failed: 500\n(run with SHIPSHAPE_DEBUG=1 for details)',
+    );
   } finally {
     removeDir(root);
   }

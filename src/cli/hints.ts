@@ -27,7 +27,6 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 
 /** `secret ${env:X} is not set …`, `secret ${file:P} cannot be read …`: the reference as the site file writes it. */
 const AXFR = /^AXFR of (\S+) from (\S+):/;
-const KNOWN_HOSTS = /known_hosts file (\S+) \(/;
 const SECRET = /^secret (\$\{(?:env|file):[^}]+\})/;
 
 /**
@@ -63,14 +62,6 @@ export function hintFor(message: string, s: SiteConfig | undefined = site): stri
     const at = s?.root ? writtenAt(s.root, `name: ${axfr[1]}`) : [];
     return `hint: shipshape cannot reach the DNS server of zone ${axfr[1]} (${axfr[2]}): check that zone's server in the site file${at.length ? ` (${at.join(', ')})` : ''}; is the server up, reachable from this host, and does it allow zone transfers (AXFR) from it?`;
   }
-  const hosts = KNOWN_HOSTS.exec(message);
-  if (hosts && s?.root) {
-    const rel = relative(s.root, hosts[1]!);
-    const at = writtenAt(s.root, rel.startsWith('..') ? hosts[1]! : rel);
-    return at.length
-      ? `hint: knownHosts ${rel.startsWith('..') ? hosts[1] : rel} is named at ${at.join(', ')}`
-      : undefined;
-  }
   const secret = SECRET.exec(message);
   if (secret && s?.root) {
     const at = writtenAt(s.root, secret[1]!);
@@ -100,6 +91,25 @@ export function hintFor(message: string, s: SiteConfig | undefined = site): stri
     const ks = sectionsOf(s, 'idoit');
     const urls = [...new Set(ks.map((k) => str(s![k]!.url)).filter(Boolean))];
     return `hint: shipshape cannot reach i-doit: check ${ks.length ? ks.map((k) => `${k}.url`).join(' / ') : 'ipam.url / cmdb.url'} in shipshape.yaml${urls.length ? ` (${urls.join(', ')})` : ''}; is it up and reachable from this host?`;
+  }
+  const file = s?.root ? namedFile(message, s.root) : undefined;
+  if (file) return `hint: ${file.written} is named at ${file.at.join(', ')}`;
+  return undefined;
+}
+
+/**
+ * A file the message names that the site file names too (a CA file, a known_hosts file, a secret
+ * file): where it is written, so the operator fixes the right key. Paths below the repo are looked
+ * up as the site writes them, relative to it.
+ */
+function namedFile(message: string, root: string): { written: string; at: string[] } | undefined {
+  // A path starts after a space, a quote or a bracket (not inside a URL).
+  for (const m of message.matchAll(/(?:^|[\s'"`(])(\/[^\s'"`,;:()]+)/g)) {
+    const path = m[1]!;
+    const rel = relative(root, path);
+    const written = rel && !rel.startsWith('..') ? rel : path;
+    const at = writtenAt(root, written);
+    if (at.length) return { written, at };
   }
   return undefined;
 }

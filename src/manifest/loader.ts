@@ -440,7 +440,8 @@ async function load(dir: string, diags: Diagnostics, opts: LoadOptions): Promise
     if (!rel.startsWith('systems/')) continue;
     invalidNames.add(baseName(rel));
     const id = identOf(pf);
-    if (!id) continue;
+    // A misnamed file (often a copy not yet renamed) has no identity of its own to clash with: its mismatch says it.
+    if (!id || id.name !== baseName(rel)) continue;
     invalidNames.add(id.name);
     const named = asMap(asMap(pf.value)?.spec)?.site;
     const site = !siteFiles.multi

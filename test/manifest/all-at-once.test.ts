@@ -39,6 +39,14 @@ describe('a file with schema errors', () => {
     expect(lines(r)).toContain('profiles/web.yaml:4:14: spec.cpu must be a whole number from 1 to 128, got "x"');
   });
 
+  it('a copy not yet renamed is reported as misnamed, not also as a clash of its name or address', async () => {
+    const web = system('web-01', 'profile: base', 'network: { ip: 198.51.100.20 }');
+    const r = await load({ 'systems/web-01.yaml': web, 'systems/web-03.yaml': web });
+    expect(lines(r)).toEqual([
+      'systems/web-03.yaml:4:9: system name `web-01` does not match its location: expected `web-03` (systems/web-03.yaml); rename the file or fix the name',
+    ]);
+  });
+
   it('does not repeat a name the schema already reports', async () => {
     const r = await load({ 'systems/web-01.yaml': system('Web_01', 'profile: base') });
     expect(lines(r).filter((l) => l.startsWith('systems/web-01.yaml:4:9:'))).toHaveLength(1);
