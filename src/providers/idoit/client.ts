@@ -100,7 +100,7 @@ export class IdoitClient {
   constructor(private readonly o: IdoitClientOptions) {
     this.endpoint = o.url.endsWith('/src/jsonrpc.php') ? o.url : `${o.url.replace(/\/+$/, '')}/src/jsonrpc.php`;
     this.url = new URL(this.endpoint);
-    // node:http directly (axios cost more CPU per request than the request itself); the https agent is
+    // node:http directly (axios's per-request work showed in a plan's CPU profile); the https agent is
     // built whatever the URL, so a caFile that cannot be read is an error on every site alike.
     const tlsAgent = httpsAgent(o.tls, o.root ?? process.cwd());
     this.agent = this.url.protocol === 'https:' ? tlsAgent : new http.Agent({ keepAlive: true });
