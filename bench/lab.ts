@@ -11,7 +11,10 @@
  * per step kind, from the apply's own progress lines, with the critical path (the system that finished
  * last, step by step, and what it waited for) and the CPU the apply, the commands it ran and the whole
  * machine spent; `--timeline FILE` writes every step's start and end per system, `--profile DIR` a V8 CPU
- * profile of each apply. A run that fails any system makes the exit code 1.
+ * profile of each apply. Each run's folder (kept with `--keep`) holds `apply.log` and `apply.timed.log`,
+ * every output line with the ms after process start it arrived at; `SHIPSHAPE_LOG_LEVEL=info` (or
+ * `debug`) in the bench's environment adds the apply's log lines (each install's phases, each
+ * backend's observe time). A run that fails any system makes the exit code 1.
  *
  * The peer figures are Ansible's (`community.vmware.vmware_guest`) for 100 VMs against a simulator
  * of this kind, measured on this kind of machine: a create of 100 VMs 84–99 s, a no-op of 100 VMs ~75 s.
@@ -25,6 +28,8 @@ import { labStateDir } from '../src/lab/start-provisioning';
 import { copyLabExamples, labSiteYaml } from '../test/helpers/lab-site';
 
 const CLI = join(__dirname, '..', 'src', 'cli', 'main.js');
+/** Installed first, as bin/shipshape does: modules compiled with the V8 code cache of earlier runs. */
+const CODE_CACHE = join(__dirname, '..', 'src', 'startup', 'code-cache.js');
 /** The example site's present systems (old-test-01 is a tombstone): generated ones make up the rest. */
 const EXAMPLE_SYSTEMS = 6;
 const PEER = {
@@ -54,7 +59,7 @@ function shipshape(
   nodeArgs: string[] = [],
 ): Promise<Proc> {
   return new Promise((res) => {
-    const entry = `require(${JSON.stringify(CLI)}).main(['node', 'shipshape', ...process.argv.slice(1)]).then((c) => { process.exitCode = c; const u = process.resourceUsage(); const st = require('fs').readFileSync('/proc/self/stat', 'utf8').replace(/^.*\\) /, '').split(' '); process.stderr.write('\\nBENCH_MAXRSS_KB ' + u.maxRSS + ' BENCH_CPU_US ' + (u.userCPUTime + u.systemCPUTime) + ' BENCH_CHILD_TICKS ' + (Number(st[13]) + Number(st[14])) + '\\n'); })`;
+    const entry = `require(${JSON.stringify(CODE_CACHE)}).installCodeCache(); require(${JSON.stringify(CLI)}).main(['node', 'shipshape', ...process.argv.slice(1)]).then((c) => { process.exitCode = c; const u = process.resourceUsage(); const st = require('fs').readFileSync('/proc/self/stat', 'utf8').replace(/^.*\\) /, '').split(' '); process.stderr.write('\\nBENCH_MAXRSS_KB ' + u.maxRSS + ' BENCH_CPU_US ' + (u.userCPUTime + u.systemCPUTime) + ' BENCH_CHILD_TICKS ' + (Number(st[13]) + Number(st[14])) + '\\n'); })`;
     const t0 = Date.now();
     const cpu0 = machineCpu();
     const child = spawn(process.execPath, [...nodeArgs, '-e', entry, ...args], {
@@ -210,7 +215,11 @@ async function oneRun(
   const up = await shipshape(['lab', 'up', '-C', repo], process.env, 300_000);
   if (up.code !== 0) throw new Error(`lab up failed:\n${up.out}`);
   const { readCredentials } = await import('../src/lab/credentials');
-  const env = { ...process.env, ...readCredentials(repo), SHIPSHAPE_LOG_LEVEL: 'warn' };
+  const env = {
+    ...process.env,
+    ...readCredentials(repo),
+    SHIPSHAPE_LOG_LEVEL: process.env.SHIPSHAPE_LOG_LEVEL ?? 'warn',
+  };
   const state = labStateDir(repo);
   let failedRun = true;
   try {
@@ -218,6 +227,8 @@ async function oneRun(
     const prof = o.profile ? ['--cpu-prof', '--cpu-prof-dir', o.profile] : [];
     const apply = await shipshape(['apply', '-C', repo, '--state-dir', state, ...conc], env, 900_000, prof);
     writeFileSync(join(work, 'apply.log'), apply.out);
+    // Each line with the ms after process start it arrived at (with SHIPSHAPE_LOG_LEVEL=info or debug: when each step's phases ran).
+    writeFileSync(join(work, 'apply.timed.log'), apply.lines.map((l) => `${l.at}\t${l.text}`).join('\n') + '\n');
     const failed = apply.out.split('\n').filter((l) => /^(failed|blocked)\s/.test(l));
     const retries = apply.lines.filter((l) => l.text.startsWith('  ↻')).length;
     const created = apply.out.split('\n').filter((l) => /^ok\s/.test(l)).length;

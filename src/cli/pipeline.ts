@@ -44,6 +44,8 @@ export function keepManifestsBetweenLoads(): void {
 
 export async function loadValid(dir: string, err: (s: string) => void, site?: string, shard?: string): Promise<Loaded> {
   const abs = resolve(dir);
+  // git runs beside the load (a process of its own each): its answers are only needed once the repo is valid.
+  const git = Promise.all([headCommit(abs), isDirty(abs)]);
   const repo = await loadRepo(abs, {
     ...(site === undefined ? {} : { site }),
     ...(shard === undefined ? {} : { shard }),
@@ -63,8 +65,8 @@ export async function loadValid(dir: string, err: (s: string) => void, site?: st
     );
   }
   rememberSite(repo.site);
-  const commit = await headCommit(abs);
-  const dirty = commit ? await isDirty(abs) : false;
+  const [commit, modified] = await git;
+  const dirty = commit ? modified : false;
   return { dir: abs, repo: repo as Loaded['repo'], ...(commit ? { commit } : {}), ...(dirty ? { dirty } : {}) };
 }
 

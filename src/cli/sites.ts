@@ -40,7 +40,11 @@ export function siteOptions<O extends SourceOptions>(opts: O, site: string): O {
 export function shardNames(dir: string, site: string | undefined): string[] | undefined {
   try {
     const file = join(dir, site === undefined ? 'shipshape.yaml' : join('sites', `${site}.yaml`));
-    const shards = (parse(readFileSync(file, 'utf8')) as { spec?: { shards?: unknown } } | null)?.spec?.shards;
+    const text = readFileSync(file, 'utf8');
+    // Most sites have no shards: the file is parsed (the load parses it again) only when the word is in it, or
+    // an escape that could spell it in a quoted key.
+    if (!text.includes('shards') && !text.includes('\\')) return undefined;
+    const shards = (parse(text) as { spec?: { shards?: unknown } } | null)?.spec?.shards;
     return shards && typeof shards === 'object' && !Array.isArray(shards) ? Object.keys(shards).sort() : undefined;
   } catch {
     return undefined;

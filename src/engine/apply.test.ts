@@ -1,7 +1,7 @@
 import { MemoryBatchProvider, MemoryIpam, MemoryProvider, transient } from '../../test/support/memory-provider';
 import { site, system } from '../../test/support/fixtures';
 import { plan as makePlan } from '../plan/planner';
-import type { Observation, Provider, ProviderContext, ResourceKind } from './contract';
+import type { Observation, Provider, ProviderContext, Resolved, ResourceKind } from './contract';
 import { applyPlan, type ApplyEvent } from './apply';
 import type { DesiredSystem } from '../manifest/types';
 
@@ -273,6 +273,74 @@ describe('executor', () => {
     expect(commit).toBeLessThan(firstVm);
     expect(w.dns.commits).toBe(1);
   });
+  it('a VM the install step boots is cloned while DNS deploys, and booted only after the deploy; a failed address or deploy installs nothing', async () => {
+    const w = world();
+    const order: string[] = [];
+    // The deploy takes a while: the clones go on meanwhile.
+    const commit = w.dns.commit.bind(w.dns);
+    w.dns.commit = async (c) => {
+      order.push('dns commit start');
+      await new Promise((r) => setTimeout(r, 100));
+      order.push('dns commit done');
+      return commit(c);
+    };
+    w.dns.failCommitFor.add('late-01');
+    w.ipam.failWith = (op, s) => (op === 'create' && s === 'noip-01' ? new Error('net full') : undefined);
+    const vmCreate = w.vm.create.bind(w.vm);
+    w.vm.create = async (s, d) => {
+      order.push(`vm ${s.name}`);
+      return vmCreate(s, d);
+    };
+    // Like the install step: it boots the VM itself, so the vm step leaves a new VM off (`bootsVm`).
+    class Install extends MemoryProvider {
+      promises(): Partial<Resolved> {
+        return { bootsVm: true };
+      }
+      override async create(s: DesiredSystem, d: Record<string, unknown>) {
+        order.push(`install ${s.name}`);
+        return super.create(s, d);
+      }
+    }
+    const install = new Install('install', (s) => ({ os: s.os }));
+    const systems = ['web-01', 'web-02', 'late-01', 'noip-01'].map((n) => system(n));
+    const { report } = await run(systems, [w.ipam, w.dns, w.vm, install]);
+    const at = (x: string) => order.indexOf(x);
+    expect(at('vm web-01')).toBeGreaterThanOrEqual(0);
+    expect(at('vm web-01')).toBeLessThan(at('dns commit done'));
+    expect(at('vm web-02')).toBeLessThan(at('dns commit done'));
+    expect(at('install web-01')).toBeGreaterThan(at('dns commit done'));
+    expect(at('install web-02')).toBeGreaterThan(at('dns commit done'));
+    // Its address failed: no VM. Its deploy failed: the VM was made (off), nothing boots it.
+    expect(w.vm.ops('create')).not.toContain('noip-01');
+    expect(w.vm.ops('create')).toContain('late-01');
+    expect(install.ops('create').sort()).toEqual(['web-01', 'web-02']);
+    const status = Object.fromEntries(report.outcomes.map((o) => [o.system, [o.status, o.error?.kind]]));
+    expect(status).toEqual({
+      'late-01': ['failed', 'dns'],
+      'noip-01': ['failed', 'ip'],
+      'web-01': ['ok', undefined],
+      'web-02': ['ok', undefined],
+    });
+  });
+
+  it('a vm step that may power a VM on (no install step boots it) waits for the DNS deploy', async () => {
+    const w = world();
+    const order: string[] = [];
+    const commit = w.dns.commit.bind(w.dns);
+    w.dns.commit = async (c) => {
+      await new Promise((r) => setTimeout(r, 50));
+      order.push('dns commit done');
+      return commit(c);
+    };
+    const vmCreate = w.vm.create.bind(w.vm);
+    w.vm.create = async (s, d) => {
+      order.push(`vm ${s.name}`);
+      return vmCreate(s, d);
+    };
+    await run([system('web-01')], w.all);
+    expect(order).toEqual(['dns commit done', 'vm web-01']);
+  });
+
   it("a step waiting for another system's step of its stage (waitsFor) starts after it at any concurrency, and fails when that one failed", async () => {
     for (const concurrency of [1, 4]) {
       const w = world();

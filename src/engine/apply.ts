@@ -343,7 +343,9 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
         after = await provider.update(system, desired, before, provider.diff(system, desired, before), r, ctx);
       }
       observed.set(key, after);
-      if (provider.resolve) resolved.set(system.name, provider.resolve(system, after, r));
+      // On top of what the system holds now: a vm step made alongside the DNS and DHCP stages must not
+      // undo what they resolved meanwhile, nor they its values.
+      if (provider.resolve) resolved.set(system.name, provider.resolve(system, after, resolved.get(system.name)!));
     };
 
   // The kinds up to the last one that commits (DNS, DHCP: one deploy per run, and the reservation must be
@@ -356,12 +358,36 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   const [early, tail] = late < 0 ? [providers, []] : [providers.slice(0, late), providers.slice(late)];
   const staged = early.slice(0, early.map((p) => !!p.commit).lastIndexOf(true) + 1);
   const alone = early.slice(staged.length);
-  for (const provider of staged) await runStage(provider, workFor(provider, input.systems), stepOf(provider));
+  // A VM created for a system the install step installs stays off until that step boots it
+  // (`bootsVm`), so its clone need not wait for the DNS and DHCP deploys: it starts once the stages
+  // before the first deploy (the addresses) are done, alongside the deploying ones; the install step,
+  // which boots it, waits for all. Any other vm step (an update may power a VM on) waits for all too.
+  // Not sooner: clones started while addresses are still allocated slowed the allocations, and with
+  // them the deploys every install waits for (bench:lab, README "Scale").
+  const firstDeploy = staged.findIndex((p) => !!p.commit);
+  const onlyDeploysAfter = staged.slice(firstDeploy).every((p) => !!p.commit);
+  let addressed!: () => void;
+  const beforeDeploys = new Promise<void>((r) => (addressed = r));
+  const stages = (async () => {
+    for (const [i, provider] of staged.entries()) {
+      if (i === firstDeploy) addressed();
+      await runStage(provider, workFor(provider, input.systems), stepOf(provider));
+    }
+    addressed();
+  })();
+  const madeOff = (provider: Provider, system: DesiredSystem) =>
+    onlyDeploysAfter &&
+    provider.kind === 'vm' &&
+    actionsBy.get(`${system.name}/vm`)?.action === 'create' &&
+    resolved.get(system.name)?.bootsVm === true;
   const upTo = new Map(
     input.systems.map((system) => [
       system.name,
       (async () => {
-        for (const provider of alone) await runStage(provider, workFor(provider, [system]), stepOf(provider));
+        for (const provider of alone) {
+          await (madeOff(provider, system) ? beforeDeploys : stages);
+          await runStage(provider, workFor(provider, [system]), stepOf(provider));
+        }
       })(),
     ]),
   );

@@ -70,7 +70,8 @@ export interface ResolvedByInstall {
   /**
    * The install step will install this system and powers its VM on itself to boot the installer: a VM
    * the vm step clones in this run is left powered off (a power-on only to be reset is a vCenter task
-   * per VM for nothing).
+   * per VM for nothing). The executor relies on it: such a create starts before the DNS and DHCP
+   * deploys are done, as nothing boots before the install step, which waits for them.
    */
   bootsVm?: boolean;
   /**
@@ -137,8 +138,12 @@ export interface BootMedia {
     value: string,
     ctx: ProviderContext,
   ): Promise<void>;
-  /** Resets the VM so it boots the installer now (it was powered on before the boot script existed). */
-  restart(system: DesiredSystem, resolved: Resolved, ctx: ProviderContext): Promise<void>;
+  /**
+   * Powers the VM on (or resets it) so it boots the installer now; resolves with the platform's time
+   * of this boot (vSphere `runtime.bootTime`) when it reports one: specialisation keys what it keeps
+   * of a host by its boot (src/providers/specialise/record-cache.ts).
+   */
+  restart(system: DesiredSystem, resolved: Resolved, ctx: ProviderContext): Promise<string | undefined>;
 }
 
 /**

@@ -3,7 +3,7 @@
  * the command that started them) with their pid and start time recorded, so they are stopped by pid
  * later (SIGTERM, then SIGKILL) and a reused pid is never mistaken for ours.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { UserError } from '../engine/contract';
@@ -41,18 +41,6 @@ export function portFree(port: number): Promise<boolean> {
 
 export function run(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-/** `run` without blocking: apply brings many lab systems up at once, and a synchronous spawn stalls all of them. */
-export function runAsync(cmd: string, args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(cmd, args, { encoding: 'utf8' }, (e, stdout, stderr) =>
-      e ? reject(Object.assign(e, { message: `${e.message}${stderr ? `\n${stderr}` : ''}` })) : resolve(stdout),
-    );
-    // A command that fails early closes its stdin: the error is the exit status's, not EPIPE's.
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(input ?? '');
-  });
 }
 
 /** Field 22 of /proc/PID/stat (start time in clock ticks since boot); undefined when the pid is gone. */

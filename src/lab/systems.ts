@@ -30,7 +30,8 @@ import type { SiteConfig } from '../manifest/site';
 import { rootPrefix } from '../providers/specialise/role-model';
 import { sshBannerSeen, sshdConf } from './configs';
 import { newHostKey } from './host-key';
-import { LabError, isAlive, requireBinary, run, runAsync, startDetached, stopProcess, waitReady } from './process';
+import { LabError, isAlive, requireBinary, run, startTime, stopProcess, waitReady } from './process';
+import { detachInHelper, runInHelper } from './spawner';
 
 /** Every namespace the lab creates starts with this; nothing else is ever deleted. */
 export const NETNS_PREFIX = 'shipshape-lab-';
@@ -69,14 +70,14 @@ function ip(...args: string[]): string {
   return run(requireBinary('/usr/sbin/ip', 'iproute2'), args);
 }
 
-/** `ip` without blocking the event loop: used where apply brings systems up and down, many at once. */
+/** `ip` without blocking the event loop, started by the lab's helper (spawner.ts): apply brings systems up and down, many at once. */
 function ipAsync(...args: string[]): Promise<string> {
-  return runAsync(requireBinary('/usr/sbin/ip', 'iproute2'), args);
+  return runInHelper(requireBinary('/usr/sbin/ip', 'iproute2'), args);
 }
 
 /** Several `ip` commands in one process (`ip -batch -`, ip(8)): a lab system needs about ten. */
 function ipBatch(global: string[], lines: string[][]): Promise<string> {
-  return runAsync(
+  return runInHelper(
     requireBinary('/usr/sbin/ip', 'iproute2'),
     [...global, '-batch', '-'],
     lines.map((l) => l.join(' ')).join('\n') + '\n',
@@ -355,7 +356,15 @@ async function bringUp(site: SiteConfig, system: string, address: string): Promi
     `${ipBin} route add default via ${gateway} dev eth0`,
     `exec ${sshd} -D -e -f "$0"`,
   ].join(' && ');
-  const proc = startDetached(ipBin, ['netns', 'exec', ns, '/bin/sh', '-c', inside, conf], log);
+  // Started by the lab's helper (spawner.ts), core dumps off as for the lab's daemons (process.ts).
+  const pid = await detachInHelper(
+    '/bin/sh',
+    ['-c', 'ulimit -c 0; exec "$0" "$@"', ipBin, 'netns', 'exec', ns, '/bin/sh', '-c', inside, conf],
+    log,
+  );
+  const start = startTime(pid);
+  if (!start) throw new LabError(`lab: the sshd of ${system} could not be started (see ${log})`);
+  const proc = { pid, start };
   const rec: LabSystemRecord = {
     system,
     ip: address,

@@ -194,9 +194,13 @@ export function reportAjvErrors(
     const path = [...base, ...pointerToPath(ptr)];
     const name = label !== undefined ? displayPath([label, ...pointerToPath(ptr)]) : displayPath(path);
     const subject = name === '' ? 'the document' : name;
-    const got = isSecret(group)
-      ? 'it holds a literal value: move the secret to an environment variable or a file'
-      : gotText(group);
+    // Only whether it looks like a broken reference is said, never the value.
+    const broken = group.some((e) => typeof e.data === 'string' && e.data.startsWith('${'));
+    const got = !isSecret(group)
+      ? gotText(group)
+      : broken
+        ? 'it starts like a reference but is not one: write `${env:NAME}` or `${file:PATH}` (a closing `}` missing?)'
+        : 'it holds a literal value: move the secret to an environment variable or a file';
     diags.error(locate(pf, path), `${subject} must be ${shapeOf(group)}, ${got}`);
   }
 }

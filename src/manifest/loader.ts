@@ -462,7 +462,14 @@ async function load(dir: string, diags: Diagnostics, opts: LoadOptions): Promise
         .map((f) => f.slice('roles/'.length, -'/role.yaml'.length)),
     ),
   };
-  const common = { os, roles, roleParams: params, profileNames: new Set(profiles.keys()), broken };
+  const common = {
+    os,
+    roles,
+    roleParams: params,
+    profileNames: new Set(profiles.keys()),
+    profileParent: (name: string) => profiles.get(name)?.manifest.spec.extends,
+    broken,
+  };
   for (const site of sites)
     checkSystems(
       {

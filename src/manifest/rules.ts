@@ -36,7 +36,10 @@ export type Ident = Pick<DesiredSystem, 'name' | 'state' | 'file' | 'sources'> &
   refs?: { kind: 'profile' | 'OS' | 'net' | 'role'; name: string; at: SourceRef }[];
 };
 
-/** The name, explicit address and MAC a system file states, where they are plain and well formed. */
+/**
+ * The name, explicit address and MAC a system file states, and its profile, OS, net and role names,
+ * where they are plain and well formed (the file's schema errors are reported on their own).
+ */
 export function identOf(pf: ParsedFile): Ident | undefined {
   const doc = asRecord(pf.value);
   const name = asRecord(doc?.metadata)?.name;
@@ -96,7 +99,7 @@ const asRecord = (v: unknown): Record<string, unknown> | undefined =>
 
 export interface RuleContext {
   systems: ExpandedSystem[];
-  /** System files that do not fit their schema: only their name, address and MAC take part (`identOf`). */
+  /** System files that do not fit their schema: only their name, address, MAC and plain references take part (`identOf`). */
   invalid?: Ident[];
   /** What shipshape.yaml declares (read even from an invalid site, as far as it is usable). */
   facts: SiteFacts;
@@ -105,6 +108,8 @@ export interface RuleContext {
   /** Compiled params schemas per role (roles whose schema does not compile are absent). */
   roleParams: Map<string, ValidateFunction>;
   profileNames: Set<string>;
+  /** The profile a (loaded) profile extends, to name the broken link of a chain. */
+  profileParent?: (name: string) => string | undefined;
   /** Names whose files exist but failed to load (their own errors say why), per kind. */
   broken: { profiles: Set<string>; os: Set<string>; roles: Set<string> };
   /** Repos with several sites: the message for a net or domain that another site has (sites.ts). */
@@ -148,6 +153,24 @@ function uniqueBy<T>(
   }
 }
 
+/** Which link of a profile's `extends` chain breaks it, in words (the profile rules report it at the link). */
+function brokenLink(ctx: RuleContext, start: string): string {
+  const seen: string[] = [];
+  for (let name = start; ;) {
+    seen.push(name);
+    const parent = ctx.profileParent?.(name);
+    if (parent === undefined) break;
+    if (seen.includes(parent))
+      return `it is in the inheritance cycle ${[...seen.slice(seen.indexOf(parent)), parent].join(' → ')} (see profiles/)`;
+    if (!ctx.profileNames.has(parent))
+      return ctx.broken.profiles.has(parent)
+        ? `\`${name}\` extends \`${parent}\`, which has errors (see its file in profiles/)`
+        : `\`${name}\` extends \`${parent}\`, which no file in profiles/ declares`;
+    name = parent;
+  }
+  return 'a profile it extends is unknown, has errors or is part of a cycle (see profiles/)';
+}
+
 function checkReferences(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics): void {
   const s = e.desired;
   if (s.profile !== undefined && ctx.broken.profiles.has(s.profile) && !ctx.profileNames.has(s.profile)) {
@@ -158,10 +181,7 @@ function checkReferences(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics
   } else if (s.profile !== undefined && !ctx.profileNames.has(s.profile)) {
     diags.error(src(s, 'profile'), unknownRef('profile', s.profile, ctx.profileNames, 'declare it in profiles/'));
   } else if (s.profile !== undefined && !e.chainComplete) {
-    diags.error(
-      src(s, 'profile'),
-      `profile \`${s.profile}\` cannot be expanded: a profile it extends is unknown, has errors or is part of a cycle (see profiles/)`,
-    );
+    diags.error(src(s, 'profile'), `profile \`${s.profile}\` cannot be expanded: ${brokenLink(ctx, s.profile)}`);
   }
   if (s.os !== '' && !Object.hasOwn(ctx.os, s.os) && ctx.broken.os.has(s.os)) {
     diags.error(src(s, 'os'), `OS \`${s.os}\` has errors (see os/${s.os}/os.yaml): fix them first`);
@@ -287,7 +307,14 @@ export function checkSystems(ctx: RuleContext, diags: Diagnostics): void {
   // DNS names: each system's own name, then every alias (in that order, so a clash names the alias).
   const names: { key: string; s: DesiredSystem; alias?: number }[] = [];
   for (const s of present) if (s.dns.domain) names.push({ key: `${s.name}.${s.dns.domain}`, s });
-  for (const s of present) s.dns.aliases.forEach((a, i) => names.push({ key: `${a}.${s.dns.domain}`, s, alias: i }));
+  // An alias with a dot is a full name (as the DNS step writes it); a bare one lies in the system's domain,
+  // so without a domain (reported elsewhere) it has no name to clash with.
+  const aliasFqdn = (a: string, domain: string) => (a.includes('.') ? a : domain ? `${a}.${domain}` : undefined);
+  for (const s of present)
+    s.dns.aliases.forEach((a, i) => {
+      const key = aliasFqdn(a, s.dns.domain);
+      if (key !== undefined) names.push({ key, s, alias: i });
+    });
   uniqueBy(
     names,
     (n) => n.key,
@@ -296,7 +323,7 @@ export function checkSystems(ctx: RuleContext, diags: Diagnostics): void {
         ? { at: src(s, 'name'), what: `DNS name ${s.name}.${s.dns.domain}` }
         : {
             at: src(s, `dns.aliases[${alias}]`),
-            what: `alias ${s.dns.aliases[alias]}.${s.dns.domain} of \`${s.name}\``,
+            what: `alias ${aliasFqdn(s.dns.aliases[alias]!, s.dns.domain)} of \`${s.name}\``,
           },
     diags,
   );

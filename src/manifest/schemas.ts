@@ -3,10 +3,11 @@
  * them once (ajv 8, draft-07) and validates parsed documents, turning ajv errors into located sentences.
  */
 import { createHash } from 'crypto';
-import Ajv from 'ajv';
+import { readFileSync } from 'fs';
+import { join } from 'path';
+import type Ajv from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import draft7 from 'ajv/dist/refs/json-schema-draft-07.json';
-import addFormats from 'ajv-formats';
 import ajvPackage from 'ajv/package.json';
 import ajvFormatsPackage from 'ajv-formats/package.json';
 import commonSchema from '../../schemas/common.schema.json';
@@ -21,6 +22,20 @@ import type { AnyBackend, BackendKind } from '../providers/plugin';
 import type { Diagnostics } from './diagnostics';
 import { reportAjvErrors } from './ajv-messages';
 import type { ParsedFile } from './yaml-file';
+import { cacheDir, writeCacheFile } from '../startup/cache-dir';
+
+/**
+ * ajv and ajv-formats, loaded only when a schema is compiled: a run whose validators are all code already
+ * (validators.generated.js, role params schemas cached below) never loads them.
+ */
+function ajvModules(): { Ajv: typeof Ajv; addFormats: typeof import('ajv-formats').default } {
+  /* eslint-disable @typescript-eslint/no-require-imports -- loaded on first use, see above */
+  return {
+    Ajv: (require('ajv') as typeof import('ajv')).default,
+    addFormats: (require('ajv-formats') as typeof import('ajv-formats')).default,
+  };
+  /* eslint-enable @typescript-eslint/no-require-imports */
+}
 
 export type ManifestKind = 'system' | 'profile' | 'site' | 'os' | 'role' | 'environment';
 
@@ -82,6 +97,7 @@ export const MANIFEST_KINDS: readonly ManifestKind[] = ['system', 'profile', 'si
 
 /** The ajv instance the manifest schemas are compiled with (`source`: keep the code for standalone output). */
 export function manifestAjv(source = false): Ajv {
+  const { Ajv, addFormats } = ajvModules();
   const ajv = new Ajv({ ...MANIFEST_AJV, ...(source ? { code: { source: true } } : {}) });
   addFormats(ajv);
   addAnnotations(ajv);
@@ -168,16 +184,20 @@ export function validateAgainstSchema(kind: ManifestKind, pf: ParsedFile, diags:
 
 let operator: Ajv | undefined;
 const operatorCache = new Map<string, ValidateFunction>();
-/** `optimize: false`: a role's schema is compiled at every start and validates a handful of values; ajv's code optimisation pass cost more than it saved. */
-const OPERATOR_AJV = { allErrors: true, verbose: true, strict: false, code: { optimize: false } };
+/**
+ * `optimize: false`: a role's schema validates a handful of values; ajv's code optimisation pass cost more
+ * than it saved. `source`: the code is kept (compileOperatorSchema, validators-gen.ts).
+ */
+const OPERATOR_AJV = { allErrors: true, verbose: true, strict: false, code: { optimize: false, source: true } };
 
 /**
  * An ajv instance for schemas written by operators (role params). Not strict: a role author's schema may use
- * keywords we do not know; it must still compile. `source`: a new instance that keeps the code (validators-gen.ts).
+ * keywords we do not know; it must still compile. `source`: a new instance of its own (validators-gen.ts).
  */
 export function operatorAjv(source = false): Ajv {
   if (source || !operator) {
-    const ajv = new Ajv({ ...OPERATOR_AJV, code: { ...OPERATOR_AJV.code, ...(source ? { source: true } : {}) } });
+    const { Ajv, addFormats } = ajvModules();
+    const ajv = new Ajv(OPERATOR_AJV);
     addFormats(ajv);
     addAnnotations(ajv);
     if (source) return ajv;
@@ -202,15 +222,59 @@ export function operatorSchemaErrors(schema: Record<string, unknown>): ErrorObje
 
 /**
  * Compiles an operator's schema, reusing the compiled validator for identical schemas: ajv generates code
- * per compile (~20 ms), and every load (watch mode, tests) sees the same role schemas again.
+ * per compile (~20 ms), and every load (watch mode, tests) sees the same role schemas again. Across
+ * processes the code is kept in the cache dir (startup/cache-dir.ts), named by the hash of the schema,
+ * ajv's version and options: a later start evaluates it instead of loading ajv and compiling again
+ * (validators-gen.test.ts: the same answers and errors).
  */
 export function compileOperatorSchema(schema: Record<string, unknown>): ValidateFunction {
   const key = JSON.stringify(schema);
   let fn = operatorCache.get(key);
   if (!fn) {
-    fn = operatorAjv().compile(schema);
+    const file = operatorCodeFile(key);
+    fn = (file && keptOperatorCode(file)) || operatorAjv().compile(schema);
+    if (file && fn.source) keepOperatorCode(file, fn);
     if (operatorCache.size >= 1000) operatorCache.clear(); // bounded: a long-running watcher must not grow forever
     operatorCache.set(key, fn);
   }
   return fn;
+}
+
+/** The cache file of a params schema's validator (`key`: the schema as JSON), or undefined without a cache dir. */
+function operatorCodeFile(key: string): string | undefined {
+  const dir = cacheDir('role-params');
+  if (!dir) return undefined;
+  const versions = [ajvPackage.version, ajvFormatsPackage.version];
+  const hash = createHash('sha256')
+    .update(JSON.stringify([versions, OPERATOR_AJV, key]))
+    .digest('hex');
+  return join(dir, `${hash}.js`);
+}
+
+/** A validator kept by an earlier process; undefined when there is none or it does not evaluate (then it is compiled again). */
+function keptOperatorCode(file: string): ValidateFunction | undefined {
+  let code: string;
+  try {
+    code = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const mod: { exports: unknown } = { exports: {} };
+    // ajv's standalone module: it requires ajv's runtime helpers and ajv-formats' formats, found from here.
+    new Function('require', 'module', 'exports', code)(require, mod, mod.exports);
+    return typeof mod.exports === 'function' ? (mod.exports as ValidateFunction) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function keepOperatorCode(file: string, fn: ValidateFunction): void {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- only when a schema was compiled
+    const standalone = (require('ajv/dist/standalone') as typeof import('ajv/dist/standalone')).default;
+    writeCacheFile(file, standalone(operatorAjv(), fn));
+  } catch {
+    // Not kept: the next start compiles it again.
+  }
 }

@@ -2,8 +2,9 @@
  * The validators the build writes as code must judge every manifest exactly as the compiled ones do,
  * errors included (messages are built from them, with their parentSchema).
  */
-import { readdirSync, readFileSync, statSync } from 'fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'fs';
 import { join } from 'path';
+import { removeDir, tempDir } from '../../test/helpers/daemon';
 import { parseDocument } from 'yaml';
 import type { ValidateFunction } from 'ajv';
 import { MANIFEST_KINDS, manifestAjv, manifestSchemas, operatorAjv, validatorsKey, type ManifestKind } from './schemas';
@@ -94,5 +95,63 @@ describe('generated manifest validators', () => {
       if (!ok) rejected++;
     }
     expect(rejected).toBeGreaterThan(5);
+  });
+
+  it('keep role params validators as code in the cache dir: a later process judges values alike, errors included', () => {
+    const cache = tempDir('params-cache');
+    const before = process.env.SHIPSHAPE_CACHE_DIR;
+    process.env.SHIPSHAPE_CACHE_DIR = cache;
+    try {
+      const schema = {
+        type: 'object',
+        required: ['host', 'port'],
+        additionalProperties: false,
+        properties: {
+          host: { type: 'string', format: 'hostname' },
+          port: { type: 'integer', minimum: 1, maximum: 65535 },
+          admin: { type: 'string', format: 'email' },
+          since: { type: 'string', format: 'date-time' },
+          tier: { enum: ['web', 'db'] },
+          tags: { type: 'array', items: { type: 'string', pattern: '^[a-z]+$' }, maxItems: 2 },
+        },
+      };
+      const values = [
+        { host: 'db-01.example.org', port: 5432 },
+        { host: 'db-01.example.org', port: 5432, admin: 'ops@example.org', since: '2026-01-02T03:04:05Z', tier: 'db' },
+        { host: 'not a host!', port: 0, admin: 'nobody', since: 'yesterday', tier: 'cache', tags: ['A', 'b', 'c'] },
+        { port: '5432', extra: true },
+        'not a map',
+      ];
+      const load = () => {
+        let fn: ValidateFunction | undefined;
+        // A module of its own each time: as a new process, it has only the cache dir to go by.
+        jest.isolateModules(() => {
+          // eslint-disable-next-line @typescript-eslint/no-require-imports -- a fresh module instance
+          fn = (require('./schemas') as typeof import('./schemas')).compileOperatorSchema(schema);
+        });
+        return fn!;
+      };
+      const compiled = load();
+      expect(compiled.source).toBeDefined(); // compiled by ajv, and kept
+      const dir = join(cache, 'role-params');
+      expect(readdirSync(dir)).toHaveLength(1);
+      const kept = load();
+      expect(kept.source).toBeUndefined(); // read from the cache
+      let rejected = 0;
+      for (const v of values) {
+        const ok = kept(v);
+        expect([ok, kept.errors ?? null]).toEqual([compiled(v), compiled.errors ?? null]);
+        if (!ok) rejected++;
+      }
+      expect(rejected).toBe(3);
+      // A damaged entry is compiled again and rewritten.
+      writeFileSync(join(dir, readdirSync(dir)[0]!), 'module.exports = (');
+      expect(load().source).toBeDefined();
+      expect(load().source).toBeUndefined();
+    } finally {
+      if (before === undefined) delete process.env.SHIPSHAPE_CACHE_DIR;
+      else process.env.SHIPSHAPE_CACHE_DIR = before;
+      removeDir(cache);
+    }
   });
 });

@@ -7,6 +7,7 @@
  */
 import type { EndpointState } from './ready';
 import type { OutcomeCode } from '../engine/outcome';
+import { UserError } from '../engine/contract';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { redact } from '../redact';
@@ -80,6 +81,10 @@ export async function startServeHttp(
 
 export function splitListen(listen: string): [string, string] {
   const m = /^(.*):(\d+)$/.exec(listen);
-  if (!m) throw new Error(`listen address "${listen}" must be HOST:PORT, e.g. 127.0.0.1:9464`);
+  if (!m || Number(m[2]) > 65535)
+    throw new UserError(
+      `listen address "${listen}" must be HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:9464`,
+      'invalid',
+    );
   return [m[1]!.replace(/^\[|\]$/g, ''), m[2]!];
 }

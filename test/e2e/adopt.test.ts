@@ -376,6 +376,12 @@ test('import writes 20 manifests that validate, with the MAC, address and what w
   ok(second);
   expect(second.out).toMatch(/Imported 7 system\(s\)/); // app-13 … app-19: app-10 … app-12 are in `legacy`
   expect(second.err).toMatch(/skipped app-10: a manifest already declares it/);
+  const none = await cli('import', '--folder', 'legcay', '--state-dir', state);
+  ok(none);
+  expect(none.err).toBe(
+    "nothing to import: no VM without shipshape's marker lies in folder legcay (below the datacenter's VM folder)\n",
+  );
+  expect(none.out).toMatch(/Imported 0 system\(s\)/);
   // By net: the VMs whose address (here from i-doit) lies in dev-net; only app-20 is left.
   const bad = await cli('import', '--net', 'nope', '--state-dir', state);
   expect([bad.code, bad.err]).toEqual([

@@ -2,6 +2,7 @@
  * The role records specialisation keeps per VM boot (src/providers/specialise/record-cache.ts), against
  * a real lab: vcsim, and one network namespace with its own sshd per system. Sessions are counted in
  * each system's sshd log, so "read" means an SSH login that really arrived:
+ * - the apply that installs a system logs in once (its roles), not again for the status snapshot after it;
  * - a plan with nothing changed logs in nowhere, and plans what a plan with an empty state dir plans
  *   (which logs in everywhere once);
  * - a hand edit of a record is not seen by a plan from the kept records; a power cycle in vCenter makes
@@ -25,6 +26,8 @@ let repo: string;
 let targets: string;
 let state: string;
 let vcsimPort: number;
+/** Each system's logins once the apply that installed it ended. */
+let afterApply: Map<string, number>;
 
 /** SSH logins each system's sshd has accepted so far. */
 const logins = () =>
@@ -63,12 +66,17 @@ beforeAll(async () => {
   state = labStateDir(repo);
   const apply = await runCli(['apply', '-C', repo, '--state-dir', state]);
   if (apply.code !== 0) throw new Error(`apply failed:\n${apply.out}\n${apply.err}`);
+  afterApply = logins();
 }, 600_000);
 
 afterAll(async () => {
   if (repo) await runCli(['lab', 'down', '-C', repo]);
   if (work) removeDir(work);
 }, 60_000);
+
+test('the apply that installs a system logs in to it once, for its roles: the status snapshot after it reads the record the apply kept of this boot', () => {
+  expect(Object.fromEntries(afterApply)).toEqual(everyOnce);
+});
 
 test('after apply, a plan logs in nowhere; one with an empty state dir logs in everywhere once and plans the same', async () => {
   let before = logins();

@@ -39,3 +39,17 @@ it('the example repo renders; a mirror URL with a quote in it is a validation er
   );
   expect(r.err).not.toMatch(/db-dev-01/); // rocky9 is unaffected
 });
+
+it('installer files are rendered for the clean systems in the same run that reports a manifest error elsewhere', async () => {
+  const site = await fs.readFile(path.join(dir, 'shipshape.yaml'), 'utf8'); // the quoted mirror of the test above
+  expect(site).toContain("mirror/deb'ian12");
+  const db = path.join(dir, 'systems', 'dev', 'db-dev-01.yaml');
+  await fs.writeFile(db, (await fs.readFile(db, 'utf8')).replace('memoryMiB: 8192', 'memoryMiB: lots'));
+  const r = await validate(dir);
+  expect(r.code).toBe(1);
+  expect(r.err).toMatch(/systems\/dev\/db-dev-01\.yaml:\d+:\d+: error: spec\.memoryMiB must be/);
+  expect(r.err).toMatch(
+    /systems\/dev\/web-dev-01\.yaml: error: system web-dev-01: provisioning\.mirrors\.debian12 cannot be rendered/,
+  );
+  expect(r.err).toMatch(/\d+ errors in .*\(\d+ rendering installer files\): nothing was planned or changed/);
+});

@@ -100,6 +100,53 @@ describe('a file with schema errors', () => {
   });
 });
 
+describe('a profile chain that cannot be expanded', () => {
+  const profile = (name: string, spec: string) =>
+    `apiVersion: shipshape.dev/v1\nkind: Profile\nmetadata: { name: ${name} }\nspec: { ${spec} }\n`;
+  it('names the link that breaks it: a parent with errors, or one no file declares', async () => {
+    const r = await load({
+      'profiles/base.yaml': profile('base', 'cpu: two'),
+      'profiles/web.yaml': profile('web', 'extends: base'),
+      'profiles/shop.yaml': profile('shop', 'extends: web'),
+      'profiles/typo.yaml': profile('typo', 'extends: bsae'),
+      'systems/shop-01.yaml': system('shop-01', 'profile: shop'),
+      'systems/typo-01.yaml': system('typo-01', 'profile: typo'),
+    });
+    expect(lines(r).filter((l) => l.startsWith('systems/'))).toEqual([
+      'systems/shop-01.yaml:6:12: profile `shop` cannot be expanded: `web` extends `base`, which has errors (see its file in profiles/)',
+      'systems/typo-01.yaml:6:12: profile `typo` cannot be expanded: `typo` extends `bsae`, which no file in profiles/ declares',
+    ]);
+  });
+});
+
+describe('DNS names', () => {
+  it("a full alias is compared as the name it is, with other systems' names and aliases", async () => {
+    const r = await load({
+      'systems/a-01.yaml': system('a-01', 'profile: base', 'dns: { aliases: [shop.live.example.com, www] }'),
+      'systems/b-01.yaml': system(
+        'b-01',
+        'profile: base',
+        'dns: { aliases: [www.dev.example.com, shop.live.example.com] }',
+      ),
+    });
+    expect(lines(r)).toEqual([
+      'systems/b-01.yaml:7:20: alias www.dev.example.com of `b-01` clashes with alias www.dev.example.com of `a-01` (systems/a-01.yaml:7:43)',
+      'systems/b-01.yaml:7:41: alias shop.live.example.com of `b-01` clashes with alias shop.live.example.com of `a-01` (systems/a-01.yaml:7:20)',
+    ]);
+  });
+
+  it('bare aliases of systems without a domain (the site file lost its nets) are not reported as clashing', async () => {
+    const site = `apiVersion: shipshape.dev/v1\nkind: Site\nspec:\n  netz: {}\n`;
+    const r = await load({
+      'shipshape.yaml': site,
+      'systems/a-01.yaml': system('a-01', 'profile: base', 'dns: { aliases: [shop] }'),
+      'systems/b-01.yaml': system('b-01', 'profile: base', 'dns: { aliases: [shop] }'),
+    });
+    expect(lines(r).filter((l) => l.includes('clashes'))).toEqual([]);
+    expect(lines(r)).toContain('shipshape.yaml:4:3: unknown key `netz` in spec (did you mean `nets`?)');
+  });
+});
+
 describe('role artefacts', () => {
   const role =
     'apiVersion: shipshape.dev/v1\nkind: Role\nmetadata: { name: app/pkg }\nspec:\n  steps:\n    - deb: "files/pkg_{{ version }}_all.deb"\n';

@@ -72,6 +72,14 @@ describe('schema messages', () => {
     ]);
   });
 
+  it('a secret reference missing its closing brace is said to be a broken reference, still without the value', async () => {
+    const site = SITE.replace('apiKey: ${env:SHIPSHAPE_IDOIT_API_KEY}', 'apiKey: ${env:SHIPSHAPE_IDOIT_API_KEY');
+    const r = await load({ 'shipshape.yaml': site, 'systems/web-01.yaml': system('web-01', 'profile: base') });
+    expect(lines(r)).toEqual([
+      'shipshape.yaml:10:13: spec.ipam.apiKey must be a secret reference `${env:NAME}` or `${file:PATH}` (never the secret itself), it starts like a reference but is not one: write `${env:NAME}` or `${file:PATH}` (a closing `}` missing?)',
+    ]);
+  });
+
   it('names repeated list entries and points an empty value at its key', async () => {
     const r = await load({
       'systems/web-01.yaml': system('web-01', 'profile: base', 'dns: { aliases: [shop, www, shop] }'),

@@ -121,7 +121,7 @@ describe('cross-file rules', () => {
     expect(lines(r)).toEqual([
       'profiles/broken.yaml:4:14: spec.cpu must be a whole number from 1 to 128, got "many"',
       'profiles/web.yaml:5:12: profile `broken` has errors (see its file in profiles/): `web` cannot extend it until they are fixed',
-      'systems/web-01.yaml:6:12: profile `web` cannot be expanded: a profile it extends is unknown, has errors or is part of a cycle (see profiles/)',
+      'systems/web-01.yaml:6:12: profile `web` cannot be expanded: `web` extends `broken`, which has errors (see its file in profiles/)',
       'systems/web-02.yaml:6:12: profile `broken` has errors (see its file in profiles/): the system cannot be expanded until they are fixed',
     ]);
   });

@@ -39,16 +39,19 @@ export async function adoptCommand(opts: AdoptOptions, io: Io, log: Logger): Pro
       { ...opts, adopt: { ...(only ? { systems: only } : {}), acceptChanges: !!opts.acceptChanges } },
       io,
       log,
+      // A name no manifest declares is said before anything is connected to or observed.
+      async (loaded) => {
+        const declared = new Set(loaded.repo.systems.map((s) => s.name));
+        const unknown = [...(only ?? [])].filter((s) => !declared.has(s));
+        if (unknown.length)
+          throw new UserError(
+            `no manifest declares ${unknown.join(', ')}; \`shipshape import\` writes manifests for existing systems`,
+            'invalid',
+          );
+      },
     );
     const { loaded, providers, observations, ctx } = fresh;
     try {
-      const declared = new Set(loaded.repo.systems.map((s) => s.name));
-      const unknown = [...(only ?? [])].filter((s) => !declared.has(s));
-      if (unknown.length)
-        throw new UserError(
-          `no manifest declares ${unknown.join(', ')}; \`shipshape import\` writes manifests for existing systems`,
-          'invalid',
-        );
       // Only adoptions run here; the rest of each system's plan is the next apply's.
       const actions = fresh.plan.actions.filter((a) => a.action === 'adopt' && (!only || only.has(a.system)));
       const plan = { ...fresh.plan, actions, summary: summarise(actions) };

@@ -60,7 +60,17 @@ async function applySite(opts: ApplyOptions & { yes?: boolean }, io: Io, log: Lo
 
 /** Reads a saved plan and refuses what cannot be applied as it is: a review plan, a plan without digests. */
 function readSavedPlan(file: string, opts: ApplyOptions): Plan {
-  const saved = parsePlanJson(readFileSync(file, 'utf8'), file);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new UserError(
+      `cannot read the saved plan ${file} (${code}): make it with \`shipshape plan --format json --out ${file}\`, or apply without a plan file`,
+      'invalid',
+    );
+  }
+  const saved = parsePlanJson(text, file);
   if (saved.readOnly)
     throw new UserError(
       `${file} is a read-only review plan (--read-only/--base): it was made without the role checks and, with --base, from other trusted files; nothing was applied. Apply a plan made without them`,
@@ -152,6 +162,8 @@ async function applyRun(
   rec: RunRecorder,
   signal?: AbortSignal,
 ): Promise<{ plan: Plan; report?: ApplyReport }> {
+  // A saved plan that cannot be applied is said before anything is locked, connected to or observed.
+  const savedPlan = opts.planFile ? readSavedPlan(opts.planFile, opts) : undefined;
   // The lock file names the source: without the credentials a --repo URL may carry.
   const lock = await acquireLockWaiting(
     stateDir(opts.stateDir),
@@ -191,8 +203,8 @@ async function applyRun(
     try {
       // A saved plan is applied as it was reviewed: its actions only, each checked on its own.
       let stale: StaleAction[] = [];
-      if (opts.planFile) {
-        const saved = readSavedPlan(opts.planFile, opts);
+      if (opts.planFile && savedPlan) {
+        const saved = savedPlan;
         stale = staleActions(saved, fresh.full);
         plan = { ...saved, maxDeletes: opts.maxDeletes ?? saved.maxDeletes };
         // `show RUN`: the plan it executed, and whether this run's tree had uncommitted changes.

@@ -58,6 +58,10 @@ export async function importCommand(opts: ImportOptions, io: Io, log: Logger): P
         (!opts.folder || inFolder(r.handle?.folder, opts.folder)) &&
         (!regex || regex.test(r.fields.name)),
     );
+    if (!picked.length && (opts.folder || regex))
+      io.err(
+        `nothing to import: no VM without shipshape's marker ${[opts.folder ? `lies in folder ${opts.folder} (below the datacenter's VM folder)` : '', regex ? `has a name matching ${opts.nameRegex}` : ''].filter(Boolean).join(' and ')}`,
+      );
     const ctx = { ...base, declared: new Set(picked.map((r) => r.fields.name)) };
     const observed = new Map(
       await Promise.all(providers.map(async (p) => [p.kind, (await p.observe(ctx)).resources] as const)),
@@ -230,7 +234,7 @@ function factsOf(
  * host's domain is written where it is not the net's. Of several hosts of this name (one per zone),
  * the one in the net's domain.
  */
-function dnsOf(found: ObservedResource[], netDomain: string | undefined): ImportFacts['dns'] | undefined {
+export function dnsOf(found: ObservedResource[], netDomain: string | undefined): ImportFacts['dns'] | undefined {
   const host =
     found.find((r) => netDomain !== undefined && String(r.fields.fqdn).endsWith(`.${netDomain}`)) ?? found[0];
   if (!host) return undefined;

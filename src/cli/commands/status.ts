@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { UserError } from '../../engine/contract';
 import { loadRepo } from '../../manifest';
 import { InstallStore, installStateDir } from '../../providers/install/store';
 import type { Io } from '../io';
@@ -11,7 +13,16 @@ export async function statusCommand(
   io: Io,
 ): Promise<number> {
   const records = await new InstallStore(installStateDir(stateDir(opts.stateDir))).all();
-  const repo = await loadRepo(resolve((await resolveSource(opts, io)).dir));
+  const dir = resolve((await resolveSource(opts, io)).dir);
+  if (!existsSync(dir))
+    throw new UserError(`repo directory ${dir} does not exist: run status in the site repo, or name it with -C DIR`);
+  const repo = await loadRepo(dir);
+  const errors = repo.diagnostics.filter((d) => d.severity === 'error').length;
+  // Still shown: the install records do not depend on the manifests; only the list of declared systems does.
+  if (errors)
+    io.err(
+      `warning: ${errors} error${errors === 1 ? '' : 's'} in ${dir} (\`shipshape validate\` lists them): a system whose manifest has errors may be missing below`,
+    );
   const declared = repo.systems.filter((s) => s.state === 'present').map((s) => s.name);
   const byName = new Map(records.map((r) => [r.system, r]));
   const rows = [...new Set([...declared, ...byName.keys()])].sort().map((name) => {

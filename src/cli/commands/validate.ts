@@ -1,32 +1,44 @@
+import { resolve } from 'node:path';
+import { formatDiagnostic, loadRepo } from '../../manifest';
 import { installProblems } from '../../providers/install/validate';
 import { ExitError } from '../errors';
 import type { Io } from '../io';
-import { loadValid } from '../pipeline';
 import { siteNames } from '../sites';
 
-/** `shipshape validate [DIR]`: every error in the repo, each as file:line:col; exit 1 if any. */
+/**
+ * `shipshape validate [DIR]`: every error in the repo, each as file:line:col; exit 1 if any. The
+ * installer files are rendered for every system whose own files have no error, also when other files
+ * have some: one run shows both kinds.
+ */
 export async function validateCommand(dir: string, io: Io): Promise<number> {
   const names = siteNames(dir);
+  const abs = resolve(dir);
   // A repo with sites/ is validated as a whole once; installer files are rendered per site.
-  const loaded = await loadValid(dir, io.err, names?.[0]);
-  const all = loaded.repo.sites
-    ? loaded.repo.sites.map((sl) => ({ ...loaded.repo, site: sl.site, systems: sl.systems }))
-    : [loaded.repo];
+  const repo = await loadRepo(abs, names?.[0] === undefined ? {} : { site: names[0] });
+  for (const d of repo.diagnostics) io.err(formatDiagnostic(d));
+  const errors = repo.diagnostics.filter((d) => d.severity === 'error');
+  const dirty = new Set(errors.map((d) => d.file));
+  const clean = (s: (typeof repo.systems)[number]) =>
+    !dirty.has(s.file) && !Object.values(s.sources).some((at) => dirty.has(at.file));
+  const all = repo.sites ? repo.sites.map((sl) => ({ site: sl.site, systems: sl.systems })) : [repo];
   const install = (
-    await Promise.all(all.map((repo) => (repo.site ? installProblems({ ...repo, site: repo.site }) : [])))
+    await Promise.all(
+      all.map((sl) => (sl.site ? installProblems({ ...repo, site: sl.site, systems: sl.systems.filter(clean) }) : [])),
+    )
   ).flat();
   for (const p of install) io.err(`${p.file}: error: ${p.message}`);
-  if (install.length)
+  const n = errors.length + install.length;
+  if (n || !repo.ok)
     throw new ExitError(
       1,
-      `${install.length} error${install.length === 1 ? '' : 's'} rendering installer files in ${loaded.dir}: nothing was planned or changed. Fix them and run again.`,
+      `${n} error${n === 1 ? '' : 's'} in ${abs}${install.length ? ` (${install.length} rendering installer files)` : ''}: nothing was planned or changed. Fix them and run again.`,
     );
   const systems = all.flatMap((r) => r.systems);
-  const n = systems.length;
+  const count = systems.length;
   const absent = systems.filter((s) => s.state === 'absent').length;
   const sites = names ? `, ${names.length} sites: ${names.join(', ')}` : '';
   io.out(
-    `${loaded.dir}: valid (${n} system${n === 1 ? '' : 's'}${absent ? `, ${absent} declared absent` : ''}${sites})\n`,
+    `${abs}: valid (${count} system${count === 1 ? '' : 's'}${absent ? `, ${absent} declared absent` : ''}${sites})\n`,
   );
   return 0;
 }

@@ -1,4 +1,5 @@
 /** Plan as JSON: the documented, stable format (see README, "Plan JSON"). */
+import { UserError } from '../../engine/contract';
 import type { Plan } from '../types';
 
 export function renderJson(plan: Plan): string {
@@ -11,9 +12,9 @@ export function parsePlanJson(text: string, file: string): Plan {
   try {
     data = JSON.parse(text);
   } catch (e) {
-    throw new Error(
+    throw new UserError(
       `${file}: not a JSON plan (${(e as Error).message}); create one with \`shipshape plan --format json --out ${file}\``,
-      { cause: e },
+      'invalid',
     );
   }
   const p = data as Partial<Plan>;
@@ -24,8 +25,9 @@ export function parsePlanJson(text: string, file: string): Plan {
     !Array.isArray(p.actions) ||
     typeof p.observedDigest !== 'string'
   ) {
-    throw new Error(
+    throw new UserError(
       `${file}: not a shipshape plan of format version 1; create one with \`shipshape plan --format json --out ${file}\``,
+      'invalid',
     );
   }
   return p as Plan;

@@ -94,7 +94,7 @@ function fakeMedia(): BootMedia & { guest: Map<string, string> } {
       if (value) guest.set(`${s.name}/${key}`, value);
       else guest.delete(`${s.name}/${key}`);
     },
-    restart: async () => {},
+    restart: async () => undefined,
   };
 }
 

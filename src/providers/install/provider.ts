@@ -79,7 +79,11 @@ export interface InstallProviderOptions {
   onCorruptState?: (message: string) => void;
 }
 
-type Res = ObservedResource<InstallFields, InstallRecord>;
+/**
+ * `bootedAt`: on the resource an install of this run returns only (never stored, never observed):
+ * the VM platform's time of the boot it started, handed on to specialisation (resolve).
+ */
+type Res = ObservedResource<InstallFields, InstallRecord & { bootedAt?: string }>;
 
 export function bootPathOf(system: DesiredSystem, site: SiteConfig): BootPath {
   return site.dhcp.servers.some((s) => s.nets.includes(system.network.net)) ? 'dhcp' : 'iso';
@@ -213,7 +217,16 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
     const r = observed?.handle;
     if (!r) return resolved;
     if (r.state !== 'built') return { ...resolved, hostKey: UNKNOWN };
-    return r.hostKey ? { ...resolved, hostKey: r.hostKey } : resolved;
+    const out = r.hostKey ? { ...resolved, hostKey: r.hostKey } : resolved;
+    // Installed in this run: the VM as observe will find it now (booted then, marked built), which
+    // the vm step, run before the power-on, could not hand on; specialisation keys the role record
+    // it keeps by it, so the observe after this apply and the next plan read the host from there.
+    if (!r.bootedAt) return out;
+    return {
+      ...out,
+      vmBootTime: r.bootedAt,
+      vmInstall: { ...(resolved.vmInstall ?? { os: r.os }), marker: 'built' },
+    };
   }
 
   /** The PXE options the DHCP step puts into the reservation it creates before this step runs. */
@@ -229,7 +242,7 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
     this.o.media = media;
   }
 
-  private toResource(r: InstallRecord): Res {
+  private toResource(r: InstallRecord & { bootedAt?: string }): Res {
     return {
       kind: 'install',
       system: r.system,
@@ -307,6 +320,7 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
       Date.parse(r.requestedAt) + timeoutMs > now().getTime() &&
       !this.o.labInstaller;
     let token: string | undefined;
+    let bootedAt: string | undefined;
     if (resumable) {
       ctx.log.info(
         { system: system.name, state: r!.state, attempt: r!.attempt },
@@ -363,7 +377,7 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
       }
       r = moved(r, 'vm-created', now());
       await this.store.put(r);
-      if (this.o.media) await this.o.media.restart(system, resolved, ctx);
+      if (this.o.media) bootedAt = await this.o.media.restart(system, resolved, ctx);
       ctx.log.info({ system: system.name, os: os.name, bootPath, attempt: r.attempt }, 'install: installer requested');
     }
     if (this.o.labInstaller && ctx.lab && token) {
@@ -393,9 +407,9 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
       await this.o.media.detachIso(system, resolved, done.iso, ctx);
       const { iso: _iso, ...rest } = done;
       await this.store.put(rest);
-      return this.toResource(rest);
+      return this.toResource({ ...rest, ...(bootedAt ? { bootedAt } : {}) });
     }
-    return this.toResource(done);
+    return this.toResource({ ...done, ...(bootedAt ? { bootedAt } : {}) });
   }
 
   /**

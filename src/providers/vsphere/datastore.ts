@@ -163,6 +163,10 @@ export function vsphereBootMedia(connect: Connect, taskMs: (v: VsphereConfig) =>
         timeoutMs: taskMs(v),
         what: `${method === 'ResetVM_Task' ? 'reset' : 'power on'} ${system.name} to boot the installer`,
       });
+      // The boot's time as observe reads it (vm.ts): the apply's specialisation keeps the host's role
+      // record under it, so the observe after the apply and the next plan need no SSH session to it.
+      const [o] = await retrieveObjects(c, [vm], [{ type: 'VirtualMachine', paths: ['summary.runtime.bootTime'] }]);
+      return o?.props.get('summary.runtime.bootTime')?.text || undefined;
     },
   };
 }
