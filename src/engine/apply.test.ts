@@ -102,6 +102,24 @@ describe('executor', () => {
     expect(second.report.outcomes.map((o) => o.status)).toEqual(['unchanged', 'unchanged']);
   });
 
+  it('a site whose only backends deploy (DNS, no VMs) reports its systems after the deploy, not before', async () => {
+    const w = world();
+    let deployed = false;
+    const commit = w.dns.commit.bind(w.dns);
+    w.dns.commit = async (c) => {
+      await new Promise((r) => setTimeout(r, 20));
+      deployed = true;
+      return commit(c);
+    };
+    const { report } = await run([system('web-01'), system('web-02')], [w.dns]);
+    expect(deployed).toBe(true);
+    expect(report.ok).toBe(true);
+    expect(report.outcomes.map((o) => [o.system, o.status])).toEqual([
+      ['web-01', 'ok'],
+      ['web-02', 'ok'],
+    ]);
+  });
+
   it('commits a batching backend once per run however many systems changed', async () => {
     const w = world();
     const systems = Array.from({ length: 25 }, (_, i) => system(`web-${String(i).padStart(2, '0')}`));

@@ -388,6 +388,8 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
           await (madeOff(provider, system) ? beforeDeploys : stages);
           await runStage(provider, workFor(provider, [system]), stepOf(provider));
         }
+        // A site with no step between the deploys and the tail (DNS alone, no VMs) still waits for them.
+        await stages;
       })(),
     ]),
   );
@@ -406,6 +408,7 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
     for (const provider of tail) await runStage(provider, workFor(provider, [system]), stepOf(provider));
   });
 
+  await stages; // a plan with no systems to walk still ends after its stages
   // Entries no create of this run took up (a run killed mid-create whose resource this run found,
   // updated or deleted; a system that failed before its create): resolve them now.
   if (journal)
