@@ -318,6 +318,10 @@ async function bringUp(site: SiteConfig, system: string, address: string): Promi
   const ns = netnsName(root, system);
   const veth = vethName(root, system);
   ensureRules(site, sp.port); // synchronous, once per process: two systems coming up at once must not both add the rule
+  // A namespace just deleted (a move to a new address) lives on until the processes killed in it have
+  // exited, and its veth with it: `link add` would then fail with "File exists". Deleting the root
+  // end removes the pair at once.
+  if (existsSync(`/sys/class/net/${veth}`)) await ipAsync('link', 'del', veth).catch(() => undefined);
   try {
     // One `ip` for the root side; the route fails ("File exists") when another lab on this port routes the address.
     await ipBatch(

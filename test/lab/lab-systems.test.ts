@@ -4,13 +4,14 @@
  * and the next `lab up` (removeStaleNamespaces, for a lab that crashed) leave no namespace behind.
  * Needs root (network namespaces), as CI and the lab do.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SiteConfig } from '../../src/manifest/site';
 import { publicKeyPolicy } from '../../src/transport/host-key';
 import { SshPool } from '../../src/transport/ssh';
 import {
+  moveLabSystem,
   netnsName,
   readLabSystems,
   removeStaleNamespaces,
@@ -122,4 +123,20 @@ test('lab down removes its systems; the next lab up removes the namespaces of a 
   removeStaleNamespaces((l) => swept.push(l));
   expect(swept).toContain(`removed namespace ${ns}: its lab is no longer running`);
   expect(namespaces()).not.toContain(ns);
+}, 60_000);
+
+test('a system moved to a new address comes up there even while its old namespace outlives its deletion', async () => {
+  const two = labSite('two');
+  await startLabSystem(two, 'web-03', '198.51.100.43');
+  const ns = netnsName(two.root, 'web-03');
+  // Something outside the namespace holds it open (as a process killed in it does until it has exited):
+  // `ip netns del` then leaves the namespace, and its veth, alive for a while.
+  const holder = spawn('/bin/sh', ['-c', `exec 3< /run/netns/${ns}; exec sleep 60`], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    await moveLabSystem(two, 'web-03', '198.51.100.44');
+    expect(readLabSystems(two.root).map((r) => [r.system, r.ip])).toEqual([['web-03', '198.51.100.44']]);
+  } finally {
+    holder.kill('SIGKILL');
+  }
 }, 60_000);
