@@ -3,12 +3,12 @@
  * a certificate that neither it nor the roots vouch for is still refused, and the context is not
  * the process's default one (a second CA does not leak into the first context).
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
+import { selfSignedCert } from '../../test/helpers/self-signed';
 import { rootsAnd } from './ca';
 
 const dir = mkdtempSync(join(tmpdir(), 'shipshape-ca-'));
@@ -16,21 +16,7 @@ const servers: tls.Server[] = [];
 
 /** A server with a fresh self-signed certificate for 127.0.0.1; its PEM and port. */
 async function selfSigned(name: string): Promise<{ pem: string; port: number }> {
-  const [cert, key] = [join(dir, `${name}.pem`), join(dir, `${name}.key`)];
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key].concat([
-      '-out',
-      cert,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ]),
-    { stdio: 'ignore' },
-  );
+  const { certFile: cert, keyFile: key } = selfSignedCert(dir, name);
   const server = tls.createServer({ cert: readFileSync(cert), key: readFileSync(key) }, (s) => s.end('ok'));
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));

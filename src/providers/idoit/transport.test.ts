@@ -3,7 +3,6 @@
  * for a non-lab site before anything is sent; a pinned thumbprint connects; a wrong pin or an
  * unknown certificate fails before the API key leaves the process.
  */
-import { execFileSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import * as https from 'node:https';
@@ -11,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SiteConfig } from '../../manifest/site';
+import { selfSignedCert } from '../../../test/helpers/self-signed';
 import { createIdoitClient } from './site-client';
 
 const API_KEY = 'idoit-api-key-0123456789';
@@ -22,33 +22,11 @@ const received: string[] = [];
 
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'shipshape-idoit-tls-'));
-  caFile = join(dir, 'cert.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      caFile,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
+  const made = selfSignedCert(dir);
+  caFile = made.certFile;
   const cert = readFileSync(caFile);
   thumbprint = new X509Certificate(cert).fingerprint256;
-  server = https.createServer({ cert, key: readFileSync(join(dir, 'key.pem')) }, (req, res) => {
+  server = https.createServer({ cert, key: readFileSync(made.keyFile) }, (req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {

@@ -2,11 +2,11 @@
  * TLS of the API client. Debian's pdns_server 4.7 serves its API over plain HTTP (operators put a TLS proxy
  * in front), so a small https server with a throw-away certificate stands in for that proxy here.
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
 import { removeDir, tempDir } from '../../../../test/helpers/daemon';
+import { selfSignedCert } from '../../../../test/helpers/self-signed';
 import { PowerDnsApi } from './api';
 
 let dir: string;
@@ -16,46 +16,23 @@ const keys: string[] = [];
 
 beforeAll(async () => {
   dir = tempDir('pdns-tls');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  server = createServer(
-    { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
-    (req, res) => {
-      keys.push(String(req.headers['x-api-key']));
-      res.setHeader('Content-Type', 'application/json');
-      res.end(
-        JSON.stringify({
-          id: 'tls.test.',
-          name: 'tls.test.',
-          kind: 'Native',
-          serial: 1,
-          dnssec: false,
-          api_rectify: false,
-          soa_edit_api: 'DEFAULT',
-          rrsets: [],
-        }),
-      );
-    },
-  );
+  const { certFile, keyFile } = selfSignedCert(dir);
+  server = createServer({ key: readFileSync(keyFile), cert: readFileSync(certFile) }, (req, res) => {
+    keys.push(String(req.headers['x-api-key']));
+    res.setHeader('Content-Type', 'application/json');
+    res.end(
+      JSON.stringify({
+        id: 'tls.test.',
+        name: 'tls.test.',
+        kind: 'Native',
+        serial: 1,
+        dnssec: false,
+        api_rectify: false,
+        soa_edit_api: 'DEFAULT',
+        rrsets: [],
+      }),
+    );
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as { port: number }).port;
 });
