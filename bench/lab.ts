@@ -23,9 +23,8 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../src/lab/process';
 import { labStateDir } from '../src/lab/start-provisioning';
-import { copyLabExamples, labSiteYaml } from '../test/helpers/lab-site';
+import { copyLabExamples, labSiteYaml, freeLabEndpoints } from '../test/helpers/lab-site';
 
 const CLI = join(__dirname, '..', 'src', 'cli', 'main.js');
 /** Installed first, as bin/shipshape does: modules compiled with the V8 code cache of earlier runs. */
@@ -204,13 +203,7 @@ async function oneRun(
   mkdirSync(repo, { recursive: true });
   copyLabExamples(repo);
   writeSystems(repo, o.systems - EXAMPLE_SYSTEMS);
-  const ports = {
-    vcsim: await freePort(),
-    idoit: await freePort(),
-    dns: await freePort(),
-    ssh: await freePort(),
-    prov: await freePort(),
-  };
+  const ports = await freeLabEndpoints();
   writeFileSync(join(repo, 'shipshape.yaml'), labSiteYaml(ports, targets));
   const up = await shipshape(['lab', 'up', '-C', repo], process.env, 300_000);
   if (up.code !== 0) throw new Error(`lab up failed:\n${up.out}`);

@@ -17,13 +17,12 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readCredentials } from '../../src/lab/credentials';
-import { freePort } from '../../src/lab/process';
 import { labStateDir } from '../../src/lab/start-provisioning';
 import { loadRepo } from '../../src/manifest';
 import type { SiteConfig } from '../../src/manifest/site';
 import { startFaultProxy, type Fault, type FaultProxy } from './fault-proxy';
 import { checkWorld, type Checked } from './world-check';
-import { copyLabExamples, labSiteYaml } from '../helpers/lab-site';
+import { copyLabExamples, labSiteYaml, freeLabEndpoints } from '../helpers/lab-site';
 
 /** The compiled CLI the apply processes run: beside this file when it runs compiled, else CHAOS_CLI. */
 let CLI = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
@@ -117,13 +116,7 @@ export class Chaos {
 
   static async start(work: string, log: (line: string) => void): Promise<Chaos> {
     const targets = join(work, 'servers');
-    const ports: Ports = {
-      vcsim: await freePort(),
-      idoit: await freePort(),
-      dns: await freePort(),
-      ssh: await freePort(),
-      prov: await freePort(),
-    };
+    const ports: Ports = await freeLabEndpoints();
     const repo = join(work, 'repo');
     mkdirSync(repo, { recursive: true });
     copyLabExamples(repo);

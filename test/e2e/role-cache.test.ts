@@ -11,11 +11,10 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCredentials } from '../../src/lab/credentials';
-import { freePort } from '../../src/lab/process';
 import { labStateDir } from '../../src/lab/start-provisioning';
 import { runCli } from '../helpers/cli';
 import { removeDir, tempDir } from '../helpers/daemon';
-import { copyLabExamples, labSiteYaml } from '../helpers/lab-site';
+import { copyLabExamples, labSiteYaml, freeLabEndpoints } from '../helpers/lab-site';
 import { powerCycleLabVm } from '../helpers/lab-vcsim';
 
 /** The example site's present systems: each has roles, a VM and an sshd of its own. */
@@ -51,13 +50,7 @@ beforeAll(async () => {
   repo = join(work, 'repo');
   targets = join(work, 'servers');
   copyLabExamples(repo);
-  const ports = {
-    vcsim: await freePort(),
-    idoit: await freePort(),
-    dns: await freePort(),
-    ssh: await freePort(),
-    prov: await freePort(),
-  };
+  const ports = await freeLabEndpoints();
   vcsimPort = ports.vcsim;
   writeFileSync(join(repo, 'shipshape.yaml'), labSiteYaml(ports, targets));
   const up = await runCli(['lab', 'up', '-C', repo]);

@@ -12,11 +12,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCredentials } from '../../src/lab/credentials';
-import { freePort } from '../../src/lab/process';
 import { labStateDir } from '../../src/lab/start-provisioning';
 import { runCli } from './cli';
 import { removeDir, tempDir } from './daemon';
-import { copyLabExamples, labSiteYaml, type LabEndpoints } from './lab-site';
+import { copyLabExamples, labSiteYaml, type LabEndpoints, freeLabEndpoints } from './lab-site';
 
 export interface LabCheckout {
   work: string;
@@ -42,13 +41,7 @@ export const git = (dir: string, ...args: string[]): string =>
 export async function startLabCheckout(name: string, author: { name: string; email: string }): Promise<LabCheckout> {
   const work = tempDir(name);
   const targets = join(work, 'servers');
-  const ports: LabEndpoints = {
-    vcsim: await freePort(),
-    idoit: await freePort(),
-    dns: await freePort(),
-    ssh: await freePort(),
-    prov: await freePort(),
-  };
+  const ports: LabEndpoints = await freeLabEndpoints();
   const origin = join(work, 'origin');
   const deploy = join(work, 'deploy');
   let cloned = false;

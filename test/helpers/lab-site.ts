@@ -8,6 +8,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parseDocument, type Document, type YAMLMap } from 'yaml';
 import { LabCredentials } from '../../src/lab/credentials';
+import { freePort } from '../../src/lab/process';
 import { PACKAGE_ROOT } from '../../src/lab/vcsim';
 
 /** From the repo root, not from this file: the chaos harness runs compiled under .cache/chaos-build. */
@@ -38,6 +39,17 @@ export interface LabEndpoints {
   ssh: number;
   dns: number;
   prov: number;
+}
+
+/** A free port for each of the lab's daemons. */
+export async function freeLabEndpoints(): Promise<LabEndpoints> {
+  return {
+    vcsim: await freePort(),
+    idoit: await freePort(),
+    dns: await freePort(),
+    ssh: await freePort(),
+    prov: await freePort(),
+  };
 }
 
 export function labSiteYaml(at: LabEndpoints, targets: string, tweak?: (spec: YAMLMap) => void): string {
