@@ -35,20 +35,29 @@ export function clearSecrets(): void {
 
 const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"'<>]+@/gi;
 
+/** The secrets as one pattern, longest first (so a secret that contains another is removed whole). */
+function secretPattern(): RegExp | undefined {
+  if (!secrets.size) return undefined;
+  pattern ??= new RegExp(
+    [...secrets]
+      .sort((a, b) => b.length - a.length)
+      .map(escapeRe)
+      .join('|'),
+    'g',
+  );
+  return pattern;
+}
+
 export function redact(text: string): string {
-  let out = text.replace(USERINFO, `$1${REDACTED}@`);
-  if (secrets.size) {
-    // Longest first, so a secret that contains another is removed whole.
-    pattern ??= new RegExp(
-      [...secrets]
-        .sort((a, b) => b.length - a.length)
-        .map(escapeRe)
-        .join('|'),
-      'g',
-    );
-    out = out.replace(pattern, REDACTED);
-  }
-  return out;
+  const out = text.replace(USERINFO, `$1${REDACTED}@`);
+  const p = secretPattern();
+  return p ? out.replace(p, REDACTED) : out;
+}
+
+/** What `redact` replaces, as global patterns: a text none of them matches comes out of `redact` as it went in. */
+export function outputPatterns(): RegExp[] {
+  const p = secretPattern();
+  return p ? [USERINFO, p] : [USERINFO];
 }
 
 /** A JSON-able value with every string redacted (keys too). */
