@@ -11,9 +11,24 @@ export function stableStringify(value: unknown): string {
 }
 
 const ARRAY_INDEX = /^(?:0|[1-9]\d{0,9})$/;
-const isIndex = (k: string) => ARRAY_INDEX.test(k) && Number(k) < 4294967295;
+/** Only a key starting with a digit can be an array index: the regex runs for those alone. */
+const isIndex = (k: string) => {
+  const c = k.charCodeAt(0);
+  return c >= 48 && c <= 57 && ARRAY_INDEX.test(k) && Number(k) < 4294967295;
+};
+/** Keys as JSON writes them (`"name":`): a plan's objects repeat a few hundred keys thousands of times. */
+const quotedKeys = new Map<string, string>();
+function quotedKey(k: string): string {
+  let q = quotedKeys.get(k);
+  if (q === undefined) {
+    q = JSON.stringify(k) + ':';
+    if (quotedKeys.size < 10_000) quotedKeys.set(k, q);
+  }
+  return q;
+}
 
 function write(v: unknown): string | undefined {
+  if (typeof v === 'string') return JSON.stringify(v);
   if (v === null || typeof v !== 'object') return JSON.stringify(v);
   if (Array.isArray(v)) {
     let s = '[';
@@ -21,15 +36,21 @@ function write(v: unknown): string | undefined {
     return s + ']';
   }
   if (v instanceof Date) return JSON.stringify(v);
-  let keys = Object.keys(v).sort();
-  if (keys.some(isIndex))
+  let keys = Object.keys(v);
+  if (keys.length > 1) keys.sort();
+  let indices = false;
+  for (const k of keys) if (isIndex(k)) indices = true;
+  if (indices)
     keys = [...keys.filter(isIndex).sort((a, b) => Number(a) - Number(b)), ...keys.filter((k) => !isIndex(k))];
   let s = '{';
+  let first = true;
   for (const k of keys) {
     // A copy's `__proto__` member would set its prototype, not a key: left out as JSON.stringify of it leaves it.
     if (k === '__proto__') continue;
     const t = write((v as Record<string, unknown>)[k]);
-    if (t !== undefined) s += (s.length > 1 ? ',' : '') + JSON.stringify(k) + ':' + t;
+    if (t === undefined) continue;
+    s += first ? quotedKey(k) + t : ',' + quotedKey(k) + t;
+    first = false;
   }
   return s + '}';
 }
