@@ -1,4 +1,13 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
+
+/**
+ * SHA-256 of a text (UTF-8) or bytes, as hex. `crypto.hash` (Node 20.12 and later) is the one-shot form:
+ * a plan hashes a few thousand small texts, and a Hash object for each cost several times the hashing.
+ */
+const oneShot = (crypto as { hash?: (alg: string, data: string | Buffer, enc: 'hex') => string }).hash;
+export function sha256Hex(data: string | Buffer): string {
+  return oneShot ? oneShot('sha256', data, 'hex') : crypto.createHash('sha256').update(data).digest('hex');
+}
 
 /**
  * JSON with object keys sorted, so equal data always gives equal text (and equal digests). Written
@@ -56,7 +65,7 @@ function write(v: unknown): string | undefined {
 }
 
 export function digest(value: unknown): string {
-  return 'sha256:' + createHash('sha256').update(stableStringify(value)).digest('hex');
+  return 'sha256:' + sha256Hex(stableStringify(value));
 }
 
 /**
@@ -121,10 +130,5 @@ function desiredDigest(
       return stableStringify(rest);
     })}`,
   );
-  return (
-    'sha256:' +
-    createHash('sha256')
-      .update(`{${parts.join(',')}}`)
-      .digest('hex')
-  );
+  return 'sha256:' + sha256Hex(`{${parts.join(',')}}`);
 }

@@ -4,7 +4,6 @@
  * role's files and parameters as they reach the machine, so it changes when (and only when) what the
  * role would do changes.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Resolved } from '../../engine/contract';
@@ -13,7 +12,7 @@ import type { RoleDef, RoleStep } from '../../manifest/catalog';
 import { compileOperatorSchema } from '../../manifest/schemas';
 import type { DesiredSystem, RoleRef } from '../../manifest/types';
 import { fqdn } from '../../manifest/types';
-import { stableStringify } from '../../plan/digest';
+import { sha256Hex, stableStringify } from '../../plan/digest';
 import { shq } from '../../transport/ssh';
 import { refResolver } from './cross-refs';
 import { render, TemplateError } from './template';
@@ -127,6 +126,14 @@ export class RoleCompiler {
     this.systems = new Map(systems.map((s) => [s.name, s]));
   }
 
+  /** SHA-256 of a step's stdin; a file the role ships as it is (one Buffer for every system) is hashed once. */
+  private readonly sums = new WeakMap<Buffer, string>();
+  private sum(b: Buffer): string {
+    let h = this.sums.get(b);
+    if (h === undefined) this.sums.set(b, (h = sha256Hex(b)));
+    return h;
+  }
+
   private read(role: string, rel: string): Buffer {
     const p = posix.join(this.repoRoot, 'roles', role, rel);
     let b = this.files.get(p);
@@ -223,9 +230,8 @@ export class RoleCompiler {
       .map(step)
       .map((c) => ({ label: c.label, command: prelude(root) + c.command, timeoutMs: c.timeoutMs }));
     // Every managed file must still hold what the role wrote: an edit by hand is a failed check (drift).
-    const sums = def.steps.flatMap((s, i) =>
-      s.file ? [`${createHash('sha256').update(steps[i]!.stdin!).digest('hex')}  ${root}${s.file.path}`] : [],
-    );
+    const stdinSums = steps.map((c) => (c.stdin ? this.sum(c.stdin) : null));
+    const sums = def.steps.flatMap((s, i) => (s.file ? [`${stdinSums[i]}  ${root}${s.file.path}`] : []));
     const parts = [
       ...(sums.length ? [`printf '%s\\n' ${sums.map(shq).join(' ')} | sha256sum -c --quiet - 2>&1`] : []),
       ...(def.check !== undefined
@@ -233,18 +239,16 @@ export class RoleCompiler {
         : []),
     ];
     const check = parts.length ? prelude(root) + parts.join(' && ') : undefined;
-    const digest = createHash('sha256')
-      .update(
-        stableStringify({
-          role: ref.name,
-          version: ref.version ?? null,
-          params,
-          steps: steps.map((c) => [c.command, c.stdin ? createHash('sha256').update(c.stdin).digest('hex') : null]),
-          check: check ?? null,
-          remove: remove.map((c) => c.command),
-        }),
-      )
-      .digest('hex');
+    const digest = sha256Hex(
+      stableStringify({
+        role: ref.name,
+        version: ref.version ?? null,
+        params,
+        steps: steps.map((c, i) => [c.command, stdinSums[i]]),
+        check: check ?? null,
+        remove: remove.map((c) => c.command),
+      }),
+    );
     const compiled: CompiledRole = {
       name: ref.name,
       ...(ref.version !== undefined ? { version: ref.version } : {}),
