@@ -4,7 +4,7 @@
  * stricter pass on top: bearer tokens, `password=`/`secret:` pairs and crypt hashes that a backend
  * echoed back in an error.
  */
-import { outputPatterns, redact as redactOutput } from '../redact';
+import { redactableRanges, redact as redactOutput } from '../redact';
 
 const BEARER = /\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
 const SECRET_PAIR =
@@ -40,7 +40,7 @@ export function redactRecord<T>(value: T): T {
  */
 export function redactJson(value: unknown): string {
   const text = JSON.stringify(value) ?? 'null';
-  const hits = matchedRanges(text, [...outputPatterns(), ...HISTORY_PATTERNS]);
+  const hits = matchedRanges(text, HISTORY_PATTERNS, redactableRanges(text));
   if (hits.length === 0 && !text.includes('\\')) return text;
   const done = new Map<string, string>();
   let h = 0;
@@ -73,9 +73,9 @@ export function redactColumns<R extends { systems: string[] }>(record: R): R {
 const STRING_TOKEN = /"(?:[^"\\]|\\.)*"/g;
 const COLON = 0x3a;
 
-/** Where any of the patterns matches in `text`, as sorted, disjoint [start, end) ranges. */
-function matchedRanges(text: string, patterns: RegExp[]): [number, number][] {
-  const all: [number, number][] = [];
+/** Where any of the patterns matches in `text`, with `more` such ranges, as sorted, disjoint [start, end) ranges. */
+function matchedRanges(text: string, patterns: RegExp[], more: [number, number][]): [number, number][] {
+  const all = more;
   for (const re of patterns) for (const m of text.matchAll(re)) all.push([m.index, m.index + Math.max(1, m[0].length)]);
   all.sort((a, b) => a[0] - b[0]);
   const merged: [number, number][] = [];
