@@ -3,6 +3,7 @@ import { MemoryIpam, MemoryProvider } from '../../test/support/memory-provider';
 import { site, system } from '../../test/support/fixtures';
 import { Refusal } from '../engine/refusals';
 import { plan } from './planner';
+import { deletedSystems } from './types';
 
 const vm = () =>
   new MemoryProvider(
@@ -144,6 +145,50 @@ describe('planner', () => {
     });
     expect(p.warnings).toEqual([]);
     expect(p.actions.filter((a) => a.system === 'shop-live-01')).toEqual([]);
+  });
+
+  it("a shard's run deletes the marked records and reservations a system moved to another shard left here, nothing else of it", async () => {
+    const [ip, d, dhcp, v] = [
+      new MemoryIpam(),
+      dns(),
+      new MemoryProvider('dhcp', (s) => ({ mac: s.network.mac })),
+      vm(),
+    ];
+    const moved = system('web-01', {
+      network: { net: 'live-net', ip: 'auto', mac: '00:50:56:00:00:01' },
+      lifecycle: { protect: true, vmOnDelete: 'destroy', cmdbOnDelete: 'archive', powerPolicy: 'never' },
+    });
+    d.seed('web-01', { a: 'web-01.dev.example.com A 198.51.100.5' }, true, 'web-01.dev.example.com');
+    dhcp.seed('web-01', { mac: '00:50:56:00:00:01' }, true, 'res-1');
+    d.seed('shop-live-01', { a: 'shop-live-01.dev.example.com A 198.51.100.9' }, false, 'hand-written');
+    ip.seed('web-01', { ip: '198.51.100.5' }, true, 'ip-1'); // the IPAM and the VM are the site's: its own shard's
+    v.seed('web-01', { cpu: 2 }, true, 'vm-1');
+    const providers = [ip, d, dhcp, v];
+    const p = plan({
+      systems: [system('db-01')],
+      site,
+      providers,
+      observations: await observe(providers),
+      maxDeletes: 0,
+      now: new Date('2026-01-01T00:00:00Z'),
+      otherShards: ['web-01', 'shop-live-01'],
+      elsewhere: [
+        { system: moved, shard: 'live' },
+        {
+          system: system('shop-live-01', { network: { net: 'live-net', ip: 'auto', mac: '00:50:56:00:00:02' } }),
+          shard: 'live',
+        },
+      ],
+    });
+    const away = p.actions.filter((a) => a.system !== 'db-01');
+    expect(away.map((a) => [a.system, a.kind, a.action, a.resourceId, a.blocked])).toEqual([
+      ['web-01', 'dns', 'delete', 'web-01.dev.example.com', undefined],
+      ['web-01', 'dhcp', 'delete', 'res-1', undefined],
+    ]);
+    expect(away[0]!.reason).toMatch(/^web-01 moved to shard live \(net live-net\): /);
+    // A move is not a deletion of the system: neither --max-deletes nor protection stops it.
+    expect(deletedSystems(p)).toEqual([]);
+    expect(p.warnings).toEqual([]);
   });
 
   it('blocks the delete of a protected system', async () => {

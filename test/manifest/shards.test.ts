@@ -57,7 +57,12 @@ it('a system belongs to the shard of its net; a --shard load holds only its syst
   const live = await load({ 'shipshape.yaml': TWO_SHARDS }, { shard: 'live' });
   expect(live.ok).toBe(true);
   expect(live.systems.map((s) => s.name)).toEqual(['shop-01']);
-  expect(live.shard).toEqual({ name: 'live', others: ['web-01'], shardOf: { 'web-01': 'dev' } });
+  expect(live.shard).toEqual({
+    name: 'live',
+    others: ['web-01'],
+    shardOf: { 'web-01': 'dev' },
+    elsewhere: [expect.objectContaining({ name: 'web-01', network: expect.objectContaining({ net: 'dev-net' }) })],
+  });
   expect(Object.keys(live.site!.nets)).toEqual(['live-net']);
   expect(live.site!.dns.zones.map((z) => z.name)).toEqual(['live.example.com']);
   expect(live.site!.dhcp.servers.map((d) => d.name)).toEqual(['dhcp-live']);
