@@ -86,8 +86,13 @@ test('the old shard first: it deletes its marked records and reservation of the 
   expect(drift.code).toBe(2);
   expect(drift.out).toMatch(because);
 
-  const live = await run('apply', 'live');
+  // As CI does it: the plan saved for review, then applied as saved.
+  const saved = join(work, 'live-plan.json');
+  const out = ['--format', 'json', '--out', saved];
+  expect((await runCli(['plan', '-C', world.repo, '--state-dir', state, '--shard', 'live', ...out])).code).toBe(0);
+  const live = await runCli(['apply', saved, '-C', world.repo, '--state-dir', state, '--shard', 'live']);
   expect({ code: live.code, err: live.code === 0 ? '' : live.err + live.out }).toEqual({ code: 0, err: '' });
+  expect(live.out).toMatch(/ok\s+shop-live-02/);
   expect(await a4('shop-live-02.live.example.com')).toBe('ENOTFOUND');
   expect(await ptr(oldIp[0]!)).toBe('ENOTFOUND');
   expect(await keaHosts()).not.toContain('shop-live-02');
