@@ -163,6 +163,7 @@ describe('planner', () => {
     d.seed('shop-live-01', { a: 'shop-live-01.dev.example.com A 198.51.100.9' }, false, 'hand-written');
     ip.seed('web-01', { ip: '198.51.100.5' }, true, 'ip-1'); // the IPAM and the VM are the site's: its own shard's
     v.seed('web-01', { cpu: 2 }, true, 'vm-1');
+    d.seed('gone-01', { a: 'gone-01.dev.example.com A 198.51.100.6' }, true, 'gone-01.dev.example.com'); // in no shard
     const providers = [ip, d, dhcp, v];
     const p = plan({
       systems: [system('db-01')],
@@ -188,7 +189,8 @@ describe('planner', () => {
     expect(away[0]!.reason).toMatch(/^web-01 moved to shard live \(net live-net\): /);
     // A move is not a deletion of the system: neither --max-deletes nor protection stops it.
     expect(deletedSystems(p)).toEqual([]);
-    expect(p.warnings).toEqual([]);
+    // A system no shard's manifests name is still never deleted by inference.
+    expect(p.warnings).toEqual([expect.objectContaining({ system: 'gone-01', code: 'orphan' })]);
   });
 
   it('blocks the delete of a protected system', async () => {
