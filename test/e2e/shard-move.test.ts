@@ -144,10 +144,18 @@ test('the new shard first: it takes the new address and creates the new records;
   expect(rest.out).toMatch(because);
   expect(rest.out).toMatch(/Plan: 0 to create, 0 to update, 0 to replace, 1 to delete/);
 
+  // A new system of the old shard takes the address the moved one left (free in i-doit since the new
+  // shard's run): in the same run that removes the old records, which go first.
+  writeFileSync(
+    join(world.repo, 'systems', 'dev', 'web-dev-07.yaml'),
+    `apiVersion: shipshape.dev/v1\nkind: System\nmetadata: { name: web-dev-07 }\nspec:\n  profile: base\n  network: { net: dev-net, ip: ${oldIp[0]} }\n`,
+  );
   const dev = await run('apply', 'dev');
   expect({ code: dev.code, err: dev.code === 0 ? '' : dev.err + dev.out }).toEqual({ code: 0, err: '' });
   expect(await a4('shop-live-02.dev.example.com')).toBe('ENOTFOUND');
-  expect(await ptr(oldIp[0]!)).toBe('ENOTFOUND');
+  expect(await ptr(oldIp[0]!)).toEqual(['web-dev-07.dev.example.com']);
+  expect(await a4('web-dev-07.dev.example.com')).toEqual(oldIp);
+  expect(held('web-dev-07')).toEqual(oldIp);
   expect(dhcpdHosts()).not.toMatch(/host shipshape-shop-live-02 /);
   expect(dhcpdHosts()).toMatch(/host shipshape-web-dev-01 /); // the shard's own systems stay
   expect(await a4('shop-live-02.live.example.com')).toEqual(newIp);
