@@ -40,8 +40,12 @@ const NAMED = 5;
  */
 export function reportedOnce(list: readonly Diagnostic[]): Diagnostic[] {
   const groups = new Map<string, Diagnostic[]>();
-  for (const d of list)
-    if (d.sharedCause !== undefined) groups.set(d.sharedCause, [...(groups.get(d.sharedCause) ?? []), d]);
+  for (const d of list) {
+    if (d.sharedCause === undefined) continue;
+    const group = groups.get(d.sharedCause);
+    if (group) group.push(d);
+    else groups.set(d.sharedCause, [d]);
+  }
   const out: Diagnostic[] = [];
   for (const d of list) {
     const group = d.sharedCause === undefined ? undefined : groups.get(d.sharedCause)!;
