@@ -193,6 +193,32 @@ describe('planner', () => {
     expect(p.warnings).toEqual([expect.objectContaining({ system: 'gone-01', code: 'orphan' })]);
   });
 
+  it("a tombstone of another shard: what it left in this shard's zones goes as a tombstone's does (protection holds)", async () => {
+    const d = dns();
+    d.seed('old-01', { a: 'old-01.dev.example.com A 198.51.100.8' }, true, 'old-01.dev.example.com');
+    d.seed('old-02', { a: 'old-02.dev.example.com A 198.51.100.9' }, true, 'old-02.dev.example.com');
+    const lifecycle = { protect: true, vmOnDelete: 'destroy', cmdbOnDelete: 'archive', powerPolicy: 'never' } as const;
+    const net = { net: 'live-net', ip: 'auto', mac: '00:50:56:00:00:01' };
+    const p = plan({
+      systems: [],
+      site,
+      providers: [d],
+      observations: await observe([d]),
+      maxDeletes: 3,
+      now: new Date('2026-01-01T00:00:00Z'),
+      otherShards: ['old-01', 'old-02'],
+      elsewhere: [
+        { system: system('old-01', { state: 'absent', network: net }), shard: 'live' },
+        { system: system('old-02', { state: 'absent', network: net, lifecycle }), shard: 'live' },
+      ],
+    });
+    expect(p.actions.map((a) => [a.system, a.kind, a.action, a.reason, a.blockedCode])).toEqual([
+      ['old-01', 'dns', 'delete', 'declared absent (tombstone)', undefined],
+      ['old-02', 'dns', 'delete', 'declared absent (tombstone)', 'protected'],
+    ]);
+    expect(deletedSystems(p)).toEqual(['old-01']);
+  });
+
   it('blocks the delete of a protected system', async () => {
     const p0 = vm();
     p0.seed('db-01', { cpu: 2 });

@@ -18,7 +18,7 @@ import type { SiteConfig } from '../manifest/site';
 import { isRefusal, REFUSALS, type RefusalId } from '../engine/refusals';
 import { actionDigests, digest, digestTexts } from './digest';
 import { readdressWarning } from './readdress';
-import { planMovedAway, type Elsewhere } from './shard-move';
+import { planMovedAway, SHARD_OWNED_KINDS, type Elsewhere } from './shard-move';
 import { linkWaits, settleWaits } from './waits';
 import type { Plan, PlannedAction, PlanSummary, PlanWarning } from './types';
 
@@ -179,6 +179,10 @@ export function plan(input: PlanInput): Plan {
     }
   }
   actions.push(...planMovedAway(input.elsewhere ?? [], index));
+  // A tombstone of another shard: what it left in this shard's zones and DHCP servers goes as a tombstone's does.
+  const here = [...providers].reverse().filter((p) => SHARD_OWNED_KINDS.includes(p.kind));
+  for (const e of input.elsewhere ?? [])
+    if (e.system.state === 'absent') planRemoval(e.system, here, index, actions, warnings);
   // Marked resources that no manifest names: reported, never deleted (deletion is declared).
   for (const [kind, bySystem] of index) {
     for (const [name, resources] of bySystem) {

@@ -5,7 +5,8 @@
  * that says where the system went. Nothing unmarked is touched, and the IPAM, the CMDB and the VM are
  * the site's, not a shard's: the system's own (new) shard's run updates them, moving its address in
  * i-doit (the old one is released there), so the two runs converge in either order. A system that no
- * shard's manifests name is never deleted by inference (planner.ts reports it as an orphan).
+ * shard's manifests name is never deleted by inference (planner.ts reports it as an orphan); one that
+ * moved and then got a tombstone has what it left here deleted as the tombstone says (planner.ts).
  */
 import type { ResourceKind } from '../engine/contract';
 import type { DesiredSystem } from '../manifest/types';
@@ -39,7 +40,7 @@ export function shardPlanInput(shard: {
 export function planMovedAway(elsewhere: readonly Elsewhere[], index: ObservedIndex): PlannedAction[] {
   const actions: PlannedAction[] = [];
   for (const { system, shard } of [...elsewhere].sort((a, b) => a.system.name.localeCompare(b.system.name))) {
-    // A tombstone is carried out by its own shard's run, which sees what it is to delete.
+    // A tombstone's leftovers here are deleted as a tombstone's (planner.ts): protection and --max-deletes apply.
     if (system.state !== 'present') continue;
     const net = system.network.net;
     for (const kind of SHARD_OWNED_KINDS) {

@@ -123,3 +123,25 @@ it('a dependency across shards is an error: separate workers cannot wait for eac
     "systems/shop-01.yaml:4:9: system `shop-01` (shard `live`) depends on `web-01` (shard `dev`): shards are reconciled by separate workers, which cannot wait for each other; put both systems' nets in one shard, or drop the dependency",
   ]);
 });
+
+it('a tombstone names its net on a site with shards: the shard that deletes it', async () => {
+  const r = await load({
+    'shipshape.yaml': TWO_SHARDS,
+    'systems/old-01.yaml': system('old-01', 'state: absent'),
+    'systems/old-02.yaml': system('old-02', 'state: absent', 'network: { net: live-net }'),
+  });
+  expect(lines(r)).toEqual([
+    "systems/old-01.yaml:6:10: system `old-01` is declared absent but names no net: on a site with shards a tombstone's net says which shard's run deletes it; add `network: { net: NAME }` with the net it is in",
+  ]);
+  const live = await load(
+    {
+      'shipshape.yaml': TWO_SHARDS,
+      'systems/old-02.yaml': system('old-02', 'state: absent', 'network: { net: live-net }'),
+    },
+    { shard: 'live' },
+  );
+  expect(live.systems.map((s) => [s.name, s.state])).toEqual([
+    ['old-02', 'absent'],
+    ['shop-01', 'present'],
+  ]);
+});
