@@ -15,7 +15,7 @@ import { fqdn } from '../../manifest/types';
 import { sha256Hex, stableStringify } from '../../plan/digest';
 import { shq } from '../../transport/ssh';
 import { refResolver } from './cross-refs';
-import { render, TemplateError } from './template';
+import { render, TemplateError, type RefResolver } from './template';
 
 /** One remote command: what `exec` runs, what it reads on stdin, a label for logs and errors. */
 export interface CompiledStep {
@@ -112,6 +112,15 @@ export class RoleCompiler {
    * the system too: systems of one profile may share the entry.
    */
   private readonly plain = new WeakMap<DesiredSystem, Map<RoleRef, CompiledRole>>();
+  /**
+   * Roles compiled with cross-references, with the value each reference resolved to: compiled again only
+   * when one of those values differs (observe, desired and the digest each ask, with the same values in
+   * a plan; apply asks again once an earlier step changed one).
+   */
+  private readonly referenced = new WeakMap<
+    DesiredSystem,
+    Map<RoleRef, { values: [string, unknown][]; compiled: CompiledRole }>
+  >();
 
   private readonly systems: ReadonlyMap<string, DesiredSystem>;
 
@@ -148,6 +157,14 @@ export class RoleCompiler {
     return b;
   }
 
+  private resolveSame(
+    system: DesiredSystem,
+    others: Resolved['others'] | undefined,
+    values: [string, unknown][],
+  ): boolean {
+    return sameValues(refResolver(system, { systems: this.systems, ...(others ? { others } : {}) }, []), values);
+  }
+
   /** `others`: what the other systems' steps resolved, for cross-references (`Resolved.others`). */
   compileAll(system: DesiredSystem, others?: Resolved['others']): CompiledRole[] {
     return system.roles.map((r) => this.compile(system, r, others));
@@ -156,6 +173,8 @@ export class RoleCompiler {
   compile(system: DesiredSystem, ref: RoleRef, others?: Resolved['others']): CompiledRole {
     const kept = this.plain.get(system)?.get(ref);
     if (kept) return kept;
+    const last = this.referenced.get(system)?.get(ref);
+    if (last && this.resolveSame(system, others, last.values)) return last.compiled;
     const def = this.roles[ref.name];
     if (!def)
       throw new RoleError(`system ${system.name} lists role ${ref.name}, which has no roles/${ref.name}/role.yaml`);
@@ -163,7 +182,13 @@ export class RoleCompiler {
     const pending: string[] = [];
     let crossRefs = false;
     const resolve = refResolver(system, { systems: this.systems, ...(others ? { others } : {}) }, pending);
-    const refs: typeof resolve = (path) => ((crossRefs = true), resolve(path));
+    const values: [string, unknown][] = [];
+    const refs: typeof resolve = (path) => {
+      crossRefs = true;
+      const v = resolve(path);
+      values.push([path, v]);
+      return v;
+    };
     const where = (what: string) => `role ${ref.name} (system ${system.name}): ${what}`;
     const guarded = (text: string, c: Record<string, unknown>, mode: 'file' | 'shell', name: string) => {
       try {
@@ -261,8 +286,25 @@ export class RoleCompiler {
     if (!crossRefs) {
       if (!this.plain.has(system)) this.plain.set(system, new Map());
       this.plain.get(system)!.set(ref, compiled);
+    } else {
+      if (!this.referenced.has(system)) this.referenced.set(system, new Map());
+      this.referenced.get(system)!.set(ref, { values, compiled });
     }
     return compiled;
+  }
+}
+
+/** Whether every reference resolves, with these `others`, to the value it had. */
+function sameValues(resolve: RefResolver, values: [string, unknown][]): boolean {
+  try {
+    return values.every(([path, was]) => {
+      const now = resolve(path);
+      if (Array.isArray(was) && Array.isArray(now))
+        return was.length === now.length && was.every((v, i) => v === now[i]);
+      return now === was;
+    });
+  } catch {
+    return false; // a reference that fails now: compiled again, which says why
   }
 }
 
