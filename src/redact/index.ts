@@ -60,12 +60,46 @@ export function redact(text: string): string {
  * alternation of long literals (a private key) scanned a large text several times slower.
  */
 export function redactableRanges(text: string): [number, number][] {
-  const out: [number, number][] = [];
-  for (const m of text.matchAll(USERINFO)) out.push([m.index, m.index + m[0].length]);
+  const out = userinfoRanges(text);
   for (const s of secrets)
     for (let i = text.indexOf(s); i >= 0; i = text.indexOf(s, i + 1)) out.push([i, i + s.length]);
   return out;
 }
+
+/** USERINFO tried at one position (sticky; the word boundary is checked by `userinfoRanges`). */
+const USERINFO_AT = /([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"'<>]+@/iy;
+
+/**
+ * What `text.matchAll(USERINFO)` finds, tried only where a match can start: in the run of scheme
+ * characters right before a `://`. The plain scan backtracks through every word of the text (a record
+ * holds thousands of 64-digit digests), a tenth of a no-op plan's own work; a match needs a `://`,
+ * and a record has a handful. The leftmost start in the run that may begin a match (a letter at a
+ * word boundary) wins, as in the scan: all of them share the same `://` and what follows it.
+ */
+function userinfoRanges(text: string): [number, number][] {
+  const out: [number, number][] = [];
+  let from = 0; // where the previous match ended: matches do not overlap
+  for (let p = text.indexOf('://'); p >= 0; p = text.indexOf('://', Math.max(p + 1, from))) {
+    let b = p;
+    while (b > from && isSchemeChar(text.charCodeAt(b - 1))) b--;
+    for (let s = b; s < p; s++) {
+      if (!isLetter(text.charCodeAt(s)) || (s > 0 && isWordChar(text.charCodeAt(s - 1)))) continue;
+      USERINFO_AT.lastIndex = s;
+      const m = USERINFO_AT.exec(text);
+      if (!m) break;
+      out.push([s, (from = s + m[0].length)]);
+      break;
+    }
+  }
+  return out;
+}
+
+const isLetter = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+const isDigit = (c: number) => c >= 48 && c <= 57;
+/** `\w`, as `\b` sees it (ASCII: no `u` flag). */
+const isWordChar = (c: number) => isLetter(c) || isDigit(c) || c === 95;
+/** `[a-z0-9+.-]` with the `i` flag. */
+const isSchemeChar = (c: number) => isLetter(c) || isDigit(c) || c === 43 || c === 46 || c === 45;
 
 /** A JSON-able value with every string redacted (keys too). */
 export function redactDeep<T>(value: T): T {

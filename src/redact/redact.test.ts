@@ -1,4 +1,4 @@
-import { clearSecrets, redact, redactDeep, registerSecret, splitUserinfo } from '.';
+import { clearSecrets, redact, redactableRanges, redactDeep, registerSecret, splitUserinfo } from '.';
 
 afterEach(() => clearSecrets());
 
@@ -8,6 +8,19 @@ it('removes URL userinfo wherever a URL appears', () => {
   );
   expect(redact('{"url":"ssh://git@host/x"}')).toBe('{"url":"ssh://[redacted]@host/x"}');
   expect(redact('mail me at a@b.example')).toBe('mail me at a@b.example');
+});
+
+it('finds the URL userinfo a plain scan of the text finds, at the same places', () => {
+  const scan = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"'<>]+@/gi;
+  const texts = [
+    '{"url":"https://alice:tok@vc.example/sdk","other":"HTTPS://bob@h","ssh":"git+ssh://git@h/x.git"}',
+    'x_https://u:p@h 1http://u@h -ftp://u@h a.b+c-d://u@h é-http://u@h',
+    'https://no-userinfo.example/a@b https://u@h://v@i http://u@h@k :///@ ://u@h a://',
+    `${'ab'.repeat(40)}://u@h "sha256:${'0f'.repeat(32)}" s3://key id@bucket`,
+  ];
+  for (const t of texts)
+    expect(redactableRanges(t)).toEqual([...t.matchAll(scan)].map((m) => [m.index, m.index + m[0].length]));
+  expect(redactableRanges(texts[0]!)).toHaveLength(3);
 });
 
 it('removes every registered secret, also in URL-encoded and JSON-escaped form', () => {
