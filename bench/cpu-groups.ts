@@ -167,8 +167,8 @@ export class ProcTable {
       let cmdline = this.cmdlines.get(key);
       if (cmdline === undefined) {
         cmdline = '';
+        // Which lab's system an sshd serves; whether a node is the lab's helper.
         if (comm === 'node' || comm === 'sshd')
-          // which lab's system an sshd is; which node the lab's helper
           try {
             cmdline = readFileSync(`/proc/${name}/cmdline`, 'latin1').replace(/\0/g, ' ');
           } catch {
