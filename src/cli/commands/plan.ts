@@ -1,4 +1,5 @@
 import { plan as makePlan, scopePlan, type PlanInput } from '../../plan/planner';
+import { shardPlanInput } from '../../plan/shard-move';
 import { affectedSystems, changedFiles } from '../../source/changes';
 import { renderJson, renderMarkdown, renderText } from '../../plan/render';
 import type { Plan } from '../../plan/types';
@@ -127,7 +128,7 @@ export async function freshPlan(
       maxDeletes: opts.maxDeletes ?? loaded.repo.site.defaults.maxDeletes,
       now: new Date(),
       ...(loaded.commit ? { commit: loaded.commit } : {}),
-      ...(loaded.repo.shard ? { otherShards: loaded.repo.shard.others } : {}),
+      ...(loaded.repo.shard ? shardPlanInput(loaded.repo.shard) : {}),
       ...(opts.adopt ? { adopt: opts.adopt } : {}),
     });
     if (loaded.dirty) plan.dirty = true;
