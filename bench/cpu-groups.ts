@@ -82,14 +82,19 @@ export class CpuAccount {
   add(snapshot: ProcSample[]): void {
     const live = new Map<number, Tracked>();
     const byPid = new Map(snapshot.map((p) => [p.pid, p]));
+    /** How much each live process's reaped time grew since the last sample: what it can have reaped. */
+    const reaped = new Map<Tracked, number>();
     for (const p of snapshot) {
       const sample = p.pid === this.rules.benchPid ? { ...p, childTicks: 0 } : p;
       const key = `${p.pid}:${p.start}`;
       let t = this.procs.get(key);
-      if (t) t.sample = sample;
-      else {
+      if (t) {
+        reaped.set(t, sample.childTicks - t.sample.childTicks);
+        t.sample = sample;
+      } else {
         t = { sample, base: this.first ? p.ticks : 0, childBase: this.first ? sample.childTicks : 0 };
         this.procs.set(key, t);
+        reaped.set(t, this.first ? 0 : sample.childTicks);
       }
       t.group ??= this.groupOf(p, byPid);
       live.set(p.pid, t);
@@ -105,7 +110,12 @@ export class CpuAccount {
       let up = t.sample.ppid;
       for (let hops = 0; hops < 64 && !live.has(up) && lastSeen.has(up); hops++) up = lastSeen.get(up)!.sample.ppid;
       const ancestor = live.get(up);
-      if (ancestor && ancestor.sample.pid !== this.rules.benchPid) ancestor.childBase += whole;
+      if (ancestor && ancestor.sample.pid !== this.rules.benchPid) {
+        // Never more than its reaped time grew by: a parent that ignores SIGCHLD gets none of it (wait(2)).
+        const take = Math.min(whole, reaped.get(ancestor) ?? 0);
+        ancestor.childBase += take;
+        reaped.set(ancestor, (reaped.get(ancestor) ?? 0) - take);
+      }
       this.procs.delete(key);
     }
     this.first = false;

@@ -55,6 +55,13 @@ describe('bench:lab CPU by group', () => {
     expect(a.totals().get('other')).toBe(120);
   });
 
+  it('takes nothing off a parent whose reaped time did not grow (it ignores SIGCHLD)', () => {
+    const a = new CpuAccount(rules);
+    a.add([p(1, 0, 'init', 0, 500), p(BENCH, 1, 'node', 0), p(60, 1, 'worker', 30)]);
+    a.add([p(1, 0, 'init', 0, 500), p(BENCH, 1, 'node', 0)]);
+    expect(a.totals().get('other')).toBe(0);
+  });
+
   it("puts the apply's commands, the lab helper's commands and this lab's stand-in servers in their groups", () => {
     const a = new CpuAccount(rules);
     a.add([p(1, 0, 'systemd', 0), p(BENCH, 1, 'node', 0)]);
