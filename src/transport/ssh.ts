@@ -5,21 +5,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
-import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
+import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
 import { TransientError, UserError } from '../engine/contract';
 import type { SecretRef, SshEndpoint } from '../manifest/site';
 import { fingerprint, fingerprintPolicy, keyType, knownHostsPolicy, type HostKeyPolicy } from './host-key';
-
-/**
- * ssh2's client alone, loaded at the first connection: the package's index also loads its server, key
- * generation and HTTP agents, none of which shipshape uses, and a run that reaches no host over SSH
- * needs none of it.
- */
-let clientClass: typeof Client | undefined;
-function sshClient(): typeof Client {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, see above
-  return (clientClass ??= require('ssh2/lib/client.js') as typeof Client);
-}
 
 /** SFTP status SSH_FX_NO_SUCH_FILE (draft-ietf-secsh-filexfer-02 §7), as ssh2 reports it in `err.code`. */
 const NO_SUCH_FILE = 2;
@@ -328,7 +317,7 @@ export class SshPool {
     const policy = hostKey ?? policyFor(e, this.opts.root);
     const privateKey = await this.opts.readSecret(e.privateKey);
     let refusal: string | undefined;
-    const conn = new (sshClient())();
+    const conn = new Client();
     return new Promise<SshSession>((resolve, reject) => {
       conn.on('ready', () => resolve(new SshSession(name, conn)));
       conn.on('error', (err: Error & { level?: string; code?: string }) => {
