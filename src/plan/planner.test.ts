@@ -130,6 +130,25 @@ describe('planner', () => {
     expect(p.warnings).toEqual([expect.objectContaining({ code: 'orphan', system: 'gone-01', resourceId: 'vm-9' })]);
   });
 
+  it('a retired resource whose tombstone was removed is no orphan (an archived CMDB object stays as history)', async () => {
+    const p0 = vm();
+    p0.seed('gone-01', { cpu: 2 }, true, 'obj-9').retired = true;
+    p0.seed('gone-02', { cpu: 2 }, true, 'obj-10');
+    const p = await planFor([system('web-01')], [p0]);
+    expect(p.warnings).toEqual([expect.objectContaining({ code: 'orphan', system: 'gone-02', resourceId: 'obj-10' })]);
+  });
+
+  it('says "differs" for one field and "differ" for several', async () => {
+    const one = vm();
+    one.seed('web-01', { cpu: 1, memoryMiB: 4096, os: 'debian12', disks: [40] });
+    expect((await planFor([system('web-01')], [one])).actions[0]!.reason).toBe('cpu differs from the manifest');
+    const two = vm();
+    two.seed('web-01', { cpu: 1, memoryMiB: 2048, os: 'debian12', disks: [40] });
+    expect((await planFor([system('web-01')], [two])).actions[0]!.reason).toBe(
+      'cpu, memoryMiB differ from the manifest',
+    );
+  });
+
   it("a shard's run does not report another shard's systems as orphans (they are declared there)", async () => {
     const p0 = vm();
     p0.seed('shop-live-01', { cpu: 2 }, true, 'vm-9');

@@ -189,7 +189,9 @@ export function plan(input: PlanInput): Plan {
           message: `in shipshape's scope without its marker, and no manifest names "${name}"; \`shipshape import\` writes a manifest for it, or leave it unmanaged`,
         });
       }
-      for (const r of resources.filter((x) => x.owned)) {
+      // A retired one (an i-doit object a tombstone archived, its address released) is where the delete left
+      // it: the tombstone may go, and that history is no orphan (re-adding the tombstone would change nothing).
+      for (const r of resources.filter((x) => x.owned && !x.retired)) {
         warnings.push({
           system: name,
           kind,
@@ -450,8 +452,9 @@ function changeAction(
   if (changes.length === 0) return { ...common, action: 'noop', reason: 'matches the manifest' };
   const refused = changes.filter((c) => c.refused);
   const fields = changes.map((c) => c.path).join(', ');
+  const differ = changes.length === 1 ? 'differs' : 'differ';
   if (refused.length) {
-    return { ...common, action: 'update', reason: `${fields} differ`, ...blockedByChanges(refused) };
+    return { ...common, action: 'update', reason: `${fields} ${differ}`, ...blockedByChanges(refused) };
   }
   if (changes.some((c) => c.forcesReplace)) {
     const why = changes
@@ -460,7 +463,7 @@ function changeAction(
       .join(', ');
     return { ...common, action: 'replace', reason: `${why} cannot change in place` };
   }
-  return { ...common, action: 'update', reason: `${fields} differ from the manifest` };
+  return { ...common, action: 'update', reason: `${fields} ${differ} from the manifest` };
 }
 
 function planRemoval(
