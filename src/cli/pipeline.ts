@@ -58,16 +58,35 @@ export async function loadValid(dir: string, err: (s: string) => void, site?: st
       `${abs} holds several sites (${repo.sites.map((s) => s.name).join(', ')}): name one with --site NAME`,
     );
   if (!repo.ok || !repo.site) {
-    const n = repo.diagnostics.filter((d) => d.severity === 'error').length;
-    throw new ExitError(
-      1,
+    const errors = repo.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
+    const n = errors.length;
+    throw new InvalidRepoError(
       `${n} error${n === 1 ? '' : 's'} in ${abs}: nothing was planned or changed. Fix them and run again.`,
+      errors,
+      abs,
+      (await git)[0],
     );
   }
   rememberSite(repo.site);
   const [commit, modified] = await git;
   const dirty = commit ? modified : false;
   return { dir: abs, repo: repo as Loaded['repo'], ...(commit ? { commit } : {}), ...(dirty ? { dirty } : {}) };
+}
+
+/**
+ * The repo does not validate. The errors were printed already; the run's record keeps them (`details`) with the
+ * commit that has them, so `history`, `show`, the status page and webhooks say what is wrong and since which commit.
+ */
+export class InvalidRepoError extends ExitError {
+  readonly outcome = 'invalid';
+  constructor(
+    message: string,
+    readonly details: string[],
+    readonly dir: string,
+    readonly commit?: string,
+  ) {
+    super(1, message);
+  }
 }
 
 export async function headCommit(dir: string): Promise<string | undefined> {

@@ -185,6 +185,27 @@ test('a run that fails before planning, or never finishes, is still in the histo
   expect((await runCli(['--state-dir', state, 'show', String(runs[0].id)])).out).toMatch(/ended:\s+\(did not finish/);
 });
 
+test('a run on an invalid repo keeps its errors and the commit that has them', async () => {
+  writeFileSync(join(dir, 'shipshape.yaml'), 'apiVersion: shipshape.dev/v1\nkind: Site\nspec:\n  lab: maybe\n');
+  const git = (...a: string[]) => execFileSync('git', ['-C', dir, ...a], { encoding: 'utf8' }).trim();
+  git('add', '-A');
+  git('-c', 'user.name=Bob Breaker', '-c', 'user.email=bob@example.com', 'commit', '-qm', 'site');
+  const head = git('rev-parse', 'HEAD');
+  const run = await runCli(['--state-dir', state, 'plan', '-C', dir]);
+  expect(run.code).toBe(1);
+  const [r] = JSON.parse((await runCli(['--state-dir', state, 'history', '--format', 'json'])).out).runs;
+  expect(r).toMatchObject({ status: 'error', commit: head, author: 'Bob Breaker <bob@example.com>' });
+  // The summary first (history's one-line result), then each error as the CLI printed it.
+  const [summary, ...details] = r.error.split('\n');
+  expect(summary).toMatch(/^\d+ errors? in .*: nothing was planned or changed/);
+  expect(details.length).toBeGreaterThan(0);
+  for (const d of details) expect(run.err).toContain(d);
+  expect(details[0]).toMatch(/^shipshape\.yaml:\d+:\d+: error: /);
+  const shown = (await runCli(['--state-dir', state, 'show', String(r.id)])).out;
+  expect(shown).toContain(`\n          ${details[0]}`);
+  expect(shown).toContain(`commit:   ${head} by Bob Breaker`);
+});
+
 test('retention deletes old runs; bad input is a clear error', async () => {
   const old = await recordApply(true);
   const store = await openHistory(state);

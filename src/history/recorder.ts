@@ -135,7 +135,11 @@ export class RunRecorder {
     await this.queue;
     if (!this.record) return undefined;
     this.record.status = 'error';
-    this.record.error = redact(e instanceof Error ? e.message : String(e));
+    this.record.error = redact((e instanceof Error ? e.message : String(e)) + detailLines(e));
+    // An invalid repo fails before a plan names its commit: the error knows it (which commit broke the repo).
+    const { commit, dir } = (e ?? {}) as { commit?: unknown; dir?: unknown };
+    if (!this.record.commit && typeof commit === 'string' && typeof dir === 'string')
+      Object.assign(this.record, { commit, ...gitAuthor(dir, commit) });
     return this.end();
   }
 
@@ -244,4 +248,16 @@ function snapshot(
     warnings: plan.warnings,
     pending: plan,
   };
+}
+
+/** At most this many of an error's detail lines (an invalid repo's diagnostics) are kept in the record. */
+const MAX_DETAILS = 50;
+
+/** An error's `details` (each diagnostic of an invalid repo, file:line:col first) as lines after its message. */
+function detailLines(e: unknown): string {
+  const d = (e as { details?: unknown } | null)?.details;
+  if (!Array.isArray(d) || !d.length) return '';
+  const shown = d.slice(0, MAX_DETAILS).map(String);
+  const more = d.length > MAX_DETAILS ? [`… and ${d.length - MAX_DETAILS} more`] : [];
+  return '\n' + [...shown, ...more].join('\n');
 }

@@ -140,7 +140,7 @@ function showText(r: RunRecord, md: boolean): string {
     `started:  ${r.startedAt}`,
     `ended:    ${r.endedAt ?? '(did not finish: the process ended during the run)'}${r.durationMs !== undefined ? ` (${seconds(r.durationMs)})` : ''}`,
   );
-  if (r.error) out.push(`error:    ${r.error}`);
+  if (r.error) out.push(`error:    ${r.error.split('\n').join('\n          ')}`);
   const changed = (r.outcomes ?? []).filter((o) => o.steps.length || o.status !== 'unchanged');
   if (changed.length) {
     out.push('', `${h}Result per system`);
