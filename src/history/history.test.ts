@@ -8,6 +8,7 @@ import { system } from '../../test/support/fixtures';
 import type { ApplyReport } from '../engine/apply';
 import type { Plan } from '../plan/types';
 import { renderText } from '../plan/render';
+import { eventsFor } from '../notify/webhook';
 import { RunRecorder } from './recorder';
 import { openHistory } from './store';
 
@@ -173,6 +174,32 @@ test('an apply run is recorded with trigger, commit, author, user, the plan and 
     { system: 'db-01', id: 'vm-9', owned: true, fields: { cpu: 2, power: 'poweredOn' } },
   ]);
   expect(estate.systems.map((s) => s.name)).toEqual(['web-01', 'db-01']);
+});
+
+test('an apply whose only problem is a blocked system is no failed run: no run.failed, the result counts it', async () => {
+  const rec = new RunRecorder({ stateDir: state, kind: 'apply', source: dir, warn: () => undefined });
+  rec.planned(
+    plan({ summary: { create: 1, update: 0, replace: 0, delete: 0, noop: 0, blocked: 1 } }),
+    dir,
+    [],
+    new Map(),
+  );
+  const r = (await rec.finished({
+    report: {
+      ok: false,
+      journalLeft: [],
+      applied: { create: 1, update: 0, replace: 0, delete: 0, noop: 0 },
+      outcomes: [
+        { system: 'web-01', status: 'ok', steps: [{ kind: 'vm', action: 'create', status: 'done', ms: 10 }] },
+        { system: 'db-01', status: 'blocked', steps: [] },
+      ],
+    },
+  }))!;
+  expect(r.status).toBe('changed');
+  expect(eventsFor(r).map((e) => e.event)).not.toContain('run.failed');
+  expect((await runCli(['--state-dir', state, 'history'])).out).toMatch(
+    /apply\s+changed\s.*1 created, 0 updated, 0 replaced, 0 deleted, 1 blocked/,
+  );
 });
 
 test('a run that fails before planning, or never finishes, is still in the history', async () => {

@@ -8,6 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { hostname, userInfo } from 'node:os';
 import type { ApplyReport } from '../engine/apply';
+import { applyFailed } from '../engine/outcome';
 import type { Observation, ResourceKind } from '../engine/contract';
 import type { DesiredSystem } from '../manifest/types';
 import type { DriftReport } from '../plan/drift';
@@ -118,7 +119,7 @@ export class RunRecorder {
       );
       r.applied = result.report.applied;
       const changed = Object.entries(result.report.applied).some(([k, n]) => k !== 'noop' && n > 0);
-      r.status = !result.report.ok ? 'failed' : changed ? 'changed' : 'ok';
+      r.status = applyFailed(result.report) ? 'failed' : changed ? 'changed' : 'ok';
     } else if (result.drift) {
       r.drift = result.drift;
       r.systems = [

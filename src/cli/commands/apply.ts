@@ -259,7 +259,7 @@ async function applyRun(
       io.out(
         [
           ...lines,
-          `Applied: ${a.create} created, ${a.update} updated, ${a.replace} replaced, ${a.delete} deleted${report.ok ? '' : '; some systems failed (see above)'}`,
+          `Applied: ${a.create} created, ${a.update} updated, ${a.replace} replaced, ${a.delete} deleted${notDone(report)}`,
         ].join('\n') + '\n',
       );
       await rec.observedAfter(() => observeAgain(fresh, opts, toRun, touched));
@@ -270,4 +270,15 @@ async function applyRun(
   } finally {
     lock.release();
   }
+}
+
+/** The end of the `Applied:` line: how many systems failed and how many are blocked (each listed above). */
+function notDone(report: ApplyReport): string {
+  const n = (status: string) => report.outcomes.filter((o) => o.status === status).length;
+  const systems = (k: number) => `${k} system${k === 1 ? '' : 's'}`;
+  const parts = [
+    n('failed') ? `${systems(n('failed'))} failed` : '',
+    n('blocked') ? `${systems(n('blocked'))} blocked` : '',
+  ].filter(Boolean);
+  return parts.length ? `; ${parts.join(', ')} (see above)` : '';
 }

@@ -62,7 +62,7 @@ export function counts(r: RunSummary): string {
     return `drift on ${r.systems.length ? r.systems.join(', ') : 'the estate (backends disagree)'}`;
   if (r.kind === 'drift' && r.status === 'ok') return 'no drift';
   if (r.applied)
-    return `${r.applied.create} created, ${r.applied.update} updated, ${r.applied.replace} replaced, ${r.applied.delete} deleted`;
+    return `${r.applied.create} created, ${r.applied.update} updated, ${r.applied.replace} replaced, ${r.applied.delete} deleted${r.summary?.blocked ? `, ${r.summary.blocked} blocked` : ''}`;
   if (r.summary) {
     const s = r.summary;
     return `plan: ${s.create} create, ${s.update} update, ${s.replace} replace, ${s.delete} delete${s.blocked ? `, ${s.blocked} blocked` : ''}`;
