@@ -1,5 +1,5 @@
 /** The run history: what a recorded run leaves behind, and what `shipshape history` / `show` make of it. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeDir, tempDir } from '../../test/helpers/daemon';
@@ -202,14 +202,44 @@ test('an apply whose only problem is a blocked system is no failed run: no run.f
   );
 });
 
-test('a run that fails before planning, or never finishes, is still in the history', async () => {
+/** A process that starts a recorded run and is SIGKILLed mid-run (an apply killed with -9). */
+async function killedRun(): Promise<number> {
+  const child = spawn(
+    process.execPath,
+    [
+      '-r',
+      join(__dirname, '..', '..', 'test', 'helpers', 'ts-register.js'),
+      '-e',
+      `new (require(${JSON.stringify(join(__dirname, 'recorder.ts'))}).RunRecorder)({ stateDir: ${JSON.stringify(state)}, kind: 'apply', source: '.', warn() {} }).id().then((id) => { console.log(id); setInterval(() => {}, 1000); })`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const id = await new Promise<number>((res) => child.stdout.once('data', (d) => res(Number(String(d).trim()))));
+  child.kill('SIGKILL');
+  await new Promise((res) => child.once('exit', res));
+  return id;
+}
+
+test('a run that fails before planning, is killed mid-run, or still runs: the history says which', async () => {
   const rec = new RunRecorder({ stateDir: state, kind: 'drift', source: dir, warn: () => undefined });
   await rec.failed(new Error('vSphere https://vc.example.com/sdk: ECONNREFUSED'));
-  await new RunRecorder({ stateDir: state, kind: 'apply', source: dir, warn: () => undefined }).id(); // killed mid-run: never finished
+  const killed = await killedRun();
+  const live = await new RunRecorder({ stateDir: state, kind: 'plan', source: dir, warn: () => undefined }).id(); // this process: still running
   const runs = JSON.parse((await runCli(['--state-dir', state, 'history', '--format', 'json'])).out).runs;
-  expect(runs.map((r: { status: string }) => r.status)).toEqual(['running', 'error']);
-  expect(runs[1].error).toMatch(/ECONNREFUSED/);
-  expect((await runCli(['--state-dir', state, 'show', String(runs[0].id)])).out).toMatch(/ended:\s+\(did not finish/);
+  expect(runs.map((r: { id: number; status: string }) => [r.id, r.status])).toEqual([
+    [live, 'running'],
+    [killed, 'error'],
+    [expect.any(Number), 'error'],
+  ]);
+  expect(runs[1].error).toMatch(
+    /^the run did not finish: its process on \S+ ended during the run \(pid \d+ no longer runs/,
+  );
+  expect(runs[2].error).toMatch(/ECONNREFUSED/);
+  expect((await runCli(['--state-dir', state, 'history'])).out).toMatch(
+    new RegExp(`^${killed}\\s.*apply\\s+error\\s.*the run did not finish`, 'm'),
+  );
+  expect((await runCli(['--state-dir', state, 'show', String(killed)])).out).toMatch(/ended:\s+\(did not finish/);
+  expect((await runCli(['--state-dir', state, 'show', String(live)])).out).toMatch(/ended:\s+\(still running\)/);
 });
 
 test('a run on an invalid repo keeps its errors and the commit that has them', async () => {

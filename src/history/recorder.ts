@@ -8,6 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { hostname, userInfo } from 'node:os';
 import type { ApplyReport } from '../engine/apply';
+import { processStart } from '../engine/lock';
 import { applyFailed } from '../engine/outcome';
 import type { Observation, ResourceKind } from '../engine/contract';
 import type { DesiredSystem } from '../manifest/types';
@@ -38,12 +39,15 @@ export class RunRecorder {
   private queue: Promise<void>;
 
   constructor(private readonly opts: RecorderOptions) {
+    const procStart = processStart(process.pid);
     const r: Omit<RunRecord, 'id'> = {
       kind: opts.kind,
       trigger: opts.trigger ?? process.env.SHIPSHAPE_TRIGGER ?? 'cli',
       source: opts.source,
       user: safeUser(),
       host: hostname(),
+      pid: process.pid,
+      ...(procStart ? { procStart } : {}),
       startedAt: new Date(this.started).toISOString(),
       status: 'running',
       systems: [],

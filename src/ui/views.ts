@@ -291,7 +291,7 @@ export function runView(r: RunRecord, now: number): Html {
       <dd>${time(r.startedAt)} (${ago(r.startedAt, now)})</dd>
       <dt>Ended</dt>
       <dd>
-        ${r.endedAt ? html`${time(r.endedAt)} after ${((r.durationMs ?? 0) / 1000).toFixed(1)}s` : 'did not finish'}
+        ${r.endedAt ? html`${time(r.endedAt)} after ${((r.durationMs ?? 0) / 1000).toFixed(1)}s` : r.status === 'running' ? 'still running' : 'did not finish'}
       </dd>
       <dt>Result</dt>
       <dd>${counts(r)}</dd>

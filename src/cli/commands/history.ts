@@ -138,7 +138,7 @@ function showText(r: RunRecord, md: boolean): string {
   out.push(
     `who:      ${r.user}@${r.host}`,
     `started:  ${r.startedAt}`,
-    `ended:    ${r.endedAt ?? '(did not finish: the process ended during the run)'}${r.durationMs !== undefined ? ` (${seconds(r.durationMs)})` : ''}`,
+    `ended:    ${r.endedAt ?? (r.status === 'running' ? '(still running)' : '(did not finish: the process ended during the run)')}${r.durationMs !== undefined ? ` (${seconds(r.durationMs)})` : ''}`,
   );
   if (r.error) out.push(`error:    ${r.error.split('\n').join('\n          ')}`);
   const changed = (r.outcomes ?? []).filter((o) => o.steps.length || o.status !== 'unchanged');
