@@ -4,7 +4,7 @@ import { exitCodeForRun } from '../../engine/outcome';
 import { applyPlan, checkDeletes, resolveInterrupted, type ApplyReport } from '../../engine/apply';
 import type { Plan } from '../../plan/types';
 import { UserError, type Logger } from '../../engine/contract';
-import { acquireLockWaiting } from '../wait-lock';
+import { acquireLockWaiting, suggestWaiting } from '../wait-lock';
 import { CreateJournal } from '../../engine/journal';
 import { migrateSiteJournals } from '../../providers/vsphere/legacy-journal';
 import { parsePlanJson, renderText } from '../../plan/render';
@@ -174,7 +174,9 @@ async function applyRun(
     undefined,
     opts.site,
     opts.shard,
-  );
+  ).catch((e: unknown) => {
+    throw opts.waitLockMs ? e : suggestWaiting(e);
+  });
   if (lock.tookOverFrom)
     io.err(
       `took over the stale lock ${lock.path} of "${lock.tookOverFrom.command}" (since ${lock.tookOverFrom.startedAt}): ${lock.tookOverFrom.reason}`,
