@@ -89,6 +89,20 @@ export class InvalidRepoError extends ExitError {
   }
 }
 
+/**
+ * The systems the repo declares that this run does not work on: the site's other shards (`--shard`) and, in a
+ * repo with sites/, the other sites' systems. Their marked resources in a backend they share with this run (one
+ * i-doit for every site, one vCenter for two sites) are theirs: never reported as this run's orphans.
+ */
+export function declaredElsewhere(repo: LoadResult): string[] | undefined {
+  const mine = new Set(repo.systems.map((s) => s.name));
+  const names = new Set([
+    ...(repo.shard?.others ?? []),
+    ...(repo.sites ?? []).flatMap((site) => site.systems.map((s) => s.name).filter((n) => !mine.has(n))),
+  ]);
+  return names.size ? [...names] : undefined;
+}
+
 export async function headCommit(dir: string): Promise<string | undefined> {
   try {
     // Fails outside a work tree and before the first commit: both mean no commit to name.

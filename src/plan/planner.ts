@@ -35,7 +35,7 @@ export interface PlanInput {
    * differs from reality go ahead (the changes are shown and made after the marker).
    */
   adopt?: { systems?: ReadonlySet<string>; acceptChanges?: boolean };
-  /** A shard's run (`--shard`): the site's systems of other shards, whose marked resources are theirs, not orphans. */
+  /** Systems of the site's other shards (`--shard`) and of the repo's other sites: their marked resources are theirs, not orphans. */
   otherShards?: readonly string[];
 }
 

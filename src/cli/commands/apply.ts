@@ -10,7 +10,7 @@ import { migrateSiteJournals } from '../../providers/vsphere/legacy-journal';
 import { parsePlanJson, renderText } from '../../plan/render';
 import { ExitError } from '../errors';
 import type { Io } from '../io';
-import { closeAll, observeAll, stateDir, untouchedObservations } from '../pipeline';
+import { closeAll, declaredElsewhere, observeAll, stateDir, untouchedObservations } from '../pipeline';
 import { plan as makePlan } from '../../plan/planner';
 import { progressPrinter } from '../progress';
 import { freshPlan, type SourceOptions } from './plan';
@@ -127,6 +127,7 @@ async function observeAgain(
   const reuse = opts.observed ?? untouchedObservations(applied, providers, fresh.observations);
   const observations = await observeAll(providers, ctx, loaded.repo.systems, reuse);
   if (!opts.observed) opts.providers?.observed(loaded, providers, observations); // serve: the world after this apply
+  const elsewhere = declaredElsewhere(loaded.repo);
   const plan = makePlan({
     systems: loaded.repo.systems,
     site: loaded.repo.site,
@@ -135,7 +136,7 @@ async function observeAgain(
     maxDeletes: opts.maxDeletes ?? loaded.repo.site.defaults.maxDeletes,
     now: new Date(),
     ...(loaded.commit ? { commit: loaded.commit } : {}),
-    ...(loaded.repo.shard ? { otherShards: loaded.repo.shard.others } : {}),
+    ...(elsewhere ? { otherShards: elsewhere } : {}),
   });
   return { plan, dir: loaded.dir, systems: loaded.repo.systems, observations };
 }

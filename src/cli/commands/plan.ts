@@ -19,6 +19,7 @@ import type { RunRecorder } from '../../history/recorder';
 import { recorded, startRecorder, type RecordOptions } from '../record';
 import {
   closeAll,
+  declaredElsewhere,
   headCommit,
   loadValid,
   observeAll,
@@ -119,6 +120,7 @@ export async function freshPlan(
     const observations = await observeAll(providers, ctx, loaded.repo.systems, opts.observed);
     // A change-feed run planned from the kept observations: they stay what the feeds keep current.
     if (!opts.observed) opts.providers?.observed(loaded, providers, observations);
+    const elsewhere = declaredElsewhere(loaded.repo);
     const plan = makePlan({
       systems: loaded.repo.systems,
       site: loaded.repo.site,
@@ -127,7 +129,7 @@ export async function freshPlan(
       maxDeletes: opts.maxDeletes ?? loaded.repo.site.defaults.maxDeletes,
       now: new Date(),
       ...(loaded.commit ? { commit: loaded.commit } : {}),
-      ...(loaded.repo.shard ? { otherShards: loaded.repo.shard.others } : {}),
+      ...(elsewhere ? { otherShards: elsewhere } : {}),
       ...(opts.adopt ? { adopt: opts.adopt } : {}),
     });
     if (loaded.dirty) plan.dirty = true;
