@@ -13,7 +13,7 @@ import {
   type ProviderContext,
   type ResourceKind,
 } from '../engine/contract';
-import { formatDiagnostic, loadRepo, ManifestCache, type LoadResult } from '../manifest';
+import { formatDiagnostic, loadRepo, ManifestCache, reportedOnce, type LoadResult } from '../manifest';
 import type { SiteConfig } from '../manifest/site';
 import { buildProviders } from '../providers/registry';
 import { indexObservations, orderedProviders, resolvedBefore } from '../plan/planner';
@@ -51,14 +51,15 @@ export async function loadValid(dir: string, err: (s: string) => void, site?: st
     ...(shard === undefined ? {} : { shard }),
     ...(manifestCache ? { cache: manifestCache } : {}),
   });
-  for (const d of repo.diagnostics) err(formatDiagnostic(d));
+  const diagnostics = reportedOnce(repo.diagnostics);
+  for (const d of diagnostics) err(formatDiagnostic(d));
   if (repo.ok && repo.sites && !repo.site)
     throw new ExitError(
       1,
       `${abs} holds several sites (${repo.sites.map((s) => s.name).join(', ')}): name one with --site NAME`,
     );
   if (!repo.ok || !repo.site) {
-    const errors = repo.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
+    const errors = diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
     const n = errors.length;
     throw new InvalidRepoError(
       `${n} error${n === 1 ? '' : 's'} in ${abs}: nothing was planned or changed. Fix them and run again.`,

@@ -48,6 +48,31 @@ describe('executor', () => {
     expect([...w.dns.store.values()][0]!.fields.a).toBe('web-01 A 10.0.0.10');
   });
 
+  it("a shard's run deletes what a (protected) system moved to another shard left in its DNS; the system is not deleted", async () => {
+    const w = world();
+    w.dns.seed('web-01', { a: 'web-01 A 10.0.0.7' }, true, 'web-01.dev');
+    const moved = system('web-01', {
+      network: { net: 'live-net', ip: 'auto', mac: '00:50:56:00:00:01' },
+      lifecycle: { protect: true, vmOnDelete: 'destroy', cmdbOnDelete: 'archive', powerPolicy: 'never' },
+    });
+    const providers = [w.dns];
+    const observations = new Map<ResourceKind, Observation>([['dns', await w.dns.observe()]]);
+    const elsewhere = [{ system: moved, shard: 'live' }];
+    const plan = makePlan({ systems: [], site, providers, observations, maxDeletes: 0, now: new Date(), elsewhere });
+    const report = await applyPlan({
+      plan,
+      systems: [],
+      elsewhere: [moved],
+      providers,
+      observations,
+      ctx,
+      concurrency: 4,
+      retry: { attempts: 1, baseDelayMs: 1 },
+    });
+    expect(report.outcomes).toEqual([expect.objectContaining({ system: 'web-01', status: 'ok' })]);
+    expect([...w.dns.store.values()]).toEqual([]);
+  });
+
   it("a provider's progress reports become progress events of the step that is running", async () => {
     const w = world();
     const create = w.vm.create.bind(w.vm);

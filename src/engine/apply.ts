@@ -62,6 +62,8 @@ export interface ApplyReport {
 export interface ApplyInput {
   plan: Plan;
   systems: DesiredSystem[];
+  /** A shard's run: the other shards' systems, whose records and reservations left in this shard it deletes. */
+  elsewhere?: DesiredSystem[];
   providers: Provider[];
   observations: Map<ResourceKind, Observation>;
   ctx: ProviderContext;
@@ -87,7 +89,7 @@ export function checkDeletes(plan: Plan): void {
 export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
   const { plan } = input;
   checkDeletes(plan);
-  const systems = new Map(input.systems.map((s) => [s.name, s]));
+  const systems = new Map([...(input.elsewhere ?? []), ...input.systems].map((s) => [s.name, s]));
   const outcomes = new Map<string, SystemOutcome>();
   const actionsBy = new Map<string, PlannedAction>();
   for (const a of plan.actions) {
@@ -276,9 +278,10 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
     const work = plan.actions
       .filter((a) => a.kind === provider.kind && a.action === 'delete' && !a.blocked && live(a.system))
       .map((action) => ({ system: mustSystem(systems, action.system), action }));
-    await runStage(provider, work, async ({ system }) => {
-      // The manifests apply runs with decide, not the plan's snapshot of them.
-      if (system.lifecycle.protect)
+    await runStage(provider, work, async ({ system, action }) => {
+      // The manifests apply runs with decide, not the plan's snapshot of them. A moved system's old records
+      // go as its records would change in an update, which protection does not stop.
+      if (system.lifecycle.protect && !action.movedTo)
         throw new Refusal(
           'protected',
           `system ${system.name} is protected (lifecycle.protect: true); set it to false to allow the delete`,

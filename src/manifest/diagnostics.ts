@@ -15,6 +15,14 @@ export interface Diagnostic {
   col: number;
   severity: Severity;
   message: string;
+  /**
+   * Set where a system inherits the error of a definition many systems use (`profile:web`, a broken
+   * profile, OS or role): `reportedOnce` turns all of them into one line. The list keeps one per system
+   * (per file), for whatever needs to know which files cannot be used.
+   */
+  sharedCause?: string;
+  /** With `sharedCause`: the system it is reported for. */
+  system?: string;
 }
 
 /** `file:line:col: error: message`, the shape editors and CI annotators understand. */
@@ -22,17 +30,51 @@ export function formatDiagnostic(d: Diagnostic): string {
   return `${d.file}:${d.line}:${d.col}: ${d.severity}: ${d.message}`;
 }
 
+/** How many systems' names one line shows before "and N more". */
+const NAMED = 5;
+
+/**
+ * The diagnostics as text output shows them: those of one shared cause (a profile with errors, which
+ * hundreds of systems may use) become one line, at the first of them, saying how many systems use it
+ * and which; the definition's own errors are reported at its own file anyway.
+ */
+export function reportedOnce(list: readonly Diagnostic[]): Diagnostic[] {
+  const groups = new Map<string, Diagnostic[]>();
+  for (const d of list) {
+    if (d.sharedCause === undefined) continue;
+    const group = groups.get(d.sharedCause);
+    if (group) group.push(d);
+    else groups.set(d.sharedCause, [d]);
+  }
+  const out: Diagnostic[] = [];
+  for (const d of list) {
+    const group = d.sharedCause === undefined ? undefined : groups.get(d.sharedCause)!;
+    if (!group || group.length === 1) {
+      out.push(d);
+      continue;
+    }
+    if (group[0] !== d) continue;
+    const names = [...new Set(group.map((g) => g.system ?? g.file))];
+    const shown = names.slice(0, NAMED).join(', ');
+    const more = names.length > NAMED ? ` and ${names.length - NAMED} more` : '';
+    out.push({ ...d, message: `${d.message}; ${names.length} systems use it: ${shown}${more}` });
+  }
+  return out;
+}
+
 /** Collects diagnostics of one load run. */
 export class Diagnostics {
   readonly list: Diagnostic[] = [];
 
-  error(at: SourceRef, message: string): void {
+  /** `shared`: the error is a definition's that many systems use (see `reportedOnce`). */
+  error(at: SourceRef, message: string, shared?: { cause: string; system: string }): void {
     this.list.push({
       file: oneLine(at.file),
       line: at.line,
       col: at.col,
       severity: 'error',
       message: oneLine(message),
+      ...(shared ? { sharedCause: shared.cause, system: shared.system } : {}),
     });
   }
 

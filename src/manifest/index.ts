@@ -1,7 +1,7 @@
 /** Public API of the manifest module: load, validate and expand a repo; resolve secret references. */
 export { loadRepo } from './loader';
 export type { LoadOptions, LoadResult, SiteSlice } from './loader';
-export { formatDiagnostic } from './diagnostics';
+export { formatDiagnostic, reportedOnce } from './diagnostics';
 export type { Diagnostic, Severity } from './diagnostics';
 export { resolveSecret, SecretError } from './secrets';
 export type { OsEntry, RoleDef } from './catalog';

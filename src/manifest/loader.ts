@@ -81,6 +81,8 @@ export interface LoadResult {
     others: string[];
     /** Each of `others` → its shard (the one to run first where it holds an address this shard wants). */
     shardOf: Record<string, string>;
+    /** `others` as declared: what one of them left in this shard's zones and DHCP servers is this run's to remove. */
+    elsewhere: DesiredSystem[];
   };
 }
 
@@ -585,7 +587,7 @@ function narrowToShard(
     ...result,
     systems: result.systems.filter(mine),
     ...(result.site ? { site: shardSite(result.site, shard) } : {}),
-    shard: { name: shard, others: others.map((s) => s.name), shardOf },
+    shard: { name: shard, others: others.map((s) => s.name), shardOf, elsewhere: others },
   };
 }
 

@@ -177,14 +177,21 @@ function checkReferences(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics
     diags.error(
       src(s, 'profile'),
       `profile \`${s.profile}\` has errors (see its file in profiles/): the system cannot be expanded until they are fixed`,
+      { cause: `profile:${s.profile}`, system: s.name },
     );
   } else if (s.profile !== undefined && !ctx.profileNames.has(s.profile)) {
     diags.error(src(s, 'profile'), unknownRef('profile', s.profile, ctx.profileNames, 'declare it in profiles/'));
   } else if (s.profile !== undefined && !e.chainComplete) {
-    diags.error(src(s, 'profile'), `profile \`${s.profile}\` cannot be expanded: ${brokenLink(ctx, s.profile)}`);
+    diags.error(src(s, 'profile'), `profile \`${s.profile}\` cannot be expanded: ${brokenLink(ctx, s.profile)}`, {
+      cause: `profile:${s.profile}`,
+      system: s.name,
+    });
   }
   if (s.os !== '' && !Object.hasOwn(ctx.os, s.os) && ctx.broken.os.has(s.os)) {
-    diags.error(src(s, 'os'), `OS \`${s.os}\` has errors (see os/${s.os}/os.yaml): fix them first`);
+    diags.error(src(s, 'os'), `OS \`${s.os}\` has errors (see os/${s.os}/os.yaml): fix them first`, {
+      cause: `os:${s.os}`,
+      system: s.name,
+    });
   } else if (s.os !== '' && !Object.hasOwn(ctx.os, s.os)) {
     diags.error(
       src(s, 'os'),
@@ -202,6 +209,7 @@ function checkReferences(ctx: RuleContext, e: ExpandedSystem, diags: Diagnostics
       diags.error(
         src(s, `roles[${i}]`),
         `role \`${r.name}\` has errors (see roles/${r.name}/role.yaml): fix them first`,
+        { cause: `role:${r.name}`, system: s.name },
       );
     else
       diags.error(

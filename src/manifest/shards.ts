@@ -7,7 +7,8 @@
  * - every net, zone and DHCP server of a sharded site is in exactly one shard (none in two, none left out);
  * - a DHCP server serves only nets of its own shard, and a net's domain and reverse zone are its shard's;
  * - a system's DNS zone is its net's shard's, and it depends (tier `dependsOn`, cross-references) only on
- *   systems of its own shard: separate workers cannot wait for each other.
+ *   systems of its own shard: separate workers cannot wait for each other;
+ * - a tombstone names its net: the shard of that net carries it out.
  */
 import type { Diagnostics } from './diagnostics';
 import { fileStart } from './diagnostics';
@@ -132,6 +133,12 @@ export function checkShardSystems(
   const shardOf = new Map(systems.map((s) => [s.name, shardOfSystem(s, shards)]));
   for (const s of systems) {
     const mine = shardOf.get(s.name);
+    // Without a net a tombstone is in no shard, so no shard's run would ever carry it out.
+    if (s.state === 'absent' && s.network.net === '')
+      diags.error(
+        src(s, 'state'),
+        `system \`${s.name}\` is declared absent but names no net: on a site with shards a tombstone's net says which shard's run deletes it; add \`network: { net: NAME }\` with the net it is in`,
+      );
     if (mine === undefined || s.state !== 'present') continue;
     const zone = s.dns.domain !== '' ? zoneOf(s.dns.domain, zones) : undefined;
     const theirs = zone !== undefined ? shards.owner.zones.get(zone) : undefined;

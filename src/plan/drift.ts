@@ -63,6 +63,16 @@ export function driftReport(
           ...(c.source ? { source: c.source } : {}),
         });
       }
+    } else if (a.action === 'delete' && a.movedTo) {
+      // What a system moved to another shard left here: this shard's run removes it.
+      items.push({
+        system: a.system,
+        kind: a.kind,
+        ...(a.resourceId ? { resourceId: a.resourceId } : {}),
+        path: '(left in this shard)',
+        desired: `absent: ${a.reason}`,
+        actual: 'present',
+      });
     } else if (a.action === 'create') {
       if (applied.has(a.system))
         items.push({ system: a.system, kind: a.kind, path: '(missing)', desired: 'present', actual: 'missing' });

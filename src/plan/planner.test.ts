@@ -3,6 +3,7 @@ import { MemoryIpam, MemoryProvider } from '../../test/support/memory-provider';
 import { site, system } from '../../test/support/fixtures';
 import { Refusal } from '../engine/refusals';
 import { plan } from './planner';
+import { deletedSystems } from './types';
 
 const vm = () =>
   new MemoryProvider(
@@ -163,6 +164,78 @@ describe('planner', () => {
     });
     expect(p.warnings).toEqual([]);
     expect(p.actions.filter((a) => a.system === 'shop-live-01')).toEqual([]);
+  });
+
+  it("a shard's run deletes the marked records and reservations a system moved to another shard left here, nothing else of it", async () => {
+    const [ip, d, dhcp, v] = [
+      new MemoryIpam(),
+      dns(),
+      new MemoryProvider('dhcp', (s) => ({ mac: s.network.mac })),
+      vm(),
+    ];
+    const moved = system('web-01', {
+      network: { net: 'live-net', ip: 'auto', mac: '00:50:56:00:00:01' },
+      lifecycle: { protect: true, vmOnDelete: 'destroy', cmdbOnDelete: 'archive', powerPolicy: 'never' },
+    });
+    d.seed('web-01', { a: 'web-01.dev.example.com A 198.51.100.5' }, true, 'web-01.dev.example.com');
+    dhcp.seed('web-01', { mac: '00:50:56:00:00:01' }, true, 'res-1');
+    d.seed('shop-live-01', { a: 'shop-live-01.dev.example.com A 198.51.100.9' }, false, 'hand-written');
+    ip.seed('web-01', { ip: '198.51.100.5' }, true, 'ip-1'); // the IPAM and the VM are the site's: its own shard's
+    v.seed('web-01', { cpu: 2 }, true, 'vm-1');
+    d.seed('gone-01', { a: 'gone-01.dev.example.com A 198.51.100.6' }, true, 'gone-01.dev.example.com'); // in no shard
+    const providers = [ip, d, dhcp, v];
+    const p = plan({
+      systems: [system('db-01')],
+      site,
+      providers,
+      observations: await observe(providers),
+      maxDeletes: 0,
+      now: new Date('2026-01-01T00:00:00Z'),
+      otherShards: ['web-01', 'shop-live-01'],
+      elsewhere: [
+        { system: moved, shard: 'live' },
+        {
+          system: system('shop-live-01', { network: { net: 'live-net', ip: 'auto', mac: '00:50:56:00:00:02' } }),
+          shard: 'live',
+        },
+      ],
+    });
+    const away = p.actions.filter((a) => a.system !== 'db-01');
+    expect(away.map((a) => [a.system, a.kind, a.action, a.resourceId, a.blocked])).toEqual([
+      ['web-01', 'dns', 'delete', 'web-01.dev.example.com', undefined],
+      ['web-01', 'dhcp', 'delete', 'res-1', undefined],
+    ]);
+    expect(away[0]!.reason).toMatch(/^web-01 moved to shard live \(net live-net\): /);
+    // A move is not a deletion of the system: neither --max-deletes nor protection stops it.
+    expect(deletedSystems(p)).toEqual([]);
+    // A system no shard's manifests name is still never deleted by inference.
+    expect(p.warnings).toEqual([expect.objectContaining({ system: 'gone-01', code: 'orphan' })]);
+  });
+
+  it("a tombstone of another shard: what it left in this shard's zones goes as a tombstone's does (protection holds)", async () => {
+    const d = dns();
+    d.seed('old-01', { a: 'old-01.dev.example.com A 198.51.100.8' }, true, 'old-01.dev.example.com');
+    d.seed('old-02', { a: 'old-02.dev.example.com A 198.51.100.9' }, true, 'old-02.dev.example.com');
+    const lifecycle = { protect: true, vmOnDelete: 'destroy', cmdbOnDelete: 'archive', powerPolicy: 'never' } as const;
+    const net = { net: 'live-net', ip: 'auto', mac: '00:50:56:00:00:01' };
+    const p = plan({
+      systems: [],
+      site,
+      providers: [d],
+      observations: await observe([d]),
+      maxDeletes: 3,
+      now: new Date('2026-01-01T00:00:00Z'),
+      otherShards: ['old-01', 'old-02'],
+      elsewhere: [
+        { system: system('old-01', { state: 'absent', network: net }), shard: 'live' },
+        { system: system('old-02', { state: 'absent', network: net, lifecycle }), shard: 'live' },
+      ],
+    });
+    expect(p.actions.map((a) => [a.system, a.kind, a.action, a.reason, a.blockedCode])).toEqual([
+      ['old-01', 'dns', 'delete', 'declared absent (tombstone)', undefined],
+      ['old-02', 'dns', 'delete', 'declared absent (tombstone)', 'protected'],
+    ]);
+    expect(deletedSystems(p)).toEqual(['old-01']);
   });
 
   it('blocks the delete of a protected system', async () => {

@@ -18,6 +18,7 @@ import type { SiteConfig } from '../manifest/site';
 import { isRefusal, REFUSALS, type RefusalId } from '../engine/refusals';
 import { actionDigests, digest, digestTexts } from './digest';
 import { readdressWarning } from './readdress';
+import { planMovedAway, SHARD_OWNED_KINDS, type Elsewhere } from './shard-move';
 import { linkWaits, settleWaits } from './waits';
 import type { Plan, PlannedAction, PlanSummary, PlanWarning } from './types';
 
@@ -37,6 +38,8 @@ export interface PlanInput {
   adopt?: { systems?: ReadonlySet<string>; acceptChanges?: boolean };
   /** Systems of the site's other shards (`--shard`) and of the repo's other sites: their marked resources are theirs, not orphans. */
   otherShards?: readonly string[];
+  /** A shard's run: those systems as declared, with their shard (what they left in this shard is removed). */
+  elsewhere?: readonly Elsewhere[];
 }
 
 /**
@@ -175,6 +178,11 @@ export function plan(input: PlanInput): Plan {
       planPresence(system, providers, index, input.site, actions, warnings, others, input.adopt);
     }
   }
+  actions.push(...planMovedAway(input.elsewhere ?? [], index));
+  // A tombstone of another shard: what it left in this shard's zones and DHCP servers goes as a tombstone's does.
+  const here = [...providers].reverse().filter((p) => SHARD_OWNED_KINDS.includes(p.kind));
+  for (const e of input.elsewhere ?? [])
+    if (e.system.state === 'absent') planRemoval(e.system, here, index, actions, warnings);
   // Marked resources that no manifest names: reported, never deleted (deletion is declared).
   for (const [kind, bySystem] of index) {
     for (const [name, resources] of bySystem) {
@@ -208,11 +216,14 @@ export function plan(input: PlanInput): Plan {
 
   // Each action's own digests: apply checks a saved plan action by action against them.
   const texts = digestTexts();
+  const away = new Map((input.elsewhere ?? []).map((e) => [e.system.name, e.system]));
   for (const a of actions) {
-    const system = byName.get(a.system)!;
+    const system = byName.get(a.system) ?? away.get(a.system)!;
     const resolved = before(system, a.kind);
     const desired =
-      system.state === 'present' ? desiredOrRefusal(providers, a.kind, system, resolved, input.site) : null;
+      system.state === 'present' && !a.movedTo
+        ? desiredOrRefusal(providers, a.kind, system, resolved, input.site)
+        : null;
     const found = index.get(a.kind)?.get(a.system) ?? [];
     Object.assign(a, actionDigests({ found, resolved, desired, system, site: input.site, texts }));
   }

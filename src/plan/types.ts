@@ -42,6 +42,8 @@ export interface PlannedAction {
    * of them failed (one not in the run: the step's own checks decide); the rest of either pipeline does not wait.
    */
   waitsFor?: { system: string; kind: ResourceKind }[];
+  /** A delete of what a system left in this shard when its manifest moved it to another shard's net (shard-move.ts). */
+  movedTo?: { shard: string; net: string };
 }
 
 /** Something a reviewer must know that is not an action: resources we see but will not touch. */
@@ -111,7 +113,9 @@ export interface TrustedChange {
  * CMDB object, address), and an operator thinks "one system".
  */
 export function deletedSystems(plan: Pick<Plan, 'actions'>): string[] {
-  return [...new Set(plan.actions.filter((a) => a.action === 'delete' && !a.blocked).map((a) => a.system))].sort();
+  // Records a moved system left in its old shard are not the system: it lives on in its new shard.
+  const gone = plan.actions.filter((a) => a.action === 'delete' && !a.blocked && !a.movedTo);
+  return [...new Set(gone.map((a) => a.system))].sort();
 }
 
 export function isChange(a: PlannedAction): boolean {

@@ -3,11 +3,14 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli';
+import { cleanupRepos, makeRepo, system } from '../manifest/tmp-repo';
 
 const root = join(__dirname, '..', '..');
 const lab = join(root, 'examples', 'lab');
 
 describe('shipshape CLI', () => {
+  afterAll(cleanupRepos);
+
   it('validate passes on the example repo', async () => {
     const r = await runCli(['validate', lab]);
     expect(r.code).toBe(0);
@@ -21,6 +24,29 @@ describe('shipshape CLI', () => {
     expect(r.err).toMatch(/^systems\/bad-values\.yaml:9:8: error: spec\.cpu must be a whole number/m);
     expect(r.err).toMatch(/\d+ errors in .*broken-repo: nothing was planned or changed/);
     expect(r.err).not.toMatch(/\n\s+at .*\(.*\.ts:\d+:\d+\)/);
+  });
+
+  it('validate and plan say a broken profile once, and its systems in one line, however many use it', async () => {
+    const systems = Object.fromEntries(
+      Array.from({ length: 40 }, (_, i) => [`systems/web-${i + 10}.yaml`, system(`web-${i + 10}`, 'profile: base')]),
+    );
+    const repo = await makeRepo({
+      ...systems,
+      'profiles/base.yaml':
+        'apiVersion: shipshape.dev/v1\nkind: Profile\nmetadata: { name: base }\nspec: { cpu: two }\n',
+    });
+    for (const args of [
+      ['validate', repo],
+      ['plan', '-C', repo],
+    ]) {
+      const r = await runCli(args);
+      expect(r.code).toBe(1);
+      expect(r.err.split('\n').filter(Boolean)).toEqual([
+        'profiles/base.yaml:4:14: error: spec.cpu must be a whole number from 1 to 128, got "two"',
+        'systems/web-10.yaml:6:12: error: profile `base` has errors (see its file in profiles/): the system cannot be expanded until they are fixed; 40 systems use it: web-10, web-11, web-12, web-13, web-14 and 35 more',
+        `2 errors in ${repo}: nothing was planned or changed. Fix them and run again.`,
+      ]);
+    }
   });
 
   it('plan on an invalid repo changes nothing and exits 1 before observing anything', async () => {

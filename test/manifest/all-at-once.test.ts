@@ -4,6 +4,7 @@
  * other systems, and its references checked against the repo; and a system whose file has errors is
  * not reported as undeclared where an environment or a role names it.
  */
+import { reportedOnce } from '../../src/manifest';
 import { lines, load, system } from './tmp-repo';
 
 const env = (systems: string) =>
@@ -123,6 +124,57 @@ describe('a profile chain that cannot be expanded', () => {
     expect(lines(r).filter((l) => l.startsWith('systems/'))).toEqual([
       'systems/shop-01.yaml:6:12: profile `shop` cannot be expanded: `web` extends `base`, which has errors (see its file in profiles/)',
       'systems/typo-01.yaml:6:12: profile `typo` cannot be expanded: `typo` extends `bsae`, which no file in profiles/ declares',
+    ]);
+  });
+});
+
+describe('a broken definition many systems use', () => {
+  const profile = (name: string, spec: string) =>
+    `apiVersion: shipshape.dev/v1\nkind: Profile\nmetadata: { name: ${name} }\nspec: { ${spec} }\n`;
+  const shown = (r: Awaited<ReturnType<typeof load>>) =>
+    reportedOnce(r.diagnostics).map((d) => `${d.file}:${d.line}:${d.col}: ${d.message}`);
+  const many = (n: number, prefix: string, ...spec: string[]) =>
+    Object.fromEntries(
+      Array.from({ length: n }, (_, i) => {
+        const name = `${prefix}-${String(i + 1).padStart(2, '0')}`;
+        return [`systems/${name}.yaml`, system(name, ...spec)];
+      }),
+    );
+
+  it('is reported once at its own file, and its systems in one line naming how many and which', async () => {
+    const r = await load({
+      'profiles/base.yaml': profile('base', 'cpu: two'),
+      'profiles/web.yaml': profile('web', 'extends: base'),
+      ...many(12, 'web', 'profile: web'),
+      ...many(2, 'db', 'profile: base'),
+      'systems/ok-01.yaml': system('ok-01', 'profile: typo'),
+    });
+    expect(shown(r)).toEqual([
+      'profiles/base.yaml:4:14: spec.cpu must be a whole number from 1 to 128, got "two"',
+      'profiles/web.yaml:4:18: profile `base` has errors (see its file in profiles/): `web` cannot extend it until they are fixed',
+      'systems/db-01.yaml:6:12: profile `base` has errors (see its file in profiles/): the system cannot be expanded until they are fixed; 2 systems use it: db-01, db-02',
+      'systems/ok-01.yaml:6:12: unknown profile `typo`: declare it in profiles/',
+      'systems/web-01.yaml:6:12: profile `web` cannot be expanded: `web` extends `base`, which has errors (see its file in profiles/); 12 systems use it: web-01, web-02, web-03, web-04, web-05 and 7 more',
+    ]);
+    // The load result keeps one per system: which files cannot be used (validate renders no installer for them).
+    expect(lines(r).filter((l) => l.includes('cannot be expanded'))).toHaveLength(12 + 2);
+  });
+
+  it('a broken OS or role is said once for all the systems using it, too', async () => {
+    const r = await load({
+      'os/debian12/os.yaml':
+        'apiVersion: shipshape.dev/v1\nkind: OperatingSystem\nmetadata: { name: debian12 }\nspec: { family: 3 }\n',
+      'roles/app/shop/role.yaml':
+        'apiVersion: shipshape.dev/v1\nkind: Role\nmetadata: { name: app/shop }\nspec: { steps: 3 }\n',
+      ...many(7, 'app', 'profile: base', 'roles: [app/shop]'),
+    });
+    // The OS comes from the profile: before, the same line at profiles/base.yaml:9:7 was printed once per system.
+    expect(shown(r)).toEqual([
+      'os/debian12/os.yaml:4:1: spec is missing required keys `installer`, `release`, `boot`, `answerFile`',
+      'os/debian12/os.yaml:4:17: spec.family must be one of `debian`, `rhel`, got 3',
+      'profiles/base.yaml:9:7: OS `debian12` has errors (see os/debian12/os.yaml): fix them first; 7 systems use it: app-01, app-02, app-03, app-04, app-05 and 2 more',
+      'roles/app/shop/role.yaml:4:16: spec.steps must be a list of steps, got 3',
+      'systems/app-01.yaml:7:11: role `app/shop` has errors (see roles/app/shop/role.yaml): fix them first; 7 systems use it: app-01, app-02, app-03, app-04, app-05 and 2 more',
     ]);
   });
 });

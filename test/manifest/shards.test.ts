@@ -57,7 +57,12 @@ it('a system belongs to the shard of its net; a --shard load holds only its syst
   const live = await load({ 'shipshape.yaml': TWO_SHARDS }, { shard: 'live' });
   expect(live.ok).toBe(true);
   expect(live.systems.map((s) => s.name)).toEqual(['shop-01']);
-  expect(live.shard).toEqual({ name: 'live', others: ['web-01'], shardOf: { 'web-01': 'dev' } });
+  expect(live.shard).toEqual({
+    name: 'live',
+    others: ['web-01'],
+    shardOf: { 'web-01': 'dev' },
+    elsewhere: [expect.objectContaining({ name: 'web-01', network: expect.objectContaining({ net: 'dev-net' }) })],
+  });
   expect(Object.keys(live.site!.nets)).toEqual(['live-net']);
   expect(live.site!.dns.zones.map((z) => z.name)).toEqual(['live.example.com']);
   expect(live.site!.dhcp.servers.map((d) => d.name)).toEqual(['dhcp-live']);
@@ -116,5 +121,27 @@ it('a dependency across shards is an error: separate workers cannot wait for eac
   });
   expect(lines(r)).toEqual([
     "systems/shop-01.yaml:4:9: system `shop-01` (shard `live`) depends on `web-01` (shard `dev`): shards are reconciled by separate workers, which cannot wait for each other; put both systems' nets in one shard, or drop the dependency",
+  ]);
+});
+
+it('a tombstone names its net on a site with shards: the shard that deletes it', async () => {
+  const r = await load({
+    'shipshape.yaml': TWO_SHARDS,
+    'systems/old-01.yaml': system('old-01', 'state: absent'),
+    'systems/old-02.yaml': system('old-02', 'state: absent', 'network: { net: live-net }'),
+  });
+  expect(lines(r)).toEqual([
+    "systems/old-01.yaml:6:10: system `old-01` is declared absent but names no net: on a site with shards a tombstone's net says which shard's run deletes it; add `network: { net: NAME }` with the net it is in",
+  ]);
+  const live = await load(
+    {
+      'shipshape.yaml': TWO_SHARDS,
+      'systems/old-02.yaml': system('old-02', 'state: absent', 'network: { net: live-net }'),
+    },
+    { shard: 'live' },
+  );
+  expect(live.systems.map((s) => [s.name, s.state])).toEqual([
+    ['old-02', 'absent'],
+    ['shop-01', 'present'],
   ]);
 });

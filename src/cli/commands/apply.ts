@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { shardPlanInput } from '../../plan/shard-move';
 import { redact } from '../../redact';
 import { exitCodeForRun } from '../../engine/outcome';
 import { applyPlan, checkDeletes, resolveInterrupted, type ApplyReport } from '../../engine/apply';
@@ -136,6 +137,8 @@ async function observeAgain(
     maxDeletes: opts.maxDeletes ?? loaded.repo.site.defaults.maxDeletes,
     now: new Date(),
     ...(loaded.commit ? { commit: loaded.commit } : {}),
+    ...(loaded.repo.shard ? shardPlanInput(loaded.repo.shard) : {}),
+    // Other shards' and other sites' systems (a superset of the shard's `otherShards`): never orphans here.
     ...(elsewhere ? { otherShards: elsewhere } : {}),
   });
   return { plan, dir: loaded.dir, systems: loaded.repo.systems, observations };
@@ -238,6 +241,7 @@ async function applyRun(
       const applied = await applyPlan({
         plan: toRun,
         systems: loaded.repo.systems,
+        ...(loaded.repo.shard ? { elsewhere: loaded.repo.shard.elsewhere } : {}),
         providers: touched ? touched.wrap(providers) : providers,
         observations,
         ctx,

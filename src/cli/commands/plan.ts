@@ -1,4 +1,5 @@
 import { plan as makePlan, scopePlan, type PlanInput } from '../../plan/planner';
+import { shardPlanInput } from '../../plan/shard-move';
 import { affectedSystems, changedFiles } from '../../source/changes';
 import { renderJson, renderMarkdown, renderText } from '../../plan/render';
 import type { Plan } from '../../plan/types';
@@ -129,6 +130,8 @@ export async function freshPlan(
       maxDeletes: opts.maxDeletes ?? loaded.repo.site.defaults.maxDeletes,
       now: new Date(),
       ...(loaded.commit ? { commit: loaded.commit } : {}),
+      ...(loaded.repo.shard ? shardPlanInput(loaded.repo.shard) : {}),
+      // Other shards' and other sites' systems (a superset of the shard's `otherShards`): never orphans here.
       ...(elsewhere ? { otherShards: elsewhere } : {}),
       ...(opts.adopt ? { adopt: opts.adopt } : {}),
     });

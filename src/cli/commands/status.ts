@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UserError } from '../../engine/contract';
-import { loadRepo } from '../../manifest';
+import { loadRepo, reportedOnce } from '../../manifest';
 import { InstallStore, installStateDir } from '../../providers/install/store';
 import type { Io } from '../io';
 import { stateDir } from '../pipeline';
@@ -17,7 +17,7 @@ export async function statusCommand(
   if (!existsSync(dir))
     throw new UserError(`repo directory ${dir} does not exist: run status in the site repo, or name it with -C DIR`);
   const repo = await loadRepo(dir);
-  const errors = repo.diagnostics.filter((d) => d.severity === 'error').length;
+  const errors = reportedOnce(repo.diagnostics).filter((d) => d.severity === 'error').length; // as validate counts them
   // Still shown: the install records do not depend on the manifests; only the list of declared systems does.
   if (errors)
     io.err(

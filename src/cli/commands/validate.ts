@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { formatDiagnostic, loadRepo } from '../../manifest';
+import { formatDiagnostic, loadRepo, reportedOnce } from '../../manifest';
 import { installProblems } from '../../providers/install/validate';
 import { ExitError } from '../errors';
 import type { Io } from '../io';
@@ -15,9 +15,11 @@ export async function validateCommand(dir: string, io: Io): Promise<number> {
   const abs = resolve(dir);
   // A repo with sites/ is validated as a whole once; installer files are rendered per site.
   const repo = await loadRepo(abs, names?.[0] === undefined ? {} : { site: names[0] });
-  for (const d of repo.diagnostics) io.err(formatDiagnostic(d));
-  const errors = repo.diagnostics.filter((d) => d.severity === 'error');
-  const dirty = new Set(errors.map((d) => d.file));
+  const shown = reportedOnce(repo.diagnostics);
+  for (const d of shown) io.err(formatDiagnostic(d));
+  // Which files have errors: every system's, also those a shared cause's one line names.
+  const dirty = new Set(repo.diagnostics.filter((d) => d.severity === 'error').map((d) => d.file));
+  const errors = shown.filter((d) => d.severity === 'error');
   const clean = (s: (typeof repo.systems)[number]) =>
     !dirty.has(s.file) && !Object.values(s.sources).some((at) => dirty.has(at.file));
   const all = repo.sites ? repo.sites.map((sl) => ({ site: sl.site, systems: sl.systems })) : [repo];
