@@ -139,6 +139,24 @@ describe('planner', () => {
     expect(p.warnings).toEqual([expect.objectContaining({ code: 'orphan', system: 'gone-02', resourceId: 'obj-10' })]);
   });
 
+  it('reports orphans and unmanaged resources in step order and by name, whatever order the backends answered in', async () => {
+    const d = dns();
+    const v = vm();
+    d.seed('zz-01', { a: 'x' }, false, 'zz.example.com');
+    d.seed('aa-01', { a: 'x' }, true, 'aa.example.com');
+    v.seed('mm-01', { cpu: 2 }, true, 'vm-7');
+    const observed = await observe([d, v]);
+    const p = plan({ systems: [], site, providers: [v, d], observations: observed, maxDeletes: 3, now: new Date() });
+    expect(p.warnings.map((w) => `${w.kind} ${w.system} ${w.code}`)).toEqual([
+      'dns aa-01 orphan',
+      'dns zz-01 unmanaged',
+      'vm mm-01 orphan',
+    ]);
+    const reversed = new Map([...observed].reverse()); // the VM platform answered first
+    const q = plan({ systems: [], site, providers: [v, d], observations: reversed, maxDeletes: 3, now: new Date() });
+    expect(q.warnings).toEqual(p.warnings);
+  });
+
   it('says "differs" for one field and "differ" for several', async () => {
     const one = vm();
     one.seed('web-01', { cpu: 1, memoryMiB: 4096, os: 'debian12', disks: [40] });

@@ -184,8 +184,12 @@ export function plan(input: PlanInput): Plan {
   for (const e of input.elsewhere ?? [])
     if (e.system.state === 'absent') planRemoval(e.system, here, index, actions, warnings);
   // Marked resources that no manifest names: reported, never deleted (deletion is declared).
-  for (const [kind, bySystem] of index) {
-    for (const [name, resources] of bySystem) {
+  // In step order and by name, not in the order the backends' observations finished: the same world gives the
+  // same plan (a CI job diffing plans, a reviewer comparing two runs).
+  for (const kind of RESOURCE_KINDS) {
+    const bySystem = index.get(kind);
+    if (!bySystem) continue;
+    for (const [name, resources] of [...bySystem].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       if (declared.has(name)) continue;
       // Unmarked resources in the managed scope that no manifest names: not yet under management.
       for (const r of resources.filter((x) => !x.owned && !x.outOfScope && !x.retired)) {
