@@ -200,8 +200,16 @@ describe.each(SIM_MODES)('%s', (mode) => {
       /changing mac 00:50:56:01:02:07→00:50:56:01:02:08 needs the VM powered off/,
     );
     const allowed = { ...newMac, lifecycle: { ...newMac.lifecycle, powerPolicy: 'allow-poweroff' as const } };
-    after = await p.update(allowed, want, seen, macChange, { ip: '', mac: '' }, ctxFor(site));
+    const said: string[] = [];
+    const ctx = {
+      ...ctxFor(site),
+      progress: (system: string, kind: string, m: string) => said.push(`${system} ${kind} ${m}`),
+    };
+    after = await p.update(allowed, want, seen, macChange, { ip: '', mac: '' }, ctx);
     expect(after.fields).toMatchObject({ mac: '00:50:56:01:02:08', power: 'poweredOn' });
+    // The apply's progress says when the VM goes off and comes back, not only "reconfigure".
+    const power = said.filter((l) => /powering/.test(l));
+    expect(power).toEqual(['net-01 vm powering off for mac (powerPolicy allow-poweroff)', 'net-01 vm powering on']);
   });
 
   test("a MAC outside VMware's manual range: a VM that has it keeps it; one shipshape would make or give it is refused", async () => {
