@@ -263,9 +263,13 @@ describe('planner', () => {
       state: 'absent',
       lifecycle: { protect: true, vmOnDelete: 'destroy', cmdbOnDelete: 'archive', powerPolicy: 'never' },
     });
+    s.sources['lifecycle.protect'] = { file: 'profiles/db.yaml', line: 9, col: 24 };
     const p = await planFor([s], [p0]);
     expect(p.actions[0]).toMatchObject({ action: 'delete' });
-    expect(p.actions[0]!.blocked).toMatch(/protected/);
+    // Where the protection comes from (a profile, with its line) and where to lift it for this system alone.
+    expect(p.actions[0]!.blocked).toBe(
+      'protected: lifecycle.protect is true (profiles/db.yaml:9:24); set lifecycle.protect: false in systems/db-01.yaml to allow this delete',
+    );
     expect(p.actions[0]!.blockedCode).toBe('protected');
     expect(p.summary.delete).toBe(0);
     expect(p.summary.blocked).toBe(1);

@@ -13,7 +13,7 @@ import {
   type Resolved,
   type ResourceKind,
 } from '../engine/contract';
-import type { DesiredSystem } from '../manifest/types';
+import { formatSource, type DesiredSystem } from '../manifest/types';
 import type { SiteConfig } from '../manifest/site';
 import { isRefusal, REFUSALS, type RefusalId } from '../engine/refusals';
 import { actionDigests, digest, digestTexts } from './digest';
@@ -510,7 +510,7 @@ function planRemoval(
         continue;
       }
       const blocked = system.lifecycle.protect
-        ? `protected: the manifest sets lifecycle.protect: true (${system.sources['lifecycle.protect'] ? system.sources['lifecycle.protect'].file : system.file}); set it to false to allow the delete`
+        ? `protected: lifecycle.protect is true (${system.sources['lifecycle.protect'] ? formatSource(system.sources['lifecycle.protect']) : system.file}); set lifecycle.protect: false in ${system.file} to allow this delete`
         : undefined;
       actions.push({
         ...base,
