@@ -261,6 +261,10 @@ test('a run on an invalid repo keeps its errors and the commit that has them', a
   const shown = (await runCli(['--state-dir', state, 'show', String(r.id)])).out;
   expect(shown).toContain(`\n          ${details[0]}`);
   expect(shown).toContain(`commit:   ${head} by Bob Breaker`);
+  // Markdown (pasted into a ticket): one fact per list item, the errors in a code block, not one run-on paragraph.
+  const md = (await runCli(['--state-dir', state, 'show', String(r.id), '--format', 'markdown'])).out;
+  expect(md).toContain(`\n- **commit:** ${head} by Bob Breaker <bob@example.com>\n- **who:** `);
+  expect(md).toContain(`**error:**\n\n\`\`\`\n${summary}\n${details[0]}\n`);
 });
 
 test('retention deletes old runs; bad input is a clear error', async () => {
