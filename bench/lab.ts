@@ -9,8 +9,9 @@
  * start, peak RSS), and `lab down`. `--keep-up` leaves the last run's lab running (and its folder) and prints
  * how to plan against it again (`node --cpu-prof …` for a profile). Where the apply's time went is printed
  * per step kind, from the apply's own progress lines, with the critical path (the system that finished
- * last, step by step, and what it waited for) and the CPU the apply, the commands it ran and the whole
- * machine spent; `--timeline FILE` writes every step's start and end per system, `--profile DIR` a V8 CPU
+ * last, step by step, and what it waited for) and where the machine's CPU went during the apply, per
+ * group of processes (shipshape, the lab systems' sessions and roles, each stand-in server, the rest:
+ * cpu-groups.ts), with the floor the stand-ins' own work sets on this machine; `--timeline FILE` writes every step's start and end per system, `--profile DIR` a V8 CPU
  * profile of each apply. Each run's folder (kept with `--keep`) holds `apply.log` and `apply.timed.log`,
  * every output line with the ms after process start it arrived at; `SHIPSHAPE_LOG_LEVEL=info` (or
  * `debug`) in the bench's environment adds the apply's log lines (each install's phases, each
@@ -23,14 +24,18 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { readRecord } from '../src/lab/record';
 import { labStateDir } from '../src/lab/start-provisioning';
 import { copyLabExamples, labSiteYaml, freeLabEndpoints } from '../test/helpers/lab-site';
+import { cpuBreakdown, cpuSummary, sampleCpuGroups, type CpuGroup } from './cpu-groups';
 
 const CLI = join(__dirname, '..', 'src', 'cli', 'main.js');
 /** Installed first, as bin/shipshape does: modules compiled with the V8 code cache of earlier runs. */
 const CODE_CACHE = join(__dirname, '..', 'src', 'startup', 'code-cache.js');
 /** The example site's present systems (old-test-01 is a tombstone): generated ones make up the rest. */
 const EXAMPLE_SYSTEMS = 6;
+/** The goal for the create row (wall clock): the floor line compares the stand-ins' CPU with cores × this. */
+const GOAL_S = 9;
 const PEER = {
   create: { s: 84, text: 'Ansible vmware_guest, 100 VMs: 84–99 s' },
   noop: { s: 75, text: 'Ansible vmware_guest no-op, 100 VMs: ~75 s' },
@@ -56,6 +61,7 @@ function shipshape(
   env: NodeJS.ProcessEnv,
   timeoutMs = 900_000,
   nodeArgs: string[] = [],
+  onStart?: (pid: number | undefined) => void,
 ): Promise<Proc> {
   return new Promise((res) => {
     const entry = `require(${JSON.stringify(CODE_CACHE)}).installCodeCache(); require(${JSON.stringify(CLI)}).main(['node', 'shipshape', ...process.argv.slice(1)]).then((c) => { process.exitCode = c; const u = process.resourceUsage(); const st = require('fs').readFileSync('/proc/self/stat', 'utf8').replace(/^.*\\) /, '').split(' '); process.stderr.write('\\nBENCH_MAXRSS_KB ' + u.maxRSS + ' BENCH_CPU_US ' + (u.userCPUTime + u.systemCPUTime) + ' BENCH_CHILD_TICKS ' + (Number(st[13]) + Number(st[14])) + '\\n'); })`;
@@ -65,6 +71,7 @@ function shipshape(
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    onStart?.(child.pid);
     let out = '';
     const lines: Proc['lines'] = [];
     let partial = '';
@@ -191,6 +198,8 @@ interface RunResult {
   planS: number;
   planRss: number;
   planCode: number | null;
+  /** CPU seconds per group of processes during the apply (cpu-groups.ts). */
+  cpu: Map<CpuGroup, number>;
 }
 
 async function oneRun(
@@ -218,7 +227,15 @@ async function oneRun(
   try {
     const conc = o.concurrency ? ['--concurrency', String(o.concurrency)] : [];
     const prof = o.profile ? ['--cpu-prof', '--cpu-prof-dir', o.profile] : [];
-    const apply = await shipshape(['apply', '-C', repo, '--state-dir', state, ...conc], env, 900_000, prof);
+    let applyPid: number | undefined;
+    const sampler = sampleCpuGroups(() => applyPid, { root: repo, daemons: readRecord(repo)?.daemons ?? [] });
+    const apply = await shipshape(['apply', '-C', repo, '--state-dir', state, ...conc], env, 900_000, prof, (pid) => {
+      applyPid = pid;
+    });
+    const cpu = sampler.stop();
+    // The apply's own and its reaped commands' time as it reported them on exit (exact, not sampled).
+    cpu.set('shipshape', apply.cpuS);
+    cpu.set('shipshape-commands', apply.childCpuS);
     writeFileSync(join(work, 'apply.log'), apply.out);
     // Each line with the ms after process start it arrived at (with SHIPSHAPE_LOG_LEVEL=info or debug: when each step's phases ran).
     writeFileSync(join(work, 'apply.timed.log'), apply.lines.map((l) => `${l.at}\t${l.text}`).join('\n') + '\n');
@@ -232,7 +249,12 @@ async function oneRun(
     process.stderr.write(
       [
         ...criticalPath(spans, apply.ms),
-        `    CPU during the apply: shipshape ${apply.cpuS.toFixed(1)} s, the commands it ran and waited for (ip, ssh-keygen, debconf) ${apply.childCpuS.toFixed(1)} s, the whole machine ${apply.machineCpuS.toFixed(1)} s of ${((os.cpus().length * apply.ms) / 1000).toFixed(1)} s (${os.cpus().length} cores × wall)`,
+        ...cpuBreakdown(cpu, {
+          machineS: apply.machineCpuS,
+          wallS: apply.ms / 1000,
+          cores: os.cpus().length,
+          goalS: GOAL_S,
+        }),
       ].join('\n') + '\n',
     );
     if (o.timeline)
@@ -259,6 +281,7 @@ async function oneRun(
       planS: plan.ms / 1000,
       planRss: plan.peakRssMiB,
       planCode: plan.code,
+      cpu,
     };
   } finally {
     const cli = CLI.replace(/main\.js$/, 'run.js');
@@ -339,6 +362,7 @@ async function main(): Promise<void> {
     `bench:lab ${started.toISOString()}, ${runs} runs, on ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, load average ${load0.map((x) => x.toFixed(1)).join(' ')} at the start, ${load1.map((x) => x.toFixed(1)).join(' ')} at the end`,
   );
   console.log([line(head), `|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`, ...rows.map(line)].join('\n'));
+  console.log(cpuSummary(results.map((r) => r.cpu)));
   console.log(`runs with a failed system or a plan that was not empty: ${failedRuns} of ${runs}`);
   process.exitCode = failedRuns ? 1 : 0;
 }

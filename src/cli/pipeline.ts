@@ -4,7 +4,7 @@
  */
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { simpleGit } from 'simple-git';
+import { execFile } from 'node:child_process';
 import {
   RESOURCE_KINDS,
   type Logger,
@@ -104,18 +104,26 @@ export function declaredElsewhere(repo: LoadResult): string[] | undefined {
   return names.size ? [...names] : undefined;
 }
 
+/** `git <args>` in `dir`, its output; rejects on a non-zero exit. Git directly: these two questions need no library. */
+function git(dir: string, args: string[]): Promise<string> {
+  return new Promise((res, rej) =>
+    execFile('git', args, { cwd: dir, timeout: 30_000, maxBuffer: 64 << 20 }, (e, out) => (e ? rej(e) : res(out))),
+  );
+}
+
 export async function headCommit(dir: string): Promise<string | undefined> {
   try {
     // Fails outside a work tree and before the first commit: both mean no commit to name.
-    return (await simpleGit(dir).revparse(['HEAD'])).trim() || undefined;
+    return (await git(dir, ['rev-parse', 'HEAD'])).trim() || undefined;
   } catch {
     return undefined;
   }
 }
 
-async function isDirty(dir: string): Promise<boolean> {
+/** Tracked changes or untracked files (not ignored ones), as `git status` lists them. */
+export async function isDirty(dir: string): Promise<boolean> {
   try {
-    return !(await simpleGit(dir).status()).isClean();
+    return (await git(dir, ['status', '--porcelain', '--untracked-files=all'])).trim() !== '';
   } catch {
     return false;
   }

@@ -6,7 +6,7 @@
  * which failed. A repo with one shipshape.yaml runs exactly as before.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { yamlLib } from '../manifest/yaml-lib';
 import { basename, extname, join } from 'node:path';
 import { codeOf, exitCodeFor } from '../engine/outcome';
 import { resolveSource, type SourceOptions } from './commands/plan';
@@ -44,7 +44,7 @@ export function shardNames(dir: string, site: string | undefined): string[] | un
     // Most sites have no shards: the file is parsed (the load parses it again) only when the word is in it, or
     // an escape that could spell it in a quoted key.
     if (!text.includes('shards') && !text.includes('\\')) return undefined;
-    const shards = (parse(text) as { spec?: { shards?: unknown } } | null)?.spec?.shards;
+    const shards = (yamlLib().parse(text) as { spec?: { shards?: unknown } } | null)?.spec?.shards;
     return shards && typeof shards === 'object' && !Array.isArray(shards) ? Object.keys(shards).sort() : undefined;
   } catch {
     return undefined;

@@ -81,6 +81,11 @@ export interface ResolvedByInstall {
    * without it (or a known_hosts entry for adopted systems).
    */
   hostKey?: Maybe<string>;
+  /**
+   * This run's install step installed the system from scratch (it booted the VM into the installer):
+   * nothing but specialisation writes a role record, so the new machine holds none yet.
+   */
+  installedNow?: boolean;
 }
 
 /** What the `specialise` step hands on (its record of applied roles, for removal). */

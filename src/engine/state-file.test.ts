@@ -1,7 +1,7 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readStateFile, shape, writeJsonAtomic } from './state-file';
+import { readStateFile, removeStateFileAsync, shape, writeFileAtomicAsync, writeJsonAtomic } from './state-file';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'shipshape-state-'));
 const check = (v: unknown) => shape.strings(v, ['system']);
@@ -13,6 +13,18 @@ describe('state files', () => {
     expect(readdirSync(d)).toEqual(['a.json']);
     expect(readStateFile(join(d, 'a.json'), check)).toEqual({ status: 'ok', value: { system: 'web-01' } });
     expect(readStateFile(join(d, 'b.json'), check)).toEqual({ status: 'missing' });
+  });
+
+  it('writes off the event loop into a folder made on first use, and again after someone removed it', async () => {
+    const d = join(dir(), 'journal', 'vm');
+    await writeFileAtomicAsync(join(d, 'web-01.json'), '{"system":"web-01"}');
+    expect(readdirSync(d)).toEqual(['web-01.json']);
+    rmSync(d, { recursive: true });
+    await writeFileAtomicAsync(join(d, 'web-02.json'), '{"system":"web-02"}', 0o600);
+    expect(readdirSync(d)).toEqual(['web-02.json']);
+    expect(readFileSync(join(d, 'web-02.json'), 'utf8')).toBe('{"system":"web-02"}');
+    await removeStateFileAsync(join(d, 'web-02.json'));
+    expect(readdirSync(d)).toEqual([]);
   });
 
   it.each([

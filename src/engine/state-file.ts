@@ -11,8 +11,23 @@
  * `<file>.corrupt-<time>` (kept for inspection, out of the way of the next run) and reported
  * with its path, so the caller can rebuild it from the backends or say what to do.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { open as openAsync, mkdir as mkdirAsync, rename as renameAsync, rm as rmAsync } from 'node:fs/promises';
+import {
+  close,
+  closeSync,
+  fsync,
+  fsyncSync,
+  mkdir,
+  mkdirSync,
+  open,
+  openSync,
+  readFileSync,
+  rename,
+  renameSync,
+  rm,
+  rmSync,
+  writeFile,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 
 export type StateRead<T> =
@@ -87,22 +102,32 @@ export function removeStateFile(file: string): void {
  * writeFileAtomic without holding up the event loop: each step (write, fsync, rename, directory fsync)
  * runs on libuv's thread pool. Apply records a create journal entry and install records for many
  * systems at once, and a synchronous fsync stops every other system's work for the disk's latency.
+ * Plain callbacks rather than FileHandle promises, and each directory made once per process (again
+ * when it went missing): apply writes some 16 of these per system it creates, and the promise
+ * machinery cost as much of apply's own CPU as the system calls.
  */
 export async function writeFileAtomicAsync(file: string, text: string, mode = 0o644): Promise<void> {
   const dir = dirname(file);
-  await mkdirAsync(dir, { recursive: true });
+  if (!madeDirs.has(dir)) await makeDir(dir);
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  const fh = await openAsync(tmp, 'w', mode);
+  let fd: number;
   try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
+    fd = await call<number>((cb) => open(tmp, 'w', mode, cb));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    await makeDir(dir);
+    fd = await call<number>((cb) => open(tmp, 'w', mode, cb));
   }
   try {
-    await renameAsync(tmp, file);
+    await call((cb) => writeFile(fd, text, cb));
+    await call((cb) => fsync(fd, cb));
+  } finally {
+    await call((cb) => close(fd, cb));
+  }
+  try {
+    await call((cb) => rename(tmp, file, cb));
   } catch (e) {
-    await rmAsync(tmp, { force: true });
+    await call((cb) => rm(tmp, { force: true }, cb));
     throw e;
   }
   await syncDirAsync(dir);
@@ -110,20 +135,36 @@ export async function writeFileAtomicAsync(file: string, text: string, mode = 0o
 
 /** removeStateFile on the thread pool. */
 export async function removeStateFileAsync(file: string): Promise<void> {
-  await rmAsync(file, { force: true });
+  await call((cb) => rm(file, { force: true }, cb));
   await syncDirAsync(dirname(file));
 }
 
+/** Directories writeFileAtomicAsync made or found (it makes one again when an open says it is gone). */
+const madeDirs = new Set<string>();
+
+async function makeDir(dir: string): Promise<void> {
+  await call<string | undefined>((cb) => mkdir(dir, { recursive: true }, cb));
+  madeDirs.add(dir);
+}
+
+/** One callback-style fs call as a promise. */
+function call<T = void>(f: (cb: (e: NodeJS.ErrnoException | null, v?: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => f((e, v) => (e ? reject(e) : resolve(v as T))));
+}
+
 async function syncDirAsync(dir: string): Promise<void> {
+  let fd: number;
   try {
-    const fh = await openAsync(dir, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    fd = await call<number>((cb) => open(dir, 'r', cb));
+  } catch {
+    return; /* gone, or not ours to open: the rename is still atomic */
+  }
+  try {
+    await call((cb) => fsync(fd, cb));
   } catch {
     /* some file systems refuse fsync on a directory; the rename is still atomic */
+  } finally {
+    await call((cb) => close(fd, cb)).catch(() => undefined);
   }
 }
 

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import { parse } from 'pg-connection-string';
 import { UserError } from '../engine/contract';
-import { redactRecord } from './redact';
+import { redactColumns, redactJson, redactRecord } from './redact';
 import { runFilter, settled, summarise, type HistoryStore } from './store';
 import type { EstateSnapshot, HistoryQuery, RunRecord, RunSummary } from './types';
 
@@ -145,11 +145,13 @@ export class PgHistoryStore implements HistoryStore {
   }
 
   async update(record: RunRecord): Promise<void> {
-    const r = redactRecord(record);
+    // The columns are redacted one by one; the record's JSON as one text (a plan's is large).
+    const r = redactColumns(record);
+    const doc = redactJson(record);
     await inTransaction(this.pool, async (c) => {
       await c.query(
         'UPDATE shipshape_runs SET kind = $1, trigger = $2, commit_sha = $3, author = $4, ended_at = $5, status = $6, doc = $7 WHERE id = $8',
-        [r.kind, r.trigger, r.commit ?? null, r.author ?? null, r.endedAt ?? null, r.status, JSON.stringify(r), r.id],
+        [r.kind, r.trigger, r.commit ?? null, r.author ?? null, r.endedAt ?? null, r.status, doc, r.id],
       );
       await c.query('DELETE FROM shipshape_run_systems WHERE run_id = $1', [r.id]);
       if (r.systems.length)
@@ -201,7 +203,7 @@ export class PgHistoryStore implements HistoryStore {
     await this.pool.query(
       `INSERT INTO shipshape_estate (key, run_id, doc) VALUES ('latest', $1, $2)
        ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, doc = excluded.doc`,
-      [e.runId, JSON.stringify(redactRecord(e))],
+      [e.runId, redactJson(e)],
     );
   }
 

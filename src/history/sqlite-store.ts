@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EstateSnapshot, HistoryQuery, RunRecord, RunSummary } from './types';
-import { redactRecord } from './redact';
+import { redactColumns, redactJson, redactRecord } from './redact';
 import { runFilter, settled, summarise, type HistoryStore } from './store';
 
 const SCHEMA = `
@@ -87,22 +87,15 @@ export class SqliteHistoryStore implements HistoryStore {
 
   /** Replaces the record (and its system index) in one transaction. */
   async update(record: RunRecord): Promise<void> {
-    const r = redactRecord(record);
+    // The columns are redacted one by one; the record's JSON as one text (a plan's is large).
+    const r = redactColumns(record);
+    const doc = redactJson(record);
     this.db.transaction(() => {
       this.db
         .prepare(
           'UPDATE runs SET kind = ?, trigger = ?, commit_sha = ?, author = ?, ended_at = ?, status = ?, doc = ? WHERE id = ?',
         )
-        .run(
-          r.kind,
-          r.trigger,
-          r.commit ?? null,
-          r.author ?? null,
-          r.endedAt ?? null,
-          r.status,
-          JSON.stringify(r),
-          r.id,
-        );
+        .run(r.kind, r.trigger, r.commit ?? null, r.author ?? null, r.endedAt ?? null, r.status, doc, r.id);
       this.db.prepare('DELETE FROM run_systems WHERE run_id = ?').run(r.id);
       const ins = this.db.prepare('INSERT OR IGNORE INTO run_systems (run_id, system) VALUES (?, ?)');
       for (const s of r.systems) ins.run(r.id, s);
@@ -149,7 +142,7 @@ export class SqliteHistoryStore implements HistoryStore {
       .prepare(
         'INSERT INTO estate (key, run_id, doc) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, doc = excluded.doc',
       )
-      .run('latest', e.runId, JSON.stringify(redactRecord(e)));
+      .run('latest', e.runId, redactJson(e));
   }
 
   async estate(): Promise<EstateSnapshot | undefined> {

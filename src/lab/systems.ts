@@ -23,6 +23,7 @@ import {
   readFileSync,
   realpathSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
@@ -149,12 +150,32 @@ function netOf(site: SiteConfig, address: string): { prefix: number; gateway: st
   throw new LabError(`lab: ${address} is in none of the site's nets`);
 }
 
+/**
+ * Records as last parsed, by file, with the mtime and size they were read at: every system the
+ * installer stand-in brings up looks for another one holding its address, so an apply creating N
+ * systems read and parsed N²/2 records; now it reads each once and checks the others with a stat.
+ */
+const parsedRecords = new Map<string, { mtimeMs: number; size: number; record: LabSystemRecord }>();
+
 export function readLabSystems(root: string): LabSystemRecord[] {
-  const dir = systemsDir(root);
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).flatMap((s) => {
+  let names: string[];
+  try {
+    names = readdirSync(systemsDir(root));
+  } catch {
+    return [];
+  }
+  return names.flatMap((s) => {
     const f = recordOf(root, s);
-    return existsSync(f) ? [JSON.parse(readFileSync(f, 'utf8')) as LabSystemRecord] : [];
+    const st = statSync(f, { throwIfNoEntry: false });
+    if (!st) {
+      parsedRecords.delete(f);
+      return [];
+    }
+    const kept = parsedRecords.get(f);
+    if (kept && kept.mtimeMs === st.mtimeMs && kept.size === st.size) return [kept.record];
+    const record = JSON.parse(readFileSync(f, 'utf8')) as LabSystemRecord;
+    parsedRecords.set(f, { mtimeMs: st.mtimeMs, size: st.size, record });
+    return [record];
   });
 }
 

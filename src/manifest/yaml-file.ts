@@ -2,11 +2,12 @@
  * YAML parsing with source positions. One manifest per file; every node keeps its range so any later
  * problem (schema, cross-file rule) can point at `file:line:col` of the exact node.
  */
-import { Document, LineCounter, parseAllDocuments, parseDocument, isAlias, isScalar, visit } from 'yaml';
-import type { Node } from 'yaml';
+import type { Document, Node } from 'yaml';
 import { Diagnostics, fileStart } from './diagnostics';
 import type { SourceRef } from './types';
+import { keepParse, keptParse } from './parse-cache';
 import { parseFast } from './yaml-fast';
+import { yamlLib } from './yaml-lib';
 import { hasPathIn, locateOffset, treeOfDocument } from './yaml-tree';
 import type { PathSeg, PosNode } from './yaml-tree';
 
@@ -52,6 +53,7 @@ function checkNodes(
   diags: Diagnostics,
 ): boolean {
   let ok = true;
+  const { visit, isScalar, isAlias } = yamlLib();
   visit(doc, {
     Pair(_k, pair) {
       if (pair.key !== null && !isScalar(pair.key)) {
@@ -96,6 +98,23 @@ export function parseManifest(rel: string, text: string, diags: Diagnostics): Pa
   // (and every text with a problem) goes through the package, which also explains the problem.
   const fast = parseFast(text);
   if (fast) return { rel, tree: fast.tree, lineStarts: fast.lineStarts, value: fast.value };
+  const kept = keptParse(text, slowCode);
+  if (kept) return { rel, ...kept };
+  const before = diags.list.length;
+  const slow = parseSlow(rel, text, diags);
+  // Kept only when the text is fine as it is: a file with a warning says it again on every run.
+  if (slow && diags.list.length === before)
+    keepParse(text, slowCode, { tree: slow.tree, lineStarts: slow.lineStarts, value: slow.value });
+  return slow;
+}
+
+/** The source of the functions a slow parse runs: a change to any of them makes the kept parses another's. */
+const slowCode = () =>
+  [parseSlow, checkNodes, treeOfDocument, MAX_ALIAS_COUNT, ALLOWED_TAGS.source].map(String).join('\0');
+
+/** The text through the `yaml` package, which also explains what is wrong with it. */
+function parseSlow(rel: string, text: string, diags: Diagnostics): ParsedFile | undefined {
+  const { LineCounter, parseDocument, parseAllDocuments } = yamlLib();
   let lc = new LineCounter();
   let docs: Document.Parsed[];
   try {
@@ -181,6 +200,7 @@ export function parseManifest(rel: string, text: string, diags: Diagnostics): Pa
 /** The scalar map key starting at `offset`, for naming a duplicate key. */
 function keyAt(doc: Document.Parsed, offset: number): string | undefined {
   let found: string | undefined;
+  const { visit, isScalar } = yamlLib();
   visit(doc, {
     Pair(_k, pair) {
       if (isScalar(pair.key) && pair.key.range?.[0] === offset) {
@@ -194,6 +214,7 @@ function keyAt(doc: Document.Parsed, offset: number): string | undefined {
 
 function findFirstAlias(doc: Document.Parsed): number | undefined {
   let first: number | undefined;
+  const { visit } = yamlLib();
   visit(doc, {
     Alias(_k, node) {
       if (first === undefined) first = node.range?.[0];

@@ -4,8 +4,8 @@
  * for everything else), so a manifest keeps only its plain value and this tree, not the package's
  * full node tree (about a tenth of the memory at 10,000 files).
  */
-import { isAlias, isMap, isPair, isScalar, isSeq } from 'yaml';
 import type { Document, Node } from 'yaml';
+import { yamlLib } from './yaml-lib';
 
 export interface PosPair {
   /** The key as `String(key)`: how a path segment is matched. */
@@ -78,6 +78,7 @@ export function hasPathIn(root: PosRef | undefined, path: PathSeg[]): boolean {
 
 /** The offsets of a document the `yaml` package parsed (anchors resolve to the closest one before). */
 export function treeOfDocument(doc: Document.Parsed): PosNode | undefined {
+  const { isAlias, isMap, isPair, isScalar, isSeq } = yamlLib();
   const anchors = new Map<string, PosNode>();
   const conv = (n: unknown): PosNode | undefined => {
     if (n === null || n === undefined) return undefined;

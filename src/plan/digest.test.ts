@@ -1,4 +1,5 @@
-import { actionDigests, digest, digestTexts, stableStringify } from './digest';
+import { createHash } from 'node:crypto';
+import { actionDigests, digest, digestTexts, sha256Hex, stableStringify } from './digest';
 
 // A plan saved before the digests were built from memoised texts must still apply: same digests.
 test('the desired digest is the digest of { system without sources, desired, site without root }, texts memoised or not', () => {
@@ -87,4 +88,11 @@ test('stableStringify gives the same text as before, for plan-like data and the 
     const v = gen(0);
     expect(stableStringify(v)).toBe(reference(v));
   }
+});
+
+// Role digests are kept on the targets and plan digests in saved plans: the one-shot hash must give the same hex.
+test('sha256Hex is the SHA-256 of the text as UTF-8 (or of the bytes)', () => {
+  for (const v of ['', 'plain', 'ümlaut ✓ \u2028', Buffer.from([0, 255, 7])])
+    expect(sha256Hex(v)).toBe(createHash('sha256').update(v).digest('hex'));
+  expect(sha256Hex('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
 });

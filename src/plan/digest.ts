@@ -1,4 +1,13 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
+
+/**
+ * SHA-256 of a text (UTF-8) or bytes, as hex. `crypto.hash` (Node 20.12 and later) is the one-shot form:
+ * a plan hashes a few thousand small texts, and a Hash object for each cost several times the hashing.
+ */
+const oneShot = (crypto as { hash?: (alg: string, data: string | Buffer, enc: 'hex') => string }).hash;
+export function sha256Hex(data: string | Buffer): string {
+  return oneShot ? oneShot('sha256', data, 'hex') : crypto.createHash('sha256').update(data).digest('hex');
+}
 
 /**
  * JSON with object keys sorted, so equal data always gives equal text (and equal digests). Written
@@ -11,9 +20,24 @@ export function stableStringify(value: unknown): string {
 }
 
 const ARRAY_INDEX = /^(?:0|[1-9]\d{0,9})$/;
-const isIndex = (k: string) => ARRAY_INDEX.test(k) && Number(k) < 4294967295;
+/** Only a key starting with a digit can be an array index: the regex runs for those alone. */
+const isIndex = (k: string) => {
+  const c = k.charCodeAt(0);
+  return c >= 48 && c <= 57 && ARRAY_INDEX.test(k) && Number(k) < 4294967295;
+};
+/** Keys as JSON writes them (`"name":`): a plan's objects repeat a few hundred keys thousands of times. */
+const quotedKeys = new Map<string, string>();
+function quotedKey(k: string): string {
+  let q = quotedKeys.get(k);
+  if (q === undefined) {
+    q = JSON.stringify(k) + ':';
+    if (quotedKeys.size < 10_000) quotedKeys.set(k, q);
+  }
+  return q;
+}
 
 function write(v: unknown): string | undefined {
+  if (typeof v === 'string') return JSON.stringify(v);
   if (v === null || typeof v !== 'object') return JSON.stringify(v);
   if (Array.isArray(v)) {
     let s = '[';
@@ -21,21 +45,27 @@ function write(v: unknown): string | undefined {
     return s + ']';
   }
   if (v instanceof Date) return JSON.stringify(v);
-  let keys = Object.keys(v).sort();
-  if (keys.some(isIndex))
+  let keys = Object.keys(v);
+  if (keys.length > 1) keys.sort();
+  let indices = false;
+  for (const k of keys) if (isIndex(k)) indices = true;
+  if (indices)
     keys = [...keys.filter(isIndex).sort((a, b) => Number(a) - Number(b)), ...keys.filter((k) => !isIndex(k))];
   let s = '{';
+  let first = true;
   for (const k of keys) {
     // A copy's `__proto__` member would set its prototype, not a key: left out as JSON.stringify of it leaves it.
     if (k === '__proto__') continue;
     const t = write((v as Record<string, unknown>)[k]);
-    if (t !== undefined) s += (s.length > 1 ? ',' : '') + JSON.stringify(k) + ':' + t;
+    if (t === undefined) continue;
+    s += first ? quotedKey(k) + t : ',' + quotedKey(k) + t;
+    first = false;
   }
   return s + '}';
 }
 
 export function digest(value: unknown): string {
-  return 'sha256:' + createHash('sha256').update(stableStringify(value)).digest('hex');
+  return 'sha256:' + sha256Hex(stableStringify(value));
 }
 
 /**
@@ -100,10 +130,5 @@ function desiredDigest(
       return stableStringify(rest);
     })}`,
   );
-  return (
-    'sha256:' +
-    createHash('sha256')
-      .update(`{${parts.join(',')}}`)
-      .digest('hex')
-  );
+  return 'sha256:' + sha256Hex(`{${parts.join(',')}}`);
 }

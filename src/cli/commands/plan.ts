@@ -12,7 +12,7 @@ import {
   type ResourceKind,
 } from '../../engine/contract';
 import { join } from 'node:path';
-import { syncRepo, type GitSource } from '../../source/git';
+import type { GitSource } from '../../source/git';
 import { splitUserinfo } from '../../redact';
 import type { Io } from '../io';
 import { writeOut } from '../io';
@@ -82,6 +82,8 @@ export async function resolveSource(opts: SourceOptions, io: Io): Promise<{ dir:
   if (!opts.repo) return { dir: opts.dir };
   const state = stateDir(opts.stateDir);
   const git: GitSource = { url: opts.repo, ref: opts.ref ?? 'main', cacheDir: join(state, 'repos'), stateDir: state };
+  // Loaded only for --repo: a plan of a local folder never needs the clone and fetch code (simple-git).
+  const { syncRepo } = await import('../../source/git');
   const synced = await syncRepo(git);
   io.err(
     `source: ${splitUserinfo(opts.repo).url} ${git.ref} at ${synced.commit.slice(0, 12)}${synced.lastApplied && synced.lastApplied !== synced.commit ? ` (last applied ${synced.lastApplied.slice(0, 12)})` : ''}`,

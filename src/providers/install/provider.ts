@@ -225,6 +225,7 @@ export class InstallProvider implements Provider<InstallFields, InstallRecord> {
     return {
       ...out,
       vmBootTime: r.bootedAt,
+      installedNow: true,
       vmInstall: { ...(resolved.vmInstall ?? { os: r.os }), marker: 'built' },
     };
   }

@@ -1,9 +1,17 @@
 /**
  * A role's steps (and the record write that follows them) as ONE remote command: a script fed to
- * `/bin/sh -s`, each step in its own shell under `timeout`, uploads embedded as base64 here-docs,
- * and every step's start and exit code framed by a random marker on stdout and stderr. One round trip
- * per role instead of one per step, with the same per-step attribution: which step failed, its exit
- * code and its own stderr. The script stops at the first failing step.
+ * `/bin/sh -s`, each step in its own shell under `timeout`, uploads embedded as here-docs, and every
+ * step's start and exit code framed by a random marker on stdout and stderr. One round trip per role
+ * instead of one per step, with the same per-step attribution: which step failed, its exit code and
+ * its own stderr. The script stops at the first failing step.
+ *
+ * Processes per step on the target: `timeout` and the step's `/bin/sh -c`, nothing else of ours.
+ * Both are needed: timeout(1) runs the step in a process group of its own and signals the whole group
+ * when the step's time is up (a hung apt-get or dpkg below the step's shell included); a POSIX sh
+ * without a terminal has no job control, so a subshell with a watchdog could only kill the subshell
+ * and leave its children holding the session open. timeout execs a program, so the step's shell is
+ * `sh -c`. An upload that is text (UTF-8, no NUL, ends with a newline) goes in as a quoted here-doc
+ * as it is; other bytes (a .deb) through `base64 -d`, one process more.
  */
 import { randomBytes } from 'node:crypto';
 import { shq } from '../../transport/ssh';
@@ -31,7 +39,11 @@ export function batchScript(steps: BatchStep[]): { script: string; marker: strin
     const secs = Math.max(1, Math.ceil(s.timeoutMs / 1000));
     const run = `timeout -k 5 ${secs} /bin/sh -c ${shq(s.command)}`;
     lines.push(`printf '\\n%s start %s\\n' "$M" ${shq(s.key)}; printf '\\n%s start %s\\n' "$M" ${shq(s.key)} >&2`);
-    if (s.stdin) {
+    const text = s.stdin && hereDocText(s.stdin, eof);
+    if (text !== undefined) {
+      // The here-doc's body is every line up to the delimiter, each with its newline: the text as it is.
+      lines.push(`${run} <<'${eof}'; rc=$?`, text.slice(0, -1), eof);
+    } else if (s.stdin) {
       lines.push(`base64 -d <<'${eof}' | ${run}; rc=$?`, ...(s.stdin.toString('base64').match(/.{1,76}/g) ?? []), eof);
     } else {
       lines.push(`${run} </dev/null; rc=$?`);
@@ -43,6 +55,18 @@ export function batchScript(steps: BatchStep[]): { script: string; marker: strin
   }
   const timeoutMs = steps.reduce((t, s) => t + s.timeoutMs + 5_000, 30_000);
   return { script: lines.join('\n') + '\n', marker, timeoutMs };
+}
+
+/**
+ * The upload as text a quoted here-doc carries byte for byte, or undefined: it must survive the
+ * script's UTF-8 encoding unchanged, hold no NUL (a shell drops it), end with a newline (a here-doc's
+ * body always does) and have no line that is the delimiter.
+ */
+function hereDocText(data: Buffer, eof: string): string | undefined {
+  if (data.length === 0 || data[data.length - 1] !== 0x0a || data.includes(0)) return undefined;
+  const text = data.toString('utf8');
+  if (!Buffer.from(text, 'utf8').equals(data)) return undefined;
+  return text.split('\n').includes(eof) ? undefined : text;
 }
 
 /** Splits framed output into each step's part; a step without an end marker has code null. */

@@ -145,6 +145,8 @@ export class SpecialiseProvider implements Provider {
    * given (`Resolved.others`), so `diff` judges exactly what the plan shows.
    */
   private readonly lastCompiled = new Map<string, CompiledRole[]>();
+  /** Systems this process ran (or began to run) roles on: their record is read before every later run. */
+  private readonly reached = new Set<string>();
   /** The other systems' values as the observations hold them (set by observe), for diff without desired. */
   private observedOthers: Resolved['others'];
 
@@ -333,7 +335,14 @@ export class SpecialiseProvider implements Provider {
     const host = this.cache && this.bootOf(system, resolved, t.endpoint);
     if (host) this.cache!.forget(host);
     // Read again right before acting: the record on the host is the truth, not the plan's snapshot.
-    const state = await readHostState(session, root, system.name, roles, this.sp.commandTimeoutSeconds * 1000);
+    // Except on a machine this run's install step made from scratch, the first time this process
+    // reaches it: it holds no record, so the read would find none (one command per new system fewer);
+    // a retry of the step reads what its first attempt left.
+    const fresh = resolved.installedNow === true && !this.reached.has(system.name);
+    this.reached.add(system.name);
+    const state = fresh
+      ? { checks: new Map() }
+      : await readHostState(session, root, system.name, roles, this.sp.commandTimeoutSeconds * 1000);
     const out = await runRoles(
       {
         system: system.name,

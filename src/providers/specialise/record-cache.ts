@@ -19,6 +19,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import type { CheckResult, HostState, RoleRecord } from './record';
 import type { CompiledRole } from './role-model';
+import { sha256Hex } from '../../plan/digest';
 
 const VERSION = 1;
 
@@ -60,7 +61,7 @@ export function identityKey(id: HostIdentity): string {
     id.installMarker,
     id.root,
   ];
-  return createHash('sha256').update(parts.join('\0')).digest('hex');
+  return sha256Hex(parts.join('\0'));
 }
 
 export class RoleRecordCache {

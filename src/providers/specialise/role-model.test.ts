@@ -120,3 +120,26 @@ test("a parameter's format is checked on the value its cross-reference resolved 
     'role web (system web-01): params.db = "db-01.example.test" must match format "ipv4" (after resolving its cross-references): fix the reference or the role\'s params schema',
   );
 });
+
+test('a role with cross-references is compiled again only when a value it references changed', () => {
+  const db = {
+    name: 'db-01',
+    labels: { tier: 'db' },
+    network: { ip: 'auto', mac: '00:50:56:00:00:01' },
+    dns: { domain: 'example.test', aliases: [] },
+  } as unknown as DesiredSystem;
+  const refDef: RoleDef = { ...def, steps: [{ script: 'echo {{ systems.db-01.ip }}' }] };
+  const web = { ...system({}), roles: [{ name: 'web', params: {} }] } as unknown as DesiredSystem;
+  const c = new RoleCompiler(repo, { web: refDef }, undefined, 60_000, [db]);
+  // Each step of a plan hands its own function over the same observed values.
+  const others = (ip: string) => (n: string) =>
+    n === 'db-01' ? { ip, mac: '', vmId: `vm-${Math.random()}` } : undefined;
+
+  const first = c.compileAll(web, others('198.51.100.7'))[0]!;
+  expect(c.compileAll(web, others('198.51.100.7'))[0]).toBe(first); // observe, desired, digest: one render
+  const moved = c.compileAll(web, others('198.51.100.9'))[0]!;
+  expect(moved).not.toBe(first);
+  expect(moved.steps[0]!.command).toContain('198.51.100.9');
+  expect(moved.digest).not.toBe(first.digest);
+  expect(c.compileAll(web)[0]!.pending).toEqual(['systems.db-01.ip']); // nothing resolved: pending again
+});

@@ -4,7 +4,6 @@
  * role's files and parameters as they reach the machine, so it changes when (and only when) what the
  * role would do changes.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Resolved } from '../../engine/contract';
@@ -13,10 +12,10 @@ import type { RoleDef, RoleStep } from '../../manifest/catalog';
 import { compileOperatorSchema } from '../../manifest/schemas';
 import type { DesiredSystem, RoleRef } from '../../manifest/types';
 import { fqdn } from '../../manifest/types';
-import { stableStringify } from '../../plan/digest';
+import { sha256Hex, stableStringify } from '../../plan/digest';
 import { shq } from '../../transport/ssh';
 import { refResolver } from './cross-refs';
-import { render, TemplateError } from './template';
+import { render, TemplateError, type RefResolver } from './template';
 
 /** One remote command: what `exec` runs, what it reads on stdin, a label for logs and errors. */
 export interface CompiledStep {
@@ -113,6 +112,15 @@ export class RoleCompiler {
    * the system too: systems of one profile may share the entry.
    */
   private readonly plain = new WeakMap<DesiredSystem, Map<RoleRef, CompiledRole>>();
+  /**
+   * Roles compiled with cross-references, with the value each reference resolved to: compiled again only
+   * when one of those values differs (observe, desired and the digest each ask, with the same values in
+   * a plan; apply asks again once an earlier step changed one).
+   */
+  private readonly referenced = new WeakMap<
+    DesiredSystem,
+    Map<RoleRef, { values: [string, unknown][]; compiled: CompiledRole }>
+  >();
 
   private readonly systems: ReadonlyMap<string, DesiredSystem>;
 
@@ -125,6 +133,14 @@ export class RoleCompiler {
     systems: DesiredSystem[] = [],
   ) {
     this.systems = new Map(systems.map((s) => [s.name, s]));
+  }
+
+  /** SHA-256 of a step's stdin; a file the role ships as it is (one Buffer for every system) is hashed once. */
+  private readonly sums = new WeakMap<Buffer, string>();
+  private sum(b: Buffer): string {
+    let h = this.sums.get(b);
+    if (h === undefined) this.sums.set(b, (h = sha256Hex(b)));
+    return h;
   }
 
   private read(role: string, rel: string): Buffer {
@@ -141,6 +157,14 @@ export class RoleCompiler {
     return b;
   }
 
+  private resolveSame(
+    system: DesiredSystem,
+    others: Resolved['others'] | undefined,
+    values: [string, unknown][],
+  ): boolean {
+    return sameValues(refResolver(system, { systems: this.systems, ...(others ? { others } : {}) }, []), values);
+  }
+
   /** `others`: what the other systems' steps resolved, for cross-references (`Resolved.others`). */
   compileAll(system: DesiredSystem, others?: Resolved['others']): CompiledRole[] {
     return system.roles.map((r) => this.compile(system, r, others));
@@ -149,6 +173,8 @@ export class RoleCompiler {
   compile(system: DesiredSystem, ref: RoleRef, others?: Resolved['others']): CompiledRole {
     const kept = this.plain.get(system)?.get(ref);
     if (kept) return kept;
+    const last = this.referenced.get(system)?.get(ref);
+    if (last && this.resolveSame(system, others, last.values)) return last.compiled;
     const def = this.roles[ref.name];
     if (!def)
       throw new RoleError(`system ${system.name} lists role ${ref.name}, which has no roles/${ref.name}/role.yaml`);
@@ -156,7 +182,13 @@ export class RoleCompiler {
     const pending: string[] = [];
     let crossRefs = false;
     const resolve = refResolver(system, { systems: this.systems, ...(others ? { others } : {}) }, pending);
-    const refs: typeof resolve = (path) => ((crossRefs = true), resolve(path));
+    const values: [string, unknown][] = [];
+    const refs: typeof resolve = (path) => {
+      crossRefs = true;
+      const v = resolve(path);
+      values.push([path, v]);
+      return v;
+    };
     const where = (what: string) => `role ${ref.name} (system ${system.name}): ${what}`;
     const guarded = (text: string, c: Record<string, unknown>, mode: 'file' | 'shell', name: string) => {
       try {
@@ -223,9 +255,8 @@ export class RoleCompiler {
       .map(step)
       .map((c) => ({ label: c.label, command: prelude(root) + c.command, timeoutMs: c.timeoutMs }));
     // Every managed file must still hold what the role wrote: an edit by hand is a failed check (drift).
-    const sums = def.steps.flatMap((s, i) =>
-      s.file ? [`${createHash('sha256').update(steps[i]!.stdin!).digest('hex')}  ${root}${s.file.path}`] : [],
-    );
+    const stdinSums = steps.map((c) => (c.stdin ? this.sum(c.stdin) : null));
+    const sums = def.steps.flatMap((s, i) => (s.file ? [`${stdinSums[i]}  ${root}${s.file.path}`] : []));
     const parts = [
       ...(sums.length ? [`printf '%s\\n' ${sums.map(shq).join(' ')} | sha256sum -c --quiet - 2>&1`] : []),
       ...(def.check !== undefined
@@ -233,18 +264,16 @@ export class RoleCompiler {
         : []),
     ];
     const check = parts.length ? prelude(root) + parts.join(' && ') : undefined;
-    const digest = createHash('sha256')
-      .update(
-        stableStringify({
-          role: ref.name,
-          version: ref.version ?? null,
-          params,
-          steps: steps.map((c) => [c.command, c.stdin ? createHash('sha256').update(c.stdin).digest('hex') : null]),
-          check: check ?? null,
-          remove: remove.map((c) => c.command),
-        }),
-      )
-      .digest('hex');
+    const digest = sha256Hex(
+      stableStringify({
+        role: ref.name,
+        version: ref.version ?? null,
+        params,
+        steps: steps.map((c, i) => [c.command, stdinSums[i]]),
+        check: check ?? null,
+        remove: remove.map((c) => c.command),
+      }),
+    );
     const compiled: CompiledRole = {
       name: ref.name,
       ...(ref.version !== undefined ? { version: ref.version } : {}),
@@ -257,8 +286,25 @@ export class RoleCompiler {
     if (!crossRefs) {
       if (!this.plain.has(system)) this.plain.set(system, new Map());
       this.plain.get(system)!.set(ref, compiled);
+    } else {
+      if (!this.referenced.has(system)) this.referenced.set(system, new Map());
+      this.referenced.get(system)!.set(ref, { values, compiled });
     }
     return compiled;
+  }
+}
+
+/** Whether every reference resolves, with these `others`, to the value it had. */
+function sameValues(resolve: RefResolver, values: [string, unknown][]): boolean {
+  try {
+    return values.every(([path, was]) => {
+      const now = resolve(path);
+      if (Array.isArray(was) && Array.isArray(now))
+        return was.length === now.length && was.every((v, i) => v === now[i]);
+      return now === was;
+    });
+  } catch {
+    return false; // a reference that fails now: compiled again, which says why
   }
 }
 

@@ -1,14 +1,15 @@
 /**
- * A small vim25 SOAP client: one axios instance with our own https.Agent, the API version
+ * A small vim25 SOAP client on node:https with our own https.Agent (http.ts), the API version
  * negotiated from /sdk/vimServiceVersions.xml (sent as SOAPAction), a session cookie from Login,
  * one re-login on NotAuthenticated, a timeout on every request, retries only for transient
  * failures of calls that are safe to repeat, and Logout in close(). It counts round trips and
  * bytes so observe can prove it stays batched.
  */
-import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import type https from 'node:https';
 import { TransientError, UserError, type Logger } from '../../engine/contract';
 import { faultFromBody, InvalidLoginError, NotAuthenticatedError, VsphereFault } from './soap/faults';
 import { child, envelope, escapeXml, parseEnvelope, ref, text, type MoRef, type XNode, toRef } from './soap/xml';
+import { exchange, type HttpAnswer, type HttpRequest } from './http';
 import { vsphereAgent, type VsphereTls } from './tls';
 
 export interface VimClientOptions {
@@ -126,7 +127,7 @@ export class VimClient {
     msParsing: 0,
     byMethod: {},
   };
-  private readonly http: AxiosInstance;
+  private readonly agent: https.Agent;
   private readonly endpoint: string;
   private cookie: string | undefined;
   private sc: ServiceContent | undefined;
@@ -150,18 +151,12 @@ export class VimClient {
       );
     if (!u.pathname.endsWith('/sdk')) u.pathname = u.pathname.replace(/\/$/, '') + '/sdk';
     this.endpoint = u.toString();
-    this.http = axios.create({
-      httpsAgent: vsphereAgent(opts.tls ?? {}, opts.tlsBase ?? process.cwd()),
-      timeout: opts.timeoutMs ?? 120_000,
-      responseType: 'text',
-      transformResponse: [(d: unknown) => d],
-      validateStatus: () => true,
-      maxContentLength: Infinity,
-      maxBodyLength: Infinity,
-      maxRedirects: 0,
-      proxy: false,
-      headers: { 'Content-Type': 'text/xml; charset=utf-8' },
-    });
+    this.agent = vsphereAgent(opts.tls ?? {}, opts.tlsBase ?? process.cwd());
+  }
+
+  /** One exchange with this client's agent and timeout (every status comes back; see http.ts). */
+  private send(r: Omit<HttpRequest, 'agent' | 'timeoutMs'> & { timeoutMs?: number }): Promise<HttpAnswer> {
+    return exchange({ agent: this.agent, timeoutMs: this.opts.timeoutMs ?? 120_000, ...r });
   }
 
   get url(): string {
@@ -208,19 +203,24 @@ export class VimClient {
   private async negotiate(): Promise<string> {
     const u = new URL(this.endpoint);
     u.pathname = u.pathname.replace(/\/sdk$/, '/sdk/vimServiceVersions.xml');
-    let res: AxiosResponse<string> | undefined;
+    let res: HttpAnswer | undefined;
     const attempts = (this.opts.retries ?? 2) + 1;
     for (let i = 1; !res; i++) {
       this.stats.roundTrips++;
       try {
-        res = await this.http.get<string>(u.toString(), { signal: this.opts.signal });
+        res = await this.send({
+          method: 'GET',
+          url: u.toString(),
+          headers: {},
+          ...(this.opts.signal ? { signal: this.opts.signal } : {}),
+        });
       } catch (e) {
         const err = this.transportError('vimServiceVersions.xml', e);
         if (!(err instanceof TransientError) || i >= attempts) throw err;
         await new Promise((r) => setTimeout(r, 250 * 4 ** (i - 1)));
       }
     }
-    const offered = res.status === 200 && typeof res.data === 'string' ? parseServiceVersions(res.data) : [];
+    const offered = res.status === 200 ? parseServiceVersions(res.data) : [];
     if (offered.length === 0) return this.useVersion(FALLBACK_VERSION);
     const v = negotiateVersion(offered);
     if (!v)
@@ -295,10 +295,13 @@ export class VimClient {
     const u = new URL(this.endpoint);
     u.pathname = `/folder/${folderPath.split('/').map(encodeURIComponent).join('/')}`;
     u.search = new URLSearchParams(query).toString();
-    let res: AxiosResponse<string>;
+    let res: HttpAnswer;
     try {
-      res = await this.http.put(u.toString(), data, {
-        timeout: timeoutMs,
+      res = await this.send({
+        method: 'PUT',
+        url: u.toString(),
+        body: data,
+        timeoutMs,
         headers: { 'Content-Type': 'application/octet-stream', Cookie: this.cookie ?? '' },
       });
     } catch (e) {
@@ -368,9 +371,12 @@ export class VimClient {
   /** `signal`: this call's own (a long WaitForUpdatesEx that a stopping watch abandons), besides the client's. */
   private async postOnce(method: string, inner: string, callSignal?: AbortSignal): Promise<XNode> {
     const body = envelope(method, inner);
-    const headers: Record<string, string> = { SOAPAction: this.soapAction };
+    const headers: Record<string, string> = {
+      'Content-Type': 'text/xml; charset=utf-8',
+      SOAPAction: this.soapAction,
+    };
     if (this.cookie) headers.Cookie = this.cookie;
-    let res: AxiosResponse<string>;
+    let res: HttpAnswer;
     this.stats.roundTrips++;
     this.stats.byMethod[method] = (this.stats.byMethod[method] ?? 0) + 1;
     this.stats.bytesSent += Buffer.byteLength(body);
@@ -380,14 +386,14 @@ export class VimClient {
         callSignal && this.opts.signal
           ? AbortSignal.any([callSignal, this.opts.signal])
           : (callSignal ?? this.opts.signal);
-      res = await this.http.post<string>(this.endpoint, body, { headers, signal });
+      res = await this.send({ method: 'POST', url: this.endpoint, body, headers, ...(signal ? { signal } : {}) });
     } catch (e) {
       throw this.transportError(method, e);
     } finally {
       this.stats.msWaiting += performance.now() - t0;
     }
-    const data = typeof res.data === 'string' ? res.data : '';
-    this.stats.bytesReceived += Number(res.headers['content-length']) || Buffer.byteLength(data);
+    const data = res.data;
+    this.stats.bytesReceived += res.wireBytes;
     const setCookie = res.headers['set-cookie'];
     for (const c of setCookie ?? []) {
       const m = SESSION_COOKIE.exec(c);
@@ -411,12 +417,10 @@ export class VimClient {
 
   /** Socket, TLS and timeout failures, without the request (it may hold the password). */
   private transportError(method: string, e: unknown): Error {
-    if (e instanceof UserError) return e;
-    const err = e as { code?: string; message?: string; cause?: { code?: string } };
-    const code = err.code ?? err.cause?.code ?? '';
-    if (axios.isCancel(e) || code === 'ERR_CANCELED') return new UserError(`vSphere ${method}: cancelled`);
-    const inner = (e as { cause?: unknown }).cause;
-    if (inner instanceof UserError) return inner; // e.g. TlsPinError from our agent
+    if (e instanceof UserError) return e; // e.g. TlsPinError from our agent
+    const err = e as { code?: string; message?: string };
+    const code = err.code ?? '';
+    if (code === 'ERR_CANCELED') return new UserError(`vSphere ${method}: cancelled`);
     if (TLS_CODES.test(code)) {
       return new UserError(
         `vSphere TLS verification of ${this.endpoint} failed (${code}): trust its CA with vms.tls.caFile or pin its certificate with vms.tls.thumbprint`,
