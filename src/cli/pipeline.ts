@@ -59,16 +59,49 @@ export async function loadValid(dir: string, err: (s: string) => void, site?: st
       `${abs} holds several sites (${repo.sites.map((s) => s.name).join(', ')}): name one with --site NAME`,
     );
   if (!repo.ok || !repo.site) {
-    const n = diagnostics.filter((d) => d.severity === 'error').length;
-    throw new ExitError(
-      1,
+    const errors = diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
+    const n = errors.length;
+    throw new InvalidRepoError(
       `${n} error${n === 1 ? '' : 's'} in ${abs}: nothing was planned or changed. Fix them and run again.`,
+      errors,
+      abs,
+      (await git)[0],
     );
   }
   rememberSite(repo.site);
   const [commit, modified] = await git;
   const dirty = commit ? modified : false;
   return { dir: abs, repo: repo as Loaded['repo'], ...(commit ? { commit } : {}), ...(dirty ? { dirty } : {}) };
+}
+
+/**
+ * The repo does not validate. The errors were printed already; the run's record keeps them (`details`) with the
+ * commit that has them, so `history`, `show`, the status page and webhooks say what is wrong and since which commit.
+ */
+export class InvalidRepoError extends ExitError {
+  readonly outcome = 'invalid';
+  constructor(
+    message: string,
+    readonly details: string[],
+    readonly dir: string,
+    readonly commit?: string,
+  ) {
+    super(1, message);
+  }
+}
+
+/**
+ * The systems the repo declares that this run does not work on: the site's other shards (`--shard`) and, in a
+ * repo with sites/, the other sites' systems. Their marked resources in a backend they share with this run (one
+ * i-doit for every site, one vCenter for two sites) are theirs: never reported as this run's orphans.
+ */
+export function declaredElsewhere(repo: LoadResult): string[] | undefined {
+  const mine = new Set(repo.systems.map((s) => s.name));
+  const names = new Set([
+    ...(repo.shard?.others ?? []),
+    ...(repo.sites ?? []).flatMap((site) => site.systems.map((s) => s.name).filter((n) => !mine.has(n))),
+  ]);
+  return names.size ? [...names] : undefined;
 }
 
 /** `git <args>` in `dir`, its output; rejects on a non-zero exit. Git directly: these two questions need no library. */

@@ -14,7 +14,9 @@ test('apply fails at once on a held lock, and with --wait-lock waits until it is
     const held = acquireLock(state, 'apply (another run)');
     const now = await runCli(['--state-dir', state, 'apply', '-C', dir]);
     expect(now.code).toBe(1);
-    expect(now.err).toMatch(/another shipshape run holds the lock .*"apply \(another run\)".*wait for it to finish/);
+    expect(now.err).toMatch(
+      /another shipshape run holds the lock .*"apply \(another run\)".*; wait for it to finish, or run again with --wait-lock \[DURATION\] to wait for it \(default 10m\)/,
+    );
 
     const short = await runCli(['--state-dir', state, 'apply', '-C', dir, '--wait-lock', '1s']);
     expect(short.err).toMatch(/holds the lock .* \(waited 1s with --wait-lock\)/);

@@ -55,6 +55,14 @@ export function lockScope(env: NodeJS.ProcessEnv, site?: string, shard?: string)
   return shard === undefined ? base : `${base}/${shard}`;
 }
 
+/** A held lock's error for a command that could have waited (apply without --wait-lock): it says how. */
+export function suggestWaiting(e: unknown): unknown {
+  if (!(e instanceof UserError) || !/holds the (shared )?lock .*; wait for it to finish$/.test(e.message)) return e;
+  return new UserError(
+    `${e.message}, or run again with --wait-lock [DURATION] to wait for it (default ${DEFAULT_WAIT})`,
+  );
+}
+
 async function waiting<T>(
   take: () => Promise<T>,
   until: number,

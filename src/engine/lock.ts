@@ -181,8 +181,11 @@ function parse(text: string): LockInfo | undefined {
   }
 }
 
-/** Why the holder no longer runs, or undefined while it (or anything we cannot rule out) does. */
-function holderGone(info: LockInfo): string | undefined {
+/**
+ * Why the holder no longer runs, or undefined while it (or anything we cannot rule out, such as a process on
+ * another host) does. Also asked about the process a run record names (src/history/store.ts).
+ */
+export function holderGone(info: Pick<LockInfo, 'host' | 'pid' | 'procStart'>): string | undefined {
   if (info.host !== hostname()) return undefined;
   if (!isAlive(info.pid)) return `pid ${info.pid} no longer runs`;
   const live = processStart(info.pid);

@@ -56,6 +56,15 @@ export function exitCodeForRun(outcomes: { status: string; error?: { code: Outco
   return exitCodeFor(codes);
 }
 
+/**
+ * An apply failed when a system failed a step or a create stayed in the journal. Blocked systems wait for a
+ * person (the plan said so, exit 3): the history, the status page, serve's metrics and `run.failed` do not count
+ * them as failures.
+ */
+export function applyFailed(report: { outcomes: { status: string }[]; journalLeft: unknown[] }): boolean {
+  return report.outcomes.some((o) => o.status === 'failed') || report.journalLeft.length > 0;
+}
+
 /** A UserError or TransientError carries its code (`outcome`); anything else is `failed`. */
 export function codeOf(e: unknown): OutcomeCode {
   const c = (e as { outcome?: unknown } | null)?.outcome;

@@ -28,6 +28,11 @@ export const REFUSALS = {
     code: 'refused',
     what: 'a CPU, memory or MAC change of a running VM whose powerPolicy is never (it needs a power-off)',
   },
+  'mac-range': {
+    kind: 'vm',
+    code: 'refused',
+    what: "a VM made with, or given, a MAC outside VMware's manual range 00:50:56:00:00:00–00:50:56:3f:ff:ff (vCenter refuses it); an existing VM keeps its own",
+  },
   'disk-shrink': { kind: 'vm', code: 'refused', what: 'a smaller disk than the VM has (vSphere only grows disks)' },
   'disk-move': { kind: 'vm', code: 'refused', what: 'a disk on another datastore (Storage vMotion)' },
   'disk-remove': { kind: 'vm', code: 'refused', what: 'a disk the VM has but the manifest does not list' },

@@ -1,5 +1,5 @@
 /** The run history: what a recorded run leaves behind, and what `shipshape history` / `show` make of it. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeDir, tempDir } from '../../test/helpers/daemon';
@@ -8,6 +8,7 @@ import { system } from '../../test/support/fixtures';
 import type { ApplyReport } from '../engine/apply';
 import type { Plan } from '../plan/types';
 import { renderText } from '../plan/render';
+import { eventsFor } from '../notify/webhook';
 import { RunRecorder } from './recorder';
 import { openHistory } from './store';
 
@@ -175,14 +176,95 @@ test('an apply run is recorded with trigger, commit, author, user, the plan and 
   expect(estate.systems.map((s) => s.name)).toEqual(['web-01', 'db-01']);
 });
 
-test('a run that fails before planning, or never finishes, is still in the history', async () => {
+test('an apply whose only problem is a blocked system is no failed run: no run.failed, the result counts it', async () => {
+  const rec = new RunRecorder({ stateDir: state, kind: 'apply', source: dir, warn: () => undefined });
+  rec.planned(
+    plan({ summary: { create: 1, update: 0, replace: 0, delete: 0, noop: 0, blocked: 1 } }),
+    dir,
+    [],
+    new Map(),
+  );
+  const r = (await rec.finished({
+    report: {
+      ok: false,
+      journalLeft: [],
+      applied: { create: 1, update: 0, replace: 0, delete: 0, noop: 0 },
+      outcomes: [
+        { system: 'web-01', status: 'ok', steps: [{ kind: 'vm', action: 'create', status: 'done', ms: 10 }] },
+        { system: 'db-01', status: 'blocked', steps: [] },
+      ],
+    },
+  }))!;
+  expect(r.status).toBe('changed');
+  expect(eventsFor(r).map((e) => e.event)).not.toContain('run.failed');
+  expect((await runCli(['--state-dir', state, 'history'])).out).toMatch(
+    /apply\s+changed\s.*1 created, 0 updated, 0 replaced, 0 deleted, 1 blocked/,
+  );
+});
+
+/** A process that starts a recorded run and is SIGKILLed mid-run (an apply killed with -9). */
+async function killedRun(): Promise<number> {
+  const child = spawn(
+    process.execPath,
+    [
+      '-r',
+      join(__dirname, '..', '..', 'test', 'helpers', 'ts-register.js'),
+      '-e',
+      `new (require(${JSON.stringify(join(__dirname, 'recorder.ts'))}).RunRecorder)({ stateDir: ${JSON.stringify(state)}, kind: 'apply', source: '.', warn() {} }).id().then((id) => { console.log(id); setInterval(() => {}, 1000); })`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const id = await new Promise<number>((res) => child.stdout.once('data', (d) => res(Number(String(d).trim()))));
+  child.kill('SIGKILL');
+  await new Promise((res) => child.once('exit', res));
+  return id;
+}
+
+test('a run that fails before planning, is killed mid-run, or still runs: the history says which', async () => {
   const rec = new RunRecorder({ stateDir: state, kind: 'drift', source: dir, warn: () => undefined });
   await rec.failed(new Error('vSphere https://vc.example.com/sdk: ECONNREFUSED'));
-  await new RunRecorder({ stateDir: state, kind: 'apply', source: dir, warn: () => undefined }).id(); // killed mid-run: never finished
+  const killed = await killedRun();
+  const live = await new RunRecorder({ stateDir: state, kind: 'plan', source: dir, warn: () => undefined }).id(); // this process: still running
   const runs = JSON.parse((await runCli(['--state-dir', state, 'history', '--format', 'json'])).out).runs;
-  expect(runs.map((r: { status: string }) => r.status)).toEqual(['running', 'error']);
-  expect(runs[1].error).toMatch(/ECONNREFUSED/);
-  expect((await runCli(['--state-dir', state, 'show', String(runs[0].id)])).out).toMatch(/ended:\s+\(did not finish/);
+  expect(runs.map((r: { id: number; status: string }) => [r.id, r.status])).toEqual([
+    [live, 'running'],
+    [killed, 'error'],
+    [expect.any(Number), 'error'],
+  ]);
+  expect(runs[1].error).toMatch(
+    /^the run did not finish: its process on \S+ ended during the run \(pid \d+ no longer runs/,
+  );
+  expect(runs[2].error).toMatch(/ECONNREFUSED/);
+  expect((await runCli(['--state-dir', state, 'history'])).out).toMatch(
+    new RegExp(`^${killed}\\s.*apply\\s+error\\s.*the run did not finish`, 'm'),
+  );
+  expect((await runCli(['--state-dir', state, 'show', String(killed)])).out).toMatch(/ended:\s+\(did not finish/);
+  expect((await runCli(['--state-dir', state, 'show', String(live)])).out).toMatch(/ended:\s+\(still running\)/);
+});
+
+test('a run on an invalid repo keeps its errors and the commit that has them', async () => {
+  writeFileSync(join(dir, 'shipshape.yaml'), 'apiVersion: shipshape.dev/v1\nkind: Site\nspec:\n  lab: maybe\n');
+  const git = (...a: string[]) => execFileSync('git', ['-C', dir, ...a], { encoding: 'utf8' }).trim();
+  git('add', '-A');
+  git('-c', 'user.name=Bob Breaker', '-c', 'user.email=bob@example.com', 'commit', '-qm', 'site');
+  const head = git('rev-parse', 'HEAD');
+  const run = await runCli(['--state-dir', state, 'plan', '-C', dir]);
+  expect(run.code).toBe(1);
+  const [r] = JSON.parse((await runCli(['--state-dir', state, 'history', '--format', 'json'])).out).runs;
+  expect(r).toMatchObject({ status: 'error', commit: head, author: 'Bob Breaker <bob@example.com>' });
+  // The summary first (history's one-line result), then each error as the CLI printed it.
+  const [summary, ...details] = r.error.split('\n');
+  expect(summary).toMatch(/^\d+ errors? in .*: nothing was planned or changed/);
+  expect(details.length).toBeGreaterThan(0);
+  for (const d of details) expect(run.err).toContain(d);
+  expect(details[0]).toMatch(/^shipshape\.yaml:\d+:\d+: error: /);
+  const shown = (await runCli(['--state-dir', state, 'show', String(r.id)])).out;
+  expect(shown).toContain(`\n          ${details[0]}`);
+  expect(shown).toContain(`commit:   ${head} by Bob Breaker`);
+  // Markdown (pasted into a ticket): one fact per list item, the errors in a code block, not one run-on paragraph.
+  const md = (await runCli(['--state-dir', state, 'show', String(r.id), '--format', 'markdown'])).out;
+  expect(md).toContain(`\n- **commit:** ${head} by Bob Breaker <bob@example.com>\n- **who:** `);
+  expect(md).toContain(`**error:**\n\n\`\`\`\n${summary}\n${details[0]}\n`);
 });
 
 test('retention deletes old runs; bad input is a clear error', async () => {

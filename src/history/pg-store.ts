@@ -9,7 +9,7 @@ import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import { parse } from 'pg-connection-string';
 import { UserError } from '../engine/contract';
 import { redactColumns, redactJson, redactRecord } from './redact';
-import { runFilter, summarise, type HistoryStore } from './store';
+import { runFilter, settled, summarise, type HistoryStore } from './store';
 import type { EstateSnapshot, HistoryQuery, RunRecord, RunSummary } from './types';
 
 const SCHEMA = `
@@ -164,7 +164,8 @@ export class PgHistoryStore implements HistoryStore {
 
   async get(id: number): Promise<RunRecord | undefined> {
     const res = await this.pool.query<Row>('SELECT doc FROM shipshape_runs WHERE id = $1', [id]);
-    return res.rows[0]?.doc;
+    const doc = res.rows[0]?.doc;
+    return doc ? settled(doc) : undefined;
   }
 
   async list(q: HistoryQuery = {}): Promise<RunSummary[]> {
@@ -174,7 +175,7 @@ export class PgHistoryStore implements HistoryStore {
       `SELECT doc FROM shipshape_runs ${where} ORDER BY id DESC LIMIT $${args.length}`,
       args,
     );
-    return res.rows.map((r) => summarise(r.doc));
+    return res.rows.map((r) => settled(summarise(r.doc)));
   }
 
   async previous(kind: RunRecord['kind'], beforeId: number): Promise<RunRecord | undefined> {

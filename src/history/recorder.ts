@@ -8,6 +8,8 @@
 import { execFileSync } from 'node:child_process';
 import { hostname, userInfo } from 'node:os';
 import type { ApplyReport } from '../engine/apply';
+import { processStart } from '../engine/lock';
+import { applyFailed } from '../engine/outcome';
 import type { Observation, ResourceKind } from '../engine/contract';
 import type { DesiredSystem } from '../manifest/types';
 import type { DriftReport } from '../plan/drift';
@@ -37,12 +39,15 @@ export class RunRecorder {
   private queue: Promise<void>;
 
   constructor(private readonly opts: RecorderOptions) {
+    const procStart = processStart(process.pid);
     const r: Omit<RunRecord, 'id'> = {
       kind: opts.kind,
       trigger: opts.trigger ?? process.env.SHIPSHAPE_TRIGGER ?? 'cli',
       source: opts.source,
       user: safeUser(),
       host: hostname(),
+      pid: process.pid,
+      ...(procStart ? { procStart } : {}),
       startedAt: new Date(this.started).toISOString(),
       status: 'running',
       systems: [],
@@ -118,7 +123,7 @@ export class RunRecorder {
       );
       r.applied = result.report.applied;
       const changed = Object.entries(result.report.applied).some(([k, n]) => k !== 'noop' && n > 0);
-      r.status = !result.report.ok ? 'failed' : changed ? 'changed' : 'ok';
+      r.status = applyFailed(result.report) ? 'failed' : changed ? 'changed' : 'ok';
     } else if (result.drift) {
       r.drift = result.drift;
       r.systems = [
@@ -135,7 +140,11 @@ export class RunRecorder {
     await this.queue;
     if (!this.record) return undefined;
     this.record.status = 'error';
-    this.record.error = redact(e instanceof Error ? e.message : String(e));
+    this.record.error = redact((e instanceof Error ? e.message : String(e)) + detailLines(e));
+    // An invalid repo fails before a plan names its commit: the error knows it (which commit broke the repo).
+    const { commit, dir } = (e ?? {}) as { commit?: unknown; dir?: unknown };
+    if (!this.record.commit && typeof commit === 'string' && typeof dir === 'string')
+      Object.assign(this.record, { commit, ...gitAuthor(dir, commit) });
     return this.end();
   }
 
@@ -244,4 +253,16 @@ function snapshot(
     warnings: plan.warnings,
     pending: plan,
   };
+}
+
+/** At most this many of an error's detail lines (an invalid repo's diagnostics) are kept in the record. */
+const MAX_DETAILS = 50;
+
+/** An error's `details` (each diagnostic of an invalid repo, file:line:col first) as lines after its message. */
+function detailLines(e: unknown): string {
+  const d = (e as { details?: unknown } | null)?.details;
+  if (!Array.isArray(d) || !d.length) return '';
+  const shown = d.slice(0, MAX_DETAILS).map(String);
+  const more = d.length > MAX_DETAILS ? [`… and ${d.length - MAX_DETAILS} more`] : [];
+  return '\n' + [...shown, ...more].join('\n');
 }

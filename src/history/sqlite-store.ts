@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EstateSnapshot, HistoryQuery, RunRecord, RunSummary } from './types';
 import { redactColumns, redactJson, redactRecord } from './redact';
-import { runFilter, summarise, type HistoryStore } from './store';
+import { runFilter, settled, summarise, type HistoryStore } from './store';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -104,7 +104,7 @@ export class SqliteHistoryStore implements HistoryStore {
 
   async get(id: number): Promise<RunRecord | undefined> {
     const row = this.db.prepare('SELECT doc FROM runs WHERE id = ?').get(id) as { doc: string } | undefined;
-    return row ? (JSON.parse(row.doc) as RunRecord) : undefined;
+    return row ? settled(JSON.parse(row.doc) as RunRecord) : undefined;
   }
 
   /** Newest first. */
@@ -112,7 +112,7 @@ export class SqliteHistoryStore implements HistoryStore {
     const { where, args } = runFilter(q, 'run_systems', () => '?');
     const sql = `SELECT doc FROM runs ${where} ORDER BY id DESC LIMIT ?`;
     const rows = this.db.prepare(sql).all(...args, q.limit ?? 1000) as { doc: string }[];
-    return rows.map((r) => summarise(JSON.parse(r.doc) as RunRecord));
+    return rows.map((r) => settled(summarise(JSON.parse(r.doc) as RunRecord)));
   }
 
   /** The last finished run of a kind before `beforeId` (notifications compare against it). */

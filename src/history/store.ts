@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { UserError } from '../engine/contract';
+import { holderGone } from '../engine/lock';
 import type { EstateSnapshot, HistoryQuery, RunRecord, RunSummary } from './types';
 
 export interface HistoryStore {
@@ -55,6 +56,21 @@ export async function openHistory(stateDir: string, opts: OpenOptions = {}): Pro
       `no run history in ${file} yet: it is written by plan, apply, drift and serve (use --state-dir if they ran with another one, or set ${HISTORY_URL_ENV} if the history is in PostgreSQL)`,
     );
   return new SqliteHistoryStore(file);
+}
+
+/**
+ * A record still `running` whose process on this host is gone (killed, or the host restarted) never ends by
+ * itself: it is read as the error it was, saying so, instead of a run that seems to go on for ever.
+ */
+export function settled<T extends RunSummary>(r: T): T {
+  if (r.status !== 'running' || r.pid === undefined) return r;
+  const gone = holderGone({ host: r.host, pid: r.pid, ...(r.procStart ? { procStart: r.procStart } : {}) });
+  if (!gone) return r;
+  return {
+    ...r,
+    status: 'error',
+    error: `the run did not finish: its process on ${r.host} ended during the run (${gone}; killed, or the host restarted)`,
+  };
 }
 
 export function summarise(r: RunRecord): RunSummary {

@@ -32,6 +32,9 @@ export interface RunRecord {
   /** The OS user that ran the command. */
   user: string;
   host: string;
+  /** The process that runs it (and that process's start, `processStart`): a run whose process is gone never ends. */
+  pid?: number;
+  procStart?: string;
   startedAt: string;
   endedAt?: string;
   durationMs?: number;

@@ -14,3 +14,12 @@ export function derivedMac(name: string): string {
 export function normalizeMac(mac: string): string {
   return mac.toLowerCase();
 }
+
+/**
+ * VMware's range for MACs set by hand (`addressType: manual`): vCenter refuses a manual MAC outside it, and
+ * assigns 00:50:56:80:00:00–00:50:56:bf:ff:ff itself (VMware's vSphere Networking guide, MAC address management). A VM someone else made keeps whatever MAC it has (import, adopt); one shipshape makes, or
+ * gives a new MAC, needs one in this range.
+ */
+export function inManualRange(mac: string): boolean {
+  return /^00:50:56:[0-3][0-9a-f]:[0-9a-f]{2}:[0-9a-f]{2}$/i.test(mac);
+}

@@ -38,7 +38,7 @@ export interface NetworkSpec {
   net: string;
   /** 'auto' takes the next free address of the net from i-doit; otherwise an explicit IPv4 address. */
   ip: 'auto' | string;
-  /** Static MAC in VMware's manual range 00:50:56:00:00:00–00:50:56:3f:ff:ff; derived from the name when not given. */
+  /** Static MAC; derived from the name (in VMware's manual range) when not given. A VM shipshape makes needs one in that range. */
   mac: string;
   /** vSphere port group; the site's default when absent. */
   portgroup?: string;

@@ -105,6 +105,15 @@ describe('targeting', () => {
     );
   });
 
+  it('a selector label no system carries is an error naming the labels in use; a value may select none', () => {
+    expect(() => targetPlan({ actions: [] } as never, systems, { selector: { teams: 'shop' } })).toThrow(
+      /--selector: no system carries the label "teams"; the labels in use are env, team/,
+    );
+    expect(targetPlan({ actions: [], warnings: [] } as never, systems, { selector: { team: 'ops' } }).actions).toEqual(
+      [],
+    );
+  });
+
   it('bad targets are clear errors', () => {
     expect(() => parseSelector(['team'])).toThrow(/--selector "team": write it as label=value/);
     expect(() => parseKinds(['vm,dnz'])).toThrow(/--kind "dnz": not a step; the steps are ip, dns, dhcp/);

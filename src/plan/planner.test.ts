@@ -131,6 +131,43 @@ describe('planner', () => {
     expect(p.warnings).toEqual([expect.objectContaining({ code: 'orphan', system: 'gone-01', resourceId: 'vm-9' })]);
   });
 
+  it('a retired resource whose tombstone was removed is no orphan (an archived CMDB object stays as history)', async () => {
+    const p0 = vm();
+    p0.seed('gone-01', { cpu: 2 }, true, 'obj-9').retired = true;
+    p0.seed('gone-02', { cpu: 2 }, true, 'obj-10');
+    const p = await planFor([system('web-01')], [p0]);
+    expect(p.warnings).toEqual([expect.objectContaining({ code: 'orphan', system: 'gone-02', resourceId: 'obj-10' })]);
+  });
+
+  it('reports orphans and unmanaged resources in step order and by name, whatever order the backends answered in', async () => {
+    const d = dns();
+    const v = vm();
+    d.seed('zz-01', { a: 'x' }, false, 'zz.example.com');
+    d.seed('aa-01', { a: 'x' }, true, 'aa.example.com');
+    v.seed('mm-01', { cpu: 2 }, true, 'vm-7');
+    const observed = await observe([d, v]);
+    const p = plan({ systems: [], site, providers: [v, d], observations: observed, maxDeletes: 3, now: new Date() });
+    expect(p.warnings.map((w) => `${w.kind} ${w.system} ${w.code}`)).toEqual([
+      'dns aa-01 orphan',
+      'dns zz-01 unmanaged',
+      'vm mm-01 orphan',
+    ]);
+    const reversed = new Map([...observed].reverse()); // the VM platform answered first
+    const q = plan({ systems: [], site, providers: [v, d], observations: reversed, maxDeletes: 3, now: new Date() });
+    expect(q.warnings).toEqual(p.warnings);
+  });
+
+  it('says "differs" for one field and "differ" for several', async () => {
+    const one = vm();
+    one.seed('web-01', { cpu: 1, memoryMiB: 4096, os: 'debian12', disks: [40] });
+    expect((await planFor([system('web-01')], [one])).actions[0]!.reason).toBe('cpu differs from the manifest');
+    const two = vm();
+    two.seed('web-01', { cpu: 1, memoryMiB: 2048, os: 'debian12', disks: [40] });
+    expect((await planFor([system('web-01')], [two])).actions[0]!.reason).toBe(
+      'cpu, memoryMiB differ from the manifest',
+    );
+  });
+
   it("a shard's run does not report another shard's systems as orphans (they are declared there)", async () => {
     const p0 = vm();
     p0.seed('shop-live-01', { cpu: 2 }, true, 'vm-9');
@@ -226,9 +263,13 @@ describe('planner', () => {
       state: 'absent',
       lifecycle: { protect: true, vmOnDelete: 'destroy', cmdbOnDelete: 'archive', powerPolicy: 'never' },
     });
+    s.sources['lifecycle.protect'] = { file: 'profiles/db.yaml', line: 9, col: 24 };
     const p = await planFor([s], [p0]);
     expect(p.actions[0]).toMatchObject({ action: 'delete' });
-    expect(p.actions[0]!.blocked).toMatch(/protected/);
+    // Where the protection comes from (a profile, with its line) and where to lift it for this system alone.
+    expect(p.actions[0]!.blocked).toBe(
+      'protected: lifecycle.protect is true (profiles/db.yaml:9:24); set lifecycle.protect: false in systems/db-01.yaml to allow this delete',
+    );
     expect(p.actions[0]!.blockedCode).toBe('protected');
     expect(p.summary.delete).toBe(0);
     expect(p.summary.blocked).toBe(1);

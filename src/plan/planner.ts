@@ -13,7 +13,7 @@ import {
   type Resolved,
   type ResourceKind,
 } from '../engine/contract';
-import type { DesiredSystem } from '../manifest/types';
+import { formatSource, type DesiredSystem } from '../manifest/types';
 import type { SiteConfig } from '../manifest/site';
 import { isRefusal, REFUSALS, type RefusalId } from '../engine/refusals';
 import { actionDigests, digest, digestTexts } from './digest';
@@ -36,7 +36,7 @@ export interface PlanInput {
    * differs from reality go ahead (the changes are shown and made after the marker).
    */
   adopt?: { systems?: ReadonlySet<string>; acceptChanges?: boolean };
-  /** A shard's run (`--shard`): the site's systems of other shards, whose marked resources are theirs, not orphans. */
+  /** Systems of the site's other shards (`--shard`) and of the repo's other sites: their marked resources are theirs, not orphans. */
   otherShards?: readonly string[];
   /** A shard's run: those systems as declared, with their shard (what they left in this shard is removed). */
   elsewhere?: readonly Elsewhere[];
@@ -184,8 +184,12 @@ export function plan(input: PlanInput): Plan {
   for (const e of input.elsewhere ?? [])
     if (e.system.state === 'absent') planRemoval(e.system, here, index, actions, warnings);
   // Marked resources that no manifest names: reported, never deleted (deletion is declared).
-  for (const [kind, bySystem] of index) {
-    for (const [name, resources] of bySystem) {
+  // In step order and by name, not in the order the backends' observations finished: the same world gives the
+  // same plan (a CI job diffing plans, a reviewer comparing two runs).
+  for (const kind of RESOURCE_KINDS) {
+    const bySystem = index.get(kind);
+    if (!bySystem) continue;
+    for (const [name, resources] of [...bySystem].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       if (declared.has(name)) continue;
       // Unmarked resources in the managed scope that no manifest names: not yet under management.
       for (const r of resources.filter((x) => !x.owned && !x.outOfScope && !x.retired)) {
@@ -197,7 +201,9 @@ export function plan(input: PlanInput): Plan {
           message: `in shipshape's scope without its marker, and no manifest names "${name}"; \`shipshape import\` writes a manifest for it, or leave it unmanaged`,
         });
       }
-      for (const r of resources.filter((x) => x.owned)) {
+      // A retired one (an i-doit object a tombstone archived, its address released) is where the delete left
+      // it: the tombstone may go, and that history is no orphan (re-adding the tombstone would change nothing).
+      for (const r of resources.filter((x) => x.owned && !x.retired)) {
         warnings.push({
           system: name,
           kind,
@@ -461,8 +467,9 @@ function changeAction(
   if (changes.length === 0) return { ...common, action: 'noop', reason: 'matches the manifest' };
   const refused = changes.filter((c) => c.refused);
   const fields = changes.map((c) => c.path).join(', ');
+  const differ = changes.length === 1 ? 'differs' : 'differ';
   if (refused.length) {
-    return { ...common, action: 'update', reason: `${fields} differ`, ...blockedByChanges(refused) };
+    return { ...common, action: 'update', reason: `${fields} ${differ}`, ...blockedByChanges(refused) };
   }
   if (changes.some((c) => c.forcesReplace)) {
     const why = changes
@@ -471,7 +478,7 @@ function changeAction(
       .join(', ');
     return { ...common, action: 'replace', reason: `${why} cannot change in place` };
   }
-  return { ...common, action: 'update', reason: `${fields} differ from the manifest` };
+  return { ...common, action: 'update', reason: `${fields} ${differ} from the manifest` };
 }
 
 function planRemoval(
@@ -503,7 +510,7 @@ function planRemoval(
         continue;
       }
       const blocked = system.lifecycle.protect
-        ? `protected: the manifest sets lifecycle.protect: true (${system.sources['lifecycle.protect'] ? system.sources['lifecycle.protect'].file : system.file}); set it to false to allow the delete`
+        ? `protected: lifecycle.protect is true (${system.sources['lifecycle.protect'] ? formatSource(system.sources['lifecycle.protect']) : system.file}); set lifecycle.protect: false in ${system.file} to allow this delete`
         : undefined;
       actions.push({
         ...base,

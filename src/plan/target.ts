@@ -55,8 +55,8 @@ export function isTargeted(t: Target | undefined): t is Target {
 }
 
 /**
- * The systems a target selects (undefined: all). Named systems must exist; a selector or
- * `--changed-since` may select none.
+ * The systems a target selects (undefined: all). Named systems must exist, and a selector's labels must be
+ * carried by some system; a selector's values or `--changed-since` may select none.
  */
 export function selectSystems(
   systems: DesiredSystem[],
@@ -81,6 +81,19 @@ export function selectSystems(
   }
   if (t.selector) {
     const sel = Object.entries(t.selector);
+    // A value may select none (no system of that team yet); a label no system carries at all is a typo
+    // (`--selector teir=web` would otherwise plan, apply or report nothing and succeed). In a repo with
+    // several sites another site may carry it.
+    const inUse = new Set(systems.flatMap((s) => Object.keys(s.labels)));
+    const unknown = sel.map(([k]) => k).filter((k) => !inUse.has(k));
+    if (unknown.length && !elsewhere)
+      throw new UserError(
+        `--selector: no system carries the label${unknown.length === 1 ? '' : 's'} ${unknown.map((k) => `"${k}"`).join(', ')}; ` +
+          (inUse.size
+            ? `the labels in use are ${[...inUse].sort().join(', ')}`
+            : "no system has labels (metadata.labels, or its profile's labels)"),
+        'invalid',
+      );
     intersect(new Set(systems.filter((s) => sel.every(([k, v]) => s.labels[k] === v)).map((s) => s.name)));
   }
   if (t.changedSince) intersect(new Set(t.changedSince.systems));

@@ -7,6 +7,8 @@ import type { InstallRecord } from '../providers/install/state';
 import type { DriftReport } from '../plan/drift';
 import type { EstateSnapshot, RunRecord, RunSummary } from '../history/types';
 import { counts } from '../cli/commands/history';
+import type { FieldChange } from '../engine/contract';
+import { formatValue } from '../plan/render/values';
 import { ago, badge, html, table, time, toneOf, type Html } from './html';
 
 export interface ViewData {
@@ -232,6 +234,11 @@ function pendingSection(e: EstateSnapshot | undefined, apply?: ViewData['apply']
     ${form}`;
 }
 
+/** Old → new as the CLI's plan shows them: a create's new value alone, strings unquoted, nothing as (none). */
+function changeValues(c: FieldChange): string {
+  return c.from === null || c.from === undefined ? formatValue(c.to) : `${formatValue(c.from)} → ${formatValue(c.to)}`;
+}
+
 function planTable(actions: EstateSnapshot['pending']['actions']): Html {
   return table(
     ['System', 'Kind', 'Action', 'Changes', 'Why'],
@@ -242,7 +249,7 @@ function planTable(actions: EstateSnapshot['pending']['actions']): Html {
           <td>${a.kind}</td>
           <td>${badge(a.blocked ? 'blocked' : a.action, toneOf(a.blocked ? 'blocked' : a.action))}</td>
           <td class="wrap">
-            ${a.changes.map((c) => html`<div>${c.path}: ${JSON.stringify(c.from)} → ${JSON.stringify(c.to)}${c.source ? html` <span class="sub">${c.source}</span>` : ''}</div>`)}
+            ${a.changes.map((c) => html`<div>${c.path}: ${changeValues(c)}${c.source ? html` <span class="sub">${c.source}</span>` : ''}</div>`)}
           </td>
           <td class="wrap">${a.blocked ?? a.reason}</td>
         </tr>`,
@@ -291,7 +298,7 @@ export function runView(r: RunRecord, now: number): Html {
       <dd>${time(r.startedAt)} (${ago(r.startedAt, now)})</dd>
       <dt>Ended</dt>
       <dd>
-        ${r.endedAt ? html`${time(r.endedAt)} after ${((r.durationMs ?? 0) / 1000).toFixed(1)}s` : 'did not finish'}
+        ${r.endedAt ? html`${time(r.endedAt)} after ${((r.durationMs ?? 0) / 1000).toFixed(1)}s` : r.status === 'running' ? 'still running' : 'did not finish'}
       </dd>
       <dt>Result</dt>
       <dd>${counts(r)}</dd>

@@ -71,6 +71,24 @@ test('apply adds A, PTR and CNAME with an ownership TXT beside each name; record
   expect(again.unchanged.sort()).toEqual(['web1', 'web2']);
 });
 
+test('an address one system gives up and another takes in the same commit lands for both, whatever their order by name', async () => {
+  // aa-taker sorts first, so its update (whose prerequisite says the new PTR name is free) is sent
+  // before zz-giver's removes that PTR: refused at first, it is sent again once zz-giver's has landed.
+  const at: Record<string, string> = { 'aa-taker': '198.51.100.31', 'zz-giver': '198.51.100.32' };
+  const where = (s: { name: string }) => ({ ip: at[s.name]!, mac: '00:50:56:00:00:02' });
+  const both = () => [dyn('aa-taker'), dyn('zz-giver')];
+  expect((await runStage(provider(), both(), where, context(dynSite()))).failed).toEqual([]);
+  at['aa-taker'] = '198.51.100.32';
+  at['zz-giver'] = '198.51.100.33';
+  const moved = await runStage(provider(), both(), where, context(dynSite()));
+  expect(moved.failed).toEqual([]);
+  expect(moved.updated.sort()).toEqual(['aa-taker', 'zz-giver']);
+  const q = named.resolver();
+  expect(await q.reverse('198.51.100.32')).toEqual([`aa-taker.${FWD}`]);
+  expect(await q.reverse('198.51.100.33')).toEqual([`zz-giver.${FWD}`]);
+  expect(await q.resolve4(`aa-taker.${FWD}`)).toEqual(['198.51.100.32']);
+});
+
 test('a hand change of a managed record shows up as drift and is put back', async () => {
   nsupdate(`update delete web2.${FWD} A\nupdate add web2.${FWD} 300 A 198.51.100.222`);
   const r = await runStage(provider(), [dyn('web1', ['www']), dyn('web2')], resolved, context(dynSite()));

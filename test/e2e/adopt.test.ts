@@ -612,7 +612,7 @@ test('a manifest named like an unmanaged VM outside the folder: a blocked create
   const a = await cli('apply', '--state-dir', state);
   expect(a.code).toBe(3); // blocked, nothing failed: a reviewer must act
   expect(a.out).toMatch(/blocked {2}stray-01: vm: vm "vm-\d+" \(in folder DC0\/vm\/elsewhere/);
-  expect(a.out).toContain('Applied: 0 created');
+  expect(a.out).toContain('Applied: 0 created, 0 updated, 0 replaced, 0 deleted; 1 system blocked (see above)');
   expect((await vms()).filter((v) => v.name === 'stray-01')).toHaveLength(1);
   expect((await servers()).filter((o) => o.title === 'stray-01')).toHaveLength(0); // no address, no object either
   expect(await legacyVms()).toHaveLength(COUNT + 1);

@@ -337,6 +337,8 @@ async function idoitCall<T>(method: string, params: Record<string, unknown>): Pr
 const SCENARIOS: Record<RefusalId, Scenario | { synthetic: string }> = {
   'power-policy': { system: 'gen-01', kind: 'vm', ...editSpec('gen-01', { cpu: 2, policy: 'never' }) },
   'disk-shrink': { system: 'gen-03', kind: 'vm', ...editSpec('gen-03', { diskGiB: 5 }) },
+  // vCenter refusing a manual MAC outside the range, for a create and a change: test/vsphere/provider.test.ts.
+  'mac-range': { synthetic: "a MAC outside VMware's manual range: test/vsphere/provider.test.ts" },
   'disk-remove': {
     system: 'gen-04',
     kind: 'vm',

@@ -37,6 +37,8 @@ describe('shipshape serve', () => {
           reason: 'startup',
           result: 'failed',
           error: expect.stringMatching(/errors in .*nothing was planned or changed/),
+          // README "Outcome codes": wrong manifests are `invalid`, not a backend's `failed`.
+          codes: { invalid: 1 },
         },
       });
       const ready = await fetch(`${s.url}/readyz`);

@@ -15,6 +15,7 @@ import type { DesiredSystem } from '../../src/manifest/types';
 import type { VmFields, VmHandle } from '../../src/providers/vsphere/fields';
 import { findByInventoryPath, retrieveObjects, retrieveView, runTask } from '../../src/providers/vsphere/inventory';
 import { VsphereProvider } from '../../src/providers/vsphere/provider';
+import { inManualRange } from '../../src/manifest/mac';
 import { InvalidLoginError } from '../../src/providers/vsphere/soap/faults';
 import { ref } from '../../src/providers/vsphere/soap/xml';
 import { CONTAINER_TYPES } from '../../src/providers/vsphere/where';
@@ -199,8 +200,46 @@ describe.each(SIM_MODES)('%s', (mode) => {
       /changing mac 00:50:56:01:02:07→00:50:56:01:02:08 needs the VM powered off/,
     );
     const allowed = { ...newMac, lifecycle: { ...newMac.lifecycle, powerPolicy: 'allow-poweroff' as const } };
-    after = await p.update(allowed, want, seen, macChange, { ip: '', mac: '' }, ctxFor(site));
+    const said: string[] = [];
+    const ctx = {
+      ...ctxFor(site),
+      progress: (system: string, kind: string, m: string) => said.push(`${system} ${kind} ${m}`),
+    };
+    after = await p.update(allowed, want, seen, macChange, { ip: '', mac: '' }, ctx);
     expect(after.fields).toMatchObject({ mac: '00:50:56:01:02:08', power: 'poweredOn' });
+    // The apply's progress says when the VM goes off and comes back, not only "reconfigure".
+    const power = said.filter((l) => /powering/.test(l));
+    expect(power).toEqual(['net-01 vm powering off for mac (powerPolicy allow-poweroff)', 'net-01 vm powering on']);
+  });
+
+  test("a MAC outside VMware's manual range: a VM that has it keeps it; one shipshape would make or give it is refused", async () => {
+    const auto = '00:50:56:9a:01:02'; // vCenter assigns 00:50:56:80:00:00-00:50:56:bf:ff:ff itself
+    const p = newProvider();
+    const fresh = systemNamed('auto-01', { network: { net: 'dev-net', ip: 'auto', mac: auto } });
+    const want = p.desired(fresh, { ip: '', mac: '' })!;
+    expect(p.foreseeCreate(fresh, want)).toEqual([
+      expect.objectContaining({
+        path: 'mac',
+        refusal: 'mac-range',
+        refused: expect.stringMatching(/outside VMware's manual range/),
+      }),
+    ]);
+    await expect(createSystem(fresh, p)).rejects.toMatchObject({ refusal: 'mac-range' });
+    expect((await allVms()).some((v) => v.name === 'auto-01')).toBe(false);
+    const sys = systemNamed('auto-02', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:0a' } });
+    const seen = await createSystem(sys);
+    // A VM someone else made keeps the MAC vSphere generated for it (outside the manual range): a manifest
+    // naming that MAC (what `shipshape import` writes) plans no MAC change.
+    const generated = { ...seen, fields: { ...seen.fields, mac: '00:0c:29:33:34:38' } };
+    const imported = { ...sys, network: { ...sys.network, mac: '00:0c:29:33:34:38' } };
+    expect(inManualRange(generated.fields.mac)).toBe(false);
+    expect(p.diff(imported, p.desired(imported, { ip: '', mac: '' })!, generated).map((c) => c.path)).not.toContain(
+      'mac',
+    );
+    const moved = { ...sys, network: { ...sys.network, mac: auto } };
+    expect(p.diff(moved, p.desired(moved, { ip: '', mac: '' })!, seen)).toEqual([
+      expect.objectContaining({ path: 'mac', to: auto, refusal: 'mac-range' }),
+    ]);
   });
 
   test('delete destroys only VMs carrying our marker; an unmarked VM is reported and left alone', async () => {

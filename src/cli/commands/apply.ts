@@ -5,13 +5,13 @@ import { exitCodeForRun } from '../../engine/outcome';
 import { applyPlan, checkDeletes, resolveInterrupted, type ApplyReport } from '../../engine/apply';
 import type { Plan } from '../../plan/types';
 import { UserError, type Logger } from '../../engine/contract';
-import { acquireLockWaiting } from '../wait-lock';
+import { acquireLockWaiting, suggestWaiting } from '../wait-lock';
 import { CreateJournal } from '../../engine/journal';
 import { migrateSiteJournals } from '../../providers/vsphere/legacy-journal';
 import { parsePlanJson, renderText } from '../../plan/render';
 import { ExitError } from '../errors';
 import type { Io } from '../io';
-import { closeAll, observeAll, stateDir, untouchedObservations } from '../pipeline';
+import { closeAll, declaredElsewhere, observeAll, stateDir, untouchedObservations } from '../pipeline';
 import { plan as makePlan } from '../../plan/planner';
 import { progressPrinter } from '../progress';
 import { freshPlan, type SourceOptions } from './plan';
@@ -128,6 +128,7 @@ async function observeAgain(
   const reuse = opts.observed ?? untouchedObservations(applied, providers, fresh.observations);
   const observations = await observeAll(providers, ctx, loaded.repo.systems, reuse);
   if (!opts.observed) opts.providers?.observed(loaded, providers, observations); // serve: the world after this apply
+  const elsewhere = declaredElsewhere(loaded.repo);
   const plan = makePlan({
     systems: loaded.repo.systems,
     site: loaded.repo.site,
@@ -137,6 +138,8 @@ async function observeAgain(
     now: new Date(),
     ...(loaded.commit ? { commit: loaded.commit } : {}),
     ...(loaded.repo.shard ? shardPlanInput(loaded.repo.shard) : {}),
+    // Other shards' and other sites' systems (a superset of the shard's `otherShards`): never orphans here.
+    ...(elsewhere ? { otherShards: elsewhere } : {}),
   });
   return { plan, dir: loaded.dir, systems: loaded.repo.systems, observations };
 }
@@ -175,7 +178,9 @@ async function applyRun(
     undefined,
     opts.site,
     opts.shard,
-  );
+  ).catch((e: unknown) => {
+    throw opts.waitLockMs ? e : suggestWaiting(e);
+  });
   if (lock.tookOverFrom)
     io.err(
       `took over the stale lock ${lock.path} of "${lock.tookOverFrom.command}" (since ${lock.tookOverFrom.startedAt}): ${lock.tookOverFrom.reason}`,
@@ -261,7 +266,7 @@ async function applyRun(
       io.out(
         [
           ...lines,
-          `Applied: ${a.create} created, ${a.update} updated, ${a.replace} replaced, ${a.delete} deleted${report.ok ? '' : '; some systems failed (see above)'}`,
+          `Applied: ${a.create} created, ${a.update} updated, ${a.replace} replaced, ${a.delete} deleted${notDone(report)}`,
         ].join('\n') + '\n',
       );
       await rec.observedAfter(() => observeAgain(fresh, opts, toRun, touched));
@@ -272,4 +277,15 @@ async function applyRun(
   } finally {
     lock.release();
   }
+}
+
+/** The end of the `Applied:` line: how many systems failed and how many are blocked (each listed above). */
+function notDone(report: ApplyReport): string {
+  const n = (status: string) => report.outcomes.filter((o) => o.status === status).length;
+  const systems = (k: number) => `${k} system${k === 1 ? '' : 's'}`;
+  const parts = [
+    n('failed') ? `${systems(n('failed'))} failed` : '',
+    n('blocked') ? `${systems(n('blocked'))} blocked` : '',
+  ].filter(Boolean);
+  return parts.length ? `; ${parts.join(', ')} (see above)` : '';
 }

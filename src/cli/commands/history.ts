@@ -62,7 +62,7 @@ export function counts(r: RunSummary): string {
     return `drift on ${r.systems.length ? r.systems.join(', ') : 'the estate (backends disagree)'}`;
   if (r.kind === 'drift' && r.status === 'ok') return 'no drift';
   if (r.applied)
-    return `${r.applied.create} created, ${r.applied.update} updated, ${r.applied.replace} replaced, ${r.applied.delete} deleted`;
+    return `${r.applied.create} created, ${r.applied.update} updated, ${r.applied.replace} replaced, ${r.applied.delete} deleted${r.summary?.blocked ? `, ${r.summary.blocked} blocked` : ''}`;
   if (r.summary) {
     const s = r.summary;
     return `plan: ${s.create} create, ${s.update} update, ${s.replace} replace, ${s.delete} delete${s.blocked ? `, ${s.blocked} blocked` : ''}`;
@@ -130,17 +130,32 @@ function showText(r: RunRecord, md: boolean): string {
   const out: string[] = [];
   const h = md ? '## ' : '';
   out.push(`${h}Run ${r.id}: ${r.kind} ${r.status}`);
-  out.push(`trigger:  ${r.trigger}`, `source:   ${r.source}`);
-  if (r.commit)
-    out.push(
-      `commit:   ${r.commit}${r.dirty ? ' (with uncommitted changes in the working tree)' : ''}${r.author ? ` by ${r.author}` : ''}`,
-    );
-  out.push(
-    `who:      ${r.user}@${r.host}`,
-    `started:  ${r.startedAt}`,
-    `ended:    ${r.endedAt ?? '(did not finish: the process ended during the run)'}${r.durationMs !== undefined ? ` (${seconds(r.durationMs)})` : ''}`,
-  );
-  if (r.error) out.push(`error:    ${r.error}`);
+  const facts: [string, string][] = [
+    ['trigger', r.trigger],
+    ['source', r.source],
+    ...(r.commit
+      ? [
+          [
+            'commit',
+            `${r.commit}${r.dirty ? ' (with uncommitted changes in the working tree)' : ''}${r.author ? ` by ${r.author}` : ''}`,
+          ] as [string, string],
+        ]
+      : []),
+    ['who', `${r.user}@${r.host}`],
+    ['started', r.startedAt],
+    [
+      'ended',
+      `${r.endedAt ?? (r.status === 'running' ? '(still running)' : '(did not finish: the process ended during the run)')}${r.durationMs !== undefined ? ` (${seconds(r.durationMs)})` : ''}`,
+    ],
+  ];
+  if (md) {
+    // A list and a code block: plain lines would run together into one paragraph where the Markdown is shown.
+    out.push('', ...facts.map(([k, v]) => `- **${k}:** ${v}`));
+    if (r.error) out.push('', '**error:**', '', '```', r.error, '```');
+  } else {
+    out.push(...facts.map(([k, v]) => `${`${k}:`.padEnd(10)}${v}`));
+    if (r.error) out.push(`error:    ${r.error.split('\n').join('\n          ')}`);
+  }
   const changed = (r.outcomes ?? []).filter((o) => o.steps.length || o.status !== 'unchanged');
   if (changed.length) {
     out.push('', `${h}Result per system`);

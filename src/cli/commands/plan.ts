@@ -20,6 +20,7 @@ import type { RunRecorder } from '../../history/recorder';
 import { recorded, startRecorder, type RecordOptions } from '../record';
 import {
   closeAll,
+  declaredElsewhere,
   headCommit,
   loadValid,
   observeAll,
@@ -122,6 +123,7 @@ export async function freshPlan(
     const observations = await observeAll(providers, ctx, loaded.repo.systems, opts.observed);
     // A change-feed run planned from the kept observations: they stay what the feeds keep current.
     if (!opts.observed) opts.providers?.observed(loaded, providers, observations);
+    const elsewhere = declaredElsewhere(loaded.repo);
     const plan = makePlan({
       systems: loaded.repo.systems,
       site: loaded.repo.site,
@@ -131,6 +133,8 @@ export async function freshPlan(
       now: new Date(),
       ...(loaded.commit ? { commit: loaded.commit } : {}),
       ...(loaded.repo.shard ? shardPlanInput(loaded.repo.shard) : {}),
+      // Other shards' and other sites' systems (a superset of the shard's `otherShards`): never orphans here.
+      ...(elsewhere ? { otherShards: elsewhere } : {}),
       ...(opts.adopt ? { adopt: opts.adopt } : {}),
     });
     if (loaded.dirty) plan.dirty = true;

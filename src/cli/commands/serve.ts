@@ -7,7 +7,7 @@
  * just the systems that drifted, planned from the last observations patched with the feed's changes
  * (src/serve/providers.ts, src/serve/events.ts); the scheduled run stays the full one.
  */
-import { codeOf, type OutcomeCode } from '../../engine/outcome';
+import { applyFailed, codeOf, type OutcomeCode } from '../../engine/outcome';
 import { watch, type FSWatcher } from 'chokidar';
 import { UserError, type Logger } from '../../engine/contract';
 import { parseCron } from '../../serve/cron';
@@ -128,7 +128,7 @@ export async function startServe(opts: ServeOptions, io: Io, log: Logger): Promi
           for (const o of report.outcomes) if (o.error) codes[o.error.code] = (codes[o.error.code] ?? 0) + 1;
           if (Object.keys(codes).length) last.codes = codes;
           for (const [action, n] of Object.entries(report.applied)) if (n) m.changes({ action }, n);
-          if (!report.ok) result = 'failed';
+          if (applyFailed(report)) result = 'failed';
         }
       } else {
         const report = await driftOnce(runOpts, io, log);

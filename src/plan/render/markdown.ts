@@ -55,7 +55,7 @@ export function renderMarkdown(plan: Plan, opts: { fullPlanHint?: string; limit?
     const body = actions.flatMap((a) => [
       `- **${a.kind} ${a.action}**${a.resourceId ? ` \`${escapeMd(a.resourceId)}\`` : ''}: ${escapeMd(a.reason)}${a.needsPowerOff ? ' _(needs power-off)_' : ''}`,
       ...(a.blocked ? [`  - :no_entry: **blocked:** ${escapeMd(a.blocked)}`] : []),
-      ...a.changes.map((c) => `  - \`${escapeMd(formatChange(c)).replace(/`/g, "'")}\``),
+      ...a.changes.map((c) => `  - \`${escapeMd(formatChange(c, a.blocked)).replace(/`/g, "'")}\``),
     ]);
     sections.push(
       [

@@ -58,6 +58,22 @@ describe('plan renderers', () => {
     expect(md).toContain('**blocked:** protected');
   });
 
+  it('a refusal the BLOCKED line says is not repeated on the change line; another one still is', () => {
+    const why = 'changing cpu needs the running VM powered off, and lifecycle.powerPolicy is never';
+    const blocked = action('web-01', {
+      changes: [
+        { path: 'cpu', from: 2, to: 4, needsPowerOff: true, refused: why },
+        { path: 'disks[0].sizeGiB', from: 40, to: 20, refused: 'disks cannot shrink' },
+      ],
+      blocked: `cpu: ${why}`,
+    });
+    for (const out of [renderText(plan([blocked]), { colour: false }), renderMarkdown(plan([blocked]))]) {
+      expect(out.split(why)).toHaveLength(2);
+      expect(out).toContain('cpu: 2 → 4 [needs power-off, refused]');
+      expect(out).toContain('disks[0].sizeGiB: 40 → 20 [refused: disks cannot shrink]');
+    }
+  });
+
   it('Markdown stays under the comment limit and points at the full JSON plan', () => {
     const many = Array.from({ length: 3000 }, (_, i) => action(`system-${i}`));
     const md = renderMarkdown(plan(many), { fullPlanHint: 'the artifact plan.json' });

@@ -49,7 +49,7 @@ export function renderText(plan: Plan, opts: { colour: boolean; showNoop?: boole
         `  ${paint(colour, `${SYMBOL[a.action]} ${a.kind} ${a.action}`)}${a.resourceId ? ` ${a.resourceId}` : ''}: ${a.reason}${flags ? ` [${flags}]` : ''}`,
       );
       if (a.blocked) lines.push(`      ${paint(COLOUR.blocked, `BLOCKED: ${a.blocked}`)}`);
-      for (const c of a.changes) lines.push(`      ${formatChange(c)}`);
+      for (const c of a.changes) lines.push(`      ${formatChange(c, a.blocked)}`);
     }
   }
   if (plan.warnings.length) {

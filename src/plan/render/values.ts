@@ -8,13 +8,14 @@ export function formatValue(v: unknown): string {
   return JSON.stringify(v);
 }
 
-export function formatChange(c: FieldChange): string {
+/** `blocked`: the action's BLOCKED sentence, shown above the changes; a refusal it already says is not said again. */
+export function formatChange(c: FieldChange, blocked?: string): string {
   const src = c.source ? ` (${c.source})` : '';
   const flags = [
     c.forcesReplace ? 'forces replace' : '',
     c.needsPowerOff ? 'needs power-off' : '',
     c.needsReboot ? 'needs reboot' : '',
-    c.refused ? `refused: ${c.refused}` : '',
+    c.refused ? (blocked?.includes(c.refused) ? 'refused' : `refused: ${c.refused}`) : '',
     c.after && !c.refused ? `after ${c.after} frees it` : '',
   ]
     .filter(Boolean)

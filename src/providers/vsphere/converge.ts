@@ -62,6 +62,12 @@ export async function converge(
         { system: system.name, fields: hw.map((h) => h.path) },
         'vsphere: powering off for a CPU/memory/MAC change (powerPolicy allow-poweroff)',
       );
+      // The plan said "needs power-off": the apply's progress says when it happens (and the power-on after it).
+      ctx.progress?.(
+        system.name,
+        'vm',
+        `powering off for ${hw.map((h) => h.path).join(', ')} (powerPolicy allow-poweroff)`,
+      );
       await powerOff(c, vmRef, {
         guestTimeoutMs: vs.o.guestShutdownTimeoutMs ?? 120_000,
         taskTimeoutMs: vs.taskMs(v),
@@ -96,6 +102,7 @@ export async function converge(
     vm = await readVm(c, vmRef);
   }
   if (desired.power === 'poweredOn' && vm.powerState !== 'poweredOn' && !o.leaveOff) {
+    ctx.progress?.(system.name, 'vm', 'powering on');
     await powerOn(c, vmRef, { taskTimeoutMs: vs.taskMs(v), what });
     vm = await readVm(c, vmRef);
   }

@@ -8,7 +8,9 @@ import type { DesiredSystem } from '../../manifest/types';
 import type { VimClient } from './client';
 import type { VsphereConfig } from './config';
 import { converge } from './converge';
-import { observedFields, type VmFields } from './fields';
+import { macRange, observedFields, type VmFields } from './fields';
+import { inManualRange } from '../../manifest/mac';
+import { Refusal } from '../../engine/refusals';
 import { runTask, TaskTimeoutError, waitForTask } from './inventory';
 import { exists, listFolder, readVm, readVms, toResource } from './observe';
 import { ManagedObjectNotFoundError, VsphereFault } from './soap/faults';
@@ -26,6 +28,8 @@ export async function create(
   ctx: ProviderContext,
   intent?: CreateIntent,
 ): Promise<VmResource> {
+  if (!inManualRange(desired.mac))
+    throw new Refusal('mac-range', `system ${system.name}: ${macRange(system, desired.mac).refused}`);
   try {
     return await createOnce(vs, system, desired, resolved, ctx, intent);
   } catch (e) {

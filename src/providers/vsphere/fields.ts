@@ -4,6 +4,7 @@
  * values never appear in a diff.
  */
 import type { FieldChange, Fields, Resolved } from '../../engine/contract';
+import { inManualRange } from '../../manifest/mac';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
 import type { VsphereConfig } from './config';
 import type { MoRef } from './soap/xml';
@@ -187,7 +188,7 @@ export function diffVm(system: DesiredSystem, want: VmFields, have: VmFields, ho
       from: have.mac,
       to: want.mac,
       ...src('network.mac'),
-      ...(running && have.mac ? powerOff(system, 'mac') : {}),
+      ...(inManualRange(want.mac) ? (running && have.mac ? powerOff(system, 'mac') : {}) : macRange(system, want.mac)),
     });
   if (have.portgroup !== want.portgroup)
     out.push({ path: 'portgroup', from: have.portgroup, to: want.portgroup, ...src('network.portgroup') });
@@ -198,6 +199,14 @@ export function diffVm(system: DesiredSystem, want: VmFields, have: VmFields, ho
     );
   if (have.power !== want.power) out.push({ path: 'power', from: have.power, to: want.power });
   return out;
+}
+
+/** A MAC shipshape cannot set: vCenter takes manual MACs only in VMware's manual range. */
+export function macRange(system: DesiredSystem, mac: string): Pick<FieldChange, 'refused' | 'refusal'> {
+  return {
+    refusal: 'mac-range',
+    refused: `network.mac ${mac} is outside VMware's manual range 00:50:56:00:00:00–00:50:56:3f:ff:ff, which vCenter takes for a MAC set by hand: a VM that has this MAC keeps it, but shipshape cannot give it to a VM; choose one in that range in ${system.file}, or leave network.mac out (one is derived from the name)`,
+  };
 }
 
 /**

@@ -27,7 +27,8 @@ import type { CallStats } from './client';
 import { update } from './converge';
 import { adoptCreated, create } from './create';
 import { vsphereBootMedia } from './datastore';
-import { desiredVm, diffVm, type VmFields, type VmHandle } from './fields';
+import { desiredVm, diffVm, macRange, type VmFields, type VmHandle } from './fields';
+import { inManualRange } from '../../manifest/mac';
 import { observe } from './observe';
 import { ADOPTED, VmSession, type ObserveCounts, type VmResource, type VsphereProviderOptions } from './session';
 import { whereFor } from './where';
@@ -68,6 +69,12 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     // An unmarked VM (an adoption candidate): the annotation is written with the marker when it is
     // adopted, so it is not a difference between the manifest and the VM.
     return observed.owned ? changes : changes.filter((c) => c.path !== 'annotation');
+  }
+
+  /** A new VM gets the manifest's MAC by hand: outside VMware's manual range vCenter refuses it. */
+  foreseeCreate(system: DesiredSystem, desired: VmFields): FieldChange[] {
+    if (inManualRange(desired.mac)) return [];
+    return [{ path: 'mac', from: null, to: desired.mac, ...macRange(system, desired.mac) }];
   }
 
   /** Hands the VM's identity to later steps (installation boots it, CMDB records it). */

@@ -126,17 +126,42 @@ export class Rfc2136Backend implements ZoneBackend {
     const sealer = await this.deps.sealer?.();
     const linesOf = (s: string) => updateLines(s, before.get(s) ?? [], after.get(s) ?? [], sealer);
     const failed = new Map<string, Error>();
+    // Systems refused by a prerequisite, and whether anything landed since they were: an UPDATE checks
+    // every prerequisite before any of its changes, so a system taking a name another system of this
+    // commit gives up (an address moved from one system to the next) is refused until that one has
+    // landed. Such systems are sent again, alone, for as long as a round lets another one land.
+    let refused: string[] = [];
+    let landed = false;
+    const sendAlone = async (s: string) => {
+      const e = await this.send(linesOf(s));
+      if (!e) {
+        failed.delete(s);
+        landed = true;
+        return;
+      }
+      failed.set(s, this.explain(e, [s]));
+      if (PREREQ_FAILURES.includes(e.rcode)) refused.push(s);
+    };
     for (const batch of batches([...changed].sort(), linesOf)) {
       const err = await this.send(batch.flatMap(linesOf));
-      if (!err) continue;
-      if (!PREREQ_FAILURES.includes(err.rcode) || batch.length === 1) {
+      if (!err) {
+        landed = true;
+        continue;
+      }
+      if (!PREREQ_FAILURES.includes(err.rcode)) {
         for (const [s, e] of allFailed(new Set(batch), this.explain(err, batch))) failed.set(s, e);
         continue;
       }
-      for (const s of batch) {
-        const e = await this.send(linesOf(s));
-        if (e) failed.set(s, this.explain(e, [s]));
-      }
+      if (batch.length === 1) {
+        failed.set(batch[0]!, this.explain(err, batch));
+        refused.push(batch[0]!);
+      } else for (const s of batch) await sendAlone(s);
+    }
+    while (refused.length > 0 && landed) {
+      const again = refused;
+      refused = [];
+      landed = false;
+      for (const s of again) await sendAlone(s);
     }
     return failed;
   }
