@@ -12,17 +12,14 @@ import { freshPlan } from '../../src/cli/commands/plan';
 import { acquireLock } from '../../src/engine/lock';
 import { cliArgs, runCli } from '../helpers/cli';
 import { removeDir, tempDir } from '../helpers/daemon';
-import { startDnsDhcpSite, type DnsDhcpSite } from '../helpers/dns-dhcp-site';
+import { EXAMPLE_SHARDS, startDnsDhcpSite, type DnsDhcpSite } from '../helpers/dns-dhcp-site';
 import { silentLog } from '../helpers/log';
 
 let world: DnsDhcpSite;
 let work: string;
 let state: string;
 
-const SHARDS = {
-  dev: { nets: ['dev-net'], zones: ['dev.example.com', '100.51.198.in-addr.arpa'], dhcpServers: ['dhcp-dev'] },
-  live: { nets: ['live-net'], zones: ['live.example.com', '113.0.203.in-addr.arpa'], dhcpServers: ['dhcp-live'] },
-};
+const SHARDS = EXAMPLE_SHARDS;
 
 beforeAll(async () => {
   work = tempDir('shards');
@@ -87,6 +84,22 @@ test('two workers apply the two shards of one site at the same time; each change
   const drift = await runCli(['drift', '-C', world.repo, '--state-dir', state, '--shard', 'dev']);
   expect({ code: drift.code, out: drift.code === 0 ? '' : drift.out }).toEqual({ code: 0, out: '' });
   expect(drift.out).not.toMatch(/shop-live|orphan/);
+  // A system of the other shard named with --system: said before anything is observed, with the shard to run.
+  const other = await runCli([
+    'plan',
+    '-C',
+    world.repo,
+    '--state-dir',
+    state,
+    '--shard',
+    'live',
+    '--system',
+    'web-dev-01',
+  ]);
+  expect({ code: other.code, err: other.err.trim().split('\n').pop() }).toEqual({
+    code: 1,
+    err: 'error: --system web-dev-01 is a system of shard dev, not of shard live: run it with --shard dev',
+  });
 }, 300_000);
 
 test('an address held by a system that moved to another shard: the claim is blocked, naming that shard and the command to run first', async () => {

@@ -163,6 +163,15 @@ async function resolveTarget(opts: SourceOptions, loaded: Loaded, io: Io): Promi
     target = { ...target, changedSince: { ref: opts.changedSince, systems } };
   }
   if (!isTargeted(target)) return undefined;
+  // A system of another shard of the site (declared, but not this run's): say which shard to run.
+  const shard = loaded.repo.shard;
+  const declared = new Set(loaded.repo.systems.map((s) => s.name));
+  const theirs = shard ? (target.systems ?? []).filter((n) => !declared.has(n) && shard.shardOf[n]) : [];
+  if (shard && theirs.length)
+    throw new UserError(
+      `--system ${theirs.map((n) => `${n} is a system of shard ${shard.shardOf[n]}`).join(', ')}, not of shard ${shard.name}: run it with ${[...new Set(theirs.map((n) => `--shard ${shard.shardOf[n]}`))].join(' and ')}`,
+      'invalid',
+    );
   selectSystems(
     loaded.repo.systems,
     target,
