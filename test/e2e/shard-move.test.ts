@@ -9,16 +9,13 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli';
 import { removeDir, tempDir } from '../helpers/daemon';
-import { startDnsDhcpSite, type DnsDhcpSite } from '../helpers/dns-dhcp-site';
+import { EXAMPLE_SHARDS, startDnsDhcpSite, type DnsDhcpSite } from '../helpers/dns-dhcp-site';
 
 let world: DnsDhcpSite;
 let work: string;
 let state: string;
 
-const SHARDS = {
-  dev: { nets: ['dev-net'], zones: ['dev.example.com', '100.51.198.in-addr.arpa'], dhcpServers: ['dhcp-dev'] },
-  live: { nets: ['live-net'], zones: ['live.example.com', '113.0.203.in-addr.arpa'], dhcpServers: ['dhcp-live'] },
-};
+const SHARDS = EXAMPLE_SHARDS;
 
 beforeAll(async () => {
   work = tempDir('shard-move');

@@ -13,6 +13,12 @@ import { copyLabExamples, LAB_EXAMPLES, provideOwnershipKey, setDnsDhcp } from '
 import { startNamed, type TestNamed } from './named';
 import { startSshd, type TestSshd } from './sshd';
 
+/** The example site cut into two shards by net: dev (BIND over SSH, dhcpd) and live (RFC 2136, Kea). */
+export const EXAMPLE_SHARDS = {
+  dev: { nets: ['dev-net'], zones: ['dev.example.com', '100.51.198.in-addr.arpa'], dhcpServers: ['dhcp-dev'] },
+  live: { nets: ['live-net'], zones: ['live.example.com', '113.0.203.in-addr.arpa'], dhcpServers: ['dhcp-live'] },
+};
+
 export interface DnsDhcpSite {
   repo: string;
   sshd: TestSshd;

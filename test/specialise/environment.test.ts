@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { UNKNOWN } from '../../src/engine/contract';
 import { removeDir, tempDir } from '../helpers/daemon';
 import { startSshdHosts, type TestHosts } from '../helpers/sshd-hosts';
-import { SpecialiseLab } from './lab';
+import { SpecialiseLab, stopSpecialiseLab } from './lab';
 
 const HOSTS = { 'db-01': '127.0.0.2', 'web-01': '127.0.0.3', 'web-02': '127.0.0.4', 'lb-01': '127.0.0.5' };
 const SPARE = '127.0.0.6'; // db-01's address after the move
@@ -111,13 +111,7 @@ beforeAll(async () => {
   writeRepo(HOSTS['db-01']);
 });
 afterAll(async () => {
-  await lab?.close();
-  await net?.stop();
-  if (net) removeDir(net.dir);
-  if (lab) {
-    removeDir(lab.repo);
-    removeDir(lab.targets);
-  }
+  await stopSpecialiseLab(lab, net);
   removeDir(join(runs, '..'));
 });
 

@@ -8,9 +8,8 @@ import { join } from 'node:path';
 import type { ProviderContext, Resolved } from '../../src/engine/contract';
 import { formatDiagnostic, loadRepo } from '../../src/manifest';
 import { SpecialiseProvider } from '../../src/providers/specialise/provider';
-import { removeDir } from '../helpers/daemon';
 import { startSshdHosts, type TestHosts } from '../helpers/sshd-hosts';
-import { ADDRESSES, captureLog, SpecialiseLab } from './lab';
+import { ADDRESSES, captureLog, SpecialiseLab, stopSpecialiseLab } from './lab';
 
 let net: TestHosts;
 let lab: SpecialiseLab;
@@ -21,13 +20,7 @@ beforeAll(async () => {
   lab.system(0, '[baseline/internal]');
 });
 afterAll(async () => {
-  await lab?.close();
-  await net?.stop();
-  if (net) removeDir(net.dir);
-  if (lab) {
-    removeDir(lab.repo);
-    removeDir(lab.targets);
-  }
+  await stopSpecialiseLab(lab, net);
 });
 
 test('a system installed in this run: its roles in one command; a retry reads the record first', async () => {

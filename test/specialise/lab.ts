@@ -13,7 +13,7 @@ import { observeAll } from '../../src/cli/pipeline';
 import { plan as makePlan } from '../../src/plan/planner';
 import type { Plan } from '../../src/plan/types';
 import { SpecialiseProvider } from '../../src/providers/specialise/provider';
-import { tempDir } from '../helpers/daemon';
+import { removeDir, tempDir } from '../helpers/daemon';
 import type { TestHosts } from '../helpers/sshd-hosts';
 
 export const ADDRESSES = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
@@ -187,5 +187,16 @@ export class SpecialiseLab {
 
   async close(): Promise<void> {
     await Promise.all(this.providers.map((p) => p.close()));
+  }
+}
+
+/** afterAll of a specialise test: the providers' connections, the sshd hosts, and the folders of both. */
+export async function stopSpecialiseLab(lab: SpecialiseLab | undefined, net: TestHosts | undefined): Promise<void> {
+  await lab?.close();
+  await net?.stop();
+  if (net) removeDir(net.dir);
+  if (lab) {
+    removeDir(lab.repo);
+    removeDir(lab.targets);
   }
 }

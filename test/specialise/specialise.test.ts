@@ -9,12 +9,11 @@ import { join } from 'node:path';
 import { UNKNOWN } from '../../src/engine/contract';
 import { driftReport } from '../../src/plan/drift';
 import { SshHostKeyError } from '../../src/transport/ssh';
-import { removeDir } from '../helpers/daemon';
 import { keygen } from '../helpers/sshd';
 import { startSshdHosts, type TestHosts } from '../helpers/sshd-hosts';
 import { main } from '../../src/cli/main';
 import type { Io } from '../../src/cli/io';
-import { SpecialiseLab } from './lab';
+import { SpecialiseLab, stopSpecialiseLab } from './lab';
 
 async function runCli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -37,13 +36,7 @@ beforeAll(async () => {
   lab.system(2, '[baseline/internal, test/flaky]');
 });
 afterAll(async () => {
-  await lab?.close();
-  await net?.stop();
-  if (net) removeDir(net.dir);
-  if (lab) {
-    removeDir(lab.repo);
-    removeDir(lab.targets);
-  }
+  await stopSpecialiseLab(lab, net);
 });
 
 const dpkgVersion = (root: string, pkg: string) =>
