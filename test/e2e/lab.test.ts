@@ -269,7 +269,7 @@ test("a role change in the repo shows in plan and apply runs it over SSH inside 
   expect(plan.code).toBe(0);
   for (const name of ['web-dev-01', 'web-dev-03', 'db-dev-01'])
     expect(new RegExp(`\\n${name}\\n((?: [^\\n]*\\n)*)`).exec(plan.out)?.[1]).toMatch(
-      /~ specialise update [^\n]*\n +roles\.baseline\/internal: [^\n]*\(changed \(digest/,
+      /~ specialise update [^\n]*\n +roles\.baseline\/internal: [^\n]*\(changed\) → /,
     );
   expect(plan.out).not.toMatch(/shop-live/); // live systems have baseline/external, which did not change
 

@@ -120,9 +120,7 @@ test('a changed parameter re-runs exactly that role on that host', async () => {
   const b = plan.actions.find((a) => a.system === 'host-b')!;
   expect(b.action).toBe('update');
   expect(b.changes.map((c) => c.path)).toEqual(['roles.app/shop']);
-  expect(String(b.changes[0]!.from)).toMatch(
-    /^7\.4\.1 [0-9a-f]{16} \(changed \(digest [0-9a-f]{12} → [0-9a-f]{12}\)\)$/,
-  );
+  expect(String(b.changes[0]!.from)).toMatch(/^7\.4\.1 [0-9a-f]{16} \(changed\)$/);
   expect(b.changes[0]!.source).toMatch(/systems\/host-b\.yaml:\d+:\d+$/);
   expect(plan.actions.filter((a) => a.action !== 'noop').map((a) => a.system)).toEqual(['host-b']);
 
@@ -275,7 +273,7 @@ test('`shipshape plan` and `shipshape apply` run specialisation through the engi
   const plan = await runCli(['--state-dir', state, 'plan', '-C', lab.repo]);
   expect(plan.code).toBe(0);
   expect(plan.out).toMatch(
-    /host-a\n.*specialise update[^\n]*\n\s+roles\.app\/shop: 7\.4\.1 [0-9a-f]{16} \(changed \(digest [0-9a-f]{12} → [0-9a-f]{12}\)\) → 7\.4\.2 /,
+    /host-a\n.*specialise update[^\n]*\n\s+roles\.app\/shop: 7\.4\.1 [0-9a-f]{16} \(changed\) → 7\.4\.2 /,
   );
   const apply = await runCli(['--state-dir', state, 'apply', '-C', lab.repo]);
   expect(apply.out).toMatch(/ok\s+host-a/);

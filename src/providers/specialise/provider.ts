@@ -198,9 +198,11 @@ export class SpecialiseProvider implements Provider {
       const why = role.pending ? `waits for ${role.pending.join(', ')}` : whyRun(role, state);
       if (why === null) return;
       const src = system.sources[`roles[${i}]`] ?? system.sources.roles;
+      // The labels show both digests already: a changed role says only that it changed.
+      const reason = why.startsWith('changed (digest') ? 'changed' : why;
       changes.push({
         path: fieldOf(role.name),
-        from: why === 'new' ? null : `${observed.fields[fieldOf(role.name)] ?? 'not applied'} (${why})`,
+        from: why === 'new' ? null : `${observed.fields[fieldOf(role.name)] ?? 'not applied'} (${reason})`,
         to: desired[fieldOf(role.name)],
         ...(src ? { source: `${src.file}:${src.line}:${src.col}` } : {}),
       });
