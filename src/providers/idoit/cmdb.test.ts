@@ -146,7 +146,7 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
       cmdb.desired(changed, { ip: '10.1.0.2', mac: '00:50:56:00:10:01', host: 'esx-01' })!,
       mine,
     );
-    expect(changes.map((c) => c.path)).toEqual(['cpu', 'memoryMiB', 'disks']);
+    expect(changes.map((c) => c.path)).toEqual(['cpu', 'memoryMiB', 'disksGiB']);
     expect(changes[0]).toMatchObject({ from: 2, to: 4, source: 'systems/web-01.yaml:3:6' });
     await cmdb.close();
     const { cmdbStage } = await apply([changed]);

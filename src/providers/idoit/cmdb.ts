@@ -131,7 +131,7 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
     if (f.cpu !== desired.cpu) add('cpu', f.cpu, desired.cpu, 'cpu');
     if (f.memoryMiB !== desired.memoryMiB) add('memoryMiB', f.memoryMiB, desired.memoryMiB, 'memoryMiB');
     if (JSON.stringify(f.disksGiB) !== JSON.stringify(desired.disksGiB))
-      add('disks', f.disksGiB, desired.disksGiB, 'disks');
+      add('disksGiB', f.disksGiB, desired.disksGiB, 'disks');
     if (f.os !== desired.os) add('os', f.os || null, desired.os, 'os');
     if (f.mac.toLowerCase() !== desired.mac.toLowerCase())
       add('network.mac', f.mac || null, desired.mac, 'network.mac');
@@ -345,7 +345,8 @@ export class IdoitCmdbProvider implements Provider<CmdbFields, CmdbHandle> {
         { capacity: gb ? d.memoryMiB / 1024 : d.memoryMiB, unit: gb ? 'C__MEMORY_UNIT__GB' : 'C__MEMORY_UNIT__MB' },
       ]);
     }
-    if (want('disks'))
+    // `disks`: the path a plan saved by an earlier version gives this change.
+    if (want('disksGiB') || want('disks'))
       saveList(
         'C__CATG__DRIVE',
         d.disksGiB.map((size, i) => ({ title: `Disk ${i + 1}`, capacity: size, unit: 'C__MEMORY_UNIT__GB' })),
