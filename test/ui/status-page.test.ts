@@ -2,8 +2,9 @@
  * The status page in a real browser (Debian's chromium through playwright-core; no browser download)
  * against the local lab on free ports: the systems table shows the lab's systems, a commit applied
  * shows up in the history and on the open page without a reload (Server-Sent Events), a VM edited
- * in vcsim is flagged as drifted. Screenshots of the main views go to docs/screenshots/ (the README
- * shows them).
+ * in vcsim is flagged as drifted. Screenshots of the main views go to a temporary folder, or with
+ * SHIPSHAPE_UPDATE_SCREENSHOTS=1 to docs/screenshots/ (the README shows them): a test run leaves the
+ * checkout's tracked files as they were.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,10 +14,12 @@ import { labVms, setLabVmCpu } from '../helpers/lab-vcsim';
 import { silentLog } from '../helpers/log';
 import { startUi } from '../../src/ui/server';
 import { runCli } from '../helpers/cli';
+import { removeDir, tempDir } from '../helpers/daemon';
 import { git, startLabCheckout, type LabCheckout } from '../helpers/lab-checkout';
 import type { LabEndpoints } from '../helpers/lab-site';
 
-const shots = join(__dirname, '..', '..', 'docs', 'screenshots');
+const updateDocs = process.env.SHIPSHAPE_UPDATE_SCREENSHOTS === '1';
+const shots = updateDocs ? join(__dirname, '..', '..', 'docs', 'screenshots') : tempDir('ui-shots');
 let lab: LabCheckout;
 let origin: string;
 let deploy: string;
@@ -76,6 +79,7 @@ afterAll(async () => {
   await browser?.close();
   await ui?.close();
   await lab?.stop();
+  if (!updateDocs) removeDir(shots);
 }, 60_000);
 
 test('the systems table shows the lab systems with their VM, address, DNS, DHCP and install state', async () => {
