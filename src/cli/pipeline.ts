@@ -16,7 +16,8 @@ import {
 import { formatDiagnostic, loadRepo, ManifestCache, reportedOnce, type LoadResult } from '../manifest';
 import type { SiteConfig } from '../manifest/site';
 import { buildProviders } from '../providers/registry';
-import { indexObservations, orderedProviders, resolvedBefore } from '../plan/planner';
+import { indexObservations, orderedProviders, resolvedBefore, type PlanInput } from '../plan/planner';
+import { shardPlanInput } from '../plan/shard-move';
 import type { DesiredSystem } from '../manifest/types';
 import type { Plan } from '../plan/types';
 import { ExitError } from './errors';
@@ -102,6 +103,26 @@ export function declaredElsewhere(repo: LoadResult): string[] | undefined {
     ...(repo.sites ?? []).flatMap((site) => site.systems.map((s) => s.name).filter((n) => !mine.has(n))),
   ]);
   return names.size ? [...names] : undefined;
+}
+
+/**
+ * What a plan of the loaded repo is made from, other than the observations: its systems and site, the
+ * delete limit, the commit, and, for a shard's run, the systems of other shards (what they left here is
+ * removed) and of other sites (never this run's orphans). `plan` and the apply's closing plan share it.
+ */
+export function planInputOf(
+  loaded: Loaded,
+  maxDeletes: number | undefined,
+): Pick<PlanInput, 'systems' | 'site' | 'maxDeletes' | 'commit' | 'elsewhere' | 'declaredElsewhere'> {
+  const elsewhere = declaredElsewhere(loaded.repo);
+  return {
+    systems: loaded.repo.systems,
+    site: loaded.repo.site,
+    maxDeletes: maxDeletes ?? loaded.repo.site.defaults.maxDeletes,
+    ...(loaded.commit ? { commit: loaded.commit } : {}),
+    ...(loaded.repo.shard ? shardPlanInput(loaded.repo.shard) : {}),
+    ...(elsewhere ? { declaredElsewhere: elsewhere } : {}),
+  };
 }
 
 /** `git <args>` in `dir`, its output; rejects on a non-zero exit. Git directly: these two questions need no library. */

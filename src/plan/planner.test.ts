@@ -178,7 +178,7 @@ describe('planner', () => {
       observations: await observe([p0]),
       maxDeletes: 3,
       now: new Date('2026-01-01T00:00:00Z'),
-      otherShards: ['shop-live-01'],
+      declaredElsewhere: ['shop-live-01'],
     });
     expect(p.warnings).toEqual([]);
     expect(p.actions.filter((a) => a.system === 'shop-live-01')).toEqual([]);
@@ -209,7 +209,7 @@ describe('planner', () => {
       observations: await observe(providers),
       maxDeletes: 0,
       now: new Date('2026-01-01T00:00:00Z'),
-      otherShards: ['web-01', 'shop-live-01'],
+      declaredElsewhere: ['web-01', 'shop-live-01'],
       elsewhere: [
         { system: moved, shard: 'live' },
         {
@@ -243,7 +243,7 @@ describe('planner', () => {
       observations: await observe([d]),
       maxDeletes: 3,
       now: new Date('2026-01-01T00:00:00Z'),
-      otherShards: ['old-01', 'old-02'],
+      declaredElsewhere: ['old-01', 'old-02'],
       elsewhere: [
         { system: system('old-01', { state: 'absent', network: net }), shard: 'live' },
         { system: system('old-02', { state: 'absent', network: net, lifecycle }), shard: 'live' },

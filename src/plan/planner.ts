@@ -37,7 +37,7 @@ export interface PlanInput {
    */
   adopt?: { systems?: ReadonlySet<string>; acceptChanges?: boolean };
   /** Systems of the site's other shards (`--shard`) and of the repo's other sites: their marked resources are theirs, not orphans. */
-  otherShards?: readonly string[];
+  declaredElsewhere?: readonly string[];
   /** A shard's run: those systems as declared, with their shard (what they left in this shard is removed). */
   elsewhere?: readonly Elsewhere[];
 }
@@ -157,7 +157,7 @@ export function plan(input: PlanInput): Plan {
   const index = indexObservations(input.observations);
   const actions: PlannedAction[] = [];
   const warnings: PlanWarning[] = [];
-  const declared = new Set([...input.systems.map((s) => s.name), ...(input.otherShards ?? [])]);
+  const declared = new Set([...input.systems.map((s) => s.name), ...(input.declaredElsewhere ?? [])]);
   // Cross-references see the other systems as the observations hold them (UNKNOWN: not allocated yet).
   const byName = new Map(input.systems.map((s) => [s.name, s]));
   const steps = new Map<string, (kind: ResourceKind) => Resolved>();

@@ -27,9 +27,8 @@ export function shardPlanInput(shard: {
   others: string[];
   shardOf: Record<string, string>;
   elsewhere: DesiredSystem[];
-}): { otherShards: string[]; elsewhere: Elsewhere[] } {
+}): { elsewhere: Elsewhere[] } {
   return {
-    otherShards: shard.others,
     elsewhere: shard.elsewhere
       .filter((s) => shard.shardOf[s.name] !== undefined)
       .map((system) => ({ system, shard: shard.shardOf[system.name]! })),

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { shardPlanInput } from '../../plan/shard-move';
 import { redact } from '../../redact';
 import { exitCodeForRun } from '../../engine/outcome';
 import { applyPlan, checkDeletes, resolveInterrupted, type ApplyReport } from '../../engine/apply';
@@ -11,7 +10,7 @@ import { migrateSiteJournals } from '../../providers/vsphere/legacy-journal';
 import { parsePlanJson, renderText } from '../../plan/render';
 import { ExitError } from '../errors';
 import type { Io } from '../io';
-import { closeAll, declaredElsewhere, observeAll, stateDir, untouchedObservations } from '../pipeline';
+import { closeAll, planInputOf, observeAll, stateDir, untouchedObservations } from '../pipeline';
 import { plan as makePlan } from '../../plan/planner';
 import { progressPrinter } from '../progress';
 import { freshPlan, type SourceOptions } from './plan';
@@ -128,19 +127,7 @@ async function observeAgain(
   const reuse = opts.observed ?? untouchedObservations(applied, providers, fresh.observations);
   const observations = await observeAll(providers, ctx, loaded.repo.systems, reuse);
   if (!opts.observed) opts.providers?.observed(loaded, providers, observations); // serve: the world after this apply
-  const elsewhere = declaredElsewhere(loaded.repo);
-  const plan = makePlan({
-    systems: loaded.repo.systems,
-    site: loaded.repo.site,
-    providers,
-    observations,
-    maxDeletes: opts.maxDeletes ?? loaded.repo.site.defaults.maxDeletes,
-    now: new Date(),
-    ...(loaded.commit ? { commit: loaded.commit } : {}),
-    ...(loaded.repo.shard ? shardPlanInput(loaded.repo.shard) : {}),
-    // Other shards' and other sites' systems (a superset of the shard's `otherShards`): never orphans here.
-    ...(elsewhere ? { otherShards: elsewhere } : {}),
-  });
+  const plan = makePlan({ ...planInputOf(loaded, opts.maxDeletes), providers, observations, now: new Date() });
   return { plan, dir: loaded.dir, systems: loaded.repo.systems, observations };
 }
 

@@ -1,5 +1,4 @@
 import { plan as makePlan, scopePlan, type PlanInput } from '../../plan/planner';
-import { shardPlanInput } from '../../plan/shard-move';
 import { affectedSystems, changedFiles } from '../../source/changes';
 import { renderJson, renderMarkdown, renderText } from '../../plan/render';
 import type { Plan } from '../../plan/types';
@@ -20,7 +19,7 @@ import type { RunRecorder } from '../../history/recorder';
 import { recorded, startRecorder, type RecordOptions } from '../record';
 import {
   closeAll,
-  declaredElsewhere,
+  planInputOf,
   headCommit,
   loadValid,
   observeAll,
@@ -123,18 +122,11 @@ export async function freshPlan(
     const observations = await observeAll(providers, ctx, loaded.repo.systems, opts.observed);
     // A change-feed run planned from the kept observations: they stay what the feeds keep current.
     if (!opts.observed) opts.providers?.observed(loaded, providers, observations);
-    const elsewhere = declaredElsewhere(loaded.repo);
     const plan = makePlan({
-      systems: loaded.repo.systems,
-      site: loaded.repo.site,
+      ...planInputOf(loaded, opts.maxDeletes),
       providers,
       observations,
-      maxDeletes: opts.maxDeletes ?? loaded.repo.site.defaults.maxDeletes,
       now: new Date(),
-      ...(loaded.commit ? { commit: loaded.commit } : {}),
-      ...(loaded.repo.shard ? shardPlanInput(loaded.repo.shard) : {}),
-      // Other shards' and other sites' systems (a superset of the shard's `otherShards`): never orphans here.
-      ...(elsewhere ? { otherShards: elsewhere } : {}),
       ...(opts.adopt ? { adopt: opts.adopt } : {}),
     });
     if (loaded.dirty) plan.dirty = true;
