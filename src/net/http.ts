@@ -46,14 +46,14 @@ export interface HttpRequest {
   gzip?: boolean;
 }
 
-/** The codes this module gives its own errors (the others are Node's). */
-export const TIMED_OUT = 'ECONNABORTED';
-export const CANCELED = 'ERR_CANCELED';
-export const BAD_RESPONSE = 'ERR_BAD_RESPONSE';
+/** The codes this module gives its own errors (the others are Node's); the clients' retries key on them. */
+const TIMED_OUT = 'ECONNABORTED';
+const CANCELED = 'ERR_CANCELED';
+const BAD_RESPONSE = 'ERR_BAD_RESPONSE';
 
 const codeError = (message: string, code: string): Error => Object.assign(new Error(message), { code });
 
-export const timeoutMessage = (t: HttpTimeout): string =>
+const timeoutMessage = (t: HttpTimeout): string =>
   t.kind === 'idle' ? `no answer within ${t.ms} ms` : `timed out after ${t.ms} ms`;
 
 export function exchange(r: HttpRequest): Promise<HttpAnswer> {
