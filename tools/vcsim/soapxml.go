@@ -141,6 +141,10 @@ func faultText(fault string, field func(string) string) string {
 		return "The available Memory resources in the parent resource pool are insufficient for the operation."
 	case "RequestCanceled":
 		return "The task was canceled by a user."
+	case "TaskInProgress":
+		return "Another task is already in progress."
+	case "NoPermission":
+		return "Permission to perform this operation was denied."
 	}
 	return ""
 }

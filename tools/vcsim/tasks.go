@@ -326,6 +326,9 @@ func makeFault(name string, fields map[string]string) types.BaseMethodFault {
 		x.RequestedState = types.VirtualMachinePowerState(fields["requestedState"])
 	case *types.InsufficientMemoryResourcesFault:
 		x.Unreserved, x.Requested = 1<<30, 4<<30
+	case *types.NoPermission:
+		x.PrivilegeId = fields["privilegeId"]
+		x.Object = types.ManagedObjectReference{Type: fields["objectType"], Value: fields["object"]}
 	}
 	return f
 }
@@ -368,6 +371,8 @@ func methodFaultText(f types.BaseMethodFault) string {
 			return x.InvalidProperty
 		case *types.FileNotFound:
 			return x.File
+		case *types.NoPermission:
+			return x.PrivilegeId
 		case *types.ManagedObjectNotFound:
 			if k == "obj.type" {
 				return x.Obj.Type

@@ -6,7 +6,7 @@
  */
 import { UserError } from '../../engine/contract';
 import type { VimClient } from './client';
-import { faultFromTaskError, NotAuthenticatedError, VsphereFault } from './soap/faults';
+import { faultFromTaskError, NotAuthenticatedError, TaskInProgressError, VsphereFault } from './soap/faults';
 import { child, children, escapeXml, ref, text, type MoRef, type XNode, toRef } from './soap/xml';
 import { taskWatch } from './task-watch';
 
@@ -334,10 +334,31 @@ async function timedOut(
 }
 
 /** Starts a `*_Task` method and waits for it. */
+/** Pauses before calling again after TaskInProgress: the other task usually ends within seconds. */
+export const BUSY_RETRY_MS = [500, 1000, 2000, 4000];
+
+/**
+ * Calls a `*_Task` method and waits for its task. A `TaskInProgress` (another task holds the
+ * object: someone's reconfigure, vCenter's own snapshot or DRS move; "Another task is already in
+ * progress.", vmware/govmomi#953) means vCenter did nothing, so the same call is made again after
+ * a pause, a few times, before the fault is the answer. No other fault is repeated.
+ */
 export async function runTask(c: VimClient, method: string, inner: string, o: TaskOptions): Promise<XNode | undefined> {
-  const task = toRef(child(await c.call(method, inner), 'returnval'));
-  if (!task) throw new Error(`vSphere ${method} returned no task`);
-  return waitForTask(c, task, o);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const task = toRef(child(await c.call(method, inner), 'returnval'));
+      if (!task) throw new Error(`vSphere ${method} returned no task`);
+      return await waitForTask(c, task, o);
+    } catch (e) {
+      const pause = BUSY_RETRY_MS[attempt];
+      if (!(e instanceof TaskInProgressError) || pause === undefined || o.signal?.aborted) throw e;
+      c.log?.info(
+        { method, what: o.what },
+        `vsphere: ${o.what}: another task is running on it; trying again in ${pause} ms`,
+      );
+      await new Promise((r) => setTimeout(r, pause));
+    }
+  }
 }
 
 export { escapeXml };

@@ -64,8 +64,9 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
   for (const dc of datacenters) {
     const root = await findByInventoryPath(c, dc);
     if (root?.type !== 'Datacenter') continue;
-    // The datacenter is the view's container, not in it: its name is the path's last part.
-    containers.push({ ref: root, name: dc.slice(dc.lastIndexOf('/') + 1) });
+    // The datacenter is the view's container, not in it. It is named as configured: a datacenter in
+    // a folder is `Europe/DC1` (its inventory path), and a VM's placement must say the same.
+    containers.push({ ref: root, name: dc });
     const folders = new Map<string, { name: string; parent?: string }>();
     const members = new Memberships(withHosts);
     const vms = await retrieveView(

@@ -153,6 +153,18 @@ export function containerOf(ref: MoRef, props: Map<string, XNode>): Container {
   return { ref, name: props.get('name')?.text ?? '', ...(parent ? { parent } : {}) };
 }
 
+/**
+ * A datacenter's name as its inventory path: a datacenter may sit in folders below the root folder
+ * (`Europe/DC1`; `SearchIndex.FindByInventoryPath`, vSphere Web Services API reference, takes
+ * "My Folder/My Datacenter/vm/…"), and the manifest names it that way. `chain` is the datacenter,
+ * then its parents as far as they were read; the root folder (no parent) is not part of the path.
+ */
+function datacenterPath(chain: Container[]): string {
+  const names = [chain[0]!.name];
+  for (const n of chain.slice(1)) if (n.ref.type === 'Folder' && n.parent) names.unshift(n.name);
+  return names.join('/');
+}
+
 /** From a VM's location (folder, pool, host) to its placement as names, over the containers given. */
 export function placementsFrom(containers: Iterable<Container>): (l: VmLocation) => Where | undefined {
   const byId = new Map<string, Container>();
@@ -182,7 +194,7 @@ export function placementsFrom(containers: Iterable<Container>): (l: VmLocation)
     const clAt = pools.findIndex((n) => n.ref.type === 'ClusterComputeResource' || n.ref.type === 'ComputeResource');
     if (dcAt < 1 || clAt < 1) return undefined;
     const w: Where = {
-      datacenter: folders[dcAt]!.name,
+      datacenter: datacenterPath(folders.slice(dcAt)),
       cluster: pools[clAt]!.name,
       // Below the cluster: its root pool (`Resources`, not written in manifests), then the pools down to the VM's.
       resourcePool: pools

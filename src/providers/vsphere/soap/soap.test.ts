@@ -8,6 +8,7 @@ import {
   InvalidLoginError,
   InvalidPowerStateError,
   ManagedObjectNotFoundError,
+  TaskInProgressError,
 } from './faults';
 import { child, envelope, parseEnvelope, parseXml, toRef } from './xml';
 
@@ -143,4 +144,77 @@ describe('parseXml (our SOAP reader)', () => {
     expect(() => parseXml('<a></a></b>')).toThrow(/unexpected closing/);
     expect(() => parseEnvelope('<html>proxy error</html>')).toThrow(/not a SOAP envelope/);
   });
+});
+
+/** A task's `info.error` as vCenter sends it: the fault with its fields, and vCenter's own text. */
+const taskError = (fault: string, fields: string, text: string) =>
+  faultFromTaskError(
+    child(
+      child(
+        parseEnvelope(
+          ENV(
+            `<R xmlns="urn:vim25"><val xsi:type="LocalizedMethodFault"><fault xsi:type="${fault}">${fields}</fault><localizedMessage>${text}</localizedMessage></val></R>`,
+          ),
+        ),
+        'R',
+      ),
+      'val',
+    )!,
+    'vSphere task task-31 (clone web-01 from template tpl-debian12) failed',
+  );
+
+test('NoPermission names the privilege and the object vCenter said, and who must grant what', () => {
+  const e = taskError(
+    'NoPermission',
+    '<object type="Folder">group-v22</object><privilegeId>VirtualMachine.Provisioning.Clone</privilegeId>',
+    'Permission to perform this operation was denied.',
+  );
+  expect(e.outcome).toBe('unauthorized');
+  expect(e.message).toBe(
+    'vSphere task task-31 (clone web-01 from template tpl-debian12) failed: NoPermission on Folder:group-v22 (privilegeId=VirtualMachine.Provisioning.Clone) - Permission to perform this operation was denied.; the vSphere user lacks the privilege VirtualMachine.Provisioning.Clone on Folder:group-v22: grant a role with it on that object (or a parent, propagated) to the user the site config names',
+  );
+});
+
+test('each fault an operator meets in a task says what to do in the same line', () => {
+  const cases: [string, string, string, RegExp][] = [
+    [
+      'InsufficientMemoryResourcesFault',
+      '<unreserved>1073741824</unreserved><requested>4294967296</requested>',
+      'The available Memory resources in the parent resource pool are insufficient for the operation.',
+      /lacks the capacity .*lower cpu\/memoryMiB/,
+    ],
+    [
+      'NoDiskSpace',
+      '<file>[ds-fast] web-01/web-01.vmdk</file><datastore>ds-fast</datastore>',
+      'There is not enough space on the file system for the selected operation.',
+      /datastore ds-fast is full: .*placement\.datastore/,
+    ],
+    [
+      'FileAlreadyExists',
+      '<file>[ds-fast] web-01</file>',
+      'Cannot complete the operation because the file or folder [ds-fast] web-01 already exists',
+      /datastore browser/,
+    ],
+    [
+      'TaskInProgress',
+      '<task type="Task">task-30</task>',
+      'Another task is already in progress.',
+      /waited and tried again/,
+    ],
+    ['InvalidState', '', 'The operation is not allowed in the current state.', /check it in vCenter/],
+    [
+      'ManagedObjectNotFound',
+      '<obj type="VirtualMachine">vm-44</obj>',
+      "The object 'vim.VirtualMachine:vm-44' has already been deleted or has not been completely created",
+      /VM was removed from vCenter after shipshape read it; run again/,
+    ],
+  ];
+  for (const [fault, fields, text, advice] of cases) {
+    const e = taskError(fault, fields, text);
+    expect(e.message).toContain('clone web-01');
+    expect(e.message).toContain(text);
+    expect(e.message).toMatch(advice);
+    expect(e.message).not.toContain('\n');
+  }
+  expect(taskError('TaskInProgress', '<task type="Task">task-30</task>', 'x')).toBeInstanceOf(TaskInProgressError);
 });

@@ -1,0 +1,73 @@
+/**
+ * What a real vCenter has that vcsim's default model does not: a datacenter inside a folder
+ * (Europe/DC0, a common way to organise many datacenters), and a task that fails with
+ * TaskInProgress because another task holds the VM (vCenter-like mode: a task rule).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CreateJournal } from '../../src/engine/journal';
+import { findByInventoryPath, runTask } from '../../src/providers/vsphere/inventory';
+import { child, ref, text, toRef } from '../../src/providers/vsphere/soap/xml';
+import { applyVms } from '../helpers/vsphere-apply';
+import { adminClient, makeTemplates, siteFor, systemNamed } from '../helpers/vsphere-site';
+import { SIM_MODES, simControl, startVcsim, type Vcsim } from '../helpers/vcsim';
+
+describe.each(SIM_MODES)('%s', (mode) => {
+  let sim: Vcsim;
+  let root: string;
+
+  beforeAll(async () => {
+    sim = await startVcsim({ mode });
+    await makeTemplates(sim, ['tpl-debian12']);
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'shipshape-vs-real-'));
+    // Move DC0 into a folder of the root folder, as sites with many datacenters do.
+    const c = adminClient(sim);
+    try {
+      const sc = await c.serviceContent();
+      const europe = toRef(
+        child(await c.call('CreateFolder', ref('_this', sc.rootFolder) + text('name', 'Europe')), 'returnval'),
+      )!;
+      const dc = (await findByInventoryPath(c, 'DC0'))!;
+      await runTask(c, 'MoveIntoFolder_Task', ref('_this', europe) + ref('list', dc), {
+        timeoutMs: 30_000,
+        what: 'move DC0 into Europe',
+      });
+      expect(await findByInventoryPath(c, 'Europe/DC0')).toEqual(dc);
+    } finally {
+      await c.logout();
+    }
+  }, 300_000);
+  afterAll(async () => {
+    await sim?.stop();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('a datacenter in a folder: the VM is created there and the next plan is a noop, not a replace', async () => {
+    const site = siteFor(sim, root, { datacenter: 'Europe/DC0' });
+    const journal = new CreateJournal(path.join(root, 'journal-dc'));
+    const want = [systemNamed('web-01')];
+    const first = await applyVms(site, want, journal);
+    expect(first.report.outcomes.filter((o) => o.status !== 'ok')).toEqual([]);
+    const again = await applyVms(site, want, journal);
+    const vm = again.plan.actions.find((a) => a.system === 'web-01')!;
+    expect({ action: vm.action, changes: vm.changes }).toEqual({ action: 'noop', changes: [] });
+  }, 180_000);
+
+  if (mode === 'vcenter-like')
+    it('TaskInProgress on power-on (another task holds the VM): waited out and retried, the create succeeds', async () => {
+      const site = siteFor(sim, root, { datacenter: 'Europe/DC0' });
+      const journal = new CreateJournal(path.join(root, 'journal-busy'));
+      await simControl(sim, 'task-rule', {
+        method: 'PowerOnVM_Task',
+        name: 'web-02',
+        fault: 'TaskInProgress',
+        count: 1,
+      });
+      const want = [systemNamed('web-02', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:04' } })];
+      const { report } = await applyVms(site, want, journal);
+      expect(report.outcomes.filter((o) => o.status !== 'ok')).toEqual([]);
+      const again = await applyVms(site, want, journal);
+      expect(again.plan.actions.find((a) => a.system === 'web-02')!.action).toBe('noop');
+    }, 180_000);
+});
