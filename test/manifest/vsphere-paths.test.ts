@@ -1,0 +1,38 @@
+/**
+ * Real vCenters keep datacenters in folders (`Europe/DC1`) and templates in a folder of their own
+ * (`Templates/debian12`): the site config takes both as inventory paths, the way
+ * SearchIndex.FindByInventoryPath names them.
+ */
+import type { LoadResult } from '../../src/manifest';
+import { SITE, cleanupRepos, lines as allLines, load } from './tmp-repo';
+
+const lines = (r: LoadResult) => allLines(r).filter((l) => !l.includes(': warning: '));
+afterAll(cleanupRepos);
+
+const vsphere = (datacenter: string, template: string) => `  vms:
+    backend: vsphere
+    url: https://vcenter.example.com/sdk
+    username: \${env:SHIPSHAPE_U}
+    password: \${env:SHIPSHAPE_P}
+    datacenter: ${datacenter}
+    cluster: C0
+    folder: shipshape
+    datastore: ds0
+    portgroup: pg0
+    templates: { debian12: ${template} }
+`;
+
+it('a datacenter in folders and a template in a folder are written as their paths', async () => {
+  const r = await load({ 'shipshape.yaml': SITE + vsphere('Europe/Frankfurt DC', 'Templates/tpl-debian12') });
+  expect(lines(r)).toEqual([]);
+  expect(r.ok && r.site?.vms).toMatchObject({
+    datacenter: 'Europe/Frankfurt DC',
+    templates: { debian12: 'Templates/tpl-debian12' },
+  });
+});
+
+it('an empty path part is still refused, with the shape to write', async () => {
+  const r = await load({ 'shipshape.yaml': SITE + vsphere('Europe//DC1', 'tpl-debian12') });
+  expect(r.ok).toBe(false);
+  expect(lines(r).join('\n')).toMatch(/datacenter.*Europe\/DC1/);
+});
