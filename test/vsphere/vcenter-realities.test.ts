@@ -1,6 +1,7 @@
 /**
  * What a real vCenter has that vcsim's default model does not: a datacenter inside a folder
- * (Europe/DC0, a common way to organise many datacenters), and a task that fails with
+ * (Europe/DC0, a common way to organise many datacenters; named by its path, or the error says
+ * which path to write), and a task that fails with
  * TaskInProgress because another task holds the VM (vCenter-like mode: a task rule).
  */
 import fs from 'node:fs';
@@ -10,7 +11,8 @@ import { CreateJournal } from '../../src/engine/journal';
 import { findByInventoryPath, runTask } from '../../src/providers/vsphere/inventory';
 import { child, ref, text, toRef } from '../../src/providers/vsphere/soap/xml';
 import { applyVms } from '../helpers/vsphere-apply';
-import { adminClient, makeTemplates, siteFor, systemNamed } from '../helpers/vsphere-site';
+import { VsphereProvider } from '../../src/providers/vsphere/provider';
+import { adminClient, ctxFor, makeTemplates, secret, siteFor, systemNamed, vmsOf } from '../helpers/vsphere-site';
 import { SIM_MODES, simControl, startVcsim, type Vcsim } from '../helpers/vcsim';
 
 describe.each(SIM_MODES)('%s', (mode) => {
@@ -53,6 +55,17 @@ describe.each(SIM_MODES)('%s', (mode) => {
     const vm = again.plan.actions.find((a) => a.system === 'web-01')!;
     expect({ action: vm.action, changes: vm.changes }).toEqual({ action: 'noop', changes: [] });
   }, 180_000);
+
+  it('a datacenter in a folder named as the vSphere Client shows it: the error gives the path to write', async () => {
+    const p = new VsphereProvider({ config: vmsOf(siteFor(sim, root)), secret });
+    try {
+      await expect(p.observe(ctxFor(siteFor(sim, root)))).rejects.toThrow(
+        /vSphere datacenter "DC0" not found at https:\/\/127\.0\.0\.1:\d+: it is in a folder; set vms\.datacenter: Europe\/DC0$/,
+      );
+    } finally {
+      await p.close();
+    }
+  }, 60_000);
 
   if (mode === 'vcenter-like')
     it('TaskInProgress on power-on (another task holds the VM): waited out and retried, the create succeeds', async () => {

@@ -15,6 +15,7 @@ import type { MoRef } from './soap/xml';
 import {
   CONTAINER_TYPES,
   containerOf,
+  datacenterNotFound,
   folderPathOf,
   LOCATION_PATHS,
   MEMBER_PATHS,
@@ -63,7 +64,11 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
   const withHosts = (vs.o.systems ?? []).some((s) => s.placement?.host !== undefined);
   for (const dc of datacenters) {
     const root = await findByInventoryPath(c, dc);
-    if (root?.type !== 'Datacenter') continue;
+    if (root?.type !== 'Datacenter') {
+      // Without the site's datacenter nothing can be placed: say where it is, rather than plan creates.
+      if (dc === p.site.datacenter) throw await datacenterNotFound(c, dc, 'vms.datacenter');
+      continue;
+    }
     // The datacenter is the view's container, not in it. It is named as configured: a datacenter in
     // a folder is `Europe/DC1` (its inventory path), and a VM's placement must say the same.
     containers.push({ ref: root, name: dc });

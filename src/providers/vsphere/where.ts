@@ -6,6 +6,7 @@
 import type { DesiredSystem } from '../../manifest/types';
 import type { VsphereConfig } from './config';
 import type { VimClient } from './client';
+import { UserError } from '../../engine/contract';
 import { retrieveView } from './inventory';
 import { children, toRef, type MoRef, type XNode } from './soap/xml';
 
@@ -213,4 +214,38 @@ export function placementsFrom(containers: Iterable<Container>): (l: VmLocation)
     if (host) w.host = host.name;
     return w;
   }
+}
+
+/**
+ * The error for a datacenter FindByInventoryPath did not find, saying where a datacenter of that
+ * name is: vCenter lets datacenters sit in folders of the root folder, and FindByInventoryPath needs
+ * the folders in the path ("My Folder/My Datacenter/vm/…", `SearchIndex.FindByInventoryPath`, vSphere
+ * Web Services API reference), while the vSphere Client shows the datacenter by its name alone.
+ */
+export async function datacenterNotFound(c: VimClient, name: string, setting: string): Promise<UserError> {
+  const sc = await c.serviceContent();
+  const objs = await retrieveView(c, sc.rootFolder, [
+    { type: 'Datacenter', paths: ['name', 'parent'] },
+    { type: 'Folder', paths: ['name', 'parent'] },
+  ]);
+  const byId = new Map(objs.map((o) => [o.obj.value, containerOf(o.obj, o.props)]));
+  const paths = objs
+    .filter((o) => o.obj.type === 'Datacenter')
+    .map((o) => {
+      const chain: Container[] = [];
+      for (let n = byId.get(o.obj.value); n && chain.length < 64; n = n.parent && byId.get(n.parent.value))
+        chain.push(n);
+      return datacenterPath(chain);
+    })
+    .sort();
+  const last = name.slice(name.lastIndexOf('/') + 1);
+  const same = paths.filter((x) => x.slice(x.lastIndexOf('/') + 1) === last);
+  const where = c.url.replace(/\/sdk$/, '');
+  if (same.length === 1)
+    return new UserError(
+      `vSphere datacenter "${name}" not found at ${where}: it is in a folder; set ${setting}: ${same[0]}`,
+    );
+  return new UserError(
+    `vSphere datacenter "${name}" not found at ${where}; set ${setting} to one of: ${paths.join(', ') || '(none: the user sees no datacenter; check its permissions)'}`,
+  );
 }
