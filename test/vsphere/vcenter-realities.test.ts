@@ -83,4 +83,29 @@ describe.each(SIM_MODES)('%s', (mode) => {
       const again = await applyVms(site, want, journal);
       expect(again.plan.actions.find((a) => a.system === 'web-02')!.action).toBe('noop');
     }, 180_000);
+
+  if (mode === 'vcenter-like')
+    it('NoPermission on the clone: one line naming the VM, the privilege and the object; not retried; the next run creates it', async () => {
+      const site = siteFor(sim, root, { datacenter: 'Europe/DC0' });
+      const journal = new CreateJournal(path.join(root, 'journal-perm'));
+      await simControl(sim, 'task-rule', {
+        method: 'CloneVM_Task',
+        name: 'web-03',
+        fault: 'NoPermission',
+        fields: { privilegeId: 'VirtualMachine.Provisioning.Clone', objectType: 'Folder', object: 'group-v3' },
+        count: 1,
+      });
+      const want = [systemNamed('web-03', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:05' } })];
+      const first = await applyVms(site, want, journal);
+      const failed = first.report.outcomes.filter((o) => o.status !== 'ok');
+      expect(failed).toHaveLength(1);
+      const line = JSON.stringify(failed[0]);
+      expect(line).toContain('clone web-03 from template tpl-debian12');
+      expect(line).toContain('Permission to perform this operation was denied.');
+      expect(line).toContain('lacks the privilege VirtualMachine.Provisioning.Clone on Folder:group-v3');
+      expect(first.report.journalLeft).toEqual([]);
+      const second = await applyVms(site, want, journal);
+      expect(second.plan.actions.find((a) => a.system === 'web-03')!.action).toBe('create');
+      expect(second.report.ok).toBe(true);
+    }, 180_000);
 });
