@@ -210,7 +210,12 @@ export async function readVms(c: VimClient, refs: MoRef[], paths: string[]): Pro
 
 export async function readVm(c: VimClient, vm: MoRef): Promise<VmInfo> {
   const got = (await readVms(c, [vm], [...LIGHT_PATHS, ...HEAVY_PATHS])).get(vm.value);
-  if (!got) throw new ManagedObjectNotFoundError('ManagedObjectNotFound', `vSphere VM ${vm.value} not found`, vm);
+  if (!got)
+    throw new ManagedObjectNotFoundError(
+      'ManagedObjectNotFound',
+      `vSphere VM ${vm.value} not found: it was removed from vCenter after shipshape read it; run again: the next plan sees it gone`,
+      vm,
+    );
   return got;
 }
 
