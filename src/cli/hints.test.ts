@@ -2,23 +2,27 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, removeDir, tempDir } from '../../test/helpers/daemon';
+import { keygen, readFileSecret } from '../../test/helpers/sshd';
 import { resolveSecret } from '../manifest';
 import { knownHostsPolicy } from '../transport/host-key';
+import { SshPool } from '../transport/ssh';
 import { axfr } from '../providers/dns/dns-tools';
 import type { SiteConfig } from '../manifest/site';
 import { VimClient } from '../providers/vsphere/client';
 import { IdoitAuthError } from '../providers/idoit/errors';
 import { InvalidLoginError } from '../providers/vsphere/soap/faults';
+import { UserError } from '../engine/contract';
 import { describeError } from './errors';
 import { rememberSite } from './hints';
 
 const site = (url: string) =>
   ({
-    vms: { backend: 'vsphere', url, username: '${env:VC_USER}', password: '${env:VC_PASSWORD}' },
+    // Secret fields as the loader hands them over: references, never values.
+    vms: { backend: 'vsphere', url, username: { ref: '${env:VC_USER}' }, password: { ref: '${env:VC_PASSWORD}' } },
     ipam: {
       backend: 'idoit',
       url: 'http://cmdb.example.com/src/jsonrpc.php',
-      apiKey: '${file:/etc/shipshape/idoit.key}',
+      apiKey: { ref: '${file:/etc/shipshape/idoit.key}' },
     },
     dns: { zones: [] },
     dhcp: { servers: [] },
@@ -136,6 +140,59 @@ test('a CA file the site names that cannot be read: where the site names it', ()
     // A URL's path is no file: no hint from it.
     expect(describeError(new Error('GET https://vc.example.com/sdk failed: 500'), false)).toBe(
       'error: GET https://vc.example.com/sdk failed: 500\n(run with SHIPSHAPE_DEBUG=1 for details)',
+    );
+  } finally {
+    removeDir(root);
+  }
+});
+
+test("a vSphere name the site sets that vCenter does not have: the key's place in the site file", () => {
+  const root = tempDir('hint-key');
+  try {
+    writeFileSync(
+      join(root, 'shipshape.yaml'),
+      'spec:\n  vms:\n    backend: vsphere\n    templates: { debian12: tpl-debian12-old }\n',
+    );
+    rememberSite({ ...site('https://vc.example.com/sdk'), root });
+    const missing = new UserError(
+      'vSphere template "DC0/vm/tpl-debian12-old" not found; check vms.templates.debian12 in shipshape.yaml',
+    );
+    expect(describeError(missing, false)).toBe(
+      `error: ${missing.message}\nhint: vms.templates.debian12 is set at shipshape.yaml:4:28`,
+    );
+    // A key that is not there: where its section is.
+    const none = new UserError('no vSphere template for OS "rocky9": add vms.templates.rocky9 to shipshape.yaml');
+    expect(describeError(none, false)).toBe(
+      `error: ${none.message}\nhint: vms.templates is written at shipshape.yaml:4:16`,
+    );
+  } finally {
+    removeDir(root);
+  }
+});
+
+test('an SSH server that refuses the connection: one line, where the site sets its port, what to check', async () => {
+  const root = tempDir('hint-ssh');
+  try {
+    const port = await freePort();
+    writeFileSync(
+      join(root, 'shipshape.yaml'),
+      `spec:\n  dhcp:\n    servers:\n      - ssh: { host: 127.0.0.1, port: ${port}, user: shipshape }\n`,
+    );
+    rememberSite({ ...site('https://vc.example.com/sdk'), root });
+    keygen(join(root, 'key'), 'hint test');
+    const pool = new SshPool({ readSecret: readFileSecret, root, connectAttempts: 1 });
+    const e = await pool
+      .get({
+        host: '127.0.0.1',
+        port,
+        user: 'shipshape',
+        privateKey: { ref: `${'$'}{file:${join(root, 'key')}}` },
+        hostKeyFingerprint: 'SHA256:' + 'A'.repeat(43),
+      })
+      .catch((x: unknown) => x);
+    expect(describeError(e, false)).toBe(
+      `error: ssh shipshape@127.0.0.1:${port}: connection refused (ECONNREFUSED): no SSH server listens there\n` +
+        `hint: shipshape cannot reach the SSH server 127.0.0.1 port ${port}: check the ssh host and port in the site file (shipshape.yaml:4:33); is sshd up there, and is it reachable from this host (firewall)?`,
     );
   } finally {
     removeDir(root);

@@ -5,6 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { yamlLib } from '../manifest/yaml-lib';
 import type { SiteConfig } from '../manifest/site';
 
 let site: SiteConfig | undefined;
@@ -23,9 +24,18 @@ function sectionsOf(s: SiteConfig | undefined, backend: string): Section[] {
   return (['vms', 'ipam', 'cmdb'] as const).filter((k) => s?.[k]?.backend === backend);
 }
 
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+/** A site value as written: a string, or a secret reference's text (the loaded site holds `{ ref }`, never the secret). */
+const str = (v: unknown): string | undefined =>
+  typeof v === 'string'
+    ? v
+    : v && typeof v === 'object' && typeof (v as { ref?: unknown }).ref === 'string'
+      ? (v as { ref: string }).ref
+      : undefined;
 
 /** `secret ${env:X} is not set …`, `secret ${file:P} cannot be read …`: the reference as the site file writes it. */
+/** `ssh root@dns1:22: connection refused …`, `… no SSH handshake within 10000 ms`, `… EHOSTUNREACH …`. */
+const SSH_UNREACHABLE =
+  /^ssh (?:[^@\s]+@)?(\S+):(\d+): (?:connection refused|no SSH handshake|E(?:HOSTUNREACH|NETUNREACH|TIMEDOUT|CONNRESET|NOTFOUND|AI_AGAIN)\b)/;
 const AXFR = /^AXFR of (\S+) from (\S+):/;
 const SECRET = /^secret (\$\{(?:env|file):[^}]+\})/;
 
@@ -33,13 +43,16 @@ const SECRET = /^secret (\$\{(?:env|file):[^}]+\})/;
  * Where the site files (shipshape.yaml, sites/*.yaml) write `text`, as file:line:col. Read again here,
  * only for an error's hint: the loaded config keeps values, not positions.
  */
-function writtenAt(root: string, text: string): string[] {
-  let files = ['shipshape.yaml'];
+function siteFiles(root: string): string[] {
   try {
-    files = [...files, ...readdirSync(join(root, 'sites')).map((f) => `sites/${f}`)];
+    return ['shipshape.yaml', ...readdirSync(join(root, 'sites')).map((f) => `sites/${f}`)];
   } catch {
-    // a repo with one site
+    return ['shipshape.yaml']; // a repo with one site
   }
+}
+
+function writtenAt(root: string, text: string): string[] {
+  const files = siteFiles(root);
   const out: string[] = [];
   for (const f of files) {
     let body: string;
@@ -73,6 +86,11 @@ export function hintFor(message: string, s: SiteConfig | undefined = site): stri
     const url = k ? str(s![k]!.url) : undefined;
     return `hint: shipshape cannot reach vCenter: check ${key} in shipshape.yaml${url ? ` (${url})` : ''}; is vCenter up, and is it reachable from this host (firewall, proxy, DNS)?`;
   }
+  const ssh = SSH_UNREACHABLE.exec(message);
+  if (ssh) {
+    const at = s?.root ? writtenAt(s.root, `port: ${ssh[2]}`) : [];
+    return `hint: shipshape cannot reach the SSH server ${ssh[1]} port ${ssh[2]}: check the ssh host and port in the site file${at.length ? ` (${at.join(', ')})` : ''}; is sshd up there, and is it reachable from this host (firewall)?`;
+  }
   if (/\bInvalidLogin\b/.test(message)) {
     const [k = 'vms'] = sectionsOf(s, 'vsphere');
     const sec = s?.[k];
@@ -92,8 +110,45 @@ export function hintFor(message: string, s: SiteConfig | undefined = site): stri
     const urls = [...new Set(ks.map((k) => str(s![k]!.url)).filter(Boolean))];
     return `hint: shipshape cannot reach i-doit: check ${ks.length ? ks.map((k) => `${k}.url`).join(' / ') : 'ipam.url / cmdb.url'} in shipshape.yaml${urls.length ? ` (${urls.join(', ')})` : ''}; is it up and reachable from this host?`;
   }
+  const key = SITE_KEY.exec(message);
+  if (key && s?.root) {
+    const at = keyAt(s.root, key[1]!);
+    if (at) return `hint: ${at.key} is ${at.key === key[1] ? 'set' : 'written'} at ${at.at.join(', ')}`;
+  }
   const file = s?.root ? namedFile(message, s.root) : undefined;
   if (file) return `hint: ${file.written} is named at ${file.at.join(', ')}`;
+  return undefined;
+}
+
+/** `check vms.templates.debian12 in shipshape.yaml`, `add vms.templates.rocky9 to shipshape.yaml`. */
+const SITE_KEY =
+  /\b(?:check|add) ((?:vms|ipam|cmdb|dns|dhcp|specialise|provisioning)(?:\.[\w-]+)+)(?: or [\w.]+)? (?:in|to) shipshape\.yaml/;
+
+/**
+ * Where the site files set `dotted` (under spec), as file:line:col; a key that is missing is shown at the
+ * nearest section that is there (`add vms.templates.rocky9` → where vms.templates is).
+ */
+function keyAt(root: string, dotted: string): { key: string; at: string[] } | undefined {
+  const { LineCounter, parseDocument } = yamlLib(); // only now: an error's hint, not every start
+  for (let path = dotted.split('.'); path.length > 0; path = path.slice(0, -1)) {
+    const at: string[] = [];
+    for (const f of siteFiles(root)) {
+      let text: string;
+      try {
+        text = readFileSync(join(root, f), 'utf8');
+      } catch {
+        continue;
+      }
+      const lc = new LineCounter();
+      const node = parseDocument(text, { lineCounter: lc }).getIn(['spec', ...path], true) as
+        { range?: [number, number, number] } | undefined;
+      if (node?.range) {
+        const p = lc.linePos(node.range[0]);
+        at.push(`${f}:${p.line}:${p.col}`);
+      }
+    }
+    if (at.length) return { key: path.join('.'), at };
+  }
   return undefined;
 }
 
