@@ -54,7 +54,18 @@ test('a refused login names the variables the password and key are read from', (
     'hint: vCenter refused the login: check vms.username (read from ${env:VC_USER}) and vms.password (read from ${env:VC_PASSWORD})',
   );
   const idoit = describeError(new IdoitAuthError('http://cmdb.example.com/src/jsonrpc.php', 'Invalid API key.'), false);
-  expect(idoit).toContain('hint: ipam.apiKey is read from ${file:/etc/shipshape/idoit.key}');
+  expect(idoit).toContain('hint: ipam reads apiKey from ${file:/etc/shipshape/idoit.key}');
+  // ipam and cmdb reading the same secrets: said once.
+  const both = site('https://vc.example.com/sdk') as unknown as Record<string, Record<string, unknown>>;
+  const idoitSection = { ...both.ipam!, username: { ref: '${env:SHIPSHAPE_IDOIT_USER}' } };
+  rememberSite({ ...both, ipam: idoitSection, cmdb: idoitSection } as unknown as SiteConfig);
+  expect(
+    describeError(new IdoitAuthError('http://cmdb.example.com/src/jsonrpc.php', 'Invalid API key.'), false).split(
+      '\n',
+    )[1],
+  ).toBe(
+    'hint: ipam and cmdb read apiKey from ${file:/etc/shipshape/idoit.key}, username from ${env:SHIPSHAPE_IDOIT_USER}',
+  );
 });
 
 test('a secret that is not set names where the site file asks for it, and no debugging line', async () => {

@@ -98,11 +98,16 @@ export function hintFor(message: string, s: SiteConfig | undefined = site): stri
     return `hint: vCenter refused the login: check ${k}.username${from('username')} and ${k}.password${from('password')} in shipshape.yaml; is that set in this environment, and is the password current?`;
   }
   if (/^i-doit at .*refused the credentials/.test(message)) {
-    const parts = sectionsOf(s, 'idoit').flatMap((k) =>
-      ['apiKey', 'username', 'password']
+    // ipam and cmdb usually read the same secrets: one clause for the sections that read the same ones.
+    const bySecrets = new Map<string, string[]>();
+    for (const k of sectionsOf(s, 'idoit')) {
+      const from = ['apiKey', 'username', 'password']
         .filter((f) => str(s![k]![f]))
-        .map((f) => `${k}.${f} is read from ${str(s![k]![f])}`),
-    );
+        .map((f) => `${f} from ${str(s![k]![f])}`)
+        .join(', ');
+      if (from) bySecrets.set(from, [...(bySecrets.get(from) ?? []), k]);
+    }
+    const parts = [...bySecrets].map(([from, ks]) => `${ks.join(' and ')} read${ks.length === 1 ? 's' : ''} ${from}`);
     return parts.length ? `hint: ${parts.join('; ')}` : undefined;
   }
   if (/^i-doit\b/.test(message) && UNREACHABLE.test(message)) {
