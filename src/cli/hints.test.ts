@@ -209,3 +209,19 @@ test('an SSH server that refuses the connection: one line, where the site sets i
     removeDir(root);
   }
 });
+
+test('a full net: where the site declares it', () => {
+  const root = tempDir('hint-net');
+  try {
+    writeFileSync(join(root, 'shipshape.yaml'), 'spec:\n  nets:\n    dev-net:\n      cidr: 198.51.100.0/28\n');
+    rememberSite({ ...site('https://vc.example.com/sdk'), root });
+    const full = new UserError(
+      'net "dev-net" (198.51.100.0/28, range 198.51.100.1–198.51.100.14) has no free address left (12 held in i-doit, 2 reserved in shipshape.yaml, 0 DHCP range(s)); free addresses in i-doit, widen the range, or use another net.',
+    );
+    expect(describeError(full, false).split('\n')[1]).toBe(
+      'hint: net dev-net is declared at shipshape.yaml:4:7; the systems that failed on it get an address on the next run once there is one',
+    );
+  } finally {
+    removeDir(root);
+  }
+});

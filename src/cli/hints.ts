@@ -115,6 +115,14 @@ export function hintFor(message: string, s: SiteConfig | undefined = site): stri
     const urls = [...new Set(ks.map((k) => str(s![k]!.url)).filter(Boolean))];
     return `hint: shipshape cannot reach i-doit: check ${ks.length ? ks.map((k) => `${k}.url`).join(' / ') : 'ipam.url / cmdb.url'} in shipshape.yaml${urls.length ? ` (${urls.join(', ')})` : ''}; is it up and reachable from this host?`;
   }
+  const full = /^net "([^"]+)" .* has no free address left/.exec(message);
+  if (full && s?.root) {
+    const net = keyAt(s.root, `nets.${full[1]}`);
+    // The message names the net by its i-doit title, which `title:` may set apart from its key.
+    const at = net?.key === `nets.${full[1]}` ? net.at : writtenAt(s.root, `title: ${full[1]}`);
+    if (at.length)
+      return `hint: net ${full[1]} is declared at ${at.join(', ')}; the systems that failed on it get an address on the next run once there is one`;
+  }
   const key = SITE_KEY.exec(message);
   if (key && s?.root) {
     const at = keyAt(s.root, key[1]!);
