@@ -51,6 +51,10 @@ function siteFiles(root: string): string[] {
   }
 }
 
+export function whereWritten(root: string, text: string): string[] {
+  return writtenAt(root, text);
+}
+
 function writtenAt(root: string, text: string): string[] {
   const files = siteFiles(root);
   const out: string[] = [];
