@@ -225,3 +225,20 @@ test('a full net: where the site declares it', () => {
     removeDir(root);
   }
 });
+
+test('a vCenter certificate that is not trusted or does not match the pin: where the site sets vms.tls', () => {
+  const root = tempDir('hint-tls');
+  try {
+    writeFileSync(
+      join(root, 'shipshape.yaml'),
+      'spec:\n  vms:\n    backend: vsphere\n    tls: { thumbprint: "AA:BB" }\n',
+    );
+    rememberSite({ ...site('https://vc.example.com/sdk'), root });
+    const e = new Error(
+      'vSphere server certificate does not match vms.tls.thumbprint (server presented 44AB); refusing to connect',
+    );
+    expect(describeError(e, false)).toBe(`error: ${e.message}\nhint: vms.tls is set at shipshape.yaml:4:10`);
+  } finally {
+    removeDir(root);
+  }
+});

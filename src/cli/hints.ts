@@ -95,6 +95,11 @@ export function hintFor(message: string, s: SiteConfig | undefined = site): stri
     const at = s?.root ? writtenAt(s.root, `port: ${ssh[2]}`) : [];
     return `hint: shipshape cannot reach the SSH server ${ssh[1]} port ${ssh[2]}: check the ssh host and port in the site file${at.length ? ` (${at.join(', ')})` : ''}; is sshd up there, and is it reachable from this host (firewall)?`;
   }
+  if (/^vSphere (TLS verification of|server certificate does not match)/.test(message) && s?.root) {
+    const [k = 'vms'] = sectionsOf(s, 'vsphere');
+    const at = keyAt(s.root, `${k}.tls`);
+    if (at) return `hint: ${at.key} is ${at.key === `${k}.tls` ? 'set' : 'written'} at ${at.at.join(', ')}`;
+  }
   if (/\bInvalidLogin\b/.test(message)) {
     const [k = 'vms'] = sectionsOf(s, 'vsphere');
     const sec = s?.[k];

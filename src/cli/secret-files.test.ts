@@ -23,6 +23,8 @@ test('a world-readable secret file is warned about once, at each place the site 
       dns: { zones: [{ tsig: { secret: { ref: '${file:secrets/tsig}' } } }] },
       // A reference to a file that is not there is the secret reader's error, not a warning here.
       vms: { backend: 'vsphere', password: { ref: '${file:secrets/missing}' } },
+      // An SSH key others can read is refused by the SSH transport, with its own error.
+      specialise: { privateKey: { ref: '${file:secrets/idoit.key}' } },
     } as unknown as SiteConfig;
     const key = join(root, 'secrets', 'idoit.key');
     expect(openSecretFileWarnings(site)).toEqual([

@@ -9,13 +9,16 @@ import { isAbsolute, join } from 'node:path';
 import type { SiteConfig } from '../manifest/site';
 import { whereWritten } from './hints';
 
-/** Every `${file:…}` reference in the site config (secrets are `{ ref }` objects there). */
+/**
+ * Every `${file:…}` reference in the site config (secrets are `{ ref }` objects there), but SSH private keys:
+ * the SSH transport refuses an open one with its own error.
+ */
 function fileRefs(v: unknown, out = new Set<string>()): Set<string> {
   if (Array.isArray(v)) for (const x of v) fileRefs(x, out);
   else if (v && typeof v === 'object') {
     const ref = (v as { ref?: unknown }).ref;
     if (typeof ref === 'string' && ref.startsWith('${file:')) out.add(ref);
-    else for (const x of Object.values(v)) fileRefs(x, out);
+    else for (const [k, x] of Object.entries(v)) if (k !== 'privateKey') fileRefs(x, out);
   }
   return out;
 }
