@@ -242,3 +242,23 @@ test('a vCenter certificate that is not trusted or does not match the pin: where
     removeDir(root);
   }
 });
+
+test('an i-doit certificate that is not trusted: where the ipam and cmdb sections are', () => {
+  const root = tempDir('hint-idoit-tls');
+  try {
+    writeFileSync(
+      join(root, 'shipshape.yaml'),
+      'spec:\n  ipam:\n    backend: idoit\n    tls: { caFile: secrets/ca.pem }\n  cmdb:\n    backend: idoit\n',
+    );
+    const s = site('https://vc.example.com/sdk') as unknown as Record<string, unknown>;
+    rememberSite({ ...s, cmdb: s.ipam, root } as unknown as SiteConfig);
+    const e = new UserError(
+      'i-doit TLS verification of https://cmdb.example.com/src/jsonrpc.php failed (SELF_SIGNED_CERT_IN_CHAIN): trust its CA with tls.caFile or pin its certificate with tls.thumbprint in the ipam / cmdb sections (backend: idoit) of shipshape.yaml',
+    );
+    expect(describeError(e, false).split('\n')[1]).toBe(
+      'hint: ipam.tls at shipshape.yaml:4:10; cmdb at shipshape.yaml:6:5',
+    );
+  } finally {
+    removeDir(root);
+  }
+});

@@ -100,6 +100,13 @@ export function hintFor(message: string, s: SiteConfig | undefined = site): stri
     const at = keyAt(s.root, `${k}.tls`);
     if (at) return `hint: ${at.key} is ${at.key === `${k}.tls` ? 'set' : 'written'} at ${at.at.join(', ')}`;
   }
+  if (/^i-doit (TLS verification of|server certificate does not match)/.test(message) && s?.root) {
+    const at = sectionsOf(s, 'idoit').flatMap((k) => {
+      const found = keyAt(s.root, `${k}.tls`);
+      return found ? [`${found.key} at ${found.at.join(', ')}`] : [];
+    });
+    if (at.length) return `hint: ${at.join('; ')}`;
+  }
   if (/\bInvalidLogin\b/.test(message)) {
     const [k = 'vms'] = sectionsOf(s, 'vsphere');
     const sec = s?.[k];
