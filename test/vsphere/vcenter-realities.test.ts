@@ -21,7 +21,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
 
   beforeAll(async () => {
     sim = await startVcsim({ mode });
-    await makeTemplates(sim, ['tpl-debian12']);
+    await makeTemplates(sim, ['tpl-debian12', 'tpl-rocky9']);
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'shipshape-vs-real-'));
     // Move DC0 into a folder of the root folder, as sites with many datacenters do.
     const c = adminClient(sim);
@@ -108,4 +108,36 @@ describe.each(SIM_MODES)('%s', (mode) => {
       expect(second.plan.actions.find((a) => a.system === 'web-03')!.action).toBe('create');
       expect(second.report.ok).toBe(true);
     }, 180_000);
+
+  it('a template in a folder of its own: named by the vSphere Client name, the error gives the path; with the path, the clone works', async () => {
+    const c = adminClient(sim);
+    try {
+      const vmFolder = (await findByInventoryPath(c, 'Europe/DC0/vm'))!;
+      const folder = toRef(
+        child(await c.call('CreateFolder', ref('_this', vmFolder) + text('name', 'Templates')), 'returnval'),
+      )!;
+      const tpl = (await findByInventoryPath(c, 'Europe/DC0/vm/tpl-rocky9'))!;
+      await runTask(c, 'MoveIntoFolder_Task', ref('_this', folder) + ref('list', tpl), {
+        timeoutMs: 30_000,
+        what: 'move tpl-rocky9 into Templates',
+      });
+    } finally {
+      await c.logout();
+    }
+    const want = [
+      systemNamed('db-01', { os: 'rocky9', network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:06' } }),
+    ];
+    const byName = siteFor(sim, root, { datacenter: 'Europe/DC0' });
+    const first = await applyVms(byName, want, new CreateJournal(path.join(root, 'journal-tpl1')));
+    expect(JSON.stringify(first.report.outcomes.filter((o) => o.status !== 'ok'))).toContain(
+      'vSphere template \\"Europe/DC0/vm/tpl-rocky9\\" not found; it is below the VM folder as Templates/tpl-rocky9: set vms.templates.rocky9 to that path',
+    );
+    const byPath = siteFor(sim, root, {
+      datacenter: 'Europe/DC0',
+      templates: { debian12: 'tpl-debian12', rocky9: 'Templates/tpl-rocky9' },
+    });
+    const journal = new CreateJournal(path.join(root, 'journal-tpl2'));
+    expect((await applyVms(byPath, want, journal)).report.ok).toBe(true);
+    expect((await applyVms(byPath, want, journal)).plan.actions.find((a) => a.system === 'db-01')!.action).toBe('noop');
+  }, 180_000);
 });

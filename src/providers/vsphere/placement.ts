@@ -7,11 +7,11 @@
 import { UserError } from '../../engine/contract';
 import type { VsphereConfig } from './config';
 import type { VimClient } from './client';
-import { findByInventoryPath, requirePath, retrieveObjects } from './inventory';
+import { findByInventoryPath, requirePath, retrieveObjects, retrieveView } from './inventory';
 import { DuplicateNameError } from './soap/faults';
 import { child, ref, text, toRef, type MoRef } from './soap/xml';
 import type { NetworkTarget } from './specs';
-import { folderPathOf, poolPathOf, whereFor, type Where } from './where';
+import { containerOf, folderPathOf, poolPathOf, whereFor, type Where } from './where';
 
 export class Placement {
   private readonly folders = new Map<string, Promise<MoRef>>();
@@ -119,8 +119,39 @@ export class Placement {
       return Promise.reject(
         new UserError(`no vSphere template for OS "${os}": add vms.templates.${os} to shipshape.yaml`),
       );
-    return this.once(`tpl:${os}`, () =>
-      requirePath(this.c, `${this.v.datacenter}/vm/${name}`, 'template', `vms.templates.${os}`),
+    return this.once(`tpl:${os}`, async () => {
+      const found = await findByInventoryPath(this.c, `${this.v.datacenter}/vm/${name}`);
+      return found ?? Promise.reject(await this.templateNotFound(name, `vms.templates.${os}`));
+    });
+  }
+
+  /**
+   * The error for a template not at `<datacenter>/vm/<name>`, saying which folder holds one of that
+   * name: sites keep templates in a folder of their own, and the vSphere Client shows them by name.
+   * One read of the datacenter's VM names, made only when the lookup failed.
+   */
+  private async templateNotFound(name: string, setting: string): Promise<UserError> {
+    const at = `${this.v.datacenter}/vm/${name}`;
+    const plain = new UserError(`vSphere template "${at}" not found; check ${setting} in shipshape.yaml`);
+    const vmFolder = await findByInventoryPath(this.c, `${this.v.datacenter}/vm`);
+    if (!vmFolder) return plain;
+    const objs = await retrieveView(this.c, vmFolder, [
+      { type: 'VirtualMachine', paths: ['name', 'parent'] },
+      { type: 'Folder', paths: ['name', 'parent'] },
+    ]);
+    const byId = new Map(objs.map((o) => [o.obj.value, containerOf(o.obj, o.props)]));
+    const last = name.slice(name.lastIndexOf('/') + 1);
+    const paths = objs
+      .filter((o) => o.obj.type === 'VirtualMachine' && byId.get(o.obj.value)!.name === last)
+      .map((o) => {
+        const parts: string[] = [];
+        for (let n = byId.get(o.obj.value); n && parts.length < 64; n = n.parent && byId.get(n.parent.value))
+          parts.unshift(n.name);
+        return parts.join('/');
+      });
+    if (paths.length === 0) return plain;
+    return new UserError(
+      `vSphere template "${at}" not found; ${paths.length === 1 ? 'it is' : 'templates of that name are'} below the VM folder as ${paths.join(', ')}: set ${setting} to that path`,
     );
   }
 
