@@ -16,7 +16,7 @@
  * Our modules that compute paths from `__dirname` or `__filename` (the lab's helper processes, the
  * generated validators, the package root) get their own folder, relative to the bundle's, as without it.
  */
-import { build, type Plugin } from 'esbuild';
+import type { Plugin } from 'esbuild';
 import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 
@@ -79,6 +79,8 @@ export async function bundle(o: {
   /** The dependencies bundled (default BUNDLED). */
   bundled?: string[];
 }): Promise<void> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a devDependency: see the entry below
+  const { build } = require('esbuild') as typeof import('esbuild');
   const outDir = dirname(o.outFile);
   const bundled = o.bundled ?? BUNDLED;
   const external = [...NATIVE, ...o.dependencies.filter((d) => !bundled.includes(d))];
@@ -101,6 +103,14 @@ if (require.main === module) {
     dependencies?: Record<string, string>;
   };
   const outFile = join(dist, 'cli', BUNDLE_FILE);
+  try {
+    require.resolve('esbuild');
+  } catch {
+    // A node_modules from before esbuild was added: no bundle, and bin/shipshape runs main.js (an older
+    // bundle is older than the main.js tsc just wrote, so it is not run either).
+    process.stderr.write(`esbuild is not installed (run npm ci): ${outFile} not written, bin/shipshape runs main.js\n`);
+    process.exit(0);
+  }
   bundle({
     root: dist,
     entry: join(dist, 'cli', 'main.js'),
