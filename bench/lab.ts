@@ -41,6 +41,8 @@ const CLI = ((bundled: string) => {
     return COMPILED_CLI;
   }
 })(join(__dirname, '..', 'src', 'cli', 'main.bundle.js'));
+/** bin/shipshape (what the plans above run: code cache, then the bundle or main.js), for planning against a lab left up. */
+const BIN = join(__dirname, '..', '..', 'bin', 'shipshape');
 /** Installed first, as bin/shipshape does: modules compiled with the V8 code cache of earlier runs. */
 const CODE_CACHE = join(__dirname, '..', 'src', 'startup', 'code-cache.js');
 /** The example site's present systems (old-test-01 is a tombstone): generated ones make up the rest. */
@@ -334,7 +336,7 @@ async function oneRun(
     const cli = COMPILED_CLI.replace(/main\.js$/, 'run.js');
     if (o.keepUp) {
       process.stderr.write(
-        `run ${run}: the lab is left up. Plan against it again:\n  set -a; . ${join(repo, '.lab', 'credentials.env')}; set +a\n  node ${cli} plan -C ${repo} --state-dir ${state}\nStop it: node ${cli} lab down -C ${repo}\n`,
+        `run ${run}: the lab is left up. Plan against it again:\n  set -a; . ${join(repo, '.lab', 'credentials.env')}; set +a\n  node ${BIN} plan -C ${repo} --state-dir ${state}\nStop it: node ${cli} lab down -C ${repo}\n`,
       );
     } else {
       await shipshape(['lab', 'down', '-C', repo], process.env, 120_000);
