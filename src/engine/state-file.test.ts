@@ -27,6 +27,23 @@ describe('state files', () => {
     expect(readdirSync(d)).toEqual([]);
   });
 
+  it('many writes and removals in one folder at once all land (they share directory fsyncs)', async () => {
+    const d = join(dir(), 'journal', 'ip');
+    const names = Array.from({ length: 60 }, (_, i) => `sys-${String(i).padStart(2, '0')}`);
+    await Promise.all(names.map((n) => writeFileAtomicAsync(join(d, `${n}.json`), `{"system":"${n}"}`)));
+    // Removals of the even ones race rewrites of the odd ones; every promise resolves, none is lost.
+    await Promise.all(
+      names.map((n, i) =>
+        i % 2
+          ? writeFileAtomicAsync(join(d, `${n}.json`), `{"system":"${n}","v":2}`)
+          : removeStateFileAsync(join(d, `${n}.json`)),
+      ),
+    );
+    const odd = names.filter((_, i) => i % 2);
+    expect(readdirSync(d).sort()).toEqual(odd.map((n) => `${n}.json`));
+    for (const n of odd) expect(JSON.parse(readFileSync(join(d, `${n}.json`), 'utf8'))).toEqual({ system: n, v: 2 });
+  });
+
   it.each([
     ['{garbage', /not valid JSON/],
     ['[1, 2]', /not a JSON object/],

@@ -130,13 +130,13 @@ export async function writeFileAtomicAsync(file: string, text: string, mode = 0o
     await call((cb) => rm(tmp, { force: true }, cb));
     throw e;
   }
-  await syncDirAsync(dir);
+  await syncDirShared(dir);
 }
 
 /** removeStateFile on the thread pool. */
 export async function removeStateFileAsync(file: string): Promise<void> {
   await call((cb) => rm(file, { force: true }, cb));
-  await syncDirAsync(dirname(file));
+  await syncDirShared(dirname(file));
 }
 
 /** Directories writeFileAtomicAsync made or found (it makes one again when an open says it is gone). */
@@ -152,6 +152,39 @@ function call<T = void>(f: (cb: (e: NodeJS.ErrnoException | null, v?: T) => void
   return new Promise((resolve, reject) => f((e, v) => (e ? reject(e) : resolve(v as T))));
 }
 
+/** Per directory while its fsync runs: the callers whose renames or removals wait for the next one. */
+const dirSyncs = new Map<string, { waiting: (() => void)[] }>();
+
+/**
+ * The directory fsync of a write or removal whose rename or unlink is done, shared with the other
+ * writers in that directory (group commit). A caller waits for an fsync that *starts* after its own
+ * call: when none runs, one starts now; when one runs (it may have begun before this rename), the
+ * caller waits for the next, which starts as soon as the running one ends and serves everyone who
+ * queued meanwhile. Each write is as durable as with an fsync of its own when its promise resolves;
+ * apply's many systems writing journal entries and install records into the same few directories
+ * at once share one open, fsync and close instead of one each.
+ */
+function syncDirShared(dir: string): Promise<void> {
+  return new Promise((resolve) => {
+    const running = dirSyncs.get(dir);
+    if (running) return void running.waiting.push(resolve);
+    const state = { waiting: [] as (() => void)[] };
+    dirSyncs.set(dir, state);
+    const round = (served: (() => void)[]) =>
+      void syncDirAsync(dir)
+        .catch(() => undefined)
+        .then(() => {
+          const next = state.waiting;
+          state.waiting = [];
+          if (next.length) round(next);
+          else dirSyncs.delete(dir);
+          for (const done of served) done();
+        });
+    round([resolve]);
+  });
+}
+
+/** Never rejects: a directory that cannot be opened or fsynced still got an atomic rename. */
 async function syncDirAsync(dir: string): Promise<void> {
   let fd: number;
   try {

@@ -21,6 +21,7 @@ import { BACKENDS } from '../providers/backends';
 import type { AnyBackend, BackendKind } from '../providers/plugin';
 import type { Diagnostics } from './diagnostics';
 import { reportAjvErrors } from './ajv-messages';
+import { uri } from './uri-format';
 import type { ParsedFile } from './yaml-file';
 import { cacheDir, writeCacheFile } from '../startup/cache-dir';
 
@@ -28,10 +29,16 @@ import { cacheDir, writeCacheFile } from '../startup/cache-dir';
  * ajv and ajv-formats, loaded only when a schema is compiled: a run whose validators are all code already
  * (validators.generated.js, role params schemas cached below) never loads them.
  */
-function ajvModules(): { Ajv: typeof Ajv; addFormats: typeof import('ajv-formats').default } {
+function ajvModules(): {
+  Ajv: typeof Ajv;
+  _: typeof import('ajv')._;
+  addFormats: typeof import('ajv-formats').default;
+} {
   /* eslint-disable @typescript-eslint/no-require-imports -- loaded on first use, see above */
+  const ajv = require('ajv') as typeof import('ajv');
   return {
-    Ajv: (require('ajv') as typeof import('ajv')).default,
+    Ajv: ajv.default,
+    _: ajv._,
     addFormats: (require('ajv-formats') as typeof import('ajv-formats')).default,
   };
   /* eslint-enable @typescript-eslint/no-require-imports */
@@ -92,14 +99,19 @@ export function composedSiteSchema(backends: readonly AnyBackend[] = BACKENDS): 
   return { ...(siteSchema as Json), definitions: defs };
 }
 
+/** The module generated validators require for `format:` checks (in the validators' folder, as they are). */
+const MANIFEST_FORMATS_MODULE = './uri-format';
 const MANIFEST_AJV = { allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false };
 export const MANIFEST_KINDS: readonly ManifestKind[] = ['system', 'profile', 'site', 'os', 'role', 'environment'];
 
 /** The ajv instance the manifest schemas are compiled with (`source`: keep the code for standalone output). */
 export function manifestAjv(source = false): Ajv {
-  const { Ajv, addFormats } = ajvModules();
-  const ajv = new Ajv({ ...MANIFEST_AJV, ...(source ? { code: { source: true } } : {}) });
+  const { Ajv, _, addFormats } = ajvModules();
+  // Generated validators take their format checks from uri-format.ts (ajv-formats' own with a quicker `uri`), beside them.
+  const formats = _`require(${MANIFEST_FORMATS_MODULE}).manifestFormats`;
+  const ajv = new Ajv({ ...MANIFEST_AJV, code: { ...(source ? { source: true } : {}), formats } });
   addFormats(ajv);
+  ajv.addFormat('uri', uri);
   addAnnotations(ajv);
   ajv.addSchema(commonSchema);
   return ajv;
@@ -121,6 +133,7 @@ export function validatorsKey(schemas: Record<ManifestKind, Json> = manifestSche
       JSON.stringify([
         versions,
         MANIFEST_AJV,
+        MANIFEST_FORMATS_MODULE,
         commonSchema,
         MANIFEST_KINDS.map((k) => schemas[k]),
         OPERATOR_AJV,
@@ -145,8 +158,9 @@ function precompiled(): Record<ManifestKind, ValidateFunction> | undefined {
   let mod: { key?: string } & Partial<Record<ManifestKind, ValidateFunction>>;
   try {
     // A plain require: the file is optional and only exists in a build; eslint's rule is about static imports.
+    // By its full path: inside the CLI's bundle a relative require would start from the bundle's folder.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    mod = require(GENERATED) as typeof mod;
+    mod = require(join(__dirname, GENERATED)) as typeof mod;
   } catch {
     return undefined;
   }

@@ -15,6 +15,7 @@ import type { DesiredSystem } from '../../src/manifest/types';
 import type { VmFields, VmHandle } from '../../src/providers/vsphere/fields';
 import { findByInventoryPath, retrieveObjects, retrieveView, runTask } from '../../src/providers/vsphere/inventory';
 import { VsphereProvider } from '../../src/providers/vsphere/provider';
+import { VimClient } from '../../src/providers/vsphere/client';
 import { inManualRange } from '../../src/manifest/mac';
 import { InvalidLoginError } from '../../src/providers/vsphere/soap/faults';
 import { ref } from '../../src/providers/vsphere/soap/xml';
@@ -106,6 +107,36 @@ describe.each(SIM_MODES)('%s', (mode) => {
     const r = await p.create(sys, p.desired(sys, resolved)!, resolved, ctxFor(site));
     expect(r.handle).toMatchObject({ cdromIso: '[LocalDS_0] iso/debian12-netinst.iso' });
     expect(r.fields.power).toBe('poweredOn');
+  });
+
+  test('a new clone is read once before its first reconfigure (the placement check and converge share the read)', async () => {
+    const sys = systemNamed('read-01', {
+      cpu: 2,
+      memoryMiB: 2048,
+      network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:11' },
+    });
+    const calls: { method: string; body: string }[] = [];
+    const original = VimClient.prototype.call;
+    const spy = jest.spyOn(VimClient.prototype, 'call').mockImplementation(function (
+      this: VimClient,
+      method,
+      inner,
+      o,
+    ) {
+      calls.push({ method, body: inner });
+      return original.call(this, method, inner, o);
+    });
+    try {
+      const created = await createSystem(sys);
+      const vm = created.handle!.ref.value;
+      const names = (c: { body: string }) => c.body.includes(`>${vm}</obj>`);
+      const firstReconfig = calls.findIndex((c) => c.method === 'ReconfigVM_Task' && c.body.includes(`>${vm}</_this>`));
+      expect(firstReconfig).toBeGreaterThan(0); // vcsim drops CPU and memory from the clone spec: converge reconfigures
+      const reads = calls.slice(0, firstReconfig).filter((c) => c.method === 'RetrievePropertiesEx' && names(c));
+      expect(reads).toHaveLength(1);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   test('create twice (a re-run, then the same run again) leaves one VM', async () => {

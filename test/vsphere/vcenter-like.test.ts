@@ -239,6 +239,41 @@ test('a session that expires in the middle of an apply (while the clone runs) is
   expect(await vmNamed('expire-01')).toHaveLength(1);
 }, 30_000);
 
+test('sessions an administrator ends (TerminateSession of every other session) while a clone runs: the clone still finishes and the apply completes', async () => {
+  await simControl(sim, 'task-rule', { method: 'CloneVM_Task', name: 'terminated-01', delayMs: 1500, count: 1 });
+  const sys = systemNamed('terminated-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:03:00:06' } });
+  const admin = adminClient(sim);
+  const terminateOthers = async (): Promise<number> => {
+    const sc = await admin.serviceContent();
+    const [sm] = await retrieveObjects(
+      admin,
+      [sc.sessionManager],
+      [{ type: 'SessionManager', paths: ['sessionList', 'currentSession'] }],
+    );
+    const own = sm?.props.get('currentSession')?.children.find((k) => k.name === 'key')?.text;
+    const others = (sm?.props.get('sessionList')?.children ?? [])
+      .map((s) => s.children.find((k) => k.name === 'key')!.text)
+      .filter((k) => k !== own);
+    if (others.length === 0) return 0;
+    await admin.call(
+      'TerminateSession',
+      ref('_this', sc.sessionManager) + others.map((k) => `<sessionId>${k}</sessionId>`).join(''),
+    );
+    return others.length;
+  };
+  let ended: Promise<number> | undefined;
+  const { report, lines } = await planAndApply([sys], (line) => {
+    // The clone runs on the server: an administrator ends every session but their own (vSphere
+    // Client, Sessions view). vCenter's tasks run on in the server, so the clone must still land.
+    if (!ended && / running /.test(line)) ended = terminateOthers();
+  });
+  expect(await ended).toBeGreaterThan(0);
+  expect(report.ok).toBe(true);
+  expect(lines.some((l) => l.startsWith('  ✓ vm         create  terminated-01'))).toBe(true);
+  expect(await vmNamed('terminated-01')).toHaveLength(1);
+  await admin.logout();
+}, 30_000);
+
 test('a paged read whose session expires between pages starts over with a new view and misses nothing', async () => {
   const c = adminClient(sim);
   const sc = await c.serviceContent();

@@ -209,14 +209,18 @@ func (v *vcenter) run(rt *runningTask, req *request, body []byte, d time.Duratio
 // execute runs the original request through vcsim (its tasks finish before the call returns)
 // and reads the outcome of vcsim's own task.
 func (v *vcenter) execute(body []byte) (types.AnyType, types.BaseMethodFault) {
-	rec := v.forward(nil, body, v.internalSession())
-	var env xnode
-	if err := xml.Unmarshal(rec.Body.Bytes(), &env); err != nil {
-		return nil, &types.SystemError{Reason: "unreadable simulator response"}
+	resp, err := v.executeAs(body, v.internalSession())
+	if notAuthenticated(resp) {
+		// The harness's own session was ended (an administrator's TerminateSession of every
+		// session, or vcsim's idle timeout). vCenter runs task bodies as itself, which no client
+		// can log out: log in again and run the body, as vCenter would have.
+		v.mu.Lock()
+		v.internal = ""
+		v.mu.Unlock()
+		resp, err = v.executeAs(body, v.internalSession())
 	}
-	resp := env.child("Body")
-	if resp == nil || len(resp.Nodes) == 0 {
-		return nil, &types.SystemError{Reason: "empty simulator response"}
+	if err != nil {
+		return nil, err
 	}
 	if f := resp.child("Fault"); f != nil {
 		d := f.child("detail")
@@ -238,6 +242,33 @@ func (v *vcenter) execute(body []byte) (types.AnyType, types.BaseMethodFault) {
 		}
 	})
 	return res, fault
+}
+
+// notAuthenticated: the response is vcsim's NotAuthenticated fault (its session is gone).
+func notAuthenticated(resp *xnode) bool {
+	d := resp.child("Fault").child("detail")
+	if d == nil || len(d.Nodes) == 0 {
+		return false
+	}
+	name := d.Nodes[0].attr("type")
+	if name == "" {
+		name = strings.TrimSuffix(d.Nodes[0].XMLName.Local, "Fault")
+	}
+	return name == "NotAuthenticated"
+}
+
+// executeAs forwards a task's request with the given session and returns the response's Body.
+func (v *vcenter) executeAs(body []byte, key string) (*xnode, types.BaseMethodFault) {
+	rec := v.forward(nil, body, key)
+	var env xnode
+	if err := xml.Unmarshal(rec.Body.Bytes(), &env); err != nil {
+		return nil, &types.SystemError{Reason: "unreadable simulator response"}
+	}
+	resp := env.child("Body")
+	if resp == nil || len(resp.Nodes) == 0 {
+		return nil, &types.SystemError{Reason: "empty simulator response"}
+	}
+	return resp, nil
 }
 
 // duplicateName: vCenter refuses a second VM of the same name in one folder.

@@ -102,6 +102,8 @@ func (v *vcenter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case req.method == "Logout":
 		v.relay(w, v.forward(r, body, key))
 		v.dropSession(key)
+	case req.method == "TerminateSession":
+		v.terminate(w, r, body, req, key)
 	case req.method == "RetrievePropertiesEx":
 		v.retrieve(w, r, body, req, key)
 	case req.method == "ContinueRetrievePropertiesEx":
@@ -180,6 +182,21 @@ func (v *vcenter) expire(key string) {
 	v.mu.Lock()
 	v.expiredCnt++
 	v.mu.Unlock()
+}
+
+// terminate: SessionManager.TerminateSession as vCenter has it. vcsim ends the sessions, but it lets
+// the property collector through without a session, so a terminated client's reads would come back
+// empty instead of NotAuthenticated: the harness forgets the sessions too.
+func (v *vcenter) terminate(w http.ResponseWriter, r *http.Request, body []byte, req *request, key string) {
+	rec := v.forward(r, body, key)
+	if rec.Code == http.StatusOK {
+		for _, n := range req.body.Nodes {
+			if n.XMLName.Local == "sessionId" {
+				v.dropSession(strings.TrimSpace(n.Text))
+			}
+		}
+	}
+	v.relay(w, rec)
 }
 
 func (v *vcenter) dropSession(key string) {

@@ -10,6 +10,7 @@ import { execFile } from 'child_process';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { DebconfChecker, perlScript, privateDebconf } from './debconf-checker';
 
 export class CheckerMissingError extends Error {
   override readonly name = 'CheckerMissingError';
@@ -216,12 +217,21 @@ async function drainChecks(): Promise<void> {
   }
 }
 
+/** The long-lived checker of this process (debconf-checker.ts), once the script it runs is known. */
+let checker: DebconfChecker | undefined | null;
+
 /** One debconf-set-selections --checkonly over `texts` (one file each), with a private debconf database. */
 async function debconfRun(texts: string[]): Promise<{ code: number; stderr: string }> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shipshape-preseed-'));
   try {
     const files = texts.map((_, i) => path.join(dir, `preseed-${i}.cfg`));
     await Promise.all(texts.map((t, i) => fs.writeFile(files[i]!, t, { mode: 0o600 })));
+    if (checker === undefined) {
+      const script = perlScript();
+      checker = script ? new DebconfChecker(script) : null;
+    }
+    const viaChecker = await checker?.check(files, path.join(dir, 'stderr'));
+    if (viaChecker) return viaChecker;
     // Each run gets a private database (DEBCONF_SYSTEMRC, debconf.conf(5)) so another shipshape process on
     // the host (a second repo's apply, the provisioning server) never meets the system's lock.
     await fs.writeFile(path.join(dir, 'debconf.conf'), privateDebconf(dir));
@@ -232,21 +242,17 @@ async function debconfRun(texts: string[]): Promise<{ code: number; stderr: stri
   }
 }
 
-function privateDebconf(dir: string): string {
-  return [
-    'Config: configdb',
-    'Templates: templatedb',
-    '',
-    'Name: configdb',
-    'Driver: File',
-    `Filename: ${path.join(dir, 'config.dat')}`,
-    '',
-    'Name: templatedb',
-    'Driver: File',
-    'Mode: 644',
-    `Filename: ${path.join(dir, 'templates.dat')}`,
-    '',
-  ].join('\n');
+/** Ends this process's checker (tests; a process that exits ends it anyway), so the next check starts afresh. */
+export function resetDebconfChecker(): DebconfChecker | undefined {
+  const was = checker ?? undefined;
+  was?.close();
+  checker = undefined;
+  return was;
+}
+
+/** The checker in use, if any (tests). */
+export function debconfChecker(): DebconfChecker | undefined {
+  return checker ?? undefined;
 }
 
 function run(

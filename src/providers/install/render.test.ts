@@ -3,12 +3,14 @@
  * that pass the checks (debconf's own parser for preseed); values that cannot be written safely
  * are errors that name the field and never show a secret.
  */
+import { execFile } from 'child_process';
 import { promises as fs } from 'fs';
 import * as nodeOs from 'os';
 import * as path from 'path';
 import { loadRepo, type LoadResult } from '../../manifest';
 import type { DesiredSystem } from '../../manifest/types';
-import { checkIpxe, checkKickstart, checkPreseed } from './checks';
+import { checkIpxe, checkKickstart, checkPreseed, debconfChecker, resetDebconfChecker } from './checks';
+import { privateDebconf } from './debconf-checker';
 import { RenderError } from './errors';
 import { readTemplate, renderInstall, type BootPath, type RenderInput } from './render';
 import { parseTemplate, renderTemplate, TemplateError } from './template';
@@ -216,6 +218,7 @@ describe('the checks catch what would break an install', () => {
     );
     const pathBefore = process.env.PATH;
     process.env.PATH = `${bin}:${pathBefore}`;
+    resetDebconfChecker(); // the PATH's command is a shell script: it is run as before, once per batch
     try {
       // 20 installs at once: one run for the first, one for the 19 that came while it ran.
       expect(await Promise.all(Array.from({ length: 20 }, () => checkPreseed(good)))).toEqual(
@@ -231,7 +234,41 @@ describe('the checks catch what would break an install', () => {
       expect(verdicts[7]!.join('\n')).toContain(`Unknown type strng, skipping line ${badLine}`);
     } finally {
       process.env.PATH = pathBefore;
+      resetDebconfChecker();
       await fs.rm(bin, { recursive: true, force: true });
+    }
+  });
+
+  it('preseed: one long-lived perl runs every check, with the verdicts of the command run alone', async () => {
+    const sys = repo.systems.find((s) => s.state === 'present')!;
+    const good = renderInstall(await input(sys, 'debian12', 'dhcp')).answerFile;
+    const bad = `${good.trimEnd()}\nd-i netcfg/get_hostname strng web\nd-i netcfg/get_domain\n`;
+    // What the command itself says of the broken file, run alone with a private database.
+    const dir = await fs.mkdtemp(path.join(nodeOs.tmpdir(), 'shipshape-debconf-'));
+    await fs.writeFile(path.join(dir, 'bad.cfg'), bad);
+    await fs.writeFile(path.join(dir, 'debconf.conf'), privateDebconf(dir));
+    const alone = await new Promise<{ code: number; stderr: string }>((resolve) =>
+      execFile(
+        '/usr/bin/debconf-set-selections',
+        ['--checkonly', path.join(dir, 'bad.cfg')],
+        { env: { ...process.env, DEBCONF_SYSTEMRC: path.join(dir, 'debconf.conf') } },
+        (e, _o, stderr) => resolve({ code: e ? Number(e.code) : 0, stderr: String(stderr) }),
+      ),
+    );
+    await fs.rm(dir, { recursive: true, force: true });
+    expect(alone.stderr).toMatch(/Unknown type strng[\s\S]*parse error/);
+
+    resetDebconfChecker();
+    try {
+      const first = await checkPreseed(bad);
+      expect(first[0]).toBe(`debconf-set-selections --checkonly: ${alone.stderr.trim()}`);
+      const texts = Array.from({ length: 12 }, (_, i) => (i === 7 ? bad : good));
+      const verdicts = await Promise.all(texts.map((t) => checkPreseed(t)));
+      verdicts.forEach((v, i) => expect(v[0]).toBe(i === 7 ? first[0] : undefined));
+      expect(await checkPreseed(good)).toEqual([]);
+      expect(debconfChecker()?.starts).toBe(1);
+    } finally {
+      resetDebconfChecker();
     }
   });
 

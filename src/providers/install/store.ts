@@ -155,11 +155,14 @@ export class InstallStore {
     await atomicWrite(this.file(r.system, 'json'), JSON.stringify(r, null, 2));
     // The indexes change once per attempt, the record with every state: rewrite (and fsync) an index only
     // when it does not say this already.
+    // Both after the record (an index must not lead to a record without its token), each other in any order.
     const index = async (file: string) => {
       if ((await readText(file)) !== r.system) await atomicWrite(file, r.system);
     };
-    await index(path.join(this.dir, 'by-mac', r.mac.replace(/:/g, '-')));
-    if (r.tokenHash && ACTIVE.has(r.state)) await index(path.join(this.dir, 'by-token', r.tokenHash));
+    await Promise.all([
+      index(path.join(this.dir, 'by-mac', r.mac.replace(/:/g, '-'))),
+      r.tokenHash && ACTIVE.has(r.state) ? index(path.join(this.dir, 'by-token', r.tokenHash)) : undefined,
+    ]);
   }
 
   async bySystemOfToken(token: string): Promise<InstallRecord | undefined> {
@@ -179,8 +182,12 @@ export class InstallStore {
   /** The secret-bearing files of one attempt. */
   async writeFiles(system: string, files: { answerFile: string; bootScript: string }): Promise<void> {
     await this.init();
-    await atomicWrite(this.file(system, 'answer'), files.answerFile);
-    await atomicWrite(this.file(system, 'ipxe'), files.bootScript);
+    // Together: both are on disk before the record that points the server at them is written (startAttempt),
+    // and written at once they share the directory's fsync.
+    await Promise.all([
+      atomicWrite(this.file(system, 'answer'), files.answerFile),
+      atomicWrite(this.file(system, 'ipxe'), files.bootScript),
+    ]);
   }
 
   async readFile(system: string, kind: 'answer' | 'ipxe'): Promise<string | undefined> {

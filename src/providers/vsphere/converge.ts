@@ -25,11 +25,11 @@ export async function converge(
   system: DesiredSystem,
   desired: VmFields,
   ctx: ProviderContext,
-  o: { allowPowerOff: boolean; iso?: string; leaveOff?: boolean },
+  o: { allowPowerOff: boolean; iso?: string; leaveOff?: boolean; read?: VmInfo },
 ): Promise<VmInfo> {
   const { c, p, v } = await vs.connect(ctx);
   const what = `${system.name} (${vmRef.value})`;
-  let vm = await readVm(c, vmRef);
+  let vm = o.read ?? (await readVm(c, vmRef));
   let isoDone = !o.iso || vm.devices?.cdroms[0]?.iso === o.iso;
   for (let round = 1; ; round++) {
     const changes = diffVm(system, desired, observedFields(vm)).filter((ch) => ch.path !== 'power' && ch.path !== 'os');

@@ -12,12 +12,12 @@ import { macRange, observedFields, type VmFields } from './fields';
 import { inManualRange } from '../../manifest/mac';
 import { Refusal } from '../../engine/refusals';
 import { runTask, TaskTimeoutError, waitForTask } from './inventory';
-import { exists, listFolder, readVm, readVms, toResource } from './observe';
+import { exists, listFolder, readVm, toResource } from './observe';
 import { ManagedObjectNotFoundError, VsphereFault } from './soap/faults';
 import { child, ref, toRef, type MoRef } from './soap/xml';
 import { cloneBody, cloneWant, reconfigSpec, relocateSpec } from './specs';
 import { poolPathOf, whereFor } from './where';
-import { LIGHT_PATHS, MARKER_OWNER, MARKER_SYSTEM, markerEntries, markerOf, OWNER_VALUE, type VmInfo } from './vm';
+import { MARKER_OWNER, MARKER_SYSTEM, markerEntries, markerOf, OWNER_VALUE, type VmInfo } from './vm';
 import type { VmResource, VmSession } from './session';
 
 export async function create(
@@ -143,15 +143,18 @@ export async function createOnce(
   if (!vm) throw new Error(`vSphere clone task ${task.value} returned no VM`);
   intent?.note({ vm: vm.value });
   // Some setups (vcsim among them) leave a clone on the template's host whatever the spec's location
-  // said: compare the references and move it before it is powered on.
-  const at = (await readVms(c, [vm], LIGHT_PATHS)).get(vm.value)?.location;
-  if (at && (at.pool?.value !== pool.value || (host && at.host?.value !== host.value)))
+  // said: compare the references and move it before it is powered on. The read is the whole VM, which
+  // converge starts from when no move was needed (one read of the new VM instead of two).
+  const first = await readVm(c, vm);
+  const at = first.location;
+  const moved = !!at && (at.pool?.value !== pool.value || (!!host && at.host?.value !== host.value));
+  if (moved)
     await runTask(c, 'RelocateVM_Task', ref('_this', vm) + relocateSpec(pool, host), {
       timeoutMs: vs.taskMs(v),
       what: `place ${system.name} (${vm.value}) in ${poolPathOf(w)}${w.host ? ` on ${w.host}` : ''}`,
     });
   // A fresh clone the install step will boot stays off until then (it powers it on, instead of a reset).
-  return finishCreate(vs, vm, system, desired, resolved, ctx, resolved.bootsVm === true);
+  return finishCreate(vs, vm, system, desired, resolved, ctx, resolved.bootsVm === true, moved ? undefined : first);
 }
 
 export async function finishCreate(
@@ -162,12 +165,15 @@ export async function finishCreate(
   resolved: Resolved,
   ctx: ProviderContext,
   leaveOff = false,
+  /** The VM as just read by the caller, nothing done to it since: converge starts from it instead of reading it again. */
+  read?: VmInfo,
 ): Promise<VmResource> {
   const iso = typeof resolved.installIso === 'string' ? resolved.installIso : undefined;
   const got = await converge(vs, vm, system, desired, ctx, {
     allowPowerOff: false,
     leaveOff,
     ...(iso ? { iso } : {}),
+    ...(read ? { read } : {}),
   });
   vs.remember(got);
   return toResource(vs, got);

@@ -32,15 +32,11 @@ export function vsphereBootMedia(connect: Connect, taskMs: (v: VsphereConfig) =>
       );
     return { type: 'VirtualMachine', value: r.vmId };
   };
-  const devices = async (c: VimClient, vm: MoRef): Promise<{ dev: VmDevices; power: string }> => {
-    const [o] = await retrieveObjects(
-      c,
-      [vm],
-      [{ type: 'VirtualMachine', paths: ['config.hardware.device', 'runtime.powerState'] }],
-    );
+  const devices = async (c: VimClient, vm: MoRef): Promise<VmDevices> => {
+    const [o] = await retrieveObjects(c, [vm], [{ type: 'VirtualMachine', paths: ['config.hardware.device'] }]);
     const d = o?.props.get('config.hardware.device');
     if (!o || !d) throw new UserError(`VM ${vm.value} has no device list (was it deleted?)`);
-    return { dev: parseDevices(d, new Map()), power: o.props.get('runtime.powerState')?.text ?? 'unknown' };
+    return parseDevices(d, new Map());
   };
   const setIso = async (
     ctx: ProviderContext,
@@ -50,7 +46,7 @@ export function vsphereBootMedia(connect: Connect, taskMs: (v: VsphereConfig) =>
   ): Promise<void> => {
     const { c, p, v } = await connect(ctx);
     const vm = vmOf(system, r);
-    const { dev } = await devices(c, vm);
+    const dev = await devices(c, vm);
     const cd = dev.cdroms[0];
     let spec: string;
     if (fileName) {
@@ -157,7 +153,10 @@ export function vsphereBootMedia(connect: Connect, taskMs: (v: VsphereConfig) =>
     async restart(system, resolved, ctx) {
       const { c, v } = await connect(ctx);
       const vm = vmOf(system, resolved);
-      const { power } = await devices(c, vm);
+      // The power state alone: the device list (the largest part of a VM's answer) is not needed here.
+      const [now] = await retrieveObjects(c, [vm], [{ type: 'VirtualMachine', paths: ['runtime.powerState'] }]);
+      if (!now) throw new UserError(`VM ${vm.value} was not found (was it deleted?)`);
+      const power = now.props.get('runtime.powerState')?.text ?? 'unknown';
       const method = power === 'poweredOn' ? 'ResetVM_Task' : 'PowerOnVM_Task';
       await runTask(c, method, ref('_this', vm), {
         timeoutMs: taskMs(v),
