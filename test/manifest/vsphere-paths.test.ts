@@ -36,3 +36,27 @@ it('an empty path part is still refused, with the shape to write', async () => {
   expect(r.ok).toBe(false);
   expect(lines(r).join('\n')).toMatch(/datacenter.*Europe\/DC1/);
 });
+
+it("names as ESXi and vCenter give them are accepted: a second host's local datastore `datastore1 (1)`, a port group `VLAN-100 (Prod)`, a folder `Linux: Web & DB`", async () => {
+  const site = (SITE + vsphere('Europe/DC1', 'Templates/tpl-debian12'))
+    .replace('datastore: ds0', 'datastore: datastore1 (1)')
+    .replace('portgroup: pg0', 'portgroup: VLAN-100 (Prod)')
+    .replace('folder: shipshape', 'folder: "Linux: Web & DB/shipshape"');
+  const r = await load({ 'shipshape.yaml': site });
+  expect(lines(r)).toEqual([]);
+  expect(r.ok && r.site?.vms).toMatchObject({
+    datastore: 'datastore1 (1)',
+    portgroup: 'VLAN-100 (Prod)',
+    folder: 'Linux: Web & DB/shipshape',
+  });
+});
+
+it('a name with `/` (vCenter stores it as %2f) is refused at its line with the characters a name may hold', async () => {
+  const r = await load({
+    'shipshape.yaml': SITE + vsphere('DC1', 'tpl-debian12').replace('portgroup: pg0', 'portgroup: VLAN 10.0.0.0/24'),
+  });
+  expect(r.ok).toBe(false);
+  expect(lines(r).join('\n')).toMatch(
+    /shipshape\.yaml:\d+:\d+: .*portgroup.*a vSphere name of letters, digits, spaces and `_ \. - \( \) \+ , : @ # &`/,
+  );
+});

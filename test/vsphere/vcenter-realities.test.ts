@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateJournal } from '../../src/engine/journal';
-import { findByInventoryPath, runTask } from '../../src/providers/vsphere/inventory';
+import { findByInventoryPath, retrieveObjects, runTask } from '../../src/providers/vsphere/inventory';
 import { child, ref, text, toRef } from '../../src/providers/vsphere/soap/xml';
 import { applyVms } from '../helpers/vsphere-apply';
 import { VsphereProvider } from '../../src/providers/vsphere/provider';
@@ -53,6 +53,39 @@ describe.each(SIM_MODES)('%s', (mode) => {
     expect(first.report.outcomes.filter((o) => o.status !== 'ok')).toEqual([]);
     const again = await applyVms(site, want, journal);
     const vm = again.plan.actions.find((a) => a.system === 'web-01')!;
+    expect({ action: vm.action, changes: vm.changes }).toEqual({ action: 'noop', changes: [] });
+  }, 180_000);
+
+  it('a datastore and a port group named as ESXi and admins name them (`datastore1 (1)`, `VLAN-100 (Prod)`): the VM is created on them and the next plan is a noop', async () => {
+    // A host's second local datastore as ESXi names it, and a port group named as admins do.
+    const c = adminClient(sim);
+    try {
+      const host = (await findByInventoryPath(c, 'Europe/DC0/host/DC0_C0/DC0_C0_H0'))!;
+      const [h] = await retrieveObjects(c, [host], [{ type: 'HostSystem', paths: ['configManager.datastoreSystem'] }]);
+      const dss = toRef(h!.props.get('configManager.datastoreSystem'))!;
+      const dir = fs.mkdtempSync(path.join(root, 'ds-'));
+      await c.call('CreateLocalDatastore', ref('_this', dss) + text('name', 'datastore1 (1)') + text('path', dir));
+      const dvs = (await findByInventoryPath(c, 'Europe/DC0/network/DVS0'))!;
+      await runTask(
+        c,
+        'AddDVPortgroup_Task',
+        ref('_this', dvs) + `<spec>${text('name', 'VLAN-100 (Prod)')}${text('type', 'earlyBinding')}</spec>`,
+        { timeoutMs: 30_000, what: 'add port group' },
+      );
+    } finally {
+      await c.logout();
+    }
+    const site = siteFor(sim, root, {
+      datacenter: 'Europe/DC0',
+      datastore: 'datastore1 (1)',
+      portgroup: 'VLAN-100 (Prod)',
+    });
+    const journal = new CreateJournal(path.join(root, 'journal-names'));
+    const want = [systemNamed('names-01', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:15' } })];
+    const first = await applyVms(site, want, journal);
+    expect(first.report.outcomes.filter((o) => o.status !== 'ok')).toEqual([]);
+    const again = await applyVms(site, want, journal);
+    const vm = again.plan.actions.find((a) => a.system === 'names-01')!;
     expect({ action: vm.action, changes: vm.changes }).toEqual({ action: 'noop', changes: [] });
   }, 180_000);
 
