@@ -1,0 +1,160 @@
+/**
+ * bind-ssh against zone files as operators write them after years by hand (a real named loads them,
+ * named-checkzone checks them): $ORIGIN changes, TTL units, an SOA over several lines, upper-case
+ * names, blank owners, a `;` inside a TXT string, SRV/MX/TXT/wildcard names, the same short name in
+ * another domain. What shipshape plans and does must not depend on how the operator spelt the file.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import type { SiteConfig } from '../../src/manifest/site';
+import type { DesiredSystem } from '../../src/manifest/types';
+import { DnsProvider } from '../../src/providers/dns/provider';
+import type { BindSshZone } from '../../src/providers/dns/bind-ssh';
+import { plan } from '../../src/plan/planner';
+import { SshPool } from '../../src/transport/ssh';
+import { removeDir } from '../helpers/daemon';
+import { startNamed, type TestNamed } from '../helpers/named';
+import { readFileSecret, startSshd, type TestSshd } from '../helpers/sshd';
+import { context, runStage, site, system } from '../helpers/systems';
+
+let named: TestNamed;
+let sshd: TestSshd;
+let pool: SshPool;
+const ZONE = 'corp.example.test';
+const REV = '2.0.192.in-addr.arpa';
+const frag = (z: string) => join(sshd.dir, `${z}.shipshape`);
+
+/** An operator's zone file: every line here is something found in real zone files. */
+const operatorZone = (include: string) => `; corp zone, maintained by hand since 2014
+$TTL 1h
+$ORIGIN ${ZONE}.
+@\t\tIN\tSOA\tNS1.${ZONE.toUpperCase()}. hostmaster.${ZONE}. (
+\t\t\t2024031501 ; serial (YYYYMMDDnn)
+\t\t\t1h         ; refresh
+\t\t\t15m        ; retry
+\t\t\t1w2d       ; expire
+\t\t\t1h30m )    ; negative caching
+\t\tIN\tNS\tns1
+\t\tIN\tMX\t10 mail
+ns1\t\tIN\tA\t127.0.0.1
+MAIL\t1d\tIN\tA\t192.0.2.25
+www\t\t\tA\t192.0.2.80
+\t\t\tTXT\t"v=spf1 mx; -all"
+; the application server's own records the team put there before shipshape
+APP01\t\tIN\tTXT\t"owner=ops; ticket #4711"
+\t\tIN\tMX\t20 mail.${ZONE}.
+\t300\tIN\tSSHFP\t1 1 0123456789abcdef0123456789abcdef01234567
+_ldap._tcp\tIN\tSRV\t0 100 389 dc1
+dc1\t\tIN\tA\t192.0.2.5
+*\t\tIN\tA\t192.0.2.80
+$ORIGIN mgmt.${ZONE}.
+; the BMCs: the same short names as the hosts, one level down
+app02\t\tIN\tA\t192.0.2.202
+$ORIGIN ${ZONE}.
+$INCLUDE "${include}"
+`;
+
+beforeAll(async () => {
+  sshd = await startSshd();
+  named = await startNamed([
+    { name: ZONE, include: frag(ZONE) },
+    { name: REV, records: '80 IN PTR www.corp.example.test.\n', include: frag(REV) },
+  ]);
+  writeFileSync(named.zoneFile(ZONE), operatorZone(frag(ZONE)));
+  execFileSync('/bin/sh', ['-c', `/usr/bin/named-checkzone -k fail ${ZONE} ${named.zoneFile(ZONE)}`]);
+  execFileSync('/bin/sh', ['-c', `${named.rndc} reload ${ZONE}`]);
+  for (let i = 0; i < 100 && (await named.serial(ZONE)) !== 2024031501; i++)
+    await new Promise((r) => setTimeout(r, 30));
+  pool = new SshPool({ readSecret: readFileSecret, root: sshd.dir });
+});
+afterAll(async () => {
+  await pool?.closeAll();
+  await named?.stop();
+  await sshd?.stop();
+  for (const d of [named?.dir, sshd?.dir]) if (d) removeDir(d);
+});
+
+function zone(name: string): BindSshZone {
+  return {
+    name,
+    backend: 'bind-ssh',
+    server: { host: '127.0.0.1', port: named.port },
+    ssh: sshd.endpoint(),
+    fragmentPath: frag(name),
+    zoneFile: named.zoneFile(name),
+    reloadCommand: `${named.rndc} reload {zone}`,
+  };
+}
+const corpSite = (): SiteConfig =>
+  site({
+    root: sshd.dir,
+    nets: {
+      'corp-net': { title: 'corp-net', cidr: '192.0.2.0/24', dnsServers: [], domain: ZONE, reverseZone: REV },
+    },
+    dns: { zones: [zone(ZONE), zone(REV)] },
+  });
+const IPS: Record<string, string> = { app01: '192.0.2.11', app02: '192.0.2.12' };
+const corp = (name: string): DesiredSystem => ({
+  ...system(name, { net: 'corp-net', domain: ZONE }),
+  network: { net: 'corp-net', ip: IPS[name]!, mac: '00:50:56:00:00:01' },
+});
+const provider = (systems: DesiredSystem[]) =>
+  new DnsProvider({ readSecret: readFileSecret, pool, reloadTimeoutMs: 5000, systems });
+
+async function planOf(systems: DesiredSystem[]) {
+  const p = provider(systems);
+  const obs = await p.observe(context(corpSite()));
+  return plan({
+    systems,
+    site: corpSite(),
+    providers: [p],
+    observations: new Map([['dns', obs]]),
+    maxDeletes: 3,
+    now: new Date(),
+  });
+}
+
+test("a system's name with the operator's TXT, MX and SSHFP (no A) is created beside them; they stay", async () => {
+  const systems = [corp('app01')];
+  const before = await planOf(systems);
+  expect(before.actions.find((a) => a.system === 'app01')).toMatchObject({ action: 'create' });
+  expect(before.actions.find((a) => a.system === 'app01')!.blocked).toBeUndefined();
+  const r = await runStage(provider(systems), systems, (s) => ({ ip: IPS[s.name]!, mac: '' }), context(corpSite()));
+  expect(r.failed).toEqual([]);
+  const q = named.resolver();
+  expect(await q.resolve4('app01.corp.example.test')).toEqual(['192.0.2.11']);
+  expect(await q.resolveTxt('app01.corp.example.test')).toEqual([['owner=ops; ticket #4711']]);
+  expect(await q.resolveMx('app01.corp.example.test')).toEqual([{ exchange: 'mail.corp.example.test', priority: 20 }]);
+  // The operator's file is as it was, but for its serial.
+  expect(readFileSync(named.zoneFile(ZONE), 'utf8').replace(/\d{10} ; serial/, 'S ; serial')).toBe(
+    operatorZone(frag(ZONE)).replace(/\d{10} ; serial/, 'S ; serial'),
+  );
+  const after = await planOf(systems);
+  expect(after.actions.filter((a) => a.action !== 'noop')).toEqual([]);
+});
+
+test('a host of the same short name in another domain (app02.mgmt) neither blocks app02 nor makes it ambiguous', async () => {
+  const systems = [corp('app01'), corp('app02')];
+  const first = await planOf(systems);
+  const app02 = first.actions.find((a) => a.system === 'app02')!;
+  expect(app02).toMatchObject({ action: 'create' });
+  expect(app02.blocked).toBeUndefined();
+  const r = await runStage(provider(systems), systems, (s) => ({ ip: IPS[s.name]!, mac: '' }), context(corpSite()));
+  expect(r.failed).toEqual([]);
+  expect(await named.resolver().resolve4('app02.mgmt.corp.example.test')).toEqual(['192.0.2.202']);
+  const again = await planOf(systems);
+  expect(again.actions.filter((a) => a.action !== 'noop')).toEqual([]);
+  // Still reported, as the host it is, not as app02's.
+  expect(again.warnings).toContainEqual(
+    expect.objectContaining({ code: 'unmanaged', resourceId: 'app02.mgmt.corp.example.test' }),
+  );
+});
+
+test('SRV, wildcard and other names that are no host are not reported as unmanaged systems', async () => {
+  const p = await planOf([corp('app01')]);
+  const unmanaged = p.warnings.filter((w) => w.code === 'unmanaged').map((w) => w.resourceId);
+  expect(unmanaged).toEqual(expect.arrayContaining(['www.corp.example.test', 'mail.corp.example.test']));
+  expect(unmanaged).not.toContain('_ldap._tcp.corp.example.test');
+  expect(unmanaged).not.toContain('*.corp.example.test');
+});
