@@ -29,6 +29,7 @@ import {
   fieldsOf,
   reservationOf,
   sameReservation,
+  addressesOf,
   type DhcpFields,
   type ForeignReservation,
   type Reservation,
@@ -73,7 +74,7 @@ function holdersOf(state: ServerState, desired: Pick<DhcpFields, 'ip' | 'mac'>):
       else m.set(k, [i]);
     };
     state.foreign.forEach((f, i) => {
-      if (f.ip) add(byIp, f.ip, i);
+      for (const ip of addressesOf(f)) add(byIp, ip, i);
       if (f.mac) add(byMac, f.mac, i);
     });
     state.index = { of: state.foreign, byIp, byMac };
@@ -123,7 +124,7 @@ export class DhcpProvider implements Provider<DhcpFields> {
       for (const f of holdersOf(state, desired)) {
         if (f.name === system.name || f.hostname === system.name) continue; // its own: adoption, or a collision the planner shows
         const what =
-          desired.ip !== UNKNOWN && f.ip === desired.ip
+          desired.ip !== UNKNOWN && addressesOf(f).includes(desired.ip)
             ? `address ${desired.ip}`
             : f.mac && f.mac === desired.mac
               ? `MAC ${desired.mac}`

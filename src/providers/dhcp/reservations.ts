@@ -30,6 +30,8 @@ export interface ForeignReservation {
   name?: string;
   mac?: string;
   ip?: string;
+  /** Every address it holds, when more than one (dhcpd's `fixed-address a, b;`); `ip` is the first. */
+  ips?: string[];
   /** What the reservation hands out besides the address (for adopting it as it is). */
   hostname?: string;
   nextServer?: string;
@@ -61,6 +63,9 @@ export interface DhcpFields extends Fields {
  */
 export const isHandCopy = (f: ForeignReservation, system: string, r: Reservation): boolean =>
   (f.name === system || f.hostname === system) && f.mac === r.mac.toLowerCase() && f.ip === r.ip;
+
+/** Every address a reservation of someone else's holds. */
+export const addressesOf = (f: ForeignReservation): string[] => f.ips ?? (f.ip ? [f.ip] : []);
 
 export function serversFor(net: string, site: SiteConfig): DhcpServerSection[] {
   return site.dhcp.servers.filter((s) => s.nets.includes(net));
@@ -181,7 +186,7 @@ export function checkReservations(
       if (systems.length > 1)
         for (const s of systems)
           add(s, `${what} ${value} is reserved for more than one system (${systems.join(', ')})`);
-      const theirs = foreign.find((f) => (what === 'MAC' ? f.mac : f.ip) === value);
+      const theirs = foreign.find((f) => (what === 'MAC' ? f.mac === value : addressesOf(f).includes(value)));
       if (theirs)
         for (const s of systems)
           add(s, `${what} ${value} is already reserved on ${server} by ${theirs.label}, not managed by shipshape`);
