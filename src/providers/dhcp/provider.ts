@@ -52,6 +52,7 @@ interface ServerState {
   wanted: Map<string, Reservation>;
   foreign: ForeignReservation[];
   subnets: string[];
+  closed: { cidr: string; why: string }[];
   /** Systems whose hand copy on this server the next deploy moves out (adopted, or left by an interrupted adoption). */
   moveOut: Set<string>;
   leftover: Map<string, string[]>;
@@ -186,6 +187,7 @@ export class DhcpProvider implements Provider<DhcpFields> {
         wanted: new Map(o.owned),
         foreign: o.foreign,
         subnets: o.subnets,
+        closed: o.closed ?? [],
         moveOut: new Set(),
         leftover: o.leftover ?? new Map(),
       });
@@ -338,7 +340,7 @@ export class DhcpProvider implements Provider<DhcpFields> {
       state.moveOut.clear();
       if (changed.size === 0) return;
       // Refused systems keep what the server holds now; the others go ahead.
-      for (const [s, why] of checkReservations(name, state.wanted, state.foreign, state.subnets)) {
+      for (const [s, why] of checkReservations(name, state.wanted, state.foreign, state.subnets, state.closed)) {
         if (!changed.has(s)) continue;
         failed.set(
           s,

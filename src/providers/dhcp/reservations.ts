@@ -164,6 +164,7 @@ export function checkReservations(
   ours: Map<string, Reservation>,
   foreign: ForeignReservation[],
   subnets: string[],
+  closed: { cidr: string; why: string }[] = [],
 ): Map<string, string> {
   const bad = new Map<string, string>();
   const add = (s: string, why: string) => bad.set(s, bad.has(s) ? `${bad.get(s)}; ${why}` : why);
@@ -172,6 +173,7 @@ export function checkReservations(
   for (const [s, r] of ours) {
     if (r.ip === UNKNOWN) add(s, 'its address is not allocated yet (the ip stage must run first)');
     else if (ipToInt(r.ip) === null) add(s, `${r.ip} is not an IPv4 address`);
+    else if (closed.some((c) => inCidr(r.ip, c.cidr))) add(s, closed.find((c) => inCidr(r.ip, c.cidr))!.why);
     else if (!subnets.some((c) => inCidr(r.ip, c)))
       add(s, `${r.ip} is outside every subnet ${server} serves (${subnets.join(', ') || 'none'})`);
     if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(r.mac)) add(s, `"${r.mac}" is not a MAC address`);
