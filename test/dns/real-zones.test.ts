@@ -23,7 +23,9 @@ let sshd: TestSshd;
 let pool: SshPool;
 const ZONE = 'corp.example.test';
 const REV = '2.0.192.in-addr.arpa';
-const frag = (z: string) => join(sshd.dir, `${z}.shipshape`);
+/** The DMZ's /26, delegated classless (RFC 2317 §4): the /24 zone CNAMEs each of its addresses into it. */
+const CLASSLESS = '128/26.2.0.192.in-addr.arpa';
+const frag = (z: string) => join(sshd.dir, `${z.replace(/\//g, '-')}.shipshape`);
 
 /** An operator's zone file: every line here is something found in real zone files. */
 const operatorZone = (include: string) => `; corp zone, maintained by hand since 2014
@@ -59,7 +61,12 @@ beforeAll(async () => {
   sshd = await startSshd();
   named = await startNamed([
     { name: ZONE, include: frag(ZONE) },
-    { name: REV, records: '80 IN PTR www.corp.example.test.\n', include: frag(REV) },
+    {
+      name: REV,
+      records: `80 IN PTR www.corp.example.test.\n$GENERATE 128-191 $ CNAME $.${CLASSLESS}.\n`,
+      include: frag(REV),
+    },
+    { name: CLASSLESS, include: frag(CLASSLESS) },
   ]);
   writeFileSync(named.zoneFile(ZONE), operatorZone(frag(ZONE)));
   execFileSync('/bin/sh', ['-c', `/usr/bin/named-checkzone -k fail ${ZONE} ${named.zoneFile(ZONE)}`]);
@@ -91,13 +98,14 @@ const corpSite = (): SiteConfig =>
     root: sshd.dir,
     nets: {
       'corp-net': { title: 'corp-net', cidr: '192.0.2.0/24', dnsServers: [], domain: ZONE, reverseZone: REV },
+      dmz: { title: 'dmz', cidr: '192.0.2.128/26', dnsServers: [], domain: ZONE, reverseZone: CLASSLESS },
     },
-    dns: { zones: [zone(ZONE), zone(REV)] },
+    dns: { zones: [zone(ZONE), zone(REV), zone(CLASSLESS)] },
   });
-const IPS: Record<string, string> = { app01: '192.0.2.11', app02: '192.0.2.12' };
-const corp = (name: string): DesiredSystem => ({
-  ...system(name, { net: 'corp-net', domain: ZONE }),
-  network: { net: 'corp-net', ip: IPS[name]!, mac: '00:50:56:00:00:01' },
+const IPS: Record<string, string> = { app01: '192.0.2.11', app02: '192.0.2.12', proxy01: '192.0.2.130' };
+const corp = (name: string, net = 'corp-net'): DesiredSystem => ({
+  ...system(name, { net, domain: ZONE }),
+  network: { net, ip: IPS[name]!, mac: '00:50:56:00:00:01' },
 });
 const provider = (systems: DesiredSystem[]) =>
   new DnsProvider({ readSecret: readFileSecret, pool, reloadTimeoutMs: 5000, systems });
@@ -157,4 +165,21 @@ test('SRV, wildcard and other names that are no host are not reported as unmanag
   expect(unmanaged).toEqual(expect.arrayContaining(['www.corp.example.test', 'mail.corp.example.test']));
   expect(unmanaged).not.toContain('_ldap._tcp.corp.example.test');
   expect(unmanaged).not.toContain('*.corp.example.test');
+});
+
+test('in a classless reverse zone (RFC 2317) the PTR goes under the /26, where the /24 points; named answers it', async () => {
+  const systems = [corp('app01'), corp('app02'), corp('proxy01', 'dmz')];
+  const p = await planOf(systems);
+  const proxy = p.actions.find((a) => a.system === 'proxy01')!;
+  expect(proxy).toMatchObject({ action: 'create' });
+  expect(proxy.changes).toContainEqual(expect.objectContaining({ path: 'ptr', to: `130.${CLASSLESS}` }));
+  // The operator's 64 CNAMEs ($GENERATE) are reverse names, not hosts: no "unmanaged" noise for them.
+  expect(p.warnings.filter((w) => w.resourceId.includes('in-addr.arpa'))).toEqual([]);
+  const r = await runStage(provider(systems), systems, (s) => ({ ip: IPS[s.name]!, mac: '' }), context(corpSite()));
+  expect(r.failed).toEqual([]);
+  const dig = (...q: string[]) =>
+    execFileSync('dig', ['+short', '-p', String(named.port), '@127.0.0.1', ...q], { encoding: 'utf8' }).trim();
+  // A resolver asks the /24 for 130.2.0.192.in-addr.arpa, follows the operator's CNAME, and finds our PTR.
+  expect(dig('-x', '192.0.2.130')).toBe(`130.${CLASSLESS}.`);
+  expect(dig('PTR', `130.${CLASSLESS}`)).toBe('proxy01.corp.example.test.');
 });

@@ -47,11 +47,19 @@ export async function startNamed(zones: TestZone[]): Promise<TestNamed> {
   const ddnsSecret = /secret "([^"]+)"/.exec(readFileSync(ddnsKeyFile, 'utf8'))![1]!;
   const port = await freePort();
   const rndcPort = await freePort();
-  const zoneFile = (z: string) => join(zonesDir, `db.${z}`);
+  // A classless reverse zone (RFC 2317: `64/26.2.0.192.in-addr.arpa`) has a `/` in its name, not in its file name.
+  const zoneFile = (z: string) => join(zonesDir, `db.${z.replace(/\//g, '-')}`);
   const zoneDecls = zones.map((z) => {
     const ns = z.name.endsWith('.arpa') ? `ns1.${zones[0]!.name}.` : `ns1.${z.name}.`;
     const body =
-      soaHeader(z.name).replace(`ns1.${z.name}.`, ns).replace(`IN NS ns1.${z.name}.`, `IN NS ${ns}`) +
+      soaHeader(z.name)
+        .replace(`ns1.${z.name}.`, ns)
+        .replace(`IN NS ns1.${z.name}.`, `IN NS ${ns}`)
+        // The SOA's mailbox in the forward domain, as operators write it (a `/` in it fails check-names).
+        .replace(
+          `hostmaster.${z.name}.`,
+          z.name.endsWith('.arpa') ? `hostmaster.${zones[0]!.name}.` : `hostmaster.${z.name}.`,
+        ) +
       (z.name.endsWith('.arpa') ? '' : 'ns1 IN A 127.0.0.1\n') +
       (z.records ?? '') +
       (z.include ? `$INCLUDE ${z.include}\n` : '');

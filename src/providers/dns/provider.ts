@@ -177,7 +177,9 @@ export class DnsProvider implements Provider<DnsFields> {
       // A name with no A record and nothing pointing at it (a TXT, MX, SRV, SSHFP, a wildcard, DNSSEC
       // records) is no host: it is kept for the collision check (place) but is no system of anyone's.
       // A wildcard's records are synthesised for names that do not exist (RFC 4592): no host either.
-      if (managed.length === 0 || host.startsWith('*.')) continue;
+      // Nor is a reverse name (the target of an RFC 2317 CNAME, `70.2.0.192.in-addr.arpa CNAME
+      // 70.64/26.2.0.192.in-addr.arpa.`, or an operator's $GENERATE of 256 of them).
+      if (managed.length === 0 || host.startsWith('*.') || /\.(in-addr|ip6)\.arpa$/.test(host)) continue;
       // The host of a declared system's name is that system's; another host whose first label is a
       // declared system's name (web01.mgmt beside web01) is not (it would block or make it ambiguous).
       const label = host.split('.')[0]!;
