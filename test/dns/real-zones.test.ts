@@ -25,6 +25,8 @@ const ZONE = 'corp.example.test';
 const REV = '2.0.192.in-addr.arpa';
 /** The DMZ's /26, delegated classless (RFC 2317 §4): the /24 zone CNAMEs each of its addresses into it. */
 const CLASSLESS = '128/26.2.0.192.in-addr.arpa';
+/** Signed by named itself (dnssec-policy, inline-signing): it serves a copy of the file with its own serial. */
+const SIGNED = 'signed.example.test';
 const frag = (z: string) => join(sshd.dir, `${z.replace(/\//g, '-')}.shipshape`);
 
 /** An operator's zone file: every line here is something found in real zone files. */
@@ -67,6 +69,7 @@ beforeAll(async () => {
       include: frag(REV),
     },
     { name: CLASSLESS, include: frag(CLASSLESS) },
+    { name: SIGNED, include: frag(SIGNED), inlineSigned: true },
   ]);
   writeFileSync(named.zoneFile(ZONE), operatorZone(frag(ZONE)));
   execFileSync('/bin/sh', ['-c', `/usr/bin/named-checkzone -k fail ${ZONE} ${named.zoneFile(ZONE)}`]);
@@ -99,12 +102,18 @@ const corpSite = (): SiteConfig =>
     nets: {
       'corp-net': { title: 'corp-net', cidr: '192.0.2.0/24', dnsServers: [], domain: ZONE, reverseZone: REV },
       dmz: { title: 'dmz', cidr: '192.0.2.128/26', dnsServers: [], domain: ZONE, reverseZone: CLASSLESS },
+      vault: { title: 'vault', cidr: '198.51.100.0/24', dnsServers: [], domain: SIGNED },
     },
-    dns: { zones: [zone(ZONE), zone(REV), zone(CLASSLESS)] },
+    dns: { zones: [zone(ZONE), zone(REV), zone(CLASSLESS), zone(SIGNED)] },
   });
-const IPS: Record<string, string> = { app01: '192.0.2.11', app02: '192.0.2.12', proxy01: '192.0.2.130' };
-const corp = (name: string, net = 'corp-net'): DesiredSystem => ({
-  ...system(name, { net, domain: ZONE }),
+const IPS: Record<string, string> = {
+  app01: '192.0.2.11',
+  app02: '192.0.2.12',
+  proxy01: '192.0.2.130',
+  vault01: '198.51.100.10',
+};
+const corp = (name: string, net = 'corp-net', domain = ZONE): DesiredSystem => ({
+  ...system(name, { net, domain }),
   network: { net, ip: IPS[name]!, mac: '00:50:56:00:00:01' },
 });
 const provider = (systems: DesiredSystem[]) =>
@@ -182,4 +191,25 @@ test('in a classless reverse zone (RFC 2317) the PTR goes under the /26, where t
   // A resolver asks the /24 for 130.2.0.192.in-addr.arpa, follows the operator's CNAME, and finds our PTR.
   expect(dig('-x', '192.0.2.130')).toBe(`130.${CLASSLESS}.`);
   expect(dig('PTR', `130.${CLASSLESS}`)).toBe('proxy01.corp.example.test.');
+});
+
+test('an inline-signed zone: the record is written to the file, named signs and serves it; the next plan is a no-op', async () => {
+  const dig = (...q: string[]) =>
+    execFileSync('dig', ['+short', '-p', String(named.port), '@127.0.0.1', ...q], { encoding: 'utf8' }).trim();
+  for (let i = 0; i < 200 && !dig(SIGNED, 'DNSKEY'); i++) await new Promise((r) => setTimeout(r, 50));
+  const fileSerial = 2024010101;
+  expect(await named.serial(SIGNED)).toBeGreaterThan(fileSerial); // the signer's own serial, not the file's
+  const systems = [corp('vault01', 'vault', SIGNED)];
+  const first = await planOf(systems);
+  expect(first.actions).toEqual([expect.objectContaining({ system: 'vault01', action: 'create' })]);
+  expect(first.actions[0]!.blocked).toBeUndefined();
+  // RRSIG, NSEC, DNSKEY and the signer's private records are no one's hosts.
+  expect(first.warnings.filter((w) => w.resourceId.endsWith(SIGNED))).toEqual([]);
+  const r = await runStage(provider(systems), systems, (s) => ({ ip: IPS[s.name]!, mac: '' }), context(corpSite()));
+  expect(r.failed).toEqual([]);
+  expect(dig(`vault01.${SIGNED}`, 'A')).toBe('198.51.100.10');
+  expect(dig('+dnssec', `vault01.${SIGNED}`, 'A')).toMatch(/^A 13 4 300 /m); // signed by named
+  expect(readFileSync(named.zoneFile(SIGNED), 'utf8')).not.toContain('RRSIG');
+  const again = await planOf(systems);
+  expect(again.actions.filter((a) => a.action !== 'noop')).toEqual([]);
 });

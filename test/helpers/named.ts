@@ -18,6 +18,8 @@ export interface TestZone {
   include?: string;
   /** A dynamic zone that takes RFC 2136 updates signed with the ddns key. */
   dynamic?: boolean;
+  /** DNSSEC with inline-signing: named serves a signed copy of the file (its own serials, RRSIG/NSEC…). */
+  inlineSigned?: boolean;
 }
 
 export interface TestNamed extends Daemon {
@@ -68,17 +70,19 @@ export async function startNamed(zones: TestZone[]): Promise<TestNamed> {
     return { name: z.name, file: zoneFile(z.name), ...(z.dynamic ? { updateKey: 'ddns-key' } : {}) };
   });
   const confFile = join(conf, 'named.conf');
-  writeFileSync(
-    confFile,
-    namedConf({
-      workDir: work,
-      port,
-      rndcPort,
-      includes: [rndcKeyFile, ddnsKeyFile],
-      rndcKeyName: 'rndc-key',
-      zones: zoneDecls,
-    }),
-  );
+  let confText = namedConf({
+    workDir: work,
+    port,
+    rndcPort,
+    includes: [rndcKeyFile, ddnsKeyFile],
+    rndcKeyName: 'rndc-key',
+    zones: zoneDecls,
+  });
+  for (const z of zones.filter((x) => x.inlineSigned)) {
+    const decl = `zone "${z.name}" { type primary; file "${zoneFile(z.name)}"; `;
+    confText = confText.replace(decl, `${decl}dnssec-policy default; inline-signing yes; `);
+  }
+  writeFileSync(confFile, confText);
   run(requireBinary('/usr/bin/named-checkconf', 'bind9-utils'), ['-z', confFile]);
   const resolver = () => {
     const r = new Resolver({ timeout: 1000, tries: 1 });
