@@ -4,7 +4,7 @@
  * names, blank owners, a `;` inside a TXT string, SRV/MX/TXT/wildcard names, the same short name in
  * another domain. What shipshape plans and does must not depend on how the operator spelt the file.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { SiteConfig } from '../../src/manifest/site';
@@ -27,6 +27,8 @@ const REV = '2.0.192.in-addr.arpa';
 const CLASSLESS = '128/26.2.0.192.in-addr.arpa';
 /** Signed by named itself (dnssec-policy, inline-signing): it serves a copy of the file with its own serial. */
 const SIGNED = 'signed.example.test';
+/** A zone named.conf makes dynamic (update-policy): named owns its file. */
+const DYNAMIC = 'ddns.example.test';
 const frag = (z: string) => join(sshd.dir, `${z.replace(/\//g, '-')}.shipshape`);
 
 /** An operator's zone file: every line here is something found in real zone files. */
@@ -70,7 +72,12 @@ beforeAll(async () => {
     },
     { name: CLASSLESS, include: frag(CLASSLESS) },
     { name: SIGNED, include: frag(SIGNED), inlineSigned: true },
+    { name: DYNAMIC, dynamic: true },
   ]);
+  // An operator points bind-ssh at a zone named.conf makes dynamic (update-policy).
+  appendFileSync(named.zoneFile(DYNAMIC), `$INCLUDE "${frag(DYNAMIC)}"\n`);
+  writeFileSync(frag(DYNAMIC), '');
+  execFileSync('/bin/sh', ['-c', `${named.rndc} freeze ${DYNAMIC} && ${named.rndc} thaw ${DYNAMIC}`]);
   writeFileSync(named.zoneFile(ZONE), operatorZone(frag(ZONE)));
   execFileSync('/bin/sh', ['-c', `/usr/bin/named-checkzone -k fail ${ZONE} ${named.zoneFile(ZONE)}`]);
   execFileSync('/bin/sh', ['-c', `${named.rndc} reload ${ZONE}`]);
@@ -103,14 +110,16 @@ const corpSite = (): SiteConfig =>
       'corp-net': { title: 'corp-net', cidr: '192.0.2.0/24', dnsServers: [], domain: ZONE, reverseZone: REV },
       dmz: { title: 'dmz', cidr: '192.0.2.128/26', dnsServers: [], domain: ZONE, reverseZone: CLASSLESS },
       vault: { title: 'vault', cidr: '198.51.100.0/24', dnsServers: [], domain: SIGNED },
+      ddns: { title: 'ddns', cidr: '203.0.113.0/24', dnsServers: [], domain: DYNAMIC },
     },
-    dns: { zones: [zone(ZONE), zone(REV), zone(CLASSLESS), zone(SIGNED)] },
+    dns: { zones: [zone(ZONE), zone(REV), zone(CLASSLESS), zone(SIGNED), zone(DYNAMIC)] },
   });
 const IPS: Record<string, string> = {
   app01: '192.0.2.11',
   app02: '192.0.2.12',
   proxy01: '192.0.2.130',
   vault01: '198.51.100.10',
+  dyn01: '203.0.113.10',
 };
 const corp = (name: string, net = 'corp-net', domain = ZONE): DesiredSystem => ({
   ...system(name, { net, domain }),
@@ -212,4 +221,16 @@ test('an inline-signed zone: the record is written to the file, named signs and 
   expect(readFileSync(named.zoneFile(SIGNED), 'utf8')).not.toContain('RRSIG');
   const again = await planOf(systems);
   expect(again.actions.filter((a) => a.action !== 'noop')).toEqual([]);
+});
+
+test('a dynamic zone (update-policy) is refused saying so, and its file is left as it was', async () => {
+  const before = readFileSync(named.zoneFile(DYNAMIC), 'utf8');
+  const systems = [corp('dyn01', 'ddns', DYNAMIC)];
+  const r = await runStage(provider(systems), systems, (s) => ({ ip: IPS[s.name]!, mac: '' }), context(corpSite()));
+  expect(r.failed.map((f) => f.system)).toEqual(['dyn01']);
+  expect(r.failed[0]!.error.message).toMatch(
+    /the zone is dynamic \(allow-update or update-policy in named.conf\).*the previous files were put back, nothing changed\. Use backend rfc2136/,
+  );
+  expect(readFileSync(named.zoneFile(DYNAMIC), 'utf8')).toBe(before);
+  expect(readFileSync(frag(DYNAMIC), 'utf8')).toBe('');
 });
