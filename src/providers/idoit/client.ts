@@ -5,12 +5,12 @@
  * only for transient failures of requests that are safe to repeat.
  */
 import * as http from 'node:http';
-import * as https from 'node:https';
 import { IdoitAuthError, IdoitError, IdoitProtocolError, TransientError } from './errors';
 import { UserError } from '../../engine/contract';
 import { httpsAgent, IdoitTlsPinError } from './transport';
 import type { TlsOptions } from '../../manifest/site';
 import type { Sealer } from '../../ownership';
+import { exchange, type HttpAnswer } from '../../net/http';
 
 export interface IdoitCall {
   method: string;
@@ -287,9 +287,17 @@ export class IdoitClient {
 
   private async post(body: unknown, headers: Record<string, string>): Promise<unknown> {
     this.requestCount++;
-    let res: { status: number; data: string };
+    let res: HttpAnswer;
     try {
-      res = await this.postOnce(JSON.stringify(body), headers);
+      // The whole exchange within the timeout (ECONNABORTED past it, as the retries expect).
+      res = await exchange({
+        method: 'POST',
+        url: this.url,
+        agent: this.agent,
+        headers: { 'Content-Type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+        timeout: { kind: 'total', ms: this.o.timeoutMs ?? 30_000 },
+      });
     } catch (e) {
       // Only the code goes on: nothing of the request (its body holds the API key) is kept.
       // A certificate pin mismatch is the operator's to fix, with its own message (transport.ts).
@@ -319,39 +327,5 @@ export class IdoitClient {
         `i-doit at ${this.endpoint} answered with something that is not JSON (first bytes: ${JSON.stringify(text.slice(0, 80))})`,
       );
     }
-  }
-
-  /** One POST; the whole exchange within the timeout (ECONNABORTED past it, as the retries expect). */
-  private postOnce(body: string, headers: Record<string, string>): Promise<{ status: number; data: string }> {
-    const timeoutMs = this.o.timeoutMs ?? 30_000;
-    return new Promise((resolve, reject) => {
-      const req = (this.url.protocol === 'https:' ? https : http).request(
-        this.url,
-        {
-          method: 'POST',
-          agent: this.agent,
-          headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), ...headers },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', fail);
-          res.on('end', () => {
-            clearTimeout(timer);
-            resolve({ status: res.statusCode ?? 0, data: Buffer.concat(chunks).toString('utf8') });
-          });
-        },
-      );
-      const timer = setTimeout(
-        () => req.destroy(Object.assign(new Error(`timed out after ${timeoutMs} ms`), { code: 'ECONNABORTED' })),
-        timeoutMs,
-      );
-      function fail(e: Error) {
-        clearTimeout(timer);
-        reject(e);
-      }
-      req.on('error', fail);
-      req.end(body);
-    });
   }
 }

@@ -1,5 +1,5 @@
 /**
- * A small vim25 SOAP client on node:https with our own https.Agent (http.ts), the API version
+ * A small vim25 SOAP client on node:https (src/net/http.ts) with our own https.Agent, the API version
  * negotiated from /sdk/vimServiceVersions.xml (sent as SOAPAction), a session cookie from Login,
  * one re-login on NotAuthenticated, a timeout on every request, retries only for transient
  * failures of calls that are safe to repeat, and Logout in close(). It counts round trips and
@@ -9,7 +9,7 @@ import type https from 'node:https';
 import { TransientError, UserError, type Logger } from '../../engine/contract';
 import { faultFromBody, InvalidLoginError, NotAuthenticatedError, VsphereFault } from './soap/faults';
 import { child, envelope, escapeXml, parseEnvelope, ref, text, type MoRef, type XNode, toRef } from './soap/xml';
-import { exchange, type HttpAnswer, type HttpRequest } from './http';
+import { exchange, type HttpAnswer, type HttpRequest } from '../../net/http';
 import { vsphereAgent, type VsphereTls } from './tls';
 
 export interface VimClientOptions {
@@ -154,9 +154,17 @@ export class VimClient {
     this.agent = vsphereAgent(opts.tls ?? {}, opts.tlsBase ?? process.cwd());
   }
 
-  /** One exchange with this client's agent and timeout (every status comes back; see http.ts). */
-  private send(r: Omit<HttpRequest, 'agent' | 'timeoutMs'> & { timeoutMs?: number }): Promise<HttpAnswer> {
-    return exchange({ agent: this.agent, timeoutMs: this.opts.timeoutMs ?? 120_000, ...r });
+  /**
+   * One exchange with this client's agent (every status comes back; see src/net/http.ts). The timeout is
+   * the socket's idle time: a large property read that keeps streaming is not cut off. gzip is asked
+   * for, as govmomi's Go transport asks (vCenter compresses when asked).
+   */
+  private send({
+    timeoutMs,
+    ...r
+  }: Omit<HttpRequest, 'agent' | 'timeout'> & { timeoutMs?: number }): Promise<HttpAnswer> {
+    const ms = timeoutMs ?? this.opts.timeoutMs ?? 120_000;
+    return exchange({ ...r, agent: this.agent, timeout: { kind: 'idle', ms }, gzip: true });
   }
 
   get url(): string {

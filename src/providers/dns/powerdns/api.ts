@@ -12,6 +12,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { UserError } from '../../../engine/contract';
 import { rootsAnd } from '../../../net/ca';
+import { exchange, type HttpAnswer } from '../../../net/http';
 
 export interface PdnsRecord {
   content: string;
@@ -114,9 +115,19 @@ export class PowerDnsApi {
     const key = await this.o.apiKey();
     this.roundTrips++;
     const text = body === undefined ? undefined : JSON.stringify(body);
-    let res: { status: number; body: string };
+    const headers: Record<string, string> = { 'X-API-Key': key, Accept: 'application/json' };
+    if (text !== undefined) headers['Content-Type'] = 'application/json';
+    let res: HttpAnswer;
     try {
-      res = await this.send(method, new URL(path, this.base), key, text);
+      // The timeout is the socket's idle time (`no answer within N ms`).
+      res = await exchange({
+        method,
+        url: new URL(path, this.base),
+        agent: this.agent,
+        headers,
+        body: text,
+        timeout: { kind: 'idle', ms: this.o.timeoutMs },
+      });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       const hint =
@@ -127,8 +138,8 @@ export class PowerDnsApi {
             : '';
       throw new PowerDnsApiError(`cannot reach ${this.where()}: ${scrub(err.message, key)}${hint}`, 0, err.code ?? '');
     }
-    if (res.status >= 200 && res.status < 300) return res.body ? JSON.parse(res.body) : undefined;
-    const detail = scrub(errorText(res.body), key);
+    if (res.status >= 200 && res.status < 300) return res.data ? JSON.parse(res.data) : undefined;
+    const detail = scrub(errorText(res.data), key);
     if (res.status === 401) {
       throw new PowerDnsApiError(
         `${this.where()} refused the API key (401 Unauthorized): the zone's apiKey must match api-key in pdns.conf; nothing was changed`,
@@ -148,29 +159,6 @@ export class PowerDnsApi {
       res.status,
       detail,
     );
-  }
-
-  private send(
-    method: string,
-    url: URL,
-    key: string,
-    body: string | undefined,
-  ): Promise<{ status: number; body: string }> {
-    const lib = url.protocol === 'https:' ? https : http;
-    return new Promise((resolve, reject) => {
-      const headers: http.OutgoingHttpHeaders = { 'X-API-Key': key, Accept: 'application/json' };
-      if (body !== undefined)
-        Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
-      const req = lib.request(url, { method, headers, agent: this.agent, timeout: this.o.timeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      });
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.o.timeoutMs} ms`)));
-      req.on('error', reject);
-      req.end(body);
-    });
   }
 }
 
