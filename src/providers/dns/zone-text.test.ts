@@ -65,6 +65,7 @@ web-02 300 IN A 198.51.100.12
        IN TXT "owner=team-a"
 db-01.x.test. IN A 198.51.100.13
 shop CNAME web-01
+WEB-03 1h30m In a 198.51.100.15
 $ORIGIN sub.x.test.
 app IN A 198.51.100.14
 $INCLUDE "/srv/x.shipshape"
@@ -77,7 +78,8 @@ $INCLUDE "/srv/x.shipshape"
       [6, 'web-02.x.test', 'A', '198.51.100.12', true],
       [8, 'db-01.x.test', 'A', '198.51.100.13', true],
       [9, 'shop.x.test', 'CNAME', 'web-01.x.test', true],
-      [11, 'app.sub.x.test', 'A', '198.51.100.14', true],
+      [10, 'web-03.x.test', 'A', '198.51.100.15', true],
+      [12, 'app.sub.x.test', 'A', '198.51.100.14', true],
     ]);
   });
 

@@ -161,7 +161,8 @@ export function handLines(text: string, apex: string): HandLine[] {
     const explicit = !/^\s/.test(bare);
     if (explicit) owner = absName(t.shift()!, origin);
     if (!owner) return;
-    while (t.length && (/^\d+[smhdw]?$/i.test(t[0]!) || /^(IN|CH|HS)$/i.test(t[0]!))) t.shift();
+    // A TTL is seconds or units in any combination (`1h30m`, `1W2D`: BIND's TTL syntax).
+    while (t.length && (/^(\d+|(\d+[smhdw])+)$/i.test(t[0]!) || /^(IN|CH|HS)$/i.test(t[0]!))) t.shift();
     const type = t[0]?.toUpperCase();
     if ((type !== 'A' && type !== 'PTR' && type !== 'CNAME') || t.length !== 2 || opens !== 0) return;
     const value = type === 'A' ? t[1]! : absName(t[1]!, origin);
