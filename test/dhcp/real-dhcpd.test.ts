@@ -140,3 +140,44 @@ test('an include that names a missing file, or a relative one, is refused with t
   await q.close();
   expect(String(relative)).toContain(`${broken}:2: \`include "dhcpd.d/servers.conf";\` is a relative path`);
 });
+
+test('a failover peer whose partner shipshape.yaml does not list is said at observe; with both listed, nothing', async () => {
+  const fo = join(sshd.dir, 'failover.conf');
+  writeFileSync(
+    fo,
+    `ddns-update-style none;
+failover peer "dhcp-failover" {
+  primary;
+  address 127.0.0.1; port 647;
+  peer address 127.0.0.2; peer port 847;
+  max-response-delay 60; max-unacked-updates 10; mclt 3600; split 128; load balance max seconds 3;
+}
+subnet 192.0.2.0 netmask 255.255.255.0 {
+  pool { failover peer "dhcp-failover"; range 192.0.2.100 192.0.2.199; }
+}
+include "${ours}";
+`,
+  );
+  execFileSync('/usr/sbin/dhcpd', ['-t', '-cf', fo, '-lf', '/dev/null', '-pf', '/dev/null'], { stdio: 'pipe' });
+  const warned: string[] = [];
+  const log = {
+    info() {},
+    error() {},
+    debug() {},
+    warn: (_o: object | string, m?: string) => void warned.push(m ?? ''),
+  };
+  const observe = async (servers: IscServer[]) => {
+    const p = provider();
+    await p.observe({ ...context(corpSite()), site: { ...corpSite(), dhcp: { servers } }, log });
+    await p.close();
+  };
+  await observe([isc({ configPath: fo })]);
+  expect(warned).toEqual([
+    expect.stringContaining(
+      'dhcp server dhcp-isc is in a failover pair (failover peer "dhcp-failover"), but no other server in shipshape.yaml serves corp-net',
+    ),
+  ]);
+  warned.length = 0;
+  await observe([isc({ configPath: fo }), isc({ name: 'dhcp-isc-2', configPath: fo })]);
+  expect(warned).toEqual([]);
+});

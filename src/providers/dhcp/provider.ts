@@ -181,6 +181,17 @@ export class DhcpProvider implements Provider<DhcpFields> {
     results.forEach((o, i) => {
       const backend = backends[i]!;
       const name = backend.server.name;
+      // A dhcpd failover pair shares the pools' leases, not host declarations (dhcpd.conf(5)): a
+      // reservation on one peer only is not given out by the other. Said when no other server of the
+      // site serves this one's nets (the peer is then not in shipshape.yaml).
+      const alone = backend.server.nets.filter(
+        (n) => !backends.some((b) => b !== backend && b.server.nets.includes(n)),
+      );
+      if (o.failoverPeers?.length && alone.length)
+        ctx.log.warn(
+          { server: name, failoverPeers: o.failoverPeers, nets: alone },
+          `dhcp server ${name} is in a failover pair (failover peer "${o.failoverPeers.join('", "')}"), but no other server in shipshape.yaml serves ${alone.join(', ')}: the peer does not get shipshape's reservations (failover shares leases, not host declarations). Add the peer to dhcp.servers with the same nets, or copy ${name}'s include file to it`,
+        );
       this.servers.set(name, {
         backend,
         served: o.owned,

@@ -275,7 +275,17 @@ export class IscBackend implements DhcpBackend {
       if (system) leftover.set(system, [...(leftover.get(system) ?? []), f.label]);
       return !system;
     });
-    return { owned, foreign, subnets: this.deps.netCidrs, roundTrips: 1 + reads, leftover };
+    const failoverPeers = [...blankComments(this.configText).matchAll(/\bfailover\s+peer\s+"([^"]+)"\s*\{/g)].map(
+      (m) => m[1]!,
+    );
+    return {
+      owned,
+      foreign,
+      subnets: this.deps.netCidrs,
+      roundTrips: 1 + reads,
+      leftover,
+      ...(failoverPeers.length ? { failoverPeers } : {}),
+    };
   }
 
   /** The host declarations of every file `conf` includes, at any depth (one SFTP round per depth), but ours. */
