@@ -181,3 +181,26 @@ include "${ours}";
   await observe([isc({ configPath: fo }), isc({ name: 'dhcp-isc-2', configPath: fo })]);
   expect(warned).toEqual([]);
 });
+
+test("a hand host WEB02 with web02's MAC and address is web02's own (the plan offers adopt), not someone else's", async () => {
+  const conf2 = join(sshd.dir, 'upper.conf');
+  writeFileSync(
+    conf2,
+    `ddns-update-style none;
+subnet 192.0.2.0 netmask 255.255.255.0 { }
+host WEB02 { hardware ethernet 00:50:56:00:00:22; fixed-address 192.0.2.22; }
+include "${ours}";
+`,
+  );
+  execFileSync('/usr/sbin/dhcpd', ['-t', '-cf', conf2, '-lf', '/dev/null', '-pf', '/dev/null'], { stdio: 'pipe' });
+  const s = corpSite({ configPath: conf2 });
+  const p = provider();
+  const obs = await p.observe(context(s));
+  const web02 = corp('web02');
+  const desired = p.desired(web02, { ip: '192.0.2.22', mac: '00:50:56:00:00:22' }, s)!;
+  expect(p.foreseeCreate(web02, desired)).toEqual([]);
+  expect(obs.resources.filter((r) => r.system === 'web02').map((r) => [r.owned, r.id])).toEqual([
+    [false, `dhcp-isc: host WEB02 in ${conf2}:3`],
+  ]);
+  await p.close();
+});

@@ -30,6 +30,8 @@ import {
   reservationOf,
   sameReservation,
   addressesOf,
+  hostKey,
+  isNamed,
   type DhcpFields,
   type ForeignReservation,
   type Reservation,
@@ -123,7 +125,7 @@ export class DhcpProvider implements Provider<DhcpFields> {
       const state = this.servers.get(name);
       if (!state) continue;
       for (const f of holdersOf(state, desired)) {
-        if (f.name === system.name || f.hostname === system.name) continue; // its own: adoption, or a collision the planner shows
+        if (isNamed(f, system.name)) continue; // its own: adoption, or a collision the planner shows
         const what =
           desired.ip !== UNKNOWN && addressesOf(f).includes(desired.ip)
             ? `address ${desired.ip}`
@@ -236,7 +238,7 @@ export class DhcpProvider implements Provider<DhcpFields> {
     const byName = new Map<string, HandReservation[]>();
     for (const [server, st] of this.servers)
       for (const f of st.foreign) {
-        const key = f.name ?? f.label;
+        const key = f.name ? hostKey(f.name) : f.label;
         byName.set(key, [...(byName.get(key) ?? []), { ...f, server }]);
       }
     const out: ObservedResource<DhcpFields>[] = [];

@@ -62,7 +62,19 @@ export interface DhcpFields extends Fields {
  * Deploying the system's reservation moves such a hand copy out (adoption; crash-safe: ours is written first).
  */
 export const isHandCopy = (f: ForeignReservation, system: string, r: Reservation): boolean =>
-  (f.name === system || f.hostname === system) && f.mac === r.mac.toLowerCase() && f.ip === r.ip;
+  isNamed(f, system) && f.mac === r.mac.toLowerCase() && f.ip === r.ip;
+
+/**
+ * The system name a hand-written host name stands for: host names are case-insensitive (RFC 4343),
+ * so `host WEB01` and Kea's `"hostname": "Web01"` are web01's. A full name (`web01.corp.example.org`)
+ * is not taken for web01: a BMC's `web01.mgmt…` would be taken for the machine's own. Such a
+ * reservation holding a system's MAC or address is someone else's (`reservation-held`).
+ */
+export const hostKey = (name: string): string => name.trim().toLowerCase();
+
+/** The operator's reservation is declared for this system's name (its host name or its host-name option). */
+export const isNamed = (f: ForeignReservation, system: string): boolean =>
+  (f.name !== undefined && hostKey(f.name) === system) || (f.hostname !== undefined && hostKey(f.hostname) === system);
 
 /** Every address a reservation of someone else's holds. */
 export const addressesOf = (f: ForeignReservation): string[] => f.ips ?? (f.ip ? [f.ip] : []);

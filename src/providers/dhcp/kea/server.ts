@@ -17,7 +17,7 @@ import { markerVerified, type Sealer } from '../../../ownership';
 import type { KeaServer } from './index';
 import { shq, SshCommandError, type SshSession } from '../../../transport/ssh';
 import { DhcpDeployError, type DhcpBackend, type DhcpBackendDeps, type ServerObservation } from '../backend';
-import { inCidr, type ForeignReservation, type Reservation } from '../reservations';
+import { hostKey, inCidr, type ForeignReservation, type Reservation } from '../reservations';
 
 // Kea's config is open-ended JSON; we touch only the subnets' reservations (and a hand copy's list).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- open-ended JSON read from the server
@@ -255,7 +255,9 @@ export class KeaBackend implements DhcpBackend {
     const handCopy = (r: Json) =>
       [...wanted].some(
         ([system, w]) =>
-          r.hostname === system && String(r['hw-address'] ?? '').toLowerCase() === w.mac && r['ip-address'] === w.ip,
+          hostKey(String(r.hostname ?? '')) === system &&
+          String(r['hw-address'] ?? '').toLowerCase() === w.mac &&
+          r['ip-address'] === w.ip,
       );
     const keep = (list: Json[] | undefined) =>
       (list ?? []).filter((r) => ownerOf(r, sealer, adopt) === undefined && !handCopy(r));
