@@ -21,6 +21,7 @@ import {
   findSoaSerial,
   systemsOnLines,
   includesFragment,
+  missingIncludeHint,
   nextSerial,
   parseFragment,
   redirectInclude,
@@ -88,9 +89,7 @@ export class BindSshBackend implements ZoneBackend {
     this.zoneText = zone.toString('utf8');
     const fragment = parseFragment(fragmentText);
     if (!includesFragment(this.zoneText, f)) {
-      throw new UserError(
-        `dns zone ${this.zone.name}: ${z} on ${ssh.name} does not include shipshape's fragment; add the line \`$INCLUDE "${f}"\` to it`,
-      );
+      throw new UserError(`dns zone ${this.zone.name} on ${ssh.name}: ${missingIncludeHint(this.zoneText, f, z)}`);
     }
     if (!findSoaSerial(this.zoneText))
       throw new UserError(`dns zone ${this.zone.name}: no SOA serial found in ${z} on ${ssh.name}`);
