@@ -5,6 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { yamlLib } from '../manifest/yaml-lib';
 import type { SiteConfig } from '../manifest/site';
 
 let site: SiteConfig | undefined;
@@ -23,9 +24,18 @@ function sectionsOf(s: SiteConfig | undefined, backend: string): Section[] {
   return (['vms', 'ipam', 'cmdb'] as const).filter((k) => s?.[k]?.backend === backend);
 }
 
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+/** A site value as written: a string, or a secret reference's text (the loaded site holds `{ ref }`, never the secret). */
+const str = (v: unknown): string | undefined =>
+  typeof v === 'string'
+    ? v
+    : v && typeof v === 'object' && typeof (v as { ref?: unknown }).ref === 'string'
+      ? (v as { ref: string }).ref
+      : undefined;
 
 /** `secret ${env:X} is not set …`, `secret ${file:P} cannot be read …`: the reference as the site file writes it. */
+/** `ssh root@dns1:22: connection refused …`, `… no SSH handshake within 10000 ms`, `… EHOSTUNREACH …`. */
+const SSH_UNREACHABLE =
+  /^ssh (?:[^@\s]+@)?(\S+):(\d+): (?:connection refused|no SSH handshake|E(?:HOSTUNREACH|NETUNREACH|TIMEDOUT|CONNRESET|NOTFOUND|AI_AGAIN)\b)/;
 const AXFR = /^AXFR of (\S+) from (\S+):/;
 const SECRET = /^secret (\$\{(?:env|file):[^}]+\})/;
 
@@ -33,13 +43,20 @@ const SECRET = /^secret (\$\{(?:env|file):[^}]+\})/;
  * Where the site files (shipshape.yaml, sites/*.yaml) write `text`, as file:line:col. Read again here,
  * only for an error's hint: the loaded config keeps values, not positions.
  */
-function writtenAt(root: string, text: string): string[] {
-  let files = ['shipshape.yaml'];
+function siteFiles(root: string): string[] {
   try {
-    files = [...files, ...readdirSync(join(root, 'sites')).map((f) => `sites/${f}`)];
+    return ['shipshape.yaml', ...readdirSync(join(root, 'sites')).map((f) => `sites/${f}`)];
   } catch {
-    // a repo with one site
+    return ['shipshape.yaml']; // a repo with one site
   }
+}
+
+export function whereWritten(root: string, text: string): string[] {
+  return writtenAt(root, text);
+}
+
+function writtenAt(root: string, text: string): string[] {
+  const files = siteFiles(root);
   const out: string[] = [];
   for (const f of files) {
     let body: string;
@@ -73,6 +90,23 @@ export function hintFor(message: string, s: SiteConfig | undefined = site): stri
     const url = k ? str(s![k]!.url) : undefined;
     return `hint: shipshape cannot reach vCenter: check ${key} in shipshape.yaml${url ? ` (${url})` : ''}; is vCenter up, and is it reachable from this host (firewall, proxy, DNS)?`;
   }
+  const ssh = SSH_UNREACHABLE.exec(message);
+  if (ssh) {
+    const at = s?.root ? writtenAt(s.root, `port: ${ssh[2]}`) : [];
+    return `hint: shipshape cannot reach the SSH server ${ssh[1]} port ${ssh[2]}: check the ssh host and port in the site file${at.length ? ` (${at.join(', ')})` : ''}; is sshd up there, and is it reachable from this host (firewall)?`;
+  }
+  if (/^vSphere (TLS verification of|server certificate does not match)/.test(message) && s?.root) {
+    const [k = 'vms'] = sectionsOf(s, 'vsphere');
+    const at = keyAt(s.root, `${k}.tls`);
+    if (at) return `hint: ${at.key} is ${at.key === `${k}.tls` ? 'set' : 'written'} at ${at.at.join(', ')}`;
+  }
+  if (/^i-doit (TLS verification of|server certificate does not match)/.test(message) && s?.root) {
+    const at = sectionsOf(s, 'idoit').flatMap((k) => {
+      const found = keyAt(s.root, `${k}.tls`);
+      return found ? [`${found.key} at ${found.at.join(', ')}`] : [];
+    });
+    if (at.length) return `hint: ${at.join('; ')}`;
+  }
   if (/\bInvalidLogin\b/.test(message)) {
     const [k = 'vms'] = sectionsOf(s, 'vsphere');
     const sec = s?.[k];
@@ -80,11 +114,16 @@ export function hintFor(message: string, s: SiteConfig | undefined = site): stri
     return `hint: vCenter refused the login: check ${k}.username${from('username')} and ${k}.password${from('password')} in shipshape.yaml; is that set in this environment, and is the password current?`;
   }
   if (/^i-doit at .*refused the credentials/.test(message)) {
-    const parts = sectionsOf(s, 'idoit').flatMap((k) =>
-      ['apiKey', 'username', 'password']
+    // ipam and cmdb usually read the same secrets: one clause for the sections that read the same ones.
+    const bySecrets = new Map<string, string[]>();
+    for (const k of sectionsOf(s, 'idoit')) {
+      const from = ['apiKey', 'username', 'password']
         .filter((f) => str(s![k]![f]))
-        .map((f) => `${k}.${f} is read from ${str(s![k]![f])}`),
-    );
+        .map((f) => `${f} from ${str(s![k]![f])}`)
+        .join(', ');
+      if (from) bySecrets.set(from, [...(bySecrets.get(from) ?? []), k]);
+    }
+    const parts = [...bySecrets].map(([from, ks]) => `${ks.join(' and ')} read${ks.length === 1 ? 's' : ''} ${from}`);
     return parts.length ? `hint: ${parts.join('; ')}` : undefined;
   }
   if (/^i-doit\b/.test(message) && UNREACHABLE.test(message)) {
@@ -92,8 +131,53 @@ export function hintFor(message: string, s: SiteConfig | undefined = site): stri
     const urls = [...new Set(ks.map((k) => str(s![k]!.url)).filter(Boolean))];
     return `hint: shipshape cannot reach i-doit: check ${ks.length ? ks.map((k) => `${k}.url`).join(' / ') : 'ipam.url / cmdb.url'} in shipshape.yaml${urls.length ? ` (${urls.join(', ')})` : ''}; is it up and reachable from this host?`;
   }
+  const full = /^net "([^"]+)" .* has no free address left/.exec(message);
+  if (full && s?.root) {
+    const net = keyAt(s.root, `nets.${full[1]}`);
+    // The message names the net by its i-doit title, which `title:` may set apart from its key.
+    const at = net?.key === `nets.${full[1]}` ? net.at : writtenAt(s.root, `title: ${full[1]}`);
+    if (at.length)
+      return `hint: net ${full[1]} is declared at ${at.join(', ')}; the systems that failed on it get an address on the next run once there is one`;
+  }
+  const key = SITE_KEY.exec(message);
+  if (key && s?.root) {
+    const at = keyAt(s.root, key[1]!);
+    if (at) return `hint: ${at.key} is ${at.key === key[1] ? 'set' : 'written'} at ${at.at.join(', ')}`;
+  }
   const file = s?.root ? namedFile(message, s.root) : undefined;
   if (file) return `hint: ${file.written} is named at ${file.at.join(', ')}`;
+  return undefined;
+}
+
+/** `check vms.templates.debian12 in shipshape.yaml`, `add vms.templates.rocky9 to shipshape.yaml`. */
+const SITE_KEY =
+  /\b(?:check|add) ((?:vms|ipam|cmdb|dns|dhcp|specialise|provisioning)(?:\.[\w-]+)+)(?: or [\w.]+)? (?:in|to) shipshape\.yaml/;
+
+/**
+ * Where the site files set `dotted` (under spec), as file:line:col; a key that is missing is shown at the
+ * nearest section that is there (`add vms.templates.rocky9` → where vms.templates is).
+ */
+function keyAt(root: string, dotted: string): { key: string; at: string[] } | undefined {
+  const { LineCounter, parseDocument } = yamlLib(); // only now: an error's hint, not every start
+  for (let path = dotted.split('.'); path.length > 0; path = path.slice(0, -1)) {
+    const at: string[] = [];
+    for (const f of siteFiles(root)) {
+      let text: string;
+      try {
+        text = readFileSync(join(root, f), 'utf8');
+      } catch {
+        continue;
+      }
+      const lc = new LineCounter();
+      const node = parseDocument(text, { lineCounter: lc }).getIn(['spec', ...path], true) as
+        { range?: [number, number, number] } | undefined;
+      if (node?.range) {
+        const p = lc.linePos(node.range[0]);
+        at.push(`${f}:${p.line}:${p.col}`);
+      }
+    }
+    if (at.length) return { key: path.join('.'), at };
+  }
   return undefined;
 }
 

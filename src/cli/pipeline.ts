@@ -23,6 +23,7 @@ import type { Plan } from '../plan/types';
 import { ExitError } from './errors';
 import { secureStateDir } from './state-dir';
 import { rememberSite } from './hints';
+import { openSecretFileWarnings } from './secret-files';
 
 export interface Loaded {
   dir: string;
@@ -70,6 +71,7 @@ export async function loadValid(dir: string, err: (s: string) => void, site?: st
     );
   }
   rememberSite(repo.site);
+  for (const w of openSecretFileWarnings(repo.site)) err(w);
   const [commit, modified] = await git;
   const dirty = commit ? modified : false;
   return { dir: abs, repo: repo as Loaded['repo'], ...(commit ? { commit } : {}), ...(dirty ? { dirty } : {}) };

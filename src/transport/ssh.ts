@@ -4,7 +4,8 @@
  * on every command, and errors that carry the exit code and the tail of stderr.
  */
 import { randomBytes } from 'node:crypto';
-import { posix } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { isAbsolute, join, posix } from 'node:path';
 import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
 import { TransientError, UserError } from '../engine/contract';
 import type { SecretRef, SshEndpoint } from '../manifest/site';
@@ -269,6 +270,23 @@ export interface SshPoolOptions {
   connectAttempts?: number;
 }
 
+/**
+ * A private key file that others may read is refused before it is read, as OpenSSH refuses it (a key file
+ * of this user with any group or other permission bit: sshkey_perm_ok in OpenSSH's authfile.c).
+ */
+async function refuseOpenKeyFile(name: string, ref: SecretRef, root: string): Promise<void> {
+  const m = /^\$\{file:([^}]+)\}$/.exec(ref.ref);
+  if (!m || process.getuid === undefined) return;
+  const file = isAbsolute(m[1]!) ? m[1]! : join(root, m[1]!);
+  // A file that cannot be stat'ed is left to the secret reader, which says why it cannot be read.
+  const st = await stat(file).catch(() => undefined);
+  if (!st || st.uid !== process.getuid() || (st.mode & 0o077) === 0) return;
+  const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+  throw new SshConfigError(
+    `ssh ${name}: the private key ${file} (${ref.ref}) may be read by other users (mode ${mode}); OpenSSH refuses such a key too: chmod 600 ${file}`,
+  );
+}
+
 /** Connections keyed by endpoint, reused within a run; closeAll() at the end of the run. */
 export class SshPool {
   private readonly sessions = new Map<string, Promise<SshSession>>();
@@ -315,6 +333,7 @@ export class SshPool {
   private async connect(e: SshEndpoint, hostKey?: HostKeyPolicy): Promise<SshSession> {
     const name = endpointName(e);
     const policy = hostKey ?? policyFor(e, this.opts.root);
+    await refuseOpenKeyFile(name, e.privateKey, this.opts.root);
     const privateKey = await this.opts.readSecret(e.privateKey);
     let refusal: string | undefined;
     const conn = new Client();
@@ -341,6 +360,10 @@ export class SshPool {
         else if (/privateKey|passphrase/i.test(err.message))
           reject(
             new SshConfigError(`ssh ${name}: cannot use the private key from ${e.privateKey.ref}: ${err.message}`),
+          );
+        else if (err.code === 'ECONNREFUSED')
+          reject(
+            new SshConnectError(`ssh ${name}: connection refused (ECONNREFUSED): no SSH server listens there`, err),
           );
         else reject(new SshConnectError(`ssh ${name}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' '), err));
       });

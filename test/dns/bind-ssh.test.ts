@@ -144,6 +144,30 @@ test('a hand edit of a managed record shows up as drift and is put back', async 
   expect(await named.resolver().resolve4('vm1.lab.example.test')).toEqual(['192.0.2.11']);
 });
 
+test('a hand edit of the fragment that named has not loaded: what named serves, what the file holds, and apply writes it again', async () => {
+  const file = readFileSync(frag('lab.example.test'), 'utf8');
+  writeFileSync(frag('lab.example.test'), file.replace('192.0.2.11', '192.0.2.111')); // no reload
+  const p = provider();
+  const obs = await p.observe(context(labSite()));
+  const vm1 = obs.resources.find((o) => o.system === 'vm1' && o.owned)!;
+  // The address is the one named serves; the served record is not mistaken for a hand-written one.
+  expect(vm1.fields.a).toBe('192.0.2.11');
+  expect(vm1.fields.handwritten).toBeUndefined();
+  expect(obs.resources.filter((o) => o.id === 'vm1.lab.example.test' && !o.owned)).toEqual([]);
+  expect(p.diff(lab('vm1', ['app']), p.desired(lab('vm1', ['app']), resolved(lab('vm1')), labSite())!, vm1)).toEqual([
+    {
+      path: 'dns.serverFile',
+      from: `${frag('lab.example.test')} on ${sshd.endpoint().user}@127.0.0.1:${sshd.port} holds vm1.lab.example.test A 192.0.2.111, named serves vm1.lab.example.test A 192.0.2.11 (the file was changed after the zone was last loaded)`,
+      to: 'the records of the manifest: apply writes the file again and reloads the zone',
+    },
+  ]);
+  const r = await runStage(provider(), [lab('vm1', ['app']), lab('vm2')], resolved, context(labSite()));
+  expect(r.updated).toEqual(['vm1']);
+  expect(readFileSync(frag('lab.example.test'), 'utf8')).not.toContain('192.0.2.111');
+  const again = await provider().observe(context(labSite()));
+  expect(again.resources.find((o) => o.system === 'vm1' && o.owned)!.fields.serverFile).toBeUndefined();
+});
+
 test('a name someone else holds is reported and never overwritten', async () => {
   const r = await runStage(provider(), [lab('vm3', ['shop'])], resolved, context(labSite()));
   expect(r.refused.map((x) => x.system)).toEqual(['vm3']);

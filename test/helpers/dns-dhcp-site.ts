@@ -56,7 +56,7 @@ export async function startDnsDhcpSite(work: string, tweak?: (doc: Document) => 
   const repo = join(work, 'repo');
   mkdirSync(repo);
   copyLabExamples(repo);
-  writeFileSync(join(work, 'tsig.secret'), named.ddnsSecret);
+  writeFileSync(join(work, 'tsig.secret'), named.ddnsSecret, { mode: 0o600 }); // as an operator keeps a secret: shipshape warns about one others may read
   const dhcpdConf = join(sshd.dir, 'dhcpd.conf');
   const include = join(sshd.dir, 'shipshape-hosts.conf');
   writeFileSync(

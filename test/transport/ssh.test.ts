@@ -1,4 +1,4 @@
-import { readFileSync, statSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SshCommandError, SshConfigError, SshConnectError, SshHostKeyError, SshPool } from '../../src/transport/ssh';
 import { freePort, removeDir } from '../helpers/daemon';
@@ -120,9 +120,29 @@ test('a key the server does not accept, and a closed port, give clear typed erro
   expect(auth.message).not.toContain(readFileSync(join(sshd.dir, 'stranger'), 'utf8').split('\n')[1]);
   const closed = await p.get(sshd.endpoint({ port: await freePort() })).catch((e) => e);
   expect(closed).toBeInstanceOf(SshConnectError);
-  expect(closed.message).toMatch(/ECONNREFUSED/);
+  expect(closed.message).toMatch(/: connection refused \(ECONNREFUSED\): no SSH server listens there \(3 attempts\)$/);
   expect(existsSync(sshd.clientKeyPath)).toBe(true);
   await p.closeAll();
+});
+
+test('a private key file other users may read is refused before use, naming the file and the chmod, as OpenSSH does', async () => {
+  const key = join(sshd.dir, 'open_key');
+  writeFileSync(key, readFileSync(sshd.clientKeyPath), { mode: 0o600 });
+  chmodSync(key, 0o644);
+  const p = new SshPool({ readSecret: readFileSecret, root: sshd.dir, connectTimeoutMs: 3000, connectAttempts: 1 });
+  try {
+    const open = await p.get(sshd.endpoint({ privateKey: { ref: `\${file:${key}}` } })).catch((e) => e);
+    expect(open).toBeInstanceOf(SshConfigError);
+    expect(open.message).toBe(
+      `ssh ${sshd.endpoint().user}@127.0.0.1:${sshd.port}: the private key ${key} (\${file:${key}}) may be read by other users (mode 0644); OpenSSH refuses such a key too: chmod 600 ${key}`,
+    );
+    // After the chmod the same key logs in.
+    chmodSync(key, 0o600);
+    const s = await p.get(sshd.endpoint({ privateKey: { ref: `\${file:${key}}` } }));
+    expect((await s.exec('echo in')).stdout).toBe('in\n');
+  } finally {
+    await p.closeAll();
+  }
 });
 
 test('a server that drops the first connection (busy for a moment) is connected on the next attempt', async () => {

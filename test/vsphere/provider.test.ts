@@ -365,7 +365,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
       network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:0c' },
     });
     await expect(createSystem(sys)).rejects.toThrow(
-      'vSphere template "DC0/vm/tpl-does-not-exist" not found; check vsphere.templates.missing in shipshape.yaml',
+      'vSphere template "DC0/vm/tpl-does-not-exist" not found; check vms.templates.missing in shipshape.yaml',
     );
   });
 

@@ -9,6 +9,7 @@ import { CreateJournal } from '../../engine/journal';
 import { migrateSiteJournals } from '../../providers/vsphere/legacy-journal';
 import { parsePlanJson, renderText } from '../../plan/render';
 import { ExitError } from '../errors';
+import { hintFor } from '../hints';
 import type { Io } from '../io';
 import { closeAll, planInputOf, observeAll, stateDir, untouchedObservations } from '../pipeline';
 import { plan as makePlan } from '../../plan/planner';
@@ -247,6 +248,8 @@ async function applyRun(
       const lines = report.outcomes
         .filter((o) => o.status !== 'unchanged')
         .map((o) => `${o.status.padEnd(8)} ${o.system}${o.error ? `: ${o.error.kind}: ${o.error.message}` : ''}`);
+      // Where the site file sets what a failure names (a template, a URL, a secret): once, however many systems failed on it.
+      lines.push(...new Set(report.outcomes.flatMap((o) => (o.error ? (hintFor(o.error.message) ?? []) : []))));
       if (report.journalLeft.length)
         lines.push(`create journal entries kept for the next run: ${report.journalLeft.join(', ')}`);
       const a = report.applied;

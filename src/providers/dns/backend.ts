@@ -16,6 +16,11 @@ export interface ZoneObservation {
   leftover?: Map<string, DnsRecord[]>;
   /** Backends that adopt: why a foreign record (`name TYPE value`) cannot be moved out of the operator's file. */
   unmovable?: Map<string, string>;
+  /**
+   * Backends that deploy a file: by system, how the file on the server differs from what the server serves
+   * (edited and not loaded). `owned` is what the server serves; the next deploy writes the file again.
+   */
+  fileDiffers?: Map<string, string>;
 }
 
 export interface ZoneBackend {

@@ -74,6 +74,8 @@ export class DnsProvider implements Provider<DnsFields> {
   private priors = new Map<string, DnsRecord[] | undefined>();
   /** Per zone apex: systems whose hand-written copies the next deploy moves out (adoption, or one that did not finish). */
   private moveOut = new Map<string, Set<string>>();
+  /** By zone, the systems whose block of the zone's file on the server differs from what it serves (serverFile). */
+  private readonly fileStale = new Map<string, Set<string>>();
   /** Systems adopted in this run: a hand record moved into the fragment is never put back (that would lose it). */
   private adopted = new Set<string>();
   /** Per zone apex: hand-written copies of our records, by system, as observe found them. */
@@ -127,10 +129,12 @@ export class DnsProvider implements Provider<DnsFields> {
     const results = await Promise.all(apexes.map((a) => this.backends.get(a)!.observe()));
     this.foreign.clear();
     this.leftover.clear();
+    this.fileStale.clear();
     const bySystem = new Map<string, DnsRecord[]>();
     // The operator's records by the host they are about: its A records, the PTRs and CNAMEs that point at it.
     const hosts = new Map<string, HandRecord[]>();
     const unmovable = new Map<string, string>();
+    const fileDiffers = new Map<string, string[]>();
     let roundTrips = 0;
     const nameServers = new Set(results.flatMap((r) => r.nameServers ?? []));
     results.forEach((r, i) => {
@@ -139,6 +143,9 @@ export class DnsProvider implements Provider<DnsFields> {
       this.served.set(apex, r.owned);
       this.wanted.set(apex, new Map(r.owned));
       if (r.leftover?.size) this.leftover.set(apex, r.leftover);
+      for (const [system, how] of r.fileDiffers ?? [])
+        fileDiffers.set(system, [...(fileDiffers.get(system) ?? []), how]);
+      if (r.fileDiffers?.size) this.fileStale.set(apex, new Set(r.fileDiffers.keys()));
       roundTrips += r.roundTrips;
       for (const [system, recs] of r.owned) bySystem.set(system, [...(bySystem.get(system) ?? []), ...recs]);
       for (const f of r.foreign) {
@@ -159,12 +166,17 @@ export class DnsProvider implements Provider<DnsFields> {
       hosts.delete(fields.fqdn);
       const copies = [...this.leftover.values()].flatMap((m) => m.get(system) ?? []);
       const handwritten = [...new Set([...hand, ...copies].map(recordKey))].sort();
+      const serverFile = fileDiffers.get(system)?.join('; ');
       return {
         kind: 'dns',
         system,
         id: fields.fqdn,
         owned: true,
-        fields: handwritten.length ? { ...fields, handwritten } : fields,
+        fields: {
+          ...fields,
+          ...(handwritten.length ? { handwritten } : {}),
+          ...(serverFile ? { serverFile } : {}),
+        },
         ...(hand.length ? { handle: { records: hand } } : {}),
       };
     });
@@ -295,6 +307,9 @@ export class DnsProvider implements Provider<DnsFields> {
     if (hand.length) this.takeOver(system.name, hand);
     for (const [apex, copies] of this.leftover)
       if (copies.has(system.name)) this.moveOut.set(apex, new Set([...(this.moveOut.get(apex) ?? []), system.name]));
+    // A file on the server edited by hand: written again even where what it serves already matches.
+    for (const [apex, systems] of this.fileStale)
+      if (systems.has(system.name)) this.moveOut.set(apex, new Set([...(this.moveOut.get(apex) ?? []), system.name]));
     return this.place(system, desired);
   }
 

@@ -48,6 +48,11 @@ export interface DnsFields extends Fields {
   handwritten?: string[];
   /** Observed only, on a resource that is not shipshape's: why it cannot be adopted (taken over) as it is. */
   notAdoptable?: string;
+  /**
+   * Observed only, on shipshape's own: shipshape's file on the server no longer holds what the server
+   * serves for this system (edited by hand and not loaded); the other fields are what it serves.
+   */
+  serverFile?: string;
 }
 
 export const recordKey = (r: { name: string; type: string; value: string }): string => `${r.name} ${r.type} ${r.value}`;
@@ -189,6 +194,12 @@ export function diffDns(
       to: 'shipshape',
       refused: o.notAdoptable,
       refusal: 'hand-line',
+    });
+  if (observed.owned && o.serverFile)
+    changes.push({
+      path: 'dns.serverFile',
+      from: o.serverFile,
+      to: 'the records of the manifest: apply writes the file again and reloads the zone',
     });
   const wanted = desiredRecordKeys(desired);
   const pending = observed.owned ? (o.handwritten ?? []).filter((k) => wanted.has(k)) : [];

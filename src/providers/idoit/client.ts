@@ -303,6 +303,11 @@ export class IdoitClient {
       // A certificate pin mismatch is the operator's to fix, with its own message (transport.ts).
       if (e instanceof IdoitTlsPinError) throw new IdoitTlsPinError(e.message);
       const code = (e as { code?: string }).code ?? 'UNKNOWN';
+      // An untrusted certificate is no network failure: retrying cannot help, the site config must say whom to trust.
+      if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code))
+        throw new UserError(
+          `i-doit TLS verification of ${this.endpoint} failed (${code}): trust its CA with tls.caFile or pin its certificate with tls.thumbprint in the ipam / cmdb sections (backend: idoit) of shipshape.yaml`,
+        );
       const msg =
         code === 'ECONNABORTED' || code === 'ETIMEDOUT'
           ? `timed out after ${this.o.timeoutMs ?? 30_000} ms`

@@ -21,14 +21,14 @@ export function httpsAgent(opts: TlsOptions | undefined, root: string): https.Ag
     const pin = opts.thumbprint.replace(/[:\s]/g, '').toUpperCase();
     if (!/^[0-9A-F]{64}$/.test(pin))
       throw new UserError(
-        `idoit.tls.thumbprint must be a SHA-256 fingerprint (64 hex digits), got "${opts.thumbprint}"`,
+        `ipam / cmdb tls.thumbprint must be a SHA-256 fingerprint (64 hex digits), got "${opts.thumbprint}"`,
       );
     return new PinnedAgent(
       pin,
       common,
       (seen) =>
         new IdoitTlsPinError(
-          `i-doit server certificate does not match idoit.tls.thumbprint (server presented SHA-256 ${seen ?? 'no certificate'}); refusing to send the API key`,
+          `i-doit server certificate does not match tls.thumbprint of the ipam / cmdb sections (server presented SHA-256 ${seen ?? 'no certificate'}); refusing to send the API key`,
         ),
     );
   }
@@ -39,7 +39,7 @@ export function httpsAgent(opts: TlsOptions | undefined, root: string): https.Ag
       pem = fs.readFileSync(file, 'utf8');
     } catch (e) {
       throw new UserError(
-        `idoit.tls.caFile ${file} cannot be read (${(e as NodeJS.ErrnoException).code}); fix the path in shipshape.yaml`,
+        `ipam / cmdb tls.caFile ${file} cannot be read (${(e as NodeJS.ErrnoException).code}); fix the path in shipshape.yaml`,
       );
     }
     return new https.Agent({ ...common, secureContext: rootsAnd(pem) });

@@ -63,7 +63,7 @@ export class Placement {
 
   private async ensureFolder(w: Where): Promise<MoRef> {
     let path = `${w.datacenter}/vm`;
-    let parent = await requirePath(this.c, path, 'datacenter VM folder', 'vsphere.datacenter or placement.datacenter');
+    let parent = await requirePath(this.c, path, 'datacenter VM folder', 'vms.datacenter or placement.datacenter');
     for (const part of (w.folder || '').split('/').filter(Boolean)) {
       path += `/${part}`;
       let next = await findByInventoryPath(this.c, path);
@@ -90,7 +90,7 @@ export class Placement {
         this.c,
         p,
         'resource pool',
-        w.resourcePool ? 'vsphere.resourcePool or placement.resourcePool' : 'vsphere.cluster or placement.cluster',
+        w.resourcePool ? 'vms.resourcePool or placement.resourcePool' : 'vms.cluster or placement.cluster',
       ),
     );
   }
@@ -107,7 +107,7 @@ export class Placement {
         this.c,
         `${datacenter}/datastore/${name}`,
         'datastore',
-        "vsphere.datastore, placement.datastore or the disk's datastore",
+        "vms.datastore, placement.datastore or the disk's datastore",
       ),
     );
   }
@@ -117,10 +117,10 @@ export class Placement {
     const name = this.v.templates[os];
     if (!name)
       return Promise.reject(
-        new UserError(`no vSphere template for OS "${os}": add vsphere.templates.${os} to shipshape.yaml`),
+        new UserError(`no vSphere template for OS "${os}": add vms.templates.${os} to shipshape.yaml`),
       );
     return this.once(`tpl:${os}`, () =>
-      requirePath(this.c, `${this.v.datacenter}/vm/${name}`, 'template', `vsphere.templates.${os}`),
+      requirePath(this.c, `${this.v.datacenter}/vm/${name}`, 'template', `vms.templates.${os}`),
     );
   }
 
@@ -130,7 +130,7 @@ export class Placement {
         this.c,
         `${this.v.datacenter}/network/${name}`,
         'port group',
-        'vsphere.portgroup or network.portgroup',
+        'vms.portgroup or network.portgroup',
       );
       if (r.type !== 'DistributedVirtualPortgroup') return { kind: 'network', name, ref: r } as NetworkTarget;
       const [pg] = await retrieveObjects(

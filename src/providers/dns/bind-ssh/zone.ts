@@ -95,18 +95,33 @@ export class BindSshBackend implements ZoneBackend {
       throw new UserError(`dns zone ${this.zone.name}: no SOA serial found in ${z} on ${ssh.name}`);
     const key = (r: { name: string; type: string; value: string }) => `${r.name} ${r.type} ${r.value}`;
     const servedKeys = new Set(served.map(key));
-    const owned = new Map<string, DnsRecord[]>();
-    const ownedKeys = new Set<string>();
-    for (const [system, recs] of fragment) {
-      const live = recs.filter((x) => servedKeys.has(key(x)));
-      live.forEach((x) => ownedKeys.add(key(x)));
-      if (live.length) owned.set(system, live);
-    }
     const apex = normalName(this.zone.name);
-    const foreign = served.filter((x) => !ownedKeys.has(key(x)) && x.name !== apex);
     // Adoption: where each hand record is written, and our records the zone file still writes too.
     const lines = handLines(this.zoneText, apex);
     const handKeys = new Set(lines.map(recordKey));
+    const owned = new Map<string, DnsRecord[]>();
+    const ownedKeys = new Set<string>();
+    const fileDiffers = new Map<string, string>();
+    for (const [system, recs] of fragment) {
+      const live = recs.filter((x) => servedKeys.has(key(x)));
+      // The fragment file says one thing and named serves another (a hand edit not reloaded, or a reload that
+      // failed): what named serves under the names of this system's block, and not from the operator's own
+      // lines, is still served from shipshape's fragment as named last loaded it, so it stays this system's.
+      const names = new Set(recs.map((x) => x.name));
+      const fileKeys = new Set(recs.map(key));
+      const notInFile = served.filter(
+        (x) => names.has(x.name) && MANAGED_TYPES.includes(x.type) && !fileKeys.has(key(x)) && !handKeys.has(key(x)),
+      ) as DnsRecord[];
+      const notServed = recs.filter((x) => !servedKeys.has(key(x)));
+      if (notServed.length || notInFile.length)
+        fileDiffers.set(
+          system,
+          `${f} on ${ssh.name} ${notServed.length ? `holds ${notServed.map(recordKey).join(', ')}` : `lacks ${notInFile.map(recordKey).join(', ')}`}, named serves ${notInFile.length ? notInFile.map(recordKey).join(', ') : 'none of it'} (the file was changed after the zone was last loaded)`,
+        );
+      for (const x of [...live, ...notInFile]) ownedKeys.add(key(x));
+      if (live.length + notInFile.length) owned.set(system, [...live, ...notInFile]);
+    }
+    const foreign = served.filter((x) => !ownedKeys.has(key(x)) && x.name !== apex);
     const leftover = new Map<string, DnsRecord[]>();
     for (const [system, recs] of owned) {
       const copies = recs.filter((x) => handKeys.has(recordKey(x)));
@@ -117,7 +132,15 @@ export class BindSshBackend implements ZoneBackend {
       const why = whyNotMovable(this.zoneText, apex, x, z, lines);
       if (why) unmovable.set(recordKey(x), why);
     }
-    return { owned, foreign, nameServers: nameServersOf(served, apex), roundTrips: 2, leftover, unmovable };
+    return {
+      owned,
+      foreign,
+      nameServers: nameServersOf(served, apex),
+      roundTrips: 2,
+      leftover,
+      unmovable,
+      ...(fileDiffers.size ? { fileDiffers } : {}),
+    };
   }
 
   async check(after: Map<string, DnsRecord[]>, changed: Set<string>): Promise<Map<string, Error>> {
