@@ -68,7 +68,8 @@ export function buildProviders(deps: ProviderDeps): Provider[] {
   const providers: Provider[] = [];
   const cd = connectDeps(deps);
   if (site.ipam) providers.push(connect('ipam', site.ipam, cd));
-  if (site.dns.zones.length > 0) providers.push(new DnsProvider({ readSecret: secrets(site), pool: sshPool(site) }));
+  if (site.dns.zones.length > 0)
+    providers.push(new DnsProvider({ readSecret: secrets(site), pool: sshPool(site), systems: repo.systems }));
   if (site.dhcp.servers.length > 0)
     providers.push(
       new DhcpProvider({

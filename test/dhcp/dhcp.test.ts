@@ -127,7 +127,7 @@ describe('ISC dhcpd', () => {
     );
     expect(r.failed.map((f) => f.system).sort()).toEqual(['dupmac', 'outside']);
     expect(r.failed.find((f) => f.system === 'dupmac')!.error.message).toMatch(
-      /MAC 52:54:00:00:00:99 is already reserved on dhcp-isc by host printer in .*dhcpd.conf, not managed by shipshape/,
+      /MAC 52:54:00:00:00:99 is already reserved on dhcp-isc by host printer in .*dhcpd.conf:7, not managed by shipshape/,
     );
     expect(r.failed.find((f) => f.system === 'outside')!.error.message).toMatch(
       /198.51.100.7 is outside every subnet dhcp-isc serves \(192.0.2.0\/24\)/,
@@ -226,7 +226,7 @@ describe('ISC dhcpd', () => {
     );
     await p.close();
     const by = (h: number, what: string, tail: string) =>
-      `${what} is already reserved on dhcp-isc by host hand-${h} in ${conf}${tail}`;
+      `${what} is already reserved on dhcp-isc by host hand-${h} in ${conf}:${h + 1}${tail}`;
     expect(refused).toEqual({
       free: [],
       ipHeld: [

@@ -18,18 +18,22 @@ export async function startKea(
   subnet = '192.0.2.0/24',
   pool = '192.0.2.100 - 192.0.2.199',
 ): Promise<TestKea> {
-  const kea = requireBinary('/usr/sbin/kea-dhcp4', 'kea-dhcp4-server');
-  const dir = tempDir('kea');
-  const socket = join(dir, 'kea4-ctrl.sock');
-  const configPath = join(dir, 'kea-dhcp4.conf');
-  writeFileSync(
-    configPath,
+  return startKeaWith(({ socket, dir }) =>
     keaConf({
       socket,
       leaseFile: join(dir, 'leases4.csv'),
       subnets: [{ id: 1, subnet, pools: [{ pool }], reservations: operatorReservations }],
     }),
   );
+}
+
+/** A kea-dhcp4 started with the config file text `config` writes (an operator's file, comments and all). */
+export async function startKeaWith(config: (at: { socket: string; dir: string }) => string): Promise<TestKea> {
+  const kea = requireBinary('/usr/sbin/kea-dhcp4', 'kea-dhcp4-server');
+  const dir = tempDir('kea');
+  const socket = join(dir, 'kea4-ctrl.sock');
+  const configPath = join(dir, 'kea-dhcp4.conf');
+  writeFileSync(configPath, config({ socket, dir }));
   const env = { KEA_PIDFILE_DIR: dir, KEA_LOCKFILE_DIR: dir };
   const d = await startDaemon(
     'kea-dhcp4',

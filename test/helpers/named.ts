@@ -18,6 +18,8 @@ export interface TestZone {
   include?: string;
   /** A dynamic zone that takes RFC 2136 updates signed with the ddns key. */
   dynamic?: boolean;
+  /** DNSSEC with inline-signing: named serves a signed copy of the file (its own serials, RRSIG/NSEC…). */
+  inlineSigned?: boolean;
 }
 
 export interface TestNamed extends Daemon {
@@ -47,11 +49,19 @@ export async function startNamed(zones: TestZone[]): Promise<TestNamed> {
   const ddnsSecret = /secret "([^"]+)"/.exec(readFileSync(ddnsKeyFile, 'utf8'))![1]!;
   const port = await freePort();
   const rndcPort = await freePort();
-  const zoneFile = (z: string) => join(zonesDir, `db.${z}`);
+  // A classless reverse zone (RFC 2317: `64/26.2.0.192.in-addr.arpa`) has a `/` in its name, not in its file name.
+  const zoneFile = (z: string) => join(zonesDir, `db.${z.replace(/\//g, '-')}`);
   const zoneDecls = zones.map((z) => {
     const ns = z.name.endsWith('.arpa') ? `ns1.${zones[0]!.name}.` : `ns1.${z.name}.`;
     const body =
-      soaHeader(z.name).replace(`ns1.${z.name}.`, ns).replace(`IN NS ns1.${z.name}.`, `IN NS ${ns}`) +
+      soaHeader(z.name)
+        .replace(`ns1.${z.name}.`, ns)
+        .replace(`IN NS ns1.${z.name}.`, `IN NS ${ns}`)
+        // The SOA's mailbox in the forward domain, as operators write it (a `/` in it fails check-names).
+        .replace(
+          `hostmaster.${z.name}.`,
+          z.name.endsWith('.arpa') ? `hostmaster.${zones[0]!.name}.` : `hostmaster.${z.name}.`,
+        ) +
       (z.name.endsWith('.arpa') ? '' : 'ns1 IN A 127.0.0.1\n') +
       (z.records ?? '') +
       (z.include ? `$INCLUDE ${z.include}\n` : '');
@@ -60,17 +70,19 @@ export async function startNamed(zones: TestZone[]): Promise<TestNamed> {
     return { name: z.name, file: zoneFile(z.name), ...(z.dynamic ? { updateKey: 'ddns-key' } : {}) };
   });
   const confFile = join(conf, 'named.conf');
-  writeFileSync(
-    confFile,
-    namedConf({
-      workDir: work,
-      port,
-      rndcPort,
-      includes: [rndcKeyFile, ddnsKeyFile],
-      rndcKeyName: 'rndc-key',
-      zones: zoneDecls,
-    }),
-  );
+  let confText = namedConf({
+    workDir: work,
+    port,
+    rndcPort,
+    includes: [rndcKeyFile, ddnsKeyFile],
+    rndcKeyName: 'rndc-key',
+    zones: zoneDecls,
+  });
+  for (const z of zones.filter((x) => x.inlineSigned)) {
+    const decl = `zone "${z.name}" { type primary; file "${zoneFile(z.name)}"; `;
+    confText = confText.replace(decl, `${decl}dnssec-policy default; inline-signing yes; `);
+  }
+  writeFileSync(confFile, confText);
   run(requireBinary('/usr/bin/named-checkconf', 'bind9-utils'), ['-z', confFile]);
   const resolver = () => {
     const r = new Resolver({ timeout: 1000, tries: 1 });

@@ -75,6 +75,20 @@ describe('backend registry and schema composition', () => {
     );
   });
 
+  it('takes a classless reverse zone name (RFC 2317 `128/26.…`) for a zone and a net, and nothing looser', () => {
+    const classless = (name: string) => ({
+      apiVersion: 'shipshape.dev/v1',
+      kind: 'Site',
+      spec: {
+        nets: { n: { cidr: '198.51.100.128/26', reverseZone: name } },
+        dns: { zones: [{ name, backend: 'fake-dns', endpoint: 'https://dns.example.com/api' }] },
+      },
+    });
+    expect(validate(classless('128/26.100.51.198.in-addr.arpa'))).toBe(true);
+    expect(validate(classless('128-191.100.51.198.in-addr.arpa'))).toBe(true);
+    expect(validate(classless('100.51.198/in-addr.arpa'))).toBe(false);
+  });
+
   it('every registered backend has a unique (kind, id) and an object schema', () => {
     const keys = BACKENDS.map((b) => `${b.kind}/${b.id}`);
     expect(new Set(keys).size).toBe(keys.length);

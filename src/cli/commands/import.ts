@@ -146,7 +146,10 @@ function factsOf(
   const v = site.vms as
     { datacenter?: string; datastore?: string; portgroup?: string; templates?: Record<string, string> } | undefined;
   const theirs = (kind: ResourceKind, also?: (r: ObservedResource) => boolean) =>
-    (observed.get(kind) ?? []).filter((r) => !r.owned && (r.system === name || also?.(r)));
+    // DNS names and i-doit titles of hand-made objects are keyed in lower case (`WEB01` is `web01`).
+    (observed.get(kind) ?? []).filter(
+      (r) => !r.owned && (r.system === name.toLowerCase() || r.system === name || also?.(r)),
+    );
   const found: string[] = [
     `vSphere: VM ${vm.id}, instanceUuid ${vm.handle?.instanceUuid || '?'}, folder ${v?.datacenter ?? ''}/vm${vm.handle?.folder ? `/${vm.handle.folder}` : ''}, ${f.power}, MAC ${f.mac || 'none'} on ${f.portgroup || '?'}`,
   ];

@@ -9,6 +9,10 @@ export interface ServerObservation {
   foreign: ForeignReservation[];
   /** CIDRs of the subnets the server declares (Kea) or the site declares for its nets (ISC). */
   subnets: string[];
+  /** dhcpd `failover peer` names its config declares (the pair shares leases, not host declarations). */
+  failoverPeers?: string[];
+  /** Subnets the server declares but reads no reservations in (Kea `reservations-in-subnet: false`), and why. */
+  closed?: { cidr: string; why: string }[];
   roundTrips: number;
   /** Backends that adopt: the operator's hand copies of our reservations, by system (labels). */
   leftover?: Map<string, string[]>;

@@ -29,6 +29,9 @@ import {
   fieldsOf,
   reservationOf,
   sameReservation,
+  addressesOf,
+  hostKey,
+  isNamed,
   type DhcpFields,
   type ForeignReservation,
   type Reservation,
@@ -51,6 +54,7 @@ interface ServerState {
   wanted: Map<string, Reservation>;
   foreign: ForeignReservation[];
   subnets: string[];
+  closed: { cidr: string; why: string }[];
   /** Systems whose hand copy on this server the next deploy moves out (adopted, or left by an interrupted adoption). */
   moveOut: Set<string>;
   leftover: Map<string, string[]>;
@@ -73,7 +77,7 @@ function holdersOf(state: ServerState, desired: Pick<DhcpFields, 'ip' | 'mac'>):
       else m.set(k, [i]);
     };
     state.foreign.forEach((f, i) => {
-      if (f.ip) add(byIp, f.ip, i);
+      for (const ip of addressesOf(f)) add(byIp, ip, i);
       if (f.mac) add(byMac, f.mac, i);
     });
     state.index = { of: state.foreign, byIp, byMac };
@@ -121,9 +125,9 @@ export class DhcpProvider implements Provider<DhcpFields> {
       const state = this.servers.get(name);
       if (!state) continue;
       for (const f of holdersOf(state, desired)) {
-        if (f.name === system.name || f.hostname === system.name) continue; // its own: adoption, or a collision the planner shows
+        if (isNamed(f, system.name)) continue; // its own: adoption, or a collision the planner shows
         const what =
-          desired.ip !== UNKNOWN && f.ip === desired.ip
+          desired.ip !== UNKNOWN && addressesOf(f).includes(desired.ip)
             ? `address ${desired.ip}`
             : f.mac && f.mac === desired.mac
               ? `MAC ${desired.mac}`
@@ -179,12 +183,24 @@ export class DhcpProvider implements Provider<DhcpFields> {
     results.forEach((o, i) => {
       const backend = backends[i]!;
       const name = backend.server.name;
+      // A dhcpd failover pair shares the pools' leases, not host declarations (dhcpd.conf(5)): a
+      // reservation on one peer only is not given out by the other. Said when no other server of the
+      // site serves this one's nets (the peer is then not in shipshape.yaml).
+      const alone = backend.server.nets.filter(
+        (n) => !backends.some((b) => b !== backend && b.server.nets.includes(n)),
+      );
+      if (o.failoverPeers?.length && alone.length)
+        ctx.log.warn(
+          { server: name, failoverPeers: o.failoverPeers, nets: alone },
+          `dhcp server ${name} is in a failover pair (failover peer "${o.failoverPeers.join('", "')}"), but no other server in shipshape.yaml serves ${alone.join(', ')}: the peer does not get shipshape's reservations (failover shares leases, not host declarations). Add the peer to dhcp.servers with the same nets, or copy ${name}'s include file to it`,
+        );
       this.servers.set(name, {
         backend,
         served: o.owned,
         wanted: new Map(o.owned),
         foreign: o.foreign,
         subnets: o.subnets,
+        closed: o.closed ?? [],
         moveOut: new Set(),
         leftover: o.leftover ?? new Map(),
       });
@@ -222,7 +238,7 @@ export class DhcpProvider implements Provider<DhcpFields> {
     const byName = new Map<string, HandReservation[]>();
     for (const [server, st] of this.servers)
       for (const f of st.foreign) {
-        const key = f.name ?? f.label;
+        const key = f.name ? hostKey(f.name) : f.label;
         byName.set(key, [...(byName.get(key) ?? []), { ...f, server }]);
       }
     const out: ObservedResource<DhcpFields>[] = [];
@@ -337,7 +353,7 @@ export class DhcpProvider implements Provider<DhcpFields> {
       state.moveOut.clear();
       if (changed.size === 0) return;
       // Refused systems keep what the server holds now; the others go ahead.
-      for (const [s, why] of checkReservations(name, state.wanted, state.foreign, state.subnets)) {
+      for (const [s, why] of checkReservations(name, state.wanted, state.foreign, state.subnets, state.closed)) {
         if (!changed.has(s)) continue;
         failed.set(
           s,

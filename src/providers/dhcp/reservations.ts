@@ -30,6 +30,8 @@ export interface ForeignReservation {
   name?: string;
   mac?: string;
   ip?: string;
+  /** Every address it holds, when more than one (dhcpd's `fixed-address a, b;`); `ip` is the first. */
+  ips?: string[];
   /** What the reservation hands out besides the address (for adopting it as it is). */
   hostname?: string;
   nextServer?: string;
@@ -60,7 +62,22 @@ export interface DhcpFields extends Fields {
  * Deploying the system's reservation moves such a hand copy out (adoption; crash-safe: ours is written first).
  */
 export const isHandCopy = (f: ForeignReservation, system: string, r: Reservation): boolean =>
-  (f.name === system || f.hostname === system) && f.mac === r.mac.toLowerCase() && f.ip === r.ip;
+  isNamed(f, system) && f.mac === r.mac.toLowerCase() && f.ip === r.ip;
+
+/**
+ * The system name a hand-written host name stands for: host names are case-insensitive (RFC 4343),
+ * so `host WEB01` and Kea's `"hostname": "Web01"` are web01's. A full name (`web01.corp.example.org`)
+ * is not taken for web01: a BMC's `web01.mgmt…` would be taken for the machine's own. Such a
+ * reservation holding a system's MAC or address is someone else's (`reservation-held`).
+ */
+export const hostKey = (name: string): string => name.trim().toLowerCase();
+
+/** The operator's reservation is declared for this system's name (its host name or its host-name option). */
+export const isNamed = (f: ForeignReservation, system: string): boolean =>
+  (f.name !== undefined && hostKey(f.name) === system) || (f.hostname !== undefined && hostKey(f.hostname) === system);
+
+/** Every address a reservation of someone else's holds. */
+export const addressesOf = (f: ForeignReservation): string[] => f.ips ?? (f.ip ? [f.ip] : []);
 
 export function serversFor(net: string, site: SiteConfig): DhcpServerSection[] {
   return site.dhcp.servers.filter((s) => s.nets.includes(net));
@@ -159,6 +176,7 @@ export function checkReservations(
   ours: Map<string, Reservation>,
   foreign: ForeignReservation[],
   subnets: string[],
+  closed: { cidr: string; why: string }[] = [],
 ): Map<string, string> {
   const bad = new Map<string, string>();
   const add = (s: string, why: string) => bad.set(s, bad.has(s) ? `${bad.get(s)}; ${why}` : why);
@@ -167,6 +185,7 @@ export function checkReservations(
   for (const [s, r] of ours) {
     if (r.ip === UNKNOWN) add(s, 'its address is not allocated yet (the ip stage must run first)');
     else if (ipToInt(r.ip) === null) add(s, `${r.ip} is not an IPv4 address`);
+    else if (closed.some((c) => inCidr(r.ip, c.cidr))) add(s, closed.find((c) => inCidr(r.ip, c.cidr))!.why);
     else if (!subnets.some((c) => inCidr(r.ip, c)))
       add(s, `${r.ip} is outside every subnet ${server} serves (${subnets.join(', ') || 'none'})`);
     if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(r.mac)) add(s, `"${r.mac}" is not a MAC address`);
@@ -181,7 +200,7 @@ export function checkReservations(
       if (systems.length > 1)
         for (const s of systems)
           add(s, `${what} ${value} is reserved for more than one system (${systems.join(', ')})`);
-      const theirs = foreign.find((f) => (what === 'MAC' ? f.mac : f.ip) === value);
+      const theirs = foreign.find((f) => (what === 'MAC' ? f.mac === value : addressesOf(f).includes(value)));
       if (theirs)
         for (const s of systems)
           add(s, `${what} ${value} is already reserved on ${server} by ${theirs.label}, not managed by shipshape`);

@@ -15,7 +15,7 @@ import {
   type ProviderContext,
   type Resolved,
 } from '../../engine/contract';
-import type { DesiredSystem } from '../../manifest/types';
+import { fqdn, type DesiredSystem } from '../../manifest/types';
 import type { SiteConfig, ZoneSection } from '../../manifest/site';
 import { SshPool, type SecretReader } from '../../transport/ssh';
 import { siteSealer } from '../../ownership';
@@ -44,6 +44,12 @@ export interface DnsProviderOptions {
   /** Shared with the other SSH steps within a run; created here when absent. close() ends its connections. */
   pool?: SshPool;
   reloadTimeoutMs?: number;
+  /**
+   * The systems the manifests declare: an operator's host is matched to the system whose name
+   * (`name.domain`) it is, not to every system with its first label (web01.mgmt.example.com is not
+   * web01.example.com).
+   */
+  systems?: readonly DesiredSystem[];
 }
 
 type ZoneState = Map<string, DnsRecord[]>;
@@ -174,15 +180,27 @@ export class DnsProvider implements Provider<DnsFields> {
         ...(hand.length ? { handle: { records: hand } } : {}),
       };
     });
+    const declaredAt = new Map((this.opts.systems ?? []).map((s) => [normalName(fqdn(s)), s.name]));
+    const declaredNames = new Set(declaredAt.values());
     for (const [host, recs] of hosts) {
       // The zones' own name servers are infrastructure: still checked for collisions (place), never "unmanaged".
       if (nameServers.has(host)) continue;
       const managed = recs.filter((r) => MANAGED_TYPES.includes(r.type));
+      // A name with no A record and nothing pointing at it (a TXT, MX, SRV, SSHFP, a wildcard, DNSSEC
+      // records) is no host: it is kept for the collision check (place) but is no system of anyone's.
+      // A wildcard's records are synthesised for names that do not exist (RFC 4592): no host either.
+      // Nor is a reverse name (the target of an RFC 2317 CNAME, `70.2.0.192.in-addr.arpa CNAME
+      // 70.64/26.2.0.192.in-addr.arpa.`, or an operator's $GENERATE of 256 of them).
+      if (managed.length === 0 || host.startsWith('*.') || /\.(in-addr|ip6)\.arpa$/.test(host)) continue;
+      // The host of a declared system's name is that system's; another host whose first label is a
+      // declared system's name (web01.mgmt beside web01) is not (it would block or make it ambiguous).
+      const label = host.split('.')[0]!;
+      const system = declaredAt.get(host) ?? (declaredNames.has(label) ? host : label);
       const why = [...new Set(managed.map((r) => unmovable.get(recordKey(r))).filter((w): w is string => !!w))];
       const ptrs = managed.filter((r) => r.type === 'PTR').map((r) => r.name);
       resources.push({
         kind: 'dns',
-        system: host.split('.')[0]!,
+        system,
         id: host,
         owned: false,
         fields: {

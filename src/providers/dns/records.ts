@@ -73,6 +73,21 @@ export function reverseName(ip: string): string {
   return ip.split('.').reverse().join('.') + '.in-addr.arpa';
 }
 
+/**
+ * The PTR owner of an address in its net's reverse zone: its in-addr.arpa name when the zone holds
+ * it; in a classless zone (RFC 2317 §4: a child of the /24 zone, named like `64/26.2.0.192.in-addr.arpa`,
+ * which the /24 zone points into with a CNAME per address) the last octet under that zone
+ * (`70.64/26.2.0.192.in-addr.arpa`); else undefined (the address is not in that reverse zone).
+ */
+export function ptrName(ip: string, reverseZone: string): string | undefined {
+  const rev = reverseName(ip);
+  const zone = normalName(reverseZone);
+  if (rev === zone || rev.endsWith(`.${zone}`)) return rev;
+  const [octet, ...parent] = rev.split('.');
+  if (zone.slice(zone.indexOf('.') + 1) === parent.join('.')) return `${octet}.${zone}`;
+  return undefined;
+}
+
 /** The configured zone a name belongs to: the longest zone apex that is the name or a suffix of it. */
 export function zoneOf(name: string, zones: Pick<ZoneSection, 'name'>[]): Pick<ZoneSection, 'name'> | undefined {
   let best: Pick<ZoneSection, 'name'> | undefined;
@@ -95,7 +110,10 @@ export function desiredDns(system: DesiredSystem, resolved: Resolved, site: Site
   const managedReverse = reverseZone && site.dns.zones.some((z) => normalName(z.name) === normalName(reverseZone));
   const ip = resolved.ip;
   let ptr: Maybe<string> | null = null;
-  if (managedReverse) ptr = ip === UNKNOWN ? UNKNOWN : zoneOf(reverseName(ip), site.dns.zones) ? reverseName(ip) : null;
+  if (managedReverse) {
+    const name = ip === UNKNOWN ? undefined : ptrName(ip, reverseZone);
+    ptr = ip === UNKNOWN ? UNKNOWN : name && zoneOf(name, site.dns.zones) ? name : null;
+  }
   return {
     fqdn: name,
     a: ip,

@@ -4,6 +4,7 @@ import {
   moveOutHandLines,
   whyNotMovable,
   includesFragment,
+  missingIncludeHint,
   nextSerial,
   parseFragment,
   redirectInclude,
@@ -65,6 +66,7 @@ web-02 300 IN A 198.51.100.12
        IN TXT "owner=team-a"
 db-01.x.test. IN A 198.51.100.13
 shop CNAME web-01
+WEB-03 1h30m In a 198.51.100.15
 $ORIGIN sub.x.test.
 app IN A 198.51.100.14
 $INCLUDE "/srv/x.shipshape"
@@ -77,7 +79,8 @@ $INCLUDE "/srv/x.shipshape"
       [6, 'web-02.x.test', 'A', '198.51.100.12', true],
       [8, 'db-01.x.test', 'A', '198.51.100.13', true],
       [9, 'shop.x.test', 'CNAME', 'web-01.x.test', true],
-      [11, 'app.sub.x.test', 'A', '198.51.100.14', true],
+      [10, 'web-03.x.test', 'A', '198.51.100.15', true],
+      [12, 'app.sub.x.test', 'A', '198.51.100.14', true],
     ]);
   });
 
@@ -114,4 +117,15 @@ $INCLUDE "/srv/x.shipshape"
       /is served but is not a line of db\.x/,
     );
   });
+});
+
+test('a zone file that includes the fragment by another path is told which line, and why a relative one does not count', () => {
+  const zone = '$TTL 1h\n@ IN SOA ns1 h ( 1 1h 15m 1w 1h )\n$INCLUDE shipshape.frag\n';
+  expect(includesFragment(zone, '/etc/bind/shipshape.frag')).toBe(false);
+  expect(missingIncludeHint(zone, '/etc/bind/shipshape.frag', '/etc/bind/db.x')).toBe(
+    '/etc/bind/db.x:3 includes "shipshape.frag", not fragmentPath "/etc/bind/shipshape.frag" (a relative path, which named resolves against its options { directory }); write `$INCLUDE "/etc/bind/shipshape.frag"` there, or set fragmentPath to the file it names',
+  );
+  expect(missingIncludeHint('$TTL 1h\n', '/etc/bind/shipshape.frag', '/etc/bind/db.x')).toBe(
+    '/etc/bind/db.x does not include shipshape\'s fragment; add the line `$INCLUDE "/etc/bind/shipshape.frag"` to it',
+  );
 });

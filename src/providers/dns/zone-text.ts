@@ -107,6 +107,23 @@ export function includesFragment(zoneText: string, fragmentPath: string): boolea
   });
 }
 
+/**
+ * What to tell an operator whose zone file does not `$INCLUDE` the fragment by its absolute path: an
+ * `$INCLUDE` of a file of the same name by another path (a relative one is resolved by named against
+ * `options { directory }`, which shipshape does not read) is named with its line; else the line to add.
+ */
+export function missingIncludeHint(zoneText: string, fragmentPath: string, zoneFile: string): string {
+  const base = fragmentPath.slice(fragmentPath.lastIndexOf('/') + 1);
+  const lines = zoneText.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^\$INCLUDE\s+("([^"]+)"|(\S+))/i.exec(lines[i]!.trim());
+    const path = m ? (m[2] ?? m[3])! : undefined;
+    if (path && path !== fragmentPath && path.slice(path.lastIndexOf('/') + 1) === base)
+      return `${zoneFile}:${i + 1} includes "${path}", not fragmentPath "${fragmentPath}"${path.startsWith('/') ? '' : ' (a relative path, which named resolves against its options { directory })'}; write \`$INCLUDE "${fragmentPath}"\` there, or set fragmentPath to the file it names`;
+  }
+  return `${zoneFile} does not include shipshape's fragment; add the line \`$INCLUDE "${fragmentPath}"\` to it`;
+}
+
 /** The same zone text with its $INCLUDE of our fragment pointed somewhere else (for checking a candidate). */
 export function redirectInclude(zoneText: string, fragmentPath: string, to: string): string {
   return zoneText
@@ -161,7 +178,8 @@ export function handLines(text: string, apex: string): HandLine[] {
     const explicit = !/^\s/.test(bare);
     if (explicit) owner = absName(t.shift()!, origin);
     if (!owner) return;
-    while (t.length && (/^\d+[smhdw]?$/i.test(t[0]!) || /^(IN|CH|HS)$/i.test(t[0]!))) t.shift();
+    // A TTL is seconds or units in any combination (`1h30m`, `1W2D`: BIND's TTL syntax).
+    while (t.length && (/^(\d+|(\d+[smhdw])+)$/i.test(t[0]!) || /^(IN|CH|HS)$/i.test(t[0]!))) t.shift();
     const type = t[0]?.toUpperCase();
     if ((type !== 'A' && type !== 'PTR' && type !== 'CNAME') || t.length !== 2 || opens !== 0) return;
     const value = type === 'A' ? t[1]! : absName(t[1]!, origin);

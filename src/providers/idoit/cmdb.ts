@@ -21,7 +21,7 @@ import {
 import type { SiteConfig } from '../../manifest/site';
 import type { DesiredSystem } from '../../manifest/types';
 import type { IdoitCall, IdoitClient } from './client';
-import { osMarker, STATUS_NAMES, VM_TYPE } from './marker';
+import { osMarker, STATUS_NAMES, titleKey, VM_TYPE } from './marker';
 import {
   claimObject,
   findSystemObject,
@@ -412,7 +412,7 @@ function toResource(row: ObjectRow, sealer: Sealer | undefined): ObservedResourc
   for (const k of CMDB_CATEGORIES) entries[k] = c(k).map((e) => Number(e.id));
   return {
     kind: 'cmdb',
-    system: owner ?? row.title,
+    system: owner ?? titleKey(row.title),
     id: String(row.id),
     owned: owner !== null,
     fields: {

@@ -24,7 +24,7 @@ import type { DesiredSystem } from '../../manifest/types';
 import type { IdoitClient } from './client';
 import { IdoitError } from './errors';
 import { intToIp, parseCidr } from '../../net/ipv4';
-import { STATUS_NAMES, VM_TYPE } from './marker';
+import { STATUS_NAMES, titleKey, VM_TYPE } from './marker';
 import { firstFree, ipListHolders, netReads, netView, refusal, type Declared, type NetView } from './net';
 import { Refusal } from '../../engine/refusals';
 import {
@@ -419,7 +419,7 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
       .map((x) => ({ entryId: Number(x.id), ip: String(x.ipv4_address.ref_title) }));
     return {
       kind: 'ip',
-      system: owner ?? row.title,
+      system: owner ?? titleKey(row.title),
       id: String(row.id),
       owned: owner !== null,
       fields: {

@@ -68,6 +68,17 @@ function lines(description: unknown): string[] {
     .filter((l, i) => i === 0 || l !== '');
 }
 
+/**
+ * The system name an object that is not ours stands for, from its title: titles are typed by hand
+ * (`WEB01`, `web01.corp.example.com`), system names are lower-case host names. Lower case (host names
+ * are case-insensitive, RFC 4343), and a title that is a DNS name (dots, no spaces) by its first label,
+ * so the plan sees the object a create would duplicate. Other titles (`Webserver München`) lower-cased.
+ */
+export function titleKey(title: string): string {
+  const t = title.trim().toLowerCase();
+  return /^[a-z0-9-]+(\.[a-z0-9-]+)+\.?$/.test(t) ? t.split('.')[0]! : t;
+}
+
 /** The system a SYSID alone marks (OS objects and older callers), or null. */
 export function systemFromMarker(sysid: unknown): string | null {
   return systemOf(sysid);

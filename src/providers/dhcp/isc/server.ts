@@ -46,9 +46,60 @@ interface HostBlock {
   nested: boolean;
 }
 
+/**
+ * The text with its comments blanked out (not removed, so offsets still point into it): `#` to the end
+ * of the line, except inside a quoted string (`option domain-name "a#b";`), dhcpd.conf(5).
+ */
+export function blankComments(text: string): string {
+  let out = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '\\') {
+        out += c + (text[i + 1] ?? '');
+        i++;
+        continue;
+      }
+      if (c === '"') quoted = false;
+      out += c;
+    } else if (c === '"') {
+      quoted = true;
+      out += c;
+    } else if (c === '#') {
+      const end = text.indexOf('\n', i);
+      const stop = end < 0 ? text.length : end;
+      out += ' '.repeat(stop - i);
+      i = stop - 1;
+    } else out += c;
+  }
+  return out;
+}
+
+/** A MAC as dhcpd reads it (octets of one or two hex digits, any case), as `00:50:56:0a:0b:0c`; else as written. */
+export function normalMac(mac: string): string {
+  const parts = mac.split(':');
+  if (parts.length < 2 || parts.some((p) => !/^[0-9a-f]{1,2}$/i.test(p))) return mac.toLowerCase();
+  return parts.map((p) => p.padStart(2, '0').toLowerCase()).join(':');
+}
+
+/** The 1-based line of an offset of `text` (a binary search over its line starts: thousands of hosts). */
+function lineIndex(text: string): (offset: number) => number {
+  const starts = [0];
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
+  return (offset) => {
+    let [lo, hi] = [0, starts.length - 1];
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo + 1;
+  };
+}
+
 function hostBlocks(text: string): HostBlock[] {
-  // Comments blanked out, not removed, so offsets still point into the text.
-  const bare = text.replace(/#[^\n]*/g, (c) => ' '.repeat(c.length));
+  const bare = blankComments(text);
   const found = [...bare.matchAll(/\bhost\s+("?)([^\s"{]+)\1\s*\{([^}]*)\}/g)];
   let depth = 0;
   let i = 0;
@@ -70,7 +121,7 @@ export function parseInclude(text: string): Map<string, Reservation> {
     const nextServer = field(h.body, /next-server\s+([^;\s]+)\s*;/);
     const bootFilename = field(h.body, /filename\s+"([^"]*)"\s*;/);
     out.set(h.name.slice(HOST_PREFIX.length), {
-      mac: (field(h.body, /hardware\s+ethernet\s+([^;\s]+)\s*;/) ?? '').toLowerCase(),
+      mac: normalMac(field(h.body, /hardware\s+ethernet\s+([^;\s]+)\s*;/) ?? ''),
       ip: field(h.body, /fixed-address\s+([^;\s]+)\s*;/) ?? '',
       hostname: field(h.body, /option\s+host-name\s+"([^"]*)"\s*;/) ?? '',
       ...(nextServer ? { nextServer } : {}),
@@ -80,8 +131,13 @@ export function parseInclude(text: string): Map<string, Reservation> {
   return out;
 }
 
-/** The operator's own host declarations in the main config (not ours). */
-export function parseForeignHosts(text: string, configPath: string): ForeignReservation[] {
+/**
+ * The operator's own host declarations in a config file (not ours). `includedBy`: the file is
+ * `include`d by that one (its hosts are seen and checked against, never moved: adopting edits
+ * dhcpd.conf only).
+ */
+export function parseForeignHosts(text: string, configPath: string, includedBy?: string): ForeignReservation[] {
+  const lineOf = lineIndex(text);
   return hostBlocks(text).map((h) => {
     const hostname = field(h.body, /option\s+host-name\s+"([^"]*)"\s*;/);
     const nextServer = field(h.body, /next-server\s+([^;\s]+)\s*;/);
@@ -90,17 +146,30 @@ export function parseForeignHosts(text: string, configPath: string): ForeignRese
       .split(';')
       .map((x) => x.trim().replace(/\s+/g, ' '))
       .filter((x) => x && !MANAGED.test(x));
-    const label = `host ${h.name} in ${configPath}`;
-    const notAdoptable = h.nested
-      ? `${label} is declared inside a group, subnet or shared-network block whose settings it would lose in shipshape's include file; move it to the top level of ${configPath}, then adopt`
-      : other.length
-        ? `${label} has ${other.map((x) => `\`${x};\``).join(', ')}, which shipshape's reservations do not carry (adopting would drop it); move that setting to the subnet or a class, then adopt`
-        : undefined;
+    // `fixed-address` takes a list, of addresses or of names dhcpd resolves when it starts (dhcpd.conf(5)).
+    const fixed = (field(h.body, /fixed-address\s+([^;]+);/) ?? '')
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
+    const ips = fixed.filter((x) => /^\d{1,3}(\.\d{1,3}){3}$/.test(x));
+    const names = fixed.filter((x) => !ips.includes(x));
+    const label = `host ${h.name} in ${configPath}:${lineOf(h.at)}`;
+    const notAdoptable = includedBy
+      ? `${label} is in a file ${includedBy} includes; shipshape only moves hosts out of ${includedBy} itself: move its block there, then adopt`
+      : h.nested
+        ? `${label} is declared inside a group, subnet or shared-network block whose settings it would lose in shipshape's include file; move it to the top level of ${configPath}, then adopt`
+        : fixed.length !== 1 || names.length
+          ? `${label} has \`fixed-address ${fixed.join(', ')};\`: shipshape's reservations hold one address, written as an address; write it so, then adopt`
+          : other.length
+            ? `${label} has ${other.map((x) => `\`${x};\``).join(', ')}, which shipshape's reservations do not carry (adopting would drop it); move that setting to the subnet or a class, then adopt`
+            : undefined;
+    const mac = field(h.body, /hardware\s+ethernet\s+([^;\s]+)\s*;/);
     return {
       label,
       name: h.name,
-      mac: field(h.body, /hardware\s+ethernet\s+([^;\s]+)\s*;/)?.toLowerCase(),
-      ip: field(h.body, /fixed-address\s+([^;\s]+)\s*;/),
+      mac: mac === undefined ? undefined : normalMac(mac),
+      ip: ips[0] ?? names[0],
+      ...(ips.length > 1 ? { ips } : {}),
       ...(hostname !== undefined ? { hostname } : {}),
       ...(nextServer ? { nextServer } : {}),
       ...(bootFilename ? { bootFilename } : {}),
@@ -138,6 +207,16 @@ export function moveOutHandHosts(
   }
   return { text: out, moved: cut.map((c) => c.system) };
 }
+
+/** The files a config `include`s (comments skipped), with the line of each include statement. */
+export function includedFiles(text: string): { path: string; line: number }[] {
+  const bare = blankComments(text);
+  const lineOf = lineIndex(bare);
+  return [...bare.matchAll(/\binclude\s+"([^"]+)"\s*;/g)].map((m) => ({ path: m[1]!, line: lineOf(m.index) }));
+}
+
+/** Include statements nested deeper than this are refused (a file that includes itself, in a loop). */
+const MAX_INCLUDE_DEPTH = 8;
 
 const includeRe = (path: string) =>
   new RegExp(`^(\\s*include\\s+)"${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"(\\s*;.*)$`, 'm');
@@ -184,15 +263,72 @@ export class IscBackend implements DhcpBackend {
       );
     }
     const owned = parseInclude(include?.toString('utf8') ?? '');
+    // The operator's hosts in the files dhcpd.conf includes count as much as those in it: dhcpd -t
+    // passes a MAC or address reserved twice, so a reservation of ours beside one of them would go
+    // unnoticed until two machines fight over an address.
+    const { hosts: included, reads } = await this.includedHosts(ssh, this.configText, conf, inc);
     // The operator's copy of one of ours (an adoption that stopped between writing ours and removing
     // theirs) is not someone else's reservation: the next deploy moves it out.
     const leftover = new Map<string, string[]>();
-    const foreign = parseForeignHosts(this.configText, conf).filter((f) => {
+    const foreign = [...parseForeignHosts(this.configText, conf), ...included].filter((f) => {
       const system = [...owned].find(([s, res]) => !f.notAdoptable && isHandCopy(f, s, res))?.[0];
       if (system) leftover.set(system, [...(leftover.get(system) ?? []), f.label]);
       return !system;
     });
-    return { owned, foreign, subnets: this.deps.netCidrs, roundTrips: 1, leftover };
+    const failoverPeers = [...blankComments(this.configText).matchAll(/\bfailover\s+peer\s+"([^"]+)"\s*\{/g)].map(
+      (m) => m[1]!,
+    );
+    return {
+      owned,
+      foreign,
+      subnets: this.deps.netCidrs,
+      roundTrips: 1 + reads,
+      leftover,
+      ...(failoverPeers.length ? { failoverPeers } : {}),
+    };
+  }
+
+  /** The host declarations of every file `conf` includes, at any depth (one SFTP round per depth), but ours. */
+  private async includedHosts(
+    ssh: SshSession,
+    text: string,
+    conf: string,
+    ours: string,
+  ): Promise<{ hosts: ForeignReservation[]; reads: number }> {
+    const hosts: ForeignReservation[] = [];
+    const seen = new Set([conf, ours]);
+    const pending = (t: string, by: string) =>
+      includedFiles(t)
+        .filter((x) => !seen.has(x.path))
+        .map((x) => {
+          if (!x.path.startsWith('/'))
+            throw new UserError(
+              `dhcp server ${this.server.name}: ${by}:${x.line}: \`include "${x.path}";\` is a relative path, which dhcpd opens from its working directory (shipshape cannot know it); write the absolute path`,
+            );
+          seen.add(x.path);
+          return { ...x, by };
+        });
+    let level = pending(text, conf);
+    let reads = 0;
+    for (; level.length; reads++) {
+      if (reads === MAX_INCLUDE_DEPTH)
+        throw new UserError(
+          `dhcp server ${this.server.name}: ${level[0]!.by}:${level[0]!.line}: includes nest deeper than ${MAX_INCLUDE_DEPTH} files; flatten them`,
+        );
+      const texts = await Promise.all(level.map((x) => ssh.readFile(x.path, { missingOk: true })));
+      const next: typeof level = [];
+      level.forEach((x, i) => {
+        const t = texts[i];
+        if (!t)
+          throw new UserError(
+            `dhcp server ${this.server.name}: ${x.by}:${x.line} includes ${x.path}, which does not exist on ${ssh.name} (dhcpd would refuse to start); create it or remove the include`,
+          );
+        hosts.push(...parseForeignHosts(t.toString('utf8'), x.path, conf));
+        next.push(...pending(t.toString('utf8'), x.path));
+      });
+      level = next;
+    }
+    return { hosts, reads };
   }
 
   async apply(wanted: Map<string, Reservation>): Promise<void> {

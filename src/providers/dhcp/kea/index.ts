@@ -13,6 +13,11 @@ export type KeaServer = {
   controlSocket: string;
   /** The config file Kea was started with (`kea-dhcp4 -t`, `config-write`). */
   configPath: string;
+  /**
+   * The operator accepts that config-write replaces configPath with plain JSON, dropping its comments
+   * and inlining its `<?include?>`s; without it a file that has them is refused before anything is applied.
+   */
+  rewriteConfigFile?: boolean;
 };
 
 interface Raw {
@@ -21,6 +26,7 @@ interface Raw {
   ssh: RawSsh;
   controlSocket: string;
   configPath: string;
+  rewriteConfigFile?: boolean;
 }
 
 export const kea = defineBackend({
@@ -36,6 +42,7 @@ export const kea = defineBackend({
       ssh: sshEndpoint(r.ssh),
       controlSocket: r.controlSocket,
       configPath: r.configPath,
+      ...(r.rewriteConfigFile ? { rewriteConfigFile: true } : {}),
     };
   },
   connect: (server, deps) => new KeaBackend(server, deps),

@@ -17,11 +17,86 @@ import { markerVerified, type Sealer } from '../../../ownership';
 import type { KeaServer } from './index';
 import { shq, SshCommandError, type SshSession } from '../../../transport/ssh';
 import { DhcpDeployError, type DhcpBackend, type DhcpBackendDeps, type ServerObservation } from '../backend';
-import { inCidr, type ForeignReservation, type Reservation } from '../reservations';
+import { hostKey, inCidr, type ForeignReservation, type Reservation } from '../reservations';
 
-// Kea's config is open-ended JSON; we touch only subnet4[].reservations.
+// Kea's config is open-ended JSON; we touch only the subnets' reservations (and a hand copy's list).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- open-ended JSON read from the server
 type Json = Record<string, any>;
+
+/** A subnet of the running config, top-level or in a shared network, and whether Kea reads its reservations. */
+interface KeaSubnet {
+  subnet: Json;
+  /** How the subnet is named in messages: `192.0.2.0/24` or `192.0.2.0/24 (shared network office)`. */
+  where: string;
+  /** False when `reservations-in-subnet: false` (or the older `reservation-mode` disabled/global) applies to it. */
+  inSubnet: boolean;
+}
+
+/** The effective reservations-in-subnet flag of one level, if that level sets it (Kea ARM, host reservations). */
+function inSubnetFlag(level: Json | undefined): boolean | undefined {
+  if (!level) return undefined;
+  if (typeof level['reservations-in-subnet'] === 'boolean') return level['reservations-in-subnet'];
+  const mode = level['reservation-mode'];
+  if (mode === 'disabled' || mode === 'global') return false;
+  if (mode === 'all' || mode === 'out-of-pool') return true;
+  return undefined;
+}
+
+/**
+ * Every subnet of the running config: `subnet4` and the `subnet4` of each `shared-networks` entry
+ * (a subnet in a shared network is where most sites keep their reservations). The flag is inherited
+ * subnet → shared network → global; Kea's default is true.
+ */
+export function keaSubnets(dhcp4: Json): KeaSubnet[] {
+  const global = inSubnetFlag(dhcp4);
+  const out: KeaSubnet[] = ((dhcp4['subnet4'] ?? []) as Json[]).map((s) => ({
+    subnet: s,
+    where: String(s.subnet),
+    inSubnet: inSubnetFlag(s) ?? global ?? true,
+  }));
+  for (const net of (dhcp4['shared-networks'] ?? []) as Json[])
+    for (const s of (net['subnet4'] ?? []) as Json[])
+      out.push({
+        subnet: s,
+        where: `${String(s.subnet)} (shared network ${String(net.name)})`,
+        inSubnet: inSubnetFlag(s) ?? inSubnetFlag(net) ?? global ?? true,
+      });
+  return out;
+}
+
+/**
+ * Where the config file has what `config-write` cannot keep: comments (`#`, `//`, `/* *\/`) and
+ * `<?include "file"?>` (Kea ARM, JSON syntax), outside strings. 1-based lines.
+ */
+export function fileExtras(text: string): { comments: number[]; includes: { line: number; path: string }[] } {
+  const comments: number[] = [];
+  const includes: { line: number; path: string }[] = [];
+  let line = 1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '\n') line++;
+    else if (c === '"') {
+      for (i++; i < text.length && text[i] !== '"'; i++) {
+        if (text[i] === '\\') i++;
+        else if (text[i] === '\n') line++;
+      }
+    } else if (c === '#' || (c === '/' && text[i + 1] === '/')) {
+      comments.push(line);
+      while (i + 1 < text.length && text[i + 1] !== '\n') i++;
+    } else if (c === '/' && text[i + 1] === '*') {
+      comments.push(line);
+      const end = text.indexOf('*/', i + 2);
+      const stop = end < 0 ? text.length : end + 1;
+      for (; i < stop; i++) if (text[i] === '\n') line++;
+    } else if (text.startsWith('<?include', i)) {
+      const m = /^<\?include\s+"([^"]*)"\s*\?>/.exec(text.slice(i, i + 4200));
+      includes.push({ line, path: m?.[1] ?? '?' });
+      const end = text.indexOf('?>', i);
+      i = end < 0 ? text.length : end + 1;
+    }
+  }
+  return { comments, includes };
+}
 
 /** What a reservation's seal is computed over: the system and the reservation's MAC. */
 const sealFor = (system: string, mac: string) => ({ kind: 'dhcp', system, resourceId: mac.toLowerCase() });
@@ -117,9 +192,21 @@ export class KeaBackend implements DhcpBackend {
     const owned = new Map<string, Reservation>();
     const foreign: ForeignReservation[] = [];
     const subnets: string[] = [];
-    for (const subnet of (config.Dhcp4['subnet4'] ?? []) as Json[]) {
-      subnets.push(subnet.subnet);
-      for (const r of (subnet.reservations ?? []) as Json[]) {
+    // Global reservations (`Dhcp4.reservations`) are the operator's: shipshape writes its own in subnets.
+    const lists: { where: string; reservations: Json[] }[] = [
+      ...keaSubnets(config.Dhcp4).map((k) => ({
+        where: `subnet ${k.where}`,
+        reservations: k.subnet.reservations ?? [],
+      })),
+      { where: 'the global reservations', reservations: config.Dhcp4['reservations'] ?? [] },
+    ];
+    const closed: { cidr: string; why: string }[] = [];
+    for (const k of keaSubnets(config.Dhcp4)) {
+      subnets.push(k.subnet.subnet);
+      if (!k.inSubnet) closed.push({ cidr: k.subnet.subnet, why: closedWhy(k) });
+    }
+    for (const list of lists) {
+      for (const r of list.reservations) {
         const system = ownerOf(r, sealer);
         const mac = typeof r['hw-address'] === 'string' ? r['hw-address'].toLowerCase() : undefined;
         if (system !== undefined) {
@@ -131,11 +218,12 @@ export class KeaBackend implements DhcpBackend {
             ...(r['boot-file-name'] ? { bootFilename: r['boot-file-name'] } : {}),
           });
         } else {
-          const label = `reservation ${r.hostname ?? mac ?? r['ip-address']} in subnet ${subnet.subnet}`;
+          const id = r.hostname || mac || r['client-id'] || r['ip-address'];
+          const label = `reservation ${id} in ${list.where}`;
           const other = Object.keys(r).filter((k) => !MANAGED_KEYS.includes(k) && !isDefault(r[k]));
           foreign.push({
             label,
-            name: r.hostname,
+            name: r.hostname || undefined,
             mac,
             ip: r['ip-address'],
             ...(typeof r.hostname === 'string' ? { hostname: r.hostname } : {}),
@@ -150,7 +238,7 @@ export class KeaBackend implements DhcpBackend {
         }
       }
     }
-    return { owned, foreign, subnets, roundTrips: 1 };
+    return { owned, foreign, subnets, closed, roundTrips: 1 };
   }
 
   /** The running config with our reservations (those whose marker counts) replaced by `wanted`. */
@@ -161,24 +249,28 @@ export class KeaBackend implements DhcpBackend {
     adopt?: Set<string>,
   ): Json {
     const next = structuredClone(config);
-    const subnets = (next.Dhcp4['subnet4'] ?? []) as Json[];
+    const subnets = keaSubnets(next.Dhcp4);
     // Ours are replaced; the operator's copy of one of ours (adopted: its name, MAC and address) goes in
     // the same config-set, which Kea applies whole or not at all.
     const handCopy = (r: Json) =>
       [...wanted].some(
         ([system, w]) =>
-          r.hostname === system && String(r['hw-address'] ?? '').toLowerCase() === w.mac && r['ip-address'] === w.ip,
+          hostKey(String(r.hostname ?? '')) === system &&
+          String(r['hw-address'] ?? '').toLowerCase() === w.mac &&
+          r['ip-address'] === w.ip,
       );
-    for (const s of subnets)
-      s.reservations = ((s.reservations ?? []) as Json[]).filter(
-        (r) => ownerOf(r, sealer, adopt) === undefined && !handCopy(r),
-      );
+    const keep = (list: Json[] | undefined) =>
+      (list ?? []).filter((r) => ownerOf(r, sealer, adopt) === undefined && !handCopy(r));
+    for (const { subnet } of subnets) subnet.reservations = keep(subnet.reservations);
+    if (Array.isArray(next.Dhcp4['reservations'])) next.Dhcp4['reservations'] = keep(next.Dhcp4['reservations']);
     for (const [system, r] of [...wanted].sort(([a], [b]) => a.localeCompare(b))) {
-      const subnet = subnets.find((s) => inCidr(r.ip, s.subnet));
-      if (!subnet)
+      const found = subnets.find((s) => inCidr(r.ip, s.subnet.subnet));
+      if (!found)
         throw new DhcpDeployError(
-          `dhcp server ${this.server.name}: ${system}: ${r.ip} is in no subnet of the running Kea config`,
+          `dhcp server ${this.server.name}: ${system}: ${r.ip} is in no subnet of the running Kea config (subnet4 or shared-networks)`,
         );
+      if (!found.inSubnet) throw new DhcpDeployError(`dhcp server ${this.server.name}: ${system}: ${closedWhy(found)}`);
+      const subnet = found.subnet;
       subnet.reservations.push({
         'hw-address': r.mac,
         'ip-address': r.ip,
@@ -207,7 +299,7 @@ export class KeaBackend implements DhcpBackend {
     const config = await this.runningConfig();
     const wanted = new Map<string, Reservation>();
     const sealed: string[] = [];
-    for (const subnet of (config.Dhcp4['subnet4'] ?? []) as Json[])
+    for (const { subnet } of keaSubnets(config.Dhcp4))
       for (const r of (subnet.reservations ?? []) as Json[]) {
         const system = ownerOf(r, sealer, systems);
         if (system === undefined) continue;
@@ -235,14 +327,29 @@ export class KeaBackend implements DhcpBackend {
     const name = this.server.name;
     const text = JSON.stringify(candidate, null, 2);
     const ssh = await this.session();
-    const tmp = await ssh.uploadTemp(conf, text, 0o600);
+    const [tmp, onDisk] = await Promise.all([
+      ssh.uploadTemp(conf, text, 0o600),
+      ssh.readFile(conf, { missingOk: true, timeoutMs: 60_000 }),
+    ]);
+    // config-write saves the running configuration as plain JSON: what the file has beyond that is lost.
+    const extras = fileExtras(onDisk?.toString('utf8') ?? '');
+    const lossy = extras.comments.length > 0 || extras.includes.length > 0;
+    if (lossy && !this.server.rewriteConfigFile) {
+      await ssh.exec(`rm -f ${shq(tmp)}`, { label: 'removing the unused candidate' }).catch(() => undefined);
+      throw new DhcpDeployError(describeLoss(name, conf, extras));
+    }
     // One exec: check the candidate, remove it, and keep a copy of the current file for the operator.
     // The running server's config-test at the same time: both only check, nothing is applied before both pass.
     const [, test] = await Promise.all([
       ssh.exec(
         `export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH; out=$(kea-dhcp4 -t ${shq(tmp)} 2>&1); rc=$?; rm -f ${shq(tmp)}
 [ $rc = 0 ] || { echo "$out" | grep -v ' INFO ' >&2; exit $rc; }
-[ ! -e ${shq(conf)} ] || cp -p ${shq(conf)} ${shq(conf + '.shipshape-prev')}`,
+[ ! -e ${shq(conf)} ] || cp -p ${shq(conf)} ${shq(conf + '.shipshape-prev')}${
+          // The operator's own file, comments and includes, once: before the first config-write rewrites it.
+          lossy
+            ? `\n[ -e ${shq(conf + '.shipshape-orig')} ] || cp -p ${shq(conf)} ${shq(conf + '.shipshape-orig')}`
+            : ''
+        }`,
         { label: 'kea-dhcp4 -t of the new config (nothing applied)', timeoutMs: 120_000 },
       ),
       this.command('config-test', candidate),
@@ -264,4 +371,22 @@ export class KeaBackend implements DhcpBackend {
       );
     }
   }
+}
+
+const closedWhy = (k: KeaSubnet) =>
+  `subnet ${k.where} has reservations-in-subnet false (or reservation-mode disabled/global), so Kea would ignore a reservation there; set reservations-in-subnet: true for it, or serve this net from another server`;
+
+/** Why a deploy would lose what the config file has beyond its JSON, and what to do (nothing was applied). */
+function describeLoss(server: string, conf: string, x: ReturnType<typeof fileExtras>): string {
+  const lines = (ns: number[]) =>
+    ns.length > 5 ? `${ns.slice(0, 5).join(', ')} and ${ns.length - 5} more` : ns.join(', ');
+  const what = [
+    ...(x.includes.length
+      ? [
+          `${x.includes.map((i) => `${conf}:${i.line}: <?include "${i.path}"?>`).join('; ')} (the included content would be written into ${conf} and the included file no longer read)`,
+        ]
+      : []),
+    ...(x.comments.length ? [`the comments on line ${lines(x.comments)}`] : []),
+  ];
+  return `dhcp server ${server}: nothing applied: Kea saves a configuration only with config-write, which replaces ${conf} with the running configuration as plain JSON, so ${what.join(' and ')} would be lost. Either write the comments as "comment" entries (Kea keeps them) and the included content into ${conf}, or let shipshape rewrite the file: set rewriteConfigFile: true on dhcp server ${server} in shipshape.yaml (the file as it is now is kept once as ${conf}.shipshape-orig)`;
 }

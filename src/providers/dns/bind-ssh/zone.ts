@@ -21,6 +21,7 @@ import {
   findSoaSerial,
   systemsOnLines,
   includesFragment,
+  missingIncludeHint,
   nextSerial,
   parseFragment,
   redirectInclude,
@@ -88,9 +89,7 @@ export class BindSshBackend implements ZoneBackend {
     this.zoneText = zone.toString('utf8');
     const fragment = parseFragment(fragmentText);
     if (!includesFragment(this.zoneText, f)) {
-      throw new UserError(
-        `dns zone ${this.zone.name}: ${z} on ${ssh.name} does not include shipshape's fragment; add the line \`$INCLUDE "${f}"\` to it`,
-      );
+      throw new UserError(`dns zone ${this.zone.name} on ${ssh.name}: ${missingIncludeHint(this.zoneText, f, z)}`);
     }
     if (!findSoaSerial(this.zoneText))
       throw new UserError(`dns zone ${this.zone.name}: no SOA serial found in ${z} on ${ssh.name}`);
@@ -262,6 +261,14 @@ mv -f "$FN" "$F" && mv -f "$ZN" "$Z" || { cp -p "$F.shipshape-prev" "$F"; cp -p 
       this.zoneSha = createHash('sha256').update(zoneText).digest('hex');
       return;
     }
+    if (reloadError && /dynamic zone/.test(reloadError.message)) {
+      // named never loaded our files (it keeps a dynamic zone in memory and its journal): put the previous
+      // ones back without a reload, which it would refuse the same way.
+      await this.rollback(ssh, false);
+      throw new ZoneDeployError(
+        `zone ${this.zone.name}: named refused \`rndc reload\`: the zone is dynamic (allow-update or update-policy in named.conf), so named owns ${z} and its journal; the previous files were put back, nothing changed. Use backend rfc2136 for this zone, or make it static in named.conf`,
+      );
+    }
     const why = reloadError
       ? `the reload failed: ${reloadError.message.replace(/^.*exited 12:\n?/, '')}`
       : `the server did not serve the new serial ${serial} within ${(this.deps.reloadTimeoutMs ?? 10_000) / 1000} s (named refused the file or did not reload; see its log)`;
@@ -275,11 +282,11 @@ mv -f "$FN" "$F" && mv -f "$ZN" "$Z" || { cp -p "$F.shipshape-prev" "$F"; cp -p 
     return (this.zone.reloadCommand ?? '/usr/sbin/rndc reload {zone}').replace(/\{zone\}/g, shq(this.zone.name));
   }
 
-  private async rollback(ssh: SshSession): Promise<void> {
+  private async rollback(ssh: SshSession, reload = true): Promise<void> {
     const { z, f } = this.paths;
     const restore = `export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH; Z=${shq(z)}; F=${shq(f)}
 cp --preserve=mode,ownership "$F.shipshape-prev" "$F" && cp --preserve=mode,ownership "$Z.shipshape-prev" "$Z" && touch "$F" "$Z" || exit 1
-${this.reloadCommand()}`;
+${reload ? this.reloadCommand() : ''}`;
     try {
       this.reloads++;
       await ssh.exec(restore, { label: `restore and reload of zone ${this.zone.name}` });

@@ -291,3 +291,12 @@ test('a wrong API key or a missing zone is a clear error that never shows the ke
     /cannot reach the PowerDNS API .*ECONNREFUSED.*is pdns_server running/,
   );
 });
+
+test('a classless reverse zone (RFC 2317, a `/` in its name) is read and written through the API', async () => {
+  const CLASSLESS = '128/26.100.51.198.in-addr.arpa';
+  await pdns.createZone({ name: CLASSLESS });
+  const r = await converge(backend(CLASSLESS), { web9: [PTR(`130.${CLASSLESS}`, `web9.${FWD}`)] });
+  expect([...r.failed]).toEqual([]);
+  const seen = await backend(CLASSLESS).observe();
+  expect(seen.owned.get('web9')).toEqual([PTR(`130.${CLASSLESS}`, `web9.${FWD}`)]);
+});
