@@ -5,7 +5,7 @@
  * src/transport/ssh.ts).
  */
 import { statSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { secretFilePath } from '../manifest/secrets';
 import type { SiteConfig } from '../manifest/site';
 import { whereWritten } from './hints';
 
@@ -26,8 +26,8 @@ function fileRefs(v: unknown, out = new Set<string>()): Set<string> {
 export function openSecretFileWarnings(site: SiteConfig): string[] {
   const out: string[] = [];
   for (const ref of fileRefs(site)) {
-    const path = ref.slice('${file:'.length, -1);
-    const file = isAbsolute(path) ? path : join(site.root, path);
+    const file = secretFilePath(ref, site.root);
+    if (file === undefined) continue;
     let mode: number;
     try {
       mode = statSync(file).mode;

@@ -21,6 +21,13 @@ export function parseSecretRef(ref: string): { source: 'env' | 'file'; key: stri
   return m ? { source: m[1] as 'env' | 'file', key: m[2] } : undefined;
 }
 
+/** The file a `${file:PATH}` reference names (relative to the repo root unless absolute); undefined for any other reference. */
+export function secretFilePath(ref: string, root: string): string | undefined {
+  const parsed = parseSecretRef(ref);
+  if (parsed?.source !== 'file') return undefined;
+  return path.isAbsolute(parsed.key) ? parsed.key : path.join(root, parsed.key);
+}
+
 /** Reads the secret a reference points at. File paths are relative to the repo root unless absolute. */
 export async function resolveSecret(ref: SecretRef, root: string): Promise<string> {
   const parsed = parseSecretRef(ref.ref);
@@ -37,7 +44,7 @@ export async function resolveSecret(ref: SecretRef, root: string): Promise<strin
     registerSecret(v);
     return v;
   }
-  const file = path.isAbsolute(parsed.key) ? parsed.key : path.join(root, parsed.key);
+  const file = secretFilePath(ref.ref, root)!;
   let text: string;
   try {
     const st = await fs.stat(file);

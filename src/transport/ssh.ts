@@ -5,10 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
-import { isAbsolute, join, posix } from 'node:path';
+import { posix } from 'node:path';
 import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
 import { TransientError, UserError } from '../engine/contract';
 import type { SecretRef, SshEndpoint } from '../manifest/site';
+import { secretFilePath } from '../manifest/secrets';
 import { fingerprint, fingerprintPolicy, keyType, knownHostsPolicy, type HostKeyPolicy } from './host-key';
 
 /** SFTP status SSH_FX_NO_SUCH_FILE (draft-ietf-secsh-filexfer-02 §7), as ssh2 reports it in `err.code`. */
@@ -275,9 +276,8 @@ export interface SshPoolOptions {
  * of this user with any group or other permission bit: sshkey_perm_ok in OpenSSH's authfile.c).
  */
 async function refuseOpenKeyFile(name: string, ref: SecretRef, root: string): Promise<void> {
-  const m = /^\$\{file:([^}]+)\}$/.exec(ref.ref);
-  if (!m || process.getuid === undefined) return;
-  const file = isAbsolute(m[1]!) ? m[1]! : join(root, m[1]!);
+  const file = secretFilePath(ref.ref, root);
+  if (file === undefined || process.getuid === undefined) return;
   // A file that cannot be stat'ed is left to the secret reader, which says why it cannot be read.
   const st = await stat(file).catch(() => undefined);
   if (!st || st.uid !== process.getuid() || (st.mode & 0o077) === 0) return;
