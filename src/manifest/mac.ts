@@ -11,8 +11,14 @@ export function derivedMac(name: string): string {
   return ['00', '50', '56', ...bytes.map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }
 
+/**
+ * A MAC as shipshape compares it: lower case, each octet two digits (`0:50:56:A:B:C`, as dhcpd.conf(5)
+ * accepts it, is `00:50:56:0a:0b:0c`); anything that is not colon-separated hex octets only lower-cased.
+ */
 export function normalizeMac(mac: string): string {
-  return mac.toLowerCase();
+  const parts = mac.split(':');
+  if (parts.length < 2 || parts.some((p) => !/^[0-9a-f]{1,2}$/i.test(p))) return mac.toLowerCase();
+  return parts.map((p) => p.padStart(2, '0').toLowerCase()).join(':');
 }
 
 /**

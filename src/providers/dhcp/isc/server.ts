@@ -10,6 +10,7 @@ import type { IscServer } from './index';
 import { shq, SshCommandError, type SshSession } from '../../../transport/ssh';
 import { DhcpDeployError, type DhcpBackend, type DhcpBackendDeps, type ServerObservation } from '../backend';
 import { isHandCopy, type ForeignReservation, type Reservation } from '../reservations';
+import { normalizeMac } from '../../../manifest/mac';
 
 const HEADER = '# shipshape-managed DHCP reservations';
 const HOST_PREFIX = 'shipshape-';
@@ -76,13 +77,6 @@ export function blankComments(text: string): string {
   return out;
 }
 
-/** A MAC as dhcpd reads it (octets of one or two hex digits, any case), as `00:50:56:0a:0b:0c`; else as written. */
-export function normalMac(mac: string): string {
-  const parts = mac.split(':');
-  if (parts.length < 2 || parts.some((p) => !/^[0-9a-f]{1,2}$/i.test(p))) return mac.toLowerCase();
-  return parts.map((p) => p.padStart(2, '0').toLowerCase()).join(':');
-}
-
 /** The 1-based line of an offset of `text` (a binary search over its line starts: thousands of hosts). */
 function lineIndex(text: string): (offset: number) => number {
   const starts = [0];
@@ -121,7 +115,7 @@ export function parseInclude(text: string): Map<string, Reservation> {
     const nextServer = field(h.body, /next-server\s+([^;\s]+)\s*;/);
     const bootFilename = field(h.body, /filename\s+"([^"]*)"\s*;/);
     out.set(h.name.slice(HOST_PREFIX.length), {
-      mac: normalMac(field(h.body, /hardware\s+ethernet\s+([^;\s]+)\s*;/) ?? ''),
+      mac: normalizeMac(field(h.body, /hardware\s+ethernet\s+([^;\s]+)\s*;/) ?? ''),
       ip: field(h.body, /fixed-address\s+([^;\s]+)\s*;/) ?? '',
       hostname: field(h.body, /option\s+host-name\s+"([^"]*)"\s*;/) ?? '',
       ...(nextServer ? { nextServer } : {}),
@@ -167,7 +161,7 @@ export function parseForeignHosts(text: string, configPath: string, includedBy?:
     return {
       label,
       name: h.name,
-      mac: mac === undefined ? undefined : normalMac(mac),
+      mac: mac === undefined ? undefined : normalizeMac(mac),
       ip: ips[0] ?? names[0],
       ...(ips.length > 1 ? { ips } : {}),
       ...(hostname !== undefined ? { hostname } : {}),
