@@ -52,10 +52,6 @@ function siteFiles(root: string): string[] {
 }
 
 export function whereWritten(root: string, text: string): string[] {
-  return writtenAt(root, text);
-}
-
-function writtenAt(root: string, text: string): string[] {
   const files = siteFiles(root);
   const out: string[] = [];
   for (const f of files) {
@@ -76,12 +72,12 @@ function writtenAt(root: string, text: string): string[] {
 export function hintFor(message: string, s: SiteConfig | undefined = site): string | undefined {
   const axfr = AXFR.exec(message);
   if (axfr && /connection refused|timed out|no servers could be reached/i.test(message)) {
-    const at = s?.root ? writtenAt(s.root, `name: ${axfr[1]}`) : [];
+    const at = s?.root ? whereWritten(s.root, `name: ${axfr[1]}`) : [];
     return `hint: shipshape cannot reach the DNS server of zone ${axfr[1]} (${axfr[2]}): check that zone's server in the site file${at.length ? ` (${at.join(', ')})` : ''}; is the server up, reachable from this host, and does it allow zone transfers (AXFR) from it?`;
   }
   const secret = SECRET.exec(message);
   if (secret && s?.root) {
-    const at = writtenAt(s.root, secret[1]!);
+    const at = whereWritten(s.root, secret[1]!);
     return at.length ? `hint: ${secret[1]} is named at ${at.join(', ')}` : undefined;
   }
   if (/^vSphere\b/.test(message) && UNREACHABLE.test(message)) {
@@ -92,7 +88,7 @@ export function hintFor(message: string, s: SiteConfig | undefined = site): stri
   }
   const ssh = SSH_UNREACHABLE.exec(message);
   if (ssh) {
-    const at = s?.root ? writtenAt(s.root, `port: ${ssh[2]}`) : [];
+    const at = s?.root ? whereWritten(s.root, `port: ${ssh[2]}`) : [];
     return `hint: shipshape cannot reach the SSH server ${ssh[1]} port ${ssh[2]}: check the ssh host and port in the site file${at.length ? ` (${at.join(', ')})` : ''}; is sshd up there, and is it reachable from this host (firewall)?`;
   }
   if (/^vSphere (TLS verification of|server certificate does not match)/.test(message) && s?.root) {
@@ -135,7 +131,7 @@ export function hintFor(message: string, s: SiteConfig | undefined = site): stri
   if (full && s?.root) {
     const net = keyAt(s.root, `nets.${full[1]}`);
     // The message names the net by its i-doit title, which `title:` may set apart from its key.
-    const at = net?.key === `nets.${full[1]}` ? net.at : writtenAt(s.root, `title: ${full[1]}`);
+    const at = net?.key === `nets.${full[1]}` ? net.at : whereWritten(s.root, `title: ${full[1]}`);
     if (at.length)
       return `hint: net ${full[1]} is declared at ${at.join(', ')}; the systems that failed on it get an address on the next run once there is one`;
   }
@@ -192,7 +188,7 @@ function namedFile(message: string, root: string): { written: string; at: string
     const path = m[1]!;
     const rel = relative(root, path);
     const written = rel && !rel.startsWith('..') ? rel : path;
-    const at = writtenAt(root, written);
+    const at = whereWritten(root, written);
     if (at.length) return { written, at };
   }
   return undefined;
