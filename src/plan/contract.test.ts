@@ -9,7 +9,7 @@ import { MemoryIpam, MemoryProvider } from '../../test/support/memory-provider';
 import { site, system } from '../../test/support/fixtures';
 import { silentLog } from '../../test/helpers/log';
 import { plan } from './planner';
-import { staleActions } from './stale';
+import { assertCheckable, staleActions } from './stale';
 import { parseKinds, parseSelector, selectSystems, targetPlan } from './target';
 import type { DesiredSystem } from '../manifest/types';
 
@@ -34,11 +34,28 @@ describe('per-action digests', () => {
     p.seed('web-02', { cpu: 2, memoryMiB: 4096 });
   });
 
-  it('every action carries both; equal inputs give equal digests', async () => {
+  it('every action that changes something carries both; equal inputs give equal digests', async () => {
     const a = await planOf(systems, [p]);
     const b = await planOf(systems, [p]);
-    for (const x of a.actions) expect(x.observedDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(a.actions.map((x) => x.action)).toEqual(['update', 'update']);
+    for (const x of a.actions) {
+      expect(x.observedDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(x.desiredDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    }
     expect(staleActions(a, b)).toEqual([]);
+  });
+
+  it('a noop carries no digests (it is never applied) and a saved plan holding noops is checkable', async () => {
+    const held = [system('web-01', { cpu: 2 }), system('web-02', { cpu: 4 })];
+    const saved = await planOf(held, [p]);
+    const noop = saved.actions.find((x) => x.system === 'web-01')!;
+    expect(noop.action).toBe('noop');
+    expect(noop).not.toHaveProperty('observedDigest');
+    expect(noop).not.toHaveProperty('desiredDigest');
+    expect(() => assertCheckable(saved, 'plan.json')).not.toThrow();
+    // Drift on the noop's VM after the plan: nothing of it is applied, so the saved plan stays valid.
+    [...p.store.values()].find((r) => r.system === 'web-01')!.fields.cpu = 3;
+    expect(staleActions(saved, await planOf(held, [p]))).toEqual([]);
   });
 
   it('drift on another system leaves a plan of web-01 valid; a change to its own VM makes it stale, saying what changed', async () => {

@@ -29,7 +29,8 @@ export interface PlannedAction {
   blockedCode?: BlockingCode;
   /**
    * What the action touches, as observed: its system's resources of its kind and the values earlier steps
-   * hand it. Apply refuses a saved plan's action when this changed (set by the planner, src/plan/digest.ts).
+   * hand it. Apply refuses a saved plan's action when this changed (set by the planner, src/plan/digest.ts,
+   * on every action but a noop, which apply never carries out).
    */
   observedDigest?: string;
   /** What the action is to reach: the expanded manifest, the provider's desired fields, the site config. */
