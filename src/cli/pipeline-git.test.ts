@@ -3,7 +3,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { headCommit, isDirty } from './pipeline';
+import { checkoutState, headCommit } from './pipeline';
+
+const isDirty = async (d: string) => (await checkoutState(d)).dirty;
 
 let dir: string;
 const git = (...args: string[]) =>
@@ -18,7 +20,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 test('a folder that is no git checkout has no commit and counts as clean', async () => {
   expect(await headCommit(dir)).toBeUndefined();
-  expect(await isDirty(dir)).toBe(false);
+  expect(await checkoutState(dir)).toEqual({ dirty: false });
 });
 
 test('the commit is HEAD; an edited tracked file or a new file (in a new folder too) is uncommitted, an ignored one is not', async () => {
@@ -26,10 +28,11 @@ test('the commit is HEAD; an edited tracked file or a new file (in a new folder 
   expect(await headCommit(dir)).toBeUndefined(); // before the first commit
   writeFileSync(join(dir, 'shipshape.yaml'), 'a: 1\n');
   writeFileSync(join(dir, '.gitignore'), 'scratch/\n');
+  expect(await checkoutState(dir)).toEqual({ dirty: true }); // no commit yet, files not committed
   git('add', '.');
   git('commit', '-qm', 'first');
   expect(await headCommit(dir)).toBe(git('rev-parse', 'HEAD'));
-  expect(await isDirty(dir)).toBe(false);
+  expect(await checkoutState(dir)).toEqual({ commit: git('rev-parse', 'HEAD'), dirty: false });
   mkdirSync(join(dir, 'scratch'));
   writeFileSync(join(dir, 'scratch', 'notes.yaml'), 'x: 1\n');
   expect(await isDirty(dir)).toBe(false);

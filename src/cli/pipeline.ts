@@ -47,7 +47,7 @@ export function keepManifestsBetweenLoads(): void {
 export async function loadValid(dir: string, err: (s: string) => void, site?: string, shard?: string): Promise<Loaded> {
   const abs = resolve(dir);
   // git runs beside the load (a process of its own each): its answers are only needed once the repo is valid.
-  const git = Promise.all([headCommit(abs), isDirty(abs)]);
+  const git = checkoutState(abs).then((c) => [c.commit, c.dirty] as const);
   const repo = await loadRepo(abs, {
     ...(site === undefined ? {} : { site }),
     ...(shard === undefined ? {} : { shard }),
@@ -143,13 +143,21 @@ export async function headCommit(dir: string): Promise<string | undefined> {
   }
 }
 
-/** Tracked changes or untracked files (not ignored ones), as `git status` lists them. */
-export async function isDirty(dir: string): Promise<boolean> {
+/**
+ * The checkout's commit and whether it has tracked changes or untracked files (not ignored ones), from
+ * ONE `git status` (its `# branch.oid` line names the commit): every plan asks both, and on a 2-core
+ * machine a second git process was 10-15 ms of the plan. Outside a work tree: no commit, not dirty.
+ */
+export async function checkoutState(dir: string): Promise<{ commit?: string; dirty: boolean }> {
+  let out: string;
   try {
-    return (await git(dir, ['status', '--porcelain', '--untracked-files=all'])).trim() !== '';
+    out = await git(dir, ['status', '--porcelain=v2', '--branch', '--untracked-files=all']);
   } catch {
-    return false;
+    return { dirty: false };
   }
+  const lines = out.split('\n').filter((l) => l !== '');
+  const oid = /^# branch\.oid ([0-9a-f]{40,64})$/m.exec(out)?.[1]; // "(initial)" before the first commit
+  return { ...(oid ? { commit: oid } : {}), dirty: lines.some((l) => !l.startsWith('# ')) };
 }
 
 /** The state dir, created 0700 and checked (secureStateDir) before any command uses it. */
