@@ -118,6 +118,9 @@ export async function startLabSshd(c: LabContext): Promise<void> {
       hostKey: join(dir, 'host_ed25519_key'),
       pidFile: join(dir, 'sshd.pid'),
       authorizedKeys: authorized,
+      // As on a real DNS or DHCP server, the login's shell reads its own rc files, not this machine's root's
+      // (here `pyenv init`: 0.6 CPU-s on every check, reload and deploy command).
+      sessionHome: ownedDir(c, join(root, 'home'), 0o700),
     }),
   );
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });

@@ -9,6 +9,7 @@
  * src/source and test/cli).
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
+import { userInfo } from 'node:os';
 import { Resolver } from 'node:dns/promises';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -122,6 +123,19 @@ test('the lab runs every daemon the site names, and lab status says where', asyn
     'vcsim:true',
   ]);
   expect((await runCli(['lab', 'up', '-C', deploy])).out).toMatch(/already running/);
+  // A command on the DNS/DHCP server's sshd runs with a HOME of that server's own, as on a machine of its own:
+  // this machine's user's shell rc files (root's here runs `pyenv init`, 0.6 CPU-s a command) stay out.
+  const home = execFileSync(
+    'ssh',
+    [
+      ...['-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${join(deploy, '.lab/ssh/known_hosts')}`],
+      ...['-i', join(deploy, '.lab/ssh/id_ed25519'), '-p', String(ports.ssh)],
+      `${userInfo().username}@127.0.0.1`,
+      'echo "$HOME"',
+    ],
+    { encoding: 'utf8' },
+  ).trim();
+  expect(home).toBe(join(targets, 'home'));
   // vcsim.env holds the lab vCenter's password: owner-only, in an owner-only folder.
   expect((statSync(join(deploy, '.lab', 'vcsim', 'vcsim.env')).mode & 0o777).toString(8)).toBe('600');
   expect((statSync(join(deploy, '.lab', 'vcsim')).mode & 0o777).toString(8)).toBe('700');
