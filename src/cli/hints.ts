@@ -3,9 +3,9 @@
  * credentials, the environment variable or file the key reads them from. The CLI remembers the site
  * config it loaded so the hint can name the exact reference (`${env:SHIPSHAPE_VSPHERE_PASSWORD}`) the section names.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { yamlLib } from '../manifest/yaml-lib';
+import { siteFiles, siteKeyAt as keyAt } from '../manifest/site-keys';
 import type { SiteConfig } from '../manifest/site';
 
 let site: SiteConfig | undefined;
@@ -43,14 +43,6 @@ const SECRET = /^secret (\$\{(?:env|file):[^}]+\})/;
  * Where the site files (shipshape.yaml, sites/*.yaml) write `text`, as file:line:col. Read again here,
  * only for an error's hint: the loaded config keeps values, not positions.
  */
-function siteFiles(root: string): string[] {
-  try {
-    return ['shipshape.yaml', ...readdirSync(join(root, 'sites')).map((f) => `sites/${f}`)];
-  } catch {
-    return ['shipshape.yaml']; // a repo with one site
-  }
-}
-
 export function whereWritten(root: string, text: string): string[] {
   const files = siteFiles(root);
   const out: string[] = [];
@@ -128,7 +120,8 @@ export function hintFor(message: string, s: SiteConfig | undefined = site): stri
     return `hint: shipshape cannot reach i-doit: check ${ks.length ? ks.map((k) => `${k}.url`).join(' / ') : 'ipam.url / cmdb.url'} in shipshape.yaml${urls.length ? ` (${urls.join(', ')})` : ''}; is it up and reachable from this host?`;
   }
   const full = /^net "([^"]+)" .* has no free address left/.exec(message);
-  if (full && s?.root) {
+  // A refusal that names the declaration itself (`, nets.dev-net at shipshape.yaml:4:7`) needs no hint for it.
+  if (full && s?.root && !/, nets\.\S+ at /.test(message)) {
     const net = keyAt(s.root, `nets.${full[1]}`);
     // The message names the net by its i-doit title, which `title:` may set apart from its key.
     const at = net?.key === `nets.${full[1]}` ? net.at : whereWritten(s.root, `title: ${full[1]}`);
@@ -148,34 +141,6 @@ export function hintFor(message: string, s: SiteConfig | undefined = site): stri
 /** `check vms.templates.debian12 in shipshape.yaml`, `add vms.templates.rocky9 to shipshape.yaml`. */
 const SITE_KEY =
   /\b(?:check|add) ((?:vms|ipam|cmdb|dns|dhcp|specialise|provisioning)(?:\.[\w-]+)+)(?: or [\w.]+)? (?:in|to) shipshape\.yaml/;
-
-/**
- * Where the site files set `dotted` (under spec), as file:line:col; a key that is missing is shown at the
- * nearest section that is there (`add vms.templates.rocky9` → where vms.templates is).
- */
-function keyAt(root: string, dotted: string): { key: string; at: string[] } | undefined {
-  const { LineCounter, parseDocument } = yamlLib(); // only now: an error's hint, not every start
-  for (let path = dotted.split('.'); path.length > 0; path = path.slice(0, -1)) {
-    const at: string[] = [];
-    for (const f of siteFiles(root)) {
-      let text: string;
-      try {
-        text = readFileSync(join(root, f), 'utf8');
-      } catch {
-        continue;
-      }
-      const lc = new LineCounter();
-      const node = parseDocument(text, { lineCounter: lc }).getIn(['spec', ...path], true) as
-        { range?: [number, number, number] } | undefined;
-      if (node?.range) {
-        const p = lc.linePos(node.range[0]);
-        at.push(`${f}:${p.line}:${p.col}`);
-      }
-    }
-    if (at.length) return { key: path.join('.'), at };
-  }
-  return undefined;
-}
 
 /**
  * A file the message names that the site file names too (a CA file, a known_hosts file, a secret

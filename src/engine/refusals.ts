@@ -33,6 +33,11 @@ export const REFUSALS = {
     code: 'refused',
     what: "a VM made with, or given, a MAC outside VMware's manual range 00:50:56:00:00:00–00:50:56:3f:ff:ff (vCenter refuses it); an existing VM keeps its own",
   },
+  'template-missing': {
+    kind: 'vm',
+    code: 'refused',
+    what: "a VM whose OS template (vms.templates.<os>) is not in vCenter's inventory (nothing to clone from)",
+  },
   'disk-shrink': { kind: 'vm', code: 'refused', what: 'a smaller disk than the VM has (vSphere only grows disks)' },
   'disk-move': { kind: 'vm', code: 'refused', what: 'a disk on another datastore (Storage vMotion)' },
   'disk-remove': { kind: 'vm', code: 'refused', what: 'a disk the VM has but the manifest does not list' },
@@ -40,6 +45,11 @@ export const REFUSALS = {
     kind: 'ip',
     code: 'collides',
     what: 'an explicit address another object holds, or the gateway, a reserved address, one outside the net or declared by another system',
+  },
+  'net-full': {
+    kind: 'ip',
+    code: 'refused',
+    what: 'an address (ip: auto) in a layer-3 net with no free address left for it in i-doit',
   },
   reinstall: { kind: 'install', code: 'refused', what: 'another OS for a system that is installed (built)' },
   'role-artefact': {

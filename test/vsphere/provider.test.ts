@@ -395,9 +395,13 @@ describe.each(SIM_MODES)('%s', (mode) => {
       os: 'missing',
       network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:0c' },
     });
-    await expect(createSystem(sys)).rejects.toThrow(
-      'vSphere template "DC0/vm/tpl-does-not-exist" not found; check vms.templates.missing in shipshape.yaml',
-    );
+    // Apply refuses on its own (the template may be gone since the plan), as the plan foresees it.
+    await expect(createSystem(sys)).rejects.toMatchObject({
+      refusal: 'template-missing',
+      outcome: 'refused',
+      message:
+        'vSphere template "DC0/vm/tpl-does-not-exist" not found (vms.templates.missing): make or import that template in vCenter, or set vms.templates.missing to the path below DC0/vm of one that exists',
+    });
   });
 
   test('an invalid login fails observe with a typed InvalidLogin error', async () => {

@@ -189,8 +189,9 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
         .create(s, p.desired(s)!, { ip: UNKNOWN, mac: '' }, testContext(site))
         .catch((e: unknown) => e)) as Error;
       expect(err).toBeInstanceOf(UserError);
+      expect(err).toMatchObject({ refusal: 'net-full', outcome: 'refused' });
       expect(err.message).toMatch(
-        /^net "small-net" \(10\.9\.0\.0\/29, range 10\.9\.0\.1–10\.9\.0\.6\) has no free address left/,
+        /^net "small-net" \(10\.9\.0\.0\/29, range 10\.9\.0\.1–10\.9\.0\.6\) has no free address left for f6/,
       );
       await p.close();
     });

@@ -20,7 +20,8 @@ import {
   type IdentityFields,
 } from '../../engine/contract';
 import type { NetSite, SiteConfig } from '../../manifest/site';
-import type { DesiredSystem } from '../../manifest/types';
+import { formatSource, type DesiredSystem } from '../../manifest/types';
+import { setAt } from '../../manifest/site-keys';
 import type { IdoitClient } from './client';
 import { IdoitError } from './errors';
 import { intToIp, parseCidr } from '../../net/ipv4';
@@ -92,6 +93,11 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
   private readonly seenHolders = new Map<string, { id: string; title: string; system: string | null }>();
   /** The site's marker seal, read at observe (undefined: a site without `ownership:`). */
   private sealer: Sealer | undefined;
+  /**
+   * Per net title, from the last observe: the free addresses it has for the systems that need one
+   * (`ip: auto` without an address there), and the systems the plan gave one so far, in plan order.
+   */
+  private readonly room = new Map<string, Room>();
 
   constructor(private readonly o: IpamOptions) {
     this.client = o.client;
@@ -119,15 +125,24 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     const out: FieldChange[] = [];
     if (f.status !== 'normal') out.push({ path: 'status', from: f.status, to: 'normal' });
     const claimant = desired.ip === 'auto' && f.ip ? this.declared.get(desired.net)?.get(f.ip) : undefined;
+    // An address from `ip: auto` this update takes: refused when the net has none left for it.
+    const full = () => (desired.ip === 'auto' && observed.owned ? this.foreseeRoom(system) : undefined);
+    const refusedFull = (why: string | undefined) => (why ? { refused: why, refusal: 'net-full' as const } : {});
     if (f.net !== desired.net) {
-      out.push({ path: 'network.net', from: f.net || null, to: desired.net });
+      out.push({ path: 'network.net', from: f.net || null, to: desired.net, ...refusedFull(full()) });
       if (desired.ip !== 'auto') out.push(this.explicitChange(f.ip, desired, observed.id, system.name));
     } else if (desired.ip !== 'auto' && f.ip !== desired.ip)
       out.push(this.explicitChange(f.ip, desired, observed.id, system.name));
-    else if (!f.ip) out.push({ path: 'network.ip', from: null, to: desired.ip === 'auto' ? UNKNOWN : desired.ip });
+    else if (!f.ip)
+      out.push({
+        path: 'network.ip',
+        from: null,
+        to: desired.ip === 'auto' ? UNKNOWN : desired.ip,
+        ...refusedFull(full()),
+      });
     else if (claimant && claimant.system !== system.name) {
       // An address `auto` took before its owner declared it: this system moves, the declaring one gets it next run.
-      out.push({ path: 'network.ip', from: f.ip, to: UNKNOWN });
+      out.push({ path: 'network.ip', from: f.ip, to: UNKNOWN, ...refusedFull(full()) });
     }
     const leftover = observed.handle?.leftover ?? [];
     if (leftover.length) out.push({ path: 'leftover', from: leftover.map((l) => l.ip).join(', '), to: null });
@@ -159,7 +174,60 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
       }
     }
     const resources = rows.map((row) => this.toResource(row, (row.categories?.C__CATG__IP ?? []) as HostEntry[]));
+    await this.readRoom(resources);
     return { resources, roundTrips: this.client.requestCount - start, about: await this.client.about() };
+  }
+
+  /**
+   * The nets where a system needs an address from `ip: auto` (none held there yet, or one another
+   * manifest declares), read as allocation reads them (net.ts) in one more round trip for all of them,
+   * only when there are such nets: the plan counts their free addresses against the systems asking.
+   */
+  private async readRoom(resources: ObservedResource<IpFields, IpHandle>[]): Promise<void> {
+    this.room.clear();
+    const held = new Map<string, ObservedResource<IpFields, IpHandle>>();
+    for (const r of resources) if (r.owned && !held.has(r.system)) held.set(r.system, r);
+    const asking = new Map<string, number>();
+    for (const s of this.o.systems ?? []) {
+      if (s.state !== 'present' || s.network.ip !== 'auto') continue;
+      const f = held.get(s.name)?.fields;
+      if (f && f.net === s.network.net && f.ip && !this.claimedByOther(s, f.ip)) continue;
+      asking.set(s.network.net, (asking.get(s.network.net) ?? 0) + 1);
+    }
+    const nets = [...asking.keys()].filter((n) => this.netIds.has(n));
+    if (!nets.length) return;
+    const ids = nets.map((n) => this.netIds.get(n)!);
+    const reads = ids.flatMap((id) => netReads(id));
+    // The archived and deleted objects' reads are the same for every net: asked once.
+    const [archived, deleted] = reads.slice(3, 5);
+    const calls = [...ids.flatMap((id) => netReads(id).slice(0, 3)), archived!, deleted!];
+    const results = await this.client.batchOrThrow(calls);
+    const retired = results.slice(-2);
+    nets.forEach((net, i) => {
+      const site = this.siteNet(net);
+      let view: NetView;
+      try {
+        view = netView(ids[i]!, net, site, [...results.slice(i * 3, i * 3 + 3), ...retired]);
+      } catch {
+        return; // a net apply refuses for what it is (not IPv4, another CIDR) says so itself; nothing to count
+      }
+      const reserved = new Set(site?.reserved ?? []);
+      const free = countFree(view, reserved, asking.get(net)!, site?.gateway, this.declared.get(net));
+      this.room.set(net, { view, reserved, free, takers: [] });
+    });
+  }
+
+  /**
+   * Whether `system` gets one of its net's free addresses in this plan (undefined), or the refusal
+   * apply would give it: the net's free addresses go to the systems asking in plan order, once each.
+   */
+  private foreseeRoom(system: DesiredSystem): string | undefined {
+    const room = this.room.get(system.network.net);
+    if (!room) return undefined;
+    let at = room.takers.indexOf(system.name);
+    if (at < 0) at = room.takers.push(system.name) - 1;
+    if (at < room.free) return undefined;
+    return fullNetMessage(room.view, room.reserved, this.site, system, room.takers.slice(0, room.free));
   }
 
   async create(
@@ -170,7 +238,7 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
   ): Promise<ObservedResource<IpFields, IpHandle>> {
     return withSystemObject(this.client, system, ctx.commit, async (obj) => {
       if (obj.status !== 2) await this.client.call('cmdb.object.recycle', { object: obj.id });
-      const entry = await this.allocate(obj.id, desired, false, system.name);
+      const entry = await this.allocate(obj.id, desired, false, system);
       return this.toResource({ ...obj, status: 2 }, [entry]);
     });
   }
@@ -202,7 +270,10 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
   }
 
   foreseeCreate(system: DesiredSystem, desired: IpFields): FieldChange[] {
-    if (desired.ip === 'auto') return [];
+    if (desired.ip === 'auto') {
+      const why = this.foreseeRoom(system);
+      return why ? [{ path: 'network.ip', from: null, to: UNKNOWN, refused: why, refusal: 'net-full' }] : [];
+    }
     const change = this.explicitChange('', desired, '', system.name);
     return change.refused || change.after ? [change] : [];
   }
@@ -295,7 +366,7 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     let entry: HostEntry;
     if (moves || h.entryId === null) {
       // New address first, old one released after: the system is never without one.
-      entry = await this.allocate(h.objectId, desired, h.entryId ?? false, system.name);
+      entry = await this.allocate(h.objectId, desired, h.entryId ?? false, system);
       if (h.entryId !== null && h.entryId !== Number(entry.id)) {
         await this.client.call('cmdb.category.purge', {
           object: h.objectId,
@@ -470,16 +541,22 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
   }
 
   /** `replace`: the entry a move replaces (false: none), never reused; another acceptable entry of the object is. */
-  private allocate(objectId: number, desired: IpFields, replace: number | false, self: string): Promise<HostEntry> {
-    return this.serialised(desired.net, () => this.allocateNow(objectId, desired, replace, self));
+  private allocate(
+    objectId: number,
+    desired: IpFields,
+    replace: number | false,
+    system: DesiredSystem,
+  ): Promise<HostEntry> {
+    return this.serialised(desired.net, () => this.allocateNow(objectId, desired, replace, system));
   }
 
   private async allocateNow(
     objectId: number,
     desired: IpFields,
     replace: number | false,
-    self: string,
+    system: DesiredSystem,
   ): Promise<HostEntry> {
+    const self = system.name;
     const netId = await this.netId(desired.net);
     const site = this.siteNet(desired.net);
     const reserved = new Set(site?.reserved ?? []);
@@ -508,7 +585,7 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
           : mine[0];
       if (reuse) return reuse;
       const ip = explicit ?? firstFree(view, objectId, reserved, lost, site?.gateway, declared, self);
-      if (!ip) throw fullNet(view, reserved);
+      if (!ip) throw new Refusal('net-full', fullNetMessage(view, reserved, this.site, system));
       if (explicit) {
         const why = refusal(view, explicit, objectId, reserved, site?.gateway, declared, self);
         if (why)
@@ -596,11 +673,55 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
   }
 }
 
-function fullNet(view: NetView, reserved: Set<string>): UserError {
+interface Room {
+  view: NetView;
+  reserved: Set<string>;
+  /** Free addresses, counted up to the number of systems asking. */
+  free: number;
+  /** The systems given one in this plan so far (the first `free` of them get one). */
+  takers: string[];
+}
+
+/** The free addresses of the net's range (as `firstFree` walks it), counted up to `enough`. */
+function countFree(
+  view: NetView,
+  reserved: Set<string>,
+  enough: number,
+  siteGateway?: string,
+  declared?: Declared,
+): number {
+  const lo = Math.max(view.from, view.cidr.network + 1);
+  const hi = Math.min(view.to, view.cidr.broadcast - 1);
+  let free = 0;
+  for (let n = lo; n <= hi && free < enough; n++)
+    if (!refusal(view, intToIp(n), -1, reserved, siteGateway, declared)) free++;
+  return free;
+}
+
+/**
+ * What apply refuses when the net has no free address left for `system`, and the plan foresees:
+ * the net, where shipshape.yaml declares it and where the system asks for an address (file:line:col),
+ * what holds the range, and what to do. `before`: the systems this plan gives the last free ones.
+ */
+function fullNetMessage(
+  view: NetView,
+  reserved: Set<string>,
+  site: SiteConfig,
+  system: DesiredSystem,
+  before: string[] = [],
+): string {
   const held = [...view.holders.keys()].length;
-  return new UserError(
-    `net "${view.title}" (${view.cidr.text}, range ${intToIp(view.from)}–${intToIp(view.to)}) has no free address left ` +
-      `(${held} held in i-doit, ${reserved.size} reserved in shipshape.yaml, ${view.dhcp.length} DHCP range(s)); ` +
-      'free addresses in i-doit, widen the range, or use another net.',
+  const key = Object.entries(site.nets).find(([k, n]) => k === view.title || n.title === view.title)?.[0];
+  const declaredAt = key ? setAt(site.root, `nets.${key}`) : '';
+  const asks = system.sources['network.net'];
+  const goes = before.length
+    ? `; its last ${before.length === 1 ? 'free address goes' : `${before.length} free addresses go`} to ${before.join(', ')} in this run`
+    : '';
+  return (
+    `net "${view.title}" (${view.cidr.text}, range ${intToIp(view.from)}–${intToIp(view.to)}` +
+    `${declaredAt ? `, nets.${key} at ${declaredAt}` : ''}) has no free address left for ${system.name}` +
+    `${asks ? ` (ip: auto in ${formatSource(asks)})` : ''}${goes} ` +
+    `(${held} held in i-doit, ${reserved.size} reserved in shipshape.yaml, ${view.dhcp.length} DHCP range(s)); ` +
+    'free addresses in i-doit, widen the range, or use another net.'
   );
 }

@@ -9,7 +9,7 @@ import { HOST_KEY_GUESTINFO } from '../install/provider';
 import type { VimClient } from './client';
 import { deviceFields, observedFields, type DeviceFields, type VmFields, type VmHandle } from './fields';
 import { DEFAULT_PAGE_SIZE, findByInventoryPath, retrieveObjects, retrieveView, type ObjectContent } from './inventory';
-import { Placement } from './placement';
+import { CloneSources, Placement } from './placement';
 import { ManagedObjectNotFoundError } from './soap/faults';
 import type { MoRef } from './soap/xml';
 import {
@@ -59,6 +59,8 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
   /** Every VM listed with the datacenter's folder paths, templates included until known. */
   const listed: { vm: VmInfo; pathOf: (folder: string | undefined) => string; dc: string }[] = [];
   const again: VmInfo[] = [];
+  /** Templates of the site's datacenter and the folder listing each (planning foresees a missing clone source). */
+  const templatesAt: { vm: VmInfo; folder: string | undefined; pathOf: (folder: string | undefined) => string }[] = [];
   vs.templates.clear();
   // Which host a VM runs on is compared only with a pinned host (DRS moves VMs): read only then.
   const withHosts = (vs.o.systems ?? []).some((s) => s.placement?.host !== undefined);
@@ -119,6 +121,7 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
       const known = slim ? cache!.config(ref, vm.changeVersion) : vm;
       if (known && known.isTemplate && !members.inPool(ref)) {
         vs.templates.add(ref);
+        if (dc === p.site.datacenter) templatesAt.push({ vm, folder: members.folderOf(ref)?.value, pathOf });
         if (!slim) cache?.setConfig(ref, vm.changeVersion, vm);
         continue;
       }
@@ -132,9 +135,16 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
   }
   vs.where = placementsFrom(containers);
   const gone = await readAgain(vs, c, again);
+  const clones = new CloneSources();
+  for (const { vm, folder, pathOf } of templatesAt)
+    clones.add(vm.name, folder === undefined ? undefined : pathOf(folder));
   const out: VmInfo[] = [];
   for (const { vm, pathOf, dc } of listed) {
-    if (gone.has(vm.ref.value) || vm.isTemplate) continue;
+    if (gone.has(vm.ref.value)) continue;
+    // A VM can be a clone source too (Placement.template finds any VM at the path).
+    if (dc === p.site.datacenter)
+      clones.add(vm.name, vm.location.parent ? pathOf(vm.location.parent.value) : undefined);
+    if (vm.isTemplate) continue;
     const at = pathOf(vm.location.parent?.value);
     const full = at ? `${dc}/vm/${at}` : `${dc}/vm`;
     vs.folderOf.set(vm.ref.value, at);
@@ -142,6 +152,7 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
       vs.outside.set(vm.ref.value, `in folder ${full}, outside ${p.folderPath}`);
     out.push(vm);
   }
+  vs.clones = clones;
   if (!slim) {
     for (const vm of out) cache?.setConfig(vm.ref.value, vm.changeVersion, vm);
     vs.configsRead = out.length;
@@ -269,7 +280,7 @@ export function toResource(vs: VmSession, vm: VmInfo, cached?: DeviceFields): Vm
 export async function observe(vs: VmSession, ctx: ProviderContext): Promise<Observation<VmFields, VmHandle>> {
   const { c, v } = await vs.connect(ctx);
   // A provider serve keeps: placement lookups are per run (a folder may be gone since the last).
-  vs.place = new Placement(c, v);
+  vs.place = new Placement(c, v, ctx.site.root);
   const p = vs.place;
   if (vs.cache) vs.cache.log = ctx.log;
   const before = c.stats.roundTrips;

@@ -5,6 +5,8 @@
  * Everything is looked up by inventory path, so a typo names the setting to fix.
  */
 import { UserError } from '../../engine/contract';
+import { Refusal } from '../../engine/refusals';
+import { setAt } from '../../manifest/site-keys';
 import type { VsphereConfig } from './config';
 import type { VimClient } from './client';
 import { findByInventoryPath, requirePath, retrieveObjects, retrieveView } from './inventory';
@@ -22,6 +24,8 @@ export class Placement {
   constructor(
     private readonly c: VimClient,
     private readonly v: VsphereConfig,
+    /** The repo root: a refusal names where the site file sets the missing name (file:line:col). */
+    private readonly root?: string,
   ) {
     this.site = whereFor({}, v);
   }
@@ -121,38 +125,32 @@ export class Placement {
       );
     return this.once(`tpl:${os}`, async () => {
       const found = await findByInventoryPath(this.c, `${this.v.datacenter}/vm/${name}`);
-      return found ?? Promise.reject(await this.templateNotFound(name, `vms.templates.${os}`));
+      return found ?? Promise.reject(await this.templateNotFound(name, os));
     });
   }
 
   /**
-   * The error for a template not at `<datacenter>/vm/<name>`, saying which folder holds one of that
+   * The refusal for a template not at `<datacenter>/vm/<name>`, saying which folder holds one of that
    * name: sites keep templates in a folder of their own, and the vSphere Client shows them by name.
    * One read of the datacenter's VM names, made only when the lookup failed.
    */
-  private async templateNotFound(name: string, setting: string): Promise<UserError> {
-    const at = `${this.v.datacenter}/vm/${name}`;
-    const plain = new UserError(`vSphere template "${at}" not found; check ${setting} in shipshape.yaml`);
+  private async templateNotFound(name: string, os: string): Promise<Refusal> {
     const vmFolder = await findByInventoryPath(this.c, `${this.v.datacenter}/vm`);
-    if (!vmFolder) return plain;
-    const objs = await retrieveView(this.c, vmFolder, [
-      { type: 'VirtualMachine', paths: ['name', 'parent'] },
-      { type: 'Folder', paths: ['name', 'parent'] },
-    ]);
-    const byId = new Map(objs.map((o) => [o.obj.value, containerOf(o.obj, o.props)]));
-    const last = name.slice(name.lastIndexOf('/') + 1);
-    const paths = objs
-      .filter((o) => o.obj.type === 'VirtualMachine' && byId.get(o.obj.value)!.name === last)
-      .map((o) => {
+    const sources = new CloneSources();
+    if (vmFolder) {
+      const objs = await retrieveView(this.c, vmFolder, [
+        { type: 'VirtualMachine', paths: ['name', 'parent'] },
+        { type: 'Folder', paths: ['name', 'parent'] },
+      ]);
+      const byId = new Map(objs.map((o) => [o.obj.value, containerOf(o.obj, o.props)]));
+      for (const o of objs.filter((x) => x.obj.type === 'VirtualMachine')) {
         const parts: string[] = [];
         for (let n = byId.get(o.obj.value); n && parts.length < 64; n = n.parent && byId.get(n.parent.value))
           parts.unshift(n.name);
-        return parts.join('/');
-      });
-    if (paths.length === 0) return plain;
-    return new UserError(
-      `vSphere template "${at}" not found; ${paths.length === 1 ? 'it is' : 'templates of that name are'} below the VM folder as ${paths.join(', ')}: set ${setting} to that path`,
-    );
+        sources.add(parts.pop()!, parts.join('/'));
+      }
+    }
+    return new Refusal('template-missing', templateMissing(this.v, os, sources.named(name), this.root));
   }
 
   network(name: string): Promise<NetworkTarget> {
@@ -180,4 +178,58 @@ export class Placement {
       } as NetworkTarget;
     });
   }
+}
+
+/**
+ * The VMs and templates of the site's datacenter as clone sources, by their path below its VM folder
+ * (`tpl-debian12`, `templates/tpl-debian12`): what `Placement.template` would find, known from the
+ * observation's one inventory read, so the plan foresees a template that is not there. A VM listed by
+ * no folder (inside a vApp) has a path the read does not give: a template of its name is not ruled out.
+ */
+export class CloneSources {
+  private readonly paths = new Set<string>();
+  private readonly byName = new Map<string, string[]>();
+  private readonly unplaced = new Set<string>();
+
+  /** `folder`: the path of the folder listing it below the VM folder ('' for the VM folder), undefined when unknown. */
+  add(name: string, folder: string | undefined): void {
+    if (folder === undefined) {
+      this.unplaced.add(name);
+      return;
+    }
+    const path = folder ? `${folder}/${name}` : name;
+    this.paths.add(path);
+    this.byName.set(name, [...(this.byName.get(name) ?? []), path]);
+  }
+
+  /** False only when the read shows no VM or template at `path` (a path as vms.templates writes it). */
+  mayHave(path: string): boolean {
+    const name = path.slice(path.lastIndexOf('/') + 1);
+    return this.paths.has(path) || this.unplaced.has(name);
+  }
+
+  /** The paths of the VMs and templates named as the last part of `path`, sorted. */
+  named(path: string): string[] {
+    return [...(this.byName.get(path.slice(path.lastIndexOf('/') + 1)) ?? [])].sort();
+  }
+}
+
+/**
+ * What a create refuses when the OS's template is not in vCenter (the plan says it from the
+ * observation, apply from its own lookup): what is missing, where the site file sets it, what to do.
+ */
+export function templateMissing(
+  v: Pick<VsphereConfig, 'datacenter' | 'templates'>,
+  os: string,
+  elsewhere: string[],
+  root: string | undefined,
+): string {
+  const name = v.templates[os] ?? '';
+  const setting = `vms.templates.${os}`;
+  const at = `${v.datacenter}/vm/${name}`;
+  const pos = setAt(root, setting);
+  const head = `vSphere template "${at}" not found (${setting}${pos ? `, set at ${pos}` : ''})`;
+  if (elsewhere.length === 0)
+    return `${head}: make or import that template in vCenter, or set ${setting} to the path below ${v.datacenter}/vm of one that exists`;
+  return `${head}; ${elsewhere.length === 1 ? 'it is' : 'templates of that name are'} below the VM folder as ${elsewhere.join(', ')}: set ${setting} to that path`;
 }

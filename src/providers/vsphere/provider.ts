@@ -30,6 +30,7 @@ import { vsphereBootMedia } from './datastore';
 import { desiredVm, diffVm, macRange, type VmFields, type VmHandle } from './fields';
 import { inManualRange } from '../../manifest/mac';
 import { observe } from './observe';
+import { templateMissing } from './placement';
 import { ADOPTED, VmSession, type ObserveCounts, type VmResource, type VsphereProviderOptions } from './session';
 import { whereFor } from './where';
 
@@ -40,6 +41,8 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   readonly capabilities: Capabilities = { bootMedia: () => this.bootMedia() };
   readonly identity = { mac: 'mac' } satisfies IdentityFields<VmFields>;
   private readonly vs: VmSession;
+  /** The repo root of the last observe: refusals name where the site file sets a name. */
+  private root: string | undefined;
 
   constructor(private readonly o: VsphereProviderOptions) {
     this.vs = new VmSession(o);
@@ -71,10 +74,25 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     return observed.owned ? changes : changes.filter((c) => c.path !== 'annotation');
   }
 
-  /** A new VM gets the manifest's MAC by hand: outside VMware's manual range vCenter refuses it. */
+  /**
+   * A new VM gets the manifest's MAC by hand: outside VMware's manual range vCenter refuses it. It is
+   * cloned from its OS's template: one the observation's inventory read did not see is refused.
+   */
   foreseeCreate(system: DesiredSystem, desired: VmFields): FieldChange[] {
-    if (inManualRange(desired.mac)) return [];
-    return [{ path: 'mac', from: null, to: desired.mac, ...macRange(system, desired.mac) }];
+    const out: FieldChange[] = [];
+    if (!inManualRange(desired.mac))
+      out.push({ path: 'mac', from: null, to: desired.mac, ...macRange(system, desired.mac) });
+    const template = this.o.config.templates[desired.os];
+    const clones = this.vs.clones;
+    if (template !== undefined && clones && !clones.mayHave(template))
+      out.push({
+        path: 'os',
+        from: null,
+        to: desired.os,
+        refused: templateMissing(this.o.config, desired.os, clones.named(template), this.root),
+        refusal: 'template-missing',
+      });
+    return out;
   }
 
   /** Hands the VM's identity to later steps (installation boots it, CMDB records it). */
@@ -119,6 +137,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   }
 
   observe(ctx: ProviderContext): Promise<Observation<VmFields, VmHandle>> {
+    this.root = ctx.site.root;
     return observe(this.vs, ctx);
   }
 

@@ -13,7 +13,7 @@ import { VimClient } from './client';
 import type { VsphereConfig } from './config';
 import { DeviceCache, deviceCacheFile } from './device-cache';
 import type { VmFields, VmHandle } from './fields';
-import { Placement } from './placement';
+import { Placement, type CloneSources } from './placement';
 import type { Where } from './where';
 import type { MoRef } from './soap/xml';
 import { MARKER_SEAL, markerEntries, markerOf, type Marker, type VmInfo } from './vm';
@@ -64,6 +64,8 @@ export class VmSession {
   lastObserve: ObserveCounts | undefined;
   /** VMs whose configuration (and location) the last list read by reference (the rest came from the cache and the view). */
   configsRead = 0;
+  /** The clone sources (VMs and templates of the site's datacenter) the last list saw, for foreseeing a missing template. */
+  clones: CloneSources | undefined;
   /** Templates the last list saw (left out of the observation; their flag is kept in the device cache). */
   readonly templates = new Set<string>();
 
@@ -86,7 +88,7 @@ export class VmSession {
         ...(ctx.signal ? { signal: ctx.signal } : {}),
         ...(this.o.requestTimeoutMs ? { timeoutMs: this.o.requestTimeoutMs } : {}),
       });
-      this.place = new Placement(this.client, v);
+      this.place = new Placement(this.client, v, ctx.site.root);
     }
     this.sealer = await siteSealer(ctx.site, this.o.secret);
     return { c: this.client, p: this.place!, v };

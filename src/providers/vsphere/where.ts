@@ -112,6 +112,11 @@ export class Memberships {
     }
   }
 
+  /** The one folder listing the VM (a template's too), undefined when none or two do (a vApp's VM is in none). */
+  folderOf(vm: string): MoRef | undefined {
+    return this.of.parent.get(vm) ?? undefined;
+  }
+
   /** Whether a pool lists the VM (none does for a template; two only while it moved during the read). */
   inPool(vm: string): boolean {
     return this.of.pool.has(vm);
