@@ -33,7 +33,12 @@ kind: Site
 spec:
   lab: true
 ${vmsSectionYaml(sim, 'SHIPSHAPE_FORESEE', {
-  templates: { debian12: 'tpl-debian12', centos7: 'templates/tpl-centos7', rocky9: 'tpl-rocky9' },
+  templates: {
+    debian12: 'tpl-debian12',
+    centos7: 'templates/tpl-centos7',
+    rocky9: 'tpl-rocky9',
+    debian8: 'tpl-centos7',
+  },
   taskTimeoutSeconds: 60,
 })}
   ipam: { backend: idoit, url: ${emu.endpoint}, apiKey: "\${env:SHIPSHAPE_FORESEE_IDOIT_KEY}" }
@@ -128,6 +133,7 @@ beforeAll(async () => {
   addSystem('ok-01', 'dev-net');
   addSystem('ok-02', 'dev-net', 'centos7'); // its template is in a folder, named by its path
   addSystem('tpl-01', 'dev-net', 'rocky9'); // tpl-rocky9 is not in vCenter
+  addSystem('tpl-02', 'dev-net', 'debian8'); // tpl-centos7 is, but in folder templates
   // tiny-net: .1 the gateway, .2–.4 reserved: .5 and .6 are free, for three systems.
   for (const n of ['full-01', 'full-02', 'full-03']) addSystem(n, 'tiny-net');
 }, 300_000);
@@ -155,10 +161,14 @@ test('the plan blocks the create of a system whose template is not in vCenter, a
   expect(blocked).toEqual([
     { system: 'full-03', kind: 'ip', action: 'create', code: 'refused', refusal: 'net-full' },
     { system: 'tpl-01', kind: 'vm', action: 'create', code: 'refused', refusal: 'template-missing' },
+    { system: 'tpl-02', kind: 'vm', action: 'create', code: 'refused', refusal: 'template-missing' },
   ]);
   const sentence = (system: string, kind: string) =>
     plan.actions.find((a) => a.system === system && a.kind === kind)?.blocked;
   expect(sentence('tpl-01', 'vm')).toBe(TEMPLATE_SENTENCE());
+  expect(sentence('tpl-02', 'vm')).toBe(
+    `os: vSphere template "DC0/vm/tpl-centos7" not found (vms.templates.debian8, set at ${positionOf('shipshape.yaml', 'debian8: tpl-centos7').replace(/:(\d+)$/, (_, c: string) => `:${Number(c) + 'debian8: '.length}`)}); it is below the VM folder as templates/tpl-centos7: set vms.templates.debian8 to that path`,
+  );
   expect(sentence('full-03', 'ip')).toBe(FULL_SENTENCE());
   // The others go ahead: the template named by its folder path is found, two systems take the two addresses.
   for (const s of ['ok-01', 'ok-02', 'full-01', 'full-02'])
@@ -168,13 +178,13 @@ test('the plan blocks the create of a system whose template is not in vCenter, a
         ['ip', 'create', ''],
       ]),
     );
-  expect(plan.summary.blocked).toBe(2);
+  expect(plan.summary.blocked).toBe(3);
 
   const textPlan = await runCli(['--state-dir', state, 'plan', '-C', repo, '--detailed-exitcode']);
   expect(textPlan.code).toBe(2);
   expect(textPlan.out).toContain(`BLOCKED: ${TEMPLATE_SENTENCE()}`);
   expect(textPlan.out).toContain(`BLOCKED: ${FULL_SENTENCE()}`);
-  expect(textPlan.out).toMatch(/, 2 blocked/);
+  expect(textPlan.out).toMatch(/, 3 blocked/);
   // Planning changed nothing.
   expect(await vmNames()).toEqual([]);
   expect(cmdbTitles()).toEqual([]);

@@ -183,8 +183,10 @@ export class Placement {
 /**
  * The VMs and templates of the site's datacenter as clone sources, by their path below its VM folder
  * (`tpl-debian12`, `templates/tpl-debian12`): what `Placement.template` would find, known from the
- * observation's one inventory read, so the plan foresees a template that is not there. A VM listed by
- * no folder (inside a vApp) has a path the read does not give: a template of its name is not ruled out.
+ * observation's one inventory read, so the plan foresees a template that is not there. Only a sure
+ * miss is one: a VM listed by no folder (inside a vApp) has a path the read does not give, so a
+ * template of its name is not ruled out; and paths are compared without case (apply's lookup decides
+ * a path that differs only in case).
  */
 export class CloneSources {
   private readonly paths = new Set<string>();
@@ -194,23 +196,24 @@ export class CloneSources {
   /** `folder`: the path of the folder listing it below the VM folder ('' for the VM folder), undefined when unknown. */
   add(name: string, folder: string | undefined): void {
     if (folder === undefined) {
-      this.unplaced.add(name);
+      this.unplaced.add(name.toLowerCase());
       return;
     }
     const path = folder ? `${folder}/${name}` : name;
-    this.paths.add(path);
-    this.byName.set(name, [...(this.byName.get(name) ?? []), path]);
+    this.paths.add(path.toLowerCase());
+    const key = name.toLowerCase();
+    this.byName.set(key, [...(this.byName.get(key) ?? []), path]);
   }
 
   /** False only when the read shows no VM or template at `path` (a path as vms.templates writes it). */
   mayHave(path: string): boolean {
-    const name = path.slice(path.lastIndexOf('/') + 1);
-    return this.paths.has(path) || this.unplaced.has(name);
+    const name = path.slice(path.lastIndexOf('/') + 1).toLowerCase();
+    return this.paths.has(path.toLowerCase()) || this.unplaced.has(name);
   }
 
   /** The paths of the VMs and templates named as the last part of `path`, sorted. */
   named(path: string): string[] {
-    return [...(this.byName.get(path.slice(path.lastIndexOf('/') + 1)) ?? [])].sort();
+    return [...(this.byName.get(path.slice(path.lastIndexOf('/') + 1).toLowerCase()) ?? [])].sort();
   }
 }
 
