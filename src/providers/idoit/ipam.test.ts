@@ -414,4 +414,60 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
       else expect(s['cmdb.category.purge']).toBeGreaterThan(0);
     });
   });
+  describe('the plan foresees a full net (net-full)', () => {
+    const inSmall = (name: string) =>
+      testSystem(name, { network: { net: 'small-net', ip: 'auto', mac: '00:50:56:00:00:0c' } });
+    it('hands the free addresses out in plan order, to creates and moves alike, and refuses the rest as apply would', async () => {
+      const { site } = await emulator('foresee-full');
+      // small-net: .1 the gateway, .2–.6 in its range. Four systems take .2–.5; `mover` holds one in other-net.
+      const first = ipam(site);
+      const mover = testSystem('mover', { network: { net: 'other-net', ip: 'auto', mac: '00:50:56:00:00:0d' } });
+      const held = ['h1', 'h2', 'h3', 'h4'].map(inSmall);
+      await runStage(first, [...held, mover], testContext(site));
+      await first.close();
+
+      // Now `mover` moves into small-net and two new systems ask there too: one address (.6) for three.
+      const systems = [...held, inSmall('mover'), inSmall('new-1'), inSmall('new-2')];
+      const p = ipam(site, systems);
+      const obs = await p.observe(testContext(site));
+      const observedMover = obs.resources.find((r) => r.system === 'mover' && r.owned)!;
+      const moves = p.diff(systems[4]!, p.desired(systems[4]!)!, observedMover);
+      expect(moves.find((c) => c.path === 'network.net')).toEqual(
+        expect.not.objectContaining({ refused: expect.anything() }),
+      );
+      const [refused] = p.foreseeCreate(systems[5]!, p.desired(systems[5]!)!);
+      expect(refused).toMatchObject({ refusal: 'net-full', path: 'network.ip' });
+      expect(refused!.refused).toMatch(
+        /^net "small-net" \(10\.9\.0\.0\/29, range 10\.9\.0\.1–10\.9\.0\.6\) has no free address left for new-1; its last free address goes to mover in this run \(5 held in i-doit/,
+      );
+      // Asked again (a second plan on the same observation), each keeps its answer.
+      expect(p.foreseeCreate(systems[5]!, p.desired(systems[5]!)!)).toEqual([refused]);
+      expect(p.foreseeCreate(systems[6]!, p.desired(systems[6]!)!)[0]?.refusal).toBe('net-full');
+      // Apply refuses on its own: the net's last address went to someone else meanwhile.
+      await runStage(ipam(site), [inSmall('elsewhere')], testContext(site));
+      const err = (await p
+        .create(systems[5]!, p.desired(systems[5]!)!, { ip: UNKNOWN, mac: '' }, testContext(site))
+        .catch((e: unknown) => e)) as Error;
+      expect(err).toMatchObject({ refusal: 'net-full', outcome: 'refused' });
+      await p.close();
+    });
+
+    it('reads the nets asked for in one request per run, whatever the number of systems and nets', async () => {
+      const { site } = await emulator('foresee-count');
+      const asking = (n: number) =>
+        Array.from({ length: n }, (_, i) =>
+          testSystem(`ask-${i}`, {
+            network: { net: i % 2 ? 'lab-net' : 'other-net', ip: 'auto', mac: '00:50:56:00:00:0e' },
+          }),
+        );
+      const trips = async (systems?: DesiredSystem[]) => {
+        const p = ipam(site, systems);
+        const { roundTrips } = await p.observe(testContext(site));
+        await p.close();
+        return roundTrips;
+      };
+      const none = await trips();
+      expect([await trips(asking(1)), await trips(asking(40))]).toEqual([none + 1, none + 1]);
+    });
+  });
 });
