@@ -38,6 +38,11 @@ export const REFUSALS = {
     code: 'refused',
     what: "a VM whose OS template (vms.templates.<os>) is not in vCenter's inventory (nothing to clone from)",
   },
+  'placement-missing': {
+    kind: 'vm',
+    code: 'refused',
+    what: "a VM whose cluster, resource pool, host, datastore or port group is not in vCenter's inventory (VM folders are created)",
+  },
   'disk-shrink': { kind: 'vm', code: 'refused', what: 'a smaller disk than the VM has (vSphere only grows disks)' },
   'disk-move': { kind: 'vm', code: 'refused', what: 'a disk on another datastore (Storage vMotion)' },
   'disk-remove': { kind: 'vm', code: 'refused', what: 'a disk the VM has but the manifest does not list' },

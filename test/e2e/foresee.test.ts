@@ -52,10 +52,10 @@ ${vmsSectionYaml(sim, 'SHIPSHAPE_FORESEE', {
       reserved: [192.0.2.2, 192.0.2.3, 192.0.2.4]
 `;
 
-function addSystem(name: string, net: string, os?: string): void {
+function addSystem(name: string, net: string, os?: string, more = ''): void {
   writeFileSync(
     join(repo, 'systems', `${name}.yaml`),
-    `apiVersion: shipshape.dev/v1\nkind: System\nmetadata: { name: ${name} }\nspec:\n  profile: small\n${os ? `  os: ${os}\n` : ''}  network: { net: ${net} }\n`,
+    `apiVersion: shipshape.dev/v1\nkind: System\nmetadata: { name: ${name} }\nspec:\n  profile: small\n${os ? `  os: ${os}\n` : ''}  network: { net: ${net}${more.includes('portgroup') ? `, ${more}` : ''} }\n${more && !more.includes('portgroup') ? `  ${more}\n` : ''}`,
   );
 }
 
@@ -134,6 +134,8 @@ beforeAll(async () => {
   addSystem('ok-02', 'dev-net', 'centos7'); // its template is in a folder, named by its path
   addSystem('tpl-01', 'dev-net', 'rocky9'); // tpl-rocky9 is not in vCenter
   addSystem('tpl-02', 'dev-net', 'debian8'); // tpl-centos7 is, but in folder templates
+  addSystem('pool-01', 'dev-net', undefined, 'placement: { cluster: DC0_C9 }'); // vcsim has DC0_C0 only
+  addSystem('pg-01', 'dev-net', undefined, 'portgroup: no-such-pg');
   // tiny-net: .1 the gateway, .2–.4 reserved: .5 and .6 are free, for three systems.
   for (const n of ['full-01', 'full-02', 'full-03']) addSystem(n, 'tiny-net');
 }, 300_000);
@@ -160,6 +162,8 @@ test('the plan blocks the create of a system whose template is not in vCenter, a
     .map((a) => ({ system: a.system, kind: a.kind, action: a.action, code: a.blockedCode, refusal: a.refusal }));
   expect(blocked).toEqual([
     { system: 'full-03', kind: 'ip', action: 'create', code: 'refused', refusal: 'net-full' },
+    { system: 'pg-01', kind: 'vm', action: 'create', code: 'refused', refusal: 'placement-missing' },
+    { system: 'pool-01', kind: 'vm', action: 'create', code: 'refused', refusal: 'placement-missing' },
     { system: 'tpl-01', kind: 'vm', action: 'create', code: 'refused', refusal: 'template-missing' },
     { system: 'tpl-02', kind: 'vm', action: 'create', code: 'refused', refusal: 'template-missing' },
   ]);
@@ -170,6 +174,12 @@ test('the plan blocks the create of a system whose template is not in vCenter, a
     `os: vSphere template "DC0/vm/tpl-centos7" not found (vms.templates.debian8, set at ${positionOf('shipshape.yaml', 'debian8: tpl-centos7').replace(/:(\d+)$/, (_, c: string) => `:${Number(c) + 'debian8: '.length}`)}); it is below the VM folder as templates/tpl-centos7: set vms.templates.debian8 to that path`,
   );
   expect(sentence('full-03', 'ip')).toBe(FULL_SENTENCE());
+  expect(sentence('pool-01', 'vm')).toBe(
+    `placement: vSphere cluster "DC0/host/DC0_C9" not found (placement.cluster, set at ${positionOf('systems/pool-01.yaml', 'DC0_C9')}): fix the name, or make the cluster in vCenter`,
+  );
+  expect(sentence('pg-01', 'vm')).toBe(
+    `placement: vSphere port group "DC0/network/no-such-pg" not found (network.portgroup, set at ${positionOf('systems/pg-01.yaml', 'no-such-pg')}): fix the name, or make the port group in vCenter`,
+  );
   // The others go ahead: the template named by its folder path is found, two systems take the two addresses.
   for (const s of ['ok-01', 'ok-02', 'full-01', 'full-02'])
     expect(plan.actions.filter((a) => a.system === s).map((a) => [a.kind, a.action, a.blocked ?? ''])).toEqual(
@@ -178,13 +188,13 @@ test('the plan blocks the create of a system whose template is not in vCenter, a
         ['ip', 'create', ''],
       ]),
     );
-  expect(plan.summary.blocked).toBe(3);
+  expect(plan.summary.blocked).toBe(5);
 
   const textPlan = await runCli(['--state-dir', state, 'plan', '-C', repo, '--detailed-exitcode']);
   expect(textPlan.code).toBe(2);
   expect(textPlan.out).toContain(`BLOCKED: ${TEMPLATE_SENTENCE()}`);
   expect(textPlan.out).toContain(`BLOCKED: ${FULL_SENTENCE()}`);
-  expect(textPlan.out).toMatch(/, 3 blocked/);
+  expect(textPlan.out).toMatch(/, 5 blocked/);
   // Planning changed nothing.
   expect(await vmNames()).toEqual([]);
   expect(cmdbTitles()).toEqual([]);

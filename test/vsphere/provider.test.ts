@@ -404,6 +404,42 @@ describe.each(SIM_MODES)('%s', (mode) => {
     });
   });
 
+  test('a cluster, datastore or port group missing in vCenter: apply refuses the create itself, naming the key that sets it', async () => {
+    const mac = '00:50:56:01:02:1c';
+    const cases: [Partial<DesiredSystem>, string][] = [
+      [
+        {
+          placement: { cluster: 'DC0_C9' },
+          sources: { 'placement.cluster': { file: 'systems/pl-01.yaml', line: 9, col: 16 } },
+        },
+        'vSphere cluster "DC0/host/DC0_C9" not found (placement.cluster, set at systems/pl-01.yaml:9:16): fix the name, or make the cluster in vCenter',
+      ],
+      [
+        { disks: [{ sizeGiB: 10, datastore: 'NoSuchDS' }] },
+        'vSphere datastore "DC0/datastore/NoSuchDS" not found (disks[0].datastore): fix the name, or make the datastore in vCenter',
+      ],
+      [
+        { network: { net: 'dev-net', ip: 'auto', mac, portgroup: 'no-such-pg' } },
+        'vSphere port group "DC0/network/no-such-pg" not found (network.portgroup): fix the name, or make the port group in vCenter',
+      ],
+    ];
+    for (const [over, message] of cases) {
+      const sys = systemNamed('pl-01', { network: { net: 'dev-net', ip: 'auto', mac }, ...over });
+      await expect(createSystem(sys)).rejects.toMatchObject({
+        refusal: 'placement-missing',
+        outcome: 'refused',
+        message,
+      });
+      // The plan says the same from its observation.
+      const p = newProvider();
+      await p.observe(ctxFor(site));
+      expect(p.foreseeCreate(sys, p.desired(sys, { ip: '', mac })!)).toEqual([
+        expect.objectContaining({ refusal: 'placement-missing', refused: message }),
+      ]);
+    }
+    expect((await allVms()).filter((v) => v.name === 'pl-01')).toEqual([]);
+  });
+
   test('an invalid login fails observe with a typed InvalidLogin error', async () => {
     const p = new VsphereProvider({
       config: vmsOf(site),

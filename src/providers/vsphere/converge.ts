@@ -155,7 +155,7 @@ export async function relocate(
   if (moves.some((m) => m.path === 'placement.datacenter'))
     throw new UserError(`system ${system.name}: moving to datacenter ${w.datacenter} takes a new VM (a replace)`);
   if (moves.some((m) => m.path !== 'placement.folder')) {
-    const [pool, host] = await Promise.all([p.pool(w), w.host !== undefined ? p.host(w) : undefined]);
+    const [pool, host] = await Promise.all([p.pool(w, system), w.host !== undefined ? p.host(w, system) : undefined]);
     ctx.log.info({ system: system.name, vm: vm.value, to: poolPathOf(w) }, 'vsphere: relocating (vMotion)');
     await runTask(c, 'RelocateVM_Task', ref('_this', vm) + relocateSpec(pool, host), {
       timeoutMs: vs.taskMs(v),

@@ -108,9 +108,9 @@ export async function createOnce(
   const [template, folder, pool, datastore, host] = await Promise.all([
     p.template(desired.os),
     p.folder(w),
-    p.pool(w),
-    p.datastore(desired.disks[0]?.datastore ?? v.datastore, w.datacenter),
-    w.host !== undefined ? p.host(w) : undefined,
+    p.pool(w, system),
+    p.datastore(desired.disks[0]?.datastore ?? v.datastore, w.datacenter, system, 0),
+    w.host !== undefined ? p.host(w, system) : undefined,
   ]);
   // The clone gets its final configuration where vCenter takes it in the clone spec (NIC, CPU,
   // memory, marker), so the reconfigure after it has only the seal and disk changes left.
@@ -124,7 +124,7 @@ export async function createOnce(
     pool,
     ...(host ? { host } : {}),
     ...(tpl.devices ? { devices: tpl.devices } : {}),
-    config: await cloneWant(desired, observedFields(tpl), p, marker),
+    config: await cloneWant(desired, observedFields(tpl), p, marker, system),
   });
   const task = toRef(child(await c.call('CloneVM_Task', body), 'returnval'));
   if (!task) throw new Error('vSphere CloneVM_Task returned no task');

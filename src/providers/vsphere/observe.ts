@@ -9,7 +9,7 @@ import { HOST_KEY_GUESTINFO } from '../install/provider';
 import type { VimClient } from './client';
 import { deviceFields, observedFields, type DeviceFields, type VmFields, type VmHandle } from './fields';
 import { DEFAULT_PAGE_SIZE, findByInventoryPath, retrieveObjects, retrieveView, type ObjectContent } from './inventory';
-import { CloneSources, Placement } from './placement';
+import { CloneSources, InventoryPaths, PLACED_TYPES, Placement } from './placement';
 import { ManagedObjectNotFoundError } from './soap/faults';
 import type { MoRef } from './soap/xml';
 import {
@@ -59,6 +59,7 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
   /** Every VM listed with the datacenter's folder paths, templates included until known. */
   const listed: { vm: VmInfo; pathOf: (folder: string | undefined) => string; dc: string }[] = [];
   const again: VmInfo[] = [];
+  const inventory = new InventoryPaths();
   /** Templates of the site's datacenter and the folder listing each (planning foresees a missing clone source). */
   const templatesAt: { vm: VmInfo; folder: string | undefined; pathOf: (folder: string | undefined) => string }[] = [];
   vs.templates.clear();
@@ -74,6 +75,8 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
     // The datacenter is the view's container, not in it. It is named as configured: a datacenter in
     // a folder is `Europe/DC1` (its inventory path), and a VM's placement must say the same.
     containers.push({ ref: root, name: dc });
+    /** The datacenter's named objects (containers, datastores, networks): what a create's placement names. */
+    const named: Container[] = [];
     const folders = new Map<string, { name: string; parent?: string }>();
     const members = new Memberships(withHosts);
     const vms = await retrieveView(
@@ -88,6 +91,8 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
               ? ['name', 'parent', MEMBER_PATHS[type]]
               : ['name', 'parent'],
         })),
+        // Datastores and networks (a port group is a Network, a distributed one too): names and parents only.
+        ...PLACED_TYPES.map((type) => ({ type, paths: ['name', 'parent'] })),
       ],
       vs.o.pageSize,
       // Each page becomes VmInfo at once: the raw XML of a page is garbage before the next arrives.
@@ -95,6 +100,13 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
         page.flatMap((o) => {
           if (o.obj.type !== 'VirtualMachine') {
             const n = containerOf(o.obj, o.props);
+            named.push(n);
+            if (
+              PLACED_TYPES.includes(o.obj.type) ||
+              o.obj.type === 'DistributedVirtualPortgroup' ||
+              o.obj.type === 'OpaqueNetwork'
+            )
+              return [];
             containers.push(n);
             members.add(o.obj, o.props);
             if (o.obj.type === 'Folder')
@@ -115,6 +127,7 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
       }
       return parts.join('/');
     };
+    inventory.add(dc, root, named);
     for (const vm of vms) {
       const ref = vm.ref.value;
       // A template is in no pool; a VM is in one. A cached flag that disagrees is read again.
@@ -153,6 +166,7 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
     out.push(vm);
   }
   vs.clones = clones;
+  vs.inventory = inventory;
   if (!slim) {
     for (const vm of out) cache?.setConfig(vm.ref.value, vm.changeVersion, vm);
     vs.configsRead = out.length;

@@ -13,7 +13,8 @@ import { findByInventoryPath, requirePath, retrieveObjects, retrieveView } from 
 import { DuplicateNameError } from './soap/faults';
 import { child, ref, text, toRef, type MoRef } from './soap/xml';
 import type { NetworkTarget } from './specs';
-import { containerOf, folderPathOf, poolPathOf, whereFor, type Where } from './where';
+import { containerOf, folderPathOf, poolPathOf, whereFor, type Container, type Where } from './where';
+import { formatSource, type DesiredSystem } from '../../manifest/types';
 
 export class Placement {
   private readonly folders = new Map<string, Promise<MoRef>>();
@@ -87,32 +88,42 @@ export class Placement {
     return parent;
   }
 
-  pool(w: Where = this.site): Promise<MoRef> {
-    const p = poolPathOf(w);
-    return this.once(`pool:${p}`, () =>
-      requirePath(
-        this.c,
-        p,
-        'resource pool',
-        w.resourcePool ? 'vms.resourcePool or placement.resourcePool' : 'vms.cluster or placement.cluster',
-      ),
-    );
+  /** A reference by inventory path, looked up once per run; undefined (not kept: asked again) when there is none. */
+  private find(path: string): Promise<MoRef | undefined> {
+    return this.once(`path:${path}`, async () => {
+      const r = await findByInventoryPath(this.c, path);
+      if (!r) this.cache.delete(`path:${path}`);
+      return r;
+    });
+  }
+
+  /** `system`: whose create or update asks, so the refusal says where the name is set (its manifest or the site). */
+  async pool(w: Where = this.site, system?: DesiredSystem): Promise<MoRef> {
+    const found = await this.find(poolPathOf(w));
+    if (found) return found;
+    const cluster = await this.find(clusterPathOf(w));
+    throw new Refusal('placement-missing', placementMissing(missingPool(w, !!cluster, this.v, system), this.root));
   }
 
   /** A host of the placement's cluster, by name (`placement.host`). */
-  host(w: Where): Promise<MoRef> {
-    const p = `${w.datacenter}/host/${w.cluster}/${w.host}`;
-    return this.once(`host:${p}`, () => requirePath(this.c, p, 'host', 'placement.host (a host of the cluster)'));
+  async host(w: Where, system?: DesiredSystem): Promise<MoRef> {
+    const found = await this.find(hostPathOf(w));
+    if (found) return found;
+    throw new Refusal('placement-missing', placementMissing(missingHost(w, this.v, system), this.root));
   }
 
-  datastore(name: string, datacenter = this.site.datacenter): Promise<MoRef> {
-    return this.once(`ds:${datacenter}/${name}`, () =>
-      requirePath(
-        this.c,
-        `${datacenter}/datastore/${name}`,
-        'datastore',
-        "vms.datastore, placement.datastore or the disk's datastore",
-      ),
+  /** `disk`: the disk whose datastore it is (its own, the placement's or the site's), for the refusal. */
+  async datastore(
+    name: string,
+    datacenter = this.site.datacenter,
+    system?: DesiredSystem,
+    disk?: number,
+  ): Promise<MoRef> {
+    const found = await this.find(datastorePathOf(datacenter, name));
+    if (found) return found;
+    throw new Refusal(
+      'placement-missing',
+      placementMissing(missingDatastore(datacenter, name, this.v, system, disk), this.root),
     );
   }
 
@@ -153,11 +164,16 @@ export class Placement {
     return new Refusal('template-missing', templateMissing(this.v, os, sources.named(name), this.root));
   }
 
-  network(name: string): Promise<NetworkTarget> {
+  async network(name: string, system?: DesiredSystem): Promise<NetworkTarget> {
+    if (!(await this.find(networkPathOf(this.v.datacenter, name))))
+      throw new Refusal(
+        'placement-missing',
+        placementMissing(missingPortgroup(this.v.datacenter, name, this.v, system), this.root),
+      );
     return this.once(`net:${name}`, async () => {
       const r = await requirePath(
         this.c,
-        `${this.v.datacenter}/network/${name}`,
+        networkPathOf(this.v.datacenter, name),
         'port group',
         'vms.portgroup or network.portgroup',
       );
@@ -235,4 +251,146 @@ export function templateMissing(
   if (elsewhere.length === 0)
     return `${head}: make or import that template in vCenter, or set ${setting} to the path below ${v.datacenter}/vm of one that exists`;
   return `${head}; ${elsewhere.length === 1 ? 'it is' : 'templates of that name are'} below the VM folder as ${elsewhere.join(', ')}: set ${setting} to that path`;
+}
+
+export const clusterPathOf = (w: Pick<Where, 'datacenter' | 'cluster'>): string => `${w.datacenter}/host/${w.cluster}`;
+export const hostPathOf = (w: Pick<Where, 'datacenter' | 'cluster' | 'host'>): string =>
+  `${w.datacenter}/host/${w.cluster}/${w.host}`;
+export const datastorePathOf = (datacenter: string, name: string): string => `${datacenter}/datastore/${name}`;
+export const networkPathOf = (datacenter: string, name: string): string => `${datacenter}/network/${name}`;
+
+/** A placement name vCenter lacks: what it is, its inventory path, and the key that names it. */
+export interface Missing {
+  what: string;
+  path: string;
+  /** The manifest key (`placement.cluster`, `network.portgroup`) or site key (`vms.cluster`) that names it. */
+  setting: string;
+  /** The system's file:line:col when its manifest (or profile) names it; the site's key is looked up from `setting`. */
+  at?: string;
+}
+
+/** Where the system's manifest sets `path` (or the nearest enclosing key it records), as file:line:col. */
+function sourceAt(system: DesiredSystem, path: string): string | undefined {
+  for (let p = path; p; p = p.replace(/(\.[^.]*|\[\d+\])$/, '')) {
+    const s = system.sources[p];
+    if (s) return formatSource(s);
+    if (!/[.[]/.test(p)) break;
+  }
+  return undefined;
+}
+
+/** The system's `placement.<key>` when its manifest sets it, else the site's `vms.<key>`. */
+function settingOf(
+  system: DesiredSystem | undefined,
+  key: 'cluster' | 'resourcePool' | 'host' | 'datastore',
+): Pick<Missing, 'setting' | 'at'> {
+  // Asked without the system (an update's reconfigure): either may name it.
+  if (!system) return { setting: `placement.${key} or vms.${key}` };
+  if (system.placement?.[key] !== undefined) {
+    const at = sourceAt(system, `placement.${key}`);
+    return { setting: `placement.${key}`, ...(at ? { at } : {}) };
+  }
+  return { setting: `vms.${key}` };
+}
+
+export function missingPool(w: Where, clusterExists: boolean, v: VsphereConfig, system?: DesiredSystem): Missing {
+  if (!clusterExists) {
+    // A system that names only its own datacenter starts at the site's cluster name there.
+    return { what: 'cluster', path: clusterPathOf(w), ...settingOf(system, 'cluster') };
+  }
+  const own = system?.placement?.resourcePool !== undefined || !v.resourcePool;
+  return {
+    what: 'resource pool',
+    path: poolPathOf(w),
+    ...(own ? settingOf(system, 'resourcePool') : { setting: 'vms.resourcePool' }),
+  };
+}
+
+export function missingHost(w: Where, _v: VsphereConfig, system?: DesiredSystem): Missing {
+  return { what: 'host', path: hostPathOf(w), ...settingOf(system, 'host') };
+}
+
+export function missingDatastore(
+  datacenter: string,
+  name: string,
+  _v: VsphereConfig,
+  system?: DesiredSystem,
+  disk?: number,
+): Missing {
+  const path = datastorePathOf(datacenter, name);
+  if (!system)
+    return { what: 'datastore', path, setting: "the disk's datastore, placement.datastore or vms.datastore" };
+  const own = disk !== undefined ? system.disks[disk]?.datastore : undefined;
+  const at = own !== undefined ? sourceAt(system, `disks[${disk}]`) : undefined;
+  return {
+    what: 'datastore',
+    path,
+    ...(own !== undefined
+      ? { setting: `disks[${disk}].datastore`, ...(at ? { at } : {}) }
+      : settingOf(system, 'datastore')),
+  };
+}
+
+export function missingPortgroup(datacenter: string, name: string, _v: VsphereConfig, system?: DesiredSystem): Missing {
+  const path = networkPathOf(datacenter, name);
+  if (!system) return { what: 'port group', path, setting: 'network.portgroup or vms.portgroup' };
+  const own = system.network.portgroup !== undefined;
+  const at = own ? sourceAt(system, 'network.portgroup') : undefined;
+  return {
+    what: 'port group',
+    path,
+    ...(own ? { setting: 'network.portgroup', ...(at ? { at } : {}) } : { setting: 'vms.portgroup' }),
+  };
+}
+
+/** What a create refuses when a name of its placement is not in vCenter (plan and apply say the same). */
+export function placementMissing(m: Missing, root: string | undefined): string {
+  const at = m.at ?? (m.setting.startsWith('vms.') ? setAt(root, m.setting) : '');
+  return `vSphere ${m.what} "${m.path}" not found (${m.setting}${at ? `, set at ${at}` : ''}): fix the name, or make the ${m.what} in vCenter`;
+}
+
+/**
+ * Types observe's view read adds for placement, names and parents only: `Network` covers the
+ * distributed port groups and opaque networks too (subtypes, as `ResourcePool` covers vApps and
+ * `ComputeResource` clusters in the same read).
+ */
+export const PLACED_TYPES = ['Datastore', 'Network'];
+
+/**
+ * The inventory paths (`DC0/host/DC0_C0/Resources`, `DC0/datastore/LocalDS_0`, `DC0/network/DC0_DVPG0`)
+ * of every container, datastore and network of the datacenters observe read, from their names and
+ * parents: what the placement lookups (`SearchIndex.FindByInventoryPath`) would find. Only a sure miss
+ * is one: paths are compared without case, and a datacenter whose read left an object's parent out
+ * rules nothing out.
+ */
+export class InventoryPaths {
+  private readonly paths = new Set<string>();
+  private readonly complete = new Set<string>();
+
+  add(datacenter: string, root: MoRef, objects: Container[]): void {
+    const byId = new Map(objects.map((o) => [`${o.ref.type}:${o.ref.value}`, o]));
+    let whole = true;
+    for (const o of objects) {
+      const parts = [o.name];
+      let r = o.parent;
+      for (let n = 0; r && n < 64; n++) {
+        if (r.type === 'Datacenter' && r.value === root.value) break;
+        const up = byId.get(`${r.type}:${r.value}`);
+        if (!up) break;
+        parts.unshift(up.name);
+        r = up.parent;
+      }
+      if (!r || r.type !== 'Datacenter' || r.value !== root.value) {
+        whole = false;
+        continue;
+      }
+      this.paths.add(`${datacenter}/${parts.join('/')}`.toLowerCase());
+    }
+    if (whole) this.complete.add(datacenter);
+  }
+
+  /** False only when the datacenter was read whole and nothing is at `path` (`<datacenter>/…`). */
+  mayHave(datacenter: string, path: string): boolean {
+    return !this.complete.has(datacenter) || this.paths.has(path.toLowerCase());
+  }
 }

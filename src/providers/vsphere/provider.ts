@@ -30,9 +30,21 @@ import { vsphereBootMedia } from './datastore';
 import { desiredVm, diffVm, macRange, type VmFields, type VmHandle } from './fields';
 import { inManualRange } from '../../manifest/mac';
 import { observe } from './observe';
-import { templateMissing } from './placement';
+import {
+  clusterPathOf,
+  datastorePathOf,
+  hostPathOf,
+  missingDatastore,
+  missingHost,
+  missingPool,
+  missingPortgroup,
+  networkPathOf,
+  placementMissing,
+  templateMissing,
+  type Missing,
+} from './placement';
 import { ADOPTED, VmSession, type ObserveCounts, type VmResource, type VsphereProviderOptions } from './session';
-import { whereFor } from './where';
+import { poolPathOf, whereFor } from './where';
 
 export type { VsphereProviderOptions } from './session';
 
@@ -92,7 +104,39 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
         refused: templateMissing(this.o.config, desired.os, clones.named(template), this.root),
         refusal: 'template-missing',
       });
+    const missing = this.missingPlacement(system, desired);
+    if (missing)
+      out.push({
+        path: 'placement',
+        from: null,
+        to: missing.path,
+        refused: placementMissing(missing, this.root),
+        refusal: 'placement-missing',
+      });
     return out;
+  }
+
+  /**
+   * The first name of a new VM's placement the last observe's inventory read did not see, as apply
+   * looks them up (create.ts, then the disks it adds): the cluster and pool, a pinned host, each
+   * disk's datastore (the first in the placement's datacenter, the ones added after the clone in the
+   * site's), and the port group.
+   */
+  private missingPlacement(system: DesiredSystem, desired: VmFields): Missing | undefined {
+    const inv = this.vs.inventory;
+    if (!inv) return undefined;
+    const v = this.o.config;
+    const w = whereFor(system, v);
+    if (!inv.mayHave(w.datacenter, poolPathOf(w)))
+      return missingPool(w, inv.mayHave(w.datacenter, clusterPathOf(w)), v, system);
+    if (w.host !== undefined && !inv.mayHave(w.datacenter, hostPathOf(w))) return missingHost(w, v, system);
+    for (const [i, d] of desired.disks.entries()) {
+      const dc = i === 0 ? w.datacenter : v.datacenter;
+      if (!inv.mayHave(dc, datastorePathOf(dc, d.datastore))) return missingDatastore(dc, d.datastore, v, system, i);
+    }
+    if (desired.portgroup && !inv.mayHave(v.datacenter, networkPathOf(v.datacenter, desired.portgroup)))
+      return missingPortgroup(v.datacenter, desired.portgroup, v, system);
+    return undefined;
   }
 
   /** Hands the VM's identity to later steps (installation boots it, CMDB records it). */

@@ -13,7 +13,7 @@ import { VimClient } from './client';
 import type { VsphereConfig } from './config';
 import { DeviceCache, deviceCacheFile } from './device-cache';
 import type { VmFields, VmHandle } from './fields';
-import { Placement, type CloneSources } from './placement';
+import { Placement, type CloneSources, type InventoryPaths } from './placement';
 import type { Where } from './where';
 import type { MoRef } from './soap/xml';
 import { MARKER_SEAL, markerEntries, markerOf, type Marker, type VmInfo } from './vm';
@@ -66,6 +66,8 @@ export class VmSession {
   configsRead = 0;
   /** The clone sources (VMs and templates of the site's datacenter) the last list saw, for foreseeing a missing template. */
   clones: CloneSources | undefined;
+  /** The inventory paths of the datacenters' containers, datastores and networks the last list saw (foreseeing placement). */
+  inventory: InventoryPaths | undefined;
   /** Templates the last list saw (left out of the observation; their flag is kept in the device cache). */
   readonly templates = new Set<string>();
 

@@ -9,6 +9,7 @@ import type { FieldChange } from '../../engine/contract';
 import type { VmDiskFields, VmFields } from './fields';
 import type { Placement } from './placement';
 import type { VmDevices } from './vm';
+import type { DesiredSystem } from '../../manifest/types';
 
 const KIB_PER_GIB = 1024 * 1024;
 
@@ -299,10 +300,12 @@ export async function cloneWant(
   template: Pick<VmFields, 'mac' | 'portgroup'>,
   p: Placement,
   marker: [string, string][],
+  system?: DesiredSystem,
 ): Promise<CloneArgs['config']> {
   const nic: NonNullable<ReconfigWant['nic']> = {};
   if (desired.mac && template.mac !== desired.mac) nic.mac = desired.mac;
-  if (desired.portgroup && template.portgroup !== desired.portgroup) nic.network = await p.network(desired.portgroup);
+  if (desired.portgroup && template.portgroup !== desired.portgroup)
+    nic.network = await p.network(desired.portgroup, system);
   return {
     annotation: desired.annotation,
     cpu: desired.cpu,
