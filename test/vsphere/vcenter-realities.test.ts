@@ -162,9 +162,13 @@ describe.each(SIM_MODES)('%s', (mode) => {
     ];
     const byName = siteFor(sim, root, { datacenter: 'Europe/DC0' });
     const first = await applyVms(byName, want, new CreateJournal(path.join(root, 'journal-tpl1')));
-    expect(JSON.stringify(first.report.outcomes.filter((o) => o.status !== 'ok'))).toContain(
-      'vSphere template \\"Europe/DC0/vm/tpl-rocky9\\" not found; it is below the VM folder as Templates/tpl-rocky9: set vms.templates.rocky9 to that path',
-    );
+    // The plan already knows (observe's read lists the templates with their folders): blocked, nothing cloned.
+    const blocked = first.plan.actions.find((a) => a.system === 'db-01' && a.kind === 'vm');
+    expect([blocked?.refusal, blocked?.blocked]).toEqual([
+      'template-missing',
+      'os: vSphere template "Europe/DC0/vm/tpl-rocky9" not found (vms.templates.rocky9); it is below the VM folder as Templates/tpl-rocky9: set vms.templates.rocky9 to that path',
+    ]);
+    expect(first.report.outcomes.find((o) => o.system === 'db-01')?.status).toBe('blocked');
     const byPath = siteFor(sim, root, {
       datacenter: 'Europe/DC0',
       templates: { debian12: 'tpl-debian12', rocky9: 'Templates/tpl-rocky9' },
