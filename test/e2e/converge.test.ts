@@ -341,7 +341,9 @@ const SCENARIOS: Record<RefusalId, Scenario | { synthetic: string }> = {
   'mac-range': { synthetic: "a MAC outside VMware's manual range: test/vsphere/provider.test.ts" },
   // The lab's site names templates that exist; a site naming one vCenter lacks, against vcsim: test/e2e/foresee.test.ts.
   'template-missing': { synthetic: 'an OS template missing in vCenter: test/e2e/foresee.test.ts' },
-  'placement-missing': { synthetic: 'a cluster, pool, datastore or port group missing in vCenter: test/e2e/foresee.test.ts' },
+  'placement-missing': {
+    synthetic: 'a cluster, pool, datastore or port group missing in vCenter: test/e2e/foresee.test.ts',
+  },
   'net-full': { synthetic: 'a net with fewer free addresses than systems need: test/e2e/foresee.test.ts' },
   'disk-remove': {
     system: 'gen-04',
