@@ -56,6 +56,11 @@ export const REFUSALS = {
     code: 'refused',
     what: 'an address (ip: auto) in a layer-3 net with no free address left for it in i-doit',
   },
+  'record-held': {
+    kind: 'dns',
+    code: 'collides',
+    what: "a DNS record whose name (the system's, an alias, the PTR of its address) the operator's records already take",
+  },
   reinstall: { kind: 'install', code: 'refused', what: 'another OS for a system that is installed (built)' },
   'role-artefact': {
     kind: 'specialise',

@@ -96,6 +96,25 @@ test('a hand change of a managed record shows up as drift and is put back', asyn
   expect(await named.resolver().resolve4(`web2.${FWD}`)).toEqual(['198.51.100.12']);
 });
 
+test("an alias the operator's record already takes: the plan blocks the create (record-held), and apply refuses it on its own", async () => {
+  const p = provider();
+  const ctx = context(dynSite());
+  await p.observe(ctx);
+  const s = dyn('web9', ['printer']);
+  const at = { ip: '198.51.100.19', mac: '00:50:56:00:00:01' };
+  const d = p.desired(s, at, ctx.site)!;
+  const why =
+    /^web9: printer\.dyn\.example\.test already has A 198\.51\.100\.50, not managed by shipshape; shipshape never overwrites it: remove it by hand or choose another name/;
+  expect(p.foreseeCreate(s, d)).toEqual([
+    expect.objectContaining({ refusal: 'record-held', to: `printer.${FWD}`, refused: expect.stringMatching(why) }),
+  ]);
+  expect(p.foreseeCreate(dyn('web8', ['www8']), p.desired(dyn('web8', ['www8']), at, ctx.site)!)).toEqual([]);
+  const err = (await p.create(s, d, at, ctx).catch((e: unknown) => e)) as Error;
+  expect(err).toMatchObject({ refusal: 'record-held', outcome: 'collides' });
+  expect(err.message).toMatch(why);
+  expect(await code(named.resolver().resolveCname(`printer.${FWD}`))).toBe('ENODATA');
+});
+
 test('a name owned by someone else is reported and refused; one taken between observe and commit fails on its prerequisite only', async () => {
   const taken = await runStage(provider(), [dyn('printer')], resolved, context(dynSite()));
   expect(taken.notOurs).toContain(`printer.${FWD}`);

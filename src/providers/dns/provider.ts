@@ -5,6 +5,7 @@
  * whose change did not land (their changes in other zones are reverted, so nothing is left half-applied).
  */
 import {
+  UNKNOWN,
   UserError,
   type CommitResult,
   type FieldChange,
@@ -15,7 +16,7 @@ import {
   type ProviderContext,
   type Resolved,
 } from '../../engine/contract';
-import { fqdn, type DesiredSystem } from '../../manifest/types';
+import { formatSource, fqdn, type DesiredSystem } from '../../manifest/types';
 import type { SiteConfig, ZoneSection } from '../../manifest/site';
 import { SshPool, type SecretReader } from '../../transport/ssh';
 import { siteSealer } from '../../ownership';
@@ -262,18 +263,39 @@ export class DnsProvider implements Provider<DnsFields> {
     this.adopted.add(system);
   }
 
+  /**
+   * A new system's records whose names the operator's records already take (an alias another host
+   * has, a PTR of the address): the commit refuses them (`record-held`), so the plan blocks the
+   * create. Names only: an `ip: auto` address is not known yet, but which names collide is.
+   */
+  foreseeCreate(system: DesiredSystem, desired: DnsFields): FieldChange[] {
+    const names = [
+      { name: desired.fqdn, type: 'A' },
+      ...(desired.ptr && desired.ptr !== UNKNOWN ? [{ name: desired.ptr, type: 'PTR' }] : []),
+      ...desired.aliases.map((name) => ({ name, type: 'CNAME' })),
+    ];
+    return names.flatMap((r) => {
+      const why = this.heldBy(system, r);
+      return why ? [{ path: 'dns', from: null, to: r.name, refused: why, refusal: 'record-held' as const }] : [];
+    });
+  }
+
+  /** Why the operator's records at `r.name` keep shipshape's record of that type off it, with where the system names it. */
+  private heldBy(system: DesiredSystem, r: { name: string; type: string }): string | undefined {
+    const theirs = (this.foreign.get(r.name) ?? []).filter((f) => conflicts(r.type, f.type));
+    if (theirs.length === 0) return undefined;
+    const list = theirs.map((f) => `${f.type} ${f.value}`).join(', ');
+    const src = r.type === 'CNAME' ? system.sources['dns.aliases'] : r.type === 'A' ? system.sources.name : undefined;
+    const at = src ? ` (${r.type === 'CNAME' ? 'dns.aliases' : 'its name'} in ${formatSource(src)})` : '';
+    return `${system.name}: ${r.name} already has ${list}, not managed by shipshape; shipshape never overwrites it: remove it by hand or choose another name${at}`;
+  }
+
   private place(system: DesiredSystem, desired: DnsFields): ObservedResource<DnsFields> {
     const byZone = recordsByZone(system.name, desired, this.zones);
     for (const recs of byZone.values()) {
       for (const r of recs) {
-        const theirs = (this.foreign.get(r.name) ?? []).filter((f) => conflicts(r.type, f.type));
-        if (theirs.length > 0) {
-          const list = theirs.map((f) => `${f.type} ${f.value}`).join(', ');
-          throw new UserError(
-            `${system.name}: ${r.name} already has ${list}, not managed by shipshape; shipshape never overwrites it: remove it by hand or choose another name`,
-            'collides',
-          );
-        }
+        const why = this.heldBy(system, r);
+        if (why) throw new Refusal('record-held', why);
       }
     }
     for (const [apex, state] of this.wanted) {
