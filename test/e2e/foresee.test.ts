@@ -5,9 +5,11 @@
  * - a system whose OS template (vms.templates.<os>) is not in vCenter: the VM create is blocked
  *   (`refused`, refusal `template-missing`) with apply's sentence, where shipshape.yaml sets the
  *   template as file:line:col; a template kept in a folder and named by its path is not;
+ * - a system placed in a cluster vCenter lacks, one on a port group it lacks: blocked
+ *   (`placement-missing`), naming the manifest line that sets the name;
  * - three `ip: auto` systems in a net with two free addresses: two creates go ahead, the third is
  *   blocked (`refused`, refusal `net-full`) with apply's sentence naming the two that take them;
- * - the blocked systems are left alone by apply: nothing of theirs is made, the others are.
+ * - the blocked systems are left alone by apply (exit 3): nothing of theirs is made, the others are.
  */
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -153,7 +155,7 @@ const TEMPLATE_SENTENCE = (): string =>
 const FULL_SENTENCE = (): string =>
   `network.ip: net "tiny-net" (192.0.2.0/29, range 192.0.2.1–192.0.2.6, nets.tiny-net at ${positionOf('shipshape.yaml', 'cidr: 192.0.2.0/29')}) has no free address left for full-03 (ip: auto in ${positionOf('systems/full-03.yaml', 'tiny-net')}); its last 2 free addresses go to full-01, full-02 in this run (1 held in i-doit, 3 reserved in shipshape.yaml, 0 DHCP range(s)); free addresses in i-doit, widen the range, or use another net.`;
 
-test('the plan blocks the create of a system whose template is not in vCenter, and of the one a full net has no address for', async () => {
+test('the plan blocks the create of a system whose template or placement is not in vCenter, and of the one a full net has no address for', async () => {
   const json = await runCli(['--state-dir', state, 'plan', '-C', repo, '--format', 'json']);
   expect({ code: json.code, err: json.err }).toEqual({ code: 0, err: '' });
   const plan = JSON.parse(json.out) as Plan;
@@ -202,6 +204,8 @@ test('the plan blocks the create of a system whose template is not in vCenter, a
 
 test('apply leaves the blocked systems alone and makes the others; each full-net system got one of the free addresses', async () => {
   const apply = await runCli(['--state-dir', state, 'apply', '-C', repo]);
+  // 3: nothing failed, something is blocked (the systems the plan blocked, left alone).
+  expect({ code: apply.code, out: apply.code === 3 ? '' : apply.out }).toEqual({ code: 3, out: '' });
   expect(apply.out).toMatch(/tpl-01/);
   expect(await vmNames()).toEqual(['full-01', 'full-02', 'ok-01', 'ok-02']);
   expect(cmdbTitles()).toEqual(['full-01', 'full-02', 'ok-01', 'ok-02']);
