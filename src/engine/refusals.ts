@@ -61,6 +61,11 @@ export const REFUSALS = {
     code: 'collides',
     what: "a DNS record whose name (the system's, an alias, the PTR of its address) the operator's records already take",
   },
+  'net-missing': {
+    kind: 'ip',
+    code: 'refused',
+    what: 'an address in a layer-3 net (network.net) that i-doit does not have',
+  },
   reinstall: { kind: 'install', code: 'refused', what: 'another OS for a system that is installed (built)' },
   'role-artefact': {
     kind: 'specialise',

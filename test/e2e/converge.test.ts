@@ -345,6 +345,7 @@ const SCENARIOS: Record<RefusalId, Scenario | { synthetic: string }> = {
     synthetic: 'a cluster, pool, datastore or port group missing in vCenter: test/e2e/foresee.test.ts',
   },
   'record-held': { synthetic: "an alias another host's record takes: test/dns/rfc2136.test.ts" },
+  'net-missing': { synthetic: 'a net i-doit does not have: src/providers/idoit/ipam.test.ts' },
   'net-full': { synthetic: 'a net with fewer free addresses than systems need: test/e2e/foresee.test.ts' },
   'disk-remove': {
     system: 'gen-04',

@@ -452,6 +452,29 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
       await p.close();
     });
 
+    it('a net i-doit does not have: the plan refuses the create (net-missing) and apply refuses it on its own', async () => {
+      const { site } = await emulator('foresee-no-net');
+      const s = testSystem('lost-01', {
+        network: { net: 'nope-net', ip: 'auto', mac: '00:50:56:00:00:0f' },
+        sources: { 'network.net': { file: 'systems/lost-01.yaml', line: 6, col: 18 } },
+      });
+      const why =
+        'i-doit has no layer-3 net titled "nope-net" (network.net in systems/lost-01.yaml:6:18); create it in i-doit or fix network.net.';
+      const p = ipam(site, [s]);
+      expect(p.foreseeCreate(s, p.desired(s)!)).toEqual([]); // not observed yet: nothing known, nothing refused
+      await p.observe(testContext(site));
+      expect(p.foreseeCreate(s, p.desired(s)!)).toEqual([
+        expect.objectContaining({ path: 'network.net', refusal: 'net-missing', refused: why }),
+      ]);
+      const inLab = testSystem('found-01', { network: { net: 'lab-net', ip: 'auto', mac: '00:50:56:00:00:0f' } });
+      expect(p.foreseeCreate(inLab, p.desired(inLab)!)).toEqual([]);
+      const err = (await p
+        .create(s, p.desired(s)!, { ip: UNKNOWN, mac: '' }, testContext(site))
+        .catch((e: unknown) => e)) as Error;
+      expect(err).toMatchObject({ refusal: 'net-missing', outcome: 'refused', message: why });
+      await p.close();
+    });
+
     it('reads the nets asked for in one request per run, whatever the number of systems and nets', async () => {
       const { site } = await emulator('foresee-count');
       const asking = (n: number) =>

@@ -98,6 +98,8 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
    * (`ip: auto` without an address there), and the systems the plan gave one so far, in plan order.
    */
   private readonly room = new Map<string, Room>();
+  /** The titles of every layer-3 net in i-doit, from the last observe (undefined before one). */
+  private netTitles: Set<string> | undefined;
 
   constructor(private readonly o: IpamOptions) {
     this.client = o.client;
@@ -128,7 +130,9 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     // An address from `ip: auto` this update takes: refused when the net has none left for it.
     const full = () => (desired.ip === 'auto' && observed.owned ? this.foreseeRoom(system) : undefined);
     const refusedFull = (why: string | undefined) => (why ? { refused: why, refusal: 'net-full' as const } : {});
-    if (f.net !== desired.net) {
+    const noNet = f.net !== desired.net && observed.owned ? this.foreseeNet(system, desired.net) : undefined;
+    if (noNet) out.push({ ...noNet, from: f.net || null });
+    else if (f.net !== desired.net) {
       out.push({ path: 'network.net', from: f.net || null, to: desired.net, ...refusedFull(full()) });
       if (desired.ip !== 'auto') out.push(this.explicitChange(f.ip, desired, observed.id, system.name));
     } else if (desired.ip !== 'auto' && f.ip !== desired.ip)
@@ -158,7 +162,11 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
       ...readAllStates({ type: VM_TYPE }, ['C__CATG__GLOBAL', 'C__CATG__IP']),
       { method: 'cmdb.objects.read', params: { filter: { type: 'C__OBJTYPE__LAYER3_NET' } } },
     ]);
-    for (const net of results[3] as ObjectRow[]) if (!this.netIds.has(net.title)) this.netIds.set(net.title, net.id);
+    this.netTitles = new Set();
+    for (const net of results[3] as ObjectRow[]) {
+      this.netTitles.add(net.title);
+      if (!this.netIds.has(net.title)) this.netIds.set(net.title, net.id);
+    }
     this.seenHolders.clear();
     this.sealer = await this.client.sealer();
     const rows = (results.slice(0, 3) as ObjectRow[][]).flat();
@@ -217,6 +225,12 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     });
   }
 
+  /** A net i-doit does not have (observe read every layer-3 net's title): the allocation refuses it. */
+  private foreseeNet(system: DesiredSystem, net: string): FieldChange | undefined {
+    if (!this.netTitles || this.netTitles.has(net)) return undefined;
+    return { path: 'network.net', from: null, to: net, refused: netMissing(system, net), refusal: 'net-missing' };
+  }
+
   /**
    * Whether `system` gets one of its net's free addresses in this plan (undefined), or the refusal
    * apply would give it: the net's free addresses go to the systems asking in plan order, once each.
@@ -270,6 +284,8 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
   }
 
   foreseeCreate(system: DesiredSystem, desired: IpFields): FieldChange[] {
+    const noNet = this.foreseeNet(system, desired.net);
+    if (noNet) return [noNet];
     if (desired.ip === 'auto') {
       const why = this.foreseeRoom(system);
       return why ? [{ path: 'network.ip', from: null, to: UNKNOWN, refused: why, refusal: 'net-full' }] : [];
@@ -510,7 +526,7 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     };
   }
 
-  private async netId(title: string): Promise<number> {
+  private async netId(title: string, system: DesiredSystem): Promise<number> {
     const known = this.netIds.get(title);
     if (known) return known;
     const rows = await this.client.call<ObjectRow[]>('cmdb.objects.read', {
@@ -518,11 +534,10 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     });
     // The title filter is SQL LIKE: compare exactly here.
     const exact = rows.filter((r) => r.title === title);
+    if (exact.length === 0) throw new Refusal('net-missing', netMissing(system, title));
     if (exact.length !== 1) {
       throw new UserError(
-        exact.length === 0
-          ? `i-doit has no layer-3 net titled "${title}"; create it in i-doit or fix network.net.`
-          : `i-doit has ${exact.length} layer-3 nets titled "${title}" (#${exact.map((r) => r.id).join(', #')}); make the title unique.`,
+        `i-doit has ${exact.length} layer-3 nets titled "${title}" (#${exact.map((r) => r.id).join(', #')}); make the title unique.`,
       );
     }
     this.netIds.set(title, exact[0]!.id);
@@ -557,7 +572,7 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     system: DesiredSystem,
   ): Promise<HostEntry> {
     const self = system.name;
-    const netId = await this.netId(desired.net);
+    const netId = await this.netId(desired.net, system);
     const site = this.siteNet(desired.net);
     const reserved = new Set(site?.reserved ?? []);
     const explicit = desired.ip === 'auto' ? null : desired.ip;
@@ -671,6 +686,12 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     await this.client.call('cmdb.category.purge', { object: objectId, category: 'C__CATG__IP', entry: entryId });
     return false;
   }
+}
+
+/** What the allocation refuses for a net i-doit does not have, and where the system names it. */
+function netMissing(system: DesiredSystem, net: string): string {
+  const src = system.sources['network.net'];
+  return `i-doit has no layer-3 net titled "${net}"${src ? ` (network.net in ${formatSource(src)})` : ''}; create it in i-doit or fix network.net.`;
 }
 
 interface Room {
