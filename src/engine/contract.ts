@@ -306,8 +306,12 @@ export interface Provider<F extends Fields = Fields, H = unknown> {
    */
   diff(system: DesiredSystem, desired: F, observed: ObservedResource<F, H>): FieldChange[];
   /**
-   * Pure, optional: what apply would refuse when creating this resource (an explicit address another
-   * object holds), as changes with `refused` and `refusal` set; the plan blocks the create with them.
+   * Optional: what apply would refuse when creating this resource (an explicit address another object
+   * holds, a template or net that is not there), as changes with `refused` and `refusal` set; the plan
+   * blocks the create with them. From this provider's last observation only, never a call to the
+   * backend (observe reads what it needs once per run); a refusal's sentence may read where the site
+   * file sets a key (src/manifest/site-keys.ts). Asked twice for one system, it answers the same: a
+   * provider that hands out something scarce (a net's last addresses) keeps who got it in plan order.
    */
   foreseeCreate?(system: DesiredSystem, desired: F): FieldChange[];
   /** Everything of this kind in scope, marked or not, in a constant number of round trips. */
