@@ -314,6 +314,12 @@ export interface Provider<F extends Fields = Fields, H = unknown> {
    * provider that hands out something scarce (a net's last addresses) keeps who got it in plan order.
    */
   foreseeCreate?(system: DesiredSystem, desired: F): FieldChange[];
+  /**
+   * Optional, with a `foreseeCreate` that hands out something scarce: `systems` are blocked by another
+   * step's refusal, so apply takes nothing for them. Returns true when that frees something another
+   * system was refused; the planner then plans again, asking it without them.
+   */
+  leaveOut?(systems: ReadonlySet<string>): boolean;
   /** Everything of this kind in scope, marked or not, in a constant number of round trips. */
   observe(ctx: ProviderContext, earlier?: EarlierSteps): Promise<Observation<F, H>>;
   /**

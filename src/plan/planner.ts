@@ -171,13 +171,29 @@ export function plan(input: PlanInput): Plan {
     return s ? before(s, 'specialise') : undefined;
   };
 
-  for (const system of [...input.systems].sort((a, b) => a.name.localeCompare(b.name))) {
-    if (system.state === 'absent') {
-      planRemoval(system, [...providers].reverse(), index, actions, warnings);
-    } else {
-      planPresence(system, providers, index, input.site, actions, warnings, others, input.adopt);
+  const planSystems = () => {
+    const out = { actions: [] as PlannedAction[], warnings: [] as PlanWarning[] };
+    for (const system of [...input.systems].sort((a, b) => a.name.localeCompare(b.name))) {
+      if (system.state === 'absent') {
+        planRemoval(system, [...providers].reverse(), index, out.actions, out.warnings);
+      } else {
+        planPresence(system, providers, index, input.site, out.actions, out.warnings, others, input.adopt);
+      }
     }
+    return out;
+  };
+  let planned = planSystems();
+  // A system blocked by one step takes nothing in another (the IPAM's last free addresses, handed out
+  // earlier in step order): planned again without it, so another system gets what it would have left.
+  let again = false;
+  for (const p of providers) {
+    if (!p.leaveOut) continue;
+    const blocked = new Set(planned.actions.filter((a) => a.blocked && a.kind !== p.kind).map((a) => a.system));
+    if (blocked.size && p.leaveOut(blocked)) again = true;
   }
+  if (again) planned = planSystems();
+  actions.push(...planned.actions);
+  warnings.push(...planned.warnings);
   actions.push(...planMovedAway(input.elsewhere ?? [], index));
   // A tombstone of another shard: what it left in this shard's zones and DHCP servers goes as a tombstone's does.
   const here = [...providers].reverse().filter((p) => SHARD_OWNED_KINDS.includes(p.kind));

@@ -140,6 +140,8 @@ beforeAll(async () => {
   addSystem('pg-01', 'dev-net', undefined, 'portgroup: no-such-pg');
   // tiny-net: .1 the gateway, .2–.4 reserved: .5 and .6 are free, for three systems.
   for (const n of ['full-01', 'full-02', 'full-03']) addSystem(n, 'tiny-net');
+  // Blocked by its template, planned first: it takes none of tiny-net's two addresses.
+  addSystem('full-00', 'tiny-net', 'rocky9');
 }, 300_000);
 
 afterAll(async () => {
@@ -163,6 +165,7 @@ test('the plan blocks the create of a system whose template or placement is not 
     .filter((a) => a.blocked)
     .map((a) => ({ system: a.system, kind: a.kind, action: a.action, code: a.blockedCode, refusal: a.refusal }));
   expect(blocked).toEqual([
+    { system: 'full-00', kind: 'vm', action: 'create', code: 'refused', refusal: 'template-missing' },
     { system: 'full-03', kind: 'ip', action: 'create', code: 'refused', refusal: 'net-full' },
     { system: 'pg-01', kind: 'vm', action: 'create', code: 'refused', refusal: 'placement-missing' },
     { system: 'pool-01', kind: 'vm', action: 'create', code: 'refused', refusal: 'placement-missing' },
@@ -190,13 +193,13 @@ test('the plan blocks the create of a system whose template or placement is not 
         ['ip', 'create', ''],
       ]),
     );
-  expect(plan.summary.blocked).toBe(5);
+  expect(plan.summary.blocked).toBe(6);
 
   const textPlan = await runCli(['--state-dir', state, 'plan', '-C', repo, '--detailed-exitcode']);
   expect(textPlan.code).toBe(2);
   expect(textPlan.out).toContain(`BLOCKED: ${TEMPLATE_SENTENCE()}`);
   expect(textPlan.out).toContain(`BLOCKED: ${FULL_SENTENCE()}`);
-  expect(textPlan.out).toMatch(/, 5 blocked/);
+  expect(textPlan.out).toMatch(/, 6 blocked/);
   // Planning changed nothing.
   expect(await vmNames()).toEqual([]);
   expect(cmdbTitles()).toEqual([]);

@@ -98,6 +98,8 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
    * (`ip: auto` without an address there), and the systems the plan gave one so far, in plan order.
    */
   private readonly room = new Map<string, Room>();
+  /** Systems the plan blocks in another step: they take none of a net's free addresses (leaveOut). */
+  private leftOut = new Set<string>();
   /** The titles of every layer-3 net in i-doit, from the last observe (undefined before one). */
   private netTitles: Set<string> | undefined;
 
@@ -193,6 +195,7 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
    */
   private async readRoom(resources: ObservedResource<IpFields, IpHandle>[]): Promise<void> {
     this.room.clear();
+    this.leftOut = new Set();
     const held = new Map<string, ObservedResource<IpFields, IpHandle>>();
     for (const r of resources) if (r.owned && !held.has(r.system)) held.set(r.system, r);
     const asking = new Map<string, number>();
@@ -225,6 +228,20 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     });
   }
 
+  /**
+   * Systems another step blocks take no address: when one of them was given one of a net's last
+   * addresses while another system was refused, the addresses are handed out again without them.
+   */
+  leaveOut(systems: ReadonlySet<string>): boolean {
+    const frees = [...this.room.values()].some(
+      (r) => r.takers.length > r.free && r.takers.slice(0, r.free).some((t) => systems.has(t)),
+    );
+    if (!frees) return false;
+    this.leftOut = new Set([...this.leftOut, ...systems]);
+    for (const r of this.room.values()) r.takers = [];
+    return true;
+  }
+
   /** A net i-doit does not have (observe read every layer-3 net's title): the allocation refuses it. */
   private foreseeNet(system: DesiredSystem, net: string): FieldChange | undefined {
     if (!this.netTitles || this.netTitles.has(net)) return undefined;
@@ -237,7 +254,7 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
    */
   private foreseeRoom(system: DesiredSystem): string | undefined {
     const room = this.room.get(system.network.net);
-    if (!room) return undefined;
+    if (!room || this.leftOut.has(system.name)) return undefined;
     let at = room.takers.indexOf(system.name);
     if (at < 0) at = room.takers.push(system.name) - 1;
     if (at < room.free) return undefined;
