@@ -3,7 +3,8 @@
  * (`Prod/VLAN-100`), distributed port groups of switches in those folders, one name in two folders,
  * and a name with `/` (vCenter stores `VLAN 10/24` as `VLAN 10%2f24`; vcsim stores names as given,
  * so the setup gives it the name vCenter would store). A VM is created on each and the next plan is
- * a noop; a bare name two port groups share is an error naming the paths to write.
+ * a noop; a bare name two port groups share is blocked by the plan, naming the paths to write; a
+ * network folder renamed shows in the next plan by its new path, with the VM's devices from the cache.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -57,6 +58,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
   let sim: Vcsim;
   let root: string;
   let c: VimClient;
+  let hosts: MoRef[];
   const at = async (p: string) => (await findByInventoryPath(c, `DC0/network/${p}`))?.value;
 
   beforeAll(async () => {
@@ -70,7 +72,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
     const [prod, test] = [await folder('Prod'), await folder('Test')];
     const cluster = (await findByInventoryPath(c, 'DC0/host/DC0_C0'))!;
     const [cl] = await retrieveObjects(c, [cluster], [{ type: 'ClusterComputeResource', paths: ['host'] }]);
-    const hosts = children(cl!.props.get('host')).map((n) => toRef(n)!);
+    hosts = children(cl!.props.get('host')).map((n) => toRef(n)!);
     // A standard port group moved into a folder; a switch per folder, both with a VLAN-100.
     const vmNetwork = (await findByInventoryPath(c, 'DC0/network/VM Network'))!;
     await runTask(c, 'MoveIntoFolder_Task', ref('_this', prod) + ref('list', vmNetwork), task('move VM Network'));
@@ -191,5 +193,31 @@ describe.each(SIM_MODES)('%s', (mode) => {
       blocked: `portgroup: ${AMBIGUOUS}`,
     });
     expect((await nicOf(c, 'net-05')).id).toBe(await at('Prod/VLAN-100'));
+  }, 180_000);
+
+  it('a network folder renamed: the next plan shows the port group by its new path (the device cache keeps what the NIC names)', async () => {
+    const net = (await findByInventoryPath(c, 'DC0/network'))!;
+    const lab = toRef(child(await c.call('CreateFolder', ref('_this', net) + text('name', 'Lab')), 'returnval'))!;
+    await switchWith(c, lab, 'DSwitch-Lab', hosts, ['VLAN-400']);
+    const site = siteFor(sim, root);
+    const journal = new CreateJournal(path.join(root, 'journal-rename'));
+    const o = { stateDir: path.join(root, 'state-rename') };
+    const want = [vm('net-07', 'Lab/VLAN-400', '00:50:56:01:03:07')];
+    expect((await applyVms(site, want, journal, o)).report.ok).toBe(true);
+    expect((await applyVms(site, want, journal, o)).plan.actions.find((x) => x.system === 'net-07')!.action).toBe(
+      'noop',
+    );
+    await runTask(c, 'Rename_Task', ref('_this', lab) + text('newName', 'Lab 2'), task('rename Lab'));
+    const stale = (await applyVms(site, want, journal, o)).plan.actions.find((x) => x.system === 'net-07')!;
+    expect(stale.changes.map((ch) => [ch.path, ch.from, ch.to, ch.refusal])).toEqual([
+      ['portgroup', 'Lab 2/VLAN-400', 'Lab/VLAN-400', 'portgroup-name'],
+    ]);
+    expect(stale.blocked).toMatch(
+      /vSphere port group "Lab\/VLAN-400" not found in datacenter DC0: check network.portgroup/,
+    );
+    const renamed = [vm('net-07', 'Lab 2/VLAN-400', '00:50:56:01:03:07')];
+    expect((await applyVms(site, renamed, journal, o)).plan.actions.find((x) => x.system === 'net-07')!.action).toBe(
+      'noop',
+    );
   }, 180_000);
 });
