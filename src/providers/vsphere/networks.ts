@@ -59,7 +59,8 @@ const ESCAPES: Record<string, string> = { '2f': '/', '5c': '\\', '25': '%' };
 export const unescapeName = (s: string): string =>
   s.replace(/%(2f|5c|25)/gi, (m) => ESCAPES[m.slice(1).toLowerCase()]!);
 
-const same = (a: string[], b: string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+/** A path as a lookup key: its names decoded, joined by NUL (no name holds one). */
+const keyOf = (names: string[]): string => names.map(unescapeName).join('\0');
 const pathOf = (e: NetEntry): string[] => [...e.folders, e.name];
 const switchPathOf = (e: NetEntry): string[] | undefined =>
   e.switchName === undefined ? undefined : [...e.folders, e.switchName, e.name];
@@ -68,14 +69,25 @@ const isDistributed = (e: NetEntry): boolean => e.ref.type === 'DistributedVirtu
 /** The port groups of one datacenter. */
 export class NetworkIndex {
   private readonly byId = new Map<string, NetEntry>();
+  /** By decoded path (and switch path; names joined by NUL: a decoded name may hold `/`), and by decoded name. */
+  private readonly byPath = new Map<string, NetEntry[]>();
+  private readonly bySwitch = new Map<string, NetEntry[]>();
+  private readonly byName = new Map<string, NetEntry[]>();
+  /** spell() per port group: observe names every owned VM's network, so each is worked out once. */
+  private readonly spelled = new Map<NetEntry, string>();
 
   constructor(
     readonly datacenter: string,
     readonly entries: NetEntry[],
   ) {
+    const add = (m: Map<string, NetEntry[]>, k: string, e: NetEntry) => m.set(k, [...(m.get(k) ?? []), e]);
     for (const e of entries) {
       this.byId.set(e.ref.value, e);
       if (e.key) this.byId.set(e.key, e);
+      add(this.byPath, keyOf(pathOf(e)), e);
+      const sw = switchPathOf(e);
+      if (sw) add(this.bySwitch, keyOf(sw), e);
+      add(this.byName, unescapeName(e.name), e);
     }
   }
 
@@ -125,28 +137,28 @@ export class NetworkIndex {
 
   /** Every port group `value` names (see the top of this file): one, none, or several (ambiguous). */
   resolve(value: string): NetEntry[] {
-    const segs = value.split('/').map(unescapeName);
-    const decoded = (p: string[]) => p.map(unescapeName);
-    const byPath = this.entries.filter((e) => same(segs, decoded(pathOf(e))));
-    const bySwitch = this.entries.filter((e) => {
-      const p = switchPathOf(e);
-      return p !== undefined && same(segs, decoded(p));
-    });
+    const key = keyOf(value.split('/'));
+    const byPath = this.byPath.get(key) ?? [];
+    const bySwitch = this.bySwitch.get(key) ?? [];
     const standard = byPath.filter((e) => !isDistributed(e));
     if (byPath.length + bySwitch.length > 1 && standard.length === 1) return standard;
     if (byPath.length + bySwitch.length) return [...byPath, ...bySwitch];
-    const bare = unescapeName(value);
-    return this.entries.filter((e) => unescapeName(e.name) === bare);
+    return this.byName.get(unescapeName(value)) ?? [];
   }
 
   /** What to write for this port group: its path, or its switch path where the path names others too. */
   spell(e: NetEntry): string {
-    const only = (p: string[] | undefined) => {
-      if (!p) return undefined;
-      const found = this.resolve(p.join('/'));
-      return found.length === 1 && found[0] === e ? p.join('/') : undefined;
-    };
-    return only(pathOf(e)) ?? only(switchPathOf(e)) ?? pathOf(e).join('/');
+    let got = this.spelled.get(e);
+    if (got === undefined) {
+      const only = (p: string[] | undefined) => {
+        if (!p) return undefined;
+        const found = this.resolve(p.join('/'));
+        return found.length === 1 && found[0] === e ? p.join('/') : undefined;
+      };
+      got = only(pathOf(e)) ?? only(switchPathOf(e)) ?? pathOf(e).join('/');
+      this.spelled.set(e, got);
+    }
+    return got;
   }
 
   /** The one port group `value` names, or the refusal that says what to write instead. */
