@@ -1,7 +1,8 @@
 /**
  * Real vCenters keep datacenters in folders (`Europe/DC1`) and templates in a folder of their own
  * (`Templates/debian12`): the site config takes both as inventory paths, the way
- * SearchIndex.FindByInventoryPath names them.
+ * SearchIndex.FindByInventoryPath names them. Port groups take a path below the network folder and
+ * names with `/` (as the vSphere Client shows them, or `%2f` as vCenter stores them).
  */
 import type { LoadResult } from '../../src/manifest';
 import { SITE, cleanupRepos, lines as allLines, load } from './tmp-repo';
