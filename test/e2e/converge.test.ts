@@ -339,6 +339,8 @@ const SCENARIOS: Record<RefusalId, Scenario | { synthetic: string }> = {
   'disk-shrink': { system: 'gen-03', kind: 'vm', ...editSpec('gen-03', { diskGiB: 5 }) },
   // vCenter refusing a manual MAC outside the range, for a create and a change: test/vsphere/provider.test.ts.
   'mac-range': { synthetic: "a MAC outside VMware's manual range: test/vsphere/provider.test.ts" },
+  // Port groups in network folders and on several switches: test/vsphere/networks.test.ts builds them.
+  'portgroup-name': { synthetic: 'a bare port group name two folders share: test/vsphere/networks.test.ts' },
   'disk-remove': {
     system: 'gen-04',
     kind: 'vm',

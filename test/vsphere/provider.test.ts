@@ -20,6 +20,7 @@ import { inManualRange } from '../../src/manifest/mac';
 import { InvalidLoginError } from '../../src/providers/vsphere/soap/faults';
 import { ref } from '../../src/providers/vsphere/soap/xml';
 import { CONTAINER_TYPES } from '../../src/providers/vsphere/where';
+import { NETWORK_VIEW } from '../../src/providers/vsphere/networks';
 import {
   adminClient,
   cloneUnmarked,
@@ -433,13 +434,14 @@ describe.each(SIM_MODES)('%s', (mode) => {
     expect(b.resources.map((r) => r.fields)).toEqual(a.resources.map((r) => r.fields));
     // vcsim never pages the light read; vCenter (and the vCenter-like mode) pages it at maxObjects too. The
     // light read covers the datacenter: every VM and template, and its folders, clusters, pools and hosts
-    // (for folder paths and placement names).
+    // (for folder paths and placement names), and its networks and switches (port group paths).
     const c = adminClient(sim);
     const root = (await findByInventoryPath(c, 'DC0'))!;
     const objects = (
       await retrieveView(c, root, [
         { type: 'VirtualMachine', paths: ['name'] },
         ...CONTAINER_TYPES.filter((t) => t !== 'Datacenter').map((type) => ({ type, paths: ['name'] })),
+        ...NETWORK_VIEW.map(({ type }) => ({ type, paths: ['name'] })),
       ])
     ).length;
     await c.logout();

@@ -9,6 +9,7 @@ import { HOST_KEY_GUESTINFO } from '../install/provider';
 import type { VimClient } from './client';
 import { deviceFields, observedFields, type DeviceFields, type VmFields, type VmHandle } from './fields';
 import { DEFAULT_PAGE_SIZE, findByInventoryPath, retrieveObjects, retrieveView, type ObjectContent } from './inventory';
+import { isNetworkObject, nameAndParent, NETWORK_VIEW, NetworkIndex } from './networks';
 import { Placement } from './placement';
 import { ManagedObjectNotFoundError } from './soap/faults';
 import type { MoRef } from './soap/xml';
@@ -74,11 +75,14 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
     containers.push({ ref: root, name: dc });
     const folders = new Map<string, { name: string; parent?: string }>();
     const members = new Memberships(withHosts);
+    /** Networks, switches and folders (name and parent only): the datacenter's port groups (networks.ts). */
+    const nets: ObjectContent[] = [];
     const vms = await retrieveView(
       c,
       root,
       [
         { type: 'VirtualMachine', paths: slim ? RUN_PATHS : [...RUN_PATHS, ...CONFIG_PATHS] },
+        ...NETWORK_VIEW,
         ...CONTAINER_TYPES.filter((t) => t !== 'Datacenter').map((type) => ({
           type,
           paths:
@@ -91,6 +95,11 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
       // Each page becomes VmInfo at once: the raw XML of a page is garbage before the next arrives.
       (page) =>
         page.flatMap((o) => {
+          if (isNetworkObject(o.obj.type)) {
+            nets.push(o);
+            return [];
+          }
+          if (o.obj.type === 'Folder') nets.push(nameAndParent(o));
           if (o.obj.type !== 'VirtualMachine') {
             const n = containerOf(o.obj, o.props);
             containers.push(n);
@@ -102,6 +111,7 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
           return [parseVm(o, new Map())];
         }),
     );
+    p.seedNetworks(NetworkIndex.fromObjects(dc, nets));
     // Folder path below the datacenter's VM folder (the folder whose parent is the datacenter): `` for it, `a/b` below it.
     const pathOf = (f: string | undefined): string => {
       const parts: string[] = [];
@@ -246,6 +256,12 @@ export function toResource(vs: VmSession, vm: VmInfo, cached?: DeviceFields): Vm
     handle.install = { marker: installed, os: marker?.os ?? '', ...(hostKey ? { hostKey } : {}) };
   }
   if (vm.placement?.host !== undefined) handle.host = vm.placement.host;
+  const fields = observedFields(vm, devices);
+  if (devices?.portgroupId) {
+    handle.portgroupId = devices.portgroupId;
+    // Shown (and written by `import`) as its path below the network folder: the name alone may be ambiguous.
+    fields.portgroup = vs.place?.networkPath(devices.portgroupId) ?? fields.portgroup;
+  }
   const folder = vs.folderOf.get(vm.ref.value);
   if (folder !== undefined) handle.folder = folder;
   // A marker without this site's seal is someone's claim, not ours: reported, never touched.
@@ -254,7 +270,7 @@ export function toResource(vs: VmSession, vm: VmInfo, cached?: DeviceFields): Vm
     system: marker?.system ?? vm.name,
     id: vm.ref.value,
     owned,
-    fields: observedFields(vm, devices),
+    fields,
     handle,
     ...(vs.outside.has(vm.ref.value) ? { outOfScope: vs.outside.get(vm.ref.value)! } : {}),
   };

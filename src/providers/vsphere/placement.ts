@@ -2,7 +2,8 @@
  * Site names (the site's `vms:` section, or a system's `placement`) resolved to managed object
  * references once per run: VM folders (created when missing), resource pools, hosts, datastores,
  * port groups and templates.
- * Everything is looked up by inventory path, so a typo names the setting to fix.
+ * Everything but port groups is looked up by inventory path, so a typo names the setting to fix;
+ * port groups by path or bare name over the network folder's contents (networks.ts).
  */
 import { UserError } from '../../engine/contract';
 import type { VsphereConfig } from './config';
@@ -10,12 +11,15 @@ import type { VimClient } from './client';
 import { findByInventoryPath, requirePath, retrieveObjects, retrieveView } from './inventory';
 import { DuplicateNameError } from './soap/faults';
 import { child, ref, text, toRef, type MoRef } from './soap/xml';
+import { NETWORK_VIEW, NetworkIndex } from './networks';
 import type { NetworkTarget } from './specs';
 import { containerOf, folderPathOf, poolPathOf, whereFor, type Where } from './where';
 
 export class Placement {
   private readonly folders = new Map<string, Promise<MoRef>>();
   private readonly cache = new Map<string, Promise<unknown>>();
+  private readonly networkIndexes = new Map<string, Promise<NetworkIndex>>();
+  private readonly loadedNetworks = new Map<string, NetworkIndex>();
   /** The site's own placement (its `vms:` section); systems with `placement` differ from it. */
   readonly site: Where;
 
@@ -155,29 +159,75 @@ export class Placement {
     );
   }
 
-  network(name: string): Promise<NetworkTarget> {
-    return this.once(`net:${name}`, async () => {
-      const r = await requirePath(
-        this.c,
-        `${this.v.datacenter}/network/${name}`,
-        'port group',
-        'vms.portgroup or network.portgroup',
-      );
-      if (r.type !== 'DistributedVirtualPortgroup') return { kind: 'network', name, ref: r } as NetworkTarget;
+  /** A datacenter's port groups as observe read them with its VMs (one view, no round trip of its own). */
+  seedNetworks(idx: NetworkIndex): void {
+    this.networkIndexes.set(idx.datacenter, Promise.resolve(idx));
+    this.loadedNetworks.set(idx.datacenter, idx);
+  }
+
+  /** The port groups observe read (or a lookup loaded) for a datacenter; undefined before. */
+  networksRead(datacenter = this.site.datacenter): NetworkIndex | undefined {
+    return this.loadedNetworks.get(datacenter);
+  }
+
+  /** How observe shows a NIC's network (by what its backing names): its path, from the port groups read. */
+  networkPath(id: string): string | undefined {
+    for (const idx of this.loadedNetworks.values()) {
+      const e = idx.byIdOf(id);
+      if (e) return idx.spell(e);
+    }
+    return undefined;
+  }
+
+  /** A datacenter's port groups: one view of its network folder, once per run. */
+  networks(datacenter = this.site.datacenter): Promise<NetworkIndex> {
+    let got = this.networkIndexes.get(datacenter);
+    if (!got) {
+      got = (async () => {
+        const folder = await requirePath(
+          this.c,
+          `${datacenter}/network`,
+          'network folder',
+          'vms.datacenter or placement.datacenter',
+        );
+        const objs = await retrieveView(this.c, folder, [
+          ...NETWORK_VIEW,
+          { type: 'Folder', paths: ['name', 'parent'] },
+        ]);
+        const idx = NetworkIndex.fromObjects(datacenter, objs);
+        this.loadedNetworks.set(datacenter, idx);
+        return idx;
+      })();
+      got.catch(() => this.networkIndexes.delete(datacenter));
+      this.networkIndexes.set(datacenter, got);
+    }
+    return got;
+  }
+
+  /**
+   * The port group `value` names (networks.ts), as a NIC backing needs it: a standard port group by
+   * its reference and its name as stored (`deviceName`), a distributed one by its key and its
+   * switch's uuid (one read of the switch, once per port group and run).
+   */
+  network(value: string, datacenter = this.site.datacenter): Promise<NetworkTarget> {
+    return this.once(`net:${datacenter}\0${value}`, async () => {
+      const e = (await this.networks(datacenter)).one(value, 'vms.portgroup or network.portgroup');
+      if (e.ref.type === 'OpaqueNetwork')
+        throw new UserError(
+          `vSphere port group "${value}" is an NSX opaque network, which shipshape does not attach VMs to; choose a port group of a standard or distributed switch in vms.portgroup or network.portgroup`,
+        );
+      if (e.ref.type !== 'DistributedVirtualPortgroup')
+        return { kind: 'network', name: e.name, ref: e.ref, id: e.ref.value };
       const [pg] = await retrieveObjects(
         this.c,
-        [r],
+        [e.ref],
         [{ type: 'DistributedVirtualPortgroup', paths: ['key', 'config.distributedVirtualSwitch'] }],
       );
       const dvs = toRef(pg?.props.get('config.distributedVirtualSwitch'));
-      if (!dvs) throw new Error(`vSphere port group ${name} has no distributed switch`);
+      if (!dvs) throw new Error(`vSphere port group ${value} has no distributed switch`);
       const [sw] = await retrieveObjects(this.c, [dvs], [{ type: dvs.type, paths: ['uuid'] }]);
-      return {
-        kind: 'dvpg',
-        name,
-        key: pg!.props.get('key')?.text ?? r.value,
-        switchUuid: sw?.props.get('uuid')?.text ?? '',
-      } as NetworkTarget;
+      const key = pg!.props.get('key')?.text ?? e.ref.value;
+      return { kind: 'dvpg', name: e.name, key, switchUuid: sw?.props.get('uuid')?.text ?? '', id: key };
     });
   }
 }

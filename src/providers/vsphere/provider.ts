@@ -21,7 +21,7 @@ import type {
   WatchedChanges,
 } from '../../engine/contract';
 import { vmFeed } from './feed';
-import type { DesiredSystem } from '../../manifest/types';
+import { formatSource, type DesiredSystem } from '../../manifest/types';
 import { adopt, deleteVm, sealMarkers } from './claims';
 import type { CallStats } from './client';
 import { update } from './converge';
@@ -29,6 +29,7 @@ import { adoptCreated, create } from './create';
 import { vsphereBootMedia } from './datastore';
 import { desiredVm, diffVm, macRange, type VmFields, type VmHandle } from './fields';
 import { inManualRange } from '../../manifest/mac';
+import { checkPortgroup, portgroupSetting } from './networks';
 import { observe } from './observe';
 import { ADOPTED, VmSession, type ObserveCounts, type VmResource, type VsphereProviderOptions } from './session';
 import { whereFor } from './where';
@@ -65,16 +66,41 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   }
 
   diff(system: DesiredSystem, desired: VmFields, observed: VmResource): FieldChange[] {
-    const changes = diffVm(system, desired, observed.fields, observed.handle?.host);
+    // The port group as the manifest names it (a path or a bare name) against the VM's network, over
+    // the port groups observe read with the VMs (networks.ts).
+    const nets = this.vs.place?.networksRead(desired.placement?.datacenter);
+    const changes = diffVm(system, desired, observed.fields, observed.handle?.host, (value) =>
+      observed.handle?.hasDevices
+        ? checkPortgroup(nets, value, observed.handle.portgroupId, portgroupSetting(system.network.portgroup))
+        : undefined,
+    );
     // An unmarked VM (an adoption candidate): the annotation is written with the marker when it is
     // adopted, so it is not a difference between the manifest and the VM.
     return observed.owned ? changes : changes.filter((c) => c.path !== 'annotation');
   }
 
-  /** A new VM gets the manifest's MAC by hand: outside VMware's manual range vCenter refuses it. */
+  /**
+   * A new VM gets the manifest's MAC by hand: outside VMware's manual range vCenter refuses it. And
+   * its port group must name one port group of the datacenter (as observe read them; networks.ts).
+   */
   foreseeCreate(system: DesiredSystem, desired: VmFields): FieldChange[] {
-    if (inManualRange(desired.mac)) return [];
-    return [{ path: 'mac', from: null, to: desired.mac, ...macRange(system, desired.mac) }];
+    const out: FieldChange[] = [];
+    if (!inManualRange(desired.mac))
+      out.push({ path: 'mac', from: null, to: desired.mac, ...macRange(system, desired.mac) });
+    const nets = this.vs.place?.networksRead(desired.placement?.datacenter);
+    const problem = nets?.problem(desired.portgroup, portgroupSetting(system.network.portgroup));
+    if (problem) {
+      const at = system.sources['network.portgroup'];
+      out.push({
+        path: 'portgroup',
+        from: null,
+        to: desired.portgroup,
+        ...(at ? { source: formatSource(at) } : {}),
+        refused: problem,
+        refusal: 'portgroup-name',
+      });
+    }
+    return out;
   }
 
   /** Hands the VM's identity to later steps (installation boots it, CMDB records it). */
