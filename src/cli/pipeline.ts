@@ -24,6 +24,7 @@ import { ExitError } from './errors';
 import { secureStateDir } from './state-dir';
 import { rememberSite } from './hints';
 import { openSecretFileWarnings } from './secret-files';
+import { SLOW_AFTER_MS, watchSlow } from './slow-observe';
 
 export interface Loaded {
   dir: string;
@@ -214,13 +215,20 @@ export async function observeAll(
   systems: DesiredSystem[] = [],
   /** Observations to take as they are instead of observing (serve's change-feed runs). */
   reuse?: ReadonlyMap<ResourceKind, Observation>,
+  /** When an observation still running is named on stderr (src/cli/slow-observe.ts). */
+  slowAfterMs = SLOW_AFTER_MS,
 ): Promise<Map<ResourceKind, Observation>> {
   const t0 = Date.now();
   // Per backend how long its observe took (from the start of the run's observe): where a slow plan's time goes.
   const timed = async (p: Provider, earlier?: Parameters<Provider['observe']>[1]) => {
-    const o = await p.observe(ctx, earlier);
-    ctx.log.debug({ kind: p.kind, ms: Date.now() - t0, roundTrips: o.roundTrips }, 'observed');
-    return [p.kind, o] as const;
+    const stopWatching = watchSlow(p.kind, ctx.site, ctx.log, slowAfterMs);
+    try {
+      const o = await p.observe(ctx, earlier);
+      ctx.log.debug({ kind: p.kind, ms: Date.now() - t0, roundTrips: o.roundTrips }, 'observed');
+      return [p.kind, o] as const;
+    } finally {
+      stopWatching();
+    }
   };
   const results = new Map<ResourceKind, Observation>();
   for (const p of providers) if (reuse?.has(p.kind)) results.set(p.kind, reuse.get(p.kind)!);

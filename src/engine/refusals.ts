@@ -41,11 +41,16 @@ export const REFUSALS = {
   'placement-missing': {
     kind: 'vm',
     code: 'refused',
-    what: "a VM whose cluster, resource pool, host, datastore or port group is not in vCenter's inventory (VM folders are created)",
+    what: "a VM whose cluster, resource pool, host or datastore is not in vCenter's inventory (VM folders are created; a port group is portgroup-name's)",
   },
   'disk-shrink': { kind: 'vm', code: 'refused', what: 'a smaller disk than the VM has (vSphere only grows disks)' },
   'disk-move': { kind: 'vm', code: 'refused', what: 'a disk on another datastore (Storage vMotion)' },
   'disk-remove': { kind: 'vm', code: 'refused', what: 'a disk the VM has but the manifest does not list' },
+  'portgroup-name': {
+    kind: 'vm',
+    code: 'refused',
+    what: 'a port group value that names no port group of the datacenter, or several (a bare name port groups in two folders or on two switches share)',
+  },
   'address-held': {
     kind: 'ip',
     code: 'collides',

@@ -5,8 +5,8 @@
  * - a system whose OS template (vms.templates.<os>) is not in vCenter: the VM create is blocked
  *   (`refused`, refusal `template-missing`) with apply's sentence, where shipshape.yaml sets the
  *   template as file:line:col; a template kept in a folder and named by its path is not;
- * - a system placed in a cluster vCenter lacks, one on a port group it lacks: blocked
- *   (`placement-missing`), naming the manifest line that sets the name;
+ * - a system placed in a cluster vCenter lacks: blocked (`placement-missing`), one on a port group it
+ *   lacks: blocked (`portgroup-name`, networks.ts), each naming the manifest line that sets the name;
  * - three `ip: auto` systems in a net with two free addresses: two creates go ahead, the third is
  *   blocked (`refused`, refusal `net-full`) with apply's sentence naming the two that take them;
  * - the blocked systems are left alone by apply (exit 3): nothing of theirs is made, the others are.
@@ -167,7 +167,7 @@ test('the plan blocks the create of a system whose template or placement is not 
   expect(blocked).toEqual([
     { system: 'full-00', kind: 'vm', action: 'create', code: 'refused', refusal: 'template-missing' },
     { system: 'full-03', kind: 'ip', action: 'create', code: 'refused', refusal: 'net-full' },
-    { system: 'pg-01', kind: 'vm', action: 'create', code: 'refused', refusal: 'placement-missing' },
+    { system: 'pg-01', kind: 'vm', action: 'create', code: 'refused', refusal: 'portgroup-name' },
     { system: 'pool-01', kind: 'vm', action: 'create', code: 'refused', refusal: 'placement-missing' },
     { system: 'tpl-01', kind: 'vm', action: 'create', code: 'refused', refusal: 'template-missing' },
     { system: 'tpl-02', kind: 'vm', action: 'create', code: 'refused', refusal: 'template-missing' },
@@ -183,7 +183,7 @@ test('the plan blocks the create of a system whose template or placement is not 
     `placement: vSphere cluster "DC0/host/DC0_C9" not found (placement.cluster, set at ${positionOf('systems/pool-01.yaml', 'DC0_C9')}): fix the name, or make the cluster in vCenter`,
   );
   expect(sentence('pg-01', 'vm')).toBe(
-    `placement: vSphere port group "DC0/network/no-such-pg" not found (network.portgroup, set at ${positionOf('systems/pg-01.yaml', 'no-such-pg')}): fix the name, or make the port group in vCenter`,
+    `portgroup: vSphere port group "no-such-pg" not found in datacenter DC0: check network.portgroup at ${positionOf('systems/pg-01.yaml', 'no-such-pg')}; write a port group's name, or its path below the datacenter's network folder (Prod/VLAN-100), with a "/" inside a name as %2f`,
   );
   // The others go ahead: the template named by its folder path is found, two systems take the two addresses.
   for (const s of ['ok-01', 'ok-02', 'full-01', 'full-02'])

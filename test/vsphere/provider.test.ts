@@ -21,6 +21,7 @@ import { InvalidLoginError } from '../../src/providers/vsphere/soap/faults';
 import { ref } from '../../src/providers/vsphere/soap/xml';
 import { CONTAINER_TYPES } from '../../src/providers/vsphere/where';
 import { PLACED_TYPES } from '../../src/providers/vsphere/placement';
+import { NETWORK_VIEW } from '../../src/providers/vsphere/networks';
 import {
   adminClient,
   cloneUnmarked,
@@ -407,35 +408,38 @@ describe.each(SIM_MODES)('%s', (mode) => {
 
   test('a cluster, datastore or port group missing in vCenter: apply refuses the create itself, naming the key that sets it', async () => {
     const mac = '00:50:56:01:02:1c';
-    const cases: [Partial<DesiredSystem>, string][] = [
+    const cases: [Partial<DesiredSystem>, string, string][] = [
       [
         {
           placement: { cluster: 'DC0_C9' },
           sources: { 'placement.cluster': { file: 'systems/pl-01.yaml', line: 9, col: 16 } },
         },
+        'placement-missing',
         'vSphere cluster "DC0/host/DC0_C9" not found (placement.cluster, set at systems/pl-01.yaml:9:16): fix the name, or make the cluster in vCenter',
       ],
       [
         { disks: [{ sizeGiB: 10, datastore: 'NoSuchDS' }] },
+        'placement-missing',
         'vSphere datastore "DC0/datastore/NoSuchDS" not found (disks[0].datastore): fix the name, or make the datastore in vCenter',
       ],
+      // A port group is looked up as networks.ts reads them (paths, bare names): one refusal for a missing or ambiguous one.
       [
-        { network: { net: 'dev-net', ip: 'auto', mac, portgroup: 'no-such-pg' } },
-        'vSphere port group "DC0/network/no-such-pg" not found (network.portgroup): fix the name, or make the port group in vCenter',
+        {
+          network: { net: 'dev-net', ip: 'auto', mac, portgroup: 'no-such-pg' },
+          sources: { 'network.portgroup': { file: 'systems/pl-01.yaml', line: 7, col: 52 } },
+        },
+        'portgroup-name',
+        'vSphere port group "no-such-pg" not found in datacenter DC0: check network.portgroup at systems/pl-01.yaml:7:52; write a port group\'s name, or its path below the datacenter\'s network folder (Prod/VLAN-100), with a "/" inside a name as %2f',
       ],
     ];
-    for (const [over, message] of cases) {
+    for (const [over, refusal, message] of cases) {
       const sys = systemNamed('pl-01', { network: { net: 'dev-net', ip: 'auto', mac }, ...over });
-      await expect(createSystem(sys)).rejects.toMatchObject({
-        refusal: 'placement-missing',
-        outcome: 'refused',
-        message,
-      });
+      await expect(createSystem(sys)).rejects.toMatchObject({ refusal, outcome: 'refused', message });
       // The plan says the same from its observation.
       const p = newProvider();
       await p.observe(ctxFor(site));
       expect(p.foreseeCreate(sys, p.desired(sys, { ip: '', mac })!)).toEqual([
-        expect.objectContaining({ refusal: 'placement-missing', refused: message }),
+        expect.objectContaining({ refusal, refused: message }),
       ]);
     }
     expect((await allVms()).filter((v) => v.name === 'pl-01')).toEqual([]);
@@ -474,7 +478,8 @@ describe.each(SIM_MODES)('%s', (mode) => {
     expect(b.resources.map((r) => r.fields)).toEqual(a.resources.map((r) => r.fields));
     // vcsim never pages the light read; vCenter (and the vCenter-like mode) pages it at maxObjects too. The
     // light read covers the datacenter: every VM and template, and its folders, clusters, pools and hosts
-    // (for folder paths and placement names), datastores and networks (the plan foresees a missing one).
+    // (for folder paths and placement names), its datastores (the plan foresees a missing one), and its
+    // networks and switches (port group paths; the plan foresees one that names none or several).
     const c = adminClient(sim);
     const root = (await findByInventoryPath(c, 'DC0'))!;
     const objects = (
@@ -482,6 +487,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
         { type: 'VirtualMachine', paths: ['name'] },
         ...CONTAINER_TYPES.filter((t) => t !== 'Datacenter').map((type) => ({ type, paths: ['name'] })),
         ...PLACED_TYPES.map((type) => ({ type, paths: ['name'] })),
+        ...NETWORK_VIEW.map(({ type }) => ({ type, paths: ['name'] })),
       ])
     ).length;
     await c.logout();

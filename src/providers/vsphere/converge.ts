@@ -7,6 +7,7 @@ import { Refusal } from '../../engine/refusals';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
 import { diffVm, observedFields, type VmFields } from './fields';
 import { runTask } from './inventory';
+import { checkPortgroup, portgroupSetting } from './networks';
 import { readVm, toResource } from './observe';
 import { powerOff, powerOn } from './power';
 import { FileNotFoundError } from './soap/faults';
@@ -31,8 +32,12 @@ export async function converge(
   const what = `${system.name} (${vmRef.value})`;
   let vm = o.read ?? (await readVm(c, vmRef));
   let isoDone = !o.iso || vm.devices?.cdroms[0]?.iso === o.iso;
+  const nets = await p.networks(desired.placement?.datacenter);
   for (let round = 1; ; round++) {
-    const changes = diffVm(system, desired, observedFields(vm)).filter((ch) => ch.path !== 'power' && ch.path !== 'os');
+    const nic = vm.devices?.nics[0]?.networkId;
+    const changes = diffVm(system, desired, observedFields(vm), undefined, (value) =>
+      checkPortgroup(nets, value, nic, portgroupSetting(system, ctx.site.root)),
+    ).filter((ch) => ch.path !== 'power' && ch.path !== 'os');
     // Powering off is this loop's own decision below (with the VM's current state): not a refusal here.
     const refused = changes.filter((ch) => ch.refused && ch.refusal !== 'power-policy');
     if (refused.length) throw refusalOf(system, refused);

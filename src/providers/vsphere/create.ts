@@ -124,7 +124,7 @@ export async function createOnce(
     pool,
     ...(host ? { host } : {}),
     ...(tpl.devices ? { devices: tpl.devices } : {}),
-    config: await cloneWant(desired, observedFields(tpl), p, marker, system),
+    config: await cloneWant(desired, templateNic(tpl), p, marker, system),
   });
   const task = toRef(child(await c.call('CloneVM_Task', body), 'returnval'));
   if (!task) throw new Error('vSphere CloneVM_Task returned no task');
@@ -267,6 +267,12 @@ export async function taskResult(
     if (e instanceof VsphereFault) return undefined; // failed, or vCenter forgot the task: it made no VM
     throw e; // timeouts and transport errors: stop, do not guess
   }
+}
+
+/** The template's first NIC: its MAC and what its backing names (a clone changes it only where the manifest differs). */
+function templateNic(tpl: VmInfo): { mac: string; portgroupId: string } {
+  const nic = tpl.devices?.nics[0];
+  return { mac: observedFields(tpl).mac, portgroupId: nic?.networkId ?? '' };
 }
 
 /** Templates read whole once per session (a run): their devices are what a clone spec's NIC edit names. */

@@ -202,8 +202,15 @@ export class DeviceCache {
   get(instanceUuid: string, changeVersion: string): DeviceFields | undefined {
     if (!instanceUuid || !changeVersion) return undefined;
     const e = this.loaded().get(instanceUuid);
-    if (e?.cv !== changeVersion) return undefined;
-    return { disks: e.disks, mac: e.mac, portgroup: e.portgroup, ...(e.iso !== undefined ? { iso: e.iso } : {}) };
+    // Entries written before the port group's id was kept are read again once (its path comes from the id).
+    if (e?.cv !== changeVersion || typeof e.portgroupId !== 'string') return undefined;
+    return {
+      disks: e.disks,
+      mac: e.mac,
+      portgroup: e.portgroup,
+      portgroupId: e.portgroupId,
+      ...(e.iso !== undefined ? { iso: e.iso } : {}),
+    };
   }
 
   set(instanceUuid: string, changeVersion: string, fields: DeviceFields): void {

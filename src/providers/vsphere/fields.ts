@@ -8,6 +8,7 @@ import { inManualRange } from '../../manifest/mac';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
 import type { VsphereConfig } from './config';
 import type { MoRef } from './soap/xml';
+import type { PortgroupCheck } from './networks';
 import { whereFor, type Where } from './where';
 import { markerOf, type VmDevices, type VmInfo } from './vm';
 
@@ -52,6 +53,8 @@ export interface VmHandle {
   install?: { marker: string; os: string; hostKey?: string };
   /** The host the VM runs on (compared only with a pinned `placement.host`). */
   host?: string;
+  /** What the first NIC's backing names (DeviceFields.portgroupId): the manifest's port group is compared with it. */
+  portgroupId?: string;
 }
 
 const KIB_PER_GIB = 1024 * 1024;
@@ -86,6 +89,12 @@ export interface DeviceFields {
   disks: VmDiskFields[];
   mac: string;
   portgroup: string;
+  /**
+   * What the first NIC's backing names ('' without a NIC): a distributed port group's key or a
+   * network's managed object id. Observe shows it by its path (networks.ts), read afresh every run:
+   * a port group renamed or moved changes no VM's changeVersion.
+   */
+  portgroupId: string;
   /** The ISO the first CD-ROM is backed by, if any. */
   iso?: string;
 }
@@ -99,6 +108,7 @@ export function deviceFields(d: VmDevices): DeviceFields {
     })),
     mac: d.nics[0]?.mac ?? '',
     portgroup: d.nics[0]?.network ?? '',
+    portgroupId: d.nics[0]?.networkId ?? '',
   };
   const iso = d.cdroms[0]?.iso;
   if (iso) out.iso = iso;
@@ -127,8 +137,19 @@ function withoutHost(w: Where): Where {
   return rest;
 }
 
-/** `host`: where the VM runs now (the handle's), compared only when the manifest pins a host. */
-export function diffVm(system: DesiredSystem, want: VmFields, have: VmFields, host?: string): FieldChange[] {
+/**
+ * `host`: where the VM runs now (the handle's), compared only when the manifest pins a host.
+ * `portgroup`: the manifest's port group against the VM's network (networks.ts: a path or a bare
+ * name names it, or a value naming none or several is refused); undefined, or without it, the names
+ * are compared as they are.
+ */
+export function diffVm(
+  system: DesiredSystem,
+  want: VmFields,
+  have: VmFields,
+  host?: string,
+  portgroup?: (value: string) => PortgroupCheck | undefined,
+): FieldChange[] {
   const out: FieldChange[] = [];
   const src = (p: string): { source?: string } =>
     system.sources[p] ? { source: formatSource(system.sources[p]) } : {};
@@ -190,8 +211,15 @@ export function diffVm(system: DesiredSystem, want: VmFields, have: VmFields, ho
       ...src('network.mac'),
       ...(inManualRange(want.mac) ? (running && have.mac ? powerOff(system, 'mac') : {}) : macRange(system, want.mac)),
     });
-  if (have.portgroup !== want.portgroup)
-    out.push({ path: 'portgroup', from: have.portgroup, to: want.portgroup, ...src('network.portgroup') });
+  const pg = portgroup?.(want.portgroup);
+  if (pg ? !pg.same : have.portgroup !== want.portgroup)
+    out.push({
+      path: 'portgroup',
+      from: have.portgroup,
+      to: want.portgroup,
+      ...src('network.portgroup'),
+      ...(pg && !pg.same && pg.refused ? { refused: pg.refused, refusal: 'portgroup-name' as const } : {}),
+    });
   if (have.annotation !== want.annotation) out.push({ path: 'annotation', from: have.annotation, to: want.annotation });
   if (want.placement && have.placement)
     out.push(

@@ -9,6 +9,7 @@ import { HOST_KEY_GUESTINFO } from '../install/provider';
 import type { VimClient } from './client';
 import { deviceFields, observedFields, type DeviceFields, type VmFields, type VmHandle } from './fields';
 import { DEFAULT_PAGE_SIZE, findByInventoryPath, retrieveObjects, retrieveView, type ObjectContent } from './inventory';
+import { isNetworkObject, nameAndParent, NETWORK_VIEW, NetworkIndex } from './networks';
 import { CloneSources, InventoryPaths, PLACED_TYPES, Placement } from './placement';
 import { ManagedObjectNotFoundError } from './soap/faults';
 import type { MoRef } from './soap/xml';
@@ -75,15 +76,18 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
     // The datacenter is the view's container, not in it. It is named as configured: a datacenter in
     // a folder is `Europe/DC1` (its inventory path), and a VM's placement must say the same.
     containers.push({ ref: root, name: dc });
-    /** The datacenter's named objects (containers, datastores, networks): what a create's placement names. */
+    /** The datacenter's containers and datastores: what a create's placement names (port groups: `nets`). */
     const named: Container[] = [];
     const folders = new Map<string, { name: string; parent?: string }>();
     const members = new Memberships(withHosts);
+    /** Networks, switches and folders (name and parent only): the datacenter's port groups (networks.ts). */
+    const nets: ObjectContent[] = [];
     const vms = await retrieveView(
       c,
       root,
       [
         { type: 'VirtualMachine', paths: slim ? RUN_PATHS : [...RUN_PATHS, ...CONFIG_PATHS] },
+        ...NETWORK_VIEW,
         ...CONTAINER_TYPES.filter((t) => t !== 'Datacenter').map((type) => ({
           type,
           paths:
@@ -91,22 +95,22 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
               ? ['name', 'parent', MEMBER_PATHS[type]]
               : ['name', 'parent'],
         })),
-        // Datastores and networks (a port group is a Network, a distributed one too): names and parents only.
+        // Datastores, names and parents only: a create's datastore is foreseen from them (port groups from NETWORK_VIEW).
         ...PLACED_TYPES.map((type) => ({ type, paths: ['name', 'parent'] })),
       ],
       vs.o.pageSize,
       // Each page becomes VmInfo at once: the raw XML of a page is garbage before the next arrives.
       (page) =>
         page.flatMap((o) => {
+          if (isNetworkObject(o.obj.type)) {
+            nets.push(o);
+            return [];
+          }
+          if (o.obj.type === 'Folder') nets.push(nameAndParent(o));
           if (o.obj.type !== 'VirtualMachine') {
             const n = containerOf(o.obj, o.props);
             named.push(n);
-            if (
-              PLACED_TYPES.includes(o.obj.type) ||
-              o.obj.type === 'DistributedVirtualPortgroup' ||
-              o.obj.type === 'OpaqueNetwork'
-            )
-              return [];
+            if (PLACED_TYPES.includes(o.obj.type)) return [];
             containers.push(n);
             members.add(o.obj, o.props);
             if (o.obj.type === 'Folder')
@@ -116,6 +120,7 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
           return [parseVm(o, new Map())];
         }),
     );
+    p.seedNetworks(NetworkIndex.fromObjects(dc, nets));
     // Folder path below the datacenter's VM folder (the folder whose parent is the datacenter): `` for it, `a/b` below it.
     const pathOf = (f: string | undefined): string => {
       const parts: string[] = [];
@@ -271,6 +276,12 @@ export function toResource(vs: VmSession, vm: VmInfo, cached?: DeviceFields): Vm
     handle.install = { marker: installed, os: marker?.os ?? '', ...(hostKey ? { hostKey } : {}) };
   }
   if (vm.placement?.host !== undefined) handle.host = vm.placement.host;
+  const fields = observedFields(vm, devices);
+  if (devices?.portgroupId) {
+    handle.portgroupId = devices.portgroupId;
+    // Shown (and written by `import`) as its path below the network folder: the name alone may be ambiguous.
+    fields.portgroup = vs.place?.networkPath(devices.portgroupId) ?? fields.portgroup;
+  }
   const folder = vs.folderOf.get(vm.ref.value);
   if (folder !== undefined) handle.folder = folder;
   // A marker without this site's seal is someone's claim, not ours: reported, never touched.
@@ -279,7 +290,7 @@ export function toResource(vs: VmSession, vm: VmInfo, cached?: DeviceFields): Vm
     system: marker?.system ?? vm.name,
     id: vm.ref.value,
     owned,
-    fields: observedFields(vm, devices),
+    fields,
     handle,
     ...(vs.outside.has(vm.ref.value) ? { outOfScope: vs.outside.get(vm.ref.value)! } : {}),
   };

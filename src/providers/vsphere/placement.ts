@@ -2,7 +2,8 @@
  * Site names (the site's `vms:` section, or a system's `placement`) resolved to managed object
  * references once per run: VM folders (created when missing), resource pools, hosts, datastores,
  * port groups and templates.
- * Everything is looked up by inventory path, so a typo names the setting to fix.
+ * Everything but port groups is looked up by inventory path, so a typo names the setting to fix;
+ * port groups by path or bare name over the network folder's contents (networks.ts).
  */
 import { UserError } from '../../engine/contract';
 import { Refusal } from '../../engine/refusals';
@@ -12,6 +13,7 @@ import type { VimClient } from './client';
 import { findByInventoryPath, requirePath, retrieveObjects, retrieveView } from './inventory';
 import { DuplicateNameError } from './soap/faults';
 import { child, ref, text, toRef, type MoRef } from './soap/xml';
+import { NETWORK_VIEW, NetworkIndex, portgroupSetting } from './networks';
 import type { NetworkTarget } from './specs';
 import { containerOf, folderPathOf, poolPathOf, whereFor, type Container, type Where } from './where';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
@@ -19,6 +21,8 @@ import { formatSource, type DesiredSystem } from '../../manifest/types';
 export class Placement {
   private readonly folders = new Map<string, Promise<MoRef>>();
   private readonly cache = new Map<string, Promise<unknown>>();
+  private readonly networkIndexes = new Map<string, Promise<NetworkIndex>>();
+  private readonly loadedNetworks = new Map<string, NetworkIndex>();
   /** The site's own placement (its `vms:` section); systems with `placement` differ from it. */
   readonly site: Where;
 
@@ -164,34 +168,81 @@ export class Placement {
     return new Refusal('template-missing', templateMissing(this.v, os, sources.named(name), this.root));
   }
 
-  async network(name: string, system?: DesiredSystem): Promise<NetworkTarget> {
-    if (!(await this.find(networkPathOf(this.v.datacenter, name))))
-      throw new Refusal(
-        'placement-missing',
-        placementMissing(missingPortgroup(this.v.datacenter, name, this.v, system), this.root),
-      );
-    return this.once(`net:${name}`, async () => {
-      const r = await requirePath(
-        this.c,
-        networkPathOf(this.v.datacenter, name),
-        'port group',
-        'vms.portgroup or network.portgroup',
-      );
-      if (r.type !== 'DistributedVirtualPortgroup') return { kind: 'network', name, ref: r } as NetworkTarget;
+  /** A datacenter's port groups as observe read them with its VMs (one view, no round trip of its own). */
+  seedNetworks(idx: NetworkIndex): void {
+    this.networkIndexes.set(idx.datacenter, Promise.resolve(idx));
+    this.loadedNetworks.set(idx.datacenter, idx);
+  }
+
+  /** The port groups observe read (or a lookup loaded) for a datacenter; undefined before. */
+  networksRead(datacenter = this.site.datacenter): NetworkIndex | undefined {
+    return this.loadedNetworks.get(datacenter);
+  }
+
+  /** How observe shows a NIC's network (by what its backing names): its path, from the port groups read. */
+  networkPath(id: string): string | undefined {
+    for (const idx of this.loadedNetworks.values()) {
+      const e = idx.byIdOf(id);
+      if (e) return idx.spell(e);
+    }
+    return undefined;
+  }
+
+  /** A datacenter's port groups: one view of its network folder, once per run. */
+  networks(datacenter = this.site.datacenter): Promise<NetworkIndex> {
+    let got = this.networkIndexes.get(datacenter);
+    if (!got) {
+      got = (async () => {
+        const folder = await requirePath(
+          this.c,
+          `${datacenter}/network`,
+          'network folder',
+          'vms.datacenter or placement.datacenter',
+        );
+        const objs = await retrieveView(this.c, folder, [
+          ...NETWORK_VIEW,
+          { type: 'Folder', paths: ['name', 'parent'] },
+        ]);
+        const idx = NetworkIndex.fromObjects(datacenter, objs);
+        this.loadedNetworks.set(datacenter, idx);
+        return idx;
+      })();
+      got.catch(() => this.networkIndexes.delete(datacenter));
+      this.networkIndexes.set(datacenter, got);
+    }
+    return got;
+  }
+
+  /**
+   * The port group `value` names (networks.ts), as a NIC backing needs it: a standard port group by
+   * its reference and its name as stored (`deviceName`), a distributed one by its key and its
+   * switch's uuid (one read of the switch, once per port group and run). One that names none or
+   * several is refused (`portgroup-name`) with the sentence the plan gives, naming where `system`
+   * sets it (asked without one, an update's reconfigure already checked it: either key may).
+   */
+  async network(value: string, datacenter = this.site.datacenter, system?: DesiredSystem): Promise<NetworkTarget> {
+    // Outside once(): the refusal names the asking system's key, not the first asker's.
+    const e = (await this.networks(datacenter)).one(
+      value,
+      system ? portgroupSetting(system, this.root) : 'vms.portgroup or network.portgroup',
+    );
+    return this.once(`net:${datacenter}\0${value}`, async () => {
+      if (e.ref.type === 'OpaqueNetwork')
+        throw new UserError(
+          `vSphere port group "${value}" is an NSX opaque network, which shipshape does not attach VMs to; choose a port group of a standard or distributed switch in vms.portgroup or network.portgroup`,
+        );
+      if (e.ref.type !== 'DistributedVirtualPortgroup')
+        return { kind: 'network', name: e.name, ref: e.ref, id: e.ref.value };
       const [pg] = await retrieveObjects(
         this.c,
-        [r],
+        [e.ref],
         [{ type: 'DistributedVirtualPortgroup', paths: ['key', 'config.distributedVirtualSwitch'] }],
       );
       const dvs = toRef(pg?.props.get('config.distributedVirtualSwitch'));
-      if (!dvs) throw new Error(`vSphere port group ${name} has no distributed switch`);
+      if (!dvs) throw new Error(`vSphere port group ${value} has no distributed switch`);
       const [sw] = await retrieveObjects(this.c, [dvs], [{ type: dvs.type, paths: ['uuid'] }]);
-      return {
-        kind: 'dvpg',
-        name,
-        key: pg!.props.get('key')?.text ?? r.value,
-        switchUuid: sw?.props.get('uuid')?.text ?? '',
-      } as NetworkTarget;
+      const key = pg!.props.get('key')?.text ?? e.ref.value;
+      return { kind: 'dvpg', name: e.name, key, switchUuid: sw?.props.get('uuid')?.text ?? '', id: key };
     });
   }
 }
@@ -257,13 +308,12 @@ export const clusterPathOf = (w: Pick<Where, 'datacenter' | 'cluster'>): string 
 export const hostPathOf = (w: Pick<Where, 'datacenter' | 'cluster' | 'host'>): string =>
   `${w.datacenter}/host/${w.cluster}/${w.host}`;
 export const datastorePathOf = (datacenter: string, name: string): string => `${datacenter}/datastore/${name}`;
-export const networkPathOf = (datacenter: string, name: string): string => `${datacenter}/network/${name}`;
 
 /** A placement name vCenter lacks: what it is, its inventory path, and the key that names it. */
 export interface Missing {
   what: string;
   path: string;
-  /** The manifest key (`placement.cluster`, `network.portgroup`) or site key (`vms.cluster`) that names it. */
+  /** The manifest key (`placement.cluster`, `disks[1].datastore`) or site key (`vms.cluster`) that names it. */
   setting: string;
   /** The system's file:line:col when its manifest (or profile) names it; the site's key is looked up from `setting`. */
   at?: string;
@@ -331,18 +381,6 @@ export function missingDatastore(
   };
 }
 
-export function missingPortgroup(datacenter: string, name: string, _v: VsphereConfig, system?: DesiredSystem): Missing {
-  const path = networkPathOf(datacenter, name);
-  if (!system) return { what: 'port group', path, setting: 'network.portgroup or vms.portgroup' };
-  const own = system.network.portgroup !== undefined;
-  const at = own ? sourceAt(system, 'network.portgroup') : undefined;
-  return {
-    what: 'port group',
-    path,
-    ...(own ? { setting: 'network.portgroup', ...(at ? { at } : {}) } : { setting: 'vms.portgroup' }),
-  };
-}
-
 /** What a create refuses when a name of its placement is not in vCenter (plan and apply say the same). */
 export function placementMissing(m: Missing, root: string | undefined): string {
   const at = m.at ?? (m.setting.startsWith('vms.') ? setAt(root, m.setting) : '');
@@ -350,18 +388,17 @@ export function placementMissing(m: Missing, root: string | undefined): string {
 }
 
 /**
- * Types observe's view read adds for placement, names and parents only: `Network` covers the
- * distributed port groups and opaque networks too (subtypes, as `ResourcePool` covers vApps and
- * `ComputeResource` clusters in the same read).
+ * Types observe's view read adds for placement, names and parents only (its containers are read
+ * already). Port groups are not among them: the same read returns them with NETWORK_VIEW, and a
+ * missing one is networks.ts's `portgroup-name`.
  */
-export const PLACED_TYPES = ['Datastore', 'Network'];
+export const PLACED_TYPES = ['Datastore'];
 
 /**
- * The inventory paths (`DC0/host/DC0_C0/Resources`, `DC0/datastore/LocalDS_0`, `DC0/network/DC0_DVPG0`)
- * of every container, datastore and network of the datacenters observe read, from their names and
- * parents: what the placement lookups (`SearchIndex.FindByInventoryPath`) would find. Only a sure miss
- * is one: paths are compared without case, and a datacenter whose read left an object's parent out
- * rules nothing out.
+ * The inventory paths (`DC0/host/DC0_C0/Resources`, `DC0/datastore/LocalDS_0`) of every container and
+ * datastore of the datacenters observe read, from their names and parents: what the placement lookups
+ * (`SearchIndex.FindByInventoryPath`) would find. Only a sure miss is one: paths are compared without
+ * case, and a datacenter whose read left an object's parent out rules nothing out.
  */
 export class InventoryPaths {
   private readonly paths = new Set<string>();

@@ -21,7 +21,7 @@ import type {
   WatchedChanges,
 } from '../../engine/contract';
 import { vmFeed } from './feed';
-import type { DesiredSystem } from '../../manifest/types';
+import { formatSource, type DesiredSystem } from '../../manifest/types';
 import { adopt, deleteVm, sealMarkers } from './claims';
 import type { CallStats } from './client';
 import { update } from './converge';
@@ -29,6 +29,7 @@ import { adoptCreated, create } from './create';
 import { vsphereBootMedia } from './datastore';
 import { desiredVm, diffVm, macRange, type VmFields, type VmHandle } from './fields';
 import { inManualRange } from '../../manifest/mac';
+import { checkPortgroup, portgroupSetting } from './networks';
 import { observe } from './observe';
 import {
   clusterPathOf,
@@ -37,8 +38,6 @@ import {
   missingDatastore,
   missingHost,
   missingPool,
-  missingPortgroup,
-  networkPathOf,
   placementMissing,
   templateMissing,
   type Missing,
@@ -80,7 +79,14 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   }
 
   diff(system: DesiredSystem, desired: VmFields, observed: VmResource): FieldChange[] {
-    const changes = diffVm(system, desired, observed.fields, observed.handle?.host);
+    // The port group as the manifest names it (a path or a bare name) against the VM's network, over
+    // the port groups observe read with the VMs (networks.ts).
+    const nets = this.vs.place?.networksRead(desired.placement?.datacenter);
+    const changes = diffVm(system, desired, observed.fields, observed.handle?.host, (value) =>
+      observed.handle?.hasDevices
+        ? checkPortgroup(nets, value, observed.handle.portgroupId, portgroupSetting(system, this.root))
+        : undefined,
+    );
     // An unmarked VM (an adoption candidate): the annotation is written with the marker when it is
     // adopted, so it is not a difference between the manifest and the VM.
     return observed.owned ? changes : changes.filter((c) => c.path !== 'annotation');
@@ -88,7 +94,9 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
 
   /**
    * A new VM gets the manifest's MAC by hand: outside VMware's manual range vCenter refuses it. It is
-   * cloned from its OS's template: one the observation's inventory read did not see is refused.
+   * cloned from its OS's template, placed in a cluster, pool, host and datastores, and attached to a
+   * port group: each is checked against what observe's one view read saw (a template, placement name
+   * or port group it did not see is refused as apply would refuse it).
    */
   foreseeCreate(system: DesiredSystem, desired: VmFields): FieldChange[] {
     const out: FieldChange[] = [];
@@ -104,6 +112,20 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
         refused: templateMissing(this.o.config, desired.os, clones.named(template), this.root),
         refusal: 'template-missing',
       });
+    // Port groups by networks.ts (paths, bare names, switch paths), not by inventory path.
+    const nets = this.vs.place?.networksRead(desired.placement?.datacenter);
+    const problem = nets?.problem(desired.portgroup, portgroupSetting(system, this.root));
+    if (problem) {
+      const at = system.sources['network.portgroup'];
+      out.push({
+        path: 'portgroup',
+        from: null,
+        to: desired.portgroup,
+        ...(at ? { source: formatSource(at) } : {}),
+        refused: problem,
+        refusal: 'portgroup-name',
+      });
+    }
     const missing = this.missingPlacement(system, desired);
     if (missing)
       out.push({
@@ -120,7 +142,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
    * The first name of a new VM's placement the last observe's inventory read did not see, as apply
    * looks them up (create.ts, then the disks it adds): the cluster and pool, a pinned host, each
    * disk's datastore (the first in the placement's datacenter, the ones added after the clone in the
-   * site's), and the port group.
+   * site's). The port group is foreseeCreate's, from the port groups observe read (networks.ts).
    */
   private missingPlacement(system: DesiredSystem, desired: VmFields): Missing | undefined {
     const inv = this.vs.inventory;
@@ -134,8 +156,6 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
       const dc = i === 0 ? w.datacenter : v.datacenter;
       if (!inv.mayHave(dc, datastorePathOf(dc, d.datastore))) return missingDatastore(dc, d.datastore, v, system, i);
     }
-    if (desired.portgroup && !inv.mayHave(v.datacenter, networkPathOf(v.datacenter, desired.portgroup)))
-      return missingPortgroup(v.datacenter, desired.portgroup, v, system);
     return undefined;
   }
 

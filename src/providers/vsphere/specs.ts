@@ -13,8 +13,10 @@ import type { DesiredSystem } from '../../manifest/types';
 
 const KIB_PER_GIB = 1024 * 1024;
 
+/** A port group for a NIC's backing; `id` is what the backing names (as VmNic.networkId). */
 export type NetworkTarget =
-  { kind: 'dvpg'; name: string; key: string; switchUuid: string } | { kind: 'network'; name: string; ref: MoRef };
+  | { kind: 'dvpg'; name: string; key: string; switchUuid: string; id: string }
+  | { kind: 'network'; name: string; ref: MoRef; id: string };
 
 export function serialize(n: XNode): string {
   const attrs = Object.entries(n.attrs)
@@ -269,7 +271,8 @@ export async function wantFor(
     else if (ch.path === 'memoryMiB') want.memoryMiB = desired.memoryMiB;
     else if (ch.path === 'annotation') want.annotation = desired.annotation;
     else if (ch.path === 'mac') want.nic = { ...want.nic, mac: desired.mac };
-    else if (ch.path === 'portgroup') want.nic = { ...want.nic, network: await p.network(desired.portgroup) };
+    else if (ch.path === 'portgroup')
+      want.nic = { ...want.nic, network: await p.network(desired.portgroup, desired.placement?.datacenter) };
     else if (/^disks\[\d+\]\.sizeGiB$/.test(ch.path))
       want.growDisks.push({ index: Number(/\d+/.exec(ch.path)![0]), sizeKiB: (ch.to as number) * KIB_PER_GIB });
     else if (/^disks\[\d+\]$/.test(ch.path)) {
@@ -297,15 +300,18 @@ export async function wantFor(
  */
 export async function cloneWant(
   desired: VmFields,
-  template: Pick<VmFields, 'mac' | 'portgroup'>,
+  template: { mac: string; portgroupId: string },
   p: Placement,
   marker: [string, string][],
   system?: DesiredSystem,
 ): Promise<CloneArgs['config']> {
   const nic: NonNullable<ReconfigWant['nic']> = {};
   if (desired.mac && template.mac !== desired.mac) nic.mac = desired.mac;
-  if (desired.portgroup && template.portgroup !== desired.portgroup)
-    nic.network = await p.network(desired.portgroup, system);
+  if (desired.portgroup) {
+    // Compared by what the backing names: a manifest may name the template's port group by path or name.
+    const net = await p.network(desired.portgroup, desired.placement?.datacenter, system);
+    if (net.id !== template.portgroupId) nic.network = net;
+  }
   return {
     annotation: desired.annotation,
     cpu: desired.cpu,

@@ -69,6 +69,8 @@ export interface VmNic {
   mac: string;
   /** Port group or network name ('' when unknown). */
   network: string;
+  /** What the backing names: a distributed port group's key, or the network's managed object id. */
+  networkId?: string;
   node: XNode;
 }
 
@@ -179,13 +181,18 @@ export function parseVm(o: ObjectContent, networkNames: Map<string, string>): Vm
 
 const DS_NAME = /^\[([^\]]*)\]/;
 
-function nicNetwork(backing: XNode | undefined, names: Map<string, string>): string {
-  if (!backing) return '';
+/**
+ * A NIC's network: a distributed port group by its key (VirtualEthernetCardDistributedVirtualPortBackingInfo
+ * `port.portgroupKey`; vCenter's keys are the port groups' managed object ids, which `names` is
+ * keyed by), a standard one by its `network` reference (VirtualEthernetCardNetworkBackingInfo).
+ */
+function nicNetwork(backing: XNode | undefined, names: Map<string, string>): { network: string; networkId?: string } {
+  if (!backing) return { network: '' };
   const pgKey = childText(child(backing, 'port'), 'portgroupKey');
-  if (pgKey !== undefined) return names.get(pgKey) ?? pgKey;
+  if (pgKey !== undefined) return { network: names.get(pgKey) ?? pgKey, networkId: pgKey };
   const net = toRef(child(backing, 'network'));
-  if (net && names.has(net.value)) return names.get(net.value)!;
-  return childText(backing, 'deviceName') ?? '';
+  const name = (net && names.get(net.value)) ?? childText(backing, 'deviceName') ?? '';
+  return net ? { network: name, networkId: net.value } : { network: name };
 }
 
 export function parseDevices(dev: XNode, networkNames: Map<string, string>): VmDevices {
@@ -218,7 +225,7 @@ export function parseDevices(dev: XNode, networkNames: Map<string, string>): VmD
       d.nics.push({
         key,
         mac: (childText(n, 'macAddress') ?? '').toLowerCase(),
-        network: nicNetwork(backing, networkNames),
+        ...nicNetwork(backing, networkNames),
         node: n,
       });
     } else if (t === 'VirtualCdrom') {
