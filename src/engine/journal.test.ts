@@ -1,5 +1,4 @@
-import { mkdtempSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { MemoryIpam, MemoryProvider } from '../../test/support/memory-provider';
 import { site, system } from '../../test/support/fixtures';
@@ -8,6 +7,7 @@ import type { DesiredSystem } from '../manifest/types';
 import type { CreateIntent, Observation, ObservedResource, Provider, ProviderContext, ResourceKind } from './contract';
 import { applyPlan, resolveInterrupted, type ApplyEvent } from './apply';
 import { CreateJournal } from './journal';
+import { tempDir } from '../../test/helpers/tmp';
 
 const ctx = { site, log: { info() {}, warn() {}, error() {}, debug() {} }, lab: false } as unknown as ProviderContext;
 
@@ -64,7 +64,7 @@ class HalfMaking extends MemoryProvider {
   }
 }
 
-const journalDir = () => new CreateJournal(join(mkdtempSync(join(tmpdir(), 'shipshape-journal-')), 'journal'));
+const journalDir = () => new CreateJournal(join(tempDir('shipshape-journal-'), 'journal'));
 
 describe('the engine create journal', () => {
   it("records every kind's create before it runs and leaves nothing after a converged run", async () => {

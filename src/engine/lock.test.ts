@@ -1,20 +1,12 @@
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  utimesSync,
-  writeFileSync,
-} from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as ts from 'typescript';
 import { acquireLock, processStart } from './lock';
+import { tempDir } from '../../test/helpers/tmp';
 
-const dir = () => mkdtempSync(join(tmpdir(), 'shipshape-lock-'));
+const dir = () => tempDir('shipshape-lock-');
 const deadPid = () =>
   Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString());
 const lockFile = (d: string) => join(d, 'run.lock');

@@ -1,9 +1,9 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from '../../test/helpers/tmp';
 import { readStateFile, removeStateFileAsync, shape, writeFileAtomicAsync, writeJsonAtomic } from './state-file';
 
-const dir = () => mkdtempSync(join(tmpdir(), 'shipshape-state-'));
+const dir = () => tempDir('shipshape-state-');
 const check = (v: unknown) => shape.strings(v, ['system']);
 
 describe('state files', () => {

@@ -1,8 +1,7 @@
 /** The CLI in-process: what an operator sees, and the exit codes scripts rely on. */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli';
+import { tempDir } from '../helpers/tmp';
 import { cleanupRepos, makeRepo, system } from '../manifest/tmp-repo';
 
 const root = join(__dirname, '..', '..');
@@ -56,7 +55,7 @@ describe('shipshape CLI', () => {
   });
 
   it('--repo that cannot be fetched is a loud error and changes nothing', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'shipshape-state-'));
+    const state = tempDir('shipshape-state-');
     const r = await runCli(['--state-dir', state, 'plan', '--repo', join(state, 'no-such-repo'), '--ref', 'main']);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/error: cannot fetch .*no-such-repo.*nothing was changed/);

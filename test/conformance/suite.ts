@@ -8,9 +8,7 @@
  * the suite checks that declaration: a case whose hook is missing and that is not declared, or one
  * declared while its hook is there, fails the suite at registration.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { tempDir } from '../helpers/tmp';
 import { resolveInterrupted } from '../../src/engine/apply';
 import type { Fields, Provider, ProviderContext, Resolved } from '../../src/engine/contract';
 import { CreateJournal } from '../../src/engine/journal';
@@ -242,7 +240,7 @@ export function conformance(h: Harness): void {
     }
 
     it('a crash between the recorded intent and the create is recovered: one resource each, the journal cleared', async () => {
-      const journal = new CreateJournal(mkdtempSync(join(tmpdir(), 'shipshape-conformance-journal-')));
+      const journal = new CreateJournal(tempDir('shipshape-conformance-journal-'));
       const p = h.provider();
       const ctx = h.ctx();
       // Killed after the engine recorded the intent, before the create was sent.

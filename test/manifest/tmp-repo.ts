@@ -34,6 +34,8 @@ export function system(name: string, ...specLines: string[]): string {
 }
 
 const made: string[] = [];
+// Every test file that makes repos has them removed after its last test (calling cleanupRepos itself as well is harmless).
+afterAll(cleanupRepos);
 
 export async function makeRepo(files: Record<string, string | Buffer | null>): Promise<string> {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'shipshape-manifest-'));

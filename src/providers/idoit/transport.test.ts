@@ -4,13 +4,12 @@
  * unknown certificate fails before the API key leaves the process.
  */
 import { createHash, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { SiteConfig } from '../../manifest/site';
 import { selfSignedCert } from '../../../test/helpers/self-signed';
+import { tempDir } from '../../../test/helpers/tmp';
 import { createIdoitClient } from './site-client';
 
 const API_KEY = 'idoit-api-key-0123456789';
@@ -21,7 +20,7 @@ let caFile: string;
 const received: string[] = [];
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'shipshape-idoit-tls-'));
+  const dir = tempDir('shipshape-idoit-tls-');
   const made = selfSignedCert(dir);
   caFile = made.certFile;
   const cert = readFileSync(caFile);

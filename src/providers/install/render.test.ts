@@ -5,13 +5,13 @@
  */
 import { execFile } from 'child_process';
 import { promises as fs } from 'fs';
-import * as nodeOs from 'os';
 import * as path from 'path';
 import { loadRepo, type LoadResult } from '../../manifest';
 import type { DesiredSystem } from '../../manifest/types';
 import { checkIpxe, checkKickstart, checkPreseed, debconfChecker, resetDebconfChecker } from './checks';
 import { privateDebconf } from './debconf-checker';
 import { RenderError } from './errors';
+import { tempDir } from '../../../test/helpers/tmp';
 import { readTemplate, renderInstall, type BootPath, type RenderInput } from './render';
 import { parseTemplate, renderTemplate, TemplateError } from './template';
 
@@ -209,7 +209,7 @@ describe('the checks catch what would break an install', () => {
     const bad = `${good.trimEnd()}\nd-i netcfg/get_hostname strng web\n`;
     const badLine = bad.trimEnd().split('\n').length;
     // A debconf-set-selections first in PATH that notes each run's file count, then runs the real one.
-    const bin = await fs.mkdtemp(path.join(nodeOs.tmpdir(), 'shipshape-debconf-'));
+    const bin = tempDir('shipshape-debconf-');
     const runs = path.join(bin, 'runs');
     await fs.writeFile(
       path.join(bin, 'debconf-set-selections'),
@@ -244,7 +244,7 @@ describe('the checks catch what would break an install', () => {
     const good = renderInstall(await input(sys, 'debian12', 'dhcp')).answerFile;
     const bad = `${good.trimEnd()}\nd-i netcfg/get_hostname strng web\nd-i netcfg/get_domain\n`;
     // What the command itself says of the broken file, run alone with a private database.
-    const dir = await fs.mkdtemp(path.join(nodeOs.tmpdir(), 'shipshape-debconf-'));
+    const dir = tempDir('shipshape-debconf-');
     await fs.writeFile(path.join(dir, 'bad.cfg'), bad);
     await fs.writeFile(path.join(dir, 'debconf.conf'), privateDebconf(dir));
     const alone = await new Promise<{ code: number; stderr: string }>((resolve) =>
