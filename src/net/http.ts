@@ -17,6 +17,7 @@
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { gunzip, inflate, inflateRaw } from 'node:zlib';
+import { heard } from './activity';
 
 export interface HttpAnswer {
   status: number;
@@ -80,7 +81,9 @@ export function exchange(r: HttpRequest): Promise<HttpAnswer> {
     const req = (secure ? https : http).request(r.url, { method: r.method, agent: r.agent, headers }, (res) => {
       const chunks: Buffer[] = [];
       let wireBytes = 0;
+      heard();
       res.on('data', (c: Buffer) => {
+        heard();
         wireBytes += c.length;
         chunks.push(c);
       });

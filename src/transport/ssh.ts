@@ -10,6 +10,7 @@ import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
 import { TransientError, UserError } from '../engine/contract';
 import type { SecretRef, SshEndpoint } from '../manifest/site';
 import { secretFilePath } from '../manifest/secrets';
+import { heard } from '../net/activity';
 import { fingerprint, fingerprintPolicy, keyType, knownHostsPolicy, type HostKeyPolicy } from './host-key';
 
 /** SFTP status SSH_FX_NO_SUCH_FILE (draft-ietf-secsh-filexfer-02 §7), as ssh2 reports it in `err.code`. */
@@ -142,8 +143,14 @@ export class SshSession {
           code = c;
           signal = s ?? null;
         });
-        stream.on('data', (d: Buffer) => out.push(d));
-        stream.stderr.on('data', (d: Buffer) => errs.push(d));
+        stream.on('data', (d: Buffer) => {
+          heard();
+          out.push(d);
+        });
+        stream.stderr.on('data', (d: Buffer) => {
+          heard();
+          errs.push(d);
+        });
         stream.on('close', () => {
           clearTimeout(timer);
           if (done) return;
@@ -182,6 +189,7 @@ export class SshSession {
       );
       sftp.readFile(path, (err: (Error & { code?: unknown }) | null | undefined, data: Buffer) => {
         clearTimeout(timer);
+        heard();
         if (!err) resolve(data);
         else if (err.code === NO_SUCH_FILE && opts.missingOk) resolve(undefined);
         else
