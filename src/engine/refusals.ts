@@ -41,7 +41,7 @@ export const REFUSALS = {
   'placement-missing': {
     kind: 'vm',
     code: 'refused',
-    what: "a VM whose cluster, resource pool, host or datastore is not in vCenter's inventory (VM folders are created; a port group is portgroup-name's)",
+    what: "a VM whose datacenter, cluster, resource pool, host or datastore is not in vCenter's inventory, for a create, a move or a new disk (VM folders are created; a port group is portgroup-name's)",
   },
   'disk-shrink': { kind: 'vm', code: 'refused', what: 'a smaller disk than the VM has (vSphere only grows disks)' },
   'disk-move': { kind: 'vm', code: 'refused', what: 'a disk on another datastore (Storage vMotion)' },
