@@ -71,6 +71,11 @@ export const REFUSALS = {
     code: 'refused',
     what: 'an address in a layer-3 net (network.net) that i-doit does not have',
   },
+  'net-ambiguous': {
+    kind: 'ip',
+    code: 'ambiguous',
+    what: 'an address in a layer-3 net (network.net) whose title several i-doit nets share (shipshape does not guess which one is meant)',
+  },
   reinstall: { kind: 'install', code: 'refused', what: 'another OS for a system that is installed (built)' },
   'role-artefact': {
     kind: 'specialise',
