@@ -99,6 +99,17 @@ describe.each(SIM_MODES)('%s', (mode) => {
     } finally {
       await p.close();
     }
+    // With the repo's shipshape.yaml, the error says where it sets the datacenter.
+    const repo = fs.mkdtempSync(path.join(root, 'repo-'));
+    fs.writeFileSync(path.join(repo, 'shipshape.yaml'), 'spec:\n  vms:\n    datacenter: DC0\n');
+    const q = new VsphereProvider({ config: vmsOf(siteFor(sim, repo)), secret });
+    try {
+      await expect(q.observe(ctxFor(siteFor(sim, repo)))).rejects.toThrow(
+        /vSphere datacenter "DC0" not found at https:\/\/127\.0\.0\.1:\d+ \(vms\.datacenter, set at shipshape\.yaml:3:17\): it is in a folder; set vms\.datacenter: Europe\/DC0$/,
+      );
+    } finally {
+      await q.close();
+    }
   }, 60_000);
 
   it('a system placed in a datacenter named as the vSphere Client shows it, when it sits in a folder: its create is blocked in the plan saying the path to write, the others go ahead, apply refuses it on its own', async () => {
