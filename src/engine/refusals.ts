@@ -41,7 +41,7 @@ export const REFUSALS = {
   'placement-missing': {
     kind: 'vm',
     code: 'refused',
-    what: "a VM whose cluster, resource pool, host or datastore is not in vCenter's inventory (VM folders are created; a port group is portgroup-name's)",
+    what: "a VM whose datacenter, cluster, resource pool, host or datastore is not in vCenter's inventory, for a create, a move or a new disk (VM folders are created; a port group is portgroup-name's)",
   },
   'disk-shrink': { kind: 'vm', code: 'refused', what: 'a smaller disk than the VM has (vSphere only grows disks)' },
   'disk-move': { kind: 'vm', code: 'refused', what: 'a disk on another datastore (Storage vMotion)' },
@@ -70,6 +70,11 @@ export const REFUSALS = {
     kind: 'ip',
     code: 'refused',
     what: 'an address in a layer-3 net (network.net) that i-doit does not have',
+  },
+  'net-ambiguous': {
+    kind: 'ip',
+    code: 'ambiguous',
+    what: 'an address in a layer-3 net (network.net) whose title several i-doit nets share (shipshape does not guess which one is meant)',
   },
   reinstall: { kind: 'install', code: 'refused', what: 'another OS for a system that is installed (built)' },
   'role-artefact': {

@@ -342,10 +342,12 @@ const SCENARIOS: Record<RefusalId, Scenario | { synthetic: string }> = {
   // The lab's site names templates that exist; a site naming one vCenter lacks, against vcsim: test/e2e/foresee.test.ts.
   'template-missing': { synthetic: 'an OS template missing in vCenter: test/e2e/foresee.test.ts' },
   'placement-missing': {
-    synthetic: 'a cluster, pool or datastore missing in vCenter: test/e2e/foresee.test.ts',
+    synthetic:
+      'a cluster, pool or datastore missing in vCenter: test/e2e/foresee.test.ts; a move or new disk: test/vsphere/placement.test.ts; a datacenter: test/vsphere/vcenter-realities.test.ts',
   },
   'record-held': { synthetic: "an alias another host's record takes: test/dns/rfc2136.test.ts" },
   'net-missing': { synthetic: 'a net i-doit does not have: src/providers/idoit/ipam.test.ts' },
+  'net-ambiguous': { synthetic: 'two i-doit nets of one title: src/providers/idoit/ipam.test.ts' },
   'net-full': { synthetic: 'a net with fewer free addresses than systems need: test/e2e/foresee.test.ts' },
   // Port groups in network folders and on several switches: test/vsphere/networks.test.ts builds them.
   'portgroup-name': { synthetic: 'a bare port group name two folders share: test/vsphere/networks.test.ts' },

@@ -5,11 +5,13 @@
  * - a system whose OS template (vms.templates.<os>) is not in vCenter: the VM create is blocked
  *   (`refused`, refusal `template-missing`) with apply's sentence, where shipshape.yaml sets the
  *   template as file:line:col; a template kept in a folder and named by its path is not;
- * - a system placed in a cluster vCenter lacks: blocked (`placement-missing`), one on a port group it
- *   lacks: blocked (`portgroup-name`, networks.ts), each naming the manifest line that sets the name;
+ * - a system placed in a cluster or a datacenter vCenter lacks: blocked (`placement-missing`), one on a
+ *   port group it lacks: blocked (`portgroup-name`, networks.ts), each naming the manifest line that
+ *   sets the name (for the datacenter, the datacenters to write);
  * - three `ip: auto` systems in a net with two free addresses: two creates go ahead, the third is
  *   blocked (`refused`, refusal `net-full`) with apply's sentence naming the two that take them;
- * - the blocked systems are left alone by apply (exit 3): nothing of theirs is made, the others are.
+ * - the blocked systems are left alone by apply (exit 3): nothing of theirs is made, the others are;
+ * - a made VM moved to a cluster vCenter lacks: its update is blocked (`placement-missing`) the same way.
  */
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -137,6 +139,7 @@ beforeAll(async () => {
   addSystem('tpl-01', 'dev-net', 'rocky9'); // tpl-rocky9 is not in vCenter
   addSystem('tpl-02', 'dev-net', 'debian8'); // tpl-centos7 is, but in folder templates
   addSystem('pool-01', 'dev-net', undefined, 'placement: { cluster: DC0_C9 }'); // vcsim has DC0_C0 only
+  addSystem('dc-01', 'dev-net', undefined, 'placement: { datacenter: DC9 }'); // and DC0 only
   addSystem('pg-01', 'dev-net', undefined, 'portgroup: no-such-pg');
   // tiny-net: .1 the gateway, .2–.4 reserved: .5 and .6 are free, for three systems.
   for (const n of ['full-01', 'full-02', 'full-03']) addSystem(n, 'tiny-net');
@@ -165,6 +168,7 @@ test('the plan blocks the create of a system whose template or placement is not 
     .filter((a) => a.blocked)
     .map((a) => ({ system: a.system, kind: a.kind, action: a.action, code: a.blockedCode, refusal: a.refusal }));
   expect(blocked).toEqual([
+    { system: 'dc-01', kind: 'vm', action: 'create', code: 'refused', refusal: 'placement-missing' },
     { system: 'full-00', kind: 'vm', action: 'create', code: 'refused', refusal: 'template-missing' },
     { system: 'full-03', kind: 'ip', action: 'create', code: 'refused', refusal: 'net-full' },
     { system: 'pg-01', kind: 'vm', action: 'create', code: 'refused', refusal: 'portgroup-name' },
@@ -182,6 +186,9 @@ test('the plan blocks the create of a system whose template or placement is not 
   expect(sentence('pool-01', 'vm')).toBe(
     `placement: vSphere cluster "DC0/host/DC0_C9" not found (placement.cluster, set at ${positionOf('systems/pool-01.yaml', 'DC0_C9')}): fix the name, or make the cluster in vCenter`,
   );
+  expect(sentence('dc-01', 'vm')).toBe(
+    `placement: vSphere datacenter "DC9" not found (placement.datacenter, set at ${positionOf('systems/dc-01.yaml', 'DC9')}); set placement.datacenter to one of: DC0`,
+  );
   expect(sentence('pg-01', 'vm')).toBe(
     `portgroup: vSphere port group "no-such-pg" not found in datacenter DC0: check network.portgroup at ${positionOf('systems/pg-01.yaml', 'no-such-pg')}; write a port group's name, or its path below the datacenter's network folder (Prod/VLAN-100), with a "/" inside a name as %2f`,
   );
@@ -193,13 +200,13 @@ test('the plan blocks the create of a system whose template or placement is not 
         ['ip', 'create', ''],
       ]),
     );
-  expect(plan.summary.blocked).toBe(6);
+  expect(plan.summary.blocked).toBe(7);
 
   const textPlan = await runCli(['--state-dir', state, 'plan', '-C', repo, '--detailed-exitcode']);
   expect(textPlan.code).toBe(2);
   expect(textPlan.out).toContain(`BLOCKED: ${TEMPLATE_SENTENCE()}`);
   expect(textPlan.out).toContain(`BLOCKED: ${FULL_SENTENCE()}`);
-  expect(textPlan.out).toMatch(/, 6 blocked/);
+  expect(textPlan.out).toMatch(/, 7 blocked/);
   // Planning changed nothing.
   expect(await vmNames()).toEqual([]);
   expect(cmdbTitles()).toEqual([]);
@@ -222,4 +229,17 @@ test('apply leaves the blocked systems alone and makes the others; each full-net
   expect(again.actions.find((a) => a.system === 'full-03' && a.kind === 'ip')?.blocked).toBe(
     `network.ip: net "tiny-net" (192.0.2.0/29, range 192.0.2.1–192.0.2.6, nets.tiny-net at ${positionOf('shipshape.yaml', 'cidr: 192.0.2.0/29')}) has no free address left for full-03 (ip: auto in ${positionOf('systems/full-03.yaml', 'tiny-net')}) (3 held in i-doit, 3 reserved in shipshape.yaml, 0 DHCP range(s)); free addresses in i-doit, widen the range, or use another net.`,
   );
+}, 300_000);
+
+test('a made VM moved to a cluster vCenter lacks: the plan blocks its update with the sentence, naming the manifest line', async () => {
+  addSystem('ok-01', 'dev-net', undefined, 'placement: { cluster: DC0_C7 }');
+  const plan = JSON.parse((await runCli(['--state-dir', state, 'plan', '-C', repo, '--format', 'json'])).out) as Plan;
+  const vm = plan.actions.find((a) => a.system === 'ok-01' && a.kind === 'vm')!;
+  expect({ action: vm.action, code: vm.blockedCode, refusal: vm.refusal, blocked: vm.blocked }).toEqual({
+    action: 'update',
+    code: 'refused',
+    refusal: 'placement-missing',
+    blocked: `placement.cluster: vSphere cluster "DC0/host/DC0_C7" not found (placement.cluster, set at ${positionOf('systems/ok-01.yaml', 'DC0_C7')}): fix the name, or make the cluster in vCenter`,
+  });
+  addSystem('ok-01', 'dev-net');
 }, 300_000);

@@ -2,7 +2,9 @@
  * Placement against vcsim with two clusters and two datastores (`-cluster 2 -ds 2`): a system placed
  * in the second cluster, a folder of its own and the second datastore is cloned there; a changed
  * cluster, pool host or folder is planned as a live move (no power-off, no replace) and applied with
- * RelocateVM_Task / MoveIntoFolder_Task; another datacenter is planned as a replace.
+ * RelocateVM_Task / MoveIntoFolder_Task; another datacenter is planned as a replace. A move to a
+ * cluster, pool or host vCenter lacks, a new disk on a datastore it lacks, and another datacenter it
+ * lacks are blocked in the plan (placement-missing) with the sentence apply refuses with; the VM stays.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,10 +15,11 @@ import type { DesiredSystem } from '../../src/manifest/types';
 import { retrieveView } from '../../src/providers/vsphere/inventory';
 import { toRef } from '../../src/providers/vsphere/soap/xml';
 import { parseDevices } from '../../src/providers/vsphere/vm';
+import type { FieldChange } from '../../src/engine/contract';
 import { applyVms } from '../helpers/vsphere-apply';
 import { silentLog } from '../helpers/log';
 import { VsphereProvider } from '../../src/providers/vsphere/provider';
-import { adminClient, makeTemplates, secret, siteFor, systemNamed, vmsOf } from '../helpers/vsphere-site';
+import { adminClient, ctxFor, makeTemplates, secret, siteFor, systemNamed, vmsOf } from '../helpers/vsphere-site';
 import { SIM_MODES, startVcsim, type Vcsim } from '../helpers/vcsim';
 
 describe.each(SIM_MODES)('%s', (mode) => {
@@ -106,18 +109,98 @@ describe.each(SIM_MODES)('%s', (mode) => {
     expect(again.plan.actions.find((a) => a.kind === 'vm')!.action).toBe('noop');
   }, 120_000);
 
-  it('plans another datacenter as a replace', async () => {
-    const r = await applyVms(site, [placed({ datacenter: 'DC1' })], journal, { systems: [placed({})] }).catch(
-      (e: Error) => e,
-    );
-    // The plan is made before anything runs: it says replace, and the create in DC1 fails (vcsim has no DC1).
-    expect(r).not.toBeInstanceOf(Error);
-    const vm = (r as Awaited<ReturnType<typeof applyVms>>).plan.actions.find((a) => a.kind === 'vm')!;
-    expect(vm.action).toBe('replace');
+  it('a move to a cluster, pool or host vCenter lacks, or a new disk on a datastore it lacks: the plan blocks the update (placement-missing) with the sentence apply refuses with, and the VM stays', async () => {
+    // db-01 runs in DC0_C0 on DC0_C0_H0, folder shipshape, its disk on LocalDS_1 (the test before).
+    const here = { cluster: 'DC0_C0', host: 'DC0_C0_H0', folder: 'shipshape' };
+    const cases: [DesiredSystem, string, string][] = [
+      [
+        placed({ ...here, cluster: 'DC0_C9', host: undefined }),
+        'placement.cluster',
+        'vSphere cluster "DC0/host/DC0_C9" not found (placement.cluster, set at profiles/db.yaml:5:14): fix the name, or make the cluster in vCenter',
+      ],
+      [
+        placed({ ...here, resourcePool: 'no-pool' }),
+        'placement.resourcePool',
+        'vSphere resource pool "DC0/host/DC0_C0/Resources/no-pool" not found (placement.resourcePool): fix the name, or make the resource pool in vCenter',
+      ],
+      [
+        placed({ ...here, host: 'DC0_C0_H9' }),
+        'placement.host',
+        'vSphere host "DC0/host/DC0_C0/DC0_C0_H9" not found (placement.host): fix the name, or make the host in vCenter',
+      ],
+      [
+        {
+          ...placed(here),
+          disks: [{ sizeGiB: 10 }, { sizeGiB: 1, datastore: 'NoSuchDS' }],
+        },
+        'disks[1]',
+        'vSphere datastore "DC0/datastore/NoSuchDS" not found (disks[1].datastore): fix the name, or make the datastore in vCenter',
+      ],
+    ];
+    const before = await whereIs('db-01');
+    for (const [sys, path, sentence] of cases) {
+      // The plan, through the planner: an update blocked with the refusal's id and code; apply leaves the VM.
+      const r = await run([sys]);
+      const vm = r.plan.actions.find((a) => a.kind === 'vm')!;
+      expect({ action: vm.action, refusal: vm.refusal, code: vm.blockedCode, blocked: vm.blocked }).toEqual({
+        action: 'update',
+        refusal: 'placement-missing',
+        code: 'refused',
+        blocked: `${path}: ${sentence}`,
+      });
+      expect(r.report.outcomes.map((o) => o.status)).toEqual(['blocked']);
+      // Handed the changes unrefused (the name went missing after the plan), apply refuses on its own.
+      const p = new VsphereProvider({ config: vmsOf(site), secret, systems: [sys] });
+      try {
+        const obs = await p.observe(ctxFor(site));
+        const observed = obs.resources.find((x) => x.system === 'db-01' && x.owned)!;
+        const desired = p.desired(sys, { ip: '', mac: sys.network.mac })!;
+        const unrefused = p.diff(sys, desired, observed).map(({ refused: _r, refusal: _id, ...c }): FieldChange => c);
+        await expect(
+          p.update(sys, desired, observed, unrefused, { ip: '', mac: sys.network.mac }, ctxFor(site)),
+        ).rejects.toMatchObject({ refusal: 'placement-missing', outcome: 'refused', message: sentence });
+      } finally {
+        await p.close();
+      }
+    }
+    expect(await whereIs('db-01')).toEqual(before);
+  }, 180_000);
+
+  it('another datacenter vCenter lacks: the plan blocks the move (placement-missing), which would be a replace, saying which datacenters there are, and the VM is not destroyed', async () => {
+    const elsewhere = systemNamed('db-01', {
+      placement: { datacenter: 'DC1', cluster: 'DC0_C0', folder: 'shipshape', datastore: 'LocalDS_1' },
+      sources: { 'placement.datacenter': { file: 'systems/db-01.yaml', line: 6, col: 17 } },
+    });
+    const sentence =
+      'vSphere datacenter "DC1" not found (placement.datacenter, set at systems/db-01.yaml:6:17); set placement.datacenter to one of: DC0';
+    const before = await whereIs('db-01');
+    // Observe looks up every datacenter the systems name (the manifests' systems, as the CLI passes them).
+    const r = await applyVms(site, [elsewhere], journal, { systems: [elsewhere] });
+    const vm = r.plan.actions.find((a) => a.kind === 'vm')!;
+    // A blocked action is planned as an update whatever it would be (planner.ts changeAction): nothing is deleted.
+    expect({ action: vm.action, refusal: vm.refusal, blocked: vm.blocked }).toEqual({
+      action: 'update',
+      refusal: 'placement-missing',
+      blocked: `placement.datacenter: ${sentence}`,
+    });
     expect(vm.changes.find((c) => c.path === 'placement.datacenter')).toMatchObject({
       from: 'DC0',
       to: 'DC1',
       forcesReplace: true,
     });
+    expect(await whereIs('db-01')).toEqual(before);
+    // Apply's create refuses it on its own (the plan's replace would reach it only after the delete): a
+    // new system there (db-01's own create would find its VM and converge it instead).
+    const fresh = { ...elsewhere, name: 'db-09', network: { ...elsewhere.network, mac: '00:50:56:01:02:39' } };
+    const p = new VsphereProvider({ config: vmsOf(site), secret });
+    try {
+      const resolved = { ip: '', mac: fresh.network.mac };
+      const created = await p
+        .create(fresh, p.desired(fresh, resolved)!, resolved, ctxFor(site))
+        .catch((e: unknown) => e);
+      expect(created).toMatchObject({ refusal: 'placement-missing', outcome: 'refused', message: sentence });
+    } finally {
+      await p.close();
+    }
   }, 120_000);
 });

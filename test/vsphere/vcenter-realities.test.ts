@@ -1,7 +1,8 @@
 /**
  * What a real vCenter has that vcsim's default model does not: a datacenter inside a folder
  * (Europe/DC0, a common way to organise many datacenters; named by its path, or the error says
- * which path to write), and a task that fails with
+ * which path to write: for the site's, observe stops; for a system's placement, the plan blocks that
+ * system), and a task that fails with
  * TaskInProgress because another task holds the VM (vCenter-like mode: a task rule).
  */
 import fs from 'node:fs';
@@ -98,7 +99,71 @@ describe.each(SIM_MODES)('%s', (mode) => {
     } finally {
       await p.close();
     }
+    // With the repo's shipshape.yaml, the error says where it sets the datacenter.
+    const repo = fs.mkdtempSync(path.join(root, 'repo-'));
+    fs.writeFileSync(path.join(repo, 'shipshape.yaml'), 'spec:\n  vms:\n    datacenter: DC0\n');
+    const q = new VsphereProvider({ config: vmsOf(siteFor(sim, repo)), secret });
+    try {
+      await expect(q.observe(ctxFor(siteFor(sim, repo)))).rejects.toThrow(
+        /vSphere datacenter "DC0" not found at https:\/\/127\.0\.0\.1:\d+ \(vms\.datacenter, set at shipshape\.yaml:3:17\): it is in a folder; set vms\.datacenter: Europe\/DC0$/,
+      );
+    } finally {
+      await q.close();
+    }
   }, 60_000);
+
+  it('a system placed in a datacenter named as the vSphere Client shows it, when it sits in a folder: its create is blocked in the plan saying the path to write, the others go ahead, apply refuses it on its own', async () => {
+    const site = siteFor(sim, root, { datacenter: 'Europe/DC0' });
+    const journal = new CreateJournal(path.join(root, 'journal-dc-name'));
+    const lost = (n: number) =>
+      systemNamed(`dcname-0${n}`, {
+        placement: { datacenter: 'DC0' },
+        sources: { 'placement.datacenter': { file: `systems/dcname-0${n}.yaml`, line: 6, col: 17 } },
+        network: { net: 'dev-net', ip: 'auto', mac: `00:50:56:01:02:2${n}` },
+      });
+    const fine = systemNamed('dcname-09', { network: { net: 'dev-net', ip: 'auto', mac: '00:50:56:01:02:29' } });
+    const sentence = (n: number) =>
+      `vSphere datacenter "DC0" not found (placement.datacenter, set at systems/dcname-0${n}.yaml:6:17): it is in a folder; set placement.datacenter: Europe/DC0`;
+    const want = [lost(1), fine];
+    const r = await applyVms(site, want, journal, { systems: want });
+    const vm = (s: string) => r.plan.actions.find((a) => a.system === s && a.kind === 'vm')!;
+    expect({
+      action: vm('dcname-01').action,
+      refusal: vm('dcname-01').refusal,
+      blocked: vm('dcname-01').blocked,
+    }).toEqual({
+      action: 'create',
+      refusal: 'placement-missing',
+      blocked: `placement: ${sentence(1)}`,
+    });
+    expect(vm('dcname-09')).toMatchObject({ action: 'create' });
+    expect(vm('dcname-09').blocked).toBeUndefined();
+    expect(Object.fromEntries(r.report.outcomes.map((o) => [o.system, o.status]))).toEqual({
+      'dcname-01': 'blocked',
+      'dcname-09': 'ok',
+    });
+    // Apply refuses it on its own (the plan did not see it, or the datacenter went since).
+    const p = new VsphereProvider({ config: vmsOf(site), secret });
+    try {
+      const sys = lost(1);
+      const made = await p
+        .create(sys, p.desired(sys, { ip: '', mac: sys.network.mac })!, { ip: '', mac: sys.network.mac }, ctxFor(site))
+        .catch((e: unknown) => e);
+      expect(made).toMatchObject({ refusal: 'placement-missing', outcome: 'refused', message: sentence(1) });
+    } finally {
+      await p.close();
+    }
+    // What to write is read once per observe, whatever the number of systems naming a missing datacenter.
+    const trips = async (systems: ReturnType<typeof lost>[]) => {
+      const q = new VsphereProvider({ config: vmsOf(site), secret, systems });
+      try {
+        return (await q.observe(ctxFor(site))).roundTrips;
+      } finally {
+        await q.close();
+      }
+    };
+    expect(await trips([lost(1), lost(2), lost(3), lost(4)])).toBe(await trips([lost(1)]));
+  }, 180_000);
 
   if (mode === 'vcenter-like')
     it('TaskInProgress on power-on (another task holds the VM): waited out and retried, the create succeeds', async () => {

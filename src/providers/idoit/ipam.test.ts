@@ -475,6 +475,66 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
       await p.close();
     });
 
+    it("two nets of one title (an operator's duplicate): the plan blocks the systems taking an address in it (net-ambiguous), naming both objects, and apply refuses on its own", async () => {
+      const { site, raw } = await emulator('foresee-twice');
+      // held-01 took an address in lab-net before the duplicate was made.
+      const held = testSystem('held-01', { network: { net: 'lab-net', ip: 'auto', mac: '00:50:56:00:00:10' } });
+      const setup = ipam(site);
+      await runStage(setup, [held], testContext(site));
+      await setup.close();
+      const [lab] = await raw.call<{ id: number }[]>('cmdb.objects.read', {
+        filter: { type: 'C__OBJTYPE__LAYER3_NET', title: 'lab-net' },
+      });
+      const { id: copy } = await raw.call<{ id: number }>('cmdb.object.create', {
+        type: 'C__OBJTYPE__LAYER3_NET',
+        title: 'lab-net',
+      });
+      const s = testSystem('twice-01', {
+        network: { net: 'lab-net', ip: 'auto', mac: '00:50:56:00:00:11' },
+        sources: { 'network.net': { file: 'systems/twice-01.yaml', line: 6, col: 18 } },
+      });
+      const explicit = testSystem('twice-02', {
+        network: { net: 'lab-net', ip: '10.1.0.40', mac: '00:50:56:00:00:12' },
+      });
+      const moved = testSystem('held-01', { network: { net: 'lab-net', ip: '10.1.0.41', mac: '00:50:56:00:00:10' } });
+      const other = testSystem('other-01', { network: { net: 'other-net', ip: 'auto', mac: '00:50:56:00:00:13' } });
+      const why = (tail: string) =>
+        `i-doit has 2 layer-3 nets titled "lab-net" (#${lab!.id}, #${copy})${tail}; shipshape does not guess which one is meant: give all but one another title in i-doit (or archive the ones that are leftovers), then run again.`;
+      const p = ipam(site, [s, explicit, moved, other]);
+      const obs = await p.observe(testContext(site));
+      expect(p.foreseeCreate(s, p.desired(s)!)).toEqual([
+        expect.objectContaining({
+          path: 'network.net',
+          refusal: 'net-ambiguous',
+          refused: why(', named by network.net in systems/twice-01.yaml:6:18'),
+        }),
+      ]);
+      expect(p.foreseeCreate(explicit, p.desired(explicit)!)).toEqual([
+        expect.objectContaining({ refusal: 'net-ambiguous', refused: why('') }),
+      ]);
+      expect(p.foreseeCreate(other, p.desired(other)!)).toEqual([]); // another net: nothing to guess
+      // An address already held there needs no allocation; a move within the net does.
+      const mine = obs.resources.find((r) => r.system === 'held-01' && r.owned)!;
+      expect(p.diff(held, p.desired(held)!, mine)).toEqual([]);
+      expect(p.diff(moved, p.desired(moved)!, mine)).toEqual([
+        expect.objectContaining({ path: 'network.ip', to: '10.1.0.41', refusal: 'net-ambiguous', refused: why('') }),
+      ]);
+      // Handed the create anyway, the allocation refuses it the same way and takes no address in either net.
+      const err = (await p
+        .create(s, p.desired(s)!, { ip: UNKNOWN, mac: '' }, testContext(site))
+        .catch((e: unknown) => e)) as Error;
+      expect(err).toMatchObject({
+        refusal: 'net-ambiguous',
+        outcome: 'ambiguous',
+        message: why(', named by network.net in systems/twice-01.yaml:6:18'),
+      });
+      const again = ipam(site);
+      const after = await again.observe(testContext(site));
+      expect(after.resources.filter((r) => r.system === 'twice-01' && r.fields.ip)).toEqual([]);
+      await again.close();
+      await p.close();
+    });
+
     it('reads the nets asked for in one request per run, whatever the number of systems and nets', async () => {
       const { site } = await emulator('foresee-count');
       const asking = (n: number) =>

@@ -100,8 +100,8 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
   private readonly room = new Map<string, Room>();
   /** Systems the plan blocks in another step: they take none of a net's free addresses (leaveOut). */
   private leftOut = new Set<string>();
-  /** The titles of every layer-3 net in i-doit, from the last observe (undefined before one). */
-  private netTitles: Set<string> | undefined;
+  /** Every layer-3 net in i-doit by title, with the ids of the objects of that title, from the last observe (undefined before one). */
+  private netTitles: Map<string, number[]> | undefined;
 
   constructor(private readonly o: IpamOptions) {
     this.client = o.client;
@@ -150,6 +150,14 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
       // An address `auto` took before its owner declared it: this system moves, the declaring one gets it next run.
       out.push({ path: 'network.ip', from: f.ip, to: UNKNOWN, ...refusedFull(full()) });
     }
+    // An address taken in a net whose title i-doit has twice (a move within it too): the allocation refuses it.
+    const twice = observed.owned ? this.foreseeNet(system, desired.net) : undefined;
+    if (twice?.refusal === 'net-ambiguous')
+      for (const [i, c] of out.entries())
+        if ((c.path === 'network.ip' || c.path === 'network.net') && !c.refused) {
+          const { after: _after, ...rest } = c;
+          out[i] = { ...rest, refused: twice.refused!, refusal: 'net-ambiguous' };
+        }
     const leftover = observed.handle?.leftover ?? [];
     if (leftover.length) out.push({ path: 'leftover', from: leftover.map((l) => l.ip).join(', '), to: null });
     if (f.hostname !== desired.hostname) out.push({ path: 'name', from: f.hostname, to: desired.hostname });
@@ -164,10 +172,13 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
       ...readAllStates({ type: VM_TYPE }, ['C__CATG__GLOBAL', 'C__CATG__IP']),
       { method: 'cmdb.objects.read', params: { filter: { type: 'C__OBJTYPE__LAYER3_NET' } } },
     ]);
-    this.netTitles = new Set();
-    for (const net of results[3] as ObjectRow[]) {
-      this.netTitles.add(net.title);
-      if (!this.netIds.has(net.title)) this.netIds.set(net.title, net.id);
+    this.netTitles = new Map();
+    for (const net of results[3] as ObjectRow[])
+      this.netTitles.set(net.title, [...(this.netTitles.get(net.title) ?? []), net.id]);
+    for (const [title, ids] of this.netTitles) {
+      // A title two nets share names neither for sure: the allocation looks it up again and refuses it.
+      if (ids.length === 1) this.netIds.set(title, ids[0]!);
+      else this.netIds.delete(title);
     }
     this.seenHolders.clear();
     this.sealer = await this.client.sealer();
@@ -242,10 +253,22 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     return true;
   }
 
-  /** A net i-doit does not have (observe read every layer-3 net's title): the allocation refuses it. */
+  /**
+   * A net i-doit does not have, or has twice under one title (observe read every layer-3 net's title
+   * and id): the allocation refuses either.
+   */
   private foreseeNet(system: DesiredSystem, net: string): FieldChange | undefined {
-    if (!this.netTitles || this.netTitles.has(net)) return undefined;
-    return { path: 'network.net', from: null, to: net, refused: netMissing(system, net), refusal: 'net-missing' };
+    const ids = this.netTitles?.get(net);
+    if (!this.netTitles || ids?.length === 1) return undefined;
+    if (!ids)
+      return { path: 'network.net', from: null, to: net, refused: netMissing(system, net), refusal: 'net-missing' };
+    return {
+      path: 'network.net',
+      from: null,
+      to: net,
+      refused: netAmbiguous(system, net, ids),
+      refusal: 'net-ambiguous',
+    };
   }
 
   /**
@@ -552,11 +575,15 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
     // The title filter is SQL LIKE: compare exactly here.
     const exact = rows.filter((r) => r.title === title);
     if (exact.length === 0) throw new Refusal('net-missing', netMissing(system, title));
-    if (exact.length !== 1) {
-      throw new UserError(
-        `i-doit has ${exact.length} layer-3 nets titled "${title}" (#${exact.map((r) => r.id).join(', #')}); make the title unique.`,
+    if (exact.length !== 1)
+      throw new Refusal(
+        'net-ambiguous',
+        netAmbiguous(
+          system,
+          title,
+          exact.map((r) => r.id),
+        ),
       );
-    }
     this.netIds.set(title, exact[0]!.id);
     return exact[0]!.id;
   }
@@ -709,6 +736,16 @@ export class IdoitIpamProvider implements Provider<IpFields, IpHandle> {
 function netMissing(system: DesiredSystem, net: string): string {
   const src = system.sources['network.net'];
   return `i-doit has no layer-3 net titled "${net}"${src ? ` (network.net in ${formatSource(src)})` : ''}; create it in i-doit or fix network.net.`;
+}
+
+/**
+ * What the allocation refuses for a title several layer-3 nets share (i-doit does not keep titles
+ * unique): which objects, where the system names it, and what to do. Neither is guessed at.
+ */
+function netAmbiguous(system: DesiredSystem, net: string, ids: number[]): string {
+  const src = system.sources['network.net'];
+  const objects = [...ids].sort((a, b) => a - b).map((id) => `#${id}`);
+  return `i-doit has ${ids.length} layer-3 nets titled "${net}" (${objects.join(', ')})${src ? `, named by network.net in ${formatSource(src)}` : ''}; shipshape does not guess which one is meant: give all but one another title in i-doit (or archive the ones that are leftovers), then run again.`;
 }
 
 interface Room {

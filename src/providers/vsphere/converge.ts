@@ -83,7 +83,7 @@ export async function converge(
       needMarker || changes.length
         ? vs.markerFor(system, vmRef, ctx.commit).filter(([k, val]) => vm.extraConfig.get(k) !== val)
         : [];
-    const want = await wantFor(changes, desired, p, marker, isoDone ? undefined : o.iso);
+    const want = await wantFor(changes, desired, p, marker, isoDone ? undefined : o.iso, system);
     isoDone = true;
     const spec = reconfigSpec(vm.devices, want);
     try {
@@ -169,7 +169,7 @@ export async function relocate(
     });
   }
   if (moves.some((m) => m.path === 'placement.folder')) {
-    const folder = await p.folder(w);
+    const folder = await p.folder(w, system);
     await runTask(c, 'MoveIntoFolder_Task', ref('_this', folder) + ref('list', vm), {
       timeoutMs: vs.taskMs(v),
       what: `move ${what} into folder ${folderPathOf(w)}`,

@@ -107,7 +107,7 @@ export async function createOnce(
   const w = whereFor(system, v);
   const [template, folder, pool, datastore, host] = await Promise.all([
     p.template(desired.os),
-    p.folder(w),
+    p.folder(w, system),
     p.pool(w, system),
     p.datastore(desired.disks[0]?.datastore ?? v.datastore, w.datacenter, system, 0),
     w.host !== undefined ? p.host(w, system) : undefined,

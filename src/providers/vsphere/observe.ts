@@ -11,12 +11,14 @@ import { deviceFields, observedFields, type DeviceFields, type VmFields, type Vm
 import { DEFAULT_PAGE_SIZE, findByInventoryPath, retrieveObjects, retrieveView, type ObjectContent } from './inventory';
 import { isNetworkObject, nameAndParent, NETWORK_VIEW, NetworkIndex } from './networks';
 import { CloneSources, InventoryPaths, PLACED_TYPES, Placement } from './placement';
+import { setAt } from '../../manifest/site-keys';
 import { ManagedObjectNotFoundError } from './soap/faults';
 import type { MoRef } from './soap/xml';
 import {
   CONTAINER_TYPES,
   containerOf,
   datacenterNotFound,
+  datacenterPaths,
   folderPathOf,
   LOCATION_PATHS,
   MEMBER_PATHS,
@@ -66,11 +68,16 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
   vs.templates.clear();
   // Which host a VM runs on is compared only with a pinned host (DRS moves VMs): read only then.
   const withHosts = (vs.o.systems ?? []).some((s) => s.placement?.host !== undefined);
+  /** Datacenters a system's placement names that vCenter lacks: the plan blocks those systems. */
+  const absent: string[] = [];
   for (const dc of datacenters) {
     const root = await findByInventoryPath(c, dc);
     if (root?.type !== 'Datacenter') {
-      // Without the site's datacenter nothing can be placed: say where it is, rather than plan creates.
-      if (dc === p.site.datacenter) throw await datacenterNotFound(c, dc, 'vms.datacenter');
+      // Without the site's datacenter nothing can be placed or cloned (its templates are there), and
+      // none of its VMs read: say what to write, rather than plan every system as a create.
+      if (dc === p.site.datacenter)
+        throw await datacenterNotFound(c, dc, 'vms.datacenter', setAt(p.root, 'vms.datacenter'));
+      absent.push(dc);
       continue;
     }
     // The datacenter is the view's container, not in it. It is named as configured: a datacenter in
@@ -150,6 +157,11 @@ export async function listFolder(vs: VmSession, c: VimClient, p: Placement): Pro
       } else again.push(vm);
       listed.push({ vm, pathOf, dc });
     }
+  }
+  // What to write instead, for every missing one: one read of all datacenters, only when one is missing.
+  if (absent.length) {
+    const paths = await datacenterPaths(c);
+    for (const dc of absent) inventory.noDatacenter(dc, paths);
   }
   vs.where = placementsFrom(containers);
   const gone = await readAgain(vs, c, again);

@@ -15,7 +15,16 @@ import { DuplicateNameError } from './soap/faults';
 import { child, ref, text, toRef, type MoRef } from './soap/xml';
 import { NETWORK_VIEW, NetworkIndex, portgroupSetting } from './networks';
 import type { NetworkTarget } from './specs';
-import { containerOf, folderPathOf, poolPathOf, whereFor, type Container, type Where } from './where';
+import {
+  containerOf,
+  datacenterAdvice,
+  datacenterPaths,
+  folderPathOf,
+  poolPathOf,
+  whereFor,
+  type Container,
+  type Where,
+} from './where';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
 
 export class Placement {
@@ -30,7 +39,7 @@ export class Placement {
     private readonly c: VimClient,
     private readonly v: VsphereConfig,
     /** The repo root: a refusal names where the site file sets the missing name (file:line:col). */
-    private readonly root?: string,
+    readonly root?: string,
   ) {
     this.site = whereFor({}, v);
   }
@@ -56,13 +65,13 @@ export class Placement {
     return findByInventoryPath(this.c, folderPathOf(w));
   }
 
-  /** The VM folder, created (with its parents) when missing. */
-  folder(w: Where = this.site): Promise<MoRef> {
+  /** The VM folder, created (with its parents) when missing; `system`: whose placement, for the refusal of a missing datacenter. */
+  folder(w: Where = this.site, system?: DesiredSystem): Promise<MoRef> {
     const key = folderPathOf(w);
     if (!this.folders.has(key))
       this.folders.set(
         key,
-        this.ensureFolder(w).catch((e) => {
+        this.ensureFolder(w, system).catch((e) => {
           this.folders.delete(key);
           throw e;
         }),
@@ -70,9 +79,12 @@ export class Placement {
     return this.folders.get(key)!;
   }
 
-  private async ensureFolder(w: Where): Promise<MoRef> {
+  private async ensureFolder(w: Where, system?: DesiredSystem): Promise<MoRef> {
     let path = `${w.datacenter}/vm`;
-    let parent = await requirePath(this.c, path, 'datacenter VM folder', 'vms.datacenter or placement.datacenter');
+    const vmFolder = await this.find(path);
+    if (!vmFolder) await this.noDatacenter(w.datacenter, system);
+    let parent =
+      vmFolder ?? (await requirePath(this.c, path, 'datacenter VM folder', 'vms.datacenter or placement.datacenter'));
     for (const part of (w.folder || '').split('/').filter(Boolean)) {
       path += `/${part}`;
       let next = await findByInventoryPath(this.c, path);
@@ -101,10 +113,26 @@ export class Placement {
     });
   }
 
+  /**
+   * Throws the refusal for a datacenter vCenter lacks (placement-missing, saying what to write: one
+   * read of every datacenter's path, made only then); returns when it is there. Asked after a lookup
+   * below the datacenter failed, so the refusal names the datacenter rather than what is below it.
+   */
+  private async noDatacenter(datacenter: string, system?: DesiredSystem): Promise<void> {
+    const dc = await this.find(datacenter);
+    if (dc?.type === 'Datacenter') return;
+    const paths = await this.once('datacenters', () => datacenterPaths(this.c));
+    throw new Refusal(
+      'placement-missing',
+      placementMissing(missingDatacenter(datacenter, paths, this.v, system), this.root),
+    );
+  }
+
   /** `system`: whose create or update asks, so the refusal says where the name is set (its manifest or the site). */
   async pool(w: Where = this.site, system?: DesiredSystem): Promise<MoRef> {
     const found = await this.find(poolPathOf(w));
     if (found) return found;
+    await this.noDatacenter(w.datacenter, system);
     const cluster = await this.find(clusterPathOf(w));
     throw new Refusal('placement-missing', placementMissing(missingPool(w, !!cluster, this.v, system), this.root));
   }
@@ -113,6 +141,7 @@ export class Placement {
   async host(w: Where, system?: DesiredSystem): Promise<MoRef> {
     const found = await this.find(hostPathOf(w));
     if (found) return found;
+    await this.noDatacenter(w.datacenter, system);
     throw new Refusal('placement-missing', placementMissing(missingHost(w, this.v, system), this.root));
   }
 
@@ -125,6 +154,7 @@ export class Placement {
   ): Promise<MoRef> {
     const found = await this.find(datastorePathOf(datacenter, name));
     if (found) return found;
+    await this.noDatacenter(datacenter, system);
     throw new Refusal(
       'placement-missing',
       placementMissing(missingDatastore(datacenter, name, this.v, system, disk), this.root),
@@ -317,6 +347,8 @@ export interface Missing {
   setting: string;
   /** The system's file:line:col when its manifest (or profile) names it; the site's key is looked up from `setting`. */
   at?: string;
+  /** What to do, with its leading separator, instead of "fix the name, or make it in vCenter" (a datacenter is not made for a VM). */
+  advice?: string;
 }
 
 /** Where the system's manifest sets `path` (or the nearest enclosing key it records), as file:line:col. */
@@ -332,7 +364,7 @@ function sourceAt(system: DesiredSystem, path: string): string | undefined {
 /** The system's `placement.<key>` when its manifest sets it, else the site's `vms.<key>`. */
 function settingOf(
   system: DesiredSystem | undefined,
-  key: 'cluster' | 'resourcePool' | 'host' | 'datastore',
+  key: 'datacenter' | 'cluster' | 'resourcePool' | 'host' | 'datastore',
 ): Pick<Missing, 'setting' | 'at'> {
   // Asked without the system (an update's reconfigure): either may name it.
   if (!system) return { setting: `placement.${key} or vms.${key}` };
@@ -354,6 +386,12 @@ export function missingPool(w: Where, clusterExists: boolean, v: VsphereConfig, 
     path: poolPathOf(w),
     ...(own ? settingOf(system, 'resourcePool') : { setting: 'vms.resourcePool' }),
   };
+}
+
+/** A datacenter vCenter lacks; `paths`: every datacenter's inventory path, to say which to write. */
+export function missingDatacenter(name: string, paths: string[], _v: VsphereConfig, system?: DesiredSystem): Missing {
+  const set = settingOf(system, 'datacenter');
+  return { what: 'datacenter', path: name, ...set, advice: datacenterAdvice(name, paths, set.setting) };
 }
 
 export function missingHost(w: Where, _v: VsphereConfig, system?: DesiredSystem): Missing {
@@ -381,10 +419,10 @@ export function missingDatastore(
   };
 }
 
-/** What a create refuses when a name of its placement is not in vCenter (plan and apply say the same). */
+/** What a create or a move refuses when a name of its placement is not in vCenter (plan and apply say the same). */
 export function placementMissing(m: Missing, root: string | undefined): string {
   const at = m.at ?? (m.setting.startsWith('vms.') ? setAt(root, m.setting) : '');
-  return `vSphere ${m.what} "${m.path}" not found (${m.setting}${at ? `, set at ${at}` : ''}): fix the name, or make the ${m.what} in vCenter`;
+  return `vSphere ${m.what} "${m.path}" not found (${m.setting}${at ? `, set at ${at}` : ''})${m.advice ?? `: fix the name, or make the ${m.what} in vCenter`}`;
 }
 
 /**
@@ -403,6 +441,18 @@ export const PLACED_TYPES = ['Datastore'];
 export class InventoryPaths {
   private readonly paths = new Set<string>();
   private readonly complete = new Set<string>();
+  /** Datacenters a placement names that vCenter lacks, with every datacenter's path (what to write instead). */
+  private readonly absent = new Map<string, string[]>();
+
+  /** `paths`: the inventory paths of every datacenter vCenter has (datacenterPaths). */
+  noDatacenter(datacenter: string, paths: string[]): void {
+    this.absent.set(datacenter, paths);
+  }
+
+  /** Every datacenter's path when `datacenter` is one observe looked up and vCenter lacks; undefined otherwise. */
+  datacenterMissing(datacenter: string): string[] | undefined {
+    return this.absent.get(datacenter);
+  }
 
   add(datacenter: string, root: MoRef, objects: Container[]): void {
     const byId = new Map(objects.map((o) => [`${o.ref.type}:${o.ref.value}`, o]));

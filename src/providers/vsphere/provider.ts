@@ -35,6 +35,7 @@ import {
   clusterPathOf,
   datastorePathOf,
   hostPathOf,
+  missingDatacenter,
   missingDatastore,
   missingHost,
   missingPool,
@@ -46,6 +47,15 @@ import { ADOPTED, VmSession, type ObserveCounts, type VmResource, type VspherePr
 import { poolPathOf, whereFor } from './where';
 
 export type { VsphereProviderOptions } from './session';
+
+/** The placement changes an update carries out by relocating the VM (RelocateVM_Task; a folder is a move into it). */
+const RELOCATIONS = ['placement.cluster', 'placement.resourcePool', 'placement.host'];
+/** The change that names each kind of placement a move needs. */
+const PLACEMENT_KEY: Record<string, string> = {
+  cluster: 'placement.cluster',
+  'resource pool': 'placement.resourcePool',
+  host: 'placement.host',
+};
 
 export class VsphereProvider implements Provider<VmFields, VmHandle> {
   readonly kind = 'vm' as const;
@@ -82,14 +92,62 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     // The port group as the manifest names it (a path or a bare name) against the VM's network, over
     // the port groups observe read with the VMs (networks.ts).
     const nets = this.vs.place?.networksRead(desired.placement?.datacenter);
-    const changes = diffVm(system, desired, observed.fields, observed.handle?.host, (value) =>
-      observed.handle?.hasDevices
-        ? checkPortgroup(nets, value, observed.handle.portgroupId, portgroupSetting(system, this.root))
-        : undefined,
+    const changes = this.foreseeMoves(
+      system,
+      desired,
+      diffVm(system, desired, observed.fields, observed.handle?.host, (value) =>
+        observed.handle?.hasDevices
+          ? checkPortgroup(nets, value, observed.handle.portgroupId, portgroupSetting(system, this.root))
+          : undefined,
+      ),
     );
     // An unmarked VM (an adoption candidate): the annotation is written with the marker when it is
     // adopted, so it is not a difference between the manifest and the VM.
     return observed.owned ? changes : changes.filter((c) => c.path !== 'annotation');
+  }
+
+  /**
+   * An existing VM's changes that name what vCenter lacks, refused as apply refuses them
+   * (`placement-missing`), from what observe's view read saw: another datacenter is a new VM placed
+   * as a whole (the replace's create: missingPlacement); a cluster, pool or host change is a
+   * relocation to the placement's pool and pinned host (converge.ts `relocate`); a new disk goes on
+   * its datastore. The refusal goes with the change that names the missing one (the first move when
+   * the site's name is the missing one, e.g. the site's pool in a system's new cluster).
+   */
+  private foreseeMoves(system: DesiredSystem, desired: VmFields, changes: FieldChange[]): FieldChange[] {
+    const inv = this.vs.inventory;
+    if (!inv) return changes;
+    const v = this.o.config;
+    const w = whereFor(system, v);
+    const out = [...changes];
+    const refuse = (at: number, m: Missing) => {
+      out[at] = { ...out[at]!, refused: placementMissing(m, this.root), refusal: 'placement-missing' };
+    };
+    const dcAt = out.findIndex((c) => c.path === 'placement.datacenter');
+    if (dcAt >= 0) {
+      const m = this.missingPlacement(system, desired);
+      if (m) refuse(dcAt, m);
+      return out;
+    }
+    const moves = out.flatMap((c, i) => (RELOCATIONS.includes(c.path) ? [i] : []));
+    if (moves.length) {
+      const m = !inv.mayHave(w.datacenter, poolPathOf(w))
+        ? missingPool(w, inv.mayHave(w.datacenter, clusterPathOf(w)), v, system)
+        : w.host !== undefined && !inv.mayHave(w.datacenter, hostPathOf(w))
+          ? missingHost(w, v, system)
+          : undefined;
+      if (m) {
+        const own = out.findIndex((c) => c.path === PLACEMENT_KEY[m.what]);
+        refuse(own >= 0 ? own : moves[0]!, m);
+      }
+    }
+    out.forEach((c, i) => {
+      const n = /^disks\[(\d+)\]$/.exec(c.path);
+      const d = n && c.from === null ? desired.disks[Number(n[1])] : undefined;
+      if (d && !c.refused && !inv.mayHave(w.datacenter, datastorePathOf(w.datacenter, d.datastore)))
+        refuse(i, missingDatastore(w.datacenter, d.datastore, v, system, Number(n![1])));
+    });
+    return out;
   }
 
   /**
@@ -140,22 +198,23 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
 
   /**
    * The first name of a new VM's placement the last observe's inventory read did not see, as apply
-   * looks them up (create.ts, then the disks it adds): the cluster and pool, a pinned host, each
-   * disk's datastore (the first in the placement's datacenter, the ones added after the clone in the
-   * site's). The port group is foreseeCreate's, from the port groups observe read (networks.ts).
+   * looks them up (create.ts, then the disks it adds): the datacenter (observe looked up every one a
+   * placement names), the cluster and pool, a pinned host, each disk's datastore in the placement's
+   * datacenter. The port group is foreseeCreate's, from the port groups observe read (networks.ts).
    */
   private missingPlacement(system: DesiredSystem, desired: VmFields): Missing | undefined {
     const inv = this.vs.inventory;
     if (!inv) return undefined;
     const v = this.o.config;
     const w = whereFor(system, v);
+    const datacenters = inv.datacenterMissing(w.datacenter);
+    if (datacenters) return missingDatacenter(w.datacenter, datacenters, v, system);
     if (!inv.mayHave(w.datacenter, poolPathOf(w)))
       return missingPool(w, inv.mayHave(w.datacenter, clusterPathOf(w)), v, system);
     if (w.host !== undefined && !inv.mayHave(w.datacenter, hostPathOf(w))) return missingHost(w, v, system);
-    for (const [i, d] of desired.disks.entries()) {
-      const dc = i === 0 ? w.datacenter : v.datacenter;
-      if (!inv.mayHave(dc, datastorePathOf(dc, d.datastore))) return missingDatastore(dc, d.datastore, v, system, i);
-    }
+    for (const [i, d] of desired.disks.entries())
+      if (!inv.mayHave(w.datacenter, datastorePathOf(w.datacenter, d.datastore)))
+        return missingDatastore(w.datacenter, d.datastore, v, system, i);
     return undefined;
   }
 

@@ -257,13 +257,17 @@ export function reconfigSpec(dev: VmDevices | undefined, w: ReconfigWant): strin
   return body ? `<spec>${body}</spec>` : '';
 }
 
-/** What to reconfigure for the changes diff() found, with site names resolved to references. */
+/**
+ * What to reconfigure for the changes diff() found, with site names resolved to references. A new
+ * disk's datastore is the VM's datacenter's; one vCenter lacks is refused naming where `system` sets it.
+ */
 export async function wantFor(
   changes: FieldChange[],
   desired: VmFields,
   p: Placement,
   extraConfig: [string, string][],
   iso?: string,
+  system?: DesiredSystem,
 ): Promise<ReconfigWant> {
   const want: ReconfigWant = { growDisks: [], addDisks: [], extraConfig };
   for (const ch of changes) {
@@ -280,7 +284,12 @@ export async function wantFor(
       want.addDisks.push({
         sizeKiB: d.sizeGiB * KIB_PER_GIB,
         datastore: d.datastore,
-        datastoreRef: await p.datastore(d.datastore),
+        datastoreRef: await p.datastore(
+          d.datastore,
+          desired.placement?.datacenter,
+          system,
+          Number(/\d+/.exec(ch.path)![0]),
+        ),
       });
     }
   }

@@ -222,19 +222,17 @@ export function placementsFrom(containers: Iterable<Container>): (l: VmLocation)
 }
 
 /**
- * The error for a datacenter FindByInventoryPath did not find, saying where a datacenter of that
- * name is: vCenter lets datacenters sit in folders of the root folder, and FindByInventoryPath needs
- * the folders in the path ("My Folder/My Datacenter/vm/…", `SearchIndex.FindByInventoryPath`, vSphere
- * Web Services API reference), while the vSphere Client shows the datacenter by its name alone.
+ * Every datacenter's inventory path (`DC0`, `Europe/DC1`), sorted: one view read of the root folder,
+ * made only when a datacenter a site or placement names was not found (to say what to write).
  */
-export async function datacenterNotFound(c: VimClient, name: string, setting: string): Promise<UserError> {
+export async function datacenterPaths(c: VimClient): Promise<string[]> {
   const sc = await c.serviceContent();
   const objs = await retrieveView(c, sc.rootFolder, [
     { type: 'Datacenter', paths: ['name', 'parent'] },
     { type: 'Folder', paths: ['name', 'parent'] },
   ]);
   const byId = new Map(objs.map((o) => [o.obj.value, containerOf(o.obj, o.props)]));
-  const paths = objs
+  return objs
     .filter((o) => o.obj.type === 'Datacenter')
     .map((o) => {
       const chain: Container[] = [];
@@ -243,14 +241,30 @@ export async function datacenterNotFound(c: VimClient, name: string, setting: st
       return datacenterPath(chain);
     })
     .sort();
+}
+
+/**
+ * What to write for a datacenter `name` that is not at that inventory path, from `paths` (all of
+ * them): vCenter lets datacenters sit in folders of the root folder, and FindByInventoryPath needs
+ * the folders in the path ("My Folder/My Datacenter/vm/…", `SearchIndex.FindByInventoryPath`, vSphere
+ * Web Services API reference), while the vSphere Client shows the datacenter by its name alone. The
+ * text starts with its own separator (`: it is in a folder; …` or `; set … to one of: …`).
+ */
+export function datacenterAdvice(name: string, paths: string[], setting: string): string {
   const last = name.slice(name.lastIndexOf('/') + 1);
   const same = paths.filter((x) => x.slice(x.lastIndexOf('/') + 1) === last);
+  if (same.length === 1) return `: it is in a folder; set ${setting}: ${same[0]}`;
+  return `; set ${setting} to one of: ${paths.join(', ') || '(none: the user sees no datacenter; check its permissions)'}`;
+}
+
+/**
+ * The error for the site's datacenter (`vms.datacenter`) FindByInventoryPath did not find, saying
+ * what to write (datacenterAdvice) and, with `at`, where shipshape.yaml sets it. Without it nothing
+ * of the site can be read or placed (its VM folder, its templates): observe stops on it.
+ */
+export async function datacenterNotFound(c: VimClient, name: string, setting: string, at = ''): Promise<UserError> {
   const where = c.url.replace(/\/sdk$/, '');
-  if (same.length === 1)
-    return new UserError(
-      `vSphere datacenter "${name}" not found at ${where}: it is in a folder; set ${setting}: ${same[0]}`,
-    );
   return new UserError(
-    `vSphere datacenter "${name}" not found at ${where}; set ${setting} to one of: ${paths.join(', ') || '(none: the user sees no datacenter; check its permissions)'}`,
+    `vSphere datacenter "${name}" not found at ${where}${at ? ` (${setting}, set at ${at})` : ''}${datacenterAdvice(name, await datacenterPaths(c), setting)}`,
   );
 }
