@@ -217,7 +217,7 @@ export class Placement {
    * The port group `value` names (networks.ts), as a NIC backing needs it: a standard port group by
    * its reference and its name as stored (`deviceName`), a distributed one by its key and its
    * switch's uuid (one read of the switch, once per port group and run). One that names none or
-   * several is refused (`portgroup-name`) with the sentence the plan gives, naming where `system`
+   * several, or an NSX opaque network, is refused (`portgroup-name`) with the sentence the plan gives, naming where `system`
    * sets it (asked without one, an update's reconfigure already checked it: either key may).
    */
   async network(value: string, datacenter = this.site.datacenter, system?: DesiredSystem): Promise<NetworkTarget> {
@@ -227,10 +227,6 @@ export class Placement {
       system ? portgroupSetting(system, this.root) : 'vms.portgroup or network.portgroup',
     );
     return this.once(`net:${datacenter}\0${value}`, async () => {
-      if (e.ref.type === 'OpaqueNetwork')
-        throw new UserError(
-          `vSphere port group "${value}" is an NSX opaque network, which shipshape does not attach VMs to; choose a port group of a standard or distributed switch in vms.portgroup or network.portgroup`,
-        );
       if (e.ref.type !== 'DistributedVirtualPortgroup')
         return { kind: 'network', name: e.name, ref: e.ref, id: e.ref.value };
       const [pg] = await retrieveObjects(
