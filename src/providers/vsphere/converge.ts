@@ -83,7 +83,7 @@ export async function converge(
       needMarker || changes.length
         ? vs.markerFor(system, vmRef, ctx.commit).filter(([k, val]) => vm.extraConfig.get(k) !== val)
         : [];
-    const want = await wantFor(changes, desired, p, marker, isoDone ? undefined : o.iso);
+    const want = await wantFor(changes, desired, p, marker, isoDone ? undefined : o.iso, system);
     isoDone = true;
     const spec = reconfigSpec(vm.devices, want);
     try {

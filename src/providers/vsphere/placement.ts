@@ -116,12 +116,15 @@ export class Placement {
     throw new Refusal('placement-missing', placementMissing(missingHost(w, this.v, system), this.root));
   }
 
-  /** `disk`: the disk whose datastore it is (its own, the placement's or the site's), for the refusal. */
+  /**
+   * `disk`: the disk whose datastore it is (its own, the placement's or the site's), or `iso` for the
+   * boot ISO's (uploaded to vms.datastore), for the refusal.
+   */
   async datastore(
     name: string,
     datacenter = this.site.datacenter,
     system?: DesiredSystem,
-    disk?: number,
+    disk?: number | 'iso',
   ): Promise<MoRef> {
     const found = await this.find(datastorePathOf(datacenter, name));
     if (found) return found;
@@ -313,6 +316,8 @@ export interface Missing {
   setting: string;
   /** The system's file:line:col when its manifest (or profile) names it; the site's key is looked up from `setting`. */
   at?: string;
+  /** What to do, where "fix the name, or make it" is not it. */
+  fix?: string;
 }
 
 /** Where the system's manifest sets `path` (or the nearest enclosing key it records), as file:line:col. */
@@ -344,6 +349,17 @@ export function missingPool(w: Where, clusterExists: boolean, v: VsphereConfig, 
     // A system that names only its own datacenter starts at the site's cluster name there.
     return { what: 'cluster', path: clusterPathOf(w), ...settingOf(system, 'cluster') };
   }
+  if (!w.resourcePool) {
+    // The cluster's own root pool: something of that name is there, but no pool below it (a host
+    // folder, or a host of a cluster). No pool key chose this path: the cluster setting did.
+    const s = settingOf(system, 'cluster');
+    return {
+      what: 'resource pool',
+      path: poolPathOf(w),
+      ...s,
+      fix: `${clusterPathOf(w)} is not a cluster or a standalone host (a host folder?): set ${s.setting} to the path of a cluster below ${w.datacenter}/host`,
+    };
+  }
   const own = system?.placement?.resourcePool !== undefined || !v.resourcePool;
   return {
     what: 'resource pool',
@@ -361,9 +377,11 @@ export function missingDatastore(
   name: string,
   _v: VsphereConfig,
   system?: DesiredSystem,
-  disk?: number,
+  disk?: number | 'iso',
 ): Missing {
   const path = datastorePathOf(datacenter, name);
+  // The boot ISO is uploaded to the site's datastore (datastore.ts), whatever the system's disks say.
+  if (disk === 'iso') return { what: 'datastore', path, setting: 'vms.datastore' };
   if (!system)
     return { what: 'datastore', path, setting: "the disk's datastore, placement.datastore or vms.datastore" };
   const own = disk !== undefined ? system.disks[disk]?.datastore : undefined;
@@ -380,7 +398,7 @@ export function missingDatastore(
 /** What a create refuses when a name of its placement is not in vCenter (plan and apply say the same). */
 export function placementMissing(m: Missing, root: string | undefined): string {
   const at = m.at ?? (m.setting.startsWith('vms.') ? setAt(root, m.setting) : '');
-  return `vSphere ${m.what} "${m.path}" not found (${m.setting}${at ? `, set at ${at}` : ''}): fix the name, or make the ${m.what} in vCenter`;
+  return `vSphere ${m.what} "${m.path}" not found (${m.setting}${at ? `, set at ${at}` : ''}): ${m.fix ?? `fix the name, or make the ${m.what} in vCenter`}`;
 }
 
 /**

@@ -141,8 +141,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   /**
    * The first name of a new VM's placement the last observe's inventory read did not see, as apply
    * looks them up (create.ts, then the disks it adds): the cluster and pool, a pinned host, each
-   * disk's datastore (the first in the placement's datacenter, the ones added after the clone in the
-   * site's). The port group is foreseeCreate's, from the port groups observe read (networks.ts).
+   * disk's datastore in the placement's datacenter. The port group is foreseeCreate's, from the port groups observe read (networks.ts).
    */
   private missingPlacement(system: DesiredSystem, desired: VmFields): Missing | undefined {
     const inv = this.vs.inventory;
@@ -152,10 +151,9 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
     if (!inv.mayHave(w.datacenter, poolPathOf(w)))
       return missingPool(w, inv.mayHave(w.datacenter, clusterPathOf(w)), v, system);
     if (w.host !== undefined && !inv.mayHave(w.datacenter, hostPathOf(w))) return missingHost(w, v, system);
-    for (const [i, d] of desired.disks.entries()) {
-      const dc = i === 0 ? w.datacenter : v.datacenter;
-      if (!inv.mayHave(dc, datastorePathOf(dc, d.datastore))) return missingDatastore(dc, d.datastore, v, system, i);
-    }
+    for (const [i, d] of desired.disks.entries())
+      if (!inv.mayHave(w.datacenter, datastorePathOf(w.datacenter, d.datastore)))
+        return missingDatastore(w.datacenter, d.datastore, v, system, i);
     return undefined;
   }
 

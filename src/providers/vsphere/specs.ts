@@ -257,13 +257,18 @@ export function reconfigSpec(dev: VmDevices | undefined, w: ReconfigWant): strin
   return body ? `<spec>${body}</spec>` : '';
 }
 
-/** What to reconfigure for the changes diff() found, with site names resolved to references. */
+/**
+ * What to reconfigure for the changes diff() found, with site names resolved to references: an added
+ * disk's datastore in the system's placement datacenter (where its VM is), the boot ISO's in the
+ * site's (where it was uploaded). `system`: whose refusal names its own keys.
+ */
 export async function wantFor(
   changes: FieldChange[],
   desired: VmFields,
   p: Placement,
   extraConfig: [string, string][],
   iso?: string,
+  system?: DesiredSystem,
 ): Promise<ReconfigWant> {
   const want: ReconfigWant = { growDisks: [], addDisks: [], extraConfig };
   for (const ch of changes) {
@@ -277,16 +282,17 @@ export async function wantFor(
       want.growDisks.push({ index: Number(/\d+/.exec(ch.path)![0]), sizeKiB: (ch.to as number) * KIB_PER_GIB });
     else if (/^disks\[\d+\]$/.test(ch.path)) {
       const d = ch.to as VmDiskFields;
+      const index = Number(/\d+/.exec(ch.path)![0]);
       want.addDisks.push({
         sizeKiB: d.sizeGiB * KIB_PER_GIB,
         datastore: d.datastore,
-        datastoreRef: await p.datastore(d.datastore),
+        datastoreRef: await p.datastore(d.datastore, desired.placement?.datacenter, system, index),
       });
     }
   }
   if (iso) {
     const ds = /^\[([^\]]+)\]/.exec(iso)?.[1];
-    want.iso = { fileName: iso, ...(ds ? { datastoreRef: await p.datastore(ds) } : {}) };
+    want.iso = { fileName: iso, ...(ds ? { datastoreRef: await p.datastore(ds, undefined, system, 'iso') } : {}) };
   }
   return want;
 }
