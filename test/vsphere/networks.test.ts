@@ -5,6 +5,9 @@
  * so the setup gives it the name vCenter would store). A VM is created on each and the next plan is
  * a noop; a bare name two port groups share is blocked by the plan, naming the paths to write; a
  * network folder renamed shows in the next plan by its new path, with the VM's devices from the cache.
+ * A VM an admin migrated to a distributed port group of the name a standard one at the folder's root
+ * has is refused, never moved back; a VM on an NSX opaque network its manifest names is a noop, and a
+ * new VM on one is refused by the plan (vcsim's `-nsx 1`: an OpaqueNetwork `DC0_NSX0`).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,6 +16,7 @@ import { CreateJournal } from '../../src/engine/journal';
 import type { VimClient } from '../../src/providers/vsphere/client';
 import { findByInventoryPath, retrieveObjects, runTask } from '../../src/providers/vsphere/inventory';
 import { child, childText, children, ref, text, toRef, type MoRef } from '../../src/providers/vsphere/soap/xml';
+import { serialize, withChild } from '../../src/providers/vsphere/specs';
 import { applyVms } from '../helpers/vsphere-apply';
 import { adminClient, makeTemplates, siteFor, systemNamed } from '../helpers/vsphere-site';
 import { SIM_MODES, startVcsim, type Vcsim } from '../helpers/vcsim';
@@ -51,7 +55,28 @@ async function nicOf(c: VimClient, name: string): Promise<{ type?: string; id?: 
   const nic = children(o!.props.get('config.hardware.device')).find((d) => childText(d, 'macAddress') !== undefined)!;
   const backing = child(nic, 'backing');
   const key = childText(child(backing, 'port'), 'portgroupKey');
-  return { type: backing?.xsiType, id: key ?? toRef(child(backing, 'network'))?.value };
+  return {
+    type: backing?.xsiType,
+    id: key ?? toRef(child(backing, 'network'))?.value ?? childText(backing, 'opaqueNetworkId'),
+  };
+}
+
+/** What an admin does in the vSphere Client: the VM's first NIC onto another backing. */
+async function moveNic(c: VimClient, name: string, backing: string) {
+  const vm = (await findByInventoryPath(c, `DC0/vm/shipshape/${name}`))!;
+  const [o] = await retrieveObjects(c, [vm], [{ type: 'VirtualMachine', paths: ['config.hardware.device'] }]);
+  const nic = children(o!.props.get('config.hardware.device')).find((d) => childText(d, 'macAddress') !== undefined)!;
+  const node = withChild(nic, { name: 'backing', attrs: {}, text: '', children: [], xsiType: 'placeholder' }, [
+    'key',
+    'deviceInfo',
+  ]);
+  const device = serialize({ ...node, name: 'device' }).replace(/<backing xsi:type="placeholder"><\/backing>/, backing);
+  await runTask(
+    c,
+    'ReconfigVM_Task',
+    ref('_this', vm) + `<spec><deviceChange>${text('operation', 'edit')}${device}</deviceChange></spec>`,
+    task(`move the NIC of ${name}`),
+  );
 }
 
 describe.each(SIM_MODES)('%s', (mode) => {
@@ -62,7 +87,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
   const at = async (p: string) => (await findByInventoryPath(c, `DC0/network/${p}`))?.value;
 
   beforeAll(async () => {
-    sim = await startVcsim({ mode });
+    sim = await startVcsim({ mode, args: ['-nsx', '1'] });
     await makeTemplates(sim, ['tpl-debian12', 'tpl-rocky9']);
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'shipshape-vs-net-'));
     c = adminClient(sim);
@@ -219,5 +244,71 @@ describe.each(SIM_MODES)('%s', (mode) => {
     expect((await applyVms(site, renamed, journal, o)).plan.actions.find((x) => x.system === 'net-07')!.action).toBe(
       'noop',
     );
+  }, 180_000);
+
+  it('an NSX opaque network: a VM on it whose manifest names it is a noop; a new VM on it is refused by the plan', async () => {
+    const site = siteFor(sim, root);
+    const journal = new CreateJournal(path.join(root, 'journal-opaque'));
+    const nsx = (await findByInventoryPath(c, 'DC0/network/DC0_NSX0'))!;
+    const [o] = await retrieveObjects(c, [nsx], [{ type: 'OpaqueNetwork', paths: ['summary'] }]);
+    const id = childText(o!.props.get('summary'), 'opaqueNetworkId')!;
+    const type = childText(o!.props.get('summary'), 'opaqueNetworkType') ?? 'nsx.LogicalSwitch';
+    expect(id).toBeTruthy();
+    expect((await applyVms(site, [vm('net-09', 'Prod/VLAN-100', '00:50:56:01:03:09')], journal)).report.ok).toBe(true);
+    // Attached by NSX (or an admin), not by shipshape: its backing names the network's opaqueNetworkId.
+    await moveNic(
+      c,
+      'net-09',
+      `<backing xsi:type="VirtualEthernetCardOpaqueNetworkBackingInfo">${text('opaqueNetworkId', id)}${text('opaqueNetworkType', type)}</backing>`,
+    );
+    expect(await nicOf(c, 'net-09')).toEqual({ type: 'VirtualEthernetCardOpaqueNetworkBackingInfo', id });
+    const onNsx = [vm('net-09', 'DC0_NSX0', '00:50:56:01:03:09')];
+    const again = await applyVms(site, onNsx, journal);
+    const a = again.plan.actions.find((x) => x.system === 'net-09' && x.kind === 'vm')!;
+    expect({ action: a.action, changes: a.changes }).toEqual({ action: 'noop', changes: [] });
+    expect(again.report.ok).toBe(true);
+    // A new VM on it: the plan says what apply would, and nothing is made.
+    const { plan, report } = await applyVms(site, [vm('net-10', 'DC0_NSX0', '00:50:56:01:03:10')], journal);
+    const n = plan.actions.find((x) => x.system === 'net-10' && x.kind === 'vm')!;
+    expect({ action: n.action, refusal: n.refusal, blocked: n.blocked }).toEqual({
+      action: 'create',
+      refusal: 'portgroup-name',
+      blocked:
+        'portgroup: vSphere port group "DC0_NSX0" is an NSX opaque network, which shipshape does not attach VMs to: set network.portgroup to a port group of a standard or distributed switch',
+    });
+    expect(report.ok).toBe(false);
+    expect(await findByInventoryPath(c, 'DC0/vm/shipshape/net-10')).toBeUndefined();
+  }, 180_000);
+
+  // Last: the standard VLAN-100 it adds at the network folder's root makes the bare `VLAN-100` the
+  // tests above find ambiguous name that one by path.
+  it('a VM on the distributed Prod/VLAN-100 whose manifest says VLAN-100, a standard port group at the root: refused, the NIC stays', async () => {
+    const site = siteFor(sim, root);
+    const journal = new CreateJournal(path.join(root, 'journal-migrated'));
+    expect((await applyVms(site, [vm('net-08', 'Prod/VLAN-100', '00:50:56:01:03:08')], journal)).report.ok).toBe(true);
+    // The standard port group the VM was on before an admin migrated it: on every host's vSwitch0.
+    for (const h of hosts) {
+      const [hs] = await retrieveObjects(c, [h], [{ type: 'HostSystem', paths: ['configManager.networkSystem'] }]);
+      const ns = toRef(hs!.props.get('configManager.networkSystem'))!;
+      await c.call(
+        'AddPortGroup',
+        ref('_this', ns) +
+          `<portgrp>${text('name', 'VLAN-100')}${text('vlanId', '100')}${text('vswitchName', 'vSwitch0')}<policy></policy></portgrp>`,
+      );
+    }
+    expect(await at('VLAN-100')).toMatch(/^network-/);
+    const { plan, report } = await applyVms(site, [vm('net-08', 'VLAN-100', '00:50:56:01:03:08')], journal);
+    const a = plan.actions.find((x) => x.system === 'net-08' && x.kind === 'vm')!;
+    expect({ action: a.action, refusal: a.refusal, blocked: a.blocked }).toEqual({
+      action: 'update',
+      refusal: 'portgroup-name',
+      blocked:
+        'portgroup: vSphere port group "VLAN-100" in datacenter DC0: the VM is on Prod/VLAN-100 (distributed, switch DSwitch-Prod), the manifest\'s value names VLAN-100 (standard); write the path you mean in network.portgroup (portgroup: Prod/VLAN-100 keeps it where it is; to move it to VLAN-100, move its NIC in vCenter)',
+    });
+    expect(report.ok).toBe(false);
+    expect((await nicOf(c, 'net-08')).id).toBe(await at('Prod/VLAN-100'));
+    // The path the refusal offers is a noop.
+    const kept = await applyVms(site, [vm('net-08', 'Prod/VLAN-100', '00:50:56:01:03:08')], journal);
+    expect(kept.plan.actions.find((x) => x.system === 'net-08')!.action).toBe('noop');
   }, 180_000);
 });

@@ -55,7 +55,7 @@ export function vsphereBootMedia(connect: Connect, taskMs: (v: VsphereConfig) =>
         growDisks: [],
         addDisks: [],
         extraConfig: [],
-        iso: { fileName, datastoreRef: await p.datastore(ds) },
+        iso: { fileName, datastoreRef: await p.datastore(ds, v.datacenter, system, 'iso') },
       });
     } else {
       if (!cd?.iso) return;

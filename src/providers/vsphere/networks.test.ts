@@ -4,7 +4,8 @@
  */
 import type { ObjectContent } from './inventory';
 import { checkPortgroup, NetworkIndex, unescapeName } from './networks';
-import type { XNode } from './soap/xml';
+import { child, parseEnvelope, type XNode } from './soap/xml';
+import { networkNamesOf, parseDevices } from './vm';
 
 const leaf = (text: string, type?: string): XNode => ({ name: 'val', attrs: type ? { type } : {}, children: [], text });
 const obj = (type: string, value: string, props: Record<string, XNode>): ObjectContent => ({
@@ -23,6 +24,23 @@ const dvpg = (id: string, name: string, parent: string, dvs: string) =>
     'config.distributedVirtualSwitch': leaf(dvs, 'VmwareDistributedVirtualSwitch'),
   });
 const sw = (id: string, name: string) => obj('VmwareDistributedVirtualSwitch', id, { name: leaf(name) });
+/** An NSX opaque network: its summary (OpaqueNetworkSummary) holds the id a NIC's backing names. */
+const opaque = (id: string, name: string, parent: string, opaqueId: string) =>
+  obj('OpaqueNetwork', id, {
+    name: leaf(name),
+    parent: leaf(parent, 'Folder'),
+    summary: {
+      name: 'val',
+      attrs: {},
+      xsiType: 'OpaqueNetworkSummary',
+      text: '',
+      children: [
+        { ...leaf(name), name: 'name' },
+        { ...leaf(opaqueId), name: 'opaqueNetworkId' },
+        { ...leaf('nsx.LogicalSwitch'), name: 'opaqueNetworkType' },
+      ],
+    },
+  });
 
 /** As observe reads it: the network folder (parent: the datacenter) and folders below it. */
 const index = NetworkIndex.fromObjects('DC0', [
@@ -102,4 +120,77 @@ it("checkPortgroup: the VM's network by what its NIC's backing names, whichever 
     ),
   });
   expect(checkPortgroup(undefined, 'VLAN-100', 'dvportgroup-1', 'network.portgroup')).toBeUndefined();
+});
+
+describe("a value that could name the VM's own port group but resolves to another: refused, never a move", () => {
+  // An admin migrated the VM from the standard VLAN-100 at the network folder's root to the
+  // distributed Prod/VLAN-100; the manifest still says VLAN-100 (the path of the standard one).
+  const migrated = NetworkIndex.fromObjects('DC0', [
+    folder('group-n1', 'network', 'datacenter-1', 'Datacenter'),
+    folder('group-n2', 'Prod', 'group-n1'),
+    std('network-9', 'VLAN-100', 'group-n1'),
+    sw('dvs-1', 'DSwitch'),
+    dvpg('dvportgroup-9', 'VLAN-100', 'group-n2', 'dvs-1'),
+  ]);
+
+  it('a standard port group at the root and the VM on a distributed one of that name in a folder', () => {
+    expect(checkPortgroup(migrated, 'VLAN-100', 'dvportgroup-9', 'network.portgroup at systems/a.yaml:4:16')).toEqual({
+      same: false,
+      refused:
+        'vSphere port group "VLAN-100" in datacenter DC0: the VM is on Prod/VLAN-100 (distributed, switch DSwitch), the manifest\'s value names VLAN-100 (standard); write the path you mean in network.portgroup at systems/a.yaml:4:16 (portgroup: Prod/VLAN-100 keeps it where it is; to move it to VLAN-100, move its NIC in vCenter)',
+    });
+    // The path the refusal offers is a noop; the VM on the standard one is a noop too.
+    expect(checkPortgroup(migrated, 'Prod/VLAN-100', 'dvportgroup-9', 'network.portgroup')).toEqual({ same: true });
+    expect(checkPortgroup(migrated, 'VLAN-100', 'network-9', 'network.portgroup')).toEqual({ same: true });
+  });
+
+  it('a standard and a distributed port group of one name in one folder: the VM on the distributed one', () => {
+    const r = checkPortgroup(index, 'Shared', 'dvportgroup-6', 'vms.portgroup');
+    expect(r).toEqual({
+      same: false,
+      refused:
+        'vSphere port group "Shared" in datacenter DC0: the VM is on DVS0/Shared (distributed, switch DVS0), the manifest\'s value names Shared (standard); write the path you mean in vms.portgroup (portgroup: DVS0/Shared keeps it where it is; to move it to Shared, move its NIC in vCenter)',
+    });
+    expect(checkPortgroup(index, 'DVS0/Shared', 'dvportgroup-6', 'vms.portgroup')).toEqual({ same: true });
+    // Moving the other way is named by a value the standard one cannot be read from: a move.
+    expect(checkPortgroup(index, 'DVS0/Shared', 'network-2', 'vms.portgroup')).toEqual({ same: false });
+  });
+
+  it('a path naming a port group of the same name in another folder is a move the operator wrote', () => {
+    expect(checkPortgroup(index, 'Test/VLAN-100', 'dvportgroup-1', 'network.portgroup')).toEqual({ same: false });
+    expect(checkPortgroup(index, 'DSwitch-B/NSX-web', 'dvportgroup-4', 'network.portgroup')).toEqual({ same: false });
+  });
+});
+
+describe('NSX opaque networks', () => {
+  const nsx = NetworkIndex.fromObjects('DC0', [
+    folder('group-n1', 'network', 'datacenter-1', 'Datacenter'),
+    std('network-1', 'VM Network', 'group-n1'),
+    opaque('network-o1', 'seg-web', 'group-n1', '6f4c7d2e-0000-4000-8000-000000000001'),
+  ]);
+  const SENTENCE =
+    'vSphere port group "seg-web" is an NSX opaque network, which shipshape does not attach VMs to: set network.portgroup to a port group of a standard or distributed switch';
+
+  it('a value naming one is a portgroup-name problem for plan and apply alike', () => {
+    expect(nsx.problem('seg-web', 'network.portgroup')).toBe(SENTENCE);
+    expect(() => nsx.one('seg-web', 'network.portgroup')).toThrow(SENTENCE);
+    expect(checkPortgroup(nsx, 'seg-web', 'network-1', 'network.portgroup')).toEqual({
+      same: false,
+      refused: SENTENCE,
+    });
+  });
+
+  it('a VM already on it (its NIC names the opaqueNetworkId) whose manifest names it is a noop, shown by its path', () => {
+    const x =
+      parseEnvelope(`<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><val>
+      <VirtualDevice xsi:type="VirtualVmxnet3"><key>4000</key><backing xsi:type="VirtualEthernetCardOpaqueNetworkBackingInfo"><opaqueNetworkId>6f4c7d2e-0000-4000-8000-000000000001</opaqueNetworkId><opaqueNetworkType>nsx.LogicalSwitch</opaqueNetworkType></backing><controllerKey>100</controllerKey><unitNumber>7</unitNumber><addressType>manual</addressType><macAddress>00:50:56:AA:BB:CC</macAddress></VirtualDevice>
+    </val></soapenv:Body></soapenv:Envelope>`);
+    const names = networkNamesOf([opaque('network-o1', 'seg-web', 'group-n1', '6f4c7d2e-0000-4000-8000-000000000001')]);
+    const nic = parseDevices(child(x, 'val')!, names).nics[0]!;
+    expect([nic.network, nic.networkId]).toEqual(['seg-web', '6f4c7d2e-0000-4000-8000-000000000001']);
+    expect(checkPortgroup(nsx, 'seg-web', nic.networkId, 'network.portgroup')).toEqual({ same: true });
+    expect(nsx.spell(nsx.byIdOf(nic.networkId)!)).toBe('seg-web');
+    // Named to move it to a standard port group: a move.
+    expect(checkPortgroup(nsx, 'VM Network', nic.networkId, 'network.portgroup')).toEqual({ same: false });
+  });
 });

@@ -19,7 +19,7 @@ import { Refusal } from '../../engine/refusals';
 import { setAt } from '../../manifest/site-keys';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
 import type { ObjectContent, PropertyRequest } from './inventory';
-import { toRef, type MoRef } from './soap/xml';
+import { child, toRef, type MoRef } from './soap/xml';
 
 /**
  * Read with the folders (`name`, `parent`) in one view of the datacenter or its network folder. The
@@ -28,7 +28,9 @@ import { toRef, type MoRef } from './soap/xml';
  */
 export const NETWORK_VIEW: PropertyRequest[] = [
   { type: 'Network', paths: ['name', 'parent'] },
-  { type: 'OpaqueNetwork', paths: ['name', 'parent'] },
+  // `summary` (OpaqueNetworkSummary) holds the `opaqueNetworkId` a NIC on it names (its backing has
+  // neither a port nor a network reference): read whole, as its subtype's field is not NetworkSummary's.
+  { type: 'OpaqueNetwork', paths: ['name', 'parent', 'summary'] },
   { type: 'DistributedVirtualPortgroup', paths: ['name', 'parent', 'key', 'config.distributedVirtualSwitch'] },
   { type: 'DistributedVirtualSwitch', paths: ['name'] },
   { type: 'VmwareDistributedVirtualSwitch', paths: ['name'] },
@@ -51,7 +53,10 @@ export interface NetEntry {
   name: string;
   /** The folders between the network folder and the port group, as stored. */
   folders: string[];
-  /** A distributed port group's key (what a NIC's backing names) and its switch's name. */
+  /**
+   * What a NIC's backing names besides the reference: a distributed port group's key, an NSX opaque
+   * network's `opaqueNetworkId`. And a distributed port group's switch's name.
+   */
   key?: string;
   switchName?: string;
 }
@@ -118,7 +123,10 @@ export class NetworkIndex {
         path.unshift(f.name);
         at = f.parent;
       }
-      const key = o.props.get('key')?.text;
+      const key =
+        o.obj.type === 'OpaqueNetwork'
+          ? child(o.props.get('summary'), 'opaqueNetworkId')?.text
+          : o.props.get('key')?.text;
       const dvs = toRef(o.props.get('config.distributedVirtualSwitch'));
       const switchName = dvs && switches.get(dvs.value);
       entries.push({
@@ -166,21 +174,49 @@ export class NetworkIndex {
   /** The one port group `value` names, or the refusal that says what to write instead. */
   one(value: string, setting: Setting): NetEntry {
     const found = this.resolve(value);
-    if (found.length === 1) return found[0]!;
-    throw new Refusal('portgroup-name', this.problem(value, setting, found)!);
+    const problem = this.problem(value, setting, found);
+    if (problem) throw new Refusal('portgroup-name', problem);
+    return found[0]!;
   }
 
-  /** Why `value` names no one port group, saying what to write instead; undefined when it names one. */
+  /**
+   * Every port group `value` could name by any one reading (its path, its switch path, a bare name),
+   * before resolve()'s order picks one: a VM on one of them may be where the operator meant.
+   */
+  readings(value: string): Set<NetEntry> {
+    const key = keyOf(value.split('/'));
+    return new Set([
+      ...(this.byPath.get(key) ?? []),
+      ...(this.bySwitch.get(key) ?? []),
+      ...(this.byName.get(unescapeName(value)) ?? []),
+    ]);
+  }
+
+  /** A port group as a refusal shows it: its path, and its kind. */
+  describe(e: NetEntry): string {
+    const what = isDistributed(e)
+      ? `distributed, switch ${e.switchName ?? '?'}`
+      : e.ref.type === 'OpaqueNetwork'
+        ? 'NSX opaque network'
+        : 'standard';
+    return `${this.spell(e)} (${what})`;
+  }
+
+  /**
+   * Why `value` names no one port group a VM can be attached to, saying what to write instead;
+   * undefined when it names one. Plan (diff, foreseeCreate) and apply (one()) give this sentence.
+   */
   problem(value: string, setting: Setting, found = this.resolve(value)): string | undefined {
-    if (found.length === 1) return undefined;
+    if (found.length === 1 && found[0]!.ref.type !== 'OpaqueNetwork') return undefined;
     if (typeof setting === 'function') setting = setting();
+    if (found.length === 1)
+      return `vSphere port group "${value}" is an NSX opaque network, which shipshape does not attach VMs to: set ${setting} to a port group of a standard or distributed switch`;
     if (found.length === 0)
       return `vSphere port group "${value}" not found in datacenter ${this.datacenter}: check ${setting}; write a port group's name, or its path below the datacenter's network folder (Prod/VLAN-100), with a "/" inside a name as %2f`;
     const each = found.map((e) => {
-      const what = isDistributed(e) ? `distributed, switch ${e.switchName ?? '?'}` : 'standard';
-      const spelled = this.spell(e);
-      const unique = this.resolve(spelled).length === 1;
-      return `${spelled} (${what}${unique ? '' : ': not told apart from the others by any name; rename one in vCenter'})`;
+      const unique = this.resolve(this.spell(e)).length === 1;
+      const d = this.describe(e);
+      return unique ? d : `${d.slice(0, -1)}: not told apart from the others by any name; rename one in vCenter)`;
     });
     const first = found.map((e) => this.spell(e)).find((s) => this.resolve(s).length === 1);
     return `vSphere port group "${value}" is ambiguous in datacenter ${this.datacenter}: ${found.length} port groups have that name: ${each.join(', ')}; set ${setting} to the path of the one you mean${first ? `, e.g. portgroup: ${first}` : ''}`;
@@ -193,7 +229,14 @@ export type PortgroupCheck = { same: true } | { same: false; refused?: string };
 /**
  * Compares the manifest's port group with the VM's network (what its NIC's backing names) as far
  * as `idx` knows: undefined when it cannot tell (no index for the datacenter). A value that names
- * several port groups, or none, is refused with what to write (`setting`: the key that holds it).
+ * several port groups, or none, or an NSX opaque network other than the VM's, is refused with what
+ * to write (`setting`: the key that holds it).
+ *
+ * A value that could name the VM's own port group by another reading (README: "Port groups") but
+ * resolves to a different one is refused too, never a move: `VLAN-100` names a standard `VLAN-100`
+ * at the network folder's root by path, while a VM an admin migrated to the distributed
+ * `Prod/VLAN-100` was, when names were compared, where the manifest meant. Moving its NIC back would
+ * cut its network on a scheduled apply; the operator writes the path that says which one.
  */
 export function checkPortgroup(
   idx: NetworkIndex | undefined,
@@ -203,8 +246,24 @@ export function checkPortgroup(
 ): PortgroupCheck | undefined {
   if (!idx) return undefined;
   const found = idx.resolve(value);
-  if (found.length !== 1) return { same: false, refused: idx.problem(value, setting, found)! };
-  return haveId !== undefined && idx.byIdOf(haveId) === found[0] ? { same: true } : { same: false };
+  const have = idx.byIdOf(haveId);
+  // On the opaque network the manifest names: nothing to do (shipshape only refuses to attach to one).
+  if (found.length === 1 && have === found[0]) return { same: true };
+  const problem = idx.problem(value, setting, found);
+  if (problem) return { same: false, refused: problem };
+  if (!have || !idx.readings(value).has(have)) return { same: false };
+  const s = typeof setting === 'function' ? setting() : setting;
+  const there = idx.spell(have);
+  const other = idx.spell(found[0]!);
+  // The other one's own spelling may be this same value (a root path is also a bare name): then
+  // no value moves the VM there apart from this one, and a move is the operator's to make in vCenter.
+  const move = idx.readings(other).has(have)
+    ? `to move it to ${other}, move its NIC in vCenter`
+    : `portgroup: ${other} moves it`;
+  return {
+    same: false,
+    refused: `vSphere port group "${value}" in datacenter ${idx.datacenter}: the VM is on ${idx.describe(have)}, the manifest's value names ${idx.describe(found[0]!)}; write the path you mean in ${s} (portgroup: ${there} keeps it where it is; ${move})`,
+  };
 }
 
 /**

@@ -145,12 +145,15 @@ export class Placement {
     throw new Refusal('placement-missing', placementMissing(missingHost(w, this.v, system), this.root));
   }
 
-  /** `disk`: the disk whose datastore it is (its own, the placement's or the site's), for the refusal. */
+  /**
+   * `disk`: the disk whose datastore it is (its own, the placement's or the site's), or `iso` for the
+   * boot ISO's (uploaded to vms.datastore), for the refusal.
+   */
   async datastore(
     name: string,
     datacenter = this.site.datacenter,
     system?: DesiredSystem,
-    disk?: number,
+    disk?: number | 'iso',
   ): Promise<MoRef> {
     const found = await this.find(datastorePathOf(datacenter, name));
     if (found) return found;
@@ -247,7 +250,7 @@ export class Placement {
    * The port group `value` names (networks.ts), as a NIC backing needs it: a standard port group by
    * its reference and its name as stored (`deviceName`), a distributed one by its key and its
    * switch's uuid (one read of the switch, once per port group and run). One that names none or
-   * several is refused (`portgroup-name`) with the sentence the plan gives, naming where `system`
+   * several, or an NSX opaque network, is refused (`portgroup-name`) with the sentence the plan gives, naming where `system`
    * sets it (asked without one, an update's reconfigure already checked it: either key may).
    */
   async network(value: string, datacenter = this.site.datacenter, system?: DesiredSystem): Promise<NetworkTarget> {
@@ -257,10 +260,6 @@ export class Placement {
       system ? portgroupSetting(system, this.root) : 'vms.portgroup or network.portgroup',
     );
     return this.once(`net:${datacenter}\0${value}`, async () => {
-      if (e.ref.type === 'OpaqueNetwork')
-        throw new UserError(
-          `vSphere port group "${value}" is an NSX opaque network, which shipshape does not attach VMs to; choose a port group of a standard or distributed switch in vms.portgroup or network.portgroup`,
-        );
       if (e.ref.type !== 'DistributedVirtualPortgroup')
         return { kind: 'network', name: e.name, ref: e.ref, id: e.ref.value };
       const [pg] = await retrieveObjects(
@@ -380,6 +379,17 @@ export function missingPool(w: Where, clusterExists: boolean, v: VsphereConfig, 
     // A system that names only its own datacenter starts at the site's cluster name there.
     return { what: 'cluster', path: clusterPathOf(w), ...settingOf(system, 'cluster') };
   }
+  if (!w.resourcePool) {
+    // The cluster's own root pool: something of that name is there, but no pool below it (a host
+    // folder, or a host of a cluster). No pool key chose this path: the cluster setting did.
+    const s = settingOf(system, 'cluster');
+    return {
+      what: 'resource pool',
+      path: poolPathOf(w),
+      ...s,
+      advice: `: ${clusterPathOf(w)} is not a cluster or a standalone host (a host folder?): set ${s.setting} to the path of a cluster below ${w.datacenter}/host`,
+    };
+  }
   const own = system?.placement?.resourcePool !== undefined || !v.resourcePool;
   return {
     what: 'resource pool',
@@ -403,9 +413,11 @@ export function missingDatastore(
   name: string,
   _v: VsphereConfig,
   system?: DesiredSystem,
-  disk?: number,
+  disk?: number | 'iso',
 ): Missing {
   const path = datastorePathOf(datacenter, name);
+  // The boot ISO is uploaded to the site's datastore (datastore.ts), whatever the system's disks say.
+  if (disk === 'iso') return { what: 'datastore', path, setting: 'vms.datastore' };
   if (!system)
     return { what: 'datastore', path, setting: "the disk's datastore, placement.datastore or vms.datastore" };
   const own = disk !== undefined ? system.disks[disk]?.datastore : undefined;

@@ -281,21 +281,17 @@ export async function wantFor(
       want.growDisks.push({ index: Number(/\d+/.exec(ch.path)![0]), sizeKiB: (ch.to as number) * KIB_PER_GIB });
     else if (/^disks\[\d+\]$/.test(ch.path)) {
       const d = ch.to as VmDiskFields;
+      const index = Number(/\d+/.exec(ch.path)![0]);
       want.addDisks.push({
         sizeKiB: d.sizeGiB * KIB_PER_GIB,
         datastore: d.datastore,
-        datastoreRef: await p.datastore(
-          d.datastore,
-          desired.placement?.datacenter,
-          system,
-          Number(/\d+/.exec(ch.path)![0]),
-        ),
+        datastoreRef: await p.datastore(d.datastore, desired.placement?.datacenter, system, index),
       });
     }
   }
   if (iso) {
     const ds = /^\[([^\]]+)\]/.exec(iso)?.[1];
-    want.iso = { fileName: iso, ...(ds ? { datastoreRef: await p.datastore(ds) } : {}) };
+    want.iso = { fileName: iso, ...(ds ? { datastoreRef: await p.datastore(ds, undefined, system, 'iso') } : {}) };
   }
   return want;
 }

@@ -52,6 +52,8 @@ export const HEAVY_PATHS = ['config.hardware.device'];
 export const NETWORK_REQUESTS: PropertyRequest[] = [
   { type: 'Network', paths: ['name'] },
   { type: 'DistributedVirtualPortgroup', paths: ['name'] },
+  // A NIC on an opaque network names its summary's opaqueNetworkId, not the reference (nicNetwork).
+  { type: 'OpaqueNetwork', paths: ['name', 'summary'] },
 ];
 
 export interface VmDisk {
@@ -184,12 +186,17 @@ const DS_NAME = /^\[([^\]]*)\]/;
 /**
  * A NIC's network: a distributed port group by its key (VirtualEthernetCardDistributedVirtualPortBackingInfo
  * `port.portgroupKey`; vCenter's keys are the port groups' managed object ids, which `names` is
- * keyed by), a standard one by its `network` reference (VirtualEthernetCardNetworkBackingInfo).
+ * keyed by), a standard one by its `network` reference (VirtualEthernetCardNetworkBackingInfo), an
+ * NSX opaque network by its `opaqueNetworkId`.
  */
 function nicNetwork(backing: XNode | undefined, names: Map<string, string>): { network: string; networkId?: string } {
   if (!backing) return { network: '' };
   const pgKey = childText(child(backing, 'port'), 'portgroupKey');
   if (pgKey !== undefined) return { network: names.get(pgKey) ?? pgKey, networkId: pgKey };
+  // An NSX opaque network (VirtualEthernetCardOpaqueNetworkBackingInfo): neither a port nor a network
+  // reference, its `opaqueNetworkId` (the OpaqueNetwork's summary names the same, networks.ts).
+  const opaque = childText(backing, 'opaqueNetworkId');
+  if (opaque !== undefined) return { network: names.get(opaque) ?? opaque, networkId: opaque };
   const net = toRef(child(backing, 'network'));
   const name = (net && names.get(net.value)) ?? childText(backing, 'deviceName') ?? '';
   return net ? { network: name, networkId: net.value } : { network: name };
@@ -243,6 +250,9 @@ export function networkNamesOf(objs: ObjectContent[]): Map<string, string> {
     if (o.obj.type === 'VirtualMachine') continue;
     const name = o.props.get('name')?.text;
     if (name !== undefined) m.set(o.obj.value, name);
+    // A NIC on an opaque network names it by its opaqueNetworkId (nicNetwork).
+    const opaque = childText(o.props.get('summary'), 'opaqueNetworkId');
+    if (name !== undefined && o.obj.type === 'OpaqueNetwork' && opaque !== undefined) m.set(opaque, name);
   }
   return m;
 }
