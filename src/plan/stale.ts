@@ -79,7 +79,7 @@ export function staleActions(saved: Plan, fresh: Plan): StaleAction[] {
       out.push({
         system: a.system,
         kind: a.kind,
-        message: `${what}: ${was}, but nothing is to change there any more: since the plan was made (${saved.createdAt}) either its manifest, profile, roles or the site config now ask for what is already there (a change reverted), or the change was made in ${WHERE[a.kind]} by other means`,
+        message: `${what}: ${was}, but nothing is to change there any more: since the plan was made (${saved.createdAt}) either its manifest, profile, roles or the site config now ask for what is already there (a change reverted), or the change was made in ${WHERE[a.kind]} already (by an earlier apply of this plan, or by hand)`,
       });
     } else if (f.observedDigest !== a.observedDigest) {
       const nowDoes = describeChanges(f);
