@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { siteFiles, siteKeyAt as keyAt } from '../manifest/site-keys';
+import { filesOf, siteKeyAt as keyAt, type SitePlace } from '../manifest/site-keys';
 import type { SiteConfig } from '../manifest/site';
 
 let site: SiteConfig | undefined;
@@ -40,16 +40,15 @@ const AXFR = /^AXFR of (\S+) from (\S+):/;
 const SECRET = /^secret (\$\{(?:env|file):[^}]+\})/;
 
 /**
- * Where the site files (shipshape.yaml, sites/*.yaml) write `text`, as file:line:col. Read again here,
- * only for an error's hint: the loaded config keeps values, not positions.
+ * Where the site's file (shipshape.yaml, or its sites/<name>.yaml) writes `text`, as file:line:col. Read
+ * again here, only for an error's hint: the loaded config keeps values, not positions.
  */
-export function whereWritten(root: string, text: string): string[] {
-  const files = siteFiles(root);
+export function whereWritten(site: SitePlace, text: string): string[] {
   const out: string[] = [];
-  for (const f of files) {
+  for (const f of filesOf(site)) {
     let body: string;
     try {
-      body = readFileSync(join(root, f), 'utf8');
+      body = readFileSync(join(site.root, f), 'utf8');
     } catch {
       continue;
     }
@@ -64,12 +63,12 @@ export function whereWritten(root: string, text: string): string[] {
 export function hintFor(message: string, s: SiteConfig | undefined = site): string | undefined {
   const axfr = AXFR.exec(message);
   if (axfr && /connection refused|timed out|no servers could be reached/i.test(message)) {
-    const at = s?.root ? whereWritten(s.root, `name: ${axfr[1]}`) : [];
+    const at = s?.root ? whereWritten(s, `name: ${axfr[1]}`) : [];
     return `hint: shipshape cannot reach the DNS server of zone ${axfr[1]} (${axfr[2]}): check that zone's server in the site file${at.length ? ` (${at.join(', ')})` : ''}; is the server up, reachable from this host, and does it allow zone transfers (AXFR) from it?`;
   }
   const secret = SECRET.exec(message);
   if (secret && s?.root) {
-    const at = whereWritten(s.root, secret[1]!);
+    const at = whereWritten(s, secret[1]!);
     return at.length ? `hint: ${secret[1]} is named at ${at.join(', ')}` : undefined;
   }
   if (/^vSphere\b/.test(message) && UNREACHABLE.test(message)) {
@@ -80,17 +79,17 @@ export function hintFor(message: string, s: SiteConfig | undefined = site): stri
   }
   const ssh = SSH_UNREACHABLE.exec(message);
   if (ssh) {
-    const at = s?.root ? whereWritten(s.root, `port: ${ssh[2]}`) : [];
+    const at = s?.root ? whereWritten(s, `port: ${ssh[2]}`) : [];
     return `hint: shipshape cannot reach the SSH server ${ssh[1]} port ${ssh[2]}: check the ssh host and port in the site file${at.length ? ` (${at.join(', ')})` : ''}; is sshd up there, and is it reachable from this host (firewall)?`;
   }
   if (/^vSphere (TLS verification of|server certificate does not match)/.test(message) && s?.root) {
     const [k = 'vms'] = sectionsOf(s, 'vsphere');
-    const at = keyAt(s.root, `${k}.tls`);
+    const at = keyAt(s, `${k}.tls`);
     if (at) return `hint: ${at.key} is ${at.key === `${k}.tls` ? 'set' : 'written'} at ${at.at.join(', ')}`;
   }
   if (/^i-doit (TLS verification of|server certificate does not match)/.test(message) && s?.root) {
     const at = sectionsOf(s, 'idoit').flatMap((k) => {
-      const found = keyAt(s.root, `${k}.tls`);
+      const found = keyAt(s, `${k}.tls`);
       return found ? [`${found.key} at ${found.at.join(', ')}`] : [];
     });
     if (at.length) return `hint: ${at.join('; ')}`;
@@ -122,18 +121,18 @@ export function hintFor(message: string, s: SiteConfig | undefined = site): stri
   const full = /^net "([^"]+)" .* has no free address left/.exec(message);
   // A refusal that names the declaration itself (`, nets.dev-net at shipshape.yaml:4:7`) needs no hint for it.
   if (full && s?.root && !/, nets\.\S+ at /.test(message)) {
-    const net = keyAt(s.root, `nets.${full[1]}`);
+    const net = keyAt(s, `nets.${full[1]}`);
     // The message names the net by its i-doit title, which `title:` may set apart from its key.
-    const at = net?.key === `nets.${full[1]}` ? net.at : whereWritten(s.root, `title: ${full[1]}`);
+    const at = net?.key === `nets.${full[1]}` ? net.at : whereWritten(s, `title: ${full[1]}`);
     if (at.length)
       return `hint: net ${full[1]} is declared at ${at.join(', ')}; the systems that failed on it get an address on the next run once there is one`;
   }
   const key = SITE_KEY.exec(message);
   if (key && s?.root) {
-    const at = keyAt(s.root, key[1]!);
+    const at = keyAt(s, key[1]!);
     if (at) return `hint: ${at.key} is ${at.key === key[1] ? 'set' : 'written'} at ${at.at.join(', ')}`;
   }
-  const file = s?.root ? namedFile(message, s.root) : undefined;
+  const file = s?.root ? namedFile(message, s) : undefined;
   if (file) return `hint: ${file.written} is named at ${file.at.join(', ')}`;
   return undefined;
 }
@@ -147,13 +146,13 @@ const SITE_KEY =
  * file): where it is written, so the operator fixes the right key. Paths below the repo are looked
  * up as the site writes them, relative to it.
  */
-function namedFile(message: string, root: string): { written: string; at: string[] } | undefined {
+function namedFile(message: string, site: SitePlace): { written: string; at: string[] } | undefined {
   // A path starts after a space, a quote or a bracket (not inside a URL).
   for (const m of message.matchAll(/(?:^|[\s'"`(])(\/[^\s'"`,;:()]+)/g)) {
     const path = m[1]!;
-    const rel = relative(root, path);
+    const rel = relative(site.root, path);
     const written = rel && !rel.startsWith('..') ? rel : path;
-    const at = whereWritten(root, written);
+    const at = whereWritten(site, written);
     if (at.length) return { written, at };
   }
   return undefined;

@@ -35,7 +35,7 @@ export function openSecretFileWarnings(site: SiteConfig): string[] {
       continue; // a missing file is an error where the secret is read
     }
     if ((mode & 0o004) === 0) continue;
-    const at = whereWritten(site.root, ref);
+    const at = whereWritten(site, ref);
     out.push(
       `warning: secret file ${file} (${ref}${at.length ? `, ${at.join(', ')}` : ''}) may be read by every user of this host (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): chmod 600 ${file}, and change the secret if others could read it`,
     );

@@ -316,7 +316,7 @@ export interface Provider<F extends Fields = Fields, H = unknown> {
   foreseeCreate?(system: DesiredSystem, desired: F): FieldChange[];
   /**
    * Optional, with a `foreseeCreate` that hands out something scarce: `systems` are blocked by another
-   * step's refusal, so apply takes nothing for them. Returns true when that frees something another
+   * step's refusal or outside the run's target (PlanInput.only), so apply takes nothing for them. Returns true when that frees something another
    * system was refused; the planner then plans again, asking it without them.
    */
   leaveOut?(systems: ReadonlySet<string>): boolean;

@@ -59,3 +59,16 @@ test('a Refusal carries the outcome code of its table entry', () => {
     expect([e.refusal, e.outcome]).toEqual([id, REFUSALS[id].code]);
   }
 });
+
+test("every refusal has a row in the README's table of what the plan foresees", () => {
+  const readme = readFileSync(join(SRC, '..', 'README.md'), 'utf8');
+  const table = readme.split('### What the plan foresees')[1]!.split('\n### ')[0]!;
+  // A row names one id or several (`disk-shrink` / `disk-move` / `disk-remove`) in its first column.
+  const documented = new Set(
+    table
+      .split('\n')
+      .filter((l) => l.startsWith('| `'))
+      .flatMap((l) => [...l.split('|')[1]!.matchAll(/`([a-z-]+)`/g)].map((m) => m[1]!)),
+  );
+  expect(Object.keys(REFUSALS).filter((id) => !documented.has(id))).toEqual([]);
+});

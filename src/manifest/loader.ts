@@ -409,7 +409,7 @@ async function load(dir: string, diags: Diagnostics, opts: LoadOptions): Promise
     const facts = siteFacts(sf.parsed?.pf);
     if (sf.parsed) checkSite(sf.parsed.pf, facts, new Set(Object.keys(os)), diags);
     if (sf.parsed) checkSecretRefs(sf.parsed.pf, root, diags);
-    const site = sf.parsed?.valid ? buildSite(root, sf.parsed.pf.value as SiteManifest) : undefined;
+    const site = sf.parsed?.valid ? buildSite(root, sf.parsed.pf.value as SiteManifest, sf.file) : undefined;
     const shards = sf.parsed ? checkShards(sf.parsed.pf, facts, diags) : undefined;
     return { name: sf.name, file: sf.file, facts, site, shards };
   });

@@ -19,7 +19,7 @@ function section<K extends BackendKind>(kind: K, raw: BackendSection): BackendSe
   return { ...(backendFor(kind, raw.backend).config(raw) as object), backend: raw.backend };
 }
 
-export function buildSite(root: string, m: SiteManifest): SiteConfig {
+export function buildSite(root: string, m: SiteManifest, file?: string): SiteConfig {
   const s = m.spec;
   const nets: Record<string, NetSite> = {};
   for (const [title, n] of Object.entries(s.nets)) {
@@ -36,6 +36,7 @@ export function buildSite(root: string, m: SiteManifest): SiteConfig {
   }
   const site: SiteConfig = {
     root,
+    ...(file ? { file } : {}),
     lab: s.lab ?? false,
     secrets: secretPolicy(s.secrets),
     nets,

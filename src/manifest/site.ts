@@ -131,6 +131,12 @@ export interface ShardSection {
 export interface SiteConfig {
   /** Directory of the repo (absolute). */
   root: string;
+  /**
+   * The file this site was loaded from, relative to root: shipshape.yaml, or sites/<name>.yaml in a
+   * repo of several sites (which has no shipshape.yaml to inherit from). Messages that say where a key
+   * is set read only this file, never another site's (src/manifest/site-keys.ts).
+   */
+  file?: string;
   /** The site marks itself as the local lab: only then may lab stand-ins replace a real step. */
   lab: boolean;
   /** Where `${file:…}` references may read (folders, relative to root or absolute) and which `${env:…}` names besides SHIPSHAPE_*. */

@@ -83,6 +83,18 @@ describe('per-action digests', () => {
     );
   });
 
+  it('the change is no longer needed (the manifest reverted, or the world changed to match): stale, naming both causes', async () => {
+    const saved = await planOf(systems, [p]);
+    const needless =
+      /^web-01 vm \(vm-seed-\d+\): the plan has update cpu 2 → 4, but nothing is to change there any more: since the plan was made \(.*\) either its manifest, profile, roles or the site config now ask for what is already there \(a change reverted\), or the change was made in the VM platform already \(by an earlier apply of this plan, or by hand\)$/;
+    const reverted = [system('web-01', { cpu: 2 }), systems[1]!];
+    const byManifest = staleActions(saved, await planOf(reverted, [p]));
+    expect(byManifest.map((s) => s.system)).toEqual(['web-01']);
+    expect(byManifest[0]!.message).toMatch(needless);
+    [...p.store.values()].find((r) => r.system === 'web-01')!.fields.cpu = 4;
+    expect(staleActions(saved, await planOf(systems, [p]))[0]!.message).toMatch(needless);
+  });
+
   it("a dns action's digest covers the address the IPAM hands it", async () => {
     const ipam = new MemoryIpam();
     const d = dns();

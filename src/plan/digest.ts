@@ -110,7 +110,8 @@ function textOnce(texts: DigestTexts, key: object, make: () => string): string {
 }
 
 /**
- * `digest({ system, desired, site })` with the system's sources and the site's root left out, built
+ * `digest({ system, desired, site })` with the system's sources and the site's root and file left out (where
+ * the repo is, not what it asks for), built
  * from the memoised texts: the very same text (keys in sorted order, undefined left out), so digests
  * of saved plans do not change.
  */
@@ -123,7 +124,7 @@ function desiredDigest(
   const parts: string[] = [];
   const d = stableStringify(desired);
   if (d !== undefined) parts.push(`"desired":${d}`);
-  parts.push(`"site":${textOnce(texts, site, () => stableStringify({ ...site, root: undefined }))}`);
+  parts.push(`"site":${textOnce(texts, site, () => stableStringify({ ...site, root: undefined, file: undefined }))}`);
   parts.push(
     `"system":${textOnce(texts, system, () => {
       const { sources: _s, ...rest } = system;

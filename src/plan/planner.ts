@@ -40,6 +40,12 @@ export interface PlanInput {
   declaredElsewhere?: readonly string[];
   /** A shard's run: those systems as declared, with their shard (what they left in this shard is removed). */
   elsewhere?: readonly Elsewhere[];
+  /**
+   * A targeted run (`--system`, a change-feed run of serve, a saved plan's systems): the systems it
+   * applies. The others are planned as always but take nothing scarce (a net's last free addresses):
+   * apply leaves them out, so what they would have taken goes to the systems of the run.
+   */
+  only?: ReadonlySet<string>;
 }
 
 /**
@@ -185,10 +191,13 @@ export function plan(input: PlanInput): Plan {
   let planned = planSystems();
   // A system blocked by one step takes nothing in another (the IPAM's last free addresses, handed out
   // earlier in step order): planned again without it, so another system gets what it would have left.
+  // Neither does a system outside the run's target: apply leaves it out.
+  const outside = input.only ? input.systems.map((s) => s.name).filter((n) => !input.only!.has(n)) : [];
   let again = false;
   for (const p of providers) {
     if (!p.leaveOut) continue;
     const blocked = new Set(planned.actions.filter((a) => a.blocked && a.kind !== p.kind).map((a) => a.system));
+    for (const n of outside) blocked.add(n);
     if (blocked.size && p.leaveOut(blocked)) again = true;
   }
   if (again) planned = planSystems();

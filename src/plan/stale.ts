@@ -73,6 +73,14 @@ export function staleActions(saved: Plan, fresh: Plan): StaleAction[] {
         kind: a.kind,
         message: `${what}: ${was}, but nothing is planned for it any more (its system's manifest was removed or no longer asks for it)`,
       });
+    } else if (f.action === 'noop' && !f.blocked) {
+      // A noop carries no digests (planner.ts): comparing them would blame the world for what may be a
+      // reverted manifest. Either side may have made the change needless; the plan cannot tell which.
+      out.push({
+        system: a.system,
+        kind: a.kind,
+        message: `${what}: ${was}, but nothing is to change there any more: since the plan was made (${saved.createdAt}) either its manifest, profile, roles or the site config now ask for what is already there (a change reverted), or the change was made in ${WHERE[a.kind]} already (by an earlier apply of this plan, or by hand)`,
+      });
     } else if (f.observedDigest !== a.observedDigest) {
       const nowDoes = describeChanges(f);
       out.push({

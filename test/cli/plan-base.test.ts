@@ -5,6 +5,8 @@
  *  - a branch changes a role's `check:` (and adds a role) → nothing of it runs on the host during plan;
  *  - a branch points the i-doit URL (ipam.url, cmdb.url) at its own listener with `${file:/etc/…}` → no connection there, the plan
  *    says the change is not used, and validation names the reference.
+ * And the plan is the one the run on merge (`apply --changed-since`) makes: a system the branch does not
+ * touch takes no address from a net with one left.
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -67,7 +69,10 @@ beforeAll(async () => {
   emu = await startIdoitEmulator({
     stateFile: join(work, 'idoit.json'),
     apiKey: 'lab-key',
-    nets: [{ title: 'lo-net', cidr: '127.0.0.0/24', gateway: '127.0.0.1' }],
+    nets: [
+      { title: 'lo-net', cidr: '127.0.0.0/24', gateway: '127.0.0.1' },
+      { title: 'one-net', cidr: '127.0.1.0/30', gateway: '127.0.1.1' },
+    ],
   });
   process.env.SHIPSHAPE_TEST_IDOIT_KEY = 'lab-key';
   listener = createServer((s) => {
@@ -222,5 +227,37 @@ describe('a branch that points the i-doit url at its own listener with ${file:/e
     expect(r.err).toMatch(
       /^shipshape\.yaml:[78]:\d+: error: secret reference \$\{file:\/etc\/hostname\} is outside the secrets folders \(secrets\/\)/m,
     );
+  });
+});
+
+describe('a branch adding a system to a net with one free address', () => {
+  beforeAll(() => {
+    // one-net: .1 the gateway, .2 free. `a-waits` (first by name) asks there too, untouched by the branch.
+    git('checkout', '-qb', 'one-net-base', 'main');
+    write(
+      'shipshape.yaml',
+      site(emu.endpoint, '${env:SHIPSHAPE_TEST_IDOIT_KEY}').replace(
+        '  ipam:',
+        '    one-net: { cidr: 127.0.1.0/30, gateway: 127.0.1.1, domain: one.example.test }\n  ipam:',
+      ),
+    );
+    const inOneNet = (name: string) =>
+      `apiVersion: shipshape.dev/v1\nkind: System\nmetadata: { name: ${name} }\nspec:\n  cpu: 1\n  memoryMiB: 512\n  disks: [{ sizeGiB: 10 }]\n  os: debian12\n  network: { net: one-net }\n`;
+    write('systems/a-waits.yaml', inOneNet('a-waits'));
+    git('add', '-A');
+    git('commit', '-qm', 'one-net');
+    git('checkout', '-qb', 'one-net-branch');
+    write('systems/b-new.yaml', inOneNet('b-new'));
+    git('add', '-A');
+    git('commit', '-qm', 'b-new');
+  });
+
+  it('plan --base gives it the address: the run on merge applies the touched systems only', async () => {
+    const r = await runCli(['--state-dir', state, 'plan', '-C', repo, '--base', 'one-net-base', '--format', 'json']);
+    expect(r.err).not.toMatch(/^error/m);
+    const plan = JSON.parse(r.out) as { actions: { system: string; kind: string; action: string; blocked?: string }[] };
+    expect(plan.actions.filter((a) => a.kind === 'ip').map((a) => [a.system, a.action, a.blocked ?? ''])).toEqual([
+      ['b-new', 'create', ''],
+    ]);
   });
 });

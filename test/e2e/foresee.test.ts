@@ -10,6 +10,7 @@
  *   sets the name (for the datacenter, the datacenters to write);
  * - three `ip: auto` systems in a net with two free addresses: two creates go ahead, the third is
  *   blocked (`refused`, refusal `net-full`) with apply's sentence naming the two that take them;
+ * - a plan targeted at the third (`--system full-03`) does not block it: the two outside the target take nothing;
  * - the blocked systems are left alone by apply (exit 3): nothing of theirs is made, the others are;
  * - a made VM moved to a cluster vCenter lacks: its update is blocked (`placement-missing`) the same way.
  */
@@ -207,6 +208,9 @@ test('the plan blocks the create of a system whose template or placement is not 
   expect(textPlan.out).toContain(`BLOCKED: ${TEMPLATE_SENTENCE()}`);
   expect(textPlan.out).toContain(`BLOCKED: ${FULL_SENTENCE()}`);
   expect(textPlan.out).toMatch(/, 7 blocked/);
+  // A targeted plan: apply leaves full-01 and full-02 out, so they take none of the two addresses.
+  const scoped = await runCli(['--state-dir', state, 'plan', '-C', repo, '--format', 'json', '--system', 'full-03']);
+  expect((JSON.parse(scoped.out) as Plan).actions.filter((a) => a.blocked)).toEqual([]);
   // Planning changed nothing.
   expect(await vmNames()).toEqual([]);
   expect(cmdbTitles()).toEqual([]);

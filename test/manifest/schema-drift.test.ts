@@ -122,9 +122,9 @@ describe('schemas and TypeScript types stay in step', () => {
     expect(d).toEqual({ onlyA: [], onlyB: ['dependsOn', 'environment', 'file', 'sources'] });
   });
 
-  it('SiteConfig (site.ts) has exactly the schema’s spec fields, plus root and each net’s title', () => {
+  it('SiteConfig (site.ts) has exactly the schema’s spec fields, plus root, the site’s file and each net’s title', () => {
     const d = treeDiff(tree(current, 'gen_siteconfig'), tree(current, 'siteconfig'));
-    expect(d).toEqual({ onlyA: [], onlyB: ['nets.*.title', 'root'] });
+    expect(d).toEqual({ onlyA: [], onlyB: ['file', 'nets.*.title', 'root'] });
   });
 
   it('DesiredSystem and SiteConfig fields have the schema’s value types', () => {
@@ -139,6 +139,7 @@ describe('schemas and TypeScript types stay in step', () => {
       'sources.*.line: (none) ≠ number',
     ]);
     expect(leafTypeDiff(leaves('gen_siteconfig'), leaves('siteconfig'))).toEqual([
+      'file: (none) ≠ string',
       'nets.*.title: (none) ≠ string',
       'root: (none) ≠ string',
     ]);
@@ -169,7 +170,7 @@ describe('schemas and TypeScript types stay in step', () => {
     ]);
     expect(treeDiff(tree(drifted, 'gen_siteconfig'), tree(drifted, 'siteconfig'))).toEqual({
       onlyA: [],
-      onlyB: ['nets.*.title', 'root'],
+      onlyB: ['file', 'nets.*.title', 'root'],
     });
   });
 

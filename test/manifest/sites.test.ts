@@ -2,7 +2,12 @@
  * Several sites in one repo (sites/<name>.yaml): which site a system belongs to, per-site slices,
  * and the cross-site mistakes validation reports with file:line:col.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadRepo } from '../../src/manifest';
+import { setAt, siteKeyAt } from '../../src/manifest/site-keys';
+import * as yamlLib from '../../src/manifest/yaml-lib';
+import { whereWritten } from '../../src/cli/hints';
 import { lines, makeRepo, system } from './tmp-repo';
 
 const site = (nets: string, zone: string) => `apiVersion: shipshape.dev/v1
@@ -122,11 +127,32 @@ describe('a repo with sites/', () => {
     ]);
   });
 
+  it("names where a key is set in the loaded site's own file, not in every site's, and parses it once while it is unchanged", async () => {
+    const dir = await makeRepo({ ...TWO_SITES, 'systems/paris/shop-01.yaml': system('shop-01', 'profile: paris') });
+    const paris = (await loadRepo(dir, { site: 'paris' })).site!;
+    expect(paris.file).toBe('sites/paris.yaml');
+    // Both site files set dns.zones at the same line: a refusal about paris names paris's only.
+    expect(setAt(paris, 'dns.zones')).toBe('sites/paris.yaml:8:7');
+    expect(siteKeyAt(paris, 'dns.zones.nope')).toEqual({ key: 'dns.zones', at: ['sites/paris.yaml:8:7'] });
+    expect(whereWritten(paris, 'backend: rfc2136')).toEqual(['sites/paris.yaml:9:9']);
+    // A plan asks for every blocked system: the file is parsed once, and again once it changed.
+    const parse = jest.spyOn(yamlLib, 'yamlLib');
+    try {
+      for (let i = 0; i < 20; i++) expect(setAt(paris, 'nets.par-net')).toBe('sites/paris.yaml:5:14');
+      expect(parse).not.toHaveBeenCalled();
+      writeFileSync(join(dir, 'sites/paris.yaml'), `# moved down a line\n${PARIS}`);
+      expect(setAt(paris, 'nets.par-net')).toBe('sites/paris.yaml:6:14');
+    } finally {
+      parse.mockRestore();
+    }
+  });
+
   it('keeps a repo with one shipshape.yaml as it was', async () => {
     const r = await loadRepo(
       await makeRepo({ 'systems/web-01.yaml': system('web-01', 'profile: base', 'site: elsewhere') }),
     );
     expect(r.sites).toBeUndefined();
+    expect(r.site!.file).toBe('shipshape.yaml');
     expect(lines(r)).toEqual([
       'systems/web-01.yaml:7:9: site `elsewhere`: this repo has one site (shipshape.yaml without metadata.name); remove spec.site, or keep several sites in sites/<name>.yaml',
     ]);

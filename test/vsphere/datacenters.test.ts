@@ -79,7 +79,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
     const want = await wantFor(
       [{ path: 'disks[1]', from: null, to: desired.disks[1]! }],
       desired,
-      new Placement(c, vmsOf(site), root),
+      new Placement(c, vmsOf(site), site),
       [],
       undefined,
       system,
@@ -106,7 +106,7 @@ describe.each(SIM_MODES)('%s', (mode) => {
     const site = siteFor(sim, root);
     const system = systemNamed('iso-01', { placement: { datastore: 'LocalDS_0' } });
     const desired = desiredVm(system, { ip: '', mac: '00:50:56:01:02:03' }, vmsOf(site))!;
-    const p = new Placement(c, vmsOf(site), root);
+    const p = new Placement(c, vmsOf(site), site);
     await expect(wantFor([], desired, p, [], '[Gone] shipshape-install/iso-01.iso', system)).rejects.toThrow(
       'vSphere datastore "DC0/datastore/Gone" not found (vms.datastore): fix the name, or make the datastore in vCenter',
     );

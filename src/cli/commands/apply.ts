@@ -175,7 +175,8 @@ async function applyRun(
     );
   try {
     const fresh = await freshPlan(
-      opts,
+      // A saved plan applies its systems only: the others take nothing in the fresh plan it is checked against.
+      savedPlan ? { ...opts, only: new Set(savedPlan.actions.map((a) => a.system)) } : opts,
       io,
       log,
       async (loaded, providers, ctx) => {

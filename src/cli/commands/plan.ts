@@ -92,7 +92,16 @@ export async function resolveSource(opts: SourceOptions, io: Io): Promise<{ dir:
 
 /** Loads, observes and plans: the shared front half of plan, apply and drift. */
 export async function freshPlan(
-  opts: SourceOptions & { maxDeletes?: number; readOnly?: boolean; adopt?: PlanInput['adopt'] },
+  opts: SourceOptions & {
+    maxDeletes?: number;
+    readOnly?: boolean;
+    adopt?: PlanInput['adopt'];
+    /**
+     * Untargeted, the systems the run applies all the same (a saved plan's; a merge request's, which
+     * the push's `apply --changed-since` applies): PlanInput.only.
+     */
+    only?: ReadonlySet<string> | ((loaded: Loaded) => ReadonlySet<string>);
+  },
   io: Io,
   log: Logger,
   /** Runs before observing (apply resolves interrupted creates there, so the plan sees what they made). */
@@ -122,12 +131,19 @@ export async function freshPlan(
     const observations = await observeAll(providers, ctx, loaded.repo.systems, opts.observed);
     // A change-feed run planned from the kept observations: they stay what the feeds keep current.
     if (!opts.observed) opts.providers?.observed(loaded, providers, observations);
+    // The systems the run applies: the others take none of a net's last addresses in the foresight.
+    const only = target
+      ? selectSystems(loaded.repo.systems, target, opts.site ? () => undefined : undefined)
+      : typeof opts.only === 'function'
+        ? opts.only(loaded)
+        : opts.only;
     const plan = makePlan({
       ...planInputOf(loaded, opts.maxDeletes),
       providers,
       observations,
       now: new Date(),
       ...(opts.adopt ? { adopt: opts.adopt } : {}),
+      ...(only ? { only } : {}),
     });
     if (loaded.dirty) plan.dirty = true;
     const scoped = target ? targetPlan(plan, loaded.repo.systems, target, !!opts.site) : plan;
@@ -229,8 +245,17 @@ async function mergeRequestPlan(opts: PlanOptions, base: string, io: Io, log: Lo
       io.err(
         `changes to trusted files, not used for this plan; applied only after merge: ${trusted.notUsed.map((c) => c.file).join(', ')}`,
       );
+    const changed = await changedFiles(checkout.dir, base);
     const fresh = await freshPlan(
-      { ...opts, dir: trusted.dir, repo: undefined, readOnly: true, adopt: undefined },
+      {
+        ...opts,
+        dir: trusted.dir,
+        repo: undefined,
+        readOnly: true,
+        adopt: undefined,
+        // The systems this change touches: the run on merge applies those only, the others take nothing.
+        only: (loaded) => affectedSystems(loaded.repo.systems, changed),
+      },
       io,
       log,
     ).catch((e: unknown) => {
@@ -244,7 +269,6 @@ async function mergeRequestPlan(opts: PlanOptions, base: string, io: Io, log: Lo
       throw e;
     });
     await closeAll(fresh.providers, log);
-    const changed = await changedFiles(checkout.dir, base);
     const affected = affectedSystems(fresh.loaded.repo.systems, changed);
     io.err(
       `planning ${affected.size} system(s) touched since ${base} (${changed.length} file(s) changed); trusted files from ${base} (${trusted.baseCommit.slice(0, 12)})`,

@@ -11,6 +11,7 @@ import { IdoitAuthError } from './errors';
 import { testContext, testSite, testSystem, runStage } from '../../../test/support/idoit-fixtures';
 import { IdoitIpamProvider } from './ipam';
 import { createIdoitClient } from './site-client';
+import { plan } from '../../plan/planner';
 import { EMULATED_VERSIONS } from '../../../test/idoit/emulated';
 
 const SECRETS: Record<string, string> = {
@@ -449,6 +450,31 @@ describe.each(EMULATED_VERSIONS)('i-doit API add-on %s', (apiVersion) => {
         .create(systems[5]!, p.desired(systems[5]!)!, { ip: UNKNOWN, mac: '' }, testContext(site))
         .catch((e: unknown) => e)) as Error;
       expect(err).toMatchObject({ refusal: 'net-full', outcome: 'refused' });
+      await p.close();
+    });
+
+    it('a targeted plan: a system outside the target takes none of the last free addresses', async () => {
+      const { site } = await emulator('foresee-target');
+      const held = ['h1', 'h2', 'h3', 'h4'].map(inSmall);
+      const first = ipam(site);
+      await runStage(first, held, testContext(site));
+      await first.close();
+      // One address (.6) left, two systems asking: a-new is first by name, but only b-new is in the run.
+      const systems = [...held, inSmall('a-new'), inSmall('b-new')];
+      const p = ipam(site, systems);
+      const observations = new Map([['ip' as const, await p.observe(testContext(site))]]);
+      const planned = (only?: ReadonlySet<string>) =>
+        plan({ systems, site, providers: [p], observations, maxDeletes: 3, now: new Date(), ...(only ? { only } : {}) })
+          .actions.filter((a) => a.kind === 'ip' && a.action === 'create')
+          .map((a) => [a.system, a.refusal ?? 'ok']);
+      expect(planned()).toEqual([
+        ['a-new', 'ok'],
+        ['b-new', 'net-full'],
+      ]);
+      expect(planned(new Set(['b-new']))).toEqual([
+        ['a-new', 'ok'],
+        ['b-new', 'ok'],
+      ]);
       await p.close();
     });
 

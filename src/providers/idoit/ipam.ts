@@ -787,7 +787,7 @@ function fullNetMessage(
 ): string {
   const held = [...view.holders.keys()].length;
   const key = Object.entries(site.nets).find(([k, n]) => k === view.title || n.title === view.title)?.[0];
-  const declaredAt = key ? setAt(site.root, `nets.${key}`) : '';
+  const declaredAt = key ? setAt(site, `nets.${key}`) : '';
   const asks = system.sources['network.net'];
   const goes = before.length
     ? `; its last ${before.length === 1 ? 'free address goes' : `${before.length} free addresses go`} to ${before.join(', ')} in this run`

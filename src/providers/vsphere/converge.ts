@@ -36,7 +36,7 @@ export async function converge(
   for (let round = 1; ; round++) {
     const nic = vm.devices?.nics[0]?.networkId;
     const changes = diffVm(system, desired, observedFields(vm), undefined, (value) =>
-      checkPortgroup(nets, value, nic, portgroupSetting(system, ctx.site.root)),
+      checkPortgroup(nets, value, nic, portgroupSetting(system, ctx.site)),
     ).filter((ch) => ch.path !== 'power' && ch.path !== 'os');
     // Powering off is this loop's own decision below (with the VM's current state): not a refusal here.
     const refused = changes.filter((ch) => ch.refused && ch.refusal !== 'power-policy');

@@ -16,7 +16,7 @@
  * shows it (`VLAN 10/24`). Names compare with escapes decoded, so `%2F` and `%2f` are one name.
  */
 import { Refusal } from '../../engine/refusals';
-import { setAt } from '../../manifest/site-keys';
+import { setAt, type SitePlace } from '../../manifest/site-keys';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
 import type { ObjectContent, PropertyRequest } from './inventory';
 import { child, toRef, type MoRef } from './soap/xml';
@@ -274,10 +274,10 @@ export type Setting = string | (() => string);
 
 /**
  * Which key holds a system's port group and where it is set: its own `network.portgroup` (its file's
- * line), or the site's `vms.portgroup` (shipshape.yaml's or a sites/ file's line, with `root`).
+ * line), or the site's `vms.portgroup` (the site file's line, with `root`).
  */
 export const portgroupSetting =
-  (system: Pick<DesiredSystem, 'network' | 'sources'>, root?: string): (() => string) =>
+  (system: Pick<DesiredSystem, 'network' | 'sources'>, root?: SitePlace): (() => string) =>
   () => {
     if (system.network.portgroup !== undefined) {
       const src = system.sources['network.portgroup'];

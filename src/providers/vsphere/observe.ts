@@ -317,7 +317,7 @@ export function toResource(vs: VmSession, vm: VmInfo, cached?: DeviceFields): Vm
 export async function observe(vs: VmSession, ctx: ProviderContext): Promise<Observation<VmFields, VmHandle>> {
   const { c, v } = await vs.connect(ctx);
   // A provider serve keeps: placement lookups are per run (a folder may be gone since the last).
-  vs.place = new Placement(c, v, ctx.site.root);
+  vs.place = new Placement(c, v, ctx.site);
   const p = vs.place;
   if (vs.cache) vs.cache.log = ctx.log;
   const before = c.stats.roundTrips;

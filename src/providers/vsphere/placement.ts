@@ -7,7 +7,7 @@
  */
 import { UserError } from '../../engine/contract';
 import { Refusal } from '../../engine/refusals';
-import { setAt } from '../../manifest/site-keys';
+import { setAt, type SitePlace } from '../../manifest/site-keys';
 import type { VsphereConfig } from './config';
 import type { VimClient } from './client';
 import { findByInventoryPath, requirePath, retrieveObjects, retrieveView } from './inventory';
@@ -38,8 +38,8 @@ export class Placement {
   constructor(
     private readonly c: VimClient,
     private readonly v: VsphereConfig,
-    /** The repo root: a refusal names where the site file sets the missing name (file:line:col). */
-    readonly root?: string,
+    /** The repo root and site file: a refusal names where the site file sets the missing name (file:line:col). */
+    readonly root?: SitePlace,
   ) {
     this.site = whereFor({}, v);
   }
@@ -321,7 +321,7 @@ export function templateMissing(
   v: Pick<VsphereConfig, 'datacenter' | 'templates'>,
   os: string,
   elsewhere: string[],
-  root: string | undefined,
+  root: SitePlace | undefined,
 ): string {
   const name = v.templates[os] ?? '';
   const setting = `vms.templates.${os}`;
@@ -432,7 +432,7 @@ export function missingDatastore(
 }
 
 /** What a create or a move refuses when a name of its placement is not in vCenter (plan and apply say the same). */
-export function placementMissing(m: Missing, root: string | undefined): string {
+export function placementMissing(m: Missing, root: SitePlace | undefined): string {
   const at = m.at ?? (m.setting.startsWith('vms.') ? setAt(root, m.setting) : '');
   return `vSphere ${m.what} "${m.path}" not found (${m.setting}${at ? `, set at ${at}` : ''})${m.advice ?? `: fix the name, or make the ${m.what} in vCenter`}`;
 }

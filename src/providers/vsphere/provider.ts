@@ -22,6 +22,7 @@ import type {
 } from '../../engine/contract';
 import { vmFeed } from './feed';
 import { formatSource, type DesiredSystem } from '../../manifest/types';
+import type { SitePlace } from '../../manifest/site-keys';
 import { adopt, deleteVm, sealMarkers } from './claims';
 import type { CallStats } from './client';
 import { update } from './converge';
@@ -62,8 +63,8 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   readonly capabilities: Capabilities = { bootMedia: () => this.bootMedia() };
   readonly identity = { mac: 'mac' } satisfies IdentityFields<VmFields>;
   private readonly vs: VmSession;
-  /** The repo root of the last observe: refusals name where the site file sets a name. */
-  private root: string | undefined;
+  /** The repo root and site file of the last observe: refusals name where the site file sets a name. */
+  private root: SitePlace | undefined;
 
   constructor(private readonly o: VsphereProviderOptions) {
     this.vs = new VmSession(o);
@@ -260,7 +261,7 @@ export class VsphereProvider implements Provider<VmFields, VmHandle> {
   }
 
   observe(ctx: ProviderContext): Promise<Observation<VmFields, VmHandle>> {
-    this.root = ctx.site.root;
+    this.root = ctx.site;
     return observe(this.vs, ctx);
   }
 

@@ -90,7 +90,7 @@ export class VmSession {
         ...(ctx.signal ? { signal: ctx.signal } : {}),
         ...(this.o.requestTimeoutMs ? { timeoutMs: this.o.requestTimeoutMs } : {}),
       });
-      this.place = new Placement(this.client, v, ctx.site.root);
+      this.place = new Placement(this.client, v, ctx.site);
     }
     this.sealer = await siteSealer(ctx.site, this.o.secret);
     return { c: this.client, p: this.place!, v };
