@@ -496,8 +496,11 @@ function changeAction(
   const refused = changes.filter((c) => c.refused);
   const fields = changes.map((c) => c.path).join(', ');
   const differ = changes.length === 1 ? 'differs' : 'differ';
+  // Blocked, it is still shown as what it would be: a reviewer must see that a replace (a delete, then a
+  // create) waits behind the refusal, not an update.
   if (refused.length) {
-    return { ...common, action: 'update', reason: `${fields} ${differ}`, ...blockedByChanges(refused) };
+    const action = changes.some((c) => c.forcesReplace) ? 'replace' : 'update';
+    return { ...common, action, reason: `${fields} ${differ}`, ...blockedByChanges(refused) };
   }
   if (changes.some((c) => c.forcesReplace)) {
     const why = changes

@@ -177,9 +177,9 @@ describe.each(SIM_MODES)('%s', (mode) => {
     // Observe looks up every datacenter the systems name (the manifests' systems, as the CLI passes them).
     const r = await applyVms(site, [elsewhere], journal, { systems: [elsewhere] });
     const vm = r.plan.actions.find((a) => a.kind === 'vm')!;
-    // A blocked action is planned as an update whatever it would be (planner.ts changeAction): nothing is deleted.
+    // Shown as the replace it would be (a reviewer sees a delete waits behind the refusal); blocked, nothing is deleted.
     expect({ action: vm.action, refusal: vm.refusal, blocked: vm.blocked }).toEqual({
-      action: 'update',
+      action: 'replace',
       refusal: 'placement-missing',
       blocked: `placement.datacenter: ${sentence}`,
     });
